@@ -1,0 +1,125 @@
+// kernels/ops.h — the numerical ops, fp32 CPU reference (the specification and the test oracle).
+// defines: matmul, embedding, rmsnorm, silu, sigmoid gate, swiglu, rope, lightning attention,
+//          softmax attention, MoE routing/dispatch/combine, fused LM head + log-prob, AdamW.
+//
+// Conventions (every op):
+//  - row-major, fp32, contiguous; [T, ...] means token-major; shapes in the comments.
+//  - packed variable-length sequences: cu_seqlens[nseq+1], cu_seqlens[0] = 0, cu_seqlens[nseq] = T.
+//  - backward functions ACCUMULATE (+=) into every gradient they write (inputs and parameters);
+//    callers zero gradients first. This makes residual branches and shared inputs compose.
+//  - a CUDA kernel for an op has the same name with _cuda instead of _cpu and the same arguments
+//    (device pointers), declared in kernels/cuda/*.h.
+//  - CPU ops may allocate small scratch internally; they never keep state between calls.
+#ifndef CISPO_KERNELS_OPS_H
+#define CISPO_KERNELS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// ---- GEMM (OpenBLAS) ----
+// C[M,N] = alpha * op(A) @ op(B) + beta * C; A is [M,K] (trans_a=0) or [K,M] (trans_a=1);
+// B is [K,N] (trans_b=0) or [N,K] (trans_b=1). Linear layer y = x W^T: matmul(y, x, W, T, out, in, 0, 1, 1, 0).
+void matmul_cpu(float *c, const float *a, const float *b, int m, int n, int k, int trans_a, int trans_b,
+                float alpha, float beta);
+
+// ---- embedding ----
+void embedding_forward_cpu(float *out, const int32_t *ids, const float *table, int T, int C);   // out [T,C]
+void embedding_backward_cpu(float *dtable, const float *dout, const int32_t *ids, int T, int C); // dtable [V,C]
+
+// ---- RMSNorm: out = w * x / sqrt(mean(x^2) + eps); rstd [T] saved for backward ----
+void rmsnorm_forward_cpu(float *out, float *rstd, const float *x, const float *w, int T, int C, float eps);
+void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                          const float *rstd, int T, int C);
+
+// ---- elementwise ----
+void silu_forward_cpu(float *out, const float *x, size_t n);                       // x * sigmoid(x)
+void silu_backward_cpu(float *dx, const float *dout, const float *x, size_t n);
+// out = sigmoid(g) * x
+void sigmoid_gate_forward_cpu(float *out, const float *g, const float *x, size_t n);
+void sigmoid_gate_backward_cpu(float *dg, float *dx, const float *dout, const float *g, const float *x, size_t n);
+// SwiGLU on a fused [T, 2F] input h13 = [h1 | h3] (h1 = x W1^T, h3 = x W3^T): out[T,F] = silu(h1) * h3
+void swiglu_forward_cpu(float *out, const float *h13, int T, int F);
+void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T, int F);
+
+// ---- RoPE, NeoX rotate-half over the first R dims of each head (R even, R <= D), rest untouched ----
+// x [T, nh, D]; pos [T] positions; inv_freq[i] = theta^(-2i/R), pairs (i, i + R/2).
+// Angles are computed in double and rounded, so HF's fp32 cos/sin agree to ~1e-7.
+void rope_forward_cpu(float *out, const float *x, const int32_t *pos, int T, int nh, int D, int R, float theta);
+void rope_backward_cpu(float *dx, const float *dout, const int32_t *pos, int T, int nh, int D, int R, float theta);
+
+// ---- lightning attention (MODEL.md): per head S_t = lam S_{t-1} + k_t^T v_t, o_t = q_t S_t ----
+// q, k, v, o [T, H, D]; slopes [H] with lam_h = exp(-slopes[h]); block = chunk size B (any B >= 1,
+// need not divide a sequence's length). state_in [nseq, H, D(key), D(value)] or NULL (zeros);
+// state_out same shape or NULL. Chunked form; no scale, no normalisation (the layer does those).
+void lightning_forward_cpu(float *o, float *state_out, const float *q, const float *k, const float *v,
+                           const float *state_in, const float *slopes, const int32_t *cu_seqlens, int nseq,
+                           int H, int D, int block);
+// dq, dk, dv [T,H,D] (accumulate); dstate_in [nseq,H,D,D] or NULL; states are recomputed, not stored.
+void lightning_backward_cpu(float *dq, float *dk, float *dv, float *dstate_in, const float *dout,
+                            const float *q, const float *k, const float *v, const float *state_in,
+                            const float *slopes, const int32_t *cu_seqlens, int nseq, int H, int D, int block);
+// One decode step for nseq sequences, one token each: state [nseq,H,D,D] updated in place,
+// q, k, v, o [nseq, H, D].
+void lightning_decode_cpu(float *o, float *state, const float *q, const float *k, const float *v,
+                          const float *slopes, int nseq, int H, int D);
+// Oracles for tests: the per-token recurrence and the explicit ((Q K^T) o M) V form (same arguments
+// as lightning_forward_cpu without block; explicit form needs state_in == NULL).
+void lightning_forward_recurrent_cpu(float *o, float *state_out, const float *q, const float *k,
+                                     const float *v, const float *state_in, const float *slopes,
+                                     const int32_t *cu_seqlens, int nseq, int H, int D);
+void lightning_forward_explicit_cpu(float *o, const float *q, const float *k, const float *v,
+                                    const float *slopes, const int32_t *cu_seqlens, int nseq, int H, int D);
+// MiniMax slope of head h (0-based) in layer l of N: 2^(-8(h+1)/H) * factor(l) where factor is
+// 1 - l/(N-1+1e-5) + 1e-5 (HF flavour, original=0) or 1 - l/(N-1) + 1e-5 (original flavour, N > 1).
+void lightning_slopes(float *slopes, int H, int layer, int n_layers, int original_flavour);
+
+// ---- causal softmax attention with GQA over packed sequences ----
+// q [T,H,D], k, v [T,KV,D], o [T,H,D]; query head j uses kv head j / (H/KV); scale 1/sqrt(D);
+// lse [T,H] (log-sum-exp of the scaled scores) saved for backward.
+void attention_forward_cpu(float *o, float *lse, const float *q, const float *k, const float *v,
+                           const int32_t *cu_seqlens, int nseq, int H, int KV, int D);
+void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, const float *o,
+                            const float *lse, const float *q, const float *k, const float *v,
+                            const int32_t *cu_seqlens, int nseq, int H, int KV, int D);
+
+// ---- MoE routing ----
+// logits [T,E] (= x Wg^T); probs [T,E] = softmax (fp32); topk_idx/topk_w [T,K]: the K largest
+// probabilities (ties: lower expert index first), renormalised to sum 1.
+void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const float *logits, int T, int E,
+                           int K);
+// Load-balancing loss of one layer: E * sum_{slot,e} f[slot,e] * mean_t probs[t,e], f[slot,e] =
+// fraction of tokens whose slot-th choice is e (f carries no gradient).
+float moe_aux_loss_cpu(const float *probs, const int32_t *topk_idx, int T, int E, int K);
+// dlogits [T,E] (accumulate) from dtopk_w [T,K] and the scalar gradient d_aux of the aux loss.
+void moe_route_backward_cpu(float *dlogits, const float *dtopk_w, float d_aux, const float *probs,
+                            const int32_t *topk_idx, const float *topk_w, int T, int E, int K);
+// Dispatch: order the T*K token slots (slot s = t*K + k) by expert (stable). offsets[E+1] (row ranges
+// per expert in the dispatched buffer), perm[T*K]: perm[j] = slot at dispatched row j;
+// xe[T*K, C]: xe[j] = x[perm[j] / K].
+void moe_dispatch_cpu(float *xe, int32_t *perm, int32_t *offsets, const float *x, const int32_t *topk_idx,
+                      int T, int C, int E, int K);
+void moe_dispatch_backward_cpu(float *dx, const float *dxe, const int32_t *perm, int T, int C, int K);
+// Combine: y[t] += sum_k topk_w[t,k] * ye[row of slot t*K+k] (y accumulates).
+void moe_combine_forward_cpu(float *y, const float *ye, const float *topk_w, const int32_t *perm, int T, int C,
+                             int K);
+void moe_combine_backward_cpu(float *dye, float *dtopk_w, const float *dy, const float *ye, const float *topk_w,
+                              const int32_t *perm, int T, int C, int K);
+
+// ---- fused LM head + log-softmax + per-token log-prob (never all [T,V] logits at once) ----
+// x [T,C] final hidden, w [V,C]; targets [T] (-1: no target, logp = 0). Works in chunks of `chunk`
+// tokens (chunk*V floats of scratch). Outputs: logp [T] = log softmax(x w^T)[target], lse [T],
+// entropy [T] or NULL (entropy of the full distribution, for metrics).
+void lmhead_logprob_forward_cpu(float *logp, float *lse, float *entropy, const float *x, const float *w,
+                                const int32_t *targets, int T, int C, int V, int chunk);
+// Given dlogp [T] = dLoss/dlogp_t, the logits gradient is dlogp_t * (onehot(target) - softmax(z_t));
+// accumulates dx [T,C] and dw [V,C]. Cross-entropy (mean over n tokens) is dlogp = -1/n; CISPO is
+// dlogp = -w*A/N_tokens (rl/loss).
+void lmhead_logprob_backward_cpu(float *dx, float *dw, const float *dlogp, const float *x, const float *w,
+                                 const int32_t *targets, const float *lse, int T, int C, int V, int chunk);
+
+// ---- AdamW (decoupled weight decay), step counts from 1 ----
+// p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p)
+void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,
+                    float eps, float wd, int step);
+
+#endif

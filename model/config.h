@@ -1,0 +1,52 @@
+// model/config.h — the hybrid MoE network's configuration (MODEL.md), from HF-flavour or
+// original-flavour config.json, or from a YAML preset in configs/models/.
+// defines: model_config_t, model_config_load, model_config_from_json_text, model_config_from_yaml,
+//          model_config_validate, model_config_to_json
+#ifndef CISPO_MODEL_CONFIG_H
+#define CISPO_MODEL_CONFIG_H
+
+#include <stddef.h>
+
+#define MODEL_MAX_LAYERS 256
+
+enum model_flavour { MODEL_FLAVOUR_HF = 0, MODEL_FLAVOUR_ORIGINAL = 1 };
+enum layer_kind { LAYER_LIGHTNING = 0, LAYER_SOFTMAX = 1 };
+
+typedef struct {
+    int flavour;             // MODEL_FLAVOUR_HF ("minimax") or MODEL_FLAVOUR_ORIGINAL ("minimax_m1"/"minimax_text_01")
+    int vocab_size;          // V
+    int hidden_size;         // C
+    int n_layers;            // N
+    int n_heads;             // H
+    int head_dim;            // D (A = H*D may differ from C)
+    int n_kv_heads;          // KV
+    int intermediate_size;   // F, per expert
+    int n_experts;           // E
+    int n_experts_per_tok;   // K
+    int block_size;          // lightning chunk size
+    int rotary_dim;          // R: HF flavour defaults to D; original reads rotary_dim
+    double rope_theta;
+    double rms_norm_eps;     // for the block norms; the lightning output norm uses 1e-6
+    double router_aux_loss_coef;
+    int tie_word_embeddings; // 0 in every MiniMax checkpoint; supported for completeness
+    int max_position_embeddings;
+    int layer_kind[MODEL_MAX_LAYERS];  // LAYER_LIGHTNING / LAYER_SOFTMAX
+    double linear_alpha, linear_beta;  // residual factors of lightning layers
+    double full_alpha, full_beta;      // residual factors of softmax layers
+    double mlp_alpha, mlp_beta;        // residual factors of the MoE block
+    int bos_token_id, eos_token_id;    // -1 when absent
+} model_config_t;
+
+// Loads config.json (HF or original flavour, chosen by model_type) or a .yaml preset.
+// Returns 0, or -1 with cispo_last_error() naming the file, the key and the problem.
+int model_config_load(model_config_t *cfg, const char *path);
+int model_config_from_json_text(model_config_t *cfg, const char *text, const char *origin);
+int model_config_from_yaml(model_config_t *cfg, const char *path);
+// Checks ranges and consistency (H % KV, K <= E, R even and <= D, ...). 0 or -1 + message.
+int model_config_validate(const model_config_t *cfg, const char *origin);
+// HF-flavour config.json text that transformers' MiniMaxConfig loads (caller frees).
+char *model_config_to_json(const model_config_t *cfg);
+
+static inline int model_attn_width(const model_config_t *c) { return c->n_heads * c->head_dim; }
+
+#endif

@@ -1,0 +1,74 @@
+// tests/testutil.h — small helpers shared by the C tests: deterministic random fills, error
+// measures, and a pass/fail tally that ends each test with one clear line.
+// A test program returns test_finish() from main: 0 when every check passed.
+#ifndef CISPO_TESTS_TESTUTIL_H
+#define CISPO_TESTS_TESTUTIL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_failures = 0, test_checks = 0;
+
+// splitmix64-based uniform in [lo, hi)
+static inline uint64_t test_rng_next(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline double test_uniform(uint64_t *s, double lo, double hi) {
+    return lo + (hi - lo) * (double)(test_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+static inline void test_fill(float *x, size_t n, uint64_t *s, double lo, double hi) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)test_uniform(s, lo, hi);
+}
+
+static inline double test_max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d != d) return INFINITY;  // NaN never passes
+        if (d > m) m = d;
+    }
+    return m;
+}
+// ||a - b|| / ||b|| (b is the reference); NaN anywhere gives INFINITY.
+static inline double test_rel_l2(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * (double)b[i];
+    }
+    if (num != num || den != den) return INFINITY;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+// Records one check; prints a line for failures (and for passes when verbose).
+static inline int test_check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static inline int test_check(int ok, const char *fmt, ...) {
+    test_checks++;
+    if (!ok) test_failures++;
+    if (!ok || getenv("TEST_VERBOSE")) {
+        va_list ap;
+        va_start(ap, fmt);
+        printf("%s ", ok ? "ok  " : "FAIL");
+        vprintf(fmt, ap);
+        printf("\n");
+        va_end(ap);
+    }
+    return ok;
+}
+// Compares with tolerance: passes when err <= tol (and err is not NaN).
+#define TEST_LE(err, tol, ...) test_check((err) <= (tol), __VA_ARGS__)
+
+static inline int test_finish(const char *name) {
+    printf("%s: %d checks, %d failed: %s\n", name, test_checks, test_failures, test_failures ? "FAILED" : "overall okay");
+    return test_failures ? 1 : 0;
+}
+
+#endif

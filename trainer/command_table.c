@@ -1,0 +1,12 @@
+// trainer/command_table.c — the table of subcommands. One line per command; its function lives in
+// trainer/cmd_<name>.c.
+#include <stddef.h>
+
+#include "trainer/commands.h"
+
+// Declarations (keep in the same order as the table).
+
+const cispo_command_t cispo_commands[] = {
+    // {"name", cmd_name, "one-line summary"},
+    {NULL, NULL, NULL},
+};
