@@ -1,0 +1,49 @@
+// kernels/cpu/rmsnorm.c — RMSNorm over the last dimension: out = w * (x * rstd), rstd = 1/sqrt(mean(x^2) + eps).
+// defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu
+// Sums run in double: C is up to 8192 (the lightning output norm spans all A channels), where a
+// float sum would lose ~1e-6 relative; the stored rstd and outputs are fp32 like HF's.
+#include "kernels/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/common.h"
+
+// x, out [T,C]; w [C]; rstd [T]
+void rmsnorm_forward_cpu(float *out, float *rstd, const float *x, const float *w, int T, int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * C;
+        float *o = out + (size_t)t * C;
+        double ss = 0;
+        for (int c = 0; c < C; c++) ss += (double)xr[c] * xr[c];
+        float r = (float)(1.0 / sqrt(ss / C + (double)eps));
+        rstd[t] = r;
+        for (int c = 0; c < C; c++) o[c] = w[c] * (xr[c] * r);  // HF order: weight * (x * rstd)
+    }
+}
+
+// y_i = w_i x_i r, r = (mean(x^2) + eps)^(-1/2):
+//   dx_i += r w_i dy_i - (r^3 / C) x_i sum_j w_j dy_j x_j,   dw_i += sum_t dy_ti x_ti r_t
+// dx [T,C] and dw [C] accumulate; either may be NULL.
+void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                          const float *rstd, int T, int C) {
+    double *dw_acc = dw ? cispo_calloc((size_t)C, sizeof(double)) : NULL;
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * C;
+        const float *dy = dout + (size_t)t * C;
+        double r = rstd[t];
+        if (dx) {
+            double dot = 0;
+            for (int c = 0; c < C; c++) dot += (double)w[c] * dy[c] * xr[c];
+            double k = r * r * r * dot / C;
+            float *d = dx + (size_t)t * C;
+            for (int c = 0; c < C; c++) d[c] += (float)(r * w[c] * dy[c] - k * xr[c]);
+        }
+        if (dw_acc)
+            for (int c = 0; c < C; c++) dw_acc[c] += (double)dy[c] * xr[c] * r;
+    }
+    if (dw_acc) {
+        for (int c = 0; c < C; c++) dw[c] += (float)dw_acc[c];
+        free(dw_acc);
+    }
+}
