@@ -34,7 +34,13 @@ typedef struct {
     double linear_alpha, linear_beta;  // residual factors of lightning layers
     double full_alpha, full_beta;      // residual factors of softmax layers
     double mlp_alpha, mlp_beta;        // residual factors of the MoE block
-    int bos_token_id, eos_token_id;    // -1 when absent
+    int bos_token_id, eos_token_id;    // -1 when absent (eos_token_id = the first of a list)
+    // Fields added after the first version (keep the ones above stable):
+    int postnorm;            // 1: the residual of each sub-block is the NORMED input (HF always; original
+                             // reads "postnorm", default false); 0: the un-normed input (pre-norm residual)
+    int n_eos;               // number of end-of-sequence ids (config.json's eos_token_id may be a list)
+    int eos_token_ids[8];    // all of them; eos_token_ids[0] == eos_token_id
+    double initializer_range;    // std of the normal init (HF default 0.02)
 } model_config_t;
 
 // Loads config.json (HF or original flavour, chosen by model_type) or a .yaml preset.

@@ -1,0 +1,597 @@
+// model/config.c — the network's configuration from config.json (Hugging Face "minimax" or the
+// original "minimax_m1" / "minimax_text_01" remote-code flavour) or from a YAML preset, its checks,
+// and the HF-flavour config.json writer.
+// defines: model_config_load, model_config_from_json_text, model_config_from_json, model_config_from_yaml,
+//          model_config_validate, model_config_to_json
+//
+// Key sets (MODEL.md "Where the two references differ"):
+//   HF:       layer_types ["linear_attention"|"full_attention"], {full,linear}_attn_{alpha,beta}_factor,
+//             mlp_{alpha,beta}_factor, rope_parameters.rope_theta (older files: top-level rope_theta);
+//             RoPE over all D dims, slope factor 1 - l/(N-1+1e-5) + 1e-5, residual = normed input.
+//   original: attn_type_list [0 lightning | 1 softmax], layernorm_{full_attention,linear_attention,mlp}_
+//             {alpha,beta}, rope_theta, rotary_dim (RoPE over the first rotary_dim dims), postnorm,
+//             slope factor 1 - l/(N-1) + 1e-5.
+// Absent keys take the defaults of the flavour's reference (transformers' MiniMaxConfig, the original
+// MiniMaxM1Config), e.g. HF layer_types = full at even l, linear at odd l (its __post_init__).
+#include "model/config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "kernels/common.h"
+
+// ---------------------------------------------------------------------------------------------
+// typed getters: return 1 (present, *out set), 0 (absent, or null where null means "unset"), -1 (error)
+
+static const char *json_type_name(const cJSON *it) {
+    if (cJSON_IsString(it)) return "a string";
+    if (cJSON_IsBool(it)) return "a boolean";
+    if (cJSON_IsNull(it)) return "null";
+    if (cJSON_IsArray(it)) return "an array";
+    if (cJSON_IsObject(it)) return "an object";
+    if (cJSON_IsNumber(it)) return "a number";
+    return "an invalid value";
+}
+
+static int get_int(const cJSON *obj, const char *origin, const char *key, int null_is_absent, int *out) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!it) return 0;
+    if (cJSON_IsNull(it) && null_is_absent) return 0;
+    if (!cJSON_IsNumber(it))
+        return cispo_fail("%s: key '%s': expected an integer, got %s", origin, key, json_type_name(it));
+    double v = it->valuedouble;
+    if (v != floor(v) || fabs(v) > 2147483647.0)
+        return cispo_fail("%s: key '%s': expected an integer, got %.17g", origin, key, v);
+    *out = (int)v;
+    return 1;
+}
+
+static int get_num(const cJSON *obj, const char *origin, const char *key, double *out) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!it) return 0;
+    if (!cJSON_IsNumber(it))
+        return cispo_fail("%s: key '%s': expected a number, got %s", origin, key, json_type_name(it));
+    *out = it->valuedouble;
+    return 1;
+}
+
+static int get_bool(const cJSON *obj, const char *origin, const char *key, int *out) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!it) return 0;
+    if (!cJSON_IsBool(it))
+        return cispo_fail("%s: key '%s': expected true or false, got %s", origin, key, json_type_name(it));
+    *out = cJSON_IsTrue(it) ? 1 : 0;
+    return 1;
+}
+
+// Only for keys whose value must be one fixed string (or null): hidden_act, rope_type.
+static int get_str(const cJSON *obj, const char *origin, const char *key, const char **out) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!it || cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsString(it))
+        return cispo_fail("%s: key '%s': expected a string, got %s", origin, key, json_type_name(it));
+    *out = it->valuestring;
+    return 1;
+}
+
+#define TRY(x)                  \
+    do {                        \
+        if ((x) < 0) return -1; \
+    } while (0)
+
+// ---------------------------------------------------------------------------------------------
+// layer kinds
+
+static int parse_layer_types(model_config_t *cfg, const cJSON *root, const char *origin) {
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(root, "layer_types");
+    if (!lt || cJSON_IsNull(lt)) {
+        // transformers' MiniMaxConfig.__post_init__: "full_attention" if (i + 1) % 2 else "linear_attention"
+        for (int l = 0; l < cfg->n_layers; l++) cfg->layer_kind[l] = (l % 2 == 0) ? LAYER_SOFTMAX : LAYER_LIGHTNING;
+        return 0;
+    }
+    if (!cJSON_IsArray(lt))
+        return cispo_fail("%s: key 'layer_types': expected an array of strings, got %s", origin, json_type_name(lt));
+    int n = cJSON_GetArraySize(lt);
+    if (n != cfg->n_layers)
+        return cispo_fail("%s: key 'layer_types': has %d entries but num_hidden_layers is %d", origin, n,
+                          cfg->n_layers);
+    for (int l = 0; l < n; l++) {
+        const cJSON *e = cJSON_GetArrayItem(lt, l);
+        if (cJSON_IsString(e) && !strcmp(e->valuestring, "linear_attention")) cfg->layer_kind[l] = LAYER_LIGHTNING;
+        else if (cJSON_IsString(e) && !strcmp(e->valuestring, "full_attention")) cfg->layer_kind[l] = LAYER_SOFTMAX;
+        else
+            return cispo_fail("%s: key 'layer_types': entry %d must be \"linear_attention\" or \"full_attention\", "
+                              "got %s%s%s", origin, l, cJSON_IsString(e) ? "\"" : "",
+                              cJSON_IsString(e) ? e->valuestring : json_type_name(e), cJSON_IsString(e) ? "\"" : "");
+    }
+    return 0;
+}
+
+static int parse_attn_type_list(model_config_t *cfg, const cJSON *root, const char *origin) {
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(root, "attn_type_list");
+    if (!lt)
+        return cispo_fail("%s: key 'attn_type_list': missing (the original flavour needs one entry per layer, "
+                          "0 = lightning, 1 = softmax)", origin);
+    if (!cJSON_IsArray(lt))
+        return cispo_fail("%s: key 'attn_type_list': expected an array of 0/1, got %s", origin, json_type_name(lt));
+    int n = cJSON_GetArraySize(lt);
+    if (n != cfg->n_layers)
+        return cispo_fail("%s: key 'attn_type_list': has %d entries but num_hidden_layers is %d", origin, n,
+                          cfg->n_layers);
+    for (int l = 0; l < n; l++) {
+        const cJSON *e = cJSON_GetArrayItem(lt, l);
+        if (!cJSON_IsNumber(e) || (e->valuedouble != 0.0 && e->valuedouble != 1.0))
+            return cispo_fail("%s: key 'attn_type_list': entry %d must be 0 (lightning) or 1 (softmax)", origin, l);
+        cfg->layer_kind[l] = e->valuedouble == 1.0 ? LAYER_SOFTMAX : LAYER_LIGHTNING;
+    }
+    return 0;
+}
+
+static int parse_eos(model_config_t *cfg, const cJSON *root, const char *origin, int default_id) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "eos_token_id");
+    cfg->n_eos = 0;
+    cfg->eos_token_id = -1;
+    if (!it) {
+        if (default_id >= 0) cfg->eos_token_ids[cfg->n_eos++] = default_id;
+    } else if (cJSON_IsNull(it)) {
+    } else if (cJSON_IsArray(it)) {
+        int n = cJSON_GetArraySize(it);
+        if (n > (int)(sizeof cfg->eos_token_ids / sizeof cfg->eos_token_ids[0]))
+            return cispo_fail("%s: key 'eos_token_id': %d ids, at most %d are supported", origin, n,
+                              (int)(sizeof cfg->eos_token_ids / sizeof cfg->eos_token_ids[0]));
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_GetArrayItem(it, i);
+            if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || fabs(e->valuedouble) > 2147483647.0)
+                return cispo_fail("%s: key 'eos_token_id': entry %d is not an integer", origin, i);
+            cfg->eos_token_ids[cfg->n_eos++] = (int)e->valuedouble;
+        }
+    } else {
+        int v = 0;
+        TRY(get_int(root, origin, "eos_token_id", 1, &v));
+        cfg->eos_token_ids[cfg->n_eos++] = v;
+    }
+    if (cfg->n_eos > 0) cfg->eos_token_id = cfg->eos_token_ids[0];
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the parsed tree -> model_config_t
+
+static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin) {
+    memset(cfg, 0, sizeof *cfg);
+    if (!cJSON_IsObject(root)) return cispo_fail("%s: expected a JSON object at the top level", origin);
+
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (!mt)
+        return cispo_fail("%s: key 'model_type': missing (expected \"minimax\", \"minimax_m1\" or \"minimax_text_01\")",
+                          origin);
+    if (!cJSON_IsString(mt))
+        return cispo_fail("%s: key 'model_type': expected a string, got %s", origin, json_type_name(mt));
+    const char *t = mt->valuestring;
+    if (!strcmp(t, "minimax")) cfg->flavour = MODEL_FLAVOUR_HF;
+    else if (!strcmp(t, "minimax_m1") || !strcmp(t, "minimax_text_01") || !strcmp(t, "MiniMaxM1") ||
+             !strcmp(t, "MiniMaxText01"))
+        cfg->flavour = MODEL_FLAVOUR_ORIGINAL;
+    else
+        return cispo_fail("%s: key 'model_type': unknown model type \"%s\" (expected \"minimax\", \"minimax_m1\" or "
+                          "\"minimax_text_01\")", origin, t);
+    const int hf = cfg->flavour == MODEL_FLAVOUR_HF;
+
+    // defaults of transformers' MiniMaxConfig and the original MiniMaxM1Config
+    cfg->vocab_size = 32000;
+    cfg->hidden_size = 4096;
+    cfg->intermediate_size = 14336;
+    cfg->n_layers = 32;
+    cfg->n_heads = 32;
+    cfg->n_experts = 8;
+    cfg->n_experts_per_tok = 2;
+    cfg->block_size = 256;
+    cfg->rope_theta = 1e6;
+    cfg->rms_norm_eps = 1e-5;
+    cfg->router_aux_loss_coef = 0.001;
+    cfg->tie_word_embeddings = 0;
+    cfg->max_position_embeddings = 4096 * 32;
+    cfg->initializer_range = 0.02;
+    cfg->linear_alpha = cfg->linear_beta = cfg->full_alpha = cfg->full_beta = 1.0;
+    cfg->mlp_alpha = cfg->mlp_beta = 1.0;
+
+    TRY(get_int(root, origin, "vocab_size", 0, &cfg->vocab_size));
+    TRY(get_int(root, origin, "hidden_size", 0, &cfg->hidden_size));
+    TRY(get_int(root, origin, "intermediate_size", 0, &cfg->intermediate_size));
+    TRY(get_int(root, origin, "num_hidden_layers", 0, &cfg->n_layers));
+    TRY(get_int(root, origin, "num_attention_heads", 0, &cfg->n_heads));
+    TRY(get_int(root, origin, "num_local_experts", 0, &cfg->n_experts));
+    TRY(get_int(root, origin, "num_experts_per_tok", 0, &cfg->n_experts_per_tok));
+    TRY(get_int(root, origin, "block_size", 0, &cfg->block_size));
+    TRY(get_int(root, origin, "max_position_embeddings", 0, &cfg->max_position_embeddings));
+    TRY(get_num(root, origin, "rms_norm_eps", &cfg->rms_norm_eps));
+    TRY(get_num(root, origin, "router_aux_loss_coef", &cfg->router_aux_loss_coef));
+    TRY(get_num(root, origin, "initializer_range", &cfg->initializer_range));
+    TRY(get_bool(root, origin, "tie_word_embeddings", &cfg->tie_word_embeddings));
+
+    // Sizes the rest depends on must be sane before they are used as defaults or array lengths.
+    if (cfg->n_layers < 1 || cfg->n_layers > MODEL_MAX_LAYERS)
+        return cispo_fail("%s: key 'num_hidden_layers': %d is out of range (1..%d)", origin, cfg->n_layers,
+                          MODEL_MAX_LAYERS);
+    if (cfg->n_heads < 1)
+        return cispo_fail("%s: key 'num_attention_heads': %d is out of range (must be >= 1)", origin, cfg->n_heads);
+
+    // head_dim absent or null -> C / H; num_key_value_heads absent or null -> H (both flavours)
+    cfg->head_dim = cfg->hidden_size / cfg->n_heads;
+    TRY(get_int(root, origin, "head_dim", 1, &cfg->head_dim));
+    cfg->n_kv_heads = cfg->n_heads;
+    TRY(get_int(root, origin, "num_key_value_heads", 1, &cfg->n_kv_heads));
+
+    cfg->bos_token_id = hf ? 1 : -1;
+    {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "bos_token_id");
+        if (b && cJSON_IsNull(b)) cfg->bos_token_id = -1;
+        else TRY(get_int(root, origin, "bos_token_id", 0, &cfg->bos_token_id));
+    }
+    TRY(parse_eos(cfg, root, origin, hf ? 2 : -1));
+
+    const char *act = NULL;
+    if (get_str(root, origin, "hidden_act", &act) < 0) return -1;
+    if (act && strcmp(act, "silu") != 0)
+        return cispo_fail("%s: key 'hidden_act': \"%s\" is not supported (MiniMax experts use \"silu\")", origin, act);
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
+    if (sw && !cJSON_IsNull(sw))
+        return cispo_fail("%s: key 'sliding_window': sliding-window attention is not supported (set it to null)",
+                          origin);
+
+    if (hf) {
+        TRY(parse_layer_types(cfg, root, origin));
+        TRY(get_num(root, origin, "linear_attn_alpha_factor", &cfg->linear_alpha));
+        TRY(get_num(root, origin, "linear_attn_beta_factor", &cfg->linear_beta));
+        TRY(get_num(root, origin, "full_attn_alpha_factor", &cfg->full_alpha));
+        TRY(get_num(root, origin, "full_attn_beta_factor", &cfg->full_beta));
+        TRY(get_num(root, origin, "mlp_alpha_factor", &cfg->mlp_alpha));
+        TRY(get_num(root, origin, "mlp_beta_factor", &cfg->mlp_beta));
+        // transformers 5.x: rope_parameters {rope_type, rope_theta}; older files: top-level rope_theta
+        TRY(get_num(root, origin, "rope_theta", &cfg->rope_theta));
+        const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+        if (rp && !cJSON_IsNull(rp)) {
+            if (!cJSON_IsObject(rp))
+                return cispo_fail("%s: key 'rope_parameters': expected an object, got %s", origin, json_type_name(rp));
+            const char *rt = NULL;
+            if (get_str(rp, origin, "rope_type", &rt) < 0) return -1;
+            if (rt && strcmp(rt, "default") != 0)
+                return cispo_fail("%s: key 'rope_parameters.rope_type': \"%s\" is not supported (only \"default\")",
+                                  origin, rt);
+            if (get_num(rp, origin, "rope_theta", &cfg->rope_theta) < 0) return -1;
+        }
+        cfg->postnorm = 1;                    // transformers' decoder layer: residual = normed input
+        cfg->rotary_dim = cfg->head_dim;      // transformers' rotary embedding covers all D dims
+    } else {
+        TRY(parse_attn_type_list(cfg, root, origin));
+        TRY(get_num(root, origin, "layernorm_linear_attention_alpha", &cfg->linear_alpha));
+        TRY(get_num(root, origin, "layernorm_linear_attention_beta", &cfg->linear_beta));
+        TRY(get_num(root, origin, "layernorm_full_attention_alpha", &cfg->full_alpha));
+        TRY(get_num(root, origin, "layernorm_full_attention_beta", &cfg->full_beta));
+        TRY(get_num(root, origin, "layernorm_mlp_alpha", &cfg->mlp_alpha));
+        TRY(get_num(root, origin, "layernorm_mlp_beta", &cfg->mlp_beta));
+        TRY(get_num(root, origin, "rope_theta", &cfg->rope_theta));
+        cfg->rotary_dim = cfg->head_dim;      // the original code: rotary_dim if present else head_dim
+        TRY(get_int(root, origin, "rotary_dim", 1, &cfg->rotary_dim));
+        cfg->postnorm = 0;                    // MiniMaxM1Config default; the released checkpoints set true
+        TRY(get_bool(root, origin, "postnorm", &cfg->postnorm));
+        int shared = 0;
+        TRY(get_int(root, origin, "shared_intermediate_size", 1, &shared));
+        if (shared != 0)
+            return cispo_fail("%s: key 'shared_intermediate_size': %d: shared experts are not supported (MiniMax-M1 "
+                              "has none; set 0)", origin, shared);
+    }
+    return model_config_validate(cfg, origin);
+}
+
+int model_config_from_json_text(model_config_t *cfg, const char *text, const char *origin) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    if (!root) {
+        size_t at = end ? (size_t)(end - text) : 0;
+        int line = 1;
+        for (size_t i = 0; i < at && text[i]; i++) line += text[i] == '\n';
+        return cispo_fail("%s: malformed JSON at line %d (byte %zu): fix the syntax there", origin, line, at);
+    }
+    int rc = from_tree(cfg, root, origin);
+    cJSON_Delete(root);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML presets: the same keys as an HF config.json (model_type defaults to "minimax"), read into a
+// JSON tree and checked by the same code. One preset-only key: full_attention_interval: n puts the
+// softmax layers at l = n-1, 2n-1, ... (MiniMax-M1: every 8th) when layer_types is not given.
+
+static cJSON *yaml_scalar_to_json(const yaml_event_t *ev) {
+    const char *s = (const char *)ev->data.scalar.value;
+    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        if (!strcmp(s, "null") || !strcmp(s, "~") || !strcmp(s, "") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+            return cJSON_CreateNull();
+        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) return cJSON_CreateTrue();
+        if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) return cJSON_CreateFalse();
+        char *endp = NULL;
+        errno = 0;
+        double v = strtod(s, &endp);
+        if (endp != s && *endp == '\0' && errno == 0 && isfinite(v)) return cJSON_CreateNumber(v);
+    }
+    return cJSON_CreateString(s);
+}
+
+// Recursive descent over the event stream; *node gets the value that starts at the next event.
+static int yaml_read_node(yaml_parser_t *p, cJSON **node, const char *origin) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(p, &ev))
+        return cispo_fail("%s: malformed YAML at line %zu: %s", origin, p->problem_mark.line + 1,
+                          p->problem ? p->problem : "parse error");
+    int rc = 0;
+    if (ev.type == YAML_SCALAR_EVENT) {
+        *node = yaml_scalar_to_json(&ev);
+    } else if (ev.type == YAML_SEQUENCE_START_EVENT) {
+        cJSON *arr = cJSON_CreateArray();
+        for (;;) {
+            yaml_event_t peek;  // libyaml has no peek: read the next event and see if it ends the list
+            cJSON *item = NULL;
+            if (!yaml_parser_parse(p, &peek)) {
+                rc = cispo_fail("%s: malformed YAML at line %zu: %s", origin, p->problem_mark.line + 1,
+                                p->problem ? p->problem : "parse error");
+                break;
+            }
+            if (peek.type == YAML_SEQUENCE_END_EVENT) {
+                yaml_event_delete(&peek);
+                break;
+            }
+            if (peek.type == YAML_SCALAR_EVENT) item = yaml_scalar_to_json(&peek);
+            else {
+                rc = cispo_fail("%s: line %zu: nested collections inside a list are not supported in a model preset",
+                                origin, peek.start_mark.line + 1);
+                yaml_event_delete(&peek);
+                break;
+            }
+            yaml_event_delete(&peek);
+            cJSON_AddItemToArray(arr, item);
+        }
+        if (rc < 0) cJSON_Delete(arr);
+        else *node = arr;
+    } else if (ev.type == YAML_MAPPING_START_EVENT) {
+        cJSON *obj = cJSON_CreateObject();
+        for (;;) {
+            yaml_event_t key;
+            if (!yaml_parser_parse(p, &key)) {
+                rc = cispo_fail("%s: malformed YAML at line %zu: %s", origin, p->problem_mark.line + 1,
+                                p->problem ? p->problem : "parse error");
+                break;
+            }
+            if (key.type == YAML_MAPPING_END_EVENT) {
+                yaml_event_delete(&key);
+                break;
+            }
+            if (key.type != YAML_SCALAR_EVENT) {
+                rc = cispo_fail("%s: line %zu: mapping keys must be plain names", origin, key.start_mark.line + 1);
+                yaml_event_delete(&key);
+                break;
+            }
+            char *name = cispo_strdup((const char *)key.data.scalar.value);
+            size_t line = key.start_mark.line + 1;
+            yaml_event_delete(&key);
+            cJSON *val = NULL;
+            if (yaml_read_node(p, &val, origin) < 0) {
+                free(name);
+                rc = -1;
+                break;
+            }
+            if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
+                rc = cispo_fail("%s: line %zu: key '%s' appears twice", origin, line, name);
+                cJSON_Delete(val);
+                free(name);
+                break;
+            }
+            cJSON_AddItemToObject(obj, name, val);
+            free(name);
+        }
+        if (rc < 0) cJSON_Delete(obj);
+        else *node = obj;
+    } else {
+        rc = cispo_fail("%s: line %zu: unsupported YAML construct (anchors, aliases and tags are not used in model "
+                        "presets)", origin, ev.start_mark.line + 1);
+    }
+    yaml_event_delete(&ev);
+    return rc;
+}
+
+static int yaml_to_json(const char *path, cJSON **out) {
+    size_t len = 0;
+    char *text = cispo_read_file(path, &len);
+    if (!text) return -1;
+    yaml_parser_t p;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    int rc = 0;
+    cJSON *root = NULL;
+    yaml_event_t ev;
+    // stream start, document start, the top node, document end
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (!yaml_parser_parse(&p, &ev))
+            rc = cispo_fail("%s: malformed YAML at line %zu: %s", path, p.problem_mark.line + 1,
+                            p.problem ? p.problem : "parse error");
+        else {
+            if (ev.type == YAML_STREAM_END_EVENT) rc = cispo_fail("%s: the file is empty", path);
+            yaml_event_delete(&ev);
+        }
+    }
+    if (rc == 0) rc = yaml_read_node(&p, &root, path);
+    yaml_parser_delete(&p);
+    free(text);
+    if (rc < 0) return -1;
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return cispo_fail("%s: expected a mapping of keys at the top level", path);
+    }
+    *out = root;
+    return 0;
+}
+
+int model_config_from_yaml(model_config_t *cfg, const char *path) {
+    cJSON *root = NULL;
+    if (yaml_to_json(path, &root) < 0) return -1;
+    if (!cJSON_GetObjectItemCaseSensitive(root, "model_type")) cJSON_AddStringToObject(root, "model_type", "minimax");
+    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(root, "full_attention_interval");
+    int rc = 0;
+    if (iv) {
+        int n = 0, every = 0;
+        if (get_int(root, path, "num_hidden_layers", 0, &n) <= 0 || n < 1 || n > MODEL_MAX_LAYERS)
+            rc = cispo_fail("%s: key 'full_attention_interval': needs num_hidden_layers (1..%d) in the same file",
+                            path, MODEL_MAX_LAYERS);
+        else if (get_int(root, path, "full_attention_interval", 0, &every) < 0)
+            rc = -1;
+        else if (every < 1)
+            rc = cispo_fail("%s: key 'full_attention_interval': %d is out of range (must be >= 1)", path, every);
+        else if (cJSON_GetObjectItemCaseSensitive(root, "layer_types") ||
+                 cJSON_GetObjectItemCaseSensitive(root, "attn_type_list"))
+            rc = cispo_fail("%s: key 'full_attention_interval': give it or an explicit layer list, not both", path);
+        else {
+            const char *mt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "model_type"));
+            int original = mt && strcmp(mt, "minimax") != 0;
+            cJSON *arr = cJSON_AddArrayToObject(root, original ? "attn_type_list" : "layer_types");
+            for (int l = 0; l < n; l++) {
+                int full = (l + 1) % every == 0;
+                cJSON_AddItemToArray(arr, original ? cJSON_CreateNumber(full)
+                                                   : cJSON_CreateString(full ? "full_attention" : "linear_attention"));
+            }
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "full_attention_interval");
+    }
+    if (rc == 0) rc = from_tree(cfg, root, path);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int model_config_load(model_config_t *cfg, const char *path) {
+    size_t n = strlen(path);
+    if ((n >= 5 && !strcmp(path + n - 5, ".yaml")) || (n >= 4 && !strcmp(path + n - 4, ".yml")))
+        return model_config_from_yaml(cfg, path);
+    char *text = cispo_read_file(path, NULL);
+    if (!text) return -1;
+    int rc = model_config_from_json_text(cfg, text, path);
+    free(text);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// checks
+
+int model_config_validate(const model_config_t *c, const char *origin) {
+#define RANGE(cond, key, fmt, ...) \
+    if (!(cond)) return cispo_fail("%s: key '%s': " fmt, origin, key, __VA_ARGS__)
+    RANGE(c->vocab_size >= 1, "vocab_size", "%d is out of range (must be >= 1)", c->vocab_size);
+    RANGE(c->hidden_size >= 1, "hidden_size", "%d is out of range (must be >= 1)", c->hidden_size);
+    RANGE(c->n_layers >= 1 && c->n_layers <= MODEL_MAX_LAYERS, "num_hidden_layers", "%d is out of range (1..%d)",
+          c->n_layers, MODEL_MAX_LAYERS);
+    RANGE(c->n_heads >= 1, "num_attention_heads", "%d is out of range (must be >= 1)", c->n_heads);
+    RANGE(c->head_dim >= 1, "head_dim", "%d is out of range (must be >= 1; absent means hidden_size / "
+          "num_attention_heads)", c->head_dim);
+    RANGE(c->n_kv_heads >= 1 && c->n_kv_heads <= c->n_heads && c->n_heads % c->n_kv_heads == 0,
+          "num_key_value_heads", "%d must divide num_attention_heads (%d)", c->n_kv_heads, c->n_heads);
+    RANGE(c->intermediate_size >= 1, "intermediate_size", "%d is out of range (must be >= 1)", c->intermediate_size);
+    RANGE(c->n_experts >= 1, "num_local_experts", "%d is out of range (must be >= 1)", c->n_experts);
+    RANGE(c->n_experts_per_tok >= 1 && c->n_experts_per_tok <= c->n_experts, "num_experts_per_tok",
+          "%d is out of range (1..num_local_experts = %d)", c->n_experts_per_tok, c->n_experts);
+    RANGE(c->block_size >= 1, "block_size", "%d is out of range (must be >= 1)", c->block_size);
+    RANGE(c->rotary_dim >= 2 && c->rotary_dim <= c->head_dim && c->rotary_dim % 2 == 0, "rotary_dim",
+          "%d must be even and in 2..head_dim (%d)", c->rotary_dim, c->head_dim);
+    RANGE(c->rope_theta > 0 && isfinite(c->rope_theta), "rope_theta", "%g must be positive", c->rope_theta);
+    RANGE(c->rms_norm_eps > 0 && c->rms_norm_eps < 1, "rms_norm_eps", "%g is out of range (0 < eps < 1)",
+          c->rms_norm_eps);
+    RANGE(c->router_aux_loss_coef >= 0 && isfinite(c->router_aux_loss_coef), "router_aux_loss_coef",
+          "%g must be >= 0", c->router_aux_loss_coef);
+    RANGE(c->initializer_range > 0 && isfinite(c->initializer_range), "initializer_range", "%g must be positive",
+          c->initializer_range);
+    RANGE(c->max_position_embeddings >= 1, "max_position_embeddings", "%d is out of range (must be >= 1)",
+          c->max_position_embeddings);
+    RANGE(c->bos_token_id >= -1 && c->bos_token_id < c->vocab_size, "bos_token_id",
+          "%d is out of range (0..vocab_size-1 = %d, or null)", c->bos_token_id, c->vocab_size - 1);
+    for (int i = 0; i < c->n_eos; i++)
+        RANGE(c->eos_token_ids[i] >= 0 && c->eos_token_ids[i] < c->vocab_size, "eos_token_id",
+              "%d is out of range (0..vocab_size-1 = %d, or null)", c->eos_token_ids[i], c->vocab_size - 1);
+    const double f[6] = {c->linear_alpha, c->linear_beta, c->full_alpha, c->full_beta, c->mlp_alpha, c->mlp_beta};
+    const char *fk_hf[6] = {"linear_attn_alpha_factor", "linear_attn_beta_factor", "full_attn_alpha_factor",
+                            "full_attn_beta_factor",    "mlp_alpha_factor",        "mlp_beta_factor"};
+    const char *fk_or[6] = {"layernorm_linear_attention_alpha", "layernorm_linear_attention_beta",
+                            "layernorm_full_attention_alpha",   "layernorm_full_attention_beta",
+                            "layernorm_mlp_alpha",              "layernorm_mlp_beta"};
+    for (int i = 0; i < 6; i++)
+        RANGE(isfinite(f[i]), c->flavour == MODEL_FLAVOUR_HF ? fk_hf[i] : fk_or[i], "%g is not a finite number", f[i]);
+    int n_lightning = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        RANGE(c->layer_kind[l] == LAYER_LIGHTNING || c->layer_kind[l] == LAYER_SOFTMAX,
+              c->flavour == MODEL_FLAVOUR_HF ? "layer_types" : "attn_type_list", "entry %d is not a layer kind", l);
+        n_lightning += c->layer_kind[l] == LAYER_LIGHTNING;
+    }
+    // the original slope factor 1 - l/(N-1) + 1e-5 divides by N-1
+    RANGE(!(c->flavour == MODEL_FLAVOUR_ORIGINAL && c->n_layers == 1 && n_lightning > 0), "num_hidden_layers",
+          "%d: the original flavour's lightning slope formula needs at least 2 layers", c->n_layers);
+#undef RANGE
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HF-flavour config.json (what transformers 5.x's MiniMaxConfig reads)
+
+char *model_config_to_json(const model_config_t *c) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString("MiniMaxForCausalLM"));
+    cJSON_AddStringToObject(o, "model_type", "minimax");
+    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(o, "hidden_size", c->hidden_size);
+    cJSON_AddNumberToObject(o, "intermediate_size", c->intermediate_size);
+    cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers);
+    cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(o, "num_key_value_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
+    cJSON_AddStringToObject(o, "hidden_act", "silu");
+    cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
+    cJSON_AddNumberToObject(o, "initializer_range", c->initializer_range);
+    cJSON_AddNumberToObject(o, "rms_norm_eps", c->rms_norm_eps);
+    if (c->bos_token_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", c->bos_token_id);
+    else cJSON_AddNullToObject(o, "bos_token_id");
+    if (c->n_eos == 1) cJSON_AddNumberToObject(o, "eos_token_id", c->eos_token_ids[0]);
+    else if (c->n_eos > 1) cJSON_AddItemToObject(o, "eos_token_id", cJSON_CreateIntArray(c->eos_token_ids, c->n_eos));
+    else cJSON_AddNullToObject(o, "eos_token_id");
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
+    cJSON_AddNumberToObject(o, "num_local_experts", c->n_experts);
+    cJSON_AddNumberToObject(o, "num_experts_per_tok", c->n_experts_per_tok);
+    cJSON_AddNumberToObject(o, "router_aux_loss_coef", c->router_aux_loss_coef);
+    cJSON_AddNumberToObject(o, "router_jitter_noise", 0.0);
+    cJSON_AddBoolToObject(o, "output_router_logits", 0);
+    cJSON_AddNullToObject(o, "sliding_window");
+    cJSON_AddNumberToObject(o, "attention_dropout", 0.0);
+    cJSON *rp = cJSON_AddObjectToObject(o, "rope_parameters");
+    cJSON_AddStringToObject(rp, "rope_type", "default");
+    cJSON_AddNumberToObject(rp, "rope_theta", c->rope_theta);
+    cJSON *lt = cJSON_AddArrayToObject(o, "layer_types");
+    for (int l = 0; l < c->n_layers; l++)
+        cJSON_AddItemToArray(lt, cJSON_CreateString(c->layer_kind[l] == LAYER_SOFTMAX ? "full_attention"
+                                                                                    : "linear_attention"));
+    cJSON_AddNumberToObject(o, "block_size", c->block_size);
+    cJSON_AddNumberToObject(o, "linear_attn_alpha_factor", c->linear_alpha);
+    cJSON_AddNumberToObject(o, "linear_attn_beta_factor", c->linear_beta);
+    cJSON_AddNumberToObject(o, "full_attn_alpha_factor", c->full_alpha);
+    cJSON_AddNumberToObject(o, "full_attn_beta_factor", c->full_beta);
+    cJSON_AddNumberToObject(o, "mlp_alpha_factor", c->mlp_alpha);
+    cJSON_AddNumberToObject(o, "mlp_beta_factor", c->mlp_beta);
+    cJSON_AddStringToObject(o, "dtype", "float32");
+    cJSON_AddBoolToObject(o, "use_cache", 1);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    CHECK_ALLOC(s);
+    // cJSON's allocator is malloc; hand back a buffer the caller frees with free()
+    char *out = cispo_strdup(s);
+    cJSON_free(s);
+    return out;
+}

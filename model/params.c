@@ -1,0 +1,141 @@
+// model/params.c — the parameter table (every weight's checkpoint name, shape and offset into one flat
+// fp32 buffer) and the HF-like initialisation.
+// defines: param_table_build, param_table_free, param_table_find, param_init_hf
+//
+// Layout, in offset order: embed, then per layer l: input_layernorm, attention (lightning: qkv_proj,
+// output_gate, norm, out_proj; softmax: q_proj, k_proj, v_proj, o_proj), post_attention_layernorm,
+// router (block_sparse_moe.gate), w1 of experts 0..E-1, w3 of experts 0..E-1, w2 of experts 0..E-1
+// (so each matrix kind is one [E, rows, cols] stack), then model.norm, then lm_head (absent when tied:
+// lm_head then aliases embed). Gradients and optimizer moments use the same layout.
+#include "model/params.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+
+typedef struct {
+    param_table_t *t;
+    int cap;
+} builder_t;
+
+static size_t add(builder_t *b, const char *name, int ndim, int64_t d0, int64_t d1) {
+    param_table_t *t = b->t;
+    if (t->n_entries == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        t->entries = cispo_realloc(t->entries, (size_t)b->cap * sizeof *t->entries);
+    }
+    param_entry_t *e = &t->entries[t->n_entries++];
+    memset(e, 0, sizeof *e);
+    CISPO_ASSERT(strlen(name) < PARAM_NAME_MAX);
+    strcpy(e->name, name);
+    e->ndim = ndim;
+    e->shape[0] = d0;
+    e->shape[1] = ndim == 2 ? d1 : 0;
+    e->numel = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
+    e->offset = t->n_floats;
+    t->n_floats += e->numel;
+    return e->offset;
+}
+
+void param_table_build(param_table_t *t, const model_config_t *cfg) {
+    memset(t, 0, sizeof *t);
+    builder_t b = {t, 0};
+    const int64_t V = cfg->vocab_size, C = cfg->hidden_size, A = model_attn_width(cfg);
+    const int64_t KVD = (int64_t)cfg->n_kv_heads * cfg->head_dim, F = cfg->intermediate_size;
+    const int E = cfg->n_experts;
+    char name[PARAM_NAME_MAX];
+
+    t->embed = add(&b, "model.embed_tokens.weight", 2, V, C);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        layer_params_t *lp = &t->layers[l];
+#define NAME(...) (snprintf(name, sizeof name, __VA_ARGS__), name)
+        lp->input_norm = add(&b, NAME("model.layers.%d.input_layernorm.weight", l), 1, C, 0);
+        if (cfg->layer_kind[l] == LAYER_LIGHTNING) {
+            lp->qkv = add(&b, NAME("model.layers.%d.self_attn.qkv_proj.weight", l), 2, 3 * A, C);
+            lp->gate = add(&b, NAME("model.layers.%d.self_attn.output_gate.weight", l), 2, A, C);
+            lp->out_norm = add(&b, NAME("model.layers.%d.self_attn.norm.weight", l), 1, A, 0);
+            lp->out = add(&b, NAME("model.layers.%d.self_attn.out_proj.weight", l), 2, C, A);
+        } else {
+            lp->wq = add(&b, NAME("model.layers.%d.self_attn.q_proj.weight", l), 2, A, C);
+            lp->wk = add(&b, NAME("model.layers.%d.self_attn.k_proj.weight", l), 2, KVD, C);
+            lp->wv = add(&b, NAME("model.layers.%d.self_attn.v_proj.weight", l), 2, KVD, C);
+            lp->wo = add(&b, NAME("model.layers.%d.self_attn.o_proj.weight", l), 2, C, A);
+        }
+        lp->post_norm = add(&b, NAME("model.layers.%d.post_attention_layernorm.weight", l), 1, C, 0);
+        lp->router = add(&b, NAME("model.layers.%d.block_sparse_moe.gate.weight", l), 2, E, C);
+        for (int e = 0; e < E; e++) {
+            size_t off = add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w1.weight", l, e), 2, F, C);
+            if (e == 0) lp->w1 = off;
+        }
+        for (int e = 0; e < E; e++) {
+            size_t off = add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w3.weight", l, e), 2, F, C);
+            if (e == 0) lp->w3 = off;
+        }
+        for (int e = 0; e < E; e++) {
+            size_t off = add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w2.weight", l, e), 2, C, F);
+            if (e == 0) lp->w2 = off;
+        }
+#undef NAME
+    }
+    t->final_norm = add(&b, "model.norm.weight", 1, C, 0);
+    t->lm_head = cfg->tie_word_embeddings ? t->embed : add(&b, "lm_head.weight", 2, V, C);
+}
+
+void param_table_free(param_table_t *t) {
+    free(t->entries);
+    memset(t, 0, sizeof *t);
+}
+
+int param_table_find(const param_table_t *t, const char *name) {
+    for (int i = 0; i < t->n_entries; i++)
+        if (!strcmp(t->entries[i].name, name)) return i;
+    return -1;
+}
+
+// ---- initialisation ----
+// Each tensor draws from its own stream, seeded by (seed, name): a tensor's values do not depend on
+// which other tensors exist, so a deeper or wider config keeps the shared tensors' initial values.
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t name_hash(const char *s) {  // FNV-1a
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+// Box-Muller on 53-bit uniforms; u1 in (0, 1] so log never sees 0.
+static void fill_normal(float *x, size_t n, double std, uint64_t state) {
+    const double two_pi = 6.283185307179586476925286766559;
+    for (size_t i = 0; i < n; i += 2) {
+        double u1 = ((double)(splitmix64(&state) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+        double u2 = (double)(splitmix64(&state) >> 11) * (1.0 / 9007199254740992.0);
+        double r = sqrt(-2.0 * log(u1));
+        x[i] = (float)(std * r * cos(two_pi * u2));
+        if (i + 1 < n) x[i + 1] = (float)(std * r * sin(two_pi * u2));
+    }
+}
+
+void param_init_hf(float *params, const param_table_t *t, const model_config_t *cfg, uint64_t seed) {
+    // transformers' _init_weights: Linear and Embedding weights ~ normal(0, initializer_range), RMSNorm
+    // weights 1 (the router and the experts likewise normal). Norms are the only 1-D tensors.
+    double std = cfg->initializer_range > 0 ? cfg->initializer_range : 0.02;
+    for (int i = 0; i < t->n_entries; i++) {
+        const param_entry_t *e = &t->entries[i];
+        float *p = params + e->offset;
+        if (e->ndim == 1) {
+            for (size_t j = 0; j < e->numel; j++) p[j] = 1.0f;
+        } else {
+            uint64_t s = seed * 0x2545F4914F6CDD1Dull ^ name_hash(e->name);
+            fill_normal(p, e->numel, std, s);
+        }
+    }
+}
