@@ -1,0 +1,217 @@
+// trainer/keyconf.c — table-driven YAML + key=value configuration with validation (keyconf.h).
+#include "trainer/keyconf.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "kernels/common.h"
+
+static int edit_distance(const char *a, const char *b) {
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 63 || lb > 63) return 99;
+    int d[64][64];
+    for (int i = 0; i <= la; i++) d[i][0] = i;
+    for (int j = 0; j <= lb; j++) d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+            d[i][j] = c;
+        }
+    return d[la][lb];
+}
+
+// "unknown key 'lr_warmpu' (did you mean: lr_warmup, lr)"; nearest three by edit distance, or
+// those sharing a prefix.
+static int unknown_key(const keyconf_key_t *keys, int n, const char *key, const char *origin) {
+    int best[3] = {-1, -1, -1}, bd[3] = {99, 99, 99};
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(key, keys[i].name);
+        if (strstr(keys[i].name, key) || strstr(key, keys[i].name)) d = d < 2 ? d : 2;
+        for (int s = 0; s < 3; s++)
+            if (d < bd[s]) {
+                for (int m = 2; m > s; m--) bd[m] = bd[m - 1], best[m] = best[m - 1];
+                bd[s] = d, best[s] = i;
+                break;
+            }
+    }
+    char near[256] = "";
+    for (int s = 0; s < 3; s++)
+        if (best[s] >= 0 && bd[s] <= 1 + (int)strlen(key) / 2) {
+            if (near[0]) strncat(near, ", ", sizeof near - strlen(near) - 1);
+            strncat(near, keys[best[s]].name, sizeof near - strlen(near) - 1);
+        }
+    if (near[0]) return cispo_fail("%s: unknown key '%s' (did you mean: %s?)", origin, key, near);
+    return cispo_fail("%s: unknown key '%s' (`cispo train --keys` lists the valid keys)", origin, key);
+}
+
+int keyconf_apply(void *cfg, const keyconf_key_t *keys, int n, const char *key, const char *value,
+                  const char *origin) {
+    const keyconf_key_t *k = NULL;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(keys[i].name, key)) k = &keys[i];
+    if (!k) return unknown_key(keys, n, key, origin);
+    char *p = (char *)cfg + k->offset, *end;
+    switch (k->type) {
+    case KEY_INT: {
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end) return cispo_fail("%s: key '%s': '%s' is not an integer", origin, key, value);
+        if (v < k->min || v > k->max)
+            return cispo_fail("%s: key '%s': %ld is out of range [%g, %g]", origin, key, v, k->min, k->max);
+        *(int *)p = (int)v;
+        return 0;
+    }
+    case KEY_DOUBLE: {
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v))
+            return cispo_fail("%s: key '%s': '%s' is not a number", origin, key, value);
+        if (v < k->min || v > k->max)
+            return cispo_fail("%s: key '%s': %g is out of range [%g, %g]", origin, key, v, k->min, k->max);
+        *(double *)p = v;
+        return 0;
+    }
+    case KEY_BOOL:
+        if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcmp(value, "1") || !strcasecmp(value, "on"))
+            *(int *)p = 1;
+        else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") || !strcmp(value, "0") ||
+                 !strcasecmp(value, "off"))
+            *(int *)p = 0;
+        else
+            return cispo_fail("%s: key '%s': '%s' is not a boolean (true/false)", origin, key, value);
+        return 0;
+    case KEY_STRING:
+        if (strlen(value) >= k->cap)
+            return cispo_fail("%s: key '%s': value longer than %zu characters", origin, key, k->cap - 1);
+        strcpy(p, value);
+        return 0;
+    case KEY_CHOICE: {
+        int idx = 0;
+        for (const char *c = k->choices; *c; idx++) {
+            size_t len = strcspn(c, "|");
+            if (strlen(value) == len && !strncmp(c, value, len)) {
+                *(int *)p = idx;
+                return 0;
+            }
+            c += len + (c[len] == '|');
+        }
+        return cispo_fail("%s: key '%s': '%s' is not one of %s", origin, key, value, k->choices);
+    }
+    }
+    return cispo_fail("%s: key '%s': bad table entry", origin, key);
+}
+
+int keyconf_defaults(void *cfg, const keyconf_key_t *keys, int n) {
+    for (int i = 0; i < n; i++)
+        if (keyconf_apply(cfg, keys, n, keys[i].name, keys[i].def ? keys[i].def : "", "defaults")) return -1;
+    return 0;
+}
+
+int keyconf_apply_override(void *cfg, const keyconf_key_t *keys, int n, const char *kv) {
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return cispo_fail("command line: '%s' is not key=value", kv);
+    char key[128];
+    size_t kl = (size_t)(eq - kv);
+    if (kl >= sizeof key) return cispo_fail("command line: key too long in '%s'", kv);
+    memcpy(key, kv, kl);
+    key[kl] = 0;
+    return keyconf_apply(cfg, keys, n, key, eq + 1, "command line");
+}
+
+int keyconf_apply_yaml(void *cfg, const keyconf_key_t *keys, int n, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cispo_fail("%s: cannot open: %s", path, strerror(errno));
+    yaml_parser_t ps;
+    yaml_parser_initialize(&ps);
+    yaml_parser_set_input_file(&ps, f);
+    char prefix[8][128];  // nested mapping keys, joined with '.'
+    int depth = 0, expect_key[9] = {1}, rc = 0, done = 0;
+    char key[256] = "";
+    while (!done && !rc) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&ps, &ev)) {
+            rc = cispo_fail("%s:%zu:%zu: YAML error: %s", path, ps.problem_mark.line + 1, ps.problem_mark.column + 1,
+                            ps.problem ? ps.problem : "malformed");
+            break;
+        }
+        size_t line = ev.start_mark.line + 1;
+        switch (ev.type) {
+        case YAML_MAPPING_START_EVENT:
+            if (depth > 0) {
+                if (depth > 8) {
+                    rc = cispo_fail("%s:%zu: mappings nested too deep", path, line);
+                    break;
+                }
+                snprintf(prefix[depth - 1], sizeof prefix[0], "%s", key);
+            }
+            depth++;
+            expect_key[depth] = 1;
+            break;
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            if (depth > 0) expect_key[depth] = 1;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            rc = cispo_fail("%s:%zu: key '%s': lists are not supported here; give one value", path, line, key);
+            break;
+        case YAML_SCALAR_EVENT: {
+            const char *s = (const char *)ev.data.scalar.value;
+            if (depth == 0) {
+                rc = cispo_fail("%s:%zu: expected a mapping of key: value lines", path, line);
+            } else if (expect_key[depth]) {
+                key[0] = 0;
+                for (int d = 0; d < depth - 1; d++) {
+                    strncat(key, prefix[d], sizeof key - strlen(key) - 1);
+                    strncat(key, ".", sizeof key - strlen(key) - 1);
+                }
+                strncat(key, s, sizeof key - strlen(key) - 1);
+                expect_key[depth] = 0;
+            } else {
+                char origin[1100];
+                snprintf(origin, sizeof origin, "%s:%zu", path, line);
+                rc = keyconf_apply(cfg, keys, n, key, s, origin);
+                expect_key[depth] = 1;
+            }
+            break;
+        }
+        case YAML_STREAM_END_EVENT: done = 1; break;
+        default: break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&ps);
+    fclose(f);
+    return rc;
+}
+
+void keyconf_format(char *buf, size_t cap, const void *cfg, const keyconf_key_t *k) {
+    const char *p = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case KEY_INT: snprintf(buf, cap, "%d", *(const int *)p); break;
+    case KEY_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
+    case KEY_BOOL: snprintf(buf, cap, "%s", *(const int *)p ? "true" : "false"); break;
+    case KEY_STRING: snprintf(buf, cap, "\"%s\"", p); break;
+    case KEY_CHOICE: {
+        int idx = *(const int *)p;
+        const char *c = k->choices;
+        for (int i = 0; i < idx && *c; i++) c += strcspn(c, "|") + 1;
+        snprintf(buf, cap, "%.*s", (int)strcspn(c, "|"), c);
+        break;
+    }
+    default: buf[0] = 0;
+    }
+}
+
+void keyconf_dump(FILE *f, const void *cfg, const keyconf_key_t *keys, int n) {
+    char buf[1200];
+    for (int i = 0; i < n; i++) {
+        keyconf_format(buf, sizeof buf, cfg, &keys[i]);
+        fprintf(f, "%s: %s%s%s\n", keys[i].name, buf, keys[i].help ? "  # " : "", keys[i].help ? keys[i].help : "");
+    }
+}
