@@ -5,8 +5,10 @@
 #include "trainer/commands.h"
 
 // Declarations (keep in the same order as the table).
+int cmd_convert(int argc, char **argv);
 
 const cispo_command_t cispo_commands[] = {
     // {"name", cmd_name, "one-line summary"},
+    {"convert", cmd_convert, "HF model directory <-> HDF5 checkpoint (cispo convert SRC DST)"},
     {NULL, NULL, NULL},
 };
