@@ -228,7 +228,7 @@ int st_parse_header(const uint8_t *buf, size_t len, const char *origin, st_heade
     if (!root) {
         const char *ep = cJSON_GetErrorPtr();
         size_t at = (ep >= json && ep <= json + n) ? (size_t)(ep - json) : 0;
-        return cispo_fail("%s: header is not valid JSON (error near byte %zu of %llu)", origin, 8 + at,
+        return cispo_fail("%s: header is not valid JSON (error near byte %zu of the %llu-byte header)", origin, at,
                           (unsigned long long)n);
     }
     // The reference pads with spaces; anything else after the object is garbage.
