@@ -1,0 +1,69 @@
+// model/score.c — per-token log-probs of one sequence, and token-id files.
+// defines: model_read_token_file, model_parse_tokens, model_score_sequence
+#include "model/score.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+
+int model_parse_tokens(const char *text, const char *origin, int vocab_size, int min_tokens, int32_t **ids,
+                       int *n) {
+    int cap = 256, cnt = 0, line = 1;
+    int32_t *out = cispo_malloc((size_t)cap * sizeof(int32_t));
+    const char *p = text;
+    for (;;) {
+        while (*p && isspace((unsigned char)*p)) line += *p++ == '\n';
+        if (!*p) break;
+        const char *start = p;
+        while (*p && !isspace((unsigned char)*p)) p++;
+        int len = (int)(p - start);
+        char *endp = NULL;
+        errno = 0;
+        long long v = isdigit((unsigned char)*start) ? strtoll(start, &endp, 10) : 0;
+        if (!isdigit((unsigned char)*start) || endp != p || errno != 0) {
+            free(out);
+            return cispo_fail("%s: line %d, token %d: '%.*s' is not a token id (expected a non-negative decimal "
+                              "integer)", origin, line, cnt + 1, len > 40 ? 40 : len, start);
+        }
+        if (v >= vocab_size) {
+            free(out);
+            return cispo_fail("%s: line %d, token %d: id %lld is outside the vocabulary (vocab_size %d)", origin, line,
+                              cnt + 1, v, vocab_size);
+        }
+        if (cnt == cap) out = cispo_realloc(out, (size_t)(cap *= 2) * sizeof(int32_t));
+        out[cnt++] = (int32_t)v;
+    }
+    if (cnt < min_tokens) {
+        free(out);
+        return cispo_fail("%s: %d token%s, at least %d needed", origin, cnt, cnt == 1 ? "" : "s", min_tokens);
+    }
+    *ids = out;
+    *n = cnt;
+    return 0;
+}
+
+int model_read_token_file(const char *path, int vocab_size, int min_tokens, int32_t **ids, int *n) {
+    char *text = cispo_read_file(path, NULL);
+    if (!text) return -1;
+    int rc = model_parse_tokens(text, path, vocab_size, min_tokens, ids, n);
+    free(text);
+    return rc;
+}
+
+int model_score_sequence(model_t *m, const int32_t *ids, int n, float *logp) {
+    if (n < 2) return cispo_fail("model_score_sequence: %d tokens, at least 2 needed", n);
+    int32_t cu[2] = {0, n};
+    if (model_forward(m, ids, cu, 1, n) < 0) return -1;
+    int32_t *targets = cispo_malloc((size_t)n * sizeof(int32_t));
+    float *lp = cispo_malloc((size_t)n * sizeof(float));
+    for (int i = 0; i + 1 < n; i++) targets[i] = ids[i + 1];
+    targets[n - 1] = -1;
+    model_logprobs(m, targets, lp, NULL);
+    memcpy(logp, lp, (size_t)(n - 1) * sizeof(float));
+    free(lp);
+    free(targets);
+    return 0;
+}

@@ -1,0 +1,184 @@
+// tests/test_parity.c — parity with Hugging Face transformers' MiniMaxForCausalLM (fp32).
+// For every tests/fixtures/parity/<name>/ holding config.json, model.safetensors, tokens.txt and
+// expected.safetensors (written by tests/parity/make_fixtures.py): loads the model directory, scores
+// the tokens and compares
+//   - per-token log-probs ("logprobs" [n-1]):         max |ours - ref| <= 1e-4
+//   - the mean cross-entropy ("loss" [1]):            |ours - ref| <= 1e-4
+//   - the gradient of that loss for every parameter ("grad.<name>", checkpoint names):
+//                                                     ||ours - ref|| / ||ref|| <= 1e-3 per tensor
+//     (||ref|| floored at 1e-5 of the whole gradient's norm, for tensors whose gradient is exactly 0)
+// and prints the worst of each per fixture. An empty or missing fixture folder fails.
+//     ./test_parity [FIXTURE_ROOT]      (default $CISPO_SRC/tests/fixtures/parity)
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kernels/common.h"
+#include "model/hf.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "model/score.h"
+#include "tests/testutil.h"
+
+#define LOGP_TOL 1e-4
+#define GRAD_TOL 1e-3
+
+static int is_file(const char *dir, const char *name) {
+    char p[8192];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+// Reads tensor `name` of f into a new buffer, checking its element count.
+static float *read_expected(const st_file_t *f, const char *name, size_t numel) {
+    int i = st_find(f, name);
+    if (i < 0) return NULL;
+    if (f->header.tensors[i].numel != numel) return NULL;
+    float *x = cispo_malloc((numel ? numel : 1) * sizeof(float));
+    if (st_read_f32(f, i, x) < 0) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static void run_fixture(const char *dir, const char *name) {
+    model_config_t cfg;
+    param_table_t table;
+    float *params = NULL;
+    char path[8192];
+    if (!test_check(hf_load_dir(dir, &cfg, &table, &params) == 0, "%s: hf_load_dir: %s", name, cispo_last_error()))
+        return;
+    int32_t *ids = NULL;
+    int n = 0;
+    snprintf(path, sizeof path, "%s/tokens.txt", dir);
+    if (!test_check(model_read_token_file(path, cfg.vocab_size, 2, &ids, &n) == 0, "%s: %s", name,
+                    cispo_last_error())) {
+        free(params);
+        param_table_free(&table);
+        return;
+    }
+    st_file_t ex;
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    if (!test_check(st_open(&ex, path) == 0, "%s: %s", name, cispo_last_error())) {
+        free(ids);
+        free(params);
+        param_table_free(&table);
+        return;
+    }
+
+    model_t *m = model_create(&cfg, params, n);
+    float *logp = cispo_malloc((size_t)n * sizeof(float));
+    test_check(model_score_sequence(m, ids, n, logp) == 0, "%s: score: %s", name, cispo_last_error());
+    float *ref_logp = read_expected(&ex, "logprobs", (size_t)(n - 1));
+    float *ref_loss = read_expected(&ex, "loss", 1);
+    double logp_err = INFINITY, loss_err = INFINITY;
+    if (test_check(ref_logp && ref_loss, "%s: expected.safetensors lacks logprobs [%d] or loss [1]", name, n - 1)) {
+        logp_err = test_max_abs_diff(logp, ref_logp, (size_t)(n - 1));
+        double loss = 0;
+        for (int i = 0; i + 1 < n; i++) loss -= logp[i];
+        loss /= (n - 1);
+        loss_err = fabs(loss - ref_loss[0]);
+        TEST_LE(logp_err, LOGP_TOL, "%s: log-probs max |diff| %.3g > %.1g", name, logp_err, LOGP_TOL);
+        TEST_LE(loss_err, LOGP_TOL, "%s: loss %.8f vs %.8f", name, loss, ref_loss[0]);
+    }
+
+    // gradient of the mean cross-entropy over the n-1 predicted tokens
+    float *dlogp = cispo_malloc((size_t)n * sizeof(float));
+    for (int i = 0; i < n; i++) dlogp[i] = i + 1 < n ? -1.0f / (float)(n - 1) : 0.0f;
+    model_zero_grad(m);
+    model_backward(m, dlogp, 0.0f);
+    // A tensor whose true gradient is zero (the router with K = 1: w = p/p = 1) gets only rounding noise
+    // from torch (~1e-9); such tensors are measured against 1e-5 of the whole gradient's norm instead
+    // of their own.
+    float **refs = cispo_calloc((size_t)m->table.n_entries, sizeof(float *));
+    double total = 0;
+    int missing = 0;
+    for (int i = 0; i < m->table.n_entries; i++) {
+        const param_entry_t *e = &m->table.entries[i];
+        char gname[PARAM_NAME_MAX + 8];
+        snprintf(gname, sizeof gname, "grad.%s", e->name);
+        refs[i] = read_expected(&ex, gname, e->numel);
+        if (!refs[i]) {
+            missing++;
+            test_check(0, "%s: expected.safetensors has no %s with %zu elements", name, gname, e->numel);
+            continue;
+        }
+        for (size_t j = 0; j < e->numel; j++) total += (double)refs[i][j] * refs[i][j];
+    }
+    const double floor_norm = 1e-5 * sqrt(total);
+    double worst = 0;
+    const char *worst_name = "-";
+    for (int i = 0; i < m->table.n_entries; i++) {
+        const param_entry_t *e = &m->table.entries[i];
+        if (!refs[i]) continue;
+        const float *g = m->grads + e->offset;
+        double num = 0, den = 0;
+        for (size_t j = 0; j < e->numel; j++) {
+            double d = (double)g[j] - refs[i][j];
+            num += d * d;
+            den += (double)refs[i][j] * refs[i][j];
+        }
+        double err = sqrt(num) / fmax(sqrt(den), floor_norm);
+        if (err != err) err = INFINITY;
+        TEST_LE(err, GRAD_TOL, "%s: gradient of %s: relative error %.3g > %.1g", name, e->name, err, GRAD_TOL);
+        if (!(err <= worst)) {
+            worst = err;
+            worst_name = e->name;
+        }
+        free(refs[i]);
+    }
+    free(refs);
+    printf("%-18s T=%-3d N=%d  logp max|diff| %.2e  loss |diff| %.2e  grad worst rel %.2e (%s)%s\n", name, n,
+           cfg.n_layers, logp_err, loss_err, worst, worst_name, missing ? "  [missing tensors]" : "");
+
+    free(dlogp);
+    free(ref_logp);
+    free(ref_loss);
+    free(logp);
+    model_free(m);
+    st_close(&ex);
+    free(ids);
+    free(params);
+    param_table_free(&table);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int main(int argc, char **argv) {
+    char root[4096];
+    const char *src = getenv("CISPO_SRC");
+    if (argc > 1) snprintf(root, sizeof root, "%s", argv[1]);
+    else snprintf(root, sizeof root, "%s/tests/fixtures/parity", src ? src : ".");
+    DIR *d = opendir(root);
+    if (!d) {
+        test_check(0, "no parity fixtures: cannot open %s (generate them with tests/parity/make_fixtures.py)", root);
+        return test_finish("test_parity");
+    }
+    char *names[256];
+    int nn = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && nn < 256) {
+        if (de->d_name[0] == '.') continue;
+        char dir[4096 + 256];
+        snprintf(dir, sizeof dir, "%s/%s", root, de->d_name);
+        if (is_file(dir, "config.json") && is_file(dir, "model.safetensors") && is_file(dir, "tokens.txt") &&
+            is_file(dir, "expected.safetensors"))
+            names[nn++] = cispo_strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)nn, sizeof names[0], cmp_str);
+    test_check(nn > 0, "no parity fixtures under %s (each needs config.json, model.safetensors, tokens.txt, "
+               "expected.safetensors; generate them with tests/parity/make_fixtures.py)", root);
+    for (int i = 0; i < nn; i++) {
+        char dir[4096 + 256];
+        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        run_fixture(dir, names[i]);
+        free(names[i]);
+    }
+    printf("%d fixtures\n", nn);
+    return test_finish("test_parity");
+}
