@@ -71,6 +71,7 @@ void lightning_forward_explicit_cpu(float *o, const float *q, const float *k, co
                                     const float *slopes, const int32_t *cu_seqlens, int nseq, int H, int D);
 // MiniMax slope of head h (0-based) in layer l of N: 2^(-8(h+1)/H) * factor(l) where factor is
 // 1 - l/(N-1+1e-5) + 1e-5 (HF flavour, original=0) or 1 - l/(N-1) + 1e-5 (original flavour, N > 1).
+// For H not a power of two the original flavour follows its code's interleaved ALiBi-style list.
 void lightning_slopes(float *slopes, int H, int layer, int n_layers, int original_flavour);
 
 // ---- causal softmax attention with GQA over packed sequences ----
@@ -121,5 +122,11 @@ void lmhead_logprob_backward_cpu(float *dx, float *dw, const float *dlogp, const
 // p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p)
 void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,
                     float eps, float wd, int step);
+
+// One decode step of causal softmax attention against per-sequence KV caches (the new token's k, v
+// already written at position len[s]-1). q, o [nseq, H, D]; kcache, vcache [nseq, max_ctx, KV, D];
+// len[s] = cached positions of sequence s including the new one. Same scale and GQA as above.
+void attention_decode_cpu(float *o, const float *q, const float *kcache, const float *vcache, const int32_t *len,
+                          int nseq, int H, int KV, int D, int max_ctx);
 
 #endif
