@@ -51,8 +51,8 @@ static void expect_open_fails(const char *what, const char *path, const char *wa
     }
     test_check(one_line(msg), "%s: one-line message: %s", what, msg);
     test_check(strstr(msg, path) != NULL, "%s: message names the file: %s", what, msg);
-    test_check(!want1 || strstr(msg, want1), "%s: message mentions '%s': %s", what, want1, msg);
-    test_check(!want2 || strstr(msg, want2), "%s: message mentions '%s': %s", what, want2, msg);
+    test_check(!want1 || strstr(msg, want1), "%s: message mentions '%s': %s", what, want1 ? want1 : "", msg);
+    test_check(!want2 || strstr(msg, want2), "%s: message mentions '%s': %s", what, want2 ? want2 : "", msg);
 }
 
 static void test_round_trip(void) {
@@ -295,8 +295,8 @@ static void expect_cli_fails(const char *what, const char *args, const char *wan
     if (!err) return;
     size_t n = strlen(err);
     test_check(n > 0 && err[n - 1] == '\n' && memchr(err, '\n', n - 1) == NULL, "%s: one stderr line: %s", what, err);
-    test_check(!want1 || strstr(err, want1), "%s: stderr mentions '%s': %s", what, want1, err);
-    test_check(!want2 || strstr(err, want2), "%s: stderr mentions '%s': %s", what, want2, err);
+    test_check(!want1 || strstr(err, want1), "%s: stderr mentions '%s': %s", what, want1 ? want1 : "", err);
+    test_check(!want2 || strstr(err, want2), "%s: stderr mentions '%s': %s", what, want2 ? want2 : "", err);
     free(err);
 }
 
@@ -314,8 +314,8 @@ static void expect_load_fails(const char *what, const char *dir, const char *wan
         return;
     }
     test_check(one_line(msg), "%s: one line: %s", what, msg);
-    test_check(!want1 || strstr(msg, want1), "%s: mentions '%s': %s", what, want1, msg);
-    test_check(!want2 || strstr(msg, want2), "%s: mentions '%s': %s", what, want2, msg);
+    test_check(!want1 || strstr(msg, want1), "%s: mentions '%s': %s", what, want1 ? want1 : "", msg);
+    test_check(!want2 || strstr(msg, want2), "%s: mentions '%s': %s", what, want2 ? want2 : "", msg);
     char args[1024];
     snprintf(args, sizeof args, "convert '%s' '%s/out.h5'", dir, tmpdir);
     expect_cli_fails(what, args, want1, want2);

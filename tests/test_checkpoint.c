@@ -1,0 +1,207 @@
+// tests/test_checkpoint.c — HDF5 checkpoints: save/load round trip bit-identical (parameters, AdamW
+// moments, step, RNG state, extra JSON, every config field including original-flavour ones), atomic
+// writing (no .tmp left, an existing checkpoint replaced whole), and clear errors for truncated,
+// foreign, incomplete or mis-shaped files.
+//   ctest -R test_checkpoint
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/common.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "trainer/checkpoint.h"
+#include "testutil.h"
+
+static char tmpdir[256];
+
+// Original flavour on purpose: rotary_dim != head_dim, postnorm, M1-style residual factors, an eos
+// list: config.json (HF flavour) could not carry all of this, the checkpoint must.
+static const char *orig_config =
+    "{\"model_type\":\"minimax_m1\",\"vocab_size\":41,\"hidden_size\":16,\"num_hidden_layers\":3,"
+    "\"num_attention_heads\":2,\"head_dim\":8,\"num_key_value_heads\":2,\"intermediate_size\":10,"
+    "\"num_local_experts\":3,\"num_experts_per_tok\":2,\"block_size\":4,\"rotary_dim\":4,\"rope_theta\":10000000,"
+    "\"attn_type_list\":[0,1,0],\"postnorm\":true,\"rms_norm_eps\":1e-5,"
+    "\"layernorm_full_attention_alpha\":2.449489742783178,\"layernorm_full_attention_beta\":1.0,"
+    "\"layernorm_linear_attention_alpha\":2.449489742783178,\"layernorm_linear_attention_beta\":0.7,"
+    "\"layernorm_mlp_alpha\":1.3333333333333333,\"layernorm_mlp_beta\":1.0,\"eos_token_id\":[2,7],"
+    "\"bos_token_id\":1,\"tie_word_embeddings\":false}";
+
+static void check_cfg_equal(const model_config_t *a, const model_config_t *b) {
+#define SAME(f) test_check(a->f == b->f, "config field " #f " survives (%g vs %g)", (double)a->f, (double)b->f)
+    SAME(flavour); SAME(vocab_size); SAME(hidden_size); SAME(n_layers); SAME(n_heads); SAME(head_dim);
+    SAME(n_kv_heads); SAME(intermediate_size); SAME(n_experts); SAME(n_experts_per_tok); SAME(block_size);
+    SAME(rotary_dim); SAME(rope_theta); SAME(rms_norm_eps); SAME(router_aux_loss_coef); SAME(tie_word_embeddings);
+    SAME(max_position_embeddings); SAME(linear_alpha); SAME(linear_beta); SAME(full_alpha); SAME(full_beta);
+    SAME(mlp_alpha); SAME(mlp_beta); SAME(bos_token_id); SAME(eos_token_id); SAME(postnorm); SAME(n_eos);
+    SAME(initializer_range);
+#undef SAME
+    for (int l = 0; l < a->n_layers && l < b->n_layers; l++) test_check(a->layer_kind[l] == b->layer_kind[l], "layer_kind[%d]", l);
+    for (int i = 0; i < a->n_eos && i < b->n_eos; i++) test_check(a->eos_token_ids[i] == b->eos_token_ids[i], "eos id %d", i);
+}
+
+static int file_exists(const char *p) { return access(p, F_OK) == 0; }
+
+// Expects checkpoint_load(path) to fail with one line naming the file and the fragment.
+static void expect_load_fails(const char *what, const char *path, const char *want) {
+    checkpoint_t ck;
+    int rc = checkpoint_load(path, &ck);
+    const char *msg = cispo_last_error();
+    test_check(rc == -1, "%s: rejected", what);
+    if (rc == 0) {
+        checkpoint_free(&ck);
+        return;
+    }
+    test_check(ck.params == NULL && ck.table.entries == NULL, "%s: nothing left allocated", what);
+    test_check(msg[0] && !strchr(msg, '\n'), "%s: one line: %s", what, msg);
+    test_check(strstr(msg, path) != NULL, "%s: names the file: %s", what, msg);
+    test_check(!want || strstr(msg, want), "%s: mentions '%s': %s", what, want ? want : "", msg);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cispo_test_ckpt_XXXXXX");
+    CISPO_ASSERT(mkdtemp(tmpdir) != NULL);
+    model_config_t cfg;
+    if (model_config_from_json_text(&cfg, orig_config, "orig_config")) {
+        printf("config: %s\n", cispo_last_error());
+        return 1;
+    }
+    param_table_t t;
+    param_table_build(&t, &cfg);
+    size_t n = t.n_floats;
+    float *params = cispo_malloc(n * 4), *m = cispo_malloc(n * 4), *v = cispo_malloc(n * 4);
+    uint64_t s = 7;
+    test_fill(params, n, &s, -1, 1);
+    test_fill(m, n, &s, -1e-3, 1e-3);
+    test_fill(v, n, &s, 0, 1e-6);
+    params[3] = -0.0f;
+    v[5] = 1e-45f;  // a subnormal must survive too
+    uint64_t rng[5] = {0x0123456789abcdefull, 0xffffffffffffffffull, 0, 42, 0x8000000000000000ull};
+    const char *extra = "{\"epoch\": 3, \"data_cursor\": 1234567, \"note\": \"r\\u00e9sum\\u00e9\"}";
+
+    char path[512], tmp[600];
+    snprintf(path, sizeof path, "%s/ckpt.h5", tmpdir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+
+    // ---- full round trip ----
+    test_check(checkpoint_save(path, &cfg, &t, params, m, v, 123456789012345ll, rng, 5, extra) == 0, "save: %s",
+               cispo_last_error());
+    test_check(file_exists(path) && !file_exists(tmp), "checkpoint written, no .tmp left behind");
+    checkpoint_t ck;
+    if (test_check(checkpoint_load(path, &ck) == 0, "load: %s", cispo_last_error())) {
+        check_cfg_equal(&cfg, &ck.cfg);
+        test_check(ck.table.n_floats == n && ck.table.n_entries == t.n_entries, "same table (%zu floats)", ck.table.n_floats);
+        test_check(memcmp(ck.params, params, n * 4) == 0, "params bit-identical");
+        test_check(ck.m && memcmp(ck.m, m, n * 4) == 0, "first moment bit-identical");
+        test_check(ck.v && memcmp(ck.v, v, n * 4) == 0, "second moment bit-identical");
+        test_check(ck.step == 123456789012345ll, "step %lld", (long long)ck.step);
+        test_check(ck.n_rng == 5 && memcmp(ck.rng, rng, sizeof rng) == 0, "RNG state bit-identical");
+        test_check(ck.extra_json && !strcmp(ck.extra_json, extra), "extra JSON identical: %s", ck.extra_json);
+        for (int k = 0; k < t.n_entries; k++)
+            if (strcmp(ck.table.entries[k].name, t.entries[k].name) || ck.table.entries[k].offset != t.entries[k].offset) {
+                test_check(0, "entry %d (%s) same name and offset", k, t.entries[k].name);
+                break;
+            }
+        checkpoint_free(&ck);
+    }
+
+    // ---- overwrite an existing checkpoint, no moments, no rng, no extra ----
+    params[0] = 12.5f;
+    test_check(checkpoint_save(path, &cfg, &t, params, NULL, NULL, 7, NULL, 0, NULL) == 0, "re-save: %s",
+               cispo_last_error());
+    test_check(!file_exists(tmp), "no .tmp left after replacing");
+    if (test_check(checkpoint_load(path, &ck) == 0, "reload: %s", cispo_last_error())) {
+        test_check(ck.params[0] == 12.5f && memcmp(ck.params, params, n * 4) == 0, "new params replaced the old file");
+        test_check(ck.m == NULL && ck.v == NULL, "no moments when saved without");
+        test_check(ck.n_rng == 0 && ck.rng == NULL && ck.extra_json == NULL && ck.step == 7, "empty rng, no extra, step 7");
+        checkpoint_free(&ck);
+    }
+
+    // ---- a failed save leaves nothing behind ----
+    char nodir[600];
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/ckpt.h5", tmpdir);
+    int rc = checkpoint_save(nodir, &cfg, &t, params, NULL, NULL, 0, NULL, 0, NULL);
+    test_check(rc == -1 && strstr(cispo_last_error(), "no/such/dir"), "save into a missing directory fails: %s",
+               cispo_last_error());
+
+    // ---- damaged files ----
+    test_check(checkpoint_save(path, &cfg, &t, params, m, v, 1, rng, 5, extra) == 0, "save again");
+    size_t len;
+    char *whole = cispo_read_file(path, &len);
+    CISPO_ASSERT(whole);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/truncated.h5", tmpdir);
+    FILE *f = fopen(bad, "wb");
+    fwrite(whole, 1, len / 2, f);
+    fclose(f);
+    expect_load_fails("truncated .h5 (half)", bad, "truncated");
+    f = fopen(bad, "wb");
+    fwrite(whole, 1, 100, f);
+    fclose(f);
+    expect_load_fails("truncated .h5 (100 bytes)", bad, NULL);
+    f = fopen(bad, "wb");
+    fwrite(whole, 1, len - 1, f);
+    fclose(f);
+    expect_load_fails("truncated .h5 (one byte short)", bad, NULL);
+    free(whole);
+
+    snprintf(bad, sizeof bad, "%s/text.h5", tmpdir);
+    f = fopen(bad, "w");
+    fputs("this is not HDF5\n", f);
+    fclose(f);
+    expect_load_fails("not HDF5", bad, "not an HDF5 file");
+
+    snprintf(bad, sizeof bad, "%s/absent.h5", tmpdir);
+    expect_load_fails("missing file", bad, "No such file");
+
+    // HDF5 but not ours.
+    snprintf(bad, sizeof bad, "%s/foreign.h5", tmpdir);
+    hid_t h = H5Fcreate(bad, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(h);
+    expect_load_fails("foreign HDF5", bad, "not a cispo checkpoint");
+
+    // A parameter dataset deleted, then one replaced by a mis-shaped one, then an unknown one added.
+    const char *victim = "model.layers.1.self_attn.q_proj.weight";
+    char dsname[256];
+    snprintf(dsname, sizeof dsname, "/params/%s", victim);
+    test_check(checkpoint_save(path, &cfg, &t, params, m, v, 1, rng, 5, extra) == 0, "save for surgery");
+    h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(h, dsname, H5P_DEFAULT);
+    H5Fclose(h);
+    expect_load_fails("missing dataset", path, victim);
+
+    h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t dims[2] = {3, 5};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t ds = H5Dcreate2(h, dsname, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(h);
+    expect_load_fails("mis-shaped dataset", path, "has shape [3,5] but the stored config needs [16,16]");
+
+    test_check(checkpoint_save(path, &cfg, &t, params, m, v, 1, rng, 5, extra) == 0, "save for surgery 2");
+    h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    sp = H5Screate_simple(1, dims, NULL);
+    ds = H5Dcreate2(h, "/optim/v/model.layers.9.extra.weight", H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(h);
+    expect_load_fails("unknown dataset", path, "/optim/v/model.layers.9.extra.weight");
+
+    test_check(checkpoint_save(path, &cfg, &t, params, m, v, 1, rng, 5, extra) == 0, "save for surgery 3");
+    h = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(h, "/optim/m", H5P_DEFAULT);
+    H5Fclose(h);
+    expect_load_fails("moments half missing", path, "/optim/m");
+
+    free(params);
+    free(m);
+    free(v);
+    param_table_free(&t);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
+    return test_finish("test_checkpoint");
+}
