@@ -43,7 +43,8 @@ void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T
 
 // ---- RoPE, NeoX rotate-half over the first R dims of each head (R even, R <= D), rest untouched ----
 // x [T, nh, D]; pos [T] positions; inv_freq[i] = theta^(-2i/R), pairs (i, i + R/2).
-// Angles are computed in double and rounded, so HF's fp32 cos/sin agree to ~1e-7.
+// Numerics as HF: inv_freq and the angle pos*inv_freq are fp32 (the angle's rounding is ~1e-2 rad at
+// pos ~ 1e5, so it must match), cos/sin of that fp32 angle rounded to fp32; outputs agree to ~1e-7.
 void rope_forward_cpu(float *out, const float *x, const int32_t *pos, int T, int nh, int D, int R, float theta);
 void rope_backward_cpu(float *dx, const float *dout, const int32_t *pos, int T, int nh, int D, int R, float theta);
 
