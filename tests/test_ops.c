@@ -727,8 +727,9 @@ static void run_perf(void) {
         ophelp_perf_line("silu fwd", "n4M", ophelp_time_us(perf_silu_f, &p, sec), 0, 8.0 * n);
         ophelp_perf_line("silu bwd", "n4M", ophelp_time_us(perf_silu_b, &p, sec), 0, 16.0 * n);
         p.m = 512, p.n = 2048;  // h13 [512, 4096] -> [512, 2048]
-        ophelp_perf_line("swiglu fwd", "T512 F2048", ophelp_time_us(perf_swiglu_f, &p, sec), 0, 12.0 * n / 2);
-        ophelp_perf_line("swiglu bwd", "T512 F2048", ophelp_time_us(perf_swiglu_b, &p, sec), 0, 20.0 * n / 2);
+        // swiglu per output element: fwd reads 2, writes 1 float; bwd reads 3, reads+writes 2
+        ophelp_perf_line("swiglu fwd", "T512 F2048", ophelp_time_us(perf_swiglu_f, &p, sec), 0, 12.0 * n / 4);
+        ophelp_perf_line("swiglu bwd", "T512 F2048", ophelp_time_us(perf_swiglu_b, &p, sec), 0, 28.0 * n / 4);
         p.m = 1024, p.n = 32, p.k = 128, p.ta = 64;  // x [1024, 32, 128], R = 64
         p.i0 = ophelp_alloc(1024 * sizeof(int32_t));
         for (int t = 0; t < 1024; t++) p.i0[t] = t * 37;
@@ -749,7 +750,7 @@ static void run_perf(void) {
         size_t nx = (size_t)q.m * q.n;
         q.a = rnd(nx, -1, 1), q.b = p.c, q.d = ophelp_floats(nx * 2), q.e = ophelp_floats(nx), q.i0 = p.i0;
         q.i1 = ophelp_alloc(nk * sizeof(int32_t)), q.i2 = ophelp_alloc(33 * sizeof(int32_t));
-        ophelp_perf_line("moe_dispatch", "T4096 C1024 E32 K2", ophelp_time_us(perf_dispatch, &q, sec), 0, 12.0 * nx);
+        ophelp_perf_line("moe_dispatch", "T4096 C1024 E32 K2", ophelp_time_us(perf_dispatch, &q, sec), 0, 16.0 * nx);
         ophelp_perf_line("moe_combine", "T4096 C1024 K2", ophelp_time_us(perf_combine, &q, sec), 0, 16.0 * nx);
         free(p.a); free(p.b); free(p.c); free(p.d); free(p.e); free(p.i0); free(q.a); free(q.d); free(q.e);
         free(q.i1); free(q.i2);

@@ -16,6 +16,7 @@
 void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const float *logits, int T, int E,
                            int K) {
     CISPO_ASSERT(K >= 1 && K <= E);
+    double *ex = cispo_malloc((size_t)E * sizeof(double));  // e^(z - max) of one token
     for (int t = 0; t < T; t++) {
         const float *z = logits + (size_t)t * E;
         float *p = probs + (size_t)t * E;
@@ -25,8 +26,8 @@ void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const
         float mx = z[0];
         for (int e = 1; e < E; e++) mx = z[e] > mx ? z[e] : mx;
         double sum = 0;
-        for (int e = 0; e < E; e++) sum += exp((double)z[e] - mx);
-        for (int e = 0; e < E; e++) p[e] = (float)(exp((double)z[e] - mx) / sum);
+        for (int e = 0; e < E; e++) sum += ex[e] = exp((double)z[e] - mx);
+        for (int e = 0; e < E; e++) p[e] = (float)(ex[e] / sum);
         // top-K by repeated arg-max: strict '>' keeps the lower expert index on ties; K is small (2..8)
         double wsum = 0;
         for (int k = 0; k < K; k++) {
@@ -41,6 +42,7 @@ void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const
         }
         for (int k = 0; k < K; k++) w[k] = (float)(p[idx[k]] / wsum);
     }
+    free(ex);
 }
 
 // count[e] = number of (token, slot) pairs routed to e.

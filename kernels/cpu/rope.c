@@ -9,6 +9,10 @@
 // The fp32 rounding of the angle matters: at pos ~ 1e5 its ulp is ~0.008 rad, far above 1e-7, so an
 // exact (double) angle would disagree with HF. cos/sin are evaluated in double on the fp32 angle and
 // rounded, which is within an ulp of torch's fp32 cos/sin.
+// inv_freq here is the correctly rounded fp32 power. torch evaluates theta ** e with SLEEF's vector
+// powf (1-ulp) on full SIMD lanes and with std::pow on the tail, so its inv_freq depends on the
+// machine; for ~1% of (theta, i) pairs it is one ulp away (none for theta = 1e7 with R = 64 or 128,
+// the M1 values), which moves those angles by ~6e-8 relative (~1e-5 in cos/sin near pos 3e5).
 #include "kernels/ops.h"
 
 #include <math.h>
