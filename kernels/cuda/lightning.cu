@@ -1,0 +1,177 @@
+// kernels/cuda/lightning.cu — host entry points of lightning attention on the GPU.
+// defines: lightning_workspace_bytes_cuda, lightning_forward_cuda, lightning_backward_cuda
+//
+// Both directions are passes of one chunked scan kernel (lightning_scan.cuh says which roles q, k,
+// v and dout play in each pass). A pass either runs one CTA per (sequence, head, value block), or,
+// when that is too few CTAs to fill the GPU, splits sequences into segments: state pass, segment
+// scan, output pass (the workspace holds one D x D fp32 state per segment and head).
+#include <cuda_runtime.h>
+#include <stdlib.h>
+
+extern "C" {
+#include "kernels/common.h" // C header without C++ guards
+}
+#include "kernels/cuda/lightning.h"
+#include "kernels/cuda/lightning_scan.cuh"
+
+using namespace lightning;
+
+namespace {
+
+int sm_count() {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+        return 132;
+    return n > 0 ? n : 132;
+}
+
+// Chunks per segment, or 0 for "do not segment". Unsegmented work is one CTA per (sequence, head,
+// value block); below two CTAs per multiprocessor the GPU idles, so cut the ~T/LT chunks of all
+// sequences into about that many segments (at least 4 chunks each, to keep the state pass cheap).
+// LIGHTNING_CPS in the environment overrides the choice (0: never segment), for benchmarks.
+int choose_cps(int T, int nseq, int H, int D) {
+    const long ncb = D / DVB, want = 2L * sm_count();
+    const long chunks = (long)(T + LT - 1) / LT;
+    long cps;
+    const char *env = getenv("LIGHTNING_CPS");
+    if (env && *env) {
+        cps = atol(env);
+    } else {
+        if ((long)nseq * H * ncb >= want) return 0;
+        cps = (chunks * H * ncb + want - 1) / want;
+        if (cps < 4) cps = 4;
+        long nseg = (chunks + cps - 1) / cps; // equal segments: 86+86+84, not 125+125+6
+        cps = (chunks + nseg - 1) / nseg;
+    }
+    if (cps <= 0 || cps * LT >= T) return 0; // one segment per sequence anyway
+    return (int)cps;
+}
+
+size_t seg_bytes(int T, int nseq, int H, int D, int cps) {
+    if (!cps) return 0;
+    size_t slots = (size_t)(T / (cps * LT)) + (size_t)nseq;
+    return slots * (size_t)H * D * D * sizeof(float);
+}
+
+int check_launch(const char *what) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cispo_fail("lightning %s: CUDA error %s", what, cudaGetErrorString(e));
+    return 0;
+}
+
+template <int D, bool REV, bool STATE_ONLY>
+int launch_scan(const LightningScanArgs &p, int slots, cudaStream_t st) {
+    constexpr int smem = lightning_scan_smem_bytes<D, STATE_ONLY>();
+    auto kern = lightning_scan_kernel<D, REV, STATE_ONLY>;
+    static bool attr_set = false; // per template instance; the attribute is per function
+    if (!attr_set) {
+        if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess)
+            return check_launch("cudaFuncSetAttribute");
+        attr_set = true;
+    }
+    kern<<<dim3(slots, p.H, D / DVB), NTHREADS, smem, st>>>(p);
+    return check_launch("scan kernel launch");
+}
+
+// One pass out = op(a, b, c) (lightning_scan.cuh), S0 = init (transposed if init_t), final state
+// (times lam if out_decay) to state_out.
+template <int D, bool REV>
+int run_pass(const __nv_bfloat16 *a, const __nv_bfloat16 *b, const __nv_bfloat16 *c, __nv_bfloat16 *out,
+             const float *init, int init_t, float *state_out, int out_decay, const float *slopes,
+             const int32_t *cu, int nseq, int H, int T, int cps, float *ws, cudaStream_t st) {
+    LightningScanArgs p = {};
+    p.a = a; p.b = b; p.c = c; p.out = out;
+    p.slopes = slopes; p.cu = cu; p.nseq = nseq; p.H = H;
+    p.state_out = state_out; p.state_out_decay = out_decay;
+    if (cps) {
+        const int slots = T / (cps * LT) + nseq;
+        p.cps = cps; p.seg = ws;
+        if (launch_scan<D, REV, true>(p, slots, st)) return -1;
+        lightning_segscan_kernel<<<dim3(nseq, H, D * D / 1024), 256, 0, st>>>(ws, init, init_t, slopes, cu, H, D,
+                                                                             cps * LT);
+        if (check_launch("segment scan launch")) return -1;
+        p.segmented = 1;
+        return launch_scan<D, REV, false>(p, slots, st);
+    }
+    p.cps = T / LT + 2; // one segment longer than any sequence
+    p.init = init; p.init_transposed = init_t;
+    return launch_scan<D, REV, false>(p, nseq, st);
+}
+
+int check_args(const char *fn, int nseq, int H, int D, int block, int T, const void *const *ptrs, int nptrs,
+               size_t ws_bytes, const void *ws, size_t need) {
+    if (nseq < 1 || H < 1 || T < 0 || block < 1)
+        return cispo_fail("%s: bad sizes nseq=%d H=%d T=%d block=%d (need nseq >= 1, H >= 1, T >= 0, block >= 1)",
+                          fn, nseq, H, T, block);
+    if (D != 64 && D != 128) return cispo_fail("%s: head_dim D=%d is not supported (64 or 128)", fn, D);
+    for (int i = 0; i < nptrs; i++)
+        if (!ptrs[i]) return cispo_fail("%s: required pointer argument %d is NULL", fn, i);
+    if (need && (!ws || ws_bytes < need))
+        return cispo_fail("%s: workspace of %zu bytes is too small, need %zu (lightning_workspace_bytes_cuda)", fn,
+                          ws_bytes, need);
+    return 0;
+}
+
+const __nv_bfloat16 *bf(const uint16_t *x) { return reinterpret_cast<const __nv_bfloat16 *>(x); }
+__nv_bfloat16 *bf(uint16_t *x) { return reinterpret_cast<__nv_bfloat16 *>(x); }
+
+} // namespace
+
+extern "C" size_t lightning_workspace_bytes_cuda(int T, int nseq, int H, int D) {
+    if (T < 0 || nseq < 1 || H < 1 || (D != 64 && D != 128)) return 0;
+    return seg_bytes(T, nseq, H, D, choose_cps(T, nseq, H, D));
+}
+
+extern "C" int lightning_forward_cuda(uint16_t *o, float *state_out, const uint16_t *q, const uint16_t *k,
+                                      const uint16_t *v, const float *state_in, const float *slopes,
+                                      const int32_t *cu_seqlens, int nseq, int H, int D, int block, int T,
+                                      void *workspace, size_t workspace_bytes, cudaStream_t stream) {
+    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D) : 0;
+    const void *ptrs[] = {o, q, k, v, slopes, cu_seqlens};
+    if (check_args("lightning_forward_cuda", nseq, H, D, block, T, ptrs, 6, workspace_bytes, workspace,
+                   seg_bytes(T, nseq, H, D, cps)))
+        return -1;
+    float *ws = static_cast<float *>(workspace);
+    if (D == 64)
+        return run_pass<64, false>(bf(q), bf(k), bf(v), bf(o), state_in, 0, state_out, 0, slopes, cu_seqlens, nseq,
+                                   H, T, cps, ws, stream);
+    return run_pass<128, false>(bf(q), bf(k), bf(v), bf(o), state_in, 0, state_out, 0, slopes, cu_seqlens, nseq, H,
+                                T, cps, ws, stream);
+}
+
+template <int D>
+static int backward_passes(uint16_t *dq, uint16_t *dk, uint16_t *dv, float *dstate_in, const uint16_t *dout,
+                           const uint16_t *q, const uint16_t *k, const uint16_t *v, const float *state_in,
+                           const float *slopes, const int32_t *cu, int nseq, int H, int T, int cps, float *ws,
+                           cudaStream_t st) {
+    // dq_t = sum_{s<=t} lam^(t-s) (dout_t . v_s) k_s + lam^(t+1) dout_t S0^T
+    if (run_pass<D, false>(bf(dout), bf(v), bf(k), bf(dq), state_in, 1, nullptr, 0, slopes, cu, nseq, H, T, cps, ws,
+                           st))
+        return -1;
+    // dv_t = sum_{s>=t} lam^(s-t) (k_t . q_s) dout_s; its final state sum_t lam^t q_t^T dout_t, times
+    // lam, is dL/dS0 (S0 reaches o_t as lam^(t+1) q_t S0)
+    if (run_pass<D, true>(bf(k), bf(q), bf(dout), bf(dv), nullptr, 0, dstate_in, 1, slopes, cu, nseq, H, T, cps, ws,
+                          st))
+        return -1;
+    // dk_t = sum_{s>=t} lam^(s-t) (v_t . dout_s) q_s
+    return run_pass<D, true>(bf(v), bf(dout), bf(q), bf(dk), nullptr, 0, nullptr, 0, slopes, cu, nseq, H, T, cps, ws,
+                             st);
+}
+
+extern "C" int lightning_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, float *dstate_in,
+                                       const uint16_t *dout, const uint16_t *q, const uint16_t *k,
+                                       const uint16_t *v, const float *state_in, const float *slopes,
+                                       const int32_t *cu_seqlens, int nseq, int H, int D, int block, int T,
+                                       void *workspace, size_t workspace_bytes, cudaStream_t stream) {
+    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D) : 0;
+    const void *ptrs[] = {dq, dk, dv, dout, q, k, v, slopes, cu_seqlens};
+    if (check_args("lightning_backward_cuda", nseq, H, D, block, T, ptrs, 9, workspace_bytes, workspace,
+                   seg_bytes(T, nseq, H, D, cps)))
+        return -1;
+    float *ws = static_cast<float *>(workspace);
+    if (D == 64)
+        return backward_passes<64>(dq, dk, dv, dstate_in, dout, q, k, v, state_in, slopes, cu_seqlens, nseq, H, T,
+                                   cps, ws, stream);
+    return backward_passes<128>(dq, dk, dv, dstate_in, dout, q, k, v, state_in, slopes, cu_seqlens, nseq, H, T, cps,
+                                ws, stream);
+}
