@@ -221,11 +221,16 @@ static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin)
     if (cfg->n_heads < 1)
         return cispo_fail("%s: key 'num_attention_heads': %d is out of range (must be >= 1)", origin, cfg->n_heads);
 
-    // head_dim absent or null -> C / H; num_key_value_heads absent or null -> H (both flavours)
+    // head_dim absent or null -> C / H (both references). num_key_value_heads: both config classes
+    // default to 8 when the key is absent and turn an explicit null into H (MHA)
     cfg->head_dim = cfg->hidden_size / cfg->n_heads;
     TRY(get_int(root, origin, "head_dim", 1, &cfg->head_dim));
-    cfg->n_kv_heads = cfg->n_heads;
-    TRY(get_int(root, origin, "num_key_value_heads", 1, &cfg->n_kv_heads));
+    cfg->n_kv_heads = 8;
+    {
+        const cJSON *kv = cJSON_GetObjectItemCaseSensitive(root, "num_key_value_heads");
+        if (kv && cJSON_IsNull(kv)) cfg->n_kv_heads = cfg->n_heads;
+        else TRY(get_int(root, origin, "num_key_value_heads", 0, &cfg->n_kv_heads));
+    }
 
     cfg->bos_token_id = hf ? 1 : -1;
     {
