@@ -547,6 +547,14 @@ int model_config_validate(const model_config_t *c, const char *origin) {
 // ---------------------------------------------------------------------------------------------
 // HF-flavour config.json (what transformers 5.x's MiniMaxConfig reads)
 
+// transformers' config classes type-check float fields: 0 or 1e6 must be written as 0.0 / 1000000.0.
+static void add_float(cJSON *o, const char *key, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    if (!strpbrk(buf, ".eEn")) strcat(buf, ".0");
+    cJSON_AddRawToObject(o, key, buf);
+}
+
 char *model_config_to_json(const model_config_t *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
@@ -561,8 +569,8 @@ char *model_config_to_json(const model_config_t *c) {
     cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
     cJSON_AddStringToObject(o, "hidden_act", "silu");
     cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
-    cJSON_AddNumberToObject(o, "initializer_range", c->initializer_range);
-    cJSON_AddNumberToObject(o, "rms_norm_eps", c->rms_norm_eps);
+    add_float(o, "initializer_range", c->initializer_range);
+    add_float(o, "rms_norm_eps", c->rms_norm_eps);
     if (c->bos_token_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", c->bos_token_id);
     else cJSON_AddNullToObject(o, "bos_token_id");
     if (c->n_eos == 1) cJSON_AddNumberToObject(o, "eos_token_id", c->eos_token_ids[0]);
@@ -571,14 +579,14 @@ char *model_config_to_json(const model_config_t *c) {
     cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
     cJSON_AddNumberToObject(o, "num_local_experts", c->n_experts);
     cJSON_AddNumberToObject(o, "num_experts_per_tok", c->n_experts_per_tok);
-    cJSON_AddNumberToObject(o, "router_aux_loss_coef", c->router_aux_loss_coef);
-    cJSON_AddNumberToObject(o, "router_jitter_noise", 0.0);
+    add_float(o, "router_aux_loss_coef", c->router_aux_loss_coef);
+    add_float(o, "router_jitter_noise", 0.0);
     cJSON_AddBoolToObject(o, "output_router_logits", 0);
     cJSON_AddNullToObject(o, "sliding_window");
-    cJSON_AddNumberToObject(o, "attention_dropout", 0.0);
+    add_float(o, "attention_dropout", 0.0);
     cJSON *rp = cJSON_AddObjectToObject(o, "rope_parameters");
     cJSON_AddStringToObject(rp, "rope_type", "default");
-    cJSON_AddNumberToObject(rp, "rope_theta", c->rope_theta);
+    add_float(rp, "rope_theta", c->rope_theta);
     cJSON *lt = cJSON_AddArrayToObject(o, "layer_types");
     for (int l = 0; l < c->n_layers; l++)
         cJSON_AddItemToArray(lt, cJSON_CreateString(c->layer_kind[l] == LAYER_SOFTMAX ? "full_attention"

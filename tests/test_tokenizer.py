@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""tests/test_tokenizer.py — our C tokenizer (model/tokenizer.c, through `cispo tokenize`) against the
+`tokenizers` package on tokenizers trained here: byte-level BPE with the GPT-2 regex (with and
+without a prefix space), GPT-4/Llama-3-style and Qwen-style Split regexes, a pipeline of Split
+behaviours and Digits, and an unk-token model, with added and special tokens. Both merge formats are
+written. Held-out multilingual text (tests/data/tokenizer_corpus_heldout.txt) and seeded random
+strings must give IDENTICAL ids, identical decodes, and exact round trips where the tokenizer is
+lossless. Bad tokenizer.json files must fail with one line naming the file and the key.
+
+Run: CISPO_BIN=build/cispo CISPO_PYTHON=build/venv/bin/python $CISPO_PYTHON tests/test_tokenizer.py
+(ctest runs it as test_tokenizer via tests/cmake/tokenizer.cmake).
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+try:
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+except ImportError:
+    sys.exit("test_tokenizer: the `tokenizers` package is missing: run through scripts/test.sh "
+             "(its venv installs tests/requirements.txt) or pip install tokenizers")
+
+SRC = os.environ.get("CISPO_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+BIN = os.environ.get("CISPO_BIN", os.path.join(SRC, "build", "cispo"))
+DATA = os.path.join(SRC, "tests", "data")
+
+GPT4_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+checks = 0
+failures = 0
+
+
+def check(ok, what):
+    global checks, failures
+    checks += 1
+    if not ok:
+        failures += 1
+        print("FAIL", what)
+    return ok
+
+
+def read(name):
+    with open(os.path.join(DATA, name), encoding="utf-8", newline="") as f:
+        return f.read()
+
+
+# ---------------------------------------------------------------- the tokenizers under test
+
+def trained(pre, specials, vocab=900, model=None, alphabet=True, **trainer_kw):
+    tok = Tokenizer(model or models.BPE())
+    tok.pre_tokenizer = pre
+    tok.decoder = decoders.ByteLevel()
+    kw = dict(vocab_size=vocab, special_tokens=specials, show_progress=False, **trainer_kw)
+    if alphabet:
+        kw["initial_alphabet"] = pre_tokenizers.ByteLevel.alphabet()
+    corpus = read("tokenizer_corpus.txt").splitlines(keepends=True)
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(**kw))
+    return tok
+
+
+def tok_gpt2():
+    return trained(pre_tokenizers.ByteLevel(add_prefix_space=False), ["<|endoftext|>"]), {}
+
+
+def tok_gpt2_prefix():
+    tok = trained(pre_tokenizers.ByteLevel(add_prefix_space=True), ["<|endoftext|>", "<s>"])
+    tok.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+    tok.add_tokens([AddedToken("[tool]", rstrip=True, normalized=False),
+                    AddedToken("cat", single_word=True),
+                    AddedToken("数学", normalized=True),
+                    AddedToken("<|endof", normalized=True)])
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("<|endoftext|>")
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A <|endoftext|>",
+                                                       special_tokens=[("<s>", bos), ("<|endoftext|>", eos)])
+    return tok, {"legacy_merges": True, "lossless": False}  # the prefix space is added, not in the text
+
+
+def tok_gpt4():
+    pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(GPT4_PATTERN), behavior="isolated"),
+                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    tok = trained(pre, specials, vocab=1200)
+    tok.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single="<|begin_of_text|> $A",
+                                      special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])])
+    return tok, {"ignore_merges": True}
+
+
+def tok_qwen():
+    pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN_PATTERN), behavior="isolated", invert=False),
+                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok = trained(pre, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], vocab=1000)
+    return tok, {"legacy_merges": True}
+
+
+def tok_behaviours():
+    pre = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=False),
+        pre_tokenizers.Split(Regex(r"[.,;:!?]"), behavior="merged_with_previous"),
+        pre_tokenizers.Split(" ", behavior="merged_with_next"),
+        pre_tokenizers.Split(Regex(r"[A-Z]"), behavior="contiguous"),
+        pre_tokenizers.Split(Regex(r"\p{Han}+"), behavior="isolated", invert=True),
+        pre_tokenizers.Split(Regex(r"\n"), behavior="removed"),
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok = trained(pre, ["<|endoftext|>"], vocab=700)
+    tok.decoder = None  # no decoder: tokens joined by spaces
+    return tok, {"lossless": False}
+
+
+def tok_unk():
+    tok = trained(pre_tokenizers.ByteLevel(add_prefix_space=False), ["<unk>", "<|endoftext|>"], vocab=500,
+                  model=models.BPE(unk_token="<unk>", fuse_unk=True), alphabet=False, limit_alphabet=70)
+    return tok, {"lossless": False}
+
+
+def tok_invert_removed():
+    # Keep the non-space runs, drop the spaces (WhitespaceSplit written as an inverted Split).
+    pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"\S+"), behavior="removed", invert=True),
+                                   pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)])
+    return trained(pre, ["<|endoftext|>"], vocab=600), {"lossless": False}
+
+
+TOKENIZERS = [("gpt2", tok_gpt2), ("gpt2_prefix", tok_gpt2_prefix), ("gpt4", tok_gpt4), ("qwen", tok_qwen),
+              ("behaviours", tok_behaviours), ("unk", tok_unk), ("invert_removed", tok_invert_removed)]
+
+
+def save(tok, opts, path):
+    """Writes tokenizer.json, optionally with "a b" merges and ignore_merges; returns the reference
+    Tokenizer loaded back from that exact file."""
+    d = json.loads(tok.to_str())
+    if opts.get("legacy_merges"):
+        d["model"]["merges"] = [a + " " + b for a, b in d["model"]["merges"]]
+    if opts.get("ignore_merges"):
+        d["model"]["ignore_merges"] = True
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(d, f, ensure_ascii=False)
+    return Tokenizer.from_file(path)
+
+
+# ---------------------------------------------------------------- the texts
+
+def random_texts(n, seed):
+    rng = random.Random(seed)
+    pools = [
+        list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), list("0123456789"),
+        list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+        [" ", " ", "  ", "\t", "\n", "\r\n", "\r", "\u00a0", "\u3000", "\u0085", "\u180e", "\u2028", "\u2009",
+         "\u200b", "\x0b", "\x0c"],
+        list("数学强化学习的模型推理今天答案"), list("العربيةمرحبا١٢٣"), list("РусскийязыкПривет"),
+        ["😀", "👍🏽", "👨\u200d👩\u200d👧", "🇯🇵", "❤️", "1️⃣", "🤖"], ["e\u0301", "a\u0308", "\u0915\u093f"],
+        ["'s", "'S", "'t", "'re", "'VE", "'m", "'ll", "'D", "'\u017f", "n't"],
+        ["<|endoftext|>", "<|endof", "<|im_start|>", "<|im_end|>", "<s>", "</s>", "<mask>", " <mask>", "[tool]  ",
+         "cat", " cat ", "cats", "数学", "<|eot_id|>", "<|begin_of_text|>", "<unk>"],
+        ["\\frac{1}{2}", "\\boxed{", "$x^2$", "def ", "return ", "    ", "17+5*3-4", "3.14", "1,000", "２３"],
+        [chr(c) for c in (0x1, 0x1f, 0x7f, 0xad, 0x2160, 0x00aa, 0x1e9e, 0x3007, 0xff21, 0x10348)],
+    ]
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 40)):
+            pool = rng.choice(pools)
+            parts.append(rng.choice(pool) * (rng.randint(1, 6) if rng.random() < 0.1 else 1))
+        out.append("".join(parts))
+    return out
+
+
+def texts():
+    held = read("tokenizer_corpus_heldout.txt")
+    t = ["", " ", "\n", "  \n  ", "a", "'s", "<|endoftext|>", "<|endoftext|><|endoftext|>", " <|endoftext|> ",
+         "<|endoftext|>hello<|im_start|>user\nhi<|im_end|>", "cat cat cats concat cat.", "a <mask> b  <mask>",
+         "[tool]   x", "x  [tool]\n\n y",
+         "_cat \u00b2cat \u0663cat \u200dcat cat_ ca\u0308t cat\u0308 \u00bdcat \u2160cat a\u0308cat", "数学数学 数学", "    \n\n\t  ", "!!!???...", "1234567890 12 1"]
+    t += held.splitlines(keepends=True)
+    t += [held, read("tokenizer_corpus.txt")]
+    t += random_texts(400, seed=1234)
+    return t
+
+
+# ---------------------------------------------------------------- running our side
+
+def run_cli(args, lines):
+    p = subprocess.run([BIN, "tokenize"] + args, input="".join(l + "\n" for l in lines).encode("utf-8"),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise RuntimeError("cispo tokenize %s failed: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+    # split on "\n" only: decoded text may hold U+2028 or U+0085, which str.splitlines also splits on
+    return [json.loads(l) for l in p.stdout.decode("utf-8").split("\n")[:-1]]
+
+
+def encode_c(path, samples, add_special):
+    lines = [json.dumps(s, ensure_ascii=False) for s in samples]
+    return run_cli(["--tokenizer", path, "--jsonl"] + (["--add-special"] if add_special else []), lines)
+
+
+def decode_c(path, id_lists, skip_special):
+    lines = [json.dumps(ids) for ids in id_lists]
+    return run_cli(["--tokenizer", path, "--jsonl", "--decode"] + (["--skip-special"] if skip_special else []), lines)
+
+
+def compare_lists(name, what, got, want, samples):
+    bad = [i for i in range(len(want)) if got[i] != want[i]]
+    check(len(got) == len(want) and not bad, "%s: %s: %d of %d differ" % (name, what, len(bad), len(want)))
+    for i in bad[:3]:
+        print("   sample %r\n   ours %r\n   ref  %r" % (samples[i][:200], got[i][:60], want[i][:60]))
+
+
+def test_tokenizer(name, make, tmp):
+    tok, opts = make()
+    path = os.path.join(tmp, name + ".json")
+    ref = save(tok, opts, path)
+    samples = texts()
+    for add_special in (False, True):
+        want = [ref.encode(s, add_special_tokens=add_special).ids for s in samples]
+        got = encode_c(path, samples, add_special)
+        compare_lists(name, "encode (add_special=%s)" % add_special, got, want, samples)
+    ids = [ref.encode(s, add_special_tokens=False).ids for s in samples]
+    for skip in (True, False):
+        want = [ref.decode(i, skip_special_tokens=skip) for i in ids]
+        got = decode_c(path, ids, skip)
+        compare_lists(name, "decode (skip_special=%s)" % skip, got, want, samples)
+        if not skip and opts.get("lossless", True):
+            compare_lists(name, "round trip", got, samples, samples)
+    # Random id sequences: partial UTF-8 characters decode to U+FFFD exactly as `tokenizers` does.
+    rng = random.Random(7)
+    v = ref.get_vocab_size()
+    rand_ids = [[rng.randrange(v) for _ in range(rng.randint(0, 30))] for _ in range(200)]
+    compare_lists(name, "decode of random ids", decode_c(path, rand_ids, False),
+                  [ref.decode(i, skip_special_tokens=False) for i in rand_ids], [str(i) for i in rand_ids])
+    n_tokens = sum(len(i) for i in ids)
+    print("%-15s vocab %4d: %d texts, %d tokens identical" % (name, v, len(samples), n_tokens))
+
+
+# ---------------------------------------------------------------- bad files
+
+def test_bad_files(tmp, good_path):
+    with open(good_path, encoding="utf-8") as f:
+        good = json.load(f)
+
+    def variant(edit):
+        d = json.loads(json.dumps(good))
+        edit(d)
+        return d
+
+    def merges_first_unknown(d):
+        d["model"]["merges"][0] = ["zzz-not-a-token", "a"]
+
+    cases = [
+        ("no_model", variant(lambda d: d.pop("model")), "'model'"),
+        ("wordpiece", variant(lambda d: d["model"].update(type="WordPiece")), "'model.type'"),
+        ("bad_merge_token", variant(merges_first_unknown), "'model.merges[0]'"),
+        ("bad_merge_shape", variant(lambda d: d["model"]["merges"].__setitem__(1, 17)), "'model.merges[1]'"),
+        ("no_vocab", variant(lambda d: d["model"].pop("vocab")), "'model.vocab'"),
+        ("normalizer", variant(lambda d: d.update(normalizer={"type": "Lowercase"})), "'normalizer.type'"),
+        ("split_behavior", variant(lambda d: d.update(pre_tokenizer={"type": "Split", "pattern": {"Regex": "a"},
+                                                                      "behavior": "Sideways", "invert": False})),
+         "'pre_tokenizer.behavior'"),
+        ("bad_regex", variant(lambda d: d.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated", "invert": False}]})),
+         "'pre_tokenizer.pretokenizers[0].pattern'"),
+        ("unk_missing", variant(lambda d: d["model"].update(unk_token="<nope>")), "'model.unk_token'"),
+    ]
+    for name, d, key in cases:
+        path = os.path.join(tmp, "bad_" + name + ".json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(d, f, ensure_ascii=False)
+        p = subprocess.run([BIN, "tokenize", "--tokenizer", path], input=b"hello", stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        err = p.stderr.decode(errors="replace").strip()
+        check(p.returncode == 1 and path in err and key in err and err.count("\n") == 0,
+              "bad file %s: want exit 1 and one line naming %s and %s, got %d: %s" % (name, path, key, p.returncode, err))
+    path = os.path.join(tmp, "bad_json.json")
+    with open(path, "w") as f:
+        f.write('{"model": {"type": "BPE", ')
+    p = subprocess.run([BIN, "tokenize", "--tokenizer", path], input=b"x", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    check(p.returncode == 1 and b"not valid JSON" in p.stderr, "truncated JSON refused: %r" % p.stderr)
+    # Invalid UTF-8 input is refused with its byte offset.
+    p = subprocess.run([BIN, "tokenize", "--tokenizer", good_path], input=b"ab\xff", stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    check(p.returncode == 1 and b"byte 2" in p.stderr, "invalid UTF-8 refused at byte 2: %r" % p.stderr)
+
+
+def test_demo_tokenizer():
+    """The shipped demo tokenizer (configs/tokenizers/demo) encodes the demo prompts identically."""
+    path = os.path.join(SRC, "configs", "tokenizers", "demo", "tokenizer.json")
+    ref = Tokenizer.from_file(path)
+    check(ref.get_vocab_size() == 512, "demo tokenizer vocab size %d == 512" % ref.get_vocab_size())
+    p = subprocess.run([BIN, "gen-data", "--task", "arith", "--n", "200", "--seed", "5", "--with-demo"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not check(p.returncode == 0, "gen-data ran: %r" % p.stderr[:300]):
+        return
+    recs = [json.loads(l) for l in p.stdout.decode("utf-8").split("\n")[:-1]]
+    samples = [r["prompt"] for r in recs] + [r["prompt"] + r["meta"]["demo"] + "<|endoftext|>" for r in recs]
+    samples += read("tokenizer_corpus_heldout.txt").splitlines(keepends=True)
+    want = [ref.encode(s, add_special_tokens=False).ids for s in samples]
+    compare_lists("demo", "encode", encode_c(path, samples, False), want, samples)
+    got = decode_c(path, want, False)
+    compare_lists("demo", "round trip", got, samples, samples)
+    per = sum(len(w) for w in want[:len(recs)]) / len(recs)
+    print("demo tokenizer: %d texts identical; %.1f tokens per prompt" % (len(samples), per))
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, make in TOKENIZERS:
+            test_tokenizer(name, make, tmp)
+        test_bad_files(tmp, os.path.join(tmp, "gpt2.json"))
+    test_demo_tokenizer()
+    print("test_tokenizer: %d checks, %d failed: %s" % (checks, failures, "FAILED" if failures else "overall okay"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
