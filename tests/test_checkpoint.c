@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kernels/common.h"
@@ -58,11 +59,24 @@ static void expect_load_fails(const char *what, const char *path, const char *wa
     test_check(msg[0] && !strchr(msg, '\n'), "%s: one line: %s", what, msg);
     test_check(strstr(msg, path) != NULL, "%s: names the file: %s", what, msg);
     test_check(!want || strstr(msg, want), "%s: mentions '%s': %s", what, want ? want : "", msg);
+    // The CLI: exit status 1 (no crash) and the same line on stderr.
+    const char *bin = getenv("CISPO_BIN");
+    if (!bin) return;
+    char cmd[2048], errp[512];
+    snprintf(errp, sizeof errp, "%s/stderr.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s' '%s/out_dir' >/dev/null 2>'%s'", bin, path, tmpdir, errp);
+    int st = system(cmd);
+    test_check(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: cispo convert exits 1 (status %d)", what, st);
+    char *err = cispo_read_file(errp, NULL);
+    test_check(err && strstr(err, msg) && strchr(err, '\n') == err + strlen(err) - 1, "%s: cispo convert prints it: %s",
+               what, err ? err : "");
+    free(err);
 }
 
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cispo_test_ckpt_XXXXXX");
     CISPO_ASSERT(mkdtemp(tmpdir) != NULL);
+    test_check(getenv("CISPO_BIN") != NULL, "CISPO_BIN is set (the CLI checks need it)");
     model_config_t cfg;
     if (model_config_from_json_text(&cfg, orig_config, "orig_config")) {
         printf("config: %s\n", cispo_last_error());

@@ -316,9 +316,13 @@ static void expect_load_fails(const char *what, const char *dir, const char *wan
     test_check(one_line(msg), "%s: one line: %s", what, msg);
     test_check(!want1 || strstr(msg, want1), "%s: mentions '%s': %s", what, want1 ? want1 : "", msg);
     test_check(!want2 || strstr(msg, want2), "%s: mentions '%s': %s", what, want2 ? want2 : "", msg);
-    char args[1024];
+    char args[1024], label[256];
     snprintf(args, sizeof args, "convert '%s' '%s/out.h5'", dir, tmpdir);
-    expect_cli_fails(what, args, want1, want2);
+    snprintf(label, sizeof label, "%s (cispo convert)", what);
+    expect_cli_fails(label, args, want1, want2);
+    snprintf(args, sizeof args, "score --model '%s' --tokens '%s/tokens.txt'", dir, tmpdir);
+    snprintf(label, sizeof label, "%s (cispo score)", what);
+    expect_cli_fails(label, args, want1, want2);
 }
 
 static void test_bad_dirs(void) {
@@ -329,6 +333,9 @@ static void test_bad_dirs(void) {
     float *params = NULL;
     if (!test_check(make_model_dir(dir, &cfg, &t, &params) == 0, "make model dir: %s", cispo_last_error())) return;
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    char tok[600];
+    snprintf(tok, sizeof tok, "%s/tokens.txt", tmpdir);
+    write_text(tok, "1 5 9 2\n");
 
     // Sanity: the untouched directory loads and matches bit for bit.
     model_config_t c2;
