@@ -105,6 +105,33 @@ static void check_fixture(const char *dir, double *worst_all) {
     }
     TEST_LE(dl, 2e-5, "%s: rollout log pi_old vs training forward max diff %.3g", dir, dl);
     for (int j = 0; j < 3; j++) rollout_sample_free(&all[j]);
+
+    // greedy continuation equals transformers' generate() (greedy.txt: prompt line, continuation line)
+    snprintf(path, sizeof path, "%s/greedy.txt", dir);
+    char *g = cispo_read_file(path, NULL);
+    if (test_check(g != NULL, "%s present", path)) {
+        char *nl = strchr(g, '\n');
+        int32_t *gp, *gc;
+        int np, nc;
+        if (nl) *nl = 0;
+        if (test_check(nl && model_parse_tokens(g, path, cfg.vocab_size, 1, &gp, &np) == 0 &&
+                           model_parse_tokens(nl + 1, path, cfg.vocab_size, 1, &gc, &nc) == 0,
+                       "%s parses", path)) {
+            rollout_config_t gr = {.max_new_tokens = nc, .eos_id = -1, .sampler = {.greedy = 1}};
+            infer_t *eg = infer_create(m, 1, np + nc + 1);
+            rollout_sample_t out;
+            const int32_t *gpp = gp;
+            uint64_t gs = 1;
+            test_check(rollout_generate(eg, &gr, &gpp, &np, &gs, 1, &out, NULL) == 0, "greedy rollout");
+            int match = out.n_tokens == nc && !memcmp(out.tokens, gc, sizeof(int32_t) * nc);
+            test_check(match, "%s: greedy continuation of %d tokens equals transformers'", dir, nc);
+            rollout_sample_free(&out);
+            infer_free(eg);
+            free(gp);
+            free(gc);
+        }
+        free(g);
+    }
     rollout_sample_free(&one[0]);
     model_free(m);
     free(params);

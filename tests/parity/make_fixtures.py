@@ -8,8 +8,10 @@ gradient of that loss for every parameter (under the checkpoint's per-expert nam
     python3 tests/parity/make_fixtures.py [OUT_DIR]      (default tests/fixtures/parity)
 
 Each OUT_DIR/<name>/ holds config.json, model.safetensors (written by save_pretrained),
-tokens.txt (whitespace-separated ids) and expected.safetensors with tensors "logprobs" [n-1],
-"loss" [1] and "grad.<parameter name>". tests/test_parity.c compares cispo against them.
+tokens.txt (whitespace-separated ids), expected.safetensors with tensors "logprobs" [n-1],
+"loss" [1] and "grad.<parameter name>", and greedy.txt: a prompt (the first 4 tokens, line 1) and
+transformers' greedy continuation of 12 tokens with its cache (line 2). tests/test_parity.c and
+tests/test_infer.c compare cispo against them.
 """
 import json, math, os, sys
 
@@ -116,6 +118,13 @@ def make(name, kwargs, n_tokens, seed):
     tensors = {"logprobs": logp.detach().contiguous(), "loss": loss.detach().reshape(1)}
     tensors.update(checkpoint_grads(model, cfg))
     save_file(tensors, os.path.join(d, "expected.safetensors"))
+    with torch.no_grad():
+        prompt = ids[:, :4]
+        gen_ids = model.generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False, use_cache=True,
+                                 eos_token_id=None, pad_token_id=0)
+    with open(os.path.join(d, "greedy.txt"), "w") as f:
+        f.write(" ".join(str(int(t)) for t in prompt[0]) + "\n")
+        f.write(" ".join(str(int(t)) for t in gen_ids[0, 4:]) + "\n")
     print(f"{name}: T={n_tokens} loss={loss.item():.6f} logp[0..2]={[round(x, 6) for x in logp[:3].tolist()]} "
           f"tensors={len(tensors)}")
 
