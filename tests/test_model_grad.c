@@ -1,0 +1,272 @@
+// tests/test_model_grad.c — the whole network's backward pass against central finite differences, on
+// the tiny preset (configs/models/tiny.yaml) and on an original-flavour variant of it (RoPE over half
+// the head dims, pre-norm residuals, the original slopes), plus packing and determinism:
+//   - gradient check: Loss = sum_t c_t logp_t + aux_coef * aux_loss (random c_t, as CISPO weights tokens),
+//     accumulated in double; for EVERY parameter tensor, its 3 largest-|g| entries and 3 random ones
+//     (a perturbation that flips any top-K routing choice is discontinuous, so it is skipped and
+//     another entry drawn); per tensor ||fd - g|| / ||g|| over the sample <= 1e-2.
+//   - packing two sequences gives the log-probs of running each alone;
+//   - forward (and backward) twice is bit-identical.
+//     ./test_model_grad            the checks
+//     ./test_model_grad --bench    also CPU tokens/s of forward + backward on the tiny preset (printed)
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/params.h"
+#include "tests/testutil.h"
+
+#define GRAD_TOL 1e-2
+#define FD_EPS 1e-2
+
+// Weights large enough that every part of the network matters (as tests/parity/make_fixtures.py):
+// norms 1 + 0.2 n, matrices n / sqrt(fan_in), the router 1.5x so routing is decisive.
+static void randomise(float *p, const param_table_t *t, uint64_t seed) {
+    uint64_t s = seed;
+    for (int i = 0; i < t->n_entries; i++) {
+        const param_entry_t *e = &t->entries[i];
+        int router = strstr(e->name, "block_sparse_moe.gate.") != NULL;
+        double scale = e->ndim == 1 ? 0.2 : (router ? 1.5 : 1.0) / sqrt((double)e->shape[1]);
+        for (size_t j = 0; j < e->numel; j++) {
+            double u1 = test_uniform(&s, 1e-12, 1), u2 = test_uniform(&s, 0, 1);
+            double n = sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+            p[e->offset + j] = (float)(e->ndim == 1 ? 1.0 + scale * n : scale * n);
+        }
+    }
+}
+
+typedef struct {
+    model_t *m;
+    const int32_t *ids, *cu, *targets;
+    int nseq, T;
+    const float *coef;  // c_t
+    float aux_coef;
+    float *logp;
+} batch_t;
+
+static double eval_loss(batch_t *b) {
+    CISPO_ASSERT(model_forward(b->m, b->ids, b->cu, b->nseq, b->T) == 0);
+    model_logprobs(b->m, b->targets, b->logp, NULL);
+    double L = 0;
+    for (int t = 0; t < b->T; t++) L += (double)b->coef[t] * b->logp[t];
+    return L + (double)b->aux_coef * b->m->aux_loss;
+}
+
+// All layers' top-K choices of the last forward, to detect a perturbation that changed routing.
+static void snapshot_routing(const model_t *m, int32_t *out) {
+    size_t TK = (size_t)m->T * m->cfg.n_experts_per_tok;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        memcpy(out + l * TK, m->iacts + m->layer[l].topk_idx, TK * sizeof(int32_t));
+}
+
+static void gradcheck(const char *label, const model_config_t *cfg, uint64_t seed) {
+    // two packed sequences; lengths not multiples of the block so chunks straddle the boundary
+    const int lens[2] = {21, 19}, nseq = 2, T = 40;
+    int32_t cu[3] = {0, lens[0], lens[0] + lens[1]};
+    int32_t ids[40], targets[40];
+    float coef[40], logp[40];
+    uint64_t s = seed;
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)(test_rng_next(&s) % (uint64_t)cfg->vocab_size);
+    for (int q = 0; q < nseq; q++)
+        for (int t = cu[q]; t < cu[q + 1]; t++) targets[t] = t + 1 < cu[q + 1] ? ids[t + 1] : -1;
+    for (int t = 0; t < T; t++) coef[t] = targets[t] >= 0 ? (float)test_uniform(&s, -1.5, 0.5) : 0.0f;
+
+    model_t *m = model_create(cfg, NULL, T);
+    randomise(m->params, &m->table, seed + 1);
+    batch_t b = {m, ids, cu, targets, nseq, T, coef, 0.1f, logp};
+
+    eval_loss(&b);
+    model_zero_grad(m);
+    model_backward(m, coef, b.aux_coef);
+    const size_t TK = (size_t)T * cfg->n_experts_per_tok;
+    int32_t *route0 = cispo_malloc((size_t)cfg->n_layers * TK * sizeof(int32_t));
+    int32_t *route1 = cispo_malloc((size_t)cfg->n_layers * TK * sizeof(int32_t));
+    snapshot_routing(m, route0);
+
+    double worst = 0;
+    const char *worst_name = "-";
+    int skipped = 0, checked = 0;
+    for (int i = 0; i < m->table.n_entries; i++) {
+        const param_entry_t *e = &m->table.entries[i];
+        const float *g = m->grads + e->offset;
+        // the 3 largest |g|, then random entries
+        size_t pick[6];
+        int np = 0;
+        for (int k = 0; k < 3 && k < (int)e->numel; k++) {
+            size_t best = SIZE_MAX;
+            for (size_t j = 0; j < e->numel; j++) {
+                int used = 0;
+                for (int q = 0; q < np; q++) used |= pick[q] == j;
+                if (!used && (best == SIZE_MAX || fabsf(g[j]) > fabsf(g[best]))) best = j;
+            }
+            pick[np++] = best;
+        }
+        double num = 0, den = 0;
+        int n_ok = 0, tries = 0;
+        for (int k = 0; n_ok < 6 && tries < 40; k++, tries++) {
+            size_t j = k < np ? pick[k] : (size_t)(test_rng_next(&s) % e->numel);
+            float *p = m->params + e->offset + j;
+            const float p0 = *p;
+            *p = p0 + (float)FD_EPS;
+            double lp = eval_loss(&b);
+            snapshot_routing(m, route1);
+            int flipped = memcmp(route0, route1, (size_t)cfg->n_layers * TK * sizeof(int32_t)) != 0;
+            *p = p0 - (float)FD_EPS;
+            double lm = eval_loss(&b);
+            snapshot_routing(m, route1);
+            flipped |= memcmp(route0, route1, (size_t)cfg->n_layers * TK * sizeof(int32_t)) != 0;
+            *p = p0;
+            if (flipped) {
+                skipped++;
+                continue;
+            }
+            double fd = (lp - lm) / (2.0 * FD_EPS);
+            num += (fd - g[j]) * (fd - g[j]);
+            den += (double)g[j] * g[j];
+            n_ok++;
+        }
+        checked += n_ok;
+        double err = den > 0 ? sqrt(num / den) : sqrt(num);
+        if (!test_check(n_ok >= 3 && err <= GRAD_TOL, "%s: %s: finite-difference relative error %.3g over %d entries",
+                        label, e->name, err, n_ok))
+            continue;
+        if (err > worst) {
+            worst = err;
+            worst_name = e->name;
+        }
+    }
+    printf("%s: gradient check of %d tensors, %d entries (%d routing-flip perturbations skipped): worst rel %.2e (%s)\n",
+           label, m->table.n_entries, checked, skipped, worst, worst_name);
+    free(route0);
+    free(route1);
+    model_free(m);
+}
+
+// Packing: the log-probs of [s1 | s2] equal those of s1 and s2 run alone; determinism: twice the same bits.
+static void packing_and_determinism(const model_config_t *cfg) {
+    const int l1 = 37, l2 = 23, T = l1 + l2;
+    int32_t ids[60], targets[60], cu2[3] = {0, l1, T};
+    uint64_t s = 99;
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)(test_rng_next(&s) % (uint64_t)cfg->vocab_size);
+    for (int t = 0; t < T; t++) targets[t] = (t + 1 == l1 || t + 1 == T) ? -1 : ids[t + 1];
+    model_t *m = model_create(cfg, NULL, T);
+    randomise(m->params, &m->table, 5);
+    float packed[60], alone[60], again[60];
+    CISPO_ASSERT(model_forward(m, ids, cu2, 2, T) == 0);
+    model_logprobs(m, targets, packed, NULL);
+    int32_t cu_a[2] = {0, l1}, cu_b[2] = {0, l2};
+    CISPO_ASSERT(model_forward(m, ids, cu_a, 1, l1) == 0);
+    model_logprobs(m, targets, alone, NULL);
+    CISPO_ASSERT(model_forward(m, ids + l1, cu_b, 1, l2) == 0);
+    model_logprobs(m, targets + l1, alone + l1, NULL);
+    double d = test_max_abs_diff(packed, alone, (size_t)T);
+    TEST_LE(d, 2e-6, "packing two sequences changes log-probs by %.3g", d);
+    printf("packing: max |logp(packed) - logp(alone)| = %.3g\n", d);
+
+    // forward twice: bit-identical log-probs; backward twice: bit-identical gradients
+    float dlogp[60];
+    for (int t = 0; t < T; t++) dlogp[t] = targets[t] >= 0 ? -1.0f / T : 0.0f;
+    CISPO_ASSERT(model_forward(m, ids, cu2, 2, T) == 0);
+    model_logprobs(m, targets, again, NULL);
+    test_check(memcmp(packed, again, sizeof(float) * T) == 0, "forward twice is bit-identical");
+    model_zero_grad(m);
+    model_backward(m, dlogp, 0.001f);
+    float *g1 = cispo_malloc(m->table.n_floats * sizeof(float));
+    memcpy(g1, m->grads, m->table.n_floats * sizeof(float));
+    CISPO_ASSERT(model_forward(m, ids, cu2, 2, T) == 0);
+    model_logprobs(m, targets, again, NULL);
+    model_zero_grad(m);
+    model_backward(m, dlogp, 0.001f);
+    test_check(memcmp(g1, m->grads, m->table.n_floats * sizeof(float)) == 0, "backward twice is bit-identical");
+    // gradients accumulate across micro-batches: a second backward doubles them
+    CISPO_ASSERT(model_forward(m, ids, cu2, 2, T) == 0);
+    model_logprobs(m, targets, again, NULL);
+    model_backward(m, dlogp, 0.001f);
+    double err = 0;
+    for (size_t i = 0; i < m->table.n_floats; i++) err = fmax(err, fabs(m->grads[i] - 2.0 * g1[i]));
+    TEST_LE(err, 1e-6, "a second backward accumulates (max |g - 2 g1| = %.3g)", err);
+    // bad batches are refused with a message
+    int32_t bad_cu[3] = {0, 50, 40};
+    test_check(model_forward(m, ids, bad_cu, 2, 40) == -1 && strstr(cispo_last_error(), "cu_seqlens"),
+               "decreasing cu_seqlens refused: %s", cispo_last_error());
+    int32_t one[2] = {0, 61};
+    test_check(model_forward(m, ids, one, 1, 61) == -1 && strstr(cispo_last_error(), "61 tokens"),
+               "more tokens than planned refused: %s", cispo_last_error());
+    int32_t bad_ids[2] = {3, cfg->vocab_size}, cu1[2] = {0, 2};
+    test_check(model_forward(m, bad_ids, cu1, 1, 2) == -1 && strstr(cispo_last_error(), "token 1"),
+               "out-of-vocabulary id refused: %s", cispo_last_error());
+    free(g1);
+    model_free(m);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Forward + log-probs + backward on 8 packed sequences of 64 tokens (T = 512), median of 10 runs.
+static void bench(const model_config_t *cfg) {
+    const int nseq = 8, len = 64, T = nseq * len, reps = 10;
+    int32_t *ids = cispo_malloc((size_t)T * sizeof(int32_t)), *targets = cispo_malloc((size_t)T * sizeof(int32_t));
+    int32_t cu[9];
+    float *logp = cispo_malloc((size_t)T * sizeof(float)), *dlogp = cispo_malloc((size_t)T * sizeof(float));
+    uint64_t s = 3;
+    for (int q = 0; q <= nseq; q++) cu[q] = q * len;
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)(test_rng_next(&s) % (uint64_t)cfg->vocab_size);
+    for (int t = 0; t < T; t++) targets[t] = (t + 1) % len ? ids[t + 1] : -1;
+    for (int t = 0; t < T; t++) dlogp[t] = targets[t] >= 0 ? -1.0f / T : 0.0f;
+    model_t *m = model_create(cfg, NULL, T);
+    param_init_hf(m->params, &m->table, cfg, 1);
+    double times[10], fwd[10];
+    for (int r = -1; r < reps; r++) {  // r = -1 warms up
+        double t0 = cispo_now();
+        CISPO_ASSERT(model_forward(m, ids, cu, nseq, T) == 0);
+        model_logprobs(m, targets, logp, NULL);
+        double t1 = cispo_now();
+        model_zero_grad(m);
+        model_backward(m, dlogp, cfg->router_aux_loss_coef);
+        double t2 = cispo_now();
+        if (r >= 0) {
+            times[r] = t2 - t0;
+            fwd[r] = t1 - t0;
+        }
+    }
+    qsort(times, reps, sizeof(double), cmp_double);
+    qsort(fwd, reps, sizeof(double), cmp_double);
+    printf("bench (tiny preset, %zu parameters, T = %d as %d x %d): forward %.2f ms, forward+backward %.2f ms = "
+           "%.0f tokens/s (median of %d)\n", m->table.n_floats, T, nseq, len, 1e3 * fwd[reps / 2],
+           1e3 * times[reps / 2], T / times[reps / 2], reps);
+    model_free(m);
+    free(ids);
+    free(targets);
+    free(logp);
+    free(dlogp);
+}
+
+int main(int argc, char **argv) {
+    char path[4096];
+    const char *src = getenv("CISPO_SRC");
+    snprintf(path, sizeof path, "%s/configs/models/tiny.yaml", src ? src : ".");
+    model_config_t cfg;
+    if (!test_check(model_config_load(&cfg, path) == 0, "tiny preset: %s", cispo_last_error()))
+        return test_finish("test_model_grad");
+    int do_bench = argc > 1 && !strcmp(argv[1], "--bench");
+
+    gradcheck("tiny (HF flavour)", &cfg, 11);
+
+    // the original flavour's differences: RoPE over rotary_dim < D, residual = un-normed input, slopes
+    model_config_t orig = cfg;
+    orig.flavour = MODEL_FLAVOUR_ORIGINAL;
+    orig.rotary_dim = cfg.head_dim / 2;
+    orig.postnorm = 0;
+    CISPO_ASSERT(model_config_validate(&orig, "original variant") == 0);
+    gradcheck("tiny (original flavour, rotary_dim D/2, pre-norm residual)", &orig, 12);
+
+    packing_and_determinism(&cfg);
+    if (do_bench) bench(&cfg);
+    return test_finish("test_model_grad");
+}
