@@ -8,12 +8,16 @@
 //                                                     ||ours - ref|| / ||ref|| <= 1e-3 per tensor
 //     (||ref|| floored at 1e-5 of the whole gradient's norm, for tensors whose gradient is exactly 0)
 // and prints the worst of each per fixture. An empty or missing fixture folder fails.
+// Then `cispo score` ($CISPO_BIN) on the first fixture, from the directory and from an HDF5 checkpoint
+// made by `cispo convert`, against the same log-probs, and its one-line errors for bad token files.
 //     ./test_parity [FIXTURE_ROOT]      (default $CISPO_SRC/tests/fixtures/parity)
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/common.h"
 #include "model/hf.h"
@@ -146,6 +150,121 @@ static void run_fixture(const char *dir, const char *name) {
     param_table_free(&table);
 }
 
+
+// Runs cmd, returns its exit status; stdout into *out (malloc'ed), stderr appended to it after "\n--\n".
+static int run_capture(const char *cmd, char **out) {
+    char full[16384];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *f = popen(full, "r");
+    if (!f) return -1;
+    size_t cap = 4096, n = 0;
+    char *buf = cispo_malloc(cap);
+    size_t k;
+    while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += k;
+        if (cap - n < 2) buf = cispo_realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    *out = buf;
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// `cispo score` prints n-1 log-probs that match the fixture's.
+static void check_score_output(const char *label, const char *cmd, const float *ref, int n_ref) {
+    char *out = NULL;
+    int rc = run_capture(cmd, &out);
+    if (!test_check(rc == 0, "%s: exit %d: %s", label, rc, out ? out : "")) {
+        free(out);
+        return;
+    }
+    int cnt = 0;
+    double worst = 0;
+    char *p = out, *end;
+    for (;;) {
+        double v = strtod(p, &end);
+        if (end == p) break;
+        if (cnt < n_ref) worst = fmax(worst, fabs(v - ref[cnt]));
+        cnt++;
+        p = end;
+    }
+    test_check(cnt == n_ref, "%s: %d lines, expected %d", label, cnt, n_ref);
+    TEST_LE(worst, LOGP_TOL, "%s: max |diff| %.3g", label, worst);
+    printf("%s: %d log-probs, max |diff| vs transformers %.2e\n", label, cnt, worst);
+    free(out);
+}
+
+static void test_cli(const char *fixture_dir) {
+    const char *bin = getenv("CISPO_BIN");
+    if (!bin) {
+        printf("CISPO_BIN not set: the `cispo score` checks are skipped (ctest sets it)\n");
+        return;
+    }
+    char path[8192], cmd[16384];
+    st_file_t ex;
+    snprintf(path, sizeof path, "%s/expected.safetensors", fixture_dir);
+    if (!test_check(st_open(&ex, path) == 0, "%s", cispo_last_error())) return;
+    int i = st_find(&ex, "logprobs");
+    int n_ref = i >= 0 ? (int)ex.header.tensors[i].numel : 0;
+    float *ref = cispo_malloc((size_t)(n_ref + 1) * sizeof(float));
+    if (i >= 0) st_read_f32(&ex, i, ref);
+    st_close(&ex);
+
+    snprintf(cmd, sizeof cmd, "'%s' score --model '%s' --tokens '%s/tokens.txt'", bin, fixture_dir, fixture_dir);
+    check_score_output("cispo score (HF directory)", cmd, ref, n_ref);
+
+    char tmpl[] = "/tmp/cispo_score_XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    if (!test_check(dir != NULL, "mkdtemp")) {
+        free(ref);
+        return;
+    }
+    char h5[4096], *out = NULL;
+    snprintf(h5, sizeof h5, "%s/model.h5", dir);
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s' '%s'", bin, fixture_dir, h5);
+    int rc = run_capture(cmd, &out);
+    if (test_check(rc == 0, "cispo convert to a checkpoint: %s", out)) {
+        snprintf(cmd, sizeof cmd, "'%s' score --model '%s' --tokens '%s/tokens.txt'", bin, h5, fixture_dir);
+        check_score_output("cispo score (HDF5 checkpoint)", cmd, ref, n_ref);
+    }
+    free(out);
+    unlink(h5);
+
+    // bad token files: exit 1, one line naming the file and the position
+    struct {
+        const char *text, *what;
+    } bad[] = {
+        {"1 2 x 4\n", "line 1, token 3: 'x' is not a token id"},
+        {"1 2\n3 99999\n", "line 2, token 4: id 99999 is outside the vocabulary"},
+        {"5\n", "1 token, at least 2 needed"},
+        {"", "0 tokens, at least 2 needed"},
+        {"3 -4\n", "token 2: '-4' is not a token id"},
+        {"3 4.5\n", "token 2: '4.5' is not a token id"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char tok[4200];
+        snprintf(tok, sizeof tok, "%s/bad%zu.txt", dir, k);
+        FILE *f = fopen(tok, "w");
+        fputs(bad[k].text, f);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "'%s' score --model '%s' --tokens '%s'", bin, fixture_dir, tok);
+        rc = run_capture(cmd, &out);
+        char *nl = strchr(out, '\n');
+        int one_line = nl && nl[1] == 0;
+        test_check(rc == 1 && strstr(out, tok) && strstr(out, bad[k].what) && one_line,
+                   "bad token file %zu: exit %d, message \"%s\" should name the file and say \"%s\"", k, rc, out,
+                   bad[k].what);
+        free(out);
+        unlink(tok);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' score --model '%s/nonexistent' --tokens '%s/tokens.txt'", bin, dir, fixture_dir);
+    rc = run_capture(cmd, &out);
+    test_check(rc == 1 && strstr(out, "nonexistent"), "missing model is named: %s", out);
+    free(out);
+    rmdir(dir);
+    free(ref);
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int main(int argc, char **argv) {
@@ -177,8 +296,13 @@ int main(int argc, char **argv) {
         char dir[4096 + 256];
         snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
         run_fixture(dir, names[i]);
-        free(names[i]);
     }
     printf("%d fixtures\n", nn);
+    if (nn > 0) {
+        char dir[4096 + 256];
+        snprintf(dir, sizeof dir, "%s/%s", root, names[0]);
+        test_cli(dir);
+    }
+    for (int i = 0; i < nn; i++) free(names[i]);
     return test_finish("test_parity");
 }
