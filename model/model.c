@@ -159,7 +159,8 @@ static void scaled_copy(float *out, const float *x, double scale, size_t n) {
 int model_forward(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T) {
     const model_config_t *c = &m->cfg;
     if (T < 1 || T > m->max_tokens)
-        return cispo_fail("model_forward: %d tokens, the model was planned for 1..%d per micro-batch", T, m->max_tokens);
+        return cispo_fail("model_forward: %d tokens, the model was planned for 1..%d per micro-batch", T,
+                          m->max_tokens);
     if (nseq < 1 || cu_seqlens[0] != 0 || cu_seqlens[nseq] != T)
         return cispo_fail("model_forward: cu_seqlens must run from 0 to T = %d over %d sequences", T, nseq);
     for (int s = 0; s < nseq; s++)

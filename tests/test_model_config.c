@@ -194,7 +194,8 @@ static void test_roundtrip(void) {
     test_check(rc == 0, "HF config written by model_config_to_json reloads: %s", cispo_last_error());
     test_check(rc == 0 && memcmp(&a, &b, sizeof a) == 0, "HF config round trip is exact");
     test_check(strstr(js, "\"rope_parameters\"") && strstr(js, "\"layer_types\"") && strstr(js, "\"head_dim\"") &&
-                   strstr(js, "\"rope_type\":\t\"default\""), "written config has rope_parameters, layer_types, head_dim");
+                   strstr(js, "\"rope_type\":\t\"default\""),
+               "written config has rope_parameters, layer_types, head_dim");
     free(js);
     // an eos list survives the round trip
     rc = model_config_from_json_text(&a, "{\"model_type\": \"minimax\", \"eos_token_id\": [3, 4], \"vocab_size\": 10,"
@@ -316,7 +317,8 @@ static const bad_case_t BAD[] = {
     {"{\"model_type\": \"llama\"}", "'model_type'", "unknown model type \"llama\""},
     {"{\"model_type\": 3}", "'model_type'", "expected a string"},
     {"{\"model_type\": \"minimax\", \"hidden_size\": \"64\"}", "'hidden_size'", "expected an integer, got a string"},
-    {"{\"model_type\": \"minimax\", \"num_hidden_layers\": 2.5}", "'num_hidden_layers'", "expected an integer, got 2.5"},
+    {"{\"model_type\": \"minimax\", \"num_hidden_layers\": 2.5}", "'num_hidden_layers'",
+     "expected an integer, got 2.5"},
     {"{\"model_type\": \"minimax\", \"num_hidden_layers\": 0}", "'num_hidden_layers'", "0 is out of range"},
     {"{\"model_type\": \"minimax\", \"num_hidden_layers\": 1000}", "'num_hidden_layers'", "1000 is out of range"},
     {"{\"model_type\": \"minimax\", \"vocab_size\": -5}", "'vocab_size'", "out of range"},

@@ -139,7 +139,8 @@ static void gradcheck(const char *label, const model_config_t *cfg, uint64_t see
             worst_name = e->name;
         }
     }
-    printf("%s: gradient check of %d tensors, %d entries (%d routing-flip perturbations skipped): worst rel %.2e (%s)\n",
+    printf("%s: gradient check of %d tensors, %d entries (%d routing-flip perturbations skipped): "
+           "worst rel %.2e (%s)\n",
            label, m->table.n_entries, checked, skipped, worst, worst_name);
     free(route0);
     free(route1);
