@@ -1,0 +1,236 @@
+// sandbox/cgroup.c — one memory + pids cgroup per jail: cgroup v2 when the host delegates those
+// controllers to us, else the v1 memory and pids hierarchies when they are writable (root on a v1 or
+// hybrid host). Rlimits bound each process; the cgroup bounds the jail as a whole (many processes,
+// tmpfs pages), and its peak gives the memory figure of a run.
+// defines: jail_cgroup_probe, jail_cgroup_create, jail_cgroup_attach, jail_cgroup_peak_kb,
+//          jail_cgroup_oom_kills, jail_cgroup_destroy
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sandbox/jail_internal.h"
+
+typedef struct {
+    int version;
+    char v2_base[512];                      // our v2 cgroup dir, its subtree has memory + pids
+    char v1_mem_base[512], v1_pids_base[512];
+    char why[1400];
+} cg_host_t;
+
+static cg_host_t host;
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static atomic_long seq;
+
+static int write_str(const char *dir, const char *file, const char *val) {
+    char p[640];
+    jail_fmt(p, sizeof p, "%s/%s", dir, file);
+    int fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t w = write(fd, val, strlen(val));
+    close(fd);
+    return w == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+static int read_str(const char *dir, const char *file, char *buf, size_t n) {
+    char p[640];
+    jail_fmt(p, sizeof p, "%s/%s", dir, file);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t r = read(fd, buf, n - 1);
+    close(fd);
+    if (r < 0) return -1;
+    buf[r] = 0;
+    return 0;
+}
+
+// Mount point of a cgroup hierarchy from /proc/self/mountinfo: fstype "cgroup2", or "cgroup" with
+// the controller among its super options.
+static int find_mount(const char *fstype, const char *controller, char *out, size_t n, char *root, size_t rn) {
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f) return -1;
+    char line[4096];
+    int found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        char *sep = strstr(line, " - ");
+        if (!sep) continue;
+        char mnt[1024], mroot[1024], fs[64], src[256], opts[1024] = "";
+        if (sscanf(line, "%*s %*s %*s %1023s %1023s", mroot, mnt) != 2) continue;
+        if (sscanf(sep + 3, "%63s %255s %1023s", fs, src, opts) < 2) continue;
+        if (strcmp(fs, fstype)) continue;
+        if (controller) {
+            int has = 0;
+            for (char *t = strtok(opts, ","); t; t = strtok(NULL, ",")) has |= !strcmp(t, controller);
+            if (!has) continue;
+        }
+        jail_copy(out, n, mnt);
+        jail_copy(root, rn, strcmp(mroot, "/") ? mroot : "");
+        found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+// Our path in a hierarchy from /proc/self/cgroup ("0::/path" for v2, "N:ctrl,..:/path" for v1).
+static int own_path(const char *controller, char *out, size_t n) {
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f) return -1;
+    char line[1024];
+    int found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2) continue;
+        *c2 = 0;
+        const char *ctrls = c1 + 1, *path = c2 + 1;
+        int match = 0;
+        if (!controller) match = (ctrls[0] == 0);
+        else {
+            char tmp[256];
+            jail_fmt(tmp, sizeof tmp, "%s", ctrls);
+            for (char *t = strtok(tmp, ","); t; t = strtok(NULL, ",")) match |= !strcmp(t, controller);
+        }
+        if (match) jail_copy(out, n, path), found = 0;
+    }
+    fclose(f);
+    return found;
+}
+
+// The host dir of our cgroup: mount point + our path less the mount's own root (containers mount
+// a hierarchy from the middle).
+static void join_path(char *out, size_t n, const char *mnt, const char *root, const char *path) {
+    size_t rl = strlen(root);
+    if (rl && !strncmp(path, root, rl)) path += rl;
+    jail_fmt(out, n, "%s%s", mnt, strcmp(path, "/") ? path : "");
+}
+
+static int probe_v2(char *why, size_t n) {
+    char mnt[512], root[512], path[512], base[1100], ctl[256];
+    if (find_mount("cgroup2", NULL, mnt, sizeof mnt, root, sizeof root) || own_path(NULL, path, sizeof path))
+        return jail_fmt(why, n, "no cgroup v2 hierarchy"), -1;
+    join_path(base, sizeof base, mnt, root, path);
+    if (read_str(base, "cgroup.controllers", ctl, sizeof ctl) || !strstr(ctl, "memory") || !strstr(ctl, "pids"))
+        return jail_fmt(why, n, "cgroup v2 at %s lacks the memory and pids controllers", base), -1;
+    if (read_str(base, "cgroup.subtree_control", ctl, sizeof ctl) == 0 && strstr(ctl, "memory") && strstr(ctl, "pids")) {
+        jail_copy(host.v2_base, sizeof host.v2_base, base);
+        return 0;
+    }
+    if (write_str(base, "cgroup.subtree_control", "+memory +pids") != 0)
+        return jail_fmt(why, n, "cannot enable memory+pids in %s/cgroup.subtree_control (%s): run under a delegated "
+                        "cgroup, e.g. systemd-run -p Delegate=yes", base, strerror(errno)), -1;
+    jail_copy(host.v2_base, sizeof host.v2_base, base);
+    return 0;
+}
+
+static int probe_v1_one(const char *ctrl, char *out, size_t n) {
+    char mnt[512], root[512], path[512], dir[1100], test[1200];
+    if (find_mount("cgroup", ctrl, mnt, sizeof mnt, root, sizeof root) || own_path(ctrl, path, sizeof path)) return -1;
+    join_path(dir, sizeof dir, mnt, root, path);
+    jail_fmt(test, sizeof test, "%s/cispo-probe-%d", dir, (int)getpid());
+    if (mkdir(test, 0700) != 0) return -1;
+    rmdir(test);
+    jail_copy(out, n, dir);
+    return 0;
+}
+
+static void probe_once(void) {
+    char why2[1300] = "";
+    if (probe_v2(why2, sizeof why2) == 0) {
+        host.version = 2;
+        return;
+    }
+    if (probe_v1_one("memory", host.v1_mem_base, sizeof host.v1_mem_base) == 0 &&
+        probe_v1_one("pids", host.v1_pids_base, sizeof host.v1_pids_base) == 0) {
+        host.version = 1;
+        return;
+    }
+    jail_fmt(host.why, sizeof host.why, "%s; no writable cgroup v1 memory+pids hierarchies either", why2);
+}
+
+int jail_cgroup_probe(char *why, size_t n) {
+    pthread_once(&host_once, probe_once);
+    if (why && n) jail_copy(why, n, host.why);
+    return host.version;
+}
+
+int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *err, size_t n) {
+    memset(cg, 0, sizeof *cg);
+    if (jail_cgroup_probe(NULL, 0) == 0) return jail_copy(err, n, host.why), -1;
+    long id = atomic_fetch_add(&seq, 1);
+    char mem[32], pids[32];
+    jail_fmt(mem, sizeof mem, "%zu", mem_bytes);
+    jail_fmt(pids, sizeof pids, "%d", pids_max);
+    if (host.version == 2) {
+        jail_fmt(cg->mem_dir, sizeof cg->mem_dir, "%s/cispo-jail-%d-%ld", host.v2_base, (int)getpid(), id);
+        if (mkdir(cg->mem_dir, 0700) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
+        cg->version = 2;
+        write_str(cg->mem_dir, "memory.swap.max", "0");
+        if (write_str(cg->mem_dir, "memory.max", mem) || write_str(cg->mem_dir, "pids.max", pids)) {
+            jail_fmt(err, n, "writing limits in %s: %s", cg->mem_dir, strerror(errno));
+            jail_cgroup_destroy(cg);
+            return -1;
+        }
+        return 0;
+    }
+    jail_fmt(cg->mem_dir, sizeof cg->mem_dir, "%s/cispo-jail-%d-%ld", host.v1_mem_base, (int)getpid(), id);
+    jail_fmt(cg->pids_dir, sizeof cg->pids_dir, "%s/cispo-jail-%d-%ld", host.v1_pids_base, (int)getpid(), id);
+    if (mkdir(cg->mem_dir, 0700) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
+    if (mkdir(cg->pids_dir, 0700) != 0) {
+        jail_fmt(err, n, "mkdir %s: %s", cg->pids_dir, strerror(errno));
+        rmdir(cg->mem_dir);
+        return -1;
+    }
+    cg->version = 1;
+    if (write_str(cg->mem_dir, "memory.limit_in_bytes", mem) || write_str(cg->pids_dir, "pids.max", pids)) {
+        jail_fmt(err, n, "writing limits in %s: %s", cg->mem_dir, strerror(errno));
+        jail_cgroup_destroy(cg);
+        return -1;
+    }
+    write_str(cg->mem_dir, "memory.memsw.limit_in_bytes", mem);  // absent without swap accounting
+    return 0;
+}
+
+int jail_cgroup_attach(const jail_cgroup_t *cg, pid_t pid) {
+    char p[32];
+    jail_fmt(p, sizeof p, "%d", (int)pid);
+    if (cg->version == 2) return write_str(cg->mem_dir, "cgroup.procs", p);
+    if (cg->version == 1) return write_str(cg->mem_dir, "cgroup.procs", p) | write_str(cg->pids_dir, "cgroup.procs", p);
+    return -1;
+}
+
+long jail_cgroup_peak_kb(const jail_cgroup_t *cg) {
+    char buf[64];
+    if (cg->version == 0) return -1;
+    const char *f = cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes";
+    if (read_str(cg->mem_dir, f, buf, sizeof buf)) return -1;
+    return atol(buf) / 1024;
+}
+
+long jail_cgroup_oom_kills(const jail_cgroup_t *cg) {
+    char buf[1024];
+    if (cg->version == 0) return 0;
+    const char *f = cg->version == 2 ? "memory.events" : "memory.oom_control";
+    if (read_str(cg->mem_dir, f, buf, sizeof buf)) return 0;
+    const char *k = strstr(buf, "oom_kill ");
+    return k ? atol(k + 9) : 0;
+}
+
+void jail_cgroup_destroy(jail_cgroup_t *cg) {
+    // the jail's processes are gone once its init is reaped (the kernel waits for the whole PID
+    // namespace), so the dirs are empty; retry briefly in case the kernel is still releasing them
+    for (int i = 0; i < 50; i++) {
+        int busy = 0;
+        if (cg->mem_dir[0] && rmdir(cg->mem_dir) != 0 && errno == EBUSY) busy = 1;
+        else cg->mem_dir[0] = 0;
+        if (cg->pids_dir[0] && rmdir(cg->pids_dir) != 0 && errno == EBUSY) busy = 1;
+        else cg->pids_dir[0] = 0;
+        if (!busy) break;
+        usleep(2000);
+    }
+    cg->version = 0;
+}

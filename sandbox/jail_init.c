@@ -1,0 +1,521 @@
+// sandbox/jail_init.c — the init process of a jail (pid 1 of its PID namespace): builds the root
+// filesystem, then runs each step as a fresh confined child, enforces the step's wall-clock and
+// output limits, kills and reaps everything left between steps, copies requested files back, and
+// reports each step to the caller over the message pipe.
+// defines: jail_init_main
+//
+// Why an init of our own rather than exec'ing the program as pid 1: pid 1 of a namespace ignores
+// signals it has no handler for (a program's kill(getpid(), SIGSEGV) would misbehave), orphans
+// would need reaping by untrusted code, and several steps (compile, then each test) share one
+// /work. Being pid 1, kill(-1, SIGKILL) reaches every other process of the jail and nothing else.
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <linux/securebits.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/jail_internal.h"
+
+#define SANDBOX_UID 1000  // the user programs run as, inside the namespace
+#define NEWROOT "/tmp"    // staging mount point of the new root, in our private mount namespace
+
+static int ctl_fd = -1;
+
+double jail_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void send_msg(uint32_t type, uint32_t step, const void *a, size_t na, const void *b, size_t nb,
+                     const void *c, size_t nc) {
+    jail_msg_t h = {type, step, (uint64_t)(na + nb + nc)};
+    if (write_all(ctl_fd, &h, sizeof h) || (na && write_all(ctl_fd, a, na)) || (nb && write_all(ctl_fd, b, nb)) ||
+        (nc && write_all(ctl_fd, c, nc)))
+        _exit(3);  // the caller is gone: nothing left to report to
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...) {
+    char msg[480];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (errno && k > 0 && (size_t)k < sizeof msg - 40) jail_fmt(msg + k, sizeof msg - (size_t)k, ": %s", strerror(errno));
+    send_msg(JAIL_MSG_FAIL, 0, msg, strlen(msg), NULL, 0, NULL, 0);
+    _exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// root filesystem
+
+static int set_mount_ro_recursive(const char *path) {
+#ifdef SYS_mount_setattr
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0) return 0;
+#endif
+    return -1;
+}
+
+// Binds a host directory read-only at dst (recursively; the top mount alone on kernels without
+// mount_setattr, keeping the flags the host mount has locked).
+static void bind_ro(const char *src, const char *dst) {
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL)) die("bind mount %s", src);
+    if (set_mount_ro_recursive(dst) == 0) return;
+    struct statvfs sv;
+    unsigned long keep = 0;
+    if (statvfs(src, &sv) == 0) keep = (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) | (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0);
+    if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | keep, NULL))
+        die("remount %s read-only", dst);
+}
+
+static void write_file_at(const char *path, const char *data, size_t len, int mode) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0 || write_all(fd, data, len)) die("writing %s", path);
+    close(fd);
+}
+
+static void mkdir_or_die(const char *path, int mode) {
+    if (mkdir(path, mode) && errno != EEXIST) die("mkdir %s", path);
+}
+
+// Host dirs in the root: /usr bound read-only; /bin, /lib, /lib64, /sbin as the host has them
+// (merged-/usr symlinks are copied as symlinks, real dirs bound read-only).
+static void populate_system_dirs(void) {
+    static const char *const dirs[] = {"/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32", "/sbin"};
+    char dst[256], target[256];
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        struct stat st;
+        if (lstat(dirs[i], &st)) continue;
+        jail_fmt(dst, sizeof dst, NEWROOT "%s", dirs[i]);
+        if (S_ISLNK(st.st_mode)) {
+            ssize_t k = readlink(dirs[i], target, sizeof target - 1);
+            if (k <= 0) continue;
+            target[k] = 0;
+            if (symlink(target, dst)) die("symlink %s", dst);
+        } else if (S_ISDIR(st.st_mode)) {
+            mkdir_or_die(dst, 0755);
+            bind_ro(dirs[i], dst);
+        }
+    }
+}
+
+static void populate_dev(void) {
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom"};
+    char src[64], dst[128];
+    mkdir_or_die(NEWROOT "/dev", 0755);
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        jail_fmt(src, sizeof src, "/dev/%s", nodes[i]);
+        jail_fmt(dst, sizeof dst, NEWROOT "/dev/%s", nodes[i]);
+        write_file_at(dst, "", 0, 0666);
+        if (mount(src, dst, NULL, MS_BIND, NULL)) die("bind mount %s", src);
+    }
+    if (symlink("/proc/self/fd", NEWROOT "/dev/fd") || symlink("/proc/self/fd/0", NEWROOT "/dev/stdin") ||
+        symlink("/proc/self/fd/1", NEWROOT "/dev/stdout") || symlink("/proc/self/fd/2", NEWROOT "/dev/stderr"))
+        die("symlinks in /dev");
+}
+
+static void populate_etc(int uid) {
+    char buf[256];
+    mkdir_or_die(NEWROOT "/etc", 0755);
+    int k = snprintf(buf, sizeof buf, "root:x:0:0:root:/:/bin/false\nsandbox:x:%d:%d:sandbox:/work:/bin/false\n", uid, uid);
+    write_file_at(NEWROOT "/etc/passwd", buf, (size_t)k, 0644);
+    k = snprintf(buf, sizeof buf, "root:x:0:\nsandbox:x:%d:\n", uid);
+    write_file_at(NEWROOT "/etc/group", buf, (size_t)k, 0644);
+    const char *hosts = "127.0.0.1 localhost\n::1 localhost\n";
+    write_file_at(NEWROOT "/etc/hosts", hosts, strlen(hosts), 0644);
+    // the loader cache: without it every shared library is searched for along the default paths
+    if (access("/etc/ld.so.cache", R_OK) == 0) {
+        write_file_at(NEWROOT "/etc/ld.so.cache", "", 0, 0644);
+        if (mount("/etc/ld.so.cache", NEWROOT "/etc/ld.so.cache", NULL, MS_BIND, NULL)) die("bind /etc/ld.so.cache");
+        mount(NULL, NEWROOT "/etc/ld.so.cache", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+    }
+}
+
+// A name from the request: relative, no "..", no empty components, printable.
+static int safe_rel_name(const char *name) {
+    if (!name || !name[0] || name[0] == '/' || strlen(name) > 200) return 0;
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 32 || *p == '\\') return 0;
+    const char *s = name;
+    while (*s) {
+        const char *e = strchr(s, '/');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return 0;
+        s += n + (e ? 1 : 0);
+        if (e && !*s) return 0;
+    }
+    return 1;
+}
+
+static void write_work_files(const jail_spec_t *spec, int uid) {
+    char path[512];
+    for (int i = 0; i < spec->n_files; i++) {
+        const jail_file_t *f = &spec->files[i];
+        if (!safe_rel_name(f->name)) errno = 0, die("file name '%.100s' is not a plain relative path", f->name ? f->name : "");
+        jail_fmt(path, sizeof path, NEWROOT "/work/%s", f->name);
+        for (char *p = path + strlen(NEWROOT "/work/"); (p = strchr(p, '/')); p++) {  // parents
+            *p = 0;
+            mkdir_or_die(path, 0755);
+            if (lchown(path, uid, uid)) die("chown %s", path);
+            *p = '/';
+        }
+        write_file_at(path, f->data ? f->data : "", f->len, f->mode ? f->mode : 0644);
+        if (lchown(path, uid, uid)) die("chown %s", path);
+    }
+}
+
+static void loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    jail_fmt(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    close(s);
+}
+
+static void build_root(const jail_init_args_t *a, int uid) {
+    const jail_spec_t *spec = a->spec;
+    char opts[160];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) die("making / private");
+    if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=0755")) die("mounting the root tmpfs");
+    populate_system_dirs();
+    populate_dev();
+    populate_etc(uid);
+    mkdir_or_die(NEWROOT "/proc", 0555);
+    // before pivot_root: the kernel only lets a namespace mount proc while a full proc is visible
+    if (mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible") &&
+        mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+        die("mounting /proc");
+    mkdir_or_die(NEWROOT "/work", 0755);
+    jail_fmt(opts, sizeof opts, "size=%zu,nr_inodes=%d,mode=0755,uid=%d,gid=%d", spec->work_bytes ? spec->work_bytes : (64u << 20),
+             spec->work_inodes > 0 ? spec->work_inodes : 1024, uid, uid);
+    if (mount("tmpfs", NEWROOT "/work", "tmpfs", MS_NOSUID | MS_NODEV, opts)) die("mounting the /work tmpfs (%s)", opts);
+    if (symlink("/work", NEWROOT "/tmp")) die("symlink /tmp");
+    write_work_files(spec, uid);
+    if (mount(NULL, NEWROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)) die("remounting / read-only");
+    if (chdir(NEWROOT) || syscall(SYS_pivot_root, ".", ".")) die("pivot_root");
+    if (umount2(".", MNT_DETACH)) die("detaching the host root");
+    if (chdir("/work")) die("chdir /work");
+}
+
+// ---------------------------------------------------------------------------------------------
+// one step
+
+static char *const step_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "TMPDIR=/tmp", "LANG=C.UTF-8", NULL};
+
+static void set_limit(int res, rlim_t soft, rlim_t hard) {
+    struct rlimit r = {soft, hard};
+    setrlimit(res, &r);
+}
+
+// The confined child: from here on only the step's program runs. Failures go to its stderr.
+__attribute__((noreturn)) static void exec_step(const jail_init_args_t *a, const jail_step_t *st, int in_fd, int out_fd,
+                                                int err_fd, const struct sock_fprog *prog) {
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(126);
+    // dispositions and the mask survive exec: the program starts from the defaults, not ours
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    syscall(SYS_close_range, 3, ~0U, 0);
+    setsid();
+    const jail_limits_t *l = &st->lim;
+    rlim_t cpu = l->cpu_s > 0 ? (rlim_t)(l->cpu_s + 0.999) : 10;
+    set_limit(RLIMIT_CPU, cpu, cpu + 1);
+    if (l->mem_bytes) set_limit(RLIMIT_AS, l->mem_bytes, l->mem_bytes);
+    set_limit(RLIMIT_FSIZE, l->fsize_bytes ? l->fsize_bytes : (16u << 20), l->fsize_bytes ? l->fsize_bytes : (16u << 20));
+    set_limit(RLIMIT_NOFILE, l->nofile > 0 ? (rlim_t)l->nofile : 64, l->nofile > 0 ? (rlim_t)l->nofile : 64);
+    set_limit(RLIMIT_NPROC, l->nproc > 0 ? (rlim_t)l->nproc : 32, l->nproc > 0 ? (rlim_t)l->nproc : 32);
+    set_limit(RLIMIT_CORE, 0, 0);
+    set_limit(RLIMIT_MEMLOCK, 0, 0);
+    set_limit(RLIMIT_MSGQUEUE, 0, 0);
+    rlim_t stack = l->mem_bytes && l->mem_bytes / 2 < (256u << 20) ? l->mem_bytes / 2 : (256u << 20);
+    set_limit(RLIMIT_STACK, stack, stack);
+    if (a->confined) {
+        // capabilities: empty bounding set (nothing regained on exec), root gets no special powers
+        for (int c = 0; c <= 63; c++) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+        prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                                     SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0);
+        if (a->map_users) {
+            if (setgroups(0, NULL) || setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) ||
+                setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)) {
+                dprintf(2, "sandbox: cannot switch to the sandbox user: %s\n", strerror(errno));
+                _exit(126);
+            }
+        }
+        struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct data[2];
+        memset(data, 0, sizeof data);
+        if (syscall(SYS_capset, &hdr, data)) {
+            dprintf(2, "sandbox: cannot drop capabilities: %s\n", strerror(errno));
+            _exit(126);
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) _exit(126);
+    if (chdir(a->confined ? "/work" : a->work_host_dir)) _exit(126);
+    if (prog && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)) {
+        dprintf(2, "sandbox: cannot load the seccomp filter: %s\n", strerror(errno));
+        _exit(126);
+    }
+    execve(st->argv[0], (char *const *)st->argv, step_env);
+    dprintf(2, "sandbox: cannot run %s: %s\n", st->argv[0], strerror(errno));
+    _exit(127);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int open, over;
+} stream_t;
+
+static void stream_read(stream_t *s, int fd) {
+    char tmp[65536];
+    ssize_t r = read(fd, tmp, sizeof tmp);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (r <= 0) {
+        s->open = 0;
+        return;
+    }
+    size_t room = s->cap - s->len, take = (size_t)r < room ? (size_t)r : room;
+    memcpy(s->buf + s->len, tmp, take);
+    s->len += take;
+    if ((size_t)r > room) s->over = 1;
+}
+
+typedef struct {
+    pid_t main;
+    int main_status, main_done;
+    struct rusage main_ru;
+    long max_rss_kb;
+} reap_t;
+
+static void reap_one(reap_t *rp, pid_t pid, int status, const struct rusage *ru) {
+    if (ru->ru_maxrss > rp->max_rss_kb) rp->max_rss_kb = ru->ru_maxrss;
+    if (pid == rp->main) rp->main_status = status, rp->main_ru = *ru, rp->main_done = 1;
+}
+
+// Kills every process of the jail but us and reaps them all.
+static void kill_and_reap_all(const jail_init_args_t *a, reap_t *rp) {
+    int st;
+    struct rusage ru;
+    pid_t p;
+    if (a->confined) {
+        kill(-1, SIGKILL);
+        while ((p = wait4(-1, &st, 0, &ru)) > 0 || (p < 0 && errno == EINTR))
+            if (p > 0) reap_one(rp, p, st, &ru);
+        return;
+    }
+    // unconfined (accepted reduced isolation): the step's process group, then whatever we adopted
+    // as subreaper, for at most two seconds; a process that left both is out of reach
+    kill(-rp->main, SIGKILL);
+    for (double end = jail_now() + 2.0; jail_now() < end;) {
+        char path[64], buf[4096];
+        jail_fmt(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0) close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            for (char *t = strtok(buf, " \n"); t; t = strtok(NULL, " \n")) kill((pid_t)atoi(t), SIGKILL);
+        }
+        p = wait4(-1, &st, WNOHANG, &ru);
+        if (p > 0) reap_one(rp, p, st, &ru);
+        else if (p < 0 && errno == ECHILD) break;
+        else usleep(1000);
+    }
+}
+
+// Runs step idx and reports it. Returns 1 when its main process exited with status 0.
+static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog *prog) {
+    const jail_step_t *st = &a->spec->steps[idx];
+    size_t cap = st->lim.out_cap ? st->lim.out_cap : (1u << 20);
+    stream_t out = {malloc(cap + 1), 0, cap, 1, 0}, err = {malloc(cap + 1), 0, cap, 1, 0};
+    int po[2], pe[2];
+    if (!out.buf || !err.buf) die("out of memory for step output");
+    if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC)) die("pipe");
+    // stdin is a sealed-in-memory file: seekable like a judge's input file, no pumping needed
+    int in_fd = (int)syscall(SYS_memfd_create, "stdin", MFD_CLOEXEC);
+    if (in_fd < 0) die("memfd_create");
+    if (st->stdin_len && write_all(in_fd, st->stdin_data, st->stdin_len)) die("writing stdin");
+    lseek(in_fd, 0, SEEK_SET);
+
+    double t0 = jail_now(), deadline = t0 + (st->lim.wall_s > 0 ? st->lim.wall_s : 10.0);
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) exec_step(a, st, in_fd, po[1], pe[1], prog);
+    close(po[1]);
+    close(pe[1]);
+    close(in_fd);
+    fcntl(po[0], F_SETFL, O_NONBLOCK);
+    fcntl(pe[0], F_SETFL, O_NONBLOCK);
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    reap_t rp = {.main = pid};
+    int timed_out = 0, killed = 0;
+    while (out.open || err.open) {
+        struct pollfd fds[3] = {{po[0], out.open ? POLLIN : 0, 0}, {pe[0], err.open ? POLLIN : 0, 0}, {pidfd, killed ? 0 : POLLIN, 0}};
+        double left = deadline - jail_now();
+        if (!killed && left <= 0) {
+            timed_out = 1;
+            kill_and_reap_all(a, &rp);
+            killed = 1;
+            continue;
+        }
+        int ms = killed ? 1000 : (int)(left * 1000) + 1;
+        int n = poll(fds, pidfd >= 0 ? 3 : 2, ms);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0 && killed) break;  // output closed by nobody alive: cannot happen, but never hang
+        if (fds[0].revents) stream_read(&out, po[0]);
+        if (fds[1].revents) stream_read(&err, pe[0]);
+        if (!killed && (out.over || err.over)) {
+            kill_and_reap_all(a, &rp);
+            killed = 1;
+        }
+        if (!killed && pidfd >= 0 && fds[2].revents) {
+            // the main process exited: the step is over, whatever it left behind dies now
+            kill_and_reap_all(a, &rp);
+            killed = 1;
+        }
+        if (pidfd < 0 && !killed) {  // kernel without pidfd_open: poll the child
+            int s;
+            struct rusage ru;
+            pid_t p = wait4(pid, &s, WNOHANG, &ru);
+            if (p == pid) reap_one(&rp, p, s, &ru), kill_and_reap_all(a, &rp), killed = 1;
+        }
+    }
+    if (!killed) kill_and_reap_all(a, &rp);
+    double wall = jail_now() - t0;
+    if (pidfd >= 0) close(pidfd);
+    close(po[0]);
+    close(pe[0]);
+
+    jail_wire_step_t w;
+    memset(&w, 0, sizeof w);
+    w.wall_s = wall;
+    w.cpu_s = (double)rp.main_ru.ru_utime.tv_sec + 1e-6 * (double)rp.main_ru.ru_utime.tv_usec +
+              (double)rp.main_ru.ru_stime.tv_sec + 1e-6 * (double)rp.main_ru.ru_stime.tv_usec;
+    w.max_rss_kb = rp.max_rss_kb;
+    int s = rp.main_status;
+    if (out.over || err.over) w.status = JAIL_STEP_OUTPUT_LIMIT;
+    else if (timed_out) w.status = JAIL_STEP_TIME_LIMIT, w.signal = SIGKILL;
+    else if (WIFSIGNALED(s)) {
+        w.signal = WTERMSIG(s);
+        int cpu_limit = w.signal == SIGXCPU || (w.signal == SIGKILL && st->lim.cpu_s > 0 && w.cpu_s >= st->lim.cpu_s);
+        w.status = cpu_limit ? JAIL_STEP_TIME_LIMIT : JAIL_STEP_SIGNALED;
+    } else {
+        w.status = JAIL_STEP_EXITED;
+        w.exit_code = WEXITSTATUS(s);
+    }
+    w.out_len = out.len;
+    w.err_len = err.len;
+    send_msg(JAIL_MSG_STEP, (uint32_t)idx, &w, sizeof w, out.buf, out.len, err.buf, err.len);
+    free(out.buf);
+    free(err.buf);
+    return w.status == JAIL_STEP_EXITED && w.exit_code == 0;
+}
+
+// Copies a file back from the work dir, refusing symlinks anywhere in the path, magic links,
+// anything but a regular file, and files over the cap.
+static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name) {
+    if (!safe_rel_name(name)) return;
+    struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+    int fd = (int)syscall(SYS_openat2, work_fd, name, &how, sizeof how);
+    if (fd < 0) return;
+    struct stat st;
+    size_t cap = a->spec->fetch_cap ? a->spec->fetch_cap : (1u << 20);
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size > cap) {
+        close(fd);
+        return;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!buf) return;
+    uint32_t nl = (uint32_t)strlen(name);
+    send_msg(JAIL_MSG_FILE, 0, &nl, sizeof nl, name, nl, buf, got);
+    free(buf);
+}
+
+void jail_init_main(const jail_init_args_t *a) {
+    ctl_fd = a->ctl_fd;
+    char b;
+    ssize_t r;
+    do r = read(a->sync_fd, &b, 1);
+    while (r < 0 && errno == EINTR);
+    if (r != 1) _exit(1);  // the caller died or gave up before releasing us
+    close(a->sync_fd);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // our /proc entries stay unreadable to the sandbox user
+    char err[256];
+    const struct sock_fprog *prog = jail_seccomp_prog(err, sizeof err);
+    if (!prog && a->confined) errno = 0, die("seccomp: %s", err);
+    int uid = a->map_users ? SANDBOX_UID : 0;
+    if (a->confined) {
+        if (a->map_users) {
+            // become the namespace's root (an unprivileged host uid) and shed the host's groups
+            if (setgroups(0, NULL) || setresgid(0, 0, 0) || setresuid(0, 0, 0)) die("switching to the namespace root");
+        }
+        unshare(CLONE_NEWCGROUP);  // after the caller moved us into the jail's cgroup
+        sethostname("sandbox", 7);
+        loopback_up();
+        build_root(a, uid);
+    } else {
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+    send_msg(JAIL_MSG_STARTED, 0, NULL, 0, NULL, 0, NULL, 0);
+    for (int i = 0; i < a->spec->n_steps; i++) {
+        int ok = run_step(a, i, prog);
+        if (a->spec->steps[i].stop_unless_ok && !ok) break;  // e.g. the compile failed
+    }
+    if (a->spec->n_fetch) {
+        int work_fd = open(a->confined ? "/work" : a->work_host_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        for (int i = 0; work_fd >= 0 && i < a->spec->n_fetch; i++) fetch_file(a, work_fd, a->spec->fetch[i]);
+    }
+    send_msg(JAIL_MSG_DONE, 0, NULL, 0, NULL, 0, NULL, 0);
+    _exit(0);
+}

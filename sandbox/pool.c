@@ -1,0 +1,162 @@
+// sandbox/pool.c — pre-forked sandbox workers (pool.h).
+// defines: sandbox_pool_create, sandbox_pool_run, sandbox_pool_size, sandbox_pool_destroy
+//
+// Wire format on each worker's socket: a request or reply is a u64 length then that many bytes of
+// JSON text. Workers die with the pool's process (PR_SET_PDEATHSIG) and exit on EOF.
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/jail.h"
+#include "sandbox/pool.h"
+#include "sandbox/runner.h"
+
+typedef struct {
+    pid_t pid;
+    int fd;
+    int busy;
+} worker_t;
+
+struct sandbox_pool {
+    worker_t *w;
+    int n;
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+};
+
+static int io_all(int fd, void *buf, size_t n, int writing) {
+    char *p = buf;
+    while (n) {
+        ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : read(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int send_text(int fd, const char *s) {
+    uint64_t n = strlen(s);
+    return io_all(fd, &n, sizeof n, 1) || io_all(fd, (void *)s, n, 1) ? -1 : 0;
+}
+
+static char *recv_text(int fd) {
+    uint64_t n;
+    if (io_all(fd, &n, sizeof n, 0) || n > ((uint64_t)1 << 32)) return NULL;
+    char *s = malloc(n + 1);
+    if (!s || io_all(fd, s, n, 0)) {
+        free(s);
+        return NULL;
+    }
+    s[n] = 0;
+    return s;
+}
+
+__attribute__((noreturn)) static void worker_main(int fd) {
+    signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        char *req = recv_text(fd);
+        if (!req) exit(0);  // the pool closed our socket
+        char *res = sandbox_execute_text(req);
+        free(req);
+        int bad = !res || send_text(fd, res);
+        free(res);
+        if (bad) exit(0);
+    }
+}
+
+static int spawn(sandbox_pool_t *p, int i) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) return -1;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent) _exit(0);
+        close(sv[0]);
+        for (int k = 0; k < p->n; k++)  // the other workers' sockets belong to the pool
+            if (p->w[k].fd >= 0) close(p->w[k].fd);
+        worker_main(sv[1]);
+    }
+    close(sv[1]);
+    p->w[i] = (worker_t){pid, sv[0], 0};
+    return 0;
+}
+
+sandbox_pool_t *sandbox_pool_create(int n, char *err, size_t errn) {
+    char why[1200];
+    if (jail_check_ready(why, sizeof why) != 0) {
+        snprintf(err, errn, "%s", why);
+        return NULL;
+    }
+    if (n < 1) n = 1;
+    sandbox_pool_t *p = calloc(1, sizeof *p);
+    p->w = calloc((size_t)n, sizeof *p->w);
+    p->n = n;
+    for (int i = 0; i < n; i++) p->w[i].fd = -1;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    for (int i = 0; i < n; i++)
+        if (spawn(p, i)) {
+            snprintf(err, errn, "starting sandbox worker %d: %s", i, strerror(errno));
+            sandbox_pool_destroy(p);
+            return NULL;
+        }
+    return p;
+}
+
+int sandbox_pool_size(const sandbox_pool_t *p) { return p->n; }
+
+char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
+    pthread_mutex_lock(&p->mu);
+    int i;
+    for (;;) {
+        for (i = 0; i < p->n && p->w[i].busy; i++) {}
+        if (i < p->n) break;
+        pthread_cond_wait(&p->idle, &p->mu);
+    }
+    p->w[i].busy = 1;
+    pthread_mutex_unlock(&p->mu);
+
+    char *res = NULL;
+    if (send_text(p->w[i].fd, req_json) == 0) res = recv_text(p->w[i].fd);
+    pthread_mutex_lock(&p->mu);
+    if (!res) {  // the worker died: replace it
+        close(p->w[i].fd);
+        kill(p->w[i].pid, SIGKILL);
+        while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR) {}
+        p->w[i].fd = -1;
+        if (spawn(p, i)) p->w[i].busy = 1;  // lost for good; the others carry on
+        res = strdup("{\"status\":\"SandboxError\",\"message\":\"the sandbox worker died during the run\"}");
+    }
+    if (p->w[i].fd >= 0) p->w[i].busy = 0;
+    pthread_cond_signal(&p->idle);
+    pthread_mutex_unlock(&p->mu);
+    return res;
+}
+
+void sandbox_pool_destroy(sandbox_pool_t *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++)
+        if (p->w[i].fd >= 0) close(p->w[i].fd);  // EOF: the worker exits
+    for (int i = 0; i < p->n; i++)
+        if (p->w[i].pid > 0) while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR) {}
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->idle);
+    free(p->w);
+    free(p);
+}

@@ -1,0 +1,23 @@
+// sandbox/pool.h — a pool of pre-forked sandbox workers: single-threaded processes, started once,
+// each running one request at a time (a whole jail: compile + tests), so a multi-threaded caller
+// (the HTTP server, the reward workers) never forks itself per run.
+// defines: sandbox_pool_t, sandbox_pool_create, sandbox_pool_run, sandbox_pool_destroy,
+//          sandbox_pool_size
+#ifndef CISPO_SANDBOX_POOL_H
+#define CISPO_SANDBOX_POOL_H
+
+#include <stddef.h>
+
+typedef struct sandbox_pool sandbox_pool_t;
+
+// Starts n workers (n >= 1). NULL with err filled when the jail cannot run on this host (see
+// jail_check_ready) or a worker cannot start.
+sandbox_pool_t *sandbox_pool_create(int n, char *err, size_t errn);
+// Runs one request (JSON text, see runner.h) on the next idle worker, blocking until it is done.
+// Thread-safe. Returns the result JSON text (caller frees); a worker that dies mid-run is
+// replaced and the request answered with a SandboxError result.
+char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json);
+int sandbox_pool_size(const sandbox_pool_t *p);
+void sandbox_pool_destroy(sandbox_pool_t *p);
+
+#endif

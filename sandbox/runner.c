@@ -1,0 +1,336 @@
+// sandbox/runner.c — languages, tests and the JSON result of one sandboxed execution (runner.h).
+// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known, sandbox_set_python
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandbox/base64.h"
+#include "sandbox/jail.h"
+#include "sandbox/judge.h"
+#include "sandbox/runner.h"
+
+extern const char sandbox_harness_py[];
+
+#define MAX_TESTS 512
+#define MAX_FILES 64
+
+static char python_path[256] = "/usr/bin/python3";
+
+void sandbox_set_python(const char *path) { snprintf(python_path, sizeof python_path, "%s", path); }
+
+typedef enum { LANG_NONE, LANG_PYTHON, LANG_C, LANG_CPP } lang_t;
+
+static lang_t lang_of(const char *s) {
+    if (!s) return LANG_NONE;
+    if (!strcmp(s, "python") || !strcmp(s, "python3")) return LANG_PYTHON;
+    if (!strcmp(s, "c")) return LANG_C;
+    if (!strcmp(s, "cpp") || !strcmp(s, "c++")) return LANG_CPP;
+    return LANG_NONE;
+}
+
+int sandbox_lang_known(const char *lang) { return lang_of(lang) != LANG_NONE; }
+
+// A request the sandbox cannot run as given: reported as SandboxError with bad_request (the HTTP
+// server answers 400 for those).
+static cJSON *error_result(const char *status, const char *msg) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "status", status);
+    cJSON_AddStringToObject(r, "message", msg);
+    cJSON_AddBoolToObject(r, "bad_request", 1);
+    return r;
+}
+
+static cJSON *fault_result(const char *msg) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "status", "SandboxError");
+    cJSON_AddStringToObject(r, "message", msg);
+    return r;
+}
+
+static double num_field(const cJSON *o, const char *k, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) && v->valuedouble > 0 ? v->valuedouble : def;
+}
+
+static const char *str_field(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+// One judged test: what the run gets on stdin and what it must print / return.
+typedef struct {
+    char *stdin_data;          // owned
+    const char *want_text;     // stdin/stdout tests
+    const cJSON *want_json;    // call-based tests
+    int judged, passed;
+    const char *status;
+    char reason[200];
+} test_t;
+
+typedef struct {
+    test_t *tests;
+    int n_tests, first_run_step, stop_on_failure, failed_at;
+    int call_based;
+} judge_ctx_t;
+
+static const char *step_status_name(const jail_step_result_t *s) {
+    switch (s->status) {
+    case JAIL_STEP_EXITED: return s->exit_code == 0 ? "Finished" : "RuntimeError";
+    case JAIL_STEP_SIGNALED: return "RuntimeError";
+    case JAIL_STEP_TIME_LIMIT: return "TimeLimitExceeded";
+    case JAIL_STEP_MEMORY_LIMIT: return "MemoryLimitExceeded";
+    case JAIL_STEP_OUTPUT_LIMIT: return "OutputLimitExceeded";
+    default: return "NotRun";
+    }
+}
+
+static void judge_test(judge_ctx_t *c, test_t *t, const jail_step_result_t *s) {
+    t->judged = 1;
+    const char *st = step_status_name(s);
+    if (strcmp(st, "Finished")) {
+        t->status = st;
+        if (s->status == JAIL_STEP_SIGNALED) snprintf(t->reason, sizeof t->reason, "killed by signal %d", s->signal);
+        else if (s->status == JAIL_STEP_EXITED) snprintf(t->reason, sizeof t->reason, "exit code %d", s->exit_code);
+        else snprintf(t->reason, sizeof t->reason, "%s", st);
+        return;
+    }
+    int ok = c->call_based ? judge_call_output(s->out, t->want_json, t->reason, sizeof t->reason)
+                           : judge_tokens(s->out, s->out_len, t->want_text, strlen(t->want_text), t->reason, sizeof t->reason);
+    t->passed = ok;
+    t->status = ok ? "Accepted" : "WrongAnswer";
+}
+
+static int on_step(void *ctx, int step, const jail_step_result_t *r) {
+    judge_ctx_t *c = ctx;
+    int i = step - c->first_run_step;
+    if (i < 0 || i >= c->n_tests) return 0;
+    judge_test(c, &c->tests[i], r);
+    if (!c->tests[i].passed && c->failed_at < 0) c->failed_at = i;
+    return c->stop_on_failure && !c->tests[i].passed;
+}
+
+static cJSON *step_json(const jail_step_result_t *s, int with_output) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", step_status_name(s));
+    cJSON_AddNumberToObject(o, "exit_code", s->status == JAIL_STEP_EXITED ? s->exit_code : -1);
+    cJSON_AddNumberToObject(o, "signal", s->signal);
+    cJSON_AddNumberToObject(o, "time", round(s->wall_s * 1e4) / 1e4);
+    cJSON_AddNumberToObject(o, "cpu_time", round(s->cpu_s * 1e4) / 1e4);
+    cJSON_AddNumberToObject(o, "memory_kb", (double)s->max_rss_kb);
+    if (with_output) {
+        cJSON_AddStringToObject(o, "stdout", s->out ? s->out : "");
+        cJSON_AddStringToObject(o, "stderr", s->err ? s->err : "");
+    }
+    return o;
+}
+
+typedef struct {
+    jail_file_t files[MAX_FILES + 2];
+    char *owned[MAX_FILES + 2];
+    int n;
+    const char *fetch[MAX_FILES];
+    int n_fetch;
+} files_t;
+
+static const char *collect_files(const cJSON *req, files_t *f) {
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(req, "files");
+    if (files && !cJSON_IsNull(files)) {
+        if (!cJSON_IsObject(files)) return "'files' must be an object {path: base64}";
+        for (const cJSON *e = files->child; e; e = e->next) {
+            if (cJSON_IsNull(e)) continue;
+            if (!cJSON_IsString(e)) return "'files' values must be base64 strings";
+            if (f->n >= MAX_FILES) return "too many files (at most 64)";
+            size_t len;
+            char *d = sandbox_b64_decode(e->valuestring, &len);
+            if (!d) return "a 'files' value is not valid base64";
+            f->owned[f->n] = d;
+            f->files[f->n++] = (jail_file_t){e->string, d, len, 0644};
+        }
+    }
+    const cJSON *fetch = cJSON_GetObjectItemCaseSensitive(req, "fetch_files");
+    if (fetch && !cJSON_IsNull(fetch)) {
+        if (!cJSON_IsArray(fetch)) return "'fetch_files' must be an array of paths";
+        for (const cJSON *e = fetch->child; e; e = e->next) {
+            if (!cJSON_IsString(e)) return "'fetch_files' entries must be strings";
+            if (f->n_fetch >= MAX_FILES) return "too many fetch_files (at most 64)";
+            f->fetch[f->n_fetch++] = e->valuestring;
+        }
+    }
+    return NULL;
+}
+
+static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_t *steps) {
+    if (!cJSON_IsObject(req)) return error_result("SandboxError", "request must be a JSON object");
+    const char *lang_s = str_field(req, "language"), *code = str_field(req, "code");
+    lang_t lang = lang_of(lang_s);
+    char msg[300];
+    if (!lang_s) return error_result("SandboxError", "missing 'language' (python, c or cpp)");
+    if (lang == LANG_NONE) {
+        snprintf(msg, sizeof msg, "unknown language '%.60s': use python, c or cpp", lang_s);
+        return error_result("SandboxError", msg);
+    }
+    if (!code) return error_result("SandboxError", "missing 'code' (a string)");
+    const cJSON *tests = cJSON_GetObjectItemCaseSensitive(req, "tests");
+    const char *fn_name = str_field(req, "fn_name");
+    if (tests && cJSON_IsNull(tests)) tests = NULL;
+    if (tests && !cJSON_IsArray(tests)) return error_result("SandboxError", "'tests' must be an array");
+    if (fn_name && !fn_name[0]) fn_name = NULL;
+    if (fn_name && lang != LANG_PYTHON) return error_result("SandboxError", "call-based tests (fn_name) need language python");
+    if (fn_name && !tests) return error_result("SandboxError", "fn_name given without tests");
+    int n_tests = tests ? cJSON_GetArraySize(tests) : 0;
+    if (n_tests > MAX_TESTS) return error_result("SandboxError", "too many tests (at most 512)");
+    if (tests && n_tests == 0) return error_result("SandboxError", "'tests' is empty");
+    double run_t = num_field(req, "run_timeout", 10), compile_t = num_field(req, "compile_timeout", 10);
+    size_t mem = (size_t)num_field(req, "memory_limit_MB", 512) << 20;
+    if (run_t > 300 || compile_t > 300) return error_result("SandboxError", "timeouts are capped at 300 s");
+    if (mem > ((size_t)16 << 30)) return error_result("SandboxError", "memory_limit_MB is capped at 16384");
+    const cJSON *sof = cJSON_GetObjectItemCaseSensitive(req, "stop_on_failure");
+    jc->stop_on_failure = cJSON_IsTrue(sof);
+    const char *err = collect_files(req, fl);
+    if (err) return error_result("SandboxError", err);
+
+    const char *src = lang == LANG_PYTHON ? "solution.py" : lang == LANG_C ? "solution.c" : "solution.cpp";
+    fl->files[fl->n++] = (jail_file_t){src, code, strlen(code), 0644};
+    if (fn_name) fl->files[fl->n++] = (jail_file_t){"_harness.py", sandbox_harness_py, strlen(sandbox_harness_py), 0644};
+
+    int n_steps = 0;
+    static const char *const cc_argv[] = {"/usr/bin/gcc", "-O2", "-std=gnu11", "-pipe", "-o", "solution", "solution.c", "-lm", NULL};
+    static const char *const cxx_argv[] = {"/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe", "-o", "solution", "solution.cpp", NULL};
+    static const char *const bin_argv[] = {"/work/solution", NULL};
+    const char *py_argv[] = {python_path, "solution.py", NULL};
+    const char *harness_argv[] = {python_path, "-B", "_harness.py", fn_name, NULL};
+    const char *const *run_argv = lang == LANG_PYTHON ? (fn_name ? harness_argv : py_argv) : bin_argv;
+    jail_limits_t run_lim = {run_t, run_t, mem, 64u << 20, 64, 64, 1u << 20};
+    if (lang != LANG_PYTHON) {
+        // the compiler gets its own limits: more memory and processes than the program, its own timeout
+        jail_limits_t cl = {compile_t, compile_t, mem > (2048u << 20) ? mem : (2048u << 20), 64u << 20, 64, 32, 64u << 10};
+        steps[n_steps++] = (jail_step_t){lang == LANG_C ? cc_argv : cxx_argv, NULL, 0, cl, 1};
+    }
+    jc->first_run_step = n_steps;
+    jc->call_based = fn_name != NULL;
+    jc->failed_at = -1;
+    if (!tests) {
+        const char *in = str_field(req, "stdin");
+        steps[n_steps++] = (jail_step_t){run_argv, in, in ? strlen(in) : 0, run_lim, 0};
+    } else {
+        jc->tests = calloc((size_t)n_tests, sizeof *jc->tests);
+        jc->n_tests = n_tests;
+        int i = 0;
+        for (const cJSON *t = tests->child; t; t = t->next, i++) {
+            test_t *tt = &jc->tests[i];
+            if (!cJSON_IsObject(t)) return snprintf(msg, sizeof msg, "test %d is not an object", i), error_result("SandboxError", msg);
+            jail_limits_t l = run_lim;
+            if (fn_name) {
+                const cJSON *in = cJSON_GetObjectItemCaseSensitive(t, "input"), *out = cJSON_GetObjectItemCaseSensitive(t, "output");
+                char why[200];
+                if (!in || !out) return snprintf(msg, sizeof msg, "test %d: call-based tests need 'input' and 'output'", i), error_result("SandboxError", msg);
+                tt->stdin_data = judge_call_args(in, why, sizeof why);
+                if (!tt->stdin_data) return snprintf(msg, sizeof msg, "test %d: %s", i, why), error_result("SandboxError", msg);
+                tt->want_json = out;
+            } else {
+                const char *in = str_field(t, "stdin"), *out = str_field(t, "stdout");
+                if (!in) in = str_field(t, "input");
+                if (!out) out = str_field(t, "output");
+                if (!in || !out) return snprintf(msg, sizeof msg, "test %d: needs string 'stdin' and 'stdout'", i), error_result("SandboxError", msg);
+                tt->stdin_data = strdup(in);
+                tt->want_text = out;
+                size_t need = 2 * strlen(out) + 4096;  // room for a wrong but long answer to be judged
+                if (need > l.out_cap) l.out_cap = need;
+            }
+            steps[n_steps++] = (jail_step_t){run_argv, tt->stdin_data, strlen(tt->stdin_data), l, 0};
+        }
+    }
+
+    size_t files_bytes = 0;
+    for (int i = 0; i < fl->n; i++) files_bytes += fl->files[i].len;
+    jail_spec_t spec = {0};
+    spec.files = fl->files;
+    spec.n_files = fl->n;
+    spec.steps = steps;
+    spec.n_steps = n_steps;
+    spec.work_bytes = (64u << 20) + files_bytes;
+    spec.work_inodes = 1024;
+    spec.fetch = fl->fetch;
+    spec.n_fetch = fl->n_fetch;
+    spec.fetch_cap = 4u << 20;
+    spec.on_step = on_step;
+    spec.ctx = jc;
+    jail_result_t jr;
+    jail_run(&spec, &jr);
+    if (!jr.ok) {
+        cJSON *r = fault_result(jr.error);
+        jail_result_free(&jr);
+        return r;
+    }
+
+    cJSON *r = cJSON_CreateObject();
+    const char *status = "Finished";
+    const char *message = "";
+    cJSON_AddItemToObject(r, "compile", lang != LANG_PYTHON ? step_json(&jr.steps[0], 1) : cJSON_CreateNull());
+    int compiled = lang == LANG_PYTHON || (jr.steps[0].status == JAIL_STEP_EXITED && jr.steps[0].exit_code == 0);
+    if (!compiled) {
+        status = "CompileError";
+        message = jr.steps[0].status == JAIL_STEP_TIME_LIMIT ? "compile time limit exceeded" : "compilation failed";
+    } else if (!tests) {
+        status = step_status_name(&jr.steps[jc->first_run_step]);
+        cJSON_AddItemToObject(r, "run", step_json(&jr.steps[jc->first_run_step], 1));
+    } else {
+        cJSON *arr = cJSON_AddArrayToObject(r, "tests");
+        int passed = 0, shown = -1;
+        for (int i = 0; i < n_tests; i++) {
+            test_t *t = &jc->tests[i];
+            const jail_step_result_t *s = &jr.steps[jc->first_run_step + i];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "index", i);
+            cJSON_AddBoolToObject(o, "passed", t->passed);
+            cJSON_AddStringToObject(o, "status", t->judged ? t->status : "NotRun");
+            cJSON_AddNumberToObject(o, "time", round(s->wall_s * 1e4) / 1e4);
+            cJSON_AddNumberToObject(o, "memory_kb", (double)s->max_rss_kb);
+            cJSON_AddStringToObject(o, "reason", t->judged ? t->reason : "skipped after an earlier failure");
+            cJSON_AddItemToArray(arr, o);
+            passed += t->passed;
+            if (shown < 0 && !t->passed) shown = i;
+        }
+        if (shown < 0) shown = n_tests - 1;
+        cJSON_AddNumberToObject(r, "passed", passed);
+        cJSON_AddNumberToObject(r, "total", n_tests);
+        status = passed == n_tests ? "Accepted" : jc->tests[shown].judged ? jc->tests[shown].status : "NotRun";
+        cJSON_AddItemToObject(r, "run", step_json(&jr.steps[jc->first_run_step + shown], 1));
+    }
+    cJSON_AddStringToObject(r, "status", status);
+    cJSON_AddStringToObject(r, "message", message);
+    cJSON_AddNumberToObject(r, "setup_time", round(jr.setup_s * 1e5) / 1e5);
+    cJSON_AddNumberToObject(r, "peak_memory_kb", (double)jr.peak_mem_kb);
+    cJSON *files = cJSON_AddObjectToObject(r, "files");
+    for (int i = 0; i < jr.n_fetched; i++) {
+        char *b = sandbox_b64_encode(jr.fetched[i].data, jr.fetched[i].len);
+        if (b) cJSON_AddStringToObject(files, jr.fetched[i].name, b);
+        free(b);
+    }
+    jail_result_free(&jr);
+    return r;
+}
+
+cJSON *sandbox_execute(const cJSON *req) {
+    judge_ctx_t jc = {0};
+    files_t fl;
+    memset(&fl, 0, sizeof fl);
+    jail_step_t *steps = calloc(MAX_TESTS + 2, sizeof *steps);
+    cJSON *r = steps ? execute(req, &jc, &fl, steps) : fault_result("out of memory");
+    for (int i = 0; i < jc.n_tests; i++) free(jc.tests[i].stdin_data);
+    free(jc.tests);
+    for (int i = 0; i < fl.n; i++) free(fl.owned[i]);
+    free(steps);
+    return r;
+}
+
+char *sandbox_execute_text(const char *req_json) {
+    cJSON *req = cJSON_Parse(req_json);
+    cJSON *r = req ? sandbox_execute(req) : error_result("SandboxError", "request is not valid JSON");
+    char *text = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    cJSON_Delete(req);
+    return text;
+}

@@ -1,0 +1,43 @@
+// sandbox/runner.h — running a program in a language (Python 3, C, C++) inside one jail: writes the
+// source, compiles it there under its own limits, runs it once on stdin or once per test, judges the
+// tests, and reports everything as one JSON object.
+// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known
+//
+// Request (JSON object; field names follow SandboxFusion where they overlap):
+//   language         "python" | "python3" | "c" | "cpp" | "c++"
+//   code             the program
+//   stdin            input of the single run (when there are no tests)
+//   tests            [{"stdin","stdout"}...]  or, with fn_name, [{"input","output"}...] (call-based)
+//   fn_name          function (or Solution method) called by call-based tests (Python only)
+//   run_timeout      seconds per run (default 10); compile_timeout (default 10)
+//   memory_limit_MB  address-space limit per process (default 512)
+//   files            {"relative/path": "base64"} written to the work dir first
+//   fetch_files      ["relative/path"] copied back after the last run (regular files only)
+//   stop_on_failure  true: the first failing test stops the rest (default false)
+// Result (JSON object):
+//   status     Accepted | WrongAnswer (tests) / Finished (single run, exit 0) | RuntimeError |
+//              TimeLimitExceeded | MemoryLimitExceeded | OutputLimitExceeded | CompileError | SandboxError
+//   message    one line for SandboxError and CompileError
+//   compile    {status, exit_code, signal, time, stdout, stderr} or null
+//   run        the single run, or the first failing test's run: {status, exit_code, signal, time,
+//              cpu_time, memory_kb, stdout, stderr}
+//   tests      [{index, passed, status, time, memory_kb, reason}], passed, total (tests only)
+//   files      {"path": "base64"} fetched
+//   setup_time seconds spent creating the jail
+#ifndef CISPO_SANDBOX_RUNNER_H
+#define CISPO_SANDBOX_RUNNER_H
+
+#include <cjson/cJSON.h>
+
+// Never NULL: errors in the request are reported as {"status": "SandboxError", "message": ...}.
+// Caller deletes the result.
+cJSON *sandbox_execute(const cJSON *req);
+// Same, request and result as JSON text (the pool's wire format). Caller frees.
+char *sandbox_execute_text(const char *req_json);
+int sandbox_lang_known(const char *lang);
+
+// Interpreter used for Python programs (default /usr/bin/python3; must live under a directory the
+// jail binds: /usr, /bin, /lib).
+void sandbox_set_python(const char *path);
+
+#endif
