@@ -5,6 +5,8 @@
 //     accumulated in double; for EVERY parameter tensor, its 3 largest-|g| entries and 3 random ones
 //     (a perturbation that flips any top-K routing choice is discontinuous, so it is skipped and
 //     another entry drawn); per tensor ||fd - g|| / ||g|| over the sample <= 1e-2.
+//   - forward: log-probs of two packed sequences against an independent double-precision forward written
+//     from MODEL.md in this file (no kernels/ ops), for both flavours;
 //   - packing two sequences gives the log-probs of running each alone;
 //   - forward (and backward) twice is bit-identical.
 //     ./test_model_grad            the checks
@@ -147,6 +149,190 @@ static void gradcheck(const char *label, const model_config_t *cfg, uint64_t see
     model_free(m);
 }
 
+// ---- an independent forward in double, straight from MODEL.md (no kernels/ ops): per sequence,
+// recurrent lightning, naive causal attention with partial RoPE, per-token experts ----
+
+static void ref_rmsnorm(double *out, const double *x, const float *w, int n, double eps) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    double r = 1.0 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) out[i] = (double)w[i] * x[i] * r;
+}
+
+static double ref_silu(double x) { return x / (1.0 + exp(-x)); }
+
+// y[r] = sum_c W[r, c] x[c], W [rows, cols] fp32
+static void ref_linear(double *y, const float *W, const double *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        double s = 0;
+        for (int c = 0; c < cols; c++) s += (double)W[(size_t)r * cols + c] * x[c];
+        y[r] = s;
+    }
+}
+
+// logp [n] of one sequence ids [n] (targets = next ids; the last gets 0)
+static void ref_sequence(const model_config_t *c, const param_table_t *t, const float *P, const int32_t *ids, int n,
+                         double *logp) {
+    const int C = c->hidden_size, H = c->n_heads, D = c->head_dim, A = H * D, KV = c->n_kv_heads, N = c->n_layers;
+    const int E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size, V = c->vocab_size;
+    const int R = c->rotary_dim;
+    double *x = calloc((size_t)n * C, sizeof(double)), *h = calloc((size_t)n * C, sizeof(double));
+    double *q = calloc((size_t)n * A, sizeof(double)), *k = calloc((size_t)n * A, sizeof(double));
+    double *v = calloc((size_t)n * A, sizeof(double)), *o = calloc((size_t)n * A, sizeof(double));
+    double *S = calloc((size_t)H * D * D, sizeof(double)), *tmp = calloc((size_t)3 * A + 2 * F + C + V, sizeof(double));
+    double *x1 = calloc((size_t)n * C, sizeof(double)), *h2 = calloc((size_t)n * C, sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < C; j++) x[(size_t)i * C + j] = P[t->embed + (size_t)ids[i] * C + j];
+    for (int l = 0; l < N; l++) {
+        const layer_params_t *lp = &t->layers[l];
+        const int lightning = c->layer_kind[l] == LAYER_LIGHTNING;
+        for (int i = 0; i < n; i++)
+            ref_rmsnorm(h + (size_t)i * C, x + (size_t)i * C, P + lp->input_norm, C, c->rms_norm_eps);
+        double *attn = calloc((size_t)n * C, sizeof(double));
+        if (lightning) {
+            double factor = c->flavour == MODEL_FLAVOUR_ORIGINAL ? 1.0 - (double)l / (N - 1) + 1e-5
+                                                                 : 1.0 - (double)l / (N - 1 + 1e-5) + 1e-5;
+            memset(S, 0, sizeof(double) * H * D * D);
+            for (int i = 0; i < n; i++) {
+                ref_linear(tmp, P + lp->qkv, h + (size_t)i * C, 3 * A, C);
+                for (int hh = 0; hh < H; hh++) {
+                    const double *qh = tmp + hh * 3 * D, *kh = qh + D, *vh = qh + 2 * D;
+                    double lam = exp(-pow(2.0, -8.0 * (hh + 1) / H) * factor);
+                    double *Sh = S + (size_t)hh * D * D;
+                    for (int a = 0; a < D; a++)
+                        for (int b = 0; b < D; b++)
+                            Sh[a * D + b] = lam * Sh[a * D + b] + ref_silu(kh[a]) * ref_silu(vh[b]);
+                    for (int b = 0; b < D; b++) {
+                        double s = 0;
+                        for (int a = 0; a < D; a++) s += ref_silu(qh[a]) * Sh[a * D + b];
+                        o[(size_t)i * A + hh * D + b] = s;
+                    }
+                }
+                double *on = tmp, *g = tmp + A;
+                ref_rmsnorm(on, o + (size_t)i * A, P + lp->out_norm, A, 1e-6);
+                ref_linear(g, P + lp->gate, h + (size_t)i * C, A, C);
+                for (int j = 0; j < A; j++) on[j] *= 1.0 / (1.0 + exp(-g[j]));
+                ref_linear(attn + (size_t)i * C, P + lp->out, on, C, A);
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                ref_linear(q + (size_t)i * A, P + lp->wq, h + (size_t)i * C, A, C);
+                ref_linear(k + (size_t)i * KV * D, P + lp->wk, h + (size_t)i * C, KV * D, C);
+                ref_linear(v + (size_t)i * KV * D, P + lp->wv, h + (size_t)i * C, KV * D, C);
+                // NeoX rotate-half over the first R dims: pairs (j, j + R/2), angle pos * theta^(-2j/R)
+                for (int which = 0; which < 2; which++) {
+                    int nh = which ? KV : H;
+                    double *base = (which ? k : q) + (size_t)i * nh * D;
+                    for (int hh = 0; hh < nh; hh++)
+                        for (int j = 0; j < R / 2; j++) {
+                            double ang = i * pow(c->rope_theta, -2.0 * j / R);
+                            double *a0 = base + hh * D + j, *a1 = a0 + R / 2;
+                            double u = *a0, w = *a1;
+                            *a0 = u * cos(ang) - w * sin(ang);
+                            *a1 = w * cos(ang) + u * sin(ang);
+                        }
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                for (int hh = 0; hh < H; hh++) {
+                    int kvh = hh / (H / KV);
+                    double mx = -INFINITY, *sc = tmp, den = 0;
+                    for (int j = 0; j <= i; j++) {
+                        double s = 0;
+                        for (int d = 0; d < D; d++)
+                            s += q[(size_t)i * A + hh * D + d] * k[((size_t)j * KV + kvh) * D + d];
+                        sc[j] = s / sqrt((double)D);
+                        mx = fmax(mx, sc[j]);
+                    }
+                    for (int j = 0; j <= i; j++) den += (sc[j] = exp(sc[j] - mx));
+                    for (int d = 0; d < D; d++) {
+                        double s = 0;
+                        for (int j = 0; j <= i; j++) s += sc[j] * v[((size_t)j * KV + kvh) * D + d];
+                        o[(size_t)i * A + hh * D + d] = s / den;
+                    }
+                }
+                ref_linear(attn + (size_t)i * C, P + lp->wo, o + (size_t)i * A, C, A);
+            }
+        }
+        double al = lightning ? c->linear_alpha : c->full_alpha, be = lightning ? c->linear_beta : c->full_beta;
+        for (size_t j = 0; j < (size_t)n * C; j++) x1[j] = al * (c->postnorm ? h[j] : x[j]) + be * attn[j];
+        free(attn);
+        for (int i = 0; i < n; i++) {
+            double *hi = h2 + (size_t)i * C;
+            ref_rmsnorm(hi, x1 + (size_t)i * C, P + lp->post_norm, C, c->rms_norm_eps);
+            double *p = tmp, mx = -INFINITY, den = 0;
+            ref_linear(p, P + lp->router, hi, E, C);
+            for (int e = 0; e < E; e++) mx = fmax(mx, p[e]);
+            for (int e = 0; e < E; e++) den += (p[e] = exp(p[e] - mx));
+            for (int e = 0; e < E; e++) p[e] /= den;
+            int chosen[16];
+            double wsum = 0;
+            for (int kk = 0; kk < K; kk++) {
+                int best = -1;
+                for (int e = 0; e < E; e++) {
+                    int used = 0;
+                    for (int j = 0; j < kk; j++) used |= chosen[j] == e;
+                    if (!used && (best < 0 || p[e] > p[best])) best = e;
+                }
+                chosen[kk] = best;
+                wsum += p[best];
+            }
+            double *y = tmp + E, *a1 = y + C, *a3 = a1 + F;
+            memset(y, 0, sizeof(double) * C);
+            for (int kk = 0; kk < K; kk++) {
+                int e = chosen[kk];
+                ref_linear(a1, P + lp->w1 + (size_t)e * F * C, hi, F, C);
+                ref_linear(a3, P + lp->w3 + (size_t)e * F * C, hi, F, C);
+                for (int j = 0; j < F; j++) a1[j] = ref_silu(a1[j]) * a3[j];
+                for (int r = 0; r < C; r++) {
+                    double s = 0;
+                    for (int j = 0; j < F; j++) s += (double)P[lp->w2 + (size_t)e * C * F + (size_t)r * F + j] * a1[j];
+                    y[r] += p[e] / wsum * s;
+                }
+            }
+            for (int r = 0; r < C; r++)
+                x[(size_t)i * C + r] =
+                    c->mlp_alpha * (c->postnorm ? hi[r] : x1[(size_t)i * C + r]) + c->mlp_beta * y[r];
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        double *hf = tmp, *z = tmp + C, mx = -INFINITY, den = 0;
+        ref_rmsnorm(hf, x + (size_t)i * C, P + t->final_norm, C, c->rms_norm_eps);
+        ref_linear(z, P + t->lm_head, hf, V, C);
+        for (int u = 0; u < V; u++) mx = fmax(mx, z[u]);
+        for (int u = 0; u < V; u++) den += exp(z[u] - mx);
+        logp[i] = i + 1 < n ? z[ids[i + 1]] - mx - log(den) : 0.0;
+    }
+    double *bufs[] = {x, h, q, k, v, o, S, tmp, x1, h2};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+}
+
+// The model's log-probs of two packed sequences against the double reference run on each alone.
+static void reference_forward(const char *label, const model_config_t *cfg, uint64_t seed) {
+    const int lens[2] = {29, 18}, T = 47;
+    int32_t cu[3] = {0, lens[0], T}, ids[47], targets[47];
+    uint64_t s = seed;
+    for (int i = 0; i < T; i++) ids[i] = (int32_t)(test_rng_next(&s) % (uint64_t)cfg->vocab_size);
+    for (int i = 0; i < T; i++) targets[i] = (i + 1 == lens[0] || i + 1 == T) ? -1 : ids[i + 1];
+    model_t *m = model_create(cfg, NULL, T);
+    randomise(m->params, &m->table, seed + 1);
+    float logp[47];
+    double ref[47];
+    CISPO_ASSERT(model_forward(m, ids, cu, 2, T) == 0);
+    model_logprobs(m, targets, logp, NULL);
+    ref_sequence(cfg, &m->table, m->params, ids, lens[0], ref);
+    ref_sequence(cfg, &m->table, m->params, ids + lens[0], lens[1], ref + lens[0]);
+    double worst = 0, mean = 0;
+    for (int i = 0; i < T; i++) {
+        worst = fmax(worst, fabs(logp[i] - ref[i]));
+        mean += ref[i] / T;
+    }
+    TEST_LE(worst, 1e-5, "%s: log-probs vs the double reference: max |diff| %.3g", label, worst);
+    printf("%s: log-probs vs an independent double-precision forward: max |diff| %.2e (mean logp %.3f)\n", label,
+           worst, mean);
+    model_free(m);
+}
+
 // Packing: the log-probs of [s1 | s2] equal those of s1 and s2 run alone; determinism: twice the same bits.
 static void packing_and_determinism(const model_config_t *cfg) {
     const int l1 = 37, l2 = 23, T = l1 + l2;
@@ -257,6 +443,7 @@ int main(int argc, char **argv) {
         return test_finish("test_model_grad");
     int do_bench = argc > 1 && !strcmp(argv[1], "--bench");
 
+    reference_forward("tiny (HF flavour)", &cfg, 21);
     gradcheck("tiny (HF flavour)", &cfg, 11);
 
     // the original flavour's differences: RoPE over rotary_dim < D, residual = un-normed input, slopes
@@ -265,6 +452,7 @@ int main(int argc, char **argv) {
     orig.rotary_dim = cfg.head_dim / 2;
     orig.postnorm = 0;
     CISPO_ASSERT(model_config_validate(&orig, "original variant") == 0);
+    reference_forward("tiny (original flavour, rotary_dim D/2, pre-norm residual)", &orig, 22);
     gradcheck("tiny (original flavour, rotary_dim D/2, pre-norm residual)", &orig, 12);
 
     packing_and_determinism(&cfg);
