@@ -7,6 +7,7 @@
 // Declarations (keep in the same order as the table).
 int cmd_convert(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_gendata(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 
@@ -14,6 +15,7 @@ const cispo_command_t cispo_commands[] = {
     // {"name", cmd_name, "one-line summary"},
     {"convert", cmd_convert, "HF model directory <-> HDF5 checkpoint (cispo convert SRC DST)"},
     {"tokenize", cmd_tokenize, "encode stdin with a tokenizer.json, or decode ids (cispo tokenize --tokenizer FILE)"},
+    {"gen-data", cmd_gendata, "synthetic task records as JSONL (cispo gen-data --task arith --n N --seed S)"},
     {"score", cmd_score, "per-token log-probs of a token file under a model (cispo score --model DIR --tokens FILE)"},
     {"sandbox", cmd_sandbox, "run code in the sandbox, or serve it over HTTP (cispo sandbox run|serve|probe)"},
     {NULL, NULL, NULL},

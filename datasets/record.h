@@ -1,0 +1,62 @@
+// datasets/record.h — one prompt of a data set (RL.md "Data record"), parsed from a JSON object, and
+// the plain prompt template of the tiny model.
+// defines: data_record_t, chat_message_t, record_from_json, record_parse_line, record_to_json,
+//          record_free, record_prompt_text, record_valid_verifier, datasets_last_error
+// datasets/ stands alone (no other cispo folder): it records its own errors, read with
+// datasets_last_error().
+//
+// Accepted JSONL lines (one object each):
+//   ours: {"id", "prompt": "text" | [{"role","content"}...] (or "messages": [...]), "verifier",
+//          "answer", "tests": [{"stdin","stdout"} | {"input","output"}...], "fn_name", "meta": {...},
+//          "response" (an SFT demonstration, optional)}
+//   verl: {"prompt": [{"role","content"}...], "reward_model": {"ground_truth", "style"},
+//          "data_source", "extra_info": {...}}: the ground truth becomes the answer (or the tests, for
+//          code sources), style "model" becomes the genrm verifier, extra_info becomes meta.
+// A missing verifier is inferred: tests -> code, an answer -> math.
+#ifndef CISPO_DATASETS_RECORD_H
+#define CISPO_DATASETS_RECORD_H
+
+struct cJSON;
+
+typedef struct {
+    char *role;     // "system" | "user" | "assistant"
+    char *content;
+} chat_message_t;
+
+typedef struct {
+    char *id;                  // the record's id; "<file basename>:<line>" when the line has none
+    char *prompt;              // the prompt as text, or NULL when given as messages
+    chat_message_t *messages;  // [n_messages], or NULL
+    int n_messages;
+    char *verifier;            // math | code | exact | regex | remote | genrm
+    char *answer;              // gold answer (math, exact), pattern (regex), or NULL
+    char *tests_json;          // code: the tests as a JSON array text, or NULL
+    char *fn_name;             // code: function name for call-based tests, or NULL
+    char *meta_json;           // the meta object as JSON text, or NULL
+    char *response;            // an SFT demonstration (the text after the prompt), or NULL
+    char *data_source;         // verl's data_source, or NULL
+} data_record_t;
+
+// The last error recorded by a datasets/ function on this thread ("" if none): one line naming the
+// file, line, key and problem.
+const char *datasets_last_error(void);
+
+// 1 when name is a verifier a record may name.
+int record_valid_verifier(const char *name);
+
+// Fills *out from a parsed JSON object. where ("file:line") prefixes every error; default_id is used
+// when the object has no "id". Returns 0, or -1 with datasets_last_error() = "where: key 'k': problem".
+int record_from_json(const struct cJSON *obj, const char *where, const char *default_id, data_record_t *out);
+// Parses one JSONL line (NUL-terminated) into *out; errors as record_from_json.
+int record_parse_line(const char *line, const char *where, const char *default_id, data_record_t *out);
+// The record as one JSON line (no newline), in our format. Caller frees.
+char *record_to_json(const data_record_t *r);
+void record_free(data_record_t *r);
+
+// The prompt as the plain text the tiny model sees (no chat template). A text prompt, or a single
+// user message, renders as "<text>\n"; other conversations render each message as
+// "System: ...\n" / "User: ...\n" / "Assistant: ...\n" and end with "Assistant:\n". The model's
+// response follows directly; for SFT the text is prompt + response + EOS. Caller frees.
+char *record_prompt_text(const data_record_t *r);
+
+#endif

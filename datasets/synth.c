@@ -1,0 +1,83 @@
+// datasets/synth.c — the synthetic arithmetic task (see datasets/synth.h for the format and the
+// difficulty levels).
+#include "datasets/synth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/util.h"
+
+#define MAX_OPS 4
+
+static uint64_t mix(uint64_t *s) {  // splitmix64
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int uniform(uint64_t *s, int lo, int hi) { return lo + (int)(mix(s) % (uint64_t)(hi - lo + 1)); }
+
+// Writes nums[0] ops[0] nums[1] ... into w (no spaces); returns the length written.
+static int write_expr(char *w, const long *nums, const char *ops, int n_ops) {
+    int k = sprintf(w, "%ld", nums[0]);
+    for (int i = 0; i < n_ops; i++) k += sprintf(w + k, "%c%ld", ops[i], nums[i + 1]);
+    return k;
+}
+
+void synth_arith(uint64_t seed, uint64_t index, int dmin, int dmax, data_record_t *out) {
+    memset(out, 0, sizeof *out);
+    // One independent stream per (seed, index): any record can be regenerated alone.
+    uint64_t s = seed * 0xD1B54A32D192ED03ull ^ (index + 1) * 0x9E3779B97F4A7C15ull;
+    mix(&s);
+    if (dmin < 1) dmin = 1;
+    if (dmax > SYNTH_ARITH_MAX_DIFFICULTY) dmax = SYNTH_ARITH_MAX_DIFFICULTY;
+    if (dmax < dmin) dmax = dmin;
+    int d = uniform(&s, dmin, dmax);
+    int n_ops = d + 1 < MAX_OPS ? d + 1 : MAX_OPS;
+    int top = d <= 2 ? 9 : d <= 4 ? 19 : 99;
+    long nums[MAX_OPS + 1];
+    char ops[MAX_OPS];
+    for (int i = 0; i <= n_ops; i++) nums[i] = uniform(&s, 1, top);
+    // At d <= 2 one multiplication at most, so every intermediate value stays within two digits
+    // (-89..99): a product of single digits is a fact a tiny model can memorise, a product of products is not.
+    int n_mul = 0;
+    for (int i = 0; i < n_ops; i++) {
+        ops[i] = "+-*"[uniform(&s, 0, d <= 2 && n_mul ? 1 : 2)];
+        n_mul += ops[i] == '*';
+    }
+
+    char prompt[128], resp[1024], *w = resp;
+    int k = sprintf(prompt, "Compute ");
+    k += write_expr(prompt + k, nums, ops, n_ops);
+    strcpy(prompt + k, ".");
+    // The worked chain: the leftmost '*' first, else the leftmost operation; one per line.
+    int n = n_ops;
+    while (n > 0) {
+        int at = 0;
+        for (int i = 0; i < n; i++)
+            if (ops[i] == '*') { at = i; break; }
+        long a = nums[at], b = nums[at + 1];
+        long v = ops[at] == '*' ? a * b : ops[at] == '+' ? a + b : a - b;
+        nums[at] = v;
+        memmove(&nums[at + 1], &nums[at + 2], (size_t)(n - at - 1) * sizeof *nums);
+        memmove(&ops[at], &ops[at + 1], (size_t)(n - at - 1));
+        n--;
+        w += sprintf(w, "= ");
+        w += write_expr(w, nums, ops, n);
+        w += sprintf(w, "\n");
+    }
+    sprintf(w, "The answer is \\boxed{%ld}.", nums[0]);
+
+    char id[64], answer[32], meta[128];
+    snprintf(id, sizeof id, "arith-%016llx", (unsigned long long)ds_hash64(prompt));
+    snprintf(answer, sizeof answer, "%ld", nums[0]);
+    snprintf(meta, sizeof meta, "{\"task\":\"arith\",\"difficulty\":%d,\"ops\":%d}", d, n_ops);
+    out->id = ds_strdup(id);
+    out->prompt = ds_strdup(prompt);
+    out->verifier = ds_strdup("math");
+    out->answer = ds_strdup(answer);
+    out->response = ds_strdup(resp);
+    out->meta_json = ds_strdup(meta);
+}
