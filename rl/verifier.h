@@ -17,6 +17,9 @@ typedef struct {
     const char *response;   // the full model response
     const char *tests_json; // code: JSON array of {"stdin","stdout"} or call-based {"input","output"}; or NULL
     const char *fn_name;    // code: function name for call-based tests; or NULL
+    // Fields for the remote verifiers (genrm, remote); NULL when absent. Keep new fields at the end.
+    const char *question;   // the prompt as text: genrm's {question}, the remote service's "prompt"
+    const char *meta_json;  // the record's meta object as JSON text: the remote service's "meta"
 } verify_request_t;
 
 typedef struct {
