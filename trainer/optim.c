@@ -1,0 +1,53 @@
+// trainer/optim.c — AdamW + global-norm clipping + warmup/decay schedule (optim.h).
+#include "trainer/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+#include "kernels/ops.h"
+
+void optim_init(optim_t *o, const optim_config_t *cfg, size_t n) {
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+    o->n = n;
+    o->m = cispo_calloc(n, sizeof(float));
+    o->v = cispo_calloc(n, sizeof(float));
+}
+
+void optim_free(optim_t *o) {
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+}
+
+double optim_lr(const optim_config_t *c, int update) {
+    if (c->warmup > 0 && update < c->warmup) return c->lr * (update + 1) / c->warmup;
+    if (c->schedule == LR_CONSTANT || c->total <= c->warmup) return c->lr;
+    double frac = (double)(update - c->warmup) / (double)(c->total - c->warmup);
+    if (frac > 1) frac = 1;
+    double floor = c->lr * c->min_ratio;
+    if (c->schedule == LR_COSINE) return floor + (c->lr - floor) * 0.5 * (1.0 + cos(M_PI * frac));
+    return c->lr - (c->lr - floor) * frac;
+}
+
+double optim_grad_norm(const float *g, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return sqrt(s);
+}
+
+double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
+    double norm = optim_grad_norm(g, o->n);
+    if (o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip) {
+        float s = (float)(o->cfg.grad_clip / (norm + 1e-30));
+        for (size_t i = 0; i < o->n; i++) g[i] *= s;
+    }
+    double lr = optim_lr(&o->cfg, o->t);
+    o->t++;
+    adamw_step_cpu(p, o->m, o->v, g, o->n, (float)lr, (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps,
+                   (float)o->cfg.weight_decay, o->t);
+    if (lr_out) *lr_out = lr;
+    return norm;
+}

@@ -1,0 +1,45 @@
+// trainer/optim.h — the optimizer around the flat parameter buffer (RL.md "Optimizer and schedule"):
+// AdamW with fp32 moments in the parameter layout, global gradient-norm clipping, and the learning-rate
+// schedule (linear warmup, then constant, cosine or linear decay to a floor).
+// defines: optim_config_t, optim_t, optim_init, optim_free, optim_lr, optim_grad_norm, optim_step
+//
+// Use (one update):
+//     model_zero_grad(m); ... model_backward(m, dlogp, aux) for each micro-batch ...
+//     double gn = optim_step(&opt, m->params, m->grads, step_in_phase);   // clips, then AdamW
+#ifndef CISPO_TRAINER_OPTIM_H
+#define CISPO_TRAINER_OPTIM_H
+
+#include <stddef.h>
+
+enum lr_schedule { LR_CONSTANT = 0, LR_COSINE = 1, LR_LINEAR = 2 };
+
+typedef struct {
+    double lr;            // peak learning rate
+    int warmup;           // updates of linear warmup from lr/warmup to lr (0: none)
+    int schedule;         // enum lr_schedule, applied after warmup
+    int total;            // updates over which cosine/linear decay to lr * min_ratio
+    double min_ratio;     // floor of the decay, as a fraction of lr
+    double beta1, beta2;  // 0.9, 0.95 (RL.md)
+    double eps;           // 1e-15 (M1: most gradients are below 1e-14; 1e-8 stalls training)
+    double weight_decay;
+    double grad_clip;     // global L2 norm; 0: no clipping
+} optim_config_t;
+
+typedef struct {
+    optim_config_t cfg;
+    size_t n;             // floats in the parameter buffer
+    float *m, *v;         // [n] AdamW moments, the parameter layout
+    int t;                // AdamW updates taken (bias correction counts from 1)
+} optim_t;
+
+void optim_init(optim_t *o, const optim_config_t *cfg, size_t n);
+void optim_free(optim_t *o);
+// Learning rate of update number `update` (0-based) under the schedule.
+double optim_lr(const optim_config_t *cfg, int update);
+// Global L2 norm of g [n], accumulated in double.
+double optim_grad_norm(const float *g, size_t n);
+// Clips g in place to cfg.grad_clip (when the norm exceeds it), then one AdamW update of p with the
+// schedule's rate for update o->t. Returns the norm before clipping; *lr_out (may be NULL) gets the rate.
+double optim_step(optim_t *o, float *p, float *g, double *lr_out);
+
+#endif

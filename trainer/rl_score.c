@@ -1,0 +1,27 @@
+// trainer/rl_score.c — completions to verdicts: decode each completion with the tokenizer (EOS and
+// other special tokens dropped) and score it with its record's verifier in the worker pool.
+// defines: train_score
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+#include "trainer/train.h"
+
+int train_score(train_t *t, const int *ex, const train_set_t *set, const rollout_sample_t *s, int n, char **texts,
+                verdict_t *out) {
+    score_job_t *jobs = cispo_calloc((size_t)n, sizeof(score_job_t));
+    for (int i = 0; i < n; i++) {
+        const train_example_t *e = &set->ex[ex[i]];
+        int len = s[i].n_tokens - (s[i].stop == STOP_EOS);
+        texts[i] = tokenizer_decode(t->tok, s[i].tokens, (size_t)len, TOKENIZER_SKIP_SPECIAL | TOKENIZER_LOSSY, NULL);
+        if (!texts[i]) texts[i] = cispo_strdup("");
+        jobs[i].verifier = e->verifier ? e->verifier : t->cfg.verifier;
+        jobs[i].req.gold = e->answer;
+        jobs[i].req.response = texts[i];
+        jobs[i].req.tests_json = e->tests_json;
+        jobs[i].req.fn_name = e->fn_name;
+    }
+    int failed = score_pool_run(t->pool, jobs, n, out);
+    free(jobs);
+    return failed;
+}

@@ -1,0 +1,307 @@
+// trainer/rl_step.c — one RL step (RL.md "One RL step"): sample prompts, roll out G completions each
+// with the current policy (log pi_old recorded), score them in the worker pool, group-normalise the
+// rewards, then several minibatch updates with the policy loss (CISPO by default), each normalised
+// over its own response tokens (token-level normalisation over the whole update batch).
+// defines: train_rl_step
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+#include "trainer/train.h"
+#include "trainer/train_batch.h"
+#include "trainer/train_data.h"
+
+typedef struct {
+    int ex;               // record index
+    rollout_sample_t s;   // completion tokens and their log pi_old
+    verdict_t v;
+    float reward, adv;
+    char *text;
+} rl_sample_t;
+
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+// Train/rollout agreement accumulators: Pearson correlation and |diff| of log-probs (RL.md).
+typedef struct {
+    double n, sx, sy, sxx, syy, sxy, sad, mad;
+} agree_t;
+
+static void agree_add(agree_t *a, const float *x, const float *y, int n) {
+    for (int i = 0; i < n; i++) {
+        double u = x[i], v = y[i], d = fabs(u - v);
+        a->n++, a->sx += u, a->sy += v, a->sxx += u * u, a->syy += v * v, a->sxy += u * v, a->sad += d;
+        if (d > a->mad) a->mad = d;
+    }
+}
+
+static void agree_metrics(const agree_t *a, metrics_t *mt) {
+    if (a->n < 2) return;
+    double cov = a->sxy - a->sx * a->sy / a->n, vx = a->sxx - a->sx * a->sx / a->n, vy = a->syy - a->sy * a->sy / a->n;
+    metrics_set(mt, "agree_pearson", vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 1.0);
+    metrics_set(mt, "agree_mean_abs", a->sad / a->n);
+    metrics_set(mt, "agree_max_abs", a->mad);
+}
+
+// Rolls out G samples for each of the n prompts idx[]; scores them; fills out[n*G] (group-major).
+static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, rl_sample_t *out, double *t_roll,
+                         double *t_score, long *gen_tokens) {
+    const run_config_t *c = &t->cfg;
+    const int G = c->group_size, N = n * G;
+    const int32_t **pp = cispo_malloc(sizeof(*pp) * (size_t)N);
+    int *pl = cispo_malloc(sizeof(int) * (size_t)N), *ex = cispo_malloc(sizeof(int) * (size_t)N);
+    uint64_t *seeds = cispo_malloc(sizeof(uint64_t) * (size_t)N);
+    rollout_sample_t *rs = cispo_calloc((size_t)N, sizeof(rollout_sample_t));
+    for (int i = 0; i < N; i++) {
+        const train_example_t *e = &t->train.ex[idx[i / G]];
+        pp[i] = e->ids, pl[i] = e->n_ids, ex[i] = idx[i / G];
+        seeds[i] = sampler_rng_seed(seed, (uint64_t)i);
+    }
+    rollout_config_t rc = {.max_new_tokens = c->max_new_tokens,
+                           .eos_id = t->eos_id,
+                           .sampler = {.temperature = c->temperature, .top_p = c->top_p, .top_k = c->top_k},
+                           .rep_n = c->rep_n,
+                           .rep_p = c->rep_p};
+    double t0 = cispo_now();
+    int rc_ = rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL);
+    *t_roll += cispo_now() - t0;
+    if (!rc_) {
+        t0 = cispo_now();
+        char **texts = cispo_malloc(sizeof(char *) * (size_t)N);
+        verdict_t *v = cispo_malloc(sizeof(verdict_t) * (size_t)N);
+        train_score(t, ex, &t->train, rs, N, texts, v);
+        *t_score += cispo_now() - t0;
+        for (int i = 0; i < N; i++) {
+            rl_sample_t *o = &out[i];
+            o->ex = ex[i], o->s = rs[i], o->v = v[i], o->text = texts[i];
+            o->reward = v[i].failed ? 0.0f : (float)v[i].reward;
+            if (rs[i].stop == STOP_REPETITION) o->reward = (float)c->rep_reward;
+            if (t->overlong_cache > 0)  // DAPO soft overlong punishment
+                o->reward += reward_overlong_penalty(rs[i].n_tokens, c->max_new_tokens, t->overlong_cache);
+            *gen_tokens += rs[i].n_tokens;
+        }
+        free(texts), free(v);
+    }
+    free(pp), free(pl), free(ex), free(seeds), free(rs);
+    return rc_;
+}
+
+static void write_samples(train_t *t, int step, const rl_sample_t *s, int n) {
+    if (!t->samples) return;
+    for (int i = 0; i < n; i++) {
+        const train_example_t *e = &t->train.ex[s[i].ex];
+        sample_record_t r = {.step = step,
+                             .prompt = e->prompt,
+                             .completion = s[i].text,
+                             .prompt_tokens = e->ids,
+                             .n_prompt = e->n_ids,
+                             .tokens = s[i].s.tokens,
+                             .logp = s[i].s.logp,
+                             .n_tokens = s[i].s.n_tokens,
+                             .reward = s[i].reward,
+                             .correct = s[i].v.correct,
+                             .failed = s[i].v.failed,
+                             .stop = s[i].s.stop,
+                             .extracted = s[i].v.extracted,
+                             .reason = s[i].v.reason};
+        if (samples_append(t->samples, &r)) {
+            fprintf(stderr, "cispo: %s (samples no longer written)\n", cispo_last_error());
+            samples_close(t->samples);
+            t->samples = NULL;
+            return;
+        }
+    }
+}
+
+// Response-length and outcome statistics over every generated sample of the step.
+static void sample_metrics(const rl_sample_t *s, int n, metrics_t *mt) {
+    double rs = 0, rss = 0, acc = 0, len = 0, trunc = 0, rep = 0, failed = 0;
+    int *lens = cispo_malloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        rs += s[i].reward, rss += (double)s[i].reward * s[i].reward;
+        acc += s[i].v.correct != 0, failed += s[i].v.failed != 0;
+        len += lens[i] = s[i].s.n_tokens;
+        trunc += s[i].s.stop == STOP_LENGTH, rep += s[i].s.stop == STOP_REPETITION;
+    }
+    qsort(lens, (size_t)n, sizeof(int), cmp_int);
+    double mean = rs / n;
+    metrics_set(mt, "reward_mean", mean);
+    metrics_set(mt, "reward_std", n > 1 ? sqrt(fmax(0, (rss - n * mean * mean) / (n - 1))) : 0);
+    metrics_set(mt, "accuracy", acc / n);
+    metrics_set(mt, "response_len_mean", len / n);
+    metrics_set(mt, "response_len_p50", lens[(n - 1) / 2]);
+    metrics_set(mt, "response_len_p99", lens[(int)floor(0.99 * (n - 1))]);
+    metrics_set(mt, "response_len_max", lens[n - 1]);
+    metrics_set(mt, "truncated_frac", trunc / n);
+    metrics_set(mt, "repetition_frac", rep / n);
+    metrics_set(mt, "verifier_failed", failed);
+    free(lens);
+}
+
+int train_rl_step(train_t *t, metrics_t *mt) {
+    const run_config_t *c = &t->cfg;
+    const int P = c->prompts_per_step, G = c->group_size, step = t->rl_done + 1;
+    double t_start = cispo_now(), t_roll = 0, t_score = 0;
+    long gen_tokens = 0;
+    train_use_optimizer(t, 2);
+    metrics_clear(mt);
+
+    // ---- rollout and scoring (dynamic sampling may take several rounds) ----
+    int cap = P * G * (1 + (t->dynamic_sampling ? c->dynamic_max_rounds : 0));
+    rl_sample_t *all = cispo_calloc((size_t)cap, sizeof(rl_sample_t));
+    int *keep = cispo_malloc(sizeof(int) * (size_t)P);  // first sample of each kept group
+    int *idx = cispo_malloc(sizeof(int) * (size_t)P);
+    int n_all = 0, kept = 0, rounds = 0, signal_groups = 0, rc = 0;
+    for (int round = 0; round <= (t->dynamic_sampling ? c->dynamic_max_rounds : 0) && kept < P; round++) {
+        int need = P - kept;
+        data_cursor_take(&t->rl_data, (uint64_t)c->seed, 2, t->train.n, need, idx);
+        uint64_t seed = mix64(mix64((uint64_t)c->seed) ^ ((uint64_t)step << 8 | (uint64_t)round));
+        if ((rc = rollout_round(t, idx, need, seed, all + n_all, &t_roll, &t_score, &gen_tokens))) break;
+        rounds++;
+        for (int g = 0; g < need; g++) {
+            float r[1024];
+            for (int j = 0; j < G; j++) r[j] = all[n_all + g * G + j].reward;
+            int sig = group_has_signal(r, G);
+            signal_groups += sig;
+            if (!t->dynamic_sampling || sig) keep[kept++] = n_all + g * G;
+        }
+        n_all += need * G;
+    }
+    if (rc) {
+        for (int i = 0; i < n_all; i++) rollout_sample_free(&all[i].s), free(all[i].text);
+        free(all), free(keep), free(idx);
+        return -1;
+    }
+    write_samples(t, step, all, n_all);
+    sample_metrics(all, n_all, mt);
+    metrics_set(mt, "groups_signal_frac", (double)signal_groups / (n_all / G));
+    metrics_set(mt, "groups_kept", kept);
+    metrics_set(mt, "rollout_rounds", rounds);
+
+    // ---- advantages of the kept groups; the training sequences in a seeded order ----
+    const adv_config_t ac = {.kind = c->adv, .eps = 1e-6};
+    for (int k = 0; k < kept; k++) {
+        float r[1024], a[1024];
+        for (int j = 0; j < G; j++) r[j] = all[keep[k] + j].reward;
+        advantages_group(a, r, 1, G, &ac);
+        for (int j = 0; j < G; j++) all[keep[k] + j].adv = a[j];
+    }
+    const int n = kept * G;
+    int *order = cispo_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) order[i] = keep[i / G] + i % G;
+    uint64_t s = mix64((uint64_t)c->seed * 31 + (uint64_t)step);
+    for (int i = n - 1; i > 0; i--) {
+        s = mix64(s);
+        int j = (int)(s % (uint64_t)(i + 1)), tmp = order[i];
+        order[i] = order[j], order[j] = tmp;
+    }
+    train_seq_t *seqs = cispo_malloc(sizeof(train_seq_t) * (size_t)(n > 0 ? n : 1));
+    long n_tok = 0;
+    for (int i = 0; i < n; i++) {
+        const rl_sample_t *q = &all[order[i]];
+        const train_example_t *e = &t->train.ex[q->ex];
+        seqs[i] = (train_seq_t){e->ids, e->n_ids, q->s.tokens, q->s.n_tokens};
+        n_tok += q->s.n_tokens;
+    }
+    // per-token arrays over the whole batch, in training order
+    float *old = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1)), *adv = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1));
+    long *first_tok = cispo_malloc(sizeof(long) * (size_t)(n + 1));
+    first_tok[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const rl_sample_t *q = &all[order[i]];
+        memcpy(old + first_tok[i], q->s.logp, sizeof(float) * (size_t)q->s.n_tokens);
+        for (int j = 0; j < q->s.n_tokens; j++) adv[first_tok[i] + j] = q->adv;
+        first_tok[i + 1] = first_tok[i] + q->s.n_tokens;
+    }
+
+    // ---- training: minibatch updates ----
+    double t_train0 = cispo_now();
+    agree_t ag = {0};
+    loss_stats_t st = {0};
+    double loss = 0, gn_sum = 0, lr = 0, ent_sum = 0, packed = 0;
+    float *lp = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1)), *ent = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1));
+    float *d = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1));
+    micro_t *mb = NULL;
+    int updates = 0;
+    if (c->old_logprobs == OLD_LOGP_RECOMPUTE && n > 0) {  // one extra forward with the training kernels
+        int nmb = micro_plan(seqs, n, c->micro_tokens, &mb);
+        if (nmb < 0) rc = -1;
+        for (int k = 0; k < nmb && !rc; k++) {
+            long at = first_tok[mb[k].first];
+            if ((rc = micro_forward(t->m, seqs, &mb[k], lp + at, NULL))) break;
+            agree_add(&ag, old + at, lp + at, mb[k].n_resp);
+            memcpy(old + at, lp + at, sizeof(float) * (size_t)mb[k].n_resp);
+        }
+        free(mb), mb = NULL;
+    }
+    const int U = n > 0 ? (c->minibatches < n ? c->minibatches : n) : 0;
+    for (int u = 0; u < U && !rc; u++) {
+        int lo = (int)((long)n * u / U), hi = (int)((long)n * (u + 1) / U);
+        long tok_lo = first_tok[lo], tok_hi = first_tok[hi];
+        double norm = c->loss == LOSS_GSPO ? (double)(hi - lo) : (double)(tok_hi - tok_lo);
+        int nmb = micro_plan(seqs + lo, hi - lo, c->micro_tokens, &mb);
+        if (nmb < 0) {
+            rc = -1;
+            break;
+        }
+        long upd_packed = 0;
+        for (int k = 0; k < nmb; k++) upd_packed += mb[k].T;
+        model_zero_grad(t->m);
+        for (int k = 0; k < nmb && !rc; k++) {
+            const micro_t *b = &mb[k];
+            long at = first_tok[lo + b->first];
+            if ((rc = micro_forward(t->m, seqs + lo, b, lp + at, ent + at))) break;
+            if (u == 0 && c->old_logprobs == OLD_LOGP_ROLLOUT) agree_add(&ag, old + at, lp + at, b->n_resp);
+            int32_t offs[4097];
+            int32_t *so = b->count < 4096 ? offs : cispo_malloc(sizeof(int32_t) * (size_t)(b->count + 1));
+            for (int q = 0; q <= b->count; q++) so[q] = (int32_t)(first_tok[lo + b->first + q] - at);
+            loss += policy_loss(&t->loss, lp + at, old + at, NULL, adv + at, so, b->count, norm, d + at, &st);
+            if (so != offs) free(so);
+            for (int j = 0; j < b->n_resp; j++) ent_sum += ent[at + j];
+            micro_backward(t->m, seqs + lo, b, d + at, t->aux_coef * (float)b->T / (float)upd_packed);
+            packed += b->T;
+        }
+        free(mb), mb = NULL;
+        if (rc) break;
+        gn_sum += optim_step(&t->opt, t->m->params, t->m->grads, &lr);
+        updates++;
+    }
+    double t_train = cispo_now() - t_train0;
+    if (!rc) {
+        t->rl_done++;
+        t->rl_tokens += gen_tokens;
+        double nt = st.n_tokens > 0 ? st.n_tokens : 1;
+        metrics_set(mt, "loss", updates ? loss / updates : 0);
+        metrics_set(mt, "clip_frac", (st.clip_low + st.clip_high) / nt);
+        metrics_set(mt, "clip_frac_low", st.clip_low / nt);
+        metrics_set(mt, "clip_frac_high", st.clip_high / nt);
+        metrics_set(mt, "masked_frac", st.masked / nt);
+        metrics_set(mt, "weight_mean", st.weight_sum / nt);
+        metrics_set(mt, "weight_max", st.weight_max);
+        metrics_set(mt, "kl_old", st.kl_old_sum / nt);
+        metrics_set(mt, "entropy", ent_sum / nt);
+        agree_metrics(&ag, mt);
+        metrics_set(mt, "grad_norm", updates ? gn_sum / updates : 0);
+        metrics_set(mt, "lr", lr);
+        metrics_set(mt, "updates", updates);
+        metrics_set(mt, "train_tokens", (double)n_tok);
+        double dt = cispo_now() - t_start;
+        metrics_set(mt, "time_step_s", dt);
+        metrics_set(mt, "time_rollout_s", t_roll);
+        metrics_set(mt, "time_score_s", t_score);
+        metrics_set(mt, "time_train_s", t_train);
+        metrics_set(mt, "rollout_tok_per_s", t_roll > 0 ? gen_tokens / t_roll : 0);
+        metrics_set(mt, "train_tok_per_s", t_train > 0 ? packed / t_train : 0);
+    }
+    for (int i = 0; i < n_all; i++) rollout_sample_free(&all[i].s), free(all[i].text);
+    free(all), free(keep), free(idx), free(order), free(seqs), free(old), free(adv), free(first_tok);
+    free(lp), free(ent), free(d);
+    return rc;
+}

@@ -1,0 +1,103 @@
+// trainer/run_config.c — the key table of `cispo train` (run_config.h).
+#include "trainer/run_config.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kernels/common.h"
+
+#define O(f) offsetof(run_config_t, f)
+#define S(f) sizeof(((run_config_t *)0)->f)
+const keyconf_key_t run_config_keys[] = {
+    // run
+    {"out", KEY_STRING, O(out), 0, 0, NULL, "runs/run", "run directory (config, metrics, events, samples, checkpoints, report)", S(out)},
+    {"seed", KEY_INT, O(seed), 0, 2147483647, NULL, "1", "seed of the initialisation, data order and sampling", 0},
+    {"resume", KEY_STRING, O(resume), 0, 0, NULL, "", "checkpoint to continue from: a .h5 path, or auto (the latest in out)", S(resume)},
+    {"save_every", KEY_INT, O(save_every), 0, 1e9, NULL, "0", "checkpoint every k steps (0: at the end only)", 0},
+    {"keep_checkpoints", KEY_INT, O(keep_checkpoints), 0, 1e6, NULL, "3", "most recent checkpoints kept (0: all)", 0},
+    {"samples", KEY_BOOL, O(samples), 0, 0, NULL, "true", "write rollout samples to out/samples.h5", 0},
+    {"report", KEY_BOOL, O(report), 0, 0, NULL, "true", "write out/report.html with the curves at the end", 0},
+    {"quiet", KEY_BOOL, O(quiet), 0, 0, NULL, "false", "no console line per step", 0},
+    // model and data
+    {"model", KEY_STRING, O(model), 0, 0, NULL, "configs/models/tiny.yaml", "model: preset .yaml (random init), config.json, HF directory or .h5 checkpoint", S(model)},
+    {"tokenizer", KEY_STRING, O(tokenizer), 0, 0, NULL, "", "tokenizer.json (empty: the one in the model directory)", S(tokenizer)},
+    {"train_data", KEY_STRING, O(train_data), 0, 0, NULL, "arithmetic", "training prompts: a JSONL file, or arithmetic (the synthetic task)", S(train_data)},
+    {"eval_data", KEY_STRING, O(eval_data), 0, 0, NULL, "arithmetic", "held-out prompts: a JSONL file, or arithmetic (split disjoint from training)", S(eval_data)},
+    {"task_dmin", KEY_INT, O(task_dmin), 1, 5, NULL, "1", "synthetic arithmetic: lowest difficulty (datasets/synth.h)", 0},
+    {"task_dmax", KEY_INT, O(task_dmax), 1, 5, NULL, "2", "synthetic arithmetic: highest difficulty", 0},
+    {"heldout_frac", KEY_DOUBLE, O(heldout_frac), 0.001, 0.999, NULL, "0.1", "fraction of record ids in the held-out split", 0},
+    {"train_size", KEY_INT, O(train_size), 0, 1e8, NULL, "0", "training records used (0: all; synthetic: 20000)", 0},
+    {"eval_size", KEY_INT, O(eval_size), 0, 1e7, NULL, "200", "held-out records used (0: all)", 0},
+    // SFT
+    {"sft_steps", KEY_INT, O(sft_steps), 0, 1e8, NULL, "0", "supervised warm-start updates before RL", 0},
+    {"sft_batch", KEY_INT, O(sft_batch), 1, 1e6, NULL, "64", "demonstrations per SFT update", 0},
+    {"sft_lr", KEY_DOUBLE, O(sft_lr), 0, 1, NULL, "3e-3", "SFT peak learning rate", 0},
+    {"sft_warmup", KEY_INT, O(sft_warmup), 0, 1e8, NULL, "20", "SFT warmup updates", 0},
+    // RL
+    {"steps", KEY_INT, O(steps), 0, 1e8, NULL, "100", "RL steps (one rollout batch and its updates each)", 0},
+    {"prompts_per_step", KEY_INT, O(prompts_per_step), 1, 1e6, NULL, "32", "prompts per rollout batch", 0},
+    {"group_size", KEY_INT, O(group_size), 1, 1024, NULL, "8", "samples per prompt (G)", 0},
+    {"minibatches", KEY_INT, O(minibatches), 1, 1024, NULL, "4", "optimizer updates per rollout batch (M1 used 16)", 0},
+    {"max_new_tokens", KEY_INT, O(max_new_tokens), 1, 1e7, NULL, "32", "generation length budget", 0},
+    {"temperature", KEY_DOUBLE, O(temperature), 1e-3, 100, NULL, "1.0", "sampling temperature of the rollout", 0},
+    {"top_p", KEY_DOUBLE, O(top_p), 1e-6, 1, NULL, "1.0", "nucleus sampling (1: off)", 0},
+    {"top_k", KEY_INT, O(top_k), 0, 1e7, NULL, "0", "top-k sampling (0: off)", 0},
+    {"loss", KEY_CHOICE, O(loss), 0, 0, "cispo|grpo|dapo|gspo", "cispo", "policy loss", 0},
+    {"eps_low", KEY_DOUBLE, O(eps_low), -1, 1e6, NULL, "-1", "lower clip of the importance weight (-1: the loss's default)", 0},
+    {"eps_high", KEY_DOUBLE, O(eps_high), -1, 1e6, NULL, "-1", "upper clip (-1: the loss's default; CISPO 4.0)", 0},
+    {"eq7_mask", KEY_BOOL, O(eq7_mask), 0, 0, NULL, "false", "CISPO Eq. 7 token mask", 0},
+    {"adv", KEY_CHOICE, O(adv), 0, 0, "group_norm|group_no_std|rloo", "group_norm", "advantage estimator", 0},
+    {"old_logprobs", KEY_CHOICE, O(old_logprobs), 0, 0, "rollout|recompute", "rollout", "log pi_old from the rollout or recomputed with the training forward", 0},
+    {"dynamic_sampling", KEY_INT, O(dynamic_sampling), -1, 1, NULL, "-1", "drop all-equal-reward groups and refill (-1: on for dapo only)", 0},
+    {"dynamic_max_rounds", KEY_INT, O(dynamic_max_rounds), 0, 100, NULL, "3", "extra rollout rounds dynamic sampling may take", 0},
+    {"overlong_cache", KEY_INT, O(overlong_cache), -1, 1e7, NULL, "-1", "soft overlong punishment window in tokens (-1: max_new_tokens/4 for dapo, else off)", 0},
+    {"rep_n", KEY_INT, O(rep_n), 0, 1e7, NULL, "0", "repetition early truncation: stop after n tokens each with p > rep_p (0: off)", 0},
+    {"rep_p", KEY_DOUBLE, O(rep_p), 0, 1, NULL, "0.99", "repetition early truncation probability", 0},
+    {"rep_reward", KEY_DOUBLE, O(rep_reward), -1e6, 1e6, NULL, "0", "reward of a repetition-truncated sample", 0},
+    {"verifier", KEY_STRING, O(verifier), 0, 0, NULL, "math", "verifier for records that name none", S(verifier)},
+    {"score_workers", KEY_INT, O(score_workers), 0, 256, NULL, "2", "verifier worker processes (0: score in the trainer)", 0},
+    // optimizer
+    {"lr", KEY_DOUBLE, O(lr), 0, 1, NULL, "1e-3", "RL peak learning rate", 0},
+    {"warmup", KEY_INT, O(warmup), 0, 1e8, NULL, "0", "RL warmup updates", 0},
+    {"lr_schedule", KEY_CHOICE, O(lr_schedule), 0, 0, "constant|cosine|linear", "constant", "decay after warmup", 0},
+    {"lr_min_ratio", KEY_DOUBLE, O(lr_min_ratio), 0, 1, NULL, "0.1", "floor of cosine/linear decay, fraction of the peak", 0},
+    {"beta1", KEY_DOUBLE, O(beta1), 0, 0.999999, NULL, "0.9", "AdamW beta1", 0},
+    {"beta2", KEY_DOUBLE, O(beta2), 0, 0.999999, NULL, "0.95", "AdamW beta2 (M1: 0.95)", 0},
+    {"adam_eps", KEY_DOUBLE, O(adam_eps), 0, 1, NULL, "1e-15", "AdamW epsilon (M1: 1e-15)", 0},
+    {"weight_decay", KEY_DOUBLE, O(weight_decay), 0, 10, NULL, "0.0", "AdamW decoupled weight decay", 0},
+    {"grad_clip", KEY_DOUBLE, O(grad_clip), 0, 1e9, NULL, "1.0", "global gradient-norm clip (0: off)", 0},
+    {"aux_coef", KEY_DOUBLE, O(aux_coef), -1, 100, NULL, "-1", "MoE load-balancing loss weight (-1: the model's router_aux_loss_coef)", 0},
+    {"micro_tokens", KEY_INT, O(micro_tokens), 16, 1e8, NULL, "4096", "tokens per forward/backward micro-batch", 0},
+    {"rollout_slots", KEY_INT, O(rollout_slots), 1, 1e6, NULL, "256", "sequences decoded together", 0},
+    // evaluation
+    {"eval_every", KEY_INT, O(eval_every), 0, 1e8, NULL, "0", "held-out accuracy every k RL steps (0: before and after RL only)", 0},
+    {"eval_greedy", KEY_BOOL, O(eval_greedy), 0, 0, NULL, "true", "greedy decoding for held-out accuracy (else sampled)", 0},
+    {"eval_samples", KEY_INT, O(eval_samples), 1, 1024, NULL, "4", "samples per held-out prompt when eval_greedy is false", 0},
+};
+#undef O
+#undef S
+const int run_config_n_keys = sizeof run_config_keys / sizeof run_config_keys[0];
+
+int run_config_load(run_config_t *c, const char *yaml_path, char **overrides, int n_overrides) {
+    memset(c, 0, sizeof *c);
+    if (keyconf_defaults(c, run_config_keys, run_config_n_keys)) return -1;
+    if (yaml_path && keyconf_apply_yaml(c, run_config_keys, run_config_n_keys, yaml_path)) return -1;
+    for (int i = 0; i < n_overrides; i++)
+        if (keyconf_apply_override(c, run_config_keys, run_config_n_keys, overrides[i])) return -1;
+    return run_config_check(c);
+}
+
+int run_config_check(const run_config_t *c) {
+    int batch = c->prompts_per_step * c->group_size;
+    if (c->steps > 0 && c->minibatches > batch)
+        return cispo_fail("keys 'minibatches' (%d) > prompts_per_step * group_size (%d): each update needs at least "
+                          "one sample; lower minibatches", c->minibatches, batch);
+    if (c->steps > 0 && c->group_size < 2)
+        return cispo_fail("key 'group_size' is %d: group-normalised advantages need at least 2 samples per prompt",
+                          c->group_size);
+    if (!c->model[0]) return cispo_fail("key 'model' is empty: name a preset, config.json, HF directory or checkpoint");
+    if (c->task_dmin > c->task_dmax)
+        return cispo_fail("key 'task_dmin' (%d) exceeds task_dmax (%d)", c->task_dmin, c->task_dmax);
+    return 0;
+}

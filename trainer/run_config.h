@@ -1,0 +1,84 @@
+// trainer/run_config.h — every key of `cispo train` (a YAML file plus key=value overrides), with its
+// type, range, default and one line of help, validated through trainer/keyconf.
+// defines: run_config_t, run_config_keys, run_config_n_keys, run_config_load, run_config_check
+//
+// The table in run_config.c is the single list of keys: `cispo train --keys` prints it, the resolved
+// copy in run_dir/config.yaml is written from it, and an unknown key is an error naming the nearest.
+#ifndef CISPO_TRAINER_RUN_CONFIG_H
+#define CISPO_TRAINER_RUN_CONFIG_H
+
+#include "trainer/keyconf.h"
+
+#define RUN_PATH_MAX 512
+
+enum old_logp_source { OLD_LOGP_ROLLOUT = 0, OLD_LOGP_RECOMPUTE = 1 };
+
+typedef struct {
+    // ---- run ----
+    char out[RUN_PATH_MAX];        // run directory
+    int seed;
+    char resume[RUN_PATH_MAX];     // checkpoint to continue from ("" none, "auto" the latest in out)
+    int save_every;                // checkpoint every k steps (0: only at the end)
+    int keep_checkpoints;          // most recent checkpoints kept (0: all)
+    int samples;                   // write rollout samples to out/samples.h5
+    int report;                    // write out/report.html at the end
+    int quiet;                     // no per-step console line
+    // ---- model and data ----
+    char model[RUN_PATH_MAX];      // a model preset (.yaml), config.json, HF directory or .h5 checkpoint
+    char tokenizer[RUN_PATH_MAX];  // tokenizer.json ("" = the model directory's)
+    char train_data[RUN_PATH_MAX]; // JSONL of prompts, or "arithmetic" for the synthetic task
+    char eval_data[RUN_PATH_MAX];  // held-out JSONL, or "arithmetic" (a disjoint split)
+    int task_dmin, task_dmax;      // synthetic arithmetic difficulty range (datasets/synth.h)
+    double heldout_frac;           // fraction of record ids held out
+    int train_size, eval_size;     // records used (0: all of the file; synthetic: generated count)
+    // ---- SFT warm start ----
+    int sft_steps;
+    int sft_batch;                 // demonstrations per SFT update
+    double sft_lr;
+    int sft_warmup;
+    // ---- RL ----
+    int steps;                     // RL steps (rollout batch + its updates)
+    int prompts_per_step;
+    int group_size;                // G samples per prompt
+    int minibatches;               // optimizer updates per rollout batch (M1: 16)
+    int max_new_tokens;
+    double temperature, top_p;
+    int top_k;
+    int loss;                      // enum loss_kind
+    double eps_low, eps_high;      // -1: the loss's default (CISPO 1.0/4.0, GRPO 0.2/0.2, DAPO 0.2/0.28)
+    int eq7_mask;
+    int adv;                       // enum adv_kind
+    int old_logprobs;              // enum old_logp_source
+    int dynamic_sampling;          // -1: on for dapo only; 0/1 forces
+    int dynamic_max_rounds;        // extra rollout rounds to refill the batch
+    int overlong_cache;            // DAPO soft overlong punishment window (0: off; -1: dapo default)
+    int rep_n;                     // repetition early truncation: n tokens each with p > rep_p
+    double rep_p;
+    double rep_reward;             // reward given to repetition-truncated samples (scored as-is when NaN)
+    char verifier[32];             // verifier for records that do not name one
+    int score_workers;
+    // ---- optimizer ----
+    double lr;
+    int warmup;
+    int lr_schedule;               // enum lr_schedule
+    double lr_min_ratio;
+    double beta1, beta2, adam_eps, weight_decay, grad_clip;
+    double aux_coef;               // MoE load-balancing loss weight (-1: the model config's)
+    int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
+    int rollout_slots;             // sequences decoded together
+    // ---- evaluation ----
+    int eval_every;                // held-out accuracy every k RL steps (0: before and after only)
+    int eval_greedy;               // greedy decoding for held-out accuracy (else sampled at temperature)
+    int eval_samples;              // samples per held-out prompt when not greedy
+} run_config_t;
+
+extern const keyconf_key_t run_config_keys[];
+extern const int run_config_n_keys;
+
+// Defaults, then the YAML file (NULL: none), then key=value overrides. 0 or -1 (+ message naming the
+// file:line or "command line" and the key).
+int run_config_load(run_config_t *c, const char *yaml_path, char **overrides, int n_overrides);
+// Cross-key checks (prompts_per_step * group_size divisible into minibatches, ...). 0 or -1 + message.
+int run_config_check(const run_config_t *c);
+
+#endif

@@ -1,0 +1,220 @@
+// trainer/score_pool.c — forked verifier workers over socket pairs (score_pool.h).
+// Wire format, trainer -> worker: five length-prefixed strings (verifier, gold, response, tests_json,
+// fn_name; length -1 = NULL). Worker -> trainer: one verdict_t (plain data, same binary).
+#include "trainer/score_pool.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernels/common.h"
+
+typedef struct {
+    pid_t pid;
+    int fd;          // trainer's end of the socket pair
+    int job;         // index of the job in flight, -1 when idle
+    double started;  // when that job was sent
+} worker_t;
+
+struct score_pool {
+    int n;
+    double timeout_s;
+    worker_t *w;
+};
+
+// ---- byte I/O that survives short reads/writes and EINTR ----
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t n) {
+    char *p = buf;
+    while (n > 0) {
+        ssize_t k = read(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int write_str(int fd, const char *s) {
+    int32_t len = s ? (int32_t)strlen(s) : -1;
+    if (write_all(fd, &len, sizeof len)) return -1;
+    return len > 0 ? write_all(fd, s, (size_t)len) : 0;
+}
+
+// NULL for length -1; *ok = 0 on EOF or error.
+static char *read_str(int fd, int *ok) {
+    int32_t len;
+    if (read_all(fd, &len, sizeof len) || len < -1) return *ok = 0, NULL;
+    if (len < 0) return NULL;
+    char *s = cispo_malloc((size_t)len + 1);
+    if (len > 0 && read_all(fd, s, (size_t)len)) return free(s), *ok = 0, NULL;
+    s[len] = 0;
+    return s;
+}
+
+static void verify_one(const char *name, const verify_request_t *req, verdict_t *out) {
+    memset(out, 0, sizeof *out);
+    const verifier_t *v = name ? verifier_find(name) : NULL;
+    if (!v) {
+        out->failed = 1;
+        snprintf(out->reason, sizeof out->reason, "unknown verifier '%s'", name ? name : "(none)");
+        return;
+    }
+    if (v->verify(req, out) && !out->failed) out->failed = 1;
+}
+
+// ---- worker process: read a request, verify, answer; exit when the trainer closes its end ----
+static void worker_main(int fd) {
+    signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        int ok = 1;
+        char *f[5];
+        for (int i = 0; i < 5; i++) f[i] = read_str(fd, &ok);
+        if (!ok) _exit(0);
+        verify_request_t req = {.gold = f[1], .response = f[2], .tests_json = f[3], .fn_name = f[4]};
+        verdict_t out;
+        verify_one(f[0], &req, &out);
+        for (int i = 0; i < 5; i++) free(f[i]);
+        if (write_all(fd, &out, sizeof out)) _exit(0);
+    }
+}
+
+static int spawn(score_pool_t *p, int i) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return cispo_fail("score pool: socketpair: %s", strerror(errno));
+    fflush(NULL);  // no buffered output duplicated into the child
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]), close(sv[1]);
+        return cispo_fail("score pool: fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        for (int j = 0; j < p->n; j++)  // siblings' sockets are not ours: let them see EOF
+            if (j != i && p->w[j].fd >= 0) close(p->w[j].fd);
+        worker_main(sv[1]);
+    }
+    close(sv[1]);
+    p->w[i] = (worker_t){.pid = pid, .fd = sv[0], .job = -1};
+    return 0;
+}
+
+static void reap(worker_t *w, int kill_it) {
+    if (w->fd >= 0) close(w->fd);
+    if (w->pid > 0) {
+        if (kill_it) kill(w->pid, SIGKILL);
+        waitpid(w->pid, NULL, 0);
+    }
+    w->fd = -1, w->pid = 0, w->job = -1;
+}
+
+score_pool_t *score_pool_create(int n_workers, double timeout_s) {
+    score_pool_t *p = cispo_calloc(1, sizeof *p);
+    p->n = n_workers;
+    p->timeout_s = timeout_s > 0 ? timeout_s : 60;
+    p->w = cispo_calloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof(worker_t));
+    for (int i = 0; i < n_workers; i++) p->w[i].fd = -1;
+    for (int i = 0; i < n_workers; i++)
+        if (spawn(p, i)) {
+            score_pool_free(p);
+            return NULL;
+        }
+    return p;
+}
+
+void score_pool_free(score_pool_t *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) reap(&p->w[i], 0);  // closing the socket ends the worker's loop
+    free(p->w);
+    free(p);
+}
+
+static void fail_verdict(verdict_t *v, const char *why) {
+    memset(v, 0, sizeof *v);
+    v->failed = 1;
+    snprintf(v->reason, sizeof v->reason, "%s", why);
+}
+
+// A worker died or hung: its job fails, and a fresh worker takes its place.
+static void replace(score_pool_t *p, int i, verdict_t *out, const char *why) {
+    if (p->w[i].job >= 0) fail_verdict(&out[p->w[i].job], why);
+    reap(&p->w[i], 1);
+    if (spawn(p, i)) fprintf(stderr, "cispo: %s (scoring continues with fewer workers)\n", cispo_last_error());
+}
+
+int score_pool_run(score_pool_t *p, const score_job_t *jobs, int n, verdict_t *out) {
+    if (p->n == 0) {
+        for (int i = 0; i < n; i++) verify_one(jobs[i].verifier, &jobs[i].req, &out[i]);
+    } else {
+        int next = 0, done = 0;
+        struct pollfd *pfd = cispo_malloc(sizeof *pfd * (size_t)p->n);
+        int *who = cispo_malloc(sizeof(int) * (size_t)p->n);
+        while (done < n) {
+            for (int i = 0; i < p->n && next < n; i++) {  // hand out work to idle workers
+                worker_t *w = &p->w[i];
+                if (w->fd < 0 || w->job >= 0) continue;
+                const score_job_t *j = &jobs[next];
+                w->job = next++;
+                w->started = cispo_now();
+                if (write_str(w->fd, j->verifier) || write_str(w->fd, j->req.gold) ||
+                    write_str(w->fd, j->req.response) || write_str(w->fd, j->req.tests_json) ||
+                    write_str(w->fd, j->req.fn_name)) {
+                    replace(p, i, out, "verifier worker exited");
+                    done++;
+                }
+            }
+            int np = 0;
+            for (int i = 0; i < p->n; i++)
+                if (p->w[i].fd >= 0 && p->w[i].job >= 0) pfd[np] = (struct pollfd){p->w[i].fd, POLLIN, 0}, who[np++] = i;
+            if (np == 0) {
+                if (next < n) {  // no worker left alive: score the rest here rather than hang
+                    for (; next < n; next++, done++) verify_one(jobs[next].verifier, &jobs[next].req, &out[next]);
+                }
+                continue;
+            }
+            int r = poll(pfd, (nfds_t)np, 100);
+            if (r < 0 && errno != EINTR) break;
+            double now = cispo_now();
+            for (int k = 0; k < np; k++) {
+                worker_t *w = &p->w[who[k]];
+                if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+                    verdict_t v;
+                    if (read_all(w->fd, &v, sizeof v)) {
+                        replace(p, who[k], out, "verifier worker crashed");
+                    } else {
+                        v.extracted[sizeof v.extracted - 1] = 0;
+                        v.reason[sizeof v.reason - 1] = 0;
+                        out[w->job] = v;
+                        w->job = -1;
+                    }
+                    done++;
+                } else if (now - w->started > p->timeout_s) {
+                    replace(p, who[k], out, "verifier timed out");
+                    done++;
+                }
+            }
+        }
+        free(pfd);
+        free(who);
+    }
+    int failed = 0;
+    for (int i = 0; i < n; i++) failed += out[i].failed != 0;
+    return failed;
+}

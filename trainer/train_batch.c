@@ -1,0 +1,76 @@
+// trainer/train_batch.c — micro-batch packing, forward and backward over (prompt, response) pairs.
+#include "trainer/train_batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+
+static int seq_tokens(const train_seq_t *s) { return s->n_prompt + s->n_resp - 1; }
+
+int micro_plan(const train_seq_t *seqs, int n, int max_tokens, micro_t **out) {
+    micro_t *mb = cispo_malloc(sizeof(micro_t) * (size_t)(n > 0 ? n : 1));
+    int k = 0;
+    for (int i = 0; i < n;) {
+        micro_t b = {i, 0, 0, 0};
+        while (i < n && b.T + seq_tokens(&seqs[i]) <= max_tokens) {
+            b.T += seq_tokens(&seqs[i]);
+            b.n_resp += seqs[i].n_resp;
+            b.count++, i++;
+        }
+        if (b.count == 0) {
+            free(mb);
+            return cispo_fail("a sequence of %d tokens does not fit micro_tokens = %d: raise micro_tokens",
+                              seq_tokens(&seqs[i]), max_tokens);
+        }
+        mb[k++] = b;
+    }
+    *out = mb;
+    return k;
+}
+
+int micro_forward(model_t *m, const train_seq_t *seqs, const micro_t *mb, float *logp, float *entropy) {
+    int32_t *ids = cispo_malloc(sizeof(int32_t) * (size_t)mb->T);
+    int32_t *tgt = cispo_malloc(sizeof(int32_t) * (size_t)mb->T);
+    int32_t *cu = cispo_malloc(sizeof(int32_t) * (size_t)(mb->count + 1));
+    float *lp = cispo_malloc(sizeof(float) * (size_t)mb->T);
+    float *ent = entropy ? cispo_malloc(sizeof(float) * (size_t)mb->T) : NULL;
+    int t = 0;
+    cu[0] = 0;
+    for (int s = 0; s < mb->count; s++) {
+        const train_seq_t *q = &seqs[mb->first + s];
+        memcpy(ids + t, q->prompt, sizeof(int32_t) * (size_t)q->n_prompt);
+        memcpy(ids + t + q->n_prompt, q->resp, sizeof(int32_t) * (size_t)(q->n_resp - 1));
+        for (int j = 0; j < q->n_prompt - 1; j++) tgt[t + j] = -1;
+        memcpy(tgt + t + q->n_prompt - 1, q->resp, sizeof(int32_t) * (size_t)q->n_resp);
+        t += seq_tokens(q);
+        cu[s + 1] = t;
+    }
+    int rc = model_forward(m, ids, cu, mb->count, mb->T);
+    if (!rc) {
+        model_logprobs(m, tgt, lp, ent);
+        int r = 0;
+        for (int s = 0; s < mb->count; s++) {
+            const train_seq_t *q = &seqs[mb->first + s];
+            int at = cu[s] + q->n_prompt - 1;
+            memcpy(logp + r, lp + at, sizeof(float) * (size_t)q->n_resp);
+            if (entropy) memcpy(entropy + r, ent + at, sizeof(float) * (size_t)q->n_resp);
+            r += q->n_resp;
+        }
+    }
+    free(ids), free(tgt), free(cu), free(lp), free(ent);
+    return rc;
+}
+
+void micro_backward(model_t *m, const train_seq_t *seqs, const micro_t *mb, const float *dlogp, float aux_coef) {
+    float *d = cispo_calloc((size_t)mb->T, sizeof(float));
+    int t = 0, r = 0;
+    for (int s = 0; s < mb->count; s++) {
+        const train_seq_t *q = &seqs[mb->first + s];
+        memcpy(d + t + q->n_prompt - 1, dlogp + r, sizeof(float) * (size_t)q->n_resp);
+        t += seq_tokens(q);
+        r += q->n_resp;
+    }
+    model_backward(m, d, aux_coef);
+    free(d);
+}

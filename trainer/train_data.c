@@ -1,0 +1,159 @@
+// trainer/train_data.c — the prompt sets of a run, from datasets/: JSONL records (ours or verl's) or
+// the synthetic arithmetic task, tokenized once; and the seeded data order.
+// defines: train_set_load, train_set_tokenize, train_set_free, data_cursor_take
+//
+// The held-out split is datasets/' hash of the record id (synthetic ids hash the prompt), so no
+// held-out problem ever appears in training, whatever the sizes.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/dataset.h"
+#include "datasets/synth.h"
+#include "kernels/common.h"
+#include "trainer/train.h"
+#include "trainer/train_data.h"
+
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return mix64(h);
+}
+
+// Moves a datasets/ record into an example (the record's strings are taken over or freed).
+static void take_record(train_example_t *e, data_record_t *r) {
+    memset(e, 0, sizeof *e);
+    e->prompt = record_prompt_text(r);
+    e->answer = r->answer, r->answer = NULL;
+    e->verifier = r->verifier, r->verifier = NULL;
+    e->demo = r->response, r->response = NULL;
+    e->tests_json = r->tests_json, r->tests_json = NULL;
+    e->fn_name = r->fn_name, r->fn_name = NULL;
+    record_free(r);
+}
+
+// Synthetic arithmetic (datasets/synth.h): problems of the stream drawn in order, each kept in the
+// split its id hashes to; held-out problems are also kept distinct from each other.
+static int load_arith(train_set_t *set, const arith_task_t *task, int n, int heldout) {
+    set->ex = cispo_calloc((size_t)n, sizeof(train_example_t));
+    set->n = 0;
+    uint64_t *seen = cispo_malloc(sizeof(uint64_t) * (size_t)n);
+    for (uint64_t k = 0; set->n < n; k++) {
+        if (k > (uint64_t)n * 200 + 100000) {
+            free(seen);
+            return cispo_fail("synthetic task: only %d distinct held-out problems at difficulty %d..%d; lower "
+                              "eval_size or raise task_dmax", set->n, task->dmin, task->dmax);
+        }
+        data_record_t r;
+        synth_arith(task->seed, k, task->dmin, task->dmax, &r);
+        if (dataset_is_heldout(r.id, task->heldout_frac) != heldout) {
+            record_free(&r);
+            continue;
+        }
+        uint64_t h = hash_str(r.id);
+        int dup = 0;
+        for (int i = 0; heldout && i < set->n && !dup; i++) dup = seen[i] == h;
+        if (dup) {
+            record_free(&r);
+            continue;
+        }
+        seen[set->n] = h;
+        take_record(&set->ex[set->n++], &r);
+    }
+    free(seen);
+    return 0;
+}
+
+// A JSONL file (datasets/dataset.h): the whole file, or one side of its hash split when the same file
+// serves for training and evaluation.
+static int load_jsonl(train_set_t *set, const char *path, int limit, dataset_split_t split, double frac) {
+    dataset_opts_t o = dataset_opts_default();
+    o.split = split;
+    o.heldout_frac = frac;
+    dataset_t d;
+    if (dataset_load(path, &o, &d)) return cispo_fail("%s", datasets_last_error());
+    if (d.n == 0) {
+        dataset_free(&d);
+        return cispo_fail("%s: no records%s", path, split == DATASET_SPLIT_ALL ? "" : " in this split");
+    }
+    int n = limit > 0 && (size_t)limit < d.n ? limit : (int)d.n;
+    set->ex = cispo_calloc((size_t)n, sizeof(train_example_t));
+    for (int i = 0; i < n; i++) take_record(&set->ex[i], &d.recs[i]);
+    for (size_t i = (size_t)n; i < d.n; i++) record_free(&d.recs[i]);
+    free(d.recs);
+    set->n = n;
+    return 0;
+}
+
+int train_set_load(train_set_t *set, const char *spec, int n, const arith_task_t *task, int heldout,
+                   const char *other_spec) {
+    memset(set, 0, sizeof *set);
+    if (!strcmp(spec, "arithmetic")) return load_arith(set, task, n > 0 ? n : (heldout ? 200 : 20000), heldout);
+    dataset_split_t split = DATASET_SPLIT_ALL;
+    if (other_spec && !strcmp(spec, other_spec)) split = heldout ? DATASET_SPLIT_HELDOUT : DATASET_SPLIT_TRAIN;
+    return load_jsonl(set, spec, n, split, task->heldout_frac);
+}
+
+int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id, int max_prompt) {
+    for (int i = 0; i < set->n; i++) {
+        train_example_t *e = &set->ex[i];
+        token_ids_t ids = {0};
+        if (tokenizer_encode(tok, e->prompt, strlen(e->prompt), &ids, TOKENIZER_ADD_SPECIAL)) return -1;
+        if (ids.n == 0) return cispo_fail("record %d: the prompt encodes to no tokens", i + 1);
+        if ((int)ids.n > max_prompt)
+            return cispo_fail("record %d: prompt of %zu tokens exceeds %d (raise micro_tokens or shorten it)", i + 1,
+                              ids.n, max_prompt);
+        e->ids = ids.ids, e->n_ids = (int)ids.n;
+        token_ids_t d = {0};
+        char buf[600];
+        const char *demo = e->demo;
+        if (!demo && e->answer) snprintf(buf, sizeof buf, "%s", e->answer), demo = buf;  // no demonstration: the answer
+        if (demo && tokenizer_encode(tok, demo, strlen(demo), &d, 0)) return -1;
+        if (eos_id >= 0) token_ids_push(&d, eos_id);
+        e->demo_ids = d.ids, e->n_demo = (int)d.n;
+    }
+    return 0;
+}
+
+void train_set_free(train_set_t *set) {
+    for (int i = 0; i < set->n; i++) {
+        train_example_t *e = &set->ex[i];
+        free(e->prompt), free(e->answer), free(e->verifier), free(e->demo), free(e->ids), free(e->demo_ids);
+        free(e->tests_json), free(e->fn_name);
+    }
+    free(set->ex);
+    set->ex = NULL;
+    set->n = 0;
+}
+
+// ---- data order ----
+static void epoch_perm(int *perm, int n, uint64_t seed, uint64_t stream, uint64_t epoch) {
+    uint64_t s = mix64(mix64(seed ^ (stream << 56)) + epoch);
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {  // Fisher-Yates
+        s = mix64(s);
+        int j = (int)(s % (uint64_t)(i + 1));
+        int tmp = perm[i];
+        perm[i] = perm[j], perm[j] = tmp;
+    }
+}
+
+void data_cursor_take(data_cursor_t *c, uint64_t seed, uint64_t stream, int n, int count, int *out) {
+    int *perm = cispo_malloc(sizeof(int) * (size_t)n);
+    epoch_perm(perm, n, seed, stream, c->epoch);
+    for (int k = 0; k < count; k++) {
+        if (c->cursor >= (uint64_t)n) {
+            c->epoch++, c->cursor = 0;
+            epoch_perm(perm, n, seed, stream, c->epoch);
+        }
+        out[k] = perm[c->cursor++];
+    }
+    free(perm);
+}

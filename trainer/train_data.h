@@ -1,0 +1,32 @@
+// trainer/train_data.h — prompt sets for training and evaluation (datasets/ records: JSONL files or
+// the synthetic arithmetic task), with a held-out split, tokenized; the seeded data order.
+// defines: arith_task_t, train_set_load, train_set_tokenize, train_set_free,
+//          data_cursor_take
+#ifndef CISPO_TRAINER_TRAIN_DATA_H
+#define CISPO_TRAINER_TRAIN_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/tokenizer.h"
+#include "trainer/train.h"
+
+typedef struct {
+    uint64_t seed;        // problem stream (the run seed)
+    int dmin, dmax;       // difficulty range of datasets/synth.h's arithmetic (1..5)
+    double heldout_frac;  // fraction of ids in the held-out split
+} arith_task_t;
+
+// spec: a JSONL path or "arithmetic". n: records wanted (0: all, or the synthetic default 20000 / 200).
+// heldout: which split to take of the synthetic task, or of a JSONL file that other_spec (the other
+// set's spec, may be NULL) names too; a file of its own is taken whole. 0 or -1 (+ message).
+int train_set_load(train_set_t *set, const char *spec, int n, const arith_task_t *task, int heldout,
+                   const char *other_spec);
+// Tokenizes prompts (with the tokenizer's special-token template) and demonstrations (+ EOS).
+int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id, int max_prompt);
+void train_set_free(train_set_t *set);
+// The next count record indices in data order: epochs are permutations drawn from (seed, stream,
+// epoch), so the cursor (epoch, position) is all the state a checkpoint needs.
+void data_cursor_take(data_cursor_t *c, uint64_t seed, uint64_t stream, int n, int count, int *out);
+
+#endif

@@ -1,0 +1,140 @@
+// trainer/train_setup.c — what a run needs before its first step: the model (preset, HF directory or
+// checkpoint), the tokenizer, the prompt sets, the rollout engine and the scoring pool; and the
+// checkpoint of a run's state.
+// defines: train_load_model, train_load_tokenizer, train_open, train_close, train_save
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kernels/common.h"
+#include "model/hf.h"
+#include "trainer/checkpoint.h"
+#include "trainer/train.h"
+#include "trainer/train_data.h"
+
+static int ends_with(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n >= k && !strcmp(s + n - k, suf);
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return !stat(p, &st) && S_ISDIR(st.st_mode);
+}
+
+int train_load_model(const char *spec, uint64_t seed, model_config_t *cfg, float **params) {
+    if (ends_with(spec, ".h5")) {
+        checkpoint_t ck;
+        if (checkpoint_load(spec, &ck)) return -1;
+        *cfg = ck.cfg;
+        *params = ck.params;
+        ck.params = NULL;
+        checkpoint_free(&ck);
+        return 0;
+    }
+    if (is_dir(spec)) {
+        param_table_t t;
+        if (hf_load_dir(spec, cfg, &t, params)) return -1;
+        param_table_free(&t);
+        return 0;
+    }
+    if (model_config_load(cfg, spec) || model_config_validate(cfg, spec)) return -1;
+    param_table_t t;
+    param_table_build(&t, cfg);
+    *params = cispo_malloc(t.n_floats * sizeof(float));
+    param_init_hf(*params, &t, cfg, seed);
+    param_table_free(&t);
+    return 0;
+}
+
+tokenizer_t *train_load_tokenizer(const char *path, const char *model_spec) {
+    if (path && path[0]) return tokenizer_load(path);
+    char p[1100];
+    if (model_spec && is_dir(model_spec)) {
+        snprintf(p, sizeof p, "%s/tokenizer.json", model_spec);
+        return tokenizer_load(p);
+    }
+    cispo_fail("no tokenizer: set key 'tokenizer' to a tokenizer.json (model '%s' is not a directory holding one)",
+               model_spec ? model_spec : "");
+    return NULL;
+}
+
+int train_open(train_t *t, const run_config_t *cfg) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    t->heldout_before = NAN;
+    // workers first: forked while the process is small and has no BLAS threads busy
+    t->pool = score_pool_create(cfg->score_workers, 60.0);
+    if (!t->pool) return -1;
+    float *params = NULL;
+    if (train_load_model(cfg->model, (uint64_t)cfg->seed, &t->mcfg, &params)) return -1;
+    if (!(t->tok = train_load_tokenizer(cfg->tokenizer, cfg->model))) return free(params), -1;
+    if (tokenizer_vocab_size(t->tok) > t->mcfg.vocab_size) {
+        free(params);
+        return cispo_fail("tokenizer %s has %d tokens but the model's vocab_size is %d: use a matching model",
+                          cfg->tokenizer, tokenizer_vocab_size(t->tok), t->mcfg.vocab_size);
+    }
+    t->eos_id = tokenizer_eos_id(t->tok);
+    if (t->eos_id < 0) t->eos_id = t->mcfg.eos_token_id;
+    t->aux_coef = cfg->aux_coef >= 0 ? (float)cfg->aux_coef : (float)t->mcfg.router_aux_loss_coef;
+
+    arith_task_t task = {(uint64_t)cfg->seed, cfg->task_dmin, cfg->task_dmax, cfg->heldout_frac};
+    if (train_set_load(&t->train, cfg->train_data, cfg->train_size, &task, 0, cfg->eval_data)) return free(params), -1;
+    if (train_set_load(&t->eval, cfg->eval_data, cfg->eval_size, &task, 1, cfg->train_data)) return free(params), -1;
+    int max_prompt = cfg->micro_tokens - cfg->max_new_tokens;
+    if (max_prompt < 1)
+        return free(params), cispo_fail("key 'micro_tokens' (%d) must exceed max_new_tokens (%d)", cfg->micro_tokens,
+                                        cfg->max_new_tokens);
+    if (train_set_tokenize(&t->train, t->tok, t->eos_id, max_prompt) ||
+        train_set_tokenize(&t->eval, t->tok, t->eos_id, max_prompt))
+        return free(params), -1;
+    int longest = 0;
+    for (int i = 0; i < t->train.n; i++) longest = t->train.ex[i].n_ids > longest ? t->train.ex[i].n_ids : longest;
+    for (int i = 0; i < t->eval.n; i++) longest = t->eval.ex[i].n_ids > longest ? t->eval.ex[i].n_ids : longest;
+
+    t->m = model_create(&t->mcfg, NULL, cfg->micro_tokens);
+    memcpy(t->m->params, params, t->m->table.n_floats * sizeof(float));
+    free(params);
+    t->engine = infer_create(t->m, cfg->rollout_slots, longest + cfg->max_new_tokens + 1);
+
+    loss_config_defaults(&t->loss, cfg->loss);
+    if (cfg->eps_low >= 0) t->loss.eps_low = cfg->eps_low;
+    if (cfg->eps_high >= 0) t->loss.eps_high = cfg->eps_high;
+    t->loss.eq7_mask = cfg->eq7_mask;
+    t->dynamic_sampling = cfg->dynamic_sampling >= 0 ? cfg->dynamic_sampling : cfg->loss == LOSS_DAPO;
+    t->overlong_cache = cfg->overlong_cache >= 0 ? cfg->overlong_cache
+                        : cfg->loss == LOSS_DAPO ? cfg->max_new_tokens / 4 : 0;
+    return 0;
+}
+
+void train_close(train_t *t) {
+    if (t->engine) infer_free(t->engine);
+    if (t->m) model_free(t->m);
+    if (t->tok) tokenizer_free(t->tok);
+    train_set_free(&t->train);
+    train_set_free(&t->eval);
+    optim_free(&t->opt);
+    score_pool_free(t->pool);
+    memset(t, 0, sizeof *t);
+}
+
+int train_save(train_t *t, const char *path) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddNumberToObject(x, "sft_done", t->sft_done);
+    cJSON_AddNumberToObject(x, "rl_done", t->rl_done);
+    cJSON_AddNumberToObject(x, "opt_phase", t->opt_phase);
+    cJSON_AddNumberToObject(x, "opt_t", t->opt.t);
+    cJSON_AddNumberToObject(x, "seed", t->cfg.seed);
+    if (isfinite(t->heldout_before)) cJSON_AddNumberToObject(x, "heldout_before", t->heldout_before);
+    char *extra = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    uint64_t rng[4] = {t->sft_data.epoch, t->sft_data.cursor, t->rl_data.epoch, t->rl_data.cursor};
+    int have_moments = t->opt_phase != 0;
+    int rc = checkpoint_save(path, &t->mcfg, &t->m->table, t->m->params, have_moments ? t->opt.m : NULL,
+                             have_moments ? t->opt.v : NULL, t->sft_done + t->rl_done, rng, 4, extra);
+    cJSON_free(extra);
+    return rc;
+}
