@@ -648,11 +648,13 @@ tokenizer_t *tokenizer_load(const char *path) {
     char *text = cispo_read_file(path, NULL);
     if (!text) return NULL;
     cJSON *root = cJSON_Parse(text);
-    free(text);
     if (!root) {
-        cispo_fail("%s: not valid JSON (near: %.40s)", path, cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "?");
+        const char *at = cJSON_GetErrorPtr();  // points into text
+        cispo_fail("%s: not valid JSON at byte %ld", path, at && at >= text ? (long)(at - text) : -1L);
+        free(text);
         return NULL;
     }
+    free(text);
     tokenizer_t *t = cispo_calloc(1, sizeof *t);
     t->path = cispo_strdup(path);
     int rc = 0;

@@ -292,19 +292,23 @@ def test_demo_tokenizer():
     path = os.path.join(SRC, "configs", "tokenizers", "demo", "tokenizer.json")
     ref = Tokenizer.from_file(path)
     check(ref.get_vocab_size() == 512, "demo tokenizer vocab size %d == 512" % ref.get_vocab_size())
-    p = subprocess.run([BIN, "gen-data", "--task", "arith", "--n", "200", "--seed", "5", "--with-demo"],
+    p = subprocess.run([BIN, "gen-data", "--task", "arith", "--n", "200", "--seed", "5"],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if not check(p.returncode == 0, "gen-data ran: %r" % p.stderr[:300]):
         return
     recs = [json.loads(l) for l in p.stdout.decode("utf-8").split("\n")[:-1]]
-    samples = [r["prompt"] for r in recs] + [r["prompt"] + r["meta"]["demo"] + "<|endoftext|>" for r in recs]
+    # The plain template (datasets/record.h): "<prompt>\n", then the response and EOS for SFT.
+    samples = [r["prompt"] + "\n" for r in recs] + [r["prompt"] + "\n" + r["response"] + "<|endoftext|>" for r in recs]
     samples += read("tokenizer_corpus_heldout.txt").splitlines(keepends=True)
     want = [ref.encode(s, add_special_tokens=False).ids for s in samples]
     compare_lists("demo", "encode", encode_c(path, samples, False), want, samples)
     got = decode_c(path, want, False)
     compare_lists("demo", "round trip", got, samples, samples)
     per = sum(len(w) for w in want[:len(recs)]) / len(recs)
-    print("demo tokenizer: %d texts identical; %.1f tokens per prompt" % (len(samples), per))
+    per_sft = sum(len(w) for w in want[len(recs):2 * len(recs)]) / len(recs)
+    eos = subprocess.run([BIN, "tokenize", "--tokenizer", path, "--info"], stdout=subprocess.PIPE).stdout.decode()
+    check("eos 0\n" in eos and "vocab_size 512\n" in eos, "demo tokenizer: eos id 0, 512 tokens: %r" % eos)
+    print("demo tokenizer: %d texts identical; %.1f tokens per prompt, %.1f per SFT text" % (len(samples), per, per_sft))
 
 
 def main():
