@@ -1,6 +1,6 @@
 // rl/genrm.c — LLM judge over an OpenAI-compatible chat completions endpoint (genrm.h).
 // defines: GENRM_DEFAULT_TEMPLATE, genrm_config_default, genrm_config_from_env, genrm_config_free,
-//          genrm_render_prompt, genrm_parse_score, genrm_judge, genrm_verifier
+//          genrm_render_prompt, genrm_parse_score, genrm_judge, genrm_verify
 #include "rl/genrm.h"
 
 #include <cjson/cJSON.h>
@@ -310,7 +310,7 @@ int genrm_judge(const genrm_config_t *cfg, const char *question, const char *ref
     return 0;
 }
 
-static int genrm_verify(const verify_request_t *req, verdict_t *out) {
+int genrm_verify(const verify_request_t *req, verdict_t *out) {
     genrm_config_t cfg;
     if (genrm_config_from_env(&cfg)) {
         memset(out, 0, sizeof *out);
@@ -320,5 +320,3 @@ static int genrm_verify(const verify_request_t *req, verdict_t *out) {
     genrm_config_free(&cfg);
     return rc;
 }
-
-const verifier_t genrm_verifier = {"genrm", genrm_verify};

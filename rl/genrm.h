@@ -2,7 +2,7 @@
 // chat completions endpoint (vLLM, SGLang, TGI, llama.cpp server, OpenAI) grades a response against
 // the reference answer (VERIFIERS.md "Remote rewards").
 // defines: genrm_config_t, genrm_config_default, genrm_config_from_env, genrm_config_free,
-//          genrm_render_prompt, genrm_parse_score, genrm_judge, genrm_verifier, GENRM_DEFAULT_TEMPLATE
+//          genrm_render_prompt, genrm_parse_score, genrm_judge, genrm_verify, GENRM_DEFAULT_TEMPLATE
 //
 // One judgement = one POST <url>/v1/chat/completions with
 //   {"model": M, "messages": [{"role": "user", "content": <prompt>}], "temperature": T, "max_tokens": N}
@@ -75,8 +75,8 @@ int genrm_parse_score(const char *reply, double scale_min, double scale_max, dou
 int genrm_judge(const genrm_config_t *cfg, const char *question, const char *reference, const char *response,
                 verdict_t *out);
 
-// The registry entry: req->question, req->gold (the reference) and req->response, configuration from
-// the environment.
-extern const verifier_t genrm_verifier;
+// The registry's "genrm" entry (rl/verifier.c): req->question, req->gold (the reference) and
+// req->response; configuration from the environment, read at each call.
+int genrm_verify(const verify_request_t *req, verdict_t *out);
 
 #endif

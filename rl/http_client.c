@@ -156,8 +156,7 @@ int http_post_json(const char *url, const char *body, const http_options_t *opt_
             if (b.overflow)
                 snprintf(last, sizeof last, "response body over %zu MiB", HTTP_BODY_MAX >> 20), retryable = 0;
             else
-                snprintf(last, sizeof last, "%s%s%s (timeout %.1f s)", curl_easy_strerror(cc), errbuf[0] ? ": " : "",
-                         errbuf, opt.timeout_s);
+                snprintf(last, sizeof last, "%s%s%s", curl_easy_strerror(cc), errbuf[0] ? ": " : "", errbuf);
         } else {
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
             if (out->status >= 200 && out->status < 300) {
@@ -186,5 +185,5 @@ int http_post_json(const char *url, const char *body, const http_options_t *opt_
     curl_easy_cleanup(h);
     if (rc == 0) return 0;
     return cispo_fail("POST %s: %s after %d attempt(s): %s", url,
-                      out->status ? "failed" : "connection failed", out->attempts, last);
+                      out->status ? "failed" : "no HTTP answer", out->attempts, last);
 }

@@ -39,9 +39,10 @@ http_options_t http_options_default(void);
 // POSTs body (JSON text) to url with Content-Type: application/json. Returns 0 when an attempt got
 // a 2xx answer (out->body holds it). Otherwise -1 with cispo_last_error() =
 //   "POST <url>: <what> after <n> attempt(s): <last failure>"
-// e.g. "... HTTP 400 (not retried) after 1 attempt(s): {\"error\": ...}" or "... connection failed
-// after 4 attempt(s): Timeout was reached (timeout 2.0 s)"; out still holds the last status and
-// body for the caller to inspect. Safe to call from several threads at once.
+// e.g. "...: failed after 1 attempt(s): HTTP 400 (not retried): {\"error\": ...}" or "...: no HTTP
+// answer after 4 attempt(s): Timeout was reached: Operation timed out after 2000 milliseconds ...";
+// out still holds the last status and body for the caller to inspect. Safe to call from several
+// threads at once.
 int http_post_json(const char *url, const char *body, const http_options_t *opt, http_response_t *out);
 
 void http_response_free(http_response_t *r);

@@ -1,6 +1,6 @@
 // rl/remote_reward.c — reward from a user's HTTP service (remote_reward.h).
 // defines: remote_reward_config_default, remote_reward_config_from_env, remote_reward_config_free,
-//          remote_reward_score, remote_reward_verifier
+//          remote_reward_score, remote_reward_verify
 #include "rl/remote_reward.h"
 
 #include <cjson/cJSON.h>
@@ -114,7 +114,7 @@ int remote_reward_score(const remote_reward_config_t *cfg, const verify_request_
     return 0;
 }
 
-static int remote_verify(const verify_request_t *req, verdict_t *out) {
+int remote_reward_verify(const verify_request_t *req, verdict_t *out) {
     remote_reward_config_t cfg;
     if (remote_reward_config_from_env(&cfg)) {
         memset(out, 0, sizeof *out);
@@ -124,5 +124,3 @@ static int remote_verify(const verify_request_t *req, verdict_t *out) {
     remote_reward_config_free(&cfg);
     return rc;
 }
-
-const verifier_t remote_reward_verifier = {"remote", remote_verify};

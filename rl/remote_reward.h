@@ -1,7 +1,7 @@
 // rl/remote_reward.h — the "remote" verifier: a reward computed by a user's own HTTP service (a
 // learned reward model, a custom checker, anything that speaks this small JSON protocol).
 // defines: remote_reward_config_t, remote_reward_config_default, remote_reward_config_from_env,
-//          remote_reward_config_free, remote_reward_score, remote_reward_verifier
+//          remote_reward_config_free, remote_reward_score, remote_reward_verify
 //
 // Protocol: one POST to the configured URL (through http_client: timeout, retries with backoff) with
 //   {"prompt": "<question text>", "response": "<model response>", "answer": "<gold or null>",
@@ -41,7 +41,7 @@ void remote_reward_config_free(remote_reward_config_t *cfg);
 // URL and the failure.
 int remote_reward_score(const remote_reward_config_t *cfg, const verify_request_t *req, verdict_t *out);
 
-// The registry entry: configuration from the environment.
-extern const verifier_t remote_reward_verifier;
+// The registry's "remote" entry (rl/verifier.c): configuration from the environment, read at each call.
+int remote_reward_verify(const verify_request_t *req, verdict_t *out);
 
 #endif
