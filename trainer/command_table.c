@@ -10,6 +10,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_gendata(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 const cispo_command_t cispo_commands[] = {
     // {"name", cmd_name, "one-line summary"},
@@ -18,5 +19,6 @@ const cispo_command_t cispo_commands[] = {
     {"gen-data", cmd_gendata, "synthetic task records as JSONL (cispo gen-data --task arith --n N --seed S)"},
     {"score", cmd_score, "per-token log-probs of a token file under a model (cispo score --model DIR --tokens FILE)"},
     {"sandbox", cmd_sandbox, "run code in the sandbox, or serve it over HTTP (cispo sandbox run|serve|probe)"},
+    {"verify", cmd_verify, "judge answers with a reward verifier (cispo verify --gold G --answer A | --tsv FILE)"},
     {NULL, NULL, NULL},
 };

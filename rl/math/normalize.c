@@ -1,0 +1,296 @@
+// rl/math/normalize.c — string-level cleanup of one extracted answer before parsing.
+// defines: mv_normalize, mv_is_known_command
+//
+// - Unicode forms to LaTeX (unicode.c); "\\frac" written with a doubled backslash to "\frac".
+// - \dfrac \tfrac \cfrac -> \frac, \dbinom \tbinom -> \binom; \left \right \big.. \displaystyle dropped.
+// - thousands separators: 1,000  1{,}000  1,\!000  1\,000  1~000  1 000 -> 1000.
+// - degrees (^\circ, ^{\circ}, \degree), dollars (\$, $) and trailing units (\text{ cm}, \mbox{units},
+//   "miles", "cm^2") dropped; percent words (%, percent, pct) -> \%.
+// - spacing commands (\, \; \: \! \quad ~) -> ' '; trailing punctuation dropped.
+#include <ctype.h>
+#include <pthread.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "rl/math/mv_internal.h"
+
+// Commands the parser knows; "\\name" with one of these names is read as "\name".
+static const char *const kKnown[] = {
+    "frac", "dfrac", "tfrac", "cfrac", "sqrt", "boxed", "fbox", "text", "textbf", "textit", "textrm", "textnormal",
+    "mathrm", "mathbf", "mathit", "mathbb", "mathcal", "mbox", "operatorname", "left", "right", "cdot", "times", "div",
+    "pm", "mp", "pi", "infty", "inf", "le", "leq", "leqslant", "ge", "geq", "geqslant", "ne", "neq", "approx", "in", "notin",
+    "cup", "cap", "setminus", "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh",
+    "cosh", "tanh", "log", "ln", "lg", "exp", "binom", "dbinom", "tbinom", "choose", "alpha", "beta", "gamma",
+    "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu",
+    "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta",
+    "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega", "begin", "end", "circ", "degree", "quad", "qquad", "dots",
+    "ldots", "cdots", "sum", "prod", "lim", "int", "emptyset", "varnothing", "lt", "gt", "neg", "not", "overline",
+    "vec", "hat", "bar", "displaystyle", "to", "rightarrow", "Rightarrow", "implies", "iff", "mid", "lbrace", "rbrace",
+    "langle", "rangle", "lvert", "rvert", "vert", "lfloor", "rfloor", "lceil", "rceil", "angle", "triangle", "perp",
+    "parallel", "equiv", "sim", "cong", "wedge", "vee", "land", "lor", "max", "min", "gcd", "det", "mod", "pmod",
+    "bmod", "ge", "dagger", "prime", "tilde", "bmatrix", "pmatrix", "hline", "big", "Big", "bigl", "bigr", "Bigl",
+    "Bigr", "textstyle", "limits", "nolimits", "imath", "infin", "cr",
+};
+
+int mv_is_known_command(const char *name, size_t n) {
+    for (size_t i = 0; i < sizeof kKnown / sizeof kKnown[0]; i++)
+        if (strlen(kKnown[i]) == n && !memcmp(kKnown[i], name, n)) return 1;
+    return 0;
+}
+
+static int name_is(const char *s, size_t n, const char *lit) { return strlen(lit) == n && !memcmp(s, lit, n); }
+
+// ---- pass 1: commands, spacing, degrees, dollars ----
+static void pass_commands(const char *s, size_t n, mv_buf *out) {
+    size_t i = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '$') {
+            i++;
+            continue;
+        }
+        if (c == '~') {
+            mv_buf_putc(out, ' ');
+            i++;
+            continue;
+        }
+        if (c == '^') {  // ^\circ, ^{\circ}, ^{\circ}C: degrees
+            size_t k = i + 1;
+            while (k < n && s[k] == ' ') k++;
+            int brace = k < n && s[k] == '{';
+            if (brace) k++;
+            while (k < n && s[k] == ' ') k++;
+            if (k + 5 <= n && !memcmp(s + k, "\\circ", 5) && (k + 5 == n || !isalpha((unsigned char)s[k + 5]))) {
+                k += 5;
+                while (k < n && s[k] == ' ') k++;
+                if (brace && k < n && s[k] == '}') k++;
+                i = k;
+                continue;
+            }
+        }
+        if (c != '\\') {
+            mv_buf_putc(out, c);
+            i++;
+            continue;
+        }
+        // a command
+        size_t k = i + 1;
+        if (k < n && s[k] == '\\') {  // "\\frac" (escaped once too often) vs the row separator "\\"
+            size_t e = k + 1;
+            while (e < n && isalpha((unsigned char)s[e])) e++;
+            if (e > k + 1 && mv_is_known_command(s + k + 1, e - k - 1) && !name_is(s + k + 1, e - k - 1, "end") &&
+                !name_is(s + k + 1, e - k - 1, "hline")) {
+                i = k;  // drop one backslash, read the command next round
+                continue;
+            }
+            mv_buf_puts(out, "\\\\");
+            i = k + 1;
+            continue;
+        }
+        size_t e = k;
+        while (e < n && isalpha((unsigned char)s[e])) e++;
+        if (e == k) {  // one-character command
+            if (k >= n) {
+                i = k;
+                continue;
+            }
+            char d = s[k];
+            if (d == '$') {
+                i = k + 1;
+                continue;
+            }
+            if (d == '!' && out->n >= 2 && out->s[out->n - 1] == ',' && isdigit((unsigned char)out->s[out->n - 2])) {
+                // 11,\! 111: a thousands comma with a negative space
+                size_t q = k + 1;
+                while (q < n && s[q] == ' ') q++;
+                if (q + 3 <= n && isdigit((unsigned char)s[q]) && isdigit((unsigned char)s[q + 1]) && isdigit((unsigned char)s[q + 2]) &&
+                    (q + 3 == n || !isdigit((unsigned char)s[q + 3]))) {
+                    out->n--;
+                    out->s[out->n] = 0;
+                    i = q;
+                    continue;
+                }
+            }
+            if (d == ',' || d == '!' || d == ';' || d == ':' || d == ' ' || d == '>') {
+                // between digit groups (1\,000) a thin space is a separator: keep the digits together
+                int thousands = d != '!' && out->n > 0 && isdigit((unsigned char)out->s[out->n - 1]) && k + 4 <= n &&
+                                isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&
+                                isdigit((unsigned char)s[k + 3]) && (k + 4 == n || !isdigit((unsigned char)s[k + 4]));
+                if (!thousands && d != '!') mv_buf_putc(out, ' ');
+                i = k + 1;
+                continue;
+            }
+            mv_buf_putc(out, '\\');
+            mv_buf_putc(out, d);
+            i = k + 1;
+            continue;
+        }
+        const char *nm = s + k;
+        size_t len = e - k;
+        if (name_is(nm, len, "left") || name_is(nm, len, "right") || name_is(nm, len, "bigl") || name_is(nm, len, "bigr") ||
+            name_is(nm, len, "Bigl") || name_is(nm, len, "Bigr") || name_is(nm, len, "big") || name_is(nm, len, "Big") ||
+            name_is(nm, len, "biggl") || name_is(nm, len, "biggr") || name_is(nm, len, "displaystyle") ||
+            name_is(nm, len, "textstyle") || name_is(nm, len, "limits") || name_is(nm, len, "nolimits")) {
+            if ((name_is(nm, len, "left") || name_is(nm, len, "right")) && e < n && s[e] == '.') e++;  // \left. is nothing
+            mv_buf_putc(out, ' ');
+            i = e;
+            continue;
+        }
+        if (name_is(nm, len, "quad") || name_is(nm, len, "qquad") || name_is(nm, len, "hline")) {
+            mv_buf_putc(out, ' ');
+            i = e;
+            continue;
+        }
+        if (name_is(nm, len, "circ") || name_is(nm, len, "degree")) {
+            i = e;
+            continue;
+        }
+        if (name_is(nm, len, "dfrac") || name_is(nm, len, "tfrac") || name_is(nm, len, "cfrac")) {
+            mv_buf_puts(out, "\\frac");
+            i = e;
+            continue;
+        }
+        if (name_is(nm, len, "dbinom") || name_is(nm, len, "tbinom")) {
+            mv_buf_puts(out, "\\binom");
+            i = e;
+            continue;
+        }
+        mv_buf_putn(out, s + i, e - i);
+        i = e;
+    }
+}
+
+// ---- pass 2: regular-expression rewrites ----
+typedef struct {
+    const char *pat, *rep;
+} rewrite_t;
+
+static const rewrite_t kRewrites[] = {
+    // thousands: 1{,}000 and 1,\!000 anywhere between digit groups
+    {"(?<=\\d)(?:\\{,\\}|,\\\\!)\\s*(?=\\d{3}(?!\\d))", ""},
+    // percent spellings
+    {"(?<=[\\d}.)])\\s*(?:\\\\%|%|(?i:percentage|percent|pct)\\b)", "\\%"},
+    // units after a number: \text{ cm}^2, \mbox{units}, \mathrm{kg}
+    {"(?<=[\\d}.)%])\\s*\\\\(?:text|textnormal|textrm|mbox|mathrm|textit)\\s*\\{\\s*(?!(?:and|or)\\s*\\})[A-Za-z][A-Za-z .\\/]*\\}"
+     "(?:\\s*\\^\\s*\\{?[23]\\}?)?",
+     ""},
+    // plain unit words after a number (no single letters: 5m may be 5*m)
+    {"(?<=[\\d}.)])\\s*(?i:units?|cm|mm|km|meters?|metres?|miles?|mi|feet|foot|ft|inch(?:es)?|in\\.|yards?|kg|grams?|"
+     "lbs?|pounds?|ounces?|oz|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|dollars?|cents?|"
+     "yuan|euros?|degrees?|liters?|litres?|ml|mph|sq\\.?\\s*(?:units|ft|m|cm)|square\\s+(?:units|feet|meters|cm|inches)|"
+     "cubic\\s+(?:units|feet|meters|cm|inches))(?:\\^\\{?[23]\\}?|[23](?!\\d))?(?![A-Za-z])",
+     ""},
+};
+#define N_REWRITES (sizeof kRewrites / sizeof kRewrites[0])
+
+static pcre2_code *re_rw[N_REWRITES];
+static pthread_once_t rw_once = PTHREAD_ONCE_INIT;
+
+static void compile_rewrites(void) {
+    for (size_t i = 0; i < N_REWRITES; i++) {
+        int err;
+        PCRE2_SIZE off;
+        re_rw[i] = pcre2_compile((PCRE2_SPTR)kRewrites[i].pat, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
+        if (re_rw[i]) pcre2_jit_compile(re_rw[i], PCRE2_JIT_COMPLETE);
+    }
+}
+
+static void apply_rewrite(size_t idx, mv_buf *b, mv_buf *tmp, pcre2_match_data *md) {
+    if (!re_rw[idx]) return;
+    // cheap pre-check: most rewrites need a digit in the string
+    size_t need = b->n * 2 + 64;
+    if (tmp->cap < need) {
+        mv_buf_free(tmp);
+        tmp->cap = need;
+        tmp->s = malloc(need);
+        tmp->n = 0;
+        if (!tmp->s) abort();
+    }
+    PCRE2_SIZE outlen = tmp->cap;
+    int rc = pcre2_substitute(re_rw[idx], (PCRE2_SPTR)b->s, b->n, 0, PCRE2_SUBSTITUTE_GLOBAL, md, NULL,
+                              (PCRE2_SPTR)kRewrites[idx].rep, PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)tmp->s, &outlen);
+    if (rc <= 0) return;  // no match (or error): keep b
+    b->n = 0;
+    mv_buf_putn(b, tmp->s, outlen);
+}
+
+// 1,000,000 and 1 000 000: a run of 1-3 digits and then only 3-digit groups behind one kind of
+// separator, not part of a longer number; the separators are dropped.
+static void fix_thousands(mv_buf *b) {
+    char *s = b->s;
+    size_t n = b->n, w = 0, i = 0;
+    while (i < n) {
+        if (isdigit((unsigned char)s[i]) && (i == 0 || !(isdigit((unsigned char)s[i - 1]) || s[i - 1] == '.' || s[i - 1] == ','))) {
+            size_t j = i;
+            while (j < n && isdigit((unsigned char)s[j])) j++;
+            if (j - i <= 3 && j < n && (s[j] == ',' || s[j] == ' ')) {
+                char sep = s[j];
+                size_t k = j, groups = 0;
+                while (k + 3 < n + 0 && s[k] == sep && isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&
+                       isdigit((unsigned char)s[k + 3]) && (k + 4 == n || !isdigit((unsigned char)s[k + 4]))) {
+                    k += 4;
+                    groups++;
+                }
+                int clean_end = k == n || !(s[k] == sep && k + 1 < n && isdigit((unsigned char)s[k + 1]));
+                // (12,102) and [1,500]: a pair inside brackets, not a thousands separator
+                size_t pb = i, pa = k;
+                while (pb > 0 && s[pb - 1] == ' ') pb--;
+                while (pa < n && s[pa] == ' ') pa++;
+                int bracketed = sep == ',' && ((pb > 0 && strchr("([,;", s[pb - 1])) || (pa < n && strchr(")],;", s[pa])));
+                if (bracketed && !(pb > 0 && s[pb - 1] == '{')) clean_end = 0;
+                if (groups > 0 && clean_end && !(sep == ' ' && k < n && s[k] == '.')) {
+                    for (size_t t = i; t < k; t++)
+                        if (s[t] != sep) s[w++] = s[t];
+                    i = k;
+                    continue;
+                }
+            }
+            while (i < j) s[w++] = s[i++];
+            continue;
+        }
+        s[w++] = s[i++];
+    }
+    b->n = w;
+    s[w] = 0;
+}
+
+void mv_normalize(const char *s, size_t n, mv_buf *out) {
+    pthread_once(&rw_once, compile_rewrites);
+    mv_buf uni, tmp;
+    mv_buf_init(&uni);
+    mv_unicode_to_latex(s, n, &uni);
+    out->n = 0;
+    out->s[0] = 0;
+    pass_commands(uni.s, uni.n, out);
+    mv_buf_free(&uni);
+
+    int has_digit = 0;
+    for (size_t i = 0; i < out->n && !has_digit; i++) has_digit = isdigit((unsigned char)out->s[i]);
+    if (has_digit || strchr(out->s, '%')) {
+        fix_thousands(out);
+        mv_buf_init(&tmp);
+        pcre2_match_data *md = pcre2_match_data_create(8, NULL);
+        for (size_t i = 0; i < N_REWRITES; i++) apply_rewrite(i, out, &tmp, md);
+        pcre2_match_data_free(md);
+        mv_buf_free(&tmp);
+    }
+    // trailing punctuation and spacing; leading spaces
+    while (out->n > 0) {
+        char c = out->s[out->n - 1];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '.' || c == ',' || c == ';')
+            out->n--;
+        else if (out->n >= 2 && c == '\\' && out->s[out->n - 2] == '\\')
+            out->n -= 2;
+        else
+            break;
+    }
+    out->s[out->n] = 0;
+    size_t lead = 0;
+    while (lead < out->n && isspace((unsigned char)out->s[lead])) lead++;
+    if (lead) {
+        memmove(out->s, out->s + lead, out->n - lead + 1);
+        out->n -= lead;
+    }
+}
