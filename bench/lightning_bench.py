@@ -172,6 +172,7 @@ def main():
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--skip-fla", action="store_true")
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--cps", nargs="*", default=[], help="also time these LIGHTNING_CPS values (log only)")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.cuda.get_device_name()
@@ -221,6 +222,11 @@ def main():
             res = {"shape": name, "H": H, "D": D, "T": T}
             res["ours_f"] = time_ms(ours_f, args.reps)
             res["ours_fb"] = time_ms(ours_fb, args.reps)
+            for cps in args.cps:  # other segment lengths (chunks per segment; 0 = unsegmented)
+                os.environ["LIGHTNING_CPS"] = cps
+                res[f"cps{cps}_f"] = time_ms(ours_f, args.reps)
+                res[f"cps{cps}_fb"] = time_ms(ours_fb, args.reps)
+                del os.environ["LIGHTNING_CPS"]
             if fla is not None:
                 g = -slopes
                 fsets = [tuple(t.detach().unsqueeze(0).requires_grad_(i < 3) for i, t in enumerate(s)) for s in sets]
@@ -292,11 +298,13 @@ def main():
     for name, H, D in shapes:
         slopes = slopes_for(H)
         for B in (1, 4, 16, 64, 256):
-            state = torch.randn(B, H, D, D, device="cuda") * 0.1
+            # rotate among enough state buffers that each step reads its state from DRAM, not L2
+            nrot = max(1, math.ceil(256e6 / (B * H * D * D * 4)))
+            states = [torch.randn(B, H, D, D, device="cuda") * 0.1 for _ in range(nrot)]
             q, k, v = (torch.rand(B, H, D, device="cuda").sub_(0.5).bfloat16() for _ in range(3))
             o = torch.empty_like(q)
-            n = 50
-            steps = lambda: [ours.decode(o, state, q, k, v, slopes) for _ in range(n)]  # noqa: E731
+            n = max(50, nrot)
+            steps = lambda: [ours.decode(o, states[i % nrot], q, k, v, slopes) for i in range(n)]  # noqa: E731
             try:  # a graph of n steps, so launch overhead stays out of the per-step latency
                 steps()
                 torch.cuda.synchronize()
@@ -309,7 +317,7 @@ def main():
                 ms = time_ms(steps, 5) / n
             by = B * H * D * D * 4 * 2 + 4 * B * H * D * 2
             drows.append((name, H, D, B, ms * 1e3, by / ms / 1e6))
-            del state
+            del states
 
     print()
     print(f"card: {dev}; bf16 matmul ceiling {tf_peak:.0f} TFLOP/s (measured 8192^3), copy {bw_peak:.0f} GB/s")

@@ -15,6 +15,10 @@ if ! pkg-config --exists gnutls 2>/dev/null; then
   mkdir -p /tmp/pcstub && printf 'Name: gnutls\nDescription: stub\nVersion: 3.8\n' >/tmp/pcstub/gnutls.pc
   export PKG_CONFIG_PATH=$PKG_CONFIG_PATH:/tmp/pcstub
 fi
+# some carried .pc files name /usr/include/... literally (cjson): point them at the unpacked tree
+for pc in $(find /opt/devdeps -name '*.pc' 2>/dev/null); do
+  sed -i -E 's#^(includedir|libdir)=/usr/#\1=/opt/devdeps/usr/#' "$pc"
+done
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv
 if [ "${SKIP_TEST:-0}" != 1 ]; then
   t=""

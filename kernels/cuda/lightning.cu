@@ -26,22 +26,23 @@ int sm_count() {
 }
 
 // Chunks per segment, or 0 for "do not segment". Unsegmented work is one CTA per (sequence, head,
-// value block); below two CTAs per multiprocessor the GPU idles, so cut the ~T/LT chunks of all
-// sequences into about that many segments (at least 4 chunks each, to keep the state pass cheap).
+// value block), and a multiprocessor holds two such CTAs; when that leaves the GPU idle, cut each
+// sequence into the number of segments that fills one wave of CTAs (not more: a second, partial
+// wave costs as much as a full one), at least 4 chunks each to keep the state pass cheap.
 // LIGHTNING_CPS in the environment overrides the choice (0: never segment), for benchmarks.
 int choose_cps(int T, int nseq, int H, int D) {
-    const long ncb = D / DVB, want = 2L * sm_count();
+    const long ncb = D / DVB, wave = 2L * sm_count();
     const long chunks = (long)(T + LT - 1) / LT;
     long cps;
     const char *env = getenv("LIGHTNING_CPS");
     if (env && *env) {
         cps = atol(env);
     } else {
-        if ((long)nseq * H * ncb >= want) return 0;
-        cps = (chunks * H * ncb + want - 1) / want;
+        long nseg = wave / ((long)nseq * H * ncb);
+        if (nseg <= 1) return 0;
+        long per_seq = (chunks + nseq - 1) / nseq;
+        cps = (per_seq + nseg - 1) / nseg;
         if (cps < 4) cps = 4;
-        long nseg = (chunks + cps - 1) / cps; // equal segments: 86+86+84, not 125+125+6
-        cps = (chunks + nseg - 1) / nseg;
     }
     if (cps <= 0 || cps * LT >= T) return 0; // one segment per sequence anyway
     return (int)cps;
@@ -69,7 +70,7 @@ int launch_scan(const LightningScanArgs &p, int slots, cudaStream_t st) {
             return check_launch("cudaFuncSetAttribute");
         attr_set = true;
     }
-    kern<<<dim3(slots, p.H, D / DVB), NTHREADS, smem, st>>>(p);
+    kern<<<dim3(slots * (D / DVB), p.H), NTHREADS, smem, st>>>(p);
     return check_launch("scan kernel launch");
 }
 

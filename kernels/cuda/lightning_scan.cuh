@@ -83,7 +83,9 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
     __nv_bfloat16 *sS = sC + 2 * LT * SC;
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
-    const int h = blockIdx.y, cb = blockIdx.z, slot = blockIdx.x, H = p.H;
+    // blockIdx.x = slot * (D / DVB) + column block: the CTAs of one (segment, head) are neighbours,
+    // run together, and the second one's reads of a and b hit L2 instead of DRAM.
+    const int h = blockIdx.y, cb = blockIdx.x % (D / DVB), slot = blockIdx.x / (D / DVB), H = p.H;
     const int seglen = p.cps * LT;
     const int seq = lightning_slot_seq(p.cu, p.nseq, seglen, slot);
     const int t0 = p.cu[seq], L = p.cu[seq + 1] - t0;
