@@ -120,7 +120,18 @@ static int probe_v2(char *why, size_t n) {
         jail_copy(host.v2_base, sizeof host.v2_base, base);
         return 0;
     }
-    if (write_str(base, "cgroup.subtree_control", "+memory +pids") != 0)
+    if (write_str(base, "cgroup.subtree_control", "+memory +pids") != 0 && geteuid() == 0 &&
+        read_str(mnt, "cgroup.subtree_control", ctl, sizeof ctl) == 0 && strstr(ctl, "memory") && strstr(ctl, "pids")) {
+        // our own cgroup holds processes (so cannot delegate); as root, use a sibling tree under
+        // the hierarchy's root, where the controllers are already enabled
+        char top[1100];
+        jail_fmt(top, sizeof top, "%s/cispo-sandbox", mnt);
+        if ((mkdir(top, 0755) == 0 || errno == EEXIST) && write_str(top, "cgroup.subtree_control", "+memory +pids") == 0) {
+            jail_copy(host.v2_base, sizeof host.v2_base, top);
+            return 0;
+        }
+    }
+    if (read_str(base, "cgroup.subtree_control", ctl, sizeof ctl) != 0 || !strstr(ctl, "memory") || !strstr(ctl, "pids"))
         return jail_fmt(why, n, "cannot enable memory+pids in %s/cgroup.subtree_control (%s): run under a delegated "
                         "cgroup, e.g. systemd-run -p Delegate=yes", base, strerror(errno)), -1;
     jail_copy(host.v2_base, sizeof host.v2_base, base);

@@ -1,6 +1,6 @@
 // sandbox/jail.h — runs untrusted programs in a throw-away Linux jail and reports what they did.
 // defines: jail_limits_t, jail_step_t, jail_file_t, jail_spec_t, jail_step_result_t, jail_result_t,
-//          jail_run, jail_result_free, jail_host_t, jail_probe, jail_set_options
+//          jail_run, jail_result_free, jail_name_ok, jail_host_t, jail_probe, jail_set_options
 //
 // One jail = one set of fresh namespaces (user, PID, mount, network, IPC, UTS, cgroup) around a
 // minimal read-only root (host /usr and the /bin,/lib symlinks bound read-only, /dev/{null,zero,
@@ -93,6 +93,10 @@ typedef struct {
     long peak_mem_kb;             // cgroup peak memory of the whole jail, or -1 without cgroups
     double setup_s;               // time from the call to the first step starting
 } jail_result_t;
+
+// Whether a file name from a request is a plain relative path under /work: no leading '/', no
+// "." or ".." components, no empty components, no control characters, at most 200 bytes.
+int jail_name_ok(const char *name);
 
 // Runs the steps of spec in a new jail. Returns 0 when the jail ran (res->ok = 1), -1 on a sandbox
 // fault (res->ok = 0, res->error says what). res is always filled and must be freed.

@@ -167,8 +167,7 @@ static void populate_etc(int uid) {
     }
 }
 
-// A name from the request: relative, no "..", no empty components, printable.
-static int safe_rel_name(const char *name) {
+int jail_name_ok(const char *name) {
     if (!name || !name[0] || name[0] == '/' || strlen(name) > 200) return 0;
     for (const char *p = name; *p; p++)
         if ((unsigned char)*p < 32 || *p == '\\') return 0;
@@ -187,7 +186,7 @@ static void write_work_files(const jail_spec_t *spec, int uid) {
     char path[512];
     for (int i = 0; i < spec->n_files; i++) {
         const jail_file_t *f = &spec->files[i];
-        if (!safe_rel_name(f->name)) errno = 0, die("file name '%.100s' is not a plain relative path", f->name ? f->name : "");
+        if (!jail_name_ok(f->name)) errno = 0, die("file name '%.100s' is not a plain relative path", f->name ? f->name : "");
         jail_fmt(path, sizeof path, NEWROOT "/work/%s", f->name);
         for (char *p = path + strlen(NEWROOT "/work/"); (p = strchr(p, '/')); p++) {  // parents
             *p = 0;
@@ -456,7 +455,7 @@ static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog 
 // Copies a file back from the work dir, refusing symlinks anywhere in the path, magic links,
 // anything but a regular file, and files over the cap.
 static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name) {
-    if (!safe_rel_name(name)) return;
+    if (!jail_name_ok(name)) return;
     struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
     int fd = (int)syscall(SYS_openat2, work_fd, name, &how, sizeof how);

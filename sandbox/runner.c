@@ -142,6 +142,7 @@ static const char *collect_files(const cJSON *req, files_t *f) {
             if (cJSON_IsNull(e)) continue;
             if (!cJSON_IsString(e)) return "'files' values must be base64 strings";
             if (f->n >= MAX_FILES) return "too many files (at most 64)";
+            if (!jail_name_ok(e->string)) return "'files' names must be plain relative paths (no '..', no leading '/')";
             size_t len;
             char *d = sandbox_b64_decode(e->valuestring, &len);
             if (!d) return "a 'files' value is not valid base64";
@@ -155,6 +156,7 @@ static const char *collect_files(const cJSON *req, files_t *f) {
         for (const cJSON *e = fetch->child; e; e = e->next) {
             if (!cJSON_IsString(e)) return "'fetch_files' entries must be strings";
             if (f->n_fetch >= MAX_FILES) return "too many fetch_files (at most 64)";
+            // names that could leave the work dir are simply never fetched (see jail_init.c)
             f->fetch[f->n_fetch++] = e->valuestring;
         }
     }

@@ -2,7 +2,8 @@
 // SandboxFusion-compatible HTTP API, or report what isolation this host allows.
 //   cispo sandbox run --lang python|c|cpp --code FILE [--stdin FILE] [--tests FILE.json]
 //                     [--fn-name NAME] [--timeout S] [--memory MB] [--stop-on-failure] [--allow-unconfined]
-//   cispo sandbox serve --port P [--workers N] [--bind ADDR] [--allow-unconfined]
+//   cispo sandbox serve --port P [--workers N] [--bind ADDR] [--client-timeout S] [--max-body BYTES]
+//                       [--allow-unconfined]
 //   cispo sandbox probe
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ static void usage(FILE *f) {
             "usage: cispo sandbox run --lang python|c|cpp --code FILE [--stdin FILE] [--tests FILE.json]\n"
             "                         [--fn-name NAME] [--timeout S] [--memory MB] [--stop-on-failure]\n"
             "                         [--python PATH] [--allow-unconfined]\n"
-            "       cispo sandbox serve --port P [--workers N] [--bind ADDR] [--python PATH] [--allow-unconfined]\n"
+            "       cispo sandbox serve --port P [--workers N] [--bind ADDR] [--client-timeout S] [--max-body BYTES]\n"
+            "                           [--python PATH] [--allow-unconfined]\n"
             "       cispo sandbox probe\n"
             "\n"
             "run    prints one JSON result: status, exit code, signal, time, memory, stdout/stderr, and with\n"
@@ -170,6 +172,8 @@ static int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--port")) o.port = atoi(v), i++;
         else if (!strcmp(a, "--workers")) o.workers = atoi(v), i++;
         else if (!strcmp(a, "--bind")) o.bind = v, i++;
+        else if (!strcmp(a, "--client-timeout")) o.client_timeout = atoi(v), i++;
+        else if (!strcmp(a, "--max-body")) o.max_body = (size_t)atof(v), i++;
         else if (!strcmp(a, "--python")) sandbox_set_python(v), i++;
         else {
             fprintf(stderr, "cispo sandbox serve: unknown option %s\n", a);

@@ -1,0 +1,9 @@
+# tests/cmake/sandbox.cmake — sandbox tests beyond the C programs (tests/test_sandbox*.c are
+# picked up automatically): the HTTP service against curl, the sandbox-fusion client package and
+# bad requests (tests/sandbox/test_server.py, run with the venv of tests/requirements.txt that
+# scripts/test.sh exports as CISPO_PYTHON).
+add_test(NAME test_sandbox_server
+         COMMAND sh -c "exec \"\${CISPO_PYTHON:-python3}\" tests/sandbox/test_server.py"
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_sandbox_server PROPERTIES LABELS cpu TIMEOUT 600
+                     ENVIRONMENT "CISPO_BIN=$<TARGET_FILE:cispo>;CISPO_SRC=${CMAKE_SOURCE_DIR}")
