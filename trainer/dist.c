@@ -1,0 +1,106 @@
+// trainer/dist.c — MPI collectives for data parallelism and ZeRO-1 (trainer/dist.h). Errors name
+// the host and rank, as the collective libraries' own tools do.
+#include "trainer/dist.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/common.h"
+
+static int mpi_fail(const dist_t *d, const char *what, int rc) {
+    char msg[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    return cispo_fail("%s rank %d/%d: %s failed: %s", d->host, d->rank, d->world, what, msg);
+}
+
+int dist_init(dist_t *d, int *argc, char ***argv) {
+    memset(d, 0, sizeof *d);
+    gethostname(d->host, sizeof d->host - 1);
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        int provided;
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+            return cispo_fail("%s: MPI_Init failed (is the MPI runtime installed? see scripts/deps.sh)", d->host);
+        d->we_initialised = 1;
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &d->world);
+    return 0;
+}
+
+void dist_finalize(dist_t *d) {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (d->we_initialised && !fin) MPI_Finalize();
+    d->we_initialised = 0;
+}
+
+#define CHUNK ((size_t)1 << 28)  // elements per call: below INT_MAX
+
+int dist_allreduce_sum_f32(dist_t *d, float *buf, size_t n) {
+    if (d->world == 1) return 0;
+    for (size_t o = 0; o < n; o += CHUNK) {
+        int c = (int)(n - o < CHUNK ? n - o : CHUNK);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(d, "all-reduce", rc);
+    }
+    return 0;
+}
+
+int dist_allreduce_sum_f64(dist_t *d, double *buf, size_t n) {
+    if (d->world == 1) return 0;
+    for (size_t o = 0; o < n; o += CHUNK) {
+        int c = (int)(n - o < CHUNK ? n - o : CHUNK);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + o, c, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(d, "all-reduce", rc);
+    }
+    return 0;
+}
+
+int dist_broadcast_f32(dist_t *d, float *buf, size_t n, int root) {
+    if (d->world == 1) return 0;
+    for (size_t o = 0; o < n; o += CHUNK) {
+        int c = (int)(n - o < CHUNK ? n - o : CHUNK);
+        int rc = MPI_Bcast(buf + o, c, MPI_FLOAT, root, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return mpi_fail(d, "broadcast", rc);
+    }
+    return 0;
+}
+
+void dist_shard_range(int world, int rank, size_t n, size_t *begin, size_t *end) {
+    size_t base = n / (size_t)world, extra = n % (size_t)world, r = (size_t)rank;
+    *begin = r * base + (r < extra ? r : extra);
+    *end = *begin + base + (r < extra ? 1 : 0);
+}
+
+// Reduce-scatter as one reduce per owner's range (every rank computes the same ranges, so all make the
+// same calls); chunked so that counts fit MPI's ints.
+int dist_reduce_scatter_sum_f32(dist_t *d, float *buf, size_t n) {
+    if (d->world == 1) return 0;
+    for (int r = 0; r < d->world; r++) {
+        size_t b, e;
+        dist_shard_range(d->world, r, n, &b, &e);
+        for (size_t o = b; o < e; o += CHUNK) {
+            int c = (int)(e - o < CHUNK ? e - o : CHUNK);
+            int rc = d->rank == r ? MPI_Reduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD)
+                                  : MPI_Reduce(buf + o, NULL, c, MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD);
+            if (rc != MPI_SUCCESS) return mpi_fail(d, "reduce-scatter", rc);
+        }
+    }
+    return 0;
+}
+
+int dist_allgather_f32(dist_t *d, float *buf, size_t n) {
+    if (d->world == 1) return 0;
+    for (int r = 0; r < d->world; r++) {
+        size_t b, e;
+        dist_shard_range(d->world, r, n, &b, &e);
+        if (e > b && dist_broadcast_f32(d, buf + b, e - b, r)) return -1;
+    }
+    return 0;
+}

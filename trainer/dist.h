@@ -1,0 +1,33 @@
+// trainer/dist.h — distributed setup over MPI (launch with mpirun or srun; a plain start is a world
+// of one). On the CPU path MPI carries the collectives: gradient all-reduce for data parallelism and
+// ZeRO-1 optimizer sharding (reduce-scatter gradients, each rank updates its shard of the flat
+// parameter buffer, all-gather the parameters).
+// defines: dist_t, dist_init, dist_finalize, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
+//          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32
+#ifndef CISPO_TRAINER_DIST_H
+#define CISPO_TRAINER_DIST_H
+
+#include <stddef.h>
+
+typedef struct {
+    int rank, world;
+    char host[64];
+    int we_initialised;  // MPI_Init was called by dist_init (so dist_finalize finalises)
+} dist_t;
+
+int dist_init(dist_t *d, int *argc, char ***argv);
+void dist_finalize(dist_t *d);
+// In-place sums over all ranks (any n: chunked below MPI's int counts).
+int dist_allreduce_sum_f32(dist_t *d, float *buf, size_t n);
+int dist_allreduce_sum_f64(dist_t *d, double *buf, size_t n);
+int dist_broadcast_f32(dist_t *d, float *buf, size_t n, int root);
+// The contiguous range [begin, end) of an n-element flat buffer that rank r owns under ZeRO-1
+// (balanced: sizes differ by at most one element).
+void dist_shard_range(int world, int rank, size_t n, size_t *begin, size_t *end);
+// buf [n] on every rank: afterwards this rank's shard of buf holds the sum over ranks of that shard
+// (the rest of buf is left as it was).
+int dist_reduce_scatter_sum_f32(dist_t *d, float *buf, size_t n);
+// buf [n]: every rank's shard, as held by its owner, copied to all ranks.
+int dist_allgather_f32(dist_t *d, float *buf, size_t n);
+
+#endif
