@@ -886,6 +886,7 @@ static int collections_equal(cmp_t *k, mv_node *g, mv_node *p) {
     }
     if (gs || ps) return unordered_equal(k, g, p, 1);
     int unordered = (g->kind == MV_LIST && (g->flags & MV_F_UNORDERED)) || (p->kind == MV_LIST && (p->flags & MV_F_UNORDERED)) ||
+                    (is_assignment(g) && is_assignment(p)) ||
                     (all_tuples(g) && all_tuples(p) && (g->kind == MV_LIST || p->kind == MV_LIST));
     return unordered ? unordered_equal(k, g, p, 1) : ordered_equal(k, g, p);
 }

@@ -19,7 +19,7 @@
 
 #define JOIN " \\text{ and } "  // the parser reads this as an unordered-list separator
 
-static pcre2_code *re_phrase, *re_number;
+static pcre2_code *re_phrase, *re_number, *re_choice;
 static pthread_once_t re_once = PTHREAD_ONCE_INIT;
 
 static pcre2_code *compile(const char *pat) {
@@ -35,6 +35,8 @@ static void compile_all(void) {
     re_number = compile(
         "(?<![\\w.\\\\^_])-?(?:\\d+\\s*/\\s*\\d+(?![\\d.,])|\\d{1,3}(?:(?:,|\\s|\\\\,|\\{,\\})\\d{3})+(?![\\d])(?:\\.\\d+)?|"
         "\\d+(?:[.,]\\d+)?|\\.\\d+)(?:\\s*(?:\\\\?%|percent|pct))?");
+    // multiple choice: "(B)", "option B", "answer is B", "choice: B", "**B**"
+    re_choice = compile("(?:\\(([A-J])\\)|(?i:option|choice|answer)\\s*(?:is\\s*)?:?\\s*\\**\\(?([A-J])\\b|\\*\\*([A-J])\\*\\*)");
 }
 
 // Last match of re in s[0..n): sets [*b, *e); 0 when none.
@@ -59,6 +61,19 @@ static int last_match(pcre2_code *re, const char *s, size_t n, size_t *b, size_t
     pcre2_match_context_free(mc);
     pcre2_match_data_free(md);
     return found;
+}
+
+static int first_match(pcre2_code *re, const char *s, size_t n, size_t *b, size_t *e) {
+    if (!re) return 0;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, PCRE2_NO_UTF_CHECK, md, NULL);
+    if (rc >= 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        *b = ov[0];
+        *e = ov[1];
+    }
+    pcre2_match_data_free(md);
+    return rc >= 0;
 }
 
 // ---- \boxed ----
@@ -285,6 +300,8 @@ static int put_first_spans(const char *s, size_t n, mv_buf *out) {
     return 1;
 }
 
+static int looks_like_math(const char *s, size_t n);
+
 // ---- answer phrases ----
 
 static int put_phrase(const char *s, size_t n, mv_buf *out) {
@@ -306,6 +323,13 @@ static int put_phrase(const char *s, size_t n, mv_buf *out) {
     while (e < j && (isspace((unsigned char)s[e]) || s[e] == '*' || s[e] == ':')) e++;
     while (j > e && (isspace((unsigned char)s[j - 1]) || s[j - 1] == '*' || s[j - 1] == '.' || s[j - 1] == ',')) j--;
     if (j <= e) return 0;
+    if (!looks_like_math(s + e, j - e)) {
+        // "The answer is 6 apples": the first number of the phrase
+        size_t b2, e2;
+        if (!first_match(re_number, s + e, j - e, &b2, &e2)) return 0;
+        j = e + e2;
+        e = e + b2;
+    }
     mv_buf_putn(out, s + e, j - e);
     mv_buf_putc(out, 0);
     return 1;
@@ -381,6 +405,26 @@ int mv_extract_response(const char *resp, size_t n, mv_buf *out) {
     }
     count += put_number(s, n, out);
     return count;
+}
+
+char mv_extract_choice(const char *resp, size_t n) {
+    pthread_once(&re_once, compile_all);
+    size_t b;
+    final_region(resp, n, &b);
+    if (!re_choice) return 0;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re_choice, NULL);
+    size_t off = b;
+    char letter = 0;
+    while (off < n) {
+        int rc = pcre2_match(re_choice, (PCRE2_SPTR)resp, n, off, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (rc < 0) break;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        for (int g = 1; g < rc; g++)
+            if (ov[2 * g] != PCRE2_UNSET) letter = resp[ov[2 * g]];
+        off = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+    }
+    pcre2_match_data_free(md);
+    return letter;
 }
 
 int mv_extract_gold(const char *gold, size_t n, mv_buf *out) {

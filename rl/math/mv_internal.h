@@ -107,6 +107,8 @@ void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out);
 // separated by '\0' (count returned). Gold strings use mv_extract_gold.
 int mv_extract_response(const char *resp, size_t n, mv_buf *out);
 int mv_extract_gold(const char *gold, size_t n, mv_buf *out);
+// The last multiple-choice letter named in a response ("(B)", "option B", "answer is B"); 0 if none.
+char mv_extract_choice(const char *resp, size_t n);
 
 // normalize.c: string-level cleanups of one extracted answer (in place into out).
 void mv_normalize(const char *s, size_t n, mv_buf *out);

@@ -47,6 +47,8 @@ static char choice_letter(const char *s, int allow_tail) {
         break;
     }
     if (!isalpha((unsigned char)s[0]) || isalpha((unsigned char)s[1])) return 0;
+    if (!allow_tail && !isupper((unsigned char)s[0])) return 0;  // a gold "a" is a variable, not a choice
+    if (allow_tail && !isupper((unsigned char)s[0]) && s[1]) return 0;
     char c = (char)toupper((unsigned char)s[0]);
     if (c < 'A' || c > 'J') return 0;
     const char *t = s + 1;
@@ -93,9 +95,7 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     int correct = 0;
     const char *reason;
     char gl = choice_letter(gshown, 0);
-    if (np == 0) {
-        reason = "no answer found in the response";
-    } else if (gl) {
+    if (gl) {
         // multiple choice: the letter of the first candidate that names one
         char pl = 0;
         const char *c = pc.s;
@@ -110,12 +110,15 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
             c += n + 1;
         }
         mv_buf_free(&tmp);
+        if (!pl) pl = mv_extract_choice(response, strlen(response));
         correct = pl == gl;
         reason = correct ? "equal: same choice letter" : pl ? "different: another choice letter" : "different: no choice letter";
         if (pl) {
             char letter[2] = {pl, 0};
             set_text(out->extracted, sizeof out->extracted, letter);
         }
+    } else if (np == 0) {
+        reason = "no answer found in the response";
     } else if (!p) {
         reason = "the extracted answer could not be parsed";
         correct = gshown[0] && !strcmp(gshown, pshown);
