@@ -11,6 +11,7 @@ int cmd_gendata(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_cost(int argc, char **argv);
 
 const cispo_command_t cispo_commands[] = {
     // {"name", cmd_name, "one-line summary"},
@@ -20,5 +21,6 @@ const cispo_command_t cispo_commands[] = {
     {"score", cmd_score, "per-token log-probs of a token file under a model (cispo score --model DIR --tokens FILE)"},
     {"sandbox", cmd_sandbox, "run code in the sandbox, or serve it over HTTP (cispo sandbox run|serve|probe)"},
     {"verify", cmd_verify, "judge answers with a reward verifier (cispo verify --gold G --answer A | --tsv FILE)"},
+    {"cost", cmd_cost, "FLOPs per token, and GPU-hours, days and dollars of an RL run (cispo cost --model NAME)"},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,243 @@
+// trainer/cmd_cost.c — `cispo cost`: FLOPs per token of a model (forward and training, with
+// attention's context term), the FLOPs of a generation, and an RL run's GPU-hours, days and dollars
+// (trainer/cost.h). Optionally compares with DeepSeek-R1 at several generation lengths.
+//   cispo cost --model minimax-m1 --gpus 512 --gpu H800 --gen-len 40000 --compare deepseek-r1
+// defines: cmd_cost
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernels/common.h"
+#include "model/config.h"
+#include "trainer/commands.h"
+#include "trainer/cost.h"
+
+int cmd_cost(int argc, char **argv);
+
+static void usage(FILE *f) {
+    cost_run_t d = cost_run_default();
+    fprintf(f,
+            "usage: cispo cost --model MODEL [options]\n"
+            "  --model MODEL        a preset name (tiny, bench-1b, minimax-m1: configs/models/NAME.yaml), a .yaml\n"
+            "                       preset, a config.json or an HF model directory; or deepseek-r1 (built in)\n"
+            "  --prompt-len N       mean prompt tokens (default %.0f)\n"
+            "  --gen-len N          mean generated tokens (default %.0f)\n"
+            "  --gpus N             GPUs of the run (default %d)\n"
+            "  --gpu NAME           GPU type for its peak dense BF16 rate (default %s; known:",
+            d.prompt_len, d.gen_len, d.n_gpus, d.gpu->name);
+    for (const cost_gpu_t *g = cost_gpus; g->name; g++) fprintf(f, " %s", g->name);
+    fprintf(f,
+            ")\n"
+            "  --mfu-rollout X      fraction of peak while generating (default %.2f)\n"
+            "  --mfu-train X        fraction of peak while training (default %.2f)\n"
+            "  --price X            dollars per GPU-hour (default %.2f)\n"
+            "  --prompts N          prompts per step (default %.0f)\n"
+            "  --samples N          samples per prompt (default %.0f)\n"
+            "  --steps N            RL steps (default %.0f)\n"
+            "  --compare deepseek-r1  FLOPs ratio to DeepSeek-R1 by generation length\n"
+            "FLOPs count 2 per multiply-add over the matmuls; training = 3 x forward; MFU values are assumptions.\n",
+            d.mfu_rollout, d.mfu_train, d.price_per_gpu_hour, d.prompts_per_step, d.samples_per_prompt, d.steps);
+}
+
+static int exists(const char *p, int want_dir) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
+}
+
+// A preset name is looked up as configs/models/NAME.yaml under $CISPO_SRC, the working directory and
+// the directory above the executable's (a build dir inside the source tree).
+static int find_preset(const char *name, char *out, size_t n) {
+    char exe[4096];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    const char *roots[3] = {getenv("CISPO_SRC"), ".", NULL};
+    if (k > 0) {
+        exe[k] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        size_t len = strlen(exe);
+        if (len + 4 < sizeof exe) strcat(exe, "/..");
+        roots[2] = exe;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!roots[i] || !*roots[i]) continue;
+        snprintf(out, n, "%s/configs/models/%s.yaml", roots[i], name);
+        if (exists(out, 0)) return 0;
+    }
+    return -1;
+}
+
+static int load_model(const char *spec, model_config_t *cfg, char *shown, size_t n) {
+    char path[4096];
+    if (exists(spec, 1)) snprintf(path, sizeof path, "%s/config.json", spec);
+    else if (exists(spec, 0)) snprintf(path, sizeof path, "%s", spec);
+    else if (!strchr(spec, '/') && find_preset(spec, path, sizeof path) == 0) {
+    } else
+        return cispo_fail("--model %s: no such file, directory or preset (presets live in configs/models/NAME.yaml; "
+                          "set CISPO_SRC to the source tree when running from elsewhere)",
+                          spec);
+    snprintf(shown, n, "%s", path);
+    return model_config_load(cfg, path);
+}
+
+// 1.23 G / 4.56 T / ... with a fixed width.
+static const char *si(double x, char *buf) {
+    static const char *units[] = {"", "K", "M", "G", "T", "P", "E", "Z"};
+    int u = 0;
+    while (x >= 1000 && u < 7) x /= 1000, u++;
+    sprintf(buf, "%7.2f %s", x, units[u]);
+    return buf;
+}
+
+static void print_breakdown(const char *name, const cost_flops_t *f, int is_mla) {
+    char a[32];
+    printf("%s: %d layers", name, f->n_layers);
+    if (!is_mla) printf(" (%d lightning, %d softmax)", f->n_linear, f->n_softmax);
+    else printf(" (MLA attention in every layer)");
+    printf("\n\nFLOPs per token, forward (2 per multiply-add, matmuls):\n");
+    printf("  %-28s %12s  %s\n", "component", "FLOP", "share at t=0");
+    printf("  %-28s %12s  %5.1f%%\n", "attention projections", si(f->attn_proj, a), 100 * f->attn_proj / f->base);
+    if (!is_mla) printf("  %-28s %12s  %5.1f%%\n", "lightning state (4*H*D^2)", si(f->attn_core, a), 100 * f->attn_core / f->base);
+    printf("  %-28s %12s  %5.1f%%\n", is_mla ? "dense FFN + MoE" : "MoE (router + K experts)", si(f->mlp, a), 100 * f->mlp / f->base);
+    printf("  %-28s %12s  %5.1f%%\n", "LM head", si(f->lm_head, a), 100 * f->lm_head / f->base);
+    printf("  %-28s %12s\n", "total at context 0", si(f->base, a));
+    printf("  %-28s %12.4g  (%s)\n", "+ per token of context t", f->per_ctx,
+           is_mla ? "2*H*(d_qk + d_v) per layer" : "4*A per softmax layer");
+}
+
+static void print_contexts(const cost_flops_t *f, double gen_len) {
+    double ts[] = {1024, 4096, 16384, 32768, 65536, 100000, 0};
+    int n = 6;
+    if (gen_len > 0) ts[n++] = gen_len;
+    char a[32], b[32];
+    printf("\nFLOPs of one token at context t:\n");
+    printf("  %10s %12s %14s  %s\n", "t", "forward", "training (3x)", "context share");
+    for (int i = 0; i < n; i++) {
+        double fw = cost_forward_at(f, ts[i]);
+        printf("  %10.0f %12s %14s  %5.1f%%%s\n", ts[i], si(fw, a), si(COST_TRAIN_FACTOR * fw, b),
+               100 * f->per_ctx * ts[i] / fw, i == 6 ? "   <- end of a mean sample (prompt + generated)" : "");
+    }
+}
+
+static void print_run(const cost_flops_t *f, const cost_run_t *r) {
+    cost_estimate_t e;
+    cost_estimate_run(f, r, &e);
+    char a[32], b[32], c[32];
+    double seq = cost_forward_sequence(f, r->prompt_len, r->gen_len);
+    printf("\nOne sample (%.0f prompt + %.0f generated tokens): forward %sFLOP (%sFLOP per token on average), "
+           "training %sFLOP\n",
+           r->prompt_len, r->gen_len, si(seq, a), si(seq / (r->prompt_len + r->gen_len), b), si(COST_TRAIN_FACTOR * seq, c));
+    printf("\nRL run: %d x %s (%.1f TFLOP/s dense BF16 each), MFU %.0f%% rollout / %.0f%% train, $%.2f per GPU-hour\n",
+           r->n_gpus, r->gpu->name, r->gpu->peak_tflops, 100 * r->mfu_rollout, 100 * r->mfu_train, r->price_per_gpu_hour);
+    printf("  %.0f steps x %.0f prompts x %.0f samples\n", r->steps, r->prompts_per_step, r->samples_per_prompt);
+    printf("  %-22s %14s %14s\n", "", "rollout", "train");
+    printf("  %-22s %14s %14s\n", "FLOP per step", si(e.rollout_flops, a), si(e.train_flops, b));
+    printf("  %-22s %14.4g %14.4g\n", "GPU-hours", e.gpu_hours_rollout, e.gpu_hours_train);
+    printf("  %-22s %14.4g\n", "GPU-hours total", e.gpu_hours);
+    printf("  %-22s %14.4g\n", "wall days", e.wall_days);
+    printf("  %-22s %14.2f\n", "dollars", e.dollars);
+}
+
+static void print_compare(const char *name, const cost_flops_t *f, const cost_flops_t *ref, double prompt_len) {
+    double ls[] = {8192, 16384, 32768, 65536, 100000, 131072};
+    char a[32], b[32];
+    printf("\n%s vs DeepSeek-R1 (%s per token at t = 0, + %.4g per token of context):\n", name, si(ref->base, a),
+           ref->per_ctx);
+    printf("  %10s %14s %14s %8s %14s %14s %8s\n", "gen length", "token at L", "R1 token at L", "ratio", "whole gen",
+           "R1 whole gen", "ratio");
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) {
+        double t = prompt_len + ls[i];
+        double x = cost_forward_at(f, t), y = cost_forward_at(ref, t);
+        double X = cost_forward_sequence(f, prompt_len, ls[i]), Y = cost_forward_sequence(ref, prompt_len, ls[i]);
+        char c[32], d[32];
+        printf("  %10.0f %14s %14s %7.1f%% %14s %14s %7.1f%%\n", ls[i], si(x, a), si(y, b), 100 * x / y, si(X, c),
+               si(Y, d), 100 * X / Y);
+    }
+}
+
+static int parse_num(const char *opt, const char *v, double lo, double hi, double *out) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "cispo cost: %s '%s': expected a number in [%g, %g]\n", opt, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cmd_cost(int argc, char **argv) {
+    const char *model = NULL, *compare = NULL;
+    cost_run_t run = cost_run_default();
+    double gpus = run.n_gpus;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc || strncmp(a, "--", 2)) {
+            fprintf(stderr, "cispo cost: unexpected argument '%s'%s\n", a, i + 1 >= argc ? " (missing its value?)" : "");
+            usage(stderr);
+            return 2;
+        }
+        const char *v = argv[++i];
+        int bad = 0;
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--compare")) compare = v;
+        else if (!strcmp(a, "--gpu")) {
+            run.gpu = cost_gpu_find(v);
+            if (!run.gpu) {
+                fprintf(stderr, "cispo cost: --gpu %s: unknown GPU; known:", v);
+                for (const cost_gpu_t *g = cost_gpus; g->name; g++) fprintf(stderr, " %s", g->name);
+                fprintf(stderr, "\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--prompt-len")) bad = parse_num(a, v, 0, 1e9, &run.prompt_len);
+        else if (!strcmp(a, "--gen-len")) bad = parse_num(a, v, 1, 1e9, &run.gen_len);
+        else if (!strcmp(a, "--gpus")) bad = parse_num(a, v, 1, 1e7, &gpus);
+        else if (!strcmp(a, "--mfu-rollout")) bad = parse_num(a, v, 1e-4, 1, &run.mfu_rollout);
+        else if (!strcmp(a, "--mfu-train")) bad = parse_num(a, v, 1e-4, 1, &run.mfu_train);
+        else if (!strcmp(a, "--price")) bad = parse_num(a, v, 0, 1e6, &run.price_per_gpu_hour);
+        else if (!strcmp(a, "--prompts")) bad = parse_num(a, v, 1, 1e9, &run.prompts_per_step);
+        else if (!strcmp(a, "--samples")) bad = parse_num(a, v, 1, 1e6, &run.samples_per_prompt);
+        else if (!strcmp(a, "--steps")) bad = parse_num(a, v, 0, 1e9, &run.steps);
+        else {
+            fprintf(stderr, "cispo cost: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (bad) return 2;
+    }
+    run.n_gpus = (int)gpus;
+    if (!model) {
+        fprintf(stderr, "cispo cost: --model is required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (compare && strcmp(compare, "deepseek-r1")) {
+        fprintf(stderr, "cispo cost: --compare %s: only deepseek-r1 is built in\n", compare);
+        return 2;
+    }
+    cost_flops_t f, r1;
+    cost_flops_mla(&COST_DEEPSEEK_R1, &r1);
+    char shown[4096];
+    int is_mla = !strcmp(model, "deepseek-r1");
+    if (is_mla) {
+        f = r1;
+        snprintf(shown, sizeof shown, "deepseek-r1 (built in: MLA + MoE, 37B active)");
+    } else {
+        model_config_t cfg;
+        if (load_model(model, &cfg, shown, sizeof shown)) {
+            fprintf(stderr, "cispo cost: %s\n", cispo_last_error());
+            return 1;
+        }
+        cost_flops_minimax(&cfg, &f);
+    }
+    print_breakdown(shown, &f, is_mla);
+    print_contexts(&f, run.prompt_len + run.gen_len);
+    print_run(&f, &run);
+    if (compare) print_compare(is_mla ? "deepseek-r1" : model, &f, &r1, 0);
+    return 0;
+}
