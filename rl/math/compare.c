@@ -249,8 +249,14 @@ static int float_rounds(const mv_node *f, int d, const mv_node *v) {
         mpfr_abs(diff, diff, MPFR_RNDN);
         mpfr_set_ui(half, 10, MPFR_RNDN);
         mpfr_pow_si(half, half, -d, MPFR_RNDN);
-        mpfr_mul_d(half, half, 0.5 * (1 + 1e-12), MPFR_RNDN);
-        ok = mpfr_lessequal_p(diff, half);
+        mpfr_mul_d(half, half, 0.5, MPFR_RNDN);
+        // strictly inside half a unit, or a tie rounded away from zero (0.125 -> 0.13, not 0.12)
+        mpfr_t lo, hi;
+        mpfr_inits2(MV_PREC, lo, hi, (mpfr_ptr)0);
+        mpfr_mul_d(lo, half, 1 - 1e-12, MPFR_RNDN);
+        mpfr_mul_d(hi, half, 1 + 1e-12, MPFR_RNDN);
+        ok = mpfr_less_p(diff, lo) || (mpfr_lessequal_p(diff, hi) && mpfr_cmpabs(a.re, b.re) > 0);
+        mpfr_clears(lo, hi, (mpfr_ptr)0);
         mpfr_clears(diff, half, (mpfr_ptr)0);
     }
     mv_cval_clear(&a);

@@ -5,6 +5,7 @@
 // Work is bounded: exact intermediates above MV_MAX_EXACT_BITS, exponents above MV_MAX_POW_EXP and
 // factorials above MV_MAX_FACT make the exact path give up (the numeric path then overflows to
 // infinity in O(1)); sums run at most MV_MAX_SUM_TERMS terms.
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,12 @@ static void c_exp(mv_cval *r, const mv_cval *a) {
 // a^b: real where the real result exists (negative base with integer exponent, odd roots stay
 // principal complex as in most CAS), else exp(b log a).
 static int c_pow(mv_cval *r, const mv_cval *a, const mv_cval *b) {
+    // |a^b| beyond 2^(2^24) (or below its inverse) is no answer anyone writes: give up in O(1)
+    // instead of letting MPFR work towards an overflow
+    double la = log2(hypot(mpfr_get_d(a->re, MPFR_RNDN), mpfr_get_d(a->im, MPFR_RNDN)));
+    double mb = hypot(mpfr_get_d(b->re, MPFR_RNDN), mpfr_get_d(b->im, MPFR_RNDN));
+    if (isfinite(la) && la != 0 && fabs(la) * mb > 16777216.0) return -1;
+    if (!isfinite(mb)) return -1;
     if (is_real(a) && is_real(b)) {
         if (mpfr_sgn(a->re) >= 0 || mpfr_integer_p(b->re)) {
             if (mpfr_zero_p(a->re) && mpfr_sgn(b->re) < 0) return -1;

@@ -132,7 +132,7 @@ static int is_box_cmd(const char *s, size_t n, size_t p) {
 
 // The gap between two answers joins them when it is short and holds only a connector word
 // (and, or) or no letters at all ("\boxed{1}\boxed{2}", "$1$, $2$", "\) and \(").
-static int joinable_gap(const char *s, size_t b, size_t e) {
+static int joinable_gap(const char *s, size_t b, size_t e, int max_words) {
     if (e < b || e - b > 48) return 0;
     int letters = 0, connector = 0;
     for (size_t i = b; i < e; i++) {
@@ -153,7 +153,7 @@ static int joinable_gap(const char *s, size_t b, size_t e) {
             i = k - 1;
         }
     }
-    return connector || letters == 0;
+    return letters == 0 || (connector && letters <= max_words);
 }
 
 static int put_boxes(const char *s, size_t n, mv_buf *out) {
@@ -168,7 +168,7 @@ static int put_boxes(const char *s, size_t n, mv_buf *out) {
             tries++;
             box_t bx;
             if (box_at(s, n, p, &bx)) {
-                if (nb > 0 && (bx.end > boxes[nb - 1].start || !joinable_gap(s, bx.end, boxes[nb - 1].start))) {
+                if (nb > 0 && (bx.end > boxes[nb - 1].start || !joinable_gap(s, bx.end, boxes[nb - 1].start, 1))) {
                     if (bx.end <= boxes[nb - 1].start) break;
                     continue;  // nested inside the later box: ignore
                 }
@@ -269,7 +269,7 @@ static int put_spans(const char *s, size_t n, mv_buf *out, int join_all) {
     }
     while (used < have) {
         int prev = (first + 7) % 8;
-        if (!join_all && !joinable_gap(s, ring[prev].end, ring[first].start)) break;
+        if (!join_all && !joinable_gap(s, ring[prev].end, ring[first].start, 0)) break;
         if (!nonblank(s, ring[prev].cb, ring[prev].ce)) break;
         first = prev;
         used++;
@@ -292,7 +292,7 @@ static int put_first_spans(const char *s, size_t n, mv_buf *out) {
     if (!nonblank(s, ring[first].cb, ring[first].ce)) return 0;
     mv_buf_putn(out, s + ring[first].cb, ring[first].ce - ring[first].cb);
     for (int k = first + 1; k < count && used < 8; k++, used++) {
-        if (!joinable_gap(s, ring[k - 1].end, ring[k].start) || !nonblank(s, ring[k].cb, ring[k].ce)) break;
+        if (!joinable_gap(s, ring[k - 1].end, ring[k].start, 0) || !nonblank(s, ring[k].cb, ring[k].ce)) break;
         mv_buf_puts(out, JOIN);
         mv_buf_putn(out, s + ring[k].cb, ring[k].ce - ring[k].cb);
     }
@@ -369,8 +369,16 @@ static int looks_like_math(const char *s, size_t n) {
 }
 
 static int put_number(const char *s, size_t n, mv_buf *out) {
+    // numbers are local: search a window before the last digit instead of the whole response
+    size_t last = n;
+    while (last > 0 && !isdigit((unsigned char)s[last - 1])) last--;
+    if (last == 0) return 0;
+    size_t w = last > 512 ? last - 512 : 0;
+    while (w > 0 && ((unsigned char)s[w] & 0xC0) == 0x80) w++;
     size_t b, e;
-    if (!last_match(re_number, s, n, &b, &e)) return 0;
+    if (!last_match(re_number, s + w, n - w, &b, &e)) return 0;
+    b += w;
+    e += w;
     mv_buf_putn(out, s + b, e - b);
     mv_buf_putc(out, 0);
     return 1;
@@ -388,23 +396,24 @@ static void final_region(const char *s, size_t n, size_t *b) {
     }
 }
 
-int mv_extract_response(const char *resp, size_t n, mv_buf *out) {
+int mv_extract_response(const char *resp, size_t n, int level, mv_buf *out) {
     pthread_once(&re_once, compile_all);
     size_t b;
     final_region(resp, n, &b);
     const char *s = resp + b;
     n -= b;
-    int count = 0;
-    count += put_boxes(s, n, out);
-    count += put_phrase(s, n, out);
-    count += put_spans(s, n, out, 0);
-    if (looks_like_math(s, n)) {
+    switch (level) {
+    case 0: return put_boxes(s, n, out);
+    case 1: return put_phrase(s, n, out);
+    case 2: return put_spans(s, n, out, 0);
+    case 3:
+        if (!looks_like_math(s, n)) return 0;
         mv_buf_putn(out, s, n);
         mv_buf_putc(out, 0);
-        count++;
+        return 1;
+    case 4: return put_number(s, n, out);
+    default: return -1;
     }
-    count += put_number(s, n, out);
-    return count;
 }
 
 char mv_extract_choice(const char *resp, size_t n) {

@@ -103,9 +103,13 @@ mv_node *mv_num_int(mv_arena *a, long v);
 // unicode.c: UTF-8 -> ASCII LaTeX (½ -> \frac{1}{2}, − -> -, ≤ -> \le, ² -> ^{2}, fullwidth -> ASCII)
 void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out);
 
-// extract.c: the answer candidates of a response, best first, each NUL-terminated in *out
-// separated by '\0' (count returned). Gold strings use mv_extract_gold.
-int mv_extract_response(const char *resp, size_t n, mv_buf *out);
+// extract.c: answer candidates. A response has MV_EXTRACT_LEVELS levels, best first (boxes, answer
+// phrase, spans, whole short answer, last number); level i appends its candidate NUL-terminated to
+// *out and returns 1, 0 when it finds none, -1 past the last level. Levels are computed on demand so
+// a response whose box parses never pays for the later scans. Gold strings: mv_extract_gold appends
+// every candidate ('\0'-separated) and returns the count.
+#define MV_EXTRACT_LEVELS 5
+int mv_extract_response(const char *resp, size_t n, int level, mv_buf *out);
 int mv_extract_gold(const char *gold, size_t n, mv_buf *out);
 // The last multiple-choice letter named in a response ("(B)", "option B", "answer is B"); 0 if none.
 char mv_extract_choice(const char *resp, size_t n);

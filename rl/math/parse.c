@@ -111,6 +111,7 @@ static int is_word(const parser *p, const char *w) { return p->cur.t == T_WORD &
 
 static mv_node *fail(parser *p) {
     p->fail = 1;
+    if (p->depth > MV_MAX_DEPTH) p->a->overflow = 1;  // a limit, not a syntax error: no other reading
     return NULL;
 }
 

@@ -9,29 +9,60 @@
 
 const math_opts_t math_opts_default = {1, 1};
 
-// Normalises and parses candidate i of a '\0'-separated list; the first that parses wins.
-// *first_norm gets the normalised first candidate (for the report when nothing parses).
-static mv_node *first_parsed(mv_arena *a, const mv_buf *cands, int count, mv_buf *norm, mv_buf *first_norm) {
-    const char *c = cands->s;
-    for (int i = 0; i < count; i++) {
+// Normalises and parses one candidate into *norm; NULL when it does not parse. *limit is set when
+// the candidate hit a size limit (then no later candidate is tried: the answer is too large).
+static mv_node *parse_candidate(mv_arena *a, const char *c, size_t n, mv_buf *norm, int *limit) {
+    if (n > MV_MAX_ANSWER) {
+        *limit = 1;
+        return NULL;
+    }
+    mv_normalize(c, n, norm);
+    if (norm->n == 0) return NULL;
+    mv_node *x = mv_parse(a, norm->s);
+    if (!x && a->overflow) *limit = 1;
+    a->overflow = 0;
+    return x;
+}
+
+static void keep_first(mv_buf *first, const mv_buf *norm) {
+    if (first->n == 0) mv_buf_putn(first, norm->s, norm->n);
+}
+
+// Gold: every candidate of mv_extract_gold in order.
+static mv_node *parse_gold(mv_arena *a, const char *gold, mv_buf *norm, mv_buf *first) {
+    mv_buf cands;
+    mv_buf_init(&cands);
+    int count = mv_extract_gold(gold, strlen(gold), &cands), limit = 0;
+    mv_node *x = NULL;
+    const char *c = cands.s;
+    for (int i = 0; i < count && !x && !limit; i++) {
         size_t n = strlen(c);
-        if (n <= MV_MAX_ANSWER) {
-            mv_normalize(c, n, norm);
-            if (i == 0 || first_norm->n == 0) {
-                first_norm->n = 0;
-                mv_buf_putn(first_norm, norm->s, norm->n);
-            }
-            if (norm->n > 0) {
-                mv_node *x = mv_parse(a, norm->s);
-                if (x) return x;
-                a->overflow = 0;
-            }
-        }
+        x = parse_candidate(a, c, n, norm, &limit);
+        if (!x) keep_first(first, norm);
         c += n + 1;
     }
-    norm->n = 0;
-    norm->s[0] = 0;
-    return NULL;
+    mv_buf_free(&cands);
+    if (!x) norm->n = 0, norm->s[0] = 0;
+    return x;
+}
+
+// Response: extraction levels on demand, the first candidate that parses wins.
+static mv_node *parse_response(mv_arena *a, const char *resp, mv_buf *norm, mv_buf *first, int *found, int *limit) {
+    mv_buf cand;
+    mv_buf_init(&cand);
+    size_t len = strlen(resp);
+    mv_node *x = NULL;
+    *found = 0;
+    for (int level = 0; level < MV_EXTRACT_LEVELS && !x && !*limit; level++) {
+        cand.n = 0;
+        if (mv_extract_response(resp, len, level, &cand) != 1) continue;
+        (*found)++;
+        x = parse_candidate(a, cand.s, strlen(cand.s), norm, limit);
+        if (!x) keep_first(first, norm);
+    }
+    mv_buf_free(&cand);
+    if (!x) norm->n = 0, norm->s[0] = 0;
+    return x;
 }
 
 // A multiple-choice letter: "B", "(B)", "\text{(B)}", "\textbf{B}", "B) 42", "**B**"; 0 when none.
@@ -76,18 +107,15 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     if (!opts) opts = &math_opts_default;
     mv_arena a;
     mv_arena_init(&a);
-    mv_buf gc, pc, gnorm, pnorm, gfirst, pfirst;
-    mv_buf_init(&gc);
-    mv_buf_init(&pc);
+    mv_buf gnorm, pnorm, gfirst, pfirst;
     mv_buf_init(&gnorm);
     mv_buf_init(&pnorm);
     mv_buf_init(&gfirst);
     mv_buf_init(&pfirst);
 
-    int ng = mv_extract_gold(gold, strlen(gold), &gc);
-    int np = mv_extract_response(response, strlen(response), &pc);
-    mv_node *g = first_parsed(&a, &gc, ng, &gnorm, &gfirst);
-    mv_node *p = np ? first_parsed(&a, &pc, np, &pnorm, &pfirst) : NULL;
+    int np = 0, limit = 0;
+    mv_node *g = parse_gold(&a, gold, &gnorm, &gfirst);
+    mv_node *p = parse_response(&a, response, &pnorm, &pfirst, &np, &limit);
     const char *pshown = p ? pnorm.s : pfirst.s;
     const char *gshown = g ? gnorm.s : gfirst.s;
     set_text(out->extracted, sizeof out->extracted, pshown);
@@ -98,17 +126,17 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     if (gl) {
         // multiple choice: the letter of the first candidate that names one
         char pl = 0;
-        const char *c = pc.s;
-        mv_buf tmp;
+        mv_buf cand, tmp;
+        mv_buf_init(&cand);
         mv_buf_init(&tmp);
-        for (int i = 0; i < np && !pl; i++) {
-            size_t n = strlen(c);
-            if (n <= MV_MAX_ANSWER) {
-                mv_normalize(c, n, &tmp);
-                pl = choice_letter(tmp.s, 1);
-            }
-            c += n + 1;
+        size_t len = strlen(response);
+        for (int level = 0; level < MV_EXTRACT_LEVELS && !pl; level++) {
+            cand.n = 0;
+            if (mv_extract_response(response, len, level, &cand) != 1 || cand.n > MV_MAX_ANSWER) continue;
+            mv_normalize(cand.s, strlen(cand.s), &tmp);
+            pl = choice_letter(tmp.s, 1);
         }
+        mv_buf_free(&cand);
         mv_buf_free(&tmp);
         if (!pl) pl = mv_extract_choice(response, strlen(response));
         correct = pl == gl;
@@ -119,6 +147,8 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
         }
     } else if (np == 0) {
         reason = "no answer found in the response";
+    } else if (limit) {
+        reason = "different: the answer exceeds the size limits";
     } else if (!p) {
         reason = "the extracted answer could not be parsed";
         correct = gshown[0] && !strcmp(gshown, pshown);
@@ -139,8 +169,6 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     out->reward = correct ? 1.0 : 0.0;
     set_text(out->reason, sizeof out->reason, reason);
 
-    mv_buf_free(&gc);
-    mv_buf_free(&pc);
     mv_buf_free(&gnorm);
     mv_buf_free(&pnorm);
     mv_buf_free(&gfirst);
@@ -157,17 +185,14 @@ int math_extract_answer(const char *response, char *buf, size_t cap) {
     if (!response || !buf || cap == 0) return 0;
     mv_arena a;
     mv_arena_init(&a);
-    mv_buf pc, norm, first;
-    mv_buf_init(&pc);
+    mv_buf norm, first;
     mv_buf_init(&norm);
     mv_buf_init(&first);
-    int np = mv_extract_response(response, strlen(response), &pc);
-    mv_node *p = np ? first_parsed(&a, &pc, np, &norm, &first) : NULL;
+    int np = 0, limit = 0;
+    mv_node *p = parse_response(&a, response, &norm, &first, &np, &limit);
     set_text(buf, cap, p ? norm.s : first.s);
-    int found = np > 0;
-    mv_buf_free(&pc);
     mv_buf_free(&norm);
     mv_buf_free(&first);
     mv_arena_free(&a);
-    return found;
+    return np > 0;
 }
