@@ -133,12 +133,14 @@ static int verify_regex(const verify_request_t *req, verdict_t *out) {
 // ---- the table: one line per verifier ----
 int genrm_verify(const verify_request_t *req, verdict_t *out);         // rl/genrm.c: LLM judge
 int remote_reward_verify(const verify_request_t *req, verdict_t *out); // rl/remote_reward.c: reward service
+int code_verify(const verify_request_t *req, verdict_t *out);          // rl/code_verifier.c: sandboxed tests
 static const verifier_t kVerifiers[] = {
     {"math", verify_math},
     {"exact", verify_exact},
     {"regex", verify_regex},
     {"genrm", genrm_verify},
     {"remote", remote_reward_verify},
+    {"code", code_verify},
 };
 
 const verifier_t *verifier_find(const char *name) {

@@ -1,8 +1,10 @@
 // sandbox/harness_py.c — the Python program that runs one call-based test inside the jail.
 // defines: sandbox_harness_py
 //
-// It reads the argument list (JSON) on stdin, imports /work/solution.py, calls fn_name (a module
-// function, or a method of Solution()), and writes json.dumps(result) on the original stdout; the
+// It reads {"fn": name, "args": [...]} (JSON) on stdin, imports solution.py from its working
+// directory (/work here; wherever a SandboxFusion service puts request files when it runs there),
+// calls the function (a module function, or a method of Solution()), and writes
+// json.dumps(result) on the original stdout; the
 // program's own prints are sent to stderr so they cannot mix with the result. The comparison with
 // the expected value happens outside the sandbox: the expected outputs never enter it, and a
 // result is only the serialized JSON text, so objects that claim to equal everything, exit(0)
@@ -13,15 +15,15 @@ const char sandbox_harness_py[] =
     "    out = os.fdopen(os.dup(1), 'w')\n"
     "    os.dup2(2, 1)\n"
     "    dumps = json.dumps\n"
-    "    args = json.loads(sys.stdin.read())\n"
+    "    call = json.loads(sys.stdin.read())\n"
+    "    name, args = call['fn'], call['args']\n"
     "    sys.stdin = open(os.devnull)\n"
     "    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))\n"
     "    import importlib.util\n"
-    "    spec = importlib.util.spec_from_file_location('solution', '/work/solution.py')\n"
+    "    spec = importlib.util.spec_from_file_location('solution', os.path.join(os.getcwd(), 'solution.py'))\n"
     "    mod = importlib.util.module_from_spec(spec)\n"
     "    sys.modules['solution'] = mod\n"
     "    spec.loader.exec_module(mod)\n"
-    "    name = sys.argv[1]\n"
     "    fn = getattr(mod, name, None)\n"
     "    if fn is None and isinstance(getattr(mod, 'Solution', None), type):\n"
     "        fn = getattr(mod.Solution(), name, None)\n"

@@ -1,5 +1,5 @@
 // sandbox/judge.c — output comparison for judged runs (see judge.h).
-// defines: judge_tokens, judge_json_values, judge_call_output, judge_call_args
+// defines: judge_tokens, judge_json_values, judge_call_output, judge_call_input
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -111,8 +111,8 @@ int judge_call_output(const char *got, const cJSON *want, char *why, size_t n) {
     return ok;
 }
 
-char *judge_call_args(const cJSON *input, char *why, size_t n) {
-    if (cJSON_IsArray(input)) return cJSON_PrintUnformatted(input);
+static cJSON *call_args(const cJSON *input, char *why, size_t n) {
+    if (cJSON_IsArray(input)) return cJSON_Duplicate(input, 1);
     if (!cJSON_IsString(input)) {
         snprintf(why, n, "call-based test input must be a JSON array of arguments or a string of JSON lines");
         return NULL;
@@ -142,7 +142,16 @@ char *judge_call_args(const cJSON *input, char *why, size_t n) {
         free(buf);
         s += len + (e ? 1 : 0);
     }
-    char *text = cJSON_PrintUnformatted(args);
-    cJSON_Delete(args);
+    return args;
+}
+
+char *judge_call_input(const char *fn_name, const cJSON *input, char *why, size_t n) {
+    cJSON *args = call_args(input, why, n);
+    if (!args) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "fn", fn_name);
+    cJSON_AddItemToObject(o, "args", args);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
     return text;
 }

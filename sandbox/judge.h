@@ -1,6 +1,6 @@
 // sandbox/judge.h — deciding whether a program's output is right: token-wise comparison of
 // stdout for stdin/stdout tests, structural JSON comparison for call-based tests.
-// defines: judge_tokens, judge_json_values, judge_call_output, judge_call_args
+// defines: judge_tokens, judge_json_values, judge_call_output, judge_call_input
 #ifndef CISPO_SANDBOX_JUDGE_H
 #define CISPO_SANDBOX_JUDGE_H
 
@@ -21,9 +21,10 @@ int judge_json_values(const cJSON *a, const cJSON *b);
 // holding JSON text (LiveCodeBench), or a one-element list wrapping the value (APPS/TACO).
 int judge_call_output(const char *got, const cJSON *want, char *why, size_t n);
 
-// The argument list of a call-based test as JSON text "[a, b, ...]": "input" is either a JSON
-// array of arguments, or a string with one JSON value per line (LiveCodeBench). NULL when the
-// input is neither (why says so). The caller frees the result.
-char *judge_call_args(const cJSON *input, char *why, size_t n);
+// What the call harness (harness_py.c) reads on stdin for one call-based test, as JSON text
+// {"fn": fn_name, "args": [a, b, ...]}: "input" is either a JSON array of arguments, or a string
+// with one JSON value per line (LiveCodeBench). NULL when the input is neither (why says so).
+// The caller frees the result.
+char *judge_call_input(const char *fn_name, const cJSON *input, char *why, size_t n);
 
 #endif

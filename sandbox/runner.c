@@ -11,8 +11,6 @@
 #include "sandbox/judge.h"
 #include "sandbox/runner.h"
 
-extern const char sandbox_harness_py[];
-
 #define MAX_TESTS 512
 #define MAX_FILES 64
 
@@ -193,16 +191,27 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
     const char *err = collect_files(req, fl);
     if (err) return error_result("SandboxError", err);
 
-    const char *src = lang == LANG_PYTHON ? "solution.py" : lang == LANG_C ? "solution.c" : "solution.cpp";
-    fl->files[fl->n++] = (jail_file_t){src, code, strlen(code), 0644};
-    if (fn_name) fl->files[fl->n++] = (jail_file_t){"_harness.py", sandbox_harness_py, strlen(sandbox_harness_py), 0644};
+    // the program is main.<ext>; a call-based solution is solution.py, run by the harness as main.py
+    // (the same layout a remote SandboxFusion service gets: harness as code, solution as a file)
+    const char *src = lang == LANG_PYTHON ? "main.py" : lang == LANG_C ? "main.c" : "main.cpp";
+    for (int i = 0; i < fl->n; i++)
+        if (!strcmp(fl->files[i].name, src) || (fn_name && !strcmp(fl->files[i].name, "solution.py"))) {
+            snprintf(msg, sizeof msg, "'files' may not replace the program's own file %s", fl->files[i].name);
+            return error_result("SandboxError", msg);
+        }
+    if (fn_name) {
+        fl->files[fl->n++] = (jail_file_t){"solution.py", code, strlen(code), 0644};
+        fl->files[fl->n++] = (jail_file_t){src, sandbox_harness_py, strlen(sandbox_harness_py), 0644};
+    } else {
+        fl->files[fl->n++] = (jail_file_t){src, code, strlen(code), 0644};
+    }
 
     int n_steps = 0;
-    static const char *const cc_argv[] = {"/usr/bin/gcc", "-O2", "-std=gnu11", "-pipe", "-o", "solution", "solution.c", "-lm", NULL};
-    static const char *const cxx_argv[] = {"/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe", "-o", "solution", "solution.cpp", NULL};
-    static const char *const bin_argv[] = {"/work/solution", NULL};
-    const char *py_argv[] = {python_path, "solution.py", NULL};
-    const char *harness_argv[] = {python_path, "-B", "_harness.py", fn_name, NULL};
+    static const char *const cc_argv[] = {"/usr/bin/gcc", "-O2", "-std=gnu11", "-pipe", "-o", "main", "main.c", "-lm", NULL};
+    static const char *const cxx_argv[] = {"/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe", "-o", "main", "main.cpp", NULL};
+    static const char *const bin_argv[] = {"/work/main", NULL};
+    const char *py_argv[] = {python_path, "main.py", NULL};
+    const char *harness_argv[] = {python_path, "-B", "main.py", NULL};
     const char *const *run_argv = lang == LANG_PYTHON ? (fn_name ? harness_argv : py_argv) : bin_argv;
     jail_limits_t run_lim = {run_t, run_t, mem, 64u << 20, 64, 64, 1u << 20};
     if (lang != LANG_PYTHON) {
@@ -228,7 +237,7 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
                 const cJSON *in = cJSON_GetObjectItemCaseSensitive(t, "input"), *out = cJSON_GetObjectItemCaseSensitive(t, "output");
                 char why[200];
                 if (!in || !out) return snprintf(msg, sizeof msg, "test %d: call-based tests need 'input' and 'output'", i), error_result("SandboxError", msg);
-                tt->stdin_data = judge_call_args(in, why, sizeof why);
+                tt->stdin_data = judge_call_input(fn_name, in, why, sizeof why);
                 if (!tt->stdin_data) return snprintf(msg, sizeof msg, "test %d: %s", i, why), error_result("SandboxError", msg);
                 tt->want_json = out;
             } else {

@@ -1,7 +1,7 @@
 // sandbox/runner.h — running a program in a language (Python 3, C, C++) inside one jail: writes the
 // source, compiles it there under its own limits, runs it once on stdin or once per test, judges the
 // tests, and reports everything as one JSON object.
-// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known
+// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known, sandbox_harness_py
 //
 // Request (JSON object; field names follow SandboxFusion where they overlap):
 //   language         "python" | "python3" | "c" | "cpp" | "c++"
@@ -35,6 +35,11 @@ cJSON *sandbox_execute(const cJSON *req);
 // Same, request and result as JSON text (the pool's wire format). Caller frees.
 char *sandbox_execute_text(const char *req_json);
 int sandbox_lang_known(const char *lang);
+
+// The Python program that runs one call-based test (harness_py.c): solution.py in its working
+// directory, {"fn", "args"} on stdin, the JSON of the return value on stdout. Also sent to remote
+// SandboxFusion services, with solution.py as a request file.
+extern const char sandbox_harness_py[];
 
 // Interpreter used for Python programs (default /usr/bin/python3; must live under a directory the
 // jail binds: /usr, /bin, /lib).
