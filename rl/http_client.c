@@ -168,8 +168,9 @@ int http_post_json(const char *url, const char *body, const http_options_t *opt_
             retryable = out->status == 429 || out->status >= 500;
             snprintf(last, sizeof last, "HTTP %ld%s: %s", out->status, retryable ? "" : " (not retried)",
                      snip[0] ? snip : "(empty body)");
-            curl_off_t ra = -1;
-            if (retryable && curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0)
+            // libcurl reports 0 both for "Retry-After: 0" and for no header: 0 falls back to the backoff.
+            curl_off_t ra = 0;
+            if (retryable && curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
                 wait = (double)ra < opt.retry_after_max_s ? (double)ra : opt.retry_after_max_s;
         }
         if (!retryable || attempt == opt.max_attempts) break;

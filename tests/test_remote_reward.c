@@ -277,6 +277,20 @@ static void test_retries(void) {
     rc = genrm_judge(&c, Q, "42", "42", &v);
     test_check(rc == 0 && v.reward == 1 && server_requests() == 3, "two dropped connections then success (%s)", v.reason);
 
+    // Backoff: the server refuses (HTTP 400) a request that follows the previous one within 0.1 s.
+    // With backoff_s = 0.3 the waits are drawn from [0.15, 0.3] then [0.3, 0.6]: accepted; with
+    // 1 ms a retry inside 0.5 s is refused, which shows the check can fail.
+    control("{\"fail\": 2, \"mode\": \"status\", \"status\": 500, \"min_gap\": 0.1}");
+    c.http.backoff_s = 0.3, c.http.backoff_max_s = 1;
+    rc = genrm_judge(&c, Q, "42", "42", &v);
+    test_check(rc == 0 && v.reward == 1 && server_requests() == 3, "exponential backoff waits between retries (%s)", v.reason);
+    control("{\"fail\": 2, \"mode\": \"status\", \"status\": 500, \"min_gap\": 0.5}");
+    c.http.backoff_s = 0.001, c.http.backoff_max_s = 0.002;
+    rc = genrm_judge(&c, Q, "42", "42", &v);
+    test_check(rc == -1 && strstr(v.reason, "min_gap") && server_requests() == 2,
+               "a 1 ms backoff is refused by the min_gap server: %s", v.reason);
+    c.http.backoff_s = 0.01, c.http.backoff_max_s = 0.05;
+
     // Retry-After: the server refuses (HTTP 400, not retryable) a retry that comes back early, so
     // success here means the client waited what the server asked, not its own 10 ms backoff.
     control("{\"fail\": 1, \"mode\": \"status\", \"status\": 429, \"retry_after\": \"1\"}");

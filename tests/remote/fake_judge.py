@@ -23,9 +23,11 @@ Endpoints
                              resets the counters: {"fail": N, "mode": "status" | "hang" | "drop" |
                              "garbage" | "no_reward", "status": 500, "retry_after": "1",
                              "hang_s": 30, "reply": "fixed judge text" | null,
-                             "require_key": "token" | null}. The first N requests misbehave as mode
-                             says; later ones are served normally. With "retry_after", a retry that
-                             comes back before the promised delay is refused with HTTP 400.
+                             "require_key": "token" | null, "min_gap": seconds}. The first N
+                             requests misbehave as mode says; later ones are served normally. With
+                             "retry_after", a retry that comes back before the promised delay is
+                             refused with HTTP 400; with "min_gap", so is any request that follows
+                             the previous one sooner than that (a client that skips its backoff).
   POST /_stats               {"requests": n, "last_body": <last request JSON>, "last_auth": header}
 """
 import json
@@ -46,7 +48,7 @@ def reset(control):
                  status=int(control.get("status", 500)), retry_after=control.get("retry_after"),
                  hang_s=float(control.get("hang_s", 30)), reply=control.get("reply"),
                  require_key=control.get("require_key"), requests=0, last_body=None,
-                 last_auth=None, not_before=0.0)
+                 last_auth=None, not_before=0.0, min_gap=float(control.get("min_gap", 0)), last_time=None)
 
 
 reset({})
@@ -116,7 +118,10 @@ class Handler(BaseHTTPRequestHandler):
             state["requests"] += 1
             state["last_body"] = body
             state["last_auth"] = self.headers.get("Authorization")
-            too_early = time.monotonic() < state["not_before"]
+            now = time.monotonic()
+            too_early = now < state["not_before"] or (
+                state["last_time"] is not None and now - state["last_time"] < state["min_gap"])
+            state["last_time"] = now
             misbehave = state["fail"] > 0
             if misbehave:
                 state["fail"] -= 1
@@ -125,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
                 state["not_before"] = time.monotonic() + float(retry_after)
             fixed, key, hang_s = state["reply"], state["require_key"], state["hang_s"]
         if too_early:
-            return self.reply(400, {"error": {"message": "retried before the Retry-After delay"}})
+            return self.reply(400, {"error": {"message": "retried before the Retry-After delay or min_gap"}})
         if key is not None and self.headers.get("Authorization") != "Bearer " + key:
             return self.reply(401, {"error": {"message": "bad or missing API key"}})
         if misbehave:
