@@ -26,20 +26,22 @@ int sm_count() {
 }
 
 // Chunks per segment, or 0 for "do not segment". Unsegmented work is one CTA per (sequence, head,
-// value block), and a multiprocessor holds two such CTAs; when that leaves the GPU idle, cut each
-// sequence into the number of segments that fills one wave of CTAs (not more: a second, partial
-// wave costs as much as a full one), at least 4 chunks each to keep the state pass cheap.
-// LIGHTNING_CPS in the environment overrides the choice (0: never segment), for benchmarks.
+// value block). Segmenting costs a state pass (b and c read once more, about a third of a pass), so
+// it pays only when the GPU would otherwise idle: measured on H100 (bench/NOTES.md), H=64 D=128
+// (128 CTAs, one per multiprocessor) ran 15% faster unsegmented, H=8 (16 CTAs) 4-6x faster
+// segmented. Below 3/4 of a CTA per multiprocessor, cut each sequence into the number of segments
+// that fills one wave of two CTAs per multiprocessor (a partial second wave costs a full one), at
+// least 4 chunks each. LIGHTNING_CPS in the environment overrides the choice (0: never segment).
 int choose_cps(int T, int nseq, int H, int D) {
-    const long ncb = D / DVB, wave = 2L * sm_count();
-    const long chunks = (long)(T + LT - 1) / LT;
+    const long ncb = D / DVB, sms = sm_count();
+    const long chunks = (long)(T + LT - 1) / LT, base = (long)nseq * H * ncb;
     long cps;
     const char *env = getenv("LIGHTNING_CPS");
     if (env && *env) {
         cps = atol(env);
     } else {
-        long nseg = wave / ((long)nseq * H * ncb);
-        if (nseg <= 1) return 0;
+        if (4 * base >= 3 * sms) return 0;
+        long nseg = 2 * sms / base;
         long per_seq = (chunks + nseq - 1) / nseq;
         cps = (per_seq + nseg - 1) / nseg;
         if (cps < 4) cps = 4;
