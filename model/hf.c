@@ -324,6 +324,15 @@ static int write_text_atomic(const char *path, const char *text) {
 
 int hf_save_dir(const char *dir, const model_config_t *cfg, const param_table_t *table, const float *params) {
     if (mkdir_p(dir)) return -1;
+    // A sharded index left in the directory would make other loaders (vLLM reads the index to pick
+    // files) take the old shards instead of the new model.safetensors; refuse rather than delete.
+    char *stale = path_join(dir, "model.safetensors.index.json");
+    int has_index = file_exists(stale);
+    free(stale);
+    if (has_index)
+        return cispo_fail("%s: holds model.safetensors.index.json (a sharded checkpoint); export into a new or empty "
+                          "directory so that loaders do not mix old shards with the new weights",
+                          dir);
     char *json = model_config_to_json(cfg);
     if (!json) return cispo_fail("%s: cannot express the config as config.json", dir);
     char *cfg_path = path_join(dir, "config.json");

@@ -291,6 +291,18 @@ int main(void) {
         snprintf(dir, sizeof dir, "tests/fixtures/parity/%s", fixtures[i]);
         round_trip_dir(fixtures[i], dir);
     }
+    // Exporting over a sharded directory is refused (loaders that follow the index would mix files).
+    char sharded[512], h5[600], errp[600], cmd[2048];
+    snprintf(sharded, sizeof sharded, "%s/sharded", tmpdir);
+    snprintf(h5, sizeof h5, "%s/random.h5", tmpdir);
+    snprintf(errp, sizeof errp, "%s/stderr.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s' '%s' >/dev/null 2>'%s'", getenv("CISPO_BIN"), h5, sharded, errp);
+    int st = system(cmd);
+    char *err = cispo_read_file(errp, NULL);
+    test_check(WIFEXITED(st) && WEXITSTATUS(st) == 1 && err && strstr(err, "model.safetensors.index.json"),
+               "export into a sharded directory refused: %s", err ? err : "");
+    free(err);
+
     char tied[600];
     snprintf(tied, sizeof tied, "%s/block_large_tied_out/model.safetensors", tmpdir);
     st_file_t f;
@@ -301,7 +313,6 @@ int main(void) {
 
     free(params);
     param_table_free(&t);
-    char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("note: could not remove %s\n", tmpdir);
     return test_finish("test_convert");
