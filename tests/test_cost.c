@@ -146,27 +146,33 @@ static void test_run_estimate(const cost_flops_t *m1) {
                "GPU table: A100 312, H100, H200 present; unknown names refused");
 }
 
+// Runs `cispo cost ARGS` and returns its exit status; out receives stdout + stderr.
+static int run_cost(const char *bin, const char *args, char *out, size_t cap) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' cost %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, cap - 1, p) : 0;
+    out[n] = 0;
+    return p ? pclose(p) : -1;
+}
+
 // The command prints the same numbers.
 static void test_command(void) {
     const char *bin = getenv("CISPO_BIN");
     if (!test_check(bin && *bin, "CISPO_BIN is set (ctest sets it)")) return;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' cost --model tiny --gpus 8 --gpu A100 --compare deepseek-r1 2>&1", bin);
-    FILE *p = popen(cmd, "r");
-    char *out = cispo_calloc(1, 1 << 16);
-    size_t n = p ? fread(out, 1, (1 << 16) - 1, p) : 0;
-    int rc = p ? pclose(p) : -1;
-    out[n] = 0;
-    test_check(rc == 0, "cispo cost --model tiny exits 0");
-    test_check(strstr(out, "4 layers (3 lightning, 1 softmax)") && strstr(out, "423.94 K") && strstr(out, "256") &&
+    size_t cap = 1 << 16;
+    char *out = cispo_malloc(cap);
+    int rc = run_cost(bin, "--model tiny --gpus 8 --gpu A100 --compare deepseek-r1", out, cap);
+    test_check(rc == 0 && strstr(out, "4 layers (3 lightning, 1 softmax)") && strstr(out, "423.94 K") &&
                    strstr(out, "8 x A100 (312.0 TFLOP/s") && strstr(out, "vs DeepSeek-R1"),
-               "cispo cost output has the layer split, 423.94 K per token, the run and the comparison");
-    snprintf(cmd, sizeof cmd, "'%s' cost --model no-such-model 2>&1", bin);
-    p = popen(cmd, "r");
-    n = p ? fread(out, 1, (1 << 16) - 1, p) : 0;
-    rc = p ? pclose(p) : -1;
-    out[n] = 0;
+               "cispo cost --model tiny: layer split, 423.94 K per token, the run and the comparison (rc %d)", rc);
+    rc = run_cost(bin, "--model minimax-m1 --gpus 512 --gpu H800 --days 21 --price 2", out, cap);
+    test_check(rc == 0 && strstr(out, "94.64 G") && strstr(out, "258048 GPU-hours at $2.00 = $516096"),
+               "cispo cost prices M1's reservation: 512 x H800 x 21 days at $2 = $516096 (rc %d)", rc);
+    rc = run_cost(bin, "--model no-such-model", out, cap);
     test_check(rc != 0 && strstr(out, "no-such-model") && strstr(out, "configs/models"), "unknown model: exit != 0, named");
+    rc = run_cost(bin, "--model tiny --gpu X100", out, cap);
+    test_check(rc != 0 && strstr(out, "X100") && strstr(out, "H800"), "unknown GPU: exit != 0, known ones listed");
     free(out);
 }
 

@@ -36,6 +36,7 @@ static void usage(FILE *f) {
             "  --prompts N          prompts per step (default %.0f)\n"
             "  --samples N          samples per prompt (default %.0f)\n"
             "  --steps N            RL steps (default %.0f)\n"
+            "  --days D             also price the GPUs held for D days (a fixed reservation)\n"
             "  --compare deepseek-r1  FLOPs ratio to DeepSeek-R1 by generation length\n"
             "FLOPs count 2 per multiply-add over the matmuls; training = 3 x forward; MFU values are assumptions.\n",
             d.mfu_rollout, d.mfu_train, d.price_per_gpu_hour, d.prompts_per_step, d.samples_per_prompt, d.steps);
@@ -170,7 +171,7 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
 int cmd_cost(int argc, char **argv) {
     const char *model = NULL, *compare = NULL;
     cost_run_t run = cost_run_default();
-    double gpus = run.n_gpus;
+    double gpus = run.n_gpus, days = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -203,6 +204,7 @@ int cmd_cost(int argc, char **argv) {
         else if (!strcmp(a, "--prompts")) bad = parse_num(a, v, 1, 1e9, &run.prompts_per_step);
         else if (!strcmp(a, "--samples")) bad = parse_num(a, v, 1, 1e6, &run.samples_per_prompt);
         else if (!strcmp(a, "--steps")) bad = parse_num(a, v, 0, 1e9, &run.steps);
+        else if (!strcmp(a, "--days")) bad = parse_num(a, v, 0, 1e6, &days);
         else {
             fprintf(stderr, "cispo cost: unknown option '%s'\n", a);
             usage(stderr);
@@ -238,6 +240,14 @@ int cmd_cost(int argc, char **argv) {
     print_breakdown(shown, &f, is_mla);
     print_contexts(&f, run.prompt_len + run.gen_len);
     print_run(&f, &run);
+    if (days > 0) {
+        double hours = run.n_gpus * days * 24;
+        cost_estimate_t e;
+        cost_estimate_run(&f, &run, &e);
+        printf("\nReservation: %d x %s for %g days = %.0f GPU-hours at $%.2f = $%.0f (the run above fits %.2f times)\n",
+               run.n_gpus, run.gpu->name, days, hours, run.price_per_gpu_hour,
+               cost_dollars(run.n_gpus, days, run.price_per_gpu_hour), e.gpu_hours > 0 ? hours / e.gpu_hours : 0);
+    }
     if (compare) print_compare(is_mla ? "deepseek-r1" : model, &f, &r1, 0);
     return 0;
 }
