@@ -38,7 +38,7 @@ void synth_arith(uint64_t seed, uint64_t index, int dmin, int dmax, data_record_
     int n_ops = d + 1 < MAX_OPS ? d + 1 : MAX_OPS;
     int top = d <= 2 ? 9 : d <= 4 ? 19 : 99;
     long nums[MAX_OPS + 1];
-    char ops[MAX_OPS];
+    char ops[MAX_OPS] = {0};
     for (int i = 0; i <= n_ops; i++) nums[i] = uniform(&s, 1, top);
     // At d <= 2 one multiplication at most, so every intermediate value stays within two digits
     // (-89..99): a product of single digits is a fact a tiny model can memorise, a product of products is not.

@@ -217,6 +217,8 @@ struct tokenizer {
     int n_added;
     int32_t *added_of_id;  // [n_ids]: index into added, or -1
     smap_t added_map;      // content -> index into added
+    int *by_first;         // [n_added]: indices into added grouped by first byte ...
+    int first_at[257];     // ... those starting with byte b are by_first[first_at[b], first_at[b+1])
     pcre2_code *word_char; // a Unicode \w character (as regex_syntax::is_word_character), for single_word
     // pipeline
     pre_step_t *pre;
@@ -618,6 +620,14 @@ static int load_added(tokenizer_t *t, const cJSON *aj) {
                                           "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]")))
             return -1;
     }
+    t->by_first = cispo_malloc(((size_t)t->n_added + 1) * sizeof(int));
+    int fill = 0;
+    for (int b = 0; b < 256; b++) {
+        t->first_at[b] = fill;
+        for (int k = 0; k < t->n_added; k++)
+            if (t->added[k].len && (unsigned char)t->added[k].content[0] == b) t->by_first[fill++] = k;
+    }
+    t->first_at[256] = fill;
     t->added_of_id = cispo_malloc((size_t)t->n_ids * sizeof(int32_t));
     for (int32_t k = 0; k < t->n_ids; k++) t->added_of_id[k] = -1;
     for (int k = 0; k < t->n_added; k++) t->added_of_id[t->added[k].id] = k;
@@ -708,6 +718,7 @@ void tokenizer_free(tokenizer_t *t) {
     for (int i = 0; i < t->n_added; i++) free(t->added[i].content);
     free(t->added);
     free(t->added_of_id);
+    free(t->by_first);
     free(t->added_map.slots);
     pcre2_code_free(t->word_char);
     for (int i = 0; i < t->n_pre; i++) pcre2_code_free(t->pre[i].re);
@@ -810,7 +821,9 @@ static int regex_segments(encode_ctx_t *c, const pcre2_code *re, const char *s, 
     int have_last = 0;
     size_t last_end = 0;
     while (from <= n) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, 0, c->md, NULL);
+        // The text was validated once in tokenizer_encode: PCRE2 would otherwise re-check the whole
+        // subject on every call, which is quadratic in the length of a piece.
+        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, c->md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             PCRE2_UCHAR msg[256];
@@ -1083,7 +1096,7 @@ static void segs_add(segs_t *g, size_t s, size_t e, int32_t id) {
 
 static int is_word_char(const tokenizer_t *t, encode_ctx_t *c, const char *s, size_t n) {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->word_char, NULL);
-    int rc = pcre2_match(t->word_char, (PCRE2_SPTR)s, n, 0, PCRE2_ANCHORED, md, NULL);
+    int rc = pcre2_match(t->word_char, (PCRE2_SPTR)s, n, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md, NULL);
     pcre2_match_data_free(md);
     (void)c;
     return rc > 0;
@@ -1096,7 +1109,9 @@ static void added_split(const tokenizer_t *t, encode_ctx_t *c, const char *text,
     size_t start_offset = from;
     for (size_t i = from; i < to;) {
         int best = -1;
-        for (int k = 0; k < t->n_added; k++) {
+        unsigned char b0 = (unsigned char)text[i];
+        for (int q = t->first_at[b0]; q < t->first_at[b0 + 1]; q++) {
+            int k = t->by_first[q];
             const added_token_t *a = &t->added[k];
             if (a->normalized != normalized || a->len == 0 || a->len > to - i || (best >= 0 && a->len <= t->added[best].len))
                 continue;
