@@ -7,6 +7,7 @@
 // environment and the registry entries.
 //   ./test_remote_reward          (from the repo root; TEST_VERBOSE=1 prints every check)
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -448,6 +449,41 @@ static void test_remote_service(void) {
     remote_reward_config_free(&c);
 }
 
+// Several threads judging at once (http_client claims thread safety; scoring may run threaded).
+typedef struct {
+    const genrm_config_t *cfg;
+    const char *response;
+    verdict_t v;
+    int rc;
+} judge_job_t;
+
+static void *judge_thread(void *arg) {
+    judge_job_t *j = arg;
+    j->rc = genrm_judge(j->cfg, Q, "42", j->response, &j->v);
+    return NULL;
+}
+
+static void test_threads(void) {
+    genrm_config_t c = judge_config();
+    control("{\"fail\": 3, \"mode\": \"status\", \"status\": 500}");  // some threads retry
+    enum { NT = 8 };
+    judge_job_t jobs[NT];
+    pthread_t th[NT];
+    for (int i = 0; i < NT; i++) {
+        jobs[i] = (judge_job_t){.cfg = &c, .response = i % 2 ? "so 42" : "so 41"};
+        pthread_create(&th[i], NULL, judge_thread, &jobs[i]);
+    }
+    int ok = 1;
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        ok &= jobs[i].rc == 0 && !jobs[i].v.failed && jobs[i].v.reward == (i % 2 ? 1.0 : 0.0);
+    }
+    test_check(ok, "8 threads judging at once (3 injected 500s among them): every verdict right");
+    test_check(server_requests() == NT + 3, "8 judgements + 3 retries = 11 requests (%d)", server_requests());
+    genrm_config_free(&c);
+    control("{}");
+}
+
 static void test_unreachable(void) {
     // A port nobody listens on: bind-free guess is racy, so use the server's port after it stops.
     remote_reward_config_t c = remote_reward_config_default();
@@ -484,6 +520,7 @@ int main(void) {
     test_timeout();
     test_garbage();
     test_remote_service();
+    test_threads();
     server_stop();
     test_unreachable();
     test_registry();
