@@ -15,6 +15,7 @@ const keyconf_key_t run_config_keys[] = {
     {"seed", KEY_INT, O(seed), 0, 2147483647, NULL, "1", "seed of the initialisation, data order and sampling", 0},
     {"resume", KEY_STRING, O(resume), 0, 0, NULL, "", "checkpoint to continue from: a .h5 path, or auto (the latest in out)", S(resume)},
     {"save_every", KEY_INT, O(save_every), 0, 1e9, NULL, "0", "checkpoint every k steps (0: at the end only)", 0},
+    {"halt_after", KEY_INT, O(halt_after), 0, 1e9, NULL, "0", "stop after this many steps (SFT + RL) with a checkpoint, as if preempted (0: run to the end)", 0},
     {"keep_checkpoints", KEY_INT, O(keep_checkpoints), 0, 1e6, NULL, "3", "most recent checkpoints kept (0: all)", 0},
     {"samples", KEY_BOOL, O(samples), 0, 0, NULL, "true", "write rollout samples to out/samples.h5", 0},
     {"report", KEY_BOOL, O(report), 0, 0, NULL, "true", "write out/report.html with the curves at the end", 0},

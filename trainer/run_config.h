@@ -19,6 +19,7 @@ typedef struct {
     int seed;
     char resume[RUN_PATH_MAX];     // checkpoint to continue from ("" none, "auto" the latest in out)
     int save_every;                // checkpoint every k steps (0: only at the end)
+    int halt_after;                // stop after this many steps (SFT + RL) with a checkpoint (0: never)
     int keep_checkpoints;          // most recent checkpoints kept (0: all)
     int samples;                   // write rollout samples to out/samples.h5
     int report;                    // write out/report.html at the end

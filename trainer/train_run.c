@@ -194,6 +194,13 @@ static void close_outputs(train_t *t) {
     t->samples = NULL;
 }
 
+// halt_after: the run stops here as if preempted (a checkpoint follows; resume=auto continues).
+static int halted(train_t *t) {
+    if (t->cfg.halt_after <= 0 || t->sft_done + t->rl_done < t->cfg.halt_after) return 0;
+    printf("halted after step %d (halt_after); continue with resume=auto\n", t->sft_done + t->rl_done);
+    return 1;
+}
+
 static int run(train_t *t, const char *config_path, double *before, double *after) {
     const run_config_t *c = &t->cfg;
     metrics_t mt;
@@ -220,6 +227,7 @@ static int run(train_t *t, const char *config_path, double *before, double *afte
             fflush(stdout);
         }
         if (c->save_every > 0 && (t->sft_done + t->rl_done) % c->save_every == 0 && save_checkpoint(t)) return -1;
+        if (halted(t)) return save_checkpoint(t);
     }
     // ---- held-out accuracy before RL ----
     if (!isfinite(t->heldout_before)) {
@@ -257,6 +265,7 @@ static int run(train_t *t, const char *config_path, double *before, double *afte
         metrics_write_tb(&t->tb, "rl", s, &mt);
         if (!c->quiet) console_rl(t, &mt);
         if (c->save_every > 0 && (t->sft_done + s) % c->save_every == 0 && save_checkpoint(t)) return -1;
+        if (halted(t)) return save_checkpoint(t);
     }
     if (!resumed || c->steps > rl_first || c->sft_steps > sft_first)
         if (save_checkpoint(t)) return -1;

@@ -1,0 +1,152 @@
+// tests/test_generate.c — `cispo generate`: on every parity fixture the greedy continuation of
+// greedy.txt's prompt equals transformers' generate() (greedy.txt line 2), and --logprobs equals the
+// training forward's log-probs of the continuation; text prompts decode to the text of the token
+// path; bad arguments and bad token files are refused with the reason.
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/common.h"
+#include "model/hf.h"
+#include "model/score.h"
+#include "model/tokenizer.h"
+#include "tests/testutil.h"
+
+// Runs a command; its stdout into out (cap bytes). Returns the exit status.
+static int run(const char *cmd, char *out, size_t cap) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char tmp_dir[] = "/tmp/cispo_test_generate_XXXXXX";  // of its own: other builds may run this test at once
+
+static void check_fixture(const char *bin, const char *dir) {
+    char path[1024], *text;
+    snprintf(path, sizeof path, "%s/greedy.txt", dir);
+    if (!(text = cispo_read_file(path, NULL))) return;
+    char *nl = strchr(text, '\n');
+    if (!test_check(nl != NULL, "%s: two lines", path)) return free(text);
+    *nl = 0;
+    char *want = nl + 1;
+    want[strcspn(want, "\n")] = 0;
+    int n_want = 0;
+    for (char *p = want; *p;) {
+        while (*p == ' ') p++;
+        if (*p) n_want++;
+        while (*p && *p != ' ') p++;
+    }
+    char tf[128];
+    snprintf(tf, sizeof tf, "%s/prompt.txt", tmp_dir);
+    FILE *f = fopen(tf, "w");
+    fprintf(f, "%s\n", text);
+    fclose(f);
+    char cmd[2048], out[65536];
+    snprintf(cmd, sizeof cmd, "'%s' generate --model %s --prompt-tokens %s --max-new %d --greedy --no-eos --logprobs", bin,
+             dir, tf, n_want);
+    int rc = run(cmd, out, sizeof out);
+    char *lp_line = strchr(out, '\n');
+    if (lp_line) *lp_line++ = 0;
+    test_check(rc == 0 && !strcmp(out, want), "%s: greedy continuation equals transformers' generate():\n  got  %s\n  want %s",
+               dir, out, want);
+    // --logprobs: the training forward of prompt + continuation scores the same numbers
+    model_config_t cfg;
+    param_table_t t;
+    float *params;
+    int32_t *ids;
+    int n;
+    char both[8192];
+    snprintf(both, sizeof both, "%s %s", text, want);
+    if (lp_line && !hf_load_dir(dir, &cfg, &t, &params) && !model_parse_tokens(both, "greedy.txt", cfg.vocab_size, 2, &ids, &n)) {
+        model_t *m = model_create(&cfg, params, n);
+        float *ref = cispo_malloc(sizeof(float) * (size_t)n);
+        model_score_sequence(m, ids, n, ref);
+        int np = n - n_want;
+        double worst = 0;
+        char *p = lp_line;
+        for (int j = 0; j < n_want; j++) {
+            double v = strtod(p, &p);
+            worst = fmax(worst, fabs(v - ref[np - 1 + j]));
+        }
+        TEST_LE(worst, 2e-5, "%s: --logprobs equal the training forward (max diff %.3g)", dir, worst);
+        free(ref), free(ids), free(params);
+        model_free(m);
+        param_table_free(&t);
+    }
+    free(text);
+}
+
+int main(void) {
+    const char *bin = getenv("CISPO_BIN");
+    if (!test_check(bin != NULL, "CISPO_BIN is set (run through ctest)")) return test_finish("test_generate");
+    if (!test_check(mkdtemp(tmp_dir) != NULL, "temporary directory")) return test_finish("test_generate");
+    char tpath[128], bpath[128];
+    snprintf(tpath, sizeof tpath, "%s/text.txt", tmp_dir);
+    snprintf(bpath, sizeof bpath, "%s/bad.txt", tmp_dir);
+    DIR *d = opendir("tests/fixtures/parity");
+    int n_fix = 0;
+    if (test_check(d != NULL, "tests/fixtures/parity (run from the repo root)")) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            char dir[512], g[600];
+            snprintf(dir, sizeof dir, "tests/fixtures/parity/%s", e->d_name);
+            snprintf(g, sizeof g, "%s/greedy.txt", dir);
+            if (e->d_name[0] == '.' || access(g, R_OK)) continue;
+            check_fixture(bin, dir);
+            n_fix++;
+        }
+        closedir(d);
+    }
+    test_check(n_fix >= 4, "%d fixtures with greedy.txt", n_fix);
+
+    // text prompt: the printed text is the decoding of the token path's ids
+    char cmd[2048], text_out[4096], ids_out[4096];
+    const char *tok = "configs/tokenizers/demo/tokenizer.json", *prompt = "Compute 3+4*2.";
+    snprintf(cmd, sizeof cmd, "'%s' generate --model configs/models/tiny.yaml --tokenizer %s --prompt '%s' --max-new 12 "
+             "--seed 3 --no-eos", bin, tok, prompt);
+    int rc1 = run(cmd, text_out, sizeof text_out);
+    tokenizer_t *tk = tokenizer_load(tok);
+    if (test_check(tk != NULL, "demo tokenizer: %s", cispo_last_error())) {
+        token_ids_t ids = {0};
+        tokenizer_encode(tk, prompt, strlen(prompt), &ids, TOKENIZER_ADD_SPECIAL);
+        FILE *f = fopen(tpath, "w");
+        for (size_t i = 0; i < ids.n; i++) fprintf(f, "%d ", ids.ids[i]);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "'%s' generate --model configs/models/tiny.yaml --prompt-tokens %s --max-new 12 "
+                 "--seed 3 --no-eos", bin, tpath);
+        int rc2 = run(cmd, ids_out, sizeof ids_out);
+        int32_t *gen;
+        int ng;
+        char *dec = NULL;
+        if (rc2 == 0 && !model_parse_tokens(ids_out, "output", 512, 1, &gen, &ng)) {
+            dec = tokenizer_decode(tk, gen, (size_t)ng, TOKENIZER_LOSSY, NULL);
+            free(gen);
+        }
+        text_out[strcspn(text_out, "\n")] = 0;
+        test_check(rc1 == 0 && rc2 == 0 && dec && !strcmp(dec, text_out),
+                   "text prompt prints the decoded ids of the token path ('%s' vs '%s')", text_out, dec ? dec : "");
+        free(dec);
+        token_ids_free(&ids);
+        tokenizer_free(tk);
+    }
+    // refusals
+    char err[4096];
+    snprintf(cmd, sizeof cmd, "'%s' generate --prompt-tokens x.txt 2>&1", bin);
+    test_check(run(cmd, err, sizeof err) == 2 && strstr(err, "--model"), "no --model: exit 2 naming it (%s)", err);
+    FILE *f = fopen(bpath, "w");
+    fprintf(f, "1 2\n3 99999\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model tests/fixtures/parity/basic --prompt-tokens %s 2>&1", bin, bpath);
+    test_check(run(cmd, err, sizeof err) == 1 && strstr(err, "bad.txt") && strstr(err, "line 2"),
+               "an id outside the vocabulary: exit 1 naming file and line (%s)", err);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    if (system(cmd)) {}
+    return test_finish("test_generate");
+}
