@@ -3,15 +3,23 @@
 // hybrid host). Rlimits bound each process; the cgroup bounds the jail as a whole (many processes,
 // tmpfs pages), and its peak gives the memory figure of a run.
 // defines: jail_cgroup_probe, jail_cgroup_create, jail_cgroup_attach, jail_cgroup_peak_kb,
-//          jail_cgroup_oom_kills, jail_cgroup_destroy
+//          jail_cgroup_oom_kills, jail_cgroup_destroy, jail_cgroup_acquire
+//
+// Creating and removing a memory cgroup costs milliseconds (the kernel sets up and tears down its
+// accounting), more than the rest of a jail, so each thread keeps one across its jails
+// (jail_cgroup_acquire): only one jail runs in it at a time, and it is empty between jails because
+// a jail's processes are all gone once its init is reaped.
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sandbox/jail_internal.h"
@@ -138,6 +146,21 @@ static int probe_v2(char *why, size_t n) {
     return 0;
 }
 
+// Removes cgroups left by processes that died without cleaning up (killed workers).
+static void remove_stale(const char *base) {
+    DIR *d = opendir(base);
+    struct dirent *e;
+    char p[1400];
+    while (d && (e = readdir(d))) {
+        int pid;
+        if (sscanf(e->d_name, "cispo-jail-%d-", &pid) != 1) continue;
+        if (!(kill(pid, 0) != 0 && errno == ESRCH)) continue;  // its process is alive
+        jail_fmt(p, sizeof p, "%s/%s", base, e->d_name);
+        rmdir(p);
+    }
+    if (d) closedir(d);
+}
+
 static int probe_v1_one(const char *ctrl, char *out, size_t n) {
     char mnt[512], root[512], path[512], dir[1100], test[1200];
     if (find_mount("cgroup", ctrl, mnt, sizeof mnt, root, sizeof root) || own_path(ctrl, path, sizeof path)) return -1;
@@ -153,11 +176,14 @@ static void probe_once(void) {
     char why2[1300] = "";
     if (probe_v2(why2, sizeof why2) == 0) {
         host.version = 2;
+        remove_stale(host.v2_base);
         return;
     }
     if (probe_v1_one("memory", host.v1_mem_base, sizeof host.v1_mem_base) == 0 &&
         probe_v1_one("pids", host.v1_pids_base, sizeof host.v1_pids_base) == 0) {
         host.version = 1;
+        remove_stale(host.v1_mem_base);
+        remove_stale(host.v1_pids_base);
         return;
     }
     jail_fmt(host.why, sizeof host.why, "%s; no writable cgroup v1 memory+pids hierarchies either", why2);
@@ -244,4 +270,67 @@ void jail_cgroup_destroy(jail_cgroup_t *cg) {
         usleep(2000);
     }
     cg->version = 0;
+}
+
+// ---- the calling thread's cgroup, kept across jails ----
+typedef struct {
+    jail_cgroup_t cg;
+    size_t mem;
+    int pids;
+} cached_t;
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static cached_t *main_cache;  // the main thread's: key destructors do not run at exit()
+
+static void cache_free(void *p) {
+    cached_t *c = p;
+    if (!c) return;
+    if (c == main_cache) main_cache = NULL;
+    jail_cgroup_destroy(&c->cg);
+    free(c);
+}
+
+static void cache_atexit(void) {
+    if (main_cache) cache_free(main_cache);
+}
+
+static void cache_init(void) {
+    pthread_key_create(&cache_key, cache_free);
+    atexit(cache_atexit);
+}
+
+jail_cgroup_t *jail_cgroup_acquire(size_t mem_bytes, int pids_max, char *err, size_t n) {
+    pthread_once(&cache_once, cache_init);
+    cached_t *c = pthread_getspecific(cache_key);
+    if (c && c->cg.version) {
+        char v[32];
+        if (c->mem != mem_bytes) {
+            jail_fmt(v, sizeof v, "%zu", mem_bytes);
+            if (write_str(c->cg.mem_dir, c->cg.version == 2 ? "memory.max" : "memory.limit_in_bytes", v) == 0) c->mem = mem_bytes;
+            if (c->cg.version == 1) write_str(c->cg.mem_dir, "memory.memsw.limit_in_bytes", v);
+        }
+        if (c->pids != pids_max) {
+            jail_fmt(v, sizeof v, "%d", pids_max);
+            if (write_str(c->cg.version == 2 ? c->cg.mem_dir : c->cg.pids_dir, "pids.max", v) == 0) c->pids = pids_max;
+        }
+        if (c->mem == mem_bytes && c->pids == pids_max) {
+            if (c->cg.version == 1) write_str(c->cg.mem_dir, "memory.max_usage_in_bytes", "0");  // peak of this jail only
+            return &c->cg;
+        }
+        cache_free(c);  // the limits would not change (usage above the new limit): start afresh
+        pthread_setspecific(cache_key, NULL);
+        c = NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) return jail_fmt(err, n, "out of memory"), NULL;
+    if (jail_cgroup_create(&c->cg, mem_bytes, pids_max, err, n)) {
+        free(c);
+        return NULL;
+    }
+    c->mem = mem_bytes;
+    c->pids = pids_max;
+    pthread_setspecific(cache_key, c);
+    if (getpid() == (pid_t)syscall(SYS_gettid)) main_cache = c;
+    return &c->cg;
 }

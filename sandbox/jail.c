@@ -2,10 +2,11 @@
 // cgroup, maps the sandbox users, releases the init, collects its reports under an overall
 // deadline, and reaps it.
 // defines: jail_probe, jail_set_options, jail_get_options, jail_check_ready, jail_run,
-//          jail_result_free
+//          jail_result_free, jail_use_private_network
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,6 +39,7 @@ void jail_fmt(char *buf, size_t n, const char *fmt, ...) {
 }
 
 static jail_host_t host;
+static int private_network;  // this process already sits in a loopback-only network namespace
 static pthread_once_t probe_once_ctl = PTHREAD_ONCE_INIT;
 static jail_options_t options = {0, 1};
 
@@ -98,6 +102,25 @@ const jail_host_t *jail_probe(void) {
 }
 
 void jail_set_options(const jail_options_t *opt) { options = *opt; }
+
+int jail_use_private_network(void) {
+    const jail_host_t *h = jail_probe();
+    if (!h->is_root || !h->userns) return -1;
+    if (unshare(CLONE_NEWNET) != 0) return -1;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);  // bring lo up once, here, as root
+    if (s >= 0) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        jail_copy(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+        if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+            ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+            ioctl(s, SIOCSIFFLAGS, &ifr);
+        }
+        close(s);
+    }
+    private_network = 1;
+    return 0;
+}
 const jail_options_t *jail_get_options(void) { return &options; }
 
 int jail_check_ready(char *why, size_t n) {
@@ -191,23 +214,25 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         if (l->nproc > nproc) nproc = l->nproc;
         total_wall += (l->wall_s > 0 ? l->wall_s : 10.0) + 1.0;
     }
-    jail_cgroup_t cg = {0};
+    jail_cgroup_t none = {0}, *cgp = &none;
     if (options.use_cgroups && (h->cgroup_v1 || h->cgroup_v2)) {
         size_t work = spec->work_bytes ? spec->work_bytes : (64u << 20);
-        if (jail_cgroup_create(&cg, (mem ? mem : (512u << 20)) + work + (64u << 20), (nproc ? nproc : 32) + 16, err, sizeof err))
-            return fail(res, "cgroup: ", err);
+        cgp = jail_cgroup_acquire((mem ? mem : (512u << 20)) + work + (64u << 20), (nproc ? nproc : 32) + 16, err, sizeof err);
+        if (!cgp) return fail(res, "cgroup: ", err);
     }
+    const jail_cgroup_t cg = *cgp;  // the thread keeps it for its next jail
     long oom_before = jail_cgroup_oom_kills(&cg);
 
     char tmpdir[64] = "";
     if (!confined) {  // accepted reduced isolation: a private host directory stands in for /work
         jail_fmt(tmpdir, sizeof tmpdir, "/tmp/cispo-work-XXXXXX");
-        if (!mkdtemp(tmpdir)) return jail_cgroup_destroy(&cg), fail(res, "mkdtemp: ", strerror(errno));
+        if (!mkdtemp(tmpdir)) return fail(res, "mkdtemp: ", strerror(errno));
     }
     int ctl[2], sync[2];
-    if (pipe2(ctl, O_CLOEXEC) || pipe2(sync, O_CLOEXEC)) return jail_cgroup_destroy(&cg), fail(res, "pipe: ", strerror(errno));
+    if (pipe2(ctl, O_CLOEXEC) || pipe2(sync, O_CLOEXEC)) return fail(res, "pipe: ", strerror(errno));
     jail_init_args_t args = {spec, ctl[1], sync[0], confined, confined && h->is_root, tmpdir, t0};
-    pid_t pid = (pid_t)syscall(SYS_clone, (confined ? ns_flags : 0) | SIGCHLD, NULL, NULL, NULL, 0);
+    int flags = confined ? (private_network ? ns_flags & ~CLONE_NEWNET : ns_flags) : 0;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
         close(ctl[0]);
         close(sync[1]);
@@ -218,7 +243,6 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     if (pid < 0) {
         close(ctl[0]);
         close(sync[1]);
-        jail_cgroup_destroy(&cg);
         return fail(res, "clone of the jail failed: ", strerror(errno));
     }
     int rc = 0;
@@ -233,7 +257,6 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
         close(ctl[0]);
-        jail_cgroup_destroy(&cg);
         return fail(res, "", err);
     }
 
@@ -319,7 +342,6 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     close(ctl[0]);
     res->peak_mem_kb = jail_cgroup_peak_kb(&cg);
-    jail_cgroup_destroy(&cg);
     if (tmpdir[0]) {
         char cmd[128];  // our own mkdtemp dir; the processes that wrote into it are dead
         jail_fmt(cmd, sizeof cmd, "rm -rf -- '%s'", tmpdir);

@@ -125,6 +125,15 @@ typedef struct {
 void jail_set_options(const jail_options_t *opt);
 const jail_options_t *jail_get_options(void);
 
+// For a long-lived single-threaded process that runs many jails one after another (a pool worker):
+// moves the process into a network namespace of its own with only loopback, up, and from then on
+// its jails share it instead of creating one each (a network namespace costs more to create and
+// tear down than the rest of a jail). Jails still get no interface but loopback and, their user
+// namespace not owning it, no power to configure it; processes of one jail are all dead before the
+// next starts. Root only (the namespace must be made outside the jail's user namespace); returns
+// -1, changing nothing, otherwise.
+int jail_use_private_network(void);
+
 // Whether jail_run will run confined, or refuse (and why) — one line for the user.
 int jail_check_ready(char *why, size_t n);
 

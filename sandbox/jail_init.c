@@ -391,7 +391,8 @@ static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog 
     reap_t rp = {.main = pid};
     int timed_out = 0, killed = 0;
     while (out.open || err.open) {
-        struct pollfd fds[3] = {{po[0], out.open ? POLLIN : 0, 0}, {pe[0], err.open ? POLLIN : 0, 0}, {pidfd, killed ? 0 : POLLIN, 0}};
+        // a closed stream must leave the set (fd -1): poll reports POLLHUP whatever the events asked
+        struct pollfd fds[3] = {{out.open ? po[0] : -1, POLLIN, 0}, {err.open ? pe[0] : -1, POLLIN, 0}, {killed ? -1 : pidfd, POLLIN, 0}};
         double left = deadline - jail_now();
         if (!killed && left <= 0) {
             timed_out = 1;

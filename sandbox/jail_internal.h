@@ -27,6 +27,9 @@ int jail_cgroup_attach(const jail_cgroup_t *cg, pid_t pid);
 long jail_cgroup_peak_kb(const jail_cgroup_t *cg);
 long jail_cgroup_oom_kills(const jail_cgroup_t *cg);
 void jail_cgroup_destroy(jail_cgroup_t *cg);
+// The calling thread's cgroup for its next jail, limits set (see cgroup.c); NULL + err on failure.
+// Not to be destroyed by the caller.
+jail_cgroup_t *jail_cgroup_acquire(size_t mem_bytes, int pids_max, char *err, size_t n);
 // Which cgroup support the host has: 2, 1 or 0, with the reason in why when 0.
 int jail_cgroup_probe(char *why, size_t n);
 

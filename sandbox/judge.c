@@ -29,10 +29,13 @@ static int parse_decimal(const char *s, size_t len, double *out) {
     return *end == 0 && isfinite(*out);
 }
 
+static double abs_d(double x) { return x < 0 ? -x : x; }
+
 static int numbers_close(double a, double b) {
     if (a == b) return 1;
-    double scale = fmax(1.0, fmax(fabs(a), fabs(b)));
-    return fabs(a - b) <= JUDGE_REL_TOL * scale;
+    double scale = abs_d(a) > abs_d(b) ? abs_d(a) : abs_d(b);
+    if (scale < 1.0) scale = 1.0;
+    return abs_d(a - b) <= JUDGE_REL_TOL * scale;
 }
 
 static const char *next_token(const char *p, const char *end, size_t *len) {

@@ -63,6 +63,7 @@ static char *recv_text(int fd) {
 
 __attribute__((noreturn)) static void worker_main(int fd) {
     signal(SIGPIPE, SIG_IGN);
+    jail_use_private_network();  // when root: one network namespace for all of this worker's jails
     for (;;) {
         char *req = recv_text(fd);
         if (!req) exit(0);  // the pool closed our socket
@@ -78,6 +79,7 @@ static int spawn(sandbox_pool_t *p, int i) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) return -1;
     pid_t parent = getpid();
+    fflush(NULL);  // or the worker would write the parent's buffered output again
     pid_t pid = fork();
     if (pid < 0) {
         close(sv[0]);

@@ -1,6 +1,5 @@
 // sandbox/runner.c — languages, tests and the JSON result of one sandboxed execution (runner.h).
 // defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known, sandbox_set_python
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,9 @@
 
 #define MAX_TESTS 512
 #define MAX_FILES 64
+
+// Seconds rounded to 0.1 ms for the report (no libm: the sandbox library links only its own deps).
+static double round4(double s) { return (double)(long long)(s * 1e4 + 0.5) / 1e4; }
 
 static char python_path[256] = "/usr/bin/python3";
 
@@ -114,8 +116,8 @@ static cJSON *step_json(const jail_step_result_t *s, int with_output) {
     cJSON_AddStringToObject(o, "status", step_status_name(s));
     cJSON_AddNumberToObject(o, "exit_code", s->status == JAIL_STEP_EXITED ? s->exit_code : -1);
     cJSON_AddNumberToObject(o, "signal", s->signal);
-    cJSON_AddNumberToObject(o, "time", round(s->wall_s * 1e4) / 1e4);
-    cJSON_AddNumberToObject(o, "cpu_time", round(s->cpu_s * 1e4) / 1e4);
+    cJSON_AddNumberToObject(o, "time", round4(s->wall_s));
+    cJSON_AddNumberToObject(o, "cpu_time", round4(s->cpu_s));
     cJSON_AddNumberToObject(o, "memory_kb", (double)s->max_rss_kb);
     if (with_output) {
         cJSON_AddStringToObject(o, "stdout", s->out ? s->out : "");
@@ -297,7 +299,7 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
             cJSON_AddNumberToObject(o, "index", i);
             cJSON_AddBoolToObject(o, "passed", t->passed);
             cJSON_AddStringToObject(o, "status", t->judged ? t->status : "NotRun");
-            cJSON_AddNumberToObject(o, "time", round(s->wall_s * 1e4) / 1e4);
+            cJSON_AddNumberToObject(o, "time", round4(s->wall_s));
             cJSON_AddNumberToObject(o, "memory_kb", (double)s->max_rss_kb);
             cJSON_AddStringToObject(o, "reason", t->judged ? t->reason : "skipped after an earlier failure");
             cJSON_AddItemToArray(arr, o);
@@ -312,7 +314,7 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
     }
     cJSON_AddStringToObject(r, "status", status);
     cJSON_AddStringToObject(r, "message", message);
-    cJSON_AddNumberToObject(r, "setup_time", round(jr.setup_s * 1e5) / 1e5);
+    cJSON_AddNumberToObject(r, "setup_time", round4(jr.setup_s));
     cJSON_AddNumberToObject(r, "peak_memory_kb", (double)jr.peak_mem_kb);
     cJSON *files = cJSON_AddObjectToObject(r, "files");
     for (int i = 0; i < jr.n_fetched; i++) {

@@ -28,6 +28,7 @@
 
 #include "sandbox/base64.h"
 #include "sandbox/jail.h"
+#include "sandbox/pool.h"
 #include "sandbox/runner.h"
 #include "tests/testutil.h"
 
@@ -35,6 +36,7 @@ static char canary_dir[64], canary_path[128], secret[64], env_secret[64];
 static struct stat canary_st;
 static int listen_fd, listen_port;
 static pid_t sentinel;
+static sandbox_pool_t *pool;  // attacks go through the pre-forked workers, as in production
 
 static double now_s(void) {
     struct timespec ts;
@@ -205,7 +207,11 @@ static void run_attack(const cJSON *a, const char *src) {
     if (cJSON_GetObjectItem(a, "fetch")) cJSON_AddItemToObject(req, "fetch_files", cJSON_Duplicate(cJSON_GetObjectItem(a, "fetch"), 1));
 
     double t0 = now_s();
-    cJSON *res = sandbox_execute(req);
+    char *req_text = cJSON_PrintUnformatted(req);
+    char *res_text = sandbox_pool_run(pool, req_text);
+    cJSON *res = cJSON_Parse(res_text);
+    free(req_text);
+    free(res_text);
     double dt = now_s() - t0;
     char *text = cJSON_PrintUnformatted(res);
     const char *status = cJSON_GetObjectItem(res, "status")->valuestring;
@@ -255,16 +261,16 @@ static void positive_controls(void) {
         "\"tests\":[{\"stdin\":\"1 2\",\"stdout\":\"3\"}]}";
     const char *reqs[] = {req_stdin, req_call, req_c};
     const char *names[] = {"control_stdin", "control_call", "control_c"};
-    for (int i = 0; i < 3; i++) {
-        char *out = sandbox_execute_text(reqs[i]);
+    for (int i = 0; i < 6; i++) {  // in this process, then through the pool
+        char *out = i < 3 ? sandbox_execute_text(reqs[i % 3]) : sandbox_pool_run(pool, reqs[i % 3]);
         cJSON *r = cJSON_Parse(out);
         const cJSON *st = cJSON_GetObjectItem(r, "status");
-        if (!test_check(cJSON_IsString(st) && !strcmp(st->valuestring, "Accepted"), "%s: a correct program is Accepted", names[i]))
+        if (!test_check(cJSON_IsString(st) && !strcmp(st->valuestring, "Accepted"), "%s: a correct program is Accepted", names[i % 3]))
             printf("  result: %.1000s\n", out);
-        printf("%-24s %-20s\n", names[i], cJSON_IsString(st) ? st->valuestring : "?");
+        printf("%-24s %-20s %s\n", names[i % 3], cJSON_IsString(st) ? st->valuestring : "?", i < 3 ? "direct" : "pool");
         free(out);
         cJSON_Delete(r);
-        host_checks(names[i]);
+        host_checks(names[i % 3]);
     }
 }
 
@@ -283,6 +289,9 @@ int main(int argc, char **argv) {
     free(text);
     if (!test_check(m != NULL, "read %s", path)) return test_finish("test_sandbox_attacks");
     setup_host();
+    char err[1200];
+    pool = sandbox_pool_create(2, err, sizeof err);
+    if (!test_check(pool != NULL, "sandbox pool: %s", pool ? "" : err)) return test_finish("test_sandbox_attacks");
     positive_controls();
     int n = 0;
     for (const cJSON *a = cJSON_GetObjectItem(m, "attacks")->child; a; a = a->next) {
@@ -292,6 +301,7 @@ int main(int argc, char **argv) {
     }
     printf("%d attacks run\n", n);
     if (argc == 1) test_check(n >= 30, "the suite has at least 30 attacks (%d)", n);
+    sandbox_pool_destroy(pool);
     teardown_host();
     cJSON_Delete(m);
     return test_finish("test_sandbox_attacks");

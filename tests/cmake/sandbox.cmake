@@ -7,3 +7,8 @@ add_test(NAME test_sandbox_server
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_sandbox_server PROPERTIES LABELS cpu TIMEOUT 600
                      ENVIRONMENT "CISPO_BIN=$<TARGET_FILE:cispo>;CISPO_SRC=${CMAKE_SOURCE_DIR}")
+
+# The throughput/overhead benchmark (not a test: numbers, no assertions on time).
+add_executable(sandbox_bench ${CMAKE_SOURCE_DIR}/bench/sandbox_bench.c)
+target_link_libraries(sandbox_bench PRIVATE cispo_sandbox)
+set_target_properties(sandbox_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})

@@ -1,0 +1,164 @@
+// bench/sandbox_bench.c — throughput and per-run overhead of the sandbox, measured in one run:
+//   1. a trivial Python program (`pass`) through the worker pool, one client, versus bare
+//      fork+exec launches of the same interpreter on the same program (`python3 -c pass`),
+//      interleaved in rounds so load changes on the machine hit both alike; per-run overhead =
+//      pool latency - bare latency (medians of the rounds);
+//   2. saturated throughput: as many clients as workers, runs/s of the pool vs bare launches from
+//      the same number of threads;
+//   3. concurrency sweep: C concurrent judged runs (a stdin/stdout test with a 5 s limit) through a
+//      pool of C workers, for C = 1, 2, 4, ... — runs/s and whether every verdict was right
+//      (Accepted for the correct program, WrongAnswer for a wrong one).
+// Build: cmake target sandbox_bench (tests/cmake/sandbox.cmake). Run: build/sandbox_bench [rounds]
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "sandbox/jail.h"
+#include "sandbox/pool.h"
+
+extern char **environ;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static const char *python = "/usr/bin/python3";
+
+static void bare_run(void) {
+    char *argv[] = {(char *)python, "-c", "pass", NULL};
+    pid_t pid;
+    if (posix_spawn(&pid, python, NULL, NULL, argv, environ) == 0) waitpid(pid, NULL, 0);
+}
+
+static const char *trivial_req = "{\"language\":\"python\",\"code\":\"pass\"}";
+
+static int pool_run_ok(sandbox_pool_t *p, const char *req, const char *want) {
+    char *res = sandbox_pool_run(p, req);
+    cJSON *r = cJSON_Parse(res ? res : "");
+    const cJSON *st = cJSON_GetObjectItem(r, "status");
+    int ok = cJSON_IsString(st) && !strcmp(st->valuestring, want);
+    if (!ok) fprintf(stderr, "unexpected result: %.300s\n", res ? res : "(null)");
+    cJSON_Delete(r);
+    free(res);
+    return ok;
+}
+
+typedef struct {
+    sandbox_pool_t *pool;  // NULL: bare launches
+    int runs, ok, judged, id;
+} client_t;
+
+static const char *good_req =
+    "{\"language\":\"python\",\"code\":\"a,b=map(int,input().split())\\nprint(a+b)\\n\",\"run_timeout\":5,"
+    "\"tests\":[{\"stdin\":\"20 22\",\"stdout\":\"42\"}]}";
+static const char *bad_req =
+    "{\"language\":\"python\",\"code\":\"a,b=map(int,input().split())\\nprint(a-b)\\n\",\"run_timeout\":5,"
+    "\"tests\":[{\"stdin\":\"20 22\",\"stdout\":\"42\"}]}";
+
+static void *client(void *arg) {
+    client_t *c = arg;
+    for (int i = 0; i < c->runs; i++) {
+        if (!c->pool) bare_run(), c->ok++;
+        else if (!c->judged) c->ok += pool_run_ok(c->pool, trivial_req, "Finished");
+        else c->ok += (i + c->id) % 2 ? pool_run_ok(c->pool, bad_req, "WrongAnswer") : pool_run_ok(c->pool, good_req, "Accepted");
+    }
+    return NULL;
+}
+
+// runs/s of n clients doing `runs` runs each; *all_ok = every verdict right
+static double parallel(sandbox_pool_t *pool, int n, int runs, int judged, int *all_ok) {
+    pthread_t th[256];
+    client_t cl[256];
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        cl[i] = (client_t){pool, runs, 0, judged, i};
+        pthread_create(&th[i], NULL, client, &cl[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < n; i++) pthread_join(th[i], NULL), ok += cl[i].ok;
+    double dt = now() - t0;
+    *all_ok = ok == n * runs;
+    return n * runs / dt;
+}
+
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 10, per_round = 20;
+    char why[1200];
+    if (jail_check_ready(why, sizeof why) != 0) {
+        fprintf(stderr, "sandbox_bench: %s\n", why);
+        return 1;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const jail_host_t *h = jail_probe();
+    printf("sandbox_bench: %ld cores, cgroup %s, interpreter %s\n", cores, h->cgroup_v2 ? "v2" : h->cgroup_v1 ? "v1" : "none", python);
+
+    // 1. latency, one client, interleaved rounds
+    char err[1200];
+    sandbox_pool_t *pool = sandbox_pool_create(1, err, sizeof err);
+    if (!pool) return fprintf(stderr, "sandbox_bench: %s\n", err), 1;
+    for (int i = 0; i < 5; i++) bare_run(), pool_run_ok(pool, trivial_req, "Finished");  // warm caches
+    double bare_ms[256], pool_ms[256];
+    int ok = 1;
+    for (int r = 0; r < rounds && r < 256; r++) {
+        double t0 = now();
+        for (int i = 0; i < per_round; i++) bare_run();
+        double t1 = now();
+        for (int i = 0; i < per_round; i++) ok &= pool_run_ok(pool, trivial_req, "Finished");
+        double t2 = now();
+        bare_ms[r] = (t1 - t0) * 1e3 / per_round;
+        pool_ms[r] = (t2 - t1) * 1e3 / per_round;
+    }
+    sandbox_pool_destroy(pool);
+    double b = median(bare_ms, rounds), p = median(pool_ms, rounds);
+    printf("\n1. one client, %d rounds x %d runs of `python3 -c pass` (medians of rounds)\n", rounds, per_round);
+    printf("   bare fork+exec  %7.2f ms/run  %7.1f runs/s\n", b, 1e3 / b);
+    printf("   sandbox pool    %7.2f ms/run  %7.1f runs/s   (all verdicts right: %s)\n", p, 1e3 / p, ok ? "yes" : "NO");
+    printf("   overhead        %7.2f ms/run\n", p - b);
+
+    // 2. saturated: as many clients as cores
+    int n = (int)cores;
+    int ok2;
+    pool = sandbox_pool_create(n, err, sizeof err);
+    double bare_tp = parallel(NULL, n, rounds * per_round / n, 0, &ok2);
+    double pool_tp = parallel(pool, n, rounds * per_round / n, 0, &ok2);
+    sandbox_pool_destroy(pool);
+    printf("\n2. %d clients (one per core), `pass`\n", n);
+    printf("   bare fork+exec  %7.1f runs/s\n   sandbox pool    %7.1f runs/s  (%.0f%% of bare; all right: %s)\n", bare_tp, pool_tp,
+           100 * pool_tp / bare_tp, ok2 ? "yes" : "NO");
+
+    // 3. concurrency sweep with judged runs
+    printf("\n3. concurrent judged runs (half correct, half wrong; 5 s limit), pool of C workers\n");
+    printf("   %4s %10s %8s\n", "C", "runs/s", "correct");
+    for (int c = 1; c <= 64; c *= 2) {
+        pool = sandbox_pool_create(c, err, sizeof err);
+        if (!pool) {
+            printf("   %4d  cannot start: %s\n", c, err);
+            break;
+        }
+        int runs = c < 8 ? 16 : 4;
+        double tp = parallel(pool, c, runs, 1, &ok2);
+        sandbox_pool_destroy(pool);
+        printf("   %4d %10.1f %8s\n", c, tp, ok2 ? "all" : "NOT ALL");
+        fflush(stdout);
+    }
+    return 0;
+}
