@@ -1,0 +1,133 @@
+// tests/test_train_cli.c — `cispo train` end to end on a few steps of the tiny model: key checking
+// (unknown key with a suggestion, type and range errors naming file:line), the run directory
+// (resolved config that runs again, metrics.jsonl, TensorBoard events read back with the `tensorboard`
+// package's reader, rollout samples in HDF5, checkpoints, report.html), the console line, and
+// `cispo eval` of the final checkpoint reproducing the run's last held-out accuracy exactly.
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernels/common.h"
+#include "tests/testutil.h"
+#include "trainer/samples.h"
+
+static char out_buf[1 << 20];
+
+// Runs a shell command; stdout + stderr into out_buf. Returns the exit status.
+static int run(const char *cmd) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *args =
+    "model=configs/models/tiny.yaml tokenizer=configs/tokenizers/demo/tokenizer.json train_data=arithmetic "
+    "eval_data=arithmetic train_size=100 eval_size=10 sft_steps=3 sft_batch=8 steps=3 prompts_per_step=2 "
+    "group_size=4 minibatches=2 max_new_tokens=12 save_every=2 keep_checkpoints=2 score_workers=1 seed=3";
+
+int main(void) {
+    const char *bin = getenv("CISPO_BIN"), *py = getenv("CISPO_PYTHON");
+    if (!test_check(bin && py, "CISPO_BIN and CISPO_PYTHON set (run through scripts/test.sh)")) return test_finish("test_train_cli");
+    char dir[] = "/tmp/cispo_test_train_cli_XXXXXX";  // of its own: other builds may run this test at once
+    if (!test_check(mkdtemp(dir) != NULL, "temporary directory")) return test_finish("test_train_cli");
+    char cmd[8192], path[512];
+
+    // ---- keys ----
+    snprintf(cmd, sizeof cmd, "'%s' train --keys", bin);
+    test_check(run(cmd) == 0 && strstr(out_buf, "eps_high:") && strstr(out_buf, "beta2: 0.94999"),
+               "--keys lists every key with its default");
+    snprintf(cmd, sizeof cmd, "'%s' train %s warmpu=3", bin, args);
+    test_check(run(cmd) == 2 && strstr(out_buf, "unknown key 'warmpu'") && strstr(out_buf, "warmup"),
+               "unknown key on the command line names the near one: %s", out_buf);
+    snprintf(path, sizeof path, "%s/bad.yaml", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "steps: 3\ngroup_size: 4\nclip_eps_hgh: 0.3\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' train %s", bin, path);
+    test_check(run(cmd) == 2 && strstr(out_buf, "bad.yaml:3") && strstr(out_buf, "clip_eps_hgh"),
+               "unknown YAML key names file:line: %s", out_buf);
+    f = fopen(path, "w");
+    fprintf(f, "steps: ten\n");
+    fclose(f);
+    test_check(run(cmd) == 2 && strstr(out_buf, "bad.yaml:1") && strstr(out_buf, "not an integer"), "type error: %s", out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' train %s temperature=0", bin, args);
+    test_check(run(cmd) == 2 && strstr(out_buf, "out of range"), "range error: %s", out_buf);
+
+    // ---- a short run ----
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/run", bin, args, dir);
+    int rc = run(cmd);
+    test_check(rc == 0, "short run exits 0:\n%s", out_buf);
+    const char *console[] = {"step    1/3 | reward", "acc", "len", "clip", "tok/s", "ETA", "held-out accuracy before RL"};
+    for (size_t i = 0; i < sizeof console / sizeof *console; i++)
+        test_check(strstr(out_buf, console[i]) != NULL, "console shows '%s'", console[i]);
+    // resolved config: every key, and it runs again as a config file
+    snprintf(path, sizeof path, "%s/run/config.yaml", dir);
+    char *conf = cispo_read_file(path, NULL);
+    test_check(conf && strstr(conf, "group_size: 4") && strstr(conf, "loss: cispo") && strstr(conf, "adam_eps: 1.0000000000000001e-15"),
+               "config.yaml holds the resolved keys");
+    free(conf);
+    snprintf(cmd, sizeof cmd, "'%s' train %s/run/config.yaml out=%s/run2 steps=1 sft_steps=1 report=false", bin, dir, dir);
+    test_check(run(cmd) == 0, "the resolved config runs: %s", out_buf);
+    // metrics.jsonl: step 0 (held-out before RL) and steps 1..3
+    snprintf(path, sizeof path, "%s/run/metrics.jsonl", dir);
+    char *m = cispo_read_file(path, NULL);
+    int lines = 0;
+    double last_heldout = -1;
+    for (char *p = m, *nl; p && *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl) break;
+        *nl = 0;
+        cJSON *o = cJSON_Parse(p);
+        const cJSON *h = cJSON_GetObjectItem(o, "heldout_accuracy");
+        if (h) last_heldout = h->valuedouble;
+        test_check(o && cJSON_GetObjectItem(o, "step")->valueint == lines, "metrics line %d has step %d", lines, lines);
+        cJSON_Delete(o);
+        lines++;
+    }
+    free(m);
+    test_check(lines == 4, "metrics.jsonl has 4 lines (%d)", lines);
+    // TensorBoard events read back with tensorboard's own reader
+    snprintf(cmd, sizeof cmd, "'%s' tests/tblog_read.py \"$(ls %s/run/tb/events.out.tfevents.* | head -1)\"", py, dir);
+    test_check(run(cmd) == 0, "tensorboard reads the events: %s", out_buf);
+    test_check(strstr(out_buf, "rl/reward_mean 1 ") && strstr(out_buf, "rl/reward_mean 3 ") && strstr(out_buf, "rl/clip_frac 2 ") &&
+                   strstr(out_buf, "sft/loss 3 ") && strstr(out_buf, "rl/heldout_accuracy 0 "),
+               "events hold the RL and SFT scalars");
+    // rollout samples
+    snprintf(path, sizeof path, "%s/run/samples.h5", dir);
+    samples_writer_t *w = samples_open(path, 1);
+    test_check(w && samples_count(w) == 3 * 2 * 4, "samples.h5 has 24 rows (%ld)", w ? samples_count(w) : -1L);
+    if (w) samples_close(w);
+    // checkpoints (every 2 steps, kept 3, and the last) and the report
+    snprintf(path, sizeof path, "%s/run/ckpt-000006.h5", dir);
+    test_check(access(path, R_OK) == 0, "final checkpoint ckpt-000006.h5");
+    snprintf(path, sizeof path, "%s/run/ckpt-000002.h5", dir);
+    test_check(access(path, R_OK) != 0, "old checkpoints beyond keep_checkpoints removed");
+    snprintf(path, sizeof path, "%s/run/report.html", dir);
+    char *rep = cispo_read_file(path, NULL);
+    test_check(rep && strstr(rep, "reward_mean") && strstr(rep, "<svg"), "report.html with plots");
+    free(rep);
+
+    // ---- cispo eval of the last checkpoint = the run's last held-out accuracy, exactly ----
+    snprintf(cmd, sizeof cmd, "'%s' eval %s model=%s/run/ckpt-000006.h5", bin, args, dir);
+    rc = run(cmd);
+    cJSON *o = cJSON_Parse(strstr(out_buf, "{") ? strstr(out_buf, "{") : "");
+    const cJSON *acc = o ? cJSON_GetObjectItem(o, "accuracy") : NULL;
+    test_check(rc == 0 && acc && acc->valuedouble == last_heldout && cJSON_GetObjectItem(o, "n")->valueint == 10,
+               "cispo eval reproduces the held-out accuracy %.3f: %s", last_heldout, out_buf);
+    cJSON_Delete(o);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model %s/run/ckpt-000006.h5 --tokenizer configs/tokenizers/demo/tokenizer.json "
+             "--prompt 'Compute 1+2.' --greedy --max-new 8", bin, dir);
+    test_check(run(cmd) == 0, "generate from a run checkpoint with a text prompt: %s", out_buf);
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (test_failures == 0 && system(cmd)) {}
+    return test_finish("test_train_cli");
+}
