@@ -25,13 +25,13 @@ int sm_count() {
     return n > 0 ? n : 132;
 }
 
-// Chunks per segment, or 0 for "do not segment". Unsegmented work is one CTA per (sequence, head,
-// value block). Segmenting costs a state pass (b and c read once more, about a third of a pass), so
-// it pays only when the GPU would otherwise idle: measured on H100 (bench/NOTES.md), H=64 D=128
-// (128 CTAs, one per multiprocessor) ran 15% faster unsegmented, H=8 (16 CTAs) 4-6x faster
+// Chunks per segment, or 0 for "do not segment". Unsegmented work is one CTA (8 warps, a whole
+// multiprocessor's registers) per (sequence, head, value block). Segmenting costs a state pass (b
+// and c read once more), so it pays only when the GPU would otherwise idle: measured on H100
+// (bench/NOTES.md), H=64 D=128 (128 CTAs) ran faster unsegmented, H=8 (16 CTAs) 4-6x faster
 // segmented. Below 3/4 of a CTA per multiprocessor, cut each sequence into the number of segments
-// that fills one wave of two CTAs per multiprocessor (a partial second wave costs a full one), at
-// least 4 chunks each. LIGHTNING_CPS in the environment overrides the choice (0: never segment).
+// that fills one wave (a partial second wave costs a full one), at least 4 chunks each.
+// LIGHTNING_CPS in the environment overrides the choice (0: never segment), for benchmarks.
 int choose_cps(int T, int nseq, int H, int D) {
     const long ncb = D / DVB, sms = sm_count();
     const long chunks = (long)(T + LT - 1) / LT, base = (long)nseq * H * ncb;
@@ -41,7 +41,7 @@ int choose_cps(int T, int nseq, int H, int D) {
         cps = atol(env);
     } else {
         if (4 * base >= 3 * sms) return 0;
-        long nseg = 2 * sms / base;
+        long nseg = sms / base;
         long per_seq = (chunks + nseq - 1) / nseq;
         cps = (per_seq + nseg - 1) / nseg;
         if (cps < 4) cps = 4;
@@ -72,7 +72,7 @@ int launch_scan(const LightningScanArgs &p, int slots, cudaStream_t st) {
             return check_launch("cudaFuncSetAttribute");
         attr_set = true;
     }
-    kern<<<dim3(slots * (D / DVB), p.H), NTHREADS, smem, st>>>(p);
+    kern<<<dim3(slots * (D / DVB), p.H), scan_threads<STATE_ONLY>(), smem, st>>>(p);
     return check_launch("scan kernel launch");
 }
 

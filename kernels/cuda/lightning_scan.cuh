@@ -11,11 +11,15 @@
 //   dv = op(k, q, dout) and dk = op(v, dout, q) with time reversed (REV), S0 = 0; dv's final state
 //   times lam is dstate_in.
 //
-// Work split: one CTA of 4 warps per (segment of one sequence, head, block of 64 value columns). It
-// walks its chunks in order, keeping the state S [D, 64] in fp32 registers (warp w owns key rows
-// [w D/4, (w+1) D/4)), and a bf16 copy in shared memory as the tensor-core operand of A_i S.
-// Warp w computes output rows [16w, 16w+16) of each chunk; key tiles above the diagonal are skipped.
-// Chunks are double-buffered in shared memory by cp.async, so loads of chunk i+1 overlap chunk i.
+// Work split: one CTA per (segment of one sequence, head, block of 64 value columns), walking its
+// chunks in order with two roles that run concurrently on the same chunk:
+//  - state warps 4..7 keep S [D, 64] in fp32 registers (warp owns key rows [w D/4, (w+1) D/4)),
+//    advance it S_{i-1} -> S_i and publish a bf16 copy for the next chunk (double-buffered);
+//  - output warps 0..3 compute output rows [16w, 16w+16) of chunk i from the bf16 S_{i-1}; key
+//    tiles above the diagonal are skipped.
+// The two only meet at one barrier per chunk, so each warp's serial chain per chunk is about half of
+// what one role doing both would have. Chunks are double-buffered in shared memory by cp.async, the
+// loads of chunk i+1 overlapping the work on chunk i. The STATE_ONLY pass has the state warps alone.
 // Segments: when (sequences x heads x column blocks) is too few CTAs to fill the GPU, each sequence is
 // cut into segments of `cps` chunks: a STATE_ONLY pass writes each segment's local end state, the
 // segment scan turns those into every segment's start state, and the output pass starts from them.
@@ -31,7 +35,9 @@ namespace lightning {
 
 constexpr int LT = 64;        // positions per chunk (rows of a tile)
 constexpr int DVB = 64;       // value columns per CTA
-constexpr int NTHREADS = 128; // 4 warps
+// 4 output warps + 4 state warps; the STATE_ONLY pass has the state warps alone
+template <bool STATE_ONLY>
+__host__ __device__ constexpr int scan_threads() { return STATE_ONLY ? 128 : 256; }
 constexpr float LOG2E = 1.4426950408889634f;
 
 struct LightningScanArgs {
@@ -51,10 +57,10 @@ struct LightningScanArgs {
 
 template <int D, bool STATE_ONLY>
 constexpr int lightning_scan_smem_bytes() {
-    // sA [2][LT][D+8], sB [2][LT][D+8], sC [2][LT][DVB+8], sS [D][DVB+8] (bf16); rows padded by 16
-    // bytes so that the 8 rows an ldmatrix reads fall in distinct banks.
+    // sA [2][LT][D+8], sB [2][LT][D+8], sC [2][LT][DVB+8], sS [2][D][DVB+8] (bf16); rows padded by
+    // 16 bytes so that the 8 rows an ldmatrix reads fall in distinct banks.
     return 2 * ((STATE_ONLY ? 0 : 2 * LT * (D + 8)) + 2 * LT * (D + 8) + 2 * LT * (DVB + 8) +
-                (STATE_ONLY ? 0 : D * (DVB + 8)));
+                (STATE_ONLY ? 0 : 2 * D * (DVB + 8)));
 }
 
 // Maps a CTA's slot to (sequence, segment): sequence i owns slots [base(i), base(i+1)) with
@@ -72,7 +78,8 @@ __device__ __forceinline__ int lightning_slot_seq(const int32_t *cu, int nseq, i
 }
 
 template <int D, bool REV, bool STATE_ONLY>
-__global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const LightningScanArgs p) {
+__global__ void __launch_bounds__(scan_threads<STATE_ONLY>(), 1) lightning_scan_kernel(const LightningScanArgs p) {
+    constexpr int NT = scan_threads<STATE_ONLY>();
     constexpr int SA = D + 8, SC = DVB + 8;
     constexpr int MT = D / 64;   // 16-row m-tiles of the state per warp
     constexpr int KD = D / 16;   // k-steps over the head dimension
@@ -82,7 +89,9 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
     __nv_bfloat16 *sC = sB + 2 * LT * SA;
     __nv_bfloat16 *sS = sC + 2 * LT * SC;
 
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const bool state_role = STATE_ONLY || tid >= 128;
+    const int warp = (tid >> 5) & 3; // index within the role
     // blockIdx.x = slot * (D / DVB) + column block: the CTAs of one (segment, head) are neighbours,
     // run together, and the second one's reads of a and b hit L2 instead of DRAM.
     const int h = blockIdx.y, cb = blockIdx.x % (D / DVB), slot = blockIdx.x / (D / DVB), H = p.H;
@@ -121,31 +130,31 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
                     S[mt][nt][e] = src ? (tr ? src[(size_t)col * D + row] : src[(size_t)row * D + col]) : 0.f;
                 }
     }
-    auto store_state_bf16 = [&]() {
+    auto store_state_bf16 = [&](__nv_bfloat16 *dstS) {
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
             for (int nt = 0; nt < 8; nt++) {
                 int row = warp * (D / 4) + mt * 16 + g, col = nt * 8 + 2 * t4;
-                *reinterpret_cast<uint32_t *>(&sS[row * SC + col]) = pack_bf16(S[mt][nt][0], S[mt][nt][1]);
-                *reinterpret_cast<uint32_t *>(&sS[(row + 8) * SC + col]) = pack_bf16(S[mt][nt][2], S[mt][nt][3]);
+                *reinterpret_cast<uint32_t *>(&dstS[row * SC + col]) = pack_bf16(S[mt][nt][0], S[mt][nt][1]);
+                *reinterpret_cast<uint32_t *>(&dstS[(row + 8) * SC + col]) = pack_bf16(S[mt][nt][2], S[mt][nt][3]);
             }
     };
-    if (!STATE_ONLY) store_state_bf16();
+    if (!STATE_ONLY && state_role) store_state_bf16(sS);
 
     // ---- chunk loader: rows past the sequence's end are zero-filled
     auto token_of = [&](int pos) -> size_t { return (size_t)(REV ? t0 + L - 1 - pos : t0 + pos); };
     auto load_chunk = [&](int j, int buf) {
         const int m = min(LT, L - j * LT);
         constexpr int PA = D / 8; // 16-byte pieces per row of a / b
-        for (int idx = tid; idx < LT * PA; idx += NTHREADS) {
+        for (int idx = tid; idx < LT * PA; idx += NT) {
             int r = idx / PA, cc = (idx % PA) * 8;
             bool ok = r < m;
             size_t off = (token_of(ok ? j * LT + r : j * LT) * H + h) * D + cc;
             if (!STATE_ONLY) cp_async16(&sA[(buf * LT + r) * SA + cc], p.a + off, ok);
             cp_async16(&sB[(buf * LT + r) * SA + cc], p.b + off, ok);
         }
-        for (int idx = tid; idx < LT * (DVB / 8); idx += NTHREADS) {
+        for (int idx = tid; idx < LT * (DVB / 8); idx += NT) {
             int r = idx / (DVB / 8), cc = (idx % (DVB / 8)) * 8;
             bool ok = r < m;
             size_t off = (token_of(ok ? j * LT + r : j * LT) * H + h) * D + cb * DVB + cc;
@@ -159,16 +168,15 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
     for (int jj = 0; jj < nj; jj++) {
         const int j = c_begin + jj, buf = jj & 1;
         const int m = min(LT, L - j * LT);
-        if (jj + 1 < nj) {
-            load_chunk(j + 1, buf ^ 1);
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
+        cp_async_wait<0>();
+        // The one barrier per chunk: chunk j has landed for everyone, sS[buf] holds S_{j-1}, and
+        // every warp is done with chunk j-1, so its buffers (and sS[buf ^ 1]) may be overwritten.
         __syncthreads();
+        if (jj + 1 < nj) load_chunk(j + 1, buf ^ 1);
         const __nv_bfloat16 *cA = sA + buf * LT * SA, *cB = sB + buf * LT * SA, *cC = sC + buf * LT * SC;
+        const __nv_bfloat16 *cS = sS + buf * D * SC;
 
-        if (!STATE_ONLY) {
+        if (!state_role) {
             // ---- output rows [16 warp, 16 warp + 16): O = diag(lam^(r+1)) A S + ((A B^T) o Dec) C
             uint32_t af[KD][4];
 #pragma unroll
@@ -182,7 +190,7 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
 #pragma unroll
                 for (int np = 0; np < 4; np++) {
                     uint32_t bf[4];
-                    ldsm_x4_t(bf, &sS[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * SC + np * 16 + (lane >> 4) * 8]);
+                    ldsm_x4_t(bf, &cS[(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * SC + np * 16 + (lane >> 4) * 8]);
                     mma_bf16(o[2 * np], af[kk], bf[0], bf[1]);
                     mma_bf16(o[2 * np + 1], af[kk], bf[2], bf[3]);
                 }
@@ -198,11 +206,12 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
             float sc[8][4];
 #pragma unroll
             for (int nt = 0; nt < 8; nt++) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0.f;
+            // k outer, key tiles inner: up to 8 independent accumulators in flight, not a chain of 8
 #pragma unroll
-            for (int np = 0; np < 4; np++) {
-                if (np <= warp) {
+            for (int kk = 0; kk < KD; kk++) {
 #pragma unroll
-                    for (int kk = 0; kk < KD; kk++) {
+                for (int np = 0; np < 4; np++) {
+                    if (np <= warp) {
                         uint32_t bf[4];
                         ldsm_x4(bf, &cB[(np * 16 + (lane & 7) + (lane >> 4) * 8) * SA + kk * 16 + ((lane >> 3) & 1) * 8]);
                         mma_bf16(sc[2 * np], af[kk], bf[0], bf[1]);
@@ -247,8 +256,8 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
             }
         }
 
-        // ---- state: S = lam^m S + (diag(lam^(m-1-c)) B)^T C
-        {
+        // ---- state: S = lam^m S + (diag(lam^(m-1-c)) B)^T C, published as bf16 for chunk j+1
+        else {
             const float lm = exp2f(-ls * (float)m);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
@@ -282,15 +291,16 @@ __global__ void __launch_bounds__(NTHREADS) lightning_scan_kernel(const Lightnin
                     }
                 }
             }
+            if (!STATE_ONLY) store_state_bf16(sS + (buf ^ 1) * D * SC);
         }
-        __syncthreads(); // every warp is done with sS and this buffer
-        if (!STATE_ONLY) store_state_bf16();
     }
 
     // ---- the state leaves: a segment's local end state, or the sequence's final state
     float *dst = nullptr;
     float scale = 1.f;
-    if (STATE_ONLY) {
+    if (!state_role) {
+        // output warps hold no state
+    } else if (STATE_ONLY) {
         dst = p.seg + ((size_t)slot * H + h) * D * D;
     } else if (seg == nseg - 1 && p.state_out) {
         dst = p.state_out + ((size_t)seq * H + h) * D * D;
