@@ -2,7 +2,7 @@
 // cgroup, maps the sandbox users, releases the init, collects its reports under an overall
 // deadline, and reaps it.
 // defines: jail_probe, jail_set_options, jail_get_options, jail_check_ready, jail_run,
-//          jail_result_free, jail_use_private_network
+//          jail_result_free, jail_use_private_network, jail_idle
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -190,8 +190,92 @@ static int fail(jail_result_t *res, const char *prefix, const char *arg) {
     return -1;
 }
 
+// One init process: its pid, the read end of its message pipe, the write end of its job pipe (a
+// jail made ahead of its job), and the cgroup it was put in.
+typedef struct {
+    pid_t pid;
+    int ctl, job;
+    char cg_dir[640];
+} jail_proc_t;
+
+static __thread jail_proc_t spare = {0, -1, -1, ""};  // made by jail_idle, used by the next jail_run
+static __thread pid_t pending;                        // an init that reported DONE, not yet reaped
+static __thread int defer_reaping;                    // set by jail_idle: the thread calls it between jails
+static __thread size_t last_cg_mem;                   // cgroup limits of the last jail: the next
+static __thread int last_cg_pids;                     // one made ahead starts with them
+
+static void reap_pending(void) {
+    if (pending > 0)
+        while (waitpid(pending, NULL, 0) < 0 && errno == EINTR) {}
+    pending = 0;
+}
+
+// Clones an init in new namespaces, maps its users, puts it in cg, releases it. spec NULL: it
+// builds the root and then waits for its job on jp->job.
+static int spawn(jail_proc_t *jp, const jail_spec_t *spec, int confined, const char *tmpdir, const jail_cgroup_t *cg,
+                 char *err, size_t errn) {
+    const jail_host_t *h = jail_probe();
+    int ctl[2], sync[2], job[2] = {-1, -1};
+    if (pipe2(ctl, O_CLOEXEC) || pipe2(sync, O_CLOEXEC) || (!spec && pipe2(job, O_CLOEXEC)))
+        return jail_fmt(err, errn, "pipe: %s", strerror(errno)), -1;
+    jail_init_args_t args = {spec, ctl[1], sync[0], job[0], confined, confined && h->is_root, tmpdir, jail_now()};
+    int flags = confined ? (private_network ? ns_flags & ~CLONE_NEWNET : ns_flags) : 0;
+    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid == 0) {
+        close(ctl[0]);
+        close(sync[1]);
+        if (job[1] >= 0) close(job[1]);
+        jail_init_main(&args);
+    }
+    close(ctl[1]);
+    close(sync[0]);
+    if (job[0] >= 0) close(job[0]);
+    if (pid < 0) {
+        close(ctl[0]);
+        close(sync[1]);
+        if (job[1] >= 0) close(job[1]);
+        return jail_fmt(err, errn, "clone of the jail failed: %s", strerror(errno)), -1;
+    }
+    int rc = 0;
+    if (confined && map_users(pid, h->is_root, err, errn)) rc = -1;
+    if (rc == 0 && cg->version && jail_cgroup_attach(cg, pid)) {
+        jail_fmt(err, errn, "moving the jail into its cgroup: %s", strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && write(sync[1], "g", 1) != 1) jail_fmt(err, errn, "releasing the jail: %s", strerror(errno)), rc = -1;
+    close(sync[1]);
+    if (rc != 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        close(ctl[0]);
+        if (job[1] >= 0) close(job[1]);
+        return -1;
+    }
+    jp->pid = pid;
+    jp->ctl = ctl[0];
+    jp->job = job[1];
+    jail_copy(jp->cg_dir, sizeof jp->cg_dir, cg->mem_dir);
+    return 0;
+}
+
+void jail_idle(void) {
+    defer_reaping = 1;
+    reap_pending();
+    const jail_host_t *h = jail_probe();
+    if (spare.pid > 0 || !(h->userns && h->seccomp)) return;
+    char err[256];
+    jail_cgroup_t none = {0}, *cgp = &none;
+    if (options.use_cgroups && (h->cgroup_v1 || h->cgroup_v2)) {
+        cgp = jail_cgroup_acquire(last_cg_mem ? last_cg_mem : (704u << 20), last_cg_pids ? last_cg_pids : 80, err, sizeof err);
+        if (!cgp) return;
+    }
+    if (!jail_seccomp_prog(err, sizeof err)) return;
+    if (spawn(&spare, NULL, 1, "", cgp, err, sizeof err)) spare = (jail_proc_t){0, -1, -1, ""};
+}
+
 int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     double t0 = jail_now();
+    reap_pending();
     memset(res, 0, sizeof *res);
     res->n_steps = spec->n_steps;
     res->steps = calloc((size_t)(spec->n_steps > 0 ? spec->n_steps : 1), sizeof *res->steps);
@@ -217,8 +301,17 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     jail_cgroup_t none = {0}, *cgp = &none;
     if (options.use_cgroups && (h->cgroup_v1 || h->cgroup_v2)) {
         size_t work = spec->work_bytes ? spec->work_bytes : (64u << 20);
-        cgp = jail_cgroup_acquire((mem ? mem : (512u << 20)) + work + (64u << 20), (nproc ? nproc : 32) + 16, err, sizeof err);
+        last_cg_mem = (mem ? mem : (512u << 20)) + work + (64u << 20);
+        last_cg_pids = (nproc ? nproc : 32) + 16;
+        cgp = jail_cgroup_acquire(last_cg_mem, last_cg_pids, err, sizeof err);
         if (!cgp) return fail(res, "cgroup: ", err);
+    }
+    if (spare.pid > 0 && strcmp(spare.cg_dir, cgp->mem_dir)) {  // its cgroup was replaced: unusable
+        kill(spare.pid, SIGKILL);
+        while (waitpid(spare.pid, NULL, 0) < 0 && errno == EINTR) {}
+        close(spare.ctl);
+        close(spare.job);
+        spare = (jail_proc_t){0, -1, -1, ""};
     }
     const jail_cgroup_t cg = *cgp;  // the thread keeps it for its next jail
     long oom_before = jail_cgroup_oom_kills(&cg);
@@ -228,37 +321,24 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         jail_fmt(tmpdir, sizeof tmpdir, "/tmp/cispo-work-XXXXXX");
         if (!mkdtemp(tmpdir)) return fail(res, "mkdtemp: ", strerror(errno));
     }
-    int ctl[2], sync[2];
-    if (pipe2(ctl, O_CLOEXEC) || pipe2(sync, O_CLOEXEC)) return fail(res, "pipe: ", strerror(errno));
-    jail_init_args_t args = {spec, ctl[1], sync[0], confined, confined && h->is_root, tmpdir, t0};
-    int flags = confined ? (private_network ? ns_flags & ~CLONE_NEWNET : ns_flags) : 0;
-    pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
-    if (pid == 0) {
-        close(ctl[0]);
-        close(sync[1]);
-        jail_init_main(&args);
+    jail_proc_t jp = {0, -1, -1, ""};
+    if (confined && spare.pid > 0 && !strcmp(spare.cg_dir, cg.mem_dir)) {
+        // a jail made ahead, root built, waiting in this thread's cgroup: hand it the job
+        jp = spare;
+        spare = (jail_proc_t){0, -1, -1, ""};
+        int bad = jail_job_write(jp.job, spec);
+        close(jp.job);
+        jp.job = -1;
+        if (bad) {  // it died while waiting: make a fresh one below
+            kill(jp.pid, SIGKILL);
+            while (waitpid(jp.pid, NULL, 0) < 0 && errno == EINTR) {}
+            close(jp.ctl);
+            jp = (jail_proc_t){0, -1, -1, ""};
+        }
     }
-    close(ctl[1]);
-    close(sync[0]);
-    if (pid < 0) {
-        close(ctl[0]);
-        close(sync[1]);
-        return fail(res, "clone of the jail failed: ", strerror(errno));
-    }
-    int rc = 0;
-    if (confined && map_users(pid, h->is_root, err, sizeof err)) rc = -1;
-    if (rc == 0 && cg.version && jail_cgroup_attach(&cg, pid)) {
-        jail_fmt(err, sizeof err, "moving the jail into its cgroup: %s", strerror(errno));
-        rc = -1;
-    }
-    if (rc == 0 && write(sync[1], "g", 1) != 1) jail_fmt(err, sizeof err, "releasing the jail: %s", strerror(errno)), rc = -1;
-    close(sync[1]);
-    if (rc != 0) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-        close(ctl[0]);
-        return fail(res, "", err);
-    }
+    if (!jp.pid && spawn(&jp, spec, confined, tmpdir, &cg, err, sizeof err)) return fail(res, "", err);
+    pid_t pid = jp.pid;
+    int ctl[2] = {jp.ctl, -1};
 
     double deadline = t0 + total_wall;
     int done = 0, stopped = 0, next_step = 0;
@@ -285,7 +365,9 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
             break;
         }
         payload[m.len] = 0;
-        if (m.type == JAIL_MSG_STARTED) {
+        if (m.type == JAIL_MSG_READY) {
+            // a jail made ahead announces itself first; nothing to do
+        } else if (m.type == JAIL_MSG_STARTED) {
             res->setup_s = jail_now() - t0;
         } else if (m.type == JAIL_MSG_FAIL) {
             res->ok = 0;
@@ -338,8 +420,12 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         }
         free(payload);
     }
-    kill(pid, SIGKILL);  // a no-op after a clean finish; otherwise the whole namespace goes with it
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    if (done && res->ok && defer_reaping) {
+        pending = pid;  // it is exiting on its own; reaped by jail_idle, off the caller's clock
+    } else {
+        kill(pid, SIGKILL);  // a no-op after a clean finish; otherwise the whole namespace goes with it
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    }
     close(ctl[0]);
     res->peak_mem_kb = jail_cgroup_peak_kb(&cg);
     if (tmpdir[0]) {

@@ -134,6 +134,12 @@ const jail_options_t *jail_get_options(void);
 // -1, changing nothing, otherwise.
 int jail_use_private_network(void);
 
+// For the same kind of process, between jobs: reaps the last jail (its teardown then happens off
+// the next caller's clock) and makes the next one ahead — namespaces created, root built, waiting
+// in this thread's cgroup — so jail_run only hands it the job. The first call also makes jail_run
+// leave a finished jail for jail_idle to reap instead of waiting for its teardown.
+void jail_idle(void);
+
 // Whether jail_run will run confined, or refuse (and why) — one line for the user.
 int jail_check_ready(char *why, size_t n);
 

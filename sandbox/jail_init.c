@@ -187,8 +187,8 @@ static void write_work_files(const jail_spec_t *spec, int uid) {
     for (int i = 0; i < spec->n_files; i++) {
         const jail_file_t *f = &spec->files[i];
         if (!jail_name_ok(f->name)) errno = 0, die("file name '%.100s' is not a plain relative path", f->name ? f->name : "");
-        jail_fmt(path, sizeof path, NEWROOT "/work/%s", f->name);
-        for (char *p = path + strlen(NEWROOT "/work/"); (p = strchr(p, '/')); p++) {  // parents
+        jail_fmt(path, sizeof path, "/work/%s", f->name);
+        for (char *p = path + strlen("/work/"); (p = strchr(p, '/')); p++) {  // parents
             *p = 0;
             mkdir_or_die(path, 0755);
             if (lchown(path, uid, uid)) die("chown %s", path);
@@ -212,9 +212,8 @@ static void loopback_up(void) {
     close(s);
 }
 
-static void build_root(const jail_init_args_t *a, int uid) {
-    const jail_spec_t *spec = a->spec;
-    char opts[160];
+// Everything of the root but the work dir, which depends on the job; ends inside the new root.
+static void build_root(int uid) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) die("making / private");
     if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=0755")) die("mounting the root tmpfs");
     populate_system_dirs();
@@ -226,14 +225,21 @@ static void build_root(const jail_init_args_t *a, int uid) {
         mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
         die("mounting /proc");
     mkdir_or_die(NEWROOT "/work", 0755);
-    jail_fmt(opts, sizeof opts, "size=%zu,nr_inodes=%d,mode=0755,uid=%d,gid=%d", spec->work_bytes ? spec->work_bytes : (64u << 20),
-             spec->work_inodes > 0 ? spec->work_inodes : 1024, uid, uid);
-    if (mount("tmpfs", NEWROOT "/work", "tmpfs", MS_NOSUID | MS_NODEV, opts)) die("mounting the /work tmpfs (%s)", opts);
     if (symlink("/work", NEWROOT "/tmp")) die("symlink /tmp");
-    write_work_files(spec, uid);
     if (mount(NULL, NEWROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL)) die("remounting / read-only");
     if (chdir(NEWROOT) || syscall(SYS_pivot_root, ".", ".")) die("pivot_root");
     if (umount2(".", MNT_DETACH)) die("detaching the host root");
+    if (chdir("/")) die("chdir /");
+}
+
+// The job's work dir: a tmpfs of its size on /work (mounting on the read-only root's empty dir),
+// holding the job's files.
+static void mount_work(const jail_spec_t *spec, int uid) {
+    char opts[160];
+    jail_fmt(opts, sizeof opts, "size=%zu,nr_inodes=%d,mode=0755,uid=%d,gid=%d", spec->work_bytes ? spec->work_bytes : (64u << 20),
+             spec->work_inodes > 0 ? spec->work_inodes : 1024, uid, uid);
+    if (mount("tmpfs", "/work", "tmpfs", MS_NOSUID | MS_NODEV, opts)) die("mounting the /work tmpfs (%s)", opts);
+    write_work_files(spec, uid);
     if (chdir("/work")) die("chdir /work");
 }
 
@@ -481,7 +487,8 @@ static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name)
     free(buf);
 }
 
-void jail_init_main(const jail_init_args_t *a) {
+void jail_init_main(const jail_init_args_t *args) {
+    jail_init_args_t copy = *args, *a = &copy;
     ctl_fd = a->ctl_fd;
     char b;
     ssize_t r;
@@ -503,7 +510,14 @@ void jail_init_main(const jail_init_args_t *a) {
         unshare(CLONE_NEWCGROUP);  // after the caller moved us into the jail's cgroup
         sethostname("sandbox", 7);
         loopback_up();
-        build_root(a, uid);
+        build_root(uid);
+        if (!a->spec) {  // made ahead: wait here, root built, for the job
+            send_msg(JAIL_MSG_READY, 0, NULL, 0, NULL, 0, NULL, 0);
+            a->spec = jail_job_read(a->job_fd);
+            if (!a->spec) _exit(1);  // the caller went away
+            close(a->job_fd);
+        }
+        mount_work(a->spec, uid);
     } else {
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }

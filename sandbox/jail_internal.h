@@ -34,7 +34,7 @@ jail_cgroup_t *jail_cgroup_acquire(size_t mem_bytes, int pids_max, char *err, si
 int jail_cgroup_probe(char *why, size_t n);
 
 // ---- init (pid 1 of the jail) -> caller messages, over a pipe ----
-enum { JAIL_MSG_STEP = 1, JAIL_MSG_FILE = 2, JAIL_MSG_FAIL = 3, JAIL_MSG_DONE = 4, JAIL_MSG_STARTED = 5 };
+enum { JAIL_MSG_STEP = 1, JAIL_MSG_FILE = 2, JAIL_MSG_FAIL = 3, JAIL_MSG_DONE = 4, JAIL_MSG_STARTED = 5, JAIL_MSG_READY = 6 };
 typedef struct {
     uint32_t type, step;
     uint64_t len;             // payload bytes that follow
@@ -49,8 +49,8 @@ typedef struct {
 // Body of the init process; never returns. ctl: the write end of the message pipe; sync: the read
 // end the caller writes one byte to once the uid maps and cgroup are in place.
 typedef struct {
-    const jail_spec_t *spec;
-    int ctl_fd, sync_fd;
+    const jail_spec_t *spec;  // NULL for a jail made ahead of its job: read from job_fd
+    int ctl_fd, sync_fd, job_fd;
     int confined;             // 0: unconfined fallback (no namespaces, host temp dir)
     int map_users;            // 1: root host — sandbox uid 1000 exists in the namespace
     const char *work_host_dir;  // unconfined only: the host directory used as the work dir
@@ -59,6 +59,10 @@ typedef struct {
 void jail_init_main(const jail_init_args_t *a) __attribute__((noreturn));
 
 double jail_now(void);
+
+// A job for a jail created ahead of it (jail_job.c): written by the caller, read by the init.
+int jail_job_write(int fd, const jail_spec_t *spec);
+jail_spec_t *jail_job_read(int fd);  // NULL on a broken stream
 
 // snprintf whose truncation is intended (bounded messages and paths). A function of our own, so
 // the compiler's truncation analysis of snprintf stays on for the rest of the code.
