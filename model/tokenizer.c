@@ -394,9 +394,8 @@ static int load_pre_step(tokenizer_t *t, const cJSON *pj, const char *key) {
     return 0;
 }
 
-// The id of a post-processor's special token, by name: the added tokens, then the vocabulary.
+// The id in a RobertaProcessing/BertProcessing ["token", id] pair (cls, sep).
 static int post_token_id(tokenizer_t *t, const cJSON *pair, const char *key, int32_t *id) {
-    // Roberta/Bert give [token, id] pairs.
     const cJSON *idj = cJSON_GetArrayItem(pair, 1);
     if (!cJSON_IsArray(pair) || !cJSON_IsNumber(idj))
         return cispo_fail("%s: key '%s': expected [\"token\", id]", t->path, key);
@@ -1094,17 +1093,16 @@ static void segs_add(segs_t *g, size_t s, size_t e, int32_t id) {
     g->id[g->n++] = id;
 }
 
-static int is_word_char(const tokenizer_t *t, encode_ctx_t *c, const char *s, size_t n) {
+static int is_word_char(const tokenizer_t *t, const char *s, size_t n) {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->word_char, NULL);
     int rc = pcre2_match(t->word_char, (PCRE2_SPTR)s, n, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md, NULL);
     pcre2_match_data_free(md);
-    (void)c;
     return rc > 0;
 }
 
 // AddedVocabulary::find_matches over text[from, to) with the tokens whose normalized flag is
 // `normalized`: leftmost-longest matches, then single_word, lstrip and rstrip.
-static void added_split(const tokenizer_t *t, encode_ctx_t *c, const char *text, size_t from, size_t to, int normalized,
+static void added_split(const tokenizer_t *t, const char *text, size_t from, size_t to, int normalized,
                         segs_t *out) {
     size_t start_offset = from;
     for (size_t i = from; i < to;) {
@@ -1126,8 +1124,8 @@ static void added_split(const tokenizer_t *t, encode_ctx_t *c, const char *text,
             size_t b = ms;
             while (b > from && ((unsigned char)text[b - 1] & 0xC0) == 0x80) b--;
             if (b > from) b--;
-            int before_word = ms > from && is_word_char(t, c, text + b, ms - b);
-            int after_word = me < to && is_word_char(t, c, text + me, to - me);
+            int before_word = ms > from && is_word_char(t, text + b, ms - b);
+            int after_word = me < to && is_word_char(t, text + me, to - me);
             if (before_word || after_word) continue;
         }
         if (a->lstrip) {
@@ -1168,10 +1166,10 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_i
     if (any_re) c.md = pcre2_match_data_create(4, NULL);
     // Two passes, as `tokenizers`: tokens with normalized=false on the raw text, then the others in the gaps.
     segs_t raw = {0}, segs = {0};
-    added_split(t, &c, text, 0, len, 0, &raw);
+    added_split(t, text, 0, len, 0, &raw);
     for (size_t i = 0; i < raw.n; i++) {
         if (raw.id[i] >= 0) segs_add(&segs, raw.start[i], raw.end[i], raw.id[i]);
-        else added_split(t, &c, text, raw.start[i], raw.end[i], 1, &segs);
+        else added_split(t, text, raw.start[i], raw.end[i], 1, &segs);
     }
     token_ids_t body = {0};
     int rc = 0;
