@@ -40,7 +40,8 @@
 #include "sandbox/jail_internal.h"
 
 #define SANDBOX_UID 1000  // the user programs run as, inside the namespace
-#define NEWROOT "/tmp"    // staging mount point of the new root, in our private mount namespace
+#define NEWROOT "/tmp"
+#define UNCONFINED_UID 65534  // "nobody": who runs programs without a jail when we are root    // staging mount point of the new root, in our private mount namespace
 
 static int ctl_fd = -1;
 
@@ -182,13 +183,13 @@ int jail_name_ok(const char *name) {
     return 1;
 }
 
-static void write_work_files(const jail_spec_t *spec, int uid) {
-    char path[512];
+static void write_work_files(const char *dir, const jail_spec_t *spec, int uid) {
+    char path[600];
     for (int i = 0; i < spec->n_files; i++) {
         const jail_file_t *f = &spec->files[i];
         if (!jail_name_ok(f->name)) errno = 0, die("file name '%.100s' is not a plain relative path", f->name ? f->name : "");
-        jail_fmt(path, sizeof path, "/work/%s", f->name);
-        for (char *p = path + strlen("/work/"); (p = strchr(p, '/')); p++) {  // parents
+        jail_fmt(path, sizeof path, "%s/%s", dir, f->name);
+        for (char *p = path + strlen(dir) + 1; (p = strchr(p, '/')); p++) {  // parents
             *p = 0;
             mkdir_or_die(path, 0755);
             if (lchown(path, uid, uid)) die("chown %s", path);
@@ -239,7 +240,7 @@ static void mount_work(const jail_spec_t *spec, int uid) {
     jail_fmt(opts, sizeof opts, "size=%zu,nr_inodes=%d,mode=0755,uid=%d,gid=%d", spec->work_bytes ? spec->work_bytes : (64u << 20),
              spec->work_inodes > 0 ? spec->work_inodes : 1024, uid, uid);
     if (mount("tmpfs", "/work", "tmpfs", MS_NOSUID | MS_NODEV, opts)) die("mounting the /work tmpfs (%s)", opts);
-    write_work_files(spec, uid);
+    write_work_files("/work", spec, uid);
     if (chdir("/work")) die("chdir /work");
 }
 
@@ -295,6 +296,12 @@ __attribute__((noreturn)) static void exec_step(const jail_init_args_t *a, const
             dprintf(2, "sandbox: cannot drop capabilities: %s\n", strerror(errno));
             _exit(126);
         }
+    }
+    if (!a->confined && geteuid() == 0 &&
+        (setgroups(0, NULL) || setresgid(UNCONFINED_UID, UNCONFINED_UID, UNCONFINED_UID) ||
+         setresuid(UNCONFINED_UID, UNCONFINED_UID, UNCONFINED_UID))) {
+        dprintf(2, "sandbox: cannot switch to nobody: %s\n", strerror(errno));
+        _exit(126);
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) _exit(126);
     if (chdir(a->confined ? "/work" : a->work_host_dir)) _exit(126);
@@ -519,7 +526,11 @@ void jail_init_main(const jail_init_args_t *args) {
         }
         mount_work(a->spec, uid);
     } else {
+        // reduced isolation, accepted by the user: a host temp dir, owned by nobody when we are root
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        int owner = geteuid() == 0 ? UNCONFINED_UID : (int)geteuid();
+        if (chown(a->work_host_dir, owner, owner)) die("chown %s", a->work_host_dir);
+        write_work_files(a->work_host_dir, a->spec, owner);
     }
     send_msg(JAIL_MSG_STARTED, 0, NULL, 0, NULL, 0, NULL, 0);
     for (int i = 0; i < a->spec->n_steps; i++) {

@@ -38,6 +38,26 @@ static int numbers_close(double a, double b) {
     return abs_d(a - b) <= JUDGE_REL_TOL * scale;
 }
 
+static int is_integer(const char *s, size_t n) {
+    size_t i = (n && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+    if (i == n) return 0;
+    for (; i < n; i++)
+        if (!isdigit((unsigned char)s[i])) return 0;
+    return 1;
+}
+
+// Equal as integers: sign, then digits without leading zeros ("-0" is 0, "007" is 7).
+static int integers_equal(const char *a, size_t an, const char *b, size_t bn) {
+    int na = a[0] == '-', nb = b[0] == '-';
+    if (a[0] == '-' || a[0] == '+') a++, an--;
+    if (b[0] == '-' || b[0] == '+') b++, bn--;
+    while (an > 1 && a[0] == '0') a++, an--;
+    while (bn > 1 && b[0] == '0') b++, bn--;
+    if (an == 1 && a[0] == '0') na = 0;
+    if (bn == 1 && b[0] == '0') nb = 0;
+    return na == nb && an == bn && !memcmp(a, b, an);
+}
+
 static const char *next_token(const char *p, const char *end, size_t *len) {
     while (p < end && isspace((unsigned char)*p)) p++;
     const char *s = p;
@@ -59,6 +79,12 @@ int judge_tokens(const char *got, size_t got_len, const char *want, size_t want_
             return 0;
         }
         if (gl == wl && !memcmp(gt, wt, gl)) continue;
+        int gi = is_integer(gt, gl), wi = is_integer(wt, wl);
+        if (gi && wi) {  // integers are exact, at any length (Python prints big ones)
+            if (integers_equal(gt, gl, wt, wl)) continue;
+            snprintf(why, n, "token %ld: got '%.*s', want '%.*s'", k, (int)(gl > 40 ? 40 : gl), gt, (int)(wl > 40 ? 40 : wl), wt);
+            return 0;
+        }
         double a, b;
         if (parse_decimal(gt, gl, &a) && parse_decimal(wt, wl, &b) && numbers_close(a, b)) continue;
         snprintf(why, n, "token %ld: got '%.*s', want '%.*s'", k, (int)(gl > 40 ? 40 : gl), gt, (int)(wl > 40 ? 40 : wl), wt);

@@ -8,8 +8,10 @@
 
 #include <cjson/cJSON.h>
 
-// 1 when got and want hold the same whitespace-separated tokens: equal as strings, or both plain
-// decimal numbers within 1e-6 relative (absolute below 1). Writes a short reason on mismatch.
+// 1 when got and want hold the same whitespace-separated tokens: equal as strings; or both
+// integers, equal exactly at any length ("007" = "7", "-0" = "0"); or both plain decimal numbers,
+// at least one not an integer, within 1e-6 relative (absolute below 1). Writes a short reason on
+// mismatch.
 int judge_tokens(const char *got, size_t got_len, const char *want, size_t want_len, char *why, size_t n);
 
 // Structural equality of two JSON values (numbers within 1e-6 relative, arrays in order, objects by
