@@ -5,8 +5,8 @@
 // header. Fields may hold \t and \n escapes for tab and newline, except where the backslash starts a
 // LaTeX command (\times, \neq, \text stay as written). Output: one line per pair, `1` or `0`, a tab and
 // the extracted answer (a third column with the reason under --reason); then a summary line with the
-// count, the correct fraction, the agreement with an expected column when present, and verdicts/s
-// (verification time only, one thread).
+// count, the correct fraction, the agreement with an expected column when present, verdicts/s
+// (verification time only, one thread) and the slowest single verdict.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +61,7 @@ typedef struct {
     math_opts_t opts;
     int math, reason, quiet;
     long n, correct, failed, with_expected, agree;
-    double seconds;
+    double seconds, slowest;
 } run_t;
 
 static void run_one(run_t *r, const char *gold, const char *answer, int expected) {
@@ -72,7 +72,9 @@ static void run_one(run_t *r, const char *gold, const char *answer, int expected
     double t0 = cispo_now();
     if (r->math) math_verify_opts(gold, answer, &r->opts, &out);
     else r->v->verify(&req, &out);
-    r->seconds += cispo_now() - t0;
+    double dt = cispo_now() - t0;
+    r->seconds += dt;
+    if (dt > r->slowest) r->slowest = dt;
     r->n++;
     r->correct += out.correct;
     r->failed += out.failed;
@@ -162,6 +164,9 @@ int cmd_verify(int argc, char **argv) {
         fprintf(stderr, "cispo verify: give either --tsv FILE or --gold and --answer, not both\n");
         return 2;
     }
+    // one-time setup (regular-expression compilation, MPFR constants) is not a verdict's cost
+    verdict_t warm;
+    math_verify("\\frac{1}{2}", "\\boxed{0.5}", &warm);
     if (tsv) {
         int rc = run_tsv(&r, tsv);
         if (rc) return rc;
@@ -175,6 +180,6 @@ int cmd_verify(int argc, char **argv) {
            r.failed);
     if (r.with_expected)
         printf(", agreement with expected %ld/%ld (%.2f%%)", r.agree, r.with_expected, 100.0 * (double)r.agree / (double)r.with_expected);
-    printf(", %.4f s, %.0f verdicts/s\n", r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0);
+    printf(", %.4f s, %.0f verdicts/s, slowest %.3f ms\n", r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0, 1e3 * r.slowest);
     return 0;
 }

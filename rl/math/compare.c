@@ -986,7 +986,7 @@ static int equal(cmp_t *k, mv_node *g, mv_node *p) {
 }
 
 int mv_equal(mv_cmp_ctx *c, mv_arena *a, mv_node *gold, mv_node *pred) {
-    cmp_t k = {c, a, 20000};
+    cmp_t k = {c, a, 4096};
     c->why = "different";
     return equal(&k, gold, pred);
 }

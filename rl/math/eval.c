@@ -12,6 +12,15 @@
 
 #include "rl/math/mv_internal.h"
 
+// ---------------------------------------------------------------- work budget
+
+// Node visits left for this verdict (exact and numeric evaluation together); when spent, every
+// evaluation fails and the comparison falls back to structure: bounded time whatever the input.
+static _Thread_local long work_left = MV_WORK_BUDGET;
+
+void mv_work_reset(void) { work_left = MV_WORK_BUDGET; }
+static int spend(void) { return --work_left >= 0; }
+
 // ---------------------------------------------------------------- exact
 
 static int too_big(const mpq_t q) {
@@ -122,6 +131,7 @@ static int exact_pow(const mv_node *x, mpq_t out) {
 static int exact(const mv_node *x, mpq_t out) {
     mpq_t t;
     int rc = -1;
+    if (!spend()) return -1;
     switch (x->kind) {
     case MV_NUM: return number_to_q(x->str, out);
     case MV_NEG:
@@ -509,7 +519,7 @@ done:
 }
 
 static int num(num_ctx *c, const mv_node *x, mv_cval *out) {
-    if (++c->steps > 200000) return -1;
+    if (++c->steps > 20000 || !spend()) return -1;
     mv_cval t;
     int rc = 0;
     switch (x->kind) {

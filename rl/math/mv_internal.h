@@ -15,6 +15,7 @@
 #define MV_MAX_FACT 3000        // n! evaluated exactly up to this n
 #define MV_MAX_SUM_TERMS 2000   // \sum with more terms is compared structurally only
 #define MV_MAX_ELEMS 256        // elements of a list/set compared pairwise
+#define MV_WORK_BUDGET 100000   // evaluation node visits per verdict (all points, all comparisons)
 
 // ---- growable string ----
 typedef struct {
@@ -137,6 +138,8 @@ typedef struct {
     const char *names[32];
     double vals[32];
 } mv_env;
+// Resets the per-verdict evaluation budget (MV_WORK_BUDGET); called once per verdict.
+void mv_work_reset(void);
 // Exact rational value; returns 0 on success, -1 when not a rational constant (or too big).
 int mv_eval_exact(const mv_node *x, mpq_t out);
 // Complex value at a point (variables from env; unknown variables fail). 0 ok, -1 undefined.

@@ -105,6 +105,7 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
         return -1;
     }
     if (!opts) opts = &math_opts_default;
+    mv_work_reset();
     mv_arena a;
     mv_arena_init(&a);
     mv_buf gnorm, pnorm, gfirst, pfirst;
