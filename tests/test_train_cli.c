@@ -127,6 +127,31 @@ int main(void) {
              "--prompt 'Compute 1+2.' --greedy --max-new 8", bin, dir);
     test_check(run(cmd) == 0, "generate from a run checkpoint with a text prompt: %s", out_buf);
 
+    // ---- the baselines and recomputed old log-probs run through the same loop ----
+    const char *variants[] = {"loss=grpo", "loss=dapo", "loss=gspo", "old_logprobs=recompute eq7_mask=true",
+                              "adv=rloo top_p=0.9 top_k=50 rep_n=4 rep_p=0.5"};
+    for (int v = 0; v < 5; v++) {
+        snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/v%d steps=2 sft_steps=1 report=false %s", bin, args, dir, v,
+                 variants[v]);
+        int ok = run(cmd) == 0;
+        snprintf(path, sizeof path, "%s/v%d/metrics.jsonl", dir, v);
+        char *t = ok ? cispo_read_file(path, NULL) : NULL;
+        char *l1 = t ? strstr(t, "{\"step\": 1,") : NULL;
+        test_check(l1 && strstr(l1, "\"clip_frac\"") && strstr(l1, "\"agree_pearson\""), "%s runs: %s", variants[v],
+                   ok ? "" : out_buf);
+        if (v == 1) test_check(l1 && strstr(l1, "\"rollout_rounds\""), "dapo: dynamic sampling rounds logged");
+        if (v == 3 && l1) {  // recompute: the rollout's log-probs against the training forward, before any update
+            char *nl = strchr(l1, '\n');
+            if (nl) *nl = 0;
+            cJSON *o = cJSON_Parse(l1);
+            const cJSON *mx = cJSON_GetObjectItem(o, "agree_max_abs");
+            test_check(mx && mx->valuedouble < 1e-4, "recompute: rollout and training log-probs agree (max %g)",
+                       mx ? mx->valuedouble : -1.0);
+            cJSON_Delete(o);
+        }
+        free(t);
+    }
+
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (test_failures == 0 && system(cmd)) {}
     return test_finish("test_train_cli");
