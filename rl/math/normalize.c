@@ -182,6 +182,8 @@ static const rewrite_t kRewrites[] = {
      "yuan|euros?|degrees?|liters?|litres?|ml|mph|sq\\.?\\s*(?:units|ft|m|cm)|square\\s+(?:units|feet|meters|cm|inches)|"
      "cubic\\s+(?:units|feet|meters|cm|inches))(?:\\^\\{?[23]\\}?|[23](?!\\d))?(?![A-Za-z])",
      ""},
+    // trailing words after a number: "15 apples", "3 ways" (not function names or connectors)
+    {"(?<=[\\d}])\\s+(?!(?:sin|cos|tan|sec|csc|cot|log|ln|exp|and|or|pi|sqrt)\\b)[A-Za-z]{3,}(?:\\s+[A-Za-z]+)*\\s*$", ""},
 };
 #define N_REWRITES (sizeof kRewrites / sizeof kRewrites[0])
 
