@@ -18,8 +18,9 @@
 //  - output warps 0..3 compute output rows [16w, 16w+16) of chunk i from the bf16 S_{i-1}; key
 //    tiles above the diagonal are skipped.
 // The two only meet at one barrier per chunk, so each warp's serial chain per chunk is about half of
-// what one role doing both would have. Chunks are double-buffered in shared memory by cp.async, the
-// loads of chunk i+1 overlapping the work on chunk i. The STATE_ONLY pass has the state warps alone.
+// what one role doing both would have. Chunks are triple-buffered in shared memory by cp.async, the
+// loads of chunks i+1 and i+2 overlapping the work on chunk i. The STATE_ONLY pass has the state
+// warps alone.
 // Segments: when (sequences x heads x column blocks) is too few CTAs to fill the GPU, each sequence is
 // cut into segments of `cps` chunks: a STATE_ONLY pass writes each segment's local end state, the
 // segment scan turns those into every segment's start state, and the output pass starts from them.
@@ -35,6 +36,7 @@ namespace lightning {
 
 constexpr int LT = 64;        // positions per chunk (rows of a tile)
 constexpr int DVB = 64;       // value columns per CTA
+constexpr int NSTAGE = 3;     // chunk buffers: chunk i in use, i+1 and i+2 loading
 // 4 output warps + 4 state warps; the STATE_ONLY pass has the state warps alone
 template <bool STATE_ONLY>
 __host__ __device__ constexpr int scan_threads() { return STATE_ONLY ? 128 : 256; }
@@ -57,9 +59,9 @@ struct LightningScanArgs {
 
 template <int D, bool STATE_ONLY>
 constexpr int lightning_scan_smem_bytes() {
-    // sA [2][LT][D+8], sB [2][LT][D+8], sC [2][LT][DVB+8], sS [2][D][DVB+8] (bf16); rows padded by
-    // 16 bytes so that the 8 rows an ldmatrix reads fall in distinct banks.
-    return 2 * ((STATE_ONLY ? 0 : 2 * LT * (D + 8)) + 2 * LT * (D + 8) + 2 * LT * (DVB + 8) +
+    // sA [NSTAGE][LT][D+8], sB [NSTAGE][LT][D+8], sC [NSTAGE][LT][DVB+8], sS [2][D][DVB+8] (bf16);
+    // rows padded by 16 bytes so that the 8 rows an ldmatrix reads fall in distinct banks.
+    return 2 * ((STATE_ONLY ? 0 : NSTAGE * LT * (D + 8)) + NSTAGE * LT * (D + 8) + NSTAGE * LT * (DVB + 8) +
                 (STATE_ONLY ? 0 : 2 * D * (DVB + 8)));
 }
 
@@ -85,9 +87,9 @@ __global__ void __launch_bounds__(scan_threads<STATE_ONLY>(), 1) lightning_scan_
     constexpr int KD = D / 16;   // k-steps over the head dimension
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __nv_bfloat16 *sA = reinterpret_cast<__nv_bfloat16 *>(smem_raw);
-    __nv_bfloat16 *sB = sA + (STATE_ONLY ? 0 : 2 * LT * SA);
-    __nv_bfloat16 *sC = sB + 2 * LT * SA;
-    __nv_bfloat16 *sS = sC + 2 * LT * SC;
+    __nv_bfloat16 *sB = sA + (STATE_ONLY ? 0 : NSTAGE * LT * SA);
+    __nv_bfloat16 *sC = sB + NSTAGE * LT * SA;
+    __nv_bfloat16 *sS = sC + NSTAGE * LT * SC;
 
     const int tid = threadIdx.x, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
     const bool state_role = STATE_ONLY || tid >= 128;
@@ -163,18 +165,24 @@ __global__ void __launch_bounds__(scan_threads<STATE_ONLY>(), 1) lightning_scan_
         cp_async_commit();
     };
 
+    // Two chunks in flight ahead of the one in use: one SM's share of DRAM bandwidth needs more bytes
+    // in flight than one chunk (measured: 2 buffers left the H100 at half its copy bandwidth).
     const int nj = c_end - c_begin;
     if (nj > 0) load_chunk(c_begin, 0);
+    if (nj > 1) load_chunk(c_begin + 1, 1);
     for (int jj = 0; jj < nj; jj++) {
-        const int j = c_begin + jj, buf = jj & 1;
+        const int j = c_begin + jj, buf = jj % NSTAGE, sb = jj & 1;
         const int m = min(LT, L - j * LT);
-        cp_async_wait<0>();
-        // The one barrier per chunk: chunk j has landed for everyone, sS[buf] holds S_{j-1}, and
-        // every warp is done with chunk j-1, so its buffers (and sS[buf ^ 1]) may be overwritten.
+        if (jj + 1 < nj)
+            cp_async_wait<1>(); // chunk j+1 may still be loading
+        else
+            cp_async_wait<0>();
+        // The one barrier per chunk: chunk j has landed for everyone, sS[sb] holds S_{j-1}, and every
+        // warp is done with chunk j-1, so its buffer (and sS[sb ^ 1]) may be overwritten.
         __syncthreads();
-        if (jj + 1 < nj) load_chunk(j + 1, buf ^ 1);
+        if (jj + 2 < nj) load_chunk(j + 2, (jj + 2) % NSTAGE);
         const __nv_bfloat16 *cA = sA + buf * LT * SA, *cB = sB + buf * LT * SA, *cC = sC + buf * LT * SC;
-        const __nv_bfloat16 *cS = sS + buf * D * SC;
+        const __nv_bfloat16 *cS = sS + sb * D * SC;
 
         if (!state_role) {
             // ---- output rows [16 warp, 16 warp + 16): O = diag(lam^(r+1)) A S + ((A B^T) o Dec) C
@@ -291,7 +299,7 @@ __global__ void __launch_bounds__(scan_threads<STATE_ONLY>(), 1) lightning_scan_
                     }
                 }
             }
-            if (!STATE_ONLY) store_state_bf16(sS + (buf ^ 1) * D * SC);
+            if (!STATE_ONLY) store_state_bf16(sS + (sb ^ 1) * D * SC);
         }
     }
 
