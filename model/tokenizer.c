@@ -593,28 +593,50 @@ static int load_added(tokenizer_t *t, const cJSON *aj) {
     if (!cJSON_IsArray(aj)) return cispo_fail("%s: key 'added_tokens': not an array", t->path);
     int n = cJSON_GetArraySize(aj), i = 0;
     t->added = cispo_calloc((size_t)n + 1, sizeof *t->added);
+    // Ids are assigned as `tokenizers` does when it reads the file (it only warns about the declared
+    // id): a token already known keeps its id, a new one takes the next id after the vocabulary
+    // (counted in entries) or after the largest added id. For consistent files both agree.
+    int32_t model_count = (int32_t)t->vocab.n, max_added = -1;
     for (const cJSON *e = aj->child; e; e = e->next, i++) {
         const char *content = json_str(e, "content");
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         if (!content || !cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1e8)
             return cispo_fail("%s: key 'added_tokens[%d]': needs \"content\" (string) and \"id\" (non-negative integer)",
                               t->path, i);
-        added_token_t *a = &t->added[t->n_added++];
-        a->content = cispo_strdup(content);
-        a->len = strlen(content);
-        a->id = (int32_t)id->valuedouble;
-        a->special = (unsigned char)json_bool(e, "special", 0);
-        a->lstrip = (unsigned char)json_bool(e, "lstrip", 0);
-        a->rstrip = (unsigned char)json_bool(e, "rstrip", 0);
-        a->single_word = (unsigned char)json_bool(e, "single_word", 0);
-        a->normalized = (unsigned char)json_bool(e, "normalized", !a->special);
-        smap_put(&t->added_map, a->content, a->len, t->n_added - 1);
-        if (a->id >= t->n_ids) {
-            t->vocab_str = cispo_realloc(t->vocab_str, ((size_t)a->id + 1) * sizeof(char *));
-            for (int32_t k = t->n_ids; k <= a->id; k++) t->vocab_str[k] = NULL;
-            t->n_ids = a->id + 1;
+        size_t len = strlen(content);
+        if (len == 0) continue;  // `tokenizers` ignores empty tokens
+        added_token_t tok = {NULL, len, -1, (unsigned char)json_bool(e, "special", 0),
+                             (unsigned char)json_bool(e, "lstrip", 0), (unsigned char)json_bool(e, "rstrip", 0),
+                             (unsigned char)json_bool(e, "single_word", 0), 0};
+        tok.normalized = (unsigned char)json_bool(e, "normalized", !tok.special);
+        const int32_t *known = smap_get(&t->added_map, content, len), *in_vocab = smap_get(&t->vocab, content, len);
+        int32_t assigned = known ? t->added[*known].id
+                           : in_vocab ? *in_vocab
+                           : max_added < 0 ? model_count
+                           : max_added >= model_count || model_count == 0 ? max_added + 1 : model_count;
+        if (assigned != (int32_t)id->valuedouble)
+            fprintf(stderr, "cispo: warning: %s: added_tokens[%d] '%s' declares id %d but gets id %d, as the tokenizers "
+                            "package assigns it (the file's ids are inconsistent)\n", t->path, i, content,
+                    (int)id->valuedouble, (int)assigned);
+        if (known) {  // a repeated token: the later flags win, special once special
+            added_token_t *a = &t->added[*known];
+            tok.special |= a->special;
+            tok.content = a->content;
+            tok.id = a->id;
+            *a = tok;
+        } else {
+            tok.content = cispo_strdup(content);
+            tok.id = assigned;
+            t->added[t->n_added++] = tok;
+            smap_put(&t->added_map, tok.content, len, t->n_added - 1);
+            if (assigned > max_added) max_added = assigned;
         }
-        if (a->single_word && !t->word_char &&
+        if (assigned >= t->n_ids) {
+            t->vocab_str = cispo_realloc(t->vocab_str, ((size_t)assigned + 1) * sizeof(char *));
+            for (int32_t k = t->n_ids; k <= assigned; k++) t->vocab_str[k] = NULL;
+            t->n_ids = assigned + 1;
+        }
+        if (tok.single_word && !t->word_char &&
             !(t->word_char = regex_compile(t->path, "added_tokens (single_word)",
                                           "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]")))
             return -1;

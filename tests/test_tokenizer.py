@@ -128,7 +128,12 @@ def tok_invert_removed():
     return trained(pre, ["<|endoftext|>"], vocab=600), {"lossless": False}
 
 
-TOKENIZERS = [("gpt2", tok_gpt2), ("gpt2_prefix", tok_gpt2_prefix), ("gpt4", tok_gpt4), ("qwen", tok_qwen),
+def tok_wrong_ids():
+    tok, opts = tok_gpt2_prefix()
+    return tok, dict(opts, wrong_added_ids=True, legacy_merges=False)
+
+
+TOKENIZERS = [("gpt2", tok_gpt2), ("gpt2_prefix", tok_gpt2_prefix), ("wrong_added_ids", tok_wrong_ids), ("gpt4", tok_gpt4), ("qwen", tok_qwen),
               ("behaviours", tok_behaviours), ("unk", tok_unk), ("invert_removed", tok_invert_removed)]
 
 
@@ -140,6 +145,11 @@ def save(tok, opts, path):
         d["model"]["merges"] = [a + " " + b for a, b in d["model"]["merges"]]
     if opts.get("ignore_merges"):
         d["model"]["ignore_merges"] = True
+    if opts.get("wrong_added_ids"):
+        # Declared ids that disagree with the ones `tokenizers` assigns on reading (it warns and
+        # assigns by order): ours must assign the same.
+        for k, t in enumerate(d["added_tokens"]):
+            t["id"] = 5000 + 7 * k
     with open(path, "w", encoding="utf-8") as f:
         json.dump(d, f, ensure_ascii=False)
     return Tokenizer.from_file(path)
