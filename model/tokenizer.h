@@ -9,7 +9,9 @@
 //                  byte_fallback, ignore_merges, continuing_subword_prefix, end_of_word_suffix
 //                  (dropout is ignored: encoding is deterministic)
 //   added_tokens   matched before pre-tokenization (leftmost-longest; lstrip, rstrip, single_word;
-//                  normalized=false tokens first, as the `tokenizers` package does)
+//                  normalized=false tokens first, as the `tokenizers` package does). Their ids are
+//                  assigned as `tokenizers` assigns them on load (a warning on stderr when the file's
+//                  declared ids disagree, which consistent files never do).
 //   normalizer     null (or an empty Sequence)
 //   pre_tokenizer  ByteLevel (add_prefix_space, use_regex), Split (Regex or String pattern; behavior
 //                  Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous; invert),
@@ -17,6 +19,9 @@
 //   post_processor null, ByteLevel, TemplateProcessing (single), RobertaProcessing, BertProcessing,
 //                  Sequence of these: applied when encoding with TOKENIZER_ADD_SPECIAL.
 //   decoder        null, ByteLevel, Sequence of ByteLevel.
+// truncation and padding are ignored (callers cut sequences themselves). Not supported: normalizers
+// (NFC etc.: a Unicode normalizer needs utf8proc in the model library), WordPiece/Unigram models,
+// Metaspace pre-tokenizers.
 #ifndef CISPO_MODEL_TOKENIZER_H
 #define CISPO_MODEL_TOKENIZER_H
 
