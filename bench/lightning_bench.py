@@ -173,7 +173,11 @@ def main():
     ap.add_argument("--skip-fla", action="store_true")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--cps", nargs="*", default=[], help="also time these LIGHTNING_CPS values (log only)")
+    ap.add_argument("--prof", action="store_true",
+                    help="only ours at T=64K, forward, with stages left out (LIGHTNING_PROF_SKIP)")
     args = ap.parse_args()
+    if args.prof:
+        return prof(args)
     torch.manual_seed(0)
     dev = torch.cuda.get_device_name()
     ours = Ours()
@@ -341,6 +345,28 @@ def main():
     print("|---|---|---|---|---|")
     for name, H, D, B, us, gbs in drows:
         print(f"| {name} H={H} D={D} | {B} | {us:.1f} | {gbs:.0f} | {100 * gbs / bw_peak:.0f}% |")
+
+
+def prof(args):
+    """Places the forward kernel's time: the same launch with a stage left out (results are wrong
+    then; only the time is read). 1: output warps idle, 2: state warps idle, 4: no output stores."""
+    ours = Ours()
+    print(f"card: {torch.cuda.get_device_name()}")
+    print("| shape | T | variant | fwd ms | DRAM GB/s (bytes the variant moves) |")
+    print("|---|---|---|---|---|")
+    for name, H, D in [("M1", 64, 128), ("bench-1b", 8, 128)]:
+        T = 65536
+        q, k, v = (torch.rand(T, H, D, device="cuda").sub_(0.5).bfloat16() for _ in range(3))
+        o = torch.empty_like(q)
+        slopes = slopes_for(H)
+        cu = torch.tensor([0, T], dtype=torch.int32, device="cuda")
+        for skip, label in [("0", "full"), ("4", "no o stores"), ("1", "output warps idle"),
+                            ("2", "state warps idle"), ("3", "both idle: loads only"), ("7", "loads only, no stores")]:
+            os.environ["LIGHTNING_PROF_SKIP"] = skip
+            ms = time_ms(lambda: ours.forward(o, q, k, v, slopes, cu), args.reps)
+            nbytes = T * H * D * 2 * (3 + (0 if int(skip) & 5 else 1))
+            print(f"| {name} H={H} | {T} | {label} | {ms:.3f} | {nbytes / ms / 1e6:.0f} |", flush=True)
+        del os.environ["LIGHTNING_PROF_SKIP"]
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ int run_pass(const __nv_bfloat16 *a, const __nv_bfloat16 *b, const __nv_bfloat16
     p.a = a; p.b = b; p.c = c; p.out = out;
     p.slopes = slopes; p.cu = cu; p.nseq = nseq; p.H = H;
     p.state_out = state_out; p.state_out_decay = out_decay;
+    const char *skip = getenv("LIGHTNING_PROF_SKIP"); // benchmarks only: see LightningScanArgs
+    p.prof_skip = skip ? atoi(skip) : 0;
     if (cps) {
         const int slots = T / (cps * LT) + nseq;
         p.cps = cps; p.seg = ws;

@@ -55,6 +55,9 @@ struct LightningScanArgs {
     int segmented;                  // output pass: start from seg[slot] instead of init
     float *state_out;               // [nseq, H, D, D] or NULL; written by each sequence's last segment
     int state_out_decay;            // multiply the final state by lam once more (dstate_in)
+    int prof_skip;                  // benchmarks only (LIGHTNING_PROF_SKIP), results wrong when set:
+                                    // 1 output warps skip their math, 2 state warps skip theirs,
+                                    // 4 no output stores. Timing with a stage left out places the time.
 };
 
 template <int D, bool STATE_ONLY>
@@ -185,6 +188,7 @@ __global__ void __launch_bounds__(scan_threads<STATE_ONLY>(), 1) lightning_scan_
         const __nv_bfloat16 *cS = sS + sb * D * SC;
 
         if (!state_role) {
+            if (p.prof_skip & 1) continue;
             // ---- output rows [16 warp, 16 warp + 16): O = diag(lam^(r+1)) A S + ((A B^T) o Dec) C
             uint32_t af[KD][4];
 #pragma unroll
@@ -250,13 +254,13 @@ __global__ void __launch_bounds__(scan_threads<STATE_ONLY>(), 1) lightning_scan_
                     }
                 }
             }
-            if (r0 < m) {
+            if (r0 < m && !(p.prof_skip & 4)) {
                 __nv_bfloat16 *dst = p.out + (token_of(j * LT + r0) * H + h) * D + cb * DVB + 2 * t4;
 #pragma unroll
                 for (int nt = 0; nt < 8; nt++)
                     *reinterpret_cast<uint32_t *>(dst + nt * 8) = pack_bf16(o[nt][0], o[nt][1]);
             }
-            if (r1 < m) {
+            if (r1 < m && !(p.prof_skip & 4)) {
                 __nv_bfloat16 *dst = p.out + (token_of(j * LT + r1) * H + h) * D + cb * DVB + 2 * t4;
 #pragma unroll
                 for (int nt = 0; nt < 8; nt++)
@@ -266,6 +270,7 @@ __global__ void __launch_bounds__(scan_threads<STATE_ONLY>(), 1) lightning_scan_
 
         // ---- state: S = lam^m S + (diag(lam^(m-1-c)) B)^T C, published as bf16 for chunk j+1
         else {
+            if (p.prof_skip & 2) continue;
             const float lm = exp2f(-ls * (float)m);
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
