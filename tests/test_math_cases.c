@@ -265,6 +265,19 @@ static const case_t kCases[] = {
     {"e", "\\boxed{2.718}", 1},
     {"5", "\\boxed{5}\\quad\\text{(since }x>0)", 1},
     {"a+b", "\\boxed{b+a}", 1},
+    {"0,111", "0.111", 1},
+    {"1/3", "$\\frac{1}{3} \\textbf{meters}$", 1},
+    {"14916", "Final Answer: The final answer is $14 {, }916$. I hope it is correct.", 1},
+    {"204_5", "for a quotient of $\\boxed{204_5}$. Note that $13_5$ divided by $2_5$ is $4_5$.", 1},
+    {"12", "For each divisor $n$ there is one $d = \\frac{90}{n}$. Therefore, there are 12 distinct sequences. I hope it is correct.", 1},
+    {"120", "the volume is $5 \\times 6 \\times 4 = 120$. Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct.", 1},
+    {"10455", "so the interest is $\\boxed{255}$. So he has $10,455. Final Answer: The final answer is $10,455$. I hope it is correct.", 1},
+    {"100\\%", "$$\\frac{\\Delta x'}{\\Delta x} \\geq 2.$$ Therefore, the error increases by 100%.", 1},
+    {"\\frac{NO}{BO}=\\frac{1}{\\sqrt{6}}", "$\\frac{1}{\\sqrt{6}}$", 1},
+    {"p=5,q=2;p=7,q=2", "$(5,2),(7,2)$", 1},
+    {"p=5,q=2;p=7,q=2", "$(5,2),(7,3)$", 0},
+    {"(3, 3), (1, 1)", "$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$", 1},
+    {"2/3", "So, P(A) = (1/2) * (4/3) P(A) = 2/3 Therefore, the probability is 2/3. <|im_start|>user", 1},
 };
 
 static void check_case(const char *gold, const char *resp, int expected, const char *label) {

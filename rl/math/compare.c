@@ -56,7 +56,7 @@ static int is_symbolish(const mv_node *x) {
     switch (x->kind) {
     case MV_SYM: return 1;
     case MV_UFUNC: return 1;  // f(x) = ..., f(2) = ...
-    case MV_MUL: case MV_ABS: case MV_RATIO: case MV_TUPLE: case MV_LIST:
+    case MV_MUL: case MV_ABS: case MV_RATIO: case MV_TUPLE: case MV_LIST: case MV_DIV:
         for (int i = 0; i < x->n; i++)
             if (!is_symbolish(x->kid[i])) return 0;
         return 1;

@@ -494,7 +494,7 @@ static int num_sum(num_ctx *c, const mv_node *x, mv_cval *out) {
         !mpfr_integer_p(hi.re))
         goto done;
     long a = mpfr_get_si(lo.re, MPFR_RNDN), b = mpfr_get_si(hi.re, MPFR_RNDN);
-    if (b - a > MV_MAX_SUM_TERMS || (c->bound_name && c->bound_name != NULL && 0)) goto done;
+    if (b - a > MV_MAX_SUM_TERMS) goto done;
     int prod = !strcmp(x->str, "prod");
     mpfr_set_ui(out->re, prod ? 1 : 0, MPFR_RNDN);
     mpfr_set_zero(out->im, 1);
@@ -595,7 +595,6 @@ static int num(num_ctx *c, const mv_node *x, mv_cval *out) {
         mpfr_gamma(out->re, out->re, MPFR_RNDN);
         return 0;
     case MV_BINOM: {
-        mpz_t z;
         mv_cval_init(&t);
         rc = -1;
         if (num(c, x->kid[0], out) == 0 && num(c, x->kid[1], &t) == 0 && is_real(out) && is_real(&t) &&
@@ -614,7 +613,6 @@ static int num(num_ctx *c, const mv_node *x, mv_cval *out) {
             mpfr_clears(acc, term, (mpfr_ptr)0);
             rc = 0;
         }
-        (void)z;
         mv_cval_clear(&t);
         return rc;
     }

@@ -33,7 +33,7 @@ static pcre2_code *compile(const char *pat) {
 static void compile_all(void) {
     re_phrase = compile("(?i)(?:final\\s+answer|\\banswer)(?:\\s+(?:is|would\\s+be|will\\s+be|should\\s+be))?\\s*(?:is\\b|:|=|\\bis\\b)");
     re_number = compile(
-        "(?<![\\w.\\\\^_])-?(?:\\d+\\s*/\\s*\\d+(?![\\d.,])|\\d{1,3}(?:(?:,|\\s|\\\\,|\\{,\\})\\d{3})+(?![\\d])(?:\\.\\d+)?|"
+        "(?<![\\w.\\\\^_])-?(?:\\d+\\s*/\\s*\\d+(?!\\d|[.,]\\d)|\\d{1,3}(?:(?:,|\\s|\\\\,|\\{,\\})\\d{3})+(?![\\d])(?:\\.\\d+)?|"
         "\\d+(?:[.,]\\d+)?|\\.\\d+)(?:\\s*(?:\\\\?%|percent|pct))?");
     // multiple choice: "(B)", "option B", "answer is B", "choice: B", "**B**"
     re_choice = compile("(?:\\(([A-J])\\)|(?i:option|choice|answer)\\s*(?:is\\s*)?:?\\s*\\**\\(?([A-J])\\b|\\*\\*([A-J])\\*\\*)");
@@ -168,7 +168,7 @@ static int put_boxes(const char *s, size_t n, mv_buf *out) {
             tries++;
             box_t bx;
             if (box_at(s, n, p, &bx)) {
-                if (nb > 0 && (bx.end > boxes[nb - 1].start || !joinable_gap(s, bx.end, boxes[nb - 1].start, 1))) {
+                if (nb > 0 && (bx.end > boxes[nb - 1].start || !joinable_gap(s, bx.end, boxes[nb - 1].start, 3))) {
                     if (bx.end <= boxes[nb - 1].start) break;
                     continue;  // nested inside the later box: ignore
                 }
@@ -307,6 +307,15 @@ static int looks_like_math(const char *s, size_t n);
 static int put_phrase(const char *s, size_t n, mv_buf *out) {
     size_t b, e;
     if (!last_match(re_phrase, s, n, &b, &e)) return 0;
+    // "Final Answer: The volume of $V$ is 120": the value follows the last " is " of the sentence
+    {
+        int in_math = 0;
+        for (size_t k = e; k < n && s[k] != '\n'; k++) {
+            if (s[k] == '$') in_math = !in_math;
+            if (!in_math && s[k] == '.' && (k + 1 == n || isspace((unsigned char)s[k + 1]))) break;
+            if (!in_math && k + 4 <= n && !memcmp(s + k, " is ", 4)) e = k + 4;
+        }
+    }
     // the segment: to the end of the line or the end of the sentence
     size_t j = e;
     while (j < n && s[j] != '\n') {
@@ -396,23 +405,76 @@ static void final_region(const char *s, size_t n, size_t *b) {
     }
 }
 
+// End of the last box (0 when none).
+static size_t last_box_end(const char *s, size_t n) {
+    for (size_t p = n; p > 0;) {
+        p--;
+        if (s[p] == '\\' && is_box_cmd(s, n, p)) {
+            box_t bx;
+            if (box_at(s, n, p, &bx)) return bx.end;
+        }
+    }
+    return 0;
+}
+
+static size_t last_span_end(const char *s, size_t n) {
+    span_t ring[8];
+    int count = scan_spans(s, n, ring, 8, 0);
+    return count ? ring[(count - 1) % 8].end : 0;
+}
+
+static size_t last_number_end(const char *s, size_t n) {
+    size_t last = n;
+    while (last > 0 && !isdigit((unsigned char)s[last - 1])) last--;
+    return last;
+}
+
+// The order of the extraction levels for one response. Boxes come first unless an answer phrase
+// follows the last box ("... \boxed{255} ... The final answer is $10,455$."); between the last span
+// and the last number, the one further right comes first (Math-Verify's rule for equal priority).
+typedef struct {
+    const char *resp;
+    size_t n;
+    int order[MV_EXTRACT_LEVELS];
+} order_cache_t;
+static _Thread_local order_cache_t order_cache;
+
+enum { L_BOX, L_PHRASE, L_SPAN, L_WHOLE, L_NUMBER };
+
+static const int *level_order(const char *resp, size_t n, const char *s, size_t sn) {
+    order_cache_t *c = &order_cache;
+    if (c->resp == resp && c->n == n) return c->order;
+    size_t box = last_box_end(s, sn), pb = 0, pe = 0;
+    int phrase_after = box > 0 && last_match(re_phrase, s, sn, &pb, &pe) && pb >= box;
+    int number_first = last_number_end(s, sn) > last_span_end(s, sn);
+    int k = 0;
+    c->order[k++] = phrase_after ? L_PHRASE : L_BOX;
+    c->order[k++] = phrase_after ? L_BOX : L_PHRASE;
+    c->order[k++] = L_WHOLE;
+    c->order[k++] = number_first ? L_NUMBER : L_SPAN;
+    c->order[k++] = number_first ? L_SPAN : L_NUMBER;
+    c->resp = resp;
+    c->n = n;
+    return c->order;
+}
+
 int mv_extract_response(const char *resp, size_t n, int level, mv_buf *out) {
     pthread_once(&re_once, compile_all);
+    if (level < 0 || level >= MV_EXTRACT_LEVELS) return -1;
     size_t b;
     final_region(resp, n, &b);
     const char *s = resp + b;
-    n -= b;
-    switch (level) {
-    case 0: return put_boxes(s, n, out);
-    case 1: return put_phrase(s, n, out);
-    case 2: return put_spans(s, n, out, 0);
-    case 3:
-        if (!looks_like_math(s, n)) return 0;
-        mv_buf_putn(out, s, n);
+    size_t sn = n - b;
+    switch (level_order(resp, n, s, sn)[level]) {
+    case L_BOX: return put_boxes(s, sn, out);
+    case L_PHRASE: return put_phrase(s, sn, out);
+    case L_SPAN: return put_spans(s, sn, out, 0);
+    case L_WHOLE:
+        if (!looks_like_math(s, sn)) return 0;
+        mv_buf_putn(out, s, sn);
         mv_buf_putc(out, 0);
         return 1;
-    case 4: return put_number(s, n, out);
-    default: return -1;
+    default: return put_number(s, sn, out);
     }
 }
 
@@ -438,11 +500,12 @@ char mv_extract_choice(const char *resp, size_t n) {
 
 int mv_extract_gold(const char *gold, size_t n, mv_buf *out) {
     pthread_once(&re_once, compile_all);
-    int count = 0;
-    count += put_boxes(gold, n, out);
-    if (!count) count += put_spans(gold, n, out, 1);
+    int count = put_boxes(gold, n, out);
+    if (!count && n <= 200) count += put_spans(gold, n, out, 1);  // "$1$ and $2$": every span
+    if (!count && n > 200) {  // a whole worked solution as the gold: read it like a response
+        for (int level = 0; level < MV_EXTRACT_LEVELS && !count; level++) count += mv_extract_response(gold, n, level, out) == 1;
+    }
     mv_buf_putn(out, gold, n);  // the whole gold is always a candidate
     mv_buf_putc(out, 0);
-    count++;
-    return count;
+    return count + 1;
 }

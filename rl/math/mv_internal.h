@@ -69,6 +69,7 @@ enum {
     MV_F_ROPEN = 16,          // INTERVAL
     MV_F_DECIMAL_COMMA = 32,  // LIST "12,5" that may be the decimal 12.5
     MV_F_SCI = 64,            // NUM written in scientific notation
+    MV_F_QUOTIENT = 128,      // DIV written as \frac or a/b: a finished factor, not a mixed-number part
 };
 
 enum { MV_R_EQ, MV_R_LT, MV_R_LE, MV_R_GT, MV_R_GE, MV_R_NE, MV_R_APPROX, MV_R_IN };

@@ -169,11 +169,11 @@ typedef struct {
 
 static const rewrite_t kRewrites[] = {
     // thousands: 1{,}000 and 1,\!000 anywhere between digit groups
-    {"(?<=\\d)(?:\\{,\\}|,\\\\!)\\s*(?=\\d{3}(?!\\d))", ""},
+    {"(?<=\\d)\\s*(?:\\{\\s*,\\s*\\}|,\\\\!)\\s*(?=\\d{3}(?!\\d))", ""},
     // percent spellings
     {"(?<=[\\d}.)])\\s*(?:\\\\%|%|(?i:percentage|percent|pct)\\b)", "\\%"},
     // units after a number: \text{ cm}^2, \mbox{units}, \mathrm{kg}
-    {"(?<=[\\d}.)%])\\s*\\\\(?:text|textnormal|textrm|mbox|mathrm|textit)\\s*\\{\\s*(?!(?:and|or)\\s*\\})[A-Za-z][A-Za-z .\\/]*\\}"
+    {"(?<=[\\d}.)%])\\s*\\\\(?:text|textnormal|textrm|textbf|mbox|mathrm|mathbf|textit)\\s*\\{\\s*(?!(?:and|or)\\s*\\})[A-Za-z][A-Za-z .\\/]*\\}"
      "(?:\\s*\\^\\s*\\{?[23]\\}?)?",
      ""},
     // plain unit words after a number (no single letters: 5m may be 5*m)
@@ -227,7 +227,7 @@ static void fix_thousands(mv_buf *b) {
         if (isdigit((unsigned char)s[i]) && (i == 0 || !(isdigit((unsigned char)s[i - 1]) || s[i - 1] == '.' || s[i - 1] == ','))) {
             size_t j = i;
             while (j < n && isdigit((unsigned char)s[j])) j++;
-            if (j - i <= 3 && j < n && (s[j] == ',' || s[j] == ' ')) {
+            if (j - i <= 3 && s[i] != '0' && j < n && (s[j] == ',' || s[j] == ' ')) {
                 char sep = s[j];
                 size_t k = j, groups = 0;
                 while (k + 3 < n + 0 && s[k] == sep && isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&

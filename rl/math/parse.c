@@ -16,6 +16,7 @@
 // Malformed LaTeX from models is accepted where the meaning is clear: \frac12, \frac3{3}, \sqrt3,
 // x^23 (x^{23}), \sin x. Depth and node counts are bounded (MV_MAX_DEPTH, MV_MAX_NODES).
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rl/math/mv_internal.h"
@@ -242,7 +243,8 @@ static mv_node *make_list(parser *p, mv_node **items, int n, int flags) {
 static mv_node *parse_list(parser *p) {
     if (++p->depth > MV_MAX_DEPTH) return fail(p);
     mv_node *items[MV_MAX_ELEMS];
-    int n = 0, flags = 0, commas = 0, tight_comma = 0;
+    unsigned char semi_after[MV_MAX_ELEMS];  // item i was followed by ';'
+    int n = 0, flags = 0, commas = 0, semis = 0, tight_comma = 0;
     for (;;) {
         if (n > 0 && (at_word_separator(p))) {  // "1, 2, and 3"
             flags |= MV_F_UNORDERED;
@@ -252,9 +254,12 @@ static mv_node *parse_list(parser *p) {
         mv_node *x = parse_rel(p);
         if (!x || p->fail) return fail(p);
         if (n == MV_MAX_ELEMS) return fail(p);
+        semi_after[n] = is_char(p, ';');
         items[n++] = x;
         if (is_char(p, ',') || is_char(p, ';')) {
             size_t at = p->cur.pos;
+            semis += is_char(p, ';');
+            commas -= is_char(p, ';');
             tight_comma = is_char(p, ',') && at > 0 && isdigit((unsigned char)p->s[at - 1]) && at + 1 < p->n &&
                           isdigit((unsigned char)p->s[at + 1]);
             commas++;
@@ -275,6 +280,21 @@ static mv_node *parse_list(parser *p) {
     }
     p->depth--;
     if (n == 1) return items[0];
+    // "p=5, q=2; p=7, q=2": ';' separates groups of ',' items, each group a tuple
+    if (semis > 0 && commas > 0) {
+        mv_node *groups[MV_MAX_ELEMS];
+        int ng = 0, start = 0;
+        for (int i = 0; i < n; i++) {
+            if (!semi_after[i] && i + 1 < n) continue;
+            int len = i - start + 1;
+            mv_node *t = len == 1 ? items[start] : mv_new(p->a, MV_TUPLE, len);
+            if (!t) return fail(p);
+            if (len > 1) memcpy(t->kid, items + start, sizeof(mv_node *) * (size_t)len);
+            groups[ng++] = t;
+            start = i + 1;
+        }
+        return make_list(p, groups, ng, flags | MV_F_UNORDERED);
+    }
     if (n == 2 && commas == 1 && tight_comma && items[0]->kind == MV_NUM && items[1]->kind == MV_NUM &&
         !(items[0]->flags & MV_F_FLOAT) && !(items[1]->flags & MV_F_FLOAT))
         flags |= MV_F_DECIMAL_COMMA;
@@ -386,7 +406,7 @@ static mv_node *parse_rel(parser *p) {
 
 static mv_node *append(parser *p, mv_kind kind, mv_node *acc, mv_node *y) {
     if (!acc || !y) return fail(p);
-    if (acc->kind == kind && !(acc->flags & 128)) {
+    if (acc->kind == kind && !(acc->flags & MV_F_QUOTIENT)) {
         mv_node *r = mv_new(p->a, kind, acc->n + 1);
         if (!r) return fail(p);
         memcpy(r->kid, acc->kid, sizeof(mv_node *) * (size_t)acc->n);
@@ -468,7 +488,7 @@ static mv_node *parse_term(parser *p, int implicit_only) {
             next(p);
             mv_node *d = mv_new2(p->a, MV_DIV, x, parse_unary(p));
             if (!d) return fail(p);
-            d->flags |= 128;  // a finished quotient: not extended by later factors
+            d->flags |= MV_F_QUOTIENT;
             x = d;
         } else if (starts_factor(p)) {
             if (implicit_only && p->cur.t == T_CMD && (word_is(p->cur.s, p->cur.n, "sin") || word_is(p->cur.s, p->cur.n, "cos") ||
@@ -876,7 +896,7 @@ static mv_node *parse_command(parser *p) {
         mv_node *b = parse_script(p, 1);
         if (!b) return fail(p);
         mv_node *x = mv_new2(p->a, MV_DIV, a, b);
-        if (x) x->flags |= 128;
+        if (x) x->flags |= MV_F_QUOTIENT;
         return x ? x : fail(p);
     }
     if (word_is(nm, n, "sqrt")) {
@@ -1038,6 +1058,16 @@ static mv_node *parse_primary(parser *p) {
         }
         x->str = d;
         next(p);
+        if (is_char(p, '_') && !(x->flags & MV_F_FLOAT)) {  // 204_5: a numeral in base 5, compared as written
+            next(p);
+            mv_node *base = parse_script(p, 0);
+            if (!base || base->kind != MV_NUM) return fail(p);
+            char buf[96];
+            snprintf(buf, sizeof buf, "%s_%s", d, base->str);
+            x = mv_new(p->a, MV_SYM, 0);
+            if (!x) return fail(p);
+            x->str = mv_strndup(p->a, buf, strlen(buf));
+        }
         break;
     }
     case T_LETTER:

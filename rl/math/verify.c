@@ -38,7 +38,7 @@ static mv_node *parse_gold(mv_arena *a, const char *gold, mv_buf *norm, mv_buf *
     for (int i = 0; i < count && !x && !limit; i++) {
         size_t n = strlen(c);
         x = parse_candidate(a, c, n, norm, &limit);
-        if (!x) keep_first(first, norm);
+        keep_first(first, norm);
         c += n + 1;
     }
     mv_buf_free(&cands);
@@ -58,7 +58,7 @@ static mv_node *parse_response(mv_arena *a, const char *resp, mv_buf *norm, mv_b
         if (mv_extract_response(resp, len, level, &cand) != 1) continue;
         (*found)++;
         x = parse_candidate(a, cand.s, strlen(cand.s), norm, limit);
-        if (!x) keep_first(first, norm);
+        keep_first(first, norm);
     }
     mv_buf_free(&cand);
     if (!x) norm->n = 0, norm->s[0] = 0;
@@ -118,7 +118,7 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     mv_node *g = parse_gold(&a, gold, &gnorm, &gfirst);
     mv_node *p = parse_response(&a, response, &pnorm, &pfirst, &np, &limit);
     const char *pshown = p ? pnorm.s : pfirst.s;
-    const char *gshown = g ? gnorm.s : gfirst.s;
+    const char *gshown = g ? gnorm.s : gfirst.s;  // first: the best candidate, parsed or not
     set_text(out->extracted, sizeof out->extracted, pshown);
 
     int correct = 0;
@@ -146,6 +146,9 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
             char letter[2] = {pl, 0};
             set_text(out->extracted, sizeof out->extracted, letter);
         }
+    } else if (np > 0 && gfirst.n > 0 && !strcmp(gfirst.s, pfirst.s)) {
+        correct = 1;  // the best candidates read the same, whether or not they parse
+        reason = "equal: same text";
     } else if (np == 0) {
         reason = "no answer found in the response";
     } else if (limit) {
