@@ -188,6 +188,8 @@ def texts():
          "<|endoftext|>hello<|im_start|>user\nhi<|im_end|>", "cat cat cats concat cat.", "a <mask> b  <mask>",
          "[tool]   x", "x  [tool]\n\n y",
          "_cat \u00b2cat \u0663cat \u200dcat cat_ ca\u0308t cat\u0308 \u00bdcat \u2160cat a\u0308cat", "数学数学 数学", "    \n\n\t  ", "!!!???...", "1234567890 12 1"]
+    # Long runs: one piece of 20000 characters through the regexes and the merges.
+    t += [" " * 20000 + "x", " \t" * 10000 + "\n\n" + "y", "a" * 20000, "7" * 20000, "!?" * 10000, "数学" * 10000]
     t += held.splitlines(keepends=True)
     t += [held, read("tokenizer_corpus.txt")]
     t += random_texts(400, seed=1234)
