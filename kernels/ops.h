@@ -1,5 +1,6 @@
 // kernels/ops.h — the numerical ops, fp32 CPU reference (the specification and the test oracle).
-// defines: matmul, embedding, rmsnorm, silu, sigmoid gate, swiglu, rope, lightning attention,
+// defines: matmul, embedding, rmsnorm, silu, sigmoid gate, swiglu, ACT2FN activations and their gated
+//          form, rope, lightning attention,
 //          softmax attention, MoE routing/dispatch/combine, fused LM head + log-prob, AdamW.
 //
 // Conventions (every op):
@@ -41,12 +42,46 @@ void sigmoid_gate_backward_cpu(float *dg, float *dx, const float *dout, const fl
 void swiglu_forward_cpu(float *out, const float *h13, int T, int F);
 void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T, int F);
 
+// ---- the activations of transformers' ACT2FN without parameters (config hidden_act) ----
+// Formulas as torch evaluates them in fp32 (kernels/cpu/activations.c lists each one).
+enum act_kind {
+    ACT_SILU = 0,      // silu, swish: x sigmoid(x)
+    ACT_GELU,          // gelu, gelu_python: x/2 (1 + erf(x/sqrt 2))
+    ACT_GELU_TANH,     // gelu_new, gelu_pytorch_tanh, gelu_python_tanh, gelu_accurate, gelu_fast
+    ACT_GELU_10,       // gelu_10: clip(gelu(x), -10, 10)
+    ACT_QUICK_GELU,    // quick_gelu: x sigmoid(1.702 x)
+    ACT_RELU,          // relu
+    ACT_RELU2,         // relu2: relu(x)^2
+    ACT_RELU6,         // relu6: min(max(x, 0), 6)
+    ACT_LEAKY_RELU,    // leaky_relu: negative slope 0.01 (nn.LeakyReLU default)
+    ACT_SIGMOID,       // sigmoid
+    ACT_TANH,          // tanh
+    ACT_LINEAR,        // linear: identity
+    ACT_MISH,          // mish: x tanh(softplus(x))
+    ACT_LAPLACE,       // laplace: (1 + erf((x - 0.707107) / (0.282095 sqrt 2))) / 2
+    ACT_HARDSWISH,     // hardswish: x relu6(x + 3) / 6
+    ACT_SQRTSOFTPLUS,  // sqrtsoftplus: sqrt(softplus(x)) (softplus threshold 20)
+    ACT_COUNT
+};
+// out = act(x); out may alias x.
+void act_forward_cpu(int act, float *out, const float *x, size_t n);
+// dx += dout * act'(x)
+void act_backward_cpu(int act, float *dx, const float *dout, const float *x, size_t n);
+// Gated form on a fused [T, 2F] input h13 = [h1 | h3]: out[T,F] = act(h1) * h3 (ACT_SILU = SwiGLU);
+// backward accumulates dh13 [T, 2F].
+void glu_forward_cpu(int act, float *out, const float *h13, int T, int F);
+void glu_backward_cpu(int act, float *dh13, const float *dout, const float *h13, int T, int F);
+
 // ---- RoPE, NeoX rotate-half over the first R dims of each head (R even, R <= D), rest untouched ----
-// x [T, nh, D]; pos [T] positions; inv_freq[i] = theta^(-2i/R), pairs (i, i + R/2).
-// Numerics as HF: inv_freq and the angle pos*inv_freq are fp32 (the angle's rounding is ~1e-2 rad at
-// pos ~ 1e5, so it must match), cos/sin of that fp32 angle rounded to fp32; outputs agree to ~1e-7.
-void rope_forward_cpu(float *out, const float *x, const int32_t *pos, int T, int nh, int D, int R, float theta);
-void rope_backward_cpu(float *dx, const float *dout, const int32_t *pos, int T, int nh, int D, int R, float theta);
+// x [T, nh, D]; pos [T] positions; inv_freq [R/2] (computed by the caller: model_rope_inv_freq follows
+// transformers' rope types), pairs (i, i + R/2); scale multiplies cos and sin (transformers'
+// attention_scaling: 1 except yarn / longrope).
+// Numerics as HF: the angle pos*inv_freq is an fp32 product (its rounding is ~1e-2 rad at pos ~ 1e5,
+// so it must match), cos/sin of that fp32 angle rounded to fp32, then times scale in fp32.
+void rope_forward_cpu(float *out, const float *x, const int32_t *pos, int T, int nh, int D, int R,
+                      const float *inv_freq, float scale);
+void rope_backward_cpu(float *dx, const float *dout, const int32_t *pos, int T, int nh, int D, int R,
+                       const float *inv_freq, float scale);
 
 // ---- lightning attention (MODEL.md): per head S_t = lam S_{t-1} + k_t^T v_t, o_t = q_t S_t ----
 // q, k, v, o [T, H, D]; slopes [H] with lam_h = exp(-slopes[h]); block = chunk size B (any B >= 1,
@@ -77,12 +112,14 @@ void lightning_slopes(float *slopes, int H, int layer, int n_layers, int origina
 
 // ---- causal softmax attention with GQA over packed sequences ----
 // q [T,H,D], k, v [T,KV,D], o [T,H,D]; query head j uses kv head j / (H/KV); scale 1/sqrt(D);
-// lse [T,H] (log-sum-exp of the scaled scores) saved for backward.
+// lse [T,H] (log-sum-exp of the scaled scores) saved for backward. window: 0 = full causal; W >= 1 =
+// sliding window, query i of a sequence sees keys j with 0 <= i - j < W (transformers'
+// sliding_window_causal_mask: kv_idx > q_idx - W and kv_idx <= q_idx).
 void attention_forward_cpu(float *o, float *lse, const float *q, const float *k, const float *v,
-                           const int32_t *cu_seqlens, int nseq, int H, int KV, int D);
+                           const int32_t *cu_seqlens, int nseq, int H, int KV, int D, int window);
 void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, const float *o,
                             const float *lse, const float *q, const float *k, const float *v,
-                            const int32_t *cu_seqlens, int nseq, int H, int KV, int D);
+                            const int32_t *cu_seqlens, int nseq, int H, int KV, int D, int window);
 
 // ---- MoE routing ----
 // logits [T,E] (= x Wg^T); probs [T,E] = softmax (fp32); topk_idx/topk_w [T,K]: the K largest
@@ -126,8 +163,9 @@ void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, floa
 
 // One decode step of causal softmax attention against per-sequence KV caches (the new token's k, v
 // already written at position len[s]-1). q, o [nseq, H, D]; kcache, vcache [nseq, max_ctx, KV, D];
-// len[s] = cached positions of sequence s including the new one. Same scale and GQA as above.
+// len[s] = cached positions of sequence s including the new one. Same scale and GQA as above;
+// window W >= 1: only the last W cached positions (0 = all).
 void attention_decode_cpu(float *o, const float *q, const float *kcache, const float *vcache, const int32_t *len,
-                          int nseq, int H, int KV, int D, int max_ctx);
+                          int nseq, int H, int KV, int D, int max_ctx, int window);
 
 #endif

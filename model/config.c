@@ -24,6 +24,7 @@
 #include <yaml.h>
 
 #include "kernels/common.h"
+#include "kernels/ops.h"
 
 // ---------------------------------------------------------------------------------------------
 // typed getters: return 1 (present, *out set), 0 (absent, or null where null means "unset"), -1 (error)
@@ -160,6 +161,188 @@ static int parse_eos(model_config_t *cfg, const cJSON *root, const char *origin,
 }
 
 // ---------------------------------------------------------------------------------------------
+// hidden_act: transformers' ACT2FN names without learnable parameters
+
+static const struct {
+    const char *name;
+    int act;
+} act_names[] = {
+    {"silu", ACT_SILU},           {"swish", ACT_SILU},          {"gelu", ACT_GELU},
+    {"gelu_python", ACT_GELU},    {"gelu_new", ACT_GELU_TANH},  {"gelu_pytorch_tanh", ACT_GELU_TANH},
+    {"gelu_python_tanh", ACT_GELU_TANH}, {"gelu_accurate", ACT_GELU_TANH}, {"gelu_fast", ACT_GELU_TANH},
+    {"gelu_10", ACT_GELU_10},     {"quick_gelu", ACT_QUICK_GELU}, {"relu", ACT_RELU},
+    {"relu2", ACT_RELU2},         {"relu6", ACT_RELU6},         {"leaky_relu", ACT_LEAKY_RELU},
+    {"sigmoid", ACT_SIGMOID},     {"tanh", ACT_TANH},           {"linear", ACT_LINEAR},
+    {"mish", ACT_MISH},           {"laplace", ACT_LAPLACE},     {"hardswish", ACT_HARDSWISH},
+    {"sqrtsoftplus", ACT_SQRTSOFTPLUS},
+};
+
+// The first name of each kind is what config.json gets back (gelu_new for every tanh-form gelu: the
+// same function up to float rounding).
+const char *model_act_name(int act) {
+    for (size_t i = 0; i < sizeof act_names / sizeof act_names[0]; i++)
+        if (act_names[i].act == act) return act_names[i].name;
+    return "?";
+}
+
+static int parse_hidden_act(model_config_t *cfg, const cJSON *root, const char *origin) {
+    const char *act = NULL;
+    cfg->hidden_act = ACT_SILU;
+    int has = get_str(root, origin, "hidden_act", &act);
+    if (has <= 0) return has;
+    for (size_t i = 0; i < sizeof act_names / sizeof act_names[0]; i++)
+        if (!strcmp(act, act_names[i].name)) {
+            cfg->hidden_act = act_names[i].act;
+            return 0;
+        }
+    if (!strcmp(act, "prelu") || !strcmp(act, "xielu"))
+        return cispo_fail("%s: key 'hidden_act': \"%s\" has learnable parameters that MiniMax checkpoints do not "
+                          "carry; use a parameter-free activation (e.g. \"silu\", \"gelu\", \"relu\")", origin, act);
+    return cispo_fail("%s: key 'hidden_act': unknown activation \"%s\" (supported: silu, swish, gelu, gelu_python, "
+                      "gelu_new, gelu_pytorch_tanh, gelu_python_tanh, gelu_accurate, gelu_fast, gelu_10, quick_gelu, "
+                      "relu, relu2, relu6, leaky_relu, sigmoid, tanh, linear, mish, laplace, hardswish, "
+                      "sqrtsoftplus)", origin, act);
+}
+
+// ---------------------------------------------------------------------------------------------
+// rope_parameters (transformers 5.x; older files: rope_scaling, with "type" for "rope_type")
+
+static const char *const rope_type_names[ROPE_TYPE_COUNT] = {"default", "linear",  "dynamic",     "yarn",
+                                                              "longrope", "llama3", "proportional"};
+
+const char *model_rope_type_name(int type) {
+    return type >= 0 && type < ROPE_TYPE_COUNT ? rope_type_names[type] : "?";
+}
+
+// A number in rope_parameters: 1 present, 0 absent or null (*out = NAN), -1 error.
+static int rope_num(const cJSON *rp, const char *origin, const char *key, double *out) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rp, key);
+    *out = NAN;
+    if (!it || cJSON_IsNull(it)) return 0;
+    if (!cJSON_IsNumber(it))
+        return cispo_fail("%s: key 'rope_parameters.%s': expected a number, got %s", origin, key, json_type_name(it));
+    *out = it->valuedouble;
+    return 1;
+}
+
+static int rope_list(const cJSON *rp, const char *origin, const char *key, double *out, int *n) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(rp, key);
+    if (!it || cJSON_IsNull(it))
+        return cispo_fail("%s: key 'rope_parameters.%s': missing (longrope needs short_factor and long_factor, "
+                          "head_dim / 2 numbers each)", origin, key);
+    if (!cJSON_IsArray(it))
+        return cispo_fail("%s: key 'rope_parameters.%s': expected a list of numbers, got %s", origin, key,
+                          json_type_name(it));
+    int k = cJSON_GetArraySize(it);
+    if (k > MODEL_MAX_ROPE_PAIRS)
+        return cispo_fail("%s: key 'rope_parameters.%s': %d entries, at most %d are supported", origin, key, k,
+                          MODEL_MAX_ROPE_PAIRS);
+    for (int i = 0; i < k; i++) {
+        const cJSON *e = cJSON_GetArrayItem(it, i);
+        if (!cJSON_IsNumber(e))
+            return cispo_fail("%s: key 'rope_parameters.%s': entry %d is not a number", origin, key, i);
+        out[i] = e->valuedouble;
+    }
+    *n = k;
+    return 0;
+}
+
+// Reads the rope type, its parameters and rope_theta (rope_parameters > top-level rope_theta > 1e6).
+static int parse_rope(model_config_t *cfg, const cJSON *root, const char *origin) {
+    model_rope_t *r = &cfg->rope;
+    memset(r, 0, sizeof *r);
+    r->factor = r->attention_factor = r->partial_rotary_factor = NAN;
+    r->low_freq_factor = r->high_freq_factor = NAN;
+    r->truncate = 1;
+    TRY(get_num(root, origin, "rope_theta", &cfg->rope_theta));
+    double top_prf = NAN;
+    TRY(get_num(root, origin, "partial_rotary_factor", &top_prf));
+    // transformers: rope_parameters = rope_scaling or rope_parameters
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+    const char *rp_key = "rope_scaling";
+    if (!rp || cJSON_IsNull(rp) || (cJSON_IsObject(rp) && !rp->child)) {
+        rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
+        rp_key = "rope_parameters";
+    }
+    if (rp && !cJSON_IsNull(rp)) {
+        if (!cJSON_IsObject(rp))
+            return cispo_fail("%s: key '%s': expected an object, got %s", origin, rp_key, json_type_name(rp));
+        if (cJSON_GetObjectItemCaseSensitive(rp, "full_attention") || cJSON_GetObjectItemCaseSensitive(rp, "linear_attention"))
+            return cispo_fail("%s: key '%s': per-layer-type RoPE parameters are not supported (MiniMax has one "
+                              "rotary embedding; give rope_type and its parameters directly)", origin, rp_key);
+        const char *rt = NULL;
+        if (get_str(rp, origin, "rope_type", &rt) < 0) return -1;
+        if (!rt && get_str(rp, origin, "type", &rt) < 0) return -1;
+        if (rt) {
+            r->type = -1;
+            for (int i = 0; i < ROPE_TYPE_COUNT; i++)
+                if (!strcmp(rt, rope_type_names[i])) r->type = i;
+            if (r->type < 0)
+                return cispo_fail("%s: key 'rope_parameters.rope_type': unknown rope type \"%s\" (transformers "
+                                  "knows default, linear, dynamic, yarn, longrope, llama3, proportional)", origin, rt);
+        }
+        double theta = NAN;
+        TRY(rope_num(rp, origin, "rope_theta", &theta));
+        if (!isnan(theta)) cfg->rope_theta = theta;
+        TRY(rope_num(rp, origin, "partial_rotary_factor", &r->partial_rotary_factor));
+        int has_factor = cJSON_GetObjectItemCaseSensitive(rp, "factor") != NULL;
+        TRY(rope_num(rp, origin, "factor", &r->factor));
+        TRY(rope_num(rp, origin, "attention_factor", &r->attention_factor));
+        double v = NAN;
+        TRY(rope_num(rp, origin, "beta_fast", &v));
+        r->beta_fast = isnan(v) ? 0 : v;
+        TRY(rope_num(rp, origin, "beta_slow", &v));
+        r->beta_slow = isnan(v) ? 0 : v;
+        TRY(rope_num(rp, origin, "mscale", &v));
+        r->mscale = isnan(v) ? 0 : v;
+        TRY(rope_num(rp, origin, "mscale_all_dim", &v));
+        r->mscale_all_dim = isnan(v) ? 0 : v;
+        TRY(get_bool(rp, origin, "truncate", &r->truncate));
+        TRY(rope_num(rp, origin, "low_freq_factor", &r->low_freq_factor));
+        TRY(rope_num(rp, origin, "high_freq_factor", &r->high_freq_factor));
+        double orig = NAN;
+        TRY(rope_num(rp, origin, "original_max_position_embeddings", &orig));
+        if (!isnan(orig)) r->original_max_pos = (int)orig;
+        if (!isnan(orig) && (orig != floor(orig) || orig < 1 || orig > 2147483647.0))
+            return cispo_fail("%s: key 'rope_parameters.original_max_position_embeddings': %g is not a positive "
+                              "integer", origin, orig);
+        // keys transformers requires (KeyError there)
+        const int t = r->type;
+        if ((t == ROPE_LINEAR || t == ROPE_DYNAMIC || t == ROPE_YARN || t == ROPE_LLAMA3) && !has_factor)
+            return cispo_fail("%s: key 'rope_parameters.factor': missing (rope type \"%s\" needs it)", origin,
+                              rope_type_names[t]);
+        if ((t == ROPE_LINEAR || t == ROPE_DYNAMIC || t == ROPE_LLAMA3) && isnan(r->factor))
+            return cispo_fail("%s: key 'rope_parameters.factor': null (rope type \"%s\" needs a number)", origin,
+                              rope_type_names[t]);
+        if (t == ROPE_LLAMA3 && (isnan(r->low_freq_factor) || isnan(r->high_freq_factor)))
+            return cispo_fail("%s: key 'rope_parameters.%s': missing (llama3 needs low_freq_factor and "
+                              "high_freq_factor)", origin, isnan(r->low_freq_factor) ? "low_freq_factor" : "high_freq_factor");
+        if (t == ROPE_LONGROPE) {
+            int ns = 0, nl = 0;
+            TRY(rope_list(rp, origin, "short_factor", r->short_factor, &ns));
+            TRY(rope_list(rp, origin, "long_factor", r->long_factor, &nl));
+            if (ns != nl)
+                return cispo_fail("%s: key 'rope_parameters.long_factor': %d entries but short_factor has %d", origin,
+                                  nl, ns);
+            r->n_pairs = ns;
+        }
+    }
+    if (isnan(r->partial_rotary_factor)) r->partial_rotary_factor = top_prf;
+    // original_max_position_embeddings: a top-level key wins (transformers' standardize_rope_params, run
+    // again when the model is built), then rope_parameters', then max_position_embeddings
+    if (r->type == ROPE_YARN || r->type == ROPE_LONGROPE || r->type == ROPE_LLAMA3) {
+        int top = 0;
+        int has_top = get_int(root, origin, "original_max_position_embeddings", 1, &top);
+        if (has_top < 0) return -1;
+        if (has_top) r->original_max_pos = top;
+        else if (r->original_max_pos == 0) r->original_max_pos = cfg->max_position_embeddings;
+    } else {
+        r->original_max_pos = 0;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // the parsed tree -> model_config_t
 
 static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin) {
@@ -205,6 +388,9 @@ static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin)
     TRY(get_int(root, origin, "intermediate_size", 0, &cfg->intermediate_size));
     TRY(get_int(root, origin, "num_hidden_layers", 0, &cfg->n_layers));
     TRY(get_int(root, origin, "num_attention_heads", 0, &cfg->n_heads));
+    // MiniMaxConfig.attribute_map: "num_experts" is another name of num_local_experts
+    if (!cJSON_GetObjectItemCaseSensitive(root, "num_local_experts"))
+        TRY(get_int(root, origin, "num_experts", 0, &cfg->n_experts));
     TRY(get_int(root, origin, "num_local_experts", 0, &cfg->n_experts));
     TRY(get_int(root, origin, "num_experts_per_tok", 0, &cfg->n_experts_per_tok));
     TRY(get_int(root, origin, "block_size", 0, &cfg->block_size));
@@ -240,14 +426,17 @@ static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin)
     }
     TRY(parse_eos(cfg, root, origin, hf ? 2 : -1));
 
-    const char *act = NULL;
-    if (get_str(root, origin, "hidden_act", &act) < 0) return -1;
-    if (act && strcmp(act, "silu") != 0)
-        return cispo_fail("%s: key 'hidden_act': \"%s\" is not supported (MiniMax experts use \"silu\")", origin, act);
-    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sliding_window");
-    if (sw && !cJSON_IsNull(sw))
-        return cispo_fail("%s: key 'sliding_window': sliding-window attention is not supported (set it to null)",
-                          origin);
+    TRY(parse_hidden_act(cfg, root, origin));
+    cfg->sliding_window = 0;
+    int has_window = get_int(root, origin, "sliding_window", 1, &cfg->sliding_window);
+    if (has_window < 0) return -1;
+    if (has_window && cfg->sliding_window < 1)
+        return cispo_fail("%s: key 'sliding_window': %d is out of range (must be >= 1, or null for full causal "
+                          "attention)", origin, cfg->sliding_window);
+    cfg->has_pad_token = get_int(root, origin, "pad_token_id", 1, &cfg->pad_token_id);
+    if (cfg->has_pad_token < 0) return -1;
+    TRY(get_num(root, origin, "router_jitter_noise", &cfg->router_jitter_noise));
+    TRY(get_num(root, origin, "attention_dropout", &cfg->attention_dropout));
 
     if (hf) {
         TRY(parse_layer_types(cfg, root, origin));
@@ -257,19 +446,8 @@ static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin)
         TRY(get_num(root, origin, "full_attn_beta_factor", &cfg->full_beta));
         TRY(get_num(root, origin, "mlp_alpha_factor", &cfg->mlp_alpha));
         TRY(get_num(root, origin, "mlp_beta_factor", &cfg->mlp_beta));
-        // transformers 5.x: rope_parameters {rope_type, rope_theta}; older files: top-level rope_theta
-        TRY(get_num(root, origin, "rope_theta", &cfg->rope_theta));
-        const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root, "rope_parameters");
-        if (rp && !cJSON_IsNull(rp)) {
-            if (!cJSON_IsObject(rp))
-                return cispo_fail("%s: key 'rope_parameters': expected an object, got %s", origin, json_type_name(rp));
-            const char *rt = NULL;
-            if (get_str(rp, origin, "rope_type", &rt) < 0) return -1;
-            if (rt && strcmp(rt, "default") != 0)
-                return cispo_fail("%s: key 'rope_parameters.rope_type': \"%s\" is not supported (only \"default\")",
-                                  origin, rt);
-            if (get_num(rp, origin, "rope_theta", &cfg->rope_theta) < 0) return -1;
-        }
+        // transformers 5.x: rope_parameters {rope_type, rope_theta, ...}; older files: top-level rope_theta
+        TRY(parse_rope(cfg, root, origin));
         cfg->postnorm = 1;                    // transformers' decoder layer: residual = normed input
         cfg->rotary_dim = cfg->head_dim;      // transformers' rotary embedding covers all D dims
     } else {
@@ -283,6 +461,14 @@ static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin)
         TRY(get_num(root, origin, "rope_theta", &cfg->rope_theta));
         cfg->rotary_dim = cfg->head_dim;      // the original code: rotary_dim if present else head_dim
         TRY(get_int(root, origin, "rotary_dim", 1, &cfg->rotary_dim));
+        // the original remote code is only known with SiLU and full causal attention
+        if (cfg->hidden_act != ACT_SILU)
+            return cispo_fail("%s: key 'hidden_act': \"%s\" is not supported in the original flavour (its experts use "
+                              "\"silu\"; the HF flavour, model_type \"minimax\", supports the others)", origin,
+                              model_act_name(cfg->hidden_act));
+        if (cfg->sliding_window != 0)
+            return cispo_fail("%s: key 'sliding_window': not supported in the original flavour (set it to null; the HF "
+                              "flavour, model_type \"minimax\", supports it)", origin);
         cfg->postnorm = 0;                    // MiniMaxM1Config default; the released checkpoints set true
         TRY(get_bool(root, origin, "postnorm", &cfg->postnorm));
         int shared = 0;
@@ -490,6 +676,55 @@ int model_config_load(model_config_t *cfg, const char *path) {
 // ---------------------------------------------------------------------------------------------
 // checks
 
+// rope_parameters: what transformers needs to build its rotary embedding for MiniMax (which rotates all
+// D dims, so every type must give D/2 frequencies).
+static int rope_validate(const model_config_t *c, const char *origin) {
+    const model_rope_t *r = &c->rope;
+    const int t = r->type, D = c->head_dim;
+#define RP(cond, key, fmt, ...) \
+    if (!(cond)) return cispo_fail("%s: key 'rope_parameters.%s': " fmt, origin, key, __VA_ARGS__)
+    RP(t >= 0 && t < ROPE_TYPE_COUNT, "rope_type", "%d is not a rope type", t);
+    if (t == ROPE_DEFAULT) return 0;
+    RP(c->flavour == MODEL_FLAVOUR_HF, "rope_type", "\"%s\" needs the HF flavour (model_type \"minimax\")",
+       rope_type_names[t]);
+    RP(isnan(r->factor) || (isfinite(r->factor) && r->factor > 0), "factor", "%g must be a positive number",
+       r->factor);
+    RP(!(t == ROPE_LINEAR || t == ROPE_DYNAMIC || t == ROPE_LLAMA3) || !isnan(r->factor), "factor",
+       "missing (rope type \"%s\" needs it)", rope_type_names[t]);
+    if (t == ROPE_YARN || t == ROPE_LONGROPE || t == ROPE_LLAMA3)
+        RP(r->original_max_pos >= 1, "original_max_position_embeddings", "%d is out of range (must be >= 1)",
+           r->original_max_pos);
+    RP(isnan(r->attention_factor) || (isfinite(r->attention_factor) && r->attention_factor >= 0), "attention_factor",
+       "%g must be a number >= 0", r->attention_factor);
+    RP(isfinite(r->beta_fast) && isfinite(r->beta_slow) && isfinite(r->mscale) && isfinite(r->mscale_all_dim),
+       "beta_fast", "%s", "beta_fast, beta_slow, mscale and mscale_all_dim must be finite numbers");
+    if (t == ROPE_LLAMA3)
+        RP(isfinite(r->low_freq_factor) && isfinite(r->high_freq_factor) && r->low_freq_factor > 0 &&
+               r->high_freq_factor != r->low_freq_factor,
+           "high_freq_factor", "%g with low_freq_factor %g: need positive numbers that differ (the smoothing "
+           "divides by their difference)", r->high_freq_factor, r->low_freq_factor);
+    if (t == ROPE_LONGROPE) {
+        RP(r->n_pairs == D / 2, "short_factor", "has %d entries, head_dim / 2 = %d needed", r->n_pairs, D / 2);
+        for (int i = 0; i < r->n_pairs; i++)
+            RP(isfinite(r->short_factor[i]) && r->short_factor[i] > 0 && isfinite(r->long_factor[i]) &&
+                   r->long_factor[i] > 0,
+               "short_factor", "entry %d of short_factor or long_factor is not a positive number", i);
+    }
+    if (!isnan(r->partial_rotary_factor)) {
+        if (t == ROPE_PROPORTIONAL) {
+            RP(r->partial_rotary_factor >= 0 && r->partial_rotary_factor <= 1, "partial_rotary_factor",
+               "%g is out of range (0..1)", r->partial_rotary_factor);
+        } else {
+            RP((int)(D * r->partial_rotary_factor) == D, "partial_rotary_factor",
+               "%g: rope type \"%s\" would give int(head_dim * factor) = %d frequency dims, but MiniMax rotates all "
+               "head_dim = %d (transformers fails on this config); use 1.0 or rope type \"proportional\"",
+               r->partial_rotary_factor, rope_type_names[t], (int)(D * r->partial_rotary_factor), D);
+        }
+    }
+#undef RP
+    return 0;
+}
+
 int model_config_validate(const model_config_t *c, const char *origin) {
 #define RANGE(cond, key, fmt, ...) \
     if (!(cond)) return cispo_fail("%s: key '%s': " fmt, origin, key, __VA_ARGS__)
@@ -523,6 +758,11 @@ int model_config_validate(const model_config_t *c, const char *origin) {
     for (int i = 0; i < c->n_eos; i++)
         RANGE(c->eos_token_ids[i] >= 0 && c->eos_token_ids[i] < c->vocab_size, "eos_token_id",
               "%d is out of range (0..vocab_size-1 = %d, or null)", c->eos_token_ids[i], c->vocab_size - 1);
+    RANGE(c->sliding_window >= 0, "sliding_window", "%d is out of range (must be >= 1, or null)", c->sliding_window);
+    RANGE(c->hidden_act >= 0 && c->hidden_act < ACT_COUNT, "hidden_act", "%d is not an activation", c->hidden_act);
+    RANGE(!c->has_pad_token || (c->pad_token_id >= 0 && c->pad_token_id < c->vocab_size), "pad_token_id",
+          "%d is out of range (0..vocab_size-1 = %d, or null)", c->pad_token_id, c->vocab_size - 1);
+    if (rope_validate(c, origin) < 0) return -1;
     const double f[6] = {c->linear_alpha, c->linear_beta, c->full_alpha, c->full_beta, c->mlp_alpha, c->mlp_beta};
     const char *fk_hf[6] = {"linear_attn_alpha_factor", "linear_attn_beta_factor", "full_attn_alpha_factor",
                             "full_attn_beta_factor",    "mlp_alpha_factor",        "mlp_beta_factor"};
@@ -555,6 +795,39 @@ static void add_float(cJSON *o, const char *key, double v) {
     cJSON_AddRawToObject(o, key, buf);
 }
 
+// rope_parameters with the keys of its type (only those given, so transformers derives the rest the
+// same way); original_max_position_embeddings is written resolved.
+static void add_rope(cJSON *o, const model_config_t *c) {
+    const model_rope_t *r = &c->rope;
+    const int t = c->flavour == MODEL_FLAVOUR_HF ? r->type : ROPE_DEFAULT;
+    cJSON *rp = cJSON_AddObjectToObject(o, "rope_parameters");
+    cJSON_AddStringToObject(rp, "rope_type", model_rope_type_name(t));
+    add_float(rp, "rope_theta", c->rope_theta);
+    if (t == ROPE_DEFAULT) return;
+    if (!isnan(r->factor)) add_float(rp, "factor", r->factor);
+    else if (t == ROPE_YARN) cJSON_AddNullToObject(rp, "factor");
+    if (t == ROPE_YARN || t == ROPE_LONGROPE || t == ROPE_LLAMA3)
+        cJSON_AddNumberToObject(rp, "original_max_position_embeddings", r->original_max_pos);
+    if ((t == ROPE_YARN || t == ROPE_LONGROPE) && !isnan(r->attention_factor))
+        add_float(rp, "attention_factor", r->attention_factor);
+    if (t == ROPE_YARN) {
+        if (r->beta_fast != 0) add_float(rp, "beta_fast", r->beta_fast);
+        if (r->beta_slow != 0) add_float(rp, "beta_slow", r->beta_slow);
+        if (r->mscale != 0) add_float(rp, "mscale", r->mscale);
+        if (r->mscale_all_dim != 0) add_float(rp, "mscale_all_dim", r->mscale_all_dim);
+        cJSON_AddBoolToObject(rp, "truncate", r->truncate);
+    }
+    if (t == ROPE_LLAMA3) {
+        add_float(rp, "low_freq_factor", r->low_freq_factor);
+        add_float(rp, "high_freq_factor", r->high_freq_factor);
+    }
+    if (t == ROPE_LONGROPE) {
+        cJSON_AddItemToObject(rp, "short_factor", cJSON_CreateDoubleArray(r->short_factor, r->n_pairs));
+        cJSON_AddItemToObject(rp, "long_factor", cJSON_CreateDoubleArray(r->long_factor, r->n_pairs));
+    }
+    if (!isnan(r->partial_rotary_factor)) add_float(rp, "partial_rotary_factor", r->partial_rotary_factor);
+}
+
 char *model_config_to_json(const model_config_t *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON *arch = cJSON_AddArrayToObject(o, "architectures");
@@ -567,10 +840,12 @@ char *model_config_to_json(const model_config_t *c) {
     cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads);
     cJSON_AddNumberToObject(o, "num_key_value_heads", c->n_kv_heads);
     cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
-    cJSON_AddStringToObject(o, "hidden_act", "silu");
+    cJSON_AddStringToObject(o, "hidden_act", model_act_name(c->hidden_act));
     cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
     add_float(o, "initializer_range", c->initializer_range);
     add_float(o, "rms_norm_eps", c->rms_norm_eps);
+    if (c->has_pad_token) cJSON_AddNumberToObject(o, "pad_token_id", c->pad_token_id);
+    else cJSON_AddNullToObject(o, "pad_token_id");
     if (c->bos_token_id >= 0) cJSON_AddNumberToObject(o, "bos_token_id", c->bos_token_id);
     else cJSON_AddNullToObject(o, "bos_token_id");
     if (c->n_eos == 1) cJSON_AddNumberToObject(o, "eos_token_id", c->eos_token_ids[0]);
@@ -580,13 +855,12 @@ char *model_config_to_json(const model_config_t *c) {
     cJSON_AddNumberToObject(o, "num_local_experts", c->n_experts);
     cJSON_AddNumberToObject(o, "num_experts_per_tok", c->n_experts_per_tok);
     add_float(o, "router_aux_loss_coef", c->router_aux_loss_coef);
-    add_float(o, "router_jitter_noise", 0.0);
+    add_float(o, "router_jitter_noise", c->router_jitter_noise);
     cJSON_AddBoolToObject(o, "output_router_logits", 0);
-    cJSON_AddNullToObject(o, "sliding_window");
-    add_float(o, "attention_dropout", 0.0);
-    cJSON *rp = cJSON_AddObjectToObject(o, "rope_parameters");
-    cJSON_AddStringToObject(rp, "rope_type", "default");
-    add_float(rp, "rope_theta", c->rope_theta);
+    if (c->sliding_window > 0) cJSON_AddNumberToObject(o, "sliding_window", c->sliding_window);
+    else cJSON_AddNullToObject(o, "sliding_window");
+    add_float(o, "attention_dropout", c->attention_dropout);
+    add_rope(o, c);
     cJSON *lt = cJSON_AddArrayToObject(o, "layer_types");
     for (int l = 0; l < c->n_layers; l++)
         cJSON_AddItemToArray(lt, cJSON_CreateString(c->layer_kind[l] == LAYER_SOFTMAX ? "full_attention"

@@ -8,9 +8,32 @@
 #include <stddef.h>
 
 #define MODEL_MAX_LAYERS 256
+#define MODEL_MAX_ROPE_PAIRS 256  // head_dim / 2 limit for longrope's per-pair factors
 
 enum model_flavour { MODEL_FLAVOUR_HF = 0, MODEL_FLAVOUR_ORIGINAL = 1 };
 enum layer_kind { LAYER_LIGHTNING = 0, LAYER_SOFTMAX = 1 };
+// transformers' rope_parameters.rope_type (ROPE_INIT_FUNCTIONS); 0 = "default"
+enum model_rope_type {
+    ROPE_DEFAULT = 0, ROPE_LINEAR, ROPE_DYNAMIC, ROPE_YARN, ROPE_LONGROPE, ROPE_LLAMA3, ROPE_PROPORTIONAL,
+    ROPE_TYPE_COUNT
+};
+
+// rope_parameters beyond rope_theta. NAN marks an absent (or null) optional number; zero-initialised
+// means "default" (ROPE_DEFAULT ignores every other field).
+typedef struct {
+    int type;                        // enum model_rope_type
+    double factor;                   // linear, dynamic, yarn, longrope, llama3, proportional (NAN: null/absent)
+    int original_max_pos;            // yarn, longrope, llama3: original_max_position_embeddings, resolved as
+                                     // transformers does (top-level key > rope_parameters > max_position_embeddings)
+    double attention_factor;         // yarn, longrope: cos/sin scale (NAN: derived from factor)
+    double beta_fast, beta_slow;     // yarn (0: absent -> 32 and 1, as transformers' `or`)
+    double mscale, mscale_all_dim;   // yarn (0: absent)
+    int truncate;                    // yarn (default true)
+    double low_freq_factor, high_freq_factor;  // llama3
+    double partial_rotary_factor;    // proportional: rotated fraction of D (NAN: absent = 1)
+    int n_pairs;                     // longrope: length of short_factor and long_factor (= D/2)
+    double short_factor[MODEL_MAX_ROPE_PAIRS], long_factor[MODEL_MAX_ROPE_PAIRS];
+} model_rope_t;
 
 typedef struct {
     int flavour;             // MODEL_FLAVOUR_HF ("minimax") or MODEL_FLAVOUR_ORIGINAL ("minimax_m1"/"minimax_text_01")
@@ -41,6 +64,14 @@ typedef struct {
     int n_eos;               // number of end-of-sequence ids (config.json's eos_token_id may be a list)
     int eos_token_ids[8];    // all of them; eos_token_ids[0] == eos_token_id
     double initializer_range;    // std of the normal init (HF default 0.02)
+    // Fields that select numerics variants (zero = transformers' default, so a zeroed tail reads as the
+    // default model):
+    int sliding_window;      // 0: causal softmax attention; W >= 1: query i sees keys j with 0 <= i - j < W
+    int hidden_act;          // enum act_kind (kernels/ops.h) for the lightning qkv and the experts; 0 = silu
+    model_rope_t rope;       // rope type and its parameters (HF flavour; the original flavour is default)
+    int has_pad_token;       // pad_token_id given: transformers' embedding (padding_idx) gives its row no
+    int pad_token_id;        // gradient from the input side
+    double router_jitter_noise, attention_dropout;  // training-mode-only in transformers: kept for export
 } model_config_t;
 
 // Loads config.json (HF or original flavour, chosen by model_type) or a .yaml preset.
@@ -52,6 +83,9 @@ int model_config_from_yaml(model_config_t *cfg, const char *path);
 int model_config_validate(const model_config_t *cfg, const char *origin);
 // HF-flavour config.json text that transformers' MiniMaxConfig loads (caller frees).
 char *model_config_to_json(const model_config_t *cfg);
+// Names of the enums as config.json writes them ("silu", "yarn", ...).
+const char *model_act_name(int act);
+const char *model_rope_type_name(int type);
 
 static inline int model_attn_width(const model_config_t *c) { return c->n_heads * c->head_dim; }
 

@@ -1,7 +1,8 @@
 // model/infer.c — prefill and decode with per-slot caches (model/infer.h).
 // Prefill = the training forward (model_forward) + caches taken from its activations; decode = one
 // token per slot through each layer: recurrent lightning step (fp32 state) or attention over the
-// KV cache, then the MoE block, then the fp32 LM head.
+// KV cache (the last sliding_window positions when set; the cache keeps all of them), then the MoE
+// block, then the fp32 LM head.
 #include "model/infer.h"
 
 #include <math.h>
@@ -160,7 +161,7 @@ static void moe_rows(const model_t *m, int l, step_bufs_t *s, int n) {
         const size_t FC = (size_t)F * C;
         matmul_cpu(s->h1, s->xe + (size_t)r0 * C, m->params + p->w1 + x * FC, rows, F, C, 0, 1, 1.0f, 0.0f);
         matmul_cpu(s->h3, s->xe + (size_t)r0 * C, m->params + p->w3 + x * FC, rows, F, C, 0, 1, 1.0f, 0.0f);
-        silu_forward_cpu(s->h1, s->h1, (size_t)rows * F);
+        act_forward_cpu(c->hidden_act, s->h1, s->h1, (size_t)rows * F);
         for (size_t i = 0; i < (size_t)rows * F; i++) s->h1[i] *= s->h3[i];
         matmul_cpu(s->ye + (size_t)r0 * C, s->h1, m->params + p->w2 + x * FC, rows, C, F, 0, 1, 1.0f, 0.0f);
     }
@@ -183,6 +184,9 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
     plan_step(c, n, &s, e->buf, ib);
     const int C = c->hidden_size, A = model_attn_width(c), H = c->n_heads, D = c->head_dim, KV = c->n_kv_heads;
     const float *P = m->params;
+    float *inv_freq = cispo_malloc(sizeof(float) * (size_t)(c->rotary_dim / 2 > 0 ? c->rotary_dim / 2 : 1));
+    float rope_scale = 1.0f;
+    const int by_len = model_rope_by_length(c);
     embedding_forward_cpu(s.x, tokens, P + m->table.embed, n, C);
     for (int i = 0; i < n; i++) s.pos[i] = e->len[slots[i]];
     for (int l = 0; l < c->n_layers; l++) {
@@ -192,7 +196,7 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
         rmsnorm_forward_cpu(s.h, s.x1, s.x, P + p->input_norm, n, C, (float)c->rms_norm_eps);  // x1: rstd scratch
         if (lin) {
             matmul_cpu(s.qkv, s.h, P + p->qkv, n, 3 * A, C, 0, 1, 1.0f, 0.0f);
-            silu_forward_cpu(s.qkv, s.qkv, (size_t)n * 3 * A);
+            act_forward_cpu(c->hidden_act, s.qkv, s.qkv, (size_t)n * 3 * A);
             for (int i = 0; i < n; i++)  // rows per head are [q | k | v]
                 for (int hh = 0; hh < H; hh++) {
                     const float *src = s.qkv + (size_t)i * 3 * A + (size_t)hh * 3 * D;
@@ -215,8 +219,14 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
             matmul_cpu(s.q, s.h, P + p->wq, n, A, C, 0, 1, 1.0f, 0.0f);
             matmul_cpu(s.k, s.h, P + p->wk, n, KVD, C, 0, 1, 1.0f, 0.0f);
             matmul_cpu(s.v, s.h, P + p->wv, n, KVD, C, 0, 1, 1.0f, 0.0f);
-            rope_forward_cpu(s.onorm, s.q, s.pos, n, H, D, c->rotary_dim, (float)c->rope_theta);
-            rope_forward_cpu(s.gate, s.k, s.pos, n, KV, D, c->rotary_dim, (float)c->rope_theta);
+            // RoPE per token: "dynamic" and "longrope" take the frequencies of length pos + 1 (model.h)
+            for (int i = 0; i < n; i++) {
+                if (i == 0 || by_len) model_rope_inv_freq(c, s.pos[i] + 1, inv_freq, &rope_scale);
+                rope_forward_cpu(s.onorm + (size_t)i * A, s.q + (size_t)i * A, s.pos + i, 1, H, D, c->rotary_dim,
+                                 inv_freq, rope_scale);
+                rope_forward_cpu(s.gate + (size_t)i * KVD, s.k + (size_t)i * KVD, s.pos + i, 1, KV, D, c->rotary_dim,
+                                 inv_freq, rope_scale);
+            }
             const int soft = e->layer_slot[l];
             for (int i = 0; i < n; i++) {
                 size_t at = kv_index(e, soft, slots[i], s.pos[i]);
@@ -224,7 +234,8 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
                 memcpy(e->vcache + at, s.v + (size_t)i * KVD, sizeof(float) * KVD);
                 int32_t len1 = s.pos[i] + 1;
                 attention_decode_cpu(s.o + (size_t)i * A, s.onorm + (size_t)i * A, e->kcache + kv_index(e, soft, slots[i], 0),
-                                     e->vcache + kv_index(e, soft, slots[i], 0), &len1, 1, H, KV, D, e->max_ctx);
+                                     e->vcache + kv_index(e, soft, slots[i], 0), &len1, 1, H, KV, D, e->max_ctx,
+                                     c->sliding_window);
             }
             matmul_cpu(s.attn, s.o, P + p->wo, n, C, A, 0, 1, 1.0f, 0.0f);
         }
@@ -237,6 +248,7 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
     rmsnorm_forward_cpu(s.h, s.x1, s.x, P + m->table.final_norm, n, C, (float)c->rms_norm_eps);
     lm_head(m, logits, s.h, n);
     for (int i = 0; i < n; i++) e->len[slots[i]]++;
+    free(inv_freq);
     free(ib);
     return 0;
 }

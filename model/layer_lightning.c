@@ -2,7 +2,8 @@
 // defines: model_lightning_forward, model_lightning_backward, model_lightning_scratch_floats
 //
 // transformers' MiniMaxLightningAttention:
-//   qkv = silu(qkv_proj(h)).reshape(T, H, 3D); q, k, v = split(qkv, D)    # rows per head: [q | k | v]
+//   qkv = act(qkv_proj(h)).reshape(T, H, 3D); q, k, v = split(qkv, D)     # rows per head: [q | k | v]
+//         act = ACT2FN[hidden_act] (silu in every MiniMax checkpoint)
 //   o   = lightning core (S_t = lam S_{t-1} + k_t^T v_t, o_t = q_t S_t), no scale
 //   o   = norm(o) over all A channels (MiniMaxRMSNorm default eps 1e-6)
 //   out = out_proj(sigmoid(output_gate(h)) * o)
@@ -52,7 +53,7 @@ void model_lightning_forward(model_t *m, int l, float *out, model_scratch_t *s) 
 
     matmul_cpu(X + a->qkv_pre, h, P + p->qkv, T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
     float *qkv = model_scratch_take(s, (size_t)T * 3 * A);
-    silu_forward_cpu(qkv, X + a->qkv_pre, (size_t)T * 3 * A);
+    act_forward_cpu(c->hidden_act, qkv, X + a->qkv_pre, (size_t)T * 3 * A);
     split_heads(X + a->q, X + a->k, X + a->v, qkv, T, H, D);
     lightning_forward_cpu(X + a->o_core, NULL, X + a->q, X + a->k, X + a->v, NULL, m->slopes + (size_t)l * H, cu,
                           m->nseq, H, D, c->block_size);
@@ -93,10 +94,10 @@ void model_lightning_backward(model_t *m, int l, const float *dout, float *din, 
     float *dv = model_scratch_take_zero(s, TA);
     lightning_backward_cpu(dq, dk, dv, NULL, do_core, X + a->q, X + a->k, X + a->v, NULL, m->slopes + (size_t)l * H,
                            cu, m->nseq, H, D, c->block_size);
-    // qkv = silu(qkv_pre), qkv_pre = h Wqkv^T
+    // qkv = act(qkv_pre), qkv_pre = h Wqkv^T
     float *dqkv = model_scratch_take(s, 3 * TA), *dqkv_pre = model_scratch_take_zero(s, 3 * TA);
     merge_heads(dqkv, dq, dk, dv, T, H, D);
-    silu_backward_cpu(dqkv_pre, dqkv, X + a->qkv_pre, 3 * TA);
+    act_backward_cpu(c->hidden_act, dqkv_pre, dqkv, X + a->qkv_pre, 3 * TA);
     matmul_cpu(din, dqkv_pre, P + p->qkv, T, C, 3 * A, 0, 0, 1.0f, 1.0f);
     matmul_cpu(G + p->qkv, dqkv_pre, h, 3 * A, C, T, 1, 0, 1.0f, 1.0f);
     s->used = mark;

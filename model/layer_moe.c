@@ -2,7 +2,8 @@
 // defines: model_moe_forward, model_moe_backward, model_moe_scratch_floats
 //
 // transformers' MiniMaxSparseMoeBlock: logits = h2 Wg^T; p = softmax(logits) in fp32; top-K of p
-// (torch.topk order), renormalised to sum 1; y = sum_k w_k * W2_e(silu(W1_e x) * W3_e x).
+// (torch.topk order), renormalised to sum 1; y = sum_k w_k * W2_e(act(W1_e x) * W3_e x), act =
+// ACT2FN[hidden_act] (silu: SwiGLU).
 // Tokens are dispatched into expert order (slots s = t*K + k) so each expert runs as one GEMM over
 // its rows offsets[e]..offsets[e+1).
 #include <string.h>
@@ -49,7 +50,7 @@ float model_moe_forward(model_t *m, int l, float *out, model_scratch_t *s) {
             memcpy(row + F, t3 + (size_t)i * F, (size_t)F * sizeof(float));
         }
     }
-    swiglu_forward_cpu(X + a->act, X + a->h13, (int)S, F);
+    glu_forward_cpu(c->hidden_act, X + a->act, X + a->h13, (int)S, F);
     for (int e = 0; e < E; e++) {
         int r0 = off[e], n = off[e + 1] - off[e];
         if (n == 0) continue;
@@ -88,9 +89,9 @@ void model_moe_backward(model_t *m, int l, const float *dout, float *din, float 
         matmul_cpu(G + p->w2 + (size_t)e * C * F, dye + (size_t)r0 * C, X + a->act + (size_t)r0 * F, C, F, n, 1, 0,
                    1.0f, 1.0f);
     }
-    // act = silu(h1) * h3
+    // act = act(h1) * h3
     float *dh13 = model_scratch_take_zero(s, S * 2 * F);
-    swiglu_backward_cpu(dh13, dact, X + a->h13, (int)S, F);
+    glu_backward_cpu(c->hidden_act, dh13, dact, X + a->h13, (int)S, F);
     // h1 = xe W1_e^T, h3 = xe W3_e^T (every dispatched row belongs to exactly one expert)
     float *dxe = model_scratch_take(s, S * C);
     float *d1 = model_scratch_take(s, S * F), *d3 = model_scratch_take(s, S * F);

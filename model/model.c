@@ -281,5 +281,10 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef) {
     rmsnorm_backward_cpu(dx, G + m->table.final_norm, dhf, X + m->x_final, P + m->table.final_norm,
                          X + m->rstd_final, T, C);
     for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, l, dx, aux_coef, &sc);
+    // transformers' nn.Embedding(padding_idx = pad_token_id) gives the pad row no gradient from its
+    // lookups (a tied lm_head still contributes through the LM head above)
+    if (c->has_pad_token)
+        for (int t = 0; t < T; t++)
+            if (m->iacts[m->ids + t] == c->pad_token_id) memset(dx + (size_t)t * C, 0, (size_t)C * sizeof(float));
     embedding_backward_cpu(G + m->table.embed, dx, m->iacts + m->ids, T, C);
 }

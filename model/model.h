@@ -36,8 +36,8 @@ typedef struct {
     size_t rstd_in;     // [T]     1/rms of x_in
     size_t h;           // [T, C]  rmsnorm(x_in, w_in)
     // lightning
-    size_t qkv_pre;     // [T, 3A] h Wqkv^T, per head [q | k | v], before SiLU
-    size_t q, k, v;     // lightning: [T, H, D] after SiLU; softmax: q [T,H,D], k, v [T,KV,D] (q, k after RoPE)
+    size_t qkv_pre;     // [T, 3A] h Wqkv^T, per head [q | k | v], before the activation
+    size_t q, k, v;     // lightning: [T, H, D] after the activation; softmax: q [T,H,D], k, v [T,KV,D] (q, k after RoPE)
     size_t o_core;      // [T, A]  attention core output (lightning or softmax)
     size_t rstd_o;      // [T]     lightning output-norm statistics
     size_t o_norm;      // [T, A]  rmsnorm_A(o_core)
@@ -57,7 +57,7 @@ typedef struct {
     size_t topk_w;      // [T, K]  renormalised weights
     size_t xe;          // [T*K, C]   dispatched inputs (expert order)
     size_t h13;         // [T*K, 2F]  [x W1^T | x W3^T] per row
-    size_t act;         // [T*K, F]   silu(h1) * h3
+    size_t act;         // [T*K, F]   act(h1) * h3
     size_t ye;          // [T*K, C]   expert outputs
     size_t topk_idx;    // iacts: [T, K]
     size_t perm;        // iacts: [T*K] dispatched row -> slot
@@ -107,5 +107,15 @@ void model_logprobs(model_t *m, const int32_t *targets, float *logp, float *entr
 // Loss = sum_t dlogp[t] * logp[t] + aux_coef * aux_loss (the gradient, as a linear functional).
 void model_backward(model_t *m, const float *dlogp, float aux_coef);
 void model_zero_grad(model_t *m);
+
+// RoPE frequencies of the softmax layers (model/layer_softmax.c), per transformers' rope type:
+// inv_freq [rotary_dim / 2] and *scale (attention_scaling, multiplies cos and sin) for a sequence whose
+// largest position is seq_len - 1. Only "dynamic" and "longrope" depend on seq_len (model_rope_by_length);
+// a packed batch gets them per sequence, as transformers would compute each sequence alone on a fresh
+// model (its rotary embedding keeps the longest length seen across calls; cispo has no such state).
+// Decode of a token at position p uses seq_len = p + 1, as transformers' generate does step by step,
+// so for those two types cached keys keep the frequencies of the step that wrote them.
+void model_rope_inv_freq(const model_config_t *c, int seq_len, float *inv_freq, float *scale);
+int model_rope_by_length(const model_config_t *c);
 
 #endif

@@ -206,6 +206,96 @@ static void test_roundtrip(void) {
     free(js);
 }
 
+// Fields that select numerics variants: parsed as transformers reads them, written back by
+// model_config_to_json so the round trip is exact.
+static void roundtrip_exact(const model_config_t *a, const char *label) {
+    model_config_t b;
+    char *js = model_config_to_json(a);
+    int rc = model_config_from_json_text(&b, js, "written.json");
+    test_check(rc == 0 && memcmp(a, &b, sizeof b) == 0, "%s: round trip through model_config_to_json is exact (%s)",
+               label, rc ? cispo_last_error() : "reloaded");
+    free(js);
+}
+
+static void test_variants(void) {
+    model_config_t c;
+    const char *base = "{\"model_type\": \"minimax\", \"num_hidden_layers\": 2, \"head_dim\": 8, "
+                       "\"num_key_value_heads\": 8, \"max_position_embeddings\": 64, ";
+    char js[2048];
+    snprintf(js, sizeof js, "%s\"sliding_window\": 7, \"hidden_act\": \"gelu_pytorch_tanh\", \"pad_token_id\": 3}",
+             base);
+    if (test_check(model_config_from_json_text(&c, js, "v.json") == 0, "window/act/pad: %s", cispo_last_error())) {
+        test_check(c.sliding_window == 7 && c.hidden_act == ACT_GELU_TANH && c.has_pad_token && c.pad_token_id == 3,
+                   "sliding_window 7, gelu_pytorch_tanh, pad 3");
+        roundtrip_exact(&c, "window/act/pad");
+    }
+    const struct {
+        const char *name;
+        int act;
+    } acts[] = {{"swish", ACT_SILU},     {"gelu", ACT_GELU},       {"gelu_new", ACT_GELU_TANH}, {"gelu_fast", ACT_GELU_TANH},
+                {"quick_gelu", ACT_QUICK_GELU}, {"relu", ACT_RELU}, {"sigmoid", ACT_SIGMOID},  {"tanh", ACT_TANH},
+                {"relu2", ACT_RELU2},    {"mish", ACT_MISH},       {"linear", ACT_LINEAR}};
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+        snprintf(js, sizeof js, "%s\"hidden_act\": \"%s\"}", base, acts[i].name);
+        test_check(model_config_from_json_text(&c, js, "a.json") == 0 && c.hidden_act == acts[i].act,
+                   "hidden_act \"%s\" is activation %d", acts[i].name, acts[i].act);
+    }
+    // every rope type with its parameters
+    const struct {
+        const char *rp;
+        int type;
+    } ropes[] = {
+        {"{\"rope_type\": \"linear\", \"factor\": 2.0, \"rope_theta\": 100.0}", ROPE_LINEAR},
+        {"{\"rope_type\": \"dynamic\", \"factor\": 3.0}", ROPE_DYNAMIC},
+        {"{\"rope_type\": \"yarn\", \"factor\": 4.0, \"original_max_position_embeddings\": 16, \"beta_fast\": 16.0,"
+         " \"beta_slow\": 2.0, \"mscale\": 1.0, \"mscale_all_dim\": 0.5, \"truncate\": false}", ROPE_YARN},
+        {"{\"rope_type\": \"yarn\", \"factor\": null, \"attention_factor\": 1.25}", ROPE_YARN},
+        {"{\"rope_type\": \"longrope\", \"short_factor\": [1, 1.5, 2, 2.5], \"long_factor\": [3, 4, 5, 6],"
+         " \"original_max_position_embeddings\": 16}", ROPE_LONGROPE},
+        {"{\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0,"
+         " \"original_max_position_embeddings\": 16, \"rope_theta\": 500000.0}", ROPE_LLAMA3},
+        {"{\"rope_type\": \"proportional\", \"partial_rotary_factor\": 0.5, \"rope_theta\": 100.0}", ROPE_PROPORTIONAL},
+    };
+    for (size_t i = 0; i < sizeof ropes / sizeof ropes[0]; i++) {
+        snprintf(js, sizeof js, "%s\"rope_parameters\": %s}", base, ropes[i].rp);
+        char label[32];
+        snprintf(label, sizeof label, "rope case %zu", i);
+        if (test_check(model_config_from_json_text(&c, js, "r.json") == 0 && c.rope.type == ropes[i].type,
+                       "%s (%s): %s", label, ropes[i].rp, cispo_last_error()))
+            roundtrip_exact(&c, label);
+    }
+    // details transformers' standardisation decides
+    snprintf(js, sizeof js, "%s\"rope_parameters\": {\"rope_type\": \"yarn\", \"factor\": 2.0}}", base);
+    test_check(model_config_from_json_text(&c, js, "y.json") == 0 && c.rope.original_max_pos == 64 &&
+                   isnan(c.rope.attention_factor) && c.rope.truncate == 1 && c.rope.beta_fast == 0,
+               "yarn: original_max_position_embeddings defaults to max_position_embeddings (64), got %d",
+               c.rope.original_max_pos);
+    snprintf(js, sizeof js, "%s\"original_max_position_embeddings\": 8, \"rope_parameters\": {\"rope_type\": "
+             "\"yarn\", \"factor\": 2.0, \"original_max_position_embeddings\": 16}}", base);
+    test_check(model_config_from_json_text(&c, js, "y.json") == 0 && c.rope.original_max_pos == 8,
+               "a top-level original_max_position_embeddings wins (transformers' model init), got %d",
+               c.rope.original_max_pos);
+    snprintf(js, sizeof js, "%s\"rope_theta\": 5000.0, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}}",
+             base);
+    test_check(model_config_from_json_text(&c, js, "s.json") == 0 && c.rope.type == ROPE_LINEAR &&
+                   c.rope.factor == 2.0 && c.rope_theta == 5000.0,
+               "older files: rope_scaling with \"type\", top-level rope_theta: %s", cispo_last_error());
+    snprintf(js, sizeof js, "%s\"partial_rotary_factor\": 0.25, \"rope_parameters\": {\"rope_type\": "
+             "\"proportional\"}}", base);
+    test_check(model_config_from_json_text(&c, js, "p.json") == 0 && c.rope.partial_rotary_factor == 0.25,
+               "top-level partial_rotary_factor moves into rope_parameters: %s", cispo_last_error());
+    snprintf(js, sizeof js, "%s\"partial_rotary_factor\": 0.5}", base);
+    test_check(model_config_from_json_text(&c, js, "p.json") == 0 && c.rope.type == ROPE_DEFAULT &&
+                   c.rotary_dim == c.head_dim, "default rope ignores partial_rotary_factor (rotates all D dims)");
+    snprintf(js, sizeof js, "%s\"num_experts\": 5, \"num_experts_per_tok\": 3}", base);
+    test_check(model_config_from_json_text(&c, js, "e.json") == 0 && c.n_experts == 5,
+               "num_experts is num_local_experts (MiniMaxConfig.attribute_map)");
+    snprintf(js, sizeof js, "%s\"router_jitter_noise\": 0.1, \"attention_dropout\": 0.2, "
+             "\"output_router_logits\": true}", base);
+    if (test_check(model_config_from_json_text(&c, js, "j.json") == 0, "training-only fields: %s", cispo_last_error()))
+        roundtrip_exact(&c, "router_jitter_noise / attention_dropout");
+}
+
 static void test_presets(void) {
     char p[4096];
     model_config_t c;
@@ -337,13 +427,46 @@ static const bad_case_t BAD[] = {
      "'layer_types'", "entry 1 must be"},
     {"{\"model_type\": \"minimax\", \"layer_types\": \"linear_attention\"}", "'layer_types'", "expected an array"},
     {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_type\": \"yarn\", \"rope_theta\": 1e6}}",
-     "'rope_parameters.rope_type'", "not supported"},
-    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_theta\": \"big\"}}", "'rope_theta'",
-     "expected a number"},
+     "'rope_parameters.factor'", "missing"},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_type\": \"ntk\", \"factor\": 2.0}}",
+     "'rope_parameters.rope_type'", "unknown rope type \"ntk\""},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": null}}",
+     "'rope_parameters.factor'", "null"},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_type\": \"linear\", \"factor\": -2.0}}",
+     "'rope_parameters.factor'", "must be a positive number"},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_type\": \"longrope\", \"long_factor\": [1]}}",
+     "'rope_parameters.short_factor'", "missing"},
+    {"{\"model_type\": \"minimax\", \"head_dim\": 8, \"rope_parameters\": {\"rope_type\": \"longrope\","
+     " \"short_factor\": [1, 1, 1], \"long_factor\": [2, 2, 2]}}", "'rope_parameters.short_factor'",
+     "has 3 entries, head_dim / 2 = 4 needed"},
+    {"{\"model_type\": \"minimax\", \"head_dim\": 8, \"rope_parameters\": {\"rope_type\": \"longrope\","
+     " \"short_factor\": [1, 1, 1, 1], \"long_factor\": [2, 2, 2]}}", "'rope_parameters.long_factor'",
+     "3 entries but short_factor has 4"},
+    {"{\"model_type\": \"minimax\", \"head_dim\": 8, \"partial_rotary_factor\": 0.5, \"rope_parameters\":"
+     " {\"rope_type\": \"linear\", \"factor\": 2.0}}", "'rope_parameters.partial_rotary_factor'",
+     "transformers fails on this config"},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_type\": \"llama3\", \"factor\": 8.0,"
+     " \"low_freq_factor\": 2.0, \"high_freq_factor\": 2.0}}", "'rope_parameters.high_freq_factor'",
+     "need positive numbers that differ"},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}",
+     "'rope_parameters.low_freq_factor'", "missing"},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\"}}}",
+     "'rope_parameters'", "per-layer-type RoPE parameters are not supported"},
+    {"{\"model_type\": \"minimax\", \"rope_scaling\": [1]}", "'rope_scaling'", "expected an object"},
+    {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_theta\": \"big\"}}",
+     "'rope_parameters.rope_theta'", "expected a number"},
     {"{\"model_type\": \"minimax\", \"rope_parameters\": {\"rope_theta\": -1}}", "'rope_theta'", "must be positive"},
     {"{\"model_type\": \"minimax\", \"rope_parameters\": 5}", "'rope_parameters'", "expected an object"},
-    {"{\"model_type\": \"minimax\", \"hidden_act\": \"gelu\"}", "'hidden_act'", "not supported"},
-    {"{\"model_type\": \"minimax\", \"sliding_window\": 4096}", "'sliding_window'", "not supported"},
+    {"{\"model_type\": \"minimax\", \"hidden_act\": \"gelu_xyz\"}", "'hidden_act'", "unknown activation \"gelu_xyz\""},
+    {"{\"model_type\": \"minimax\", \"hidden_act\": \"prelu\"}", "'hidden_act'", "learnable parameters"},
+    {"{\"model_type\": \"minimax\", \"hidden_act\": 3}", "'hidden_act'", "expected a string"},
+    {"{\"model_type\": \"minimax\", \"sliding_window\": 0}", "'sliding_window'", "must be >= 1, or null"},
+    {"{\"model_type\": \"minimax\", \"sliding_window\": 2.5}", "'sliding_window'", "expected an integer"},
+    {"{\"model_type\": \"minimax\", \"vocab_size\": 10, \"pad_token_id\": 10}", "'pad_token_id'", "out of range"},
+    {"{\"model_type\": \"minimax_m1\", \"num_hidden_layers\": 2, \"attn_type_list\": [0, 1], \"sliding_window\": 8}",
+     "'sliding_window'", "not supported in the original flavour"},
+    {"{\"model_type\": \"minimax_m1\", \"num_hidden_layers\": 2, \"attn_type_list\": [0, 1], \"hidden_act\": \"gelu\"}",
+     "'hidden_act'", "not supported in the original flavour"},
     {"{\"model_type\": \"minimax\", \"vocab_size\": 512, \"eos_token_id\": 600}", "'eos_token_id'",
      "600 is out of range"},
     {"{\"model_type\": \"minimax\", \"eos_token_id\": [1, \"x\"]}", "'eos_token_id'", "entry 1 is not an integer"},
@@ -429,6 +552,7 @@ int main(void) {
     test_eos_list();
     test_original();
     test_roundtrip();
+    test_variants();
     test_presets();
     test_param_table();
     test_bad();

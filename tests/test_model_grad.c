@@ -1,6 +1,8 @@
 // tests/test_model_grad.c — the whole network's backward pass against central finite differences, on
-// the tiny preset (configs/models/tiny.yaml) and on an original-flavour variant of it (RoPE over half
-// the head dims, pre-norm residuals, the original slopes), plus packing and determinism:
+// the tiny preset (configs/models/tiny.yaml), on an original-flavour variant of it (RoPE over half
+// the head dims, pre-norm residuals, the original slopes) and on variants with a sliding window, other
+// hidden_act and rope types (yarn, dynamic, longrope, proportional), plus packing, determinism and
+// pad_token_id's embedding gradient:
 //   - gradient check: Loss = sum_t c_t logp_t + aux_coef * aux_loss (random c_t, as CISPO weights tokens),
 //     accumulated in double; for EVERY parameter tensor, its 3 largest-|g| entries and 3 random ones
 //     (a perturbation that flips any top-K routing choice is discontinuous, so it is skipped and
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "kernels/common.h"
+#include "kernels/ops.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/params.h"
@@ -159,7 +162,30 @@ static void ref_rmsnorm(double *out, const double *x, const float *w, int n, dou
     for (int i = 0; i < n; i++) out[i] = (double)w[i] * x[i] * r;
 }
 
-static double ref_silu(double x) { return x / (1.0 + exp(-x)); }
+static double ref_sig(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+// ACT2FN[hidden_act] in double, from transformers' definitions (activations.py)
+static double ref_act(int act, double x) {
+    switch (act) {
+    case ACT_SILU: return x * ref_sig(x);
+    case ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case ACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2.0 / 3.141592653589793) * (x + 0.044715 * x * x * x)));
+    case ACT_GELU_10: return fmin(fmax(0.5 * x * (1 + erf(x / sqrt(2.0))), -10), 10);
+    case ACT_QUICK_GELU: return x * ref_sig(1.702 * x);
+    case ACT_RELU: return fmax(x, 0);
+    case ACT_RELU2: return fmax(x, 0) * fmax(x, 0);
+    case ACT_RELU6: return fmin(fmax(x, 0), 6);
+    case ACT_LEAKY_RELU: return x > 0 ? x : 0.01 * x;
+    case ACT_SIGMOID: return ref_sig(x);
+    case ACT_TANH: return tanh(x);
+    case ACT_LINEAR: return x;
+    case ACT_MISH: return x * tanh(log1p(exp(x)));
+    case ACT_LAPLACE: return 0.5 * (1 + erf((x - 0.707107) / (0.282095 * sqrt(2.0))));
+    case ACT_HARDSWISH: return x * fmin(fmax(x + 3, 0), 6) / 6;
+    case ACT_SQRTSOFTPLUS: return sqrt(x > 20 ? x : log1p(exp(x)));
+    }
+    return NAN;
+}
 
 // y[r] = sum_c W[r, c] x[c], W [rows, cols] fp32
 static void ref_linear(double *y, const float *W, const double *x, int rows, int cols) {
@@ -175,7 +201,11 @@ static void ref_sequence(const model_config_t *c, const param_table_t *t, const 
                          double *logp) {
     const int C = c->hidden_size, H = c->n_heads, D = c->head_dim, A = H * D, KV = c->n_kv_heads, N = c->n_layers;
     const int E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size, V = c->vocab_size;
-    const int R = c->rotary_dim;
+    const int R = c->rotary_dim, W = c->sliding_window, act = c->hidden_act;
+    // RoPE frequencies of this sequence (the rope types' formulas are checked against transformers by
+    // the parity fixtures; here: their use, per sequence, with the cos/sin scale)
+    float inv_freq[MODEL_MAX_ROPE_PAIRS], rope_scale;
+    model_rope_inv_freq(c, n, inv_freq, &rope_scale);
     double *x = calloc((size_t)n * C, sizeof(double)), *h = calloc((size_t)n * C, sizeof(double));
     double *q = calloc((size_t)n * A, sizeof(double)), *k = calloc((size_t)n * A, sizeof(double));
     double *v = calloc((size_t)n * A, sizeof(double)), *o = calloc((size_t)n * A, sizeof(double));
@@ -201,10 +231,10 @@ static void ref_sequence(const model_config_t *c, const param_table_t *t, const 
                     double *Sh = S + (size_t)hh * D * D;
                     for (int a = 0; a < D; a++)
                         for (int b = 0; b < D; b++)
-                            Sh[a * D + b] = lam * Sh[a * D + b] + ref_silu(kh[a]) * ref_silu(vh[b]);
+                            Sh[a * D + b] = lam * Sh[a * D + b] + ref_act(act, kh[a]) * ref_act(act, vh[b]);
                     for (int b = 0; b < D; b++) {
                         double s = 0;
-                        for (int a = 0; a < D; a++) s += ref_silu(qh[a]) * Sh[a * D + b];
+                        for (int a = 0; a < D; a++) s += ref_act(act, qh[a]) * Sh[a * D + b];
                         o[(size_t)i * A + hh * D + b] = s;
                     }
                 }
@@ -219,17 +249,19 @@ static void ref_sequence(const model_config_t *c, const param_table_t *t, const 
                 ref_linear(q + (size_t)i * A, P + lp->wq, h + (size_t)i * C, A, C);
                 ref_linear(k + (size_t)i * KV * D, P + lp->wk, h + (size_t)i * C, KV * D, C);
                 ref_linear(v + (size_t)i * KV * D, P + lp->wv, h + (size_t)i * C, KV * D, C);
-                // NeoX rotate-half over the first R dims: pairs (j, j + R/2), angle pos * theta^(-2j/R)
+                // NeoX rotate-half over the first R dims: pairs (j, j + R/2), angle pos * inv_freq[j]
+                // (the fp32 angle, as transformers), cos and sin times the scale
                 for (int which = 0; which < 2; which++) {
                     int nh = which ? KV : H;
                     double *base = (which ? k : q) + (size_t)i * nh * D;
                     for (int hh = 0; hh < nh; hh++)
                         for (int j = 0; j < R / 2; j++) {
-                            double ang = i * pow(c->rope_theta, -2.0 * j / R);
+                            double ang = (float)i * inv_freq[j];
+                            double cs = cos(ang) * rope_scale, sn = sin(ang) * rope_scale;
                             double *a0 = base + hh * D + j, *a1 = a0 + R / 2;
                             double u = *a0, w = *a1;
-                            *a0 = u * cos(ang) - w * sin(ang);
-                            *a1 = w * cos(ang) + u * sin(ang);
+                            *a0 = u * cs - w * sn;
+                            *a1 = w * cs + u * sn;
                         }
                 }
             }
@@ -237,17 +269,18 @@ static void ref_sequence(const model_config_t *c, const param_table_t *t, const 
                 for (int hh = 0; hh < H; hh++) {
                     int kvh = hh / (H / KV);
                     double mx = -INFINITY, *sc = tmp, den = 0;
-                    for (int j = 0; j <= i; j++) {
+                    const int j0 = W > 0 && i - W + 1 > 0 ? i - W + 1 : 0;  // sliding window: i - j < W
+                    for (int j = j0; j <= i; j++) {
                         double s = 0;
                         for (int d = 0; d < D; d++)
                             s += q[(size_t)i * A + hh * D + d] * k[((size_t)j * KV + kvh) * D + d];
                         sc[j] = s / sqrt((double)D);
                         mx = fmax(mx, sc[j]);
                     }
-                    for (int j = 0; j <= i; j++) den += (sc[j] = exp(sc[j] - mx));
+                    for (int j = j0; j <= i; j++) den += (sc[j] = exp(sc[j] - mx));
                     for (int d = 0; d < D; d++) {
                         double s = 0;
-                        for (int j = 0; j <= i; j++) s += sc[j] * v[((size_t)j * KV + kvh) * D + d];
+                        for (int j = j0; j <= i; j++) s += sc[j] * v[((size_t)j * KV + kvh) * D + d];
                         o[(size_t)i * A + hh * D + d] = s / den;
                     }
                 }
@@ -283,7 +316,7 @@ static void ref_sequence(const model_config_t *c, const param_table_t *t, const 
                 int e = chosen[kk];
                 ref_linear(a1, P + lp->w1 + (size_t)e * F * C, hi, F, C);
                 ref_linear(a3, P + lp->w3 + (size_t)e * F * C, hi, F, C);
-                for (int j = 0; j < F; j++) a1[j] = ref_silu(a1[j]) * a3[j];
+                for (int j = 0; j < F; j++) a1[j] = ref_act(act, a1[j]) * a3[j];
                 for (int r = 0; r < C; r++) {
                     double s = 0;
                     for (int j = 0; j < F; j++) s += (double)P[lp->w2 + (size_t)e * C * F + (size_t)r * F + j] * a1[j];
@@ -390,6 +423,48 @@ static void packing_and_determinism(const model_config_t *cfg) {
     model_free(m);
 }
 
+// pad_token_id (transformers' nn.Embedding padding_idx): the pad row of the embedding gets no gradient
+// from its lookups; every other gradient is unchanged.
+static void pad_token_gradient(const model_config_t *cfg) {
+    const int T = 24;
+    int32_t ids[24], targets[24], cu[2] = {0, T};
+    float dlogp[24];
+    uint64_t s = 7;
+    for (int t = 0; t < T; t++) ids[t] = (int32_t)(test_rng_next(&s) % 16);  // ids repeat, the pad among them
+    ids[3] = ids[9] = 5;
+    for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
+    for (int t = 0; t < T; t++) dlogp[t] = -1.0f / T;
+    model_config_t pc = *cfg;
+    pc.has_pad_token = 1;
+    pc.pad_token_id = 5;
+    model_t *a = model_create(cfg, NULL, T), *b = model_create(&pc, NULL, T);
+    randomise(a->params, &a->table, 8);
+    memcpy(b->params, a->params, a->table.n_floats * sizeof(float));
+    float logp[24];
+    model_t *ms[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        CISPO_ASSERT(model_forward(ms[i], ids, cu, 1, T) == 0);
+        model_logprobs(ms[i], targets, logp, NULL);
+        model_zero_grad(ms[i]);
+        model_backward(ms[i], dlogp, 0.0f);
+    }
+    const size_t C = (size_t)cfg->hidden_size, row = a->table.embed + 5 * C;
+    double pad_a = 0, pad_b = 0, other = 0;
+    for (size_t j = 0; j < a->table.n_floats; j++) {
+        if (j >= row && j < row + C) {
+            pad_a = fmax(pad_a, fabsf(a->grads[j]));
+            pad_b = fmax(pad_b, fabsf(b->grads[j]));
+        } else {
+            other = fmax(other, fabsf(a->grads[j] - b->grads[j]));
+        }
+    }
+    test_check(pad_a > 0 && pad_b == 0 && other == 0,
+               "pad_token_id 5: its embedding row's gradient %.3g -> %.3g (0 expected), others differ by %.3g",
+               pad_a, pad_b, other);
+    model_free(a);
+    model_free(b);
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -455,6 +530,48 @@ int main(int argc, char **argv) {
     reference_forward("tiny (original flavour, rotary_dim D/2, pre-norm residual)", &orig, 22);
     gradcheck("tiny (original flavour, rotary_dim D/2, pre-norm residual)", &orig, 12);
 
+    // HF config fields that select numerics: sliding window, hidden_act, rope types (whose frequency
+    // formulas the parity fixtures check against transformers; here their per-sequence use and scale)
+    model_config_t v = cfg;
+    v.sliding_window = 6;
+    v.hidden_act = ACT_GELU_TANH;
+    v.rope.type = ROPE_YARN;
+    v.rope.factor = 4.0;
+    v.rope.original_max_pos = 8;
+    v.rope.attention_factor = v.rope.partial_rotary_factor = NAN;
+    v.rope.truncate = 1;
+    CISPO_ASSERT(model_config_validate(&v, "variant") == 0);
+    reference_forward("tiny + sliding_window 6, gelu_new, yarn", &v, 23);
+    gradcheck("tiny + sliding_window 6, gelu_new, yarn", &v, 13);
+    // dynamic NTK and longrope change with the length: 29 and 18 tokens on either side of 20
+    v = cfg;
+    v.hidden_act = ACT_QUICK_GELU;
+    v.max_position_embeddings = 20;
+    v.rope.type = ROPE_DYNAMIC;
+    v.rope.factor = 3.0;
+    v.rope.attention_factor = v.rope.partial_rotary_factor = NAN;
+    CISPO_ASSERT(model_config_validate(&v, "variant") == 0);
+    reference_forward("tiny + quick_gelu, dynamic (mpe 20)", &v, 24);
+    gradcheck("tiny + quick_gelu, dynamic (mpe 20)", &v, 14);
+    v.hidden_act = ACT_MISH;
+    v.rope.type = ROPE_LONGROPE;
+    v.rope.original_max_pos = 20;
+    v.rope.factor = NAN;
+    v.rope.n_pairs = v.head_dim / 2;
+    for (int i = 0; i < v.rope.n_pairs; i++) {
+        v.rope.short_factor[i] = 1.0 + 0.1 * i;
+        v.rope.long_factor[i] = 2.0 + 0.5 * i;
+    }
+    CISPO_ASSERT(model_config_validate(&v, "variant") == 0);
+    reference_forward("tiny + mish, longrope (original 20)", &v, 25);
+    v.hidden_act = ACT_SILU;
+    v.rope.type = ROPE_PROPORTIONAL;
+    v.rope.partial_rotary_factor = 0.5;
+    v.sliding_window = 1;
+    CISPO_ASSERT(model_config_validate(&v, "variant") == 0);
+    reference_forward("tiny + proportional rope 0.5, sliding_window 1", &v, 26);
+
+    pad_token_gradient(&cfg);
     packing_and_determinism(&cfg);
     if (do_bench) bench(&cfg);
     return test_finish("test_model_grad");

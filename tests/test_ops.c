@@ -17,6 +17,7 @@
 #define FWD_TOL 1e-5   // normalised forward error of an fp32 op against its double reference
 #define GRAD_TOL 1e-4  // normalised gradient error against double finite differences
 #define FD_SAMPLES 160 // elements of each input probed by finite differences
+#define M_PI_D 3.14159265358979323846
 
 static uint64_t rng = 0x5eed0c15f0u;
 
@@ -264,22 +265,117 @@ static void test_swiglu(int T, int F) {
     free(h); free(out); free(dout); free(dh); free(h_d); free(ref); free(r);
 }
 
+// ===================================================================== ACT2FN activations
+// Double references written from transformers' definitions (activations.py, torch.nn), independent of
+// the op's derivative formulas: the gradient check differentiates these numerically.
+static double act_ref_d(int act, double x) {
+    const double k = sqrt(2.0 / M_PI_D);
+    switch (act) {
+    case ACT_SILU: return x * sig_d(x);
+    case ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case ACT_GELU_TANH: return 0.5 * x * (1 + tanh(k * (x + 0.044715 * x * x * x)));
+    case ACT_GELU_10: return fmin(fmax(0.5 * x * (1 + erf(x / sqrt(2.0))), -10), 10);
+    case ACT_QUICK_GELU: return x * sig_d(1.702 * x);
+    case ACT_RELU: return fmax(x, 0);
+    case ACT_RELU2: return fmax(x, 0) * fmax(x, 0);
+    case ACT_RELU6: return fmin(fmax(x, 0), 6);
+    case ACT_LEAKY_RELU: return x > 0 ? x : 0.01 * x;
+    case ACT_SIGMOID: return sig_d(x);
+    case ACT_TANH: return tanh(x);
+    case ACT_LINEAR: return x;
+    case ACT_MISH: return x * tanh(log1p(exp(x)));
+    case ACT_LAPLACE: return 0.5 * (1 + erf((x - 0.707107) / (0.282095 * sqrt(2.0))));
+    case ACT_HARDSWISH: return x * fmin(fmax(x + 3, 0), 6) / 6;
+    case ACT_SQRTSOFTPLUS: return sqrt(x > 20 ? x : log1p(exp(x)));
+    }
+    return NAN;
+}
+static const char *const act_label[ACT_COUNT] = {"silu", "gelu", "gelu_tanh", "gelu_10", "quick_gelu", "relu",
+                                                 "relu2", "relu6", "leaky_relu", "sigmoid", "tanh", "linear",
+                                                 "mish", "laplace", "hardswish", "sqrtsoftplus"};
+typedef struct {
+    int act;
+    size_t n;
+    int T, F;
+} act_ctx;
+static void act_ref(double *out, double *const *in, const void *vctx) {
+    const act_ctx *x = vctx;
+    for (size_t i = 0; i < x->n; i++) out[i] = act_ref_d(x->act, in[0][i]);
+}
+static void glu_ref(double *out, double *const *in, const void *vctx) {
+    const act_ctx *x = vctx;
+    for (int t = 0; t < x->T; t++)
+        for (int f = 0; f < x->F; f++) {
+            double h1 = in[0][(size_t)t * 2 * x->F + f], h3 = in[0][(size_t)t * 2 * x->F + x->F + f];
+            out[(size_t)t * x->F + f] = act_ref_d(x->act, h1) * h3;
+        }
+}
+
+// act_forward/backward (also in place) and the gated form glu_forward/backward for one activation.
+static void test_act(int act, size_t n, double range) {
+    char name[64], op[32];
+    snprintf(name, sizeof name, "n%zu |x|<%g", n, range);
+    snprintf(op, sizeof op, "act %s", act_label[act]);
+    float *x = ophelp_floats(n), *out = ophelp_floats(n), *dout = ophelp_floats(n), *dx = ophelp_floats(n);
+    fill_activation_input(x, n, range);
+    double *x_d = ophelp_to_double(x, n), *ref = ophelp_doubles(n), *r = ophelp_doubles(n);
+    act_ctx ctx = {act, n, 0, 0};
+    double *in[1] = {x_d};
+    act_ref(ref, in, &ctx);
+    act_forward_cpu(act, out, x, n);
+    ophelp_err e = ophelp_compare(out, ref, n);
+    double fwd = e.nerr;
+    float *xi = ophelp_floats(n);
+    memcpy(xi, x, n * sizeof(float));
+    act_forward_cpu(act, xi, xi, n);
+    if (!ophelp_same_bits(xi, out, n)) fwd = INFINITY;
+    for (size_t i = 0; i < n; i++) dout[i] = (float)(r[i] = test_uniform(&rng, -1, 1));
+    float *s = ophelp_acc_begin(dx, n, &rng);
+    act_backward_cpu(act, dx, dout, x, n);
+    ophelp_acc_end(dx, s, n);
+    ophelp_gradcheck g = {act_ref, &ctx, n, r, 1, {x_d}, {n}, {dx}, FD_SAMPLES};
+    ophelp_report(op, name, fwd, FWD_TOL, ophelp_grad_err(&g, &rng, NULL), GRAD_TOL);
+    free(x); free(out); free(dout); free(dx); free(x_d); free(ref); free(r); free(xi);
+
+    // gated: out = act(h1) * h3
+    const int T = 7, F = 33;
+    size_t nin = (size_t)T * 2 * F, no = (size_t)T * F;
+    float *h = ophelp_floats(nin), *o = ophelp_floats(no), *dy = ophelp_floats(no), *dh = ophelp_floats(nin);
+    fill_activation_input(h, nin, range);
+    double *h_d = ophelp_to_double(h, nin), *gref = ophelp_doubles(no), *gr = ophelp_doubles(no);
+    act_ctx gctx = {act, 0, T, F};
+    double *gin[1] = {h_d};
+    glu_ref(gref, gin, &gctx);
+    glu_forward_cpu(act, o, h, T, F);
+    double gfwd = ophelp_compare(o, gref, no).nerr;
+    for (size_t i = 0; i < no; i++) dy[i] = (float)(gr[i] = test_uniform(&rng, -1, 1));
+    float *sh = ophelp_acc_begin(dh, nin, &rng);
+    glu_backward_cpu(act, dh, dy, h, T, F);
+    ophelp_acc_end(dh, sh, nin);
+    ophelp_gradcheck gg = {glu_ref, &gctx, no, gr, 1, {h_d}, {nin}, {dh}, FD_SAMPLES};
+    snprintf(op, sizeof op, "glu %s", act_label[act]);
+    snprintf(name, sizeof name, "T%d F%d |h|<%g", T, F, range);
+    ophelp_report(op, name, gfwd, FWD_TOL, ophelp_grad_err(&gg, &rng, NULL), GRAD_TOL);
+    free(h); free(o); free(dy); free(dh); free(h_d); free(gref); free(gr);
+}
+
 // ===================================================================== rope
-// The reference follows HF's recipe independently (C library powf/cosf/sinf on fp32 angles); the
-// rotation itself runs in double. cs [T, R] holds cos | sin per token, constant for the gradient.
+// The reference follows HF's recipe independently (C library powf/cosf/sinf on fp32 angles, cos/sin
+// times the scale in fp32); the rotation itself runs in double. cs [T, R] holds cos | sin per token,
+// constant for the gradient. inv_freq is the default rope's 1/theta^(2i/R) unless a case passes its own
+// (zeros included: proportional rope leaves those pairs unrotated).
 typedef struct {
     int T, nh, D, R;
     const double *cs;
 } rope_ctx;
-static double *rope_ref_cos_sin(const int32_t *pos, int T, int R, float theta) {
+static double *rope_ref_cos_sin(const int32_t *pos, int T, int R, const float *inv, float scale) {
     int half = R / 2;
     double *cs = ophelp_doubles((size_t)T * (R ? R : 1));
     for (int t = 0; t < T; t++)
         for (int i = 0; i < half; i++) {
-            float inv = 1.0f / powf(theta, (float)(2 * i) / (float)R);  // 1/(theta^(arange(0,R,2)/R)) in fp32
-            float ang = (float)pos[t] * inv;                           // fp32 angle, as HF's matmul
-            cs[(size_t)t * R + i] = cosf(ang);
-            cs[(size_t)t * R + half + i] = sinf(ang);
+            float ang = (float)pos[t] * inv[i];  // fp32 angle, as HF's matmul
+            cs[(size_t)t * R + i] = cosf(ang) * scale;
+            cs[(size_t)t * R + half + i] = sinf(ang) * scale;
         }
     return cs;
 }
@@ -298,9 +394,18 @@ static void rope_ref(double *out, double *const *in, const void *vctx) {
             for (int d = x->R; d < x->D; d++) o[d] = xr[d];
         }
 }
-static void test_rope(int T, int nh, int D, int R, float theta, int max_pos) {
+// kind 0: default frequencies; 1: scaled (yarn-like: scale 1.07, every other frequency / 4); 2: the
+// upper half of the frequencies zero (proportional rope, partial_rotary_factor 0.5)
+static void test_rope(int T, int nh, int D, int R, float theta, int max_pos, int kind) {
     char name[64];
-    snprintf(name, sizeof name, "T%d nh%d D%d R%d theta%g pos<%d", T, nh, D, R, theta, max_pos);
+    snprintf(name, sizeof name, "T%d nh%d D%d R%d theta%g pos<%d%s", T, nh, D, R, theta, max_pos,
+             kind == 1 ? " scaled" : kind == 2 ? " zeros" : "");
+    float *inv = ophelp_floats((size_t)(R / 2 + 1)), scale = kind == 1 ? 1.0693147f : 1.0f;
+    for (int i = 0; i < R / 2; i++) {
+        inv[i] = 1.0f / powf(theta, (float)(2 * i) / (float)R);  // 1/(theta^(arange(0,R,2)/R)) in fp32
+        if (kind == 1 && i % 2) inv[i] /= 4.0f;
+        if (kind == 2 && i >= R / 4) inv[i] = 0.0f;
+    }
     size_t n = (size_t)T * nh * D;
     float *x = ophelp_floats(n), *out = ophelp_floats(n), *dout = ophelp_floats(n), *dx = ophelp_floats(n);
     int32_t *pos = ophelp_alloc((size_t)T * sizeof(int32_t));
@@ -308,27 +413,28 @@ static void test_rope(int T, int nh, int D, int R, float theta, int max_pos) {
     ophelp_fill_int(pos, T, &rng, 0, max_pos);
     pos[0] = 0;
     if (T > 1) pos[T - 1] = max_pos - 1;
-    double *cs = rope_ref_cos_sin(pos, T, R, theta);
+    double *cs = rope_ref_cos_sin(pos, T, R, inv, scale);
     double *x_d = ophelp_to_double(x, n), *ref = ophelp_doubles(n), *r = ophelp_doubles(n);
     rope_ctx ctx = {T, nh, D, R, cs};
     double *in[1] = {x_d};
     rope_ref(ref, in, &ctx);
-    rope_forward_cpu(out, x, pos, T, nh, D, R, theta);
+    rope_forward_cpu(out, x, pos, T, nh, D, R, inv, scale);
     ophelp_err e = ophelp_compare(out, ref, n);
     double fwd = e.nerr;
     if (e.max_abs > 1e-6) fwd = INFINITY;  // HF agreement is per element: |x| < 1, so ~1e-7 absolute
     // in place (out == x) must give the same result
     float *xi = ophelp_floats(n);
     memcpy(xi, x, n * sizeof(float));
-    rope_forward_cpu(xi, xi, pos, T, nh, D, R, theta);
+    rope_forward_cpu(xi, xi, pos, T, nh, D, R, inv, scale);
     if (!ophelp_same_bits(xi, out, n)) fwd = INFINITY;
     for (size_t i = 0; i < n; i++) dout[i] = (float)(r[i] = test_uniform(&rng, -1, 1));
     float *s = ophelp_acc_begin(dx, n, &rng);
-    rope_backward_cpu(dx, dout, pos, T, nh, D, R, theta);
+    rope_backward_cpu(dx, dout, pos, T, nh, D, R, inv, scale);
     ophelp_acc_end(dx, s, n);
     ophelp_gradcheck g = {rope_ref, &ctx, n, r, 1, {x_d}, {n}, {dx}, FD_SAMPLES};
     ophelp_report("rope", name, fwd, FWD_TOL, ophelp_grad_err(&g, &rng, NULL), GRAD_TOL);
     free(x); free(out); free(dout); free(dx); free(pos); free(cs); free(x_d); free(ref); free(r); free(xi);
+    free(inv);
 }
 
 // ===================================================================== MoE routing + aux loss
@@ -655,11 +761,11 @@ static void perf_swiglu_b(void *v) {
 }
 static void perf_rope_f(void *v) {
     perf_ctx *p = v;
-    rope_forward_cpu(p->c, p->a, p->i0, p->m, p->n, p->k, p->ta, 1e7f);
+    rope_forward_cpu(p->c, p->a, p->i0, p->m, p->n, p->k, p->ta, p->f, 1.0f);
 }
 static void perf_rope_b(void *v) {
     perf_ctx *p = v;
-    rope_backward_cpu(p->e, p->c, p->i0, p->m, p->n, p->k, p->ta, 1e7f);
+    rope_backward_cpu(p->e, p->c, p->i0, p->m, p->n, p->k, p->ta, p->f, 1.0f);
 }
 static void perf_route_f(void *v) {
     perf_ctx *p = v;
@@ -733,6 +839,7 @@ static void run_perf(void) {
         p.m = 1024, p.n = 32, p.k = 128, p.ta = 64;  // x [1024, 32, 128], R = 64
         p.i0 = ophelp_alloc(1024 * sizeof(int32_t));
         for (int t = 0; t < 1024; t++) p.i0[t] = t * 37;
+        for (int i = 0; i < 32; i++) p.f[i] = 1.0f / powf(1e7f, (float)(2 * i) / 64.0f);  // f: inv_freq [R/2]
         ophelp_perf_line("rope fwd", "T1024 nh32 D128 R64", ophelp_time_us(perf_rope_f, &p, sec), 0, 8.0 * n);
         ophelp_perf_line("rope bwd", "T1024 nh32 D128 R64", ophelp_time_us(perf_rope_b, &p, sec), 0, 12.0 * n);
         free(p.a); free(p.b); free(p.c); free(p.d); free(p.e); free(p.f); free(p.i0);
@@ -805,12 +912,19 @@ int main(int argc, char **argv) {
     test_swiglu(5, 37);
     test_swiglu(12, 64);
 
-    test_rope(1, 1, 2, 2, 10000.0f, 1);
-    test_rope(9, 3, 16, 16, 10000.0f, 64);       // R = D
-    test_rope(9, 3, 16, 8, 10000.0f, 64);        // R < D
-    test_rope(7, 2, 128, 64, 1e7f, 200000);      // M1: R = 64 of D = 128, theta 1e7, long positions
-    test_rope(5, 3, 24, 24, 1e6f, 1 << 20);      // R = D, positions ~1e6 (fp32 angle rounding matters)
-    test_rope(4, 2, 10, 0, 10000.0f, 50);        // R = 0: identity
+    test_rope(1, 1, 2, 2, 10000.0f, 1, 0);
+    test_rope(9, 3, 16, 16, 10000.0f, 64, 0);       // R = D
+    test_rope(9, 3, 16, 8, 10000.0f, 64, 0);        // R < D
+    test_rope(7, 2, 128, 64, 1e7f, 200000, 0);      // M1: R = 64 of D = 128, theta 1e7, long positions
+    test_rope(5, 3, 24, 24, 1e6f, 1 << 20, 0);      // R = D, positions ~1e6 (fp32 angle rounding matters)
+    test_rope(4, 2, 10, 0, 10000.0f, 50, 0);        // R = 0: identity
+    test_rope(9, 3, 16, 16, 10000.0f, 300, 1);      // scaled cos/sin (yarn, longrope attention factor)
+    test_rope(6, 2, 32, 32, 1e6f, 100, 2);          // zero frequencies (proportional rope)
+
+    for (int act = 0; act < ACT_COUNT; act++) {
+        test_act(act, 1001, 8);
+        test_act(act, 64, 25);  // beyond softplus's threshold 20 and gelu_10's clip
+    }
 
     test_moe_route(1, 1, 1, 0, 0);
     test_moe_route(13, 5, 1, 0, 0);   // K = 1: w = 1, gradient only through the aux loss

@@ -1,8 +1,26 @@
-// kernels/cpu/activations.c — elementwise activations: SiLU, the sigmoid output gate, SwiGLU.
-// defines: silu_{forward,backward}_cpu, sigmoid_gate_{forward,backward}_cpu, swiglu_{forward,backward}_cpu
+// kernels/cpu/activations.c — elementwise activations: SiLU, the sigmoid output gate, SwiGLU, and the
+// parameter-free activations of transformers' ACT2FN (config hidden_act) with their gated form.
+// defines: silu_{forward,backward}_cpu, sigmoid_gate_{forward,backward}_cpu, swiglu_{forward,backward}_cpu,
+//          act_{forward,backward}_cpu, glu_{forward,backward}_cpu
+//
+// ACT2FN formulas (transformers/activations.py, torch fp32 on the CPU) and the derivatives used here:
+//   gelu          x/2 (1 + erf(x/sqrt2))                      Phi(x) + x phi(x)
+//   gelu tanh     x/2 (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2/pi)   (gelu_new, gelu_pytorch_tanh,
+//                 gelu_python_tanh, gelu_accurate; gelu_fast writes k as 0.7978845608, the same float)
+//   gelu_10       clip(gelu(x), -10, 10)                      0 where clipped (torch.clip's gradient)
+//   quick_gelu    x sigmoid(1.702 x)
+//   relu, relu2 = relu(x)^2, relu6 = hardtanh(x, 0, 6), leaky_relu (slope 0.01): gradient 0 at the kinks
+//                 as torch (relu: x > 0; relu6: 0 < x < 6; leaky: x > 0 ? 1 : 0.01)
+//   sigmoid, tanh, linear (identity)
+//   mish          x tanh(log1p(e^x))                          tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2)
+//   laplace       (1 + erf((x - mu) / (sigma sqrt2))) / 2, mu = 0.707107, sigma = 0.282095
+//   hardswish     x relu6(x + 3) / 6                          0 (x < -3), x/3 + 1/2 (x <= 3), 1
+//   sqrtsoftplus  sqrt(softplus(x)), softplus = x above 20    softplus'(x) / (2 sqrt(softplus(x)))
 #include "kernels/ops.h"
 
 #include <math.h>
+
+#include "kernels/common.h"
 
 // 1 / (1 + e^-x): expf overflows to inf for x < -88 and the quotient is then exactly 0, never NaN.
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -52,6 +70,159 @@ void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T
             float s = sigmoidf(h1[f]);
             d1[f] += dy[f] * h3[f] * s * (1.0f + h1[f] * (1.0f - s));
             d3[f] += dy[f] * h1[f] * s;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ACT2FN
+
+#define GELU_K 0.7978845608028654f  // sqrt(2/pi)
+#define GELU_C 0.044715f
+#define LAPLACE_MU 0.707107f
+#define LAPLACE_SIGMA_SQRT2 ((float)(0.282095 * 1.4142135623730951))  // torch divides by the rounded product
+
+static inline float softplus20(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+// act(x), and act'(x) into *d when d is not NULL.
+static inline float act_eval(int act, float x, float *d) {
+    float y = 0, g = 0;
+    switch (act) {
+    case ACT_SILU: {
+        float s = sigmoidf(x);
+        y = x * s;
+        g = s * (1.0f + x * (1.0f - s));
+        break;
+    }
+    case ACT_GELU:
+    case ACT_GELU_10: {
+        y = x * 0.5f * (1.0f + erff(x * 0.70710678f));
+        g = 0.5f * (1.0f + erff(x * 0.70710678f)) + x * 0.39894228f * expf(-0.5f * x * x);
+        if (act == ACT_GELU_10 && (y > 10.0f || y < -10.0f)) {
+            y = y > 10.0f ? 10.0f : -10.0f;
+            g = 0.0f;
+        }
+        break;
+    }
+    case ACT_GELU_TANH: {
+        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
+        y = 0.5f * x * (1.0f + t);
+        g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+        break;
+    }
+    case ACT_QUICK_GELU: {
+        float s = sigmoidf(1.702f * x);
+        y = x * s;
+        g = s + 1.702f * x * s * (1.0f - s);
+        break;
+    }
+    case ACT_RELU:
+        y = x > 0 ? x : 0.0f;
+        g = x > 0 ? 1.0f : 0.0f;
+        break;
+    case ACT_RELU2:
+        y = x > 0 ? x * x : 0.0f;
+        g = x > 0 ? 2.0f * x : 0.0f;
+        break;
+    case ACT_RELU6:
+        y = x < 0 ? 0.0f : (x > 6.0f ? 6.0f : x);
+        g = x > 0 && x < 6.0f ? 1.0f : 0.0f;
+        break;
+    case ACT_LEAKY_RELU:
+        y = x > 0 ? x : 0.01f * x;
+        g = x > 0 ? 1.0f : 0.01f;
+        break;
+    case ACT_SIGMOID:
+        y = sigmoidf(x);
+        g = y * (1.0f - y);
+        break;
+    case ACT_TANH:
+        y = tanhf(x);
+        g = 1.0f - y * y;
+        break;
+    case ACT_LINEAR:
+        y = x;
+        g = 1.0f;
+        break;
+    case ACT_MISH: {
+        float t = tanhf(log1pf(expf(x)));
+        y = x * t;
+        g = t + x * sigmoidf(x) * (1.0f - t * t);
+        break;
+    }
+    case ACT_LAPLACE: {
+        float z = (x - LAPLACE_MU) / LAPLACE_SIGMA_SQRT2;
+        y = 0.5f * (1.0f + erff(z));
+        g = 0.56418958f * expf(-z * z) / LAPLACE_SIGMA_SQRT2;  // 1/sqrt(pi) e^{-z^2} dz/dx
+        break;
+    }
+    case ACT_HARDSWISH: {
+        float r = x + 3.0f;
+        r = r < 0 ? 0.0f : (r > 6.0f ? 6.0f : r);
+        y = x * r / 6.0f;
+        g = x < -3.0f ? 0.0f : (x <= 3.0f ? x / 3.0f + 0.5f : 1.0f);
+        break;
+    }
+    case ACT_SQRTSOFTPLUS: {
+        float sp = softplus20(x);
+        y = sqrtf(sp);
+        float dsp = x > 20.0f ? 1.0f : sigmoidf(x);
+        g = dsp / (2.0f * y);
+        break;
+    }
+    default:
+        CISPO_ASSERT(0 && "unknown activation");
+    }
+    if (d) *d = g;
+    return y;
+}
+
+void act_forward_cpu(int act, float *out, const float *x, size_t n) {
+    if (act == ACT_SILU) {
+        silu_forward_cpu(out, x, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) out[i] = act_eval(act, x[i], NULL);
+}
+
+void act_backward_cpu(int act, float *dx, const float *dout, const float *x, size_t n) {
+    if (act == ACT_SILU) {
+        silu_backward_cpu(dx, dout, x, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float g;
+        act_eval(act, x[i], &g);
+        dx[i] += dout[i] * g;
+    }
+}
+
+void glu_forward_cpu(int act, float *out, const float *h13, int T, int F) {
+    if (act == ACT_SILU) {
+        swiglu_forward_cpu(out, h13, T, F);
+        return;
+    }
+    for (int t = 0; t < T; t++) {
+        const float *h1 = h13 + (size_t)t * 2 * F, *h3 = h1 + F;
+        float *o = out + (size_t)t * F;
+        for (int f = 0; f < F; f++) o[f] = act_eval(act, h1[f], NULL) * h3[f];
+    }
+}
+
+// dh1 += dout h3 act'(h1), dh3 += dout act(h1)
+void glu_backward_cpu(int act, float *dh13, const float *dout, const float *h13, int T, int F) {
+    if (act == ACT_SILU) {
+        swiglu_backward_cpu(dh13, dout, h13, T, F);
+        return;
+    }
+    for (int t = 0; t < T; t++) {
+        const float *h1 = h13 + (size_t)t * 2 * F, *h3 = h1 + F;
+        float *d1 = dh13 + (size_t)t * 2 * F, *d3 = d1 + F;
+        const float *dy = dout + (size_t)t * F;
+        for (int f = 0; f < F; f++) {
+            float g, a = act_eval(act, h1[f], &g);
+            d1[f] += dy[f] * h3[f] * g;
+            d3[f] += dy[f] * a;
         }
     }
 }
