@@ -430,51 +430,42 @@ static size_t last_number_end(const char *s, size_t n) {
 }
 
 // The order of the extraction levels for one response. Boxes come first unless an answer phrase
-// follows the last box ("... \boxed{255} ... The final answer is $10,455$."); between the last span
+// follows the last box ("... \\boxed{255} ... The final answer is $10,455$."); between the last span
 // and the last number, the one further right comes first (Math-Verify's rule for equal priority).
-typedef struct {
-    const char *resp;
-    size_t n;
-    int order[MV_EXTRACT_LEVELS];
-} order_cache_t;
-static _Thread_local order_cache_t order_cache;
-
-enum { L_BOX, L_PHRASE, L_SPAN, L_WHOLE, L_NUMBER };
-
-static const int *level_order(const char *resp, size_t n, const char *s, size_t sn) {
-    order_cache_t *c = &order_cache;
-    if (c->resp == resp && c->n == n) return c->order;
-    size_t box = last_box_end(s, sn), pb = 0, pe = 0;
-    int phrase_after = box > 0 && last_match(re_phrase, s, sn, &pb, &pe) && pb >= box;
-    int number_first = last_number_end(s, sn) > last_span_end(s, sn);
-    int k = 0;
-    c->order[k++] = phrase_after ? L_PHRASE : L_BOX;
-    c->order[k++] = phrase_after ? L_BOX : L_PHRASE;
-    c->order[k++] = L_WHOLE;
-    c->order[k++] = number_first ? L_NUMBER : L_SPAN;
-    c->order[k++] = number_first ? L_SPAN : L_NUMBER;
-    c->resp = resp;
-    c->n = n;
-    return c->order;
-}
-
-int mv_extract_response(const char *resp, size_t n, int level, mv_buf *out) {
+void mv_extract_order(const char *resp, size_t n, int order[MV_EXTRACT_LEVELS]) {
     pthread_once(&re_once, compile_all);
-    if (level < 0 || level >= MV_EXTRACT_LEVELS) return -1;
     size_t b;
     final_region(resp, n, &b);
     const char *s = resp + b;
     size_t sn = n - b;
-    switch (level_order(resp, n, s, sn)[level]) {
-    case L_BOX: return put_boxes(s, sn, out);
-    case L_PHRASE: return put_phrase(s, sn, out);
-    case L_SPAN: return put_spans(s, sn, out, 0);
-    case L_WHOLE:
+    size_t box = last_box_end(s, sn), pb = 0, pe = 0;
+    int phrase_after = box > 0 && last_match(re_phrase, s, sn, &pb, &pe) && pb >= box;
+    int number_first = last_number_end(s, sn) > last_span_end(s, sn);
+    int k = 0;
+    order[k++] = phrase_after ? MV_X_PHRASE : MV_X_BOX;
+    order[k++] = phrase_after ? MV_X_BOX : MV_X_PHRASE;
+    order[k++] = MV_X_WHOLE;
+    order[k++] = number_first ? MV_X_NUMBER : MV_X_SPAN;
+    order[k++] = number_first ? MV_X_SPAN : MV_X_NUMBER;
+}
+
+int mv_extract_response(const char *resp, size_t n, int kind, mv_buf *out) {
+    pthread_once(&re_once, compile_all);
+    size_t b;
+    final_region(resp, n, &b);
+    const char *s = resp + b;
+    size_t sn = n - b;
+    switch (kind) {
+    case MV_X_BOX: return put_boxes(s, sn, out);
+    case MV_X_PHRASE: return put_phrase(s, sn, out);
+    case MV_X_SPAN: return put_spans(s, sn, out, 0);
+    case MV_X_WHOLE:
         if (!looks_like_math(s, sn)) return 0;
         mv_buf_putn(out, s, sn);
         mv_buf_putc(out, 0);
         return 1;
-    default: return put_number(s, sn, out);
+    case MV_X_NUMBER: return put_number(s, sn, out);
+    default: return -1;
     }
 }
 
@@ -503,7 +494,9 @@ int mv_extract_gold(const char *gold, size_t n, mv_buf *out) {
     int count = put_boxes(gold, n, out);
     if (!count && n <= 200) count += put_spans(gold, n, out, 1);  // "$1$ and $2$": every span
     if (!count && n > 200) {  // a whole worked solution as the gold: read it like a response
-        for (int level = 0; level < MV_EXTRACT_LEVELS && !count; level++) count += mv_extract_response(gold, n, level, out) == 1;
+        int order[MV_EXTRACT_LEVELS];
+        mv_extract_order(gold, n, order);
+        for (int level = 0; level < MV_EXTRACT_LEVELS && !count; level++) count += mv_extract_response(gold, n, order[level], out) == 1;
     }
     mv_buf_putn(out, gold, n);  // the whole gold is always a candidate
     mv_buf_putc(out, 0);

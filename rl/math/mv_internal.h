@@ -105,13 +105,16 @@ mv_node *mv_num_int(mv_arena *a, long v);
 // unicode.c: UTF-8 -> ASCII LaTeX (½ -> \frac{1}{2}, − -> -, ≤ -> \le, ² -> ^{2}, fullwidth -> ASCII)
 void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out);
 
-// extract.c: answer candidates. A response has MV_EXTRACT_LEVELS levels, best first (boxes, answer
-// phrase, spans, whole short answer, last number); level i appends its candidate NUL-terminated to
-// *out and returns 1, 0 when it finds none, -1 past the last level. Levels are computed on demand so
-// a response whose box parses never pays for the later scans. Gold strings: mv_extract_gold appends
-// every candidate ('\0'-separated) and returns the count.
+// extract.c: answer candidates. A response has MV_EXTRACT_LEVELS kinds of candidate (boxes, answer
+// phrase, whole short answer, last span, last number); mv_extract_order gives the order to try them
+// for this response (once per verdict), and mv_extract_response appends the candidate of one kind
+// NUL-terminated to *out: 1, or 0 when there is none of that kind (-1: no such kind). Kinds are
+// computed on demand so a response whose box parses never pays for the later scans. Gold strings:
+// mv_extract_gold appends every candidate ('\0'-separated) and returns the count.
 #define MV_EXTRACT_LEVELS 5
-int mv_extract_response(const char *resp, size_t n, int level, mv_buf *out);
+enum { MV_X_BOX, MV_X_PHRASE, MV_X_WHOLE, MV_X_SPAN, MV_X_NUMBER };
+void mv_extract_order(const char *resp, size_t n, int order[MV_EXTRACT_LEVELS]);
+int mv_extract_response(const char *resp, size_t n, int kind, mv_buf *out);
 int mv_extract_gold(const char *gold, size_t n, mv_buf *out);
 // The last multiple-choice letter named in a response ("(B)", "option B", "answer is B"); 0 if none.
 char mv_extract_choice(const char *resp, size_t n);
