@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/common.h"
+#include "model/tokenizer_norm.h"
 
 // ============================================ small helpers ============================================
 
@@ -227,6 +228,7 @@ struct tokenizer {
     int n_post;
     int decoder;  // enum decoder_kind
     int32_t eos_id, bos_id;
+    tok_normalizer_t *norm;  // NULL: none
 };
 
 // The GPT-2 byte to unicode table: printable bytes map to themselves, the rest to U+0100 onwards,
@@ -263,7 +265,7 @@ static int is_script_name(const char *name, size_t n) {
 //    \S become \p{White_Space} and \P{White_Space} (valid in and outside classes alike);
 //  - Oniguruma's \p{Han} is the Script property; PCRE2 (10.40+) reads a bare script name as
 //    Script_Extensions (U+3002 "。" would be Han), so script names become \p{sc:Han}.
-static char *regex_for_pcre2(const char *pat) {
+char *regex_for_pcre2(const char *pat) {
     buf_t b = {0};
     for (const char *p = pat; *p; p++) {
         if (p[0] == '\\' && p[1]) {
@@ -605,6 +607,19 @@ static int load_added(tokenizer_t *t, const cJSON *aj) {
                               t->path, i);
         size_t len = strlen(content);
         if (len == 0) continue;  // `tokenizers` ignores empty tokens
+        // `tokenizers` normalizes the content of a normalized token when it adds it: that form is the
+        // one matched in normalized text, looked up and decoded.
+        char *norm_content = NULL;
+        int norm_flag = json_bool(e, "normalized", !json_bool(e, "special", 0));
+        if (norm_flag && t->norm) {
+            norm_content = tok_normalizer_apply(t->norm, content, len, &len);
+            if (!norm_content) return cispo_fail("%s: key 'added_tokens[%d].content': not valid UTF-8", t->path, i);
+            content = norm_content;
+            if (len == 0) {
+                free(norm_content);
+                continue;
+            }
+        }
         added_token_t tok = {NULL, len, -1, (unsigned char)json_bool(e, "special", 0),
                              (unsigned char)json_bool(e, "lstrip", 0), (unsigned char)json_bool(e, "rstrip", 0),
                              (unsigned char)json_bool(e, "single_word", 0), 0};
@@ -631,6 +646,7 @@ static int load_added(tokenizer_t *t, const cJSON *aj) {
             smap_put(&t->added_map, tok.content, len, t->n_added - 1);
             if (assigned > max_added) max_added = assigned;
         }
+        free(norm_content);
         if (assigned >= t->n_ids) {
             t->vocab_str = cispo_realloc(t->vocab_str, ((size_t)assigned + 1) * sizeof(char *));
             for (int32_t k = t->n_ids; k <= assigned; k++) t->vocab_str[k] = NULL;
@@ -695,14 +711,8 @@ tokenizer_t *tokenizer_load(const char *path) {
     const cJSON *ppj = cJSON_GetObjectItemCaseSensitive(root, "post_processor");
     if (!cJSON_IsObject(mj)) rc = cispo_fail("%s: key 'model': missing (a tokenizer.json needs a model section)", path);
     if (!rc) rc = load_model(t, mj);
+    if (!rc) rc = tok_normalizer_load(&t->norm, nj, path);
     if (!rc) rc = load_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"));
-    if (!rc && nj && !cJSON_IsNull(nj)) {
-        const char *type = json_str(nj, "type");
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(nj, "normalizers");
-        if (!(type && !strcmp(type, "Sequence") && cJSON_GetArraySize(list) == 0))
-            rc = cispo_fail("%s: key 'normalizer.type': normalizer '%s' is not supported (only null)", path,
-                            type ? type : "(missing)");
-    }
     if (!rc && pj && !cJSON_IsNull(pj)) rc = load_pre_step(t, pj, "pre_tokenizer");
     if (!rc && ppj && !cJSON_IsNull(ppj)) rc = load_post_step(t, ppj, "post_processor");
     if (!rc) rc = load_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), "decoder");
@@ -729,6 +739,7 @@ tokenizer_t *tokenizer_load(const char *path) {
 
 void tokenizer_free(tokenizer_t *t) {
     if (!t) return;
+    tok_normalizer_free(t->norm);
     for (int32_t i = 0; i < t->n_keys; i++) free(t->keys[i]);
     free(t->keys);
     free(t->vocab_str);
@@ -1186,22 +1197,44 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_i
     pcre2_code *any_re = NULL;
     for (int k = 0; k < t->n_pre && !any_re; k++) any_re = t->pre[k].re;
     if (any_re) c.md = pcre2_match_data_create(4, NULL);
-    // Two passes, as `tokenizers`: tokens with normalized=false on the raw text, then the others in the gaps.
-    segs_t raw = {0}, segs = {0};
+    // Two passes, as `tokenizers`: tokens with normalized=false on the raw text; then each gap is
+    // normalized and split around the normalized=true tokens.
+    segs_t raw = {0};
     added_split(t, text, 0, len, 0, &raw);
-    for (size_t i = 0; i < raw.n; i++) {
-        if (raw.id[i] >= 0) segs_add(&segs, raw.start[i], raw.end[i], raw.id[i]);
-        else added_split(t, text, raw.start[i], raw.end[i], 1, &segs);
-    }
     token_ids_t body = {0};
     int rc = 0;
-    for (size_t i = 0; i < segs.n && !rc; i++) {
-        if (segs.id[i] >= 0) { token_ids_push(&body, segs.id[i]); continue; }
-        pieces_t pieces = {0};
-        rc = pre_tokenize(t, &c, text + segs.start[i], segs.end[i] - segs.start[i], &pieces);
-        for (size_t j = 0; j < pieces.n && !rc; j++)
-            bpe_piece(t, &c, pieces.buf.p + pieces.start[j], pieces.end[j] - pieces.start[j], &body);
-        pieces_free(&pieces);
+    for (size_t i = 0; i < raw.n && !rc; i++) {
+        if (raw.id[i] >= 0) {
+            token_ids_push(&body, raw.id[i]);
+            continue;
+        }
+        const char *base = text;
+        size_t b0 = raw.start[i], b1 = raw.end[i];
+        char *norm = NULL;
+        if (t->norm) {
+            size_t nl = 0;
+            norm = tok_normalizer_apply(t->norm, text + b0, b1 - b0, &nl);
+            if (!norm) {
+                rc = cispo_fail("tokenizer_encode: normalizer failed on the text at byte %zu", b0);
+                break;
+            }
+            base = norm, b0 = 0, b1 = nl;
+        }
+        segs_t segs = {0};
+        added_split(t, base, b0, b1, 1, &segs);
+        for (size_t k = 0; k < segs.n && !rc; k++) {
+            if (segs.id[k] >= 0) {
+                token_ids_push(&body, segs.id[k]);
+                continue;
+            }
+            pieces_t pieces = {0};
+            rc = pre_tokenize(t, &c, base + segs.start[k], segs.end[k] - segs.start[k], &pieces);
+            for (size_t j = 0; j < pieces.n && !rc; j++)
+                bpe_piece(t, &c, pieces.buf.p + pieces.start[j], pieces.end[j] - pieces.start[j], &body);
+            pieces_free(&pieces);
+        }
+        free(segs.start); free(segs.end); free(segs.id);
+        free(norm);
     }
     if (!rc) {
         // Post-processors apply in turn, each wrapping the output of the one before.
@@ -1221,7 +1254,6 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_i
     }
     token_ids_free(&body);
     free(raw.start); free(raw.end); free(raw.id);
-    free(segs.start); free(segs.end); free(segs.id);
     pcre2_match_data_free(c.md);
     free(c.mstart); free(c.mend); free(c.mflag);
     free(c.sym); free(c.heap); free(c.tmp.p);

@@ -18,7 +18,8 @@ import sys
 import tempfile
 
 try:
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
+                            trainers)
 except ImportError:
     sys.exit("test_tokenizer: the `tokenizers` package is missing: run through scripts/test.sh "
              "(its venv installs tests/requirements.txt) or pip install tokenizers")
@@ -128,13 +129,31 @@ def tok_invert_removed():
     return trained(pre, ["<|endoftext|>"], vocab=600), {"lossless": False}
 
 
+def tok_normalized():
+    # Normalizers before the pre-tokenizer: NFKC, lowercase, strip, replace (string and regex), prepend;
+    # a normalized added token matched in the normalized text, a raw one on the input.
+    tok = trained(pre_tokenizers.ByteLevel(add_prefix_space=False), ["<|endoftext|>"], vocab=800)
+    tok.normalizer = normalizers.Sequence([
+        normalizers.NFKC(), normalizers.Lowercase(), normalizers.Strip(left=True, right=False),
+        normalizers.Replace("``", '"'), normalizers.Replace(Regex(r"\s{2,}"), " "), normalizers.Prepend("~")])
+    tok.add_tokens([AddedToken("ǅx", normalized=True), AddedToken("[RAW]", normalized=False)])
+    return tok, {"lossless": False}
+
+
+def tok_nfd():
+    tok = trained(pre_tokenizers.ByteLevel(add_prefix_space=False), ["<|endoftext|>"], vocab=700)
+    tok.normalizer = normalizers.NFD()
+    return tok, {"lossless": False}
+
+
 def tok_wrong_ids():
     tok, opts = tok_gpt2_prefix()
     return tok, dict(opts, wrong_added_ids=True, legacy_merges=False)
 
 
 TOKENIZERS = [("gpt2", tok_gpt2), ("gpt2_prefix", tok_gpt2_prefix), ("wrong_added_ids", tok_wrong_ids), ("gpt4", tok_gpt4), ("qwen", tok_qwen),
-              ("behaviours", tok_behaviours), ("unk", tok_unk), ("invert_removed", tok_invert_removed)]
+              ("behaviours", tok_behaviours), ("unk", tok_unk), ("invert_removed", tok_invert_removed),
+              ("normalized", tok_normalized), ("nfd", tok_nfd)]
 
 
 def save(tok, opts, path):
@@ -270,7 +289,8 @@ def test_bad_files(tmp, good_path):
         ("bad_merge_token", variant(merges_first_unknown), "'model.merges[0]'"),
         ("bad_merge_shape", variant(lambda d: d["model"]["merges"].__setitem__(1, 17)), "'model.merges[1]'"),
         ("no_vocab", variant(lambda d: d["model"].pop("vocab")), "'model.vocab'"),
-        ("normalizer", variant(lambda d: d.update(normalizer={"type": "Lowercase"})), "'normalizer.type'"),
+        ("normalizer", variant(lambda d: d.update(normalizer={"type": "Precompiled", "precompiled_charsmap": ""})),
+         "'normalizer.type'"),
         ("split_behavior", variant(lambda d: d.update(pre_tokenizer={"type": "Split", "pattern": {"Regex": "a"},
                                                                       "behavior": "Sideways", "invert": False})),
          "'pre_tokenizer.behavior'"),
