@@ -2,7 +2,8 @@
 // original "minimax_m1" / "minimax_text_01" remote-code flavour) or from a YAML preset, its checks,
 // and the HF-flavour config.json writer.
 // defines: model_config_load, model_config_from_json_text, model_config_from_json, model_config_from_yaml,
-//          model_config_validate, model_config_to_json
+//          model_config_validate, model_config_to_json, model_config_take_variants, model_act_name,
+//          model_rope_type_name
 //
 // Key sets (MODEL.md "Where the two references differ"):
 //   HF:       layer_types ["linear_attention"|"full_attention"], {full,linear}_attn_{alpha,beta}_factor,
@@ -13,6 +14,52 @@
 //             slope factor 1 - l/(N-1) + 1e-5.
 // Absent keys take the defaults of the flavour's reference (transformers' MiniMaxConfig, the original
 // MiniMaxM1Config), e.g. HF layer_types = full at even l, linear at odd l (its __post_init__).
+//
+// Every field of transformers' MiniMaxConfig (5.x) and how cispo handles it:
+//   field                     default      handling
+//   vocab_size                32000        V: embedding and LM head rows
+//   hidden_size               4096         C
+//   intermediate_size         14336        F per expert
+//   num_hidden_layers         32           N (<= MODEL_MAX_LAYERS)
+//   num_attention_heads       32           H
+//   num_key_value_heads       8            KV; null -> H (__post_init__); must divide H
+//   head_dim                  null         D; null or absent -> C / H
+//   hidden_act                "silu"       ACT2FN name -> enum act_kind, applied to the lightning qkv projection
+//                                          and inside the experts (act(w1 x) * w3 x), forward and backward; every
+//                                          parameter-free ACT2FN entry; prelu / xielu (learnable) are refused
+//   max_position_embeddings   131072       dynamic rope's threshold; default original_max_position_embeddings
+//   initializer_range         0.02         std of param_init_hf
+//   rms_norm_eps              1e-5         block and final norms (the lightning output norm is fixed at 1e-6)
+//   use_cache                 true         no numerics (inference always caches); written back true
+//   pad_token_id              null         embedding padding_idx: that row gets no gradient from lookups
+//   bos_token_id              1            kept for export; generation takes ids from the tokenizer
+//   eos_token_id              2            int or list (up to 8): eos_token_ids[], kept for generation and export
+//   tie_word_embeddings       false        lm_head aliases the embedding (gradients add)
+//   sliding_window            null         W >= 1: softmax layers see keys j with 0 <= i - j < W (training
+//                                          forward/backward and decode: the last W cached positions)
+//   attention_dropout         0.0          eval semantics (transformers applies it only in training mode):
+//                                          cispo trains without dropout; kept for export
+//   num_experts_per_tok       2            K
+//   num_local_experts         8            E ("num_experts" is read as the same key: attribute_map)
+//   output_router_logits      false        logits unaffected; the aux loss is model_backward's aux_coef
+//                                          (trainer option), not added to transformers' CausalLM loss
+//   router_aux_loss_coef      0.001        default aux_coef for callers (model.h)
+//   router_jitter_noise       0.0          eval semantics (training-mode-only noise in transformers): no
+//                                          jitter in cispo; kept for export
+//   rope_parameters           null         rope_type default | linear | dynamic | yarn | longrope | llama3 |
+//                                          proportional with factor, original_max_position_embeddings,
+//                                          attention_factor, beta_fast/slow, mscale(_all_dim), truncate,
+//                                          low/high_freq_factor, short/long_factor, partial_rotary_factor
+//                                          (model/layer_softmax.c computes the frequencies); older files:
+//                                          rope_scaling (with "type"), top-level rope_theta,
+//                                          partial_rotary_factor and original_max_position_embeddings
+//                                          (the latter wins, as at transformers' model init); per-layer-type
+//                                          dicts are refused (MiniMax's rotary embedding reads one)
+//   layer_types               null         linear_attention / full_attention per layer
+//   block_size                256          lightning chunk (numerically equivalent for any value)
+//   full/linear_attn_{alpha,beta}_factor, mlp_{alpha,beta}_factor   1   residual factors
+//   generic PreTrainedConfig keys (dtype, architectures, output_attentions, ...): no numerics; cispo
+//   computes in fp32 with eager attention semantics
 #include "model/config.h"
 
 #include <cjson/cJSON.h>
@@ -477,6 +524,19 @@ static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin)
             return cispo_fail("%s: key 'shared_intermediate_size': %d: shared experts are not supported (MiniMax-M1 "
                               "has none; set 0)", origin, shared);
     }
+    return model_config_validate(cfg, origin);
+}
+
+int model_config_take_variants(model_config_t *cfg, const char *hf_json, const char *origin) {
+    model_config_t v;
+    if (model_config_from_json_text(&v, hf_json, origin) < 0) return -1;
+    cfg->sliding_window = v.sliding_window;
+    cfg->hidden_act = v.hidden_act;
+    cfg->rope = v.rope;
+    cfg->has_pad_token = v.has_pad_token;
+    cfg->pad_token_id = v.pad_token_id;
+    cfg->router_jitter_noise = v.router_jitter_noise;
+    cfg->attention_dropout = v.attention_dropout;
     return model_config_validate(cfg, origin);
 }
 

@@ -83,6 +83,11 @@ int model_config_from_yaml(model_config_t *cfg, const char *path);
 int model_config_validate(const model_config_t *cfg, const char *origin);
 // HF-flavour config.json text that transformers' MiniMaxConfig loads (caller frees).
 char *model_config_to_json(const model_config_t *cfg);
+// Copies the fields that select numerics variants (sliding_window, hidden_act, rope, pad token,
+// router_jitter_noise, attention_dropout: those after initializer_range) from HF config.json text, e.g.
+// model_config_to_json's, into cfg and keeps the rest: for stores that keep the older fields exactly in a
+// format of their own (HDF5 checkpoints: /config beside /config_hf). 0, or -1 + message.
+int model_config_take_variants(model_config_t *cfg, const char *hf_json, const char *origin);
 // Names of the enums as config.json writes them ("silu", "yarn", ...).
 const char *model_act_name(int act);
 const char *model_rope_type_name(int type);

@@ -1,6 +1,8 @@
 // tests/test_infer.c — the inference engine against the training forward: for each parity fixture,
 // prefill a prompt and decode the rest of the token file one token at a time; the decode log-probs
-// must equal the training forward's at every position (max |diff| printed). Also: several sequences
+// must equal the training forward's at every position (max |diff| printed; for "dynamic" and
+// "longrope" RoPE, which depend on the sequence length, up to the length where they start to: see
+// below). Also: several sequences
 // of different lengths decoded together in arbitrary slots give the same numbers as one at a time,
 // and rollout_generate is deterministic per seed whatever the batch around it.
 #include <dirent.h>
@@ -32,14 +34,25 @@ static void check_fixture(const char *dir, double *worst_all) {
     int32_t *ids;
     int n;
     if (!test_check(model_read_token_file(path, cfg.vocab_size, 2, &ids, &n) == 0, "%s", cispo_last_error())) return;
+    // "dynamic" and "longrope" RoPE depend on the length (model/model.h): decode, like transformers'
+    // generate, rotates each new key with the frequencies of its own length, the training forward all
+    // keys with those of the whole sequence. They agree while the length stays where the frequencies do
+    // not change (max_position_embeddings, original_max_position_embeddings); the greedy check below
+    // covers the growth against transformers.
+    int n_cmp = n;
+    if (model_rope_by_length(&cfg)) {
+        int lim = cfg.rope.type == ROPE_DYNAMIC ? cfg.max_position_embeddings : cfg.rope.original_max_pos;
+        n_cmp = lim < n ? lim : n;
+        test_check(n_cmp >= 10, "%s: %d positions before the rope changes, the checks below need 10", dir, n_cmp);
+    }
     model_t *m = model_create(&cfg, params, 2 * n);
     float *ref = cispo_malloc(sizeof(float) * n);
-    model_score_sequence(m, ids, n, ref);
+    model_score_sequence(m, ids, n_cmp, ref);
     const int V = cfg.vocab_size;
     float *logits = cispo_malloc(sizeof(float) * V * 4);
     double worst = 0;
     // prompts of 1, 3 and n/2 tokens, in slot 2 of 4 (other slots idle)
-    int plens[3] = {1, 3, n / 2};
+    int plens[3] = {1, 3, n_cmp / 2};
     for (int c = 0; c < 3; c++) {
         infer_t *e = infer_create(m, 4, n + 4);
         int slot = 2, p = plens[c];
@@ -47,7 +60,7 @@ static void check_fixture(const char *dir, double *worst_all) {
         test_check(infer_prefill(e, &slot, &pr, &p, 1, logits) == 0, "prefill: %s", cispo_last_error());
         double d = fabs(log_softmax_at(logits, V, ids[p]) - ref[p - 1]);
         worst = d > worst ? d : worst;
-        for (int t = p; t < n - 1; t++) {
+        for (int t = p; t < n_cmp - 1; t++) {
             test_check(infer_decode(e, &slot, &ids[t], 1, logits) == 0, "decode: %s", cispo_last_error());
             d = fabs(log_softmax_at(logits, V, ids[t + 1]) - ref[t]);
             worst = d > worst ? d : worst;
@@ -62,7 +75,7 @@ static void check_fixture(const char *dir, double *worst_all) {
     double dj = 0;
     for (int j = 0; j < 3; j++) dj = fmax(dj, fabs(log_softmax_at(logits + j * V, V, ids[lens[j]]) - ref[lens[j] - 1]));
     int pos[3] = {2, 5, 1};
-    for (int step = 0; step < n - 6; step++) {
+    for (int step = 0; step < n_cmp - 6; step++) {
         int32_t toks[3];
         for (int j = 0; j < 3; j++) toks[j] = ids[pos[j]];
         infer_decode(e, slots, toks, 3, logits);
@@ -106,7 +119,9 @@ static void check_fixture(const char *dir, double *worst_all) {
     TEST_LE(dl, 2e-5, "%s: rollout log pi_old vs training forward max diff %.3g", dir, dl);
     for (int j = 0; j < 3; j++) rollout_sample_free(&all[j]);
 
-    // greedy continuation equals transformers' generate() (greedy.txt: prompt line, continuation line)
+    // greedy continuation equals transformers' generate() (greedy.txt: prompt line, continuation line,
+    // and in fixtures made since it was added, a third line with the log-prob of each chosen token at
+    // its step: decode numerics, compared at 1e-4)
     snprintf(path, sizeof path, "%s/greedy.txt", dir);
     char *g = cispo_read_file(path, NULL);
     if (test_check(g != NULL, "%s present", path)) {
@@ -114,6 +129,8 @@ static void check_fixture(const char *dir, double *worst_all) {
         int32_t *gp, *gc;
         int np, nc;
         if (nl) *nl = 0;
+        char *line3 = nl ? strchr(nl + 1, '\n') : NULL;
+        if (line3) *line3++ = 0;
         if (test_check(nl && model_parse_tokens(g, path, cfg.vocab_size, 1, &gp, &np) == 0 &&
                            model_parse_tokens(nl + 1, path, cfg.vocab_size, 1, &gc, &nc) == 0,
                        "%s parses", path)) {
@@ -125,6 +142,21 @@ static void check_fixture(const char *dir, double *worst_all) {
             test_check(rollout_generate(eg, &gr, &gpp, &np, &gs, 1, &out, NULL) == 0, "greedy rollout");
             int match = out.n_tokens == nc && !memcmp(out.tokens, gc, sizeof(int32_t) * nc);
             test_check(match, "%s: greedy continuation of %d tokens equals transformers'", dir, nc);
+            if (line3 && *line3) {
+                double dg = 0;
+                int cnt = 0;
+                char *q = line3, *end;
+                for (;;) {
+                    double v = strtod(q, &end);
+                    if (end == q) break;
+                    if (cnt < out.n_tokens) dg = fmax(dg, fabs(v - out.logp[cnt]));
+                    cnt++;
+                    q = end;
+                }
+                test_check(cnt == nc && match, "%s: greedy.txt line 3 has %d log-probs for %d tokens", dir, cnt, nc);
+                TEST_LE(dg, 1e-4, "%s: greedy step log-probs vs transformers' generate: max |diff| %.3g", dir, dg);
+                printf("%-60s greedy step log-probs vs transformers: max |dlogp| = %.3g\n", dir, dg);
+            }
             rollout_sample_free(&out);
             infer_free(eg);
             free(gp);

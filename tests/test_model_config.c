@@ -290,6 +290,19 @@ static void test_variants(void) {
     snprintf(js, sizeof js, "%s\"num_experts\": 5, \"num_experts_per_tok\": 3}", base);
     test_check(model_config_from_json_text(&c, js, "e.json") == 0 && c.n_experts == 5,
                "num_experts is num_local_experts (MiniMaxConfig.attribute_map)");
+    // a store that keeps the older fields itself takes the variant fields from the HF text
+    snprintf(js, sizeof js, "%s\"sliding_window\": 3, \"hidden_act\": \"relu\", \"pad_token_id\": 2, "
+             "\"rope_parameters\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+             "\"high_freq_factor\": 4.0}}", base);
+    if (test_check(model_config_from_json_text(&c, js, "t.json") == 0, "variants: %s", cispo_last_error())) {
+        model_config_t old = c;
+        old.sliding_window = old.hidden_act = old.has_pad_token = old.pad_token_id = 0;
+        memset(&old.rope, 0, sizeof old.rope);
+        char *hf = model_config_to_json(&c);
+        test_check(model_config_take_variants(&old, hf, "config_hf") == 0 && memcmp(&old, &c, sizeof c) == 0,
+                   "model_config_take_variants restores the variant fields from model_config_to_json's text");
+        free(hf);
+    }
     snprintf(js, sizeof js, "%s\"router_jitter_noise\": 0.1, \"attention_dropout\": 0.2, "
              "\"output_router_logits\": true}", base);
     if (test_check(model_config_from_json_text(&c, js, "j.json") == 0, "training-only fields: %s", cispo_last_error()))

@@ -9,7 +9,8 @@
 //     (||ref|| floored at 1e-5 of the whole gradient's norm, for tensors whose gradient is exactly 0)
 // and prints the worst of each per fixture. An empty or missing fixture folder fails.
 // Then `cispo score` ($CISPO_BIN) on the first fixture, from the directory and from an HDF5 checkpoint
-// made by `cispo convert`, against the same log-probs, and its one-line errors for bad token files.
+// made by `cispo convert`, against the same log-probs, and its one-line errors for bad token files;
+// and `cispo score` on every other fixture directory.
 //     ./test_parity [FIXTURE_ROOT]      (default $CISPO_SRC/tests/fixtures/parity)
 #include <dirent.h>
 #include <stdio.h>
@@ -194,6 +195,25 @@ static void check_score_output(const char *label, const char *cmd, const float *
     free(out);
 }
 
+// `cispo score` on a fixture directory against its recorded log-probs.
+static void score_dir(const char *fixture_dir, const char *name) {
+    const char *bin = getenv("CISPO_BIN");
+    if (!bin) return;
+    char path[8192], cmd[16384], label[300];
+    st_file_t ex;
+    snprintf(path, sizeof path, "%s/expected.safetensors", fixture_dir);
+    if (!test_check(st_open(&ex, path) == 0, "%s", cispo_last_error())) return;
+    int i = st_find(&ex, "logprobs");
+    int n_ref = i >= 0 ? (int)ex.header.tensors[i].numel : 0;
+    float *ref = cispo_malloc((size_t)(n_ref + 1) * sizeof(float));
+    if (i >= 0) st_read_f32(&ex, i, ref);
+    st_close(&ex);
+    snprintf(cmd, sizeof cmd, "'%s' score --model '%s' --tokens '%s/tokens.txt'", bin, fixture_dir, fixture_dir);
+    snprintf(label, sizeof label, "cispo score (%s)", name);
+    check_score_output(label, cmd, ref, n_ref);
+    free(ref);
+}
+
 static void test_cli(const char *fixture_dir) {
     const char *bin = getenv("CISPO_BIN");
     if (!bin) {
@@ -302,6 +322,11 @@ int main(int argc, char **argv) {
         char dir[4096 + 256];
         snprintf(dir, sizeof dir, "%s/%s", root, names[0]);
         test_cli(dir);
+    }
+    for (int i = 1; i < nn; i++) {  // `cispo score` on every other fixture directory
+        char dir[4096 + 256];
+        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        score_dir(dir, names[i]);
     }
     for (int i = 0; i < nn; i++) free(names[i]);
     return test_finish("test_parity");

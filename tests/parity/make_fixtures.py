@@ -5,12 +5,13 @@ the model with non-trivial random weights, saves it with save_pretrained, and re
 random token sequence, transformers' per-token log-probs, the mean cross-entropy loss, and the
 gradient of that loss for every parameter (under the checkpoint's per-expert names).
 
-    python3 tests/parity/make_fixtures.py [OUT_DIR]      (default tests/fixtures/parity)
+    python3 tests/parity/make_fixtures.py [OUT_DIR [NAME...]]   (default tests/fixtures/parity, every case)
 
 Each OUT_DIR/<name>/ holds config.json, model.safetensors (written by save_pretrained),
 tokens.txt (whitespace-separated ids), expected.safetensors with tensors "logprobs" [n-1],
-"loss" [1] and "grad.<parameter name>", and greedy.txt: a prompt (the first 4 tokens, line 1) and
-transformers' greedy continuation of 12 tokens with its cache (line 2). tests/test_parity.c and
+"loss" [1] and "grad.<parameter name>", and greedy.txt: a prompt (the first 4 tokens, line 1), transformers' greedy
+continuation of 12 tokens with its cache (line 2) and the log-prob of each chosen token at its step
+(line 3: decode-time numerics, which for "dynamic"/"longrope" RoPE differ from a full forward). tests/test_parity.c and
 tests/test_infer.c compare cispo against them.
 """
 import json, math, os, sys
@@ -24,6 +25,10 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file_
 
 L = "linear_attention"
 F = "full_attention"
+# the base of the variant cases below: head_dim 16 (8 rotary pairs), GQA 2, softmax layers at l = 0, 2
+SMALL = dict(vocab_size=53, hidden_size=20, num_attention_heads=2, head_dim=16, num_key_value_heads=1,
+             num_hidden_layers=3, layer_types=[F, L, F], num_local_experts=3, num_experts_per_tok=2,
+             intermediate_size=12, block_size=4)
 CASES = {
     # name: (config kwargs, number of tokens)
     "basic": (dict(vocab_size=97, hidden_size=32, num_attention_heads=4, head_dim=8, num_key_value_heads=2,
@@ -51,6 +56,43 @@ CASES = {
     "defaults": (dict(vocab_size=50, hidden_size=24, num_attention_heads=4, num_key_value_heads=2,
                       num_hidden_layers=4, num_local_experts=3, num_experts_per_tok=2, intermediate_size=16,
                       block_size=3), 14),
+    # --- fields that select numerics variants (small: C <= 24, V <= 60) ---
+    # sliding window 5 < T (keys j with 0 <= i - j < 5), two softmax layers; gelu (erf) activation
+    "sliding_window": (dict(SMALL, layer_types=[F, L, F], sliding_window=5, hidden_act="gelu"), 21),
+    # rope types (transformers' ROPE_INIT_FUNCTIONS), each with another activation
+    "rope_linear": (dict(SMALL, rope_parameters={"rope_type": "linear", "factor": 2.5, "rope_theta": 1000.0},
+                         hidden_act="gelu_new"), 19),
+    # dynamic NTK: T = 20 > max_position_embeddings = 12 rescales the base; the greedy run (4 + 12
+    # tokens) grows past 12 step by step
+    "rope_dynamic": (dict(SMALL, max_position_embeddings=12, hidden_act="quick_gelu",
+                          rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 500.0}), 20),
+    # yarn: ramp over pairs 0..3 of 8 (beta_fast 4, beta_slow 0.5, theta 100), attention factor from factor 4
+    "rope_yarn": (dict(SMALL, max_position_embeddings=64, hidden_act="relu",
+                       rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+                                        "beta_fast": 4.0, "beta_slow": 0.5, "rope_theta": 100.0}), 19),
+    # yarn without truncation, factor null (= max_position_embeddings / original), mscale ratio
+    "rope_yarn_mscale": (dict(SMALL, max_position_embeddings=48, layer_types=[F, F, L],
+                              rope_parameters={"rope_type": "yarn", "factor": None, "original_max_position_embeddings": 16,
+                                               "mscale": 1.0, "mscale_all_dim": 0.5, "truncate": False,
+                                               "beta_fast": 8.0, "rope_theta": 300.0}), 17),
+    # longrope: T = 20 > original 12 takes long_factor (the greedy prompt of 4 starts with short_factor)
+    "rope_longrope": (dict(SMALL, max_position_embeddings=24, hidden_act="tanh",
+                           rope_parameters={"rope_type": "longrope", "original_max_position_embeddings": 12,
+                                            "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5, 3.1, 3.8],
+                                            "long_factor": [1.0, 1.5, 2.2, 3.0, 4.5, 6.0, 8.0, 11.0],
+                                            "rope_theta": 1000.0}), 20),
+    # llama3: pair 0 kept (wavelength < 16), pairs 1-2 smoothed, the rest / 8
+    "rope_llama3": (dict(SMALL, max_position_embeddings=256, hidden_act="mish",
+                         rope_parameters={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                          "high_freq_factor": 4.0, "original_max_position_embeddings": 64,
+                                          "rope_theta": 10000.0}), 18),
+    # proportional: half the pairs rotated (partial_rotary_factor 0.5), the other half frequency 0
+    "rope_proportional": (dict(SMALL, hidden_act="gelu_pytorch_tanh",
+                               rope_parameters={"rope_type": "proportional", "partial_rotary_factor": 0.5,
+                                                "factor": 2.0, "rope_theta": 50.0}), 18),
+    # pad_token_id (its embedding row gets no gradient from lookups) with tied embeddings (the LM head's
+    # part remains); the pad id is put into the token sequence
+    "pad_tied": (dict(SMALL, pad_token_id=7, tie_word_embeddings=True, hidden_act="sigmoid"), 18),
 }
 
 
@@ -106,6 +148,8 @@ def make(name, kwargs, n_tokens, seed):
             cj.pop(k, None)
         json.dump(cj, open(os.path.join(d, "config.json"), "w"), indent=2)
     ids = torch.randint(0, cfg.vocab_size, (1, n_tokens), generator=gen)
+    if cfg.pad_token_id is not None:  # the pad id occurs in the sequence and the greedy prompt
+        ids[0, 2::5] = cfg.pad_token_id
     with open(os.path.join(d, "tokens.txt"), "w") as f:
         f.write(" ".join(str(int(t)) for t in ids[0]) + "\n")
     model.zero_grad()
@@ -120,11 +164,14 @@ def make(name, kwargs, n_tokens, seed):
     save_file(tensors, os.path.join(d, "expected.safetensors"))
     with torch.no_grad():
         prompt = ids[:, :4]
-        gen_ids = model.generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False, use_cache=True,
-                                 eos_token_id=None, pad_token_id=0)
+        out = model.generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False, use_cache=True,
+                             eos_token_id=None, pad_token_id=0, output_logits=True, return_dict_in_generate=True)
+    gen_ids = out.sequences
+    step_logp = [torch.log_softmax(lg[0].float(), dim=-1)[gen_ids[0, 4 + i]].item() for i, lg in enumerate(out.logits)]
     with open(os.path.join(d, "greedy.txt"), "w") as f:
         f.write(" ".join(str(int(t)) for t in prompt[0]) + "\n")
         f.write(" ".join(str(int(t)) for t in gen_ids[0, 4:]) + "\n")
+        f.write(" ".join(f"{x:.9g}" for x in step_logp) + "\n")
     print(f"{name}: T={n_tokens} loss={loss.item():.6f} logp[0..2]={[round(x, 6) for x in logp[:3].tolist()]} "
           f"tensors={len(tensors)}")
 
@@ -132,8 +179,13 @@ def make(name, kwargs, n_tokens, seed):
 def main():
     torch.manual_seed(0)
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
-    for i, (name, (kw, n)) in enumerate(CASES.items()):
-        make(name, kw, n, 1000 + i)
+    only = set(sys.argv[2:])
+    unknown = only - set(CASES)
+    if unknown:
+        sys.exit(f"unknown case(s) {sorted(unknown)}; the cases are {list(CASES)}")
+    for i, (name, (kw, n)) in enumerate(CASES.items()):  # seeds follow the table order
+        if not only or name in only:
+            make(name, kw, n, 1000 + i)
 
 
 if __name__ == "__main__":
