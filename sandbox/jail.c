@@ -2,7 +2,7 @@
 // cgroup, maps the sandbox users, releases the init, collects its reports under an overall
 // deadline, and reaps it.
 // defines: jail_probe, jail_set_options, jail_get_options, jail_check_ready, jail_run,
-//          jail_result_free, jail_use_private_network, jail_idle
+//          jail_result_free, jail_use_private_network, jail_idle, jail_idle_end
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -271,6 +271,17 @@ void jail_idle(void) {
     }
     if (!jail_seccomp_prog(err, sizeof err)) return;
     if (spawn(&spare, NULL, 1, "", cgp, err, sizeof err)) spare = (jail_proc_t){0, -1, -1, ""};
+}
+
+void jail_idle_end(void) {
+    reap_pending();
+    if (spare.pid > 0) {
+        kill(spare.pid, SIGKILL);
+        while (waitpid(spare.pid, NULL, 0) < 0 && errno == EINTR) {}
+        close(spare.ctl);
+        close(spare.job);
+    }
+    spare = (jail_proc_t){0, -1, -1, ""};
 }
 
 int jail_run(const jail_spec_t *spec, jail_result_t *res) {

@@ -139,6 +139,9 @@ int jail_use_private_network(void);
 // in this thread's cgroup — so jail_run only hands it the job. The first call also makes jail_run
 // leave a finished jail for jail_idle to reap instead of waiting for its teardown.
 void jail_idle(void);
+// Before such a process exits: kills the jail made ahead and reaps everything, so no init is left
+// for the host's pid 1 to reap.
+void jail_idle_end(void);
 
 // Whether jail_run will run confined, or refuse (and why) — one line for the user.
 int jail_check_ready(char *why, size_t n);

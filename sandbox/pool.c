@@ -67,12 +67,12 @@ __attribute__((noreturn)) static void worker_main(int fd) {
     for (;;) {
         jail_idle();  // reap the last jail, make the next one ahead, while no request waits
         char *req = recv_text(fd);
-        if (!req) exit(0);  // the pool closed our socket
+        if (!req) jail_idle_end(), exit(0);  // the pool closed our socket
         char *res = sandbox_execute_text(req);
         free(req);
         int bad = !res || send_text(fd, res);
         free(res);
-        if (bad) exit(0);
+        if (bad) jail_idle_end(), exit(0);
     }
 }
 

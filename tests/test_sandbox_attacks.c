@@ -93,8 +93,8 @@ static void teardown_host(void) {
     rmdir(canary_dir);
 }
 
-// Processes left by a jail: in another PID namespace than ours, or (as root) owned by the host
-// uids the jail maps its users to.
+// Processes left by a jail: (as root) owned by the host uids the jail maps its users to, or (not
+// root) ours in another PID namespace — less each namespace's pid 1, the jail's own init.
 static int count_jail_processes(void) {
     char self_ns[64] = "", path[300], ns[64], buf[4096];
     ssize_t k = readlink("/proc/self/ns/pid", self_ns, sizeof self_ns - 1);
@@ -117,6 +117,14 @@ static int count_jail_processes(void) {
         buf[r] = 0;
         const char *u = strstr(buf, "\nUid:");
         unsigned uid = u ? (unsigned)strtoul(u + 5, NULL, 10) : 0;
+        // pid 1 of a jail's namespace is the jail's init, our code (an idle worker keeps one ready
+        // for its next job); what an attack could leave behind runs under it
+        const char *nspid = strstr(buf, "\nNSpid:");
+        if (nspid) {
+            const char *eol = strchr(nspid + 1, '\n'), *last = eol;
+            while (last > nspid && last[-1] != '\t' && last[-1] != ' ') last--;
+            if (eol && atoi(last) == 1 && strcmp(e->d_name, "1")) continue;
+        }
         // other PID namespaces count only when the process is ours to run (other users' containers
         // on a shared host are not)
         if ((uid == 1879048192u || uid == 1879048193u) || (other_ns && uid == geteuid() && geteuid() != 0)) {
