@@ -2,18 +2,22 @@
 //   1. a trivial Python program (`pass`) through the worker pool, one client, versus bare
 //      fork+exec launches of the same interpreter on the same program (`python3 -c pass`),
 //      interleaved in rounds so load changes on the machine hit both alike; per-run overhead =
-//      pool latency - bare latency (medians of the rounds);
+//      pool latency - bare latency (medians of the rounds), in wall time and in CPU time (user +
+//      system of all processes involved: the CPU figure barely moves when other work shares the
+//      machine, the wall figure does);
 //   2. saturated throughput: as many clients as workers, runs/s of the pool vs bare launches from
 //      the same number of threads;
-//   3. concurrency sweep: C concurrent judged runs (a stdin/stdout test with a 5 s limit) through a
-//      pool of C workers, for C = 1, 2, 4, ... — runs/s and whether every verdict was right
-//      (Accepted for the correct program, WrongAnswer for a wrong one).
+//   3. concurrency sweep: C concurrent judged runs (a stdin/stdout test with a 1 s wall/CPU limit)
+//      through a pool of C workers, for C = 1, 2, 4, ... 256 — runs/s and how many verdicts were
+//      right (Accepted for the correct program, WrongAnswer for the wrong one); past some C the
+//      machine cannot start every interpreter within the limit and verdicts turn into time limits.
 // Build: cmake target sandbox_bench (tests/cmake/sandbox.cmake). Run: build/sandbox_bench [rounds]
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +47,15 @@ static double median(double *v, int n) {
 
 static const char *python = "/usr/bin/python3";
 
+// CPU seconds of our reaped children (and theirs): the bare launches, or the pool's workers with
+// the jails they reaped once the pool is destroyed.
+static double children_cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 static void bare_run(void) {
     char *argv[] = {(char *)python, "-c", "pass", NULL};
     pid_t pid;
@@ -56,7 +69,7 @@ static int pool_run_ok(sandbox_pool_t *p, const char *req, const char *want) {
     cJSON *r = cJSON_Parse(res ? res : "");
     const cJSON *st = cJSON_GetObjectItem(r, "status");
     int ok = cJSON_IsString(st) && !strcmp(st->valuestring, want);
-    if (!ok) fprintf(stderr, "unexpected result: %.300s\n", res ? res : "(null)");
+    if (!ok && getenv("BENCH_VERBOSE")) fprintf(stderr, "unexpected result: %.300s\n", res ? res : "(null)");
     cJSON_Delete(r);
     free(res);
     return ok;
@@ -68,10 +81,10 @@ typedef struct {
 } client_t;
 
 static const char *good_req =
-    "{\"language\":\"python\",\"code\":\"a,b=map(int,input().split())\\nprint(a+b)\\n\",\"run_timeout\":5,"
+    "{\"language\":\"python\",\"code\":\"a,b=map(int,input().split())\\nprint(a+b)\\n\",\"run_timeout\":1,"
     "\"tests\":[{\"stdin\":\"20 22\",\"stdout\":\"42\"}]}";
 static const char *bad_req =
-    "{\"language\":\"python\",\"code\":\"a,b=map(int,input().split())\\nprint(a-b)\\n\",\"run_timeout\":5,"
+    "{\"language\":\"python\",\"code\":\"a,b=map(int,input().split())\\nprint(a-b)\\n\",\"run_timeout\":1,"
     "\"tests\":[{\"stdin\":\"20 22\",\"stdout\":\"42\"}]}";
 
 static void *client(void *arg) {
@@ -85,9 +98,9 @@ static void *client(void *arg) {
 }
 
 // runs/s of n clients doing `runs` runs each; *all_ok = every verdict right
-static double parallel(sandbox_pool_t *pool, int n, int runs, int judged, int *all_ok) {
-    pthread_t th[256];
-    client_t cl[256];
+static double parallel(sandbox_pool_t *pool, int n, int runs, int judged, int *all_ok, int *n_ok) {
+    pthread_t th[512];
+    client_t cl[512];
     double t0 = now();
     for (int i = 0; i < n; i++) {
         cl[i] = (client_t){pool, runs, 0, judged, i};
@@ -97,6 +110,7 @@ static double parallel(sandbox_pool_t *pool, int n, int runs, int judged, int *a
     for (int i = 0; i < n; i++) pthread_join(th[i], NULL), ok += cl[i].ok;
     double dt = now() - t0;
     *all_ok = ok == n * runs;
+    if (n_ok) *n_ok = ok;
     return n * runs / dt;
 }
 
@@ -116,48 +130,76 @@ int main(int argc, char **argv) {
     sandbox_pool_t *pool = sandbox_pool_create(1, err, sizeof err);
     if (!pool) return fprintf(stderr, "sandbox_bench: %s\n", err), 1;
     for (int i = 0; i < 5; i++) bare_run(), pool_run_ok(pool, trivial_req, "Finished");  // warm caches
-    double bare_ms[256], pool_ms[256];
-    int ok = 1;
-    for (int r = 0; r < rounds && r < 256; r++) {
-        double t0 = now();
+    sandbox_pool_destroy(pool);
+    // latency: runs alternate one bare, one pooled, so both meet the same load; medians of the
+    // single runs and of the paired differences. CPU: per round (the pool's CPU is counted once
+    // its workers are reaped), medians of the rounds.
+    enum { MAXR = 64, MAXN = MAXR * 20 };
+    static double bare_one[MAXN], pool_one[MAXN], diff_one[MAXN];
+    double bare_cpu[MAXR], pool_cpu[MAXR];
+    int ok = 1, k = 0;
+    if (rounds > MAXR) rounds = MAXR;
+    for (int r = 0; r < rounds; r++) {
+        double c0 = children_cpu();
         for (int i = 0; i < per_round; i++) bare_run();
-        double t1 = now();
+        double c1 = children_cpu();
+        pool = sandbox_pool_create(1, err, sizeof err);
         for (int i = 0; i < per_round; i++) ok &= pool_run_ok(pool, trivial_req, "Finished");
-        double t2 = now();
-        bare_ms[r] = (t1 - t0) * 1e3 / per_round;
-        pool_ms[r] = (t2 - t1) * 1e3 / per_round;
+        sandbox_pool_destroy(pool);
+        double c2 = children_cpu();
+        bare_cpu[r] = (c1 - c0) * 1e3 / per_round;
+        pool_cpu[r] = (c2 - c1) * 1e3 / per_round;
+    }
+    pool = sandbox_pool_create(1, err, sizeof err);
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < per_round; i++, k++) {
+            double t0 = now();
+            bare_run();
+            double t1 = now();
+            ok &= pool_run_ok(pool, trivial_req, "Finished");
+            double t2 = now();
+            bare_one[k] = (t1 - t0) * 1e3;
+            pool_one[k] = (t2 - t1) * 1e3;
+            diff_one[k] = pool_one[k] - bare_one[k];
+        }
+    sandbox_pool_destroy(pool);
+    double b = median(bare_one, k), p = median(pool_one, k), d = median(diff_one, k);
+    double bc = median(bare_cpu, rounds), pc = median(pool_cpu, rounds);
+    printf("\n1. one client, %d runs of `python3 -c pass` each way, alternating (medians)\n", k);
+    printf("   %-16s %10s %10s %12s\n", "", "wall ms", "runs/s", "CPU ms/run");
+    printf("   %-16s %10.2f %10.1f %12.2f\n", "bare fork+exec", b, 1e3 / b, bc);
+    printf("   %-16s %10.2f %10.1f %12.2f   (all verdicts right: %s)\n", "sandbox pool", p, 1e3 / p, pc, ok ? "yes" : "NO");
+    printf("   %-16s %10.2f %10s %12.2f   (wall: median of the paired differences)\n", "overhead/run", d, "", pc - bc);
+
+    // 2. saturated: as many clients as cores, blocks alternating bare and pool
+    int n = (int)cores;
+    int ok2 = 1, okb;
+    double bare_tp[MAXR], pool_tp[MAXR];
+    pool = sandbox_pool_create(n, err, sizeof err);
+    for (int r = 0; r < rounds; r++) {
+        bare_tp[r] = parallel(NULL, n, per_round / n, 0, &okb, NULL);
+        pool_tp[r] = parallel(pool, n, per_round / n, 0, &okb, NULL);
+        ok2 &= okb;
     }
     sandbox_pool_destroy(pool);
-    double b = median(bare_ms, rounds), p = median(pool_ms, rounds);
-    printf("\n1. one client, %d rounds x %d runs of `python3 -c pass` (medians of rounds)\n", rounds, per_round);
-    printf("   bare fork+exec  %7.2f ms/run  %7.1f runs/s\n", b, 1e3 / b);
-    printf("   sandbox pool    %7.2f ms/run  %7.1f runs/s   (all verdicts right: %s)\n", p, 1e3 / p, ok ? "yes" : "NO");
-    printf("   overhead        %7.2f ms/run\n", p - b);
-
-    // 2. saturated: as many clients as cores
-    int n = (int)cores;
-    int ok2;
-    pool = sandbox_pool_create(n, err, sizeof err);
-    double bare_tp = parallel(NULL, n, rounds * per_round / n, 0, &ok2);
-    double pool_tp = parallel(pool, n, rounds * per_round / n, 0, &ok2);
-    sandbox_pool_destroy(pool);
-    printf("\n2. %d clients (one per core), `pass`\n", n);
-    printf("   bare fork+exec  %7.1f runs/s\n   sandbox pool    %7.1f runs/s  (%.0f%% of bare; all right: %s)\n", bare_tp, pool_tp,
-           100 * pool_tp / bare_tp, ok2 ? "yes" : "NO");
+    double bt = median(bare_tp, rounds), pt = median(pool_tp, rounds);
+    printf("\n2. %d clients (one per core), `pass`, %d alternating blocks (medians)\n", n, rounds);
+    printf("   bare fork+exec  %7.1f runs/s\n   sandbox pool    %7.1f runs/s  (%.0f%% of bare; all right: %s)\n", bt, pt,
+           100 * pt / bt, ok2 ? "yes" : "NO");
 
     // 3. concurrency sweep with judged runs
-    printf("\n3. concurrent judged runs (half correct, half wrong; 5 s limit), pool of C workers\n");
-    printf("   %4s %10s %8s\n", "C", "runs/s", "correct");
-    for (int c = 1; c <= 64; c *= 2) {
+    printf("\n3. concurrent judged runs (half correct, half wrong; 1 s limit), pool of C workers\n");
+    printf("   %4s %10s %14s\n", "C", "runs/s", "right verdicts");
+    for (int c = 1; c <= 256; c *= 2) {
         pool = sandbox_pool_create(c, err, sizeof err);
         if (!pool) {
             printf("   %4d  cannot start: %s\n", c, err);
             break;
         }
-        int runs = c < 8 ? 16 : 4;
-        double tp = parallel(pool, c, runs, 1, &ok2);
+        int runs = c < 8 ? 16 : c < 64 ? 4 : 2, right = 0;
+        double tp = parallel(pool, c, runs, 1, &ok2, &right);
         sandbox_pool_destroy(pool);
-        printf("   %4d %10.1f %8s\n", c, tp, ok2 ? "all" : "NOT ALL");
+        printf("   %4d %10.1f %8d / %-5d\n", c, tp, right, c * runs);
         fflush(stdout);
     }
     return 0;

@@ -199,15 +199,25 @@ typedef struct {
 } jail_proc_t;
 
 static __thread jail_proc_t spare = {0, -1, -1, ""};  // made by jail_idle, used by the next jail_run
-static __thread pid_t pending;                        // an init that reported DONE, not yet reaped
+#define MAX_PENDING 16
+static __thread pid_t pending[MAX_PENDING];           // inits that reported DONE, not yet reaped
+static __thread int n_pending;
 static __thread int defer_reaping;                    // set by jail_idle: the thread calls it between jails
 static __thread size_t last_cg_mem;                   // cgroup limits of the last jail: the next
 static __thread int last_cg_pids;                     // one made ahead starts with them
 
-static void reap_pending(void) {
-    if (pending > 0)
-        while (waitpid(pending, NULL, 0) < 0 && errno == EINTR) {}
-    pending = 0;
+// Reaps finished inits: those done tearing down (block = 0), or all of them (block = 1). A
+// namespace's teardown waits on the kernel (RCU grace periods for its mounts), which is why it is
+// not waited for between jobs.
+static void reap_pending(int block) {
+    int k = 0;
+    for (int i = 0; i < n_pending; i++) {
+        pid_t r;
+        do r = waitpid(pending[i], NULL, block ? 0 : WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r == 0) pending[k++] = pending[i];  // still exiting
+    }
+    n_pending = k;
 }
 
 // Clones an init in new namespaces, maps its users, puts it in cg, releases it. spec NULL: it
@@ -260,7 +270,7 @@ static int spawn(jail_proc_t *jp, const jail_spec_t *spec, int confined, const c
 
 void jail_idle(void) {
     defer_reaping = 1;
-    reap_pending();
+    reap_pending(0);
     const jail_host_t *h = jail_probe();
     if (spare.pid > 0 || !(h->userns && h->seccomp)) return;
     char err[256];
@@ -274,7 +284,7 @@ void jail_idle(void) {
 }
 
 void jail_idle_end(void) {
-    reap_pending();
+    reap_pending(1);
     if (spare.pid > 0) {
         kill(spare.pid, SIGKILL);
         while (waitpid(spare.pid, NULL, 0) < 0 && errno == EINTR) {}
@@ -286,7 +296,7 @@ void jail_idle_end(void) {
 
 int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     double t0 = jail_now();
-    reap_pending();
+    reap_pending(n_pending == MAX_PENDING);
     memset(res, 0, sizeof *res);
     res->n_steps = spec->n_steps;
     res->steps = calloc((size_t)(spec->n_steps > 0 ? spec->n_steps : 1), sizeof *res->steps);
@@ -349,6 +359,8 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     }
     if (!jp.pid && spawn(&jp, spec, confined, tmpdir, &cg, err, sizeof err)) return fail(res, "", err);
     pid_t pid = jp.pid;
+    if (defer_reaping && confined && spare.pid == 0 && spawn(&spare, NULL, 1, "", &cg, err, sizeof err))
+        spare = (jail_proc_t){0, -1, -1, ""};  // the next one, made while this one runs; optional
     int ctl[2] = {jp.ctl, -1};
 
     double deadline = t0 + total_wall;
@@ -432,7 +444,7 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         free(payload);
     }
     if (done && res->ok && defer_reaping) {
-        pending = pid;  // it is exiting on its own; reaped by jail_idle, off the caller's clock
+        pending[n_pending++] = pid;  // it is exiting on its own; reaped later, off the caller's clock
     } else {
         kill(pid, SIGKILL);  // a no-op after a clean finish; otherwise the whole namespace goes with it
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}

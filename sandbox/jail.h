@@ -136,8 +136,9 @@ int jail_use_private_network(void);
 
 // For the same kind of process, between jobs: reaps the last jail (its teardown then happens off
 // the next caller's clock) and makes the next one ahead — namespaces created, root built, waiting
-// in this thread's cgroup — so jail_run only hands it the job. The first call also makes jail_run
-// leave a finished jail for jail_idle to reap instead of waiting for its teardown.
+// in this thread's cgroup — so jail_run only hands it the job. The first call also switches the
+// thread to that mode: jail_run leaves a finished jail for jail_idle to reap instead of waiting
+// for its teardown, and makes the next jail while the current one runs.
 void jail_idle(void);
 // Before such a process exits: kills the jail made ahead and reaps everything, so no init is left
 // for the host's pid 1 to reap.

@@ -494,8 +494,29 @@ static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name)
     free(buf);
 }
 
+// Closes every descriptor above 2 but the ones the init needs (the caller's sockets, other jails'
+// pipes: none of them is ours to hold).
+static void close_others(int keep1, int keep2, int keep3) {
+    int keep[3] = {keep1, keep2, keep3};
+    for (int i = 0; i < 3; i++)  // sort the (up to three) kept fds
+        for (int j = i + 1; j < 3; j++)
+            if (keep[j] < keep[i]) {
+                int t = keep[i];
+                keep[i] = keep[j];
+                keep[j] = t;
+            }
+    unsigned lo = 3;
+    for (int i = 0; i < 3; i++) {
+        if (keep[i] < (int)lo) continue;
+        if ((unsigned)keep[i] > lo) syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+}
+
 void jail_init_main(const jail_init_args_t *args) {
     jail_init_args_t copy = *args, *a = &copy;
+    close_others(a->ctl_fd, a->sync_fd, a->job_fd);
     ctl_fd = a->ctl_fd;
     char b;
     ssize_t r;

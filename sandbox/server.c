@@ -129,6 +129,7 @@ static enum MHD_Result run_code(server_t *s, struct MHD_Connection *c, upload_t 
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                const char *version, const char *data, size_t *data_size, void **con_cls) {
+    (void)version;
     server_t *s = cls;
     upload_t *u = *con_cls;
     int is_post = !strcmp(method, "POST");
@@ -168,6 +169,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls, (void)c, (void)toe;
     upload_t *u = *con_cls;
     if (u) free(u->body), free(u);
     *con_cls = NULL;
