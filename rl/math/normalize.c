@@ -230,7 +230,7 @@ static void fix_thousands(mv_buf *b) {
             if (j - i <= 3 && s[i] != '0' && j < n && (s[j] == ',' || s[j] == ' ')) {
                 char sep = s[j];
                 size_t k = j, groups = 0;
-                while (k + 3 < n + 0 && s[k] == sep && isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&
+                while (k + 3 < n && s[k] == sep && isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&
                        isdigit((unsigned char)s[k + 3]) && (k + 4 == n || !isdigit((unsigned char)s[k + 4]))) {
                     k += 4;
                     groups++;
