@@ -278,6 +278,9 @@ static const case_t kCases[] = {
     {"p=5,q=2;p=7,q=2", "$(5,2),(7,3)$", 0},
     {"(3, 3), (1, 1)", "$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$", 1},
     {"2/3", "So, P(A) = (1/2) * (4/3) P(A) = 2/3 Therefore, the probability is 2/3. <|im_start|>user", 1},
+    {"5", "So \\boxed{5}. To verify the answer is correct, 2+3 = 5", 1},
+    {"5", "Check if the answer is correct: 2+3=5. So the result is 5.", 1},
+    {"7", "So \\boxed{7}. Let me double-check: the answer is consistent with 2 + 5.", 1},
 };
 
 static void check_case(const char *gold, const char *resp, int expected, const char *label) {

@@ -19,7 +19,7 @@
 
 #define JOIN " \\text{ and } "  // the parser reads this as an unordered-list separator
 
-static pcre2_code *re_phrase, *re_number, *re_choice;
+static pcre2_code *re_phrase, *re_final, *re_number, *re_choice;
 static pthread_once_t re_once = PTHREAD_ONCE_INIT;
 
 static pcre2_code *compile(const char *pat) {
@@ -31,7 +31,10 @@ static pcre2_code *compile(const char *pat) {
 }
 
 static void compile_all(void) {
-    re_phrase = compile("(?i)(?:final\\s+answer|\\banswer)(?:\\s+(?:is|would\\s+be|will\\s+be|should\\s+be))?\\s*(?:is\\b|:|=|\\bis\\b)");
+    // "the answer is 5", "Answer: 5", "final answer = 5"; not "the answer is correct"
+    re_phrase = compile("(?i)(?:final\\s+answer|\\banswer)(?:\\s+(?:is|would\\s+be|will\\s+be|should\\s+be))?\\s*(?:is\\b|:|=|\\bis\\b)"
+                        "(?!\\s*(?:correct|right|wrong|incorrect|reasonable|consistent|valid|indeed|not|also|as\\s+follows)\\b)");
+    re_final = compile("(?i)final\\s+answer");
     re_number = compile(
         "(?<![\\w.\\\\^_])-?(?:\\d+\\s*/\\s*\\d+(?!\\d|[.,]\\d)|\\d{1,3}(?:(?:,|\\s|\\\\,|\\{,\\})\\d{3})+(?![\\d])(?:\\.\\d+)?|"
         "\\d+(?:[.,]\\d+)?|\\.\\d+)(?:\\s*(?:\\\\?%|percent|pct))?");
@@ -429,8 +432,8 @@ static size_t last_number_end(const char *s, size_t n) {
     return last;
 }
 
-// The order of the extraction levels for one response. Boxes come first unless an answer phrase
-// follows the last box ("... \\boxed{255} ... The final answer is $10,455$."); between the last span
+// The order of the extraction levels for one response. Boxes come first unless a "final answer"
+// phrase follows the last box ("... \\boxed{255} ... The final answer is $10,455$."); between the last span
 // and the last number, the one further right comes first (Math-Verify's rule for equal priority).
 void mv_extract_order(const char *resp, size_t n, int order[MV_EXTRACT_LEVELS]) {
     pthread_once(&re_once, compile_all);
@@ -439,7 +442,7 @@ void mv_extract_order(const char *resp, size_t n, int order[MV_EXTRACT_LEVELS]) 
     const char *s = resp + b;
     size_t sn = n - b;
     size_t box = last_box_end(s, sn), pb = 0, pe = 0;
-    int phrase_after = box > 0 && last_match(re_phrase, s, sn, &pb, &pe) && pb >= box;
+    int phrase_after = box > 0 && last_match(re_final, s, sn, &pb, &pe) && pb >= box;
     int number_first = last_number_end(s, sn) > last_span_end(s, sn);
     int k = 0;
     order[k++] = phrase_after ? MV_X_PHRASE : MV_X_BOX;
