@@ -17,8 +17,8 @@
 static char out_buf[1 << 20];
 
 // Runs a shell command; stdout + stderr into out_buf. Returns the exit status.
-static int run(const char *cmd) {
-    char full[8192];
+static int run(const char *cmd) {  // cmd: at most 8192 bytes
+    char full[8200];
     snprintf(full, sizeof full, "%s 2>&1", cmd);
     FILE *p = popen(full, "r");
     if (!p) return -1;

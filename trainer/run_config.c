@@ -35,6 +35,7 @@ const keyconf_key_t run_config_keys[] = {
     {"sft_batch", KEY_INT, O(sft_batch), 1, 1e6, NULL, "64", "demonstrations per SFT update", 0},
     {"sft_lr", KEY_DOUBLE, O(sft_lr), 0, 1, NULL, "3e-3", "SFT peak learning rate", 0},
     {"sft_warmup", KEY_INT, O(sft_warmup), 0, 1e8, NULL, "20", "SFT warmup updates", 0},
+    {"sft_lr_schedule", KEY_CHOICE, O(sft_lr_schedule), 0, 0, "constant|cosine|linear", "constant", "SFT decay after warmup", 0},
     // RL
     {"steps", KEY_INT, O(steps), 0, 1e8, NULL, "100", "RL steps (one rollout batch and its updates each)", 0},
     {"prompts_per_step", KEY_INT, O(prompts_per_step), 1, 1e6, NULL, "32", "prompts per rollout batch", 0},

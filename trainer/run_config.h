@@ -37,6 +37,7 @@ typedef struct {
     int sft_batch;                 // demonstrations per SFT update
     double sft_lr;
     int sft_warmup;
+    int sft_lr_schedule;           // enum lr_schedule
     // ---- RL ----
     int steps;                     // RL steps (rollout batch + its updates)
     int prompts_per_step;

@@ -14,7 +14,7 @@ void train_optim_config(const run_config_t *c, int phase, optim_config_t *o) {
     memset(o, 0, sizeof *o);
     o->lr = phase == 1 ? c->sft_lr : c->lr;
     o->warmup = phase == 1 ? c->sft_warmup : c->warmup;
-    o->schedule = c->lr_schedule;
+    o->schedule = phase == 1 ? c->sft_lr_schedule : c->lr_schedule;
     o->total = phase == 1 ? c->sft_steps : c->steps * c->minibatches;
     o->min_ratio = c->lr_min_ratio;
     o->beta1 = c->beta1;
