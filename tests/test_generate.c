@@ -1,7 +1,8 @@
 // tests/test_generate.c — `cispo generate`: on every parity fixture the greedy continuation of
-// greedy.txt's prompt equals transformers' generate() (greedy.txt line 2), and --logprobs equals the
-// training forward's log-probs of the continuation (or transformers' own, where greedy.txt has them); text prompts decode to the text of the token
-// path; bad arguments and bad token files are refused with the reason.
+// greedy.txt's prompt equals transformers' generate() (greedy.txt line 2), and --logprobs equals
+// transformers' decode-time log-probs (line 3, where present) or else the training forward's
+// log-probs of the continuation; text prompts decode to the text of the token path; bad arguments and
+// bad token files are refused with the reason.
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
