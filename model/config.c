@@ -42,7 +42,8 @@
 //   num_experts_per_tok       2            K
 //   num_local_experts         8            E ("num_experts" is read as the same key: attribute_map)
 //   output_router_logits      false        logits unaffected; the aux loss is model_backward's aux_coef
-//                                          (trainer option), not added to transformers' CausalLM loss
+//                                          (trainer option), not added to transformers' CausalLM loss;
+//                                          kept for export
 //   router_aux_loss_coef      0.001        default aux_coef for callers (model.h)
 //   router_jitter_noise       0.0          eval semantics (training-mode-only noise in transformers): no
 //                                          jitter in cispo; kept for export
@@ -484,6 +485,7 @@ static int from_tree(model_config_t *cfg, const cJSON *root, const char *origin)
     if (cfg->has_pad_token < 0) return -1;
     TRY(get_num(root, origin, "router_jitter_noise", &cfg->router_jitter_noise));
     TRY(get_num(root, origin, "attention_dropout", &cfg->attention_dropout));
+    TRY(get_bool(root, origin, "output_router_logits", &cfg->output_router_logits));
 
     if (hf) {
         TRY(parse_layer_types(cfg, root, origin));
@@ -537,6 +539,7 @@ int model_config_take_variants(model_config_t *cfg, const char *hf_json, const c
     cfg->pad_token_id = v.pad_token_id;
     cfg->router_jitter_noise = v.router_jitter_noise;
     cfg->attention_dropout = v.attention_dropout;
+    cfg->output_router_logits = v.output_router_logits;
     return model_config_validate(cfg, origin);
 }
 
@@ -916,7 +919,7 @@ char *model_config_to_json(const model_config_t *c) {
     cJSON_AddNumberToObject(o, "num_experts_per_tok", c->n_experts_per_tok);
     add_float(o, "router_aux_loss_coef", c->router_aux_loss_coef);
     add_float(o, "router_jitter_noise", c->router_jitter_noise);
-    cJSON_AddBoolToObject(o, "output_router_logits", 0);
+    cJSON_AddBoolToObject(o, "output_router_logits", c->output_router_logits);
     if (c->sliding_window > 0) cJSON_AddNumberToObject(o, "sliding_window", c->sliding_window);
     else cJSON_AddNullToObject(o, "sliding_window");
     add_float(o, "attention_dropout", c->attention_dropout);
