@@ -1,7 +1,8 @@
 // tests/test_ops.c — the dense CPU reference ops (kernels/ops.h) against naive double-precision
 // references and central finite differences (tests/ophelp.h), over a table of cases per op: odd
-// sizes, every transpose case, partial and full rotary, K = 1 and K > 1, E not a power of two, LM-head
-// chunks that do not divide T, targets with -1 entries. Backward ops are checked to accumulate.
+// sizes, every transpose case, partial and full rotary (default, scaled and zero frequencies), every
+// ACT2FN activation plain and gated, K = 1 and K > 1, E not a power of two, LM-head chunks that do not
+// divide T, targets with -1 entries. Backward ops are checked to accumulate.
 //   build-x/test_ops            one line per op and case, then the worst error per op
 //   build-x/test_ops --perf     also us/run and GFLOP/s (or GB/s) for model-like shapes (not asserted)
 #include "kernels/ops.h"

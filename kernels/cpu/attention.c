@@ -33,7 +33,7 @@ static int max_seqlen(const int32_t *cu_seqlens, int nseq) {
     return m;
 }
 
-// First key row r0 of a query block may see.
+// The first key a block of queries starting at row r0 may see (0 without a window).
 static int first_key(int r0, int window) { return window > 0 && r0 - window + 1 > 0 ? r0 - window + 1 : 0; }
 
 void attention_forward_cpu(float *o, float *lse, const float *q, const float *k, const float *v,
