@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -86,12 +87,17 @@ int code_verifier_config_from_env(code_verifier_config_t *cfg) {
 // ---- local pool ----
 
 static sandbox_pool_t *pool;
+static pid_t pool_pid;  // the process that made it: a forked child makes its own
 static char pool_err[1200];
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static sandbox_pool_t *local_pool(int workers) {
     pthread_mutex_lock(&pool_mu);
-    if (!pool && !pool_err[0]) pool = sandbox_pool_create(workers, pool_err, sizeof pool_err);
+    if (pool && pool_pid != getpid()) pool = NULL;  // the parent's workers answer the parent only
+    if (!pool && !pool_err[0]) {
+        pool = sandbox_pool_create(workers, pool_err, sizeof pool_err);
+        pool_pid = getpid();
+    }
     pthread_mutex_unlock(&pool_mu);
     return pool;
 }

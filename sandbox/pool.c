@@ -128,6 +128,12 @@ char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
     pthread_mutex_lock(&p->mu);
     int i;
     for (;;) {
+        int lost = 0;
+        for (i = 0; i < p->n; i++) lost += p->w[i].fd < 0;
+        if (lost == p->n) {  // every worker died and none could be restarted
+            pthread_mutex_unlock(&p->mu);
+            return strdup("{\"status\":\"SandboxError\",\"message\":\"no sandbox worker is left: they died and could not be restarted\"}");
+        }
         for (i = 0; i < p->n && p->w[i].busy; i++) {}
         if (i < p->n) break;
         pthread_cond_wait(&p->idle, &p->mu);
@@ -143,11 +149,11 @@ char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
         kill(p->w[i].pid, SIGKILL);
         while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR) {}
         p->w[i].fd = -1;
-        if (spawn(p, i)) p->w[i].busy = 1;  // lost for good; the others carry on
+        if (spawn(p, i)) p->w[i].busy = 1;  // lost for good (fd -1); the others carry on
         res = strdup("{\"status\":\"SandboxError\",\"message\":\"the sandbox worker died during the run\"}");
     }
     if (p->w[i].fd >= 0) p->w[i].busy = 0;
-    pthread_cond_signal(&p->idle);
+    pthread_cond_broadcast(&p->idle);  // waiters also need to see a worker lost for good
     pthread_mutex_unlock(&p->mu);
     return res;
 }
