@@ -10,7 +10,10 @@ Reports:
      of each checker against the label, their agreement, per category, and every kind of
      disagreement (category, label, ours, Math-Verify) with examples;
   2. verdicts/s of both on tests/data/math_pairs.tsv, one core (both pinned to CPU 0), and the ratio;
-  3. time of each pathological answer (budget 10 ms each).
+  3. time of each pathological answer (budget 10 ms each);
+  4. with --mv-tests DIR (the tests/ folder of Math-Verify's source distribution:
+     pip download math-verify --no-binary :all: --no-deps; tar xzf ...): both checkers against the
+     expected values of Math-Verify's own test cases (many are real model outputs), defaults only.
 Math-Verify is given the gold inside $..$ (its documented use) and the response as written.
 """
 import argparse
@@ -169,12 +172,44 @@ def section_pathological(cispo):
     print(f"  slowest {worst:.3f} ms: {'within' if worst < 10 else 'OVER'} the 10 ms budget")
 
 
+def section_mv_tests(cispo, folder):
+    import ast
+    import glob
+
+    cases = []
+    for path in sorted(glob.glob(os.path.join(folder, "test_*.py"))):
+        tree = ast.parse(open(path).read())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for dec in node.decorator_list:
+                if isinstance(dec, ast.Call) and getattr(dec.func, "attr", "") == "parametrize" and len(dec.args) > 1:
+                    try:
+                        values = ast.literal_eval(dec.args[1])
+                    except ValueError:
+                        continue
+                    for v in values:
+                        if isinstance(v, tuple) and len(v) >= 3 and isinstance(v[0], str) and isinstance(v[1], str):
+                            cases.append((v[0], v[1], int(bool(v[2])), f"{os.path.basename(path)}::{node.name}"))
+    ours, _ = run_cispo(cispo, [(g, r) for g, r, *_ in cases])
+    mv = mv_verdicts([(g, r) for g, r, *_ in cases], wrap_gold=False)
+    n = len(cases)
+    o_ok = sum(o == e for (o, _), (_, _, e, _) in zip(ours, cases))
+    m_ok = sum(m == e for m, (_, _, e, _) in zip(mv, cases))
+    print(f"\n== 4. Math-Verify's own test cases ({n}, default options for both)")
+    print(f"cispo verify agrees with the expected value on {o_ok}/{n} ({100 * o_ok / n:.1f}%), math-verify on {m_ok}/{n} ({100 * m_ok / n:.1f}%)")
+    for (o, ext), m, (g, r, e, src) in zip(ours, mv, cases):
+        if o != e:
+            print(f"  cispo={o} math-verify={m} expected={e} [{src}] gold {g[-60:]!r} resp {r[-80:]!r}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cispo", default=os.path.join(ROOT, "build", "cispo"))
     ap.add_argument("--n", type=int, default=2400)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reps", type=int, default=200, help="copies of the shared pairs timed for cispo")
+    ap.add_argument("--mv-tests", help="tests/ folder of the math-verify source distribution (optional section 4)")
     a = ap.parse_args()
     try:
         import math_verify  # noqa: F401
@@ -187,6 +222,8 @@ def main():
     section_generated(a.cispo, a.n, a.seed)
     section_speed(a.cispo, a.reps)
     section_pathological(a.cispo)
+    if a.mv_tests:
+        section_mv_tests(a.cispo, a.mv_tests)
 
 
 if __name__ == "__main__":

@@ -281,6 +281,11 @@ static const case_t kCases[] = {
     {"5", "So \\boxed{5}. To verify the answer is correct, 2+3 = 5", 1},
     {"5", "Check if the answer is correct: 2+3=5. So the result is 5.", 1},
     {"7", "So \\boxed{7}. Let me double-check: the answer is consistent with 2 + 5.", 1},
+    {"4", "\\boxed{12 \\div 3}", 1},
+    {"4", "\\boxed{12 \\div 4}", 0},
+    {"\\pi", "\\boxed{\\mathrm{\\pi}}", 1},
+    {"e^{2}", "\\boxed{\\mathrm{e}^2}", 1},
+    {"2", "\\boxed{\\mathrm{2}}", 1},
 };
 
 static void check_case(const char *gold, const char *resp, int expected, const char *label) {
@@ -359,6 +364,9 @@ int main(void) {
     check_pathological("2^2^2^2^2^2^2", "2", "\\boxed{2^{2^{2^{2^{2^{2^{2}}}}}}}", 0);
     check_pathological("sum to 10^9", "2", "\\boxed{\\sum_{k=1}^{1000000000} k}", 0);
     check_pathological("binom(10^9, 10^8)", "2", "\\boxed{\\binom{1000000000}{100000000}}", 0);
+    check_pathological("tan(3333322!)", "333 \\tan 3333322!", "\\boxed{333 \\tan 3333322!}", 1);
+    check_pathological("sin(10^{100}) vs 0", "0", "\\boxed{\\sin(10^{100})}", 0);
+    check_pathological("e^{i 10^{30}}", "1", "\\boxed{e^{i \\cdot 10^{30}}}", 0);
     {
         char *s = repeat("\\boxed{", "{", 10000, "");
         char *t = repeat(s, "}", 10000, "}");

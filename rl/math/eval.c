@@ -274,7 +274,11 @@ static void c_log(mv_cval *r, const mv_cval *a) {
     mpfr_clear(m);
 }
 
-static void c_exp(mv_cval *r, const mv_cval *a) {
+// Arguments of sin/cos past 2^64 cost MPFR an exact reduction modulo pi of their full size.
+static int huge(const mpfr_t x) { return mpfr_regular_p(x) && mpfr_get_exp(x) > 64; }
+
+static int c_exp(mv_cval *r, const mv_cval *a) {
+    if (huge(a->im)) return -1;
     mpfr_t m, s, c;
     mpfr_inits2(MV_PREC, m, s, c, (mpfr_ptr)0);
     mpfr_exp(m, a->re, MPFR_RNDN);
@@ -282,6 +286,7 @@ static void c_exp(mv_cval *r, const mv_cval *a) {
     mpfr_mul(r->re, m, c, MPFR_RNDN);
     mpfr_mul(r->im, m, s, MPFR_RNDN);
     mpfr_clears(m, s, c, (mpfr_ptr)0);
+    return 0;
 }
 
 // a^b: real where the real result exists (negative base with integer exponent, odd roots stay
@@ -340,14 +345,14 @@ static int c_pow(mv_cval *r, const mv_cval *a, const mv_cval *b) {
     mv_cval_init(&l);
     c_log(&l, a);
     c_mul(&l, &l, b);
-    c_exp(r, &l);
+    int rc = c_exp(r, &l);
     mv_cval_clear(&l);
-    return 0;
+    return rc;
 }
 
 // A smooth, deterministic stand-in for an undefined function f: f(t) = sin(a t + b) + c t.
 static int ufunc_value(const char *name, const mv_cval *arg, mv_cval *out) {
-    if (!is_real(arg)) return -1;
+    if (!is_real(arg) || huge(arg->re)) return -1;
     uint64_t h = 1469598103934665603ull;
     for (const char *c = name; *c; c++) h = (h ^ (uint64_t)(unsigned char)*c) * 1099511628211ull;
     double a = 0.5 + (double)(h & 0xffff) / 65536.0, b = (double)((h >> 16) & 0xffff) / 65536.0,
@@ -415,8 +420,7 @@ static int num_func(num_ctx *c, const mv_node *x, mv_cval *out) {
         }
         mv_cval_clear(&half);
     } else if (!strcmp(f, "exp")) {
-        c_exp(out, &a);
-        rc = 0;
+        rc = c_exp(out, &a);
     } else if (!strcmp(f, "ln") || !strcmp(f, "log")) {
         if (mpfr_zero_p(a.re) && mpfr_zero_p(a.im)) goto done;
         c_log(out, &a);
@@ -436,7 +440,10 @@ static int num_func(num_ctx *c, const mv_node *x, mv_cval *out) {
         }
     } else if (!strcmp(f, "sin") || !strcmp(f, "cos") || !strcmp(f, "tan") || !strcmp(f, "sec") || !strcmp(f, "csc") ||
                !strcmp(f, "cot")) {
-        // sin(a+bi) = sin a cosh b + i cos a sinh b; cos(a+bi) = cos a cosh b - i sin a sinh b
+        // sin(a+bi) = sin a cosh b + i cos a sinh b; cos(a+bi) = cos a cosh b - i sin a sinh b.
+        // MPFR reduces a huge argument modulo pi exactly (millions of digits of pi for 3333322!):
+        // beyond 2^64 there is no meaningful value to compare, so give up at once.
+        if (huge(a.re) || huge(a.im)) goto done;
         mv_cval s, co;
         mv_cval_init(&s);
         mv_cval_init(&co);
@@ -592,26 +599,33 @@ static int num(num_ctx *c, const mv_node *x, mv_cval *out) {
         if (num(c, x->kid[0], out) || !is_real(out) || mpfr_cmp_si(out->re, -1) <= 0) return -1;
         if (mpfr_integer_p(out->re) && mpfr_sgn(out->re) < 0) return -1;
         mpfr_add_ui(out->re, out->re, 1, MPFR_RNDN);
-        mpfr_gamma(out->re, out->re, MPFR_RNDN);
+        // MPFR's gamma of a large integer is exact and slow (millions of digits): use exp(lngamma)
+        if (mpfr_cmp_ui(out->re, 1000) > 0) {
+            mpfr_lngamma(out->re, out->re, MPFR_RNDN);
+            mpfr_exp(out->re, out->re, MPFR_RNDN);
+        } else {
+            mpfr_gamma(out->re, out->re, MPFR_RNDN);
+        }
         return 0;
     case MV_BINOM: {
         mv_cval_init(&t);
         rc = -1;
         if (num(c, x->kid[0], out) == 0 && num(c, x->kid[1], &t) == 0 && is_real(out) && is_real(&t) &&
-            mpfr_integer_p(t.re) && mpfr_sgn(t.re) >= 0 && mpfr_cmp_ui(t.re, 100000) <= 0) {
+            mpfr_integer_p(t.re) && mpfr_sgn(t.re) >= 0 && mpfr_cmp_ui(t.re, MV_MAX_FACT) <= 0) {
             // C(n, k) = prod_{j<k} (n - j) / (j + 1), exact for real n too
             long k = mpfr_get_si(t.re, MPFR_RNDN);
             mpfr_t acc, term;
             mpfr_inits2(MV_PREC, acc, term, (mpfr_ptr)0);
             mpfr_set_ui(acc, 1, MPFR_RNDN);
-            for (long j = 0; j < k; j++) {
+            long j = 0;
+            for (; j < k && spend(); j++) {
                 mpfr_sub_si(term, out->re, j, MPFR_RNDN);
                 mpfr_mul(acc, acc, term, MPFR_RNDN);
                 mpfr_div_si(acc, acc, j + 1, MPFR_RNDN);
             }
             mpfr_set(out->re, acc, MPFR_RNDN);
             mpfr_clears(acc, term, (mpfr_ptr)0);
-            rc = 0;
+            rc = j == k ? 0 : -1;  // the work budget ran out first
         }
         mv_cval_clear(&t);
         return rc;

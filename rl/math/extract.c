@@ -167,6 +167,7 @@ static int put_boxes(const char *s, size_t n, mv_buf *out) {
     int tries = 0;
     while (p > 0 && tries < 64) {
         p--;
+        if (nb > 0 && p + 64 < boxes[nb - 1].start) break;  // a joinable gap is at most 48 bytes
         if (s[p] == '\\' && is_box_cmd(s, n, p)) {
             tries++;
             box_t bx;
@@ -396,16 +397,28 @@ static int put_number(const char *s, size_t n, mv_buf *out) {
     return 1;
 }
 
-// The part of the response after the last </think> (when it holds anything).
-static void final_region(const char *s, size_t n, size_t *b) {
-    *b = 0;
+// The part of the response to read: after the last </think> (when anything follows it), and at
+// most the last MV_MAX_TAIL bytes, starting at a paragraph break (inline math never spans one), so
+// that every later scan is bounded whatever the response length.
+size_t mv_extract_region(const char *s, size_t n) {
+    size_t b = 0;
     const char *tag = "</think>";
     for (size_t p = n; p >= 8; p--) {
         if (s[p - 8] == '<' && !memcmp(s + p - 8, tag, 8)) {
-            if (nonblank(s, p, n)) *b = p;
-            return;
+            if (nonblank(s, p, n)) b = p;
+            break;
         }
     }
+    if (n - b > MV_MAX_TAIL) {
+        b = n - MV_MAX_TAIL;
+        for (size_t q = b; q + 1 < n && q < b + 4096; q++)
+            if (s[q] == '\n' && s[q + 1] == '\n') {
+                b = q + 2;
+                break;
+            }
+        while (b < n && ((unsigned char)s[b] & 0xC0) == 0x80) b++;
+    }
+    return b;
 }
 
 // End of the last box (0 when none).
@@ -435,12 +448,8 @@ static size_t last_number_end(const char *s, size_t n) {
 // The order of the extraction levels for one response. Boxes come first unless a "final answer"
 // phrase follows the last box ("... \\boxed{255} ... The final answer is $10,455$."); between the last span
 // and the last number, the one further right comes first (Math-Verify's rule for equal priority).
-void mv_extract_order(const char *resp, size_t n, int order[MV_EXTRACT_LEVELS]) {
+void mv_extract_order(const char *s, size_t sn, int order[MV_EXTRACT_LEVELS]) {
     pthread_once(&re_once, compile_all);
-    size_t b;
-    final_region(resp, n, &b);
-    const char *s = resp + b;
-    size_t sn = n - b;
     size_t box = last_box_end(s, sn), pb = 0, pe = 0;
     int phrase_after = box > 0 && last_match(re_final, s, sn, &pb, &pe) && pb >= box;
     int number_first = last_number_end(s, sn) > last_span_end(s, sn);
@@ -452,12 +461,8 @@ void mv_extract_order(const char *resp, size_t n, int order[MV_EXTRACT_LEVELS]) 
     order[k++] = number_first ? MV_X_SPAN : MV_X_NUMBER;
 }
 
-int mv_extract_response(const char *resp, size_t n, int kind, mv_buf *out) {
+int mv_extract_response(const char *s, size_t sn, int kind, mv_buf *out) {
     pthread_once(&re_once, compile_all);
-    size_t b;
-    final_region(resp, n, &b);
-    const char *s = resp + b;
-    size_t sn = n - b;
     switch (kind) {
     case MV_X_BOX: return put_boxes(s, sn, out);
     case MV_X_PHRASE: return put_phrase(s, sn, out);
@@ -474,8 +479,7 @@ int mv_extract_response(const char *resp, size_t n, int kind, mv_buf *out) {
 
 char mv_extract_choice(const char *resp, size_t n) {
     pthread_once(&re_once, compile_all);
-    size_t b;
-    final_region(resp, n, &b);
+    size_t b = mv_extract_region(resp, n);
     if (!re_choice) return 0;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re_choice, NULL);
     size_t off = b;
@@ -498,8 +502,10 @@ int mv_extract_gold(const char *gold, size_t n, mv_buf *out) {
     if (!count && n <= 200) count += put_spans(gold, n, out, 1);  // "$1$ and $2$": every span
     if (!count && n > 200) {  // a whole worked solution as the gold: read it like a response
         int order[MV_EXTRACT_LEVELS];
-        mv_extract_order(gold, n, order);
-        for (int level = 0; level < MV_EXTRACT_LEVELS && !count; level++) count += mv_extract_response(gold, n, order[level], out) == 1;
+        size_t b = mv_extract_region(gold, n);
+        mv_extract_order(gold + b, n - b, order);
+        for (int level = 0; level < MV_EXTRACT_LEVELS && !count; level++)
+            count += mv_extract_response(gold + b, n - b, order[level], out) == 1;
     }
     mv_buf_putn(out, gold, n);  // the whole gold is always a candidate
     mv_buf_putc(out, 0);

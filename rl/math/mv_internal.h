@@ -111,10 +111,13 @@ void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out);
 // NUL-terminated to *out: 1, or 0 when there is none of that kind (-1: no such kind). Kinds are
 // computed on demand so a response whose box parses never pays for the later scans. Gold strings:
 // mv_extract_gold appends every candidate ('\0'-separated) and returns the count.
+// All three take the region of the response given by mv_extract_region.
 #define MV_EXTRACT_LEVELS 5
+#define MV_MAX_TAIL (256 * 1024)  // bytes at the end of a response that extraction reads
 enum { MV_X_BOX, MV_X_PHRASE, MV_X_WHOLE, MV_X_SPAN, MV_X_NUMBER };
-void mv_extract_order(const char *resp, size_t n, int order[MV_EXTRACT_LEVELS]);
-int mv_extract_response(const char *resp, size_t n, int kind, mv_buf *out);
+size_t mv_extract_region(const char *resp, size_t n);  // start offset of the part to read
+void mv_extract_order(const char *s, size_t n, int order[MV_EXTRACT_LEVELS]);
+int mv_extract_response(const char *s, size_t n, int kind, mv_buf *out);
 int mv_extract_gold(const char *gold, size_t n, mv_buf *out);
 // The last multiple-choice letter named in a response ("(B)", "option B", "answer is B"); 0 if none.
 char mv_extract_choice(const char *resp, size_t n);

@@ -54,10 +54,11 @@ static mv_node *parse_response(mv_arena *a, const char *resp, mv_buf *norm, mv_b
     mv_node *x = NULL;
     *found = 0;
     int order[MV_EXTRACT_LEVELS];
-    mv_extract_order(resp, len, order);
+    size_t b = mv_extract_region(resp, len);
+    mv_extract_order(resp + b, len - b, order);
     for (int level = 0; level < MV_EXTRACT_LEVELS && !x && !*limit; level++) {
         cand.n = 0;
-        if (mv_extract_response(resp, len, order[level], &cand) != 1) continue;
+        if (mv_extract_response(resp + b, len - b, order[level], &cand) != 1) continue;
         (*found)++;
         x = parse_candidate(a, cand.s, strlen(cand.s), norm, limit);
         keep_first(first, norm);
@@ -134,10 +135,11 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
         mv_buf_init(&tmp);
         size_t len = strlen(response);
         int order[MV_EXTRACT_LEVELS];
-        mv_extract_order(response, len, order);
+        size_t b = mv_extract_region(response, len);
+        mv_extract_order(response + b, len - b, order);
         for (int level = 0; level < MV_EXTRACT_LEVELS && !pl; level++) {
             cand.n = 0;
-            if (mv_extract_response(response, len, order[level], &cand) != 1 || cand.n > MV_MAX_ANSWER) continue;
+            if (mv_extract_response(response + b, len - b, order[level], &cand) != 1 || cand.n > MV_MAX_ANSWER) continue;
             mv_normalize(cand.s, strlen(cand.s), &tmp);
             pl = choice_letter(tmp.s, 1);
         }
