@@ -350,10 +350,10 @@ static int parse_rope(model_config_t *cfg, const cJSON *root, const char *origin
         TRY(rope_num(rp, origin, "high_freq_factor", &r->high_freq_factor));
         double orig = NAN;
         TRY(rope_num(rp, origin, "original_max_position_embeddings", &orig));
-        if (!isnan(orig)) r->original_max_pos = (int)orig;
         if (!isnan(orig) && (orig != floor(orig) || orig < 1 || orig > 2147483647.0))
             return cispo_fail("%s: key 'rope_parameters.original_max_position_embeddings': %g is not a positive "
                               "integer", origin, orig);
+        if (!isnan(orig)) r->original_max_pos = (int)orig;
         // keys transformers requires (KeyError there)
         const int t = r->type;
         if ((t == ROPE_LINEAR || t == ROPE_DYNAMIC || t == ROPE_YARN || t == ROPE_LLAMA3) && !has_factor)
