@@ -275,8 +275,10 @@ __attribute__((noreturn)) static void exec_step(const jail_init_args_t *a, const
     set_limit(RLIMIT_CORE, 0, 0);
     set_limit(RLIMIT_MEMLOCK, 0, 0);
     set_limit(RLIMIT_MSGQUEUE, 0, 0);
-    rlim_t stack = l->mem_bytes && l->mem_bytes / 2 < (256u << 20) ? l->mem_bytes / 2 : (256u << 20);
-    set_limit(RLIMIT_STACK, stack, stack);
+    // the stack may grow as far as the address-space limit lets it (deep recursion is normal in
+    // judged programs); unlimited also keeps libc's default thread stacks small (2 MiB) instead of
+    // the size of the limit, which would spend the address space in a few threads
+    set_limit(RLIMIT_STACK, RLIM_INFINITY, RLIM_INFINITY);
     if (a->confined) {
         // capabilities: empty bounding set (nothing regained on exec), root gets no special powers
         for (int c = 0; c <= 63; c++) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);

@@ -1,0 +1,169 @@
+// tests/test_sandbox_runner.c — what ordinary (not hostile) programs need from the sandbox: threads,
+// deep recursion, the C++ standard headers, big inputs, request files and copy-back, per-test
+// verdicts with stop_on_failure, limits that fire where they are set, and request errors.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "sandbox/base64.h"
+#include "sandbox/runner.h"
+#include "tests/testutil.h"
+
+// Runs a request (JSON text) and returns the result; prints it when a check on it fails.
+static cJSON *run(const char *req) {
+    char *out = sandbox_execute_text(req);
+    cJSON *r = cJSON_Parse(out);
+    if (getenv("TEST_VERBOSE")) printf("%.600s\n", out);
+    free(out);
+    return r;
+}
+
+static const char *st(const cJSON *r) {
+    const cJSON *s = cJSON_GetObjectItem(r, "status");
+    return cJSON_IsString(s) ? s->valuestring : "?";
+}
+
+static const char *run_field(const cJSON *r, const char *k) {
+    const cJSON *s = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "run"), k);
+    return cJSON_IsString(s) ? s->valuestring : "";
+}
+
+static double run_num(const cJSON *r, const char *k) {
+    const cJSON *s = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "run"), k);
+    return cJSON_IsNumber(s) ? s->valuedouble : -1;
+}
+
+static cJSON *req_obj(const char *lang, const char *code) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "language", lang);
+    cJSON_AddStringToObject(o, "code", code);
+    return o;
+}
+
+static cJSON *run_obj(cJSON *o) {
+    char *t = cJSON_PrintUnformatted(o);
+    cJSON *r = run(t);
+    free(t);
+    cJSON_Delete(o);
+    return r;
+}
+
+int main(void) {
+    cJSON *r;
+    // threads and deep recursion
+    r = run_obj(req_obj("python", "import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) for i in range(32)]\n"
+                                  "[t.start() for t in ts]\n[t.join() for t in ts]\nprint(len(out))\n"));
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "32\n"), "32 Python threads (%s %s)", st(r), run_field(r, "stderr"));
+    cJSON_Delete(r);
+    r = run_obj(req_obj("python", "import sys\nsys.setrecursionlimit(10**6)\ndef f(n): return 0 if n == 0 else 1 + f(n - 1)\nprint(f(200000))\n"));
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "200000\n"), "Python recursion 200000 deep (%s)", st(r));
+    cJSON_Delete(r);
+    r = run_obj(req_obj("cpp", "#include <bits/stdc++.h>\nint f(int n) { volatile char pad[64]; pad[0] = 1; return n ? 1 + f(n - 1) + pad[0] - 1 : 0; }\n"
+                               "int main() { std::vector<int> v(1000000); std::iota(v.begin(), v.end(), 0);\n"
+                               "  std::cout << f(1000000) << ' ' << std::accumulate(v.begin(), v.end(), 0LL) << std::endl; }\n"));
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "1000000 499999500000\n"),
+               "C++: <bits/stdc++.h>, recursion 1e6 deep (%s %s)", st(r), run_field(r, "stdout"));
+    cJSON_Delete(r);
+
+    // a 4 MB input, read whole
+    size_t n = 4u << 20;
+    char *big = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) big[i] = (i % 64 == 63) ? '\n' : 'a';
+    big[n] = 0;
+    cJSON *o = req_obj("python", "import sys\nd = sys.stdin.buffer.read()\nprint(len(d), d.count(b'\\n'))\n");
+    cJSON_AddStringToObject(o, "stdin", big);
+    free(big);
+    r = run_obj(o);
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "4194304 65536\n"), "a 4 MiB stdin (%s %s)", st(r), run_field(r, "stdout"));
+    cJSON_Delete(r);
+
+    // request files in, files back
+    o = req_obj("python", "import os\nprint(open('data/in.txt').read().strip())\nos.makedirs('res', exist_ok=True)\n"
+                          "open('res/out.bin', 'wb').write(bytes(range(256)))\n");
+    cJSON *files = cJSON_AddObjectToObject(o, "files");
+    char *b = sandbox_b64_encode("from a file\n", 12);
+    cJSON_AddStringToObject(files, "data/in.txt", b);
+    free(b);
+    cJSON *fetch = cJSON_AddArrayToObject(o, "fetch_files");
+    cJSON_AddItemToArray(fetch, cJSON_CreateString("res/out.bin"));
+    cJSON_AddItemToArray(fetch, cJSON_CreateString("absent.txt"));
+    r = run_obj(o);
+    const cJSON *got = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "files"), "res/out.bin");
+    size_t len = 0;
+    char *bin = cJSON_IsString(got) ? sandbox_b64_decode(got->valuestring, &len) : NULL;
+    int bytes_ok = bin && len == 256;
+    for (size_t i = 0; bytes_ok && i < 256; i++) bytes_ok = (unsigned char)bin[i] == i;
+    free(bin);
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "from a file\n") && bytes_ok &&
+                   cJSON_GetArraySize(cJSON_GetObjectItem(r, "files")) == 1,
+               "files in and fetched back (%s)", st(r));
+    cJSON_Delete(r);
+
+    // per-test verdicts; stop_on_failure skips the rest
+    const char *tests = "[{\"stdin\":\"2\",\"stdout\":\"4\"},{\"stdin\":\"3\",\"stdout\":\"10\"},{\"stdin\":\"5\",\"stdout\":\"25\"}]";
+    for (int stop = 0; stop < 2; stop++) {
+        o = req_obj("python", "n = int(input())\nprint(n * n)\n");
+        cJSON_AddItemToObject(o, "tests", cJSON_Parse(tests));
+        if (stop) cJSON_AddTrueToObject(o, "stop_on_failure");
+        r = run_obj(o);
+        const cJSON *t = cJSON_GetObjectItem(r, "tests");
+        const char *third = cJSON_GetObjectItem(cJSON_GetArrayItem(t, 2), "status")->valuestring;
+        test_check(!strcmp(st(r), "WrongAnswer") && cJSON_GetObjectItem(r, "passed")->valueint == 1 + !stop &&
+                       !strcmp(third, stop ? "NotRun" : "Accepted") && strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(t, 1), "reason")->valuestring, "want '10'"),
+                   "tests with stop_on_failure=%d: 1 wrong, third %s", stop, third);
+        cJSON_Delete(r);
+    }
+
+    // limits fire where they are set
+    o = req_obj("python", "import time\nt = time.time()\nwhile time.time() - t < 5: pass\n");
+    cJSON_AddNumberToObject(o, "run_timeout", 1.5);
+    r = run_obj(o);
+    double t = run_num(r, "time");
+    test_check(!strcmp(st(r), "TimeLimitExceeded") && t >= 1.0 && t < 3.0, "a 1.5 s limit stops a 5 s loop (%s after %.2f s)", st(r), t);
+    cJSON_Delete(r);
+    o = req_obj("python", "x = bytearray(150 * 2**20)\nprint(len(x) >> 20)\n");
+    cJSON_AddNumberToObject(o, "memory_limit_MB", 300);
+    r = run_obj(o);
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "150\n") && run_num(r, "memory_kb") > 150 * 1024,
+               "150 MiB under a 300 MiB limit, peak reported (%s, %.0f kB)", st(r), run_num(r, "memory_kb"));
+    cJSON_Delete(r);
+    o = req_obj("python", "x = bytearray(400 * 2**20)\nprint(len(x))\n");
+    cJSON_AddNumberToObject(o, "memory_limit_MB", 300);
+    r = run_obj(o);
+    test_check(!strcmp(st(r), "RuntimeError") && strstr(run_field(r, "stderr"), "MemoryError"), "400 MiB over a 300 MiB limit: MemoryError (%s)", st(r));
+    cJSON_Delete(r);
+    r = run_obj(req_obj("c", "#include <stdio.h>\nint main(void) { int *p = 0; return *p; }\n"));
+    test_check(!strcmp(st(r), "RuntimeError") && run_num(r, "signal") == 11, "a segfault: RuntimeError, signal 11 (%s, %.0f)", st(r), run_num(r, "signal"));
+    cJSON_Delete(r);
+    r = run_obj(req_obj("c", "int main(void) { return 3; }\n"));
+    test_check(!strcmp(st(r), "RuntimeError") && run_num(r, "exit_code") == 3, "exit code 3 reported (%s)", st(r));
+    cJSON_Delete(r);
+    r = run_obj(req_obj("cpp", "int main() { undeclared(); }\n"));
+    const char *cerr = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "compile"), "stderr")->valuestring;
+    test_check(!strcmp(st(r), "CompileError") && strstr(cerr, "undeclared"), "compile error with the compiler's message (%s)", st(r));
+    cJSON_Delete(r);
+
+    // requests the sandbox refuses, with the reason
+    const char *bad[][2] = {
+        {"{\"language\":\"rust\",\"code\":\"fn main(){}\"}", "unknown language"},
+        {"{\"language\":\"python\"}", "missing 'code'"},
+        {"{\"code\":\"print(1)\"}", "missing 'language'"},
+        {"{\"language\":\"c\",\"code\":\"int main(){}\",\"fn_name\":\"f\",\"tests\":[{\"input\":[1],\"output\":1}]}", "need language python"},
+        {"{\"language\":\"python\",\"code\":\"\",\"tests\":[{\"stdin\":\"1\"}]}", "test 0"},
+        {"{\"language\":\"python\",\"code\":\"\",\"tests\":[]}", "empty"},
+        {"{\"language\":\"python\",\"code\":\"\",\"files\":{\"../x\":\"eA==\"}}", "relative"},
+        {"{\"language\":\"python\",\"code\":\"\",\"files\":{\"main.py\":\"eA==\"}}", "may not replace"},
+        {"{\"language\":\"python\",\"code\":\"\",\"run_timeout\":1000}", "capped"},
+        {"not json", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = run(bad[i][0]);
+        const cJSON *m = cJSON_GetObjectItem(r, "message");
+        test_check(!strcmp(st(r), "SandboxError") && cJSON_IsString(m) && strstr(m->valuestring, bad[i][1]), "refused: %s -> %s",
+                   bad[i][0], cJSON_IsString(m) ? m->valuestring : "?");
+        cJSON_Delete(r);
+    }
+    return test_finish("test_sandbox_runner");
+}
