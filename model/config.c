@@ -225,8 +225,8 @@ static const struct {
     {"sqrtsoftplus", ACT_SQRTSOFTPLUS},
 };
 
-// The first name of each kind is what config.json gets back (gelu_new for every tanh-form gelu: the
-// same function up to float rounding).
+// The first name of each kind (gelu_new for every tanh-form gelu: the same function up to float
+// rounding); config.json gets back the name it was read with (hidden_act_name) when that is known.
 const char *model_act_name(int act) {
     for (size_t i = 0; i < sizeof act_names / sizeof act_names[0]; i++)
         if (act_names[i].act == act) return act_names[i].name;
@@ -241,6 +241,7 @@ static int parse_hidden_act(model_config_t *cfg, const cJSON *root, const char *
     for (size_t i = 0; i < sizeof act_names / sizeof act_names[0]; i++)
         if (!strcmp(act, act_names[i].name)) {
             cfg->hidden_act = act_names[i].act;
+            cfg->hidden_act_name = (int)i;
             return 0;
         }
     if (!strcmp(act, "prelu") || !strcmp(act, "xielu"))
@@ -540,6 +541,7 @@ int model_config_take_variants(model_config_t *cfg, const char *hf_json, const c
     cfg->router_jitter_noise = v.router_jitter_noise;
     cfg->attention_dropout = v.attention_dropout;
     cfg->output_router_logits = v.output_router_logits;
+    cfg->hidden_act_name = v.hidden_act_name;
     return model_config_validate(cfg, origin);
 }
 
@@ -903,7 +905,9 @@ char *model_config_to_json(const model_config_t *c) {
     cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads);
     cJSON_AddNumberToObject(o, "num_key_value_heads", c->n_kv_heads);
     cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
-    cJSON_AddStringToObject(o, "hidden_act", model_act_name(c->hidden_act));
+    const int ni = c->hidden_act_name;
+    const int named = ni >= 0 && ni < (int)(sizeof act_names / sizeof act_names[0]) && act_names[ni].act == c->hidden_act;
+    cJSON_AddStringToObject(o, "hidden_act", named ? act_names[ni].name : model_act_name(c->hidden_act));
     cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
     add_float(o, "initializer_range", c->initializer_range);
     add_float(o, "rms_norm_eps", c->rms_norm_eps);

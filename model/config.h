@@ -73,6 +73,7 @@ typedef struct {
     int pad_token_id;        // gradient from the input side
     double router_jitter_noise, attention_dropout;  // training-mode-only in transformers: kept for export
     int output_router_logits;  // transformers adds the aux loss to its CausalLM loss; kept for export
+    int hidden_act_name;     // which ACT2FN name gave hidden_act (gelu_new vs gelu_pytorch_tanh, ...), for export
 } model_config_t;
 
 // Loads config.json (HF or original flavour, chosen by model_type) or a .yaml preset.
@@ -85,7 +86,8 @@ int model_config_validate(const model_config_t *cfg, const char *origin);
 // HF-flavour config.json text that transformers' MiniMaxConfig loads (caller frees).
 char *model_config_to_json(const model_config_t *cfg);
 // Copies the fields that select numerics variants (sliding_window, hidden_act, rope, pad token,
-// router_jitter_noise, attention_dropout, output_router_logits: those after initializer_range) from HF config.json text, e.g.
+// router_jitter_noise, attention_dropout, output_router_logits, hidden_act_name: those after
+// initializer_range) from HF config.json text, e.g.
 // model_config_to_json's, into cfg and keeps the rest: for stores that keep the older fields exactly in a
 // format of their own (HDF5 checkpoints: /config beside /config_hf). 0, or -1 + message.
 int model_config_take_variants(model_config_t *cfg, const char *hf_json, const char *origin);

@@ -228,6 +228,9 @@ static void test_variants(void) {
         test_check(c.sliding_window == 7 && c.hidden_act == ACT_GELU_TANH && c.has_pad_token && c.pad_token_id == 3,
                    "sliding_window 7, gelu_pytorch_tanh, pad 3");
         roundtrip_exact(&c, "window/act/pad");
+        char *w = model_config_to_json(&c);
+        test_check(strstr(w, "\"gelu_pytorch_tanh\"") != NULL, "hidden_act is written back under its own name");
+        free(w);
     }
     const struct {
         const char *name;
@@ -296,7 +299,7 @@ static void test_variants(void) {
              "\"high_freq_factor\": 4.0}}", base);
     if (test_check(model_config_from_json_text(&c, js, "t.json") == 0, "variants: %s", cispo_last_error())) {
         model_config_t old = c;
-        old.sliding_window = old.hidden_act = old.has_pad_token = old.pad_token_id = 0;
+        old.sliding_window = old.hidden_act = old.hidden_act_name = old.has_pad_token = old.pad_token_id = 0;
         memset(&old.rope, 0, sizeof old.rope);
         char *hf = model_config_to_json(&c);
         test_check(model_config_take_variants(&old, hf, "config_hf") == 0 && memcmp(&old, &c, sizeof c) == 0,
