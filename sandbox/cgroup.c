@@ -206,6 +206,7 @@ int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *
         jail_fmt(cg->mem_dir, sizeof cg->mem_dir, "%s/cispo-jail-%d-%ld", host.v2_base, (int)getpid(), id);
         if (mkdir(cg->mem_dir, 0700) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
         cg->version = 2;
+        cg->peak_valid = 1;
         write_str(cg->mem_dir, "memory.swap.max", "0");
         if (write_str(cg->mem_dir, "memory.max", mem) || write_str(cg->mem_dir, "pids.max", pids)) {
             jail_fmt(err, n, "writing limits in %s: %s", cg->mem_dir, strerror(errno));
@@ -223,6 +224,7 @@ int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *
         return -1;
     }
     cg->version = 1;
+    cg->peak_valid = 1;
     if (write_str(cg->mem_dir, "memory.limit_in_bytes", mem) || write_str(cg->pids_dir, "pids.max", pids)) {
         jail_fmt(err, n, "writing limits in %s: %s", cg->mem_dir, strerror(errno));
         jail_cgroup_destroy(cg);
@@ -242,7 +244,7 @@ int jail_cgroup_attach(const jail_cgroup_t *cg, pid_t pid) {
 
 long jail_cgroup_peak_kb(const jail_cgroup_t *cg) {
     char buf[64];
-    if (cg->version == 0) return -1;
+    if (cg->version == 0 || !cg->peak_valid) return -1;
     const char *f = cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes";
     if (read_str(cg->mem_dir, f, buf, sizeof buf)) return -1;
     return atol(buf) / 1024;
@@ -315,7 +317,8 @@ jail_cgroup_t *jail_cgroup_acquire(size_t mem_bytes, int pids_max, char *err, si
             if (write_str(c->cg.version == 2 ? c->cg.mem_dir : c->cg.pids_dir, "pids.max", v) == 0) c->pids = pids_max;
         }
         if (c->mem == mem_bytes && c->pids == pids_max) {
-            if (c->cg.version == 1) write_str(c->cg.mem_dir, "memory.max_usage_in_bytes", "0");  // peak of this jail only
+            // peak of this jail only: v1 resets it; v2's memory.peak only grows
+            c->cg.peak_valid = c->cg.version == 1 && write_str(c->cg.mem_dir, "memory.max_usage_in_bytes", "0") == 0;
             return &c->cg;
         }
         cache_free(c);  // the limits would not change (usage above the new limit): start afresh

@@ -20,6 +20,7 @@ typedef struct {
     int version;              // 0: none, 1 or 2
     char mem_dir[640];        // v2: the one dir; v1: the memory controller dir
     char pids_dir[640];       // v1 only
+    int peak_valid;           // the peak counter covers only the current jail (v2 cannot reset it)
 } jail_cgroup_t;
 // Creates a cgroup for one jail with the given limits. Returns 0, or -1 (cg->version = 0) with err.
 int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *err, size_t n);
