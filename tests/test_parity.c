@@ -211,6 +211,22 @@ static void score_dir(const char *fixture_dir, const char *name) {
     snprintf(cmd, sizeof cmd, "'%s' score --model '%s' --tokens '%s/tokens.txt'", bin, fixture_dir, fixture_dir);
     snprintf(label, sizeof label, "cispo score (%s)", name);
     check_score_output(label, cmd, ref, n_ref);
+    // the same through an HDF5 checkpoint: every config field must survive the conversion
+    char tmpl[] = "/tmp/cispo_score_h5_XXXXXX";
+    char *dir = mkdtemp(tmpl), *out = NULL;
+    if (test_check(dir != NULL, "mkdtemp")) {
+        snprintf(path, sizeof path, "%s/model.h5", dir);
+        snprintf(cmd, sizeof cmd, "'%s' convert '%s' '%s'", bin, fixture_dir, path);
+        int rc = run_capture(cmd, &out);
+        if (test_check(rc == 0, "%s: cispo convert to a checkpoint: %s", name, out ? out : "")) {
+            snprintf(cmd, sizeof cmd, "'%s' score --model '%s' --tokens '%s/tokens.txt'", bin, path, fixture_dir);
+            snprintf(label, sizeof label, "cispo score (%s, HDF5 checkpoint)", name);
+            check_score_output(label, cmd, ref, n_ref);
+        }
+        free(out);
+        unlink(path);
+        rmdir(dir);
+    }
     free(ref);
 }
 

@@ -419,6 +419,17 @@ int checkpoint_load(const char *path, checkpoint_t *ck) {
     rc = config_from_exact_json(&ck->cfg, cfg_text, path);
     free(cfg_text);
     if (rc) goto out;
+    // The fields /config does not hold (rope type and its parameters, sliding window, activation, pad
+    // id, ...) come from the HF config.json text stored beside it.
+    char *hf_text = NULL;
+    if ((rc = read_string(f, "config_hf", path, 0, &hf_text))) goto out;
+    if (hf_text) {
+        char origin[1100];
+        snprintf(origin, sizeof origin, "%s:/config_hf", path);
+        rc = model_config_take_variants(&ck->cfg, hf_text, origin);
+        free(hf_text);
+        if (rc) goto out;
+    }
     param_table_build(&ck->table, &ck->cfg);
     ck->params = cispo_malloc(ck->table.n_floats * sizeof(float));
     if ((rc = read_tensors(f, "/params", &ck->table, ck->params, path))) goto out;
