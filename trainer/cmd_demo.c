@@ -61,11 +61,15 @@ int cmd_demo(int argc, char **argv) {
         fprintf(stderr, "cispo demo: %s\n", cispo_last_error());
         return 2;
     }
+    char abs_root[PATH_MAX];
+    if (realpath(root, abs_root)) snprintf(root, sizeof root, "%s", abs_root);
     int out_given = 0;
     for (int i = 1; i < argc; i++) out_given |= !strncmp(argv[i], "out=", 4);
     if (!out_given && c.loss != LOSS_CISPO) snprintf(c.out, sizeof c.out, "runs/demo-%s", loss_kind_name(c.loss));
+    char out_dir[2 * PATH_MAX];
+    snprintf(out_dir, sizeof out_dir, "%s%s%s", c.out[0] == '/' ? "" : root, c.out[0] == '/' ? "" : "/", c.out);
     printf("cispo demo: tiny model (%s), synthetic arithmetic, %d SFT updates then %d %s RL steps; run directory "
-           "%s/%s\n", c.model, c.sft_steps, c.steps, loss_kind_name(c.loss), root, c.out);
+           "%s\n", c.model, c.sft_steps, c.steps, loss_kind_name(c.loss), out_dir);
     fflush(stdout);
     double before = 0, after = 0;
     if (train_run(&c, "configs/demo.yaml", &before, &after)) {
@@ -76,6 +80,6 @@ int cmd_demo(int argc, char **argv) {
     printf("\n== cispo demo (%s) ==\n", loss_kind_name(c.loss));
     printf("held-out accuracy before RL (after SFT): %5.1f%%\n", 100 * before);
     printf("held-out accuracy after RL:              %5.1f%%  (%+.1f points)\n", 100 * after, 100 * (after - before));
-    printf("wall time: %.0f s; curves: %s/%s/report.html\n", wall, root, c.out);
+    printf("wall time: %.0f s; curves: %s/report.html\n", wall, out_dir);
     return 0;
 }
