@@ -231,6 +231,12 @@ static void run_attack(const cJSON *a, const char *src) {
     const cJSON *exp = cJSON_GetObjectItem(a, "expect");
     for (const cJSON *e = exp->child; e; e = e->next) allowed |= !strcmp(e->valuestring, status);
     if (!test_check(allowed, "%s: verdict %s is one of the expected", name, status)) printf("  result: %.1500s\n", text);
+    const cJSON *ce = cJSON_GetObjectItem(a, "compile_expect");
+    if (cJSON_IsString(ce)) {
+        const cJSON *cs = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "compile"), "status");
+        test_check(cJSON_IsString(cs) && !strcmp(cs->valuestring, ce->valuestring), "%s: the compile step ended with %s (%s)", name,
+                   ce->valuestring, cJSON_IsString(cs) ? cs->valuestring : "no compile step");
+    }
     // fetched files are base64 in the result: decode them for the content checks
     char *all = strdup(text);
     const cJSON *files = cJSON_GetObjectItem(res, "files");

@@ -1,6 +1,11 @@
-// template instantiation explosion: the compile step must hit its own limits
-template <int N, int M> struct Boom {
-    static const long v = Boom<N - 1, M + 1>::v + Boom<N - 1, M + 2>::v + Boom<N - 1, M + 3>::v;
-};
-template <int M> struct Boom<0, M> { static const long v = M; };
-int main() { return (int)Boom<40, 0>::v; }
+// template explosion: each level inherits its predecessor twice (through two wrappers), so the
+// class has 2^28 base subobjects and the compiler's layout checks run for hours; the compile step's
+// own time limit stops it
+template <int N> struct Node;
+template <int N, int K> struct Wrap : Node<N> {};
+template <int N> struct Node : Wrap<N - 1, 0>, Wrap<N - 1, 1> {};
+template <> struct Node<0> {};
+int main() {
+    Node<28> n;
+    return (int)sizeof(n);
+}
