@@ -78,8 +78,9 @@ struct jail_spec {
     int n_fetch;
     size_t fetch_cap;         // bytes per fetched file
     // Called in the caller's process after each step finishes; returning nonzero stops the jail
-    // (the remaining steps stay NOT_RUN). May be NULL.
-    int (*on_step)(void *ctx, int step, const jail_step_result_t *r);
+    // (the remaining steps stay NOT_RUN). It may free r->out / r->err (setting them NULL) once it
+    // has judged them, so hundreds of tests do not keep their outputs. May be NULL.
+    int (*on_step)(void *ctx, int step, jail_step_result_t *r);
     void *ctx;
 };
 

@@ -73,6 +73,7 @@ typedef struct {
     test_t *tests;
     int n_tests, first_run_step, stop_on_failure, failed_at;
     int call_based;
+    jail_step_result_t *kept;  // the step whose output is still held
 } judge_ctx_t;
 
 static const char *step_status_name(const jail_step_result_t *s) {
@@ -102,12 +103,27 @@ static void judge_test(judge_ctx_t *c, test_t *t, const jail_step_result_t *s) {
     t->status = ok ? "Accepted" : "WrongAnswer";
 }
 
-static int on_step(void *ctx, int step, const jail_step_result_t *r) {
+static void drop_output(jail_step_result_t *r) {
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+    r->out_len = r->err_len = 0;
+}
+
+// Judges each test as it finishes. Only the output the result shows is kept (the first failing
+// test's, else the latest): up to 512 tests x 2 streams x the output cap would not fit otherwise.
+static int on_step(void *ctx, int step, jail_step_result_t *r) {
     judge_ctx_t *c = ctx;
     int i = step - c->first_run_step;
     if (i < 0 || i >= c->n_tests) return 0;
     judge_test(c, &c->tests[i], r);
-    if (!c->tests[i].passed && c->failed_at < 0) c->failed_at = i;
+    int first_failure = !c->tests[i].passed && c->failed_at < 0;
+    if (first_failure) c->failed_at = i;
+    if (c->failed_at >= 0 && !first_failure) drop_output(r);
+    else {
+        if (c->kept) drop_output(c->kept);
+        c->kept = r;
+    }
     return c->stop_on_failure && !c->tests[i].passed;
 }
 
@@ -121,7 +137,7 @@ static cJSON *step_json(const jail_step_result_t *s, int with_output) {
     cJSON_AddNumberToObject(o, "memory_kb", (double)s->max_rss_kb);
     if (with_output) {
         cJSON_AddStringToObject(o, "stdout", s->out ? s->out : "");
-        cJSON_AddStringToObject(o, "stderr", s->err ? s->err : "");
+        cJSON_AddStringToObject(o, "stderr", s->err ? s->err : "");  // "" for outputs dropped after judging
     }
     return o;
 }
