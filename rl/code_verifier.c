@@ -37,8 +37,9 @@ static char *last_block(const char *s, char *lang, size_t lang_n) {
         if (!open) break;
         const char *tag = open + 3, *eol = strchr(tag, '\n');
         if (!eol) break;
-        size_t tn = (size_t)(eol - tag);
-        while (tn && isspace((unsigned char)tag[tn - 1])) tn--;
+        while (tag < eol && (*tag == ' ' || *tag == '\t')) tag++;  // "``` python"
+        size_t tn = 0;  // the first word: "```python title=x"
+        while (tag + tn < eol && !isspace((unsigned char)tag[tn])) tn++;
         const char *body = eol + 1, *close = strstr(body, "```");
         if (!close) break;
         const char *l = lang_of_tag(tag, tn);

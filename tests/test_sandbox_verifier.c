@@ -31,6 +31,9 @@ static void extraction(void) {
     c = code_extract_block("no code here, just ``` one fence", lang, sizeof lang);
     test_check(c == NULL, "extract: no complete block -> NULL");
     free(c);
+    c = code_extract_block("``` python3 title=x\nprint(5)\n```\n", lang, sizeof lang);
+    test_check(c && !strcmp(c, "print(5)\n") && !strcmp(lang, "python"), "extract: spaces and words after the tag (%s)", c ? c : "NULL");
+    free(c);
     c = code_extract_block("```C++\nint main(){return 0;}\n```", lang, sizeof lang);
     test_check(c && !strcmp(lang, "cpp"), "extract: tags are case-insensitive (%s)", lang);
     free(c);
