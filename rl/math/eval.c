@@ -277,15 +277,26 @@ static void c_log(mv_cval *r, const mv_cval *a) {
 // Arguments of sin/cos past 2^64 cost MPFR an exact reduction modulo pi of their full size.
 static int huge(const mpfr_t x) { return mpfr_regular_p(x) && mpfr_get_exp(x) > 64; }
 
+// Below 2^-(2 MV_PREC) a value is zero for every comparison here; MPFR's sinh/cosh of such a
+// value works at a precision proportional to its exponent (seconds for 2^-10^7), so flush it.
+static void flush_tiny(mpfr_t x) {
+    if (mpfr_regular_p(x) && mpfr_get_exp(x) < -2 * MV_PREC) mpfr_set_zero(x, 1);
+}
+
+// e^x past |x| >= 2^30 over- or underflows any exponent range we use: no value to compare.
+static int exp_range(const mpfr_t x) { return mpfr_regular_p(x) && mpfr_get_exp(x) > 30; }
+
 static int c_exp(mv_cval *r, const mv_cval *a) {
-    if (huge(a->im)) return -1;
-    mpfr_t m, s, c;
-    mpfr_inits2(MV_PREC, m, s, c, (mpfr_ptr)0);
+    if (huge(a->im) || exp_range(a->re)) return -1;
+    mpfr_t m, s, c, im;
+    mpfr_inits2(MV_PREC, m, s, c, im, (mpfr_ptr)0);
+    mpfr_set(im, a->im, MPFR_RNDN);
+    flush_tiny(im);
     mpfr_exp(m, a->re, MPFR_RNDN);
-    mpfr_sin_cos(s, c, a->im, MPFR_RNDN);
+    mpfr_sin_cos(s, c, im, MPFR_RNDN);
     mpfr_mul(r->re, m, c, MPFR_RNDN);
     mpfr_mul(r->im, m, s, MPFR_RNDN);
-    mpfr_clears(m, s, c, (mpfr_ptr)0);
+    mpfr_clears(m, s, c, im, (mpfr_ptr)0);
     return 0;
 }
 
@@ -361,6 +372,7 @@ static int ufunc_value(const char *name, const mv_cval *arg, mv_cval *out) {
     mpfr_init2(t, MV_PREC);
     mpfr_mul_d(t, arg->re, a, MPFR_RNDN);
     mpfr_add_d(t, t, b, MPFR_RNDN);
+    flush_tiny(t);
     mpfr_sin(t, t, MPFR_RNDN);
     mpfr_mul_d(out->re, arg->re, c, MPFR_RNDN);
     mpfr_add(out->re, out->re, t, MPFR_RNDN);
@@ -378,7 +390,8 @@ typedef struct {
 
 static int num(num_ctx *c, const mv_node *x, mv_cval *out);
 
-static int real_fn(const char *f, mpfr_t r, const mpfr_t a) {
+static int real_fn(const char *f, mpfr_t r, mpfr_t a) {
+    flush_tiny(a);
     if (!strcmp(f, "arcsin") || !strcmp(f, "arccos")) {
         if (mpfr_cmpabs_ui(a, 1) > 0) return -1;
         return !strcmp(f, "arcsin") ? mpfr_asin(r, a, MPFR_RNDN) : mpfr_acos(r, a, MPFR_RNDN), 0;
@@ -389,6 +402,7 @@ static int real_fn(const char *f, mpfr_t r, const mpfr_t a) {
         mpfr_ui_div(r, 1, a, MPFR_RNDN);
         return mpfr_atan(r, r, MPFR_RNDN), 0;
     }
+    if ((!strcmp(f, "sinh") || !strcmp(f, "cosh")) && exp_range(a)) return -1;
     if (!strcmp(f, "sinh")) return mpfr_sinh(r, a, MPFR_RNDN), 0;
     if (!strcmp(f, "cosh")) return mpfr_cosh(r, a, MPFR_RNDN), 0;
     if (!strcmp(f, "tanh")) return mpfr_tanh(r, a, MPFR_RNDN), 0;
@@ -443,7 +457,9 @@ static int num_func(num_ctx *c, const mv_node *x, mv_cval *out) {
         // sin(a+bi) = sin a cosh b + i cos a sinh b; cos(a+bi) = cos a cosh b - i sin a sinh b.
         // MPFR reduces a huge argument modulo pi exactly (millions of digits of pi for 3333322!):
         // beyond 2^64 there is no meaningful value to compare, so give up at once.
-        if (huge(a.re) || huge(a.im)) goto done;
+        if (huge(a.re) || exp_range(a.im)) goto done;
+        flush_tiny(a.re);
+        flush_tiny(a.im);
         mv_cval s, co;
         mv_cval_init(&s);
         mv_cval_init(&co);
