@@ -367,6 +367,9 @@ int main(void) {
     check_pathological("tan(3333322!)", "333 \\tan 3333322!", "\\boxed{333 \\tan 3333322!}", 1);
     check_pathological("sin(10^{100}) vs 0", "0", "\\boxed{\\sin(10^{100})}", 0);
     check_pathological("e^{i 10^{30}}", "1", "\\boxed{e^{i \\cdot 10^{30}}}", 0);
+    // fuzzer-found: nested sums (work budget), tan of a huge factorial, sinh of a value near 2^-10^7
+    check_pathological("fuzz: nested sums", "1", "\\sum_{k=1}^62 8 \\sum_{k=1}^62 8 \\sum_{k=1}^62 8 \\sum_{k=1}^62 8", 0);
+    check_pathological("fuzz: sinh of tiny", "Nchin^N\\sin^3 N2 N\\m_n^2\xff" "6997757in999999", "2", 0);
     {
         char *s = repeat("\\boxed{", "{", 10000, "");
         char *t = repeat(s, "}", 10000, "}");

@@ -542,7 +542,7 @@ done:
 }
 
 static int num(num_ctx *c, const mv_node *x, mv_cval *out) {
-    if (++c->steps > 20000 || !spend()) return -1;
+    if (++c->steps > 10000 || !spend()) return -1;
     mv_cval t;
     int rc = 0;
     switch (x->kind) {

@@ -15,7 +15,7 @@
 #define MV_MAX_FACT 3000        // n! evaluated exactly up to this n
 #define MV_MAX_SUM_TERMS 2000   // \sum with more terms is compared structurally only
 #define MV_MAX_ELEMS 256        // elements of a list/set compared pairwise
-#define MV_WORK_BUDGET 100000   // evaluation node visits per verdict (all points, all comparisons)
+#define MV_WORK_BUDGET 40000    // evaluation node visits per verdict (all points, all comparisons)
 
 // ---- growable string ----
 typedef struct {
