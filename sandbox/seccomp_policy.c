@@ -33,6 +33,8 @@ static const char *const denied[] = {
     "name_to_handle_at", "lookup_dcookie", "vhangup", "uselib", "nfsservctl", "iopl", "ioperm",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname",
     "fanotify_init", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    // legacy interfaces with a history of kernel bugs and no use in a judged program
+    "modify_ldt", "vm86", "vm86old", "ustat", "sysfs", "_sysctl", "process_madvise", "move_pages", "migrate_pages",
     // anonymous shared memory outside RLIMIT_AS/tmpfs quotas (memory bombs)
     "memfd_create", "memfd_secret",
     // namespace-sharing and cgroup-escaping forks go through clone flags (below); clone3 cannot be
