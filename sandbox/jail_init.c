@@ -526,7 +526,6 @@ void jail_init_main(const jail_init_args_t *args) {
     while (r < 0 && errno == EINTR);
     if (r != 1) _exit(1);  // the caller died or gave up before releasing us
     close(a->sync_fd);
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // our /proc entries stay unreadable to the sandbox user
     char err[256];
     const struct sock_fprog *prog = jail_seccomp_prog(err, sizeof err);
@@ -537,6 +536,10 @@ void jail_init_main(const jail_init_args_t *args) {
             // become the namespace's root (an unprivileged host uid) and shed the host's groups
             if (setgroups(0, NULL) || setresgid(0, 0, 0) || setresuid(0, 0, 0)) die("switching to the namespace root");
         }
+        // after the credential change, which clears it: the jail dies with its caller (the whole
+        // PID namespace with us). Dumpability is also reset by it, so set that again too.
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         unshare(CLONE_NEWCGROUP);  // after the caller moved us into the jail's cgroup
         sethostname("sandbox", 7);
         loopback_up();
@@ -550,6 +553,7 @@ void jail_init_main(const jail_init_args_t *args) {
         mount_work(a->spec, uid);
     } else {
         // reduced isolation, accepted by the user: a host temp dir, owned by nobody when we are root
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         int owner = geteuid() == 0 ? UNCONFINED_UID : (int)geteuid();
         if (chown(a->work_host_dir, owner, owner)) die("chown %s", a->work_host_dir);

@@ -1,5 +1,6 @@
 // sandbox/pool.c — pre-forked sandbox workers (pool.h).
-// defines: sandbox_pool_create, sandbox_pool_run, sandbox_pool_size, sandbox_pool_destroy
+// defines: sandbox_pool_create, sandbox_pool_run, sandbox_pool_size, sandbox_pool_worker_pid,
+//          sandbox_pool_destroy
 //
 // Wire format on each worker's socket: a request or reply is a u64 length then that many bytes of
 // JSON text. Workers die with the pool's process (PR_SET_PDEATHSIG) and exit on EOF.
@@ -124,6 +125,14 @@ sandbox_pool_t *sandbox_pool_create(int n, char *err, size_t errn) {
 
 int sandbox_pool_size(const sandbox_pool_t *p) { return p->n; }
 
+int sandbox_pool_worker_pid(sandbox_pool_t *p, int i) {
+    if (i < 0 || i >= p->n) return -1;
+    pthread_mutex_lock(&p->mu);
+    int pid = p->w[i].fd >= 0 ? (int)p->w[i].pid : -1;
+    pthread_mutex_unlock(&p->mu);
+    return pid;
+}
+
 char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
     pthread_mutex_lock(&p->mu);
     int i;
@@ -142,16 +151,25 @@ char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
     pthread_mutex_unlock(&p->mu);
 
     char *res = NULL;
-    if (send_text(p->w[i].fd, req_json) == 0) res = recv_text(p->w[i].fd);
-    pthread_mutex_lock(&p->mu);
-    if (!res) {  // the worker died: replace it
+    int sent = 0;
+    for (int attempt = 0; attempt < 2 && !res; attempt++) {
+        sent = send_text(p->w[i].fd, req_json) == 0;
+        if (sent) res = recv_text(p->w[i].fd);
+        if (res) break;
+        pthread_mutex_lock(&p->mu);  // the worker died: replace it
         close(p->w[i].fd);
         kill(p->w[i].pid, SIGKILL);
         while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR) {}
         p->w[i].fd = -1;
-        if (spawn(p, i)) p->w[i].busy = 1;  // lost for good (fd -1); the others carry on
-        res = strdup("{\"status\":\"SandboxError\",\"message\":\"the sandbox worker died during the run\"}");
+        int lost = spawn(p, i) != 0;  // lost for good (fd -1, left busy): the others carry on
+        p->w[i].busy = 1;              // the new worker is still this call's
+        pthread_mutex_unlock(&p->mu);
+        if (lost || sent) break;  // a request that reached a worker is not run twice
     }
+    pthread_mutex_lock(&p->mu);
+    if (!res)
+        res = strdup(sent ? "{\"status\":\"SandboxError\",\"message\":\"the sandbox worker died during the run\"}"
+                          : "{\"status\":\"SandboxError\",\"message\":\"no sandbox worker could take the request\"}");
     if (p->w[i].fd >= 0) p->w[i].busy = 0;
     pthread_cond_broadcast(&p->idle);  // waiters also need to see a worker lost for good
     pthread_mutex_unlock(&p->mu);

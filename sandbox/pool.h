@@ -2,7 +2,7 @@
 // each running one request at a time (a whole jail: compile + tests), so a multi-threaded caller
 // (the HTTP server, the reward workers) never forks itself per run.
 // defines: sandbox_pool_t, sandbox_pool_create, sandbox_pool_run, sandbox_pool_destroy,
-//          sandbox_pool_size
+//          sandbox_pool_size, sandbox_pool_worker_pid
 #ifndef CISPO_SANDBOX_POOL_H
 #define CISPO_SANDBOX_POOL_H
 
@@ -10,6 +10,7 @@
 
 typedef struct sandbox_pool sandbox_pool_t;
 
+// A worker that dies is replaced; a request it had not received yet goes to the replacement.
 // Starts n workers (n >= 1). NULL with err filled when the jail cannot run on this host (see
 // jail_check_ready) or a worker cannot start.
 sandbox_pool_t *sandbox_pool_create(int n, char *err, size_t errn);
@@ -18,6 +19,8 @@ sandbox_pool_t *sandbox_pool_create(int n, char *err, size_t errn);
 // replaced and the request answered with a SandboxError result.
 char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json);
 int sandbox_pool_size(const sandbox_pool_t *p);
+// Process id of worker i (0 <= i < size), or -1 when it is lost: for monitoring and tests.
+int sandbox_pool_worker_pid(sandbox_pool_t *p, int i);
 void sandbox_pool_destroy(sandbox_pool_t *p);
 
 #endif

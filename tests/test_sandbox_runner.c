@@ -1,13 +1,19 @@
 // tests/test_sandbox_runner.c — what ordinary (not hostile) programs need from the sandbox: threads,
 // deep recursion, the C++ standard headers, big inputs, request files and copy-back, per-test
-// verdicts with stop_on_failure, limits that fire where they are set, and request errors.
+// verdicts with stop_on_failure, limits that fire where they are set, request errors, and a worker
+// pool that survives its workers dying.
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "sandbox/base64.h"
+#include "sandbox/pool.h"
 #include "sandbox/runner.h"
 #include "tests/testutil.h"
 
@@ -50,8 +56,69 @@ static cJSON *run_obj(cJSON *o) {
     return r;
 }
 
+// Processes of the sandbox user (as root the jail maps it to host uid 1879048193).
+static int sandbox_user_processes(void) {
+    char path[300], buf[2048];
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        buf[k] = 0;
+        fclose(f);
+        const char *u = strstr(buf, "\nUid:");
+        if (u && strtoul(u + 5, NULL, 10) == 1879048193ul) n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static void *run_sleeper(void *pool) {
+    return sandbox_pool_run(pool, "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(30)\\n\"}");
+}
+
+// Workers killed while idle and while running: the idle case is invisible to the client, the
+// running one is a SandboxError for that request only; the pool keeps serving.
+static void pool_survives(void) {
+    char err[1200];
+    sandbox_pool_t *p = sandbox_pool_create(1, err, sizeof err);
+    if (!test_check(p != NULL, "pool: %s", p ? "" : err)) return;
+    const char *req = "{\"language\":\"python\",\"code\":\"print(6 * 7)\"}";
+    int pid = sandbox_pool_worker_pid(p, 0);
+    kill(pid, SIGKILL);
+    usleep(100000);
+    char *out = sandbox_pool_run(p, req);
+    cJSON *r = cJSON_Parse(out);
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "42\n") && sandbox_pool_worker_pid(p, 0) != pid,
+               "a worker killed while idle: replaced, the request runs (%s)", st(r));
+    cJSON_Delete(r), free(out);
+    pthread_t th;
+    pthread_create(&th, NULL, run_sleeper, p);
+    usleep(1500000);  // the sleeper is running in the worker's jail
+    kill(sandbox_pool_worker_pid(p, 0), SIGKILL);
+    void *ret;
+    pthread_join(th, &ret);
+    r = cJSON_Parse(ret);
+    const cJSON *m = cJSON_GetObjectItem(r, "message");
+    test_check(!strcmp(st(r), "SandboxError") && cJSON_IsString(m) && strstr(m->valuestring, "died"),
+               "a worker killed mid-run: that request is a SandboxError (%s)", st(r));
+    int left = sandbox_user_processes();
+    for (int i = 0; i < 20 && left; i++) usleep(100000), left = sandbox_user_processes();
+    if (geteuid() == 0) test_check(left == 0, "its jail died with it (%d sandbox processes left)", left);
+    cJSON_Delete(r), free(ret);
+    out = sandbox_pool_run(p, req);
+    r = cJSON_Parse(out);
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "42\n"), "the pool keeps serving (%s)", st(r));
+    cJSON_Delete(r), free(out);
+    sandbox_pool_destroy(p);
+}
+
 int main(void) {
     cJSON *r;
+    pool_survives();
     // threads and deep recursion
     r = run_obj(req_obj("python", "import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) for i in range(32)]\n"
                                   "[t.start() for t in ts]\n[t.join() for t in ts]\nprint(len(out))\n"));
