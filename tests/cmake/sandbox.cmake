@@ -13,6 +13,6 @@ add_executable(sandbox_bench ${CMAKE_SOURCE_DIR}/bench/sandbox_bench.c)
 target_link_libraries(sandbox_bench PRIVATE cispo_sandbox)
 set_target_properties(sandbox_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 
-# The security suite counts the processes the sandbox's host uids own: alone, so that jails of
-# other tests running at the same time are not taken for survivors of its attacks.
-set_tests_properties(test_sandbox_attacks PROPERTIES RUN_SERIAL TRUE)
+# These count the processes the sandbox's host uids own: alone, so that jails of other tests
+# running at the same time are not taken for survivors.
+set_tests_properties(test_sandbox_attacks test_sandbox_runner PROPERTIES RUN_SERIAL TRUE)
