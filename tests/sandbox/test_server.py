@@ -85,7 +85,7 @@ def main():
     port = free_port()
     url = "http://127.0.0.1:%d" % port
     server = subprocess.Popen([cispo, "sandbox", "serve", "--port", str(port), "--workers", "2",
-                               "--client-timeout", "2", "--max-body", str(1 << 20)],
+                               "--client-timeout", "5", "--max-body", str(1 << 20)],
                               stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(200):
@@ -208,18 +208,25 @@ def run_all(port, url):
     # a slow client: stalls inside its headers and inside its body; meanwhile the server serves others
     stalled = [raw_request(port, b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Le", read=False),
                raw_request(port, b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"code\":", read=False)]
-    t0 = time.time()
     code, body = curl(url + "/v1/ping")
-    check(code == 200 and time.time() - t0 < 1.5, "served while slow clients stall (%.2f s)" % (time.time() - t0))
+    still_open = []
+    for s in stalled:  # the ping did not wait for the stalled connections to be dropped
+        s.setblocking(False)
+        try:
+            still_open.append(s.recv(1) != b"")
+        except BlockingIOError:
+            still_open.append(True)
+        except OSError:
+            still_open.append(False)
+    check(code == 200 and all(still_open), "served while slow clients stall (%d, still open: %s)" % (code, still_open))
     for s in stalled:
-        s.settimeout(10)
-        t0 = time.time()
+        s.setblocking(True)
+        s.settimeout(60)
         try:
             got = s.recv(4096)
         except OSError:
             got = b""
-        check(time.time() - t0 < 8 and (got == b"" or got.startswith(b"HTTP/1.1 4")),
-              "a stalled client is disconnected after the client timeout (%.1f s, %r)" % (time.time() - t0, got[:40]))
+        check(got == b"" or got.startswith(b"HTTP/1.1 4"), "a stalled client is disconnected (%r)" % got[:40])
         s.close()
 
     # still serving after all of it
