@@ -361,14 +361,14 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     pid_t pid = jp.pid;
     if (defer_reaping && confined && spare.pid == 0 && spawn(&spare, NULL, 1, "", &cg, err, sizeof err))
         spare = (jail_proc_t){0, -1, -1, ""};  // the next one, made while this one runs; optional
-    int ctl[2] = {jp.ctl, -1};
+    int ctl = jp.ctl;  // the init's messages
 
     double deadline = t0 + total_wall;
     int done = 0, stopped = 0, next_step = 0;
     res->ok = 1;
     while (!done) {
         jail_msg_t m;
-        int r = read_full(ctl[0], &m, sizeof m, deadline);
+        int r = read_full(ctl, &m, sizeof m, deadline);
         if (r == -2) {  // the overall deadline: the init itself is stuck
             if (next_step < spec->n_steps) res->steps[next_step].status = JAIL_STEP_TIME_LIMIT;
             break;
@@ -382,7 +382,7 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
             break;
         }
         char *payload = malloc(m.len + 1);
-        if (!payload || (m.len && read_full(ctl[0], payload, m.len, deadline) != 0)) {
+        if (!payload || (m.len && read_full(ctl, payload, m.len, deadline) != 0)) {
             free(payload);
             res->ok = 0, jail_fmt(res->error, sizeof res->error, "truncated message from the jail init");
             break;
@@ -449,7 +449,7 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         kill(pid, SIGKILL);  // a no-op after a clean finish; otherwise the whole namespace goes with it
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     }
-    close(ctl[0]);
+    close(ctl);
     res->peak_mem_kb = jail_cgroup_peak_kb(&cg);
     if (tmpdir[0]) {
         char cmd[128];  // our own mkdtemp dir; the processes that wrote into it are dead

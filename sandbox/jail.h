@@ -1,8 +1,10 @@
 // sandbox/jail.h — runs untrusted programs in a throw-away Linux jail and reports what they did.
 // defines: jail_limits_t, jail_step_t, jail_file_t, jail_spec_t, jail_step_result_t, jail_result_t,
-//          jail_run, jail_result_free, jail_name_ok, jail_host_t, jail_probe, jail_set_options
+//          jail_run, jail_result_free, jail_name_ok, jail_host_t, jail_probe, jail_options_t,
+//          jail_set_options, jail_get_options, jail_check_ready, jail_use_private_network,
+//          jail_idle, jail_idle_end
 //
-// One jail = one set of fresh namespaces (user, PID, mount, network, IPC, UTS, cgroup) around a
+// One jail = one set of fresh namespaces (user, PID, mount, network*, IPC, UTS, cgroup) around a
 // minimal read-only root (host /usr and the /bin,/lib symlinks bound read-only, /dev/{null,zero,
 // full,random,urandom}, a fresh /proc) and a private tmpfs work dir /work. Inside it a small init
 // process (pid 1 of the namespace, our code) runs the steps one after another — e.g. "compile",

@@ -1,7 +1,8 @@
 // sandbox/runner.h — running a program in a language (Python 3, C, C++) inside one jail: writes the
 // source, compiles it there under its own limits, runs it once on stdin or once per test, judges the
 // tests, and reports everything as one JSON object.
-// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known, sandbox_harness_py
+// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known, sandbox_harness_py,
+//          sandbox_set_python
 //
 // Request (JSON object; field names follow SandboxFusion where they overlap):
 //   language         "python" | "python3" | "c" | "cpp" | "c++"

@@ -1,5 +1,6 @@
 // trainer/cmd_sandbox.c — `cispo sandbox`: run one program in the sandbox, serve the
 // SandboxFusion-compatible HTTP API, or report what isolation this host allows.
+// defines: cmd_sandbox
 //   cispo sandbox run --lang python|c|cpp --code FILE [--stdin FILE] [--tests FILE.json]
 //                     [--fn-name NAME] [--timeout S] [--memory MB] [--stop-on-failure] [--allow-unconfined]
 //   cispo sandbox serve --port P [--workers N] [--bind ADDR] [--client-timeout S] [--max-body BYTES]
