@@ -13,6 +13,7 @@
 // end the init kills every process left in the namespace and reaps them; when the init exits the
 // kernel tears the namespace down, so nothing outlives the jail. The caller's process enforces an
 // overall deadline and kills the init if it is passed.
+// (* the jails of a pool worker share one loopback-only network namespace: jail_use_private_network.)
 #ifndef CISPO_SANDBOX_JAIL_H
 #define CISPO_SANDBOX_JAIL_H
 
