@@ -66,6 +66,7 @@ static int cmd_run(int argc, char **argv) {
     int stop = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
         if (!strcmp(a, "--stop-on-failure")) stop = 1;
         else if (!strcmp(a, "--allow-unconfined")) {
             jail_options_t o = *jail_get_options();
@@ -163,6 +164,7 @@ static int cmd_serve(int argc, char **argv) {
     sandbox_server_opts_t o = {.port = 8080, .workers = 2, .bind = "127.0.0.1"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
         if (!strcmp(a, "--allow-unconfined")) {
             jail_options_t jo = *jail_get_options();
             jo.allow_unconfined = 1;
