@@ -14,6 +14,8 @@
 //   CISPO_CODE_SANDBOX_TIMEOUT  seconds per HTTP attempt (default 60); CISPO_CODE_SANDBOX_RETRIES (3)
 //   CISPO_CODE_WORKERS          size of the local pool (default 2; created on first use)
 //   CISPO_CODE_RUN_TIMEOUT      seconds per test run (default 10); CISPO_CODE_MEMORY_MB (default 512)
+//   CISPO_CODE_ALLOW_UNCONFINED 1: run locally even where the host lacks isolation (see
+//                               sandbox/README.md); otherwise such a host gives failed verdicts
 #ifndef CISPO_RL_CODE_VERIFIER_H
 #define CISPO_RL_CODE_VERIFIER_H
 
