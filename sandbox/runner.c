@@ -76,10 +76,21 @@ typedef struct {
     jail_step_result_t *kept;  // the step whose output is still held
 } judge_ctx_t;
 
+// A failed run that says it ran out of memory: under RLIMIT_AS an allocation fails inside the
+// program (Python raises MemoryError, C++ throws std::bad_alloc and aborts) instead of being
+// killed, so the status comes from its last words. Spoofing it only turns one failure into another.
+static int ran_out_of_memory(const jail_step_result_t *s) {
+    if (!s->err || !s->err_len) return 0;
+    const char *last = s->err + s->err_len;
+    while (last > s->err && (last[-1] == '\n' || last[-1] == ' ')) last--;
+    while (last > s->err && last[-1] != '\n') last--;
+    return !strncmp(last, "MemoryError", 11) || strstr(last, "std::bad_alloc") != NULL;
+}
+
 static const char *step_status_name(const jail_step_result_t *s) {
     switch (s->status) {
-    case JAIL_STEP_EXITED: return s->exit_code == 0 ? "Finished" : "RuntimeError";
-    case JAIL_STEP_SIGNALED: return "RuntimeError";
+    case JAIL_STEP_EXITED: return s->exit_code == 0 ? "Finished" : ran_out_of_memory(s) ? "MemoryLimitExceeded" : "RuntimeError";
+    case JAIL_STEP_SIGNALED: return s->signal == SIGABRT && ran_out_of_memory(s) ? "MemoryLimitExceeded" : "RuntimeError";
     case JAIL_STEP_TIME_LIMIT: return "TimeLimitExceeded";
     case JAIL_STEP_MEMORY_LIMIT: return "MemoryLimitExceeded";
     case JAIL_STEP_OUTPUT_LIMIT: return "OutputLimitExceeded";

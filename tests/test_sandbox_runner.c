@@ -199,7 +199,13 @@ int main(void) {
     o = req_obj("python", "x = bytearray(400 * 2**20)\nprint(len(x))\n");
     cJSON_AddNumberToObject(o, "memory_limit_MB", 300);
     r = run_obj(o);
-    test_check(!strcmp(st(r), "RuntimeError") && strstr(run_field(r, "stderr"), "MemoryError"), "400 MiB over a 300 MiB limit: MemoryError (%s)", st(r));
+    test_check(!strcmp(st(r), "MemoryLimitExceeded") && strstr(run_field(r, "stderr"), "MemoryError"),
+               "400 MiB over a 300 MiB limit: MemoryLimitExceeded (%s)", st(r));
+    cJSON_Delete(r);
+    o = req_obj("cpp", "#include <vector>\nint main() { std::vector<char> v(std::size_t(1) << 33); return v[5]; }\n");
+    cJSON_AddNumberToObject(o, "memory_limit_MB", 300);
+    r = run_obj(o);
+    test_check(!strcmp(st(r), "MemoryLimitExceeded"), "C++ 8 GiB vector over a 300 MiB limit: MemoryLimitExceeded (%s)", st(r));
     cJSON_Delete(r);
     r = run_obj(req_obj("c", "#include <stdio.h>\nint main(void) { int *p = 0; return *p; }\n"));
     test_check(!strcmp(st(r), "RuntimeError") && run_num(r, "signal") == 11, "a segfault: RuntimeError, signal 11 (%s, %.0f)", st(r), run_num(r, "signal"));
