@@ -184,6 +184,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     metrics_set(mt, "groups_signal_frac", (double)signal_groups / (n_all / G));
     metrics_set(mt, "groups_kept", kept);
     metrics_set(mt, "rollout_rounds", rounds);
+    metrics_set(mt, "samples_generated", n_all);
 
     // ---- advantages of the kept groups; the training sequences in a seeded order ----
     const adv_config_t ac = {.kind = c->adv, .eps = 1e-6};
