@@ -286,6 +286,14 @@ static const case_t kCases[] = {
     {"\\pi", "\\boxed{\\mathrm{\\pi}}", 1},
     {"e^{2}", "\\boxed{\\mathrm{e}^2}", 1},
     {"2", "\\boxed{\\mathrm{2}}", 1},
+    {"(-\\infty, 1) \\cup (1, \\infty)", "\\boxed{\\mathbb{R} \\setminus \\{1\\}}", 1},
+    {"(-\\infty, 1) \\cup (1, \\infty)", "\\boxed{\\mathbb{R} \\setminus \\{2\\}}", 0},
+    {"(-\\infty, \\infty)", "\\boxed{\\mathbb{R}}", 1},
+    {"(-\\infty, \\infty)", "\\boxed{\\text{all real numbers}}", 1},
+    {"\\mathbb{R}", "\\boxed{(-\\infty,\\infty)}", 1},
+    {"(-\\infty,-2)\\cup(-2,3)\\cup(3,\\infty)", "\\boxed{\\mathbb{R}\\setminus\\{3,-2\\}}", 1},
+    {"R", "\\boxed{R}", 1},
+    {"2R", "\\boxed{R+R}", 1},
 };
 
 static void check_case(const char *gold, const char *resp, int expected, const char *label) {

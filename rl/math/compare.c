@@ -307,8 +307,61 @@ static int percent_equal(cmp_t *k, mv_node *g, mv_node *p) {
     return mvc_scalar_equal(k, x, y);
 }
 
+// The real line written as a set: \mathbb{R} (read as the name R, so only beside another set),
+// "all real numbers", \mathbb{R} \setminus \{a, b\} -> (-oo, a) U (a, b) U (b, oo).
+static mv_node *real_line(cmp_t *k, mv_node *x, const mv_node *other) {
+    mv_node *inf = mv_new(k->a, MV_INF, 0), *ninf = mv_new1(k->a, MV_NEG, inf);
+    if (!inf || !ninf) return NULL;
+    int whole = 0;
+    if (x->kind == MV_SYM && !strcmp(x->str, "R") && mvc_is_setlike(other)) whole = 1;
+    if (x->kind == MV_TEXT) {
+        char key[64];
+        size_t n = 0;
+        for (const char *c = x->str; *c && n + 1 < sizeof key; c++)
+            if (isalpha((unsigned char)*c)) key[n++] = (char)tolower((unsigned char)*c);
+        key[n] = 0;
+        whole = !strcmp(key, "allrealnumbers") || !strcmp(key, "allreals") || !strcmp(key, "realnumbers");
+    }
+    if (whole) {
+        mv_node *iv = mv_new2(k->a, MV_INTERVAL, ninf, inf);
+        if (iv) iv->flags = MV_F_LOPEN | MV_F_ROPEN;
+        return iv;
+    }
+    if (x->kind != MV_FUNC || strcmp(x->str, "setminus") || x->n != 2 || x->kid[0]->kind != MV_SYM || strcmp(x->kid[0]->str, "R"))
+        return NULL;
+    mv_node *holes = x->kid[1];
+    int m = holes->kind == MV_SET ? holes->n : 0;
+    if (m == 0 || m > 32) return NULL;
+    double v[32];
+    mv_node *pts[32];
+    for (int i = 0; i < m; i++) {  // sort the removed points by value
+        int ok;
+        double d = mvc_to_double(holes->kid[i], &ok);
+        if (!ok) return NULL;
+        int j = i;
+        while (j > 0 && v[j - 1] > d) {
+            v[j] = v[j - 1];
+            pts[j] = pts[j - 1];
+            j--;
+        }
+        v[j] = d;
+        pts[j] = holes->kid[i];
+    }
+    mv_node *u = mv_new(k->a, MV_UNION, m + 1);
+    if (!u) return NULL;
+    for (int i = 0; i <= m; i++) {
+        u->kid[i] = mv_new2(k->a, MV_INTERVAL, i == 0 ? ninf : pts[i - 1], i == m ? inf : pts[i]);
+        if (!u->kid[i]) return NULL;
+        u->kid[i]->flags = MV_F_LOPEN | MV_F_ROPEN;
+    }
+    return u;
+}
+
 static int mvc_value_equal(cmp_t *k, mv_node *g, mv_node *p) {
     if (mv_struct_equal(g, p)) return mvc_why(k, "equal: same expression", 1);
+    mv_node *rg = real_line(k, g, p), *rp = real_line(k, p, g);
+    if (rg) g = rg;
+    if (rp) p = rp;
     g = pm_values(k, g);
     p = pm_values(k, p);
     mv_node *d;
