@@ -112,7 +112,10 @@ static int resume(train_t *t, const char *spec) {
     if (checkpoint_load(path, &ck)) return -1;
     int rc = 0;
     cJSON *x = ck.extra_json ? cJSON_Parse(ck.extra_json) : NULL;
-    if (ck.table.n_floats != t->m->table.n_floats || !x || ck.n_rng != 4) {
+    const char *need[] = {"sft_done", "rl_done", "opt_phase", "opt_t"};
+    int have = x != NULL;
+    for (int i = 0; i < 4 && have; i++) have = cJSON_IsNumber(cJSON_GetObjectItem(x, need[i]));
+    if (ck.table.n_floats != t->m->table.n_floats || !have || ck.n_rng != 4) {
         rc = cispo_fail("%s: not a checkpoint of this run's model and trainer (different model config, or no "
                         "run state): resume from a ckpt-<step>.h5 that `cispo train` wrote for this config", path);
     } else {
