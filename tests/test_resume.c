@@ -117,7 +117,7 @@ int main(void) {
     int n = read_lines(pa, &l);
     if (n >= 2) {
         const char *need[] = {"reward_mean", "accuracy", "response_len_mean", "clip_frac", "agree_pearson",
-                              "agree_max_abs", "entropy", "kl_old", "grad_norm", "lr", "weight_max"};
+                              "agree_max_abs", "entropy", "kl_old", "grad_norm", "lr", "weight_max", "accuracy_regex"};
         for (size_t k = 0; k < sizeof need / sizeof *need; k++)
             test_check(strstr(l[1], need[k]) != NULL, "metrics line has %s", need[k]);
         test_check(strstr(l[2], "heldout_accuracy") != NULL, "held-out accuracy every eval_every steps");

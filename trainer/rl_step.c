@@ -4,6 +4,7 @@
 // over its own response tokens (token-level normalisation over the whole update batch).
 // defines: train_rl_step
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,28 @@ static void sample_metrics(const rl_sample_t *s, int n, metrics_t *mt) {
     free(lens);
 }
 
+// Accuracy per verifier (RL.md), for the verifiers the step's records name: accuracy_math, ...
+static void verifier_metrics(const train_t *t, const rl_sample_t *s, int n, metrics_t *mt) {
+    const char *names[8];
+    double right[8] = {0}, count[8] = {0};
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const char *v = t->train.ex[s[i].ex].verifier ? t->train.ex[s[i].ex].verifier : t->cfg.verifier;
+        int j = 0;
+        while (j < k && strcmp(names[j], v)) j++;
+        if (j == k) {
+            if (k == 8) continue;  // a mix of more than 8 verifiers: the first 8 are reported
+            names[k++] = v;
+        }
+        right[j] += s[i].v.correct != 0, count[j]++;
+    }
+    for (int j = 0; j < k; j++) {
+        char key[40];
+        snprintf(key, sizeof key, "accuracy_%.24s", names[j]);
+        metrics_set(mt, key, right[j] / count[j]);
+    }
+}
+
 int train_rl_step(train_t *t, metrics_t *mt) {
     const run_config_t *c = &t->cfg;
     const int P = c->prompts_per_step, G = c->group_size, step = t->rl_done + 1;
@@ -181,6 +204,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     }
     write_samples(t, step, all, n_all);
     sample_metrics(all, n_all, mt);
+    verifier_metrics(t, all, n_all, mt);
     metrics_set(mt, "groups_signal_frac", (double)signal_groups / (n_all / G));
     metrics_set(mt, "groups_kept", kept);
     metrics_set(mt, "rollout_rounds", rounds);
