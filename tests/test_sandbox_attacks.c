@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -93,8 +94,34 @@ static void teardown_host(void) {
     rmdir(canary_dir);
 }
 
-// Processes left by a jail: (as root) owned by the host uids the jail maps its users to, or (not
-// root) ours in another PID namespace — less each namespace's pid 1, the jail's own init.
+// Parent of a process, from /proc/<pid>/stat (0 when it is gone).
+static int parent_of(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r <= 0) return 0;
+    buf[r] = 0;
+    const char *p = strrchr(buf, ')');  // the command name may hold spaces and parentheses
+    int ppid = 0;
+    return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : 0;
+}
+
+// Whether pid descends from this test process. We are a child subreaper (main), so anything
+// orphaned below us, an escaped process included, is re-parented to us and stays in our tree;
+// jails of other programs on the same host are not counted.
+static int ours(int pid) {
+    for (int i = 0; i < 64 && pid > 1; i++) {
+        pid = parent_of(pid);
+        if (pid == (int)getpid()) return 1;
+    }
+    return 0;
+}
+
+// Processes left by our jails: (as root) owned by the host uids the jail maps its users to, or
+// (not root) ours in another PID namespace — less each namespace's pid 1, the jail's own init.
 static int count_jail_processes(void) {
     char self_ns[64] = "", path[300], ns[64], buf[4096];
     ssize_t k = readlink("/proc/self/ns/pid", self_ns, sizeof self_ns - 1);
@@ -125,9 +152,8 @@ static int count_jail_processes(void) {
             while (last > nspid && last[-1] != '\t' && last[-1] != ' ') last--;
             if (eol && atoi(last) == 1 && strcmp(e->d_name, "1")) continue;
         }
-        // other PID namespaces count only when the process is ours to run (other users' containers
-        // on a shared host are not)
-        if ((uid == 1879048192u || uid == 1879048193u) || (other_ns && uid == geteuid() && geteuid() != 0)) {
+        int jail_uid = (uid == 1879048192u || uid == 1879048193u) || (other_ns && uid == geteuid() && geteuid() != 0);
+        if (jail_uid && ours(atoi(e->d_name))) {
             n++;
             if (getenv("TEST_VERBOSE")) printf("  jail process %s (uid %u)\n", e->d_name, uid);
         }
@@ -306,6 +332,7 @@ int main(int argc, char **argv) {
     cJSON *m = text ? cJSON_Parse(text) : NULL;
     free(text);
     if (!test_check(m != NULL, "read %s", path)) return test_finish("test_sandbox_attacks");
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // orphans below us stay countable (see ours())
     setup_host();
     char err[1200];
     pool = sandbox_pool_create(2, err, sizeof err);
