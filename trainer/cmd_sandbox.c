@@ -28,7 +28,7 @@ static void usage(FILE *f) {
             "run    prints one JSON result: status, exit code, signal, time, memory, stdout/stderr, and with\n"
             "       --tests (a JSON array of {stdin, stdout}, or {input, output} with --fn-name) a verdict per test.\n"
             "serve  SandboxFusion-compatible HTTP: POST /run_code, GET /v1/ping.\n"
-            "probe  what isolation this host allows (user namespaces, seccomp, cgroups).\n"
+            "probe  what isolation this host allows (user namespaces, seccomp, cgroups); exit 1 when something is missing.\n"
             "--allow-unconfined accepts running without the isolation the host lacks (never the default).\n");
 }
 
