@@ -56,7 +56,7 @@ typedef struct {
     int overlong_cache;            // DAPO soft overlong punishment window (0: off; -1: dapo default)
     int rep_n;                     // repetition early truncation: n tokens each with p > rep_p
     double rep_p;
-    double rep_reward;             // reward given to repetition-truncated samples (scored as-is when NaN)
+    double rep_reward;             // reward given to repetition-truncated samples
     char verifier[32];             // verifier for records that do not name one
     int score_workers;
     // ---- optimizer ----
