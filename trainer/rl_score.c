@@ -20,6 +20,7 @@ int train_score(train_t *t, const int *ex, const train_set_t *set, const rollout
         jobs[i].req.response = texts[i];
         jobs[i].req.tests_json = e->tests_json;
         jobs[i].req.fn_name = e->fn_name;
+        jobs[i].req.question = e->prompt;  // the LLM judge's {question}
     }
     int failed = score_pool_run(t->pool, jobs, n, out);
     free(jobs);

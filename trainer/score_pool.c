@@ -85,13 +85,14 @@ static void worker_main(int fd) {
     signal(SIGPIPE, SIG_IGN);
     for (;;) {
         int ok = 1;
-        char *f[5];
-        for (int i = 0; i < 5; i++) f[i] = read_str(fd, &ok);
+        char *f[7];
+        for (int i = 0; i < 7; i++) f[i] = read_str(fd, &ok);
         if (!ok) _exit(0);
-        verify_request_t req = {.gold = f[1], .response = f[2], .tests_json = f[3], .fn_name = f[4]};
+        verify_request_t req = {.gold = f[1], .response = f[2], .tests_json = f[3], .fn_name = f[4],
+                                .question = f[5], .meta_json = f[6]};
         verdict_t out;
         verify_one(f[0], &req, &out);
-        for (int i = 0; i < 5; i++) free(f[i]);
+        for (int i = 0; i < 7; i++) free(f[i]);
         if (write_all(fd, &out, sizeof out)) _exit(0);
     }
 }
@@ -175,7 +176,8 @@ int score_pool_run(score_pool_t *p, const score_job_t *jobs, int n, verdict_t *o
                 w->started = cispo_now();
                 if (write_str(w->fd, j->verifier) || write_str(w->fd, j->req.gold) ||
                     write_str(w->fd, j->req.response) || write_str(w->fd, j->req.tests_json) ||
-                    write_str(w->fd, j->req.fn_name)) {
+                    write_str(w->fd, j->req.fn_name) || write_str(w->fd, j->req.question) ||
+                    write_str(w->fd, j->req.meta_json)) {
                     replace(p, i, out, "verifier worker exited");
                     done++;
                 }
