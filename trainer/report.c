@@ -78,10 +78,14 @@ static void plot(FILE *f, const series_t *s) {
     fprintf(f, "<text x='%g' y='16' font-size='13' font-family='sans-serif'>", L);
     html_escape(f, s->name);
     fprintf(f, " (last %.4g)</text>\n", s->n ? s->y[s->n - 1] : NAN);
+    // enough significant digits that the three ticks of a narrow range differ
+    double mag = fmax(fabs(y0), fabs(y1));
+    int digits = 3;
+    if (mag > 0 && y1 > y0) digits = (int)fmin(10, fmax(3, ceil(log10(mag / (y1 - y0))) + 2));
     for (int k = 0; k <= 2; k++) {  // y ticks at min, mid, max
         double v = y0 + (y1 - y0) * k / 2, py = T + (H - T - B) * (1 - k / 2.0);
-        fprintf(f, "<text x='%g' y='%g' font-size='10' text-anchor='end' font-family='sans-serif'>%.3g</text>\n", L - 4,
-                py + 3, v);
+        fprintf(f, "<text x='%g' y='%g' font-size='10' text-anchor='end' font-family='sans-serif'>%.*g</text>\n", L - 4,
+                py + 3, digits, v);
         fprintf(f, "<line x1='%g' x2='%g' y1='%g' y2='%g' stroke='#e4e4e4'/>\n", L, W - R, py, py);
     }
     fprintf(f, "<text x='%g' y='%g' font-size='10' font-family='sans-serif'>step %.0f</text>\n", L, H - 10, x0);
