@@ -12,6 +12,7 @@
 #include "kernels/common.h"
 #include "rl/loss.h"
 #include "trainer/commands.h"
+#include "trainer/dist.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
 
@@ -43,7 +44,7 @@ static int find_root(char *root, size_t cap) {
     return cispo_fail("configs/demo.yaml not found (set CISPO_SRC to the source tree)");
 }
 
-int cmd_demo(int argc, char **argv) {
+static int demo_main(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: cispo demo [key=value ...]\n"
                "  SFT warm start + CISPO RL of the tiny model on synthetic arithmetic (configs/demo.yaml), on the\n"
@@ -82,4 +83,16 @@ int cmd_demo(int argc, char **argv) {
     printf("held-out accuracy after RL:              %5.1f%%  (%+.1f points)\n", 100 * after, 100 * (after - before));
     printf("wall time: %.0f s; curves: %s/report.html\n", wall, out_dir);
     return 0;
+}
+
+// Under mpirun every rank runs this command on its share of the work (ranks other than 0 print nothing); a plain start
+// is a world of one without MPI.
+int cmd_demo(int argc, char **argv) {
+    if (dist_start(NULL, NULL, 1)) {
+        fprintf(stderr, "cispo demo: %s\n", cispo_last_error());
+        return 1;
+    }
+    int rc = demo_main(argc, argv);
+    dist_finalize(dist_world());
+    return rc;
 }

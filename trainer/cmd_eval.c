@@ -7,12 +7,13 @@
 
 #include "kernels/common.h"
 #include "trainer/commands.h"
+#include "trainer/dist.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
 
 int cmd_eval(int argc, char **argv);
 
-int cmd_eval(int argc, char **argv) {
+static int eval_main(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: cispo eval [CONFIG.yaml] [key=value ...]\n"
                "  Held-out accuracy of key 'model' (HF directory or .h5 checkpoint) on eval_data (a JSONL file,\n"
@@ -37,4 +38,16 @@ int cmd_eval(int argc, char **argv) {
     else fprintf(stderr, "cispo eval: %s\n", cispo_last_error());
     train_close(&t);
     return rc ? 1 : 0;
+}
+
+// Under mpirun every rank runs this command on its share of the work (ranks other than 0 print nothing); a plain start
+// is a world of one without MPI.
+int cmd_eval(int argc, char **argv) {
+    if (dist_start(NULL, NULL, 1)) {
+        fprintf(stderr, "cispo eval: %s\n", cispo_last_error());
+        return 1;
+    }
+    int rc = eval_main(argc, argv);
+    dist_finalize(dist_world());
+    return rc;
 }

@@ -5,6 +5,7 @@
 
 #include "kernels/common.h"
 #include "trainer/commands.h"
+#include "trainer/dist.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
 
@@ -17,7 +18,7 @@ static void usage(FILE *f) {
             "  Resume with resume=auto (or resume=PATH.h5). `cispo train --keys` lists every key.\n");
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_main(int argc, char **argv) {
     const char *yaml = NULL;
     int first = 1;
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return usage(stdout), 0;
@@ -38,4 +39,16 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     return 0;
+}
+
+// Under mpirun every rank runs this command on its share of the work (train_run prints on rank 0 only); a plain start
+// is a world of one without MPI.
+int cmd_train(int argc, char **argv) {
+    if (dist_start(NULL, NULL, 0)) {
+        fprintf(stderr, "cispo train: %s\n", cispo_last_error());
+        return 1;
+    }
+    int rc = train_main(argc, argv);
+    dist_finalize(dist_world());
+    return rc;
 }

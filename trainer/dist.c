@@ -4,6 +4,8 @@
 
 #include <limits.h>
 #include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +33,32 @@ int dist_init(dist_t *d, int *argc, char ***argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->world);
     return 0;
+}
+
+dist_t *dist_world(void) {
+    static dist_t world = {.rank = 0, .world = 1};
+    return &world;
+}
+
+int dist_launched(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"};
+    for (int i = 0; i < 4; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+int dist_start(int *argc, char ***argv, int quiet) {
+    if (!dist_launched()) return 0;
+    if (dist_init(dist_world(), argc, argv)) return -1;
+    if (quiet && dist_world()->rank != 0 && !freopen("/dev/null", "w", stdout))
+        return cispo_fail("rank %d: cannot open /dev/null for standard output", dist_world()->rank);
+    return 0;
+}
+
+int dist_allreduce_max_f64(dist_t *d, double *buf, size_t n) {
+    if (d->world == 1) return 0;
+    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(d, "all-reduce (max)", rc);
 }
 
 void dist_finalize(dist_t *d) {

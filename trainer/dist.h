@@ -3,7 +3,8 @@
 // ZeRO-1 optimizer sharding (reduce-scatter gradients, each rank updates its shard of the flat
 // parameter buffer, all-gather the parameters).
 // defines: dist_t, dist_init, dist_finalize, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
-//          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32
+//          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32,
+//          dist_world, dist_launched, dist_start, dist_allreduce_max_f64
 #ifndef CISPO_TRAINER_DIST_H
 #define CISPO_TRAINER_DIST_H
 
@@ -16,6 +17,16 @@ typedef struct {
 } dist_t;
 
 int dist_init(dist_t *d, int *argc, char ***argv);
+// The process's world for the trainer (rank 0 of 1 until a command calls dist_init on it).
+dist_t *dist_world(void);
+// Whether an MPI launcher (mpirun, srun) started this process: commands initialise MPI only then, so a
+// plain start runs exactly as a program without MPI.
+int dist_launched(void);
+// What a command calls first: dist_init on dist_world() when launched, else nothing (a world of one).
+// quiet: ranks other than 0 send their standard output to /dev/null. 0 or -1 (+ message).
+int dist_start(int *argc, char ***argv, int quiet);
+// In-place maximum over all ranks.
+int dist_allreduce_max_f64(dist_t *d, double *buf, size_t n);
 void dist_finalize(dist_t *d);
 // In-place sums over all ranks (any n: chunked below MPI's int counts).
 int dist_allreduce_sum_f32(dist_t *d, float *buf, size_t n);

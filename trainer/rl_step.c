@@ -2,6 +2,11 @@
 // with the current policy (log pi_old recorded), score them in the worker pool, group-normalise the
 // rewards, then several minibatch updates with the policy loss (CISPO by default), each normalised
 // over its own response tokens (token-level normalisation over the whole update batch).
+// Data parallel (world > 1): every rank draws the same prompts and rolls out its contiguous slice of
+// them (groups stay on one rank), with the sampling seeds of their GLOBAL sample index, so the union of
+// the samples is the one-process step's. Each update takes each rank's share of its local minibatch,
+// normalised by the GLOBAL token (GSPO: sequence) count, and all-reduces the gradient before the common
+// AdamW step; every rank runs the same number of updates. Logged metrics are global.
 // defines: train_rl_step
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +14,7 @@
 #include <string.h>
 
 #include "kernels/common.h"
+#include "trainer/dist.h"
 #include "trainer/train.h"
 #include "trainer/train_batch.h"
 #include "trainer/train_data.h"
@@ -51,9 +57,19 @@ static void agree_metrics(const agree_t *a, metrics_t *mt) {
     metrics_set(mt, "agree_max_abs", a->mad);
 }
 
+// A failure on any rank fails all of them (the others would wait in the next collective).
+static int sync_fail(int rc) {
+    dist_t *dw = dist_world();
+    if (dw->world == 1) return rc;
+    double f = rc != 0;
+    if (dist_allreduce_max_f64(dw, &f, 1)) return -1;
+    return f && !rc ? cispo_fail("RL step failed on another rank") : rc;
+}
+
 // Rolls out G samples for each of the n prompts idx[]; scores them; fills out[n*G] (group-major).
-static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, rl_sample_t *out, double *t_roll,
-                         double *t_score, long *gen_tokens) {
+// first: the step's global sample index of out[0] (it picks the sampling seeds).
+static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint64_t first, rl_sample_t *out,
+                         double *t_roll, double *t_score, long *gen_tokens) {
     const run_config_t *c = &t->cfg;
     const int G = c->group_size, N = n * G;
     const int32_t **pp = cispo_malloc(sizeof(*pp) * (size_t)N);
@@ -63,7 +79,7 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, rl_sa
     for (int i = 0; i < N; i++) {
         const train_example_t *e = &t->train.ex[idx[i / G]];
         pp[i] = e->ids, pl[i] = e->n_ids, ex[i] = idx[i / G];
-        seeds[i] = sampler_rng_seed(seed, (uint64_t)i);
+        seeds[i] = sampler_rng_seed(seed, first + (uint64_t)i);
     }
     rollout_config_t rc = {.max_new_tokens = c->max_new_tokens,
                            .eos_id = t->eos_id,
@@ -71,9 +87,9 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, rl_sa
                            .rep_n = c->rep_n,
                            .rep_p = c->rep_p};
     double t0 = cispo_now();
-    int rc_ = rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL);
+    int rc_ = N > 0 ? rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL) : 0;
     *t_roll += cispo_now() - t0;
-    if (!rc_) {
+    if (!rc_ && N > 0) {
         t0 = cispo_now();
         char **texts = cispo_malloc(sizeof(char *) * (size_t)N);
         verdict_t *v = cispo_malloc(sizeof(verdict_t) * (size_t)N);
@@ -168,6 +184,27 @@ static void verifier_metrics(const train_t *t, const rl_sample_t *s, int n, metr
     }
 }
 
+// The step's samples as one process would hold them, for the metrics (world > 1): each rank's outcome
+// fields at their global slots slot[i], summed over ranks. Returns the global count; *g malloc'ed.
+static int global_samples(const rl_sample_t *s, const int *slot, int n, int n_global, rl_sample_t **g) {
+    enum { F = 6 };
+    double *v = cispo_calloc((size_t)(n_global > 0 ? n_global : 1) * F, sizeof(double));
+    for (int i = 0; i < n; i++) {
+        double *o = v + (size_t)slot[i] * F;
+        o[0] = s[i].reward, o[1] = s[i].v.correct != 0, o[2] = s[i].v.failed != 0;
+        o[3] = s[i].s.n_tokens, o[4] = s[i].s.stop, o[5] = s[i].ex;
+    }
+    int rc = dist_allreduce_sum_f64(dist_world(), v, (size_t)n_global * F);
+    *g = cispo_calloc((size_t)(n_global > 0 ? n_global : 1), sizeof(rl_sample_t));
+    for (int i = 0; i < n_global; i++) {
+        const double *o = v + (size_t)i * F;
+        (*g)[i].reward = (float)o[0], (*g)[i].v.correct = (int)o[1], (*g)[i].v.failed = (int)o[2];
+        (*g)[i].s.n_tokens = (int)o[3], (*g)[i].s.stop = (int)o[4], (*g)[i].ex = (int)o[5];
+    }
+    free(v);
+    return rc ? -1 : n_global;
+}
+
 int train_rl_step(train_t *t, metrics_t *mt) {
     const run_config_t *c = &t->cfg;
     const int P = c->prompts_per_step, G = c->group_size, step = t->rl_done + 1;
@@ -181,13 +218,21 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     rl_sample_t *all = cispo_calloc((size_t)cap, sizeof(rl_sample_t));
     int *keep = cispo_malloc(sizeof(int) * (size_t)P);  // first sample of each kept group
     int *idx = cispo_malloc(sizeof(int) * (size_t)P);
-    int n_all = 0, kept = 0, rounds = 0, signal_groups = 0, rc = 0;
-    for (int round = 0; round <= (t->dynamic_sampling ? c->dynamic_max_rounds : 0) && kept < P; round++) {
-        int need = P - kept;
-        data_cursor_take(&t->rl_data, (uint64_t)c->seed, 2, t->train.n, need, idx);
+    int *slot = cispo_malloc(sizeof(int) * (size_t)cap);  // global sample slot of all[i] (world > 1)
+    dist_t *dw = dist_world();
+    // kept_g, n_all_g: over all ranks (equal to kept, n_all in a world of one)
+    int n_all = 0, kept = 0, rounds = 0, signal_groups = 0, rc = 0, kept_g = 0, n_all_g = 0;
+    for (int round = 0; round <= (t->dynamic_sampling ? c->dynamic_max_rounds : 0) && kept_g < P; round++) {
+        int need_g = P - kept_g;
+        data_cursor_take(&t->rl_data, (uint64_t)c->seed, 2, t->train.n, need_g, idx);
+        int lo = (int)((long)need_g * dw->rank / dw->world), need = (int)((long)need_g * (dw->rank + 1) / dw->world) - lo;
         uint64_t seed = mix64(mix64((uint64_t)c->seed) ^ ((uint64_t)step << 8 | (uint64_t)round));
-        if ((rc = rollout_round(t, idx, need, seed, all + n_all, &t_roll, &t_score, &gen_tokens))) break;
+        rc = rollout_round(t, idx + lo, need, seed, (uint64_t)lo * (uint64_t)G, all + n_all, &t_roll, &t_score,
+                           &gen_tokens);
+        if ((rc = sync_fail(rc))) break;
         rounds++;
+        int kept0 = kept;
+        for (int i = 0; i < need * G; i++) slot[n_all + i] = n_all_g + lo * G + i;
         for (int g = 0; g < need; g++) {
             float r[1024];
             for (int j = 0; j < G; j++) r[j] = all[n_all + g * G + j].reward;
@@ -196,19 +241,38 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             if (!t->dynamic_sampling || sig) keep[kept++] = n_all + g * G;
         }
         n_all += need * G;
+        n_all_g += need_g * G;
+        int d = kept - kept0;
+        if (dw->world > 1) {
+            double x = d;
+            if ((rc = dist_allreduce_sum_f64(dw, &x, 1))) break;
+            d = (int)x;
+        }
+        kept_g += d;
     }
     if (rc) {
         for (int i = 0; i < n_all; i++) rollout_sample_free(&all[i].s), free(all[i].text);
-        free(all), free(keep), free(idx);
+        free(all), free(keep), free(idx), free(slot);
         return -1;
     }
-    write_samples(t, step, all, n_all);
-    sample_metrics(all, n_all, mt);
-    verifier_metrics(t, all, n_all, mt);
-    metrics_set(mt, "groups_signal_frac", (double)signal_groups / (n_all / G));
-    metrics_set(mt, "groups_kept", kept);
+    write_samples(t, step, all, n_all);  // world > 1: rank 0 writes the samples of its own slice only
+    if (dw->world > 1) {
+        rl_sample_t *g;
+        double sg = signal_groups;
+        if (global_samples(all, slot, n_all, n_all_g, &g) < 0 || dist_allreduce_sum_f64(dw, &sg, 1)) rc = -1;
+        sample_metrics(g, n_all_g, mt);
+        verifier_metrics(t, g, n_all_g, mt);
+        free(g);
+        signal_groups = (int)sg;
+    } else {
+        sample_metrics(all, n_all, mt);
+        verifier_metrics(t, all, n_all, mt);
+    }
+    free(slot);
+    metrics_set(mt, "groups_signal_frac", (double)signal_groups / (n_all_g / G));
+    metrics_set(mt, "groups_kept", kept_g);
     metrics_set(mt, "rollout_rounds", rounds);
-    metrics_set(mt, "samples_generated", n_all);
+    metrics_set(mt, "samples_generated", n_all_g);
 
     // ---- advantages of the kept groups; the training sequences in a seeded order ----
     const adv_config_t ac = {.kind = c->adv, .eps = 1e-6};
@@ -266,18 +330,22 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         }
         free(mb), mb = NULL;
     }
-    const int U = n > 0 ? (c->minibatches < n ? c->minibatches : n) : 0;
+    rc = sync_fail(rc);
+    const int n_g = kept_g * G;  // every rank runs the same U updates (a rank without sequences joins the sums)
+    const int U = n_g > 0 ? (c->minibatches < n_g ? c->minibatches : n_g) : 0;
     for (int u = 0; u < U && !rc; u++) {
         int lo = (int)((long)n * u / U), hi = (int)((long)n * (u + 1) / U);
         long tok_lo = first_tok[lo], tok_hi = first_tok[hi];
         double norm = c->loss == LOSS_GSPO ? (double)(hi - lo) : (double)(tok_hi - tok_lo);
         int nmb = micro_plan(seqs + lo, hi - lo, c->micro_tokens, &mb);
-        if (nmb < 0) {
-            rc = -1;
-            break;
-        }
+        if (nmb < 0) rc = -1, nmb = 0;
         long upd_packed = 0;
         for (int k = 0; k < nmb; k++) upd_packed += mb[k].T;
+        if (dw->world > 1) {  // the update's global normaliser and packed length
+            double x[2] = {norm, (double)upd_packed};
+            if (dist_allreduce_sum_f64(dw, x, 2)) rc = -1;
+            norm = x[0], upd_packed = (long)x[1];
+        }
         model_zero_grad(t->m);
         for (int k = 0; k < nmb && !rc; k++) {
             const micro_t *b = &mb[k];
@@ -294,11 +362,24 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             packed += b->T;
         }
         free(mb), mb = NULL;
-        if (rc) break;
+        if ((rc = sync_fail(rc))) break;
+        if ((rc = dist_allreduce_sum_f32(dw, t->m->grads, t->m->table.n_floats))) break;
         gn_sum += optim_step(&t->opt, t->m->params, t->m->grads, &lr);
         updates++;
     }
     double t_train = cispo_now() - t_train0;
+    if (!rc && dw->world > 1) {  // global sums and maxima of the training statistics
+        double sum[13] = {loss, st.n_tokens, st.clip_low, st.clip_high, st.masked, st.weight_sum, st.kl_old_sum,
+                          ent_sum, packed, (double)n_tok, (double)gen_tokens, ag.n, ag.sad};
+        double agv[5] = {ag.sx, ag.sy, ag.sxx, ag.syy, ag.sxy}, mx[2] = {st.weight_max, ag.mad};
+        if (dist_allreduce_sum_f64(dw, sum, 13) || dist_allreduce_sum_f64(dw, agv, 5) || dist_allreduce_max_f64(dw, mx, 2))
+            rc = -1;
+        loss = sum[0], st.n_tokens = sum[1], st.clip_low = sum[2], st.clip_high = sum[3], st.masked = sum[4];
+        st.weight_sum = sum[5], st.kl_old_sum = sum[6], ent_sum = sum[7], packed = sum[8], n_tok = (long)sum[9];
+        gen_tokens = (long)sum[10], ag.n = sum[11], ag.sad = sum[12];
+        ag.sx = agv[0], ag.sy = agv[1], ag.sxx = agv[2], ag.syy = agv[3], ag.sxy = agv[4];
+        st.weight_max = mx[0], ag.mad = mx[1];
+    }
     if (!rc) {
         t->rl_done++;
         t->rl_tokens += gen_tokens;

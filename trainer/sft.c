@@ -1,11 +1,14 @@
 // trainer/sft.c — one supervised warm-start update: mean cross-entropy over the demonstration tokens
 // (the answer and EOS after each prompt) of sft_batch records, i.e. dlogp = -1/n_tokens on each.
+// Data parallel (world > 1): every rank draws the same batch and trains its contiguous slice of it; the
+// token count that normalises the loss is the global one, so the summed gradient is the global mean's.
 // defines: train_sft_step, train_optim_config
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/common.h"
+#include "trainer/dist.h"
 #include "trainer/train.h"
 #include "trainer/train_batch.h"
 #include "trainer/train_data.h"
@@ -41,21 +44,29 @@ int train_sft_step(train_t *t, metrics_t *mt) {
     const int B = c->sft_batch;
     int *idx = cispo_malloc(sizeof(int) * (size_t)B);
     data_cursor_take(&t->sft_data, (uint64_t)c->seed, 1, t->train.n, B, idx);
-    train_seq_t *seqs = cispo_malloc(sizeof(train_seq_t) * (size_t)B);
-    long n_tok = 0, n_packed = 0;
-    for (int i = 0; i < B; i++) {
-        const train_example_t *e = &t->train.ex[idx[i]];
+    dist_t *dw = dist_world();
+    const int lo = (int)((long)B * dw->rank / dw->world), nb = (int)((long)B * (dw->rank + 1) / dw->world) - lo;
+    train_seq_t *seqs = cispo_malloc(sizeof(train_seq_t) * (size_t)(nb > 0 ? nb : 1));
+    long n_tok = 0, n_packed = 0, my_tok = 0;
+    for (int i = 0; i < nb; i++) {
+        const train_example_t *e = &t->train.ex[idx[lo + i]];
         seqs[i] = (train_seq_t){e->ids, e->n_ids, e->demo_ids, e->n_demo};
         n_tok += e->n_demo;
         n_packed += e->n_ids + e->n_demo - 1;
     }
+    my_tok = n_tok;
+    if (dw->world > 1) {
+        double cnt[2] = {(double)n_tok, (double)n_packed};
+        if (dist_allreduce_sum_f64(dw, cnt, 2)) return free(idx), free(seqs), -1;
+        n_tok = (long)cnt[0], n_packed = (long)cnt[1];
+    }
     micro_t *mb;
-    int nmb = micro_plan(seqs, B, c->micro_tokens, &mb);
+    int nmb = micro_plan(seqs, nb, c->micro_tokens, &mb);
     if (nmb < 0) return free(idx), free(seqs), -1;
     model_zero_grad(t->m);
     double loss = 0;
     long correct_seq = 0;
-    float *lp = cispo_malloc(sizeof(float) * (size_t)n_tok), *d = cispo_malloc(sizeof(float) * (size_t)n_tok);
+    float *lp = cispo_malloc(sizeof(float) * (size_t)(my_tok + 1)), *d = cispo_malloc(sizeof(float) * (size_t)(my_tok + 1));
     int rc = 0;
     for (int k = 0; k < nmb && !rc; k++) {
         if ((rc = micro_forward(t->m, seqs, &mb[k], lp, NULL))) break;
@@ -72,6 +83,12 @@ int train_sft_step(train_t *t, metrics_t *mt) {
     }
     free(lp), free(d), free(mb), free(seqs), free(idx);
     if (rc) return -1;
+    if (dw->world > 1) {  // global gradient, loss and count; every rank then takes the same AdamW step
+        double sums[2] = {loss, (double)correct_seq};
+        if (dist_allreduce_sum_f32(dw, t->m->grads, t->m->table.n_floats) || dist_allreduce_sum_f64(dw, sums, 2))
+            return -1;
+        loss = sums[0], correct_seq = (long)sums[1];
+    }
     double lr;
     double gn = optim_step(&t->opt, t->m->params, t->m->grads, &lr);
     t->sft_done++;

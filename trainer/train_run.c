@@ -3,6 +3,10 @@
 // held-out accuracy before RL, the RL steps with a console line each, held-out accuracy after RL.
 // Resuming restores parameters, moments, counters and data cursors, and cuts the logs back to the
 // checkpoint's step, so the continued run writes what an uninterrupted run would have.
+// Data parallel (world > 1, trainer/dist.h): every rank runs the loop with the same data cursors and
+// global metrics; only rank 0 writes the run directory (metrics, TensorBoard, samples of its own slice,
+// checkpoints, report) and prints; the others stay quiet. At the end the ranks check that they hold the
+// same parameters. A checkpoint is the full state, so a run resumes with any number of ranks.
 // defines: train_run, train_latest_checkpoint
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -15,6 +19,7 @@
 
 #include "kernels/common.h"
 #include "trainer/checkpoint.h"
+#include "trainer/dist.h"
 #include "trainer/report.h"
 #include "trainer/train.h"
 
@@ -68,6 +73,7 @@ int train_latest_checkpoint(const char *out, char *path, size_t cap) {
 }
 
 static int save_checkpoint(train_t *t) {
+    if (dist_world()->rank != 0) return 0;
     char path[1100];
     long step = t->sft_done + t->rl_done;
     ckpt_path(path, sizeof path, t->cfg.out, step);
@@ -136,7 +142,7 @@ static int resume(train_t *t, const char *spec) {
         }
         t->sft_data = (data_cursor_t){ck.rng[0], ck.rng[1]};
         t->rl_data = (data_cursor_t){ck.rng[2], ck.rng[3]};
-        if (!rc) printf("resumed from %s: SFT step %d, RL step %d\n", path, t->sft_done, t->rl_done);
+        if (!rc && dist_world()->rank == 0) printf("resumed from %s: SFT step %d, RL step %d\n", path, t->sft_done, t->rl_done);
     }
     cJSON_Delete(x);
     checkpoint_free(&ck);
@@ -165,6 +171,7 @@ static void console_rl(const train_t *t, const metrics_t *mt) {
 
 static int open_outputs(train_t *t, int resumed) {
     const run_config_t *c = &t->cfg;
+    if (dist_world()->rank != 0) return 0;
     char path[1100];
     snprintf(path, sizeof path, "%s/config.yaml", c->out);
     FILE *f = fopen(path, "w");
@@ -200,27 +207,52 @@ static void close_outputs(train_t *t) {
 // halt_after: the run stops here as if preempted (a checkpoint follows; resume=auto continues).
 static int halted(train_t *t) {
     if (t->cfg.halt_after <= 0 || t->sft_done + t->rl_done < t->cfg.halt_after) return 0;
-    printf("halted after step %d (halt_after); continue with resume=auto\n", t->sft_done + t->rl_done);
+    if (dist_world()->rank == 0) printf("halted after step %d (halt_after); continue with resume=auto\n", t->sft_done + t->rl_done);
     return 1;
+}
+
+// Writes a metrics line on rank 0 (the only rank with the files open).
+static void log_metrics(train_t *t, FILE *f, const char *prefix, int step, const metrics_t *mt) {
+    if (!f) return;
+    metrics_write_jsonl(f, step, mt);
+    metrics_write_tb(&t->tb, prefix, step, mt);
+}
+
+// world > 1: every rank must hold rank 0's parameters bit for bit (the same global gradients and AdamW
+// steps); a difference is a bug, reported rather than written into checkpoints silently.
+static int check_ranks_agree(train_t *t) {
+    dist_t *dw = dist_world();
+    if (dw->world == 1) return 0;
+    size_t n = t->m->table.n_floats;
+    float *p0 = cispo_malloc(sizeof(float) * n);
+    memcpy(p0, t->m->params, sizeof(float) * n);
+    double diff = 0;
+    if (dist_broadcast_f32(dw, p0, n, 0)) return free(p0), -1;
+    for (size_t i = 0; i < n; i++) diff += memcmp(&p0[i], &t->m->params[i], sizeof(float)) != 0;
+    free(p0);
+    if (dist_allreduce_sum_f64(dw, &diff, 1)) return -1;
+    if (diff > 0) return cispo_fail("data parallel: %.0f parameters differ from rank 0's after training", diff);
+    if (dw->rank == 0) printf("parameters identical on all %d ranks\n", dw->world);
+    return 0;
 }
 
 static int run(train_t *t, const char *config_path, double *before, double *after) {
     const run_config_t *c = &t->cfg;
     metrics_t mt;
-    if (mkdir_p(c->out)) return -1;
+    const int rank0 = dist_world()->rank == 0;
+    if (rank0 && mkdir_p(c->out)) return -1;
     int resumed = c->resume[0] != 0;
     if (resumed && resume(t, c->resume)) return -1;
     if (open_outputs(t, resumed)) return -1;
     t->t_start = cispo_now();
     // ---- SFT warm start ----
-    if (t->sft_done < c->sft_steps) printf("SFT: %d updates of %d demonstrations\n", c->sft_steps, c->sft_batch);
+    if (rank0 && t->sft_done < c->sft_steps) printf("SFT: %d updates of %d demonstrations\n", c->sft_steps, c->sft_batch);
     int sft_first = t->sft_done;
     while (t->sft_done < c->sft_steps) {
         if (train_sft_step(t, &mt)) return -1;
-        metrics_write_jsonl(t->sft_metrics, t->sft_done, &mt);
-        metrics_write_tb(&t->tb, "sft", t->sft_done, &mt);
+        log_metrics(t, t->sft_metrics, "sft", t->sft_done, &mt);
         int every = c->sft_steps >= 20 ? c->sft_steps / 10 : 1;
-        if (!c->quiet && (t->sft_done % every == 0 || t->sft_done == c->sft_steps)) {
+        if (rank0 && !c->quiet && (t->sft_done % every == 0 || t->sft_done == c->sft_steps)) {
             char eta[32];
             double per = (cispo_now() - t->t_start) / (t->sft_done - sft_first);
             fmt_duration(eta, sizeof eta, per * (c->sft_steps - t->sft_done));
@@ -240,14 +272,14 @@ static int run(train_t *t, const char *config_path, double *before, double *afte
         metrics_clear(&mt);
         metrics_set(&mt, "heldout_accuracy", acc);
         metrics_set(&mt, "heldout_len_mean", len);
-        metrics_write_jsonl(t->metrics, 0, &mt);
-        metrics_write_tb(&t->tb, "rl", 0, &mt);
-        printf("held-out accuracy before RL: %.1f%% (%d problems, %s)\n", 100 * acc, t->eval.n,
-               c->eval_greedy ? "greedy" : "sampled");
+        log_metrics(t, t->metrics, "rl", 0, &mt);
+        if (rank0)
+            printf("held-out accuracy before RL: %.1f%% (%d problems, %s)\n", 100 * acc, t->eval.n,
+                   c->eval_greedy ? "greedy" : "sampled");
         fflush(stdout);
     }
     // ---- RL ----
-    if (t->rl_done < c->steps)
+    if (rank0 && t->rl_done < c->steps)
         printf("RL (%s): %d steps of %d prompts x %d samples, %d updates each\n", loss_kind_name(c->loss), c->steps,
                c->prompts_per_step, c->group_size, c->minibatches);
     double rl_t0 = cispo_now();
@@ -264,19 +296,20 @@ static int run(train_t *t, const char *config_path, double *before, double *afte
             last_eval = acc;
         }
         metrics_set(&mt, "eta_s", (cispo_now() - rl_t0) / (s - rl_first) * (c->steps - s));
-        metrics_write_jsonl(t->metrics, s, &mt);
-        metrics_write_tb(&t->tb, "rl", s, &mt);
-        if (!c->quiet) console_rl(t, &mt);
+        log_metrics(t, t->metrics, "rl", s, &mt);
+        if (rank0 && !c->quiet) console_rl(t, &mt);
         if (c->save_every > 0 && (t->sft_done + s) % c->save_every == 0 && save_checkpoint(t)) return -1;
         if (halted(t)) return save_checkpoint(t);
     }
     if (!resumed || c->steps > rl_first || c->sft_steps > sft_first)
         if (save_checkpoint(t)) return -1;
-    printf("held-out accuracy before RL: %.1f%%, after RL: %.1f%%\n", 100 * t->heldout_before, 100 * last_eval);
+    if (check_ranks_agree(t)) return -1;
+    if (rank0)
+        printf("held-out accuracy before RL: %.1f%%, after RL: %.1f%%\n", 100 * t->heldout_before, 100 * last_eval);
     if (before) *before = t->heldout_before;
     if (after) *after = last_eval;
     close_outputs(t);
-    if (c->report) {
+    if (rank0 && c->report) {
         char title[1200];
         snprintf(title, sizeof title, "%s (%s)", config_path ? config_path : c->out, loss_kind_name(c->loss));
         if (report_write(c->out, title)) return -1;
