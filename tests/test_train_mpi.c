@@ -3,7 +3,8 @@
 // so), rank 0 alone writes the logs, the first SFT loss agrees to fp tolerance (the same global gradient
 // summed in another order), the held-out accuracy after SFT agrees, the RL steps log global counts and
 // the entropy over the same samples (global sampling seeds),
-// and a run halted under two ranks resumes in one process. CISPO_MPIEXEC: the mpirun to launch with.
+// a run halted under two ranks resumes in one process, and `cispo eval` under two ranks reproduces the
+// held-out accuracy (sampled) of one process exactly. CISPO_MPIEXEC: the mpirun to launch with.
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -59,6 +60,13 @@ static const char *args =
     "eval_data=arithmetic train_size=100 eval_size=9 sft_steps=3 sft_batch=5 steps=2 prompts_per_step=3 "
     "group_size=4 minibatches=2 max_new_tokens=12 save_every=0 score_workers=1 seed=5 report=false";
 
+// 300 SFT updates on the easiest problems: enough for a few held-out answers to come out right
+static const char *sft_args =
+    "model=configs/models/tiny.yaml tokenizer=configs/tokenizers/demo/tokenizer.json train_data=arithmetic "
+    "eval_data=arithmetic task_dmin=1 task_dmax=1 train_size=200 eval_size=15 sft_steps=300 sft_batch=15 "
+    "sft_lr=3e-3 sft_warmup=5 steps=1 prompts_per_step=3 group_size=4 max_new_tokens=32 save_every=0 "
+    "score_workers=1 seed=5 report=false samples=false quiet=true";
+
 int main(void) {
     const char *bin = getenv("CISPO_BIN"), *mpi = getenv("CISPO_MPIEXEC");
     if (!test_check(bin && mpi, "CISPO_BIN and CISPO_MPIEXEC set (tests/cmake/mpi.cmake)")) return test_finish("test_train_mpi");
@@ -110,6 +118,27 @@ int main(void) {
     snprintf(b, sizeof b, "%s/halt/metrics.jsonl", dir);
     double r2 = log_value(b, 2, "updates", &lb);
     test_check(r2 == 2 && lb == 3, "the resumed run logs RL step 2 (%d lines)", lb);
+
+    // held-out accuracy of one set of parameters (an SFT-trained checkpoint that gets some right), sampled:
+    // two ranks decode their slices with the global seeds and must reproduce one process exactly
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/sft", bin, sft_args, dir);
+    test_check(run(cmd) == 0, "SFT run for the evaluation: %s", out_buf);
+    const char *eval_args = "tokenizer=configs/tokenizers/demo/tokenizer.json eval_data=arithmetic task_dmin=1 "
+                            "task_dmax=1 eval_size=15 max_new_tokens=32 seed=5 eval_greedy=false eval_samples=3";
+    double acc[2] = {NAN, NAN}, len[2] = {NAN, NAN};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s%s%s'%s' eval model=%s/sft/ckpt-000301.h5 %s", k ? "'" : "", k ? mpi : "",
+                 k ? "' --oversubscribe -np 2 " : "", bin, dir, eval_args);
+        int ok = run(cmd) == 0 && count(out_buf, "\"accuracy\"") == 1;
+        cJSON *j = ok ? cJSON_Parse(strstr(out_buf, "{")) : NULL;
+        const cJSON *x = cJSON_GetObjectItem(j, "accuracy"), *y = cJSON_GetObjectItem(j, "mean_len");
+        if (cJSON_IsNumber(x) && cJSON_IsNumber(y)) acc[k] = x->valuedouble, len[k] = y->valuedouble;
+        test_check(ok && j, "cispo eval (%d rank%s) prints one line: %s", k + 1, k ? "s" : "", out_buf);
+        cJSON_Delete(j);
+    }
+    test_check(acc[0] > 0 && acc[0] == acc[1] && len[0] == len[1],
+               "held-out accuracy of one checkpoint: one process %.17g (len %.17g), two ranks %.17g (len %.17g)",
+               acc[0], len[0], acc[1], len[1]);
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
