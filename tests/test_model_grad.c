@@ -23,6 +23,7 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "model/params.h"
+#include "tests/act_ref.h"
 #include "tests/testutil.h"
 
 #define GRAD_TOL 1e-2
@@ -162,30 +163,7 @@ static void ref_rmsnorm(double *out, const double *x, const float *w, int n, dou
     for (int i = 0; i < n; i++) out[i] = (double)w[i] * x[i] * r;
 }
 
-static double ref_sig(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-// ACT2FN[hidden_act] in double, from transformers' definitions (activations.py)
-static double ref_act(int act, double x) {
-    switch (act) {
-    case ACT_SILU: return x * ref_sig(x);
-    case ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    case ACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2.0 / 3.141592653589793) * (x + 0.044715 * x * x * x)));
-    case ACT_GELU_10: return fmin(fmax(0.5 * x * (1 + erf(x / sqrt(2.0))), -10), 10);
-    case ACT_QUICK_GELU: return x * ref_sig(1.702 * x);
-    case ACT_RELU: return fmax(x, 0);
-    case ACT_RELU2: return fmax(x, 0) * fmax(x, 0);
-    case ACT_RELU6: return fmin(fmax(x, 0), 6);
-    case ACT_LEAKY_RELU: return x > 0 ? x : 0.01 * x;
-    case ACT_SIGMOID: return ref_sig(x);
-    case ACT_TANH: return tanh(x);
-    case ACT_LINEAR: return x;
-    case ACT_MISH: return x * tanh(log1p(exp(x)));
-    case ACT_LAPLACE: return 0.5 * (1 + erf((x - 0.707107) / (0.282095 * sqrt(2.0))));
-    case ACT_HARDSWISH: return x * fmin(fmax(x + 3, 0), 6) / 6;
-    case ACT_SQRTSOFTPLUS: return sqrt(x > 20 ? x : log1p(exp(x)));
-    }
-    return NAN;
-}
 
 // y[r] = sum_c W[r, c] x[c], W [rows, cols] fp32
 static void ref_linear(double *y, const float *W, const double *x, int rows, int cols) {
@@ -231,10 +209,10 @@ static void ref_sequence(const model_config_t *c, const param_table_t *t, const 
                     double *Sh = S + (size_t)hh * D * D;
                     for (int a = 0; a < D; a++)
                         for (int b = 0; b < D; b++)
-                            Sh[a * D + b] = lam * Sh[a * D + b] + ref_act(act, kh[a]) * ref_act(act, vh[b]);
+                            Sh[a * D + b] = lam * Sh[a * D + b] + act_ref_d(act, kh[a]) * act_ref_d(act, vh[b]);
                     for (int b = 0; b < D; b++) {
                         double s = 0;
-                        for (int a = 0; a < D; a++) s += ref_act(act, qh[a]) * Sh[a * D + b];
+                        for (int a = 0; a < D; a++) s += act_ref_d(act, qh[a]) * Sh[a * D + b];
                         o[(size_t)i * A + hh * D + b] = s;
                     }
                 }
@@ -316,7 +294,7 @@ static void ref_sequence(const model_config_t *c, const param_table_t *t, const 
                 int e = chosen[kk];
                 ref_linear(a1, P + lp->w1 + (size_t)e * F * C, hi, F, C);
                 ref_linear(a3, P + lp->w3 + (size_t)e * F * C, hi, F, C);
-                for (int j = 0; j < F; j++) a1[j] = ref_act(act, a1[j]) * a3[j];
+                for (int j = 0; j < F; j++) a1[j] = act_ref_d(act, a1[j]) * a3[j];
                 for (int r = 0; r < C; r++) {
                     double s = 0;
                     for (int j = 0; j < F; j++) s += (double)P[lp->w2 + (size_t)e * C * F + (size_t)r * F + j] * a1[j];

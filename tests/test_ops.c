@@ -7,6 +7,7 @@
 //   build-x/test_ops --perf     also us/run and GFLOP/s (or GB/s) for model-like shapes (not asserted)
 #include "kernels/ops.h"
 #include "tests/testutil.h"
+#include "tests/act_ref.h"
 #include "tests/ophelp.h"
 
 #include <math.h>
@@ -267,30 +268,7 @@ static void test_swiglu(int T, int F) {
 }
 
 // ===================================================================== ACT2FN activations
-// Double references written from transformers' definitions (activations.py, torch.nn), independent of
-// the op's derivative formulas: the gradient check differentiates these numerically.
-static double act_ref_d(int act, double x) {
-    const double k = sqrt(2.0 / M_PI_D);
-    switch (act) {
-    case ACT_SILU: return x * sig_d(x);
-    case ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    case ACT_GELU_TANH: return 0.5 * x * (1 + tanh(k * (x + 0.044715 * x * x * x)));
-    case ACT_GELU_10: return fmin(fmax(0.5 * x * (1 + erf(x / sqrt(2.0))), -10), 10);
-    case ACT_QUICK_GELU: return x * sig_d(1.702 * x);
-    case ACT_RELU: return fmax(x, 0);
-    case ACT_RELU2: return fmax(x, 0) * fmax(x, 0);
-    case ACT_RELU6: return fmin(fmax(x, 0), 6);
-    case ACT_LEAKY_RELU: return x > 0 ? x : 0.01 * x;
-    case ACT_SIGMOID: return sig_d(x);
-    case ACT_TANH: return tanh(x);
-    case ACT_LINEAR: return x;
-    case ACT_MISH: return x * tanh(log1p(exp(x)));
-    case ACT_LAPLACE: return 0.5 * (1 + erf((x - 0.707107) / (0.282095 * sqrt(2.0))));
-    case ACT_HARDSWISH: return x * fmin(fmax(x + 3, 0), 6) / 6;
-    case ACT_SQRTSOFTPLUS: return sqrt(x > 20 ? x : log1p(exp(x)));
-    }
-    return NAN;
-}
+// The double references are tests/act_ref.h's; the gradient check differentiates them numerically.
 static const char *const act_label[ACT_COUNT] = {"silu", "gelu", "gelu_tanh", "gelu_10", "quick_gelu", "relu",
                                                  "relu2", "relu6", "leaky_relu", "sigmoid", "tanh", "linear",
                                                  "mish", "laplace", "hardswish", "sqrtsoftplus"};

@@ -17,16 +17,7 @@
 static char out_buf[1 << 20];
 
 // Runs a shell command; stdout + stderr into out_buf. Returns the exit status.
-static int run(const char *cmd) {  // cmd: at most 8192 bytes
-    char full[8200];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *cmd) { return test_run_shell(cmd, out_buf, sizeof out_buf); }
 
 static const char *args =
     "model=configs/models/tiny.yaml tokenizer=configs/tokenizers/demo/tokenizer.json train_data=arithmetic "

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static int test_failures = 0, test_checks = 0;
 
@@ -65,6 +66,22 @@ static inline int test_check(int ok, const char *fmt, ...) {
 }
 // Compares with tolerance: passes when err <= tol (and err is not NaN).
 #define TEST_LE(err, tol, ...) test_check((err) <= (tol), __VA_ARGS__)
+
+// Runs a shell command with stderr joined to stdout; the output (truncated to cap-1 bytes) goes to
+// out. Returns the exit status, -1 when the command could not run or died on a signal.
+static inline int test_run_shell(const char *cmd, char *out, size_t cap) {
+    size_t len = strlen(cmd) + 8;
+    char *full = malloc(len);
+    if (!full) return -1;
+    snprintf(full, len, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    free(full);
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
 
 static inline int test_finish(const char *name) {
     printf("%s: %d checks, %d failed: %s\n", name, test_checks, test_failures, test_failures ? "FAILED" : "overall okay");
