@@ -1,5 +1,5 @@
 // datasets/util.h — helpers private to datasets/: error recording and checked allocation (datasets/
-// stands alone, so it does not use kernels/common.h).
+// stands alone, so it does not use base/common.h).
 // defines: ds_fail, ds_malloc, ds_realloc, ds_strdup, ds_strndup, ds_hash64
 #ifndef CISPO_DATASETS_UTIL_H
 #define CISPO_DATASETS_UTIL_H

@@ -71,7 +71,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 
 // ---------------------------------------------------------------------------------------------

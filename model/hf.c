@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/safetensors.h"
 
 static char *path_join(const char *dir, const char *name) {

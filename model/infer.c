@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 
 #define LIGHTNING_NORM_EPS 1e-6f  // MODEL.md: the lightning output norm uses 1e-6 in both references

@@ -9,7 +9,7 @@
 //   out = out_proj(sigmoid(output_gate(h)) * o)
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 #include "model/layers.h"
 

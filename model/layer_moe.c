@@ -8,7 +8,7 @@
 // its rows offsets[e]..offsets[e+1).
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 #include "model/layers.h"
 

@@ -26,7 +26,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 #include "model/layers.h"
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 typedef struct {
     param_table_t *t;

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // ---- dtypes ----
 

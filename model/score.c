@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 int model_parse_tokens(const char *text, const char *origin, int vocab_size, int min_tokens, int32_t **ids,
                        int *n) {

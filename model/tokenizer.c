@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/tokenizer_norm.h"
 
 // ============================================ small helpers ============================================

@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "rl/code_verifier.h"
 #include "sandbox/base64.h"
 #include "sandbox/jail.h"

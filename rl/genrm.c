@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // Asks for a correctness grade, not a style grade: the reward must follow the reference answer.
 const char GENRM_DEFAULT_TEMPLATE[] =

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // A response larger than this is not a reward or a judge's reply: stop reading, fail the attempt.
 #define HTTP_BODY_MAX ((size_t)16 << 20)

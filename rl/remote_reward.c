@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 remote_reward_config_t remote_reward_config_default(void) {
     remote_reward_config_t c = {0};

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 typedef struct {
     int seq;        // index of the prompt it serves, -1 when free

@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "rl/sandbox_client.h"
 
 sandbox_client_t sandbox_client_default(const char *url) {

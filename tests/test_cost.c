@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/config.h"
 #include "testutil.h"
 #include "trainer/cost.h"

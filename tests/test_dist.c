@@ -5,7 +5,7 @@
 // order: MPI does not promise one order for all-reduce and reduce).
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 #include "tests/testutil.h"
 #include "trainer/dist.h"

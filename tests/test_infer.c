@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/hf.h"
 #include "model/infer.h"
 #include "model/score.h"

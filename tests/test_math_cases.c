@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "rl/math/math_verify.h"
 #include "tests/testutil.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 #include "model/config.h"
 #include "model/params.h"

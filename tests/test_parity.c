@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/hf.h"
 #include "model/model.h"
 #include "model/safetensors.h"

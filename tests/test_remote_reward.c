@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "rl/genrm.h"
 #include "rl/http_client.h"
 #include "rl/remote_reward.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "tests/testutil.h"
 #include "trainer/samples.h"
 #include "trainer/train_metrics.h"

@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "rl/code_verifier.h"
 #include "rl/verifier.h"
 #include "tests/testutil.h"

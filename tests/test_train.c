@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 #include "model/model.h"
 #include "model/score.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "tests/testutil.h"
 
 static char out_buf[1 << 20];

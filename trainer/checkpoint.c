@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 #define CHECKPOINT_FORMAT "cispo-checkpoint"
 #define CHECKPOINT_VERSION 1

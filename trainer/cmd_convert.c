@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/hf.h"
 #include "trainer/checkpoint.h"
 #include "trainer/commands.h"

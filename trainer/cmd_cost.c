@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/config.h"
 #include "trainer/commands.h"
 #include "trainer/cost.h"

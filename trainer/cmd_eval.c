@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "trainer/commands.h"
 #include "trainer/dist.h"
 #include "trainer/run_config.h"

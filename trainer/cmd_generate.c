@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/infer.h"
 #include "model/score.h"
 #include "model/tokenizer.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "model/hf.h"
 #include "model/model.h"
 #include "model/score.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "rl/math/math_verify.h"
 #include "rl/math/mv_internal.h"
 #include "rl/verifier.h"

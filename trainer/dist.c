@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 static int mpi_fail(const dist_t *d, const char *what, int rc) {
     char msg[MPI_MAX_ERROR_STRING] = "";

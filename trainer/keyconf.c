@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 static int edit_distance(const char *a, const char *b) {
     int la = (int)strlen(a), lb = (int)strlen(b);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 
 void optim_init(optim_t *o, const optim_config_t *cfg, size_t n) {

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 #define MAX_SERIES 64
 

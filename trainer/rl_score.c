@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "trainer/train.h"
 
 int train_score(train_t *t, const int *ex, const train_set_t *set, const rollout_sample_t *s, int n, char **texts,

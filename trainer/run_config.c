@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 #define O(f) offsetof(run_config_t, f)
 #define S(f) sizeof(((run_config_t *)0)->f)

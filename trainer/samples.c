@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 enum { F_STEP, F_REWARD, F_CORRECT, F_STOP, F_FAILED, F_PROMPT, F_COMPLETION, F_EXTRACTED, F_REASON, F_PTOK, F_TOK,
        F_LOGP, F_COUNT };

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 typedef struct {
     pid_t pid;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "trainer/dist.h"
 #include "trainer/train.h"
 #include "trainer/train_batch.h"

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 uint32_t tblog_crc32c(const void *data, size_t n) {
     static uint32_t table[256];

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 static int seq_tokens(const train_seq_t *s) { return s->n_prompt + s->n_resp - 1; }
 

@@ -10,7 +10,7 @@
 
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
-#include "kernels/common.h"
+#include "base/common.h"
 #include "trainer/train.h"
 #include "trainer/train_data.h"
 

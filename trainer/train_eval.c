@@ -6,7 +6,7 @@
 // defines: train_evaluate
 #include <stdlib.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "trainer/dist.h"
 #include "trainer/train.h"
 

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 void metrics_clear(metrics_t *m) { m->n = 0; }
 

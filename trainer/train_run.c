@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "trainer/checkpoint.h"
 #include "trainer/dist.h"
 #include "trainer/report.h"

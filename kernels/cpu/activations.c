@@ -20,7 +20,7 @@
 
 #include <math.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // 1 / (1 + e^-x): expf overflows to inf for x < -88 and the quotient is then exactly 0, never NaN.
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }

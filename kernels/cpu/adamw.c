@@ -10,7 +10,7 @@
 
 #include <math.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // p, m, v, g [n]; step counts from 1
 void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,

@@ -11,7 +11,7 @@
 // each block's products are cblas_sgemm calls on views of the [T, heads, D] tensors. A block of rows
 // r0..r0+mb-1 sees keys kb..r0+mb-1 (kb = 0, or r0 - W + 1 with a window), so with a window the work
 // per block is QBLOCK x (QBLOCK + W) whatever the sequence length.
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 
 #include <cblas.h>

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 
 void attention_decode_cpu(float *o, const float *q, const float *kcache, const float *vcache, const int32_t *len,

@@ -1,6 +1,6 @@
 // kernels/cpu/embedding.c — token embedding lookup and its scatter-add backward.
 // defines: embedding_forward_cpu, embedding_backward_cpu
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 
 #include <string.h>

@@ -11,7 +11,7 @@
 // every product is one cblas_sgemm without copies; only decay-scaled operands go to scratch.
 // Decay powers lam^n are exp(-slope * n) evaluated in double and rounded once, never products of
 // rounded lam, so long sequences do not accumulate error in the decay itself.
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/ops.h"
 
 #include <cblas.h>

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // x [T,C], w [V,C], targets [T]; logp, lse [T]; entropy [T] or NULL
 void lmhead_logprob_forward_cpu(float *logp, float *lse, float *entropy, const float *x, const float *w,

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // logits, probs [T,E]; topk_idx, topk_w [T,K]
 void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const float *logits, int T, int E,

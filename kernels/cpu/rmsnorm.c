@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // x, out [T,C]; w [C]; rstd [T]
 void rmsnorm_forward_cpu(float *out, float *rstd, const float *x, const float *w, int T, int C, float eps) {

@@ -14,7 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 
 // cs [R/2 cos | R/2 sin] for one position.
 static void rope_cos_sin(float *cs, const float *inv_freq, float scale, int half, int32_t pos) {

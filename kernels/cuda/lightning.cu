@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 extern "C" {
-#include "kernels/common.h" // C header without C++ guards
+#include "base/common.h" // C header without C++ guards
 }
 #include "kernels/cuda/lightning.h"
 #include "kernels/cuda/lightning_scan.cuh"

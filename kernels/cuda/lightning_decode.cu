@@ -10,7 +10,7 @@
 #include <cuda_runtime.h>
 
 extern "C" {
-#include "kernels/common.h" // C header without C++ guards
+#include "base/common.h" // C header without C++ guards
 }
 #include "kernels/cuda/lightning.h"
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "rl/math/mv_internal.h"
 
 void mv_buf_init(mv_buf *b) {

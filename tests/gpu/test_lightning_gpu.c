@@ -10,7 +10,7 @@
 // and both the one-CTA-per-sequence path and the segmented path (few heads and sequences).
 #include <cuda_runtime_api.h>
 
-#include "kernels/common.h"
+#include "base/common.h"
 #include "kernels/cuda/lightning.h"
 #include "kernels/ops.h"
 #include "tests/testutil.h"

@@ -1,12 +1,12 @@
-// kernels/common.h — error reporting and check macros shared by every folder.
+// base/common.h — error reporting and check macros shared by every folder.
 // defines: cispo_fail, cispo_last_error, CHECK_ALLOC, CHECK_FOPEN, CISPO_ASSERT, cispo_malloc
 //
 // Two kinds of failure:
 //  - bad input (a file, a key, a request): the function records one line naming what and where with
 //    cispo_fail(...) and returns -1 (or NULL); the caller passes it up; the CLI prints it and exits 1.
 //  - broken invariants and exhausted memory: the check macros print file:line and abort.
-#ifndef CISPO_KERNELS_COMMON_H
-#define CISPO_KERNELS_COMMON_H
+#ifndef CISPO_BASE_COMMON_H
+#define CISPO_BASE_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>

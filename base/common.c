@@ -1,5 +1,5 @@
-// kernels/common.c — error recording, checked allocation, small file helpers.
-#include "kernels/common.h"
+// base/common.c — error recording, checked allocation, small file helpers.
+#include "base/common.h"
 
 #include <errno.h>
 #include <stdarg.h>
