@@ -1,4 +1,4 @@
-// datasets/record.h — one prompt of a data set (RL.md "Data record"), parsed from a JSON object, and
+// datasets/record.h — one prompt of a data set (docs/rl.md "Data record"), parsed from a JSON object, and
 // the plain prompt template of the tiny model.
 // defines: data_record_t, chat_message_t, record_from_json, record_parse_line, record_to_json,
 //          record_free, record_prompt_text, record_valid_verifier, datasets_last_error

@@ -83,7 +83,7 @@ void rope_forward_cpu(float *out, const float *x, const int32_t *pos, int T, int
 void rope_backward_cpu(float *dx, const float *dout, const int32_t *pos, int T, int nh, int D, int R,
                        const float *inv_freq, float scale);
 
-// ---- lightning attention (MODEL.md): per head S_t = lam S_{t-1} + k_t^T v_t, o_t = q_t S_t ----
+// ---- lightning attention (docs/model.md): per head S_t = lam S_{t-1} + k_t^T v_t, o_t = q_t S_t ----
 // q, k, v, o [T, H, D]; slopes [H] with lam_h = exp(-slopes[h]); block = chunk size B (any B >= 1,
 // need not divide a sequence's length). state_in [nseq, H, D(key), D(value)] or NULL (zeros);
 // state_out same shape or NULL. Chunked form; no scale, no normalisation (the layer does those).

@@ -5,7 +5,7 @@
 //          model_config_validate, model_config_to_json, model_config_take_variants, model_act_name,
 //          model_rope_type_name
 //
-// Key sets (MODEL.md "Where the two references differ"):
+// Key sets (docs/model.md "Where the two references differ"):
 //   HF:       layer_types ["linear_attention"|"full_attention"], {full,linear}_attn_{alpha,beta}_factor,
 //             mlp_{alpha,beta}_factor, rope_parameters.rope_theta (older files: top-level rope_theta);
 //             RoPE over all D dims, slope factor 1 - l/(N-1+1e-5) + 1e-5, residual = normed input.

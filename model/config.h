@@ -1,4 +1,4 @@
-// model/config.h — the hybrid MoE network's configuration (MODEL.md), from HF-flavour or
+// model/config.h — the hybrid MoE network's configuration (docs/model.md), from HF-flavour or
 // original-flavour config.json, or from a YAML preset in configs/models/.
 // defines: model_config_t, model_config_load, model_config_from_json_text, model_config_from_yaml,
 //          model_config_validate, model_config_to_json

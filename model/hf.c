@@ -2,7 +2,7 @@
 // model.safetensors.index.json, into the flat fp32 parameter buffer, and back.
 // defines: hf_load_dir, hf_save_dir
 //
-// Accepted tensor names (MODEL.md "Weight names"): the checkpoint's per-expert names
+// Accepted tensor names (docs/model.md "Weight names"): the checkpoint's per-expert names
 // (block_sparse_moe.experts.{e}.w{1,2,3}.weight, block_sparse_moe.gate.weight) and transformers'
 // fused in-memory names (mlp.experts.gate_up_proj [E,2F,C] = [w1; w3] per expert,
 // mlp.experts.down_proj [E,C,F], mlp.gate.weight). The lightning decay buffers and rotary inv_freq

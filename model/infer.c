@@ -12,7 +12,7 @@
 #include "base/common.h"
 #include "kernels/ops.h"
 
-#define LIGHTNING_NORM_EPS 1e-6f  // MODEL.md: the lightning output norm uses 1e-6 in both references
+#define LIGHTNING_NORM_EPS 1e-6f  // docs/model.md: the lightning output norm uses 1e-6 in both references
 
 // Scratch layout of one decode step for up to B tokens.
 typedef struct {

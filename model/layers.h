@@ -21,7 +21,7 @@ typedef struct {
 float *model_scratch_take(model_scratch_t *s, size_t n);        // uninitialised
 float *model_scratch_take_zero(model_scratch_t *s, size_t n);   // zeroed
 
-// lightning layer (MODEL.md): qkv = act(h Wqkv^T) (act = hidden_act, silu in MiniMax) -> per-head
+// lightning layer (docs/model.md): qkv = act(h Wqkv^T) (act = hidden_act, silu in MiniMax) -> per-head
 // q, k, v -> lightning core -> rmsnorm over A (eps 1e-6) -> sigmoid(h Wgate^T) gate -> Wout
 void model_lightning_forward(model_t *m, int l, float *out, model_scratch_t *s);
 void model_lightning_backward(model_t *m, int l, const float *dout, float *din, model_scratch_t *s);

@@ -3,7 +3,7 @@
 // defines: model_create, model_free, model_forward, model_logprobs, model_backward, model_zero_grad,
 //          model_scratch_take, model_scratch_take_zero
 //
-// One decoder layer (transformers' MiniMaxDecoderLayer; MODEL.md "Forward"):
+// One decoder layer (transformers' MiniMaxDecoderLayer; docs/model.md "Forward"):
 //     h  = rmsnorm(x, w_in)
 //     x1 = alpha_attn * r + beta_attn * attn(h)      r = h (postnorm, HF and M1) or x (original, postnorm false)
 //     h2 = rmsnorm(x1, w_post)

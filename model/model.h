@@ -1,4 +1,4 @@
-// model/model.h — the MiniMax hybrid MoE network (MODEL.md) on the CPU in fp32: forward and backward
+// model/model.h — the MiniMax hybrid MoE network (docs/model.md) on the CPU in fp32: forward and backward
 // over packed sequences, every parameter's gradient, written against kernels/ops.h.
 // defines: model_t, model_layer_acts_t, model_create, model_free, model_forward, model_logprobs,
 //          model_backward, model_zero_grad

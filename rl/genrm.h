@@ -1,6 +1,6 @@
 // rl/genrm.h — the "genrm" verifier: a generative reward model (LLM judge) behind an OpenAI-compatible
 // chat completions endpoint (vLLM, SGLang, TGI, llama.cpp server, OpenAI) grades a response against
-// the reference answer (VERIFIERS.md "Remote rewards").
+// the reference answer (docs/verifiers.md "Remote rewards").
 // defines: genrm_config_t, genrm_config_default, genrm_config_from_env, genrm_config_free,
 //          genrm_render_prompt, genrm_parse_score, genrm_judge, genrm_verify, GENRM_DEFAULT_TEMPLATE
 //

@@ -1,4 +1,4 @@
-// rl/loss.c — advantages and the policy-gradient losses of RL.md (CISPO, PPO-clip/GRPO, DAPO, GSPO).
+// rl/loss.c — advantages and the policy-gradient losses of docs/rl.md (CISPO, PPO-clip/GRPO, DAPO, GSPO).
 // Each loss returns dLoss/dlogp per token; see rl/loss.h for the contract.
 #include "rl/loss.h"
 
@@ -45,7 +45,7 @@ void loss_config_defaults(loss_config_t *cfg, int kind) {
     memset(cfg, 0, sizeof *cfg);
     cfg->kind = kind;
     switch (kind) {
-    case LOSS_CISPO: cfg->eps_low = 1.0; cfg->eps_high = 4.0; break;  // RL.md: no effective lower bound
+    case LOSS_CISPO: cfg->eps_low = 1.0; cfg->eps_high = 4.0; break;  // docs/rl.md: no effective lower bound
     case LOSS_GRPO: cfg->eps_low = 0.2; cfg->eps_high = 0.2; break;
     case LOSS_DAPO: cfg->eps_low = 0.2; cfg->eps_high = 0.28; break;  // clip-higher
     case LOSS_GSPO: cfg->eps_low = 3e-4; cfg->eps_high = 4e-4; break;

@@ -1,4 +1,4 @@
-// rl/loss.h — advantages and policy-gradient losses (RL.md): CISPO, PPO-clip/GRPO, DAPO, GSPO.
+// rl/loss.h — advantages and policy-gradient losses (docs/rl.md): CISPO, PPO-clip/GRPO, DAPO, GSPO.
 // defines: adv_config_t, advantages_group, reward_overlong_penalty, group_has_signal,
 //          loss_config_t, loss_stats_t, policy_loss, loss_kind_parse
 //

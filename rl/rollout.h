@@ -1,4 +1,4 @@
-// rl/rollout.h — batched generation with continuous batching and the stop rules of RL.md.
+// rl/rollout.h — batched generation with continuous batching and the stop rules of docs/rl.md.
 // defines: rollout_config_t, rollout_sample_t, rollout_generate, rollout_sample_free, stop reasons
 #ifndef CISPO_RL_ROLLOUT_H
 #define CISPO_RL_ROLLOUT_H

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/deps.sh — installs the Debian packages cispo builds against (ARCHITECTURE.md lists why
+# scripts/deps.sh — installs the Debian packages cispo builds against (docs/architecture.md lists why
 # each is needed). Idempotent: does nothing when every package is present.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config python3 python3-venv python3-pip

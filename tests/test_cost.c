@@ -1,5 +1,5 @@
 // tests/test_cost.c — the cost model (trainer/cost.h): FLOPs per token against values computed by hand
-// from MODEL.md's formulas on the tiny and bench-1b presets, MiniMax-M1's totals as MODEL.md states
+// from docs/model.md's formulas on the tiny and bench-1b presets, MiniMax-M1's totals as docs/model.md states
 // them, DeepSeek-R1's MLA + MoE count, sequence sums, the run estimate, MiniMax-M1's two cost claims,
 // and the `cispo cost` command's output.
 //   ./test_cost          (from the repo root; TEST_VERBOSE=1 prints every check)
@@ -80,8 +80,8 @@ static void test_m1_and_r1(cost_flops_t *m1, cost_flops_t *r1) {
     model_config_t cfg;
     if (load_preset("minimax-m1", &cfg)) return;
     cost_flops_minimax(&cfg, m1);
-    // MODEL.md: "about 94.6 GFLOP + 3.28e5*t per decoded token".
-    REL(m1->base, 94.6e9, 1e-3, "M1 per token at t=0 ~ 94.6 GFLOP (MODEL.md)");
+    // docs/model.md: "about 94.6 GFLOP + 3.28e5*t per decoded token".
+    REL(m1->base, 94.6e9, 1e-3, "M1 per token at t=0 ~ 94.6 GFLOP (docs/model.md)");
     EQ(m1->per_ctx, 10 * 4 * 8192.0, "M1 per unit of context: 10 softmax layers x 4A");
     // 2 x active parameters is the usual shortcut (M1: 45.9 B active); the lightning state update is
     // the only term that is not a weight multiply.

@@ -1,4 +1,4 @@
-// tests/test_math_cases.c — the math checker on realistic responses and on every form VERIFIERS.md
+// tests/test_math_cases.c — the math checker on realistic responses and on every form docs/verifiers.md
 // lists: extraction order (</think>, \boxed, answer phrases, LaTeX spans, last number), number
 // formats, LaTeX forms, structures, relations, symbolic equivalence, multiple choice, and near misses
 // that must be judged wrong. Pathological answers (10^{10^{10}}, 1000!, 10,000 nested braces, a 1 MB

@@ -331,7 +331,7 @@ static void test_presets(void) {
         for (int l = 0; l < 16; l++) ok &= c.layer_kind[l] == (l == 7 || l == 15 ? LAYER_SOFTMAX : LAYER_LIGHTNING);
         test_check(ok && c.vocab_size == 32768 && c.hidden_size == 1024 && c.n_heads == 8 && c.head_dim == 128 &&
                        c.n_kv_heads == 1 && c.n_experts == 32 && c.intermediate_size == 1024 && c.rope_theta == 1e7,
-                   "bench-1b values (PERFORMANCE.md)");
+                   "bench-1b values (docs/performance.md)");
         test_check(fabs(c.mlp_alpha - pow(32.0, 0.25)) < 1e-12, "bench-1b alpha = 32^(1/4)");
         param_table_t t;
         param_table_build(&t, &c);

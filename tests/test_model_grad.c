@@ -8,7 +8,7 @@
 //     (a perturbation that flips any top-K routing choice is discontinuous, so it is skipped and
 //     another entry drawn); per tensor ||fd - g|| / ||g|| over the sample <= 1e-2.
 //   - forward: log-probs of two packed sequences against an independent double-precision forward written
-//     from MODEL.md in this file (no kernels/ ops), for both flavours;
+//     from docs/model.md in this file (no kernels/ ops), for both flavours;
 //   - packing two sequences gives the log-probs of running each alone;
 //   - forward (and backward) twice is bit-identical.
 //     ./test_model_grad            the checks
@@ -153,7 +153,7 @@ static void gradcheck(const char *label, const model_config_t *cfg, uint64_t see
     model_free(m);
 }
 
-// ---- an independent forward in double, straight from MODEL.md (no kernels/ ops): per sequence,
+// ---- an independent forward in double, straight from docs/model.md (no kernels/ ops): per sequence,
 // recurrent lightning, naive causal attention with partial RoPE, per-token experts ----
 
 static void ref_rmsnorm(double *out, const double *x, const float *w, int n, double eps) {

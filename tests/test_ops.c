@@ -925,7 +925,7 @@ int main(int argc, char **argv) {
     test_lmhead(21, 12, 64, 21, 1);
 
     test_adamw(1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 3, 1);
-    test_adamw(1000, 1e-4f, 0.9f, 0.95f, 1e-15f, 0.1f, 5, 1e-12);  // RL.md values, tiny gradients
+    test_adamw(1000, 1e-4f, 0.9f, 0.95f, 1e-15f, 0.1f, 5, 1e-12);  // docs/rl.md values, tiny gradients
     test_adamw(333, 3e-3f, 0.8f, 0.99f, 1e-6f, 0.01f, 4, 10);
 
     ophelp_print_worst();

@@ -111,7 +111,7 @@ int main(void) {
     snprintf(pb, sizeof pb, "%s/samples.h5", B);
     long ra = sample_rows(pa), rb = sample_rows(pb);
     test_check(ra == 4 * 3 * 4 && rb == ra, "rollout samples: %ld rows, resumed %ld (want 48)", ra, rb);
-    // the metrics carry the RL.md quantities
+    // the metrics carry the docs/rl.md quantities
     char **l;
     snprintf(pa, sizeof pa, "%s/metrics.jsonl", A);
     int n = read_lines(pa, &l);

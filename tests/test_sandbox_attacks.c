@@ -1,4 +1,4 @@
-// tests/test_sandbox_attacks.c — the security suite: every attack of VERIFIERS.md
+// tests/test_sandbox_attacks.c — the security suite: every attack of docs/verifiers.md
 // (tests/sandbox/attacks.json, programs in tests/sandbox/attacks/) runs in the sandbox and must be
 // contained with the right verdict and an unchanged host:
 //   - the verdict is one the manifest allows (time limit for loops, compile error for compile bombs...)

@@ -166,7 +166,7 @@ static void test_metrics(void) {
 static void test_config(void) {
     run_config_t c;
     test_check(run_config_load(&c, NULL, NULL, 0) == 0, "defaults are valid: %s", cispo_last_error());
-    test_check(c.beta2 == 0.95 && c.adam_eps == 1e-15 && c.loss == 0 && c.eps_low == -1, "RL.md defaults");
+    test_check(c.beta2 == 0.95 && c.adam_eps == 1e-15 && c.loss == 0 && c.eps_low == -1, "docs/rl.md defaults");
     char *o1[] = {"minibatches=300", "prompts_per_step=4", "group_size=8"};
     test_check(run_config_load(&c, NULL, o1, 3) == -1 && strstr(cispo_last_error(), "minibatches"),
                "more updates than samples: %s", cispo_last_error());

@@ -51,7 +51,7 @@ static int h5_to_hf(const char *src, const char *dst) {
     if (checkpoint_load(src, &ck)) return -1;
     if (ck.cfg.flavour == MODEL_FLAVOUR_ORIGINAL)
         fprintf(stderr, "cispo convert: note: %s holds an original-flavour (minimax_m1) model; config.json is written in "
-                        "the HF flavour, whose RoPE width and decay slopes differ slightly (MODEL.md)\n", src);
+                        "the HF flavour, whose RoPE width and decay slopes differ slightly (docs/model.md)\n", src);
     int rc = hf_save_dir(dst, &ck.cfg, &ck.table, ck.params);
     if (!rc)
         printf("cispo convert: %s -> %s: %d tensors, %zu parameters (step %lld)\n", src, dst, ck.table.n_entries,

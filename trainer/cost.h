@@ -1,5 +1,5 @@
 // trainer/cost.h — the compute and money cost of a model and of an RL run: FLOPs per token from
-// MODEL.md's "FLOPs per token" section (for any MiniMax-style config), the same for DeepSeek-V3/R1's
+// docs/model.md's "FLOPs per token" section (for any MiniMax-style config), the same for DeepSeek-V3/R1's
 // MLA + MoE architecture (for comparison), sums over a generation, and a GPU-hours / days / dollars
 // estimate of an RL run.
 // defines: cost_flops_t, cost_mla_config_t, COST_DEEPSEEK_R1, cost_flops_minimax, cost_flops_mla,
@@ -7,7 +7,7 @@
 //          cost_gpu_find, cost_run_t, cost_estimate_t, cost_run_default, cost_estimate_run, cost_dollars
 //
 // Convention: 2 FLOPs per multiply-add, matmuls only (norms, activations, softmax, RoPE are < 1% and
-// left out, as in MODEL.md). A token at context t (t = the number of keys it attends to, itself
+// left out, as in docs/model.md). A token at context t (t = the number of keys it attends to, itself
 // included) costs
 //     F(t) = base + per_ctx * t
 // where per_ctx comes only from softmax attention (lightning attention's recurrent form is constant
@@ -30,7 +30,7 @@ typedef struct {
     int n_layers, n_linear, n_softmax;  // n_linear: lightning layers (constant cost in t)
 } cost_flops_t;
 
-// MiniMax hybrid (MODEL.md "FLOPs per token"), with C, A = H*D, KV, E, K, F, V from cfg:
+// MiniMax hybrid (docs/model.md "FLOPs per token"), with C, A = H*D, KV, E, K, F, V from cfg:
 //   lightning layer: 2*C*(3A + A) + 2*A*C + 4*H*D^2
 //   softmax layer:   2*C*(A + 2*KV*D) + 2*A*C, plus 4*A*t at context t
 //   MoE block:       2*C*E + K*6*C*F          LM head: 2*C*V

@@ -1,4 +1,4 @@
-// trainer/optim.h — the optimizer around the flat parameter buffer (RL.md "Optimizer and schedule"):
+// trainer/optim.h — the optimizer around the flat parameter buffer (docs/rl.md "Optimizer and schedule"):
 // AdamW with fp32 moments in the parameter layout, global gradient-norm clipping, and the learning-rate
 // schedule (linear warmup, then constant, cosine or linear decay to a floor).
 // defines: optim_config_t, optim_t, optim_init, optim_free, optim_lr, optim_grad_norm, optim_step
@@ -19,7 +19,7 @@ typedef struct {
     int schedule;         // enum lr_schedule, applied after warmup
     int total;            // updates over which cosine/linear decay to lr * min_ratio
     double min_ratio;     // floor of the decay, as a fraction of lr
-    double beta1, beta2;  // 0.9, 0.95 (RL.md)
+    double beta1, beta2;  // 0.9, 0.95 (docs/rl.md)
     double eps;           // 1e-15 (M1: most gradients are below 1e-14; 1e-8 stalls training)
     double weight_decay;
     double grad_clip;     // global L2 norm; 0: no clipping

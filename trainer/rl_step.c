@@ -1,4 +1,4 @@
-// trainer/rl_step.c — one RL step (RL.md "One RL step"): sample prompts, roll out G completions each
+// trainer/rl_step.c — one RL step (docs/rl.md "One RL step"): sample prompts, roll out G completions each
 // with the current policy (log pi_old recorded), score them in the worker pool, group-normalise the
 // rewards, then several minibatch updates with the policy loss (CISPO by default), each normalised
 // over its own response tokens (token-level normalisation over the whole update batch).
@@ -36,7 +36,7 @@ static uint64_t mix64(uint64_t z) {
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
-// Train/rollout agreement accumulators: Pearson correlation and |diff| of log-probs (RL.md).
+// Train/rollout agreement accumulators: Pearson correlation and |diff| of log-probs (docs/rl.md).
 typedef struct {
     double n, sx, sy, sxx, syy, sxy, sad, mad;
 } agree_t;
@@ -162,7 +162,7 @@ static void sample_metrics(const rl_sample_t *s, int n, metrics_t *mt) {
     free(lens);
 }
 
-// Accuracy per verifier (RL.md), for the verifiers the step's records name: accuracy_math, ...
+// Accuracy per verifier (docs/rl.md), for the verifiers the step's records name: accuracy_math, ...
 static void verifier_metrics(const train_t *t, const rl_sample_t *s, int n, metrics_t *mt) {
     const char *names[8];
     double right[8] = {0}, count[8] = {0};

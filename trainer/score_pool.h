@@ -1,4 +1,4 @@
-// trainer/score_pool.h — rewards scored in parallel worker processes (RL.md step 3): a small pool of
+// trainer/score_pool.h — rewards scored in parallel worker processes (docs/rl.md step 3): a small pool of
 // forked workers, one socket pair each; the trainer hands out one request per idle worker and
 // collects verdicts as they come. A worker that crashes or overruns its time is killed and replaced,
 // and its request gets a failed verdict (reported, never scored silently).

@@ -1,4 +1,4 @@
-// trainer/train.h — the SFT and RL loops of `cispo train` (RL.md "One RL step"), the held-out
+// trainer/train.h — the SFT and RL loops of `cispo train` (docs/rl.md "One RL step"), the held-out
 // evaluation, and the run around them (run directory, metrics, checkpoints, resume).
 // defines: train_example_t, train_set_t, train_t, train_open, train_close, train_run, train_sft_step,
 //          train_rl_step, train_evaluate, train_save, train_load_model, train_score, train_use_optimizer

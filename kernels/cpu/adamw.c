@@ -5,7 +5,7 @@
 // which is p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p) of ops.h. torch instead multiplies p by the
 // fp32 constant (1 - lr*wd) first; with lr*wd ~ 1e-5 that constant's rounding (~3e-8) changes the
 // decay strength by ~0.3%, so the decay term is subtracted on its own here and p rounds once.
-// RL.md: eps 1e-15, since most M1 gradients are below 1e-14.
+// docs/rl.md: eps 1e-15, since most M1 gradients are below 1e-14.
 #include "kernels/ops.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
 // kernels/cpu/lightning.c — lightning attention (linear attention with per-head exponential decay),
-// fp32 CPU reference: the specification the CUDA kernels are tested against (MODEL.md).
+// fp32 CPU reference: the specification the CUDA kernels are tested against (docs/model.md).
 // defines: lightning_forward_cpu, lightning_backward_cpu, lightning_decode_cpu,
 //          lightning_forward_recurrent_cpu, lightning_forward_explicit_cpu, lightning_slopes
 //

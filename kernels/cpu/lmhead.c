@@ -1,7 +1,7 @@
 // kernels/cpu/lmhead.c — fused LM head + log-softmax + per-token log-prob (+ entropy), forward and
 // backward, in chunks of tokens so that at most chunk*V logits exist at once (V = 200064 in M1).
 // defines: lmhead_logprob_forward_cpu, lmhead_logprob_backward_cpu
-// The logits are fp32 (MiniMax computes the RL head in fp32, RL.md); the softmax sums run in double.
+// The logits are fp32 (MiniMax computes the RL head in fp32, docs/rl.md); the softmax sums run in double.
 // The backward recomputes each chunk's logits from x and w (nothing [T,V] is saved) and skips tokens
 // whose gradient is zero (no target, or dlogp = 0 such as prompt tokens), gathering the rest.
 #include "kernels/ops.h"

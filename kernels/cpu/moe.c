@@ -2,7 +2,7 @@
 // loss, and the dispatch/combine permutation between token order and expert order.
 // defines: moe_route_forward_cpu, moe_route_backward_cpu, moe_aux_loss_cpu,
 //          moe_dispatch_cpu, moe_dispatch_backward_cpu, moe_combine_forward_cpu, moe_combine_backward_cpu
-// Formulas: MODEL.md "MoE block". Slots are s = t*K + k; the dispatched buffer holds the slots grouped
+// Formulas: docs/model.md "MoE block". Slots are s = t*K + k; the dispatched buffer holds the slots grouped
 // by expert, each group in slot order (a stable sort), so expert e owns rows offsets[e]..offsets[e+1).
 #include "kernels/ops.h"
 

@@ -2,7 +2,7 @@
 // defines: lightning_forward_cuda, lightning_backward_cuda, lightning_decode_cuda,
 //          lightning_workspace_bytes_cuda
 //
-// The same operator as lightning_*_cpu in kernels/ops.h (MODEL.md, lightning section): per head h
+// The same operator as lightning_*_cpu in kernels/ops.h (docs/model.md, lightning section): per head h
 // S_t = lam_h S_{t-1} + k_t^T v_t, o_t = q_t S_t, lam_h = exp(-slopes[h]). The arguments are the CPU
 // reference's, as device pointers, followed by what the GPU needs in addition:
 //   T          total tokens (= cu_seqlens[nseq]; the host cannot read device memory cheaply),

@@ -4,9 +4,9 @@
 //
 // One operator serves forward and backward. With roles a (query), b (key), c (value), per head:
 //   out_t = sum_{s <= t} lam^(t-s) (a_t . b_s) c_s + lam^(t+1) a_t S0,   S_end = sum_s lam^(L-1-s) b_s^T c_s + lam^L S0
-// in chunks of LT = 64 positions (MODEL.md chunked form):
+// in chunks of LT = 64 positions (docs/model.md chunked form):
 //   O_i = ((A_i B_i^T) o Dec) C_i + diag(lam^(r+1)) A_i S_{i-1},   S_i = lam^m S_{i-1} + (diag(lam^(m-1-c)) B_i)^T C_i.
-// Forward: (a, b, c) = (q, k, v). Backward (MODEL.md, exact gradients of the same recurrence):
+// Forward: (a, b, c) = (q, k, v). Backward (docs/model.md, exact gradients of the same recurrence):
 //   dq = op(dout, v, k) in time order with S0 = state_in^T,
 //   dv = op(k, q, dout) and dk = op(v, dout, q) with time reversed (REV), S0 = 0; dv's final state
 //   times lam is dstate_in.

@@ -1,7 +1,7 @@
 // rl/math/extract.c — finds the final answer in a model response (and in a gold string).
 // defines: mv_extract_response, mv_extract_gold
 //
-// Order (VERIFIERS.md): text after the last </think>; the last \boxed{}/\fbox{} (neighbouring
+// Order (docs/verifiers.md): text after the last </think>; the last \boxed{}/\fbox{} (neighbouring
 // boxes joined when only "and", "or", commas or symbols separate them: "\boxed{1} and \boxed{2}");
 // the text after the last "answer is" / "Answer:" phrase; the last LaTeX span $..$, $$..$$, \(..\),
 // \[..\] (neighbours joined by and/or/commas); the whole response when it is short and looks like

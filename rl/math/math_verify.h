@@ -1,7 +1,7 @@
 // rl/math/math_verify.h — the math answer checker: gold answer + full model response -> verdict.
 // defines: math_opts_t, math_opts_default, math_verify, math_verify_opts, math_extract_answer
 //
-// Pipeline (VERIFIERS.md, math section): extract the final answer from the response (after the
+// Pipeline (docs/verifiers.md, math section): extract the final answer from the response (after the
 // last </think>; last \boxed{}; "answer is" phrases; last LaTeX span; last number), normalise it
 // (Unicode, separators, units, percent, malformed LaTeX), parse it into an expression tree, and
 // compare it with the parsed gold: exact rationals (GMP), printed-precision floats, evaluation at
