@@ -13,7 +13,7 @@
 
 #include "base/common.h"
 #include "model/hf.h"
-#include "model/score.h"
+#include "model/seq_logprob.h"
 #include "model/tokenizer.h"
 #include "tests/testutil.h"
 
@@ -77,7 +77,7 @@ static void check_fixture(const char *bin, const char *dir) {
         if (!hf_load_dir(dir, &cfg, &t, &params) && !model_parse_tokens(both, "greedy.txt", cfg.vocab_size, 2, &ids, &n)) {
             model_t *m = model_create(&cfg, params, n);
             float *ref = cispo_malloc(sizeof(float) * (size_t)n);
-            model_score_sequence(m, ids, n, ref);
+            model_seq_logprobs(m, ids, n, ref);
             int np = n - n_want;
             double worst = 0;
             char *p = lp_line;

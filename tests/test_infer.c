@@ -13,7 +13,7 @@
 #include "base/common.h"
 #include "model/hf.h"
 #include "model/infer.h"
-#include "model/score.h"
+#include "model/seq_logprob.h"
 #include "rl/rollout.h"
 #include "tests/testutil.h"
 
@@ -47,7 +47,7 @@ static void check_fixture(const char *dir, double *worst_all) {
     }
     model_t *m = model_create(&cfg, params, 2 * n);
     float *ref = cispo_malloc(sizeof(float) * n);
-    model_score_sequence(m, ids, n_cmp, ref);
+    model_seq_logprobs(m, ids, n_cmp, ref);
     const int V = cfg.vocab_size;
     float *logits = cispo_malloc(sizeof(float) * V * 4);
     double worst = 0;
@@ -111,7 +111,7 @@ static void check_fixture(const char *dir, double *worst_all) {
         memcpy(seq, prompts[2], sizeof(int32_t) * plen[2]);
         memcpy(seq + plen[2], all[2].tokens, sizeof(int32_t) * all[2].n_tokens);
         float *lp = cispo_malloc(sizeof(float) * tot);
-        model_score_sequence(m, seq, tot, lp);
+        model_seq_logprobs(m, seq, tot, lp);
         for (int t = 0; t < all[2].n_tokens; t++) dl = fmax(dl, fabs(lp[plen[2] - 1 + t] - all[2].logp[t]));
         free(seq);
         free(lp);

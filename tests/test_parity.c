@@ -24,7 +24,7 @@
 #include "model/hf.h"
 #include "model/model.h"
 #include "model/safetensors.h"
-#include "model/score.h"
+#include "model/seq_logprob.h"
 #include "tests/testutil.h"
 
 #define LOGP_TOL 1e-4
@@ -77,7 +77,7 @@ static void run_fixture(const char *dir, const char *name) {
 
     model_t *m = model_create(&cfg, params, n);
     float *logp = cispo_malloc((size_t)n * sizeof(float));
-    test_check(model_score_sequence(m, ids, n, logp) == 0, "%s: score: %s", name, cispo_last_error());
+    test_check(model_seq_logprobs(m, ids, n, logp) == 0, "%s: score: %s", name, cispo_last_error());
     float *ref_logp = read_expected(&ex, "logprobs", (size_t)(n - 1));
     float *ref_loss = read_expected(&ex, "loss", 1);
     double logp_err = INFINITY, loss_err = INFINITY;

@@ -9,11 +9,11 @@
 #include "base/common.h"
 #include "kernels/ops.h"
 #include "model/model.h"
-#include "model/score.h"
+#include "model/seq_logprob.h"
 #include "tests/testutil.h"
 #include "trainer/optim.h"
 #include "trainer/run_config.h"
-#include "trainer/score_pool.h"
+#include "trainer/reward_pool.h"
 #include "trainer/train_batch.h"
 #include "trainer/train_data.h"
 #include "trainer/train_metrics.h"
@@ -94,13 +94,13 @@ static void test_micro(void) {
     memcpy(g_packed, m->grads, np * 4);
     double worst = 0;
     int r = 0;
-    for (int q = 0; q < 3; q++) {  // one sequence at a time through model_score_sequence
+    for (int q = 0; q < 3; q++) {  // one sequence at a time through model_seq_logprobs
         int32_t full[20];
         int n = seqs[q].n_prompt + seqs[q].n_resp;
         memcpy(full, seqs[q].prompt, 4 * seqs[q].n_prompt);
         memcpy(full + seqs[q].n_prompt, seqs[q].resp, 4 * seqs[q].n_resp);
         float ref[20], dd[20] = {0};
-        model_score_sequence(m, full, n, ref);
+        model_seq_logprobs(m, full, n, ref);
         for (int j = 0; j < seqs[q].n_resp; j++) {
             worst = fmax(worst, fabs(ref[seqs[q].n_prompt - 1 + j] - lp[r + j]));
             dd[seqs[q].n_prompt - 1 + j] = d[r + j];
@@ -184,33 +184,33 @@ static void test_config(void) {
 }
 
 static void test_pool(void) {
-    score_pool_t *p = score_pool_create(3, 10.0);
+    reward_pool_t *p = reward_pool_create(3, 10.0);
     if (!test_check(p != NULL, "pool: %s", cispo_last_error())) return;
     enum { N = 40 };
-    score_job_t jobs[N];
+    reward_job_t jobs[N];
     char gold[N][16], resp[N][64];
     for (int i = 0; i < N; i++) {
         snprintf(gold[i], sizeof gold[i], "%d", i);
         snprintf(resp[i], sizeof resp[i], "so the answer is \\boxed{%d}.", i % 3 ? i : i + 1);  // every third wrong
-        jobs[i] = (score_job_t){i == 17 ? "no-such-verifier" : "math", {.gold = gold[i], .response = resp[i]}};
+        jobs[i] = (reward_job_t){i == 17 ? "no-such-verifier" : "math", {.gold = gold[i], .response = resp[i]}};
     }
     verdict_t v[N], w[N];
-    int failed = score_pool_run(p, jobs, N, v);
+    int failed = reward_pool_run(p, jobs, N, v);
     test_check(failed == 1 && v[17].failed && strstr(v[17].reason, "no-such-verifier"),
                "an unknown verifier is one failed verdict (%d failed; %s)", failed, v[17].reason);
     int right = 1;
     for (int i = 0; i < N; i++)
         if (i != 17) right &= v[i].correct == (i % 3 != 0) && !v[i].failed && v[i].reward == (i % 3 != 0);
     test_check(right, "verdicts land in job order");
-    score_pool_run(p, jobs, N, w);  // the pool is reusable, and in-process scoring agrees
-    score_pool_t *q = score_pool_create(0, 10.0);
+    reward_pool_run(p, jobs, N, w);  // the pool is reusable, and in-process scoring agrees
+    reward_pool_t *q = reward_pool_create(0, 10.0);
     verdict_t u[N];
-    score_pool_run(q, jobs, N, u);
+    reward_pool_run(q, jobs, N, u);
     int same = 1;
     for (int i = 0; i < N; i++) same &= w[i].correct == v[i].correct && u[i].correct == v[i].correct;
     test_check(same, "second batch and in-process scoring agree");
-    score_pool_free(q);
-    score_pool_free(p);
+    reward_pool_free(q);
+    reward_pool_free(p);
 }
 
 int main(void) {

@@ -9,7 +9,7 @@
 
 #include "base/common.h"
 #include "model/infer.h"
-#include "model/score.h"
+#include "model/seq_logprob.h"
 #include "model/tokenizer.h"
 #include "rl/rollout.h"
 #include "trainer/commands.h"

@@ -8,7 +8,7 @@
 int cmd_convert(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_gendata(int argc, char **argv);
-int cmd_score(int argc, char **argv);
+int cmd_logprobs(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
@@ -22,7 +22,7 @@ const cispo_command_t cispo_commands[] = {
     {"convert", cmd_convert, "HF model directory <-> HDF5 checkpoint (cispo convert SRC DST)"},
     {"tokenize", cmd_tokenize, "encode stdin with a tokenizer.json, or decode ids (cispo tokenize --tokenizer FILE)"},
     {"gen-data", cmd_gendata, "synthetic task records as JSONL (cispo gen-data --task arith --n N --seed S)"},
-    {"score", cmd_score, "per-token log-probs of a token file under a model (cispo score --model DIR --tokens FILE)"},
+    {"score", cmd_logprobs, "per-token log-probs of a token file under a model (cispo score --model DIR --tokens FILE)"},
     {"sandbox", cmd_sandbox, "run code in the sandbox, or serve it over HTTP (cispo sandbox run|serve|probe)"},
     {"verify", cmd_verify, "judge answers with a reward verifier (cispo verify --gold G --answer A | --tsv FILE)"},
     {"cost", cmd_cost, "FLOPs per token, and GPU-hours, days and dollars of an RL run (cispo cost --model NAME)"},

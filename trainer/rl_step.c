@@ -93,7 +93,7 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
         t0 = cispo_now();
         char **texts = cispo_malloc(sizeof(char *) * (size_t)N);
         verdict_t *v = cispo_malloc(sizeof(verdict_t) * (size_t)N);
-        train_score(t, ex, &t->train, rs, N, texts, v);
+        train_reward(t, ex, &t->train, rs, N, texts, v);
         *t_score += cispo_now() - t0;
         for (int i = 0; i < N; i++) {
             rl_sample_t *o = &out[i];

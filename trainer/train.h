@@ -1,7 +1,7 @@
 // trainer/train.h — the SFT and RL loops of `cispo train` (docs/rl.md "One RL step"), the held-out
 // evaluation, and the run around them (run directory, metrics, checkpoints, resume).
 // defines: train_example_t, train_set_t, train_t, train_open, train_close, train_run, train_sft_step,
-//          train_rl_step, train_evaluate, train_save, train_load_model, train_score, train_use_optimizer
+//          train_rl_step, train_evaluate, train_save, train_load_model, train_reward, train_use_optimizer
 //
 // One process holds the policy once: the flat parameter buffer in model_t is what the rollout engine
 // decodes with and what AdamW updates (no copy, no weight sync). Every random choice (data order,
@@ -22,7 +22,7 @@
 #include "trainer/optim.h"
 #include "trainer/run_config.h"
 #include "trainer/samples.h"
-#include "trainer/score_pool.h"
+#include "trainer/reward_pool.h"
 #include "trainer/tblog.h"
 #include "trainer/train_metrics.h"
 
@@ -65,7 +65,7 @@ typedef struct {
     int sft_done, rl_done;   // completed steps of each phase
     data_cursor_t sft_data, rl_data;
     double heldout_before;   // held-out accuracy after SFT, before RL (NaN until measured)
-    score_pool_t *pool;
+    reward_pool_t *pool;
     // run directory outputs (NULL when not writing a run directory)
     FILE *metrics, *sft_metrics;
     tblog_t tb;
@@ -90,7 +90,7 @@ int train_sft_step(train_t *t, metrics_t *mt);
 int train_rl_step(train_t *t, metrics_t *mt);
 // Decodes n completions (texts[i] malloc'ed) of records ex[i] of set and scores them in the worker
 // pool. Returns the number of failed verdicts.
-int train_score(train_t *t, const int *ex, const train_set_t *set, const rollout_sample_t *s, int n, char **texts,
+int train_reward(train_t *t, const int *ex, const train_set_t *set, const rollout_sample_t *s, int n, char **texts,
                 verdict_t *out);
 // The optimizer settings of a phase (1 SFT, 2 RL), and switching opt to that phase (fresh moments).
 void train_optim_config(const run_config_t *c, int phase, optim_config_t *o);

@@ -40,7 +40,7 @@ int train_evaluate(train_t *t, double *accuracy, double *mean_len) {
     if (!r) {
         char **texts = cispo_malloc(sizeof(char *) * A);
         verdict_t *v = cispo_malloc(sizeof(verdict_t) * A);
-        if (N > 0) train_score(t, ex, &t->eval, rs, N, texts, v);
+        if (N > 0) train_reward(t, ex, &t->eval, rs, N, texts, v);
         double sums[2] = {0, 0};  // correct, completion tokens
         for (int i = 0; i < N; i++) {
             sums[0] += v[i].correct != 0 && !v[i].failed;

@@ -67,7 +67,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
     t->cfg = *cfg;
     t->heldout_before = NAN;
     // workers first: forked while the process is small and has no BLAS threads busy
-    t->pool = score_pool_create(cfg->score_workers, 60.0);
+    t->pool = reward_pool_create(cfg->score_workers, 60.0);
     if (!t->pool) return -1;
     float *params = NULL;
     if (train_load_model(cfg->model, (uint64_t)cfg->seed, &t->mcfg, &params)) return -1;
@@ -117,7 +117,7 @@ void train_close(train_t *t) {
     train_set_free(&t->train);
     train_set_free(&t->eval);
     optim_free(&t->opt);
-    score_pool_free(t->pool);
+    reward_pool_free(t->pool);
     memset(t, 0, sizeof *t);
 }
 

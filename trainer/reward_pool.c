@@ -1,7 +1,7 @@
-// trainer/score_pool.c — forked verifier workers over socket pairs (score_pool.h).
+// trainer/reward_pool.c — forked verifier workers over socket pairs (reward_pool.h).
 // Wire format, trainer -> worker: five length-prefixed strings (verifier, gold, response, tests_json,
 // fn_name; length -1 = NULL). Worker -> trainer: one verdict_t (plain data, same binary).
-#include "trainer/score_pool.h"
+#include "trainer/reward_pool.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -23,7 +23,7 @@ typedef struct {
     double started;  // when that job was sent
 } worker_t;
 
-struct score_pool {
+struct reward_pool {
     int n;
     double timeout_s;
     worker_t *w;
@@ -97,7 +97,7 @@ static void worker_main(int fd) {
     }
 }
 
-static int spawn(score_pool_t *p, int i) {
+static int spawn(reward_pool_t *p, int i) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return cispo_fail("score pool: socketpair: %s", strerror(errno));
     fflush(NULL);  // no buffered output duplicated into the child
@@ -126,21 +126,21 @@ static void reap(worker_t *w, int kill_it) {
     w->fd = -1, w->pid = 0, w->job = -1;
 }
 
-score_pool_t *score_pool_create(int n_workers, double timeout_s) {
-    score_pool_t *p = cispo_calloc(1, sizeof *p);
+reward_pool_t *reward_pool_create(int n_workers, double timeout_s) {
+    reward_pool_t *p = cispo_calloc(1, sizeof *p);
     p->n = n_workers;
     p->timeout_s = timeout_s > 0 ? timeout_s : 60;
     p->w = cispo_calloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof(worker_t));
     for (int i = 0; i < n_workers; i++) p->w[i].fd = -1;
     for (int i = 0; i < n_workers; i++)
         if (spawn(p, i)) {
-            score_pool_free(p);
+            reward_pool_free(p);
             return NULL;
         }
     return p;
 }
 
-void score_pool_free(score_pool_t *p) {
+void reward_pool_free(reward_pool_t *p) {
     if (!p) return;
     for (int i = 0; i < p->n; i++) reap(&p->w[i], 0);  // closing the socket ends the worker's loop
     free(p->w);
@@ -154,13 +154,13 @@ static void fail_verdict(verdict_t *v, const char *why) {
 }
 
 // A worker died or hung: its job fails, and a fresh worker takes its place.
-static void replace(score_pool_t *p, int i, verdict_t *out, const char *why) {
+static void replace(reward_pool_t *p, int i, verdict_t *out, const char *why) {
     if (p->w[i].job >= 0) fail_verdict(&out[p->w[i].job], why);
     reap(&p->w[i], 1);
     if (spawn(p, i)) fprintf(stderr, "cispo: %s (scoring continues with fewer workers)\n", cispo_last_error());
 }
 
-int score_pool_run(score_pool_t *p, const score_job_t *jobs, int n, verdict_t *out) {
+int reward_pool_run(reward_pool_t *p, const reward_job_t *jobs, int n, verdict_t *out) {
     if (p->n == 0) {
         for (int i = 0; i < n; i++) verify_one(jobs[i].verifier, &jobs[i].req, &out[i]);
     } else {
@@ -171,7 +171,7 @@ int score_pool_run(score_pool_t *p, const score_job_t *jobs, int n, verdict_t *o
             for (int i = 0; i < p->n && next < n; i++) {  // hand out work to idle workers
                 worker_t *w = &p->w[i];
                 if (w->fd < 0 || w->job >= 0) continue;
-                const score_job_t *j = &jobs[next];
+                const reward_job_t *j = &jobs[next];
                 w->job = next++;
                 w->started = cispo_now();
                 if (write_str(w->fd, j->verifier) || write_str(w->fd, j->req.gold) ||

@@ -1,8 +1,8 @@
-// model/score.h — scoring token sequences: per-token log-probs of a sequence under the model, and the
-// whitespace-separated token-id files that `cispo score` and the parity tests read.
-// defines: model_read_token_file, model_parse_tokens, model_score_sequence
-#ifndef CISPO_MODEL_SCORE_H
-#define CISPO_MODEL_SCORE_H
+// model/seq_logprob.h — per-token log-probs of a token sequence under the model, and the
+// whitespace-separated token-id files that `cispo logprobs` and the parity tests read.
+// defines: model_read_token_file, model_parse_tokens, model_seq_logprobs
+#ifndef CISPO_MODEL_SEQ_LOGPROB_H
+#define CISPO_MODEL_SEQ_LOGPROB_H
 
 #include <stdint.h>
 
@@ -18,6 +18,6 @@ int model_parse_tokens(const char *text, const char *origin, int vocab_size, int
 // One sequence of n >= 2 tokens (n <= the model's max_tokens): logp[i] = log p(ids[i+1] | ids[0..i])
 // for i in [0, n-1). Leaves the forward and log-probs in m, ready for model_backward with dlogp [n]
 // (entry n-1 has no target). Returns 0 or -1 (+ message).
-int model_score_sequence(model_t *m, const int32_t *ids, int n, float *logp);
+int model_seq_logprobs(model_t *m, const int32_t *ids, int n, float *logp);
 
 #endif

@@ -1,15 +1,15 @@
-// trainer/rl_score.c — completions to verdicts: decode each completion with the tokenizer (EOS and
-// other special tokens dropped) and score it with its record's verifier in the worker pool.
-// defines: train_score
+// trainer/rl_reward.c — completions to verdicts: decode each completion with the tokenizer (EOS and
+// other special tokens dropped) and reward it with its record's verifier in the worker pool.
+// defines: train_reward
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
 #include "trainer/train.h"
 
-int train_score(train_t *t, const int *ex, const train_set_t *set, const rollout_sample_t *s, int n, char **texts,
+int train_reward(train_t *t, const int *ex, const train_set_t *set, const rollout_sample_t *s, int n, char **texts,
                 verdict_t *out) {
-    score_job_t *jobs = cispo_calloc((size_t)n, sizeof(score_job_t));
+    reward_job_t *jobs = cispo_calloc((size_t)n, sizeof(reward_job_t));
     for (int i = 0; i < n; i++) {
         const train_example_t *e = &set->ex[ex[i]];
         int len = s[i].n_tokens - (s[i].stop == STOP_EOS);
@@ -22,7 +22,7 @@ int train_score(train_t *t, const int *ex, const train_set_t *set, const rollout
         jobs[i].req.fn_name = e->fn_name;
         jobs[i].req.question = e->prompt;  // the LLM judge's {question}
     }
-    int failed = score_pool_run(t->pool, jobs, n, out);
+    int failed = reward_pool_run(t->pool, jobs, n, out);
     free(jobs);
     return failed;
 }

@@ -1,6 +1,6 @@
-// model/score.c — per-token log-probs of one sequence, and token-id files.
-// defines: model_read_token_file, model_parse_tokens, model_score_sequence
-#include "model/score.h"
+// model/seq_logprob.c — per-token log-probs of one sequence, and token-id files.
+// defines: model_read_token_file, model_parse_tokens, model_seq_logprobs
+#include "model/seq_logprob.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,8 +53,8 @@ int model_read_token_file(const char *path, int vocab_size, int min_tokens, int3
     return rc;
 }
 
-int model_score_sequence(model_t *m, const int32_t *ids, int n, float *logp) {
-    if (n < 2) return cispo_fail("model_score_sequence: %d tokens, at least 2 needed", n);
+int model_seq_logprobs(model_t *m, const int32_t *ids, int n, float *logp) {
+    if (n < 2) return cispo_fail("model_seq_logprobs: %d tokens, at least 2 needed", n);
     int32_t cu[2] = {0, n};
     if (model_forward(m, ids, cu, 1, n) < 0) return -1;
     int32_t *targets = cispo_malloc((size_t)n * sizeof(int32_t));

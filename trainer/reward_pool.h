@@ -1,29 +1,29 @@
-// trainer/score_pool.h — rewards scored in parallel worker processes (docs/rl.md step 3): a small pool of
+// trainer/reward_pool.h — rewards computed in parallel worker processes (docs/rl.md step 3): a small pool of
 // forked workers, one socket pair each; the trainer hands out one request per idle worker and
 // collects verdicts as they come. A worker that crashes or overruns its time is killed and replaced,
 // and its request gets a failed verdict (reported, never scored silently).
-// defines: score_job_t, score_pool_t, score_pool_create, score_pool_free, score_pool_run
+// defines: reward_job_t, reward_pool_t, reward_pool_create, reward_pool_free, reward_pool_run
 //
 // Workers run verifier_find(job->verifier)->verify in their own address space, so a slow code
 // verifier or a pathological math answer never stalls or corrupts the trainer.
-#ifndef CISPO_TRAINER_SCORE_POOL_H
-#define CISPO_TRAINER_SCORE_POOL_H
+#ifndef CISPO_TRAINER_REWARD_POOL_H
+#define CISPO_TRAINER_REWARD_POOL_H
 
 #include "rl/verifier.h"
 
 typedef struct {
     const char *verifier;   // registry name: "math", "exact", "regex", "code", ...
     verify_request_t req;   // gold, response, tests_json, fn_name (NULL fields allowed)
-} score_job_t;
+} reward_job_t;
 
-typedef struct score_pool score_pool_t;
+typedef struct reward_pool reward_pool_t;
 
 // n_workers >= 1 processes; timeout_s bounds one verification (the worker is killed past it).
 // n_workers == 0 scores in the calling process (for debugging). NULL + message when fork fails.
-score_pool_t *score_pool_create(int n_workers, double timeout_s);
-void score_pool_free(score_pool_t *p);
+reward_pool_t *reward_pool_create(int n_workers, double timeout_s);
+void reward_pool_free(reward_pool_t *p);
 // Scores n jobs; out[i] is job i's verdict whatever order the workers finish in. Returns the number
 // of failed verdicts (unknown verifier, verifier error, crash, timeout).
-int score_pool_run(score_pool_t *p, const score_job_t *jobs, int n, verdict_t *out);
+int reward_pool_run(reward_pool_t *p, const reward_job_t *jobs, int n, verdict_t *out);
 
 #endif

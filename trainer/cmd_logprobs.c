@@ -1,7 +1,7 @@
-// trainer/cmd_score.c — `cispo score --model DIR|CKPT.h5 --tokens FILE`: per-token log-probs of one token
+// trainer/cmd_logprobs.c — `cispo score --model DIR|CKPT.h5 --tokens FILE`: per-token log-probs of one token
 // sequence under a model. FILE holds whitespace-separated ids t0..tn-1 (n >= 2); the output is n-1
 // lines, line i = ln p(t_i | t_0..t_{i-1}) for i = 1..n-1, from the fp32 forward and LM head.
-// defines: cmd_score
+// defines: cmd_logprobs
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +10,11 @@
 #include "base/common.h"
 #include "model/hf.h"
 #include "model/model.h"
-#include "model/score.h"
+#include "model/seq_logprob.h"
 #include "trainer/checkpoint.h"
 #include "trainer/commands.h"
 
-int cmd_score(int argc, char **argv);
+int cmd_logprobs(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -46,7 +46,7 @@ static int load_model(const char *path, model_config_t *cfg, float **params) {
     return 0;
 }
 
-int cmd_score(int argc, char **argv) {
+int cmd_logprobs(int argc, char **argv) {
     const char *model_path = NULL, *tokens_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -82,7 +82,7 @@ int cmd_score(int argc, char **argv) {
     }
     model_t *m = model_create(&cfg, params, n);
     float *logp = cispo_malloc((size_t)n * sizeof(float));
-    int rc = model_score_sequence(m, ids, n, logp);
+    int rc = model_seq_logprobs(m, ids, n, logp);
     if (rc) fprintf(stderr, "cispo score: %s\n", cispo_last_error());
     else
         for (int i = 0; i + 1 < n; i++) printf("%.10g\n", (double)logp[i]);
