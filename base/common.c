@@ -1,10 +1,13 @@
-// base/common.c — error recording, checked allocation, small file helpers.
+// base/common.c — error recording, fatal checks that name host and rank, checked allocation, file reading.
 #include "base/common.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
 
 static _Thread_local char last_error[1024];
 
@@ -19,9 +22,45 @@ int cispo_fail(const char *fmt, ...) {
 const char *cispo_last_error(void) { return last_error; }
 void cispo_clear_error(void) { last_error[0] = 0; }
 
-void cispo_die(const char *file, int line, const char *what, const char *hint) {
-    fprintf(stderr, "cispo: fatal: %s:%d: %s (%s)\n", file, line, what, hint);
+// -1: not set, read from the environment at the first fatal error.
+static int rank_set = -1;
+
+void cispo_set_rank(int rank) { rank_set = rank; }
+
+int cispo_rank(void) {
+    if (rank_set >= 0) return rank_set;
+    static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        if (v && *v) {
+            long r = strtol(v, &end, 10);
+            if (*end == 0 && r >= 0 && r <= 1 << 30) return (int)r;
+        }
+    }
+    return 0;
+}
+
+// One fprintf so that ranks writing to a shared stderr do not interleave within the line.
+static CISPO_NORETURN void die_line(const char *file, int line, const char *msg) {
+    char host[256] = "?";
+    if (gethostname(host, sizeof host - 1)) snprintf(host, sizeof host, "?");
+    host[sizeof host - 1] = 0;
+    fprintf(stderr, "cispo: fatal: %s:%d: %s [host %s, rank %d]\n", file, line, msg, host, cispo_rank());
+    fflush(stderr);
     abort();
+}
+
+void cispo_die(const char *file, int line, const char *what, const char *hint) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s (%s)", what, hint);
+    die_line(file, line, msg);
+}
+
+void cispo_die_status(const char *file, int line, const char *stmt, const char *lib, long code, const char *errstr) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s failed: %s error %ld (%s)", stmt, lib, code, errstr && *errstr ? errstr : "no text");
+    die_line(file, line, msg);
 }
 
 void *cispo_malloc(size_t n) {
@@ -42,12 +81,15 @@ void *cispo_realloc(void *p, size_t n) {
     return q;
 }
 
-char *cispo_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = cispo_malloc(n);
+char *cispo_strndup(const char *s, size_t n) {
+    char *d = cispo_malloc(n + 1);
     memcpy(d, s, n);
+    d[n] = 0;
     return d;
 }
+
+// NULL stays NULL (optional fields copy through unchanged).
+char *cispo_strdup(const char *s) { return s ? cispo_strndup(s, strlen(s)) : NULL; }
 
 char *cispo_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -55,24 +97,22 @@ char *cispo_read_file(const char *path, size_t *len) {
         cispo_fail("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = cispo_malloc(cap);
+    buf_t b = {0};
     for (;;) {
-        if (n + 1 >= cap) buf = cispo_realloc(buf, cap *= 2);
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
+        buf_reserve(&b, 1 << 16);
+        size_t got = fread(b.s + b.n, 1, b.cap - b.n - 1, f);
+        b.n += got;
         if (got == 0) break;
     }
+    b.s[b.n] = 0;
     int err = ferror(f);
     fclose(f);
     if (err) {
-        free(buf);
+        buf_free(&b);
         cispo_fail("%s: read error", path);
         return NULL;
     }
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
+    return buf_take(&b, len);
 }
 
 double cispo_now(void) {

@@ -1,10 +1,14 @@
-// base/common.h — error reporting and check macros shared by every folder.
-// defines: cispo_fail, cispo_last_error, CHECK_ALLOC, CHECK_FOPEN, CISPO_ASSERT, cispo_malloc
+// base/common.h — error reporting, check macros and checked allocation shared by every folder.
+// defines: cispo_fail, cispo_last_error, cispo_clear_error, cispo_die, cispo_die_status, cispo_set_rank,
+//          cispo_rank, CISPO_ASSERT, CHECK_ALLOC, CUDA_CHECK, CUBLAS_CHECK, NCCL_CHECK, MPI_CHECK,
+//          cispo_malloc, cispo_calloc, cispo_realloc, cispo_strdup, cispo_read_file, cispo_now
 //
 // Two kinds of failure:
 //  - bad input (a file, a key, a request): the function records one line naming what and where with
 //    cispo_fail(...) and returns -1 (or NULL); the caller passes it up; the CLI prints it and exits 1.
-//  - broken invariants and exhausted memory: the check macros print file:line and abort.
+//  - broken invariants, exhausted memory and failed library calls: the check macros print the failing
+//    statement, file:line, the host and the MPI rank (a multi-node job's log interleaves every rank's
+//    output, so a line without them cannot be traced back), then abort.
 #ifndef CISPO_BASE_COMMON_H
 #define CISPO_BASE_COMMON_H
 
@@ -15,8 +19,10 @@
 
 #if defined(__GNUC__)
 #define CISPO_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define CISPO_NORETURN __attribute__((noreturn))
 #else
 #define CISPO_PRINTF(a, b)
+#define CISPO_NORETURN
 #endif
 
 // Records the error message (thread-local) and returns -1, so `return cispo_fail(...)` reads well.
@@ -25,15 +31,58 @@ int cispo_fail(const char *fmt, ...) CISPO_PRINTF(1, 2);
 const char *cispo_last_error(void);
 void cispo_clear_error(void);
 
-void cispo_die(const char *file, int line, const char *what, const char *hint);
+// The rank printed by the check macros. Until cispo_set_rank is called it is read from the launcher's
+// environment (OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID), else 0: base/ needs no MPI header.
+void cispo_set_rank(int rank);
+int cispo_rank(void);
 
-#define CISPO_ASSERT(cond)                                                    \
-    do {                                                                      \
+// "cispo: fatal: file:line: what (hint) [host h, rank r]" on stderr, then abort().
+CISPO_NORETURN void cispo_die(const char *file, int line, const char *what, const char *hint);
+// The same for a library call `stmt` of `lib` that returned `code` (errstr: the library's text, may be NULL).
+CISPO_NORETURN void cispo_die_status(const char *file, int line, const char *stmt, const char *lib, long code,
+                                     const char *errstr);
+
+#define CISPO_ASSERT(cond)                                                       \
+    do {                                                                         \
         if (!(cond)) cispo_die(__FILE__, __LINE__, #cond, "internal invariant"); \
     } while (0)
-#define CHECK_ALLOC(ptr)                                                      \
-    do {                                                                      \
+#define CHECK_ALLOC(ptr)                                                         \
+    do {                                                                         \
         if ((ptr) == NULL) cispo_die(__FILE__, __LINE__, #ptr, "out of memory"); \
+    } while (0)
+
+// Library calls. Each macro names the library's own status type, success value and error-string
+// function, so it compiles only where that library's header is included (cuda_runtime_api.h,
+// cublas_v2.h, nccl.h, mpi.h) — which every caller of those libraries includes anyway — while base/
+// itself includes none of them.
+#define CUDA_CHECK(call)                                                                                  \
+    do {                                                                                                  \
+        cudaError_t cispo_rc_ = (call);                                                                   \
+        if (cispo_rc_ != cudaSuccess)                                                                     \
+            cispo_die_status(__FILE__, __LINE__, #call, "CUDA", (long)cispo_rc_, cudaGetErrorString(cispo_rc_)); \
+    } while (0)
+#define CUBLAS_CHECK(call)                                                                       \
+    do {                                                                                         \
+        cublasStatus_t cispo_rc_ = (call);                                                       \
+        if (cispo_rc_ != CUBLAS_STATUS_SUCCESS)                                                  \
+            cispo_die_status(__FILE__, __LINE__, #call, "cuBLAS", (long)cispo_rc_,               \
+                             cublasGetStatusString(cispo_rc_));                                  \
+    } while (0)
+#define NCCL_CHECK(call)                                                                                  \
+    do {                                                                                                  \
+        ncclResult_t cispo_rc_ = (call);                                                                  \
+        if (cispo_rc_ != ncclSuccess)                                                                     \
+            cispo_die_status(__FILE__, __LINE__, #call, "NCCL", (long)cispo_rc_, ncclGetErrorString(cispo_rc_)); \
+    } while (0)
+#define MPI_CHECK(call)                                                                              \
+    do {                                                                                             \
+        int cispo_rc_ = (call);                                                                      \
+        if (cispo_rc_ != MPI_SUCCESS) {                                                              \
+            char cispo_msg_[MPI_MAX_ERROR_STRING + 1] = "";                                          \
+            int cispo_len_ = 0;                                                                      \
+            if (MPI_Error_string(cispo_rc_, cispo_msg_, &cispo_len_) != MPI_SUCCESS) cispo_msg_[0] = 0; \
+            cispo_die_status(__FILE__, __LINE__, #call, "MPI", (long)cispo_rc_, cispo_msg_);         \
+        }                                                                                            \
     } while (0)
 
 // malloc/calloc that abort on failure (sizes are size_t products, never int).
@@ -41,6 +90,7 @@ void *cispo_malloc(size_t n);
 void *cispo_calloc(size_t count, size_t size);
 void *cispo_realloc(void *p, size_t n);
 char *cispo_strdup(const char *s);
+char *cispo_strndup(const char *s, size_t n);
 
 // Reads a whole file into a NUL-terminated buffer; NULL + cispo_fail on error. *len may be NULL.
 char *cispo_read_file(const char *path, size_t *len);

@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/util.h"
+#include "base/common.h"
+
 
 static const char *const verifiers[] = {"math", "code", "exact", "regex", "remote", "genrm", NULL};
+
+const char *datasets_last_error(void) { return cispo_last_error(); }
 
 int record_valid_verifier(const char *name) {
     for (const char *const *v = verifiers; *v; v++)
@@ -33,27 +36,27 @@ static int is_code_source(const char *src) {
 
 // A string, or a number written as JSON ("3", "0.5"); NULL for other types.
 static char *scalar_text(const cJSON *v) {
-    if (cJSON_IsString(v)) return ds_strdup(v->valuestring);
+    if (cJSON_IsString(v)) return cispo_strdup(v->valuestring);
     if (cJSON_IsNumber(v)) return cJSON_PrintUnformatted(v);
     return NULL;
 }
 
 static int parse_messages(const cJSON *arr, const char *where, const char *key, data_record_t *r) {
     int n = cJSON_GetArraySize(arr), i = 0;
-    if (n == 0) return ds_fail("%s: key '%s': the message list is empty", where, key);
-    r->messages = ds_malloc((size_t)n * sizeof *r->messages);
+    if (n == 0) return cispo_fail("%s: key '%s': the message list is empty", where, key);
+    r->messages = cispo_malloc((size_t)n * sizeof *r->messages);
     memset(r->messages, 0, (size_t)n * sizeof *r->messages);
     for (const cJSON *m = arr->child; m; m = m->next, i++) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (!cJSON_IsString(role) || !cJSON_IsString(content))
-            return ds_fail("%s: key '%s[%d]': a message needs \"role\" and \"content\" strings", where, key, i);
+            return cispo_fail("%s: key '%s[%d]': a message needs \"role\" and \"content\" strings", where, key, i);
         if (strcmp(role->valuestring, "system") && strcmp(role->valuestring, "user") &&
             strcmp(role->valuestring, "assistant"))
-            return ds_fail("%s: key '%s[%d].role': '%s' is not system, user or assistant", where, key, i,
+            return cispo_fail("%s: key '%s[%d].role': '%s' is not system, user or assistant", where, key, i,
                            role->valuestring);
-        r->messages[i].role = ds_strdup(role->valuestring);
-        r->messages[i].content = ds_strdup(content->valuestring);
+        r->messages[i].role = cispo_strdup(role->valuestring);
+        r->messages[i].content = cispo_strdup(content->valuestring);
         r->n_messages = i + 1;
     }
     return 0;
@@ -65,7 +68,7 @@ static int parse_tests(const cJSON *t, const char *where, const char *key, data_
     cJSON *parsed = NULL;
     if (cJSON_IsString(t)) {
         parsed = cJSON_Parse(t->valuestring);
-        if (!parsed) return ds_fail("%s: key '%s': a string that is not JSON tests", where, key);
+        if (!parsed) return cispo_fail("%s: key '%s': a string that is not JSON tests", where, key);
         t = parsed;
     }
     cJSON *arr = NULL;
@@ -82,23 +85,23 @@ static int parse_tests(const cJSON *t, const char *where, const char *key, data_
             cJSON_AddItemToObject(o, fn ? "output" : "stdout", cJSON_Duplicate(b, 1));
             cJSON_AddItemToArray(arr, o);
         }
-        if (fn && !r->fn_name) r->fn_name = ds_strdup(fn);
+        if (fn && !r->fn_name) r->fn_name = cispo_strdup(fn);
     }
     cJSON_Delete(parsed);
-    if (!arr) return ds_fail("%s: key '%s': expected an array of {\"stdin\",\"stdout\"} or {\"input\",\"output\"} tests", where, key);
+    if (!arr) return cispo_fail("%s: key '%s': expected an array of {\"stdin\",\"stdout\"} or {\"input\",\"output\"} tests", where, key);
     int i = 0;
     for (const cJSON *e = arr->child; e; e = e->next, i++) {
         int io = cJSON_GetObjectItemCaseSensitive(e, "stdin") && cJSON_GetObjectItemCaseSensitive(e, "stdout");
         int call = cJSON_GetObjectItemCaseSensitive(e, "input") && cJSON_GetObjectItemCaseSensitive(e, "output");
         if (!io && !call) {
             cJSON_Delete(arr);
-            return ds_fail("%s: key '%s[%d]': a test needs \"stdin\" and \"stdout\" (or \"input\" and \"output\")", where,
+            return cispo_fail("%s: key '%s[%d]': a test needs \"stdin\" and \"stdout\" (or \"input\" and \"output\")", where,
                            key, i);
         }
     }
     if (i == 0) {
         cJSON_Delete(arr);
-        return ds_fail("%s: key '%s': no tests", where, key);
+        return cispo_fail("%s: key '%s': no tests", where, key);
     }
     r->tests_json = cJSON_PrintUnformatted(arr);
     cJSON_Delete(arr);
@@ -106,84 +109,84 @@ static int parse_tests(const cJSON *t, const char *where, const char *key, data_
 }
 
 static int parse_record(const cJSON *o, const char *where, const char *default_id, data_record_t *r) {
-    if (!cJSON_IsObject(o)) return ds_fail("%s: the line is not a JSON object", where);
+    if (!cJSON_IsObject(o)) return cispo_fail("%s: the line is not a JSON object", where);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-    if (id && !(r->id = scalar_text(id))) return ds_fail("%s: key 'id': expected a string or a number", where);
-    if (!r->id) r->id = ds_strdup(default_id);
-    if (!r->id[0]) return ds_fail("%s: key 'id': empty", where);
+    if (id && !(r->id = scalar_text(id))) return cispo_fail("%s: key 'id': expected a string or a number", where);
+    if (!r->id) r->id = cispo_strdup(default_id);
+    if (!r->id[0]) return cispo_fail("%s: key 'id': empty", where);
 
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt");
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(o, "messages");
     if (cJSON_IsString(prompt)) {
-        r->prompt = ds_strdup(prompt->valuestring);
+        r->prompt = cispo_strdup(prompt->valuestring);
     } else if (cJSON_IsArray(prompt)) {
         if (parse_messages(prompt, where, "prompt", r)) return -1;
     } else if (prompt) {
-        return ds_fail("%s: key 'prompt': expected text or a list of {\"role\",\"content\"} messages", where);
+        return cispo_fail("%s: key 'prompt': expected text or a list of {\"role\",\"content\"} messages", where);
     } else if (cJSON_IsArray(messages)) {
         if (parse_messages(messages, where, "messages", r)) return -1;
     } else {
-        return ds_fail("%s: key 'prompt': missing (a record needs \"prompt\" as text or messages, or \"messages\")", where);
+        return cispo_fail("%s: key 'prompt': missing (a record needs \"prompt\" as text or messages, or \"messages\")", where);
     }
 
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "data_source");
-    if (cJSON_IsString(src)) r->data_source = ds_strdup(src->valuestring);
+    if (cJSON_IsString(src)) r->data_source = cispo_strdup(src->valuestring);
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(o, "fn_name");
-    if (fn && !cJSON_IsString(fn) && !cJSON_IsNull(fn)) return ds_fail("%s: key 'fn_name': expected a string", where);
-    if (cJSON_IsString(fn)) r->fn_name = ds_strdup(fn->valuestring);
+    if (fn && !cJSON_IsString(fn) && !cJSON_IsNull(fn)) return cispo_fail("%s: key 'fn_name': expected a string", where);
+    if (cJSON_IsString(fn)) r->fn_name = cispo_strdup(fn->valuestring);
     const cJSON *answer = cJSON_GetObjectItemCaseSensitive(o, "answer");
     if (answer && !cJSON_IsNull(answer) && !(r->answer = scalar_text(answer)))
-        return ds_fail("%s: key 'answer': expected a string or a number", where);
+        return cispo_fail("%s: key 'answer': expected a string or a number", where);
     const cJSON *tests = cJSON_GetObjectItemCaseSensitive(o, "tests");
     if (tests && !cJSON_IsNull(tests) && parse_tests(tests, where, "tests", r)) return -1;
     const cJSON *resp = cJSON_GetObjectItemCaseSensitive(o, "response");
-    if (resp && !cJSON_IsString(resp)) return ds_fail("%s: key 'response': expected a string", where);
-    if (resp) r->response = ds_strdup(resp->valuestring);
+    if (resp && !cJSON_IsString(resp)) return cispo_fail("%s: key 'response': expected a string", where);
+    if (resp) r->response = cispo_strdup(resp->valuestring);
 
     const cJSON *verifier = cJSON_GetObjectItemCaseSensitive(o, "verifier");
-    if (verifier && !cJSON_IsString(verifier)) return ds_fail("%s: key 'verifier': expected a string", where);
-    if (verifier) r->verifier = ds_strdup(verifier->valuestring);
+    if (verifier && !cJSON_IsString(verifier)) return cispo_fail("%s: key 'verifier': expected a string", where);
+    if (verifier) r->verifier = cispo_strdup(verifier->valuestring);
 
     // verl: reward_model {ground_truth, style}
     const cJSON *rm = cJSON_GetObjectItemCaseSensitive(o, "reward_model");
     if (rm) {
-        if (!cJSON_IsObject(rm)) return ds_fail("%s: key 'reward_model': expected {\"ground_truth\", \"style\"}", where);
+        if (!cJSON_IsObject(rm)) return cispo_fail("%s: key 'reward_model': expected {\"ground_truth\", \"style\"}", where);
         const cJSON *gt = cJSON_GetObjectItemCaseSensitive(rm, "ground_truth");
         const cJSON *style = cJSON_GetObjectItemCaseSensitive(rm, "style");
         const char *st = cJSON_IsString(style) ? style->valuestring : "rule";
         if (strcmp(st, "rule") && strcmp(st, "model"))
-            return ds_fail("%s: key 'reward_model.style': '%s' is not rule or model", where, st);
+            return cispo_fail("%s: key 'reward_model.style': '%s' is not rule or model", where, st);
         int code = (r->verifier && !strcmp(r->verifier, "code")) || (!r->verifier && is_code_source(r->data_source));
         if (code && !r->tests_json) {
             if (!gt || parse_tests(gt, where, "reward_model.ground_truth", r)) {
-                if (!gt) return ds_fail("%s: key 'reward_model.ground_truth': missing (code source '%s' needs tests)",
+                if (!gt) return cispo_fail("%s: key 'reward_model.ground_truth': missing (code source '%s' needs tests)",
                                         where, r->data_source ? r->data_source : "?");
                 return -1;
             }
         } else if (!code && !r->answer && gt && !cJSON_IsNull(gt)) {
             if (!(r->answer = scalar_text(gt))) {
-                if (!cJSON_IsArray(gt)) return ds_fail("%s: key 'reward_model.ground_truth': expected text, a number or a list", where);
+                if (!cJSON_IsArray(gt)) return cispo_fail("%s: key 'reward_model.ground_truth': expected text, a number or a list", where);
                 r->answer = cJSON_PrintUnformatted(gt);  // several acceptable answers: the checker reads the list
             }
         }
-        if (!r->verifier) r->verifier = ds_strdup(!strcmp(st, "model") ? "genrm" : code ? "code" : "math");
+        if (!r->verifier) r->verifier = cispo_strdup(!strcmp(st, "model") ? "genrm" : code ? "code" : "math");
     }
     if (!r->verifier) {
-        if (r->tests_json) r->verifier = ds_strdup("code");
-        else if (r->answer) r->verifier = ds_strdup("math");
-        else return ds_fail("%s: key 'verifier': missing, and neither \"answer\" nor \"tests\" says which to use", where);
+        if (r->tests_json) r->verifier = cispo_strdup("code");
+        else if (r->answer) r->verifier = cispo_strdup("math");
+        else return cispo_fail("%s: key 'verifier': missing, and neither \"answer\" nor \"tests\" says which to use", where);
     }
     if (!record_valid_verifier(r->verifier))
-        return ds_fail("%s: key 'verifier': '%s' is not one of math, code, exact, regex, remote, genrm", where, r->verifier);
+        return cispo_fail("%s: key 'verifier': '%s' is not one of math, code, exact, regex, remote, genrm", where, r->verifier);
     if ((!strcmp(r->verifier, "math") || !strcmp(r->verifier, "exact") || !strcmp(r->verifier, "regex")) && !r->answer)
-        return ds_fail("%s: key 'answer': missing (verifier '%s' needs a gold answer)", where, r->verifier);
+        return cispo_fail("%s: key 'answer': missing (verifier '%s' needs a gold answer)", where, r->verifier);
     if (!strcmp(r->verifier, "code") && !r->tests_json)
-        return ds_fail("%s: key 'tests': missing (verifier 'code' needs tests)", where);
+        return cispo_fail("%s: key 'tests': missing (verifier 'code' needs tests)", where);
 
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "meta");
     if (!meta) meta = cJSON_GetObjectItemCaseSensitive(o, "extra_info");
     if (meta && !cJSON_IsNull(meta)) {
-        if (!cJSON_IsObject(meta)) return ds_fail("%s: key 'meta': expected an object", where);
+        if (!cJSON_IsObject(meta)) return cispo_fail("%s: key 'meta': expected an object", where);
         r->meta_json = cJSON_PrintUnformatted(meta);
     }
     return 0;
@@ -204,7 +207,7 @@ int record_parse_line(const char *line, const char *where, const char *default_i
     cJSON *o = cJSON_ParseWithOpts(line, &end, 1);
     if (!o) {
         const char *at = end ? end : cJSON_GetErrorPtr();
-        return ds_fail("%s: not valid JSON at column %ld", where, at && at >= line ? (long)(at - line) + 1 : 0L);
+        return cispo_fail("%s: not valid JSON at column %ld", where, at && at >= line ? (long)(at - line) + 1 : 0L);
     }
     int rc = record_from_json(o, where, default_id, out);
     cJSON_Delete(o);
@@ -259,14 +262,14 @@ char *record_prompt_text(const data_record_t *r) {
     if (r->prompt || (r->n_messages == 1 && !strcmp(r->messages[0].role, "user"))) {
         const char *p = r->prompt ? r->prompt : r->messages[0].content;
         size_t n = strlen(p);
-        char *s = ds_malloc(n + 2);
+        char *s = cispo_malloc(n + 2);
         memcpy(s, p, n);
         memcpy(s + n, "\n", 2);
         return s;
     }
     size_t cap = 16;
     for (int i = 0; i < r->n_messages; i++) cap += strlen(r->messages[i].content) + 16;
-    char *s = ds_malloc(cap), *w = s;
+    char *s = cispo_malloc(cap), *w = s;
     for (int i = 0; i < r->n_messages; i++) {
         const char *role = r->messages[i].role;
         const char *label = !strcmp(role, "system") ? "System" : !strcmp(role, "user") ? "User" : "Assistant";

@@ -2,8 +2,8 @@
 // the plain prompt template of the tiny model.
 // defines: data_record_t, chat_message_t, record_from_json, record_parse_line, record_to_json,
 //          record_free, record_prompt_text, record_valid_verifier, datasets_last_error
-// datasets/ stands alone (no other cispo folder): it records its own errors, read with
-// datasets_last_error().
+// datasets/ uses only base/: errors are recorded with cispo_fail (base/common.h); datasets_last_error()
+// reads them.
 //
 // Accepted JSONL lines (one object each):
 //   ours: {"id", "prompt": "text" | [{"role","content"}...] (or "messages": [...]), "verifier",
@@ -38,7 +38,7 @@ typedef struct {
 } data_record_t;
 
 // The last error recorded by a datasets/ function on this thread ("" if none): one line naming the
-// file, line, key and problem.
+// file, line, key and problem (the same message as cispo_last_error()).
 const char *datasets_last_error(void);
 
 // 1 when name is a verifier a record may name.

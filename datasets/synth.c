@@ -6,18 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/util.h"
+#include "base/common.h"
+#include "base/rng.h"
 
 #define MAX_OPS 4
 
-static uint64_t mix(uint64_t *s) {  // splitmix64
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static int uniform(uint64_t *s, int lo, int hi) { return lo + (int)(mix(s) % (uint64_t)(hi - lo + 1)); }
+static int uniform(uint64_t *s, int lo, int hi) { return lo + (int)rng_below(s, (uint64_t)(hi - lo + 1)); }
 
 // Writes nums[0] ops[0] nums[1] ... into w (no spaces); returns the length written.
 static int write_expr(char *w, const long *nums, const char *ops, int n_ops) {
@@ -30,7 +24,7 @@ void synth_arith(uint64_t seed, uint64_t index, int dmin, int dmax, data_record_
     memset(out, 0, sizeof *out);
     // One independent stream per (seed, index): any record can be regenerated alone.
     uint64_t s = seed * 0xD1B54A32D192ED03ull ^ (index + 1) * 0x9E3779B97F4A7C15ull;
-    mix(&s);
+    rng_next(&s);
     if (dmin < 1) dmin = 1;
     if (dmax > SYNTH_ARITH_MAX_DIFFICULTY) dmax = SYNTH_ARITH_MAX_DIFFICULTY;
     if (dmax < dmin) dmax = dmin;
@@ -71,13 +65,13 @@ void synth_arith(uint64_t seed, uint64_t index, int dmin, int dmax, data_record_
     sprintf(w, "The answer is \\boxed{%ld}.", nums[0]);
 
     char id[64], answer[32], meta[128];
-    snprintf(id, sizeof id, "arith-%016llx", (unsigned long long)ds_hash64(prompt));
+    snprintf(id, sizeof id, "arith-%016llx", (unsigned long long)rng_mix64(rng_fnv1a_str(prompt)));
     snprintf(answer, sizeof answer, "%ld", nums[0]);
     snprintf(meta, sizeof meta, "{\"task\":\"arith\",\"difficulty\":%d,\"ops\":%d}", d, n_ops);
-    out->id = ds_strdup(id);
-    out->prompt = ds_strdup(prompt);
-    out->verifier = ds_strdup("math");
-    out->answer = ds_strdup(answer);
-    out->response = ds_strdup(resp);
-    out->meta_json = ds_strdup(meta);
+    out->id = cispo_strdup(id);
+    out->prompt = cispo_strdup(prompt);
+    out->verifier = cispo_strdup("math");
+    out->answer = cispo_strdup(answer);
+    out->response = cispo_strdup(resp);
+    out->meta_json = cispo_strdup(meta);
 }

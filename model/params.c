@@ -9,12 +9,12 @@
 // lm_head then aliases embed). Gradients and optimizer moments use the same layout.
 #include "model/params.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
+#include "base/rng.h"
 
 typedef struct {
     param_table_t *t;
@@ -99,31 +99,6 @@ int param_table_find(const param_table_t *t, const char *name) {
 // Each tensor draws from its own stream, seeded by (seed, name): a tensor's values do not depend on
 // which other tensors exist, so a deeper or wider config keeps the shared tensors' initial values.
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t name_hash(const char *s) {  // FNV-1a
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-// Box-Muller on 53-bit uniforms; u1 in (0, 1] so log never sees 0.
-static void fill_normal(float *x, size_t n, double std, uint64_t state) {
-    const double two_pi = 6.283185307179586476925286766559;
-    for (size_t i = 0; i < n; i += 2) {
-        double u1 = ((double)(splitmix64(&state) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-        double u2 = (double)(splitmix64(&state) >> 11) * (1.0 / 9007199254740992.0);
-        double r = sqrt(-2.0 * log(u1));
-        x[i] = (float)(std * r * cos(two_pi * u2));
-        if (i + 1 < n) x[i + 1] = (float)(std * r * sin(two_pi * u2));
-    }
-}
-
 void param_init_hf(float *params, const param_table_t *t, const model_config_t *cfg, uint64_t seed) {
     // transformers' _init_weights: Linear and Embedding weights ~ normal(0, initializer_range), RMSNorm
     // weights 1 (the router and the experts likewise normal). Norms are the only 1-D tensors.
@@ -134,8 +109,8 @@ void param_init_hf(float *params, const param_table_t *t, const model_config_t *
         if (e->ndim == 1) {
             for (size_t j = 0; j < e->numel; j++) p[j] = 1.0f;
         } else {
-            uint64_t s = seed * 0x2545F4914F6CDD1Dull ^ name_hash(e->name);
-            fill_normal(p, e->numel, std, s);
+            uint64_t s = seed * 0x2545F4914F6CDD1Dull ^ rng_fnv1a_str(e->name);
+            rng_fill_normal(p, e->numel, std, &s);
         }
     }
 }

@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/common.h"
+#include "base/rng.h"
 
 // A response larger than this is not a reward or a judge's reply: stop reading, fail the attempt.
 #define HTTP_BODY_MAX ((size_t)16 << 20)
@@ -40,27 +42,18 @@ static CURLcode curl_init_rc;
 static void curl_init_once(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 typedef struct {
-    char *data;
-    size_t len, cap;
+    buf_t b;
     int overflow;
-} buffer_t;
+} body_t;
 
 static size_t on_body(char *p, size_t size, size_t n, void *user) {
-    buffer_t *b = user;
+    body_t *r = user;
     size_t add = size * n;
-    if (b->len + add > HTTP_BODY_MAX) {
-        b->overflow = 1;
+    if (r->b.n + add > HTTP_BODY_MAX) {
+        r->overflow = 1;
         return 0;  // makes curl stop with CURLE_WRITE_ERROR
     }
-    if (b->len + add + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + add + 1) cap *= 2;
-        b->data = cispo_realloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = 0;
+    buf_append(&r->b, p, add);
     return add;
 }
 
@@ -72,10 +65,8 @@ static double jitter_uniform(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         s = ((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&s;
-        s |= 1;
     }
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;  // xorshift64
-    return (double)(s >> 11) * (1.0 / 9007199254740992.0);
+    return rng_uniform(&s);
 }
 
 static void sleep_s(double s) {
@@ -131,7 +122,7 @@ int http_post_json(const char *url, const char *body, const http_options_t *opt_
     char last[512] = "";    // the last failure, for the message
     int retryable = 1, rc = -1;
     for (int attempt = 1; attempt <= opt.max_attempts && retryable; attempt++) {
-        buffer_t b = {0};
+        body_t b = {0};
         char errbuf[CURL_ERROR_SIZE] = "";
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url);
@@ -150,7 +141,7 @@ int http_post_json(const char *url, const char *body, const http_options_t *opt_
         CURLcode cc = curl_easy_perform(h);
         out->attempts = attempt;
         free(out->body);
-        out->body = b.data, out->body_len = b.len, out->status = 0;
+        out->body = b.b.s, out->body_len = b.b.n, out->status = 0;
         double wait = -1;  // < 0: the backoff schedule decides
         if (cc != CURLE_OK) {
             if (b.overflow)
@@ -164,7 +155,7 @@ int http_post_json(const char *url, const char *body, const http_options_t *opt_
                 break;
             }
             char snip[200];
-            http_snippet(snip, sizeof snip, b.data);
+            http_snippet(snip, sizeof snip, b.b.s);
             retryable = out->status == 429 || out->status >= 500;
             snprintf(last, sizeof last, "HTTP %ld%s: %s", out->status, retryable ? "" : " (not retried)",
                      snip[0] ? snip : "(empty body)");

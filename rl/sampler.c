@@ -4,20 +4,15 @@
 #include <math.h>
 #include <stdlib.h>
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+#include "base/rng.h"
 
 uint64_t sampler_rng_seed(uint64_t seed, uint64_t sequence_id) {
     uint64_t s = seed ^ (0xD1B54A32D192ED03ull * (sequence_id + 1));
-    splitmix(&s);
+    rng_next(&s);
     return s;
 }
 
-double sampler_uniform(uint64_t *state) { return (double)(splitmix(state) >> 11) * (1.0 / 9007199254740992.0); }
+double sampler_uniform(uint64_t *state) { return rng_uniform(state); }
 
 // descending by value, then ascending by index (a total order: results do not depend on qsort)
 static const float *sort_vals;

@@ -9,22 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "rl/math/mv_compare.h"
 
 #define NPOINTS 6
 #define REL_TOL 1e-24
 
 
-typedef struct {
-    uint64_t s;
-} rng_t;
-static double rng_uniform(rng_t *r, double lo, double hi) {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return lo + (hi - lo) * (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
+static double point_uniform(uint64_t *r, double lo, double hi) { return lo + (hi - lo) * rng_uniform(r); }
 
 static int close_enough(const mv_cval *a, const mv_cval *b) {
     mpfr_t d, m, t;
@@ -73,11 +65,11 @@ static int make_envs(cmp_t *k, const mv_node *g, const mv_node *p, env_pair *e) 
     return n;
 }
 
-static void set_point(env_pair *e, rng_t *r, int point) {
+static void set_point(env_pair *e, uint64_t *r, int point) {
     for (int i = 0; i < e->g.nvars; i++) {
         // spread points: small, around one, larger; avoid integers and simple fractions
         double lo = point % 3 == 0 ? 0.15 : point % 3 == 1 ? 0.6 : 1.3, hi = lo + (point % 3 == 2 ? 2.1 : 0.9);
-        e->g.vals[i] = e->p.vals[i] = rng_uniform(r, lo, hi);
+        e->g.vals[i] = e->p.vals[i] = point_uniform(r, lo, hi);
     }
 }
 
@@ -85,7 +77,7 @@ static void set_point(env_pair *e, rng_t *r, int point) {
 int mvc_numeric_equal(cmp_t *k, const mv_node *g, const mv_node *p) {
     env_pair e;
     int nv = make_envs(k, g, p, &e);
-    rng_t r = {0x5eed1234u};
+    uint64_t r = 0x5eed1234u;
     mv_cval vg, vp;
     mv_cval_init(&vg);
     mv_cval_init(&vp);
@@ -175,7 +167,7 @@ int mvc_proportional(cmp_t *k, mv_node *fg, mv_node *fp, int positive) {
     env_pair e;
     int nv = make_envs(k, fg, fp, &e);
     if (nv == 0) return -1;
-    rng_t r = {0xabcdef12u};
+    uint64_t r = 0xabcdef12u;
     mv_cval vg, vp, ratio, first;
     mv_cval_init(&vg);
     mv_cval_init(&vp);
