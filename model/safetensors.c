@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/common.h"
 
 // ---- dtypes ----
@@ -352,29 +353,14 @@ int st_read_f32(const st_file_t *f, int i, float *dst) {
 
 // ---- writing ----
 
-static void buf_put(char **b, size_t *len, size_t *cap, const char *s, size_t n) {
-    if (*len + n + 1 > *cap) {
-        while (*len + n + 1 > *cap) *cap = *cap ? 2 * *cap : 4096;
-        *b = cispo_realloc(*b, *cap);
-    }
-    memcpy(*b + *len, s, n);
-    *len += n;
-    (*b)[*len] = 0;
-}
-
-static void buf_json_string(char **b, size_t *len, size_t *cap, const char *s) {
-    buf_put(b, len, cap, "\"", 1);
+static void buf_json_string(buf_t *b, const char *s) {
+    buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') snprintf(esc, sizeof esc, "\\%c", *p);
-        else if (*p < 0x20) snprintf(esc, sizeof esc, "\\u%04x", *p);
-        else {
-            esc[0] = (char)*p;
-            esc[1] = 0;
-        }
-        buf_put(b, len, cap, esc, strlen(esc));
+        if (*p == '"' || *p == '\\') buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20) buf_printf(b, "\\u%04x", *p);
+        else buf_putc(b, (char)*p);
     }
-    buf_put(b, len, cap, "\"", 1);
+    buf_putc(b, '"');
 }
 
 static int cmp_write_by_name(const void *a, const void *b) {
@@ -392,31 +378,27 @@ int st_write_f32(const char *path, const st_write_tensor_t *tensors, int n) {
             return -1;
         }
 
-    char *hdr = NULL;
-    size_t len = 0, cap = 0;
-    buf_put(&hdr, &len, &cap, "{\"__metadata__\":{\"format\":\"pt\"}", 31);
+    buf_t hdr = {0};
+    buf_puts(&hdr, "{\"__metadata__\":{\"format\":\"pt\"}");
     uint64_t pos = 0;
     for (int i = 0; i < n; i++) {
         const st_write_tensor_t *t = order[i];
         CISPO_ASSERT(t->ndim >= 0 && t->ndim <= ST_MAX_DIMS);
         uint64_t numel = 1;
-        char num[64];
-        buf_put(&hdr, &len, &cap, ",", 1);
-        buf_json_string(&hdr, &len, &cap, t->name);
-        buf_put(&hdr, &len, &cap, ":{\"dtype\":\"F32\",\"shape\":[", 25);
+        buf_putc(&hdr, ',');
+        buf_json_string(&hdr, t->name);
+        buf_puts(&hdr, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < t->ndim; d++) {
             CISPO_ASSERT(t->shape[d] >= 0);
             numel *= (uint64_t)t->shape[d];
-            int k = snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-            buf_put(&hdr, &len, &cap, num, (size_t)k);
+            buf_printf(&hdr, "%s%lld", d ? "," : "", (long long)t->shape[d]);
         }
-        int k = snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)pos,
-                         (unsigned long long)(pos + 4 * numel));
-        buf_put(&hdr, &len, &cap, num, (size_t)k);
+        buf_printf(&hdr, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)pos, (unsigned long long)(pos + 4 * numel));
         pos += 4 * numel;
     }
-    buf_put(&hdr, &len, &cap, "}", 1);
-    while (len % 8) buf_put(&hdr, &len, &cap, " ", 1);  // 8-byte aligned data section, like the reference
+    buf_putc(&hdr, '}');
+    while (hdr.n % 8) buf_putc(&hdr, ' ');  // 8-byte aligned data section, like the reference
+    size_t len = hdr.n;
 
     size_t plen = strlen(path);
     char *tmp = cispo_malloc(plen + 5);
@@ -430,7 +412,7 @@ int st_write_f32(const char *path, const st_write_tensor_t *tensors, int n) {
     }
     uint8_t le[8];
     for (int i = 0; i < 8; i++) le[i] = (uint8_t)((uint64_t)len >> (8 * i));
-    int ok = fwrite(le, 1, 8, f) == 8 && fwrite(hdr, 1, len, f) == len;
+    int ok = fwrite(le, 1, 8, f) == 8 && fwrite(hdr.s, 1, len, f) == len;
     for (int i = 0; i < n && ok; i++) {
         size_t numel = 1;
         for (int d = 0; d < order[i]->ndim; d++) numel *= (size_t)order[i]->shape[d];
@@ -451,7 +433,7 @@ int st_write_f32(const char *path, const st_write_tensor_t *tensors, int n) {
     }
 done:
     free(tmp);
-    free(hdr);
+    buf_free(&hdr);
     free(order);
     return rc;
 }

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/common.h"
+#include "base/rng.h"
+#include "base/utf8.h"
 #include "model/tokenizer_norm.h"
 
 // ============================================ small helpers ============================================
@@ -32,53 +35,6 @@ void token_ids_free(token_ids_t *t) {
     t->n = t->cap = 0;
 }
 
-// A growable byte buffer.
-typedef struct {
-    char *p;
-    size_t n, cap;
-} buf_t;
-
-static void buf_put(buf_t *b, const void *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        while (b->n + n + 1 > b->cap) b->cap = b->cap ? 2 * b->cap : 256;
-        b->p = cispo_realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-// Decodes one UTF-8 character at s[0, n): its length (1..4) and *cp, or 0 when malformed
-// (overlong forms, surrogates and values above U+10FFFF are malformed, as Rust's str rejects them).
-static int utf8_next(const unsigned char *s, size_t n, uint32_t *cp) {
-    if (n == 0) return 0;
-    unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (len == 0 || c > 0xF4 || (size_t)len > n) return 0;
-    uint32_t v = c & (0x3F >> (len - 1));
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v < 0xE000)) return 0;
-    *cp = v;
-    return len;
-}
-
-static int utf8_put(char *out, uint32_t cp) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) { out[0] = (char)(0xC0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12)); out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18)); out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 // Rust's char::is_whitespace (the Unicode White_Space property), used by added-token lstrip/rstrip.
 static int is_unicode_space(uint32_t c) {
     return (c >= 9 && c <= 13) || c == 32 || c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
@@ -86,8 +42,7 @@ static int is_unicode_space(uint32_t c) {
 }
 
 static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    uint64_t h = rng_fnv1a(s, n);
     return h ^ (h >> 29);
 }
 
@@ -270,21 +225,20 @@ char *regex_for_pcre2(const char *pat) {
     for (const char *p = pat; *p; p++) {
         if (p[0] == '\\' && p[1]) {
             const char *close = (p[1] == 'p' || p[1] == 'P') && p[2] == '{' ? strchr(p + 3, '}') : NULL;
-            if (p[1] == 's') buf_put(&b, "\\p{White_Space}", 15);
-            else if (p[1] == 'S') buf_put(&b, "\\P{White_Space}", 15);
+            if (p[1] == 's') buf_append(&b, "\\p{White_Space}", 15);
+            else if (p[1] == 'S') buf_append(&b, "\\P{White_Space}", 15);
             else if (close && is_script_name(p + 3, (size_t)(close - p - 3))) {
-                buf_put(&b, p, 3);
-                buf_put(&b, "sc:", 3);
-                buf_put(&b, p + 3, (size_t)(close - p - 3) + 1);
+                buf_append(&b, p, 3);
+                buf_append(&b, "sc:", 3);
+                buf_append(&b, p + 3, (size_t)(close - p - 3) + 1);
                 p = close - 1;
-            } else buf_put(&b, p, 2);
+            } else buf_append(&b, p, 2);
             p++;
         } else {
-            buf_put(&b, p, 1);
+            buf_append(&b, p, 1);
         }
     }
-    if (!b.p) buf_put(&b, "", 0);
-    return b.p;
+    return buf_take(&b, NULL);
 }
 
 static pcre2_code *regex_compile(const char *path, const char *key, const char *pat) {
@@ -307,11 +261,10 @@ static pcre2_code *regex_compile(const char *path, const char *key, const char *
 static char *regex_escape(const char *s) {
     buf_t b = {0};
     for (; *s; s++) {
-        if (strchr("\\^$.|?*+()[]{}-#&~ ", *s)) buf_put(&b, "\\", 1);
-        buf_put(&b, s, 1);
+        if (strchr("\\^$.|?*+()[]{}-#&~ ", *s)) buf_append(&b, "\\", 1);
+        buf_append(&b, s, 1);
     }
-    if (!b.p) buf_put(&b, "", 0);
-    return b.p;
+    return buf_take(&b, NULL);
 }
 
 static int json_bool(const cJSON *obj, const char *key, int dflt) {
@@ -565,7 +518,7 @@ static int load_model(tokenizer_t *t, const cJSON *mj) {
             b = e->child->next->valuestring;
         }
         if (!a || !b) {
-            free(split); free(joined.p);
+            free(split); free(joined.s);
             return cispo_fail("%s: key 'model.merges[%u]': expected \"a b\" or [\"a\", \"b\"]", t->path, rank);
         }
         const int32_t *ia = smap_get(&t->vocab, a, strlen(a)), *ib = smap_get(&t->vocab, b, strlen(b));
@@ -573,20 +526,20 @@ static int load_model(tokenizer_t *t, const cJSON *mj) {
         if (!missing && strlen(b) < plen) missing = b;
         joined.n = 0;
         if (!missing) {
-            buf_put(&joined, a, strlen(a));
-            buf_put(&joined, b + plen, strlen(b) - plen);
+            buf_append(&joined, a, strlen(a));
+            buf_append(&joined, b + plen, strlen(b) - plen);
         }
-        const int32_t *inew = missing ? NULL : smap_get(&t->vocab, joined.p, joined.n);
-        if (!missing && !inew) missing = joined.p;
+        const int32_t *inew = missing ? NULL : smap_get(&t->vocab, joined.s, joined.n);
+        if (!missing && !inew) missing = joined.s;
         if (missing) {
             cispo_fail("%s: key 'model.merges[%u]': token '%s' is not in model.vocab", t->path, rank, missing);
-            free(split); free(joined.p);
+            free(split); free(joined.s);
             return -1;
         }
         pmap_put(&t->merges, *ia, *ib, rank, *inew);
         free(split);
     }
-    free(joined.p);
+    free(joined.s);
     return 0;
 }
 
@@ -809,12 +762,12 @@ static void pieces_add(pieces_t *p, const char *s, size_t n) {
         p->end = cispo_realloc(p->end, p->cap * sizeof(size_t));
     }
     p->start[p->n] = p->buf.n;
-    buf_put(&p->buf, s, n);
+    buf_append(&p->buf, s, n);
     p->end[p->n++] = p->buf.n;
 }
 
 static void pieces_free(pieces_t *p) {
-    free(p->buf.p);
+    free(p->buf.s);
     free(p->start);
     free(p->end);
 }
@@ -866,7 +819,7 @@ static int regex_segments(encode_ctx_t *c, const pcre2_code *re, const char *s, 
         size_t ms = ov[0], me = ov[1];
         if (ms == me && have_last && last_end == me) {
             uint32_t cp;
-            int l = from < n ? utf8_next((const unsigned char *)s + from, n - from, &cp) : 1;
+            int l = from < n ? utf8_decode(s + from, n - from, &cp) : 1;
             from += l > 0 ? (size_t)l : 1;
             continue;
         }
@@ -930,7 +883,7 @@ static int pre_tokenize(const tokenizer_t *t, encode_ctx_t *c, const char *s, si
         const pre_step_t *st = &t->pre[k];
         pieces_t next = {0};
         for (size_t i = 0; i < cur.n; i++) {
-            const char *p = cur.buf.p + cur.start[i];
+            const char *p = cur.buf.s + cur.start[i];
             size_t len = cur.end[i] - cur.start[i];
             if (st->kind == PRE_SPLIT) {
                 if (regex_segments(c, st->re, p, len)) { pieces_free(&cur); pieces_free(&next); return -1; }
@@ -939,30 +892,30 @@ static int pre_tokenize(const tokenizer_t *t, encode_ctx_t *c, const char *s, si
             }
             // ByteLevel: optional prefix space, GPT-2 regex split, then each byte as its visible character.
             c->tmp.n = 0;
-            if (st->add_prefix_space && p[0] != ' ') buf_put(&c->tmp, " ", 1);
-            buf_put(&c->tmp, p, len);
+            if (st->add_prefix_space && p[0] != ' ') buf_append(&c->tmp, " ", 1);
+            buf_append(&c->tmp, p, len);
             pieces_t raw = {0};
             if (st->use_regex) {
-                if (regex_segments(c, st->re, c->tmp.p, c->tmp.n)) { pieces_free(&cur); pieces_free(&next); return -1; }
-                split_by_behavior(c, c->tmp.p, SPLIT_ISOLATED, 0, &raw);
+                if (regex_segments(c, st->re, c->tmp.s, c->tmp.n)) { pieces_free(&cur); pieces_free(&next); return -1; }
+                split_by_behavior(c, c->tmp.s, SPLIT_ISOLATED, 0, &raw);
             } else {
-                pieces_add(&raw, c->tmp.p, c->tmp.n);
+                pieces_add(&raw, c->tmp.s, c->tmp.n);
             }
             for (size_t j = 0; j < raw.n; j++) {
                 buf_t mapped = {0};
                 for (size_t b = raw.start[j]; b < raw.end[j]; b++) {
                     char u[4];
-                    buf_put(&mapped, u, (size_t)utf8_put(u, byte_to_cp[(unsigned char)raw.buf.p[b]]));
+                    buf_append(&mapped, u, (size_t)utf8_encode(byte_to_cp[(unsigned char)raw.buf.s[b]], u));
                 }
-                pieces_add(&next, mapped.p, mapped.n);
-                free(mapped.p);
+                pieces_add(&next, mapped.s, mapped.n);
+                free(mapped.s);
             }
             pieces_free(&raw);
         }
         pieces_free(&cur);
         cur = next;
     }
-    for (size_t i = 0; i < cur.n; i++) pieces_add(out, cur.buf.p + cur.start[i], cur.end[i] - cur.start[i]);
+    for (size_t i = 0; i < cur.n; i++) pieces_add(out, cur.buf.s + cur.start[i], cur.end[i] - cur.start[i]);
     pieces_free(&cur);
     return 0;
 }
@@ -1032,16 +985,16 @@ static void bpe_piece(const tokenizer_t *t, encode_ctx_t *c, const char *w, size
     size_t plen = strlen(t->subword_prefix), slen = strlen(t->word_suffix);
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        int l = utf8_next((const unsigned char *)w + i, n - i, &cp);
+        int l = utf8_decode(w + i, n - i, &cp);
         if (l <= 0) l = 1;  // not reached: the input was validated
         const char *s = w + i;
         size_t sl = (size_t)l;
         if ((i > 0 && plen) || (i + (size_t)l == n && slen)) {
             c->tmp.n = 0;
-            if (i > 0) buf_put(&c->tmp, t->subword_prefix, plen);
-            buf_put(&c->tmp, w + i, (size_t)l);
-            if (i + (size_t)l == n) buf_put(&c->tmp, t->word_suffix, slen);
-            s = c->tmp.p;
+            if (i > 0) buf_append(&c->tmp, t->subword_prefix, plen);
+            buf_append(&c->tmp, w + i, (size_t)l);
+            if (i + (size_t)l == n) buf_append(&c->tmp, t->word_suffix, slen);
+            s = c->tmp.s;
             sl = c->tmp.n;
         }
         const int32_t *id = smap_get(&t->vocab, s, sl);
@@ -1167,7 +1120,7 @@ static void added_split(const tokenizer_t *t, const char *text, size_t from, siz
                 size_t b = s - 1;
                 while (b > from && ((unsigned char)text[b] & 0xC0) == 0x80) b--;
                 uint32_t cp;
-                if (utf8_next((const unsigned char *)text + b, s - b, &cp) <= 0 || !is_unicode_space(cp)) break;
+                if (utf8_decode(text + b, s - b, &cp) <= 0 || !is_unicode_space(cp)) break;
                 s = b;
             }
             ms = s > start_offset ? s : start_offset;
@@ -1175,7 +1128,7 @@ static void added_split(const tokenizer_t *t, const char *text, size_t from, siz
         if (a->rstrip) {
             uint32_t cp;
             int l;
-            while (me < to && (l = utf8_next((const unsigned char *)text + me, to - me, &cp)) > 0 && is_unicode_space(cp))
+            while (me < to && (l = utf8_decode(text + me, to - me, &cp)) > 0 && is_unicode_space(cp))
                 me += (size_t)l;
             i = me;
         }
@@ -1187,12 +1140,8 @@ static void added_split(const tokenizer_t *t, const char *text, size_t from, siz
 }
 
 int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_ids_t *out, int flags) {
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        int l = utf8_next((const unsigned char *)text + i, len - i, &cp);
-        if (l <= 0) return cispo_fail("tokenizer_encode: text is not valid UTF-8 at byte %zu", i);
-        i += (size_t)l;
-    }
+    size_t bad;
+    if (!utf8_valid(text, len, &bad)) return cispo_fail("tokenizer_encode: text is not valid UTF-8 at byte %zu", bad);
     encode_ctx_t c = {0};
     pcre2_code *any_re = NULL;
     for (int k = 0; k < t->n_pre && !any_re; k++) any_re = t->pre[k].re;
@@ -1230,7 +1179,7 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_i
             pieces_t pieces = {0};
             rc = pre_tokenize(t, &c, base + segs.start[k], segs.end[k] - segs.start[k], &pieces);
             for (size_t j = 0; j < pieces.n && !rc; j++)
-                bpe_piece(t, &c, pieces.buf.p + pieces.start[j], pieces.end[j] - pieces.start[j], &body);
+                bpe_piece(t, &c, pieces.buf.s + pieces.start[j], pieces.end[j] - pieces.start[j], &body);
             pieces_free(&pieces);
         }
         free(segs.start); free(segs.end); free(segs.id);
@@ -1256,37 +1205,11 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_i
     free(raw.start); free(raw.end); free(raw.id);
     pcre2_match_data_free(c.md);
     free(c.mstart); free(c.mend); free(c.mflag);
-    free(c.sym); free(c.heap); free(c.tmp.p);
+    free(c.sym); free(c.heap); free(c.tmp.s);
     return rc;
 }
 
 // ============================================ decoding ============================================
-
-// Appends s with invalid UTF-8 replaced by U+FFFD, one per maximal invalid prefix (Rust's
-// String::from_utf8_lossy, which `tokenizers`' ByteLevel decoder applies).
-static void put_lossy(buf_t *b, const char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint32_t cp;
-        int l = utf8_next((const unsigned char *)s + i, n - i, &cp);
-        if (l > 0) { buf_put(b, s + i, (size_t)l); i += (size_t)l; continue; }
-        // The longest prefix of a valid sequence is swallowed by one replacement character.
-        unsigned c0 = (unsigned char)s[i];
-        size_t need = c0 >= 0xF0 ? 4 : c0 >= 0xE0 ? 3 : c0 >= 0xC2 ? 2 : 1, k = 1;
-        if (c0 <= 0xF4 && need > 1) {
-            unsigned lo = 0x80, hi = 0xBF;
-            if (c0 == 0xE0) lo = 0xA0; else if (c0 == 0xED) hi = 0x9F;
-            else if (c0 == 0xF0) lo = 0x90; else if (c0 == 0xF4) hi = 0x8F;
-            while (k < need && i + k < n) {
-                unsigned cb = (unsigned char)s[i + k];
-                if (cb < lo || cb > hi) break;
-                lo = 0x80; hi = 0xBF;
-                k++;
-            }
-        }
-        buf_put(b, "\xEF\xBF\xBD", 3);
-        i += k;
-    }
-}
 
 char *tokenizer_decode(const tokenizer_t *t, const int32_t *ids, size_t n, int flags, size_t *len_out) {
     buf_t raw = {0};
@@ -1296,8 +1219,8 @@ char *tokenizer_decode(const tokenizer_t *t, const int32_t *ids, size_t n, int f
         if (!tok || ((flags & TOKENIZER_SKIP_SPECIAL) && tokenizer_is_special(t, ids[i]))) continue;
         size_t tl = strlen(tok);
         if (t->decoder == DECODER_NONE) {  // no decoder: tokens joined by spaces
-            if (!first) buf_put(&raw, " ", 1);
-            buf_put(&raw, tok, tl);
+            if (!first) buf_append(&raw, " ", 1);
+            buf_append(&raw, tok, tl);
             first = 0;
             continue;
         }
@@ -1307,25 +1230,22 @@ char *tokenizer_decode(const tokenizer_t *t, const int32_t *ids, size_t n, int f
         int all = 1;
         for (size_t k = 0; k < tl;) {
             uint32_t cp;
-            int l = utf8_next((const unsigned char *)tok + k, tl - k, &cp);
+            int l = utf8_decode(tok + k, tl - k, &cp);
             if (l <= 0 || cp >= 324 || cp_to_byte[cp] < 0) { all = 0; break; }
             char byte = (char)cp_to_byte[cp];
-            buf_put(&raw, &byte, 1);
+            buf_append(&raw, &byte, 1);
             k += (size_t)l;
         }
         if (!all) {
             raw.n = mark;
-            buf_put(&raw, tok, tl);
+            buf_append(&raw, tok, tl);
         }
     }
-    if (!raw.p) buf_put(&raw, "", 0);
     if (flags & TOKENIZER_LOSSY) {
         buf_t clean = {0};
-        put_lossy(&clean, raw.p, raw.n);
-        if (!clean.p) buf_put(&clean, "", 0);
-        free(raw.p);
+        utf8_append_lossy(&clean, raw.s, raw.n);
+        buf_free(&raw);
         raw = clean;
     }
-    if (len_out) *len_out = raw.n;
-    return raw.p;
+    return buf_take(&raw, len_out);
 }

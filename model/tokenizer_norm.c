@@ -9,7 +9,9 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "base/buf.h"
 #include "base/common.h"
+#include "base/utf8.h"
 
 enum { NZ_NFC, NZ_NFD, NZ_NFKC, NZ_NFKD, NZ_LOWER, NZ_STRIP, NZ_REPLACE, NZ_PREPEND };
 
@@ -25,21 +27,6 @@ struct tok_normalizer {
     nz_step_t *steps;
     int n;
 };
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-} sbuf_t;
-
-static void sb_put(sbuf_t *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = cispo_realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
 
 void tok_normalizer_free(tok_normalizer_t *nz) {
     if (!nz) return;
@@ -140,9 +127,9 @@ static int is_ws(utf8proc_int32_t c) {  // Rust's char::is_whitespace (Unicode W
 }
 
 // One step on b (in place through a second buffer). Returns 0, or -1 on invalid UTF-8.
-static int apply_step(const nz_step_t *s, sbuf_t *b) {
-    sbuf_t o = {0};
-    sb_put(&o, "", 0);
+static int apply_step(const nz_step_t *s, buf_t *b) {
+    buf_t o = {0};
+    buf_append(&o, "", 0);
     switch (s->kind) {
     case NZ_NFC:
     case NZ_NFD:
@@ -151,12 +138,12 @@ static int apply_step(const nz_step_t *s, sbuf_t *b) {
         int opt = UTF8PROC_STABLE | (s->kind == NZ_NFC || s->kind == NZ_NFKC ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE) |
                   (s->kind >= NZ_NFKC ? UTF8PROC_COMPAT : 0);
         utf8proc_uint8_t *dst = NULL;
-        utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)b->p, (utf8proc_ssize_t)b->n, &dst, opt);
+        utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)b->s, (utf8proc_ssize_t)b->n, &dst, opt);
         if (n < 0) {
-            free(o.p);
+            free(o.s);
             return -1;
         }
-        sb_put(&o, (const char *)dst, (size_t)n);
+        buf_append(&o, (const char *)dst, (size_t)n);
         free(dst);
         break;
     }
@@ -167,8 +154,8 @@ static int apply_step(const nz_step_t *s, sbuf_t *b) {
             size_t first = b->n, last = 0;
             while (i < b->n) {
                 utf8proc_int32_t c;
-                utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)b->p + i, (utf8proc_ssize_t)(b->n - i), &c);
-                if (l <= 0) return free(o.p), -1;
+                utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)b->s + i, (utf8proc_ssize_t)(b->n - i), &c);
+                if (l <= 0) return free(o.s), -1;
                 if (!is_ws(c)) {
                     if (first == b->n) first = i;
                     last = i + (size_t)l;
@@ -179,81 +166,81 @@ static int apply_step(const nz_step_t *s, sbuf_t *b) {
             start = s->left ? first : 0;
             end = s->right ? last : b->n;
             if (end < start) end = start;
-            sb_put(&o, b->p + start, end - start);
+            buf_append(&o, b->s + start, end - start);
             break;
         }
         while (i < b->n) {
             utf8proc_int32_t c;
-            utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)b->p + i, (utf8proc_ssize_t)(b->n - i), &c);
-            if (l <= 0) return free(o.p), -1;
+            utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)b->s + i, (utf8proc_ssize_t)(b->n - i), &c);
+            if (l <= 0) return free(o.s), -1;
             i += (size_t)l;
             if (c == 0x130) {
-                sb_put(&o, "i\xCC\x87", 3);
+                buf_append(&o, "i\xCC\x87", 3);
                 continue;
             }
             utf8proc_uint8_t enc[4];
             utf8proc_ssize_t k = utf8proc_encode_char(utf8proc_tolower(c), enc);
-            sb_put(&o, (const char *)enc, (size_t)k);
+            buf_append(&o, (const char *)enc, (size_t)k);
         }
         break;
     }
     case NZ_PREPEND:
-        if (b->n) sb_put(&o, s->literal, strlen(s->literal));
-        sb_put(&o, b->p, b->n);
+        if (b->n) buf_append(&o, s->literal, strlen(s->literal));
+        buf_append(&o, b->s, b->n);
         break;
     case NZ_REPLACE:
         if (s->literal) {
             size_t pl = strlen(s->literal), i = 0;
             while (i < b->n) {
-                const char *hit = b->n - i >= pl ? memmem(b->p + i, b->n - i, s->literal, pl) : NULL;
+                const char *hit = b->n - i >= pl ? memmem(b->s + i, b->n - i, s->literal, pl) : NULL;
                 if (!hit) {
-                    sb_put(&o, b->p + i, b->n - i);
+                    buf_append(&o, b->s + i, b->n - i);
                     break;
                 }
-                sb_put(&o, b->p + i, (size_t)(hit - (b->p + i)));
-                sb_put(&o, s->content, strlen(s->content));
-                i = (size_t)(hit - b->p) + pl;
+                buf_append(&o, b->s + i, (size_t)(hit - (b->s + i)));
+                buf_append(&o, s->content, strlen(s->content));
+                i = (size_t)(hit - b->s) + pl;
             }
         } else {
             pcre2_match_data *md = pcre2_match_data_create_from_pattern(s->re, NULL);
             size_t i = 0;
             while (i <= b->n) {
-                int rc = pcre2_match(s->re, (PCRE2_SPTR)b->p, b->n, i, 0, md, NULL);
+                int rc = pcre2_match(s->re, (PCRE2_SPTR)b->s, b->n, i, 0, md, NULL);
                 if (rc < 0) break;
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-                sb_put(&o, b->p + i, ov[0] - i);
-                sb_put(&o, s->content, strlen(s->content));
+                buf_append(&o, b->s + i, ov[0] - i);
+                buf_append(&o, s->content, strlen(s->content));
                 if (ov[1] == ov[0]) {  // empty match: copy one character and move on
                     if (ov[1] >= b->n) {
                         i = b->n + 1;
                         break;
                     }
                     size_t l = 1;
-                    while (ov[1] + l < b->n && ((unsigned char)b->p[ov[1] + l] & 0xC0) == 0x80) l++;
-                    sb_put(&o, b->p + ov[1], l);
+                    while (ov[1] + l < b->n && utf8_is_cont((unsigned char)b->s[ov[1] + l])) l++;
+                    buf_append(&o, b->s + ov[1], l);
                     i = ov[1] + l;
                 } else {
                     i = ov[1];
                 }
             }
-            if (i < b->n) sb_put(&o, b->p + i, b->n - i);
+            if (i < b->n) buf_append(&o, b->s + i, b->n - i);
             pcre2_match_data_free(md);
         }
         break;
     }
-    free(b->p);
+    free(b->s);
     *b = o;
     return 0;
 }
 
 char *tok_normalizer_apply(const tok_normalizer_t *nz, const char *s, size_t n, size_t *out_len) {
-    sbuf_t b = {0};
-    sb_put(&b, s, n);
+    buf_t b = {0};
+    buf_append(&b, s, n);
     for (int i = 0; i < nz->n; i++)
         if (apply_step(&nz->steps[i], &b)) {
-            free(b.p);
+            free(b.s);
             return NULL;
         }
     *out_len = b.n;
-    return b.p;
+    return b.s;
 }

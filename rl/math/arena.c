@@ -1,36 +1,10 @@
-// rl/math/arena.c — the growable string and the per-verdict node arena of the math checker.
-// defines: mv_buf_*, mv_arena_*, mv_alloc, mv_strndup, mv_new, mv_new1, mv_new2, mv_num_int
+// rl/math/arena.c — the per-verdict node arena of the math checker.
+// defines: mv_arena_*, mv_alloc, mv_strndup, mv_new, mv_new1, mv_new2, mv_num_int
 #include <stdio.h>
 #include <string.h>
 
 #include "base/common.h"
 #include "rl/math/mv_internal.h"
-
-void mv_buf_init(mv_buf *b) {
-    b->cap = 256;
-    b->n = 0;
-    b->s = cispo_malloc(b->cap);
-    b->s[0] = 0;
-}
-
-void mv_buf_free(mv_buf *b) {
-    free(b->s);
-    b->s = NULL;
-    b->n = b->cap = 0;
-}
-
-void mv_buf_putn(mv_buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        while (b->n + n + 1 > b->cap) b->cap *= 2;
-        b->s = cispo_realloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-void mv_buf_puts(mv_buf *b, const char *s) { mv_buf_putn(b, s, strlen(s)); }
-void mv_buf_putc(mv_buf *b, char c) { mv_buf_putn(b, &c, 1); }
 
 // Blocks of 16 KiB (or larger for big requests); a verdict usually needs one.
 struct mv_arena_block {

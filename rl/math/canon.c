@@ -9,10 +9,10 @@
 
 #include "rl/math/mv_internal.h"
 
-static void put_number(const char *d, mv_buf *out) {
+static void put_number(const char *d, buf_t *out) {
     // sci notation is kept as written; plain decimals lose leading and trailing zeros
     if (strpbrk(d, "eE")) {
-        mv_buf_puts(out, d);
+        buf_puts(out, d);
         return;
     }
     while (d[0] == '0' && d[1] && d[1] != '.') d++;
@@ -22,57 +22,57 @@ static void put_number(const char *d, mv_buf *out) {
         while (n > 0 && d[n - 1] == '0') n--;
         if (n > 0 && d[n - 1] == '.') n--;
     }
-    if (n == 0) mv_buf_putc(out, '0');
-    else mv_buf_putn(out, d, n);
+    if (n == 0) buf_putc(out, '0');
+    else buf_append(out, d, n);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static void canon(const mv_node *x, mv_buf *out);
+static void canon(const mv_node *x, buf_t *out);
 
-static void canon_sorted(const mv_node *x, const char *open, const char *sep, const char *close, mv_buf *out) {
+static void canon_sorted(const mv_node *x, const char *open, const char *sep, const char *close, buf_t *out) {
     char *stack_parts[16];
     char **parts = x->n <= 16 ? stack_parts : malloc(sizeof(char *) * (size_t)x->n);
     if (!parts) abort();
     for (int i = 0; i < x->n; i++) {
-        mv_buf b;
-        mv_buf_init(&b);
+        buf_t b;
+        buf_init(&b);
         canon(x->kid[i], &b);
         parts[i] = b.s;
     }
     qsort(parts, (size_t)x->n, sizeof(char *), cmp_str);
-    mv_buf_puts(out, open);
+    buf_puts(out, open);
     for (int i = 0; i < x->n; i++) {
-        if (i) mv_buf_puts(out, sep);
-        mv_buf_puts(out, parts[i]);
+        if (i) buf_puts(out, sep);
+        buf_puts(out, parts[i]);
         free(parts[i]);
     }
-    mv_buf_puts(out, close);
+    buf_puts(out, close);
     if (parts != stack_parts) free(parts);
 }
 
-static void canon_seq(const mv_node *x, const char *open, const char *sep, const char *close, mv_buf *out) {
-    mv_buf_puts(out, open);
+static void canon_seq(const mv_node *x, const char *open, const char *sep, const char *close, buf_t *out) {
+    buf_puts(out, open);
     for (int i = 0; i < x->n; i++) {
-        if (i) mv_buf_puts(out, sep);
+        if (i) buf_puts(out, sep);
         canon(x->kid[i], out);
     }
-    mv_buf_puts(out, close);
+    buf_puts(out, close);
 }
 
-static void canon(const mv_node *x, mv_buf *out) {
+static void canon(const mv_node *x, buf_t *out) {
     static const char *const relname[] = {"=", "<", "<=", ">", ">=", "!=", "~", "in"};
     switch (x->kind) {
     case MV_NUM: put_number(x->str, out); break;
-    case MV_SYM: mv_buf_puts(out, x->str); break;
-    case MV_CONST: mv_buf_putc(out, '\\'); mv_buf_puts(out, x->str); break;
-    case MV_INF: mv_buf_puts(out, "oo"); break;
-    case MV_EMPTYSET: mv_buf_puts(out, "{}"); break;
-    case MV_DOTS: mv_buf_puts(out, "..."); break;
-    case MV_TEXT: mv_buf_puts(out, "\"");
+    case MV_SYM: buf_puts(out, x->str); break;
+    case MV_CONST: buf_putc(out, '\\'); buf_puts(out, x->str); break;
+    case MV_INF: buf_puts(out, "oo"); break;
+    case MV_EMPTYSET: buf_puts(out, "{}"); break;
+    case MV_DOTS: buf_puts(out, "..."); break;
+    case MV_TEXT: buf_puts(out, "\"");
         for (const char *c = x->str; *c; c++)
-            if (*c != ' ') mv_buf_putc(out, *c);
-        mv_buf_puts(out, "\"");
+            if (*c != ' ') buf_putc(out, *c);
+        buf_puts(out, "\"");
         break;
     case MV_ADD: canon_sorted(x, "(", "+", ")", out); break;
     case MV_MUL: canon_sorted(x, "(", "*", ")", out); break;
@@ -83,7 +83,7 @@ static void canon(const mv_node *x, mv_buf *out) {
         else canon_seq(x, "L(", ",", ")", out);
         break;
     case MV_TUPLE: canon_seq(x, "T(", ",", ")", out); break;
-    case MV_NEG: mv_buf_puts(out, "-("); canon(x->kid[0], out); mv_buf_puts(out, ")"); break;
+    case MV_NEG: buf_puts(out, "-("); canon(x->kid[0], out); buf_puts(out, ")"); break;
     case MV_DIV: canon_seq(x, "div(", ",", ")", out); break;
     case MV_POW: canon_seq(x, "pow(", ",", ")", out); break;
     case MV_FACT: canon_seq(x, "fact(", ",", ")", out); break;
@@ -93,15 +93,15 @@ static void canon(const mv_node *x, mv_buf *out) {
     case MV_PM: canon_seq(x, "pm(", ",", ")", out); break;
     case MV_PERCENT: canon_seq(x, "pct(", ",", ")", out); break;
     case MV_RATIO: canon_seq(x, "ratio(", ",", ")", out); break;
-    case MV_SUM: mv_buf_puts(out, x->str); canon_seq(x, "(", ",", ")", out); break;
+    case MV_SUM: buf_puts(out, x->str); canon_seq(x, "(", ",", ")", out); break;
     case MV_FUNC:
-    case MV_UFUNC: mv_buf_puts(out, x->str); canon_seq(x, "(", ",", ")", out); break;
+    case MV_UFUNC: buf_puts(out, x->str); canon_seq(x, "(", ",", ")", out); break;
     case MV_INTERVAL:
-        mv_buf_putc(out, (x->flags & MV_F_LOPEN) ? '(' : '[');
+        buf_putc(out, (x->flags & MV_F_LOPEN) ? '(' : '[');
         canon(x->kid[0], out);
-        mv_buf_putc(out, ',');
+        buf_putc(out, ',');
         canon(x->kid[1], out);
-        mv_buf_putc(out, (x->flags & MV_F_ROPEN) ? ')' : ']');
+        buf_putc(out, (x->flags & MV_F_ROPEN) ? ')' : ']');
         break;
     case MV_MATRIX: {
         char dims[32];
@@ -110,26 +110,26 @@ static void canon(const mv_node *x, mv_buf *out) {
         break;
     }
     case MV_REL:
-        mv_buf_puts(out, "rel(");
+        buf_puts(out, "rel(");
         for (int i = 0; i < x->n; i++) {
-            if (i) mv_buf_puts(out, relname[x->ops[i - 1]]);
+            if (i) buf_puts(out, relname[x->ops[i - 1]]);
             canon(x->kid[i], out);
         }
-        mv_buf_puts(out, ")");
+        buf_puts(out, ")");
         break;
     }
 }
 
-void mv_canon(const mv_node *x, mv_buf *out) { canon(x, out); }
+void mv_canon(const mv_node *x, buf_t *out) { canon(x, out); }
 
 int mv_struct_equal(const mv_node *a, const mv_node *b) {
-    mv_buf x, y;
-    mv_buf_init(&x);
-    mv_buf_init(&y);
+    buf_t x, y;
+    buf_init(&x);
+    buf_init(&y);
     canon(a, &x);
     canon(b, &y);
     int eq = x.n == y.n && !memcmp(x.s, y.s, x.n);
-    mv_buf_free(&x);
-    mv_buf_free(&y);
+    buf_free(&x);
+    buf_free(&y);
     return eq;
 }

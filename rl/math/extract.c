@@ -159,7 +159,7 @@ static int joinable_gap(const char *s, size_t b, size_t e, int max_words) {
     return letters == 0 || (connector && letters <= max_words);
 }
 
-static int put_boxes(const char *s, size_t n, mv_buf *out) {
+static int put_boxes(const char *s, size_t n, buf_t *out) {
     // find the last box command by scanning backwards for '\'
     box_t boxes[16];
     int nb = 0;
@@ -183,10 +183,10 @@ static int put_boxes(const char *s, size_t n, mv_buf *out) {
     }
     if (nb == 0) return 0;
     for (int i = nb - 1; i >= 0; i--) {
-        mv_buf_putn(out, s + boxes[i].cb, boxes[i].ce - boxes[i].cb);
-        if (i > 0) mv_buf_puts(out, JOIN);
+        buf_append(out, s + boxes[i].cb, boxes[i].ce - boxes[i].cb);
+        if (i > 0) buf_puts(out, JOIN);
     }
-    mv_buf_putc(out, 0);
+    buf_putc(out, 0);
     return 1;
 }
 
@@ -260,7 +260,7 @@ static int nonblank(const char *s, size_t b, size_t e) {
 }
 
 // The last span, joined with the spans before it that sit behind connector gaps.
-static int put_spans(const char *s, size_t n, mv_buf *out, int join_all) {
+static int put_spans(const char *s, size_t n, buf_t *out, int join_all) {
     span_t ring[8];
     int count = scan_spans(s, n, ring, 8, 0);
     if (count == 0) return 0;
@@ -279,28 +279,28 @@ static int put_spans(const char *s, size_t n, mv_buf *out, int join_all) {
         used++;
     }
     for (int k = first;; k = (k + 1) % 8) {
-        mv_buf_putn(out, s + ring[k].cb, ring[k].ce - ring[k].cb);
+        buf_append(out, s + ring[k].cb, ring[k].ce - ring[k].cb);
         if (k == last) break;
-        mv_buf_puts(out, JOIN);
+        buf_puts(out, JOIN);
     }
-    mv_buf_putc(out, 0);
+    buf_putc(out, 0);
     return 1;
 }
 
 // The first span of s and the spans after it behind connector gaps ("is $1$ and $2$.").
-static int put_first_spans(const char *s, size_t n, mv_buf *out) {
+static int put_first_spans(const char *s, size_t n, buf_t *out) {
     span_t ring[8];
     int count = scan_spans(s, n, ring, 8, 1);
     if (count == 0) return 0;
     int first = 0, used = 1;
     if (!nonblank(s, ring[first].cb, ring[first].ce)) return 0;
-    mv_buf_putn(out, s + ring[first].cb, ring[first].ce - ring[first].cb);
+    buf_append(out, s + ring[first].cb, ring[first].ce - ring[first].cb);
     for (int k = first + 1; k < count && used < 8; k++, used++) {
         if (!joinable_gap(s, ring[k - 1].end, ring[k].start, 0) || !nonblank(s, ring[k].cb, ring[k].ce)) break;
-        mv_buf_puts(out, JOIN);
-        mv_buf_putn(out, s + ring[k].cb, ring[k].ce - ring[k].cb);
+        buf_puts(out, JOIN);
+        buf_append(out, s + ring[k].cb, ring[k].ce - ring[k].cb);
     }
-    mv_buf_putc(out, 0);
+    buf_putc(out, 0);
     return 1;
 }
 
@@ -308,7 +308,7 @@ static int looks_like_math(const char *s, size_t n);
 
 // ---- answer phrases ----
 
-static int put_phrase(const char *s, size_t n, mv_buf *out) {
+static int put_phrase(const char *s, size_t n, buf_t *out) {
     size_t b, e;
     if (!last_match(re_phrase, s, n, &b, &e)) return 0;
     // "Final Answer: The volume of $V$ is 120": the value follows the last " is " of the sentence
@@ -343,8 +343,8 @@ static int put_phrase(const char *s, size_t n, mv_buf *out) {
         j = e + e2;
         e = e + b2;
     }
-    mv_buf_putn(out, s + e, j - e);
-    mv_buf_putc(out, 0);
+    buf_append(out, s + e, j - e);
+    buf_putc(out, 0);
     return 1;
 }
 
@@ -381,7 +381,7 @@ static int looks_like_math(const char *s, size_t n) {
     return words == 1;
 }
 
-static int put_number(const char *s, size_t n, mv_buf *out) {
+static int put_number(const char *s, size_t n, buf_t *out) {
     // numbers are local: search a window before the last digit instead of the whole response
     size_t last = n;
     while (last > 0 && !isdigit((unsigned char)s[last - 1])) last--;
@@ -392,8 +392,8 @@ static int put_number(const char *s, size_t n, mv_buf *out) {
     if (!last_match(re_number, s + w, n - w, &b, &e)) return 0;
     b += w;
     e += w;
-    mv_buf_putn(out, s + b, e - b);
-    mv_buf_putc(out, 0);
+    buf_append(out, s + b, e - b);
+    buf_putc(out, 0);
     return 1;
 }
 
@@ -461,7 +461,7 @@ void mv_extract_order(const char *s, size_t sn, int order[MV_EXTRACT_LEVELS]) {
     order[k++] = number_first ? MV_X_SPAN : MV_X_NUMBER;
 }
 
-int mv_extract_response(const char *s, size_t sn, int kind, mv_buf *out) {
+int mv_extract_response(const char *s, size_t sn, int kind, buf_t *out) {
     pthread_once(&re_once, compile_all);
     switch (kind) {
     case MV_X_BOX: return put_boxes(s, sn, out);
@@ -469,8 +469,8 @@ int mv_extract_response(const char *s, size_t sn, int kind, mv_buf *out) {
     case MV_X_SPAN: return put_spans(s, sn, out, 0);
     case MV_X_WHOLE:
         if (!looks_like_math(s, sn)) return 0;
-        mv_buf_putn(out, s, sn);
-        mv_buf_putc(out, 0);
+        buf_append(out, s, sn);
+        buf_putc(out, 0);
         return 1;
     case MV_X_NUMBER: return put_number(s, sn, out);
     default: return -1;
@@ -496,7 +496,7 @@ char mv_extract_choice(const char *resp, size_t n) {
     return letter;
 }
 
-int mv_extract_gold(const char *gold, size_t n, mv_buf *out) {
+int mv_extract_gold(const char *gold, size_t n, buf_t *out) {
     pthread_once(&re_once, compile_all);
     int count = put_boxes(gold, n, out);
     if (!count && n <= 200) count += put_spans(gold, n, out, 1);  // "$1$ and $2$": every span
@@ -507,7 +507,7 @@ int mv_extract_gold(const char *gold, size_t n, mv_buf *out) {
         for (int level = 0; level < MV_EXTRACT_LEVELS && !count; level++)
             count += mv_extract_response(gold + b, n - b, order[level], out) == 1;
     }
-    mv_buf_putn(out, gold, n);  // the whole gold is always a candidate
-    mv_buf_putc(out, 0);
+    buf_append(out, gold, n);  // the whole gold is always a candidate
+    buf_putc(out, 0);
     return count + 1;
 }

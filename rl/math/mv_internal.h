@@ -1,10 +1,12 @@
-// rl/math/mv_internal.h — shared internals of the math checker: the string buffer, the node
-// arena, the expression tree, and the functions each stage exports to the next.
-// defines: mv_buf, mv_arena, mv_node, MV_* kinds and limits, stage entry points
+// rl/math/mv_internal.h — shared internals of the math checker: the node arena, the expression tree,
+// and the functions each stage exports to the next (strings are built in base/buf.h buffers).
+// defines: mv_arena, mv_node, MV_* kinds and limits, stage entry points
 #ifndef CISPO_RL_MATH_MV_INTERNAL_H
 #define CISPO_RL_MATH_MV_INTERNAL_H
 
 #include <stddef.h>
+
+#include "base/buf.h"
 
 // ---- limits: every stage is bounded so a hostile answer gets "wrong" quickly ----
 #define MV_MAX_ANSWER 4096      // bytes of an extracted answer that we parse
@@ -16,17 +18,6 @@
 #define MV_MAX_SUM_TERMS 2000   // \sum with more terms is compared structurally only
 #define MV_MAX_ELEMS 256        // elements of a list/set compared pairwise
 #define MV_WORK_BUDGET 40000    // evaluation node visits per verdict (all points, all comparisons)
-
-// ---- growable string ----
-typedef struct {
-    char *s;
-    size_t n, cap;
-} mv_buf;
-void mv_buf_init(mv_buf *b);
-void mv_buf_free(mv_buf *b);
-void mv_buf_putn(mv_buf *b, const char *s, size_t n);
-void mv_buf_puts(mv_buf *b, const char *s);
-void mv_buf_putc(mv_buf *b, char c);
 
 // ---- expression tree ----
 typedef enum {
@@ -103,7 +94,7 @@ mv_node *mv_num_int(mv_arena *a, long v);
 
 // ---- stages ----
 // unicode.c: UTF-8 -> ASCII LaTeX (½ -> \frac{1}{2}, − -> -, ≤ -> \le, ² -> ^{2}, fullwidth -> ASCII)
-void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out);
+void mv_unicode_to_latex(const char *s, size_t n, buf_t *out);
 
 // extract.c: answer candidates. A response has MV_EXTRACT_LEVELS kinds of candidate (boxes, answer
 // phrase, whole short answer, last span, last number); mv_extract_order gives the order to try them
@@ -117,20 +108,20 @@ void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out);
 enum { MV_X_BOX, MV_X_PHRASE, MV_X_WHOLE, MV_X_SPAN, MV_X_NUMBER };
 size_t mv_extract_region(const char *resp, size_t n);  // start offset of the part to read
 void mv_extract_order(const char *s, size_t n, int order[MV_EXTRACT_LEVELS]);
-int mv_extract_response(const char *s, size_t n, int kind, mv_buf *out);
-int mv_extract_gold(const char *gold, size_t n, mv_buf *out);
+int mv_extract_response(const char *s, size_t n, int kind, buf_t *out);
+int mv_extract_gold(const char *gold, size_t n, buf_t *out);
 // The last multiple-choice letter named in a response ("(B)", "option B", "answer is B"); 0 if none.
 char mv_extract_choice(const char *resp, size_t n);
 
 // normalize.c: string-level cleanups of one extracted answer (in place into out).
-void mv_normalize(const char *s, size_t n, mv_buf *out);
+void mv_normalize(const char *s, size_t n, buf_t *out);
 int mv_is_known_command(const char *name, size_t n);
 
 // parse.c: LaTeX answer -> tree; NULL when it does not parse (or hits a limit).
 mv_node *mv_parse(mv_arena *a, const char *s);
 
 // canon.c: canonical text of a tree (commutative arguments sorted), for structural equality.
-void mv_canon(const mv_node *x, mv_buf *out);
+void mv_canon(const mv_node *x, buf_t *out);
 int mv_struct_equal(const mv_node *a, const mv_node *b);
 
 // eval.c: values

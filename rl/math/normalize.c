@@ -43,7 +43,7 @@ int mv_is_known_command(const char *name, size_t n) {
 static int name_is(const char *s, size_t n, const char *lit) { return strlen(lit) == n && !memcmp(s, lit, n); }
 
 // ---- pass 1: commands, spacing, degrees, dollars ----
-static void pass_commands(const char *s, size_t n, mv_buf *out) {
+static void pass_commands(const char *s, size_t n, buf_t *out) {
     size_t i = 0;
     while (i < n) {
         char c = s[i];
@@ -52,7 +52,7 @@ static void pass_commands(const char *s, size_t n, mv_buf *out) {
             continue;
         }
         if (c == '~') {
-            mv_buf_putc(out, ' ');
+            buf_putc(out, ' ');
             i++;
             continue;
         }
@@ -71,7 +71,7 @@ static void pass_commands(const char *s, size_t n, mv_buf *out) {
             }
         }
         if (c != '\\') {
-            mv_buf_putc(out, c);
+            buf_putc(out, c);
             i++;
             continue;
         }
@@ -85,7 +85,7 @@ static void pass_commands(const char *s, size_t n, mv_buf *out) {
                 i = k;  // drop one backslash, read the command next round
                 continue;
             }
-            mv_buf_puts(out, "\\\\");
+            buf_puts(out, "\\\\");
             i = k + 1;
             continue;
         }
@@ -118,12 +118,12 @@ static void pass_commands(const char *s, size_t n, mv_buf *out) {
                 int thousands = d != '!' && out->n > 0 && isdigit((unsigned char)out->s[out->n - 1]) && k + 4 <= n &&
                                 isdigit((unsigned char)s[k + 1]) && isdigit((unsigned char)s[k + 2]) &&
                                 isdigit((unsigned char)s[k + 3]) && (k + 4 == n || !isdigit((unsigned char)s[k + 4]));
-                if (!thousands && d != '!') mv_buf_putc(out, ' ');
+                if (!thousands && d != '!') buf_putc(out, ' ');
                 i = k + 1;
                 continue;
             }
-            mv_buf_putc(out, '\\');
-            mv_buf_putc(out, d);
+            buf_putc(out, '\\');
+            buf_putc(out, d);
             i = k + 1;
             continue;
         }
@@ -134,12 +134,12 @@ static void pass_commands(const char *s, size_t n, mv_buf *out) {
             name_is(nm, len, "biggl") || name_is(nm, len, "biggr") || name_is(nm, len, "displaystyle") ||
             name_is(nm, len, "textstyle") || name_is(nm, len, "limits") || name_is(nm, len, "nolimits")) {
             if ((name_is(nm, len, "left") || name_is(nm, len, "right")) && e < n && s[e] == '.') e++;  // \left. is nothing
-            mv_buf_putc(out, ' ');
+            buf_putc(out, ' ');
             i = e;
             continue;
         }
         if (name_is(nm, len, "quad") || name_is(nm, len, "qquad") || name_is(nm, len, "hline")) {
-            mv_buf_putc(out, ' ');
+            buf_putc(out, ' ');
             i = e;
             continue;
         }
@@ -148,16 +148,16 @@ static void pass_commands(const char *s, size_t n, mv_buf *out) {
             continue;
         }
         if (name_is(nm, len, "dfrac") || name_is(nm, len, "tfrac") || name_is(nm, len, "cfrac")) {
-            mv_buf_puts(out, "\\frac");
+            buf_puts(out, "\\frac");
             i = e;
             continue;
         }
         if (name_is(nm, len, "dbinom") || name_is(nm, len, "tbinom")) {
-            mv_buf_puts(out, "\\binom");
+            buf_puts(out, "\\binom");
             i = e;
             continue;
         }
-        mv_buf_putn(out, s + i, e - i);
+        buf_append(out, s + i, e - i);
         i = e;
     }
 }
@@ -199,12 +199,12 @@ static void compile_rewrites(void) {
     }
 }
 
-static void apply_rewrite(size_t idx, mv_buf *b, mv_buf *tmp, pcre2_match_data *md) {
+static void apply_rewrite(size_t idx, buf_t *b, buf_t *tmp, pcre2_match_data *md) {
     if (!re_rw[idx]) return;
     // cheap pre-check: most rewrites need a digit in the string
     size_t need = b->n * 2 + 64;
     if (tmp->cap < need) {
-        mv_buf_free(tmp);
+        buf_free(tmp);
         tmp->cap = need;
         tmp->s = malloc(need);
         tmp->n = 0;
@@ -215,12 +215,12 @@ static void apply_rewrite(size_t idx, mv_buf *b, mv_buf *tmp, pcre2_match_data *
                               (PCRE2_SPTR)kRewrites[idx].rep, PCRE2_ZERO_TERMINATED, (PCRE2_UCHAR *)tmp->s, &outlen);
     if (rc <= 0) return;  // no match (or error): keep b
     b->n = 0;
-    mv_buf_putn(b, tmp->s, outlen);
+    buf_append(b, tmp->s, outlen);
 }
 
 // 1,000,000 and 1 000 000: a run of 1-3 digits and then only 3-digit groups behind one kind of
 // separator, not part of a longer number; the separators are dropped.
-static void fix_thousands(mv_buf *b) {
+static void fix_thousands(buf_t *b) {
     char *s = b->s;
     size_t n = b->n, w = 0, i = 0;
     while (i < n) {
@@ -258,25 +258,25 @@ static void fix_thousands(mv_buf *b) {
     s[w] = 0;
 }
 
-void mv_normalize(const char *s, size_t n, mv_buf *out) {
+void mv_normalize(const char *s, size_t n, buf_t *out) {
     pthread_once(&rw_once, compile_rewrites);
-    mv_buf uni, tmp;
-    mv_buf_init(&uni);
+    buf_t uni, tmp;
+    buf_init(&uni);
     mv_unicode_to_latex(s, n, &uni);
     out->n = 0;
     out->s[0] = 0;
     pass_commands(uni.s, uni.n, out);
-    mv_buf_free(&uni);
+    buf_free(&uni);
 
     int has_digit = 0;
     for (size_t i = 0; i < out->n && !has_digit; i++) has_digit = isdigit((unsigned char)out->s[i]);
     if (has_digit || strchr(out->s, '%')) {
         fix_thousands(out);
-        mv_buf_init(&tmp);
+        buf_init(&tmp);
         pcre2_match_data *md = pcre2_match_data_create(8, NULL);
         for (size_t i = 0; i < N_REWRITES; i++) apply_rewrite(i, out, &tmp, md);
         pcre2_match_data_free(md);
-        mv_buf_free(&tmp);
+        buf_free(&tmp);
     }
     // trailing punctuation and spacing; leading spaces
     while (out->n > 0) {

@@ -55,14 +55,14 @@ static int script_char(int32_t cp, int *is_sup) {
     return -1;
 }
 
-void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out) {
+void mv_unicode_to_latex(const char *s, size_t n, buf_t *out) {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
     size_t i = 0;
     while (i < n) {
         if (p[i] < 0x80) {
             size_t j = i;
             while (j < n && p[j] < 0x80) j++;
-            mv_buf_putn(out, s + i, j - i);
+            buf_append(out, s + i, j - i);
             i = j;
             continue;
         }
@@ -74,9 +74,9 @@ void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out) {
         }
         int is_sup = 0, c = script_char(cp, &is_sup);
         if (c >= 0) {  // a run of superscripts becomes one ^{...}
-            mv_buf_puts(out, is_sup ? "^{" : "_{");
+            buf_puts(out, is_sup ? "^{" : "_{");
             while (c >= 0) {
-                mv_buf_putc(out, (char)c);
+                buf_putc(out, (char)c);
                 i += (size_t)len;
                 if (i >= n) break;
                 int sup2 = 0;
@@ -85,12 +85,12 @@ void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out) {
                 c = script_char(cp, &sup2);
                 if (sup2 != is_sup) c = -1;
             }
-            mv_buf_putc(out, '}');
+            buf_putc(out, '}');
             continue;
         }
         const char *m = lookup(cp);
         if (m) {
-            mv_buf_puts(out, m);
+            buf_puts(out, m);
         } else {
             // NFKC compatibility form (fullwidth digits and letters, ligatures); keep the
             // original when the decomposition is not plain ASCII (CJK text stays text).
@@ -101,9 +101,9 @@ void mv_unicode_to_latex(const char *s, size_t n, mv_buf *out) {
             for (utf8proc_ssize_t k = 0; ascii && k < nd; k++)
                 if (dec[k] >= 0x80) ascii = 0;
             if (ascii) {
-                for (utf8proc_ssize_t k = 0; k < nd; k++) mv_buf_putc(out, (char)dec[k]);
+                for (utf8proc_ssize_t k = 0; k < nd; k++) buf_putc(out, (char)dec[k]);
             } else {
-                mv_buf_putn(out, s + i, (size_t)len);
+                buf_append(out, s + i, (size_t)len);
             }
         }
         i += (size_t)len;

@@ -11,7 +11,7 @@ const math_opts_t math_opts_default = {1, 1};
 
 // Normalises and parses one candidate into *norm; NULL when it does not parse. *limit is set when
 // the candidate hit a size limit (then no later candidate is tried: the answer is too large).
-static mv_node *parse_candidate(mv_arena *a, const char *c, size_t n, mv_buf *norm, int *limit) {
+static mv_node *parse_candidate(mv_arena *a, const char *c, size_t n, buf_t *norm, int *limit) {
     if (n > MV_MAX_ANSWER) {
         *limit = 1;
         return NULL;
@@ -24,14 +24,14 @@ static mv_node *parse_candidate(mv_arena *a, const char *c, size_t n, mv_buf *no
     return x;
 }
 
-static void keep_first(mv_buf *first, const mv_buf *norm) {
-    if (first->n == 0) mv_buf_putn(first, norm->s, norm->n);
+static void keep_first(buf_t *first, const buf_t *norm) {
+    if (first->n == 0) buf_append(first, norm->s, norm->n);
 }
 
 // Gold: every candidate of mv_extract_gold in order.
-static mv_node *parse_gold(mv_arena *a, const char *gold, mv_buf *norm, mv_buf *first) {
-    mv_buf cands;
-    mv_buf_init(&cands);
+static mv_node *parse_gold(mv_arena *a, const char *gold, buf_t *norm, buf_t *first) {
+    buf_t cands;
+    buf_init(&cands);
     int count = mv_extract_gold(gold, strlen(gold), &cands), limit = 0;
     mv_node *x = NULL;
     const char *c = cands.s;
@@ -41,15 +41,15 @@ static mv_node *parse_gold(mv_arena *a, const char *gold, mv_buf *norm, mv_buf *
         keep_first(first, norm);
         c += n + 1;
     }
-    mv_buf_free(&cands);
+    buf_free(&cands);
     if (!x) norm->n = 0, norm->s[0] = 0;
     return x;
 }
 
 // Response: extraction levels on demand, the first candidate that parses wins.
-static mv_node *parse_response(mv_arena *a, const char *resp, mv_buf *norm, mv_buf *first, int *found, int *limit) {
-    mv_buf cand;
-    mv_buf_init(&cand);
+static mv_node *parse_response(mv_arena *a, const char *resp, buf_t *norm, buf_t *first, int *found, int *limit) {
+    buf_t cand;
+    buf_init(&cand);
     size_t len = strlen(resp);
     mv_node *x = NULL;
     *found = 0;
@@ -63,7 +63,7 @@ static mv_node *parse_response(mv_arena *a, const char *resp, mv_buf *norm, mv_b
         x = parse_candidate(a, cand.s, strlen(cand.s), norm, limit);
         keep_first(first, norm);
     }
-    mv_buf_free(&cand);
+    buf_free(&cand);
     if (!x) norm->n = 0, norm->s[0] = 0;
     return x;
 }
@@ -116,11 +116,11 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     mpfr_set_emin(-(1L << 24));
     mv_arena a;
     mv_arena_init(&a);
-    mv_buf gnorm, pnorm, gfirst, pfirst;
-    mv_buf_init(&gnorm);
-    mv_buf_init(&pnorm);
-    mv_buf_init(&gfirst);
-    mv_buf_init(&pfirst);
+    buf_t gnorm, pnorm, gfirst, pfirst;
+    buf_init(&gnorm);
+    buf_init(&pnorm);
+    buf_init(&gfirst);
+    buf_init(&pfirst);
 
     int np = 0, limit = 0;
     mv_node *g = parse_gold(&a, gold, &gnorm, &gfirst);
@@ -135,9 +135,9 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     if (gl) {
         // multiple choice: the letter of the first candidate that names one
         char pl = 0;
-        mv_buf cand, tmp;
-        mv_buf_init(&cand);
-        mv_buf_init(&tmp);
+        buf_t cand, tmp;
+        buf_init(&cand);
+        buf_init(&tmp);
         size_t len = strlen(response);
         int order[MV_EXTRACT_LEVELS];
         size_t b = mv_extract_region(response, len);
@@ -148,8 +148,8 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
             mv_normalize(cand.s, strlen(cand.s), &tmp);
             pl = choice_letter(tmp.s, 1);
         }
-        mv_buf_free(&cand);
-        mv_buf_free(&tmp);
+        buf_free(&cand);
+        buf_free(&tmp);
         if (!pl) pl = mv_extract_choice(response, strlen(response));
         correct = pl == gl;
         reason = correct ? "equal: same choice letter" : pl ? "different: another choice letter" : "different: no choice letter";
@@ -184,10 +184,10 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     out->reward = correct ? 1.0 : 0.0;
     set_text(out->reason, sizeof out->reason, reason);
 
-    mv_buf_free(&gnorm);
-    mv_buf_free(&pnorm);
-    mv_buf_free(&gfirst);
-    mv_buf_free(&pfirst);
+    buf_free(&gnorm);
+    buf_free(&pnorm);
+    buf_free(&gfirst);
+    buf_free(&pfirst);
     mv_arena_free(&a);
     mpfr_set_emax(emax);
     mpfr_set_emin(emin);
@@ -202,14 +202,14 @@ int math_extract_answer(const char *response, char *buf, size_t cap) {
     if (!response || !buf || cap == 0) return 0;
     mv_arena a;
     mv_arena_init(&a);
-    mv_buf norm, first;
-    mv_buf_init(&norm);
-    mv_buf_init(&first);
+    buf_t norm, first;
+    buf_init(&norm);
+    buf_init(&first);
     int np = 0, limit = 0;
     mv_node *p = parse_response(&a, response, &norm, &first, &np, &limit);
     set_text(buf, cap, p ? norm.s : first.s);
-    mv_buf_free(&norm);
-    mv_buf_free(&first);
+    buf_free(&norm);
+    buf_free(&first);
     mv_arena_free(&a);
     return np > 0;
 }

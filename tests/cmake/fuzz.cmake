@@ -10,7 +10,8 @@ if(CISPO_FUZZ)
 
     # safetensors header parser (model/safetensors.c) and fp32 conversion
     add_executable(fuzz_safetensors ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_safetensors.c
-                   ${CMAKE_SOURCE_DIR}/model/safetensors.c ${CMAKE_SOURCE_DIR}/base/common.c)
+                   ${CMAKE_SOURCE_DIR}/model/safetensors.c ${CMAKE_SOURCE_DIR}/base/common.c
+                   ${CMAKE_SOURCE_DIR}/base/buf.c)
     target_include_directories(fuzz_safetensors PRIVATE ${CMAKE_SOURCE_DIR})
     target_compile_options(fuzz_safetensors PRIVATE ${fuzz_flags})
     target_link_options(fuzz_safetensors PRIVATE -fsanitize=fuzzer,address,undefined)

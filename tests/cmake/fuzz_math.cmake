@@ -6,7 +6,8 @@
 if(CISPO_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   set(fuzz_math_flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1)
   file(GLOB fuzz_math_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/rl/math/*.c)
-  add_executable(fuzz_math ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_math.c ${fuzz_math_srcs} ${CMAKE_SOURCE_DIR}/base/common.c)
+  add_executable(fuzz_math ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_math.c ${fuzz_math_srcs} ${CMAKE_SOURCE_DIR}/base/common.c
+                 ${CMAKE_SOURCE_DIR}/base/buf.c ${CMAKE_SOURCE_DIR}/base/rng.c)
   target_include_directories(fuzz_math PRIVATE ${CMAKE_SOURCE_DIR})
   target_compile_options(fuzz_math PRIVATE ${fuzz_math_flags})
   target_link_options(fuzz_math PRIVATE -fsanitize=fuzzer,address,undefined)
