@@ -1,7 +1,7 @@
 // model/config.c — the network's configuration from config.json (Hugging Face "minimax" or the
 // original "minimax_m1" / "minimax_text_01" remote-code flavour) or from a YAML preset, its checks,
 // and the HF-flavour config.json writer.
-// defines: model_config_load, model_config_from_json_text, model_config_from_json, model_config_from_yaml,
+// defines: model_config_load, model_config_from_json_text, model_config_from_yaml,
 //          model_config_validate, model_config_to_json, model_config_take_variants, model_act_name,
 //          model_rope_type_name
 //

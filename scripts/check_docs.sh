@@ -3,8 +3,8 @@
 #   (a) every docs/<name>.md the sources cite exists, and so does every quoted section heading after it
 #       (docs/model.md "MoE block", docs/model.md's "FLOPs per token" section);
 #   (b) every name on a `// defines:` header line (and its indented continuation lines) of a .c/.h/.cu/.cuh
-#       file still appears in that file or a sibling with the same stem (foo.h <-> foo.c, foo.cu), outside
-#       the defines lines themselves. Braces expand (model_lightning_{forward,backward}), `*` is a wildcard
+#       file still appears in that file or a sibling with the same stem (foo.h <-> foo.c, foo.cu), else at
+#       least somewhere in the same folder, outside the defines lines themselves. Braces expand (model_lightning_{forward,backward}), `*` is a wildcard
 #       (model_*_scratch_floats); words without an underscore are read as prose and not checked;
 #   (c) the file table of each folder README (rows `| `name` ... | what |`, names relative to the folder,
 #       globs allowed) lists only files that exist and every tracked source file of the folder.
@@ -100,6 +100,21 @@ def names_of(text):
             names.append(w)
     return names
 
+folder_text = {}
+
+def folder_corpus(d):
+    """The sources of one folder without their defines lines: a name declared in a shared header or
+    defined in another file of the folder is misplaced, not stale."""
+    if d not in folder_text:
+        parts = []
+        for f in sources:
+            if os.path.dirname(f) == d:
+                lines = read(f).splitlines()
+                skip = {i for i, _ in defines_block(lines)}
+                parts += [ln for i, ln in enumerate(lines, 1) if i not in skip]
+        folder_text[d] = "\n".join(parts)
+    return folder_text[d]
+
 n_defines = 0
 sources = [f for f in FILES if SRC.search(f)]
 by_stem = {}
@@ -119,10 +134,10 @@ for path in sources:
         for name in names_of(text):
             n_defines += 1
             pat = r"(?<![A-Za-z0-9_])" + re.escape(name).replace(r"\*", r"\w*") + r"(?![A-Za-z0-9_])"
-            if not re.search(pat, corpus):
+            if not re.search(pat, corpus) and not re.search(pat, folder_corpus(os.path.dirname(path))):
                 sibs = [s for s in by_stem[os.path.splitext(path)[0]] if s != path]
                 where = path + (" or " + ", ".join(sibs) if sibs else "")
-                report(path, i, f"defines: names '{name}', which no longer appears in {where}")
+                report(path, i, f"defines: names '{name}', which no longer appears in {where} nor elsewhere in its folder")
 
 # ---- (c) folder README file tables ----
 FOLDERS = ["base", "kernels", "model", "rl", "sandbox", "datasets", "trainer", "tests", "bench", "scripts",
