@@ -11,18 +11,17 @@
 #include "model/hf.h"
 #include "trainer/checkpoint.h"
 #include "trainer/commands.h"
+#include "trainer/keyconf.h"
 
-int cmd_convert(int argc, char **argv);
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: cispo convert SRC DST\n"
-            "  SRC a Hugging Face model directory (config.json + model.safetensors or a sharded index),\n"
-            "      DST a file ending .h5: writes an HDF5 checkpoint (parameters, config; step 0).\n"
-            "  SRC a .h5 checkpoint, DST a directory (created if needed): writes config.json +\n"
-            "      model.safetensors (fp32) that transformers' MiniMaxForCausalLM loads.\n"
-            "  Optimizer moments and run state in a checkpoint are not exported.\n");
-}
+static const keyconf_cli_t convert_cli = {
+    "cispo convert",
+    "cispo convert SRC DST",
+    "  SRC a Hugging Face model directory (config.json + model.safetensors or a sharded index),\n"
+    "      DST a file ending .h5: writes an HDF5 checkpoint (parameters, config; step 0).\n"
+    "  SRC a .h5 checkpoint, DST a directory (created if needed): writes config.json +\n"
+    "      model.safetensors (fp32) that transformers' MiniMaxForCausalLM loads.\n"
+    "  Optimizer moments and run state in a checkpoint are not exported. No options.",
+    NULL, 0, 2};
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -61,15 +60,17 @@ static int h5_to_hf(const char *src, const char *dst) {
 }
 
 int cmd_convert(int argc, char **argv) {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        usage(stdout);
-        return 0;
+    const char *pos[2];
+    int n_pos = 0, prc = keyconf_parse_cli(&convert_cli, NULL, argc, argv, pos, &n_pos, NULL);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo convert: %s\n", cispo_last_error());
+        return prc < 0 ? 2 : 0;
     }
-    if (argc != 3) {
-        usage(stderr);
+    if (n_pos != 2) {
+        keyconf_print_help(stderr, &convert_cli, NULL);
         return 2;
     }
-    const char *src = argv[1], *dst = argv[2];
+    const char *src = pos[0], *dst = pos[1];
     int rc;
     if (is_dir(src)) {
         if (!ends_with(dst, ".h5")) {

@@ -3,6 +3,7 @@
 // (trainer/cost.h). Optionally compares with DeepSeek-R1 at several generation lengths.
 //   cispo cost --model minimax-m1 --gpus 512 --gpu H800 --gen-len 40000 --compare deepseek-r1
 // defines: cmd_cost
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,33 +14,47 @@
 #include "model/config.h"
 #include "trainer/commands.h"
 #include "trainer/cost.h"
+#include "trainer/keyconf.h"
 
-int cmd_cost(int argc, char **argv);
+typedef struct {
+    char model[4096], compare[32], gpu[32];
+    cost_run_t run;
+    double days;
+} cost_opts_t;
 
-static void usage(FILE *f) {
-    cost_run_t d = cost_run_default();
-    fprintf(f,
-            "usage: cispo cost --model MODEL [options]\n"
-            "  --model MODEL        a preset name (tiny, bench-1b, minimax-m1: configs/models/NAME.yaml), a .yaml\n"
-            "                       preset, a config.json or an HF model directory; or deepseek-r1 (built in)\n"
-            "  --prompt-len N       mean prompt tokens (default %.0f)\n"
-            "  --gen-len N          mean generated tokens (default %.0f)\n"
-            "  --gpus N             GPUs of the run (default %d)\n"
-            "  --gpu NAME           GPU type for its peak dense BF16 rate (default %s; known:",
-            d.prompt_len, d.gen_len, d.n_gpus, d.gpu->name);
-    for (const cost_gpu_t *g = cost_gpus; g->name; g++) fprintf(f, " %s", g->name);
-    fprintf(f,
-            ")\n"
-            "  --mfu-rollout X      fraction of peak while generating (default %.2f)\n"
-            "  --mfu-train X        fraction of peak while training (default %.2f)\n"
-            "  --price X            dollars per GPU-hour (default %.2f)\n"
-            "  --prompts N          prompts per step (default %.0f)\n"
-            "  --samples N          samples per prompt (default %.0f)\n"
-            "  --steps N            RL steps (default %.0f)\n"
-            "  --days D             also price the GPUs held for D days (a fixed reservation)\n"
-            "  --compare deepseek-r1  FLOPs ratio to DeepSeek-R1 by generation length\n"
-            "FLOPs count 2 per multiply-add over the matmuls; training = 3 x forward; MFU values are assumptions.\n",
-            d.mfu_rollout, d.mfu_train, d.price_per_gpu_hour, d.prompts_per_step, d.samples_per_prompt, d.steps);
+#define O(f) offsetof(cost_opts_t, f)
+static const keyconf_key_t cost_keys[] = {
+    {"model", KEY_STRING, O(model), 0, 0, NULL, "",
+     "a preset name (tiny, bench-1b, minimax-m1: configs/models/NAME.yaml), a .yaml preset, a config.json, an HF "
+     "model directory, or deepseek-r1 (built in)", 4096},
+    {"prompt-len", KEY_DOUBLE, O(run.prompt_len), 0, 1e9, NULL, "0", "mean prompt tokens", 0},
+    {"gen-len", KEY_DOUBLE, O(run.gen_len), 1, 1e9, NULL, "1", "mean generated tokens", 0},
+    {"gpus", KEY_INT, O(run.n_gpus), 1, 1e7, NULL, "1", "GPUs of the run", 0},
+    {"gpu", KEY_STRING, O(gpu), 0, 0, NULL, "", "GPU type, for its peak dense BF16 rate (see the list below)", 32},
+    {"mfu-rollout", KEY_DOUBLE, O(run.mfu_rollout), 1e-4, 1, NULL, "0.1", "fraction of peak while generating (an assumption)", 0},
+    {"mfu-train", KEY_DOUBLE, O(run.mfu_train), 1e-4, 1, NULL, "0.1", "fraction of peak while training (an assumption)", 0},
+    {"price", KEY_DOUBLE, O(run.price_per_gpu_hour), 0, 1e6, NULL, "0", "dollars per GPU-hour", 0},
+    {"prompts", KEY_DOUBLE, O(run.prompts_per_step), 1, 1e9, NULL, "1", "prompts per step", 0},
+    {"samples", KEY_DOUBLE, O(run.samples_per_prompt), 1, 1e6, NULL, "1", "samples per prompt", 0},
+    {"steps", KEY_DOUBLE, O(run.steps), 0, 1e9, NULL, "0", "RL steps", 0},
+    {"days", KEY_DOUBLE, O(days), 0, 1e6, NULL, "0", "also price the GPUs held for D days (a fixed reservation; 0: no)", 0},
+    {"compare", KEY_STRING, O(compare), 0, 0, NULL, "", "deepseek-r1: FLOPs ratio to DeepSeek-R1 by generation length", 32},
+};
+#undef O
+
+static const keyconf_cli_t cost_cli = {
+    "cispo cost",
+    "cispo cost --model MODEL [options]",
+    "  FLOPs per token of a model (forward and training), of a generation, and an RL run's GPU-hours, days\n"
+    "  and dollars. FLOPs count 2 per multiply-add over the matmuls; training = 3 x forward; MFU values are\n"
+    "  assumptions.",
+    cost_keys, sizeof cost_keys / sizeof cost_keys[0], 0};
+
+// The defaults come from cost_run_default() (trainer/cost.c), not the table.
+static void cost_opts_default(cost_opts_t *o) {
+    keyconf_defaults(o, cost_keys, cost_cli.n_keys);
+    o->run = cost_run_default();
+    snprintf(o->gpu, sizeof o->gpu, "%s", o->run.gpu->name);
 }
 
 static int exists(const char *p, int want_dir) {
@@ -63,7 +78,7 @@ static int find_preset(const char *name, char *out, size_t n) {
     }
     for (int i = 0; i < 3; i++) {
         if (!roots[i] || !*roots[i]) continue;
-        snprintf(out, n, "%s/configs/models/%s.yaml", roots[i], name);
+        if (snprintf(out, n, "%s/configs/models/%s.yaml", roots[i], name) >= (int)n) continue;  // too long: no such file
         if (exists(out, 0)) return 0;
     }
     return -1;
@@ -71,8 +86,9 @@ static int find_preset(const char *name, char *out, size_t n) {
 
 static int load_model(const char *spec, model_config_t *cfg, char *shown, size_t n) {
     char path[4096];
-    if (exists(spec, 1)) snprintf(path, sizeof path, "%s/config.json", spec);
-    else if (exists(spec, 0)) snprintf(path, sizeof path, "%s", spec);
+    if (strlen(spec) + sizeof "/config.json" > sizeof path) return cispo_fail("--model %.64s...: path too long", spec);
+    if (exists(spec, 1)) (void)!snprintf(path, sizeof path, "%s/config.json", spec);
+    else if (exists(spec, 0)) (void)!snprintf(path, sizeof path, "%s", spec);
     else if (!strchr(spec, '/') && find_preset(spec, path, sizeof path) == 0) {
     } else
         return cispo_fail("--model %s: no such file, directory or preset (presets live in configs/models/NAME.yaml; "
@@ -157,65 +173,19 @@ static void print_compare(const char *name, const cost_flops_t *f, const cost_fl
     }
 }
 
-static int parse_num(const char *opt, const char *v, double lo, double hi, double *out) {
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "cispo cost: %s '%s': expected a number in [%g, %g]\n", opt, v, lo, hi);
-        return -1;
+static int cost_main(cost_opts_t *o) {
+    const char *model = o->model[0] ? o->model : NULL, *compare = o->compare[0] ? o->compare : NULL;
+    cost_run_t run = o->run;
+    double days = o->days;
+    run.gpu = cost_gpu_find(o->gpu);
+    if (!run.gpu) {
+        fprintf(stderr, "cispo cost: --gpu %s: unknown GPU; known:", o->gpu);
+        for (const cost_gpu_t *g = cost_gpus; g->name; g++) fprintf(stderr, " %s", g->name);
+        fprintf(stderr, "\n");
+        return 2;
     }
-    *out = x;
-    return 0;
-}
-
-int cmd_cost(int argc, char **argv) {
-    const char *model = NULL, *compare = NULL;
-    cost_run_t run = cost_run_default();
-    double gpus = run.n_gpus, days = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc || strncmp(a, "--", 2)) {
-            fprintf(stderr, "cispo cost: unexpected argument '%s'%s\n", a, i + 1 >= argc ? " (missing its value?)" : "");
-            usage(stderr);
-            return 2;
-        }
-        const char *v = argv[++i];
-        int bad = 0;
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--compare")) compare = v;
-        else if (!strcmp(a, "--gpu")) {
-            run.gpu = cost_gpu_find(v);
-            if (!run.gpu) {
-                fprintf(stderr, "cispo cost: --gpu %s: unknown GPU; known:", v);
-                for (const cost_gpu_t *g = cost_gpus; g->name; g++) fprintf(stderr, " %s", g->name);
-                fprintf(stderr, "\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--prompt-len")) bad = parse_num(a, v, 0, 1e9, &run.prompt_len);
-        else if (!strcmp(a, "--gen-len")) bad = parse_num(a, v, 1, 1e9, &run.gen_len);
-        else if (!strcmp(a, "--gpus")) bad = parse_num(a, v, 1, 1e7, &gpus);
-        else if (!strcmp(a, "--mfu-rollout")) bad = parse_num(a, v, 1e-4, 1, &run.mfu_rollout);
-        else if (!strcmp(a, "--mfu-train")) bad = parse_num(a, v, 1e-4, 1, &run.mfu_train);
-        else if (!strcmp(a, "--price")) bad = parse_num(a, v, 0, 1e6, &run.price_per_gpu_hour);
-        else if (!strcmp(a, "--prompts")) bad = parse_num(a, v, 1, 1e9, &run.prompts_per_step);
-        else if (!strcmp(a, "--samples")) bad = parse_num(a, v, 1, 1e6, &run.samples_per_prompt);
-        else if (!strcmp(a, "--steps")) bad = parse_num(a, v, 0, 1e9, &run.steps);
-        else if (!strcmp(a, "--days")) bad = parse_num(a, v, 0, 1e6, &days);
-        else {
-            fprintf(stderr, "cispo cost: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (bad) return 2;
-    }
-    run.n_gpus = (int)gpus;
     if (!model) {
-        fprintf(stderr, "cispo cost: --model is required\n");
-        usage(stderr);
+        fprintf(stderr, "cispo cost: --model is required (`cispo cost --help`)\n");
         return 2;
     }
     if (compare && strcmp(compare, "deepseek-r1")) {
@@ -250,4 +220,23 @@ int cmd_cost(int argc, char **argv) {
     }
     if (compare) print_compare(is_mla ? "deepseek-r1" : model, &f, &r1, 0);
     return 0;
+}
+
+int cmd_cost(int argc, char **argv) {
+    cost_opts_t *o = cispo_calloc(1, sizeof *o);
+    cost_opts_default(o);
+    int prc = keyconf_parse_cli(&cost_cli, o, argc, argv, NULL, NULL, NULL);
+    if (prc == 1) {
+        printf("\nknown GPUs (--gpu):");
+        for (const cost_gpu_t *g = cost_gpus; g->name; g++) printf(" %s", g->name);
+        printf("\n");
+    }
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo cost: %s\n", cispo_last_error());
+        free(o);
+        return prc < 0 ? 2 : 0;
+    }
+    int rc = cost_main(o);
+    free(o);
+    return rc;
 }

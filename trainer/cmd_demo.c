@@ -12,11 +12,8 @@
 #include "base/common.h"
 #include "rl/loss.h"
 #include "trainer/commands.h"
-#include "trainer/dist.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
-
-int cmd_demo(int argc, char **argv);
 
 static int has_demo(const char *dir) {
     char p[PATH_MAX + 32];
@@ -44,28 +41,34 @@ static int find_root(char *root, size_t cap) {
     return cispo_fail("configs/demo.yaml not found (set CISPO_SRC to the source tree)");
 }
 
-static int demo_main(int argc, char **argv) {
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: cispo demo [key=value ...]\n"
-               "  SFT warm start + CISPO RL of the tiny model on synthetic arithmetic (configs/demo.yaml), on the\n"
-               "  CPU; prints held-out accuracy before and after RL. loss=grpo or loss=dapo runs a baseline.\n");
-        return 0;
-    }
+static const keyconf_cli_t demo_cli = {
+    "cispo demo",
+    "cispo demo [key=value | --key value ...]",
+    "  SFT warm start + CISPO RL of the tiny model on synthetic arithmetic (configs/demo.yaml), on the\n"
+    "  CPU; prints held-out accuracy before and after RL. loss=grpo or loss=dapo runs a baseline. The\n"
+    "  options override configs/demo.yaml; the keys are those of `cispo train`.",
+    run_config_keys, 0, 0};
+
+int cmd_demo(int argc, char **argv) {
     double t0 = cispo_now();
     char root[PATH_MAX];
     if (find_root(root, sizeof root) || chdir(root)) {
         fprintf(stderr, "cispo demo: %s\n", cispo_last_error());
         return 1;
     }
+    keyconf_cli_t cli = demo_cli;
+    cli.n_keys = run_config_n_keys;
     run_config_t c;
-    if (run_config_load(&c, "configs/demo.yaml", argv + 1, argc - 1)) {
-        fprintf(stderr, "cispo demo: %s\n", cispo_last_error());
-        return 2;
+    unsigned char *given = cispo_calloc((size_t)run_config_n_keys, 1);
+    int rc = run_config_load_cli(&c, &cli, argc, argv, "configs/demo.yaml", NULL, given);
+    int out_given = given[keyconf_find(run_config_keys, run_config_n_keys, "out") - run_config_keys];
+    free(given);
+    if (rc) {
+        if (rc < 0) fprintf(stderr, "cispo demo: %s\n", cispo_last_error());
+        return rc < 0 ? 2 : 0;
     }
     char abs_root[PATH_MAX];
     if (realpath(root, abs_root)) snprintf(root, sizeof root, "%s", abs_root);
-    int out_given = 0;
-    for (int i = 1; i < argc; i++) out_given |= !strncmp(argv[i], "out=", 4);
     if (!out_given && c.loss != LOSS_CISPO) snprintf(c.out, sizeof c.out, "runs/demo-%s", loss_kind_name(c.loss));
     char out_dir[2 * PATH_MAX];
     snprintf(out_dir, sizeof out_dir, "%s%s%s", c.out[0] == '/' ? "" : root, c.out[0] == '/' ? "" : "/", c.out);
@@ -83,16 +86,4 @@ static int demo_main(int argc, char **argv) {
     printf("held-out accuracy after RL:              %5.1f%%  (%+.1f points)\n", 100 * after, 100 * (after - before));
     printf("wall time: %.0f s; curves: %s/report.html\n", wall, out_dir);
     return 0;
-}
-
-// Under mpirun every rank runs this command on its share of the work (ranks other than 0 print nothing); a plain start
-// is a world of one without MPI.
-int cmd_demo(int argc, char **argv) {
-    if (dist_start(NULL, NULL, 1)) {
-        fprintf(stderr, "cispo demo: %s\n", cispo_last_error());
-        return 1;
-    }
-    int rc = demo_main(argc, argv);
-    dist_finalize(dist_world());
-    return rc;
 }

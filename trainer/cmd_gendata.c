@@ -5,20 +5,42 @@
 // train and heldout files never share a problem. Each record carries the worked demonstration in
 // "response" (SFT) and the gold answer for the math verifier.
 // defines: cmd_gendata
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/common.h"
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
+#include "trainer/commands.h"
+#include "trainer/keyconf.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: cispo gen-data --task arith --n N --seed S [--split train|heldout|all] [--difficulty D|A-B]\n"
-               "                      [--heldout-frac F] [--out FILE]\n"
-               "  writes N distinct records as JSONL (stdout by default). --difficulty 1-%d (default 1-2: two or\n"
-               "  three operations on single digits); --split keeps the ids of one side of the held-out hash\n"
-               "  (default all; --heldout-frac default 0.1, as dataset_load uses).\n", SYNTH_ARITH_MAX_DIFFICULTY);
-}
+typedef struct {
+    char task[32], difficulty[32], out[4096];
+    long long n, seed;
+    int split;  // 0 train, 1 heldout, 2 all
+    double heldout_frac;
+} gendata_opts_t;
+
+#define O(f) offsetof(gendata_opts_t, f)
+static const keyconf_key_t gendata_keys[] = {
+    {"task", KEY_STRING, O(task), 0, 0, NULL, "", "the synthetic task (arith)", 32},
+    {"n", KEY_INT64, O(n), 0, 1e9, NULL, "0", "distinct records to write (required)", 0},
+    {"seed", KEY_INT64, O(seed), 0, 9.2e18, NULL, "0", "seed of the task generator (required)", 0},
+    {"split", KEY_CHOICE, O(split), 0, 0, "train|heldout|all", "all", "keep the ids of one side of the held-out hash", 0},
+    {"difficulty", KEY_STRING, O(difficulty), 0, 0, NULL, "1-2", "D or A-B (1 = two or three operations on single digits)", 32},
+    {"heldout-frac", KEY_DOUBLE, O(heldout_frac), 0, 1, NULL, "0.1", "fraction of ids in the held-out split (as dataset_load uses)", 0},
+    {"out", KEY_STRING, O(out), 0, 0, NULL, "", "output JSONL file (empty: stdout)", 4096},
+};
+#undef O
+
+static const keyconf_cli_t gendata_cli = {
+    "cispo gen-data",
+    "cispo gen-data --task arith --n N --seed S [--split train|heldout|all] [--difficulty D|A-B]\n"
+    "                      [--heldout-frac F] [--out FILE]",
+    "  Writes N distinct records as JSONL; train and heldout files never share a problem.",
+    gendata_keys, sizeof gendata_keys / sizeof gendata_keys[0], 0};
 
 // A set of ids seen so far (open addressing over the id hashes' strings).
 typedef struct {
@@ -46,42 +68,37 @@ static int idset_add(idset_t *s, const char *id) {  // 1 if new
 }
 
 int cmd_gendata(int argc, char **argv) {
-    const char *task = NULL, *split = "all", *out_path = NULL;
-    long n = -1;
-    unsigned long long seed = 0;
-    int have_seed = 0, dmin = 1, dmax = 2;
-    double frac = dataset_opts_default().heldout_frac;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        if (!v) { fprintf(stderr, "cispo gen-data: '%s' needs a value (or is unknown)\n", a); usage(stderr); return 2; }
-        char *end = NULL;
-        if (!strcmp(a, "--task")) task = v;
-        else if (!strcmp(a, "--n")) n = strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) { seed = strtoull(v, &end, 10); have_seed = 1; }
-        else if (!strcmp(a, "--split")) split = v;
-        else if (!strcmp(a, "--heldout-frac")) frac = strtod(v, &end);
-        else if (!strcmp(a, "--out")) out_path = v;
-        else if (!strcmp(a, "--difficulty")) {
-            dmin = (int)strtol(v, &end, 10);
-            dmax = dmin;
-            if (*end == '-') dmax = (int)strtol(end + 1, &end, 10);
-        } else { fprintf(stderr, "cispo gen-data: unknown argument '%s'\n", a); usage(stderr); return 2; }
-        if (end && *end) { fprintf(stderr, "cispo gen-data: %s: '%s' is not a number\n", a, v); return 2; }
-        i++;
+    gendata_opts_t o;
+    keyconf_defaults(&o, gendata_keys, gendata_cli.n_keys);
+    o.heldout_frac = dataset_opts_default().heldout_frac;
+    unsigned char given[sizeof gendata_keys / sizeof gendata_keys[0]] = {0};
+    int prc = keyconf_parse_cli(&gendata_cli, &o, argc, argv, NULL, NULL, given);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo gen-data: %s\n", cispo_last_error());
+        return prc < 0 ? 2 : 0;
     }
+    const char *task = o.task[0] ? o.task : NULL, *out_path = o.out[0] ? o.out : NULL;
+    const char *split = o.split == 0 ? "train" : o.split == 1 ? "heldout" : "all";
+    long n = (long)o.n;
+    unsigned long long seed = (unsigned long long)o.seed;
+    double frac = o.heldout_frac;
     if (!task || strcmp(task, "arith")) {
         fprintf(stderr, "cispo gen-data: --task %s: unknown task (tasks: arith)\n", task ? task : "(missing)");
         return 2;
     }
-    if (n < 0 || !have_seed) { fprintf(stderr, "cispo gen-data: --n and --seed are required\n"); usage(stderr); return 2; }
-    if (dmin < 1 || dmax > SYNTH_ARITH_MAX_DIFFICULTY || dmin > dmax) {
-        fprintf(stderr, "cispo gen-data: --difficulty must be D or A-B within 1..%d\n", SYNTH_ARITH_MAX_DIFFICULTY);
+    if (!given[1] || !given[2]) {
+        fprintf(stderr, "cispo gen-data: --n and --seed are required (`cispo gen-data --help`)\n");
         return 2;
     }
-    int want = !strcmp(split, "all") ? -1 : !strcmp(split, "train") ? 0 : !strcmp(split, "heldout") ? 1 : -2;
-    if (want == -2) { fprintf(stderr, "cispo gen-data: --split %s: expected train, heldout or all\n", split); return 2; }
-    if (!(frac >= 0 && frac <= 1)) { fprintf(stderr, "cispo gen-data: --heldout-frac must be in [0, 1]\n"); return 2; }
+    char *end;
+    int dmin = (int)strtol(o.difficulty, &end, 10), dmax = dmin;
+    if (end != o.difficulty && *end == '-') dmax = (int)strtol(end + 1, &end, 10);
+    if (end == o.difficulty || *end || dmin < 1 || dmax > SYNTH_ARITH_MAX_DIFFICULTY || dmin > dmax) {
+        fprintf(stderr, "cispo gen-data: --difficulty '%s': expected D or A-B within 1..%d\n", o.difficulty,
+                SYNTH_ARITH_MAX_DIFFICULTY);
+        return 2;
+    }
+    int want = o.split == 2 ? -1 : o.split;
 
     FILE *out = out_path ? fopen(out_path, "w") : stdout;
     if (!out) { fprintf(stderr, "cispo gen-data: %s: cannot create\n", out_path); return 1; }

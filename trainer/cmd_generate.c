@@ -3,6 +3,7 @@
 //   cispo generate --model DIR|CKPT.h5 --prompt-tokens FILE --max-new N [--greedy]   -> new ids on one line
 //   cispo generate --model DIR --prompt "text" [--tokenizer tokenizer.json] ...      -> the new text
 // defines: cmd_generate
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,65 +14,66 @@
 #include "model/tokenizer.h"
 #include "rl/rollout.h"
 #include "trainer/commands.h"
+#include "trainer/keyconf.h"
 #include "trainer/train.h"
 
-int cmd_generate(int argc, char **argv);
+typedef struct {
+    char model[4096], prompt_tokens[4096], prompt[1 << 16], tokenizer[4096];
+    int max_new, greedy, top_k, no_eos, logprobs;
+    double temperature, top_p;
+    long long seed;
+} generate_opts_t;
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: cispo generate --model MODEL (--prompt-tokens FILE | --prompt TEXT) [options]\n"
-            "  MODEL             an HF model directory or an .h5 checkpoint (a preset .yaml gives a random model)\n"
-            "  --prompt-tokens F token ids (whitespace-separated, as `cispo score` reads): prints the new ids\n"
-            "  --prompt TEXT     a text prompt, encoded with the tokenizer: prints the new text\n"
-            "  --tokenizer PATH  tokenizer.json (default: MODEL/tokenizer.json)\n"
-            "  --max-new N       tokens to generate (default 32)\n"
-            "  --greedy          argmax decoding (default: sampling)\n"
-            "  --temperature T, --top-p P, --top-k K, --seed S   sampling settings (1.0, 1.0, 0, 1)\n"
-            "  --no-eos          do not stop at the end-of-sequence token\n"
-            "  --logprobs        also print each new token's log-probability (second line)\n");
-}
+#define O(f) offsetof(generate_opts_t, f)
+#define S(f) sizeof(((generate_opts_t *)0)->f)
+static const keyconf_key_t generate_keys[] = {
+    {"model", KEY_STRING, O(model), 0, 0, NULL, "", "an HF model directory or an .h5 checkpoint (a preset .yaml gives a random model)", S(model)},
+    {"prompt-tokens", KEY_STRING, O(prompt_tokens), 0, 0, NULL, "", "token ids (whitespace-separated, as `cispo logprobs` reads): prints the new ids", S(prompt_tokens)},
+    {"prompt", KEY_STRING, O(prompt), 0, 0, NULL, "", "a text prompt, encoded with the tokenizer: prints the new text", S(prompt)},
+    {"tokenizer", KEY_STRING, O(tokenizer), 0, 0, NULL, "", "tokenizer.json (empty: MODEL/tokenizer.json)", S(tokenizer)},
+    {"max-new", KEY_INT, O(max_new), 1, 1e7, NULL, "32", "tokens to generate", 0},
+    {"greedy", KEY_BOOL, O(greedy), 0, 0, NULL, "false", "argmax decoding (else sampling)", 0},
+    {"temperature", KEY_DOUBLE, O(temperature), 1e-6, 1e6, NULL, "1.0", "sampling temperature", 0},
+    {"top-p", KEY_DOUBLE, O(top_p), 1e-9, 1, NULL, "1.0", "nucleus sampling: smallest set of tokens with this much mass", 0},
+    {"top-k", KEY_INT, O(top_k), 0, 1e9, NULL, "0", "sample among the k most likely tokens (0: all)", 0},
+    {"seed", KEY_INT64, O(seed), 0, 9.2e18, NULL, "1", "sampling seed", 0},
+    {"no-eos", KEY_BOOL, O(no_eos), 0, 0, NULL, "false", "do not stop at the end-of-sequence token", 0},
+    {"logprobs", KEY_BOOL, O(logprobs), 0, 0, NULL, "false", "also print each new token's log-probability (second line)", 0},
+};
+#undef O
+#undef S
+
+static const keyconf_cli_t generate_cli = {
+    "cispo generate",
+    "cispo generate --model MODEL (--prompt-tokens FILE | --prompt TEXT) [options]",
+    "  Continues the prompt through the rollout engine RL uses; prints the new token ids (one line) or,\n"
+    "  with --prompt, the new text.",
+    generate_keys, sizeof generate_keys / sizeof generate_keys[0], 0};
 
 int cmd_generate(int argc, char **argv) {
-    const char *model = NULL, *tok_file = NULL, *text = NULL, *tok_path = NULL;
-    int max_new = 32, greedy = 0, top_k = 0, no_eos = 0, show_lp = 0;
-    double temperature = 1.0, top_p = 1.0;
-    long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        static const char *const with_value[] = {"--model", "--prompt-tokens", "--prompt", "--tokenizer", "--max-new",
-                                                 "--temperature", "--top-p", "--top-k", "--seed"};
-        const char *v = NULL;
-        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
-            if (!strcmp(a, with_value[k])) {
-                if (i + 1 >= argc) return fprintf(stderr, "cispo generate: %s needs a value\n", a), 2;
-                v = argv[++i];
-            }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
-        else if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--prompt-tokens")) tok_file = v;
-        else if (!strcmp(a, "--prompt")) text = v;
-        else if (!strcmp(a, "--tokenizer")) tok_path = v;
-        else if (!strcmp(a, "--max-new")) max_new = atoi(v);
-        else if (!strcmp(a, "--temperature")) temperature = atof(v);
-        else if (!strcmp(a, "--top-p")) top_p = atof(v);
-        else if (!strcmp(a, "--top-k")) top_k = atoi(v);
-        else if (!strcmp(a, "--seed")) seed = atoll(v);
-        else if (!strcmp(a, "--greedy")) greedy = 1;
-        else if (!strcmp(a, "--no-eos")) no_eos = 1;
-        else if (!strcmp(a, "--logprobs")) show_lp = 1;
-        else return fprintf(stderr, "cispo generate: unknown argument '%s'\n", a), usage(stderr), 2;
+    generate_opts_t *o = cispo_calloc(1, sizeof *o);
+    keyconf_defaults(o, generate_keys, generate_cli.n_keys);
+    int prc = keyconf_parse_cli(&generate_cli, o, argc, argv, NULL, NULL, NULL);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo generate: %s\n", cispo_last_error());
+        free(o);
+        return prc < 0 ? 2 : 0;
     }
-    if (!model || (!tok_file == !text)) {
-        fprintf(stderr, "cispo generate: give --model and exactly one of --prompt-tokens or --prompt\n");
-        return usage(stderr), 2;
+    const char *model = o->model, *tok_file = o->prompt_tokens[0] ? o->prompt_tokens : NULL;
+    const char *text = o->prompt[0] ? o->prompt : NULL, *tok_path = o->tokenizer[0] ? o->tokenizer : NULL;
+    int max_new = o->max_new, greedy = o->greedy, top_k = o->top_k, no_eos = o->no_eos, show_lp = o->logprobs;
+    double temperature = o->temperature, top_p = o->top_p;
+    long long seed = o->seed;
+    if (!model[0] || (!tok_file == !text)) {
+        fprintf(stderr, "cispo generate: give --model and exactly one of --prompt-tokens or --prompt (`cispo generate --help`)\n");
+        free(o);
+        return 2;
     }
-    if (max_new < 1) return fprintf(stderr, "cispo generate: --max-new must be >= 1\n"), 2;
-    if (!(temperature > 0) || !(top_p > 0 && top_p <= 1) || top_k < 0)
-        return fprintf(stderr, "cispo generate: need --temperature > 0, 0 < --top-p <= 1, --top-k >= 0\n"), 2;
     model_config_t cfg;
     float *params;
     if (train_load_model(model, (uint64_t)seed, &cfg, &params)) {
         fprintf(stderr, "cispo generate: %s\n", cispo_last_error());
+        free(o);
         return 1;
     }
     tokenizer_t *tok = NULL;
@@ -122,6 +124,7 @@ int cmd_generate(int argc, char **argv) {
     }
 out:
     if (rc) fprintf(stderr, "cispo generate: %s\n", cispo_last_error());
+    free(o);
     free(ids);
     free(params);
     if (tok) tokenizer_free(tok);

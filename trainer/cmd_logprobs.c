@@ -1,7 +1,8 @@
-// trainer/cmd_logprobs.c — `cispo score --model DIR|CKPT.h5 --tokens FILE`: per-token log-probs of one token
-// sequence under a model. FILE holds whitespace-separated ids t0..tn-1 (n >= 2); the output is n-1
+// trainer/cmd_logprobs.c — `cispo logprobs --model DIR|CKPT.h5 --tokens FILE` (also `cispo score`, its
+// former name): per-token log-probs of one token sequence under a model. FILE holds whitespace-separated ids t0..tn-1 (n >= 2); the output is n-1
 // lines, line i = ln p(t_i | t_0..t_{i-1}) for i = 1..n-1, from the fp32 forward and LM head.
 // defines: cmd_logprobs
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,23 @@
 #include "model/seq_logprob.h"
 #include "trainer/checkpoint.h"
 #include "trainer/commands.h"
+#include "trainer/keyconf.h"
 
-int cmd_logprobs(int argc, char **argv);
+typedef struct {
+    char model[4096], tokens[4096];
+} logprobs_opts_t;
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: cispo score --model MODEL --tokens FILE\n"
-            "  MODEL  a Hugging Face model directory (config.json + safetensors) or an HDF5 checkpoint (.h5)\n"
-            "  FILE   token ids t0 .. tn-1 separated by whitespace (n >= 2)\n"
-            "Prints n-1 lines: line i is the natural-log probability of t_i given t_0 .. t_{i-1}.\n");
-}
+static const keyconf_key_t logprobs_keys[] = {
+    {"model", KEY_STRING, offsetof(logprobs_opts_t, model), 0, 0, NULL, "",
+     "a Hugging Face model directory (config.json + safetensors) or an HDF5 checkpoint (.h5)", 4096},
+    {"tokens", KEY_STRING, offsetof(logprobs_opts_t, tokens), 0, 0, NULL, "", "token ids t0 .. tn-1 separated by whitespace (n >= 2)", 4096},
+};
+
+static const keyconf_cli_t logprobs_cli = {
+    "cispo logprobs",
+    "cispo logprobs --model MODEL --tokens FILE      (`cispo score` is another name)",
+    "  Prints n-1 lines: line i is the natural-log probability of t_i given t_0 .. t_{i-1}.",
+    logprobs_keys, sizeof logprobs_keys / sizeof logprobs_keys[0], 0};
 
 static int is_dir(const char *p) {
     struct stat sb;
@@ -47,43 +55,36 @@ static int load_model(const char *path, model_config_t *cfg, float **params) {
 }
 
 int cmd_logprobs(int argc, char **argv) {
-    const char *model_path = NULL, *tokens_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
-            model_path = argv[++i];
-        } else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) {
-            tokens_path = argv[++i];
-        } else {
-            fprintf(stderr, "cispo score: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
+    const char *me = !strcmp(argv[0], "score") ? "cispo score" : "cispo logprobs";
+    logprobs_opts_t o;
+    keyconf_defaults(&o, logprobs_keys, logprobs_cli.n_keys);
+    int prc = keyconf_parse_cli(&logprobs_cli, &o, argc, argv, NULL, NULL, NULL);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "%s: %s\n", me, cispo_last_error());
+        return prc < 0 ? 2 : 0;
     }
-    if (!model_path || !tokens_path) {
-        fprintf(stderr, "cispo score: both --model and --tokens are required\n");
-        usage(stderr);
+    const char *model_path = o.model, *tokens_path = o.tokens;
+    if (!model_path[0] || !tokens_path[0]) {
+        fprintf(stderr, "%s: both --model and --tokens are required (`cispo logprobs --help`)\n", me);
         return 2;
     }
     model_config_t cfg;
     float *params = NULL;
     if (load_model(model_path, &cfg, &params)) {
-        fprintf(stderr, "cispo score: %s\n", cispo_last_error());
+        fprintf(stderr, "%s: %s\n", me, cispo_last_error());
         return 1;
     }
     int32_t *ids = NULL;
     int n = 0;
     if (model_read_token_file(tokens_path, cfg.vocab_size, 2, &ids, &n)) {
-        fprintf(stderr, "cispo score: %s\n", cispo_last_error());
+        fprintf(stderr, "%s: %s\n", me, cispo_last_error());
         free(params);
         return 1;
     }
     model_t *m = model_create(&cfg, params, n);
     float *logp = cispo_malloc((size_t)n * sizeof(float));
     int rc = model_seq_logprobs(m, ids, n, logp);
-    if (rc) fprintf(stderr, "cispo score: %s\n", cispo_last_error());
+    if (rc) fprintf(stderr, "%s: %s\n", me, cispo_last_error());
     else
         for (int i = 0; i + 1 < n; i++) printf("%.10g\n", (double)logp[i]);
     free(logp);

@@ -6,23 +6,25 @@
 //   cispo sandbox serve --port P [--workers N] [--bind ADDR] [--client-timeout S] [--max-body BYTES]
 //                       [--allow-unconfined]
 //   cispo sandbox probe
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "base/common.h"
+
 #include "sandbox/jail.h"
 #include "sandbox/runner.h"
 #include "sandbox/server.h"
+#include "trainer/commands.h"
+#include "trainer/keyconf.h"
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: cispo sandbox run --lang python|c|cpp --code FILE [--stdin FILE] [--tests FILE.json]\n"
-            "                         [--fn-name NAME] [--timeout S] [--memory MB] [--stop-on-failure]\n"
-            "                         [--python PATH] [--allow-unconfined]\n"
-            "       cispo sandbox serve --port P [--workers N] [--bind ADDR] [--client-timeout S] [--max-body BYTES]\n"
-            "                           [--python PATH] [--allow-unconfined]\n"
+            "usage: cispo sandbox run --lang python|c|cpp --code FILE [options]    (cispo sandbox run --help)\n"
+            "       cispo sandbox serve --port P [options]                         (cispo sandbox serve --help)\n"
             "       cispo sandbox probe\n"
             "\n"
             "run    prints one JSON result: status, exit code, signal, time, memory, stdout/stderr, and with\n"
@@ -30,6 +32,72 @@ static void usage(FILE *f) {
             "serve  SandboxFusion-compatible HTTP: POST /run_code, GET /v1/ping.\n"
             "probe  what isolation this host allows (user namespaces, seccomp, cgroups); exit 1 when something is missing.\n"
             "--allow-unconfined accepts running without the isolation the host lacks (never the default).\n");
+}
+
+typedef struct {
+    char lang[16], code[4096], stdin_file[4096], tests[4096], fn_name[256], python[4096];
+    double timeout, memory;
+    int stop_on_failure, allow_unconfined;
+} run_opts_t;
+
+#define O(f) offsetof(run_opts_t, f)
+#define S(f) sizeof(((run_opts_t *)0)->f)
+static const keyconf_key_t run_keys[] = {
+    {"lang", KEY_STRING, O(lang), 0, 0, NULL, "", "the language: python, c or cpp (required)", S(lang)},
+    {"code", KEY_STRING, O(code), 0, 0, NULL, "", "the program's source file (required)", S(code)},
+    {"stdin", KEY_STRING, O(stdin_file), 0, 0, NULL, "", "a file fed to the program's standard input", S(stdin_file)},
+    {"tests", KEY_STRING, O(tests), 0, 0, NULL, "", "a JSON array of tests ({stdin, stdout}, or {input, output} with --fn-name) or a record holding one", S(tests)},
+    {"fn-name", KEY_STRING, O(fn_name), 0, 0, NULL, "", "call-based tests: the function to call", S(fn_name)},
+    {"timeout", KEY_DOUBLE, O(timeout), 0, 86400, NULL, "0", "seconds per run (0: the sandbox default)", 0},
+    {"memory", KEY_DOUBLE, O(memory), 0, 1e7, NULL, "0", "memory limit in MB (0: the sandbox default)", 0},
+    {"stop-on-failure", KEY_BOOL, O(stop_on_failure), 0, 0, NULL, "false", "stop at the first failed test", 0},
+    {"python", KEY_STRING, O(python), 0, 0, NULL, "", "the Python interpreter (empty: the sandbox's choice)", S(python)},
+    {"allow-unconfined", KEY_BOOL, O(allow_unconfined), 0, 0, NULL, "false", "run without the isolation the host lacks", 0},
+};
+#undef O
+#undef S
+
+static const keyconf_cli_t run_cli = {
+    "cispo sandbox run",
+    "cispo sandbox run --lang python|c|cpp --code FILE [options]",
+    "  Runs one program in the sandbox and prints one JSON result (status, exit code, signal, time, memory,\n"
+    "  stdout/stderr, and a verdict per test with --tests).",
+    run_keys, sizeof run_keys / sizeof run_keys[0], 0};
+
+typedef struct {
+    int port, workers, client_timeout, allow_unconfined;
+    char bind[256], python[4096];
+    double max_body;
+} serve_opts_t;
+
+#define O(f) offsetof(serve_opts_t, f)
+static const keyconf_key_t serve_keys[] = {
+    {"port", KEY_INT, O(port), 1, 65535, NULL, "8080", "TCP port to listen on", 0},
+    {"workers", KEY_INT, O(workers), 1, 4096, NULL, "2", "sandboxed runs at once", 0},
+    {"bind", KEY_STRING, O(bind), 0, 0, NULL, "127.0.0.1", "address to listen on", 256},
+    {"client-timeout", KEY_INT, O(client_timeout), 0, 86400, NULL, "0", "seconds a connection may stay idle (0: 30)", 0},
+    {"max-body", KEY_DOUBLE, O(max_body), 0, 1e12, NULL, "0", "largest request body in bytes (0: 16 MiB)", 0},
+    {"python", KEY_STRING, O(python), 0, 0, NULL, "", "the Python interpreter (empty: the sandbox's choice)", 4096},
+    {"allow-unconfined", KEY_BOOL, O(allow_unconfined), 0, 0, NULL, "false", "serve without the isolation the host lacks", 0},
+};
+#undef O
+
+static const keyconf_cli_t serve_cli = {
+    "cispo sandbox serve",
+    "cispo sandbox serve --port P [options]",
+    "  SandboxFusion-compatible HTTP service: POST /run_code, GET /v1/ping. Serves until SIGINT or SIGTERM.",
+    serve_keys, sizeof serve_keys / sizeof serve_keys[0], 0};
+
+static const keyconf_cli_t probe_cli = {
+    "cispo sandbox probe", "cispo sandbox probe",
+    "  Prints what isolation this host allows (user namespaces, seccomp, cgroups) as JSON; exit 1 when\n"
+    "  something is missing.",
+    NULL, 0, 0};
+
+static void allow_unconfined(void) {
+    jail_options_t o = *jail_get_options();
+    o.allow_unconfined = 1;
+    jail_set_options(&o);
 }
 
 static char *slurp(const char *path) {
@@ -61,37 +129,22 @@ static int cmd_probe(void) {
 }
 
 static int cmd_run(int argc, char **argv) {
-    const char *lang = NULL, *code_path = NULL, *stdin_path = NULL, *tests_path = NULL, *fn_name = NULL;
-    double timeout = 0, memory = 0;
-    int stop = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
-        if (!strcmp(a, "--stop-on-failure")) stop = 1;
-        else if (!strcmp(a, "--allow-unconfined")) {
-            jail_options_t o = *jail_get_options();
-            o.allow_unconfined = 1;
-            jail_set_options(&o);
-        } else if (!v) {
-            fprintf(stderr, "cispo sandbox run: %s needs a value (or is unknown)\n", a);
-            return 2;
-        } else if (!strcmp(a, "--lang")) lang = v, i++;
-        else if (!strcmp(a, "--code")) code_path = v, i++;
-        else if (!strcmp(a, "--stdin")) stdin_path = v, i++;
-        else if (!strcmp(a, "--tests")) tests_path = v, i++;
-        else if (!strcmp(a, "--fn-name")) fn_name = v, i++;
-        else if (!strcmp(a, "--timeout")) timeout = atof(v), i++;
-        else if (!strcmp(a, "--memory")) memory = atof(v), i++;
-        else if (!strcmp(a, "--python")) sandbox_set_python(v), i++;
-        else {
-            fprintf(stderr, "cispo sandbox run: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
+    run_opts_t o;
+    keyconf_defaults(&o, run_keys, run_cli.n_keys);
+    int prc = keyconf_parse_cli(&run_cli, &o, argc, argv, NULL, NULL, NULL);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo sandbox run: %s\n", cispo_last_error());
+        return prc < 0 ? 2 : 0;
     }
+    const char *lang = o.lang[0] ? o.lang : NULL, *code_path = o.code[0] ? o.code : NULL;
+    const char *stdin_path = o.stdin_file[0] ? o.stdin_file : NULL, *tests_path = o.tests[0] ? o.tests : NULL;
+    const char *fn_name = o.fn_name[0] ? o.fn_name : NULL;
+    double timeout = o.timeout, memory = o.memory;
+    int stop = o.stop_on_failure;
+    if (o.allow_unconfined) allow_unconfined();
+    if (o.python[0]) sandbox_set_python(o.python);
     if (!lang || !code_path) {
-        fprintf(stderr, "cispo sandbox run: --lang and --code are required\n");
-        usage(stderr);
+        fprintf(stderr, "cispo sandbox run: --lang and --code are required (`cispo sandbox run --help`)\n");
         return 2;
     }
     if (!sandbox_lang_known(lang)) {
@@ -161,33 +214,17 @@ static int cmd_run(int argc, char **argv) {
 }
 
 static int cmd_serve(int argc, char **argv) {
-    sandbox_server_opts_t o = {.port = 8080, .workers = 2, .bind = "127.0.0.1"};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout), 0;
-        if (!strcmp(a, "--allow-unconfined")) {
-            jail_options_t jo = *jail_get_options();
-            jo.allow_unconfined = 1;
-            jail_set_options(&jo);
-        } else if (!v) {
-            fprintf(stderr, "cispo sandbox serve: %s needs a value (or is unknown)\n", a);
-            return 2;
-        } else if (!strcmp(a, "--port")) o.port = atoi(v), i++;
-        else if (!strcmp(a, "--workers")) o.workers = atoi(v), i++;
-        else if (!strcmp(a, "--bind")) o.bind = v, i++;
-        else if (!strcmp(a, "--client-timeout")) o.client_timeout = atoi(v), i++;
-        else if (!strcmp(a, "--max-body")) o.max_body = (size_t)atof(v), i++;
-        else if (!strcmp(a, "--python")) sandbox_set_python(v), i++;
-        else {
-            fprintf(stderr, "cispo sandbox serve: unknown option %s\n", a);
-            usage(stderr);
-            return 2;
-        }
+    serve_opts_t so;
+    keyconf_defaults(&so, serve_keys, serve_cli.n_keys);
+    int prc = keyconf_parse_cli(&serve_cli, &so, argc, argv, NULL, NULL, NULL);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo sandbox serve: %s\n", cispo_last_error());
+        return prc < 0 ? 2 : 0;
     }
-    if (o.port <= 0 || o.port > 65535) {
-        fprintf(stderr, "cispo sandbox serve: --port must be in 1..65535\n");
-        return 2;
-    }
+    if (so.allow_unconfined) allow_unconfined();
+    if (so.python[0]) sandbox_set_python(so.python);
+    sandbox_server_opts_t o = {.port = so.port, .workers = so.workers, .bind = so.bind, .client_timeout = so.client_timeout,
+                               .max_body = (size_t)so.max_body};
     return sandbox_serve(&o);
 }
 
@@ -198,7 +235,11 @@ int cmd_sandbox(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "probe")) return cmd_probe();
+    if (!strcmp(argv[1], "probe")) {
+        int prc = keyconf_parse_cli(&probe_cli, NULL, argc - 1, argv + 1, NULL, NULL, NULL);
+        if (prc < 0) fprintf(stderr, "cispo sandbox probe: %s\n", cispo_last_error());
+        return prc < 0 ? 2 : prc ? 0 : cmd_probe();
+    }
     fprintf(stderr, "cispo sandbox: unknown subcommand '%s'\n", argv[1]);
     usage(stderr);
     return 2;

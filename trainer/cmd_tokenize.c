@@ -5,21 +5,38 @@
 //                                                            array per line (or the reverse)
 // defines: cmd_tokenize
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
 #include "model/tokenizer.h"
+#include "trainer/commands.h"
+#include "trainer/keyconf.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: cispo tokenize --tokenizer FILE [--decode] [--jsonl] [--add-special] [--skip-special] [--info]\n"
-               "  encodes the text on stdin to ids (one line, space separated), or with --decode the ids on\n"
-               "  stdin back to text. --jsonl: each input line is a JSON string (encode) or a JSON array of\n"
-               "  ids (decode), one output line each; decoded text is then made valid UTF-8 (U+FFFD).\n"
-               "  --add-special applies the tokenizer's post-processor (e.g. BOS); --skip-special drops\n"
-               "  special tokens when decoding. --info prints the vocabulary size and eos/bos ids.\n");
-}
+typedef struct {
+    char tokenizer[4096];
+    int decode, jsonl, info, add_special, skip_special;
+} tokenize_opts_t;
+
+#define O(f) offsetof(tokenize_opts_t, f)
+static const keyconf_key_t tokenize_keys[] = {
+    {"tokenizer", KEY_STRING, O(tokenizer), 0, 0, NULL, "", "a Hugging Face tokenizer.json (required)", 4096},
+    {"decode", KEY_BOOL, O(decode), 0, 0, NULL, "false", "decode ids on stdin back to text (else encode text)", 0},
+    {"jsonl", KEY_BOOL, O(jsonl), 0, 0, NULL, "false", "one JSON string (or id array with --decode) per line; decoded text made valid UTF-8", 0},
+    {"info", KEY_BOOL, O(info), 0, 0, NULL, "false", "print the vocabulary size and the eos/bos ids", 0},
+    {"add-special", KEY_BOOL, O(add_special), 0, 0, NULL, "false", "apply the tokenizer's post-processor (e.g. BOS) when encoding", 0},
+    {"skip-special", KEY_BOOL, O(skip_special), 0, 0, NULL, "false", "drop special tokens when decoding", 0},
+};
+#undef O
+
+static const keyconf_cli_t tokenize_cli = {
+    "cispo tokenize",
+    "cispo tokenize --tokenizer FILE [--decode] [--jsonl] [--add-special] [--skip-special] [--info]",
+    "  Encodes the text on stdin to ids (one line, space separated), or with --decode the ids on stdin\n"
+    "  back to text.",
+    tokenize_keys, sizeof tokenize_keys / sizeof tokenize_keys[0], 0};
 
 static char *read_stdin(size_t *len) {
     size_t cap = 1 << 16, n = 0;
@@ -93,19 +110,20 @@ static int run_jsonl(const tokenizer_t *tok, int decode, int flags) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *path = NULL;
-    int decode = 0, jsonl = 0, info = 0, flags = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) path = argv[++i];
-        else if (!strcmp(argv[i], "--decode")) decode = 1;
-        else if (!strcmp(argv[i], "--jsonl")) jsonl = 1;
-        else if (!strcmp(argv[i], "--info")) info = 1;
-        else if (!strcmp(argv[i], "--add-special")) flags |= TOKENIZER_ADD_SPECIAL;
-        else if (!strcmp(argv[i], "--skip-special")) flags |= TOKENIZER_SKIP_SPECIAL;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-        else { fprintf(stderr, "cispo tokenize: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
+    tokenize_opts_t o;
+    keyconf_defaults(&o, tokenize_keys, tokenize_cli.n_keys);
+    int prc = keyconf_parse_cli(&tokenize_cli, &o, argc, argv, NULL, NULL, NULL);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo tokenize: %s\n", cispo_last_error());
+        return prc < 0 ? 2 : 0;
     }
-    if (!path) { usage(stderr); return 2; }
+    const char *path = o.tokenizer;
+    int decode = o.decode, jsonl = o.jsonl, info = o.info;
+    int flags = (o.add_special ? TOKENIZER_ADD_SPECIAL : 0) | (o.skip_special ? TOKENIZER_SKIP_SPECIAL : 0);
+    if (!path[0]) {
+        fprintf(stderr, "cispo tokenize: --tokenizer FILE is required (`cispo tokenize --help`)\n");
+        return 2;
+    }
     tokenizer_t *tok = tokenizer_load(path);
     if (!tok) { fprintf(stderr, "cispo tokenize: %s\n", cispo_last_error()); return 1; }
     int rc = 0;

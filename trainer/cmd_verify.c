@@ -7,6 +7,8 @@
 // the extracted answer (a third column with the reason under --reason); then a summary line with the
 // count, the correct fraction, the agreement with an expected column when present, verdicts/s
 // (verification time only, one thread) and the slowest single verdict.
+// defines: cmd_verify
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +17,34 @@
 #include "rl/math/math_verify.h"
 #include "rl/math/mv_internal.h"
 #include "rl/verifier.h"
+#include "trainer/commands.h"
+#include "trainer/keyconf.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: cispo verify --gold G --answer A [--verifier math|exact|regex] [--reason]\n"
-            "       cispo verify --tsv FILE [--verifier NAME] [--reason] [--quiet] [--non-strict] [--no-set-relation]\n"
-            "  TSV: gold<TAB>response[<TAB>expected 0/1], \\t and \\n escapes allowed, header line 'gold...' skipped.\n"
-            "  Prints `1|0<TAB>extracted` per pair, then a summary line (correct, agreement, verdicts/s).\n");
-}
+typedef struct {
+    char gold[1 << 16], answer[1 << 16], tsv[4096], verifier[64];
+    int reason, quiet, non_strict, no_set_relation;
+} verify_opts_t;
+
+#define O(f) offsetof(verify_opts_t, f)
+static const keyconf_key_t verify_keys[] = {
+    {"gold", KEY_STRING, O(gold), 0, 0, NULL, "", "the reference answer", 1 << 16},
+    {"answer", KEY_STRING, O(answer), 0, 0, NULL, "", "the response to judge", 1 << 16},
+    {"tsv", KEY_STRING, O(tsv), 0, 0, NULL, "", "a file of gold<TAB>response[<TAB>expected 0/1] lines (- for stdin)", 4096},
+    {"verifier", KEY_STRING, O(verifier), 0, 0, NULL, "math", "the verifier: math, exact or regex", 64},
+    {"reason", KEY_BOOL, O(reason), 0, 0, NULL, "false", "a third column with the verdict's reason", 0},
+    {"quiet", KEY_BOOL, O(quiet), 0, 0, NULL, "false", "only the summary line", 0},
+    {"non-strict", KEY_BOOL, O(non_strict), 0, 0, NULL, "false", "math: variables matched by position, not by name (f(x) = f(y))", 0},
+    {"no-set-relation", KEY_BOOL, O(no_set_relation), 0, 0, NULL, "false", "math: a gold set never matches a relation (x \\in [a,b] vs a \\le x \\le b)", 0},
+};
+#undef O
+
+static const keyconf_cli_t verify_cli = {
+    "cispo verify",
+    "cispo verify --gold G --answer A [--verifier math|exact|regex] [--reason]\n"
+    "       cispo verify --tsv FILE [--verifier NAME] [--reason] [--quiet] [--non-strict] [--no-set-relation]",
+    "  TSV: gold<TAB>response[<TAB>expected 0/1], \\t and \\n escapes allowed, header line 'gold...' skipped.\n"
+    "  Prints `1|0<TAB>extracted` per pair, then a summary line (correct, agreement, verdicts/s).",
+    verify_keys, sizeof verify_keys / sizeof verify_keys[0], 0};
 
 // Decodes \t and \n escapes in place, leaving LaTeX commands such as \times and \neq alone.
 static void decode_escapes(char *s) {
@@ -131,29 +153,14 @@ static int run_tsv(run_t *r, const char *path) {
     return 0;
 }
 
-int cmd_verify(int argc, char **argv) {
-    const char *gold = NULL, *answer = NULL, *tsv = NULL, *name = "math";
+static int verify_main(const verify_opts_t *o) {
+    const char *gold = o->gold[0] ? o->gold : NULL, *answer = o->answer[0] ? o->answer : NULL;
+    const char *tsv = o->tsv[0] ? o->tsv : NULL, *name = o->verifier;
     run_t r = {0};
     r.opts = math_opts_default;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--gold") && i + 1 < argc) gold = argv[++i];
-        else if (!strcmp(a, "--answer") && i + 1 < argc) answer = argv[++i];
-        else if (!strcmp(a, "--tsv") && i + 1 < argc) tsv = argv[++i];
-        else if (!strcmp(a, "--verifier") && i + 1 < argc) name = argv[++i];
-        else if (!strcmp(a, "--reason")) r.reason = 1;
-        else if (!strcmp(a, "--quiet")) r.quiet = 1;
-        else if (!strcmp(a, "--non-strict")) r.opts.strict = 0;
-        else if (!strcmp(a, "--no-set-relation")) r.opts.set_relation = 0;
-        else {
-            fprintf(stderr, "cispo verify: unknown or incomplete argument '%s'\n", a);
-            usage(stderr);
-            return 2;
-        }
-    }
+    r.reason = o->reason, r.quiet = o->quiet;
+    if (o->non_strict) r.opts.strict = 0;
+    if (o->no_set_relation) r.opts.set_relation = 0;
     r.v = verifier_find(name);
     if (!r.v) {
         fprintf(stderr, "cispo verify: no verifier named '%s' (try math, exact or regex)\n", name);
@@ -173,7 +180,7 @@ int cmd_verify(int argc, char **argv) {
     } else if (gold && answer) {
         run_one(&r, gold, answer, -1);
     } else {
-        usage(stderr);
+        keyconf_print_help(stderr, &verify_cli, NULL);
         return 2;
     }
     printf("# %ld verdicts: %ld correct (%.2f%%), %ld failed", r.n, r.correct, r.n ? 100.0 * (double)r.correct / (double)r.n : 0.0,
@@ -182,4 +189,18 @@ int cmd_verify(int argc, char **argv) {
         printf(", agreement with expected %ld/%ld (%.2f%%)", r.agree, r.with_expected, 100.0 * (double)r.agree / (double)r.with_expected);
     printf(", %.4f s, %.0f verdicts/s, slowest %.3f ms\n", r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0, 1e3 * r.slowest);
     return 0;
+}
+
+int cmd_verify(int argc, char **argv) {
+    verify_opts_t *o = cispo_calloc(1, sizeof *o);
+    keyconf_defaults(o, verify_keys, verify_cli.n_keys);
+    int prc = keyconf_parse_cli(&verify_cli, o, argc, argv, NULL, NULL, NULL);
+    if (prc) {
+        if (prc < 0) fprintf(stderr, "cispo verify: %s\n", cispo_last_error());
+        free(o);
+        return prc < 0 ? 2 : 0;
+    }
+    int rc = verify_main(o);
+    free(o);
+    return rc;
 }

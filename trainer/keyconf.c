@@ -26,13 +26,31 @@ static int edit_distance(const char *a, const char *b) {
     return d[la][lb];
 }
 
-// "unknown key 'lr_warmpu' (did you mean: lr_warmup, lr)"; nearest three by edit distance, or
-// those sharing a prefix.
-static int unknown_key(const keyconf_key_t *keys, int n, const char *key, const char *origin) {
+// Key names match with '-' and '_' alike ("max-new" is "max_new").
+static int key_eq(const char *a, const char *b) {
+    for (; *a && *b; a++, b++)
+        if (*a != *b && !((*a == '-' || *a == '_') && (*b == '-' || *b == '_'))) return 0;
+    return *a == *b;
+}
+
+const keyconf_key_t *keyconf_find(const keyconf_key_t *keys, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (key_eq(keys[i].name, name)) return &keys[i];
+    return NULL;
+}
+
+// The nearest three names by edit distance ('-' read as '_'), or those sharing a prefix.
+void keyconf_suggest(const keyconf_key_t *keys, int n, const char *key, const char *prefix, char *out, size_t cap) {
+    char norm[64];
+    snprintf(norm, sizeof norm, "%s", key);
     int best[3] = {-1, -1, -1}, bd[3] = {99, 99, 99};
     for (int i = 0; i < n; i++) {
-        int d = edit_distance(key, keys[i].name);
-        if (strstr(keys[i].name, key) || strstr(key, keys[i].name)) d = d < 2 ? d : 2;
+        char name[64];
+        snprintf(name, sizeof name, "%s", keys[i].name);
+        for (char *c = norm; *c; c++) *c = *c == '-' ? '_' : *c;
+        for (char *c = name; *c; c++) *c = *c == '-' ? '_' : *c;
+        int d = edit_distance(norm, name);
+        if (strstr(name, norm) || strstr(norm, name)) d = d < 2 ? d : 2;
         for (int s = 0; s < 3; s++)
             if (d < bd[s]) {
                 for (int m = 2; m > s; m--) bd[m] = bd[m - 1], best[m] = best[m - 1];
@@ -40,22 +58,27 @@ static int unknown_key(const keyconf_key_t *keys, int n, const char *key, const 
                 break;
             }
     }
-    char near[256] = "";
+    if (cap) out[0] = 0;
     for (int s = 0; s < 3; s++)
         if (best[s] >= 0 && bd[s] <= 1 + (int)strlen(key) / 2) {
-            if (near[0]) strncat(near, ", ", sizeof near - strlen(near) - 1);
-            strncat(near, keys[best[s]].name, sizeof near - strlen(near) - 1);
+            size_t len = strlen(out);
+            snprintf(out + len, cap - len, "%s%s%s", out[0] ? ", " : "", prefix, keys[best[s]].name);
         }
+}
+
+// "unknown key 'lr_warmpu' (did you mean: lr_warmup, lr?)".
+static int unknown_key(const keyconf_key_t *keys, int n, const char *key, const char *origin) {
+    char near[256];
+    keyconf_suggest(keys, n, key, "", near, sizeof near);
     if (near[0]) return cispo_fail("%s: unknown key '%s' (did you mean: %s?)", origin, key, near);
     return cispo_fail("%s: unknown key '%s' (`cispo train --keys` lists the valid keys)", origin, key);
 }
 
 int keyconf_apply(void *cfg, const keyconf_key_t *keys, int n, const char *key, const char *value,
                   const char *origin) {
-    const keyconf_key_t *k = NULL;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(keys[i].name, key)) k = &keys[i];
+    const keyconf_key_t *k = keyconf_find(keys, n, key);
     if (!k) return unknown_key(keys, n, key, origin);
+    key = k->name;  // messages use the table's spelling
     char *p = (char *)cfg + k->offset, *end;
     switch (k->type) {
     case KEY_INT: {
@@ -65,6 +88,15 @@ int keyconf_apply(void *cfg, const keyconf_key_t *keys, int n, const char *key, 
         if (v < k->min || v > k->max)
             return cispo_fail("%s: key '%s': %ld is out of range [%g, %g]", origin, key, v, k->min, k->max);
         *(int *)p = (int)v;
+        return 0;
+    }
+    case KEY_INT64: {
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end) return cispo_fail("%s: key '%s': '%s' is not an integer", origin, key, value);
+        if ((double)v < k->min || (double)v > k->max)
+            return cispo_fail("%s: key '%s': %lld is out of range [%.17g, %.17g]", origin, key, v, k->min, k->max);
+        *(long long *)p = v;
         return 0;
     }
     case KEY_DOUBLE: {
@@ -194,6 +226,7 @@ void keyconf_format(char *buf, size_t cap, const void *cfg, const keyconf_key_t 
     const char *p = (const char *)cfg + k->offset;
     switch (k->type) {
     case KEY_INT: snprintf(buf, cap, "%d", *(const int *)p); break;
+    case KEY_INT64: snprintf(buf, cap, "%lld", *(const long long *)p); break;
     case KEY_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
     case KEY_BOOL: snprintf(buf, cap, "%s", *(const int *)p ? "true" : "false"); break;
     case KEY_STRING: snprintf(buf, cap, "\"%s\"", p); break;

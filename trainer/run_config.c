@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
@@ -87,6 +88,26 @@ int run_config_load(run_config_t *c, const char *yaml_path, char **overrides, in
     if (yaml_path && keyconf_apply_yaml(c, run_config_keys, run_config_n_keys, yaml_path)) return -1;
     for (int i = 0; i < n_overrides; i++)
         if (keyconf_apply_override(c, run_config_keys, run_config_n_keys, overrides[i])) return -1;
+    return run_config_check(c);
+}
+
+int run_config_load_cli(run_config_t *c, const keyconf_cli_t *cli, int argc, char **argv, const char *default_yaml,
+                        const char **yaml_used, unsigned char *given) {
+    // A first pass finds the YAML file (and reports a bad option before the file is read); the
+    // second applies the options over the file's values.
+    const char *pos[1] = {NULL};
+    int n_pos = 0;
+    run_config_t *scratch = cispo_calloc(1, sizeof *scratch);
+    int rc = keyconf_defaults(scratch, run_config_keys, run_config_n_keys);
+    if (!rc) rc = keyconf_parse_cli(cli, scratch, argc, argv, pos, &n_pos, NULL);
+    free(scratch);
+    if (rc) return rc;
+    const char *yaml = n_pos ? pos[0] : default_yaml;
+    if (yaml_used) *yaml_used = yaml;
+    memset(c, 0, sizeof *c);
+    if (keyconf_defaults(c, run_config_keys, run_config_n_keys)) return -1;
+    if (yaml && keyconf_apply_yaml(c, run_config_keys, run_config_n_keys, yaml)) return -1;
+    if ((rc = keyconf_parse_cli(cli, c, argc, argv, pos, &n_pos, given))) return rc;
     return run_config_check(c);
 }
 

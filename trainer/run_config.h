@@ -1,6 +1,7 @@
 // trainer/run_config.h — every key of `cispo train` (a YAML file plus key=value overrides), with its
 // type, range, default and one line of help, validated through trainer/keyconf.
-// defines: run_config_t, run_config_keys, run_config_n_keys, run_config_load, run_config_check
+// defines: run_config_t, run_config_keys, run_config_n_keys, run_config_load, run_config_load_cli,
+//          run_config_check
 //
 // The table in run_config.c is the single list of keys: `cispo train --keys` prints it, the resolved
 // copy in run_dir/config.yaml is written from it, and an unknown key is an error naming the nearest.
@@ -80,6 +81,13 @@ extern const int run_config_n_keys;
 // Defaults, then the YAML file (NULL: none), then key=value overrides. 0 or -1 (+ message naming the
 // file:line or "command line" and the key).
 int run_config_load(run_config_t *c, const char *yaml_path, char **overrides, int n_overrides);
+// The command line of train, eval and demo (cli->keys is run_config_keys): an optional CONFIG.yaml
+// (when cli->max_positional is 1; default_yaml otherwise or when none is given, NULL: none), then
+// options in any keyconf_parse_cli form over it. *yaml_used (may be NULL) is the file read; given
+// (run_config_n_keys entries, may be NULL) marks the keys the command line set. 0, 1 when --help was
+// printed, -1 + message.
+int run_config_load_cli(run_config_t *c, const keyconf_cli_t *cli, int argc, char **argv, const char *default_yaml,
+                        const char **yaml_used, unsigned char *given);
 // Cross-key checks (prompts_per_step * group_size divisible into minibatches, ...). 0 or -1 + message.
 int run_config_check(const run_config_t *c);
 
