@@ -69,9 +69,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 #include "base/common.h"
+#include "base/yaml.h"
 #include "kernels/ops.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -564,9 +564,10 @@ int model_config_from_json_text(model_config_t *cfg, const char *text, const cha
 // JSON tree and checked by the same code. One preset-only key: full_attention_interval: n puts the
 // softmax layers at l = n-1, 2n-1, ... (MiniMax-M1: every 8th) when layer_types is not given.
 
-static cJSON *yaml_scalar_to_json(const yaml_event_t *ev) {
-    const char *s = (const char *)ev->data.scalar.value;
-    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+// A plain scalar may be null, a boolean or a number (YAML 1.2 core schema); a quoted one is a string.
+static cJSON *scalar_to_json(const ynode_t *y) {
+    const char *s = y->str;
+    if (y->plain) {
         if (!strcmp(s, "null") || !strcmp(s, "~") || !strcmp(s, "") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
             return cJSON_CreateNull();
         if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) return cJSON_CreateTrue();
@@ -579,117 +580,40 @@ static cJSON *yaml_scalar_to_json(const yaml_event_t *ev) {
     return cJSON_CreateString(s);
 }
 
-// Recursive descent over the event stream; *node gets the value that starts at the next event.
-static int yaml_read_node(yaml_parser_t *p, cJSON **node, const char *origin) {
-    yaml_event_t ev;
-    if (!yaml_parser_parse(p, &ev))
-        return cispo_fail("%s: malformed YAML at line %zu: %s", origin, p->problem_mark.line + 1,
-                          p->problem ? p->problem : "parse error");
-    int rc = 0;
-    if (ev.type == YAML_SCALAR_EVENT) {
-        *node = yaml_scalar_to_json(&ev);
-    } else if (ev.type == YAML_SEQUENCE_START_EVENT) {
-        cJSON *arr = cJSON_CreateArray();
-        for (;;) {
-            yaml_event_t peek;  // libyaml has no peek: read the next event and see if it ends the list
-            cJSON *item = NULL;
-            if (!yaml_parser_parse(p, &peek)) {
-                rc = cispo_fail("%s: malformed YAML at line %zu: %s", origin, p->problem_mark.line + 1,
-                                p->problem ? p->problem : "parse error");
-                break;
-            }
-            if (peek.type == YAML_SEQUENCE_END_EVENT) {
-                yaml_event_delete(&peek);
-                break;
-            }
-            if (peek.type == YAML_SCALAR_EVENT) item = yaml_scalar_to_json(&peek);
-            else {
-                rc = cispo_fail("%s: line %zu: nested collections inside a list are not supported in a model preset",
-                                origin, peek.start_mark.line + 1);
-                yaml_event_delete(&peek);
-                break;
-            }
-            yaml_event_delete(&peek);
-            cJSON_AddItemToArray(arr, item);
-        }
-        if (rc < 0) cJSON_Delete(arr);
-        else *node = arr;
-    } else if (ev.type == YAML_MAPPING_START_EVENT) {
-        cJSON *obj = cJSON_CreateObject();
-        for (;;) {
-            yaml_event_t key;
-            if (!yaml_parser_parse(p, &key)) {
-                rc = cispo_fail("%s: malformed YAML at line %zu: %s", origin, p->problem_mark.line + 1,
-                                p->problem ? p->problem : "parse error");
-                break;
-            }
-            if (key.type == YAML_MAPPING_END_EVENT) {
-                yaml_event_delete(&key);
-                break;
-            }
-            if (key.type != YAML_SCALAR_EVENT) {
-                rc = cispo_fail("%s: line %zu: mapping keys must be plain names", origin, key.start_mark.line + 1);
-                yaml_event_delete(&key);
-                break;
-            }
-            char *name = cispo_strdup((const char *)key.data.scalar.value);
-            size_t line = key.start_mark.line + 1;
-            yaml_event_delete(&key);
-            cJSON *val = NULL;
-            if (yaml_read_node(p, &val, origin) < 0) {
-                free(name);
-                rc = -1;
-                break;
-            }
-            if (cJSON_GetObjectItemCaseSensitive(obj, name)) {
-                rc = cispo_fail("%s: line %zu: key '%s' appears twice", origin, line, name);
-                cJSON_Delete(val);
-                free(name);
-                break;
-            }
-            cJSON_AddItemToObject(obj, name, val);
-            free(name);
-        }
-        if (rc < 0) cJSON_Delete(obj);
-        else *node = obj;
-    } else {
-        rc = cispo_fail("%s: line %zu: unsupported YAML construct (anchors, aliases and tags are not used in model "
-                        "presets)", origin, ev.start_mark.line + 1);
+// The YAML tree as the JSON tree config.json would give (lists hold scalars only in a preset).
+static int node_to_json(const ynode_t *y, const char *origin, cJSON **out) {
+    if (y->kind == YNODE_SCALAR) {
+        *out = scalar_to_json(y);
+        return 0;
     }
-    yaml_event_delete(&ev);
-    return rc;
+    cJSON *c = y->kind == YNODE_MAP ? cJSON_CreateObject() : cJSON_CreateArray();
+    for (int i = 0; i < y->n; i++) {
+        const ynode_t *k = y->kids[i];
+        cJSON *v = NULL;
+        if (y->kind == YNODE_LIST && k->kind != YNODE_SCALAR) {
+            cJSON_Delete(c);
+            return cispo_fail("%s:%d: nested collections inside a list are not supported in a model preset", origin,
+                              k->line);
+        }
+        if (node_to_json(k, origin, &v)) {
+            cJSON_Delete(c);
+            return -1;
+        }
+        if (y->kind == YNODE_MAP) cJSON_AddItemToObject(c, k->key, v);
+        else cJSON_AddItemToArray(c, v);
+    }
+    *out = c;
+    return 0;
 }
 
 static int yaml_to_json(const char *path, cJSON **out) {
-    size_t len = 0;
-    char *text = cispo_read_file(path, &len);
-    if (!text) return -1;
-    yaml_parser_t p;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    int rc = 0;
-    cJSON *root = NULL;
-    yaml_event_t ev;
-    // stream start, document start, the top node, document end
-    for (int i = 0; i < 2 && rc == 0; i++) {
-        if (!yaml_parser_parse(&p, &ev))
-            rc = cispo_fail("%s: malformed YAML at line %zu: %s", path, p.problem_mark.line + 1,
-                            p.problem ? p.problem : "parse error");
-        else {
-            if (ev.type == YAML_STREAM_END_EVENT) rc = cispo_fail("%s: the file is empty", path);
-            yaml_event_delete(&ev);
-        }
-    }
-    if (rc == 0) rc = yaml_read_node(&p, &root, path);
-    yaml_parser_delete(&p);
-    free(text);
-    if (rc < 0) return -1;
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return cispo_fail("%s: expected a mapping of keys at the top level", path);
-    }
-    *out = root;
-    return 0;
+    ynode_t *y = NULL;
+    if (yaml_load_file(path, &y)) return -1;
+    if (!y) return cispo_fail("%s: the file is empty", path);
+    int rc = y->kind == YNODE_MAP ? node_to_json(y, path, out)
+                                  : cispo_fail("%s:%d: expected a mapping of keys at the top level", path, y->line);
+    ynode_free(y);
+    return rc;
 }
 
 int model_config_from_yaml(model_config_t *cfg, const char *path) {

@@ -1108,7 +1108,7 @@ static void added_split(const tokenizer_t *t, const char *text, size_t from, siz
         if (a->single_word) {
             // The characters just before and after must not be word characters.
             size_t b = ms;
-            while (b > from && ((unsigned char)text[b - 1] & 0xC0) == 0x80) b--;
+            while (b > from && utf8_is_cont((unsigned char)text[b - 1])) b--;
             if (b > from) b--;
             int before_word = ms > from && is_word_char(t, text + b, ms - b);
             int after_word = me < to && is_word_char(t, text + me, to - me);
@@ -1118,7 +1118,7 @@ static void added_split(const tokenizer_t *t, const char *text, size_t from, siz
             size_t s = ms;
             while (s > from) {
                 size_t b = s - 1;
-                while (b > from && ((unsigned char)text[b] & 0xC0) == 0x80) b--;
+                while (b > from && utf8_is_cont((unsigned char)text[b])) b--;
                 uint32_t cp;
                 if (utf8_decode(text + b, s - b, &cp) <= 0 || !is_unicode_space(cp)) break;
                 s = b;

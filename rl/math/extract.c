@@ -15,6 +15,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "base/utf8.h"
 #include "rl/math/mv_internal.h"
 
 #define JOIN " \\text{ and } "  // the parser reads this as an unordered-list separator
@@ -59,7 +60,7 @@ static int last_match(pcre2_code *re, const char *s, size_t n, size_t *b, size_t
         found = 1;
         off = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
         // stay on a UTF-8 boundary
-        while (off < n && ((unsigned char)s[off] & 0xC0) == 0x80) off++;
+        while (off < n && utf8_is_cont((unsigned char)s[off])) off++;
     }
     pcre2_match_context_free(mc);
     pcre2_match_data_free(md);
@@ -387,7 +388,7 @@ static int put_number(const char *s, size_t n, buf_t *out) {
     while (last > 0 && !isdigit((unsigned char)s[last - 1])) last--;
     if (last == 0) return 0;
     size_t w = last > 512 ? last - 512 : 0;
-    while (w > 0 && ((unsigned char)s[w] & 0xC0) == 0x80) w++;
+    while (w > 0 && utf8_is_cont((unsigned char)s[w])) w++;
     size_t b, e;
     if (!last_match(re_number, s + w, n - w, &b, &e)) return 0;
     b += w;
@@ -416,7 +417,7 @@ size_t mv_extract_region(const char *s, size_t n) {
                 b = q + 2;
                 break;
             }
-        while (b < n && ((unsigned char)s[b] & 0xC0) == 0x80) b++;
+        while (b < n && utf8_is_cont((unsigned char)s[b])) b++;
     }
     return b;
 }
