@@ -22,8 +22,8 @@ static int is_setting(const char *a) {
 static void describe(char *buf, size_t cap, const keyconf_key_t *k) {
     switch (k->type) {
     case KEY_INT:
-    case KEY_INT64: snprintf(buf, cap, "an integer in [%.17g, %.17g]", k->min, k->max); break;
-    case KEY_DOUBLE: snprintf(buf, cap, "a number in [%.17g, %.17g]", k->min, k->max); break;
+    case KEY_INT64: snprintf(buf, cap, "an integer in [%.15g, %.15g]", k->min, k->max); break;
+    case KEY_DOUBLE: snprintf(buf, cap, "a number in [%.15g, %.15g]", k->min, k->max); break;
     case KEY_BOOL: snprintf(buf, cap, "true or false"); break;
     case KEY_CHOICE: snprintf(buf, cap, "one of %s", k->choices); break;
     default: snprintf(buf, cap, "text"); break;
