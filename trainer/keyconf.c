@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
 
 #include "base/common.h"
+#include "base/yaml.h"
 
 static int edit_distance(const char *a, const char *b) {
     int la = (int)strlen(a), lb = (int)strlen(b);
@@ -156,69 +156,36 @@ int keyconf_apply_override(void *cfg, const keyconf_key_t *keys, int n, const ch
     return keyconf_apply(cfg, keys, n, key, eq + 1, "command line");
 }
 
-int keyconf_apply_yaml(void *cfg, const keyconf_key_t *keys, int n, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cispo_fail("%s: cannot open: %s", path, strerror(errno));
-    yaml_parser_t ps;
-    yaml_parser_initialize(&ps);
-    yaml_parser_set_input_file(&ps, f);
-    char prefix[8][128];  // nested mapping keys, joined with '.'
-    int depth = 0, expect_key[9] = {1}, rc = 0, done = 0;
-    char key[256] = "";
-    while (!done && !rc) {
-        yaml_event_t ev;
-        if (!yaml_parser_parse(&ps, &ev)) {
-            rc = cispo_fail("%s:%zu:%zu: YAML error: %s", path, ps.problem_mark.line + 1, ps.problem_mark.column + 1,
-                            ps.problem ? ps.problem : "malformed");
-            break;
+// A nested mapping names its keys with the parent's as a dotted prefix (optim: {lr: 1} is optim.lr).
+static int apply_map(void *cfg, const keyconf_key_t *keys, int n, const ynode_t *map, const char *prefix,
+                     const char *path, int depth) {
+    for (int i = 0; i < map->n; i++) {
+        const ynode_t *v = map->kids[i];
+        char key[256];
+        if (snprintf(key, sizeof key, "%s%s", prefix, v->key) >= (int)sizeof key)
+            return cispo_fail("%s:%d: key '%s%s' is too long", path, v->line, prefix, v->key);
+        if (v->kind == YNODE_LIST)
+            return cispo_fail("%s:%d: key '%s': lists are not supported here; give one value", path, v->line, key);
+        if (v->kind == YNODE_MAP) {
+            if (depth >= 8) return cispo_fail("%s:%d: mappings nested too deep", path, v->line);
+            strncat(key, ".", sizeof key - strlen(key) - 1);
+            if (apply_map(cfg, keys, n, v, key, path, depth + 1)) return -1;
+            continue;
         }
-        size_t line = ev.start_mark.line + 1;
-        switch (ev.type) {
-        case YAML_MAPPING_START_EVENT:
-            if (depth > 0) {
-                if (depth > 8) {
-                    rc = cispo_fail("%s:%zu: mappings nested too deep", path, line);
-                    break;
-                }
-                snprintf(prefix[depth - 1], sizeof prefix[0], "%s", key);
-            }
-            depth++;
-            expect_key[depth] = 1;
-            break;
-        case YAML_MAPPING_END_EVENT:
-            depth--;
-            if (depth > 0) expect_key[depth] = 1;
-            break;
-        case YAML_SEQUENCE_START_EVENT:
-            rc = cispo_fail("%s:%zu: key '%s': lists are not supported here; give one value", path, line, key);
-            break;
-        case YAML_SCALAR_EVENT: {
-            const char *s = (const char *)ev.data.scalar.value;
-            if (depth == 0) {
-                rc = cispo_fail("%s:%zu: expected a mapping of key: value lines", path, line);
-            } else if (expect_key[depth]) {
-                key[0] = 0;
-                for (int d = 0; d < depth - 1; d++) {
-                    strncat(key, prefix[d], sizeof key - strlen(key) - 1);
-                    strncat(key, ".", sizeof key - strlen(key) - 1);
-                }
-                strncat(key, s, sizeof key - strlen(key) - 1);
-                expect_key[depth] = 0;
-            } else {
-                char origin[1100];
-                snprintf(origin, sizeof origin, "%s:%zu", path, line);
-                rc = keyconf_apply(cfg, keys, n, key, s, origin);
-                expect_key[depth] = 1;
-            }
-            break;
-        }
-        case YAML_STREAM_END_EVENT: done = 1; break;
-        default: break;
-        }
-        yaml_event_delete(&ev);
+        char origin[1100];
+        snprintf(origin, sizeof origin, "%s:%d", path, v->line);
+        if (keyconf_apply(cfg, keys, n, key, v->str, origin)) return -1;
     }
-    yaml_parser_delete(&ps);
-    fclose(f);
+    return 0;
+}
+
+int keyconf_apply_yaml(void *cfg, const keyconf_key_t *keys, int n, const char *path) {
+    ynode_t *root = NULL;
+    if (yaml_load_file(path, &root)) return -1;
+    int rc = 0;
+    if (root && root->kind != YNODE_MAP) rc = cispo_fail("%s:%d: expected a mapping of key: value lines", path, root->line);
+    else if (root) rc = apply_map(cfg, keys, n, root, "", path, 1);
+    ynode_free(root);
     return rc;
 }
 
