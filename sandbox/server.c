@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "sandbox/pool.h"
 #include "sandbox/runner.h"
 #include "sandbox/server.h"
@@ -22,8 +23,7 @@ typedef struct {
 } server_t;
 
 typedef struct {
-    char *body;
-    size_t len, cap;
+    buf_t body;
     int too_big;
 } upload_t;
 
@@ -88,7 +88,7 @@ cJSON *sandbox_sf_response(const cJSON *result) {
 }
 
 static enum MHD_Result run_code(server_t *s, struct MHD_Connection *c, upload_t *u) {
-    cJSON *req = cJSON_ParseWithLength(u->body ? u->body : "", u->len);
+    cJSON *req = cJSON_ParseWithLength(u->body.s ? u->body.s : "", u->body.n);
     if (!req || !cJSON_IsObject(req)) {
         cJSON_Delete(req);
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "request body is not a JSON object");
@@ -150,17 +150,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return u ? MHD_YES : MHD_NO;
     }
     if (*data_size) {  // a chunk of the body
-        if (!u->too_big && u->len + *data_size > s->max_body) u->too_big = 1;
-        if (!u->too_big) {
-            if (u->len + *data_size + 1 > u->cap) {
-                size_t cap = (u->len + *data_size + 1) * 2;
-                char *b = realloc(u->body, cap);
-                if (!b) return MHD_NO;
-                u->body = b, u->cap = cap;
-            }
-            memcpy(u->body + u->len, data, *data_size);
-            u->len += *data_size;
-        }
+        if (!u->too_big && u->body.n + *data_size > s->max_body) u->too_big = 1;
+        if (!u->too_big) buf_append(&u->body, data, *data_size);
         *data_size = 0;
         return MHD_YES;
     }
@@ -171,7 +162,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)cls, (void)c, (void)toe;
     upload_t *u = *con_cls;
-    if (u) free(u->body), free(u);
+    if (u) buf_free(&u->body), free(u);
     *con_cls = NULL;
 }
 
