@@ -19,7 +19,7 @@ static const char *common =
     "model=configs/models/tiny.yaml tokenizer=configs/tokenizers/demo/tokenizer.json "
     "eval_data=arithmetic eval_size=12 sft_steps=4 sft_batch=8 steps=4 prompts_per_step=3 "
     "group_size=4 minibatches=2 max_new_tokens=16 lr_schedule=cosine warmup=2 sft_warmup=2 eval_every=2 "
-    "score_workers=2 quiet=true report=false seed=5";
+    "reward_workers=2 quiet=true report=false seed=5";
 
 static char data[128];
 

@@ -22,7 +22,7 @@ static int run(const char *cmd) { return test_run_shell(cmd, out_buf, sizeof out
 static const char *args =
     "model=configs/models/tiny.yaml tokenizer=configs/tokenizers/demo/tokenizer.json train_data=arithmetic "
     "eval_data=arithmetic train_size=100 eval_size=10 sft_steps=3 sft_batch=8 steps=3 prompts_per_step=2 "
-    "group_size=4 minibatches=2 max_new_tokens=12 save_every=2 keep_checkpoints=2 score_workers=1 seed=3";
+    "group_size=4 minibatches=2 max_new_tokens=12 save_every=2 keep_checkpoints=2 reward_workers=1 seed=3";
 
 int main(void) {
     const char *bin = getenv("CISPO_BIN"), *py = getenv("CISPO_PYTHON");

@@ -49,14 +49,14 @@ static int count(const char *hay, const char *needle) {
 static const char *args =
     "model=configs/models/tiny.yaml tokenizer=configs/tokenizers/demo/tokenizer.json train_data=arithmetic "
     "eval_data=arithmetic train_size=100 eval_size=9 sft_steps=3 sft_batch=5 steps=2 prompts_per_step=3 "
-    "group_size=4 minibatches=2 max_new_tokens=12 save_every=0 score_workers=1 seed=5 report=false";
+    "group_size=4 minibatches=2 max_new_tokens=12 save_every=0 reward_workers=1 seed=5 report=false";
 
 // 300 SFT updates on the easiest problems: enough for a few held-out answers to come out right
 static const char *sft_args =
     "model=configs/models/tiny.yaml tokenizer=configs/tokenizers/demo/tokenizer.json train_data=arithmetic "
     "eval_data=arithmetic task_dmin=1 task_dmax=1 train_size=200 eval_size=15 sft_steps=300 sft_batch=15 "
     "sft_lr=3e-3 sft_warmup=5 steps=1 prompts_per_step=3 group_size=4 max_new_tokens=32 save_every=0 "
-    "score_workers=1 seed=5 report=false samples=false quiet=true";
+    "reward_workers=1 seed=5 report=false samples=false quiet=true";
 
 int main(void) {
     const char *bin = getenv("CISPO_BIN"), *mpi = getenv("CISPO_MPIEXEC");

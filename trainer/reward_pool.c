@@ -99,12 +99,12 @@ static void worker_main(int fd) {
 
 static int spawn(reward_pool_t *p, int i) {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return cispo_fail("score pool: socketpair: %s", strerror(errno));
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return cispo_fail("reward pool: socketpair: %s", strerror(errno));
     fflush(NULL);  // no buffered output duplicated into the child
     pid_t pid = fork();
     if (pid < 0) {
         close(sv[0]), close(sv[1]);
-        return cispo_fail("score pool: fork: %s", strerror(errno));
+        return cispo_fail("reward pool: fork: %s", strerror(errno));
     }
     if (pid == 0) {
         close(sv[0]);
@@ -186,7 +186,7 @@ int reward_pool_run(reward_pool_t *p, const reward_job_t *jobs, int n, verdict_t
             for (int i = 0; i < p->n; i++)
                 if (p->w[i].fd >= 0 && p->w[i].job >= 0) pfd[np] = (struct pollfd){p->w[i].fd, POLLIN, 0}, who[np++] = i;
             if (np == 0) {
-                if (next < n) {  // no worker left alive: score the rest here rather than hang
+                if (next < n) {  // no worker left alive: reward the rest here rather than hang
                     for (; next < n; next++, done++) verify_one(jobs[next].verifier, &jobs[next].req, &out[next]);
                 }
                 continue;

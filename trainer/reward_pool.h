@@ -1,7 +1,7 @@
 // trainer/reward_pool.h — rewards computed in parallel worker processes (docs/rl.md step 3): a small pool of
 // forked workers, one socket pair each; the trainer hands out one request per idle worker and
 // collects verdicts as they come. A worker that crashes or overruns its time is killed and replaced,
-// and its request gets a failed verdict (reported, never scored silently).
+// and its request gets a failed verdict (reported, never rewarded silently).
 // defines: reward_job_t, reward_pool_t, reward_pool_create, reward_pool_free, reward_pool_run
 //
 // Workers run verifier_find(job->verifier)->verify in their own address space, so a slow code
@@ -19,10 +19,10 @@ typedef struct {
 typedef struct reward_pool reward_pool_t;
 
 // n_workers >= 1 processes; timeout_s bounds one verification (the worker is killed past it).
-// n_workers == 0 scores in the calling process (for debugging). NULL + message when fork fails.
+// n_workers == 0 computes rewards in the calling process (for debugging). NULL + message when fork fails.
 reward_pool_t *reward_pool_create(int n_workers, double timeout_s);
 void reward_pool_free(reward_pool_t *p);
-// Scores n jobs; out[i] is job i's verdict whatever order the workers finish in. Returns the number
+// Runs n jobs; out[i] is job i's verdict whatever order the workers finish in. Returns the number
 // of failed verdicts (unknown verifier, verifier error, crash, timeout).
 int reward_pool_run(reward_pool_t *p, const reward_job_t *jobs, int n, verdict_t *out);
 

@@ -1,5 +1,5 @@
 // trainer/rl_step.c — one RL step (docs/rl.md "One RL step"): sample prompts, roll out G completions each
-// with the current policy (log pi_old recorded), score them in the worker pool, group-normalise the
+// with the current policy (log pi_old recorded), reward them in the worker pool, group-normalise the
 // rewards, then several minibatch updates with the policy loss (CISPO by default), each normalised
 // over its own response tokens (token-level normalisation over the whole update batch).
 // Data parallel (world > 1): every rank draws the same prompts and rolls out its contiguous slice of
@@ -7,6 +7,9 @@
 // the samples is the one-process step's. Each update takes each rank's share of its local minibatch,
 // normalised by the GLOBAL token (GSPO: sequence) count, and all-reduces the gradient before the common
 // AdamW step; every rank runs the same number of updates. Logged metrics are global.
+// It lives in trainer/, not rl/: it drives the optimizer, the reward worker pool, checkpointed run
+// state and MPI, which sit above rl/ (includes point down); rl/ holds the pieces it calls (rollout,
+// sampler, advantages, losses, verifiers).
 // defines: train_rl_step
 #include <math.h>
 #include <stdio.h>
@@ -66,10 +69,10 @@ static int sync_fail(int rc) {
     return f && !rc ? cispo_fail("RL step failed on another rank") : rc;
 }
 
-// Rolls out G samples for each of the n prompts idx[]; scores them; fills out[n*G] (group-major).
+// Rolls out G samples for each of the n prompts idx[]; rewards them; fills out[n*G] (group-major).
 // first: the step's global sample index of out[0] (it picks the sampling seeds).
 static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint64_t first, rl_sample_t *out,
-                         double *t_roll, double *t_score, long *gen_tokens) {
+                         double *t_roll, double *t_reward, long *gen_tokens) {
     const run_config_t *c = &t->cfg;
     const int G = c->group_size, N = n * G;
     const int32_t **pp = cispo_malloc(sizeof(*pp) * (size_t)N);
@@ -94,7 +97,7 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
         char **texts = cispo_malloc(sizeof(char *) * (size_t)N);
         verdict_t *v = cispo_malloc(sizeof(verdict_t) * (size_t)N);
         train_reward(t, ex, &t->train, rs, N, texts, v);
-        *t_score += cispo_now() - t0;
+        *t_reward += cispo_now() - t0;
         for (int i = 0; i < N; i++) {
             rl_sample_t *o = &out[i];
             o->ex = ex[i], o->s = rs[i], o->v = v[i], o->text = texts[i];
@@ -208,7 +211,7 @@ static int global_samples(const rl_sample_t *s, const int *slot, int n, int n_gl
 int train_rl_step(train_t *t, metrics_t *mt) {
     const run_config_t *c = &t->cfg;
     const int P = c->prompts_per_step, G = c->group_size, step = t->rl_done + 1;
-    double t_start = cispo_now(), t_roll = 0, t_score = 0;
+    double t_start = cispo_now(), t_roll = 0, t_reward = 0;
     long gen_tokens = 0;
     train_use_optimizer(t, 2);
     metrics_clear(mt);
@@ -227,7 +230,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         data_cursor_take(&t->rl_data, (uint64_t)c->seed, 2, t->train.n, need_g, idx);
         int lo = (int)((long)need_g * dw->rank / dw->world), need = (int)((long)need_g * (dw->rank + 1) / dw->world) - lo;
         uint64_t seed = mix64(mix64((uint64_t)c->seed) ^ ((uint64_t)step << 8 | (uint64_t)round));
-        rc = rollout_round(t, idx + lo, need, seed, (uint64_t)lo * (uint64_t)G, all + n_all, &t_roll, &t_score,
+        rc = rollout_round(t, idx + lo, need, seed, (uint64_t)lo * (uint64_t)G, all + n_all, &t_roll, &t_reward,
                            &gen_tokens);
         if ((rc = sync_fail(rc))) break;
         rounds++;
@@ -401,7 +404,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         double dt = cispo_now() - t_start;
         metrics_set(mt, "time_step_s", dt);
         metrics_set(mt, "time_rollout_s", t_roll);
-        metrics_set(mt, "time_score_s", t_score);
+        metrics_set(mt, "time_reward_s", t_reward);
         metrics_set(mt, "time_train_s", t_train);
         metrics_set(mt, "rollout_tok_per_s", t_roll > 0 ? gen_tokens / t_roll : 0);
         metrics_set(mt, "train_tok_per_s", t_train > 0 ? packed / t_train : 0);

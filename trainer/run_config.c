@@ -59,7 +59,7 @@ const keyconf_key_t run_config_keys[] = {
     {"rep_p", KEY_DOUBLE, O(rep_p), 0, 1, NULL, "0.99", "repetition early truncation probability", 0},
     {"rep_reward", KEY_DOUBLE, O(rep_reward), -1e6, 1e6, NULL, "0", "reward of a repetition-truncated sample", 0},
     {"verifier", KEY_STRING, O(verifier), 0, 0, NULL, "math", "verifier for records that name none", S(verifier)},
-    {"score_workers", KEY_INT, O(score_workers), 0, 256, NULL, "2", "verifier worker processes (0: score in the trainer)", 0},
+    {"reward_workers", KEY_INT, O(reward_workers), 0, 256, NULL, "2", "verifier worker processes (0: rewards computed in the trainer)", 0},
     // optimizer
     {"lr", KEY_DOUBLE, O(lr), 0, 1, NULL, "1e-3", "RL peak learning rate", 0},
     {"warmup", KEY_INT, O(warmup), 0, 1e8, NULL, "0", "RL warmup updates", 0},

@@ -59,7 +59,7 @@ typedef struct {
     double rep_p;
     double rep_reward;             // reward given to repetition-truncated samples
     char verifier[32];             // verifier for records that do not name one
-    int score_workers;
+    int reward_workers;
     // ---- optimizer ----
     double lr;
     int warmup;

@@ -86,9 +86,9 @@ void train_close(train_t *t);
 
 // One SFT update (cross-entropy on demonstrations); fills mt.
 int train_sft_step(train_t *t, metrics_t *mt);
-// One RL step: rollout, score, advantages, minibatch updates; fills mt.
+// One RL step: rollout, rewards, advantages, minibatch updates; fills mt.
 int train_rl_step(train_t *t, metrics_t *mt);
-// Decodes n completions (texts[i] malloc'ed) of records ex[i] of set and scores them in the worker
+// Decodes n completions (texts[i] malloc'ed) of records ex[i] of set and rewards them in the worker
 // pool. Returns the number of failed verdicts.
 int train_reward(train_t *t, const int *ex, const train_set_t *set, const rollout_sample_t *s, int n, char **texts,
                 verdict_t *out);

@@ -67,7 +67,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
     t->cfg = *cfg;
     t->heldout_before = NAN;
     // workers first: forked while the process is small and has no BLAS threads busy
-    t->pool = reward_pool_create(cfg->score_workers, 60.0);
+    t->pool = reward_pool_create(cfg->reward_workers, 60.0);
     if (!t->pool) return -1;
     float *params = NULL;
     if (train_load_model(cfg->model, (uint64_t)cfg->seed, &t->mcfg, &params)) return -1;
