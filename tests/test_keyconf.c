@@ -69,5 +69,32 @@ int main(void) {
     test_check(keyconf_apply_yaml(&d, keys, NK, y) == 0 && d.lr == c.lr && d.loss == 2 && !strcmp(d.out, c.out),
                "dump reads back: %s", cispo_last_error());
     unlink(y);
+
+    // command lines (keyconf_parse_cli): three forms, '-' for '_', flags, positionals, errors
+    static const keyconf_cli_t cli = {"cispo test", "cispo test [FILE] [options]", NULL, keys, NK, 1};
+    char a0[] = "test", a1[] = "--steps", a2[] = "5", a3[] = "loss=grpo", a4[] = "--lr-warmup=7", a5[] = "--greedy",
+         a6[] = "in.txt", a7[] = "--optim.out", a8[] = "runs/z";
+    char *argv[] = {a0, a1, a2, a3, a4, a5, a6, a7, a8};
+    const char *pos[1] = {NULL};
+    int n_pos = -1;
+    unsigned char given[NK] = {0};
+    keyconf_defaults(&c, keys, NK);
+    int rc = keyconf_parse_cli(&cli, &c, 9, argv, pos, &n_pos, given);
+    test_check(rc == 0 && c.steps == 7 && c.loss == 1 && c.greedy == 1 && !strcmp(c.out, "runs/z") && n_pos == 1 &&
+                   !strcmp(pos[0], "in.txt") && given[0] && given[1] && given[2] && !given[3] && given[4],
+               "cli: --k v, k=v, --k-with-dashes=v, a flag, a positional (rc %d: %s)", rc, rc ? cispo_last_error() : "");
+    char b1[] = "--greedy=no", b2[] = "--stepz", b3[] = "3", b4[] = "--lr", b5[] = "x.txt", b6[] = "y.txt";
+    char *argv2[] = {a0, b1};
+    test_check(keyconf_parse_cli(&cli, &c, 2, argv2, pos, &n_pos, NULL) == 0 && c.greedy == 0, "cli: --flag=no turns it off");
+    char *argv3[] = {a0, b2, b3};
+    test_check(keyconf_parse_cli(&cli, &c, 3, argv3, pos, &n_pos, NULL) == -1 && strstr(cispo_last_error(), "--stepz") &&
+                   strstr(cispo_last_error(), "did you mean: --steps"),
+               "cli: misspelt option: %s", cispo_last_error());
+    char *argv4[] = {a0, b4};
+    test_check(keyconf_parse_cli(&cli, &c, 2, argv4, pos, &n_pos, NULL) == -1 && strstr(cispo_last_error(), "needs a value"),
+               "cli: missing value: %s", cispo_last_error());
+    char *argv5[] = {a0, b5, b6};
+    test_check(keyconf_parse_cli(&cli, &c, 3, argv5, pos, &n_pos, NULL) == -1 && strstr(cispo_last_error(), "y.txt"),
+               "cli: one positional too many: %s", cispo_last_error());
     return test_finish("test_keyconf");
 }
