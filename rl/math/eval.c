@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
 #include "rl/math/mv_internal.h"
 
 // ---------------------------------------------------------------- work budget
@@ -364,8 +365,7 @@ static int c_pow(mv_cval *r, const mv_cval *a, const mv_cval *b) {
 // A smooth, deterministic stand-in for an undefined function f: f(t) = sin(a t + b) + c t.
 static int ufunc_value(const char *name, const mv_cval *arg, mv_cval *out) {
     if (!is_real(arg) || huge(arg->re)) return -1;
-    uint64_t h = 1469598103934665603ull;
-    for (const char *c = name; *c; c++) h = (h ^ (uint64_t)(unsigned char)*c) * 1099511628211ull;
+    uint64_t h = rng_fnv1a_str(name);
     double a = 0.5 + (double)(h & 0xffff) / 65536.0, b = (double)((h >> 16) & 0xffff) / 65536.0,
            c = (double)((h >> 32) & 0xffff) / 131072.0;
     mpfr_t t;
