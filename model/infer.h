@@ -3,12 +3,12 @@
 // batching: a finished sequence frees its slot, a waiting prompt is prefilled into it).
 // defines: infer_t, infer_create, infer_free, infer_prefill, infer_decode
 //
-// Caches per slot: fp32 lightning states [lightning layers, H, D, D] (independent of context length)
-// and a KV cache [softmax layers, max_ctx, KV, D] for the softmax layers only.
-// Prefill runs the training forward (model_forward: chunked lightning form, causal attention over the
-// packed prompts) and takes the caches from its activations, so a prompt's log-probs are the
-// training forward's by construction; decode continues with the recurrent lightning step and
-// attention over the cache. Logits come from the fp32 LM head.
+// Caches per slot (in the model's backend memory): fp32 lightning states [lightning layers, H, D, D]
+// (independent of context length) and a KV cache [softmax layers, max_ctx, KV, D] for the softmax
+// layers only. Prefill and decode are the training forward (model_forward_cached): the same layer
+// functions with the cache swapped in for the two decode-specific pieces (lightning's recurrent step
+// over the slot's state, attention over the slot's KV cache), so every config option acts on decode
+// exactly as on training. Logits come from the fp32 LM head.
 #ifndef CISPO_MODEL_INFER_H
 #define CISPO_MODEL_INFER_H
 
@@ -18,16 +18,10 @@
 
 typedef struct {
     model_t *m;          // weights in place (the policy being trained: no copy, no sync)
+    model_cache_t cache; // slots, states and KV caches (model.h)
     int max_slots, max_ctx;
-    int n_lin, n_soft;   // lightning / softmax layer counts
-    int layer_slot[MODEL_MAX_LAYERS];  // index of layer l among its kind
-    float *lin_state;    // [max_slots][n_lin][H][D][D]
-    float *kcache;       // [n_soft][max_slots][max_ctx][KV][D]
-    float *vcache;       // same
-    int32_t *len;        // [max_slots] tokens in the cache of each slot
-    // decode scratch, sized for max_slots tokens
-    float *buf;
-    size_t n_buf;
+    int32_t *len;        // [max_slots] tokens in the cache of each slot (host)
+    float *logits;       // [max_slots, V] fp32 in backend memory (the LM head's output)
 } infer_t;
 
 // max_ctx: longest prompt + generation a slot may hold; prefill batches are limited by the model's

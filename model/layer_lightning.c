@@ -1,5 +1,5 @@
 // model/layer_lightning.c — the lightning (linear) attention layer, forward and backward.
-// defines: model_lightning_forward, model_lightning_backward, model_lightning_scratch_floats
+// defines: model_lightning_forward, model_lightning_backward, model_lightning_scratch_bytes
 //
 // transformers' MiniMaxLightningAttention:
 //   qkv = act(qkv_proj(h)).reshape(T, H, 3D); q, k, v = split(qkv, D)     # rows per head: [q | k | v]
@@ -7,98 +7,104 @@
 //   o   = lightning core (S_t = lam S_{t-1} + k_t^T v_t, o_t = q_t S_t), no scale
 //   o   = norm(o) over all A channels (MiniMaxRMSNorm default eps 1e-6)
 //   out = out_proj(sigmoid(output_gate(h)) * o)
-#include <string.h>
-
+// With a cache, prefill runs the chunked core and keeps each sequence's final state in its slot;
+// decode runs the recurrent step on the slot's state. Everything else is the same code.
 #include "base/common.h"
 #include "kernels/ops.h"
 #include "model/layers.h"
 
 #define LIGHTNING_NORM_EPS 1e-6f
 
-// qkv [T, H, 3D] -> q, k, v [T, H, D]
-static void split_heads(float *q, float *k, float *v, const float *qkv, int T, int H, int D) {
-    for (size_t th = 0; th < (size_t)T * H; th++) {
-        const float *src = qkv + th * 3 * D;
-        memcpy(q + th * D, src, (size_t)D * sizeof(float));
-        memcpy(k + th * D, src + D, (size_t)D * sizeof(float));
-        memcpy(v + th * D, src + 2 * D, (size_t)D * sizeof(float));
-    }
+size_t model_lightning_scratch_bytes(const model_config_t *c, size_t T, size_t esize) {
+    size_t A = (size_t)model_attn_width(c), HDD = (size_t)c->n_heads * c->head_dim * c->head_dim;
+    // backward: dgated, dgate_pre, do_norm, do_core, dq, dk, dv, dqkv (3A), dqkv_pre (3A); prefill:
+    // the final states of up to T sequences; 256-byte alignment of each piece
+    size_t bwd = T * A * 13 * esize, states = T * HDD * sizeof(float);
+    return (bwd > states ? bwd : states) + 16 * 256;
 }
 
-// the inverse: dq, dk, dv [T, H, D] -> dqkv [T, H, 3D]
-static void merge_heads(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D) {
-    for (size_t th = 0; th < (size_t)T * H; th++) {
-        float *dst = dqkv + th * 3 * D;
-        memcpy(dst, dq + th * D, (size_t)D * sizeof(float));
-        memcpy(dst + D, dk + th * D, (size_t)D * sizeof(float));
-        memcpy(dst + 2 * D, dv + th * D, (size_t)D * sizeof(float));
-    }
-}
-
-size_t model_lightning_scratch_floats(const model_config_t *c, size_t T) {
-    size_t A = (size_t)model_attn_width(c);
-    return T * A * 13;  // backward: dgated, dgate_pre, do_norm, do_core, dq, dk, dv, dqkv (3A), dqkv_pre (3A)
-}
-
-void model_lightning_forward(model_t *m, int l, float *out, model_scratch_t *s) {
+// The core with the cache swapped in: prefill keeps final states, decode steps the slot's state.
+static void core_forward(model_t *m, int l, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
-    const int T = m->T, C = c->hidden_size, H = c->n_heads, D = c->head_dim, A = H * D;
+    const int H = c->n_heads, D = c->head_dim;
     const model_layer_acts_t *a = &m->layer[l];
-    const layer_params_t *p = &m->table.layers[l];
-    const float *P = m->params;
-    float *X = m->acts;
-    const float *h = X + a->h;
-    const int32_t *cu = m->iacts + m->cu_seqlens;
+    const float *slopes = m->slopes + (size_t)l * H;
+    op_seqs_t seqs = {IACT(m, m->cu_seqlens), m->h_cu, m->nseq, m->T, m->max_len};
+    model_cache_t *ca = m->cache;
+    const size_t HDD = (size_t)H * D * D;
+    if (ca && ca->mode == MODEL_CACHE_DECODE) {
+        float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
+        lightning_decode(m->be, ACT(m, a->o_core), states, IACT(m, m->tok_slot), ACT(m, a->q), ACT(m, a->k),
+                         ACT(m, a->v), slopes, m->T, H, D);
+        return;
+    }
     size_t mark = s->used;
-
-    matmul_cpu(X + a->qkv_pre, h, P + p->qkv, T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
-    float *qkv = model_scratch_take(s, (size_t)T * 3 * A);
-    act_forward_cpu(c->hidden_act, qkv, X + a->qkv_pre, (size_t)T * 3 * A);
-    split_heads(X + a->q, X + a->k, X + a->v, qkv, T, H, D);
-    lightning_forward_cpu(X + a->o_core, NULL, X + a->q, X + a->k, X + a->v, NULL, m->slopes + (size_t)l * H, cu,
-                          m->nseq, H, D, c->block_size);
-    rmsnorm_forward_cpu(X + a->o_norm, X + a->rstd_o, X + a->o_core, P + p->out_norm, T, A, LIGHTNING_NORM_EPS);
-    matmul_cpu(X + a->gate_pre, h, P + p->gate, T, A, C, 0, 1, 1.0f, 0.0f);     // [T, A]
-    sigmoid_gate_forward_cpu(X + a->gated, X + a->gate_pre, X + a->o_norm, (size_t)T * A);
-    matmul_cpu(out, X + a->gated, P + p->out, T, C, A, 0, 1, 1.0f, 0.0f);       // [T, C]
+    float *final = ca ? model_scratch_take(s, (size_t)m->nseq * HDD, sizeof(float)) : NULL;
+    lightning_forward(m->be, ACT(m, a->o_core), final, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), NULL, slopes,
+                      &seqs, H, D, c->block_size);
+    if (ca) {
+        float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
+        for (int i = 0; i < m->nseq; i++)
+            backend_copy(m->be, states + (size_t)ca->slot_host[i] * HDD, final + (size_t)i * HDD, HDD * sizeof(float));
+    }
     s->used = mark;
 }
 
-void model_lightning_backward(model_t *m, int l, const float *dout, float *din, model_scratch_t *s) {
+void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size, H = c->n_heads, D = c->head_dim, A = H * D;
     const model_layer_acts_t *a = &m->layer[l];
     const layer_params_t *p = &m->table.layers[l];
-    const float *P = m->params;
-    float *G = m->grads;
-    const float *X = m->acts;
-    const float *h = X + a->h;
-    const int32_t *cu = m->iacts + m->cu_seqlens;
-    const size_t TA = (size_t)T * A;
+    const void *h = ACT(m, a->h);
+
+    size_t mark = s->used;
+    matmul(b, ACT(m, a->qkv_pre), h, WP(m, p->qkv), T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
+    void *qkv = model_scratch_take(s, (size_t)T * 3 * A, m->esize);
+    act_forward(b, c->hidden_act, qkv, ACT(m, a->qkv_pre), (size_t)T * 3 * A);
+    qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), qkv, T, H, D);
+    s->used = mark;
+    core_forward(m, l, s);
+    rmsnorm_forward(b, ACT(m, a->o_norm), STAT(m, a->rstd_o), ACT(m, a->o_core), WP(m, p->out_norm), T, A,
+                    LIGHTNING_NORM_EPS);
+    matmul(b, ACT(m, a->gate_pre), h, WP(m, p->gate), T, A, C, 0, 1, 1.0f, 0.0f);  // [T, A]
+    sigmoid_gate_forward(b, ACT(m, a->gated), ACT(m, a->gate_pre), ACT(m, a->o_norm), (size_t)T * A);
+    matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);    // [T, C]
+}
+
+void model_lightning_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s) {
+    const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
+    const int T = m->T, C = c->hidden_size, H = c->n_heads, D = c->head_dim, A = H * D;
+    const model_layer_acts_t *a = &m->layer[l];
+    const layer_params_t *p = &m->table.layers[l];
+    const void *h = ACT(m, a->h);
+    const size_t TA = (size_t)T * A, es = m->esize;
+    op_seqs_t seqs = {IACT(m, m->cu_seqlens), m->h_cu, m->nseq, m->T, m->max_len};
     size_t mark = s->used;
 
     // out = gated Wout^T
-    float *dgated = model_scratch_take(s, TA);
-    matmul_cpu(dgated, dout, P + p->out, T, A, C, 0, 0, 1.0f, 0.0f);
-    matmul_cpu(G + p->out, dout, X + a->gated, C, A, T, 1, 0, 1.0f, 1.0f);
+    void *dgated = model_scratch_take(s, TA, es);
+    matmul(b, dgated, dout, WP(m, p->out), T, A, C, 0, 0, 1.0f, 0.0f);
+    matmul_wgrad(b, GP(m, p->out), dout, ACT(m, a->gated), C, A, T);
     // gated = sigmoid(gate_pre) * o_norm; gate_pre = h Wgate^T
-    float *dgate_pre = model_scratch_take_zero(s, TA), *do_norm = model_scratch_take_zero(s, TA);
-    sigmoid_gate_backward_cpu(dgate_pre, do_norm, dgated, X + a->gate_pre, X + a->o_norm, TA);
-    matmul_cpu(din, dgate_pre, P + p->gate, T, C, A, 0, 0, 1.0f, 1.0f);
-    matmul_cpu(G + p->gate, dgate_pre, h, A, C, T, 1, 0, 1.0f, 1.0f);
+    void *dgate_pre = model_scratch_take(s, TA, es), *do_norm = model_scratch_take(s, TA, es);
+    sigmoid_gate_backward(b, dgate_pre, do_norm, dgated, ACT(m, a->gate_pre), ACT(m, a->o_norm), TA, OP_WRITE);
+    matmul(b, din, dgate_pre, WP(m, p->gate), T, C, A, 0, 0, 1.0f, 1.0f);
+    matmul_wgrad(b, GP(m, p->gate), dgate_pre, h, A, C, T);
     // o_norm = rmsnorm_A(o_core)
-    float *do_core = model_scratch_take_zero(s, TA);
-    rmsnorm_backward_cpu(do_core, G + p->out_norm, do_norm, X + a->o_core, P + p->out_norm, X + a->rstd_o, T, A);
+    void *do_core = model_scratch_take(s, TA, es);
+    rmsnorm_backward(b, do_core, GP(m, p->out_norm), do_norm, ACT(m, a->o_core), WP(m, p->out_norm),
+                     STAT(m, a->rstd_o), T, A, OP_WRITE);
     // the lightning core
-    float *dq = model_scratch_take_zero(s, TA), *dk = model_scratch_take_zero(s, TA);
-    float *dv = model_scratch_take_zero(s, TA);
-    lightning_backward_cpu(dq, dk, dv, NULL, do_core, X + a->q, X + a->k, X + a->v, NULL, m->slopes + (size_t)l * H,
-                           cu, m->nseq, H, D, c->block_size);
+    void *dq = model_scratch_take(s, TA, es), *dk = model_scratch_take(s, TA, es), *dv = model_scratch_take(s, TA, es);
+    lightning_backward(b, dq, dk, dv, NULL, do_core, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), NULL,
+                       m->slopes + (size_t)l * H, &seqs, H, D, c->block_size, OP_WRITE);
     // qkv = act(qkv_pre), qkv_pre = h Wqkv^T
-    float *dqkv = model_scratch_take(s, 3 * TA), *dqkv_pre = model_scratch_take_zero(s, 3 * TA);
-    merge_heads(dqkv, dq, dk, dv, T, H, D);
-    act_backward_cpu(c->hidden_act, dqkv_pre, dqkv, X + a->qkv_pre, 3 * TA);
-    matmul_cpu(din, dqkv_pre, P + p->qkv, T, C, 3 * A, 0, 0, 1.0f, 1.0f);
-    matmul_cpu(G + p->qkv, dqkv_pre, h, 3 * A, C, T, 1, 0, 1.0f, 1.0f);
+    void *dqkv = model_scratch_take(s, 3 * TA, es), *dqkv_pre = model_scratch_take(s, 3 * TA, es);
+    qkv_merge(b, dqkv, dq, dk, dv, T, H, D);
+    act_backward(b, c->hidden_act, dqkv_pre, dqkv, ACT(m, a->qkv_pre), 3 * TA, OP_WRITE);
+    matmul(b, din, dqkv_pre, WP(m, p->qkv), T, C, 3 * A, 0, 0, 1.0f, 1.0f);
+    matmul_wgrad(b, GP(m, p->qkv), dqkv_pre, h, 3 * A, C, T);
     s->used = mark;
 }

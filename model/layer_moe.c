@@ -1,120 +1,80 @@
 // model/layer_moe.c — the sparse MoE block, forward and backward.
-// defines: model_moe_forward, model_moe_backward, model_moe_scratch_floats
+// defines: model_moe_forward, model_moe_backward, model_moe_scratch_bytes
 //
 // transformers' MiniMaxSparseMoeBlock: logits = h2 Wg^T; p = softmax(logits) in fp32; top-K of p
 // (torch.topk order), renormalised to sum 1; y = sum_k w_k * W2_e(act(W1_e x) * W3_e x), act =
 // ACT2FN[hidden_act] (silu: SwiGLU).
-// Tokens are dispatched into expert order (slots s = t*K + k) so each expert runs as one GEMM over
-// its rows offsets[e]..offsets[e+1).
-#include <string.h>
-
+// Tokens are dispatched into expert order (slots s = t*K + k), so each projection of all experts is
+// one grouped GEMM over the row ranges offsets[e]..offsets[e+1); W1 and W3 write the two halves of
+// the fused [h1 | h3] rows the gated activation reads.
 #include "base/common.h"
 #include "kernels/ops.h"
 #include "model/layers.h"
 
-size_t model_moe_scratch_floats(const model_config_t *c, size_t T) {
+size_t model_moe_scratch_bytes(const model_config_t *c, size_t T, size_t esize) {
     size_t S = T * (size_t)c->n_experts_per_tok, Cc = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
-    // backward: dye, dxe [S,C]; dact [S,F]; dh13 [S,2F]; d1, d3 [S,F]; dtopk_w [T,K]; dlogits [T,E]
-    return S * (2 * Cc + 5 * F) + S + T * (size_t)c->n_experts;
+    // backward: dye, dxe [S,C]; dact [S,F]; dh13 [S,2F]; dlogits [T,E]; dtopk_w [T,K] fp32
+    return S * (2 * Cc + 3 * F) * esize + T * (size_t)c->n_experts * esize + S * sizeof(float) + 8 * 256;
 }
 
-float model_moe_forward(model_t *m, int l, float *out, model_scratch_t *s) {
+void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size, E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size;
-    const size_t S = (size_t)T * K;
+    const int S = T * K;
     const model_layer_acts_t *a = &m->layer[l];
     const layer_params_t *p = &m->table.layers[l];
-    const float *P = m->params;
-    float *X = m->acts;
-    int32_t *I = m->iacts;
-    const int32_t *off = I + a->offsets;
-    size_t mark = s->used;
+    const int32_t *off = IACT(m, a->offsets);
+    void *h13 = ACT(m, a->h13), *h3 = (char *)h13 + (size_t)F * m->esize;
+    (void)s;
 
-    matmul_cpu(X + a->logits, X + a->h2, P + p->router, T, E, C, 0, 1, 1.0f, 0.0f);
-    moe_route_forward_cpu(X + a->probs, I + a->topk_idx, X + a->topk_w, X + a->logits, T, E, K);
-    float aux = moe_aux_loss_cpu(X + a->probs, I + a->topk_idx, T, E, K);
-    moe_dispatch_cpu(X + a->xe, I + a->perm, I + a->offsets, X + a->h2, I + a->topk_idx, T, C, E, K);
-
-    // h13 rows = [x W1_e^T | x W3_e^T]: W1 and W3 are separate stacks, so each GEMM goes to a
-    // temporary and is interleaved into the fused layout swiglu reads
-    float *t1 = model_scratch_take(s, S * F), *t3 = model_scratch_take(s, S * F);
-    for (int e = 0; e < E; e++) {
-        int r0 = off[e], n = off[e + 1] - off[e];
-        if (n == 0) continue;
-        const float *xe = X + a->xe + (size_t)r0 * C;
-        matmul_cpu(t1, xe, P + p->w1 + (size_t)e * F * C, n, F, C, 0, 1, 1.0f, 0.0f);
-        matmul_cpu(t3, xe, P + p->w3 + (size_t)e * F * C, n, F, C, 0, 1, 1.0f, 0.0f);
-        for (int i = 0; i < n; i++) {
-            float *row = X + a->h13 + (size_t)(r0 + i) * 2 * F;
-            memcpy(row, t1 + (size_t)i * F, (size_t)F * sizeof(float));
-            memcpy(row + F, t3 + (size_t)i * F, (size_t)F * sizeof(float));
-        }
-    }
-    glu_forward_cpu(c->hidden_act, X + a->act, X + a->h13, (int)S, F);
-    for (int e = 0; e < E; e++) {
-        int r0 = off[e], n = off[e + 1] - off[e];
-        if (n == 0) continue;
-        matmul_cpu(X + a->ye + (size_t)r0 * C, X + a->act + (size_t)r0 * F, P + p->w2 + (size_t)e * C * F, n, C, F, 0,
-                   1, 1.0f, 0.0f);
-    }
-    memset(out, 0, (size_t)T * C * sizeof(float));
-    moe_combine_forward_cpu(out, X + a->ye, X + a->topk_w, I + a->perm, T, C, K);
-    s->used = mark;
-    return aux;
+    matmul(b, ACT(m, a->logits), ACT(m, a->h2), WP(m, p->router), T, E, C, 0, 1, 1.0f, 0.0f);
+    moe_route_forward(b, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), ACT(m, a->logits), T, E, K);
+    moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
+    moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T, C,
+                 E, K);
+    grouped_matmul(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), 1, off, E, S, F, C, 0.0f);
+    grouped_matmul(b, h3, 2 * F, ACT(m, a->xe), C, WP(m, p->w3), 1, off, E, S, F, C, 0.0f);
+    glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
+    grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
+    moe_combine_forward(b, out, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K);
 }
 
-void model_moe_backward(model_t *m, int l, const float *dout, float *din, float aux_coef, model_scratch_t *s) {
+void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size, E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size;
-    const size_t S = (size_t)T * K;
+    const int S = T * K;
+    const size_t es = m->esize;
     const model_layer_acts_t *a = &m->layer[l];
     const layer_params_t *p = &m->table.layers[l];
-    const float *P = m->params;
-    float *G = m->grads;
-    const float *X = m->acts;
-    const int32_t *I = m->iacts;
-    const int32_t *off = I + a->offsets;
+    const int32_t *off = IACT(m, a->offsets);
     size_t mark = s->used;
 
     // y = combine(ye, topk_w)
-    float *dye = model_scratch_take_zero(s, S * C), *dtopk_w = model_scratch_take_zero(s, S);
-    moe_combine_backward_cpu(dye, dtopk_w, dout, X + a->ye, X + a->topk_w, I + a->perm, T, C, K);
+    void *dye = model_scratch_take(s, (size_t)S * C, es);
+    float *dtopk_w = model_scratch_take(s, (size_t)S, sizeof(float));
+    moe_combine_backward(b, dye, dtopk_w, dout, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K,
+                         OP_WRITE);
     // ye = act W2_e^T
-    float *dact = model_scratch_take(s, S * F);
-    for (int e = 0; e < E; e++) {
-        int r0 = off[e], n = off[e + 1] - off[e];
-        if (n == 0) continue;
-        const float *w2 = P + p->w2 + (size_t)e * C * F;
-        matmul_cpu(dact + (size_t)r0 * F, dye + (size_t)r0 * C, w2, n, F, C, 0, 0, 1.0f, 0.0f);
-        matmul_cpu(G + p->w2 + (size_t)e * C * F, dye + (size_t)r0 * C, X + a->act + (size_t)r0 * F, C, F, n, 1, 0,
-                   1.0f, 1.0f);
-    }
+    void *dact = model_scratch_take(s, (size_t)S * F, es);
+    grouped_matmul(b, dact, F, dye, C, WP(m, p->w2), 0, off, E, S, F, C, 0.0f);
+    grouped_matmul_wgrad(b, GP(m, p->w2), dye, C, ACT(m, a->act), F, off, E, S, C, F);
     // act = act(h1) * h3
-    float *dh13 = model_scratch_take_zero(s, S * 2 * F);
-    glu_backward_cpu(c->hidden_act, dh13, dact, X + a->h13, (int)S, F);
+    void *dh13 = model_scratch_take(s, (size_t)S * 2 * F, es), *dh3 = (char *)dh13 + (size_t)F * es;
+    glu_backward(b, c->hidden_act, dh13, dact, ACT(m, a->h13), S, F, OP_WRITE);
     // h1 = xe W1_e^T, h3 = xe W3_e^T (every dispatched row belongs to exactly one expert)
-    float *dxe = model_scratch_take(s, S * C);
-    float *d1 = model_scratch_take(s, S * F), *d3 = model_scratch_take(s, S * F);
-    for (int e = 0; e < E; e++) {
-        int r0 = off[e], n = off[e + 1] - off[e];
-        if (n == 0) continue;
-        for (int i = 0; i < n; i++) {
-            const float *row = dh13 + (size_t)(r0 + i) * 2 * F;
-            memcpy(d1 + (size_t)i * F, row, (size_t)F * sizeof(float));
-            memcpy(d3 + (size_t)i * F, row + F, (size_t)F * sizeof(float));
-        }
-        const float *xe = X + a->xe + (size_t)r0 * C;
-        float *dx = dxe + (size_t)r0 * C;
-        matmul_cpu(dx, d1, P + p->w1 + (size_t)e * F * C, n, C, F, 0, 0, 1.0f, 0.0f);
-        matmul_cpu(dx, d3, P + p->w3 + (size_t)e * F * C, n, C, F, 0, 0, 1.0f, 1.0f);
-        matmul_cpu(G + p->w1 + (size_t)e * F * C, d1, xe, F, C, n, 1, 0, 1.0f, 1.0f);
-        matmul_cpu(G + p->w3 + (size_t)e * F * C, d3, xe, F, C, n, 1, 0, 1.0f, 1.0f);
-    }
-    moe_dispatch_backward_cpu(din, dxe, I + a->perm, T, C, K);
+    void *dxe = model_scratch_take(s, (size_t)S * C, es);
+    grouped_matmul(b, dxe, C, dh13, 2 * F, WP(m, p->w1), 0, off, E, S, C, F, 0.0f);
+    grouped_matmul(b, dxe, C, dh3, 2 * F, WP(m, p->w3), 0, off, E, S, C, F, 1.0f);
+    grouped_matmul_wgrad(b, GP(m, p->w1), dh13, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
+    grouped_matmul_wgrad(b, GP(m, p->w3), dh3, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
+    moe_dispatch_backward(b, din, dxe, IACT(m, a->perm), T, C, K, OP_ACCUMULATE);
     // routing: topk_w and (through the aux loss) probs depend on logits = h2 Wg^T
-    float *dlogits = model_scratch_take_zero(s, (size_t)T * E);
-    moe_route_backward_cpu(dlogits, dtopk_w, aux_coef, X + a->probs, I + a->topk_idx, X + a->topk_w, T, E, K);
-    matmul_cpu(din, dlogits, P + p->router, T, C, E, 0, 0, 1.0f, 1.0f);
-    matmul_cpu(G + p->router, dlogits, X + a->h2, E, C, T, 1, 0, 1.0f, 1.0f);
+    void *dlogits = model_scratch_take(s, (size_t)T * E, es);
+    moe_route_backward(b, dlogits, dtopk_w, aux_coef, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), T,
+                       E, K, OP_WRITE);
+    matmul(b, din, dlogits, WP(m, p->router), T, C, E, 0, 0, 1.0f, 1.0f);
+    matmul_wgrad(b, GP(m, p->router), dlogits, ACT(m, a->h2), E, C, T);
     s->used = mark;
 }

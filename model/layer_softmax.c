@@ -1,6 +1,6 @@
 // model/layer_softmax.c — the softmax attention layer (GQA + RoPE), forward and backward, and the RoPE
 // frequencies of transformers' rope types.
-// defines: model_softmax_forward, model_softmax_backward, model_softmax_scratch_floats, model_rope_inv_freq,
+// defines: model_softmax_forward, model_softmax_backward, model_softmax_scratch_bytes, model_rope_inv_freq,
 //          model_rope_by_length
 //
 // transformers' MiniMaxAttention: q = q_proj(h) [T,H,D], k = k_proj(h), v = v_proj(h) [T,KV,D];
@@ -146,82 +146,104 @@ void model_rope_inv_freq(const model_config_t *c, int seq_len, float *inv, float
 }
 
 // RoPE over the packed batch of the last forward: one frequency set, or one per sequence when the rope
-// type depends on the length. x, out [T, nh, D]; backward: out accumulates the transpose.
-static void rope_batch(const model_t *m, float *out, const float *x, int nh, int backward) {
+// type depends on the length (its largest position + 1: the sequence's own length in training and
+// prefill, position + 1 for a decoded token). x, out [T, nh, D]; backward writes dx.
+#define ROPE_MAX_HALF 1024
+static void rope_batch(model_t *m, void *out, const void *x, int nh, int backward) {
     const model_config_t *c = &m->cfg;
     const int D = c->head_dim, R = c->rotary_dim;
-    const int32_t *cu = m->iacts + m->cu_seqlens, *pos = m->iacts + m->pos;
-    float *inv = cispo_malloc(sizeof(float) * (size_t)(R / 2 > 0 ? R / 2 : 1));
+    const int32_t *cu = m->h_cu, *pos = IACT(m, m->pos);
+    float inv[ROPE_MAX_HALF];
     float scale;
+    CISPO_ASSERT(R / 2 <= ROPE_MAX_HALF);
     const int per_seq = model_rope_by_length(c);
     const int n = per_seq ? m->nseq : 1;
     for (int s = 0; s < n; s++) {
         int t0 = per_seq ? cu[s] : 0, len = per_seq ? cu[s + 1] - cu[s] : m->T;
         if (len == 0) continue;
-        model_rope_inv_freq(c, len, inv, &scale);  // len = largest position + 1 (positions restart at 0)
-        size_t off = (size_t)t0 * nh * D;
-        if (backward) rope_backward_cpu(out + off, x + off, pos + t0, len, nh, D, R, inv, scale);
-        else rope_forward_cpu(out + off, x + off, pos + t0, len, nh, D, R, inv, scale);
+        int start = per_seq && m->cache ? m->cache->start_host[s] : 0;
+        model_rope_inv_freq(c, start + len, inv, &scale);
+        size_t off = (size_t)t0 * nh * D * m->esize;
+        if (backward)
+            rope_backward(m->be, (char *)out + off, (const char *)x + off, pos + t0, len, nh, D, R, inv, scale, OP_WRITE);
+        else
+            rope_forward(m->be, (char *)out + off, (const char *)x + off, pos + t0, len, nh, D, R, inv, scale);
     }
-    free(inv);
 }
 
-size_t model_softmax_scratch_floats(const model_config_t *c, size_t T) {
+size_t model_softmax_scratch_bytes(const model_config_t *c, size_t T, size_t esize) {
     size_t A = (size_t)model_attn_width(c), KVD = (size_t)c->n_kv_heads * c->head_dim;
-    return T * (3 * A + 3 * KVD);  // backward: do, dq, dq_pre [T,A]; dk, dv, dk_pre [T,KV*D]
+    return T * (3 * A + 3 * KVD) * esize + 8 * 256;  // backward: do, dq, dq_pre [T,A]; dk, dv, dk_pre [T,KV*D]
 }
 
-void model_softmax_forward(model_t *m, int l, float *out, model_scratch_t *s) {
+// The core: causal attention over the packed batch (training, prefill), or over each slot's cache
+// (decode); with a cache, this batch's keys and values are written into it first.
+static void core_forward(model_t *m, int l) {
     const model_config_t *c = &m->cfg;
+    const int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, KVD = KV * D;
+    const model_layer_acts_t *a = &m->layer[l];
+    model_cache_t *ca = m->cache;
+    if (ca) {
+        size_t layer_off = (size_t)ca->layer_slot[l] * ca->max_slots * ca->max_ctx * KVD * m->esize;
+        void *kc = (char *)ca->kcache + layer_off, *vc = (char *)ca->vcache + layer_off;
+        kv_write(m->be, kc, vc, ACT(m, a->k), ACT(m, a->v), IACT(m, m->tok_slot), IACT(m, m->pos), m->T, KVD,
+                 ca->max_ctx);
+        if (ca->mode == MODEL_CACHE_DECODE) {
+            attention_decode(m->be, ACT(m, a->o_core), ACT(m, a->q), kc, vc, IACT(m, m->tok_slot),
+                             IACT(m, m->tok_len), m->T, H, KV, D, ca->max_ctx, c->sliding_window);
+            return;
+        }
+    }
+    op_seqs_t seqs = {IACT(m, m->cu_seqlens), m->h_cu, m->nseq, m->T, m->max_len};
+    attention_forward(m->be, ACT(m, a->o_core), STAT(m, a->lse), ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), &seqs, H,
+                      KV, D, c->sliding_window);
+}
+
+void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s) {
+    const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size, H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim;
     const int A = H * D, KVD = KV * D;
     const model_layer_acts_t *a = &m->layer[l];
     const layer_params_t *p = &m->table.layers[l];
-    const float *P = m->params;
-    float *X = m->acts;
-    const float *h = X + a->h;
-    const int32_t *cu = m->iacts + m->cu_seqlens;
+    const void *h = ACT(m, a->h);
     (void)s;
 
-    matmul_cpu(X + a->q_pre, h, P + p->wq, T, A, C, 0, 1, 1.0f, 0.0f);
-    matmul_cpu(X + a->k_pre, h, P + p->wk, T, KVD, C, 0, 1, 1.0f, 0.0f);
-    matmul_cpu(X + a->v, h, P + p->wv, T, KVD, C, 0, 1, 1.0f, 0.0f);
-    rope_batch(m, X + a->q, X + a->q_pre, H, 0);
-    rope_batch(m, X + a->k, X + a->k_pre, KV, 0);
-    attention_forward_cpu(X + a->o_core, X + a->lse, X + a->q, X + a->k, X + a->v, cu, m->nseq, H, KV, D,
-                          c->sliding_window);
-    matmul_cpu(out, X + a->o_core, P + p->wo, T, C, A, 0, 1, 1.0f, 0.0f);
+    matmul(b, ACT(m, a->q_pre), h, WP(m, p->wq), T, A, C, 0, 1, 1.0f, 0.0f);
+    matmul(b, ACT(m, a->k_pre), h, WP(m, p->wk), T, KVD, C, 0, 1, 1.0f, 0.0f);
+    matmul(b, ACT(m, a->v), h, WP(m, p->wv), T, KVD, C, 0, 1, 1.0f, 0.0f);
+    rope_batch(m, ACT(m, a->q), ACT(m, a->q_pre), H, 0);
+    rope_batch(m, ACT(m, a->k), ACT(m, a->k_pre), KV, 0);
+    core_forward(m, l);
+    matmul(b, out, ACT(m, a->o_core), WP(m, p->wo), T, C, A, 0, 1, 1.0f, 0.0f);
 }
 
-void model_softmax_backward(model_t *m, int l, const float *dout, float *din, model_scratch_t *s) {
+void model_softmax_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size, H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim;
     const int A = H * D, KVD = KV * D;
     const model_layer_acts_t *a = &m->layer[l];
     const layer_params_t *p = &m->table.layers[l];
-    const float *P = m->params;
-    float *G = m->grads;
-    const float *X = m->acts;
-    const float *h = X + a->h;
-    const int32_t *cu = m->iacts + m->cu_seqlens;
-    const size_t TA = (size_t)T * A, TKV = (size_t)T * KVD;
+    const void *h = ACT(m, a->h);
+    const size_t TA = (size_t)T * A, TKV = (size_t)T * KVD, es = m->esize;
+    op_seqs_t seqs = {IACT(m, m->cu_seqlens), m->h_cu, m->nseq, m->T, m->max_len};
     size_t mark = s->used;
 
-    float *d_o = model_scratch_take(s, TA);
-    matmul_cpu(d_o, dout, P + p->wo, T, A, C, 0, 0, 1.0f, 0.0f);
-    matmul_cpu(G + p->wo, dout, X + a->o_core, C, A, T, 1, 0, 1.0f, 1.0f);
-    float *dq = model_scratch_take_zero(s, TA), *dk = model_scratch_take_zero(s, TKV);
-    float *dv = model_scratch_take_zero(s, TKV);
-    attention_backward_cpu(dq, dk, dv, d_o, X + a->o_core, X + a->lse, X + a->q, X + a->k, X + a->v, cu, m->nseq, H,
-                           KV, D, c->sliding_window);
-    float *dq_pre = model_scratch_take_zero(s, TA), *dk_pre = model_scratch_take_zero(s, TKV);
+    void *d_o = model_scratch_take(s, TA, es);
+    matmul(b, d_o, dout, WP(m, p->wo), T, A, C, 0, 0, 1.0f, 0.0f);
+    matmul_wgrad(b, GP(m, p->wo), dout, ACT(m, a->o_core), C, A, T);
+    void *dq = model_scratch_take(s, TA, es), *dk = model_scratch_take(s, TKV, es), *dv = model_scratch_take(s, TKV, es);
+    attention_backward(b, dq, dk, dv, d_o, ACT(m, a->o_core), STAT(m, a->lse), ACT(m, a->q), ACT(m, a->k),
+                       ACT(m, a->v), &seqs, H, KV, D, c->sliding_window, OP_WRITE);
+    void *dq_pre = model_scratch_take(s, TA, es), *dk_pre = model_scratch_take(s, TKV, es);
     rope_batch(m, dq_pre, dq, H, 1);
     rope_batch(m, dk_pre, dk, KV, 1);
-    matmul_cpu(din, dq_pre, P + p->wq, T, C, A, 0, 0, 1.0f, 1.0f);
-    matmul_cpu(din, dk_pre, P + p->wk, T, C, KVD, 0, 0, 1.0f, 1.0f);
-    matmul_cpu(din, dv, P + p->wv, T, C, KVD, 0, 0, 1.0f, 1.0f);
-    matmul_cpu(G + p->wq, dq_pre, h, A, C, T, 1, 0, 1.0f, 1.0f);
-    matmul_cpu(G + p->wk, dk_pre, h, KVD, C, T, 1, 0, 1.0f, 1.0f);
-    matmul_cpu(G + p->wv, dv, h, KVD, C, T, 1, 0, 1.0f, 1.0f);
+    matmul(b, din, dq_pre, WP(m, p->wq), T, C, A, 0, 0, 1.0f, 1.0f);
+    matmul(b, din, dk_pre, WP(m, p->wk), T, C, KVD, 0, 0, 1.0f, 1.0f);
+    matmul(b, din, dv, WP(m, p->wv), T, C, KVD, 0, 0, 1.0f, 1.0f);
+    matmul_wgrad(b, GP(m, p->wq), dq_pre, h, A, C, T);
+    matmul_wgrad(b, GP(m, p->wk), dk_pre, h, KVD, C, T);
+    matmul_wgrad(b, GP(m, p->wv), dv, h, KVD, C, T);
     s->used = mark;
 }

@@ -2,9 +2,12 @@
 // lightning attention, softmax attention and the MoE block. Each forward reads the layer's normed
 // input from the saved activations, saves what its backward needs, and writes its branch output
 // out [T, C]; each backward takes dout [T, C], accumulates its parameters' gradients into m->grads and
-// the input gradient into din [T, C] (+=).
-// defines: model_scratch_t, model_scratch_take, model_lightning_{forward,backward},
-//          model_softmax_{forward,backward}, model_moe_{forward,backward}, model_*_scratch_floats
+// the input gradient into din [T, C] (+=). Training, prefill and decode all run these; with a cache
+// (m->cache) the attention layers swap in the decode-specific cores.
+// defines: model_scratch_t, model_scratch_take, model_lightning_forward, model_lightning_backward,
+//          model_softmax_forward, model_softmax_backward, model_moe_forward, model_moe_backward,
+//          model_lightning_scratch_bytes, model_softmax_scratch_bytes, model_moe_scratch_bytes,
+//          ACT, STAT, IACT, WP, GP
 #ifndef CISPO_MODEL_LAYERS_H
 #define CISPO_MODEL_LAYERS_H
 
@@ -12,30 +15,38 @@
 
 #include "model/model.h"
 
-// A bump allocator over the model's scratch arena; callers save `used` and restore it when done.
+// Pointers into the model's arenas from planned offsets (elements of each arena).
+#define ACT(m, off) ((void *)((m)->acts + (size_t)(off) * (m)->esize))
+#define STAT(m, off) ((m)->stats + (off))
+#define IACT(m, off) ((m)->iacts + (off))
+#define WP(m, off) ((const void *)((const char *)(m)->wparams + (size_t)(off) * (m)->esize))  // working weights
+#define GP(m, off) ((m)->grads + (off))                                                        // fp32 gradients
+
+// A bump allocator over the model's scratch arena (bytes); callers save `used` and restore it when done.
 typedef struct {
-    float *base;
+    char *base;
     size_t used, cap;
 } model_scratch_t;
 
-float *model_scratch_take(model_scratch_t *s, size_t n);        // uninitialised
-float *model_scratch_take_zero(model_scratch_t *s, size_t n);   // zeroed
+// n elements of `bytes_per` bytes each (m->esize for activation-dtype tensors, 4 for fp32), 256-byte
+// aligned, uninitialised.
+void *model_scratch_take(model_scratch_t *s, size_t n, size_t bytes_per);
 
 // lightning layer (docs/model.md): qkv = act(h Wqkv^T) (act = hidden_act, silu in MiniMax) -> per-head
 // q, k, v -> lightning core -> rmsnorm over A (eps 1e-6) -> sigmoid(h Wgate^T) gate -> Wout
-void model_lightning_forward(model_t *m, int l, float *out, model_scratch_t *s);
-void model_lightning_backward(model_t *m, int l, const float *dout, float *din, model_scratch_t *s);
+void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s);
+void model_lightning_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s);
 // softmax layer: q, k, v projections, RoPE over R dims, causal GQA attention, o_proj
-void model_softmax_forward(model_t *m, int l, float *out, model_scratch_t *s);
-void model_softmax_backward(model_t *m, int l, const float *dout, float *din, model_scratch_t *s);
-// MoE block: router softmax, top-K renormalised, SwiGLU experts, weighted sum. Returns the layer's
-// load-balancing loss; the backward adds aux_coef times its gradient.
-float model_moe_forward(model_t *m, int l, float *out, model_scratch_t *s);
-void model_moe_backward(model_t *m, int l, const float *dout, float *din, float aux_coef, model_scratch_t *s);
+void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s);
+void model_softmax_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s);
+// MoE block: router softmax, top-K renormalised, gated experts, weighted sum. Leaves the layer's
+// load-balancing loss in its stats slot; the backward adds aux_coef times its gradient.
+void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s);
+void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s);
 
-// Scratch floats each one needs (forward and backward) for T tokens.
-size_t model_lightning_scratch_floats(const model_config_t *c, size_t T);
-size_t model_softmax_scratch_floats(const model_config_t *c, size_t T);
-size_t model_moe_scratch_floats(const model_config_t *c, size_t T);
+// Scratch bytes each one needs (forward and backward) for T tokens with elements of esize bytes.
+size_t model_lightning_scratch_bytes(const model_config_t *c, size_t T, size_t esize);
+size_t model_softmax_scratch_bytes(const model_config_t *c, size_t T, size_t esize);
+size_t model_moe_scratch_bytes(const model_config_t *c, size_t T, size_t esize);
 
 #endif

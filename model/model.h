@@ -1,112 +1,157 @@
-// model/model.h — the MiniMax hybrid MoE network (docs/model.md) on the CPU in fp32: forward and backward
-// over packed sequences, every parameter's gradient, written against kernels/ops.h.
-// defines: model_t, model_layer_acts_t, model_create, model_free, model_forward, model_logprobs,
-//          model_backward, model_zero_grad
+// model/model.h — the MiniMax hybrid MoE network (docs/model.md), written once against the op API
+// (kernels/ops.h) for every backend: forward and backward over packed sequences, every parameter's
+// gradient, and the same forward with caches for prefill and decode (model/infer.h).
+// defines: model_t, model_layer_acts_t, model_cache_t, model_create, model_create_on, model_free,
+//          model_forward, model_forward_cached, model_logprobs, model_backward, model_zero_grad,
+//          model_sync_weights, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
+//          MODEL_CACHE_DECODE
 //
 // Use (one micro-batch):
-//     model_t *m = model_create(&cfg, params_or_NULL, max_tokens);
+//     model_t *m = model_create(&cfg, params_or_NULL, max_tokens);   // the CPU reference backend
 //     model_forward(m, ids, cu_seqlens, nseq, T);        // positions restart at 0 in each sequence
 //     model_logprobs(m, targets, logp, entropy_or_NULL); // logp[t] = log p(targets[t] | ids[..t]); -1: none
 //     model_zero_grad(m);                                // gradients accumulate across micro-batches
 //     model_backward(m, dlogp, aux_coef);                // dlogp[t] = dLoss/dlogp[t]; grads += dLoss/dparams
+// ids, cu_seqlens, targets, logp, entropy and dlogp are host arrays on every backend.
 // Cross-entropy over n targets is dlogp = -1/n; CISPO is dlogp = -w*A/N_tokens (rl/loss).
 //
 // Load-balancing loss: model_forward leaves m->aux_loss = sum over layers of each layer's
-// moe_aux_loss_cpu (E * sum_e f_e * P_e of that layer's tokens). model_backward adds the gradient of
+// moe_aux_loss (E * sum_e f_e * P_e of that layer's tokens). model_backward adds the gradient of
 // aux_coef * m->aux_loss; pass cfg.router_aux_loss_coef to train with it, 0 to leave it out. (transformers
 // instead pools the counts and probabilities of all layers before the product; its CausalLM loss adds it
 // only with output_router_logits, which the parity fixtures leave off.)
 //
-// Memory: parameters and gradients are one flat buffer each (params.h layout); activations are
-// planned once from max_tokens (one allocation, per-layer offsets), plus one scratch arena for the
-// backward pass. Nothing is allocated per call except small scratch inside the ops.
+// Memory (all in the backend's memory): fp32 parameters (the master copy) and gradients, one flat
+// buffer each (params.h layout); the weights' working copy in the backend's activation dtype (the
+// master itself when that is fp32); activations planned once from max_tokens in three arenas
+// (activation dtype, fp32 statistics, int32), plus one scratch arena for the backward pass.
+// Nothing is allocated per call.
 #ifndef CISPO_MODEL_MODEL_H
 #define CISPO_MODEL_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/backend.h"
 #include "model/config.h"
 #include "model/params.h"
 
-// Offsets (in floats into m->acts, or in int32s into m->iacts for the integer ones) of one layer's
-// saved activations, sized for max_tokens tokens. T = tokens of the current batch; slots = T*K.
+// Offsets of one layer's saved activations, sized for max_tokens tokens, in elements of the arena
+// they live in: activation dtype (m->acts) unless marked "stats" (fp32, m->stats) or "int" (int32,
+// m->iacts). T = tokens of the current batch; slots = T*K.
 typedef struct {
     size_t x_in;        // [T, C]  layer input (x[0] = embeddings; x[l+1] = output of layer l)
-    size_t rstd_in;     // [T]     1/rms of x_in
+    size_t rstd_in;     // stats [T] 1/rms of x_in
     size_t h;           // [T, C]  rmsnorm(x_in, w_in)
     // lightning
     size_t qkv_pre;     // [T, 3A] h Wqkv^T, per head [q | k | v], before the activation
     size_t q, k, v;     // lightning: [T, H, D] after the activation; softmax: q [T,H,D], k, v [T,KV,D] (q, k after RoPE)
     size_t o_core;      // [T, A]  attention core output (lightning or softmax)
-    size_t rstd_o;      // [T]     lightning output-norm statistics
+    size_t rstd_o;      // stats [T] lightning output-norm statistics
     size_t o_norm;      // [T, A]  rmsnorm_A(o_core)
     size_t gate_pre;    // [T, A]  h Wgate^T
     size_t gated;       // [T, A]  sigmoid(gate_pre) * o_norm (input of out_proj)
     // softmax
     size_t q_pre;       // [T, A]    h Wq^T before RoPE
     size_t k_pre;       // [T, KV*D] h Wk^T before RoPE
-    size_t lse;         // [T, H]    attention log-sum-exp
+    size_t lse;         // stats [T, H] attention log-sum-exp
     // block middle
     size_t x1;          // [T, C]  alpha * residual + beta * attn(h)
-    size_t rstd_post;   // [T]
+    size_t rstd_post;   // stats [T]
     size_t h2;          // [T, C]  rmsnorm(x1, w_post)
     // MoE
     size_t logits;      // [T, E]  router logits
-    size_t probs;       // [T, E]  softmax
-    size_t topk_w;      // [T, K]  renormalised weights
+    size_t probs;       // stats [T, E] softmax
+    size_t topk_w;      // stats [T, K] renormalised weights
+    size_t aux;         // stats [1] the layer's load-balancing loss
     size_t xe;          // [T*K, C]   dispatched inputs (expert order)
     size_t h13;         // [T*K, 2F]  [x W1^T | x W3^T] per row
     size_t act;         // [T*K, F]   act(h1) * h3
     size_t ye;          // [T*K, C]   expert outputs
-    size_t topk_idx;    // iacts: [T, K]
-    size_t perm;        // iacts: [T*K] dispatched row -> slot
-    size_t offsets;     // iacts: [E+1] rows of each expert
+    size_t topk_idx;    // int [T, K]
+    size_t perm;        // int [T*K] dispatched row -> slot
+    size_t offsets;     // int [E+1] rows of each expert
 } model_layer_acts_t;
+
+// Caches of prefill and decode (model/infer.h owns them): the forward then runs the same layers with
+// the two decode-specific pieces swapped in: lightning's recurrent step over per-slot fp32 states,
+// and softmax attention over per-slot KV caches.
+#define MODEL_CACHE_PREFILL 1  // sequences start at position 0 of their slot; caches are filled
+#define MODEL_CACHE_DECODE 2   // one token per sequence at position len[slot]; caches grow by one
+typedef struct {
+    int mode;
+    int max_slots, max_ctx, n_lin, n_soft;
+    int layer_slot[MODEL_MAX_LAYERS];  // index of layer l among the layers of its kind
+    float *lin_state;   // [n_lin][max_slots][H][D][D] fp32
+    void *kcache;       // [n_soft][max_slots][max_ctx][KV*D] activation dtype
+    void *vcache;       // same
+    const int32_t *slot_host;   // [nseq] slot of each sequence of the batch
+    const int32_t *start_host;  // [nseq] position of each sequence's first token (0 for prefill)
+} model_cache_t;
 
 typedef struct {
     model_config_t cfg;
     param_table_t table;
-    float *params;      // [table.n_floats]; owned unless passed to model_create
+    backend_t *be;      // the backend every op runs on (not owned)
+    float *params;      // [table.n_floats] fp32 master; owned unless passed to model_create
+    void *wparams;      // working copy in be->act_dtype (== params when that is fp32)
     float *grads;       // [table.n_floats], same layout; accumulated by model_backward
     int owns_params;
     int max_tokens;
+    size_t esize;       // bytes of one activation element
     float *slopes;      // [N, H] lightning decay rates (zero rows for softmax layers)
 
     // activations of the last forward (one allocation each)
-    float *acts;
-    int32_t *iacts;
-    size_t n_acts, n_iacts;
+    char *acts;         // activation dtype
+    float *stats;       // fp32
+    int32_t *iacts;     // int32
+    size_t n_acts, n_stats, n_iacts;
     model_layer_acts_t layer[MODEL_MAX_LAYERS];
     size_t x_final;     // [T, C] x[N], input of the final norm
-    size_t rstd_final;  // [T]
+    size_t rstd_final;  // stats [T]
     size_t h_final;     // [T, C] final hidden (input of the LM head)
-    size_t lm_lse;      // [T]    LM-head log-sum-exp
-    size_t ids, pos, cu_seqlens, targets;   // iacts: [T], [T], [max_tokens+1], [T]
-    int T, nseq;
+    size_t lm_lse;      // stats [T] LM-head log-sum-exp
+    size_t logp;        // stats [T] log-probs of the last model_logprobs
+    size_t entropy;     // stats [T]
+    size_t dlogp;       // stats [T] the backward's input
+    size_t ids, pos, cu_seqlens, targets;   // int: [T], [T], [max_tokens+1], [T]
+    size_t tok_slot, tok_len;               // int [T]: cache slot and cached length of each token
+    int32_t *h_cu, *h_pos;                  // host copies of cu_seqlens and pos
+    int T, nseq, max_len;
     int have_logprobs;  // model_logprobs ran after the last forward (targets and lse saved)
     float aux_loss;     // sum over layers of the load-balancing loss of the last forward
+    model_cache_t *cache;  // set during a cached forward only
 
-    // backward scratch (one allocation)
-    float *scratch;
+    // backward scratch (one allocation, bytes)
+    char *scratch;
     size_t n_scratch;
 } model_t;
 
-// Plans memory for micro-batches of up to max_tokens tokens. params: a buffer laid out by
-// param_table_build(cfg) that the model uses in place (not owned), or NULL to allocate a zeroed one
-// (fill it with param_init_hf or a loader). cfg must have passed model_config_validate.
+// Plans memory for micro-batches of up to max_tokens tokens on the CPU reference backend. params: a
+// buffer laid out by param_table_build(cfg) that the model uses in place (not owned), or NULL to
+// allocate a zeroed one (fill it with param_init_hf or a loader). cfg must have passed
+// model_config_validate.
 model_t *model_create(const model_config_t *cfg, float *params, int max_tokens);
+// The same on any backend: params (backend memory, fp32) or NULL. The working copy is refreshed from
+// the master by the optimizer step (adamw_step) and by model_sync_weights after loading.
+model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params, int max_tokens);
 void model_free(model_t *m);
 
 // Forward over T packed tokens: ids [T] in [0, V), cu_seqlens [nseq+1] (0 = c_0 < ... <= c_nseq = T,
 // empty sequences allowed). Returns 0, or -1 with cispo_last_error() when the batch is invalid.
 int model_forward(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T);
+// The same forward with caches (cache->mode: prefill or decode; see model_cache_t).
+int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T,
+                         model_cache_t *cache);
 // Per-token log-probs of targets [T] (-1 = no target: logp 0) under the last forward; entropy [T] or NULL.
 void model_logprobs(model_t *m, const int32_t *targets, float *logp, float *entropy);
 // Backward of the last forward + model_logprobs: grads += dLoss/dparams for
 // Loss = sum_t dlogp[t] * logp[t] + aux_coef * aux_loss (the gradient, as a linear functional).
 void model_backward(model_t *m, const float *dlogp, float aux_coef);
 void model_zero_grad(model_t *m);
+// Copies the fp32 master into the working copy (after params were loaded or changed outside the
+// optimizer); nothing to do when the activation dtype is fp32.
+void model_sync_weights(model_t *m);
 
 // RoPE frequencies of the softmax layers (model/layer_softmax.c), per transformers' rope type:
 // inv_freq [rotary_dim / 2] and *scale (attention_scaling, multiplies cos and sin) for a sequence whose

@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 static inline double act_ref_sigmoid(double x) { return 1 / (1 + exp(-x)); }
 

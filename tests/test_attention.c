@@ -6,7 +6,7 @@
 // analytic double backward (larger problems), accumulating into its gradients; the decode step
 // (attention_decode_cpu) against the forward's rows, with and without a window.
 // Run: build/test_attention [--perf]   (--perf also times fwd/bwd at T=4096, H=8, KV=8 and 2, D=128)
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "tests/testutil.h"
 #include "tests/ophelp.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "tests/testutil.h"
 #include "trainer/dist.h"
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "kernels/ops.h"
 #include "model/hf.h"
 #include "model/infer.h"
 #include "model/seq_logprob.h"
@@ -24,31 +25,11 @@ static double log_softmax_at(const float *logits, int V, int tok) {
     return (double)logits[tok] - mx - log(z);
 }
 
-static void check_fixture(const char *dir, double *worst_all) {
-    model_config_t cfg;
-    param_table_t table;
-    float *params = NULL;
-    if (!test_check(hf_load_dir(dir, &cfg, &table, &params) == 0, "%s: load: %s", dir, cispo_last_error())) return;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tokens.txt", dir);
-    int32_t *ids;
-    int n;
-    if (!test_check(model_read_token_file(path, cfg.vocab_size, 2, &ids, &n) == 0, "%s", cispo_last_error())) return;
-    // "dynamic" and "longrope" RoPE depend on the length (model/model.h): decode, like transformers'
-    // generate, rotates each new key with the frequencies of its own length, the training forward all
-    // keys with those of the whole sequence. They agree while the length stays where the frequencies do
-    // not change (max_position_embeddings, original_max_position_embeddings); the greedy check below
-    // covers the growth against transformers.
-    int n_cmp = n;
-    if (model_rope_by_length(&cfg)) {
-        int lim = cfg.rope.type == ROPE_DYNAMIC ? cfg.max_position_embeddings : cfg.rope.original_max_pos;
-        n_cmp = lim < n ? lim : n;
-        test_check(n_cmp >= 10, "%s: %d positions before the rope changes, the checks below need 10", dir, n_cmp);
-    }
-    model_t *m = model_create(&cfg, params, 2 * n);
-    float *ref = cispo_malloc(sizeof(float) * n);
-    model_seq_logprobs(m, ids, n_cmp, ref);
-    const int V = cfg.vocab_size;
+// Decode against the training forward on one model: prompts of 1, 3 and n_cmp/2 tokens in slot 2 of
+// 4, then three sequences of different lengths together in slots 3, 0, 1. ref [n-1]: the training
+// forward's log-probs of ids. Returns the largest |difference| over every decoded position.
+static double decode_vs_forward(model_t *m, const int32_t *ids, int n, int n_cmp, const float *ref) {
+    const int V = m->cfg.vocab_size;
     float *logits = cispo_malloc(sizeof(float) * V * 4);
     double worst = 0;
     // prompts of 1, 3 and n/2 tokens, in slot 2 of 4 (other slots idle)
@@ -85,7 +66,37 @@ static void check_fixture(const char *dir, double *worst_all) {
         }
     }
     infer_free(e);
-    worst = fmax(worst, dj);
+    free(logits);
+    return fmax(worst, dj);
+}
+
+static void check_fixture(const char *dir, double *worst_all) {
+    model_config_t cfg;
+    param_table_t table;
+    float *params = NULL;
+    if (!test_check(hf_load_dir(dir, &cfg, &table, &params) == 0, "%s: load: %s", dir, cispo_last_error())) return;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokens.txt", dir);
+    int32_t *ids;
+    int n;
+    if (!test_check(model_read_token_file(path, cfg.vocab_size, 2, &ids, &n) == 0, "%s", cispo_last_error())) return;
+    // "dynamic" and "longrope" RoPE depend on the length (model/model.h): decode, like transformers'
+    // generate, rotates each new key with the frequencies of its own length, the training forward all
+    // keys with those of the whole sequence. They agree while the length stays where the frequencies do
+    // not change (max_position_embeddings, original_max_position_embeddings); the greedy check below
+    // covers the growth against transformers.
+    int n_cmp = n;
+    if (model_rope_by_length(&cfg)) {
+        int lim = cfg.rope.type == ROPE_DYNAMIC ? cfg.max_position_embeddings : cfg.rope.original_max_pos;
+        n_cmp = lim < n ? lim : n;
+        test_check(n_cmp >= 10, "%s: %d positions before the rope changes, the checks below need 10", dir, n_cmp);
+    }
+    model_t *m = model_create(&cfg, params, 2 * n);
+    float *ref = cispo_malloc(sizeof(float) * n);
+    model_seq_logprobs(m, ids, n_cmp, ref);
+    const int V = cfg.vocab_size;
+    double worst = decode_vs_forward(m, ids, n, n_cmp, ref);
+    float *logits = cispo_malloc(sizeof(float) * V * 4);
     printf("%-60s decode vs training forward: max |dlogp| = %.3g\n", dir, worst);
     TEST_LE(worst, 2e-5, "%s: decode log-probs equal the training forward's (max diff %.3g)", dir, worst);
     *worst_all = fmax(*worst_all, worst);
@@ -173,6 +184,45 @@ static void check_fixture(const char *dir, double *worst_all) {
     free(logits);
 }
 
+
+// Original-flavour configs (no HF fixture exists for them): postnorm false (the residual is the
+// un-normed input), rotary_dim 64 of head_dim 128, the original slope formula, random weights.
+static void check_original(const char *name, int postnorm, int rotary_dim, int window, int act, double *worst_all) {
+    char path[4096];
+    const char *src = getenv("CISPO_SRC");
+    snprintf(path, sizeof path, "%s/configs/models/tiny.yaml", src ? src : ".");
+    model_config_t cfg;
+    if (!test_check(model_config_load(&cfg, path) == 0, "tiny preset: %s", cispo_last_error())) return;
+    cfg.flavour = MODEL_FLAVOUR_ORIGINAL;
+    cfg.head_dim = 128;
+    cfg.n_heads = 2;
+    cfg.n_kv_heads = 1;
+    cfg.rotary_dim = rotary_dim;
+    cfg.postnorm = postnorm;
+    cfg.sliding_window = window;
+    cfg.hidden_act = act;
+    cfg.n_layers = 4;
+    for (int l = 0; l < 4; l++) cfg.layer_kind[l] = l % 2 ? LAYER_SOFTMAX : LAYER_LIGHTNING;  // two of each
+    if (!test_check(model_config_validate(&cfg, name) == 0, "%s: %s", name, cispo_last_error())) return;
+    const int n = 40;
+    model_t *m = model_create(&cfg, NULL, 2 * n);
+    param_init_hf(m->params, &m->table, &cfg, 17);
+    for (size_t i = 0; i < m->table.n_floats; i++) m->params[i] *= 3.0f;  // larger weights: visible mixing
+    int32_t ids[40];
+    uint64_t st = 99;
+    for (int i = 0; i < n; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)((st >> 33) % (uint64_t)cfg.vocab_size);
+    }
+    float ref[40];
+    test_check(model_seq_logprobs(m, ids, n, ref) == 0, "%s: forward: %s", name, cispo_last_error());
+    double worst = decode_vs_forward(m, ids, n, n, ref);
+    printf("%-60s decode vs training forward: max |dlogp| = %.3g\n", name, worst);
+    TEST_LE(worst, 1e-5, "%s: decode log-probs equal the training forward's (max diff %.3g)", name, worst);
+    *worst_all = fmax(*worst_all, worst);
+    model_free(m);
+}
+
 int main(void) {
     const char *root = "tests/fixtures/parity";
     DIR *d = opendir(root);
@@ -194,6 +244,9 @@ int main(void) {
     }
     closedir(d);
     test_check(count >= 5, "found %d fixtures", count);
+    check_original("original flavour, postnorm false, rotary_dim 64", 0, 64, 0, ACT_SILU, &worst);
+    check_original("original flavour, postnorm true, rotary_dim 64", 1, 64, 0, ACT_SILU, &worst);
+    check_original("original flavour, postnorm false, rotary_dim 128, window 5, gelu", 0, 128, 5, ACT_GELU, &worst);
     printf("decode vs training forward, all fixtures: max |dlogp| = %.3g\n", worst);
     return test_finish("test_infer");
 }

@@ -5,7 +5,7 @@
 // prefill; the chunked backward vs central finite differences and vs the backward of the explicit
 // form (dq, dk, dv, dstate_in); slopes vs values printed by PyTorch from the two reference codes.
 // Run: build/test_lightning [--perf]   (--perf also times fwd/bwd at T=4096, H=8, D=128, B=256)
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "tests/testutil.h"
 #include "tests/ophelp.h"
 

@@ -3,7 +3,7 @@
 // against finite differences.  Run: ctest -R test_loss
 #include <math.h>
 
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "rl/loss.h"
 #include "tests/testutil.h"
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "model/config.h"
 #include "model/params.h"
 #include "tests/testutil.h"

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/params.h"

@@ -5,7 +5,7 @@
 // divide T, targets with -1 entries. Backward ops are checked to accumulate.
 //   build-x/test_ops            one line per op and case, then the worst error per op
 //   build-x/test_ops --perf     also us/run and GFLOP/s (or GB/s) for model-like shapes (not asserted)
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "tests/testutil.h"
 #include "tests/act_ref.h"
 #include "tests/ophelp.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "model/model.h"
 #include "model/seq_logprob.h"
 #include "tests/testutil.h"

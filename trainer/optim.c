@@ -32,21 +32,16 @@ double optim_lr(const optim_config_t *c, int update) {
     return c->lr - (c->lr - floor) * frac;
 }
 
-double optim_grad_norm(const float *g, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    return sqrt(s);
-}
+double optim_grad_norm(const float *g, size_t n) { return sqrt(sum_squares(backend_host(), g, n)); }
 
 double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
     double norm = optim_grad_norm(g, o->n);
     if (o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip) {
-        float s = (float)(o->cfg.grad_clip / (norm + 1e-30));
-        for (size_t i = 0; i < o->n; i++) g[i] *= s;
+        scale_f32(backend_host(), g, (float)(o->cfg.grad_clip / (norm + 1e-30)), o->n);
     }
     double lr = optim_lr(&o->cfg, o->t);
     o->t++;
-    adamw_step_cpu(p, o->m, o->v, g, o->n, (float)lr, (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps,
+    adamw_step(backend_host(), p, NULL, o->m, o->v, g, o->n, (float)lr, (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps,
                    (float)o->cfg.weight_decay, o->t);
     if (lr_out) *lr_out = lr;
     return norm;

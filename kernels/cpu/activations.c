@@ -16,7 +16,7 @@
 //   laplace       (1 + erf((x - mu) / (sigma sqrt2))) / 2, mu = 0.707107, sigma = 0.282095
 //   hardswish     x relu6(x + 3) / 6                          0 (x < -3), x/3 + 1/2 (x <= 3), 1
 //   sqrtsoftplus  sqrt(softplus(x)), softplus = x above 20    softplus'(x) / (2 sqrt(softplus(x)))
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <math.h>
 

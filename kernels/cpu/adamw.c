@@ -6,7 +6,7 @@
 // fp32 constant (1 - lr*wd) first; with lr*wd ~ 1e-5 that constant's rounding (~3e-8) changes the
 // decay strength by ~0.3%, so the decay term is subtracted on its own here and p rounds once.
 // docs/rl.md: eps 1e-15, since most M1 gradients are below 1e-14.
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <math.h>
 

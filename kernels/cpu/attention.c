@@ -12,7 +12,7 @@
 // r0..r0+mb-1 sees keys kb..r0+mb-1 (kb = 0, or r0 - W + 1 with a window), so with a window the work
 // per block is QBLOCK x (QBLOCK + W) whatever the sequence length.
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 void attention_decode_cpu(float *o, const float *q, const float *kcache, const float *vcache, const int32_t *len,
                           int nseq, int H, int KV, int D, int max_ctx, int window) {

@@ -1,7 +1,7 @@
 // kernels/cpu/embedding.c — token embedding lookup and its scatter-add backward.
 // defines: embedding_forward_cpu, embedding_backward_cpu
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <string.h>
 

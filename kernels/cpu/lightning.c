@@ -12,7 +12,7 @@
 // Decay powers lam^n are exp(-slope * n) evaluated in double and rounded once, never products of
 // rounded lam, so long sequences do not accumulate error in the decay itself.
 #include "base/common.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -4,7 +4,7 @@
 // The logits are fp32 (MiniMax computes the RL head in fp32, docs/rl.md); the softmax sums run in double.
 // The backward recomputes each chunk's logits from x and w (nothing [T,V] is saved) and skips tokens
 // whose gradient is zero (no target, or dlogp = 0 such as prompt tokens), gathering the rest.
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 // defines: matmul_cpu
 // Threads: OpenBLAS's own pool (OPENBLAS_NUM_THREADS); its sgemm gives the same bits for the same
 // shapes and thread count, so results are reproducible run to run.
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <cblas.h>
 

@@ -4,7 +4,7 @@
 //          moe_dispatch_cpu, moe_dispatch_backward_cpu, moe_combine_forward_cpu, moe_combine_backward_cpu
 // Formulas: docs/model.md "MoE block". Slots are s = t*K + k; the dispatched buffer holds the slots grouped
 // by expert, each group in slot order (a stable sort), so expert e owns rows offsets[e]..offsets[e+1).
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// kernels/ops.h — the numerical ops, fp32 CPU reference (the specification and the test oracle).
+// kernels/cpu/ops_cpu.h — the numerical ops, fp32 CPU reference (the specification and the test oracle).
 // defines: matmul, embedding, rmsnorm, silu, sigmoid gate, swiglu, ACT2FN activations and their gated
 //          form, rope, lightning attention,
 //          softmax attention, MoE routing/dispatch/combine, fused LM head + log-prob, AdamW.
@@ -8,14 +8,16 @@
 //  - packed variable-length sequences: cu_seqlens[nseq+1], cu_seqlens[0] = 0, cu_seqlens[nseq] = T.
 //  - backward functions ACCUMULATE (+=) into every gradient they write (inputs and parameters);
 //    callers zero gradients first. This makes residual branches and shared inputs compose.
-//  - a CUDA kernel for an op has the same name with _cuda instead of _cpu and the same arguments
-//    (device pointers), declared in kernels/cuda/*.h.
+//  - the op API (kernels/ops.h) dispatches `op(ctx, ...)` to `op_cpu` here or `op_cuda` in
+//    kernels/cuda/; model code never calls these directly.
 //  - CPU ops may allocate small scratch internally; they never keep state between calls.
-#ifndef CISPO_KERNELS_OPS_H
-#define CISPO_KERNELS_OPS_H
+#ifndef CISPO_KERNELS_CPU_OPS_CPU_H
+#define CISPO_KERNELS_CPU_OPS_CPU_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kernels/ops.h"  // enum act_kind, the op API these implement
 
 // ---- GEMM (OpenBLAS) ----
 // C[M,N] = alpha * op(A) @ op(B) + beta * C; A is [M,K] (trans_a=0) or [K,M] (trans_a=1);
@@ -44,25 +46,6 @@ void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T
 
 // ---- the activations of transformers' ACT2FN without parameters (config hidden_act) ----
 // Formulas as torch evaluates them in fp32 (kernels/cpu/activations.c lists each one).
-enum act_kind {
-    ACT_SILU = 0,      // silu, swish: x sigmoid(x)
-    ACT_GELU,          // gelu, gelu_python: x/2 (1 + erf(x/sqrt 2))
-    ACT_GELU_TANH,     // gelu_new, gelu_pytorch_tanh, gelu_python_tanh, gelu_accurate, gelu_fast
-    ACT_GELU_10,       // gelu_10: clip(gelu(x), -10, 10)
-    ACT_QUICK_GELU,    // quick_gelu: x sigmoid(1.702 x)
-    ACT_RELU,          // relu
-    ACT_RELU2,         // relu2: relu(x)^2
-    ACT_RELU6,         // relu6: min(max(x, 0), 6)
-    ACT_LEAKY_RELU,    // leaky_relu: negative slope 0.01 (nn.LeakyReLU default)
-    ACT_SIGMOID,       // sigmoid
-    ACT_TANH,          // tanh
-    ACT_LINEAR,        // linear: identity
-    ACT_MISH,          // mish: x tanh(softplus(x))
-    ACT_LAPLACE,       // laplace: (1 + erf((x - 0.707107) / (0.282095 sqrt 2))) / 2
-    ACT_HARDSWISH,     // hardswish: x relu6(x + 3) / 6
-    ACT_SQRTSOFTPLUS,  // sqrtsoftplus: sqrt(softplus(x)) (softplus threshold 20)
-    ACT_COUNT
-};
 // out = act(x); out may alias x.
 void act_forward_cpu(int act, float *out, const float *x, size_t n);
 // dx += dout * act'(x)
@@ -105,10 +88,6 @@ void lightning_forward_recurrent_cpu(float *o, float *state_out, const float *q,
                                      const int32_t *cu_seqlens, int nseq, int H, int D);
 void lightning_forward_explicit_cpu(float *o, const float *q, const float *k, const float *v,
                                     const float *slopes, const int32_t *cu_seqlens, int nseq, int H, int D);
-// MiniMax slope of head h (0-based) in layer l of N: 2^(-8(h+1)/H) * factor(l) where factor is
-// 1 - l/(N-1+1e-5) + 1e-5 (HF flavour, original=0) or 1 - l/(N-1) + 1e-5 (original flavour, N > 1).
-// For H not a power of two the original flavour follows its code's interleaved ALiBi-style list.
-void lightning_slopes(float *slopes, int H, int layer, int n_layers, int original_flavour);
 
 // ---- causal softmax attention with GQA over packed sequences ----
 // q [T,H,D], k, v [T,KV,D], o [T,H,D]; query head j uses kv head j / (H/KV); scale 1/sqrt(D);
@@ -167,5 +146,20 @@ void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, floa
 // window W >= 1: only the last W cached positions (0 = all).
 void attention_decode_cpu(float *o, const float *q, const float *kcache, const float *vcache, const int32_t *len,
                           int nseq, int H, int KV, int D, int max_ctx, int window);
+
+// ---- ops added with the op API (kernels/ops.h gives each contract; these are their fp32 references) ----
+void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float *w, int trans_w,
+                        const int32_t *offsets, int G, int n, int k, float beta);
+void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,
+                              int G, int n, int k);
+void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T);
+void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, float beta, size_t n);
+void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D);
+void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D);
+void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, const int32_t *slot,
+                  const int32_t *pos, int T, int KVD, int max_ctx);
+void lmhead_logits_cpu(float *logits, const float *x, const float *w, int n, int C, int V);
+double sum_squares_cpu(const float *g, size_t n);
+void scale_f32_cpu(float *x, float s, size_t n);
 
 #endif

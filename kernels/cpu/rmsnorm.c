@@ -2,7 +2,7 @@
 // defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu
 // Sums run in double: C is up to 8192 (the lightning output norm spans all A channels), where a
 // float sum would lose ~1e-6 relative; the stored rstd and outputs are fp32 like HF's.
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>

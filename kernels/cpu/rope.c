@@ -9,7 +9,7 @@
 // exact (double) angle would disagree with HF. cos/sin are evaluated in double on the fp32 angle and
 // rounded, which is within an ulp of torch's fp32 cos/sin. inv_freq comes from the caller (the
 // rope types' formulas live in model/layer_softmax.c: model_rope_inv_freq).
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 
 #include "base/common.h"
 #include "kernels/cuda/lightning.h"
-#include "kernels/ops.h"
+#include "kernels/cpu/ops_cpu.h"
 #include "tests/testutil.h"
 
 #define TOL 1e-2

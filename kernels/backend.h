@@ -1,0 +1,76 @@
+// kernels/backend.h — the backend context every op runs in, and the memory it owns.
+// defines: backend_t, backend_kind_t, dtype_t, dtype_size, dtype_name, backend_name, backend_available,
+//          backend_init, backend_release, backend_host, backend_alloc, backend_free, backend_zero,
+//          backend_copy, backend_upload, backend_download, backend_sync, backend_ws_reserve,
+//          backend_ws_take, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32
+//
+// One context per device and stream. Model, rollout and trainer code hold a backend_t and pass it as
+// the first argument of every op (kernels/ops.h); pointers given to ops live in the context's memory
+// (host memory for BACKEND_CPU, device memory for BACKEND_CUDA) and are allocated with backend_alloc.
+// The CPU backend is the fp32 reference: activation dtype DTYPE_F32 only. The CUDA backend keeps
+// activations and the working copy of the weights in DTYPE_BF16; gradients of parameters, norm and
+// attention statistics, lightning states and optimizer state are always fp32.
+//
+// Workspace: one arena per context, sized once (backend_ws_reserve, from the ops' *_workspace_bytes
+// functions) before a step; ops take their scratch from it (backend_ws_take) and give it back
+// (backend_ws_reset to a mark), so nothing is allocated per call.
+#ifndef CISPO_KERNELS_BACKEND_H
+#define CISPO_KERNELS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { BACKEND_CPU = 0, BACKEND_CUDA = 1, BACKEND_COUNT } backend_kind_t;
+typedef enum { DTYPE_F32 = 0, DTYPE_BF16 = 1, DTYPE_COUNT } dtype_t;
+
+size_t dtype_size(int dtype);
+const char *dtype_name(int dtype);
+const char *backend_name(int kind);
+
+typedef struct {
+    int kind;         // backend_kind_t
+    int device;       // CUDA device ordinal (0 on the CPU)
+    int act_dtype;    // dtype of activations, activation gradients and the weights' working copy
+    void *stream;     // cudaStream_t of every op (NULL: the default stream); unused on the CPU
+    void *blas;       // cublasHandle_t bound to stream; unused on the CPU (OpenBLAS needs none)
+    char *ws;         // workspace arena (backend memory)
+    size_t ws_bytes, ws_used;
+    // Tuning knobs (0 = the op chooses). lightning_cps: chunks per segment of the GPU lightning scan
+    // (kernels/cuda/lightning.cu), a benchmark override.
+    int lightning_cps;
+} backend_t;
+
+// Whether a backend is compiled in and has a device: the number of devices (1 for the CPU), 0 if none.
+int backend_available(int kind);
+// Sets up a context: kind, device ordinal, activation dtype. Returns 0, or -1 with cispo_last_error()
+// when the backend is not compiled in, has no such device, or does not support the dtype.
+int backend_init(backend_t *b, int kind, int device, int act_dtype);
+void backend_release(backend_t *b);
+// A process-wide CPU context (fp32) for host-side work (the optimizer on host tensors, tests).
+backend_t *backend_host(void);
+
+// Memory of the context (zeroed on allocation). Aborts with a message naming the size on failure.
+void *backend_alloc(backend_t *b, size_t bytes);
+void backend_free(backend_t *b, void *p);
+void backend_zero(backend_t *b, void *p, size_t bytes);
+void backend_copy(backend_t *b, void *dst, const void *src, size_t bytes);       // within the backend
+void backend_upload(backend_t *b, void *dst, const void *host_src, size_t bytes); // host -> backend
+void backend_download(backend_t *b, void *host_dst, const void *src, size_t bytes); // backend -> host (syncs)
+void backend_sync(backend_t *b);
+// Convenience for tests and small transfers: n fp32 values from/to host into/out of a backend
+// tensor of dtype `dtype` (converted: bf16 rounds to nearest even).
+void backend_fill_f32(backend_t *b, void *dst, int dtype, const float *host, size_t n);
+void backend_read_f32(backend_t *b, float *host, const void *src, int dtype, size_t n);
+
+// Workspace: grows the arena to at least `bytes` (never inside a step: it may reallocate).
+void backend_ws_reserve(backend_t *b, size_t bytes);
+// Takes `bytes` (256-byte aligned) from the arena; aborts when the arena was sized too small.
+void *backend_ws_take(backend_t *b, size_t bytes);
+size_t backend_ws_mark(const backend_t *b);
+void backend_ws_reset(backend_t *b, size_t mark);
+
+// bf16 <-> fp32 on the host (round to nearest even; NaN stays NaN).
+uint16_t f32_to_bf16(float x);
+float bf16_to_f32(uint16_t h);
+
+#endif

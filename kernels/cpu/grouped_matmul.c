@@ -1,0 +1,31 @@
+// kernels/cpu/grouped_matmul.c — GEMMs over row groups (the experts of an MoE layer) and the weight
+// gradient of a linear layer, fp32 reference (kernels/ops.h states the contract).
+// defines: grouped_matmul_cpu, grouped_matmul_wgrad_cpu, matmul_wgrad_cpu
+#include <cblas.h>
+
+#include "kernels/cpu/ops_cpu.h"
+
+void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float *w, int trans_w,
+                        const int32_t *offsets, int G, int n, int k, float beta) {
+    for (int g = 0; g < G; g++) {
+        int r0 = offsets[g], rows = offsets[g + 1] - r0;
+        if (rows <= 0) continue;
+        const float *wg = w + (size_t)g * n * k;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_w ? CblasTrans : CblasNoTrans, rows, n, k, 1.0f,
+                    a + (size_t)r0 * lda, lda, wg, trans_w ? k : n, beta, c + (size_t)r0 * ldc, ldc);
+    }
+}
+
+void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,
+                              int G, int n, int k) {
+    for (int g = 0; g < G; g++) {
+        int r0 = offsets[g], rows = offsets[g + 1] - r0;
+        if (rows <= 0) continue;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, rows, 1.0f, dc + (size_t)r0 * lddc, lddc,
+                    a + (size_t)r0 * lda, lda, 1.0f, dw + (size_t)g * n * k, k);
+    }
+}
+
+void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T) {
+    matmul_cpu(dw, dy, x, n_out, n_in, T, 1, 0, 1.0f, 1.0f);
+}

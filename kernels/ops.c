@@ -1,0 +1,382 @@
+// kernels/ops.c — the op API's dispatch (kernels/ops.h): each op calls its backend's implementation,
+// adapting the one contract (write/accumulate flags, slot-indexed caches, workspace) to the
+// reference's signature. An op a backend lacks aborts naming the op, backend and dtype.
+// defines: op_name, backend_supports, and every op of kernels/ops.h
+#include "kernels/ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "kernels/cpu/ops_cpu.h"
+#ifdef CISPO_HAVE_CUDA
+#include "kernels/cuda/ops_cuda.h"
+#endif
+
+#define CISPO_OP_NAME(name) #name,
+static const char *const op_names[OP_COUNT] = {CISPO_OPS(CISPO_OP_NAME)};
+#undef CISPO_OP_NAME
+
+const char *op_name(int op) { return op >= 0 && op < OP_COUNT ? op_names[op] : "?"; }
+
+int backend_supports(const backend_t *b, int op, int dtype) {
+    if (op < 0 || op >= OP_COUNT) return 0;
+    if (b->kind == BACKEND_CPU) return dtype == DTYPE_F32;
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA) {
+        switch (op) {
+        case OP_lightning_forward:
+        case OP_lightning_backward:
+        case OP_lightning_decode:
+            return dtype == DTYPE_BF16;
+        default:
+            return 0;
+        }
+    }
+#endif
+    return 0;
+}
+
+static void unsupported(const backend_t *b, int op) {
+    char what[160];
+    snprintf(what, sizeof what, "op %s on backend %s in %s", op_name(op), backend_name(b->kind),
+             dtype_name(b->act_dtype));
+    cispo_die(__FILE__, __LINE__, what, "this backend does not implement the op in this dtype (backend_supports)");
+}
+
+#define CPU(b) ((b)->kind == BACKEND_CPU)
+#define F(p) ((float *)(p))
+#define CF(p) ((const float *)(p))
+
+static void zero_if_write(int acc, void *p, size_t n) {
+    if (acc == OP_WRITE && p) memset(p, 0, n * sizeof(float));
+}
+
+#ifdef CISPO_HAVE_CUDA
+static void cuda_ok(int rc, int op) {
+    if (rc == 0) return;
+    char what[512];
+    snprintf(what, sizeof what, "op %s on cuda: %s", op_name(op), cispo_last_error());
+    cispo_die(__FILE__, __LINE__, what, "CUDA op failed");
+}
+#endif
+
+// ---- GEMM ----
+void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
+            float alpha, float beta) {
+    if (!CPU(b)) unsupported(b, OP_matmul);
+    matmul_cpu(F(c), CF(a), CF(bm), m, n, k, trans_a, trans_b, alpha, beta);
+}
+
+void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T) {
+    if (!CPU(b)) unsupported(b, OP_matmul_wgrad);
+    matmul_wgrad_cpu(dw, CF(dy), CF(x), n_out, n_in, T);
+}
+
+void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
+                    const int32_t *offsets, int G, int rows, int n, int k, float beta) {
+    (void)rows;
+    if (!CPU(b)) unsupported(b, OP_grouped_matmul);
+    grouped_matmul_cpu(F(c), ldc, CF(a), lda, CF(w), trans_w, offsets, G, n, k, beta);
+}
+
+void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,
+                          const int32_t *offsets, int G, int rows, int n, int k) {
+    (void)rows;
+    if (!CPU(b)) unsupported(b, OP_grouped_matmul_wgrad);
+    grouped_matmul_wgrad_cpu(dw, CF(dc), lddc, CF(a), lda, offsets, G, n, k);
+}
+
+// ---- embedding, norm ----
+void embedding_forward(backend_t *b, void *out, const int32_t *ids, const void *table, int T, int C) {
+    if (!CPU(b)) unsupported(b, OP_embedding_forward);
+    embedding_forward_cpu(F(out), ids, CF(table), T, C);
+}
+
+void embedding_backward(backend_t *b, float *dtable, const void *dout, const int32_t *ids, int T, int C,
+                        int pad_id) {
+    if (!CPU(b)) unsupported(b, OP_embedding_backward);
+    if (pad_id < 0) {
+        embedding_backward_cpu(dtable, CF(dout), ids, T, C);
+        return;
+    }
+    for (int t = 0; t < T; t++)  // rows of the pad id get no gradient from their lookups
+        if (ids[t] != pad_id) embedding_backward_cpu(dtable, CF(dout) + (size_t)t * C, ids + t, 1, C);
+}
+
+void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps) {
+    if (!CPU(b)) unsupported(b, OP_rmsnorm_forward);
+    rmsnorm_forward_cpu(F(out), rstd, CF(x), CF(w), T, C, eps);
+}
+
+void rmsnorm_backward(backend_t *b, void *dx, float *dw, const void *dout, const void *x, const void *w,
+                      const float *rstd, int T, int C, int acc) {
+    if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
+    zero_if_write(acc, dx, (size_t)T * C);
+    rmsnorm_backward_cpu(F(dx), dw, CF(dout), CF(x), CF(w), rstd, T, C);
+}
+
+// ---- elementwise ----
+void residual_mix(backend_t *b, void *out, const void *r, const void *y, float alpha, float beta, size_t n) {
+    if (!CPU(b)) unsupported(b, OP_residual_mix);
+    residual_mix_cpu(F(out), CF(r), CF(y), alpha, beta, n);
+}
+
+void act_forward(backend_t *b, int act, void *out, const void *x, size_t n) {
+    if (!CPU(b)) unsupported(b, OP_act_forward);
+    act_forward_cpu(act, F(out), CF(x), n);
+}
+
+void act_backward(backend_t *b, int act, void *dx, const void *dout, const void *x, size_t n, int acc) {
+    if (!CPU(b)) unsupported(b, OP_act_backward);
+    zero_if_write(acc, dx, n);
+    act_backward_cpu(act, F(dx), CF(dout), CF(x), n);
+}
+
+void glu_forward(backend_t *b, int act, void *out, const void *h13, int T, int F_) {
+    if (!CPU(b)) unsupported(b, OP_glu_forward);
+    glu_forward_cpu(act, F(out), CF(h13), T, F_);
+}
+
+void glu_backward(backend_t *b, int act, void *dh13, const void *dout, const void *h13, int T, int F_, int acc) {
+    if (!CPU(b)) unsupported(b, OP_glu_backward);
+    zero_if_write(acc, dh13, (size_t)T * 2 * F_);
+    glu_backward_cpu(act, F(dh13), CF(dout), CF(h13), T, F_);
+}
+
+void sigmoid_gate_forward(backend_t *b, void *out, const void *g, const void *x, size_t n) {
+    if (!CPU(b)) unsupported(b, OP_sigmoid_gate_forward);
+    sigmoid_gate_forward_cpu(F(out), CF(g), CF(x), n);
+}
+
+void sigmoid_gate_backward(backend_t *b, void *dg, void *dx, const void *dout, const void *g, const void *x,
+                           size_t n, int acc) {
+    if (!CPU(b)) unsupported(b, OP_sigmoid_gate_backward);
+    zero_if_write(acc, dg, n);
+    zero_if_write(acc, dx, n);
+    sigmoid_gate_backward_cpu(F(dg), F(dx), CF(dout), CF(g), CF(x), n);
+}
+
+void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D) {
+    if (!CPU(b)) unsupported(b, OP_qkv_split);
+    qkv_split_cpu(F(q), F(k), F(v), CF(qkv), T, H, D);
+}
+
+void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D) {
+    if (!CPU(b)) unsupported(b, OP_qkv_merge);
+    qkv_merge_cpu(F(dqkv), CF(dq), CF(dk), CF(dv), T, H, D);
+}
+
+// ---- RoPE ----
+void rope_forward(backend_t *b, void *out, const void *x, const int32_t *pos, int T, int nh, int D, int R,
+                  const float *inv_freq_host, float scale) {
+    if (!CPU(b)) unsupported(b, OP_rope_forward);
+    rope_forward_cpu(F(out), CF(x), pos, T, nh, D, R, inv_freq_host, scale);
+}
+
+void rope_backward(backend_t *b, void *dx, const void *dout, const int32_t *pos, int T, int nh, int D, int R,
+                   const float *inv_freq_host, float scale, int acc) {
+    if (!CPU(b)) unsupported(b, OP_rope_backward);
+    zero_if_write(acc, dx, (size_t)T * nh * D);
+    rope_backward_cpu(F(dx), CF(dout), pos, T, nh, D, R, inv_freq_host, scale);
+}
+
+// ---- lightning attention ----
+void lightning_forward(backend_t *b, void *o, float *state_out, const void *q, const void *k, const void *v,
+                       const float *state_in, const float *slopes, const op_seqs_t *seqs, int H, int D, int block) {
+    if (CPU(b)) {
+        lightning_forward_cpu(F(o), state_out, CF(q), CF(k), CF(v), state_in, slopes, seqs->cu, seqs->nseq, H, D,
+                              block);
+        return;
+    }
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
+        size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D), mark = backend_ws_mark(b);
+        void *ws = need ? backend_ws_take(b, need) : NULL;
+        cuda_ok(lightning_forward_cuda((uint16_t *)o, state_out, (const uint16_t *)q, (const uint16_t *)k,
+                                       (const uint16_t *)v, state_in, slopes, seqs->cu, seqs->nseq, H, D, block,
+                                       seqs->T, ws, need, (cudaStream_t)b->stream),
+                OP_lightning_forward);
+        backend_ws_reset(b, mark);
+        return;
+    }
+#endif
+    unsupported(b, OP_lightning_forward);
+}
+
+void lightning_backward(backend_t *b, void *dq, void *dk, void *dv, float *dstate_in, const void *dout,
+                        const void *q, const void *k, const void *v, const float *state_in, const float *slopes,
+                        const op_seqs_t *seqs, int H, int D, int block, int acc) {
+    const size_t n = (size_t)seqs->T * H * D;
+    if (CPU(b)) {
+        zero_if_write(acc, dq, n);
+        zero_if_write(acc, dk, n);
+        zero_if_write(acc, dv, n);
+        zero_if_write(acc, dstate_in, (size_t)seqs->nseq * H * D * D);
+        lightning_backward_cpu(F(dq), F(dk), F(dv), dstate_in, CF(dout), CF(q), CF(k), CF(v), state_in, slopes,
+                               seqs->cu, seqs->nseq, H, D, block);
+        return;
+    }
+#ifdef CISPO_HAVE_CUDA
+    // the kernels write their gradients (a bf16 gradient accumulated in place would round twice)
+    if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16 && acc == OP_WRITE) {
+        size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D), mark = backend_ws_mark(b);
+        void *ws = need ? backend_ws_take(b, need) : NULL;
+        cuda_ok(lightning_backward_cuda((uint16_t *)dq, (uint16_t *)dk, (uint16_t *)dv, dstate_in,
+                                        (const uint16_t *)dout, (const uint16_t *)q, (const uint16_t *)k,
+                                        (const uint16_t *)v, state_in, slopes, seqs->cu, seqs->nseq, H, D, block,
+                                        seqs->T, ws, need, (cudaStream_t)b->stream),
+                OP_lightning_backward);
+        backend_ws_reset(b, mark);
+        return;
+    }
+#endif
+    unsupported(b, OP_lightning_backward);
+}
+
+size_t lightning_workspace_bytes(const backend_t *b, int T, int nseq, int H, int D) {
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA) return lightning_workspace_bytes_cuda(T, nseq, H, D);
+#endif
+    (void)b, (void)T, (void)nseq, (void)H, (void)D;
+    return 0;
+}
+
+void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot, const void *q, const void *k,
+                      const void *v, const float *slopes, int n, int H, int D) {
+    const size_t HD = (size_t)H * D, HDD = HD * D;
+    if (CPU(b)) {
+        for (int i = 0; i < n; i++)
+            lightning_decode_cpu(F(o) + i * HD, states + (size_t)slot[i] * HDD, CF(q) + i * HD, CF(k) + i * HD,
+                                 CF(v) + i * HD, slopes, 1, H, D);
+        return;
+    }
+    unsupported(b, OP_lightning_decode);  // the CUDA kernel takes contiguous states; slots come with rollout
+}
+
+// ---- softmax attention ----
+void attention_forward(backend_t *b, void *o, float *lse, const void *q, const void *k, const void *v,
+                       const op_seqs_t *seqs, int H, int KV, int D, int window) {
+    if (!CPU(b)) unsupported(b, OP_attention_forward);
+    attention_forward_cpu(F(o), lse, CF(q), CF(k), CF(v), seqs->cu, seqs->nseq, H, KV, D, window);
+}
+
+void attention_backward(backend_t *b, void *dq, void *dk, void *dv, const void *dout, const void *o,
+                        const float *lse, const void *q, const void *k, const void *v, const op_seqs_t *seqs,
+                        int H, int KV, int D, int window, int acc) {
+    if (!CPU(b)) unsupported(b, OP_attention_backward);
+    zero_if_write(acc, dq, (size_t)seqs->T * H * D);
+    zero_if_write(acc, dk, (size_t)seqs->T * KV * D);
+    zero_if_write(acc, dv, (size_t)seqs->T * KV * D);
+    attention_backward_cpu(F(dq), F(dk), F(dv), CF(dout), CF(o), lse, CF(q), CF(k), CF(v), seqs->cu, seqs->nseq, H,
+                           KV, D, window);
+}
+
+void kv_write(backend_t *b, void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot,
+              const int32_t *pos, int T, int KVD, int max_ctx) {
+    if (!CPU(b)) unsupported(b, OP_kv_write);
+    kv_write_cpu(F(kcache), F(vcache), CF(k), CF(v), slot, pos, T, KVD, max_ctx);
+}
+
+void attention_decode(backend_t *b, void *o, const void *q, const void *kcache, const void *vcache,
+                      const int32_t *slot, const int32_t *len, int n, int H, int KV, int D, int max_ctx, int window) {
+    if (!CPU(b)) unsupported(b, OP_attention_decode);
+    const size_t per_slot = (size_t)max_ctx * KV * D, HD = (size_t)H * D;
+    for (int i = 0; i < n; i++)
+        attention_decode_cpu(F(o) + i * HD, CF(q) + i * HD, CF(kcache) + (size_t)slot[i] * per_slot,
+                             CF(vcache) + (size_t)slot[i] * per_slot, len + i, 1, H, KV, D, max_ctx, window);
+}
+
+// ---- MoE ----
+void moe_route_forward(backend_t *b, float *probs, int32_t *topk_idx, float *topk_w, const void *logits, int T,
+                       int E, int K) {
+    if (!CPU(b)) unsupported(b, OP_moe_route_forward);
+    moe_route_forward_cpu(probs, topk_idx, topk_w, CF(logits), T, E, K);
+}
+
+void moe_aux_loss(backend_t *b, float *out, const float *probs, const int32_t *topk_idx, int T, int E, int K) {
+    if (!CPU(b)) unsupported(b, OP_moe_aux_loss);
+    *out = moe_aux_loss_cpu(probs, topk_idx, T, E, K);
+}
+
+void moe_route_backward(backend_t *b, void *dlogits, const float *dtopk_w, float d_aux, const float *probs,
+                        const int32_t *topk_idx, const float *topk_w, int T, int E, int K, int acc) {
+    if (!CPU(b)) unsupported(b, OP_moe_route_backward);
+    zero_if_write(acc, dlogits, (size_t)T * E);
+    moe_route_backward_cpu(F(dlogits), dtopk_w, d_aux, probs, topk_idx, topk_w, T, E, K);
+}
+
+void moe_dispatch(backend_t *b, void *xe, int32_t *perm, int32_t *offsets, const void *x, const int32_t *topk_idx,
+                  int T, int C, int E, int K) {
+    if (!CPU(b)) unsupported(b, OP_moe_dispatch);
+    moe_dispatch_cpu(F(xe), perm, offsets, CF(x), topk_idx, T, C, E, K);
+}
+
+void moe_dispatch_backward(backend_t *b, void *dx, const void *dxe, const int32_t *perm, int T, int C, int K,
+                           int acc) {
+    if (!CPU(b)) unsupported(b, OP_moe_dispatch_backward);
+    zero_if_write(acc, dx, (size_t)T * C);
+    moe_dispatch_backward_cpu(F(dx), CF(dxe), perm, T, C, K);
+}
+
+void moe_combine_forward(backend_t *b, void *y, const void *ye, const float *topk_w, const int32_t *perm, int T,
+                         int C, int K) {
+    if (!CPU(b)) unsupported(b, OP_moe_combine_forward);
+    memset(y, 0, (size_t)T * C * sizeof(float));
+    moe_combine_forward_cpu(F(y), CF(ye), topk_w, perm, T, C, K);
+}
+
+void moe_combine_backward(backend_t *b, void *dye, float *dtopk_w, const void *dy, const void *ye,
+                          const float *topk_w, const int32_t *perm, int T, int C, int K, int acc) {
+    if (!CPU(b)) unsupported(b, OP_moe_combine_backward);
+    zero_if_write(acc, dye, (size_t)T * K * C);
+    zero_if_write(acc, dtopk_w, (size_t)T * K);
+    moe_combine_backward_cpu(F(dye), dtopk_w, CF(dy), CF(ye), topk_w, perm, T, C, K);
+}
+
+// ---- LM head ----
+// Logits of at most this many floats exist at once in the CPU LM head (chunk of tokens x V).
+#define LMHEAD_CHUNK_FLOATS ((size_t)1 << 22)
+
+static int lmhead_chunk(int T, int V) {
+    size_t chunk = LMHEAD_CHUNK_FLOATS / (size_t)V;
+    if (chunk < 1) chunk = 1;
+    if (chunk > (size_t)T) chunk = (size_t)T;
+    return (int)(chunk > 0 ? chunk : 1);
+}
+
+void lmhead_logprob_forward(backend_t *b, float *logp, float *lse, float *entropy, const void *x, const void *w,
+                            const int32_t *targets, int T, int C, int V) {
+    if (!CPU(b)) unsupported(b, OP_lmhead_logprob_forward);
+    lmhead_logprob_forward_cpu(logp, lse, entropy, CF(x), CF(w), targets, T, C, V, lmhead_chunk(T, V));
+}
+
+void lmhead_logprob_backward(backend_t *b, void *dx, float *dw, const float *dlogp, const void *x, const void *w,
+                             const int32_t *targets, const float *lse, int T, int C, int V, int acc) {
+    if (!CPU(b)) unsupported(b, OP_lmhead_logprob_backward);
+    zero_if_write(acc, dx, (size_t)T * C);
+    lmhead_logprob_backward_cpu(F(dx), dw, dlogp, CF(x), CF(w), targets, lse, T, C, V, lmhead_chunk(T, V));
+}
+
+void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, int n, int C, int V) {
+    if (!CPU(b)) unsupported(b, OP_lmhead_logits);
+    lmhead_logits_cpu(logits, CF(x), CF(w), n, C, V);
+}
+
+// ---- optimizer ----
+double sum_squares(backend_t *b, const float *g, size_t n) {
+    if (!CPU(b)) unsupported(b, OP_sum_squares);
+    return sum_squares_cpu(g, n);
+}
+
+void scale_f32(backend_t *b, float *x, float s, size_t n) {
+    if (!CPU(b)) unsupported(b, OP_scale_f32);
+    scale_f32_cpu(x, s, n);
+}
+
+void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const float *g, size_t n, float lr,
+                float beta1, float beta2, float eps, float wd, int step) {
+    if (!CPU(b)) unsupported(b, OP_adamw_step);
+    CISPO_ASSERT(w_act == NULL || w_act == (void *)p);  // fp32: the working copy is the master
+    adamw_step_cpu(p, m, v, g, n, lr, beta1, beta2, eps, wd, step);
+}
