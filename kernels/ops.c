@@ -25,12 +25,14 @@ int backend_supports(const backend_t *b, int op, int dtype) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
         switch (op) {
-        case OP_lightning_forward:
-        case OP_lightning_backward:
-        case OP_lightning_decode:
-            return dtype == DTYPE_BF16;
-        default:
+        case OP_lightning_decode:  // the kernel steps contiguous states; slot-indexed ones come with rollout
             return 0;
+        case OP_sum_squares:
+        case OP_scale_f32:
+        case OP_adamw_step:  // fp32 tensors whatever the activation dtype
+            return 1;
+        default:
+            return dtype == DTYPE_BF16;
         }
     }
 #endif
@@ -59,22 +61,74 @@ static void cuda_ok(int rc, int op) {
     snprintf(what, sizeof what, "op %s on cuda: %s", op_name(op), cispo_last_error());
     cispo_die(__FILE__, __LINE__, what, "CUDA op failed");
 }
+#define ST(b) ((cudaStream_t)(b)->stream)
+#define DT(b) ((b)->act_dtype)
+// On a CUDA context: run `call` and return from the op. The _WS form first takes `bytes` of the
+// context's workspace as (ws, wsb) for the call and gives them back after.
+#define ON_CUDA(op, call)                           \
+    do {                                            \
+        if (b->kind == BACKEND_CUDA) {              \
+            cuda_ok((call), OP_##op);               \
+            return;                                 \
+        }                                           \
+    } while (0)
+#define ON_CUDA_WS(op, bytes, call)                                         \
+    do {                                                                    \
+        if (b->kind == BACKEND_CUDA) {                                      \
+            size_t wsb = (bytes), mark_ = backend_ws_mark(b);               \
+            void *ws = wsb ? backend_ws_take(b, wsb) : NULL;                \
+            cuda_ok((call), OP_##op);                                       \
+            backend_ws_reset(b, mark_);                                     \
+            return;                                                         \
+        }                                                                   \
+    } while (0)
+#else
+#define ON_CUDA(op, call) \
+    do {                  \
+    } while (0)
+#define ON_CUDA_WS(op, bytes, call) \
+    do {                            \
+    } while (0)
 #endif
+
+size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA) {
+        size_t w[6];
+        w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D);
+        int nmax = s->F > s->C ? s->F : s->C;
+        w[1] = grouped_matmul_workspace_bytes_cuda(s->E, s->T * s->K, nmax, nmax);
+        w[2] = lmhead_workspace_bytes_cuda(s->T, s->C, s->V);
+        w[3] = moe_workspace_bytes_cuda(s->T, s->E, s->K);
+        w[4] = attention_workspace_bytes_cuda(s->T, s->nseq, s->H, s->KV, s->D);
+        w[5] = (size_t)1 << 16;  // reductions (sum_squares)
+        size_t mx = 0;
+        for (int i = 0; i < 6; i++) mx = w[i] > mx ? w[i] : mx;
+        return mx + 4096;
+    }
+#endif
+    (void)b, (void)s;
+    return 0;
+}
 
 // ---- GEMM ----
 void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
             float alpha, float beta) {
+    ON_CUDA(matmul, matmul_cuda(b->blas, c, a, bm, m, n, k, trans_a, trans_b, alpha, beta, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_matmul);
     matmul_cpu(F(c), CF(a), CF(bm), m, n, k, trans_a, trans_b, alpha, beta);
 }
 
 void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T) {
+    ON_CUDA(matmul_wgrad, matmul_wgrad_cuda(b->blas, dw, dy, x, n_out, n_in, T, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_matmul_wgrad);
     matmul_wgrad_cpu(dw, CF(dy), CF(x), n_out, n_in, T);
 }
 
 void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                     const int32_t *offsets, int G, int rows, int n, int k, float beta) {
+    ON_CUDA_WS(grouped_matmul, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),
+               grouped_matmul_cuda(b->blas, c, ldc, a, lda, w, trans_w, offsets, G, rows, n, k, beta, DT(b), ws, wsb, ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul);
     grouped_matmul_cpu(F(c), ldc, CF(a), lda, CF(w), trans_w, offsets, G, n, k, beta);
@@ -82,6 +136,8 @@ void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, cons
 
 void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,
                           const int32_t *offsets, int G, int rows, int n, int k) {
+    ON_CUDA_WS(grouped_matmul_wgrad, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),
+               grouped_matmul_wgrad_cuda(b->blas, dw, dc, lddc, a, lda, offsets, G, rows, n, k, DT(b), ws, wsb, ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul_wgrad);
     grouped_matmul_wgrad_cpu(dw, CF(dc), lddc, CF(a), lda, offsets, G, n, k);
@@ -89,12 +145,14 @@ void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, con
 
 // ---- embedding, norm ----
 void embedding_forward(backend_t *b, void *out, const int32_t *ids, const void *table, int T, int C) {
+    ON_CUDA(embedding_forward, embedding_forward_cuda(out, ids, table, T, C, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_embedding_forward);
     embedding_forward_cpu(F(out), ids, CF(table), T, C);
 }
 
 void embedding_backward(backend_t *b, float *dtable, const void *dout, const int32_t *ids, int T, int C,
                         int pad_id) {
+    ON_CUDA(embedding_backward, embedding_backward_cuda(dtable, dout, ids, T, C, pad_id, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_embedding_backward);
     if (pad_id < 0) {
         embedding_backward_cpu(dtable, CF(dout), ids, T, C);
@@ -105,12 +163,14 @@ void embedding_backward(backend_t *b, float *dtable, const void *dout, const int
 }
 
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps) {
+    ON_CUDA(rmsnorm_forward, rmsnorm_forward_cuda(out, rstd, x, w, T, C, eps, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_forward);
     rmsnorm_forward_cpu(F(out), rstd, CF(x), CF(w), T, C, eps);
 }
 
 void rmsnorm_backward(backend_t *b, void *dx, float *dw, const void *dout, const void *x, const void *w,
                       const float *rstd, int T, int C, int acc) {
+    ON_CUDA(rmsnorm_backward, rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
     zero_if_write(acc, dx, (size_t)T * C);
     rmsnorm_backward_cpu(F(dx), dw, CF(dout), CF(x), CF(w), rstd, T, C);
@@ -118,39 +178,46 @@ void rmsnorm_backward(backend_t *b, void *dx, float *dw, const void *dout, const
 
 // ---- elementwise ----
 void residual_mix(backend_t *b, void *out, const void *r, const void *y, float alpha, float beta, size_t n) {
+    ON_CUDA(residual_mix, residual_mix_cuda(out, r, y, alpha, beta, n, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_residual_mix);
     residual_mix_cpu(F(out), CF(r), CF(y), alpha, beta, n);
 }
 
 void act_forward(backend_t *b, int act, void *out, const void *x, size_t n) {
+    ON_CUDA(act_forward, act_forward_cuda(act, out, x, n, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_act_forward);
     act_forward_cpu(act, F(out), CF(x), n);
 }
 
 void act_backward(backend_t *b, int act, void *dx, const void *dout, const void *x, size_t n, int acc) {
+    ON_CUDA(act_backward, act_backward_cuda(act, dx, dout, x, n, acc, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_act_backward);
     zero_if_write(acc, dx, n);
     act_backward_cpu(act, F(dx), CF(dout), CF(x), n);
 }
 
 void glu_forward(backend_t *b, int act, void *out, const void *h13, int T, int F_) {
+    ON_CUDA(glu_forward, glu_forward_cuda(act, out, h13, T, F_, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_glu_forward);
     glu_forward_cpu(act, F(out), CF(h13), T, F_);
 }
 
 void glu_backward(backend_t *b, int act, void *dh13, const void *dout, const void *h13, int T, int F_, int acc) {
+    ON_CUDA(glu_backward, glu_backward_cuda(act, dh13, dout, h13, T, F_, acc, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_glu_backward);
     zero_if_write(acc, dh13, (size_t)T * 2 * F_);
     glu_backward_cpu(act, F(dh13), CF(dout), CF(h13), T, F_);
 }
 
 void sigmoid_gate_forward(backend_t *b, void *out, const void *g, const void *x, size_t n) {
+    ON_CUDA(sigmoid_gate_forward, sigmoid_gate_forward_cuda(out, g, x, n, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_sigmoid_gate_forward);
     sigmoid_gate_forward_cpu(F(out), CF(g), CF(x), n);
 }
 
 void sigmoid_gate_backward(backend_t *b, void *dg, void *dx, const void *dout, const void *g, const void *x,
                            size_t n, int acc) {
+    ON_CUDA(sigmoid_gate_backward, sigmoid_gate_backward_cuda(dg, dx, dout, g, x, n, acc, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_sigmoid_gate_backward);
     zero_if_write(acc, dg, n);
     zero_if_write(acc, dx, n);
@@ -158,11 +225,13 @@ void sigmoid_gate_backward(backend_t *b, void *dg, void *dx, const void *dout, c
 }
 
 void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D) {
+    ON_CUDA(qkv_split, qkv_split_cuda(q, k, v, qkv, T, H, D, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_qkv_split);
     qkv_split_cpu(F(q), F(k), F(v), CF(qkv), T, H, D);
 }
 
 void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D) {
+    ON_CUDA(qkv_merge, qkv_merge_cuda(dqkv, dq, dk, dv, T, H, D, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_qkv_merge);
     qkv_merge_cpu(F(dqkv), CF(dq), CF(dk), CF(dv), T, H, D);
 }
@@ -170,12 +239,14 @@ void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const v
 // ---- RoPE ----
 void rope_forward(backend_t *b, void *out, const void *x, const int32_t *pos, int T, int nh, int D, int R,
                   const float *inv_freq_host, float scale) {
+    ON_CUDA(rope_forward, rope_forward_cuda(out, x, pos, T, nh, D, R, inv_freq_host, scale, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rope_forward);
     rope_forward_cpu(F(out), CF(x), pos, T, nh, D, R, inv_freq_host, scale);
 }
 
 void rope_backward(backend_t *b, void *dx, const void *dout, const int32_t *pos, int T, int nh, int D, int R,
                    const float *inv_freq_host, float scale, int acc) {
+    ON_CUDA(rope_backward, rope_backward_cuda(dx, dout, pos, T, nh, D, R, inv_freq_host, scale, acc, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rope_backward);
     zero_if_write(acc, dx, (size_t)T * nh * D);
     rope_backward_cpu(F(dx), CF(dout), pos, T, nh, D, R, inv_freq_host, scale);
@@ -257,6 +328,9 @@ void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot,
 // ---- softmax attention ----
 void attention_forward(backend_t *b, void *o, float *lse, const void *q, const void *k, const void *v,
                        const op_seqs_t *seqs, int H, int KV, int D, int window) {
+    ON_CUDA_WS(attention_forward, attention_workspace_bytes_cuda(seqs->T, seqs->nseq, H, KV, D),
+               attention_forward_cuda(o, lse, q, k, v, seqs->cu, seqs->cu_host, seqs->nseq, seqs->T, seqs->max_len, H, KV, D,
+                                      window, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_attention_forward);
     attention_forward_cpu(F(o), lse, CF(q), CF(k), CF(v), seqs->cu, seqs->nseq, H, KV, D, window);
 }
@@ -264,6 +338,9 @@ void attention_forward(backend_t *b, void *o, float *lse, const void *q, const v
 void attention_backward(backend_t *b, void *dq, void *dk, void *dv, const void *dout, const void *o,
                         const float *lse, const void *q, const void *k, const void *v, const op_seqs_t *seqs,
                         int H, int KV, int D, int window, int acc) {
+    ON_CUDA_WS(attention_backward, attention_workspace_bytes_cuda(seqs->T, seqs->nseq, H, KV, D),
+               attention_backward_cuda(dq, dk, dv, dout, o, lse, q, k, v, seqs->cu, seqs->cu_host, seqs->nseq, seqs->T,
+                                       seqs->max_len, H, KV, D, window, acc, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_attention_backward);
     zero_if_write(acc, dq, (size_t)seqs->T * H * D);
     zero_if_write(acc, dk, (size_t)seqs->T * KV * D);
@@ -274,12 +351,14 @@ void attention_backward(backend_t *b, void *dq, void *dk, void *dv, const void *
 
 void kv_write(backend_t *b, void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot,
               const int32_t *pos, int T, int KVD, int max_ctx) {
+    ON_CUDA(kv_write, kv_write_cuda(kcache, vcache, k, v, slot, pos, T, KVD, max_ctx, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_kv_write);
     kv_write_cpu(F(kcache), F(vcache), CF(k), CF(v), slot, pos, T, KVD, max_ctx);
 }
 
 void attention_decode(backend_t *b, void *o, const void *q, const void *kcache, const void *vcache,
                       const int32_t *slot, const int32_t *len, int n, int H, int KV, int D, int max_ctx, int window) {
+    ON_CUDA(attention_decode, attention_decode_cuda(o, q, kcache, vcache, slot, len, n, H, KV, D, max_ctx, window, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_attention_decode);
     const size_t per_slot = (size_t)max_ctx * KV * D, HD = (size_t)H * D;
     for (int i = 0; i < n; i++)
@@ -290,17 +369,21 @@ void attention_decode(backend_t *b, void *o, const void *q, const void *kcache, 
 // ---- MoE ----
 void moe_route_forward(backend_t *b, float *probs, int32_t *topk_idx, float *topk_w, const void *logits, int T,
                        int E, int K) {
+    ON_CUDA(moe_route_forward, moe_route_forward_cuda(probs, topk_idx, topk_w, logits, T, E, K, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_route_forward);
     moe_route_forward_cpu(probs, topk_idx, topk_w, CF(logits), T, E, K);
 }
 
 void moe_aux_loss(backend_t *b, float *out, const float *probs, const int32_t *topk_idx, int T, int E, int K) {
+    ON_CUDA_WS(moe_aux_loss, moe_workspace_bytes_cuda(T, E, K), moe_aux_loss_cuda(out, probs, topk_idx, T, E, K, ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_aux_loss);
     *out = moe_aux_loss_cpu(probs, topk_idx, T, E, K);
 }
 
 void moe_route_backward(backend_t *b, void *dlogits, const float *dtopk_w, float d_aux, const float *probs,
                         const int32_t *topk_idx, const float *topk_w, int T, int E, int K, int acc) {
+    ON_CUDA_WS(moe_route_backward, moe_workspace_bytes_cuda(T, E, K),
+               moe_route_backward_cuda(dlogits, dtopk_w, d_aux, probs, topk_idx, topk_w, T, E, K, acc, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_route_backward);
     zero_if_write(acc, dlogits, (size_t)T * E);
     moe_route_backward_cpu(F(dlogits), dtopk_w, d_aux, probs, topk_idx, topk_w, T, E, K);
@@ -308,12 +391,16 @@ void moe_route_backward(backend_t *b, void *dlogits, const float *dtopk_w, float
 
 void moe_dispatch(backend_t *b, void *xe, int32_t *perm, int32_t *offsets, const void *x, const int32_t *topk_idx,
                   int T, int C, int E, int K) {
+    ON_CUDA_WS(moe_dispatch, moe_workspace_bytes_cuda(T, E, K),
+               moe_dispatch_cuda(xe, perm, offsets, x, topk_idx, T, C, E, K, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_dispatch);
     moe_dispatch_cpu(F(xe), perm, offsets, CF(x), topk_idx, T, C, E, K);
 }
 
 void moe_dispatch_backward(backend_t *b, void *dx, const void *dxe, const int32_t *perm, int T, int C, int K,
                            int acc) {
+    ON_CUDA_WS(moe_dispatch_backward, moe_workspace_bytes_cuda(T, 1, K),
+               moe_dispatch_backward_cuda(dx, dxe, perm, T, C, K, acc, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_dispatch_backward);
     zero_if_write(acc, dx, (size_t)T * C);
     moe_dispatch_backward_cpu(F(dx), CF(dxe), perm, T, C, K);
@@ -321,6 +408,8 @@ void moe_dispatch_backward(backend_t *b, void *dx, const void *dxe, const int32_
 
 void moe_combine_forward(backend_t *b, void *y, const void *ye, const float *topk_w, const int32_t *perm, int T,
                          int C, int K) {
+    ON_CUDA_WS(moe_combine_forward, moe_workspace_bytes_cuda(T, 1, K),
+               moe_combine_forward_cuda(y, ye, topk_w, perm, T, C, K, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_combine_forward);
     memset(y, 0, (size_t)T * C * sizeof(float));
     moe_combine_forward_cpu(F(y), CF(ye), topk_w, perm, T, C, K);
@@ -328,6 +417,8 @@ void moe_combine_forward(backend_t *b, void *y, const void *ye, const float *top
 
 void moe_combine_backward(backend_t *b, void *dye, float *dtopk_w, const void *dy, const void *ye,
                           const float *topk_w, const int32_t *perm, int T, int C, int K, int acc) {
+    ON_CUDA_WS(moe_combine_backward, moe_workspace_bytes_cuda(T, 1, K),
+               moe_combine_backward_cuda(dye, dtopk_w, dy, ye, topk_w, perm, T, C, K, acc, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_combine_backward);
     zero_if_write(acc, dye, (size_t)T * K * C);
     zero_if_write(acc, dtopk_w, (size_t)T * K);
@@ -347,35 +438,52 @@ static int lmhead_chunk(int T, int V) {
 
 void lmhead_logprob_forward(backend_t *b, float *logp, float *lse, float *entropy, const void *x, const void *w,
                             const int32_t *targets, int T, int C, int V) {
+    ON_CUDA_WS(lmhead_logprob_forward, lmhead_workspace_bytes_cuda(T, C, V),
+               lmhead_logprob_forward_cuda(b->blas, logp, lse, entropy, x, w, targets, T, C, V, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_lmhead_logprob_forward);
     lmhead_logprob_forward_cpu(logp, lse, entropy, CF(x), CF(w), targets, T, C, V, lmhead_chunk(T, V));
 }
 
 void lmhead_logprob_backward(backend_t *b, void *dx, float *dw, const float *dlogp, const void *x, const void *w,
                              const int32_t *targets, const float *lse, int T, int C, int V, int acc) {
+    ON_CUDA_WS(lmhead_logprob_backward, lmhead_workspace_bytes_cuda(T, C, V),
+               lmhead_logprob_backward_cuda(b->blas, dx, dw, dlogp, x, w, targets, lse, T, C, V, acc, DT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_lmhead_logprob_backward);
     zero_if_write(acc, dx, (size_t)T * C);
     lmhead_logprob_backward_cpu(F(dx), dw, dlogp, CF(x), CF(w), targets, lse, T, C, V, lmhead_chunk(T, V));
 }
 
 void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, int n, int C, int V) {
+    ON_CUDA(lmhead_logits, lmhead_logits_cuda(b->blas, logits, x, w, n, C, V, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_lmhead_logits);
     lmhead_logits_cpu(logits, CF(x), CF(w), n, C, V);
 }
 
 // ---- optimizer ----
 double sum_squares(backend_t *b, const float *g, size_t n) {
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA) {
+        size_t wsb = (size_t)1 << 16, mark = backend_ws_mark(b);
+        void *ws = backend_ws_take(b, wsb);
+        double r = 0;
+        cuda_ok(sum_squares_cuda(&r, g, n, ws, wsb, ST(b)), OP_sum_squares);
+        backend_ws_reset(b, mark);
+        return r;
+    }
+#endif
     if (!CPU(b)) unsupported(b, OP_sum_squares);
     return sum_squares_cpu(g, n);
 }
 
 void scale_f32(backend_t *b, float *x, float s, size_t n) {
+    ON_CUDA(scale_f32, scale_f32_cuda(x, s, n, ST(b)));
     if (!CPU(b)) unsupported(b, OP_scale_f32);
     scale_f32_cpu(x, s, n);
 }
 
 void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const float *g, size_t n, float lr,
                 float beta1, float beta2, float eps, float wd, int step) {
+    ON_CUDA(adamw_step, adamw_step_cuda(p, w_act, DT(b), m, v, g, n, lr, beta1, beta2, eps, wd, step, ST(b)));
     if (!CPU(b)) unsupported(b, OP_adamw_step);
     CISPO_ASSERT(w_act == NULL || w_act == (void *)p);  // fp32: the working copy is the master
     adamw_step_cpu(p, m, v, g, n, lr, beta1, beta2, eps, wd, step);

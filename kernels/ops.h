@@ -2,7 +2,7 @@
 // called as op(ctx, ...) on a backend context (kernels/backend.h) and dispatched to the backend's
 // implementation: op_cpu (kernels/cpu/, the fp32 reference and specification) or op_cuda
 // (kernels/cuda/). model/, rl/ and trainer/ call only these.
-// defines: act_kind, op_id_t, op_seqs_t, op_name, backend_supports, OP_WRITE, OP_ACCUMULATE,
+// defines: act_kind, op_id_t, op_seqs_t, op_ws_shape_t, op_name, backend_supports, ops_workspace_bytes, OP_WRITE, OP_ACCUMULATE,
 //          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_wgrad, embedding_forward,
 //          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
@@ -74,6 +74,13 @@ typedef enum { CISPO_OPS(CISPO_OP_ENUM) OP_COUNT } op_id_t;
 
 const char *op_name(int op);
 int backend_supports(const backend_t *b, int op, int dtype);
+
+// Workspace bytes of the largest op of a model batch (0 on the CPU): T tokens in nseq sequences,
+// hidden C, vocabulary V, heads H, KV, D, experts E, K, F. The model reserves it before a step.
+typedef struct {
+    int T, nseq, C, V, H, KV, D, E, K, F;
+} op_ws_shape_t;
+size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s);
 
 // Packed variable-length sequences: sequence s is tokens cu[s]..cu[s+1]) (empty sequences allowed).
 typedef struct {

@@ -237,7 +237,9 @@ int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqle
     if (stage_batch(m, ids, cu_seqlens, nseq, T, cache)) return -1;
     backend_t *b = m->be;
     m->cache = cache;
-    backend_ws_reserve(b, lightning_workspace_bytes(b, T, nseq, c->n_heads, c->head_dim));
+    op_ws_shape_t shape = {T, nseq, c->hidden_size, c->vocab_size, c->n_heads, c->n_kv_heads, c->head_dim,
+                           c->n_experts, c->n_experts_per_tok, c->intermediate_size};
+    backend_ws_reserve(b, ops_workspace_bytes(b, &shape));
     const int C = c->hidden_size;
     const size_t TC = (size_t)T * C;
     model_scratch_t sc = {m->scratch, 0, m->n_scratch};
