@@ -2,7 +2,7 @@
 // plain host memory; the CUDA backend's calls live in kernels/cuda/backend_cuda.cu.
 // defines: dtype_size, dtype_name, backend_name, backend_available, backend_init, backend_release,
 //          backend_host, backend_alloc, backend_free, backend_zero, backend_copy, backend_upload,
-//          backend_download, backend_sync, backend_fill_f32, backend_read_f32, backend_ws_reserve,
+//          backend_download, backend_sync, backend_mem_info, backend_fill_f32, backend_read_f32, backend_ws_reserve,
 //          backend_ws_take, backend_ws_mark, backend_ws_reset, f32_to_bf16, bf16_to_f32
 #include "kernels/backend.h"
 
@@ -101,6 +101,11 @@ void backend_download(backend_t *b, void *host_dst, const void *src, size_t byte
     if (!bytes) return;
     if (b->kind == BACKEND_CUDA) backend_cuda_copy(b, host_dst, src, bytes, BACKEND_CUDA_D2H);
     else memmove(host_dst, src, bytes);
+}
+
+void backend_mem_info(backend_t *b, size_t *free_bytes, size_t *total_bytes) {
+    *free_bytes = *total_bytes = 0;
+    if (b->kind == BACKEND_CUDA) backend_cuda_mem_info(b, free_bytes, total_bytes);
 }
 
 void backend_sync(backend_t *b) {

@@ -1,7 +1,7 @@
 // kernels/backend.h — the backend context every op runs in, and the memory it owns.
 // defines: backend_t, backend_kind_t, dtype_t, dtype_size, dtype_name, backend_name, backend_available,
 //          backend_init, backend_release, backend_host, backend_alloc, backend_free, backend_zero,
-//          backend_copy, backend_upload, backend_download, backend_sync, backend_ws_reserve,
+//          backend_copy, backend_upload, backend_download, backend_sync, backend_mem_info, backend_ws_reserve,
 //          backend_ws_take, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32
 //
 // One context per device and stream. Model, rollout and trainer code hold a backend_t and pass it as
@@ -57,6 +57,8 @@ void backend_copy(backend_t *b, void *dst, const void *src, size_t bytes);      
 void backend_upload(backend_t *b, void *dst, const void *host_src, size_t bytes); // host -> backend
 void backend_download(backend_t *b, void *host_dst, const void *src, size_t bytes); // backend -> host (syncs)
 void backend_sync(backend_t *b);
+// Free and total bytes of the context's memory (0, 0 on the CPU, where the OS decides).
+void backend_mem_info(backend_t *b, size_t *free_bytes, size_t *total_bytes);
 // Convenience for tests and small transfers: n fp32 values from/to host into/out of a backend
 // tensor of dtype `dtype` (converted: bf16 rounds to nearest even).
 void backend_fill_f32(backend_t *b, void *dst, int dtype, const float *host, size_t n);

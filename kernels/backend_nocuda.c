@@ -1,6 +1,6 @@
 // kernels/backend_nocuda.c — the CUDA backend's entry points in a build without CUDA: no device.
 // defines: backend_cuda_device_count, backend_cuda_init, backend_cuda_release, backend_cuda_alloc,
-//          backend_cuda_free, backend_cuda_memset, backend_cuda_copy, backend_cuda_sync
+//          backend_cuda_free, backend_cuda_memset, backend_cuda_copy, backend_cuda_sync, backend_cuda_mem_info
 #ifndef CISPO_HAVE_CUDA
 #include "base/common.h"
 #include "kernels/cuda/backend_cuda.h"
@@ -24,6 +24,9 @@ void backend_cuda_copy(backend_t *b, void *dst, const void *src, size_t bytes, i
     CISPO_ASSERT(0 && "CUDA copy without CUDA");
 }
 void backend_cuda_sync(backend_t *b) { (void)b; }
+void backend_cuda_mem_info(backend_t *b, size_t *free_bytes, size_t *total_bytes) {
+    (void)b, (void)free_bytes, (void)total_bytes;
+}
 #else
 typedef int backend_nocuda_unused;  // ISO C forbids an empty translation unit
 #endif

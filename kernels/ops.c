@@ -5,6 +5,7 @@
 #include "kernels/ops.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
@@ -25,8 +26,6 @@ int backend_supports(const backend_t *b, int op, int dtype) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
         switch (op) {
-        case OP_lightning_decode:  // the kernel steps contiguous states; slot-indexed ones come with rollout
-            return 0;
         case OP_sum_squares:
         case OP_scale_f32:
         case OP_adamw_step:  // fp32 tensors whatever the activation dtype
@@ -101,7 +100,8 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
         w[2] = lmhead_workspace_bytes_cuda(s->T, s->C, s->V);
         w[3] = moe_workspace_bytes_cuda(s->T, s->E, s->K);
         w[4] = attention_workspace_bytes_cuda(s->T, s->nseq, s->H, s->KV, s->D);
-        w[5] = (size_t)1 << 16;  // reductions (sum_squares)
+        w[5] = (size_t)s->T * s->H * s->D * s->D * sizeof(float);  // lightning decode's gathered states
+        if (w[5] < ((size_t)1 << 16)) w[5] = (size_t)1 << 16;  // reductions (sum_squares)
         size_t mx = 0;
         for (int i = 0; i < 6; i++) mx = w[i] > mx ? w[i] : mx;
         return mx + 4096;
@@ -322,7 +322,25 @@ void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot,
                                  CF(v) + i * HD, slopes, 1, H, D);
         return;
     }
-    unsupported(b, OP_lightning_decode);  // the CUDA kernel takes contiguous states; slots come with rollout
+#ifdef CISPO_HAVE_CUDA
+    // the kernel steps contiguous states: gather the slots' states into the workspace, step, scatter
+    // back. The slot indices are read on the host (a copy of n ints), which costs one synchronisation.
+    if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
+        size_t mark = backend_ws_mark(b);
+        float *tmp = backend_ws_take(b, (size_t)n * HDD * sizeof(float));
+        int32_t *hs = cispo_malloc((size_t)n * sizeof(int32_t));
+        backend_download(b, hs, slot, (size_t)n * sizeof(int32_t));
+        for (int i = 0; i < n; i++) backend_copy(b, tmp + (size_t)i * HDD, states + (size_t)hs[i] * HDD, HDD * sizeof(float));
+        cuda_ok(lightning_decode_cuda((uint16_t *)o, tmp, (const uint16_t *)q, (const uint16_t *)k, (const uint16_t *)v,
+                                      slopes, n, H, D, ST(b)),
+                OP_lightning_decode);
+        for (int i = 0; i < n; i++) backend_copy(b, states + (size_t)hs[i] * HDD, tmp + (size_t)i * HDD, HDD * sizeof(float));
+        free(hs);
+        backend_ws_reset(b, mark);
+        return;
+    }
+#endif
+    unsupported(b, OP_lightning_decode);
 }
 
 // ---- softmax attention ----

@@ -8,17 +8,23 @@
 #include "base/common.h"
 #include "kernels/ops.h"
 
-void optim_init(optim_t *o, const optim_config_t *cfg, size_t n) {
+void optim_init_on(optim_t *o, backend_t *be, const optim_config_t *cfg, size_t n, void *w_act) {
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
     o->n = n;
-    o->m = cispo_calloc(n, sizeof(float));
-    o->v = cispo_calloc(n, sizeof(float));
+    o->be = be;
+    o->w_act = w_act;
+    o->m = backend_alloc(be, n * sizeof(float));
+    o->v = backend_alloc(be, n * sizeof(float));
 }
 
+void optim_init(optim_t *o, const optim_config_t *cfg, size_t n) { optim_init_on(o, backend_host(), cfg, n, NULL); }
+
 void optim_free(optim_t *o) {
-    free(o->m);
-    free(o->v);
+    if (o->be) {
+        backend_free(o->be, o->m);
+        backend_free(o->be, o->v);
+    }
     o->m = o->v = NULL;
 }
 
@@ -35,13 +41,13 @@ double optim_lr(const optim_config_t *c, int update) {
 double optim_grad_norm(const float *g, size_t n) { return sqrt(sum_squares(backend_host(), g, n)); }
 
 double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
-    double norm = optim_grad_norm(g, o->n);
+    double norm = sqrt(sum_squares(o->be, g, o->n));
     if (o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip) {
-        scale_f32(backend_host(), g, (float)(o->cfg.grad_clip / (norm + 1e-30)), o->n);
+        scale_f32(o->be, g, (float)(o->cfg.grad_clip / (norm + 1e-30)), o->n);
     }
     double lr = optim_lr(&o->cfg, o->t);
     o->t++;
-    adamw_step(backend_host(), p, NULL, o->m, o->v, g, o->n, (float)lr, (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps,
+    adamw_step(o->be, p, o->w_act, o->m, o->v, g, o->n, (float)lr, (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps,
                    (float)o->cfg.weight_decay, o->t);
     if (lr_out) *lr_out = lr;
     return norm;

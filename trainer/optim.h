@@ -1,7 +1,7 @@
 // trainer/optim.h — the optimizer around the flat parameter buffer (docs/rl.md "Optimizer and schedule"):
 // AdamW with fp32 moments in the parameter layout, global gradient-norm clipping, and the learning-rate
 // schedule (linear warmup, then constant, cosine or linear decay to a floor).
-// defines: optim_config_t, optim_t, optim_init, optim_free, optim_lr, optim_grad_norm, optim_step
+// defines: optim_config_t, optim_t, optim_init, optim_init_on, optim_free, optim_lr, optim_grad_norm, optim_step
 //
 // Use (one update):
 //     model_zero_grad(m); ... model_backward(m, dlogp, aux) for each micro-batch ...
@@ -10,6 +10,8 @@
 #define CISPO_TRAINER_OPTIM_H
 
 #include <stddef.h>
+
+#include "kernels/backend.h"
 
 enum lr_schedule { LR_CONSTANT = 0, LR_COSINE = 1, LR_LINEAR = 2 };
 
@@ -28,15 +30,21 @@ typedef struct {
 typedef struct {
     optim_config_t cfg;
     size_t n;             // floats in the parameter buffer
-    float *m, *v;         // [n] AdamW moments, the parameter layout
+    backend_t *be;        // where p, g and the moments live (the host backend by default)
+    float *m, *v;         // [n] AdamW moments, the parameter layout, in be's memory
+    void *w_act;          // the model's working copy refreshed by each step (NULL: p itself)
     int t;                // AdamW updates taken (bias correction counts from 1)
 } optim_t;
 
+// Moments on the host (the CPU reference path).
 void optim_init(optim_t *o, const optim_config_t *cfg, size_t n);
+// Moments in be's memory; w_act: the working copy (act dtype) AdamW refreshes in the same pass, or
+// NULL when the activation dtype is fp32 and the master is the working copy.
+void optim_init_on(optim_t *o, backend_t *be, const optim_config_t *cfg, size_t n, void *w_act);
 void optim_free(optim_t *o);
 // Learning rate of update number `update` (0-based) under the schedule.
 double optim_lr(const optim_config_t *cfg, int update);
-// Global L2 norm of g [n], accumulated in double.
+// Global L2 norm of g [n] (host memory), accumulated in double.
 double optim_grad_norm(const float *g, size_t n);
 // Clips g in place to cfg.grad_clip (when the norm exceeds it), then one AdamW update of p with the
 // schedule's rate for update o->t. Returns the norm before clipping; *lr_out (may be NULL) gets the rate.

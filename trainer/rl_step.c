@@ -366,7 +366,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         }
         free(mb), mb = NULL;
         if ((rc = sync_fail(rc))) break;
-        if ((rc = dist_allreduce_sum_f32(dw, t->m->grads, t->m->table.n_floats))) break;
+        if ((rc = train_allreduce_grads(t))) break;
         gn_sum += optim_step(&t->opt, t->m->params, t->m->grads, &lr);
         updates++;
     }

@@ -71,6 +71,7 @@ const keyconf_key_t run_config_keys[] = {
     {"weight_decay", KEY_DOUBLE, O(weight_decay), 0, 10, NULL, "0.0", "AdamW decoupled weight decay", 0},
     {"grad_clip", KEY_DOUBLE, O(grad_clip), 0, 1e9, NULL, "1.0", "global gradient-norm clip (0: off)", 0},
     {"aux_coef", KEY_DOUBLE, O(aux_coef), -1, 100, NULL, "-1", "MoE load-balancing loss weight (-1: the model's router_aux_loss_coef)", 0},
+    {"device", KEY_CHOICE, O(device), 0, 0, "cpu|cuda|auto", "cpu", "where the model trains and decodes: cpu (the fp32 reference), cuda (bf16 activations, fp32 master weights), auto (cuda when a GPU is present)", 0},
     {"micro_tokens", KEY_INT, O(micro_tokens), 16, 1e8, NULL, "4096", "tokens per forward/backward micro-batch", 0},
     {"rollout_slots", KEY_INT, O(rollout_slots), 1, 1e6, NULL, "256", "sequences decoded together", 0},
     // evaluation

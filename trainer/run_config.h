@@ -14,6 +14,8 @@
 
 enum old_logp_source { OLD_LOGP_ROLLOUT = 0, OLD_LOGP_RECOMPUTE = 1 };
 
+enum run_device { RUN_DEVICE_CPU = 0, RUN_DEVICE_CUDA = 1, RUN_DEVICE_AUTO = 2 };
+
 typedef struct {
     // ---- run ----
     char out[RUN_PATH_MAX];        // run directory
@@ -68,6 +70,7 @@ typedef struct {
     double beta1, beta2, adam_eps, weight_decay, grad_clip;
     double aux_coef;               // MoE load-balancing loss weight (-1: the model config's)
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
+    int device;                    // enum run_device: where the model trains and decodes
     int rollout_slots;             // sequences decoded together
     // ---- evaluation ----
     int eval_every;                // held-out accuracy every k RL steps (0: before and after only)

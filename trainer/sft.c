@@ -33,7 +33,8 @@ void train_use_optimizer(train_t *t, int phase) {
     optim_config_t oc;
     train_optim_config(&t->cfg, phase, &oc);
     optim_free(&t->opt);
-    optim_init(&t->opt, &oc, t->m->table.n_floats);
+    optim_init_on(&t->opt, t->m->be, &oc, t->m->table.n_floats,
+                  t->m->wparams == (void *)t->m->params ? NULL : t->m->wparams);
     t->opt_phase = phase;
 }
 
@@ -85,7 +86,7 @@ int train_sft_step(train_t *t, metrics_t *mt) {
     if (rc) return -1;
     if (dw->world > 1) {  // global gradient, loss and count; every rank then takes the same AdamW step
         double sums[2] = {loss, (double)correct_seq};
-        if (dist_allreduce_sum_f32(dw, t->m->grads, t->m->table.n_floats) || dist_allreduce_sum_f64(dw, sums, 2))
+        if (train_allreduce_grads(t) || dist_allreduce_sum_f64(dw, sums, 2))
             return -1;
         loss = sums[0], correct_seq = (long)sums[1];
     }

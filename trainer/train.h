@@ -1,7 +1,8 @@
 // trainer/train.h — the SFT and RL loops of `cispo train` (docs/rl.md "One RL step"), the held-out
 // evaluation, and the run around them (run directory, metrics, checkpoints, resume).
 // defines: train_example_t, train_set_t, train_t, train_open, train_close, train_run, train_sft_step,
-//          train_rl_step, train_evaluate, train_save, train_load_model, train_reward, train_use_optimizer
+//          train_rl_step, train_evaluate, train_save, train_load_model, train_reward, train_use_optimizer,
+//          train_open_backend, train_allreduce_grads, train_download, train_upload, train_memory_report
 //
 // One process holds the policy once: the flat parameter buffer in model_t is what the rollout engine
 // decodes with and what AdamW updates (no copy, no weight sync). Every random choice (data order,
@@ -52,6 +53,7 @@ typedef struct {
 typedef struct {
     run_config_t cfg;
     model_config_t mcfg;
+    backend_t be;            // where m lives (CPU reference or a GPU)
     model_t *m;              // policy: params, grads, activations
     infer_t *engine;         // rollout engine over m's params
     tokenizer_t *tok;
@@ -106,5 +108,18 @@ int train_run(const run_config_t *cfg, const char *config_path, double *before, 
 int train_latest_checkpoint(const char *out, char *path, size_t cap);
 // Writes a checkpoint of the current state to path (parameters, moments, counters, RNG state).
 int train_save(train_t *t, const char *path);
+
+// ---- the device the policy lives on (trainer/train_device.c) ----
+// Opens t->be from cfg.device (cpu, cuda, auto); says which on rank 0.
+int train_open_backend(train_t *t);
+// Sums the gradients over the data-parallel ranks wherever they live (a GPU run stages them through
+// the host until the collectives run on the device).
+int train_allreduce_grads(train_t *t);
+// n floats of a tensor in t->be's memory to/from the host (memcpy on the CPU).
+void train_download(train_t *t, float *host, const float *src, size_t n);
+void train_upload(train_t *t, float *dst, const float *host, size_t n);
+// Prints where the memory goes (parameters, master weights, optimizer state, gradients, activations,
+// workspace, caches) and, on a GPU, the largest micro_tokens that fits the free memory.
+void train_memory_report(const train_t *t);
 
 #endif

@@ -125,7 +125,8 @@ static int resume(train_t *t, const char *spec) {
         rc = cispo_fail("%s: not a checkpoint of this run's model and trainer (different model config, or no "
                         "run state): resume from a ckpt-<step>.h5 that `cispo train` wrote for this config", path);
     } else {
-        memcpy(t->m->params, ck.params, ck.table.n_floats * sizeof(float));
+        train_upload(t, t->m->params, ck.params, ck.table.n_floats);
+        model_sync_weights(t->m);
         t->sft_done = cJSON_GetObjectItem(x, "sft_done")->valueint;
         t->rl_done = cJSON_GetObjectItem(x, "rl_done")->valueint;
         int phase = cJSON_GetObjectItem(x, "opt_phase")->valueint;
@@ -135,8 +136,8 @@ static int resume(train_t *t, const char *spec) {
             train_use_optimizer(t, phase);
             if (!ck.m) rc = cispo_fail("%s: no optimizer moments in the checkpoint", path);
             else {
-                memcpy(t->opt.m, ck.m, ck.table.n_floats * sizeof(float));
-                memcpy(t->opt.v, ck.v, ck.table.n_floats * sizeof(float));
+                train_upload(t, t->opt.m, ck.m, ck.table.n_floats);
+                train_upload(t, t->opt.v, ck.v, ck.table.n_floats);
                 t->opt.t = cJSON_GetObjectItem(x, "opt_t")->valueint;
             }
         }
@@ -224,12 +225,14 @@ static int check_ranks_agree(train_t *t) {
     dist_t *dw = dist_world();
     if (dw->world == 1) return 0;
     size_t n = t->m->table.n_floats;
-    float *p0 = cispo_malloc(sizeof(float) * n);
-    memcpy(p0, t->m->params, sizeof(float) * n);
+    float *p0 = cispo_malloc(sizeof(float) * n), *mine = cispo_malloc(sizeof(float) * n);
+    train_download(t, mine, t->m->params, n);
+    memcpy(p0, mine, sizeof(float) * n);
     double diff = 0;
-    if (dist_broadcast_f32(dw, p0, n, 0)) return free(p0), -1;
-    for (size_t i = 0; i < n; i++) diff += memcmp(&p0[i], &t->m->params[i], sizeof(float)) != 0;
+    if (dist_broadcast_f32(dw, p0, n, 0)) return free(p0), free(mine), -1;
+    for (size_t i = 0; i < n; i++) diff += memcmp(&p0[i], &mine[i], sizeof(float)) != 0;
     free(p0);
+    free(mine);
     if (dist_allreduce_sum_f64(dw, &diff, 1)) return -1;
     if (diff > 0) return cispo_fail("data parallel: %.0f parameters differ from rank 0's after training", diff);
     if (dw->rank == 0) printf("parameters identical on all %d ranks\n", dw->world);

@@ -95,10 +95,13 @@ int train_open(train_t *t, const run_config_t *cfg) {
     for (int i = 0; i < t->train.n; i++) longest = t->train.ex[i].n_ids > longest ? t->train.ex[i].n_ids : longest;
     for (int i = 0; i < t->eval.n; i++) longest = t->eval.ex[i].n_ids > longest ? t->eval.ex[i].n_ids : longest;
 
-    t->m = model_create(&t->mcfg, NULL, cfg->micro_tokens);
-    memcpy(t->m->params, params, t->m->table.n_floats * sizeof(float));
+    if (train_open_backend(t)) return free(params), -1;
+    t->m = model_create_on(&t->be, &t->mcfg, NULL, cfg->micro_tokens);
+    train_upload(t, t->m->params, params, t->m->table.n_floats);
+    model_sync_weights(t->m);
     free(params);
     t->engine = infer_create(t->m, cfg->rollout_slots, longest + cfg->max_new_tokens + 1);
+    if (t->be.kind != BACKEND_CPU) train_memory_report(t);
 
     loss_config_defaults(&t->loss, cfg->loss);
     if (cfg->eps_low >= 0) t->loss.eps_low = cfg->eps_low;
@@ -118,6 +121,7 @@ void train_close(train_t *t) {
     train_set_free(&t->eval);
     optim_free(&t->opt);
     reward_pool_free(t->pool);
+    backend_release(&t->be);
     memset(t, 0, sizeof *t);
 }
 
@@ -133,8 +137,21 @@ int train_save(train_t *t, const char *path) {
     cJSON_Delete(x);
     uint64_t rng[4] = {t->sft_data.epoch, t->sft_data.cursor, t->rl_data.epoch, t->rl_data.cursor};
     int have_moments = t->opt_phase != 0;
-    int rc = checkpoint_save(path, &t->mcfg, &t->m->table, t->m->params, have_moments ? t->opt.m : NULL,
-                             have_moments ? t->opt.v : NULL, t->sft_done + t->rl_done, rng, 4, extra);
+    // checkpoints hold the fp32 master and moments wherever they live (a GPU run resumes on the CPU)
+    const size_t n = t->m->table.n_floats;
+    const int host = t->be.kind == BACKEND_CPU;
+    float *p = t->m->params, *mo = have_moments ? t->opt.m : NULL, *vo = have_moments ? t->opt.v : NULL;
+    if (!host) {
+        p = cispo_malloc(n * sizeof(float));
+        train_download(t, p, t->m->params, n);
+        if (have_moments) {
+            mo = cispo_malloc(n * sizeof(float)), vo = cispo_malloc(n * sizeof(float));
+            train_download(t, mo, t->opt.m, n);
+            train_download(t, vo, t->opt.v, n);
+        }
+    }
+    int rc = checkpoint_save(path, &t->mcfg, &t->m->table, p, mo, vo, t->sft_done + t->rl_done, rng, 4, extra);
+    if (!host) free(p), free(mo), free(vo);
     cJSON_free(extra);
     return rc;
 }

@@ -1,6 +1,6 @@
 // kernels/cuda/backend_cuda.cu — device, stream, cuBLAS handle and device memory of a CUDA context.
 // defines: backend_cuda_device_count, backend_cuda_init, backend_cuda_release, backend_cuda_alloc,
-//          backend_cuda_free, backend_cuda_memset, backend_cuda_copy, backend_cuda_sync
+//          backend_cuda_free, backend_cuda_memset, backend_cuda_copy, backend_cuda_sync, backend_cuda_mem_info
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -92,3 +92,8 @@ extern "C" void backend_cuda_copy(backend_t *b, void *dst, const void *src, size
 }
 
 extern "C" void backend_cuda_sync(backend_t *b) { CU(cudaStreamSynchronize((cudaStream_t)b->stream)); }
+
+extern "C" void backend_cuda_mem_info(backend_t *b, size_t *free_bytes, size_t *total_bytes) {
+    (void)b;
+    CU(cudaMemGetInfo(free_bytes, total_bytes));
+}

@@ -1,0 +1,78 @@
+// trainer/train_device.c — the device the policy lives on: choosing the backend, moving tensors
+// between it and the host (checkpoints, collectives), and the memory report printed at start.
+// defines: train_open_backend, train_allreduce_grads, train_download, train_upload, train_memory_report
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "trainer/dist.h"
+#include "trainer/train.h"
+
+int train_open_backend(train_t *t) {
+    int want = t->cfg.device, have = backend_available(BACKEND_CUDA);
+    if (want == RUN_DEVICE_AUTO) want = have > 0 ? RUN_DEVICE_CUDA : RUN_DEVICE_CPU;
+    if (want == RUN_DEVICE_CPU) return backend_init(&t->be, BACKEND_CPU, 0, DTYPE_F32);
+    if (have < 1)
+        return cispo_fail("key 'device': cuda asked, but %s: use device=cpu or device=auto",
+                          backend_init(&t->be, BACKEND_CUDA, 0, DTYPE_BF16) ? cispo_last_error() : "no GPU is visible");
+    // one GPU per rank, in rank order on each host
+    dist_t *dw = dist_world();
+    int dev = dw->world > 1 ? dw->rank % have : 0;
+    return backend_init(&t->be, BACKEND_CUDA, dev, DTYPE_BF16);
+}
+
+void train_download(train_t *t, float *host, const float *src, size_t n) {
+    backend_download(&t->be, host, src, n * sizeof(float));
+}
+
+void train_upload(train_t *t, float *dst, const float *host, size_t n) {
+    backend_upload(&t->be, dst, host, n * sizeof(float));
+}
+
+int train_allreduce_grads(train_t *t) {
+    dist_t *dw = dist_world();
+    if (dw->world == 1) return 0;
+    size_t n = t->m->table.n_floats;
+    if (t->be.kind == BACKEND_CPU) return dist_allreduce_sum_f32(dw, t->m->grads, n);
+    float *h = cispo_malloc(n * sizeof(float));
+    train_download(t, h, t->m->grads, n);
+    int rc = dist_allreduce_sum_f32(dw, h, n);
+    if (!rc) train_upload(t, t->m->grads, h, n);
+    free(h);
+    return rc;
+}
+
+static double gib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0 * 1024.0); }
+
+void train_memory_report(const train_t *t) {
+    if (dist_world()->rank != 0) return;
+    const model_t *m = t->m;
+    const size_t n = m->table.n_floats, es = m->esize;
+    const size_t working = m->wparams == (void *)m->params ? 0 : n * es;
+    const size_t master = n * sizeof(float), optim = 2 * n * sizeof(float), grads = n * sizeof(float);
+    const size_t acts = m->n_acts * es + m->n_stats * sizeof(float) + m->n_iacts * sizeof(int32_t);
+    const size_t scratch = m->n_scratch, ws = m->be->ws_bytes;
+    const model_cache_t *ca = t->engine ? &t->engine->cache : NULL;
+    size_t caches = 0;
+    if (ca) {
+        const model_config_t *c = &m->cfg;
+        caches = (size_t)ca->n_lin * ca->max_slots * c->n_heads * c->head_dim * c->head_dim * sizeof(float) +
+                 2 * (size_t)ca->n_soft * ca->max_slots * ca->max_ctx * c->n_kv_heads * c->head_dim * es;
+    }
+    const size_t total = working + master + optim + grads + acts + scratch + ws + caches;
+    printf("memory on %s (%s activations): weights %.3f GiB + fp32 master %.3f + AdamW moments %.3f + gradients "
+           "%.3f + activations %.3f (micro_tokens %d) + scratch %.3f + workspace %.3f + rollout caches %.3f = %.3f GiB\n",
+           backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), gib(master), gib(optim), gib(grads),
+           gib(acts), m->max_tokens, gib(scratch), gib(ws), gib(caches), gib(total));
+    size_t fr = 0, tot = 0;
+    backend_mem_info(m->be, &fr, &tot);
+    if (tot) {
+        // activations and scratch grow linearly with micro_tokens; the rest does not
+        double per_token = (double)(acts + scratch) / m->max_tokens;
+        double room = (double)fr + (double)(acts + scratch) - (double)optim;  // moments are allocated later
+        long fit = per_token > 0 ? (long)(room * 0.95 / per_token) : 0;
+        printf("memory: %.1f of %.1f GiB free on the device; micro_tokens up to about %ld fit\n", gib(fr), gib(tot),
+               fit > 0 ? fit : 0);
+    }
+}
