@@ -1,0 +1,225 @@
+// tests/gpu/test_model_gpu.c — the whole model on the CUDA backend (bf16 activations, fp32 master
+// weights) against the CPU fp32 reference, on every HF parity fixture and on original-flavour
+// configs: per-token log-probs, loss, every parameter's gradient (relative error per tensor), three
+// AdamW steps, decode against the GPU training forward, and a re-run for determinism.
+// Run from the repo root on a machine with a GPU: build*/tests/test_model_gpu (ctest -L gpu).
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "kernels/ops.h"
+#include "model/hf.h"
+#include "model/infer.h"
+#include "model/model.h"
+#include "model/seq_logprob.h"
+#include "tests/testutil.h"
+#include "trainer/optim.h"
+
+static backend_t gpu;
+
+// Tolerances of a bf16 model against the fp32 reference (stated once, used everywhere below).
+#define TOL_LOGP_MAX 0.08    // max |dlogp| per token
+#define TOL_LOGP_MEAN 0.015  // mean |dlogp|
+#define TOL_LOSS_REL 1e-2    // relative error of the mean NLL
+#define TOL_GRAD_REL 0.06    // ||g_gpu - g_cpu|| / ||g_cpu|| per tensor
+#define TOL_UPDATE_REL 0.35  // three AdamW updates: ||dp_gpu - dp_cpu|| / ||dp_cpu|| (Adam's sign noise)
+#define TOL_DECODE 0.05      // decode vs the GPU training forward, max |dlogp|
+
+typedef struct {
+    int32_t *ids, *targets, cu[3];
+    int T, nseq;
+} batch_t;
+
+// Two packed sequences: ids[0..n) and ids[0..n/2); targets are the next token inside each sequence.
+static void make_batch(batch_t *b, const int32_t *ids, int n) {
+    int n2 = n / 2;
+    b->T = n + n2;
+    b->nseq = 2;
+    b->cu[0] = 0, b->cu[1] = n, b->cu[2] = n + n2;
+    b->ids = cispo_malloc(sizeof(int32_t) * b->T);
+    b->targets = cispo_malloc(sizeof(int32_t) * b->T);
+    memcpy(b->ids, ids, sizeof(int32_t) * n);
+    memcpy(b->ids + n, ids, sizeof(int32_t) * n2);
+    for (int s = 0; s < 2; s++)
+        for (int t = b->cu[s]; t < b->cu[s + 1]; t++) b->targets[t] = t + 1 < b->cu[s + 1] ? b->ids[t + 1] : -1;
+}
+
+static double run_step(model_t *m, const batch_t *b, float *logp, float *grads_host) {
+    CISPO_ASSERT(model_forward(m, b->ids, b->cu, b->nseq, b->T) == 0);
+    model_logprobs(m, b->targets, logp, NULL);
+    int n = 0;
+    double loss = 0;
+    for (int t = 0; t < b->T; t++)
+        if (b->targets[t] >= 0) loss -= logp[t], n++;
+    float *d = cispo_malloc(sizeof(float) * b->T);
+    for (int t = 0; t < b->T; t++) d[t] = b->targets[t] >= 0 ? -1.0f / (float)n : 0.0f;
+    model_zero_grad(m);
+    model_backward(m, d, 0.01f);
+    backend_download(m->be, grads_host, m->grads, m->table.n_floats * sizeof(float));
+    free(d);
+    return loss / n;
+}
+
+static void compare_models(const char *name, const model_config_t *cfg, const float *params, const int32_t *ids,
+                           int n) {
+    batch_t b;
+    make_batch(&b, ids, n);
+    model_t *mc = model_create(cfg, NULL, b.T + 8);
+    const size_t np = mc->table.n_floats;
+    memcpy(mc->params, params, np * sizeof(float));
+    model_t *mg = model_create_on(&gpu, cfg, NULL, b.T + 8);
+    backend_upload(&gpu, mg->params, params, np * sizeof(float));
+    model_sync_weights(mg);
+
+    float *lc = cispo_malloc(sizeof(float) * b.T), *lg = cispo_malloc(sizeof(float) * b.T);
+    float *gc = cispo_malloc(sizeof(float) * np), *gg = cispo_malloc(sizeof(float) * np);
+    double loss_c = run_step(mc, &b, lc, gc), loss_g = run_step(mg, &b, lg, gg);
+    double mx = 0, mean = 0;
+    int cnt = 0;
+    for (int t = 0; t < b.T; t++)
+        if (b.targets[t] >= 0) {
+            double d = fabs((double)lc[t] - lg[t]);
+            mx = fmax(mx, d), mean += d, cnt++;
+        }
+    mean /= cnt;
+    double worst_g = 0;
+    const char *worst_name = "";
+    for (int e = 0; e < mc->table.n_entries; e++) {
+        const param_entry_t *pe = &mc->table.entries[e];
+        double r = test_rel_l2(gg + pe->offset, gc + pe->offset, pe->numel);
+        if (!(r <= worst_g)) worst_g = r, worst_name = pe->name;
+    }
+    printf("%-48s logp max %.3g mean %.3g | loss %.6f vs %.6f | worst grad rel %.3g (%s)\n", name, mx, mean, loss_g,
+           loss_c, worst_g, worst_name);
+    TEST_LE(mx, TOL_LOGP_MAX, "%s: max |dlogp| %.3g", name, mx);
+    TEST_LE(mean, TOL_LOGP_MEAN, "%s: mean |dlogp| %.3g", name, mean);
+    TEST_LE(fabs(loss_g - loss_c) / fabs(loss_c), TOL_LOSS_REL, "%s: loss %.6f vs %.6f", name, loss_g, loss_c);
+    TEST_LE(worst_g, TOL_GRAD_REL, "%s: gradient of %s: relative error %.3g", name, worst_name, worst_g);
+
+    // determinism: the same batch again gives the same log-probs bit for bit
+    float *lg2 = cispo_malloc(sizeof(float) * b.T), *gg2 = cispo_malloc(sizeof(float) * np);
+    run_step(mg, &b, lg2, gg2);
+    int same_logp = !memcmp(lg, lg2, sizeof(float) * b.T), same_grad = !memcmp(gg, gg2, sizeof(float) * np);
+    test_check(same_logp, "%s: a re-run gives identical log-probs", name);
+    printf("%-48s re-run: log-probs %s, gradients %s\n", name, same_logp ? "identical" : "DIFFER",
+           same_grad ? "identical" : "differ in the last bits (atomic accumulation order)");
+
+    // three AdamW steps on each, from the same start; compare the parameter updates
+    optim_config_t oc = {.lr = 1e-3, .warmup = 0, .schedule = 0, .total = 3, .min_ratio = 1, .beta1 = 0.9,
+                         .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .grad_clip = 1.0};
+    optim_t oc_c, oc_g;
+    optim_init(&oc_c, &oc, np);
+    optim_init_on(&oc_g, &gpu, &oc, np, mg->wparams);
+    for (int s = 0; s < 3; s++) {
+        run_step(mc, &b, lc, gc);
+        run_step(mg, &b, lg, gg);
+        optim_step(&oc_c, mc->params, mc->grads, NULL);
+        optim_step(&oc_g, mg->params, mg->grads, NULL);
+    }
+    float *pg = cispo_malloc(sizeof(float) * np);
+    backend_download(&gpu, pg, mg->params, np * sizeof(float));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < np; i++) {
+        double dc = (double)mc->params[i] - params[i], dg = (double)pg[i] - params[i];
+        num += (dg - dc) * (dg - dc), den += dc * dc;
+    }
+    double upd = sqrt(num / (den > 0 ? den : 1));
+    printf("%-48s three AdamW steps: update relative error %.3g\n", name, upd);
+    TEST_LE(upd, TOL_UPDATE_REL, "%s: AdamW updates agree (relative error %.3g)", name, upd);
+
+    // decode on the GPU against the GPU training forward of the same tokens
+    float *ref = cispo_malloc(sizeof(float) * n);
+    CISPO_ASSERT(model_seq_logprobs(mg, ids, n, ref) == 0);
+    infer_t *e = infer_create(mg, 3, n + 2);
+    const int V = cfg->vocab_size, p = n / 3 > 0 ? n / 3 : 1, slot = 1;
+    float *logits = cispo_malloc(sizeof(float) * V);
+    const int32_t *pr = ids;
+    double dmax = 0;
+    CISPO_ASSERT(infer_prefill(e, &slot, &pr, &p, 1, logits) == 0);
+    for (int t = p;; t++) {
+        double mxl = -INFINITY, z = 0;
+        for (int i = 0; i < V; i++) mxl = fmax(mxl, logits[i]);
+        for (int i = 0; i < V; i++) z += exp((double)logits[i] - mxl);
+        dmax = fmax(dmax, fabs((double)logits[ids[t]] - mxl - log(z) - ref[t - 1]));
+        if (t + 1 >= n) break;
+        CISPO_ASSERT(infer_decode(e, &slot, &ids[t], 1, logits) == 0);
+    }
+    printf("%-48s decode vs training forward on the GPU: max |dlogp| %.3g\n", name, dmax);
+    TEST_LE(dmax, TOL_DECODE, "%s: GPU decode log-probs equal the GPU training forward's (%.3g)", name, dmax);
+    infer_free(e);
+
+    optim_free(&oc_c), optim_free(&oc_g);
+    free(ref), free(logits), free(pg), free(lg2), free(gg2), free(lc), free(lg), free(gc), free(gg);
+    free(b.ids), free(b.targets);
+    model_free(mc), model_free(mg);
+}
+
+static void random_ids(int32_t *ids, int n, int V, uint64_t seed) {
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)(test_rng_next(&seed) % (uint64_t)V);
+}
+
+int main(void) {
+    if (backend_available(BACKEND_CUDA) < 1 || backend_init(&gpu, BACKEND_CUDA, 0, DTYPE_BF16)) {
+        test_check(0, "a CUDA device (this test runs on a GPU machine): %s", cispo_last_error());
+        return test_finish("test_model_gpu");
+    }
+    const char *root = "tests/fixtures/parity";
+    DIR *d = opendir(root);
+    if (!test_check(d != NULL, "open %s (run from the repo root)", root)) return test_finish("test_model_gpu");
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char dir[1024], path[1100];
+        snprintf(dir, sizeof dir, "%s/%s", root, de->d_name);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        fclose(f);
+        model_config_t cfg;
+        param_table_t table;
+        float *params = NULL;
+        if (!test_check(hf_load_dir(dir, &cfg, &table, &params) == 0, "%s: %s", dir, cispo_last_error())) continue;
+        snprintf(path, sizeof path, "%s/tokens.txt", dir);
+        int32_t *ids;
+        int n;
+        if (test_check(model_read_token_file(path, cfg.vocab_size, 4, &ids, &n) == 0, "%s", cispo_last_error())) {
+            compare_models(de->d_name, &cfg, params, ids, n);
+            free(ids);
+        }
+        free(params);
+        param_table_free(&table);
+    }
+    closedir(d);
+
+    // original flavour: postnorm false, rotary_dim 64 of head_dim 128, the original slope formula
+    model_config_t cfg;
+    if (test_check(model_config_load(&cfg, "configs/models/tiny.yaml") == 0, "tiny: %s", cispo_last_error())) {
+        for (int v = 0; v < 2; v++) {
+            model_config_t o = cfg;
+            o.flavour = MODEL_FLAVOUR_ORIGINAL;
+            o.head_dim = v ? 64 : 128;
+            o.n_heads = 2;
+            o.n_kv_heads = 1;
+            o.rotary_dim = 64;
+            o.postnorm = v;
+            o.n_layers = 4;
+            for (int l = 0; l < 4; l++) o.layer_kind[l] = l % 2 ? LAYER_SOFTMAX : LAYER_LIGHTNING;
+            if (!test_check(model_config_validate(&o, "original") == 0, "%s", cispo_last_error())) continue;
+            param_table_t t;
+            param_table_build(&t, &o);
+            float *p = cispo_malloc(t.n_floats * sizeof(float));
+            param_init_hf(p, &t, &o, 5 + v);
+            for (size_t i = 0; i < t.n_floats; i++) p[i] *= 3.0f;
+            int32_t ids[48];
+            random_ids(ids, 48, o.vocab_size, 77 + v);
+            compare_models(v ? "original flavour, D 64, postnorm true" : "original flavour, D 128, rotary 64, postnorm false",
+                           &o, p, ids, 48);
+            free(p);
+            param_table_free(&t);
+        }
+    }
+    backend_release(&gpu);
+    return test_finish("test_model_gpu");
+}
