@@ -1,62 +1,586 @@
-// kernels/cuda/elementwise.cu
-// defines: residual_mix_cuda, act_forward_cuda, act_backward_cuda, glu_forward_cuda, glu_backward_cuda, sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda, qkv_split_cuda, qkv_merge_cuda, embedding_forward_cuda, embedding_backward_cuda, kv_write_cuda
+// kernels/cuda/elementwise.cu — memory-bound elementwise ops of the op API (kernels/ops.h) on CUDA:
+// residual mix, ACT2FN activations and their gated form, the sigmoid output gate, q/k/v split and
+// merge, embedding lookup and its scatter-add, KV-cache writes. bf16 or fp32 storage, fp32 math; the
+// CPU references are kernels/cpu/{elementwise,activations,embedding}.c.
+// defines: residual_mix_cuda, act_forward_cuda, act_backward_cuda, glu_forward_cuda, glu_backward_cuda,
+//          sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda, qkv_split_cuda, qkv_merge_cuda,
+//          embedding_forward_cuda, embedding_backward_cuda, kv_write_cuda
+// Every kernel runs a grid-stride loop over 16-byte vectors when the sizes and pointers allow, and
+// over single elements otherwise (and for the tail).
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 extern "C" {
 #include "base/common.h"
+#include "kernels/backend.h"
+#include "kernels/ops.h"
 }
+#include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
+#define EW_THREADS 256
+
+#define GRID_STRIDE_BEGIN                                                           \
+    size_t tid_ = (size_t)blockIdx.x * blockDim.x + threadIdx.x;                    \
+    size_t stride_ = (size_t)gridDim.x * blockDim.x;
+
+// ---------------------------------------------------------------------------------------------
+// activations: the formulas of kernels/cpu/activations.c
+
+#define GELU_K 0.7978845608028654f  // sqrt(2/pi)
+#define GELU_C 0.044715f
+#define LAPLACE_MU 0.707107f
+#define LAPLACE_SIGMA_SQRT2 ((float)(0.282095 * 1.4142135623730951))
+
+static __device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// act(x), and act'(x) into *d when d is not NULL.
+static __device__ __forceinline__ float act_eval(int act, float x, float *d) {
+    float y = 0, g = 0;
+    switch (act) {
+    case ACT_SILU: {
+        float s = sigmoidf_(x);
+        y = x * s;
+        g = s * (1.0f + x * (1.0f - s));
+        break;
+    }
+    case ACT_GELU:
+    case ACT_GELU_10: {
+        y = x * 0.5f * (1.0f + erff(x * 0.70710678f));
+        g = 0.5f * (1.0f + erff(x * 0.70710678f)) + x * 0.39894228f * expf(-0.5f * x * x);
+        if (act == ACT_GELU_10 && (y > 10.0f || y < -10.0f)) {
+            y = y > 10.0f ? 10.0f : -10.0f;
+            g = 0.0f;
+        }
+        break;
+    }
+    case ACT_GELU_TANH: {
+        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
+        y = 0.5f * x * (1.0f + t);
+        g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
+        break;
+    }
+    case ACT_QUICK_GELU: {
+        float s = sigmoidf_(1.702f * x);
+        y = x * s;
+        g = s + 1.702f * x * s * (1.0f - s);
+        break;
+    }
+    case ACT_RELU:
+        y = x > 0 ? x : 0.0f;
+        g = x > 0 ? 1.0f : 0.0f;
+        break;
+    case ACT_RELU2:
+        y = x > 0 ? x * x : 0.0f;
+        g = x > 0 ? 2.0f * x : 0.0f;
+        break;
+    case ACT_RELU6:
+        y = x < 0 ? 0.0f : (x > 6.0f ? 6.0f : x);
+        g = x > 0 && x < 6.0f ? 1.0f : 0.0f;
+        break;
+    case ACT_LEAKY_RELU:
+        y = x > 0 ? x : 0.01f * x;
+        g = x > 0 ? 1.0f : 0.01f;
+        break;
+    case ACT_SIGMOID:
+        y = sigmoidf_(x);
+        g = y * (1.0f - y);
+        break;
+    case ACT_TANH:
+        y = tanhf(x);
+        g = 1.0f - y * y;
+        break;
+    case ACT_LINEAR:
+        y = x;
+        g = 1.0f;
+        break;
+    case ACT_MISH: {
+        float t = tanhf(log1pf(expf(x)));
+        y = x * t;
+        g = t + x * sigmoidf_(x) * (1.0f - t * t);
+        break;
+    }
+    case ACT_LAPLACE: {
+        float z = (x - LAPLACE_MU) / LAPLACE_SIGMA_SQRT2;
+        y = 0.5f * (1.0f + erff(z));
+        g = 0.56418958f * expf(-z * z) / LAPLACE_SIGMA_SQRT2;
+        break;
+    }
+    case ACT_HARDSWISH: {
+        float r = x + 3.0f;
+        r = r < 0 ? 0.0f : (r > 6.0f ? 6.0f : r);
+        y = x * r / 6.0f;
+        g = x < -3.0f ? 0.0f : (x <= 3.0f ? x / 3.0f + 0.5f : 1.0f);
+        break;
+    }
+    case ACT_SQRTSOFTPLUS: {
+        float sp = x > 20.0f ? x : log1pf(expf(x));
+        y = sqrtf(sp);
+        float dsp = x > 20.0f ? 1.0f : sigmoidf_(x);
+        g = dsp / (2.0f * y);
+        break;
+    }
+    default:
+        break;
+    }
+    if (d) *d = g;
+    return y;
+}
+
+static int act_ok(const char *fn, int act) {
+    if (act < 0 || act >= ACT_COUNT) return cispo_fail("%s: unknown activation %d", fn, act);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// residual mix: out = alpha r + beta y (r NULL: beta y); out may alias r or y
+
+template <typename T>
+__global__ void residual_mix_kernel(T *out, const T *r, const T *y, float alpha, float beta, size_t n, int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    size_t nv = vec ? n / N : 0;
+    for (size_t i = tid_; i < nv; i += stride_) {
+        float fy[N], fr[N];
+        ew_vload(fy, y + i * N);
+        if (r) {
+            ew_vload(fr, r + i * N);
+#pragma unroll
+            for (int j = 0; j < N; j++) fy[j] = alpha * fr[j] + beta * fy[j];
+        } else {
+#pragma unroll
+            for (int j = 0; j < N; j++) fy[j] = beta * fy[j];
+        }
+        ew_vstore(out + i * N, fy);
+    }
+    for (size_t i = nv * N + tid_; i < n; i += stride_) {
+        float v = beta * ew_get(y + i);
+        if (r) v = alpha * ew_get(r + i) + v;
+        ew_put(out + i, v);
+    }
+}
+
 extern "C" int residual_mix_cuda(void *out, const void *r, const void *y, float alpha, float beta, size_t n, int dtype,
-                      cudaStream_t st) {
-    return cispo_fail("residual_mix_cuda: not implemented yet");
+                                 cudaStream_t st) {
+    if (n == 0) return 0;
+    if (!out || !y) return cispo_fail("residual_mix_cuda: out and y must not be NULL");
+    int vec = ew_aligned16(out) && ew_aligned16(r) && ew_aligned16(y);
+    EW_DISPATCH("residual_mix_cuda", dtype, {
+        residual_mix_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) + EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
+            (T *)out, (const T *)r, (const T *)y, alpha, beta, n, vec);
+    });
+    return ew_check("residual_mix_cuda");
+}
+
+// ---------------------------------------------------------------------------------------------
+// act_forward: out = act(x) (out may alias x); act_backward: dx (=|+=) dout act'(x)
+
+template <typename T>
+__global__ void act_forward_kernel(int act, T *out, const T *x, size_t n, int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    size_t nv = vec ? n / N : 0;
+    for (size_t i = tid_; i < nv; i += stride_) {
+        float f[N];
+        ew_vload(f, x + i * N);
+#pragma unroll
+        for (int j = 0; j < N; j++) f[j] = act_eval(act, f[j], NULL);
+        ew_vstore(out + i * N, f);
+    }
+    for (size_t i = nv * N + tid_; i < n; i += stride_) ew_put(out + i, act_eval(act, ew_get(x + i), NULL));
+}
+
+template <typename T>
+__global__ void act_backward_kernel(int act, T *dx, const T *dout, const T *x, size_t n, int acc, int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    size_t nv = vec ? n / N : 0;
+    for (size_t i = tid_; i < nv; i += stride_) {
+        float fx[N], fd[N], fo[N];
+        ew_vload(fx, x + i * N);
+        ew_vload(fd, dout + i * N);
+        if (acc) ew_vload(fo, dx + i * N);
+#pragma unroll
+        for (int j = 0; j < N; j++) {
+            float g;
+            act_eval(act, fx[j], &g);
+            fd[j] = acc ? fo[j] + fd[j] * g : fd[j] * g;
+        }
+        ew_vstore(dx + i * N, fd);
+    }
+    for (size_t i = nv * N + tid_; i < n; i += stride_) {
+        float g;
+        act_eval(act, ew_get(x + i), &g);
+        float v = ew_get(dout + i) * g;
+        ew_put(dx + i, acc ? ew_get(dx + i) + v : v);
+    }
 }
 
 extern "C" int act_forward_cuda(int act, void *out, const void *x, size_t n, int dtype, cudaStream_t st) {
-    return cispo_fail("act_forward_cuda: not implemented yet");
+    if (act_ok("act_forward_cuda", act)) return -1;
+    if (n == 0) return 0;
+    int vec = ew_aligned16(out) && ew_aligned16(x);
+    EW_DISPATCH("act_forward_cuda", dtype, {
+        act_forward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) + EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
+            act, (T *)out, (const T *)x, n, vec);
+    });
+    return ew_check("act_forward_cuda");
 }
 
-extern "C" int act_backward_cuda(int act, void *dx, const void *dout, const void *x, size_t n, int acc, int dtype, cudaStream_t st) {
-    return cispo_fail("act_backward_cuda: not implemented yet");
+extern "C" int act_backward_cuda(int act, void *dx, const void *dout, const void *x, size_t n, int acc, int dtype,
+                                 cudaStream_t st) {
+    if (act_ok("act_backward_cuda", act)) return -1;
+    if (n == 0) return 0;
+    int vec = ew_aligned16(dx) && ew_aligned16(dout) && ew_aligned16(x);
+    EW_DISPATCH("act_backward_cuda", dtype, {
+        act_backward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) + EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
+            act, (T *)dx, (const T *)dout, (const T *)x, n, acc, vec);
+    });
+    return ew_check("act_backward_cuda");
 }
 
-extern "C" int glu_forward_cuda(int act, void *out, const void *h13, int T, int F, int dtype, cudaStream_t st) {
-    return cispo_fail("glu_forward_cuda: not implemented yet");
+// ---------------------------------------------------------------------------------------------
+// gated: h13 [T, 2F] = [h1 | h3], out [T, F] = act(h1) h3;
+// backward: dh1 (=|+=) dout h3 act'(h1), dh3 (=|+=) dout act(h1)
+
+template <typename T>
+__global__ void glu_forward_kernel(int act, T *out, const T *h13, int Tn, int F, int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    if (vec) {
+        size_t FV = (size_t)F / N, nv = (size_t)Tn * FV;
+        for (size_t i = tid_; i < nv; i += stride_) {
+            size_t t = i / FV, f = (i - t * FV) * N;
+            const T *h1 = h13 + t * 2 * F + f;
+            float a[N], b[N];
+            ew_vload(a, h1);
+            ew_vload(b, h1 + F);
+#pragma unroll
+            for (int j = 0; j < N; j++) a[j] = act_eval(act, a[j], NULL) * b[j];
+            ew_vstore(out + t * F + f, a);
+        }
+    } else {
+        size_t n = (size_t)Tn * F;
+        for (size_t i = tid_; i < n; i += stride_) {
+            size_t t = i / F, f = i - t * F;
+            const T *h1 = h13 + t * 2 * F + f;
+            ew_put(out + i, act_eval(act, ew_get(h1), NULL) * ew_get(h1 + F));
+        }
+    }
 }
 
-extern "C" int glu_backward_cuda(int act, void *dh13, const void *dout, const void *h13, int T, int F, int acc, int dtype,
-                      cudaStream_t st) {
-    return cispo_fail("glu_backward_cuda: not implemented yet");
+template <typename T>
+__global__ void glu_backward_kernel(int act, T *dh13, const T *dout, const T *h13, int Tn, int F, int acc, int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    if (vec) {
+        size_t FV = (size_t)F / N, nv = (size_t)Tn * FV;
+        for (size_t i = tid_; i < nv; i += stride_) {
+            size_t t = i / FV, f = (i - t * FV) * N;
+            const T *h1 = h13 + t * 2 * F + f;
+            T *d1 = dh13 + t * 2 * F + f;
+            float a[N], b[N], dy[N], o1[N], o3[N];
+            ew_vload(a, h1);
+            ew_vload(b, h1 + F);
+            ew_vload(dy, dout + t * F + f);
+            if (acc) {
+                ew_vload(o1, d1);
+                ew_vload(o3, d1 + F);
+            }
+#pragma unroll
+            for (int j = 0; j < N; j++) {
+                float g, y = act_eval(act, a[j], &g);
+                float v1 = dy[j] * b[j] * g, v3 = dy[j] * y;
+                a[j] = acc ? o1[j] + v1 : v1;
+                b[j] = acc ? o3[j] + v3 : v3;
+            }
+            ew_vstore(d1, a);
+            ew_vstore(d1 + F, b);
+        }
+    } else {
+        size_t n = (size_t)Tn * F;
+        for (size_t i = tid_; i < n; i += stride_) {
+            size_t t = i / F, f = i - t * F;
+            const T *h1 = h13 + t * 2 * F + f;
+            T *d1 = dh13 + t * 2 * F + f;
+            float g, y = act_eval(act, ew_get(h1), &g), dy = ew_get(dout + i);
+            float v1 = dy * ew_get(h1 + F) * g, v3 = dy * y;
+            ew_put(d1, acc ? ew_get(d1) + v1 : v1);
+            ew_put(d1 + F, acc ? ew_get(d1 + F) + v3 : v3);
+        }
+    }
+}
+
+extern "C" int glu_forward_cuda(int act, void *out, const void *h13, int T_, int F, int dtype, cudaStream_t st) {
+    if (act_ok("glu_forward_cuda", act)) return -1;
+    if (T_ < 0 || F < 0) return cispo_fail("glu_forward_cuda: bad sizes T=%d F=%d", T_, F);
+    size_t n = (size_t)T_ * F;
+    if (n == 0) return 0;
+    EW_DISPATCH("glu_forward_cuda", dtype, {
+        int vec = F % EW_VN(T) == 0 && ew_aligned16(out) && ew_aligned16(h13);
+        glu_forward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
+            act, (T *)out, (const T *)h13, T_, F, vec);
+    });
+    return ew_check("glu_forward_cuda");
+}
+
+extern "C" int glu_backward_cuda(int act, void *dh13, const void *dout, const void *h13, int T_, int F, int acc,
+                                 int dtype, cudaStream_t st) {
+    if (act_ok("glu_backward_cuda", act)) return -1;
+    if (T_ < 0 || F < 0) return cispo_fail("glu_backward_cuda: bad sizes T=%d F=%d", T_, F);
+    size_t n = (size_t)T_ * F;
+    if (n == 0) return 0;
+    EW_DISPATCH("glu_backward_cuda", dtype, {
+        int vec = F % EW_VN(T) == 0 && ew_aligned16(dh13) && ew_aligned16(dout) && ew_aligned16(h13);
+        glu_backward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
+            act, (T *)dh13, (const T *)dout, (const T *)h13, T_, F, acc, vec);
+    });
+    return ew_check("glu_backward_cuda");
+}
+
+// ---------------------------------------------------------------------------------------------
+// sigmoid gate: out = s x, s = sigmoid(g); backward dg (=|+=) dout x s (1 - s), dx (=|+=) dout s,
+// either may be NULL
+
+template <typename T>
+__global__ void sigmoid_gate_forward_kernel(T *out, const T *g, const T *x, size_t n, int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    size_t nv = vec ? n / N : 0;
+    for (size_t i = tid_; i < nv; i += stride_) {
+        float fg[N], fx[N];
+        ew_vload(fg, g + i * N);
+        ew_vload(fx, x + i * N);
+#pragma unroll
+        for (int j = 0; j < N; j++) fx[j] = sigmoidf_(fg[j]) * fx[j];
+        ew_vstore(out + i * N, fx);
+    }
+    for (size_t i = nv * N + tid_; i < n; i += stride_) ew_put(out + i, sigmoidf_(ew_get(g + i)) * ew_get(x + i));
+}
+
+template <typename T>
+__global__ void sigmoid_gate_backward_kernel(T *dg, T *dx, const T *dout, const T *g, const T *x, size_t n, int acc,
+                                             int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    size_t nv = vec ? n / N : 0;
+    for (size_t i = tid_; i < nv; i += stride_) {
+        float fg[N], fx[N], fd[N], o[N];
+        ew_vload(fg, g + i * N);
+        ew_vload(fx, x + i * N);
+        ew_vload(fd, dout + i * N);
+        if (dg) {
+            if (acc) ew_vload(o, dg + i * N);
+            float r[N];
+#pragma unroll
+            for (int j = 0; j < N; j++) {
+                float s = sigmoidf_(fg[j]), v = fd[j] * fx[j] * s * (1.0f - s);
+                r[j] = acc ? o[j] + v : v;
+            }
+            ew_vstore(dg + i * N, r);
+        }
+        if (dx) {
+            if (acc) ew_vload(o, dx + i * N);
+            float r[N];
+#pragma unroll
+            for (int j = 0; j < N; j++) {
+                float v = fd[j] * sigmoidf_(fg[j]);
+                r[j] = acc ? o[j] + v : v;
+            }
+            ew_vstore(dx + i * N, r);
+        }
+    }
+    for (size_t i = nv * N + tid_; i < n; i += stride_) {
+        float s = sigmoidf_(ew_get(g + i)), d = ew_get(dout + i);
+        if (dg) {
+            float v = d * ew_get(x + i) * s * (1.0f - s);
+            ew_put(dg + i, acc ? ew_get(dg + i) + v : v);
+        }
+        if (dx) {
+            float v = d * s;
+            ew_put(dx + i, acc ? ew_get(dx + i) + v : v);
+        }
+    }
 }
 
 extern "C" int sigmoid_gate_forward_cuda(void *out, const void *g, const void *x, size_t n, int dtype, cudaStream_t st) {
-    return cispo_fail("sigmoid_gate_forward_cuda: not implemented yet");
+    if (n == 0) return 0;
+    int vec = ew_aligned16(out) && ew_aligned16(g) && ew_aligned16(x);
+    EW_DISPATCH("sigmoid_gate_forward_cuda", dtype, {
+        sigmoid_gate_forward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) + EW_VN(T) : n, EW_THREADS), EW_THREADS, 0,
+                                         st>>>((T *)out, (const T *)g, (const T *)x, n, vec);
+    });
+    return ew_check("sigmoid_gate_forward_cuda");
 }
 
-extern "C" int sigmoid_gate_backward_cuda(void *dg, void *dx, const void *dout, const void *g, const void *x, size_t n, int acc,
-                               int dtype, cudaStream_t st) {
-    return cispo_fail("sigmoid_gate_backward_cuda: not implemented yet");
+extern "C" int sigmoid_gate_backward_cuda(void *dg, void *dx, const void *dout, const void *g, const void *x, size_t n,
+                                          int acc, int dtype, cudaStream_t st) {
+    if (n == 0 || (!dg && !dx)) return 0;
+    int vec = ew_aligned16(dg) && ew_aligned16(dx) && ew_aligned16(dout) && ew_aligned16(g) && ew_aligned16(x);
+    EW_DISPATCH("sigmoid_gate_backward_cuda", dtype, {
+        sigmoid_gate_backward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) + EW_VN(T) : n, EW_THREADS), EW_THREADS, 0,
+                                          st>>>((T *)dg, (T *)dx, (const T *)dout, (const T *)g, (const T *)x, n, acc,
+                                                vec);
+    });
+    return ew_check("sigmoid_gate_backward_cuda");
 }
 
-extern "C" int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T, int H, int D, int dtype, cudaStream_t st) {
-    return cispo_fail("qkv_split_cuda: not implemented yet");
+// ---------------------------------------------------------------------------------------------
+// Row copies (split, merge, lookup, cache writes) move bytes: U is the copy unit, uint4 when every
+// row is a whole number of aligned 16-byte vectors, else the element itself (2 or 4 bytes).
+
+// qkv [TH, 3, DU] <-> q, k, v [TH, DU] in units; split = 1 reads qkv, 0 writes it.
+template <typename U>
+__global__ void qkv_copy_kernel(U *qkv, U *q, U *k, U *v, size_t TH, size_t DU, int split) {
+    GRID_STRIDE_BEGIN
+    size_t n = TH * 3 * DU;
+    for (size_t i = tid_; i < n; i += stride_) {
+        size_t th = i / (3 * DU), rem = i - th * 3 * DU, part = rem / DU, d = rem - part * DU;
+        U *other = (part == 0 ? q : part == 1 ? k : v) + th * DU + d;
+        if (split)
+            *other = qkv[i];
+        else
+            qkv[i] = *other;
+    }
 }
 
-extern "C" int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D, int dtype,
-                   cudaStream_t st) {
-    return cispo_fail("qkv_merge_cuda: not implemented yet");
+static int qkv_copy(const char *fn, void *qkv, void *q, void *k, void *v, int T_, int H, int D, int dtype,
+                    int split, cudaStream_t st) {
+    if (T_ < 0 || H < 0 || D < 0) return cispo_fail("%s: bad sizes T=%d H=%d D=%d", fn, T_, H, D);
+    if (dtype != DTYPE_BF16 && dtype != DTYPE_F32) return cispo_fail("%s: dtype %d is not supported", fn, dtype);
+    size_t TH = (size_t)T_ * H, esz = dtype == DTYPE_BF16 ? 2 : 4, row = (size_t)D * esz;
+    if (TH == 0 || D == 0) return 0;
+    if (row % 16 == 0 && ew_aligned16(qkv) && ew_aligned16(q) && ew_aligned16(k) && ew_aligned16(v)) {
+        size_t DU = row / 16;
+        qkv_copy_kernel<uint4><<<ew_blocks(TH * 3 * DU, EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint4 *)qkv, (uint4 *)q, (uint4 *)k, (uint4 *)v, TH, DU, split);
+    } else if (esz == 2) {
+        qkv_copy_kernel<uint16_t><<<ew_blocks(TH * 3 * D, EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint16_t *)qkv, (uint16_t *)q, (uint16_t *)k, (uint16_t *)v, TH, (size_t)D, split);
+    } else {
+        qkv_copy_kernel<uint32_t><<<ew_blocks(TH * 3 * D, EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint32_t *)qkv, (uint32_t *)q, (uint32_t *)k, (uint32_t *)v, TH, (size_t)D, split);
+    }
+    return ew_check(fn);
 }
 
-extern "C" int embedding_forward_cuda(void *out, const int32_t *ids, const void *table, int T, int C, int dtype, cudaStream_t st) {
-    return cispo_fail("embedding_forward_cuda: not implemented yet");
+extern "C" int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T_, int H, int D, int dtype,
+                              cudaStream_t st) {
+    return qkv_copy("qkv_split_cuda", (void *)qkv, q, k, v, T_, H, D, dtype, 1, st);
 }
 
-extern "C" int embedding_backward_cuda(float *dtable, const void *dout, const int32_t *ids, int T, int C, int pad_id, int dtype,
-                            cudaStream_t st) {
-    return cispo_fail("embedding_backward_cuda: not implemented yet");
+extern "C" int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, int T_, int H, int D,
+                              int dtype, cudaStream_t st) {
+    return qkv_copy("qkv_merge_cuda", dqkv, (void *)dq, (void *)dk, (void *)dv, T_, H, D, dtype, 0, st);
 }
 
-extern "C" int kv_write_cuda(void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot, const int32_t *pos,
-                  int T, int KVD, int max_ctx, int dtype, cudaStream_t st) {
-    return cispo_fail("kv_write_cuda: not implemented yet");
+// out[t] = table[ids[t]] (rows of CU units); a negative id (invalid input) gives a zero row.
+template <typename U>
+__global__ void embedding_forward_kernel(U *out, const int32_t *ids, const U *table, int Tn, size_t CU) {
+    GRID_STRIDE_BEGIN
+    size_t n = (size_t)Tn * CU;
+    for (size_t i = tid_; i < n; i += stride_) {
+        size_t t = i / CU, c = i - t * CU;
+        int32_t id = ids[t];
+        U z;
+        memset(&z, 0, sizeof z);
+        out[i] = id >= 0 ? table[(size_t)id * CU + c] : z;
+    }
+}
+
+extern "C" int embedding_forward_cuda(void *out, const int32_t *ids, const void *table, int T_, int C, int dtype,
+                                      cudaStream_t st) {
+    if (T_ < 0 || C < 0) return cispo_fail("embedding_forward_cuda: bad sizes T=%d C=%d", T_, C);
+    if (dtype != DTYPE_BF16 && dtype != DTYPE_F32)
+        return cispo_fail("embedding_forward_cuda: dtype %d is not supported", dtype);
+    size_t esz = dtype == DTYPE_BF16 ? 2 : 4, row = (size_t)C * esz;
+    if (T_ == 0 || C == 0) return 0;
+    if (row % 16 == 0 && ew_aligned16(out) && ew_aligned16(table))
+        embedding_forward_kernel<uint4><<<ew_blocks((size_t)T_ * (row / 16), EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint4 *)out, ids, (const uint4 *)table, T_, row / 16);
+    else if (esz == 2)
+        embedding_forward_kernel<uint16_t><<<ew_blocks((size_t)T_ * C, EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint16_t *)out, ids, (const uint16_t *)table, T_, (size_t)C);
+    else
+        embedding_forward_kernel<uint32_t><<<ew_blocks((size_t)T_ * C, EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint32_t *)out, ids, (const uint32_t *)table, T_, (size_t)C);
+    return ew_check("embedding_forward_cuda");
+}
+
+// dtable[ids[t]] += dout[t] in fp32 atomics (the order of repeated ids is not fixed); pad_id rows and
+// negative ids get nothing.
+template <typename T>
+__global__ void embedding_backward_kernel(float *dtable, const T *dout, const int32_t *ids, int Tn, int C, int pad_id,
+                                          int vec) {
+    const int N = EW_VN(T);
+    GRID_STRIDE_BEGIN
+    if (vec) {
+        size_t CV = (size_t)C / N, n = (size_t)Tn * CV;
+        for (size_t i = tid_; i < n; i += stride_) {
+            size_t t = i / CV, c = (i - t * CV) * N;
+            int32_t id = ids[t];
+            if (id < 0 || id == pad_id) continue;
+            float f[N];
+            ew_vload(f, dout + t * C + c);
+            float *row = dtable + (size_t)id * C + c;
+#pragma unroll
+            for (int j = 0; j < N; j++) atomicAdd(row + j, f[j]);
+        }
+    } else {
+        size_t n = (size_t)Tn * C;
+        for (size_t i = tid_; i < n; i += stride_) {
+            size_t t = i / C, c = i - t * C;
+            int32_t id = ids[t];
+            if (id < 0 || id == pad_id) continue;
+            atomicAdd(dtable + (size_t)id * C + c, ew_get(dout + i));
+        }
+    }
+}
+
+extern "C" int embedding_backward_cuda(float *dtable, const void *dout, const int32_t *ids, int T_, int C, int pad_id,
+                                       int dtype, cudaStream_t st) {
+    if (T_ < 0 || C < 0) return cispo_fail("embedding_backward_cuda: bad sizes T=%d C=%d", T_, C);
+    size_t n = (size_t)T_ * C;
+    if (n == 0) return 0;
+    EW_DISPATCH("embedding_backward_cuda", dtype, {
+        int vec = C % EW_VN(T) == 0 && ew_aligned16(dout);
+        embedding_backward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
+            dtable, (const T *)dout, ids, T_, C, pad_id, vec);
+    });
+    return ew_check("embedding_backward_cuda");
+}
+
+// kcache, vcache [slots, max_ctx, KVU]: token t's rows go to (slot[t], pos[t]).
+template <typename U>
+__global__ void kv_write_kernel(U *kc, U *vc, const U *k, const U *v, const int32_t *slot, const int32_t *pos, int Tn,
+                                size_t KVU, int max_ctx) {
+    GRID_STRIDE_BEGIN
+    size_t n = (size_t)Tn * KVU;
+    for (size_t i = tid_; i < n; i += stride_) {
+        size_t t = i / KVU, c = i - t * KVU;
+        size_t at = ((size_t)slot[t] * max_ctx + pos[t]) * KVU + c;
+        kc[at] = k[i];
+        vc[at] = v[i];
+    }
+}
+
+extern "C" int kv_write_cuda(void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot,
+                             const int32_t *pos, int T_, int KVD, int max_ctx, int dtype, cudaStream_t st) {
+    if (T_ < 0 || KVD < 0 || max_ctx < 1)
+        return cispo_fail("kv_write_cuda: bad sizes T=%d KVD=%d max_ctx=%d", T_, KVD, max_ctx);
+    if (dtype != DTYPE_BF16 && dtype != DTYPE_F32) return cispo_fail("kv_write_cuda: dtype %d is not supported", dtype);
+    size_t esz = dtype == DTYPE_BF16 ? 2 : 4, row = (size_t)KVD * esz;
+    if (T_ == 0 || KVD == 0) return 0;
+    if (row % 16 == 0 && ew_aligned16(kcache) && ew_aligned16(vcache) && ew_aligned16(k) && ew_aligned16(v))
+        kv_write_kernel<uint4><<<ew_blocks((size_t)T_ * (row / 16), EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint4 *)kcache, (uint4 *)vcache, (const uint4 *)k, (const uint4 *)v, slot, pos, T_, row / 16, max_ctx);
+    else if (esz == 2)
+        kv_write_kernel<uint16_t><<<ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint16_t *)kcache, (uint16_t *)vcache, (const uint16_t *)k, (const uint16_t *)v, slot, pos, T_,
+            (size_t)KVD, max_ctx);
+    else
+        kv_write_kernel<uint32_t><<<ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st>>>(
+            (uint32_t *)kcache, (uint32_t *)vcache, (const uint32_t *)k, (const uint32_t *)v, slot, pos, T_,
+            (size_t)KVD, max_ctx);
+    return ew_check("kv_write_cuda");
 }
