@@ -1,5 +1,5 @@
 // kernels/cuda/gemm.cu — GEMMs of the op API on the GPU: dense (cuBLAS) and grouped over the
-// experts of an MoE layer.
+// experts of an MoE layer (own bf16 tensor-core kernel, kernels/cuda/gemm_grouped.cuh).
 // defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_workspace_bytes_cuda, grouped_matmul_cuda,
 //          grouped_matmul_wgrad_cuda
 //
@@ -16,6 +16,7 @@ extern "C" {
 #include "kernels/backend.h"
 }
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/gemm_grouped.cuh"
 
 namespace {
 
@@ -71,24 +72,20 @@ extern "C" int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const vo
                    CUDA_R_32F, "matmul_wgrad_cuda");
 }
 
+// The grouped GEMMs keep everything on the device: each CTA finds its tile from the offsets, so
+// there is no host round trip and no workspace.
 extern "C" size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k) {
-    (void)rows, (void)n, (void)k;
-    return (size_t)(G + 1) * sizeof(int32_t) + 256;
+    (void)G, (void)rows, (void)n, (void)k;
+    return 0;
 }
 
 namespace {
 
-// Host copy of the offsets (synchronises the stream).
-int read_offsets(int32_t **out, const int32_t *offsets, int G, cudaStream_t st, const char *op) {
-    int32_t *h = (int32_t *)malloc((size_t)(G + 1) * sizeof(int32_t));
-    if (!h) return cispo_fail("%s: out of host memory", op);
-    cudaError_t e = cudaMemcpyAsync(h, offsets, (size_t)(G + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost, st);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(st);
-    if (e != cudaSuccess) {
-        free(h);
-        return cuda_fail(op, e);
-    }
-    *out = h;
+bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+int launch_check(const char *op) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cuda_fail(op, e);
     return 0;
 }
 
@@ -97,43 +94,49 @@ int read_offsets(int32_t **out, const int32_t *offsets, int G, cudaStream_t st, 
 extern "C" int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                                    const int32_t *offsets, int G, int rows, int n, int k, float beta, int dtype,
                                    void *ws, size_t ws_bytes, cudaStream_t st) {
-    (void)ws, (void)ws_bytes, (void)rows;
-    cudaDataType_t t = CUDA_R_16BF;
-    if (dtype_type(dtype, &t, "grouped_matmul_cuda")) return -1;
-    if (G <= 0 || n <= 0) return 0;
-    int32_t *off;
-    if (read_offsets(&off, offsets, G, st, "grouped_matmul_cuda")) return -1;
-    size_t es = dtype == DTYPE_BF16 ? 2 : 4;
-    int rc = 0;
-    for (int g = 0; g < G && !rc; g++) {
-        int r0 = off[g], nr = off[g + 1] - r0;
-        if (nr <= 0) continue;
-        rc = gemm_rm((cublasHandle_t)blas, 0, trans_w, nr, n, k, 1.0f, (const char *)a + (size_t)r0 * lda * es, lda,
-                     (const char *)w + (size_t)g * n * k * es, trans_w ? k : n, beta,
-                     (char *)c + (size_t)r0 * ldc * es, ldc, t, t, "grouped_matmul_cuda");
+    (void)blas, (void)ws, (void)ws_bytes;
+    const char *op = "grouped_matmul_cuda";
+    if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
+    if (G <= 0 || rows <= 0 || n <= 0) return 0;
+    if (k <= 0) return cispo_fail("%s: k = %d", op, k);
+    // 16-byte cp.async when every row of both operands starts on 16 bytes; else element loads
+    int vec = aligned16(a) && aligned16(w) && lda % 8 == 0 && k % 8 == 0 && (trans_w || n % 8 == 0);
+    int pair = ((uintptr_t)c & 3) == 0 && ldc % 2 == 0 && n % 2 == 0;  // bf16x2 stores
+    long nt = (n + GG_BN - 1) / GG_BN;
+    long tiles = ((long)(rows + GG_BM - 1) / GG_BM + G) * nt;  // bound on sum_g ceil(rows_g / BM) * nt
+    if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
+    const __nv_bfloat16 *A = (const __nv_bfloat16 *)a, *W = (const __nv_bfloat16 *)w;
+    __nv_bfloat16 *Cp = (__nv_bfloat16 *)c;
+    cudaError_t e;
+    if (trans_w) {
+        e = cudaFuncSetAttribute(gg_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        gg_forward<true><<<(unsigned)tiles, GG_THREADS, GG_SMEM, st>>>(Cp, ldc, A, lda, W, offsets, G, n, k, beta,
+                                                                      vec, pair);
+    } else {
+        e = cudaFuncSetAttribute(gg_forward<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        gg_forward<false><<<(unsigned)tiles, GG_THREADS, GG_SMEM, st>>>(Cp, ldc, A, lda, W, offsets, G, n, k, beta,
+                                                                       vec, pair);
     }
-    free(off);
-    return rc;
+    return launch_check(op);
 }
 
 extern "C" int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, int lddc, const void *a, int lda,
                                          const int32_t *offsets, int G, int rows, int n, int k, int dtype, void *ws,
                                          size_t ws_bytes, cudaStream_t st) {
-    (void)ws, (void)ws_bytes, (void)rows;
-    cudaDataType_t t = CUDA_R_16BF;
-    if (dtype_type(dtype, &t, "grouped_matmul_wgrad_cuda")) return -1;
-    if (G <= 0 || n <= 0 || k <= 0) return 0;
-    int32_t *off;
-    if (read_offsets(&off, offsets, G, st, "grouped_matmul_wgrad_cuda")) return -1;
-    size_t es = dtype == DTYPE_BF16 ? 2 : 4;
-    int rc = 0;
-    for (int g = 0; g < G && !rc; g++) {
-        int r0 = off[g], nr = off[g + 1] - r0;
-        if (nr <= 0) continue;
-        rc = gemm_rm((cublasHandle_t)blas, 1, 0, n, k, nr, 1.0f, (const char *)dc + (size_t)r0 * lddc * es, lddc,
-                     (const char *)a + (size_t)r0 * lda * es, lda, 1.0f, dw + (size_t)g * n * k, k, t, CUDA_R_32F,
-                     "grouped_matmul_wgrad_cuda");
-    }
-    free(off);
-    return rc;
+    (void)blas, (void)ws, (void)ws_bytes;
+    const char *op = "grouped_matmul_wgrad_cuda";
+    if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
+    if (G <= 0 || rows <= 0 || n <= 0 || k <= 0) return 0;
+    if (G > 65535) return cispo_fail("%s: G = %d groups (at most 65535)", op, G);
+    int vec = aligned16(dc) && aligned16(a) && lddc % 8 == 0 && lda % 8 == 0 && n % 8 == 0 && k % 8 == 0;
+    int pair = ((uintptr_t)dw & 7) == 0 && k % 2 == 0;  // float2 read-add-write
+    dim3 grid((unsigned)((k + GG_BN - 1) / GG_BN), (unsigned)((n + GG_BM - 1) / GG_BM), (unsigned)G);
+    if (grid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
+    cudaError_t e = cudaFuncSetAttribute(gg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
+    if (e != cudaSuccess) return cuda_fail(op, e);
+    gg_wgrad<<<grid, GG_THREADS, GG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc, (const __nv_bfloat16 *)a, lda,
+                                                offsets, n, k, vec, pair);
+    return launch_check(op);
 }

@@ -1,0 +1,293 @@
+// kernels/cuda/gemm_grouped.cuh — the grouped bf16 GEMM kernels of the MoE experts (kernels/cuda/gemm.cu
+// launches them): mma.sync m16n8k16 tensor cores, fp32 accumulation, a 4-stage cp.async pipeline.
+// defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, gg_forward, gg_wgrad
+//
+// A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Operands
+// reach shared memory either K-major ([128][32], row = m) or M-major ([32][128], row = k), 16-byte
+// chunks XOR-swizzled so that ldmatrix (.trans for M-major) reads without bank conflicts:
+//   K-major chunk (r, c) at r*32 + 8*(c ^ ((r >> 1) & 3)),  M-major (r, c) at r*128 + 8*(c ^ (r & 7)).
+// Out-of-range elements (past a group's rows, past n or k) load as zeros. gg_forward finds its
+// (group, row tile, column tile) from the offsets on the device, row tiles of a group and column
+// tile adjacent so that a W tile is read from memory once per group; gg_wgrad has one CTA per
+// (group, tile of dW) reducing over the group's rows.
+#ifndef CISPO_KERNELS_CUDA_GEMM_GROUPED_CUH
+#define CISPO_KERNELS_CUDA_GEMM_GROUPED_CUH
+
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+#define GG_BM 128
+#define GG_BN 128
+#define GG_BK 32
+#define GG_STAGES 4
+#define GG_THREADS 256
+#define GG_TILE_ELEMS (GG_BM * GG_BK)                                // one operand, one stage
+#define GG_SMEM (GG_STAGES * 2 * GG_TILE_ELEMS * (int)sizeof(__nv_bfloat16))  // 64 KiB
+
+namespace {
+
+__device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t r[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+
+__device__ __forceinline__ void mma_bf16(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// One operand tile of one stage: 128 (m or n) x 32 (k) at k0. KMAJ: element (m, k) at p[m*ld + k];
+// else at p[k*ld + m]. Valid m < mlim, k < klim. vec: 16-byte cp.async (ld, p and the limits'
+// chunks aligned); else element loads stored as 16-byte chunks.
+template <bool KMAJ>
+__device__ __forceinline__ void gg_load_tile(__nv_bfloat16 *s, const __nv_bfloat16 *p, int ld, int mlim, int klim,
+                                             int k0, int vec) {
+#pragma unroll
+    for (int it = 0; it < GG_TILE_ELEMS / 8 / GG_THREADS; it++) {
+        int c = threadIdx.x + it * GG_THREADS;
+        int m, kk, soff;
+        if (KMAJ) {
+            m = c >> 2;
+            kk = (c & 3) * 8;
+            soff = m * GG_BK + 8 * ((c & 3) ^ ((m >> 1) & 3));
+        } else {
+            kk = c >> 4;
+            m = (c & 15) * 8;
+            soff = kk * GG_BM + 8 * ((c & 15) ^ (kk & 7));
+        }
+        int kg = k0 + kk;
+        if (vec) {
+            bool ok = m < mlim && kg < klim;
+            const __nv_bfloat16 *src = ok ? (KMAJ ? p + (size_t)m * ld + kg : p + (size_t)kg * ld + m) : p;
+            cp_async16(s + soff, src, ok ? 16 : 0);
+        } else {
+            __align__(16) __nv_bfloat16 v[8];
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                int me = KMAJ ? m : m + e, ke = KMAJ ? kg + e : kg;
+                v[e] = me < mlim && ke < klim ? (KMAJ ? p[(size_t)me * ld + ke] : p[(size_t)ke * ld + me])
+                                              : __float2bfloat16(0.0f);
+            }
+            *(uint4 *)(s + soff) = *(const uint4 *)v;
+        }
+    }
+}
+
+// acc[mi][ni][4] of warp (wm, wn) += A_tile B_tile^T over K = [0, klim). A: (m, k) per A_KMAJ, valid
+// m < amlim; B: (n, k) per B_KMAJ, valid n < bnlim.
+template <bool A_KMAJ, bool B_KMAJ>
+__device__ __forceinline__ void gg_mainloop(float acc[4][4][4], const __nv_bfloat16 *a, int lda, int amlim,
+                                            const __nv_bfloat16 *b, int ldb, int bnlim, int klim, int vec,
+                                            __nv_bfloat16 *smem) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
+    const int ktiles = (klim + GG_BK - 1) / GG_BK;
+    __nv_bfloat16 *sa = smem, *sb = smem + GG_STAGES * GG_TILE_ELEMS;
+#pragma unroll
+    for (int s = 0; s < GG_STAGES - 1; s++) {
+        if (s < ktiles) {
+            gg_load_tile<A_KMAJ>(sa + s * GG_TILE_ELEMS, a, lda, amlim, klim, s * GG_BK, vec);
+            gg_load_tile<B_KMAJ>(sb + s * GG_TILE_ELEMS, b, ldb, bnlim, klim, s * GG_BK, vec);
+        }
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < ktiles; kt++) {
+        cp_async_wait<GG_STAGES - 2>();
+        __syncthreads();  // stage kt landed for all; stage kt-1 consumed by all
+        int nk = kt + GG_STAGES - 1;
+        if (nk < ktiles) {
+            int s = nk % GG_STAGES;
+            gg_load_tile<A_KMAJ>(sa + s * GG_TILE_ELEMS, a, lda, amlim, klim, nk * GG_BK, vec);
+            gg_load_tile<B_KMAJ>(sb + s * GG_TILE_ELEMS, b, ldb, bnlim, klim, nk * GG_BK, vec);
+        }
+        cp_async_commit();
+        const __nv_bfloat16 *ta = sa + (kt % GG_STAGES) * GG_TILE_ELEMS, *tb = sb + (kt % GG_STAGES) * GG_TILE_ELEMS;
+#pragma unroll
+        for (int kk = 0; kk < GG_BK; kk += 16) {
+            uint32_t af[4][4], bfr[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 4; mi++) {
+                if (A_KMAJ) {
+                    int m = wm * 64 + mi * 16 + (lane & 15), kc = (kk >> 3) + (lane >> 4);
+                    ldsm_x4(af[mi], ta + m * GG_BK + 8 * (kc ^ ((m >> 1) & 3)));
+                } else {
+                    int k = kk + (lane & 7) + ((lane >> 4) & 1) * 8, m = wm * 64 + mi * 16 + ((lane >> 3) & 1) * 8;
+                    ldsm_x4_t(af[mi], ta + k * GG_BM + 8 * ((m >> 3) ^ (k & 7)));
+                }
+            }
+#pragma unroll
+            for (int nj = 0; nj < 2; nj++) {
+                uint32_t r[4];
+                if (B_KMAJ) {
+                    int n = wn * 32 + nj * 16 + (lane & 7) + ((lane >> 4) & 1) * 8, kc = (kk >> 3) + ((lane >> 3) & 1);
+                    ldsm_x4(r, tb + n * GG_BK + 8 * (kc ^ ((n >> 1) & 3)));
+                } else {
+                    int k = kk + (lane & 7) + ((lane >> 3) & 1) * 8, n = wn * 32 + nj * 16 + ((lane >> 4) & 1) * 8;
+                    ldsm_x4_t(r, tb + k * GG_BN + 8 * ((n >> 3) ^ (k & 7)));
+                }
+                bfr[2 * nj][0] = r[0];
+                bfr[2 * nj][1] = r[1];
+                bfr[2 * nj + 1][0] = r[2];
+                bfr[2 * nj + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
+        }
+    }
+    cp_async_wait<0>();
+}
+
+// C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g (kernels/ops.h grouped_matmul).
+// TRANS_W: W_g [n, k] (K-major); else W_g [k, n]. One CTA per (group, column tile, row tile) in the
+// order of the offsets; CTAs past the last tile exit.
+template <bool TRANS_W>
+__global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
+                                                          const __nv_bfloat16 *w, const int32_t *offsets, int G,
+                                                          int n, int k, float beta, int vec, int pair) {
+    extern __shared__ __align__(128) unsigned char gg_smem[];
+    __shared__ int s_g, s_l, s_mt;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int nt = (n + GG_BN - 1) / GG_BN;
+    if (warp == 0) {  // find the group holding linear tile L: a scan of per-group tile counts, 32 at a time
+        int L = blockIdx.x, base = 0, found = 0;
+        for (int g0 = 0; g0 < G && !found; g0 += 32) {
+            int g = g0 + lane, mt = 0;
+            if (g < G) {
+                int nr = offsets[g + 1] - offsets[g];
+                mt = nr > 0 ? (nr + GG_BM - 1) / GG_BM : 0;
+            }
+            int cnt = mt * nt, incl = cnt;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                int u = __shfl_up_sync(0xffffffffu, incl, o);
+                if (lane >= o) incl += u;
+            }
+            unsigned hit = __ballot_sync(0xffffffffu, cnt > 0 && L >= base + incl - cnt && L < base + incl);
+            if (hit) {
+                if (lane == __ffs(hit) - 1) {
+                    s_g = g;
+                    s_l = L - (base + incl - cnt);
+                    s_mt = mt;
+                }
+                found = 1;
+            }
+            base += __shfl_sync(0xffffffffu, incl, 31);
+        }
+        if (lane == 0 && !found) s_g = -1;
+    }
+    __syncthreads();
+    const int g = s_g;
+    if (g < 0) return;
+    const int i = s_l % s_mt, j = s_l / s_mt;
+    const int r0 = offsets[g] + i * GG_BM, n0 = j * GG_BN;
+    const int mlim = min(GG_BM, offsets[g + 1] - r0), nlim = min(GG_BN, n - n0);
+    const __nv_bfloat16 *wg = w + (size_t)g * n * k;
+    float acc[4][4][4];
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+    gg_mainloop<true, TRANS_W>(acc, a + (size_t)r0 * lda, lda, mlim, TRANS_W ? wg + (size_t)n0 * k : wg + n0,
+                               TRANS_W ? k : n, nlim, k, vec, (__nv_bfloat16 *)gg_smem);
+    const int wm = warp >> 2, wn = warp & 3, gid = lane >> 2, tig = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int row = wm * 64 + mi * 16 + gid + h * 8;
+            if (row >= mlim) continue;
+            __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++) {
+                int col = wn * 32 + ni * 8 + 2 * tig;
+                float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
+                if (pair && col + 1 < nlim) {
+                    __nv_bfloat162 *p2 = (__nv_bfloat162 *)(cr + col);
+                    if (beta != 0.0f) {
+                        float2 o = __bfloat1622float2(*p2);
+                        v0 += beta * o.x;
+                        v1 += beta * o.y;
+                    }
+                    *p2 = __floats2bfloat162_rn(v0, v1);
+                } else {
+                    if (col < nlim)
+                        cr[col] = __float2bfloat16(beta != 0.0f ? v0 + beta * __bfloat162float(cr[col]) : v0);
+                    if (col + 1 < nlim)
+                        cr[col + 1] =
+                            __float2bfloat16(beta != 0.0f ? v1 + beta * __bfloat162float(cr[col + 1]) : v1);
+                }
+            }
+        }
+}
+
+// dW_g [n, k] += dC_g^T A_g over the rows of group g = blockIdx.z; tile (blockIdx.y over n,
+// blockIdx.x over k). dC_g^T is M-major (row r of dC holds m), A_g N-major.
+__global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfloat16 *dc, int lddc,
+                                                        const __nv_bfloat16 *a, int lda, const int32_t *offsets,
+                                                        int n, int k, int vec, int pair) {
+    extern __shared__ __align__(128) unsigned char gg_smem[];
+    const int g = blockIdx.z, r0 = offsets[g], nr = offsets[g + 1] - r0;
+    if (nr <= 0) return;
+    const int m0 = blockIdx.y * GG_BM, n0 = blockIdx.x * GG_BN;
+    const int mlim = min(GG_BM, n - m0), nlim = min(GG_BN, k - n0);
+    float acc[4][4][4];
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+    gg_mainloop<false, false>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
+                              vec, (__nv_bfloat16 *)gg_smem);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
+    const int gid = lane >> 2, tig = lane & 3;
+    float *dwg = dw + (size_t)g * n * k;
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            int row = wm * 64 + mi * 16 + gid + h * 8;
+            if (row >= mlim) continue;
+            float *dr = dwg + (size_t)(m0 + row) * k + n0;
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++) {
+                int col = wn * 32 + ni * 8 + 2 * tig;
+                float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
+                if (pair && col + 1 < nlim) {
+                    float2 *p2 = (float2 *)(dr + col), o = *p2;
+                    o.x += v0;
+                    o.y += v1;
+                    *p2 = o;
+                } else {
+                    if (col < nlim) dr[col] += v0;
+                    if (col + 1 < nlim) dr[col + 1] += v1;
+                }
+            }
+        }
+}
+
+}  // namespace
+
+#endif
