@@ -13,9 +13,12 @@ int train_open_backend(train_t *t) {
     int want = t->cfg.device, have = backend_available(BACKEND_CUDA);
     if (want == RUN_DEVICE_AUTO) want = have > 0 ? RUN_DEVICE_CUDA : RUN_DEVICE_CPU;
     if (want == RUN_DEVICE_CPU) return backend_init(&t->be, BACKEND_CPU, 0, DTYPE_F32);
-    if (have < 1)
-        return cispo_fail("key 'device': cuda asked, but %s: use device=cpu or device=auto",
-                          backend_init(&t->be, BACKEND_CUDA, 0, DTYPE_BF16) ? cispo_last_error() : "no GPU is visible");
+    if (have < 1) {
+        char why[512];
+        snprintf(why, sizeof why, "%s",
+                 backend_init(&t->be, BACKEND_CUDA, 0, DTYPE_BF16) ? cispo_last_error() : "no GPU is visible");
+        return cispo_fail("key 'device': cuda asked, but %s: use device=cpu or device=auto", why);
+    }
     // one GPU per rank, in rank order on each host
     dist_t *dw = dist_world();
     int dev = dw->world > 1 ? dw->rank % have : 0;
