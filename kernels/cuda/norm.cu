@@ -1,18 +1,187 @@
-// kernels/cuda/norm.cu
+// kernels/cuda/norm.cu — RMSNorm over the last dimension on CUDA: out = w * (x * rstd),
+// rstd = 1/sqrt(mean(x^2) + eps) (fp32, saved for the backward). CPU reference: kernels/cpu/rmsnorm.c.
 // defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda
+// Forward and dx: one block per row. dw: each block owns a strip of columns and walks every row, so
+// the sum over tokens has one fixed order and no atomics (deterministic, no scratch memory).
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 extern "C" {
 #include "base/common.h"
+#include "kernels/backend.h"
 }
+#include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
-extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T, int C, float eps, int dtype,
-                         cudaStream_t st) {
-    return cispo_fail("rmsnorm_forward_cuda: not implemented yet");
+// Threads of a row block: about one V-vector each, 32..512.
+static int row_threads(int units) {
+    int t = (units + 31) / 32 * 32;
+    return t < 32 ? 32 : (t > 512 ? 512 : t);
 }
 
-extern "C" int rmsnorm_backward_cuda(void *dx, float *dw, const void *dout, const void *x, const void *w, const float *rstd,
-                          int T, int C, int acc, int dtype, cudaStream_t st) {
-    return cispo_fail("rmsnorm_backward_cuda: not implemented yet");
+// V elements per step: EW_VN(T) on the vector path, 1 otherwise.
+template <typename T, int V>
+static __device__ __forceinline__ void ld(float *f, const T *p) {
+    if constexpr (V == 1)
+        f[0] = ew_get(p);
+    else
+        ew_vload(f, p);
+}
+template <typename T, int V>
+static __device__ __forceinline__ void st(T *p, const float *f) {
+    if constexpr (V == 1)
+        ew_put(p, f[0]);
+    else
+        ew_vstore(p, f);
+}
+
+template <typename T, int V>
+__global__ void rmsnorm_forward_kernel(T *out, float *rstd, const T *x, const T *w, int Tn, int C, float eps) {
+    __shared__ float sh[32];
+    int units = C / V;
+    for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
+        const T *xr = x + (size_t)t * C;
+        T *o = out + (size_t)t * C;
+        float ss = 0;
+        for (int u = threadIdx.x; u < units; u += blockDim.x) {
+            float f[V];
+            ld<T, V>(f, xr + (size_t)u * V);
+#pragma unroll
+            for (int j = 0; j < V; j++) ss += f[j] * f[j];
+        }
+        ss = ew_block_sum(ss, sh);
+        float r = (float)(1.0 / sqrt((double)ss / C + (double)eps));
+        if (threadIdx.x == 0) rstd[t] = r;
+        for (int u = threadIdx.x; u < units; u += blockDim.x) {
+            float f[V], g[V];
+            ld<T, V>(f, xr + (size_t)u * V);
+            ld<T, V>(g, w + (size_t)u * V);
+#pragma unroll
+            for (int j = 0; j < V; j++) f[j] = g[j] * (f[j] * r);  // HF order: weight * (x * rstd)
+            st<T, V>(o + (size_t)u * V, f);
+        }
+    }
+}
+
+// dx_i (=|+=) r w_i dy_i - (r^3 / C) x_i sum_j w_j dy_j x_j
+template <typename T, int V>
+__global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, const float *rstd, int Tn, int C,
+                                  int acc) {
+    __shared__ float sh[32];
+    int units = C / V;
+    for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
+        const T *xr = x + (size_t)t * C, *dy = dout + (size_t)t * C;
+        T *d = dx + (size_t)t * C;
+        float dot = 0;
+        for (int u = threadIdx.x; u < units; u += blockDim.x) {
+            float fx[V], fd[V], fw[V];
+            ld<T, V>(fx, xr + (size_t)u * V);
+            ld<T, V>(fd, dy + (size_t)u * V);
+            ld<T, V>(fw, w + (size_t)u * V);
+#pragma unroll
+            for (int j = 0; j < V; j++) dot += fw[j] * fd[j] * fx[j];
+        }
+        dot = ew_block_sum(dot, sh);
+        float r = rstd[t], k = r * r * r * dot / (float)C;
+        for (int u = threadIdx.x; u < units; u += blockDim.x) {
+            float fx[V], fd[V], fw[V], fo[V];
+            ld<T, V>(fx, xr + (size_t)u * V);
+            ld<T, V>(fd, dy + (size_t)u * V);
+            ld<T, V>(fw, w + (size_t)u * V);
+            if (acc) ld<T, V>(fo, d + (size_t)u * V);
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                float v = r * fw[j] * fd[j] - k * fx[j];
+                fd[j] = acc ? fo[j] + v : v;
+            }
+            st<T, V>(d + (size_t)u * V, fd);
+        }
+    }
+}
+
+// dw[c] += sum_t dy[t,c] x[t,c] r[t]. Block: TC threads across V*TC columns times 256/TC row groups;
+// row group g takes rows g, g + 256/TC, ...; the groups' sums are added in group order.
+#define DW_THREADS 256
+template <typename T, int V, int TC>
+__global__ void rmsnorm_dw_kernel(float *dw, const T *dout, const T *x, const float *rstd, int Tn, int C) {
+    const int RG = DW_THREADS / TC, W = TC * V;
+    __shared__ float sh[RG][W + 1];
+    int tx = threadIdx.x % TC, g = threadIdx.x / TC;
+    int c0 = blockIdx.x * W + tx * V;
+    float a[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) a[j] = 0;
+    if (c0 < C) {
+        for (int t = g; t < Tn; t += RG) {
+            float fx[V], fd[V], r = rstd[t];
+            ld<T, V>(fx, x + (size_t)t * C + c0);
+            ld<T, V>(fd, dout + (size_t)t * C + c0);
+#pragma unroll
+            for (int j = 0; j < V; j++) a[j] += fd[j] * fx[j] * r;
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < V; j++) sh[g][tx * V + j] = a[j];
+    __syncthreads();
+    for (int c = threadIdx.x; c < W; c += DW_THREADS) {
+        int col = blockIdx.x * W + c;
+        if (col >= C) continue;
+        double s = 0;
+        for (int i = 0; i < RG; i++) s += sh[i][c];
+        dw[col] += (float)s;
+    }
+}
+
+template <typename T, int V>
+static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, int Tn, int C, float eps,
+                                   cudaStream_t st) {
+    unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
+    rmsnorm_forward_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, x, w, Tn, C, eps);
+}
+
+extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T_, int C, float eps,
+                                    int dtype, cudaStream_t st) {
+    if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_forward_cuda: bad sizes T=%d C=%d", T_, C);
+    if (!out || !rstd || !x || !w) return cispo_fail("rmsnorm_forward_cuda: NULL pointer argument");
+    if (T_ == 0) return 0;
+    EW_DISPATCH("rmsnorm_forward_cuda", dtype, {
+        const int N = EW_VN(T);
+        if (C % N == 0 && ew_aligned16(out) && ew_aligned16(x) && ew_aligned16(w))
+            rmsnorm_forward_launch<T, N>((T *)out, rstd, (const T *)x, (const T *)w, T_, C, eps, st);
+        else
+            rmsnorm_forward_launch<T, 1>((T *)out, rstd, (const T *)x, (const T *)w, T_, C, eps, st);
+    });
+    return ew_check("rmsnorm_forward_cuda");
+}
+
+template <typename T, int V>
+static void rmsnorm_backward_launch(T *dx, float *dw, const T *dout, const T *x, const T *w, const float *rstd, int Tn,
+                                    int C, int acc, cudaStream_t st) {
+    if (dx) {
+        unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
+        rmsnorm_dx_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc);
+    }
+    if (dw) {
+        // vectors: 4 threads x 16 bytes = 64 bytes per row and strip (two full sectors); scalars: a warp
+        const int TC = V == 1 ? 32 : 4;
+        unsigned blocks = (unsigned)((C + TC * V - 1) / (TC * V));
+        rmsnorm_dw_kernel<T, V, TC><<<blocks, DW_THREADS, 0, st>>>(dw, dout, x, rstd, Tn, C);
+    }
+}
+
+extern "C" int rmsnorm_backward_cuda(void *dx, float *dw, const void *dout, const void *x, const void *w,
+                                     const float *rstd, int T_, int C, int acc, int dtype, cudaStream_t st) {
+    if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_backward_cuda: bad sizes T=%d C=%d", T_, C);
+    if (!dout || !x || !w || !rstd) return cispo_fail("rmsnorm_backward_cuda: NULL pointer argument");
+    if (T_ == 0) return 0;
+    EW_DISPATCH("rmsnorm_backward_cuda", dtype, {
+        const int N = EW_VN(T);
+        if (C % N == 0 && ew_aligned16(dx) && ew_aligned16(dout) && ew_aligned16(x) && ew_aligned16(w))
+            rmsnorm_backward_launch<T, N>((T *)dx, dw, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
+                                          st);
+        else
+            rmsnorm_backward_launch<T, 1>((T *)dx, dw, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
+                                          st);
+    });
+    return ew_check("rmsnorm_backward_cuda");
 }
