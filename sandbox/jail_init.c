@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "sandbox/jail_internal.h"
 
 #define SANDBOX_UID 1000  // the user programs run as, inside the namespace
@@ -52,23 +53,11 @@ double jail_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void send_msg(uint32_t type, uint32_t step, const void *a, size_t na, const void *b, size_t nb,
                      const void *c, size_t nc) {
     jail_msg_t h = {type, step, (uint64_t)(na + nb + nc)};
-    if (write_all(ctl_fd, &h, sizeof h) || (na && write_all(ctl_fd, a, na)) || (nb && write_all(ctl_fd, b, nb)) ||
-        (nc && write_all(ctl_fd, c, nc)))
+    if (fdio_write_all(ctl_fd, &h, sizeof h) || (na && fdio_write_all(ctl_fd, a, na)) ||
+        (nb && fdio_write_all(ctl_fd, b, nb)) || (nc && fdio_write_all(ctl_fd, c, nc)))
         _exit(3);  // the caller is gone: nothing left to report to
 }
 
@@ -108,7 +97,7 @@ static void bind_ro(const char *src, const char *dst) {
 
 static void write_file_at(const char *path, const char *data, size_t len, int mode) {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0 || write_all(fd, data, len)) die("writing %s", path);
+    if (fd < 0 || fdio_write_all(fd, data, len)) die("writing %s", path);
     close(fd);
 }
 
@@ -406,7 +395,7 @@ static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog 
     // stdin is a sealed-in-memory file: seekable like a judge's input file, no pumping needed
     int in_fd = (int)syscall(SYS_memfd_create, "stdin", MFD_CLOEXEC);
     if (in_fd < 0) die("memfd_create");
-    if (st->stdin_len && write_all(in_fd, st->stdin_data, st->stdin_len)) die("writing stdin");
+    if (st->stdin_len && fdio_write_all(in_fd, st->stdin_data, st->stdin_len)) die("writing stdin");
     lseek(in_fd, 0, SEEK_SET);
 
     double t0 = jail_now(), deadline = t0 + (st->lim.wall_s > 0 ? st->lim.wall_s : 10.0);
@@ -499,12 +488,7 @@ static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name)
         return;
     }
     char *buf = malloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
+    size_t got = buf ? fdio_read_upto(fd, buf, (size_t)st.st_size) : 0;
     close(fd);
     if (!buf) return;
     uint32_t nl = (uint32_t)strlen(name);

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/fdio.h"
 #include "sandbox/jail.h"
 #include "sandbox/pool.h"
 #include "sandbox/runner.h"
@@ -33,28 +34,16 @@ struct sandbox_pool {
     pthread_cond_t idle;
 };
 
-static int io_all(int fd, void *buf, size_t n, int writing) {
-    char *p = buf;
-    while (n) {
-        ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : read(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int send_text(int fd, const char *s) {
     uint64_t n = strlen(s);
-    return io_all(fd, &n, sizeof n, 1) || io_all(fd, (void *)s, n, 1) ? -1 : 0;
+    return fdio_send_all(fd, &n, sizeof n) || fdio_send_all(fd, s, n) ? -1 : 0;
 }
 
 static char *recv_text(int fd) {
     uint64_t n;
-    if (io_all(fd, &n, sizeof n, 0) || n > ((uint64_t)1 << 32)) return NULL;
+    if (fdio_read_all(fd, &n, sizeof n) || n > ((uint64_t)1 << 32)) return NULL;
     char *s = malloc(n + 1);
-    if (!s || io_all(fd, s, n, 0)) {
+    if (!s || fdio_read_all(fd, s, n)) {
         free(s);
         return NULL;
     }

@@ -11,17 +11,14 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "base/rng.h"
+
 static int test_failures = 0, test_checks = 0;
 
-// splitmix64-based uniform in [lo, hi)
-static inline uint64_t test_rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+// Deterministic draws from base's RNG stream (base/rng.h); test_uniform is uniform in [lo, hi).
+static inline uint64_t test_rng_next(uint64_t *s) { return rng_next(s); }
 static inline double test_uniform(uint64_t *s, double lo, double hi) {
-    return lo + (hi - lo) * (double)(test_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+    return lo + (hi - lo) * rng_unit(test_rng_next(s));
 }
 static inline void test_fill(float *x, size_t n, uint64_t *s, double lo, double hi) {
     for (size_t i = 0; i < n; i++) x[i] = (float)test_uniform(s, lo, hi);

@@ -100,21 +100,6 @@ static void allow_unconfined(void) {
     jail_set_options(&o);
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while (buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += k;
-        if (n + 1 >= cap) buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    if (buf) buf[n] = 0;
-    return buf;
-}
-
 static int cmd_probe(void) {
     const jail_host_t *h = jail_probe();
     printf("{\"root\": %s, \"user_namespaces\": %s, \"seccomp\": %s, \"cgroup\": \"%s\", \"missing\": ",
@@ -153,7 +138,7 @@ static int cmd_run(int argc, char **argv) {
     }
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "language", lang);
-    char *code = slurp(code_path);
+    char *code = cispo_read_file(code_path, NULL);
     if (!code) {
         fprintf(stderr, "cispo sandbox run: cannot read --code %s\n", code_path);
         cJSON_Delete(req);
@@ -162,7 +147,7 @@ static int cmd_run(int argc, char **argv) {
     cJSON_AddStringToObject(req, "code", code);
     free(code);
     if (stdin_path) {
-        char *in = slurp(stdin_path);
+        char *in = cispo_read_file(stdin_path, NULL);
         if (!in) {
             fprintf(stderr, "cispo sandbox run: cannot read --stdin %s\n", stdin_path);
             cJSON_Delete(req);
@@ -172,7 +157,7 @@ static int cmd_run(int argc, char **argv) {
         free(in);
     }
     if (tests_path) {
-        char *t = slurp(tests_path);
+        char *t = cispo_read_file(tests_path, NULL);
         cJSON *tests = t ? cJSON_Parse(t) : NULL;
         free(t);
         if (!tests) {

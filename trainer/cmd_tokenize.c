@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "base/fdio.h"
 #include "model/tokenizer.h"
 #include "trainer/commands.h"
 #include "trainer/keyconf.h"
@@ -37,19 +38,6 @@ static const keyconf_cli_t tokenize_cli = {
     "  Encodes the text on stdin to ids (one line, space separated), or with --decode the ids on stdin\n"
     "  back to text.",
     tokenize_keys, sizeof tokenize_keys / sizeof tokenize_keys[0], 0};
-
-static char *read_stdin(size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = cispo_malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
-        n += got;
-        if (n + 1 >= cap) buf = cispo_realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 // Parses whitespace-separated ids; -1 on a token that is not an integer.
 static int parse_ids(const char *s, token_ids_t *ids) {
@@ -78,7 +66,8 @@ static void print_json_string(const char *s, size_t n) {
 
 static int run_jsonl(const tokenizer_t *tok, int decode, int flags) {
     size_t len;
-    char *in = read_stdin(&len);
+    char *in = fdio_read_stream(stdin, &len);
+    if (!in) return -1;
     int rc = 0, lineno = 0;
     for (char *line = in, *next; line && *line && !rc; line = next) {
         next = strchr(line, '\n');
@@ -133,9 +122,11 @@ int cmd_tokenize(int argc, char **argv) {
         rc = run_jsonl(tok, decode, flags);
     } else {
         size_t len;
-        char *in = read_stdin(&len);
+        char *in = fdio_read_stream(stdin, &len);
         token_ids_t ids = {0};
-        if (!decode) {
+        if (!in) {
+            rc = -1;
+        } else if (!decode) {
             rc = tokenizer_encode(tok, in, len, &ids, flags);
             for (size_t i = 0; !rc && i < ids.n; i++) printf(i ? " %d" : "%d", ids.ids[i]);
             if (!rc) printf("\n");

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "base/fdio.h"
 
 typedef struct {
     pid_t pid;
@@ -29,42 +30,19 @@ struct reward_pool {
     worker_t *w;
 };
 
-// ---- byte I/O that survives short reads/writes and EINTR ----
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k, n -= (size_t)k;
-    }
-    return 0;
-}
-
-static int read_all(int fd, void *buf, size_t n) {
-    char *p = buf;
-    while (n > 0) {
-        ssize_t k = read(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k, n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int write_str(int fd, const char *s) {
     int32_t len = s ? (int32_t)strlen(s) : -1;
-    if (write_all(fd, &len, sizeof len)) return -1;
-    return len > 0 ? write_all(fd, s, (size_t)len) : 0;
+    if (fdio_send_all(fd, &len, sizeof len)) return -1;
+    return len > 0 ? fdio_send_all(fd, s, (size_t)len) : 0;
 }
 
 // NULL for length -1; *ok = 0 on EOF or error.
 static char *read_str(int fd, int *ok) {
     int32_t len;
-    if (read_all(fd, &len, sizeof len) || len < -1) return *ok = 0, NULL;
+    if (fdio_read_all(fd, &len, sizeof len) || len < -1) return *ok = 0, NULL;
     if (len < 0) return NULL;
     char *s = cispo_malloc((size_t)len + 1);
-    if (len > 0 && read_all(fd, s, (size_t)len)) return free(s), *ok = 0, NULL;
+    if (len > 0 && fdio_read_all(fd, s, (size_t)len)) return free(s), *ok = 0, NULL;
     s[len] = 0;
     return s;
 }
@@ -93,7 +71,7 @@ static void worker_main(int fd) {
         verdict_t out;
         verify_one(f[0], &req, &out);
         for (int i = 0; i < 7; i++) free(f[i]);
-        if (write_all(fd, &out, sizeof out)) _exit(0);
+        if (fdio_send_all(fd, &out, sizeof out)) _exit(0);
     }
 }
 
@@ -198,7 +176,7 @@ int reward_pool_run(reward_pool_t *p, const reward_job_t *jobs, int n, verdict_t
                 worker_t *w = &p->w[who[k]];
                 if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
                     verdict_t v;
-                    if (read_all(w->fd, &v, sizeof v)) {
+                    if (fdio_read_all(w->fd, &v, sizeof v)) {
                         replace(p, who[k], out, "verifier worker crashed");
                     } else {
                         v.extracted[sizeof v.extracted - 1] = 0;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "base/rng.h"
 #include "trainer/dist.h"
 #include "trainer/train.h"
 #include "trainer/train_batch.h"
@@ -30,12 +31,8 @@ typedef struct {
     char *text;
 } rl_sample_t;
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+// One RNG step from state z (base/rng.h): the hash behind the prompt order and sampling seeds.
+static uint64_t mix64(uint64_t z) { return rng_next(&z); }
 
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 

@@ -11,21 +11,15 @@
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
 #include "base/common.h"
+#include "base/rng.h"
 #include "trainer/train.h"
 #include "trainer/train_data.h"
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+// One RNG step from state z (base/rng.h): the hash behind every existing split and data order.
+static uint64_t mix64(uint64_t z) { return rng_next(&z); }
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return mix64(h);
-}
+// The record id's FNV-1a, mixed: the held-out split.
+static uint64_t hash_str(const char *s) { return mix64(rng_fnv1a_str(s)); }
 
 // Moves a datasets/ record into an example (the record's strings are taken over or freed).
 static void take_record(train_example_t *e, data_record_t *r) {
