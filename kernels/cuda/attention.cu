@@ -3,40 +3,322 @@
 // and attention_decode.c are the specification).
 // defines: attention_workspace_bytes_cuda, attention_forward_cuda, attention_backward_cuda,
 //          attention_decode_cuda
+//
+// Forward and backward are FlashAttention-2 kernels (attention_fwd.cuh, attention_bwd.cuh) over a
+// list of (sequence, tile) pairs built here from the host copy of cu_seqlens, heaviest tiles first
+// so the long causal tiles start in the first wave. The workspace holds that list, then (backward)
+// dQ in fp32 [T, H, D] for the kernel's atomics and delta = rowsum(dO o O) [T, H].
+// Decode is one CTA per (sequence, query head) streaming the slot's cache once.
 #include <cuda_runtime.h>
+#include <math.h>
+#include <stdlib.h>
 
 extern "C" {
 #include "base/common.h" // C header without C++ guards
 }
+#include "kernels/cuda/attention_bwd.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
+using namespace attn;
+
+namespace {
+
+constexpr int DTYPE_BF16_ = 1; // kernels/ops.h DTYPE_BF16
+
+size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+// Tiles of the smallest tile size over all sequences: an upper bound for both kernels' lists.
+size_t tiles_bytes(int T, int nseq) {
+    int mn = FWD_BM < BWD_BN ? FWD_BM : BWD_BN;
+    return align256(((size_t)T / mn + (size_t)nseq + 1) * sizeof(AttnTile));
+}
+
+int check_launch(const char *what) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return cispo_fail("attention %s: CUDA error %s", what, cudaGetErrorString(e));
+    return 0;
+}
+
+int check_args(const char *op, int H, int KV, int D, int window, int dtype) {
+    if (dtype != DTYPE_BF16_) return cispo_fail("%s: activation dtype %d, the CUDA kernel takes bf16", op, dtype);
+    if (D != 64 && D != 128) return cispo_fail("%s: head dim %d, the CUDA kernel takes 64 or 128", op, D);
+    if (H <= 0 || KV <= 0 || H % KV) return cispo_fail("%s: %d query heads not a multiple of %d kv heads", op, H, KV);
+    if (window < 0) return cispo_fail("%s: window %d < 0", op, window);
+    return 0;
+}
+
+struct TileWork {
+    AttnTile t;
+    long work;
+};
+
+int cmp_work(const void *a, const void *b) {
+    long x = ((const TileWork *)a)->work, y = ((const TileWork *)b)->work;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+// Tiles of `bs` rows of every sequence, heaviest first, copied to dev (device); returns their
+// number, or -1. Work: the key rows a query tile sees (fwd), the query rows that see a key tile
+// (bwd), both clipped by the window.
+int build_tiles(AttnTile *dev, const int32_t *cu_host, int nseq, int bs, int window, int fwd, cudaStream_t st) {
+    int n = 0;
+    for (int s = 0; s < nseq; s++) n += (cu_host[s + 1] - cu_host[s] + bs - 1) / bs;
+    if (n == 0) return 0;
+    TileWork *tw = (TileWork *)malloc((size_t)n * sizeof *tw);
+    AttnTile *t = (AttnTile *)malloc((size_t)n * sizeof *t);
+    if (!tw || !t) {
+        free(tw), free(t);
+        return cispo_fail("attention: out of host memory for %d tiles", n);
+    }
+    int i = 0;
+    for (int s = 0; s < nseq; s++) {
+        const int L = cu_host[s + 1] - cu_host[s];
+        for (int r = 0; r < L; r += bs) {
+            const int e = r + bs < L ? r + bs : L;
+            long w;
+            if (fwd) w = window > 0 && e < window ? e : window > 0 ? window + bs : e;
+            else w = window > 0 && L - r > window + bs ? window + bs : L - r;
+            tw[i].t.seq = s, tw[i].t.start = r, tw[i].work = w;
+            i++;
+        }
+    }
+    qsort(tw, (size_t)n, sizeof *tw, cmp_work);
+    for (i = 0; i < n; i++) t[i] = tw[i].t;
+    // pageable source: the call returns once the data is staged, so t may be freed after it
+    cudaError_t e = cudaMemcpyAsync(dev, t, (size_t)n * sizeof *t, cudaMemcpyHostToDevice, st);
+    free(tw), free(t);
+    if (e != cudaSuccess) return cispo_fail("attention: tile list copy: %s", cudaGetErrorString(e));
+    return n;
+}
+
+template <typename F>
+int set_smem(F kern, int bytes) {
+    if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess)
+        return check_launch("cudaFuncSetAttribute");
+    return 0;
+}
+
+template <int D>
+int launch_fwd(const FwdArgs &p, int ntiles, int H, cudaStream_t st) {
+    constexpr int smem = fwd_smem_bytes<D>();
+    static bool attr_set = false; // per template instance; the attribute is per function
+    if (!attr_set) {
+        if (set_smem(fwd_kernel<D>, smem)) return -1;
+        attr_set = true;
+    }
+    fwd_kernel<D><<<dim3(ntiles, H), FWD_THREADS, smem, st>>>(p);
+    return check_launch("forward kernel launch");
+}
+
+template <int D>
+int launch_bwd(const BwdArgs &p, int ntiles, int KV, cudaStream_t st) {
+    constexpr int smem = bwd_smem_bytes<D>();
+    static bool attr_set = false;
+    if (!attr_set) {
+        if (set_smem(bwd_kernel<D>, smem)) return -1;
+        attr_set = true;
+    }
+    bwd_kernel<D><<<dim3(ntiles, KV), BWD_THREADS, smem, st>>>(p);
+    return check_launch("backward kernel launch");
+}
+
+// delta[t, h] = sum_d dO[t, h, d] O[t, h, d] in fp32: one warp per (t, h), 8 bytes a lane.
+template <int D>
+__global__ void __launch_bounds__(256) delta_kernel(float *delta, const __nv_bfloat16 *dout,
+                                                    const __nv_bfloat16 *o, size_t rows) {
+    const size_t row = (size_t)blockIdx.x * 8 + threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    float s = 0.0f;
+#pragma unroll
+    for (int c = lane * 2; c < D; c += 64) {
+        float2 a = unpack_bf16(*reinterpret_cast<const uint32_t *>(dout + row * D + c));
+        float2 b = unpack_bf16(*reinterpret_cast<const uint32_t *>(o + row * D + c));
+        s += a.x * b.x + a.y * b.y;
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) delta[row] = s;
+}
+
+// dq = scale * acc (written, or added to dq), two elements a thread.
+__global__ void dq_convert_kernel(__nv_bfloat16 *dq, const float *acc, size_t n2, float scale, int add) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n2; i += (size_t)gridDim.x * blockDim.x) {
+        float2 a = reinterpret_cast<const float2 *>(acc)[i];
+        a.x *= scale, a.y *= scale;
+        uint32_t *d = reinterpret_cast<uint32_t *>(dq) + i;
+        if (add) {
+            float2 old = unpack_bf16(*d);
+            a.x += old.x, a.y += old.y;
+        }
+        *d = pack_bf16(a.x, a.y);
+    }
+}
+
+// ---- decode ----
+// One CTA (4 warps) per (sequence, query head). A key is D/8 lanes with 16 bytes each, so a warp
+// takes 256/D keys a step; every lane group keeps its own running max and sum, each lane 8
+// output elements, merged through shared memory at the end.
+constexpr int DEC_WARPS = 4;
+
+template <int D>
+__global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(__nv_bfloat16 *o, const __nv_bfloat16 *q,
+                                                                const __nv_bfloat16 *kc, const __nv_bfloat16 *vc,
+                                                                const int32_t *slot, const int32_t *len, int H,
+                                                                int KV, int max_ctx, int window, float scale) {
+    constexpr int LPK = D / 8, KPW = 32 / LPK, NG = DEC_WARPS * KPW; // lanes a key, keys a warp step, groups
+    __shared__ float s_m[NG], s_l[NG], s_acc[NG][D];
+    const int i = blockIdx.x, h = blockIdx.y, kvh = h / (H / KV);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane / LPK, d0 = (lane % LPK) * 8;
+    const int grp = warp * KPW + sub;
+    const int n = len[i], j0 = window > 0 && n > window ? n - window : 0;
+    const size_t ldk = (size_t)KV * D;
+    const __nv_bfloat16 *kb = kc + (size_t)slot[i] * max_ctx * ldk + (size_t)kvh * D + d0;
+    const __nv_bfloat16 *vb = vc + (size_t)slot[i] * max_ctx * ldk + (size_t)kvh * D + d0;
+
+    float qv[8];
+    {
+        uint4 u = *reinterpret_cast<const uint4 *>(q + ((size_t)i * H + h) * D + d0);
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float2 f = unpack_bf16(w[e]);
+            qv[2 * e] = f.x * scale, qv[2 * e + 1] = f.y * scale;
+        }
+    }
+    float m = -INFINITY, l = 0.0f, acc[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[e] = 0.0f;
+    // the loop bound is warp-uniform: the shuffles below need every lane of the warp
+    for (int jb = j0 + warp * KPW; jb < n; jb += NG) {
+        const int j = jb + sub;
+        const bool ok = j < n;
+        uint4 ku = make_uint4(0, 0, 0, 0), vu = make_uint4(0, 0, 0, 0);
+        if (ok) {
+            ku = *reinterpret_cast<const uint4 *>(kb + (size_t)j * ldk);
+            vu = *reinterpret_cast<const uint4 *>(vb + (size_t)j * ldk);
+        }
+        const uint32_t kw[4] = {ku.x, ku.y, ku.z, ku.w}, vw[4] = {vu.x, vu.y, vu.z, vu.w};
+        float s = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float2 f = unpack_bf16(kw[e]);
+            s += qv[2 * e] * f.x + qv[2 * e + 1] * f.y;
+        }
+#pragma unroll
+        for (int off = LPK / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off, LPK);
+        if (!ok) continue;
+        const float mn = fmaxf(m, s), c = expf(m - mn), pj = expf(s - mn);
+        m = mn;
+        l = l * c + pj;
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float2 f = unpack_bf16(vw[e]);
+            acc[2 * e] = acc[2 * e] * c + pj * f.x;
+            acc[2 * e + 1] = acc[2 * e + 1] * c + pj * f.y;
+        }
+    }
+    if (lane % LPK == 0) s_m[grp] = m, s_l[grp] = l;
+#pragma unroll
+    for (int e = 0; e < 8; e++) s_acc[grp][d0 + e] = acc[e];
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int gi = 0; gi < NG; gi++) mx = fmaxf(mx, s_m[gi]);
+    for (int d = threadIdx.x; d < D; d += DEC_WARPS * 32) {
+        float sum = 0.0f, val = 0.0f;
+        for (int gi = 0; gi < NG; gi++) {
+            if (s_m[gi] == -INFINITY) continue; // a group that saw no key
+            const float w = expf(s_m[gi] - mx);
+            sum += s_l[gi] * w;
+            val += s_acc[gi][d] * w;
+        }
+        o[((size_t)i * H + h) * D + d] = __float2bfloat16(val / sum);
+    }
+}
+
+template <int D>
+int launch_decode(void *o, const void *q, const void *kc, const void *vc, const int32_t *slot, const int32_t *len,
+                  int n, int H, int KV, int max_ctx, int window, cudaStream_t st) {
+    decode_kernel<D><<<dim3(n, H), DEC_WARPS * 32, 0, st>>>(
+        (__nv_bfloat16 *)o, (const __nv_bfloat16 *)q, (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, slot,
+        len, H, KV, max_ctx, window, 1.0f / sqrtf((float)D));
+    return check_launch("decode kernel launch");
+}
+
+} // namespace
+
 size_t attention_workspace_bytes_cuda(int T, int nseq, int H, int KV, int D) {
-    (void)nseq, (void)KV;
-    return (size_t)T * H * D * sizeof(float) + (size_t)T * H * sizeof(float);
+    (void)KV;
+    return tiles_bytes(T, nseq) + align256((size_t)T * H * D * sizeof(float)) + align256((size_t)T * H * sizeof(float));
 }
 
 int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                            const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
                            int dtype, void *ws, size_t ws_bytes, cudaStream_t st) {
-    (void)o, (void)lse, (void)q, (void)k, (void)v, (void)cu_seqlens, (void)cu_host, (void)nseq, (void)T, (void)max_len;
-    (void)H, (void)KV, (void)D, (void)window, (void)dtype, (void)ws, (void)ws_bytes, (void)st;
-    return cispo_fail("attention_forward_cuda: not implemented yet");
+    (void)max_len;
+    if (check_args("attention_forward_cuda", H, KV, D, window, dtype)) return -1;
+    if (T <= 0 || nseq <= 0) return 0;
+    if (ws_bytes < tiles_bytes(T, nseq))
+        return cispo_fail("attention_forward_cuda: workspace %zu bytes < %zu", ws_bytes, tiles_bytes(T, nseq));
+    AttnTile *tiles = (AttnTile *)ws;
+    int nt = build_tiles(tiles, cu_host, nseq, FWD_BM, window, 1, st);
+    if (nt <= 0) return nt;
+    FwdArgs p;
+    p.o = (__nv_bfloat16 *)o, p.lse = lse;
+    p.q = (const __nv_bfloat16 *)q, p.k = (const __nv_bfloat16 *)k, p.v = (const __nv_bfloat16 *)v;
+    p.cu = cu_seqlens, p.tiles = tiles;
+    p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
+    p.scale_log2 = LOG2E / sqrtf((float)D);
+    return D == 64 ? launch_fwd<64>(p, nt, H, st) : launch_fwd<128>(p, nt, H, st);
 }
 
 int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, const void *o, const float *lse,
                             const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                             const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
                             int acc, int dtype, void *ws, size_t ws_bytes, cudaStream_t st) {
-    (void)dq, (void)dk, (void)dv, (void)dout, (void)o, (void)lse, (void)q, (void)k, (void)v, (void)cu_seqlens;
-    (void)cu_host, (void)nseq, (void)T, (void)max_len, (void)H, (void)KV, (void)D, (void)window, (void)acc;
-    (void)dtype, (void)ws, (void)ws_bytes, (void)st;
-    return cispo_fail("attention_backward_cuda: not implemented yet");
+    (void)max_len;
+    if (check_args("attention_backward_cuda", H, KV, D, window, dtype)) return -1;
+    if (T <= 0 || nseq <= 0) return 0;
+    const size_t need = attention_workspace_bytes_cuda(T, nseq, H, KV, D);
+    if (ws_bytes < need) return cispo_fail("attention_backward_cuda: workspace %zu bytes < %zu", ws_bytes, need);
+    AttnTile *tiles = (AttnTile *)ws;
+    float *dq_acc = (float *)((char *)ws + tiles_bytes(T, nseq));
+    float *delta = (float *)((char *)dq_acc + align256((size_t)T * H * D * sizeof(float)));
+    const size_t nq = (size_t)T * H * D, rows = (size_t)T * H;
+
+    cudaError_t e = cudaMemsetAsync(dq_acc, 0, nq * sizeof(float), st);
+    if (e != cudaSuccess) return cispo_fail("attention_backward_cuda: memset: %s", cudaGetErrorString(e));
+    if (D == 64)
+        delta_kernel<64><<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(delta, (const __nv_bfloat16 *)dout,
+                                                                     (const __nv_bfloat16 *)o, rows);
+    else
+        delta_kernel<128><<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(delta, (const __nv_bfloat16 *)dout,
+                                                                      (const __nv_bfloat16 *)o, rows);
+    if (check_launch("delta kernel launch")) return -1;
+
+    int nt = build_tiles(tiles, cu_host, nseq, BWD_BN, window, 0, st);
+    if (nt < 0) return -1;
+    if (nt > 0) {
+        BwdArgs p;
+        p.dk = (__nv_bfloat16 *)dk, p.dv = (__nv_bfloat16 *)dv, p.dq_acc = dq_acc;
+        p.q = (const __nv_bfloat16 *)q, p.k = (const __nv_bfloat16 *)k, p.v = (const __nv_bfloat16 *)v;
+        p.dout = (const __nv_bfloat16 *)dout, p.lse = lse, p.delta = delta;
+        p.cu = cu_seqlens, p.tiles = tiles;
+        p.H = H, p.KV = KV, p.group = H / KV, p.window = window, p.acc = acc;
+        p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
+        if ((D == 64 ? launch_bwd<64>(p, nt, KV, st) : launch_bwd<128>(p, nt, KV, st))) return -1;
+    }
+    int blocks = (int)((nq / 2 + 255) / 256);
+    if (blocks > 4096) blocks = 4096;
+    dq_convert_kernel<<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dq, dq_acc, nq / 2, 1.0f / sqrtf((float)D), acc);
+    return check_launch("dq convert kernel launch");
 }
 
 int attention_decode_cuda(void *o, const void *q, const void *kcache, const void *vcache, const int32_t *slot,
                           const int32_t *len, int n, int H, int KV, int D, int max_ctx, int window, int dtype,
                           cudaStream_t st) {
-    (void)o, (void)q, (void)kcache, (void)vcache, (void)slot, (void)len, (void)n, (void)H, (void)KV, (void)D;
-    (void)max_ctx, (void)window, (void)dtype, (void)st;
-    return cispo_fail("attention_decode_cuda: not implemented yet");
+    if (check_args("attention_decode_cuda", H, KV, D, window, dtype)) return -1;
+    if (n <= 0) return 0;
+    return D == 64 ? launch_decode<64>(o, q, kcache, vcache, slot, len, n, H, KV, max_ctx, window, st)
+                   : launch_decode<128>(o, q, kcache, vcache, slot, len, n, H, KV, max_ctx, window, st);
 }
