@@ -38,6 +38,9 @@ typedef struct {
     // Tuning knobs (0 = the op chooses). lightning_cps: chunks per segment of the GPU lightning scan
     // (kernels/cuda/lightning.cu), a benchmark override.
     int lightning_cps;
+    // Profiling (benchmarks): when not NULL, every CUDA op synchronises before and after itself and adds
+    // its seconds to prof[2*op] and 1 to prof[2*op + 1] (op ids of kernels/ops.h; 2 * OP_COUNT doubles).
+    double *prof;
 } backend_t;
 
 // Whether a backend is compiled in and has a device: the number of devices (1 for the CPU), 0 if none.

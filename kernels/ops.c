@@ -64,10 +64,23 @@ static void cuda_ok(int rc, int op) {
 #define DT(b) ((b)->act_dtype)
 // On a CUDA context: run `call` and return from the op. The _WS form first takes `bytes` of the
 // context's workspace as (ws, wsb) for the call and gives them back after.
+static double prof_begin(backend_t *b) {
+    if (!b->prof) return 0;
+    backend_sync(b);
+    return cispo_now();
+}
+static void prof_end(backend_t *b, int op, double t0) {
+    if (!b->prof) return;
+    backend_sync(b);
+    b->prof[2 * op] += cispo_now() - t0;
+    b->prof[2 * op + 1] += 1;
+}
 #define ON_CUDA(op, call)                           \
     do {                                            \
         if (b->kind == BACKEND_CUDA) {              \
+            double t0_ = prof_begin(b);             \
             cuda_ok((call), OP_##op);               \
+            prof_end(b, OP_##op, t0_);              \
             return;                                 \
         }                                           \
     } while (0)
@@ -76,7 +89,9 @@ static void cuda_ok(int rc, int op) {
         if (b->kind == BACKEND_CUDA) {                                      \
             size_t wsb = (bytes), mark_ = backend_ws_mark(b);               \
             void *ws = wsb ? backend_ws_take(b, wsb) : NULL;                \
+            double t0_ = prof_begin(b);                                     \
             cuda_ok((call), OP_##op);                                       \
+            prof_end(b, OP_##op, t0_);                                      \
             backend_ws_reset(b, mark_);                                     \
             return;                                                         \
         }                                                                   \
@@ -264,10 +279,12 @@ void lightning_forward(backend_t *b, void *o, float *state_out, const void *q, c
     if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
         size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D), mark = backend_ws_mark(b);
         void *ws = need ? backend_ws_take(b, need) : NULL;
+        double t0 = prof_begin(b);
         cuda_ok(lightning_forward_cuda((uint16_t *)o, state_out, (const uint16_t *)q, (const uint16_t *)k,
                                        (const uint16_t *)v, state_in, slopes, seqs->cu, seqs->nseq, H, D, block,
                                        seqs->T, ws, need, (cudaStream_t)b->stream),
                 OP_lightning_forward);
+        prof_end(b, OP_lightning_forward, t0);
         backend_ws_reset(b, mark);
         return;
     }
@@ -293,11 +310,13 @@ void lightning_backward(backend_t *b, void *dq, void *dk, void *dv, float *dstat
     if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16 && acc == OP_WRITE) {
         size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D), mark = backend_ws_mark(b);
         void *ws = need ? backend_ws_take(b, need) : NULL;
+        double t0 = prof_begin(b);
         cuda_ok(lightning_backward_cuda((uint16_t *)dq, (uint16_t *)dk, (uint16_t *)dv, dstate_in,
                                         (const uint16_t *)dout, (const uint16_t *)q, (const uint16_t *)k,
                                         (const uint16_t *)v, state_in, slopes, seqs->cu, seqs->nseq, H, D, block,
                                         seqs->T, ws, need, (cudaStream_t)b->stream),
                 OP_lightning_backward);
+        prof_end(b, OP_lightning_backward, t0);
         backend_ws_reset(b, mark);
         return;
     }

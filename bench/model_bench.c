@@ -1,0 +1,139 @@
+// bench/model_bench.c — training throughput of the whole model on one backend: forward, fp32 LM-head
+// log-probs and backward over one packed sequence of T tokens (optionally the AdamW step), random
+// weights. Prints tokens/s, TFLOP/s, MFU and device memory, and with --ops where the step's time
+// goes per op (each op synchronised: the shares are right, the sum exceeds the step time).
+//   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
+//               [--device cuda|cpu] [--peak 790] [--layers N]
+// FLOPs, as the transformers peer script counts them (bench/train_device.sh runs both): 6 x the
+// matmul parameters a token touches (attention projections, K experts, router, LM head) x T, plus
+// causal softmax attention forward+backward 3 x 2 x 2 x T^2/2 x A per softmax layer. The lightning
+// core's own FLOPs are not counted (as in the peer's formula).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "base/rng.h"
+#include "kernels/ops.h"
+#include "model/model.h"
+#include "trainer/optim.h"
+
+static double active_params(const model_config_t *c) {
+    const double C = c->hidden_size, A = (double)c->n_heads * c->head_dim, KVD = (double)c->n_kv_heads * c->head_dim;
+    const double F = c->intermediate_size, K = c->n_experts_per_tok, E = c->n_experts, V = c->vocab_size;
+    double p = V * C;
+    for (int l = 0; l < c->n_layers; l++) {
+        p += c->layer_kind[l] == LAYER_LIGHTNING ? 3 * A * C + A * C + C * A : A * C + 2 * KVD * C + C * A;
+        p += K * 3 * C * F + E * C;
+    }
+    return p;
+}
+
+static double step_flops(const model_config_t *c, int T) {
+    int nsoft = 0;
+    for (int l = 0; l < c->n_layers; l++) nsoft += c->layer_kind[l] == LAYER_SOFTMAX;
+    const double A = (double)c->n_heads * c->head_dim;
+    return 6 * active_params(c) * T + nsoft * 3.0 * 2 * 2 * (double)T * T * A / 2;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = "configs/models/bench-1b.yaml", *Ts = "4096", *device = "cuda";
+    int reps = 5, with_optim = 0, ops = 0, layers = 0;
+    double peak = 790;  // measured bf16 matmul TFLOP/s of the H200 (docs/performance.md)
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
+        else if (!strcmp(argv[i], "--T") && i + 1 < argc) Ts = argv[++i];
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--peak") && i + 1 < argc) peak = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--optim")) with_optim = 1;
+        else if (!strcmp(argv[i], "--ops")) ops = 1;
+        else {
+            fprintf(stderr, "model_bench: unknown argument '%s' (see the header of bench/model_bench.c)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    model_config_t cfg;
+    if (model_config_load(&cfg, model_path)) return fprintf(stderr, "model_bench: %s\n", cispo_last_error()), 1;
+    if (layers > 0 && layers <= MODEL_MAX_LAYERS) {  // a slice: softmax at l % 4 == 3 (l = 1 when two layers), as the peer
+        cfg.n_layers = layers;
+        for (int l = 0; l < layers; l++)
+            cfg.layer_kind[l] = l % 4 == 3 || (layers == 2 && l == 1) ? LAYER_SOFTMAX : LAYER_LIGHTNING;
+    }
+    backend_t be;
+    int cuda = !strcmp(device, "cuda");
+    if (backend_init(&be, cuda ? BACKEND_CUDA : BACKEND_CPU, 0, cuda ? DTYPE_BF16 : DTYPE_F32))
+        return fprintf(stderr, "model_bench: %s\n", cispo_last_error()), 1;
+    double prof[2 * OP_COUNT];
+    for (const char *p = Ts; *p;) {
+        int T = atoi(p);
+        while (*p && *p != ',') p++;
+        if (*p == ',') p++;
+        if (T < 2) continue;
+        size_t free0 = 0, total = 0, free1 = 0;
+        backend_mem_info(&be, &free0, &total);
+        model_t *m = model_create_on(&be, &cfg, NULL, T);
+        const size_t np = m->table.n_floats;
+        float *host = cispo_malloc(np * sizeof(float));
+        param_init_hf(host, &m->table, &cfg, 1);
+        backend_upload(&be, m->params, host, np * sizeof(float));
+        free(host);
+        model_sync_weights(m);
+        optim_t opt = {0};
+        optim_config_t oc = {.lr = 1e-4, .total = 1, .min_ratio = 1, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-15,
+                             .weight_decay = 0.1, .grad_clip = 1.0};
+        if (with_optim) optim_init_on(&opt, &be, &oc, np, m->wparams == (void *)m->params ? NULL : m->wparams);
+        int32_t *ids = cispo_malloc(sizeof(int32_t) * T), *tg = cispo_malloc(sizeof(int32_t) * T), cu[2] = {0, T};
+        uint64_t s = 42;
+        for (int t = 0; t < T; t++) ids[t] = (int32_t)(rng_next(&s) % (uint64_t)cfg.vocab_size);
+        for (int t = 0; t < T; t++) tg[t] = t + 1 < T ? ids[t + 1] : -1;
+        float *logp = cispo_malloc(sizeof(float) * T), *d = cispo_malloc(sizeof(float) * T);
+        for (int t = 0; t < T; t++) d[t] = tg[t] >= 0 ? -1.0f / (T - 1) : 0.0f;
+        double *times = cispo_malloc(sizeof(double) * (size_t)reps);
+        for (int r = -2; r < reps + (ops ? 1 : 0); r++) {  // two warm-up steps; with --ops one profiled step
+            if (r == reps) {
+                memset(prof, 0, sizeof prof);
+                be.prof = prof;
+            }
+            backend_sync(&be);
+            double t0 = cispo_now();
+            if (model_forward(m, ids, cu, 1, T)) return fprintf(stderr, "model_bench: %s\n", cispo_last_error()), 1;
+            model_logprobs(m, tg, logp, NULL);
+            model_zero_grad(m);
+            model_backward(m, d, 0.001f);
+            if (with_optim) optim_step(&opt, m->params, m->grads, NULL);
+            backend_sync(&be);
+            if (r >= 0 && r < reps) times[r] = cispo_now() - t0;
+            be.prof = NULL;
+        }
+        backend_mem_info(&be, &free1, &total);
+        qsort(times, (size_t)reps, sizeof(double), cmp_double);
+        double dt = times[reps / 2], fl = step_flops(&cfg, T);
+        printf("cispo %s %s T=%d%s: %.4f s/step (median of %d), %.0f tokens/s, %.1f TFLOP/s, MFU %.1f%% of %.0f, "
+               "device memory %.1f GiB\n",
+               model_path, device, T, with_optim ? " +AdamW" : " fwd+bwd", dt, reps, T / dt, fl / dt / 1e12,
+               100 * fl / dt / (peak * 1e12), peak, (double)(free0 - free1) / (1 << 30));
+        if (ops) {
+            double sum = 0;
+            for (int o = 0; o < OP_COUNT; o++) sum += prof[2 * o];
+            printf("  per op (synchronised each; %.4f s in all):\n", sum);
+            for (int o = 0; o < OP_COUNT; o++)
+                if (prof[2 * o + 1] > 0)
+                    printf("    %-26s %8.3f ms %5.1f%%  (%.0f calls)\n", op_name(o), 1e3 * prof[2 * o],
+                           100 * prof[2 * o] / sum, prof[2 * o + 1]);
+        }
+        if (with_optim) optim_free(&opt);
+        model_free(m);
+        free(ids), free(tg), free(logp), free(d), free(times);
+    }
+    backend_release(&be);
+    return 0;
+}

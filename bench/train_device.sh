@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# bench/train_device.sh — training throughput on the GPU machine in one call: builds, then cispo
+# (bench/model_bench.c) and transformers (bench/hf_train_peer.py) on the same configurations in the
+# same run: bench-1b at T=4096 (+AdamW, and fwd+bwd with the per-op table) and an M1-width slice
+# (configs/models/m1-slice.yaml; LAYERS of them, default 2) fwd+bwd at T=4096 and 16384.
+# Run from the repo root: source .devdeps/unpack.sh && bench/train_device.sh [LAYERS]; logs in $OUT.
+set -uo pipefail
+layers=${1:-2}
+out=${OUT:-/tmp/train_bench}
+mkdir -p "$out"
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
+  cmake --build build-gpu -j16 --target model_bench >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
+run() { echo "+ $*"; "$@" 2>&1 | tee -a "$out/bench.log"; }
+run build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096 --optim
+run build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096,16384 --ops
+run python3 bench/hf_train_peer.py configs/models/bench-1b.yaml 4096,16384
+run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops
+run python3 bench/hf_train_peer.py configs/models/m1-slice.yaml 4096,16384 "$layers"
+echo "== summary"; grep -E "^(cispo|transformers)" "$out/bench.log"

@@ -1,0 +1,5 @@
+# tests/cmake/bench.cmake — benchmark programs (built, not run as tests): bench/model_bench.c times
+# training steps of the whole model on a backend (bench/train_device.sh runs it beside the peer).
+add_executable(model_bench ${CMAKE_SOURCE_DIR}/bench/model_bench.c)
+target_link_libraries(model_bench PRIVATE cispo_trainer)
+set_target_properties(model_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
