@@ -7,7 +7,8 @@
 // Forward and backward are FlashAttention-2 kernels (attention_fwd.cuh, attention_bwd.cuh) over a
 // list of (sequence, tile) pairs built here from the host copy of cu_seqlens, heaviest tiles first
 // so the long causal tiles start in the first wave. The workspace holds that list, then (backward)
-// dQ in fp32 [T, H, D] for the kernel's atomics and delta = rowsum(dO o O) [T, H].
+// dQ in fp32 [T, H, D] for the kernel's atomics, delta = rowsum(dO o O) [T, H], and dK, dV in fp32
+// [T, KV, D] for when the backward splits a GQA group's heads over CTAs.
 // Decode is one CTA per (sequence, query head) streaming the slot's cache once.
 #include <cuda_runtime.h>
 #include <math.h>
@@ -31,6 +32,13 @@ size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 size_t tiles_bytes(int T, int nseq) {
     int mn = FWD_BM < BWD_BN ? FWD_BM : BWD_BN;
     return align256(((size_t)T / mn + (size_t)nseq + 1) * sizeof(AttnTile));
+}
+
+int sm_count() {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+        return 132;
+    return n > 0 ? n : 132;
 }
 
 int check_launch(const char *what) {
@@ -111,14 +119,14 @@ int launch_fwd(const FwdArgs &p, int ntiles, int H, cudaStream_t st) {
 }
 
 template <int D>
-int launch_bwd(const BwdArgs &p, int ntiles, int KV, cudaStream_t st) {
+int launch_bwd(const BwdArgs &p, int ntiles, int KV, int nsplit, cudaStream_t st) {
     constexpr int smem = bwd_smem_bytes<D>();
     static bool attr_set = false;
     if (!attr_set) {
         if (set_smem(bwd_kernel<D>, smem)) return -1;
         attr_set = true;
     }
-    bwd_kernel<D><<<dim3(ntiles, KV), BWD_THREADS, smem, st>>>(p);
+    bwd_kernel<D><<<dim3(ntiles, KV, nsplit), BWD_THREADS, smem, st>>>(p);
     return check_launch("backward kernel launch");
 }
 
@@ -141,7 +149,7 @@ __global__ void __launch_bounds__(256) delta_kernel(float *delta, const __nv_bfl
     if (lane == 0) delta[row] = s;
 }
 
-// dq = scale * acc (written, or added to dq), two elements a thread.
+// dst = scale * acc (written, or added to dst) in bf16, two elements a thread.
 __global__ void dq_convert_kernel(__nv_bfloat16 *dq, const float *acc, size_t n2, float scale, int add) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n2; i += (size_t)gridDim.x * blockDim.x) {
         float2 a = reinterpret_cast<const float2 *>(acc)[i];
@@ -153,6 +161,13 @@ __global__ void dq_convert_kernel(__nv_bfloat16 *dq, const float *acc, size_t n2
         }
         *d = pack_bf16(a.x, a.y);
     }
+}
+
+void convert(void *dst, const float *acc_buf, size_t n, float scale, int acc, cudaStream_t st) {
+    int blocks = (int)((n / 2 + 255) / 256);
+    if (blocks > 4096) blocks = 4096;
+    if (blocks < 1) blocks = 1;
+    dq_convert_kernel<<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dst, acc_buf, n / 2, scale, acc);
 }
 
 // ---- decode ----
@@ -248,8 +263,8 @@ int launch_decode(void *o, const void *q, const void *kc, const void *vc, const 
 } // namespace
 
 size_t attention_workspace_bytes_cuda(int T, int nseq, int H, int KV, int D) {
-    (void)KV;
-    return tiles_bytes(T, nseq) + align256((size_t)T * H * D * sizeof(float)) + align256((size_t)T * H * sizeof(float));
+    return tiles_bytes(T, nseq) + align256((size_t)T * H * D * sizeof(float)) + align256((size_t)T * H * sizeof(float)) +
+           2 * align256((size_t)T * KV * D * sizeof(float));
 }
 
 int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
@@ -284,7 +299,9 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
     AttnTile *tiles = (AttnTile *)ws;
     float *dq_acc = (float *)((char *)ws + tiles_bytes(T, nseq));
     float *delta = (float *)((char *)dq_acc + align256((size_t)T * H * D * sizeof(float)));
-    const size_t nq = (size_t)T * H * D, rows = (size_t)T * H;
+    float *dk_acc = (float *)((char *)delta + align256((size_t)T * H * sizeof(float)));
+    float *dv_acc = (float *)((char *)dk_acc + align256((size_t)T * KV * D * sizeof(float)));
+    const size_t nq = (size_t)T * H * D, rows = (size_t)T * H, nk = (size_t)T * KV * D;
 
     cudaError_t e = cudaMemsetAsync(dq_acc, 0, nq * sizeof(float), st);
     if (e != cudaSuccess) return cispo_fail("attention_backward_cuda: memset: %s", cudaGetErrorString(e));
@@ -298,20 +315,38 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
 
     int nt = build_tiles(tiles, cu_host, nseq, BWD_BN, window, 0, st);
     if (nt < 0) return -1;
+    int nsplit = 1;
     if (nt > 0) {
+        // split each group's query heads over CTAs until about two CTAs a multiprocessor are there
+        const int group = H / KV, want = 2 * sm_count();
+        const long base = (long)nt * KV;
+        if (group > 1 && base < want) {
+            nsplit = (int)((want + base - 1) / base);
+            if (nsplit > group) nsplit = group;
+        }
+        const int hps = (group + nsplit - 1) / nsplit;
+        nsplit = (group + hps - 1) / hps;
+        if (nsplit > 1) {
+            e = cudaMemsetAsync(dk_acc, 0, 2 * align256(nk * sizeof(float)), st);
+            if (e != cudaSuccess) return cispo_fail("attention_backward_cuda: memset: %s", cudaGetErrorString(e));
+        }
         BwdArgs p;
+        p.dk_acc = nsplit > 1 ? dk_acc : NULL, p.dv_acc = nsplit > 1 ? dv_acc : NULL;
+        p.heads_per_split = hps;
         p.dk = (__nv_bfloat16 *)dk, p.dv = (__nv_bfloat16 *)dv, p.dq_acc = dq_acc;
         p.q = (const __nv_bfloat16 *)q, p.k = (const __nv_bfloat16 *)k, p.v = (const __nv_bfloat16 *)v;
         p.dout = (const __nv_bfloat16 *)dout, p.lse = lse, p.delta = delta;
         p.cu = cu_seqlens, p.tiles = tiles;
         p.H = H, p.KV = KV, p.group = H / KV, p.window = window, p.acc = acc;
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
-        if ((D == 64 ? launch_bwd<64>(p, nt, KV, st) : launch_bwd<128>(p, nt, KV, st))) return -1;
+        if ((D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st) : launch_bwd<128>(p, nt, KV, nsplit, st))) return -1;
     }
-    int blocks = (int)((nq / 2 + 255) / 256);
-    if (blocks > 4096) blocks = 4096;
-    dq_convert_kernel<<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dq, dq_acc, nq / 2, 1.0f / sqrtf((float)D), acc);
-    return check_launch("dq convert kernel launch");
+    convert(dq, dq_acc, nq, 1.0f / sqrtf((float)D), acc, st);
+    if (nsplit > 1) {
+        convert(dk, dk_acc, nk, 1.0f, acc, st);
+        convert(dv, dv_acc, nk, 1.0f, acc, st);
+    }
+    return check_launch("gradient convert kernel launch");
 }
 
 int attention_decode_cuda(void *o, const void *q, const void *kcache, const void *vcache, const int32_t *slot,

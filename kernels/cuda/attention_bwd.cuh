@@ -11,7 +11,8 @@
 // for the whole walk. dS^T goes to shared memory (bf16) and the 4 warps then split dQ = dS K by
 // query rows, adding it to an fp32 buffer with atomics (several key tiles meet on each dQ row);
 // the host converts that buffer to bf16 with the 1/sqrt(D) after the kernel. dK takes its factor at
-// the end.
+// the end. When (key tiles x kv heads) are too few CTAs to fill the GPU (GQA with few kv heads),
+// blockIdx.z splits the group's query heads and dK, dV meet in fp32 buffers through atomics too.
 #ifndef CISPO_KERNELS_CUDA_ATTENTION_BWD_CUH
 #define CISPO_KERNELS_CUDA_ATTENTION_BWD_CUH
 
@@ -24,11 +25,13 @@ constexpr int BWD_BM = 64, BWD_BN = 64, BWD_THREADS = 128;
 struct BwdArgs {
     __nv_bfloat16 *dk, *dv;                          // [T, KV, D]
     float *dq_acc;                                   // [T, H, D] fp32, zeroed
+    float *dk_acc, *dv_acc;                          // [T, KV, D] fp32, zeroed, or NULL: write dk, dv
     const __nv_bfloat16 *q, *k, *v, *dout;           // [T, H, D], [T, KV, D] x2, [T, H, D]
     const float *lse, *delta;                        // [T, H]
     const int32_t *cu;                               // [nseq + 1]
     const AttnTile *tiles;                           // [gridDim.x], key tiles
     int H, KV, group, window, acc;
+    int heads_per_split; // blockIdx.z takes query heads [z hps, (z + 1) hps) of the group
     float scale, scale_log2;
 };
 
@@ -59,7 +62,9 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) bwd_kernel(const BwdArgs p) {
     const int mb = n0 - n0 % BWD_BM;
     const int last_key = min(L, n0 + BWD_BN) - 1;
     const int me = W > 0 ? min(L, last_key + W) : L;
-    const int nq = (me - mb + BWD_BM - 1) / BWD_BM, nit = nq * p.group;
+    const int h_lo = kvh * p.group + blockIdx.z * p.heads_per_split;
+    const int nh = min(p.heads_per_split, kvh * p.group + p.group - h_lo);
+    const int nq = (me - mb + BWD_BM - 1) / BWD_BM, nit = nh > 0 ? nq * nh : 0;
 
     const size_t ldq = (size_t)p.H * D, ldk = (size_t)p.KV * D;
     const __nv_bfloat16 *gk = p.k + (size_t)(t0 + n0) * ldk + (size_t)kvh * D;
@@ -69,7 +74,7 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) bwd_kernel(const BwdArgs p) {
 
     // stage iteration `it` (query head, query tile) into buffer b
     auto stage = [&](int it, int b) {
-        const int h = kvh * p.group + it / nq, m0 = mb + (it % nq) * BWD_BM;
+        const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_BM;
         const size_t off = (size_t)(t0 + m0) * ldq + (size_t)h * D;
         load_rows<D, BWD_THREADS>(sQ + b * BWD_BM * LDS, p.q + off, ldq, BWD_BM, L - m0);
         load_rows<D, BWD_THREADS>(sO + b * BWD_BM * LDS, p.dout + off, ldq, BWD_BM, L - m0);
@@ -93,7 +98,7 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) bwd_kernel(const BwdArgs p) {
 
     for (int it = 0; it < nit; it++) {
         const int buf = it & 1;
-        const int h = kvh * p.group + it / nq, m0 = mb + (it % nq) * BWD_BM;
+        const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_BM;
         if (it + 1 < nit) {
             stage(it + 1, buf ^ 1);
             cp_async_commit();
@@ -230,12 +235,23 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) bwd_kernel(const BwdArgs p) {
         __syncthreads(); // the next stage overwrites this buffer and dS^T
     }
 
-    // dK (with its 1/sqrt(D)) and dV rows of this warp
+    // dK (with its 1/sqrt(D)) and dV rows of this warp: added to the fp32 buffers when the group's
+    // heads are split over CTAs, else written (or added) as bf16
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
         const int c = kr + hr * 8;
         if (c >= L) continue;
         const size_t off = (size_t)(t0 + c) * ldk + (size_t)kvh * D;
+        if (p.dk_acc) {
+#pragma unroll
+            for (int i = 0; i < ND; i++) {
+                atomicAdd(reinterpret_cast<float2 *>(p.dk_acc + off + i * 8 + 2 * tq),
+                          make_float2(dk[i][2 * hr] * p.scale, dk[i][2 * hr + 1] * p.scale));
+                atomicAdd(reinterpret_cast<float2 *>(p.dv_acc + off + i * 8 + 2 * tq),
+                          make_float2(dv[i][2 * hr], dv[i][2 * hr + 1]));
+            }
+            continue;
+        }
 #pragma unroll
         for (int i = 0; i < ND; i++) {
             uint32_t *pk = reinterpret_cast<uint32_t *>(p.dk + off + i * 8 + 2 * tq);
