@@ -112,6 +112,7 @@ __global__ void rmsnorm_dw_kernel(float *dw, const T *dout, const T *x, const fl
 #pragma unroll
     for (int j = 0; j < V; j++) a[j] = 0;
     if (c0 < C) {
+#pragma unroll 4
         for (int t = g; t < Tn; t += RG) {
             float fx[V], fd[V], r = rstd[t];
             ld<T, V>(fx, x + (size_t)t * C + c0);
