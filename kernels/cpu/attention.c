@@ -42,7 +42,8 @@ void attention_forward_cpu(float *o, float *lse, const float *q, const float *k,
     const int group = H / KV, ldq = H * D, ldk = KV * D;
     const float scale = (float)(1.0 / sqrt((double)D));
     int longest = max_seqlen(cu_seqlens, nseq);
-    float *s = cispo_malloc((size_t)ATTN_QBLOCK * (longest > 0 ? longest : 1) * sizeof(float));  // [mb, n]
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *s = cpu_scratch_take((size_t)ATTN_QBLOCK * (longest > 0 ? longest : 1) * sizeof(float));  // [mb, n]
     for (int sq = 0; sq < nseq; sq++) {
         const int t0 = cu_seqlens[sq], len = cu_seqlens[sq + 1] - t0;
         for (int h = 0; h < H; h++) {
@@ -76,7 +77,7 @@ void attention_forward_cpu(float *o, float *lse, const float *q, const float *k,
             }
         }
     }
-    free(s);
+    cpu_scratch_end(mark);
 }
 
 void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, const float *o,
@@ -87,8 +88,9 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, 
     const float scale = (float)(1.0 / sqrt((double)D));
     int longest = max_seqlen(cu_seqlens, nseq);
     size_t scratch = (size_t)ATTN_QBLOCK * (longest > 0 ? longest : 1);
-    float *p = cispo_malloc(scratch * sizeof(float));   // P  [mb, n]
-    float *dp = cispo_malloc(scratch * sizeof(float));  // dP, then dS [mb, n]
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *p = cpu_scratch_take(scratch * sizeof(float));   // P  [mb, n]
+    float *dp = cpu_scratch_take(scratch * sizeof(float));  // dP, then dS [mb, n]
     for (int sq = 0; sq < nseq; sq++) {
         const int t0 = cu_seqlens[sq], len = cu_seqlens[sq + 1] - t0;
         for (int h = 0; h < H; h++) {
@@ -131,6 +133,5 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, 
             }
         }
     }
-    free(dp);
-    free(p);
+    cpu_scratch_end(mark);
 }

@@ -12,7 +12,8 @@ void attention_decode_cpu(float *o, const float *q, const float *kcache, const f
     CISPO_ASSERT(window >= 0);
     const float scale = 1.0f / sqrtf((float)D);
     const int rep = H / KV;
-    float *p = cispo_malloc(sizeof(float) * (size_t)(max_ctx > 0 ? max_ctx : 1));
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *p = cpu_scratch_take(sizeof(float) * (size_t)(max_ctx > 0 ? max_ctx : 1));
     for (int s = 0; s < nseq; s++) {
         const int n = len[s];
         CISPO_ASSERT(n >= 1 && n <= max_ctx);
@@ -39,5 +40,5 @@ void attention_decode_cpu(float *o, const float *q, const float *kcache, const f
             }
         }
     }
-    free(p);
+    cpu_scratch_end(mark);
 }

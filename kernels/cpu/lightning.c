@@ -67,19 +67,14 @@ typedef struct {
     float *s;   // [D, D] running state
 } lightning_scratch;
 
+// from the per-thread arena of the CPU ops (the caller brackets it with cpu_scratch_begin/end)
 static lightning_scratch scratch_alloc(int B, int D) {
     lightning_scratch w;
-    w.pw = cispo_malloc((size_t)(B + 1) * sizeof(float));
-    w.a = cispo_malloc((size_t)B * B * sizeof(float));
-    w.x = cispo_malloc((size_t)B * D * sizeof(float));
-    w.s = cispo_malloc((size_t)D * D * sizeof(float));
+    w.pw = cpu_scratch_take((size_t)(B + 1) * sizeof(float));
+    w.a = cpu_scratch_take((size_t)B * B * sizeof(float));
+    w.x = cpu_scratch_take((size_t)B * D * sizeof(float));
+    w.s = cpu_scratch_take((size_t)D * D * sizeof(float));
     return w;
-}
-static void scratch_free(lightning_scratch *w) {
-    free(w->pw);
-    free(w->a);
-    free(w->x);
-    free(w->s);
 }
 
 // S <- lam^m S + (diag(lam^(m-1-c)) K)^T V for one chunk of m tokens (k, v point at its first row).
@@ -98,6 +93,7 @@ void lightning_forward_cpu(float *o, float *state_out, const float *q, const flo
     check_seqlens(cu_seqlens, nseq);
     int longest = max_seqlen(cu_seqlens, nseq);
     int B = block < longest ? block : (longest > 0 ? longest : 1);
+    cpu_scratch_t mark = cpu_scratch_begin();
     lightning_scratch w = scratch_alloc(B, D);
     const int ld = H * D;
     const size_t DD = (size_t)D * D;
@@ -129,7 +125,7 @@ void lightning_forward_cpu(float *o, float *state_out, const float *q, const flo
             if (state_out) memcpy(state_out + st, S, DD * sizeof(float));
         }
     }
-    scratch_free(&w);
+    cpu_scratch_end(mark);
 }
 
 // ---- chunked backward ----
@@ -148,8 +144,9 @@ void lightning_backward_cpu(float *dq, float *dk, float *dv, float *dstate_in, c
     check_seqlens(cu_seqlens, nseq);
     int longest = max_seqlen(cu_seqlens, nseq);
     int B = block < longest ? block : (longest > 0 ? longest : 1);
+    cpu_scratch_t mark = cpu_scratch_begin();
     lightning_scratch w = scratch_alloc(B, D);
-    float *g = cispo_malloc((size_t)D * D * sizeof(float));  // G, the running gradient state
+    float *g = cpu_scratch_take((size_t)D * D * sizeof(float));  // G, the running gradient state
     const int ld = H * D;
     const size_t DD = (size_t)D * D;
     for (int h = 0; h < H; h++) {
@@ -214,8 +211,7 @@ void lightning_backward_cpu(float *dq, float *dk, float *dv, float *dstate_in, c
                 for (size_t j = 0; j < DD; j++) dstate_in[st + j] += g[j];
         }
     }
-    free(g);
-    scratch_free(&w);
+    cpu_scratch_end(mark);
 }
 
 // ---- decode: one token per sequence, state updated in place ----

@@ -18,7 +18,8 @@ void lmhead_logprob_forward_cpu(float *logp, float *lse, float *entropy, const f
     CISPO_ASSERT(chunk >= 1 && V >= 1);
     if (T <= 0) return;
     if (chunk > T) chunk = T;
-    float *z = cispo_malloc((size_t)chunk * V * sizeof(float));  // logits of one chunk [n, V]
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *z = cpu_scratch_take((size_t)chunk * V * sizeof(float));  // logits of one chunk [n, V]
     for (int t0 = 0; t0 < T; t0 += chunk) {
         int n = T - t0 < chunk ? T - t0 : chunk;
         matmul_cpu(z, x + (size_t)t0 * C, w, n, V, C, 0, 1, 1.0f, 0.0f);
@@ -41,7 +42,7 @@ void lmhead_logprob_forward_cpu(float *logp, float *lse, float *entropy, const f
             if (entropy) entropy[t] = (float)(l - sez / se);  // H = -sum p log p = lse - sum p z
         }
     }
-    free(z);
+    cpu_scratch_end(mark);
 }
 
 // dz_v = dlogp_t (onehot(target)_v - exp(z_v - lse_t));  dx += dz @ w,  dw += dz^T @ x.
@@ -49,18 +50,19 @@ void lmhead_logprob_forward_cpu(float *logp, float *lse, float *entropy, const f
 void lmhead_logprob_backward_cpu(float *dx, float *dw, const float *dlogp, const float *x, const float *w,
                                  const int32_t *targets, const float *lse, int T, int C, int V, int chunk) {
     CISPO_ASSERT(chunk >= 1 && V >= 1);
-    int *active = cispo_malloc((size_t)(T > 0 ? T : 1) * sizeof(int));
+    cpu_scratch_t mark = cpu_scratch_begin();
+    int *active = cpu_scratch_take((size_t)(T > 0 ? T : 1) * sizeof(int));
     int na = 0;
     for (int t = 0; t < T; t++)
         if (targets[t] >= 0 && dlogp[t] != 0.0f) active[na++] = t;
     if (na == 0 || (!dx && !dw)) {
-        free(active);
+        cpu_scratch_end(mark);
         return;
     }
     if (chunk > na) chunk = na;
-    float *xc = cispo_malloc((size_t)chunk * C * sizeof(float));   // gathered rows of x [n, C]
-    float *dxc = cispo_malloc((size_t)chunk * C * sizeof(float));  // their dx [n, C]
-    float *z = cispo_malloc((size_t)chunk * V * sizeof(float));    // logits, then dz [n, V]
+    float *xc = cpu_scratch_take((size_t)chunk * C * sizeof(float));   // gathered rows of x [n, C]
+    float *dxc = cpu_scratch_take((size_t)chunk * C * sizeof(float));  // their dx [n, C]
+    float *z = cpu_scratch_take((size_t)chunk * V * sizeof(float));    // logits, then dz [n, V]
     for (int a0 = 0; a0 < na; a0 += chunk) {
         int n = na - a0 < chunk ? na - a0 : chunk;
         for (int i = 0; i < n; i++)
@@ -84,8 +86,5 @@ void lmhead_logprob_backward_cpu(float *dx, float *dw, const float *dlogp, const
         }
         if (dw) matmul_cpu(dw, z, xc, V, C, n, 1, 0, 1.0f, 1.0f);
     }
-    free(z);
-    free(dxc);
-    free(xc);
-    free(active);
+    cpu_scratch_end(mark);
 }

@@ -16,7 +16,8 @@
 void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const float *logits, int T, int E,
                            int K) {
     CISPO_ASSERT(K >= 1 && K <= E);
-    double *ex = cispo_malloc((size_t)E * sizeof(double));  // e^(z - max) of one token
+    cpu_scratch_t mark = cpu_scratch_begin();
+    double *ex = cpu_scratch_take((size_t)E * sizeof(double));  // e^(z - max) of one token
     for (int t = 0; t < T; t++) {
         const float *z = logits + (size_t)t * E;
         float *p = probs + (size_t)t * E;
@@ -42,7 +43,7 @@ void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const
         }
         for (int k = 0; k < K; k++) w[k] = (float)(p[idx[k]] / wsum);
     }
-    free(ex);
+    cpu_scratch_end(mark);
 }
 
 // count[e] = number of (token, slot) pairs routed to e.
@@ -58,16 +59,17 @@ static void moe_counts(int64_t *count, const int32_t *topk_idx, int T, int E, in
 // summing f over slots gives count[e]/T, so aux = E/T^2 * sum_e count[e] * sum_t p[t,e].
 float moe_aux_loss_cpu(const float *probs, const int32_t *topk_idx, int T, int E, int K) {
     if (T <= 0) return 0.0f;
-    int64_t *count = cispo_malloc((size_t)E * sizeof(int64_t));
-    double *psum = cispo_calloc((size_t)E, sizeof(double));
+    cpu_scratch_t mark = cpu_scratch_begin();
+    int64_t *count = cpu_scratch_take((size_t)E * sizeof(int64_t));
+    double *psum = cpu_scratch_take((size_t)E * sizeof(double));
+    memset(psum, 0, (size_t)E * sizeof(double));
     moe_counts(count, topk_idx, T, E, K);
     for (int t = 0; t < T; t++)
         for (int e = 0; e < E; e++) psum[e] += probs[(size_t)t * E + e];
     double aux = 0;
     for (int e = 0; e < E; e++) aux += (double)count[e] * psum[e];
     aux *= (double)E / ((double)T * T);
-    free(psum);
-    free(count);
+    cpu_scratch_end(mark);
     return (float)aux;
 }
 
@@ -79,8 +81,9 @@ float moe_aux_loss_cpu(const float *probs, const int32_t *topk_idx, int T, int E
 void moe_route_backward_cpu(float *dlogits, const float *dtopk_w, float d_aux, const float *probs,
                             const int32_t *topk_idx, const float *topk_w, int T, int E, int K) {
     if (T <= 0) return;
-    int64_t *count = cispo_malloc((size_t)E * sizeof(int64_t));
-    double *dp = cispo_malloc((size_t)E * sizeof(double));
+    cpu_scratch_t mark = cpu_scratch_begin();
+    int64_t *count = cpu_scratch_take((size_t)E * sizeof(int64_t));
+    double *dp = cpu_scratch_take((size_t)E * sizeof(double));
     moe_counts(count, topk_idx, T, E, K);
     double aux_scale = (double)d_aux * E / ((double)T * T);
     for (int t = 0; t < T; t++) {
@@ -102,25 +105,24 @@ void moe_route_backward_cpu(float *dlogits, const float *dtopk_w, float d_aux, c
         float *dz = dlogits + (size_t)t * E;
         for (int e = 0; e < E; e++) dz[e] += (float)(p[e] * (dp[e] - pdp));
     }
-    free(dp);
-    free(count);
+    cpu_scratch_end(mark);
 }
 
 // x [T,C] -> xe [T*K, C] in expert order; perm [T*K]; offsets [E+1]
 void moe_dispatch_cpu(float *xe, int32_t *perm, int32_t *offsets, const float *x, const int32_t *topk_idx,
                       int T, int C, int E, int K) {
-    int64_t *count = cispo_malloc((size_t)E * sizeof(int64_t));
+    cpu_scratch_t mark = cpu_scratch_begin();
+    int64_t *count = cpu_scratch_take((size_t)E * sizeof(int64_t));
     moe_counts(count, topk_idx, T, E, K);
     offsets[0] = 0;
     for (int e = 0; e < E; e++) offsets[e + 1] = offsets[e] + (int32_t)count[e];
     // counting sort: scanning slots in order and filling each expert's rows front to back is stable
-    int32_t *next = cispo_malloc((size_t)E * sizeof(int32_t));
+    int32_t *next = cpu_scratch_take((size_t)E * sizeof(int32_t));
     memcpy(next, offsets, (size_t)E * sizeof(int32_t));
     for (int32_t s = 0; s < (int32_t)((size_t)T * K); s++) perm[next[topk_idx[s]]++] = s;
     for (size_t j = 0; j < (size_t)T * K; j++)
         memcpy(xe + j * C, x + (size_t)(perm[j] / K) * C, (size_t)C * sizeof(float));
-    free(next);
-    free(count);
+    cpu_scratch_end(mark);
 }
 
 // dx[perm[j] / K] += dxe[j], in row order (deterministic)
@@ -132,10 +134,10 @@ void moe_dispatch_backward_cpu(float *dx, const float *dxe, const int32_t *perm,
     }
 }
 
-// row_of[s] = dispatched row of slot s (the inverse of perm)
+// row_of[s] = dispatched row of slot s (the inverse of perm), from the caller's scratch bracket
 static int32_t *moe_rows_of_slots(const int32_t *perm, int T, int K) {
     size_t n = (size_t)T * K;
-    int32_t *row_of = cispo_malloc((n ? n : 1) * sizeof(int32_t));
+    int32_t *row_of = cpu_scratch_take((n ? n : 1) * sizeof(int32_t));
     for (size_t j = 0; j < n; j++) {
         CISPO_ASSERT(perm[j] >= 0 && (size_t)perm[j] < n);
         row_of[perm[j]] = (int32_t)j;
@@ -146,6 +148,7 @@ static int32_t *moe_rows_of_slots(const int32_t *perm, int T, int K) {
 // y [T,C] += sum_k topk_w[t,k] * ye[row of slot t*K+k]; ye [T*K, C]
 void moe_combine_forward_cpu(float *y, const float *ye, const float *topk_w, const int32_t *perm, int T, int C,
                              int K) {
+    cpu_scratch_t mark = cpu_scratch_begin();
     int32_t *row_of = moe_rows_of_slots(perm, T, K);
     for (int t = 0; t < T; t++) {
         float *yr = y + (size_t)t * C;
@@ -156,12 +159,13 @@ void moe_combine_forward_cpu(float *y, const float *ye, const float *topk_w, con
             for (int c = 0; c < C; c++) yr[c] += w * e[c];
         }
     }
-    free(row_of);
+    cpu_scratch_end(mark);
 }
 
 // dye[row] += w dy[t];  dtopk_w[t,k] += <dy[t], ye[row]>   (either output may be NULL)
 void moe_combine_backward_cpu(float *dye, float *dtopk_w, const float *dy, const float *ye, const float *topk_w,
                               const int32_t *perm, int T, int C, int K) {
+    cpu_scratch_t mark = cpu_scratch_begin();
     int32_t *row_of = moe_rows_of_slots(perm, T, K);
     for (int t = 0; t < T; t++) {
         const float *g = dy + (size_t)t * C;
@@ -181,5 +185,5 @@ void moe_combine_backward_cpu(float *dye, float *dtopk_w, const float *dy, const
             }
         }
     }
-    free(row_of);
+    cpu_scratch_end(mark);
 }

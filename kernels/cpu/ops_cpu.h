@@ -10,7 +10,8 @@
 //    callers zero gradients first. This makes residual branches and shared inputs compose.
 //  - the op API (kernels/ops.h) dispatches `op(ctx, ...)` to `op_cpu` here or `op_cuda` in
 //    kernels/cuda/; model code never calls these directly.
-//  - CPU ops may allocate small scratch internally; they never keep state between calls.
+//  - CPU ops take their scratch from a per-thread arena (cpu_scratch_*) that grows to the largest
+//    request and is reused: nothing is allocated per call in steady state; no state between calls.
 #ifndef CISPO_KERNELS_CPU_OPS_CPU_H
 #define CISPO_KERNELS_CPU_OPS_CPU_H
 
@@ -161,5 +162,14 @@ void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, 
 void lmhead_logits_cpu(float *logits, const float *x, const float *w, int n, int C, int V);
 double sum_squares_cpu(const float *g, size_t n);
 void scale_f32_cpu(float *x, float s, size_t n);
+
+// ---- workspace of the CPU ops (kernels/cpu/scratch.c): a per-thread arena, reused across calls ----
+typedef struct {
+    void *block;
+    size_t used;
+} cpu_scratch_t;
+cpu_scratch_t cpu_scratch_begin(void);   // remembers the arena's position
+void *cpu_scratch_take(size_t bytes);    // 64-byte aligned, uninitialised
+void cpu_scratch_end(cpu_scratch_t mark);  // gives back everything taken since the mark
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/common.h"
 
@@ -27,7 +28,9 @@ void rmsnorm_forward_cpu(float *out, float *rstd, const float *x, const float *w
 // dx [T,C] and dw [C] accumulate; either may be NULL.
 void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
                           const float *rstd, int T, int C) {
-    double *dw_acc = dw ? cispo_calloc((size_t)C, sizeof(double)) : NULL;
+    cpu_scratch_t mark = cpu_scratch_begin();
+    double *dw_acc = dw ? cpu_scratch_take((size_t)C * sizeof(double)) : NULL;
+    if (dw_acc) memset(dw_acc, 0, (size_t)C * sizeof(double));
     for (int t = 0; t < T; t++) {
         const float *xr = x + (size_t)t * C;
         const float *dy = dout + (size_t)t * C;
@@ -44,6 +47,6 @@ void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *
     }
     if (dw_acc) {
         for (int c = 0; c < C; c++) dw[c] += (float)dw_acc[c];
-        free(dw_acc);
     }
+    cpu_scratch_end(mark);
 }

@@ -30,7 +30,8 @@ static void rope_apply(float *out, const float *x, const int32_t *pos, int T, in
                        const float *inv_freq, float scale, int accumulate, float sign) {
     CISPO_ASSERT(R >= 0 && R % 2 == 0 && R <= D);
     int half = R / 2;
-    float *cs = cispo_malloc((size_t)(R ? R : 1) * sizeof(float));
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *cs = cpu_scratch_take((size_t)(R ? R : 1) * sizeof(float));
     for (int t = 0; t < T; t++) {
         rope_cos_sin(cs, inv_freq, scale, half, pos[t]);
         for (int h = 0; h < nh; h++) {
@@ -53,7 +54,7 @@ static void rope_apply(float *out, const float *x, const int32_t *pos, int T, in
             for (int d = R; d < D; d++) o[d] = accumulate ? o[d] + xr[d] : xr[d];
         }
     }
-    free(cs);
+    cpu_scratch_end(mark);
 }
 
 // x, out [T, nh, D]; pos [T]; inv_freq [R/2]
