@@ -30,7 +30,7 @@ size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
 // Tiles of the smallest tile size over all sequences: an upper bound for both kernels' lists.
 size_t tiles_bytes(int T, int nseq) {
-    int mn = FWD_BM < BWD_BN ? FWD_BM : BWD_BN;
+    const int mn = FWD_BM < BWD_BN ? FWD_BM : BWD_BN;
     return align256(((size_t)T / mn + (size_t)nseq + 1) * sizeof(AttnTile));
 }
 
@@ -106,16 +106,25 @@ int set_smem(F kern, int bytes) {
     return 0;
 }
 
-template <int D>
+template <int D, int MT>
 int launch_fwd(const FwdArgs &p, int ntiles, int H, cudaStream_t st) {
-    constexpr int smem = fwd_smem_bytes<D>();
+    constexpr int smem = fwd_smem_bytes<D, MT>();
     static bool attr_set = false; // per template instance; the attribute is per function
     if (!attr_set) {
-        if (set_smem(fwd_kernel<D>, smem)) return -1;
+        if (set_smem(fwd_kernel<D, MT>, smem)) return -1;
         attr_set = true;
     }
-    fwd_kernel<D><<<dim3(ntiles, H), FWD_THREADS, smem, st>>>(p);
+    fwd_kernel<D, MT><<<dim3(ntiles, H), fwd_threads<MT>(), smem, st>>>(p);
     return check_launch("forward kernel launch");
+}
+
+// Row blocks a warp in the forward: 2 at D = 64; at D = 128 two blocks need more registers than
+// there are (the accumulators alone are 128), so 1. CISPO_ATTN_FWD_MT (1 or 2) overrides, for
+// benchmarks.
+int fwd_mt(int D) {
+    const char *env = getenv("CISPO_ATTN_FWD_MT");
+    if (env && (*env == '1' || *env == '2')) return *env - '0';
+    return D == 64 ? 2 : 1;
 }
 
 template <int D>
@@ -284,7 +293,9 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.cu = cu_seqlens, p.tiles = tiles;
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
-    return D == 64 ? launch_fwd<64>(p, nt, H, st) : launch_fwd<128>(p, nt, H, st);
+    const int mt = fwd_mt(D);
+    if (D == 64) return mt == 2 ? launch_fwd<64, 2>(p, nt, H, st) : launch_fwd<64, 1>(p, nt, H, st);
+    return mt == 2 ? launch_fwd<128, 2>(p, nt, H, st) : launch_fwd<128, 1>(p, nt, H, st);
 }
 
 int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, const void *o, const float *lse,
