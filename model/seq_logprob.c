@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/common.h"
 
 int model_parse_tokens(const char *text, const char *origin, int vocab_size, int min_tokens, int32_t **ids,
                        int *n) {
-    int cap = 256, cnt = 0, line = 1;
-    int32_t *out = cispo_malloc((size_t)cap * sizeof(int32_t));
+    int cnt = 0, line = 1;
+    buf_t out;  // int32 ids, appended as bytes
+    buf_init(&out);
     const char *p = text;
     for (;;) {
         while (*p && isspace((unsigned char)*p)) line += *p++ == '\n';
@@ -24,23 +26,24 @@ int model_parse_tokens(const char *text, const char *origin, int vocab_size, int
         errno = 0;
         long long v = isdigit((unsigned char)*start) ? strtoll(start, &endp, 10) : 0;
         if (!isdigit((unsigned char)*start) || endp != p || errno != 0) {
-            free(out);
+            buf_free(&out);
             return cispo_fail("%s: line %d, token %d: '%.*s' is not a token id (expected a non-negative decimal "
                               "integer)", origin, line, cnt + 1, len > 40 ? 40 : len, start);
         }
         if (v >= vocab_size) {
-            free(out);
+            buf_free(&out);
             return cispo_fail("%s: line %d, token %d: id %lld is outside the vocabulary (vocab_size %d)", origin, line,
                               cnt + 1, v, vocab_size);
         }
-        if (cnt == cap) out = cispo_realloc(out, (size_t)(cap *= 2) * sizeof(int32_t));
-        out[cnt++] = (int32_t)v;
+        int32_t id = (int32_t)v;
+        buf_append(&out, &id, sizeof id);
+        cnt++;
     }
     if (cnt < min_tokens) {
-        free(out);
+        buf_free(&out);
         return cispo_fail("%s: %d token%s, at least %d needed", origin, cnt, cnt == 1 ? "" : "s", min_tokens);
     }
-    *ids = out;
+    *ids = (int32_t *)(void *)buf_take(&out, NULL);
     *n = cnt;
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/common.h"
 #include "trainer/checkpoint.h"
 #include "trainer/dist.h"
@@ -39,19 +40,20 @@ static int mkdir_p(const char *path) {
 // Steps of the checkpoints out/ckpt-<step>.h5, ascending; returns how many (*steps malloc'ed).
 static int list_checkpoints(const char *out, long **steps) {
     DIR *d = opendir(out);
-    int n = 0, cap = 16;
-    *steps = cispo_malloc(sizeof(long) * (size_t)cap);
-    if (!d) return 0;
+    int n = 0;
+    buf_t b;  // longs, appended as bytes
+    buf_init(&b);
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (d && (e = readdir(d))) {
         long s;
         char tail[8];
         if (sscanf(e->d_name, "ckpt-%ld.%7s", &s, tail) == 2 && !strcmp(tail, "h5")) {
-            if (n == cap) *steps = cispo_realloc(*steps, sizeof(long) * (size_t)(cap *= 2));
-            (*steps)[n++] = s;
+            buf_append(&b, &s, sizeof s);
+            n++;
         }
     }
-    closedir(d);
+    if (d) closedir(d);
+    *steps = (long *)(void *)buf_take(&b, NULL);
     for (int i = 1; i < n; i++)  // insertion sort: a handful of files
         for (int j = i; j > 0 && (*steps)[j - 1] > (*steps)[j]; j--) {
             long x = (*steps)[j];
