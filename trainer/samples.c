@@ -1,11 +1,23 @@
-// trainer/samples.c — rollout samples appended to extendible HDF5 datasets (trainer/samples.h).
+// trainer/samples.c — rollout samples as one HDF5 file per step under an index (layout in samples.h).
+// Why not one file appended in place: HDF5 updates its metadata in place, so a process killed during
+// an append (Ctrl-C, kill -9, a preemption) leaves a file the library cannot open. Here the only
+// writes to a file that may already be read are renames of complete, synced files.
+// defines: samples_open, samples_append, samples_commit, samples_truncate_after, samples_count, samples_close
 #include "trainer/samples.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/common.h"
+
+#define SAMPLES_FORMAT "cispo-samples"
+#define SAMPLES_VERSION 2
 
 enum { F_STEP, F_REWARD, F_CORRECT, F_STOP, F_FAILED, F_PROMPT, F_COMPLETION, F_EXTRACTED, F_REASON, F_PTOK, F_TOK,
        F_LOGP, F_COUNT };
@@ -14,11 +26,19 @@ static const char *const field_names[F_COUNT] = {"step",   "reward",    "correct
                                                  "tokens", "logp"};
 
 struct samples_writer {
-    hid_t file;
+    char path[1024];     // the index, run_dir/samples.h5
+    char dir[1024];      // the step files, run_dir/samples
+    char dir_name[256];  // its last component (the index links relative to its own directory)
+    // committed steps, ascending
+    int *steps;
+    long *rows;
+    int n_steps, cap_steps;
+    // the step being written (seg < 0: none)
+    hid_t seg;
     hid_t dset[F_COUNT];
-    hid_t type[F_COUNT];  // memory types (vlen ones created here)
-    long n;
-    char path[1024];
+    hid_t type[F_COUNT];
+    int seg_step;
+    long seg_n;
 };
 
 static hid_t field_type(int f) {
@@ -40,64 +60,214 @@ static hid_t field_type(int f) {
     }
 }
 
-static int fail_close(samples_writer_t *w, const char *what) {
-    cispo_fail("%s: %s", w->path, what);
-    for (int f = 0; f < F_COUNT; f++) {
-        if (w->dset[f] > 0) H5Dclose(w->dset[f]);
-        if (w->type[f] > 0) H5Tclose(w->type[f]);
-    }
-    if (w->file > 0) H5Fclose(w->file);
-    free(w);
-    return -1;
+static void step_file(const samples_writer_t *w, int step, const char *suffix, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/step-%06d.h5%s", w->dir, step, suffix);
 }
 
-samples_writer_t *samples_open(const char *path, int append) {
-    samples_writer_t *w = cispo_calloc(1, sizeof *w);
-    snprintf(w->path, sizeof w->path, "%s", path);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // errors are reported through cispo_fail, not HDF5's stack dump
-    int exists = access(path, F_OK) == 0;
-    if (append && exists) {
-        w->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-        if (w->file < 0) return fail_close(w, "cannot open the samples file for appending (not HDF5?)"), NULL;
-        for (int f = 0; f < F_COUNT; f++) {
-            w->type[f] = field_type(f);
-            w->dset[f] = H5Dopen2(w->file, field_names[f], H5P_DEFAULT);
-            if (w->dset[f] < 0) {
-                char msg[128];
-                snprintf(msg, sizeof msg, "dataset '%s' missing", field_names[f]);
-                return fail_close(w, msg), NULL;
-            }
-        }
-        hid_t sp = H5Dget_space(w->dset[F_STEP]);
-        hsize_t dim;
-        H5Sget_simple_extent_dims(sp, &dim, NULL);
-        H5Sclose(sp);
-        w->n = (long)dim;
-        return w;
+static int fsync_file(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+// The index, written to <path>.tmp and renamed over path.
+static int write_index(samples_writer_t *w) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", w->path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return cispo_fail("%s: cannot create (directory missing or not writable?)", tmp);
+    int ok = 1;
+    hid_t sp = H5Screate(H5S_SCALAR), st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, sizeof SAMPLES_FORMAT);
+    hid_t a = H5Acreate2(f, "format", st, sp, H5P_DEFAULT, H5P_DEFAULT);
+    ok &= a >= 0 && H5Awrite(a, st, SAMPLES_FORMAT) >= 0;
+    if (a >= 0) H5Aclose(a);
+    int version = SAMPLES_VERSION;
+    a = H5Acreate2(f, "version", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    ok &= a >= 0 && H5Awrite(a, H5T_NATIVE_INT, &version) >= 0;
+    if (a >= 0) H5Aclose(a);
+    H5Tclose(st);
+    H5Sclose(sp);
+    hsize_t n = (hsize_t)w->n_steps;
+    sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "steps", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ok &= d >= 0 && (n == 0 || H5Dwrite(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->steps) >= 0);
+    if (d >= 0) H5Dclose(d);
+    d = H5Dcreate2(f, "rows", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ok &= d >= 0 && (n == 0 || H5Dwrite(d, H5T_NATIVE_LONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->rows) >= 0);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    for (int i = 0; i < w->n_steps && ok; i++) {
+        char link[32], target[300];
+        snprintf(link, sizeof link, "step-%06d", w->steps[i]);
+        snprintf(target, sizeof target, "%s/step-%06d.h5", w->dir_name, w->steps[i]);
+        ok &= H5Lcreate_external(target, "/", f, link, H5P_DEFAULT, H5P_DEFAULT) >= 0;
     }
-    w->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (w->file < 0) return fail_close(w, "cannot create the samples file"), NULL;
+    ok &= H5Fclose(f) >= 0;
+    if (ok && fsync_file(tmp)) ok = 0;
+    if (!ok) return unlink(tmp), cispo_fail("%s: cannot write the samples index (disk full?)", tmp);
+    if (rename(tmp, w->path)) return unlink(tmp), cispo_fail("%s: cannot rename %s over it: %s", w->path, tmp, strerror(errno));
+    return 0;
+}
+
+static void close_segment(samples_writer_t *w) {
+    for (int f = 0; f < F_COUNT; f++) {
+        if (w->dset[f] >= 0) H5Dclose(w->dset[f]);
+        if (w->type[f] >= 0) H5Tclose(w->type[f]);
+        w->dset[f] = w->type[f] = -1;
+    }
+    if (w->seg >= 0) H5Fclose(w->seg);
+    w->seg = -1;
+}
+
+static int open_segment(samples_writer_t *w, int step) {
+    char tmp[1100];
+    step_file(w, step, ".tmp", tmp, sizeof tmp);
+    w->seg = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (w->seg < 0) return cispo_fail("%s: cannot create (directory missing or not writable?)", tmp);
     hsize_t dim = 0, maxdim = H5S_UNLIMITED, chunk = 256;
     hid_t space = H5Screate_simple(1, &dim, &maxdim);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, 1, &chunk);
-    for (int f = 0; f < F_COUNT; f++) {
+    int rc = 0;
+    for (int f = 0; f < F_COUNT && !rc; f++) {
         w->type[f] = field_type(f);
-        w->dset[f] = H5Dcreate2(w->file, field_names[f], w->type[f], space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (w->dset[f] < 0) {
-            H5Pclose(dcpl);
-            H5Sclose(space);
-            return fail_close(w, "cannot create a dataset"), NULL;
-        }
+        w->dset[f] = H5Dcreate2(w->seg, field_names[f], w->type[f], space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        if (w->dset[f] < 0) rc = cispo_fail("%s: cannot create dataset '%s'", tmp, field_names[f]);
     }
     H5Pclose(dcpl);
     H5Sclose(space);
+    w->seg_step = step;
+    w->seg_n = 0;
+    if (rc) close_segment(w), unlink(tmp);
+    return rc;
+}
+
+// Drops the step being written (its file was never renamed, so nothing else refers to it).
+static void discard_segment(samples_writer_t *w) {
+    if (w->seg < 0) return;
+    close_segment(w);
+    char tmp[1100];
+    step_file(w, w->seg_step, ".tmp", tmp, sizeof tmp);
+    unlink(tmp);
+}
+
+int samples_commit(samples_writer_t *w) {
+    if (!w || w->seg < 0) return 0;
+    int step = w->seg_step;
+    long n = w->seg_n;
+    int ok = H5Fflush(w->seg, H5F_SCOPE_LOCAL) >= 0;
+    close_segment(w);
+    char tmp[1100], dst[1100];
+    step_file(w, step, ".tmp", tmp, sizeof tmp);
+    step_file(w, step, "", dst, sizeof dst);
+    if (!ok || fsync_file(tmp)) return unlink(tmp), cispo_fail("%s: cannot write (disk full?)", tmp);
+    if (rename(tmp, dst)) return unlink(tmp), cispo_fail("%s: cannot rename %s over it: %s", dst, tmp, strerror(errno));
+    int i = 0;
+    while (i < w->n_steps && w->steps[i] < step) i++;
+    if (i < w->n_steps && w->steps[i] == step) {
+        w->rows[i] = n;
+    } else {
+        if (w->n_steps == w->cap_steps) {
+            w->cap_steps = w->cap_steps ? 2 * w->cap_steps : 64;
+            w->steps = cispo_realloc(w->steps, sizeof *w->steps * (size_t)w->cap_steps);
+            w->rows = cispo_realloc(w->rows, sizeof *w->rows * (size_t)w->cap_steps);
+        }
+        memmove(w->steps + i + 1, w->steps + i, sizeof *w->steps * (size_t)(w->n_steps - i));
+        memmove(w->rows + i + 1, w->rows + i, sizeof *w->rows * (size_t)(w->n_steps - i));
+        w->steps[i] = step, w->rows[i] = n;
+        w->n_steps++;
+    }
+    return write_index(w);
+}
+
+static void writer_free(samples_writer_t *w) {
+    close_segment(w);
+    free(w->steps);
+    free(w->rows);
+    free(w);
+}
+
+// Removes the step files (and leftovers of interrupted writes) that the index does not list.
+static void remove_unlisted(samples_writer_t *w) {
+    DIR *d = opendir(w->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int step, len = 0;
+        if (sscanf(e->d_name, "step-%d.h5%n", &step, &len) != 1 || len == 0) continue;
+        int listed = 0;
+        for (int i = 0; i < w->n_steps && !listed; i++) listed = w->steps[i] == step;
+        if (!listed || e->d_name[len]) {  // unlisted, or a .tmp
+            char p[1400];
+            snprintf(p, sizeof p, "%s/%s", w->dir, e->d_name);
+            unlink(p);
+        }
+    }
+    if (d) closedir(d);
+}
+
+static int read_index(samples_writer_t *w) {
+    if (H5Fis_hdf5(w->path) <= 0)
+        return cispo_fail("%s: not an HDF5 file: not a samples index (move it away, or start the run afresh)", w->path);
+    hid_t f = H5Fopen(w->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return cispo_fail("%s: cannot open the samples index (damaged?)", w->path);
+    int rc = 0, version = 0;
+    hid_t a = H5Aexists(f, "version") > 0 ? H5Aopen(f, "version", H5P_DEFAULT) : -1;
+    if (a < 0 || H5Aread(a, H5T_NATIVE_INT, &version) < 0) version = 0;
+    if (a >= 0) H5Aclose(a);
+    if (version != SAMPLES_VERSION)
+        rc = cispo_fail("%s: samples format version %d, this cispo appends to version %d (a file from an older cispo: "
+                        "move it away to continue the run)", w->path, version, SAMPLES_VERSION);
+    hid_t ds = rc ? -1 : H5Dopen2(f, "steps", H5P_DEFAULT), dr = rc ? -1 : H5Dopen2(f, "rows", H5P_DEFAULT);
+    if (!rc && (ds < 0 || dr < 0)) rc = cispo_fail("%s: datasets 'steps'/'rows' missing", w->path);
+    if (!rc) {
+        hid_t sp = H5Dget_space(ds);
+        hssize_t n = H5Sget_simple_extent_npoints(sp);
+        H5Sclose(sp);
+        w->n_steps = w->cap_steps = (int)n;
+        w->steps = cispo_malloc(sizeof *w->steps * (size_t)(n + 1));
+        w->rows = cispo_malloc(sizeof *w->rows * (size_t)(n + 1));
+        if (n > 0 && (H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->steps) < 0 ||
+                      H5Dread(dr, H5T_NATIVE_LONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->rows) < 0))
+            rc = cispo_fail("%s: cannot read the index", w->path);
+    }
+    if (ds >= 0) H5Dclose(ds);
+    if (dr >= 0) H5Dclose(dr);
+    H5Fclose(f);
+    return rc;
+}
+
+samples_writer_t *samples_open(const char *path, int append) {
+    samples_writer_t *w = cispo_calloc(1, sizeof *w);
+    w->seg = -1;
+    for (int f = 0; f < F_COUNT; f++) w->dset[f] = w->type[f] = -1;
+    snprintf(w->path, sizeof w->path, "%s", path);
+    snprintf(w->dir, sizeof w->dir, "%s", path);
+    size_t len = strlen(w->dir);
+    if (len > 3 && !strcmp(w->dir + len - 3, ".h5")) w->dir[len - 3] = 0;
+    else snprintf(w->dir + len, sizeof w->dir - len, ".d");
+    const char *slash = strrchr(w->dir, '/');
+    snprintf(w->dir_name, sizeof w->dir_name, "%s", slash ? slash + 1 : w->dir);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // errors are reported through cispo_fail, not HDF5's stack dump
+    if (mkdir(w->dir, 0755) && errno != EEXIST) {
+        cispo_fail("cannot create %s: %s", w->dir, strerror(errno));
+        writer_free(w);
+        return NULL;
+    }
+    if (append && access(path, F_OK) == 0) {
+        if (read_index(w)) return writer_free(w), NULL;
+    } else if (write_index(w)) {
+        return writer_free(w), NULL;
+    }
+    remove_unlisted(w);
     return w;
 }
 
-// Writes one element at row w->n of field f.
+// Writes one element at row w->seg_n of field f.
 static int put(samples_writer_t *w, int f, const void *value) {
-    hsize_t newdim = (hsize_t)w->n + 1, start = (hsize_t)w->n, one = 1;
+    hsize_t newdim = (hsize_t)w->seg_n + 1, start = (hsize_t)w->seg_n, one = 1;
     if (H5Dset_extent(w->dset[f], &newdim) < 0) return -1;
     hid_t fs = H5Dget_space(w->dset[f]);
     H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
@@ -109,6 +279,8 @@ static int put(samples_writer_t *w, int f, const void *value) {
 }
 
 int samples_append(samples_writer_t *w, const sample_record_t *r) {
+    if (w->seg >= 0 && w->seg_step != r->step && samples_commit(w)) return -1;
+    if (w->seg < 0 && open_segment(w, r->step)) return -1;
     int32_t step = r->step;
     float reward = r->reward;
     int8_t correct = (int8_t)r->correct, stop = (int8_t)r->stop, failed = (int8_t)r->failed;
@@ -120,39 +292,36 @@ int samples_append(samples_writer_t *w, const sample_record_t *r) {
              put(w, F_FAILED, &failed) | put(w, F_PROMPT, &strs[0]) | put(w, F_COMPLETION, &strs[1]) |
              put(w, F_EXTRACTED, &strs[2]) | put(w, F_REASON, &strs[3]) | put(w, F_PTOK, &ptok) |
              put(w, F_TOK, &tok) | put(w, F_LOGP, &lp);
-    if (rc) return cispo_fail("%s: cannot append sample %ld (disk full?)", w->path, w->n);
-    w->n++;
+    if (rc) return cispo_fail("%s: cannot append sample %ld of step %d (disk full?)", w->dir, w->seg_n, r->step);
+    w->seg_n++;
     return 0;
 }
 
 int samples_truncate_after(samples_writer_t *w, int last_step) {
-    if (w->n == 0) return 0;
-    int32_t *steps = cispo_malloc(sizeof(int32_t) * (size_t)w->n);
-    if (H5Dread(w->dset[F_STEP], H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps) < 0) {
-        free(steps);
-        return cispo_fail("%s: cannot read the step column", w->path);
+    if (w->seg >= 0 && w->seg_step > last_step) discard_segment(w);
+    int keep = 0;
+    while (keep < w->n_steps && w->steps[keep] <= last_step) keep++;
+    if (keep == w->n_steps) return 0;
+    int old_n = w->n_steps;
+    w->n_steps = keep;
+    if (write_index(w)) return w->n_steps = old_n, -1;  // the index first: it never names a missing file
+    for (int i = keep; i < old_n; i++) {
+        char p[1100];
+        step_file(w, w->steps[i], "", p, sizeof p);
+        unlink(p);
     }
-    long keep = w->n;
-    while (keep > 0 && steps[keep - 1] > last_step) keep--;
-    free(steps);
-    if (keep == w->n) return 0;
-    hsize_t dim = (hsize_t)keep;
-    for (int f = 0; f < F_COUNT; f++)
-        if (H5Dset_extent(w->dset[f], &dim) < 0) return cispo_fail("%s: cannot truncate '%s'", w->path, field_names[f]);
-    w->n = keep;
     return 0;
 }
 
-long samples_count(const samples_writer_t *w) { return w->n; }
+long samples_count(const samples_writer_t *w) {
+    long n = w->seg >= 0 ? w->seg_n : 0;
+    for (int i = 0; i < w->n_steps; i++) n += w->rows[i];
+    return n;
+}
 
 int samples_close(samples_writer_t *w) {
     if (!w) return 0;
-    int rc = 0;
-    for (int f = 0; f < F_COUNT; f++) {
-        H5Dclose(w->dset[f]);
-        H5Tclose(w->type[f]);
-    }
-    if (H5Fclose(w->file) < 0) rc = cispo_fail("%s: close failed", w->path);
-    free(w);
+    int rc = samples_commit(w);
+    writer_free(w);
     return rc;
 }
