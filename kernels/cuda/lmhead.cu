@@ -5,8 +5,11 @@
 //
 // Per chunk of tokens: logits z [n, V] fp32 = x w^T by cuBLAS (act-dtype inputs, fp32 accumulation
 // and output), then one CTA per row reduces z in one pass with an online max (kernels/cpu/lmhead.c
-// is the specification). The backward recomputes z, turns it into dz = dlogp (onehot - softmax) in
-// the act dtype (bf16: the GEMM inputs; fp32 in place), then dx = dz w and dw += dz^T x by cuBLAS.
+// is the specification). The backward has lse, so it needs no whole row: it tiles (tokens x vocab
+// block), recomputes z of the tile, turns it into dz = dlogp (onehot - e^(z - lse)) in the act
+// dtype (bf16: the GEMM inputs; fp32 in place), adds dz w into an fp32 dx of the token chunk and
+// dz^T x into dw. Token chunks are large (4096) because each one reads and writes all of the fp32
+// dw [V, C] (4.9 GB in M1): with small chunks that traffic, not the GEMMs, set the time.
 // Rows without a gradient (no target, or dlogp = 0) get dz = 0: they are not gathered out, as that
 // would need their count on the host, so they cost GEMM time but contribute exact zeros.
 #include <cublas_v2.h>
@@ -25,7 +28,8 @@ namespace {
 
 const int ROW_THREADS = 512;
 const size_t CHUNK_BUDGET = (size_t)384 << 20;  // bytes of chunk buffers the workspace asks for
-const int CHUNK_MAX = 2048;                     // tokens per chunk (larger gains nothing in GEMM efficiency)
+const int CHUNK_MAX = 2048;                     // forward tokens per chunk (larger gains nothing in GEMM efficiency)
+const int BWD_TOKENS = 4096;                    // backward tokens per chunk (one pass over dw each)
 
 size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
 
@@ -127,36 +131,46 @@ __global__ void __launch_bounds__(ROW_THREADS) lmhead_row_forward(float *logp, f
     }
 }
 
-// dz = g (onehot(target) - e^(z - lse)) per row, g = dlogp; rows without a target or with g = 0
-// get zeros. dz may alias z (fp32).
+// dz = g (onehot(target) - e^(z - lse)) on a tile z [n, vb] of vocabulary columns v0.., one CTA per
+// row, g = dlogp; rows without a target or with g = 0 get zeros. dz may alias z (fp32).
 template <typename T>
-__global__ void __launch_bounds__(ROW_THREADS) lmhead_row_backward(T *dz, const float *z, const float *dlogp,
-                                                                    const int32_t *targets, const float *lse, int V) {
+__global__ void __launch_bounds__(ROW_THREADS) lmhead_tile_backward(T *dz, const float *z, const float *dlogp,
+                                                                     const int32_t *targets, const float *lse,
+                                                                     int V, int v0, int vb) {
     int t = blockIdx.x;
-    const float *zr = z + (size_t)t * V;
-    T *dr = dz + (size_t)t * V;
+    const float *zr = z + (size_t)t * vb;
+    T *dr = dz + (size_t)t * vb;
     int tg = targets[t];
     float g = dlogp[t];
     if (tg < 0 || tg >= V || g == 0.0f) g = 0.0f;
     float l = lse[t];
-    for (int v = threadIdx.x; v < V; v += ROW_THREADS) {
+    int tl = tg - v0;  // the target's column in this tile, if there
+    for (int v = threadIdx.x; v < vb; v += ROW_THREADS) {
         float d = g == 0.0f ? 0.0f : -g * __expf(zr[v] - l);
-        if (v == tg) d += g;
+        if (v == tl) d += g;
         dr[v] = (T)d;
     }
 }
 
+// dx [n, C] = acc (0 or 1) dx + dxf (fp32)
+template <typename T>
+__global__ void lmhead_dx_store(T *dx, const float *dxf, size_t n, int acc) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dx[i] = (T)(acc ? (float)dx[i] + dxf[i] : dxf[i]);
+}
+
 }  // namespace
 
+// The forward wants whole rows of z (chunk x V fp32); the backward a token chunk's fp32 dx
+// [min(T, 4096), C] and tiles of z and dz (6 bytes a logit in bf16) within the same budget.
 extern "C" size_t lmhead_workspace_bytes_cuda(int T, int C, int V) {
-    (void)C;
     if (T <= 0 || V <= 0) return 0;
-    size_t per_row = (size_t)V * 6;
-    size_t rows = CHUNK_BUDGET / per_row;
-    if (rows < 1) rows = 1;
-    if (rows > (size_t)CHUNK_MAX) rows = CHUNK_MAX;
-    if (rows > (size_t)T) rows = (size_t)T;
-    return rows * per_row + 512;
+    size_t tc = T < BWD_TOKENS ? (size_t)T : BWD_TOKENS;
+    size_t tiles = tc * (size_t)V * 6;
+    if (tiles > CHUNK_BUDGET) tiles = CHUNK_BUDGET;
+    size_t rowmin = (size_t)V * 4;  // the forward needs one whole row at least
+    if (tiles < rowmin) tiles = rowmin;
+    return align_up(tc * (size_t)(C > 0 ? C : 0) * sizeof(float)) + tiles + 1024;
 }
 
 extern "C" int lmhead_logprob_forward_cuda(void *blas, float *logp, float *lse, float *entropy, const void *x,
@@ -191,28 +205,57 @@ extern "C" int lmhead_logprob_backward_cuda(void *blas, void *dx, float *dw, con
     if (dtype_type(dtype, &t, op)) return -1;
     if (T <= 0 || (!dx && !dw)) return 0;
     if (V <= 0 || C <= 0) return cispo_fail("%s: C = %d, V = %d", op, C, V);
-    int chunk = chunk_rows(ws_bytes, T, V, chunk_elem_bytes(dtype));
-    if (chunk < 1) return cispo_fail("%s: workspace of %zu bytes holds no row of %d logits", op, ws_bytes, V);
+    // token chunk tc and vocabulary block vb: fp32 dx [tc, C], z [tc, vb] and dz [tc, vb] fit ws
+    const size_t eb = chunk_elem_bytes(dtype);
+    int tc = T < BWD_TOKENS ? T : BWD_TOKENS, vb = 0;
+    for (;; tc = (tc + 1) / 2) {
+        size_t fixed = (dx ? align_up((size_t)tc * C * sizeof(float)) : 0) + 512;
+        size_t v = ws_bytes > fixed ? (ws_bytes - fixed) / ((size_t)tc * eb) : 0;
+        if (v >= (size_t)V) vb = V;
+        else if (v >= 256 || (tc == 1 && v >= 8)) vb = (int)(v & ~(size_t)7);  // 8: 16-byte rows of dz
+        if (vb > 0 || tc == 1) break;
+    }
+    if (vb < 1) return cispo_fail("%s: workspace of %zu bytes too small (C = %d, V = %d)", op, ws_bytes, C, V);
     cublasHandle_t h = (cublasHandle_t)blas;
-    float *z = (float *)ws;
-    void *dz = dtype == DTYPE_F32 ? ws : (void *)((char *)ws + align_up((size_t)chunk * V * sizeof(float)));
+    char *p = (char *)ws;
+    float *dxf = NULL;
+    if (dx) {
+        dxf = (float *)p;
+        p += align_up((size_t)tc * C * sizeof(float));
+    }
+    float *z = (float *)p;
+    void *dz = dtype == DTYPE_F32 ? (void *)z : (void *)(p + align_up((size_t)tc * vb * sizeof(float)));
     size_t es = dtype == DTYPE_F32 ? 4 : 2;
-    for (int t0 = 0; t0 < T; t0 += chunk) {
-        int n = T - t0 < chunk ? T - t0 : chunk;
+    for (int t0 = 0; t0 < T; t0 += tc) {
+        int n = T - t0 < tc ? T - t0 : tc;
         const void *xc = (const char *)x + (size_t)t0 * C * es;
-        if (gemm_rm(h, 0, 1, n, V, C, 1.0f, xc, C, w, C, 0.0f, z, V, t, CUDA_R_32F, op)) return -1;
-        if (dtype == DTYPE_F32)
-            lmhead_row_backward<float><<<n, ROW_THREADS, 0, st>>>((float *)dz, z, dlogp + t0, targets + t0,
-                                                                  lse + t0, V);
-        else
-            lmhead_row_backward<__nv_bfloat16><<<n, ROW_THREADS, 0, st>>>((__nv_bfloat16 *)dz, z, dlogp + t0,
-                                                                          targets + t0, lse + t0, V);
-        if (check_launch(op)) return -1;
-        // dx[t0:t0+n] = dz w (+ dx when acc is OP_ACCUMULATE);  dw += dz^T x
-        if (dx && gemm_rm(h, 0, 0, n, C, V, 1.0f, dz, V, w, C, acc ? 1.0f : 0.0f,
-                          (char *)dx + (size_t)t0 * C * es, C, t, t, op))
-            return -1;
-        if (dw && gemm_rm(h, 1, 0, V, C, n, 1.0f, dz, V, xc, C, 1.0f, dw, C, t, CUDA_R_32F, op)) return -1;
+        for (int v0 = 0; v0 < V; v0 += vb) {
+            int nv = V - v0 < vb ? V - v0 : vb;
+            const void *wv = (const char *)w + (size_t)v0 * C * es;
+            if (gemm_rm(h, 0, 1, n, nv, C, 1.0f, xc, C, wv, C, 0.0f, z, nv, t, CUDA_R_32F, op)) return -1;
+            if (dtype == DTYPE_F32)
+                lmhead_tile_backward<float><<<n, ROW_THREADS, 0, st>>>((float *)dz, z, dlogp + t0, targets + t0,
+                                                                       lse + t0, V, v0, nv);
+            else
+                lmhead_tile_backward<__nv_bfloat16><<<n, ROW_THREADS, 0, st>>>(
+                    (__nv_bfloat16 *)dz, z, dlogp + t0, targets + t0, lse + t0, V, v0, nv);
+            if (check_launch(op)) return -1;
+            // dxf (+)= dz w[v0:v0+nv];  dw[v0:v0+nv] += dz^T x
+            if (dx && gemm_rm(h, 0, 0, n, C, nv, 1.0f, dz, nv, wv, C, v0 ? 1.0f : 0.0f, dxf, C, t, CUDA_R_32F, op))
+                return -1;
+            if (dw && gemm_rm(h, 1, 0, nv, C, n, 1.0f, dz, nv, xc, C, 1.0f, dw + (size_t)v0 * C, C, t, CUDA_R_32F, op))
+                return -1;
+        }
+        if (dx) {  // acc is OP_WRITE (0) or OP_ACCUMULATE (1)
+            size_t cnt = (size_t)n * C;
+            unsigned blocks = (unsigned)((cnt + 255) / 256 < 4096 ? (cnt + 255) / 256 : 4096);
+            if (dtype == DTYPE_F32)
+                lmhead_dx_store<float><<<blocks, 256, 0, st>>>((float *)dx + (size_t)t0 * C, dxf, cnt, acc);
+            else
+                lmhead_dx_store<__nv_bfloat16><<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dx + (size_t)t0 * C, dxf,
+                                                                       cnt, acc);
+            if (check_launch(op)) return -1;
+        }
     }
     return 0;
 }
