@@ -4,6 +4,7 @@
 # same run: bench-1b at T=4096 (+AdamW, and fwd+bwd with the per-op table) and an M1-width slice
 # (configs/models/m1-slice.yaml; LAYERS of them, default 2) fwd+bwd at T=4096 and 16384.
 # Run from the repo root: source .devdeps/unpack.sh && bench/train_device.sh [LAYERS]; logs in $OUT.
+# M1_SLICE=0 leaves the slice out.
 set -uo pipefail
 layers=${1:-2}
 out=${OUT:-/tmp/train_bench}
@@ -15,6 +16,8 @@ run() { echo "+ $*"; "$@" 2>&1 | tee -a "$out/bench.log"; }
 run build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096 --optim
 run build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096,16384 --ops
 run python3 bench/hf_train_peer.py configs/models/bench-1b.yaml 4096,16384
-run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops
-run python3 bench/hf_train_peer.py configs/models/m1-slice.yaml 4096,16384 "$layers"
+if [ "${M1_SLICE:-1}" = 1 ]; then
+  run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops
+  run python3 bench/hf_train_peer.py configs/models/m1-slice.yaml 4096,16384 "$layers"
+fi
 echo "== summary"; grep -E "^(cispo|transformers)" "$out/bench.log"
