@@ -1,7 +1,9 @@
 // tests/test_math_cases.c — the math checker on realistic responses and on every form docs/verifiers.md
 // lists: extraction order (</think>, \boxed, answer phrases, LaTeX spans, last number), number
-// formats, LaTeX forms, structures, relations, symbolic equivalence, multiple choice, and near misses
-// that must be judged wrong. Pathological answers (10^{10^{10}}, 1000!, 10,000 nested braces, a 1 MB
+// formats, LaTeX forms, structures, relations, symbolic equivalence, multiple choice, units, angles,
+// repeating decimals, and near misses that must be judged wrong (a self-corrected first answer, a
+// percent sign on a fraction, a reordered list, a rounded decimal for an irrational gold; the
+// lenient_decimals option in its own table). Pathological answers (10^{10^{10}}, 1000!, 10,000 nested braces, a 1 MB
 // response, ...) must return a verdict; their time is printed here (the 10 ms budget is checked in
 // bench/math_bench.py, not asserted).
 //   ctest -R test_math_cases
@@ -106,7 +108,7 @@ static const case_t kCases[] = {
     {"2", "The two roots are $x_1 = 2$ and $x_2 = 3$, so the smaller is $\\boxed{2}$.", 1},
     {"\\frac{1}{3}", "\\boxed{0.3}", 0},
     {"\\frac{1}{3}", "\\boxed{0.33}", 1},
-    {"\\pi", "\\boxed{3.14}", 1},
+    {"\\pi", "\\boxed{3.14}", 0},  // a rounded decimal for an irrational gold (lenient: kLenient)
     {"10", "\\boxed{10\\%}", 1},
     {"x \\in [1, 3]", "\\boxed{1 \\le x \\le 3}", 1},
     {"2", "\\boxed{2}\n\nNote: this is approximately 2.0", 1},
@@ -117,7 +119,7 @@ static const case_t kCases[] = {
     {"4", "Final answer: \n\n$$4$$", 1},
     {"4", "$$\n\\boxed{4}\n$$", 1},
     {"1/2", "\\boxed{\\frac{1}{2}} \\text{ or } 0.5", 1},
-    {"3\\sqrt{3}", "\\boxed{5.196}", 1},
+    {"3\\sqrt{3}", "\\boxed{5.196}", 0},
     {"3\\sqrt{3}", "\\boxed{5.2}", 0},
     {"(3, -2)", "\\boxed{(3,-2)}", 1},
     {"(3, -2)", "\\boxed{(-2,3)}", 0},
@@ -242,8 +244,8 @@ static const case_t kCases[] = {
     {"3", "\\boxed{x=3 \\text{ and } y = 4}", 0},
     {"\\frac{7}{3}", "\\boxed{2 \\frac{1}{3}}", 1},
     {"1", "\\boxed{\\cos^2\\theta+\\sin^2\\theta}", 1},
-    {"2\\pi", "\\boxed{6.28}", 1},
-    {"2\\pi", "\\boxed{6.2832}", 1},
+    {"2\\pi", "\\boxed{6.28}", 0},
+    {"2\\pi", "\\boxed{6.2832}", 0},
     {"2\\pi", "\\boxed{6.3}", 0},
     {"15", "$15$ students", 1},
     {"k=5", "\\boxed{5}", 1},
@@ -254,15 +256,15 @@ static const case_t kCases[] = {
     {"3", "<think>\n...\n</think>\n\n**Final Answer**\n\n\\[\n\\boxed{3}\n\\]", 1},
     {"2", "$x^2 - 4 = 0 \\implies x = 2$", 1},
     {"7", "x = 7", 1},
-    {"\\sqrt{3}", "\\boxed{1.732}", 1},
-    {"\\sqrt{3}", "\\boxed{1.73}", 1},
+    {"\\sqrt{3}", "\\boxed{1.732}", 0},
+    {"\\sqrt{3}", "\\boxed{1.73}", 0},
     {"\\sqrt{3}", "\\boxed{1.7}", 0},
     {"0.5", "\\boxed{\\frac{1}{2}}", 1},
     {"12", "\\boxed{12\\,\\text{cm}^2}", 1},
     {"E", "The answer is $\\boxed{E}$", 1},
     {"E", "The answer is $\\boxed{e}$", 1},
     {"e", "\\boxed{e}", 1},
-    {"e", "\\boxed{2.718}", 1},
+    {"e", "\\boxed{2.718}", 0},
     {"5", "\\boxed{5}\\quad\\text{(since }x>0)", 1},
     {"a+b", "\\boxed{b+a}", 1},
     {"0,111", "0.111", 1},
@@ -294,11 +296,91 @@ static const case_t kCases[] = {
     {"(-\\infty,-2)\\cup(-2,3)\\cup(3,\\infty)", "\\boxed{\\mathbb{R}\\setminus\\{3,-2\\}}", 1},
     {"R", "\\boxed{R}", 1},
     {"2R", "\\boxed{R+R}", 1},
+    // the final answer wins: a self-correction after the last "answer is" restates it
+    {"2", "The answer is 2. Wait, actually no, it is 4.", 0},
+    {"4", "The answer is 2. Wait, actually no, it is 4.", 1},
+    {"4", "The answer is 2. Sorry, the answer should be $4$.", 1},
+    {"7", "The answer is 5. Oops, I made a mistake: it is $7$.", 1},
+    {"12", "The answer is 12. Actually, this is the number of ways.", 1},
+    {"12", "The answer is 12. No, wait: 12 is right since 3*4 = 12", 1},
+    {"4", "First \\boxed{2}. Hmm, actually no, the last box decides: \\boxed{4}", 1},
+    // a percent sign on anything but a number literal is its value (1/2 % = 0.005)
+    {"0.5", "\\boxed{\\frac{1}{2}\\%}", 0},
+    {"\\frac{1}{2}", "\\boxed{\\frac{1}{2}\\%}", 0},
+    {"0.005", "\\boxed{\\frac{1}{2}\\%}", 1},
+    {"\\frac{1}{2}\\%", "\\boxed{0.5}", 0},
+    {"0.5", "\\boxed{50\\%}", 1},
+    // order from the gold's form: a bare list or tuple is ordered; a set, and/or, "x = a, b", +- are not
+    {"1,2,3", "\\boxed{3,1,2}", 0},
+    {"2, -3", "$x=-3 \\text{ or } x=2$", 0},
+    {"2, -3", "$x=2 \\text{ or } x=-3$", 1},
+    {"2 \\text{ or } -3", "$x=-3 \\text{ or } x=2$", 1},
+    {"x = 2, -3", "$x=-3 \\text{ or } x=2$", 1},
+    {"x = 2, x = -3", "\\boxed{-3, 2}", 1},
+    {"\\{2, -3\\}", "\\boxed{-3, 2}", 1},
+    {"(2, -3)", "\\boxed{-3 \\text{ and } 2}", 0},
+    {"(2, -3)", "\\boxed{2 \\text{ and } -3}", 1},
+    // a rounded decimal for an exact irrational gold is wrong by default (kLenient accepts it)
+    {"\\sqrt{2}", "\\boxed{1.414}", 0},
+    {"\\frac{\\pi}{4}", "\\boxed{0.785}", 0},
+    {"\\sin(\\pi/6)", "\\boxed{0.5}", 1},  // a decimal equal to the value is exact
+    {"\\log_2 8", "\\boxed{3.0}", 1},
+    {"3.14", "\\boxed{\\pi}", 1},  // a decimal gold states the precision asked for
+    // units: one unit in any spelling; two different named units differ
+    {"5 meters", "5 m", 1},
+    {"5 \\text{ meters}", "\\boxed{5 \\text{ m}}", 1},
+    {"5 \\text{ m}", "\\boxed{5 \\text{ metres}}", 1},
+    {"5 m", "\\boxed{5 \\text{ meters}}", 1},
+    {"12 \\text{ cm}^2", "\\boxed{12 \\text{ square centimeters}}", 1},
+    {"3 \\text{ hours}", "\\boxed{3 \\text{ hrs}}", 1},
+    {"5 meters", "\\boxed{5 \\text{ cm}}", 0},
+    {"5 \\text{ m}", "\\boxed{500 \\text{ cm}}", 0},
+    {"5", "\\boxed{5 m}", 0},  // without a unit in the gold, m is a variable
+    // angles: degrees against radians when one side is marked in degrees
+    {"90^\\circ", "\\boxed{\\frac{\\pi}{2}}", 1},
+    {"\\frac{\\pi}{2}", "\\boxed{90^\\circ}", 1},
+    {"\\frac{\\pi}{3}", "\\boxed{60°}", 1},
+    {"\\frac{\\pi}{4}", "\\boxed{45 \\text{ degrees}}", 1},
+    {"60 degrees", "\\boxed{\\frac{\\pi}{3}}", 1},
+    {"\\frac{\\pi}{2}", "\\boxed{90}", 0},
+    {"90^\\circ", "\\boxed{\\frac{\\pi}{3}}", 0},
+    {"45^\\circ", "\\boxed{0.785}", 0},
+    // trigonometric functions of degree arguments
+    {"\\sin 30^\\circ", "\\boxed{\\frac12}", 1},
+    {"\\frac12", "\\boxed{\\sin 30^\\circ}", 1},
+    {"\\frac{\\sqrt3}{2}", "\\boxed{\\cos 30°}", 1},
+    {"1", "\\boxed{\\tan(45^{\\circ})}", 1},
+    {"\\frac12", "\\boxed{\\sin 30}", 0},  // 30 radians
+    // repeating decimals
+    {"\\frac16", "\\boxed{0.1\\overline{6}}", 1},
+    {"0.1\\overline{6}", "\\boxed{\\frac{1}{6}}", 1},
+    {"\\frac13", "\\boxed{0.\\overline{3}}", 1},
+    {"\\frac{1}{7}", "\\boxed{0.\\overline{142857}}", 1},
+    {"\\frac{37}{30}", "\\boxed{1.2\\overline{3}}", 1},
+    {"1", "\\boxed{0.\\bar{9}}", 1},
+    {"\\frac16", "\\boxed{0.1\\overline{7}}", 0},
+    {"\\frac16", "\\boxed{0.16}", 0},
+};
+
+// Under math_opts_t.lenient_decimals: a decimal for an irrational gold is right within the
+// precision it is printed with (at least 2 decimals or 3 significant digits).
+static const case_t kLenient[] = {
+    {"\\pi", "\\boxed{3.14}", 1},
+    {"\\sqrt{2}", "\\boxed{1.414}", 1},
+    {"3\\sqrt{3}", "\\boxed{5.196}", 1},
+    {"2\\pi", "\\boxed{6.2832}", 1},
+    {"e", "\\boxed{2.718}", 1},
+    {"45^\\circ", "\\boxed{0.785}", 1},
+    {"\\sqrt{3}", "\\boxed{1.7}", 0},
+    {"\\pi", "\\boxed{3.15}", 0},
+    {"2\\pi", "\\boxed{6.3}", 0},
 };
 
 static void check_case(const char *gold, const char *resp, int expected, const char *label) {
     verdict_t v;
-    int rc = math_verify(gold, resp, &v);
+    math_opts_t o = math_opts_default;
+    o.lenient_decimals = !strcmp(label, "lenient");
+    int rc = math_verify_opts(gold, resp, &o, &v);
     test_check(rc == 0 && v.correct == expected, "%s: gold=%s | response=%.120s | expected %d got %d | extracted=%s | %s", label, gold,
                resp, expected, v.correct, v.extracted, v.reason);
 }
@@ -332,6 +414,8 @@ static char *repeat(const char *prefix, const char *unit, size_t times, const ch
 int main(void) {
     // ---- table of realistic responses and near misses ----
     for (size_t i = 0; i < sizeof kCases / sizeof kCases[0]; i++) check_case(kCases[i].gold, kCases[i].response, kCases[i].expected, "case");
+    for (size_t i = 0; i < sizeof kLenient / sizeof kLenient[0]; i++)
+        check_case(kLenient[i].gold, kLenient[i].response, kLenient[i].expected, "lenient");
 
     // ---- extraction ----
     check_extract("<think>\\boxed{1}</think>The answer is $\\boxed{2}$.", "2");

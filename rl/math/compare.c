@@ -2,17 +2,23 @@
 // defines: mv_equal, mvc_equal, mvc_why, mvc_is_scalar, mvc_is_symbolish, mvc_is_setlike, mvc_is_equation, mvc_is_assignment
 //
 // Order of rules:
+//   0. units (normalize.c reports them, top level only): an angle in degrees on one side only also
+//      matches its value in radians; one unit in any spelling ("5 meters" = "5 \text{ m}" = "5 m");
+//      two different named units differ.
 //   1. identical canonical text (canon.c).
 //   2. relations: "x = 3" vs "3" when the gold is an assignment; a chain keeps its last value
 //      ("x = 5+6 = 11", "1/3 \approx 0.33" keeps 1/3); equations equal when lhs - rhs are
 //      proportional (2x+4y-3=0 vs y=-x/2+3/4); inequalities when proportional by a positive factor
 //      after flipping > and >=; a gold relation in one variable vs a set (0<x<1 vs (0,1)), and a gold
 //      set vs a relation when opts.set_relation.
-//   3. values: +- expands to two values; "12,5" may be a decimal comma; percent X% matches X and
-//      X/100; text by letters; matrices elementwise; tuples in order; sets, "1 and 2" lists and lists
-//      of tuples in any order; intervals by ends and openness, unions by components or membership.
+//   3. values: +- expands to two values; "12,5" may be a decimal comma; percent X% matches X/100,
+//      and X itself when X is a number literal; text by letters; matrices elementwise; the gold's
+//      form decides order: a gold tuple or bare list "1, 2" in order, a gold set, "1 and 2",
+//      "x = 1, 2", a list of tuples or +- in any order (an answer written as a set too); intervals
+//      by ends and openness, unions by components or membership.
 //   4. scalars: exact rationals (GMP); a printed float matches a value it rounds to (>= 2 decimals
-//      or >= 3 significant digits); otherwise evaluation at random points in MPFR with a relative
+//      or >= 3 significant digits) when the gold is the float or rational, or under
+//      lenient_decimals (compare_scalar.c); otherwise evaluation at random points in MPFR with a relative
 //      tolerance (no points: one evaluation).
 #include <ctype.h>
 #include <math.h>
@@ -241,12 +247,6 @@ static mv_node *as_matrix(cmp_t *k, mv_node *x) {
     return NULL;
 }
 
-static int all_tuples(const mv_node *x) {
-    for (int i = 0; i < x->n; i++)
-        if (x->kid[i]->kind != MV_TUPLE) return 0;
-    return x->n > 0;
-}
-
 static int ordered_equal(cmp_t *k, mv_node *g, mv_node *p) {
     if (g->n != p->n) return mvc_why(k, "different: number of elements", 0);
     for (int i = 0; i < g->n; i++)
@@ -285,26 +285,43 @@ static int unordered_equal(cmp_t *k, mv_node *g, mv_node *p, int as_set) {
 
 static int is_collection(const mv_node *x) { return x->kind == MV_TUPLE || x->kind == MV_LIST || x->kind == MV_SET; }
 
+static int all_tuples(const mv_node *x) {
+    for (int i = 0; i < x->n; i++)
+        if (x->kid[i]->kind != MV_TUPLE) return 0;
+    return x->n > 0;
+}
+
+// Order follows the gold's form: the gold marks an unordered answer as a set "\{a, b\}", with
+// "and"/"or" ("a and b", "x = a or x = b"), as the values of one variable ("x = a, b"), as a list
+// of tuples (the solutions (x, y) of a system) or with +-; a gold tuple "(a, b)" or bare list
+// "a, b" is ordered (the MATH grader's convention). The answer's connectors do not change that; an
+// answer written as a set (braces, +-) has no order and is compared as a set.
 static int collections_equal(cmp_t *k, mv_node *g, mv_node *p) {
     int gs = g->kind == MV_SET, ps = p->kind == MV_SET;
     if ((gs && p->kind == MV_TUPLE) || (ps && g->kind == MV_TUPLE)) {
         if (k->c->strict) return mvc_why(k, "different: a set is not a tuple", 0);
         return unordered_equal(k, g, p, 1);
     }
-    if (gs || ps) return unordered_equal(k, g, p, 1);
-    int unordered = (g->kind == MV_LIST && (g->flags & MV_F_UNORDERED)) || (p->kind == MV_LIST && (p->flags & MV_F_UNORDERED)) ||
-                    (mvc_is_assignment(g) && mvc_is_assignment(p)) ||
-                    (all_tuples(g) && all_tuples(p) && (g->kind == MV_LIST || p->kind == MV_LIST));
+    int unordered = gs || ps || (g->kind == MV_LIST && ((g->flags & MV_F_UNORDERED) || all_tuples(g))) ||
+                    (mvc_is_assignment(g) && mvc_is_assignment(p));
     return unordered ? unordered_equal(k, g, p, 1) : ordered_equal(k, g, p);
 }
 
+// A number literal written as a percentage (12, -3.5): only these may lose their percent sign;
+// \frac{1}{2}\% is 0.005, never 1/2.
+static int percent_number(const mv_node *x) {
+    if (x->kind == MV_NEG) x = x->kid[0];
+    return x->kind == MV_NUM;
+}
+
 static int percent_equal(cmp_t *k, mv_node *g, mv_node *p) {
+    if (g->kind == MV_PERCENT && p->kind == MV_PERCENT) return mvc_equal(k, g->kid[0], p->kid[0]);
     mv_node *x = g->kind == MV_PERCENT ? g : p, *y = x == g ? p : g;
-    if (y->kind == MV_PERCENT) return mvc_equal(k, x->kid[0], y->kid[0]);
     if (!mvc_is_scalar(y)) return 0;
-    // 12\% matches 12 and 0.12
-    if (mvc_scalar_equal(k, x->kid[0], y)) return mvc_why(k, "equal: percent value", 1);
-    return mvc_scalar_equal(k, x, y);
+    // 12\% matches 12 (the sign dropped) and 0.12 (its value); gold first in every comparison
+    if (percent_number(x->kid[0]) && (x == g ? mvc_scalar_equal(k, x->kid[0], y) : mvc_scalar_equal(k, y, x->kid[0])))
+        return mvc_why(k, "equal: percent value", 1);
+    return x == g ? mvc_scalar_equal(k, x, y) : mvc_scalar_equal(k, y, x);
 }
 
 // The real line written as a set: \mathbb{R} (read as the name R, so only beside another set),
@@ -417,11 +434,30 @@ static int mvc_value_equal(cmp_t *k, mv_node *g, mv_node *p) {
 
 // ---------------------------------------------------------------- entry
 
+// "x = 2 or x = -3", "x = 2, x = -3": the values of one variable, as "x = 2, -3" (unordered).
+static mv_node *merge_assignments(cmp_t *k, mv_node *x) {
+    if (x->kind != MV_LIST || x->n < 2) return x;
+    for (int i = 0; i < x->n; i++) {
+        mv_node *r = x->kid[i];
+        if (r->kind != MV_REL || r->n != 2 || r->ops[0] != MV_R_EQ || r->kid[0]->kind != MV_SYM ||
+            strcmp(r->kid[0]->str, x->kid[0]->kid[0]->str) || r->kid[1]->kind == MV_LIST)
+            return x;
+    }
+    mv_node *vals = mv_new(k->a, MV_LIST, x->n), *rel = mv_new(k->a, MV_REL, 2);
+    if (!vals || !rel) return x;
+    for (int i = 0; i < x->n; i++) vals->kid[i] = x->kid[i]->kid[1];
+    vals->flags = MV_F_UNORDERED;
+    rel->kid[0] = x->kid[0]->kid[0];
+    rel->kid[1] = vals;
+    rel->ops = x->kid[0]->ops;
+    return rel;
+}
+
 int mvc_equal(cmp_t *k, mv_node *g, mv_node *p) {
     if (--k->budget < 0) return mvc_why(k, "different: comparison budget spent", 0);
     if (mv_struct_equal(g, p)) return mvc_why(k, "equal: same expression", 1);
-    g = mvc_unwrap_in(g);
-    p = mvc_unwrap_in(p);
+    g = merge_assignments(k, mvc_unwrap_in(g));
+    p = merge_assignments(k, mvc_unwrap_in(p));
     int gE = mvc_is_equation(g), pE = mvc_is_equation(p), gA = mvc_is_assignment(g);
     int glen = g->kind == MV_REL ? g->n : 0;
     if (gE) g = mvc_trim_chain(k, g);
@@ -439,8 +475,58 @@ int mvc_equal(cmp_t *k, mv_node *g, mv_node *p) {
     return mvc_value_equal(k, g, p);
 }
 
+// ---------------------------------------------------------------- units and angles
+
+// "5 m", "3 ft^2" read as a product whose last factor spells the unit u: the number without it
+// (NULL when x is not such a product). Used only when the other side names the unit in words.
+static mv_node *strip_unit_symbol(cmp_t *k, mv_node *x, const char *u) {
+    if (x->kind != MV_MUL || x->n != 2 || !mvc_const_free(x->kid[0])) return NULL;
+    mv_node *last = x->kid[1];
+    char c[MV_UNIT_CAP], full[2 * MV_UNIT_CAP];
+    int power = 1;
+    if (last->kind == MV_POW && last->kid[1]->kind == MV_NUM && (!strcmp(last->kid[1]->str, "2") || !strcmp(last->kid[1]->str, "3"))) {
+        power = last->kid[1]->str[0] - '0';
+        last = last->kid[0];
+    }
+    if (last->kind != MV_SYM || !mv_unit_canon(last->str, c)) return NULL;
+    if (power > 1) snprintf(full, sizeof full, "%s^%d", c, power);
+    else snprintf(full, sizeof full, "%s", c);
+    (void)k;
+    return strcmp(full, u) ? NULL : x->kid[0];
+}
+
+static mv_node *to_radians(cmp_t *k, mv_node *x) {
+    mv_node *pi = mv_new(k->a, MV_CONST, 0);
+    if (!pi) return NULL;
+    pi->str = "pi";
+    return mv_new2(k->a, MV_MUL, x, mv_new2(k->a, MV_DIV, pi, mv_num_int(k->a, 180)));
+}
+
+// The units normalisation found (gold first): an angle marked in degrees on one side only also
+// matches its value in radians (90^\circ vs \frac{\pi}{2}); two named units must be the same unit in
+// any spelling ("5 meters" vs "5 \text{ m}"); a unit named in words on one side makes a trailing
+// unit letter on the other a unit ("5 meters" vs "5 m"). -1: no unit rule applies.
+static int units_equal(cmp_t *k, mv_node **g, mv_node **p) {
+    const char *gu = k->c->gold_unit ? k->c->gold_unit : "", *pu = k->c->pred_unit ? k->c->pred_unit : "";
+    if ((!gu[0] && !pu[0]) || !mvc_is_scalar(*g) || !mvc_is_scalar(*p)) return -1;
+    int gdeg = !strcmp(gu, "deg"), pdeg = !strcmp(pu, "deg");
+    if (gdeg != pdeg) {
+        if (mvc_equal(k, *g, *p)) return 1;
+        mv_node *g2 = gdeg ? to_radians(k, *g) : *g, *p2 = pdeg ? to_radians(k, *p) : *p;
+        int ok = g2 && p2 && mvc_equal(k, g2, p2);
+        return mvc_why(k, ok ? "equal: the same angle in degrees and radians" : "different: angles differ", ok);
+    }
+    if (gu[0] && pu[0] && strcmp(gu, pu)) return mvc_why(k, "different: units differ", 0);
+    mv_node *v;
+    if (gu[0] && !pu[0] && (v = strip_unit_symbol(k, *p, gu))) *p = v;
+    if (pu[0] && !gu[0] && (v = strip_unit_symbol(k, *g, pu))) *g = v;
+    return -1;
+}
+
 int mv_equal(mv_cmp_ctx *c, mv_arena *a, mv_node *gold, mv_node *pred) {
     cmp_t k = {c, a, 4096};
     c->why = "different";
+    int u = units_equal(&k, &gold, &pred);
+    if (u >= 0) return u;
     return mvc_equal(&k, gold, pred);
 }

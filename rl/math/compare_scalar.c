@@ -1,7 +1,8 @@
 // rl/math/compare_scalar.c — equality of two scalar answers: same canonical text; exact rationals
 // (GMP); a printed float against the value it rounds (>= 2 decimals or >= 3 significant digits,
-// ties away from zero); evaluation at random points (MPFR) with a relative tolerance; and the
-// proportionality test the equation and inequality rules use.
+// ties away from zero) when the gold is that float or a rational, or any value under
+// lenient_decimals (3.14 for \pi is wrong by default); evaluation at random points (MPFR) with a
+// relative tolerance; and the proportionality test the equation and inequality rules use.
 // defines: mvc_scalar_equal, mvc_numeric_equal, mvc_proportional, mvc_const_free, mvc_to_double
 #include <ctype.h>
 #include <math.h>
@@ -143,21 +144,30 @@ int mvc_scalar_equal(cmp_t *k, mv_node *g, mv_node *p) {
     mpq_t qg, qp;
     mpq_init(qg);
     mpq_init(qp);
-    int exact = mv_eval_exact(g, qg) == 0 && mv_eval_exact(p, qp) == 0;
+    int gold_rational = mv_eval_exact(g, qg) == 0;
+    int exact = gold_rational && mv_eval_exact(p, qp) == 0;
     int eq = exact && mpq_equal(qg, qp);
     mpq_clear(qg);
     mpq_clear(qp);
     if (eq) return mvc_why(k, "equal: exact rational", 1);
-    int dg = 0, sg = 0, dp = 0, sp = 0, fg = bare_float(g, &dg, &sg), fp = bare_float(p, &dp, &sp);
+    int dg = 0, sg = 0, dp = 0, sp = 0, fg = bare_float(g, &dg, &sg), fp = bare_float(p, &dp, &sp), rounded = 0;
     if (fg || fp) {
         const mv_node *f = fg && (!fp || dg <= dp) ? g : p, *v = f == g ? p : g;
         int d = f == g ? dg : dp, s = f == g ? sg : sp;
-        if ((d >= 2 || s >= 3) && float_rounds(f, d, v)) return mvc_why(k, "equal: float rounds the exact value", 1);
+        // A decimal gold states the precision asked for; a rational gold (1/3 vs 0.333) is matched by
+        // rounding too. A decimal for an irrational gold (3.14 for \pi) is a different answer unless
+        // the options say lenient_decimals: a policy must not learn to answer approximations.
+        int rounding_ok = f == g || gold_rational || k->c->lenient_decimals;
+        if ((d >= 2 || s >= 3) && float_rounds(f, d, v)) {
+            if (rounding_ok) return mvc_why(k, "equal: float rounds the exact value", 1);
+            rounded = 1;  // still equal if the decimal is the exact value (\sin(\pi/6) vs 0.5)
+        }
     }
     if (exact) return mvc_why(k, "different: exact rationals differ", 0);
     if (g->kind == MV_INF || p->kind == MV_INF) return mvc_why(k, "different", 0);
     int r = mvc_numeric_equal(k, g, p);
     if (r == 1) return mvc_why(k, "equal: numeric evaluation", 1);
+    if (rounded) return mvc_why(k, "different: a rounded decimal for an irrational value (lenient_decimals accepts it)", 0);
     return mvc_why(k, r == 0 ? "different: numeric evaluation" : "different: could not evaluate", 0);
 }
 

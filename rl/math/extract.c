@@ -20,7 +20,7 @@
 
 #define JOIN " \\text{ and } "  // the parser reads this as an unordered-list separator
 
-static pcre2_code *re_phrase, *re_final, *re_number, *re_choice;
+static pcre2_code *re_phrase, *re_final, *re_number, *re_choice, *re_correct;
 static pthread_once_t re_once = PTHREAD_ONCE_INIT;
 
 static pcre2_code *compile(const char *pat) {
@@ -36,6 +36,9 @@ static void compile_all(void) {
     re_phrase = compile("(?i)(?:final\\s+answer|\\banswer)(?:\\s+(?:is|would\\s+be|will\\s+be|should\\s+be))?\\s*(?:is\\b|:|=|\\bis\\b)"
                         "(?!\\s*(?:correct|right|wrong|incorrect|reasonable|consistent|valid|indeed|not|also|as\\s+follows)\\b)");
     re_final = compile("(?i)final\\s+answer");
+    // a self-correction that restates the answer: "Wait, actually no, it is 4", "Sorry, it should be 4"
+    re_correct = compile("(?i)\\b(?:actually|no|oops|sorry|correction|mistake|mistaken|wrong|incorrect|instead|rather)\\b[^.\\n]{0,80}?"
+                         "\\b(?:it\\s+is|it's|is\\s+actually|should\\s+be|must\\s+be|would\\s+be|answer\\s+is|equals|is)\\s+");
     re_number = compile(
         "(?<![\\w.\\\\^_])-?(?:\\d+\\s*/\\s*\\d+(?!\\d|[.,]\\d)|\\d{1,3}(?:(?:,|\\s|\\\\,|\\{,\\})\\d{3})+(?![\\d])(?:\\.\\d+)?|"
         "\\d+(?:[.,]\\d+)?|\\.\\d+)(?:\\s*(?:\\\\?%|percent|pct))?");
@@ -309,6 +312,40 @@ static int looks_like_math(const char *s, size_t n);
 
 // ---- answer phrases ----
 
+// The value stated at s[e..): the spans that follow at once, else the rest of the sentence when it
+// reads as math; else, when loose, the first number of the sentence ("6 apples"). 0 when none.
+static int put_value(const char *s, size_t n, size_t e, buf_t *out, int loose) {
+    // the segment: to the end of the line or the end of the sentence
+    size_t j = e;
+    while (j < n && s[j] != '\n') {
+        if (s[j] == '.' && (j + 1 == n || isspace((unsigned char)s[j + 1])) && !(j > e && isdigit((unsigned char)s[j - 1]) && j + 1 < n && isdigit((unsigned char)s[j + 1])))
+            break;
+        if (s[j] == '$' || (s[j] == '\\' && j + 1 < n && (s[j + 1] == '(' || s[j + 1] == '['))) {
+            // a span right after the phrase: take the spans of the segment
+            if (!loose && nonblank(s, e, j)) return 0;
+            size_t k = j;
+            while (k < n && !(s[k] == '\n' && k + 1 < n && s[k + 1] == '\n')) k++;
+            return put_first_spans(s + j, k - j, out);
+        }
+        j++;
+    }
+    while (e < j && (isspace((unsigned char)s[e]) || s[e] == '*' || s[e] == ':')) e++;
+    while (j > e && (isspace((unsigned char)s[j - 1]) || s[j - 1] == '*' || s[j - 1] == '.' || s[j - 1] == ',')) j--;
+    if (j <= e) return 0;
+    if (!looks_like_math(s + e, j - e)) {
+        // "The answer is 6 apples": the first number of the phrase; a correction must start with it
+        size_t b2, e2;
+        if (!first_match(re_number, s + e, j - e, &b2, &e2) || (!loose && b2 > 0)) return 0;
+        j = e + e2;
+        e = e + b2;
+    }
+    buf_append(out, s + e, j - e);
+    buf_putc(out, 0);
+    return 1;
+}
+
+// The last stated answer: the value after the last "answer is" phrase, or after a self-correction
+// that follows it ("The answer is 2. Wait, actually no, it is 4." -> 4): the final word wins.
 static int put_phrase(const char *s, size_t n, buf_t *out) {
     size_t b, e;
     if (!last_match(re_phrase, s, n, &b, &e)) return 0;
@@ -321,32 +358,12 @@ static int put_phrase(const char *s, size_t n, buf_t *out) {
             if (!in_math && k + 4 <= n && !memcmp(s + k, " is ", 4)) e = k + 4;
         }
     }
-    // the segment: to the end of the line or the end of the sentence
-    size_t j = e;
-    while (j < n && s[j] != '\n') {
-        if (s[j] == '.' && (j + 1 == n || isspace((unsigned char)s[j + 1])) && !(j > e && isdigit((unsigned char)s[j - 1]) && j + 1 < n && isdigit((unsigned char)s[j + 1])))
-            break;
-        if (s[j] == '$' || (s[j] == '\\' && j + 1 < n && (s[j + 1] == '(' || s[j + 1] == '['))) {
-            // a span right after the phrase: take the spans of the segment
-            size_t k = j;
-            while (k < n && !(s[k] == '\n' && k + 1 < n && s[k + 1] == '\n')) k++;
-            return put_first_spans(s + j, k - j, out);
-        }
-        j++;
+    size_t cb, ce, mark = out->n;
+    if (last_match(re_correct, s + e, n - e, &cb, &ce)) {
+        if (put_value(s, n, e + ce, out, 0)) return 1;
+        out->n = mark;
     }
-    while (e < j && (isspace((unsigned char)s[e]) || s[e] == '*' || s[e] == ':')) e++;
-    while (j > e && (isspace((unsigned char)s[j - 1]) || s[j - 1] == '*' || s[j - 1] == '.' || s[j - 1] == ',')) j--;
-    if (j <= e) return 0;
-    if (!looks_like_math(s + e, j - e)) {
-        // "The answer is 6 apples": the first number of the phrase
-        size_t b2, e2;
-        if (!first_match(re_number, s + e, j - e, &b2, &e2)) return 0;
-        j = e + e2;
-        e = e + b2;
-    }
-    buf_append(out, s + e, j - e);
-    buf_putc(out, 0);
-    return 1;
+    return put_value(s, n, e, out, 1);
 }
 
 // Short text that reads like a math answer rather than a sentence: at most one word of two or

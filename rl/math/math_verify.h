@@ -20,9 +20,12 @@ typedef struct {
     int strict;        // 1: variable names matter (f(x) != f(y)); 0: variables matched by sorted position
     int set_relation;  // 1: a gold set also matches a relation (x \in [a,b] vs a \le x \le b); a gold
                        //    relation always matches an equal set
+    int lenient_decimals;  // 1: a decimal answer for an irrational gold (3.14 for \pi) is right when the
+                           //    gold rounds to it at its printed precision; 0: wrong (a rational gold
+                           //    such as 1/3 vs 0.333 is judged by rounding either way)
 } math_opts_t;
 
-// strict = 1, set_relation = 1
+// strict = 1, set_relation = 1, lenient_decimals = 0
 extern const math_opts_t math_opts_default;
 
 // Fills *out (correct, reward, extracted, reason). Returns 0; -1 only on NULL arguments.

@@ -113,8 +113,13 @@ int mv_extract_gold(const char *gold, size_t n, buf_t *out);
 // The last multiple-choice letter named in a response ("(B)", "option B", "answer is B"); 0 if none.
 char mv_extract_choice(const char *resp, size_t n);
 
-// normalize.c: string-level cleanups of one extracted answer (in place into out).
-void mv_normalize(const char *s, size_t n, buf_t *out);
+// normalize.c: string-level cleanups of one extracted answer (in place into out). unit (may be
+// NULL) receives the canonical unit the answer ended with and normalisation dropped ("m" for
+// "5 meters", "cm^2", "deg" for a degree mark), "" when none.
+#define MV_UNIT_CAP 16
+void mv_normalize(const char *s, size_t n, buf_t *out, char unit[MV_UNIT_CAP]);
+// The canonical unit a name spells ("meters" -> "m", "hr" -> "h"); 0 when not a known unit.
+int mv_unit_canon(const char *name, char unit[MV_UNIT_CAP]);
 int mv_is_known_command(const char *name, size_t n);
 
 // parse.c: LaTeX answer -> tree; NULL when it does not parse (or hits a limit).
@@ -150,8 +155,9 @@ int mv_has_float(const mv_node *x);
 
 // compare.c
 typedef struct {
-    int strict, set_relation;
+    int strict, set_relation, lenient_decimals;  // math_opts_t
     const char *why;  // short reason of the last decision
+    const char *gold_unit, *pred_unit;  // mv_normalize's units ("" or NULL: none)
 } mv_cmp_ctx;
 int mv_equal(mv_cmp_ctx *c, mv_arena *a, mv_node *gold, mv_node *pred);
 

@@ -1,5 +1,5 @@
 // rl/math/normalize.c — string-level cleanup of one extracted answer before parsing.
-// defines: mv_normalize, mv_is_known_command
+// defines: mv_normalize, mv_is_known_command, mv_unit_canon
 //
 // - Unicode forms to LaTeX (unicode.c); "\\frac" written with a doubled backslash to "\frac".
 // - \dfrac \tfrac \cfrac -> \frac, \dbinom \tbinom -> \binom; \left \right \big.. \displaystyle dropped.
@@ -7,9 +7,14 @@
 // - degrees (^\circ, ^{\circ}, \degree), dollars (\$, $) and trailing units (\text{ cm}, \mbox{units},
 //   "miles", "cm^2") dropped; percent words (%, percent, pct) -> \%.
 // - spacing commands (\, \; \: \! \quad ~) -> ' '; trailing punctuation dropped.
+// - the unit the answer ends with, canonical ("5 meters" and "5\text{ m}": m; "3 sq ft": ft^2), and
+//   degree marks (deg) are reported beside the text for the comparison; in an answer with a
+//   trigonometric function a degree mark becomes \degree (pi/180 inside the function's argument).
 #include <ctype.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -42,9 +47,28 @@ int mv_is_known_command(const char *name, size_t n) {
 
 static int name_is(const char *s, size_t n, const char *lit) { return strlen(lit) == n && !memcmp(s, lit, n); }
 
+// Does the answer apply a trigonometric function (\sin 30^\circ)? Then its degree marks scale the
+// arguments (the parser reads \degree as pi/180 inside a trig argument); elsewhere they are a unit.
+static int has_trig(const char *s, size_t n) {
+    static const char *const fn[] = {"sin", "cos", "tan", "sec", "csc", "cot"};
+    for (size_t i = 0; i + 3 <= n; i++) {
+        if (i > 0 && isalpha((unsigned char)s[i - 1])) continue;  // \arcsin is not a trig function of an angle
+        for (size_t f = 0; f < 6; f++)
+            if (!memcmp(s + i, fn[f], 3) && (i + 3 == n || !isalpha((unsigned char)s[i + 3]))) return 1;
+    }
+    return 0;
+}
+
+// A degree mark: kept as "\degree" in a trigonometric answer, else dropped and counted in *deg.
+static void put_degree(buf_t *out, int trig, int *deg) {
+    if (trig) buf_puts(out, "\\degree ");
+    else (*deg)++;
+}
+
 // ---- pass 1: commands, spacing, degrees, dollars ----
-static void pass_commands(const char *s, size_t n, buf_t *out) {
+static void pass_commands(const char *s, size_t n, buf_t *out, int *deg) {
     size_t i = 0;
+    int trig = has_trig(s, n);
     while (i < n) {
         char c = s[i];
         if (c == '$') {
@@ -66,6 +90,7 @@ static void pass_commands(const char *s, size_t n, buf_t *out) {
                 k += 5;
                 while (k < n && s[k] == ' ') k++;
                 if (brace && k < n && s[k] == '}') k++;
+                put_degree(out, trig, deg);
                 i = k;
                 continue;
             }
@@ -144,6 +169,7 @@ static void pass_commands(const char *s, size_t n, buf_t *out) {
             continue;
         }
         if (name_is(nm, len, "circ") || name_is(nm, len, "degree")) {
+            put_degree(out, trig, deg);
             i = e;
             continue;
         }
@@ -258,26 +284,143 @@ static void fix_thousands(buf_t *b) {
     s[w] = 0;
 }
 
-void mv_normalize(const char *s, size_t n, buf_t *out) {
+// ---- units: the spellings of one unit are one unit ----
+typedef struct {
+    const char *canon, *names;  // names: '|'-separated, lowercase
+} unit_t;
+
+static const unit_t kUnits[] = {
+    {"m", "m|meter|meters|metre|metres"},          {"cm", "cm|centimeter|centimeters|centimetre|centimetres"},
+    {"mm", "mm|millimeter|millimeters|millimetre|millimetres"}, {"km", "km|kilometer|kilometers|kilometre|kilometres"},
+    {"ft", "ft|foot|feet"},                        {"in", "in|inch|inches"},
+    {"yd", "yd|yd.|yard|yards"},                   {"mi", "mi|mile|miles"},
+    {"kg", "kg|kilogram|kilograms|kilo|kilos"},    {"g", "g|gram|grams"},
+    {"lb", "lb|lbs|pound|pounds"},                 {"oz", "oz|ounce|ounces"},
+    {"s", "s|sec|secs|second|seconds"},            {"min", "min|mins|minute|minutes"},
+    {"h", "h|hr|hrs|hour|hours"},                  {"day", "day|days"},
+    {"week", "week|weeks"},                        {"yr", "yr|yrs|year|years"},
+    {"l", "l|liter|liters|litre|litres"},          {"ml", "ml|milliliter|milliliters|millilitre|millilitres"},
+    {"dollar", "dollar|dollars"},                  {"cent", "cent|cents"},
+    {"deg", "deg|degree|degrees"},                 {"rad", "rad|rads|radian|radians"},
+    {"mph", "mph|miles per hour"},
+};
+
+static const char *unit_canon(const char *w, size_t n) {
+    for (size_t u = 0; u < sizeof kUnits / sizeof kUnits[0]; u++)
+        for (const char *nm = kUnits[u].names; *nm;) {
+            const char *bar = strchr(nm, '|');
+            size_t len = bar ? (size_t)(bar - nm) : strlen(nm);
+            if (len == n && !strncasecmp(nm, w, n)) return kUnits[u].canon;
+            nm += len + (bar != NULL);
+        }
+    return NULL;
+}
+
+int mv_unit_canon(const char *name, char unit[MV_UNIT_CAP]) {
+    const char *c = unit_canon(name, strlen(name));
+    if (!c) return 0;
+    snprintf(unit, MV_UNIT_CAP, "%s", c);
+    return 1;
+}
+
+// The unit written at the end of an answer after a number ("5 meters", "5\text{ m}", "12 \text{cm}^2",
+// "3 square feet"): its canonical name into unit ("m", "cm^2", "ft^2"), and the offset where its
+// text starts; 0 when the answer does not end in a known unit.
+static int trailing_unit(const char *s, size_t n, char unit[MV_UNIT_CAP], size_t *start) {
+    size_t e = n;
+    int power = 1;
+    while (e > 0 && s[e - 1] == ' ') e--;
+    // ^2, ^{2}, ^3
+    if (e >= 2 && (s[e - 1] == '2' || s[e - 1] == '3' || (e >= 4 && s[e - 1] == '}' && (s[e - 2] == '2' || s[e - 2] == '3') && s[e - 3] == '{'))) {
+        size_t k = s[e - 1] == '}' ? e - 3 : e - 1;
+        while (k > 0 && s[k - 1] == ' ') k--;
+        if (k > 0 && s[k - 1] == '^') {
+            power = s[s[e - 1] == '}' ? e - 2 : e - 1] - '0';
+            e = k - 1;
+            while (e > 0 && s[e - 1] == ' ') e--;
+        }
+    }
+    size_t wb, we, b;
+    if (e > 0 && s[e - 1] == '}') {  // \text{ m}, \mathrm{~cm}
+        size_t k = e - 1;
+        while (k > 0 && s[k - 1] != '{' && s[k - 1] != '}') k--;
+        if (k == 0 || s[k - 1] != '{') return 0;
+        wb = k;
+        we = e - 1;
+        size_t c = k - 1;
+        while (c > 0 && isalpha((unsigned char)s[c - 1])) c--;
+        if (c == 0 || s[c - 1] != '\\') return 0;
+        static const char *const cmds[] = {"text", "textnormal", "textrm", "textbf", "mbox", "mathrm", "mathbf", "textit"};
+        int ok = 0;
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) ok |= strlen(cmds[i]) == k - 1 - c && !memcmp(s + c, cmds[i], k - 1 - c);
+        if (!ok) return 0;
+        b = c - 1;
+    } else {  // plain words: "5 meters", "3 square feet"
+        we = e;
+        wb = e;
+        while (wb > 0 && (isalpha((unsigned char)s[wb - 1]) || s[wb - 1] == ' ' || s[wb - 1] == '.')) wb--;
+        b = wb;
+    }
+    while (wb < we && (s[wb] == ' ' || s[wb] == '~')) wb++;
+    while (we > wb && (s[we - 1] == ' ' || s[we - 1] == '.')) we--;
+    // the unit follows a number
+    size_t q = b;
+    while (q > 0 && s[q - 1] == ' ') q--;
+    if (q == 0 || !(isdigit((unsigned char)s[q - 1]) || s[q - 1] == '}' || s[q - 1] == ')')) return 0;
+    // square feet, sq ft, sq. ft, cubic meters
+    static const struct {
+        const char *w;
+        int p;
+    } pre[] = {{"square ", 2}, {"sq. ", 2}, {"sq ", 2}, {"cubic ", 3}};
+    for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
+        size_t l = strlen(pre[i].w);
+        if (we - wb > l && !strncasecmp(s + wb, pre[i].w, l)) {
+            wb += l;
+            power = pre[i].p;
+            break;
+        }
+    }
+    const char *c = unit_canon(s + wb, we - wb);
+    if (!c) return 0;
+    if (power > 1) snprintf(unit, MV_UNIT_CAP, "%s^%d", c, power);
+    else snprintf(unit, MV_UNIT_CAP, "%s", c);
+    *start = b;
+    return 1;
+}
+
+void mv_normalize(const char *s, size_t n, buf_t *out, char unit[MV_UNIT_CAP]) {
     pthread_once(&rw_once, compile_rewrites);
     buf_t uni, tmp;
     buf_init(&uni);
     mv_unicode_to_latex(s, n, &uni);
     out->n = 0;
     out->s[0] = 0;
-    pass_commands(uni.s, uni.n, out);
+    int deg = 0;
+    pass_commands(uni.s, uni.n, out, &deg);
     buf_free(&uni);
+    if (unit) unit[0] = 0;
 
     int has_digit = 0;
     for (size_t i = 0; i < out->n && !has_digit; i++) has_digit = isdigit((unsigned char)out->s[i]);
     if (has_digit || strchr(out->s, '%')) {
         fix_thousands(out);
+        // a trailing unit counts when the rewrites below drop it (a bare "5 m" stays a product)
+        char u[MV_UNIT_CAP];
+        size_t ustart = 0, tail_len = 0;
+        char tail[64];
+        if (unit && trailing_unit(out->s, out->n, u, &ustart) && out->n - ustart < sizeof tail) {
+            tail_len = out->n - ustart;
+            memcpy(tail, out->s + ustart, tail_len);
+        }
         buf_init(&tmp);
         pcre2_match_data *md = pcre2_match_data_create(8, NULL);
         for (size_t i = 0; i < N_REWRITES; i++) apply_rewrite(i, out, &tmp, md);
         pcre2_match_data_free(md);
         buf_free(&tmp);
+        if (tail_len && (out->n < tail_len || memcmp(out->s + out->n - tail_len, tail, tail_len)))
+            snprintf(unit, MV_UNIT_CAP, "%s", u);
     }
+    if (unit && !unit[0] && deg) snprintf(unit, MV_UNIT_CAP, "deg");
     // trailing punctuation and spacing; leading spaces
     while (out->n > 0) {
         char c = out->s[out->n - 1];

@@ -10,7 +10,7 @@
 //   term    := unary (('*' | \cdot | \times | '/' | \div | implicit) unary)*   (2\frac12 = 2 + 1/2)
 //   unary   := '-' unary | '+' unary | power
 //   power   := postfix ('^' script)?
-//   postfix := primary ('!' | \% | ')*
+//   postfix := primary ('!' | \% | ' | \degree)*                   (\degree: pi/180 in a trig argument)
 //   primary := number | letter[_sub][(args)] | \frac | \sqrt[n] | \binom | function [^p] arg | ( list ) |
 //              [ list ) | \{ list \} | { list } | |expr| | \text{..} | \begin{pmatrix}..\end{pmatrix} | \sum ..
 // Malformed LaTeX from models is accepted where the meaning is clear: \frac12, \frac3{3}, \sqrt3,
@@ -35,6 +35,7 @@ typedef struct {
     size_t n, pos;
     mv_arena *a;
     int depth, fail, in_abs;
+    int in_trig;  // inside the argument of sin, cos, ...: a degree mark scales by pi/180
     tok_t cur;
 } parser;
 
@@ -42,6 +43,13 @@ static const char *const kWords[] = {"and", "or", "sin", "cos", "tan", "sec", "c
                                      "sqrt", "pi", "infinity", "inf", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"};
 
 static int word_is(const char *s, size_t n, const char *w) { return strlen(w) == n && !memcmp(s, w, n); }
+
+// \overline or \bar at s: the repeating digits of a decimal (0.1\overline{6}).
+static int repeat_cmd(const char *s, size_t n) {
+    size_t k = 0;
+    while (k < n && isalpha((unsigned char)s[k])) k++;
+    return (k == 8 && !memcmp(s, "overline", 8)) || (k == 3 && !memcmp(s, "bar", 3));
+}
 
 static void lex(parser *p) {
     const char *s = p->s;
@@ -60,6 +68,8 @@ static void lex(parser *p) {
         if (j < p->n && s[j] == '.' && j + 1 < p->n && isdigit((unsigned char)s[j + 1])) {
             j++;
             while (j < p->n && isdigit((unsigned char)s[j])) j++;
+        } else if (j < p->n && s[j] == '.' && j + 1 < p->n && s[j + 1] == '\\' && repeat_cmd(s + j + 2, p->n - j - 2)) {
+            j++;  // "0.\overline{3}": the point belongs to the number
         } else if (j < p->n && s[j] == '.' && (j + 1 == p->n || !isalpha((unsigned char)s[j + 1])) && j > i &&
                    (j + 1 == p->n || s[j + 1] == ' ' || s[j + 1] == '}' || s[j + 1] == ')' || s[j + 1] == ',')) {
             j++;  // "5." is 5
@@ -124,6 +134,7 @@ static mv_node *parse_expr(parser *p);
 static mv_node *parse_term(parser *p, int implicit_only);
 static mv_node *parse_unary(parser *p);
 static mv_node *parse_power(parser *p);
+static mv_node *constant(parser *p, const char *name);
 static mv_node *parse_primary(parser *p);
 
 // Content [b, e) of a brace group at the current token '{'; moves past it.
@@ -563,6 +574,12 @@ static mv_node *parse_power(parser *p) {
             if (d == '=') break;
             next(p);
             x = mv_new1(p->a, MV_FACT, x);
+        } else if (is_cmd(p, "degree")) {  // normalize.c writes degree marks of trig answers so
+            next(p);
+            if (p->in_trig) {  // \sin 30^\circ = \sin(30 pi / 180)
+                mv_node *pi = constant(p, "pi");
+                x = mv_new2(p->a, MV_MUL, x, mv_new2(p->a, MV_DIV, pi, mv_num_int(p->a, 180)));
+            }
         } else if (is_cmd(p, "%")) {
             next(p);
             x = mv_new1(p->a, MV_PERCENT, x);
@@ -671,7 +688,11 @@ static mv_node *parse_function(parser *p, const char *name) {
             if (!base) return fail(p);
         }
     }
+    int trig = !strcmp(name, "sin") || !strcmp(name, "cos") || !strcmp(name, "tan") || !strcmp(name, "sec") ||
+               !strcmp(name, "csc") || !strcmp(name, "cot");
+    p->in_trig += trig;
     mv_node *arg = parse_fn_arg(p);
+    p->in_trig -= trig;
     if (!arg) return fail(p);
     // \sin^{-1} x is arcsin x
     if (power && power->kind == MV_NEG && power->kid[0]->kind == MV_NUM && !strcmp(power->kid[0]->str, "1")) {
@@ -1038,12 +1059,70 @@ static mv_node *parse_command(parser *p) {
     return parse_symbol(p, name, n);
 }
 
+// A repeating decimal, the current token being \overline or \bar after the literal lit[0..n) ("0.1",
+// "0."): 0.1\overline{6} = (16 - 1) / 90, an exact quotient. Up to 40 digits each side.
+static mv_node *parse_repeating(parser *p, const char *lit, size_t n) {
+    next(p);
+    size_t b, e;
+    if (is_char(p, '{')) {
+        if (!raw_group(p, &b, &e)) return fail(p);
+        trim(p->s, &b, &e);
+    } else if (p->cur.t == T_NUM) {
+        b = p->cur.pos;
+        e = p->cur.end;
+        next(p);
+    } else {
+        return fail(p);
+    }
+    char head[48], all[96];
+    size_t nh = 0, k = 0, nr = e - b;
+    for (size_t i = 0; i < n; i++) {
+        if (lit[i] == '.') k = 0;
+        else if (nh < 40) head[nh++] = lit[i], k++;
+        else return fail(p);
+    }
+    if (nr == 0 || nr > 40 || nh == 0) return fail(p);
+    for (size_t i = b; i < e; i++)
+        if (!isdigit((unsigned char)p->s[i])) return fail(p);
+    memcpy(all, head, nh);
+    memcpy(all + nh, p->s + b, nr);
+    all[nh + nr] = head[nh] = 0;
+    // value = (head.rep digits - head digits) / (10^k (10^len(rep) - 1))
+    mpz_t num, sub;
+    mpz_init_set_str(num, all, 10);
+    mpz_init_set_str(sub, head, 10);
+    mpz_sub(num, num, sub);
+    char ns[100];
+    mpz_get_str(ns, 10, num);  // at most 81 digits
+    mpz_clear(num);
+    mpz_clear(sub);
+    char den[96];
+    memset(den, '9', nr);
+    memset(den + nr, '0', k);
+    den[nr + k] = 0;
+    mv_node *a = mv_new(p->a, MV_NUM, 0), *d = mv_new(p->a, MV_NUM, 0);
+    if (!a || !d) return fail(p);
+    a->str = mv_strndup(p->a, ns, strlen(ns));
+    d->str = mv_strndup(p->a, den, strlen(den));
+    mv_node *q = mv_new2(p->a, MV_DIV, a, d);
+    if (!q) return fail(p);
+    q->flags |= MV_F_QUOTIENT;
+    return q;
+}
+
 static mv_node *parse_primary(parser *p) {
     if (++p->depth > MV_MAX_DEPTH) return fail(p);
     mv_node *x = NULL;
     tok_t t = p->cur;
     switch (t.t) {
     case T_NUM: {
+        if (memchr(t.s, '.', t.n) && !memchr(t.s, 'e', t.n) && !memchr(t.s, 'E', t.n) && p->cur.end + 1 < p->n &&
+            p->s[p->cur.end] == '\\' && repeat_cmd(p->s + p->cur.end + 1, p->n - p->cur.end - 1)) {
+            next(p);
+            x = parse_repeating(p, t.s, t.n);
+            if (!x) return fail(p);
+            break;
+        }
         x = mv_new(p->a, MV_NUM, 0);
         if (!x) return fail(p);
         char *d = mv_strndup(p->a, t.s, t.n);

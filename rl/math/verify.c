@@ -7,16 +7,16 @@
 #include "rl/math/math_verify.h"
 #include "rl/math/mv_internal.h"
 
-const math_opts_t math_opts_default = {1, 1};
+const math_opts_t math_opts_default = {1, 1, 0};
 
 // Normalises and parses one candidate into *norm; NULL when it does not parse. *limit is set when
 // the candidate hit a size limit (then no later candidate is tried: the answer is too large).
-static mv_node *parse_candidate(mv_arena *a, const char *c, size_t n, buf_t *norm, int *limit) {
+static mv_node *parse_candidate(mv_arena *a, const char *c, size_t n, buf_t *norm, int *limit, char unit[MV_UNIT_CAP]) {
     if (n > MV_MAX_ANSWER) {
         *limit = 1;
         return NULL;
     }
-    mv_normalize(c, n, norm);
+    mv_normalize(c, n, norm, unit);
     if (norm->n == 0) return NULL;
     mv_node *x = mv_parse(a, norm->s);
     if (!x && a->overflow) *limit = 1;
@@ -29,7 +29,7 @@ static void keep_first(buf_t *first, const buf_t *norm) {
 }
 
 // Gold: every candidate of mv_extract_gold in order.
-static mv_node *parse_gold(mv_arena *a, const char *gold, buf_t *norm, buf_t *first) {
+static mv_node *parse_gold(mv_arena *a, const char *gold, buf_t *norm, buf_t *first, char unit[MV_UNIT_CAP]) {
     buf_t cands;
     buf_init(&cands);
     int count = mv_extract_gold(gold, strlen(gold), &cands), limit = 0;
@@ -37,7 +37,7 @@ static mv_node *parse_gold(mv_arena *a, const char *gold, buf_t *norm, buf_t *fi
     const char *c = cands.s;
     for (int i = 0; i < count && !x && !limit; i++) {
         size_t n = strlen(c);
-        x = parse_candidate(a, c, n, norm, &limit);
+        x = parse_candidate(a, c, n, norm, &limit, unit);
         keep_first(first, norm);
         c += n + 1;
     }
@@ -47,7 +47,8 @@ static mv_node *parse_gold(mv_arena *a, const char *gold, buf_t *norm, buf_t *fi
 }
 
 // Response: extraction levels on demand, the first candidate that parses wins.
-static mv_node *parse_response(mv_arena *a, const char *resp, buf_t *norm, buf_t *first, int *found, int *limit) {
+static mv_node *parse_response(mv_arena *a, const char *resp, buf_t *norm, buf_t *first, int *found, int *limit,
+                               char unit[MV_UNIT_CAP]) {
     buf_t cand;
     buf_init(&cand);
     size_t len = strlen(resp);
@@ -60,7 +61,7 @@ static mv_node *parse_response(mv_arena *a, const char *resp, buf_t *norm, buf_t
         cand.n = 0;
         if (mv_extract_response(resp + b, len - b, order[level], &cand) != 1) continue;
         (*found)++;
-        x = parse_candidate(a, cand.s, strlen(cand.s), norm, limit);
+        x = parse_candidate(a, cand.s, strlen(cand.s), norm, limit, unit);
         keep_first(first, norm);
     }
     buf_free(&cand);
@@ -91,6 +92,9 @@ static char choice_letter(const char *s, int allow_tail) {
     if (*t && !(t > s + 1 && (t[-1] == ')' || t[-1] == ':' || t[-1] == '.' || t[-1] == ' '))) return 0;
     return c;
 }
+
+// Both answers name a unit, and not the same one ("5 meters" vs "5 cm"): the same text is not enough.
+static int units_conflict(const char *gu, const char *pu) { return gu[0] && pu[0] && strcmp(gu, pu); }
 
 static void set_text(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
@@ -123,8 +127,9 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
     buf_init(&pfirst);
 
     int np = 0, limit = 0;
-    mv_node *g = parse_gold(&a, gold, &gnorm, &gfirst);
-    mv_node *p = parse_response(&a, response, &pnorm, &pfirst, &np, &limit);
+    char gunit[MV_UNIT_CAP] = "", punit[MV_UNIT_CAP] = "";
+    mv_node *g = parse_gold(&a, gold, &gnorm, &gfirst, gunit);
+    mv_node *p = parse_response(&a, response, &pnorm, &pfirst, &np, &limit, punit);
     const char *pshown = p ? pnorm.s : pfirst.s;
     const char *gshown = g ? gnorm.s : gfirst.s;  // first: the best candidate, parsed or not
     set_text(out->extracted, sizeof out->extracted, pshown);
@@ -145,7 +150,7 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
         for (int level = 0; level < MV_EXTRACT_LEVELS && !pl; level++) {
             cand.n = 0;
             if (mv_extract_response(response + b, len - b, order[level], &cand) != 1 || cand.n > MV_MAX_ANSWER) continue;
-            mv_normalize(cand.s, strlen(cand.s), &tmp);
+            mv_normalize(cand.s, strlen(cand.s), &tmp, NULL);
             pl = choice_letter(tmp.s, 1);
         }
         buf_free(&cand);
@@ -157,7 +162,7 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
             char letter[2] = {pl, 0};
             set_text(out->extracted, sizeof out->extracted, letter);
         }
-    } else if (np > 0 && gfirst.n > 0 && !strcmp(gfirst.s, pfirst.s)) {
+    } else if (np > 0 && gfirst.n > 0 && !strcmp(gfirst.s, pfirst.s) && !units_conflict(gunit, punit)) {
         correct = 1;  // the best candidates read the same, whether or not they parse
         reason = "equal: same text";
     } else if (np == 0) {
@@ -172,10 +177,10 @@ int math_verify_opts(const char *gold, const char *response, const math_opts_t *
         correct = gshown[0] && !strcmp(gshown, pshown);
         reason = correct ? "equal: same text (gold unparsed)" : "different: gold could not be parsed; texts differ";
     } else {
-        mv_cmp_ctx ctx = {opts->strict, opts->set_relation, NULL};
+        mv_cmp_ctx ctx = {opts->strict, opts->set_relation, opts->lenient_decimals, NULL, gunit, punit};
         correct = mv_equal(&ctx, &a, g, p);
         reason = ctx.why ? ctx.why : (correct ? "equal" : "different");
-        if (!correct && !strcmp(gnorm.s, pnorm.s)) {
+        if (!correct && !strcmp(gnorm.s, pnorm.s) && !units_conflict(gunit, punit)) {
             correct = 1;
             reason = "equal: same text";
         }
@@ -206,7 +211,8 @@ int math_extract_answer(const char *response, char *buf, size_t cap) {
     buf_init(&norm);
     buf_init(&first);
     int np = 0, limit = 0;
-    mv_node *p = parse_response(&a, response, &norm, &first, &np, &limit);
+    char unit[MV_UNIT_CAP];
+    mv_node *p = parse_response(&a, response, &norm, &first, &np, &limit, unit);
     set_text(buf, cap, p ? norm.s : first.s);
     buf_free(&norm);
     buf_free(&first);
