@@ -1,6 +1,6 @@
 // tests/test_verify_cli.c — `cispo verify` end to end: --gold/--answer, --tsv with a header line,
 // \t and \n escapes (LaTeX commands such as \times and \neq left alone), the summary line with the
-// agreement against an expected column, --verifier, and the errors a user can act on.
+// agreement against an expected column, --lenient-decimals, --verifier, and the errors a user can act on.
 //   ctest -R test_verify_cli        (needs CISPO_BIN, set by ctest)
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +68,20 @@ int main(void) {
     }
     test_check(line && strstr(line, "# 5 verdicts: 4 correct") && strstr(line, "agreement with expected 3/4") && strstr(line, "verdicts/s"),
                "summary: '%s'", line ? line : "(none)");
+    free(out);
+
+    // a rounded decimal for an irrational gold: wrong by default, right under --lenient-decimals
+    snprintf(cmd, sizeof cmd, "%s verify --gold '\\pi' --answer '\\boxed{3.14}' --reason", bin);
+    rc = run(cmd, &out);
+    test_check(rc == 0 && strstr(out, "0\t3.14\tdifferent: a rounded decimal") == out, "pi vs 3.14 by default: '%s'", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s verify --gold '\\pi' --answer '\\boxed{3.14}' --lenient-decimals", bin);
+    rc = run(cmd, &out);
+    test_check(rc == 0 && !strncmp(out, "1\t3.14\n", 7), "pi vs 3.14 --lenient-decimals: '%s'", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s verify --gold '\\pi' --answer '\\boxed{3.15}' --lenient-decimals", bin);
+    rc = run(cmd, &out);
+    test_check(rc == 0 && !strncmp(out, "0\t3.15\n", 7), "pi vs 3.15 --lenient-decimals: '%s'", out);
     free(out);
 
     // another verifier through the same command

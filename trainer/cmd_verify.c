@@ -1,6 +1,7 @@
 // trainer/cmd_verify.c — `cispo verify`: run a reward verifier on one answer or a TSV of pairs.
 //   cispo verify --gold G --answer A [--verifier math|exact|regex] [--reason]
 //   cispo verify --tsv FILE [--verifier NAME] [--reason] [--quiet] [--non-strict] [--no-set-relation]
+//                [--lenient-decimals]
 // TSV lines are `gold<TAB>response[<TAB>expected 0/1[<TAB>...]]`; a first line starting with "gold" is a
 // header. Fields may hold \t and \n escapes for tab and newline, except where the backslash starts a
 // LaTeX command (\times, \neq, \text stay as written). Output: one line per pair, `1` or `0`, a tab and
@@ -22,7 +23,7 @@
 
 typedef struct {
     char gold[1 << 16], answer[1 << 16], tsv[4096], verifier[64];
-    int reason, quiet, non_strict, no_set_relation;
+    int reason, quiet, non_strict, no_set_relation, lenient_decimals;
 } verify_opts_t;
 
 #define O(f) offsetof(verify_opts_t, f)
@@ -35,13 +36,15 @@ static const keyconf_key_t verify_keys[] = {
     {"quiet", KEY_BOOL, O(quiet), 0, 0, NULL, "false", "only the summary line", 0},
     {"non-strict", KEY_BOOL, O(non_strict), 0, 0, NULL, "false", "math: variables matched by position, not by name (f(x) = f(y))", 0},
     {"no-set-relation", KEY_BOOL, O(no_set_relation), 0, 0, NULL, "false", "math: a gold set never matches a relation (x \\in [a,b] vs a \\le x \\le b)", 0},
+    {"lenient-decimals", KEY_BOOL, O(lenient_decimals), 0, 0, NULL, "false",
+     "math: a rounded decimal for an irrational gold is right within its printed precision (3.14 for \\pi)", 0},
 };
 #undef O
 
 static const keyconf_cli_t verify_cli = {
     "cispo verify",
     "cispo verify --gold G --answer A [--verifier math|exact|regex] [--reason]\n"
-    "       cispo verify --tsv FILE [--verifier NAME] [--reason] [--quiet] [--non-strict] [--no-set-relation]",
+    "       cispo verify --tsv FILE [--verifier NAME] [--reason] [--quiet] [--non-strict] [--no-set-relation] [--lenient-decimals]",
     "  TSV: gold<TAB>response[<TAB>expected 0/1], \\t and \\n escapes allowed, header line 'gold...' skipped.\n"
     "  Prints `1|0<TAB>extracted` per pair, then a summary line (correct, agreement, verdicts/s).",
     verify_keys, sizeof verify_keys / sizeof verify_keys[0], 0};
@@ -161,6 +164,7 @@ static int verify_main(const verify_opts_t *o) {
     r.reason = o->reason, r.quiet = o->quiet;
     if (o->non_strict) r.opts.strict = 0;
     if (o->no_set_relation) r.opts.set_relation = 0;
+    if (o->lenient_decimals) r.opts.lenient_decimals = 1;
     r.v = verifier_find(name);
     if (!r.v) {
         fprintf(stderr, "cispo verify: no verifier named '%s' (try math, exact or regex)\n", name);
