@@ -1,7 +1,9 @@
 // tests/test_resume.c — resuming continues exactly: a run of SFT + RL steps, and the same run halted
 // twice (in the middle of SFT and in the middle of RL, halt_after) and continued with resume=auto,
 // write the same metrics.jsonl and sft_metrics.jsonl lines bit for bit (wall-clock fields aside) and
-// the same number of rollout samples. Runs `$CISPO_BIN train` (from the repo root, as ctest does).
+// the same number of rollout samples. A directory holding a run is not started over silently: a fresh
+// run into it is refused, resume=auto on an empty one starts, and a resume with changed keys is refused
+// naming them. Runs `$CISPO_BIN train` (from the repo root, as ctest does).
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,30 @@ int main(void) {
     }
     for (int i = 0; i < n; i++) free(l[i]);
     free(l);
+
+    // ---- the run directory: never started over silently ----
+    char log[300], C[96];
+    snprintf(log, sizeof log, "%s.log", A);
+    test_check(train(A, "") != 0, "a fresh run into a directory holding a run is refused");
+    char *t = cispo_read_file(log, NULL);
+    test_check(t && strstr(t, "already holds a run") && strstr(t, "resume=auto") && strstr(t, "out="),
+               "the refusal names the ways out: %s", t ? t : "");
+    free(t);
+    snprintf(pa, sizeof pa, "%s/metrics.jsonl", A);
+    test_check(read_lines(pa, &l) == 5, "the refused run left the metrics alone");
+    for (int i = 0; i < 5; i++) free(l[i]);
+    free(l);
+    snprintf(C, sizeof C, "%s/c", dir);
+    test_check(train(C, "resume=auto steps=1 sft_steps=1") == 0, "resume=auto on an empty directory starts the run");
+    test_check(train(C, "resume=auto steps=2 sft_steps=1 lr=0.002") != 0, "resume with a changed key is refused");
+    snprintf(log, sizeof log, "%s.log", C);
+    t = cispo_read_file(log, NULL);
+    test_check(t && strstr(t, "lr ") && strstr(t, "-> 0.002") && strstr(t, "steps 1 -> 2") && strstr(t, "allow_config_change=true"),
+               "the refusal lists the changed keys: %s", t ? t : "");
+    free(t);
+    test_check(train(C, "resume=auto steps=2 sft_steps=1 lr=0.002 allow_config_change=true") == 0,
+               "allow_config_change=true continues");
+    test_check(train(C, "steps=2 sft_steps=1 overwrite=true") == 0, "overwrite=true starts over");
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (test_failures == 0 && system(cmd)) {}

@@ -8,6 +8,7 @@
 #include "base/common.h"
 #include "trainer/commands.h"
 #include "trainer/run_config.h"
+#include "trainer/run_dir.h"
 #include "trainer/train.h"
 
 static const keyconf_cli_t train_cli = {
@@ -37,7 +38,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (train_run(&c, yaml, NULL, NULL)) {
         fprintf(stderr, "cispo train: %s\n", cispo_last_error());
-        return 1;
+        return run_stop_requested() ? 128 + run_stop_requested() : 1;  // 130 SIGINT, 143 SIGTERM, as the shell reports them
     }
     return 0;
 }

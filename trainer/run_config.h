@@ -22,6 +22,9 @@ typedef struct {
     int seed;
     char resume[RUN_PATH_MAX];     // checkpoint to continue from ("" none, "auto" the latest in out)
     int save_every;                // checkpoint every k steps (0: only at the end)
+    double save_minutes;           // also a checkpoint when this many minutes passed since the last (0: off)
+    int overwrite;                 // a fresh run may replace the run already in out
+    int allow_config_change;       // resume even when computing keys differ from out/config.yaml
     int halt_after;                // stop after this many steps (SFT + RL) with a checkpoint (0: never)
     int keep_checkpoints;          // most recent checkpoints kept (0: all)
     int samples;                   // write rollout samples to out/samples.h5
@@ -62,6 +65,12 @@ typedef struct {
     double rep_reward;             // reward given to repetition-truncated samples
     char verifier[32];             // verifier for records that do not name one
     int reward_workers;
+    double max_verifier_failed;    // stop when a step's failed-verdict fraction exceeds this (1: never)
+    char remote_reward_url[RUN_PATH_MAX];  // the "remote" verifier's service (rl/remote_reward.h)
+    char genrm_url[RUN_PATH_MAX], genrm_model[128];  // the "genrm" judge (rl/genrm.h)
+    char code_sandbox_url[RUN_PATH_MAX];   // the "code" verifier's remote sandbox ("" : the local one)
+    double verifier_timeout;       // seconds per request of the remote verifiers
+    int verifier_retries;          // retries after a request's first attempt
     // ---- optimizer ----
     double lr;
     int warmup;

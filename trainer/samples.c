@@ -2,7 +2,7 @@
 // Why not one file appended in place: HDF5 updates its metadata in place, so a process killed during
 // an append (Ctrl-C, kill -9, a preemption) leaves a file the library cannot open. Here the only
 // writes to a file that may already be read are renames of complete, synced files.
-// defines: samples_open, samples_append, samples_commit, samples_truncate_after, samples_count, samples_close
+// defines: samples_open, samples_append, samples_commit, samples_truncate_after, samples_count, samples_last_failure, samples_close
 #include "trainer/samples.h"
 
 #include <dirent.h>
@@ -39,6 +39,7 @@ struct samples_writer {
     hid_t type[F_COUNT];
     int seg_step;
     long seg_n;
+    char failure[256];  // the first failed verdict's reason in the latest step
 };
 
 static hid_t field_type(int f) {
@@ -141,6 +142,7 @@ static int open_segment(samples_writer_t *w, int step) {
     H5Sclose(space);
     w->seg_step = step;
     w->seg_n = 0;
+    w->failure[0] = 0;
     if (rc) close_segment(w), unlink(tmp);
     return rc;
 }
@@ -294,6 +296,7 @@ int samples_append(samples_writer_t *w, const sample_record_t *r) {
              put(w, F_TOK, &tok) | put(w, F_LOGP, &lp);
     if (rc) return cispo_fail("%s: cannot append sample %ld of step %d (disk full?)", w->dir, w->seg_n, r->step);
     w->seg_n++;
+    if (r->failed && !w->failure[0]) snprintf(w->failure, sizeof w->failure, "%s", r->reason ? r->reason : "");
     return 0;
 }
 
@@ -318,6 +321,8 @@ long samples_count(const samples_writer_t *w) {
     for (int i = 0; i < w->n_steps; i++) n += w->rows[i];
     return n;
 }
+
+const char *samples_last_failure(const samples_writer_t *w) { return w->failure; }
 
 int samples_close(samples_writer_t *w) {
     if (!w) return 0;

@@ -2,7 +2,7 @@
 // completion, prompt and completion token ids, log pi_old of each completion token, reward, verdict,
 // stop reason. Rows are appended step by step, and a killed process never leaves an unreadable file.
 // defines: sample_record_t, samples_writer_t, samples_open, samples_append, samples_commit,
-//          samples_truncate_after, samples_count, samples_close
+//          samples_truncate_after, samples_count, samples_last_failure, samples_close
 //
 // Layout (crash-safe: every file is written beside its final name and renamed over it when complete):
 //   run_dir/samples.h5                the index: attributes format = "cispo-samples", version = 2;
@@ -45,6 +45,8 @@ int samples_commit(samples_writer_t *w);
 // Drops rows with step > last_step (a resumed run rewrites the steps after its checkpoint).
 int samples_truncate_after(samples_writer_t *w, int last_step);
 long samples_count(const samples_writer_t *w);
+// The reason of the first failed verdict among the rows of the latest step appended ("" when none).
+const char *samples_last_failure(const samples_writer_t *w);
 // Commits and closes (w may be NULL). 0 or -1 + message.
 int samples_close(samples_writer_t *w);
 

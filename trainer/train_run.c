@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/dist.h"
 #include "trainer/report.h"
+#include "trainer/run_dir.h"
 #include "trainer/train.h"
 
 static int mkdir_p(const char *path) {
@@ -37,60 +39,89 @@ static int mkdir_p(const char *path) {
     return 0;
 }
 
-// Steps of the checkpoints out/ckpt-<step>.h5, ascending; returns how many (*steps malloc'ed).
-static int list_checkpoints(const char *out, long **steps) {
-    DIR *d = opendir(out);
-    int n = 0;
-    buf_t b;  // longs, appended as bytes
-    buf_init(&b);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        long s;
-        char tail[8];
-        if (sscanf(e->d_name, "ckpt-%ld.%7s", &s, tail) == 2 && !strcmp(tail, "h5")) {
-            buf_append(&b, &s, sizeof s);
-            n++;
-        }
-    }
-    if (d) closedir(d);
-    *steps = (long *)(void *)buf_take(&b, NULL);
-    for (int i = 1; i < n; i++)  // insertion sort: a handful of files
-        for (int j = i; j > 0 && (*steps)[j - 1] > (*steps)[j]; j--) {
-            long x = (*steps)[j];
-            (*steps)[j] = (*steps)[j - 1], (*steps)[j - 1] = x;
-        }
-    return n;
-}
-
-static void ckpt_path(char *buf, size_t cap, const char *out, long step) {
-    snprintf(buf, cap, "%s/ckpt-%06ld.h5", out, step);
-}
-
 int train_latest_checkpoint(const char *out, char *path, size_t cap) {
     long *steps;
-    int n = list_checkpoints(out, &steps);
-    if (n > 0) ckpt_path(path, cap, out, steps[n - 1]);
+    int n = run_dir_checkpoints(out, &steps);
+    if (n > 0) run_dir_ckpt_path(path, cap, out, steps[n - 1]);
     free(steps);
-    return n > 0 ? 0 : cispo_fail("resume=auto: no checkpoint (ckpt-<step>.h5) in %s", out);
+    return n > 0 ? 0 : cispo_fail("no checkpoint (ckpt-<step>.h5) in %s", out);
 }
 
+// The samples of the steps done so far made durable: before any checkpoint, so that a checkpoint of step
+// s always has the samples of step s (a resume truncates to the checkpoint and never re-creates them).
+static void commit_samples(train_t *t) {
+    if (t->samples && samples_commit(t->samples)) {
+        fprintf(stderr, "cispo: %s (samples no longer written)\n", cispo_last_error());
+        samples_close(t->samples);
+        t->samples = NULL;
+    }
+}
+
+static double last_save_time;
+static long last_saved_step = -1;
+
+// A checkpoint of the current step, then rotation: of the steps up to this one the keep_checkpoints
+// newest stay (a newer step, left by another run, is never deleted; ckpt-best.h5 is a link of its own).
 static int save_checkpoint(train_t *t) {
-    if (dist_world()->rank != 0) return 0;
-    char path[1100];
     long step = t->sft_done + t->rl_done;
-    ckpt_path(path, sizeof path, t->cfg.out, step);
+    last_save_time = cispo_now();
+    if (dist_world()->rank != 0 || step == last_saved_step) return 0;
+    commit_samples(t);
+    if (t->metrics) fflush(t->metrics), fflush(t->sft_metrics);
+    char path[1100];
+    run_dir_ckpt_path(path, sizeof path, t->cfg.out, step);
     if (train_save(t, path)) return -1;
+    last_saved_step = step;
     long *steps;
-    int n = list_checkpoints(t->cfg.out, &steps);
-    for (int i = 0; t->cfg.keep_checkpoints > 0 && i < n - t->cfg.keep_checkpoints; i++) {
-        ckpt_path(path, sizeof path, t->cfg.out, steps[i]);
+    int n = run_dir_checkpoints(t->cfg.out, &steps), upto = 0;
+    while (upto < n && steps[upto] <= step) upto++;
+    for (int i = 0; t->cfg.keep_checkpoints > 0 && i < upto - t->cfg.keep_checkpoints; i++) {
+        run_dir_ckpt_path(path, sizeof path, t->cfg.out, steps[i]);
         unlink(path);
     }
     free(steps);
     return 0;
 }
 
-// Keeps the lines of a JSONL log whose "step" is <= last (a resumed run rewrites the rest).
+// Held-out accuracy acc at this step is the best so far: its checkpoint is linked as ckpt-best.h5
+// (and best.json says which step and accuracy), written beside and renamed over.
+static double best_heldout = -1;
+static int save_best(train_t *t, double acc) {
+    if (acc <= best_heldout) return 0;
+    best_heldout = acc;
+    if (save_checkpoint(t)) return -1;
+    if (dist_world()->rank != 0) return 0;
+    char src[1100], tmp[1100], dst[1100];
+    long step = t->sft_done + t->rl_done;
+    run_dir_ckpt_path(src, sizeof src, t->cfg.out, step);
+    snprintf(tmp, sizeof tmp, "%s/ckpt-best.h5.tmp", t->cfg.out);
+    snprintf(dst, sizeof dst, "%s/ckpt-best.h5", t->cfg.out);
+    unlink(tmp);
+    if (link(src, tmp) || rename(tmp, dst)) return cispo_fail("cannot link %s as %s: %s", src, dst, strerror(errno));
+    snprintf(tmp, sizeof tmp, "%s/best.json.tmp", t->cfg.out);
+    snprintf(dst, sizeof dst, "%s/best.json", t->cfg.out);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return cispo_fail("cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "{\"step\": %ld, \"rl_step\": %d, \"heldout_accuracy\": %.17g}\n", step, t->rl_done, acc);
+    if (fclose(f) || rename(tmp, dst)) return cispo_fail("cannot write %s: %s", dst, strerror(errno));
+    return 0;
+}
+
+// The best held-out accuracy of the run so far (best.json), when it was reached at or before step.
+static void load_best(const char *out, int rl_step) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/best.json", out);
+    char *text = cispo_read_file(path, NULL);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    const cJSON *s = cJSON_GetObjectItem(o, "rl_step"), *a = cJSON_GetObjectItem(o, "heldout_accuracy");
+    best_heldout = -1;
+    if (cJSON_IsNumber(s) && cJSON_IsNumber(a) && s->valueint <= rl_step) best_heldout = a->valuedouble;
+    cJSON_Delete(o);
+    free(text);
+}
+
+// Keeps the complete lines of a JSONL log whose "step" is <= last (a resumed run rewrites the rest; a
+// line cut short by a kill is dropped).
 static int truncate_log(const char *path, int last) {
     char *text = cispo_read_file(path, NULL);
     if (!text) return 0;  // no log yet
@@ -100,22 +131,39 @@ static int truncate_log(const char *path, int last) {
     if (!f) return free(text), cispo_fail("cannot write %s: %s", tmp, strerror(errno));
     for (char *p = text, *nl; *p; p = nl ? nl + 1 : p + strlen(p)) {
         nl = strchr(p, '\n');
-        if (nl) *nl = 0;
+        if (!nl) break;  // no newline: the write was cut short
+        *nl = 0;
         int step;
-        if (sscanf(p, "{\"step\": %d", &step) == 1 && step <= last) fprintf(f, "%s\n", p);
+        if (sscanf(p, "{\"step\": %d", &step) == 1 && step <= last && nl > p && nl[-1] == '}') fprintf(f, "%s\n", p);
     }
     free(text);
     if (fclose(f) || rename(tmp, path)) return cispo_fail("cannot rewrite %s: %s", path, strerror(errno));
     return 0;
 }
 
-static int resume(train_t *t, const char *spec) {
-    char path[1100];
-    if (!strcmp(spec, "auto")) {
-        if (train_latest_checkpoint(t->cfg.out, path, sizeof path)) return -1;
-    } else {
-        snprintf(path, sizeof path, "%s", spec);
+// The TensorBoard events of a resumed run: the old event files go and one file is written again from
+// the (cut back) JSONL logs, so no step appears twice and files do not pile up.
+static void replay_log_tb(tblog_t *tb, const char *path, const char *prefix) {
+    char *text = cispo_read_file(path, NULL);
+    for (char *p = text, *nl; p && *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl) break;
+        *nl = 0;
+        cJSON *o = cJSON_Parse(p);
+        const cJSON *st = cJSON_GetObjectItem(o, "step");
+        if (cJSON_IsNumber(st)) {
+            metrics_t mt;
+            metrics_clear(&mt);
+            for (const cJSON *it = o->child; it; it = it->next)
+                if (cJSON_IsNumber(it) && strcmp(it->string, "step")) metrics_set(&mt, it->string, it->valuedouble);
+            metrics_write_tb(tb, prefix, st->valueint, &mt);
+        }
+        cJSON_Delete(o);
     }
+    free(text);
+}
+
+static int resume(train_t *t, const char *path) {
     checkpoint_t ck;
     if (checkpoint_load(path, &ck)) return -1;
     int rc = 0;
@@ -175,21 +223,40 @@ static void console_rl(const train_t *t, const metrics_t *mt) {
 static int open_outputs(train_t *t, int resumed) {
     const run_config_t *c = &t->cfg;
     if (dist_world()->rank != 0) return 0;
-    char path[1100];
-    snprintf(path, sizeof path, "%s/config.yaml", c->out);
+    char path[1100], log[1100], sft_log[1100];
+    snprintf(path, sizeof path, "%s/config.yaml.tmp", c->out);
     FILE *f = fopen(path, "w");
     if (!f) return cispo_fail("cannot write %s: %s", path, strerror(errno));
-    fprintf(f, "# resolved configuration of this run (every key; `cispo train %s` repeats it)\n", path);
+    fprintf(f, "# resolved configuration of this run (every key; `cispo train %s/config.yaml` repeats it, with\n"
+               "# resume=auto it continues it)\n", c->out);
     keyconf_dump(f, c, run_config_keys, run_config_n_keys);
-    fclose(f);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", c->out);
-    if (resumed && truncate_log(path, t->rl_done)) return -1;
-    if (!(t->metrics = fopen(path, resumed ? "a" : "w"))) return cispo_fail("cannot write %s: %s", path, strerror(errno));
-    snprintf(path, sizeof path, "%s/sft_metrics.jsonl", c->out);
-    if (resumed && truncate_log(path, t->sft_done)) return -1;
-    if (!(t->sft_metrics = fopen(path, resumed ? "a" : "w"))) return cispo_fail("cannot write %s: %s", path, strerror(errno));
+    char dst[1100];
+    snprintf(dst, sizeof dst, "%s/config.yaml", c->out);
+    if (fclose(f) || rename(path, dst)) return cispo_fail("cannot write %s: %s", dst, strerror(errno));
+    snprintf(log, sizeof log, "%s/metrics.jsonl", c->out);
+    // the held-out line of step 0 belongs to the checkpoint only when it holds heldout_before
+    if (resumed && truncate_log(log, isfinite(t->heldout_before) ? t->rl_done : -1)) return -1;
+    if (!(t->metrics = fopen(log, resumed ? "a" : "w"))) return cispo_fail("cannot write %s: %s", log, strerror(errno));
+    snprintf(sft_log, sizeof sft_log, "%s/sft_metrics.jsonl", c->out);
+    if (resumed && truncate_log(sft_log, t->sft_done)) return -1;
+    if (!(t->sft_metrics = fopen(sft_log, resumed ? "a" : "w")))
+        return cispo_fail("cannot write %s: %s", sft_log, strerror(errno));
     snprintf(path, sizeof path, "%s/tb", c->out);
-    if (mkdir_p(path) || tblog_open(&t->tb, path)) return -1;
+    if (mkdir_p(path)) return -1;
+    DIR *d = opendir(path);  // one events file per run: a resumed run writes its logs into a new one
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (!strncmp(e->d_name, "events.out.tfevents.", 20)) {
+            char p[1400];
+            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+            unlink(p);
+        }
+    if (d) closedir(d);
+    if (tblog_open(&t->tb, path)) return -1;
+    if (resumed) {
+        replay_log_tb(&t->tb, sft_log, "sft");
+        replay_log_tb(&t->tb, log, "rl");
+        tblog_flush(&t->tb);
+    }
     if (c->samples) {
         snprintf(path, sizeof path, "%s/samples.h5", c->out);
         if (!(t->samples = samples_open(path, resumed))) return -1;
@@ -241,15 +308,47 @@ static int check_ranks_agree(train_t *t) {
     return 0;
 }
 
-static int run(train_t *t, const char *config_path, double *before, double *after) {
+// The signal that asks the run to stop (every rank agrees: the ranks stop after the same step), or 0.
+static int stop_signal_agreed(void) {
+    double sig = run_stop_requested();
+    dist_t *dw = dist_world();
+    if (dw->world > 1 && dist_allreduce_sum_f64(dw, &sig, 1)) return 0;
+    return sig > 0 ? (run_stop_requested() ? run_stop_requested() : SIGTERM) : 0;
+}
+
+// After a step: a checkpoint when save_every or save_minutes says so; a stop (signal or halt_after)
+// writes one and ends the run: returns 1 (rc 0 halted, -1 interrupted + message), else 0 (rc 0) or -1.
+static int after_step(train_t *t, int *rc) {
+    const run_config_t *c = &t->cfg;
+    long step = t->sft_done + t->rl_done;
+    *rc = 0;
+    commit_samples(t);
+    int sig = stop_signal_agreed();
+    int due = (c->save_every > 0 && step % c->save_every == 0) ||
+              (c->save_minutes > 0 && cispo_now() - last_save_time >= 60 * c->save_minutes);
+    int halt = !sig && halted(t);
+    if ((due || sig || halt) && save_checkpoint(t)) return *rc = -1, 1;
+    if (sig) {
+        char ckpt[1100];
+        run_dir_ckpt_path(ckpt, sizeof ckpt, c->out, step);
+        *rc = cispo_fail("stopped by %s after step %ld (SFT %d, RL %d); checkpoint %s written. Continue with: cispo "
+                         "train %s/config.yaml resume=auto", sig == SIGINT ? "SIGINT" : "SIGTERM", step, t->sft_done,
+                         t->rl_done, ckpt, c->out);
+        return 1;
+    }
+    return halt;
+}
+
+static int run(train_t *t, const char *config_path, const char *ckpt, double *before, double *after) {
     const run_config_t *c = &t->cfg;
     metrics_t mt;
     const int rank0 = dist_world()->rank == 0;
-    if (rank0 && mkdir_p(c->out)) return -1;
-    int resumed = c->resume[0] != 0;
-    if (resumed && resume(t, c->resume)) return -1;
+    int resumed = ckpt[0] != 0, rc;
+    if (resumed && (run_dir_check_config(c) || resume(t, ckpt))) return -1;
     if (open_outputs(t, resumed)) return -1;
-    t->t_start = cispo_now();
+    t->t_start = last_save_time = cispo_now();
+    last_saved_step = resumed ? t->sft_done + t->rl_done : -1;
+    load_best(c->out, resumed ? t->rl_done : -1);
     // ---- SFT warm start ----
     if (rank0 && t->sft_done < c->sft_steps) printf("SFT: %d updates of %d demonstrations\n", c->sft_steps, c->sft_batch);
     int sft_first = t->sft_done;
@@ -266,8 +365,8 @@ static int run(train_t *t, const char *config_path, double *before, double *afte
                    metrics_get(&mt, "train_tok_per_s", 0), eta);
             fflush(stdout);
         }
-        if (c->save_every > 0 && (t->sft_done + t->rl_done) % c->save_every == 0 && save_checkpoint(t)) return -1;
-        if (halted(t)) return save_checkpoint(t);
+        if (t->metrics) fflush(t->sft_metrics);
+        if (after_step(t, &rc)) return rc;
     }
     // ---- held-out accuracy before RL ----
     if (!isfinite(t->heldout_before)) {
@@ -292,22 +391,32 @@ static int run(train_t *t, const char *config_path, double *before, double *afte
     double last_eval = t->heldout_before;
     while (t->rl_done < c->steps) {
         if (train_rl_step(t, &mt)) return -1;
-        int s = t->rl_done;
+        int s = t->rl_done, evaluated = 0;
         if (s == c->steps || (c->eval_every > 0 && s % c->eval_every == 0)) {
             double acc, len;
             if (train_evaluate(t, &acc, &len)) return -1;
             metrics_set(&mt, "heldout_accuracy", acc);
             metrics_set(&mt, "heldout_len_mean", len);
             last_eval = acc;
+            evaluated = 1;
         }
         metrics_set(&mt, "eta_s", (cispo_now() - rl_t0) / (s - rl_first) * (c->steps - s));
         log_metrics(t, t->metrics, "rl", s, &mt);
+        if (t->metrics) fflush(t->metrics);
         if (rank0 && !c->quiet) console_rl(t, &mt);
-        if (c->save_every > 0 && (t->sft_done + s) % c->save_every == 0 && save_checkpoint(t)) return -1;
-        if (halted(t)) return save_checkpoint(t);
+        double failed = metrics_get(&mt, "verifier_failed", 0), n = metrics_get(&mt, "samples_generated", 0);
+        if (c->max_verifier_failed < 1 && n > 0 && failed / n > c->max_verifier_failed) {
+            const char *why = t->samples ? samples_last_failure(t->samples) : NULL;
+            return cispo_fail("RL step %d: %.0f of %.0f verdicts failed (the verifier could not run), more than "
+                              "max_verifier_failed=%g; first reason: %s. Fix the verifier (keys remote_reward_url, "
+                              "genrm_url, genrm_model, code_sandbox_url, verifier_timeout) and continue with "
+                              "resume=auto", s, failed, n, c->max_verifier_failed, why && why[0] ? why : "see samples.h5");
+        }
+        if (evaluated && s < c->steps && save_best(t, last_eval)) return -1;
+        if (after_step(t, &rc)) return rc;
     }
     if (!resumed || c->steps > rl_first || c->sft_steps > sft_first)
-        if (save_checkpoint(t)) return -1;
+        if (save_checkpoint(t) || save_best(t, last_eval)) return -1;
     if (check_ranks_agree(t)) return -1;
     if (rank0)
         printf("held-out accuracy before RL: %.1f%%, after RL: %.1f%%\n", 100 * t->heldout_before, 100 * last_eval);
@@ -324,10 +433,15 @@ static int run(train_t *t, const char *config_path, double *before, double *afte
 }
 
 int train_run(const run_config_t *cfg, const char *config_path, double *before, double *after) {
+    char ckpt[1100];
+    if (dist_world()->rank == 0 && mkdir_p(cfg->out)) return -1;
+    if (run_dir_claim(cfg, ckpt, sizeof ckpt)) return -1;
+    run_stop_install();  // before the reward workers are forked: they inherit it and leave the stop to the trainer
     train_t t;
     int rc = train_open(&t, cfg);
-    if (!rc) rc = run(&t, config_path, before, after);
+    if (!rc) rc = run(&t, config_path, ckpt, before, after);
     close_outputs(&t);
     train_close(&t);
+    run_stop_restore();
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "base/common.h"
+#include "rl/verifier.h"
 #include "model/hf.h"
 #include "trainer/checkpoint.h"
 #include "trainer/train.h"
@@ -62,10 +63,59 @@ tokenizer_t *train_load_tokenizer(const char *path, const char *model_spec) {
     return NULL;
 }
 
+// The remote verifiers read their settings from the environment in each scoring worker; the run's keys
+// are put there before the workers are forked (a key left empty keeps what the environment says).
+static void verifier_env(const run_config_t *c) {
+    const char *urls[][2] = {{"CISPO_REMOTE_REWARD_URL", c->remote_reward_url}, {"CISPO_GENRM_URL", c->genrm_url},
+                             {"CISPO_GENRM_MODEL", c->genrm_model}, {"CISPO_CODE_SANDBOX_URL", c->code_sandbox_url}};
+    for (int i = 0; i < 4; i++)
+        if (urls[i][1][0]) setenv(urls[i][0], urls[i][1], 1);
+    const char *pre[] = {"CISPO_REMOTE_REWARD", "CISPO_GENRM", "CISPO_CODE_SANDBOX"};
+    for (int i = 0; i < 3; i++) {
+        char name[64], v[32];
+        snprintf(name, sizeof name, "%s_TIMEOUT", pre[i]);
+        snprintf(v, sizeof v, "%.17g", c->verifier_timeout);
+        if (!getenv(name) || c->verifier_timeout != 60) setenv(name, v, 1);
+        snprintf(name, sizeof name, "%s_RETRIES", pre[i]);
+        snprintf(v, sizeof v, "%d", c->verifier_retries);
+        if (!getenv(name) || c->verifier_retries != 3) setenv(name, v, 1);
+    }
+}
+
+// The verifiers that reach a service (remote, genrm, a remote code sandbox) are tried once on the first
+// record that names them before the run starts: a wrong URL or a server that is down stops the run here,
+// with the reason, instead of turning every reward into a failed verdict.
+static int probe_verifiers(const train_t *t) {
+    const char *names[] = {"remote", "genrm", "code"};
+    const char *keys[] = {"remote_reward_url", "genrm_url and genrm_model", "code_sandbox_url"};
+    for (int k = 0; k < 3; k++) {
+        if (k == 2 && !getenv("CISPO_CODE_SANDBOX_URL")) continue;  // the local sandbox checks itself when it starts
+        const train_set_t *sets[2] = {&t->train, &t->eval};
+        const train_example_t *e = NULL;
+        for (int s = 0; s < 2 && !e; s++)
+            for (int i = 0; i < sets[s]->n && !e; i++) {
+                const char *v = sets[s]->ex[i].verifier ? sets[s]->ex[i].verifier : t->cfg.verifier;
+                if (!strcmp(v, names[k])) e = &sets[s]->ex[i];
+            }
+        if (!e) continue;
+        const verifier_t *v = verifier_find(names[k]);
+        if (!v) continue;
+        verify_request_t req = {e->answer, e->demo ? e->demo : (e->answer ? e->answer : ""), e->tests_json, e->fn_name,
+                                e->prompt, NULL};
+        verdict_t out;
+        memset(&out, 0, sizeof out);
+        if (v->verify(&req, &out) || out.failed)
+            return cispo_fail("verifier '%s' failed its start-up probe: %s. Set key %s (or see docs/verifiers.md)",
+                              names[k], out.reason[0] ? out.reason : cispo_last_error(), keys[k]);
+    }
+    return 0;
+}
+
 int train_open(train_t *t, const run_config_t *cfg) {
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
     t->heldout_before = NAN;
+    verifier_env(cfg);
     // workers first: forked while the process is small and has no BLAS threads busy
     t->pool = reward_pool_create(cfg->reward_workers, 60.0);
     if (!t->pool) return -1;
@@ -91,6 +141,18 @@ int train_open(train_t *t, const run_config_t *cfg) {
     if (train_set_tokenize(&t->train, t->tok, t->eos_id, max_prompt) ||
         train_set_tokenize(&t->eval, t->tok, t->eos_id, max_prompt))
         return free(params), -1;
+    if (cfg->sft_steps > 0) {  // SFT learns from demonstrations; a bare gold answer is not one
+        int missing = 0, first = -1;
+        for (int i = 0; i < t->train.n; i++)
+            if (!t->train.ex[i].demo) missing++, first = first < 0 ? i : first;
+        if (missing)
+            return free(params), cispo_fail("sft_steps=%d but %d of %d training records of %s have no demonstration "
+                                            "(key 'response'; the first is record %d: \"%.60s\"): SFT would train on "
+                                            "the bare answer. Add responses, or set sft_steps=0 to start with RL",
+                                            cfg->sft_steps, missing, t->train.n, cfg->train_data, first + 1,
+                                            t->train.ex[first].prompt ? t->train.ex[first].prompt : "");
+    }
+    if (probe_verifiers(t)) return free(params), -1;
     int longest = 0;
     for (int i = 0; i < t->train.n; i++) longest = t->train.ex[i].n_ids > longest ? t->train.ex[i].n_ids : longest;
     for (int i = 0; i < t->eval.n; i++) longest = t->eval.ex[i].n_ids > longest ? t->eval.ex[i].n_ids : longest;
