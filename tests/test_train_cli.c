@@ -143,6 +143,31 @@ int main(void) {
         free(t);
     }
 
+    // ---- loud failures of the other commands ----
+    snprintf(cmd, sizeof cmd, "'%s' eval %s", bin, args);
+    test_check(run(cmd) == 2 && strstr(out_buf, "random"), "eval of a preset (random weights) is refused: %s", out_buf);
+    snprintf(path, sizeof path, "%s/ids.txt", dir);
+    f = fopen(path, "w");
+    fprintf(f, "5 6 7\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model %s/run/ckpt-000006.h5 --prompt-tokens %s --greedy --max-new 4", bin,
+             dir, path);
+    test_check(run(cmd) == 0 && strstr(out_buf, "no end-of-sequence token"), "generate without a known EOS says so: %s",
+               out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model %s/run/ckpt-000006.h5 --prompt-tokens %s --greedy --max-new 4 "
+             "--tokenizer configs/tokenizers/demo/tokenizer.json", bin, dir, path);
+    test_check(run(cmd) == 0 && !strstr(out_buf, "warning"), "generate --prompt-tokens takes EOS from --tokenizer: %s", out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model %s/run/ckpt-000006.h5 --prompt-tokens %s --greedy --max-new 5000 "
+             "--tokenizer configs/tokenizers/demo/tokenizer.json --no-eos", bin, dir, path);
+    test_check(run(cmd) == 0 && strstr(out_buf, "max_position_embeddings"), "generating past the trained positions warns");
+    snprintf(cmd, sizeof cmd, "echo 999999 | '%s' tokenize --tokenizer configs/tokenizers/demo/tokenizer.json --decode", bin);
+    test_check(run(cmd) != 0 && strstr(out_buf, "out of range"), "decoding an out-of-range id is an error: %s", out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' --version", bin);
+    test_check(run(cmd) == 0 && !strncmp(out_buf, "cispo ", 6), "--version: %s", out_buf);
+    snprintf(cmd, sizeof cmd, "timeout 120 '%s' gen-data --task arith --n 10000000 --seed 1 --difficulty 1 --out %s/big.jsonl",
+             bin, dir);
+    test_check(run(cmd) == 1 && strstr(out_buf, "only"), "gen-data stops once the task has no new problems: %s", out_buf);
+
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (test_failures == 0 && system(cmd)) {}
     return test_finish("test_train_cli");

@@ -14,7 +14,7 @@
 static const keyconf_cli_t eval_cli = {
     "cispo eval",
     "cispo eval [CONFIG.yaml] [key=value | --key value ...]",
-    "  Held-out accuracy of key 'model' (HF directory or .h5 checkpoint) on eval_data (a JSONL file,\n"
+    "  Held-out accuracy of key 'model' (HF directory or .h5 checkpoint; a preset is refused) on eval_data (a JSONL file,\n"
     "  or arithmetic: the held-out split of the synthetic task), greedy unless eval_greedy=false.\n"
     "  Prints one JSON line: {\"accuracy\", \"n\", \"mean_len\", \"model\"}. The keys are those of `cispo train`.",
     run_config_keys, 0, 1};
@@ -27,6 +27,13 @@ int cmd_eval(int argc, char **argv) {
     if (rc) {
         if (rc < 0) fprintf(stderr, "cispo eval: %s\n", cispo_last_error());
         return rc < 0 ? 2 : 0;
+    }
+    size_t mlen = strlen(c.model);
+    int preset = mlen > 5 && (!strcmp(c.model + mlen - 5, ".yaml") || !strcmp(c.model + mlen - 5, ".json"));
+    if (preset) {  // a preset or config.json initialises weights at random: nothing trained to evaluate
+        fprintf(stderr, "cispo eval: model %s is a model config, so its weights would be random: name trained weights "
+                        "with model=RUN_DIR/ckpt-<step>.h5 (or ckpt-best.h5) or an HF model directory\n", c.model);
+        return 2;
     }
     c.train_size = c.train_size ? c.train_size : 1;  // only the held-out set is used
     train_t t;

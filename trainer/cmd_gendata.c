@@ -104,8 +104,14 @@ int cmd_gendata(int argc, char **argv) {
     if (!out) { fprintf(stderr, "cispo gen-data: %s: cannot create\n", out_path); return 1; }
     idset_t seen = {0};
     long written = 0;
-    uint64_t index = 0, max_tries = (uint64_t)n * 200 + 10000;
-    for (; written < n && index < max_tries; index++) {
+    uint64_t index = 0, max_tries = (uint64_t)n * 200 + 10000, last_new = 0;
+    double t0 = cispo_now(), t_shown = t0;
+    // A million draws in a row without a new distinct problem: the difficulty range is exhausted.
+    for (; written < n && index < max_tries && index - last_new < 1000000; index++) {
+        if ((index & 0xffff) == 0 && cispo_now() - t_shown > 2) {
+            t_shown = cispo_now();
+            fprintf(stderr, "cispo gen-data: %ld of %ld records (%.0f s)\n", written, n, t_shown - t0);
+        }
         data_record_t r;
         synth_arith(seed, index, dmin, dmax, &r);
         int held = dataset_is_heldout(r.id, frac);
@@ -114,6 +120,7 @@ int cmd_gendata(int argc, char **argv) {
             fprintf(out, "%s\n", line);
             free(line);
             written++;
+            last_new = index;
         }
         record_free(&r);
     }

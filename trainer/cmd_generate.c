@@ -30,7 +30,7 @@ static const keyconf_key_t generate_keys[] = {
     {"model", KEY_STRING, O(model), 0, 0, NULL, "", "an HF model directory or an .h5 checkpoint (a preset .yaml gives a random model)", S(model)},
     {"prompt-tokens", KEY_STRING, O(prompt_tokens), 0, 0, NULL, "", "token ids (whitespace-separated, as `cispo logprobs` reads): prints the new ids", S(prompt_tokens)},
     {"prompt", KEY_STRING, O(prompt), 0, 0, NULL, "", "a text prompt, encoded with the tokenizer: prints the new text", S(prompt)},
-    {"tokenizer", KEY_STRING, O(tokenizer), 0, 0, NULL, "", "tokenizer.json (empty: MODEL/tokenizer.json)", S(tokenizer)},
+    {"tokenizer", KEY_STRING, O(tokenizer), 0, 0, NULL, "", "tokenizer.json (empty: MODEL/tokenizer.json); also gives the end-of-sequence id with --prompt-tokens", S(tokenizer)},
     {"max-new", KEY_INT, O(max_new), 1, 1e7, NULL, "32", "tokens to generate", 0},
     {"greedy", KEY_BOOL, O(greedy), 0, 0, NULL, "false", "argmax decoding (else sampling)", 0},
     {"temperature", KEY_DOUBLE, O(temperature), 1e-6, 1e6, NULL, "1.0", "sampling temperature", 0},
@@ -92,7 +92,20 @@ int cmd_generate(int argc, char **argv) {
         if (tokenizer_eos_id(tok) >= 0) eos = tokenizer_eos_id(tok);
     } else if (model_read_token_file(tok_file, cfg.vocab_size, 1, &ids, &n)) {
         goto out;
+    } else if (!no_eos) {
+        // token ids in, token ids out: the end-of-sequence id still comes from the tokenizer (a preset's
+        // config names none), given with --tokenizer or found in the model directory
+        tokenizer_t *t = NULL;
+        if (tok_path || eos < 0) t = train_load_tokenizer(tok_path, model);
+        if (t && tokenizer_eos_id(t) >= 0) eos = tokenizer_eos_id(t);
+        if (t) tokenizer_free(t);
+        if (eos < 0)
+            fprintf(stderr, "cispo generate: warning: no end-of-sequence token known (the model config names none; give "
+                            "--tokenizer FILE): generating all %d tokens\n", max_new);
     }
+    if (n + max_new > cfg.max_position_embeddings)
+        fprintf(stderr, "cispo generate: warning: prompt (%d) + max-new (%d) exceeds the model's max_position_embeddings "
+                        "(%d): positions past it were never trained\n", n, max_new, cfg.max_position_embeddings);
     {
         model_t *m = model_create(&cfg, params, n);
         infer_t *e = infer_create(m, 1, n + max_new + 1);

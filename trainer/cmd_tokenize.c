@@ -40,13 +40,16 @@ static const keyconf_cli_t tokenize_cli = {
     tokenize_keys, sizeof tokenize_keys / sizeof tokenize_keys[0], 0};
 
 // Parses whitespace-separated ids; -1 on a token that is not an integer.
-static int parse_ids(const char *s, token_ids_t *ids) {
+static int parse_ids(const char *s, token_ids_t *ids, int vocab) {
     char *end;
     for (;;) {
         while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r' || *s == ',') s++;
         if (!*s) return 0;
         long v = strtol(s, &end, 10);
         if (end == s) return cispo_fail("tokenize --decode: stdin: '%.20s' is not a token id", s);
+        if (v < 0 || v >= vocab)
+            return cispo_fail("tokenize --decode: stdin: token id %ld is out of range (the tokenizer has ids 0..%d)", v,
+                              vocab - 1);
         token_ids_push(ids, (int32_t)v);
         s = end;
     }
@@ -83,7 +86,12 @@ static int run_jsonl(const tokenizer_t *tok, int decode, int flags) {
             if (!rc) printf(ids.n ? "]\n" : "[]\n");
         } else {
             if (!cJSON_IsArray(j)) rc = cispo_fail("tokenize --jsonl --decode: stdin line %d: expected an array of ids", lineno);
-            for (const cJSON *e = j ? j->child : NULL; e && !rc; e = e->next) token_ids_push(&ids, (int32_t)e->valuedouble);
+            for (const cJSON *e = j ? j->child : NULL; e && !rc; e = e->next) {
+                if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= tokenizer_vocab_size(tok))
+                    rc = cispo_fail("tokenize --jsonl --decode: stdin line %d: token id %.20g is out of range (the "
+                                    "tokenizer has ids 0..%d)", lineno, e->valuedouble, tokenizer_vocab_size(tok) - 1);
+                else token_ids_push(&ids, (int32_t)e->valuedouble);
+            }
             if (!rc) {
                 size_t n;
                 char *text = tokenizer_decode(tok, ids.ids, ids.n, flags | TOKENIZER_LOSSY, &n);
@@ -130,7 +138,7 @@ int cmd_tokenize(int argc, char **argv) {
             rc = tokenizer_encode(tok, in, len, &ids, flags);
             for (size_t i = 0; !rc && i < ids.n; i++) printf(i ? " %d" : "%d", ids.ids[i]);
             if (!rc) printf("\n");
-        } else if (!(rc = parse_ids(in, &ids))) {
+        } else if (!(rc = parse_ids(in, &ids, tokenizer_vocab_size(tok)))) {
             size_t n;
             char *text = tokenizer_decode(tok, ids.ids, ids.n, flags, &n);
             fwrite(text, 1, n, stdout);

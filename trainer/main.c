@@ -1,6 +1,6 @@
 // trainer/main.c — the `cispo` program: dispatches to a subcommand (trainer/command_table.c), and
 // starts MPI around the commands the table marks CMD_MPI.
-//   cispo <command> [args...]      cispo help      cispo <command> --help
+//   cispo <command> [args...]      cispo help      cispo <command> --help      cispo --version
 #include <stdio.h>
 #include <string.h>
 
@@ -29,7 +29,15 @@ static int run_command(const cispo_command_t *c, int argc, char **argv) {
     return rc;
 }
 
+#ifndef CISPO_VERSION
+#define CISPO_VERSION "0.1.0"
+#endif
+
 int main(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
+        printf("cispo %s\n", CISPO_VERSION);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
