@@ -23,7 +23,7 @@ static void test_cispo_clipping(void) {
     c.eps_high = 0.28;
     float g[5];
     loss_stats_t st = {0};
-    double loss = policy_loss(&c, logp, old, NULL, adv, off, 1, N, g, &st);
+    double loss = policy_loss(&c, logp, old, NULL, NULL, adv, off, 1, N, g, &st);
     // w = clip(r, 0.8, 1.28): 1, 1.28, 0.8, 1.28, 0.8; g = -w A / N (w detached)
     const double w[5] = {1, 1.28, 0.8, 1.28, 0.8};
     double want_loss = 0;
@@ -39,7 +39,7 @@ static void test_cispo_clipping(void) {
     // Eq. 7 mask drops A>0 & r>1+eps_high (token 1) and A<0 & r<1-eps_low (token 2) only
     c.eq7_mask = 1;
     loss_stats_t st2 = {0};
-    policy_loss(&c, logp, old, NULL, adv, off, 1, N, g, &st2);
+    policy_loss(&c, logp, old, NULL, NULL, adv, off, 1, N, g, &st2);
     test_check(g[1] == 0 && g[2] == 0 && st2.masked == 2, "eq7 mask drops tokens 1 and 2");
     test_check(fabs(g[3] - (-1.28 * -2 / N)) < 1e-7 && fabs(g[4] - (-0.8 / N)) < 1e-7,
                "eq7 mask keeps A<0 above and A>0 below (%g %g)", g[3], g[4]);
@@ -49,7 +49,7 @@ static void test_cispo_clipping(void) {
     int32_t off1[2] = {0, 1};
     c.eq7_mask = 0;
     loss_stats_t st3 = {0};
-    policy_loss(&c, lp1, old1, NULL, a1, off1, 1, 4, g, &st3);
+    policy_loss(&c, lp1, old1, NULL, NULL, a1, off1, 1, 4, g, &st3);
     double r = exp((double)lp1[0] - (double)old1[0]);
     test_check(fabs(g[0] - (-r * 1.5 / 4)) < 1e-6, "detached weight: dlogp %g want %g (not %g)", g[0], -r * 1.5 / 4,
                -(r * 1.5 + r * 1.5 * -2.0) / 4);
@@ -57,7 +57,7 @@ static void test_cispo_clipping(void) {
     // PPO-clip (GRPO): clipped tokens lose their gradient
     loss_config_defaults(&c, LOSS_GRPO);
     loss_stats_t st4 = {0};
-    loss = policy_loss(&c, logp, old, NULL, adv, off, 1, N, g, &st4);
+    loss = policy_loss(&c, logp, old, NULL, NULL, adv, off, 1, N, g, &st4);
     double want[5] = {-1 / N, 0, 0, -(up * -2) / N, -(dn * 1) / N};
     for (int t = 0; t < 5; t++) TEST_LE(fabs(g[t] - want[t]), 1e-7, "grpo token %d: dlogp %g want %g", t, g[t], want[t]);
     double obj = 1 * 1 + 1.2 * 1 + 0.8 * -2 + up * -2 + dn * 1;  // min(rA, clip(r)A) per token
@@ -80,7 +80,7 @@ static void test_token_normalisation(void) {
     loss_config_t c;
     loss_config_defaults(&c, LOSS_CISPO);
     loss_stats_t st = {0};
-    policy_loss(&c, lp, old, NULL, adv, off, 2, 8, g, &st);
+    policy_loss(&c, lp, old, NULL, NULL, adv, off, 2, 8, g, &st);
     for (int t = 0; t < 8; t++)
         TEST_LE(fabs(g[t] - (t < 2 ? -0.125 : 0.125)), 1e-8, "token-level normalisation token %d: %g", t, g[t]);
     test_check(st.n_tokens == 8, "token count");
@@ -88,8 +88,8 @@ static void test_token_normalisation(void) {
     float g2[8];
     loss_stats_t st2 = {0};
     int32_t offa[2] = {0, 2}, offb[2] = {0, 6};
-    policy_loss(&c, lp, old, NULL, adv, offa, 1, 8, g2, &st2);
-    policy_loss(&c, lp + 2, old + 2, NULL, adv + 2, offb, 1, 8, g2 + 2, &st2);
+    policy_loss(&c, lp, old, NULL, NULL, adv, offa, 1, 8, g2, &st2);
+    policy_loss(&c, lp + 2, old + 2, NULL, NULL, adv + 2, offb, 1, 8, g2 + 2, &st2);
     test_check(test_max_abs_diff(g, g2, 8) == 0 && near(st.loss, st2.loss, 1e-12), "split across minibatch pieces");
 }
 
@@ -101,7 +101,7 @@ static void test_gspo(void) {
     loss_config_defaults(&c, LOSS_GSPO);
     c.eps_low = c.eps_high = 0.2;
     loss_stats_t st = {0};
-    policy_loss(&c, lp, old, NULL, adv, off, 1, 1, g, &st);
+    policy_loss(&c, lp, old, NULL, NULL, adv, off, 1, 1, g, &st);
     double s = exp(((-1.0 + 1.1) + (-2.0 + 1.7)) / 2);
     for (int t = 0; t < 2; t++) TEST_LE(fabs(g[t] - (-s * 2 / 2)), 1e-6, "gspo token %d %g want %g", t, g[t], -s);
 }
@@ -148,7 +148,7 @@ static void test_logits_gradient(void) {
     c.eps_low = 0.1;
     c.eps_high = 0.2;  // some tokens clipped
     loss_stats_t st = {0};
-    policy_loss(&c, logp, old, NULL, adv, off, 1, T, g, &st);
+    policy_loss(&c, logp, old, NULL, NULL, adv, off, 1, T, g, &st);
     double wt[T];
     for (int t = 0; t < T; t++) wt[t] = fmin(fmax(exp((double)logp[t] - old[t]), 0.9), 1.2);
     lmhead_logprob_backward_cpu(dx, dw, g, x, w, tg, lse, T, C, V, 2);

@@ -168,6 +168,21 @@ int main(void) {
              bin, dir);
     test_check(run(cmd) == 1 && strstr(out_buf, "only"), "gen-data stops once the task has no new problems: %s", out_buf);
 
+    // a verifier that cannot run stops the run before it starts, with the key to set
+    snprintf(path, sizeof path, "%s/remote.jsonl", dir);
+    f = fopen(path, "w");
+    for (int i = 0; i < 8; i++) fprintf(f, "{\"prompt\": \"Say %d.\", \"verifier\": \"remote\", \"answer\": \"%d\"}\n", i, i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "env -u CISPO_REMOTE_REWARD_URL '%s' train %s out=%s/remote train_data=%s sft_steps=0", bin,
+             args, dir, path);
+    test_check(run(cmd) == 1 && strstr(out_buf, "start-up probe") && strstr(out_buf, "remote_reward_url"),
+               "remote verifier without a URL: the run stops at the start: %s", out_buf);
+    // the demo writes under the current directory, whatever directory it is started from
+    snprintf(cmd, sizeof cmd, "cd %s && '%s' demo sft_steps=2 steps=1 eval_size=4 prompts_per_step=2 max_new_tokens=8", dir, bin);
+    test_check(run(cmd) == 0 && strstr(out_buf, dir), "demo from another directory: %s", out_buf);
+    snprintf(path, sizeof path, "%s/runs/demo/metrics.jsonl", dir);
+    test_check(access(path, R_OK) == 0, "the demo's run directory is under the current directory");
+
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (test_failures == 0 && system(cmd)) {}
     return test_finish("test_train_cli");

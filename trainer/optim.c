@@ -42,13 +42,16 @@ double optim_grad_norm(const float *g, size_t n) { return sqrt(sum_squares(backe
 
 double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
     double norm = sqrt(sum_squares(o->be, g, o->n));
+    double lr = optim_lr(&o->cfg, o->t);
+    if (lr_out) *lr_out = lr;
+    // A NaN norm fails `norm > clip` and an inf one makes the clip scale 0 (inf * 0 = NaN): either
+    // way AdamW would write NaN into the weights and both moments for good. Skip the update.
+    if (!isfinite(norm)) return norm;
     if (o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip) {
         scale_f32(o->be, g, (float)(o->cfg.grad_clip / (norm + 1e-30)), o->n);
     }
-    double lr = optim_lr(&o->cfg, o->t);
     o->t++;
     adamw_step(o->be, p, o->w_act, o->m, o->v, g, o->n, (float)lr, (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps,
                    (float)o->cfg.weight_decay, o->t);
-    if (lr_out) *lr_out = lr;
     return norm;
 }

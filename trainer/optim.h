@@ -5,7 +5,7 @@
 //
 // Use (one update):
 //     model_zero_grad(m); ... model_backward(m, dlogp, aux) for each micro-batch ...
-//     double gn = optim_step(&opt, m->params, m->grads, step_in_phase);   // clips, then AdamW
+//     double gn = optim_step(&opt, m->params, m->grads, &lr);   // clips, then AdamW; !isfinite(gn): skipped
 #ifndef CISPO_TRAINER_OPTIM_H
 #define CISPO_TRAINER_OPTIM_H
 
@@ -48,6 +48,8 @@ double optim_lr(const optim_config_t *cfg, int update);
 double optim_grad_norm(const float *g, size_t n);
 // Clips g in place to cfg.grad_clip (when the norm exceeds it), then one AdamW update of p with the
 // schedule's rate for update o->t. Returns the norm before clipping; *lr_out (may be NULL) gets the rate.
+// A non-finite norm (NaN or inf anywhere in g) skips the update: p, the moments and o->t stay as they
+// were, and the non-finite norm is returned for the caller to count (isfinite).
 double optim_step(optim_t *o, float *p, float *g, double *lr_out);
 
 #endif

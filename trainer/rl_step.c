@@ -6,11 +6,15 @@
 // them (groups stay on one rank), with the sampling seeds of their GLOBAL sample index, so the union of
 // the samples is the one-process step's. Each update takes each rank's share of its local minibatch,
 // normalised by the GLOBAL token (GSPO: sequence) count, and all-reduces the gradient before the common
-// AdamW step; every rank runs the same number of updates. Logged metrics are global.
+// AdamW step; every rank runs the same number of updates, each over a slice of the GLOBAL sample
+// order, so no update is empty on every rank. Logged metrics are global.
+// A failed verification (the verifier could not run) is no reward: the sample gets no loss and stays
+// out of its group's mean, std and dynamic-sampling decision. An update whose gradient norm is not
+// finite is skipped (trainer/optim.c) and counted; max_nonfinite_updates in a row stop the run.
 // It lives in trainer/, not rl/: it drives the optimizer, the reward worker pool, checkpointed run
 // state and MPI, which sit above rl/ (includes point down); rl/ holds the pieces it calls (rollout,
 // sampler, advantages, losses, verifiers).
-// defines: train_rl_step
+// defines: train_rl_step, rl_minibatch_slice
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +72,10 @@ static int sync_fail(int rc) {
 
 // Rolls out G samples for each of the n prompts idx[]; rewards them; fills out[n*G] (group-major).
 // first: the step's global sample index of out[0] (it picks the sampling seeds).
-static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint64_t first, rl_sample_t *out,
-                         double *t_roll, double *t_reward, long *gen_tokens) {
+// budget, window, rep_n: this step's generation budget, overlong window and repetition run (the
+// length curriculum scales them together).
+static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint64_t first, int budget, int window,
+                         int rep_n, rl_sample_t *out, double *t_roll, double *t_reward, long *gen_tokens) {
     const run_config_t *c = &t->cfg;
     const int G = c->group_size, N = n * G;
     const int32_t **pp = cispo_malloc(sizeof(*pp) * (size_t)N);
@@ -81,10 +87,13 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
         pp[i] = e->ids, pl[i] = e->n_ids, ex[i] = idx[i / G];
         seeds[i] = sampler_rng_seed(seed, first + (uint64_t)i);
     }
-    rollout_config_t rc = {.max_new_tokens = c->max_new_tokens,
+    // log pi_old of the untempered policy: the training forward scores the untempered policy, so the
+    // ratio is of like to like (docs/rl.md "Temperature and truncation")
+    rollout_config_t rc = {.max_new_tokens = budget,
                            .eos_id = t->eos_id,
-                           .sampler = {.temperature = c->temperature, .top_p = c->top_p, .top_k = c->top_k},
-                           .rep_n = c->rep_n,
+                           .sampler = {.temperature = c->temperature, .top_p = c->top_p, .top_k = c->top_k,
+                                       .tempered_logp = 0},
+                           .rep_n = rep_n,
                            .rep_p = c->rep_p};
     double t0 = cispo_now();
     int rc_ = N > 0 ? rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL) : 0;
@@ -100,8 +109,8 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
             o->ex = ex[i], o->s = rs[i], o->v = v[i], o->text = texts[i];
             o->reward = v[i].failed ? 0.0f : (float)v[i].reward;
             if (rs[i].stop == STOP_REPETITION) o->reward = (float)c->rep_reward;
-            if (t->overlong_cache > 0)  // DAPO soft overlong punishment
-                o->reward += reward_overlong_penalty(rs[i].n_tokens, c->max_new_tokens, t->overlong_cache);
+            if (window > 0)  // DAPO soft overlong punishment
+                o->reward += reward_overlong_penalty(rs[i].n_tokens, budget, window);
             *gen_tokens += rs[i].n_tokens;
         }
         free(texts), free(v);
@@ -162,10 +171,11 @@ static void sample_metrics(const rl_sample_t *s, int n, metrics_t *mt) {
     free(lens);
 }
 
-// Accuracy per verifier (docs/rl.md), for the verifiers the step's records name: accuracy_math, ...
+// Accuracy and failed verifications per verifier (docs/rl.md), for the verifiers the step's records
+// name: accuracy_math, verifier_failed_math, ...
 static void verifier_metrics(const train_t *t, const rl_sample_t *s, int n, metrics_t *mt) {
     const char *names[8];
-    double right[8] = {0}, count[8] = {0};
+    double right[8] = {0}, count[8] = {0}, failed[8] = {0};
     int k = 0;
     for (int i = 0; i < n; i++) {
         const char *v = t->train.ex[s[i].ex].verifier ? t->train.ex[s[i].ex].verifier : t->cfg.verifier;
@@ -175,12 +185,14 @@ static void verifier_metrics(const train_t *t, const rl_sample_t *s, int n, metr
             if (k == 8) continue;  // a mix of more than 8 verifiers: the first 8 are reported
             names[k++] = v;
         }
-        right[j] += s[i].v.correct != 0, count[j]++;
+        right[j] += s[i].v.correct != 0, count[j]++, failed[j] += s[i].v.failed != 0;
     }
     for (int j = 0; j < k; j++) {
         char key[40];
         snprintf(key, sizeof key, "accuracy_%.24s", names[j]);
         metrics_set(mt, key, right[j] / count[j]);
+        snprintf(key, sizeof key, "verifier_failed_%.20s", names[j]);
+        metrics_set(mt, key, failed[j]);
     }
 }
 
@@ -205,13 +217,76 @@ static int global_samples(const rl_sample_t *s, const int *slot, int n, int n_gl
     return rc ? -1 : n_global;
 }
 
+void rl_minibatch_slice(long offset, int n, int n_global, int U, int u, int *lo, int *hi) {
+    long a = (long)n_global * u / U - offset, b = (long)n_global * (u + 1) / U - offset;
+    a = a < 0 ? 0 : a > n ? n : a;
+    b = b < 0 ? 0 : b > n ? n : b;
+    *lo = (int)a, *hi = (int)b;
+}
+
+// Once per run (rank 0): what the importance ratio can and cannot correct in this rollout setting.
+static void warn_sampling(train_t *t) {
+    const run_config_t *c = &t->cfg;
+    if (t->sampling_warned || dist_world()->rank != 0) return;
+    t->sampling_warned = 1;
+    if (c->temperature != 1.0)
+        fprintf(stderr, "cispo: note: rollouts sample at temperature %g, while log pi_old and log pi_theta are both "
+                        "the untempered policy's: the ratio corrects the policy's change, not the temperature "
+                        "(docs/rl.md \"Temperature and truncation\")\n", c->temperature);
+    if ((c->top_p > 0 && c->top_p < 1) || c->top_k > 0)
+        fprintf(stderr, "cispo: warning: top_p=%g top_k=%d truncate the sampling distribution, which neither log "
+                        "pi_old nor log pi_theta describes: the importance ratio is biased for every token near the "
+                        "cut. Train with top_p=1 top_k=0 (truncate at evaluation only)\n", c->top_p, c->top_k);
+}
+
+// The frozen reference of the KL term: ref_model's weights, or the policy's when RL starts. Lives on the
+// policy's backend. 0 or -1 (+ message).
+static int open_reference(train_t *t) {
+    const run_config_t *c = &t->cfg;
+    const size_t n = t->m->table.n_floats;
+    float *host = NULL;
+    if (c->ref_model[0]) {
+        model_config_t rc;
+        if (train_load_model(c->ref_model, (uint64_t)c->seed, &rc, &host)) return -1;
+        param_table_t tab;
+        param_table_build(&tab, &rc);
+        size_t rn = tab.n_floats;
+        param_table_free(&tab);
+        if (rn != n)
+            return free(host), cispo_fail("key 'ref_model' (%s): %zu parameters, the policy has %zu: the reference "
+                                          "must be the policy's architecture", c->ref_model, rn, n);
+    } else {
+        host = cispo_malloc(n * sizeof(float));
+        train_download(t, host, t->m->params, n);
+        if (t->rl_done > 0 && dist_world()->rank == 0)
+            fprintf(stderr, "cispo: warning: the KL reference is the policy at RL step %d (this resume), not at the "
+                            "start of RL: set ref_model to the checkpoint RL started from\n", t->rl_done);
+    }
+    t->ref = model_create_on(t->m->be, &t->mcfg, NULL, c->micro_tokens);
+    train_upload(t, t->ref->params, host, n);
+    model_sync_weights(t->ref);
+    free(host);
+    return 0;
+}
+
 int train_rl_step(train_t *t, metrics_t *mt) {
     const run_config_t *c = &t->cfg;
     const int P = c->prompts_per_step, G = c->group_size, step = t->rl_done + 1;
     double t_start = cispo_now(), t_roll = 0, t_reward = 0;
     long gen_tokens = 0;
-    train_use_optimizer(t, 2);
+    if (train_use_optimizer(t, 2)) return -1;
+    warn_sampling(t);
     metrics_clear(mt);
+    // the loss settings the run keys add to the kind's defaults
+    t->loss.mask_eps_low = c->eq7_eps_low, t->loss.mask_eps_high = c->eq7_eps_high;
+    t->loss.clip_ratio_c = c->clip_ratio_c;
+    t->loss.kl_coef = c->kl_coef, t->loss.kl_kind = c->kl_estimator;
+    t->loss.entropy_coef = c->entropy_coef;
+    if (c->kl_coef > 0 && !t->ref && open_reference(t)) return -1;
+    // length curriculum: the budget of this step, with the overlong window and the repetition run scaled alike
+    const int budget = run_config_max_new_tokens(c, t->rl_done);
+    const int window = (int)((long)t->overlong_cache * budget / c->max_new_tokens);
+    const int rep_n = c->rep_n > 0 ? (int)(((long)c->rep_n * budget + c->max_new_tokens - 1) / c->max_new_tokens) : 0;
 
     // ---- rollout and scoring (dynamic sampling may take several rounds) ----
     int cap = P * G * (1 + (t->dynamic_sampling ? c->dynamic_max_rounds : 0));
@@ -227,16 +302,22 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         data_cursor_take(&t->rl_data, (uint64_t)c->seed, 2, t->train.n, need_g, idx);
         int lo = (int)((long)need_g * dw->rank / dw->world), need = (int)((long)need_g * (dw->rank + 1) / dw->world) - lo;
         uint64_t seed = mix64(mix64((uint64_t)c->seed) ^ ((uint64_t)step << 8 | (uint64_t)round));
-        rc = rollout_round(t, idx + lo, need, seed, (uint64_t)lo * (uint64_t)G, all + n_all, &t_roll, &t_reward,
-                           &gen_tokens);
+        rc = rollout_round(t, idx + lo, need, seed, (uint64_t)lo * (uint64_t)G, budget, window, rep_n, all + n_all,
+                           &t_roll, &t_reward, &gen_tokens);
         if ((rc = sync_fail(rc))) break;
         rounds++;
         int kept0 = kept;
         for (int i = 0; i < need * G; i++) slot[n_all + i] = n_all_g + lo * G + i;
         for (int g = 0; g < need; g++) {
-            float r[1024];
-            for (int j = 0; j < G; j++) r[j] = all[n_all + g * G + j].reward;
-            int sig = group_has_signal(r, G);
+            // signal: DAPO's rule reads the verifier's accuracy, not the shaped reward; failed verdicts abstain
+            float v[1024];
+            unsigned char ok[1024];
+            for (int j = 0; j < G; j++) {
+                const rl_sample_t *q = &all[n_all + g * G + j];
+                v[j] = c->dynamic_sampling_metric == DS_METRIC_REWARD ? q->reward : (float)(q->v.correct != 0);
+                ok[j] = !q->v.failed;
+            }
+            int sig = group_has_signal_valid(v, ok, G);
             signal_groups += sig;
             if (!t->dynamic_sampling || sig) keep[kept++] = n_all + g * G;
         }
@@ -273,18 +354,25 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     metrics_set(mt, "groups_kept", kept_g);
     metrics_set(mt, "rollout_rounds", rounds);
     metrics_set(mt, "samples_generated", n_all_g);
+    metrics_set(mt, "max_new_tokens", budget);
+    metrics_set(mt, "overlong_window", window);
+    metrics_set(mt, "rep_n", rep_n);
 
-    // ---- advantages of the kept groups; the training sequences in a seeded order ----
+    // ---- advantages of the kept groups over their valid samples; the training sequences in a seeded order ----
     const adv_config_t ac = {.kind = c->adv, .eps = 1e-6};
+    int n = 0;  // training samples: the kept groups' samples with a verdict
     for (int k = 0; k < kept; k++) {
         float r[1024], a[1024];
-        for (int j = 0; j < G; j++) r[j] = all[keep[k] + j].reward;
-        advantages_group(a, r, 1, G, &ac);
+        unsigned char ok[1024];
+        for (int j = 0; j < G; j++) r[j] = all[keep[k] + j].reward, ok[j] = !all[keep[k] + j].v.failed, n += ok[j];
+        advantages_group_valid(a, r, ok, 1, G, &ac);
         for (int j = 0; j < G; j++) all[keep[k] + j].adv = a[j];
     }
-    const int n = kept * G;
     int *order = cispo_malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
-    for (int i = 0; i < n; i++) order[i] = keep[i / G] + i % G;
+    for (int i = 0, k = 0; i < kept * G; i++) {
+        int at = keep[i / G] + i % G;
+        if (!all[at].v.failed) order[k++] = at;
+    }
     uint64_t s = mix64((uint64_t)c->seed * 31 + (uint64_t)step);
     for (int i = n - 1; i > 0; i--) {
         s = mix64(s);
@@ -309,6 +397,17 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         for (int j = 0; j < q->s.n_tokens; j++) adv[first_tok[i] + j] = q->adv;
         first_tok[i + 1] = first_tok[i] + q->s.n_tokens;
     }
+    // this rank's place in the global sample order (ranks in order): updates split the global order
+    long offset = 0;
+    int n_g = n;
+    if (dw->world > 1) {
+        double *cnt = cispo_calloc((size_t)dw->world, sizeof(double));
+        cnt[dw->rank] = n;
+        if (dist_allreduce_sum_f64(dw, cnt, (size_t)dw->world)) rc = -1;
+        n_g = 0;
+        for (int r = 0; r < dw->world; r++) offset += r < dw->rank ? (long)cnt[r] : 0, n_g += (int)cnt[r];
+        free(cnt);
+    }
 
     // ---- training: minibatch updates ----
     double t_train0 = cispo_now();
@@ -317,13 +416,17 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     double loss = 0, gn_sum = 0, lr = 0, ent_sum = 0, packed = 0;
     float *lp = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1)), *ent = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1));
     float *d = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1));
+    float *ref = t->ref ? cispo_malloc(sizeof(float) * (size_t)(n_tok + 1)) : NULL;
     micro_t *mb = NULL;
-    int updates = 0;
-    if (c->old_logprobs == OLD_LOGP_RECOMPUTE && n > 0) {  // one extra forward with the training kernels
+    int updates = 0, skipped = 0;
+    if (!rc && (c->old_logprobs == OLD_LOGP_RECOMPUTE || ref) && n > 0) {
+        // one extra forward with the training kernels (log pi_old), and the reference's log-probs, once per batch
         int nmb = micro_plan(seqs, n, c->micro_tokens, &mb);
         if (nmb < 0) rc = -1;
         for (int k = 0; k < nmb && !rc; k++) {
             long at = first_tok[mb[k].first];
+            if (ref && (rc = micro_forward(t->ref, seqs, &mb[k], ref + at, NULL))) break;
+            if (c->old_logprobs != OLD_LOGP_RECOMPUTE) continue;
             if ((rc = micro_forward(t->m, seqs, &mb[k], lp + at, NULL))) break;
             agree_add(&ag, old + at, lp + at, mb[k].n_resp);
             memcpy(old + at, lp + at, sizeof(float) * (size_t)mb[k].n_resp);
@@ -331,10 +434,11 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         free(mb), mb = NULL;
     }
     rc = sync_fail(rc);
-    const int n_g = kept_g * G;  // every rank runs the same U updates (a rank without sequences joins the sums)
+    // every rank runs the same U updates (a rank without sequences in one joins the sums)
     const int U = n_g > 0 ? (c->minibatches < n_g ? c->minibatches : n_g) : 0;
     for (int u = 0; u < U && !rc; u++) {
-        int lo = (int)((long)n * u / U), hi = (int)((long)n * (u + 1) / U);
+        int lo, hi;
+        rl_minibatch_slice(offset, n, n_g, U, u, &lo, &hi);
         long tok_lo = first_tok[lo], tok_hi = first_tok[hi];
         double norm = c->loss == LOSS_GSPO ? (double)(hi - lo) : (double)(tok_hi - tok_lo);
         int nmb = micro_plan(seqs + lo, hi - lo, c->micro_tokens, &mb);
@@ -346,6 +450,10 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             if (dist_allreduce_sum_f64(dw, x, 2)) rc = -1;
             norm = x[0], upd_packed = (long)x[1];
         }
+        if (!rc && norm == 0) {  // nothing to train on any rank: no AdamW step (the schedule counts real updates)
+            free(mb), mb = NULL;
+            continue;
+        }
         model_zero_grad(t->m);
         for (int k = 0; k < nmb && !rc; k++) {
             const micro_t *b = &mb[k];
@@ -355,7 +463,8 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             int32_t offs[4097];
             int32_t *so = b->count < 4096 ? offs : cispo_malloc(sizeof(int32_t) * (size_t)(b->count + 1));
             for (int q = 0; q <= b->count; q++) so[q] = (int32_t)(first_tok[lo + b->first + q] - at);
-            loss += policy_loss(&t->loss, lp + at, old + at, NULL, adv + at, so, b->count, norm, d + at, &st);
+            loss += policy_loss(&t->loss, lp + at, old + at, ref ? ref + at : NULL, ent + at, adv + at, so, b->count,
+                                norm, d + at, &st);
             if (so != offs) free(so);
             for (int j = 0; j < b->n_resp; j++) ent_sum += ent[at + j];
             micro_backward(t->m, seqs + lo, b, d + at, t->aux_coef * (float)b->T / (float)upd_packed);
@@ -364,19 +473,23 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         free(mb), mb = NULL;
         if ((rc = sync_fail(rc))) break;
         if ((rc = train_allreduce_grads(t))) break;
-        gn_sum += optim_step(&t->opt, t->m->params, t->m->grads, &lr);
-        updates++;
+        double gn = optim_step(&t->opt, t->m->params, t->m->grads, &lr);
+        char what[64];
+        snprintf(what, sizeof what, "RL step %d, update %d", step, u + 1);
+        if ((rc = train_note_update(t, gn, what))) break;
+        if (isfinite(gn)) gn_sum += gn, updates++;
+        else skipped++;
     }
     double t_train = cispo_now() - t_train0;
     if (!rc && dw->world > 1) {  // global sums and maxima of the training statistics
-        double sum[13] = {loss, st.n_tokens, st.clip_low, st.clip_high, st.masked, st.weight_sum, st.kl_old_sum,
-                          ent_sum, packed, (double)n_tok, (double)gen_tokens, ag.n, ag.sad};
+        double sum[15] = {loss, st.n_tokens, st.clip_low, st.clip_high, st.masked, st.weight_sum, st.kl_old_sum,
+                          ent_sum, packed, (double)n_tok, (double)gen_tokens, ag.n, ag.sad, st.kl_ref_sum, (double)n};
         double agv[5] = {ag.sx, ag.sy, ag.sxx, ag.syy, ag.sxy}, mx[2] = {st.weight_max, ag.mad};
-        if (dist_allreduce_sum_f64(dw, sum, 13) || dist_allreduce_sum_f64(dw, agv, 5) || dist_allreduce_max_f64(dw, mx, 2))
+        if (dist_allreduce_sum_f64(dw, sum, 15) || dist_allreduce_sum_f64(dw, agv, 5) || dist_allreduce_max_f64(dw, mx, 2))
             rc = -1;
         loss = sum[0], st.n_tokens = sum[1], st.clip_low = sum[2], st.clip_high = sum[3], st.masked = sum[4];
         st.weight_sum = sum[5], st.kl_old_sum = sum[6], ent_sum = sum[7], packed = sum[8], n_tok = (long)sum[9];
-        gen_tokens = (long)sum[10], ag.n = sum[11], ag.sad = sum[12];
+        gen_tokens = (long)sum[10], ag.n = sum[11], ag.sad = sum[12], st.kl_ref_sum = sum[13], n = (int)sum[14];
         ag.sx = agv[0], ag.sy = agv[1], ag.sxx = agv[2], ag.syy = agv[3], ag.sxy = agv[4];
         st.weight_max = mx[0], ag.mad = mx[1];
     }
@@ -392,11 +505,14 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         metrics_set(mt, "weight_mean", st.weight_sum / nt);
         metrics_set(mt, "weight_max", st.weight_max);
         metrics_set(mt, "kl_old", st.kl_old_sum / nt);
+        if (t->ref) metrics_set(mt, "kl_ref", st.kl_ref_sum / nt);
         metrics_set(mt, "entropy", ent_sum / nt);
         agree_metrics(&ag, mt);
         metrics_set(mt, "grad_norm", updates ? gn_sum / updates : 0);
         metrics_set(mt, "lr", lr);
         metrics_set(mt, "updates", updates);
+        metrics_set(mt, "skipped_updates", skipped);
+        metrics_set(mt, "train_samples", n);
         metrics_set(mt, "train_tokens", (double)n_tok);
         double dt = cispo_now() - t_start;
         metrics_set(mt, "time_step_s", dt);
@@ -406,8 +522,9 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         metrics_set(mt, "rollout_tok_per_s", t_roll > 0 ? gen_tokens / t_roll : 0);
         metrics_set(mt, "train_tok_per_s", t_train > 0 ? packed / t_train : 0);
     }
+    if (t->ref && (rc || t->rl_done >= c->steps)) model_free(t->ref), t->ref = NULL;  // train_close does not know it
     for (int i = 0; i < n_all; i++) rollout_sample_free(&all[i].s), free(all[i].text);
     free(all), free(keep), free(idx), free(order), free(seqs), free(old), free(adv), free(first_tok);
-    free(lp), free(ent), free(d);
+    free(lp), free(ent), free(d), free(ref);
     return rc;
 }

@@ -12,7 +12,7 @@
 
 #include "trainer/tblog.h"
 
-#define METRICS_MAX 64
+#define METRICS_MAX 96
 
 typedef struct {
     int n;
