@@ -119,7 +119,10 @@ int main(void) {
     test_check(run(cmd) == 0, "generate from a run checkpoint with a text prompt: %s", out_buf);
 
     // ---- the baselines and recomputed old log-probs run through the same loop ----
-    const char *variants[] = {"loss=grpo", "loss=dapo", "loss=gspo", "old_logprobs=recompute eq7_mask=true",
+    // dapo filters on the shaped reward here: after one SFT update every answer is wrong, so DAPO's accuracy
+    // rule would keep no group and train nothing
+    const char *variants[] = {"loss=grpo", "loss=dapo dynamic_sampling_metric=reward", "loss=gspo",
+                              "old_logprobs=recompute eq7_mask=true",
                               "adv=rloo top_p=0.9 top_k=50 rep_n=4 rep_p=0.5"};
     for (int v = 0; v < 5; v++) {
         snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/v%d steps=2 sft_steps=1 report=false %s", bin, args, dir, v,

@@ -37,7 +37,7 @@ const keyconf_key_t run_config_keys[] = {
     // SFT
     {"sft_steps", KEY_INT, O(sft_steps), 0, 1e8, NULL, "0", "supervised warm-start updates before RL", 0},
     {"sft_batch", KEY_INT, O(sft_batch), 1, 1e6, NULL, "64", "demonstrations per SFT update", 0},
-    {"sft_lr", KEY_DOUBLE, O(sft_lr), 0, 1, NULL, "3e-3", "SFT peak learning rate", 0},
+    {"sft_lr", KEY_DOUBLE, O(sft_lr), -1, 1, NULL, "-1", "SFT peak learning rate (-1: 3e-3 for models under 10 M parameters, the tiny demo's scale; required for larger models)", 0},
     {"sft_warmup", KEY_INT, O(sft_warmup), 0, 1e8, NULL, "20", "SFT warmup updates", 0},
     {"sft_lr_schedule", KEY_CHOICE, O(sft_lr_schedule), 0, 0, "constant|cosine|linear", "constant", "SFT decay after warmup", 0},
     // RL
@@ -45,22 +45,31 @@ const keyconf_key_t run_config_keys[] = {
     {"prompts_per_step", KEY_INT, O(prompts_per_step), 1, 1e6, NULL, "32", "prompts per rollout batch", 0},
     {"group_size", KEY_INT, O(group_size), 1, 1024, NULL, "8", "samples per prompt (G)", 0},
     {"minibatches", KEY_INT, O(minibatches), 1, 1024, NULL, "4", "optimizer updates per rollout batch (M1 used 16)", 0},
-    {"max_new_tokens", KEY_INT, O(max_new_tokens), 1, 1e7, NULL, "32", "generation length budget", 0},
+    {"max_new_tokens", KEY_INT, O(max_new_tokens), 1, 1e7, NULL, "32", "generation length budget (the largest, when max_new_tokens_schedule grows it)", 0},
+    {"max_new_tokens_schedule", KEY_STRING, O(max_new_tokens_schedule), 0, 0, NULL, "", "length curriculum: \"step:tokens,...\" by RL steps done, e.g. \"0:4096,100:8192\" (each <= max_new_tokens; the overlong window and rep_n scale with it; \"\": fixed)", S(max_new_tokens_schedule)},
     {"temperature", KEY_DOUBLE, O(temperature), 1e-3, 100, NULL, "1.0", "sampling temperature of the rollout", 0},
     {"top_p", KEY_DOUBLE, O(top_p), 1e-6, 1, NULL, "1.0", "nucleus sampling (1: off)", 0},
     {"top_k", KEY_INT, O(top_k), 0, 1e7, NULL, "0", "top-k sampling (0: off)", 0},
     {"loss", KEY_CHOICE, O(loss), 0, 0, "cispo|grpo|dapo|gspo", "cispo", "policy loss", 0},
     {"eps_low", KEY_DOUBLE, O(eps_low), -1, 1e6, NULL, "-1", "lower clip of the importance weight (-1: the loss's default)", 0},
     {"eps_high", KEY_DOUBLE, O(eps_high), -1, 1e6, NULL, "-1", "upper clip (-1: the loss's default; CISPO 4.0)", 0},
-    {"eq7_mask", KEY_BOOL, O(eq7_mask), 0, 0, NULL, "false", "CISPO Eq. 7 token mask", 0},
+    {"eq7_mask", KEY_BOOL, O(eq7_mask), 0, 0, NULL, "false", "CISPO Eq. 7 token mask (drops A>0 tokens with r > 1+eq7_eps_high, A<0 tokens with r < 1-eq7_eps_low)", 0},
+    {"eq7_eps_low", KEY_DOUBLE, O(eq7_eps_low), 0, 1, NULL, "0.2", "Eq. 7 mask: lower bound, separate from the weight clip eps_low", 0},
+    {"eq7_eps_high", KEY_DOUBLE, O(eq7_eps_high), 0, 1e6, NULL, "0.28", "Eq. 7 mask: upper bound, separate from the weight clip eps_high", 0},
+    {"clip_ratio_c", KEY_DOUBLE, O(clip_ratio_c), 0, 1e6, NULL, "0", "PPO dual clip for grpo/dapo: A<0 tokens with r > c get no gradient (0: off; verl's default is 3)", 0},
     {"adv", KEY_CHOICE, O(adv), 0, 0, "group_norm|group_no_std|rloo", "group_norm", "advantage estimator", 0},
     {"old_logprobs", KEY_CHOICE, O(old_logprobs), 0, 0, "rollout|recompute", "rollout", "log pi_old from the rollout or recomputed with the training forward", 0},
     {"dynamic_sampling", KEY_INT, O(dynamic_sampling), -1, 1, NULL, "-1", "drop all-equal-reward groups and refill (-1: on for dapo only)", 0},
     {"dynamic_max_rounds", KEY_INT, O(dynamic_max_rounds), 0, 100, NULL, "3", "extra rollout rounds dynamic sampling may take", 0},
+    {"dynamic_sampling_metric", KEY_CHOICE, O(dynamic_sampling_metric), 0, 0, "accuracy|reward", "accuracy", "dynamic sampling keeps groups whose verifier accuracy differs (DAPO's rule) or whose shaped reward differs", 0},
     {"overlong_cache", KEY_INT, O(overlong_cache), -1, 1e7, NULL, "-1", "soft overlong punishment window in tokens (-1: max_new_tokens/4 for dapo, else off)", 0},
-    {"rep_n", KEY_INT, O(rep_n), 0, 1e7, NULL, "0", "repetition early truncation: stop after n tokens each with p > rep_p (0: off)", 0},
+    {"rep_n", KEY_INT, O(rep_n), 0, 1e7, NULL, "3000", "repetition early truncation: stop after n tokens each with p > rep_p (0: off; M1: 3000)", 0},
     {"rep_p", KEY_DOUBLE, O(rep_p), 0, 1, NULL, "0.99", "repetition early truncation probability", 0},
     {"rep_reward", KEY_DOUBLE, O(rep_reward), -1e6, 1e6, NULL, "0", "reward of a repetition-truncated sample", 0},
+    {"kl_coef", KEY_DOUBLE, O(kl_coef), 0, 1e6, NULL, "0", "KL penalty to the frozen reference policy in the loss (0: off, as M1)", 0},
+    {"kl_estimator", KEY_CHOICE, O(kl_estimator), 0, 0, "k1|k2|k3", "k3", "KL estimator: k1 (log ratio), k2 (half squared), k3 (low variance)", 0},
+    {"ref_model", KEY_STRING, O(ref_model), 0, 0, NULL, "", "reference policy of the KL: a model spec as 'model' (\"\": the policy's weights when RL starts)", S(ref_model)},
+    {"entropy_coef", KEY_DOUBLE, O(entropy_coef), -100, 100, NULL, "0", "entropy bonus: loss -= entropy_coef * mean token entropy (0: off)", 0},
     {"verifier", KEY_STRING, O(verifier), 0, 0, NULL, "math", "verifier for records that name none", S(verifier)},
     {"max_verifier_failed", KEY_DOUBLE, O(max_verifier_failed), 0, 1, NULL, "0.5", "stop the run when more than this fraction of a step's verdicts failed (1: never)", 0},
     {"remote_reward_url", KEY_STRING, O(remote_reward_url), 0, 0, NULL, "", "URL of the remote verifier's service, e.g. http://rm:9000/score (\"\": $CISPO_REMOTE_REWARD_URL)", S(remote_reward_url)},
@@ -71,7 +80,7 @@ const keyconf_key_t run_config_keys[] = {
     {"verifier_retries", KEY_INT, O(verifier_retries), 0, 100, NULL, "3", "retries after a verifier request's first attempt", 0},
     {"reward_workers", KEY_INT, O(reward_workers), 0, 256, NULL, "2", "verifier worker processes (0: rewards computed in the trainer)", 0},
     // optimizer
-    {"lr", KEY_DOUBLE, O(lr), 0, 1, NULL, "1e-3", "RL peak learning rate", 0},
+    {"lr", KEY_DOUBLE, O(lr), -1, 1, NULL, "-1", "RL peak learning rate (-1: 1e-3 for models under 10 M parameters, the tiny demo's scale; required for larger models, e.g. 1e-6 as M1)", 0},
     {"warmup", KEY_INT, O(warmup), 0, 1e8, NULL, "0", "RL warmup updates", 0},
     {"lr_schedule", KEY_CHOICE, O(lr_schedule), 0, 0, "constant|cosine|linear", "constant", "decay after warmup", 0},
     {"lr_min_ratio", KEY_DOUBLE, O(lr_min_ratio), 0, 1, NULL, "0.1", "floor of cosine/linear decay, fraction of the peak", 0},
@@ -80,6 +89,7 @@ const keyconf_key_t run_config_keys[] = {
     {"adam_eps", KEY_DOUBLE, O(adam_eps), 0, 1, NULL, "1e-15", "AdamW epsilon (M1: 1e-15)", 0},
     {"weight_decay", KEY_DOUBLE, O(weight_decay), 0, 10, NULL, "0.0", "AdamW decoupled weight decay", 0},
     {"grad_clip", KEY_DOUBLE, O(grad_clip), 0, 1e9, NULL, "1.0", "global gradient-norm clip (0: off)", 0},
+    {"max_nonfinite_updates", KEY_INT, O(max_nonfinite_updates), 1, 1e6, NULL, "3", "stop the run after this many updates in a row skipped for a non-finite gradient norm", 0},
     {"aux_coef", KEY_DOUBLE, O(aux_coef), -1, 100, NULL, "-1", "MoE load-balancing loss weight (-1: the model's router_aux_loss_coef)", 0},
     {"device", KEY_CHOICE, O(device), 0, 0, "cpu|cuda|auto", "cpu", "where the model trains and decodes: cpu (the fp32 reference), cuda (bf16 activations, fp32 master weights), auto (cuda when a GPU is present)", 0},
     {"micro_tokens", KEY_INT, O(micro_tokens), 16, 1e8, NULL, "4096", "tokens per forward/backward micro-batch", 0},
@@ -133,5 +143,41 @@ int run_config_check(const run_config_t *c) {
     if (!c->model[0]) return cispo_fail("key 'model' is empty: name a preset, config.json, HF directory or checkpoint");
     if (c->task_dmin > c->task_dmax)
         return cispo_fail("key 'task_dmin' (%d) exceeds task_dmax (%d)", c->task_dmin, c->task_dmax);
+    if ((c->lr < 0 && c->lr != -1) || (c->sft_lr < 0 && c->sft_lr != -1))
+        return cispo_fail("keys 'lr' (%g) and 'sft_lr' (%g): a learning rate is >= 0, or -1 for the tiny demo's default",
+                          c->lr, c->sft_lr);
+    if (c->clip_ratio_c != 0 && c->clip_ratio_c <= 1)
+        return cispo_fail("key 'clip_ratio_c' is %g: the dual clip's bound must exceed 1 (verl uses 3), or 0 for off",
+                          c->clip_ratio_c);
+    if (c->max_new_tokens_schedule[0] && run_config_max_new_tokens(c, -1) < 0) return -1;
     return 0;
+}
+
+// Parses max_new_tokens_schedule; rl_done < 0 only validates (0 or -1 + message).
+int run_config_max_new_tokens(const run_config_t *c, int rl_done) {
+    const char *p = c->max_new_tokens_schedule;
+    int budget = c->max_new_tokens;
+    long last = -1;
+    while (*p) {
+        char *end;
+        long at = strtol(p, &end, 10), tokens;
+        if (end == p || *end != ':' || at < 0) goto bad;
+        p = end + 1;
+        tokens = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',')) goto bad;
+        if (at <= last)
+            return cispo_fail("key 'max_new_tokens_schedule' (\"%s\"): steps must increase (%ld after %ld)",
+                              c->max_new_tokens_schedule, at, last);
+        if (tokens < 1 || tokens > c->max_new_tokens)
+            return cispo_fail("key 'max_new_tokens_schedule' (\"%s\"): %ld tokens at step %ld is outside [1, "
+                              "max_new_tokens = %d]; raise max_new_tokens to the largest budget of the schedule",
+                              c->max_new_tokens_schedule, tokens, at, c->max_new_tokens);
+        if (rl_done >= 0 && at <= rl_done) budget = (int)tokens;
+        last = at;
+        p = *end ? end + 1 : end;
+    }
+    return rl_done < 0 ? 0 : budget;
+bad:
+    return cispo_fail("key 'max_new_tokens_schedule' (\"%s\"): expected \"step:tokens,step:tokens,...\", e.g. "
+                      "\"0:4096,100:8192\"", c->max_new_tokens_schedule);
 }

@@ -14,6 +14,9 @@
 
 enum old_logp_source { OLD_LOGP_ROLLOUT = 0, OLD_LOGP_RECOMPUTE = 1 };
 
+// What dynamic sampling reads to decide that a group carries signal.
+enum ds_metric { DS_METRIC_ACCURACY = 0, DS_METRIC_REWARD = 1 };
+
 enum run_device { RUN_DEVICE_CPU = 0, RUN_DEVICE_CUDA = 1, RUN_DEVICE_AUTO = 2 };
 
 typedef struct {
@@ -41,7 +44,7 @@ typedef struct {
     // ---- SFT warm start ----
     int sft_steps;
     int sft_batch;                 // demonstrations per SFT update
-    double sft_lr;
+    double sft_lr;                 // -1: 3e-3 for models under 10 M parameters (the tiny demo), else required
     int sft_warmup;
     int sft_lr_schedule;           // enum lr_schedule
     // ---- RL ----
@@ -49,20 +52,28 @@ typedef struct {
     int prompts_per_step;
     int group_size;                // G samples per prompt
     int minibatches;               // optimizer updates per rollout batch (M1: 16)
-    int max_new_tokens;
+    int max_new_tokens;            // the largest generation budget (sizes the engine's context)
+    char max_new_tokens_schedule[RUN_PATH_MAX];  // "step:tokens,..." by RL steps done ("": fixed)
     double temperature, top_p;
     int top_k;
     int loss;                      // enum loss_kind
     double eps_low, eps_high;      // -1: the loss's default (CISPO 1.0/4.0, GRPO 0.2/0.2, DAPO 0.2/0.28)
     int eq7_mask;
+    double eq7_eps_low, eq7_eps_high;  // the Eq. 7 mask's own bounds (0.2 / 0.28)
+    double clip_ratio_c;           // PPO dual clip for A < 0 (0: off)
     int adv;                       // enum adv_kind
     int old_logprobs;              // enum old_logp_source
     int dynamic_sampling;          // -1: on for dapo only; 0/1 forces
     int dynamic_max_rounds;        // extra rollout rounds to refill the batch
+    int dynamic_sampling_metric;   // enum ds_metric (accuracy: DAPO's rule)
     int overlong_cache;            // DAPO soft overlong punishment window (0: off; -1: dapo default)
     int rep_n;                     // repetition early truncation: n tokens each with p > rep_p
     double rep_p;
     double rep_reward;             // reward given to repetition-truncated samples
+    double kl_coef;                // KL to the frozen reference policy (0: off)
+    int kl_estimator;              // enum kl_kind
+    char ref_model[RUN_PATH_MAX];  // the reference's weights ("": the policy when RL starts)
+    double entropy_coef;           // entropy bonus weight (0: off)
     char verifier[32];             // verifier for records that do not name one
     int reward_workers;
     double max_verifier_failed;    // stop when a step's failed-verdict fraction exceeds this (1: never)
@@ -72,11 +83,12 @@ typedef struct {
     double verifier_timeout;       // seconds per request of the remote verifiers
     int verifier_retries;          // retries after a request's first attempt
     // ---- optimizer ----
-    double lr;
+    double lr;                     // -1: 1e-3 for models under 10 M parameters (the tiny demo), else required
     int warmup;
     int lr_schedule;               // enum lr_schedule
     double lr_min_ratio;
     double beta1, beta2, adam_eps, weight_decay, grad_clip;
+    int max_nonfinite_updates;     // stop after this many skipped (non-finite gradient) updates in a row
     double aux_coef;               // MoE load-balancing loss weight (-1: the model config's)
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
     int device;                    // enum run_device: where the model trains and decodes
@@ -102,5 +114,8 @@ int run_config_load_cli(run_config_t *c, const keyconf_cli_t *cli, int argc, cha
                         const char **yaml_used, unsigned char *given);
 // Cross-key checks (prompts_per_step * group_size divisible into minibatches, ...). 0 or -1 + message.
 int run_config_check(const run_config_t *c);
+// The generation budget of the RL step after rl_done completed steps: max_new_tokens_schedule's
+// entry with the largest start <= rl_done, max_new_tokens before the first entry or without one.
+int run_config_max_new_tokens(const run_config_t *c, int rl_done);
 
 #endif
