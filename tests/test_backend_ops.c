@@ -1373,7 +1373,7 @@ static int x_lightning_decode_contig(backend_t *b, opcase_t *c, double *err, dou
     backend_fill_f32(b, dstate, DTYPE_F32, nanv, ns);
     op_seqs_t ds = {dcu, cu, nseq, T, hs.max_len};
     backend_ws_reserve(b, lightning_workspace_bytes(b, T, nseq, H, D) + 4096);
-    lightning_forward(b, dout, dstate, dq, dk, dv, NULL, dslopes, &ds, H, D, 64);
+    lightning_forward(b, dout, dstate, dq, dk, dv, NULL, dslopes, &ds, H, D, 256);
     float *tq = xcalloc(nd, 4), *tk = xcalloc(nd, 4), *tv = xcalloc(nd, 4), *to_ref = xcalloc(nd, 4);
     float *to = xcalloc(nd, 4);
     void *gq = backend_alloc(b, nd * es), *gk = backend_alloc(b, nd * es), *gv = backend_alloc(b, nd * es);
