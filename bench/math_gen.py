@@ -4,7 +4,9 @@
 exponential identities, sets, intervals and unions, tuples, equations, inequalities, percentages
 and matrices. Responses are wrapped the way models write them (\\boxed{}, "The final answer is",
 "Answer:", $$..$$, bare). The label is right by construction: a rewriting is an identity, a near
-miss changes the value (a sign, an element, an end's openness, an order, a coefficient).
+miss changes the value (a sign, an element, an end's openness, an order, a coefficient) or is one
+of the documented non-answers (a rounded decimal of an irrational value; a reordered bare list,
+which the gold's form makes ordered).
 
   python3 bench/math_gen.py --n 2400 --seed 1 > /tmp/pairs.tsv
 Columns: gold, response, label, category, kind.
@@ -86,10 +88,12 @@ class Gen:
     def surd(self):
         a, b = self.r.randint(2, 6), self.r.choice([2, 3, 5, 6, 7, 10, 11])
         gold = f"{a}\\sqrt{{{b}}}"
-        true = [f"\\sqrt{{{a * a * b}}}", f"\\sqrt{{{b}}} \\cdot {a}", f"{a * math.sqrt(b):.6f}"]
+        true = [f"\\sqrt{{{a * a * b}}}", f"\\sqrt{{{b}}} \\cdot {a}"]
         if b < 10:
             true.append(f"{a}\\sqrt{b}")  # \sqrt10 would be sqrt(1)*0
-        miss = [f"{a}\\sqrt{{{b + 1}}}", f"\\sqrt{{{a * b}}}", f"{a + 1}\\sqrt{{{b}}}", f"{a * math.sqrt(b):.2f}9"]
+        # a rounded decimal of the irrational value is a near miss (docs/verifiers.md, rule 4)
+        miss = [f"{a}\\sqrt{{{b + 1}}}", f"\\sqrt{{{a * b}}}", f"{a + 1}\\sqrt{{{b}}}", f"{a * math.sqrt(b):.2f}9",
+                f"{a * math.sqrt(b):.6f}"]
         return gold, true, miss
 
     def polynomial(self):
@@ -219,9 +223,16 @@ class Gen:
 
     def solutions(self):
         xs = sorted(self.r.sample(range(-12, 13), 2))
-        gold = f"{xs[0]}, {xs[1]}"
-        true = [f"x = {xs[1]} \\text{{ or }} x = {xs[0]}", f"{xs[1]}, {xs[0]}", f"x = {xs[0]}, {xs[1]}", f"\\{{{xs[1]}, {xs[0]}\\}}"]
-        miss = [f"x = {xs[0]}", f"{xs[0]}, {xs[1] + 1}", f"{-xs[0]}, {xs[1]}" if xs[0] else f"1, {xs[1]}"]
+        # the gold's form decides order (docs/verifiers.md, rule 3): a bare list "a, b" is ordered,
+        # "x = a, b" and "a \text{ or } b" are sets of solutions
+        if self.r.random() < 0.5:
+            gold = f"{xs[0]}, {xs[1]}"
+            true = [f"x = {xs[0]} \\text{{ or }} x = {xs[1]}", f"{xs[0]},{xs[1]}", f"x = {xs[0]}, {xs[1]}", f"\\{{{xs[1]}, {xs[0]}\\}}"]
+            miss = [f"x = {xs[0]}", f"{xs[1]}, {xs[0]}", f"{-xs[0]}, {xs[1]}" if xs[0] else f"1, {xs[1]}"]
+        else:
+            gold = f"x = {xs[0]}, {xs[1]}"
+            true = [f"x = {xs[1]} \\text{{ or }} x = {xs[0]}", f"{xs[1]}, {xs[0]}", f"x = {xs[1]}, {xs[0]}", f"\\{{{xs[1]}, {xs[0]}\\}}"]
+            miss = [f"x = {xs[0]}", f"{xs[0]}, {xs[1] + 1}", f"{-xs[0]}, {xs[1]}" if xs[0] else f"1, {xs[1]}"]
         return gold, true, miss
 
     def complex_(self):
