@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/lightning_device.sh [bench args] — on the GPU machine, from the repo root: builds the GPU
-# test with CMake, runs it (ctest label gpu), then runs bench/lightning_bench.py with FLA installed
+# test table's lightning rows (tests/test_backend_ops.c --backend cuda), then runs bench/lightning_bench.py with FLA installed
 # from the carried wheels. Logs go to $OUT (the device tool's output folder) or /tmp/lightning-out.
 # Device call: carry [".devdeps", ".whl"], command `bash bench/lightning_device.sh [--quick]`.
 # SKIP_TEST=1 skips the build and test; SKIP_BENCH=1 the benchmark.
@@ -21,21 +21,14 @@ for pc in $(find /opt/devdeps -name '*.pc' 2>/dev/null); do
 done
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv
 if [ "${SKIP_TEST:-0}" != 1 ]; then
-  t=""
+  # the lightning rows of the op table (tests/test_backend_ops.c) on the GPU against the CPU reference
   if cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
-     cmake --build build-gpu -j16 --target test_lightning_gpu >"$out/build.log" 2>&1; then
-    (cd build-gpu && TEST_VERBOSE=1 timeout "${TEST_TIMEOUT:-300}" ctest -L gpu -R lightning -V) >"$out/test.log" 2>&1
-    echo "ctest exit: $?"
-  else
-    echo "CMake build failed, building the test directly:"; grep -hE "error|Error" "$out"/cmake.log "$out"/build.log | head -5
-    mkdir -p build
-    nvcc -c -O3 -std=c++17 -I. -gencode=arch=compute_90a,code=sm_90a --use_fast_math kernels/cuda/lightning.cu -o build/l1.o &&
-    nvcc -c -O3 -std=c++17 -I. -gencode=arch=compute_90a,code=sm_90a --use_fast_math kernels/cuda/lightning_decode.cu -o build/l2.o &&
-    gcc -O2 -std=c11 -D_GNU_SOURCE -I. -I/usr/local/cuda/include $(pkg-config --cflags openblas) tests/gpu/test_lightning_gpu.c \
-      kernels/cpu/lightning.c kernels/common.c build/l1.o build/l2.o -o build/test_lightning_gpu \
-      $(pkg-config --libs openblas) -L/usr/local/cuda/lib64 -lcudart -lstdc++ -lm &&
-    TEST_VERBOSE=1 timeout "${TEST_TIMEOUT:-300}" build/test_lightning_gpu >"$out/test.log" 2>&1
+     cmake --build build-gpu -j16 --target test_backend_ops >"$out/build.log" 2>&1; then
+    timeout "${TEST_TIMEOUT:-300}" build-gpu/tests/test_backend_ops --require-cuda --backend cuda \
+      --op lightning_forward,lightning_backward,lightning_decode >"$out/test.log" 2>&1
     echo "test exit: $?"
+  else
+    echo "CMake build failed:"; grep -hE "error|Error" "$out"/cmake.log "$out"/build.log | head -5
   fi
   grep -E "ok  |FAIL|done|device:|checks|tests passed|Failed|error" "$out/test.log" | sed 's/^[0-9]*: //' | tail -70
 fi

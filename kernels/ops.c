@@ -109,7 +109,9 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
         size_t w[6];
-        w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D);
+        // lightning, plus the copies of an accumulating backward
+        w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D) + (size_t)3 * s->T * s->H * s->D * 2 +
+               (size_t)s->nseq * s->H * s->D * s->D * sizeof(float) + 4 * 256;
         int nmax = s->F > s->C ? s->F : s->C;
         w[1] = grouped_matmul_workspace_bytes_cuda(s->E, s->T * s->K, nmax, nmax);
         w[2] = lmhead_workspace_bytes_cuda(s->T, s->C, s->V);
@@ -306,16 +308,29 @@ void lightning_backward(backend_t *b, void *dq, void *dk, void *dv, float *dstat
         return;
     }
 #ifdef CISPO_HAVE_CUDA
-    // the kernels write their gradients (a bf16 gradient accumulated in place would round twice)
-    if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16 && acc == OP_WRITE) {
+    // the kernels write their gradients (a bf16 gradient accumulated in place would round twice);
+    // OP_ACCUMULATE writes into workspace copies and adds them
+    if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
         size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D), mark = backend_ws_mark(b);
         void *ws = need ? backend_ws_take(b, need) : NULL;
+        const size_t nst = (size_t)seqs->nseq * H * D * D;
+        void *gq = dq, *gk = dk, *gv = dv;
+        float *gs = dstate_in;
+        if (acc == OP_ACCUMULATE) {
+            gq = backend_ws_take(b, n * 2), gk = backend_ws_take(b, n * 2), gv = backend_ws_take(b, n * 2);
+            gs = dstate_in ? backend_ws_take(b, nst * sizeof(float)) : NULL;
+        }
         double t0 = prof_begin(b);
-        cuda_ok(lightning_backward_cuda((uint16_t *)dq, (uint16_t *)dk, (uint16_t *)dv, dstate_in,
-                                        (const uint16_t *)dout, (const uint16_t *)q, (const uint16_t *)k,
-                                        (const uint16_t *)v, state_in, slopes, seqs->cu, seqs->nseq, H, D, block,
-                                        seqs->T, ws, need, (cudaStream_t)b->stream),
+        cuda_ok(lightning_backward_cuda((uint16_t *)gq, (uint16_t *)gk, (uint16_t *)gv, gs, (const uint16_t *)dout,
+                                        (const uint16_t *)q, (const uint16_t *)k, (const uint16_t *)v, state_in,
+                                        slopes, seqs->cu, seqs->nseq, H, D, block, seqs->T, ws, need, ST(b)),
                 OP_lightning_backward);
+        if (acc == OP_ACCUMULATE) {
+            cuda_ok(residual_mix_cuda(dq, dq, gq, 1.0f, 1.0f, n, DTYPE_BF16, ST(b)), OP_lightning_backward);
+            cuda_ok(residual_mix_cuda(dk, dk, gk, 1.0f, 1.0f, n, DTYPE_BF16, ST(b)), OP_lightning_backward);
+            cuda_ok(residual_mix_cuda(dv, dv, gv, 1.0f, 1.0f, n, DTYPE_BF16, ST(b)), OP_lightning_backward);
+            if (gs) cuda_ok(residual_mix_cuda(dstate_in, dstate_in, gs, 1.0f, 1.0f, nst, DTYPE_F32, ST(b)), OP_lightning_backward);
+        }
         prof_end(b, OP_lightning_backward, t0);
         backend_ws_reset(b, mark);
         return;

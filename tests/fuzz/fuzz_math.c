@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         *tab = 0;
         math_verify(s, tab + 1, &v);
         math_verify(tab + 1, s, &v);
-        math_opts_t o = {0, 0};
+        math_opts_t o = {.strict = 0, .set_relation = 0, .lenient_decimals = 0};
         math_verify_opts(s, tab + 1, &o, &v);
     } else {
         math_verify(s, s, &v);
