@@ -12,6 +12,8 @@
 #include "trainer/checkpoint.h"
 #include "trainer/commands.h"
 #include "trainer/keyconf.h"
+#include "trainer/paths.h"
+#include "trainer/train.h"
 
 static const keyconf_cli_t convert_cli = {
     "cispo convert",
@@ -20,6 +22,8 @@ static const keyconf_cli_t convert_cli = {
     "      DST a file ending .h5: writes an HDF5 checkpoint (parameters, config; step 0).\n"
     "  SRC a .h5 checkpoint, DST a directory (created if needed): writes config.json +\n"
     "      model.safetensors (fp32) that transformers' MiniMaxForCausalLM loads.\n"
+    "  SRC a model preset (tiny, bench-1b, minimax-m1, or a .yaml / config.json): its random initialisation\n"
+    "      (seed 1, as `cispo train` starts it), written as DST says (.h5: a checkpoint, else a directory).\n"
     "  Optimizer moments and run state in a checkpoint are not exported. No options.",
     NULL, 0, 2};
 
@@ -40,6 +44,23 @@ static int hf_to_h5(const char *src, const char *dst) {
     if (hf_load_dir(src, &cfg, &table, &params)) return -1;
     int rc = checkpoint_save(dst, &cfg, &table, params, NULL, NULL, 0, NULL, 0, NULL);
     if (!rc) printf("cispo convert: %s -> %s: %d tensors, %zu parameters\n", src, dst, table.n_entries, table.n_floats);
+    free(params);
+    param_table_free(&table);
+    return rc;
+}
+
+// A preset's random initialisation, as `cispo train model=NAME` starts it (seed 1).
+static int preset_to(const char *src, const char *dst) {
+    model_config_t cfg;
+    float *params;
+    if (train_load_model(src, 1, &cfg, &params)) return -1;
+    param_table_t table;
+    param_table_build(&table, &cfg);
+    int rc = ends_with(dst, ".h5") ? checkpoint_save(dst, &cfg, &table, params, NULL, NULL, 0, NULL, 0, NULL)
+                                   : hf_save_dir(dst, &cfg, &table, params);
+    if (!rc)
+        printf("cispo convert: %s (random initialisation, seed 1) -> %s: %d tensors, %zu parameters\n", src, dst,
+               table.n_entries, table.n_floats);
     free(params);
     param_table_free(&table);
     return rc;
@@ -71,8 +92,12 @@ int cmd_convert(int argc, char **argv) {
         return 2;
     }
     const char *src = pos[0], *dst = pos[1];
+    char spec[4096];
+    paths_model_spec(src, spec, sizeof spec);  // tiny -> configs/models/tiny.yaml, as every command
     int rc;
-    if (is_dir(src)) {
+    if (paths_is_preset(spec)) {
+        rc = preset_to(spec, dst);
+    } else if (is_dir(src)) {
         if (!ends_with(dst, ".h5")) {
             fprintf(stderr, "cispo convert: SRC %s is a directory, so DST must be a file ending .h5 (got '%s')\n", src, dst);
             return 2;
@@ -85,7 +110,8 @@ int cmd_convert(int argc, char **argv) {
         }
         rc = h5_to_hf(src, dst);
     } else {
-        fprintf(stderr, "cispo convert: SRC '%s' is neither a model directory nor a .h5 checkpoint\n", src);
+        fprintf(stderr, "cispo convert: SRC '%s' is neither a model directory, a .h5 checkpoint nor a preset (tiny, "
+                        "bench-1b, minimax-m1: configs/models/NAME.yaml)\n", src);
         return 2;
     }
     if (rc) {

@@ -13,6 +13,7 @@
 #include "base/common.h"
 #include "model/config.h"
 #include "trainer/commands.h"
+#include "trainer/paths.h"
 #include "trainer/cost.h"
 #include "trainer/keyconf.h"
 
@@ -62,39 +63,19 @@ static int exists(const char *p, int want_dir) {
     return stat(p, &sb) == 0 && (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
 }
 
-// A preset name is looked up as configs/models/NAME.yaml under $CISPO_SRC, the working directory and
-// the directory above the executable's (a build dir inside the source tree).
-static int find_preset(const char *name, char *out, size_t n) {
-    char exe[4096];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    const char *roots[3] = {getenv("CISPO_SRC"), ".", NULL};
-    if (k > 0) {
-        exe[k] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        size_t len = strlen(exe);
-        if (len + 4 < sizeof exe) strcat(exe, "/..");
-        roots[2] = exe;
-    }
-    for (int i = 0; i < 3; i++) {
-        if (!roots[i] || !*roots[i]) continue;
-        if (snprintf(out, n, "%s/configs/models/%s.yaml", roots[i], name) >= (int)n) continue;  // too long: no such file
-        if (exists(out, 0)) return 0;
-    }
-    return -1;
-}
-
 static int load_model(const char *spec, model_config_t *cfg, char *shown, size_t n) {
-    char path[4096];
-    if (strlen(spec) + sizeof "/config.json" > sizeof path) return cispo_fail("--model %.64s...: path too long", spec);
-    if (exists(spec, 1)) (void)!snprintf(path, sizeof path, "%s/config.json", spec);
-    else if (exists(spec, 0)) (void)!snprintf(path, sizeof path, "%s", spec);
-    else if (!strchr(spec, '/') && find_preset(spec, path, sizeof path) == 0) {
-    } else
-        return cispo_fail("--model %s: no such file, directory or preset (presets live in configs/models/NAME.yaml; "
-                          "set CISPO_SRC to the source tree when running from elsewhere)",
+    char path[4096 + 16];
+    if (strlen(spec) + sizeof "/config.json" > 4096) return cispo_fail("--model %.64s...: path too long", spec);
+    char resolved[4096];
+    paths_model_spec(spec, resolved, sizeof resolved);  // tiny -> configs/models/tiny.yaml, as every command
+    if (exists(resolved, 1)) (void)!snprintf(path, sizeof path, "%s/config.json", resolved);
+    else if (exists(resolved, 0)) (void)!snprintf(path, sizeof path, "%s", resolved);
+    else
+        return cispo_fail("--model %s: no such file, directory or preset (presets live in configs/models/NAME.yaml of "
+                          "the source tree or the install's share/cispo; set CISPO_SRC to the source tree when running "
+                          "a binary from elsewhere)",
                           spec);
-    snprintf(shown, n, "%s", path);
+    snprintf(shown, n, "%.4000s", path);
     return model_config_load(cfg, path);
 }
 

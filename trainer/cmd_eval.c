@@ -8,6 +8,7 @@
 
 #include "base/common.h"
 #include "trainer/commands.h"
+#include "trainer/paths.h"
 #include "trainer/run_config.h"
 #include "trainer/train.h"
 
@@ -28,11 +29,11 @@ int cmd_eval(int argc, char **argv) {
         if (rc < 0) fprintf(stderr, "cispo eval: %s\n", cispo_last_error());
         return rc < 0 ? 2 : 0;
     }
-    size_t mlen = strlen(c.model);
-    int preset = mlen > 5 && (!strcmp(c.model + mlen - 5, ".yaml") || !strcmp(c.model + mlen - 5, ".json"));
-    if (preset) {  // a preset or config.json initialises weights at random: nothing trained to evaluate
+    char spec[RUN_PATH_MAX];
+    paths_model_spec(c.model, spec, sizeof spec);  // tiny -> configs/models/tiny.yaml, as every command
+    if (paths_is_preset(spec)) {  // a preset or config.json initialises weights at random: nothing trained to evaluate
         fprintf(stderr, "cispo eval: model %s is a model config, so its weights would be random: name trained weights "
-                        "with model=RUN_DIR/ckpt-<step>.h5 (or ckpt-best.h5) or an HF model directory\n", c.model);
+                        "with model=RUN_DIR/ckpt-<step>.h5 (or ckpt-best.h5) or an HF model directory\n", spec);
         return 2;
     }
     c.train_size = c.train_size ? c.train_size : 1;  // only the held-out set is used

@@ -15,6 +15,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/commands.h"
 #include "trainer/keyconf.h"
+#include "trainer/train.h"
 
 typedef struct {
     char model[4096], tokens[4096];
@@ -22,7 +23,7 @@ typedef struct {
 
 static const keyconf_key_t logprobs_keys[] = {
     {"model", KEY_STRING, offsetof(logprobs_opts_t, model), 0, 0, NULL, "",
-     "a Hugging Face model directory (config.json + safetensors) or an HDF5 checkpoint (.h5)", 4096},
+     "a Hugging Face model directory (config.json + safetensors), an HDF5 checkpoint (.h5), or a preset (tiny: random weights)", 4096},
     {"tokens", KEY_STRING, offsetof(logprobs_opts_t, tokens), 0, 0, NULL, "", "token ids t0 .. tn-1 separated by whitespace (n >= 2)", 4096},
 };
 
@@ -31,28 +32,6 @@ static const keyconf_cli_t logprobs_cli = {
     "cispo logprobs --model MODEL --tokens FILE      (`cispo score` is another name)",
     "  Prints n-1 lines: line i is the natural-log probability of t_i given t_0 .. t_{i-1}.",
     logprobs_keys, sizeof logprobs_keys / sizeof logprobs_keys[0], 0};
-
-static int is_dir(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-// Loads a model directory or a checkpoint into cfg / params (params malloc'ed, caller frees).
-static int load_model(const char *path, model_config_t *cfg, float **params) {
-    param_table_t table;
-    if (is_dir(path)) {
-        if (hf_load_dir(path, cfg, &table, params)) return -1;
-        param_table_free(&table);
-        return 0;
-    }
-    checkpoint_t ck;
-    if (checkpoint_load(path, &ck)) return -1;
-    *cfg = ck.cfg;
-    *params = ck.params;
-    ck.params = NULL;
-    checkpoint_free(&ck);
-    return 0;
-}
 
 int cmd_logprobs(int argc, char **argv) {
     const char *me = !strcmp(argv[0], "score") ? "cispo score" : "cispo logprobs";
@@ -70,7 +49,7 @@ int cmd_logprobs(int argc, char **argv) {
     }
     model_config_t cfg;
     float *params = NULL;
-    if (load_model(model_path, &cfg, &params)) {
+    if (train_load_model(model_path, 1, &cfg, &params)) {
         fprintf(stderr, "%s: %s\n", me, cispo_last_error());
         return 1;
     }

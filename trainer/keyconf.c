@@ -2,6 +2,7 @@
 #include "trainer/keyconf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "base/common.h"
 #include "base/yaml.h"
+#include "trainer/paths.h"
 
 static int edit_distance(const char *a, const char *b) {
     int la = (int)strlen(a), lb = (int)strlen(b);
@@ -119,6 +121,7 @@ int keyconf_apply(void *cfg, const keyconf_key_t *keys, int n, const char *key, 
             return cispo_fail("%s: key '%s': '%s' is not a boolean (true/false)", origin, key, value);
         return 0;
     case KEY_STRING:
+    case KEY_PATH:
         if (strlen(value) >= k->cap)
             return cispo_fail("%s: key '%s': value longer than %zu characters", origin, key, k->cap - 1);
         strcpy(p, value);
@@ -153,12 +156,19 @@ int keyconf_apply_override(void *cfg, const keyconf_key_t *keys, int n, const ch
     if (kl >= sizeof key) return cispo_fail("command line: key too long in '%s'", kv);
     memcpy(key, kv, kl);
     key[kl] = 0;
+    const keyconf_key_t *k = keyconf_find(keys, n, key);
+    char resolved[4096];
+    if (k && k->type == KEY_PATH) {  // relative to the working directory
+        if (paths_resolve(eq + 1, NULL, resolved, sizeof resolved))
+            return cispo_fail("command line: key '%s': %s", k->name, cispo_last_error());
+        return keyconf_apply(cfg, keys, n, key, resolved, "command line");
+    }
     return keyconf_apply(cfg, keys, n, key, eq + 1, "command line");
 }
 
 // A nested mapping names its keys with the parent's as a dotted prefix (optim: {lr: 1} is optim.lr).
 static int apply_map(void *cfg, const keyconf_key_t *keys, int n, const ynode_t *map, const char *prefix,
-                     const char *path, int depth) {
+                     const char *path, const char *dir, int depth) {
     for (int i = 0; i < map->n; i++) {
         const ynode_t *v = map->kids[i];
         char key[256];
@@ -169,12 +179,20 @@ static int apply_map(void *cfg, const keyconf_key_t *keys, int n, const ynode_t 
         if (v->kind == YNODE_MAP) {
             if (depth >= 8) return cispo_fail("%s:%d: mappings nested too deep", path, v->line);
             strncat(key, ".", sizeof key - strlen(key) - 1);
-            if (apply_map(cfg, keys, n, v, key, path, depth + 1)) return -1;
+            if (apply_map(cfg, keys, n, v, key, path, dir, depth + 1)) return -1;
             continue;
         }
         char origin[1100];
         snprintf(origin, sizeof origin, "%s:%d", path, v->line);
-        if (keyconf_apply(cfg, keys, n, key, v->str, origin)) return -1;
+        const keyconf_key_t *k = keyconf_find(keys, n, key);
+        char resolved[4096];
+        const char *value = v->str;
+        if (k && k->type == KEY_PATH) {  // a path in a config file is relative to the file
+            if (paths_resolve(v->str, dir, resolved, sizeof resolved))
+                return cispo_fail("%s: key '%s': %s", origin, k->name, cispo_last_error());
+            value = resolved;
+        }
+        if (keyconf_apply(cfg, keys, n, key, value, origin)) return -1;
     }
     return 0;
 }
@@ -184,7 +202,16 @@ int keyconf_apply_yaml(void *cfg, const keyconf_key_t *keys, int n, const char *
     if (yaml_load_file(path, &root)) return -1;
     int rc = 0;
     if (root && root->kind != YNODE_MAP) rc = cispo_fail("%s:%d: expected a mapping of key: value lines", path, root->line);
-    else if (root) rc = apply_map(cfg, keys, n, root, "", path, 1);
+    else if (root) {
+        char dir[4096], real[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (!slash) snprintf(dir, sizeof dir, ".");
+        else if (slash == dir) dir[1] = 0;
+        else *slash = 0;
+        if (realpath(dir, real)) snprintf(dir, sizeof dir, "%s", real);
+        rc = apply_map(cfg, keys, n, root, "", path, dir, 1);
+    }
     ynode_free(root);
     return rc;
 }
@@ -196,7 +223,8 @@ void keyconf_format(char *buf, size_t cap, const void *cfg, const keyconf_key_t 
     case KEY_INT64: snprintf(buf, cap, "%lld", *(const long long *)p); break;
     case KEY_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
     case KEY_BOOL: snprintf(buf, cap, "%s", *(const int *)p ? "true" : "false"); break;
-    case KEY_STRING: snprintf(buf, cap, "\"%s\"", p); break;
+    case KEY_STRING:
+    case KEY_PATH: snprintf(buf, cap, "\"%s\"", p); break;
     case KEY_CHOICE: {
         int idx = *(const int *)p;
         const char *c = k->choices;

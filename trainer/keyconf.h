@@ -10,18 +10,20 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum keyconf_type { KEY_INT, KEY_DOUBLE, KEY_BOOL, KEY_STRING, KEY_CHOICE, KEY_INT64 };
+// KEY_PATH is a KEY_STRING naming a file: from a YAML file it is resolved against the file's directory, from
+// the command line against the working directory (trainer/paths.h; a bare word naming no file stays a name).
+enum keyconf_type { KEY_INT, KEY_DOUBLE, KEY_BOOL, KEY_STRING, KEY_CHOICE, KEY_INT64, KEY_PATH };
 
 typedef struct {
     const char *name;     // "lr", "group_size", ...
     int type;             // enum keyconf_type
     size_t offset;        // offsetof(struct, field): int for INT/BOOL/CHOICE, long long for INT64, double,
-                          // char[cap] for STRING
+                          // char[cap] for STRING and PATH
     double min, max;      // inclusive range for INT/INT64/DOUBLE
     const char *choices;  // CHOICE: "cispo|grpo|dapo" (stored as the index); STRING: NULL
     const char *def;      // default, as text
     const char *help;     // one line
-    size_t cap;           // STRING: capacity of the char array
+    size_t cap;           // STRING, PATH: capacity of the char array
 } keyconf_key_t;
 
 // The key named name ('-' and '_' alike), or NULL.
@@ -34,7 +36,8 @@ int keyconf_defaults(void *cfg, const keyconf_key_t *keys, int n);
 int keyconf_apply(void *cfg, const keyconf_key_t *keys, int n, const char *key, const char *value, const char *origin);
 // "key=value" text form.
 int keyconf_apply_override(void *cfg, const keyconf_key_t *keys, int n, const char *kv);
-// A YAML file holding one flat mapping of scalars (nested mappings flatten to dotted keys).
+// A YAML file holding one flat mapping of scalars (nested mappings flatten to dotted keys); KEY_PATH values
+// are resolved against the file's directory.
 int keyconf_apply_yaml(void *cfg, const keyconf_key_t *keys, int n, const char *path);
 // Writes the resolved configuration as YAML (every key, with its help as a comment).
 void keyconf_dump(FILE *f, const void *cfg, const keyconf_key_t *keys, int n);

@@ -6,6 +6,7 @@
 
 #include "base/common.h"
 #include "trainer/keyconf.h"
+#include "trainer/paths.h"
 
 // "key=value" with a name before the '=' (so a path such as runs/a=b stays a positional argument).
 static int is_setting(const char *a) {
@@ -26,6 +27,7 @@ static void describe(char *buf, size_t cap, const keyconf_key_t *k) {
     case KEY_DOUBLE: snprintf(buf, cap, "a number in [%.15g, %.15g]", k->min, k->max); break;
     case KEY_BOOL: snprintf(buf, cap, "true or false"); break;
     case KEY_CHOICE: snprintf(buf, cap, "one of %s", k->choices); break;
+    case KEY_PATH: snprintf(buf, cap, "a path"); break;
     default: snprintf(buf, cap, "text"); break;
     }
 }
@@ -74,6 +76,12 @@ int keyconf_parse_cli(const keyconf_cli_t *cli, void *cfg, int argc, char **argv
                 describe(want, sizeof want, k);
                 return cispo_fail("command line: option '--%s' needs a value (%s)", k->name, want);
             }
+            char resolved[4096];
+            if (k->type == KEY_PATH) {  // a path on the command line is the user's, from where they stand
+                if (paths_resolve(value, NULL, resolved, sizeof resolved))
+                    return cispo_fail("command line: option '--%s': %s", k->name, cispo_last_error());
+                value = resolved;
+            }
             if (keyconf_apply(cfg, cli->keys, cli->n_keys, k->name, value, "command line")) return -1;
             if (given) given[k - cli->keys] = 1;
             continue;
@@ -95,7 +103,8 @@ void keyconf_print_help(FILE *f, const keyconf_cli_t *cli, const void *cfg) {
     for (int i = 0; i < cli->n_keys; i++) {
         const keyconf_key_t *k = &cli->keys[i];
         static const char *const meta[] = {[KEY_INT] = " N", [KEY_DOUBLE] = " X", [KEY_BOOL] = "",
-                                           [KEY_STRING] = " TEXT", [KEY_CHOICE] = " WORD", [KEY_INT64] = " N"};
+                                           [KEY_STRING] = " TEXT", [KEY_CHOICE] = " WORD", [KEY_INT64] = " N",
+                                           [KEY_PATH] = " PATH"};
         char left[96], type[160], def[1200];
         snprintf(left, sizeof left, "--%s%s", k->name, meta[k->type]);
         if (k->type == KEY_BOOL) snprintf(type, sizeof type, "flag, or =true/false");

@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/common.h"
 #include "rl/verifier.h"
 #include "model/hf.h"
 #include "trainer/checkpoint.h"
+#include "trainer/paths.h"
 #include "trainer/train.h"
 #include "trainer/train_data.h"
 
@@ -26,7 +28,9 @@ static int is_dir(const char *p) {
     return !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
-int train_load_model(const char *spec, uint64_t seed, model_config_t *cfg, float **params) {
+int train_load_model(const char *spec_in, uint64_t seed, model_config_t *cfg, float **params) {
+    char spec[4096];
+    paths_model_spec(spec_in, spec, sizeof spec);  // a preset name: configs/models/NAME.yaml
     if (ends_with(spec, ".h5")) {
         checkpoint_t ck;
         if (checkpoint_load(spec, &ck)) return -1;
@@ -42,6 +46,10 @@ int train_load_model(const char *spec, uint64_t seed, model_config_t *cfg, float
         param_table_free(&t);
         return 0;
     }
+    if (access(spec, F_OK))
+        return cispo_fail("model '%s': no such file, directory or preset (a preset name is one of configs/models/NAME.yaml, "
+                          "e.g. tiny; paths in a config file are relative to the file, on the command line to the "
+                          "working directory)", spec);
     if (model_config_load(cfg, spec) || model_config_validate(cfg, spec)) return -1;
     param_table_t t;
     param_table_build(&t, cfg);
