@@ -58,6 +58,7 @@ int cmd_demo(int argc, char **argv) {
            "%s\n", c.model, c.sft_steps, c.steps, loss_kind_name(c.loss), out_dir);
     fflush(stdout);
     double before = 0, after = 0;
+    run_dir_set_command(argc, argv);
     if (train_run(&c, yaml, &before, &after)) {
         fprintf(stderr, "cispo demo: %s\n", cispo_last_error());
         return run_stop_requested() ? 128 + run_stop_requested() : 1;

@@ -36,6 +36,7 @@ int cmd_train(int argc, char **argv) {
         if (rc < 0) fprintf(stderr, "cispo train: %s\n", cispo_last_error());
         return rc < 0 ? 2 : 0;
     }
+    run_dir_set_command(argc, argv);
     if (train_run(&c, yaml, NULL, NULL)) {
         fprintf(stderr, "cispo train: %s\n", cispo_last_error());
         return run_stop_requested() ? 128 + run_stop_requested() : 1;  // 130 SIGINT, 143 SIGTERM, as the shell reports them

@@ -1,20 +1,24 @@
 // trainer/run_dir.c — claiming a run directory, the resumed configuration check, checkpoint listing,
 // and the stop signals (run_dir.h).
 // defines: run_dir_claim, run_dir_check_config, run_dir_checkpoints, run_dir_ckpt_path, run_dir_clear,
-//          run_stop_install, run_stop_requested, run_stop_restore
+//          run_dir_set_command, run_dir_record_launch, run_stop_install, run_stop_requested, run_stop_restore
 #include "trainer/run_dir.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
 #include "base/common.h"
+#include "trainer/paths.h"
 
 int run_dir_checkpoints(const char *out, long **steps) {
     DIR *d = opendir(out);
@@ -46,7 +50,8 @@ void run_dir_ckpt_path(char *buf, size_t cap, const char *out, long step) {
 
 // The run's own files: what run_dir_clear removes and what makes a directory "hold a run".
 static const char *const run_files[] = {"config.yaml", "metrics.jsonl", "sft_metrics.jsonl", "samples.h5",
-                                        "samples.h5.tmp", "report.html", "ckpt-best.h5", "best.json", NULL};
+                                        "samples.h5.tmp", "report.html", "ckpt-best.h5", "best.json", "runs.jsonl",
+                                        NULL};
 
 static int is_run_file(const char *name) {
     for (int i = 0; run_files[i]; i++)
@@ -165,6 +170,101 @@ int run_dir_check_config(const run_config_t *c) {
     return cispo_fail("resume: %d key%s differ%s from the run's configuration (%s): %s. The resumed run would "
                       "not continue the same run: put %s back, or pass allow_config_change=true",
                       n, n > 1 ? "s" : "", n > 1 ? "" : "s", path, changed, n > 1 ? "them" : "it");
+}
+
+// ---- the launch record ----
+
+static char *launch_command, *launch_overrides;
+
+// An argument as a shell reads it back: bare when it is plain, else in single quotes.
+static void shell_word(buf_t *b, const char *a) {
+    int plain = a[0] != 0;
+    for (const char *c = a; *c && plain; c++) plain = strchr("/._-=+,:@%", *c) || (*c >= '0' && *c <= '9') ||
+                                                      (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z');
+    if (plain) {
+        buf_append(b, a, strlen(a));
+        return;
+    }
+    buf_append(b, "'", 1);
+    for (const char *c = a; *c; c++)
+        if (*c == '\'') buf_append(b, "'\\''", 4);
+        else buf_append(b, c, 1);
+    buf_append(b, "'", 1);
+}
+
+void run_dir_set_command(int argc, char **argv) {
+    buf_t cmd, ov;
+    buf_init(&cmd), buf_init(&ov);
+    buf_append(&cmd, "cispo", 5);
+    for (int i = 0; i < argc; i++) {
+        buf_append(&cmd, " ", 1);
+        shell_word(&cmd, argv[i]);
+        // the options: every argument after the subcommand but a bare one (the config file)
+        int option = i > 0 && (argv[i][0] == '-' || (strchr(argv[i], '=') && !strchr(argv[i], '/')) ||
+                               (i > 1 && argv[i - 1][0] == '-' && argv[i - 1][1] == '-' && !strchr(argv[i - 1], '=')));
+        if (option) {
+            if (ov.n) buf_append(&ov, " ", 1);
+            shell_word(&ov, argv[i]);
+        }
+    }
+    free(launch_command), free(launch_overrides);
+    launch_command = buf_take(&cmd, NULL);
+    launch_overrides = buf_take(&ov, NULL);
+}
+
+// The source tree's commit when cispo runs from a git checkout ("" otherwise).
+static void source_commit(char *out, size_t cap) {
+    char root[PATH_MAX], git[PATH_MAX + 8], cmd[2 * PATH_MAX + 128];
+    out[0] = 0;
+    if (paths_find_root(root, sizeof root)) return;
+    snprintf(git, sizeof git, "%s/.git", root);
+    if (access(git, F_OK)) return;
+    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse HEAD 2>/dev/null", root);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (!fgets(out, (int)cap, p)) out[0] = 0;
+    pclose(p);
+    out[strcspn(out, "\n")] = 0;
+    snprintf(cmd, sizeof cmd, "git -C '%s' status --porcelain --untracked-files=no 2>/dev/null", root);
+    char line[16];
+    if (out[0] && (p = popen(cmd, "r"))) {
+        if (fgets(line, sizeof line, p)) strncat(out, " + uncommitted changes", cap - strlen(out) - 1);
+        pclose(p);
+    }
+}
+
+int run_dir_record_launch(const run_config_t *c, const char *config_path, const char *resumed_from) {
+    char when[64], host[256] = "", cwd[PATH_MAX] = "", commit[256], config[PATH_MAX] = "", path[1100];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    gethostname(host, sizeof host - 1);
+    if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+    if (config_path && !realpath(config_path, config)) snprintf(config, sizeof config, "%s", config_path);
+    source_commit(commit, sizeof commit);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "start", when);
+    cJSON_AddStringToObject(o, "command", launch_command ? launch_command : "");
+    cJSON_AddStringToObject(o, "overrides", launch_overrides ? launch_overrides : "");
+    cJSON_AddStringToObject(o, "config", config);
+    cJSON_AddStringToObject(o, "cwd", cwd);
+    cJSON_AddStringToObject(o, "host", host);
+    cJSON_AddStringToObject(o, "commit", commit);
+    cJSON_AddStringToObject(o, "resumed_from", resumed_from ? resumed_from : "");
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    snprintf(path, sizeof path, "%s/runs.jsonl", c->out);
+    FILE *f = fopen(path, "a");
+    int rc = 0;
+    if (f) {
+        fprintf(f, "%s\n", line);
+        rc = ferror(f);
+        rc |= fclose(f);
+    }
+    if (!f || rc) rc = cispo_fail("cannot write %s: %s", path, strerror(errno));
+    cJSON_free(line);
+    return rc;
 }
 
 // ---- stop signals ----

@@ -2,7 +2,7 @@
 // names the ways out), checking that a resumed run keeps its configuration, listing and rotating
 // checkpoints, and stopping cleanly on SIGINT/SIGTERM.
 // defines: run_dir_claim, run_dir_check_config, run_dir_checkpoints, run_dir_ckpt_path, run_dir_clear,
-//          run_stop_install, run_stop_requested, run_stop_restore
+//          run_dir_set_command, run_dir_record_launch, run_stop_install, run_stop_requested, run_stop_restore
 #ifndef CISPO_TRAINER_RUN_DIR_H
 #define CISPO_TRAINER_RUN_DIR_H
 
@@ -24,6 +24,15 @@ int run_dir_checkpoints(const char *out, long **steps);
 void run_dir_ckpt_path(char *buf, size_t cap, const char *out, long step);
 // Removes what a run wrote into out (only the run's own file names; other files stay).
 void run_dir_clear(const char *out);
+
+// The command line of this process (cmd_train and cmd_demo give theirs before train_run; argv[0] is the
+// subcommand).
+void run_dir_set_command(int argc, char **argv);
+// Appends this launch to out/runs.jsonl, one JSON object a line (the report's "What ran"): start (UTC,
+// ISO 8601), command, overrides (the options given on the command line), config, cwd, host, commit (the
+// source tree's `git rev-parse HEAD` when cispo runs from a git checkout, "+ uncommitted changes" when it
+// has them), resumed_from (the checkpoint a resume continues, else ""). 0 or -1 + message.
+int run_dir_record_launch(const run_config_t *c, const char *config_path, const char *resumed_from);
 
 // SIGINT/SIGTERM: the first asks the run to stop after its current step (the loop checkpoints and
 // exits); a second exits at once (every file is written beside its name and renamed, so nothing

@@ -436,6 +436,7 @@ int train_run(const run_config_t *cfg, const char *config_path, double *before, 
     char ckpt[1100];
     if (dist_world()->rank == 0 && mkdir_p(cfg->out)) return -1;
     if (run_dir_claim(cfg, ckpt, sizeof ckpt)) return -1;
+    if (dist_world()->rank == 0 && run_dir_record_launch(cfg, config_path, ckpt)) return -1;
     run_stop_install();  // before the reward workers are forked: they inherit it and leave the stop to the trainer
     train_t t;
     int rc = train_open(&t, cfg);
