@@ -40,23 +40,28 @@ def build_lib():
     subprocess.check_call(cmd)
 
 
+class Tuning(ctypes.Structure):  # backend_tuning_t (kernels/backend.h)
+    _fields_ = [("lightning_cps", ctypes.c_int), ("lightning_prof_skip", ctypes.c_int), ("attn_fwd_rows", ctypes.c_int)]
+
+
 class Ours:
     def __init__(self):
         build_lib()
         L = ctypes.CDLL(LIB)
         P, I, S = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
-        L.lightning_workspace_bytes_cuda.argtypes = [I, I, I, I]
+        L.lightning_workspace_bytes_cuda.argtypes = [I, I, I, I, P]
         L.lightning_workspace_bytes_cuda.restype = S
-        L.lightning_forward_cuda.argtypes = [P] * 8 + [I] * 5 + [P, S, P]
-        L.lightning_backward_cuda.argtypes = [P] * 11 + [I] * 5 + [P, S, P]
+        L.lightning_forward_cuda.argtypes = [P] * 8 + [I] * 5 + [P, P, S, P]
+        L.lightning_backward_cuda.argtypes = [P] * 11 + [I] * 5 + [P, P, S, P]
         L.lightning_decode_cuda.argtypes = [P] * 6 + [I] * 3 + [P]
         for f in (L.lightning_forward_cuda, L.lightning_backward_cuda, L.lightning_decode_cuda):
             f.restype = I
         self.L = L
         self.ws = None
+        self.tune = Tuning(0, 0, 0)  # the context's knobs: segment length, profiling stages
 
     def workspace(self, T, nseq, H, D):
-        n = self.L.lightning_workspace_bytes_cuda(T, nseq, H, D)
+        n = self.L.lightning_workspace_bytes_cuda(T, nseq, H, D, ctypes.addressof(self.tune))
         if n and (self.ws is None or self.ws.numel() < n):
             self.ws = torch.empty(n, dtype=torch.uint8, device="cuda")
         return (self.ws.data_ptr() if n else None), n
@@ -72,7 +77,7 @@ class Ours:
         st = torch.cuda.current_stream().cuda_stream
         rc = self.L.lightning_forward_cuda(o.data_ptr(), self._p(state_out), q.data_ptr(), k.data_ptr(), v.data_ptr(),
                                            self._p(state_in), slopes.data_ptr(), cu.data_ptr(), nseq, H, D, 64, T,
-                                           ws, wsb, st)
+                                           ctypes.addressof(self.tune), ws, wsb, st)
         assert rc == 0
 
     def backward(self, dq, dk, dv, do, q, k, v, slopes, cu, state_in=None, dstate_in=None):
@@ -83,7 +88,7 @@ class Ours:
         rc = self.L.lightning_backward_cuda(dq.data_ptr(), dk.data_ptr(), dv.data_ptr(), self._p(dstate_in),
                                             do.data_ptr(), q.data_ptr(), k.data_ptr(), v.data_ptr(),
                                             self._p(state_in), slopes.data_ptr(), cu.data_ptr(), nseq, H, D, 64, T,
-                                            ws, wsb, st)
+                                            ctypes.addressof(self.tune), ws, wsb, st)
         assert rc == 0
 
     def decode(self, o, state, q, k, v, slopes):
@@ -172,9 +177,9 @@ def main():
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--skip-fla", action="store_true")
     ap.add_argument("--reps", type=int, default=10)
-    ap.add_argument("--cps", nargs="*", default=[], help="also time these LIGHTNING_CPS values (log only)")
+    ap.add_argument("--cps", nargs="*", default=[], help="also time these segment lengths (chunks per segment, 0 = unsegmented; log only)")
     ap.add_argument("--prof", action="store_true",
-                    help="only ours at T=64K, forward, with stages left out (LIGHTNING_PROF_SKIP)")
+                    help="only ours at T=64K, forward, with stages left out (the lightning_prof_skip knob)")
     args = ap.parse_args()
     if args.prof:
         return prof(args)
@@ -227,10 +232,10 @@ def main():
             res["ours_f"] = time_ms(ours_f, args.reps)
             res["ours_fb"] = time_ms(ours_fb, args.reps)
             for cps in args.cps:  # other segment lengths (chunks per segment; 0 = unsegmented)
-                os.environ["LIGHTNING_CPS"] = cps
+                ours.tune.lightning_cps = int(cps) if int(cps) > 0 else -1
                 res[f"cps{cps}_f"] = time_ms(ours_f, args.reps)
                 res[f"cps{cps}_fb"] = time_ms(ours_fb, args.reps)
-                del os.environ["LIGHTNING_CPS"]
+                ours.tune.lightning_cps = 0
             if fla is not None:
                 g = -slopes
                 fsets = [tuple(t.detach().unsqueeze(0).requires_grad_(i < 3) for i, t in enumerate(s)) for s in sets]
@@ -362,11 +367,11 @@ def prof(args):
         cu = torch.tensor([0, T], dtype=torch.int32, device="cuda")
         for skip, label in [("0", "full"), ("4", "no o stores"), ("1", "output warps idle"),
                             ("2", "state warps idle"), ("3", "both idle: loads only"), ("7", "loads only, no stores")]:
-            os.environ["LIGHTNING_PROF_SKIP"] = skip
+            ours.tune.lightning_prof_skip = int(skip)
             ms = time_ms(lambda: ours.forward(o, q, k, v, slopes, cu), args.reps)
             nbytes = T * H * D * 2 * (3 + (0 if int(skip) & 5 else 1))
             print(f"| {name} H={H} | {T} | {label} | {ms:.3f} | {nbytes / ms / 1e6:.0f} |", flush=True)
-        del os.environ["LIGHTNING_PROF_SKIP"]
+        ours.tune.lightning_prof_skip = 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 // kernels/backend.h — the backend context every op runs in, and the memory it owns.
-// defines: backend_t, backend_kind_t, dtype_t, dtype_size, dtype_name, backend_name, backend_available,
+// defines: backend_t, backend_kind_t, backend_tuning_t, dtype_t, dtype_size, dtype_name, backend_name, backend_available,
 //          backend_init, backend_release, backend_host, backend_alloc, backend_free, backend_zero,
 //          backend_copy, backend_upload, backend_download, backend_sync, backend_mem_info, backend_ws_reserve,
 //          backend_ws_take, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32
@@ -27,6 +27,14 @@ size_t dtype_size(int dtype);
 const char *dtype_name(int dtype);
 const char *backend_name(int kind);
 
+// Tuning knobs of the CUDA kernels (0 = the kernel chooses): set on a context, passed to the
+// kernels by the op dispatch. Benchmarks and experiments set them; nothing else needs to.
+typedef struct {
+    int lightning_cps;        // chunks per segment of the lightning scan: > 0 that many, -1 never segment
+    int lightning_prof_skip;  // benchmarks only: scan stages left out (results are wrong when set)
+    int attn_fwd_rows;        // 16-row blocks per warp in the attention forward (1 or 2)
+} backend_tuning_t;
+
 typedef struct {
     int kind;         // backend_kind_t
     int device;       // CUDA device ordinal (0 on the CPU)
@@ -35,9 +43,7 @@ typedef struct {
     void *blas;       // cublasHandle_t bound to stream; unused on the CPU (OpenBLAS needs none)
     char *ws;         // workspace arena (backend memory)
     size_t ws_bytes, ws_used;
-    // Tuning knobs (0 = the op chooses). lightning_cps: chunks per segment of the GPU lightning scan
-    // (kernels/cuda/lightning.cu), a benchmark override.
-    int lightning_cps;
+    backend_tuning_t tune;
     // Profiling (benchmarks): when not NULL, every CUDA op synchronises before and after itself and adds
     // its seconds to prof[2*op] and 1 to prof[2*op + 1] (op ids of kernels/ops.h; 2 * OP_COUNT doubles).
     double *prof;

@@ -110,7 +110,7 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
     if (b->kind == BACKEND_CUDA) {
         size_t w[6];
         // lightning, plus the copies of an accumulating backward
-        w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D) + (size_t)3 * s->T * s->H * s->D * 2 +
+        w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D, &b->tune) + (size_t)3 * s->T * s->H * s->D * 2 +
                (size_t)s->nseq * s->H * s->D * s->D * sizeof(float) + 4 * 256;
         int nmax = s->F > s->C ? s->F : s->C;
         w[1] = grouped_matmul_workspace_bytes_cuda(s->E, s->T * s->K, nmax, nmax);
@@ -279,12 +279,12 @@ void lightning_forward(backend_t *b, void *o, float *state_out, const void *q, c
     }
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
-        size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D), mark = backend_ws_mark(b);
+        size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D, &b->tune), mark = backend_ws_mark(b);
         void *ws = need ? backend_ws_take(b, need) : NULL;
         double t0 = prof_begin(b);
         cuda_ok(lightning_forward_cuda((uint16_t *)o, state_out, (const uint16_t *)q, (const uint16_t *)k,
                                        (const uint16_t *)v, state_in, slopes, seqs->cu, seqs->nseq, H, D, block,
-                                       seqs->T, ws, need, (cudaStream_t)b->stream),
+                                       seqs->T, &b->tune, ws, need, (cudaStream_t)b->stream),
                 OP_lightning_forward);
         prof_end(b, OP_lightning_forward, t0);
         backend_ws_reset(b, mark);
@@ -311,7 +311,7 @@ void lightning_backward(backend_t *b, void *dq, void *dk, void *dv, float *dstat
     // the kernels write their gradients (a bf16 gradient accumulated in place would round twice);
     // OP_ACCUMULATE writes into workspace copies and adds them
     if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
-        size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D), mark = backend_ws_mark(b);
+        size_t need = lightning_workspace_bytes_cuda(seqs->T, seqs->nseq, H, D, &b->tune), mark = backend_ws_mark(b);
         void *ws = need ? backend_ws_take(b, need) : NULL;
         const size_t nst = (size_t)seqs->nseq * H * D * D;
         void *gq = dq, *gk = dk, *gv = dv;
@@ -323,7 +323,8 @@ void lightning_backward(backend_t *b, void *dq, void *dk, void *dv, float *dstat
         double t0 = prof_begin(b);
         cuda_ok(lightning_backward_cuda((uint16_t *)gq, (uint16_t *)gk, (uint16_t *)gv, gs, (const uint16_t *)dout,
                                         (const uint16_t *)q, (const uint16_t *)k, (const uint16_t *)v, state_in,
-                                        slopes, seqs->cu, seqs->nseq, H, D, block, seqs->T, ws, need, ST(b)),
+                                        slopes, seqs->cu, seqs->nseq, H, D, block, seqs->T, &b->tune, ws, need,
+                                        ST(b)),
                 OP_lightning_backward);
         if (acc == OP_ACCUMULATE) {
             cuda_ok(residual_mix_cuda(dq, dq, gq, 1.0f, 1.0f, n, DTYPE_BF16, ST(b)), OP_lightning_backward);
@@ -341,7 +342,7 @@ void lightning_backward(backend_t *b, void *dq, void *dk, void *dv, float *dstat
 
 size_t lightning_workspace_bytes(const backend_t *b, int T, int nseq, int H, int D) {
 #ifdef CISPO_HAVE_CUDA
-    if (b->kind == BACKEND_CUDA) return lightning_workspace_bytes_cuda(T, nseq, H, D);
+    if (b->kind == BACKEND_CUDA) return lightning_workspace_bytes_cuda(T, nseq, H, D, &b->tune);
 #endif
     (void)b, (void)T, (void)nseq, (void)H, (void)D;
     return 0;
@@ -382,7 +383,7 @@ void attention_forward(backend_t *b, void *o, float *lse, const void *q, const v
                        const op_seqs_t *seqs, int H, int KV, int D, int window) {
     ON_CUDA_WS(attention_forward, attention_workspace_bytes_cuda(seqs->T, seqs->nseq, H, KV, D),
                attention_forward_cuda(o, lse, q, k, v, seqs->cu, seqs->cu_host, seqs->nseq, seqs->T, seqs->max_len, H, KV, D,
-                                      window, DT(b), ws, wsb, ST(b)));
+                                      window, DT(b), &b->tune, ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_attention_forward);
     attention_forward_cpu(F(o), lse, CF(q), CF(k), CF(v), seqs->cu, seqs->nseq, H, KV, D, window);
 }

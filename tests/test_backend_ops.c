@@ -1427,7 +1427,7 @@ static int x_lightning_bad_args(backend_t *b, opcase_t *c, double *err, double *
     if (b->kind != BACKEND_CUDA) return -1;  // a check of the CUDA entry points only
 #ifdef CISPO_HAVE_CUDA
     int rc = lightning_forward_cuda((uint16_t *)16, NULL, (uint16_t *)16, (uint16_t *)16, (uint16_t *)16, NULL,
-                                    (float *)16, (int32_t *)16, 1, 8, 96, 64, 128, NULL, 0, 0);
+                                    (float *)16, (int32_t *)16, 1, 8, 96, 64, 128, NULL, NULL, 0, 0);
     int ok = rc == -1 && strstr(cispo_last_error(), "D=96") != NULL;
     *err = ok ? 0 : 1;
     snprintf(note, cap, "rc=%d msg='%s'", rc, cispo_last_error());

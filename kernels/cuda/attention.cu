@@ -119,11 +119,10 @@ int launch_fwd(const FwdArgs &p, int ntiles, int H, cudaStream_t st) {
 }
 
 // Row blocks a warp in the forward: 2 at D = 64; at D = 128 two blocks need more registers than
-// there are (the accumulators alone are 128), so 1. CISPO_ATTN_FWD_MT (1 or 2) overrides, for
-// benchmarks.
-int fwd_mt(int D) {
-    const char *env = getenv("CISPO_ATTN_FWD_MT");
-    if (env && (*env == '1' || *env == '2')) return *env - '0';
+// there are (the accumulators alone are 128), so 1. The context's attn_fwd_rows knob (1 or 2)
+// overrides, for benchmarks.
+int fwd_mt(int D, int knob) {
+    if (knob == 1 || knob == 2) return knob;
     return D == 64 ? 2 : 1;
 }
 
@@ -278,8 +277,9 @@ size_t attention_workspace_bytes_cuda(int T, int nseq, int H, int KV, int D) {
 
 int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                            const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
-                           int dtype, void *ws, size_t ws_bytes, cudaStream_t st) {
+                           int dtype, const backend_tuning_t *tune, void *ws, size_t ws_bytes, cudaStream_t st) {
     (void)max_len;
+    const int attn_rows = tune ? tune->attn_fwd_rows : 0;
     if (check_args("attention_forward_cuda", H, KV, D, window, dtype)) return -1;
     if (T <= 0 || nseq <= 0) return 0;
     if (ws_bytes < tiles_bytes(T, nseq))
@@ -293,7 +293,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.cu = cu_seqlens, p.tiles = tiles;
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
-    const int mt = fwd_mt(D);
+    const int mt = fwd_mt(D, attn_rows);
     if (D == 64) return mt == 2 ? launch_fwd<64, 2>(p, nt, H, st) : launch_fwd<64, 1>(p, nt, H, st);
     return mt == 2 ? launch_fwd<128, 2>(p, nt, H, st) : launch_fwd<128, 1>(p, nt, H, st);
 }

@@ -18,6 +18,9 @@ using namespace lightning;
 
 namespace {
 
+// The calling context's prof_skip knob for the passes of the current call (benchmarks only).
+thread_local int prof_skip_now = 0;
+
 int sm_count() {
     int dev = 0, n = 0;
     if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
@@ -31,14 +34,13 @@ int sm_count() {
 // (bench/NOTES.md), H=64 D=128 (128 CTAs) ran faster unsegmented, H=8 (16 CTAs) 4-6x faster
 // segmented. Below 3/4 of a CTA per multiprocessor, cut each sequence into the number of segments
 // that fills one wave (a partial second wave costs a full one), at least 4 chunks each.
-// LIGHTNING_CPS in the environment overrides the choice (0: never segment), for benchmarks.
-int choose_cps(int T, int nseq, int H, int D) {
+// The context's tuning knob lightning_cps overrides the choice (-1: never segment), for benchmarks.
+int choose_cps(int T, int nseq, int H, int D, const backend_tuning_t *tune) {
     const long ncb = D / DVB, sms = sm_count();
     const long chunks = (long)(T + LT - 1) / LT, base = (long)nseq * H * ncb;
     long cps;
-    const char *env = getenv("LIGHTNING_CPS");
-    if (env && *env) {
-        cps = atol(env);
+    if (tune && tune->lightning_cps) {
+        cps = tune->lightning_cps;
     } else {
         if (4 * base >= 3 * sms) return 0;
         long nseg = sms / base;
@@ -86,8 +88,7 @@ int run_pass(const __nv_bfloat16 *a, const __nv_bfloat16 *b, const __nv_bfloat16
     p.a = a; p.b = b; p.c = c; p.out = out;
     p.slopes = slopes; p.cu = cu; p.nseq = nseq; p.H = H;
     p.state_out = state_out; p.state_out_decay = out_decay;
-    const char *skip = getenv("LIGHTNING_PROF_SKIP"); // benchmarks only: see LightningScanArgs
-    p.prof_skip = skip ? atoi(skip) : 0;
+    p.prof_skip = prof_skip_now; // benchmarks only: see LightningScanArgs
     if (cps) {
         const int slots = T / (cps * LT) + nseq;
         p.cps = cps; p.seg = ws;
@@ -122,16 +123,18 @@ __nv_bfloat16 *bf(uint16_t *x) { return reinterpret_cast<__nv_bfloat16 *>(x); }
 
 } // namespace
 
-extern "C" size_t lightning_workspace_bytes_cuda(int T, int nseq, int H, int D) {
+extern "C" size_t lightning_workspace_bytes_cuda(int T, int nseq, int H, int D, const backend_tuning_t *tune) {
     if (T < 0 || nseq < 1 || H < 1 || (D != 64 && D != 128)) return 0;
-    return seg_bytes(T, nseq, H, D, choose_cps(T, nseq, H, D));
+    return seg_bytes(T, nseq, H, D, choose_cps(T, nseq, H, D, tune));
 }
 
 extern "C" int lightning_forward_cuda(uint16_t *o, float *state_out, const uint16_t *q, const uint16_t *k,
                                       const uint16_t *v, const float *state_in, const float *slopes,
                                       const int32_t *cu_seqlens, int nseq, int H, int D, int block, int T,
-                                      void *workspace, size_t workspace_bytes, cudaStream_t stream) {
-    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D) : 0;
+                                      const backend_tuning_t *tune, void *workspace, size_t workspace_bytes,
+                                      cudaStream_t stream) {
+    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D, tune) : 0;
+    prof_skip_now = tune ? tune->lightning_prof_skip : 0;
     const void *ptrs[] = {o, q, k, v, slopes, cu_seqlens};
     if (check_args("lightning_forward_cuda", nseq, H, D, block, T, ptrs, 6, workspace_bytes, workspace,
                    seg_bytes(T, nseq, H, D, cps)))
@@ -167,8 +170,10 @@ extern "C" int lightning_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv,
                                        const uint16_t *dout, const uint16_t *q, const uint16_t *k,
                                        const uint16_t *v, const float *state_in, const float *slopes,
                                        const int32_t *cu_seqlens, int nseq, int H, int D, int block, int T,
-                                       void *workspace, size_t workspace_bytes, cudaStream_t stream) {
-    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D) : 0;
+                                       const backend_tuning_t *tune, void *workspace, size_t workspace_bytes,
+                                       cudaStream_t stream) {
+    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D, tune) : 0;
+    prof_skip_now = tune ? tune->lightning_prof_skip : 0;
     const void *ptrs[] = {dq, dk, dv, dout, q, k, v, slopes, cu_seqlens};
     if (check_args("lightning_backward_cuda", nseq, H, D, block, T, ptrs, 9, workspace_bytes, workspace,
                    seg_bytes(T, nseq, H, D, cps)))

@@ -6,7 +6,8 @@
 // S_t = lam_h S_{t-1} + k_t^T v_t, o_t = q_t S_t, lam_h = exp(-slopes[h]). The arguments are the CPU
 // reference's, as device pointers, followed by what the GPU needs in addition:
 //   T          total tokens (= cu_seqlens[nseq]; the host cannot read device memory cheaply),
-//   workspace  device scratch of lightning_workspace_bytes_cuda(T, nseq, H, D) bytes (NULL if 0),
+//   tune       the context's tuning knobs (kernels/backend.h; NULL: the kernel chooses),
+//   workspace  device scratch of lightning_workspace_bytes_cuda(T, nseq, H, D, tune) bytes (NULL if 0),
 //   stream     the CUDA stream every kernel is queued on (0 = default stream).
 // Types: q, k, v, o, dout, dq, dk, dv are bf16 ([T, H, D] token-major, passed as uint16_t so that C
 // callers need no CUDA headers for them); states [nseq, H, D(key), D(value)] and slopes [H] fp32;
@@ -25,27 +26,30 @@
 
 #include <cuda_runtime_api.h>
 
+#include "kernels/backend.h"  // backend_tuning_t
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 // Scratch bytes that forward and backward need for these sizes (0 when the problem has enough heads
 // and sequences to fill the GPU without splitting sequences into segments).
-size_t lightning_workspace_bytes_cuda(int T, int nseq, int H, int D);
+size_t lightning_workspace_bytes_cuda(int T, int nseq, int H, int D, const backend_tuning_t *tune);
 
 // o [T,H,D] bf16; state_out [nseq,H,D,D] fp32 or NULL; state_in same or NULL (zeros).
 int lightning_forward_cuda(uint16_t *o, float *state_out, const uint16_t *q, const uint16_t *k,
                            const uint16_t *v, const float *state_in, const float *slopes,
                            const int32_t *cu_seqlens, int nseq, int H, int D, int block, int T,
-                           void *workspace, size_t workspace_bytes, cudaStream_t stream);
+                           const backend_tuning_t *tune, void *workspace, size_t workspace_bytes,
+                           cudaStream_t stream);
 
 // dq, dk, dv [T,H,D] bf16 (written); dstate_in [nseq,H,D,D] fp32 or NULL (written); states are
 // recomputed on the fly, nothing from the forward is needed except its inputs.
 int lightning_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv, float *dstate_in,
                             const uint16_t *dout, const uint16_t *q, const uint16_t *k, const uint16_t *v,
                             const float *state_in, const float *slopes, const int32_t *cu_seqlens, int nseq,
-                            int H, int D, int block, int T, void *workspace, size_t workspace_bytes,
-                            cudaStream_t stream);
+                            int H, int D, int block, int T, const backend_tuning_t *tune, void *workspace,
+                            size_t workspace_bytes, cudaStream_t stream);
 
 // One decode step for nseq sequences, one token each: state [nseq,H,D,D] fp32 updated in place,
 // q, k, v, o [nseq,H,D] bf16.

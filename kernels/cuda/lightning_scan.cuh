@@ -55,7 +55,7 @@ struct LightningScanArgs {
     int segmented;                  // output pass: start from seg[slot] instead of init
     float *state_out;               // [nseq, H, D, D] or NULL; written by each sequence's last segment
     int state_out_decay;            // multiply the final state by lam once more (dstate_in)
-    int prof_skip;                  // benchmarks only (LIGHTNING_PROF_SKIP), results wrong when set:
+    int prof_skip;                  // benchmarks only (the context's lightning_prof_skip knob), results wrong when set:
                                     // 1 output warps skip their math, 2 state warps skip theirs,
                                     // 4 no output stores. Timing with a stage left out places the time.
 };

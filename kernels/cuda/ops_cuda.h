@@ -115,7 +115,7 @@ int adamw_step_cuda(float *p, void *w_act, int dtype, float *m, float *v, const 
 size_t attention_workspace_bytes_cuda(int T, int nseq, int H, int KV, int D);
 int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                            const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
-                           int dtype, void *ws, size_t ws_bytes, cudaStream_t st);
+                           int dtype, const backend_tuning_t *tune, void *ws, size_t ws_bytes, cudaStream_t st);
 int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, const void *o, const float *lse,
                             const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                             const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
