@@ -1,8 +1,9 @@
 // tests/test_generate.c — `cispo generate`: on every parity fixture the greedy continuation of
 // greedy.txt's prompt equals transformers' generate() (greedy.txt line 2), and --logprobs equals
 // transformers' decode-time log-probs (line 3, where present) or else the training forward's
-// log-probs of the continuation; text prompts decode to the text of the token path; bad arguments and
-// bad token files are refused with the reason.
+// log-probs of the continuation; text prompts decode to the text of the token path; --prompt-tokens
+// --greedy stops at the end-of-sequence token its tokenizer names; bad arguments and bad token files are
+// refused with the reason.
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "base/common.h"
 #include "model/hf.h"
@@ -91,6 +94,65 @@ static void check_fixture(const char *bin, const char *dir) {
     free(text);
 }
 
+// --prompt-tokens --greedy stops at the end-of-sequence token that the tokenizer names (the tiny preset's
+// config names none): the greedy path without EOS is g0 g1 ...; a copy of the demo tokenizer whose
+// tokenizer_config.json names g[k] (a token first seen at k >= 4) as eos_token makes the same call print
+// g0..g[k] and stop, EOS kept as the last token.
+static void check_eos_stop(const char *bin) {
+    char cmd[4096], out[4096], tpath[600], dir[600], path[700];
+    snprintf(tpath, sizeof tpath, "%s/eos_prompt.txt", tmp_dir);
+    FILE *f = fopen(tpath, "w");
+    fprintf(f, "100 200 300\n");  // a prompt whose greedy path varies
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model tiny --prompt-tokens %s --max-new 12 --greedy --no-eos", bin, tpath);
+    int32_t g[64];
+    int n = 0;
+    if (!test_check(run(cmd, out, sizeof out) == 0, "greedy path without EOS: %s", out)) return;
+    for (char *p = out, *e; n < 64; p = e) {
+        long v = strtol(p, &e, 10);
+        if (e == p) break;
+        g[n++] = (int32_t)v;
+    }
+    if (!test_check(n == 12, "12 new tokens (%d)", n)) return;
+    int k = 0;  // the first position from 4 on whose token did not occur before (g0 itself when none)
+    for (int i = 4; i < n && !k; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= g[j] == g[i];
+        if (!seen) k = i;
+    }
+    tokenizer_t *tk = tokenizer_load("configs/tokenizers/demo/tokenizer.json");
+    const char *name = tk ? tokenizer_id_to_token(tk, g[k]) : NULL;
+    if (!test_check(name != NULL, "token %d has a name in the demo tokenizer", g[k])) {
+        tokenizer_free(tk);
+        return;
+    }
+    snprintf(dir, sizeof dir, "%s/eos_tok", tmp_dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp configs/tokenizers/demo/tokenizer.json '%s/'", dir, dir);
+    if (system(cmd)) {}
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    cJSON *cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "eos_token", name);
+    char *js = cJSON_Print(cfg);
+    f = fopen(path, "w");
+    fputs(js, f);
+    fclose(f);
+    cJSON_free(js);
+    cJSON_Delete(cfg);
+    tokenizer_free(tk);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    tk = tokenizer_load(path);
+    test_check(tk && tokenizer_eos_id(tk) == g[k], "the copied tokenizer's EOS is token %d", g[k]);
+    tokenizer_free(tk);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model tiny --prompt-tokens %s --max-new 12 --greedy --tokenizer %s 2>&1", bin,
+             tpath, path);
+    int rc = run(cmd, out, sizeof out);
+    char want[512] = "";
+    for (int i = 0; i <= k; i++) snprintf(want + strlen(want), sizeof want - strlen(want), i ? " %d" : "%d", g[i]);
+    out[strcspn(out, "\n")] = 0;
+    test_check(rc == 0 && !strcmp(out, want), "--greedy stops at EOS %d after %d tokens: '%s' (want '%s')", g[k], k + 1, out,
+               want);
+}
+
 int main(void) {
     const char *bin = getenv("CISPO_BIN");
     if (!test_check(bin != NULL, "CISPO_BIN is set (run through ctest)")) return test_finish("test_generate");
@@ -154,6 +216,7 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "'%s' generate --model tests/fixtures/parity/basic --prompt-tokens %s 2>&1", bin, bpath);
     test_check(run(cmd, err, sizeof err) == 1 && strstr(err, "bad.txt") && strstr(err, "line 2"),
                "an id outside the vocabulary: exit 1 naming file and line (%s)", err);
+    check_eos_stop(bin);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
     if (system(cmd)) {}
     return test_finish("test_generate");

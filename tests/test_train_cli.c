@@ -2,7 +2,9 @@
 // (unknown key with a suggestion, type and range errors naming file:line), the run directory
 // (resolved config that runs again, metrics.jsonl, TensorBoard events read back with the `tensorboard`
 // package's reader, rollout samples in HDF5, checkpoints, report.html), the console line, and
-// `cispo eval` of the final checkpoint reproducing the run's last held-out accuracy exactly.
+// `cispo eval` of the final checkpoint reproducing the run's last held-out accuracy exactly; loud
+// failures: a verifier failing during the run stops it past max_verifier_failed, SFT refuses records
+// without a demonstration.
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +182,46 @@ int main(void) {
              args, dir, path);
     test_check(run(cmd) == 1 && strstr(out_buf, "start-up probe") && strstr(out_buf, "remote_reward_url"),
                "remote verifier without a URL: the run stops at the start: %s", out_buf);
+    // verdicts that fail during the run (a regex verifier whose gold pattern does not compile: no start-up
+    // probe catches it) stop the run once a step's failed fraction passes max_verifier_failed
+    snprintf(path, sizeof path, "%s/badregex.jsonl", dir);
+    f = fopen(path, "w");
+    for (int i = 0; i < 40; i++) fprintf(f, "{\"prompt\": \"Say %d.\", \"verifier\": \"regex\", \"answer\": \"(%d\"}\n", i, i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/failing train_data=%s eval_data=%s sft_steps=0 steps=3", bin, args, dir,
+             path, path);
+    rc = run(cmd);
+    test_check(rc == 1 && strstr(out_buf, "RL step 1: 8 of 8 verdicts failed") && strstr(out_buf, "max_verifier_failed=0.5") &&
+                   strstr(out_buf, "bad pattern") && strstr(out_buf, "resume=auto"),
+               "failed verdicts above max_verifier_failed stop the run at step 1 with the first reason: exit %d\n%s", rc,
+               out_buf);
+    snprintf(path, sizeof path, "%s/failing/ckpt-000001.h5", dir);
+    test_check(access(path, R_OK) != 0, "the stopped step is not checkpointed as if it had trained");
+    snprintf(path, sizeof path, "%s/badregex.jsonl", dir);
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/failing2 train_data=%s eval_data=%s sft_steps=0 steps=2 "
+             "max_verifier_failed=1", bin, args, dir, path, path);
+    rc = run(cmd);
+    test_check(rc == 0 && strstr(out_buf, "step    2/2"), "max_verifier_failed=1 never stops the run: exit %d\n%s", rc,
+               out_buf);
+    // SFT learns from demonstrations: verl-style records with only a ground truth are refused, not trained
+    // on as the bare answer
+    snprintf(path, sizeof path, "%s/verl.jsonl", dir);
+    f = fopen(path, "w");
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "{\"data_source\": \"arith\", \"prompt\": [{\"role\": \"user\", \"content\": \"What is %d+%d?\"}], "
+                   "\"reward_model\": {\"style\": \"rule\", \"ground_truth\": \"%d\"}}\n", i, 2 * i, 3 * i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/nodemo train_data=%s eval_data=%s sft_steps=3", bin, args, dir, path,
+             path);
+    rc = run(cmd);
+    test_check(rc == 1 && strstr(out_buf, "training records") && strstr(out_buf, "have no demonstration") &&
+                   strstr(out_buf, "record 1") && strstr(out_buf, "sft_steps=0"),
+               "SFT refuses records without a demonstration, naming the first and the way out: exit %d\n%s", rc, out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/nodemo2 train_data=%s eval_data=%s sft_steps=0 steps=1", bin, args, dir,
+             path, path);
+    rc = run(cmd);
+    test_check(rc == 0, "the same records train with RL alone (sft_steps=0): exit %d\n%s", rc, out_buf);
+
     // the demo writes under the current directory, whatever directory it is started from
     snprintf(cmd, sizeof cmd, "cd %s && '%s' demo sft_steps=2 steps=1 eval_size=4 prompts_per_step=2 max_new_tokens=8", dir, bin);
     test_check(run(cmd) == 0 && strstr(out_buf, dir), "demo from another directory: %s", out_buf);
