@@ -89,6 +89,13 @@ int main(void) {
     snprintf(exp, sizeof exp, "model: \"%s/configs/models/tiny.yaml\"", src);
     test_check(conf && strstr(conf, exp), "config.yaml records absolute paths (%s)", exp);
     free(conf);
+    snprintf(p, sizeof p, "%s/run/runs.jsonl", dir);
+    char *launch = cispo_read_file(p, NULL);
+    snprintf(exp, sizeof exp, "\"config\":\"%s/configs/demo.yaml\"", src);
+    test_check(launch && strstr(launch, "\"overrides\":\"out=run sft_steps=2 ") && strstr(launch, exp) &&
+                   strstr(launch, "\"command\":\"cispo train ") && strstr(launch, "\"host\":"),
+               "runs.jsonl records the launch: command, overrides, config: %s", launch ? launch : "(none)");
+    free(launch);
     snprintf(cmd, sizeof cmd, "cd / && '%s' train '%s/run/config.yaml' out='%s/run2' %s", bin, dir, dir, small);
     rc = run(cmd);
     test_check(rc == 0, "the recorded config runs from anywhere: exit %d\n%s", rc, out_buf);

@@ -200,7 +200,8 @@ void run_dir_set_command(int argc, char **argv) {
         buf_append(&cmd, " ", 1);
         shell_word(&cmd, argv[i]);
         // the options: every argument after the subcommand but a bare one (the config file)
-        int option = i > 0 && (argv[i][0] == '-' || (strchr(argv[i], '=') && !strchr(argv[i], '/')) ||
+        size_t name = strspn(argv[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+        int option = i > 0 && (argv[i][0] == '-' || (name > 0 && argv[i][name] == '=') ||
                                (i > 1 && argv[i - 1][0] == '-' && argv[i - 1][1] == '-' && !strchr(argv[i - 1], '=')));
         if (option) {
             if (ov.n) buf_append(&ov, " ", 1);
