@@ -18,6 +18,7 @@ typedef struct {
     int shuffle;            // 1: permute the kept records with seed (every rank gets the same order)
     uint64_t seed;
     int rank, world;        // keep records i with i % world == rank, after the shuffle
+    record_fields_t fields; // keys of the records' fields (all NULL: the defaults and aliases of record.h)
 } dataset_opts_t;
 
 typedef struct {
@@ -28,7 +29,8 @@ typedef struct {
 
 dataset_opts_t dataset_opts_default(void);  // all records, file order, one rank, heldout_frac 0.1
 
-// Loads a JSONL file (blank lines skipped). The first bad line fails the whole load:
+// Loads a JSONL file (blank lines skipped). A Parquet file (verl's format) is refused with the one-line
+// conversion to JSONL (docs/rl.md "Data records"): no maintained C Parquet reader is packaged. The first bad line fails the whole load:
 // -1 with datasets_last_error() = "file:line: key 'k': problem". Duplicate ids are an error too
 // (the split and resumption rely on ids).
 int dataset_load(const char *path, const dataset_opts_t *opts, dataset_t *out);

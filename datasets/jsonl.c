@@ -10,7 +10,7 @@
 #include "datasets/dataset.h"
 
 dataset_opts_t dataset_opts_default(void) {
-    return (dataset_opts_t){DATASET_SPLIT_ALL, 0.1, 0, 0, 0, 1};
+    return (dataset_opts_t){DATASET_SPLIT_ALL, 0.1, 0, 0, 0, 1, {0}};
 }
 
 int dataset_is_heldout(const char *id, double frac) {
@@ -58,7 +58,13 @@ int dataset_load(const char *path, const dataset_opts_t *opts, dataset_t *out) {
             recs = cispo_realloc(recs, rcap * sizeof *recs);
             lines = cispo_realloc(lines, rcap * sizeof *lines);
         }
-        if (record_parse_line(line, where, default_id, &recs[n])) { rc = -1; break; }
+        if (lineno == 1 && len >= 4 && !memcmp(line, "PAR1", 4)) {
+            rc = cispo_fail("%s: a Parquet file; convert it to JSONL first: python3 -c \"import pandas as p; "
+                            "p.read_parquet('%s').to_json('%s.jsonl', orient='records', lines=True, force_ascii=False)\" "
+                            "(docs/rl.md \"Data records\")", path, path, path);
+            break;
+        }
+        if (record_parse_line_fields(line, where, default_id, &opts->fields, &recs[n])) { rc = -1; break; }
         lines[n++] = lineno;
     }
     free(line);

@@ -73,6 +73,8 @@ static int parse_tests(const cJSON *t, const char *where, const char *key, data_
     }
     cJSON *arr = NULL;
     const cJSON *ins = cJSON_GetObjectItemCaseSensitive(t, "inputs"), *outs = cJSON_GetObjectItemCaseSensitive(t, "outputs");
+    if (!ins && !outs && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(t, "input")))  // code_contests' public_tests
+        ins = cJSON_GetObjectItemCaseSensitive(t, "input"), outs = cJSON_GetObjectItemCaseSensitive(t, "output");
     if (cJSON_IsArray(t)) {
         arr = cJSON_Duplicate(t, 1);
     } else if (cJSON_IsArray(ins) && cJSON_IsArray(outs) && cJSON_GetArraySize(ins) == cJSON_GetArraySize(outs)) {
@@ -108,25 +110,84 @@ static int parse_tests(const cJSON *t, const char *where, const char *key, data_
     return 0;
 }
 
-static int parse_record(const cJSON *o, const char *where, const char *default_id, data_record_t *r) {
+// A value by a dotted key path ("reward_model.ground_truth"), or NULL.
+static const cJSON *get_path(const cJSON *o, const char *path) {
+    char key[256];
+    while (o && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof key) return NULL;
+        memcpy(key, path, n);
+        key[n] = 0;
+        o = cJSON_GetObjectItemCaseSensitive(o, key);
+        path += n + (dot ? 1 : 0);
+    }
+    return o;
+}
+
+// The configured key, else the first alias present; *used gets the key name found.
+static const cJSON *find_field(const cJSON *o, const char *key, const char *const *aliases, const char **used) {
+    if (key && key[0]) {
+        *used = key;
+        return get_path(o, key);
+    }
+    for (const char *const *a = aliases; *a; a++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, *a);
+        if (v && !cJSON_IsNull(v)) {
+            *used = *a;
+            return v;
+        }
+    }
+    *used = aliases[0];
+    return NULL;
+}
+
+// GSM8K's answers are worked solutions ending "#### 72": the gold answer is what follows the marker.
+static void gsm8k_final(data_record_t *r) {
+    const char *m = r->answer ? strstr(r->answer, "####") : NULL;
+    if (!m) return;
+    m += 4;
+    while (*m == ' ') m++;
+    size_t n = strlen(m);
+    while (n && (m[n - 1] == ' ' || m[n - 1] == '\n' || m[n - 1] == '\r')) n--;
+    char *a = cispo_strndup(m, n);
+    if (!r->response) r->response = r->answer;  // the worked solution serves as the SFT demonstration
+    else free(r->answer);
+    r->answer = a;
+}
+
+static const char *const PROMPT_ALIASES[] = {"prompt", "problem", "question", "Problem", "Question", "instruction", NULL};
+static const char *const ANSWER_ALIASES[] = {"answer", "Answer", "final_answer", "expected_answer", NULL};
+static const char *const TESTS_ALIASES[] = {"tests", "test_cases", "input_output", "public_tests", NULL};
+static const char *const ID_ALIASES[] = {"id", "unique_id", "ID", "problem_id", "task_id", NULL};
+static const char *const RESPONSE_ALIASES[] = {"response", NULL};
+
+static int parse_record(const cJSON *o, const char *where, const char *default_id, const record_fields_t *fl,
+                        data_record_t *r) {
+    static const record_fields_t none = {0};
+    if (!fl) fl = &none;
     if (!cJSON_IsObject(o)) return cispo_fail("%s: the line is not a JSON object", where);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-    if (id && !(r->id = scalar_text(id))) return cispo_fail("%s: key 'id': expected a string or a number", where);
+    const char *id_key, *prompt_key, *answer_key, *tests_key, *resp_key;
+    const cJSON *id = find_field(o, fl->id_key, ID_ALIASES, &id_key);
+    if (id && !cJSON_IsNull(id) && !(r->id = scalar_text(id)))
+        return cispo_fail("%s: key '%s': expected a string or a number", where, id_key);
     if (!r->id) r->id = cispo_strdup(default_id);
     if (!r->id[0]) return cispo_fail("%s: key 'id': empty", where);
 
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt");
+    const cJSON *prompt = find_field(o, fl->prompt_key, PROMPT_ALIASES, &prompt_key);
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(o, "messages");
+    if (!prompt && !(fl->prompt_key && fl->prompt_key[0]) && cJSON_IsArray(messages)) prompt = messages, prompt_key = "messages";
     if (cJSON_IsString(prompt)) {
         r->prompt = cispo_strdup(prompt->valuestring);
     } else if (cJSON_IsArray(prompt)) {
-        if (parse_messages(prompt, where, "prompt", r)) return -1;
+        if (parse_messages(prompt, where, prompt_key, r)) return -1;
     } else if (prompt) {
-        return cispo_fail("%s: key 'prompt': expected text or a list of {\"role\",\"content\"} messages", where);
-    } else if (cJSON_IsArray(messages)) {
-        if (parse_messages(messages, where, "messages", r)) return -1;
+        return cispo_fail("%s: key '%s': expected text or a list of {\"role\",\"content\"} messages", where, prompt_key);
+    } else if (fl->prompt_key && fl->prompt_key[0]) {
+        return cispo_fail("%s: key '%s' (prompt_key): missing", where, fl->prompt_key);
     } else {
-        return cispo_fail("%s: key 'prompt': missing (a record needs \"prompt\" as text or messages, or \"messages\")", where);
+        return cispo_fail("%s: key 'prompt': missing (a record needs \"prompt\" as text or messages, \"messages\", or one "
+                          "of problem/question/instruction; or set prompt_key)", where);
     }
 
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "data_source");
@@ -134,14 +195,19 @@ static int parse_record(const cJSON *o, const char *where, const char *default_i
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(o, "fn_name");
     if (fn && !cJSON_IsString(fn) && !cJSON_IsNull(fn)) return cispo_fail("%s: key 'fn_name': expected a string", where);
     if (cJSON_IsString(fn)) r->fn_name = cispo_strdup(fn->valuestring);
-    const cJSON *answer = cJSON_GetObjectItemCaseSensitive(o, "answer");
-    if (answer && !cJSON_IsNull(answer) && !(r->answer = scalar_text(answer)))
-        return cispo_fail("%s: key 'answer': expected a string or a number", where);
-    const cJSON *tests = cJSON_GetObjectItemCaseSensitive(o, "tests");
-    if (tests && !cJSON_IsNull(tests) && parse_tests(tests, where, "tests", r)) return -1;
-    const cJSON *resp = cJSON_GetObjectItemCaseSensitive(o, "response");
-    if (resp && !cJSON_IsString(resp)) return cispo_fail("%s: key 'response': expected a string", where);
-    if (resp) r->response = cispo_strdup(resp->valuestring);
+    const cJSON *answer = find_field(o, fl->answer_key, ANSWER_ALIASES, &answer_key);
+    if (answer && !cJSON_IsNull(answer) && !(r->answer = scalar_text(answer))) {
+        if (!cJSON_IsArray(answer)) return cispo_fail("%s: key '%s': expected a string or a number", where, answer_key);
+        r->answer = cJSON_PrintUnformatted(answer);  // several acceptable answers: the checker reads the list
+    }
+    const cJSON *resp = find_field(o, fl->response_key, RESPONSE_ALIASES, &resp_key);
+    if (resp && !cJSON_IsNull(resp) && !cJSON_IsString(resp)) return cispo_fail("%s: key '%s': expected a string", where, resp_key);
+    if (cJSON_IsString(resp)) r->response = cispo_strdup(resp->valuestring);
+    gsm8k_final(r);
+    const cJSON *tests = find_field(o, fl->tests_key, TESTS_ALIASES, &tests_key);
+    if (tests && !cJSON_IsNull(tests) && !(cJSON_IsString(tests) && !tests->valuestring[0]) &&
+        parse_tests(tests, where, tests_key, r))
+        return -1;
 
     const cJSON *verifier = cJSON_GetObjectItemCaseSensitive(o, "verifier");
     if (verifier && !cJSON_IsString(verifier)) return cispo_fail("%s: key 'verifier': expected a string", where);
@@ -193,8 +259,13 @@ static int parse_record(const cJSON *o, const char *where, const char *default_i
 }
 
 int record_from_json(const cJSON *obj, const char *where, const char *default_id, data_record_t *out) {
+    return record_from_json_fields(obj, where, default_id, NULL, out);
+}
+
+int record_from_json_fields(const cJSON *obj, const char *where, const char *default_id, const record_fields_t *fields,
+                            data_record_t *out) {
     memset(out, 0, sizeof *out);
-    if (parse_record(obj, where, default_id, out)) {
+    if (parse_record(obj, where, default_id, fields, out)) {
         record_free(out);
         return -1;
     }
@@ -202,6 +273,11 @@ int record_from_json(const cJSON *obj, const char *where, const char *default_id
 }
 
 int record_parse_line(const char *line, const char *where, const char *default_id, data_record_t *out) {
+    return record_parse_line_fields(line, where, default_id, NULL, out);
+}
+
+int record_parse_line_fields(const char *line, const char *where, const char *default_id, const record_fields_t *fields,
+                             data_record_t *out) {
     memset(out, 0, sizeof *out);
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithOpts(line, &end, 1);
@@ -209,7 +285,7 @@ int record_parse_line(const char *line, const char *where, const char *default_i
         const char *at = end ? end : cJSON_GetErrorPtr();
         return cispo_fail("%s: not valid JSON at column %ld", where, at && at >= line ? (long)(at - line) + 1 : 0L);
     }
-    int rc = record_from_json(o, where, default_id, out);
+    int rc = record_from_json_fields(o, where, default_id, fields, out);
     cJSON_Delete(o);
     return rc;
 }

@@ -1,7 +1,8 @@
 // datasets/record.h — one prompt of a data set (docs/rl.md "Data record"), parsed from a JSON object, and
 // the plain prompt template of the tiny model.
-// defines: data_record_t, chat_message_t, record_from_json, record_parse_line, record_to_json,
-//          record_free, record_prompt_text, record_valid_verifier, datasets_last_error
+// defines: data_record_t, chat_message_t, record_fields_t, record_from_json, record_from_json_fields,
+//          record_parse_line, record_parse_line_fields, record_to_json, record_free, record_prompt_text,
+//          record_valid_verifier, datasets_last_error
 // datasets/ uses only base/: errors are recorded with cispo_fail (base/common.h); datasets_last_error()
 // reads them.
 //
@@ -13,6 +14,13 @@
 //          "data_source", "extra_info": {...}}: the ground truth becomes the answer (or the tests, for
 //          code sources), style "model" becomes the genrm verifier, extra_info becomes meta.
 // A missing verifier is inferred: tests -> code, an answer -> math.
+// Other data sets load without rewriting: when "prompt"/"messages" is absent the prompt is the first of
+// problem, question, Problem, Question, instruction (MATH-500, DeepScaleR, AIME, GSM8K); the answer the
+// first of answer, Answer, final_answer, expected_answer (a list: several acceptable answers); the id
+// the first of id, unique_id, ID, problem_id, task_id; the tests the first of tests, test_cases,
+// input_output (APPS/TACO JSON text {"inputs","outputs","fn_name"}), public_tests (code_contests
+// {"input": [...], "output": [...]}). An answer holding "#### X" (GSM8K) is graded against X and the
+// whole text becomes the SFT demonstration. record_fields_t names other keys (dotted paths allowed).
 #ifndef CISPO_DATASETS_RECORD_H
 #define CISPO_DATASETS_RECORD_H
 
@@ -37,6 +45,12 @@ typedef struct {
     char *data_source;         // verl's data_source, or NULL
 } data_record_t;
 
+// Keys of a data set's fields (the run config's prompt_key, answer_key, ...): NULL or "" = the
+// defaults and aliases above; "a.b" reads a nested object.
+typedef struct {
+    const char *prompt_key, *answer_key, *response_key, *id_key, *tests_key;
+} record_fields_t;
+
 // The last error recorded by a datasets/ function on this thread ("" if none): one line naming the
 // file, line, key and problem (the same message as cispo_last_error()).
 const char *datasets_last_error(void);
@@ -47,8 +61,13 @@ int record_valid_verifier(const char *name);
 // Fills *out from a parsed JSON object. where ("file:line") prefixes every error; default_id is used
 // when the object has no "id". Returns 0, or -1 with datasets_last_error() = "where: key 'k': problem".
 int record_from_json(const struct cJSON *obj, const char *where, const char *default_id, data_record_t *out);
+// The same with a field mapping (fields may be NULL).
+int record_from_json_fields(const struct cJSON *obj, const char *where, const char *default_id,
+                            const record_fields_t *fields, data_record_t *out);
 // Parses one JSONL line (NUL-terminated) into *out; errors as record_from_json.
 int record_parse_line(const char *line, const char *where, const char *default_id, data_record_t *out);
+int record_parse_line_fields(const char *line, const char *where, const char *default_id, const record_fields_t *fields,
+                             data_record_t *out);
 // The record as one JSON line (no newline), in our format. Caller frees.
 char *record_to_json(const data_record_t *r);
 void record_free(data_record_t *r);

@@ -12,6 +12,7 @@
 #include "base/common.h"
 #include "model/chat_template.h"
 #include "model/jinja.h"
+#include "trainer/train_data.h"
 #include "testutil.h"
 
 #define MAX_TEMPLATES 32
@@ -132,8 +133,52 @@ static void test_errors_and_whitespace(void) {
     expect_error("{{ 'a' + 1 }}", NULL, "unsupported operand types for '+': str and int");
 }
 
+// The demo tokenizer's template, and chat records through it (trainer/train_data.h).
+static void test_demo_template_and_records(void) {
+    chat_template_t *ct = NULL;
+    int rc = chat_template_load_dir("configs/tokenizers/demo", &ct);
+    if (!test_check(rc == 0 && ct, "load configs/tokenizers/demo's chat template: %s", cispo_last_error())) return;
+    test_check(ct->eos_token && !strcmp(ct->eos_token, "<|endoftext|>") && !ct->bos_token,
+               "special tokens from tokenizer_config.json (eos <|endoftext|>, no bos)");
+    cJSON *msgs = cJSON_Parse("[{\"role\": \"user\", \"content\": \"Compute 1+2.\"}]");
+    char *s = chat_template_render(ct, msgs, NULL, 1, NULL);
+    test_check(s && !strcmp(s, "Compute 1+2.\n"), "a lone user message renders as the plain prompt (got '%s')", s ? s : "NULL");
+    free(s);
+    cJSON_Delete(msgs);
+    chat_template_free(ct);
+    test_check(chat_template_load_dir("tests/chat", &ct) == 1 && !ct, "a directory without a template: none");
+
+    const char *path = "/tmp/cispo_test_chat_records.jsonl";
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"id\": \"c1\", \"prompt\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", "
+               "\"content\": \"1+1?\"}, {\"role\": \"assistant\", \"content\": \"\\\\boxed{2}\"}], \"answer\": \"2\"}\n");
+    fprintf(f, "{\"id\": \"c2\", \"problem\": \"2+2?\", \"answer\": \"4\"}\n");
+    fclose(f);
+    arith_task_t task = {.seed = 1, .dmin = 1, .dmax = 2, .heldout_frac = 0.1};
+    train_records_t rec = {.chat_template = "auto", .tokenizer = "configs/tokenizers/demo/tokenizer.json"};
+    train_set_t set;
+    rc = train_set_load_records(&set, path, 0, &task, 0, NULL, &rec);
+    if (test_check(rc == 0 && set.n == 2, "chat records load through the template: %s", cispo_last_error())) {
+        test_check(!strcmp(set.ex[0].prompt, "System: Be brief.\nUser: 1+1?\nAssistant:\n"),
+                   "the prompt is the conversation before the assistant turn, with the generation prompt (got '%s')",
+                   set.ex[0].prompt);
+        test_check(set.ex[0].demo && !strcmp(set.ex[0].demo, "\\boxed{2}"),
+                   "the assistant turn is the SFT demonstration, its end token left to EOS (got '%s')",
+                   set.ex[0].demo ? set.ex[0].demo : "NULL");
+        test_check(!strcmp(set.ex[1].prompt, "2+2?\n"), "a text prompt is one user message (got '%s')", set.ex[1].prompt);
+    }
+    train_set_free(&set);
+    rec.chat_template = "none";
+    rc = train_set_load_records(&set, path, 0, &task, 0, NULL, &rec);
+    test_check(rc == 0 && set.n == 2 && !strncmp(set.ex[0].prompt, "System: Be brief.\nUser: 1+1?\nAssistant: ", 40),
+               "chat_template=none keeps the plain prompt text");
+    train_set_free(&set);
+    remove(path);
+}
+
 int main(void) {
     test_fixtures();
+    test_demo_template_and_records();
     test_errors_and_whitespace();
     return test_finish("test_chat_template");
 }

@@ -376,6 +376,50 @@ static void test_gendata_cli(void) {
     dataset_free(&b);
 }
 
+// Public data sets load as they are published, or with a field mapping.
+static void test_field_mapping(void) {
+    data_record_t r;
+    // MATH-500: problem, solution, answer, unique_id
+    int ok = record_parse_line("{\"problem\": \"What is $1+1$?\", \"solution\": \"$\\\\boxed{2}$\", \"answer\": \"2\", "
+                               "\"subject\": \"Algebra\", \"level\": 1, \"unique_id\": \"test/algebra/1.json\"}", "m", "x", &r) == 0;
+    test_check(ok && streq(r.prompt, "What is $1+1$?") && streq(r.answer, "2") && streq(r.id, "test/algebra/1.json") &&
+               streq(r.verifier, "math"), "MATH-500 record: problem, answer, unique_id (%s)", ok ? r.id : datasets_last_error());
+    record_free(&r);
+    // GSM8K: question, answer "... #### 72"
+    ok = record_parse_line("{\"question\": \"Natalia sold clips?\", \"answer\": \"48/2 = 24\\nso 48+24 = 72\\n#### 72\"}", "g", "g:1", &r) == 0;
+    test_check(ok && streq(r.answer, "72") && r.response && strstr(r.response, "48+24") && streq(r.id, "g:1"),
+               "GSM8K record: the gold answer after ####, the worked solution as demonstration (%s)",
+               ok ? r.answer : datasets_last_error());
+    record_free(&r);
+    // AIME-style capitalised keys
+    ok = record_parse_line("{\"ID\": \"2024-I-1\", \"Problem\": \"Find x.\", \"Answer\": 204}", "a", "x", &r) == 0;
+    test_check(ok && streq(r.answer, "204") && streq(r.id, "2024-I-1"), "AIME record: ID, Problem, Answer (number)");
+    record_free(&r);
+    // code_contests: description + public_tests {input: [...], output: [...]} through a mapping
+    record_fields_t f = {.prompt_key = "description", .tests_key = "public_tests", .id_key = "name"};
+    ok = record_parse_line_fields("{\"name\": \"1A\", \"description\": \"Sum two ints.\", \"public_tests\": "
+                                  "{\"input\": [\"1 2\\n\"], \"output\": [\"3\\n\"]}}", "c", "x", &f, &r) == 0;
+    test_check(ok && streq(r.verifier, "code") && r.tests_json && strstr(r.tests_json, "\"stdin\":\"1 2\\n\"") &&
+               streq(r.id, "1A"), "code_contests record via prompt_key/tests_key/id_key (%s)", ok ? r.tests_json : datasets_last_error());
+    record_free(&r);
+    // a nested answer key and a missing mapped key
+    record_fields_t g = {.prompt_key = "q", .answer_key = "meta.gold"};
+    ok = record_parse_line_fields("{\"q\": \"Say 5\", \"meta\": {\"gold\": 5}}", "n", "x", &g, &r) == 0;
+    test_check(ok && streq(r.answer, "5"), "a dotted answer_key reads a nested field");
+    record_free(&r);
+    ok = record_parse_line_fields("{\"question\": \"Say 5\", \"answer\": 5}", "f.jsonl:3", "x", &g, &r) == 0;
+    test_check(!ok && strstr(datasets_last_error(), "f.jsonl:3: key 'q' (prompt_key): missing"), "a missing mapped key is named: %s",
+               datasets_last_error());
+    // verl's parquet: refused with the conversion recipe
+    const char *pq = write_file("train.parquet", "PAR1\x15\x04binary");
+    dataset_t d;
+    dataset_opts_t o = dataset_opts_default();
+    ok = dataset_load(pq, &o, &d) == 0;
+    test_check(!ok && strstr(datasets_last_error(), "a Parquet file; convert it to JSONL") &&
+               strstr(datasets_last_error(), "read_parquet"), "a Parquet file is refused with the conversion: %s",
+               datasets_last_error());
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     test_records();
@@ -384,6 +428,7 @@ int main(void) {
     test_shuffle_shard_split();
     test_synth();
     test_gendata_cli();
+    test_field_mapping();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -38,6 +38,8 @@ typedef struct {
     char tokenizer[RUN_PATH_MAX];  // tokenizer.json ("" = the model directory's)
     char train_data[RUN_PATH_MAX]; // JSONL of prompts, or "arithmetic" for the synthetic task
     char eval_data[RUN_PATH_MAX];  // held-out JSONL, or "arithmetic" (a disjoint split)
+    char chat_template[RUN_PATH_MAX];  // prompts' chat template: auto (the tokenizer's), none, or a file
+    char prompt_key[128], answer_key[128], response_key[128], id_key[128], tests_key[128];  // record fields ("": defaults)
     int task_dmin, task_dmax;      // synthetic arithmetic difficulty range (datasets/synth.h)
     double heldout_frac;           // fraction of record ids held out
     int train_size, eval_size;     // records used (0: all of the file; synthetic: generated count)

@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <sys/stat.h>
+
 #include "datasets/dataset.h"
+#include "model/chat_template.h"
 #include "datasets/synth.h"
 #include "base/common.h"
 #include "base/rng.h"
@@ -65,34 +69,129 @@ static int load_arith(train_set_t *set, const arith_task_t *task, int n, int hel
     return 0;
 }
 
+static int is_dir(const char *p) {
+    struct stat sb;
+    return p && p[0] && stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+// The run's chat template: none, the tokenizer's (auto), or a file. 0 with *out (NULL: plain), or -1.
+static int load_template(const train_records_t *task, chat_template_t **out) {
+    *out = NULL;
+    const char *spec = task->chat_template;
+    if (!spec || !spec[0] || !strcmp(spec, "none")) return 0;
+    if (strcmp(spec, "auto")) return (*out = chat_template_load_file(spec)) ? 0 : -1;
+    char dir[4096] = "";
+    if (task->tokenizer && task->tokenizer[0]) {
+        snprintf(dir, sizeof dir, "%s", task->tokenizer);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+    } else if (is_dir(task->model)) {
+        snprintf(dir, sizeof dir, "%s", task->model);
+    }
+    if (!dir[0]) return 0;
+    return chat_template_load_dir(dir, out) < 0 ? -1 : 0;
+}
+
+static cJSON *messages_json(const data_record_t *r, int n) {
+    cJSON *arr = cJSON_CreateArray();
+    if (r->prompt) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", r->prompt);
+        cJSON_AddItemToArray(arr, m);
+    }
+    for (int i = 0; i < n; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", r->messages[i].role);
+        cJSON_AddStringToObject(m, "content", r->messages[i].content);
+        cJSON_AddItemToArray(arr, m);
+    }
+    return arr;
+}
+
+// The prompt (and, for a conversation ending in an assistant turn, the demonstration) of a record
+// through the chat template. 0, or -1 naming the record.
+static int render_record(const chat_template_t *ct, data_record_t *r, train_example_t *e) {
+    int n = r->n_messages, last_asst = n > 0 && !strcmp(r->messages[n - 1].role, "assistant") && !r->response;
+    cJSON *ctx = messages_json(r, last_asst ? n - 1 : n);
+    e->prompt = chat_template_render(ct, ctx, NULL, 1, NULL);
+    cJSON_Delete(ctx);
+    if (!e->prompt) return cispo_fail("record '%s': chat template: %s", r->id, cispo_last_error());
+    if (!last_asst) return 0;
+    ctx = messages_json(r, n);
+    char *full = chat_template_render(ct, ctx, NULL, 0, NULL);
+    cJSON_Delete(ctx);
+    if (!full) return cispo_fail("record '%s': chat template: %s", r->id, cispo_last_error());
+    size_t np = strlen(e->prompt);
+    if (!strncmp(full, e->prompt, np)) {
+        // the assistant turn as the template writes it, less its end-of-turn token (EOS is appended)
+        size_t k = strlen(full);
+        while (k > np && (full[k - 1] == '\n' || full[k - 1] == ' ')) k--;
+        size_t ne = ct->eos_token ? strlen(ct->eos_token) : 0;
+        if (ne && k >= np + ne && !strncmp(full + k - ne, ct->eos_token, ne)) k -= ne;
+        e->demo = cispo_strndup(full + np, k - np);
+    } else {  // a template that rewrites earlier turns (e.g. drops reasoning): the turn's own text
+        e->demo = cispo_strdup(r->messages[n - 1].content);
+    }
+    free(full);
+    return 0;
+}
+
 // A JSONL file (datasets/dataset.h): the whole file, or one side of its hash split when the same file
 // serves for training and evaluation.
-static int load_jsonl(train_set_t *set, const char *path, int limit, dataset_split_t split, double frac) {
+static int load_jsonl(train_set_t *set, const char *path, int limit, dataset_split_t split, double frac,
+                      const train_records_t *rec) {
+    static const train_records_t plain = {0};
+    if (!rec) rec = &plain;
     dataset_opts_t o = dataset_opts_default();
     o.split = split;
     o.heldout_frac = frac;
+    o.fields = rec->fields;
+    chat_template_t *ct;
+    if (load_template(rec, &ct)) return -1;
     dataset_t d;
-    if (dataset_load(path, &o, &d)) return cispo_fail("%s", datasets_last_error());
+    if (dataset_load(path, &o, &d)) return chat_template_free(ct), cispo_fail("%s", datasets_last_error());
     if (d.n == 0) {
         dataset_free(&d);
+        chat_template_free(ct);
         return cispo_fail("%s: no records%s", path, split == DATASET_SPLIT_ALL ? "" : " in this split");
     }
     int n = limit > 0 && (size_t)limit < d.n ? limit : (int)d.n;
     set->ex = cispo_calloc((size_t)n, sizeof(train_example_t));
-    for (int i = 0; i < n; i++) take_record(&set->ex[i], &d.recs[i]);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (ct && !rc) {
+            train_example_t *e = &set->ex[i];
+            rc = render_record(ct, &d.recs[i], e);
+            char *p = e->prompt, *dm = e->demo;
+            take_record(e, &d.recs[i]);  // the record's plain prompt replaced by the rendered one
+            free(e->prompt);
+            e->prompt = p ? p : cispo_strdup("");
+            if (dm) free(e->demo), e->demo = dm;
+        } else {
+            take_record(&set->ex[i], &d.recs[i]);
+        }
+        set->n = i + 1;
+    }
     for (size_t i = (size_t)n; i < d.n; i++) record_free(&d.recs[i]);
     free(d.recs);
-    set->n = n;
-    return 0;
+    chat_template_free(ct);
+    return rc;
 }
 
 int train_set_load(train_set_t *set, const char *spec, int n, const arith_task_t *task, int heldout,
                    const char *other_spec) {
+    return train_set_load_records(set, spec, n, task, heldout, other_spec, NULL);
+}
+
+int train_set_load_records(train_set_t *set, const char *spec, int n, const arith_task_t *task, int heldout,
+                           const char *other_spec, const train_records_t *rec) {
     memset(set, 0, sizeof *set);
     if (!strcmp(spec, "arithmetic")) return load_arith(set, task, n > 0 ? n : (heldout ? 200 : 20000), heldout);
     dataset_split_t split = DATASET_SPLIT_ALL;
     if (other_spec && !strcmp(spec, other_spec)) split = heldout ? DATASET_SPLIT_HELDOUT : DATASET_SPLIT_TRAIN;
-    return load_jsonl(set, spec, n, split, task->heldout_frac);
+    return load_jsonl(set, spec, n, split, task->heldout_frac, rec);
 }
 
 int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id, int max_prompt) {
