@@ -19,5 +19,6 @@ const cispo_command_t cispo_commands[] = {
     {"verify", cmd_verify, 0, "judge answers with a reward verifier (cispo verify --gold G --answer A | --tsv FILE)"},
     {"sandbox", cmd_sandbox, 0, "run code in the sandbox, or serve it over HTTP (cispo sandbox run|serve|probe)"},
     {"cost", cmd_cost, 0, "FLOPs per token, and GPU-hours, days and dollars of an RL run (cispo cost --model NAME)"},
+    {"plan", cmd_plan, 0, "planned parallel layout, memory per GPU, communication and step time (cispo plan --model M --gpus N --gpu h800)"},
     {NULL, NULL, 0, NULL},
 };

@@ -31,6 +31,7 @@ int cmd_logprobs(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_cost(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
