@@ -1,7 +1,7 @@
 // tests/test_cost.c — the cost model (trainer/cost.h): FLOPs per token against values computed by hand
 // from docs/model.md's formulas on the tiny and bench-1b presets, MiniMax-M1's totals as docs/model.md states
 // them, DeepSeek-R1's MLA + MoE count, sequence sums, the run estimate, MiniMax-M1's two cost claims,
-// and the `cispo cost` command's output.
+// and the `cispo cost` command's output (with the run at `cispo plan`'s step time).
 //   ./test_cost          (from the repo root; TEST_VERBOSE=1 prints every check)
 //
 // MiniMax-M1 report claims reproduced here:
@@ -169,6 +169,10 @@ static void test_command(void) {
     rc = run_cost(bin, "--model minimax-m1 --gpus 512 --gpu H800 --days 21 --price 2", out, cap);
     test_check(rc == 0 && strstr(out, "94.64 G") && strstr(out, "258048 GPU-hours at $2.00 = $516096"),
                "cispo cost prices M1's reservation: 512 x H800 x 21 days at $2 = $516096 (rc %d)", rc);
+    rc = run_cost(bin, "--model minimax-m1 --gpus 512 --gpu H800 --compare deepseek-r1", out, cap);
+    test_check(rc == 0 && strstr(out, "at `cispo plan`'s step time") && strstr(out, "22.2% per-token, 34.4% whole") &&
+                   strstr(out, "not overlapped"),
+               "cispo cost M1: run at the plan's step time; 100K figure labelled per-token vs whole generation (rc %d)", rc);
     rc = run_cost(bin, "--model no-such-model", out, cap);
     test_check(rc != 0 && strstr(out, "no-such-model") && strstr(out, "configs/models"), "unknown model: exit != 0, named");
     rc = run_cost(bin, "--model tiny --gpu X100", out, cap);

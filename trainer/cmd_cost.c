@@ -1,21 +1,20 @@
 // trainer/cmd_cost.c — `cispo cost`: FLOPs per token of a model (forward and training, with
 // attention's context term), the FLOPs of a generation, and an RL run's GPU-hours, days and dollars
-// (trainer/cost.h). Optionally compares with DeepSeek-R1 at several generation lengths.
+// (trainer/cost.h); the run's time from `cispo plan`'s step time (trainer/plan.h) when the GPU is one the
+// planner knows, from MFU assumptions otherwise. Optionally compares with DeepSeek-R1 at several lengths.
 //   cispo cost --model minimax-m1 --gpus 512 --gpu H800 --gen-len 40000 --compare deepseek-r1
 // defines: cmd_cost
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/common.h"
 #include "model/config.h"
 #include "trainer/commands.h"
-#include "trainer/paths.h"
 #include "trainer/cost.h"
 #include "trainer/keyconf.h"
+#include "trainer/plan.h"
 
 typedef struct {
     char model[4096], compare[32], gpu[32];
@@ -56,27 +55,6 @@ static void cost_opts_default(cost_opts_t *o) {
     keyconf_defaults(o, cost_keys, cost_cli.n_keys);
     o->run = cost_run_default();
     snprintf(o->gpu, sizeof o->gpu, "%s", o->run.gpu->name);
-}
-
-static int exists(const char *p, int want_dir) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
-}
-
-static int load_model(const char *spec, model_config_t *cfg, char *shown, size_t n) {
-    char path[4096 + 16];
-    if (strlen(spec) + sizeof "/config.json" > 4096) return cispo_fail("--model %.64s...: path too long", spec);
-    char resolved[4096];
-    paths_model_spec(spec, resolved, sizeof resolved);  // tiny -> configs/models/tiny.yaml, as every command
-    if (exists(resolved, 1)) (void)!snprintf(path, sizeof path, "%s/config.json", resolved);
-    else if (exists(resolved, 0)) (void)!snprintf(path, sizeof path, "%s", resolved);
-    else
-        return cispo_fail("--model %s: no such file, directory or preset (presets live in configs/models/NAME.yaml of "
-                          "the source tree or the install's share/cispo; set CISPO_SRC to the source tree when running "
-                          "a binary from elsewhere)",
-                          spec);
-    snprintf(shown, n, "%.4000s", path);
-    return model_config_load(cfg, path);
 }
 
 // 1.23 G / 4.56 T / ... with a fixed width.
@@ -137,6 +115,37 @@ static void print_run(const cost_flops_t *f, const cost_run_t *r) {
     printf("  %-22s %14.2f\n", "dollars", e.dollars);
 }
 
+// The run at the planner's step time (trainer/plan.h): the same GPUs, batch and lengths.
+static void print_planned_run(const model_config_t *cfg, const cost_run_t *r) {
+    const plan_gpu_t *g = plan_gpu_find(r->gpu->name);
+    if (!g) {
+        printf("\n(no step-time plan for %s: `cispo plan` knows H800, H100, H200; the MFU figures above stand)\n",
+               r->gpu->name);
+        return;
+    }
+    plan_input_t in = plan_input_default();
+    in.gpus = r->n_gpus, in.gpu = g, in.batch = r->prompts_per_step * r->samples_per_prompt;
+    in.prompt_len = r->prompt_len, in.gen_len = r->gen_len;
+    if (in.max_len < r->prompt_len + r->gen_len) in.max_len = r->prompt_len + r->gen_len;
+    plan_t *p = cispo_malloc(sizeof *p);
+    if (plan_make(cfg, &in, p)) {
+        printf("\n(no step-time plan: %s)\n", cispo_last_error());
+    } else if (!p->fits || !p->rollout_fits) {
+        printf("\n(no planned layout of %d x %s fits this model: see `cispo plan`; the MFU figures above stand)\n",
+               r->n_gpus, g->name);
+    } else {
+        double hours = r->steps * p->t_step * r->n_gpus / 3600;
+        printf("\nRL run at `cispo plan`'s step time (planned layout tp %d x pp %d x dp %d, ep %d; max_len %.0f):\n",
+               p->tp, p->pp, p->dp, p->ep, in.max_len);
+        printf("  step %.1f s = rollout %.1f + training %.1f + communication %.1f (not overlapped)\n", p->t_step,
+               p->t_rollout, p->t_train, p->t_comm);
+        printf("  %-22s %14.4g\n", "GPU-hours total", hours);
+        printf("  %-22s %14.4g\n", "wall days", hours / r->n_gpus / 24);
+        printf("  %-22s %14.2f\n", "dollars", hours * r->price_per_gpu_hour);
+    }
+    free(p);
+}
+
 static void print_compare(const char *name, const cost_flops_t *f, const cost_flops_t *ref, double prompt_len) {
     double ls[] = {8192, 16384, 32768, 65536, 100000, 131072};
     char a[32], b[32];
@@ -152,6 +161,21 @@ static void print_compare(const char *name, const cost_flops_t *f, const cost_fl
         printf("  %10.0f %14s %14s %7.1f%% %14s %14s %7.1f%%\n", ls[i], si(x, a), si(y, b), 100 * x / y, si(X, c),
                si(Y, d), 100 * X / Y);
     }
+    // where the per-token ratio crosses 25% (it falls with L: lightning is flat in t, MLA grows)
+    double lo = 1, hi = 1e7;
+    for (int i = 0; i < 200; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (cost_forward_at(f, prompt_len + mid) / cost_forward_at(ref, prompt_len + mid) > 0.25) lo = mid;
+        else hi = mid;
+    }
+    double tok = cost_forward_at(f, prompt_len + 1e5) / cost_forward_at(ref, prompt_len + 1e5);
+    double gen = cost_forward_sequence(f, prompt_len, 1e5) / cost_forward_sequence(ref, prompt_len, 1e5);
+    printf("  token at L: FLOPs of the one token generated at context L (per-token); whole gen: FLOPs of all L\n"
+           "  tokens, which equals the token at about L/2 (the mean context). At 100K: %.1f%% per-token, %.1f%% whole\n"
+           "  generation. MiniMax-M1's report (\"about 25%% at 100K\", read off its figure; no formula given)\n"
+           "  matches the per-token reading (25%% is crossed at L = %.0fK here); the whole-generation sum is\n"
+           "  the per-token ratio at half the length, so it stays higher.\n",
+           100 * tok, 100 * gen, lo < 1e7 - 1 ? lo / 1000 : 0);
 }
 
 static int cost_main(cost_opts_t *o) {
@@ -174,6 +198,7 @@ static int cost_main(cost_opts_t *o) {
         return 2;
     }
     cost_flops_t f, r1;
+    model_config_t cfg;
     cost_flops_mla(&COST_DEEPSEEK_R1, &r1);
     char shown[4096];
     int is_mla = !strcmp(model, "deepseek-r1");
@@ -181,8 +206,7 @@ static int cost_main(cost_opts_t *o) {
         f = r1;
         snprintf(shown, sizeof shown, "deepseek-r1 (built in: MLA + MoE, 37B active)");
     } else {
-        model_config_t cfg;
-        if (load_model(model, &cfg, shown, sizeof shown)) {
+        if (plan_load_model(model, &cfg, shown, sizeof shown)) {
             fprintf(stderr, "cispo cost: %s\n", cispo_last_error());
             return 1;
         }
@@ -191,6 +215,7 @@ static int cost_main(cost_opts_t *o) {
     print_breakdown(shown, &f, is_mla);
     print_contexts(&f, run.prompt_len + run.gen_len);
     print_run(&f, &run);
+    if (!is_mla) print_planned_run(&cfg, &run);
     if (days > 0) {
         double hours = run.n_gpus * days * 24;
         cost_estimate_t e;
