@@ -140,8 +140,13 @@ int train_open(train_t *t, const run_config_t *cfg) {
     t->aux_coef = cfg->aux_coef >= 0 ? (float)cfg->aux_coef : (float)t->mcfg.router_aux_loss_coef;
 
     arith_task_t task = {(uint64_t)cfg->seed, cfg->task_dmin, cfg->task_dmax, cfg->heldout_frac};
-    if (train_set_load(&t->train, cfg->train_data, cfg->train_size, &task, 0, cfg->eval_data)) return free(params), -1;
-    if (train_set_load(&t->eval, cfg->eval_data, cfg->eval_size, &task, 1, cfg->train_data)) return free(params), -1;
+    // records through the chat template (run key chat_template) and the field mapping (prompt_key, ...)
+    const train_records_t rec = {cfg->chat_template, cfg->tokenizer, cfg->model,
+                                 {cfg->prompt_key, cfg->answer_key, cfg->response_key, cfg->id_key, cfg->tests_key}};
+    if (train_set_load_records(&t->train, cfg->train_data, cfg->train_size, &task, 0, cfg->eval_data, &rec))
+        return free(params), -1;
+    if (train_set_load_records(&t->eval, cfg->eval_data, cfg->eval_size, &task, 1, cfg->train_data, &rec))
+        return free(params), -1;
     int max_prompt = cfg->micro_tokens - cfg->max_new_tokens;
     if (max_prompt < 1)
         return free(params), cispo_fail("key 'micro_tokens' (%d) must exceed max_new_tokens (%d)", cfg->micro_tokens,
