@@ -32,6 +32,10 @@ typedef struct {
 } cg_host_t;
 
 static cg_host_t host;
+// cgroups that were busy when they should have gone (a jail still exiting in them): removed by the
+// next acquire of any thread, and at exit
+static char stale[8][640];
+static pthread_mutex_t stale_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static atomic_long seq;
 
@@ -195,51 +199,111 @@ int jail_cgroup_probe(char *why, size_t n) {
     return host.version;
 }
 
+static void stale_retry(void) {
+    pthread_mutex_lock(&stale_mu);
+    for (int i = 0; i < 8; i++)  // children were added before their parents
+        if (stale[i][0] && (rmdir(stale[i]) == 0 || errno != EBUSY)) stale[i][0] = 0;
+    pthread_mutex_unlock(&stale_mu);
+}
+
+static void stale_add(const char *dir) {
+    pthread_mutex_lock(&stale_mu);
+    int i = 0;
+    while (i < 8 && stale[i][0]) i++;
+    if (i < 8) jail_copy(stale[i], sizeof stale[i], dir);
+    pthread_mutex_unlock(&stale_mu);
+}
+
+// Memory limits of one memory cgroup dir: v2 memory.max; v1 memory (+ swap, which may never be
+// below it: raised first, lowered last) and socket buffers, which v1 counts apart from memory and
+// only once they have a limit.
+static int set_limit(int version, const char *dir, size_t old, size_t mem_bytes) {
+    char v[32];
+    jail_fmt(v, sizeof v, "%zu", mem_bytes);
+    if (version == 2) return write_str(dir, "memory.max", v);
+    int up = mem_bytes > old;
+    if (up) write_str(dir, "memory.memsw.limit_in_bytes", v);  // absent without swap accounting
+    if (write_str(dir, "memory.limit_in_bytes", v)) return -1;
+    if (!up) write_str(dir, "memory.memsw.limit_in_bytes", v);
+    write_str(dir, "memory.kmem.tcp.limit_in_bytes", v);
+    return 0;
+}
+
+// The jail's cgroup holds its init; each step's processes go to its child "step" (v2: the init to
+// "init", as only leaves hold processes there). The OOM killer then never weighs the init against
+// a step's processes, whatever the step fills the memory with (detached shared memory belongs to
+// no process), and the step's limit can be lower than the jail's (a compile step's is larger).
 int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *err, size_t n) {
     memset(cg, 0, sizeof *cg);
     if (jail_cgroup_probe(NULL, 0) == 0) return jail_copy(err, n, host.why), -1;
     long id = atomic_fetch_add(&seq, 1);
-    char mem[32], pids[32];
-    jail_fmt(mem, sizeof mem, "%zu", mem_bytes);
+    char pids[32];
     jail_fmt(pids, sizeof pids, "%d", pids_max);
+    const char *base = host.version == 2 ? host.v2_base : host.v1_mem_base;
+    jail_fmt(cg->mem_dir, sizeof cg->mem_dir, "%s/cispo-jail-%d-%ld", base, (int)getpid(), id);
+    jail_fmt(cg->step_dir, sizeof cg->step_dir, "%s/step", cg->mem_dir);
+    if (mkdir(cg->mem_dir, 0700) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
+    cg->version = host.version;
+    cg->peak_valid = 1;
     if (host.version == 2) {
-        jail_fmt(cg->mem_dir, sizeof cg->mem_dir, "%s/cispo-jail-%d-%ld", host.v2_base, (int)getpid(), id);
-        if (mkdir(cg->mem_dir, 0700) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
-        cg->version = 2;
-        cg->peak_valid = 1;
+        jail_fmt(cg->init_dir, sizeof cg->init_dir, "%s/init", cg->mem_dir);
         write_str(cg->mem_dir, "memory.swap.max", "0");
-        if (write_str(cg->mem_dir, "memory.max", mem) || write_str(cg->mem_dir, "pids.max", pids)) {
-            jail_fmt(err, n, "writing limits in %s: %s", cg->mem_dir, strerror(errno));
+        if (set_limit(2, cg->mem_dir, 0, mem_bytes) || write_str(cg->mem_dir, "pids.max", pids) ||
+            write_str(cg->mem_dir, "cgroup.subtree_control", "+memory") || mkdir(cg->init_dir, 0700) || mkdir(cg->step_dir, 0700)) {
+            jail_fmt(err, n, "setting up %s: %s", cg->mem_dir, strerror(errno));
             jail_cgroup_destroy(cg);
             return -1;
         }
-        return 0;
+    } else {
+        jail_copy(cg->init_dir, sizeof cg->init_dir, cg->mem_dir);
+        jail_fmt(cg->pids_dir, sizeof cg->pids_dir, "%s/cispo-jail-%d-%ld", host.v1_pids_base, (int)getpid(), id);
+        if (mkdir(cg->pids_dir, 0700) != 0) {
+            jail_fmt(err, n, "mkdir %s: %s", cg->pids_dir, strerror(errno));
+            cg->pids_dir[0] = 0;
+            jail_cgroup_destroy(cg);
+            return -1;
+        }
+        if (set_limit(1, cg->mem_dir, 0, mem_bytes) || write_str(cg->pids_dir, "pids.max", pids) || mkdir(cg->step_dir, 0700)) {
+            jail_fmt(err, n, "setting up %s: %s", cg->mem_dir, strerror(errno));
+            jail_cgroup_destroy(cg);
+            return -1;
+        }
     }
-    jail_fmt(cg->mem_dir, sizeof cg->mem_dir, "%s/cispo-jail-%d-%ld", host.v1_mem_base, (int)getpid(), id);
-    jail_fmt(cg->pids_dir, sizeof cg->pids_dir, "%s/cispo-jail-%d-%ld", host.v1_pids_base, (int)getpid(), id);
-    if (mkdir(cg->mem_dir, 0700) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
-    if (mkdir(cg->pids_dir, 0700) != 0) {
-        jail_fmt(err, n, "mkdir %s: %s", cg->pids_dir, strerror(errno));
-        rmdir(cg->mem_dir);
-        return -1;
-    }
-    cg->version = 1;
-    cg->peak_valid = 1;
-    if (write_str(cg->mem_dir, "memory.limit_in_bytes", mem) || write_str(cg->pids_dir, "pids.max", pids)) {
-        jail_fmt(err, n, "writing limits in %s: %s", cg->mem_dir, strerror(errno));
+    cg->mem_limit = mem_bytes;
+    if (jail_cgroup_set_step_mem(cg, mem_bytes)) {
+        jail_fmt(err, n, "writing limits in %s: %s", cg->step_dir, strerror(errno));
         jail_cgroup_destroy(cg);
         return -1;
     }
-    write_str(cg->mem_dir, "memory.memsw.limit_in_bytes", mem);  // absent without swap accounting
+    return 0;
+}
+
+int jail_cgroup_set_mem(jail_cgroup_t *cg, size_t mem_bytes) {
+    if (cg->version == 0 || cg->mem_limit == mem_bytes) return 0;
+    if (set_limit(cg->version, cg->mem_dir, cg->mem_limit, mem_bytes)) return -1;
+    cg->mem_limit = mem_bytes;
+    return 0;
+}
+
+int jail_cgroup_set_step_mem(jail_cgroup_t *cg, size_t mem_bytes) {
+    if (cg->version == 0 || cg->step_limit == mem_bytes) return 0;
+    if (set_limit(cg->version, cg->step_dir, cg->step_limit ? cg->step_limit : (size_t)-1, mem_bytes)) return -1;
+    cg->step_limit = mem_bytes;
     return 0;
 }
 
 int jail_cgroup_attach(const jail_cgroup_t *cg, pid_t pid) {
     char p[32];
     jail_fmt(p, sizeof p, "%d", (int)pid);
-    if (cg->version == 2) return write_str(cg->mem_dir, "cgroup.procs", p);
+    if (cg->version == 2) return write_str(cg->init_dir, "cgroup.procs", p);
     if (cg->version == 1) return write_str(cg->mem_dir, "cgroup.procs", p) | write_str(cg->pids_dir, "cgroup.procs", p);
     return -1;
+}
+
+int jail_cgroup_attach_step(const jail_cgroup_t *cg, pid_t pid) {
+    char p[32];
+    jail_fmt(p, sizeof p, "%d", (int)pid);
+    return cg->version ? write_str(cg->step_dir, "cgroup.procs", p) : -1;
 }
 
 long jail_cgroup_peak_kb(const jail_cgroup_t *cg) {
@@ -250,26 +314,28 @@ long jail_cgroup_peak_kb(const jail_cgroup_t *cg) {
     return atol(buf) / 1024;
 }
 
-long jail_cgroup_oom_kills(const jail_cgroup_t *cg) {
+static long oom_kills_in(int version, const char *dir) {
     char buf[1024];
-    if (cg->version == 0) return 0;
-    const char *f = cg->version == 2 ? "memory.events" : "memory.oom_control";
-    if (read_str(cg->mem_dir, f, buf, sizeof buf)) return 0;
+    if (read_str(dir, version == 2 ? "memory.events" : "memory.oom_control", buf, sizeof buf)) return 0;
     const char *k = strstr(buf, "oom_kill ");
     return k ? atol(k + 9) : 0;
+}
+
+long jail_cgroup_oom_kills(const jail_cgroup_t *cg) {
+    if (cg->version == 0) return 0;
+    // whichever level counts it (v1 does not add a child's to its parent's)
+    return oom_kills_in(cg->version, cg->mem_dir) + oom_kills_in(cg->version, cg->step_dir);
 }
 
 void jail_cgroup_destroy(jail_cgroup_t *cg) {
     // the jail's processes are gone once its init is reaped (the kernel waits for the whole PID
     // namespace), so the dirs are empty; retry briefly in case the kernel is still releasing them
-    for (int i = 0; i < 50; i++) {
-        int busy = 0;
-        if (cg->mem_dir[0] && rmdir(cg->mem_dir) != 0 && errno == EBUSY) busy = 1;
-        else cg->mem_dir[0] = 0;
-        if (cg->pids_dir[0] && rmdir(cg->pids_dir) != 0 && errno == EBUSY) busy = 1;
-        else cg->pids_dir[0] = 0;
-        if (!busy) break;
-        usleep(2000);
+    char *dirs[4] = {cg->step_dir, cg->version == 2 ? cg->init_dir : NULL, cg->mem_dir, cg->pids_dir};
+    for (int k = 0; k < 4; k++) {
+        if (!dirs[k] || !dirs[k][0]) continue;
+        for (int i = 0; i < 50 && rmdir(dirs[k]) != 0 && errno == EBUSY; i++) usleep(2000);
+        if (access(dirs[k], F_OK) == 0) stale_add(dirs[k]);
+        dirs[k][0] = 0;
     }
     cg->version = 0;
 }
@@ -295,6 +361,7 @@ static void cache_free(void *p) {
 
 static void cache_atexit(void) {
     if (main_cache) cache_free(main_cache);
+    stale_retry();
 }
 
 static void cache_init(void) {
@@ -304,14 +371,11 @@ static void cache_init(void) {
 
 jail_cgroup_t *jail_cgroup_acquire(size_t mem_bytes, int pids_max, char *err, size_t n) {
     pthread_once(&cache_once, cache_init);
+    stale_retry();
     cached_t *c = pthread_getspecific(cache_key);
     if (c && c->cg.version) {
         char v[32];
-        if (c->mem != mem_bytes) {
-            jail_fmt(v, sizeof v, "%zu", mem_bytes);
-            if (write_str(c->cg.mem_dir, c->cg.version == 2 ? "memory.max" : "memory.limit_in_bytes", v) == 0) c->mem = mem_bytes;
-            if (c->cg.version == 1) write_str(c->cg.mem_dir, "memory.memsw.limit_in_bytes", v);
-        }
+        if (jail_cgroup_set_mem(&c->cg, mem_bytes) == 0) c->mem = mem_bytes;
         if (c->pids != pids_max) {
             jail_fmt(v, sizeof v, "%d", pids_max);
             if (write_str(c->cg.version == 2 ? c->cg.mem_dir : c->cg.pids_dir, "pids.max", v) == 0) c->pids = pids_max;

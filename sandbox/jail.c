@@ -2,7 +2,7 @@
 // cgroup, maps the sandbox users, releases the init, collects its reports under an overall
 // deadline, and reaps it.
 // defines: jail_probe, jail_set_options, jail_get_options, jail_check_ready, jail_run,
-//          jail_result_free, jail_use_private_network, jail_idle, jail_idle_end
+//          jail_result_free, jail_idle, jail_idle_end
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -26,7 +26,9 @@
 #include "sandbox/jail_internal.h"
 
 // Host uids the namespace's root and sandbox user map to when we are root: unprivileged ids that
-// own nothing on the host, so RLIMIT_NPROC applies and no host file is theirs.
+// own nothing on the host, so RLIMIT_NPROC applies and no host file is theirs. Each thread's jails
+// get a pair of their own (base + 2 x thread id; thread ids are below 2^22), so the kernel's
+// per-user quotas (pipe buffers, inotify, ...) are not shared between jails that run at once.
 #define HOST_UID_BASE 1879048192u
 
 static const int ns_flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
@@ -39,7 +41,6 @@ void jail_fmt(char *buf, size_t n, const char *fmt, ...) {
 }
 
 static jail_host_t host;
-static int private_network;  // this process already sits in a loopback-only network namespace
 static pthread_once_t probe_once_ctl = PTHREAD_ONCE_INIT;
 static jail_options_t options = {0, 1};
 
@@ -103,24 +104,6 @@ const jail_host_t *jail_probe(void) {
 
 void jail_set_options(const jail_options_t *opt) { options = *opt; }
 
-int jail_use_private_network(void) {
-    const jail_host_t *h = jail_probe();
-    if (!h->is_root || !h->userns) return -1;
-    if (unshare(CLONE_NEWNET) != 0) return -1;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);  // bring lo up once, here, as root
-    if (s >= 0) {
-        struct ifreq ifr;
-        memset(&ifr, 0, sizeof ifr);
-        jail_copy(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-        if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-            ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-            ioctl(s, SIOCSIFFLAGS, &ifr);
-        }
-        close(s);
-    }
-    private_network = 1;
-    return 0;
-}
 const jail_options_t *jail_get_options(void) { return &options; }
 
 int jail_check_ready(char *why, size_t n) {
@@ -149,7 +132,8 @@ static int write_proc(pid_t pid, const char *file, const char *val) {
 static int map_users(pid_t pid, int as_root, char *err, size_t n) {
     char map[128];
     if (as_root) {
-        jail_fmt(map, sizeof map, "0 %u 1\n1000 %u 1\n", HOST_UID_BASE, HOST_UID_BASE + 1);
+        unsigned base = HOST_UID_BASE + 2u * ((unsigned)syscall(SYS_gettid) & 0x3fffffu);
+        jail_fmt(map, sizeof map, "0 %u 1\n1000 %u 1\n", base, base + 1);
         if (write_proc(pid, "uid_map", map) || write_proc(pid, "gid_map", map))
             return snprintf(err, n, "writing the uid/gid maps of the jail: %s", strerror(errno)), -1;
         return 0;
@@ -194,11 +178,19 @@ static int fail(jail_result_t *res, const char *prefix, const char *arg) {
 // jail made ahead of its job), and the cgroup it was put in.
 typedef struct {
     pid_t pid;
-    int ctl, job;
+    int ctl, job, sync;  // sync: one byte lets the init start, then each step after its BEGIN
     char cg_dir[640];
 } jail_proc_t;
+#define JAIL_PROC_NONE ((jail_proc_t){0, -1, -1, -1, ""})
 
-static __thread jail_proc_t spare = {0, -1, -1, ""};  // made by jail_idle, used by the next jail_run
+static void proc_close(jail_proc_t *jp) {
+    if (jp->ctl >= 0) close(jp->ctl);
+    if (jp->job >= 0) close(jp->job);
+    if (jp->sync >= 0) close(jp->sync);
+    *jp = JAIL_PROC_NONE;
+}
+
+static __thread jail_proc_t spare = {0, -1, -1, -1, ""};  // made by jail_idle, used by the next jail_run
 #define MAX_PENDING 16
 static __thread pid_t pending[MAX_PENDING];           // inits that reported DONE, not yet reaped
 static __thread int n_pending;
@@ -229,7 +221,7 @@ static int spawn(jail_proc_t *jp, const jail_spec_t *spec, int confined, const c
     if (pipe2(ctl, O_CLOEXEC) || pipe2(sync, O_CLOEXEC) || (!spec && pipe2(job, O_CLOEXEC)))
         return jail_fmt(err, errn, "pipe: %s", strerror(errno)), -1;
     jail_init_args_t args = {spec, ctl[1], sync[0], job[0], confined, confined && h->is_root, tmpdir, jail_now()};
-    int flags = confined ? (private_network ? ns_flags & ~CLONE_NEWNET : ns_flags) : 0;
+    int flags = confined ? ns_flags : 0;
     pid_t pid = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid == 0) {
         close(ctl[0]);
@@ -253,17 +245,18 @@ static int spawn(jail_proc_t *jp, const jail_spec_t *spec, int confined, const c
         rc = -1;
     }
     if (rc == 0 && write(sync[1], "g", 1) != 1) jail_fmt(err, errn, "releasing the jail: %s", strerror(errno)), rc = -1;
-    close(sync[1]);
     if (rc != 0) {
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
         close(ctl[0]);
+        close(sync[1]);
         if (job[1] >= 0) close(job[1]);
         return -1;
     }
     jp->pid = pid;
     jp->ctl = ctl[0];
     jp->job = job[1];
+    jp->sync = sync[1];
     jail_copy(jp->cg_dir, sizeof jp->cg_dir, cg->mem_dir);
     return 0;
 }
@@ -276,11 +269,11 @@ void jail_idle(void) {
     char err[256];
     jail_cgroup_t none = {0}, *cgp = &none;
     if (options.use_cgroups && (h->cgroup_v1 || h->cgroup_v2)) {
-        cgp = jail_cgroup_acquire(last_cg_mem ? last_cg_mem : (704u << 20), last_cg_pids ? last_cg_pids : 80, err, sizeof err);
+        cgp = jail_cgroup_acquire(last_cg_mem ? last_cg_mem : (768u << 20), last_cg_pids ? last_cg_pids : 80, err, sizeof err);
         if (!cgp) return;
     }
     if (!jail_seccomp_prog(err, sizeof err)) return;
-    if (spawn(&spare, NULL, 1, "", cgp, err, sizeof err)) spare = (jail_proc_t){0, -1, -1, ""};
+    if (spawn(&spare, NULL, 1, "", cgp, err, sizeof err)) spare = JAIL_PROC_NONE;
 }
 
 void jail_idle_end(void) {
@@ -288,10 +281,28 @@ void jail_idle_end(void) {
     if (spare.pid > 0) {
         kill(spare.pid, SIGKILL);
         while (waitpid(spare.pid, NULL, 0) < 0 && errno == EINTR) {}
-        close(spare.ctl);
-        close(spare.job);
     }
-    spare = (jail_proc_t){0, -1, -1, ""};
+    proc_close(&spare);
+}
+
+// A step's process is forked and waiting (JAIL_MSG_BEGIN): hold the step to its own memory (the
+// compile step's is larger than the program's), move its process into the steps' cgroup, away
+// from the init (see cgroup.c), and let the init start it.
+static int begin_step(const jail_proc_t *jp, jail_cgroup_t *cg, const jail_limits_t *l, size_t work_bytes, char *err, size_t n) {
+    if (cg->version) {
+        size_t mem = (l->mem_bytes ? l->mem_bytes : (512u << 20)) + (work_bytes ? work_bytes : (64u << 20)) + (64u << 20);
+        if (jail_cgroup_set_step_mem(cg, mem)) return jail_fmt(err, n, "setting the memory limit of a step: %s", strerror(errno)), -1;
+        char path[96], buf[64];
+        jail_fmt(path, sizeof path, "/proc/%d/task/%d/children", (int)jp->pid, (int)jp->pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t k = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0) close(fd);
+        pid_t child = k > 0 ? (buf[k] = 0, (pid_t)atoi(buf)) : 0;  // its only child: the last step's are reaped
+        if (child <= 0 || jail_cgroup_attach_step(cg, child))
+            return jail_fmt(err, n, "moving a step into its cgroup (%s): %s", path, strerror(errno)), -1;
+    }
+    if (write(jp->sync, "g", 1) != 1) return jail_fmt(err, n, "starting a step: %s", strerror(errno)), -1;
+    return 0;
 }
 
 int jail_run(const jail_spec_t *spec, jail_result_t *res) {
@@ -309,7 +320,8 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     char err[256];
     if (!jail_seccomp_prog(err, sizeof err) && confined) return fail(res, "seccomp: ", err);
 
-    // limits of the whole jail: the largest step plus the work tmpfs and the init's own pages
+    // limits of the whole jail: the largest step plus the work tmpfs, and room for the init's own
+    // pages above what a step may use (each step is held to its own, see begin_step)
     size_t mem = 0;
     int nproc = 0;
     double total_wall = 5.0;
@@ -322,7 +334,7 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     jail_cgroup_t none = {0}, *cgp = &none;
     if (options.use_cgroups && (h->cgroup_v1 || h->cgroup_v2)) {
         size_t work = spec->work_bytes ? spec->work_bytes : (64u << 20);
-        last_cg_mem = (mem ? mem : (512u << 20)) + work + (64u << 20);
+        last_cg_mem = (mem ? mem : (512u << 20)) + work + (128u << 20);
         last_cg_pids = (nproc ? nproc : 32) + 16;
         cgp = jail_cgroup_acquire(last_cg_mem, last_cg_pids, err, sizeof err);
         if (!cgp) return fail(res, "cgroup: ", err);
@@ -330,9 +342,7 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
     if (spare.pid > 0 && strcmp(spare.cg_dir, cgp->mem_dir)) {  // its cgroup was replaced: unusable
         kill(spare.pid, SIGKILL);
         while (waitpid(spare.pid, NULL, 0) < 0 && errno == EINTR) {}
-        close(spare.ctl);
-        close(spare.job);
-        spare = (jail_proc_t){0, -1, -1, ""};
+        proc_close(&spare);
     }
     const jail_cgroup_t cg = *cgp;  // the thread keeps it for its next jail
     long oom_before = jail_cgroup_oom_kills(&cg);
@@ -342,25 +352,24 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         jail_fmt(tmpdir, sizeof tmpdir, "/tmp/cispo-work-XXXXXX");
         if (!mkdtemp(tmpdir)) return fail(res, "mkdtemp: ", strerror(errno));
     }
-    jail_proc_t jp = {0, -1, -1, ""};
+    jail_proc_t jp = JAIL_PROC_NONE;
     if (confined && spare.pid > 0 && !strcmp(spare.cg_dir, cg.mem_dir)) {
         // a jail made ahead, root built, waiting in this thread's cgroup: hand it the job
         jp = spare;
-        spare = (jail_proc_t){0, -1, -1, ""};
+        spare = JAIL_PROC_NONE;
         int bad = jail_job_write(jp.job, spec);
         close(jp.job);
         jp.job = -1;
         if (bad) {  // it died while waiting: make a fresh one below
             kill(jp.pid, SIGKILL);
             while (waitpid(jp.pid, NULL, 0) < 0 && errno == EINTR) {}
-            close(jp.ctl);
-            jp = (jail_proc_t){0, -1, -1, ""};
+            proc_close(&jp);
         }
     }
     if (!jp.pid && spawn(&jp, spec, confined, tmpdir, &cg, err, sizeof err)) return fail(res, "", err);
     pid_t pid = jp.pid;
     if (defer_reaping && confined && spare.pid == 0 && spawn(&spare, NULL, 1, "", &cg, err, sizeof err))
-        spare = (jail_proc_t){0, -1, -1, ""};  // the next one, made while this one runs; optional
+        spare = JAIL_PROC_NONE;  // the next one, made while this one runs; optional
     int ctl = jp.ctl;  // the init's messages
 
     double deadline = t0 + total_wall;
@@ -374,7 +383,10 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
             break;
         }
         if (r == -1) {
-            if (!stopped) res->ok = 0, jail_fmt(res->error, sizeof res->error, "the jail init died without a report");
+            // an init killed for memory (it never should be: see spawn) is still the program's doing
+            if (!stopped && jail_cgroup_oom_kills(&cg) > oom_before && next_step < spec->n_steps)
+                res->steps[next_step].status = JAIL_STEP_MEMORY_LIMIT;
+            else if (!stopped) res->ok = 0, jail_fmt(res->error, sizeof res->error, "the jail init died without a report");
             break;
         }
         if (m.len > ((size_t)1 << 31)) {
@@ -390,6 +402,12 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         payload[m.len] = 0;
         if (m.type == JAIL_MSG_READY) {
             // a jail made ahead announces itself first; nothing to do
+        } else if (m.type == JAIL_MSG_BEGIN && m.step < (uint32_t)spec->n_steps) {
+            if (begin_step(&jp, cgp, &spec->steps[m.step].lim, spec->work_bytes, res->error, sizeof res->error)) {
+                free(payload);
+                res->ok = 0;
+                break;
+            }
         } else if (m.type == JAIL_MSG_STARTED) {
             res->setup_s = jail_now() - t0;
         } else if (m.type == JAIL_MSG_FAIL) {
@@ -449,7 +467,7 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         kill(pid, SIGKILL);  // a no-op after a clean finish; otherwise the whole namespace goes with it
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     }
-    close(ctl);
+    proc_close(&jp);
     res->peak_mem_kb = jail_cgroup_peak_kb(&cg);
     if (tmpdir[0]) {
         char cmd[128];  // our own mkdtemp dir; the processes that wrote into it are dead

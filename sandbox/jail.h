@@ -1,10 +1,9 @@
 // sandbox/jail.h — runs untrusted programs in a throw-away Linux jail and reports what they did.
 // defines: jail_limits_t, jail_step_t, jail_file_t, jail_spec_t, jail_step_result_t, jail_result_t,
 //          jail_run, jail_result_free, jail_name_ok, jail_host_t, jail_probe, jail_options_t,
-//          jail_set_options, jail_get_options, jail_check_ready, jail_use_private_network,
-//          jail_idle, jail_idle_end
+//          jail_set_options, jail_get_options, jail_check_ready, jail_idle, jail_idle_end
 //
-// One jail = one set of fresh namespaces (user, PID, mount, network*, IPC, UTS, cgroup) around a
+// One jail = one set of fresh namespaces (user, PID, mount, network, IPC, UTS, cgroup) around a
 // minimal read-only root (host /usr and the /bin,/lib symlinks bound read-only, /dev/{null,zero,
 // full,random,urandom}, a fresh /proc) and a private tmpfs work dir /work. Inside it a small init
 // process (pid 1 of the namespace, our code) runs the steps one after another — e.g. "compile",
@@ -12,8 +11,8 @@
 // capabilities, no_new_privs), a seccomp filter and an empty environment. Between steps and at the
 // end the init kills every process left in the namespace and reaps them; when the init exits the
 // kernel tears the namespace down, so nothing outlives the jail. The caller's process enforces an
-// overall deadline and kills the init if it is passed.
-// (* the jails of a pool worker share one loopback-only network namespace: jail_use_private_network.)
+// overall deadline and kills the init if it is passed, and sets the cgroup's memory limit to each
+// step's own before the step starts.
 #ifndef CISPO_SANDBOX_JAIL_H
 #define CISPO_SANDBOX_JAIL_H
 
@@ -35,6 +34,8 @@ typedef struct {
     size_t stdin_len;
     jail_limits_t lim;
     int stop_unless_ok;       // 1: skip the later steps unless this one exits 0 (a compile step)
+    int fresh_work;           // 1: /work starts as it was before the first such step (the tests of a
+                              // request: none sees what another left, nor a rewritten harness)
 } jail_step_t;
 
 typedef struct {
@@ -57,7 +58,7 @@ typedef struct {
     jail_step_status_t status;
     int exit_code;            // when EXITED
     int signal;               // when SIGNALED or killed by a limit (SIGKILL, SIGXCPU)
-    double wall_s, cpu_s;     // wall time of the step, CPU time of its main process and its reaped children
+    double wall_s, cpu_s;     // wall time of the step, CPU time of every process of the step
     long max_rss_kb;          // peak RSS of the main process (or of a reaped child, whichever is larger)
     char *out, *err;          // NUL-terminated, at most out_cap bytes each
     size_t out_len, err_len;
@@ -80,6 +81,8 @@ struct jail_spec {
     const char *const *fetch; // files to copy back from /work after the last step (regular files only)
     int n_fetch;
     size_t fetch_cap;         // bytes per fetched file
+    size_t fetch_total_cap;   // bytes of all fetched files together (0: 4 x fetch_cap); a file
+                              // asked for twice, or under another name (a hard link), comes once
     // Called in the caller's process after each step finishes; returning nonzero stops the jail
     // (the remaining steps stay NOT_RUN). It may free r->out / r->err (setting them NULL) once it
     // has judged them, so hundreds of tests do not keep their outputs. May be NULL.
@@ -128,15 +131,6 @@ typedef struct {
 } jail_options_t;
 void jail_set_options(const jail_options_t *opt);
 const jail_options_t *jail_get_options(void);
-
-// For a long-lived single-threaded process that runs many jails one after another (a pool worker):
-// moves the process into a network namespace of its own with only loopback, up, and from then on
-// its jails share it instead of creating one each (a network namespace costs more to create and
-// tear down than the rest of a jail). Jails still get no interface but loopback and, their user
-// namespace not owning it, no power to configure it; processes of one jail are all dead before the
-// next starts. Root only (the namespace must be made outside the jail's user namespace); returns
-// -1, changing nothing, otherwise.
-int jail_use_private_network(void);
 
 // For the same kind of process, between jobs: reaps the last jail (its teardown then happens off
 // the next caller's clock) and makes the next one ahead — namespaces created, root built, waiting

@@ -25,6 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -46,6 +50,7 @@
 #define UNCONFINED_UID 65534  // "nobody": who runs programs without a jail when we are root    // staging mount point of the new root, in our private mount namespace
 
 static int ctl_fd = -1;
+static int pristine_fd = -1;  // a detached tmpfs holding /work as it was before the first fresh_work step
 
 double jail_now(void) {
     struct timespec ts;
@@ -225,13 +230,120 @@ static void build_root(int uid) {
 
 // The job's work dir: a tmpfs of its size on /work (mounting on the read-only root's empty dir),
 // holding the job's files.
+static void work_opts(char *opts, size_t n, const jail_spec_t *spec, int uid) {
+    jail_fmt(opts, n, "size=%zu,nr_inodes=%d,mode=0755,uid=%d,gid=%d", spec->work_bytes ? spec->work_bytes : (64u << 20),
+             spec->work_inodes > 0 ? spec->work_inodes : 1024, uid, uid);
+}
+
+// (No process keeps /work as its working directory: the steps chdir there themselves, and a fresh
+// /work must not leave the old one alive.)
 static void mount_work(const jail_spec_t *spec, int uid) {
     char opts[160];
-    jail_fmt(opts, sizeof opts, "size=%zu,nr_inodes=%d,mode=0755,uid=%d,gid=%d", spec->work_bytes ? spec->work_bytes : (64u << 20),
-             spec->work_inodes > 0 ? spec->work_inodes : 1024, uid, uid);
+    work_opts(opts, sizeof opts, spec, uid);
     if (mount("tmpfs", "/work", "tmpfs", MS_NOSUID | MS_NODEV, opts)) die("mounting the /work tmpfs (%s)", opts);
     write_work_files("/work", spec, uid);
-    if (chdir("/work")) die("chdir /work");
+}
+
+// Copies a directory tree (regular files, directories, symlinks; owners and modes kept) from one
+// tmpfs to another.
+static void copy_tree(int src, int dst, int depth) {
+    int sfd = openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = sfd >= 0 ? fdopendir(sfd) : NULL;
+    if (!d) die("reading the work dir");
+    struct dirent *e;
+    char buf[65536];
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        struct stat st;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || fstatat(src, n, &st, AT_SYMLINK_NOFOLLOW)) continue;
+        if (S_ISDIR(st.st_mode) && depth < 32) {
+            if (mkdirat(dst, n, 0700)) die("copying the work dir: mkdir %s", n);
+            int s2 = openat(src, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2 = openat(dst, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (s2 < 0 || d2 < 0) die("copying the work dir: open %s", n);
+            copy_tree(s2, d2, depth + 1);
+            if (fchown(d2, st.st_uid, st.st_gid) || fchmod(d2, st.st_mode & 0777)) die("copying the work dir: chown %s", n);
+            close(s2);
+            close(d2);
+        } else if (S_ISREG(st.st_mode)) {
+            int in = openat(src, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = openat(dst, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (in < 0 || out < 0) die("copying the work dir: open %s", n);
+            ssize_t r;
+            while ((r = read(in, buf, sizeof buf)) > 0)
+                if (fdio_write_all(out, buf, (size_t)r)) die("copying the work dir: write %s", n);
+            if (r < 0 || fchown(out, st.st_uid, st.st_gid) || fchmod(out, st.st_mode & 0777)) die("copying the work dir: %s", n);
+            close(in);
+            close(out);
+        } else if (S_ISLNK(st.st_mode)) {
+            ssize_t k = readlinkat(src, n, buf, sizeof buf - 1);
+            if (k < 0) continue;
+            buf[k] = 0;
+            if (symlinkat(buf, dst, n) || fchownat(dst, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW)) die("copying the work dir: symlink %s", n);
+        }  // fifos and sockets are not carried over
+    }
+    closedir(d);
+}
+
+// The tests of a request start from the same /work: the first test's is copied to a tmpfs that is
+// mounted nowhere (fsmount: reachable only through our descriptor, so no program can see or change
+// it), and each later test gets a fresh tmpfs on /work filled from it. Kernels without the mount
+// API (before 5.2) keep the shared /work.
+static void fresh_work(const jail_spec_t *spec, int uid) {
+    char opts[160];
+#if defined(SYS_fsopen) && defined(SYS_fsconfig) && defined(SYS_fsmount)
+    if (pristine_fd < 0) {
+        int fs = (int)syscall(SYS_fsopen, "tmpfs", 1 /* FSOPEN_CLOEXEC */);
+        if (fs < 0) return;
+        jail_fmt(opts, sizeof opts, "%zu", spec->work_bytes ? spec->work_bytes : (64u << 20));
+        if (syscall(SYS_fsconfig, fs, 1 /* FSCONFIG_SET_STRING */, "size", opts, 0) ||
+            syscall(SYS_fsconfig, fs, 1, "mode", "0700", 0) || syscall(SYS_fsconfig, fs, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0))
+            die("creating the tmpfs of the tests' work dir");
+        pristine_fd = (int)syscall(SYS_fsmount, fs, 1 /* FSMOUNT_CLOEXEC */, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        close(fs);
+        if (pristine_fd < 0) die("fsmount of the tests' work dir");
+        int w = open("/work", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (w < 0) die("open /work");
+        copy_tree(w, pristine_fd, 0);
+        close(w);
+        return;
+    }
+    if (chdir("/") || umount2("/work", MNT_DETACH)) die("unmounting the last test's /work");
+    work_opts(opts, sizeof opts, spec, uid);
+    if (mount("tmpfs", "/work", "tmpfs", MS_NOSUID | MS_NODEV, opts)) die("mounting the /work tmpfs (%s)", opts);
+    int w = open("/work", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (w < 0) die("open /work");
+    copy_tree(pristine_fd, w, 0);
+    close(w);
+#else
+    (void)spec, (void)uid, (void)opts;
+#endif
+}
+
+// System V IPC objects outlive the processes that made them (detached shared memory is charged to
+// the jail's cgroup but to no process): removed after each step, so that a later step, and the
+// init, start with the memory the limit allows. The IPC namespace is the jail's own.
+static void remove_ipc(void) {
+    struct shmid_ds sd;
+    struct shm_info si;
+    int max = shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&si);
+    for (int i = 0; i <= max; i++) {
+        int id = shmctl(i, SHM_STAT, &sd);
+        if (id >= 0) shmctl(id, IPC_RMID, NULL);
+    }
+    struct seminfo mi;
+    union { int val; struct semid_ds *buf; struct seminfo *info; } arg = {.info = &mi};
+    max = semctl(0, 0, SEM_INFO, arg);
+    struct semid_ds sm;
+    arg.buf = &sm;
+    for (int i = 0; i <= max; i++) {
+        int id = semctl(i, 0, SEM_STAT, arg);
+        if (id >= 0) semctl(id, 0, IPC_RMID);
+    }
+    struct msqid_ds mq;
+    max = msgctl(0, MSG_INFO, &mq);
+    for (int i = 0; i <= max; i++) {
+        int id = msgctl(i, MSG_STAT, &mq);
+        if (id >= 0) msgctl(id, IPC_RMID, NULL);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,10 +458,13 @@ typedef struct {
     int main_status, main_done;
     struct rusage main_ru;
     long max_rss_kb;
+    double cpu_s;  // every reaped process's, with the children it reaped itself
 } reap_t;
 
 static void reap_one(reap_t *rp, pid_t pid, int status, const struct rusage *ru) {
     if (ru->ru_maxrss > rp->max_rss_kb) rp->max_rss_kb = ru->ru_maxrss;
+    rp->cpu_s += (double)ru->ru_utime.tv_sec + 1e-6 * (double)ru->ru_utime.tv_usec + (double)ru->ru_stime.tv_sec +
+                 1e-6 * (double)ru->ru_stime.tv_usec;
     if (pid == rp->main) rp->main_status = status, rp->main_ru = *ru, rp->main_done = 1;
 }
 
@@ -392,19 +507,46 @@ static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog 
     int po[2], pe[2];
     if (!out.buf || !err.buf) die("out of memory for step output");
     if (pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC)) die("pipe");
-    // stdin is a sealed-in-memory file: seekable like a judge's input file, no pumping needed
-    int in_fd = (int)syscall(SYS_memfd_create, "stdin", MFD_CLOEXEC);
-    if (in_fd < 0) die("memfd_create");
-    if (st->stdin_len && fdio_write_all(in_fd, st->stdin_data, st->stdin_len)) die("writing stdin");
-    lseek(in_fd, 0, SEEK_SET);
+    // stdin is a sealed in-memory file, given read-only: seekable like a judge's input file, no
+    // pumping needed
+    int mfd = (int)syscall(SYS_memfd_create, "stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) die("memfd_create");
+    if (st->stdin_len && fdio_write_all(mfd, st->stdin_data, st->stdin_len)) die("writing stdin");
+    if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) die("sealing stdin");
+    char self_fd[64];
+    jail_fmt(self_fd, sizeof self_fd, "/proc/self/fd/%d", mfd);
+    int in_fd = open(self_fd, O_RDONLY | O_CLOEXEC);
+    if (in_fd < 0) die("reopening stdin read-only");
+    close(mfd);
+    if (st->fresh_work && a->confined) fresh_work(a->spec, a->map_users ? SANDBOX_UID : 0);
 
-    double t0 = jail_now(), deadline = t0 + (st->lim.wall_s > 0 ? st->lim.wall_s : 10.0);
+    // the process is made first and waits: the caller sets the step's memory limit and makes it,
+    // not us, what the OOM killer may choose, then lets us start it
+    int go[2];
+    if (pipe2(go, O_CLOEXEC)) die("pipe");
     pid_t pid = fork();
     if (pid < 0) die("fork");
-    if (pid == 0) exec_step(a, st, in_fd, po[1], pe[1], prog);
+    if (pid == 0) {
+        char b;
+        ssize_t r;
+        do r = read(go[0], &b, 1);
+        while (r < 0 && errno == EINTR);
+        if (r != 1) _exit(126);
+        exec_step(a, st, in_fd, po[1], pe[1], prog);
+    }
+    close(go[0]);
     close(po[1]);
     close(pe[1]);
     close(in_fd);
+    send_msg(JAIL_MSG_BEGIN, (uint32_t)idx, NULL, 0, NULL, 0, NULL, 0);
+    char ack;
+    ssize_t ar;
+    do ar = read(a->sync_fd, &ack, 1);
+    while (ar < 0 && errno == EINTR);
+    if (ar != 1) _exit(1);  // the caller is gone
+    if (write(go[1], "g", 1) != 1) die("starting step %d", idx);
+    close(go[1]);
+    double t0 = jail_now(), deadline = t0 + (st->lim.wall_s > 0 ? st->lim.wall_s : 10.0);
     fcntl(po[0], F_SETFL, O_NONBLOCK);
     fcntl(pe[0], F_SETFL, O_NONBLOCK);
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -444,6 +586,7 @@ static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog 
     }
     if (!killed) kill_and_reap_all(a, &rp);
     double wall = jail_now() - t0;
+    if (a->confined) remove_ipc();
     if (pidfd >= 0) close(pidfd);
     close(po[0]);
     close(pe[0]);
@@ -451,8 +594,7 @@ static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog 
     jail_wire_step_t w;
     memset(&w, 0, sizeof w);
     w.wall_s = wall;
-    w.cpu_s = (double)rp.main_ru.ru_utime.tv_sec + 1e-6 * (double)rp.main_ru.ru_utime.tv_usec +
-              (double)rp.main_ru.ru_stime.tv_sec + 1e-6 * (double)rp.main_ru.ru_stime.tv_usec;
+    w.cpu_s = rp.cpu_s;
     w.max_rss_kb = rp.max_rss_kb;
     int s = rp.main_status;
     if (out.over || err.over) w.status = JAIL_STEP_OUTPUT_LIMIT;
@@ -473,9 +615,18 @@ static int run_step(const jail_init_args_t *a, int idx, const struct sock_fprog 
     return w.status == JAIL_STEP_EXITED && w.exit_code == 0;
 }
 
+// What has been copied back: each file once (by inode, so neither a name asked for twice nor hard
+// links to one file multiply the reply), and the bytes so far against the total cap.
+typedef struct {
+    dev_t dev[4096];
+    ino_t ino[4096];
+    int n;
+    size_t bytes;
+} fetched_t;
+
 // Copies a file back from the work dir, refusing symlinks anywhere in the path, magic links,
-// anything but a regular file, and files over the cap.
-static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name) {
+// anything but a regular file, files over the cap, and files past the total cap.
+static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name, fetched_t *done) {
     if (!jail_name_ok(name)) return;
     struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
@@ -483,10 +634,16 @@ static void fetch_file(const jail_init_args_t *a, int work_fd, const char *name)
     if (fd < 0) return;
     struct stat st;
     size_t cap = a->spec->fetch_cap ? a->spec->fetch_cap : (1u << 20);
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size > cap) {
+    size_t total = a->spec->fetch_total_cap ? a->spec->fetch_total_cap : 4 * cap;
+    int seen = 0;
+    if (fstat(fd, &st) == 0)
+        for (int i = 0; i < done->n && !seen; i++) seen = done->dev[i] == st.st_dev && done->ino[i] == st.st_ino;
+    if (seen || done->n >= 4096 || !S_ISREG(st.st_mode) || (size_t)st.st_size > cap || done->bytes + (size_t)st.st_size > total) {
         close(fd);
         return;
     }
+    done->dev[done->n] = st.st_dev, done->ino[done->n++] = st.st_ino;
+    done->bytes += (size_t)st.st_size;
     char *buf = malloc((size_t)st.st_size + 1);
     size_t got = buf ? fdio_read_upto(fd, buf, (size_t)st.st_size) : 0;
     close(fd);
@@ -525,7 +682,6 @@ void jail_init_main(const jail_init_args_t *args) {
     do r = read(a->sync_fd, &b, 1);
     while (r < 0 && errno == EINTR);
     if (r != 1) _exit(1);  // the caller died or gave up before releasing us
-    close(a->sync_fd);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // our /proc entries stay unreadable to the sandbox user
     char err[256];
     const struct sock_fprog *prog = jail_seccomp_prog(err, sizeof err);
@@ -566,7 +722,8 @@ void jail_init_main(const jail_init_args_t *args) {
     }
     if (a->spec->n_fetch) {
         int work_fd = open(a->confined ? "/work" : a->work_host_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        for (int i = 0; work_fd >= 0 && i < a->spec->n_fetch; i++) fetch_file(a, work_fd, a->spec->fetch[i]);
+        static fetched_t done;
+        for (int i = 0; work_fd >= 0 && i < a->spec->n_fetch; i++) fetch_file(a, work_fd, a->spec->fetch[i], &done);
     }
     send_msg(JAIL_MSG_DONE, 0, NULL, 0, NULL, 0, NULL, 0);
     _exit(0);

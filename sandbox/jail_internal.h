@@ -1,5 +1,6 @@
 // sandbox/jail_internal.h — pieces of the jail shared between its files (not a public API).
-// defines: jail_seccomp_prog, jail_cgroup_t + jail_cgroup_{create,attach,peak_kb,oom_kills,destroy},
+// defines: jail_seccomp_prog, jail_cgroup_t + jail_cgroup_{create,attach,attach_step,set_mem,set_step_mem,
+//          peak_kb,oom_kills,destroy},
 //          jail_init_main, the init -> caller wire messages
 #ifndef CISPO_SANDBOX_JAIL_INTERNAL_H
 #define CISPO_SANDBOX_JAIL_INTERNAL_H
@@ -20,12 +21,21 @@ typedef struct {
     int version;              // 0: none, 1 or 2
     char mem_dir[640];        // v2: the one dir; v1: the memory controller dir
     char pids_dir[640];       // v1 only
+    char step_dir[660];       // <mem_dir>/step: the processes of the running step
+    char init_dir[660];       // v2: <mem_dir>/init, the init's (v1: mem_dir itself)
     int peak_valid;           // the peak counter covers only the current jail (v2 cannot reset it)
+    size_t mem_limit, step_limit;  // the memory limits now set
 } jail_cgroup_t;
 // Creates a cgroup for one jail with the given limits. Returns 0, or -1 (cg->version = 0) with err.
 int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *err, size_t n);
 int jail_cgroup_attach(const jail_cgroup_t *cg, pid_t pid);
 long jail_cgroup_peak_kb(const jail_cgroup_t *cg);
+// Memory limits (and, on v1, socket-buffer limits, which v1 does not count as memory) of the whole
+// jail, and of its steps' sub-cgroup (set between steps; each step's processes are moved there
+// by jail_cgroup_attach_step, the init stays above). 0 or -1.
+int jail_cgroup_set_mem(jail_cgroup_t *cg, size_t mem_bytes);
+int jail_cgroup_set_step_mem(jail_cgroup_t *cg, size_t mem_bytes);
+int jail_cgroup_attach_step(const jail_cgroup_t *cg, pid_t pid);
 long jail_cgroup_oom_kills(const jail_cgroup_t *cg);
 void jail_cgroup_destroy(jail_cgroup_t *cg);
 // The calling thread's cgroup for its next jail, limits set (see cgroup.c); NULL + err on failure.
@@ -35,7 +45,11 @@ jail_cgroup_t *jail_cgroup_acquire(size_t mem_bytes, int pids_max, char *err, si
 int jail_cgroup_probe(char *why, size_t n);
 
 // ---- init (pid 1 of the jail) -> caller messages, over a pipe ----
-enum { JAIL_MSG_STEP = 1, JAIL_MSG_FILE = 2, JAIL_MSG_FAIL = 3, JAIL_MSG_DONE = 4, JAIL_MSG_STARTED = 5, JAIL_MSG_READY = 6 };
+// BEGIN: a step's process is forked and waits; the caller sets the steps' cgroup's memory limit to
+// this step's and moves the process into it (away from the init), then writes one byte to the
+// init's sync pipe to let it start.
+enum { JAIL_MSG_STEP = 1, JAIL_MSG_FILE = 2, JAIL_MSG_FAIL = 3, JAIL_MSG_DONE = 4, JAIL_MSG_STARTED = 5, JAIL_MSG_READY = 6,
+       JAIL_MSG_BEGIN = 7 };
 typedef struct {
     uint32_t type, step;
     uint64_t len;             // payload bytes that follow
@@ -48,7 +62,8 @@ typedef struct {
 } jail_wire_step_t;
 
 // Body of the init process; never returns. ctl: the write end of the message pipe; sync: the read
-// end the caller writes one byte to once the uid maps and cgroup are in place.
+// end the caller writes one byte to once the uid maps and cgroup are in place, and once per step
+// after a BEGIN.
 typedef struct {
     const jail_spec_t *spec;  // NULL for a jail made ahead of its job: read from job_fd
     int ctl_fd, sync_fd, job_fd;

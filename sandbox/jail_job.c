@@ -46,12 +46,14 @@ int jail_job_write(int fd, const jail_spec_t *s) {
         put_bytes(&w, st->stdin_data ? st->stdin_data : "", st->stdin_data ? st->stdin_len : 0);
         put(&w, &st->lim, sizeof st->lim);
         put_u64(&w, (uint64_t)st->stop_unless_ok);
+        put_u64(&w, (uint64_t)st->fresh_work);
     }
     put_u64(&w, (uint64_t)s->n_fetch);
     for (int i = 0; i < s->n_fetch; i++) put_str(&w, s->fetch[i]);
     put_u64(&w, s->work_bytes);
     put_u64(&w, (uint64_t)s->work_inodes);
     put_u64(&w, s->fetch_cap);
+    put_u64(&w, s->fetch_total_cap);
     return w.bad ? -1 : 0;
 }
 
@@ -109,6 +111,7 @@ jail_spec_t *jail_job_read(int fd) {
         steps[i].stdin_data = get_bytes(&r, &steps[i].stdin_len);
         get(&r, &steps[i].lim, sizeof steps[i].lim);
         steps[i].stop_unless_ok = (int)get_u64(&r);
+        steps[i].fresh_work = (int)get_u64(&r);
     }
     uint64_t nfe = get_u64(&r);
     if (r.bad || nfe > 4096) return NULL;
@@ -117,6 +120,7 @@ jail_spec_t *jail_job_read(int fd) {
     s->work_bytes = (size_t)get_u64(&r);
     s->work_inodes = (int)get_u64(&r);
     s->fetch_cap = (size_t)get_u64(&r);
+    s->fetch_total_cap = (size_t)get_u64(&r);
     if (r.bad) return NULL;
     s->files = files, s->n_files = (int)nf;
     s->steps = steps, s->n_steps = (int)ns;

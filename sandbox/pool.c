@@ -53,7 +53,6 @@ static char *recv_text(int fd) {
 
 __attribute__((noreturn)) static void worker_main(int fd) {
     signal(SIGPIPE, SIG_IGN);
-    jail_use_private_network();  // when root: one network namespace for all of this worker's jails
     for (;;) {
         jail_idle();  // reap the last jail, make the next one ahead, while no request waits
         char *req = recv_text(fd);

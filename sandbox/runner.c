@@ -49,6 +49,51 @@ static cJSON *fault_result(const char *msg) {
     return r;
 }
 
+// Output as the result shows it: valid UTF-8 (strict JSON parsers refuse anything else), each byte
+// that does not start a valid sequence, and each NUL (a C string would end there), shown as U+FFFD;
+// nothing after them is lost.
+static char *utf8_clean(const char *s, size_t n) {
+    char *o = malloc(3 * n + 1), *q = o;
+    if (!o) return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        int k = c == 0 ? -1 : c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : (c & 0xF0) == 0xE0 ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
+        if (k > 0) {
+            unsigned cp = c & (0x3Fu >> k);
+            for (int j = 1; j <= k && k > 0; j++) {
+                if (i + (size_t)j >= n || (p[i + j] & 0xC0) != 0x80) k = -1;
+                else cp = cp << 6 | (p[i + j] & 0x3Fu);
+            }
+            if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF))) k = -1;
+        }
+        if (k < 0) {
+            memcpy(q, "\xEF\xBF\xBD", 3), q += 3, i++;
+        } else {
+            memcpy(q, p + i, (size_t)k + 1), q += k + 1, i += (size_t)k + 1;
+        }
+    }
+    *q = 0;
+    return o;
+}
+
+static void add_output(cJSON *o, const char *key, const char *s, size_t n) {
+    char *t = utf8_clean(s ? s : "", s ? n : 0);
+    cJSON_AddStringToObject(o, key, t ? t : "");
+    free(t);
+}
+
+// Whether JSON text holds a \u0000 escape: cJSON would end that string there, silently (a file
+// name "a\u0000b" would become "a"), so such requests are refused instead.
+int sandbox_json_has_nul(const char *s, size_t n) {
+    for (size_t i = 0; i + 5 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (!strncmp(s + i + 1, "u0000", 5)) return 1;
+        i++;  // an escaped character, possibly a backslash: it cannot start another escape
+    }
+    return 0;
+}
+
 static double num_field(const cJSON *o, const char *k, double def) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(v) && v->valuedouble > 0 ? v->valuedouble : def;
@@ -147,8 +192,8 @@ static cJSON *step_json(const jail_step_result_t *s, int with_output) {
     cJSON_AddNumberToObject(o, "cpu_time", round4(s->cpu_s));
     cJSON_AddNumberToObject(o, "memory_kb", (double)s->max_rss_kb);
     if (with_output) {
-        cJSON_AddStringToObject(o, "stdout", s->out ? s->out : "");
-        cJSON_AddStringToObject(o, "stderr", s->err ? s->err : "");  // "" for outputs dropped after judging
+        add_output(o, "stdout", s->out, s->out_len);
+        add_output(o, "stderr", s->err, s->err_len);  // "" for outputs dropped after judging
     }
     return o;
 }
@@ -212,9 +257,12 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
     if (n_tests > MAX_TESTS) return error_result("SandboxError", "too many tests (at most 512)");
     if (tests && n_tests == 0) return error_result("SandboxError", "'tests' is empty");
     double run_t = num_field(req, "run_timeout", 10), compile_t = num_field(req, "compile_timeout", 10);
-    size_t mem = (size_t)num_field(req, "memory_limit_MB", 512) << 20;
+    double mem_mb = num_field(req, "memory_limit_MB", 512);
     if (run_t > 300 || compile_t > 300) return error_result("SandboxError", "timeouts are capped at 300 s");
-    if (mem > ((size_t)16 << 30)) return error_result("SandboxError", "memory_limit_MB is capped at 16384");
+    // checked as a double: converting an out-of-range one to an integer is undefined (1e30 used to
+    // come out as 0, no limit at all)
+    if (!(mem_mb <= 16384)) return error_result("SandboxError", "memory_limit_MB is capped at 16384");
+    size_t mem = (size_t)(mem_mb * 1048576.0);
     const cJSON *sof = cJSON_GetObjectItemCaseSensitive(req, "stop_on_failure");
     jc->stop_on_failure = cJSON_IsTrue(sof);
     const char *err = collect_files(req, fl);
@@ -246,14 +294,14 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
     if (lang != LANG_PYTHON) {
         // the compiler gets its own limits: more memory and processes than the program, its own timeout
         jail_limits_t cl = {compile_t, compile_t, mem > (2048u << 20) ? mem : (2048u << 20), 64u << 20, 64, 32, 64u << 10};
-        steps[n_steps++] = (jail_step_t){lang == LANG_C ? cc_argv : cxx_argv, NULL, 0, cl, 1};
+        steps[n_steps++] = (jail_step_t){lang == LANG_C ? cc_argv : cxx_argv, NULL, 0, cl, 1, 0};
     }
     jc->first_run_step = n_steps;
     jc->call_based = fn_name != NULL;
     jc->failed_at = -1;
     if (!tests) {
         const char *in = str_field(req, "stdin");
-        steps[n_steps++] = (jail_step_t){run_argv, in, in ? strlen(in) : 0, run_lim, 0};
+        steps[n_steps++] = (jail_step_t){run_argv, in, in ? strlen(in) : 0, run_lim, 0, 0};
     } else {
         jc->tests = calloc((size_t)n_tests, sizeof *jc->tests);
         jc->n_tests = n_tests;
@@ -279,7 +327,7 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
                 size_t need = 2 * strlen(out) + 4096;  // room for a wrong but long answer to be judged
                 if (need > l.out_cap) l.out_cap = need;
             }
-            steps[n_steps++] = (jail_step_t){run_argv, tt->stdin_data, strlen(tt->stdin_data), l, 0};
+            steps[n_steps++] = (jail_step_t){run_argv, tt->stdin_data, strlen(tt->stdin_data), l, 0, 1};
         }
     }
 
@@ -295,6 +343,7 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
     spec.fetch = fl->fetch;
     spec.n_fetch = fl->n_fetch;
     spec.fetch_cap = 4u << 20;
+    spec.fetch_total_cap = 16u << 20;
     spec.on_step = on_step;
     spec.ctx = jc;
     jail_result_t jr;
@@ -367,6 +416,12 @@ cJSON *sandbox_execute(const cJSON *req) {
 }
 
 char *sandbox_execute_text(const char *req_json) {
+    if (sandbox_json_has_nul(req_json, strlen(req_json))) {
+        cJSON *r = error_result("SandboxError", "NUL characters (\\u0000) in the request's strings are not supported");
+        char *text = cJSON_PrintUnformatted(r);
+        cJSON_Delete(r);
+        return text;
+    }
     cJSON *req = cJSON_Parse(req_json);
     cJSON *r = req ? sandbox_execute(req) : error_result("SandboxError", "request is not valid JSON");
     char *text = cJSON_PrintUnformatted(r);

@@ -11,7 +11,8 @@
 //   tests            [{"stdin","stdout"}...]  or, with fn_name, [{"input","output"}...] (call-based)
 //   fn_name          function (or Solution method) called by call-based tests (Python only)
 //   run_timeout      seconds per run (default 10); compile_timeout (default 10)
-//   memory_limit_MB  address-space limit per process (default 512)
+//   memory_limit_MB  address-space limit per process, and the program's share of the jail's memory
+//                    limit (default 512, at most 16384)
 //   files            {"relative/path": "base64"} written to the work dir first
 //   fetch_files      ["relative/path"] copied back after the last run (regular files only)
 //   stop_on_failure  true: the first failing test stops the rest (default false)
@@ -36,6 +37,8 @@ cJSON *sandbox_execute(const cJSON *req);
 // Same, request and result as JSON text (the pool's wire format). Caller frees.
 char *sandbox_execute_text(const char *req_json);
 int sandbox_lang_known(const char *lang);
+// Whether JSON text holds a \u0000 escape (refused: cJSON would cut the string there).
+int sandbox_json_has_nul(const char *s, size_t n);
 
 // The Python program that runs one call-based test (harness_py.c): solution.py in its working
 // directory, {"fn", "args"} on stdin, the JSON of the return value on stdout. Also sent to remote

@@ -87,8 +87,16 @@ cJSON *sandbox_sf_response(const cJSON *result) {
     return o;
 }
 
+// The fields of POST /run_code the worker gets; anything else a client sends stays here (it used to
+// be printed again and parsed again by the worker: megabytes of unknown fields cost gigabytes).
+static const char *const run_code_fields[] = {"code", "language", "stdin", "compile_timeout", "run_timeout", "memory_limit_MB",
+                                              "files", "fetch_files"};
+
 static enum MHD_Result run_code(server_t *s, struct MHD_Connection *c, upload_t *u) {
+    if (sandbox_json_has_nul(u->body.s ? u->body.s : "", u->body.n))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "NUL characters (\\u0000) in the request's strings are not supported");
     cJSON *req = cJSON_ParseWithLength(u->body.s ? u->body.s : "", u->body.n);
+    buf_free(&u->body);  // parsed: the body's bytes are not needed twice
     if (!req || !cJSON_IsObject(req)) {
         cJSON_Delete(req);
         return reply_error(c, MHD_HTTP_BAD_REQUEST, "request body is not a JSON object");
@@ -102,9 +110,13 @@ static enum MHD_Result run_code(server_t *s, struct MHD_Connection *c, upload_t 
         snprintf(msg, sizeof msg, "unsupported language '%.60s': this sandbox runs python, c and cpp", lang->valuestring);
         r = reply_error(c, MHD_HTTP_BAD_REQUEST, msg);
     } else {
-        cJSON_DeleteItemFromObjectCaseSensitive(req, "tests");  // /run_code is one plain run
-        cJSON_DeleteItemFromObjectCaseSensitive(req, "fn_name");
-        char *text = cJSON_PrintUnformatted(req);
+        cJSON *known = cJSON_CreateObject();  // /run_code is one plain run: no tests, no fn_name
+        for (size_t i = 0; i < sizeof run_code_fields / sizeof run_code_fields[0]; i++) {
+            cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(req, run_code_fields[i]);
+            if (v) cJSON_AddItemToObject(known, run_code_fields[i], v);
+        }
+        char *text = cJSON_PrintUnformatted(known);
+        cJSON_Delete(known);
         char *res = sandbox_pool_run(s->pool, text);
         free(text);
         cJSON *result = res ? cJSON_Parse(res) : NULL;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,7 +121,7 @@ static int ours(int pid) {
     return 0;
 }
 
-// Processes left by our jails: (as root) owned by the host uids the jail maps its users to, or
+// Processes left by our jails: (as root) owned by the host uids the jails map their users to, or
 // (not root) ours in another PID namespace — less each namespace's pid 1, the jail's own init.
 static int count_jail_processes(void) {
     char self_ns[64] = "", path[300], ns[64], buf[4096];
@@ -152,7 +153,8 @@ static int count_jail_processes(void) {
             while (last > nspid && last[-1] != '\t' && last[-1] != ' ') last--;
             if (eol && atoi(last) == 1 && strcmp(e->d_name, "1")) continue;
         }
-        int jail_uid = (uid == 1879048192u || uid == 1879048193u) || (other_ns && uid == geteuid() && geteuid() != 0);
+        // as root, each thread's jails map to a pair of host uids of their own from 1879048192 up
+        int jail_uid = (uid >= 1879048192u && uid < 1879048192u + (2u << 22)) || (other_ns && uid == geteuid() && geteuid() != 0);
         if (jail_uid && ours(atoi(e->d_name))) {
             n++;
             if (getenv("TEST_VERBOSE")) printf("  jail process %s (uid %u)\n", e->d_name, uid);
@@ -170,6 +172,24 @@ static int dir_entries(const char *dir) {
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
     if (d) closedir(d);
     return n;
+}
+
+// RFC 3629 UTF-8: no overlongs, no surrogates, nothing above U+10FFFF.
+static int utf8_valid(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && c < 0xC2) || (n == 3 && c > 0xF4)) return 0;
+        unsigned cp = n ? c & (0x3Fu >> n) : c;
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (p[i] & 0x3Fu);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+        p += n + 1;
+    }
+    return 1;
 }
 
 static char *substitute(const char *s) {
@@ -249,8 +269,15 @@ static void run_attack(const cJSON *a, const char *src) {
     char *res_text = sandbox_pool_run(pool, req_text);
     cJSON *res = cJSON_Parse(res_text);
     free(req_text);
-    free(res_text);
     double dt = now_s() - t0;
+    // strict JSON parsers reject bytes that are not UTF-8: whatever the program printed, the
+    // result must be valid UTF-8 text
+    test_check(utf8_valid(res_text), "%s: the result is valid UTF-8", name);
+    const cJSON *maxmb = cJSON_GetObjectItem(a, "max_result_mb");
+    if (cJSON_IsNumber(maxmb))
+        test_check(strlen(res_text) <= (size_t)(maxmb->valuedouble * 1048576.0), "%s: the result is at most %g MiB (%.1f MiB)", name,
+                   maxmb->valuedouble, (double)strlen(res_text) / 1048576.0);
+    free(res_text);
     char *text = cJSON_PrintUnformatted(res);
     const char *status = cJSON_GetObjectItem(res, "status")->valuestring;
     int allowed = 0;
@@ -262,6 +289,22 @@ static void run_attack(const cJSON *a, const char *src) {
         const cJSON *cs = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "compile"), "status");
         test_check(cJSON_IsString(cs) && !strcmp(cs->valuestring, ce->valuestring), "%s: the compile step ended with %s (%s)", name,
                    ce->valuestring, cJSON_IsString(cs) ? cs->valuestring : "no compile step");
+    }
+    const cJSON *run = cJSON_GetObjectItem(res, "run");
+    const char *streams[] = {"stdout_contains", "stderr_contains"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *want = cJSON_GetObjectItem(a, streams[i]);
+        if (!cJSON_IsString(want)) continue;
+        const cJSON *got = cJSON_GetObjectItem(run, i ? "stderr" : "stdout");
+        if (!test_check(cJSON_IsString(got) && strstr(got->valuestring, want->valuestring), "%s: %.6s shows '%s'", name,
+                        streams[i], want->valuestring))
+            printf("  result: %.1500s\n", text);
+    }
+    const cJSON *cmin = cJSON_GetObjectItem(a, "cpu_time_min");
+    if (cJSON_IsNumber(cmin)) {
+        const cJSON *ct = cJSON_GetObjectItem(run, "cpu_time");
+        test_check(cJSON_IsNumber(ct) && ct->valuedouble >= cmin->valuedouble, "%s: cpu_time %.3f s counts the children (>= %g s)", name,
+                   cJSON_IsNumber(ct) ? ct->valuedouble : -1.0, cmin->valuedouble);
     }
     // fetched files are base64 in the result: decode them for the content checks
     char *all = strdup(text);
@@ -318,6 +361,33 @@ static void positive_controls(void) {
     }
 }
 
+// Issue 18.8: two jails that run at once must not share a host uid (the kernel's per-user quotas,
+// pipe buffers among them, would be shared: one jail shrank the other's new pipes to 8 KiB).
+static void *uid_map_of_a_jail(void *out) {
+    const char *req = "{\"language\":\"python\",\"code\":\"import time\\nprint(open('/proc/self/uid_map').read().split())\\n"
+                      "time.sleep(1)\\n\"}";
+    *(char **)out = sandbox_pool_run(pool, req);
+    return NULL;
+}
+
+static void concurrent_jails_distinct_uids(void) {
+    if (geteuid() != 0) return;  // without root every jail maps to our own uid: nothing to choose
+    pthread_t th[2];
+    char *out[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, uid_map_of_a_jail, &out[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    cJSON *r0 = cJSON_Parse(out[0]), *r1 = cJSON_Parse(out[1]);
+    const cJSON *o0 = cJSON_GetObjectItem(cJSON_GetObjectItem(r0, "run"), "stdout"), *o1 = cJSON_GetObjectItem(cJSON_GetObjectItem(r1, "run"), "stdout");
+    int ok = cJSON_IsString(o0) && cJSON_IsString(o1) && strstr(o0->valuestring, "1000") && strcmp(o0->valuestring, o1->valuestring) != 0;
+    if (!test_check(ok, "concurrent jails map to different host uids")) printf("  %s\n  %s\n", out[0], out[1]);
+    printf("%-24s %s\n", "distinct_uids", ok ? "ok" : "SHARED");
+    cJSON_Delete(r0);
+    cJSON_Delete(r1);
+    free(out[0]);
+    free(out[1]);
+    host_checks("distinct_uids");
+}
+
 int main(int argc, char **argv) {
     const char *src = getenv("CISPO_SRC") ? getenv("CISPO_SRC") : ".";
     char why[1200];
@@ -338,6 +408,7 @@ int main(int argc, char **argv) {
     pool = sandbox_pool_create(2, err, sizeof err);
     if (!test_check(pool != NULL, "sandbox pool: %s", pool ? "" : err)) return test_finish("test_sandbox_attacks");
     positive_controls();
+    if (argc == 1 || strstr("distinct_uids", argv[1])) concurrent_jails_distinct_uids();
     int n = 0;
     for (const cJSON *a = cJSON_GetObjectItem(m, "attacks")->child; a; a = a->next) {
         if (argc > 1 && !strstr(cJSON_GetObjectItem(a, "name")->valuestring, argv[1])) continue;

@@ -248,6 +248,11 @@ int main(void) {
         {"{\"language\":\"python\",\"code\":\"\",\"files\":{\"../x\":\"eA==\"}}", "relative"},
         {"{\"language\":\"python\",\"code\":\"\",\"files\":{\"main.py\":\"eA==\"}}", "may not replace"},
         {"{\"language\":\"python\",\"code\":\"\",\"run_timeout\":1000}", "capped"},
+        // issue 18.13: an out-of-range limit is refused before any conversion (1e30 used to become
+        // no limit at all), and a NUL in a string is refused, not cut there (the file "a" was written)
+        {"{\"language\":\"python\",\"code\":\"\",\"memory_limit_MB\":1e30}", "capped"},
+        {"{\"language\":\"python\",\"code\":\"\",\"memory_limit_MB\":16385}", "capped"},
+        {"{\"language\":\"python\",\"code\":\"\",\"files\":{\"a\\u0000b\":\"eA==\"}}", "NUL"},
         {"not json", "not valid JSON"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
