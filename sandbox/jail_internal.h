@@ -1,6 +1,7 @@
 // sandbox/jail_internal.h — pieces of the jail shared between its files (not a public API).
-// defines: jail_seccomp_prog, jail_cgroup_t + jail_cgroup_{create,attach,attach_step,set_mem,set_step_mem,
-//          peak_kb,oom_kills,destroy},
+// defines: jail_seccomp_prog, jail_cgroup_t, jail_cgroup_create, jail_cgroup_attach, jail_cgroup_attach_step,
+//          jail_cgroup_set_mem, jail_cgroup_set_step_mem, jail_cgroup_peak_kb, jail_cgroup_oom_kills,
+//          jail_cgroup_destroy,
 //          jail_init_main, the init -> caller wire messages
 #ifndef CISPO_SANDBOX_JAIL_INTERNAL_H
 #define CISPO_SANDBOX_JAIL_INTERNAL_H
