@@ -23,6 +23,7 @@ infer_t *infer_create(model_t *m, int max_slots, int max_ctx) {
         ca->layer_slot[l] = c->layer_kind[l] == LAYER_LIGHTNING ? ca->n_lin++ : ca->n_soft++;
     const size_t H = c->n_heads, D = c->head_dim, KV = c->n_kv_heads;
     ca->lin_state = backend_alloc(b, (size_t)ca->n_lin * max_slots * H * D * D * sizeof(float));
+    ca->state_stage = backend_alloc(b, (size_t)max_slots * H * D * D * sizeof(float));
     size_t kv = (size_t)ca->n_soft * max_slots * max_ctx * KV * D * m->esize;
     ca->kcache = backend_alloc(b, kv);
     ca->vcache = backend_alloc(b, kv);
@@ -35,6 +36,7 @@ void infer_free(infer_t *e) {
     if (!e) return;
     backend_t *b = e->m->be;
     backend_free(b, e->cache.lin_state);
+    backend_free(b, e->cache.state_stage);
     backend_free(b, e->cache.kcache);
     backend_free(b, e->cache.vcache);
     backend_free(b, e->logits);

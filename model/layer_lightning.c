@@ -16,11 +16,10 @@
 #define LIGHTNING_NORM_EPS 1e-6f
 
 size_t model_lightning_scratch_bytes(const model_config_t *c, size_t T, size_t esize) {
-    size_t A = (size_t)model_attn_width(c), HDD = (size_t)c->n_heads * c->head_dim * c->head_dim;
-    // backward: dgated, dgate_pre, do_norm, do_core, dq, dk, dv, dqkv (3A), dqkv_pre (3A); prefill:
-    // the final states of up to T sequences; 256-byte alignment of each piece
-    size_t bwd = T * A * 13 * esize, states = T * HDD * sizeof(float);
-    return (bwd > states ? bwd : states) + 16 * 256;
+    size_t A = (size_t)model_attn_width(c);
+    // backward: dgated, dgate_pre, do_norm, do_core, dq, dk, dv, dqkv (3A), dqkv_pre (3A); forward: qkv
+    // (3A); 256-byte alignment of each piece (a prefill's final states go to the cache's stage buffer)
+    return T * A * 13 * esize + 16 * 256;
 }
 
 // The core with the cache swapped in: prefill keeps final states, decode steps the slot's state.
@@ -38,8 +37,8 @@ static void core_forward(model_t *m, int l, model_scratch_t *s) {
                          ACT(m, a->v), slopes, m->T, H, D);
         return;
     }
-    size_t mark = s->used;
-    float *final = ca ? model_scratch_take(s, (size_t)m->nseq * HDD, sizeof(float)) : NULL;
+    CISPO_ASSERT(!ca || m->nseq <= ca->max_slots);
+    float *final = ca ? ca->state_stage : NULL;
     lightning_forward(m->be, ACT(m, a->o_core), final, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), NULL, slopes,
                       &seqs, H, D, c->block_size);
     if (ca) {
@@ -47,7 +46,6 @@ static void core_forward(model_t *m, int l, model_scratch_t *s) {
         for (int i = 0; i < m->nseq; i++)
             backend_copy(m->be, states + (size_t)ca->slot_host[i] * HDD, final + (size_t)i * HDD, HDD * sizeof(float));
     }
-    s->used = mark;
 }
 
 void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {

@@ -83,6 +83,7 @@ typedef struct {
     int max_slots, max_ctx, n_lin, n_soft;
     int layer_slot[MODEL_MAX_LAYERS];  // index of layer l among the layers of its kind
     float *lin_state;   // [n_lin][max_slots][H][D][D] fp32
+    float *state_stage; // [max_slots][H][D][D] fp32: final states of a prefill before they go to their slots
     void *kcache;       // [n_soft][max_slots][max_ctx][KV*D] activation dtype
     void *vcache;       // same
     const int32_t *slot_host;   // [nseq] slot of each sequence of the batch

@@ -48,7 +48,16 @@ int dist_launched(void) {
 }
 
 int dist_start(int *argc, char ***argv, int quiet) {
-    if (!dist_launched()) return 0;
+    if (!dist_launched()) {
+        // srun without a PMI plugin starts N independent single-rank runs that would overwrite each
+        // other's run directory: refuse rather than train N unrelated policies
+        const char *nt = getenv("SLURM_NTASKS"), *pid = getenv("SLURM_PROCID");
+        if (nt && atoi(nt) > 1 && pid)
+            return cispo_fail("started by srun as task %s of %s without MPI ranks: launch with `srun --mpi=pmix` "
+                              "(or pmi2) so the tasks form one data-parallel job, or with mpirun",
+                              pid, nt);
+        return 0;
+    }
     if (dist_init(dist_world(), argc, argv)) return -1;
     if (quiet && dist_world()->rank != 0 && !freopen("/dev/null", "w", stdout))
         return cispo_fail("rank %d: cannot open /dev/null for standard output", dist_world()->rank);
