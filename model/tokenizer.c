@@ -1,9 +1,10 @@
-// model/tokenizer.c — byte-level BPE from a Hugging Face tokenizer.json (see model/tokenizer.h for
+// model/tokenizer.c — BPE tokenizers from a Hugging Face tokenizer.json (see model/tokenizer.h for
 // what is supported). Every step follows the `tokenizers` Rust crate so that ids are identical:
 //   text -> added tokens split out (leftmost-longest) -> pre-tokenizer pieces (regex splits, byte
 //   to unicode mapping) -> BPE merges per piece (lowest rank first, leftmost on ties) -> ids
 //   -> optional post-processor (BOS/EOS templates).
-// Decoding maps ids to token strings and the ByteLevel decoder maps their characters back to bytes.
+// Decoding maps ids to token strings and runs the decoder steps over the list (ByteLevel maps characters
+// back to bytes, ByteFallback <0xNN> tokens, Metaspace "▁" to spaces, ...), then joins it.
 // defines: the functions of model/tokenizer.h
 #include "model/tokenizer.h"
 
@@ -18,6 +19,7 @@
 #include "base/rng.h"
 #include "base/utf8.h"
 #include "model/tokenizer_norm.h"
+#include "model/tokenizer_unicode.h"
 
 // ============================================ small helpers ============================================
 
@@ -135,7 +137,8 @@ typedef struct {
     unsigned char special, lstrip, rstrip, single_word, normalized;
 } added_token_t;
 
-enum pre_kind { PRE_BYTELEVEL, PRE_SPLIT };
+enum pre_kind { PRE_BYTELEVEL, PRE_SPLIT, PRE_METASPACE, PRE_PUNCT };
+enum prepend_scheme { PREPEND_ALWAYS, PREPEND_FIRST, PREPEND_NEVER };
 enum split_behavior { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_PREV, SPLIT_MERGED_NEXT, SPLIT_CONTIGUOUS };
 
 typedef struct {
@@ -145,6 +148,9 @@ typedef struct {
     pcre2_code *re;        // Split (and Digits, as \p{N}); ByteLevel's GPT-2 regex
     int behavior;          // enum split_behavior
     int invert;            // Split: the regex matches the pieces to keep, not the delimiters
+    uint32_t replacement;  // Metaspace: the character standing for a space (U+2581 "▁")
+    int prepend;           // Metaspace: enum prepend_scheme
+    int split;             // Metaspace: split before each replacement character
 } pre_step_t;
 
 #define POST_SEQ_A (-1)  // a template item standing for the encoded sequence
@@ -153,7 +159,16 @@ typedef struct {
     int n;
 } post_step_t;
 
-enum decoder_kind { DECODER_NONE, DECODER_BYTELEVEL };
+enum decoder_kind { DEC_BYTELEVEL, DEC_BYTEFALLBACK, DEC_METASPACE, DEC_REPLACE, DEC_FUSE, DEC_STRIP };
+typedef struct {
+    int kind;              // enum decoder_kind
+    uint32_t ch;           // Metaspace: the replacement character; Strip: the character stripped
+    int prepend;           // Metaspace: enum prepend_scheme
+    size_t start, stop;    // Strip: at most this many characters from the left / right of each token
+    char *literal;         // Replace: a String pattern, or NULL with re set
+    pcre2_code *re;        // Replace: a Regex pattern
+    char *content;         // Replace: what each match becomes
+} dec_step_t;
 
 struct tokenizer {
     char *path;
@@ -181,8 +196,9 @@ struct tokenizer {
     int n_pre;
     post_step_t *post;
     int n_post;
-    int decoder;  // enum decoder_kind
-    int32_t eos_id, bos_id;
+    dec_step_t *dec;  // [n_dec]; none: tokens are joined by spaces, as `tokenizers` does
+    int n_dec;
+    int32_t eos_id, bos_id, pad_id;
     tok_normalizer_t *norm;  // NULL: none
 };
 
@@ -203,46 +219,8 @@ static void byte_tables_init(void) {
 
 // ============================================ loading ============================================
 
-// 1 when \p{sc:name} compiles: name is a script.
-static int is_script_name(const char *name, size_t n) {
-    char pat[96];
-    if (n + 8 > sizeof pat || memchr(name, ':', n) || memchr(name, '=', n) || memchr(name, '^', n)) return 0;
-    snprintf(pat, sizeof pat, "\\p{sc:%.*s}", (int)n, name);
-    int err;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
-    pcre2_code_free(re);
-    return re != NULL;
-}
-
-// Rewrites a `tokenizers` (Oniguruma) regex for PCRE2 so both match the same characters:
-//  - Oniguruma's \s is the Unicode White_Space property; PCRE2's UCP \s also takes U+180E, so \s and
-//    \S become \p{White_Space} and \P{White_Space} (valid in and outside classes alike);
-//  - Oniguruma's \p{Han} is the Script property; PCRE2 (10.40+) reads a bare script name as
-//    Script_Extensions (U+3002 "。" would be Han), so script names become \p{sc:Han}.
-char *regex_for_pcre2(const char *pat) {
-    buf_t b = {0};
-    for (const char *p = pat; *p; p++) {
-        if (p[0] == '\\' && p[1]) {
-            const char *close = (p[1] == 'p' || p[1] == 'P') && p[2] == '{' ? strchr(p + 3, '}') : NULL;
-            if (p[1] == 's') buf_append(&b, "\\p{White_Space}", 15);
-            else if (p[1] == 'S') buf_append(&b, "\\P{White_Space}", 15);
-            else if (close && is_script_name(p + 3, (size_t)(close - p - 3))) {
-                buf_append(&b, p, 3);
-                buf_append(&b, "sc:", 3);
-                buf_append(&b, p + 3, (size_t)(close - p - 3) + 1);
-                p = close - 1;
-            } else buf_append(&b, p, 2);
-            p++;
-        } else {
-            buf_append(&b, p, 1);
-        }
-    }
-    return buf_take(&b, NULL);
-}
-
 static pcre2_code *regex_compile(const char *path, const char *key, const char *pat) {
-    char *rw = regex_for_pcre2(pat);
+    char *rw = tok_unicode_regex(pat);
     int err;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)rw, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
@@ -279,6 +257,43 @@ static const char *json_str(const cJSON *obj, const char *key) {
 }
 
 static int load_pre_step(tokenizer_t *t, const cJSON *pj, const char *key);
+
+// A Split/Punctuation "behavior" (dflt when the key is absent and dflt is not NULL): the enum, or -1.
+static int split_behavior_of(const tokenizer_t *t, const cJSON *pj, const char *key, const char *dflt) {
+    const char *beh = json_str(pj, "behavior");
+    if (!beh && !cJSON_GetObjectItemCaseSensitive(pj, "behavior")) beh = dflt;
+    static const char *names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
+    for (int i = 0; i < 5 && beh; i++)
+        if (!strcmp(beh, names[i])) return i;
+    return cispo_fail("%s: key '%s.behavior': '%s' is not one of Removed, Isolated, MergedWithPrevious, "
+                      "MergedWithNext, Contiguous", t->path, key, beh ? beh : "(missing)");
+}
+
+// Metaspace's prepend_scheme ("always", "first", "never"; default always), as the `tokenizers`
+// deserializer reads it (an older add_prefix_space=false must come with "never"). The enum, or -1.
+static int prepend_scheme_of(const tokenizer_t *t, const cJSON *pj, const char *key) {
+    const char *ps = json_str(pj, "prepend_scheme");
+    const cJSON *aps = cJSON_GetObjectItemCaseSensitive(pj, "add_prefix_space");
+    int scheme = -1;
+    if (!ps && !cJSON_GetObjectItemCaseSensitive(pj, "prepend_scheme")) scheme = PREPEND_ALWAYS;
+    else if (ps && !strcmp(ps, "always")) scheme = PREPEND_ALWAYS;
+    else if (ps && !strcmp(ps, "first")) scheme = PREPEND_FIRST;
+    else if (ps && !strcmp(ps, "never")) scheme = PREPEND_NEVER;
+    else return cispo_fail("%s: key '%s.prepend_scheme': '%s' is not one of always, first, never", t->path, key,
+                           ps ? ps : "(not a string)");
+    if (cJSON_IsFalse(aps) && scheme != PREPEND_NEVER)  // refused by `tokenizers` too
+        return cispo_fail("%s: key '%s.add_prefix_space': false does not match prepend_scheme '%s'", t->path, key,
+                          ps ? ps : "always (the default)");
+    return scheme;
+}
+
+// A one-character string field (Metaspace replacement, Strip content): its code point, or -1.
+static int get_char(const tokenizer_t *t, const cJSON *obj, const char *key, const char *field, uint32_t *cp) {
+    const char *v = json_str(obj, field);
+    int l = v ? utf8_decode(v, strlen(v), cp) : 0;
+    if (l <= 0 || v[l]) return cispo_fail("%s: key '%s.%s': missing or not a single character", t->path, key, field);
+    return 0;
+}
 
 static void pre_push(tokenizer_t *t, pre_step_t s) {
     t->pre = cispo_realloc(t->pre, (size_t)(t->n_pre + 1) * sizeof *t->pre);
@@ -324,15 +339,9 @@ static int load_pre_step(tokenizer_t *t, const cJSON *pj, const char *key) {
             return cispo_fail("%s: key '%s': missing {\"Regex\": ...} or {\"String\": ...}", t->path, sub);
         }
         if (!s.re) return -1;
-        const char *beh = json_str(pj, "behavior");
-        static const char *names[] = {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"};
-        s.behavior = -1;
-        for (int i = 0; i < 5 && beh; i++)
-            if (!strcmp(beh, names[i])) s.behavior = i;
-        if (s.behavior < 0) {
+        if ((s.behavior = split_behavior_of(t, pj, key, NULL)) < 0) {
             pcre2_code_free(s.re);
-            return cispo_fail("%s: key '%s.behavior': '%s' is not one of Removed, Isolated, MergedWithPrevious, "
-                              "MergedWithNext, Contiguous", t->path, key, beh ? beh : "(missing)");
+            return -1;
         }
         s.invert = json_bool(pj, "invert", 0);
     } else if (!strcmp(type, "Digits")) {
@@ -341,9 +350,19 @@ static int load_pre_step(tokenizer_t *t, const cJSON *pj, const char *key) {
         s.behavior = json_bool(pj, "individual_digits", 0) ? SPLIT_ISOLATED : SPLIT_CONTIGUOUS;
         snprintf(sub, sizeof sub, "%s (Digits)", key);
         if (!(s.re = regex_compile(t->path, sub, "\\p{N}"))) return -1;
+    } else if (!strcmp(type, "Metaspace")) {
+        // SentencePiece-style: spaces become the replacement character, one is prepended (always, only at
+        // the start of the text, or never) and pieces start at each replacement (split).
+        s.kind = PRE_METASPACE;
+        if ((s.prepend = prepend_scheme_of(t, pj, key)) < 0 || get_char(t, pj, key, "replacement", &s.replacement))
+            return -1;
+        s.split = json_bool(pj, "split", 1);
+    } else if (!strcmp(type, "Punctuation")) {
+        s.kind = PRE_PUNCT;
+        if ((s.behavior = split_behavior_of(t, pj, key, "Isolated")) < 0) return -1;
     } else {
-        return cispo_fail("%s: key '%s.type': pre-tokenizer '%s' is not supported (ByteLevel, Split, Digits, Sequence)",
-                          t->path, key, type);
+        return cispo_fail("%s: key '%s.type': pre-tokenizer '%s' is not supported (ByteLevel, Split, Digits, Metaspace, "
+                          "Punctuation, Sequence)", t->path, key, type);
     }
     pre_push(t, s);
     return 0;
@@ -435,28 +454,59 @@ static int load_post_step(tokenizer_t *t, const cJSON *pj, const char *key) {
                       "RobertaProcessing, BertProcessing, Sequence)", t->path, key, type);
 }
 
+static void dec_push(tokenizer_t *t, dec_step_t d) {
+    t->dec = cispo_realloc(t->dec, (size_t)(t->n_dec + 1) * sizeof *t->dec);
+    t->dec[t->n_dec++] = d;
+}
+
 static int load_decoder(tokenizer_t *t, const cJSON *dj, const char *key) {
     if (!dj || cJSON_IsNull(dj)) return 0;
     const char *type = json_str(dj, "type");
     if (!type) return cispo_fail("%s: key '%s.type': missing", t->path, key);
-    if (!strcmp(type, "ByteLevel")) {
-        if (t->decoder == DECODER_BYTELEVEL)
-            return cispo_fail("%s: key '%s': a second ByteLevel decoder is not supported", t->path, key);
-        t->decoder = DECODER_BYTELEVEL;
-        return 0;
-    }
+    char sub[256];
+    dec_step_t d = {0};
     if (!strcmp(type, "Sequence")) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(dj, "decoders");
         if (!cJSON_IsArray(list)) return cispo_fail("%s: key '%s.decoders': missing or not an array", t->path, key);
         int i = 0;
-        char sub[256];
         for (const cJSON *e = list->child; e; e = e->next, i++) {
             snprintf(sub, sizeof sub, "%s.decoders[%d]", key, i);
             if (load_decoder(t, e, sub)) return -1;
         }
         return 0;
+    } else if (!strcmp(type, "ByteLevel")) {
+        d.kind = DEC_BYTELEVEL;
+    } else if (!strcmp(type, "ByteFallback")) {
+        d.kind = DEC_BYTEFALLBACK;
+    } else if (!strcmp(type, "Fuse")) {
+        d.kind = DEC_FUSE;
+    } else if (!strcmp(type, "Metaspace")) {
+        d.kind = DEC_METASPACE;
+        if ((d.prepend = prepend_scheme_of(t, dj, key)) < 0 || get_char(t, dj, key, "replacement", &d.ch)) return -1;
+    } else if (!strcmp(type, "Strip")) {
+        d.kind = DEC_STRIP;
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(dj, "start"), *b = cJSON_GetObjectItemCaseSensitive(dj, "stop");
+        if (get_char(t, dj, key, "content", &d.ch)) return -1;
+        if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b) || a->valuedouble < 0 || b->valuedouble < 0)
+            return cispo_fail("%s: key '%s': Strip needs non-negative integers \"start\" and \"stop\"", t->path, key);
+        d.start = (size_t)a->valuedouble;
+        d.stop = (size_t)b->valuedouble;
+    } else if (!strcmp(type, "Replace")) {
+        d.kind = DEC_REPLACE;
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(dj, "pattern");
+        const char *rx = json_str(pat, "Regex"), *lit = json_str(pat, "String"), *content = json_str(dj, "content");
+        snprintf(sub, sizeof sub, "%s.pattern", key);
+        if (!content) return cispo_fail("%s: key '%s.content': missing or not a string", t->path, key);
+        if (lit && lit[0]) d.literal = cispo_strdup(lit);
+        else if (rx && !(d.re = regex_compile(t->path, sub, rx))) return -1;
+        else if (!rx) return cispo_fail("%s: key '%s': needs a non-empty {\"String\": ...} or {\"Regex\": ...}", t->path, sub);
+        d.content = cispo_strdup(content);
+    } else {
+        return cispo_fail("%s: key '%s.type': decoder '%s' is not supported (ByteLevel, ByteFallback, Metaspace, Replace, "
+                          "Fuse, Strip, Sequence)", t->path, key, type);
     }
-    return cispo_fail("%s: key '%s.type': decoder '%s' is not supported (ByteLevel, Sequence)", t->path, key, type);
+    dec_push(t, d);
+    return 0;
 }
 
 static int load_model(tokenizer_t *t, const cJSON *mj) {
@@ -624,21 +674,21 @@ static int load_added(tokenizer_t *t, const cJSON *aj) {
     return 0;
 }
 
-static int32_t find_named(const tokenizer_t *t, const char *dir_config, const char *key, const char *const *names) {
-    if (dir_config) {
-        char *text = cispo_read_file(dir_config, NULL);
-        cJSON *cfg = text ? cJSON_Parse(text) : NULL;
-        free(text);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+// An end/begin/pad token id: tokenizer_config.json's key (a string or an AddedToken object; null says
+// there is none) when the file has it, else the first of names that is an added token. Ordinary
+// vocabulary entries never count: a Qwen-style file's plain "<s>" is no BOS, RoBERTa's plain
+// "<|endoftext|>" no EOS (its special "</s>" is).
+static int32_t find_named(const tokenizer_t *t, const cJSON *cfg, const char *key, const char *const *names) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (v) {
+        if (cJSON_IsNull(v)) return -1;
         const char *name = cJSON_IsString(v) ? v->valuestring : json_str(v, "content");
         int32_t id = name ? tokenizer_token_to_id(t, name) : -1;
-        cJSON_Delete(cfg);
-        cispo_clear_error();
         if (id >= 0) return id;
     }
     for (; *names; names++) {
-        int32_t id = tokenizer_token_to_id(t, *names);
-        if (id >= 0) return id;
+        const int32_t *a = smap_get(&t->added_map, *names, strlen(*names));
+        if (a) return t->added[*a].id;
     }
     return -1;
 }
@@ -674,19 +724,26 @@ tokenizer_t *tokenizer_load(const char *path) {
         tokenizer_free(t);
         return NULL;
     }
-    // tokenizer_config.json beside the file names eos/bos for Hugging Face model directories.
-    char *cfg = cispo_malloc(strlen(path) + 32);
-    strcpy(cfg, path);
-    char *slash = strrchr(cfg, '/');
-    strcpy(slash ? slash + 1 : cfg, "tokenizer_config.json");
-    FILE *f = fopen(cfg, "rb");
-    if (f) fclose(f);
+    // tokenizer_config.json beside the file names eos/bos/pad for Hugging Face model directories.
+    char *cfg_path = cispo_malloc(strlen(path) + 32);
+    strcpy(cfg_path, path);
+    char *slash = strrchr(cfg_path, '/');
+    strcpy(slash ? slash + 1 : cfg_path, "tokenizer_config.json");
+    char *cfg_text = cispo_read_file(cfg_path, NULL);
+    cJSON *cfg = cfg_text ? cJSON_Parse(cfg_text) : NULL;
+    if (cfg_text && !cfg)
+        fprintf(stderr, "cispo: warning: %s: not valid JSON; special tokens are taken from %s alone\n", cfg_path, path);
+    cispo_clear_error();
     static const char *const eos_names[] = {"<|endoftext|>", "<|im_end|>", "<|end_of_text|>", "<|eot_id|>", "</s>",
                                             "<eos>", "<|end|>", NULL};
     static const char *const bos_names[] = {"<|begin_of_text|>", "<s>", "<bos>", "<|startoftext|>", NULL};
-    t->eos_id = find_named(t, f ? cfg : NULL, "eos_token", eos_names);
-    t->bos_id = find_named(t, f ? cfg : NULL, "bos_token", bos_names);
-    free(cfg);
+    static const char *const pad_names[] = {"<pad>", "<|pad|>", "[PAD]", "<|finetune_right_pad_id|>", NULL};
+    t->eos_id = find_named(t, cfg, "eos_token", eos_names);
+    t->bos_id = find_named(t, cfg, "bos_token", bos_names);
+    t->pad_id = find_named(t, cfg, "pad_token", pad_names);
+    cJSON_Delete(cfg);
+    free(cfg_text);
+    free(cfg_path);
     return t;
 }
 
@@ -710,6 +767,12 @@ void tokenizer_free(tokenizer_t *t) {
     free(t->pre);
     for (int i = 0; i < t->n_post; i++) free(t->post[i].items);
     free(t->post);
+    for (int i = 0; i < t->n_dec; i++) {
+        free(t->dec[i].literal);
+        free(t->dec[i].content);
+        pcre2_code_free(t->dec[i].re);
+    }
+    free(t->dec);
     free(t->path);
     free(t);
 }
@@ -744,6 +807,8 @@ int32_t tokenizer_special_id(const tokenizer_t *t, const char *name) {
 
 int32_t tokenizer_eos_id(const tokenizer_t *t) { return t->eos_id; }
 int32_t tokenizer_bos_id(const tokenizer_t *t) { return t->bos_id; }
+int32_t tokenizer_pad_id(const tokenizer_t *t) { return t->pad_id; }
+const char *tokenizer_path(const tokenizer_t *t) { return t->path; }
 
 // ============================================ encoding ============================================
 
@@ -752,6 +817,7 @@ typedef struct {
     buf_t buf;
     size_t *start, *end;
     size_t n, cap;
+    size_t origin;  // 1 + the index of the piece at offset 0 of the original text; 0: none
 } pieces_t;
 
 static void pieces_add(pieces_t *p, const char *s, size_t n) {
@@ -875,42 +941,92 @@ static void split_by_behavior(encode_ctx_t *c, const char *s, int behavior, int 
     free(ke);
 }
 
+// Segments for a character pattern (NormalizedString::split with a char or Fn(char) pattern): each
+// matching character is a match of its own, the runs between are not. Matches are the character `only`,
+// or punctuation (tok_unicode_is_punct) when only is UINT32_MAX.
+static void char_segments(encode_ctx_t *c, const char *s, size_t n, uint32_t only) {
+    c->mn = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int l = utf8_decode(s + i, n - i, &cp);
+        if (l <= 0) l = 1, cp = 0xFFFFFFFFu;  // not reached: the input was validated
+        if (only == UINT32_MAX ? tok_unicode_is_punct(cp) : cp == only) {
+            if (run < i) seg_add(c, run, i, 0);
+            seg_add(c, i, i + (size_t)l, 1);
+            run = i + (size_t)l;
+        }
+        i += (size_t)l;
+    }
+    if (run < n) seg_add(c, run, n, 0);
+}
+
 // Runs the pre-tokenizer over one segment of text (no added tokens inside): pieces in order.
-static int pre_tokenize(const tokenizer_t *t, encode_ctx_t *c, const char *s, size_t n, pieces_t *out) {
+// at_origin: the segment starts at offset 0 of the original text (Metaspace's prepend_scheme "first"
+// prepends only there, as `tokenizers` checks offsets_original().0 == 0). out->origin marks the piece
+// that still starts there.
+static int pre_tokenize(const tokenizer_t *t, encode_ctx_t *c, const char *s, size_t n, int at_origin, pieces_t *out) {
     pieces_t cur = {0};
     pieces_add(&cur, s, n);
+    cur.origin = at_origin && cur.n ? 1 : 0;
     for (int k = 0; k < t->n_pre; k++) {
         const pre_step_t *st = &t->pre[k];
         pieces_t next = {0};
         for (size_t i = 0; i < cur.n; i++) {
             const char *p = cur.buf.s + cur.start[i];
-            size_t len = cur.end[i] - cur.start[i];
-            if (st->kind == PRE_SPLIT) {
-                if (regex_segments(c, st->re, p, len)) { pieces_free(&cur); pieces_free(&next); return -1; }
+            size_t len = cur.end[i] - cur.start[i], before = next.n;
+            int origin = cur.origin == i + 1, first_kept = 1;
+            if (st->kind == PRE_SPLIT || st->kind == PRE_PUNCT) {
+                if (st->kind == PRE_PUNCT) char_segments(c, p, len, UINT32_MAX);
+                else if (regex_segments(c, st->re, p, len)) { pieces_free(&cur); pieces_free(&next); return -1; }
                 split_by_behavior(c, p, st->behavior, st->invert, &next);
-                continue;
-            }
-            // ByteLevel: optional prefix space, GPT-2 regex split, then each byte as its visible character.
-            c->tmp.n = 0;
-            if (st->add_prefix_space && p[0] != ' ') buf_append(&c->tmp, " ", 1);
-            buf_append(&c->tmp, p, len);
-            pieces_t raw = {0};
-            if (st->use_regex) {
-                if (regex_segments(c, st->re, c->tmp.s, c->tmp.n)) { pieces_free(&cur); pieces_free(&next); return -1; }
-                split_by_behavior(c, c->tmp.s, SPLIT_ISOLATED, 0, &raw);
-            } else {
-                pieces_add(&raw, c->tmp.s, c->tmp.n);
-            }
-            for (size_t j = 0; j < raw.n; j++) {
-                buf_t mapped = {0};
-                for (size_t b = raw.start[j]; b < raw.end[j]; b++) {
-                    char u[4];
-                    buf_append(&mapped, u, (size_t)utf8_encode(byte_to_cp[(unsigned char)raw.buf.s[b]], u));
+                first_kept = st->behavior != SPLIT_REMOVED || (c->mn && !c->mflag[0]);
+            } else if (st->kind == PRE_METASPACE) {
+                // spaces become the replacement; one is prepended unless the piece starts with it
+                char rep[4];
+                int rl = utf8_encode(st->replacement, rep);
+                c->tmp.n = 0;
+                uint32_t cp0 = 0;
+                int starts = p[0] == ' ' || (utf8_decode(p, len, &cp0) > 0 && cp0 == st->replacement);
+                if (!starts && (st->prepend == PREPEND_ALWAYS || (st->prepend == PREPEND_FIRST && origin)))
+                    buf_append(&c->tmp, rep, (size_t)rl);
+                for (size_t b = 0; b < len; b++) {
+                    if (p[b] == ' ') buf_append(&c->tmp, rep, (size_t)rl);
+                    else buf_append(&c->tmp, p + b, 1);
                 }
-                pieces_add(&next, mapped.s, mapped.n);
-                free(mapped.s);
+                if (st->split) {
+                    char_segments(c, c->tmp.s, c->tmp.n, st->replacement);
+                    split_by_behavior(c, c->tmp.s, SPLIT_MERGED_NEXT, 0, &next);
+                } else {
+                    pieces_add(&next, c->tmp.s, c->tmp.n);
+                }
+            } else {
+                // ByteLevel: optional prefix space, GPT-2 regex split, then each byte as its visible character.
+                c->tmp.n = 0;
+                if (st->add_prefix_space && p[0] != ' ') buf_append(&c->tmp, " ", 1);
+                buf_append(&c->tmp, p, len);
+                pieces_t raw = {0};
+                if (st->use_regex) {
+                    if (regex_segments(c, st->re, c->tmp.s, c->tmp.n)) {
+                        pieces_free(&cur); pieces_free(&next); pieces_free(&raw);
+                        return -1;
+                    }
+                    split_by_behavior(c, c->tmp.s, SPLIT_ISOLATED, 0, &raw);
+                } else {
+                    pieces_add(&raw, c->tmp.s, c->tmp.n);
+                }
+                for (size_t j = 0; j < raw.n; j++) {
+                    buf_t mapped = {0};
+                    for (size_t b = raw.start[j]; b < raw.end[j]; b++) {
+                        char u[4];
+                        buf_append(&mapped, u, (size_t)utf8_encode(byte_to_cp[(unsigned char)raw.buf.s[b]], u));
+                    }
+                    pieces_add(&next, mapped.s, mapped.n);
+                    free(mapped.s);
+                }
+                pieces_free(&raw);
             }
-            pieces_free(&raw);
+            if (origin && first_kept && next.n > before) next.origin = before + 1;
         }
         pieces_free(&cur);
         cur = next;
@@ -1177,7 +1293,8 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_i
                 continue;
             }
             pieces_t pieces = {0};
-            rc = pre_tokenize(t, &c, base + segs.start[k], segs.end[k] - segs.start[k], &pieces);
+            int at_origin = raw.start[i] == 0 && segs.start[k] == 0;
+            rc = pre_tokenize(t, &c, base + segs.start[k], segs.end[k] - segs.start[k], at_origin, &pieces);
             for (size_t j = 0; j < pieces.n && !rc; j++)
                 bpe_piece(t, &c, pieces.buf.s + pieces.start[j], pieces.end[j] - pieces.start[j], &body);
             pieces_free(&pieces);
@@ -1211,38 +1328,188 @@ int tokenizer_encode(const tokenizer_t *t, const char *text, size_t len, token_i
 
 // ============================================ decoding ============================================
 
+// The token strings during decoding: the decoder steps map one list to the next, as `tokenizers`'
+// Decoder::decode_chain, and the last list is joined.
+typedef struct {
+    buf_t *s;  // [n]
+    size_t n, cap;
+} toklist_t;
+
+static buf_t *toklist_add(toklist_t *l) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->s = cispo_realloc(l->s, l->cap * sizeof *l->s);
+    }
+    buf_t *b = &l->s[l->n++];
+    *b = (buf_t){0};
+    buf_init(b);
+    return b;
+}
+
+static void toklist_free(toklist_t *l) {
+    for (size_t i = 0; i < l->n; i++) buf_free(&l->s[i]);
+    free(l->s);
+    *l = (toklist_t){0};
+}
+
+// The byte of a ByteFallback token "<0xNN>" (Rust's u8::from_str_radix on NN, so "+F" counts), or -1.
+static int fallback_byte(const buf_t *b) {
+    if (b->n != 6 || memcmp(b->s, "<0x", 3) || b->s[5] != '>') return -1;
+    int v = 0;
+    for (int k = 3; k < 5; k++) {
+        char c = b->s[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0 && !(k == 3 && c == '+')) return -1;
+        v = 16 * v + (d < 0 ? 0 : d);
+    }
+    return v;
+}
+
+// ByteFallback's flush of collected bytes: one token when they are UTF-8, else one U+FFFD per byte
+// (lossy) or the raw bytes (a stream may be cut inside a character).
+static void flush_bytes(toklist_t *out, buf_t *bytes, int lossy) {
+    if (!bytes->n) return;
+    if (utf8_valid(bytes->s, bytes->n, NULL) || !lossy) buf_append(toklist_add(out), bytes->s, bytes->n);
+    else
+        for (size_t k = 0; k < bytes->n; k++) buf_append(toklist_add(out), "\xEF\xBF\xBD", 3);
+    bytes->n = 0;
+}
+
+// The character at s[i] (an invalid byte counts as one character of its own).
+static size_t char_len(const char *s, size_t n, size_t i, uint32_t *cp) {
+    int l = utf8_decode(s + i, n - i, cp);
+    if (l <= 0) {
+        *cp = 0xFFFFFFFFu;
+        return 1;
+    }
+    return (size_t)l;
+}
+
+static void decode_step(const tokenizer_t *t, const dec_step_t *d, toklist_t *in, toklist_t *out, int lossy) {
+    if (d->kind == DEC_BYTELEVEL || d->kind == DEC_FUSE) {
+        buf_t *o = toklist_add(out), raw = {0};
+        for (size_t i = 0; i < in->n; i++) {
+            const buf_t *tok = &in->s[i];
+            if (d->kind == DEC_FUSE) { buf_append(&raw, tok->s, tok->n); continue; }
+            // every character back to its byte; a token with a character outside the table (an added
+            // token such as "数学") is kept as its own UTF-8
+            size_t mark = raw.n;
+            for (size_t k = 0; k < tok->n;) {
+                uint32_t cp;
+                k += char_len(tok->s, tok->n, k, &cp);
+                if (cp >= 324 || cp_to_byte[cp] < 0) {
+                    raw.n = mark;
+                    buf_append(&raw, tok->s, tok->n);
+                    break;
+                }
+                char byte = (char)cp_to_byte[cp];
+                buf_append(&raw, &byte, 1);
+            }
+        }
+        if (lossy && d->kind == DEC_BYTELEVEL) utf8_append_lossy(o, raw.s, raw.n);  // String::from_utf8_lossy
+        else buf_append(o, raw.s, raw.n);
+        buf_free(&raw);
+        return;
+    }
+    if (d->kind == DEC_BYTEFALLBACK) {
+        buf_t bytes = {0};
+        for (size_t i = 0; i < in->n; i++) {
+            int b = fallback_byte(&in->s[i]);
+            if (b >= 0) {
+                char c = (char)b;
+                buf_append(&bytes, &c, 1);
+                continue;
+            }
+            flush_bytes(out, &bytes, lossy);
+            buf_append(toklist_add(out), in->s[i].s, in->s[i].n);
+        }
+        flush_bytes(out, &bytes, lossy);
+        buf_free(&bytes);
+        return;
+    }
+    encode_ctx_t c = {0};
+    if (d->re) c.md = pcre2_match_data_create(4, NULL);
+    for (size_t i = 0; i < in->n; i++) {
+        const buf_t *tok = &in->s[i];
+        buf_t *o = toklist_add(out);
+        if (d->kind == DEC_METASPACE) {
+            // every replacement character becomes a space, except in the first token, where it is dropped
+            // (it was prepended) unless the scheme is never
+            for (size_t k = 0; k < tok->n;) {
+                uint32_t cp;
+                size_t l = char_len(tok->s, tok->n, k, &cp);
+                if (cp != d->ch) buf_append(o, tok->s + k, l);
+                else if (!(i == 0 && d->prepend != PREPEND_NEVER)) buf_append(o, " ", 1);
+                k += l;
+            }
+        } else if (d->kind == DEC_STRIP) {
+            size_t cut_l = 0, cut_r = tok->n, k = 0;
+            for (size_t q = 0; q < d->start && k < tok->n; q++) {
+                uint32_t cp;
+                size_t l = char_len(tok->s, tok->n, k, &cp);
+                if (cp != d->ch) break;
+                k += l;
+                cut_l = k;
+            }
+            for (size_t q = 0; q < d->stop && cut_r > cut_l; q++) {
+                size_t b = cut_r - 1;
+                while (b > cut_l && utf8_is_cont((unsigned char)tok->s[b])) b--;
+                uint32_t cp;
+                char_len(tok->s, cut_r, b, &cp);
+                if (cp != d->ch) break;
+                cut_r = b;
+            }
+            buf_append(o, tok->s + cut_l, cut_r - cut_l);
+        } else if (d->literal) {  // DEC_REPLACE, String pattern: left to right, non-overlapping
+            size_t pl = strlen(d->literal), k = 0;
+            while (k < tok->n) {
+                const char *hit = tok->n - k >= pl ? memmem(tok->s + k, tok->n - k, d->literal, pl) : NULL;
+                if (!hit) break;
+                buf_append(o, tok->s + k, (size_t)(hit - tok->s) - k);
+                buf_puts(o, d->content);
+                k = (size_t)(hit - tok->s) + pl;
+            }
+            buf_append(o, tok->s + k, tok->n - k);
+        } else {  // DEC_REPLACE, Regex pattern (tokens of valid UTF-8 only; others pass unchanged)
+            if (!utf8_valid(tok->s, tok->n, NULL) || regex_segments(&c, d->re, tok->s, tok->n)) {
+                cispo_clear_error();
+                buf_append(o, tok->s, tok->n);
+                continue;
+            }
+            for (size_t k = 0; k < c.mn; k++) {
+                if (c.mflag[k]) buf_puts(o, d->content);
+                else buf_append(o, tok->s + c.mstart[k], c.mend[k] - c.mstart[k]);
+            }
+        }
+    }
+    pcre2_match_data_free(c.md);
+    free(c.mstart); free(c.mend); free(c.mflag);
+    (void)t;
+}
+
 char *tokenizer_decode(const tokenizer_t *t, const int32_t *ids, size_t n, int flags, size_t *len_out) {
-    buf_t raw = {0};
-    int first = 1;
+    toklist_t cur = {0};
     for (size_t i = 0; i < n; i++) {
         const char *tok = tokenizer_id_to_token(t, ids[i]);
         if (!tok || ((flags & TOKENIZER_SKIP_SPECIAL) && tokenizer_is_special(t, ids[i]))) continue;
-        size_t tl = strlen(tok);
-        if (t->decoder == DECODER_NONE) {  // no decoder: tokens joined by spaces
-            if (!first) buf_append(&raw, " ", 1);
-            buf_append(&raw, tok, tl);
-            first = 0;
-            continue;
-        }
-        // ByteLevel: every character back to its byte; a token with a character outside the table
-        // (an added token such as "数学") is kept as its own UTF-8.
-        size_t mark = raw.n;
-        int all = 1;
-        for (size_t k = 0; k < tl;) {
-            uint32_t cp;
-            int l = utf8_decode(tok + k, tl - k, &cp);
-            if (l <= 0 || cp >= 324 || cp_to_byte[cp] < 0) { all = 0; break; }
-            char byte = (char)cp_to_byte[cp];
-            buf_append(&raw, &byte, 1);
-            k += (size_t)l;
-        }
-        if (!all) {
-            raw.n = mark;
-            buf_append(&raw, tok, tl);
-        }
+        buf_puts(toklist_add(&cur), tok);
     }
+    for (int k = 0; k < t->n_dec; k++) {
+        toklist_t next = {0};
+        decode_step(t, &t->dec[k], &cur, &next, flags & TOKENIZER_LOSSY);
+        toklist_free(&cur);
+        cur = next;
+    }
+    buf_t raw = {0};
+    buf_init(&raw);
+    for (size_t i = 0; i < cur.n; i++) {
+        if (i && !t->n_dec) buf_append(&raw, " ", 1);  // no decoder: tokens joined by spaces
+        buf_append(&raw, cur.s[i].s, cur.s[i].n);
+    }
+    toklist_free(&cur);
     if (flags & TOKENIZER_LOSSY) {
         buf_t clean = {0};
+        buf_init(&clean);
         utf8_append_lossy(&clean, raw.s, raw.n);
         buf_free(&raw);
         raw = clean;

@@ -1,27 +1,33 @@
-// model/tokenizer.h — byte-level BPE tokenizer loaded from a Hugging Face tokenizer.json, giving the
-// same ids as the `tokenizers` package (tests/test_tokenizer.py checks this on trained tokenizers).
+// model/tokenizer.h — BPE tokenizers (byte-level and SentencePiece-style) loaded from a Hugging Face
+// tokenizer.json, giving the same ids as the `tokenizers` package 0.23 (tests/test_tokenizer.py checks
+// this on trained tokenizers and on the committed files of tests/tokenizer/).
 // defines: tokenizer_t, token_ids_t, tokenizer_load, tokenizer_free, tokenizer_encode,
 //          tokenizer_decode, tokenizer_token_to_id, tokenizer_id_to_token, tokenizer_vocab_size,
-//          tokenizer_special_id, tokenizer_eos_id, tokenizer_bos_id, token_ids_push, token_ids_free
+//          tokenizer_special_id, tokenizer_eos_id, tokenizer_bos_id, tokenizer_pad_id, tokenizer_path,
+//          token_ids_push, token_ids_free
 //
 // Supported tokenizer.json parts (anything else is refused at load with the file and the key):
 //   model          BPE: vocab, merges as "a b" strings or ["a", "b"] pairs, unk_token, fuse_unk,
-//                  byte_fallback, ignore_merges, continuing_subword_prefix, end_of_word_suffix
+//                  byte_fallback (a character outside the vocabulary becomes its <0xNN> byte tokens),
+//                  ignore_merges, continuing_subword_prefix, end_of_word_suffix
 //                  (dropout is ignored: encoding is deterministic)
 //   added_tokens   matched before pre-tokenization (leftmost-longest; lstrip, rstrip, single_word;
 //                  normalized=false tokens first, as the `tokenizers` package does). Their ids are
 //                  assigned as `tokenizers` assigns them on load (a warning on stderr when the file's
 //                  declared ids disagree, which consistent files never do).
-//   normalizer     null (or an empty Sequence)
+//   normalizer     model/tokenizer_norm.h (NFC/NFD/NFKC/NFKD, Lowercase, Strip, Replace, Prepend, Sequence)
 //   pre_tokenizer  ByteLevel (add_prefix_space, use_regex), Split (Regex or String pattern; behavior
 //                  Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous; invert),
-//                  Digits, Sequence of these. Regexes run through PCRE2 with UTF and UCP.
+//                  Digits, Metaspace (replacement, prepend_scheme always/first/never, split),
+//                  Punctuation (behavior), Sequence of these. Regexes run through PCRE2 with UTF and
+//                  UCP, their character classes widened to Unicode 16.0 (model/tokenizer_unicode.h).
 //   post_processor null, ByteLevel, TemplateProcessing (single), RobertaProcessing, BertProcessing,
 //                  Sequence of these: applied when encoding with TOKENIZER_ADD_SPECIAL.
-//   decoder        null, ByteLevel, Sequence of ByteLevel.
-// truncation and padding are ignored (callers cut sequences themselves). Not supported: normalizers
-// (NFC etc.: a Unicode normalizer needs utf8proc in the model library), WordPiece/Unigram models,
-// Metaspace pre-tokenizers.
+//   decoder        null (tokens joined by spaces), ByteLevel, ByteFallback, Metaspace, Replace, Fuse,
+//                  Strip, Sequence of these.
+// truncation and padding are ignored (callers cut sequences themselves). Not supported: WordPiece,
+// WordLevel and Unigram models; the Whitespace, WhitespaceSplit, BertPreTokenizer, UnicodeScripts
+// and CharDelimiterSplit pre-tokenizers; the Precompiled normalizer (SentencePiece's charsmap).
 #ifndef CISPO_MODEL_TOKENIZER_H
 #define CISPO_MODEL_TOKENIZER_H
 
@@ -69,12 +75,17 @@ int32_t tokenizer_vocab_size(const tokenizer_t *tok);
 int tokenizer_is_special(const tokenizer_t *tok, int32_t id);
 // The id of a special added token by name (e.g. "<|endoftext|>"), or -1 when no special token has it.
 int32_t tokenizer_special_id(const tokenizer_t *tok, const char *name);
-// End-of-sequence id: tokenizer_config.json's "eos_token" beside the tokenizer.json when present,
-// else the first special token among the common names (<|endoftext|>, <|im_end|>, <|end_of_text|>,
-// <|eot_id|>, </s>, <eos>, <|end|>); -1 when none is found.
+// End-of-sequence id: tokenizer_config.json's "eos_token" beside the tokenizer.json when it has the key
+// (null: none), else the first added token among the common names (<|endoftext|>, <|im_end|>,
+// <|end_of_text|>, <|eot_id|>, </s>, <eos>, <|end|>); -1 when none is found. Ordinary vocabulary
+// entries never count (a Qwen-style file's plain "<s>" is no BOS).
 int32_t tokenizer_eos_id(const tokenizer_t *tok);
 // Beginning-of-sequence id, found the same way ("bos_token"; <|begin_of_text|>, <s>, <bos>,
 // <|startoftext|>); -1 when none is found.
 int32_t tokenizer_bos_id(const tokenizer_t *tok);
+// Padding id, found the same way ("pad_token"; <pad>, <|pad|>, [PAD], <|finetune_right_pad_id|>).
+int32_t tokenizer_pad_id(const tokenizer_t *tok);
+// The tokenizer.json it was loaded from.
+const char *tokenizer_path(const tokenizer_t *tok);
 
 #endif

@@ -1,6 +1,7 @@
 // model/tokenizer_norm.c — tokenizer.json normalizers (model/tokenizer_norm.h).
 // Lowercase follows Rust's char::to_lowercase (per character, no final-sigma rule): utf8proc's simple
-// mapping, except U+0130 which lowercases to "i" + U+0307.
+// mapping, except U+0130 which lowercases to "i" + U+0307, and the capitals new in Unicode 15-16
+// (model/tokenizer_unicode.h: Rust's tables are at 16.0).
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "model/tokenizer_norm.h"
 
@@ -12,6 +13,7 @@
 #include "base/buf.h"
 #include "base/common.h"
 #include "base/utf8.h"
+#include "model/tokenizer_unicode.h"
 
 enum { NZ_NFC, NZ_NFD, NZ_NFKC, NZ_NFKD, NZ_LOWER, NZ_STRIP, NZ_REPLACE, NZ_PREPEND };
 
@@ -82,7 +84,7 @@ static int load_step(tok_normalizer_t *nz, const cJSON *j, const char *path, con
         } else if (cJSON_IsString(rx)) {
             int err;
             PCRE2_SIZE off;
-            char *rw = regex_for_pcre2(rx->valuestring);
+            char *rw = tok_unicode_regex(rx->valuestring);
             s.re = pcre2_compile((PCRE2_SPTR)rw, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
             free(rw);
             if (!s.re) {
@@ -179,7 +181,8 @@ static int apply_step(const nz_step_t *s, buf_t *b) {
                 continue;
             }
             utf8proc_uint8_t enc[4];
-            utf8proc_ssize_t k = utf8proc_encode_char(utf8proc_tolower(c), enc);
+            uint32_t newer = tok_unicode_lower_new((uint32_t)c);  // utf8proc's tables predate Unicode 16
+            utf8proc_ssize_t k = utf8proc_encode_char(newer ? (utf8proc_int32_t)newer : utf8proc_tolower(c), enc);
             buf_append(&o, (const char *)enc, (size_t)k);
         }
         break;

@@ -16,8 +16,5 @@ int tok_normalizer_load(tok_normalizer_t **out, const cJSON *section, const char
 // valid UTF-8.
 char *tok_normalizer_apply(const tok_normalizer_t *nz, const char *s, size_t n, size_t *out_len);
 void tok_normalizer_free(tok_normalizer_t *nz);
-// Shared with the pre-tokenizer (model/tokenizer.c): a `tokenizers` (Oniguruma) regex rewritten for
-// PCRE2 so both match the same characters (malloc'ed).
-char *regex_for_pcre2(const char *pat);
 
 #endif

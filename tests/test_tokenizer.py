@@ -3,9 +3,13 @@
 `tokenizers` package on tokenizers trained here: byte-level BPE with the GPT-2 regex (with and
 without a prefix space), GPT-4/Llama-3-style and Qwen-style Split regexes, a pipeline of Split
 behaviours and Digits, and an unk-token model, with added and special tokens. Both merge formats are
-written. Held-out multilingual text (tests/data/tokenizer_corpus_heldout.txt) and seeded random
-strings must give IDENTICAL ids, identical decodes, and exact round trips where the tokenizer is
-lossless. Bad tokenizer.json files must fail with one line naming the file and the key.
+written. Then the committed files of tests/tokenizer/ (tests/tokenizer/make_tokenizers.py): the
+SentencePiece-style ones (Metaspace with each prepend_scheme, byte fallback, the ByteFallback, Replace,
+Fuse and Strip decoders), Punctuation (Falcon style), and EOS/BOS detection (only special/added tokens
+or tokenizer_config.json name them). Held-out multilingual text (tests/data/tokenizer_corpus_heldout.txt),
+characters assigned in Unicode 15 and 16 and seeded random strings must give IDENTICAL ids, identical
+decodes, and exact round trips where the tokenizer is lossless. Bad tokenizer.json files must fail with
+one line naming the file and the key; a text holding NUL characters is encoded whole.
 
 Run: CISPO_BIN=build/cispo CISPO_PYTHON=build/venv/bin/python $CISPO_PYTHON tests/test_tokenizer.py
 (ctest runs it as test_tokenizer via tests/cmake/tokenizer.cmake).
@@ -17,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 
+os.environ.setdefault("RUST_BACKTRACE", "0")  # the reference's panics (see ref_decode) print one line, not a trace
 try:
     from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
                             trainers)
@@ -27,6 +32,13 @@ except ImportError:
 SRC = os.environ.get("CISPO_SRC", os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 BIN = os.environ.get("CISPO_BIN", os.path.join(SRC, "build", "cispo"))
 DATA = os.path.join(SRC, "tests", "data")
+COMMITTED = os.path.join(SRC, "tests", "tokenizer")
+# Characters assigned in Unicode 15.0, 15.1 and 16.0 (letters and digits to `tokenizers`, whose regexes
+# and char::is_numeric are at Unicode 16, "other" to a PCRE2 with Unicode 14 tables), and one of 17.0
+# (unassigned to both).
+UNICODE_NEW = ["\U00031350", "\U000323AF", "\U0002EBF0", "\U0002EE5D", "\U0001CCF3", "\U0001CCF0", "\U00010D50",
+               "\U00010D70", "\U000105C0", "\U00011F04", "\U00011F50", "\u0897", "\u1B4E", "\u1C89", "\uA7CB",
+               "\U00016D40", "\U0001E5D0", "\U0001E5F1", "\U000323B0"]
 
 GPT4_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -190,6 +202,8 @@ def random_texts(n, seed):
          "cat", " cat ", "cats", "数学", "<|eot_id|>", "<|begin_of_text|>", "<unk>"],
         ["\\frac{1}{2}", "\\boxed{", "$x^2$", "def ", "return ", "    ", "17+5*3-4", "3.14", "1,000", "２３"],
         [chr(c) for c in (0x1, 0x1f, 0x7f, 0xad, 0x2160, 0x00aa, 0x1e9e, 0x3007, 0xff21, 0x10348)],
+        UNICODE_NEW, UNICODE_NEW, ["\u2581", "\u2581\u2581", " \u2581", "<0x41>", "[INST]", "[/INST]", "\u0000", "a\u0000b"],
+        ["\u2e43", "\u2e5d", "\u061d", "\u166d", "\U000111c9", "\u00bf", "\u2014", "\u3001", "+", "$", "^", "`", "|"],
     ]
     out = []
     for _ in range(n):
@@ -208,6 +222,9 @@ def texts():
          "[tool]   x", "x  [tool]\n\n y",
          "_cat \u00b2cat \u0663cat \u200dcat cat_ ca\u0308t cat\u0308 \u00bdcat \u2160cat a\u0308cat", "数学数学 数学", "    \n\n\t  ", "!!!???...", "1234567890 12 1"]
     # Long runs: one piece of 20000 characters through the regexes and the merges.
+    t += ["".join(UNICODE_NEW), " ".join(UNICODE_NEW), "x" + "y".join(UNICODE_NEW) + "9", "\U0001CCF3" * 7 + "12",
+          "\U00031350\U00031351 \U0002EBF0abc", "\u2581x", " x", "  x", "<s>x", "<s> x", "[INST] x [/INST]",
+          "[INST]x", " [INST] x", "x[INST]", "\u2581\u2581 a \u2581", "a\u0000b", "\u0000", "<0x41><0xE6>"]
     t += [" " * 20000 + "x", " \t" * 10000 + "\n\n" + "y", "a" * 20000, "7" * 20000, "!?" * 10000, "数学" * 10000]
     t += held.splitlines(keepends=True)
     t += [held, read("tokenizer_corpus.txt")]
@@ -269,6 +286,95 @@ def test_tokenizer(name, make, tmp):
     print("%-15s vocab %4d: %d texts, %d tokens identical" % (name, v, len(samples), n_tokens))
 
 
+def ref_decode(ref, ids, skip):
+    """The package's decode, or None where it panics: its Strip decoder indexes below 0 when `stop` reaches
+    past what `start` cut (an empty text, a token of spaces). Ours decodes those; they are not compared."""
+    try:
+        return ref.decode(ids, skip_special_tokens=skip)
+    except BaseException as e:  # pyo3's PanicException derives from BaseException
+        if type(e).__name__ != "PanicException":
+            raise
+        return None
+
+
+def test_committed(tmp):
+    """The files of tests/tokenizer/ (make_tokenizers.py) loaded as they are, ids and decodes compared."""
+    names = sorted(f[:-5] for f in os.listdir(COMMITTED) if f.endswith(".json"))
+    check(len(names) >= 9, "tests/tokenizer holds the committed tokenizers: %s" % names)
+    for name in names:
+        path = os.path.join(COMMITTED, name + ".json")
+        ref = Tokenizer.from_file(path)
+        samples = texts()
+        for add_special in (False, True):
+            want = [ref.encode(s, add_special_tokens=add_special).ids for s in samples]
+            compare_lists(name, "encode (add_special=%s)" % add_special, encode_c(path, samples, add_special), want,
+                          samples)
+        ids = [ref.encode(s, add_special_tokens=False).ids for s in samples]
+        for skip in (True, False):
+            want = [ref_decode(ref, i, skip) for i in ids]
+            got = decode_c(path, ids, skip)
+            got = [g if w is not None else None for g, w in zip(got, want)]
+            compare_lists(name, "decode (skip_special=%s)" % skip, got, want, samples)
+        rng = random.Random(11)
+        v = ref.get_vocab_size()
+        rand_ids = [[rng.randrange(v) for _ in range(rng.randint(0, 30))] for _ in range(300)]
+        # runs of <0xNN> tokens: valid and broken UTF-8 through the ByteFallback decoder
+        byte_ids = [i for i in (ref.token_to_id("<0x%02X>" % b) for b in range(256)) if i is not None]
+        if byte_ids:
+            rand_ids += [[rng.choice(byte_ids + [rng.randrange(v)]) for _ in range(rng.randint(1, 12))] for _ in range(300)]
+            rand_ids.append(ref.encode("\U00031350 😀 é", add_special_tokens=False).ids)
+        want = [ref_decode(ref, i, False) for i in rand_ids]
+        got = [g if w is not None else None for g, w in zip(decode_c(path, rand_ids, False), want)]
+        compare_lists(name, "decode of random ids", got, want, [str(i) for i in rand_ids])
+        fallback = sum(1 for i in ids for x in i if x in set(byte_ids)) if byte_ids else 0
+        print("%-18s vocab %4d: %d texts, %d tokens identical (%d byte-fallback tokens)"
+              % (name, v, len(samples), sum(len(i) for i in ids), fallback))
+
+
+def info(path):
+    p = subprocess.run([BIN, "tokenize", "--tokenizer", path, "--info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return dict(l.split(" ", 1) for l in p.stdout.decode().split("\n") if " " in l)
+
+
+def test_special_ids(tmp):
+    """EOS/BOS come from tokenizer_config.json or special/added tokens, never from plain vocabulary entries."""
+    q = Tokenizer.from_file(os.path.join(COMMITTED, "qwen_nobos.json"))
+    got = info(os.path.join(COMMITTED, "qwen_nobos.json"))
+    check(q.token_to_id("<s>") is not None and got.get("bos") == "-1" and
+          got.get("eos") == str(q.token_to_id("<|endoftext|>")),
+          "Qwen-style file: plain <s> is no BOS, eos <|endoftext|>: %r" % got)
+    r = Tokenizer.from_file(os.path.join(COMMITTED, "roberta.json"))
+    got = info(os.path.join(COMMITTED, "roberta.json"))
+    check(got.get("eos") == str(r.token_to_id("</s>")) and got.get("bos") == str(r.token_to_id("<s>")) and
+          r.token_to_id("<|endoftext|>") is not None,
+          "RoBERTa-style file: eos is the special </s>, not the plain <|endoftext|>: %r" % got)
+    # tokenizer_config.json beside the file decides: a named token (even a plain entry), or null for none.
+    d = os.path.join(tmp, "cfgdir")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(COMMITTED, "qwen_nobos.json"), encoding="utf-8") as f, \
+            open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as g:
+        g.write(f.read())
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"eos_token": {"content": "<|im_end|>", "special": True}, "bos_token": "<s>", "pad_token": None}, f)
+    got = info(os.path.join(d, "tokenizer.json"))
+    check(got.get("eos") == str(q.token_to_id("<|im_end|>")) and got.get("bos") == str(q.token_to_id("<s>")) and
+          got.get("pad") == "-1", "tokenizer_config.json names eos/bos: %r" % got)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"eos_token": None}, f)
+    got = info(os.path.join(d, "tokenizer.json"))
+    check(got.get("eos") == "-1", "tokenizer_config.json eos_token null: no EOS: %r" % got)
+
+
+def test_nul(path):
+    """--jsonl texts keep their NUL characters (JSON "\u0000")."""
+    ref = Tokenizer.from_file(path)
+    samples = ["a\u0000b", "\u0000", "x\u0000\u0000 y\u0000"]
+    want = [ref.encode(s, add_special_tokens=False).ids for s in samples]
+    got = encode_c(path, samples, False)
+    check(got == want and len(want[0]) >= 2, "NUL inside a --jsonl text: %r vs %r" % (got, want))
+    check(decode_c(path, want, False) == samples, "NUL round trip through --jsonl --decode")
+
+
 # ---------------------------------------------------------------- bad files
 
 def test_bad_files(tmp, good_path):
@@ -298,6 +404,18 @@ def test_bad_files(tmp, good_path):
             {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated", "invert": False}]})),
          "'pre_tokenizer.pretokenizers[0].pattern'"),
         ("unk_missing", variant(lambda d: d["model"].update(unk_token="<nope>")), "'model.unk_token'"),
+        ("prepend_scheme", variant(lambda d: d.update(pre_tokenizer={"type": "Metaspace", "replacement": "\u2581",
+                                                                      "prepend_scheme": "sometimes", "split": True})),
+         "'pre_tokenizer.prepend_scheme'"),
+        ("metaspace_replacement", variant(lambda d: d.update(pre_tokenizer={"type": "Metaspace", "replacement": "ab"})),
+         "'pre_tokenizer.replacement'"),
+        ("whitespace", variant(lambda d: d.update(pre_tokenizer={"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"}]})), "'pre_tokenizer.pretokenizers[0].type'"),
+        ("decoder_wordpiece", variant(lambda d: d.update(decoder={"type": "Sequence", "decoders": [
+            {"type": "ByteFallback"}, {"type": "WordPiece", "prefix": "##", "cleanup": True}]})),
+         "'decoder.decoders[1].type'"),
+        ("strip_no_stop", variant(lambda d: d.update(decoder={"type": "Strip", "content": " ", "start": 1})),
+         "'decoder'"),
     ]
     for name, d, key in cases:
         path = os.path.join(tmp, "bad_" + name + ".json")
@@ -338,8 +456,8 @@ def test_demo_tokenizer():
     compare_lists("demo", "round trip", got, samples, samples)
     per = sum(len(w) for w in want[:len(recs)]) / len(recs)
     per_sft = sum(len(w) for w in want[len(recs):2 * len(recs)]) / len(recs)
-    eos = subprocess.run([BIN, "tokenize", "--tokenizer", path, "--info"], stdout=subprocess.PIPE).stdout.decode()
-    check("eos 0\n" in eos and "vocab_size 512\n" in eos, "demo tokenizer: eos id 0, 512 tokens: %r" % eos)
+    got = info(path)
+    check(got.get("eos") == "0" and got.get("vocab_size") == "512", "demo tokenizer: eos id 0, 512 tokens: %r" % got)
     print("demo tokenizer: %d texts identical; %.1f tokens per prompt, %.1f per SFT text" % (len(samples), per, per_sft))
 
 
@@ -348,6 +466,9 @@ def main():
         for name, make in TOKENIZERS:
             test_tokenizer(name, make, tmp)
         test_bad_files(tmp, os.path.join(tmp, "gpt2.json"))
+        test_nul(os.path.join(tmp, "gpt2.json"))
+        test_committed(tmp)
+        test_special_ids(tmp)
     test_demo_tokenizer()
     print("test_tokenizer: %d checks, %d failed: %s" % (checks, failures, "FAILED" if failures else "overall okay"))
     return 1 if failures else 0

@@ -2,7 +2,8 @@
 //   cispo tokenize --tokenizer FILE [--add-special]          text on stdin -> ids, one line
 //   cispo tokenize --tokenizer FILE --decode [--skip-special] ids on stdin -> text (raw bytes)
 //   cispo tokenize --tokenizer FILE --jsonl [--decode] ...   one JSON string per line -> one JSON id
-//                                                            array per line (or the reverse)
+//                                                            array per line (or the reverse); a
+//                                                            text may hold NULs ("\u0000")
 // defines: cmd_tokenize
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -10,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/common.h"
 #include "base/fdio.h"
+#include "base/utf8.h"
 #include "model/tokenizer.h"
 #include "trainer/commands.h"
 #include "trainer/keyconf.h"
@@ -26,7 +29,7 @@ static const keyconf_key_t tokenize_keys[] = {
     {"tokenizer", KEY_STRING, O(tokenizer), 0, 0, NULL, "", "a Hugging Face tokenizer.json (required)", 4096},
     {"decode", KEY_BOOL, O(decode), 0, 0, NULL, "false", "decode ids on stdin back to text (else encode text)", 0},
     {"jsonl", KEY_BOOL, O(jsonl), 0, 0, NULL, "false", "one JSON string (or id array with --decode) per line; decoded text made valid UTF-8", 0},
-    {"info", KEY_BOOL, O(info), 0, 0, NULL, "false", "print the vocabulary size and the eos/bos ids", 0},
+    {"info", KEY_BOOL, O(info), 0, 0, NULL, "false", "print the vocabulary size and the eos/bos/pad ids", 0},
     {"add-special", KEY_BOOL, O(add_special), 0, 0, NULL, "false", "apply the tokenizer's post-processor (e.g. BOS) when encoding", 0},
     {"skip-special", KEY_BOOL, O(skip_special), 0, 0, NULL, "false", "drop special tokens when decoding", 0},
 };
@@ -67,6 +70,48 @@ static void print_json_string(const char *s, size_t n) {
     printf("\"\n");
 }
 
+static int hex4(const char *s, uint32_t *v) {
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v * 16 + (uint32_t)d;
+    }
+    return 0;
+}
+
+// Decodes the JSON string literal s (a line cJSON accepted as a string) into out with its length: cJSON's
+// NUL-terminated valuestring would end a text at an escaped "\u0000". Unpaired surrogates are refused.
+static int json_string_bytes(const char *s, buf_t *out, int lineno) {
+    while (*s == ' ' || *s == '\t' || *s == '\r') s++;
+    if (*s++ != '"') return cispo_fail("tokenize --jsonl: stdin line %d: expected a JSON string", lineno);
+    for (; *s && *s != '"'; s++) {
+        if (*s != '\\') { buf_append(out, s, 1); continue; }
+        s++;
+        const char *simple = strchr("\"\\/bfnrt", *s);
+        if (*s && simple) {
+            static const char repl[] = "\"\\/\b\f\n\r\t";
+            buf_append(out, &repl[simple - "\"\\/bfnrt"], 1);
+            continue;
+        }
+        uint32_t cp, lo;
+        if (*s != 'u' || hex4(s + 1, &cp)) return cispo_fail("tokenize --jsonl: stdin line %d: bad escape in the string", lineno);
+        s += 4;
+        if (cp >= 0xD800 && cp < 0xDC00) {
+            if (s[1] != '\\' || s[2] != 'u' || hex4(s + 3, &lo) || lo < 0xDC00 || lo >= 0xE000)
+                return cispo_fail("tokenize --jsonl: stdin line %d: unpaired surrogate \\u%04X in the string", lineno, cp);
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            s += 6;
+        } else if (cp >= 0xDC00 && cp < 0xE000) {
+            return cispo_fail("tokenize --jsonl: stdin line %d: unpaired surrogate \\u%04X in the string", lineno, cp);
+        }
+        char u[4];
+        buf_append(out, u, (size_t)utf8_encode(cp, u));
+    }
+    return 0;
+}
+
 static int run_jsonl(const tokenizer_t *tok, int decode, int flags) {
     size_t len;
     char *in = fdio_read_stream(stdin, &len);
@@ -80,8 +125,11 @@ static int run_jsonl(const tokenizer_t *tok, int decode, int flags) {
         cJSON *j = cJSON_Parse(line);
         token_ids_t ids = {0};
         if (!decode) {
+            buf_t text = {0};
+            buf_init(&text);
             if (!cJSON_IsString(j)) rc = cispo_fail("tokenize --jsonl: stdin line %d: expected a JSON string", lineno);
-            else if (tokenizer_encode(tok, j->valuestring, strlen(j->valuestring), &ids, flags)) rc = -1;
+            else if (json_string_bytes(line, &text, lineno) || tokenizer_encode(tok, text.s, text.n, &ids, flags)) rc = -1;
+            buf_free(&text);
             for (size_t i = 0; !rc && i < ids.n; i++) printf("%s%d", i ? "," : "[", ids.ids[i]);
             if (!rc) printf(ids.n ? "]\n" : "[]\n");
         } else {
@@ -125,7 +173,8 @@ int cmd_tokenize(int argc, char **argv) {
     if (!tok) { fprintf(stderr, "cispo tokenize: %s\n", cispo_last_error()); return 1; }
     int rc = 0;
     if (info) {
-        printf("vocab_size %d\neos %d\nbos %d\n", tokenizer_vocab_size(tok), tokenizer_eos_id(tok), tokenizer_bos_id(tok));
+        printf("vocab_size %d\neos %d\nbos %d\npad %d\n", tokenizer_vocab_size(tok), tokenizer_eos_id(tok),
+               tokenizer_bos_id(tok), tokenizer_pad_id(tok));
     } else if (jsonl) {
         rc = run_jsonl(tok, decode, flags);
     } else {

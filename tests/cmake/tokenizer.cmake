@@ -1,5 +1,6 @@
 # tests/cmake/tokenizer.cmake — tokenizer parity with the `tokenizers` package: tests/test_tokenizer.py
-# trains tokenizers, then compares `cispo tokenize` ids and decodes with the package's. Runs with
+# trains tokenizers and reads the committed ones of tests/tokenizer/, then compares `cispo tokenize` ids
+# and decodes with the package's. Runs with
 # $CISPO_PYTHON (the venv scripts/test.sh makes from tests/requirements.txt), python3 otherwise.
 add_test(NAME test_tokenizer
          COMMAND sh -c "exec \"\${CISPO_PYTHON:-python3}\" tests/test_tokenizer.py"
