@@ -11,6 +11,7 @@ const cispo_command_t cispo_commands[] = {
     {"demo", cmd_demo, CMD_MPI | CMD_MPI_QUIET, "the CPU demo: SFT + CISPO RL of the tiny model on arithmetic, held-out accuracy before/after"},
     {"eval", cmd_eval, CMD_MPI | CMD_MPI_QUIET, "held-out accuracy of a model (cispo eval [CONFIG.yaml] model=CKPT.h5 [key=value ...])"},
     {"generate", cmd_generate, 0, "continue a prompt (cispo generate --model DIR --prompt-tokens FILE --max-new N --greedy)"},
+    {"serve", cmd_serve_model, 0, "OpenAI-compatible HTTP server on the rollout engine (cispo serve --model DIR --port 8000)"},
     {"logprobs", cmd_logprobs, 0, "per-token log-probs of a token file under a model (cispo logprobs --model DIR --tokens FILE)"},
     {"score", cmd_logprobs, CMD_ALIAS, "the former name of logprobs"},
     {"convert", cmd_convert, 0, "HF model directory <-> HDF5 checkpoint (cispo convert SRC DST)"},

@@ -35,6 +35,7 @@ int cmd_plan(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_serve_model(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 
 #endif
