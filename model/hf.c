@@ -1,6 +1,6 @@
 // model/hf.c — Hugging Face model directories: config.json + model.safetensors, or a sharded
 // model.safetensors.index.json, into the flat fp32 parameter buffer, and back.
-// defines: hf_load_dir, hf_save_dir
+// defines: hf_load_dir, hf_save_dir, hf_export_dir
 //
 // Accepted tensor names (docs/model.md "Weight names"): the checkpoint's per-expert names
 // (block_sparse_moe.experts.{e}.w{1,2,3}.weight, block_sparse_moe.gate.weight) and transformers'
@@ -19,6 +19,7 @@
 
 #include "base/common.h"
 #include "model/safetensors.h"
+#include "model/tokenizer.h"
 
 static char *path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
@@ -363,5 +364,184 @@ int hf_save_dir(const char *dir, const model_config_t *cfg, const param_table_t 
     rc = st_write_f32(st_path, w, n);
     free(st_path);
     free(w);
+    return rc;
+}
+
+// ---- complete exports: generation config and tokenizer files ----
+
+// The directory part of a file path ("." when it has none); caller frees.
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return cispo_strdup(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *d = cispo_malloc(n + 1);
+    memcpy(d, path, n);
+    d[n] = 0;
+    return d;
+}
+
+// Parses dir/name as a JSON object; NULL when the file is absent. *bad set when it exists but is no
+// JSON object (the error names the file).
+static cJSON *read_json_beside(const char *dir, const char *name, int *bad) {
+    char *p = path_join(dir, name);
+    cJSON *j = NULL;
+    *bad = 0;
+    if (file_exists(p)) {
+        char *text = cispo_read_file(p, NULL);
+        j = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        if (!cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            j = NULL;
+            *bad = 1;
+            cispo_fail("%s: not a JSON object", p);
+        }
+    }
+    free(p);
+    return j;
+}
+
+static int write_json_atomic(const char *dir, const char *name, const cJSON *j) {
+    char *text = cJSON_Print(j), *p = path_join(dir, name);
+    size_t n = strlen(text);
+    char *t = cispo_malloc(n + 2);
+    memcpy(t, text, n);
+    memcpy(t + n, "\n", 2);
+    int rc = write_text_atomic(p, t);
+    free(t);
+    free(p);
+    cJSON_free(text);
+    return rc;
+}
+
+static void json_set(cJSON *o, const char *key, cJSON *v) {
+    if (cJSON_GetObjectItemCaseSensitive(o, key)) cJSON_ReplaceItemInObjectCaseSensitive(o, key, v);
+    else cJSON_AddItemToObject(o, key, v);
+}
+
+static cJSON *id_or_null(int id) { return id >= 0 ? cJSON_CreateNumber(id) : cJSON_CreateNull(); }
+
+// The special-token ids of the export: the tokenizer's where it names them (tokenizer_config.json or
+// its added tokens), the model config's otherwise. EOS keeps the config's further ids that are special
+// tokens of the tokenizer (Llama 3's <|eot_id|> beside <|end_of_text|>).
+static void export_ids(model_config_t *c, const tokenizer_t *tok) {
+    int32_t eos = tokenizer_eos_id(tok);
+    if (eos >= 0) {
+        int ids[8] = {eos}, n = 1;
+        for (int i = 0; i < c->n_eos && n < 8; i++)
+            if (c->eos_token_ids[i] != eos && tokenizer_is_special(tok, c->eos_token_ids[i])) ids[n++] = c->eos_token_ids[i];
+        memcpy(c->eos_token_ids, ids, sizeof ids);
+        c->n_eos = n;
+        c->eos_token_id = eos;
+    }
+    c->bos_token_id = tokenizer_bos_id(tok);
+    if (!c->has_pad_token && tokenizer_pad_id(tok) >= 0) {
+        c->has_pad_token = 1;
+        c->pad_token_id = tokenizer_pad_id(tok);
+    }
+}
+
+// generation_config.json: the tokenizer directory's (sampling defaults a model ships) with the ids set.
+static int save_generation_config(const char *dir, const model_config_t *c, const char *tok_dir) {
+    int bad = 0;
+    cJSON *g = tok_dir ? read_json_beside(tok_dir, "generation_config.json", &bad) : NULL;
+    if (bad) return -1;
+    if (!g) g = cJSON_CreateObject();
+    json_set(g, "bos_token_id", id_or_null(c->bos_token_id));
+    json_set(g, "eos_token_id", c->n_eos > 1 ? cJSON_CreateIntArray(c->eos_token_ids, c->n_eos) : id_or_null(c->n_eos ? c->eos_token_ids[0] : -1));
+    if (c->has_pad_token) json_set(g, "pad_token_id", cJSON_CreateNumber(c->pad_token_id));
+    int rc = write_json_atomic(dir, "generation_config.json", g);
+    cJSON_Delete(g);
+    return rc;
+}
+
+// A chat template file as tokenizer_config.json's "chat_template" value: a .jinja file's text, or a
+// tokenizer_config.json's own value (a string, or a list of named templates). NULL with the error set.
+static cJSON *chat_template_json(const char *path) {
+    size_t n = strlen(path);
+    char *text = cispo_read_file(path, NULL);
+    if (!text) return NULL;
+    if (n < 5 || strcmp(path + n - 5, ".json")) {
+        cJSON *s = cJSON_CreateString(text);
+        free(text);
+        return s;
+    }
+    cJSON *cfg = cJSON_Parse(text);
+    free(text);
+    cJSON *t = cJSON_DetachItemFromObjectCaseSensitive(cfg, "chat_template");
+    cJSON_Delete(cfg);
+    if (!cJSON_IsString(t) && !cJSON_IsArray(t)) {
+        cJSON_Delete(t);
+        return cispo_fail("%s: no \"chat_template\" (a string or a list of named templates)", path), NULL;
+    }
+    return t;
+}
+
+// tokenizer.json (copied) and tokenizer_config.json: the source's, with the chat template (the override,
+// else the source's chat_template.jinja when its config has none), a tokenizer class, the special tokens
+// by name where it does not name them, and no auto_map (custom tokenizer code is not exported).
+static int save_tokenizer_files(const char *dir, const tokenizer_t *tok, const model_config_t *c,
+                                const char *chat_template_path) {
+    const char *src = tokenizer_path(tok);
+    char *tok_dir = dir_of(src);
+    size_t len;
+    char *text = cispo_read_file(src, &len), *dst = path_join(dir, "tokenizer.json");
+    int rc = text ? write_text_atomic(dst, text) : -1;
+    free(text);
+    free(dst);
+    int bad = 0;
+    cJSON *tc = rc ? NULL : read_json_beside(tok_dir, "tokenizer_config.json", &bad);
+    if (bad) rc = -1;
+    cJSON *tmpl = NULL;  // the chat template to set, when it is not the config's own
+    if (!rc && chat_template_path) {
+        if (!(tmpl = chat_template_json(chat_template_path))) rc = -1;
+    } else if (!rc && !cJSON_GetObjectItemCaseSensitive(tc, "chat_template")) {
+        char *jinja = path_join(tok_dir, "chat_template.jinja");
+        if (file_exists(jinja) && !(tmpl = chat_template_json(jinja))) rc = -1;
+        free(jinja);
+    }
+    if (!rc) {
+        if (!tc) tc = cJSON_CreateObject();
+        if (tmpl) json_set(tc, "chat_template", tmpl);
+        tmpl = NULL;
+        if (!cJSON_GetObjectItemCaseSensitive(tc, "tokenizer_class"))
+            cJSON_AddStringToObject(tc, "tokenizer_class", "PreTrainedTokenizerFast");
+        cJSON_DeleteItemFromObjectCaseSensitive(tc, "auto_map");
+        // names from the tokenizer only: naming a model config's id here (a pad id that is an ordinary
+        // token) would make transformers treat that vocabulary entry as special and split text at it
+        const struct { const char *key; int id; } named[] = {
+            {"bos_token", tokenizer_bos_id(tok)}, {"eos_token", tokenizer_eos_id(tok)}, {"pad_token", tokenizer_pad_id(tok)}};
+        for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
+            const char *name = named[i].id >= 0 ? tokenizer_id_to_token(tok, named[i].id) : NULL;
+            if (name && !cJSON_GetObjectItemCaseSensitive(tc, named[i].key)) cJSON_AddStringToObject(tc, named[i].key, name);
+        }
+        rc = write_json_atomic(dir, "tokenizer_config.json", tc);
+    }
+    cJSON_Delete(tc);
+    cJSON_Delete(tmpl);
+    if (!rc) rc = save_generation_config(dir, c, tok_dir);
+    free(tok_dir);
+    return rc;
+}
+
+int hf_export_dir(const char *dir, const model_config_t *cfg, const param_table_t *table, const float *params,
+                  const char *tokenizer_path, const char *chat_template_path) {
+    model_config_t c = *cfg;
+    tokenizer_t *tok = NULL;
+    if (tokenizer_path) {
+        if (!(tok = tokenizer_load(tokenizer_path))) return -1;
+        if (tokenizer_vocab_size(tok) > cfg->vocab_size) {
+            int n = tokenizer_vocab_size(tok);
+            tokenizer_free(tok);
+            return cispo_fail("%s: the tokenizer has %d ids but the model's vocab_size is %d: not the model's tokenizer",
+                              tokenizer_path, n, cfg->vocab_size);
+        }
+        export_ids(&c, tok);
+    } else if (chat_template_path) {
+        return cispo_fail("%s: a chat template is exported with a tokenizer: give the tokenizer.json too", chat_template_path);
+    }
+    int rc = hf_save_dir(dir, &c, table, params);
+    if (!rc) rc = tok ? save_tokenizer_files(dir, tok, &c, chat_template_path) : save_generation_config(dir, &c, NULL);
+    tokenizer_free(tok);
     return rc;
 }

@@ -1,7 +1,11 @@
 // tests/test_convert.c — `cispo convert` and HF directory import: HF -> .h5 -> HF gives the same
 // safetensors bytes tensor by tensor (for directories cispo wrote and for the transformers-written
 // parity fixtures, decay buffers and tied embeddings included), sharded-index input, and
-// transformers' fused expert names.
+// transformers' fused expert names. Exports are complete directories: generation_config.json always;
+// with a tokenizer (--tokenizer, or the one the checkpoint's run names in its config.yaml) tokenizer.json,
+// tokenizer_config.json with the chat template, and the tokenizer's eos/bos/pad ids in config.json; a
+// tokenizer larger than the model's vocabulary is refused. (tests/parity/check_export.py loads exports
+// in transformers.)
 //   ctest -R test_convert        (needs CISPO_BIN; run from the repo root)
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "base/common.h"
 #include "model/config.h"
@@ -269,6 +275,87 @@ static void test_fused(const char *src, const model_config_t *cfg, const param_t
     free(w);
 }
 
+static int run_cmd(const char *cmd) {
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static cJSON *read_json(const char *dir, const char *name) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *text = cispo_read_file(p, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return j;
+}
+
+static int json_int(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int)v->valuedouble : cJSON_IsNull(v) ? -1 : -2;
+}
+
+// A run directory's checkpoint exports with the run's tokenizer and chat template (config.yaml beside
+// it names them, as `cispo train` writes it); a tokenizer with more ids than the model is refused.
+static void test_export_tokenizer(const char *small_h5) {
+    const char *bin = getenv("CISPO_BIN");
+    char cwd[512], run[600], cmd[4096], out[700], yaml[700];
+    CISPO_ASSERT(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(run, sizeof run, "%s/run", tmpdir);
+    snprintf(out, sizeof out, "%s/run_export", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && '%s' convert tiny '%s/ckpt-000010.h5' >/dev/null", run, bin, run);
+    if (!test_check(run_cmd(cmd) == 0, "tiny preset to a checkpoint")) return;
+    snprintf(yaml, sizeof yaml, "%s/config.yaml", run);
+    FILE *f = fopen(yaml, "w");
+    CISPO_ASSERT(f != NULL);
+    fprintf(f, "model: tiny\ntokenizer: %s/configs/tokenizers/demo/tokenizer.json\nchat_template: auto\nlr: 0.001\n", cwd);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s/ckpt-000010.h5' '%s' >/dev/null", bin, run, out);
+    if (!test_check(run_cmd(cmd) == 0, "export of a run's checkpoint")) return;
+    char *a = cispo_read_file("configs/tokenizers/demo/tokenizer.json", NULL), *b = NULL;
+    char p[800];
+    snprintf(p, sizeof p, "%s/tokenizer.json", out);
+    b = cispo_read_file(p, NULL);
+    test_check(a && b && !strcmp(a, b), "the run's tokenizer.json is exported byte for byte");
+    free(a);
+    free(b);
+    char *tmpl = cispo_read_file("configs/tokenizers/demo/chat_template.jinja", NULL);
+    cJSON *tc = read_json(out, "tokenizer_config.json"), *cfg = read_json(out, "config.json"),
+          *gen = read_json(out, "generation_config.json");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(tc, "chat_template");
+    test_check(tmpl && cJSON_IsString(ct) && !strcmp(ct->valuestring, tmpl),
+               "tokenizer_config.json carries the chat template of chat_template.jinja");
+    const cJSON *eos = cJSON_GetObjectItemCaseSensitive(tc, "eos_token");
+    test_check(cJSON_IsString(eos) && !strcmp(eos->valuestring, "<|endoftext|>"), "tokenizer_config.json eos_token kept");
+    // the demo tokenizer: eos <|endoftext|> = 0, no BOS (bos_token null), pad <|endoftext|>
+    test_check(json_int(cfg, "eos_token_id") == 0 && json_int(cfg, "bos_token_id") == -1 &&
+                   json_int(cfg, "pad_token_id") == 0,
+               "config.json eos/bos/pad = the tokenizer's 0/null/0: %d/%d/%d", json_int(cfg, "eos_token_id"),
+               json_int(cfg, "bos_token_id"), json_int(cfg, "pad_token_id"));
+    test_check(json_int(gen, "eos_token_id") == 0 && json_int(gen, "bos_token_id") == -1 && json_int(gen, "pad_token_id") == 0,
+               "generation_config.json eos/bos/pad = 0/null/0");
+    cJSON_Delete(tc);
+    cJSON_Delete(cfg);
+    cJSON_Delete(gen);
+    free(tmpl);
+
+    // A tokenizer with more ids (701) than the model (vocab_size 29) is not the model's.
+    char errp[700];
+    snprintf(errp, sizeof errp, "%s/tok_err.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s' '%s/too_big' --tokenizer tests/tokenizer/mistral.json >/dev/null 2>'%s'",
+             bin, small_h5, tmpdir, errp);
+    int rc = run_cmd(cmd);
+    char *err = cispo_read_file(errp, NULL);
+    test_check(rc == 1 && err && strstr(err, "mistral.json") && strstr(err, "vocab_size is 29"),
+               "a tokenizer larger than the model refused: %s", err ? err : "");
+    free(err);
+    // Without a tokenizer the export still has generation_config.json with the config's ids.
+    snprintf(p, sizeof p, "%s/random_out", tmpdir);
+    gen = read_json(p, "generation_config.json");
+    test_check(gen && json_int(gen, "eos_token_id") == 2, "export without a tokenizer: generation_config.json eos %d",
+               json_int(gen, "eos_token_id"));
+    cJSON_Delete(gen);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cispo_test_convert_XXXXXX");
     CISPO_ASSERT(mkdtemp(tmpdir) != NULL);
@@ -302,6 +389,8 @@ int main(void) {
     test_check(WIFEXITED(st) && WEXITSTATUS(st) == 1 && err && strstr(err, "model.safetensors.index.json"),
                "export into a sharded directory refused: %s", err ? err : "");
     free(err);
+
+    test_export_tokenizer(h5);
 
     char tied[600];
     snprintf(tied, sizeof tied, "%s/block_large_tied_out/model.safetensors", tmpdir);
