@@ -350,10 +350,18 @@ out:
 
 // ---- responses ----
 
+// Text as a JSON string: invalid UTF-8 as U+FFFD, and a NUL byte too (cJSON strings end at NUL; a
+// model can emit one)
 static void add_text(cJSON *o, const char *name, const char *s, size_t n) {
     buf_t b;
     buf_init(&b);
-    utf8_append_lossy(&b, s, n);
+    for (size_t i = 0; i <= n; i++) {
+        const char *z = memchr(s + i, 0, n - i);
+        size_t k = z ? (size_t)(z - s) : n;
+        utf8_append_lossy(&b, s + i, k - i);
+        if (z) buf_puts(&b, "\xEF\xBF\xBD");
+        i = k;
+    }
     cJSON_AddStringToObject(o, name, b.s);
     buf_free(&b);
 }
