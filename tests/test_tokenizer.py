@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("RUST_BACKTRACE", "0")  # the reference's panics (see ref_decode) print one line, not a trace
+os.environ["RUST_BACKTRACE"] = "0"  # the reference's panics (see ref_decode) print one line, not a trace
 try:
     from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
                             trainers)
