@@ -5,6 +5,7 @@
 // Blocks are chained while an op holds scratch (a growing block never moves live pointers); when the
 // outermost holder gives its scratch back, a chain of several blocks is replaced by one block of
 // their total size for the next call.
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,27 @@ typedef struct cpu_block {
 static _Thread_local cpu_block *top;
 static _Thread_local size_t total_cap;
 static _Thread_local int depth;
+
+// A thread's blocks are freed when it exits (a pthread key's destructor; its value is the top block,
+// kept current below), so threads that run CPU ops and end leak nothing.
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void arena_free(void *p) {
+    cpu_block *b = p;
+    while (b) {
+        cpu_block *prev = b->prev;
+        free(b);
+        b = prev;
+    }
+}
+
+static void arena_key_init(void) { CISPO_ASSERT(pthread_key_create(&arena_key, arena_free) == 0); }
+
+static void arena_remember(void) {
+    pthread_once(&arena_once, arena_key_init);
+    pthread_setspecific(arena_key, top);
+}
 
 cpu_scratch_t cpu_scratch_begin(void) {
     cpu_scratch_t m = {top, top ? top->used : 0};
@@ -38,6 +60,7 @@ void *cpu_scratch_take(size_t bytes) {
         b->used = 0;
         top = b;
         total_cap += cap;
+        arena_remember();
     }
     void *p = (char *)top->data + top->used;
     top->used += bytes;
@@ -58,6 +81,7 @@ void cpu_scratch_end(cpu_scratch_t m) {
             top = cispo_malloc(sizeof(cpu_block) + cap);
             top->prev = NULL;
             top->cap = cap;
+            arena_remember();
         }
         if (top) top->used = 0;
         return;
@@ -68,5 +92,6 @@ void cpu_scratch_end(cpu_scratch_t m) {
         total_cap -= b->cap;
         free(b);
     }
+    arena_remember();
     if (top) top->used = m.used;
 }
