@@ -142,6 +142,7 @@ model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params
     m->scratch = backend_alloc(be, m->n_scratch);
     m->h_cu = cispo_calloc((size_t)max_tokens + 1, sizeof(int32_t));
     m->h_pos = cispo_calloc((size_t)max_tokens, sizeof(int32_t));
+    m->logit_scale = 1.0f;
     if (params) model_sync_weights(m);
     return m;
 }
@@ -287,9 +288,16 @@ void model_logprobs(model_t *m, const int32_t *targets, float *logp, float *entr
     backend_t *b = m->be;
     for (int t = 0; t < m->T; t++) CISPO_ASSERT(targets[t] >= -1 && targets[t] < c->vocab_size);
     backend_upload(b, IACT(m, m->targets), targets, (size_t)m->T * sizeof(int32_t));
-    lmhead_logprob_forward(b, STAT(m, m->logp), STAT(m, m->lm_lse), entropy ? STAT(m, m->entropy) : NULL,
-                           ACT(m, m->h_final), WP(m, m->table.lm_head), IACT(m, m->targets), m->T, c->hidden_size,
-                           c->vocab_size);
+    // logits s z = (s x) W^T: the head on the scaled hidden state (exact, and the same op everywhere)
+    model_scratch_t sc = {m->scratch, 0, m->n_scratch};
+    const void *x = ACT(m, m->h_final);
+    if (m->logit_scale != 1.0f) {
+        void *xs = model_scratch_take(&sc, (size_t)m->T * c->hidden_size, m->esize);
+        residual_mix(b, xs, NULL, x, 0.0f, m->logit_scale, (size_t)m->T * c->hidden_size);
+        x = xs;
+    }
+    lmhead_logprob_forward(b, STAT(m, m->logp), STAT(m, m->lm_lse), entropy ? STAT(m, m->entropy) : NULL, x,
+                           WP(m, m->table.lm_head), IACT(m, m->targets), m->T, c->hidden_size, c->vocab_size);
     backend_download(b, logp, STAT(m, m->logp), (size_t)m->T * sizeof(float));
     if (entropy) backend_download(b, entropy, STAT(m, m->entropy), (size_t)m->T * sizeof(float));
     m->have_logprobs = 1;
@@ -341,9 +349,18 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef) {
 
     backend_upload(b, STAT(m, m->dlogp), dlogp, (size_t)T * sizeof(float));
     void *dhf = model_scratch_take(&sc, TC, m->esize), *dx = model_scratch_take(&sc, TC, m->esize);
-    lmhead_logprob_backward(b, dhf, GP(m, m->table.lm_head), STAT(m, m->dlogp), ACT(m, m->h_final),
-                            WP(m, m->table.lm_head), IACT(m, m->targets), STAT(m, m->lm_lse), T, C, c->vocab_size,
-                            OP_WRITE);
+    // with logit_scale s the head saw s x: dW += dz^T (s x) comes out of the head as is, dx = s (dz W)
+    const void *xh = ACT(m, m->h_final);
+    size_t mark = sc.used;
+    if (m->logit_scale != 1.0f) {
+        void *xs = model_scratch_take(&sc, TC, m->esize);
+        residual_mix(b, xs, NULL, xh, 0.0f, m->logit_scale, TC);
+        xh = xs;
+    }
+    lmhead_logprob_backward(b, dhf, GP(m, m->table.lm_head), STAT(m, m->dlogp), xh, WP(m, m->table.lm_head),
+                            IACT(m, m->targets), STAT(m, m->lm_lse), T, C, c->vocab_size, OP_WRITE);
+    if (m->logit_scale != 1.0f) residual_mix(b, dhf, NULL, dhf, 0.0f, m->logit_scale, TC);
+    sc.used = mark;
     rmsnorm_backward(b, dx, GP(m, m->table.final_norm), dhf, ACT(m, m->x_final), WP(m, m->table.final_norm),
                      STAT(m, m->rstd_final), T, C, OP_WRITE);
     for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, l, dx, aux_coef, &sc);

@@ -121,6 +121,8 @@ typedef struct {
     int T, nseq, max_len;
     int have_logprobs;  // model_logprobs ran after the last forward (targets and lse saved)
     float aux_loss;     // sum over layers of the load-balancing loss of the last forward
+    float logit_scale;  // log-probs are of softmax(logit_scale * x W^T): 1, or 1 / the rollout temperature
+                        // in RL (verl's convention; docs/rl.md "Temperature and truncation")
     model_cache_t *cache;  // set during a cached forward only
 
     // backward scratch (one allocation, bytes)
@@ -145,6 +147,7 @@ int model_forward(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int
 int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T,
                          model_cache_t *cache);
 // Per-token log-probs of targets [T] (-1 = no target: logp 0) under the last forward; entropy [T] or NULL.
+// With m->logit_scale s != 1 they are of softmax(s z) (z the logits), and model_backward follows.
 void model_logprobs(model_t *m, const int32_t *targets, float *logp, float *entropy);
 // Backward of the last forward + model_logprobs: grads += dLoss/dparams for
 // Loss = sum_t dlogp[t] * logp[t] + aux_coef * aux_loss (the gradient, as a linear functional).

@@ -130,6 +130,35 @@ static void check_fixture(const char *dir, double *worst_all) {
     TEST_LE(dl, 2e-5, "%s: rollout log pi_old vs training forward max diff %.3g", dir, dl);
     for (int j = 0; j < 3; j++) rollout_sample_free(&all[j]);
 
+    // verl's convention at temperature 0.7: the sampler's tempered log pi_old equals the training
+    // forward with logit_scale 1/0.7, and differs from the untempered forward
+    {
+        rollout_config_t rt = {.max_new_tokens = 8, .eos_id = -1,
+                               .sampler = {.temperature = 0.7, .top_p = 1.0, .top_k = 0, .tempered_logp = 1}};
+        rollout_sample_t one_t;
+        infer_t *et = infer_create(m, 1, n + 12);
+        test_check(rollout_generate(et, &rt, prompts, plen, seeds, 1, &one_t, NULL) == 0, "tempered rollout");
+        infer_free(et);
+        int tot = plen[0] + one_t.n_tokens;
+        int32_t *seq = cispo_malloc(sizeof(int32_t) * tot);
+        memcpy(seq, prompts[0], sizeof(int32_t) * plen[0]);
+        memcpy(seq + plen[0], one_t.tokens, sizeof(int32_t) * one_t.n_tokens);
+        float *lp = cispo_malloc(sizeof(float) * tot), *lp1 = cispo_malloc(sizeof(float) * tot);
+        model_seq_logprobs(m, seq, tot, lp1);
+        m->logit_scale = 1.0f / 0.7f;
+        model_seq_logprobs(m, seq, tot, lp);
+        m->logit_scale = 1.0f;
+        double dt = 0, du = 0;
+        for (int t = 0; t < one_t.n_tokens; t++) {
+            dt = fmax(dt, fabs(lp[plen[0] - 1 + t] - one_t.logp[t]));
+            du = fmax(du, fabs(lp1[plen[0] - 1 + t] - one_t.logp[t]));
+        }
+        TEST_LE(dt, 2e-5, "%s: tempered log pi_old vs the forward with logit_scale 1/T: max diff %.3g", dir, dt);
+        test_check(du > 1e-3, "%s: and it is not the untempered policy's (max diff %.3g)", dir, du);
+        free(seq), free(lp), free(lp1);
+        rollout_sample_free(&one_t);
+    }
+
     // greedy continuation equals transformers' generate() (greedy.txt: prompt line, continuation line,
     // and in fixtures made since it was added, a third line with the log-prob of each chosen token at
     // its step: decode numerics, compared at 1e-4)

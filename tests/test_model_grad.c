@@ -69,6 +69,9 @@ static void snapshot_routing(const model_t *m, int32_t *out) {
         memcpy(out + l * TK, m->iacts + m->layer[l].topk_idx, TK * sizeof(int32_t));
 }
 
+// logit_scale of the model under gradcheck (RL trains with 1 / the rollout temperature)
+static float g_logit_scale = 1.0f;
+
 static void gradcheck(const char *label, const model_config_t *cfg, uint64_t seed) {
     // two packed sequences; lengths not multiples of the block so chunks straddle the boundary
     const int lens[2] = {21, 19}, nseq = 2, T = 40;
@@ -82,6 +85,7 @@ static void gradcheck(const char *label, const model_config_t *cfg, uint64_t see
     for (int t = 0; t < T; t++) coef[t] = targets[t] >= 0 ? (float)test_uniform(&s, -1.5, 0.5) : 0.0f;
 
     model_t *m = model_create(cfg, NULL, T);
+    m->logit_scale = g_logit_scale;
     randomise(m->params, &m->table, seed + 1);
     batch_t b = {m, ids, cu, targets, nseq, T, coef, 0.1f, logp};
 
@@ -498,6 +502,9 @@ int main(int argc, char **argv) {
 
     reference_forward("tiny (HF flavour)", &cfg, 21);
     gradcheck("tiny (HF flavour)", &cfg, 11);
+    g_logit_scale = 1.0f / 0.7f;  // log-probs of softmax(z / 0.7), as RL at temperature 0.7 trains them
+    gradcheck("tiny (HF flavour, logit_scale 1/0.7)", &cfg, 13);
+    g_logit_scale = 1.0f;
 
     // the original flavour's differences: RoPE over rotary_dim < D, residual = un-normed input, slopes
     model_config_t orig = cfg;

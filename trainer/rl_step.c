@@ -92,7 +92,7 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
     rollout_config_t rc = {.max_new_tokens = budget,
                            .eos_id = t->eos_id,
                            .sampler = {.temperature = c->temperature, .top_p = c->top_p, .top_k = c->top_k,
-                                       .tempered_logp = 0},
+                                       .tempered_logp = 1},
                            .rep_n = rep_n,
                            .rep_p = c->rep_p};
     double t0 = cispo_now();
@@ -229,10 +229,6 @@ static void warn_sampling(train_t *t) {
     const run_config_t *c = &t->cfg;
     if (t->sampling_warned || dist_world()->rank != 0) return;
     t->sampling_warned = 1;
-    if (c->temperature != 1.0)
-        fprintf(stderr, "cispo: note: rollouts sample at temperature %g, while log pi_old and log pi_theta are both "
-                        "the untempered policy's: the ratio corrects the policy's change, not the temperature "
-                        "(docs/rl.md \"Temperature and truncation\")\n", c->temperature);
     if ((c->top_p > 0 && c->top_p < 1) || c->top_k > 0)
         fprintf(stderr, "cispo: warning: top_p=%g top_k=%d truncate the sampling distribution, which neither log "
                         "pi_old nor log pi_theta describes: the importance ratio is biased for every token near the "
@@ -283,6 +279,11 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     t->loss.kl_coef = c->kl_coef, t->loss.kl_kind = c->kl_estimator;
     t->loss.entropy_coef = c->entropy_coef;
     if (c->kl_coef > 0 && !t->ref && open_reference(t)) return -1;
+    // verl's convention: log pi_old (recorded by the sampler) and log pi_theta (the training forward) are
+    // both of softmax(z / temperature), so the ratio corrects the policy's change and nothing else
+    const float logit_scale = (float)(1.0 / c->temperature);
+    t->m->logit_scale = logit_scale;
+    if (t->ref) t->ref->logit_scale = logit_scale;
     // length curriculum: the budget of this step, with the overlong window and the repetition run scaled alike
     const int budget = run_config_max_new_tokens(c, t->rl_done);
     const int window = (int)((long)t->overlong_cache * budget / c->max_new_tokens);
@@ -522,7 +523,9 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         metrics_set(mt, "rollout_tok_per_s", t_roll > 0 ? gen_tokens / t_roll : 0);
         metrics_set(mt, "train_tok_per_s", t_train > 0 ? packed / t_train : 0);
     }
-    if (t->ref && (rc || t->rl_done >= c->steps)) model_free(t->ref), t->ref = NULL;  // train_close does not know it
+    t->m->logit_scale = 1.0f;  // SFT and evaluation see the policy itself
+    if (t->ref) t->ref->logit_scale = 1.0f;
+    if (t->ref && (rc || t->rl_done >= c->steps)) model_free(t->ref), t->ref = NULL;
     for (int i = 0; i < n_all; i++) rollout_sample_free(&all[i].s), free(all[i].text);
     free(all), free(keep), free(idx), free(order), free(seqs), free(old), free(adv), free(first_tok);
     free(lp), free(ent), free(d), free(ref);

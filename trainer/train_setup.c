@@ -190,6 +190,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
 
 void train_close(train_t *t) {
     if (t->engine) infer_free(t->engine);
+    if (t->ref) model_free(t->ref);
     if (t->m) model_free(t->m);
     if (t->tok) tokenizer_free(t->tok);
     train_set_free(&t->train);
@@ -201,32 +202,41 @@ void train_close(train_t *t) {
 }
 
 int train_save(train_t *t, const char *path) {
-    cJSON *x = cJSON_CreateObject();
-    cJSON_AddNumberToObject(x, "sft_done", t->sft_done);
-    cJSON_AddNumberToObject(x, "rl_done", t->rl_done);
-    cJSON_AddNumberToObject(x, "opt_phase", t->opt_phase);
-    cJSON_AddNumberToObject(x, "opt_t", t->opt.t);
-    cJSON_AddNumberToObject(x, "seed", t->cfg.seed);
-    if (isfinite(t->heldout_before)) cJSON_AddNumberToObject(x, "heldout_before", t->heldout_before);
-    char *extra = cJSON_PrintUnformatted(x);
-    cJSON_Delete(x);
-    uint64_t rng[4] = {t->sft_data.epoch, t->sft_data.cursor, t->rl_data.epoch, t->rl_data.cursor};
+    dist_t *dw = dist_world();
+    const int root = dw->rank == 0;
     int have_moments = t->opt_phase != 0;
-    // checkpoints hold the fp32 master and moments wherever they live (a GPU run resumes on the CPU)
+    // checkpoints hold the whole fp32 master and moments wherever they live (a GPU run resumes on the CPU;
+    // ZeRO-1 shards meet on rank 0, so a run resumes on any number of ranks)
     const size_t n = t->m->table.n_floats;
     const int host = t->be.kind == BACKEND_CPU;
-    float *p = t->m->params, *mo = have_moments ? t->opt.m : NULL, *vo = have_moments ? t->opt.v : NULL;
-    if (!host) {
-        p = cispo_malloc(n * sizeof(float));
-        train_download(t, p, t->m->params, n);
-        if (have_moments) {
-            mo = cispo_malloc(n * sizeof(float)), vo = cispo_malloc(n * sizeof(float));
-            train_download(t, mo, t->opt.m, n);
-            train_download(t, vo, t->opt.v, n);
+    float *mo = NULL, *vo = NULL;
+    if (have_moments && root) mo = cispo_malloc(n * sizeof(float)), vo = cispo_malloc(n * sizeof(float));
+    int rc = have_moments ? optim_gather_moments(&t->opt, mo, vo, 0) : 0;
+    if (!rc && root) {
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "sft_done", t->sft_done);
+        cJSON_AddNumberToObject(x, "rl_done", t->rl_done);
+        cJSON_AddNumberToObject(x, "opt_phase", t->opt_phase);
+        cJSON_AddNumberToObject(x, "opt_t", t->opt.t);
+        cJSON_AddNumberToObject(x, "seed", t->cfg.seed);
+        if (isfinite(t->heldout_before)) cJSON_AddNumberToObject(x, "heldout_before", t->heldout_before);
+        char *extra = cJSON_PrintUnformatted(x);
+        cJSON_Delete(x);
+        uint64_t rng[4] = {t->sft_data.epoch, t->sft_data.cursor, t->rl_data.epoch, t->rl_data.cursor};
+        float *p = t->m->params;
+        if (!host) {
+            p = cispo_malloc(n * sizeof(float));
+            train_download(t, p, t->m->params, n);
         }
+        rc = checkpoint_save(path, &t->mcfg, &t->m->table, p, mo, vo, t->sft_done + t->rl_done, rng, 4, extra);
+        if (!host) free(p);
+        cJSON_free(extra);
     }
-    int rc = checkpoint_save(path, &t->mcfg, &t->m->table, p, mo, vo, t->sft_done + t->rl_done, rng, 4, extra);
-    if (!host) free(p), free(mo), free(vo);
-    cJSON_free(extra);
+    free(mo), free(vo);
+    if (dw->world > 1) {  // rank 0's write fails every rank
+        double failed = rc != 0;
+        if (dist_allreduce_max_f64(dw, &failed, 1)) return -1;
+        if (failed > 0 && !rc) rc = cispo_fail("rank 0 could not write the checkpoint %s", path ? path : "");
+    }
     return rc;
 }
