@@ -4,7 +4,10 @@
 // summed in another order), the held-out accuracy after SFT agrees, the RL steps log global counts and
 // the entropy over the same samples (global sampling seeds),
 // a run halted under two ranks resumes in one process, and `cispo eval` under two ranks reproduces the
-// held-out accuracy (sampled) of one process exactly. CISPO_MPIEXEC: the mpirun to launch with.
+// held-out accuracy (sampled) of one process exactly. ZeRO-1 (the key `zero`, on by default): the
+// checkpoint after SFT of a two-rank run with zero=1 has the parameters and AdamW moments of zero=0 (fp32
+// summation order apart), and an SFT run with sharded moments saved on 2 ranks resumes on 3, and saved on 3
+// resumes in one process, as the same run with whole moments does. CISPO_MPIEXEC: the mpirun to launch with.
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +17,7 @@
 
 #include "base/common.h"
 #include "tests/testutil.h"
+#include "trainer/checkpoint.h"
 
 static char out_buf[1 << 20];
 
@@ -37,6 +41,24 @@ static double log_value(const char *path, int step, const char *key, int *lines)
     }
     free(text);
     return v;
+}
+
+// Largest |a - b| / (1e-3 + |b|) over the parameters and both moments of two checkpoints; INFINITY when
+// either does not load or has no moments.
+static double ckpt_diff(const char *a, const char *b) {
+    checkpoint_t x, y;
+    if (checkpoint_load(a, &x)) return INFINITY;
+    if (checkpoint_load(b, &y)) return checkpoint_free(&x), INFINITY;
+    double w = x.table.n_floats == y.table.n_floats && x.m && y.m ? 0 : INFINITY;
+    for (size_t i = 0; isfinite(w) && i < x.table.n_floats; i++) {
+        const float xs[3] = {x.params[i], x.m[i], x.v[i]}, ys[3] = {y.params[i], y.m[i], y.v[i]};
+        for (int k = 0; k < 3; k++) {
+            double d = fabs((double)xs[k] - ys[k]) / (1e-3 + fabs((double)ys[k]));
+            if (!(d <= w)) w = d;
+        }
+    }
+    checkpoint_free(&x), checkpoint_free(&y);
+    return w;
 }
 
 static int count(const char *hay, const char *needle) {
@@ -109,6 +131,45 @@ int main(void) {
     snprintf(b, sizeof b, "%s/halt/metrics.jsonl", dir);
     double r2 = log_value(b, 2, "updates", &lb);
     test_check(r2 == 2 && lb == 3, "the resumed run logs RL step 2 (%d lines)", lb);
+
+    // ZeRO-1 against whole moments: two ranks, the checkpoint after the 3 SFT updates
+    for (int z = 0; z < 2; z++) {
+        snprintf(cmd, sizeof cmd, "'%s' --oversubscribe -np 2 '%s' train %s out=%s/zero%d zero=%d halt_after=3", mpi,
+                 bin, args, dir, z, z);
+        test_check(run(cmd) == 0 && strstr(out_buf, "halted after step 3"), "two ranks, zero=%d, halt: %s", z, out_buf);
+    }
+    snprintf(a, sizeof a, "%s/zero0/ckpt-000003.h5", dir);
+    snprintf(b, sizeof b, "%s/zero1/ckpt-000003.h5", dir);
+    double dz = ckpt_diff(b, a);
+    test_check(dz <= 1e-4, "zero=1 vs zero=0 after 3 AdamW updates on 2 ranks: parameters and moments agree "
+               "(max rel diff %.3g)", dz);
+    // sharded moments across rank counts, mid-SFT (the moments are in use): saved on 2 ranks after step 1,
+    // resumed on 3 for step 2, saved there and resumed in one process for step 3; the same with whole
+    // moments (zero=0) must give the same checkpoint (rank counts change the micro-batches, so only runs over
+    // the same rank counts compare)
+    for (int z = 0; z < 2; z++) {
+        snprintf(cmd, sizeof cmd, "'%s' --oversubscribe -np 2 '%s' train %s out=%s/reshard%d zero=%d halt_after=1", mpi,
+                 bin, args, dir, z, z);
+        test_check(run(cmd) == 0 && strstr(out_buf, "halted after step 1"), "zero=%d: 2 ranks halt after step 1: %s",
+                   z, out_buf);
+        snprintf(cmd, sizeof cmd, "'%s' --oversubscribe -np 3 '%s' train %s out=%s/reshard%d zero=%d resume=auto "
+                 "halt_after=2", mpi, bin, args, dir, z, z);
+        test_check(run(cmd) == 0 && strstr(out_buf, "resumed from") && strstr(out_buf, "halted after step 2"),
+                   "zero=%d: saved on 2 ranks, resumed on 3: %s", z, out_buf);
+        snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/reshard%d zero=%d resume=auto halt_after=3", bin, args, dir, z, z);
+        test_check(run(cmd) == 0 && strstr(out_buf, "resumed from") && strstr(out_buf, "halted after step 3"),
+                   "zero=%d: saved on 3 ranks, resumed in one process: %s", z, out_buf);
+    }
+    snprintf(a, sizeof a, "%s/reshard0/ckpt-000003.h5", dir);
+    snprintf(b, sizeof b, "%s/reshard1/ckpt-000003.h5", dir);
+    dz = ckpt_diff(b, a);
+    test_check(dz <= 1e-4, "SFT resumed 2 -> 3 -> 1 ranks: sharded moments (zero=1) give the parameters and moments "
+               "of whole ones (zero=0) after 3 updates (max rel diff %.3g)", dz);
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/reshard1 resume=auto", bin, args, dir);
+    test_check(run(cmd) == 0, "the resharded run finishes RL: %s", out_buf);
+    snprintf(b, sizeof b, "%s/reshard1/metrics.jsonl", dir);
+    double z2 = log_value(b, 2, "updates", &lb);
+    test_check(z2 == 2 && lb == 3, "the run resumed three times logs RL step 2 (%d lines)", lb);
 
     // held-out accuracy of one set of parameters (an SFT-trained checkpoint that gets some right), sampled:
     // two ranks decode their slices with the global seeds and must reproduce one process exactly

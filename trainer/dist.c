@@ -141,3 +141,23 @@ int dist_allgather_f32(dist_t *d, float *buf, size_t n) {
     }
     return 0;
 }
+
+// Point-to-point, one message per chunk of each shard (a pair's messages arrive in order), so that a
+// shard of any size goes below MPI's int counts and root needs no second buffer.
+int dist_gather_shards_f32(dist_t *d, const float *mine, float *full, size_t n, int root) {
+    size_t b, e;
+    dist_shard_range(d->world, d->rank, n, &b, &e);
+    if (d->rank == root && e > b && full + b != mine) memmove(full + b, mine, (e - b) * sizeof(float));
+    if (d->world == 1) return 0;
+    for (int r = 0; r < d->world; r++) {
+        if (r == root || (d->rank != root && d->rank != r)) continue;
+        dist_shard_range(d->world, r, n, &b, &e);
+        for (size_t o = b; o < e; o += CHUNK) {
+            int c = (int)(e - o < CHUNK ? e - o : CHUNK);
+            int rc = d->rank == root ? MPI_Recv(full + o, c, MPI_FLOAT, r, 17, MPI_COMM_WORLD, MPI_STATUS_IGNORE)
+                                     : MPI_Send(mine + (o - b), c, MPI_FLOAT, root, 17, MPI_COMM_WORLD);
+            if (rc != MPI_SUCCESS) return mpi_fail(d, "gather of the shards", rc);
+        }
+    }
+    return 0;
+}

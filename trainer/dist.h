@@ -1,10 +1,11 @@
 // trainer/dist.h — distributed setup over MPI (launch with mpirun or srun; a plain start is a world
 // of one). On the CPU path MPI carries the collectives: gradient all-reduce for data parallelism and
 // ZeRO-1 optimizer sharding (reduce-scatter gradients, each rank updates its shard of the flat
-// parameter buffer, all-gather the parameters).
+// parameter buffer, all-gather the parameters; trainer/optim.h), and the gather of the shards to one
+// rank for a checkpoint.
 // defines: dist_t, dist_init, dist_finalize, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
 //          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32,
-//          dist_world, dist_launched, dist_start, dist_allreduce_max_f64
+//          dist_gather_shards_f32, dist_world, dist_launched, dist_start, dist_allreduce_max_f64
 #ifndef CISPO_TRAINER_DIST_H
 #define CISPO_TRAINER_DIST_H
 
@@ -40,5 +41,8 @@ void dist_shard_range(int world, int rank, size_t n, size_t *begin, size_t *end)
 int dist_reduce_scatter_sum_f32(dist_t *d, float *buf, size_t n);
 // buf [n]: every rank's shard, as held by its owner, copied to all ranks.
 int dist_allgather_f32(dist_t *d, float *buf, size_t n);
+// Every rank's shard of an n-element buffer to root: mine [this rank's shard size] on every rank, full [n]
+// on root (NULL elsewhere), which gets each shard at its place. A world of one copies mine to full.
+int dist_gather_shards_f32(dist_t *d, const float *mine, float *full, size_t n, int root);
 
 #endif

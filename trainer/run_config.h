@@ -94,6 +94,7 @@ typedef struct {
     double aux_coef;               // MoE load-balancing loss weight (-1: the model config's)
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
     int device;                    // enum run_device: where the model trains and decodes
+    int zero;                      // ZeRO stage over the data-parallel ranks: 0 none, 1 moments sharded
     int rollout_slots;             // sequences decoded together
     // ---- evaluation ----
     int eval_every;                // held-out accuracy every k RL steps (0: before and after only)

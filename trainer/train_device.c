@@ -1,5 +1,6 @@
-// trainer/train_device.c — the device the policy lives on: choosing the backend, moving tensors
-// between it and the host (checkpoints, collectives), and the memory report printed at start.
+// trainer/train_device.c — the device the policy lives on: choosing the backend (and whether the
+// optimizer state is sharded over the ranks, run key `zero`), moving tensors between it and the host
+// (checkpoints, collectives), and the memory report printed at start.
 // defines: train_open_backend, train_allreduce_grads, train_download, train_upload, train_memory_report
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,9 @@
 #include "trainer/train.h"
 
 int train_open_backend(train_t *t) {
+    // ZeRO-1 over the data-parallel ranks: every optimizer the run sets up holds its shard of the moments
+    dist_t *dw = dist_world();
+    optim_use_zero(t->cfg.zero && dw->world > 1 ? dw : NULL);
     int want = t->cfg.device, have = backend_available(BACKEND_CUDA);
     if (want == RUN_DEVICE_AUTO) want = have > 0 ? RUN_DEVICE_CUDA : RUN_DEVICE_CPU;
     if (want == RUN_DEVICE_CPU) return backend_init(&t->be, BACKEND_CPU, 0, DTYPE_F32);
@@ -20,7 +24,6 @@ int train_open_backend(train_t *t) {
         return cispo_fail("key 'device': cuda asked, but %s: use device=cpu or device=auto", why);
     }
     // one GPU per rank, in rank order on each host
-    dist_t *dw = dist_world();
     int dev = dw->world > 1 ? dw->rank % have : 0;
     return backend_init(&t->be, BACKEND_CUDA, dev, DTYPE_BF16);
 }
@@ -33,15 +36,20 @@ void train_upload(train_t *t, float *dst, const float *host, size_t n) {
     backend_upload(&t->be, dst, host, n * sizeof(float));
 }
 
+// Under ZeRO-1 (t->opt sharded) a reduce-scatter: each rank gets the sum of its shard only, all that its
+// optimizer step reads; else the whole buffer is all-reduced.
 int train_allreduce_grads(train_t *t) {
     dist_t *dw = dist_world();
     if (dw->world == 1) return 0;
-    size_t n = t->m->table.n_floats;
-    if (t->be.kind == BACKEND_CPU) return dist_allreduce_sum_f32(dw, t->m->grads, n);
+    const size_t n = t->m->table.n_floats;
+    const int zero = t->opt.dp != NULL;
+    if (t->be.kind == BACKEND_CPU)
+        return zero ? dist_reduce_scatter_sum_f32(dw, t->m->grads, n) : dist_allreduce_sum_f32(dw, t->m->grads, n);
     float *h = cispo_malloc(n * sizeof(float));
     train_download(t, h, t->m->grads, n);
-    int rc = dist_allreduce_sum_f32(dw, h, n);
-    if (!rc) train_upload(t, t->m->grads, h, n);
+    int rc = zero ? dist_reduce_scatter_sum_f32(dw, h, n) : dist_allreduce_sum_f32(dw, h, n);
+    const size_t b = zero ? t->opt.lo : 0, e = zero ? t->opt.hi : n;
+    if (!rc && e > b) train_upload(t, t->m->grads + b, h + b, e - b);
     free(h);
     return rc;
 }
@@ -53,7 +61,11 @@ void train_memory_report(const train_t *t) {
     const model_t *m = t->m;
     const size_t n = m->table.n_floats, es = m->esize;
     const size_t working = m->wparams == (void *)m->params ? 0 : n * es;
-    const size_t master = n * sizeof(float), optim = 2 * n * sizeof(float), grads = n * sizeof(float);
+    // ZeRO-1: the moments of rank 0's shard, the largest (shards differ by at most one element)
+    const dist_t *dw = dist_world();
+    size_t shard_lo = 0, shard_hi = n;
+    if (t->cfg.zero && dw->world > 1) dist_shard_range(dw->world, 0, n, &shard_lo, &shard_hi);
+    const size_t master = n * sizeof(float), optim = 2 * (shard_hi - shard_lo) * sizeof(float), grads = n * sizeof(float);
     const size_t acts = m->n_acts * es + m->n_stats * sizeof(float) + m->n_iacts * sizeof(int32_t);
     const size_t scratch = m->n_scratch, ws = m->be->ws_bytes;
     const model_cache_t *ca = t->engine ? &t->engine->cache : NULL;
@@ -64,9 +76,10 @@ void train_memory_report(const train_t *t) {
                  2 * (size_t)ca->n_soft * ca->max_slots * ca->max_ctx * c->n_kv_heads * c->head_dim * es;
     }
     const size_t total = working + master + optim + grads + acts + scratch + ws + caches;
-    printf("memory on %s (%s activations): weights %.3f GiB + fp32 master %.3f + AdamW moments %.3f + gradients "
+    printf("memory on %s (%s activations): weights %.3f GiB + fp32 master %.3f + AdamW moments%s %.3f + gradients "
            "%.3f + activations %.3f (micro_tokens %d) + scratch %.3f + workspace %.3f + rollout caches %.3f = %.3f GiB\n",
-           backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), gib(master), gib(optim), gib(grads),
+           backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), gib(master),
+           shard_hi - shard_lo < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
            gib(acts), m->max_tokens, gib(scratch), gib(ws), gib(caches), gib(total));
     size_t fr = 0, tot = 0;
     backend_mem_info(m->be, &fr, &tot);

@@ -62,10 +62,15 @@ static long last_saved_step = -1;
 
 // A checkpoint of the current step, then rotation: of the steps up to this one the keep_checkpoints
 // newest stay (a newer step, left by another run, is never deleted; ckpt-best.h5 is a link of its own).
+// Every rank comes here together: under ZeRO-1 each sends rank 0 its shard of the moments.
 static int save_checkpoint(train_t *t) {
     long step = t->sft_done + t->rl_done;
     last_save_time = cispo_now();
-    if (dist_world()->rank != 0 || step == last_saved_step) return 0;
+    if (step == last_saved_step) return 0;
+    if (dist_world()->rank != 0) {
+        last_saved_step = step;
+        return train_save(t, NULL);
+    }
     commit_samples(t);
     if (t->metrics) fflush(t->metrics), fflush(t->sft_metrics);
     char path[1100];
@@ -186,8 +191,7 @@ static int resume(train_t *t, const char *path) {
             train_use_optimizer(t, phase);
             if (!ck.m) rc = cispo_fail("%s: no optimizer moments in the checkpoint", path);
             else {
-                train_upload(t, t->opt.m, ck.m, ck.table.n_floats);
-                train_upload(t, t->opt.v, ck.v, ck.table.n_floats);
+                optim_load_moments(&t->opt, ck.m, ck.v);  // this rank's shard under ZeRO-1, whatever the saving world
                 t->opt.t = cJSON_GetObjectItem(x, "opt_t")->valueint;
             }
         }
@@ -326,6 +330,11 @@ static int after_step(train_t *t, int *rc) {
     int sig = stop_signal_agreed();
     int due = (c->save_every > 0 && step % c->save_every == 0) ||
               (c->save_minutes > 0 && cispo_now() - last_save_time >= 60 * c->save_minutes);
+    if (c->save_minutes > 0 && dist_world()->world > 1) {  // the ranks' clocks decide together (a save is collective)
+        double d = due;
+        if (dist_allreduce_max_f64(dist_world(), &d, 1)) return *rc = -1, 1;
+        due = d > 0;
+    }
     int halt = !sig && halted(t);
     if ((due || sig || halt) && save_checkpoint(t)) return *rc = -1, 1;
     if (sig) {

@@ -1,4 +1,5 @@
-# MPI tests with real ranks: test_dist under mpirun -np 2 and 3 (test_dist alone is the world of one).
+# MPI tests with real ranks: test_dist under mpirun -np 2 and 3, test_zero (ZeRO-1 in the optimizer) under
+# -np 2, 3 and 4 (each alone is the world of one).
 find_program(MPIEXEC_BIN NAMES mpirun mpiexec)
 if(MPIEXEC_BIN AND TARGET test_dist)
   foreach(np 2 3)
@@ -7,6 +8,15 @@ if(MPIEXEC_BIN AND TARGET test_dist)
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     # root in CI containers; Open MPI refuses root unless told
     set_tests_properties(test_dist_np${np} PROPERTIES LABELS "cpu;mpi" TIMEOUT 120
+      ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+  endforeach()
+endif()
+if(MPIEXEC_BIN AND TARGET test_zero)
+  foreach(np 2 3 4)
+    add_test(NAME test_zero_np${np}
+             COMMAND ${MPIEXEC_BIN} --oversubscribe -np ${np} $<TARGET_FILE:test_zero>
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(test_zero_np${np} PROPERTIES LABELS "cpu;mpi" TIMEOUT 120
       ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
   endforeach()
 endif()
@@ -19,7 +29,15 @@ if(CISPO_SANITIZE AND TARGET test_dist)
     set_property(TEST test_dist_np${np} APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
   endforeach()
 endif()
-# test_train_mpi launches `cispo train` itself, in one process and under mpirun -np 2
+if(CISPO_SANITIZE AND TARGET test_zero)
+  set_property(TEST test_zero APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+  if(MPIEXEC_BIN)
+    foreach(np 2 3 4)
+      set_property(TEST test_zero_np${np} APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+    endforeach()
+  endif()
+endif()
+# test_train_mpi launches `cispo train` itself, in one process and under mpirun -np 2 and 3
 if(TARGET test_train_mpi)
   if(MPIEXEC_BIN)
     set_property(TEST test_train_mpi APPEND PROPERTY ENVIRONMENT "CISPO_MPIEXEC=${MPIEXEC_BIN}"
