@@ -1,5 +1,5 @@
-// datasets/synth.c — the synthetic arithmetic task (see datasets/synth.h for the format and the
-// difficulty levels).
+// datasets/synth.c — the synthetic arithmetic task and its tool-use variant (see datasets/synth.h for
+// the formats and the difficulty levels).
 #include "datasets/synth.h"
 
 #include <stdio.h>
@@ -68,6 +68,53 @@ void synth_arith(uint64_t seed, uint64_t index, int dmin, int dmax, data_record_
     snprintf(id, sizeof id, "arith-%016llx", (unsigned long long)rng_mix64(rng_fnv1a_str(prompt)));
     snprintf(answer, sizeof answer, "%ld", nums[0]);
     snprintf(meta, sizeof meta, "{\"task\":\"arith\",\"difficulty\":%d,\"ops\":%d}", d, n_ops);
+    out->id = cispo_strdup(id);
+    out->prompt = cispo_strdup(prompt);
+    out->verifier = cispo_strdup("math");
+    out->answer = cispo_strdup(answer);
+    out->response = cispo_strdup(resp);
+    out->meta_json = cispo_strdup(meta);
+}
+
+// The value of nums/ops with * before + and - (left to right).
+static long eval_expr(const long *nums, const char *ops, int n_ops) {
+    long sum = 0, term = nums[0];
+    int sign = 1;
+    for (int i = 0; i < n_ops; i++) {
+        if (ops[i] == '*') {
+            term *= nums[i + 1];
+            continue;
+        }
+        sum += sign * term;
+        sign = ops[i] == '+' ? 1 : -1;
+        term = nums[i + 1];
+    }
+    return sum + sign * term;
+}
+
+void synth_arith_tools(uint64_t seed, uint64_t index, data_record_t *out) {
+    memset(out, 0, sizeof *out);
+    uint64_t s = seed * 0xA24BAED4963EE407ull ^ (index + 1) * 0x9FB21C651E98DF25ull;
+    rng_next(&s);
+    int n_ops = uniform(&s, 1, 2);
+    long nums[3] = {0, 0, 0};
+    char ops[2] = {'+', '+'};
+    for (int i = 0; i <= n_ops; i++) nums[i] = uniform(&s, 10, 999);
+    for (int i = 0; i < n_ops; i++) ops[i] = "+-*"[uniform(&s, 0, 2)];
+    int use_tool = rng_unit(rng_next(&s)) < SYNTH_TOOLS_DEMO_FRAC;
+    long v = eval_expr(nums, ops, n_ops);
+
+    char expr[64], prompt[96], resp[256], id[64], answer[32], meta[128];
+    write_expr(expr, nums, ops, n_ops);
+    snprintf(prompt, sizeof prompt, "Compute %s.", expr);
+    if (use_tool)
+        snprintf(resp, sizeof resp, "<<calculator %s>>\n= %ld\nThe answer is \\boxed{%ld}.", expr, v, v);
+    else
+        snprintf(resp, sizeof resp, "The answer is \\boxed{%ld}.", v);
+    snprintf(id, sizeof id, "arith-tools-%016llx", (unsigned long long)rng_mix64(rng_fnv1a_str(prompt)));
+    snprintf(answer, sizeof answer, "%ld", v);
+    snprintf(meta, sizeof meta, "{\"task\":\"arith_tools\",\"ops\":%d,\"tool_demo\":%s}", n_ops,
+             use_tool ? "true" : "false");
     out->id = cispo_strdup(id);
     out->prompt = cispo_strdup(prompt);
     out->verifier = cispo_strdup("math");

@@ -1,14 +1,35 @@
 // rl/rollout.h — batched generation with continuous batching and the stop rules of docs/rl.md.
-// defines: rollout_config_t, rollout_sample_t, rollout_generate, rollout_sample_free, stop reasons
+// defines: rollout_config_t, rollout_tools_t, rollout_sample_t, rollout_generate, rollout_sample_free, stop reasons
+//
+// Multi-turn tool use (cfg->tools set; docs/rl.md "Tool use"): when the text a sequence generated since
+// its last tool result holds a complete call, the call is parsed and run, its result rendered and
+// tokenized, and those tokens are fed to the sequence as context (one per decode step, no sampling),
+// after which the policy continues. Tool-output tokens are in the sample with mask 0 and log pi_old 0:
+// they are not policy actions. Tools are deterministic, so a sample depends only on its seed, alone or
+// batched. Without tools the path is the single-turn one, token for token.
 #ifndef CISPO_RL_ROLLOUT_H
 #define CISPO_RL_ROLLOUT_H
 
 #include <stdint.h>
 
 #include "model/infer.h"
+#include "model/tokenizer.h"
 #include "rl/sampler.h"
+#include "rl/tools.h"
 
-enum stop_reason { STOP_EOS = 0, STOP_LENGTH = 1, STOP_STRING = 2, STOP_REPETITION = 3 };
+// STOP_TOOL_BUDGET: the policy made one call more than max_calls allows
+enum stop_reason { STOP_EOS = 0, STOP_LENGTH = 1, STOP_STRING = 2, STOP_REPETITION = 3, STOP_TOOL_BUDGET = 4 };
+
+typedef struct {
+    const tools_t *tools;          // the registry
+    const tool_format_t *format;   // how calls are written
+    const tokenizer_t *tok;        // decodes the policy's text, encodes the results
+    int max_calls;                 // tool calls per sample (the turn budget)
+    // the text appended for a result (a chat template's tool turn); NULL, or a NULL return: the format's
+    // plain result. A new string.
+    char *(*render)(void *ctx, const char *tool, const char *result);
+    void *render_ctx;
+} rollout_tools_t;
 
 typedef struct {
     int max_new_tokens;      // length budget
@@ -20,6 +41,7 @@ typedef struct {
     // (the trainer decodes with its tokenizer and looks for its stop strings). NULL: none.
     int (*stop_check)(void *ctx, const int32_t *tokens, int n);
     void *stop_ctx;
+    const rollout_tools_t *tools;  // NULL: single turn
 } rollout_config_t;
 
 typedef struct {
@@ -27,6 +49,10 @@ typedef struct {
     float *logp;             // [n_tokens] log pi_old of each generated token (fp32 LM head)
     int n_tokens;
     int stop;                // enum stop_reason
+    // multi-turn tool use only (zero / NULL otherwise):
+    unsigned char *mask;     // [n_tokens] 1: sampled by the policy, 0: tool output (context)
+    int n_tool_calls, n_tool_errors;
+    int answer_from;         // first token of the final turn (after the last tool result)
 } rollout_sample_t;
 
 typedef struct {

@@ -8,6 +8,8 @@
 // normalised by the GLOBAL token (GSPO: sequence) count, and all-reduces the gradient before the common
 // AdamW step; every rank runs the same number of updates, each over a slice of the GLOBAL sample
 // order, so no update is empty on every rank. Logged metrics are global.
+// With tools (multi-turn, docs/rl.md "Tool use"), the verifier grades the final turn, and tool-output
+// tokens are context: they carry neither log pi_old nor loss (train_seq_t.mask).
 // A failed verification (the verifier could not run) is no reward: the sample gets no loss and stays
 // out of its group's mean, std and dynamic-sampling decision. An update whose gradient norm is not
 // finite is skipped (trainer/optim.c) and counted; max_nonfinite_updates in a row stop the run.
@@ -94,7 +96,8 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
                            .sampler = {.temperature = c->temperature, .top_p = c->top_p, .top_k = c->top_k,
                                        .tempered_logp = 1},
                            .rep_n = rep_n,
-                           .rep_p = c->rep_p};
+                           .rep_p = c->rep_p,
+                           .tools = t->tools.tools ? &t->tools : NULL};
     double t0 = cispo_now();
     int rc_ = N > 0 ? rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL) : 0;
     *t_roll += cispo_now() - t0;
@@ -102,7 +105,15 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
         t0 = cispo_now();
         char **texts = cispo_malloc(sizeof(char *) * (size_t)N);
         verdict_t *v = cispo_malloc(sizeof(verdict_t) * (size_t)N);
-        train_reward(t, ex, &t->train, rs, N, texts, v);
+        train_reward(t, ex, &t->train, rs, N, texts, v);  // the final turn's answer (trainer/rl_reward.c)
+        if (t->tools.tools) {  // the samples keep the whole conversation
+            for (int i = 0; i < N; i++) {
+                if (!rs[i].n_tool_calls) continue;
+                char *full = tokenizer_decode(t->tok, rs[i].tokens, (size_t)rs[i].n_tokens,
+                                              TOKENIZER_SKIP_SPECIAL | TOKENIZER_LOSSY, NULL);
+                if (full) free(texts[i]), texts[i] = full;
+            }
+        }
         *t_reward += cispo_now() - t0;
         for (int i = 0; i < N; i++) {
             rl_sample_t *o = &out[i];
@@ -169,6 +180,19 @@ static void sample_metrics(const rl_sample_t *s, int n, metrics_t *mt) {
     metrics_set(mt, "repetition_frac", rep / n);
     metrics_set(mt, "verifier_failed", failed);
     free(lens);
+}
+
+// Tool use over the step's samples (tools configured): calls per sample, fraction of samples with a
+// call, failed calls (malformed, unknown tool, tool error). world > 1: summed over ranks.
+static int tool_metrics(const rl_sample_t *s, int n, int n_global, metrics_t *mt) {
+    double v[3] = {0, 0, 0};
+    for (int i = 0; i < n; i++)
+        v[0] += s[i].s.n_tool_calls, v[1] += s[i].s.n_tool_calls > 0, v[2] += s[i].s.n_tool_errors;
+    if (dist_world()->world > 1 && dist_allreduce_sum_f64(dist_world(), v, 3)) return -1;
+    metrics_set(mt, "tool_calls_per_sample", n_global ? v[0] / n_global : 0);
+    metrics_set(mt, "tool_use_rate", n_global ? v[1] / n_global : 0);
+    metrics_set(mt, "tool_errors", v[2]);
+    return 0;
 }
 
 // Accuracy and failed verifications per verifier (docs/rl.md), for the verifiers the step's records
@@ -350,6 +374,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         sample_metrics(all, n_all, mt);
         verifier_metrics(t, all, n_all, mt);
     }
+    if (t->tools.tools && tool_metrics(all, n_all, n_all_g, mt)) rc = -1;
     free(slot);
     metrics_set(mt, "groups_signal_frac", (double)signal_groups / (n_all_g / G));
     metrics_set(mt, "groups_kept", kept_g);
@@ -385,8 +410,8 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     for (int i = 0; i < n; i++) {
         const rl_sample_t *q = &all[order[i]];
         const train_example_t *e = &t->train.ex[q->ex];
-        seqs[i] = (train_seq_t){e->ids, e->n_ids, q->s.tokens, q->s.n_tokens};
-        n_tok += q->s.n_tokens;
+        seqs[i] = (train_seq_t){e->ids, e->n_ids, q->s.tokens, q->s.n_tokens, q->s.mask};
+        n_tok += train_seq_n_train(&seqs[i]);
     }
     // per-token arrays over the whole batch, in training order
     float *old = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1)), *adv = cispo_malloc(sizeof(float) * (size_t)(n_tok + 1));
@@ -394,9 +419,15 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     first_tok[0] = 0;
     for (int i = 0; i < n; i++) {
         const rl_sample_t *q = &all[order[i]];
-        memcpy(old + first_tok[i], q->s.logp, sizeof(float) * (size_t)q->s.n_tokens);
-        for (int j = 0; j < q->s.n_tokens; j++) adv[first_tok[i] + j] = q->adv;
-        first_tok[i + 1] = first_tok[i] + q->s.n_tokens;
+        long k = first_tok[i];
+        if (q->s.mask) {  // the policy's tokens only: tool output has no log pi_old
+            for (int j = 0; j < q->s.n_tokens; j++)
+                if (q->s.mask[j]) old[k] = q->s.logp[j], adv[k++] = q->adv;
+        } else {
+            memcpy(old + k, q->s.logp, sizeof(float) * (size_t)q->s.n_tokens);
+            for (int j = 0; j < q->s.n_tokens; j++) adv[k++] = q->adv;
+        }
+        first_tok[i + 1] = k;
     }
     // this rank's place in the global sample order (ranks in order): updates split the global order
     long offset = 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "rl/tools.h"
 
 #define O(f) offsetof(run_config_t, f)
 #define S(f) sizeof(((run_config_t *)0)->f)
@@ -27,8 +28,8 @@ const keyconf_key_t run_config_keys[] = {
     // model and data
     {"model", KEY_PATH, O(model), 0, 0, NULL, "tiny", "model: a preset name (tiny, bench-1b, minimax-m1: configs/models/NAME.yaml) or .yaml (random init), config.json, HF directory or .h5 checkpoint", S(model)},
     {"tokenizer", KEY_PATH, O(tokenizer), 0, 0, NULL, "", "tokenizer.json (empty: the one in the model directory)", S(tokenizer)},
-    {"train_data", KEY_PATH, O(train_data), 0, 0, NULL, "arithmetic", "training prompts: a JSONL file, or arithmetic (the synthetic task)", S(train_data)},
-    {"eval_data", KEY_PATH, O(eval_data), 0, 0, NULL, "arithmetic", "held-out prompts: a JSONL file, or arithmetic (split disjoint from training)", S(eval_data)},
+    {"train_data", KEY_PATH, O(train_data), 0, 0, NULL, "arithmetic", "training prompts: a JSONL file, arithmetic (the synthetic task) or arithmetic_tools (its calculator-tool variant)", S(train_data)},
+    {"eval_data", KEY_PATH, O(eval_data), 0, 0, NULL, "arithmetic", "held-out prompts: a JSONL file, or arithmetic / arithmetic_tools (split disjoint from training)", S(eval_data)},
     {"chat_template", KEY_PATH, O(chat_template), 0, 0, NULL, "auto", "chat template of message prompts: auto (chat_template.jinja or tokenizer_config.json beside the tokenizer; plain text when there is none), none (plain text), or a .jinja / tokenizer_config.json file", S(chat_template)},
     {"prompt_key", KEY_STRING, O(prompt_key), 0, 0, NULL, "", "record key of the prompt (\"\": prompt, messages, problem, question, instruction; a.b for nested keys)", S(prompt_key)},
     {"answer_key", KEY_STRING, O(answer_key), 0, 0, NULL, "", "record key of the gold answer (\"\": answer, final_answer, ...; verl's reward_model.ground_truth)", S(answer_key)},
@@ -76,6 +77,9 @@ const keyconf_key_t run_config_keys[] = {
     {"kl_estimator", KEY_CHOICE, O(kl_estimator), 0, 0, "k1|k2|k3", "k3", "KL estimator: k1 (log ratio), k2 (half squared), k3 (low variance)", 0},
     {"ref_model", KEY_PATH, O(ref_model), 0, 0, NULL, "", "reference policy of the KL: a model spec as 'model' (\"\": the policy's weights when RL starts)", S(ref_model)},
     {"entropy_coef", KEY_DOUBLE, O(entropy_coef), -100, 100, NULL, "0", "entropy bonus: loss -= entropy_coef * mean token entropy (0: off)", 0},
+    {"tools", KEY_STRING, O(tools), 0, 0, NULL, "", "tools the policy may call in multi-turn rollouts, comma-separated: calculator, python (needs code_sandbox_url) (\"\": none, single-turn rollouts)", S(tools)},
+    {"tool_format", KEY_STRING, O(tool_format), 0, 0, NULL, "hermes", "how the policy writes a tool call: hermes (<tool_call>{\"name\", \"arguments\"}</tool_call>) or demo (<<calculator 2+3>>, the tiny tokenizer's)", S(tool_format)},
+    {"max_tool_calls", KEY_INT, O(max_tool_calls), 1, 1000, NULL, "4", "tool calls per sample; one more ends the sample (stop reason tool_budget)", 0},
     {"verifier", KEY_STRING, O(verifier), 0, 0, NULL, "math", "verifier for records that name none", S(verifier)},
     {"max_verifier_failed", KEY_DOUBLE, O(max_verifier_failed), 0, 1, NULL, "0.5", "stop the run when more than this fraction of a step's verdicts failed (1: never)", 0},
     {"remote_reward_url", KEY_STRING, O(remote_reward_url), 0, 0, NULL, "", "URL of the remote verifier's service, e.g. http://rm:9000/score (\"\": $CISPO_REMOTE_REWARD_URL)", S(remote_reward_url)},
@@ -157,6 +161,8 @@ int run_config_check(const run_config_t *c) {
         return cispo_fail("key 'clip_ratio_c' is %g: the dual clip's bound must exceed 1 (verl uses 3), or 0 for off",
                           c->clip_ratio_c);
     if (c->max_new_tokens_schedule[0] && run_config_max_new_tokens(c, -1) < 0) return -1;
+    if (c->tools[0] && !tool_format_find(c->tool_format))
+        return cispo_fail("key 'tool_format' is '%s': use hermes or demo (rl/tools.h)", c->tool_format);
     return 0;
 }
 

@@ -76,6 +76,9 @@ typedef struct {
     int kl_estimator;              // enum kl_kind
     char ref_model[RUN_PATH_MAX];  // the reference's weights ("": the policy when RL starts)
     double entropy_coef;           // entropy bonus weight (0: off)
+    char tools[256];               // tools of multi-turn rollouts, comma-separated ("": single turn)
+    char tool_format[32];          // how calls are written (rl/tools.h tool_formats)
+    int max_tool_calls;            // tool calls per sample (the turn budget)
     char verifier[32];             // verifier for records that do not name one
     int reward_workers;
     double max_verifier_failed;    // stop when a step's failed-verdict fraction exceeds this (1: never)

@@ -91,7 +91,7 @@ int train_sft_step(train_t *t, metrics_t *mt) {
     long n_tok = 0, n_packed = 0, my_tok = 0;
     for (int i = 0; i < nb; i++) {
         const train_example_t *e = &t->train.ex[idx[lo + i]];
-        seqs[i] = (train_seq_t){e->ids, e->n_ids, e->demo_ids, e->n_demo};
+        seqs[i] = (train_seq_t){e->ids, e->n_ids, e->demo_ids, e->n_demo, NULL};
         n_tok += e->n_demo;
         n_packed += e->n_ids + e->n_demo - 1;
     }

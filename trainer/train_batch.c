@@ -8,6 +8,13 @@
 
 static int seq_tokens(const train_seq_t *s) { return s->n_prompt + s->n_resp - 1; }
 
+int train_seq_n_train(const train_seq_t *q) {
+    if (!q->mask) return q->n_resp;
+    int n = 0;
+    for (int j = 0; j < q->n_resp; j++) n += q->mask[j] != 0;
+    return n;
+}
+
 int micro_plan(const train_seq_t *seqs, int n, int max_tokens, micro_t **out) {
     micro_t *mb = cispo_malloc(sizeof(micro_t) * (size_t)(n > 0 ? n : 1));
     int k = 0;
@@ -15,7 +22,7 @@ int micro_plan(const train_seq_t *seqs, int n, int max_tokens, micro_t **out) {
         micro_t b = {i, 0, 0, 0};
         while (i < n && b.T + seq_tokens(&seqs[i]) <= max_tokens) {
             b.T += seq_tokens(&seqs[i]);
-            b.n_resp += seqs[i].n_resp;
+            b.n_resp += train_seq_n_train(&seqs[i]);
             b.count++, i++;
         }
         if (b.count == 0) {
@@ -53,6 +60,15 @@ int micro_forward(model_t *m, const train_seq_t *seqs, const micro_t *mb, float 
         for (int s = 0; s < mb->count; s++) {
             const train_seq_t *q = &seqs[mb->first + s];
             int at = cu[s] + q->n_prompt - 1;
+            if (q->mask) {  // the scored tokens only
+                for (int j = 0; j < q->n_resp; j++)
+                    if (q->mask[j]) {
+                        logp[r] = lp[at + j];
+                        if (entropy) entropy[r] = ent[at + j];
+                        r++;
+                    }
+                continue;
+            }
             memcpy(logp + r, lp + at, sizeof(float) * (size_t)q->n_resp);
             if (entropy) memcpy(entropy + r, ent + at, sizeof(float) * (size_t)q->n_resp);
             r += q->n_resp;
@@ -67,9 +83,14 @@ void micro_backward(model_t *m, const train_seq_t *seqs, const micro_t *mb, cons
     int t = 0, r = 0;
     for (int s = 0; s < mb->count; s++) {
         const train_seq_t *q = &seqs[mb->first + s];
-        memcpy(d + t + q->n_prompt - 1, dlogp + r, sizeof(float) * (size_t)q->n_resp);
+        if (q->mask) {  // context tokens keep a zero gradient
+            for (int j = 0; j < q->n_resp; j++)
+                if (q->mask[j]) d[t + q->n_prompt - 1 + j] = dlogp[r++];
+        } else {
+            memcpy(d + t + q->n_prompt - 1, dlogp + r, sizeof(float) * (size_t)q->n_resp);
+            r += q->n_resp;
+        }
         t += seq_tokens(q);
-        r += q->n_resp;
     }
     model_backward(m, d, aux_coef);
     free(d);

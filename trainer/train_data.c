@@ -1,5 +1,5 @@
 // trainer/train_data.c — the prompt sets of a run, from datasets/: JSONL records (ours or verl's) or
-// the synthetic arithmetic task, tokenized once; and the seeded data order.
+// the synthetic arithmetic task (or its tool-use variant), tokenized once; and the seeded data order.
 // defines: train_set_load, train_set_tokenize, train_set_free, data_cursor_take
 //
 // The held-out split is datasets/' hash of the record id (synthetic ids hash the prompt), so no
@@ -38,8 +38,9 @@ static void take_record(train_example_t *e, data_record_t *r) {
 }
 
 // Synthetic arithmetic (datasets/synth.h): problems of the stream drawn in order, each kept in the
-// split its id hashes to; held-out problems are also kept distinct from each other.
-static int load_arith(train_set_t *set, const arith_task_t *task, int n, int heldout) {
+// split its id hashes to; held-out problems are also kept distinct from each other. tools: the tool-use
+// variant (synth_arith_tools).
+static int load_arith(train_set_t *set, const arith_task_t *task, int n, int heldout, int tools) {
     set->ex = cispo_calloc((size_t)n, sizeof(train_example_t));
     set->n = 0;
     uint64_t *seen = cispo_malloc(sizeof(uint64_t) * (size_t)n);
@@ -50,7 +51,8 @@ static int load_arith(train_set_t *set, const arith_task_t *task, int n, int hel
                               "eval_size or raise task_dmax", set->n, task->dmin, task->dmax);
         }
         data_record_t r;
-        synth_arith(task->seed, k, task->dmin, task->dmax, &r);
+        if (tools) synth_arith_tools(task->seed, k, &r);
+        else synth_arith(task->seed, k, task->dmin, task->dmax, &r);
         if (dataset_is_heldout(r.id, task->heldout_frac) != heldout) {
             record_free(&r);
             continue;
@@ -188,7 +190,9 @@ int train_set_load(train_set_t *set, const char *spec, int n, const arith_task_t
 int train_set_load_records(train_set_t *set, const char *spec, int n, const arith_task_t *task, int heldout,
                            const char *other_spec, const train_records_t *rec) {
     memset(set, 0, sizeof *set);
-    if (!strcmp(spec, "arithmetic")) return load_arith(set, task, n > 0 ? n : (heldout ? 200 : 20000), heldout);
+    int tools = !strcmp(spec, "arithmetic_tools");
+    if (tools || !strcmp(spec, "arithmetic"))
+        return load_arith(set, task, n > 0 ? n : (heldout ? 200 : 20000), heldout, tools);
     dataset_split_t split = DATASET_SPLIT_ALL;
     if (other_spec && !strcmp(spec, other_spec)) split = heldout ? DATASET_SPLIT_HELDOUT : DATASET_SPLIT_TRAIN;
     return load_jsonl(set, spec, n, split, task->heldout_frac, rec);

@@ -26,7 +26,7 @@ typedef struct {
     record_fields_t fields;     // run keys prompt_key, answer_key, response_key, id_key, tests_key
 } train_records_t;
 
-// spec: a JSONL path or "arithmetic". With a chat template (task->chat_template), every JSONL prompt
+// spec: a JSONL path, "arithmetic" or "arithmetic_tools" (datasets/synth.h). With a chat template (task->chat_template), every JSONL prompt
 // is rendered by it as transformers' apply_chat_template(messages, add_generation_prompt=True) (a text
 // prompt is one user message); a conversation ending in an assistant turn without a "response" gives
 // that turn as the SFT demonstration (the template's rendering of it, its end-of-turn token left to the

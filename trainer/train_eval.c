@@ -29,7 +29,8 @@ int train_evaluate(train_t *t, double *accuracy, double *mean_len) {
                            .sampler = {.temperature = c->temperature, .top_p = c->top_p, .top_k = c->top_k,
                                        .greedy = c->eval_greedy},
                            .rep_n = c->rep_n,
-                           .rep_p = c->rep_p};
+                           .rep_p = c->rep_p,
+                           .tools = t->tools.tools ? &t->tools : NULL};
     rollout_sample_t *rs = cispo_calloc(A, sizeof(rollout_sample_t));
     int r = N > 0 ? rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL) : 0;
     if (dw->world > 1) {  // a failure on any rank fails every rank (they would wait in the sums below)

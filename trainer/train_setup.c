@@ -138,6 +138,12 @@ int train_open(train_t *t, const run_config_t *cfg) {
     t->eos_id = tokenizer_eos_id(t->tok);
     if (t->eos_id < 0) t->eos_id = t->mcfg.eos_token_id;
     t->aux_coef = cfg->aux_coef >= 0 ? (float)cfg->aux_coef : (float)t->mcfg.router_aux_loss_coef;
+    if (cfg->tools[0]) {  // multi-turn tool use (rl/tools.h); python runs in the code sandbox service
+        const char *url = cfg->code_sandbox_url[0] ? cfg->code_sandbox_url : getenv("CISPO_CODE_SANDBOX_URL");
+        if (tools_create(&t->tool_registry, cfg->tools, url, cfg->verifier_timeout, 512)) return free(params), -1;
+        t->tools = (rollout_tools_t){.tools = &t->tool_registry, .format = tool_format_find(cfg->tool_format),
+                                     .tok = t->tok, .max_calls = cfg->max_tool_calls};
+    }
 
     arith_task_t task = {(uint64_t)cfg->seed, cfg->task_dmin, cfg->task_dmax, cfg->heldout_frac};
     // records through the chat template (run key chat_template) and the field mapping (prompt_key, ...)
