@@ -147,13 +147,28 @@ static int map_users(pid_t pid, int as_root, char *err, size_t n) {
     return 0;
 }
 
-// Reads exactly n bytes before the deadline. 0 ok, -1 EOF/error, -2 deadline.
+static volatile sig_atomic_t cancel_flag;
+static void on_cancel(int sig) { (void)sig, cancel_flag = 1; }
+
+void jail_cancel_arm(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_cancel;  // no SA_RESTART: a poll below returns at once
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    cancel_flag = 0;
+}
+
+// Reads exactly n bytes before the deadline. 0 ok, -1 EOF/error, -2 deadline, -3 cancelled
+// (jail_cancel_arm).
 static int read_full(int fd, void *buf, size_t n, double deadline) {
     char *p = buf;
     while (n) {
+        if (cancel_flag) return -3;
         double left = deadline - jail_now();
         if (left <= 0) return -2;
         struct pollfd pfd = {fd, POLLIN, 0};
+        if (left > 0.1) left = 0.1;  // the flag is checked again at least this often
         int k = poll(&pfd, 1, (int)(left * 1000) + 1);
         if (k < 0 && errno == EINTR) continue;
         if (k == 0) continue;
@@ -380,6 +395,10 @@ int jail_run(const jail_spec_t *spec, jail_result_t *res) {
         int r = read_full(ctl, &m, sizeof m, deadline);
         if (r == -2) {  // the overall deadline: the init itself is stuck
             if (next_step < spec->n_steps) res->steps[next_step].status = JAIL_STEP_TIME_LIMIT;
+            break;
+        }
+        if (r == -3) {  // cancelled (its client went away): the kill below ends the whole jail
+            res->ok = 0, jail_fmt(res->error, sizeof res->error, "cancelled");
             break;
         }
         if (r == -1) {

@@ -1,7 +1,8 @@
 // sandbox/jail.h — runs untrusted programs in a throw-away Linux jail and reports what they did.
 // defines: jail_limits_t, jail_step_t, jail_file_t, jail_spec_t, jail_step_result_t, jail_result_t,
 //          jail_run, jail_result_free, jail_name_ok, jail_host_t, jail_probe, jail_options_t,
-//          jail_set_options, jail_get_options, jail_check_ready, jail_idle, jail_idle_end
+//          jail_set_options, jail_get_options, jail_check_ready, jail_idle, jail_idle_end,
+//          jail_cancel_arm
 //
 // One jail = one set of fresh namespaces (user, PID, mount, network, IPC, UTS, cgroup) around a
 // minimal read-only root (host /usr and the /bin,/lib symlinks bound read-only, /dev/{null,zero,
@@ -141,6 +142,12 @@ void jail_idle(void);
 // Before such a process exits: kills the jail made ahead and reaps everything, so no init is left
 // for the host's pid 1 to reap.
 void jail_idle_end(void);
+
+// Cancelling a jail from outside its process (a pool worker's, see pool.c): jail_cancel_arm
+// installs a SIGUSR1 handler (without SA_RESTART) and clears the flag; a SIGUSR1 after it makes the
+// running jail_run, or the next one until the next arm, kill its jail at once and fail with
+// "cancelled". Single-threaded processes only (the signal goes to any thread).
+void jail_cancel_arm(void);
 
 // Whether jail_run will run confined, or refuse (and why) — one line for the user.
 int jail_check_ready(char *why, size_t n);

@@ -1,10 +1,11 @@
 // sandbox/pool.c — pre-forked sandbox workers (pool.h).
-// defines: sandbox_pool_create, sandbox_pool_run, sandbox_pool_size, sandbox_pool_worker_pid,
+// defines: sandbox_pool_create, sandbox_pool_run, sandbox_pool_run_watch, sandbox_pool_size, sandbox_pool_worker_pid,
 //          sandbox_pool_destroy
 //
 // Wire format on each worker's socket: a request or reply is a u64 length then that many bytes of
 // JSON text. Workers die with the pool's process (PR_SET_PDEATHSIG) and exit on EOF.
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/fdio.h"
@@ -39,6 +41,11 @@ static int send_text(int fd, const char *s) {
     return fdio_send_all(fd, &n, sizeof n) || fdio_send_all(fd, s, n) ? -1 : 0;
 }
 
+static int pfd_ready(int fd) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    return poll(&pfd, 1, 0) > 0;
+}
+
 static char *recv_text(int fd) {
     uint64_t n;
     if (fdio_read_all(fd, &n, sizeof n) || n > ((uint64_t)1 << 32)) return NULL;
@@ -53,10 +60,12 @@ static char *recv_text(int fd) {
 
 __attribute__((noreturn)) static void worker_main(int fd) {
     signal(SIGPIPE, SIG_IGN);
+    jail_cancel_arm();  // SIGUSR1 from the pool: the request's client went away
     for (;;) {
         jail_idle();  // reap the last jail, make the next one ahead, while no request waits
         char *req = recv_text(fd);
         if (!req) jail_idle_end(), exit(0);  // the pool closed our socket
+        jail_cancel_arm();  // a cancel of the previous request (already answered) does not count
         char *res = sandbox_execute_text(req);
         free(req);
         int bad = !res || send_text(fd, res);
@@ -121,10 +130,33 @@ int sandbox_pool_worker_pid(sandbox_pool_t *p, int i) {
     return pid;
 }
 
-char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
+// Whether the peer of socket fd went away (closed, reset, or shut its writing half).
+static int hung_up(int fd) {
+    struct pollfd pfd = {fd, POLLRDHUP, 0};
+    return fd >= 0 && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+// Waits for worker i's reply, or for watch_fd to hang up (1).
+static int wait_reply(sandbox_pool_t *p, int i, int watch_fd) {
+    for (;;) {
+        struct pollfd pfd[2] = {{p->w[i].fd, POLLIN, 0}, {watch_fd, POLLRDHUP, 0}};
+        int k = poll(pfd, watch_fd >= 0 ? 2 : 1, -1);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 || pfd[0].revents) return 0;  // a reply, or a dead worker: recv_text tells
+        if (pfd[1].revents) return 1;
+    }
+}
+
+char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) { return sandbox_pool_run_watch(p, req_json, -1); }
+
+char *sandbox_pool_run_watch(sandbox_pool_t *p, const char *req_json, int watch_fd) {
     pthread_mutex_lock(&p->mu);
     int i;
     for (;;) {
+        if (hung_up(watch_fd)) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
         int lost = 0;
         for (i = 0; i < p->n; i++) lost += p->w[i].fd < 0;
         if (lost == p->n) {  // every worker died and none could be restarted
@@ -133,16 +165,30 @@ char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
         }
         for (i = 0; i < p->n && p->w[i].busy; i++) {}
         if (i < p->n) break;
-        pthread_cond_wait(&p->idle, &p->mu);
+        if (watch_fd < 0) pthread_cond_wait(&p->idle, &p->mu);
+        else {  // look at the client now and then while waiting
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200000000;
+            if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+            pthread_cond_timedwait(&p->idle, &p->mu, &ts);
+        }
     }
     p->w[i].busy = 1;
     pthread_mutex_unlock(&p->mu);
 
     char *res = NULL;
-    int sent = 0;
+    int sent = 0, cancelled = 0;
     for (int attempt = 0; attempt < 2 && !res; attempt++) {
         sent = send_text(p->w[i].fd, req_json) == 0;
-        if (sent) res = recv_text(p->w[i].fd);
+        if (sent && watch_fd >= 0 && wait_reply(p, i, watch_fd)) {
+            // the client went away: the worker kills the jail and answers at once (jail.c)
+            cancelled = 1;
+            kill(p->w[i].pid, SIGUSR1);
+            struct pollfd pfd = {p->w[i].fd, POLLIN, 0};
+            while (poll(&pfd, 1, 5000) < 0 && errno == EINTR) {}
+        }
+        if (sent && (!cancelled || pfd_ready(p->w[i].fd))) res = recv_text(p->w[i].fd);
         if (res) break;
         pthread_mutex_lock(&p->mu);  // the worker died: replace it
         close(p->w[i].fd);
@@ -155,7 +201,8 @@ char *sandbox_pool_run(sandbox_pool_t *p, const char *req_json) {
         if (lost || sent) break;  // a request that reached a worker is not run twice
     }
     pthread_mutex_lock(&p->mu);
-    if (!res)
+    if (cancelled) free(res), res = NULL;
+    else if (!res)
         res = strdup(sent ? "{\"status\":\"SandboxError\",\"message\":\"the sandbox worker died during the run\"}"
                           : "{\"status\":\"SandboxError\",\"message\":\"no sandbox worker could take the request\"}");
     if (p->w[i].fd >= 0) p->w[i].busy = 0;

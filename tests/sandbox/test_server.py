@@ -9,6 +9,10 @@ Starts the server on a free port, then:
     limit (declared and chunked), unknown path, wrong method, a slow client that stalls mid-request
     -- each gets a clear HTTP error (or, for the stalled client, is disconnected) and the server
     keeps serving
+  - slowloris: 300 slow connections (from 10 loopback addresses) do not keep a normal client from
+    its answer; connections over the per-address limit are closed; a body sent a byte at a time
+    is cut at --body-timeout although each byte resets the idle timeout
+  - abandoned requests: clients that send long runs and go away free their workers at once
   - SIGTERM stops it cleanly.
 Run by ctest (tests/cmake/sandbox.cmake) with CISPO_BIN and CISPO_PYTHON (the venv of
 tests/requirements.txt).
@@ -85,7 +89,8 @@ def main():
     port = free_port()
     url = "http://127.0.0.1:%d" % port
     server = subprocess.Popen([cispo, "sandbox", "serve", "--port", str(port), "--workers", "2",
-                               "--client-timeout", "5", "--max-body", str(1 << 20)],
+                               "--client-timeout", "5", "--max-body", str(1 << 20), "--body-timeout", "3",
+                               "--max-connections", "400", "--max-connections-per-ip", "40"],
                               stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(200):
@@ -229,9 +234,107 @@ def run_all(port, url):
         check(got == b"" or got.startswith(b"HTTP/1.1 4"), "a stalled client is disconnected (%r)" % got[:40])
         s.close()
 
+    slowloris(port, url)
+    abandoned(port, url)
+
     # still serving after all of it
     res = run_code(RunCodeRequest(code="print('alive')", language="python"), endpoint=url, max_attempts=1)
     check(res.status.value == "Success" and res.run_result.stdout == "alive\n", "still serving after bad requests")
+
+
+def connect_from(port, src, payload):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(payload)
+    return s
+
+
+def closed_by_server(s, wait):
+    """Whether the server closed s within wait seconds (EOF or reset, or an HTTP error)."""
+    s.settimeout(wait)
+    try:
+        got = s.recv(4096)
+        return got == b"" or got.startswith(b"HTTP/1.1 4") or got.startswith(b"HTTP/1.1 5")
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def slowloris(port, url):
+    # 300 connections that stall (half in their headers, half in their body), from 127.0.0.2-11,
+    # 30 each (under the per-address limit of 40); the service answers others meanwhile
+    slow = []
+    for i in range(300):
+        payload = (b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Le" if i % 2 else
+                   b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"code\":")
+        try:
+            slow.append(connect_from(port, "127.0.0.%d" % (2 + i % 10), payload))
+        except OSError as e:
+            check(False, "slow connection %d could not connect: %s" % (i, e))
+            break
+    time.sleep(0.3)
+    t = time.time()
+    code, body = curl("--max-time", "10", url + "/v1/ping")
+    res = None
+    try:
+        res = run_code(RunCodeRequest(code="print('through')", language="python"), endpoint=url, max_attempts=1,
+                       client_timeout=10)
+    except Exception as e:  # noqa: BLE001 — a failed check below
+        res = e
+    took = time.time() - t
+    check(code == 200 and getattr(res, "run_result", None) is not None and res.run_result.stdout == "through\n"
+          and took < 5, "with 300 slow connections open, a client is answered (%d, %.1f s, %s)" % (code, took, res))
+    # one address over its limit: the connections past 40 are closed at once
+    extra = [connect_from(port, "127.0.0.12", b"GET /v1/pi") for _ in range(45)]
+    refused = sum(closed_by_server(s, 0.5) for s in extra[40:])
+    kept = sum(not closed_by_server(s, 0.01) for s in extra[:40])
+    check(refused == 5 and kept == 40, "per-address limit: %d of the 5 over it closed, %d of 40 kept" % (refused, kept))
+    for s in slow + extra:
+        s.close()
+    # a body a byte a second: each byte resets the 5 s idle timeout, the 3 s body deadline cuts it
+    s = connect_from(port, "127.0.0.13", b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    t = time.time()
+    cut = False
+    for _ in range(12):
+        try:
+            s.sendall(b" ")
+        except OSError:
+            cut = True
+            break
+        if closed_by_server(s, 1.0):
+            cut = True
+            break
+    took = time.time() - t
+    s.close()
+    check(cut and took < 6, "a body dribbled a byte a second is cut at the body deadline (%s after %.1f s)" % (cut, took))
+
+
+def abandoned(port, url):
+    # both workers take a 10 s run whose client goes away; the next request must not wait for them
+    long_req = json.dumps({"code": "import time\ntime.sleep(30)", "language": "python", "run_timeout": 10}).encode()
+    gone = []
+    for _ in range(2):
+        gone.append(raw_request(port, b"POST /run_code HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                      b"Content-Length: %d\r\n\r\n%s" % (len(long_req), long_req), read=False))
+    time.sleep(1.0)  # both are running now
+    for s in gone:
+        s.close()
+    time.sleep(0.2)
+    # this one also runs past the 5 s idle timeout: a connection waiting for its result is not cut
+    t = time.time()
+    try:
+        res = run_code(RunCodeRequest(code="import time\ntime.sleep(6)\nprint('next')", language="python",
+                                      run_timeout=20), endpoint=url, max_attempts=1, client_timeout=60)
+    except Exception as e:  # noqa: BLE001 — a failed check below
+        res = e
+    took = time.time() - t
+    rr = getattr(res, "run_result", None)
+    waited = took - (rr.execution_time if rr else 0)
+    check(rr is not None and rr.stdout == "next\n" and waited < 3,
+          "after two abandoned 10 s runs the next request starts at once (waited %.1f s, %s)" % (waited, res))
 
 
 if __name__ == "__main__":
