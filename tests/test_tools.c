@@ -14,6 +14,7 @@
 #include "tests/testutil.h"
 #include "trainer/train.h"
 #include "trainer/train_batch.h"
+#include "trainer/train_data.h"
 
 static void check_calc(const char *expr, const char *want) {
     char buf[256];
@@ -202,6 +203,38 @@ static void test_demo_tokens(const tokenizer_t *tok) {
     test_check(checked > 20 && same, "tool demonstrations tokenize as policy text + result + answer (%d checked)", checked);
 }
 
+// SFT on tool demonstrations: the tool's result inside a demonstration is context (mask 0), exactly
+// the tokens "\n= value\n" the rollout feeds back; the call and the answer are trained. A result that
+// is not what the tool returns stays trained (it is the demonstrator's text, not the tool's).
+static void test_demo_mask(const tokenizer_t *tok) {
+    tools_t reg;
+    tools_create(&reg, "calculator", "", 5, 64);
+    rollout_tools_t tl = {.tools = &reg, .format = tool_format_find("demo")};
+    train_example_t ex[2];
+    memset(ex, 0, sizeof ex);
+    ex[0].prompt = cispo_strdup("Compute 347*29+5.");
+    ex[0].demo = cispo_strdup("<<calculator 347*29+5>>\n= 10068\nThe answer is \\boxed{10068}.");
+    ex[1].prompt = cispo_strdup("Compute 2+3.");
+    ex[1].demo = cispo_strdup("<<calculator 2+3>>\n= 6\nThe answer is \\boxed{6}.");  // not the tool's result
+    train_set_t set = {ex, 2};
+    if (!test_check(train_set_tokenize(&set, tok, 0, 256, &tl) == 0, "tokenize: %s", cispo_last_error())) return;
+    const train_example_t *e = &ex[0];
+    int ok = e->demo_mask != NULL, zeros = 0, first0 = -1;
+    for (int j = 0; ok && j < e->n_demo; j++)
+        if (!e->demo_mask[j]) zeros++, first0 = first0 < 0 ? j : first0;
+    char *res = ok && zeros ? tokenizer_decode(tok, e->demo_ids + first0, (size_t)zeros, 0, NULL) : NULL;
+    test_check(res && !strcmp(res, "\n= 10068\n"), "the masked tokens are the tool's result (%s)", res ? res : "none");
+    test_check(ok && e->demo_mask[e->n_demo - 1] == 1 && e->demo_mask[0] == 1, "the call, the answer and EOS are trained");
+    test_check(ex[1].demo_mask == NULL, "a result the tool would not give is the demonstrator's text: trained");
+    free(res);
+    // the packed SFT batch scores the trained tokens only
+    train_seq_t q = {e->ids, e->n_ids, e->demo_ids, e->n_demo, e->demo_mask};
+    test_check(train_seq_n_train(&q) == e->n_demo - zeros, "SFT scores %d of %d demonstration tokens",
+               train_seq_n_train(&q), e->n_demo);
+    for (int i = 0; i < 2; i++)
+        free(ex[i].prompt), free(ex[i].demo), free(ex[i].ids), free(ex[i].demo_ids), free(ex[i].demo_mask);
+}
+
 // A CI-sized run of configs/tools_demo.yaml: SFT, then RL steps that log the tool metrics.
 static void test_demo_config(void) {
     run_config_t c;
@@ -236,6 +269,7 @@ int main(void) {
         test_mask(m);
         test_rollout(m, tok);
         test_demo_tokens(tok);
+        test_demo_mask(tok);
     }
     if (m) model_free(m);
     free(params);

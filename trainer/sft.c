@@ -91,8 +91,8 @@ int train_sft_step(train_t *t, metrics_t *mt) {
     long n_tok = 0, n_packed = 0, my_tok = 0;
     for (int i = 0; i < nb; i++) {
         const train_example_t *e = &t->train.ex[idx[lo + i]];
-        seqs[i] = (train_seq_t){e->ids, e->n_ids, e->demo_ids, e->n_demo, NULL};
-        n_tok += e->n_demo;
+        seqs[i] = (train_seq_t){e->ids, e->n_ids, e->demo_ids, e->n_demo, e->demo_mask};
+        for (int j = 0; j < e->n_demo; j++) n_tok += !e->demo_mask || e->demo_mask[j];  // tool results: context
         n_packed += e->n_ids + e->n_demo - 1;
     }
     my_tok = n_tok;
@@ -115,10 +115,12 @@ int train_sft_step(train_t *t, metrics_t *mt) {
         for (int s = 0; s < mb[k].count; s++) {  // a sequence counts as learnt when every token has p > 1/2
             const train_seq_t *q = &seqs[mb[k].first + s];
             int all = 1;
-            for (int j = 0; j < q->n_resp; j++) all &= lp[r + j] > -0.6931472f;
+            const int n_scored = train_seq_n_train(q);
+            for (int j = 0; j < n_scored; j++) all &= lp[r + j] > -0.6931472f;
             correct_seq += all;
-            r += q->n_resp;
+            r += n_scored;
         }
+        // logp holds the scored tokens only: tool results inside demonstrations carry no loss
         for (int j = 0; j < mb[k].n_resp; j++) loss -= lp[j], d[j] = -1.0f / (float)n_tok;
         micro_backward(t->m, seqs, &mb[k], d, t->aux_coef * (float)mb[k].T / (float)n_packed);
     }

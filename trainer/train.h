@@ -39,6 +39,8 @@ typedef struct {
     int n_ids;
     int32_t *demo_ids;  // [n_demo] tokenized demonstration followed by EOS
     int n_demo;
+    unsigned char *demo_mask;  // [n_demo] 0 on the tool results inside the demonstration (context the
+                               // policy did not write: no SFT loss, as in RL), 1 elsewhere; NULL: all 1
 } train_example_t;
 
 typedef struct {

@@ -14,6 +14,7 @@
 #include "datasets/dataset.h"
 #include "model/chat_template.h"
 #include "datasets/synth.h"
+#include "base/buf.h"
 #include "base/common.h"
 #include "base/rng.h"
 #include "trainer/train.h"
@@ -198,7 +199,42 @@ int train_set_load_records(train_set_t *set, const char *spec, int n, const arit
     return load_jsonl(set, spec, n, split, task->heldout_frac, rec);
 }
 
-int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id, int max_prompt) {
+// Appends text[0..n) to d, each token with mask value m (mask grown alongside when non-NULL).
+static int encode_part(const tokenizer_t *tok, const char *text, size_t n, token_ids_t *d, buf_t *mask,
+                       unsigned char m) {
+    size_t before = d->n;
+    if (n && tokenizer_encode(tok, text, n, d, 0)) return -1;
+    for (size_t i = before; i < d->n; i++) buf_append(mask, &m, 1);
+    return 0;
+}
+
+// A demonstration with tool calls: the text up to and including each call (trained), then the call's
+// result when the text continues with exactly what the tool returns (masked), and so on.
+static int encode_demo_tools(const tokenizer_t *tok, const char *demo, const rollout_tools_t *tl, token_ids_t *d,
+                             buf_t *mask, int *masked) {
+    size_t pos = 0, len = strlen(demo);
+    *masked = 0;
+    for (;;) {
+        tool_call_t call;
+        size_t end = 0;
+        if (tool_call_parse(tl->format, demo + pos, &call, &end) != 1) break;
+        char *res = NULL, *plain = NULL;
+        if (call.name) tools_run(tl->tools, &call, &res);
+        if (res) plain = tool_result_plain(tl->format, res);
+        tool_call_free(&call);
+        size_t call_end = pos + end, np = plain ? strlen(plain) : 0;
+        int follows = plain && call_end + np <= len && !memcmp(demo + call_end, plain, np);
+        int rc = encode_part(tok, demo + pos, call_end - pos, d, mask, 1);
+        if (!rc && follows) rc = encode_part(tok, plain, np, d, mask, 0), *masked = 1;
+        free(res), free(plain);
+        if (rc) return -1;
+        pos = call_end + (follows ? np : 0);
+    }
+    return encode_part(tok, demo + pos, len - pos, d, mask, 1);
+}
+
+int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id, int max_prompt,
+                       const rollout_tools_t *tools) {
     for (int i = 0; i < set->n; i++) {
         train_example_t *e = &set->ex[i];
         token_ids_t ids = {0};
@@ -212,9 +248,22 @@ int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id,
         char buf[600];
         const char *demo = e->demo;
         if (!demo && e->answer) snprintf(buf, sizeof buf, "%s", e->answer), demo = buf;  // no demonstration: the answer
-        if (demo && tokenizer_encode(tok, demo, strlen(demo), &d, 0)) return -1;
-        if (eos_id >= 0) token_ids_push(&d, eos_id);
+        buf_t mask;
+        buf_init(&mask);
+        int masked = 0;
+        if (demo && tools && tools->tools && tools->format) {
+            if (encode_demo_tools(tok, demo, tools, &d, &mask, &masked)) return buf_free(&mask), -1;
+        } else if (demo && tokenizer_encode(tok, demo, strlen(demo), &d, 0)) {
+            return buf_free(&mask), -1;
+        }
+        if (eos_id >= 0) {
+            token_ids_push(&d, eos_id);
+            unsigned char one = 1;
+            buf_append(&mask, &one, 1);
+        }
         e->demo_ids = d.ids, e->n_demo = (int)d.n;
+        if (masked) e->demo_mask = (unsigned char *)buf_take(&mask, NULL);
+        else buf_free(&mask);
     }
     return 0;
 }
@@ -223,6 +272,7 @@ void train_set_free(train_set_t *set) {
     for (int i = 0; i < set->n; i++) {
         train_example_t *e = &set->ex[i];
         free(e->prompt), free(e->answer), free(e->verifier), free(e->demo), free(e->ids), free(e->demo_ids);
+        free(e->demo_mask);
         free(e->tests_json), free(e->fn_name);
     }
     free(set->ex);

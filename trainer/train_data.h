@@ -39,7 +39,11 @@ int train_set_load(train_set_t *set, const char *spec, int n, const arith_task_t
 int train_set_load_records(train_set_t *set, const char *spec, int n, const arith_task_t *task, int heldout,
                            const char *other_spec, const train_records_t *rec);
 // Tokenizes prompts (with the tokenizer's special-token template) and demonstrations (+ EOS).
-int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id, int max_prompt);
+// With tools (multi-turn tool use; NULL or tools->tools NULL: none), a demonstration's tool calls are
+// run and the results that follow them in the text are tokenized apart and masked from the SFT loss
+// (demo_mask), as the rollout feeds them; a result that differs from the tool's output stays trained.
+int train_set_tokenize(train_set_t *set, const tokenizer_t *tok, int32_t eos_id, int max_prompt,
+                       const rollout_tools_t *tools);
 void train_set_free(train_set_t *set);
 // The next count record indices in data order: epochs are permutations drawn from (seed, stream,
 // epoch), so the cursor (epoch, position) is all the state a checkpoint needs.

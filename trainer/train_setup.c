@@ -157,8 +157,8 @@ int train_open(train_t *t, const run_config_t *cfg) {
     if (max_prompt < 1)
         return free(params), cispo_fail("key 'micro_tokens' (%d) must exceed max_new_tokens (%d)", cfg->micro_tokens,
                                         cfg->max_new_tokens);
-    if (train_set_tokenize(&t->train, t->tok, t->eos_id, max_prompt) ||
-        train_set_tokenize(&t->eval, t->tok, t->eos_id, max_prompt))
+    if (train_set_tokenize(&t->train, t->tok, t->eos_id, max_prompt, &t->tools) ||
+        train_set_tokenize(&t->eval, t->tok, t->eos_id, max_prompt, &t->tools))
         return free(params), -1;
     if (cfg->sft_steps > 0) {  // SFT learns from demonstrations; a bare gold answer is not one
         int missing = 0, first = -1;
