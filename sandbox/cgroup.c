@@ -1,6 +1,7 @@
-// sandbox/cgroup.c — one memory + pids cgroup per jail: cgroup v2 when the host delegates those
-// controllers to us, else the v1 memory and pids hierarchies when they are writable (root on a v1 or
-// hybrid host). Rlimits bound each process; the cgroup bounds the jail as a whole (many processes,
+// sandbox/cgroup.c — one memory + pids (+ cpu) cgroup per jail: cgroup v2 when the host delegates
+// those controllers to us, else the v1 memory and pids hierarchies when they are writable (root on
+// a v1 or hybrid host), and the v1 cpu one when it is writable too. The cpu controller is optional:
+// without it jails share the cores under the kernel's default scheduling. Rlimits bound each process; the cgroup bounds the jail as a whole (many processes,
 // tmpfs pages), and its peak gives the memory figure of a run.
 // defines: jail_cgroup_probe, jail_cgroup_create, jail_cgroup_attach, jail_cgroup_peak_kb,
 //          jail_cgroup_oom_kills, jail_cgroup_destroy, jail_cgroup_acquire
@@ -28,6 +29,8 @@ typedef struct {
     int version;
     char v2_base[512];                      // our v2 cgroup dir, its subtree has memory + pids
     char v1_mem_base[512], v1_pids_base[512];
+    char v1_cpu_base[512];                  // "" when the v1 cpu controller is not writable
+    int v2_cpu;                             // the v2 subtree has the cpu controller
     char why[1400];
 } cg_host_t;
 
@@ -132,6 +135,7 @@ static int probe_v2(char *why, size_t n) {
         jail_copy(host.v2_base, sizeof host.v2_base, base);
         return 0;
     }
+    write_str(base, "cgroup.subtree_control", "+cpu");  // optional (probe_once checks)
     if (write_str(base, "cgroup.subtree_control", "+memory +pids") != 0 && geteuid() == 0 &&
         read_str(mnt, "cgroup.subtree_control", ctl, sizeof ctl) == 0 && strstr(ctl, "memory") && strstr(ctl, "pids")) {
         // our own cgroup holds processes (so cannot delegate); as root, use a sibling tree under
@@ -139,6 +143,7 @@ static int probe_v2(char *why, size_t n) {
         char top[1100];
         jail_fmt(top, sizeof top, "%s/cispo-sandbox", mnt);
         if ((mkdir(top, 0755) == 0 || errno == EEXIST) && write_str(top, "cgroup.subtree_control", "+memory +pids") == 0) {
+            write_str(top, "cgroup.subtree_control", "+cpu");
             jail_copy(host.v2_base, sizeof host.v2_base, top);
             return 0;
         }
@@ -147,6 +152,14 @@ static int probe_v2(char *why, size_t n) {
         return jail_fmt(why, n, "cannot enable memory+pids in %s/cgroup.subtree_control (%s): run under a delegated "
                         "cgroup, e.g. systemd-run -p Delegate=yes", base, strerror(errno)), -1;
     jail_copy(host.v2_base, sizeof host.v2_base, base);
+    return 0;
+}
+
+// Whether the space-separated list s has the word w ("cpu" is not "cpuset").
+static int has_word(const char *s, const char *w) {
+    size_t n = strlen(w);
+    for (const char *p = s; (p = strstr(p, w)); p += n)
+        if ((p == s || p[-1] == ' ') && (p[n] == 0 || p[n] == ' ' || p[n] == '\n')) return 1;
     return 0;
 }
 
@@ -179,6 +192,10 @@ static int probe_v1_one(const char *ctrl, char *out, size_t n) {
 static void probe_once(void) {
     char why2[1300] = "";
     if (probe_v2(why2, sizeof why2) == 0) {
+        char ctl[256];
+        if (read_str(host.v2_base, "cgroup.subtree_control", ctl, sizeof ctl) != 0 || !has_word(ctl, "cpu"))
+            write_str(host.v2_base, "cgroup.subtree_control", "+cpu");
+        host.v2_cpu = read_str(host.v2_base, "cgroup.subtree_control", ctl, sizeof ctl) == 0 && has_word(ctl, "cpu");
         host.version = 2;
         remove_stale(host.v2_base);
         return;
@@ -188,6 +205,8 @@ static void probe_once(void) {
         host.version = 1;
         remove_stale(host.v1_mem_base);
         remove_stale(host.v1_pids_base);
+        if (probe_v1_one("cpu", host.v1_cpu_base, sizeof host.v1_cpu_base) == 0) remove_stale(host.v1_cpu_base);
+        else host.v1_cpu_base[0] = 0;  // no CPU isolation between jails (README: what is held)
         return;
     }
     jail_fmt(host.why, sizeof host.why, "%s; no writable cgroup v1 memory+pids hierarchies either", why2);
@@ -227,6 +246,30 @@ static int set_limit(int version, const char *dir, size_t old, size_t mem_bytes)
     if (!up) write_str(dir, "memory.memsw.limit_in_bytes", v);
     write_str(dir, "memory.kmem.tcp.limit_in_bytes", v);
     return 0;
+}
+
+// CPU of the whole jail: its own cpu cgroup (so jails share the cores equally, whatever their
+// thread counts) with a CFS quota of jail_options_t.cpus CPUs per 100 ms period.
+static int setup_cpu(jail_cgroup_t *cg, long id) {
+    double cpus = jail_get_options()->cpus;
+    cg->cpu_quota_us = cpus < 0 ? 0 : (long)((cpus > 0 ? cpus : 1.0) * 100000 + 0.5);
+    if (cg->cpu_quota_us && cg->cpu_quota_us < 1000) cg->cpu_quota_us = 1000;  // the kernel's least
+    char v[64];
+    if (host.version == 2) {
+        if (!host.v2_cpu) return cg->cpu_quota_us = 0, 0;
+        jail_copy(cg->cpu_dir, sizeof cg->cpu_dir, cg->mem_dir);
+        if (cg->cpu_quota_us) jail_fmt(v, sizeof v, "%ld 100000", cg->cpu_quota_us);
+        return cg->cpu_quota_us ? write_str(cg->cpu_dir, "cpu.max", v) : 0;
+    }
+    if (!host.v1_cpu_base[0]) return cg->cpu_quota_us = 0, 0;
+    jail_fmt(cg->cpu_dir, sizeof cg->cpu_dir, "%s/cispo-jail-%d-%ld", host.v1_cpu_base, (int)getpid(), id);
+    if (mkdir(cg->cpu_dir, 0700) != 0) {
+        cg->cpu_dir[0] = 0;
+        return -1;
+    }
+    if (!cg->cpu_quota_us) return 0;
+    jail_fmt(v, sizeof v, "%ld", cg->cpu_quota_us);
+    return write_str(cg->cpu_dir, "cpu.cfs_period_us", "100000") || write_str(cg->cpu_dir, "cpu.cfs_quota_us", v) ? -1 : 0;
 }
 
 // The jail's cgroup holds its init; each step's processes go to its child "step" (v2: the init to
@@ -269,6 +312,11 @@ int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *
             return -1;
         }
     }
+    if (setup_cpu(cg, id)) {
+        jail_fmt(err, n, "setting up the cpu cgroup %s: %s", cg->cpu_dir, strerror(errno));
+        jail_cgroup_destroy(cg);
+        return -1;
+    }
     cg->mem_limit = mem_bytes;
     if (jail_cgroup_set_step_mem(cg, mem_bytes)) {
         jail_fmt(err, n, "writing limits in %s: %s", cg->step_dir, strerror(errno));
@@ -296,7 +344,9 @@ int jail_cgroup_attach(const jail_cgroup_t *cg, pid_t pid) {
     char p[32];
     jail_fmt(p, sizeof p, "%d", (int)pid);
     if (cg->version == 2) return write_str(cg->init_dir, "cgroup.procs", p);
-    if (cg->version == 1) return write_str(cg->mem_dir, "cgroup.procs", p) | write_str(cg->pids_dir, "cgroup.procs", p);
+    if (cg->version == 1)
+        return write_str(cg->mem_dir, "cgroup.procs", p) | write_str(cg->pids_dir, "cgroup.procs", p) |
+               (cg->cpu_dir[0] ? write_str(cg->cpu_dir, "cgroup.procs", p) : 0);
     return -1;
 }
 
@@ -330,8 +380,9 @@ long jail_cgroup_oom_kills(const jail_cgroup_t *cg) {
 void jail_cgroup_destroy(jail_cgroup_t *cg) {
     // the jail's processes are gone once its init is reaped (the kernel waits for the whole PID
     // namespace), so the dirs are empty; retry briefly in case the kernel is still releasing them
-    char *dirs[4] = {cg->step_dir, cg->version == 2 ? cg->init_dir : NULL, cg->mem_dir, cg->pids_dir};
-    for (int k = 0; k < 4; k++) {
+    char *dirs[5] = {cg->step_dir, cg->version == 2 ? cg->init_dir : NULL, cg->mem_dir, cg->pids_dir,
+                     cg->version == 1 ? cg->cpu_dir : NULL};
+    for (int k = 0; k < 5; k++) {
         if (!dirs[k] || !dirs[k][0]) continue;
         for (int i = 0; i < 50 && rmdir(dirs[k]) != 0 && errno == EBUSY; i++) usleep(2000);
         if (access(dirs[k], F_OK) == 0) stale_add(dirs[k]);

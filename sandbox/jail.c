@@ -42,7 +42,7 @@ void jail_fmt(char *buf, size_t n, const char *fmt, ...) {
 
 static jail_host_t host;
 static pthread_once_t probe_once_ctl = PTHREAD_ONCE_INIT;
-static jail_options_t options = {0, 1};
+static jail_options_t options = {.allow_unconfined = 0, .use_cgroups = 1};
 
 static void add_missing(const char *what) {
     size_t k = strlen(host.missing);

@@ -129,6 +129,9 @@ typedef struct {
     // a private temporary directory and a process-group kill only. Never the default.
     int allow_unconfined;
     int use_cgroups;          // 1 (default): use cgroup memory + pids limits when the host has them
+    double cpus;              // CPU quota of each jail (its cpu cgroup: every process and thread of
+                              // it together), in CPUs: 0 means 1; below 0, no quota (a cpu cgroup
+                              // per jail still shares the cores equally between jails)
 } jail_options_t;
 void jail_set_options(const jail_options_t *opt);
 const jail_options_t *jail_get_options(void);

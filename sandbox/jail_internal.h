@@ -26,6 +26,8 @@ typedef struct {
     char init_dir[660];       // v2: <mem_dir>/init, the init's (v1: mem_dir itself)
     int peak_valid;           // the peak counter covers only the current jail (v2 cannot reset it)
     size_t mem_limit, step_limit;  // the memory limits now set
+    char cpu_dir[640];        // v1: the cpu controller's dir ("" without one); v2: mem_dir when it has cpu
+    long cpu_quota_us;        // per cfs period (100 ms); 0: no quota
 } jail_cgroup_t;
 // Creates a cgroup for one jail with the given limits. Returns 0, or -1 (cg->version = 0) with err.
 int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *err, size_t n);

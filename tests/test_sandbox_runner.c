@@ -1,7 +1,7 @@
 // tests/test_sandbox_runner.c — what ordinary (not hostile) programs need from the sandbox: threads,
 // deep recursion, the C++ standard headers, big inputs, request files and copy-back, per-test
 // verdicts with stop_on_failure, limits that fire where they are set, request errors, and a worker
-// pool that survives its workers dying.
+// pool that survives its workers dying and cancels requests whose clients go away.
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -134,10 +136,69 @@ static void pool_survives(void) {
     sandbox_pool_destroy(p);
 }
 
+typedef struct {
+    sandbox_pool_t *p;
+    int fd;
+    char *res;
+    double t_done;
+} watched_t;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *run_watched(void *arg) {
+    watched_t *w = arg;
+    w->res = sandbox_pool_run_watch(w->p, "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(30)\\n\",\"run_timeout\":20}", w->fd);
+    w->t_done = now_s();
+    return NULL;
+}
+
+// issue 18.13: a request whose client goes away (its socket's peer closed) is cancelled: while it
+// runs, its jail is killed at once and the worker kept; while it waits for a worker, it is dropped.
+static void pool_cancels(void) {
+    char err[1200];
+    sandbox_pool_t *p = sandbox_pool_create(1, err, sizeof err);
+    if (!test_check(p != NULL, "pool: %s", p ? "" : err)) return;
+    int a[2], b[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, a);
+    socketpair(AF_UNIX, SOCK_STREAM, 0, b);
+    int pid = sandbox_pool_worker_pid(p, 0);
+    watched_t running = {p, a[0], NULL, 0}, waiting = {p, b[0], NULL, 0};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, run_watched, &running);
+    usleep(1500000);  // the sleeper runs in the only worker's jail
+    pthread_create(&t2, NULL, run_watched, &waiting);
+    usleep(300000);   // the second one waits for the worker
+    double t0 = now_s();
+    close(b[1]);
+    pthread_join(t2, NULL);
+    test_check(!waiting.res && waiting.t_done - t0 < 1.0, "a waiting request whose client went away is dropped (%.2f s)",
+               waiting.t_done - t0);
+    t0 = now_s();
+    close(a[1]);
+    pthread_join(t1, NULL);
+    test_check(!running.res && running.t_done - t0 < 2.0, "a running request whose client went away is cancelled (%.2f s)",
+               running.t_done - t0);
+    int left = sandbox_user_processes();
+    for (int i = 0; i < 20 && left; i++) usleep(100000), left = sandbox_user_processes();
+    if (geteuid() == 0) test_check(left == 0, "its jail is gone (%d sandbox processes left)", left);
+    test_check(sandbox_pool_worker_pid(p, 0) == pid, "the worker stays (pid %d, was %d)", sandbox_pool_worker_pid(p, 0), pid);
+    char *out = sandbox_pool_run(p, "{\"language\":\"python\",\"code\":\"print(6 * 7)\"}");
+    cJSON *r = cJSON_Parse(out);
+    test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "42\n"), "the pool then serves (%s)", st(r));
+    cJSON_Delete(r), free(out), free(running.res), free(waiting.res);
+    close(a[0]), close(b[0]);
+    sandbox_pool_destroy(p);
+}
+
 int main(void) {
     cJSON *r;
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // a killed worker's jail comes back to us, countable
     pool_survives();
+    pool_cancels();
     // threads and deep recursion
     r = run_obj(req_obj("python", "import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) for i in range(32)]\n"
                                   "[t.start() for t in ts]\n[t.join() for t in ts]\nprint(len(out))\n"));

@@ -5,6 +5,7 @@
 //                     [--fn-name NAME] [--timeout S] [--memory MB] [--stop-on-failure] [--allow-unconfined]
 //   cispo sandbox serve --port P [--workers N] [--bind ADDR] [--client-timeout S] [--max-body BYTES]
 //                       [--body-timeout S] [--max-connections N] [--max-connections-per-ip N] [--http-threads N]
+//                       [--cpus N]
 //                       [--allow-unconfined]
 //   cispo sandbox probe
 #include <stddef.h>
@@ -68,7 +69,7 @@ static const keyconf_cli_t run_cli = {
 typedef struct {
     int port, workers, client_timeout, allow_unconfined, max_connections, max_per_ip, http_threads;
     char bind[256], python[4096];
-    double max_body, body_timeout;
+    double max_body, body_timeout, cpus;
 } serve_opts_t;
 
 #define O(f) offsetof(serve_opts_t, f)
@@ -78,9 +79,10 @@ static const keyconf_key_t serve_keys[] = {
     {"bind", KEY_STRING, O(bind), 0, 0, NULL, "127.0.0.1", "address to listen on", 256},
     {"client-timeout", KEY_INT, O(client_timeout), 0, 86400, NULL, "0", "seconds a connection may stay idle (0: 30)", 0},
     {"max-body", KEY_DOUBLE, O(max_body), 0, 1e12, NULL, "0", "largest request body in bytes (0: 16 MiB)", 0},
-    {"body-timeout", KEY_DOUBLE, O(body_timeout), 0, 86400, NULL, "60", "seconds a request's body may take to arrive", 0},
+    {"body-timeout", KEY_DOUBLE, O(body_timeout), 1, 86400, NULL, "60", "seconds a request's body may take to arrive", 0},
     {"max-connections", KEY_INT, O(max_connections), 1, 1000000, NULL, "1024", "open connections in all", 0},
     {"max-connections-per-ip", KEY_INT, O(max_per_ip), 1, 1000000, NULL, "256", "open connections from one client address", 0},
+    {"cpus", KEY_DOUBLE, O(cpus), 0, 4096, NULL, "1", "CPU quota of each run, all its processes together (0: none)", 0},
     {"http-threads", KEY_INT, O(http_threads), 1, 256, NULL, "2", "threads polling the connections (idle ones hold none)", 0},
     {"python", KEY_STRING, O(python), 0, 0, NULL, "", "the Python interpreter (empty: the sandbox's choice)", 4096},
     {"allow-unconfined", KEY_BOOL, O(allow_unconfined), 0, 0, NULL, "false", "serve without the isolation the host lacks", 0},
@@ -213,6 +215,9 @@ static int cmd_serve(int argc, char **argv) {
     }
     if (so.allow_unconfined) allow_unconfined();
     if (so.python[0]) sandbox_set_python(so.python);
+    jail_options_t jo = *jail_get_options();
+    jo.cpus = so.cpus > 0 ? so.cpus : -1;
+    jail_set_options(&jo);
     sandbox_server_opts_t o = {.port = so.port, .workers = so.workers, .bind = so.bind, .client_timeout = so.client_timeout,
                                .max_body = (size_t)so.max_body, .max_connections = so.max_connections,
                                .max_per_ip = so.max_per_ip, .body_timeout = so.body_timeout, .http_threads = so.http_threads};
