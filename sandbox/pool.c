@@ -183,10 +183,14 @@ char *sandbox_pool_run_watch(sandbox_pool_t *p, const char *req_json, int watch_
         sent = send_text(p->w[i].fd, req_json) == 0;
         if (sent && watch_fd >= 0 && wait_reply(p, i, watch_fd)) {
             // the client went away: the worker kills the jail and answers at once (jail.c)
+            // (again every 200 ms: one that came before the worker took the request is forgotten; 5 s
+            // without an answer and the worker is replaced below)
             cancelled = 1;
-            kill(p->w[i].pid, SIGUSR1);
-            struct pollfd pfd = {p->w[i].fd, POLLIN, 0};
-            while (poll(&pfd, 1, 5000) < 0 && errno == EINTR) {}
+            for (int k = 0; k < 25 && !pfd_ready(p->w[i].fd); k++) {
+                kill(p->w[i].pid, SIGUSR1);
+                struct pollfd pfd = {p->w[i].fd, POLLIN, 0};
+                while (poll(&pfd, 1, 200) < 0 && errno == EINTR) {}
+            }
         }
         if (sent && (!cancelled || pfd_ready(p->w[i].fd))) res = recv_text(p->w[i].fd);
         if (res) break;
