@@ -191,17 +191,22 @@ static enum MHD_Result run_code(server_t *s, struct MHD_Connection *c, upload_t 
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         u->sock = ci ? ci->connect_fd : -1;
         u->c = c;
-        u->state = 1;
-        // suspended before a runner can resume it; the handler is called again once resumed
-        MHD_suspend_connection(c);
         pthread_mutex_lock(&s->mu);
-        u->next = NULL;
-        if (s->tail) s->tail->next = u;
-        else s->head = u;
-        s->tail = u;
-        pthread_cond_signal(&s->more);
-        pthread_mutex_unlock(&s->mu);
-        r = MHD_YES;
+        if (s->stopping) {  // the runners are gone: a suspended connection would never resume
+            pthread_mutex_unlock(&s->mu);
+            r = reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the sandbox service is stopping");
+        } else {
+            u->state = 1;
+            // suspended before a runner can take it; the handler is called again once resumed
+            MHD_suspend_connection(c);
+            u->next = NULL;
+            if (s->tail) s->tail->next = u;
+            else s->head = u;
+            s->tail = u;
+            pthread_cond_signal(&s->more);
+            pthread_mutex_unlock(&s->mu);
+            r = MHD_YES;
+        }
     }
     cJSON_Delete(req);
     return r;
