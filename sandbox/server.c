@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,24 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// libmicrohttpd's messages (a line per dropped connection), at most 20 a second: many slow or
+// abandoned clients must not flood the log
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static double second;
+    static int lines, dropped;
+    (void)cls;
+    pthread_mutex_lock(&mu);
+    double t = now_s();
+    if (t - second >= 1.0) {
+        if (dropped) fprintf(stderr, "cispo sandbox serve: %d more libmicrohttpd messages not shown\n", dropped);
+        second = t, lines = 0, dropped = 0;
+    }
+    if (lines++ < 20) fputs("cispo sandbox serve: ", stderr), vfprintf(stderr, fmt, ap);
+    else dropped++;
+    pthread_mutex_unlock(&mu);
 }
 
 // A runner: takes complete requests in turn, runs each on the pool while watching its client, and
@@ -302,7 +321,7 @@ int sandbox_serve(const sandbox_server_opts_t *o) {
     }
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG, (uint16_t)o->port, NULL, NULL,
-        handler, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        handler, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->client_timeout > 0 ? o->client_timeout : 30),
         MHD_OPTION_CONNECTION_LIMIT, max_conn,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(o->max_per_ip > 0 ? o->max_per_ip : 256),
