@@ -49,10 +49,17 @@ static void head_rows(infer_t *e, const int32_t *rows, int n, float *logits) {
     model_t *m = e->m;
     backend_t *b = m->be;
     const int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
-    model_scratch_t sc = {m->scratch, 0, m->n_scratch};
-    void *h = model_scratch_take(&sc, (size_t)n * C, m->esize);
-    for (int i = 0; i < n; i++)
-        backend_copy(b, (char *)h + (size_t)i * C * m->esize, ACT(m, m->h_final + (size_t)rows[i] * C), (size_t)C * m->esize);
+    int leading = 1;  // decode: rows 0..n-1, already contiguous
+    for (int i = 0; i < n && leading; i++) leading = rows[i] == i;
+    const void *h = ACT(m, m->h_final);
+    if (!leading) {  // prefill: the last row of each prompt, gathered
+        model_scratch_t sc = {m->scratch, 0, m->n_scratch};
+        void *g = model_scratch_take(&sc, (size_t)n * C, m->esize);
+        for (int i = 0; i < n; i++)
+            backend_copy(b, (char *)g + (size_t)i * C * m->esize, ACT(m, m->h_final + (size_t)rows[i] * C),
+                         (size_t)C * m->esize);
+        h = g;
+    }
     lmhead_logits(b, e->logits, h, WP(m, m->table.lm_head), n, C, V);
     backend_download(b, logits, e->logits, (size_t)n * V * sizeof(float));
 }

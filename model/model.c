@@ -269,7 +269,12 @@ int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqle
     rmsnorm_forward(b, ACT(m, m->h_final), STAT(m, m->rstd_final), ACT(m, m->x_final), WP(m, m->table.final_norm), T,
                     C, eps);
     m->cache = NULL;
-    // the load-balancing losses of all layers, read once
+    // the load-balancing losses of all layers, read once; prefill and decode train nothing, and a
+    // device read would stall every decode step
+    if (cache) {
+        m->aux_loss = 0.0f;
+        return 0;
+    }
     float aux_host[MODEL_MAX_LAYERS];
     backend_download(b, aux_host, STAT(m, m->layer[0].aux), (size_t)c->n_layers * sizeof(float));
     double aux = 0;

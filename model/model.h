@@ -15,7 +15,7 @@
 // ids, cu_seqlens, targets, logp, entropy and dlogp are host arrays on every backend.
 // Cross-entropy over n targets is dlogp = -1/n; CISPO is dlogp = -w*A/N_tokens (rl/loss).
 //
-// Load-balancing loss: model_forward leaves m->aux_loss = sum over layers of each layer's
+// Load-balancing loss: model_forward (not the cached forward of prefill and decode) leaves m->aux_loss = sum over layers of each layer's
 // moe_aux_loss (E * sum_e f_e * P_e of that layer's tokens). model_backward adds the gradient of
 // aux_coef * m->aux_loss; pass cfg.router_aux_loss_coef to train with it, 0 to leave it out. (transformers
 // instead pools the counts and probabilities of all layers before the product; its CausalLM loss adds it

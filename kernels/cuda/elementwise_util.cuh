@@ -1,7 +1,7 @@
 // kernels/cuda/elementwise_util.cuh — device helpers shared by the memory-bound kernels
 // (elementwise.cu, norm.cu, rope.cu, moe.cu, optim.cu): element loads/stores as fp32 for bf16 and fp32
 // tensors, 16-byte vectors of them, warp and block sums, launch sizes and checks, dtype dispatch.
-// defines: ew_get, ew_put, EW_VN, ew_vload, ew_vstore, ew_aligned16, ew_warp_sum, ew_warp_sum_d,
+// defines: ew_get, ew_put, EW_VN, ew_vload, ew_vstore, ew_ld, ew_st, ew_aligned16, ew_warp_sum, ew_warp_sum_d,
 //          ew_block_sum, ew_blocks, ew_check, EW_DISPATCH
 // Include after base/common.h and kernels/backend.h (inside extern "C").
 #ifndef CISPO_KERNELS_CUDA_ELEMENTWISE_UTIL_CUH
@@ -35,6 +35,23 @@ static __device__ __forceinline__ void ew_vstore(T *p, const float *f) {
 #pragma unroll
     for (int i = 0; i < EW_VN(T); i++) ew_put(e + i, f[i]);
     *reinterpret_cast<uint4 *>(p) = u;
+}
+
+// V elements at p as fp32 and back: one element (V = 1, the scalar path) or one 16-byte vector
+// (V = EW_VN(T)).
+template <typename T, int V>
+static __device__ __forceinline__ void ew_ld(float *f, const T *p) {
+    if constexpr (V == 1)
+        f[0] = ew_get(p);
+    else
+        ew_vload(f, p);
+}
+template <typename T, int V>
+static __device__ __forceinline__ void ew_st(T *p, const float *f) {
+    if constexpr (V == 1)
+        ew_put(p, f[0]);
+    else
+        ew_vstore(p, f);
 }
 
 // NULL counts as aligned (an absent operand does not stop the vector path).

@@ -423,20 +423,6 @@ static int moe_row_of(const char *fn, int32_t *row_of, const int32_t *perm, size
     return ew_check(fn);
 }
 
-template <typename T, int V>
-static __device__ __forceinline__ void ld(float *f, const T *p) {
-    if constexpr (V == 1)
-        f[0] = ew_get(p);
-    else
-        ew_vload(f, p);
-}
-template <typename T, int V>
-static __device__ __forceinline__ void st(T *p, const float *f) {
-    if constexpr (V == 1)
-        ew_put(p, f[0]);
-    else
-        ew_vstore(p, f);
-}
 
 // out[t] (=|+=) sum_k (w ? w[t,k] : 1) src[row_of[t*K + k]]: the combine (weights) and the dispatch
 // backward (no weights); rows of C elements, V at a time.
@@ -453,17 +439,17 @@ __global__ void moe_gather_sum_kernel(T *out, const T *src, const float *w, cons
         for (int k = 0; k < K; k++) {
             size_t s = t * K + k;
             float wk = w ? w[s] : 1.0f;
-            ld<T, V>(f, src + (size_t)row_of[s] * C + c);
+            ew_ld<T, V>(f, src + (size_t)row_of[s] * C + c);
 #pragma unroll
             for (int j = 0; j < V; j++) a[j] += wk * f[j];
         }
         T *o = out + t * C + c;
         if (acc) {
-            ld<T, V>(f, o);
+            ew_ld<T, V>(f, o);
 #pragma unroll
             for (int j = 0; j < V; j++) a[j] += f[j];
         }
-        st<T, V>(o, a);
+        ew_st<T, V>(o, a);
     }
 }
 
@@ -517,18 +503,18 @@ __global__ void moe_combine_backward_kernel(T *dye, float *dtopk_w, const T *dy,
             float wk = topk_w[s], dot = 0;
             for (int u = threadIdx.x; u < units; u += blockDim.x) {
                 float fg[V], f[V];
-                ld<T, V>(fg, g + (size_t)u * V);
+                ew_ld<T, V>(fg, g + (size_t)u * V);
                 if (dtopk_w) {
-                    ld<T, V>(f, ye + row * C + (size_t)u * V);
+                    ew_ld<T, V>(f, ye + row * C + (size_t)u * V);
 #pragma unroll
                     for (int j = 0; j < V; j++) dot += fg[j] * f[j];
                 }
                 if (dye) {
                     T *d = dye + row * C + (size_t)u * V;
-                    if (acc) ld<T, V>(f, d);
+                    if (acc) ew_ld<T, V>(f, d);
 #pragma unroll
                     for (int j = 0; j < V; j++) f[j] = acc ? f[j] + wk * fg[j] : wk * fg[j];
-                    st<T, V>(d, f);
+                    ew_st<T, V>(d, f);
                 }
             }
             if (dtopk_w) {

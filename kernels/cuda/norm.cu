@@ -20,20 +20,6 @@ static int row_threads(int units) {
 }
 
 // V elements per step: EW_VN(T) on the vector path, 1 otherwise.
-template <typename T, int V>
-static __device__ __forceinline__ void ld(float *f, const T *p) {
-    if constexpr (V == 1)
-        f[0] = ew_get(p);
-    else
-        ew_vload(f, p);
-}
-template <typename T, int V>
-static __device__ __forceinline__ void st(T *p, const float *f) {
-    if constexpr (V == 1)
-        ew_put(p, f[0]);
-    else
-        ew_vstore(p, f);
-}
 
 template <typename T, int V>
 __global__ void rmsnorm_forward_kernel(T *out, float *rstd, const T *x, const T *w, int Tn, int C, float eps) {
@@ -45,7 +31,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, const T *x, const T 
         float ss = 0;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
             float f[V];
-            ld<T, V>(f, xr + (size_t)u * V);
+            ew_ld<T, V>(f, xr + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) ss += f[j] * f[j];
         }
@@ -54,11 +40,11 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, const T *x, const T 
         if (threadIdx.x == 0) rstd[t] = r;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
             float f[V], g[V];
-            ld<T, V>(f, xr + (size_t)u * V);
-            ld<T, V>(g, w + (size_t)u * V);
+            ew_ld<T, V>(f, xr + (size_t)u * V);
+            ew_ld<T, V>(g, w + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) f[j] = g[j] * (f[j] * r);  // HF order: weight * (x * rstd)
-            st<T, V>(o + (size_t)u * V, f);
+            ew_st<T, V>(o + (size_t)u * V, f);
         }
     }
 }
@@ -75,9 +61,9 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
         float dot = 0;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
             float fx[V], fd[V], fw[V];
-            ld<T, V>(fx, xr + (size_t)u * V);
-            ld<T, V>(fd, dy + (size_t)u * V);
-            ld<T, V>(fw, w + (size_t)u * V);
+            ew_ld<T, V>(fx, xr + (size_t)u * V);
+            ew_ld<T, V>(fd, dy + (size_t)u * V);
+            ew_ld<T, V>(fw, w + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) dot += fw[j] * fd[j] * fx[j];
         }
@@ -85,16 +71,16 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
         float r = rstd[t], k = r * r * r * dot / (float)C;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
             float fx[V], fd[V], fw[V], fo[V];
-            ld<T, V>(fx, xr + (size_t)u * V);
-            ld<T, V>(fd, dy + (size_t)u * V);
-            ld<T, V>(fw, w + (size_t)u * V);
-            if (acc) ld<T, V>(fo, d + (size_t)u * V);
+            ew_ld<T, V>(fx, xr + (size_t)u * V);
+            ew_ld<T, V>(fd, dy + (size_t)u * V);
+            ew_ld<T, V>(fw, w + (size_t)u * V);
+            if (acc) ew_ld<T, V>(fo, d + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) {
                 float v = r * fw[j] * fd[j] - k * fx[j];
                 fd[j] = acc ? fo[j] + v : v;
             }
-            st<T, V>(d + (size_t)u * V, fd);
+            ew_st<T, V>(d + (size_t)u * V, fd);
         }
     }
 }
@@ -115,8 +101,8 @@ __global__ void rmsnorm_dw_kernel(float *dw, const T *dout, const T *x, const fl
 #pragma unroll 4
         for (int t = g; t < Tn; t += RG) {
             float fx[V], fd[V], r = rstd[t];
-            ld<T, V>(fx, x + (size_t)t * C + c0);
-            ld<T, V>(fd, dout + (size_t)t * C + c0);
+            ew_ld<T, V>(fx, x + (size_t)t * C + c0);
+            ew_ld<T, V>(fd, dout + (size_t)t * C + c0);
 #pragma unroll
             for (int j = 0; j < V; j++) a[j] += fd[j] * fx[j] * r;
         }

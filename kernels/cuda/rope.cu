@@ -24,20 +24,6 @@ typedef struct {
     float f[ROPE_MAX_HALF];
 } rope_freqs_t;
 
-template <typename T, int V>
-static __device__ __forceinline__ void ld(float *f, const T *p) {
-    if constexpr (V == 1)
-        f[0] = ew_get(p);
-    else
-        ew_vload(f, p);
-}
-template <typename T, int V>
-static __device__ __forceinline__ void st(T *p, const float *f) {
-    if constexpr (V == 1)
-        ew_put(p, f[0]);
-    else
-        ew_vstore(p, f);
-}
 
 // out (=|+=) rotation of x; sign -1 rotates by -angle (the transpose: the backward). out may alias x.
 template <typename T, int V>
@@ -62,8 +48,8 @@ __global__ void rope_kernel(T *out, const T *x, const int32_t *pos, int Tn, int 
             if (j < ru) {
                 int i0 = j * V;
                 float x1[V], x2[V], y1[V], y2[V];
-                ld<T, V>(x1, xr + i0);
-                ld<T, V>(x2, xr + i0 + half);
+                ew_ld<T, V>(x1, xr + i0);
+                ew_ld<T, V>(x2, xr + i0 + half);
 #pragma unroll
                 for (int k = 0; k < V; k++) {
                     float c = cs[i0 + k], s = sign * cs[half + i0 + k];
@@ -71,26 +57,26 @@ __global__ void rope_kernel(T *out, const T *x, const int32_t *pos, int Tn, int 
                     y2[k] = x2[k] * c + x1[k] * s;
                 }
                 if (acc) {
-                    ld<T, V>(x1, o + i0);
-                    ld<T, V>(x2, o + i0 + half);
+                    ew_ld<T, V>(x1, o + i0);
+                    ew_ld<T, V>(x2, o + i0 + half);
 #pragma unroll
                     for (int k = 0; k < V; k++) {
                         y1[k] += x1[k];
                         y2[k] += x2[k];
                     }
                 }
-                st<T, V>(o + i0, y1);
-                st<T, V>(o + i0 + half, y2);
+                ew_st<T, V>(o + i0, y1);
+                ew_st<T, V>(o + i0 + half, y2);
             } else {
                 int d0 = R + (j - ru) * V;
                 float f[V], g[V];
-                ld<T, V>(f, xr + d0);
+                ew_ld<T, V>(f, xr + d0);
                 if (acc) {
-                    ld<T, V>(g, o + d0);
+                    ew_ld<T, V>(g, o + d0);
 #pragma unroll
                     for (int k = 0; k < V; k++) f[k] += g[k];
                 }
-                st<T, V>(o + d0, f);
+                ew_st<T, V>(o + d0, f);
             }
         }
     }
