@@ -3,7 +3,10 @@
 //          sandbox_pool_destroy
 //
 // Wire format on each worker's socket: a request or reply is a u64 length then that many bytes of
-// JSON text. Workers die with the pool's process (PR_SET_PDEATHSIG) and exit on EOF.
+// JSON text. Workers die with the pool's process (PR_SET_PDEATHSIG) and exit on EOF. The kernel
+// sends the parent-death signal when the forking *thread* ends, so every worker is forked by the
+// pool's own spawner thread, which lives as long as the pool: a worker replaced by a request's
+// thread, or a pool made by a short-lived thread, would otherwise die with that thread.
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,6 +37,12 @@ struct sandbox_pool {
     int n;
     pthread_mutex_t mu;
     pthread_cond_t idle;
+    // the spawner thread: one request at a time (callers hold mu, or are the creator)
+    pthread_t spawner;
+    int spawner_up;
+    pthread_mutex_t smu;
+    pthread_cond_t scv;
+    int req_i, req_pending, req_done, req_rc, req_errno, stop;
 };
 
 static int send_text(int fd, const char *s) {
@@ -98,6 +107,34 @@ static int spawn(sandbox_pool_t *p, int i) {
     return 0;
 }
 
+static void *spawner_main(void *arg) {
+    sandbox_pool_t *p = arg;
+    pthread_mutex_lock(&p->smu);
+    for (;;) {
+        while (!p->req_pending && !p->stop) pthread_cond_wait(&p->scv, &p->smu);
+        if (p->stop) break;
+        p->req_pending = 0;
+        p->req_rc = spawn(p, p->req_i);
+        p->req_errno = errno;
+        p->req_done = 1;
+        pthread_cond_broadcast(&p->scv);
+    }
+    pthread_mutex_unlock(&p->smu);
+    return NULL;
+}
+
+// Worker i forked by the spawner thread (see the top of the file). 0, or -1 with errno set.
+static int spawn_worker(sandbox_pool_t *p, int i) {
+    pthread_mutex_lock(&p->smu);
+    p->req_i = i, p->req_done = 0, p->req_pending = 1;
+    pthread_cond_broadcast(&p->scv);
+    while (!p->req_done) pthread_cond_wait(&p->scv, &p->smu);
+    int rc = p->req_rc, e = p->req_errno;
+    pthread_mutex_unlock(&p->smu);
+    errno = e;
+    return rc;
+}
+
 sandbox_pool_t *sandbox_pool_create(int n, char *err, size_t errn) {
     char why[1200];
     if (jail_check_ready(why, sizeof why) != 0) {
@@ -111,8 +148,17 @@ sandbox_pool_t *sandbox_pool_create(int n, char *err, size_t errn) {
     for (int i = 0; i < n; i++) p->w[i].fd = -1;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->idle, NULL);
+    pthread_mutex_init(&p->smu, NULL);
+    pthread_cond_init(&p->scv, NULL);
+    int e = pthread_create(&p->spawner, NULL, spawner_main, p);
+    if (e) {
+        snprintf(err, errn, "starting the sandbox pool's spawner thread: %s", strerror(e));
+        sandbox_pool_destroy(p);
+        return NULL;
+    }
+    p->spawner_up = 1;
     for (int i = 0; i < n; i++)
-        if (spawn(p, i)) {
+        if (spawn_worker(p, i)) {
             snprintf(err, errn, "starting sandbox worker %d: %s", i, strerror(errno));
             sandbox_pool_destroy(p);
             return NULL;
@@ -199,7 +245,7 @@ char *sandbox_pool_run_watch(sandbox_pool_t *p, const char *req_json, int watch_
         kill(p->w[i].pid, SIGKILL);
         while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR) {}
         p->w[i].fd = -1;
-        int lost = spawn(p, i) != 0;  // lost for good (fd -1, left busy): the others carry on
+        int lost = spawn_worker(p, i) != 0;  // lost for good (fd -1, left busy): the others carry on
         p->w[i].busy = 1;              // the new worker is still this call's
         pthread_mutex_unlock(&p->mu);
         if (lost || sent) break;  // a request that reached a worker is not run twice
@@ -221,8 +267,17 @@ void sandbox_pool_destroy(sandbox_pool_t *p) {
         if (p->w[i].fd >= 0) close(p->w[i].fd);  // EOF: the worker exits
     for (int i = 0; i < p->n; i++)
         if (p->w[i].pid > 0) while (waitpid(p->w[i].pid, NULL, 0) < 0 && errno == EINTR) {}
+    if (p->spawner_up) {
+        pthread_mutex_lock(&p->smu);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->scv);
+        pthread_mutex_unlock(&p->smu);
+        pthread_join(p->spawner, NULL);
+    }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->idle);
+    pthread_mutex_destroy(&p->smu);
+    pthread_cond_destroy(&p->scv);
     free(p->w);
     free(p);
 }

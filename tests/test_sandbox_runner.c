@@ -73,6 +73,20 @@ static int parent_of(int pid) {
     return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : 0;
 }
 
+// Whether pid runs (a killed child not yet reaped is a zombie: kill(pid, 0) still finds it).
+static int process_alive(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t r = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[r] = 0;
+    const char *p = strrchr(buf, ')');
+    char state = 0;
+    return p && sscanf(p + 1, " %c", &state) == 1 && state != 'Z' && state != 'X';
+}
+
 // Processes of the sandbox user (as root the jail maps it to host uid 1879048193) below this test
 // process (a child subreaper: orphans of a killed worker come back to it), not other programs' jails.
 static int sandbox_user_processes(void) {
@@ -98,7 +112,9 @@ static int sandbox_user_processes(void) {
 }
 
 static void *run_sleeper(void *pool) {
-    return sandbox_pool_run(pool, "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(30)\\n\"}");
+    char *res = sandbox_pool_run(pool, "{\"language\":\"python\",\"code\":\"import time\\ntime.sleep(30)\\n\"}");
+    usleep(200000);  // a worker forked by this thread has set its parent-death signal by now
+    return res;
 }
 
 // Workers killed while idle and while running: the idle case is invisible to the client, the
@@ -130,11 +146,42 @@ static void pool_survives(void) {
     for (int i = 0; i < 20 && left; i++) usleep(100000), left = sandbox_user_processes();
     if (geteuid() == 0) test_check(left == 0, "its jail died with it (%d sandbox processes left)", left);
     cJSON_Delete(r), free(ret);
+    // the replacement was made while serving the sleeper's thread, which has ended: the kernel's
+    // parent-death signal follows the forking thread, so a worker forked there would be dead now
+    int replaced = sandbox_pool_worker_pid(p, 0);
+    usleep(300000);
+    test_check(replaced > 0 && process_alive(replaced), "the replacement outlives the thread whose request replaced it (pid %d)", replaced);
     out = sandbox_pool_run(p, req);
     r = cJSON_Parse(out);
     const cJSON *msg = cJSON_GetObjectItem(r, "message");
     test_check(!strcmp(st(r), "Finished") && !strcmp(run_field(r, "stdout"), "42\n"), "the pool keeps serving (%s%s%s)",
                st(r), cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
+    cJSON_Delete(r), free(out);
+    sandbox_pool_destroy(p);
+}
+
+static void *make_pool(void *arg) {
+    char err[1200];
+    *(sandbox_pool_t **)arg = sandbox_pool_create(1, err, sizeof err);
+    usleep(200000);  // as in run_sleeper
+    return NULL;
+}
+
+// A pool made by a thread that has since ended keeps its workers (they are not the thread's children).
+static void pool_outlives_its_maker(void) {
+    sandbox_pool_t *p = NULL;
+    pthread_t th;
+    pthread_create(&th, NULL, make_pool, &p);
+    pthread_join(th, NULL);
+    if (!test_check(p != NULL, "a pool made in a thread")) return;
+    int pid = sandbox_pool_worker_pid(p, 0);
+    usleep(300000);
+    test_check(pid > 0 && process_alive(pid), "the worker of a pool whose making thread ended is alive (pid %d)", pid);
+    char *out = sandbox_pool_run(p, "{\"language\":\"python\",\"code\":\"print(6 * 7)\"}");
+    cJSON *r = cJSON_Parse(out);
+    test_check(!strcmp(st(r), "Finished") && sandbox_pool_worker_pid(p, 0) == pid,
+               "a pool whose making thread ended serves with its first worker (%s, pid %d then %d)", st(r), pid,
+               sandbox_pool_worker_pid(p, 0));
     cJSON_Delete(r), free(out);
     sandbox_pool_destroy(p);
 }
@@ -339,6 +386,7 @@ int main(void) {
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // a killed worker's jail comes back to us, countable
     pool_survives();
     pool_cancels();
+    pool_outlives_its_maker();
     cpu_isolation();
     // threads and deep recursion
     r = run_obj(req_obj("python", "import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) for i in range(32)]\n"
