@@ -2,7 +2,7 @@
 // transformers' apply_chat_template renders them (jinja2's sandboxed environment with trim_blocks and
 // lstrip_blocks, the loop-controls extension, a tojson without HTML escaping, raise_exception and
 // strftime_now). docs/model.md "Chat templates" lists what is supported.
-// defines: jinja_template_t, jinja_parse, jinja_render, jinja_free
+// defines: jinja_template_t, jinja_parse, jinja_render, jinja_free, jinja_json_parse, JINJA_JSON_FLOAT
 //
 // Supported: text with {{ }}, {% %}, {# #} and the -/+ whitespace controls; statements if/elif/else,
 // for (tuple targets, `if` filter, else, loop.index/index0/revindex/revindex0/first/last/length/
@@ -29,5 +29,12 @@ jinja_template_t *jinja_parse(const char *src, size_t len, const char *name);
 // naming the template, line:column and the problem (raise_exception's message included).
 char *jinja_render(const jinja_template_t *t, const struct cJSON *vars, size_t *len_out);
 void jinja_free(jinja_template_t *t);
+
+// JSON text parsed for jinja_render: numbers written with a fraction or an exponent (1.0, 2e5) are
+// marked floats (JINJA_JSON_FLOAT in the item's type) and render as Python renders the floats of
+// json.loads (1.0, 200000.0); cJSON alone keeps only the double, and an integral one renders as an
+// int. NULL when the text is not JSON. Free with cJSON_Delete.
+#define JINJA_JSON_FLOAT (1 << 14)
+struct cJSON *jinja_json_parse(const char *text);
 
 #endif

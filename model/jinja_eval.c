@@ -12,7 +12,7 @@
 //   string, true, undefined, upper. String methods: capitalize, count, endswith, find, join, lower,
 //   lstrip, replace, rstrip, split, startswith, strip, title, upper; dict methods: get, items, keys,
 //   values. Globals: dict, namespace, raise_exception, range, strftime_now.
-#define _POSIX_C_SOURCE 200809L  // localtime_r
+#define _POSIX_C_SOURCE 200809L  // localtime_r, gmtime_r
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <setjmp.h>
@@ -140,11 +140,51 @@ static void dict_set(render_t *R, jdict_t *d, const char *k, jval_t v) {
     dict_set_v(R, d, key, v);
 }
 
+// The next number literal of JSON text at or after p, outside strings (NULL: none); *n its length.
+static const char *json_next_number(const char *p, size_t *n) {
+    while (*p) {
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1]) p++;
+            if (*p) p++;
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            const char *q = p;
+            while (*q && strchr("+-0123456789.eE", *q)) q++;
+            *n = (size_t)(q - p);
+            return p;
+        } else {
+            p++;
+        }
+    }
+    return NULL;
+}
+
+// Marks the numbers of j (in document order, as the literals of text come) written as floats.
+static void json_mark_floats(cJSON *j, const char **text) {
+    for (; j; j = j->next) {
+        if (cJSON_IsNumber(j) && *text) {
+            size_t n = 0;
+            const char *lit = json_next_number(*text, &n);
+            if (lit && (memchr(lit, '.', n) || memchr(lit, 'e', n) || memchr(lit, 'E', n))) j->type |= JINJA_JSON_FLOAT;
+            *text = lit ? lit + n : NULL;
+        }
+        json_mark_floats(j->child, text);
+    }
+}
+
+cJSON *jinja_json_parse(const char *text) {
+    cJSON *j = cJSON_Parse(text);
+    const char *p = text;
+    if (j) json_mark_floats(j, &p);
+    return j;
+}
+
 static jval_t from_json(render_t *R, const cJSON *j) {
     if (!j || cJSON_IsNull(j)) return v_none();
     if (cJSON_IsBool(j)) return v_bool(cJSON_IsTrue(j));
     if (cJSON_IsNumber(j)) {
         double x = j->valuedouble;
+        if (j->type & JINJA_JSON_FLOAT) return v_float(x);
         if (x == floor(x) && fabs(x) < 9007199254740992.0) return v_int((long long)x);
         return v_float(x);
     }
@@ -619,17 +659,54 @@ static jval_t need_str(render_t *R, const jnode_t *at, jval_t v, const char *wha
     return v;
 }
 
-static int is_pyspace(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
+// Python's str.isspace(): what strip(), split() and the trim filter remove (Unicode 16).
+static int is_pyspace(uint32_t c) {
+    return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+}
 
-// str.strip/lstrip/rstrip (chars: NULL for whitespace).
+// The character at p (n > 0 bytes left): its code point and byte length; a byte that does not start
+// valid UTF-8 is a character of its own (code point 0xDC00 + byte, as Python's surrogateescape).
+static int char_at(const char *p, size_t n, uint32_t *cp) {
+    int k = utf8_decode(p, n, cp);
+    if (k <= 0) *cp = 0xDC00 + (unsigned char)*p, k = 1;
+    return k;
+}
+
+// The offset of the last character of p[0..n) (n > 0).
+static size_t char_last(const char *p, size_t n) {
+    size_t k = n - 1;
+    while (k > 0 && n - k < 4 && utf8_is_cont((unsigned char)p[k])) k--;
+    uint32_t cp;
+    return char_at(p + k, n - k, &cp) == (int)(n - k) ? k : n - 1;
+}
+
+static int in_chars(uint32_t c, jval_t chars) {  // chars: a string (its characters) or not: whitespace
+    if (chars.t != JV_STR) return is_pyspace(c);
+    for (size_t i = 0; i < chars.u.s.n;) {
+        uint32_t d;
+        i += (size_t)char_at(chars.u.s.p + i, chars.u.s.n - i, &d);
+        if (d == c) return 1;
+    }
+    return 0;
+}
+
+// str.strip/lstrip/rstrip (chars: not a string for whitespace).
 static jval_t s_strip(render_t *R, jval_t s, jval_t chars, int left, int right) {
     const char *p = s.u.s.p;
     size_t a = 0, b = s.u.s.n;
-    int ws = chars.t != JV_STR;
-    #define STRIPPABLE(c) (ws ? is_pyspace((unsigned char)(c)) : memchr(chars.u.s.p, (c), chars.u.s.n) != NULL)
-    if (left) while (a < b && STRIPPABLE(p[a])) a++;
-    if (right) while (b > a && STRIPPABLE(p[b - 1])) b--;
-    #undef STRIPPABLE
+    uint32_t c;
+    while (left && a < b) {
+        int k = char_at(p + a, b - a, &c);
+        if (!in_chars(c, chars)) break;
+        a += (size_t)k;
+    }
+    while (right && b > a) {
+        size_t k = a + char_last(p + a, b - a);
+        char_at(p + k, b - k, &c);
+        if (!in_chars(c, chars)) break;
+        b = k;
+    }
     jval_t out = s;
     out.u.s.p = p + a, out.u.s.n = b - a;
     (void)R;
@@ -700,18 +777,18 @@ static jval_t s_split(render_t *R, jval_t s, jval_t sep, long long maxsplit) {
     const char *p = s.u.s.p, *end = p + s.u.s.n;
     long long done = 0;
     if (sep.t != JV_STR) {  // runs of whitespace, no empty strings
+        uint32_t c;
         for (;;) {
-            while (p < end && is_pyspace((unsigned char)*p)) p++;
+            int k;
+            while (p < end && (k = char_at(p, (size_t)(end - p), &c), is_pyspace(c))) p += k;
             if (p >= end) break;
-            const char *q = p;
-            if (maxsplit >= 0 && done >= maxsplit) q = end;
-            else while (q < end && !is_pyspace((unsigned char)*q)) q++;
-            if (q == end && maxsplit >= 0 && done >= maxsplit) {
-                const char *e = end;
-                while (e > p && is_pyspace((unsigned char)e[-1])) e--;
-                list_push(R, out.u.l, v_strn(R, p, (size_t)(e - p)));
+            if (maxsplit >= 0 && done >= maxsplit) {  // the rest, less its trailing whitespace
+                jval_t rest = s_strip(R, v_strn(R, p, (size_t)(end - p)), v_none(), 0, 1);
+                list_push(R, out.u.l, rest);
                 break;
             }
+            const char *q = p;
+            while (q < end && (k = char_at(q, (size_t)(end - q), &c), !is_pyspace(c))) q += k;
             list_push(R, out.u.l, v_strn(R, p, (size_t)(q - p)));
             done++;
             p = q;
@@ -782,9 +859,14 @@ static jval_t call_func(render_t *R, const jnode_t *at, jval_t fn, const args_t 
         jval_t fmt = need_str(R, at, arg(a, 0, "format", none), "strftime_now");
         char fbuf[256], out[512];
         snprintf(fbuf, sizeof fbuf, "%.*s", (int)fmt.u.s.n, fmt.u.s.p);
-        time_t now = time(NULL);
+        // SOURCE_DATE_EPOCH (the reproducible-builds convention) fixes the instant, read as UTC
+        const char *sde = getenv("SOURCE_DATE_EPOCH");
+        char *end = NULL;
+        long long fixed = sde && *sde ? strtoll(sde, &end, 10) : 0;
         struct tm tmv;
-        localtime_r(&now, &tmv);
+        time_t now = end && !*end ? (time_t)fixed : time(NULL);
+        if (end && !*end) gmtime_r(&now, &tmv);
+        else localtime_r(&now, &tmv);
         size_t k = strftime(out, sizeof out, fbuf, &tmv);
         return v_strn(R, out, k);
     }

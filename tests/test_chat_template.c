@@ -4,6 +4,7 @@
 // fails with the same raise_exception message; unsupported constructs fail naming the construct and
 // its line:column; chat templates load from a model directory; the SFT split of a conversation.
 // Run: ./build/test_chat_template (from the source tree), TEST_VERBOSE=1 for every check.
+#define _POSIX_C_SOURCE 200809L  // setenv
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,8 @@ static void test_fixtures(void) {
     size_t len;
     char *text = cispo_read_file("tests/chat/fixtures.jsonl", &len);
     if (!test_check(text != NULL, "read tests/chat/fixtures.jsonl: %s", cispo_last_error())) return;
-    struct { char name[64]; jinja_template_t *t; int n, ok; } tm[MAX_TEMPLATES];
-    int n_tm = 0, line = 0, shown = 0;
+    struct { char name[64]; jinja_template_t *t; int n, ok, shown; } tm[MAX_TEMPLATES];
+    int n_tm = 0, line = 0;
     for (char *p = text, *nl; *p; p = nl + 1) {
         nl = strchr(p, '\n');
         int last = !nl;
@@ -40,7 +41,7 @@ static void test_fixtures(void) {
             continue;
         }
         line++;
-        cJSON *c = cJSON_Parse(p);
+        cJSON *c = jinja_json_parse(p);
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(c, "template"));
         int k = 0;
         while (k < n_tm && strcmp(tm[k].name, name)) k++;
@@ -51,7 +52,7 @@ static void test_fixtures(void) {
             char *src = cispo_read_file(path, &sl);
             snprintf(tm[k].name, sizeof tm[k].name, "%s", name);
             tm[k].t = src ? jinja_parse(src, sl, path) : NULL;
-            tm[k].n = tm[k].ok = 0;
+            tm[k].n = tm[k].ok = tm[k].shown = 0;
             test_check(tm[k].t != NULL, "parse %s: %s", path, cispo_last_error());
             free(src);
             n_tm++;
@@ -70,7 +71,7 @@ static void test_fixtures(void) {
         if (want) ok = got && !strcmp(got, want);
         else ok = !got && strstr(cispo_last_error(), want_err ? want_err : "") != NULL;
         tm[k].ok += ok;
-        if (!ok && shown++ < 5) {
+        if (!ok && tm[k].shown++ < 2) {  // the first two failures of each template
             printf("FAIL fixtures line %d (%s): %s\n", line, name, got ? "text differs" : cispo_last_error());
             if (got && want) show_diff(want, got);
             if (!want) printf("    expected an error containing: %s\n", want_err);
@@ -91,7 +92,7 @@ static void test_fixtures(void) {
 static char *render(const char *src, const char *vars_json) {
     jinja_template_t *t = jinja_parse(src, strlen(src), "t");
     if (!t) return NULL;
-    cJSON *v = cJSON_Parse(vars_json ? vars_json : "{}");
+    cJSON *v = jinja_json_parse(vars_json ? vars_json : "{}");
     char *out = jinja_render(t, v, NULL);
     cJSON_Delete(v);
     jinja_free(t);
@@ -119,6 +120,15 @@ static void test_errors_and_whitespace(void) {
     expect_text("x {{- ' y ' -}} z", NULL, "x y z");
     expect_text("{# c #}\n  {# d #}\nq", NULL, "q");
     expect_text("{{ 'a' }}  {% if 1 %}b{% endif %}", NULL, "a  b");
+    // numbers keep the JSON text's int/float distinction (jinja2 renders json.loads' 1.0 as 1.0)
+    expect_text("{{ a }} {{ b }} {{ c }} {{ d | tojson }} {{ e }}", "{\"a\": 1.0, \"b\": 1, \"c\": -0.0, \"d\": [2e3, \"1.0\"], \"e\": 1E2}",
+                "1.0 1 -0.0 [2000.0, \"1.0\"] 100.0");
+    // Python's whitespace is Unicode's: strip, trim and split remove U+00A0, U+3000, ...
+    expect_text("[{{ s | trim }}] [{{ s.rstrip() }}] {{ s.split() | length }}", "{\"s\": \"\u00a0a\u3000b \u2003\"}",
+                "[a\u3000b] [\u00a0a\u3000b] 2");
+    expect_text("{{ 'èaé'.strip('é') }}|{{ 'xxéax'.strip('xé') }}", NULL, "èa|a");  // characters, not bytes
+    // strftime_now reads SOURCE_DATE_EPOCH (UTC) when it is set
+    expect_text("{{ strftime_now('%Y-%m-%d %H:%M') }}", NULL, "2026-03-07 09:05");
     // unsupported constructs name themselves and where they are
     expect_error("ok\n{% include 'x.jinja' %}", NULL, "t:2:4: unsupported statement 'include'");
     expect_error("{{ x | wordcount }}", "{\"x\": \"a\"}", "t:1:6: unsupported filter 'wordcount'");
@@ -177,6 +187,7 @@ static void test_demo_template_and_records(void) {
 }
 
 int main(void) {
+    setenv("SOURCE_DATE_EPOCH", "1772874300", 1);  // make_fixtures.py's FIXED_NOW, 2026-03-07 09:05:00 UTC
     test_fixtures();
     test_demo_template_and_records();
     test_errors_and_whitespace();
