@@ -27,6 +27,8 @@ typedef struct {
     int nofile;           // RLIMIT_NOFILE
     int nproc;            // RLIMIT_NPROC: processes + threads of the sandbox user in this jail
     size_t out_cap;       // bytes of stdout and of stderr kept; more is OutputLimitExceeded
+    int as_unlimited;     // 1: no RLIMIT_AS; the step's cgroup alone holds its memory (runtimes that
+                          // reserve far more address space than they use: Go, the JVM, V8)
 } jail_limits_t;
 
 typedef struct {
@@ -37,6 +39,8 @@ typedef struct {
     int stop_unless_ok;       // 1: skip the later steps unless this one exits 0 (a compile step)
     int fresh_work;           // 1: /work starts as it was before the first such step (the tests of a
                               // request: none sees what another left, nor a rewritten harness)
+    const char *const *env;   // NAME=value entries added to the step's fixed environment (at most
+                              // 16; NULL-terminated; may be NULL)
 } jail_step_t;
 
 typedef struct {

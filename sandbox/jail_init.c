@@ -155,6 +155,21 @@ static void populate_etc(int uid) {
     write_file_at(NEWROOT "/etc/group", buf, (size_t)k, 0644);
     const char *hosts = "127.0.0.1 localhost\n::1 localhost\n";
     write_file_at(NEWROOT "/etc/hosts", hosts, strlen(hosts), 0644);
+    // the JDK's configuration (Debian keeps it in /etc/java-<version>-openjdk, linked from the
+    // JDK under /usr: security and logging properties the JVM will not start without)
+    DIR *etc = opendir("/etc");
+    struct dirent *e;
+    char src[300], dst[300];
+    while (etc && (e = readdir(etc))) {
+        struct stat st;
+        if (strncmp(e->d_name, "java-", 5) || strlen(e->d_name) > 200) continue;
+        jail_fmt(src, sizeof src, "/etc/%s", e->d_name);
+        if (lstat(src, &st) || !S_ISDIR(st.st_mode)) continue;
+        jail_fmt(dst, sizeof dst, NEWROOT "/etc/%s", e->d_name);
+        mkdir_or_die(dst, 0755);
+        bind_ro(src, dst);
+    }
+    if (etc) closedir(etc);
     // the loader cache: without it every shared library is searched for along the default paths
     if (access("/etc/ld.so.cache", R_OK) == 0) {
         write_file_at(NEWROOT "/etc/ld.so.cache", "", 0, 0644);
@@ -385,7 +400,7 @@ __attribute__((noreturn)) static void exec_step(const jail_init_args_t *a, const
     const jail_limits_t *l = &st->lim;
     rlim_t cpu = l->cpu_s > 0 ? (rlim_t)(l->cpu_s + 0.999) : 10;
     set_limit(RLIMIT_CPU, cpu, cpu + 1);
-    if (l->mem_bytes) set_limit(RLIMIT_AS, l->mem_bytes, l->mem_bytes);
+    if (l->mem_bytes && !l->as_unlimited) set_limit(RLIMIT_AS, l->mem_bytes, l->mem_bytes);
     set_limit(RLIMIT_FSIZE, l->fsize_bytes ? l->fsize_bytes : (16u << 20), l->fsize_bytes ? l->fsize_bytes : (16u << 20));
     set_limit(RLIMIT_NOFILE, l->nofile > 0 ? (rlim_t)l->nofile : 64, l->nofile > 0 ? (rlim_t)l->nofile : 64);
     set_limit(RLIMIT_NPROC, l->nproc > 0 ? (rlim_t)l->nproc : 32, l->nproc > 0 ? (rlim_t)l->nproc : 32);
@@ -428,7 +443,12 @@ __attribute__((noreturn)) static void exec_step(const jail_init_args_t *a, const
         dprintf(2, "sandbox: cannot load the seccomp filter: %s\n", strerror(errno));
         _exit(126);
     }
-    execve(st->argv[0], (char *const *)st->argv, step_env);
+    char *env[sizeof step_env / sizeof step_env[0] + 16];
+    size_t ne = 0;
+    for (; step_env[ne]; ne++) env[ne] = step_env[ne];
+    for (size_t k = 0; st->env && st->env[k] && k < 16; k++) env[ne++] = (char *)st->env[k];
+    env[ne] = NULL;
+    execve(st->argv[0], (char *const *)st->argv, env);
     dprintf(2, "sandbox: cannot run %s: %s\n", st->argv[0], strerror(errno));
     _exit(127);
 }

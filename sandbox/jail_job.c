@@ -47,6 +47,10 @@ int jail_job_write(int fd, const jail_spec_t *s) {
         put(&w, &st->lim, sizeof st->lim);
         put_u64(&w, (uint64_t)st->stop_unless_ok);
         put_u64(&w, (uint64_t)st->fresh_work);
+        uint64_t envc = 0;
+        while (st->env && st->env[envc]) envc++;
+        put_u64(&w, envc);
+        for (uint64_t k = 0; k < envc; k++) put_str(&w, st->env[k]);
     }
     put_u64(&w, (uint64_t)s->n_fetch);
     for (int i = 0; i < s->n_fetch; i++) put_str(&w, s->fetch[i]);
@@ -112,6 +116,11 @@ jail_spec_t *jail_job_read(int fd) {
         get(&r, &steps[i].lim, sizeof steps[i].lim);
         steps[i].stop_unless_ok = (int)get_u64(&r);
         steps[i].fresh_work = (int)get_u64(&r);
+        uint64_t envc = get_u64(&r);
+        if (envc > 16) return NULL;
+        const char **env = calloc(envc + 1, sizeof *env);
+        for (uint64_t k = 0; !r.bad && k < envc; k++) env[k] = get_bytes(&r, NULL);
+        steps[i].env = env;
     }
     uint64_t nfe = get_u64(&r);
     if (r.bad || nfe > 4096) return NULL;

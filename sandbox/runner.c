@@ -1,9 +1,13 @@
 // sandbox/runner.c — languages, tests and the JSON result of one sandboxed execution (runner.h).
-// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known, sandbox_set_python
+// defines: sandbox_execute, sandbox_execute_text, sandbox_lang_known, sandbox_lang_list, sandbox_lang_available,
+//          sandbox_set_python
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sandbox/base64.h"
 #include "sandbox/jail.h"
@@ -20,17 +24,149 @@ static char python_path[256] = "/usr/bin/python3";
 
 void sandbox_set_python(const char *path) { snprintf(python_path, sizeof python_path, "%s", path); }
 
-typedef enum { LANG_NONE, LANG_PYTHON, LANG_C, LANG_CPP } lang_t;
+// ---- languages ----
+// Each runs from one source file in /work. Compiled ones build /work/main (Java: Main.class) in a
+// compile step with its own limits; the run steps then execute it. Toolchains are the host's,
+// under the jail's read-only /usr: their paths are resolved on the host (Debian reaches java and
+// cc through /etc/alternatives, which the jail does not have).
+typedef enum { LANG_NONE, LANG_PYTHON, LANG_C, LANG_CPP, LANG_NODE, LANG_GO, LANG_RUST, LANG_JAVA, LANG_BASH } lang_t;
 
-static lang_t lang_of(const char *s) {
-    if (!s) return LANG_NONE;
-    if (!strcmp(s, "python") || !strcmp(s, "python3")) return LANG_PYTHON;
-    if (!strcmp(s, "c")) return LANG_C;
-    if (!strcmp(s, "cpp") || !strcmp(s, "c++")) return LANG_CPP;
-    return LANG_NONE;
+typedef struct {
+    lang_t id;
+    const char *names;     // accepted spellings, space-separated; the first as SandboxFusion writes it
+    const char *src;       // the program's file in /work
+    const char *tool;      // the compiler or interpreter on the host ("" for python: python_path)
+    const char *package;   // the Debian package that brings it (for the error when it is missing)
+    int reserves_as;       // the runtime reserves far more address space than it uses: its memory is
+                           // held by the cgroup, not RLIMIT_AS
+} lang_info_t;
+
+static const lang_info_t langs[] = {
+    {LANG_PYTHON, "python python3", "main.py", "", "python3", 0},
+    {LANG_C, "c", "main.c", "/usr/bin/gcc", "gcc", 0},
+    {LANG_CPP, "cpp c++", "main.cpp", "/usr/bin/g++", "g++", 0},
+    {LANG_NODE, "nodejs javascript js node", "main.js", "/usr/bin/node", "nodejs", 1},
+    {LANG_GO, "go golang", "main.go", "/usr/bin/go", "golang-go", 1},
+    {LANG_RUST, "rust rs", "main.rs", "/usr/bin/rustc", "rustc", 0},
+    {LANG_JAVA, "java", "Main.java", "/usr/bin/javac", "default-jdk-headless", 1},
+    {LANG_BASH, "bash sh shell", "main.sh", "/usr/bin/bash", "bash", 0},
+};
+
+static const lang_info_t *lang_of(const char *s) {
+    if (!s || !s[0] || strchr(s, ' ')) return NULL;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < sizeof langs / sizeof langs[0]; i++)
+        for (const char *p = langs[i].names; (p = strstr(p, s)); p += n)
+            if ((p == langs[i].names || p[-1] == ' ') && (p[n] == 0 || p[n] == ' ')) return &langs[i];
+    return NULL;
 }
 
-int sandbox_lang_known(const char *lang) { return lang_of(lang) != LANG_NONE; }
+int sandbox_lang_known(const char *lang) { return lang_of(lang) != NULL; }
+
+const char *sandbox_lang_list(void) { return "python, c, cpp, nodejs, go, rust, java, bash"; }
+
+// A host path the jail can reach as it is: resolved (no /etc/alternatives on the way) and under
+// /usr. 0, or -1 with why.
+static int tool_path(const char *path, const char *package, char *out, size_t n, char *why, size_t wn) {
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        snprintf(why, wn, "this host has no %s (%s): install the Debian package %s", path, strerror(errno), package);
+        return -1;
+    }
+    if (strncmp(real, "/usr/", 5) || strlen(real) >= n) {
+        snprintf(why, wn, "%s resolves to %.200s, outside the /usr the jail binds", path, real);
+        return -1;
+    }
+    memcpy(out, real, strlen(real) + 1);
+    return 0;
+}
+
+int sandbox_lang_available(const char *lang, char *why, size_t n) {
+    const lang_info_t *L = lang_of(lang);
+    char path[PATH_MAX];
+    if (!L) return snprintf(why, n, "unknown language '%.60s': use %s", lang ? lang : "", sandbox_lang_list()), 0;
+    if (L->id == LANG_PYTHON) return access(python_path, X_OK) == 0 ? 1 : (snprintf(why, n, "no %s", python_path), 0);
+    if (tool_path(L->tool, L->package, path, sizeof path, why, n)) return 0;
+    if (L->id == LANG_JAVA && tool_path("/usr/bin/java", L->package, path, sizeof path, why, n)) return 0;
+    return 1;
+}
+
+// What a run's argv and environment point into: kept until the jail has run.
+typedef struct {
+    char tool[PATH_MAX], java[PATH_MAX], cc[PATH_MAX], linker[PATH_MAX + 16];
+    char heap[48], xss[48], cpus[48], jcpus[48], gomax[48];
+    const char *compile_argv[24], *run_argv[16], *compile_env[8], *run_env[8];
+} cmds_t;
+
+// The CPUs a jail's processes get together (its cpu quota, at least one): the runtimes size their
+// thread pools by it instead of the host's core count, which would spend the process limit.
+static int jail_cpus(void) {
+    double c = jail_get_options()->cpus;
+    int n = c <= 0 ? 1 : (int)(c + 0.999);
+    return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
+// The compile and run commands of a language. Returns NULL, or what keeps it from running here.
+static const char *lang_commands(const lang_info_t *L, cmds_t *c, size_t mem, int call_based, char *why, size_t wn) {
+    const char **ca = c->compile_argv, **ra = c->run_argv, **ce = c->compile_env, **re = c->run_env;
+    if (L->id != LANG_PYTHON && tool_path(L->tool, L->package, c->tool, sizeof c->tool, why, wn)) return why;
+    int cpus = jail_cpus();
+    size_t mem_mb = mem >> 20 ? mem >> 20 : 1;
+    switch (L->id) {
+    case LANG_PYTHON:
+        *ra++ = python_path;
+        if (call_based) *ra++ = "-B";
+        *ra++ = "main.py";
+        break;
+    case LANG_C:
+    case LANG_CPP:
+        *ca++ = c->tool, *ca++ = "-O2", *ca++ = L->id == LANG_C ? "-std=gnu11" : "-std=gnu++17", *ca++ = "-pipe";
+        *ca++ = "-o", *ca++ = "main", *ca++ = L->src;
+        if (L->id == LANG_C) *ca++ = "-lm";
+        *ra++ = "/work/main";
+        break;
+    case LANG_NODE:
+        // the V8 heap held to the limit: a heap that outgrows it ends in V8's own out-of-memory
+        // report instead of the cgroup's kill (buffers outside the heap meet the cgroup)
+        snprintf(c->heap, sizeof c->heap, "--max-old-space-size=%zu", mem_mb);
+        *ra++ = c->tool, *ra++ = c->heap, *ra++ = L->src;
+        break;
+    case LANG_GO:
+        // no cgo (no C compiler run, the standard library as built); threads for the jail's CPUs
+        snprintf(c->gomax, sizeof c->gomax, "GOMAXPROCS=%d", cpus);
+        *ce++ = "CGO_ENABLED=0", *ce++ = "GOPROXY=off", *ce++ = "GOFLAGS=-buildvcs=false", *ce++ = c->gomax;
+        *ca++ = c->tool, *ca++ = "build", *ca++ = "-o", *ca++ = "main", *ca++ = L->src;
+        *re++ = c->gomax;
+        *ra++ = "/work/main";
+        break;
+    case LANG_RUST:
+        if (tool_path("/usr/bin/cc", "gcc", c->cc, sizeof c->cc, why, wn)) return why;
+        snprintf(c->linker, sizeof c->linker, "linker=%s", c->cc);
+        *ca++ = c->tool, *ca++ = "-O", *ca++ = "--edition", *ca++ = "2021", *ca++ = "-C", *ca++ = c->linker;
+        *ca++ = "-C", *ca++ = "codegen-units=1", *ca++ = "-o", *ca++ = "main", *ca++ = L->src;
+        *ra++ = "/work/main";
+        break;
+    case LANG_JAVA:
+        if (tool_path("/usr/bin/java", L->package, c->java, sizeof c->java, why, wn)) return why;
+        // one JVM per step: serial GC and thread pools for the jail's CPUs (the host's core count
+        // would spend the process limit), no perf-data file in /tmp; the heap held to the limit,
+        // so that outgrowing it is the JVM's OutOfMemoryError
+        snprintf(c->jcpus, sizeof c->jcpus, "-J-XX:ActiveProcessorCount=%d", cpus);
+        *ca++ = c->tool, *ca++ = "-J-Xmx1g", *ca++ = "-J-XX:+UseSerialGC", *ca++ = c->jcpus, *ca++ = "-J-XX:TieredStopAtLevel=1";
+        *ca++ = "-J-XX:-UsePerfData", *ca++ = "-encoding", *ca++ = "UTF-8", *ca++ = L->src;
+        snprintf(c->heap, sizeof c->heap, "-Xmx%zum", mem_mb);
+        snprintf(c->cpus, sizeof c->cpus, "-XX:ActiveProcessorCount=%d", cpus);
+        *ra++ = c->java, *ra++ = c->heap, *ra++ = "-Xss64m", *ra++ = "-XX:+UseSerialGC", *ra++ = c->cpus;
+        *ra++ = "-XX:-UsePerfData", *ra++ = "-cp", *ra++ = "/work", *ra++ = "Main";
+        break;
+    case LANG_BASH:
+        *ra++ = c->tool, *ra++ = L->src;
+        break;
+    default: return snprintf(why, wn, "no commands for this language"), why;
+    }
+    *ca = *ra = *ce = *re = NULL;
+    return NULL;
+}
 
 // A request the sandbox cannot run as given: reported as SandboxError with bad_request (the HTTP
 // server answers 400 for those).
@@ -122,20 +258,26 @@ typedef struct {
 } judge_ctx_t;
 
 // A failed run that says it ran out of memory: under RLIMIT_AS an allocation fails inside the
-// program (Python raises MemoryError, C++ throws std::bad_alloc and aborts) instead of being
-// killed, so the status comes from its last words. Spoofing it only turns one failure into another.
+// program (Python raises MemoryError, C++ throws std::bad_alloc, Rust aborts with "memory
+// allocation of N bytes failed", bash's xmalloc gives up), and a runtime held to a heap size
+// reports its own (the JVM's OutOfMemoryError, V8's heap limit; their traces follow the line), so
+// the status comes from its words. Spoofing it only turns one failure into another.
 static int ran_out_of_memory(const jail_step_result_t *s) {
     if (!s->err || !s->err_len) return 0;
     const char *last = s->err + s->err_len;
     while (last > s->err && (last[-1] == '\n' || last[-1] == ' ')) last--;
     while (last > s->err && last[-1] != '\n') last--;
-    return !strncmp(last, "MemoryError", 11) || strstr(last, "std::bad_alloc") != NULL;
+    if (!strncmp(last, "MemoryError", 11) || strstr(last, "std::bad_alloc") || strstr(last, "cannot allocate") ||
+        (!strncmp(last, "memory allocation of ", 21) && strstr(last, " failed")))
+        return 1;
+    return strstr(s->err, "java.lang.OutOfMemoryError") || strstr(s->err, "JavaScript heap out of memory") ||
+           strstr(s->err, "fatal error: runtime: out of memory");
 }
 
 static const char *step_status_name(const jail_step_result_t *s) {
     switch (s->status) {
     case JAIL_STEP_EXITED: return s->exit_code == 0 ? "Finished" : ran_out_of_memory(s) ? "MemoryLimitExceeded" : "RuntimeError";
-    case JAIL_STEP_SIGNALED: return s->signal == SIGABRT && ran_out_of_memory(s) ? "MemoryLimitExceeded" : "RuntimeError";
+    case JAIL_STEP_SIGNALED: return (s->signal == SIGABRT || s->signal == SIGTRAP) && ran_out_of_memory(s) ? "MemoryLimitExceeded" : "RuntimeError";
     case JAIL_STEP_TIME_LIMIT: return "TimeLimitExceeded";
     case JAIL_STEP_MEMORY_LIMIT: return "MemoryLimitExceeded";
     case JAIL_STEP_OUTPUT_LIMIT: return "OutputLimitExceeded";
@@ -235,16 +377,17 @@ static const char *collect_files(const cJSON *req, files_t *f) {
     return NULL;
 }
 
-static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_t *steps) {
+static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_t *steps, cmds_t *cmds) {
     if (!cJSON_IsObject(req)) return error_result("SandboxError", "request must be a JSON object");
     const char *lang_s = str_field(req, "language"), *code = str_field(req, "code");
-    lang_t lang = lang_of(lang_s);
-    char msg[300];
-    if (!lang_s) return error_result("SandboxError", "missing 'language' (python, c or cpp)");
-    if (lang == LANG_NONE) {
-        snprintf(msg, sizeof msg, "unknown language '%.60s': use python, c or cpp", lang_s);
+    const lang_info_t *L = lang_of(lang_s);
+    char msg[600];
+    if (!lang_s) return snprintf(msg, sizeof msg, "missing 'language' (%s)", sandbox_lang_list()), error_result("SandboxError", msg);
+    if (!L) {
+        snprintf(msg, sizeof msg, "unknown language '%.60s': use %s", lang_s, sandbox_lang_list());
         return error_result("SandboxError", msg);
     }
+    lang_t lang = L->id;
     if (!code) return error_result("SandboxError", "missing 'code' (a string)");
     const cJSON *tests = cJSON_GetObjectItemCaseSensitive(req, "tests");
     const char *fn_name = str_field(req, "fn_name");
@@ -270,7 +413,7 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
 
     // the program is main.<ext>; a call-based solution is solution.py, run by the harness as main.py
     // (the same layout a remote SandboxFusion service gets: harness as code, solution as a file)
-    const char *src = lang == LANG_PYTHON ? "main.py" : lang == LANG_C ? "main.c" : "main.cpp";
+    const char *src = L->src;
     for (int i = 0; i < fl->n; i++)
         if (!strcmp(fl->files[i].name, src) || (fn_name && !strcmp(fl->files[i].name, "solution.py"))) {
             snprintf(msg, sizeof msg, "'files' may not replace the program's own file %s", fl->files[i].name);
@@ -283,25 +426,31 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
         fl->files[fl->n++] = (jail_file_t){src, code, strlen(code), 0644};
     }
 
+    if (lang_commands(L, cmds, mem, fn_name != NULL, msg, sizeof msg)) return error_result("SandboxError", msg);
     int n_steps = 0;
-    static const char *const cc_argv[] = {"/usr/bin/gcc", "-O2", "-std=gnu11", "-pipe", "-o", "main", "main.c", "-lm", NULL};
-    static const char *const cxx_argv[] = {"/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe", "-o", "main", "main.cpp", NULL};
-    static const char *const bin_argv[] = {"/work/main", NULL};
-    const char *py_argv[] = {python_path, "main.py", NULL};
-    const char *harness_argv[] = {python_path, "-B", "main.py", NULL};
-    const char *const *run_argv = lang == LANG_PYTHON ? (fn_name ? harness_argv : py_argv) : bin_argv;
-    jail_limits_t run_lim = {run_t, run_t, mem, 64u << 20, 64, 64, 1u << 20};
-    if (lang != LANG_PYTHON) {
+    const char *const *run_argv = cmds->run_argv;
+    // Runtimes that reserve address space far beyond their use (Go, the JVM, V8) would fail under
+    // RLIMIT_AS: their steps are held by the step cgroup (the limit + the work tmpfs + 64 MiB, see
+    // jail.c) and their own heap caps. Without a cgroup, RLIMIT_AS stays, 4 GiB above the limit.
+    const jail_host_t *host = jail_probe();
+    int cgroup = jail_get_options()->use_cgroups && (host->cgroup_v1 || host->cgroup_v2);
+    int as_free = L->reserves_as && cgroup;
+    size_t as_mem = L->reserves_as && !cgroup ? mem + ((size_t)4 << 30) : mem;
+    jail_limits_t run_lim = {run_t, run_t, as_mem, 64u << 20, 64, 64, 1u << 20, as_free};
+    int compiled = cmds->compile_argv[0] != NULL;
+    if (compiled) {
         // the compiler gets its own limits: more memory and processes than the program, its own timeout
-        jail_limits_t cl = {compile_t, compile_t, mem > (2048u << 20) ? mem : (2048u << 20), 64u << 20, 64, 32, 64u << 10};
-        steps[n_steps++] = (jail_step_t){lang == LANG_C ? cc_argv : cxx_argv, NULL, 0, cl, 1, 0};
+        size_t cm = mem > (2048u << 20) ? mem : (2048u << 20);
+        if (L->reserves_as && !cgroup) cm += (size_t)4 << 30;
+        jail_limits_t cl = {compile_t, compile_t, cm, 64u << 20, 64, 32, 64u << 10, as_free};
+        steps[n_steps++] = (jail_step_t){cmds->compile_argv, NULL, 0, cl, 1, 0, cmds->compile_env};
     }
     jc->first_run_step = n_steps;
     jc->call_based = fn_name != NULL;
     jc->failed_at = -1;
     if (!tests) {
         const char *in = str_field(req, "stdin");
-        steps[n_steps++] = (jail_step_t){run_argv, in, in ? strlen(in) : 0, run_lim, 0, 0};
+        steps[n_steps++] = (jail_step_t){run_argv, in, in ? strlen(in) : 0, run_lim, 0, 0, cmds->run_env};
     } else {
         jc->tests = calloc((size_t)n_tests, sizeof *jc->tests);
         jc->n_tests = n_tests;
@@ -327,7 +476,7 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
                 size_t need = 2 * strlen(out) + 4096;  // room for a wrong but long answer to be judged
                 if (need > l.out_cap) l.out_cap = need;
             }
-            steps[n_steps++] = (jail_step_t){run_argv, tt->stdin_data, strlen(tt->stdin_data), l, 0, 1};
+            steps[n_steps++] = (jail_step_t){run_argv, tt->stdin_data, strlen(tt->stdin_data), l, 0, 1, cmds->run_env};
         }
     }
 
@@ -357,9 +506,9 @@ static cJSON *execute(const cJSON *req, judge_ctx_t *jc, files_t *fl, jail_step_
     cJSON *r = cJSON_CreateObject();
     const char *status = "Finished";
     const char *message = "";
-    cJSON_AddItemToObject(r, "compile", lang != LANG_PYTHON ? step_json(&jr.steps[0], 1) : cJSON_CreateNull());
-    int compiled = lang == LANG_PYTHON || (jr.steps[0].status == JAIL_STEP_EXITED && jr.steps[0].exit_code == 0);
-    if (!compiled) {
+    cJSON_AddItemToObject(r, "compile", compiled ? step_json(&jr.steps[0], 1) : cJSON_CreateNull());
+    int built = !compiled || (jr.steps[0].status == JAIL_STEP_EXITED && jr.steps[0].exit_code == 0);
+    if (!built) {
         status = "CompileError";
         message = jr.steps[0].status == JAIL_STEP_TIME_LIMIT ? "compile time limit exceeded" : "compilation failed";
     } else if (!tests) {
@@ -407,7 +556,9 @@ cJSON *sandbox_execute(const cJSON *req) {
     files_t fl;
     memset(&fl, 0, sizeof fl);
     jail_step_t *steps = calloc(MAX_TESTS + 2, sizeof *steps);
-    cJSON *r = steps ? execute(req, &jc, &fl, steps) : fault_result("out of memory");
+    cmds_t *cmds = calloc(1, sizeof *cmds);
+    cJSON *r = steps && cmds ? execute(req, &jc, &fl, steps, cmds) : fault_result("out of memory");
+    free(cmds);
     for (int i = 0; i < jc.n_tests; i++) free(jc.tests[i].stdin_data);
     free(jc.tests);
     for (int i = 0; i < fl.n; i++) free(fl.owned[i]);

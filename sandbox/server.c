@@ -195,9 +195,11 @@ static enum MHD_Result run_code(server_t *s, struct MHD_Connection *c, upload_t 
     char msg[200];
     enum MHD_Result r;
     if (!cJSON_IsString(code)) r = reply_error(c, MHD_HTTP_BAD_REQUEST, "missing 'code' (a string)");
-    else if (!cJSON_IsString(lang)) r = reply_error(c, MHD_HTTP_BAD_REQUEST, "missing 'language' (python, c or cpp)");
-    else if (!sandbox_lang_known(lang->valuestring)) {
-        snprintf(msg, sizeof msg, "unsupported language '%.60s': this sandbox runs python, c and cpp", lang->valuestring);
+    else if (!cJSON_IsString(lang)) {
+        snprintf(msg, sizeof msg, "missing 'language' (%s)", sandbox_lang_list());
+        r = reply_error(c, MHD_HTTP_BAD_REQUEST, msg);
+    } else if (!sandbox_lang_known(lang->valuestring)) {
+        snprintf(msg, sizeof msg, "unsupported language '%.60s': this sandbox runs %s", lang->valuestring, sandbox_lang_list());
         r = reply_error(c, MHD_HTTP_BAD_REQUEST, msg);
     } else {
         cJSON *known = cJSON_CreateObject();  // /run_code is one plain run: no tests, no fn_name
