@@ -29,6 +29,7 @@ int backend_supports(const backend_t *b, int op, int dtype) {
         case OP_sum_squares:
         case OP_scale_f32:
         case OP_adamw_step:  // fp32 tensors whatever the activation dtype
+        case OP_sample_tokens:  // fp32 logits
             return 1;
         default:
             return dtype == DTYPE_BF16;
@@ -108,7 +109,7 @@ static void prof_end(backend_t *b, int op, double t0) {
 size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
-        size_t w[6];
+        size_t w[7];
         // lightning, plus the copies of an accumulating backward
         w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D, &b->tune) + (size_t)3 * s->T * s->H * s->D * 2 +
                (size_t)s->nseq * s->H * s->D * s->D * sizeof(float) + 4 * 256;
@@ -119,8 +120,9 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
         w[4] = attention_workspace_bytes_cuda(s->T, s->nseq, s->H, s->KV, s->D);
         w[5] = (size_t)s->T * s->H * s->D * s->D * sizeof(float);  // lightning decode's gathered states
         if (w[5] < ((size_t)1 << 16)) w[5] = (size_t)1 << 16;  // reductions (sum_squares)
+        w[6] = sample_workspace_bytes_cuda(s->nseq, s->V);  // the sampler's probabilities of a batch's rows
         size_t mx = 0;
-        for (int i = 0; i < 6; i++) mx = w[i] > mx ? w[i] : mx;
+        for (int i = 0; i < 7; i++) mx = w[i] > mx ? w[i] : mx;
         return mx + 4096;
     }
 #endif
@@ -403,20 +405,23 @@ void attention_backward(backend_t *b, void *dq, void *dk, void *dv, const void *
 }
 
 void kv_write(backend_t *b, void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot,
-              const int32_t *pos, int T, int KVD, int max_ctx) {
-    ON_CUDA(kv_write, kv_write_cuda(kcache, vcache, k, v, slot, pos, T, KVD, max_ctx, DT(b), ST(b)));
+              const int32_t *pos, int T, int KVD, const int32_t *block_table, int max_blocks, int block_size) {
+    ON_CUDA(kv_write, kv_write_cuda(kcache, vcache, k, v, slot, pos, T, KVD, block_table, max_blocks, block_size, DT(b),
+                                    ST(b)));
     if (!CPU(b)) unsupported(b, OP_kv_write);
-    kv_write_cpu(F(kcache), F(vcache), CF(k), CF(v), slot, pos, T, KVD, max_ctx);
+    kv_write_cpu(F(kcache), F(vcache), CF(k), CF(v), slot, pos, T, KVD, block_table, max_blocks, block_size);
 }
 
 void attention_decode(backend_t *b, void *o, const void *q, const void *kcache, const void *vcache,
-                      const int32_t *slot, const int32_t *len, int n, int H, int KV, int D, int max_ctx, int window) {
-    ON_CUDA(attention_decode, attention_decode_cuda(o, q, kcache, vcache, slot, len, n, H, KV, D, max_ctx, window, DT(b), ST(b)));
+                      const int32_t *slot, const int32_t *len, int n, int H, int KV, int D,
+                      const int32_t *block_table, int max_blocks, int block_size, int window) {
+    ON_CUDA(attention_decode, attention_decode_cuda(o, q, kcache, vcache, slot, len, n, H, KV, D, block_table, max_blocks,
+                                                    block_size, window, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_attention_decode);
-    const size_t per_slot = (size_t)max_ctx * KV * D, HD = (size_t)H * D;
+    const size_t HD = (size_t)H * D;
     for (int i = 0; i < n; i++)
-        attention_decode_cpu(F(o) + i * HD, CF(q) + i * HD, CF(kcache) + (size_t)slot[i] * per_slot,
-                             CF(vcache) + (size_t)slot[i] * per_slot, len + i, 1, H, KV, D, max_ctx, window);
+        attention_decode_cpu(F(o) + i * HD, CF(q) + i * HD, CF(kcache), CF(vcache),
+                             block_table + (size_t)slot[i] * max_blocks, len[i], H, KV, D, block_size, window);
 }
 
 // ---- MoE ----
@@ -510,6 +515,15 @@ void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, in
     ON_CUDA(lmhead_logits, lmhead_logits_cuda(b->blas, logits, x, w, n, C, V, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_lmhead_logits);
     lmhead_logits_cpu(logits, CF(x), CF(w), n, C, V);
+}
+
+// ---- sampling ----
+void sample_tokens(backend_t *b, int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
+                   const float *logits, int n, int V) {
+    ON_CUDA_WS(sample_tokens, sample_workspace_bytes_cuda(n, V),
+               sample_tokens_cuda(tok, logp, done, state, slot, logits, n, V, ws, wsb, ST(b)));
+    if (!CPU(b)) unsupported(b, OP_sample_tokens);
+    sample_tokens_cpu(tok, logp, done, state, slot, logits, n, V);
 }
 
 // ---- optimizer ----

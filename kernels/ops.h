@@ -10,7 +10,8 @@
 //          lightning_slopes, lightning_workspace_bytes, lightning_decode, attention_forward, attention_backward, kv_write, attention_decode,
 //          moe_route_forward, moe_aux_loss, moe_route_backward, moe_dispatch, moe_dispatch_backward,
 //          moe_combine_forward, moe_combine_backward, lmhead_logprob_forward, lmhead_logprob_backward,
-//          lmhead_logits, sum_squares, scale_f32, adamw_step
+//          lmhead_logits, sample_slot_t, sample_uniform, sample_tokens, SAMPLE_DONE_*, sum_squares,
+//          scale_f32, adamw_step
 //
 // One contract for every backend:
 //  - shapes and layout as the CPU reference (kernels/cpu/ops_cpu.h): row-major, contiguous,
@@ -67,7 +68,7 @@ enum act_kind {
     X(lightning_backward) X(lightning_decode) X(attention_forward) X(attention_backward) X(kv_write)    \
     X(attention_decode) X(moe_route_forward) X(moe_aux_loss) X(moe_route_backward) X(moe_dispatch)     \
     X(moe_dispatch_backward) X(moe_combine_forward) X(moe_combine_backward) X(lmhead_logprob_forward)  \
-    X(lmhead_logprob_backward) X(lmhead_logits) X(sum_squares) X(scale_f32) X(adamw_step)
+    X(lmhead_logprob_backward) X(lmhead_logits) X(sample_tokens) X(sum_squares) X(scale_f32) X(adamw_step)
 #define CISPO_OP_ENUM(name) OP_##name,
 typedef enum { CISPO_OPS(CISPO_OP_ENUM) OP_COUNT } op_id_t;
 #undef CISPO_OP_ENUM
@@ -171,14 +172,20 @@ void attention_forward(backend_t *b, void *o, float *lse, const void *q, const v
 void attention_backward(backend_t *b, void *dq, void *dk, void *dv, const void *dout, const void *o,
                         const float *lse, const void *q, const void *k, const void *v, const op_seqs_t *seqs,
                         int H, int KV, int D, int window, int acc);
-// KV cache of one layer: kcache, vcache [slots, max_ctx, KV*D]. Token t's k, v rows [T, KVD] go to
-// (slot[t], pos[t]).
+// Paged KV cache of one layer: kcache, vcache are pools [n_blocks, block_size, KV*D] shared by all
+// slots; block_table [slots, max_blocks] int32 maps slot s's positions [b*block_size, (b+1)*block_size)
+// to pool block block_table[s*max_blocks + b] (docs/model.md "Inference"). Position p of slot s is row
+// block_table[s*max_blocks + p/block_size]*block_size + p%block_size of the pool.
+// kv_write: token t's k, v rows [T, KVD] go to (slot[t], pos[t]); its block must be mapped.
 void kv_write(backend_t *b, void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot,
-              const int32_t *pos, int T, int KVD, int max_ctx);
-// One query per sequence i against its slot's cache positions [0, len[i]) (the last `window` when
-// window >= 1); q, o [n, H, D].
+              const int32_t *pos, int T, int KVD, const int32_t *block_table, int max_blocks, int block_size);
+// Query i (of n; q, o [n, H, D]) attends over positions [0, len[i]) of slot slot[i]'s paged cache (the
+// last `window` of them when window >= 1). Decode passes one query per sequence (len = cached length
+// with the new token); a prefill chunk that continues a cache passes every token of the chunk with
+// len = its position + 1 (causal), after kv_write put the chunk's keys and values in place.
 void attention_decode(backend_t *b, void *o, const void *q, const void *kcache, const void *vcache,
-                      const int32_t *slot, const int32_t *len, int n, int H, int KV, int D, int max_ctx, int window);
+                      const int32_t *slot, const int32_t *len, int n, int H, int KV, int D,
+                      const int32_t *block_table, int max_blocks, int block_size, int window);
 
 // ---- MoE ----
 // logits [T,E] act -> probs [T,E] fp32 softmax; topk_idx [T,K] int32, topk_w [T,K] fp32 renormalised
@@ -212,6 +219,38 @@ void lmhead_logprob_backward(backend_t *b, void *dx, float *dw, const float *dlo
                              const int32_t *targets, const float *lse, int T, int C, int V, int acc);
 // logits [n, V] fp32 = x [n,C] w^T (fp32 accumulation): the sampler's input.
 void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, int n, int C, int V);
+
+// ---- sampling on the device: the rollout's next tokens without bringing logits to the host ----
+// Per-slot sampling parameters and stop state (an array in the context's memory, one per slot).
+typedef struct {
+    uint64_t seed;        // the sequence's generator: draw j is sample_uniform(seed, j)
+    double temperature;   // > 0 (<= 0 is taken as 1)
+    double top_p;         // (0, 1]; 1 = off
+    double rep_p;         // repetition early-truncation: a run of tokens of probability > rep_p ...
+    int32_t rep_n;        // ... rep_n long stops the sequence (0 = off)
+    int32_t top_k;        // 0 = off
+    int32_t greedy;       // argmax (ties: lowest id), no draw
+    int32_t tempered_logp;  // *logp under softmax(z / temperature) (1) or softmax(z) (0)
+    int32_t eos_id;       // -1: none
+    int32_t max_new;      // length budget (tokens sampled)
+    int32_t n_gen;        // state: tokens sampled so far (the draw counter)
+    int32_t run;          // state: current run of tokens with probability > rep_p
+} sample_slot_t;
+// done codes of sample_tokens (rl/rollout.h's stop reason + 1; 0 = the sequence continues)
+#define SAMPLE_DONE_EOS 1
+#define SAMPLE_DONE_LENGTH 2
+#define SAMPLE_DONE_REPETITION 4
+// The counter-based uniform in [0, 1) of draw `step` of generator `seed` (a hash, no state: the same
+// on every backend, whatever else is in the batch).
+double sample_uniform(uint64_t seed, uint64_t step);
+// Row i of logits [n, V] (fp32, the LM head's) picks sequence slot[i]'s next token with state[slot[i]]
+// (rl/sampler.h's rule: tempered softmax, then top-k, then top-p over the top-k renormalised, kept
+// tokens ordered by probability then id, inverse CDF of u = sample_uniform(seed, n_gen) over that
+// order; without truncation over ids in order; greedy = argmax). Writes tok[i], logp[i] (log pi of
+// the token in double, rounded: tempered or not per the slot) and done[i] (EOS, then repetition
+// with pi = exp(logp), then the length budget; SAMPLE_DONE_*), and advances n_gen and run.
+void sample_tokens(backend_t *b, int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
+                   const float *logits, int n, int V);
 
 // ---- optimizer (fp32 tensors) ----
 // sum of squares of g [n] in double, returned on the host (synchronises).

@@ -7,7 +7,8 @@
 //   o   = lightning core (S_t = lam S_{t-1} + k_t^T v_t, o_t = q_t S_t), no scale
 //   o   = norm(o) over all A channels (MiniMaxRMSNorm default eps 1e-6)
 //   out = out_proj(sigmoid(output_gate(h)) * o)
-// With a cache, prefill runs the chunked core and keeps each sequence's final state in its slot;
+// With a cache, prefill runs the chunked core (from the slot's state when the chunk continues an
+// earlier one: chunked prefill) and keeps each sequence's final state in its slot;
 // decode runs the recurrent step on the slot's state. Everything else is the same code.
 #include "base/common.h"
 #include "kernels/ops.h"
@@ -39,7 +40,19 @@ static void core_forward(model_t *m, int l, model_scratch_t *s) {
     }
     CISPO_ASSERT(!ca || m->nseq <= ca->max_slots);
     float *final = ca ? ca->state_stage : NULL;
-    lightning_forward(m->be, ACT(m, a->o_core), final, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), NULL, slopes,
+    const float *init = NULL;
+    if (ca && ca->continuing) {  // a prefill chunk after earlier ones: start from the slot's state
+        float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
+        for (int i = 0; i < m->nseq; i++) {
+            float *dst = ca->state_init + (size_t)i * HDD;
+            if (ca->start_host[i] > 0)
+                backend_copy(m->be, dst, states + (size_t)ca->slot_host[i] * HDD, HDD * sizeof(float));
+            else
+                backend_zero(m->be, dst, HDD * sizeof(float));
+        }
+        init = ca->state_init;
+    }
+    lightning_forward(m->be, ACT(m, a->o_core), final, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), init, slopes,
                       &seqs, H, D, c->block_size);
     if (ca) {
         float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;

@@ -176,21 +176,22 @@ size_t model_softmax_scratch_bytes(const model_config_t *c, size_t T, size_t esi
     return T * (3 * A + 3 * KVD) * esize + 8 * 256;  // backward: do, dq, dq_pre [T,A]; dk, dv, dk_pre [T,KV*D]
 }
 
-// The core: causal attention over the packed batch (training, prefill), or over each slot's cache
-// (decode); with a cache, this batch's keys and values are written into it first.
+// The core: causal attention over the packed batch (training, a fresh prefill), or over each slot's
+// paged cache (decode; a prefill chunk that continues earlier ones); with a cache, this batch's keys
+// and values are written into it first.
 static void core_forward(model_t *m, int l) {
     const model_config_t *c = &m->cfg;
     const int H = c->n_heads, KV = c->n_kv_heads, D = c->head_dim, KVD = KV * D;
     const model_layer_acts_t *a = &m->layer[l];
     model_cache_t *ca = m->cache;
     if (ca) {
-        size_t layer_off = (size_t)ca->layer_slot[l] * ca->max_slots * ca->max_ctx * KVD * m->esize;
+        size_t layer_off = (size_t)ca->layer_slot[l] * ca->n_blocks * ca->block_size * KVD * m->esize;
         void *kc = (char *)ca->kcache + layer_off, *vc = (char *)ca->vcache + layer_off;
         kv_write(m->be, kc, vc, ACT(m, a->k), ACT(m, a->v), IACT(m, m->tok_slot), IACT(m, m->pos), m->T, KVD,
-                 ca->max_ctx);
-        if (ca->mode == MODEL_CACHE_DECODE) {
-            attention_decode(m->be, ACT(m, a->o_core), ACT(m, a->q), kc, vc, IACT(m, m->tok_slot),
-                             IACT(m, m->tok_len), m->T, H, KV, D, ca->max_ctx, c->sliding_window);
+                 ca->block_table, ca->max_blocks, ca->block_size);
+        if (ca->mode == MODEL_CACHE_DECODE || ca->continuing) {
+            attention_decode(m->be, ACT(m, a->o_core), ACT(m, a->q), kc, vc, IACT(m, m->tok_slot), IACT(m, m->tok_len),
+                             m->T, H, KV, D, ca->block_table, ca->max_blocks, ca->block_size, c->sliding_window);
             return;
         }
     }

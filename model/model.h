@@ -75,19 +75,25 @@ typedef struct {
 
 // Caches of prefill and decode (model/infer.h owns them): the forward then runs the same layers with
 // the two decode-specific pieces swapped in: lightning's recurrent step over per-slot fp32 states,
-// and softmax attention over per-slot KV caches.
-#define MODEL_CACHE_PREFILL 1  // sequences start at position 0 of their slot; caches are filled
+// and softmax attention over a paged KV cache. The KV pool of each softmax layer is n_blocks blocks
+// of block_size positions shared by all slots; block_table maps slot s's b-th block of positions to
+// a pool block (kernels/ops.h kv_write). Blocks must be mapped for every position a batch writes.
+#define MODEL_CACHE_PREFILL 1  // sequences start at start_host[i] of their slot (0, or after earlier chunks)
 #define MODEL_CACHE_DECODE 2   // one token per sequence at position len[slot]; caches grow by one
 typedef struct {
     int mode;
+    int continuing;     // prefill only: some sequence starts after earlier chunks (start_host[i] > 0)
     int max_slots, max_ctx, n_lin, n_soft;
+    int block_size, n_blocks, max_blocks;  // positions a block; blocks in each pool; blocks a slot (ceil(max_ctx / block_size))
     int layer_slot[MODEL_MAX_LAYERS];  // index of layer l among the layers of its kind
     float *lin_state;   // [n_lin][max_slots][H][D][D] fp32
     float *state_stage; // [max_slots][H][D][D] fp32: final states of a prefill before they go to their slots
-    void *kcache;       // [n_soft][max_slots][max_ctx][KV*D] activation dtype
+    float *state_init;  // [max_slots][H][D][D] fp32: initial states of a continuing prefill chunk
+    void *kcache;       // [n_soft][n_blocks][block_size][KV*D] activation dtype (the paged pools)
     void *vcache;       // same
+    int32_t *block_table;       // [max_slots][max_blocks] int32 in backend memory (-1: unmapped)
     const int32_t *slot_host;   // [nseq] slot of each sequence of the batch
-    const int32_t *start_host;  // [nseq] position of each sequence's first token (0 for prefill)
+    const int32_t *start_host;  // [nseq] position of each sequence's first token (0 for a fresh prefill)
 } model_cache_t;
 
 typedef struct {
@@ -124,6 +130,7 @@ typedef struct {
     float logit_scale;  // log-probs are of softmax(logit_scale * x W^T): 1, or 1 / the rollout temperature
                         // in RL (verl's convention; docs/rl.md "Temperature and truncation")
     model_cache_t *cache;  // set during a cached forward only
+    struct moe_ep *ep;     // expert parallelism (model/moe_ep.h): NULL, or the group the experts are split over
 
     // backward scratch (one allocation, bytes)
     char *scratch;

@@ -944,54 +944,70 @@ static void b_attention_backward(opcase_t *c) {
     c->flops = 2.5 * attn_flops(c, H, D, c->p[3]);
     attn_ws(c, H, KV, D);
 }
-// p: T KVD slots max_ctx.  tensors: kcache vcache k v slot pos
+// A random paged layout: slots x max_blocks table entries, each mapped to a distinct pool block of
+// n_blocks (>= slots * max_blocks), unused pool blocks left over (their contents must not matter).
+static void block_table_fill(int32_t *bt, int S, int MB, int NB) {
+    int32_t *perm = xcalloc((size_t)NB, sizeof(int32_t));
+    perm_fill(perm, NB);
+    for (int i = 0; i < S * MB; i++) bt[i] = perm[i];
+    free(perm);
+}
+// p: T KVD slots max_blocks block_size n_blocks.  tensors: kcache vcache k v slot pos block_table
 static void r_kv_write(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    kv_write(b, p[0], p[1], p[2], p[3], PI(4), PI(5), c->p[0], c->p[1], c->p[3]);
+    kv_write(b, p[0], p[1], p[2], p[3], PI(4), PI(5), c->p[0], c->p[1], PI(6), c->p[3], c->p[4]);
 }
 static void d_kv_write(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    kv_write_cpu(PF(0), PF(1), PF(2), PF(3), PI(4), PI(5), c->p[0], c->p[1], c->p[3]);
+    kv_write_cpu(PF(0), PF(1), PF(2), PF(3), PI(4), PI(5), c->p[0], c->p[1], PI(6), c->p[3], c->p[4]);
 }
 static void b_kv_write(opcase_t *c) {
-    int T = c->p[0], KVD = c->p[1], S = c->p[2], M = c->p[3];
-    size_t ncache = (size_t)S * M * KVD;
+    int T = c->p[0], KVD = c->p[1], S = c->p[2], MB = c->p[3], BS = c->p[4], NB = c->p[5], M = MB * BS;
+    size_t ncache = (size_t)NB * BS * KVD;
     t_act(c, "kcache", TR_INOUT, ncache, -1, 1);
     t_act(c, "vcache", TR_INOUT, ncache, -1, 1);
     t_act(c, "k", TR_IN, (size_t)T * KVD, -1, 1);
     t_act(c, "v", TR_IN, (size_t)T * KVD, -1, 1);
     int32_t *slot = HI(t_i32(c, "slot", TR_IN, (size_t)T)), *pos = HI(t_i32(c, "pos", TR_IN, (size_t)T));
+    int32_t *bt = HI(t_i32(c, "block_table", TR_IN, (size_t)S * MB));
+    if (!g_dry) block_table_fill(bt, S, MB, NB);
     int32_t *cells = xcalloc((size_t)S * M, sizeof(int32_t));  // distinct (slot, pos) cells
     perm_fill(cells, S * M);
     for (int t = 0; t < T; t++) slot[t] = cells[t] / M, pos[t] = cells[t] % M;
     free(cells);
-    snprintf(c->shape, sizeof c->shape, "T%d KVD%d slots%d max_ctx%d", T, KVD, S, M);
+    snprintf(c->shape, sizeof c->shape, "T%d KVD%d slots%d blocks%dx%d pool%d", T, KVD, S, MB, BS, NB);
     c->run = r_kv_write, c->direct = d_kv_write;
 }
-// p: n H KV D slots max_ctx window.  tensors: o q kcache vcache slot len
+// p: n H KV D slots max_blocks block_size window n_blocks.  tensors: o q kcache vcache slot len block_table
 static void r_attention_decode(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    attention_decode(b, p[0], p[1], p[2], p[3], PI(4), PI(5), c->p[0], c->p[1], c->p[2], c->p[3], c->p[5], c->p[6]);
+    attention_decode(b, p[0], p[1], p[2], p[3], PI(4), PI(5), c->p[0], c->p[1], c->p[2], c->p[3], PI(6), c->p[5],
+                     c->p[6], c->p[7]);
 }
 static void d_attention_decode(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    int H = c->p[1], KV = c->p[2], D = c->p[3], M = c->p[5];
-    size_t per_slot = (size_t)M * KV * D, HD = (size_t)H * D;
+    int H = c->p[1], KV = c->p[2], D = c->p[3], MB = c->p[5];
+    size_t HD = (size_t)H * D;
     for (int i = 0; i < c->p[0]; i++)
-        attention_decode_cpu(PF(0) + i * HD, PF(1) + i * HD, PF(2) + (size_t)PI(4)[i] * per_slot,
-                             PF(3) + (size_t)PI(4)[i] * per_slot, PI(5) + i, 1, H, KV, D, M, c->p[6]);
+        attention_decode_cpu(PF(0) + i * HD, PF(1) + i * HD, PF(2), PF(3), PI(6) + (size_t)PI(4)[i] * MB, PI(5)[i], H,
+                             KV, D, c->p[6], c->p[7]);
 }
 static void b_attention_decode(opcase_t *c) {
-    int n = c->p[0], H = c->p[1], KV = c->p[2], D = c->p[3], S = c->p[4], M = c->p[5];
+    int n = c->p[0], H = c->p[1], KV = c->p[2], D = c->p[3], S = c->p[4], MB = c->p[5], BS = c->p[6], NB = c->p[8];
+    int M = MB * BS;
     t_act(c, "o", TR_OUT, (size_t)n * H * D, 0, 0);
     t_act(c, "q", TR_IN, (size_t)n * H * D, -1.5, 1.5);
-    t_act(c, "kcache", TR_IN, (size_t)S * M * KV * D, -1.5, 1.5);
-    t_act(c, "vcache", TR_IN, (size_t)S * M * KV * D, -1, 1);
+    t_act(c, "kcache", TR_IN, (size_t)NB * BS * KV * D, -1.5, 1.5);
+    t_act(c, "vcache", TR_IN, (size_t)NB * BS * KV * D, -1, 1);
     int32_t *slot = HI(t_i32(c, "slot", TR_IN, (size_t)n)), *len = HI(t_i32(c, "len", TR_IN, (size_t)n));
+    int32_t *bt = HI(t_i32(c, "block_table", TR_IN, (size_t)S * MB));
+    if (!g_dry) block_table_fill(bt, S, MB, NB);
     for (int i = 0; i < n; i++) slot[i] = irand(S), len[i] = 1 + irand(M);
     len[0] = M;      // a full cache
     if (n > 1) len[1] = 1;  // a single position
-    snprintf(c->shape, sizeof c->shape, "n%d H%d KV%d D%d slots%d max_ctx%d window%d", n, H, KV, D, S, M, c->p[6]);
+    if (n > 3) slot[3] = slot[2], len[3] = len[2] > 1 ? len[2] - 1 : 1;  // two queries of one slot (a prefill chunk)
+    snprintf(c->shape, sizeof c->shape, "n%d H%d KV%d D%d slots%d blocks%dx%d pool%d window%d", n, H, KV, D, S, MB, BS,
+             NB, c->p[7]);
     c->run = r_attention_decode, c->direct = d_attention_decode;
 }
 
@@ -1556,14 +1572,15 @@ static const entry_t fixed_table[] = {
     {OP_attention_backward, b_attention_backward, {1, 1, 128, 0, A}, {0}, LENS(1), 0},
     {OP_attention_backward, b_attention_backward, {2, 1, 64, 1, W}, {0}, LENS(9, 0, 5), 0},
     {OP_attention_backward, b_attention_backward, {6, 3, 16, 7, A}, {0}, LENS(20, 0, 33), CPUONLY},
-    {OP_kv_write, b_kv_write, {37, 64, 3, 50}, {0}, {0}, 0, 0},
-    {OP_kv_write, b_kv_write, {1, 128, 1, 8}, {0}, {0}, 0, 0},
-    {OP_kv_write, b_kv_write, {200, 256, 4, 100}, {0}, {0}, 0, 0},
-    {OP_attention_decode, b_attention_decode, {3, 8, 2, 128, 4, 200, 0}, {0}, {0}, 0, 0},
-    {OP_attention_decode, b_attention_decode, {5, 4, 1, 64, 3, 77, 16}, {0}, {0}, 0, 0},
-    {OP_attention_decode, b_attention_decode, {1, 1, 1, 64, 1, 1, 0}, {0}, {0}, 0, 0},
-    {OP_attention_decode, b_attention_decode, {4, 4, 4, 64, 4, 37, 1}, {0}, {0}, 0, 0},
-    {OP_attention_decode, b_attention_decode, {2, 6, 3, 16, 2, 20, 5}, {0}, {0}, 0, CPUONLY},
+    {OP_kv_write, b_kv_write, {37, 64, 3, 4, 16, 14}, {0}, {0}, 0, 0},
+    {OP_kv_write, b_kv_write, {1, 128, 1, 1, 8, 3}, {0}, {0}, 0, 0},
+    {OP_kv_write, b_kv_write, {200, 256, 4, 7, 16, 40}, {0}, {0}, 0, 0},
+    {OP_attention_decode, b_attention_decode, {3, 8, 2, 128, 4, 13, 16, 0, 60}, {0}, {0}, 0, 0},
+    {OP_attention_decode, b_attention_decode, {5, 4, 1, 64, 3, 5, 16, 16, 17}, {0}, {0}, 0, 0},
+    {OP_attention_decode, b_attention_decode, {1, 1, 1, 64, 1, 1, 1, 0, 1}, {0}, {0}, 0, 0},
+    {OP_attention_decode, b_attention_decode, {4, 4, 4, 64, 4, 3, 13, 1, 20}, {0}, {0}, 0, 0},
+    {OP_attention_decode, b_attention_decode, {64, 8, 1, 128, 64, 64, 16, 0, 4200}, {0}, {0}, 0, BIG},
+    {OP_attention_decode, b_attention_decode, {2, 6, 3, 16, 2, 5, 4, 5, 11}, {0}, {0}, 0, CPUONLY},
     // ---- MoE: E=1, K=E, E not a power of two, T=1/37/200
     {OP_moe_route_forward, b_moe_route_forward, {37, 8, 2}, {0}, {0}, 0, 0},
     {OP_moe_route_forward, b_moe_route_forward, {1, 1, 1}, {0}, {0}, 0, 0},

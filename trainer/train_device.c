@@ -73,7 +73,7 @@ void train_memory_report(const train_t *t) {
     if (ca) {
         const model_config_t *c = &m->cfg;
         caches = (size_t)ca->n_lin * ca->max_slots * c->n_heads * c->head_dim * c->head_dim * sizeof(float) +
-                 2 * (size_t)ca->n_soft * ca->max_slots * ca->max_ctx * c->n_kv_heads * c->head_dim * es;
+                 2 * (size_t)ca->n_soft * ca->n_blocks * ca->block_size * c->n_kv_heads * c->head_dim * es;
     }
     const size_t total = working + master + optim + grads + acts + scratch + ws + caches;
     printf("memory on %s (%s activations): weights %.3f GiB + fp32 master %.3f + AdamW moments%s %.3f + gradients "

@@ -4,6 +4,7 @@
 //          sum_squares_cpu, scale_f32_cpu
 #include <string.h>
 
+#include "base/common.h"
 #include "kernels/cpu/ops_cpu.h"
 
 void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, float beta, size_t n) {
@@ -32,9 +33,11 @@ void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *d
 }
 
 void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, const int32_t *slot,
-                  const int32_t *pos, int T, int KVD, int max_ctx) {
+                  const int32_t *pos, int T, int KVD, const int32_t *block_table, int max_blocks, int block_size) {
     for (int t = 0; t < T; t++) {
-        size_t at = ((size_t)slot[t] * max_ctx + pos[t]) * KVD;
+        const int32_t blk = block_table[(size_t)slot[t] * max_blocks + pos[t] / block_size];
+        CISPO_ASSERT(blk >= 0);  // the position's block is mapped
+        size_t at = ((size_t)blk * block_size + pos[t] % block_size) * KVD;
         memcpy(kcache + at, k + (size_t)t * KVD, (size_t)KVD * sizeof(float));
         memcpy(vcache + at, v + (size_t)t * KVD, (size_t)KVD * sizeof(float));
     }

@@ -141,12 +141,13 @@ void lmhead_logprob_backward_cpu(float *dx, float *dw, const float *dlogp, const
 void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,
                     float eps, float wd, int step);
 
-// One decode step of causal softmax attention against per-sequence KV caches (the new token's k, v
-// already written at position len[s]-1). q, o [nseq, H, D]; kcache, vcache [nseq, max_ctx, KV, D];
-// len[s] = cached positions of sequence s including the new one. Same scale and GQA as above;
-// window W >= 1: only the last W cached positions (0 = all).
-void attention_decode_cpu(float *o, const float *q, const float *kcache, const float *vcache, const int32_t *len,
-                          int nseq, int H, int KV, int D, int max_ctx, int window);
+// One query of causal softmax attention against a paged KV cache (the query's own k, v already
+// written). q, o [H, D]; kpool, vpool [n_blocks, block_size, KV, D]; blocks: the sequence's row of the
+// block table (position p is pool row blocks[p / block_size] * block_size + p % block_size); len =
+// positions the query sees (0..len-1). Same scale and GQA as above; window W >= 1: only the last W
+// positions (0 = all).
+void attention_decode_cpu(float *o, const float *q, const float *kpool, const float *vpool, const int32_t *blocks,
+                          int len, int H, int KV, int D, int block_size, int window);
 
 // ---- ops added with the op API (kernels/ops.h gives each contract; these are their fp32 references) ----
 void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float *w, int trans_w,
@@ -158,8 +159,11 @@ void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, f
 void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D);
 void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D);
 void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, const int32_t *slot,
-                  const int32_t *pos, int T, int KVD, int max_ctx);
+                  const int32_t *pos, int T, int KVD, const int32_t *block_table, int max_blocks, int block_size);
 void lmhead_logits_cpu(float *logits, const float *x, const float *w, int n, int C, int V);
+// kernels/ops.h sample_tokens with host memory (state [slots], indexed by slot[i])
+void sample_tokens_cpu(int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
+                       const float *logits, int n, int V);
 double sum_squares_cpu(const float *g, size_t n);
 void scale_f32_cpu(float *x, float s, size_t n);
 

@@ -179,16 +179,18 @@ void convert(void *dst, const float *acc_buf, size_t n, float scale, int acc, cu
 }
 
 // ---- decode ----
-// One CTA (4 warps) per (sequence, query head). A key is D/8 lanes with 16 bytes each, so a warp
+// One CTA (4 warps) per (query, query head). A key is D/8 lanes with 16 bytes each, so a warp
 // takes 256/D keys a step; every lane group keeps its own running max and sum, each lane 8
-// output elements, merged through shared memory at the end.
+// output elements, merged through shared memory at the end. The cache is paged: position j of the
+// query's slot is pool row bt[j / bs] * bs + j % bs (bt: the slot's row of the block table).
 constexpr int DEC_WARPS = 4;
 
 template <int D>
 __global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(__nv_bfloat16 *o, const __nv_bfloat16 *q,
                                                                 const __nv_bfloat16 *kc, const __nv_bfloat16 *vc,
                                                                 const int32_t *slot, const int32_t *len, int H,
-                                                                int KV, int max_ctx, int window, float scale) {
+                                                                int KV, const int32_t *block_table, int max_blocks,
+                                                                int bs, int window, float scale) {
     constexpr int LPK = D / 8, KPW = 32 / LPK, NG = DEC_WARPS * KPW; // lanes a key, keys a warp step, groups
     __shared__ float s_m[NG], s_l[NG], s_acc[NG][D];
     const int i = blockIdx.x, h = blockIdx.y, kvh = h / (H / KV);
@@ -196,8 +198,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(__nv_bfloat16 *o
     const int grp = warp * KPW + sub;
     const int n = len[i], j0 = window > 0 && n > window ? n - window : 0;
     const size_t ldk = (size_t)KV * D;
-    const __nv_bfloat16 *kb = kc + (size_t)slot[i] * max_ctx * ldk + (size_t)kvh * D + d0;
-    const __nv_bfloat16 *vb = vc + (size_t)slot[i] * max_ctx * ldk + (size_t)kvh * D + d0;
+    const int32_t *bt = block_table + (size_t)slot[i] * max_blocks;
+    const __nv_bfloat16 *kb = kc + (size_t)kvh * D + d0;
+    const __nv_bfloat16 *vb = vc + (size_t)kvh * D + d0;
 
     float qv[8];
     {
@@ -218,8 +221,9 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(__nv_bfloat16 *o
         const bool ok = j < n;
         uint4 ku = make_uint4(0, 0, 0, 0), vu = make_uint4(0, 0, 0, 0);
         if (ok) {
-            ku = *reinterpret_cast<const uint4 *>(kb + (size_t)j * ldk);
-            vu = *reinterpret_cast<const uint4 *>(vb + (size_t)j * ldk);
+            const size_t row = (size_t)bt[j / bs] * bs + j % bs;
+            ku = *reinterpret_cast<const uint4 *>(kb + row * ldk);
+            vu = *reinterpret_cast<const uint4 *>(vb + row * ldk);
         }
         const uint32_t kw[4] = {ku.x, ku.y, ku.z, ku.w}, vw[4] = {vu.x, vu.y, vu.z, vu.w};
         float s = 0.0f;
@@ -261,10 +265,11 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(__nv_bfloat16 *o
 
 template <int D>
 int launch_decode(void *o, const void *q, const void *kc, const void *vc, const int32_t *slot, const int32_t *len,
-                  int n, int H, int KV, int max_ctx, int window, cudaStream_t st) {
+                  int n, int H, int KV, const int32_t *block_table, int max_blocks, int bs, int window,
+                  cudaStream_t st) {
     decode_kernel<D><<<dim3(n, H), DEC_WARPS * 32, 0, st>>>(
         (__nv_bfloat16 *)o, (const __nv_bfloat16 *)q, (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, slot,
-        len, H, KV, max_ctx, window, 1.0f / sqrtf((float)D));
+        len, H, KV, block_table, max_blocks, bs, window, 1.0f / sqrtf((float)D));
     return check_launch("decode kernel launch");
 }
 
@@ -361,10 +366,14 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
 }
 
 int attention_decode_cuda(void *o, const void *q, const void *kcache, const void *vcache, const int32_t *slot,
-                          const int32_t *len, int n, int H, int KV, int D, int max_ctx, int window, int dtype,
-                          cudaStream_t st) {
+                          const int32_t *len, int n, int H, int KV, int D, const int32_t *block_table, int max_blocks,
+                          int block_size, int window, int dtype, cudaStream_t st) {
     if (check_args("attention_decode_cuda", H, KV, D, window, dtype)) return -1;
+    if (max_blocks < 1 || block_size < 1)
+        return cispo_fail("attention_decode_cuda: bad page sizes max_blocks=%d block_size=%d", max_blocks, block_size);
     if (n <= 0) return 0;
-    return D == 64 ? launch_decode<64>(o, q, kcache, vcache, slot, len, n, H, KV, max_ctx, window, st)
-                   : launch_decode<128>(o, q, kcache, vcache, slot, len, n, H, KV, max_ctx, window, st);
+    return D == 64 ? launch_decode<64>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
+                                       window, st)
+                   : launch_decode<128>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
+                                        window, st);
 }

@@ -550,37 +550,42 @@ extern "C" int embedding_backward_cuda(float *dtable, const void *dout, const in
     return ew_check("embedding_backward_cuda");
 }
 
-// kcache, vcache [slots, max_ctx, KVU]: token t's rows go to (slot[t], pos[t]).
+// paged pools kcache, vcache [n_blocks, block_size, KVU]: token t's rows go to position pos[t] of slot
+// slot[t], pool row block_table[slot * max_blocks + pos / block_size] * block_size + pos % block_size.
 template <typename U>
 __global__ void kv_write_kernel(U *kc, U *vc, const U *k, const U *v, const int32_t *slot, const int32_t *pos, int Tn,
-                                size_t KVU, int max_ctx) {
+                                size_t KVU, const int32_t *block_table, int max_blocks, int block_size) {
     GRID_STRIDE_BEGIN
     size_t n = (size_t)Tn * KVU;
     for (size_t i = tid_; i < n; i += stride_) {
         size_t t = i / KVU, c = i - t * KVU;
-        size_t at = ((size_t)slot[t] * max_ctx + pos[t]) * KVU + c;
+        const int p = pos[t];
+        const size_t row = (size_t)block_table[(size_t)slot[t] * max_blocks + p / block_size] * block_size + p % block_size;
+        size_t at = row * KVU + c;
         kc[at] = k[i];
         vc[at] = v[i];
     }
 }
 
 extern "C" int kv_write_cuda(void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot,
-                             const int32_t *pos, int T_, int KVD, int max_ctx, int dtype, cudaStream_t st) {
-    if (T_ < 0 || KVD < 0 || max_ctx < 1)
-        return cispo_fail("kv_write_cuda: bad sizes T=%d KVD=%d max_ctx=%d", T_, KVD, max_ctx);
+                             const int32_t *pos, int T_, int KVD, const int32_t *block_table, int max_blocks,
+                             int block_size, int dtype, cudaStream_t st) {
+    if (T_ < 0 || KVD < 0 || max_blocks < 1 || block_size < 1)
+        return cispo_fail("kv_write_cuda: bad sizes T=%d KVD=%d max_blocks=%d block_size=%d", T_, KVD, max_blocks,
+                          block_size);
     if (dtype != DTYPE_BF16 && dtype != DTYPE_F32) return cispo_fail("kv_write_cuda: dtype %d is not supported", dtype);
     size_t esz = dtype == DTYPE_BF16 ? 2 : 4, row = (size_t)KVD * esz;
     if (T_ == 0 || KVD == 0) return 0;
     if (row % 16 == 0 && ew_aligned16(kcache) && ew_aligned16(vcache) && ew_aligned16(k) && ew_aligned16(v))
         kv_write_kernel<uint4><<<ew_blocks((size_t)T_ * (row / 16), EW_THREADS), EW_THREADS, 0, st>>>(
-            (uint4 *)kcache, (uint4 *)vcache, (const uint4 *)k, (const uint4 *)v, slot, pos, T_, row / 16, max_ctx);
+            (uint4 *)kcache, (uint4 *)vcache, (const uint4 *)k, (const uint4 *)v, slot, pos, T_, row / 16, block_table, max_blocks, block_size);
     else if (esz == 2)
         kv_write_kernel<uint16_t><<<ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st>>>(
             (uint16_t *)kcache, (uint16_t *)vcache, (const uint16_t *)k, (const uint16_t *)v, slot, pos, T_,
-            (size_t)KVD, max_ctx);
+            (size_t)KVD, block_table, max_blocks, block_size);
     else
         kv_write_kernel<uint32_t><<<ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st>>>(
             (uint32_t *)kcache, (uint32_t *)vcache, (const uint32_t *)k, (const uint32_t *)v, slot, pos, T_,
-            (size_t)KVD, max_ctx);
+            (size_t)KVD, block_table, max_blocks, block_size);
     return ew_check("kv_write_cuda");
 }

@@ -15,7 +15,7 @@
 //          moe_aux_loss_cuda, moe_route_backward_cuda, moe_dispatch_cuda, moe_dispatch_backward_cuda,
 //          moe_combine_forward_cuda, moe_combine_backward_cuda, moe_workspace_bytes_cuda, kv_write_cuda,
 //          sum_squares_cuda, scale_f32_cuda, adamw_step_cuda, attention_forward_cuda, attention_backward_cuda,
-//          attention_decode_cuda, attention_workspace_bytes_cuda
+//          attention_decode_cuda, attention_workspace_bytes_cuda, sample_workspace_bytes_cuda, sample_tokens_cuda
 #ifndef CISPO_KERNELS_CUDA_OPS_CUDA_H
 #define CISPO_KERNELS_CUDA_OPS_CUDA_H
 
@@ -29,6 +29,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "kernels/ops.h"  // sample_slot_t
 
 // ---- GEMMs (kernels/cuda/gemm.cu): cuBLAS, bf16 or fp32 inputs, fp32 accumulation ----
 int matmul_cuda(void *blas, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
@@ -80,8 +82,9 @@ int rope_forward_cuda(void *out, const void *x, const int32_t *pos, int T, int n
                       const float *inv_freq_host, float scale, int dtype, cudaStream_t st);
 int rope_backward_cuda(void *dx, const void *dout, const int32_t *pos, int T, int nh, int D, int R,
                        const float *inv_freq_host, float scale, int acc, int dtype, cudaStream_t st);
+// paged: pools [n_blocks, block_size, KVD], block_table [slots, max_blocks] (kernels/ops.h kv_write)
 int kv_write_cuda(void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot, const int32_t *pos,
-                  int T, int KVD, int max_ctx, int dtype, cudaStream_t st);
+                  int T, int KVD, const int32_t *block_table, int max_blocks, int block_size, int dtype, cudaStream_t st);
 
 // ---- MoE routing, dispatch, combine (kernels/cuda/moe.cu) ----
 size_t moe_workspace_bytes_cuda(int T, int E, int K);
@@ -120,9 +123,15 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
                             const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                             const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
                             int acc, int dtype, void *ws, size_t ws_bytes, cudaStream_t st);
+// paged KV cache as kv_write_cuda; n queries, query i over positions [0, len[i]) of slot[i]
 int attention_decode_cuda(void *o, const void *q, const void *kcache, const void *vcache, const int32_t *slot,
-                          const int32_t *len, int n, int H, int KV, int D, int max_ctx, int window, int dtype,
-                          cudaStream_t st);
+                          const int32_t *len, int n, int H, int KV, int D, const int32_t *block_table, int max_blocks,
+                          int block_size, int window, int dtype, cudaStream_t st);
+
+// ---- sampling (kernels/cuda/sample.cu): one CTA a row, fp32 logits, state in device memory ----
+size_t sample_workspace_bytes_cuda(int n, int V);
+int sample_tokens_cuda(int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
+                       const float *logits, int n, int V, void *ws, size_t ws_bytes, cudaStream_t st);
 
 #ifdef __cplusplus
 }
