@@ -7,9 +7,14 @@
 // Tokens are dispatched into expert order (slots s = t*K + k), so each projection of all experts is
 // one grouped GEMM over the row ranges offsets[e]..offsets[e+1); W1 and W3 write the two halves of
 // the fused [h1 | h3] rows the gated activation reads.
+// With expert parallelism (m->ep, training forwards only) routing, dispatch and combine stay local and
+// the expert GEMMs run on the ranks that own the experts (model/moe_ep.c).
+#include <stdlib.h>
+
 #include "base/common.h"
 #include "kernels/ops.h"
 #include "model/layers.h"
+#include "model/moe_ep.h"
 
 size_t model_moe_scratch_bytes(const model_config_t *c, size_t T, size_t esize) {
     size_t S = T * (size_t)c->n_experts_per_tok, Cc = (size_t)c->hidden_size, F = (size_t)c->intermediate_size;
@@ -33,10 +38,17 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
     moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T, C,
                  E, K);
-    grouped_matmul(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), 1, off, E, S, F, C, 0.0f);
-    grouped_matmul(b, h3, 2 * F, ACT(m, a->xe), C, WP(m, p->w3), 1, off, E, S, F, C, 0.0f);
-    glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
-    grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
+    if (m->ep && !m->cache) {
+        int32_t *off_host = cispo_malloc((size_t)(E + 1) * sizeof(int32_t));
+        backend_download(b, off_host, off, (size_t)(E + 1) * sizeof(int32_t));
+        moe_ep_layer_forward(m, l, ACT(m, a->xe), off_host, S, ACT(m, a->ye));
+        free(off_host);
+    } else {
+        grouped_matmul(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), 1, off, E, S, F, C, 0.0f);
+        grouped_matmul(b, h3, 2 * F, ACT(m, a->xe), C, WP(m, p->w3), 1, off, E, S, F, C, 0.0f);
+        glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
+        grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
+    }
     moe_combine_forward(b, out, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K);
 }
 
@@ -56,19 +68,23 @@ void model_moe_backward(model_t *m, int l, const void *dout, void *din, float au
     float *dtopk_w = model_scratch_take(s, (size_t)S, sizeof(float));
     moe_combine_backward(b, dye, dtopk_w, dout, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K,
                          OP_WRITE);
-    // ye = act W2_e^T
-    void *dact = model_scratch_take(s, (size_t)S * F, es);
-    grouped_matmul(b, dact, F, dye, C, WP(m, p->w2), 0, off, E, S, F, C, 0.0f);
-    grouped_matmul_wgrad(b, GP(m, p->w2), dye, C, ACT(m, a->act), F, off, E, S, C, F);
-    // act = act(h1) * h3
-    void *dh13 = model_scratch_take(s, (size_t)S * 2 * F, es), *dh3 = (char *)dh13 + (size_t)F * es;
-    glu_backward(b, c->hidden_act, dh13, dact, ACT(m, a->h13), S, F, OP_WRITE);
-    // h1 = xe W1_e^T, h3 = xe W3_e^T (every dispatched row belongs to exactly one expert)
     void *dxe = model_scratch_take(s, (size_t)S * C, es);
-    grouped_matmul(b, dxe, C, dh13, 2 * F, WP(m, p->w1), 0, off, E, S, C, F, 0.0f);
-    grouped_matmul(b, dxe, C, dh3, 2 * F, WP(m, p->w3), 0, off, E, S, C, F, 1.0f);
-    grouped_matmul_wgrad(b, GP(m, p->w1), dh13, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
-    grouped_matmul_wgrad(b, GP(m, p->w3), dh3, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
+    if (m->ep) {
+        moe_ep_layer_backward(m, l, dye, S, dxe);
+    } else {
+        // ye = act W2_e^T
+        void *dact = model_scratch_take(s, (size_t)S * F, es);
+        grouped_matmul(b, dact, F, dye, C, WP(m, p->w2), 0, off, E, S, F, C, 0.0f);
+        grouped_matmul_wgrad(b, GP(m, p->w2), dye, C, ACT(m, a->act), F, off, E, S, C, F);
+        // act = act(h1) * h3
+        void *dh13 = model_scratch_take(s, (size_t)S * 2 * F, es), *dh3 = (char *)dh13 + (size_t)F * es;
+        glu_backward(b, c->hidden_act, dh13, dact, ACT(m, a->h13), S, F, OP_WRITE);
+        // h1 = xe W1_e^T, h3 = xe W3_e^T (every dispatched row belongs to exactly one expert)
+        grouped_matmul(b, dxe, C, dh13, 2 * F, WP(m, p->w1), 0, off, E, S, C, F, 0.0f);
+        grouped_matmul(b, dxe, C, dh3, 2 * F, WP(m, p->w3), 0, off, E, S, C, F, 1.0f);
+        grouped_matmul_wgrad(b, GP(m, p->w1), dh13, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
+        grouped_matmul_wgrad(b, GP(m, p->w3), dh3, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
+    }
     moe_dispatch_backward(b, din, dxe, IACT(m, a->perm), T, C, K, OP_ACCUMULATE);
     // routing: topk_w and (through the aux loss) probs depend on logits = h2 Wg^T
     void *dlogits = model_scratch_take(s, (size_t)T * E, es);

@@ -20,6 +20,7 @@
 #include "base/common.h"
 #include "kernels/ops.h"
 #include "model/layers.h"
+#include "model/moe_ep.h"
 
 #define SCRATCH_ALIGN 256
 
@@ -153,6 +154,7 @@ model_t *model_create(const model_config_t *cfg, float *params, int max_tokens) 
 
 void model_free(model_t *m) {
     if (!m) return;
+    moe_ep_detach(m);
     backend_t *b = m->be;
     if (m->wparams != (void *)m->params) backend_free(b, m->wparams);
     if (m->owns_params) backend_free(b, m->params);

@@ -11,6 +11,9 @@
 
 #include "base/common.h"
 
+// The communicator of d: its own group (dist_split) or the world.
+static MPI_Comm comm_of(const dist_t *d) { return d->has_comm ? MPI_Comm_f2c(d->comm) : MPI_COMM_WORLD; }
+
 static int mpi_fail(const dist_t *d, const char *what, int rc) {
     char msg[MPI_MAX_ERROR_STRING] = "";
     int len = 0;
@@ -66,7 +69,7 @@ int dist_start(int *argc, char ***argv, int quiet) {
 
 int dist_allreduce_max_f64(dist_t *d, double *buf, size_t n) {
     if (d->world == 1) return 0;
-    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, comm_of(d));
     return rc == MPI_SUCCESS ? 0 : mpi_fail(d, "all-reduce (max)", rc);
 }
 
@@ -83,7 +86,7 @@ int dist_allreduce_sum_f32(dist_t *d, float *buf, size_t n) {
     if (d->world == 1) return 0;
     for (size_t o = 0; o < n; o += CHUNK) {
         int c = (int)(n - o < CHUNK ? n - o : CHUNK);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, comm_of(d));
         if (rc != MPI_SUCCESS) return mpi_fail(d, "all-reduce", rc);
     }
     return 0;
@@ -93,7 +96,7 @@ int dist_allreduce_sum_f64(dist_t *d, double *buf, size_t n) {
     if (d->world == 1) return 0;
     for (size_t o = 0; o < n; o += CHUNK) {
         int c = (int)(n - o < CHUNK ? n - o : CHUNK);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + o, c, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + o, c, MPI_DOUBLE, MPI_SUM, comm_of(d));
         if (rc != MPI_SUCCESS) return mpi_fail(d, "all-reduce", rc);
     }
     return 0;
@@ -103,7 +106,7 @@ int dist_broadcast_f32(dist_t *d, float *buf, size_t n, int root) {
     if (d->world == 1) return 0;
     for (size_t o = 0; o < n; o += CHUNK) {
         int c = (int)(n - o < CHUNK ? n - o : CHUNK);
-        int rc = MPI_Bcast(buf + o, c, MPI_FLOAT, root, MPI_COMM_WORLD);
+        int rc = MPI_Bcast(buf + o, c, MPI_FLOAT, root, comm_of(d));
         if (rc != MPI_SUCCESS) return mpi_fail(d, "broadcast", rc);
     }
     return 0;
@@ -124,8 +127,8 @@ int dist_reduce_scatter_sum_f32(dist_t *d, float *buf, size_t n) {
         dist_shard_range(d->world, r, n, &b, &e);
         for (size_t o = b; o < e; o += CHUNK) {
             int c = (int)(e - o < CHUNK ? e - o : CHUNK);
-            int rc = d->rank == r ? MPI_Reduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD)
-                                  : MPI_Reduce(buf + o, NULL, c, MPI_FLOAT, MPI_SUM, r, MPI_COMM_WORLD);
+            int rc = d->rank == r ? MPI_Reduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, r, comm_of(d))
+                                  : MPI_Reduce(buf + o, NULL, c, MPI_FLOAT, MPI_SUM, r, comm_of(d));
             if (rc != MPI_SUCCESS) return mpi_fail(d, "reduce-scatter", rc);
         }
     }
@@ -154,10 +157,91 @@ int dist_gather_shards_f32(dist_t *d, const float *mine, float *full, size_t n, 
         dist_shard_range(d->world, r, n, &b, &e);
         for (size_t o = b; o < e; o += CHUNK) {
             int c = (int)(e - o < CHUNK ? e - o : CHUNK);
-            int rc = d->rank == root ? MPI_Recv(full + o, c, MPI_FLOAT, r, 17, MPI_COMM_WORLD, MPI_STATUS_IGNORE)
-                                     : MPI_Send(mine + (o - b), c, MPI_FLOAT, root, 17, MPI_COMM_WORLD);
+            int rc = d->rank == root ? MPI_Recv(full + o, c, MPI_FLOAT, r, 17, comm_of(d), MPI_STATUS_IGNORE)
+                                     : MPI_Send(mine + (o - b), c, MPI_FLOAT, root, 17, comm_of(d));
             if (rc != MPI_SUCCESS) return mpi_fail(d, "gather of the shards", rc);
         }
     }
     return 0;
+}
+
+int dist_split(dist_t *d, int color, int key, dist_t *out) {
+    *out = *d;
+    out->we_initialised = 0;
+    if (d->world == 1) return out->has_comm = 0, 0;
+    MPI_Comm c;
+    int rc = MPI_Comm_split(comm_of(d), color, key, &c);
+    if (rc != MPI_SUCCESS) return mpi_fail(d, "split of the communicator", rc);
+    MPI_Comm_set_errhandler(c, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(c, &out->rank);
+    MPI_Comm_size(c, &out->world);
+    out->has_comm = 1;
+    out->comm = (int)MPI_Comm_c2f(c);
+    return 0;
+}
+
+void dist_group_free(dist_t *g) {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (g->has_comm && !fin) {
+        MPI_Comm c = MPI_Comm_f2c(g->comm);
+        MPI_Comm_free(&c);
+    }
+    g->has_comm = 0;
+}
+
+int dist_reduce_sum_f32(dist_t *d, float *buf, size_t n, int root) {
+    if (d->world == 1) return 0;
+    for (size_t o = 0; o < n; o += CHUNK) {
+        int c = (int)(n - o < CHUNK ? n - o : CHUNK);
+        int rc = d->rank == root ? MPI_Reduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, root, comm_of(d))
+                                 : MPI_Reduce(buf + o, NULL, c, MPI_FLOAT, MPI_SUM, root, comm_of(d));
+        if (rc != MPI_SUCCESS) return mpi_fail(d, "reduce", rc);
+    }
+    return 0;
+}
+
+int dist_allgather_i32(dist_t *d, const int32_t *mine, int32_t *all, int n) {
+    if (d->world == 1) {
+        memmove(all, mine, (size_t)n * sizeof(int32_t));
+        return 0;
+    }
+    int rc = MPI_Allgather(mine, n, MPI_INT32_T, all, n, MPI_INT32_T, comm_of(d));
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(d, "all-gather", rc);
+}
+
+#define BCHUNK ((size_t)1 << 30)  // bytes per message: below INT_MAX
+
+int dist_sendrecv_blocks(dist_t *d, const char *send, const int *speer, const size_t *soff, const size_t *sbytes,
+                         int ns, char *recv, const int *rpeer, const size_t *roff, const size_t *rbytes, int nr) {
+    if (d->world == 1) {  // every block is this rank's own: the k-th send is the k-th receive
+        if (ns != nr) return cispo_fail("exchange within one rank: %d blocks sent, %d received", ns, nr);
+        for (int k = 0; k < ns; k++) {
+            if (sbytes[k] != rbytes[k]) return cispo_fail("exchange within one rank: block %d of %zu bytes sent, %zu received", k, sbytes[k], rbytes[k]);
+            memmove(recv + roff[k], send + soff[k], sbytes[k]);
+        }
+        return 0;
+    }
+    size_t nmsg = 0;
+    for (int k = 0; k < ns; k++) nmsg += (sbytes[k] + BCHUNK - 1) / BCHUNK;
+    for (int k = 0; k < nr; k++) nmsg += (rbytes[k] + BCHUNK - 1) / BCHUNK;
+    MPI_Request *req = cispo_malloc((nmsg ? nmsg : 1) * sizeof(MPI_Request));
+    size_t q = 0;
+    int rc = MPI_SUCCESS;
+    // receives first, so that every send finds its receive posted
+    for (int k = 0; k < nr && rc == MPI_SUCCESS; k++)
+        for (size_t o = 0; o < rbytes[k] && rc == MPI_SUCCESS; o += BCHUNK) {
+            int c = (int)(rbytes[k] - o < BCHUNK ? rbytes[k] - o : BCHUNK);
+            rc = MPI_Irecv(recv + roff[k] + o, c, MPI_BYTE, rpeer[k], 23, comm_of(d), &req[q++]);
+        }
+    for (int k = 0; k < ns && rc == MPI_SUCCESS; k++)
+        for (size_t o = 0; o < sbytes[k] && rc == MPI_SUCCESS; o += BCHUNK) {
+            int c = (int)(sbytes[k] - o < BCHUNK ? sbytes[k] - o : BCHUNK);
+            rc = MPI_Isend(send + soff[k] + o, c, MPI_BYTE, speer[k], 23, comm_of(d), &req[q++]);
+        }
+    if (rc != MPI_SUCCESS) q--;  // the failed call made no request
+    int rc2 = q ? MPI_Waitall((int)q, req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    free(req);
+    if (rc != MPI_SUCCESS) return mpi_fail(d, "posting the exchange", rc);
+    return rc2 == MPI_SUCCESS ? 0 : mpi_fail(d, "exchange", rc2);
 }

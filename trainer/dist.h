@@ -5,16 +5,19 @@
 // rank for a checkpoint.
 // defines: dist_t, dist_init, dist_finalize, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
 //          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32,
-//          dist_gather_shards_f32, dist_world, dist_launched, dist_start, dist_allreduce_max_f64
+//          dist_gather_shards_f32, dist_world, dist_launched, dist_start, dist_allreduce_max_f64,
+//          dist_split, dist_group_free, dist_reduce_sum_f32, dist_allgather_i32, dist_sendrecv_blocks
 #ifndef CISPO_TRAINER_DIST_H
 #define CISPO_TRAINER_DIST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     int rank, world;
     char host[64];
     int we_initialised;  // MPI_Init was called by dist_init (so dist_finalize finalises)
+    int has_comm, comm;  // a group of dist_split: its communicator (MPI's Fortran handle); else the world
 } dist_t;
 
 int dist_init(dist_t *d, int *argc, char ***argv);
@@ -44,5 +47,19 @@ int dist_allgather_f32(dist_t *d, float *buf, size_t n);
 // Every rank's shard of an n-element buffer to root: mine [this rank's shard size] on every rank, full [n]
 // on root (NULL elsewhere), which gets each shard at its place. A world of one copies mine to full.
 int dist_gather_shards_f32(dist_t *d, const float *mine, float *full, size_t n, int root);
+
+// A group of d's ranks: those passing the same color form one group, ranked by key (a collective of d).
+// out's rank and world are within the group; its collectives run over the group only. 0 or -1.
+int dist_split(dist_t *d, int color, int key, dist_t *out);
+void dist_group_free(dist_t *g);
+// buf [n]: the sum over ranks lands in root's buf (the others' buf are left as they were).
+int dist_reduce_sum_f32(dist_t *d, float *buf, size_t n, int root);
+// every rank's mine [n] to all: all [world * n], rank r's at all + r * n.
+int dist_allgather_i32(dist_t *d, const int32_t *mine, int32_t *all, int n);
+// Point-to-point exchange of byte blocks: block k of sends goes to rank speer[k] (sbytes[k] bytes at
+// send + soff[k]), block k of receives comes from rpeer[k]; the blocks between a pair match in order and in
+// size. Any sizes (chunked below MPI's int counts). 0 or -1.
+int dist_sendrecv_blocks(dist_t *d, const char *send, const int *speer, const size_t *soff, const size_t *sbytes,
+                         int ns, char *recv, const int *rpeer, const size_t *roff, const size_t *rbytes, int nr);
 
 #endif

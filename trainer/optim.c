@@ -10,8 +10,23 @@
 #include "kernels/ops.h"
 
 static dist_t *zero_group;  // optim_use_zero: the ranks optim_init_on shards over (NULL: none)
+static struct {             // optim_use_ep: the grid optim_init_on splits over (g NULL: none)
+    dist_ep_t *g;
+    const param_table_t *t;
+    const model_config_t *c;
+    int zero;
+} ep_use;
 
 void optim_use_zero(dist_t *dp) { zero_group = dp; }
+
+void optim_use_ep(dist_ep_t *g, const param_table_t *t, const model_config_t *c, int zero) {
+    ep_use.g = g, ep_use.t = t, ep_use.c = c, ep_use.zero = zero;
+}
+
+static void optim_free_ep(optim_t *o);
+static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out);
+static int optim_gather_moments_ep(optim_t *o, float *m, float *v, int root);
+static void optim_load_moments_ep(optim_t *o, const float *m, const float *v);
 
 void optim_init_zero(optim_t *o, backend_t *be, const optim_config_t *cfg, size_t n, void *w_act, dist_t *dp) {
     memset(o, 0, sizeof *o);
@@ -27,12 +42,18 @@ void optim_init_zero(optim_t *o, backend_t *be, const optim_config_t *cfg, size_
 }
 
 void optim_init_on(optim_t *o, backend_t *be, const optim_config_t *cfg, size_t n, void *w_act) {
+    if (ep_use.g) {
+        CISPO_ASSERT(n == ep_use.t->n_floats);
+        optim_init_ep(o, be, cfg, ep_use.t, ep_use.c, w_act, ep_use.g, ep_use.zero);
+        return;
+    }
     optim_init_zero(o, be, cfg, n, w_act, zero_group);
 }
 
 void optim_init(optim_t *o, const optim_config_t *cfg, size_t n) { optim_init_zero(o, backend_host(), cfg, n, NULL, NULL); }
 
 void optim_free(optim_t *o) {
+    if (o->ep) optim_free_ep(o);
     if (o->be) {
         backend_free(o->be, o->m);
         backend_free(o->be, o->v);
@@ -79,6 +100,7 @@ static void gather_params(optim_t *o, float *p) {
 }
 
 double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
+    if (o->ep) return optim_step_ep(o, p, g, lr_out);
     const size_t ns = o->hi - o->lo;
     double ss = sum_squares(o->be, g + o->lo, ns);
     if (o->dp && dist_allreduce_sum_f64(o->dp, &ss, 1))
@@ -102,6 +124,7 @@ double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
 }
 
 int optim_gather_moments(optim_t *o, float *m, float *v, int root) {
+    if (o->ep) return optim_gather_moments_ep(o, m, v, root);
     const size_t ns = o->hi - o->lo;
     if (!o->dp) {  // whole on every rank: root copies its own
         if (m && ns) backend_download(o->be, m, o->m, ns * sizeof(float)), backend_download(o->be, v, o->v, ns * sizeof(float));
@@ -119,8 +142,233 @@ int optim_gather_moments(optim_t *o, float *m, float *v, int root) {
 }
 
 void optim_load_moments(optim_t *o, const float *m, const float *v) {
+    if (o->ep) {
+        optim_load_moments_ep(o, m, v);
+        return;
+    }
     const size_t ns = o->hi - o->lo;
     if (!ns) return;
     backend_upload(o->be, o->m, m + o->lo, ns * sizeof(float));
     backend_upload(o->be, o->v, v + o->lo, ns * sizeof(float));
+}
+
+// ---- expert parallelism: two parts, each with its own replicas ----
+
+static int range_cmp(const void *a, const void *b) {
+    const optim_range_t *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+// sorts and merges adjacent ranges in place; returns the count
+static int ranges_merge(optim_range_t *r, int n) {
+    qsort(r, (size_t)n, sizeof *r, range_cmp);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!r[i].len) continue;
+        if (k && r[k - 1].off + r[k - 1].len == r[i].off) r[k - 1].len += r[i].len;
+        else r[k++] = r[i];
+    }
+    return k;
+}
+
+optim_range_t *optim_expert_ranges(const param_table_t *t, const model_config_t *c, int lo, int hi, int *n_out) {
+    const size_t FC = (size_t)c->intermediate_size * c->hidden_size;
+    optim_range_t *r = cispo_malloc((size_t)(3 * c->n_layers + 1) * sizeof *r);
+    int n = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_params_t *p = &t->layers[l];
+        const size_t w[3] = {p->w1, p->w3, p->w2};
+        for (int k = 0; k < 3; k++) r[n++] = (optim_range_t){w[k] + (size_t)lo * FC, (size_t)(hi - lo) * FC};
+    }
+    *n_out = ranges_merge(r, n);
+    return r;
+}
+
+static void part_set(optim_part_t *pt, backend_t *be, optim_range_t *r, int nr, dist_t *shard, int norm_here) {
+    pt->r = r, pt->nr = nr, pt->n = 0;
+    for (int i = 0; i < nr; i++) pt->n += r[i].len;
+    pt->shard = shard && shard->world > 1 ? shard : NULL;
+    pt->norm_here = norm_here;
+    pt->lo = 0, pt->hi = pt->n;
+    if (pt->shard) dist_shard_range(shard->world, shard->rank, pt->n, &pt->lo, &pt->hi);
+    pt->m = backend_alloc(be, (pt->hi - pt->lo) * sizeof(float));
+    pt->v = backend_alloc(be, (pt->hi - pt->lo) * sizeof(float));
+}
+
+void optim_init_ep(optim_t *o, backend_t *be, const optim_config_t *cfg, const param_table_t *t,
+                   const model_config_t *c, void *w_act, dist_ep_t *g, int zero) {
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+    o->n = t->n_floats;
+    o->be = be;
+    o->w_act = w_act;
+    o->ep = g;
+    o->hi = o->n;
+    o->xr = cispo_calloc((size_t)g->ep, sizeof *o->xr);
+    o->nxr = cispo_calloc((size_t)g->ep, sizeof *o->nxr);
+    for (int r = 0; r < g->ep; r++) {
+        int lo, hi;
+        moe_ep_range(c->n_experts, g->ep, r, &lo, &hi);
+        o->xr[r] = optim_expert_ranges(t, c, lo, hi, &o->nxr[r]);
+    }
+    // dense: the complement of all experts
+    int na;
+    optim_range_t *all = optim_expert_ranges(t, c, 0, c->n_experts, &na);
+    optim_range_t *d = cispo_malloc((size_t)(na + 1) * sizeof *d);
+    int nd = 0;
+    size_t at = 0;
+    for (int i = 0; i < na; i++) {
+        if (all[i].off > at) d[nd++] = (optim_range_t){at, all[i].off - at};
+        at = all[i].off + all[i].len;
+    }
+    if (o->n > at) d[nd++] = (optim_range_t){at, o->n - at};
+    free(all);
+    optim_range_t *x = cispo_malloc((size_t)(o->nxr[g->ep_rank] + 1) * sizeof *x);
+    memcpy(x, o->xr[g->ep_rank], (size_t)o->nxr[g->ep_rank] * sizeof *x);
+    part_set(&o->part[0], be, d, nd, zero ? g->world : NULL, g->world->rank == 0);
+    part_set(&o->part[1], be, x, o->nxr[g->ep_rank], zero ? &g->dp_group : NULL, g->dp_rank == 0);
+}
+
+static void optim_free_ep(optim_t *o) {
+    for (int k = 0; k < 2; k++) {
+        backend_free(o->be, o->part[k].m);
+        backend_free(o->be, o->part[k].v);
+        free(o->part[k].r);
+    }
+    for (int r = 0; r < o->ep->ep; r++) free(o->xr[r]);
+    free(o->xr);
+    free(o->nxr);
+    o->ep = NULL;
+}
+
+// Piece i of the part within [a, b) of its concatenation: *phys in the flat buffer, *at the position in
+// the concatenation, *len; 0 when range i misses [a, b). *cat: range i's start in the concatenation (the
+// caller walks i upwards and carries it).
+static int piece(const optim_part_t *pt, int i, size_t *cat, size_t a, size_t b, size_t *phys, size_t *at, size_t *len) {
+    size_t s = *cat, e = s + pt->r[i].len;
+    *cat = e;
+    size_t lo = s > a ? s : a, hi = e < b ? e : b;
+    if (hi <= lo) return 0;
+    *phys = pt->r[i].off + (lo - s), *at = lo, *len = hi - lo;
+    return 1;
+}
+
+// The part's values of x (be's memory, flat layout) within [a, b) of the concatenation to h (host, indexed
+// by the concatenation), or back (to_host 0; refreshes the working copy with the parameters when w is set).
+static void part_move(optim_t *o, const optim_part_t *pt, float *x, float *h, size_t a, size_t b, int to_host, int w) {
+    size_t cat = 0, ph, at, len;
+    for (int i = 0; i < pt->nr; i++) {
+        if (!piece(pt, i, &cat, a, b, &ph, &at, &len)) continue;
+        if (to_host) backend_download(o->be, h + at, x + ph, len * sizeof(float));
+        else {
+            backend_upload(o->be, x + ph, h + at, len * sizeof(float));
+            if (w && o->w_act) backend_fill_f32(o->be, w_at(o, ph), o->be->act_dtype, h + at, len);
+        }
+    }
+}
+
+int optim_reduce_grads(optim_t *o, float *g) {
+    if (!o->ep) return cispo_fail("optim_reduce_grads: the optimizer is not expert-parallel");
+    for (int k = 0; k < 2; k++) {
+        optim_part_t *pt = &o->part[k];
+        dist_t *grp = k == 0 ? o->ep->world : &o->ep->dp_group;
+        if (grp->world == 1 || !pt->n) continue;
+        float *h = cispo_malloc(pt->n * sizeof(float));
+        part_move(o, pt, g, h, 0, pt->n, 1, 0);
+        int rc = pt->shard ? dist_reduce_scatter_sum_f32(grp, h, pt->n) : dist_allreduce_sum_f32(grp, h, pt->n);
+        if (!rc) part_move(o, pt, g, h, pt->lo, pt->hi, 0, 0);
+        free(h);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+static void ep_die(const char *what) { cispo_die(__FILE__, __LINE__, what, cispo_last_error()); }
+
+static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
+    double ss = 0;
+    for (int k = 0; k < 2; k++) {
+        const optim_part_t *pt = &o->part[k];
+        if (!pt->shard && !pt->norm_here) continue;  // another replica counts it
+        size_t cat = 0, ph, at, len;
+        for (int i = 0; i < pt->nr; i++)
+            if (piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) ss += sum_squares(o->be, g + ph, len);
+    }
+    if (dist_allreduce_sum_f64(o->ep->world, &ss, 1)) ep_die("gradient norm all-reduce (expert parallelism)");
+    double norm = sqrt(ss);
+    double lr = optim_lr(&o->cfg, o->t);
+    if (lr_out) *lr_out = lr;
+    if (!isfinite(norm)) return norm;  // every rank sees the same norm: all skip
+    const int clip = o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip;
+    o->t++;
+    for (int k = 0; k < 2; k++) {
+        const optim_part_t *pt = &o->part[k];
+        size_t cat = 0, ph, at, len;
+        for (int i = 0; i < pt->nr; i++) {
+            if (!piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) continue;
+            if (clip) scale_f32(o->be, g + ph, (float)(o->cfg.grad_clip / (norm + 1e-30)), len);
+            adamw_step(o->be, p + ph, w_at(o, ph), pt->m + (at - pt->lo), pt->v + (at - pt->lo), g + ph, len, (float)lr,
+                       (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, o->t);
+        }
+    }
+    // ZeRO-1: each part's shards to its replicas
+    for (int k = 0; k < 2; k++) {
+        optim_part_t *pt = &o->part[k];
+        if (!pt->shard) continue;
+        float *h = cispo_calloc(pt->n ? pt->n : 1, sizeof(float));
+        part_move(o, pt, p, h, pt->lo, pt->hi, 1, 0);
+        if (dist_allgather_f32(pt->shard, h, pt->n)) ep_die("ZeRO-1 all-gather (expert parallelism)");
+        part_move(o, pt, p, h, 0, pt->lo, 0, 1);
+        part_move(o, pt, p, h, pt->hi, pt->n, 0, 1);
+        free(h);
+    }
+    // every EP rank's experts to the rest of its EP group
+    dist_ep_t *e = o->ep;
+    for (int r = 0; r < e->ep && e->ep > 1; r++) {
+        optim_part_t view = {.r = o->xr[r], .nr = o->nxr[r]};
+        for (int i = 0; i < view.nr; i++) view.n += view.r[i].len;
+        if (!view.n) continue;
+        float *h = cispo_malloc(view.n * sizeof(float));
+        if (r == e->ep_rank) part_move(o, &view, p, h, 0, view.n, 1, 0);
+        if (dist_broadcast_f32(&e->ep_group, h, view.n, r)) ep_die("experts' broadcast over the EP group");
+        if (r != e->ep_rank) part_move(o, &view, p, h, 0, view.n, 0, 1);
+        free(h);
+    }
+    return norm;
+}
+
+// Whole moments on root: every element is written by the one rank that holds it (its shard's owner, or
+// the counting replica of an unsharded part) into zeroed buffers, then summed to root.
+static int optim_gather_moments_ep(optim_t *o, float *m, float *v, int root) {
+    dist_t *w = o->ep->world;
+    const int here = w->rank == root;
+    float *hm = here ? m : cispo_malloc(o->n * sizeof(float)), *hv = here ? v : cispo_malloc(o->n * sizeof(float));
+    memset(hm, 0, o->n * sizeof(float));
+    memset(hv, 0, o->n * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        const optim_part_t *pt = &o->part[k];
+        if (!pt->shard && !pt->norm_here) continue;
+        size_t cat = 0, ph, at, len;
+        for (int i = 0; i < pt->nr; i++) {
+            if (!piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) continue;
+            backend_download(o->be, hm + ph, pt->m + (at - pt->lo), len * sizeof(float));
+            backend_download(o->be, hv + ph, pt->v + (at - pt->lo), len * sizeof(float));
+        }
+    }
+    int rc = dist_reduce_sum_f32(w, hm, o->n, root);
+    if (!rc) rc = dist_reduce_sum_f32(w, hv, o->n, root);
+    if (!here) free(hm), free(hv);
+    return rc;
+}
+
+static void optim_load_moments_ep(optim_t *o, const float *m, const float *v) {
+    for (int k = 0; k < 2; k++) {
+        const optim_part_t *pt = &o->part[k];
+        size_t cat = 0, ph, at, len;
+        for (int i = 0; i < pt->nr; i++) {
+            if (!piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) continue;
+            backend_upload(o->be, pt->m + (at - pt->lo), m + ph, len * sizeof(float));
+            backend_upload(o->be, pt->v + (at - pt->lo), v + ph, len * sizeof(float));
+        }
+    }
 }

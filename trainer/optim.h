@@ -3,7 +3,8 @@
 // schedule (linear warmup, then constant, cosine or linear decay to a floor); under data parallelism
 // optionally ZeRO-1: the moments sharded over the ranks (docs/architecture.md "Data parallelism over MPI").
 // defines: optim_config_t, optim_t, optim_init, optim_init_on, optim_init_zero, optim_use_zero, optim_free,
-//          optim_lr, optim_grad_norm, optim_step, optim_gather_moments, optim_load_moments
+//          optim_lr, optim_grad_norm, optim_step, optim_gather_moments, optim_load_moments,
+//          optim_range_t, optim_part_t, optim_init_ep, optim_use_ep, optim_reduce_grads, optim_expert_ranges
 //
 // Use (one update):
 //     model_zero_grad(m); ... model_backward(m, dlogp, aux) for each micro-batch ...
@@ -15,7 +16,9 @@
 #include <stddef.h>
 
 #include "kernels/backend.h"
+#include "model/params.h"
 #include "trainer/dist.h"
+#include "trainer/dist_ep.h"
 
 enum lr_schedule { LR_CONSTANT = 0, LR_COSINE = 1, LR_LINEAR = 2 };
 
@@ -32,6 +35,23 @@ typedef struct {
 } optim_config_t;
 
 typedef struct {
+    size_t off, len;  // floats [off, off + len) of the flat buffer
+} optim_range_t;
+
+// Under expert parallelism the buffer is two parts with their own replicas: the dense parameters (every
+// rank) and this rank's experts (its DP group). A part is a list of ranges taken in order; ZeRO-1 shards
+// that concatenation over the part's replicas.
+typedef struct {
+    optim_range_t *r;   // [nr] ascending, disjoint (owned)
+    int nr;
+    size_t n;           // floats in all ranges
+    dist_t *shard;      // ZeRO-1: the replicas the moments are sharded over; NULL: whole on every replica
+    int norm_here;      // unsharded: this rank is the replica that adds the part to the global norm
+    size_t lo, hi;      // this rank's shard of the concatenation ([0, n) when whole)
+    float *m, *v;       // [hi - lo] in be's memory
+} optim_part_t;
+
+typedef struct {
     optim_config_t cfg;
     size_t n;             // floats in the parameter buffer
     backend_t *be;        // where p, g and the moments live (the host backend by default)
@@ -40,6 +60,12 @@ typedef struct {
     float *m, *v;         // [hi - lo] AdamW moments of the shard, the parameter layout, in be's memory
     void *w_act;          // the model's working copy refreshed by each step (NULL: p itself)
     int t;                // AdamW updates taken (bias correction counts from 1)
+    // expert parallelism (optim_init_ep): the two parts, and every EP rank's expert ranges (the step sends
+    // each rank's updated experts to the rest of its EP group, so every rank holds the whole model)
+    dist_ep_t *ep;        // NULL: the fields above (one whole or ZeRO-sharded buffer)
+    optim_part_t part[2]; // dense, experts
+    optim_range_t **xr;   // [ep->ep][nxr[r]] expert ranges of EP rank r
+    int *nxr;
 } optim_t;
 
 // Moments on the host (the CPU reference path), whole.
@@ -76,5 +102,23 @@ double optim_step(optim_t *o, float *p, float *g, double *lr_out);
 // saved on any number of ranks loads on any other. 0 or -1 (+ message).
 int optim_gather_moments(optim_t *o, float *m, float *v, int root);
 void optim_load_moments(optim_t *o, const float *m, const float *v);
+
+// The ranges of the flat buffer holding the experts [lo, hi) of every MoE layer (W1, W3, W2 of each),
+// ascending and merged where adjacent; *n_out ranges (malloc'd, the caller frees).
+optim_range_t *optim_expert_ranges(const param_table_t *t, const model_config_t *c, int lo, int hi, int *n_out);
+// Expert parallelism over g: moments for the dense part (every parameter outside the experts, replicated
+// over all ranks) and for this rank's experts (replicated over its DP group), each sharded over its
+// replicas when zero is set (ZeRO-1). optim_step then also keeps the other EP ranks' experts current here.
+// Gradients: optim_reduce_grads. A world of one (g->ep == g->dp == 1) equals optim_init_on.
+void optim_init_ep(optim_t *o, backend_t *be, const optim_config_t *cfg, const param_table_t *t,
+                   const model_config_t *c, void *w_act, dist_ep_t *g, int zero);
+// What optim_init_on does from now on: expert parallelism over g for models of table t and config c
+// (the trainer's run key `ep`), with ZeRO-1 when zero; g NULL: back to optim_use_zero's choice.
+void optim_use_ep(dist_ep_t *g, const param_table_t *t, const model_config_t *c, int zero);
+// The gradient reduction an EP optimizer's step needs: dense gradients summed over all ranks, each
+// expert's over its DP group (reduce-scatter to the shards under ZeRO-1, else all-reduce). g [n] in be's
+// memory; model_backward left the other EP ranks' experts' gradients untouched (they are not read).
+// A collective of all ranks. 0 or -1 (+ message).
+int optim_reduce_grads(optim_t *o, float *g);
 
 #endif

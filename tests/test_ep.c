@@ -1,0 +1,239 @@
+// tests/test_ep.c — expert parallelism (model/moe_ep.h over trainer/dist_ep.h) across real ranks: run alone
+// (a world of one) and under mpirun -np 2, 3 and 4 (tests/cmake/ep.cmake). Every grid ep x dp that fits the
+// world trains three steps of the tiny preset (with 5 experts: every split uneven; with 3 experts on 4 EP
+// ranks one rank owns none) and is compared with one process running every rank's micro-batches in turn
+// on an unsplit model, which every rank computes itself:
+//   - the log-probs and load-balancing loss of every micro-batch;
+//   - every gradient after the reduction (dense parameters over all ranks, experts over their DP group);
+//   - the parameters after three AdamW steps, whole on every rank (the experts broadcast over the EP group),
+//     with whole moments and with ZeRO-1 (each part sharded over its replicas);
+//   - the moments gathered to rank 0 for a checkpoint, and loaded back from the whole moments.
+// The batches make the corner cases certain: micro-batches of one token (most experts get no row), ranks
+// with no micro-batch in a step (they serve their experts through moe_ep_forward_idle/backward_idle), and
+// groups where one rank has two micro-batches and another one.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "model/config.h"
+#include "model/layers.h"
+#include "model/model.h"
+#include "model/moe_ep.h"
+#include "tests/testutil.h"
+#include "trainer/dist.h"
+#include "trainer/dist_ep.h"
+#include "trainer/optim.h"
+
+#define MAXT 24
+#define STEPS 3
+#define AUX 0.01f
+
+typedef struct {
+    int T, nseq;
+    int32_t ids[MAXT], cu[MAXT + 1], targets[MAXT];
+    float dlogp[MAXT];
+} micro_t;
+
+// Micro-batches of rank r in step s: 0, 1 or 2 of them, some of a single token.
+static int micro_count(int r, int s) { return (r + s) % 3 == 1 ? 0 : 1 + (r + 2 * s) % 2; }
+
+static void micro_make(micro_t *b, const model_config_t *c, int r, int s, int k) {
+    uint64_t seed = 77 + 1000 * (uint64_t)r + 100 * (uint64_t)s + (uint64_t)k;
+    b->T = (r + s + k) % 4 == 0 ? 1 : 2 + (int)(test_rng_next(&seed) % (MAXT - 2));
+    b->nseq = b->T >= 6 ? 2 : 1;
+    b->cu[0] = 0, b->cu[1] = b->nseq == 2 ? b->T / 3 : b->T, b->cu[b->nseq] = b->T;
+    for (int t = 0; t < b->T; t++) {
+        b->ids[t] = (int32_t)(test_rng_next(&seed) % (uint64_t)c->vocab_size);
+        b->targets[t] = (int32_t)(test_rng_next(&seed) % (uint64_t)c->vocab_size);
+        b->dlogp[t] = (float)test_uniform(&seed, -0.1, 0.1);
+    }
+}
+
+static optim_config_t ocfg(void) {
+    optim_config_t o = {0};
+    o.lr = 1e-3, o.beta1 = 0.9, o.beta2 = 0.95, o.eps = 1e-8, o.weight_decay = 0.1, o.grad_clip = 0.5;
+    return o;
+}
+
+// Relative L2 difference of a and b over ranges.
+static double ranges_rel(const float *a, const float *b, const optim_range_t *r, int nr) {
+    double num = 0, den = 0;
+    for (int i = 0; i < nr; i++)
+        for (size_t j = r[i].off; j < r[i].off + r[i].len; j++) {
+            double d = (double)a[j] - b[j];
+            num += d * d, den += (double)b[j] * b[j];
+        }
+    if (!(num == num)) return INFINITY;
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static double max_abs(const float *a, const float *b, size_t n) { return test_max_abs_diff(a, b, n); }
+
+typedef struct {
+    int empty_expert, idle_rank;  // corner cases the run met
+} seen_t;
+
+// One run of the grid ep over d: three steps, compared with the single-process reference.
+static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int ep, int zero, seen_t *seen) {
+    model_config_t c = *c0;
+    c.n_experts = n_experts;
+    dist_ep_t g;
+    if (!test_check(dist_ep_init(&g, d, ep) == 0, "grid ep %d: %s", ep, cispo_last_error())) return;
+    char what[96];
+    snprintf(what, sizeof what, "E %d, world %d = ep %d x dp %d%s", n_experts, d->world, ep, g.dp,
+             zero ? ", ZeRO-1" : "");
+    model_t *m = model_create(&c, NULL, MAXT), *ref = model_create(&c, NULL, MAXT);
+    const size_t n = m->table.n_floats;
+    param_init_hf(m->params, &m->table, &c, 5);
+    memcpy(ref->params, m->params, n * sizeof(float));
+    moe_ep_comm_t comm;
+    dist_ep_comm(&g, m->be, &comm);
+    test_check(moe_ep_attach(m, &comm) == 0, "%s: attach: %s", what, cispo_last_error());
+    optim_config_t oc = ocfg();
+    optim_t o, oref;
+    optim_init_ep(&o, m->be, &oc, &m->table, &c, NULL, &g, zero);
+    optim_init(&oref, &oc, n);
+    int nx;
+    int elo, ehi;
+    moe_ep_range(n_experts, ep, g.ep_rank, &elo, &ehi);
+    optim_range_t *own = optim_expert_ranges(&m->table, &c, elo, ehi, &nx);
+    float *gref = cispo_malloc(n * sizeof(float));
+    float lp[MAXT], lr_[MAXT];
+    double worst_lp = 0, worst_aux = 0, worst_gd = 0, worst_gx = 0, worst_norm = 0;
+    int ok_same = 1;
+    for (int s = 0; s < STEPS; s++) {
+        // the reference: every rank's micro-batches in rank order, gradients summed
+        model_zero_grad(ref);
+        for (int r = 0; r < d->world; r++)
+            for (int k = 0; k < micro_count(r, s); k++) {
+                micro_t b;
+                micro_make(&b, &c, r, s, k);
+                model_forward(ref, b.ids, b.cu, b.nseq, b.T);
+                model_logprobs(ref, b.targets, lr_, NULL);
+                // the routing of this micro-batch: experts without rows, EP ranks whose experts get none
+                for (int l = 0; l < c.n_layers; l++) {
+                    int cnt[16] = {0};
+                    const int32_t *ti = IACT(ref, ref->layer[l].topk_idx);
+                    for (int q = 0; q < b.T * c.n_experts_per_tok; q++) cnt[ti[q]]++;
+                    for (int e = 0; e < n_experts; e++) seen->empty_expert |= cnt[e] == 0;
+                }
+                model_backward(ref, b.dlogp, AUX);
+            }
+        memcpy(gref, ref->grads, n * sizeof(float));
+        // this rank's micro-batches, then idle passes up to the EP group's most
+        model_zero_grad(m);
+        const int mine = micro_count(d->rank, s);
+        double most = mine;
+        dist_allreduce_max_f64(&g.ep_group, &most, 1);
+        seen->idle_rank |= mine == 0;
+        for (int k = 0; k < (int)most; k++) {
+            if (k >= mine) {
+                moe_ep_forward_idle(m);
+                moe_ep_backward_idle(m);
+                continue;
+            }
+            micro_t b;
+            micro_make(&b, &c, d->rank, s, k);
+            test_check(model_forward(m, b.ids, b.cu, b.nseq, b.T) == 0, "forward: %s", cispo_last_error());
+            model_logprobs(m, b.targets, lp, NULL);
+            // the same micro-batch alone on the reference's model (its weights are the reference's too)
+            float aux_ep = m->aux_loss;
+            model_forward(ref, b.ids, b.cu, b.nseq, b.T);
+            model_logprobs(ref, b.targets, lr_, NULL);
+            double dl = max_abs(lp, lr_, (size_t)b.T), da = fabs((double)aux_ep - ref->aux_loss);
+            worst_lp = dl > worst_lp ? dl : worst_lp;
+            worst_aux = da > worst_aux ? da : worst_aux;
+            model_backward(m, b.dlogp, AUX);
+        }
+        test_check(optim_reduce_grads(&o, m->grads) == 0, "%s: gradient reduction: %s", what, cispo_last_error());
+        if (!zero) {  // whole sums: the dense part and this rank's experts equal the reference
+            double gd = ranges_rel(m->grads, gref, o.part[0].r, o.part[0].nr);
+            double gx = ranges_rel(m->grads, gref, own, nx);
+            worst_gd = gd > worst_gd ? gd : worst_gd;
+            worst_gx = gx > worst_gx ? gx : worst_gx;
+        }
+        double lr1, lr2;
+        double n1 = optim_step(&o, m->params, m->grads, &lr1), n2 = optim_step(&oref, ref->params, gref, &lr2);
+        double dn = fabs(n1 - n2) / (n2 > 0 ? n2 : 1);
+        worst_norm = dn > worst_norm ? dn : worst_norm;
+        // whole parameters, bit-identical on every rank
+        float *p0 = cispo_malloc(n * sizeof(float));
+        memcpy(p0, m->params, n * sizeof(float));
+        dist_broadcast_f32(d, p0, n, 0);
+        double differ = memcmp(p0, m->params, n * sizeof(float)) != 0;
+        dist_allreduce_sum_f64(d, &differ, 1);
+        ok_same &= differ == 0;
+        free(p0);
+    }
+    TEST_LE(worst_lp, 1e-5, "%s: log-probs of every micro-batch equal the unsplit model's (max |diff| %.3g)", what,
+            worst_lp);
+    TEST_LE(worst_aux, 1e-6, "%s: load-balancing losses equal (max |diff| %.3g)", what, worst_aux);
+    if (!zero) {
+        TEST_LE(worst_gd, 1e-5, "%s: dense gradients summed over all ranks equal the single process (rel %.3g)", what,
+                worst_gd);
+        TEST_LE(worst_gx, 1e-5, "%s: this rank's expert gradients summed over its DP group equal the single process "
+                "(rel %.3g)", what, worst_gx);
+    }
+    TEST_LE(worst_norm, 1e-5, "%s: global gradient norms agree (rel %.3g)", what, worst_norm);
+    test_check(ok_same, "%s: parameters bit-identical on all ranks after every step", what);
+    double dp = max_abs(m->params, ref->params, n);
+    TEST_LE(dp, 2e-6, "%s: parameters after %d AdamW steps equal the single process (max |diff| %.3g)", what, STEPS,
+            dp);
+    // checkpoint moments: gathered whole to rank 0, and each rank's parts loaded back from the whole
+    float *mm = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL, *vv = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL;
+    test_check(optim_gather_moments(&o, mm, vv, 0) == 0, "%s: gather of the moments: %s", what, cispo_last_error());
+    if (d->rank == 0) {
+        double dm = test_rel_l2(mm, oref.m, n), dv = test_rel_l2(vv, oref.v, n);
+        test_check(dm <= 1e-5 && dv <= 1e-5, "%s: gathered moments m (%.3g) and v (%.3g) are the single process's",
+                   what, dm, dv);
+    }
+    float *wm = cispo_malloc(n * sizeof(float)), *wv = cispo_malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) wm[i] = (float)i, wv[i] = (float)(2 * i);
+    optim_t o2;
+    optim_init_ep(&o2, m->be, &oc, &m->table, &c, NULL, &g, !zero);  // the other sharding
+    optim_load_moments(&o2, wm, wv);
+    float *bm = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL, *bv = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL;
+    test_check(optim_gather_moments(&o2, bm, bv, 0) == 0, "%s: gather after load: %s", what, cispo_last_error());
+    if (d->rank == 0)
+        test_check(!memcmp(bm, wm, n * sizeof(float)) && !memcmp(bv, wv, n * sizeof(float)),
+                   "%s: whole moments loaded %s and gathered again are the same bits", what,
+                   zero ? "whole" : "as ZeRO-1 shards");
+    optim_free(&o2);
+    free(wm), free(wv), free(bm), free(bv), free(mm), free(vv);
+    free(own), free(gref);
+    optim_free(&o), optim_free(&oref);
+    model_free(m), model_free(ref);
+    dist_ep_free(&g);
+}
+
+int main(int argc, char **argv) {
+    dist_t d;
+    if (dist_init(&d, &argc, &argv)) {
+        printf("%s\n", cispo_last_error());
+        return 1;
+    }
+    const char *src = getenv("CISPO_SRC");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/configs/models/tiny.yaml", src ? src : ".");
+    model_config_t c;
+    if (!test_check(model_config_load(&c, path) == 0, "tiny preset: %s", cispo_last_error())) return test_finish("test_ep");
+    seen_t seen = {0};
+    for (int ep = 1; ep <= d.world; ep++) {
+        if (d.world % ep) continue;
+        for (int zero = 0; zero <= 1; zero++) check_grid(&d, &c, 5, ep, zero, &seen);
+        if (ep == 4) check_grid(&d, &c, 3, ep, 0, &seen);  // EP rank 3 owns no expert
+    }
+    // an ep that does not divide the world is refused, naming both
+    if (d.world > 1) {
+        dist_ep_t g;
+        int rc = dist_ep_init(&g, &d, d.world + 1);
+        test_check(rc == -1 && strstr(cispo_last_error(), "does not divide"), "ep %d on %d ranks refused: %s",
+                   d.world + 1, d.world, cispo_last_error());
+    }
+    test_check(seen.empty_expert, "the batches had experts without rows");
+    if (d.world > 1) test_check(seen.idle_rank, "the batches had a rank without micro-batches in a step");
+    int rc = test_finish(d.world > 1 ? "test_ep (mpi)" : "test_ep");
+    dist_finalize(&d);
+    return rc;
+}
