@@ -58,6 +58,12 @@ static int heap_pop(const float *p, int *idx, int *n) {
 
 int sampler_next(const float *logits, int V, const sampler_config_t *cfg, uint64_t *rng, float *scratch,
                  float *logp, float *prob) {
+    const double u = cfg->greedy ? 0.0 : sampler_uniform(rng);
+    return sampler_pick(logits, V, cfg, u, scratch, logp, prob);
+}
+
+int sampler_pick(const float *logits, int V, const sampler_config_t *cfg, double u, float *scratch, float *logp,
+                 float *prob) {
     const double t = cfg->temperature > 0 ? cfg->temperature : 1.0;
     double mx = -INFINITY;
     int arg = 0;
@@ -72,7 +78,6 @@ int sampler_next(const float *logits, int V, const sampler_config_t *cfg, uint64
         for (int i = 0; i < V; i++) p[i] = (float)(p[i] / zt);
         const int top_k = cfg->top_k > 0 && cfg->top_k < V ? cfg->top_k : 0;
         const int top_p = cfg->top_p > 0 && cfg->top_p < 1;
-        double u = sampler_uniform(rng);
         if (top_k || top_p) {
             int *idx = (int *)(scratch + V), h = V, n = 0;
             heap_build(p, idx, V);

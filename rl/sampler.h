@@ -1,5 +1,5 @@
 // rl/sampler.h — next-token sampling: temperature, top-k, top-p, greedy; seeded per sequence.
-// defines: sampler_config_t, sampler_rng_seed, sampler_uniform, sampler_next, sampler_draw
+// defines: sampler_config_t, sampler_rng_seed, sampler_uniform, sampler_next, sampler_pick, sampler_draw
 //
 // Truncation follows HF's and vLLM's order: temperature, then top-k, then top-p over the top-k
 // tokens renormalised. The kept tokens are selected through a heap (O(V + n log V) for n kept
@@ -30,6 +30,10 @@ double sampler_uniform(uint64_t *state);
 // repetition rule reads. scratch: 2*V floats.
 int sampler_next(const float *logits, int V, const sampler_config_t *cfg, uint64_t *rng, float *scratch,
                  float *logp, float *prob);
+// The same pick with the uniform u in [0, 1) given (ignored when greedy): the rule kernels/ops.h's
+// sample_tokens applies on the device with u = sample_uniform(seed, step).
+int sampler_pick(const float *logits, int V, const sampler_config_t *cfg, double u, float *scratch, float *logp,
+                 float *prob);
 // Inverse-CDF draw from probabilities p [V] (summing to about 1) with u in [0, 1): the first i whose
 // cumulative sum exceeds u. When float rounding leaves the sum short of u, the most probable token
 // (lowest id on ties), never a token of probability 0.

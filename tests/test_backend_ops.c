@@ -1011,6 +1011,54 @@ static void b_attention_decode(opcase_t *c) {
     c->run = r_attention_decode, c->direct = d_attention_decode;
 }
 
+// ===================================================================== sampling
+// p: n V slots mode.  tensors: tok logp done state logits slot. mode: 0 plain, 1 greedy, 2 top-k,
+// 3 top-p, 4 top-k + top-p (tempered log-prob), 5 top-k + top-p on logits with many ties.
+static void r_sample_tokens(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    sample_tokens(b, PI(0), PF(1), PI(2), (sample_slot_t *)p[3], PI(5), PF(4), c->p[0], c->p[1]);
+}
+static void d_sample_tokens(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    sample_tokens_cpu(PI(0), PF(1), PI(2), (sample_slot_t *)p[3], PI(5), PF(4), c->p[0], c->p[1]);
+}
+static void b_sample_tokens(opcase_t *c) {
+    int n = c->p[0], V = c->p[1], S = c->p[2], mode = c->p[3];
+    static const char *const modes[6] = {"plain", "greedy", "top-k", "top-p", "top-k+p", "ties"};
+    t_i32(c, "tok", TR_OUT, (size_t)n);
+    c->t[t_f32(c, "logp", TR_OUT, (size_t)n, 0, 0)].tol = 1e-6;
+    t_i32(c, "done", TR_OUT, (size_t)n);
+    sample_slot_t *st = (sample_slot_t *)HI(t_i32(c, "state", TR_INOUT, (size_t)S * sizeof(sample_slot_t) / 4));
+    float *z = HF(t_f32(c, "logits", TR_IN, (size_t)n * V, -6, 6));
+    int32_t *slot = HI(t_i32(c, "slot", TR_IN, (size_t)n));
+    snprintf(c->shape, sizeof c->shape, "n%d V%d slots%d %s", n, V, S, modes[mode]);
+    c->run = r_sample_tokens, c->direct = d_sample_tokens;
+    c->ws.nseq = n, c->ws.V = V, c->ws.T = n;
+    if (g_dry) return;
+    if (mode == 5)
+        for (size_t i = 0; i < (size_t)n * V; i++) z[i] = 0.5f * floorf(z[i]);  // a few distinct values
+    int32_t *perm = xcalloc((size_t)S, sizeof(int32_t));
+    perm_fill(perm, S);
+    for (int i = 0; i < n; i++) slot[i] = perm[i];
+    free(perm);
+    for (int s = 0; s < S; s++) {
+        sample_slot_t *x = st + s;
+        memset(x, 0, sizeof *x);
+        x->seed = test_rng_next(&rng);
+        x->temperature = mode == 2 ? 0.7 : mode == 4 ? 1.3 : 1.0;
+        x->top_p = mode == 3 ? 0.9 : mode >= 4 ? 0.8 : 1.0;
+        x->top_k = mode == 2 ? 40 : mode >= 4 ? 50 : 0;
+        x->greedy = mode == 1;
+        x->tempered_logp = mode == 4;
+        x->rep_p = 0.001 * irand(100);
+        x->rep_n = irand(4);
+        x->eos_id = irand(2) ? irand(V) : -1;
+        x->max_new = 1 + irand(40);
+        x->n_gen = irand(x->max_new);
+        x->run = irand(3);
+    }
+}
+
 // ===================================================================== MoE
 static void moe_ws(opcase_t *c, int T, int E, int K, int C) { c->ws.T = T, c->ws.E = E, c->ws.K = K, c->ws.C = C; }
 // p: T E K.  tensors: probs topk_idx topk_w logits
@@ -1572,6 +1620,14 @@ static const entry_t fixed_table[] = {
     {OP_attention_backward, b_attention_backward, {1, 1, 128, 0, A}, {0}, LENS(1), 0},
     {OP_attention_backward, b_attention_backward, {2, 1, 64, 1, W}, {0}, LENS(9, 0, 5), 0},
     {OP_attention_backward, b_attention_backward, {6, 3, 16, 7, A}, {0}, LENS(20, 0, 33), CPUONLY},
+    {OP_sample_tokens, b_sample_tokens, {7, 1000, 9, 0}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {5, 333, 5, 1}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {9, 5000, 12, 2}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {9, 5000, 9, 3}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {6, 32000, 8, 4}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {8, 3000, 8, 5}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {1, 1, 1, 0}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {64, 200064, 64, 4}, {0}, {0}, 0, BIG},
     {OP_kv_write, b_kv_write, {37, 64, 3, 4, 16, 14}, {0}, {0}, 0, 0},
     {OP_kv_write, b_kv_write, {1, 128, 1, 1, 8, 3}, {0}, {0}, 0, 0},
     {OP_kv_write, b_kv_write, {200, 256, 4, 7, 16, 40}, {0}, {0}, 0, 0},

@@ -1,13 +1,15 @@
 // tests/test_sampler.c — rl/sampler.c: the untruncated draw never lands on a token of probability 0
 // when float sums fall short of 1; top-k then top-p renormalises over the top-k tokens (HF, vLLM); the
 // heap selection keeps exactly the tokens a full sort would; the recorded log-prob is the untempered
-// policy's, or the tempered one's with tempered_logp (verl's convention); draws repeat from a seed.
+// policy's, or the tempered one's with tempered_logp (verl's convention); draws repeat from a seed; the
+// sampling op (kernels/ops.h sample_tokens) picks what this sampler picks from the same uniform.
 // Run: ctest -R test_sampler
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/common.h"
+#include "kernels/ops.h"
 #include "rl/sampler.h"
 #include "tests/testutil.h"
 
@@ -157,7 +159,75 @@ static void test_logp(void) {
     test_check(sampler_next(logits, 5, &cfg, &rng, scratch, &lp, &pr) == 1, "greedy takes the argmax");
 }
 
+// The sampling op (kernels/ops.h sample_tokens on the CPU backend) against this file's host sampler:
+// the same token and log-prob for draw j of seed s as sampler_pick with u = sample_uniform(s, j), over
+// every truncation mode, ties and the shortfall row; the stop state as rl/rollout's rules; greedy
+// consumes no draw; a draw depends on (seed, step) only.
+static void test_device_op(void) {
+    enum { V = 2022, N = 6 };
+    backend_t *b = backend_host();
+    float *logits = malloc(sizeof(float) * V * N), *scratch = malloc(sizeof(float) * 2 * V);
+    uint64_t s = 77;
+    test_fill(logits, (size_t)V * N, &s, -5, 5);
+    for (int i = 0; i < 60; i++) logits[(i * 31) % V] = logits[0];     // ties in row 0
+    for (int i = 0; i < V - 1; i++) logits[V + i] = 0;                  // row 1: the shortfall row
+    logits[2 * V - 1] = -1e4f;
+    const sampler_config_t cfgs[6] = {{.temperature = 1.0, .top_p = 1.0}, {.temperature = 0.6, .top_p = 0.9},
+                                      {.temperature = 1.0, .top_p = 1.0, .top_k = 50},
+                                      {.temperature = 1.3, .top_p = 0.6, .top_k = 400, .tempered_logp = 1},
+                                      {.temperature = 1.0, .top_p = 0.2}, {.temperature = 0.8, .top_p = 1.0, .greedy = 1}};
+    sample_slot_t st[N];
+    int32_t slot[N], tok[N], done[N];
+    float lp[N];
+    long same = 0, total = 0;
+    for (int k = 0; k < 6; k++)
+        for (int step = 0; step < 40; step++) {
+            for (int i = 0; i < N; i++) {
+                memset(&st[i], 0, sizeof st[i]);
+                st[i].seed = sampler_rng_seed(11, (uint64_t)(i + 7 * k));
+                st[i].temperature = cfgs[k].temperature, st[i].top_p = cfgs[k].top_p, st[i].top_k = cfgs[k].top_k;
+                st[i].greedy = cfgs[k].greedy, st[i].tempered_logp = cfgs[k].tempered_logp;
+                st[i].eos_id = -1, st[i].max_new = 1000, st[i].n_gen = step;
+                slot[N - 1 - i] = i;  // rows in reverse slot order
+            }
+            sample_tokens(b, tok, lp, done, st, slot, logits, N, V);
+            for (int r = 0; r < N; r++) {
+                const int i = slot[r];
+                float wl, wp;
+                const int want = sampler_pick(logits + (size_t)r * V, V, &cfgs[k],
+                                              sample_uniform(sampler_rng_seed(11, (uint64_t)(i + 7 * k)), (uint64_t)step),
+                                              scratch, &wl, &wp);
+                total++;
+                if (want == tok[r] && wl == lp[r] && st[i].n_gen == step + 1 && done[r] == 0) same++;
+                else if (total - same < 4)
+                    printf("config %d step %d row %d: op %d (%g), host %d (%g)\n", k, step, r, tok[r], lp[r], want, wl);
+            }
+        }
+    test_check(same == total, "sampling op == host sampler on %ld of %ld draws (all modes, ties, shortfall)", same, total);
+
+    // stop state: EOS first, then repetition (pi > rep_p for rep_n tokens in a row), then the length budget
+    sample_slot_t one = {.seed = 5, .temperature = 1.0, .top_p = 1.0, .greedy = 1, .eos_id = -1, .max_new = 3,
+                         .rep_n = 2, .rep_p = 2.0};
+    float peaked[4] = {0, 0, 9, 0};
+    int32_t sl = 0, t1, d1;
+    float l1;
+    int codes[3];
+    for (int j = 0; j < 3; j++) sample_tokens(b, &t1, &l1, &d1, &one, &sl, peaked, 1, 4), codes[j] = d1;
+    test_check(t1 == 2 && codes[0] == 0 && codes[1] == 0 && codes[2] == SAMPLE_DONE_LENGTH && one.n_gen == 3,
+               "length budget: done after max_new tokens (codes %d %d %d)", codes[0], codes[1], codes[2]);
+    one.n_gen = 0, one.rep_p = 0.5;  // token 2 has pi > 0.99: two in a row stop the sequence
+    sample_tokens(b, &t1, &l1, &d1, &one, &sl, peaked, 1, 4);
+    codes[0] = d1;
+    sample_tokens(b, &t1, &l1, &d1, &one, &sl, peaked, 1, 4);
+    test_check(codes[0] == 0 && d1 == SAMPLE_DONE_REPETITION && one.run == 2, "repetition: done after rep_n tokens");
+    one.eos_id = 2;
+    sample_tokens(b, &t1, &l1, &d1, &one, &sl, peaked, 1, 4);
+    test_check(d1 == SAMPLE_DONE_EOS, "EOS takes precedence over repetition and length");
+    free(logits), free(scratch);
+}
+
 int main(void) {
+    test_device_op();
     test_shortfall();
     test_topk_topp();
     test_selection();
