@@ -12,6 +12,9 @@
 
 #include "base/common.h"
 #include "model/chat_template.h"
+#include "datasets/dataset.h"
+#include "datasets/record.h"
+#include "datasets/synth.h"
 #include "model/jinja.h"
 #include "trainer/train_data.h"
 #include "testutil.h"
@@ -47,7 +50,8 @@ static void test_fixtures(void) {
         while (k < n_tm && strcmp(tm[k].name, name)) k++;
         if (k == n_tm) {
             char path[256];
-            snprintf(path, sizeof path, "tests/chat/templates/%s.jinja", name);
+            if (!strcmp(name, "demo")) snprintf(path, sizeof path, "configs/tokenizers/demo/chat_template.jinja");
+            else snprintf(path, sizeof path, "tests/chat/templates/%s.jinja", name);
             size_t sl;
             char *src = cispo_read_file(path, &sl);
             snprintf(tm[k].name, sizeof tm[k].name, "%s", name);
@@ -186,10 +190,68 @@ static void test_demo_template_and_records(void) {
     remove(path);
 }
 
+// The demo from chat-format records (configs/demo_chat.yaml): the arithmetic stream written as
+// conversations (the problem as the user's message, the worked solution as the assistant's, as
+// `cispo gen-data --chat --repeats` writes them) loads through the demo template to exactly the prompts,
+// demonstrations and answers that `train_data: arithmetic` trains on.
+static void test_demo_chat_records_match_plain(void) {
+    enum { N = 400 };
+    arith_task_t task = {.seed = 1, .dmin = 1, .dmax = 2, .heldout_frac = 0.1};
+    train_set_t plain, chat;
+    if (!test_check(train_set_load(&plain, "arithmetic", N, &task, 0, NULL) == 0, "arithmetic loads: %s",
+                    cispo_last_error()))
+        return;
+    const char *path = "/tmp/cispo_test_chat_arith.jsonl";
+    FILE *f = fopen(path, "w");
+    int written = 0;
+    for (uint64_t k = 0; written < N; k++) {
+        data_record_t r;
+        synth_arith(task.seed, k, task.dmin, task.dmax, &r);
+        if (dataset_is_heldout(r.id, task.heldout_frac)) {
+            record_free(&r);
+            continue;
+        }
+        char id[96];
+        snprintf(id, sizeof id, "%s-%llu", r.id, (unsigned long long)k);  // repeats keep unique ids
+        free(r.id);
+        r.id = cispo_strdup(id);
+        r.messages = cispo_calloc(2, sizeof *r.messages);
+        r.messages[0].role = cispo_strdup("user"), r.messages[0].content = r.prompt;
+        r.messages[1].role = cispo_strdup("assistant"), r.messages[1].content = r.response;
+        r.n_messages = 2, r.prompt = r.response = NULL;
+        char *line = record_to_json(&r);
+        fprintf(f, "%s\n", line);
+        free(line);
+        record_free(&r);
+        written++;
+    }
+    fclose(f);
+    train_records_t rec = {.chat_template = "auto", .tokenizer = "configs/tokenizers/demo/tokenizer.json"};
+    int rc = train_set_load_records(&chat, path, 0, &task, 0, NULL, &rec);
+    if (test_check(rc == 0 && chat.n == N, "%d chat records load through the demo template: %s", N,
+                   rc ? cispo_last_error() : "")) {
+        int same = 0, first_bad = -1;
+        for (int i = 0; i < N; i++) {
+            const train_example_t *a = &plain.ex[i], *b = &chat.ex[i];
+            int eq = !strcmp(a->prompt, b->prompt) && a->demo && b->demo && !strcmp(a->demo, b->demo) &&
+                     !strcmp(a->answer, b->answer);
+            same += eq;
+            if (!eq && first_bad < 0) first_bad = i;
+        }
+        test_check(same == N, "the chat records give the plain demo's prompts, demonstrations and answers (%d/%d; "
+                   "first difference at record %d: '%s' vs '%s')", same, N, first_bad,
+                   first_bad >= 0 ? plain.ex[first_bad].prompt : "", first_bad >= 0 ? chat.ex[first_bad].prompt : "");
+    }
+    train_set_free(&plain);
+    train_set_free(&chat);
+    remove(path);
+}
+
 int main(void) {
     setenv("SOURCE_DATE_EPOCH", "1772874300", 1);  // make_fixtures.py's FIXED_NOW, 2026-03-07 09:05:00 UTC
     test_fixtures();
     test_demo_template_and_records();
+    test_demo_chat_records_match_plain();
     test_errors_and_whitespace();
     return test_finish("test_chat_template");
 }

@@ -1,9 +1,12 @@
 // trainer/cmd_gendata.c — `cispo gen-data`: writes a synthetic task as JSONL records.
 //   cispo gen-data --task arith --n N --seed S [--split train|heldout|all] [--difficulty D|A-B]
-//                  [--heldout-frac F] [--out FILE]
-// Records are distinct (by id); the split keeps only ids on that side of datasets' held-out hash, so
-// train and heldout files never share a problem. Each record carries the worked demonstration in
-// "response" (SFT) and the gold answer for the math verifier.
+//                  [--heldout-frac F] [--chat] [--repeats] [--out FILE]
+// Records are distinct (by id) unless --repeats (a repeated problem's id then gets "-<draw>" appended:
+// ids are unique in a data set; the split is the problem's own); the split keeps only ids on that side of
+// datasets' held-out hash, so train and heldout files never share a problem. Each record carries the
+// worked demonstration in "response" (SFT) and the gold answer for the math verifier; with --chat the
+// prompt is a conversation instead: the problem as the user's message, the demonstration as the
+// assistant's (what a chat template renders, docs/model.md "Chat templates").
 // defines: cmd_gendata
 #include <stddef.h>
 #include <stdio.h>
@@ -21,25 +24,28 @@ typedef struct {
     long long n, seed;
     int split;  // 0 train, 1 heldout, 2 all
     double heldout_frac;
+    int chat, repeats;
 } gendata_opts_t;
 
 #define O(f) offsetof(gendata_opts_t, f)
 static const keyconf_key_t gendata_keys[] = {
     {"task", KEY_STRING, O(task), 0, 0, NULL, "", "the synthetic task (arith)", 32},
-    {"n", KEY_INT64, O(n), 0, 1e9, NULL, "0", "distinct records to write (required)", 0},
+    {"n", KEY_INT64, O(n), 0, 1e9, NULL, "0", "records to write (required; distinct unless --repeats)", 0},
     {"seed", KEY_INT64, O(seed), 0, 9.2e18, NULL, "0", "seed of the task generator (required)", 0},
     {"split", KEY_CHOICE, O(split), 0, 0, "train|heldout|all", "all", "keep the ids of one side of the held-out hash", 0},
     {"difficulty", KEY_STRING, O(difficulty), 0, 0, NULL, "1-2", "D or A-B (1 = two or three operations on single digits)", 32},
     {"heldout-frac", KEY_DOUBLE, O(heldout_frac), 0, 1, NULL, "0.1", "fraction of ids in the held-out split (as dataset_load uses)", 0},
     {"out", KEY_STRING, O(out), 0, 0, NULL, "", "output JSONL file (empty: stdout)", 4096},
+    {"chat", KEY_BOOL, O(chat), 0, 1, NULL, "false", "prompt as chat messages: user problem, assistant demonstration", 0},
+    {"repeats", KEY_BOOL, O(repeats), 0, 1, NULL, "false", "keep every draw of the split, repeats included (the stream train_data=arithmetic trains on)", 0},
 };
 #undef O
 
 static const keyconf_cli_t gendata_cli = {
     "cispo gen-data",
     "cispo gen-data --task arith --n N --seed S [--split train|heldout|all] [--difficulty D|A-B]\n"
-    "                      [--heldout-frac F] [--out FILE]",
-    "  Writes N distinct records as JSONL; train and heldout files never share a problem.",
+    "                      [--heldout-frac F] [--chat] [--repeats] [--out FILE]",
+    "  Writes N records as JSONL (distinct unless --repeats); train and heldout files never share a problem.",
     gendata_keys, sizeof gendata_keys / sizeof gendata_keys[0], 0};
 
 // A set of ids seen so far (open addressing over the id hashes' strings).
@@ -115,7 +121,20 @@ int cmd_gendata(int argc, char **argv) {
         data_record_t r;
         synth_arith(seed, index, dmin, dmax, &r);
         int held = dataset_is_heldout(r.id, frac);
-        if ((want < 0 || held == want) && idset_add(&seen, r.id)) {
+        int fresh = (want < 0 || held == want) && idset_add(&seen, r.id);
+        if (fresh || ((want < 0 || held == want) && o.repeats)) {
+            if (!fresh) {  // a repeat: ids must stay unique in a data set, so the draw number is appended
+                char id[96];
+                snprintf(id, sizeof id, "%s-%llu", r.id, (unsigned long long)index);
+                free(r.id);
+                r.id = cispo_strdup(id);
+            }
+            if (o.chat) {  // the problem and its demonstration as a conversation
+                r.messages = cispo_calloc(2, sizeof *r.messages);
+                r.messages[0].role = cispo_strdup("user"), r.messages[0].content = r.prompt;
+                r.messages[1].role = cispo_strdup("assistant"), r.messages[1].content = r.response;
+                r.n_messages = 2, r.prompt = r.response = NULL;
+            }
             char *line = record_to_json(&r);
             fprintf(out, "%s\n", line);
             free(line);

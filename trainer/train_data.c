@@ -154,7 +154,7 @@ static int load_jsonl(train_set_t *set, const char *path, int limit, dataset_spl
     chat_template_t *ct;
     if (load_template(rec, &ct)) return -1;
     dataset_t d;
-    if (dataset_load(path, &o, &d)) return chat_template_free(ct), cispo_fail("%s", datasets_last_error());
+    if (dataset_load(path, &o, &d)) return chat_template_free(ct), -1;  // datasets_last_error() is cispo_last_error()
     if (d.n == 0) {
         dataset_free(&d);
         chat_template_free(ct);

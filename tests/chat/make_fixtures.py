@@ -13,7 +13,7 @@ of each). Without --sdist it runs `pip download --no-deps --no-binary :all: llam
 into a temporary directory.
 
 The default mode renders every template in templates/ (the extracted ones and features.jinja, which
-covers the rest of the supported subset) over a few hundred generated conversations: system prompts,
+covers the rest of the supported subset) and the demo tokenizer's (configs/tokenizers/demo/) over a few hundred generated conversations: system prompts,
 multi-turn, tool definitions, assistant tool calls, tool results, reasoning (in reasoning_content or
 <think> blocks), content given as a list of text blocks, add_generation_prompt true and false, and
 conversations a template refuses (its raise_exception). jinja2 is configured as transformers'
@@ -57,6 +57,10 @@ TEMPLATES = {
     "mistral_small3.2": "Mistral-Small-3.2-24B-Instruct-2506.jinja",
     "deepseek_r1": "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
 }
+
+# templates of this repository rendered beside them (name -> path from the repository root)
+OWN_TEMPLATES = {"demo": "configs/tokenizers/demo/chat_template.jinja"}
+ROOT = os.path.dirname(os.path.dirname(HERE))
 
 # strftime_now's instant (UTC); tests/test_chat_template.c sets SOURCE_DATE_EPOCH to it.
 FIXED_NOW = datetime(2026, 3, 7, 9, 5, 0, tzinfo=timezone.utc)
@@ -113,6 +117,7 @@ SPECIALS = {
     "deepseek_r1": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
     "minimax_m1": {"bos_token": "<beginning_of_sentence>", "eos_token": "<end_of_sentence>"},
     "features": {"bos_token": "<s>", "eos_token": "</s>"},
+    "demo": {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>"},
 }
 
 WORDS = ["the", "answer", "is", "42", "Hi", "What", "compute", "x^2", "naïve", "café", "数学", "🙂", "\\frac{1}{2}",
@@ -246,7 +251,12 @@ def conversation(rng, name, mode):
 
 
 def variables(rng, name, i):
-    mode = ["plain", "tools", "think", "bad"][i % 4] if name in THINKERS else ["plain", "tools", "tools", "bad"][i % 4]
+    if name == "demo":  # no tool roles: the demo template refuses them ("bad")
+        mode = ["plain", "plain", "think", "bad"][i % 4]
+    elif name in THINKERS:
+        mode = ["plain", "tools", "think", "bad"][i % 4]
+    else:
+        mode = ["plain", "tools", "tools", "bad"][i % 4]
     v = {"messages": conversation(rng, name, mode)}
     r = rng.random()
     if r < 0.45:
@@ -280,9 +290,12 @@ def render_all(per_template):
     env = make_env()
     rng = random.Random(20261204)
     names = sorted(f[:-6] for f in os.listdir(os.path.join(HERE, "templates")) if f.endswith(".jinja"))
+    names += sorted(OWN_TEMPLATES)
     out = []
     for name in names:
-        src = open(os.path.join(HERE, "templates", name + ".jinja"), encoding="utf-8").read()
+        path = os.path.join(ROOT, OWN_TEMPLATES[name]) if name in OWN_TEMPLATES else \
+            os.path.join(HERE, "templates", name + ".jinja")
+        src = open(path, encoding="utf-8").read()
         tmpl = env.from_string(src)
         for i in range(per_template):
             v = variables(rng, name, i)
