@@ -3,6 +3,7 @@
 // request) the sampling op on those rows.
 #include "model/infer.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,6 +291,12 @@ void infer_sample_begin(infer_t *e, int slot, const sample_slot_t *params) {
     sample_slot_t s = *params;
     s.n_gen = s.run = 0;
     backend_upload(e->m->be, e->samp + slot, &s, sizeof s);
+}
+
+void infer_sample_reset_run(infer_t *e, int slot) {
+    CISPO_ASSERT(slot >= 0 && slot < e->max_slots);
+    const int32_t zero = 0;
+    backend_upload(e->m->be, (char *)(e->samp + slot) + offsetof(sample_slot_t, run), &zero, sizeof zero);
 }
 
 void infer_sample(infer_t *e, const int *slots, int n, int32_t *tok, float *logp, int32_t *done) {

@@ -4,7 +4,7 @@
 // and sample the next tokens on the backend.
 // defines: infer_t, infer_capacity_t, infer_create, infer_create_paged, infer_free, infer_prefill,
 //          infer_prefill_chunk, infer_decode, infer_release, infer_reserve, infer_blocks_for,
-//          infer_blocks_free, infer_sample_begin, infer_sample, infer_capacity, infer_report,
+//          infer_blocks_free, infer_sample_begin, infer_sample_reset_run, infer_sample, infer_capacity, infer_report,
 //          INFER_BLOCK_SIZE
 //
 // Caches (in the model's backend memory): fp32 lightning states [lightning layers, slots, H, D, D]
@@ -92,6 +92,8 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
 
 // Sets a slot's sampling parameters and resets its stop state (n_gen = run = 0).
 void infer_sample_begin(infer_t *e, int slot, const sample_slot_t *params);
+// Restarts a slot's repetition run (tokens fed as context break a run of sampled ones).
+void infer_sample_reset_run(infer_t *e, int slot);
 // Samples the next token of each of the n rows the last prefill or decode left (row i belongs to
 // slots[i]) with kernels/ops.h sample_tokens; tok, logp, done [n] on the host (done: SAMPLE_DONE_*).
 void infer_sample(infer_t *e, const int *slots, int n, int32_t *tok, float *logp, int32_t *done);

@@ -42,6 +42,8 @@ typedef struct {
     int (*stop_check)(void *ctx, const int32_t *tokens, int n);
     void *stop_ctx;
     const rollout_tools_t *tools;  // NULL: single turn
+    int prefill_chunk;       // prompt tokens prefilled per engine step (chunked prefill, so a long prompt
+                             // does not stall the decoding sequences); 0: the model's max_tokens
 } rollout_config_t;
 
 typedef struct {
@@ -59,11 +61,19 @@ typedef struct {
     double prefill_s, decode_s;  // wall time in prefill / decode
     long decode_tokens;          // tokens produced
     int max_batch;               // most sequences decoded together
+    long waits;                  // admissions deferred because the KV pool could not promise the blocks
 } rollout_stats_t;
 
-// Generates a completion for each of n prompts, seeds[i] seeding sequence i's sampler (same seed,
-// same samples). Uses all of e's slots, admitting waiting prompts as sequences finish. out[n] is
-// filled (free with rollout_sample_free). Returns 0 or -1 (+ message).
+// Generates a completion for each of n prompts, seeds[i] seeding sequence i's sampler (draw j of
+// sequence i is sample_uniform(seeds[i], j): same seed, same samples, alone or batched). The engine:
+// each step admits waiting prompts into free slots while the KV pool can promise their whole length
+// (prompt + max_new_tokens; otherwise they wait for a finished sequence's blocks), prefills at most
+// prefill_chunk prompt tokens (oldest admissions first, a long prompt over several steps), and decodes
+// one token for every sequence past its prompt; tokens are sampled on the model's backend
+// (kernels/ops.h sample_tokens, with EOS, repetition and the length budget judged there), so only ids,
+// log-probs and done flags come to the host, where stop strings and tool calls are checked. A finished
+// sequence frees its slot and KV blocks at once. out[n] is filled (free with rollout_sample_free).
+// Returns 0 or -1 (+ message).
 int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
                      const uint64_t *seeds, int n, rollout_sample_t *out, rollout_stats_t *stats);
 void rollout_sample_free(rollout_sample_t *s);

@@ -1,0 +1,235 @@
+// tests/test_engine.c — the generation engine on the CPU backend (model/infer.h, rl/rollout.h): the
+// paged KV pool (blocks mapped as sequences grow, returned when they finish, reused out of order; a
+// full pool refuses a promise and names itself when written past), chunked prefill against a whole
+// prefill, and rollout_generate's continuous batching (mixed lengths, chunked prefill under a token
+// budget, a pool too small for every sequence at once) against each sequence generated alone with
+// the same seed; the rollout's log pi_old against the training forward of prompt + completion.
+// Run: ctest -R test_engine
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "kernels/ops.h"
+#include "model/infer.h"
+#include "model/seq_logprob.h"
+#include "rl/rollout.h"
+#include "tests/testutil.h"
+
+#define NP 9  // prompts of the batching test
+
+static model_t *tiny_model(void) {
+    char path[4096];
+    const char *src = getenv("CISPO_SRC");
+    snprintf(path, sizeof path, "%s/configs/models/tiny.yaml", src ? src : ".");
+    model_config_t cfg;
+    if (!test_check(model_config_load(&cfg, path) == 0, "tiny preset: %s", cispo_last_error())) return NULL;
+    cfg.n_layers = 4;
+    for (int l = 0; l < 4; l++) cfg.layer_kind[l] = l % 2 ? LAYER_SOFTMAX : LAYER_LIGHTNING;  // two of each
+    if (!test_check(model_config_validate(&cfg, "tiny") == 0, "tiny: %s", cispo_last_error())) return NULL;
+    model_t *m = model_create(&cfg, NULL, 128);  // the training forward of prompt + completion in one batch
+    param_init_hf(m->params, &m->table, &cfg, 23);
+    for (size_t i = 0; i < m->table.n_floats; i++) m->params[i] *= 3.0f;  // larger weights: peaked, varied outputs
+    return m;
+}
+
+static void fill_ids(int32_t *ids, int n, uint64_t seed, int V) {
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)(test_rng_next(&seed) % (uint64_t)V);
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]));
+    return w;
+}
+
+// Blocks: mapped as a slot grows, returned on release, reused by another slot in any order; a promise
+// the pool cannot keep is refused; a write past the pool fails with a message. Logits of sequences
+// whose blocks were recycled equal those of each sequence in a fresh engine.
+static void test_pool(model_t *m) {
+    const int V = m->cfg.vocab_size;
+    int32_t a[40], b[40], c[40];
+    fill_ids(a, 40, 1, V), fill_ids(b, 40, 2, V), fill_ids(c, 40, 3, V);
+    infer_t *e = infer_create_paged(m, 3, 64, 7);  // 7 blocks of 16: 112 positions for 3 slots
+    test_check(e->n_blocks == 7 && infer_blocks_free(e) == 7, "pool of 7 blocks");
+    int s0 = 0, s1 = 1, s2 = 2, la = 33, lb = 20, lc = 17;
+    const int32_t *pa = a, *pb = b, *pc = c;
+    test_check(infer_prefill(e, &s0, &pa, &la, 1, NULL) == 0, "prefill a: %s", cispo_last_error());
+    test_check(e->mapped[0] == 3 && infer_blocks_free(e) == 4, "33 tokens map 3 blocks (%d free)", infer_blocks_free(e));
+    test_check(infer_prefill(e, &s1, &pb, &lb, 1, NULL) == 0, "prefill b");
+    test_check(infer_reserve(e, 2, 40) == 1 && e->reserved[2] == 0, "a promise of 3 blocks with 2 free is refused");
+    test_check(infer_prefill(e, &s2, &pc, &lc, 1, NULL) == 0 && infer_blocks_free(e) == 0, "prefill c takes the last 2");
+    int32_t t = 5;
+    test_check(infer_decode(e, &s1, &t, 1, NULL) == 0, "decode b within its block");
+    lb++;
+    const int rc = infer_decode(e, &s0, &t, 1, NULL) == 0 ? 0 : -1;  // a: position 33 still fits block 3
+    test_check(rc == 0, "decode a: %s", cispo_last_error());
+    int32_t many[16];
+    fill_ids(many, 16, 4, V);
+    const int32_t *pm = many;
+    int l16 = 16;
+    test_check(infer_prefill_chunk(e, &s2, &pm, &l16, 1, NULL) == -1 && strstr(cispo_last_error(), "KV pool full"),
+               "a write past a full pool fails naming it: %s", cispo_last_error());
+    // a finishes first (out of order): its blocks serve c's growth
+    infer_release(e, 0);
+    test_check(infer_blocks_free(e) == 3 && e->len[0] == 0, "release returns a's 3 blocks");
+    test_check(infer_prefill_chunk(e, &s2, &pm, &l16, 1, NULL) == 0, "c grows into a's blocks: %s", cispo_last_error());
+    // b and c decoded together on recycled blocks == each alone in a fresh engine
+    float *lg = cispo_malloc(sizeof(float) * 2 * V), *ref = cispo_malloc(sizeof(float) * V);
+    int both[2] = {2, 1};
+    int32_t tk[2] = {7, 9};
+    test_check(infer_decode(e, both, tk, 2, lg) == 0, "decode c, b");
+    int32_t cc[33], bb[21];
+    memcpy(cc, c, 17 * sizeof(int32_t)), memcpy(cc + 17, many, 16 * sizeof(int32_t));
+    memcpy(bb, b, 20 * sizeof(int32_t)), bb[20] = 5;
+    infer_t *f = infer_create(m, 1, 64);
+    const int32_t *q = cc;
+    int n33 = 33, n21 = 21, z = 0;
+    infer_prefill(f, &z, &q, &n33, 1, NULL);
+    infer_decode(f, &z, &tk[0], 1, ref);
+    double d1 = max_diff(lg, ref, (size_t)V);
+    q = bb;
+    infer_prefill(f, &z, &q, &n21, 1, NULL);
+    infer_decode(f, &z, &tk[1], 1, ref);
+    double d2 = max_diff(lg + V, ref, (size_t)V);
+    TEST_LE(fmax(d1, d2), 1e-5, "recycled blocks, out-of-order release: logits equal a fresh engine's (max diff %.3g)",
+            fmax(d1, d2));
+    infer_free(f);
+    infer_free(e);
+    free(lg), free(ref);
+}
+
+// A prompt prefilled in chunks of 5 equals one prefill (lightning from the slot's state, attention over
+// the slot's pages), and so does the next decode step.
+static void test_chunked_prefill(model_t *m) {
+    const int V = m->cfg.vocab_size, n = 37;
+    int32_t ids[38];
+    fill_ids(ids, 38, 8, V);
+    float *whole = cispo_malloc(sizeof(float) * V), *part = cispo_malloc(sizeof(float) * V);
+    infer_t *e = infer_create(m, 2, 64);
+    int s = 1, len = n;
+    const int32_t *p = ids;
+    infer_prefill(e, &s, &p, &len, 1, whole);
+    int s0 = 0;
+    for (int at = 0; at < n; at += 5) {
+        int l = n - at < 5 ? n - at : 5;
+        const int32_t *q = ids + at;
+        test_check(infer_prefill_chunk(e, &s0, &q, &l, 1, part) == 0, "chunk at %d: %s", at, cispo_last_error());
+    }
+    double dp = max_diff(whole, part, (size_t)V);
+    infer_decode(e, &s, &ids[n], 1, whole);
+    infer_decode(e, &s0, &ids[n], 1, part);
+    double dd = max_diff(whole, part, (size_t)V);
+    TEST_LE(fmax(dp, dd), 1e-4, "chunked prefill == whole prefill (logits max diff %.3g, next decode %.3g)", dp, dd);
+    infer_free(e);
+    free(whole), free(part);
+}
+
+// Stops at a token divisible by 7: sequences end at different, data-dependent lengths.
+static int stop_mod7(void *ctx, const int32_t *tokens, int n) {
+    (void)ctx;
+    return n >= 3 && tokens[n - 1] % 7 == 0;
+}
+
+static void test_batching(model_t *m) {
+    const int V = m->cfg.vocab_size;
+    int32_t *prompts_buf[NP];
+    const int32_t *prompts[NP];
+    int plen[NP];
+    uint64_t seeds[NP];
+    for (int i = 0; i < NP; i++) {
+        plen[i] = 2 + (i * 11) % 45;  // 2 .. 46 tokens: several longer than the prefill budget
+        prompts_buf[i] = cispo_malloc(sizeof(int32_t) * (size_t)plen[i]);
+        fill_ids(prompts_buf[i], plen[i], 100 + (uint64_t)i, V);
+        prompts[i] = prompts_buf[i];
+        seeds[i] = sampler_rng_seed(42, (uint64_t)i);
+    }
+    const sampler_config_t samplers[3] = {{.temperature = 1.0, .top_p = 1.0},
+                                          {.temperature = 0.8, .top_p = 0.9, .top_k = 40, .tempered_logp = 1},
+                                          {.temperature = 1.0, .top_p = 1.0, .greedy = 1}};
+    for (int k = 0; k < 3; k++) {
+        rollout_config_t rc = {.max_new_tokens = 24, .eos_id = -1, .sampler = samplers[k], .stop_check = stop_mod7,
+                               .rep_n = 6, .rep_p = 0.9, .prefill_chunk = 9};
+        rollout_sample_t all[NP], one;
+        rollout_stats_t st;
+        // 4 slots, a pool of 10 blocks: at most two or three sequences at a time, the rest wait
+        infer_t *e = infer_create_paged(m, 4, 80, 10);
+        test_check(rollout_generate(e, &rc, prompts, plen, seeds, NP, all, &st) == 0, "batched rollout: %s",
+                   cispo_last_error());
+        test_check(infer_blocks_free(e) == 10, "every block back in the pool after the rollout (%d free)",
+                   infer_blocks_free(e));
+        infer_free(e);
+        test_check(st.waits > 0, "sampler %d: a full pool made sequences wait (%ld deferred admissions)", k, st.waits);
+        int same = 1, lens_differ = 0;
+        double dl = 0, dtrain = 0;
+        for (int i = 0; i < NP; i++) {
+            rollout_config_t r1 = rc;
+            r1.prefill_chunk = 0;  // alone: the whole prompt in one prefill, a pool that never fills
+            infer_t *e1 = infer_create(m, 1, 80);
+            test_check(rollout_generate(e1, &r1, &prompts[i], &plen[i], &seeds[i], 1, &one, NULL) == 0, "alone: %s",
+                       cispo_last_error());
+            infer_free(e1);
+            if (one.n_tokens != all[i].n_tokens || memcmp(one.tokens, all[i].tokens, sizeof(int32_t) * one.n_tokens) ||
+                one.stop != all[i].stop) {
+                if (same) printf("sampler %d prompt %d: batched %d tokens (stop %d), alone %d (stop %d)\n", k, i,
+                                 all[i].n_tokens, all[i].stop, one.n_tokens, one.stop);
+                same = 0;
+            } else {
+                dl = fmax(dl, max_diff(one.logp, all[i].logp, (size_t)one.n_tokens));
+            }
+            lens_differ |= all[i].n_tokens != all[0].n_tokens;
+            // log pi_old against the training forward of prompt + completion
+            const int tot = plen[i] + all[i].n_tokens;
+            int32_t *seq = cispo_malloc(sizeof(int32_t) * (size_t)tot);
+            float *lp = cispo_malloc(sizeof(float) * (size_t)tot);
+            memcpy(seq, prompts[i], sizeof(int32_t) * (size_t)plen[i]);
+            memcpy(seq + plen[i], all[i].tokens, sizeof(int32_t) * (size_t)all[i].n_tokens);
+            if (samplers[k].tempered_logp) m->logit_scale = (float)(1.0 / samplers[k].temperature);
+            model_seq_logprobs(m, seq, tot, lp);
+            m->logit_scale = 1.0f;
+            for (int t = 0; t < all[i].n_tokens; t++) dtrain = fmax(dtrain, fabs(lp[plen[i] - 1 + t] - all[i].logp[t]));
+            free(seq), free(lp);
+            rollout_sample_free(&one);
+        }
+        test_check(same, "sampler %d: each sequence batched (chunked prefill, waits) == alone with its seed", k);
+        test_check(lens_differ, "sampler %d: the sequences end at different lengths", k);
+        TEST_LE(dl, 1e-4, "sampler %d: log pi_old batched vs alone (max diff %.3g)", k, dl);
+        TEST_LE(dtrain, 1e-4, "sampler %d: log pi_old vs the training forward (max diff %.3g)", k, dtrain);
+        for (int i = 0; i < NP; i++) rollout_sample_free(&all[i]);
+    }
+    // a sequence longer than the whole pool is an error, not a wait forever
+    {
+        rollout_config_t rc = {.max_new_tokens = 60, .eos_id = -1, .sampler = samplers[0]};  // 62 tokens: 4 blocks
+        rollout_sample_t o;
+        infer_t *e = infer_create_paged(m, 2, 80, 3);
+        test_check(rollout_generate(e, &rc, prompts, plen, seeds, 1, &o, NULL) == -1 &&
+                       strstr(cispo_last_error(), "KV blocks"),
+                   "a sequence the pool can never hold fails naming it: %s", cispo_last_error());
+        infer_free(e);
+    }
+    for (int i = 0; i < NP; i++) free(prompts_buf[i]);
+}
+
+// The capacity planner's arithmetic: a fixed lightning state per sequence plus KV per token.
+static void test_capacity(model_t *m) {
+    const model_config_t *c = &m->cfg;
+    infer_capacity_t k = infer_capacity(c, 4, 100, (size_t)1 << 30);
+    const size_t state = 2 * (size_t)c->n_heads * c->head_dim * c->head_dim * 4;
+    const size_t kv = 2 * 2 * (size_t)c->n_kv_heads * c->head_dim * 4;
+    test_check(k.state_bytes == state && k.kv_token_bytes == kv, "per sequence: state %zu B, KV %zu B/token",
+               k.state_bytes, k.kv_token_bytes);
+    test_check(k.seq_bytes == state + 112 * kv + (size_t)c->vocab_size * 4 + sizeof(sample_slot_t) &&
+                   k.sequences == (long)(((size_t)1 << 30) / k.seq_bytes),
+               "100 tokens take 7 blocks of 16; %ld sequences in 1 GiB", k.sequences);
+}
+
+int main(void) {
+    model_t *m = tiny_model();
+    if (!m) return test_finish("test_engine");
+    test_pool(m);
+    test_chunked_prefill(m);
+    test_batching(m);
+    test_capacity(m);
+    model_free(m);
+    return test_finish("test_engine");
+}
