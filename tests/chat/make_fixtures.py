@@ -17,8 +17,8 @@ covers the rest of the supported subset) and the demo tokenizer's (configs/token
 multi-turn, tool definitions, assistant tool calls, tool results, reasoning (in reasoning_content or
 <think> blocks), content given as a list of text blocks, add_generation_prompt true and false, and
 conversations a template refuses (its raise_exception). jinja2 is configured as transformers'
-apply_chat_template configures it (an ImmutableSandboxedEnvironment with trim_blocks, lstrip_blocks and
-the loopcontrols extension, tojson without HTML escaping, raise_exception, strftime_now), except that
+apply_chat_template configures it (an ImmutableSandboxedEnvironment with trim_blocks, lstrip_blocks,
+the loopcontrols extension and the {% generation %} block, tojson without HTML escaping, raise_exception, strftime_now), except that
 strftime_now reads a fixed time, FIXED_NOW, so that the fixtures do not depend on the day they were
 written; the C test sets SOURCE_DATE_EPOCH to the same instant.
 
@@ -99,7 +99,21 @@ def make_env():
     def strftime_now(fmt):
         return FIXED_NOW.strftime(fmt)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    class Generation(jinja2.ext.Extension):
+        # transformers' {% generation %} ... {% endgeneration %}: marks the assistant's tokens for
+        # return_assistant_tokens_mask; when not tracking, as here, the body renders as it is
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return jinja2.nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+        def _body(self, caller):
+            return caller()
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[Generation, jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
