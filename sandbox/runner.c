@@ -128,8 +128,10 @@ static const char *lang_commands(const lang_info_t *L, cmds_t *c, size_t mem, in
     case LANG_NODE:
         // the V8 heap held to the limit: a heap that outgrows it ends in V8's own out-of-memory
         // report instead of the cgroup's kill (buffers outside the heap meet the cgroup)
+        // and its stack as deep as the main thread's (which may grow as far as the memory allows)
+        // lets it be: V8's default of under 1 MiB ends judged recursions of ~10^4 calls
         snprintf(c->heap, sizeof c->heap, "--max-old-space-size=%zu", mem_mb);
-        *ra++ = c->tool, *ra++ = c->heap, *ra++ = L->src;
+        *ra++ = c->tool, *ra++ = c->heap, *ra++ = "--stack-size=65500", *ra++ = L->src;
         break;
     case LANG_GO:
         // no cgo (no C compiler run, the standard library as built); threads for the jail's CPUs
@@ -270,8 +272,10 @@ static int ran_out_of_memory(const jail_step_result_t *s) {
     if (!strncmp(last, "MemoryError", 11) || strstr(last, "std::bad_alloc") || strstr(last, "cannot allocate") ||
         (!strncmp(last, "memory allocation of ", 21) && strstr(last, " failed")))
         return 1;
-    return strstr(s->err, "java.lang.OutOfMemoryError") || strstr(s->err, "JavaScript heap out of memory") ||
-           strstr(s->err, "fatal error: runtime: out of memory");
+    // (the JVM also names a thread it could not start an OutOfMemoryError: that is the process limit)
+    for (const char *p = s->err; (p = strstr(p, "java.lang.OutOfMemoryError")); p += 26)
+        if (strncmp(p + 26, ": unable to create native thread", 32)) return 1;
+    return strstr(s->err, "JavaScript heap out of memory") || strstr(s->err, "fatal error: runtime: out of memory");
 }
 
 static const char *step_status_name(const jail_step_result_t *s) {

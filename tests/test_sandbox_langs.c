@@ -1,6 +1,7 @@
 // tests/test_sandbox_langs.c — each language beyond Python/C/C++ (nodejs, go, rust, java, bash) as
 // an ordinary program meets it: judged stdin/stdout tests (Accepted and WrongAnswer), its exit
-// code, a compile error (a syntax error for the interpreted ones), a runtime error, threads, and
+// code, a compile error (a syntax error for the interpreted ones), a runtime error, recursion
+// 200000 calls deep, threads, and
 // memory well under the limit (the runtimes that reserve address space must still start and
 // allocate). Time, memory past the limit (heap, threads, children), fork bombs, the network and
 // the read-only filesystem are attacks: tests/test_sandbox_attacks.c runs them in every language.
@@ -26,6 +27,7 @@ typedef struct {
                            // total (2000002000000)
     const char *mem100;    // allocates and touches 100 MiB, prints "ok"
     const char *syntax_status;  // CompileError (compiled) or RuntimeError (interpreted)
+    const char *deep;      // recursion 200000 calls deep, prints 200000 (NULL: not a bash idiom)
 } lang_case_t;
 
 static const lang_case_t cases[] = {
@@ -39,7 +41,8 @@ static const lang_case_t cases[] = {
      "  for (let i = 0; i < 4; i++) new Worker(__filename).on('message', (s) => { total += s; if (--left === 0) console.log(total); });\n"
      "} else { let s = 0; for (let i = 1; i <= 1000000; i++) s += i; parentPort.postMessage(s); }\n",
      "const b = Buffer.alloc(100 << 20, 1);\nlet s = 0; for (let i = 0; i < b.length; i += 4096) s += b[i];\nconsole.log(s === 25600 ? 'ok' : 'bad');\n",
-     "RuntimeError"},
+     "RuntimeError",
+     "function f(n) { return n === 0 ? 0 : 1 + f(n - 1); }\nconsole.log(f(200000));\n"},
     {"go",
      "package main\nimport \"fmt\"\nfunc main() { var a, b int64; fmt.Scan(&a, &b); fmt.Println(a + b) }\n",
      "package main\nimport (\"fmt\"; \"os\")\nfunc main() { fmt.Println(\"bye\"); os.Exit(3) }\n",
@@ -50,7 +53,8 @@ static const lang_case_t cases[] = {
      "  wg.Wait(); fmt.Println(t) }\n",
      "package main\nimport \"fmt\"\nfunc main() { b := make([]byte, 100<<20); for i := range b { b[i] = 1 }; s := 0; for i := 0; i < len(b); i += 4096 { s += int(b[i]) }\n"
      "  if s == 25600 { fmt.Println(\"ok\") } else { fmt.Println(\"bad\") } }\n",
-     "CompileError"},
+     "CompileError",
+     "package main\nimport \"fmt\"\nfunc f(n int) int { if n == 0 { return 0 }; return 1 + f(n-1) }\nfunc main() { fmt.Println(f(200000)) }\n"},
     {"rust",
      "use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap();\n"
      "  let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!(\"{}\", v[0] + v[1]); }\n",
@@ -61,7 +65,8 @@ static const lang_case_t cases[] = {
      "  let t: i64 = hs.into_iter().map(|h| h.join().unwrap()).sum(); println!(\"{}\", t); }\n",
      "fn main() { let b = vec![1u8; 100 << 20]; let s: usize = b.iter().step_by(4096).map(|&x| x as usize).sum();\n"
      "  println!(\"{}\", if s == 25600 { \"ok\" } else { \"bad\" }); }\n",
-     "CompileError"},
+     "CompileError",
+     "fn f(n: u64) -> u64 { if n == 0 { 0 } else { 1 + f(n - 1) } }\nfn main() { let n = 200000 + std::env::args().count() as u64 - 1; println!(\"{}\", f(n)); }\n"},
     {"java",
      "import java.util.*;\npublic class Main { public static void main(String[] a) { Scanner s = new Scanner(System.in);\n"
      "  System.out.println(s.nextLong() + s.nextLong()); } }\n",
@@ -74,7 +79,8 @@ static const lang_case_t cases[] = {
      "  for (Thread x : th) x.join(); System.out.println(t.get()); } }\n",
      "public class Main { public static void main(String[] a) { byte[] b = new byte[100 << 20]; java.util.Arrays.fill(b, (byte) 1);\n"
      "  int s = 0; for (int i = 0; i < b.length; i += 4096) s += b[i]; System.out.println(s == 25600 ? \"ok\" : \"bad\"); } }\n",
-     "CompileError"},
+     "CompileError",
+     "public class Main { static int f(int n) { return n == 0 ? 0 : 1 + f(n - 1); }\n  public static void main(String[] a) { System.out.println(f(200000)); } }\n"},
     {"bash",
      "read a b\necho $((a + b))\n",
      "echo bye\nexit 3\n",
@@ -83,7 +89,8 @@ static const lang_case_t cases[] = {
      "t=0\nfor k in 1 2 3 4; do ( echo $((1000000 * 1000001 / 2)) ) > /work/part$k & done\n"
      "wait\nfor k in 1 2 3 4; do t=$((t + $(cat /work/part$k))); done\necho $t\n",
      "s=$(head -c 100000000 /dev/zero | tr '\\0' x)\n[ ${#s} -eq 100000000 ] && echo ok || echo bad\n",
-     "RuntimeError"},
+     "RuntimeError",
+     NULL},
 };
 
 static cJSON *run_req(const char *lang, const char *code, const char *stdin_text, const char *tests_json, double mem_mb) {
@@ -147,6 +154,12 @@ static void test_lang(const lang_case_t *c) {
     r = run_req(c->lang, c->crash, NULL, NULL, 256);
     expect(c->lang, "runtime error", r, "RuntimeError", NULL);
     cJSON_Delete(r);
+
+    if (c->deep) {
+        r = run_req(c->lang, c->deep, NULL, NULL, 256);
+        expect(c->lang, "deep recursion", r, "Finished", "200000");
+        cJSON_Delete(r);
+    }
 
     r = run_req(c->lang, c->threads, NULL, NULL, 256);
     expect(c->lang, "threads", r, "Finished", "2000002000000");
