@@ -174,7 +174,7 @@ void attention_backward(backend_t *b, void *dq, void *dk, void *dv, const void *
                         int H, int KV, int D, int window, int acc);
 // Paged KV cache of one layer: kcache, vcache are pools [n_blocks, block_size, KV*D] shared by all
 // slots; block_table [slots, max_blocks] int32 maps slot s's positions [b*block_size, (b+1)*block_size)
-// to pool block block_table[s*max_blocks + b] (docs/model.md "Inference"). Position p of slot s is row
+// to pool block block_table[s*max_blocks + b] (docs/model.md "Inference with caches"). Position p of slot s is row
 // block_table[s*max_blocks + p/block_size]*block_size + p%block_size of the pool.
 // kv_write: token t's k, v rows [T, KVD] go to (slot[t], pos[t]); its block must be mapped.
 void kv_write(backend_t *b, void *kcache, void *vcache, const void *k, const void *v, const int32_t *slot,

@@ -107,11 +107,14 @@ void infer_report(const infer_t *e, FILE *f) {
     const double MB = 1024.0 * 1024.0;
     fprintf(f,
             "engine: %d slots x %d tokens; KV pool %d blocks of %d tokens (%.1f MB); per sequence: lightning state "
-            "%.2f MB fixed + KV %.1f KB/token = %.1f MB at %d tokens; %.0f MB free on %s: room for %ld more such "
-            "sequences\n",
+            "%.2f MB fixed + KV %.1f KB/token = %.1f MB at %d tokens",
             e->max_slots, e->max_ctx, e->n_blocks, e->block_size,
             (double)e->n_blocks * e->block_size * k.kv_token_bytes / MB, k.state_bytes / MB, k.kv_token_bytes / 1024.0,
-            k.seq_bytes / MB, e->max_ctx, free_b / MB, backend_name(m->be->kind), k.sequences);
+            k.seq_bytes / MB, e->max_ctx);
+    if (free_b > 0)  // the CPU backend reports no device memory
+        fprintf(f, "; %.0f MB free on %s: room for %ld more such sequences", free_b / MB, backend_name(m->be->kind),
+                k.sequences);
+    fprintf(f, "\n");
 }
 
 int infer_blocks_for(const infer_t *e, int tokens) { return (tokens + e->block_size - 1) / e->block_size; }

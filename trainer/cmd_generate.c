@@ -1,7 +1,9 @@
 // trainer/cmd_generate.c — `cispo generate`: continue a prompt with a model, through the same rollout
-// engine RL uses (prefill by the training forward, recurrent decode, fp32 LM head).
+// engine RL uses (prefill by the training forward, recurrent decode over a paged KV cache, fp32 LM
+// head, sampling on the model's backend), on the CPU or a GPU.
 //   cispo generate --model DIR|CKPT.h5 --prompt-tokens FILE --max-new N [--greedy]   -> new ids on one line
 //   cispo generate --model DIR --prompt "text" [--tokenizer tokenizer.json] ...      -> the new text
+//   ... --device cuda [--prefill-chunk N] [--stats]: the engine's plan and timing on stderr
 // defines: cmd_generate
 #include <stddef.h>
 #include <stdio.h>
@@ -19,7 +21,7 @@
 
 typedef struct {
     char model[4096], prompt_tokens[4096], prompt[1 << 16], tokenizer[4096];
-    int max_new, greedy, top_k, no_eos, logprobs;
+    int max_new, greedy, top_k, no_eos, logprobs, device, prefill_chunk, stats;
     double temperature, top_p;
     long long seed;
 } generate_opts_t;
@@ -39,6 +41,9 @@ static const keyconf_key_t generate_keys[] = {
     {"seed", KEY_INT64, O(seed), 0, 9.2e18, NULL, "1", "sampling seed", 0},
     {"no-eos", KEY_BOOL, O(no_eos), 0, 0, NULL, "false", "do not stop at the end-of-sequence token", 0},
     {"logprobs", KEY_BOOL, O(logprobs), 0, 0, NULL, "false", "also print each new token's log-probability (second line)", 0},
+    {"device", KEY_CHOICE, O(device), 0, 0, "cpu|cuda|auto", "cpu", "where the model runs: cpu (the fp32 reference), cuda (bf16 activations), auto (cuda when a GPU is present)", 0},
+    {"prefill-chunk", KEY_INT, O(prefill_chunk), 0, 1e7, NULL, "0", "prompt tokens prefilled per engine step (0: the whole prompt at once)", 0},
+    {"stats", KEY_BOOL, O(stats), 0, 0, NULL, "false", "print the engine's cache plan and prefill/decode timing on stderr", 0},
 };
 #undef O
 #undef S
@@ -49,6 +54,16 @@ static const keyconf_cli_t generate_cli = {
     "  Continues the prompt through the rollout engine RL uses; prints the new token ids (one line) or,\n"
     "  with --prompt, the new text.",
     generate_keys, sizeof generate_keys / sizeof generate_keys[0], 0};
+
+enum { DEV_CPU = 0, DEV_CUDA = 1, DEV_AUTO = 2 };
+
+static int open_device(backend_t *be, int want) {
+    const int have = backend_available(BACKEND_CUDA);
+    if (want == DEV_AUTO) want = have > 0 ? DEV_CUDA : DEV_CPU;
+    if (want == DEV_CPU) return backend_init(be, BACKEND_CPU, 0, DTYPE_F32);
+    if (have < 1) return cispo_fail("--device cuda asked, but no GPU is visible (or this build has no CUDA): use --device cpu or auto");
+    return backend_init(be, BACKEND_CUDA, 0, DTYPE_BF16);
+}
 
 int cmd_generate(int argc, char **argv) {
     generate_opts_t *o = cispo_calloc(1, sizeof *o);
@@ -107,15 +122,29 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "cispo generate: warning: prompt (%d) + max-new (%d) exceeds the model's max_position_embeddings "
                         "(%d): positions past it were never trained\n", n, max_new, cfg.max_position_embeddings);
     {
-        model_t *m = model_create(&cfg, params, n);
+        backend_t be;
+        if (open_device(&be, o->device)) goto out;
+        // the plan covers one prefill step (the whole prompt, or one chunk) and a decode step
+        const int plan = o->prefill_chunk > 0 && o->prefill_chunk < n ? o->prefill_chunk : n;
+        model_t *m;
+        if (be.kind == BACKEND_CPU) {
+            m = model_create(&cfg, params, plan);
+        } else {
+            m = model_create_on(&be, &cfg, NULL, plan);
+            backend_upload(&be, m->params, params, m->table.n_floats * sizeof(float));
+            model_sync_weights(m);
+        }
         infer_t *e = infer_create(m, 1, n + max_new + 1);
+        if (o->stats) infer_report(e, stderr);
         rollout_config_t rc_ = {.max_new_tokens = max_new,
                                 .eos_id = no_eos ? -1 : eos,
-                                .sampler = {.temperature = temperature, .top_p = top_p, .top_k = top_k, .greedy = greedy}};
+                                .sampler = {.temperature = temperature, .top_p = top_p, .top_k = top_k, .greedy = greedy},
+                                .prefill_chunk = o->prefill_chunk};
         const int32_t *pp = ids;
         uint64_t sd = sampler_rng_seed((uint64_t)seed, 0);
         rollout_sample_t s;
-        if (!rollout_generate(e, &rc_, &pp, &n, &sd, 1, &s, NULL)) {
+        rollout_stats_t st;
+        if (!rollout_generate(e, &rc_, &pp, &n, &sd, 1, &s, &st)) {
             if (tok) {
                 int len = s.n_tokens - (s.stop == STOP_EOS);
                 char *out = tokenizer_decode(tok, s.tokens, (size_t)len, TOKENIZER_LOSSY, NULL);
@@ -129,11 +158,17 @@ int cmd_generate(int argc, char **argv) {
                 for (int i = 0; i < s.n_tokens; i++) printf(i ? " %.9g" : "%.9g", s.logp[i]);
                 printf("\n");
             }
+            if (o->stats)
+                fprintf(stderr, "generate on %s: prefill %d tokens %.3f s, decode %ld tokens %.3f s (%.1f tokens/s, %.3f ms a step)\n",
+                        backend_name(be.kind), n, st.prefill_s, st.decode_tokens, st.decode_s,
+                        st.decode_s > 0 ? st.decode_tokens / st.decode_s : 0.0,
+                        st.decode_tokens > 0 ? 1e3 * st.decode_s / st.decode_tokens : 0.0);
             rollout_sample_free(&s);
             rc = 0;
         }
         infer_free(e);
         model_free(m);
+        backend_release(&be);
     }
 out:
     if (rc) fprintf(stderr, "cispo generate: %s\n", cispo_last_error());
