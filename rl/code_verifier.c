@@ -27,6 +27,12 @@ static const char *lang_of_tag(const char *tag, size_t n) {
     if (!n || !strcmp(t, "python") || !strcmp(t, "py") || !strcmp(t, "python3")) return "python";
     if (!strcmp(t, "cpp") || !strcmp(t, "c++") || !strcmp(t, "cc") || !strcmp(t, "cxx")) return "cpp";
     if (!strcmp(t, "c")) return "c";
+    // the sandbox's other languages, under SandboxFusion's names
+    if (!strcmp(t, "javascript") || !strcmp(t, "js") || !strcmp(t, "node") || !strcmp(t, "nodejs")) return "nodejs";
+    if (!strcmp(t, "go") || !strcmp(t, "golang")) return "go";
+    if (!strcmp(t, "rust") || !strcmp(t, "rs")) return "rust";
+    if (!strcmp(t, "java")) return "java";
+    if (!strcmp(t, "bash") || !strcmp(t, "sh") || !strcmp(t, "shell")) return "bash";
     return NULL;
 }
 
@@ -254,7 +260,7 @@ int code_verify_with(const code_verifier_config_t *cfg, const verify_request_t *
     char *code = code_extract_block(req->response, lang, sizeof lang);
     if (!code) {  // a verdict, not a failure: the response has nothing to run
         cJSON_Delete(tests);
-        snprintf(out->reason, sizeof out->reason, "no fenced code block (python, cpp or c) in the response");
+        snprintf(out->reason, sizeof out->reason, "no fenced code block in a language the sandbox runs (python, c, cpp, javascript, go, rust, java, bash) in the response");
         return 0;
     }
     snprintf(out->extracted, sizeof out->extracted, "%s", code);

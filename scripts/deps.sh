@@ -5,7 +5,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config python3 python3-venv python3-pip
       libopenblas-dev libhdf5-dev libopenmpi-dev openmpi-bin libcurl4-openssl-dev libcjson-dev
       libyaml-dev libpcre2-dev libgmp-dev libmpfr-dev libseccomp-dev libmicrohttpd-dev libutf8proc-dev
-      curl)
+      curl
+      # the sandbox's languages beyond Python/C/C++ (sandbox/README.md); bash is always there
+      nodejs golang-go rustc default-jdk-headless)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -13,5 +13,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$root/tests/requirements.txt" -nt "$venv/.s
   touch "$venv/.stamp"
 fi
 export CISPO_PYTHON=$venv/bin/python
+# deps.sh installed every sandbox language's toolchain: a test that finds one missing fails
+export CISPO_REQUIRE_LANGS=1
 cd "$root/build"
 ctest -LE gpu --output-on-failure -j"$(nproc)" "$@"

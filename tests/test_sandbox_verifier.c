@@ -37,6 +37,16 @@ static void extraction(void) {
     c = code_extract_block("```C++\nint main(){return 0;}\n```", lang, sizeof lang);
     test_check(c && !strcmp(lang, "cpp"), "extract: tags are case-insensitive (%s)", lang);
     free(c);
+    // the other languages of the sandbox, under the names it takes (SandboxFusion's)
+    const char *tags[][2] = {{"javascript", "nodejs"}, {"js", "nodejs"}, {"go", "go"}, {"Rust", "rust"}, {"java", "java"},
+                             {"bash", "bash"}, {"sh", "bash"}};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "```%s\nx\n```\n", tags[i][0]);
+        c = code_extract_block(text, lang, sizeof lang);
+        test_check(c && !strcmp(lang, tags[i][1]), "extract: ```%s is %s (%s)", tags[i][0], tags[i][1], c ? lang : "no block");
+        free(c);
+    }
 }
 
 static const char *add_tests = "[{\"stdin\":\"1 2\\n\",\"stdout\":\"3\\n\"},{\"stdin\":\"-5 5\",\"stdout\":\"0\"},"
