@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/gpu_tests.sh — on a GPU machine: builds with CUDA and runs the tests labelled gpu (every op
-# on CUDA against the CPU reference, the whole model on the GPU against the CPU model, a short
-# device=cuda training run). Logs under $OUT (or /tmp/gpu_tests). Exit status: ctest's.
+# on CUDA against the CPU reference, the whole model on the GPU against the CPU model, the generation
+# engine on the GPU against the CPU engine and the GPU training forward, a short device=cuda training
+# run). The generation benchmark is bench/generate_device.sh. Logs under $OUT (or /tmp/gpu_tests). Exit status: ctest's.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_tests}
 mkdir -p "$out"

@@ -3,3 +3,7 @@
 add_executable(model_bench ${CMAKE_SOURCE_DIR}/bench/model_bench.c)
 target_link_libraries(model_bench PRIVATE cispo_trainer)
 set_target_properties(model_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+# bench/generate_bench.c times the generation engine (bench/generate_device.sh runs it beside the peer).
+add_executable(generate_bench ${CMAKE_SOURCE_DIR}/bench/generate_bench.c)
+target_link_libraries(generate_bench PRIVATE cispo_trainer)
+set_target_properties(generate_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})

@@ -1,0 +1,119 @@
+// bench/generate_bench.c — the generation engine on a backend (model/infer.h, rl/rollout.h): random
+// prompts of P tokens, N new tokens each (no EOS), batch B, sampling at temperature 1 on the device.
+// Prints per configuration: decode tokens/s, time per decode step, bytes a decode step moves (weights
+// read once: dense weights + the experts the batch's tokens touch + the LM head; lightning states read
+// and written; KV read at the mean cached length), the measured device-to-device copy bandwidth and
+// the fraction of it the step reaches.
+//   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda]
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+#include "kernels/ops.h"
+#include "model/infer.h"
+#include "rl/rollout.h"
+
+static int parse_list(const char *s, int *v, int cap) {
+    int n = 0;
+    while (*s && n < cap) {
+        v[n++] = atoi(s);
+        const char *c = strchr(s, ',');
+        if (!c) break;
+        s = c + 1;
+    }
+    return n;
+}
+
+// bytes per second of a device-to-device copy of 1 GiB (a read and a write per byte: 2 GiB moved)
+static double copy_bandwidth(backend_t *b) {
+    const size_t n = (size_t)1 << 30;
+    void *x = backend_alloc(b, n), *y = backend_alloc(b, n);
+    backend_copy(b, y, x, n);
+    backend_sync(b);
+    double t0 = cispo_now();
+    for (int i = 0; i < 5; i++) backend_copy(b, y, x, n);
+    backend_sync(b);
+    double dt = (cispo_now() - t0) / 5;
+    backend_free(b, x), backend_free(b, y);
+    return 2.0 * n / dt;
+}
+
+int main(int argc, char **argv) {
+    const char *model = "configs/models/bench-1b.yaml", *dev = "cuda";
+    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--model")) model = argv[i + 1];
+        else if (!strcmp(argv[i], "--prompt")) P = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--new")) nn = parse_list(argv[i + 1], news, 8);
+        else if (!strcmp(argv[i], "--batch")) nb = parse_list(argv[i + 1], batches, 8);
+        else if (!strcmp(argv[i], "--device")) dev = argv[i + 1];
+        else return fprintf(stderr, "generate_bench: unknown option %s\n", argv[i]), 2;
+    }
+    model_config_t cfg;
+    if (model_config_load(&cfg, model)) return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
+    backend_t be;
+    const int cuda = !strcmp(dev, "cuda");
+    if (backend_init(&be, cuda ? BACKEND_CUDA : BACKEND_CPU, 0, cuda ? DTYPE_BF16 : DTYPE_F32))
+        return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
+    int maxb = 1, maxn = 1;
+    for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
+    for (int i = 0; i < nn; i++) maxn = news[i] > maxn ? news[i] : maxn;
+    const int plan = P * maxb < 16384 ? P * maxb : 16384;  // prefill step budget (chunked beyond)
+    model_t *m = model_create_on(&be, &cfg, NULL, plan > maxb ? plan : maxb);
+    param_table_t *t = &m->table;
+    float *host = cispo_malloc(t->n_floats * sizeof(float));
+    param_init_hf(host, t, &cfg, 1);
+    backend_upload(&be, m->params, host, t->n_floats * sizeof(float));
+    free(host);
+    model_sync_weights(m);
+    const double bw = copy_bandwidth(&be);
+    printf("device %s, copy bandwidth %.0f GB/s\n", backend_name(be.kind), bw / 1e9);
+    const size_t es = m->esize;
+    const int E = cfg.n_experts, K = cfg.n_experts_per_tok, C = cfg.hidden_size, F = cfg.intermediate_size;
+    const size_t expert = (size_t)3 * F * C * es;
+    const size_t all_w = t->n_floats * es, experts_all = (size_t)cfg.n_layers * E * expert;
+    infer_capacity_t cap = infer_capacity(&cfg, es, P + maxn, 0);
+    uint64_t s = 7;
+    for (int in = 0; in < nn; in++)
+        for (int ib = 0; ib < nb; ib++) {
+            const int B = batches[ib], N = news[in];
+            infer_t *e = infer_create(m, B, P + N + 1);
+            if (ib == 0 && in == 0) infer_report(e, stdout);
+            int32_t *pb = cispo_malloc(sizeof(int32_t) * (size_t)B * P);
+            const int32_t **pp = cispo_malloc(sizeof(*pp) * (size_t)B);
+            int *pl = cispo_malloc(sizeof(int) * (size_t)B);
+            uint64_t *seeds = cispo_malloc(sizeof(uint64_t) * (size_t)B);
+            for (size_t i = 0; i < (size_t)B * P; i++) {
+                s = s * 6364136223846793005ull + 1442695040888963407ull;
+                pb[i] = (int32_t)((s >> 33) % (uint64_t)cfg.vocab_size);
+            }
+            for (int i = 0; i < B; i++) pp[i] = pb + (size_t)i * P, pl[i] = P, seeds[i] = sampler_rng_seed(1, (uint64_t)i);
+            rollout_config_t rc = {.max_new_tokens = N, .eos_id = -1, .sampler = {.temperature = 1.0, .top_p = 1.0}};
+            rollout_sample_t *out = cispo_malloc(sizeof(*out) * (size_t)B);
+            rollout_stats_t st;
+            if (rollout_generate(e, &rc, pp, pl, seeds, B, out, &st)) {
+                fprintf(stderr, "generate_bench: %s\n", cispo_last_error());
+                return 1;
+            }
+            for (int i = 0; i < B; i++) rollout_sample_free(&out[i]);
+            const double steps = (double)st.decode_tokens / B, per_step = st.decode_s / steps;
+            // experts touched by B tokens routing to K of E each (uniform routing): E (1 - (1 - K/E)^B)
+            double touched = E;
+            for (int i = 0; i < B; i++) touched *= 1.0 - (double)K / E;
+            touched = E - touched;
+            const double weights = (double)(all_w - experts_all) + cfg.n_layers * touched * expert;
+            const double state = 2.0 * B * cap.state_bytes, kv = (double)B * (P + N / 2.0) * cap.kv_token_bytes;
+            const double bytes = weights + state + kv;
+            printf("cispo generate P=%d N=%d B=%d: %.0f tokens/s, %.3f ms/step, %.1f MB/step (weights %.1f, states %.1f, "
+                   "KV %.1f), %.1f%% of copy bandwidth, prefill %.2f s\n",
+                   P, N, B, st.decode_tokens / st.decode_s, 1e3 * per_step, bytes / 1e6, weights / 1e6, state / 1e6,
+                   kv / 1e6, 100.0 * bytes / per_step / bw, st.prefill_s);
+            fflush(stdout);
+            free(out), free(pb), free(pp), free(pl), free(seeds);
+            infer_free(e);
+        }
+    model_free(m);
+    backend_release(&be);
+    return 0;
+}

@@ -1,0 +1,38 @@
+# bench/hf_generate_peer.py — the peer of bench/generate_bench.c: transformers' MiniMaxForCausalLM in bf16
+# (SDPA) on the same configuration, generate() with sampling at temperature 1, prompt P, N new tokens
+# (min_new_tokens = N: no early stop), batch B; decode tokens/s (prefill excluded by timing a one-token
+# generate first), as ../shared/bench/hf_bench1b.py measured it.
+#   python3 bench/hf_generate_peer.py configs/models/bench-1b.yaml 128 256,4096 1,16,64,256
+import sys, time, yaml, torch
+from transformers import MiniMaxConfig, MiniMaxForCausalLM
+
+path, P = sys.argv[1], int(sys.argv[2])
+news, batches = [int(x) for x in sys.argv[3].split(",")], [int(x) for x in sys.argv[4].split(",")]
+y = yaml.safe_load(open(path))
+L, every = y["num_hidden_layers"], y.get("full_attention_interval", 8)
+rp = y.get("rope_parameters", {})
+cfg = MiniMaxConfig(vocab_size=y["vocab_size"], hidden_size=y["hidden_size"], intermediate_size=y["intermediate_size"],
+                    num_hidden_layers=L, num_attention_heads=y["num_attention_heads"],
+                    num_key_value_heads=y["num_key_value_heads"], head_dim=y["head_dim"],
+                    num_local_experts=y["num_local_experts"], num_experts_per_tok=y["num_experts_per_tok"],
+                    layer_types=["full_attention" if l % every == every - 1 else "linear_attention" for l in range(L)],
+                    block_size=y["block_size"], max_position_embeddings=P + max(news) + 16,
+                    rope_theta=rp.get("rope_theta", 1e4), full_attn_alpha_factor=y["full_attn_alpha_factor"],
+                    linear_attn_alpha_factor=y["linear_attn_alpha_factor"], mlp_alpha_factor=y["mlp_alpha_factor"])
+cfg._attn_implementation = "sdpa"
+torch.manual_seed(0)
+m = MiniMaxForCausalLM(cfg).cuda().to(torch.bfloat16).eval()
+with torch.no_grad():
+    for N in news:
+        for B in batches:
+            x = torch.randint(0, cfg.vocab_size, (B, P), device="cuda")
+            kw = dict(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, pad_token_id=0)
+            torch.cuda.synchronize(); t0 = time.time()
+            m.generate(x, max_new_tokens=1, min_new_tokens=1, **kw)
+            torch.cuda.synchronize(); t_pre = time.time() - t0
+            t0 = time.time()
+            m.generate(x, max_new_tokens=N, min_new_tokens=N, **kw)
+            torch.cuda.synchronize(); dt = time.time() - t0 - t_pre
+            print("transformers generate P=%d N=%d B=%d: %.0f tokens/s, %.3f ms/step, prefill %.2f s" %
+                  (P, N, B, B * (N - 1) / dt, 1e3 * dt / (N - 1), t_pre), flush=True)
+            torch.cuda.empty_cache()
