@@ -5,13 +5,15 @@
 // iteration, so templates carry state out of loops in namespace() objects).
 // defines: jinja_render
 //
-// Filters: abs, capitalize, count, d, default, first, float, indent, int, items, join, last, length,
-//   list, lower, map, reject, rejectattr, replace, reverse, round, safe, select, selectattr, string,
-//   title, tojson, trim, upper. Tests: boolean, callable, defined, divisibleby, eq, equalto, even, false,
-//   float, ge, gt, in, integer, iterable, le, lower, lt, mapping, ne, none, number, odd, sequence,
-//   string, true, undefined, upper. String methods: capitalize, count, endswith, find, join, lower,
-//   lstrip, replace, rstrip, split, startswith, strip, title, upper; dict methods: get, items, keys,
-//   values. Globals: dict, namespace, raise_exception, range, strftime_now.
+// Filters: abs, capitalize, count, d, default, dictsort, first, float, indent, int, items, join, last,
+//   length, list, lower, map, max, min, reject, rejectattr, replace, reverse, round, safe, select,
+//   selectattr, sort, string, title, tojson, trim, unique, upper. Tests: boolean, callable, defined,
+//   divisibleby, eq, equalto, even, false, float, ge, gt, in, integer, iterable, le, lower, lt, mapping,
+//   ne, none, number, odd, sequence, string, true, undefined, upper. String methods: capitalize, count,
+//   endswith, find, format, join, lower, lstrip, replace, rstrip, split, startswith, strip, title,
+//   upper; dict methods: get, items, keys, values. Globals: dict, namespace, raise_exception, range,
+//   strftime_now. Errors carry jinja2's own words where a caller may look for them: "'dict object' has
+//   no attribute 'x'", "access to attribute 'append' of 'list' object is unsafe." (the sandbox).
 #define _POSIX_C_SOURCE 200809L  // localtime_r, gmtime_r
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -50,7 +52,7 @@ typedef struct {
 enum {
     FN_RANGE, FN_NAMESPACE, FN_RAISE, FN_STRFTIME, FN_DICT,
     FN_S_STRIP, FN_S_LSTRIP, FN_S_RSTRIP, FN_S_SPLIT, FN_S_STARTSWITH, FN_S_ENDSWITH, FN_S_UPPER, FN_S_LOWER,
-    FN_S_REPLACE, FN_S_TITLE, FN_S_CAPITALIZE, FN_S_FIND, FN_S_COUNT, FN_S_JOIN,
+    FN_S_REPLACE, FN_S_TITLE, FN_S_CAPITALIZE, FN_S_FIND, FN_S_COUNT, FN_S_JOIN, FN_S_FORMAT,
     FN_D_ITEMS, FN_D_KEYS, FN_D_VALUES, FN_D_GET,
 };
 
@@ -58,7 +60,7 @@ static const struct { const char *name; int id; } str_methods[] = {
     {"strip", FN_S_STRIP}, {"lstrip", FN_S_LSTRIP}, {"rstrip", FN_S_RSTRIP}, {"split", FN_S_SPLIT},
     {"startswith", FN_S_STARTSWITH}, {"endswith", FN_S_ENDSWITH}, {"upper", FN_S_UPPER}, {"lower", FN_S_LOWER},
     {"replace", FN_S_REPLACE}, {"title", FN_S_TITLE}, {"capitalize", FN_S_CAPITALIZE}, {"find", FN_S_FIND},
-    {"count", FN_S_COUNT}, {"join", FN_S_JOIN}, {NULL, 0}};
+    {"count", FN_S_COUNT}, {"join", FN_S_JOIN}, {"format", FN_S_FORMAT}, {NULL, 0}};
 static const struct { const char *name; int id; } dict_methods[] = {
     {"items", FN_D_ITEMS}, {"keys", FN_D_KEYS}, {"values", FN_D_VALUES}, {"get", FN_D_GET}, {NULL, 0}};
 
@@ -246,7 +248,7 @@ static int values_equal(jval_t a, jval_t b) {
     case JV_UNDEF: case JV_NONE: return 1;
     case JV_STR: return a.u.s.n == b.u.s.n && !memcmp(a.u.s.p, b.u.s.p, a.u.s.n);
     case JV_LIST:
-        if (a.u.l->n != b.u.l->n) return 0;
+        if (a.u.l->n != b.u.l->n || a.u.l->is_tuple != b.u.l->is_tuple) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!values_equal(a.u.l->v[i], b.u.l->v[i])) return 0;
         return 1;
@@ -331,12 +333,13 @@ static void py_repr(buf_t *b, jval_t v) {
         return;
     }
     case JV_LIST:
-        buf_putc(b, '[');
+        buf_putc(b, v.u.l->is_tuple ? '(' : '[');
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i) buf_puts(b, ", ");
             py_repr(b, v.u.l->v[i]);
         }
-        buf_putc(b, ']');
+        if (v.u.l->is_tuple && v.u.l->n == 1) buf_putc(b, ',');
+        buf_putc(b, v.u.l->is_tuple ? ')' : ']');
         return;
     case JV_DICT:
         if (v.u.d->is_namespace) buf_puts(b, "<Namespace ");
@@ -518,9 +521,49 @@ static jval_t bound(render_t *R, int id, jval_t self) {
     return v;
 }
 
+// jinja2's name for the type of a value in its messages (utils.object_type_repr).
+static const char *object_type_repr(jval_t v) {
+    switch (v.t) {
+    case JV_NONE: return "None";
+    case JV_BOOL: return "bool object";
+    case JV_INT: return "int object";
+    case JV_FLOAT: return "float object";
+    case JV_STR: return "str object";
+    case JV_LIST: return "list object";
+    case JV_DICT: return v.u.d->is_namespace ? "jinja2.utils.Namespace object" : "dict object";
+    case JV_MACRO: return "jinja2.runtime.Macro object";
+    default: return "function object";
+    }
+}
+
+// An undefined value for a missing attribute (or element: key not a string) of obj, carrying jinja2's
+// message ("'dict object' has no attribute 'x'", "'list object' has no element 3").
+static jval_t v_undef_in(render_t *R, jval_t obj, const char *name, const jval_t *key) {
+    jval_t u = v_undef(name);
+    char msg[300];
+    if (key) {
+        buf_t b = {0};
+        buf_init(&b);
+        py_repr(&b, *key);
+        snprintf(msg, sizeof msg, "%s has no element %s", object_type_repr(obj), b.s);
+        buf_free(&b);
+    } else {
+        snprintf(msg, sizeof msg, "'%s' has no attribute '%s'", object_type_repr(obj), name);
+    }
+    u.undef_msg = jarena_strndup(&R->arena, msg, strlen(msg));
+    return u;
+}
+
+// jinja2's UndefinedError text of an undefined value.
+static const char *undef_text(render_t *R, jval_t u) {
+    if (u.undef_msg) return u.undef_msg;
+    char msg[300];
+    snprintf(msg, sizeof msg, "'%s' is undefined", u.undef_name ? u.undef_name : "value");
+    return jarena_strndup(&R->arena, msg, strlen(msg));
+}
+
 static jval_t get_attr(render_t *R, const jnode_t *at, jval_t obj, const char *name) {
-    if (obj.t == JV_UNDEF)
-        rerr(R, at, "'%s' is undefined (reading its attribute '%s')", obj.undef_name ? obj.undef_name : "value", name);
+    if (obj.t == JV_UNDEF) rerr(R, at, "%s (reading its attribute '%s')", undef_text(R, obj), name);
     if (obj.t == JV_STR)
         for (int i = 0; str_methods[i].name; i++)
             if (!strcmp(str_methods[i].name, name)) return bound(R, str_methods[i].id, obj);
@@ -531,29 +574,29 @@ static jval_t get_attr(render_t *R, const jnode_t *at, jval_t obj, const char *n
         jval_t *v = dict_find(obj.u.d, name, strlen(name));
         if (v) return *v;
     }
-    return v_undef(name);
+    return v_undef_in(R, obj, name, NULL);
 }
 
 static long long norm_index(long long i, size_t n) { return i < 0 ? i + (long long)n : i; }
 
 static jval_t get_item(render_t *R, const jnode_t *at, jval_t obj, jval_t key) {
-    if (obj.t == JV_UNDEF) rerr(R, at, "'%s' is undefined (reading an item of it)", obj.undef_name ? obj.undef_name : "value");
+    if (obj.t == JV_UNDEF) rerr(R, at, "%s (reading an item of it)", undef_text(R, obj));
     if (obj.t == JV_DICT) {
         jval_t *v = dict_find_v(obj.u.d, key);
         if (v) return *v;
         if (key.t == JV_STR) return get_attr(R, at, obj, jarena_strndup(&R->arena, key.u.s.p, key.u.s.n));
-        return v_undef("item");
+        return v_undef_in(R, obj, "item", &key);
     }
     if ((obj.t == JV_LIST || obj.t == JV_STR) && (key.t == JV_INT || key.t == JV_BOOL)) {
         size_t n = obj.t == JV_LIST ? obj.u.l->n : n_chars(obj.u.s.p, obj.u.s.n);
         long long i = norm_index(num_i(key), n);
-        if (i < 0 || i >= (long long)n) return v_undef("item");
+        if (i < 0 || i >= (long long)n) return v_undef_in(R, obj, "item", &key);
         if (obj.t == JV_LIST) return obj.u.l->v[i];
         size_t a = char_offset(obj.u.s.p, obj.u.s.n, (size_t)i), b = char_offset(obj.u.s.p, obj.u.s.n, (size_t)i + 1);
         return v_strn(R, obj.u.s.p + a, b - a);
     }
     if (key.t == JV_STR) return get_attr(R, at, obj, jarena_strndup(&R->arena, key.u.s.p, key.u.s.n));
-    return v_undef("item");
+    return v_undef_in(R, obj, "item", &key);
 }
 
 // Python's slice indices for a sequence of n.
@@ -616,6 +659,7 @@ static jval_t dict_items(render_t *R, jdict_t *d) {
     jval_t out = v_list(R);
     for (size_t i = 0; i < d->n; i++) {
         jval_t pair = v_list(R);
+        pair.u.l->is_tuple = 1;
         list_push(R, pair.u.l, d->k[i]);
         list_push(R, pair.u.l, d->v[i]);
         list_push(R, out.u.l, pair);
@@ -817,6 +861,56 @@ static int affix(jval_t s, jval_t x, int suffix) {
 
 static jval_t call_macro(render_t *R, const jnode_t *at, const jnode_t *m, const args_t *a);
 
+// str.format with replacement fields {}, {0}, {name} and the conversions !s and !r; {{ and }} are
+// braces. Attribute or index lookups inside a field and format specs fail naming themselves.
+static jval_t s_format(render_t *R, const jnode_t *at, jval_t self, const args_t *a) {
+    buf_t b = {0};
+    buf_init(&b);
+    const char *p = self.u.s.p, *end = p + self.u.s.n;
+    int next = 0, mode = 0;  // mode: 1 automatic ({}), 2 manual ({0}) numbering
+    while (p < end) {
+        if ((*p == '{' || *p == '}') && p + 1 < end && p[1] == *p) {
+            buf_putc(&b, *p);
+            p += 2;
+            continue;
+        }
+        if (*p == '}') buf_free(&b), rerr(R, at, "str.format: single '}' encountered in format string");
+        if (*p != '{') {
+            buf_putc(&b, *p++);
+            continue;
+        }
+        const char *q = memchr(p, '}', (size_t)(end - p));
+        if (!q) buf_free(&b), rerr(R, at, "str.format: single '{' encountered in format string");
+        const char *f0 = p + 1, *fe = q, *conv = memchr(f0, '!', (size_t)(fe - f0)), *spec = memchr(f0, ':', (size_t)(fe - f0));
+        const char *ne = conv ? conv : spec ? spec : fe;
+        if (spec && spec + 1 < fe)
+            buf_free(&b), rerr(R, at, "str.format: unsupported format spec '%.*s'", (int)(fe - spec - 1), spec + 1);
+        if (memchr(f0, '.', (size_t)(ne - f0)) || memchr(f0, '[', (size_t)(ne - f0)))
+            buf_free(&b), rerr(R, at, "str.format: unsupported field '%.*s' (attribute or index lookup)", (int)(ne - f0), f0);
+        jval_t v;
+        if (ne == f0 || (*f0 >= '0' && *f0 <= '9')) {
+            int manual = ne != f0;
+            if (mode && mode != 1 + manual)
+                buf_free(&b), rerr(R, at, "str.format: cannot switch from %s", manual
+                                   ? "automatic field numbering to manual field specification"
+                                   : "manual field specification to automatic field numbering");
+            mode = 1 + manual;
+            int k = ne == f0 ? next++ : atoi(f0);
+            if (k >= a->npos) buf_free(&b), rerr(R, at, "str.format: Replacement index %d out of range for positional args tuple", k);
+            v = a->pos[k];
+        } else {
+            char key[128];
+            snprintf(key, sizeof key, "%.*s", (int)(ne - f0), f0);
+            v = arg(a, -1, key, v_undef(key));
+            if (v.t == JV_UNDEF) buf_free(&b), rerr(R, at, "str.format: '%s' (a keyword argument is missing)", key);
+        }
+        if (conv && conv + 1 < fe && conv[1] == 'r') py_repr(&b, v);
+        else py_str(&b, v);
+        p = q + 1;
+    }
+    return v_str_buf(R, &b);
+}
+
 static jval_t call_func(render_t *R, const jnode_t *at, jval_t fn, const args_t *a) {
     if (fn.t == JV_MACRO) return call_macro(R, at, fn.u.macro, a);
     if (fn.t != JV_FUNC) rerr(R, at, "a value of type %s is not callable", type_name(fn));
@@ -911,6 +1005,7 @@ static jval_t call_func(render_t *R, const jnode_t *at, jval_t fn, const args_t 
         }
         return v_str_buf(R, &b);
     }
+    case FN_S_FORMAT: return s_format(R, at, self, a);
     case FN_D_ITEMS: return dict_items(R, self.u.d);
     case FN_D_KEYS: case FN_D_VALUES: {
         jval_t out = v_list(R);
@@ -976,9 +1071,62 @@ static int run_test(render_t *R, const jnode_t *at, const char *name, jval_t v, 
 // ---- filters ----
 static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const char *name, jval_t v, const args_t *a);
 
+// Python's ordering of two values (numbers, strings by code point, lists element-wise); anything else
+// fails as Python's sorted() does. fold: compare strings lower-cased (jinja2's case_sensitive=False).
+static int py_cmp(render_t *R, const jnode_t *at, jval_t a, jval_t b, int fold) {
+    if (is_num(a) && is_num(b)) {
+        if (a.t != JV_FLOAT && b.t != JV_FLOAT) return (num_i(a) > num_i(b)) - (num_i(a) < num_i(b));
+        return (num_f(a) > num_f(b)) - (num_f(a) < num_f(b));
+    }
+    if (a.t == JV_STR && b.t == JV_STR) return fold ? str_cmp(s_case(R, a, 0), s_case(R, b, 0)) : str_cmp(a, b);
+    if (a.t == JV_LIST && b.t == JV_LIST) {
+        size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
+        for (size_t i = 0; i < n; i++) {
+            if (values_equal(a.u.l->v[i], b.u.l->v[i])) continue;
+            return py_cmp(R, at, a.u.l->v[i], b.u.l->v[i], 0);  // jinja2 folds the top-level key only
+        }
+        return (a.u.l->n > b.u.l->n) - (a.u.l->n < b.u.l->n);
+    }
+    rerr(R, at, "'<' not supported between %s and %s", type_name(a), type_name(b));
+}
+
+// The sort key of x: x itself, or its attribute (dotted path "a.b", or an index).
+static jval_t sort_key(render_t *R, const jnode_t *at, jval_t x, jval_t attr) {
+    if (attr.t == JV_INT) return get_item(R, at, x, attr);
+    if (attr.t != JV_STR) return x;
+    const char *p = attr.u.s.p, *end = p + attr.u.s.n;
+    while (p <= end) {
+        const char *q = memchr(p, '.', (size_t)(end - p));
+        if (!q) q = end;
+        x = get_item(R, at, x, v_strn(R, p, (size_t)(q - p)));
+        p = q + 1;
+    }
+    return x;
+}
+
+// A stable sort of l's items by key (Python's sorted is stable), in a new list.
+static jval_t sorted_list(render_t *R, const jnode_t *at, jlist_t *l, jval_t attr, int fold, int reverse) {
+    jval_t out = v_list(R);
+    jval_t *keys = jarena_alloc(&R->arena, (l->n + 1) * sizeof *keys);
+    for (size_t i = 0; i < l->n; i++) {
+        jval_t x = l->v[i], k = sort_key(R, at, x, attr);
+        size_t j = out.u.l->n;
+        list_push(R, out.u.l, x);
+        // insertion: move past the items that sort after k (before it when reversed), equal ones stay first
+        while (j > 0) {
+            int c = py_cmp(R, at, keys[j - 1], k, fold);
+            if (reverse ? c >= 0 : c <= 0) break;
+            out.u.l->v[j] = out.u.l->v[j - 1], keys[j] = keys[j - 1];
+            j--;
+        }
+        out.u.l->v[j] = x, keys[j] = k;
+    }
+    return out;
+}
+
 static jval_t filter_select(render_t *R, frame_t *f, const jnode_t *at, const char *name, jval_t v, const args_t *a) {
     int reject = name[0] == 'r', by_attr = strstr(name, "attr") != NULL;
-    jlist_t *l = iter_items(R, at, v);
+    jlist_t *l = truthy(v) ? iter_items(R, at, v) : iter_items(R, at, v_undef(name));  // jinja2: `if seq:`
     jval_t out = v_list(R);
     int first = by_attr ? 1 : 0;
     jval_t attr = by_attr ? need_str(R, at, arg(a, 0, NULL, v_none()), name) : v_none();
@@ -998,7 +1146,11 @@ static jval_t filter_select(render_t *R, frame_t *f, const jnode_t *at, const ch
 
 static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const char *name, jval_t v, const args_t *a) {
     jval_t none = v_none();
-    if (!strcmp(name, "safe")) return v;
+    if (!strcmp(name, "safe")) {  // a Markup: printed as it is; adding a plain string to it escapes that string
+        jval_t m = to_str(R, v);
+        m.u.s.safe = 1;
+        return m;
+    }
     if (!strcmp(name, "trim")) return s_strip(R, to_str(R, v), arg(a, 0, "chars", none), 1, 1);
     if (!strcmp(name, "string")) return to_str(R, v);
     if (!strcmp(name, "upper") || !strcmp(name, "lower") || !strcmp(name, "title") || !strcmp(name, "capitalize"))
@@ -1110,7 +1262,7 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
         } else if (sep.t != JV_NONE) {
             rerr(R, at, "tojson: separators must be a pair of strings");
         }
-        if (v.t == JV_UNDEF) rerr(R, at, "tojson: '%s' is undefined", v.undef_name ? v.undef_name : "value");
+        if (v.t == JV_UNDEF) rerr(R, at, "tojson: %s", undef_text(R, v));
         buf_t b = {0};
         buf_init(&b);
         json_dump(R, at, &b, v, &o, 0);
@@ -1137,7 +1289,7 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
         return v_str_buf(R, &b);
     }
     if (!strcmp(name, "map")) {
-        jlist_t *l = iter_items(R, at, v);
+        jlist_t *l = truthy(v) ? iter_items(R, at, v) : iter_items(R, at, v_undef(name));  // jinja2: `if seq:`
         jval_t out = v_list(R), attr = arg(a, -1, "attribute", none);
         const char *filt = a->npos ? jarena_strndup(&R->arena, need_str(R, at, a->pos[0], "map").u.s.p, a->pos[0].u.s.n) : NULL;
         if (!filt && attr.t != JV_STR) rerr(R, at, "map: give a filter name or attribute=");
@@ -1154,6 +1306,49 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
     }
     if (!strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") || !strcmp(name, "rejectattr"))
         return filter_select(R, f, at, name, v, a);
+    if (!strcmp(name, "sort")) {  // sort(reverse=false, case_sensitive=false, attribute=none)
+        int rev = truthy(arg(a, 0, "reverse", v_bool(0))), cs = truthy(arg(a, 1, "case_sensitive", v_bool(0)));
+        return sorted_list(R, at, iter_items(R, at, v), arg(a, 2, "attribute", none), !cs, rev);
+    }
+    if (!strcmp(name, "dictsort")) {  // dictsort(case_sensitive=false, by='key', reverse=false): (key, value) pairs
+        if (v.t != JV_DICT) rerr(R, at, "dictsort: expected a dict, got %s", type_name(v));
+        int cs = truthy(arg(a, 0, "case_sensitive", v_bool(0))), rev = truthy(arg(a, 2, "reverse", v_bool(0)));
+        jval_t by = arg(a, 1, "by", v_strn(R, "key", 3));
+        int pos;
+        if (str_eq(by, "key", 3)) pos = 0;
+        else if (str_eq(by, "value", 5)) pos = 1;
+        else rerr(R, at, "You can only sort by either \"key\" or \"value\"");
+        jval_t idx = v_int(pos);
+        return sorted_list(R, at, dict_items(R, v.u.d).u.l, idx, !cs, rev);
+    }
+    if (!strcmp(name, "unique")) {  // unique(case_sensitive=false, attribute=none): first of each, in order
+        int cs = truthy(arg(a, 0, "case_sensitive", v_bool(0)));
+        jval_t attr = arg(a, 1, "attribute", none);
+        jlist_t *l = iter_items(R, at, v);
+        jval_t out = v_list(R), seen = v_list(R);
+        for (size_t i = 0; i < l->n; i++) {
+            jval_t k = sort_key(R, at, l->v[i], attr);
+            if (!cs && k.t == JV_STR) k = s_case(R, k, 0);
+            int dup = 0;
+            for (size_t j = 0; j < seen.u.l->n && !dup; j++) dup = values_equal(seen.u.l->v[j], k);
+            if (!dup) list_push(R, seen.u.l, k), list_push(R, out.u.l, l->v[i]);
+        }
+        return out;
+    }
+    if (!strcmp(name, "min") || !strcmp(name, "max")) {  // min/max(case_sensitive=false, attribute=none)
+        int cs = truthy(arg(a, 0, "case_sensitive", v_bool(0))), want = name[1] == 'a' ? 1 : -1;
+        jval_t attr = arg(a, 1, "attribute", none);
+        jlist_t *l = iter_items(R, at, v);
+        if (!l->n) {
+            jval_t u = v_undef(name);
+            u.undef_msg = "No aggregated item, sequence was empty.";
+            return u;
+        }
+        size_t best = 0;
+        for (size_t i = 1; i < l->n; i++)
+            if (py_cmp(R, at, sort_key(R, at, l->v[i], attr), sort_key(R, at, l->v[best], attr), !cs) == want) best = i;
+        return l->v[best];
+    }
     rerr(R, at, "unsupported filter '%s'", name);
 }
 
@@ -1196,13 +1391,30 @@ static jval_t binop(render_t *R, const jnode_t *at, int op, jval_t a, jval_t b) 
     }
     if (a.t == JV_UNDEF || b.t == JV_UNDEF) {
         jval_t u = a.t == JV_UNDEF ? a : b;
-        rerr(R, at, "'%s' is undefined (operand of '%s')", u.undef_name ? u.undef_name : "value", sym[op]);
+        rerr(R, at, "%s (operand of '%s')", undef_text(R, u), sym[op]);
     }
     if (op == JOP_ADD && a.t == JV_STR && b.t == JV_STR) {
+        // a Markup (`x | safe`) added to a plain string escapes it, as markupsafe's Markup.__add__ and
+        // __radd__ do, and the sum is a Markup
+        int safe = a.u.s.safe || b.u.s.safe;
         buf_t s = {0};
         buf_init(&s);
-        buf_append(&s, a.u.s.p, a.u.s.n), buf_append(&s, b.u.s.p, b.u.s.n);
-        return v_str_buf(R, &s);
+        for (int k = 0; k < 2; k++) {
+            jval_t x = k ? b : a;
+            if (!safe || x.u.s.safe) {
+                buf_append(&s, x.u.s.p, x.u.s.n);
+                continue;
+            }
+            for (size_t i = 0; i < x.u.s.n; i++) {
+                char c = x.u.s.p[i];
+                const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&#34;" : c == '\'' ? "&#39;" : NULL;
+                if (e) buf_puts(&s, e);
+                else buf_putc(&s, c);
+            }
+        }
+        jval_t out = v_str_buf(R, &s);
+        out.u.s.safe = safe;
+        return out;
     }
     if (op == JOP_ADD && a.t == JV_LIST && b.t == JV_LIST) {
         jval_t out = v_list(R);
@@ -1262,6 +1474,7 @@ static jval_t eval(render_t *R, frame_t *f, const jnode_t *n) {
     case JN_LIST: case JN_TUPLE: {
         jval_t l = v_list(R);
         for (int i = 0; i < n->n_args; i++) list_push(R, l.u.l, eval(R, f, n->args[i]));
+        l.u.l->is_tuple = n->kind == JN_TUPLE;
         return l;
     }
     case JN_DICT: {
@@ -1274,7 +1487,7 @@ static jval_t eval(render_t *R, frame_t *f, const jnode_t *n) {
     case JN_SLICE: {
         jval_t none = v_none();
         jval_t obj = eval(R, f, n->a);
-        if (obj.t == JV_UNDEF) rerr(R, n, "'%s' is undefined (slicing it)", obj.undef_name ? obj.undef_name : "value");
+        if (obj.t == JV_UNDEF) rerr(R, n, "%s (slicing it)", undef_text(R, obj));
         return do_slice(R, n, obj, n->b ? eval(R, f, n->b) : none, n->c ? eval(R, f, n->c) : none,
                         n->d ? eval(R, f, n->d) : none);
     }
@@ -1283,9 +1496,17 @@ static jval_t eval(render_t *R, frame_t *f, const jnode_t *n) {
         if (fn.t == JV_UNDEF) {
             if (n->a->kind == JN_ATTR) {
                 jval_t obj = eval(R, f, n->a->a);
-                rerr(R, n, "unsupported method '%s' of a %s", n->a->name, type_name(obj));
+                // transformers renders in jinja2's ImmutableSandboxedEnvironment: methods that modify a
+                // list or dict are refused, with this message
+                static const char *const list_mod[] = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", NULL};
+                static const char *const dict_mod[] = {"update", "pop", "popitem", "setdefault", "clear", NULL};
+                const char *const *mod = obj.t == JV_LIST ? list_mod : obj.t == JV_DICT && !obj.u.d->is_namespace ? dict_mod : NULL;
+                for (int i = 0; mod && mod[i]; i++)
+                    if (!strcmp(mod[i], n->a->name))
+                        rerr(R, n, "access to attribute '%s' of '%s' object is unsafe.", n->a->name, obj.t == JV_LIST ? "list" : "dict");
+                rerr(R, n, "unsupported method '%s' of a %s (jinja2: %s)", n->a->name, type_name(obj), undef_text(R, fn));
             }
-            rerr(R, n, "'%s' is undefined (called as a function)", fn.undef_name ? fn.undef_name : "value");
+            rerr(R, n, "%s (called as a function)", undef_text(R, fn));
         }
         args_t a = eval_args(R, f, n);
         return call_func(R, n, fn, &a);

@@ -38,18 +38,21 @@ typedef struct jval {
         int b;
         long long i;
         double f;
-        struct { const char *p; size_t n; } s;  // JV_STR (not NUL-terminated in general)
+        struct { const char *p; size_t n; int safe; } s;  // JV_STR (not NUL-terminated in general);
+                                                          //   safe: a Markup (the `safe` filter's result)
         struct jlist *l;                          // JV_LIST (tuples too)
         struct jdict *d;                          // JV_DICT (namespace() objects too)
         const struct jnode *macro;                // JV_MACRO
         struct { int id; struct jval *self; } fn; // JV_FUNC: a global or a method bound to self
     } u;
     const char *undef_name;  // JV_UNDEF: what was looked up, for error messages
+    const char *undef_msg;   // JV_UNDEF: jinja2's message when not "'<undef_name>' is undefined"
 } jval_t;
 
 typedef struct jlist {
     jval_t *v;
     size_t n, cap;
+    int is_tuple;  // a tuple: (a, b) literals, dict items; printed (a, b), never equal to a list
 } jlist_t;
 
 typedef struct jdict {

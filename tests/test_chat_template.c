@@ -137,6 +137,28 @@ static void test_errors_and_whitespace(void) {
     expect_text("{{ 'èaé'.strip('é') }}|{{ 'xxéax'.strip('xé') }}", NULL, "èa|a");  // characters, not bytes
     // strftime_now reads SOURCE_DATE_EPOCH (UTC) when it is set
     expect_text("{{ strftime_now('%Y-%m-%d %H:%M') }}", NULL, "2026-03-07 09:05");
+    // sorting, aggregation and formatting as jinja2 does them
+    expect_text("{% for k, v in d | dictsort %}{{ k }}={{ v }};{% endfor %}|{{ d | dictsort(by='value', reverse=true) | first }}",
+                "{\"d\": {\"b\": 2, \"B\": 0, \"a\": 1}}", "a=1;b=2;B=0;|('b', 2)");
+    expect_text("{{ ['b', 'A', 'a', 'C'] | sort | join }} {{ [3, 1.5, 2] | sort(reverse=true) | join(',') }} "
+                "{{ xs | sort(attribute='n') | map(attribute='id') | join }}",
+                "{\"xs\": [{\"n\": 2, \"id\": \"x\"}, {\"n\": 1, \"id\": \"y\"}, {\"n\": 2, \"id\": \"z\"}]}", "AabC 3,2,1.5 yxz");
+    expect_text("{{ ['a', 'B', 'A', 'b'] | unique | join }} {{ [4, 2, 9] | min }} {{ ['x', 'Y'] | max }} [{{ [] | max }}]",
+                NULL, "aB 2 Y []");
+    expect_text("{{ '<{}|{}|{n!r}|{{x}}>'.format(1.5, none, n='q') }} {{ '{1}{0}{1}'.format('a', 'b') }}", NULL,
+                "<1.5|None|'q'|{x}> bab");
+    expect_error("{{ '{}{0}'.format(1) }}", NULL, "cannot switch from automatic field numbering to manual field specification");
+    expect_error("{{ '{0}{}'.format(1) }}", NULL, "cannot switch from manual field specification to automatic field numbering");
+    expect_error("{{ '{:>4}'.format(1) }}", NULL, "t:1:18: str.format: unsupported format spec '>4'");
+    expect_text("{{ d.items() | list }} {{ (1,) }} {{ (1, 'a') == [1, 'a'] }} {{ d | dictsort | tojson }}", "{\"d\": {\"a\": 1}}",
+                "[('a', 1)] (1,) False [[\"a\", 1]]");  // tuples
+    // a Markup (|safe) escapes the plain strings added to it; jinja2's `if seq:` in select and map
+    expect_text("{{ 'a<'|safe + x + '&'|safe }} {{ x + 'b' }} {{ none | selectattr('t') | list | length }}",
+                "{\"x\": \"\\\"<'>\"}", "a<&#34;&lt;&#39;&gt;& \"<'>b 0");
+    // jinja2's own messages, so that a caller sees the same error either way
+    expect_error("{% set _ = xs.append(1) %}", "{\"xs\": []}", "access to attribute 'append' of 'list' object is unsafe.");
+    expect_error("{{ d.x + 'a' }}", "{\"d\": {}}", "'dict object' has no attribute 'x' (operand of '+')");
+    expect_error("{{ xs[3] ~ xs[3].y }}", "{\"xs\": [1]}", "list object has no element 3 (reading its attribute 'y')");
     // unsupported constructs name themselves and where they are
     expect_error("ok\n{% include 'x.jinja' %}", NULL, "t:2:4: unsupported statement 'include'");
     expect_error("{{ x | wordcount }}", "{\"x\": \"a\"}", "t:1:6: unsupported filter 'wordcount'");

@@ -57,6 +57,32 @@ TEMPLATES = {
     "mistral_small3.2": "Mistral-Small-3.2-24B-Instruct-2506.jinja",
     "deepseek_r1": "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja",
 }
+# more families, fewer conversations each (EXTRA_CASES): what else users train, and templates that reach
+# further into jinja2 (dictsort, str.format, min, Markup from |safe, the sandbox's refusal of
+# list.append, jinja2's messages for missing attributes)
+MORE_TEMPLATES = {
+    "minimax_m2": "MiniMax-M2.jinja",
+    "qwen3_coder": "Qwen3-Coder.jinja",
+    "qwen3.5": "Qwen3.5-4B.jinja",
+    "deepseek_v3.1": "deepseek-ai-DeepSeek-V3.1.jinja",
+    "deepseek_r1_llama": "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
+    "llama3.3": "meta-llama-Llama-3.3-70B-Instruct.jinja",
+    "gpt_oss": "openai-gpt-oss-120b.jinja",
+    "kimi_k2": "Kimi-K2-Instruct.jinja",
+    "glm4.6": "GLM-4.6.jinja",
+    "phi3.5": "microsoft-Phi-3.5-mini-instruct.jinja",
+    "granite3.3": "ibm-granite-granite-3.3-2B-Instruct.jinja",
+    "gemma2": "google-gemma-2-2b-it.jinja",
+    "gemma4": "google-gemma-4-31B-it.jinja",
+    "hermes3": "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja",
+    "smollm3": "HuggingFaceTB-SmolLM3-3B.jinja",
+    "command_r_plus": "CohereForAI-c4ai-command-r-plus-tool_use.jinja",
+    "seed_oss": "ByteDance-Seed-OSS.jinja",
+    "hunyuan3": "tencent-Hy3.jinja",
+    "minicpm5": "openbmb-MiniCPM5-1B.jinja",
+    "functionary3.1": "meetkai-functionary-medium-v3.1.jinja",
+}
+EXTRA_CASES = 16
 
 # templates of this repository rendered beside them (name -> path from the repository root)
 OWN_TEMPLATES = {"demo": "configs/tokenizers/demo/chat_template.jinja"}
@@ -77,7 +103,7 @@ def extract(sdist):
     if digest != SDIST_SHA256:
         sys.exit(f"{sdist}: sha256 {digest}, expected {SDIST_SHA256} ({SDIST})")
     with tarfile.open(sdist, "r:gz") as tf:
-        for family, name in TEMPLATES.items():
+        for family, name in {**TEMPLATES, **MORE_TEMPLATES}.items():
             data = tf.extractfile(SDIST_DIR + name).read()
             with open(os.path.join(HERE, "templates", family + ".jinja"), "wb") as f:
                 f.write(data)
@@ -278,7 +304,7 @@ def variables(rng, name, i):
     elif r < 0.9:
         v["add_generation_prompt"] = False
     # else: undefined, as a caller that leaves it out
-    v.update(SPECIALS[name])
+    v.update(SPECIALS.get(name, {"bos_token": "<s>", "eos_token": "</s>"}))
     if mode == "tools" or rng.random() < 0.15:
         if rng.random() < 0.8:
             v["tools"] = rng.sample(TOOLS, rng.randint(1, 4))
@@ -311,7 +337,7 @@ def render_all(per_template):
             os.path.join(HERE, "templates", name + ".jinja")
         src = open(path, encoding="utf-8").read()
         tmpl = env.from_string(src)
-        for i in range(per_template):
+        for i in range(EXTRA_CASES if name in MORE_TEMPLATES else per_template):
             v = variables(rng, name, i)
             case = {"template": name, "vars": v}
             try:
