@@ -6,8 +6,9 @@
 //
 // Supported: text with {{ }}, {% %}, {# #} and the -/+ whitespace controls; statements if/elif/else,
 // for (tuple targets, `if` filter, else, loop.index/index0/revindex/revindex0/first/last/length/
-// previtem/nextitem, break, continue), set (names, namespace attributes, block set), macro (positional
-// and keyword arguments with defaults), generation (rendered as its body); expressions: literals
+// previtem/nextitem, break, continue), set (names, namespace attributes, block set, filtered block set),
+// filter blocks, macro (positional and keyword arguments with defaults), generation (rendered as its
+// body); expressions: literals
 // (strings, numbers, true/false/none in either case, lists, dicts, tuples), names, .attr, [index],
 // slices, calls, filters, tests (is [not]), not/and/or, + - * / // % ** ~, comparisons, in/not in,
 // `a if c else b`; globals range, namespace, raise_exception, strftime_now, dict; the filters, tests

@@ -44,6 +44,7 @@ typedef struct {
     int n_stack;
     frame_t *root;
     int ctl;  // 1: break, 2: continue pending
+    jval_t blockval;  // the body of the filter block being filtered (JN_BLOCKVAL)
     int depth;
     jmp_buf jb;
     char err[1024];
@@ -228,7 +229,7 @@ static int truthy(jval_t v) {
     case JV_INT: return v.u.i != 0;
     case JV_FLOAT: return v.u.f != 0;
     case JV_STR: return v.u.s.n != 0;
-    case JV_LIST: return v.u.l->n != 0;
+    case JV_LIST: return v.u.l->is_gen || v.u.l->n != 0;
     case JV_DICT: return v.u.d->is_namespace || v.u.d->n != 0;
     default: return 1;
     }
@@ -248,6 +249,7 @@ static int values_equal(jval_t a, jval_t b) {
     case JV_UNDEF: case JV_NONE: return 1;
     case JV_STR: return a.u.s.n == b.u.s.n && !memcmp(a.u.s.p, b.u.s.p, a.u.s.n);
     case JV_LIST:
+        if (a.u.l->is_gen || b.u.l->is_gen) return a.u.l == b.u.l;
         if (a.u.l->n != b.u.l->n || a.u.l->is_tuple != b.u.l->is_tuple) return 0;
         for (size_t i = 0; i < a.u.l->n; i++)
             if (!values_equal(a.u.l->v[i], b.u.l->v[i])) return 0;
@@ -418,6 +420,7 @@ static void json_dump(render_t *R, const jnode_t *at, buf_t *b, jval_t v, const 
     case JV_FLOAT: py_float(b, v.u.f, 1); return;
     case JV_STR: json_str(b, v.u.s.p, v.u.s.n, o->ensure_ascii); return;
     case JV_LIST:
+        if (v.u.l->is_gen) rerr(R, at, "tojson: Object of type generator is not JSON serializable (add '| list')");
         if (!v.u.l->n) { buf_puts(b, "[]"); return; }
         buf_putc(b, '[');
         for (size_t i = 0; i < v.u.l->n; i++) {
@@ -529,7 +532,7 @@ static const char *object_type_repr(jval_t v) {
     case JV_INT: return "int object";
     case JV_FLOAT: return "float object";
     case JV_STR: return "str object";
-    case JV_LIST: return "list object";
+    case JV_LIST: return v.u.l->is_gen ? "generator object" : v.u.l->is_tuple ? "tuple object" : "list object";
     case JV_DICT: return v.u.d->is_namespace ? "jinja2.utils.Namespace object" : "dict object";
     case JV_MACRO: return "jinja2.runtime.Macro object";
     default: return "function object";
@@ -587,6 +590,7 @@ static jval_t get_item(render_t *R, const jnode_t *at, jval_t obj, jval_t key) {
         if (key.t == JV_STR) return get_attr(R, at, obj, jarena_strndup(&R->arena, key.u.s.p, key.u.s.n));
         return v_undef_in(R, obj, "item", &key);
     }
+    if (obj.t == JV_LIST && obj.u.l->is_gen) return v_undef_in(R, obj, "item", &key);  // jinja2: not subscriptable
     if ((obj.t == JV_LIST || obj.t == JV_STR) && (key.t == JV_INT || key.t == JV_BOOL)) {
         size_t n = obj.t == JV_LIST ? obj.u.l->n : n_chars(obj.u.s.p, obj.u.s.n);
         long long i = norm_index(num_i(key), n);
@@ -602,6 +606,11 @@ static jval_t get_item(render_t *R, const jnode_t *at, jval_t obj, jval_t key) {
 // Python's slice indices for a sequence of n.
 static jval_t do_slice(render_t *R, const jnode_t *at, jval_t obj, jval_t lo, jval_t hi, jval_t st) {
     if (obj.t != JV_LIST && obj.t != JV_STR) rerr(R, at, "cannot slice a value of type %s", type_name(obj));
+    if (obj.t == JV_LIST && obj.u.l->is_gen) {  // jinja2: not subscriptable, so undefined
+        jval_t u = v_undef("slice");
+        u.undef_msg = "generator object has no element (a slice)";
+        return u;
+    }
     long long n = obj.t == JV_LIST ? (long long)obj.u.l->n : (long long)n_chars(obj.u.s.p, obj.u.s.n);
     long long step = st.t == JV_NONE || st.t == JV_UNDEF ? 1 : num_i(st);
     if (step == 0) rerr(R, at, "slice step cannot be zero");
@@ -637,6 +646,11 @@ static jval_t do_slice(render_t *R, const jnode_t *at, jval_t obj, jval_t lo, jv
 // The items a for loop walks: list elements, dict keys, string characters; undefined and none: none.
 static jlist_t *iter_items(render_t *R, const jnode_t *at, jval_t v) {
     jlist_t *l = jarena_alloc(&R->arena, sizeof *l);
+    if (v.t == JV_LIST && v.u.l->is_gen) {  // a generator yields its items once
+        if (v.u.l->consumed) return l;
+        v.u.l->consumed = 1;
+        return v.u.l;
+    }
     if (v.t == JV_LIST) return v.u.l;
     if (v.t == JV_UNDEF) return l;
     if (v.t == JV_DICT) {
@@ -1035,7 +1049,7 @@ static int run_test(render_t *R, const jnode_t *at, const char *name, jval_t v, 
     if (!strcmp(name, "true")) return v.t == JV_BOOL && v.u.b;
     if (!strcmp(name, "false")) return v.t == JV_BOOL && !v.u.b;
     if (!strcmp(name, "mapping")) return v.t == JV_DICT;
-    if (!strcmp(name, "sequence")) return v.t == JV_LIST || v.t == JV_STR || v.t == JV_DICT;
+    if (!strcmp(name, "sequence")) return (v.t == JV_LIST && !v.u.l->is_gen) || v.t == JV_STR || v.t == JV_DICT;
     if (!strcmp(name, "iterable")) return v.t == JV_LIST || v.t == JV_STR || v.t == JV_DICT || v.t == JV_UNDEF;
     if (!strcmp(name, "callable")) return v.t == JV_MACRO || v.t == JV_FUNC;
     if (!strcmp(name, "odd") || !strcmp(name, "even")) {
@@ -1141,6 +1155,7 @@ static jval_t filter_select(render_t *R, frame_t *f, const jnode_t *at, const ch
         int ok = test ? run_test(R, at, test, x, &ta) : truthy(x);
         if (ok != reject) list_push(R, out.u.l, l->v[i]);
     }
+    out.u.l->is_gen = 1;
     return out;
 }
 
@@ -1158,7 +1173,9 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
         switch (v.t) {
         case JV_STR: return v_int((long long)n_chars(v.u.s.p, v.u.s.n));
-        case JV_LIST: return v_int((long long)v.u.l->n);
+        case JV_LIST:
+            if (v.u.l->is_gen) rerr(R, at, "%s: object of type 'generator' has no len() (add '| list')", name);
+            return v_int((long long)v.u.l->n);
         case JV_DICT: return v_int((long long)v.u.d->n);
         case JV_UNDEF: return v_int(0);
         default: rerr(R, at, "length: a value of type %s has no length", type_name(v));
@@ -1195,6 +1212,7 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
         return s_replace(R, s, o, nw, cnt.t == JV_NONE ? -1 : num_i(cnt));
     }
     if (!strcmp(name, "first") || !strcmp(name, "last")) {
+        if (name[0] == 'l' && v.t == JV_LIST && v.u.l->is_gen) rerr(R, at, "last: 'generator' object is not reversible (add '| list')");
         jlist_t *l = iter_items(R, at, v);
         if (!l->n) return v_undef(name);
         return name[0] == 'f' ? l->v[0] : l->v[l->n - 1];
@@ -1302,6 +1320,7 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
             if (!filt && x.t == JV_UNDEF) x = arg(a, -1, "default", x);
             list_push(R, out.u.l, x);
         }
+        out.u.l->is_gen = 1;
         return out;
     }
     if (!strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") || !strcmp(name, "rejectattr"))
@@ -1482,6 +1501,7 @@ static jval_t eval(render_t *R, frame_t *f, const jnode_t *n) {
         for (int i = 0; i < n->n_args; i++) dict_set_v(R, d.u.d, eval(R, f, n->args[i]), eval(R, f, n->args2[i]));
         return d;
     }
+    case JN_BLOCKVAL: return R->blockval;
     case JN_ATTR: return get_attr(R, n, eval(R, f, n->a), n->name);
     case JN_INDEX: return get_item(R, n, eval(R, f, n->a), eval(R, f, n->b));
     case JN_SLICE: {
@@ -1667,11 +1687,19 @@ static void exec_body(render_t *R, frame_t *f, jnode_t *const *stmts, int nst) {
             }
             break;
         }
-        case JN_SETBLOCK: {
+        case JN_SETBLOCK: case JN_FILTERBLOCK: {
             buf_t *saved = R->out, *out = push_out(R, n);
             exec_body(R, f, n->args, n->n_args);
             R->out = saved;
-            dict_set(R, &f->vars, n->name, pop_out(R, out));
+            jval_t v = pop_out(R, out);
+            if (n->a) {  // the body through the block's filters
+                jval_t outer = R->blockval;
+                R->blockval = v;
+                v = eval(R, f, n->a);
+                R->blockval = outer;
+            }
+            if (n->kind == JN_FILTERBLOCK) emit(R, v);
+            else dict_set(R, &f->vars, n->name, v);
             break;
         }
         case JN_MACRO: {

@@ -53,6 +53,9 @@ typedef struct jlist {
     jval_t *v;
     size_t n, cap;
     int is_tuple;  // a tuple: (a, b) literals, dict items; printed (a, b), never equal to a list
+    int is_gen;    // a generator (map, select, reject, selectattr, rejectattr): true even when empty, no
+                   //   len, index or JSON; iterating it uses it up (consumed)
+    int consumed;
 } jlist_t;
 
 typedef struct jdict {
@@ -66,8 +69,10 @@ typedef enum {
     // expressions
     JN_LIT, JN_NAME, JN_LIST, JN_TUPLE, JN_DICT, JN_ATTR, JN_INDEX, JN_SLICE, JN_CALL, JN_FILTER, JN_TEST,
     JN_NOT, JN_NEG, JN_POS, JN_BIN, JN_AND, JN_OR, JN_COND,
+    JN_BLOCKVAL,  // the rendered body of a filter block or filtered set block: the filters' operand
     // statements
     JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_SETBLOCK, JN_MACRO, JN_BREAK, JN_CONTINUE, JN_BODY,
+    JN_FILTERBLOCK,
 } jkind_t;
 
 typedef enum {
@@ -83,7 +88,8 @@ typedef struct jnode {
     size_t n_text;
     const char *attr;    // SET ns.attr target's attribute
     jval_t lit;          // LIT
-    struct jnode *a, *b, *c;  // operands: ATTR/INDEX/FILTER/TEST/CALL object a; INDEX b; SLICE a[b:c:d]
+    struct jnode *a, *b, *c;  // operands: ATTR/INDEX/FILTER/TEST/CALL object a; INDEX b; SLICE a[b:c:d];
+                              //   FILTERBLOCK and SETBLOCK: a the filter chain over a JN_BLOCKVAL (or NULL)
     struct jnode *d;          //   COND: b if a else c; FOR: a iter, b filter; IF: a cond
     struct jnode **args;      // CALL/FILTER/TEST args; LIST/TUPLE items; DICT keys; BODY statements;
     int n_args;               //   IF/FOR: body is args

@@ -798,7 +798,7 @@ static jnode_t *parse_set(parser_t *P, token_t *kw) {
         expect_block_end(P);
         return n;
     }
-    if (is_op(P, "|")) perr_tok(P, "filtered block 'set' is not supported");
+    if (is_op(P, "|")) n->a = parse_filter_expr(P, mk(P, JN_BLOCKVAL, cur(P)));  // {% set x | f %}...{% endset %}
     expect_block_end(P);
     n->kind = JN_SETBLOCK;
     jnode_t *body = parse_body(P, (const char *const[]){"endset", NULL});
@@ -844,6 +844,18 @@ static jnode_t *parse_statement(parser_t *P) {
         expect_block_end(P);
         return n;
     }
+    if (tok_is(kw, TK_NAME, "filter")) {  // {% filter f(args) | g %}body{% endfilter %}: the body through the filters
+        jnode_t *n = mk(P, JN_FILTERBLOCK, kw), *fl = mk(P, JN_FILTER, cur(P));
+        fl->name = expect_name(P);
+        fl->a = mk(P, JN_BLOCKVAL, kw);
+        if (is_op(P, "(")) parse_args(P, fl);
+        n->a = parse_filter_expr(P, fl);
+        expect_block_end(P);
+        jnode_t *body = parse_body(P, (const char *const[]){"endfilter", NULL});
+        n->args = body->args, n->n_args = body->n_args;
+        expect_end(P, "endfilter", kw);
+        return n;
+    }
     if (tok_is(kw, TK_NAME, "generation")) {  // transformers' assistant-mask marker: its body renders as is
         expect_block_end(P);
         jnode_t *body = parse_body(P, (const char *const[]){"endgeneration", NULL});
@@ -851,8 +863,8 @@ static jnode_t *parse_statement(parser_t *P) {
         return body;
     }
     (void)begin;
-    perr(P, kw->line, kw->col, "unsupported statement '%.*s' (the subset has if, for, set, macro, break, continue, "
-         "generation)", (int)kw->n, kw->p);
+    perr(P, kw->line, kw->col, "unsupported statement '%.*s' (the subset has if, for, set, macro, filter, break, "
+         "continue, generation)", (int)kw->n, kw->p);
 }
 
 static jnode_t *parse_body(parser_t *P, const char *const *ends) {
@@ -880,12 +892,12 @@ static jnode_t *parse_body(parser_t *P, const char *const *ends) {
             if (at_end_tag(P, ends)) break;
             token_t *nm = peek(P, 1);
             if (nm->kind == TK_NAME && !ends) {
-                static const char *const stray[] = {"endif", "endfor", "else", "elif", "endset", "endmacro", "endgeneration", NULL};
+                static const char *const stray[] = {"endif", "endfor", "else", "elif", "endset", "endmacro", "endgeneration", "endfilter", NULL};
                 for (const char *const *s = stray; *s; s++)
                     if (tok_is(nm, TK_NAME, *s)) perr(P, nm->line, nm->col, "'%s' without an open block", *s);
             }
             if (nm->kind == TK_NAME && ends) {
-                static const char *const stray[] = {"endif", "endfor", "endset", "endmacro", "endgeneration", "elif", "else", NULL};
+                static const char *const stray[] = {"endif", "endfor", "endset", "endmacro", "endgeneration", "endfilter", "elif", "else", NULL};
                 for (const char *const *s = stray; *s; s++)
                     if (tok_is(nm, TK_NAME, *s)) perr(P, nm->line, nm->col, "unexpected '%s' (expected '%s')", *s, ends[0]);
             }

@@ -159,6 +159,19 @@ static void test_errors_and_whitespace(void) {
     expect_error("{% set _ = xs.append(1) %}", "{\"xs\": []}", "access to attribute 'append' of 'list' object is unsafe.");
     expect_error("{{ d.x + 'a' }}", "{\"d\": {}}", "'dict object' has no attribute 'x' (operand of '+')");
     expect_error("{{ xs[3] ~ xs[3].y }}", "{\"xs\": [1]}", "list object has no element 3 (reading its attribute 'y')");
+    // map and select give generators: true even when empty, used up by one loop, no len, index or JSON
+    expect_text("{% set g = xs | selectattr('a') %}{{ 'y' if g else 'n' }}{{ 'y' if [] | select else 'n' }} "
+                "{% for x in g %}{{ x.a }}{% endfor %}|{% for x in g %}{{ x.a }}{% endfor %}| {{ xs | map(attribute='a') | list }} "
+                "{{ xs | map(attribute='a') is sequence }} {{ xs | map(attribute='a') | first }} [{{ (xs | select)[0] }}]",
+                "{\"xs\": [{\"a\": 1}, {\"a\": 0}, {\"a\": 2}]}", "yy 12|| [1, 0, 2] False 1 []");
+    expect_error("{{ xs | select | length }}", "{\"xs\": [1]}", "object of type 'generator' has no len()");
+    expect_error("{{ xs | map('string') | tojson }}", "{\"xs\": [1]}", "Object of type generator is not JSON serializable");
+    expect_error("{{ xs | select | last }}", "{\"xs\": [1]}", "'generator' object is not reversible");
+    // filter blocks and filtered set blocks
+    expect_text("{% filter upper %}a{{ x }}b{% endfilter %}|{% filter replace('A', '-') | trim %}  xAy {% endfilter %}|"
+                "{% set s | title %}hello {{ x }}{% endset %}{{ s }}", "{\"x\": \"q\"}", "AQB|x-y|Hello Q");
+    expect_text("{% filter upper %}{% filter lower %}AbC{% endfilter %}d{% endfilter %}", NULL, "ABCD");
+    expect_error("{% filter upper %}x", NULL, "t:1:4: 'filter' block is not closed by 'endfilter'");
     // unsupported constructs name themselves and where they are
     expect_error("ok\n{% include 'x.jinja' %}", NULL, "t:2:4: unsupported statement 'include'");
     expect_error("{{ x | wordcount }}", "{\"x\": \"a\"}", "t:1:6: unsupported filter 'wordcount'");

@@ -59,7 +59,7 @@ TEMPLATES = {
 }
 # more families, fewer conversations each (EXTRA_CASES): what else users train, and templates that reach
 # further into jinja2 (dictsort, str.format, min, Markup from |safe, the sandbox's refusal of
-# list.append, jinja2's messages for missing attributes)
+# list.append, jinja2's messages for missing attributes, a filter block, map's generator into tojson)
 MORE_TEMPLATES = {
     "minimax_m2": "MiniMax-M2.jinja",
     "qwen3_coder": "Qwen3-Coder.jinja",
@@ -81,6 +81,8 @@ MORE_TEMPLATES = {
     "hunyuan3": "tencent-Hy3.jinja",
     "minicpm5": "openbmb-MiniCPM5-1B.jinja",
     "functionary3.1": "meetkai-functionary-medium-v3.1.jinja",
+    "firefunction2": "fireworks-ai-llama-3-firefunction-v2.jinja",
+    "llama_cpp_r1": "llama-cpp-deepseek-r1.jinja",
 }
 EXTRA_CASES = 16
 
