@@ -224,18 +224,17 @@ static void check_gqa_repeat(uint64_t *rng) {
     problem_free(&p);
 }
 
-// attention_decode_cpu at every position of one sequence (cache = its k, v; len = t + 1) equals the
-// forward's row t, with the same window.
+// attention_decode_cpu at every position of one sequence (cache = its k, v as one block of L positions;
+// len = t + 1) equals the forward's row t, with the same window.
 static void check_decode(int L, int H, int KV, int D, int W, uint64_t *rng) {
     problem p = problem_make(&L, 1, H, KV, D, 1.0, rng);
     p.W = W;
     size_t nq = (size_t)L * H * D;
     float *o = ophelp_floats(nq), *lse = ophelp_floats((size_t)L * H), *od = ophelp_floats(nq);
     attention_forward_cpu(o, lse, p.q, p.k, p.v, p.cu, 1, H, KV, D, W);
-    for (int t = 0; t < L; t++) {
-        int32_t len = t + 1;
-        attention_decode_cpu(od + (size_t)t * H * D, p.q + (size_t)t * H * D, p.k, p.v, &len, 1, H, KV, D, L, W);
-    }
+    const int32_t block0 = 0;
+    for (int t = 0; t < L; t++)
+        attention_decode_cpu(od + (size_t)t * H * D, p.q + (size_t)t * H * D, p.k, p.v, &block0, t + 1, H, KV, D, L, W);
     char kase[96];
     snprintf(kase, sizeof kase, "H=%d KV=%d D=%d W=%d len %d", H, KV, D, W, L);
     ophelp_report("attention_decode", kase, test_rel_l2(od, o, nq), TOL_FWD, -1, 0);
