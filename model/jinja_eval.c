@@ -433,7 +433,7 @@ static void json_dump(render_t *R, const jnode_t *at, buf_t *b, jval_t v, const 
         return;
     case JV_DICT: {
         if (!v.u.d->n) { buf_puts(b, "{}"); return; }
-        size_t n = v.u.d->n, *ord = cispo_malloc(n * sizeof *ord);
+        size_t n = v.u.d->n, *ord = jarena_alloc(&R->arena, (n + 1) * sizeof *ord);  // the arena: a failure below frees it
         for (size_t i = 0; i < n; i++) ord[i] = i;
         if (o->sort_keys)
             for (size_t i = 1; i < n; i++)  // insertion sort: dicts are small
@@ -461,13 +461,11 @@ static void json_dump(render_t *R, const jnode_t *at, buf_t *b, jval_t v, const 
             buf_puts(b, o->key_sep);
             json_dump(R, at, b, v.u.d->v[ord[i]], o, level + 1);
         }
-        free(ord);
         if (o->indent >= 0) json_newline(b, o, level);
         buf_putc(b, '}');
         return;
     }
-    default:
-        buf_free(b);
+    default:  // b is on the render's stack of buffers, freed with it
         rerr(R, at, "tojson: a value of type %s is not JSON serializable", type_name(v));
     }
 }
@@ -1083,6 +1081,8 @@ static int run_test(render_t *R, const jnode_t *at, const char *name, jval_t v, 
 }
 
 // ---- filters ----
+static buf_t *push_out(render_t *R, const jnode_t *at);
+static jval_t pop_out(render_t *R, buf_t *b);
 static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const char *name, jval_t v, const args_t *a);
 
 // Python's ordering of two values (numbers, strings by code point, lists element-wise); anything else
@@ -1195,15 +1195,15 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
         jlist_t *l = iter_items(R, at, v);
         jval_t sep = to_str(R, arg(a, 0, "d", v_strn(R, "", 0)));
         jval_t attr = arg(a, 1, "attribute", none);
-        buf_t b = {0};
-        buf_init(&b);
+        buf_t *saved = R->out, *b = push_out(R, at);  // on the render's stack: get_attr may fail
+        R->out = saved;
         for (size_t i = 0; i < l->n; i++) {
-            if (i) buf_append(&b, sep.u.s.p, sep.u.s.n);
+            if (i) buf_append(b, sep.u.s.p, sep.u.s.n);
             jval_t x = l->v[i];
             if (attr.t == JV_STR) x = get_attr(R, at, x, jarena_strndup(&R->arena, attr.u.s.p, attr.u.s.n));
-            py_str(&b, x);
+            py_str(b, x);
         }
-        return v_str_buf(R, &b);
+        return pop_out(R, b);
     }
     if (!strcmp(name, "replace")) {
         jval_t s = to_str(R, v);
@@ -1281,10 +1281,10 @@ static jval_t apply_filter(render_t *R, frame_t *f, const jnode_t *at, const cha
             rerr(R, at, "tojson: separators must be a pair of strings");
         }
         if (v.t == JV_UNDEF) rerr(R, at, "tojson: %s", undef_text(R, v));
-        buf_t b = {0};
-        buf_init(&b);
-        json_dump(R, at, &b, v, &o, 0);
-        return v_str_buf(R, &b);
+        buf_t *saved = R->out, *b = push_out(R, at);  // on the render's stack: freed if json_dump fails
+        R->out = saved;
+        json_dump(R, at, b, v, &o, 0);
+        return pop_out(R, b);
     }
     if (!strcmp(name, "indent")) {
         jval_t s = to_str(R, v), w = arg(a, 0, "width", v_int(4));
