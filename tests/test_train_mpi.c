@@ -176,7 +176,7 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/sft", bin, sft_args, dir);
     test_check(run(cmd) == 0, "SFT run for the evaluation: %s", out_buf);
     const char *eval_args = "tokenizer=configs/tokenizers/demo/tokenizer.json eval_data=arithmetic task_dmin=1 "
-                            "task_dmax=1 eval_size=15 max_new_tokens=32 seed=5 eval_greedy=false eval_samples=3";
+                            "task_dmax=1 eval_size=15 max_new_tokens=32 seed=5 eval_greedy=false eval_samples=8";
     double acc[2] = {NAN, NAN}, len[2] = {NAN, NAN};
     for (int k = 0; k < 2; k++) {
         snprintf(cmd, sizeof cmd, "%s%s%s'%s' eval model=%s/sft/ckpt-000301.h5 %s", k ? "'" : "", k ? mpi : "",
