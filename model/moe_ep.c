@@ -1,6 +1,6 @@
 // model/moe_ep.c — expert parallelism for the MoE block (model/moe_ep.h).
-// defines: moe_ep_range, moe_ep_owner, moe_ep_attach, moe_ep_detach, moe_ep_forward_idle,
-//          moe_ep_backward_idle, moe_ep_layer_forward, moe_ep_layer_backward
+// defines: moe_ep_range, moe_ep_owner, moe_ep_attach, moe_ep_detach, moe_ep_comm, moe_ep_serve,
+//          moe_ep_layer_forward, moe_ep_layer_backward
 //
 // One layer's forward on rank q of a group of P (E experts, rank r owning [lo_r, hi_r)):
 //     counts:   n[q][e] = rows of q's tokens routed to expert e (q's dispatch offsets); all-gathered
@@ -26,7 +26,8 @@ struct moe_ep {
     moe_ep_comm_t comm;
     int e_lo, e_hi, nl;   // owned experts [e_lo, e_hi), nl of them
     size_t rmax;          // receive capacity in rows: size * max_tokens * K
-    int32_t *cnt;         // [L][size][E] host: rows each rank dispatched to each expert in the last forward
+    int32_t *cnt;         // [L][size][E+1] host: rows each rank dispatched to each expert in the last forward,
+                          // then whether the rank had tokens (1) or was serving (0)
     int32_t *src_off;     // [L][E+1] host: this rank's dispatch offsets of the last forward (0: no tokens)
     int32_t *loc_host;    // [L][nl+1] host: row ranges of the local experts in xr
     int32_t *loc_dev;     // [L][nl+1] backend: the same, for the grouped GEMMs
@@ -65,7 +66,7 @@ int moe_ep_attach(model_t *m, const moe_ep_comm_t *comm) {
     const size_t C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size, es = m->esize;
     ep->rmax = P * (size_t)m->max_tokens * (size_t)c->n_experts_per_tok;
     backend_t *b = m->be;
-    ep->cnt = cispo_calloc(L * P * E, sizeof(int32_t));
+    ep->cnt = cispo_calloc(L * P * (E + 1), sizeof(int32_t));
     ep->src_off = cispo_calloc(L * (E + 1), sizeof(int32_t));
     ep->loc_host = cispo_calloc(L * (size_t)(ep->nl + 1), sizeof(int32_t));
     ep->loc_dev = backend_alloc(b, L * (size_t)(ep->nl + 1) * sizeof(int32_t));
@@ -115,6 +116,8 @@ void moe_ep_detach(model_t *m) {
     m->ep = NULL;
 }
 
+const moe_ep_comm_t *moe_ep_comm(const model_t *m) { return m->ep ? &m->ep->comm : NULL; }
+
 static void ep_die(const moe_ep_t *ep, int l, const char *what) {
     char msg[160];
     snprintf(msg, sizeof msg, "expert parallelism, rank %d of %d, MoE layer %d: %s", ep->comm.rank, ep->comm.size, l,
@@ -127,21 +130,21 @@ static void ep_die(const moe_ep_t *ep, int l, const char *what) {
 // receive (rows for the local experts, expert by expert, source by source). Returns R, the rows received.
 static size_t ep_blocks(moe_ep_t *ep, const model_config_t *c, int l, int *nsb, int *nrb) {
     const int E = c->n_experts, P = ep->comm.size, me = ep->comm.rank;
-    const int32_t *cnt = ep->cnt + (size_t)l * P * E, *src = ep->src_off + (size_t)l * (E + 1);
+    const int32_t *cnt = ep->cnt + (size_t)l * P * (E + 1), *src = ep->src_off + (size_t)l * (E + 1);
     int32_t *loc = ep->loc_host + (size_t)l * (ep->nl + 1);
     int ns = 0, nr = 0;
     for (int p = 0; p < P; p++) {
         int lo, hi;
         moe_ep_range(E, P, p, &lo, &hi);
         for (int e = lo; e < hi; e++)
-            if (cnt[(size_t)me * E + e] > 0)
-                ep->sb[ns++] = (moe_ep_block_t){p, (size_t)src[e], (size_t)cnt[(size_t)me * E + e]};
+            if (cnt[(size_t)me * (E + 1) + e] > 0)
+                ep->sb[ns++] = (moe_ep_block_t){p, (size_t)src[e], (size_t)cnt[(size_t)me * (E + 1) + e]};
     }
     size_t pos = 0;
     for (int e = ep->e_lo; e < ep->e_hi; e++) {
         loc[e - ep->e_lo] = (int32_t)pos;
         for (int r = 0; r < P; r++) {
-            size_t n = (size_t)cnt[(size_t)r * E + e];
+            size_t n = (size_t)cnt[(size_t)r * (E + 1) + e];
             if (n) ep->rb[nr++] = (moe_ep_block_t){r, pos, n}, pos += n;
         }
     }
@@ -150,19 +153,25 @@ static size_t ep_blocks(moe_ep_t *ep, const model_config_t *c, int l, int *nsb, 
     return pos;
 }
 
-void moe_ep_layer_forward(model_t *m, int l, const void *xe, const int32_t *off_host, int S, void *ye) {
+// One layer's forward; off_host NULL: a serving pass. Returns 0, doing nothing more, when the counts show
+// that no rank of the group has tokens (the end of moe_ep_serve on every rank), else 1.
+static int layer_forward(model_t *m, int l, const void *xe, const int32_t *off_host, void *ye) {
     const model_config_t *c = &m->cfg;
     moe_ep_t *ep = m->ep;
     backend_t *b = m->be;
     const int E = c->n_experts, P = ep->comm.size, C = c->hidden_size, F = c->intermediate_size;
     int32_t *src = ep->src_off + (size_t)l * (E + 1);
-    int32_t *cnt = ep->cnt + (size_t)l * P * E;
-    if (S > 0) memcpy(src, off_host, (size_t)(E + 1) * sizeof(int32_t));
+    int32_t *cnt = ep->cnt + (size_t)l * P * (E + 1);
+    if (off_host) memcpy(src, off_host, (size_t)(E + 1) * sizeof(int32_t));
     else memset(src, 0, (size_t)(E + 1) * sizeof(int32_t));
-    int32_t *mine = cispo_malloc((size_t)E * sizeof(int32_t));
+    int32_t *mine = cispo_malloc((size_t)(E + 1) * sizeof(int32_t));
     for (int e = 0; e < E; e++) mine[e] = src[e + 1] - src[e];
-    if (ep->comm.allgather_i32(ep->comm.ctx, mine, cnt, E)) ep_die(ep, l, "all-gather of the routed counts");
+    mine[E] = off_host != NULL;
+    if (ep->comm.allgather_i32(ep->comm.ctx, mine, cnt, E + 1)) ep_die(ep, l, "all-gather of the routed counts");
     free(mine);
+    int any = 0;
+    for (int r = 0; r < P; r++) any |= cnt[(size_t)r * (E + 1) + E];
+    if (!any) return 0;
     int ns, nr;
     size_t R = ep_blocks(ep, c, l, &ns, &nr);
     if (R > ep->rmax) {
@@ -190,6 +199,12 @@ void moe_ep_layer_forward(model_t *m, int l, const void *xe, const int32_t *off_
     // combine: the outputs return along the dispatch blocks, reversed
     if (ep->comm.exchange(ep->comm.ctx, ep->yr, ep->rb, nr, ye, ep->sb, ns, rowb))
         ep_die(ep, l, "return of the expert outputs");
+    return 1;
+}
+
+void moe_ep_layer_forward(model_t *m, int l, const void *xe, const int32_t *off_host, int S, void *ye) {
+    CISPO_ASSERT(S > 0 && off_host);
+    layer_forward(m, l, xe, off_host, ye);
 }
 
 void moe_ep_layer_backward(model_t *m, int l, const void *dye, int S, void *dxe) {
@@ -223,12 +238,13 @@ void moe_ep_layer_backward(model_t *m, int l, const void *dye, int S, void *dxe)
         ep_die(ep, l, "return of the input gradients");
 }
 
-void moe_ep_forward_idle(model_t *m) {
-    CISPO_ASSERT(m->ep);
-    for (int l = 0; l < m->cfg.n_layers; l++) moe_ep_layer_forward(m, l, NULL, NULL, 0, NULL);
-}
-
-void moe_ep_backward_idle(model_t *m) {
-    CISPO_ASSERT(m->ep);
-    for (int l = m->cfg.n_layers - 1; l >= 0; l--) moe_ep_layer_backward(m, l, NULL, 0, NULL);
+void moe_ep_serve(model_t *m, int backward) {
+    if (!m->ep) return;
+    const int L = m->cfg.n_layers;
+    // each round: a pass without tokens, for as long as one rank of the group still has a micro-batch
+    while (layer_forward(m, 0, NULL, NULL, NULL)) {
+        for (int l = 1; l < L; l++) layer_forward(m, l, NULL, NULL, NULL);
+        if (backward)
+            for (int l = L - 1; l >= 0; l--) moe_ep_layer_backward(m, l, NULL, 0, NULL);
+    }
 }

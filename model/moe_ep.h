@@ -6,13 +6,13 @@
 // The transport is the caller's: model/ sees only moe_ep_comm_t (trainer/dist_ep.c implements it over
 // MPI), so no MPI or NCCL header reaches model/.
 // defines: moe_ep_block_t, moe_ep_comm_t, moe_ep_t, moe_ep_range, moe_ep_owner, moe_ep_attach,
-//          moe_ep_detach, moe_ep_forward_idle, moe_ep_backward_idle, moe_ep_layer_forward,
-//          moe_ep_layer_backward
+//          moe_ep_detach, moe_ep_comm, moe_ep_serve, moe_ep_layer_forward, moe_ep_layer_backward
 //
 // Use (every rank of the group runs the same sequence of forwards and backwards):
 //     moe_ep_attach(m, &comm);                // m->ep: model_forward/model_backward now exchange
 //     model_forward(m, ...); model_logprobs(...); model_backward(m, ...);
-//     moe_ep_forward_idle(m); moe_ep_backward_idle(m);   // a rank out of tokens still serves its experts
+//     ... as many micro-batches as this rank has (the group's ranks may have different numbers) ...
+//     moe_ep_serve(m, 1);   // then serve the experts to the group's others until every rank is done
 //     moe_ep_detach(m);
 // The parameter buffer keeps the whole layout on every rank; a rank computes with, and accumulates
 // gradients into, its own experts only (the other experts' gradients stay as they were). The forward
@@ -54,13 +54,17 @@ int moe_ep_owner(int n_experts, int size, int e);
 // is not usable (size < 1, rank outside it).
 int moe_ep_attach(model_t *m, const moe_ep_comm_t *comm);
 void moe_ep_detach(model_t *m);
-// A forward and a backward with no tokens of this rank's own: the exchanges of every MoE layer, and the
-// expert work for the rows other ranks send. For a rank with fewer micro-batches than its group's others.
-void moe_ep_forward_idle(model_t *m);
-void moe_ep_backward_idle(model_t *m);
+// The transport m's experts are split over (NULL when m->ep is not set).
+const moe_ep_comm_t *moe_ep_comm(const model_t *m);
+// After a loop of passes (forwards, each followed by a backward when backward is set): passes with no tokens
+// of this rank's own (every MoE layer's exchanges, and the expert work for the rows the others send) until
+// every rank of the group has called it. Each pass starts with the all-gather of the first layer's counts,
+// which carries whether the rank has tokens; a round where no rank has ends the loop on all of them at once,
+// so the ranks need not know each other's number of micro-batches. A collective of the group.
+void moe_ep_serve(model_t *m, int backward);
 
 // model/layer_moe.c: the expert part of the MoE block when m->ep is set. xe [S, C] the local rows in
-// expert order with off_host [E+1] (host) their ranges (S = 0: no local tokens, xe and off_host unused);
+// expert order with off_host [E+1] (host) their ranges (off_host NULL: a serving pass without tokens);
 // writes ye [S, C], the expert outputs of the local rows. The backward takes dye [S, C] and writes
 // dxe [S, C]; the owned experts' weight gradients accumulate into m->grads.
 void moe_ep_layer_forward(model_t *m, int l, const void *xe, const int32_t *off_host, int S, void *ye);

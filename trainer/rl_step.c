@@ -25,6 +25,7 @@
 #include "base/common.h"
 #include "base/rng.h"
 #include "trainer/dist.h"
+#include "model/moe_ep.h"
 #include "trainer/train.h"
 #include "trainer/train_batch.h"
 #include "trainer/train_data.h"
@@ -465,6 +466,8 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         }
         free(mb), mb = NULL;
     }
+    // expert parallelism: the recompute forwards of the EP group's other ranks still need this rank's experts
+    moe_ep_serve(t->m, 0);
     rc = sync_fail(rc);
     // every rank runs the same U updates (a rank without sequences in one joins the sums)
     const int U = n_g > 0 ? (c->minibatches < n_g ? c->minibatches : n_g) : 0;
@@ -502,6 +505,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             micro_backward(t->m, seqs + lo, b, d + at, t->aux_coef * (float)b->T / (float)upd_packed);
             packed += b->T;
         }
+        moe_ep_serve(t->m, 1);
         free(mb), mb = NULL;
         if ((rc = sync_fail(rc))) break;
         if ((rc = train_allreduce_grads(t))) break;

@@ -98,6 +98,7 @@ typedef struct {
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
     int device;                    // enum run_device: where the model trains and decodes
     int zero;                      // ZeRO stage over the data-parallel ranks: 0 none, 1 moments sharded
+    int ep;                        // expert-parallel group size: world = ep x data-parallel degree (1: none)
     int rollout_slots;             // sequences decoded together
     // ---- evaluation ----
     int eval_every;                // held-out accuracy every k RL steps (0: before and after only)

@@ -10,6 +10,7 @@
 
 #include "base/common.h"
 #include "trainer/dist.h"
+#include "model/moe_ep.h"
 #include "trainer/train.h"
 #include "trainer/train_batch.h"
 #include "trainer/train_data.h"
@@ -124,6 +125,7 @@ int train_sft_step(train_t *t, metrics_t *mt) {
         for (int j = 0; j < mb[k].n_resp; j++) loss -= lp[j], d[j] = -1.0f / (float)n_tok;
         micro_backward(t->m, seqs, &mb[k], d, t->aux_coef * (float)mb[k].T / (float)n_packed);
     }
+    moe_ep_serve(t->m, 1);  // expert parallelism: serve the experts to the EP group's ranks with more micro-batches
     free(lp), free(d), free(mb), free(seqs), free(idx);
     if (rc) return -1;
     if (dw->world > 1) {  // global gradient, loss and count; every rank then takes the same AdamW step

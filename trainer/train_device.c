@@ -42,6 +42,7 @@ int train_allreduce_grads(train_t *t) {
     dist_t *dw = dist_world();
     if (dw->world == 1) return 0;
     const size_t n = t->m->table.n_floats;
+    if (t->opt.ep) return optim_reduce_grads(&t->opt, t->m->grads);  // expert parallelism: dense and expert parts
     const int zero = t->opt.dp != NULL;
     if (t->be.kind == BACKEND_CPU)
         return zero ? dist_reduce_scatter_sum_f32(dw, t->m->grads, n) : dist_allreduce_sum_f32(dw, t->m->grads, n);

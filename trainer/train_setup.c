@@ -14,6 +14,7 @@
 #include "rl/verifier.h"
 #include "model/hf.h"
 #include "trainer/checkpoint.h"
+#include "trainer/dist_ep.h"
 #include "trainer/paths.h"
 #include "trainer/train.h"
 #include "trainer/train_data.h"
@@ -119,6 +120,26 @@ static int probe_verifiers(const train_t *t) {
     return 0;
 }
 
+// Expert parallelism (run key ep): the grid over the world, the policy's experts split over its EP group,
+// and every optimizer of the run in EP mode. One run per process, so one grid.
+static dist_ep_t ep_grid;
+static int ep_on;
+
+static int open_ep(train_t *t) {
+    dist_t *dw = dist_world();
+    if (t->cfg.ep == 1) return 0;
+    if (dist_ep_init(&ep_grid, dw, t->cfg.ep)) return -1;
+    ep_on = 1;
+    moe_ep_comm_t comm;
+    dist_ep_comm(&ep_grid, &t->be, &comm);
+    if (moe_ep_attach(t->m, &comm)) return -1;
+    optim_use_ep(&ep_grid, &t->m->table, &t->mcfg, t->cfg.zero);
+    if (dw->rank == 0)
+        printf("expert parallelism: %d ranks = ep %d x dp %d, %d experts per MoE layer (rank 0 holds %d)\n", dw->world,
+               ep_grid.ep, ep_grid.dp, t->mcfg.n_experts, t->mcfg.n_experts / ep_grid.ep + (t->mcfg.n_experts % ep_grid.ep > 0));
+    return 0;
+}
+
 int train_open(train_t *t, const run_config_t *cfg) {
     memset(t, 0, sizeof *t);
     t->cfg = *cfg;
@@ -181,6 +202,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
     train_upload(t, t->m->params, params, t->m->table.n_floats);
     model_sync_weights(t->m);
     free(params);
+    if (open_ep(t)) return -1;
     t->engine = infer_create(t->m, cfg->rollout_slots, longest + cfg->max_new_tokens + 1);
     if (t->be.kind != BACKEND_CPU) train_memory_report(t);
 
@@ -202,6 +224,11 @@ void train_close(train_t *t) {
     train_set_free(&t->train);
     train_set_free(&t->eval);
     optim_free(&t->opt);
+    if (ep_on) {
+        optim_use_ep(NULL, NULL, NULL, 0);
+        dist_ep_free(&ep_grid);
+        ep_on = 0;
+    }
     reward_pool_free(t->pool);
     backend_release(&t->be);
     memset(t, 0, sizeof *t);
