@@ -128,10 +128,11 @@ int run_dir_claim(const run_config_t *c, char *ckpt, size_t cap) {
                       "one with out=ANOTHER_DIR (overwrite=true replaces it)", c->out, what);
 }
 
-// Keys that may differ when a run is resumed: where and how it is written and watched, not what it computes.
+// Keys that may differ when a run is resumed: where and how it is written and watched, not what it computes
+// (ep splits the experts over the ranks as their number does: results change only in fp32 summation order).
 static const char *const free_keys[] = {"out", "resume", "halt_after", "quiet", "report", "save_every", "save_minutes",
                                         "keep_checkpoints", "reward_workers", "overwrite", "allow_config_change",
-                                        "samples", "max_verifier_failed", NULL};
+                                        "samples", "max_verifier_failed", "ep", NULL};
 
 int run_dir_check_config(const run_config_t *c) {
     char path[1100];
