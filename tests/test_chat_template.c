@@ -1,9 +1,12 @@
 // tests/test_chat_template.c — the Jinja2 subset and chat templates (model/jinja.h, model/chat_template.h)
 // against jinja2 configured as transformers' apply_chat_template: every case of tests/chat/fixtures.jsonl
-// (written by tests/chat/make_fixtures.py from tests/chat/templates/*.jinja) renders to the same text, or
-// fails with the same raise_exception message; unsupported constructs fail naming the construct and
-// its line:column; chat templates load from a model directory; the SFT split of a conversation.
-// Run: ./build/test_chat_template (from the source tree), TEST_VERBOSE=1 for every check.
+// (written by tests/chat/make_fixtures.py from the models' templates in tests/chat/templates/ and the demo
+// tokenizer's) renders to the same bytes, or fails with the same raise_exception message; Python's
+// semantics the templates meet (JSON floats, Unicode whitespace, sorting, str.format, Markup, generators,
+// filter blocks, jinja2's error texts); unsupported constructs fail naming the construct and its
+// line:column; chat templates load from a model directory; the SFT split of a conversation; the demo's
+// arithmetic stream as chat records loads to the plain demo's prompts and demonstrations.
+// Run: ./build/tests/test_chat_template (from the source tree), TEST_VERBOSE=1 for every check.
 #define _POSIX_C_SOURCE 200809L  // setenv
 #include <cjson/cJSON.h>
 #include <stdio.h>
