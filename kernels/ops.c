@@ -118,8 +118,7 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
         w[2] = lmhead_workspace_bytes_cuda(s->T, s->C, s->V);
         w[3] = moe_workspace_bytes_cuda(s->T, s->E, s->K);
         w[4] = attention_workspace_bytes_cuda(s->T, s->nseq, s->H, s->KV, s->D);
-        w[5] = (size_t)s->T * s->H * s->D * s->D * sizeof(float);  // lightning decode's gathered states
-        if (w[5] < ((size_t)1 << 16)) w[5] = (size_t)1 << 16;  // reductions (sum_squares)
+        w[5] = (size_t)1 << 16;  // reductions (sum_squares)
         w[6] = sample_workspace_bytes_cuda(s->nseq, s->V);  // the sampler's probabilities of a batch's rows
         size_t mx = 0;
         for (int i = 0; i < 7; i++) mx = w[i] > mx ? w[i] : mx;
@@ -360,20 +359,13 @@ void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot,
         return;
     }
 #ifdef CISPO_HAVE_CUDA
-    // the kernel steps contiguous states: gather the slots' states into the workspace, step, scatter
-    // back. The slot indices are read on the host (a copy of n ints), which costs one synchronisation.
+    // the kernel steps each slot's state in place (slot indices read on the device)
     if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
-        size_t mark = backend_ws_mark(b);
-        float *tmp = backend_ws_take(b, (size_t)n * HDD * sizeof(float));
-        int32_t *hs = cispo_malloc((size_t)n * sizeof(int32_t));
-        backend_download(b, hs, slot, (size_t)n * sizeof(int32_t));
-        for (int i = 0; i < n; i++) backend_copy(b, tmp + (size_t)i * HDD, states + (size_t)hs[i] * HDD, HDD * sizeof(float));
-        cuda_ok(lightning_decode_cuda((uint16_t *)o, tmp, (const uint16_t *)q, (const uint16_t *)k, (const uint16_t *)v,
-                                      slopes, n, H, D, ST(b)),
+        double t0 = prof_begin(b);
+        cuda_ok(lightning_decode_slots_cuda((uint16_t *)o, states, slot, (const uint16_t *)q, (const uint16_t *)k,
+                                            (const uint16_t *)v, slopes, n, H, D, ST(b)),
                 OP_lightning_decode);
-        for (int i = 0; i < n; i++) backend_copy(b, states + (size_t)hs[i] * HDD, tmp + (size_t)i * HDD, HDD * sizeof(float));
-        free(hs);
-        backend_ws_reset(b, mark);
+        prof_end(b, OP_lightning_decode, t0);
         return;
     }
 #endif
@@ -524,6 +516,46 @@ void sample_tokens(backend_t *b, int32_t *tok, float *logp, int32_t *done, sampl
                sample_tokens_cuda(tok, logp, done, state, slot, logits, n, V, ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_sample_tokens);
     sample_tokens_cpu(tok, logp, done, state, slot, logits, n, V);
+}
+
+// ---- CUDA graphs ----
+int ops_graph_begin(backend_t *b) {
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA && !b->prof) return graph_begin_cuda(ST(b));
+#endif
+    (void)b;
+    return -1;
+}
+
+void *ops_graph_end(backend_t *b) {
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA) return graph_end_cuda(ST(b));
+#endif
+    (void)b;
+    return NULL;
+}
+
+void ops_graph_launch(backend_t *b, void *graph) {
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA) {
+        if (graph_launch_cuda(graph, ST(b))) {
+            char what[512];
+            snprintf(what, sizeof what, "CUDA graph launch: %s", cispo_last_error());
+            cispo_die(__FILE__, __LINE__, what, "CUDA graph replay failed");
+        }
+        return;
+    }
+#endif
+    (void)b, (void)graph;
+    cispo_die(__FILE__, __LINE__, "ops_graph_launch", "this backend has no graphs (ops_graph_begin returned -1)");
+}
+
+void ops_graph_free(void *graph) {
+#ifdef CISPO_HAVE_CUDA
+    if (graph) graph_free_cuda(graph);
+#else
+    (void)graph;
+#endif
 }
 
 // ---- optimizer ----

@@ -11,7 +11,7 @@
 //          moe_route_forward, moe_aux_loss, moe_route_backward, moe_dispatch, moe_dispatch_backward,
 //          moe_combine_forward, moe_combine_backward, lmhead_logprob_forward, lmhead_logprob_backward,
 //          lmhead_logits, sample_slot_t, sample_uniform, sample_tokens, SAMPLE_DONE_*, sum_squares,
-//          scale_f32, adamw_step
+//          scale_f32, adamw_step, ops_graph_begin, ops_graph_end, ops_graph_launch, ops_graph_free
 //
 // One contract for every backend:
 //  - shapes and layout as the CPU reference (kernels/cpu/ops_cpu.h): row-major, contiguous,
@@ -251,6 +251,17 @@ double sample_uniform(uint64_t seed, uint64_t step);
 // with pi = exp(logp), then the length budget; SAMPLE_DONE_*), and advances n_gen and run.
 void sample_tokens(backend_t *b, int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
                    const float *logits, int n, int V);
+
+// ---- CUDA graphs: a run of ops captured once and replayed with one launch (CUDA backend only) ----
+// ops_graph_begin starts capturing the context's stream (returns -1 where the backend has no
+// graphs: the CPU); the ops called until ops_graph_end are recorded, not run. Captured ops must not
+// read the host or upload (stage their inputs first); their pointers and launch sizes are frozen,
+// so a replay sees the device contents at launch time. ops_graph_end returns the executable graph, or
+// NULL when the capture failed (the error is cleared; run the ops directly instead).
+int ops_graph_begin(backend_t *b);
+void *ops_graph_end(backend_t *b);
+void ops_graph_launch(backend_t *b, void *graph);
+void ops_graph_free(void *graph);
 
 // ---- optimizer (fp32 tensors) ----
 // sum of squares of g [n] in double, returned on the host (synchronises).

@@ -72,14 +72,23 @@ infer_t *infer_create_paged(model_t *m, int max_slots, int max_ctx, int n_blocks
     e->out = backend_alloc(b, 3 * (size_t)max_slots * sizeof(int32_t));
     e->out_host = cispo_calloc(3 * (size_t)max_slots, sizeof(int32_t));
     e->slot_dev = backend_alloc(b, (size_t)max_slots * sizeof(int32_t));
+    const char *g = getenv("CISPO_CUDA_GRAPHS");
+    e->use_graphs = b->kind == BACKEND_CUDA && !model_rope_by_length(c) && !(g && !strcmp(g, "0"));
+    e->graphs = cispo_calloc((size_t)max_slots + 1, sizeof(void *));
     return e;
 }
 
 infer_t *infer_create(model_t *m, int max_slots, int max_ctx) { return infer_create_paged(m, max_slots, max_ctx, 0); }
 
+static void drop_graphs(infer_t *e) {
+    for (int i = 0; i <= e->max_slots; i++) ops_graph_free(e->graphs[i]), e->graphs[i] = NULL;
+}
+
 void infer_free(infer_t *e) {
     if (!e) return;
     backend_t *b = e->m->be;
+    drop_graphs(e);
+    free(e->graphs);
     backend_free(b, e->cache.lin_state);
     backend_free(b, e->cache.state_stage);
     backend_free(b, e->cache.state_init);
@@ -277,9 +286,33 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
     e->cache.continuing = 0;
     e->cache.slot_host = slot;
     e->cache.start_host = start;
-    int rc = model_forward_cached(m, tokens, cu, n, n, &e->cache);
+    int rc = model_stage_cached(m, tokens, cu, n, n, &e->cache);
     if (rc == 0) {
-        head_rows(e, rows, n, logits);
+        backend_t *b = m->be;
+        void *g = NULL;
+        if (e->use_graphs) {
+            if (e->graph_ws != (const void *)b->ws) drop_graphs(e), e->graph_ws = b->ws;  // pointers changed
+            g = e->graphs[n];
+            if (!g && ops_graph_begin(b) == 0) {
+                model_run_cached(m, &e->cache);
+                lmhead_logits(b, e->logits, ACT(m, m->h_final), WP(m, m->table.lm_head), n, c->hidden_size,
+                              c->vocab_size);
+                g = e->graphs[n] = ops_graph_end(b);
+                if (!g) {
+                    fprintf(stderr, "infer: decode step runs without CUDA graphs: %s\n", cispo_last_error());
+                    e->use_graphs = 0;
+                }
+            }
+        }
+        if (g) {
+            ops_graph_launch(b, g);
+            e->n_rows = n;
+            e->graph_steps++;
+            if (logits) backend_download(b, logits, e->logits, (size_t)n * c->vocab_size * sizeof(float));
+        } else {
+            model_run_cached(m, &e->cache);
+            head_rows(e, rows, n, logits);
+        }
         for (int i = 0; i < n; i++) e->len[slots[i]]++;
     }
     free(cu);

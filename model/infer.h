@@ -49,6 +49,13 @@ typedef struct {
     int32_t *out;        // [3 * max_slots] backend memory: tokens, log-prob bits, done codes
     int32_t *out_host;   // the same on the host
     int32_t *slot_dev;   // [max_slots] the slots of the rows to sample
+    // CUDA graphs of the decode step (forward + LM head), one per batch size n, captured on first use
+    // and replayed after the step's inputs are staged. On by default on CUDA (CISPO_CUDA_GRAPHS=0
+    // turns them off; so do RoPE types whose frequencies depend on the position, and a failed capture).
+    int use_graphs;
+    void **graphs;       // [max_slots + 1], NULL where not captured yet
+    const void *graph_ws;  // the workspace arena the graphs were captured with (a new one drops them)
+    long graph_steps;    // decode steps run by a graph replay
 } infer_t;
 
 // What fits: the capacity planner's numbers for one model and maximum sequence length.
@@ -87,7 +94,8 @@ int infer_prefill(infer_t *e, const int *slots, const int32_t *const *prompts, c
 // The same, appending each chunk to its slot's cache (chunked prefill: a long prompt in pieces).
 int infer_prefill_chunk(infer_t *e, const int *slots, const int32_t *const *chunks, const int *lens, int n,
                         float *logits_last);
-// Appends one token to each of n slots; logits [n, V] (host, or NULL) of the next token.
+// Appends one token to each of n slots; logits [n, V] (host, or NULL) of the next token. On CUDA the
+// step after staging is a CUDA graph replay (infer_t.use_graphs).
 int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, float *logits);
 
 // Sets a slot's sampling parameters and resets its stop state (n_gen = run = 0).

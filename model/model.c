@@ -1,6 +1,7 @@
 // model/model.c — the whole network: memory plan, forward over packed sequences, log-probs through
 // the fp32 LM head, and the backward pass into every parameter's gradient.
-// defines: model_create, model_create_on, model_free, model_forward, model_forward_cached, model_logprobs,
+// defines: model_create, model_create_on, model_free, model_forward, model_forward_cached, model_stage_cached,
+//          model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad, model_sync_weights, model_scratch_take
 //
 // One decoder layer (transformers' MiniMaxDecoderLayer; docs/model.md "Forward"):
@@ -234,15 +235,21 @@ static int stage_batch(model_t *m, const int32_t *ids, const int32_t *cu_seqlens
     return 0;
 }
 
-int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T,
-                         model_cache_t *cache) {
+int model_stage_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T,
+                       const model_cache_t *cache) {
     const model_config_t *c = &m->cfg;
     if (stage_batch(m, ids, cu_seqlens, nseq, T, cache)) return -1;
-    backend_t *b = m->be;
-    m->cache = cache;
     op_ws_shape_t shape = {T, nseq, c->hidden_size, c->vocab_size, c->n_heads, c->n_kv_heads, c->head_dim,
                            c->n_experts, c->n_experts_per_tok, c->intermediate_size};
-    backend_ws_reserve(b, ops_workspace_bytes(b, &shape));
+    backend_ws_reserve(m->be, ops_workspace_bytes(m->be, &shape));
+    return 0;
+}
+
+void model_run_cached(model_t *m, model_cache_t *cache) {
+    const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
+    const int T = m->T;
+    m->cache = cache;
     const int C = c->hidden_size;
     const size_t TC = (size_t)T * C;
     model_scratch_t sc = {m->scratch, 0, m->n_scratch};
@@ -271,6 +278,13 @@ int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqle
     rmsnorm_forward(b, ACT(m, m->h_final), STAT(m, m->rstd_final), ACT(m, m->x_final), WP(m, m->table.final_norm), T,
                     C, eps);
     m->cache = NULL;
+}
+
+int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T,
+                         model_cache_t *cache) {
+    const model_config_t *c = &m->cfg;
+    if (model_stage_cached(m, ids, cu_seqlens, nseq, T, cache)) return -1;
+    model_run_cached(m, cache);
     // the load-balancing losses of all layers, read once; prefill and decode train nothing, and a
     // device read would stall every decode step
     if (cache) {
@@ -278,7 +292,7 @@ int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqle
         return 0;
     }
     float aux_host[MODEL_MAX_LAYERS];
-    backend_download(b, aux_host, STAT(m, m->layer[0].aux), (size_t)c->n_layers * sizeof(float));
+    backend_download(m->be, aux_host, STAT(m, m->layer[0].aux), (size_t)c->n_layers * sizeof(float));
     double aux = 0;
     for (int l = 0; l < c->n_layers; l++) aux += aux_host[l];
     m->aux_loss = (float)aux;

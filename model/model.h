@@ -2,7 +2,8 @@
 // (kernels/ops.h) for every backend: forward and backward over packed sequences, every parameter's
 // gradient, and the same forward with caches for prefill and decode (model/infer.h).
 // defines: model_t, model_layer_acts_t, model_cache_t, model_create, model_create_on, model_free,
-//          model_forward, model_forward_cached, model_logprobs, model_backward, model_zero_grad,
+//          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
+//          model_backward, model_zero_grad,
 //          model_sync_weights, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
 //          MODEL_CACHE_DECODE
 //
@@ -153,6 +154,13 @@ int model_forward(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int
 // The same forward with caches (cache->mode: prefill or decode; see model_cache_t).
 int model_forward_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T,
                          model_cache_t *cache);
+// The cached forward in two halves: model_stage_cached checks the batch and brings its index arrays
+// to the backend (host work and uploads, and the workspace sized), model_run_cached runs its ops only
+// (no host reads or uploads: with a cache it can be captured as a CUDA graph and replayed for the
+// next batch of the same shape once that batch is staged).
+int model_stage_cached(model_t *m, const int32_t *ids, const int32_t *cu_seqlens, int nseq, int T,
+                       const model_cache_t *cache);
+void model_run_cached(model_t *m, model_cache_t *cache);
 // Per-token log-probs of targets [T] (-1 = no target: logp 0) under the last forward; entropy [T] or NULL.
 // With m->logit_scale s != 1 they are of softmax(s z) (z the logits), and model_backward follows.
 void model_logprobs(model_t *m, const int32_t *targets, float *logp, float *entropy);

@@ -7,8 +7,11 @@
 //
 // The loop, as rl/rollout.c's but open-ended: admit waiting choices into free slots (one batched
 // prefill, within the model's prefill budget), decode one token for every active sequence, sample
-// each row with its own generator, apply the stop rules (end-of-sequence token, stop strings, the
-// length budget), free finished slots. The model runs without the lock; results are handed over under it.
+// each row on the model's backend with its own seed (kernels/ops.h sample_tokens: the counter-based
+// draw, so a choice's samples do not depend on what runs beside it; logits come to the host only
+// for requests that ask top_logprobs), apply the stop rules (end-of-sequence token, stop strings, the
+// length budget), free finished slots and their KV blocks. The model runs without the lock; results
+// are handed over under it.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +247,7 @@ static int take_token(serve_engine_t *g, slot_t *s, int32_t tok, float lp, const
 // request has no choice left.
 static void finish_slot(serve_engine_t *g, slot_t *s, int how) {
     serve_request_t *r = s->req;
+    infer_release(g->e, (int)(s - g->slots));  // its KV blocks go back to the pool at once
     if (how) r->ch[s->ch].finish = how;
     r->n_finished++;
     pthread_cond_broadcast(&r->cond);
@@ -273,10 +277,29 @@ static void fail_active(serve_engine_t *g, const char *why) {
         }
 }
 
+// The slot's sampling parameters for the device sampler: the request's rule and the choice's seed;
+// the stop rules (EOS, max_tokens, stop strings) stay with take_token, so the device judges none.
+static void sample_begin(serve_engine_t *g, int b) {
+    const slot_t *s = &g->slots[b];
+    const sampler_config_t *c = &s->req->sampler;
+    sample_slot_t p = {.seed = s->req->ch[s->ch].rng, .temperature = c->temperature, .top_p = c->top_p,
+                       .top_k = c->top_k, .greedy = c->greedy, .tempered_logp = c->tempered_logp, .eos_id = -1,
+                       .max_new = 0x7fffffff};
+    infer_sample_begin(g->e, b, &p);
+}
+
+// Whether any of the n slots ids[] wants the step's logits on the host (top_logprobs).
+static int want_logits(const serve_engine_t *g, const int *ids, int n) {
+    for (int j = 0; j < n; j++)
+        if (g->slots[ids[j]].req->top_logprobs) return 1;
+    return 0;
+}
+
 void serve_engine_run(serve_engine_t *g) {
     infer_t *e = g->e;
     const int V = g->V, B = g->B;
-    float *logits = cispo_malloc(sizeof(float) * (size_t)B * V), *scratch = cispo_malloc(sizeof(float) * 2 * (size_t)V);
+    float *logits = cispo_malloc(sizeof(float) * (size_t)B * V);
+    int32_t *done = cispo_malloc(sizeof(int32_t) * (size_t)B);
     int *ids = cispo_malloc(sizeof(int) * (size_t)B), *lens = cispo_malloc(sizeof(int) * (size_t)B);
     const int32_t **pp = cispo_malloc(sizeof(*pp) * (size_t)B);
     int32_t *toks = cispo_malloc(sizeof(int32_t) * (size_t)B), *picked = cispo_malloc(sizeof(int32_t) * (size_t)B);
@@ -315,22 +338,19 @@ void serve_engine_run(serve_engine_t *g) {
         // the slots' choices stay valid without the lock: only this thread finishes them
         pthread_mutex_unlock(&g->mu);
         int rc = 0;
+        int host = 0;
         if (k > 0) {
-            rc = infer_prefill(e, ids, pp, lens, k, logits);
-            if (!rc)
-                for (int j = 0; j < k; j++) {
-                    slot_t *s = &g->slots[ids[j]];
-                    float pr;
-                    picked[j] = sampler_next(logits + (size_t)j * V, V, &s->req->sampler, &s->req->ch[s->ch].rng, scratch,
-                                             &lps[j], &pr);
-                }
+            for (int j = 0; j < k; j++) sample_begin(g, ids[j]);
+            host = want_logits(g, ids, k);
+            rc = infer_prefill(e, ids, pp, lens, k, host ? logits : NULL);
+            if (!rc) infer_sample(e, ids, k, picked, lps, done);
             pthread_mutex_lock(&g->mu);
             if (rc) {
                 fail_active(g, cispo_last_error());
                 continue;
             }
             for (int j = 0; j < k; j++)
-                if (take_token(g, &g->slots[ids[j]], picked[j], lps[j], logits + (size_t)j * V))
+                if (take_token(g, &g->slots[ids[j]], picked[j], lps[j], host ? logits + (size_t)j * V : NULL))
                     finish_slot(g, &g->slots[ids[j]], 0);
                 else
                     pthread_cond_broadcast(&g->slots[ids[j]].req->cond);
@@ -340,15 +360,10 @@ void serve_engine_run(serve_engine_t *g) {
         int m = 0;
         for (int b = 0; b < B; b++)
             if (g->slots[b].req) ids[m] = b, toks[m] = g->slots[b].next, m++;
+        host = m > 0 && want_logits(g, ids, m);
         if (m > 0) {
-            rc = infer_decode(e, ids, toks, m, logits);
-            if (!rc)
-                for (int j = 0; j < m; j++) {
-                    slot_t *s = &g->slots[ids[j]];
-                    float pr;
-                    picked[j] = sampler_next(logits + (size_t)j * V, V, &s->req->sampler, &s->req->ch[s->ch].rng, scratch,
-                                             &lps[j], &pr);
-                }
+            rc = infer_decode(e, ids, toks, m, host ? logits : NULL);
+            if (!rc) infer_sample(e, ids, m, picked, lps, done);
         }
         pthread_mutex_lock(&g->mu);
         if (rc) {
@@ -357,7 +372,7 @@ void serve_engine_run(serve_engine_t *g) {
         }
         g->max_batch = m > g->max_batch ? m : g->max_batch;
         for (int j = 0; j < m; j++)
-            if (take_token(g, &g->slots[ids[j]], picked[j], lps[j], logits + (size_t)j * V))
+            if (take_token(g, &g->slots[ids[j]], picked[j], lps[j], host ? logits + (size_t)j * V : NULL))
                 finish_slot(g, &g->slots[ids[j]], 0);
             else
                 pthread_cond_broadcast(&g->slots[ids[j]].req->cond);
@@ -366,7 +381,7 @@ void serve_engine_run(serve_engine_t *g) {
     fail_active(g, "the server is shutting down");
     while (g->head) drop_queued(g, g->head, "the server is shutting down");
     pthread_mutex_unlock(&g->mu);
-    free(logits), free(scratch), free(ids), free(lens), free(pp), free(toks), free(picked), free(lps);
+    free(logits), free(done), free(ids), free(lens), free(pp), free(toks), free(picked), free(lps);
 }
 
 serve_engine_t *serve_engine_create(infer_t *e, const tokenizer_t *tok, int eos_id, int max_queue) {

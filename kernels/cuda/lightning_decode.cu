@@ -1,11 +1,13 @@
 // kernels/cuda/lightning_decode.cu — one lightning-attention decode step for a batch of sequences.
-// defines: lightning_decode_cuda
+// defines: lightning_decode_cuda, lightning_decode_slots_cuda
 //
 // Per (sequence, head): S = lam S + k^T v, o = q S, with S [D, D] fp32 in device memory, read once
 // and written once. That is 8 D^2 bytes against 4 D^2 FLOPs, so the step is bound by memory
 // bandwidth; the kernel only has to stream the state with 16-byte accesses and enough loads in flight.
 // One CTA of 256 threads per (sequence, head): D/4 threads cover a row of S with float4s, the other
 // factor of the 256 splits the rows into groups whose partial q S sums meet in shared memory.
+// With slot indices (device memory), sequence i steps the state of slot slot[i] in place: the
+// engine's per-slot states need no gather and no host read of the indices.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -19,7 +21,8 @@ namespace {
 template <int D>
 __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o, float *state,
                                                                const __nv_bfloat16 *q, const __nv_bfloat16 *k,
-                                                               const __nv_bfloat16 *v, const float *slopes, int H) {
+                                                               const __nv_bfloat16 *v, const float *slopes, int H,
+                                                               const int32_t *slot) {
     constexpr int TPR = D / 4;        // threads per row
     constexpr int RG = 256 / TPR;     // row groups
     constexpr int RPG = D / RG;       // rows per group
@@ -39,7 +42,8 @@ __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o,
     vv.z = __bfloat162float(v[vec + 4 * cq + 2]);
     vv.w = __bfloat162float(v[vec + 4 * cq + 3]);
     __syncthreads();
-    float4 *S = reinterpret_cast<float4 *>(state + (size_t)sh * D * D) + cq;
+    const size_t sidx = slot ? (size_t)slot[sh / H] * H + h : (size_t)sh;
+    float4 *S = reinterpret_cast<float4 *>(state + sidx * D * D) + cq;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     float4 s[RPG];
 #pragma unroll
@@ -71,9 +75,8 @@ __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o,
 
 } // namespace
 
-extern "C" int lightning_decode_cuda(uint16_t *o, float *state, const uint16_t *q, const uint16_t *k,
-                                     const uint16_t *v, const float *slopes, int nseq, int H, int D,
-                                     cudaStream_t stream) {
+static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t *q, const uint16_t *k,
+                  const uint16_t *v, const float *slopes, int nseq, int H, int D, cudaStream_t stream) {
     if (nseq < 1 || H < 1) return cispo_fail("lightning_decode_cuda: bad sizes nseq=%d H=%d (need >= 1)", nseq, H);
     if (D != 64 && D != 128) return cispo_fail("lightning_decode_cuda: head_dim D=%d is not supported (64 or 128)", D);
     if (!o || !state || !q || !k || !v || !slopes)
@@ -84,10 +87,23 @@ extern "C" int lightning_decode_cuda(uint16_t *o, float *state, const uint16_t *
     auto *vb = reinterpret_cast<const __nv_bfloat16 *>(v);
     const unsigned grid = (unsigned)nseq * (unsigned)H;
     if (D == 64)
-        lightning_decode_kernel<64><<<grid, 256, 0, stream>>>(ob, state, qb, kb, vb, slopes, H);
+        lightning_decode_kernel<64><<<grid, 256, 0, stream>>>(ob, state, qb, kb, vb, slopes, H, slot);
     else
-        lightning_decode_kernel<128><<<grid, 256, 0, stream>>>(ob, state, qb, kb, vb, slopes, H);
+        lightning_decode_kernel<128><<<grid, 256, 0, stream>>>(ob, state, qb, kb, vb, slopes, H, slot);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return cispo_fail("lightning_decode_cuda: CUDA error %s", cudaGetErrorString(e));
     return 0;
+}
+
+extern "C" int lightning_decode_cuda(uint16_t *o, float *state, const uint16_t *q, const uint16_t *k,
+                                     const uint16_t *v, const float *slopes, int nseq, int H, int D,
+                                     cudaStream_t stream) {
+    return launch(o, state, NULL, q, k, v, slopes, nseq, H, D, stream);
+}
+
+extern "C" int lightning_decode_slots_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *q,
+                                           const uint16_t *k, const uint16_t *v, const float *slopes, int nseq, int H,
+                                           int D, cudaStream_t stream) {
+    if (!slot) return cispo_fail("lightning_decode_slots_cuda: slot indices are NULL");
+    return launch(o, states, slot, q, k, v, slopes, nseq, H, D, stream);
 }

@@ -15,7 +15,8 @@
 //          moe_aux_loss_cuda, moe_route_backward_cuda, moe_dispatch_cuda, moe_dispatch_backward_cuda,
 //          moe_combine_forward_cuda, moe_combine_backward_cuda, moe_workspace_bytes_cuda, kv_write_cuda,
 //          sum_squares_cuda, scale_f32_cuda, adamw_step_cuda, attention_forward_cuda, attention_backward_cuda,
-//          attention_decode_cuda, attention_workspace_bytes_cuda, sample_workspace_bytes_cuda, sample_tokens_cuda
+//          attention_decode_cuda, attention_workspace_bytes_cuda, sample_workspace_bytes_cuda, sample_tokens_cuda,
+//          graph_begin_cuda, graph_end_cuda, graph_launch_cuda, graph_free_cuda
 #ifndef CISPO_KERNELS_CUDA_OPS_CUDA_H
 #define CISPO_KERNELS_CUDA_OPS_CUDA_H
 
@@ -127,6 +128,12 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
 int attention_decode_cuda(void *o, const void *q, const void *kcache, const void *vcache, const int32_t *slot,
                           const int32_t *len, int n, int H, int KV, int D, const int32_t *block_table, int max_blocks,
                           int block_size, int window, int dtype, cudaStream_t st);
+
+// ---- CUDA graphs (kernels/cuda/graph.cu): stream capture, instantiate, replay ----
+int graph_begin_cuda(cudaStream_t st);
+void *graph_end_cuda(cudaStream_t st);  // NULL when the capture failed (error cleared, message set)
+int graph_launch_cuda(void *graph, cudaStream_t st);
+void graph_free_cuda(void *graph);
 
 // ---- sampling (kernels/cuda/sample.cu): one CTA a row, fp32 logits, state in device memory ----
 size_t sample_workspace_bytes_cuda(int n, int V);
