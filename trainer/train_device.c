@@ -92,4 +92,5 @@ void train_memory_report(const train_t *t) {
         printf("memory: %.1f of %.1f GiB free on the device; micro_tokens up to about %ld fit\n", gib(fr), gib(tot),
                fit > 0 ? fit : 0);
     }
+    if (t->engine) infer_report(t->engine, stdout);  // the rollout engine's capacity plan
 }
