@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """tests/chat/make_fixtures.py — the chat-template fixtures of tests/test_chat_template.c.
 
-Two modes:
+Modes:
 
     python3 tests/chat/make_fixtures.py --extract [--sdist FILE]   # templates/*.jinja from the pinned package
     python3 tests/chat/make_fixtures.py                            # fixtures.jsonl from templates/*.jinja
+    python3 tests/chat/make_fixtures.py --check-all DIR [--sdist FILE]   # all the package's templates, in DIR
 
 --extract takes the models' own chat templates out of the PyPI source distribution of
 llama-cpp-python 0.3.36 (its vendored llama.cpp keeps them under models/templates/), after checking the
@@ -33,6 +34,8 @@ import hashlib
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -94,8 +97,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 FIXED_NOW = datetime(2026, 3, 7, 9, 5, 0, tzinfo=timezone.utc)
 
 
-def extract(sdist):
-    tmp = None
+def fetch_sdist(sdist):
+    """The path of the pinned sdist (downloaded with pip when sdist is None), its sha256 checked."""
     if sdist is None:
         tmp = tempfile.mkdtemp()
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp,
@@ -104,12 +107,33 @@ def extract(sdist):
     digest = hashlib.sha256(open(sdist, "rb").read()).hexdigest()
     if digest != SDIST_SHA256:
         sys.exit(f"{sdist}: sha256 {digest}, expected {SDIST_SHA256} ({SDIST})")
-    with tarfile.open(sdist, "r:gz") as tf:
-        for family, name in {**TEMPLATES, **MORE_TEMPLATES}.items():
+    return sdist
+
+
+def extract(sdist, chat_dir=HERE, names=None):
+    """Writes chat_dir/templates/<family>.jinja for names (family -> file in SDIST_DIR; default: ours)."""
+    os.makedirs(os.path.join(chat_dir, "templates"), exist_ok=True)
+    with tarfile.open(fetch_sdist(sdist), "r:gz") as tf:
+        for family, name in (names or {**TEMPLATES, **MORE_TEMPLATES}).items():
             data = tf.extractfile(SDIST_DIR + name).read()
-            with open(os.path.join(HERE, "templates", family + ".jinja"), "wb") as f:
+            with open(os.path.join(chat_dir, "templates", family + ".jinja"), "wb") as f:
                 f.write(data)
             print(f"templates/{family}.jinja <- {SDIST_DIR}{name} ({len(data)} bytes)")
+
+
+def check_all(sdist, out_dir):
+    """Every template of the package, 24 conversations each, laid out under out_dir as the C test reads
+    its files (tests/chat/templates, tests/chat/fixtures.jsonl, configs/tokenizers/demo)."""
+    sdist = fetch_sdist(sdist)
+    with tarfile.open(sdist, "r:gz") as tf:
+        files = sorted(m.name[len(SDIST_DIR):] for m in tf.getmembers()
+                       if m.name.startswith(SDIST_DIR) and m.name.endswith(".jinja"))
+    chat_dir = os.path.join(out_dir, "tests", "chat")
+    extract(sdist, chat_dir, {re.sub(r"[^a-z0-9.]", "_", f[:-6].lower()): f for f in files})
+    shutil.copytree(os.path.join(ROOT, "configs", "tokenizers", "demo"),
+                    os.path.join(out_dir, "configs", "tokenizers", "demo"), dirs_exist_ok=True)
+    render_all(24, chat_dir, all_more=False)
+    print(f"now: cd {out_dir} && <build>/tests/test_chat_template")
 
 
 def make_env():
@@ -326,20 +350,20 @@ def variables(rng, name, i):
     return v
 
 
-def render_all(per_template):
+def render_all(per_template, chat_dir=HERE, all_more=True):
     import jinja2
 
     env = make_env()
     rng = random.Random(20261204)
-    names = sorted(f[:-6] for f in os.listdir(os.path.join(HERE, "templates")) if f.endswith(".jinja"))
+    names = sorted(f[:-6] for f in os.listdir(os.path.join(chat_dir, "templates")) if f.endswith(".jinja"))
     names += sorted(OWN_TEMPLATES)
     out = []
     for name in names:
         path = os.path.join(ROOT, OWN_TEMPLATES[name]) if name in OWN_TEMPLATES else \
-            os.path.join(HERE, "templates", name + ".jinja")
+            os.path.join(chat_dir, "templates", name + ".jinja")
         src = open(path, encoding="utf-8").read()
         tmpl = env.from_string(src)
-        for i in range(EXTRA_CASES if name in MORE_TEMPLATES else per_template):
+        for i in range(EXTRA_CASES if all_more and name in MORE_TEMPLATES else per_template):
             v = variables(rng, name, i)
             case = {"template": name, "vars": v}
             try:
@@ -349,7 +373,7 @@ def render_all(per_template):
             except (TypeError, ValueError, AttributeError):  # Python's own message: the C side fails in its words
                 case["error"] = ""
             out.append(case)
-    with open(os.path.join(HERE, "fixtures.jsonl"), "w", encoding="utf-8") as f:
+    with open(os.path.join(chat_dir, "fixtures.jsonl"), "w", encoding="utf-8") as f:
         for c in out:
             f.write(json.dumps(c, ensure_ascii=False) + "\n")
     print(f"tests/chat/fixtures.jsonl: {len(out)} cases over {len(names)} templates")
@@ -364,8 +388,11 @@ def main():
     ap.add_argument("--extract", action="store_true", help="write templates/*.jinja from the pinned sdist")
     ap.add_argument("--sdist", help=f"the {SDIST_FILE} already downloaded (default: pip download it)")
     ap.add_argument("--per-template", type=int, default=48, help="conversations per template (default 48)")
+    ap.add_argument("--check-all", metavar="DIR", help="every template of the package, laid out in DIR for the C test")
     a = ap.parse_args()
-    if a.extract:
+    if a.check_all:
+        check_all(a.sdist, a.check_all)
+    elif a.extract:
         extract(a.sdist)
     else:
         render_all(a.per_template)
