@@ -89,7 +89,8 @@ static __device__ double pass(const float *p, int V, prefix_t P, uint32_t theta,
 }
 
 // The shortest prefix of P whose count (mass = 0) or mass reaches `target` (>= target; > target when
-// strict). Returns 0 when even all of P falls short; else *out is the prefix (its last token out->jb).
+// strict). Returns 0 when even all of P falls short (in these sums' rounding); else *out is the prefix
+// (its last token out->jb).
 static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double target, int mass, int strict,
                                       prefix_t *out, double *sh, double *scan, int *ish) {
 #define REACH(x) (strict ? (x) > target : (x) >= target)
@@ -118,9 +119,8 @@ static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double 
         carry = carry + scan[blockDim.x - 1];
     }
 #undef REACH
-    // rounding between the two sums: the whole tie group
-    out->vb = lo, out->jb = V - 1;
-    return 1;
+    // the tie group's own sum fell short of what the pass summed (rounding): as if P fell short
+    return 0;
 }
 
 // the last token of P in the order: the smallest probability, then the largest id
