@@ -1,0 +1,181 @@
+// trainer/dist_nccl.c — NCCL collectives and the MoE exchange on device buffers (trainer/dist_nccl.h).
+#include "trainer/dist_nccl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/common.h"
+
+#ifdef CISPO_HAVE_NCCL
+#include <cuda_runtime.h>
+#include <mpi.h>
+#include <nccl.h>
+
+struct dist_nccl {
+    dist_t *g;          // the MPI group (bootstrap, host-side counts)
+    backend_t *be;      // device and stream
+    ncclComm_t comm;
+};
+
+int dist_nccl_available(void) { return 1; }
+
+static int nccl_fail(const dist_nccl_t *c, const char *what, ncclResult_t rc) {
+    return cispo_fail("%s rank %d/%d: NCCL %s failed: %s", c->g->host, c->g->rank, c->g->world, what,
+                      ncclGetErrorString(rc));
+}
+
+#define NCCL_TRY(c, what, call)                               \
+    do {                                                      \
+        ncclResult_t nrc_ = (call);                           \
+        if (nrc_ != ncclSuccess) return nccl_fail(c, what, nrc_); \
+    } while (0)
+
+dist_nccl_t *dist_nccl_init(dist_t *g, backend_t *be) {
+    if (be->kind != BACKEND_CUDA) {
+        cispo_fail("NCCL needs the CUDA backend (this one is %s)", backend_name(be->kind));
+        return NULL;
+    }
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    if (g->rank == 0) {
+        ncclResult_t rc = ncclGetUniqueId(&id);
+        if (rc != ncclSuccess) {
+            cispo_fail("%s rank 0: ncclGetUniqueId failed: %s", g->host, ncclGetErrorString(rc));
+            return NULL;
+        }
+    }
+    // the id travels over MPI as floats' worth of bytes (dist_broadcast_f32 carries any bytes)
+    if (g->world > 1) {
+        float buf[(sizeof id + sizeof(float) - 1) / sizeof(float)];
+        memcpy(buf, &id, sizeof id);
+        if (dist_broadcast_f32(g, buf, sizeof buf / sizeof(float), 0)) return NULL;
+        memcpy(&id, buf, sizeof id);
+    }
+    dist_nccl_t *c = cispo_calloc(1, sizeof *c);
+    c->g = g;
+    c->be = be;
+    cudaSetDevice(be->device);
+    ncclResult_t rc = ncclCommInitRank(&c->comm, g->world, id, g->rank);
+    if (rc != ncclSuccess) {
+        nccl_fail(c, "communicator init", rc);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void dist_nccl_free(dist_nccl_t *c) {
+    if (!c) return;
+    ncclCommDestroy(c->comm);
+    free(c);
+}
+
+#define STREAM(c) ((cudaStream_t)(c)->be->stream)
+#define NCHUNK ((size_t)1 << 30)  // elements per call
+
+int dist_nccl_allreduce_sum_f32(dist_nccl_t *c, float *buf, size_t n) {
+    NCCL_TRY(c, "group start", ncclGroupStart());
+    for (size_t o = 0; o < n; o += NCHUNK) {
+        size_t k = n - o < NCHUNK ? n - o : NCHUNK;
+        ncclResult_t rc = ncclAllReduce(buf + o, buf + o, k, ncclFloat, ncclSum, c->comm, STREAM(c));
+        if (rc != ncclSuccess) return ncclGroupEnd(), nccl_fail(c, "all-reduce", rc);
+    }
+    NCCL_TRY(c, "all-reduce", ncclGroupEnd());
+    return 0;
+}
+
+// One reduce to each owner of its shard (uneven shards: ncclReduceScatter wants equal ones), grouped.
+int dist_nccl_reduce_scatter_sum_f32(dist_nccl_t *c, float *buf, size_t n) {
+    const int W = c->g->world;
+    NCCL_TRY(c, "group start", ncclGroupStart());
+    for (int r = 0; r < W; r++) {
+        size_t b, e;
+        dist_shard_range(W, r, n, &b, &e);
+        if (e <= b) continue;
+        ncclResult_t rc = ncclReduce(buf + b, buf + b, e - b, ncclFloat, ncclSum, r, c->comm, STREAM(c));
+        if (rc != ncclSuccess) return ncclGroupEnd(), nccl_fail(c, "reduce-scatter", rc);
+    }
+    NCCL_TRY(c, "reduce-scatter", ncclGroupEnd());
+    return 0;
+}
+
+int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n) {
+    const int W = c->g->world;
+    NCCL_TRY(c, "group start", ncclGroupStart());
+    for (int r = 0; r < W; r++) {
+        size_t b, e;
+        dist_shard_range(W, r, n, &b, &e);
+        if (e <= b) continue;
+        ncclResult_t rc = ncclBroadcast(buf + b, buf + b, e - b, ncclFloat, r, c->comm, STREAM(c));
+        if (rc != ncclSuccess) return ncclGroupEnd(), nccl_fail(c, "all-gather", rc);
+    }
+    NCCL_TRY(c, "all-gather", ncclGroupEnd());
+    return 0;
+}
+
+int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                       const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+    NCCL_TRY(c, "group start", ncclGroupStart());
+    for (int k = 0; k < nsb; k++) {
+        ncclResult_t rc = ncclSend((const char *)send + sb[k].row * row_bytes, sb[k].rows * row_bytes, ncclUint8,
+                                   sb[k].peer, c->comm, STREAM(c));
+        if (rc != ncclSuccess) return ncclGroupEnd(), nccl_fail(c, "send of routed rows", rc);
+    }
+    for (int k = 0; k < nrb; k++) {
+        ncclResult_t rc = ncclRecv((char *)recv + rb[k].row * row_bytes, rb[k].rows * row_bytes, ncclUint8,
+                                   rb[k].peer, c->comm, STREAM(c));
+        if (rc != ncclSuccess) return ncclGroupEnd(), nccl_fail(c, "receive of routed rows", rc);
+    }
+    NCCL_TRY(c, "exchange of routed rows", ncclGroupEnd());
+    return 0;
+}
+
+static int nccl_ep_allgather(void *ctx, const int32_t *mine, int32_t *all, int n) {
+    dist_nccl_t *c = ctx;
+    return dist_allgather_i32(c->g, mine, all, n);
+}
+
+static int nccl_ep_exchange(void *ctx, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                            const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+    return dist_nccl_exchange(ctx, send, sb, nsb, recv, rb, nrb, row_bytes);
+}
+
+void dist_nccl_ep_comm(dist_nccl_t *c, moe_ep_comm_t *out) {
+    *out = (moe_ep_comm_t){.rank = c->g->rank, .size = c->g->world, .ctx = c, .allgather_i32 = nccl_ep_allgather,
+                           .exchange = nccl_ep_exchange};
+}
+
+#else  // a build without NCCL: the calls say so
+
+struct dist_nccl {
+    int unused;
+};
+
+int dist_nccl_available(void) { return 0; }
+
+static int no_nccl(void) {
+    return cispo_fail("this build has no NCCL (CMake did not find nccl.h and libnccl; the MPI path serves instead)");
+}
+
+dist_nccl_t *dist_nccl_init(dist_t *g, backend_t *be) {
+    (void)g, (void)be;
+    no_nccl();
+    return NULL;
+}
+void dist_nccl_free(dist_nccl_t *c) { (void)c; }
+int dist_nccl_allreduce_sum_f32(dist_nccl_t *c, float *buf, size_t n) { return (void)c, (void)buf, (void)n, no_nccl(); }
+int dist_nccl_reduce_scatter_sum_f32(dist_nccl_t *c, float *buf, size_t n) {
+    return (void)c, (void)buf, (void)n, no_nccl();
+}
+int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n) { return (void)c, (void)buf, (void)n, no_nccl(); }
+int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                       const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+    (void)c, (void)send, (void)sb, (void)nsb, (void)recv, (void)rb, (void)nrb, (void)row_bytes;
+    return no_nccl();
+}
+void dist_nccl_ep_comm(dist_nccl_t *c, moe_ep_comm_t *out) {
+    (void)c;
+    memset(out, 0, sizeof *out);
+}
+#endif

@@ -1,0 +1,39 @@
+// trainer/dist_nccl.h — NCCL on the CUDA backend, bootstrapped over MPI: rank 0 of a group makes the
+// unique id and broadcasts it over the group's MPI communicator, every rank then joins the NCCL
+// communicator with the group's ranks. Collectives run on device buffers in the backend's stream (ordered
+// with its kernels): the gradient all-reduce, ZeRO-1's reduce-scatter and all-gather with the uneven shards
+// of dist_shard_range (one reduce or broadcast per owner, grouped), and the MoE exchange of model/moe_ep.h
+// as grouped ncclSend/ncclRecv. Built when CMake finds NCCL (CISPO_HAVE_NCCL); otherwise every call fails
+// with a message saying so, and the MPI path (trainer/dist.h, trainer/dist_ep.h: host staging) is the one.
+// defines: dist_nccl_t, dist_nccl_available, dist_nccl_init, dist_nccl_free, dist_nccl_allreduce_sum_f32,
+//          dist_nccl_reduce_scatter_sum_f32, dist_nccl_allgather_f32, dist_nccl_exchange, dist_nccl_ep_comm
+#ifndef CISPO_TRAINER_DIST_NCCL_H
+#define CISPO_TRAINER_DIST_NCCL_H
+
+#include <stddef.h>
+
+#include "kernels/backend.h"
+#include "model/moe_ep.h"
+#include "trainer/dist.h"
+
+typedef struct dist_nccl dist_nccl_t;
+
+// Whether this build has NCCL.
+int dist_nccl_available(void);
+// A communicator over g's ranks for the CUDA backend be (its device and stream). A collective of g.
+// NULL (+ message) on failure, or when the build has no NCCL or be is not CUDA.
+dist_nccl_t *dist_nccl_init(dist_t *g, backend_t *be);
+void dist_nccl_free(dist_nccl_t *c);
+// In-place sum over the ranks of buf [n] (device memory, fp32). 0 or -1 (+ message).
+int dist_nccl_allreduce_sum_f32(dist_nccl_t *c, float *buf, size_t n);
+// ZeRO-1 on device memory, the shards of dist_shard_range(world, rank, n): each rank's shard of buf gets
+// the sum over ranks of that shard / every owner's shard is copied to all ranks.
+int dist_nccl_reduce_scatter_sum_f32(dist_nccl_t *c, float *buf, size_t n);
+int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n);
+// model/moe_ep.h's exchange on device rows: grouped ncclSend/ncclRecv, blocks to and from group ranks.
+int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                       const moe_ep_block_t *rb, int nrb, size_t row_bytes);
+// The transport for model/moe_ep.h over c: counts all-gathered over c's MPI group (host), rows by NCCL.
+void dist_nccl_ep_comm(dist_nccl_t *c, moe_ep_comm_t *out);
+
+#endif
