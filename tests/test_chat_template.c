@@ -289,11 +289,61 @@ static void test_demo_chat_records_match_plain(void) {
     remove(path);
 }
 
+// configs/demo_chat.yaml is configs/demo.yaml with chat-record data: every other key must stay equal, or
+// docs/demo-results.md's comparison of the two stops holding.
+static int config_keys(const char *path, char keys[][2][128], int cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < cap) {
+        char *c = strchr(line, '#');
+        if (c) *c = 0;
+        char *colon = strchr(line, ':');
+        if (!colon || line[0] == ' ') continue;
+        *colon = 0;
+        char *v = colon + 1;
+        while (*v == ' ') v++;
+        v[strcspn(v, " \r\n")] = 0;
+        snprintf(keys[n][0], sizeof keys[n][0], "%.127s", line);
+        snprintf(keys[n][1], sizeof keys[n][1], "%.127s", v);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_demo_chat_config(void) {
+    static char a[64][2][128], b[64][2][128];
+    int na = config_keys("configs/demo.yaml", a, 64), nb = config_keys("configs/demo_chat.yaml", b, 64);
+    if (!test_check(na > 10 && nb > 10, "read configs/demo.yaml (%d keys) and configs/demo_chat.yaml (%d keys)", na, nb)) return;
+    // the data: the synthetic task's keys there, the chat records' here
+    static const char *const data_keys[] = {"train_data", "eval_data", "task_dmin", "task_dmax", "out", "chat_template", NULL};
+    int same = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        char (*x)[2][128] = pass ? b : a, (*y)[2][128] = pass ? a : b;
+        int nx = pass ? nb : na, ny = pass ? na : nb;
+        for (int i = 0; i < nx; i++) {
+            int skip = 0;
+            for (int k = 0; data_keys[k]; k++) skip |= !strcmp(x[i][0], data_keys[k]);
+            if (skip) continue;
+            int j = 0;
+            while (j < ny && strcmp(y[j][0], x[i][0])) j++;
+            if (j == ny || strcmp(y[j][1], x[i][1])) {
+                printf("    %s: '%s' in one config, '%s' in the other\n", x[i][0], x[i][1], j < ny ? y[j][1] : "(absent)");
+                same = 0;
+            }
+        }
+    }
+    test_check(same, "configs/demo_chat.yaml equals configs/demo.yaml but for its data keys");
+}
+
 int main(void) {
     setenv("SOURCE_DATE_EPOCH", "1772874300", 1);  // make_fixtures.py's FIXED_NOW, 2026-03-07 09:05:00 UTC
     test_fixtures();
     test_demo_template_and_records();
     test_demo_chat_records_match_plain();
+    test_demo_chat_config();
     test_errors_and_whitespace();
     return test_finish("test_chat_template");
 }
