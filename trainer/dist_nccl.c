@@ -7,6 +7,11 @@
 
 #include "base/common.h"
 
+static dist_nccl_t *world_comm;
+
+dist_nccl_t *dist_nccl_world(void) { return world_comm; }
+void dist_nccl_set_world(dist_nccl_t *c) { world_comm = c; }
+
 #ifdef CISPO_HAVE_NCCL
 #include <cuda_runtime.h>
 #include <mpi.h>

@@ -6,7 +6,8 @@
 // as grouped ncclSend/ncclRecv. Built when CMake finds NCCL (CISPO_HAVE_NCCL); otherwise every call fails
 // with a message saying so, and the MPI path (trainer/dist.h, trainer/dist_ep.h: host staging) is the one.
 // defines: dist_nccl_t, dist_nccl_available, dist_nccl_init, dist_nccl_free, dist_nccl_allreduce_sum_f32,
-//          dist_nccl_reduce_scatter_sum_f32, dist_nccl_allgather_f32, dist_nccl_exchange, dist_nccl_ep_comm
+//          dist_nccl_reduce_scatter_sum_f32, dist_nccl_allgather_f32, dist_nccl_exchange, dist_nccl_ep_comm,
+//          dist_nccl_world, dist_nccl_set_world
 #ifndef CISPO_TRAINER_DIST_NCCL_H
 #define CISPO_TRAINER_DIST_NCCL_H
 
@@ -35,5 +36,8 @@ int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *s
                        const moe_ep_block_t *rb, int nrb, size_t row_bytes);
 // The transport for model/moe_ep.h over c: counts all-gathered over c's MPI group (host), rows by NCCL.
 void dist_nccl_ep_comm(dist_nccl_t *c, moe_ep_comm_t *out);
+// The communicator over all ranks that a GPU run reduces its gradients with (NULL: none, the MPI path).
+dist_nccl_t *dist_nccl_world(void);
+void dist_nccl_set_world(dist_nccl_t *c);
 
 #endif

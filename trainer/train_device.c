@@ -8,6 +8,7 @@
 
 #include "base/common.h"
 #include "trainer/dist.h"
+#include "trainer/dist_nccl.h"
 #include "trainer/train.h"
 
 int train_open_backend(train_t *t) {
@@ -44,6 +45,8 @@ int train_allreduce_grads(train_t *t) {
     const size_t n = t->m->table.n_floats;
     if (t->opt.ep) return optim_reduce_grads(&t->opt, t->m->grads);  // expert parallelism: dense and expert parts
     const int zero = t->opt.dp != NULL;
+    dist_nccl_t *nc = dist_nccl_world();  // a GPU run with NCCL: on the device
+    if (nc) return zero ? dist_nccl_reduce_scatter_sum_f32(nc, t->m->grads, n) : dist_nccl_allreduce_sum_f32(nc, t->m->grads, n);
     if (t->be.kind == BACKEND_CPU)
         return zero ? dist_reduce_scatter_sum_f32(dw, t->m->grads, n) : dist_allreduce_sum_f32(dw, t->m->grads, n);
     float *h = cispo_malloc(n * sizeof(float));

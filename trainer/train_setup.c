@@ -15,6 +15,7 @@
 #include "model/hf.h"
 #include "trainer/checkpoint.h"
 #include "trainer/dist_ep.h"
+#include "trainer/dist_nccl.h"
 #include "trainer/paths.h"
 #include "trainer/train.h"
 #include "trainer/train_data.h"
@@ -122,16 +123,29 @@ static int probe_verifiers(const train_t *t) {
 
 // Expert parallelism (run key ep): the grid over the world, the policy's experts split over its EP group,
 // and every optimizer of the run in EP mode. One run per process, so one grid.
+// On GPUs with NCCL in the build the gradients of the whole world and the EP exchange use NCCL
+// communicators (bootstrapped over MPI); else MPI through host buffers.
 static dist_ep_t ep_grid;
 static int ep_on;
+static dist_nccl_t *nccl_ep;
 
 static int open_ep(train_t *t) {
     dist_t *dw = dist_world();
+    const int nccl = t->be.kind == BACKEND_CUDA && dw->world > 1 && dist_nccl_available();
+    if (nccl) {
+        dist_nccl_t *c = dist_nccl_init(dw, &t->be);
+        if (!c) return -1;
+        dist_nccl_set_world(c);
+    }
     if (t->cfg.ep == 1) return 0;
     if (dist_ep_init(&ep_grid, dw, t->cfg.ep)) return -1;
     ep_on = 1;
     moe_ep_comm_t comm;
     dist_ep_comm(&ep_grid, &t->be, &comm);
+    if (nccl) {
+        if (!(nccl_ep = dist_nccl_init(&ep_grid.ep_group, &t->be))) return -1;
+        dist_nccl_ep_comm(nccl_ep, &comm);
+    }
     if (moe_ep_attach(t->m, &comm)) return -1;
     optim_use_ep(&ep_grid, &t->m->table, &t->mcfg, t->cfg.zero);
     if (dw->rank == 0)
@@ -229,6 +243,10 @@ void train_close(train_t *t) {
         dist_ep_free(&ep_grid);
         ep_on = 0;
     }
+    dist_nccl_free(nccl_ep);
+    nccl_ep = NULL;
+    dist_nccl_free(dist_nccl_world());
+    dist_nccl_set_world(NULL);
     reward_pool_free(t->pool);
     backend_release(&t->be);
     memset(t, 0, sizeof *t);
