@@ -1,7 +1,7 @@
 // trainer/optim.h — the optimizer around the flat parameter buffer (docs/rl.md "Optimizer and schedule"):
 // AdamW with fp32 moments in the parameter layout, global gradient-norm clipping, and the learning-rate
 // schedule (linear warmup, then constant, cosine or linear decay to a floor); under data parallelism
-// optionally ZeRO-1: the moments sharded over the ranks (docs/architecture.md "Data parallelism over MPI").
+// optionally ZeRO-1: the moments sharded over the ranks (docs/architecture.md "Data and expert parallelism over MPI"); with expert parallelism two parts with their own replicas.
 // defines: optim_config_t, optim_t, optim_init, optim_init_on, optim_init_zero, optim_use_zero, optim_free,
 //          optim_lr, optim_grad_norm, optim_step, optim_gather_moments, optim_load_moments,
 //          optim_range_t, optim_part_t, optim_init_ep, optim_use_ep, optim_reduce_grads, optim_expert_ranges
