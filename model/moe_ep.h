@@ -42,6 +42,12 @@ typedef struct {
     // receive block from this rank, of the same rows; blocks of zero rows are never listed. 0 or -1.
     int (*exchange)(void *ctx, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
                     const moe_ep_block_t *rb, int nrb, size_t row_bytes);
+    // Optional (NULL: exchange serves, one at a time): the same exchange started (a handle, NULL + message
+    // on failure) and completed later, so that the expert work on one token group overlaps the next group's
+    // transfer. The buffers stay untouched until the wait; exchanges in flight match in the order started.
+    void *(*exchange_start)(void *ctx, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                            const moe_ep_block_t *rb, int nrb, size_t row_bytes);
+    int (*exchange_wait)(void *ctx, void *handle);
 } moe_ep_comm_t;
 
 typedef struct moe_ep moe_ep_t;  // per-model state (model/moe_ep.c): receive buffers and the last counts

@@ -212,36 +212,62 @@ int dist_allgather_i32(dist_t *d, const int32_t *mine, int32_t *all, int n) {
 
 #define BCHUNK ((size_t)1 << 30)  // bytes per message: below INT_MAX
 
-int dist_sendrecv_blocks(dist_t *d, const char *send, const int *speer, const size_t *soff, const size_t *sbytes,
-                         int ns, char *recv, const int *rpeer, const size_t *roff, const size_t *rbytes, int nr) {
-    if (d->world == 1) {  // every block is this rank's own: the k-th send is the k-th receive
-        if (ns != nr) return cispo_fail("exchange within one rank: %d blocks sent, %d received", ns, nr);
-        for (int k = 0; k < ns; k++) {
-            if (sbytes[k] != rbytes[k]) return cispo_fail("exchange within one rank: block %d of %zu bytes sent, %zu received", k, sbytes[k], rbytes[k]);
-            memmove(recv + roff[k], send + soff[k], sbytes[k]);
-        }
-        return 0;
-    }
+struct dist_pending {
+    dist_t *d;
+    int n;
+    MPI_Request req[];
+};
+
+dist_pending_t *dist_post_blocks(dist_t *d, const char *send, const int *speer, const size_t *soff,
+                                 const size_t *sbytes, int ns, char *recv, const int *rpeer, const size_t *roff,
+                                 const size_t *rbytes, int nr) {
     size_t nmsg = 0;
     for (int k = 0; k < ns; k++) nmsg += (sbytes[k] + BCHUNK - 1) / BCHUNK;
     for (int k = 0; k < nr; k++) nmsg += (rbytes[k] + BCHUNK - 1) / BCHUNK;
-    MPI_Request *req = cispo_malloc((nmsg ? nmsg : 1) * sizeof(MPI_Request));
-    size_t q = 0;
+    dist_pending_t *q = cispo_malloc(sizeof *q + (nmsg ? nmsg : 1) * sizeof(MPI_Request));
+    q->d = d, q->n = 0;
+    if (d->world == 1) {  // every block is this rank's own: the k-th send is the k-th receive
+        if (ns != nr) return free(q), cispo_fail("exchange within one rank: %d blocks sent, %d received", ns, nr), NULL;
+        for (int k = 0; k < ns; k++) {
+            if (sbytes[k] != rbytes[k])
+                return free(q), cispo_fail("exchange within one rank: block %d of %zu bytes sent, %zu received", k,
+                                           sbytes[k], rbytes[k]), NULL;
+            memmove(recv + roff[k], send + soff[k], sbytes[k]);
+        }
+        return q;
+    }
     int rc = MPI_SUCCESS;
     // receives first, so that every send finds its receive posted
     for (int k = 0; k < nr && rc == MPI_SUCCESS; k++)
         for (size_t o = 0; o < rbytes[k] && rc == MPI_SUCCESS; o += BCHUNK) {
             int c = (int)(rbytes[k] - o < BCHUNK ? rbytes[k] - o : BCHUNK);
-            rc = MPI_Irecv(recv + roff[k] + o, c, MPI_BYTE, rpeer[k], 23, comm_of(d), &req[q++]);
+            rc = MPI_Irecv(recv + roff[k] + o, c, MPI_BYTE, rpeer[k], 23, comm_of(d), &q->req[q->n]);
+            if (rc == MPI_SUCCESS) q->n++;
         }
     for (int k = 0; k < ns && rc == MPI_SUCCESS; k++)
         for (size_t o = 0; o < sbytes[k] && rc == MPI_SUCCESS; o += BCHUNK) {
             int c = (int)(sbytes[k] - o < BCHUNK ? sbytes[k] - o : BCHUNK);
-            rc = MPI_Isend(send + soff[k] + o, c, MPI_BYTE, speer[k], 23, comm_of(d), &req[q++]);
+            rc = MPI_Isend(send + soff[k] + o, c, MPI_BYTE, speer[k], 23, comm_of(d), &q->req[q->n]);
+            if (rc == MPI_SUCCESS) q->n++;
         }
-    if (rc != MPI_SUCCESS) q--;  // the failed call made no request
-    int rc2 = q ? MPI_Waitall((int)q, req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
-    free(req);
-    if (rc != MPI_SUCCESS) return mpi_fail(d, "posting the exchange", rc);
-    return rc2 == MPI_SUCCESS ? 0 : mpi_fail(d, "exchange", rc2);
+    if (rc != MPI_SUCCESS) {
+        if (q->n) MPI_Waitall(q->n, q->req, MPI_STATUSES_IGNORE);
+        free(q);
+        mpi_fail(d, "posting the exchange", rc);
+        return NULL;
+    }
+    return q;
+}
+
+int dist_wait_blocks(dist_pending_t *q) {
+    if (!q) return -1;
+    int rc = q->n ? MPI_Waitall(q->n, q->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    dist_t *d = q->d;
+    free(q);
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(d, "exchange", rc);
+}
+
+int dist_sendrecv_blocks(dist_t *d, const char *send, const int *speer, const size_t *soff, const size_t *sbytes,
+                         int ns, char *recv, const int *rpeer, const size_t *roff, const size_t *rbytes, int nr) {
+    return dist_wait_blocks(dist_post_blocks(d, send, speer, soff, sbytes, ns, recv, rpeer, roff, rbytes, nr));
 }

@@ -6,7 +6,8 @@
 // defines: dist_t, dist_init, dist_finalize, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
 //          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32,
 //          dist_gather_shards_f32, dist_world, dist_launched, dist_start, dist_allreduce_max_f64,
-//          dist_split, dist_group_free, dist_reduce_sum_f32, dist_allgather_i32, dist_sendrecv_blocks
+//          dist_split, dist_group_free, dist_reduce_sum_f32, dist_allgather_i32, dist_sendrecv_blocks,
+//          dist_pending_t, dist_post_blocks, dist_wait_blocks
 #ifndef CISPO_TRAINER_DIST_H
 #define CISPO_TRAINER_DIST_H
 
@@ -61,5 +62,13 @@ int dist_allgather_i32(dist_t *d, const int32_t *mine, int32_t *all, int n);
 // size. Any sizes (chunked below MPI's int counts). 0 or -1.
 int dist_sendrecv_blocks(dist_t *d, const char *send, const int *speer, const size_t *soff, const size_t *sbytes,
                          int ns, char *recv, const int *rpeer, const size_t *roff, const size_t *rbytes, int nr);
+// The same in two halves: post returns the exchange in flight (NULL + message on failure), wait completes
+// it (0 or -1) and frees it. The buffers must stay as they are until the wait; several may be in flight,
+// matched between each pair of ranks in the order they were posted.
+typedef struct dist_pending dist_pending_t;
+dist_pending_t *dist_post_blocks(dist_t *d, const char *send, const int *speer, const size_t *soff,
+                                 const size_t *sbytes, int ns, char *recv, const int *rpeer, const size_t *roff,
+                                 const size_t *rbytes, int nr);
+int dist_wait_blocks(dist_pending_t *q);
 
 #endif

@@ -34,9 +34,11 @@ static int ep_allgather(void *ctx, const int32_t *mine, int32_t *all, int n) {
     return dist_allgather_i32(&g->ep_group, mine, all, n);
 }
 
-// Blocks of rows to byte blocks; a device backend's rows go through one host buffer (sends, then receives).
-static int ep_exchange(void *ctx, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
-                       const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+// Blocks of rows to byte blocks, posted (host rows); a device backend's rows go through one host buffer
+// (sends, then receives) and complete at once.
+static void *ep_start(void *ctx, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                      const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+    static char done;  // the handle of an exchange that already completed
     dist_ep_t *g = ctx;
     int *sp = cispo_malloc((size_t)(nsb + nrb + 1) * sizeof(int)), *rp = sp + nsb;
     size_t *so = cispo_malloc((size_t)(2 * (nsb + nrb) + 1) * sizeof(size_t)), *sn = so + nsb;
@@ -50,9 +52,9 @@ static int ep_exchange(void *ctx, const void *send, const moe_ep_block_t *sb, in
         rp[k] = rb[k].peer, ro[k] = rb[k].row * row_bytes, rn[k] = rb[k].rows * row_bytes;
         if (ro[k] + rn[k] > recv_end) recv_end = ro[k] + rn[k];
     }
-    int rc;
+    void *h = NULL;
     if (!g->be || g->be->kind == BACKEND_CPU) {
-        rc = dist_sendrecv_blocks(&g->ep_group, send, sp, so, sn, nsb, recv, rp, ro, rn, nrb);
+        h = dist_post_blocks(&g->ep_group, send, sp, so, sn, nsb, recv, rp, ro, rn, nrb);
     } else {
         size_t need = send_end + recv_end;
         if (need > g->stage_bytes) {
@@ -62,16 +64,28 @@ static int ep_exchange(void *ctx, const void *send, const moe_ep_block_t *sb, in
         }
         char *hs = g->stage, *hr = g->stage + send_end;
         for (int k = 0; k < nsb; k++) backend_download(g->be, hs + so[k], (const char *)send + so[k], sn[k]);
-        rc = dist_sendrecv_blocks(&g->ep_group, hs, sp, so, sn, nsb, hr, rp, ro, rn, nrb);
+        int rc = dist_sendrecv_blocks(&g->ep_group, hs, sp, so, sn, nsb, hr, rp, ro, rn, nrb);
         for (int k = 0; k < nrb && !rc; k++) backend_upload(g->be, (char *)recv + ro[k], hr + ro[k], rn[k]);
+        h = rc ? NULL : &done;
     }
     free(sp);
     free(so);
-    return rc;
+    return h;
+}
+
+static int ep_wait(void *ctx, void *h) {
+    dist_ep_t *g = ctx;
+    if (!g->be || g->be->kind == BACKEND_CPU) return dist_wait_blocks(h);
+    return h ? 0 : -1;
+}
+
+static int ep_exchange(void *ctx, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                       const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+    return ep_wait(ctx, ep_start(ctx, send, sb, nsb, recv, rb, nrb, row_bytes));
 }
 
 void dist_ep_comm(dist_ep_t *g, backend_t *be, moe_ep_comm_t *out) {
     g->be = be;
     *out = (moe_ep_comm_t){.rank = g->ep_rank, .size = g->ep, .ctx = g, .allgather_i32 = ep_allgather,
-                           .exchange = ep_exchange};
+                           .exchange = ep_exchange, .exchange_start = ep_start, .exchange_wait = ep_wait};
 }

@@ -17,10 +17,17 @@ void dist_nccl_set_world(dist_nccl_t *c) { world_comm = c; }
 #include <mpi.h>
 #include <nccl.h>
 
+#define NSLOT 8  // exchanges in flight at once (a layer pass has at most 4)
+
 struct dist_nccl {
     dist_t *g;          // the MPI group (bootstrap, host-side counts)
     backend_t *be;      // device and stream
     ncclComm_t comm;
+    cudaStream_t side;  // the started exchanges' stream, beside the backend's
+    struct slot {
+        cudaEvent_t ready, done;  // the rows are ready (compute stream) / the exchange is done (side stream)
+        int busy;
+    } slot[NSLOT];
 };
 
 int dist_nccl_available(void) { return 1; }
@@ -67,12 +74,27 @@ dist_nccl_t *dist_nccl_init(dist_t *g, backend_t *be) {
         free(c);
         return NULL;
     }
+    cudaError_t ce = cudaStreamCreateWithFlags(&c->side, cudaStreamNonBlocking);
+    for (int i = 0; i < NSLOT && ce == cudaSuccess; i++) {
+        ce = cudaEventCreateWithFlags(&c->slot[i].ready, cudaEventDisableTiming);
+        if (ce == cudaSuccess) ce = cudaEventCreateWithFlags(&c->slot[i].done, cudaEventDisableTiming);
+    }
+    if (ce != cudaSuccess) {
+        cispo_fail("%s rank %d: the exchange stream or its events: %s", g->host, g->rank, cudaGetErrorString(ce));
+        dist_nccl_free(c);
+        return NULL;
+    }
     return c;
 }
 
 void dist_nccl_free(dist_nccl_t *c) {
     if (!c) return;
     ncclCommDestroy(c->comm);
+    for (int i = 0; i < NSLOT; i++) {
+        if (c->slot[i].ready) cudaEventDestroy(c->slot[i].ready);
+        if (c->slot[i].done) cudaEventDestroy(c->slot[i].done);
+    }
+    if (c->side) cudaStreamDestroy(c->side);
     free(c);
 }
 
@@ -119,21 +141,55 @@ int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n) {
     return 0;
 }
 
+static int sendrecv_on(dist_nccl_t *c, cudaStream_t s, const void *send, const moe_ep_block_t *sb, int nsb,
+                       void *recv, const moe_ep_block_t *rb, int nrb, size_t row_bytes);
+
 int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
                        const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+    return sendrecv_on(c, STREAM(c), send, sb, nsb, recv, rb, nrb, row_bytes);
+}
+
+// Grouped send/receive of the blocks on stream s (ncclGroupEnd enqueues them).
+static int sendrecv_on(dist_nccl_t *c, cudaStream_t s, const void *send, const moe_ep_block_t *sb, int nsb,
+                       void *recv, const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
     NCCL_TRY(c, "group start", ncclGroupStart());
     for (int k = 0; k < nsb; k++) {
         ncclResult_t rc = ncclSend((const char *)send + sb[k].row * row_bytes, sb[k].rows * row_bytes, ncclUint8,
-                                   sb[k].peer, c->comm, STREAM(c));
+                                   sb[k].peer, c->comm, s);
         if (rc != ncclSuccess) return ncclGroupEnd(), nccl_fail(c, "send of routed rows", rc);
     }
     for (int k = 0; k < nrb; k++) {
         ncclResult_t rc = ncclRecv((char *)recv + rb[k].row * row_bytes, rb[k].rows * row_bytes, ncclUint8,
-                                   rb[k].peer, c->comm, STREAM(c));
+                                   rb[k].peer, c->comm, s);
         if (rc != ncclSuccess) return ncclGroupEnd(), nccl_fail(c, "receive of routed rows", rc);
     }
     NCCL_TRY(c, "exchange of routed rows", ncclGroupEnd());
     return 0;
+}
+
+// Started on the side stream once the compute stream has the rows ready; the handle is a slot whose done
+// event the compute stream waits for (the expert work on another group runs meanwhile).
+static void *nccl_ep_start(void *ctx, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
+                           const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
+    dist_nccl_t *c = ctx;
+    struct slot *q = NULL;
+    for (int i = 0; i < NSLOT && !q; i++)
+        if (!c->slot[i].busy) q = &c->slot[i];
+    if (!q) return cispo_fail("more than %d exchanges in flight", NSLOT), NULL;
+    if (cudaEventRecord(q->ready, STREAM(c)) != cudaSuccess || cudaStreamWaitEvent(c->side, q->ready, 0) != cudaSuccess)
+        return cispo_fail("ordering the exchange after the compute stream failed"), NULL;
+    if (sendrecv_on(c, c->side, send, sb, nsb, recv, rb, nrb, row_bytes)) return NULL;
+    if (cudaEventRecord(q->done, c->side) != cudaSuccess) return cispo_fail("recording the exchange's end failed"), NULL;
+    q->busy = 1;
+    return q;
+}
+
+static int nccl_ep_wait(void *ctx, void *h) {
+    dist_nccl_t *c = ctx;
+    struct slot *q = h;
+    q->busy = 0;
+    cudaError_t ce = cudaStreamWaitEvent(STREAM(c), q->done, 0);
+    return ce == cudaSuccess ? 0 : cispo_fail("waiting for the exchange: %s", cudaGetErrorString(ce));
 }
 
 static int nccl_ep_allgather(void *ctx, const int32_t *mine, int32_t *all, int n) {
@@ -148,7 +204,7 @@ static int nccl_ep_exchange(void *ctx, const void *send, const moe_ep_block_t *s
 
 void dist_nccl_ep_comm(dist_nccl_t *c, moe_ep_comm_t *out) {
     *out = (moe_ep_comm_t){.rank = c->g->rank, .size = c->g->world, .ctx = c, .allgather_i32 = nccl_ep_allgather,
-                           .exchange = nccl_ep_exchange};
+                           .exchange = nccl_ep_exchange, .exchange_start = nccl_ep_start, .exchange_wait = nccl_ep_wait};
 }
 
 #else  // a build without NCCL: the calls say so

@@ -3,7 +3,9 @@
 // communicator with the group's ranks. Collectives run on device buffers in the backend's stream (ordered
 // with its kernels): the gradient all-reduce, ZeRO-1's reduce-scatter and all-gather with the uneven shards
 // of dist_shard_range (one reduce or broadcast per owner, grouped), and the MoE exchange of model/moe_ep.h
-// as grouped ncclSend/ncclRecv. Built when CMake finds NCCL (CISPO_HAVE_NCCL); otherwise every call fails
+// as grouped ncclSend/ncclRecv; the transport for model/moe_ep.h also starts exchanges on a second stream
+// (ordered after the compute stream by an event; the compute stream waits for its end), so the expert work
+// on one token group overlaps the next group's transfer. Built when CMake finds NCCL (CISPO_HAVE_NCCL); otherwise every call fails
 // with a message saying so, and the MPI path (trainer/dist.h, trainer/dist_ep.h: host staging) is the one.
 // defines: dist_nccl_t, dist_nccl_available, dist_nccl_init, dist_nccl_free, dist_nccl_allreduce_sum_f32,
 //          dist_nccl_reduce_scatter_sum_f32, dist_nccl_allgather_f32, dist_nccl_exchange, dist_nccl_ep_comm,
