@@ -2,7 +2,9 @@
 // ranks (tests/cmake/mpi.cmake): sums and broadcasts of sizes that do not divide evenly; a ZeRO-1
 // AdamW step (reduce-scatter gradients, update own shard, all-gather) equals the plain step on the
 // all-reduced gradient bit for bit on every rank (gradients chosen so that sums are exact in any
-// order: MPI does not promise one order for all-reduce and reduce).
+// order: MPI does not promise one order for all-reduce and reduce). The groups of expert parallelism:
+// dist_split into groups with their own ranks and collectives, the sum to one rank, the all-gather of
+// ints, and block exchanges (two in flight at once, matched in the order posted; blocks of zero bytes).
 #include <string.h>
 
 #include "base/common.h"
@@ -65,6 +67,53 @@ int main(int argc, char **argv) {
     test_check(dist_allgather_f32(&d, p, N) == 0, "all-gather");
     test_check(memcmp(p, p2, sizeof p) == 0, "rank %d/%d: ZeRO-1 step equals the replicated step bit for bit", d.rank,
                d.world);
+
+    // groups: even and odd world ranks; sums within a group only
+    dist_t grp;
+    test_check(dist_split(&d, d.rank % 2, d.rank, &grp) == 0, "split: %s", cispo_last_error());
+    int gsize = d.world == 1 ? 1 : (d.world + (d.rank % 2 ? 0 : 1)) / 2;
+    test_check(grp.world == gsize && grp.rank == d.rank / 2, "rank %d: group rank %d of %d (want %d of %d)", d.rank,
+               grp.rank, grp.world, d.rank / 2, gsize);
+    double gx = d.rank, gw = 0;
+    for (int r = d.rank % 2; r < d.world; r += 2) gw += r;
+    dist_allreduce_sum_f64(&grp, &gx, 1);
+    test_check(gx == gw, "rank %d: all-reduce within the group gives %g (want %g)", d.rank, gx, gw);
+    float rs[5];
+    for (int i = 0; i < 5; i++) rs[i] = (float)(d.rank + i);
+    test_check(dist_reduce_sum_f32(&d, rs, 5, d.world - 1) == 0, "reduce: %s", cispo_last_error());
+    if (d.rank == d.world - 1) test_check(rs[4] == (float)(w0 + 4 * d.world), "reduce to the last rank: %g", rs[4]);
+    int32_t mine[2] = {d.rank, -d.rank}, all[2 * 8];
+    if (d.world <= 8) {
+        test_check(dist_allgather_i32(&d, mine, all, 2) == 0, "all-gather of ints: %s", cispo_last_error());
+        int ok = 1;
+        for (int r = 0; r < d.world; r++) ok &= all[2 * r] == r && all[2 * r + 1] == -r;
+        test_check(ok, "rank %d: all-gather of ints in rank order", d.rank);
+    }
+    // every rank sends rank r (r + 1) bytes of value 10 * me + r, as two exchanges in flight
+    {
+        const int W = d.world;
+        char *sendb = cispo_malloc((size_t)W * W + 1), *recvb = cispo_calloc((size_t)W * W + 1, 1);
+        int *sp = cispo_malloc(sizeof(int) * (size_t)(W + 1)), *rp = cispo_malloc(sizeof(int) * (size_t)(W + 1));
+        size_t *so = cispo_malloc(sizeof(size_t) * (size_t)(W + 1)), *sn = cispo_malloc(sizeof(size_t) * (size_t)(W + 1));
+        size_t *ro = cispo_malloc(sizeof(size_t) * (size_t)(W + 1)), *rn = cispo_malloc(sizeof(size_t) * (size_t)(W + 1));
+        for (int r = 0; r < W; r++) {
+            sp[r] = r, so[r] = (size_t)r * W, sn[r] = (size_t)(r + 1) < (size_t)W ? (size_t)(r + 1) : (size_t)W;
+            memset(sendb + so[r], 10 * d.rank + r, sn[r]);
+            rp[r] = r, ro[r] = (size_t)r * W, rn[r] = sn[d.rank];  // what rank r sends here: my index's size
+        }
+        // the first half of the peers in one exchange, the rest in a second, both in flight
+        int h = W / 2;
+        dist_pending_t *q1 = dist_post_blocks(&d, sendb, sp, so, sn, h, recvb, rp, ro, rn, h);
+        dist_pending_t *q2 = dist_post_blocks(&d, sendb, sp + h, so + h, sn + h, W - h, recvb, rp + h, ro + h, rn + h, W - h);
+        int rc2 = dist_wait_blocks(q2), rc1 = dist_wait_blocks(q1);
+        int ok = !rc1 && !rc2;
+        for (int r = 0; r < W && ok; r++)
+            for (size_t k = 0; k < rn[r]; k++) ok &= recvb[ro[r] + k] == (char)(10 * r + d.rank);
+        test_check(ok, "rank %d: two block exchanges in flight deliver every peer's bytes: %s", d.rank,
+                   ok ? "" : cispo_last_error());
+        free(sendb), free(recvb), free(sp), free(rp), free(so), free(sn), free(ro), free(rn);
+    }
+    dist_group_free(&grp);
     int rc = test_finish(d.world > 1 ? "test_dist (mpi)" : "test_dist");
     dist_finalize(&d);
     return rc;
