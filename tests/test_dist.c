@@ -97,9 +97,9 @@ int main(int argc, char **argv) {
         size_t *so = cispo_malloc(sizeof(size_t) * (size_t)(W + 1)), *sn = cispo_malloc(sizeof(size_t) * (size_t)(W + 1));
         size_t *ro = cispo_malloc(sizeof(size_t) * (size_t)(W + 1)), *rn = cispo_malloc(sizeof(size_t) * (size_t)(W + 1));
         for (int r = 0; r < W; r++) {
-            sp[r] = r, so[r] = (size_t)r * W, sn[r] = (size_t)(r + 1) < (size_t)W ? (size_t)(r + 1) : (size_t)W;
+            sp[r] = r, so[r] = (size_t)r * W, sn[r] = (size_t)r + 1;
             memset(sendb + so[r], 10 * d.rank + r, sn[r]);
-            rp[r] = r, ro[r] = (size_t)r * W, rn[r] = sn[d.rank];  // what rank r sends here: my index's size
+            rp[r] = r, ro[r] = (size_t)r * W, rn[r] = (size_t)d.rank + 1;  // what rank r sends here
         }
         // the first half of the peers in one exchange, the rest in a second, both in flight
         int h = W / 2;
