@@ -94,12 +94,13 @@ int sandbox_lang_available(const char *lang, char *why, size_t n) {
 // What a run's argv and environment point into: kept until the jail has run.
 typedef struct {
     char tool[PATH_MAX], java[PATH_MAX], cc[PATH_MAX], linker[PATH_MAX + 16];
-    char heap[48], xss[48], cpus[48], jcpus[48], gomax[48];
+    char heap[48], cpus[48], jcpus[48], gomax[48];
     const char *compile_argv[24], *run_argv[16], *compile_env[8], *run_env[8];
 } cmds_t;
 
-// The CPUs a jail's processes get together (its cpu quota, at least one): the runtimes size their
-// thread pools by it instead of the host's core count, which would spend the process limit.
+// The CPUs a jail's processes get together (its cpu quota rounded up; 1 without a quota): the
+// runtimes size their thread pools by it instead of the host's core count, which would spend the
+// process limit.
 static int jail_cpus(void) {
     double c = jail_get_options()->cpus;
     int n = c <= 0 ? 1 : (int)(c + 0.999);
@@ -126,10 +127,10 @@ static const char *lang_commands(const lang_info_t *L, cmds_t *c, size_t mem, in
         *ra++ = "/work/main";
         break;
     case LANG_NODE:
-        // the V8 heap held to the limit: a heap that outgrows it ends in V8's own out-of-memory
-        // report instead of the cgroup's kill (buffers outside the heap meet the cgroup)
-        // and its stack as deep as the main thread's (which may grow as far as the memory allows)
-        // lets it be: V8's default of under 1 MiB ends judged recursions of ~10^4 calls
+        // V8's heap held to the limit: a heap that outgrows it ends in V8's own out-of-memory
+        // report instead of the cgroup's kill (buffers outside the heap meet the cgroup). Its stack
+        // as deep as the main thread's may grow (as far as the memory allows): V8's default of
+        // under 1 MiB ends judged recursions of ~10^4 calls.
         snprintf(c->heap, sizeof c->heap, "--max-old-space-size=%zu", mem_mb);
         *ra++ = c->tool, *ra++ = c->heap, *ra++ = "--stack-size=65500", *ra++ = L->src;
         break;

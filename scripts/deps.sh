@@ -7,7 +7,9 @@ pkgs=(build-essential cmake pkg-config python3 python3-venv python3-pip
       libyaml-dev libpcre2-dev libgmp-dev libmpfr-dev libseccomp-dev libmicrohttpd-dev libutf8proc-dev
       curl
       # the sandbox's languages beyond Python/C/C++ (sandbox/README.md); bash is always there
-      nodejs golang-go rustc default-jdk-headless)
+      nodejs golang-go rustc default-jdk-headless
+      # the sandbox's cgroup v2 test boots a VM (tests/sandbox/cgroup2_vm.sh)
+      qemu-system-x86 busybox-static cpio)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -9,7 +9,8 @@
 //   - no sandbox process survives the run (checked again after a pause for the daemon attack)
 //   - a host process the attacks try to kill is alive; a host port they connect to saw nothing
 // Positive controls (a correct program passes, stdin and call-based) keep the suite from passing
-// vacuously. Run from the repo root (ctest does): ./build/test_sandbox_attacks [name-filter]
+// vacuously. Run from the repo root (ctest does): ./build/test_sandbox_attacks [name-filter...]
+// (an attack runs when its name holds any of the filters)
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -388,6 +389,12 @@ static void concurrent_jails_distinct_uids(void) {
     host_checks("distinct_uids");
 }
 
+static int selected(const char *name, int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (strstr(name, argv[i])) return 1;
+    return argc < 2;
+}
+
 int main(int argc, char **argv) {
     const char *src = getenv("CISPO_SRC") ? getenv("CISPO_SRC") : ".";
     char why[1200];
@@ -408,7 +415,7 @@ int main(int argc, char **argv) {
     pool = sandbox_pool_create(2, err, sizeof err);
     if (!test_check(pool != NULL, "sandbox pool: %s", pool ? "" : err)) return test_finish("test_sandbox_attacks");
     positive_controls();
-    if (argc == 1 || strstr("distinct_uids", argv[1])) concurrent_jails_distinct_uids();
+    if (selected("distinct_uids", argc, argv)) concurrent_jails_distinct_uids();
     // CI installs every language's toolchain and sets CISPO_REQUIRE_LANGS=1 (scripts/test.sh): a
     // missing one fails there; elsewhere its attacks are skipped, each with a note
     const char *req_env = getenv("CISPO_REQUIRE_LANGS");
@@ -418,7 +425,7 @@ int main(int argc, char **argv) {
         const char *base = cJSON_GetObjectItem(a, "name")->valuestring;
         const cJSON *langs = cJSON_GetObjectItem(a, "langs");
         if (!langs) {
-            if (argc > 1 && !strstr(base, argv[1])) continue;
+            if (!selected(base, argc, argv)) continue;
             run_attack(a, src, base, cJSON_GetObjectItem(a, "lang")->valuestring, cJSON_GetObjectItem(a, "file")->valuestring);
             n++;
             continue;
@@ -426,7 +433,7 @@ int main(int argc, char **argv) {
         for (const cJSON *l = langs->child; l; l = l->next) {
             char name[128], why[600];
             snprintf(name, sizeof name, "%s_%s", base, l->string);
-            if (argc > 1 && !strstr(name, argv[1])) continue;
+            if (!selected(name, argc, argv)) continue;
             if (!sandbox_lang_available(l->string, why, sizeof why)) {
                 if (require_langs) test_check(0, "%s: %s (CISPO_REQUIRE_LANGS=1)", name, why);
                 else printf("%-24s SKIPPED: %s (CISPO_REQUIRE_LANGS=1 makes this a failure)\n", name, why);

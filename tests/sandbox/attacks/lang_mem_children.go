@@ -12,7 +12,7 @@ import (
 func main() {
 	if len(os.Args) > 1 {
 		b := make([]byte, 48<<20)
-		for j := range b {
+		for j := 0; j < len(b); j += 4096 { // every page
 			b[j] = 1
 		}
 		time.Sleep(10 * time.Second)

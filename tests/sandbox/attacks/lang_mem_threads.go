@@ -16,7 +16,7 @@ func main() {
 		go func(i int) {
 			runtime.LockOSThread()
 			b := make([]byte, 32<<20)
-			for j := range b {
+			for j := 0; j < len(b); j += 4096 { // every page
 				b[j] = 1
 			}
 			keep[i] = b
