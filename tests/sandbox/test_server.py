@@ -140,6 +140,23 @@ def run_all(port, url):
     res = run_code(RunCodeRequest(code="#include <cstdio>\nint main(){int a,b;scanf(\"%d%d\",&a,&b);printf(\"%d\\n\",a*b);}",
                                   language="cpp", stdin="6 7"), endpoint=url, max_attempts=1, client_timeout=60)
     check(res.status.value == "Success" and res.run_result.stdout == "42\n", "sandbox_fusion cpp: %s" % res)
+    # the other languages, under the names the client's Language enum gives them (a toolchain the
+    # host lacks is skipped unless CISPO_REQUIRE_LANGS=1, as the C tests do)
+    progs = {"nodejs": "const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(' ').map(Number);\nconsole.log(a * b);",
+             "go": "package main\nimport \"fmt\"\nfunc main() { var a, b int; fmt.Scan(&a, &b); fmt.Println(a * b) }",
+             "rust": "fn main() { let mut s = String::new(); std::io::stdin().read_line(&mut s).unwrap();\n"
+                     "  let v: Vec<i32> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!(\"{}\", v[0] * v[1]); }",
+             "java": "public class Main { public static void main(String[] x) { java.util.Scanner s = new java.util.Scanner(System.in);\n"
+                     "  System.out.println(s.nextInt() * s.nextInt()); } }",
+             "bash": "read a b; echo $((a * b))"}
+    tools = {"nodejs": "/usr/bin/node", "go": "/usr/bin/go", "rust": "/usr/bin/rustc", "java": "/usr/bin/javac", "bash": "/usr/bin/bash"}
+    for lang, prog in progs.items():
+        if not os.path.exists(tools[lang]) and os.environ.get("CISPO_REQUIRE_LANGS") != "1":
+            print("sandbox_fusion %s: SKIPPED, no %s (CISPO_REQUIRE_LANGS=1 makes this a failure)" % (lang, tools[lang]))
+            continue
+        res = run_code(RunCodeRequest(code=prog, language=lang, stdin="6 7", compile_timeout=30), endpoint=url, max_attempts=1,
+                       client_timeout=90)
+        check(res.status.value == "Success" and res.run_result.stdout == "42\n", "sandbox_fusion %s: %s" % (lang, res))
     res = run_code(RunCodeRequest(code="int main( { return 0; }", language="cpp"), endpoint=url, max_attempts=1,
                    client_timeout=60)
     check(res.status.value == "Failed" and res.compile_result.return_code != 0 and res.run_result is None
