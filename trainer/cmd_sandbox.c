@@ -1,7 +1,7 @@
 // trainer/cmd_sandbox.c — `cispo sandbox`: run one program in the sandbox, serve the
 // SandboxFusion-compatible HTTP API, or report what isolation this host allows.
 // defines: cmd_sandbox
-//   cispo sandbox run --lang python|c|cpp --code FILE [--stdin FILE] [--tests FILE.json]
+//   cispo sandbox run --lang LANG --code FILE [--stdin FILE] [--tests FILE.json]
 //                     [--fn-name NAME] [--timeout S] [--memory MB] [--stop-on-failure] [--allow-unconfined]
 //   cispo sandbox serve --port P [--workers N] [--bind ADDR] [--client-timeout S] [--max-body BYTES]
 //                       [--body-timeout S] [--max-connections N] [--max-connections-per-ip N] [--http-threads N]
@@ -25,7 +25,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: cispo sandbox run --lang python|c|cpp --code FILE [options]    (cispo sandbox run --help)\n"
+            "usage: cispo sandbox run --lang LANG --code FILE [options]    (cispo sandbox run --help)\n"
             "       cispo sandbox serve --port P [options]                         (cispo sandbox serve --help)\n"
             "       cispo sandbox probe\n"
             "\n"
@@ -45,7 +45,7 @@ typedef struct {
 #define O(f) offsetof(run_opts_t, f)
 #define S(f) sizeof(((run_opts_t *)0)->f)
 static const keyconf_key_t run_keys[] = {
-    {"lang", KEY_STRING, O(lang), 0, 0, NULL, "", "the language: python, c or cpp (required)", S(lang)},
+    {"lang", KEY_STRING, O(lang), 0, 0, NULL, "", "the language: python, c, cpp, nodejs, go, rust, java or bash (required)", S(lang)},
     {"code", KEY_STRING, O(code), 0, 0, NULL, "", "the program's source file (required)", S(code)},
     {"stdin", KEY_STRING, O(stdin_file), 0, 0, NULL, "", "a file fed to the program's standard input", S(stdin_file)},
     {"tests", KEY_STRING, O(tests), 0, 0, NULL, "", "a JSON array of tests ({stdin, stdout}, or {input, output} with --fn-name) or a record holding one", S(tests)},
@@ -61,7 +61,7 @@ static const keyconf_key_t run_keys[] = {
 
 static const keyconf_cli_t run_cli = {
     "cispo sandbox run",
-    "cispo sandbox run --lang python|c|cpp --code FILE [options]",
+    "cispo sandbox run --lang LANG --code FILE [options]",
     "  Runs one program in the sandbox and prints one JSON result (status, exit code, signal, time, memory,\n"
     "  stdout/stderr, and a verdict per test with --tests).",
     run_keys, sizeof run_keys / sizeof run_keys[0], 0};
@@ -140,7 +140,7 @@ static int cmd_run(int argc, char **argv) {
         return 2;
     }
     if (!sandbox_lang_known(lang)) {
-        fprintf(stderr, "cispo sandbox run: unknown language '%s': use python, c or cpp\n", lang);
+        fprintf(stderr, "cispo sandbox run: unknown language '%s': use one of %s\n", lang, sandbox_lang_list());
         return 2;
     }
     cJSON *req = cJSON_CreateObject();
