@@ -123,6 +123,7 @@ void infer_report(const infer_t *e, FILE *f) {
     if (free_b > 0)  // the CPU backend reports no device memory
         fprintf(f, "; %.0f MB free on %s: room for %ld more such sequences", free_b / MB, backend_name(m->be->kind),
                 k.sequences);
+    if (e->preemptions > 0) fprintf(f, "; %ld sequences preempted (KV pool dry) and recomputed", e->preemptions);
     fprintf(f, "\n");
 }
 
@@ -131,6 +132,13 @@ int infer_blocks_free(const infer_t *e) { return e->n_free - e->n_promised; }
 
 // blocks promised to slot s and not yet mapped
 static int owed(const infer_t *e, int s) { return e->reserved[s] > e->mapped[s] ? e->reserved[s] - e->mapped[s] : 0; }
+
+int infer_blocks_short(const infer_t *e, int slot, int tokens) {
+    CISPO_ASSERT(slot >= 0 && slot < e->max_slots);
+    const int want = infer_blocks_for(e, tokens);
+    const int have = e->mapped[slot] > e->reserved[slot] ? e->mapped[slot] : e->reserved[slot];
+    return want > have ? want - have : 0;
+}
 
 int infer_reserve(infer_t *e, int slot, int tokens) {
     CISPO_ASSERT(slot >= 0 && slot < e->max_slots);
@@ -327,6 +335,16 @@ void infer_sample_begin(infer_t *e, int slot, const sample_slot_t *params) {
     sample_slot_t s = *params;
     s.n_gen = s.run = 0;
     backend_upload(e->m->be, e->samp + slot, &s, sizeof s);
+}
+
+void infer_sample_save(infer_t *e, int slot, sample_slot_t *state) {
+    CISPO_ASSERT(slot >= 0 && slot < e->max_slots);
+    backend_download(e->m->be, state, e->samp + slot, sizeof *state);
+}
+
+void infer_sample_restore(infer_t *e, int slot, const sample_slot_t *state) {
+    CISPO_ASSERT(slot >= 0 && slot < e->max_slots);
+    backend_upload(e->m->be, e->samp + slot, state, sizeof *state);
 }
 
 void infer_sample_reset_run(infer_t *e, int slot) {

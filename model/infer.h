@@ -4,8 +4,8 @@
 // and sample the next tokens on the backend.
 // defines: infer_t, infer_capacity_t, infer_create, infer_create_paged, infer_free, infer_prefill,
 //          infer_prefill_chunk, infer_decode, infer_release, infer_reserve, infer_blocks_for,
-//          infer_blocks_free, infer_sample_begin, infer_sample_reset_run, infer_sample, infer_capacity, infer_report,
-//          INFER_BLOCK_SIZE
+//          infer_blocks_free, infer_blocks_short, infer_sample_begin, infer_sample_reset_run, infer_sample_save,
+//          infer_sample_restore, infer_sample, infer_capacity, infer_report, INFER_BLOCK_SIZE
 //
 // Caches (in the model's backend memory): fp32 lightning states [lightning layers, slots, H, D, D]
 // (independent of context length), and for the softmax layers a paged KV cache: one pool of
@@ -18,9 +18,11 @@
 // brings back ids, log-probs and done flags only.
 //
 // Blocks: a slot may reserve blocks ahead (infer_reserve) so that growth up to a length never finds
-// the pool empty; the rollout engine admits a sequence only when its whole length can be reserved,
-// so a full pool makes sequences wait, never fail. A write into a position whose block cannot be
-// mapped fails with a message naming the slot and the pool.
+// the pool empty. The rollout engine reserves only a prompt's blocks when it admits it and maps the
+// rest on demand; before a decode step it asks infer_blocks_short how many blocks the step lacks and,
+// when the pool cannot supply them, preempts sequences (releases them, to be recomputed later:
+// rl/rollout.h). A write into a position whose block cannot be mapped fails with a message naming the
+// slot and the pool.
 #ifndef CISPO_MODEL_INFER_H
 #define CISPO_MODEL_INFER_H
 
@@ -56,6 +58,7 @@ typedef struct {
     void **graphs;       // [max_slots + 1], NULL where not captured yet
     const void *graph_ws;  // the workspace arena the graphs were captured with (a new one drops them)
     long graph_steps;    // decode steps run by a graph replay
+    long preemptions;    // sequences the rollout engine preempted on this engine (all its runs)
 } infer_t;
 
 // What fits: the capacity planner's numbers for one model and maximum sequence length.
@@ -74,11 +77,14 @@ infer_t *infer_create(model_t *m, int max_slots, int max_ctx);
 infer_t *infer_create_paged(model_t *m, int max_slots, int max_ctx, int n_blocks);
 void infer_free(infer_t *e);
 // Prints the cache plan: slots, pool, bytes per sequence, and how many sequences of max_ctx tokens
-// would fit in the backend's free memory.
+// would fit in the backend's free memory; then the preemptions so far, when there were any.
 void infer_report(const infer_t *e, FILE *f);
 
 int infer_blocks_for(const infer_t *e, int tokens);   // blocks that hold `tokens` positions
 int infer_blocks_free(const infer_t *e);              // free blocks not promised to a slot
+// Blocks slot would have to take from the free, unpromised ones to hold `tokens` positions (its
+// mapped and promised blocks count).
+int infer_blocks_short(const infer_t *e, int slot, int tokens);
 // Promises slot the blocks for `tokens` positions in all (those mapped count). Returns 0, or 1 when
 // the pool cannot promise them now (nothing changes: the caller waits for a release).
 int infer_reserve(infer_t *e, int slot, int tokens);
@@ -100,6 +106,10 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
 
 // Sets a slot's sampling parameters and resets its stop state (n_gen = run = 0).
 void infer_sample_begin(infer_t *e, int slot, const sample_slot_t *params);
+// Copies a slot's sampling parameters and stop state (n_gen, run) to the host, and back: a sequence
+// moved out of its slot and later into another continues its draws (draw n_gen next) and its run.
+void infer_sample_save(infer_t *e, int slot, sample_slot_t *state);
+void infer_sample_restore(infer_t *e, int slot, const sample_slot_t *state);
 // Restarts a slot's repetition run (tokens fed as context break a run of sampled ones).
 void infer_sample_reset_run(infer_t *e, int slot);
 // Samples the next token of each of the n rows the last prefill or decode left (row i belongs to

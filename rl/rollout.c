@@ -1,7 +1,8 @@
 // rl/rollout.c — the generation engine: continuous batching over the inference engine's slots with a
-// paged KV pool: admit waiting prompts into free slots when their blocks can be promised, prefill in
-// chunks under a per-step token budget, decode one token for every sequence past its prompt, sample on
-// the backend, apply the stop rules (EOS, repetition early-truncation and the length budget on the
+// paged KV pool: admit waiting prompts into free slots when their prompt's blocks can be promised,
+// prefill in chunks under a per-step token budget, decode one token for every sequence past its prompt
+// (blocks mapped on demand; a dry pool preempts the newest sequence, recomputed later), sample on the
+// backend, apply the stop rules (EOS, repetition early-truncation and the length budget on the
 // backend; stop strings here), free finished slots and their blocks.
 // With tools, a completed call is run and its result fed back as context tokens (rl/rollout.h).
 #include "rl/rollout.h"
@@ -13,7 +14,11 @@
 
 typedef struct {
     int seq;        // index of the prompt it serves, -1 when free
-    int fed;        // prompt tokens prefilled so far (< the prompt's length: still in prefill)
+    const int32_t *src;  // the context to prefill: the prompt, or after a preemption ctx
+    int src_len;
+    int32_t *ctx;   // a preempted sequence's prompt + the tokens it had fed (owned), or NULL
+    int resume;     // 1: src is a recomputed context (its end is decoded, not sampled)
+    int fed;        // context tokens prefilled so far (< src_len: still in prefill)
     int32_t next;   // the token to feed at the next decode step
     int32_t *forced;  // [n_forced] tool-output tokens still to feed (tools only)
     int n_forced, at_forced;
@@ -113,8 +118,22 @@ static void sample_params(const rollout_config_t *cfg, uint64_t seed, sample_slo
 // Frees slot s of a finished sequence: its KV blocks go back to the pool at once.
 static void finish(infer_t *e, slot_t *slots, int s, int *active) {
     slots[s].seq = -1;
+    free(slots[s].ctx), slots[s].ctx = NULL;
     infer_release(e, s);
     (*active)--;
+}
+
+// The decode batch: every sequence past its context, sampled rows first (*ms of them), tool-fed rows
+// after. Returns its size.
+static int decode_batch(const slot_t *slots, int B, int *ids, int32_t *toks, int *ms) {
+    int m = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int s = 0; s < B; s++)
+            if (slots[s].seq >= 0 && slots[s].fed == slots[s].src_len && !slots[s].forced == !pass)
+                ids[m] = s, toks[m] = slots[s].next, m++;
+        if (pass == 0) *ms = m;
+    }
+    return m;
 }
 
 int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
@@ -145,53 +164,83 @@ int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *con
     slot_t *slots = cispo_calloc((size_t)B, sizeof(slot_t));
     for (int s = 0; s < B; s++) slots[s].seq = -1, infer_release(e, s);
     int *ids = cispo_malloc(sizeof(int) * (size_t)B), *lens = cispo_malloc(sizeof(int) * (size_t)B);
-    int *order = cispo_malloc(sizeof(int) * (size_t)B), *admitted = cispo_calloc((size_t)B, sizeof(int));
+    int *order = cispo_malloc(sizeof(int) * (size_t)B);
     const int32_t **pp = cispo_malloc(sizeof(*pp) * (size_t)B);
     int32_t *toks = cispo_malloc(sizeof(int32_t) * (size_t)B), *picked = cispo_malloc(sizeof(int32_t) * (size_t)B);
     int32_t *done = cispo_malloc(sizeof(int32_t) * (size_t)B);
     float *lps = cispo_malloc(sizeof(float) * (size_t)B);
-    int next_prompt = 0, active = 0, rc = 0, tick = 0;
+    // the waiting queue (queue[head..n-1]; a preempted sequence goes back in front of it), each
+    // sequence's first admission (its age), and what a preempted one left: its slot's host state and its
+    // sampler's state (the draw counter and the repetition run)
+    const size_t nn = n > 0 ? (size_t)n : 1;
+    int *queue = cispo_malloc(sizeof(int) * nn), *age = cispo_calloc(nn, sizeof(int));
+    slot_t *held = cispo_calloc(nn, sizeof(slot_t));
+    sample_slot_t *held_samp = cispo_calloc(nn, sizeof(sample_slot_t));
+    for (int i = 0; i < n; i++) queue[i] = i;
+    const int watermark = (e->n_blocks + 99) / 100;  // blocks kept free for growth when admitting (1%)
+    int head = 0, active = 0, rc = 0, tick = 0;
     rollout_stats_t st = {0};
-    while (next_prompt < n || active > 0) {
-        // admit waiting prompts into free slots while the pool can promise their whole length
-        for (int s = 0; s < B && next_prompt < n; s++) {
+    while (head < n || active > 0) {
+        // admit waiting sequences into free slots while the pool holds their context (the prompt, or
+        // for a preempted sequence the prompt and its tokens so far) and a watermark to grow into
+        for (int s = 0; s < B && head < n; s++) {
             if (slots[s].seq >= 0) continue;
-            if (infer_reserve(e, s, prompt_lens[next_prompt] + cfg->max_new_tokens)) {
+            const int i = queue[head];
+            const int resume = out[i].n_tokens > 0;
+            const int src_len = prompt_lens[i] + (resume ? out[i].n_tokens - 1 : 0);
+            if ((active > 0 && infer_blocks_for(e, src_len) + watermark > infer_blocks_free(e)) ||
+                infer_reserve(e, s, src_len)) {
                 st.waits++;
-                break;  // the pool is full: it waits for a finished sequence's blocks
+                break;  // the pool is full: it waits for blocks a finished or preempted sequence returns
             }
             slot_t *sl = &slots[s];
-            sl->seq = next_prompt;
-            sl->fed = 0;
-            sl->turn_start = 0;
             free(sl->forced);  // left by a sequence the length budget ended inside a tool result
             sl->forced = NULL, sl->n_forced = sl->at_forced = 0;
-            sample_slot_t sp;
-            sample_params(cfg, seeds[next_prompt], &sp);
-            infer_sample_begin(e, s, &sp);
-            admitted[s] = ++tick;
-            next_prompt++, active++;
+            if (resume) {  // recompute: prefill the prompt and every token it fed, then decode its next
+                *sl = held[i];
+                held[i].forced = NULL;
+                sl->ctx = cispo_malloc(sizeof(int32_t) * (size_t)src_len);
+                memcpy(sl->ctx, prompts[i], sizeof(int32_t) * (size_t)prompt_lens[i]);
+                memcpy(sl->ctx + prompt_lens[i], out[i].tokens, sizeof(int32_t) * (size_t)(out[i].n_tokens - 1));
+                sl->src = sl->ctx;
+                infer_sample_restore(e, s, &held_samp[i]);
+            } else {
+                sl->turn_start = 0;
+                sl->ctx = NULL;
+                sl->src = prompts[i];
+                sample_slot_t sp;
+                sample_params(cfg, seeds[i], &sp);
+                infer_sample_begin(e, s, &sp);
+                if (!age[i]) age[i] = ++tick;  // a sequence preempted in its prompt keeps its age
+            }
+            sl->seq = i;
+            sl->fed = 0;
+            sl->src_len = src_len;
+            sl->resume = resume;
+            head++, active++;
         }
-        // one prefill step of at most `chunk` tokens, oldest admissions first; the sequences whose
-        // prompt this step completes go first in the batch (their rows are the ones sampled)
+        if (active > st.max_running) st.max_running = active;
+        // one prefill step of at most `chunk` tokens, oldest sequences first; the fresh prompts this step
+        // completes go first in the batch (their rows are the ones sampled; a recomputed context goes on
+        // to decode its next token instead)
         int k = 0, budget = chunk;
         for (int s = 0; s < B; s++)
-            if (slots[s].seq >= 0 && slots[s].fed < prompt_lens[slots[s].seq]) order[k++] = s;
-        for (int i = 1; i < k; i++)  // insertion sort by admission
-            for (int j = i; j > 0 && admitted[order[j]] < admitted[order[j - 1]]; j--) {
+            if (slots[s].seq >= 0 && slots[s].fed < slots[s].src_len) order[k++] = s;
+        for (int i = 1; i < k; i++)  // insertion sort by age
+            for (int j = i; j > 0 && age[slots[order[j]].seq] < age[slots[order[j - 1]].seq]; j--) {
                 int x = order[j];
                 order[j] = order[j - 1], order[j - 1] = x;
             }
         int np = 0, ncomplete = 0;
         for (int i = 0; i < k && budget > 0; i++) {
             slot_t *sl = &slots[order[i]];
-            int left = prompt_lens[sl->seq] - sl->fed, take = left < budget ? left : budget;
+            int left = sl->src_len - sl->fed, take = left < budget ? left : budget;
             budget -= take;
-            ids[np] = order[i], lens[np] = take, pp[np] = prompts[sl->seq] + sl->fed, np++;
-            if (take == left) ncomplete++;
+            ids[np] = order[i], lens[np] = take, pp[np] = sl->src + sl->fed, np++;
+            if (take == left && !sl->resume) ncomplete++;
         }
-        for (int i = 0, w = 0; i < np; i++)  // stable partition: completing sequences first
-            if (slots[ids[i]].fed + lens[i] == prompt_lens[slots[ids[i]].seq]) {
+        for (int i = 0, w = 0; i < np; i++)  // stable partition: completing fresh prompts first
+            if (slots[ids[i]].fed + lens[i] == slots[ids[i]].src_len && !slots[ids[i]].resume) {
                 int a = ids[i], l = lens[i];
                 const int32_t *q = pp[i];
                 for (int j = i; j > w; j--) ids[j] = ids[j - 1], lens[j] = lens[j - 1], pp[j] = pp[j - 1];
@@ -210,15 +259,31 @@ int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *con
                     finish(e, slots, ids[j], &active);
             }
         }
-        // one decode step for every sequence past its prompt: sampled rows first, tool-fed rows after
-        int m = 0, ms = 0;
-        for (int s = 0; s < B; s++)
-            if (slots[s].seq >= 0 && slots[s].fed == prompt_lens[slots[s].seq] && !slots[s].forced)
-                ids[m] = s, toks[m] = slots[s].next, m++;
-        ms = m;
-        for (int s = 0; s < B; s++)
-            if (slots[s].seq >= 0 && slots[s].fed == prompt_lens[slots[s].seq] && slots[s].forced)
-                ids[m] = s, toks[m] = slots[s].next, m++;
+        // one decode step for every sequence past its context. When the step needs more new blocks than
+        // the pool has free, the newest sequence (latest first admission) is preempted: its blocks and slot
+        // are freed and it goes back to the front of the queue with its tokens, sampler state and tool
+        // state, to be recomputed when it is admitted again. The oldest is never preempted while another
+        // runs, and alone it fits, so every sequence finishes.
+        int m, ms = 0;
+        for (;;) {
+            m = decode_batch(slots, B, ids, toks, &ms);
+            int short_by = 0;
+            for (int j = 0; j < m; j++) short_by += infer_blocks_short(e, ids[j], e->len[ids[j]] + 1);
+            if (short_by <= infer_blocks_free(e)) break;
+            int v = -1;
+            for (int s = 0; s < B; s++)
+                if (slots[s].seq >= 0 && (v < 0 || age[slots[s].seq] > age[slots[v].seq])) v = s;
+            const int i = slots[v].seq;
+            if (out[i].n_tokens > 0) {  // recomputed on re-admission; otherwise it simply starts again
+                held[i] = slots[v];
+                held[i].ctx = NULL;
+                infer_sample_save(e, v, &held_samp[i]);
+                slots[v].forced = NULL;  // the tool output still to feed goes with the sequence
+            }
+            finish(e, slots, v, &active);
+            queue[--head] = i;
+            st.preemptions++, e->preemptions++;
+        }
         if (m == 0) continue;
         if (m > st.max_batch) st.max_batch = m;
         double t0 = cispo_now();
@@ -240,18 +305,23 @@ int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *con
     }
     for (int s = 0; s < B; s++) {
         free(slots[s].forced);
+        free(slots[s].ctx);
         infer_release(e, s);
     }
+    for (int i = 0; i < n; i++) free(held[i].forced);  // left only when an error ended the run
     free(slots);
     free(ids);
     free(lens);
     free(order);
-    free(admitted);
     free(pp);
     free(toks);
     free(picked);
     free(done);
     free(lps);
+    free(queue);
+    free(age);
+    free(held);
+    free(held_samp);
     if (stats) *stats = st;
     if (rc)
         for (int i = 0; i < n; i++) rollout_sample_free(&out[i]);

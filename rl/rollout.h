@@ -61,19 +61,28 @@ typedef struct {
     double prefill_s, decode_s;  // wall time in prefill / decode
     long decode_tokens;          // tokens produced
     int max_batch;               // most sequences decoded together
-    long waits;                  // admissions deferred because the KV pool could not promise the blocks
+    int max_running;             // most sequences holding slots at once (in prefill or decode)
+    long waits;                  // admissions deferred because the KV pool could not hold the context
+    long preemptions;            // sequences preempted (blocks and slot freed, recomputed on re-admission)
 } rollout_stats_t;
 
-// Generates a completion for each of n prompts, seeds[i] seeding sequence i's sampler (draw j of
-// sequence i is sample_uniform(seeds[i], j): same seed, same samples, alone or batched). The engine:
-// each step admits waiting prompts into free slots while the KV pool can promise their whole length
-// (prompt + max_new_tokens; otherwise they wait for a finished sequence's blocks), prefills at most
-// prefill_chunk prompt tokens (oldest admissions first, a long prompt over several steps), and decodes
-// one token for every sequence past its prompt; tokens are sampled on the model's backend
-// (kernels/ops.h sample_tokens, with EOS, repetition and the length budget judged there), so only ids,
-// log-probs and done flags come to the host, where stop strings and tool calls are checked. A finished
-// sequence frees its slot and KV blocks at once. out[n] is filled (free with rollout_sample_free).
-// Returns 0 or -1 (+ message).
+// Generates a completion for each of n prompts, seeds[i] seeding sequence i's sampler (draw j of sequence i
+// is sample_uniform(seeds[i], j): same seed, same samples, alone or batched). The engine: each step admits
+// waiting prompts into free slots while the KV pool can promise their prompt's blocks and, while others
+// run, keep a watermark (1% of the pool, at least one block) free for growth (otherwise they wait),
+// prefills at most prefill_chunk prompt tokens (oldest sequences first, a long prompt over several steps),
+// and decodes one token for every sequence past its prompt, its blocks mapped as it grows. When a decode
+// step needs more blocks than the pool has free, the most recently admitted sequence (by first admission)
+// is preempted: its slot and blocks are freed and it goes back to the front of the queue with its tokens,
+// log-probs, sampler state (the draw counter and repetition run) and tool state; re-admitted, its prompt
+// and the tokens it had fed are prefilled again (recompute: KV and lightning states) and it decodes on with
+// the draws it would have had without the preemption (same seed and step; the rebuilt cache equals the
+// first up to rounding, as a chunked prefill does). The oldest running sequence is never the victim while
+// another runs; a sequence that cannot fit alone in the whole pool (prompt + max_new_tokens) is an error.
+// Tokens are sampled on the model's backend (kernels/ops.h sample_tokens, with EOS, repetition and the
+// length budget judged there), so only ids, log-probs and done flags come to the host, where stop strings
+// and tool calls are checked. A finished sequence frees its slot and KV blocks at once. out[n] is filled
+// (free with rollout_sample_free). Returns 0 or -1 (+ message).
 int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
                      const uint64_t *seeds, int n, rollout_sample_t *out, rollout_stats_t *stats);
 void rollout_sample_free(rollout_sample_t *s);

@@ -3,7 +3,10 @@
 // full pool refuses a promise and names itself when written past), chunked prefill against a whole
 // prefill, and rollout_generate's continuous batching (mixed lengths, chunked prefill under a token
 // budget, a pool too small for every sequence at once) against each sequence generated alone with
-// the same seed; the rollout's log pi_old against the training forward of prompt + completion.
+// the same seed; the rollout's log pi_old against the training forward of prompt + completion. Blocks
+// on demand: more sequences at once than whole-budget reservation allows; preemption when the pool
+// runs dry mid-decode (recompute, with sampler and tool state carried over) == each sequence alone,
+// no block leaked.
 // Run: ctest -R test_engine
 #include <math.h>
 #include <stdlib.h>
@@ -152,13 +155,15 @@ static void test_batching(model_t *m) {
                                .rep_n = 6, .rep_p = 0.9, .prefill_chunk = 9};
         rollout_sample_t all[NP], one;
         rollout_stats_t st;
-        // 4 slots, a pool of 10 blocks: at most two or three sequences at a time, the rest wait
+        // 4 slots, a pool of 10 blocks: prompts of up to 3 blocks each do not all fit at once, the rest wait
         infer_t *e = infer_create_paged(m, 4, 80, 10);
         test_check(rollout_generate(e, &rc, prompts, plen, seeds, NP, all, &st) == 0, "batched rollout: %s",
                    cispo_last_error());
         test_check(infer_blocks_free(e) == 10, "every block back in the pool after the rollout (%d free)",
                    infer_blocks_free(e));
         infer_free(e);
+        printf("batching, sampler %d: %ld waits, %ld preemptions, at most %d decoded together\n", k, st.waits,
+               st.preemptions, st.max_batch);
         test_check(st.waits > 0, "sampler %d: a full pool made sequences wait (%ld deferred admissions)", k, st.waits);
         int same = 1, lens_differ = 0;
         double dl = 0, dtrain = 0;
@@ -210,6 +215,173 @@ static void test_batching(model_t *m) {
     for (int i = 0; i < NP; i++) free(prompts_buf[i]);
 }
 
+// Generates each of n prompts alone (one slot, a pool that never fills, the whole prompt in one
+// prefill) and compares with the batched samples: returns 1 when every sequence has the same tokens and
+// stop reason, and the largest log-prob difference in *dl.
+static int same_as_alone(model_t *m, const rollout_config_t *rc, const int32_t *const *prompts, const int *plen,
+                         const uint64_t *seeds, int n, const rollout_sample_t *all, int max_ctx, double *dl) {
+    int same = 1;
+    *dl = 0;
+    for (int i = 0; i < n; i++) {
+        rollout_config_t r1 = *rc;
+        r1.prefill_chunk = 0;
+        rollout_sample_t one;
+        infer_t *e1 = infer_create(m, 1, max_ctx);
+        test_check(rollout_generate(e1, &r1, &prompts[i], &plen[i], &seeds[i], 1, &one, NULL) == 0, "alone: %s",
+                   cispo_last_error());
+        infer_free(e1);
+        if (one.n_tokens != all[i].n_tokens || memcmp(one.tokens, all[i].tokens, sizeof(int32_t) * one.n_tokens) ||
+            one.stop != all[i].stop) {
+            if (same) printf("prompt %d: batched %d tokens (stop %d), alone %d (stop %d)\n", i, all[i].n_tokens,
+                             all[i].stop, one.n_tokens, one.stop);
+            same = 0;
+        } else {
+            *dl = fmax(*dl, max_diff(one.logp, all[i].logp, (size_t)one.n_tokens));
+        }
+        rollout_sample_free(&one);
+    }
+    return same;
+}
+
+// Blocks on demand: a budget of 60 new tokens is 5 blocks a sequence, so a pool of 12 blocks held
+// only two sequences at a time when admission reserved the whole budget; the sequences stop after a
+// few tokens (one or two blocks each), and admitting on the prompt's blocks runs more of them at once.
+static void test_on_demand(model_t *m) {
+    enum { N = 9 };
+    const int V = m->cfg.vocab_size;
+    int32_t buf[N][12];
+    const int32_t *prompts[N];
+    int plen[N];
+    uint64_t seeds[N];
+    for (int i = 0; i < N; i++) {
+        plen[i] = 3 + i % 6;
+        fill_ids(buf[i], plen[i], 300 + (uint64_t)i, V);
+        prompts[i] = buf[i];
+        seeds[i] = sampler_rng_seed(7, (uint64_t)i);
+    }
+    rollout_config_t rc = {.max_new_tokens = 60, .eos_id = -1, .sampler = {.temperature = 1.0, .top_p = 1.0},
+                           .stop_check = stop_mod7, .prefill_chunk = 9};
+    rollout_sample_t all[N];
+    rollout_stats_t st;
+    infer_t *e = infer_create_paged(m, 6, 80, 12);
+    const int full = e->n_blocks / infer_blocks_for(e, 8 + rc.max_new_tokens);  // whole budgets that fit: 2
+    test_check(rollout_generate(e, &rc, prompts, plen, seeds, N, all, &st) == 0, "on-demand rollout: %s",
+               cispo_last_error());
+    test_check(infer_blocks_free(e) == 12 && e->n_free == 12, "every block back after the rollout (%d free)",
+               e->n_free);
+    infer_free(e);
+    printf("on demand: at most %d sequences decoded together (%d running), %d under whole-budget reservation; "
+           "%ld preemptions, %ld waits\n", st.max_batch, st.max_running, full, st.preemptions, st.waits);
+    test_check(full == 2 && st.max_batch > full && st.max_running > full,
+               "more sequences at once (%d decoded, %d running) than whole budgets fit (%d)", st.max_batch,
+               st.max_running, full);
+    double dl;
+    test_check(same_as_alone(m, &rc, prompts, plen, seeds, N, all, 80, &dl),
+               "blocks on demand: each sequence == alone with its seed");
+    TEST_LE(dl, 1e-4, "blocks on demand: log pi_old vs alone (max diff %.3g)", dl);
+    for (int i = 0; i < N; i++) rollout_sample_free(&all[i]);
+}
+
+// Preemption: four sequences admitted on their prompts grow to about 60 tokens (4 blocks each) in a
+// pool of 9 blocks, so decoding runs the pool dry and the newest sequences are preempted, re-queued and
+// recomputed (prompt + generated tokens prefilled again, in chunks), several times. Each still gets
+// exactly its tokens and log-probs alone (the draw counter and the repetition run carried over), and
+// every block comes back. Greedy stops by the repetition rule after its run outlasted a preemption.
+static void test_preemption(model_t *m) {
+    enum { N = 6 };
+    const int V = m->cfg.vocab_size;
+    int32_t buf[N][20];
+    const int32_t *prompts[N];
+    int plen[N];
+    uint64_t seeds[N];
+    for (int i = 0; i < N; i++) {
+        plen[i] = 5 + (i * 7) % 16;  // 5 .. 19
+        fill_ids(buf[i], plen[i], 500 + (uint64_t)i, V);
+        prompts[i] = buf[i];
+        seeds[i] = sampler_rng_seed(11, (uint64_t)i);
+    }
+    const sampler_config_t samplers[3] = {{.temperature = 1.0, .top_p = 1.0},
+                                          {.temperature = 0.8, .top_p = 0.9, .top_k = 40, .tempered_logp = 1},
+                                          {.temperature = 1.0, .top_p = 1.0, .greedy = 1}};
+    for (int k = 0; k < 3; k++) {
+        rollout_config_t rc = {.max_new_tokens = 44, .eos_id = -1, .sampler = samplers[k], .rep_n = 36, .rep_p = 0.02,
+                               .prefill_chunk = 7};  // greedy's tokens all have p > 0.02: it stops at 36
+        rollout_sample_t all[N];
+        rollout_stats_t st;
+        infer_t *e = infer_create_paged(m, 4, 64, 9);
+        test_check(rollout_generate(e, &rc, prompts, plen, seeds, N, all, &st) == 0, "preempting rollout: %s",
+                   cispo_last_error());
+        test_check(st.preemptions > 0 && e->preemptions == st.preemptions,
+                   "sampler %d: the dry pool preempted sequences (%ld)", k, st.preemptions);
+        test_check(e->n_free == 9 && infer_blocks_free(e) == 9, "sampler %d: no block leaked (%d of 9 free)", k,
+                   e->n_free);
+        infer_free(e);
+        int rep = 0;
+        for (int i = 0; i < N; i++) rep += all[i].stop == STOP_REPETITION;
+        printf("preemption, sampler %d: %ld preemptions, %d of %d sequences stopped by repetition\n", k, st.preemptions,
+               rep, N);
+        double dl;
+        test_check(same_as_alone(m, &rc, prompts, plen, seeds, N, all, 64, &dl),
+                   "sampler %d: preempted and recomputed, each sequence == alone with its seed", k);
+        TEST_LE(dl, 1e-4, "sampler %d: log pi_old after preemption vs alone (max diff %.3g)", k, dl);
+        for (int i = 0; i < N; i++) rollout_sample_free(&all[i]);
+    }
+}
+
+// A format whose calls a random policy writes often: a call is the text between "a" and "e".
+static const tool_format_t busy = {"busy", "a", "e", TOOL_BODY_NAME_ARGS, " [", "]"};
+
+// Preemption with tool use: the tool state (turn start, result tokens still to feed) goes with a
+// preempted sequence, and its fed tool output is part of the recomputed context. Each sample (tokens,
+// mask, log-probs, calls) equals the sequence alone.
+static void test_preemption_tools(model_t *m) {
+    enum { N = 4 };
+    char path[4096];
+    const char *src = getenv("CISPO_SRC");
+    snprintf(path, sizeof path, "%s/configs/tokenizers/demo/tokenizer.json", src ? src : ".");
+    tokenizer_t *tok = tokenizer_load(path);
+    if (!test_check(tok != NULL, "demo tokenizer: %s", cispo_last_error())) return;
+    tools_t reg;
+    test_check(tools_create(&reg, "calculator", "", 5, 64) == 0, "calculator tool: %s", cispo_last_error());
+    rollout_tools_t rt = {.tools = &reg, .format = &busy, .tok = tok, .max_calls = 3};
+    rollout_config_t rc = {.max_new_tokens = 60, .eos_id = -1, .sampler = {.temperature = 1.5, .top_p = 1.0},
+                           .tools = &rt, .prefill_chunk = 5};
+    int32_t p0[3] = {1, 2, 3}, p1[2] = {4, 5}, p2[4] = {6, 7, 8, 9}, p3[3] = {10, 11, 12};
+    const int32_t *prompts[N] = {p0, p1, p2, p3};
+    int plen[N] = {3, 2, 4, 3};
+    uint64_t seeds[N];
+    for (int i = 0; i < N; i++) seeds[i] = sampler_rng_seed(13, (uint64_t)i);
+    rollout_sample_t a[N], one;
+    rollout_stats_t st;
+    infer_t *e = infer_create_paged(m, 3, 64, 6);  // 3 slots growing to 4 blocks each in a pool of 6
+    test_check(rollout_generate(e, &rc, prompts, plen, seeds, N, a, &st) == 0, "multi-turn rollout: %s",
+               cispo_last_error());
+    test_check(e->n_free == 6, "multi-turn: no block leaked (%d of 6 free)", e->n_free);
+    infer_free(e);
+    int alone = 1, calls = 0, ctx = 0;
+    for (int i = 0; i < N; i++) {
+        infer_t *e1 = infer_create(m, 1, 64);
+        test_check(rollout_generate(e1, &rc, prompts + i, plen + i, seeds + i, 1, &one, NULL) == 0, "alone: %s",
+                   cispo_last_error());
+        infer_free(e1);
+        alone &= one.n_tokens == a[i].n_tokens && one.stop == a[i].stop && one.n_tool_calls == a[i].n_tool_calls &&
+                 one.answer_from == a[i].answer_from &&
+                 !memcmp(one.tokens, a[i].tokens, sizeof(int32_t) * (size_t)one.n_tokens) &&
+                 !memcmp(one.mask, a[i].mask, (size_t)one.n_tokens) &&
+                 max_diff(one.logp, a[i].logp, (size_t)one.n_tokens) <= 1e-4;
+        calls += a[i].n_tool_calls;
+        for (int j = 0; j < a[i].n_tokens; j++) ctx += !a[i].mask[j];
+        rollout_sample_free(&one);
+    }
+    printf("multi-turn preemption: %ld preemptions, %d tool calls, %d tool-output tokens\n", st.preemptions, calls,
+           ctx);
+    test_check(st.preemptions > 0 && calls > 0 && ctx > 0, "multi-turn: preemptions (%ld) and tool calls (%d)",
+               st.preemptions, calls);
+    test_check(alone, "multi-turn: preempted and recomputed, each sample == alone");
+    for (int i = 0; i < N; i++) rollout_sample_free(&a[i]);
+    tokenizer_free(tok);
+}
+
 // The capacity planner's arithmetic: a fixed lightning state per sequence plus KV per token.
 static void test_capacity(model_t *m) {
     const model_config_t *c = &m->cfg;
@@ -229,6 +401,9 @@ int main(void) {
     test_pool(m);
     test_chunked_prefill(m);
     test_batching(m);
+    test_on_demand(m);
+    test_preemption(m);
+    test_preemption_tools(m);
     test_capacity(m);
     model_free(m);
     return test_finish("test_engine");
