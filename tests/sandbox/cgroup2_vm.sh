@@ -68,7 +68,13 @@ for m in $names; do insmod /mods/\$m 2>/dev/null; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=1048576 hostroot /mnt || { echo "vm: cannot mount the host root"; poweroff -f; }
 ip link set lo up
 mount -t proc proc /mnt/proc; mount -t sysfs sys /mnt/sys; mount -t devtmpfs dev /mnt/dev
+# fresh /tmp and /run for the tests; a checkout or build under the host's /tmp or /run stays visible
+mkdir -p /otmp /orun; mount --bind /mnt/tmp /otmp; mount --bind /mnt/run /orun
 mount -t tmpfs tmp /mnt/tmp; mount -t tmpfs run /mnt/run
+for d in $root $build; do
+  case \$d in /tmp/*) o=/otmp\${d#/tmp} ;; /run/*) o=/orun\${d#/run} ;; *) continue ;; esac
+  mkdir -p /mnt\$d && mount --bind \$o /mnt\$d || echo "vm: cannot show \$d inside the VM"
+done
 mount -t cgroup2 none /mnt/sys/fs/cgroup
 echo "vm: kernel \$(uname -r); cgroup hierarchies: \$(sed 's/.* - //' /proc/self/mountinfo | awk '\$1 ~ /^cgroup/ {print \$1}' | tr '\n' ' ')"
 echo "vm: cgroup2 controllers: \$(cat /mnt/sys/fs/cgroup/cgroup.controllers)"
