@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,4 +120,18 @@ double cispo_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int cispo_mkdir_p(const char *path) {
+    char tmp[4096];
+    if (!path || !*path || strlen(path) >= sizeof tmp) return cispo_fail("cannot create directory '%s': empty or too long", path ? path : "");
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) && errno != EEXIST) return cispo_fail("cannot create %s: %s", tmp, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(tmp, 0755) && errno != EEXIST) return cispo_fail("cannot create %s: %s", tmp, strerror(errno));
+    return 0;
 }

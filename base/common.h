@@ -1,7 +1,8 @@
 // base/common.h — error reporting, check macros and checked allocation shared by every folder.
 // defines: cispo_fail, cispo_last_error, cispo_clear_error, cispo_die, cispo_die_status, cispo_set_rank,
 //          cispo_rank, CISPO_ASSERT, CHECK_ALLOC, CUDA_CHECK, CUBLAS_CHECK, NCCL_CHECK, MPI_CHECK,
-//          cispo_malloc, cispo_calloc, cispo_realloc, cispo_strdup, cispo_read_file, cispo_now
+//          cispo_malloc, cispo_calloc, cispo_realloc, cispo_strdup, cispo_read_file, cispo_mkdir_p,
+//          cispo_now
 //
 // Two kinds of failure:
 //  - bad input (a file, a key, a request): the function records one line naming what and where with
@@ -94,6 +95,9 @@ char *cispo_strndup(const char *s, size_t n);
 
 // Reads a whole file into a NUL-terminated buffer; NULL + cispo_fail on error. *len may be NULL.
 char *cispo_read_file(const char *path, size_t *len);
+// Creates directory path and its missing parents (mkdir -p). 0, or -1 with cispo_fail naming the one
+// that could not be made.
+int cispo_mkdir_p(const char *path);
 
 // Monotonic seconds.
 double cispo_now(void);

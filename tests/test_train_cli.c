@@ -172,6 +172,10 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "timeout 120 '%s' gen-data --task arith --n 10000000 --seed 1 --difficulty 1 --out %s/big.jsonl",
              bin, dir);
     test_check(run(cmd) == 1 && strstr(out_buf, "only"), "gen-data stops once the task has no new problems: %s", out_buf);
+    // the documented chat-demo commands write into folders a fresh clone does not have yet
+    snprintf(cmd, sizeof cmd, "'%s' gen-data --task arith --n 3 --seed 1 --chat --out %s/new/folder/chat.jsonl && wc -l < %s/new/folder/chat.jsonl",
+             bin, dir, dir);
+    test_check(run(cmd) == 0 && atoi(out_buf) == 3, "gen-data makes the output's missing folders: %s", out_buf);
 
     // a verifier that cannot run stops the run before it starts, with the key to set
     snprintf(path, sizeof path, "%s/remote.jsonl", dir);

@@ -8,6 +8,7 @@
 // prompt is a conversation instead: the problem as the user's message, the demonstration as the
 // assistant's (what a chat template renders, docs/model.md "Chat templates").
 // defines: cmd_gendata
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,8 +107,17 @@ int cmd_gendata(int argc, char **argv) {
     }
     int want = o.split == 2 ? -1 : o.split;
 
+    const char *slash = out_path ? strrchr(out_path, '/') : NULL;
+    if (slash && slash != out_path) {  // the output's folder, made as `mkdir -p` would
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - out_path), out_path);
+        if (cispo_mkdir_p(dir)) {
+            fprintf(stderr, "cispo gen-data: --out %s: %s\n", out_path, cispo_last_error());
+            return 1;
+        }
+    }
     FILE *out = out_path ? fopen(out_path, "w") : stdout;
-    if (!out) { fprintf(stderr, "cispo gen-data: %s: cannot create\n", out_path); return 1; }
+    if (!out) { fprintf(stderr, "cispo gen-data: --out %s: cannot create: %s\n", out_path, strerror(errno)); return 1; }
     idset_t seen = {0};
     long written = 0;
     uint64_t index = 0, max_tries = (uint64_t)n * 200 + 10000, last_new = 0;

@@ -26,19 +26,6 @@
 #include "trainer/run_dir.h"
 #include "trainer/train.h"
 
-static int mkdir_p(const char *path) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST) return cispo_fail("cannot create %s: %s", tmp, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(tmp, 0755) && errno != EEXIST) return cispo_fail("cannot create %s: %s", tmp, strerror(errno));
-    return 0;
-}
-
 int train_latest_checkpoint(const char *out, char *path, size_t cap) {
     long *steps;
     int n = run_dir_checkpoints(out, &steps);
@@ -246,7 +233,7 @@ static int open_outputs(train_t *t, int resumed) {
     if (!(t->sft_metrics = fopen(sft_log, resumed ? "a" : "w")))
         return cispo_fail("cannot write %s: %s", sft_log, strerror(errno));
     snprintf(path, sizeof path, "%s/tb", c->out);
-    if (mkdir_p(path)) return -1;
+    if (cispo_mkdir_p(path)) return -1;
     DIR *d = opendir(path);  // one events file per run: a resumed run writes its logs into a new one
     for (struct dirent *e; d && (e = readdir(d));)
         if (!strncmp(e->d_name, "events.out.tfevents.", 20)) {
@@ -443,7 +430,7 @@ static int run(train_t *t, const char *config_path, const char *ckpt, double *be
 
 int train_run(const run_config_t *cfg, const char *config_path, double *before, double *after) {
     char ckpt[1100];
-    if (dist_world()->rank == 0 && mkdir_p(cfg->out)) return -1;
+    if (dist_world()->rank == 0 && cispo_mkdir_p(cfg->out)) return -1;
     if (run_dir_claim(cfg, ckpt, sizeof ckpt)) return -1;
     if (dist_world()->rank == 0 && run_dir_record_launch(cfg, config_path, ckpt)) return -1;
     run_stop_install();  // before the reward workers are forked: they inherit it and leave the stop to the trainer
