@@ -250,8 +250,13 @@ samples_writer_t *samples_open(const char *path, int append) {
     size_t len = strlen(w->dir);
     if (len > 3 && !strcmp(w->dir + len - 3, ".h5")) w->dir[len - 3] = 0;
     else snprintf(w->dir + len, sizeof w->dir - len, ".d");
-    const char *slash = strrchr(w->dir, '/');
-    snprintf(w->dir_name, sizeof w->dir_name, "%s", slash ? slash + 1 : w->dir);
+    const char *slash = strrchr(w->dir, '/'), *name = slash ? slash + 1 : w->dir;
+    if (strlen(name) >= sizeof w->dir_name) {  // longer than a file name may be
+        cispo_fail("samples file %s: the name of its step folder '%s' is too long", path, name);
+        writer_free(w);
+        return NULL;
+    }
+    memcpy(w->dir_name, name, strlen(name) + 1);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // errors are reported through cispo_fail, not HDF5's stack dump
     if (mkdir(w->dir, 0755) && errno != EEXIST) {
         cispo_fail("cannot create %s: %s", w->dir, strerror(errno));
