@@ -143,6 +143,11 @@ int main(void) {
             const cJSON *mx = cJSON_GetObjectItem(o, "agree_max_abs");
             test_check(mx && mx->valuedouble < 1e-4, "recompute: rollout and training log-probs agree (max %g)",
                        mx ? mx->valuedouble : -1.0);
+            const cJSON *ms = cJSON_GetObjectItem(o, "agree_max_sample"), *mk = cJSON_GetObjectItem(o, "agree_max_token"),
+                        *ng = cJSON_GetObjectItem(o, "samples_generated");
+            test_check(ms && mk && ng && ms->valuedouble >= 0 && ms->valuedouble < ng->valuedouble && mk->valuedouble >= 0,
+                       "recompute: where the largest difference is (sample %g of %g, token %g)", ms ? ms->valuedouble : -1.0,
+                       ng ? ng->valuedouble : -1.0, mk ? mk->valuedouble : -1.0);
             cJSON_Delete(o);
         }
         free(t);

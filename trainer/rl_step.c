@@ -44,24 +44,36 @@ static uint64_t mix64(uint64_t z) { return rng_next(&z); }
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 // Train/rollout agreement accumulators: Pearson correlation and |diff| of log-probs (docs/rl.md).
+// worst: the batch-wide index (training order) of the token with the largest |diff|.
 typedef struct {
     double n, sx, sy, sxx, syy, sxy, sad, mad;
+    long worst;
 } agree_t;
 
-static void agree_add(agree_t *a, const float *x, const float *y, int n) {
+// x, y: n log-probs of the tokens from batch-wide index at on
+static void agree_add(agree_t *a, const float *x, const float *y, int n, long at) {
     for (int i = 0; i < n; i++) {
         double u = x[i], v = y[i], d = fabs(u - v);
         a->n++, a->sx += u, a->sy += v, a->sxx += u * u, a->syy += v * v, a->sxy += u * v, a->sad += d;
-        if (d > a->mad) a->mad = d;
+        if (d > a->mad) a->mad = d, a->worst = at + i;
     }
 }
 
-static void agree_metrics(const agree_t *a, metrics_t *mt) {
+// Also where the largest |diff| is, so it can be looked up in samples.h5: the sample (its index in the
+// step's generated batch, order[] maps training order to it) and the token (among the sample's policy
+// tokens: tool output has no log pi_old).
+static void agree_metrics(const agree_t *a, metrics_t *mt, const long *first_tok, const int *order, int n_seq) {
     if (a->n < 2) return;
     double cov = a->sxy - a->sx * a->sy / a->n, vx = a->sxx - a->sx * a->sx / a->n, vy = a->syy - a->sy * a->sy / a->n;
     metrics_set(mt, "agree_pearson", vx > 0 && vy > 0 ? cov / sqrt(vx * vy) : 1.0);
     metrics_set(mt, "agree_mean_abs", a->sad / a->n);
     metrics_set(mt, "agree_max_abs", a->mad);
+    int s = 0;
+    while (s + 1 < n_seq && first_tok[s + 1] <= a->worst) s++;
+    if (n_seq > 0) {
+        metrics_set(mt, "agree_max_sample", order[s]);
+        metrics_set(mt, "agree_max_token", (double)(a->worst - first_tok[s]));
+    }
 }
 
 // A failure on any rank fails all of them (the others would wait in the next collective).
@@ -461,7 +473,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             if (ref && (rc = micro_forward(t->ref, seqs, &mb[k], ref + at, NULL))) break;
             if (c->old_logprobs != OLD_LOGP_RECOMPUTE) continue;
             if ((rc = micro_forward(t->m, seqs, &mb[k], lp + at, NULL))) break;
-            agree_add(&ag, old + at, lp + at, mb[k].n_resp);
+            agree_add(&ag, old + at, lp + at, mb[k].n_resp, at);
             memcpy(old + at, lp + at, sizeof(float) * (size_t)mb[k].n_resp);
         }
         free(mb), mb = NULL;
@@ -494,7 +506,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             const micro_t *b = &mb[k];
             long at = first_tok[lo + b->first];
             if ((rc = micro_forward(t->m, seqs + lo, b, lp + at, ent + at))) break;
-            if (u == 0 && c->old_logprobs == OLD_LOGP_ROLLOUT) agree_add(&ag, old + at, lp + at, b->n_resp);
+            if (u == 0 && c->old_logprobs == OLD_LOGP_ROLLOUT) agree_add(&ag, old + at, lp + at, b->n_resp, at);
             int32_t offs[4097];
             int32_t *so = b->count < 4096 ? offs : cispo_malloc(sizeof(int32_t) * (size_t)(b->count + 1));
             for (int q = 0; q <= b->count; q++) so[q] = (int32_t)(first_tok[lo + b->first + q] - at);
@@ -543,7 +555,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         metrics_set(mt, "kl_old", st.kl_old_sum / nt);
         if (t->ref) metrics_set(mt, "kl_ref", st.kl_ref_sum / nt);
         metrics_set(mt, "entropy", ent_sum / nt);
-        agree_metrics(&ag, mt);
+        agree_metrics(&ag, mt, first_tok, order, n);
         metrics_set(mt, "grad_norm", updates ? gn_sum / updates : 0);
         metrics_set(mt, "lr", lr);
         metrics_set(mt, "updates", updates);
