@@ -64,7 +64,7 @@ void backend_release(backend_t *b) {
 }
 
 backend_t *backend_host(void) {
-    static backend_t host = {BACKEND_CPU, 0, DTYPE_F32, NULL, NULL, NULL, 0, 0, {0, 0, 0}, NULL};
+    static backend_t host = {.kind = BACKEND_CPU, .act_dtype = DTYPE_F32};
     return &host;
 }
 

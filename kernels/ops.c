@@ -504,9 +504,9 @@ void lmhead_logprob_backward(backend_t *b, void *dx, float *dw, const float *dlo
 }
 
 void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, int n, int C, int V) {
-    ON_CUDA(lmhead_logits, lmhead_logits_cuda(b->blas, logits, x, w, n, C, V, DT(b), ST(b)));
+    ON_CUDA(lmhead_logits, lmhead_logits_cuda(b->blas, logits, x, w, n, C, V, b->tune.lmhead_bf16, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_lmhead_logits);
-    lmhead_logits_cpu(logits, CF(x), CF(w), n, C, V);
+    lmhead_logits_cpu(logits, CF(x), CF(w), n, C, V, b->tune.lmhead_bf16);
 }
 
 // ---- sampling ----

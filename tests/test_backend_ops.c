@@ -1323,21 +1323,24 @@ static void b_lmhead_logprob_backward(opcase_t *c) {
     c->flops = 6.0 * T * C * V;
     lmhead_ws(c, T, C, V);
 }
-// p: n C V.  tensors: logits x w
+// p: n C V bf16 (logits rounded to bf16: backend_tuning_t.lmhead_bf16).  tensors: logits x w
 static void r_lmhead_logits(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
+    int keep = b->tune.lmhead_bf16;
+    b->tune.lmhead_bf16 = c->p[3];
     lmhead_logits(b, PF(0), p[1], p[2], c->p[0], c->p[1], c->p[2]);
+    b->tune.lmhead_bf16 = keep;
 }
 static void d_lmhead_logits(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    lmhead_logits_cpu(PF(0), PF(1), PF(2), c->p[0], c->p[1], c->p[2]);
+    lmhead_logits_cpu(PF(0), PF(1), PF(2), c->p[0], c->p[1], c->p[2], c->p[3]);
 }
 static void b_lmhead_logits(opcase_t *c) {
     int n = c->p[0], C = c->p[1], V = c->p[2];
     c->t[t_f32(c, "logits", TR_OUT, (size_t)n * V, 0, 0)].tol = STAT_TOL;
     t_act(c, "x", TR_IN, (size_t)n * C, -1, 1);
     t_act(c, "w", TR_IN, (size_t)V * C, -0.3, 0.3);
-    snprintf(c->shape, sizeof c->shape, "n%d C%d V%d", n, C, V);
+    snprintf(c->shape, sizeof c->shape, "n%d C%d V%d%s", n, C, V, c->p[3] ? " bf16 logits" : "");
     c->run = r_lmhead_logits, c->direct = d_lmhead_logits, c->flops = 2.0 * n * C * V;
     lmhead_ws(c, n, C, V);
 }
@@ -1674,6 +1677,7 @@ static const entry_t fixed_table[] = {
     {OP_lmhead_logits, b_lmhead_logits, {3, 64, 1000}, {0}, {0}, 0, 0},
     {OP_lmhead_logits, b_lmhead_logits, {1, 32, 5}, {0}, {0}, 0, 0},
     {OP_lmhead_logits, b_lmhead_logits, {37, 128, 1000}, {0}, {0}, 0, 0},
+    {OP_lmhead_logits, b_lmhead_logits, {37, 128, 1000, 1}, {0}, {0}, 0, 0},
     // ---- optimizer
     {OP_sum_squares, b_sum_squares, {1}, {0}, {0}, 0, 0},
     {OP_sum_squares, b_sum_squares, {1000}, {0}, {0}, 0, 0},

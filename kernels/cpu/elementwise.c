@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "kernels/backend.h"  // f32_to_bf16, bf16_to_f32
 #include "kernels/cpu/ops_cpu.h"
 
 void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, float beta, size_t n) {
@@ -43,8 +44,10 @@ void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, 
     }
 }
 
-void lmhead_logits_cpu(float *logits, const float *x, const float *w, int n, int C, int V) {
+void lmhead_logits_cpu(float *logits, const float *x, const float *w, int n, int C, int V, int bf16) {
     matmul_cpu(logits, x, w, n, V, C, 0, 1, 1.0f, 0.0f);
+    if (bf16)
+        for (size_t i = 0; i < (size_t)n * V; i++) logits[i] = bf16_to_f32(f32_to_bf16(logits[i]));
 }
 
 double sum_squares_cpu(const float *g, size_t n) {

@@ -160,7 +160,8 @@ void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H,
 void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D);
 void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, const int32_t *slot,
                   const int32_t *pos, int T, int KVD, const int32_t *block_table, int max_blocks, int block_size);
-void lmhead_logits_cpu(float *logits, const float *x, const float *w, int n, int C, int V);
+// bf16 = 1: each logit rounded to bf16 (the output of a bf16 LM head; backend_tuning_t.lmhead_bf16)
+void lmhead_logits_cpu(float *logits, const float *x, const float *w, int n, int C, int V, int bf16);
 // kernels/ops.h sample_tokens with host memory (state [slots], indexed by slot[i])
 void sample_tokens_cpu(int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
                        const float *logits, int n, int V);

@@ -159,6 +159,12 @@ __global__ void lmhead_dx_store(T *dx, const float *dxf, size_t n, int acc) {
         dx[i] = (T)(acc ? (float)dx[i] + dxf[i] : dxf[i]);
 }
 
+// x rounded to bf16 in place (the output precision of a bf16 LM head)
+__global__ void round_bf16(float *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        x[i] = __bfloat162float(__float2bfloat16_rn(x[i]));
+}
+
 }  // namespace
 
 // The forward wants whole rows of z (chunk x V fp32); the backward a token chunk's fp32 dx
@@ -260,13 +266,18 @@ extern "C" int lmhead_logprob_backward_cuda(void *blas, void *dx, float *dw, con
     return 0;
 }
 
-// logits [n, V] fp32 = x [n, C] w [V, C]^T
+// logits [n, V] fp32 = x [n, C] w [V, C]^T; bf16 = 1: each logit then rounded to bf16
 extern "C" int lmhead_logits_cuda(void *blas, float *logits, const void *x, const void *w, int n, int C, int V,
-                                  int dtype, cudaStream_t st) {
-    (void)st;  // the handle is bound to the stream
+                                  int bf16, int dtype, cudaStream_t st) {
     cudaDataType_t t = CUDA_R_16BF;
     if (dtype_type(dtype, &t, "lmhead_logits_cuda")) return -1;
     if (n <= 0 || V <= 0) return 0;
-    return gemm_rm((cublasHandle_t)blas, 0, 1, n, V, C, 1.0f, x, C, w, C, 0.0f, logits, V, t, CUDA_R_32F,
-                   "lmhead_logits_cuda");
+    if (gemm_rm((cublasHandle_t)blas, 0, 1, n, V, C, 1.0f, x, C, w, C, 0.0f, logits, V, t, CUDA_R_32F,
+                "lmhead_logits_cuda"))
+        return -1;
+    if (!bf16) return 0;
+    size_t cnt = (size_t)n * V;
+    unsigned blocks = (unsigned)((cnt + 255) / 256 < 4096 ? (cnt + 255) / 256 : 4096);
+    round_bf16<<<blocks, 256, 0, st>>>(logits, cnt);
+    return check_launch("lmhead_logits_cuda");
 }

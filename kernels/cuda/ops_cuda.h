@@ -54,7 +54,7 @@ int lmhead_logprob_forward_cuda(void *blas, float *logp, float *lse, float *entr
 int lmhead_logprob_backward_cuda(void *blas, void *dx, float *dw, const float *dlogp, const void *x, const void *w,
                                  const int32_t *targets, const float *lse, int T, int C, int V, int acc, int dtype,
                                  void *ws, size_t ws_bytes, cudaStream_t st);
-int lmhead_logits_cuda(void *blas, float *logits, const void *x, const void *w, int n, int C, int V, int dtype,
+int lmhead_logits_cuda(void *blas, float *logits, const void *x, const void *w, int n, int C, int V, int bf16, int dtype,
                        cudaStream_t st);
 
 // ---- elementwise, norms, RoPE, embedding (kernels/cuda/elementwise.cu, norm.cu, rope.cu) ----

@@ -7,3 +7,7 @@ set_target_properties(model_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BI
 add_executable(generate_bench ${CMAKE_SOURCE_DIR}/bench/generate_bench.c)
 target_link_libraries(generate_bench PRIVATE cispo_trainer)
 set_target_properties(generate_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+# bench/precision_bench.c: M1's fp32-vs-bf16 LM head finding (bench/precision_device.sh; docs/performance.md).
+add_executable(precision_bench ${CMAKE_SOURCE_DIR}/bench/precision_bench.c)
+target_link_libraries(precision_bench PRIVATE cispo_trainer)
+set_target_properties(precision_bench PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
