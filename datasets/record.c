@@ -49,14 +49,24 @@ static int parse_messages(const cJSON *arr, const char *where, const char *key, 
     for (const cJSON *m = arr->child; m; m = m->next, i++) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (!cJSON_IsString(role) || !cJSON_IsString(content))
-            return cispo_fail("%s: key '%s[%d]': a message needs \"role\" and \"content\" strings", where, key, i);
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role))
+            return cispo_fail("%s: key '%s[%d]': a message needs a \"role\" string", where, key, i);
         if (strcmp(role->valuestring, "system") && strcmp(role->valuestring, "user") &&
-            strcmp(role->valuestring, "assistant"))
-            return cispo_fail("%s: key '%s[%d].role': '%s' is not system, user or assistant", where, key, i,
+            strcmp(role->valuestring, "assistant") && strcmp(role->valuestring, "tool"))
+            return cispo_fail("%s: key '%s[%d].role': '%s' is not system, user, assistant or tool", where, key, i,
                            role->valuestring);
+        // content: a string; an assistant turn that calls tools may leave it null or out (OpenAI's form)
+        int no_content = (!content || cJSON_IsNull(content)) && cJSON_IsArray(calls) && !strcmp(role->valuestring, "assistant");
+        if (!cJSON_IsString(content) && !no_content)
+            return cispo_fail("%s: key '%s[%d].content': expected a string%s", where, key, i,
+                           cJSON_IsArray(calls) ? " (or null beside tool_calls on an assistant turn)" : "");
+        if (calls && !cJSON_IsArray(calls))
+            return cispo_fail("%s: key '%s[%d].tool_calls': expected a list of calls", where, key, i);
         r->messages[i].role = cispo_strdup(role->valuestring);
-        r->messages[i].content = cispo_strdup(content->valuestring);
+        r->messages[i].content = cispo_strdup(cJSON_IsString(content) ? content->valuestring : "");
+        int only_basic = cJSON_GetArraySize(m) == 2 && content;
+        if (!only_basic) r->messages[i].json = cJSON_PrintUnformatted(m);
         r->n_messages = i + 1;
     }
     return 0;
@@ -190,6 +200,11 @@ static int parse_record(const cJSON *o, const char *where, const char *default_i
                           "of problem/question/instruction; or set prompt_key)", where);
     }
 
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(o, "tools");
+    if (tools && !cJSON_IsNull(tools) && !cJSON_IsArray(tools))
+        return cispo_fail("%s: key 'tools': expected a list of tool (function) definitions", where);
+    if (cJSON_IsArray(tools)) r->tools_json = cJSON_PrintUnformatted(tools);
+
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "data_source");
     if (cJSON_IsString(src)) r->data_source = cispo_strdup(src->valuestring);
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(o, "fn_name");
@@ -290,6 +305,15 @@ int record_parse_line_fields(const char *line, const char *where, const char *de
     return rc;
 }
 
+struct cJSON *record_message_json(const chat_message_t *m) {
+    cJSON *o = m->json ? cJSON_Parse(m->json) : NULL;
+    if (o) return o;
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "role", m->role);
+    cJSON_AddStringToObject(o, "content", m->content);
+    return o;
+}
+
 char *record_to_json(const data_record_t *r) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", r->id);
@@ -297,13 +321,9 @@ char *record_to_json(const data_record_t *r) {
         cJSON_AddStringToObject(o, "prompt", r->prompt);
     } else {
         cJSON *arr = cJSON_AddArrayToObject(o, "prompt");
-        for (int i = 0; i < r->n_messages; i++) {
-            cJSON *m = cJSON_CreateObject();
-            cJSON_AddStringToObject(m, "role", r->messages[i].role);
-            cJSON_AddStringToObject(m, "content", r->messages[i].content);
-            cJSON_AddItemToArray(arr, m);
-        }
+        for (int i = 0; i < r->n_messages; i++) cJSON_AddItemToArray(arr, record_message_json(&r->messages[i]));
     }
+    if (r->tools_json) cJSON_AddItemToObject(o, "tools", cJSON_Parse(r->tools_json));
     cJSON_AddStringToObject(o, "verifier", r->verifier);
     if (r->answer) cJSON_AddStringToObject(o, "answer", r->answer);
     if (r->tests_json) cJSON_AddItemToObject(o, "tests", cJSON_Parse(r->tests_json));
@@ -322,7 +342,9 @@ void record_free(data_record_t *r) {
     for (int i = 0; i < r->n_messages; i++) {
         free(r->messages[i].role);
         free(r->messages[i].content);
+        free(r->messages[i].json);
     }
+    free(r->tools_json);
     free(r->messages);
     free(r->verifier);
     free(r->answer);
@@ -348,7 +370,10 @@ char *record_prompt_text(const data_record_t *r) {
     char *s = cispo_malloc(cap), *w = s;
     for (int i = 0; i < r->n_messages; i++) {
         const char *role = r->messages[i].role;
-        const char *label = !strcmp(role, "system") ? "System" : !strcmp(role, "user") ? "User" : "Assistant";
+        const char *label = !strcmp(role, "system") ? "System"
+                            : !strcmp(role, "user")  ? "User"
+                            : !strcmp(role, "tool")  ? "Tool"
+                                                     : "Assistant";
         w += sprintf(w, "%s: %s\n", label, r->messages[i].content);
     }
     strcpy(w, "Assistant:\n");

@@ -2,14 +2,17 @@
 // the plain prompt template of the tiny model.
 // defines: data_record_t, chat_message_t, record_fields_t, record_from_json, record_from_json_fields,
 //          record_parse_line, record_parse_line_fields, record_to_json, record_free, record_prompt_text,
-//          record_valid_verifier, datasets_last_error
+//          record_valid_verifier, record_message_json, datasets_last_error
 // datasets/ uses only base/: errors are recorded with cispo_fail (base/common.h); datasets_last_error()
 // reads them.
 //
 // Accepted JSONL lines (one object each):
 //   ours: {"id", "prompt": "text" | [{"role","content"}...] (or "messages": [...]), "verifier",
 //          "answer", "tests": [{"stdin","stdout"} | {"input","output"}...], "fn_name", "meta": {...},
-//          "response" (an SFT demonstration, optional)}
+//          "response" (an SFT demonstration, optional), "tools": [function definitions] (given to
+//          the chat template)}; messages may be system, user, assistant (with "tool_calls", content
+//          null or absent beside them) and tool turns ("tool_call_id", "name"): every field of a message
+//          reaches the chat template as written
 //   verl: {"prompt": [{"role","content"}...], "reward_model": {"ground_truth", "style"},
 //          "data_source", "extra_info": {...}}: the ground truth becomes the answer (or the tests, for
 //          code sources), style "model" becomes the genrm verifier, extra_info becomes meta.
@@ -27,8 +30,10 @@
 struct cJSON;
 
 typedef struct {
-    char *role;     // "system" | "user" | "assistant"
-    char *content;
+    char *role;     // "system" | "user" | "assistant" | "tool"
+    char *content;  // "" when the message has none (an assistant turn that only calls tools)
+    char *json;     // the whole message as JSON text (tool_calls, tool_call_id, name, reasoning_content...:
+                    // what a chat template reads), or NULL when it has only role and content
 } chat_message_t;
 
 typedef struct {
@@ -43,6 +48,7 @@ typedef struct {
     char *meta_json;           // the meta object as JSON text, or NULL
     char *response;            // an SFT demonstration (the text after the prompt), or NULL
     char *data_source;         // verl's data_source, or NULL
+    char *tools_json;          // "tools": the function definitions a chat template is given, as JSON text, or NULL
 } data_record_t;
 
 // Keys of a data set's fields (the run config's prompt_key, answer_key, ...): NULL or "" = the
@@ -70,6 +76,8 @@ int record_parse_line_fields(const char *line, const char *where, const char *de
                              data_record_t *out);
 // The record as one JSON line (no newline), in our format. Caller frees.
 char *record_to_json(const data_record_t *r);
+// One message as the JSON object a chat template reads (every field the record gave it). Caller deletes.
+struct cJSON *record_message_json(const chat_message_t *m);
 void record_free(data_record_t *r);
 
 // The prompt as the plain text the tiny model sees (no chat template). A text prompt, or a single

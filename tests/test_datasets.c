@@ -8,8 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/common.h"
 #include "datasets/dataset.h"
 #include "datasets/synth.h"
+#include "model/chat_template.h"
+#include <cjson/cJSON.h>
 #include "tests/testutil.h"
 
 static char tmpdir[] = "/tmp/cispo_test_datasets_XXXXXX";
@@ -80,6 +83,52 @@ static void test_records(void) {
     dataset_free(&d);
 }
 
+// Tool use in a conversation: an assistant turn with tool_calls (content null), a tool turn with its call id,
+// the record's tool definitions; every field survives record_to_json and reaches a chat template.
+static void test_tool_messages(void) {
+    const char *line =
+        "{\"id\": \"t1\", \"answer\": \"8\", \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"calc\", "
+        "\"parameters\": {\"type\": \"object\"}}}], \"messages\": [{\"role\": \"user\", \"content\": \"3+5?\"}, "
+        "{\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\", "
+        "\"function\": {\"name\": \"calc\", \"arguments\": {\"expr\": \"3+5\"}}}]}, "
+        "{\"role\": \"tool\", \"tool_call_id\": \"c1\", \"name\": \"calc\", \"content\": \"8\"}]}";
+    data_record_t r;
+    if (!test_check(record_parse_line(line, "tools.jsonl", "1", &r) == 0, "tool-use record parses: %s", datasets_last_error()))
+        return;
+    test_check(r.n_messages == 3 && streq(r.messages[1].role, "assistant") && streq(r.messages[1].content, "") &&
+                   r.messages[1].json && strstr(r.messages[1].json, "\"tool_calls\"") && streq(r.messages[2].role, "tool") &&
+                   r.messages[2].json && strstr(r.messages[2].json, "\"tool_call_id\":\"c1\"") && !r.messages[0].json &&
+                   r.tools_json && strstr(r.tools_json, "\"calc\""),
+               "assistant tool_calls, the tool turn's fields and the tool definitions are kept");
+    char *txt = record_prompt_text(&r);
+    test_check(streq(txt, "User: 3+5?\nAssistant: \nTool: 8\nAssistant:\n"), "plain template labels the tool turn: '%s'", txt);
+    free(txt);
+    char *js = record_to_json(&r);
+    data_record_t b;
+    int ok = record_parse_line(js, "roundtrip", "1", &b) == 0;
+    test_check(ok && b.n_messages == 3 && streq(b.messages[1].json, r.messages[1].json) &&
+                   streq(b.messages[2].json, r.messages[2].json) && streq(b.tools_json, r.tools_json),
+               "tool-use record survives record_to_json and back: %s", js);
+    // a chat template sees the calls, the call id and the tools
+    chat_template_t *ct = chat_template_from_string(
+        "{% for t in tools %}[tool {{ t.function.name }}]{% endfor %}{% for m in messages %}<{{ m.role }}>"
+        "{% if m.tool_calls %}{% for c in m.tool_calls %}call {{ c.function.name }}({{ c.function.arguments.expr }})"
+        "{% endfor %}{% elif m.role == 'tool' %}{{ m.tool_call_id }}={{ m.content }}{% else %}{{ m.content }}{% endif %}"
+        "{% endfor %}",
+        "test");
+    cJSON *msgs = cJSON_CreateArray(), *tools = cJSON_Parse(r.tools_json);
+    for (int i = 0; i < r.n_messages; i++) cJSON_AddItemToArray(msgs, record_message_json(&r.messages[i]));
+    char *out = ct ? chat_template_render(ct, msgs, tools, 0, NULL) : NULL;
+    test_check(out && streq(out, "[tool calc]<user>3+5?<assistant>call calc(3+5)<tool>c1=8"), "template renders the calls: '%s'",
+               out ? out : cispo_last_error());
+    free(out);
+    cJSON_Delete(msgs), cJSON_Delete(tools);
+    chat_template_free(ct);
+    if (ok) record_free(&b);
+    free(js);
+    record_free(&r);
+}
+
 static void test_verl(void) {
     const char *text =
         "{\"data_source\": \"openai/gsm8k\", \"prompt\": [{\"role\": \"user\", \"content\": \"Natalia sold 48 clips...\"}],"
@@ -121,6 +170,12 @@ static void test_bad_lines(void) {
         {"{\"id\": \"x\", \"prompt\": \"p\"}", "key 'verifier': missing"},
         {"{\"id\": \"x\", \"prompt\": [{\"role\": \"robot\", \"content\": \"hi\"}], \"answer\": \"1\"}", "key 'prompt[0].role'"},
         {"{\"id\": \"x\", \"prompt\": [], \"answer\": \"1\"}", "key 'prompt': the message list is empty"},
+        {"{\"id\": \"x\", \"prompt\": [{\"role\": \"user\", \"content\": null}], \"answer\": \"1\"}", "key 'prompt[0].content'"},
+        {"{\"id\": \"x\", \"prompt\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"tool_calls\": 3}], "
+         "\"answer\": \"1\"}", "key 'prompt[1].content'"},
+        {"{\"id\": \"x\", \"prompt\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\", "
+         "\"tool_calls\": {}}], \"answer\": \"1\"}", "key 'prompt[1].tool_calls'"},
+        {"{\"id\": \"x\", \"prompt\": \"p\", \"answer\": \"1\", \"tools\": {\"name\": \"f\"}}", "key 'tools'"},
         {"{\"id\": \"x\", \"prompt\": \"p\", \"tests\": [{\"stdin\": \"1\"}]}", "key 'tests[0]'"},
         {"{\"id\": [1], \"prompt\": \"p\", \"answer\": \"1\"}", "key 'id'"},
         {"{\"id\": \"x\", \"prompt\": \"p\", \"answer\": \"1\", \"meta\": 3}", "key 'meta'"},
@@ -423,6 +478,7 @@ static void test_field_mapping(void) {
 int main(void) {
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     test_records();
+    test_tool_messages();
     test_verl();
     test_bad_lines();
     test_shuffle_shard_split();

@@ -104,12 +104,7 @@ static cJSON *messages_json(const data_record_t *r, int n) {
         cJSON_AddStringToObject(m, "content", r->prompt);
         cJSON_AddItemToArray(arr, m);
     }
-    for (int i = 0; i < n; i++) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", r->messages[i].role);
-        cJSON_AddStringToObject(m, "content", r->messages[i].content);
-        cJSON_AddItemToArray(arr, m);
-    }
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, record_message_json(&r->messages[i]));
     return arr;
 }
 
@@ -117,14 +112,17 @@ static cJSON *messages_json(const data_record_t *r, int n) {
 // through the chat template. 0, or -1 naming the record.
 static int render_record(const chat_template_t *ct, data_record_t *r, train_example_t *e) {
     int n = r->n_messages, last_asst = n > 0 && !strcmp(r->messages[n - 1].role, "assistant") && !r->response;
-    cJSON *ctx = messages_json(r, last_asst ? n - 1 : n);
-    e->prompt = chat_template_render(ct, ctx, NULL, 1, NULL);
+    cJSON *ctx = messages_json(r, last_asst ? n - 1 : n), *tools = r->tools_json ? cJSON_Parse(r->tools_json) : NULL;
+    e->prompt = chat_template_render(ct, ctx, tools, 1, NULL);
     cJSON_Delete(ctx);
-    if (!e->prompt) return cispo_fail("record '%s': chat template: %s", r->id, cispo_last_error());
-    if (!last_asst) return 0;
+    if (!e->prompt || !last_asst) {
+        cJSON_Delete(tools);
+        return e->prompt ? 0 : cispo_fail("record '%s': chat template: %s", r->id, cispo_last_error());
+    }
     ctx = messages_json(r, n);
-    char *full = chat_template_render(ct, ctx, NULL, 0, NULL);
+    char *full = chat_template_render(ct, ctx, tools, 0, NULL);
     cJSON_Delete(ctx);
+    cJSON_Delete(tools);
     if (!full) return cispo_fail("record '%s': chat template: %s", r->id, cispo_last_error());
     size_t np = strlen(e->prompt);
     if (!strncmp(full, e->prompt, np)) {
