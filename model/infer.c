@@ -298,7 +298,7 @@ int infer_decode(infer_t *e, const int *slots, const int32_t *tokens, int n, flo
     if (rc == 0) {
         backend_t *b = m->be;
         void *g = NULL;
-        if (e->use_graphs) {
+        if (e->use_graphs && !m->ep) {  // the expert-parallel exchange reads its counts on the host
             if (e->graph_ws != (const void *)b->ws) drop_graphs(e), e->graph_ws = b->ws;  // pointers changed
             g = e->graphs[n];
             if (!g && ops_graph_begin(b) == 0) {

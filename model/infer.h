@@ -17,6 +17,10 @@
 // fp32 LM head into backend memory; infer_sample picks tokens there (kernels/ops.h sample_tokens) and
 // brings back ids, log-probs and done flags only.
 //
+// Expert parallelism (m->ep, model/moe_ep.h): every prefill and decode is a round of the EP group (the
+// routed rows go to their experts' ranks and back), matched in order with the group's other forwards, and
+// the decode step runs op by op (the exchange reads the routed counts on the host: no CUDA graph).
+//
 // Blocks: a slot may reserve blocks ahead (infer_reserve) so that growth up to a length never finds
 // the pool empty. The rollout engine reserves only a prompt's blocks when it admits it and maps the
 // rest on demand; before a decode step it asks infer_blocks_short how many blocks the step lacks and,
@@ -53,7 +57,8 @@ typedef struct {
     int32_t *slot_dev;   // [max_slots] the slots of the rows to sample
     // CUDA graphs of the decode step (forward + LM head), one per batch size n, captured on first use
     // and replayed after the step's inputs are staged. On by default on CUDA (CISPO_CUDA_GRAPHS=0
-    // turns them off; so do RoPE types whose frequencies depend on the position, and a failed capture).
+    // turns them off; so do RoPE types whose frequencies depend on the position, expert parallelism, and a
+    // failed capture).
     int use_graphs;
     void **graphs;       // [max_slots + 1], NULL where not captured yet
     const void *graph_ws;  // the workspace arena the graphs were captured with (a new one drops them)

@@ -7,8 +7,9 @@
 // Tokens are dispatched into expert order (slots s = t*K + k), so each projection of all experts is
 // one grouped GEMM over the row ranges offsets[e]..offsets[e+1); W1 and W3 write the two halves of
 // the fused [h1 | h3] rows the gated activation reads.
-// With expert parallelism (m->ep, training forwards only) routing, dispatch and combine stay local and
-// the expert GEMMs run on the ranks that own the experts (model/moe_ep.c).
+// With expert parallelism (m->ep: training, prefill and decode alike) routing, dispatch and combine stay
+// local and the expert GEMMs run on the ranks that own the experts (model/moe_ep.c); without it the model
+// holds every expert (expert e at (e - e_lo) of the stacks, e_lo 0).
 #include <stdlib.h>
 
 #include "base/common.h"
@@ -38,7 +39,7 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
     moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T, C,
                  E, K);
-    if (m->ep && !m->cache) {
+    if (m->ep) {
         int32_t *off_host = cispo_malloc((size_t)(E + 1) * sizeof(int32_t));
         backend_download(b, off_host, off, (size_t)(E + 1) * sizeof(int32_t));
         moe_ep_layer_forward(m, l, ACT(m, a->xe), off_host, S, ACT(m, a->ye));

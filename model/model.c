@@ -1,6 +1,6 @@
 // model/model.c — the whole network: memory plan, forward over packed sequences, log-probs through
 // the fp32 LM head, and the backward pass into every parameter's gradient.
-// defines: model_create, model_create_on, model_free, model_forward, model_forward_cached, model_stage_cached,
+// defines: model_create, model_create_on, model_create_experts, model_free, model_forward, model_forward_cached, model_stage_cached,
 //          model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad, model_sync_weights, model_scratch_take
 //
@@ -116,14 +116,15 @@ static void plan_activations(model_t *m) {
     m->n_scratch = 6 * (Tm * C * es + SCRATCH_ALIGN) + sub;
 }
 
-model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params, int max_tokens) {
+model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *params, int max_tokens, int e_lo,
+                              int e_hi) {
     CISPO_ASSERT(max_tokens >= 1);
     model_t *m = cispo_calloc(1, sizeof *m);
     m->cfg = *cfg;
     m->be = be;
     m->max_tokens = max_tokens;
     m->esize = dtype_size(be->act_dtype);
-    param_table_build(&m->table, cfg);
+    param_table_build_experts(&m->table, cfg, e_lo, e_hi);
     const size_t np = m->table.n_floats;
     m->owns_params = params == NULL;
     m->params = params ? params : backend_alloc(be, np * sizeof(float));
@@ -147,6 +148,10 @@ model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params
     m->logit_scale = 1.0f;
     if (params) model_sync_weights(m);
     return m;
+}
+
+model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params, int max_tokens) {
+    return model_create_experts(be, cfg, params, max_tokens, 0, cfg->n_experts);
 }
 
 model_t *model_create(const model_config_t *cfg, float *params, int max_tokens) {
@@ -191,6 +196,9 @@ static int stage_batch(model_t *m, const int32_t *ids, const int32_t *cu_seqlens
     if (T < 1 || T > m->max_tokens)
         return cispo_fail("model_forward: %d tokens, the model was planned for 1..%d per micro-batch", T,
                           m->max_tokens);
+    if (!m->ep && (m->table.e_lo != 0 || m->table.e_hi != c->n_experts))
+        return cispo_fail("model_forward: the model holds experts [%d, %d) of %d only: attach the expert-parallel "
+                          "group that owns the others (moe_ep_attach)", m->table.e_lo, m->table.e_hi, c->n_experts);
     if (nseq < 1 || cu_seqlens[0] != 0 || cu_seqlens[nseq] != T)
         return cispo_fail("model_forward: cu_seqlens must run from 0 to T = %d over %d sequences", T, nseq);
     int max_len = 0;

@@ -1,7 +1,8 @@
 // model/model.h — the MiniMax hybrid MoE network (docs/model.md), written once against the op API
 // (kernels/ops.h) for every backend: forward and backward over packed sequences, every parameter's
 // gradient, and the same forward with caches for prefill and decode (model/infer.h).
-// defines: model_t, model_layer_acts_t, model_cache_t, model_create, model_create_on, model_free,
+// defines: model_t, model_layer_acts_t, model_cache_t, model_create, model_create_on, model_create_experts,
+//          model_free,
 //          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad,
 //          model_sync_weights, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
@@ -146,6 +147,12 @@ model_t *model_create(const model_config_t *cfg, float *params, int max_tokens);
 // The same on any backend: params (backend memory, fp32) or NULL. The working copy is refreshed from
 // the master by the optimizer step (adamw_step) and by model_sync_weights after loading.
 model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params, int max_tokens);
+// The same holding only experts [e_lo, e_hi) of every MoE layer (param_table_build_experts: params, grads,
+// the working copy and every optimizer state shrink to them): the model of one rank under expert
+// parallelism, which runs once moe_ep_attach gave it the group that owns the others (a forward without one
+// fails). e_lo 0, e_hi n_experts is model_create_on.
+model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *params, int max_tokens, int e_lo,
+                              int e_hi);
 void model_free(model_t *m);
 
 // Forward over T packed tokens: ids [T] in [0, V), cu_seqlens [nseq+1] (0 = c_0 < ... <= c_nseq = T,

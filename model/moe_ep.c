@@ -63,10 +63,15 @@ int moe_ep_attach(model_t *m, const moe_ep_comm_t *comm) {
         return cispo_fail("expert parallelism: rank %d of a group of %d", comm->rank, comm->size);
     if (!comm->allgather_i32 || !comm->exchange)
         return cispo_fail("expert parallelism: the transport lacks its all-gather or exchange");
+    int lo, hi;
+    moe_ep_range(c->n_experts, comm->size, comm->rank, &lo, &hi);
+    if (lo < m->table.e_lo || hi > m->table.e_hi)
+        return cispo_fail("expert parallelism: rank %d of a group of %d owns experts [%d, %d), the model holds [%d, %d)",
+                          comm->rank, comm->size, lo, hi, m->table.e_lo, m->table.e_hi);
     moe_ep_detach(m);
     moe_ep_t *ep = cispo_calloc(1, sizeof *ep);
     ep->comm = *comm;
-    moe_ep_range(c->n_experts, comm->size, comm->rank, &ep->e_lo, &ep->e_hi);
+    ep->e_lo = lo, ep->e_hi = hi;
     ep->nl = ep->e_hi - ep->e_lo;
     const size_t L = (size_t)c->n_layers, E = (size_t)c->n_experts, P = (size_t)comm->size;
     const size_t C = (size_t)c->hidden_size, F = (size_t)c->intermediate_size, es = m->esize;
@@ -193,7 +198,7 @@ static void experts_forward(model_t *m, int l, int g) {
     backend_t *b = m->be;
     const int C = c->hidden_size, F = c->intermediate_size, R = (int)ep->rows[g];
     if (R == 0) return;
-    const size_t at = ep->base[g], e0 = (size_t)ep->e_lo * F * C;
+    const size_t at = ep->base[g], e0 = (size_t)(ep->e_lo - m->table.e_lo) * F * C;
     const layer_params_t *p = &m->table.layers[l];
     const int32_t *locd = ep->loc_dev + ((size_t)l * 2 + g) * (ep->nl + 1);
     void *x = ROWS(ep->xr[l], at, C), *h13 = ROWS(ep->h13r[l], at, 2 * F), *h3 = (char *)h13 + (size_t)F * m->esize;
@@ -211,7 +216,7 @@ static void experts_backward(model_t *m, int l, int g) {
     backend_t *b = m->be;
     const int C = c->hidden_size, F = c->intermediate_size, R = (int)ep->rows[g];
     if (R == 0) return;
-    const size_t at = ep->base[g], e0 = (size_t)ep->e_lo * F * C;
+    const size_t at = ep->base[g], e0 = (size_t)(ep->e_lo - m->table.e_lo) * F * C;
     const layer_params_t *p = &m->table.layers[l];
     const int32_t *locd = ep->loc_dev + ((size_t)l * 2 + g) * (ep->nl + 1);
     void *x = ROWS(ep->xr[l], at, C), *h13 = ROWS(ep->h13r[l], at, 2 * F), *act = ROWS(ep->actr[l], at, F);

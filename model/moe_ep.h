@@ -14,10 +14,14 @@
 //     ... as many micro-batches as this rank has (the group's ranks may have different numbers) ...
 //     moe_ep_serve(m, 1);   // then serve the experts to the group's others until every rank is done
 //     moe_ep_detach(m);
-// The parameter buffer keeps the whole layout on every rank; a rank computes with, and accumulates
-// gradients into, its own experts only (the other experts' gradients stay as they were). The forward
-// with caches (prefill, decode) does not exchange: it runs every expert locally, so the trainer keeps
-// every rank's copy of the other ranks' experts current (trainer/dist.h dist_ep_sync_experts).
+// A rank's model holds its own experts only (model_create_experts with moe_ep_range's range: parameters,
+// gradients, working copy and optimizer state shrink to them; a model holding more experts also works,
+// the others unused): it computes with, and accumulates gradients into, those. The forward with caches
+// (prefill and decode, model/infer.h) exchanges as the training forward does, so the ranks of a group
+// generate together: each forward of a rank is one round of the group, matched in order with the others'
+// forwards whatever their kinds and token counts (a prefill chunk of one rank may meet a decode step of
+// another), and a rank whose sequences are done serves with moe_ep_serve(m, 0) until every rank is
+// (rl/rollout.c rollout_generate does).
 #ifndef CISPO_MODEL_MOE_EP_H
 #define CISPO_MODEL_MOE_EP_H
 

@@ -1,12 +1,15 @@
 // model/params.c — the parameter table (every weight's checkpoint name, shape and offset into one flat
 // fp32 buffer) and the HF-like initialisation.
-// defines: param_table_build, param_table_free, param_table_find, param_init_hf
+// defines: param_table_build, param_table_build_experts, param_table_free, param_table_find,
+//          param_table_spans, param_init_hf
 //
 // Layout, in offset order: embed, then per layer l: input_layernorm, attention (lightning: qkv_proj,
 // output_gate, norm, out_proj; softmax: q_proj, k_proj, v_proj, o_proj), post_attention_layernorm,
-// router (block_sparse_moe.gate), w1 of experts 0..E-1, w3 of experts 0..E-1, w2 of experts 0..E-1
-// (so each matrix kind is one [E, rows, cols] stack), then model.norm, then lm_head (absent when tied:
-// lm_head then aliases embed). Gradients and optimizer moments use the same layout.
+// router (block_sparse_moe.gate), w1 of experts e_lo..e_hi-1, w3 of the same, w2 of the same (so each
+// matrix kind is one [nl, rows, cols] stack; nl = E for the whole model), then model.norm, then lm_head
+// (absent when tied: lm_head then aliases embed). Gradients and optimizer moments use the same layout.
+// A table of experts [e_lo, e_hi) lists the whole model's entries in the same order, less the other
+// experts: every entry is contiguous in both layouts (param_table_spans maps one onto the other).
 #include "model/params.h"
 
 #include <stdio.h>
@@ -41,7 +44,13 @@ static size_t add(builder_t *b, const char *name, int ndim, int64_t d0, int64_t 
 }
 
 void param_table_build(param_table_t *t, const model_config_t *cfg) {
+    param_table_build_experts(t, cfg, 0, cfg->n_experts);
+}
+
+void param_table_build_experts(param_table_t *t, const model_config_t *cfg, int e_lo, int e_hi) {
+    CISPO_ASSERT(0 <= e_lo && e_lo <= e_hi && e_hi <= cfg->n_experts);
     memset(t, 0, sizeof *t);
+    t->e_lo = e_lo, t->e_hi = e_hi;
     builder_t b = {t, 0};
     const int64_t V = cfg->vocab_size, C = cfg->hidden_size, A = model_attn_width(cfg);
     const int64_t KVD = (int64_t)cfg->n_kv_heads * cfg->head_dim, F = cfg->intermediate_size;
@@ -66,22 +75,20 @@ void param_table_build(param_table_t *t, const model_config_t *cfg) {
         }
         lp->post_norm = add(&b, NAME("model.layers.%d.post_attention_layernorm.weight", l), 1, C, 0);
         lp->router = add(&b, NAME("model.layers.%d.block_sparse_moe.gate.weight", l), 2, E, C);
-        for (int e = 0; e < E; e++) {
-            size_t off = add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w1.weight", l, e), 2, F, C);
-            if (e == 0) lp->w1 = off;
-        }
-        for (int e = 0; e < E; e++) {
-            size_t off = add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w3.weight", l, e), 2, F, C);
-            if (e == 0) lp->w3 = off;
-        }
-        for (int e = 0; e < E; e++) {
-            size_t off = add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w2.weight", l, e), 2, C, F);
-            if (e == 0) lp->w2 = off;
-        }
+        lp->w1 = t->n_floats;
+        for (int e = e_lo; e < e_hi; e++)
+            add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w1.weight", l, e), 2, F, C);
+        lp->w3 = t->n_floats;
+        for (int e = e_lo; e < e_hi; e++)
+            add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w3.weight", l, e), 2, F, C);
+        lp->w2 = t->n_floats;
+        for (int e = e_lo; e < e_hi; e++)
+            add(&b, NAME("model.layers.%d.block_sparse_moe.experts.%d.w2.weight", l, e), 2, C, F);
 #undef NAME
     }
     t->final_norm = add(&b, "model.norm.weight", 1, C, 0);
     t->lm_head = cfg->tie_word_embeddings ? t->embed : add(&b, "lm_head.weight", 2, V, C);
+    t->n_full = t->n_floats + (size_t)(E - (e_hi - e_lo)) * 3 * (size_t)F * (size_t)C * (size_t)cfg->n_layers;
 }
 
 void param_table_free(param_table_t *t) {
@@ -93,6 +100,25 @@ int param_table_find(const param_table_t *t, const char *name) {
     for (int i = 0; i < t->n_entries; i++)
         if (!strcmp(t->entries[i].name, name)) return i;
     return -1;
+}
+
+int param_table_spans(const param_table_t *t, const model_config_t *cfg, param_span_t **spans) {
+    param_table_t full;
+    param_table_build(&full, cfg);
+    CISPO_ASSERT(full.n_floats == t->n_full);
+    param_span_t *s = cispo_malloc((size_t)(t->n_entries + 1) * sizeof *s);
+    int n = 0, j = 0;
+    for (int i = 0; i < t->n_entries; i++) {  // t's entries are full's in the same order, some left out
+        const param_entry_t *e = &t->entries[i];
+        while (j < full.n_entries && strcmp(full.entries[j].name, e->name)) j++;
+        CISPO_ASSERT(j < full.n_entries && full.entries[j].numel == e->numel);
+        const size_t at = full.entries[j++].offset;
+        if (n && s[n - 1].off + s[n - 1].len == e->offset && s[n - 1].full + s[n - 1].len == at) s[n - 1].len += e->numel;
+        else if (e->numel) s[n++] = (param_span_t){e->offset, at, e->numel};
+    }
+    param_table_free(&full);
+    *spans = s;
+    return n;
 }
 
 // ---- initialisation ----

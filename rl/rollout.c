@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "model/moe_ep.h"
 
 typedef struct {
     int seq;        // index of the prompt it serves, -1 when free
@@ -136,8 +137,8 @@ static int decode_batch(const slot_t *slots, int B, int *ids, int32_t *toks, int
     return m;
 }
 
-int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
-                     const uint64_t *seeds, int n, rollout_sample_t *out, rollout_stats_t *stats) {
+static int generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
+                    const uint64_t *seeds, int n, rollout_sample_t *out, rollout_stats_t *stats) {
     const int B = e->max_slots;
     if (cfg->max_new_tokens < 1) return cispo_fail("rollout: max_new_tokens must be >= 1");
     const int chunk = cfg->prefill_chunk > 0 && cfg->prefill_chunk < e->m->max_tokens ? cfg->prefill_chunk
@@ -325,5 +326,13 @@ int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *con
     if (stats) *stats = st;
     if (rc)
         for (int i = 0; i < n; i++) rollout_sample_free(&out[i]);
+    return rc;
+}
+
+int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
+                     const uint64_t *seeds, int n, rollout_sample_t *out, rollout_stats_t *stats) {
+    int rc = generate(e, cfg, prompts, prompt_lens, seeds, n, out, stats);
+    // expert parallelism: the group's ranks still generating need this rank's experts, done or failed
+    moe_ep_serve(e->m, 0);
     return rc;
 }

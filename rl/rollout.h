@@ -83,6 +83,10 @@ typedef struct {
 // length budget judged there), so only ids, log-probs and done flags come to the host, where stop strings
 // and tool calls are checked. A finished sequence frees its slot and KV blocks at once. out[n] is filled
 // (free with rollout_sample_free). Returns 0 or -1 (+ message).
+// Expert parallelism (the model's experts split over an EP group, model/moe_ep.h): a collective of the
+// group. Every rank calls it, with its own prompts (n may be 0); each prefill and decode step exchanges the
+// routed rows with the ranks' steps of the moment, and a rank whose sequences are done (or that failed)
+// serves its experts to the others until every rank is done. The tokens are those of one process.
 int rollout_generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
                      const uint64_t *seeds, int n, rollout_sample_t *out, rollout_stats_t *stats);
 void rollout_sample_free(rollout_sample_t *s);

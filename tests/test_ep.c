@@ -8,6 +8,10 @@
 //   - the parameters after three AdamW steps, whole on every rank (the experts broadcast over the EP group),
 //     with whole moments and with ZeRO-1 (each part sharded over its replicas);
 //   - the moments gathered to rank 0 for a checkpoint, and loaded back from the whole moments.
+// Generation (check_generate): every rank holds only its experts (model_create_experts) and generates its own
+// prompts through the rollout engine, the group's prefill and decode steps exchanging the routed rows (a
+// rank with no prompts, ranks stopping at different steps, a rank that fails at once and serves); the tokens
+// equal one process's on the whole model, the log-probs to 1e-4.
 // The batches make the corner cases certain: micro-batches of one token (most experts get no row), ranks
 // with no micro-batch in a step (they serve their experts through moe_ep_serve), and
 // groups where one rank has two micro-batches and another one.
@@ -20,6 +24,8 @@
 #include "model/layers.h"
 #include "model/model.h"
 #include "model/moe_ep.h"
+#include "model/infer.h"
+#include "rl/rollout.h"
 #include "tests/testutil.h"
 #include "trainer/dist.h"
 #include "trainer/dist_ep.h"
@@ -201,6 +207,110 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
     dist_ep_free(&g);
 }
 
+// ---- generation (prefill and decode) with the experts split ----
+
+// Stops at a token divisible by 7 (after 2): sequences end at different, data-dependent steps.
+static int stop_mod7(void *ctx, const int32_t *tokens, int n) {
+    (void)ctx;
+    return n >= 2 && tokens[n - 1] % 7 == 0;
+}
+
+// Prompts of rank r in case k: rank 1 has none (it only serves); the others 1..5 of 2..30 tokens.
+static int gen_count(int r, int k) { return r == 1 ? 0 : 1 + (2 * r + k) % 5; }
+
+// Each rank holds only its experts (model_create_experts) and generates its own prompts through the
+// rollout engine (3 slots: admissions wait; chunked prefill of 7 tokens; length budgets that differ by rank,
+// a stop string), with the group's ranks stepping together; every sequence must be the one a single
+// process generates on the whole model for the same prompt and seed. In case 2 rank 0 asks for a context
+// the engine cannot hold: it fails at once and serves, and the others still finish.
+static void check_generate(dist_t *d, const model_config_t *c0, int n_experts, int ep) {
+    model_config_t c = *c0;
+    c.n_experts = n_experts;
+    dist_ep_t g;
+    if (!test_check(dist_ep_init(&g, d, ep) == 0, "grid ep %d: %s", ep, cispo_last_error())) return;
+    char what[96];
+    snprintf(what, sizeof what, "generation, E %d, world %d = ep %d x dp %d", n_experts, d->world, ep, g.dp);
+    int lo, hi;
+    moe_ep_range(n_experts, ep, g.ep_rank, &lo, &hi);
+    const int MT = 40, CTX = 80;
+    model_t *full = model_create(&c, NULL, MT), *m = model_create_experts(backend_host(), &c, NULL, MT, lo, hi);
+    param_init_hf(full->params, &full->table, &c, 9);
+    param_init_hf(m->params, &m->table, &c, 9);  // each tensor from its own stream: the whole model's values
+    // the local layout: every non-expert tensor and experts [lo, hi) only, each equal to the whole model's
+    const size_t FC3 = 3 * (size_t)c.intermediate_size * c.hidden_size * c.n_layers;
+    test_check(m->table.n_floats == full->table.n_floats - (size_t)(n_experts - (hi - lo)) * FC3 &&
+                   m->table.n_full == full->table.n_floats,
+               "%s: rank %d holds %zu of the model's %zu floats (experts [%d, %d))", what, d->rank, m->table.n_floats,
+               full->table.n_floats, lo, hi);
+    param_span_t *sp;
+    int ns = param_table_spans(&m->table, &c, &sp), same = 1;
+    size_t covered = 0;
+    for (int i = 0; i < ns; i++) {
+        same &= !memcmp(m->params + sp[i].off, full->params + sp[i].full, sp[i].len * sizeof(float));
+        covered += sp[i].len;
+    }
+    test_check(same && covered == m->table.n_floats, "%s: the local buffer's %d spans are the whole model's values",
+               what, ns);
+    free(sp);
+    int32_t ids[3] = {1, 2, 3}, cu[2] = {0, 3};
+    if (hi - lo < n_experts)
+        test_check(model_forward(m, ids, cu, 1, 3) == -1 && strstr(cispo_last_error(), "holds experts"),
+                   "%s: a forward of a model holding some experts, without its group, is refused: %s", what,
+                   cispo_last_error());
+    moe_ep_comm_t comm;
+    dist_ep_comm(&g, m->be, &comm);
+    test_check(moe_ep_attach(m, &comm) == 0, "%s: attach: %s", what, cispo_last_error());
+    const sampler_config_t samplers[3] = {{.temperature = 1.0, .top_p = 1.0, .greedy = 1},
+                                          {.temperature = 0.9, .top_p = 0.95, .top_k = 20, .tempered_logp = 1},
+                                          {.temperature = 1.0, .top_p = 1.0}};
+    for (int k = 0; k < 3; k++) {
+        const int n = gen_count(d->rank, k);
+        int32_t *buf[5];
+        const int32_t *pp[5];
+        int pl[5];
+        uint64_t seeds[5];
+        for (int i = 0; i < n; i++) {
+            uint64_t s = 500 + 10 * (uint64_t)d->rank + (uint64_t)i + 100 * (uint64_t)k;
+            pl[i] = 2 + (int)(test_rng_next(&s) % 29);
+            buf[i] = cispo_malloc(sizeof(int32_t) * (size_t)CTX);
+            for (int t = 0; t < pl[i]; t++) buf[i][t] = (int32_t)(test_rng_next(&s) % (uint64_t)c.vocab_size);
+            pp[i] = buf[i];
+            seeds[i] = sampler_rng_seed(33 + (uint64_t)k, 100 * (uint64_t)d->rank + (uint64_t)i);
+        }
+        const int fail_here = k == 2 && d->rank == 0;
+        if (fail_here) pl[0] = CTX;  // no room for a new token: refused before the first step
+        rollout_config_t rc = {.max_new_tokens = 4 + 5 * (d->rank % 3), .eos_id = -1, .sampler = samplers[k],
+                               .stop_check = k == 1 ? stop_mod7 : NULL, .prefill_chunk = 7};
+        rollout_sample_t out[5], ref;
+        infer_t *e = infer_create(m, 3, CTX), *er = infer_create(full, 1, CTX);
+        int rc_ep = rollout_generate(e, &rc, pp, pl, seeds, n, out, NULL);
+        if (fail_here) {
+            test_check(rc_ep == -1, "%s: rank 0's impossible prompt fails there while the others go on", what);
+        } else if (test_check(rc_ep == 0, "%s, case %d: rollout on rank %d: %s", what, k, d->rank, cispo_last_error())) {
+            int tok_same = 1;
+            double dl = 0;
+            for (int i = 0; i < n; i++) {
+                test_check(rollout_generate(er, &rc, &pp[i], &pl[i], &seeds[i], 1, &ref, NULL) == 0, "reference: %s",
+                           cispo_last_error());
+                tok_same &= ref.n_tokens == out[i].n_tokens && ref.stop == out[i].stop &&
+                            !memcmp(ref.tokens, out[i].tokens, sizeof(int32_t) * (size_t)ref.n_tokens);
+                for (int j = 0; j < ref.n_tokens && j < out[i].n_tokens; j++)
+                    dl = fmax(dl, fabs((double)ref.logp[j] - out[i].logp[j]));
+                rollout_sample_free(&ref);
+                rollout_sample_free(&out[i]);
+            }
+            test_check(tok_same, "%s, case %d: rank %d's %d sequences (budget %d) are one process's tokens", what, k,
+                       d->rank, n, rc.max_new_tokens);
+            TEST_LE(dl, 1e-4, "%s, case %d: rank %d's log-probs equal one process's (max |diff| %.3g)", what, k,
+                    d->rank, dl);
+        }
+        infer_free(e), infer_free(er);
+        for (int i = 0; i < n; i++) free(buf[i]);
+    }
+    model_free(m), model_free(full);
+    dist_ep_free(&g);
+}
+
 int main(int argc, char **argv) {
     dist_t d;
     if (dist_init(&d, &argc, &argv)) {
@@ -218,6 +328,9 @@ int main(int argc, char **argv) {
         for (int zero = 0; zero <= 1; zero++) check_grid(&d, &c, 5, ep, zero, &seen);
         if (ep == 4) check_grid(&d, &c, 3, ep, 0, &seen);  // EP rank 3 owns no expert
     }
+    for (int ep = 1; ep <= d.world; ep++)
+        if (d.world % ep == 0) check_generate(&d, &c, 5, ep);
+    if (d.world == 4) check_generate(&d, &c, 3, 4);  // EP rank 3 owns no expert
     // an ep that does not divide the world is refused, naming both
     if (d.world > 1) {
         dist_ep_t g;

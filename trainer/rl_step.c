@@ -112,7 +112,7 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
                            .rep_p = c->rep_p,
                            .tools = t->tools.tools ? &t->tools : NULL};
     double t0 = cispo_now();
-    int rc_ = N > 0 ? rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL) : 0;
+    int rc_ = rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL);  // N may be 0 (EP: it serves)
     *t_roll += cispo_now() - t0;
     if (!rc_ && N > 0) {
         t0 = cispo_now();

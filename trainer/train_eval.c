@@ -32,7 +32,7 @@ int train_evaluate(train_t *t, double *accuracy, double *mean_len) {
                            .rep_p = c->rep_p,
                            .tools = t->tools.tools ? &t->tools : NULL};
     rollout_sample_t *rs = cispo_calloc(A, sizeof(rollout_sample_t));
-    int r = N > 0 ? rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL) : 0;
+    int r = rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL);  // N may be 0 (EP: it serves)
     if (dw->world > 1) {  // a failure on any rank fails every rank (they would wait in the sums below)
         double fail = r != 0;
         if (dist_allreduce_max_f64(dw, &fail, 1)) r = -1;
