@@ -6,6 +6,7 @@
 //          backend_ws_take, backend_ws_mark, backend_ws_reset, f32_to_bf16, bf16_to_f32
 #include "kernels/backend.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,37 @@ int backend_available(int kind) {
     if (kind == BACKEND_CPU) return 1;
     if (kind == BACKEND_CUDA) return backend_cuda_device_count();
     return 0;
+}
+
+int backend_takes_head_dim(int kind, int head_dim) {
+    if (kind == BACKEND_CPU) return head_dim > 0;
+    if (kind == BACKEND_CUDA) return head_dim == 64 || head_dim == 128;
+    return 0;
+}
+
+int backend_open(backend_t *b, int want, int device, int head_dim, const char *what, const char **note) {
+    static char why[160];
+    const int have = backend_available(BACKEND_CUDA);
+    if (note) *note = NULL;
+    if (want < 0) {
+        want = have > 0 && backend_takes_head_dim(BACKEND_CUDA, head_dim) ? BACKEND_CUDA : BACKEND_CPU;
+        if (have > 0 && want == BACKEND_CPU && note) {
+            snprintf(why, sizeof why, "the CUDA kernels take head_dim 64 or 128 and this model's is %d: running on the CPU",
+                     head_dim);
+            *note = why;
+        }
+    }
+    if (want == BACKEND_CPU) return backend_init(b, BACKEND_CPU, 0, DTYPE_F32);
+    if (have < 1) {
+        char err[512];
+        snprintf(err, sizeof err, "%s",
+                 backend_init(b, BACKEND_CUDA, device, DTYPE_BF16) ? cispo_last_error() : "no GPU is visible");
+        return cispo_fail("%s: cuda asked, but %s: use cpu or auto", what, err);
+    }
+    if (!backend_takes_head_dim(BACKEND_CUDA, head_dim))
+        return cispo_fail("%s: cuda asked, but the CUDA kernels take head_dim 64 or 128 and this model's is %d: use cpu "
+                          "(or a model with heads of 64 or 128)", what, head_dim);
+    return backend_init(b, BACKEND_CUDA, device, DTYPE_BF16);
 }
 
 int backend_init(backend_t *b, int kind, int device, int act_dtype) {

@@ -2,7 +2,8 @@
 // defines: backend_t, backend_kind_t, backend_tuning_t, dtype_t, dtype_size, dtype_name, backend_name, backend_available,
 //          backend_init, backend_release, backend_host, backend_alloc, backend_free, backend_zero,
 //          backend_copy, backend_upload, backend_download, backend_sync, backend_mem_info, backend_ws_reserve,
-//          backend_ws_take, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32
+//          backend_ws_take, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32,
+//          backend_takes_head_dim, backend_open
 //
 // One context per device and stream. Model, rollout and trainer code hold a backend_t and pass it as
 // the first argument of every op (kernels/ops.h); pointers given to ops live in the context's memory
@@ -57,6 +58,15 @@ int backend_available(int kind);
 // when the backend is not compiled in, has no such device, or does not support the dtype.
 int backend_init(backend_t *b, int kind, int device, int act_dtype);
 void backend_release(backend_t *b);
+// Whether a backend's attention kernels (lightning, softmax, decode) take heads of this width: the CPU
+// any, CUDA 64 and 128 (their tiles are compiled for those).
+int backend_takes_head_dim(int kind, int head_dim);
+// Opens the backend a command asked for (want: BACKEND_CPU, BACKEND_CUDA, or -1 for auto) for a model of
+// this head_dim on device ordinal `device`: CPU in fp32, CUDA in bf16. Auto takes CUDA when a GPU is
+// visible and its kernels take the model, else the CPU; then *note (when not NULL) is set to why not CUDA
+// (NULL when CUDA was taken or no GPU is there). Asked for CUDA that cannot run it: -1, the message naming
+// `what` (the key or option that asked) and the reason. 0 or -1 (+ message).
+int backend_open(backend_t *b, int want, int device, int head_dim, const char *what, const char **note);
 // A process-wide CPU context (fp32) for host-side work (the optimizer on host tensors, tests).
 backend_t *backend_host(void);
 

@@ -57,12 +57,11 @@ static const keyconf_cli_t generate_cli = {
 
 enum { DEV_CPU = 0, DEV_CUDA = 1, DEV_AUTO = 2 };
 
-static int open_device(backend_t *be, int want) {
-    const int have = backend_available(BACKEND_CUDA);
-    if (want == DEV_AUTO) want = have > 0 ? DEV_CUDA : DEV_CPU;
-    if (want == DEV_CPU) return backend_init(be, BACKEND_CPU, 0, DTYPE_F32);
-    if (have < 1) return cispo_fail("--device cuda asked, but no GPU is visible (or this build has no CUDA): use --device cpu or auto");
-    return backend_init(be, BACKEND_CUDA, 0, DTYPE_BF16);
+static int open_device(backend_t *be, int want, int head_dim) {
+    const char *note = NULL;
+    int rc = backend_open(be, want == DEV_AUTO ? -1 : want == DEV_CUDA ? BACKEND_CUDA : BACKEND_CPU, 0, head_dim, "--device", &note);
+    if (note) fprintf(stderr, "cispo generate: --device auto: %s\n", note);
+    return rc;
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -123,7 +122,7 @@ int cmd_generate(int argc, char **argv) {
                         "(%d): positions past it were never trained\n", n, max_new, cfg.max_position_embeddings);
     {
         backend_t be;
-        if (open_device(&be, o->device)) goto out;
+        if (open_device(&be, o->device, cfg.head_dim)) goto out;
         // the plan covers one prefill step (the whole prompt, or one chunk) and a decode step
         const int plan = o->prefill_chunk > 0 && o->prefill_chunk < n ? o->prefill_chunk : n;
         model_t *m;

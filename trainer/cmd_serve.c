@@ -62,16 +62,11 @@ static int is_dir(const char *p) {
     return !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
-static int open_backend(backend_t *be, int want) {
-    int have = backend_available(BACKEND_CUDA);
-    if (want == DEV_AUTO) want = have > 0 ? DEV_CUDA : DEV_CPU;
-    if (want == DEV_CPU) return backend_init(be, BACKEND_CPU, 0, DTYPE_F32);
-    if (have < 1) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", backend_init(be, BACKEND_CUDA, 0, DTYPE_BF16) ? cispo_last_error() : "no GPU is visible");
-        return cispo_fail("--device cuda asked, but %s: use --device cpu or auto", why);
-    }
-    return backend_init(be, BACKEND_CUDA, 0, DTYPE_BF16);
+static int open_backend(backend_t *be, int want, int head_dim) {
+    const char *note = NULL;
+    int rc = backend_open(be, want == DEV_AUTO ? -1 : want == DEV_CUDA ? BACKEND_CUDA : BACKEND_CPU, 0, head_dim, "--device", &note);
+    if (note) fprintf(stderr, "cispo serve: --device auto: %s\n", note);
+    return rc;
 }
 
 // The chat template: --chat-template, else the model directory's, else the tokenizer's directory's.
@@ -129,7 +124,7 @@ int cmd_serve_model(int argc, char **argv) {
         cispo_fail("--prefill-tokens %d is shorter than --max-ctx %d: a long prompt could never be prefilled", prefill, max_ctx);
         goto out;
     }
-    if (open_backend(&be, o->device)) goto out;
+    if (open_backend(&be, o->device, cfg.head_dim)) goto out;
     be_open = 1;
     // the plan covers a prefill batch and a decode step of every slot
     m = model_create_on(&be, &cfg, NULL, prefill > o->slots ? prefill : o->slots);

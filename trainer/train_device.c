@@ -15,18 +15,14 @@ int train_open_backend(train_t *t) {
     // ZeRO-1 over the data-parallel ranks: every optimizer the run sets up holds its shard of the moments
     dist_t *dw = dist_world();
     optim_use_zero(t->cfg.zero && dw->world > 1 ? dw : NULL);
-    int want = t->cfg.device, have = backend_available(BACKEND_CUDA);
-    if (want == RUN_DEVICE_AUTO) want = have > 0 ? RUN_DEVICE_CUDA : RUN_DEVICE_CPU;
-    if (want == RUN_DEVICE_CPU) return backend_init(&t->be, BACKEND_CPU, 0, DTYPE_F32);
-    if (have < 1) {
-        char why[512];
-        snprintf(why, sizeof why, "%s",
-                 backend_init(&t->be, BACKEND_CUDA, 0, DTYPE_BF16) ? cispo_last_error() : "no GPU is visible");
-        return cispo_fail("key 'device': cuda asked, but %s: use device=cpu or device=auto", why);
-    }
+    const int c = t->cfg.device, want = c == RUN_DEVICE_AUTO ? -1 : c == RUN_DEVICE_CUDA ? BACKEND_CUDA : BACKEND_CPU;
+    const int have = backend_available(BACKEND_CUDA);
     // one GPU per rank, in rank order on each host
-    int dev = dw->world > 1 ? dw->rank % have : 0;
-    return backend_init(&t->be, BACKEND_CUDA, dev, DTYPE_BF16);
+    const int dev = dw->world > 1 && have > 0 ? dw->rank % have : 0;
+    const char *note = NULL;
+    if (backend_open(&t->be, want, dev, t->mcfg.head_dim, "key 'device'", &note)) return -1;
+    if (note && dw->rank == 0) printf("device=auto: %s\n", note);
+    return 0;
 }
 
 void train_download(train_t *t, float *host, const float *src, size_t n) {

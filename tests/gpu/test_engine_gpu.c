@@ -2,13 +2,20 @@
 // cache, sampling on the device) against the CPU engine and the GPU training forward:
 //  1. greedy generation equals the CPU engine's wherever the CPU's top-two logit margin exceeds
 //     GREEDY_MARGIN (the bf16 bound below): the first step where the two differ must have a margin
-//     within the bound (after it the contexts differ and nothing more is compared). On the HF parity
-//     fixtures whose head dim the CUDA kernels take (64, 128), and on the tiny preset widened to them;
+//     within the bound (after it the contexts differ and nothing more is compared). On every HF parity
+//     fixture's configuration (heads widened to 64 with random weights: tests/gpu/widen.h) and on the
+//     tiny preset widened (both flavours, postnorm false, partial rotary, a window);
 //  2. decode log-probs of >= 100K sampled tokens against the GPU training forward of the same tokens:
-//     max and mean |diff|, Pearson correlation of the probabilities >= 0.999;
+//     max and mean |diff|, Pearson correlation of the probabilities >= 0.999; and both against the CPU
+//     fp32 forward of the same tokens: decode is as exact as the training forward (mean and max |diff|
+//     to fp32 within DECODE_VS_FWD times the forward's, plus a floor);
 //  3. continuous batching with mixed lengths, chunked prefill and a KV pool too small for all
 //     sequences at once (sequences wait, finish out of order, every block comes back) against each
-//     sequence generated alone with its seed;
+//     sequence generated alone with its seed: bf16 sums differ with the batch shape (cuBLAS picks its
+//     kernels by size) and with prefill chunking, so the two runs may part where the draw falls near a
+//     boundary of the sampling distribution. Rule: tokens are equal up to the first difference, and there
+//     both runs' tokens are picked by the fp32 CPU distribution of that context for some draw within
+//     TIE_EPS of the step's draw u (a near-tie of the sampler; a mixed-up batch parts at a random u);
 //  4. a sequence longer than the pool fails with a message instead of waiting forever;
 //  5. the decode step replayed as CUDA graphs (one per batch size) gives the same tokens and log-probs
 //     bit for bit as the same steps run op by op.
@@ -25,6 +32,7 @@
 #include "model/model.h"
 #include "model/seq_logprob.h"
 #include "rl/rollout.h"
+#include "tests/gpu/widen.h"
 #include "tests/testutil.h"
 
 static backend_t gpu;
@@ -32,10 +40,10 @@ static backend_t gpu;
 // A bf16 model's logits differ from the fp32 reference's by up to about 0.08 per token on these
 // fixtures (test_model_gpu's TOL_LOGP_MAX): two logits closer than twice that may swap order.
 #define GREEDY_MARGIN 0.16
-#define LOGP_MAX 0.05        // decode vs the GPU training forward, max |dlogp| (test_model_gpu's TOL_DECODE)
-#define LOGP_MEAN 5e-3       // mean |dlogp|
-#define PEARSON_MIN 0.999    // correlation of the probabilities exp(logp)
-#define BATCH_SAME_MIN 0.9   // share of sequences batched == alone (bf16 sums differ with the batch shape)
+#define PEARSON_MIN 0.999    // correlation of the probabilities exp(logp), decode vs the GPU training forward
+#define DECODE_VS_FWD 1.5    // decode's |dlogp| to fp32 within this factor of the training forward's ...
+#define DECODE_FLOOR 1e-3    // ... plus this (mean) and 10x this (max)
+#define TIE_EPS 0.02         // where batched and alone part: both tokens drawn within this of the step's u
 
 static model_t *gpu_model(const model_config_t *cfg, const float *params, int max_tokens) {
     model_t *m = model_create_on(&gpu, cfg, NULL, max_tokens);
@@ -129,6 +137,36 @@ static int tiny_config(model_config_t *cfg) {
     return model_config_validate(cfg, "tiny");
 }
 
+// How far from the draw u = sample_uniform(seed, t) of generated token t a draw must move for the fp32 CPU
+// distribution after prompt + toks[0..t) to pick each of tokens a and b (sampler_pick, the sampling op's
+// rule): the larger of the two distances, searched on a grid of 1e-4 up to 0.1 (beyond: 1).
+static double tie_distance(model_t *mc, const sampler_config_t *sc, const int32_t *prompt, int np, const int32_t *toks,
+                           int t, uint64_t seed, int a, int b) {
+    const int V = mc->cfg.vocab_size, n = np + t;
+    int32_t *ctx = cispo_malloc(sizeof(int32_t) * (size_t)n);
+    memcpy(ctx, prompt, sizeof(int32_t) * (size_t)np);
+    memcpy(ctx + np, toks, sizeof(int32_t) * (size_t)t);
+    float *z = cispo_malloc(sizeof(float) * V), *scratch = cispo_malloc(sizeof(float) * 2 * V);
+    infer_t *e = infer_create(mc, 1, n + 2);
+    const int32_t *cp = ctx;
+    int slot = 0;
+    CISPO_ASSERT(infer_prefill(e, &slot, &cp, &n, 1, z) == 0);
+    infer_free(e);
+    const double u = sample_uniform(seed, (uint64_t)t);
+    double da = 1, db = 1;
+    for (int k = 0; k <= 1000 && (da > 0.5 || db > 0.5); k++)
+        for (int sgn = -1; sgn <= 1; sgn += 2) {
+            const double v = u + sgn * 1e-4 * k;
+            if (v < 0 || v >= 1) continue;
+            float lp, pr;
+            const int got = sampler_pick(z, V, sc, v, scratch, &lp, &pr);
+            if (got == a && da > 0.5) da = 1e-4 * k;
+            if (got == b && db > 0.5) db = 1e-4 * k;
+        }
+    free(ctx), free(z), free(scratch);
+    return fmax(da, db);
+}
+
 static int stop_mod7(void *ctx, const int32_t *tokens, int n) {
     (void)ctx;
     return n >= 3 && tokens[n - 1] % 7 == 0;
@@ -139,9 +177,8 @@ int main(void) {
         test_check(0, "a CUDA device (this test runs on a GPU machine): %s", cispo_last_error());
         return test_finish("test_engine_gpu");
     }
-    // 1. greedy on the HF fixtures whose head dim the CUDA kernels take (64, 128; the current fixtures
-    //    are all narrower, so none may qualify), and on the tiny preset widened to them (HF and original
-    //    flavour, random weights scaled up)
+    // 1. greedy on every HF fixture's configuration (widened to heads of 64 when narrower) and on the tiny
+    //    preset widened (HF and original flavour, random weights scaled up)
     const char *root = "tests/fixtures/parity";
     DIR *d = opendir(root);
     if (!test_check(d != NULL, "open %s (run from the repo root)", root)) return test_finish("test_engine_gpu");
@@ -155,8 +192,8 @@ int main(void) {
         param_table_t ft;
         float *fp = NULL;
         if (hf_load_dir(dir, &fc, &ft, &fp)) continue;
-        if (fc.head_dim == 64 || fc.head_dim == 128) nfix += greedy_fixture(dir, &fc, fp);
-        else printf("%-50s greedy: skipped (head dim %d; the CUDA kernels take 64 or 128)\n", dir, fc.head_dim);
+        const int wide = test_widen_heads(&fc, &ft, &fp, 93);
+        if (test_check(wide >= 0, "%s widened: %s", dir, cispo_last_error())) nfix += greedy_fixture(dir, &fc, fp);
         free(fp);
         param_table_free(&ft);
     }
@@ -218,30 +255,40 @@ int main(void) {
                st.decode_tokens / st.decode_s, st.max_batch);
         infer_free(e);
         double mx = 0, sum = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-        long cnt = 0;
+        double dmx = 0, dsum = 0, fmx = 0, fsum = 0;  // decode and forward against the CPU fp32 forward
+        long cnt = 0, worst_at = -1;
         int32_t *seq = cispo_malloc(sizeof(int32_t) * (PL + NEW));
-        float *lp = cispo_malloc(sizeof(float) * (PL + NEW));
+        float *lp = cispo_malloc(sizeof(float) * (PL + NEW)), *lc = cispo_malloc(sizeof(float) * (PL + NEW));
+        model_t *mc = model_create(&cfg, params, PL + NEW);
         for (int i = 0; i < NS; i++) {
             memcpy(seq, pp[i], sizeof(int32_t) * PL);
             memcpy(seq + PL, out[i].tokens, sizeof(int32_t) * out[i].n_tokens);
             model_seq_logprobs(m, seq, PL + out[i].n_tokens, lp);
+            model_seq_logprobs(mc, seq, PL + out[i].n_tokens, lc);
             for (int t = 0; t < out[i].n_tokens; t++) {
-                const double a = out[i].logp[t], b = lp[PL - 1 + t], dd = fabs(a - b);
-                mx = fmax(mx, dd), sum += dd, cnt++;
+                const double a = out[i].logp[t], b = lp[PL - 1 + t], c = lc[PL - 1 + t], dd = fabs(a - b);
+                if (dd > mx) mx = dd, worst_at = t;
+                sum += dd, cnt++;
+                dmx = fmax(dmx, fabs(a - c)), dsum += fabs(a - c), fmx = fmax(fmx, fabs(b - c)), fsum += fabs(b - c);
                 const double pa = exp(a), pb2 = exp(b);
                 sa += pa, sb += pb2, saa += pa * pa, sbb += pb2 * pb2, sab += pa * pb2;
             }
             rollout_sample_free(&out[i]);
         }
+        model_free(mc);
         const double n = (double)cnt, cov = sab / n - (sa / n) * (sb / n);
         const double r = cov / sqrt((saa / n - (sa / n) * (sa / n)) * (sbb / n - (sb / n) * (sb / n)));
-        printf("decode vs GPU training forward over %ld tokens: max |dlogp| %.3g, mean %.3g, Pearson(p) %.6f\n", cnt, mx,
-               sum / n, r);
+        printf("decode vs GPU training forward over %ld tokens: max |dlogp| %.3g (at generated token %ld), mean %.3g, "
+               "Pearson(p) %.6f\n", cnt, mx, worst_at, sum / n, r);
+        printf("against the CPU fp32 forward: decode max %.3g mean %.3g; GPU training forward max %.3g mean %.3g\n", dmx,
+               dsum / n, fmx, fsum / n);
         test_check(cnt >= 100000, "%ld tokens compared (>= 100K)", cnt);
-        TEST_LE(mx, LOGP_MAX, "decode vs training forward: max |dlogp| %.3g", mx);
-        TEST_LE(sum / n, LOGP_MEAN, "decode vs training forward: mean |dlogp| %.3g", sum / n);
         test_check(r >= PEARSON_MIN, "Pearson correlation of probabilities %.6f >= %.3f", r, PEARSON_MIN);
-        free(seq), free(lp), free(pb);
+        TEST_LE(dsum / n, DECODE_VS_FWD * fsum / n + DECODE_FLOOR, "decode as exact as the training forward: mean |dlogp| "
+                "to fp32 %.3g (forward's %.3g)", dsum / n, fsum / n);
+        TEST_LE(dmx, DECODE_VS_FWD * fmx + 10 * DECODE_FLOOR, "decode as exact as the training forward: max |dlogp| to "
+                "fp32 %.3g (forward's %.3g)", dmx, fmx);
+        free(seq), free(lp), free(lc), free(pb);
         model_free(m);
     }
 
@@ -268,19 +315,38 @@ int main(void) {
         test_check(st.waits + st.preemptions > 0 && infer_blocks_free(e) == 40,
                    "the pool filled (%ld waits, %ld preemptions) and every block came back", st.waits, st.preemptions);
         infer_free(e);
-        int same = 0;
+        int same = 0, ties = 0, shared = 0, total = 0;
+        double worst_tie = 0;
+        model_t *mc = model_create(&cfg, params, 260);
         for (int i = 0; i < NP; i++) {
             rollout_config_t r1 = rc;
             r1.prefill_chunk = 0;
             infer_t *e1 = infer_create(m, 1, 260);
             test_check(rollout_generate(e1, &r1, &pp[i], &pl[i], &seeds[i], 1, &one, NULL) == 0, "alone");
             infer_free(e1);
-            same += one.n_tokens == all[i].n_tokens && !memcmp(one.tokens, all[i].tokens, sizeof(int32_t) * one.n_tokens);
+            int t = 0;
+            while (t < one.n_tokens && t < all[i].n_tokens && one.tokens[t] == all[i].tokens[t]) t++;
+            shared += t, total += one.n_tokens;
+            if (t == one.n_tokens && t == all[i].n_tokens) {
+                same++;
+            } else if (t < one.n_tokens && t < all[i].n_tokens) {
+                const double d = tie_distance(mc, &rc.sampler, pp[i], pl[i], one.tokens, t, seeds[i], one.tokens[t],
+                                              all[i].tokens[t]);
+                worst_tie = fmax(worst_tie, d);
+                ties += d <= TIE_EPS;
+                if (d > TIE_EPS)
+                    printf("sequence %d parts at token %d (%d vs %d): the draw is %.3g from picking both\n", i, t,
+                           one.tokens[t], all[i].tokens[t], d);
+            } else {
+                printf("sequence %d: the same %d tokens, then one run stopped and the other did not\n", i, t);
+            }
             rollout_sample_free(&one), rollout_sample_free(&all[i]);
         }
-        printf("continuous batching: %d of %d sequences equal their run alone\n", same, NP);
-        test_check(same >= BATCH_SAME_MIN * NP, "batched == alone for %d of %d sequences (>= %.0f%%)", same, NP,
-                   100 * BATCH_SAME_MIN);
+        model_free(mc);
+        printf("continuous batching: %d of %d sequences equal their run alone, %d part at a near-tie (worst %.3g of "
+               "the draw); %d of %d tokens before the parting\n", same, NP, ties, worst_tie, shared, total);
+        test_check(same + ties == NP, "batched == alone up to near-ties of the sampler (%d equal + %d near-ties of %d; "
+                   "worst %.3g, limit %.3g)", same, ties, NP, worst_tie, TIE_EPS);
         rollout_config_t big = rc;
         big.max_new_tokens = 80;
         infer_t *es = infer_create_paged(m, 2, 260, 4);

@@ -4,7 +4,7 @@
 //   - all-reduce, ZeRO-1 reduce-scatter and all-gather of a world of one leave the buffer as it was, with
 //     odd sizes (the calls, groups and streams run; the sums over ranks are test_ep's, on the CPU);
 //   - grouped send/receive to this rank's own blocks, in an order that permutes the rows;
-//   - the tiny preset with its experts behind the NCCL transport: log-probs, aux loss and every gradient
+//   - the tiny-d64 preset (heads the CUDA kernels take) with its experts behind the NCCL transport: log-probs, aux loss and every gradient
 //     equal the model without it (the same kernels on the same rows), moe_ep_serve ends at once;
 //   - three AdamW steps of the EP optimizer (dense and expert parts, with and without ZeRO-1) equal the
 //     whole-buffer optimizer on the GPU.
@@ -143,7 +143,7 @@ int main(void) {
     if (!test_check(c != NULL, "single-rank NCCL communicator: %s", cispo_last_error())) return test_finish("test_nccl_ep");
     check_collectives(c);
     model_config_t cfg;
-    if (test_check(model_config_load(&cfg, "configs/models/tiny.yaml") == 0, "tiny preset: %s", cispo_last_error())) {
+    if (test_check(model_config_load(&cfg, "configs/models/tiny-d64.yaml") == 0, "tiny-d64 preset: %s", cispo_last_error())) {
         check_model(c, &cfg);
         cfg.n_experts = 5;  // an odd expert count
         check_model(c, &cfg);

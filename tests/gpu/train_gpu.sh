@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tests/gpu/train_gpu.sh CISPO_BIN — `cispo train device=cuda` end to end on a GPU machine: a short SFT
-# + RL run of the demo on the GPU, then its last checkpoint evaluated by the CPU path and by the GPU.
+# + RL run of the demo on the GPU (with configs/models/tiny-d64.yaml: the demo model's heads widened to
+# 64, the narrowest the CUDA kernels take), then its last checkpoint evaluated by the CPU path and by the
+# GPU. device=auto with the demo's own model (heads of 16) runs on the CPU and says why.
 # Greedy held-out accuracy of one checkpoint on the two backends must agree within 2 points (bf16
 # rounding flips a greedy choice only where the top-two margin is below it), and the run must learn
 # (accuracy above the 5% a random policy scores at this length).
@@ -8,13 +10,21 @@ set -euo pipefail
 bin=${1:?usage: train_gpu.sh CISPO_BIN}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$bin" train configs/demo.yaml device=cuda out="$out/run" sft_steps=300 steps=5 prompts_per_step=16 group_size=4 \
+"$bin" train configs/demo.yaml model=configs/models/tiny-d64.yaml device=cuda out="$out/run" sft_steps=300 steps=5 prompts_per_step=16 group_size=4 \
   eval_size=300 eval_every=0 save_every=0 keep_checkpoints=1 report=false
 ck=$(ls "$out"/run/ckpt-*.h5 | tail -n 1)
 acc() { sed -n 's/.*"accuracy": \([0-9.eE+-]*\).*/\1/p'; }
 a_cpu=$("$bin" eval configs/demo.yaml model="$ck" eval_size=300 device=cpu | acc)
 a_gpu=$("$bin" eval configs/demo.yaml model="$ck" eval_size=300 device=cuda | acc)
 echo "held-out accuracy of $ck: cpu $a_cpu, cuda $a_gpu"
+"$bin" eval configs/demo.yaml eval_size=20 device=auto >"$out/auto.txt" 2>&1
+grep -q "device=auto: the CUDA kernels take head_dim 64 or 128 and this model's is 16: running on the CPU" "$out/auto.txt" ||
+  { echo "FAIL: device=auto with heads of 16 did not fall back to the CPU with its reason:"; cat "$out/auto.txt"; exit 1; }
+if "$bin" eval configs/demo.yaml eval_size=20 device=cuda >"$out/cuda16.txt" 2>&1 ||
+  ! grep -q "key 'device': cuda asked, but the CUDA kernels take head_dim 64 or 128" "$out/cuda16.txt"; then
+  echo "FAIL: device=cuda with heads of 16 was not refused by name:"; cat "$out/cuda16.txt"; exit 1
+fi
+echo "ok: device=auto with heads of 16 runs on the CPU and says why; device=cuda refuses them by name"
 python3 - "$a_cpu" "$a_gpu" <<'PY'
 import sys
 c, g = float(sys.argv[1]), float(sys.argv[2])

@@ -1,0 +1,31 @@
+// tests/gpu/widen.h — the HF parity fixtures' heads are 4 to 16 wide and the CUDA kernels take 64 or 128
+// (kernels/backend.h backend_takes_head_dim): a GPU test runs each fixture's configuration (flavour, rope
+// type and scaling, window, tying, layer kinds, norms) with heads widened to 64 and random weights, against
+// the CPU reference of the same widened model. rotary_dim is kept (a partial rotary of the wider head), so
+// per-pair rope factors (longrope) still fit.
+// defines: test_widen_heads
+#ifndef CISPO_TESTS_GPU_WIDEN_H
+#define CISPO_TESTS_GPU_WIDEN_H
+
+#include "base/common.h"
+#include "kernels/backend.h"
+#include "model/config.h"
+#include "model/params.h"
+
+// Widens cfg's heads to 64 when CUDA cannot take them; with params (the fixture's weights) replaced by
+// random weights (scaled by 3: peaked, varied distributions) drawn from seed. Returns 1 when widened,
+// 0 when the fixture runs as it is, -1 (+ message) when the widened config is invalid.
+static inline int test_widen_heads(model_config_t *cfg, param_table_t *table, float **params, uint64_t seed) {
+    if (backend_takes_head_dim(BACKEND_CUDA, cfg->head_dim)) return 0;
+    cfg->head_dim = 64;
+    if (model_config_validate(cfg, "widened")) return -1;
+    param_table_free(table);
+    param_table_build(table, cfg);
+    free(*params);
+    *params = cispo_malloc(table->n_floats * sizeof(float));
+    param_init_hf(*params, table, cfg, seed);
+    for (size_t i = 0; i < table->n_floats; i++) (*params)[i] *= 3.0f;
+    return 1;
+}
+
+#endif
