@@ -1,13 +1,16 @@
 // tests/test_ep.c — expert parallelism (model/moe_ep.h over trainer/dist_ep.h) across real ranks: run alone
 // (a world of one) and under mpirun -np 2, 3 and 4 (tests/cmake/ep.cmake). Every grid ep x dp that fits the
 // world trains three steps of the tiny preset (with 5 experts: every split uneven; with 3 experts on 4 EP
-// ranks one rank owns none) and is compared with one process running every rank's micro-batches in turn
-// on an unsplit model, which every rank computes itself:
+// ranks one rank owns none), each rank's model holding the dense parameters and its own experts only
+// (model_create_experts), and is compared with one process running every rank's micro-batches in turn on
+// the whole model, which every rank computes itself:
+//   - memory per rank: parameters and gradients of the local layout, moments of its shards of the parts;
 //   - the log-probs and load-balancing loss of every micro-batch;
 //   - every gradient after the reduction (dense parameters over all ranks, experts over their DP group);
-//   - the parameters after three AdamW steps, whole on every rank (the experts broadcast over the EP group),
-//     with whole moments and with ZeRO-1 (each part sharded over its replicas);
-//   - the moments gathered to rank 0 for a checkpoint, and loaded back from the whole moments.
+//   - the parameters after three AdamW steps (this rank's layout), with whole moments and with ZeRO-1 (each
+//     part sharded over its replicas), bit-identical over the replicas (DP group; the dense part over all);
+//   - a checkpoint's shards: the ranges each rank writes (optim_owned) hold every element once over the
+//     ranks, with the single process's moments, and moments loaded in the other sharding read back the same.
 // Generation (check_generate): every rank holds only its experts (model_create_experts) and generates its own
 // prompts through the rollout engine, the group's prefill and decode steps exchanging the routed rows (a
 // rank with no prompts, ranks stopping at different steps, a rank that fails at once and serves); the tokens
@@ -80,7 +83,32 @@ typedef struct {
     int empty_expert, idle_rank;  // corner cases the run met
 } seen_t;
 
-// One run of the grid ep over d: three steps, compared with the single-process reference.
+// The whole model's values x [n_full] in the layout of a rank's table (its spans) to out [n_floats].
+static void local_view(const float *x, const param_span_t *sp, int ns, float *out) {
+    for (int i = 0; i < ns; i++) memcpy(out + sp[i].off, x + sp[i].full, sp[i].len * sizeof(float));
+}
+
+// How many ranks' owned ranges (optim_owned) hold each element of the whole model: 1 everywhere, summed
+// over d. Returns the worst element's count (0 or > 1 is wrong), -1 on a failed sum.
+static double owned_cover(dist_t *d, const optim_t *o, const param_span_t *sp, int ns, size_t nf) {
+    double *cnt = cispo_calloc(nf, sizeof(double));
+    optim_range_t *r;
+    int nr = optim_owned(o, &r);
+    for (int i = 0; i < nr; i++)
+        for (size_t a = r[i].off; a < r[i].off + r[i].len; a++)
+            for (int k = 0; k < ns; k++)
+                if (a >= sp[k].off && a < sp[k].off + sp[k].len) cnt[sp[k].full + (a - sp[k].off)] += 1;
+    free(r);
+    double worst = 1;
+    if (dist_allreduce_sum_f64(d, cnt, nf)) worst = -1;
+    for (size_t i = 0; i < nf && worst >= 0; i++)
+        if (cnt[i] != 1) worst = cnt[i];
+    free(cnt);
+    return worst;
+}
+
+// One run of the grid ep over d: three steps, compared with the single-process reference. Each rank's model
+// holds the dense parameters and its own experts only (model_create_experts).
 static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int ep, int zero, seen_t *seen) {
     model_config_t c = *c0;
     c.n_experts = n_experts;
@@ -89,22 +117,37 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
     char what[96];
     snprintf(what, sizeof what, "E %d, world %d = ep %d x dp %d%s", n_experts, d->world, ep, g.dp,
              zero ? ", ZeRO-1" : "");
-    model_t *m = model_create(&c, NULL, MAXT), *ref = model_create(&c, NULL, MAXT);
-    const size_t n = m->table.n_floats;
-    param_init_hf(m->params, &m->table, &c, 5);
-    memcpy(ref->params, m->params, n * sizeof(float));
+    int elo, ehi;
+    moe_ep_range(n_experts, ep, g.ep_rank, &elo, &ehi);
+    model_t *m = model_create_experts(backend_host(), &c, NULL, MAXT, elo, ehi), *ref = model_create(&c, NULL, MAXT);
+    const size_t n = m->table.n_floats, nf = ref->table.n_floats;
+    param_init_hf(m->params, &m->table, &c, 5);  // per-tensor streams: the whole model's values of its tensors
+    param_init_hf(ref->params, &ref->table, &c, 5);
+    param_span_t *sp;
+    const int ns = param_table_spans(&m->table, &c, &sp);
+    float *view = cispo_malloc(n * sizeof(float));
+    local_view(ref->params, sp, ns, view);
+    test_check(!memcmp(view, m->params, n * sizeof(float)), "%s: the local buffer holds the whole model's values",
+               what);
     moe_ep_comm_t comm;
     dist_ep_comm(&g, m->be, &comm);
     test_check(moe_ep_attach(m, &comm) == 0, "%s: attach: %s", what, cispo_last_error());
     optim_config_t oc = ocfg();
     optim_t o, oref;
     optim_init_ep(&o, m->be, &oc, &m->table, &c, NULL, &g, zero);
-    optim_init(&oref, &oc, n);
-    int nx;
-    int elo, ehi;
-    moe_ep_range(n_experts, ep, g.ep_rank, &elo, &ehi);
-    optim_range_t *own = optim_expert_ranges(&m->table, &c, elo, ehi, &nx);
-    float *gref = cispo_malloc(n * sizeof(float));
+    optim_init(&oref, &oc, nf);
+    // memory per rank: parameters and gradients of the dense tensors and its own experts; moments of its
+    // shards of those (ZeRO-1: the dense part over the world, the experts over the DP group)
+    const size_t FC3L = 3 * (size_t)c.intermediate_size * c.hidden_size * c.n_layers, mine_x = (size_t)(ehi - elo) * FC3L;
+    const size_t dense = nf - (size_t)n_experts * FC3L;
+    size_t dlo, dhi, xlo, xhi;
+    dist_shard_range(zero ? d->world : 1, zero ? d->rank : 0, dense, &dlo, &dhi);
+    dist_shard_range(zero ? g.dp : 1, zero ? g.dp_rank : 0, mine_x, &xlo, &xhi);
+    test_check(n == dense + mine_x && o.part[0].n == dense && o.part[1].n == mine_x &&
+                   o.part[0].hi - o.part[0].lo == dhi - dlo && o.part[1].hi - o.part[1].lo == xhi - xlo,
+               "%s: rank %d holds %zu of the model's %zu floats (dense %zu + experts [%d, %d)), moments for %zu + %zu",
+               what, d->rank, n, nf, dense, elo, ehi, o.part[0].hi - o.part[0].lo, o.part[1].hi - o.part[1].lo);
+    float *gref = cispo_malloc(nf * sizeof(float)), *gview = cispo_malloc(n * sizeof(float));
     float lp[MAXT], lr_[MAXT];
     double worst_lp = 0, worst_aux = 0, worst_gd = 0, worst_gx = 0, worst_norm = 0;
     int ok_same = 1;
@@ -126,7 +169,7 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
                 }
                 model_backward(ref, b.dlogp, AUX);
             }
-        memcpy(gref, ref->grads, n * sizeof(float));
+        memcpy(gref, ref->grads, nf * sizeof(float));
         // this rank's micro-batches, then idle passes up to the EP group's most
         model_zero_grad(m);
         const int mine = micro_count(d->rank, s);
@@ -148,8 +191,9 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
         moe_ep_serve(m, 1);  // the group's ranks with more micro-batches still need this rank's experts
         test_check(optim_reduce_grads(&o, m->grads) == 0, "%s: gradient reduction: %s", what, cispo_last_error());
         if (!zero) {  // whole sums: the dense part and this rank's experts equal the reference
-            double gd = ranges_rel(m->grads, gref, o.part[0].r, o.part[0].nr);
-            double gx = ranges_rel(m->grads, gref, own, nx);
+            local_view(gref, sp, ns, gview);
+            double gd = ranges_rel(m->grads, gview, o.part[0].r, o.part[0].nr);
+            double gx = ranges_rel(m->grads, gview, o.part[1].r, o.part[1].nr);
             worst_gd = gd > worst_gd ? gd : worst_gd;
             worst_gx = gx > worst_gx ? gx : worst_gx;
         }
@@ -157,14 +201,18 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
         double n1 = optim_step(&o, m->params, m->grads, &lr1), n2 = optim_step(&oref, ref->params, gref, &lr2);
         double dn = fabs(n1 - n2) / (n2 > 0 ? n2 : 1);
         worst_norm = dn > worst_norm ? dn : worst_norm;
-        // whole parameters, bit-identical on every rank
-        float *p0 = cispo_malloc(n * sizeof(float));
+        // bit-identical replicas: the whole buffer over the DP group (same experts), the dense part over all
+        float *p0 = cispo_malloc(n * sizeof(float)), *dn0 = cispo_malloc((o.part[0].n + 1) * sizeof(float));
+        float *dmine = cispo_malloc((o.part[0].n + 1) * sizeof(float));
         memcpy(p0, m->params, n * sizeof(float));
-        dist_broadcast_f32(d, p0, n, 0);
-        double differ = memcmp(p0, m->params, n * sizeof(float)) != 0;
+        dist_broadcast_f32(&g.dp_group, p0, n, 0);
+        optim_part_values(&o, 0, m->params, dmine);
+        memcpy(dn0, dmine, o.part[0].n * sizeof(float));
+        dist_broadcast_f32(d, dn0, o.part[0].n, 0);
+        double differ = memcmp(p0, m->params, n * sizeof(float)) != 0 || memcmp(dn0, dmine, o.part[0].n * sizeof(float));
         dist_allreduce_sum_f64(d, &differ, 1);
         ok_same &= differ == 0;
-        free(p0);
+        free(p0), free(dn0), free(dmine);
     }
     TEST_LE(worst_lp, 1e-5, "%s: log-probs of every micro-batch equal the unsplit model's (max |diff| %.3g)", what,
             worst_lp);
@@ -176,32 +224,54 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
                 "(rel %.3g)", what, worst_gx);
     }
     TEST_LE(worst_norm, 1e-5, "%s: global gradient norms agree (rel %.3g)", what, worst_norm);
-    test_check(ok_same, "%s: parameters bit-identical on all ranks after every step", what);
-    double dp = max_abs(m->params, ref->params, n);
-    TEST_LE(dp, 2e-6, "%s: parameters after %d AdamW steps equal the single process (max |diff| %.3g)", what, STEPS,
-            dp);
-    // checkpoint moments: gathered whole to rank 0, and each rank's parts loaded back from the whole
-    float *mm = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL, *vv = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL;
-    test_check(optim_gather_moments(&o, mm, vv, 0) == 0, "%s: gather of the moments: %s", what, cispo_last_error());
-    if (d->rank == 0) {
-        double dm = test_rel_l2(mm, oref.m, n), dv = test_rel_l2(vv, oref.v, n);
-        test_check(dm <= 1e-5 && dv <= 1e-5, "%s: gathered moments m (%.3g) and v (%.3g) are the single process's",
-                   what, dm, dv);
+    test_check(ok_same, "%s: replicas bit-identical after every step (DP group: all; world: the dense part)", what);
+    local_view(ref->params, sp, ns, view);
+    double dp = max_abs(m->params, view, n);
+    TEST_LE(dp, 2e-6, "%s: parameters after %d AdamW steps (this rank's layout) equal the single process (max |diff| "
+            "%.3g)", what, STEPS, dp);
+    // a checkpoint's shard: the owned ranges cover the whole model once over the ranks, and their moments
+    // are the single process's
+    double cover = owned_cover(d, &o, sp, ns, nf);
+    test_check(cover == 1, "%s: the ranks' owned ranges hold every element of the model once (worst count %g)", what,
+               cover);
+    optim_range_t *r;
+    const int nr = optim_owned(&o, &r);
+    size_t tot = 0;
+    for (int i = 0; i < nr; i++) tot += r[i].len;
+    float *hp = cispo_malloc((tot + 1) * sizeof(float)), *hm = cispo_malloc((tot + 1) * sizeof(float));
+    float *hv = cispo_malloc((tot + 1) * sizeof(float)), *mview = cispo_malloc(n * sizeof(float));
+    float *vview = cispo_malloc(n * sizeof(float));
+    optim_owned_values(&o, m->params, hp, hm, hv);
+    local_view(oref.m, sp, ns, mview);
+    local_view(oref.v, sp, ns, vview);
+    double wm_ = 0, wv_ = 0, wp_ = 0;
+    for (int i = 0, at = 0; i < nr; at += (int)r[i].len, i++) {
+        wp_ = fmax(wp_, max_abs(hp + at, m->params + r[i].off, r[i].len));
+        wm_ = fmax(wm_, test_rel_l2(hm + at, mview + r[i].off, r[i].len));
+        wv_ = fmax(wv_, test_rel_l2(hv + at, vview + r[i].off, r[i].len));
     }
-    float *wm = cispo_malloc(n * sizeof(float)), *wv = cispo_malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) wm[i] = (float)i, wv[i] = (float)(2 * i);
+    test_check(wp_ == 0 && wm_ <= 1e-5 && wv_ <= 1e-5, "%s: owned parameters (%.3g) and moments m (%.3g), v (%.3g) "
+               "are this rank's and the single process's", what, wp_, wm_, wv_);
+    // moments loaded from this rank's whole layout into the other sharding give back the same bits
+    for (size_t i = 0; i < n; i++) mview[i] = (float)i, vview[i] = (float)(2 * i);
     optim_t o2;
     optim_init_ep(&o2, m->be, &oc, &m->table, &c, NULL, &g, !zero);  // the other sharding
-    optim_load_moments(&o2, wm, wv);
-    float *bm = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL, *bv = d->rank == 0 ? cispo_malloc(n * sizeof(float)) : NULL;
-    test_check(optim_gather_moments(&o2, bm, bv, 0) == 0, "%s: gather after load: %s", what, cispo_last_error());
-    if (d->rank == 0)
-        test_check(!memcmp(bm, wm, n * sizeof(float)) && !memcmp(bv, wv, n * sizeof(float)),
-                   "%s: whole moments loaded %s and gathered again are the same bits", what,
-                   zero ? "whole" : "as ZeRO-1 shards");
+    optim_load_moments(&o2, mview, vview);
+    optim_range_t *r2;
+    const int nr2 = optim_owned(&o2, &r2);
+    int same = 1;
+    size_t tot2 = 0;
+    for (int i = 0; i < nr2; i++) tot2 += r2[i].len;
+    float *bm = cispo_malloc((tot2 + 1) * sizeof(float)), *bv = cispo_malloc((tot2 + 1) * sizeof(float));
+    optim_owned_values(&o2, m->params, NULL, bm, bv);
+    for (int i = 0, at = 0; i < nr2; at += (int)r2[i].len, i++)
+        same &= !memcmp(bm + at, mview + r2[i].off, r2[i].len * sizeof(float)) &&
+                !memcmp(bv + at, vview + r2[i].off, r2[i].len * sizeof(float));
+    test_check(same, "%s: moments loaded %s and read back for a shard are the same bits", what,
+               zero ? "whole" : "as ZeRO-1 shards");
     optim_free(&o2);
-    free(wm), free(wv), free(bm), free(bv), free(mm), free(vv);
-    free(own), free(gref);
+    free(r), free(r2), free(hp), free(hm), free(hv), free(mview), free(vview), free(bm), free(bv);
+    free(sp), free(view), free(gref), free(gview);
     optim_free(&o), optim_free(&oref);
     model_free(m), model_free(ref);
     dist_ep_free(&g);

@@ -1,8 +1,11 @@
-// trainer/checkpoint.c — HDF5 checkpoints (layout in checkpoint.h): atomic save, validated load.
-// defines: checkpoint_save, checkpoint_load, checkpoint_free
+// trainer/checkpoint.c — HDF5 checkpoints (layout in checkpoint.h): atomic save, validated load, of one
+// file or of an index and its shards (expert parallelism), resharded on load.
+// defines: checkpoint_save, checkpoint_load, checkpoint_load_ep, checkpoint_free, checkpoint_shard_path,
+//          checkpoint_save_shard, checkpoint_save_index, checkpoint_remove, checkpoint_link
 #include "trainer/checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -13,9 +16,13 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "model/moe_ep.h"
 
 #define CHECKPOINT_FORMAT "cispo-checkpoint"
-#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_VERSION 1        // one file holding everything
+#define CHECKPOINT_INDEX_VERSION 2  // an index: the state without the tensors, which its shards hold
+#define SHARD_FORMAT "cispo-checkpoint-shard"
+#define SHARD_VERSION 1
 
 // ---- the config, exactly ----
 // config.json (model_config_to_json) speaks only the HF flavour and drops rotary_dim and postnorm, so
@@ -192,15 +199,74 @@ static int fsync_path(const char *path) {
     return rc;
 }
 
+static char *tmp_of(const char *path) {
+    size_t plen = strlen(path);
+    char *tmp = cispo_malloc(plen + 5);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    return tmp;
+}
+
+// Closes f (written as tmp), syncs it and renames it over path; on any failure (rc set before, or here)
+// the temporary file goes. Returns rc.
+static int commit_file(hid_t f, const char *tmp, const char *path, int rc) {
+    if (H5Fclose(f) < 0 && !rc) rc = cispo_fail("%s: cannot close (disk full?)", tmp);
+    if (!rc && fsync_path(tmp)) rc = cispo_fail("%s: fsync failed: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, path)) rc = cispo_fail("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+// format/version attributes, config, step, RNG state and run state: what a single file and an index share.
+static int write_state(hid_t f, const char *tmp, int version, const model_config_t *cfg, int64_t step,
+                       const uint64_t *rng, int n_rng, const char *extra_json) {
+    char *exact = config_to_exact_json(cfg), *hf = model_config_to_json(cfg);
+    int rc = 0;
+    if (write_attr_string(f, "format", CHECKPOINT_FORMAT) || write_attr_int(f, "version", version) ||
+        write_string(f, "config", exact) || write_string(f, "config_hf", hf))
+        rc = cispo_fail("%s: cannot write the config (disk full?)", tmp);
+    free(exact);
+    free(hf);
+    hsize_t nr = (hsize_t)n_rng;
+    if (!rc && (write_array(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, NULL, &step) ||
+                write_array(f, "rng", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &nr, rng)))
+        rc = cispo_fail("%s: cannot write step/rng (disk full?)", tmp);
+    if (!rc && extra_json && write_string(f, "extra", extra_json))
+        rc = cispo_fail("%s: cannot write /extra (disk full?)", tmp);
+    return rc;
+}
+
+// Removes the shard files of the checkpoint at path (checkpoint_shard_path's names, and their temporary
+// files) except those of a checkpoint of keep shards (keep < 1: every one).
+static void remove_shards(const char *path, int keep) {
+    char dir[1100], stem[600];
+    const char *slash = strrchr(path, '/');
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path), snprintf(stem, sizeof stem, "%s", slash + 1);
+    else snprintf(dir, sizeof dir, "."), snprintf(stem, sizeof stem, "%s", path);
+    size_t sl = strlen(stem);
+    if (sl > 3 && !strcmp(stem + sl - 3, ".h5")) stem[sl -= 3] = 0;
+    DIR *d = opendir(dir[0] ? dir : "/");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int k, n, used = 0;
+        if (strncmp(e->d_name, stem, sl) || sscanf(e->d_name + sl, ".shard-%d-of-%d.h5%n", &k, &n, &used) != 2 || !used)
+            continue;
+        const char *rest = e->d_name + sl + used;
+        if ((rest[0] && strcmp(rest, ".tmp")) || (keep > 0 && n == keep && !rest[0])) continue;
+        char p[2200];
+        snprintf(p, sizeof p, "%s/%s", dir[0] ? dir : "", e->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+}
+
 int checkpoint_save(const char *path, const model_config_t *cfg, const param_table_t *table, const float *params,
                     const float *m, const float *v, int64_t step, const uint64_t *rng, int n_rng,
                     const char *extra_json) {
     CISPO_ASSERT((m == NULL) == (v == NULL));
     CISPO_ASSERT(n_rng >= 0 && (rng || n_rng == 0));
-    size_t plen = strlen(path);
-    char *tmp = cispo_malloc(plen + 5);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
+    CISPO_ASSERT(table->n_floats == table->n_full);  // one file holds the whole model
+    char *tmp = tmp_of(path);
     h5_quiet_t q = h5_quiet_begin();
     int rc = 0;
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -208,29 +274,121 @@ int checkpoint_save(const char *path, const model_config_t *cfg, const param_tab
         rc = cispo_fail("%s: cannot create (directory missing or not writable?)", tmp);
         goto out;
     }
-    char *exact = config_to_exact_json(cfg), *hf = model_config_to_json(cfg);
-    if (write_attr_string(f, "format", CHECKPOINT_FORMAT) || write_attr_int(f, "version", CHECKPOINT_VERSION) ||
-        write_string(f, "config", exact) || write_string(f, "config_hf", hf))
-        rc = cispo_fail("%s: cannot write the config (disk full?)", tmp);
-    free(exact);
-    free(hf);
+    rc = write_state(f, tmp, CHECKPOINT_VERSION, cfg, step, rng, n_rng, extra_json);
     if (!rc) rc = write_tensors(f, "/params", table, params, tmp);
     if (!rc && m) rc = write_tensors(f, "/optim/m", table, m, tmp);
     if (!rc && v) rc = write_tensors(f, "/optim/v", table, v, tmp);
-    hsize_t nr = (hsize_t)n_rng;
-    if (!rc && (write_array(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, NULL, &step) ||
-                write_array(f, "rng", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, &nr, rng)))
-        rc = cispo_fail("%s: cannot write step/rng (disk full?)", tmp);
-    if (!rc && extra_json && write_string(f, "extra", extra_json))
-        rc = cispo_fail("%s: cannot write /extra (disk full?)", tmp);
-    if (H5Fclose(f) < 0 && !rc) rc = cispo_fail("%s: cannot close (disk full?)", tmp);
-    if (!rc && fsync_path(tmp)) rc = cispo_fail("%s: fsync failed: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path)) rc = cispo_fail("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    if (rc) unlink(tmp);
+    rc = commit_file(f, tmp, path, rc);
+    if (!rc) remove_shards(path, 0);  // a sharded checkpoint this file replaced
 out:
     h5_quiet_end(q);
     free(tmp);
     return rc;
+}
+
+void checkpoint_shard_path(char *buf, size_t cap, const char *index_path, int shard, int n_shards) {
+    size_t n = strlen(index_path);
+    if (n > 3 && !strcmp(index_path + n - 3, ".h5")) n -= 3;
+    snprintf(buf, cap, "%.*s.shard-%05d-of-%05d.h5", (int)n, index_path, shard, n_shards);
+}
+
+int checkpoint_save_shard(const char *index_path, int shard, int n_shards, int64_t step, const int64_t *runs,
+                          int n_runs, const float *params, const float *m, const float *v) {
+    CISPO_ASSERT((m == NULL) == (v == NULL) && n_runs >= 0 && shard >= 0 && shard < n_shards);
+    char path[1200];
+    checkpoint_shard_path(path, sizeof path, index_path, shard, n_shards);
+    char *tmp = tmp_of(path);
+    h5_quiet_t q = h5_quiet_begin();
+    int rc = 0;
+    hsize_t total = 0;
+    for (int i = 0; i < n_runs; i++) total += (hsize_t)runs[2 * i + 1];
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        rc = cispo_fail("%s: cannot create (directory missing or not writable?)", tmp);
+        goto out;
+    }
+    hsize_t rd[2] = {(hsize_t)n_runs, 2};
+    if (write_attr_string(f, "format", SHARD_FORMAT) || write_attr_int(f, "version", SHARD_VERSION) ||
+        write_attr_int(f, "shard", shard) || write_attr_int(f, "shards", n_shards) ||
+        write_array(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 0, NULL, &step) ||
+        write_array(f, "runs", H5T_STD_I64LE, H5T_NATIVE_INT64, 2, rd, runs) ||
+        write_array(f, "params", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &total, params))
+        rc = cispo_fail("%s: cannot write the shard (disk full?)", tmp);
+    if (!rc && m) {
+        hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+        hid_t g = H5Gcreate2(f, "/optim", lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        H5Pclose(lcpl);
+        if (g < 0 || write_array(g, "m", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &total, m) ||
+            write_array(g, "v", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &total, v))
+            rc = cispo_fail("%s: cannot write the moments (disk full?)", tmp);
+        if (g >= 0) H5Gclose(g);
+    }
+    rc = commit_file(f, tmp, path, rc);
+out:
+    h5_quiet_end(q);
+    free(tmp);
+    return rc;
+}
+
+int checkpoint_save_index(const char *path, int n_shards, int moments, const model_config_t *cfg, int64_t step,
+                          const uint64_t *rng, int n_rng, const char *extra_json) {
+    CISPO_ASSERT(n_shards >= 1 && n_rng >= 0 && (rng || n_rng == 0));
+    char *tmp = tmp_of(path);
+    h5_quiet_t q = h5_quiet_begin();
+    int rc = 0;
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        rc = cispo_fail("%s: cannot create (directory missing or not writable?)", tmp);
+        goto out;
+    }
+    rc = write_state(f, tmp, CHECKPOINT_INDEX_VERSION, cfg, step, rng, n_rng, extra_json);
+    if (!rc && (write_attr_int(f, "shards", n_shards) || write_attr_int(f, "moments", moments != 0)))
+        rc = cispo_fail("%s: cannot write the index (disk full?)", tmp);
+    rc = commit_file(f, tmp, path, rc);
+    if (!rc) remove_shards(path, n_shards);  // those of an earlier save of this step on another number of ranks
+out:
+    h5_quiet_end(q);
+    free(tmp);
+    return rc;
+}
+
+int checkpoint_remove(const char *path) {
+    int rc = unlink(path) && errno != ENOENT ? cispo_fail("%s: cannot remove: %s", path, strerror(errno)) : 0;
+    remove_shards(path, 0);
+    return rc;
+}
+
+// Hard link src as dst through dst.tmp (an existing dst is replaced in one rename).
+static int link_over(const char *src, const char *dst) {
+    char *tmp = tmp_of(dst);
+    unlink(tmp);
+    int rc = link(src, tmp) || rename(tmp, dst) ? cispo_fail("cannot link %s as %s: %s", src, dst, strerror(errno)) : 0;
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+static int read_int_attr(hid_t f, const char *name, int *out);
+
+int checkpoint_link(const char *src, const char *dst) {
+    int shards = 0;
+    h5_quiet_t q = h5_quiet_begin();
+    hid_t f = H5Fis_hdf5(src) > 0 ? H5Fopen(src, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    if (f >= 0) {
+        if (read_int_attr(f, "shards", &shards)) shards = 0;
+        H5Fclose(f);
+    }
+    h5_quiet_end(q);
+    char a[1200], b[1200];
+    for (int k = 0; k < shards; k++) {  // the shards first: the index, last, makes the link whole
+        checkpoint_shard_path(a, sizeof a, src, k, shards);
+        checkpoint_shard_path(b, sizeof b, dst, k, shards);
+        if (link_over(a, b)) return -1;
+    }
+    if (link_over(src, dst)) return -1;
+    remove_shards(dst, shards);
+    return 0;
 }
 
 // ---- loading ----
@@ -279,7 +437,9 @@ static int read_string(hid_t f, const char *name, const char *path, int required
 
 // Reads group/<name> for every entry into buf, checking presence, class and shape; then checks the
 // group holds nothing else (a parameter the config does not know means the config is wrong).
-static int read_tensors(hid_t f, const char *group, const param_table_t *t, float *buf, const char *path) {
+// t may hold some experts only (checkpoint_load_ep): the group then holds `all` entries, the whole model's.
+static int read_tensors(hid_t f, const char *group, const param_table_t *t, int all, const model_config_t *cfg,
+                        float *buf, const char *path) {
     if (H5Lexists(f, group, H5P_DEFAULT) <= 0)
         return cispo_fail("%s: group '%s' missing (not a cispo checkpoint?)", path, group);
     hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
@@ -322,18 +482,24 @@ static int read_tensors(hid_t f, const char *group, const param_table_t *t, floa
     if (!rc) {
         H5G_info_t info;
         if (H5Gget_info(g, &info) < 0) rc = cispo_fail("%s: group '%s' unreadable (file truncated?)", path, group);
-        else if (info.nlinks != (hsize_t)t->n_entries) {
-            // Name one dataset the table does not know.
+        else if (info.nlinks != (hsize_t)all) {
+            // Name one dataset the whole model's table does not know.
+            param_table_t w;
+            param_table_build(&w, cfg);
             char name[256] = "?";
             for (hsize_t i = 0; i < info.nlinks; i++) {
                 char nm[256];
                 if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nm, sizeof nm, H5P_DEFAULT) > 0 &&
-                    param_table_find(t, nm) < 0) {
+                    param_table_find(&w, nm) < 0) {
                     snprintf(name, sizeof name, "%s", nm);
                     break;
                 }
             }
-            rc = cispo_fail("%s: dataset '%s/%s' is not a parameter of the stored config", path, group, name);
+            param_table_free(&w);
+            rc = name[0] == '?' ? cispo_fail("%s: group '%s' holds %llu datasets, the stored config has %d parameters",
+                                             path, group, (unsigned long long)info.nlinks, all)
+                                : cispo_fail("%s: dataset '%s/%s' is not a parameter of the stored config", path,
+                                             group, name);
         }
     }
     H5Gclose(g);
@@ -373,7 +539,15 @@ static int read_rng(hid_t f, checkpoint_t *ck, const char *path) {
     return rc;
 }
 
-static int read_header(hid_t f, const char *path) {
+static int read_int_attr(hid_t f, const char *name, int *out) {
+    hid_t a = H5Aexists(f, name) > 0 ? H5Aopen(f, name, H5P_DEFAULT) : -1;
+    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_INT, out) >= 0;
+    if (a >= 0) H5Aclose(a);
+    return ok ? 0 : -1;
+}
+
+// The format attribute is `format` and the version one of lo..hi: *version. 0 or -1 (+ message).
+static int read_header(hid_t f, const char *path, const char *format, int lo, int hi, int *version) {
     int ok = H5Aexists(f, "format") > 0;
     char fmt[64] = "";
     if (ok) {
@@ -382,27 +556,182 @@ static int read_header(hid_t f, const char *path) {
         H5Tset_size(mt, sizeof fmt);
         hid_t at = H5Aget_type(a);
         ok = a >= 0 && H5Tget_class(at) == H5T_STRING && H5Tis_variable_str(at) <= 0 && H5Tget_size(at) < sizeof fmt &&
-             H5Aread(a, mt, fmt) >= 0 && !strcmp(fmt, CHECKPOINT_FORMAT);
+             H5Aread(a, mt, fmt) >= 0 && !strcmp(fmt, format);
         H5Tclose(at);
         H5Tclose(mt);
         if (a >= 0) H5Aclose(a);
     }
-    if (!ok) return cispo_fail("%s: not a cispo checkpoint (no attribute format = \"%s\")", path, CHECKPOINT_FORMAT);
-    int version = 0;
-    hid_t a = H5Aexists(f, "version") > 0 ? H5Aopen(f, "version", H5P_DEFAULT) : -1;
-    if (a < 0 || H5Aread(a, H5T_NATIVE_INT, &version) < 0) version = -1;
-    if (a >= 0) H5Aclose(a);
-    if (version != CHECKPOINT_VERSION)
-        return cispo_fail("%s: checkpoint format version %d, this cispo reads version %d", path, version,
-                          CHECKPOINT_VERSION);
+    if (!ok) return cispo_fail("%s: not a cispo %s (no attribute format = \"%s\")", path,
+                               strcmp(format, SHARD_FORMAT) ? "checkpoint" : "checkpoint shard", format);
+    if (read_int_attr(f, "version", version)) *version = -1;
+    if (*version < lo || *version > hi)
+        return lo == hi ? cispo_fail("%s: %s format version %d, this cispo reads version %d", path, format, *version, lo)
+                        : cispo_fail("%s: %s format version %d, this cispo reads versions %d to %d", path, format,
+                                     *version, lo, hi);
     return 0;
 }
 
-int checkpoint_load(const char *path, checkpoint_t *ck) {
+// A 1-D or [n, 2] dataset's element count (0 when absent: *present 0). -1 on a damaged one.
+static hssize_t dataset_points(hid_t f, const char *name, int *present) {
+    *present = H5Lexists(f, name, H5P_DEFAULT) > 0;
+    if (!*present) return 0;
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) return -1;
+    hid_t sp = H5Dget_space(ds);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    return n;
+}
+
+// len floats of the 1-D dataset name from element at into dst.
+static int read_floats_at(hid_t f, const char *name, hsize_t at, hsize_t len, float *dst) {
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) return -1;
+    hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(1, &len, NULL);
+    int ok = fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &len, NULL) >= 0 &&
+             H5Dread(ds, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, dst) >= 0;
+    H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    H5Dclose(ds);
+    return ok ? 0 : -1;
+}
+
+typedef struct {
+    size_t off, len;
+    int shard;
+} piece_t;
+
+static int piece_cmp(const void *a, const void *b) {
+    const piece_t *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+// Shard k of the index at path into ck's buffers: the runs of the whole layout it holds, intersected with
+// the spans ck's table needs; each piece read goes to pieces (*np of them).
+static int read_shard(const char *path, int k, int n_shards, int moments, checkpoint_t *ck, const param_span_t *sp,
+                      int ns, piece_t **pieces, size_t *np, size_t *cap) {
+    char sp_path[1200];
+    checkpoint_shard_path(sp_path, sizeof sp_path, path, k, n_shards);
+    if (access(sp_path, R_OK))
+        return cispo_fail("%s: shard %d of the %d of checkpoint %s: cannot open: %s (a checkpoint is complete only "
+                          "with every shard beside its index)", sp_path, k, n_shards, path, strerror(errno));
+    if (H5Fis_hdf5(sp_path) <= 0) return cispo_fail("%s: not an HDF5 file (or its superblock is damaged)", sp_path);
+    hid_t f = H5Fopen(sp_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return cispo_fail("%s: cannot open as HDF5 (truncated or damaged file?)", sp_path);
+    int rc = 0, version, shard = -1, shards = -1, present;
+    int64_t step = -1, *runs = NULL;
+    if ((rc = read_header(f, sp_path, SHARD_FORMAT, SHARD_VERSION, SHARD_VERSION, &version))) goto out;
+    if (read_int_attr(f, "shard", &shard) || read_int_attr(f, "shards", &shards) || shard != k || shards != n_shards) {
+        rc = cispo_fail("%s: holds shard %d of %d, the index %s wants shard %d of %d", sp_path, shard, shards, path, k,
+                        n_shards);
+        goto out;
+    }
+    if ((rc = read_scalar_i64(f, "step", &step, sp_path))) goto out;
+    if (step != ck->step) {
+        rc = cispo_fail("%s: a shard of step %lld, its index %s is of step %lld (left by another save?)", sp_path,
+                        (long long)step, path, (long long)ck->step);
+        goto out;
+    }
+    hssize_t nr2 = dataset_points(f, "runs", &present), total = 0;
+    if (nr2 < 0 || nr2 % 2 || !present) {
+        rc = cispo_fail("%s: dataset '/runs' missing or damaged", sp_path);
+        goto out;
+    }
+    const size_t nr = (size_t)nr2 / 2;
+    runs = cispo_malloc((nr ? nr : 1) * 2 * sizeof(int64_t));
+    if (nr) {
+        hid_t ds = H5Dopen2(f, "runs", H5P_DEFAULT);
+        int bad = ds < 0 || H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, runs) < 0;
+        if (ds >= 0) H5Dclose(ds);
+        if (bad) {
+            rc = cispo_fail("%s: dataset '/runs': read failed (file truncated?)", sp_path);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < nr; i++) {
+        int64_t a = runs[2 * i], len = runs[2 * i + 1];
+        if (a < 0 || len < 1 || (uint64_t)(a + len) > ck->table.n_full || (i && a < runs[2 * i - 2] + runs[2 * i - 1])) {
+            rc = cispo_fail("%s: run %zu of '/runs' (%lld, %lld) is not an ascending run inside the model's %zu "
+                            "floats", sp_path, i, (long long)a, (long long)len, ck->table.n_full);
+            goto out;
+        }
+        total += len;
+    }
+    const char *names[3] = {"params", "optim/m", "optim/v"};
+    for (int d = 0; d < (moments ? 3 : 1); d++) {
+        hssize_t n = dataset_points(f, names[d], &present);
+        if (!present || n != total) {
+            rc = cispo_fail("%s: dataset '/%s' %s (its runs hold %lld floats)", sp_path, names[d],
+                            present ? "has another length" : "missing", (long long)total);
+            goto out;
+        }
+    }
+    // the runs (ascending) against the spans needed (ascending in the whole layout too)
+    size_t j = 0, pos = 0;
+    for (size_t i = 0; i < nr; pos += (size_t)runs[2 * i + 1], i++) {
+        const size_t a = (size_t)runs[2 * i], b = a + (size_t)runs[2 * i + 1];
+        while (j < (size_t)ns && sp[j].full + sp[j].len <= a) j++;
+        for (size_t q = j; q < (size_t)ns && sp[q].full < b; q++) {
+            const size_t lo = sp[q].full > a ? sp[q].full : a, hi = sp[q].full + sp[q].len < b ? sp[q].full + sp[q].len : b;
+            if (hi <= lo) continue;
+            const size_t local = sp[q].off + (lo - sp[q].full);
+            float *dst[3] = {ck->params, ck->m, ck->v};
+            for (int d = 0; d < (moments ? 3 : 1); d++)
+                if (read_floats_at(f, names[d], pos + (lo - a), hi - lo, dst[d] + local)) {
+                    rc = cispo_fail("%s: dataset '/%s': read failed (file truncated?)", sp_path, names[d]);
+                    goto out;
+                }
+            if (*np == *cap) *cap = *cap ? 2 * *cap : 64, *pieces = cispo_realloc(*pieces, *cap * sizeof **pieces);
+            (*pieces)[(*np)++] = (piece_t){local, hi - lo, k};
+        }
+    }
+out:
+    free(runs);
+    if (H5Fclose(f) < 0 && !rc) rc = cispo_fail("%s: close failed (file damaged?)", sp_path);
+    return rc;
+}
+
+// The name of the tensor holding element `at` of t's buffer.
+static const char *tensor_at(const param_table_t *t, size_t at) {
+    for (int i = 0; i < t->n_entries; i++)
+        if (at >= t->entries[i].offset && at < t->entries[i].offset + t->entries[i].numel) return t->entries[i].name;
+    return "?";
+}
+
+// Every shard of the index at path, then a check that each element of ck's table was read exactly once.
+static int read_shards(const char *path, int n_shards, int moments, checkpoint_t *ck) {
+    param_span_t *sp;
+    int ns = param_table_spans(&ck->table, &ck->cfg, &sp), rc = 0;
+    piece_t *pieces = NULL;
+    size_t np = 0, cap = 0;
+    for (int k = 0; k < n_shards && !rc; k++) rc = read_shard(path, k, n_shards, moments, ck, sp, ns, &pieces, &np, &cap);
+    free(sp);
+    if (!rc) {
+        qsort(pieces, np, sizeof *pieces, piece_cmp);
+        size_t at = 0;
+        for (size_t i = 0; i <= np && !rc; i++) {
+            const size_t next = i < np ? pieces[i].off : ck->table.n_floats;
+            if (next > at)
+                rc = cispo_fail("%s: no shard holds %s (elements %zu..%zu of this rank's %zu): the shards do not make "
+                                "the whole model", path, tensor_at(&ck->table, at), at, next - 1, ck->table.n_floats);
+            else if (next < at)
+                rc = cispo_fail("%s: %s is in two shards (shard %d and one before it)", path,
+                                tensor_at(&ck->table, next), pieces[i].shard);
+            else if (i < np)
+                at = next + pieces[i].len;
+        }
+    }
+    free(pieces);
+    return rc;
+}
+
+int checkpoint_load_ep(const char *path, int ep, int ep_rank, checkpoint_t *ck) {
     memset(ck, 0, sizeof *ck);
+    CISPO_ASSERT(ep >= 1 && ep_rank >= 0 && ep_rank < ep);
     if (access(path, R_OK)) return cispo_fail("%s: cannot open: %s", path, strerror(errno));
     h5_quiet_t q = h5_quiet_begin();
-    int rc = 0;
+    int rc = 0, version = 0;
     hid_t f = -1;
     if (H5Fis_hdf5(path) <= 0) {
         rc = cispo_fail("%s: not an HDF5 file (or its superblock is damaged)", path);
@@ -413,7 +742,7 @@ int checkpoint_load(const char *path, checkpoint_t *ck) {
         rc = cispo_fail("%s: cannot open as HDF5 (truncated or damaged file?)", path);
         goto out;
     }
-    if ((rc = read_header(f, path))) goto out;
+    if ((rc = read_header(f, path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_INDEX_VERSION, &version))) goto out;
     char *cfg_text;
     if ((rc = read_string(f, "config", path, 1, &cfg_text))) goto out;
     rc = config_from_exact_json(&ck->cfg, cfg_text, path);
@@ -430,16 +759,34 @@ int checkpoint_load(const char *path, checkpoint_t *ck) {
         free(hf_text);
         if (rc) goto out;
     }
-    param_table_build(&ck->table, &ck->cfg);
-    ck->params = cispo_malloc(ck->table.n_floats * sizeof(float));
-    if ((rc = read_tensors(f, "/params", &ck->table, ck->params, path))) goto out;
-    if (H5Lexists(f, "optim", H5P_DEFAULT) > 0) {
-        ck->m = cispo_malloc(ck->table.n_floats * sizeof(float));
-        ck->v = cispo_malloc(ck->table.n_floats * sizeof(float));
-        if ((rc = read_tensors(f, "/optim/m", &ck->table, ck->m, path))) goto out;
-        if ((rc = read_tensors(f, "/optim/v", &ck->table, ck->v, path))) goto out;
-    }
+    int lo, hi;
+    moe_ep_range(ck->cfg.n_experts, ep, ep_rank, &lo, &hi);
+    param_table_build_experts(&ck->table, &ck->cfg, lo, hi);
+    // the whole model's entry count: the held ones and three tensors per layer of every other expert
+    const int all = ck->table.n_entries + 3 * ck->cfg.n_layers * (ck->cfg.n_experts - (hi - lo));
     if ((rc = read_scalar_i64(f, "step", &ck->step, path))) goto out;
+    ck->params = cispo_malloc(ck->table.n_floats * sizeof(float));
+    if (version == CHECKPOINT_VERSION) {
+        if ((rc = read_tensors(f, "/params", &ck->table, all, &ck->cfg, ck->params, path))) goto out;
+        if (H5Lexists(f, "optim", H5P_DEFAULT) > 0) {
+            ck->m = cispo_malloc(ck->table.n_floats * sizeof(float));
+            ck->v = cispo_malloc(ck->table.n_floats * sizeof(float));
+            if ((rc = read_tensors(f, "/optim/m", &ck->table, all, &ck->cfg, ck->m, path))) goto out;
+            if ((rc = read_tensors(f, "/optim/v", &ck->table, all, &ck->cfg, ck->v, path))) goto out;
+        }
+    } else {
+        int shards = 0, moments = 0;
+        if (read_int_attr(f, "shards", &shards) || shards < 1 || read_int_attr(f, "moments", &moments)) {
+            rc = cispo_fail("%s: a checkpoint index without its attributes 'shards' (>= 1) and 'moments'", path);
+            goto out;
+        }
+        if (moments) {
+            ck->m = cispo_malloc(ck->table.n_floats * sizeof(float));
+            ck->v = cispo_malloc(ck->table.n_floats * sizeof(float));
+        }
+        if ((rc = read_shards(path, shards, moments, ck))) goto out;
+        ck->n_shards = shards;
+    }
     if ((rc = read_rng(f, ck, path))) goto out;
     rc = read_string(f, "extra", path, 0, &ck->extra_json);
 out:
@@ -453,6 +800,8 @@ out:
     }
     return rc;
 }
+
+int checkpoint_load(const char *path, checkpoint_t *ck) { return checkpoint_load_ep(path, 1, 0, ck); }
 
 void checkpoint_free(checkpoint_t *ck) {
     if (ck->table.entries) param_table_free(&ck->table);

@@ -172,13 +172,14 @@ static int ranges_merge(optim_range_t *r, int n) {
 }
 
 optim_range_t *optim_expert_ranges(const param_table_t *t, const model_config_t *c, int lo, int hi, int *n_out) {
+    CISPO_ASSERT(t->e_lo <= lo && lo <= hi && hi <= t->e_hi);
     const size_t FC = (size_t)c->intermediate_size * c->hidden_size;
     optim_range_t *r = cispo_malloc((size_t)(3 * c->n_layers + 1) * sizeof *r);
     int n = 0;
     for (int l = 0; l < c->n_layers; l++) {
         const layer_params_t *p = &t->layers[l];
         const size_t w[3] = {p->w1, p->w3, p->w2};
-        for (int k = 0; k < 3; k++) r[n++] = (optim_range_t){w[k] + (size_t)lo * FC, (size_t)(hi - lo) * FC};
+        for (int k = 0; k < 3; k++) r[n++] = (optim_range_t){w[k] + (size_t)(lo - t->e_lo) * FC, (size_t)(hi - lo) * FC};
     }
     *n_out = ranges_merge(r, n);
     return r;
@@ -204,16 +205,12 @@ void optim_init_ep(optim_t *o, backend_t *be, const optim_config_t *cfg, const p
     o->w_act = w_act;
     o->ep = g;
     o->hi = o->n;
-    o->xr = cispo_calloc((size_t)g->ep, sizeof *o->xr);
-    o->nxr = cispo_calloc((size_t)g->ep, sizeof *o->nxr);
-    for (int r = 0; r < g->ep; r++) {
-        int lo, hi;
-        moe_ep_range(c->n_experts, g->ep, r, &lo, &hi);
-        o->xr[r] = optim_expert_ranges(t, c, lo, hi, &o->nxr[r]);
-    }
-    // dense: the complement of all experts
+    int lo, hi, nx;
+    moe_ep_range(c->n_experts, g->ep, g->ep_rank, &lo, &hi);
+    optim_range_t *x = optim_expert_ranges(t, c, lo, hi, &nx);
+    // dense: the complement of every expert the table holds
     int na;
-    optim_range_t *all = optim_expert_ranges(t, c, 0, c->n_experts, &na);
+    optim_range_t *all = optim_expert_ranges(t, c, t->e_lo, t->e_hi, &na);
     optim_range_t *d = cispo_malloc((size_t)(na + 1) * sizeof *d);
     int nd = 0;
     size_t at = 0;
@@ -223,10 +220,8 @@ void optim_init_ep(optim_t *o, backend_t *be, const optim_config_t *cfg, const p
     }
     if (o->n > at) d[nd++] = (optim_range_t){at, o->n - at};
     free(all);
-    optim_range_t *x = cispo_malloc((size_t)(o->nxr[g->ep_rank] + 1) * sizeof *x);
-    memcpy(x, o->xr[g->ep_rank], (size_t)o->nxr[g->ep_rank] * sizeof *x);
     part_set(&o->part[0], be, d, nd, zero ? g->world : NULL, g->world->rank == 0);
-    part_set(&o->part[1], be, x, o->nxr[g->ep_rank], zero ? &g->dp_group : NULL, g->dp_rank == 0);
+    part_set(&o->part[1], be, x, nx, zero ? &g->dp_group : NULL, g->dp_rank == 0);
 }
 
 static void optim_free_ep(optim_t *o) {
@@ -235,9 +230,6 @@ static void optim_free_ep(optim_t *o) {
         backend_free(o->be, o->part[k].v);
         free(o->part[k].r);
     }
-    for (int r = 0; r < o->ep->ep; r++) free(o->xr[r]);
-    free(o->xr);
-    free(o->nxr);
     o->ep = NULL;
 }
 
@@ -322,24 +314,15 @@ static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
         part_move(o, pt, p, h, pt->hi, pt->n, 0, 1);
         free(h);
     }
-    // every EP rank's experts to the rest of its EP group
-    dist_ep_t *e = o->ep;
-    for (int r = 0; r < e->ep && e->ep > 1; r++) {
-        optim_part_t view = {.r = o->xr[r], .nr = o->nxr[r]};
-        for (int i = 0; i < view.nr; i++) view.n += view.r[i].len;
-        if (!view.n) continue;
-        float *h = cispo_malloc(view.n * sizeof(float));
-        if (r == e->ep_rank) part_move(o, &view, p, h, 0, view.n, 1, 0);
-        if (dist_broadcast_f32(&e->ep_group, h, view.n, r)) ep_die("experts' broadcast over the EP group");
-        if (r != e->ep_rank) part_move(o, &view, p, h, 0, view.n, 0, 1);
-        free(h);
-    }
     return norm;
 }
 
 // Whole moments on root: every element is written by the one rank that holds it (its shard's owner, or
 // the counting replica of an unsharded part) into zeroed buffers, then summed to root.
 static int optim_gather_moments_ep(optim_t *o, float *m, float *v, int root) {
+    if (o->ep->ep > 1)
+        return cispo_fail("expert parallelism over %d ranks: the ranks hold different experts, so the moments do not "
+                          "meet on one rank (the checkpoint is written per rank)", o->ep->ep);
     dist_t *w = o->ep->world;
     const int here = w->rank == root;
     float *hm = here ? m : cispo_malloc(o->n * sizeof(float)), *hv = here ? v : cispo_malloc(o->n * sizeof(float));
@@ -371,4 +354,52 @@ static void optim_load_moments_ep(optim_t *o, const float *m, const float *v) {
             backend_upload(o->be, pt->v + (at - pt->lo), v + ph, len * sizeof(float));
         }
     }
+}
+
+int optim_owned(const optim_t *o, optim_range_t **r) {
+    CISPO_ASSERT(o->ep);
+    int cap = o->part[0].nr + o->part[1].nr + 1, n = 0;
+    optim_range_t *out = cispo_malloc((size_t)cap * sizeof *out);
+    for (int k = 0; k < 2; k++) {
+        const optim_part_t *pt = &o->part[k];
+        if (!pt->shard && !pt->norm_here) continue;  // another replica writes it
+        size_t cat = 0, ph, at, len;
+        for (int i = 0; i < pt->nr; i++)
+            if (piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) out[n++] = (optim_range_t){ph, len};
+    }
+    *r = out;
+    return ranges_merge(out, n);
+}
+
+void optim_owned_values(const optim_t *o, const float *p, float *hp, float *hm, float *hv) {
+    CISPO_ASSERT(o->ep);
+    // the ranges of optim_owned in ascending order: the two parts' pieces interleave in the flat buffer
+    optim_range_t *r;
+    int nr = optim_owned(o, &r);
+    size_t at_out = 0;
+    for (int i = 0; i < nr; i++) {
+        if (hp) backend_download(o->be, hp + at_out, p + r[i].off, r[i].len * sizeof(float));
+        at_out += r[i].len;
+    }
+    // moments: each piece of a part at its place among the ranges (ranges_merge may have joined pieces)
+    for (int k = 0; k < 2 && (hm || hv); k++) {
+        const optim_part_t *pt = &o->part[k];
+        if (!pt->shard && !pt->norm_here) continue;
+        size_t cat = 0, ph, at, len;
+        for (int i = 0; i < pt->nr; i++) {
+            if (!piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) continue;
+            size_t before = 0;
+            int j = 0;
+            while (r[j].off + r[j].len <= ph) before += r[j++].len;
+            before += ph - r[j].off;
+            if (hm) backend_download(o->be, hm + before, pt->m + (at - pt->lo), len * sizeof(float));
+            if (hv) backend_download(o->be, hv + before, pt->v + (at - pt->lo), len * sizeof(float));
+        }
+    }
+    free(r);
+}
+
+void optim_part_values(const optim_t *o, int k, const float *x, float *h) {
+    CISPO_ASSERT(o->ep && k >= 0 && k < 2);
+    part_move((optim_t *)o, &o->part[k], (float *)x, h, 0, o->part[k].n, 1, 0);
 }

@@ -4,7 +4,8 @@
 // optionally ZeRO-1: the moments sharded over the ranks (docs/architecture.md "Data and expert parallelism over MPI"); with expert parallelism two parts with their own replicas.
 // defines: optim_config_t, optim_t, optim_init, optim_init_on, optim_init_zero, optim_use_zero, optim_free,
 //          optim_lr, optim_grad_norm, optim_step, optim_gather_moments, optim_load_moments,
-//          optim_range_t, optim_part_t, optim_init_ep, optim_use_ep, optim_reduce_grads, optim_expert_ranges
+//          optim_range_t, optim_part_t, optim_init_ep, optim_use_ep, optim_reduce_grads, optim_expert_ranges,
+//          optim_owned, optim_owned_values, optim_part_values
 //
 // Use (one update):
 //     model_zero_grad(m); ... model_backward(m, dlogp, aux) for each micro-batch ...
@@ -38,9 +39,10 @@ typedef struct {
     size_t off, len;  // floats [off, off + len) of the flat buffer
 } optim_range_t;
 
-// Under expert parallelism the buffer is two parts with their own replicas: the dense parameters (every
-// rank) and this rank's experts (its DP group). A part is a list of ranges taken in order; ZeRO-1 shards
-// that concatenation over the part's replicas.
+// Under expert parallelism the buffer (a rank's own layout: every dense parameter and its experts only,
+// model/params.h) is two parts with their own replicas: the dense parameters (every rank) and this rank's
+// experts (its DP group). A part is a list of ranges taken in order; ZeRO-1 shards that concatenation over
+// the part's replicas.
 typedef struct {
     optim_range_t *r;   // [nr] ascending, disjoint (owned)
     int nr;
@@ -60,12 +62,10 @@ typedef struct {
     float *m, *v;         // [hi - lo] AdamW moments of the shard, the parameter layout, in be's memory
     void *w_act;          // the model's working copy refreshed by each step (NULL: p itself)
     int t;                // AdamW updates taken (bias correction counts from 1)
-    // expert parallelism (optim_init_ep): the two parts, and every EP rank's expert ranges (the step sends
-    // each rank's updated experts to the rest of its EP group, so every rank holds the whole model)
+    // expert parallelism (optim_init_ep): the two parts; each rank updates its own experts, which no other
+    // EP rank holds
     dist_ep_t *ep;        // NULL: the fields above (one whole or ZeRO-sharded buffer)
     optim_part_t part[2]; // dense, experts
-    optim_range_t **xr;   // [ep->ep][nxr[r]] expert ranges of EP rank r
-    int *nxr;
 } optim_t;
 
 // Moments on the host (the CPU reference path), whole.
@@ -95,20 +95,24 @@ double optim_grad_norm(const float *g, size_t n);
 // copy, bit-identical on all ranks (a GPU stages it through the host). A failed collective aborts: the
 // ranks could not continue in step.
 double optim_step(optim_t *o, float *p, float *g, double *lr_out);
-// Checkpoints hold the whole moments. optim_gather_moments: the moments [n] on the host of rank root
-// (m, v there; NULL on the other ranks), gathered from the shards: a collective of dp when sharded
-// (unsharded: root copies its own, the others do nothing).
-// optim_load_moments: this rank's shard taken from the whole moments m, v [n] on the host, so a state
-// saved on any number of ranks loads on any other. 0 or -1 (+ message).
+// A single-file checkpoint holds the whole moments. optim_gather_moments: the moments [n] on the host of
+// rank root (m, v there; NULL on the other ranks), gathered from the shards: a collective of dp when sharded
+// (unsharded: root copies its own, the others do nothing). Under expert parallelism over ep > 1 ranks the
+// ranks hold different experts: refused (-1 + message; such a checkpoint is written per rank, optim_owned).
+// optim_load_moments: this rank's shard taken from the whole moments m, v [n] on the host (the rank's own
+// layout: under EP its dense parameters and experts), so a state saved on any number of ranks loads on
+// any other. 0 or -1 (+ message).
 int optim_gather_moments(optim_t *o, float *m, float *v, int root);
 void optim_load_moments(optim_t *o, const float *m, const float *v);
 
-// The ranges of the flat buffer holding the experts [lo, hi) of every MoE layer (W1, W3, W2 of each),
-// ascending and merged where adjacent; *n_out ranges (malloc'd, the caller frees).
+// The ranges of the flat buffer holding the experts [lo, hi) of every MoE layer (W1, W3, W2 of each; t holds
+// them: t->e_lo <= lo <= hi <= t->e_hi), ascending and merged where adjacent; *n_out ranges (malloc'd, the
+// caller frees).
 optim_range_t *optim_expert_ranges(const param_table_t *t, const model_config_t *c, int lo, int hi, int *n_out);
 // Expert parallelism over g: moments for the dense part (every parameter outside the experts, replicated
 // over all ranks) and for this rank's experts (replicated over its DP group), each sharded over its
-// replicas when zero is set (ZeRO-1). optim_step then also keeps the other EP ranks' experts current here.
+// replicas when zero is set (ZeRO-1). t is the rank's table: every expert it holds besides the rank's own
+// (moe_ep_range) is left alone, so with ep > 1 it should hold just those (model_create_experts).
 // Gradients: optim_reduce_grads. A world of one (g->ep == g->dp == 1) equals optim_init_on.
 void optim_init_ep(optim_t *o, backend_t *be, const optim_config_t *cfg, const param_table_t *t,
                    const model_config_t *c, void *w_act, dist_ep_t *g, int zero);
@@ -120,5 +124,15 @@ void optim_use_ep(dist_ep_t *g, const param_table_t *t, const model_config_t *c,
 // memory; model_backward left the other EP ranks' experts' gradients untouched (they are not read).
 // A collective of all ranks. 0 or -1 (+ message).
 int optim_reduce_grads(optim_t *o, float *g);
+// Checkpoints under expert parallelism are written per rank (trainer/checkpoint.h): optim_owned gives the
+// ranges of the flat buffer this rank writes, each part's ZeRO-1 shard or, unsharded, the whole part on the
+// replica that counts it in the norm, so that the ranks write every element exactly once; ascending, *r
+// malloc'd (the caller frees); returns the count. optim_owned_values: the parameters p (be's memory) and the
+// moments of those ranges, concatenated in that order, to hp and (each may be NULL) hm, hv on the host.
+int optim_owned(const optim_t *o, optim_range_t **r);
+void optim_owned_values(const optim_t *o, const float *p, float *hp, float *hm, float *hv);
+// Part k's (0 dense, 1 experts) values of x (be's memory, the flat layout) to h [part n] on the host, in the
+// part's order: the dense part is the same list of tensors on every rank whatever its experts.
+void optim_part_values(const optim_t *o, int k, const float *x, float *h);
 
 #endif

@@ -274,15 +274,19 @@ static void warn_sampling(train_t *t) {
 
 // The frozen reference of the KL term: ref_model's weights, or the policy's when RL starts. Lives on the
 // policy's backend. 0 or -1 (+ message).
+// Under expert parallelism it holds the policy's experts only and exchanges over the policy's EP group.
 static int open_reference(train_t *t) {
     const run_config_t *c = &t->cfg;
     const size_t n = t->m->table.n_floats;
+    const moe_ep_comm_t *ec = moe_ep_comm(t->m);
     float *host = NULL;
     if (c->ref_model[0]) {
         model_config_t rc;
-        if (train_load_model(c->ref_model, (uint64_t)c->seed, &rc, &host)) return -1;
-        param_table_t tab;
-        param_table_build(&tab, &rc);
+        if (train_load_model_ep(c->ref_model, (uint64_t)c->seed, ec ? ec->size : 1, ec ? ec->rank : 0, &rc, &host))
+            return -1;
+        param_table_t tab;  // the policy's experts of the reference (all of it when the expert counts differ)
+        if (rc.n_experts == t->mcfg.n_experts) param_table_build_experts(&tab, &rc, t->m->table.e_lo, t->m->table.e_hi);
+        else param_table_build(&tab, &rc);
         size_t rn = tab.n_floats;
         param_table_free(&tab);
         if (rn != n)
@@ -295,9 +299,10 @@ static int open_reference(train_t *t) {
             fprintf(stderr, "cispo: warning: the KL reference is the policy at RL step %d (this resume), not at the "
                             "start of RL: set ref_model to the checkpoint RL started from\n", t->rl_done);
     }
-    t->ref = model_create_on(t->m->be, &t->mcfg, NULL, c->micro_tokens);
+    t->ref = model_create_experts(t->m->be, &t->mcfg, NULL, c->micro_tokens, t->m->table.e_lo, t->m->table.e_hi);
     train_upload(t, t->ref->params, host, n);
     model_sync_weights(t->ref);
+    if (ec && moe_ep_attach(t->ref, ec)) return free(host), -1;
     free(host);
     return 0;
 }
@@ -465,18 +470,23 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     micro_t *mb = NULL;
     int updates = 0, skipped = 0;
     if (!rc && (c->old_logprobs == OLD_LOGP_RECOMPUTE || ref) && n > 0) {
-        // one extra forward with the training kernels (log pi_old), and the reference's log-probs, once per batch
+        // one extra forward with the training kernels (log pi_old), and the reference's log-probs, once per batch;
+        // the reference's pass first, then the policy's (under expert parallelism each model's forwards are
+        // rounds of the group, served below, so the two may not interleave)
         int nmb = micro_plan(seqs, n, c->micro_tokens, &mb);
         if (nmb < 0) rc = -1;
-        for (int k = 0; k < nmb && !rc; k++) {
+        for (int k = 0; k < nmb && !rc && ref; k++)
+            rc = micro_forward(t->ref, seqs, &mb[k], ref + first_tok[mb[k].first], NULL);
+        if (t->ref) moe_ep_serve(t->ref, 0);
+        for (int k = 0; k < nmb && !rc && c->old_logprobs == OLD_LOGP_RECOMPUTE; k++) {
             long at = first_tok[mb[k].first];
-            if (ref && (rc = micro_forward(t->ref, seqs, &mb[k], ref + at, NULL))) break;
-            if (c->old_logprobs != OLD_LOGP_RECOMPUTE) continue;
             if ((rc = micro_forward(t->m, seqs, &mb[k], lp + at, NULL))) break;
             agree_add(&ag, old + at, lp + at, mb[k].n_resp, at);
             memcpy(old + at, lp + at, sizeof(float) * (size_t)mb[k].n_resp);
         }
         free(mb), mb = NULL;
+    } else if (t->ref) {
+        moe_ep_serve(t->ref, 0);  // none here: serve the reference's experts to the group's others
     }
     // expert parallelism: the recompute forwards of the EP group's other ranks still need this rank's experts
     moe_ep_serve(t->m, 0);

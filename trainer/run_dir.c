@@ -58,7 +58,8 @@ static int is_run_file(const char *name) {
         if (!strcmp(name, run_files[i])) return 1;
     long s;
     char tail[8];
-    return sscanf(name, "ckpt-%ld.%7s", &s, tail) == 2;
+    // ckpt-<step>.h5 and its shards (ckpt-<step>.shard-<k>-of-<n>.h5), and the shards of ckpt-best.h5
+    return sscanf(name, "ckpt-%ld.%7s", &s, tail) == 2 || !strncmp(name, "ckpt-best.shard-", 16);
 }
 
 // Removes the files of dir whose names start with prefix (a run's own subdirectories).

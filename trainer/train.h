@@ -1,7 +1,8 @@
 // trainer/train.h — the SFT and RL loops of `cispo train` (docs/rl.md "One RL step"), the held-out
 // evaluation, and the run around them (run directory, metrics, checkpoints, resume).
 // defines: train_example_t, train_set_t, train_t, train_open, train_close, train_run, train_sft_step,
-//          train_rl_step, train_evaluate, train_save, train_load_model, train_reward, train_use_optimizer,
+//          train_rl_step, train_evaluate, train_save, train_load_model, train_load_model_ep, train_reward,
+//          train_use_optimizer,
 //          train_open_backend, train_allreduce_grads, train_download, train_upload, train_memory_report,
 //          train_phase_lr, train_note_update, rl_minibatch_slice
 //
@@ -87,6 +88,10 @@ typedef struct {
 // Loads a model for training or inference: a preset .yaml or config.json (random init from seed), an HF
 // directory, or an .h5 checkpoint (parameters only). *params is malloc'ed. 0 or -1 (+ message).
 int train_load_model(const char *spec, uint64_t seed, model_config_t *cfg, float **params);
+// The same for EP rank ep_rank of a group of ep: *params laid out by param_table_build_experts with the rank's
+// experts (moe_ep_range). A preset initialises those only and a checkpoint (one file or sharded) reads only
+// them; an HF directory is read whole and cut.
+int train_load_model_ep(const char *spec, uint64_t seed, int ep, int ep_rank, model_config_t *cfg, float **params);
 // Resolves the tokenizer: the given path, else spec/tokenizer.json when spec is a directory. NULL + message.
 tokenizer_t *train_load_tokenizer(const char *path, const char *model_spec);
 
@@ -120,7 +125,10 @@ int train_evaluate(train_t *t, double *accuracy, double *mean_len);
 int train_run(const run_config_t *cfg, const char *config_path, double *before, double *after);
 // Path of the newest out/ckpt-<step>.h5. 0 or -1 (+ message) when there is none.
 int train_latest_checkpoint(const char *out, char *path, size_t cap);
-// Writes a checkpoint of the current state to path (parameters, moments, counters, RNG state).
+// Writes a checkpoint of the current state to path (parameters, moments, counters, RNG state): a collective
+// of every rank, each with the same path. Without expert parallelism rank 0 writes one file (the moments'
+// ZeRO-1 shards gathered there); with it every rank writes its shard and rank 0 the index after them
+// (trainer/checkpoint.h).
 int train_save(train_t *t, const char *path);
 
 // The samples of update u of U over a batch of n_global samples split across ranks: a rank holding

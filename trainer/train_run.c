@@ -20,6 +20,7 @@
 
 #include "base/buf.h"
 #include "base/common.h"
+#include "model/moe_ep.h"
 #include "trainer/checkpoint.h"
 #include "trainer/dist.h"
 #include "trainer/report.h"
@@ -54,14 +55,14 @@ static int save_checkpoint(train_t *t) {
     long step = t->sft_done + t->rl_done;
     last_save_time = cispo_now();
     if (step == last_saved_step) return 0;
+    char path[1100];
+    run_dir_ckpt_path(path, sizeof path, t->cfg.out, step);
     if (dist_world()->rank != 0) {
         last_saved_step = step;
-        return train_save(t, NULL);
+        return train_save(t, path);
     }
     commit_samples(t);
     if (t->metrics) fflush(t->metrics), fflush(t->sft_metrics);
-    char path[1100];
-    run_dir_ckpt_path(path, sizeof path, t->cfg.out, step);
     if (train_save(t, path)) return -1;
     last_saved_step = step;
     long *steps;
@@ -69,7 +70,7 @@ static int save_checkpoint(train_t *t) {
     while (upto < n && steps[upto] <= step) upto++;
     for (int i = 0; t->cfg.keep_checkpoints > 0 && i < upto - t->cfg.keep_checkpoints; i++) {
         run_dir_ckpt_path(path, sizeof path, t->cfg.out, steps[i]);
-        unlink(path);
+        checkpoint_remove(path);  // the index first, then its shards
     }
     free(steps);
     return 0;
@@ -86,10 +87,8 @@ static int save_best(train_t *t, double acc) {
     char src[1100], tmp[1100], dst[1100];
     long step = t->sft_done + t->rl_done;
     run_dir_ckpt_path(src, sizeof src, t->cfg.out, step);
-    snprintf(tmp, sizeof tmp, "%s/ckpt-best.h5.tmp", t->cfg.out);
     snprintf(dst, sizeof dst, "%s/ckpt-best.h5", t->cfg.out);
-    unlink(tmp);
-    if (link(src, tmp) || rename(tmp, dst)) return cispo_fail("cannot link %s as %s: %s", src, dst, strerror(errno));
+    if (checkpoint_link(src, dst)) return -1;  // a sharded checkpoint's shards too
     snprintf(tmp, sizeof tmp, "%s/best.json.tmp", t->cfg.out);
     snprintf(dst, sizeof dst, "%s/best.json", t->cfg.out);
     FILE *f = fopen(tmp, "w");
@@ -157,7 +156,8 @@ static void replay_log_tb(tblog_t *tb, const char *path, const char *prefix) {
 
 static int resume(train_t *t, const char *path) {
     checkpoint_t ck;
-    if (checkpoint_load(path, &ck)) return -1;
+    const moe_ep_comm_t *ec = moe_ep_comm(t->m);  // expert parallelism: this rank's experts only
+    if (checkpoint_load_ep(path, ec ? ec->size : 1, ec ? ec->rank : 0, &ck)) return -1;
     int rc = 0;
     cJSON *x = ck.extra_json ? cJSON_Parse(ck.extra_json) : NULL;
     const char *need[] = {"sft_done", "rl_done", "opt_phase", "opt_t"};
@@ -279,19 +279,40 @@ static void log_metrics(train_t *t, FILE *f, const char *prefix, int step, const
     metrics_write_tb(&t->tb, prefix, step, mt);
 }
 
+// How many of n floats differ from those of rank 0 of group g (broadcast from there).
+static double differ_from_first(dist_t *g, const float *mine, size_t n) {
+    float *p0 = cispo_malloc(sizeof(float) * (n ? n : 1));
+    memcpy(p0, mine, sizeof(float) * n);
+    double diff = 0;
+    if (dist_broadcast_f32(g, p0, n, 0)) diff = (double)n + 1;
+    for (size_t i = 0; i < n && diff <= (double)n; i++) diff += memcmp(&p0[i], &mine[i], sizeof(float)) != 0;
+    free(p0);
+    return diff;
+}
+
 // world > 1: every rank must hold rank 0's parameters bit for bit (the same global gradients and AdamW
-// steps); a difference is a bug, reported rather than written into checkpoints silently.
+// steps); a difference is a bug, reported rather than written into checkpoints silently. Under expert
+// parallelism the ranks of a DP group hold the same experts (the whole buffers compare) and the ranks of an
+// EP group the same dense parameters.
 static int check_ranks_agree(train_t *t) {
     dist_t *dw = dist_world();
     if (dw->world == 1) return 0;
     size_t n = t->m->table.n_floats;
-    float *p0 = cispo_malloc(sizeof(float) * n), *mine = cispo_malloc(sizeof(float) * n);
+    float *mine = cispo_malloc(sizeof(float) * n);
     train_download(t, mine, t->m->params, n);
-    memcpy(p0, mine, sizeof(float) * n);
-    double diff = 0;
-    if (dist_broadcast_f32(dw, p0, n, 0)) return free(p0), free(mine), -1;
-    for (size_t i = 0; i < n; i++) diff += memcmp(&p0[i], &mine[i], sizeof(float)) != 0;
-    free(p0);
+    double diff;
+    if (t->opt.ep) {
+        dist_ep_t *g = t->opt.ep;
+        diff = differ_from_first(&g->dp_group, mine, n);
+        float *dense = cispo_malloc(sizeof(float) * (t->opt.part[0].n ? t->opt.part[0].n : 1));
+        optim_part_values(&t->opt, 0, t->m->params, dense);
+        diff += differ_from_first(&g->ep_group, dense, t->opt.part[0].n);
+        free(dense);
+    } else if (moe_ep_comm(t->m)) {
+        diff = 0;  // expert parallelism and no optimizer: nothing was updated
+    } else {
+        diff = differ_from_first(dw, mine, n);
+    }
     free(mine);
     if (dist_allreduce_sum_f64(dw, &diff, 1)) return -1;
     if (diff > 0) return cispo_fail("data parallel: %.0f parameters differ from rank 0's after training", diff);

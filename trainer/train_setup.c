@@ -1,7 +1,7 @@
 // trainer/train_setup.c — what a run needs before its first step: the model (preset, HF directory or
 // checkpoint), the tokenizer, the prompt sets, the rollout engine and the scoring pool; and the
 // checkpoint of a run's state.
-// defines: train_load_model, train_load_tokenizer, train_open, train_close, train_save
+// defines: train_load_model, train_load_model_ep, train_load_tokenizer, train_open, train_close, train_save
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "base/common.h"
 #include "rl/verifier.h"
 #include "model/hf.h"
+#include "model/moe_ep.h"
 #include "trainer/checkpoint.h"
 #include "trainer/dist_ep.h"
 #include "trainer/dist_nccl.h"
@@ -30,22 +31,38 @@ static int is_dir(const char *p) {
     return !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
-int train_load_model(const char *spec_in, uint64_t seed, model_config_t *cfg, float **params) {
+int train_load_model(const char *spec, uint64_t seed, model_config_t *cfg, float **params) {
+    return train_load_model_ep(spec, seed, 1, 0, cfg, params);
+}
+
+int train_load_model_ep(const char *spec_in, uint64_t seed, int ep, int ep_rank, model_config_t *cfg, float **params) {
     char spec[4096];
     paths_model_spec(spec_in, spec, sizeof spec);  // a preset name: configs/models/NAME.yaml
-    if (ends_with(spec, ".h5")) {
+    if (ends_with(spec, ".h5")) {  // one file or a sharded index: only the pieces this rank holds are read
         checkpoint_t ck;
-        if (checkpoint_load(spec, &ck)) return -1;
+        if (checkpoint_load_ep(spec, ep, ep_rank, &ck)) return -1;
         *cfg = ck.cfg;
         *params = ck.params;
         ck.params = NULL;
         checkpoint_free(&ck);
         return 0;
     }
-    if (is_dir(spec)) {
+    if (is_dir(spec)) {  // read whole, then cut to this rank's experts
         param_table_t t;
         if (hf_load_dir(spec, cfg, &t, params)) return -1;
         param_table_free(&t);
+        if (ep > 1) {
+            int lo, hi;
+            moe_ep_range(cfg->n_experts, ep, ep_rank, &lo, &hi);
+            param_table_build_experts(&t, cfg, lo, hi);
+            param_span_t *sp;
+            int ns = param_table_spans(&t, cfg, &sp);
+            float *mine = cispo_malloc(t.n_floats * sizeof(float));
+            for (int i = 0; i < ns; i++) memcpy(mine + sp[i].off, *params + sp[i].full, sp[i].len * sizeof(float));
+            free(sp), free(*params);
+            *params = mine;
+            param_table_free(&t);
+        }
         return 0;
     }
     if (access(spec, F_OK))
@@ -54,7 +71,9 @@ int train_load_model(const char *spec_in, uint64_t seed, model_config_t *cfg, fl
                           "working directory)", spec);
     if (model_config_load(cfg, spec) || model_config_validate(cfg, spec)) return -1;
     param_table_t t;
-    param_table_build(&t, cfg);
+    int lo, hi;
+    moe_ep_range(cfg->n_experts, ep, ep_rank, &lo, &hi);
+    param_table_build_experts(&t, cfg, lo, hi);  // each tensor drawn from its own stream: the whole model's values
     *params = cispo_malloc(t.n_floats * sizeof(float));
     param_init_hf(*params, &t, cfg, seed);
     param_table_free(&t);
@@ -121,13 +140,24 @@ static int probe_verifiers(const train_t *t) {
     return 0;
 }
 
-// Expert parallelism (run key ep): the grid over the world, the policy's experts split over its EP group,
-// and every optimizer of the run in EP mode. One run per process, so one grid.
+// Expert parallelism (run key ep): the grid over the world, the policy's experts split over its EP group
+// (each rank's model holds its own experts only), and every optimizer of the run in EP mode. One run per
+// process, so one grid.
 // On GPUs with NCCL in the build the gradients of the whole world and the EP exchange use NCCL
 // communicators (bootstrapped over MPI); else MPI through host buffers.
 static dist_ep_t ep_grid;
 static int ep_on;
 static dist_nccl_t *nccl_ep;
+
+// The grid, before the model is loaded (a rank reads only its experts).
+static int open_ep_grid(train_t *t) {
+    if (t->cfg.ep == 1) return 0;
+    if (dist_ep_init(&ep_grid, dist_world(), t->cfg.ep)) return -1;
+    ep_on = 1;
+    return 0;
+}
+
+static double mib(size_t floats) { return (double)floats * sizeof(float) / (1024.0 * 1024.0); }
 
 static int open_ep(train_t *t) {
     dist_t *dw = dist_world();
@@ -137,9 +167,7 @@ static int open_ep(train_t *t) {
         if (!c) return -1;
         dist_nccl_set_world(c);
     }
-    if (t->cfg.ep == 1) return 0;
-    if (dist_ep_init(&ep_grid, dw, t->cfg.ep)) return -1;
-    ep_on = 1;
+    if (!ep_on) return 0;
     moe_ep_comm_t comm;
     dist_ep_comm(&ep_grid, &t->be, &comm);
     if (nccl) {
@@ -148,9 +176,22 @@ static int open_ep(train_t *t) {
     }
     if (moe_ep_attach(t->m, &comm)) return -1;
     optim_use_ep(&ep_grid, &t->m->table, &t->mcfg, t->cfg.zero);
-    if (dw->rank == 0)
-        printf("expert parallelism: %d ranks = ep %d x dp %d, %d experts per MoE layer (rank 0 holds %d)\n", dw->world,
-               ep_grid.ep, ep_grid.dp, t->mcfg.n_experts, t->mcfg.n_experts / ep_grid.ep + (t->mcfg.n_experts % ep_grid.ep > 0));
+    if (dw->rank == 0) {
+        // what rank 0 holds: fp32 master and gradients of its own layout, and its share of the AdamW moments
+        // (ZeRO-1: the dense part over the world, its experts over its DP group), against the whole model
+        const param_table_t *tb = &t->m->table;
+        const size_t n = tb->n_floats, all = tb->n_full;
+        const size_t mine_x = (size_t)(tb->e_hi - tb->e_lo) * 3 * (size_t)t->mcfg.intermediate_size *
+                              (size_t)t->mcfg.hidden_size * (size_t)t->mcfg.n_layers;
+        const size_t dense = n - mine_x;
+        const size_t mom = t->cfg.zero ? (dense + dw->world - 1) / dw->world + (mine_x + ep_grid.dp - 1) / ep_grid.dp
+                                       : dense + mine_x;
+        printf("expert parallelism: %d ranks = ep %d x dp %d, %d experts per MoE layer; rank 0 holds experts [%d, %d): "
+               "%zu of the model's %zu parameters; per rank fp32 master + gradients %.1f MiB (whole model %.1f MiB), "
+               "AdamW moments %.1f MiB\n",
+               dw->world, ep_grid.ep, ep_grid.dp, t->mcfg.n_experts, tb->e_lo, tb->e_hi, n, all, 2 * mib(n),
+               2 * mib(all), 2 * mib(mom));
+    }
     return 0;
 }
 
@@ -162,8 +203,11 @@ int train_open(train_t *t, const run_config_t *cfg) {
     // workers first: forked while the process is small and has no BLAS threads busy
     t->pool = reward_pool_create(cfg->reward_workers, 60.0);
     if (!t->pool) return -1;
+    if (open_ep_grid(t)) return -1;
     float *params = NULL;
-    if (train_load_model(cfg->model, (uint64_t)cfg->seed, &t->mcfg, &params)) return -1;
+    if (train_load_model_ep(cfg->model, (uint64_t)cfg->seed, ep_on ? ep_grid.ep : 1, ep_on ? ep_grid.ep_rank : 0,
+                            &t->mcfg, &params))
+        return -1;
     if (!(t->tok = train_load_tokenizer(cfg->tokenizer, cfg->model))) return free(params), -1;
     if (tokenizer_vocab_size(t->tok) > t->mcfg.vocab_size) {
         free(params);
@@ -212,7 +256,9 @@ int train_open(train_t *t, const run_config_t *cfg) {
     for (int i = 0; i < t->eval.n; i++) longest = t->eval.ex[i].n_ids > longest ? t->eval.ex[i].n_ids : longest;
 
     if (train_open_backend(t)) return free(params), -1;
-    t->m = model_create_on(&t->be, &t->mcfg, NULL, cfg->micro_tokens);
+    int e_lo = 0, e_hi = t->mcfg.n_experts;
+    if (ep_on) moe_ep_range(t->mcfg.n_experts, ep_grid.ep, ep_grid.ep_rank, &e_lo, &e_hi);
+    t->m = model_create_experts(&t->be, &t->mcfg, NULL, cfg->micro_tokens, e_lo, e_hi);
     train_upload(t, t->m->params, params, t->m->table.n_floats);
     model_sync_weights(t->m);
     free(params);
@@ -252,7 +298,78 @@ void train_close(train_t *t) {
     memset(t, 0, sizeof *t);
 }
 
+// The run state a checkpoint carries besides the tensors (a new string: cJSON_free it).
+static char *run_state_json(const train_t *t) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddNumberToObject(x, "sft_done", t->sft_done);
+    cJSON_AddNumberToObject(x, "rl_done", t->rl_done);
+    cJSON_AddNumberToObject(x, "opt_phase", t->opt_phase);
+    cJSON_AddNumberToObject(x, "opt_t", t->opt.t);
+    cJSON_AddNumberToObject(x, "seed", t->cfg.seed);
+    if (isfinite(t->heldout_before)) cJSON_AddNumberToObject(x, "heldout_before", t->heldout_before);
+    char *extra = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    return extra;
+}
+
+// Expert parallelism: every rank writes its shard (the runs it alone updates, trainer/checkpoint.h), then,
+// after all of them are in place, rank 0 the index. The index of a former save at path goes first, so a
+// crash in between leaves no index that names half-written shards.
+static int save_sharded(train_t *t, const char *path) {
+    dist_t *dw = dist_world();
+    const int root = dw->rank == 0, have_moments = t->opt_phase != 0;
+    optim_t layout, *o = &t->opt;
+    if (!o->ep) {  // no update yet: the same ownership, without moments
+        optim_config_t oc = {0};
+        optim_init_ep(&layout, t->m->be, &oc, &t->m->table, &t->mcfg, NULL, &ep_grid, t->cfg.zero);
+        o = &layout;
+    }
+    double failed = 0;
+    if (root && checkpoint_remove(path)) failed = 1;
+    if (dist_allreduce_max_f64(dw, &failed, 1)) return -1;
+    if (failed > 0) return root ? -1 : cispo_fail("rank 0 could not remove the former checkpoint %s", path);
+    optim_range_t *r;
+    const int nr = optim_owned(o, &r);
+    size_t total = 0;
+    for (int i = 0; i < nr; i++) total += r[i].len;
+    float *hp = cispo_malloc((total ? total : 1) * sizeof(float)), *hm = NULL, *hv = NULL;
+    if (have_moments) hm = cispo_malloc((total ? total : 1) * sizeof(float)), hv = cispo_malloc((total ? total : 1) * sizeof(float));
+    optim_owned_values(o, t->m->params, hp, hm, hv);
+    // the owned ranges of this rank's layout as runs of the whole model's
+    param_span_t *sp;
+    const int ns = param_table_spans(&t->m->table, &t->mcfg, &sp);
+    int64_t *runs = cispo_malloc((size_t)(2 * (nr + ns) + 2) * sizeof(int64_t));
+    int nrun = 0;
+    for (int i = 0, j = 0; i < nr; i++) {
+        size_t a = r[i].off, b = a + r[i].len;
+        while (a < b) {
+            while (sp[j].off + sp[j].len <= a) j++;
+            const size_t e = sp[j].off + sp[j].len < b ? sp[j].off + sp[j].len : b, full = sp[j].full + (a - sp[j].off);
+            if (nrun && (size_t)(runs[2 * nrun - 2] + runs[2 * nrun - 1]) == full) runs[2 * nrun - 1] += (int64_t)(e - a);
+            else runs[2 * nrun] = (int64_t)full, runs[2 * nrun + 1] = (int64_t)(e - a), nrun++;
+            a = e;
+        }
+    }
+    int rc = checkpoint_save_shard(path, dw->rank, dw->world, t->sft_done + t->rl_done, runs, nrun, hp, hm, hv);
+    free(runs), free(sp), free(r), free(hp), free(hm), free(hv);
+    if (o == &layout) optim_free(&layout);
+    failed = rc != 0;
+    if (dist_allreduce_max_f64(dw, &failed, 1)) return -1;  // the barrier: every shard is in place
+    if (failed > 0) return rc ? rc : cispo_fail("another rank could not write its shard of the checkpoint %s", path);
+    if (root) {
+        char *extra = run_state_json(t);
+        uint64_t rng[4] = {t->sft_data.epoch, t->sft_data.cursor, t->rl_data.epoch, t->rl_data.cursor};
+        rc = checkpoint_save_index(path, dw->world, have_moments, &t->mcfg, t->sft_done + t->rl_done, rng, 4, extra);
+        cJSON_free(extra);
+    }
+    failed = rc != 0;
+    if (dist_allreduce_max_f64(dw, &failed, 1)) return -1;
+    if (failed > 0 && !rc) rc = cispo_fail("rank 0 could not write the checkpoint index %s", path);
+    return rc;
+}
+
 int train_save(train_t *t, const char *path) {
+    if (ep_on) return save_sharded(t, path);
     dist_t *dw = dist_world();
     const int root = dw->rank == 0;
     int have_moments = t->opt_phase != 0;
@@ -264,15 +381,7 @@ int train_save(train_t *t, const char *path) {
     if (have_moments && root) mo = cispo_malloc(n * sizeof(float)), vo = cispo_malloc(n * sizeof(float));
     int rc = have_moments ? optim_gather_moments(&t->opt, mo, vo, 0) : 0;
     if (!rc && root) {
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "sft_done", t->sft_done);
-        cJSON_AddNumberToObject(x, "rl_done", t->rl_done);
-        cJSON_AddNumberToObject(x, "opt_phase", t->opt_phase);
-        cJSON_AddNumberToObject(x, "opt_t", t->opt.t);
-        cJSON_AddNumberToObject(x, "seed", t->cfg.seed);
-        if (isfinite(t->heldout_before)) cJSON_AddNumberToObject(x, "heldout_before", t->heldout_before);
-        char *extra = cJSON_PrintUnformatted(x);
-        cJSON_Delete(x);
+        char *extra = run_state_json(t);
         uint64_t rng[4] = {t->sft_data.epoch, t->sft_data.cursor, t->rl_data.epoch, t->rl_data.cursor};
         float *p = t->m->params;
         if (!host) {
