@@ -539,6 +539,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         else skipped++;
     }
     double t_train = cispo_now() - t_train0;
+    const int n_local = n;  // first_tok and order index this rank's samples (n becomes the global count)
     if (!rc && dw->world > 1) {  // global sums and maxima of the training statistics
         double sum[15] = {loss, st.n_tokens, st.clip_low, st.clip_high, st.masked, st.weight_sum, st.kl_old_sum,
                           ent_sum, packed, (double)n_tok, (double)gen_tokens, ag.n, ag.sad, st.kl_ref_sum, (double)n};
@@ -565,7 +566,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
         metrics_set(mt, "kl_old", st.kl_old_sum / nt);
         if (t->ref) metrics_set(mt, "kl_ref", st.kl_ref_sum / nt);
         metrics_set(mt, "entropy", ent_sum / nt);
-        agree_metrics(&ag, mt, first_tok, order, n);
+        agree_metrics(&ag, mt, first_tok, order, n_local);
         metrics_set(mt, "grad_norm", updates ? gn_sum / updates : 0);
         metrics_set(mt, "lr", lr);
         metrics_set(mt, "updates", updates);
