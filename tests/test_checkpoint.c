@@ -1,7 +1,9 @@
 // tests/test_checkpoint.c — HDF5 checkpoints: save/load round trip bit-identical (parameters, AdamW
 // moments, step, RNG state, extra JSON, every config field including original-flavour ones), atomic
 // writing (no .tmp left, an existing checkpoint replaced whole), and clear errors for truncated,
-// foreign, incomplete or mis-shaped files.
+// foreign, incomplete or mis-shaped files. Sharded: an index and 3 shards of arbitrary runs read back whole
+// and as each EP rank's part (ep 2, 3), linked and removed with its shards; a gap, an overlap, a run past
+// the model, a shard without moments and a missing shard are named.
 //   ctest -R test_checkpoint
 #include <hdf5.h>
 #include <stdio.h>
@@ -46,7 +48,8 @@ static void check_cfg_equal(const model_config_t *a, const model_config_t *b) {
 static int file_exists(const char *p) { return access(p, F_OK) == 0; }
 
 // Expects checkpoint_load(path) to fail with one line naming the file and the fragment.
-static void expect_load_fails(const char *what, const char *path, const char *want) {
+// Loading path fails with one line naming the file `named` (path itself, or one of its shards).
+static void expect_load_fails_in(const char *what, const char *path, const char *named, const char *want) {
     checkpoint_t ck;
     int rc = checkpoint_load(path, &ck);
     const char *msg = cispo_last_error();
@@ -57,7 +60,7 @@ static void expect_load_fails(const char *what, const char *path, const char *wa
     }
     test_check(ck.params == NULL && ck.table.entries == NULL, "%s: nothing left allocated", what);
     test_check(msg[0] && !strchr(msg, '\n'), "%s: one line: %s", what, msg);
-    test_check(strstr(msg, path) != NULL, "%s: names the file: %s", what, msg);
+    test_check(strstr(msg, named) != NULL, "%s: names the file: %s", what, msg);
     test_check(!want || strstr(msg, want), "%s: mentions '%s': %s", what, want ? want : "", msg);
     // The CLI: exit status 1 (no crash) and the same line on stderr.
     const char *bin = getenv("CISPO_BIN");
@@ -71,6 +74,10 @@ static void expect_load_fails(const char *what, const char *path, const char *wa
     test_check(err && strstr(err, msg) && strchr(err, '\n') == err + strlen(err) - 1, "%s: cispo convert prints it: %s",
                what, err ? err : "");
     free(err);
+}
+
+static void expect_load_fails(const char *what, const char *path, const char *want) {
+    expect_load_fails_in(what, path, path, want);
 }
 
 int main(void) {
@@ -209,6 +216,71 @@ int main(void) {
     H5Ldelete(h, "/optim/m", H5P_DEFAULT);
     H5Fclose(h);
     expect_load_fails("moments half missing", path, "/optim/m");
+
+    // ---- sharded: an index and 3 shards, each holding runs of the whole layout (cut anywhere) ----
+    test_check(checkpoint_save(path, &cfg, &t, params, m, v, 1, rng, 5, extra) == 0, "one file before the index");
+    const size_t cut[4] = {0, n / 3 + 7, 2 * n / 3 + 1, n};
+    for (int k = 0; k < 3; k++) {  // shard k: its piece as two runs (a gap-free split at the middle)
+        const size_t a = cut[k], mid = (cut[k] + cut[k + 1]) / 2, b = cut[k + 1];
+        int64_t runs[4] = {(int64_t)a, (int64_t)(mid - a), (int64_t)mid, (int64_t)(b - mid)};
+        test_check(checkpoint_save_shard(path, k, 3, 9, runs, 2, params + a, m + a, v + a) == 0, "shard %d: %s", k,
+                   cispo_last_error());
+    }
+    test_check(checkpoint_save_index(path, 3, 1, &cfg, 9, rng, 5, extra) == 0, "index: %s", cispo_last_error());
+    char shard1[700];
+    checkpoint_shard_path(shard1, sizeof shard1, path, 1, 3);
+    test_check(strstr(shard1, "ckpt.shard-00001-of-00003.h5") && file_exists(shard1), "shard file %s", shard1);
+    if (test_check(checkpoint_load(path, &ck) == 0, "sharded load: %s", cispo_last_error())) {
+        test_check(ck.n_shards == 3 && ck.step == 9 && ck.table.n_floats == n && !memcmp(ck.params, params, n * 4) &&
+                       ck.m && !memcmp(ck.m, m, n * 4) && !memcmp(ck.v, v, n * 4) && ck.n_rng == 5 &&
+                       !strcmp(ck.extra_json, extra),
+                   "the shards read back whole: parameters, moments, step, RNG, run state bit-identical");
+        checkpoint_free(&ck);
+    }
+    // one EP rank's part: the dense tensors and experts [lo, hi) only, each the whole model's
+    for (int ep = 2; ep <= 3; ep++)
+        for (int r = 0; r < ep; r++) {
+            if (!test_check(checkpoint_load_ep(path, ep, r, &ck) == 0, "load for EP rank %d of %d: %s", r, ep,
+                            cispo_last_error()))
+                continue;
+            param_span_t *spn;
+            int nsp = param_table_spans(&ck.table, &ck.cfg, &spn), ok = ck.table.n_floats < n;
+            for (int i = 0; i < nsp; i++)
+                ok &= !memcmp(ck.params + spn[i].off, params + spn[i].full, spn[i].len * 4) &&
+                      !memcmp(ck.v + spn[i].off, v + spn[i].full, spn[i].len * 4);
+            test_check(ok, "EP rank %d of %d: experts [%d, %d), %zu of %zu floats, the whole model's values", r, ep,
+                       ck.table.e_lo, ck.table.e_hi, ck.table.n_floats, n);
+            free(spn);
+            checkpoint_free(&ck);
+        }
+    // linked (as ckpt-best.h5 is) and removed
+    char best[600], best1[700];
+    snprintf(best, sizeof best, "%s/best.h5", tmpdir);
+    checkpoint_shard_path(best1, sizeof best1, best, 1, 3);
+    test_check(checkpoint_link(path, best) == 0 && file_exists(best1), "linked with its shards: %s", cispo_last_error());
+    test_check(checkpoint_load(best, &ck) == 0 && !memcmp(ck.params, params, n * 4), "the link loads: %s",
+               cispo_last_error());
+    checkpoint_free(&ck);
+    test_check(checkpoint_remove(best) == 0 && !file_exists(best) && !file_exists(best1), "removed with its shards");
+    // a gap (an element no shard holds) and an overlap (one two hold), each named
+    int64_t short_run[2] = {(int64_t)cut[1], (int64_t)(cut[2] - cut[1] - 5)};
+    checkpoint_save_shard(path, 1, 3, 9, short_run, 1, params + cut[1], m + cut[1], v + cut[1]);
+    expect_load_fails("a shard short of its piece", path, "no shard holds");
+    int64_t long_run[2] = {(int64_t)cut[1] - 3, (int64_t)(cut[2] - cut[1] + 3)};
+    checkpoint_save_shard(path, 1, 3, 9, long_run, 1, params + cut[1] - 3, m + cut[1] - 3, v + cut[1] - 3);
+    expect_load_fails("two shards holding the same elements", path, "is in two shards");
+    int64_t bad_run[2] = {(int64_t)n - 2, 5};
+    checkpoint_save_shard(path, 1, 3, 9, bad_run, 1, params, m, v);
+    expect_load_fails_in("a run past the model", path, shard1, "ascending run inside");
+    int64_t runs1[2] = {(int64_t)cut[1], (int64_t)(cut[2] - cut[1])};
+    checkpoint_save_shard(path, 1, 3, 9, runs1, 1, params + cut[1], NULL, NULL);  // no moments, the index wants them
+    expect_load_fails_in("a shard without the moments", path, shard1, "optim/m");
+    unlink(shard1);
+    expect_load_fails("a missing shard", path, "shard-00001-of-00003.h5");
+    // a single file saved over the index takes its shards away
+    test_check(checkpoint_save(path, &cfg, &t, params, m, v, 1, rng, 5, extra) == 0, "one file again");
+    checkpoint_shard_path(shard1, sizeof shard1, path, 0, 3);
+    test_check(!file_exists(shard1), "the former shards are gone with the index");
 
     free(params);
     free(m);
