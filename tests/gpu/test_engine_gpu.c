@@ -173,6 +173,7 @@ static int stop_mod7(void *ctx, const int32_t *tokens, int n) {
 }
 
 int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);  // lines reach the log even when a CUDA error aborts the run
     if (backend_available(BACKEND_CUDA) < 1 || backend_init(&gpu, BACKEND_CUDA, 0, DTYPE_BF16)) {
         test_check(0, "a CUDA device (this test runs on a GPU machine): %s", cispo_last_error());
         return test_finish("test_engine_gpu");

@@ -163,6 +163,7 @@ static void random_ids(int32_t *ids, int n, int V, uint64_t seed) {
 }
 
 int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);  // lines reach the log even when a CUDA error aborts the run
     if (backend_available(BACKEND_CUDA) < 1 || backend_init(&gpu, BACKEND_CUDA, 0, DTYPE_BF16)) {
         test_check(0, "a CUDA device (this test runs on a GPU machine): %s", cispo_last_error());
         return test_finish("test_model_gpu");

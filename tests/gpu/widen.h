@@ -1,11 +1,16 @@
 // tests/gpu/widen.h — the HF parity fixtures' heads are 4 to 16 wide and the CUDA kernels take 64 or 128
 // (kernels/backend.h backend_takes_head_dim): a GPU test runs each fixture's configuration (flavour, rope
-// type and scaling, window, tying, layer kinds, norms) with heads widened to 64 and random weights, against
-// the CPU reference of the same widened model. rotary_dim is kept (a partial rotary of the wider head), so
-// per-pair rope factors (longrope) still fit.
+// type and scaling, window, tying, layer kinds, norms, vocabulary) with heads widened to 64, hidden and
+// expert widths rounded up to multiples of 64 as real models have them, and random weights, against the
+// CPU reference of the same widened model. rotary_dim is kept (a partial rotary of the wider head), so
+// per-pair rope factors (longrope) still fit. CISPO_WIDEN_HEADS_ONLY=1 keeps the fixture's hidden and
+// expert widths (20, 24: narrower than one 16-byte vector of bf16 per 8 elements).
 // defines: test_widen_heads
 #ifndef CISPO_TESTS_GPU_WIDEN_H
 #define CISPO_TESTS_GPU_WIDEN_H
+
+#include <stdlib.h>
+#include <string.h>
 
 #include "base/common.h"
 #include "kernels/backend.h"
@@ -18,6 +23,11 @@
 static inline int test_widen_heads(model_config_t *cfg, param_table_t *table, float **params, uint64_t seed) {
     if (backend_takes_head_dim(BACKEND_CUDA, cfg->head_dim)) return 0;
     cfg->head_dim = 64;
+    const char *only = getenv("CISPO_WIDEN_HEADS_ONLY");
+    if (!only || strcmp(only, "1")) {
+        cfg->hidden_size = (cfg->hidden_size + 63) / 64 * 64;
+        cfg->intermediate_size = (cfg->intermediate_size + 63) / 64 * 64;
+    }
     if (model_config_validate(cfg, "widened")) return -1;
     param_table_free(table);
     param_table_build(table, cfg);
