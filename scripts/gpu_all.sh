@@ -3,7 +3,7 @@
 # labelled gpu under its own time limit, then the benchmarks with their peers in the same run: generation
 # (bench/generate_device.sh), training (bench/train_device.sh, bench-1b; M1_SLICE=1 adds the M1-width
 # slice) and the LM-head precision study (bench/precision_device.sh). Logs under $OUT (or /tmp/gpu_all),
-# one folder per benchmark, and all of them in $OUT/logs.tar.gz. SKIP_BENCH=1: the tests only; TESTS
+# one folder per benchmark, and all of them in $OUT/logs.tar.gz (rewritten after each part). SKIP_BENCH=1: the tests only; TESTS
 # ("name:seconds ...") chooses the tests. Exit status: the number of failed parts.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_all}
@@ -21,6 +21,7 @@ part() {  # part NAME SECONDS COMMAND...: runs it with a time limit, log in $out
     local rc=$?
     [ $rc = 0 ] || fails=$((fails + 1))
     echo "== $name: rc $rc in $((SECONDS - t0)) s$([ $rc = 124 ] && echo " (time limit $limit s)")"
+    tar -czf "$out/logs.tar.gz.tmp" -C "$out" --exclude 'logs.tar.gz*' . 2>/dev/null && mv "$out/logs.tar.gz.tmp" "$out/logs.tar.gz"
 }
 for t in ${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 test_nccl_ep:30 test_train_gpu:90}; do
     # blocking launches: a kernel fault is reported by the op that launched it
@@ -28,13 +29,12 @@ for t in ${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 t
     grep -E "FAIL|Timeout|fatal|rror:" "$out/${t%%:*}.log" | head -8
 done
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-    part generate 170 env OUT="$out/generate" bench/generate_device.sh
+    part generate ${GEN_LIMIT:-170} env OUT="$out/generate" bench/generate_device.sh
     grep -E "^(cispo|transformers) generate|copy bandwidth" "$out/generate.log"
-    part precision 90 env OUT="$out/precision" bench/precision_device.sh sft_steps=150 --samples 512
+    part precision 90 env OUT="$out/precision" bench/precision_device.sh sft_steps=150 --samples "${PRECISION_SAMPLES:-512}"
     grep -E "^(rollout|sft 150)" "$out/precision.log"
-    part train 180 env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh
+    part train ${TRAIN_LIMIT:-180} env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh
     grep -A30 "== summary" "$out/train.log" | head -20
 fi
 echo "gpu_all: ${SECONDS} s, $fails part(s) failed"
-tar -czf "$out/logs.tar.gz" -C "$out" --exclude logs.tar.gz . 2>/dev/null  # every log in one file
 exit "$fails"
