@@ -61,11 +61,19 @@ void train_memory_report(const train_t *t) {
     const model_t *m = t->m;
     const size_t n = m->table.n_floats, es = m->esize;
     const size_t working = m->wparams == (void *)m->params ? 0 : n * es;
-    // ZeRO-1: the moments of rank 0's shard, the largest (shards differ by at most one element)
+    // ZeRO-1: the moments of rank 0's shard, the largest (shards differ by at most one element); under
+    // expert parallelism n is this rank's layout (its experts only), the dense part sharded over the world
+    // and the experts over the rank's DP group (trainer/optim.h)
     const dist_t *dw = dist_world();
-    size_t shard_lo = 0, shard_hi = n;
-    if (t->cfg.zero && dw->world > 1) dist_shard_range(dw->world, 0, n, &shard_lo, &shard_hi);
-    const size_t master = n * sizeof(float), optim = 2 * (shard_hi - shard_lo) * sizeof(float), grads = n * sizeof(float);
+    size_t moments = n;
+    if (t->cfg.zero && dw->world > 1) {
+        const param_table_t *tb = &m->table;
+        const size_t ex = (size_t)(tb->e_hi - tb->e_lo) * 3 * (size_t)m->cfg.intermediate_size *
+                          (size_t)m->cfg.hidden_size * (size_t)m->cfg.n_layers;
+        const size_t dense = n - ex, dp = (size_t)(t->cfg.ep > 1 ? dw->world / t->cfg.ep : dw->world);
+        moments = t->cfg.ep > 1 ? (dense + dw->world - 1) / dw->world + (ex + dp - 1) / dp : (n + dw->world - 1) / dw->world;
+    }
+    const size_t master = n * sizeof(float), optim = 2 * moments * sizeof(float), grads = n * sizeof(float);
     const size_t acts = m->n_acts * es + m->n_stats * sizeof(float) + m->n_iacts * sizeof(int32_t);
     const size_t scratch = m->n_scratch, ws = m->be->ws_bytes;
     const model_cache_t *ca = t->engine ? &t->engine->cache : NULL;
@@ -79,7 +87,7 @@ void train_memory_report(const train_t *t) {
     printf("memory on %s (%s activations): weights %.3f GiB + fp32 master %.3f + AdamW moments%s %.3f + gradients "
            "%.3f + activations %.3f (micro_tokens %d) + scratch %.3f + workspace %.3f + rollout caches %.3f = %.3f GiB\n",
            backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), gib(master),
-           shard_hi - shard_lo < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
+           moments < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
            gib(acts), m->max_tokens, gib(scratch), gib(ws), gib(caches), gib(total));
     size_t fr = 0, tot = 0;
     backend_mem_info(m->be, &fr, &tot);
