@@ -2,7 +2,7 @@
 // the fp32 LM head, and the backward pass into every parameter's gradient.
 // defines: model_create, model_create_on, model_create_experts, model_free, model_forward, model_forward_cached, model_stage_cached,
 //          model_run_cached, model_logprobs,
-//          model_backward, model_zero_grad, model_sync_weights, model_scratch_take
+//          model_backward, model_grad_ranges, model_zero_grad, model_sync_weights, model_scratch_take
 //
 // One decoder layer (transformers' MiniMaxDecoderLayer; docs/model.md "Forward"):
 //     h  = rmsnorm(x, w_in)
@@ -392,8 +392,31 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef) {
     sc.used = mark;
     rmsnorm_backward(b, dx, GP(m, m->table.final_norm), dhf, ACT(m, m->x_final), WP(m, m->table.final_norm),
                      STAT(m, m->rstd_final), T, C, OP_WRITE);
-    for (int l = c->n_layers - 1; l >= 0; l--) layer_backward(m, l, dx, aux_coef, &sc);
+    size_t off[2], len[2];
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        layer_backward(m, l, dx, aux_coef, &sc);
+        // layer l's parameters are touched by its own backward only: their gradients are final
+        if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, l, off, len, model_grad_ranges(m, l, off, len));
+    }
     // transformers' nn.Embedding(padding_idx = pad_token_id) gives the pad row no gradient from its
     // lookups (a tied lm_head still contributes through the LM head above)
     embedding_backward(b, GP(m, m->table.embed), dx, IACT(m, m->ids), T, C, c->has_pad_token ? c->pad_token_id : -1);
+    if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, -1, off, len, model_grad_ranges(m, -1, off, len));
+}
+
+// params.h's layout: embed, then each layer's tensors one after another (input_layernorm first), then
+// model.norm and lm_head (absent when tied)
+int model_grad_ranges(const model_t *m, int layer, size_t off[2], size_t len[2]) {
+    const param_table_t *t = &m->table;
+    const int L = m->cfg.n_layers;
+    CISPO_ASSERT(layer >= -1 && layer < L);
+    const size_t first = L > 0 ? t->layers[0].input_norm : t->final_norm;
+    if (layer < 0) {
+        off[0] = 0, len[0] = first;
+        off[1] = t->final_norm, len[1] = t->n_floats - t->final_norm;
+        return 2;
+    }
+    const size_t end = layer + 1 < L ? t->layers[layer + 1].input_norm : t->final_norm;
+    off[0] = t->layers[layer].input_norm, len[0] = end - off[0];
+    return 1;
 }

@@ -6,7 +6,7 @@
 //          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad,
 //          model_sync_weights, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
-//          MODEL_CACHE_DECODE
+//          MODEL_CACHE_DECODE, model_grad_hook_t, model_grad_ranges
 //
 // Use (one micro-batch):
 //     model_t *m = model_create(&cfg, params_or_NULL, max_tokens);   // the CPU reference backend
@@ -98,6 +98,13 @@ typedef struct {
     const int32_t *start_host;  // [nseq] position of each sequence's first token (0 for a fresh prefill)
 } model_cache_t;
 
+// Told by model_backward when some parameters' gradients are final for this pass: layer l's (layer = l,
+// as soon as its backward is done, from the last layer to the first), then the rest (layer = -1: embedding,
+// final norm, LM head) at the end. off/len: the n ranges of the flat buffer, in floats, that they occupy
+// (model_grad_ranges). On a device backend the gradients are final in stream order: the kernels that wrote
+// them were launched, not necessarily finished.
+typedef void (*model_grad_hook_t)(void *ctx, int layer, const size_t *off, const size_t *len, int n);
+
 typedef struct {
     model_config_t cfg;
     param_table_t table;
@@ -133,6 +140,8 @@ typedef struct {
                         // in RL (verl's convention; docs/rl.md "Temperature and truncation")
     model_cache_t *cache;  // set during a cached forward only
     struct moe_ep *ep;     // expert parallelism (model/moe_ep.h): NULL, or the group the experts are split over
+    model_grad_hook_t grad_hook;  // NULL, or told as model_backward finishes each layer's gradients (the
+    void *grad_hook_ctx;          // trainer arms it for the last micro-batch of an update, to reduce early)
 
     // backward scratch (one allocation, bytes)
     char *scratch;
@@ -173,7 +182,13 @@ void model_run_cached(model_t *m, model_cache_t *cache);
 void model_logprobs(model_t *m, const int32_t *targets, float *logp, float *entropy);
 // Backward of the last forward + model_logprobs: grads += dLoss/dparams for
 // Loss = sum_t dlogp[t] * logp[t] + aux_coef * aux_loss (the gradient, as a linear functional).
+// With m->grad_hook set it is called once per layer and once for the rest (model_grad_hook_t).
 void model_backward(model_t *m, const float *dlogp, float aux_coef);
+// The ranges of the flat buffer (floats) holding layer's parameters (0 <= layer < n_layers; one range: a
+// layer's tensors are contiguous in params.h's layout) or, for layer -1, every other parameter (embedding,
+// then final norm and LM head: two ranges). Over layers n_layers-1 .. 0 and -1 they cover the buffer
+// exactly once. Returns the count (1 or 2); off and len hold up to 2.
+int model_grad_ranges(const model_t *m, int layer, size_t off[2], size_t len[2]);
 void model_zero_grad(model_t *m);
 // Copies the fp32 master into the working copy (after params were loaded or changed outside the
 // optimizer); nothing to do when the activation dtype is fp32.

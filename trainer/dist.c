@@ -271,3 +271,38 @@ int dist_sendrecv_blocks(dist_t *d, const char *send, const int *speer, const si
                          int ns, char *recv, const int *rpeer, const size_t *roff, const size_t *rbytes, int nr) {
     return dist_wait_blocks(dist_post_blocks(d, send, speer, soff, sbytes, ns, recv, rpeer, roff, rbytes, nr));
 }
+
+struct dist_reqs {
+    dist_t *d;
+    int n, cap;
+    MPI_Request *req;
+};
+
+int dist_iallreduce_sum_f32(dist_t *d, float *buf, size_t n, dist_reqs_t **q) {
+    if (!*q) {
+        *q = cispo_calloc(1, sizeof **q);
+        (*q)->d = d;
+    }
+    dist_reqs_t *r = *q;
+    if (d->world == 1) return 0;
+    for (size_t o = 0; o < n; o += CHUNK) {
+        int c = (int)(n - o < CHUNK ? n - o : CHUNK);
+        if (r->n == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : 16;
+            r->req = cispo_realloc(r->req, (size_t)r->cap * sizeof(MPI_Request));
+        }
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + o, c, MPI_FLOAT, MPI_SUM, comm_of(d), &r->req[r->n]);
+        if (rc != MPI_SUCCESS) return mpi_fail(d, "all-reduce (nonblocking)", rc);
+        r->n++;
+    }
+    return 0;
+}
+
+int dist_wait(dist_reqs_t *q) {
+    if (!q) return 0;
+    int rc = q->n ? MPI_Waitall(q->n, q->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    dist_t *d = q->d;
+    free(q->req);
+    free(q);
+    return rc == MPI_SUCCESS ? 0 : mpi_fail(d, "all-reduce (nonblocking)", rc);
+}

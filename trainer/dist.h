@@ -7,7 +7,7 @@
 //          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32,
 //          dist_gather_shards_f32, dist_world, dist_launched, dist_start, dist_allreduce_max_f64,
 //          dist_split, dist_group_free, dist_reduce_sum_f32, dist_allgather_i32, dist_sendrecv_blocks,
-//          dist_pending_t, dist_post_blocks, dist_wait_blocks
+//          dist_pending_t, dist_post_blocks, dist_wait_blocks, dist_reqs_t, dist_iallreduce_sum_f32, dist_wait
 #ifndef CISPO_TRAINER_DIST_H
 #define CISPO_TRAINER_DIST_H
 
@@ -70,5 +70,13 @@ dist_pending_t *dist_post_blocks(dist_t *d, const char *send, const int *speer, 
                                  const size_t *sbytes, int ns, char *recv, const int *rpeer, const size_t *roff,
                                  const size_t *rbytes, int nr);
 int dist_wait_blocks(dist_pending_t *q);
+// Nonblocking in-place sums over all ranks (MPI_Iallreduce, any n: chunked below MPI's int counts): the
+// request is appended to *q (a new set when *q is NULL); buf must stay untouched until dist_wait(*q).
+// Every rank issues the same sums in the same order, and no other collective of d may come between an
+// issue on one rank and the matching issue on another. 0 or -1 (+ message).
+typedef struct dist_reqs dist_reqs_t;
+int dist_iallreduce_sum_f32(dist_t *d, float *buf, size_t n, dist_reqs_t **q);
+// Completes every sum of q and frees it (NULL: nothing to wait for). 0 or -1 (+ message).
+int dist_wait(dist_reqs_t *q);
 
 #endif

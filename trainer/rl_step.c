@@ -524,12 +524,18 @@ int train_rl_step(train_t *t, metrics_t *mt) {
                                 norm, d + at, &st);
             if (so != offs) free(so);
             for (int j = 0; j < b->n_resp; j++) ent_sum += ent[at + j];
+            train_arm_grad_reduce(t, k == nmb - 1);  // the last backward starts each layer's reduction
             micro_backward(t->m, seqs + lo, b, d + at, t->aux_coef * (float)b->T / (float)upd_packed);
             packed += b->T;
         }
+        // every rank issues the reductions its backward did not (all of them without micro-batches)
+        if (train_issue_grads(t) && !rc) rc = -1;
         moe_ep_serve(t->m, 1);
         free(mb), mb = NULL;
-        if ((rc = sync_fail(rc))) break;
+        if ((rc = sync_fail(rc))) {
+            train_drop_grads(t);
+            break;
+        }
         if ((rc = train_allreduce_grads(t))) break;
         double gn = optim_step(&t->opt, t->m->params, t->m->grads, &lr);
         char what[64];

@@ -104,6 +104,7 @@ const keyconf_key_t run_config_keys[] = {
     {"device", KEY_CHOICE, O(device), 0, 0, "cpu|cuda|auto", "cpu", "where the model trains and decodes: cpu (the fp32 reference), cuda (bf16 activations, fp32 master weights), auto (cuda when a GPU is present)", 0},
     {"ep", KEY_INT, O(ep), 1, 1e6, NULL, "1", "expert parallelism under mpirun: groups of ep consecutive ranks split every MoE layer's experts (uneven splits allowed), the world is ep x data-parallel degree (ep must divide it); results equal ep=1's to fp32 summation order", 0},
     {"zero", KEY_INT, O(zero), 0, 1, NULL, "1", "ZeRO stage under mpirun: 1 shards the AdamW moments over the ranks (each holds 1/N; results equal 0's to fp32 summation order), 0 keeps them whole on every rank", 0},
+    {"overlap_grad_reduce", KEY_BOOL, O(overlap_grad_reduce), 0, 0, NULL, "true", "under mpirun with zero 0 and ep 1 on the CPU: each layer's gradient all-reduce starts as soon as the update's last backward has finished that layer, overlapping the rest of the backward (results equal false's to fp32 summation order); false reduces the whole buffer after the backward", 0},
     {"micro_tokens", KEY_INT, O(micro_tokens), 16, 1e8, NULL, "4096", "tokens per forward/backward micro-batch", 0},
     {"rollout_slots", KEY_INT, O(rollout_slots), 1, 1e6, NULL, "256", "sequences decoded together", 0},
     // evaluation

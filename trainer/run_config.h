@@ -98,6 +98,8 @@ typedef struct {
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
     int device;                    // enum run_device: where the model trains and decodes
     int zero;                      // ZeRO stage over the data-parallel ranks: 0 none, 1 moments sharded
+    int overlap_grad_reduce;       // data parallel without ZeRO or EP: each layer's gradient all-reduce starts
+                                   // as soon as the last micro-batch's backward finishes the layer
     int ep;                        // expert-parallel group size: world = ep x data-parallel degree (1: none)
     int rollout_slots;             // sequences decoded together
     // ---- evaluation ----

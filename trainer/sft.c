@@ -123,11 +123,14 @@ int train_sft_step(train_t *t, metrics_t *mt) {
         }
         // logp holds the scored tokens only: tool results inside demonstrations carry no loss
         for (int j = 0; j < mb[k].n_resp; j++) loss -= lp[j], d[j] = -1.0f / (float)n_tok;
+        train_arm_grad_reduce(t, k == nmb - 1);  // the last backward starts each layer's reduction
         micro_backward(t->m, seqs, &mb[k], d, t->aux_coef * (float)mb[k].T / (float)n_packed);
     }
+    // every rank issues the reductions its backward did not (all of them without micro-batches)
+    if (train_issue_grads(t) && !rc) rc = -1;
     moe_ep_serve(t->m, 1);  // expert parallelism: serve the experts to the EP group's ranks with more micro-batches
     free(lp), free(d), free(mb), free(seqs), free(idx);
-    if (rc) return -1;
+    if (rc) return train_drop_grads(t), -1;
     if (dw->world > 1) {  // global gradient, loss and count; every rank then takes the same AdamW step
         double sums[2] = {loss, (double)correct_seq};
         if (train_allreduce_grads(t) || dist_allreduce_sum_f64(dw, sums, 2))

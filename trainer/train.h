@@ -3,7 +3,8 @@
 // defines: train_example_t, train_set_t, train_t, train_open, train_close, train_run, train_sft_step,
 //          train_rl_step, train_evaluate, train_save, train_load_model, train_load_model_ep, train_reward,
 //          train_use_optimizer,
-//          train_open_backend, train_allreduce_grads, train_download, train_upload, train_memory_report,
+//          train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads, train_drop_grads,
+//          train_download, train_upload, train_memory_report,
 //          train_phase_lr, train_note_update, rl_minibatch_slice
 //
 // One process holds the policy once: the flat parameter buffer in model_t is what the rollout engine
@@ -83,6 +84,10 @@ typedef struct {
     int sampling_warned;     // the rollout-sampling warning (temperature, truncation) was printed
     tools_t tool_registry;   // run key tools (rl/tools.h)
     rollout_tools_t tools;   // multi-turn tool use in rollouts and evaluation; tools.tools NULL: single turn
+    // overlapped gradient reduction (run key overlap_grad_reduce; trainer/train_device.c)
+    int grads_issued;        // ranges issued this update, in backward order (layers n_layers-1 .. 0, then the rest)
+    struct dist_reqs *grads_reqs;  // their all-reduces in flight (NULL: none)
+    int grads_rc;            // -1: an issue failed this update (reported by the wait)
 } train_t;
 
 // Loads a model for training or inference: a preset .yaml or config.json (random init from seed), an HF
@@ -142,7 +147,19 @@ void rl_minibatch_slice(long offset, int n, int n_global, int U, int u, int *lo,
 int train_open_backend(train_t *t);
 // Sums the gradients over the data-parallel ranks wherever they live (a GPU run stages them through
 // the host until the collectives run on the device).
+// With overlap (train_arm_grad_reduce) it completes the reductions in flight, issuing first any not issued.
 int train_allreduce_grads(train_t *t);
+// Overlapped reduction (run key overlap_grad_reduce: plain data parallelism over MPI on the CPU, no ZeRO,
+// no EP; else these do nothing and train_allreduce_grads reduces the whole buffer). The micro-batch loop of
+// an update calls train_arm_grad_reduce(t, k == nmb - 1) before each backward: the last one's
+// model_backward then starts each layer's all-reduce once that layer's gradient is final (earlier
+// micro-batches still accumulate). Right after the loop every rank calls train_issue_grads, which disarms
+// the hook and issues what the backward did not (everything on a rank without micro-batches, or that
+// failed before its last), so every rank issues the same sums in the same order before any other
+// collective; then train_allreduce_grads waits for them, or train_drop_grads on a failed update.
+void train_arm_grad_reduce(train_t *t, int last);
+int train_issue_grads(train_t *t);
+void train_drop_grads(train_t *t);
 // n floats of a tensor in t->be's memory to/from the host (memcpy on the CPU).
 void train_download(train_t *t, float *host, const float *src, size_t n);
 void train_upload(train_t *t, float *dst, const float *host, size_t n);

@@ -1,7 +1,8 @@
 // trainer/train_device.c — the device the policy lives on: choosing the backend (and whether the
 // optimizer state is sharded over the ranks, run key `zero`), moving tensors between it and the host
 // (checkpoints, collectives), and the memory report printed at start.
-// defines: train_open_backend, train_allreduce_grads, train_download, train_upload, train_memory_report
+// defines: train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads, train_drop_grads,
+//          train_download, train_upload, train_memory_report
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,70 @@ void train_upload(train_t *t, float *dst, const float *host, size_t n) {
     backend_upload(&t->be, dst, host, n * sizeof(float));
 }
 
+// Whether the gradient all-reduce overlaps the backward: plain data parallelism over MPI on the CPU (ZeRO-1,
+// expert parallelism, NCCL and host staging keep the reduction of the whole buffer after the backward).
+static int overlapped(const train_t *t) {
+    return t->cfg.overlap_grad_reduce && dist_world()->world > 1 && !t->opt.ep && !t->opt.dp &&
+           t->be.kind == BACKEND_CPU && !dist_nccl_world();
+}
+
+// Issues the all-reduce of the next range set in backward order (index i: layer n_layers-1-i; n_layers: the
+// rest). Errors are kept for the wait: every rank must issue the same sums.
+static int issue_next(train_t *t) {
+    const int L = t->m->cfg.n_layers, layer = L - 1 - t->grads_issued;
+    size_t off[2], len[2];
+    const int n = model_grad_ranges(t->m, layer, off, len);
+    int rc = 0;
+    for (int k = 0; k < n; k++)
+        if (len[k] && dist_iallreduce_sum_f32(dist_world(), t->m->grads + off[k], len[k], &t->grads_reqs)) rc = -1;
+    t->grads_issued++;
+    return rc;
+}
+
+static void grad_ready(void *ctx, int layer, const size_t *off, const size_t *len, int n) {
+    (void)off, (void)len, (void)n;
+    train_t *t = ctx;
+    const int L = t->m->cfg.n_layers;
+    CISPO_ASSERT(layer == (t->grads_issued < L ? L - 1 - t->grads_issued : -1) && t->grads_issued <= L);
+    if (issue_next(t)) t->grads_rc = -1;
+}
+
+void train_arm_grad_reduce(train_t *t, int last) {
+    const int on = last && overlapped(t);
+    t->m->grad_hook = on ? grad_ready : NULL;
+    t->m->grad_hook_ctx = on ? t : NULL;
+}
+
+int train_issue_grads(train_t *t) {
+    t->m->grad_hook = NULL, t->m->grad_hook_ctx = NULL;
+    if (!overlapped(t)) return 0;
+    while (t->grads_issued <= t->m->cfg.n_layers)
+        if (issue_next(t)) t->grads_rc = -1;
+    return t->grads_rc;
+}
+
+// Completes what was issued this update and starts the next one afresh.
+static int wait_grads(train_t *t) {
+    int rc = dist_wait(t->grads_reqs) || t->grads_rc ? -1 : 0;
+    t->grads_reqs = NULL, t->grads_issued = 0, t->grads_rc = 0;
+    return rc;
+}
+
+void train_drop_grads(train_t *t) {
+    t->m->grad_hook = NULL, t->m->grad_hook_ctx = NULL;
+    if (t->grads_reqs || t->grads_issued) wait_grads(t);
+}
+
 // Under ZeRO-1 (t->opt sharded) a reduce-scatter: each rank gets the sum of its shard only, all that its
 // optimizer step reads; else the whole buffer is all-reduced.
 int train_allreduce_grads(train_t *t) {
     dist_t *dw = dist_world();
     if (dw->world == 1) return 0;
     const size_t n = t->m->table.n_floats;
+    if (overlapped(t)) {  // the per-layer all-reduces: whatever was not issued yet, then the wait
+        int rc = train_issue_grads(t);
+        return wait_grads(t) || rc ? -1 : 0;
+    }
     if (t->opt.ep) return optim_reduce_grads(&t->opt, t->m->grads);  // expert parallelism: dense and expert parts
     const int zero = t->opt.dp != NULL;
     dist_nccl_t *nc = dist_nccl_world();  // a GPU run with NCCL: on the device
