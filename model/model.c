@@ -32,9 +32,12 @@ void *model_scratch_take(model_scratch_t *s, size_t n, size_t bytes_per) {
     return s->base + at;
 }
 
+// Every piece starts on a multiple of 64 elements (128 bytes in bf16): the CUDA kernels load rows with
+// 16-byte vectors and cp.async, so a piece after one of odd size (Tm * E with E and Tm odd) must not
+// shift the next off alignment.
 static size_t bump(size_t *n, size_t k) {
-    size_t o = *n;
-    *n += k;
+    size_t o = (*n + 63) / 64 * 64;
+    *n = o + k;
     return o;
 }
 

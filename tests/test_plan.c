@@ -53,7 +53,12 @@ static void test_tiny_by_hand(void) {
     for (int l = 0; l < 4; l++) per_tok += plan_layer_act_bytes(&cfg, l, 4);
     per_tok += 2 * 64 * 4 + 6 * 4 + 5 * 4;  // x[0], h_final; ids..cu_seqlens; rstd_final..dlogp
     double plan = T * per_tok + 4 * (4 + 4 * 5) + 4;  // aux and offsets per layer; cu_seqlens' extra entry
-    EQ(plan, code, "activation bytes of 100 tokens: plan formula = model_create's arenas");
+    // the arenas start each piece on 64 elements (model/model.c bump): at most 63 elements of padding a piece,
+    // 26 pieces a layer and 13 more
+    const double pad = 63.0 * 4 * (26 * 4 + 13);
+    test_check(code >= plan && code <= plan + pad,
+               "activation bytes of 100 tokens: plan formula %.0f = model_create's arenas %.0f less their alignment "
+               "padding (at most %.0f)", plan, code, pad);
     EQ((double)m->table.n_floats, 3 * 20928.0 + 12672 + 4 * 49152.0 + 2 * 512 * 64 + 64, "tiny: parameter table size");
     model_free(m);
 

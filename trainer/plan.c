@@ -76,7 +76,8 @@ void plan_layer_params(const model_config_t *c, int l, double *dense, double *ex
     *expert = E * 3 * F * C;        // w1, w3 [F, C] and w2 [C, F] of each expert
 }
 
-// model/model.c plan_activations, per token of one layer.
+// model/model.c plan_activations, per token of one layer (without the arenas' alignment padding: at most
+// 63 elements a piece, nothing per token).
 double plan_layer_act_bytes(const model_config_t *c, int l, double es) {
     double C = c->hidden_size, A = model_attn_width(c), KVD = (double)c->n_kv_heads * c->head_dim;
     double H = c->n_heads, E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size;
