@@ -17,10 +17,11 @@ acc() { sed -n 's/.*"accuracy": \([0-9.eE+-]*\).*/\1/p'; }
 a_cpu=$("$bin" eval configs/demo.yaml model="$ck" eval_size=300 device=cpu | acc)
 a_gpu=$("$bin" eval configs/demo.yaml model="$ck" eval_size=300 device=cuda | acc)
 echo "held-out accuracy of $ck: cpu $a_cpu, cuda $a_gpu"
-"$bin" eval configs/demo.yaml eval_size=20 device=auto >"$out/auto.txt" 2>&1
+"$bin" train configs/demo.yaml device=auto out="$out/auto" sft_steps=2 steps=0 eval_size=10 report=false >"$out/auto.txt" 2>&1 ||
+  { echo "FAIL: the demo with device=auto:"; cat "$out/auto.txt"; exit 1; }
 grep -q "device=auto: the CUDA kernels take head_dim 64 or 128 and this model's is 16: running on the CPU" "$out/auto.txt" ||
   { echo "FAIL: device=auto with heads of 16 did not fall back to the CPU with its reason:"; cat "$out/auto.txt"; exit 1; }
-if "$bin" eval configs/demo.yaml eval_size=20 device=cuda >"$out/cuda16.txt" 2>&1 ||
+if "$bin" train configs/demo.yaml device=cuda out="$out/cuda16" sft_steps=2 steps=0 eval_size=10 report=false >"$out/cuda16.txt" 2>&1 ||
   ! grep -q "key 'device': cuda asked, but the CUDA kernels take head_dim 64 or 128" "$out/cuda16.txt"; then
   echo "FAIL: device=cuda with heads of 16 was not refused by name:"; cat "$out/cuda16.txt"; exit 1
 fi
