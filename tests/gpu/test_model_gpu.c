@@ -186,7 +186,7 @@ int main(void) {
         if (!test_check(hf_load_dir(dir, &cfg, &table, &params) == 0, "%s: %s", dir, cispo_last_error())) continue;
         const int D0 = cfg.head_dim, wide = test_widen_heads(&cfg, &table, &params, 91);
         if (!test_check(wide >= 0, "%s widened: %s", dir, cispo_last_error())) continue;
-        char name[160];
+        char name[320];
         if (wide) snprintf(name, sizeof name, "%s (D %d -> 64, random)", de->d_name, D0);
         else snprintf(name, sizeof name, "%s", de->d_name);
         snprintf(path, sizeof path, "%s/tokens.txt", dir);
