@@ -4,7 +4,10 @@
 // read once: dense weights + the experts the batch's tokens touch + the LM head; lightning states read
 // and written; KV read at the mean cached length), the measured device-to-device copy bandwidth and
 // the fraction of it the step reaches.
-//   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda]
+// With --ops, each configuration also gets the per-op time of a decode step: the same batch op by op (no
+// CUDA graph) with every op synchronised and timed (backend_t.prof), 33 new tokens less 1 (the prefill and
+// first step cancel), divided by the 32 steps; the rest of the unprofiled step time is the host's.
+//   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda] [--ops]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +44,13 @@ static double copy_bandwidth(backend_t *b) {
 
 int main(int argc, char **argv) {
     const char *model = "configs/models/bench-1b.yaml", *dev = "cuda";
-    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0;
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--ops")) {
+            ops = 1, i--;
+            continue;
+        }
+        if (i + 1 >= argc) return fprintf(stderr, "generate_bench: %s needs a value\n", argv[i]), 2;
         if (!strcmp(argv[i], "--model")) model = argv[i + 1];
         else if (!strcmp(argv[i], "--prompt")) P = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--new")) nn = parse_list(argv[i + 1], news, 8);
@@ -110,6 +118,32 @@ int main(int argc, char **argv) {
                    P, N, B, st.decode_tokens / st.decode_s, 1e3 * per_step, bytes / 1e6, weights / 1e6, state / 1e6,
                    kv / 1e6, 100.0 * bytes / per_step / bw, st.prefill_s);
             fflush(stdout);
+            if (ops && be.kind != BACKEND_CUDA) printf("  (--ops: per-op times are collected on CUDA only)\n");
+            if (ops && be.kind == BACKEND_CUDA) {  // per-op time of a decode step: (prefill + 33 steps) - (prefill + 1 step), op by op
+                static double prof[2][2 * OP_COUNT];
+                for (int k = 0; k < 2; k++) {
+                    infer_t *eo = infer_create(m, B, P + 34);
+                    eo->use_graphs = 0;
+                    rollout_config_t ro = rc;
+                    ro.max_new_tokens = k ? 33 : 1;
+                    memset(prof[k], 0, sizeof prof[k]);
+                    be.prof = prof[k];
+                    int orc = rollout_generate(eo, &ro, pp, pl, seeds, B, out, NULL);
+                    be.prof = NULL;
+                    infer_free(eo);
+                    if (orc) return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
+                    for (int i = 0; i < B; i++) rollout_sample_free(&out[i]);
+                }
+                double sum = 0;
+                for (int o = 0; o < OP_COUNT; o++) sum += (prof[1][2 * o] - prof[0][2 * o]) / 32;
+                printf("  per decode step, op by op (synchronised each): %.3f ms in ops of the %.3f ms step "
+                       "(the rest: host work, copies and launches)\n", 1e3 * sum, 1e3 * per_step);
+                for (int o = 0; o < OP_COUNT; o++) {
+                    const double t = (prof[1][2 * o] - prof[0][2 * o]) / 32, calls = (prof[1][2 * o + 1] - prof[0][2 * o + 1]) / 32;
+                    if (calls > 0) printf("    %-26s %8.4f ms %5.1f%%  (%.0f calls)\n", op_name(o), 1e3 * t, 100 * t / sum, calls);
+                }
+                fflush(stdout);
+            }
             free(out), free(pb), free(pp), free(pl), free(seeds);
             infer_free(e);
         }
