@@ -62,6 +62,28 @@ static void test_tiny_by_hand(void) {
     EQ((double)m->table.n_floats, 3 * 20928.0 + 12672 + 4 * 49152.0 + 2 * 512 * 64 + 64, "tiny: parameter table size");
     model_free(m);
 
+    // Every piece of the arenas starts on 64 elements whatever the sizes (the CUDA kernels' 16-byte vector
+    // loads): an odd token count and an odd expert count (Tm * E odd) once shifted the pieces after it.
+    {
+        model_config_t odd = cfg;
+        odd.n_experts = 5, odd.n_experts_per_tok = 3;
+        model_t *mo = model_create(&odd, NULL, 37);
+        int aligned = 1;
+        for (int l = 0; l < odd.n_layers; l++) {
+            const model_layer_acts_t *a = &mo->layer[l];
+            const size_t act[] = {a->x_in, a->h, a->q, a->k, a->v, a->o_core, a->x1, a->h2, a->logits, a->xe, a->h13,
+                                  a->act, a->ye};
+            const size_t st[] = {a->rstd_in, a->rstd_post, a->probs, a->topk_w};
+            const size_t ni[] = {a->topk_idx, a->perm, a->offsets};
+            for (size_t i = 0; i < sizeof act / sizeof act[0]; i++) aligned &= act[i] % 64 == 0;
+            for (size_t i = 0; i < sizeof st / sizeof st[0]; i++) aligned &= st[i] % 64 == 0;
+            for (size_t i = 0; i < sizeof ni / sizeof ni[0]; i++) aligned &= ni[i] % 64 == 0;
+        }
+        aligned &= mo->h_final % 64 == 0 && mo->ids % 64 == 0 && mo->cu_seqlens % 64 == 0 && mo->logp % 64 == 0;
+        test_check(aligned, "arena pieces start on 64 elements with 37 tokens and 5 experts (3 per token)");
+        model_free(mo);
+    }
+
     // 4 GPUs, tp 1, pp 1, ep 2 (dp 4, each expert on dp/ep = 2 GPUs), ZeRO-1, recompute off, 64 tokens.
     plan_input_t in = plan_input_default();
     in.gpus = 4, in.tp = 1, in.pp = 1, in.ep = 2, in.recompute = 0;
