@@ -4,7 +4,7 @@
 //          train_rl_step, train_evaluate, train_save, train_load_model, train_load_model_ep, train_reward,
 //          train_use_optimizer,
 //          train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads, train_drop_grads,
-//          train_download, train_upload, train_memory_report,
+//          train_download, train_upload, train_memory_report, train_moment_floats,
 //          train_phase_lr, train_note_update, rl_minibatch_slice
 //
 // One process holds the policy once: the flat parameter buffer in model_t is what the rollout engine
@@ -166,5 +166,7 @@ void train_upload(train_t *t, float *dst, const float *host, size_t n);
 // Prints where the memory goes (parameters, master weights, optimizer state, gradients, activations,
 // workspace, caches) and, on a GPU, the largest micro_tokens that fits the free memory.
 void train_memory_report(const train_t *t);
+// AdamW moment floats rank 0 holds (the largest shard; the whole layout without ZeRO-1).
+size_t train_moment_floats(const train_t *t);
 
 #endif

@@ -1,8 +1,8 @@
 // trainer/train_device.c — the device the policy lives on: choosing the backend (and whether the
 // optimizer state is sharded over the ranks, run key `zero`), moving tensors between it and the host
 // (checkpoints, collectives), and the memory report printed at start.
-// defines: train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads, train_drop_grads,
-//          train_download, train_upload, train_memory_report
+// defines: train_moment_floats, train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads,
+//          train_drop_grads, train_download, train_upload, train_memory_report
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,23 +115,26 @@ int train_allreduce_grads(train_t *t) {
 
 static double gib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0 * 1024.0); }
 
+// ZeRO-1: the moments of rank 0's shard, the largest (shards differ by at most one element); under expert
+// parallelism the table is this rank's layout (its experts only), the dense part sharded over the world and
+// the experts over the rank's DP group (trainer/optim.h)
+size_t train_moment_floats(const train_t *t) {
+    const param_table_t *tb = &t->m->table;
+    const size_t n = tb->n_floats, w = (size_t)dist_world()->world;
+    if (!t->cfg.zero || w == 1) return n;
+    if (t->cfg.ep <= 1) return (n + w - 1) / w;
+    const size_t ex = (size_t)(tb->e_hi - tb->e_lo) * 3 * (size_t)t->mcfg.intermediate_size *
+                      (size_t)t->mcfg.hidden_size * (size_t)t->mcfg.n_layers;
+    const size_t dense = n - ex, dp = w / (size_t)t->cfg.ep;
+    return (dense + w - 1) / w + (ex + dp - 1) / dp;
+}
+
 void train_memory_report(const train_t *t) {
     if (dist_world()->rank != 0) return;
     const model_t *m = t->m;
     const size_t n = m->table.n_floats, es = m->esize;
     const size_t working = m->wparams == (void *)m->params ? 0 : n * es;
-    // ZeRO-1: the moments of rank 0's shard, the largest (shards differ by at most one element); under
-    // expert parallelism n is this rank's layout (its experts only), the dense part sharded over the world
-    // and the experts over the rank's DP group (trainer/optim.h)
-    const dist_t *dw = dist_world();
-    size_t moments = n;
-    if (t->cfg.zero && dw->world > 1) {
-        const param_table_t *tb = &m->table;
-        const size_t ex = (size_t)(tb->e_hi - tb->e_lo) * 3 * (size_t)m->cfg.intermediate_size *
-                          (size_t)m->cfg.hidden_size * (size_t)m->cfg.n_layers;
-        const size_t dense = n - ex, dp = (size_t)(t->cfg.ep > 1 ? dw->world / t->cfg.ep : dw->world);
-        moments = t->cfg.ep > 1 ? (dense + dw->world - 1) / dw->world + (ex + dp - 1) / dp : (n + dw->world - 1) / dw->world;
-    }
+    const size_t moments = train_moment_floats(t);
     const size_t master = n * sizeof(float), optim = 2 * moments * sizeof(float), grads = n * sizeof(float);
     const size_t acts = m->n_acts * es + m->n_stats * sizeof(float) + m->n_iacts * sizeof(int32_t);
     const size_t scratch = m->n_scratch, ws = m->be->ws_bytes;

@@ -180,12 +180,7 @@ static int open_ep(train_t *t) {
         // what rank 0 holds: fp32 master and gradients of its own layout, and its share of the AdamW moments
         // (ZeRO-1: the dense part over the world, its experts over its DP group), against the whole model
         const param_table_t *tb = &t->m->table;
-        const size_t n = tb->n_floats, all = tb->n_full;
-        const size_t mine_x = (size_t)(tb->e_hi - tb->e_lo) * 3 * (size_t)t->mcfg.intermediate_size *
-                              (size_t)t->mcfg.hidden_size * (size_t)t->mcfg.n_layers;
-        const size_t dense = n - mine_x;
-        const size_t mom = t->cfg.zero ? (dense + dw->world - 1) / dw->world + (mine_x + ep_grid.dp - 1) / ep_grid.dp
-                                       : dense + mine_x;
+        const size_t n = tb->n_floats, all = tb->n_full, mom = train_moment_floats(t);
         printf("expert parallelism: %d ranks = ep %d x dp %d, %d experts per MoE layer; rank 0 holds experts [%d, %d): "
                "%zu of the model's %zu parameters; per rank fp32 master + gradients %.1f MiB (whole model %.1f MiB), "
                "AdamW moments %.1f MiB\n",
