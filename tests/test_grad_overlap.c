@@ -13,31 +13,13 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "tests/testdist.h"
 #include "tests/testutil.h"
 #include "trainer/dist.h"
 #include "trainer/optim.h"
 #include "trainer/train.h"
 
 enum { MAXT = 24, STEPS = 3 };
-
-static double max_rel_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]) / (1e-6 + fabs((double)b[i]));
-        if (!(d <= w)) w = d;  // NaN counts as the worst
-    }
-    return w;
-}
-
-static int same_on_all_ranks(dist_t *d, const float *p, size_t n) {
-    float *p0 = cispo_malloc(n * sizeof(float));
-    memcpy(p0, p, n * sizeof(float));
-    dist_broadcast_f32(d, p0, n, 0);
-    double differ = memcmp(p0, p, n * sizeof(float)) != 0;
-    free(p0);
-    dist_allreduce_sum_f64(d, &differ, 1);
-    return differ == 0;
-}
 
 typedef struct {
     int calls, order_ok;
@@ -146,12 +128,12 @@ static void check_runs(dist_t *d, const model_config_t *cfg, const int *nmb, con
         g[o] = cispo_malloc(n * sizeof(float)), p[o] = cispo_malloc(n * sizeof(float));
         run(d, cfg, o, nmb, g[o], p[o], loss[o]);
     }
-    double gd = max_rel_diff(g[1], g[0], n), pd = max_rel_diff(p[1], p[0], n), ld = 0;
+    double gd = test_max_rel_diff(g[1], g[0], n, 1e-6), pd = test_max_rel_diff(p[1], p[0], n, 1e-6), ld = 0;
     for (int s = 0; s < STEPS; s++) ld = fmax(ld, fabs(loss[1][s] - loss[0][s]) / (1e-9 + fabs(loss[0][s])));
     test_check(gd <= 1e-5, "%s: reduced gradients overlapped vs after the backward: max rel diff %.3g", what, gd);
     test_check(ld <= 1e-5, "%s: losses over %d AdamW steps: max rel diff %.3g", what, STEPS, ld);
     test_check(pd <= 1e-5, "%s: parameters after %d AdamW steps: max rel diff %.3g", what, STEPS, pd);
-    test_check(same_on_all_ranks(d, g[1], n) && same_on_all_ranks(d, p[1], n),
+    test_check(test_same_on_all_ranks(d, g[1], n) && test_same_on_all_ranks(d, p[1], n),
                "%s: overlapped gradients and parameters are the same bits on every rank", what);
     for (int o = 0; o < 2; o++) free(g[o]), free(p[o]);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "tests/testdist.h"
 #include "tests/testutil.h"
 #include "trainer/dist.h"
 #include "trainer/optim.h"
@@ -32,26 +33,6 @@ static void grad_of(float *g, size_t n, int rank, int step, int exact) {
     test_fill(g, n, &seed, -2, 2);
     if (exact)
         for (size_t i = 0; i < n; i++) g[i] = (float)((int)(g[i] * 1024)) / 1024;
-}
-
-static double max_rel_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]) / (1e-3 + fabs((double)b[i]));
-        if (!(d <= w)) w = d;  // NaN counts as the worst
-    }
-    return w;
-}
-
-// Whether p [n] is the same bits on every rank (rank 0's broadcast).
-static int same_on_all_ranks(dist_t *d, const float *p, size_t n) {
-    float *p0 = cispo_malloc((n ? n : 1) * sizeof(float));
-    memcpy(p0, p, n * sizeof(float));
-    dist_broadcast_f32(d, p0, n, 0);
-    double differ = memcmp(p0, p, n * sizeof(float)) != 0;
-    free(p0);
-    dist_allreduce_sum_f64(d, &differ, 1);
-    return differ == 0;
 }
 
 // Three steps of ZeRO-1 against the unsharded optimizer on the summed gradient.
@@ -81,13 +62,13 @@ static void check_steps(dist_t *d, size_t n, int exact) {
         double dn = fabs(nz - nr) / (nr > 0 ? nr : 1);
         worst_norm = dn > worst_norm ? dn : worst_norm;
         ok_norm &= (exact ? nz == nr : dn <= 1e-6) && lr_z == lr_r && (n < 1000 || nr > c.grad_clip);
-        ok_same &= same_on_all_ranks(d, p, n);
+        ok_same &= test_same_on_all_ranks(d, p, n);
     }
     test_check(ok_norm, "n %zu, world %d%s: the global norms agree (worst relative difference %.3g) and clip",
                n, d->world, exact ? ", exact sums" : "", worst_norm);
     test_check(ok_same, "n %zu, world %d: parameters bit-identical on all ranks after every step", n, d->world);
     test_check(z.t == 3 && ref.t == 3, "n %zu: three updates taken (%d, %d)", n, z.t, ref.t);
-    double dp = max_rel_diff(p, pr, n);
+    double dp = test_max_rel_diff(p, pr, n, 1e-3);
     if (exact)
         test_check(memcmp(p, pr, n * sizeof(float)) == 0, "n %zu, world %d, exact sums: parameters after 3 steps "
                    "equal unsharded AdamW bit for bit (max rel diff %.3g)", n, d->world, dp);
@@ -99,7 +80,7 @@ static void check_steps(dist_t *d, size_t n, int exact) {
     float *v = d->rank == 0 ? cispo_malloc((n + 1) * sizeof(float)) : NULL;
     test_check(optim_gather_moments(&z, m, v, 0) == 0, "gather of the moments: %s", cispo_last_error());
     if (d->rank == 0) {
-        double dm = max_rel_diff(m, ref.m, n), dv = max_rel_diff(v, ref.v, n);
+        double dm = test_max_rel_diff(m, ref.m, n, 1e-3), dv = test_max_rel_diff(v, ref.v, n, 1e-3);
         if (exact)
             test_check(!memcmp(m, ref.m, n * sizeof(float)) && !memcmp(v, ref.v, n * sizeof(float)),
                        "n %zu, world %d, exact sums: gathered moments equal the unsharded ones bit for bit", n, d->world);

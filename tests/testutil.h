@@ -44,6 +44,15 @@ static inline double test_rel_l2(const float *a, const float *b, size_t n) {
     if (num != num || den != den) return INFINITY;
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
+// max_i |a_i - b_i| / (floor + |b_i|) (b is the reference); NaN counts as the worst.
+static inline double test_max_rel_diff(const float *a, const float *b, size_t n, double floor) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (floor + fabs((double)b[i]));
+        if (!(d <= w)) w = d;
+    }
+    return w;
+}
 
 // Records one check; prints a line for failures (and for passes when verbose).
 static inline int test_check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
