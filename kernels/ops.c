@@ -180,6 +180,13 @@ void embedding_backward(backend_t *b, float *dtable, const void *dout, const int
         if (ids[t] != pad_id) embedding_backward_cpu(dtable, CF(dout) + (size_t)t * C, ids + t, 1, C);
 }
 
+void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
+                      float beta, const void *w, int T, int C, float eps) {
+    ON_CUDA(residual_rmsnorm, residual_rmsnorm_cuda(x_out, out, rstd, r, y, alpha, beta, w, T, C, eps, DT(b), ST(b)));
+    if (!CPU(b)) unsupported(b, OP_residual_rmsnorm);
+    residual_rmsnorm_cpu(F(x_out), F(out), rstd, CF(r), CF(y), alpha, beta, CF(w), T, C, eps);
+}
+
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps) {
     ON_CUDA(rmsnorm_forward, rmsnorm_forward_cuda(out, rstd, x, w, T, C, eps, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_forward);
@@ -242,10 +249,10 @@ void sigmoid_gate_backward(backend_t *b, void *dg, void *dx, const void *dout, c
     sigmoid_gate_backward_cpu(F(dg), F(dx), CF(dout), CF(g), CF(x), n);
 }
 
-void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D) {
-    ON_CUDA(qkv_split, qkv_split_cuda(q, k, v, qkv, T, H, D, DT(b), ST(b)));
+void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D, int act) {
+    ON_CUDA(qkv_split, qkv_split_cuda(q, k, v, qkv, T, H, D, act, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_qkv_split);
-    qkv_split_cpu(F(q), F(k), F(v), CF(qkv), T, H, D);
+    qkv_split_cpu(F(q), F(k), F(v), CF(qkv), T, H, D, act);
 }
 
 void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D) {
@@ -418,10 +425,10 @@ void attention_decode(backend_t *b, void *o, const void *q, const void *kcache, 
 
 // ---- MoE ----
 void moe_route_forward(backend_t *b, float *probs, int32_t *topk_idx, float *topk_w, const void *logits, int T,
-                       int E, int K) {
-    ON_CUDA(moe_route_forward, moe_route_forward_cuda(probs, topk_idx, topk_w, logits, T, E, K, DT(b), ST(b)));
+                       int E, int K, int replay) {
+    ON_CUDA(moe_route_forward, moe_route_forward_cuda(probs, topk_idx, topk_w, logits, T, E, K, replay, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_moe_route_forward);
-    moe_route_forward_cpu(probs, topk_idx, topk_w, CF(logits), T, E, K);
+    moe_route_forward_cpu(probs, topk_idx, topk_w, CF(logits), T, E, K, replay);
 }
 
 void moe_aux_loss(backend_t *b, float *out, const float *probs, const int32_t *topk_idx, int T, int E, int K) {

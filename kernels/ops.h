@@ -4,7 +4,7 @@
 // (kernels/cuda/). model/, rl/ and trainer/ call only these.
 // defines: act_kind, op_id_t, op_seqs_t, op_ws_shape_t, op_name, backend_supports, ops_workspace_bytes, OP_WRITE, OP_ACCUMULATE,
 //          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_wgrad, embedding_forward,
-//          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_mix, act_forward,
+//          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
 //          lightning_slopes, lightning_workspace_bytes, lightning_decode, attention_forward, attention_backward, kv_write, attention_decode,
@@ -62,7 +62,8 @@ enum act_kind {
 // Every op, for backend_supports and the op tests.
 #define CISPO_OPS(X)                                                                                   \
     X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_wgrad) X(embedding_forward)           \
-    X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(residual_mix) X(act_forward)        \
+    X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(residual_rmsnorm) X(residual_mix)   \
+    X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
     X(qkv_split) X(qkv_merge) X(rope_forward) X(rope_backward) X(lightning_forward)                    \
     X(lightning_backward) X(lightning_decode) X(attention_forward) X(attention_backward) X(kv_write)    \
@@ -119,6 +120,11 @@ void embedding_backward(backend_t *b, float *dtable, const void *dout, const int
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps);
 void rmsnorm_backward(backend_t *b, void *dx, float *dw, const void *dout, const void *x, const void *w,
                       const float *rstd, int T, int C, int acc);
+// residual_mix then rmsnorm_forward in one pass, as a decoder layer joins a branch and normalises for
+// the next: x_out [T, C] = alpha * r + beta * y (r may be NULL, as residual_mix; x_out must not alias r or
+// y), out = rmsnorm(x_out) * w with rstd. The same values as the two ops (the norm reads x_out as stored).
+void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
+                      float beta, const void *w, int T, int C, float eps);
 
 // ---- elementwise ----
 // out = alpha * r + beta * y (r NULL: out = beta * y); out may alias r or y. The residual mixes
@@ -133,8 +139,9 @@ void glu_backward(backend_t *b, int act, void *dh13, const void *dout, const voi
 void sigmoid_gate_forward(backend_t *b, void *out, const void *g, const void *x, size_t n);
 void sigmoid_gate_backward(backend_t *b, void *dg, void *dx, const void *dout, const void *g, const void *x,
                            size_t n, int acc);
-// qkv [T, H, 3D] (per head [q | k | v]) -> q, k, v [T, H, D]; qkv_merge is its transpose (writes).
-void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D);
+// qkv [T, H, 3D] (per head [q | k | v]) -> q, k, v [T, H, D], each element through act_forward's act on the
+// way (act < 0: copied as it is); qkv_merge is the plain split's transpose (writes).
+void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D, int act);
 void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D);
 
 // ---- RoPE, NeoX rotate-half over the first R dims of each head; x, out [T, nh, D], pos [T] ----
@@ -189,9 +196,10 @@ void attention_decode(backend_t *b, void *o, const void *q, const void *kcache, 
 
 // ---- MoE ----
 // logits [T,E] act -> probs [T,E] fp32 softmax; topk_idx [T,K] int32, topk_w [T,K] fp32 renormalised
-// (ties: lower expert index first).
+// (ties: lower expert index first). replay != 0: topk_idx is an input (K distinct experts per token, e.g.
+// the routes another forward chose: model.h route_replay) and only probs and topk_w are written.
 void moe_route_forward(backend_t *b, float *probs, int32_t *topk_idx, float *topk_w, const void *logits, int T,
-                       int E, int K);
+                       int E, int K, int replay);
 // *out (one fp32 in the context's memory) = the layer's load-balancing loss (ops_cpu.h formula).
 void moe_aux_loss(backend_t *b, float *out, const float *probs, const int32_t *topk_idx, int T, int E, int K);
 // dlogits [T,E] act from dtopk_w [T,K] fp32 and the aux loss's scalar gradient d_aux.

@@ -278,7 +278,7 @@ static int rope_list(const cJSON *rp, const char *origin, const char *key, doubl
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(rp, key);
     if (!it || cJSON_IsNull(it))
         return cispo_fail("%s: key 'rope_parameters.%s': missing (longrope needs short_factor and long_factor, "
-                          "head_dim / 2 numbers each)", origin, key);
+                          "rotary_dim / 2 numbers each)", origin, key);
     if (!cJSON_IsArray(it))
         return cispo_fail("%s: key 'rope_parameters.%s': expected a list of numbers, got %s", origin, key,
                           json_type_name(it));
@@ -665,11 +665,11 @@ int model_config_load(model_config_t *cfg, const char *path) {
 // ---------------------------------------------------------------------------------------------
 // checks
 
-// rope_parameters: what transformers needs to build its rotary embedding for MiniMax (which rotates all
-// D dims, so every type must give D/2 frequencies).
+// rope_parameters: what transformers needs to build its rotary embedding for MiniMax (which rotates
+// rotary_dim = D dims, or a partial rotary_dim, so every type must give rotary_dim/2 frequencies).
 static int rope_validate(const model_config_t *c, const char *origin) {
     const model_rope_t *r = &c->rope;
-    const int t = r->type, D = c->head_dim;
+    const int t = r->type, D = c->rotary_dim;
 #define RP(cond, key, fmt, ...) \
     if (!(cond)) return cispo_fail("%s: key 'rope_parameters.%s': " fmt, origin, key, __VA_ARGS__)
     RP(t >= 0 && t < ROPE_TYPE_COUNT, "rope_type", "%d is not a rope type", t);
@@ -693,7 +693,7 @@ static int rope_validate(const model_config_t *c, const char *origin) {
            "high_freq_factor", "%g with low_freq_factor %g: need positive numbers that differ (the smoothing "
            "divides by their difference)", r->high_freq_factor, r->low_freq_factor);
     if (t == ROPE_LONGROPE) {
-        RP(r->n_pairs == D / 2, "short_factor", "has %d entries, head_dim / 2 = %d needed", r->n_pairs, D / 2);
+        RP(r->n_pairs == D / 2, "short_factor", "has %d entries, rotary_dim / 2 = %d needed", r->n_pairs, D / 2);
         for (int i = 0; i < r->n_pairs; i++)
             RP(isfinite(r->short_factor[i]) && r->short_factor[i] > 0 && isfinite(r->long_factor[i]) &&
                    r->long_factor[i] > 0,

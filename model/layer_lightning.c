@@ -71,9 +71,7 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
 
     size_t mark = s->used;
     matmul(b, ACT(m, a->qkv_pre), h, WP(m, p->qkv), T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
-    void *qkv = model_scratch_take(s, (size_t)T * 3 * A, m->esize);
-    act_forward(b, c->hidden_act, qkv, ACT(m, a->qkv_pre), (size_t)T * 3 * A);
-    qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), qkv, T, H, D);
+    qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
     s->used = mark;
     core_forward(m, l, s);
     rmsnorm_forward(b, ACT(m, a->o_norm), STAT(m, a->rstd_o), ACT(m, a->o_core), WP(m, p->out_norm), T, A,

@@ -1,5 +1,5 @@
 // model/layer_moe.c — the sparse MoE block, forward and backward.
-// defines: model_moe_forward, model_moe_backward, model_moe_scratch_bytes
+// defines: model_moe_forward, model_moe_backward, model_moe_scratch_bytes, model_routes
 //
 // transformers' MiniMaxSparseMoeBlock: logits = h2 Wg^T; p = softmax(logits) in fp32; top-K of p
 // (torch.topk order), renormalised to sum 1; y = sum_k w_k * W2_e(act(W1_e x) * W3_e x), act =
@@ -35,8 +35,12 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     (void)s;
 
     matmul(b, ACT(m, a->logits), ACT(m, a->h2), WP(m, p->router), T, E, C, 0, 1, 1.0f, 0.0f);
-    moe_route_forward(b, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), ACT(m, a->logits), T, E, K);
-    moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
+    if (m->route_replay)
+        backend_upload(b, IACT(m, a->topk_idx), m->route_replay + (size_t)l * S, (size_t)S * sizeof(int32_t));
+    moe_route_forward(b, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), ACT(m, a->logits), T, E, K,
+                      m->route_replay != NULL);
+    if (!m->cache)  // prefill and decode train nothing: no load-balancing loss (model_forward_cached)
+        moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
     moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T, C,
                  E, K);
     if (m->ep) {
@@ -94,4 +98,10 @@ void model_moe_backward(model_t *m, int l, const void *dout, void *din, float au
     matmul(b, din, dlogits, WP(m, p->router), T, C, E, 0, 0, 1.0f, 1.0f);
     matmul_wgrad(b, GP(m, p->router), dlogits, ACT(m, a->h2), E, C, T);
     s->used = mark;
+}
+
+void model_routes(const model_t *m, int layer, int32_t *idx) {
+    CISPO_ASSERT(layer >= 0 && layer < m->cfg.n_layers);
+    backend_download(m->be, idx, IACT(m, m->layer[layer].topk_idx),
+                     (size_t)m->T * m->cfg.n_experts_per_tok * sizeof(int32_t));
 }

@@ -262,32 +262,36 @@ void model_run_cached(model_t *m, model_cache_t *cache) {
     const int T = m->T;
     m->cache = cache;
     const int C = c->hidden_size;
-    const size_t TC = (size_t)T * C;
     model_scratch_t sc = {m->scratch, 0, m->n_scratch};
-    void *branch = model_scratch_take(&sc, TC, m->esize);
+    void *branch = model_scratch_take(&sc, (size_t)T * C, m->esize);
     const float eps = (float)c->rms_norm_eps;
 
+    // Each residual join is fused with the norm that reads it (residual_rmsnorm): the attention branch's
+    // with the post-attention norm, the MoE branch's with the next layer's input norm (the final norm
+    // after the last layer).
     embedding_forward(b, ACT(m, m->layer[0].x_in), IACT(m, m->ids), WP(m, m->table.embed), T, C);
+    rmsnorm_forward(b, ACT(m, m->layer[0].h), STAT(m, m->layer[0].rstd_in), ACT(m, m->layer[0].x_in),
+                    WP(m, m->table.layers[0].input_norm), T, C, eps);
     for (int l = 0; l < c->n_layers; l++) {
         const model_layer_acts_t *a = &m->layer[l];
         const layer_params_t *p = &m->table.layers[l];
         const void *x_in = ACT(m, a->x_in);
-        void *x_out = ACT(m, l + 1 < c->n_layers ? m->layer[l + 1].x_in : m->x_final);
+        const int last = l + 1 == c->n_layers;
         const int lightning = c->layer_kind[l] == LAYER_LIGHTNING;
         const float alpha = (float)(lightning ? c->linear_alpha : c->full_alpha);
         const float beta = (float)(lightning ? c->linear_beta : c->full_beta);
 
-        rmsnorm_forward(b, ACT(m, a->h), STAT(m, a->rstd_in), x_in, WP(m, p->input_norm), T, C, eps);
         if (lightning) model_lightning_forward(m, l, branch, &sc);
         else model_softmax_forward(m, l, branch, &sc);
-        residual_mix(b, ACT(m, a->x1), c->postnorm ? ACT(m, a->h) : x_in, branch, alpha, beta, TC);
-        rmsnorm_forward(b, ACT(m, a->h2), STAT(m, a->rstd_post), ACT(m, a->x1), WP(m, p->post_norm), T, C, eps);
+        residual_rmsnorm(b, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), c->postnorm ? ACT(m, a->h) : x_in,
+                         branch, alpha, beta, WP(m, p->post_norm), T, C, eps);
         model_moe_forward(m, l, branch, &sc);
-        residual_mix(b, x_out, c->postnorm ? ACT(m, a->h2) : ACT(m, a->x1), branch, (float)c->mlp_alpha,
-                     (float)c->mlp_beta, TC);
+        const model_layer_acts_t *n = last ? NULL : &m->layer[l + 1];
+        residual_rmsnorm(b, ACT(m, last ? m->x_final : n->x_in), ACT(m, last ? m->h_final : n->h),
+                         STAT(m, last ? m->rstd_final : n->rstd_in), c->postnorm ? ACT(m, a->h2) : ACT(m, a->x1),
+                         branch, (float)c->mlp_alpha, (float)c->mlp_beta,
+                         WP(m, last ? m->table.final_norm : m->table.layers[l + 1].input_norm), T, C, eps);
     }
-    rmsnorm_forward(b, ACT(m, m->h_final), STAT(m, m->rstd_final), ACT(m, m->x_final), WP(m, m->table.final_norm), T,
-                    C, eps);
     m->cache = NULL;
 }
 

@@ -5,7 +5,7 @@
 //          model_free,
 //          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad,
-//          model_sync_weights, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
+//          model_sync_weights, model_routes, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
 //          MODEL_CACHE_DECODE, model_grad_hook_t, model_grad_ranges
 //
 // Use (one micro-batch):
@@ -142,6 +142,12 @@ typedef struct {
     struct moe_ep *ep;     // expert parallelism (model/moe_ep.h): NULL, or the group the experts are split over
     model_grad_hook_t grad_hook;  // NULL, or told as model_backward finishes each layer's gradients (the
     void *grad_hook_ctx;          // trainer arms it for the last micro-batch of an update, to reduce early)
+    // Routing replay: NULL, or host [n_layers][T][K] experts that model_forward's MoE layers use instead of
+    // their own top-K (the weights are still this forward's probabilities of them, renormalised; gradients
+    // flow through them as usual). Taken from another forward with model_routes: the CPU reference run with
+    // the GPU's routes, or a training forward with its rollout's, so that two evaluations that round
+    // differently cannot pick different experts at a near-tie of the router. Set it around model_forward only.
+    const int32_t *route_replay;
 
     // backward scratch (one allocation, bytes)
     char *scratch;
@@ -190,6 +196,8 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef);
 // exactly once. Returns the count (1 or 2); off and len hold up to 2.
 int model_grad_ranges(const model_t *m, int layer, size_t off[2], size_t len[2]);
 void model_zero_grad(model_t *m);
+// The experts the last forward routed layer l's tokens to: idx [m->T][K] (host), read from the backend.
+void model_routes(const model_t *m, int layer, int32_t *idx);
 // Copies the fp32 master into the working copy (after params were loaded or changed outside the
 // optimizer); nothing to do when the activation dtype is fp32.
 void model_sync_weights(model_t *m);

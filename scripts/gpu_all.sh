@@ -4,7 +4,8 @@
 # (bench/generate_device.sh), training (bench/train_device.sh, bench-1b; M1_SLICE=1 adds the M1-width
 # slice) and the LM-head precision study (bench/precision_device.sh). Logs under $OUT (or /tmp/gpu_all),
 # one folder per benchmark, and all of them in $OUT/logs.tar.gz (rewritten after each part). SKIP_BENCH=1: the tests only; TESTS
-# ("name:seconds ...") chooses the tests. Exit status: the number of failed parts.
+# ("name:seconds ...") chooses the tests, BENCH ("generate precision train", the default) the benchmarks. Exit
+# status: the number of failed parts.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_all}
 mkdir -p "$out"
@@ -28,13 +29,20 @@ for t in ${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 t
     part "${t%%:*}" "${t##*:}" env CUDA_LAUNCH_BLOCKING=1 ctest --test-dir build-gpu -R "^${t%%:*}\$" --output-on-failure
     grep -E "FAIL|Timeout|fatal|rror:" "$out/${t%%:*}.log" | head -8
 done
-if [ "${SKIP_BENCH:-0}" != 1 ]; then
-    part generate ${GEN_LIMIT:-170} env OUT="$out/generate" bench/generate_device.sh
-    grep -E "^(cispo|transformers) generate|copy bandwidth" "$out/generate.log"
-    part precision 90 env OUT="$out/precision" bench/precision_device.sh sft_steps=150 --samples "${PRECISION_SAMPLES:-512}"
-    grep -E "^(rollout|sft 150)" "$out/precision.log"
-    part train ${TRAIN_LIMIT:-180} env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh
-    grep -A30 "== summary" "$out/train.log" | head -20
-fi
+[ "${SKIP_BENCH:-0}" = 1 ] && BENCH=""
+for bench in ${BENCH-generate precision train}; do
+    case $bench in
+    generate)
+        part generate ${GEN_LIMIT:-170} env OUT="$out/generate" bench/generate_device.sh
+        grep -E "^(cispo|transformers) generate|copy bandwidth" "$out/generate.log" ;;
+    precision)
+        part precision 90 env OUT="$out/precision" bench/precision_device.sh sft_steps=150 --samples "${PRECISION_SAMPLES:-512}"
+        grep -E "^(rollout|sft 150)" "$out/precision.log" ;;
+    train)
+        part train ${TRAIN_LIMIT:-180} env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh
+        grep -A30 "== summary" "$out/train.log" | head -20 ;;
+    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train)"; fails=$((fails + 1)) ;;
+    esac
+done
 echo "gpu_all: ${SECONDS} s, $fails part(s) failed"
 exit "$fails"

@@ -455,6 +455,27 @@ static void b_rmsnorm_forward(opcase_t *c) {
     snprintf(c->shape, sizeof c->shape, "T%d C%d eps%g", T, C, c->f[0]);
     c->run = r_rmsnorm_forward, c->direct = d_rmsnorm_forward;
 }
+// p: T C has_r; f: eps alpha beta.  tensors: x_out out rstd r y w
+static void r_residual_rmsnorm(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    residual_rmsnorm(b, p[0], p[1], PF(2), p[3], p[4], c->f[1], c->f[2], p[5], c->p[0], c->p[1], c->f[0]);
+}
+static void d_residual_rmsnorm(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    residual_rmsnorm_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), c->f[1], c->f[2], PF(5), c->p[0], c->p[1], c->f[0]);
+}
+static void b_residual_rmsnorm(opcase_t *c) {
+    int T = c->p[0], C = c->p[1];
+    t_act(c, "x_out", TR_OUT, (size_t)T * C, 0, 0);
+    t_act(c, "out", TR_OUT, (size_t)T * C, 0, 0);
+    c->t[t_f32(c, "rstd", TR_OUT, (size_t)T, 0, 0)].tol = 1e-5;
+    t_act(c, "r", c->p[2] ? TR_IN : TR_NONE, (size_t)T * C, -2, 2);
+    t_act(c, "y", TR_IN, (size_t)T * C, -2, 2);
+    t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d%s alpha%g beta%g eps%g", T, C, c->p[2] ? "" : " r=NULL", c->f[1],
+             c->f[2], c->f[0]);
+    c->run = r_residual_rmsnorm, c->direct = d_residual_rmsnorm;
+}
 // p: T C acc; f: eps.  tensors: dx dw dout x w rstd
 static void r_rmsnorm_backward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
@@ -642,11 +663,11 @@ static void b_sigmoid_gate_backward(opcase_t *c) {
 // p: T H D.  tensors: q k v qkv
 static void r_qkv_split(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    qkv_split(b, p[0], p[1], p[2], p[3], c->p[0], c->p[1], c->p[2]);
+    qkv_split(b, p[0], p[1], p[2], p[3], c->p[0], c->p[1], c->p[2], c->p[3] - 1);
 }
 static void d_qkv_split(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    qkv_split_cpu(PF(0), PF(1), PF(2), PF(3), c->p[0], c->p[1], c->p[2]);
+    qkv_split_cpu(PF(0), PF(1), PF(2), PF(3), c->p[0], c->p[1], c->p[2], c->p[3] - 1);
 }
 static void b_qkv_split(opcase_t *c) {
     size_t n = (size_t)c->p[0] * c->p[1] * c->p[2];
@@ -654,7 +675,8 @@ static void b_qkv_split(opcase_t *c) {
     t_act(c, "k", TR_OUT, n, 0, 0);
     t_act(c, "v", TR_OUT, n, 0, 0);
     t_act(c, "qkv", TR_IN, 3 * n, -1, 1);
-    snprintf(c->shape, sizeof c->shape, "T%d H%d D%d", c->p[0], c->p[1], c->p[2]);
+    snprintf(c->shape, sizeof c->shape, "T%d H%d D%d%s%s", c->p[0], c->p[1], c->p[2], c->p[3] ? " act " : "",
+             c->p[3] ? act_names[c->p[3] - 1] : "");
     c->run = r_qkv_split, c->direct = d_qkv_split;
 }
 // p: T H D.  tensors: dqkv dq dk dv qkv(host)
@@ -669,7 +691,7 @@ static void d_qkv_merge(void **p, const opcase_t *c, double *ret) {
 static double l_qkv_merge(const opcase_t *c) {
     size_t n = (size_t)c->p[0] * c->p[1] * c->p[2];
     float *q = xcalloc(3 * n, sizeof(float));
-    qkv_split_cpu(q, q + n, q + 2 * n, HF(4), c->p[0], c->p[1], c->p[2]);
+    qkv_split_cpu(q, q + n, q + 2 * n, HF(4), c->p[0], c->p[1], c->p[2], -1);
     double l = dot_d(q, HF(1), n) + dot_d(q + n, HF(2), n) + dot_d(q + 2 * n, HF(3), n);
     free(q);
     return l;
@@ -1061,29 +1083,30 @@ static void b_sample_tokens(opcase_t *c) {
 
 // ===================================================================== MoE
 static void moe_ws(opcase_t *c, int T, int E, int K, int C) { c->ws.T = T, c->ws.E = E, c->ws.K = K, c->ws.C = C; }
-// p: T E K.  tensors: probs topk_idx topk_w logits
+// p: T E K replay.  tensors: probs topk_idx topk_w logits
 static void r_moe_route_forward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    moe_route_forward(b, PF(0), PI(1), PF(2), p[3], c->p[0], c->p[1], c->p[2]);
+    moe_route_forward(b, PF(0), PI(1), PF(2), p[3], c->p[0], c->p[1], c->p[2], c->p[3]);
 }
 static void d_moe_route_forward(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    moe_route_forward_cpu(PF(0), PI(1), PF(2), PF(3), c->p[0], c->p[1], c->p[2]);
+    moe_route_forward_cpu(PF(0), PI(1), PF(2), PF(3), c->p[0], c->p[1], c->p[2], c->p[3]);
 }
 static void b_moe_route_forward(opcase_t *c) {
-    int T = c->p[0], E = c->p[1], K = c->p[2];
+    int T = c->p[0], E = c->p[1], K = c->p[2], replay = c->p[3];
     c->t[t_f32(c, "probs", TR_OUT, (size_t)T * E, 0, 0)].tol = 1e-5;
-    t_i32(c, "topk_idx", TR_OUT, (size_t)T * K);
+    int ix = t_i32(c, "topk_idx", replay ? TR_IN : TR_OUT, (size_t)T * K);
+    if (replay) topk_fill(HI(ix), T, E, K);  // K distinct experts in random order: routes of another forward
     c->t[t_f32(c, "topk_w", TR_OUT, (size_t)T * K, 0, 0)].tol = 1e-5;
     logits_fill(HF(t_act(c, "logits", TR_IN, (size_t)T * E, 0, 0)), T, E);
-    snprintf(c->shape, sizeof c->shape, "T%d E%d K%d", T, E, K);
+    snprintf(c->shape, sizeof c->shape, "T%d E%d K%d%s", T, E, K, replay ? " replay" : "");
     c->run = r_moe_route_forward, c->direct = d_moe_route_forward;
     moe_ws(c, T, E, K, 1);
 }
 // Softmax rows [T,E] (fp32) from tie-free logits, and their top-K.
 static void route_inputs(float *probs, int32_t *idx, float *w, float *logits, int T, int E, int K) {
     logits_fill(logits, T, E);
-    moe_route_forward_cpu(probs, idx, w, logits, T, E, K);
+    moe_route_forward_cpu(probs, idx, w, logits, T, E, K, 0);
 }
 // p: T E K.  tensors: out probs topk_idx
 static void r_moe_aux_loss(backend_t *b, void **p, const opcase_t *c, double *ret) {
@@ -1118,7 +1141,7 @@ static double l_moe_route_backward(const opcase_t *c) {  // L = <dtopk_w, topk_w
     int T = c->p[0], E = c->p[1], K = c->p[2];
     float *pr = xcalloc((size_t)T * E, sizeof(float)), *w = xcalloc((size_t)T * K, sizeof(float));
     int32_t *ix = xcalloc((size_t)T * K, sizeof(int32_t));
-    moe_route_forward_cpu(pr, ix, w, HF(5), T, E, K);
+    moe_route_forward_cpu(pr, ix, w, HF(5), T, E, K, 0);
     double l = dot_d(w, HF(1), (size_t)T * K) + (double)c->f[0] * moe_aux_loss_cpu(pr, ix, T, E, K);
     free(pr), free(w), free(ix);
     return l;
@@ -1530,6 +1553,9 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul, b_grouped_matmul, {1, 5, 32, 8, 1, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {8, 200, 64, 48, 0, 3, 5}, {1}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {6, 100, 40, 72, 1, 0, 8}, {0}, {0}, 0, 0},
+    // decode-like (a few rows per expert, some none: 32-row tiles) and training-like (128-row tiles)
+    {OP_grouped_matmul, b_grouped_matmul, {16, 40, 256, 200, 1, 0, 0}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul, b_grouped_matmul, {3, 700, 136, 96, 0, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {1, 5, 8, 8, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 200, 64, 48, 3, 5}, {0}, {0}, 0, 0},
@@ -1544,6 +1570,10 @@ static const entry_t fixed_table[] = {
     {OP_rmsnorm_forward, b_rmsnorm_forward, {37, 64}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_forward, b_rmsnorm_forward, {1, 1000}, {1e-5f}, {0}, 0, 0},
     {OP_rmsnorm_forward, b_rmsnorm_forward, {200, 96}, {1e-6f}, {0}, 0, 0},
+    {OP_residual_rmsnorm, b_residual_rmsnorm, {37, 64, 1}, {1e-6f, 2.378f, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm, b_residual_rmsnorm, {1, 1000, 1}, {1e-5f, 1, 0.5f}, {0}, 0, 0},
+    {OP_residual_rmsnorm, b_residual_rmsnorm, {200, 96, 0}, {1e-6f, 0, 1.5f}, {0}, 0, 0},
+    {OP_residual_rmsnorm, b_residual_rmsnorm, {5, 30, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, W}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {1, 200, A}, {1e-5f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, 0},
@@ -1559,6 +1589,9 @@ static const entry_t fixed_table[] = {
     {OP_qkv_split, b_qkv_split, {37, 4, 16}, {0}, {0}, 0, 0},
     {OP_qkv_split, b_qkv_split, {1, 1, 64}, {0}, {0}, 0, 0},
     {OP_qkv_split, b_qkv_split, {200, 8, 128}, {0}, {0}, 0, 0},
+    {OP_qkv_split, b_qkv_split, {37, 4, 16, ACT_SILU + 1}, {0}, {0}, 0, 0},  // p[3]: act + 1 (0: a copy)
+    {OP_qkv_split, b_qkv_split, {200, 8, 128, ACT_SILU + 1}, {0}, {0}, 0, 0},
+    {OP_qkv_split, b_qkv_split, {5, 2, 7, ACT_GELU_TANH + 1}, {0}, {0}, 0, 0},
     {OP_qkv_merge, b_qkv_merge, {37, 4, 16}, {0}, {0}, 0, 0},
     {OP_qkv_merge, b_qkv_merge, {1, 1, 64}, {0}, {0}, 0, 0},
     {OP_qkv_merge, b_qkv_merge, {200, 8, 128}, {0}, {0}, 0, 0},
@@ -1648,6 +1681,9 @@ static const entry_t fixed_table[] = {
     {OP_moe_route_forward, b_moe_route_forward, {200, 60, 6}, {0}, {0}, 0, 0},
     {OP_moe_route_forward, b_moe_route_forward, {37, 4, 4}, {0}, {0}, 0, 0},
     {OP_moe_route_forward, b_moe_route_forward, {64, 64, 8}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {37, 8, 2, 1}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {200, 60, 6, 1}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {37, 4, 4, 1}, {0}, {0}, 0, 0},
     {OP_moe_aux_loss, b_moe_aux_loss, {37, 8, 2}, {0}, {0}, 0, 0},
     {OP_moe_aux_loss, b_moe_aux_loss, {1, 1, 1}, {0}, {0}, 0, 0},
     {OP_moe_aux_loss, b_moe_aux_loss, {200, 60, 6}, {0}, {0}, 0, 0},

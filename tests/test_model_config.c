@@ -454,7 +454,7 @@ static const bad_case_t BAD[] = {
      "'rope_parameters.short_factor'", "missing"},
     {"{\"model_type\": \"minimax\", \"head_dim\": 8, \"rope_parameters\": {\"rope_type\": \"longrope\","
      " \"short_factor\": [1, 1, 1], \"long_factor\": [2, 2, 2]}}", "'rope_parameters.short_factor'",
-     "has 3 entries, head_dim / 2 = 4 needed"},
+     "has 3 entries, rotary_dim / 2 = 4 needed"},
     {"{\"model_type\": \"minimax\", \"head_dim\": 8, \"rope_parameters\": {\"rope_type\": \"longrope\","
      " \"short_factor\": [1, 1, 1, 1], \"long_factor\": [2, 2, 2]}}", "'rope_parameters.long_factor'",
      "3 entries but short_factor has 4"},

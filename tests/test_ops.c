@@ -479,7 +479,7 @@ static void test_moe_route(int T, int E, int K, int ties, int aux_only) {
     route_ctx ctx = {T, E, K, ophelp_alloc(nk * sizeof(int32_t)), ophelp_doubles(nl)};
     double *in[1] = {z_d};
     route_ref(ref, in, &ctx);
-    moe_route_forward_cpu(p, idx, w, z, T, E, K);
+    moe_route_forward_cpu(p, idx, w, z, T, E, K, 0);
     double fwd = ophelp_compare(p, ctx.probs, nl).nerr;
     double fw = ophelp_compare(w, ref, nk).nerr;
     if (fw > fwd) fwd = fw;
@@ -487,6 +487,20 @@ static void test_moe_route(int T, int E, int K, int ties, int aux_only) {
     float aux = moe_aux_loss_cpu(p, idx, T, E, K);
     double fa = fabs(aux - ref[nk]) / fabs(ref[nk]);
     if (fa > fwd) fwd = fa;
+    {   // replay: its own routes give the same weights bit for bit; reversed routes give p[idx] / sum
+        float *p2 = ophelp_floats(nl), *w2 = ophelp_floats(nk);
+        int32_t *idx2 = ophelp_alloc(nk * sizeof(int32_t));
+        memcpy(idx2, idx, nk * sizeof(int32_t));
+        moe_route_forward_cpu(p2, idx2, w2, z, T, E, K, 1);
+        if (memcmp(w2, w, nk * sizeof(float)) || memcmp(idx2, idx, nk * sizeof(int32_t))) fwd = INFINITY;
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < K; k++) idx2[t * K + k] = idx[t * K + K - 1 - k];
+        moe_route_forward_cpu(p2, idx2, w2, z, T, E, K, 1);
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < K; k++)
+                if (fabs(w2[t * K + k] - w[t * K + K - 1 - k]) > 1e-6f)
+                    fwd = INFINITY;
+    }
     double grad = -1;
     if (!ties) {  // a tie is a selection boundary: finite differences are meaningless there
         float *dw = ophelp_floats(nk);
@@ -750,7 +764,7 @@ static void perf_rope_b(void *v) {
 }
 static void perf_route_f(void *v) {
     perf_ctx *p = v;
-    moe_route_forward_cpu(p->b, p->i0, p->c, p->a, p->m, p->n, p->k);
+    moe_route_forward_cpu(p->b, p->i0, p->c, p->a, p->m, p->n, p->k, 0);
 }
 static void perf_route_b(void *v) {
     perf_ctx *p = v;

@@ -15,12 +15,18 @@ void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, f
         for (size_t i = 0; i < n; i++) out[i] = beta * y[i];
 }
 
-void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D) {
+void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D, int act) {
     for (size_t th = 0; th < (size_t)T * H; th++) {
         const float *src = qkv + th * 3 * D;
         memcpy(q + th * D, src, (size_t)D * sizeof(float));
         memcpy(k + th * D, src + D, (size_t)D * sizeof(float));
         memcpy(v + th * D, src + 2 * D, (size_t)D * sizeof(float));
+    }
+    if (act >= 0) {
+        const size_t n = (size_t)T * H * D;
+        act_forward_cpu(act, q, q, n);
+        act_forward_cpu(act, k, k, n);
+        act_forward_cpu(act, v, v, n);
     }
 }
 

@@ -14,7 +14,7 @@
 
 // logits, probs [T,E]; topk_idx, topk_w [T,K]
 void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const float *logits, int T, int E,
-                           int K) {
+                           int K, int replay) {
     CISPO_ASSERT(K >= 1 && K <= E);
     cpu_scratch_t mark = cpu_scratch_begin();
     double *ex = cpu_scratch_take((size_t)E * sizeof(double));  // e^(z - max) of one token
@@ -31,7 +31,14 @@ void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const
         for (int e = 0; e < E; e++) p[e] = (float)(ex[e] / sum);
         // top-K by repeated arg-max: strict '>' keeps the lower expert index on ties; K is small (2..8)
         double wsum = 0;
-        for (int k = 0; k < K; k++) {
+        if (replay) {
+            for (int k = 0; k < K; k++) {
+                CISPO_ASSERT(idx[k] >= 0 && idx[k] < E);
+                for (int j = 0; j < k; j++) CISPO_ASSERT(idx[j] != idx[k]);
+                wsum += p[idx[k]];
+            }
+        }
+        for (int k = 0; k < K && !replay; k++) {
             int best = -1;
             for (int e = 0; e < E; e++) {
                 int taken = 0;

@@ -32,6 +32,9 @@ void embedding_backward_cpu(float *dtable, const float *dout, const int32_t *ids
 
 // ---- RMSNorm: out = w * x / sqrt(mean(x^2) + eps); rstd [T] saved for backward ----
 void rmsnorm_forward_cpu(float *out, float *rstd, const float *x, const float *w, int T, int C, float eps);
+// residual_mix_cpu into x_out, then rmsnorm_forward_cpu of it into out
+void residual_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
+                          float beta, const float *w, int T, int C, float eps);
 void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
                           const float *rstd, int T, int C);
 
@@ -103,9 +106,10 @@ void attention_backward_cpu(float *dq, float *dk, float *dv, const float *dout, 
 
 // ---- MoE routing ----
 // logits [T,E] (= x Wg^T); probs [T,E] = softmax (fp32); topk_idx/topk_w [T,K]: the K largest
-// probabilities (ties: lower expert index first), renormalised to sum 1.
+// probabilities (ties: lower expert index first), renormalised to sum 1. replay: topk_idx is given (K
+// distinct experts per token) and the weights are its probabilities renormalised.
 void moe_route_forward_cpu(float *probs, int32_t *topk_idx, float *topk_w, const float *logits, int T, int E,
-                           int K);
+                           int K, int replay);
 // Load-balancing loss of one layer: E * sum_{slot,e} f[slot,e] * mean_t probs[t,e], f[slot,e] =
 // fraction of tokens whose slot-th choice is e (f carries no gradient).
 float moe_aux_loss_cpu(const float *probs, const int32_t *topk_idx, int T, int E, int K);
@@ -156,7 +160,7 @@ void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float 
                               int G, int n, int k);
 void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T);
 void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, float beta, size_t n);
-void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D);
+void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D, int act);
 void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D);
 void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, const int32_t *slot,
                   const int32_t *pos, int T, int KVD, const int32_t *block_table, int max_blocks, int block_size);

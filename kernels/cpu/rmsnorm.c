@@ -1,5 +1,5 @@
 // kernels/cpu/rmsnorm.c — RMSNorm over the last dimension: out = w * (x * rstd), rstd = 1/sqrt(mean(x^2) + eps).
-// defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu
+// defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu, residual_rmsnorm_cpu
 // Sums run in double: C is up to 8192 (the lightning output norm spans all A channels), where a
 // float sum would lose ~1e-6 relative; the stored rstd and outputs are fp32 like HF's.
 #include "kernels/cpu/ops_cpu.h"
@@ -21,6 +21,12 @@ void rmsnorm_forward_cpu(float *out, float *rstd, const float *x, const float *w
         rstd[t] = r;
         for (int c = 0; c < C; c++) o[c] = w[c] * (xr[c] * r);  // HF order: weight * (x * rstd)
     }
+}
+
+void residual_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
+                          float beta, const float *w, int T, int C, float eps) {
+    residual_mix_cpu(x_out, r, y, alpha, beta, (size_t)T * C);
+    rmsnorm_forward_cpu(out, rstd, x_out, w, T, C, eps);
 }
 
 // y_i = w_i x_i r, r = (mean(x^2) + eps)^(-1/2):

@@ -464,9 +464,43 @@ static int qkv_copy(const char *fn, void *qkv, void *q, void *k, void *v, int T_
     return ew_check(fn);
 }
 
-extern "C" int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T_, int H, int D, int dtype,
+// q, k, v [TH, D] = act(qkv [TH, 3, D]) elementwise, in vectors of N when D is a multiple of N and
+// everything is 16-byte aligned (vec), else element by element; rounding as act_forward's.
+template <typename T>
+__global__ void qkv_act_split_kernel(int act, const T *qkv, T *q, T *k, T *v, size_t TH, int D, int vec) {
+    const int N = vec ? EW_VN(T) : 1;
+    GRID_STRIDE_BEGIN
+    const size_t DU = (size_t)D / N, n = TH * 3 * DU;
+    for (size_t i = tid_; i < n; i += stride_) {
+        size_t th = i / (3 * DU), rem = i - th * 3 * DU, part = rem / DU, d = (rem - part * DU) * N;
+        T *dst = (part == 0 ? q : part == 1 ? k : v) + th * D + d;
+        const T *src = qkv + (th * 3 + part) * D + d;
+        if (vec) {
+            float f[EW_VN(T)];
+            ew_vload(f, src);
+#pragma unroll
+            for (int j = 0; j < EW_VN(T); j++) f[j] = act_eval(act, f[j], NULL);
+            ew_vstore(dst, f);
+        } else {
+            ew_put(dst, act_eval(act, ew_get(src), NULL));
+        }
+    }
+}
+
+extern "C" int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T_, int H, int D, int act, int dtype,
                               cudaStream_t st) {
-    return qkv_copy("qkv_split_cuda", (void *)qkv, q, k, v, T_, H, D, dtype, 1, st);
+    if (act < 0) return qkv_copy("qkv_split_cuda", (void *)qkv, q, k, v, T_, H, D, dtype, 1, st);
+    if (act_ok("qkv_split_cuda", act)) return -1;
+    if (T_ < 0 || H < 0 || D < 0) return cispo_fail("qkv_split_cuda: bad sizes T=%d H=%d D=%d", T_, H, D);
+    size_t TH = (size_t)T_ * H;
+    if (TH == 0 || D == 0) return 0;
+    EW_DISPATCH("qkv_split_cuda", dtype, {
+        int vec = D % EW_VN(T) == 0 && ew_aligned16(qkv) && ew_aligned16(q) && ew_aligned16(k) && ew_aligned16(v);
+        size_t units = TH * 3 * (size_t)(vec ? D / EW_VN(T) : D);
+        qkv_act_split_kernel<T><<<ew_blocks(units, EW_THREADS), EW_THREADS, 0, st>>>(
+            act, (const T *)qkv, (T *)q, (T *)k, (T *)v, TH, D, vec);
+    });
+    return ew_check("qkv_split_cuda");
 }
 
 extern "C" int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, int T_, int H, int D,

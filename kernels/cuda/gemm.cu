@@ -89,6 +89,30 @@ int launch_check(const char *op) {
     return 0;
 }
 
+// gg_forward with BM-row tiles and STAGES stages over every (group, row tile, column tile).
+template <int BM, int STAGES>
+int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
+              const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair, cudaStream_t st) {
+    const char *op = "grouped_matmul_cuda";
+    long nt = (n + GG_BN - 1) / GG_BN;
+    long tiles = ((long)(rows + BM - 1) / BM + G) * nt;  // bound on sum_g ceil(rows_g / BM) * nt
+    if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
+    const int smem = gg_smem_bytes(BM, STAGES);
+    cudaError_t e;
+    if (trans_w) {
+        e = cudaFuncSetAttribute(gg_forward<BM, STAGES, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        gg_forward<BM, STAGES, true><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, offsets, G, n, k,
+                                                                               beta, vec, pair);
+    } else {
+        e = cudaFuncSetAttribute(gg_forward<BM, STAGES, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        gg_forward<BM, STAGES, false><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, offsets, G, n, k,
+                                                                                beta, vec, pair);
+    }
+    return 0;
+}
+
 }  // namespace
 
 extern "C" int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
@@ -102,22 +126,15 @@ extern "C" int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, 
     // 16-byte cp.async when every row of both operands starts on 16 bytes; else element loads
     int vec = aligned16(a) && aligned16(w) && lda % 8 == 0 && k % 8 == 0 && (trans_w || n % 8 == 0);
     int pair = ((uintptr_t)c & 3) == 0 && ldc % 2 == 0 && n % 2 == 0;  // bf16x2 stores
-    long nt = (n + GG_BN - 1) / GG_BN;
-    long tiles = ((long)(rows + GG_BM - 1) / GG_BM + G) * nt;  // bound on sum_g ceil(rows_g / BM) * nt
-    if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
     const __nv_bfloat16 *A = (const __nv_bfloat16 *)a, *W = (const __nv_bfloat16 *)w;
     __nv_bfloat16 *Cp = (__nv_bfloat16 *)c;
-    cudaError_t e;
-    if (trans_w) {
-        e = cudaFuncSetAttribute(gg_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
-        if (e != cudaSuccess) return cuda_fail(op, e);
-        gg_forward<true><<<(unsigned)tiles, GG_THREADS, GG_SMEM, st>>>(Cp, ldc, A, lda, W, offsets, G, n, k, beta,
-                                                                      vec, pair);
-    } else {
-        e = cudaFuncSetAttribute(gg_forward<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
-        if (e != cudaSuccess) return cuda_fail(op, e);
-        gg_forward<false><<<(unsigned)tiles, GG_THREADS, GG_SMEM, st>>>(Cp, ldc, A, lda, W, offsets, G, n, k, beta,
-                                                                       vec, pair);
+    // a few rows per group on average (decode): the skinny tiles (bit-identical results)
+    if ((long)rows <= 24L * G) {
+        if (gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, Cp, ldc, A, lda, W, offsets, G, rows, n, k, beta, vec,
+                                                       pair, st))
+            return -1;
+    } else if (gg_launch<GG_BM, GG_STAGES>(trans_w, Cp, ldc, A, lda, W, offsets, G, rows, n, k, beta, vec, pair, st)) {
+        return -1;
     }
     return launch_check(op);
 }

@@ -1,8 +1,14 @@
 // kernels/cuda/gemm_grouped.cuh — the grouped bf16 GEMM kernels of the MoE experts (kernels/cuda/gemm.cu
 // launches them): mma.sync m16n8k16 tensor cores, fp32 accumulation, a 4-stage cp.async pipeline.
-// defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, gg_forward, gg_wgrad
+// defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, GG_SKINNY_BM, GG_SKINNY_STAGES, gg_smem_bytes, gg_forward,
+//          gg_wgrad
 //
-// A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Operands
+// A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Groups of a few
+// rows each (decode: a batch of 64 tokens spreads 2 or 8 rows over each expert) take the skinny shape of
+// gg_forward instead: 32-row tiles (warps of 16 x 32) and a deeper pipeline, so that streaming each
+// expert's weights is not held back by tensor-core work on rows that are only padding. Each output
+// element is the same sum in the same order in both shapes (k in steps of 32, then 16, in one mma
+// chain), so the results are identical bit for bit. Operands
 // reach shared memory either K-major ([128][32], row = m) or M-major ([32][128], row = k), 16-byte
 // chunks XOR-swizzled so that ldmatrix (.trans for M-major) reads without bank conflicts:
 //   K-major chunk (r, c) at r*32 + 8*(c ^ ((r >> 1) & 3)),  M-major (r, c) at r*128 + 8*(c ^ (r & 7)).
@@ -23,6 +29,10 @@
 #define GG_THREADS 256
 #define GG_TILE_ELEMS (GG_BM * GG_BK)                                // one operand, one stage
 #define GG_SMEM (GG_STAGES * 2 * GG_TILE_ELEMS * (int)sizeof(__nv_bfloat16))  // 64 KiB
+#define GG_SKINNY_BM 32
+#define GG_SKINNY_STAGES 6
+// dynamic shared memory of a (BM x GG_BN) tile with STAGES stages
+#define gg_smem_bytes(BM, STAGES) ((STAGES) * ((BM) + GG_BN) * GG_BK * (int)sizeof(__nv_bfloat16))
 
 namespace {
 
@@ -55,15 +65,18 @@ __device__ __forceinline__ void mma_bf16(float d[4], const uint32_t a[4], uint32
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// One operand tile of one stage: 128 (m or n) x 32 (k) at k0. KMAJ: element (m, k) at p[m*ld + k];
-// else at p[k*ld + m]. Valid m < mlim, k < klim. vec: 16-byte cp.async (ld, p and the limits'
-// chunks aligned); else element loads stored as 16-byte chunks.
-template <bool KMAJ>
+// One operand tile of one stage: ROWS (m or n) x 32 (k) at k0. KMAJ: element (m, k) at p[m*ld + k];
+// else (ROWS 128 only) at p[k*ld + m]. Valid m < mlim, k < klim. vec: 16-byte cp.async (ld, p and the
+// limits' chunks aligned); else element loads stored as 16-byte chunks.
+template <int ROWS, bool KMAJ>
 __device__ __forceinline__ void gg_load_tile(__nv_bfloat16 *s, const __nv_bfloat16 *p, int ld, int mlim, int klim,
                                              int k0, int vec) {
+    static_assert(KMAJ || ROWS == GG_BM, "M-major tiles are 128 wide");
+    constexpr int CHUNKS = ROWS * GG_BK / 8;
 #pragma unroll
-    for (int it = 0; it < GG_TILE_ELEMS / 8 / GG_THREADS; it++) {
+    for (int it = 0; it < (CHUNKS + GG_THREADS - 1) / GG_THREADS; it++) {
         int c = threadIdx.x + it * GG_THREADS;
+        if (CHUNKS % GG_THREADS != 0 && c >= CHUNKS) break;
         int m, kk, soff;
         if (KMAJ) {
             m = c >> 2;
@@ -92,45 +105,48 @@ __device__ __forceinline__ void gg_load_tile(__nv_bfloat16 *s, const __nv_bfloat
     }
 }
 
-// acc[mi][ni][4] of warp (wm, wn) += A_tile B_tile^T over K = [0, klim). A: (m, k) per A_KMAJ, valid
+// acc[mi][ni][4] of warp (wm, wn) += A_tile B_tile^T over K = [0, klim), for a BM x 128 tile (warps of
+// BM/2 x 32: MI = BM/32 fragments of 16 rows) through STAGES stages. A: (m, k) per A_KMAJ, valid
 // m < amlim; B: (n, k) per B_KMAJ, valid n < bnlim.
-template <bool A_KMAJ, bool B_KMAJ>
-__device__ __forceinline__ void gg_mainloop(float acc[4][4][4], const __nv_bfloat16 *a, int lda, int amlim,
+template <int BM, int STAGES, bool A_KMAJ, bool B_KMAJ>
+__device__ __forceinline__ void gg_mainloop(float acc[BM / 32][4][4], const __nv_bfloat16 *a, int lda, int amlim,
                                             const __nv_bfloat16 *b, int ldb, int bnlim, int klim, int vec,
                                             __nv_bfloat16 *smem) {
+    constexpr int MI = BM / 32, A_ELEMS = BM * GG_BK;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
     const int ktiles = (klim + GG_BK - 1) / GG_BK;
-    __nv_bfloat16 *sa = smem, *sb = smem + GG_STAGES * GG_TILE_ELEMS;
+    __nv_bfloat16 *sa = smem, *sb = smem + STAGES * A_ELEMS;
 #pragma unroll
-    for (int s = 0; s < GG_STAGES - 1; s++) {
+    for (int s = 0; s < STAGES - 1; s++) {
         if (s < ktiles) {
-            gg_load_tile<A_KMAJ>(sa + s * GG_TILE_ELEMS, a, lda, amlim, klim, s * GG_BK, vec);
-            gg_load_tile<B_KMAJ>(sb + s * GG_TILE_ELEMS, b, ldb, bnlim, klim, s * GG_BK, vec);
+            gg_load_tile<BM, A_KMAJ>(sa + s * A_ELEMS, a, lda, amlim, klim, s * GG_BK, vec);
+            gg_load_tile<GG_BN, B_KMAJ>(sb + s * GG_TILE_ELEMS, b, ldb, bnlim, klim, s * GG_BK, vec);
         }
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
-        cp_async_wait<GG_STAGES - 2>();
+        cp_async_wait<STAGES - 2>();
         __syncthreads();  // stage kt landed for all; stage kt-1 consumed by all
-        int nk = kt + GG_STAGES - 1;
+        int nk = kt + STAGES - 1;
         if (nk < ktiles) {
-            int s = nk % GG_STAGES;
-            gg_load_tile<A_KMAJ>(sa + s * GG_TILE_ELEMS, a, lda, amlim, klim, nk * GG_BK, vec);
-            gg_load_tile<B_KMAJ>(sb + s * GG_TILE_ELEMS, b, ldb, bnlim, klim, nk * GG_BK, vec);
+            int s = nk % STAGES;
+            gg_load_tile<BM, A_KMAJ>(sa + s * A_ELEMS, a, lda, amlim, klim, nk * GG_BK, vec);
+            gg_load_tile<GG_BN, B_KMAJ>(sb + s * GG_TILE_ELEMS, b, ldb, bnlim, klim, nk * GG_BK, vec);
         }
         cp_async_commit();
-        const __nv_bfloat16 *ta = sa + (kt % GG_STAGES) * GG_TILE_ELEMS, *tb = sb + (kt % GG_STAGES) * GG_TILE_ELEMS;
+        const __nv_bfloat16 *ta = sa + (kt % STAGES) * A_ELEMS, *tb = sb + (kt % STAGES) * GG_TILE_ELEMS;
 #pragma unroll
         for (int kk = 0; kk < GG_BK; kk += 16) {
-            uint32_t af[4][4], bfr[4][2];
+            uint32_t af[MI][4], bfr[4][2];
 #pragma unroll
-            for (int mi = 0; mi < 4; mi++) {
+            for (int mi = 0; mi < MI; mi++) {
                 if (A_KMAJ) {
-                    int m = wm * 64 + mi * 16 + (lane & 15), kc = (kk >> 3) + (lane >> 4);
+                    int m = wm * (BM / 2) + mi * 16 + (lane & 15), kc = (kk >> 3) + (lane >> 4);
                     ldsm_x4(af[mi], ta + m * GG_BK + 8 * (kc ^ ((m >> 1) & 3)));
                 } else {
-                    int k = kk + (lane & 7) + ((lane >> 4) & 1) * 8, m = wm * 64 + mi * 16 + ((lane >> 3) & 1) * 8;
-                    ldsm_x4_t(af[mi], ta + k * GG_BM + 8 * ((m >> 3) ^ (k & 7)));
+                    int k = kk + (lane & 7) + ((lane >> 4) & 1) * 8,
+                        m = wm * (BM / 2) + mi * 16 + ((lane >> 3) & 1) * 8;
+                    ldsm_x4_t(af[mi], ta + k * BM + 8 * ((m >> 3) ^ (k & 7)));
                 }
             }
 #pragma unroll
@@ -149,7 +165,7 @@ __device__ __forceinline__ void gg_mainloop(float acc[4][4][4], const __nv_bfloa
                 bfr[2 * nj + 1][1] = r[3];
             }
 #pragma unroll
-            for (int mi = 0; mi < 4; mi++)
+            for (int mi = 0; mi < MI; mi++)
 #pragma unroll
                 for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], af[mi], bfr[ni][0], bfr[ni][1]);
         }
@@ -159,8 +175,8 @@ __device__ __forceinline__ void gg_mainloop(float acc[4][4][4], const __nv_bfloa
 
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g (kernels/ops.h grouped_matmul).
 // TRANS_W: W_g [n, k] (K-major); else W_g [k, n]. One CTA per (group, column tile, row tile) in the
-// order of the offsets; CTAs past the last tile exit.
-template <bool TRANS_W>
+// order of the offsets; CTAs past the last tile exit. Tiles of BM rows (128, or GG_SKINNY_BM), STAGES stages.
+template <int BM, int STAGES, bool TRANS_W>
 __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                                                           const __nv_bfloat16 *w, const int32_t *offsets, int G,
                                                           int n, int k, float beta, int vec, int pair) {
@@ -174,7 +190,7 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
             int g = g0 + lane, mt = 0;
             if (g < G) {
                 int nr = offsets[g + 1] - offsets[g];
-                mt = nr > 0 ? (nr + GG_BM - 1) / GG_BM : 0;
+                mt = nr > 0 ? (nr + BM - 1) / BM : 0;
             }
             int cnt = mt * nt, incl = cnt;
 #pragma unroll
@@ -199,24 +215,25 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
     const int g = s_g;
     if (g < 0) return;
     const int i = s_l % s_mt, j = s_l / s_mt;
-    const int r0 = offsets[g] + i * GG_BM, n0 = j * GG_BN;
-    const int mlim = min(GG_BM, offsets[g + 1] - r0), nlim = min(GG_BN, n - n0);
+    const int r0 = offsets[g] + i * BM, n0 = j * GG_BN;
+    const int mlim = min(BM, offsets[g + 1] - r0), nlim = min(GG_BN, n - n0);
     const __nv_bfloat16 *wg = w + (size_t)g * n * k;
-    float acc[4][4][4];
+    constexpr int MI = BM / 32;
+    float acc[MI][4][4];
 #pragma unroll
-    for (int mi = 0; mi < 4; mi++)
+    for (int mi = 0; mi < MI; mi++)
 #pragma unroll
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
-    gg_mainloop<true, TRANS_W>(acc, a + (size_t)r0 * lda, lda, mlim, TRANS_W ? wg + (size_t)n0 * k : wg + n0,
+    gg_mainloop<BM, STAGES, true, TRANS_W>(acc, a + (size_t)r0 * lda, lda, mlim, TRANS_W ? wg + (size_t)n0 * k : wg + n0,
                                TRANS_W ? k : n, nlim, k, vec, (__nv_bfloat16 *)gg_smem);
     const int wm = warp >> 2, wn = warp & 3, gid = lane >> 2, tig = lane & 3;
 #pragma unroll
-    for (int mi = 0; mi < 4; mi++)
+    for (int mi = 0; mi < MI; mi++)
 #pragma unroll
         for (int h = 0; h < 2; h++) {
-            int row = wm * 64 + mi * 16 + gid + h * 8;
+            int row = wm * (BM / 2) + mi * 16 + gid + h * 8;
             if (row >= mlim) continue;
             __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
 #pragma unroll
@@ -259,7 +276,7 @@ __global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfl
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
-    gg_mainloop<false, false>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
+    gg_mainloop<GG_BM, GG_STAGES, false, false>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
                               vec, (__nv_bfloat16 *)gg_smem);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
     const int gid = lane >> 2, tig = lane & 3;

@@ -63,11 +63,12 @@ static int moe_ws(const char *fn, moe_ws_t *w, void *ws, size_t ws_bytes, int T,
 
 // ---------------------------------------------------------------------------------------------
 // route forward: one warp per token; probs in double exponentials like the CPU, rounded to fp32;
-// top-K by K warp arg-max rounds (ties: lower expert index), weights renormalised in double.
+// top-K by K warp arg-max rounds (ties: lower expert index), weights renormalised in double. replay: the
+// K experts are read from topk_idx (lane k holds the k-th) and only their weights are computed.
 
 template <typename T>
 __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float *topk_w, const T *logits, int Tn,
-                                         int E, int K) {
+                                         int E, int K, int replay) {
     int lane = threadIdx.x & 31;
     int warp = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
     int nwarps = (int)((gridDim.x * (size_t)blockDim.x) >> 5);
@@ -104,6 +105,23 @@ __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float 
         double wsum = 0;
         int my_e = 0;
         float my_p = 0;
+        if (replay) {
+            // the k-th given expert's probability: held by lane e % 32 in register e / 32
+            int e = lane < K ? topk_idx[(size_t)t * K + lane] : 0;
+            e = e < 0 || e >= E ? 0 : e;
+            for (int k = 0; k < K; k++) {
+                int ek = __shfl_sync(0xffffffffu, e, k);
+                float pk = 0;
+#pragma unroll
+                for (int j = 0; j < MOE_MAX_PER_LANE; j++)
+                    if (ek >> 5 == j) pk = p[j];
+                pk = __shfl_sync(0xffffffffu, pk, ek & 31);
+                if (lane == k) my_p = pk;
+                wsum += pk;
+            }
+            if (lane < K) topk_w[(size_t)t * K + lane] = (float)(my_p / wsum);
+            continue;
+        }
         for (int k = 0; k < K; k++) {
             float bv = 0;
             int be = -1;
@@ -139,7 +157,7 @@ __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float 
 }
 
 extern "C" int moe_route_forward_cuda(float *probs, int32_t *topk_idx, float *topk_w, const void *logits, int T_,
-                                      int E, int K, int dtype, cudaStream_t st) {
+                                      int E, int K, int replay, int dtype, cudaStream_t st) {
     if (T_ < 0 || E < 1 || K < 1 || K > E)
         return cispo_fail("moe_route_forward_cuda: bad sizes T=%d E=%d K=%d (need 1 <= K <= E)", T_, E, K);
     if (E > 32 * MOE_MAX_PER_LANE || K > MOE_MAX_K)
@@ -148,7 +166,7 @@ extern "C" int moe_route_forward_cuda(float *probs, int32_t *topk_idx, float *to
     if (T_ == 0) return 0;
     EW_DISPATCH("moe_route_forward_cuda", dtype, {
         moe_route_forward_kernel<T><<<ew_blocks((size_t)T_ * 32, MOE_THREADS), MOE_THREADS, 0, st>>>(
-            probs, topk_idx, topk_w, (const T *)logits, T_, E, K);
+            probs, topk_idx, topk_w, (const T *)logits, T_, E, K, replay);
     });
     return ew_check("moe_route_forward_cuda");
 }

@@ -1,6 +1,6 @@
 // kernels/cuda/norm.cu — RMSNorm over the last dimension on CUDA: out = w * (x * rstd),
 // rstd = 1/sqrt(mean(x^2) + eps) (fp32, saved for the backward). CPU reference: kernels/cpu/rmsnorm.c.
-// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda
+// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda
 // Forward and dx: one block per row. dw: each block owns a strip of columns and walks every row, so
 // the sum over tokens has one fixed order and no atomics (deterministic, no scratch memory).
 #include <cuda_bf16.h>
@@ -21,16 +21,32 @@ static int row_threads(int units) {
 
 // V elements per step: EW_VN(T) on the vector path, 1 otherwise.
 
-template <typename T, int V>
-__global__ void rmsnorm_forward_kernel(T *out, float *rstd, const T *x, const T *w, int Tn, int C, float eps) {
+// RES: x is first made as residual_mix does, x = alpha r + beta y (r may be NULL), and stored; each thread
+// then reads back the units it stored, so the norm sees x as stored (the same values as the two ops).
+template <typename T, int V, bool RES>
+__global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, int Tn, int C, float eps, const T *r,
+                                       const T *y, float alpha, float beta) {
     __shared__ float sh[32];
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
-        const T *xr = x + (size_t)t * C;
+        T *xr = x + (size_t)t * C;
         T *o = out + (size_t)t * C;
         float ss = 0;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
             float f[V];
+            if (RES) {
+                float fr[V];
+                ew_ld<T, V>(f, y + (size_t)t * C + (size_t)u * V);
+                if (r) {
+                    ew_ld<T, V>(fr, r + (size_t)t * C + (size_t)u * V);
+#pragma unroll
+                    for (int j = 0; j < V; j++) f[j] = alpha * fr[j] + beta * f[j];
+                } else {
+#pragma unroll
+                    for (int j = 0; j < V; j++) f[j] = beta * f[j];
+                }
+                ew_st<T, V>(xr + (size_t)u * V, f);
+            }
             ew_ld<T, V>(f, xr + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) ss += f[j] * f[j];
@@ -121,9 +137,33 @@ __global__ void rmsnorm_dw_kernel(float *dw, const T *dout, const T *x, const fl
 
 template <typename T, int V>
 static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, int Tn, int C, float eps,
-                                   cudaStream_t st) {
+                                   cudaStream_t st, const T *r = NULL, const T *y = NULL, float alpha = 0,
+                                   float beta = 0) {
     unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
-    rmsnorm_forward_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, x, w, Tn, C, eps);
+    if (y)
+        rmsnorm_forward_kernel<T, V, true><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, (T *)x, w, Tn, C, eps,
+                                                                                  r, y, alpha, beta);
+    else
+        rmsnorm_forward_kernel<T, V, false><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, (T *)x, w, Tn, C, eps,
+                                                                                   r, y, alpha, beta);
+}
+
+extern "C" int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
+                                     float beta, const void *w, int T_, int C, float eps, int dtype, cudaStream_t st) {
+    if (T_ < 0 || C < 1) return cispo_fail("residual_rmsnorm_cuda: bad sizes T=%d C=%d", T_, C);
+    if (!x_out || !out || !rstd || !y || !w) return cispo_fail("residual_rmsnorm_cuda: NULL pointer argument");
+    if (T_ == 0) return 0;
+    EW_DISPATCH("residual_rmsnorm_cuda", dtype, {
+        const int N = EW_VN(T);
+        if (C % N == 0 && ew_aligned16(out) && ew_aligned16(x_out) && ew_aligned16(w) && ew_aligned16(r) &&
+            ew_aligned16(y))
+            rmsnorm_forward_launch<T, N>((T *)out, rstd, (const T *)x_out, (const T *)w, T_, C, eps, st, (const T *)r,
+                                         (const T *)y, alpha, beta);
+        else
+            rmsnorm_forward_launch<T, 1>((T *)out, rstd, (const T *)x_out, (const T *)w, T_, C, eps, st, (const T *)r,
+                                         (const T *)y, alpha, beta);
+    });
+    return ew_check("residual_rmsnorm_cuda");
 }
 
 extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T_, int C, float eps,

@@ -9,7 +9,7 @@
 // defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_cuda, grouped_matmul_wgrad_cuda,
 //          grouped_matmul_workspace_bytes_cuda, lmhead_logprob_forward_cuda, lmhead_logprob_backward_cuda,
 //          lmhead_workspace_bytes_cuda, lmhead_logits_cuda, embedding_forward_cuda, embedding_backward_cuda,
-//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
+//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
 //          glu_forward_cuda, glu_backward_cuda, sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda,
 //          qkv_split_cuda, qkv_merge_cuda, rope_forward_cuda, rope_backward_cuda, moe_route_forward_cuda,
 //          moe_aux_loss_cuda, moe_route_backward_cuda, moe_dispatch_cuda, moe_dispatch_backward_cuda,
@@ -61,6 +61,8 @@ int lmhead_logits_cuda(void *blas, float *logits, const void *x, const void *w, 
 int embedding_forward_cuda(void *out, const int32_t *ids, const void *table, int T, int C, int dtype, cudaStream_t st);
 int embedding_backward_cuda(float *dtable, const void *dout, const int32_t *ids, int T, int C, int pad_id, int dtype,
                             cudaStream_t st);
+int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha, float beta,
+                          const void *w, int T, int C, float eps, int dtype, cudaStream_t st);
 int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T, int C, float eps, int dtype,
                          cudaStream_t st);
 int rmsnorm_backward_cuda(void *dx, float *dw, const void *dout, const void *x, const void *w, const float *rstd,
@@ -75,7 +77,8 @@ int glu_backward_cuda(int act, void *dh13, const void *dout, const void *h13, in
 int sigmoid_gate_forward_cuda(void *out, const void *g, const void *x, size_t n, int dtype, cudaStream_t st);
 int sigmoid_gate_backward_cuda(void *dg, void *dx, const void *dout, const void *g, const void *x, size_t n, int acc,
                                int dtype, cudaStream_t st);
-int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T, int H, int D, int dtype, cudaStream_t st);
+int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T, int H, int D, int act, int dtype,
+                   cudaStream_t st);
 int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D, int dtype,
                    cudaStream_t st);
 // inv_freq_host [R/2] is a host array (passed to the kernel by value or as a small upload on st).
@@ -90,7 +93,7 @@ int kv_write_cuda(void *kcache, void *vcache, const void *k, const void *v, cons
 // ---- MoE routing, dispatch, combine (kernels/cuda/moe.cu) ----
 size_t moe_workspace_bytes_cuda(int T, int E, int K);
 int moe_route_forward_cuda(float *probs, int32_t *topk_idx, float *topk_w, const void *logits, int T, int E, int K,
-                           int dtype, cudaStream_t st);
+                           int replay, int dtype, cudaStream_t st);
 int moe_aux_loss_cuda(float *out, const float *probs, const int32_t *topk_idx, int T, int E, int K, void *ws,
                       size_t ws_bytes, cudaStream_t st);
 int moe_route_backward_cuda(void *dlogits, const float *dtopk_w, float d_aux, const float *probs,

@@ -15,7 +15,9 @@
 //     kernels by size) and with prefill chunking, so the two runs may part where the draw falls near a
 //     boundary of the sampling distribution. Rule: tokens are equal up to the first difference, and there
 //     both runs' tokens are picked by the fp32 CPU distribution of that context for some draw within
-//     TIE_EPS of the step's draw u (a near-tie of the sampler; a mixed-up batch parts at a random u);
+//     TIE_EPS of the step's draw u (a near-tie of the sampler; a mixed-up batch parts at a random u), or
+//     within the largest probability error the engine was measured to make on this model in part 2
+//     (|p_decode - p_fp32| over >= 100K tokens): a parting must be explainable by rounding that large;
 //  4. a sequence longer than the pool fails with a message instead of waiting forever;
 //  5. the decode step replayed as CUDA graphs (one per batch size) gives the same tokens and log-probs
 //     bit for bit as the same steps run op by op.
@@ -235,6 +237,7 @@ int main(void) {
     param_init_hf(params, &table, &cfg, 29);
     for (size_t i = 0; i < table.n_floats; i++) params[i] *= 3.0f;
     const int V = cfg.vocab_size;
+    double p_noise = 0;  // part 2's largest probability error of decode against fp32 (part 3's other bound)
 
     // 2. >= 100K decoded tokens against the GPU training forward
     {
@@ -271,6 +274,7 @@ int main(void) {
                 if (dd > mx) mx = dd, worst_at = t;
                 sum += dd, cnt++;
                 dmx = fmax(dmx, fabs(a - c)), dsum += fabs(a - c), fmx = fmax(fmx, fabs(b - c)), fsum += fabs(b - c);
+                p_noise = fmax(p_noise, fabs(exp(a) - exp(c)));
                 const double pa = exp(a), pb2 = exp(b);
                 sa += pa, sb += pb2, saa += pa * pa, sbb += pb2 * pb2, sab += pa * pb2;
             }
@@ -281,8 +285,8 @@ int main(void) {
         const double r = cov / sqrt((saa / n - (sa / n) * (sa / n)) * (sbb / n - (sb / n) * (sb / n)));
         printf("decode vs GPU training forward over %ld tokens: max |dlogp| %.3g (at generated token %ld), mean %.3g, "
                "Pearson(p) %.6f\n", cnt, mx, worst_at, sum / n, r);
-        printf("against the CPU fp32 forward: decode max %.3g mean %.3g; GPU training forward max %.3g mean %.3g\n", dmx,
-               dsum / n, fmx, fsum / n);
+        printf("against the CPU fp32 forward: decode max %.3g mean %.3g; GPU training forward max %.3g mean %.3g; "
+               "largest |p_decode - p_fp32| %.3g\n", dmx, dsum / n, fmx, fsum / n, p_noise);
         test_check(cnt >= 100000, "%ld tokens compared (>= 100K)", cnt);
         test_check(r >= PEARSON_MIN, "Pearson correlation of probabilities %.6f >= %.3f", r, PEARSON_MIN);
         TEST_LE(dsum / n, DECODE_VS_FWD * fsum / n + DECODE_FLOOR, "decode as exact as the training forward: mean |dlogp| "
@@ -317,7 +321,7 @@ int main(void) {
                    "the pool filled (%ld waits, %ld preemptions) and every block came back", st.waits, st.preemptions);
         infer_free(e);
         int same = 0, ties = 0, shared = 0, total = 0;
-        double worst_tie = 0;
+        double worst_tie = 0, tie_limit = fmax(TIE_EPS, p_noise);
         model_t *mc = model_create(&cfg, params, 260);
         for (int i = 0; i < NP; i++) {
             rollout_config_t r1 = rc;
@@ -334,8 +338,8 @@ int main(void) {
                 const double d = tie_distance(mc, &rc.sampler, pp[i], pl[i], one.tokens, t, seeds[i], one.tokens[t],
                                               all[i].tokens[t]);
                 worst_tie = fmax(worst_tie, d);
-                ties += d <= TIE_EPS;
-                if (d > TIE_EPS)
+                ties += d <= tie_limit;
+                if (d > tie_limit)
                     printf("sequence %d parts at token %d (%d vs %d): the draw is %.3g from picking both\n", i, t,
                            one.tokens[t], all[i].tokens[t], d);
             } else {
@@ -347,7 +351,7 @@ int main(void) {
         printf("continuous batching: %d of %d sequences equal their run alone, %d part at a near-tie (worst %.3g of "
                "the draw); %d of %d tokens before the parting\n", same, NP, ties, worst_tie, shared, total);
         test_check(same + ties == NP, "batched == alone up to near-ties of the sampler (%d equal + %d near-ties of %d; "
-                   "worst %.3g, limit %.3g)", same, ties, NP, worst_tie, TIE_EPS);
+                   "worst %.3g, limit %.3g)", same, ties, NP, worst_tie, tie_limit);
         rollout_config_t big = rc;
         big.max_new_tokens = 80;
         infer_t *es = infer_create_paged(m, 2, 260, 4);
