@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
             double t0 = cispo_now();
             if (model_forward(m, ids, cu, 1, T)) return fprintf(stderr, "model_bench: %s\n", cispo_last_error()), 1;
             model_logprobs(m, tg, logp, NULL);
-            model_zero_grad(m);
+            model_zero_grad_deferred(m);  // as the trainer: the backward writes the gradients
             model_backward(m, d, 0.001f);
             if (with_optim) optim_step(&opt, m->params, m->grads, NULL);
             backend_sync(&be);

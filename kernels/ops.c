@@ -137,10 +137,10 @@ void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, 
     matmul_cpu(F(c), CF(a), CF(bm), m, n, k, trans_a, trans_b, alpha, beta);
 }
 
-void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T) {
-    ON_CUDA(matmul_wgrad, matmul_wgrad_cuda(b->blas, dw, dy, x, n_out, n_in, T, DT(b), ST(b)));
+void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc) {
+    ON_CUDA(matmul_wgrad, matmul_wgrad_cuda(b->blas, dw, dy, x, n_out, n_in, T, acc, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_matmul_wgrad);
-    matmul_wgrad_cpu(dw, CF(dy), CF(x), n_out, n_in, T);
+    matmul_wgrad_cpu(dw, CF(dy), CF(x), n_out, n_in, T, acc);
 }
 
 void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
@@ -153,12 +153,13 @@ void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, cons
 }
 
 void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,
-                          const int32_t *offsets, int G, int rows, int n, int k) {
+                          const int32_t *offsets, int G, int rows, int n, int k, int acc) {
     ON_CUDA_WS(grouped_matmul_wgrad, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),
-               grouped_matmul_wgrad_cuda(b->blas, dw, dc, lddc, a, lda, offsets, G, rows, n, k, DT(b), ws, wsb, ST(b)));
+               grouped_matmul_wgrad_cuda(b->blas, dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, DT(b), ws, wsb,
+                                         ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul_wgrad);
-    grouped_matmul_wgrad_cpu(dw, CF(dc), lddc, CF(a), lda, offsets, G, n, k);
+    grouped_matmul_wgrad_cpu(dw, CF(dc), lddc, CF(a), lda, offsets, G, n, k, acc);
 }
 
 // ---- embedding, norm ----

@@ -97,8 +97,9 @@ typedef struct {
 // or [K,M]; B is [K,N] (trans_b=0) or [N,K]. Linear layer y = x W^T: matmul(b, y, x, W, T, out, in, 0, 1, 1, 0).
 void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
             float alpha, float beta);
-// Weight gradient of a linear layer y = x W^T: dW[n_out, n_in] += dy[T, n_out]^T x[T, n_in] (dW fp32).
-void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T);
+// Weight gradient of a linear layer y = x W^T: dW[n_out, n_in] += dy[T, n_out]^T x[T, n_in] (dW fp32);
+// acc = OP_WRITE: dW = ... instead (zeros when T = 0), the first backward after model_zero_grad_deferred.
+void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc);
 // Grouped GEMM over row groups (the experts of an MoE layer): for g < G, rows r in
 // [offsets[g], offsets[g+1]) (offsets int32 [G+1], offsets[G] = rows):
 //   C[r, 0:n] = beta * C[r, 0:n] + A[r, 0:k] @ W_g^T,   W_g = w + g*n*k, [n, k] row-major
@@ -106,8 +107,9 @@ void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_
 void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                     const int32_t *offsets, int G, int rows, int n, int k, float beta);
 // dW_g [n, k] += dC_g^T A_g for every group (dW fp32): the weight gradient of the above (trans_w = 1).
+// acc = OP_WRITE: dW_g = ... for every group instead (zeros for a group without rows).
 void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,
-                          const int32_t *offsets, int G, int rows, int n, int k);
+                          const int32_t *offsets, int G, int rows, int n, int k, int acc);
 
 // ---- embedding ----
 void embedding_forward(backend_t *b, void *out, const int32_t *ids, const void *table, int T, int C);

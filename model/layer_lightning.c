@@ -95,12 +95,12 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
     // out = gated Wout^T
     void *dgated = model_scratch_take(s, TA, es);
     matmul(b, dgated, dout, WP(m, p->out), T, A, C, 0, 0, 1.0f, 0.0f);
-    matmul_wgrad(b, GP(m, p->out), dout, ACT(m, a->gated), C, A, T);
+    matmul_wgrad(b, GP(m, p->out), dout, ACT(m, a->gated), C, A, T, m->grad_write);
     // gated = sigmoid(gate_pre) * o_norm; gate_pre = h Wgate^T
     void *dgate_pre = model_scratch_take(s, TA, es), *do_norm = model_scratch_take(s, TA, es);
     sigmoid_gate_backward(b, dgate_pre, do_norm, dgated, ACT(m, a->gate_pre), ACT(m, a->o_norm), TA, OP_WRITE);
     matmul(b, din, dgate_pre, WP(m, p->gate), T, C, A, 0, 0, 1.0f, 1.0f);
-    matmul_wgrad(b, GP(m, p->gate), dgate_pre, h, A, C, T);
+    matmul_wgrad(b, GP(m, p->gate), dgate_pre, h, A, C, T, m->grad_write);
     // o_norm = rmsnorm_A(o_core)
     void *do_core = model_scratch_take(s, TA, es);
     rmsnorm_backward(b, do_core, GP(m, p->out_norm), do_norm, ACT(m, a->o_core), WP(m, p->out_norm),
@@ -114,6 +114,6 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
     qkv_merge(b, dqkv, dq, dk, dv, T, H, D);
     act_backward(b, c->hidden_act, dqkv_pre, dqkv, ACT(m, a->qkv_pre), 3 * TA, OP_WRITE);
     matmul(b, din, dqkv_pre, WP(m, p->qkv), T, C, 3 * A, 0, 0, 1.0f, 1.0f);
-    matmul_wgrad(b, GP(m, p->qkv), dqkv_pre, h, 3 * A, C, T);
+    matmul_wgrad(b, GP(m, p->qkv), dqkv_pre, h, 3 * A, C, T, m->grad_write);
     s->used = mark;
 }

@@ -80,15 +80,15 @@ void model_moe_backward(model_t *m, int l, const void *dout, void *din, float au
         // ye = act W2_e^T
         void *dact = model_scratch_take(s, (size_t)S * F, es);
         grouped_matmul(b, dact, F, dye, C, WP(m, p->w2), 0, off, E, S, F, C, 0.0f);
-        grouped_matmul_wgrad(b, GP(m, p->w2), dye, C, ACT(m, a->act), F, off, E, S, C, F);
+        grouped_matmul_wgrad(b, GP(m, p->w2), dye, C, ACT(m, a->act), F, off, E, S, C, F, m->grad_write);
         // act = act(h1) * h3
         void *dh13 = model_scratch_take(s, (size_t)S * 2 * F, es), *dh3 = (char *)dh13 + (size_t)F * es;
         glu_backward(b, c->hidden_act, dh13, dact, ACT(m, a->h13), S, F, OP_WRITE);
         // h1 = xe W1_e^T, h3 = xe W3_e^T (every dispatched row belongs to exactly one expert)
         grouped_matmul(b, dxe, C, dh13, 2 * F, WP(m, p->w1), 0, off, E, S, C, F, 0.0f);
         grouped_matmul(b, dxe, C, dh3, 2 * F, WP(m, p->w3), 0, off, E, S, C, F, 1.0f);
-        grouped_matmul_wgrad(b, GP(m, p->w1), dh13, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
-        grouped_matmul_wgrad(b, GP(m, p->w3), dh3, 2 * F, ACT(m, a->xe), C, off, E, S, F, C);
+        grouped_matmul_wgrad(b, GP(m, p->w1), dh13, 2 * F, ACT(m, a->xe), C, off, E, S, F, C, m->grad_write);
+        grouped_matmul_wgrad(b, GP(m, p->w3), dh3, 2 * F, ACT(m, a->xe), C, off, E, S, F, C, m->grad_write);
     }
     moe_dispatch_backward(b, din, dxe, IACT(m, a->perm), T, C, K, OP_ACCUMULATE);
     // routing: topk_w and (through the aux loss) probs depend on logits = h2 Wg^T
@@ -96,7 +96,7 @@ void model_moe_backward(model_t *m, int l, const void *dout, void *din, float au
     moe_route_backward(b, dlogits, dtopk_w, aux_coef, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), T,
                        E, K, OP_WRITE);
     matmul(b, din, dlogits, WP(m, p->router), T, C, E, 0, 0, 1.0f, 1.0f);
-    matmul_wgrad(b, GP(m, p->router), dlogits, ACT(m, a->h2), E, C, T);
+    matmul_wgrad(b, GP(m, p->router), dlogits, ACT(m, a->h2), E, C, T, m->grad_write);
     s->used = mark;
 }
 

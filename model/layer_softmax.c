@@ -233,7 +233,7 @@ void model_softmax_backward(model_t *m, int l, const void *dout, void *din, mode
 
     void *d_o = model_scratch_take(s, TA, es);
     matmul(b, d_o, dout, WP(m, p->wo), T, A, C, 0, 0, 1.0f, 0.0f);
-    matmul_wgrad(b, GP(m, p->wo), dout, ACT(m, a->o_core), C, A, T);
+    matmul_wgrad(b, GP(m, p->wo), dout, ACT(m, a->o_core), C, A, T, m->grad_write);
     void *dq = model_scratch_take(s, TA, es), *dk = model_scratch_take(s, TKV, es), *dv = model_scratch_take(s, TKV, es);
     attention_backward(b, dq, dk, dv, d_o, ACT(m, a->o_core), STAT(m, a->lse), ACT(m, a->q), ACT(m, a->k),
                        ACT(m, a->v), &seqs, H, KV, D, c->sliding_window, OP_WRITE);
@@ -243,8 +243,8 @@ void model_softmax_backward(model_t *m, int l, const void *dout, void *din, mode
     matmul(b, din, dq_pre, WP(m, p->wq), T, C, A, 0, 0, 1.0f, 1.0f);
     matmul(b, din, dk_pre, WP(m, p->wk), T, C, KVD, 0, 0, 1.0f, 1.0f);
     matmul(b, din, dv, WP(m, p->wv), T, C, KVD, 0, 0, 1.0f, 1.0f);
-    matmul_wgrad(b, GP(m, p->wq), dq_pre, h, A, C, T);
-    matmul_wgrad(b, GP(m, p->wk), dk_pre, h, KVD, C, T);
-    matmul_wgrad(b, GP(m, p->wv), dv, h, KVD, C, T);
+    matmul_wgrad(b, GP(m, p->wq), dq_pre, h, A, C, T, m->grad_write);
+    matmul_wgrad(b, GP(m, p->wk), dk_pre, h, KVD, C, T, m->grad_write);
+    matmul_wgrad(b, GP(m, p->wv), dv, h, KVD, C, T, m->grad_write);
     s->used = mark;
 }

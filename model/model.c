@@ -125,6 +125,7 @@ model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *p
     model_t *m = cispo_calloc(1, sizeof *m);
     m->cfg = *cfg;
     m->be = be;
+    m->grad_write = OP_ACCUMULATE;  // backward adds to m->grads (model_zero_grad_deferred: writes once)
     m->max_tokens = max_tokens;
     m->esize = dtype_size(be->act_dtype);
     param_table_build_experts(&m->table, cfg, e_lo, e_hi);
@@ -179,7 +180,46 @@ void model_free(model_t *m) {
     free(m);
 }
 
-void model_zero_grad(model_t *m) { backend_zero(m->be, m->grads, m->table.n_floats * sizeof(float)); }
+void model_zero_grad(model_t *m) {
+    backend_zero(m->be, m->grads, m->table.n_floats * sizeof(float));
+    m->grad_write = OP_ACCUMULATE;
+}
+
+void model_zero_grad_deferred(model_t *m) {
+    if (m->ep) {  // expert gradients may come in several pieces (model/moe_ep.c)
+        model_zero_grad(m);
+        return;
+    }
+    const model_config_t *c = &m->cfg;
+    const param_table_t *t = &m->table;
+    const size_t C = (size_t)c->hidden_size, A = (size_t)model_attn_width(c), V = (size_t)c->vocab_size;
+    size_t zeroed = 0, written = 0;  // floats of each kind: together the whole buffer
+#define ZERO(off, n) (backend_zero(m->be, m->grads + (off), (n) * sizeof(float)), zeroed += (n))
+    ZERO(t->embed, V * C);
+    ZERO(t->final_norm, C);
+    if (t->lm_head != t->embed) ZERO(t->lm_head, V * C);
+    const size_t KVD = (size_t)c->n_kv_heads * c->head_dim, E = (size_t)(t->e_hi - t->e_lo);
+    const size_t F = (size_t)c->intermediate_size;
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_params_t *p = &t->layers[l];
+        ZERO(p->input_norm, C);
+        ZERO(p->post_norm, C);
+        if (c->layer_kind[l] == LAYER_LIGHTNING) {
+            ZERO(p->out_norm, A);
+            written += 3 * A * C + A * C + C * A;  // qkv, gate, out
+        } else {
+            written += A * C + 2 * KVD * C + C * A;  // q, k, v, o
+        }
+        written += (size_t)c->n_experts * C + 3 * E * F * C;  // router, w1, w3, w2
+    }
+#undef ZERO
+    CISPO_ASSERT(zeroed + written == t->n_floats);  // a parameter neither written nor zeroed would keep stale sums
+    m->grad_write = OP_WRITE;
+}
+
+void model_grads_settle(model_t *m) {
+    if (m->grad_write == OP_WRITE) model_zero_grad(m);
+}
 
 void model_sync_weights(model_t *m) {
     if (m->wparams == (void *)m->params) return;
@@ -409,6 +449,7 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef) {
     // lookups (a tied lm_head still contributes through the LM head above)
     embedding_backward(b, GP(m, m->table.embed), dx, IACT(m, m->ids), T, C, c->has_pad_token ? c->pad_token_id : -1);
     if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, -1, off, len, model_grad_ranges(m, -1, off, len));
+    m->grad_write = OP_ACCUMULATE;
 }
 
 // params.h's layout: embed, then each layer's tensors one after another (input_layernorm first), then

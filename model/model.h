@@ -4,7 +4,7 @@
 // defines: model_t, model_layer_acts_t, model_cache_t, model_create, model_create_on, model_create_experts,
 //          model_free,
 //          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
-//          model_backward, model_zero_grad,
+//          model_backward, model_zero_grad, model_zero_grad_deferred, model_grads_settle,
 //          model_sync_weights, model_routes, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
 //          MODEL_CACHE_DECODE, model_grad_hook_t, model_grad_ranges
 //
@@ -148,6 +148,8 @@ typedef struct {
     // the GPU's routes, or a training forward with its rollout's, so that two evaluations that round
     // differently cannot pick different experts at a near-tie of the router. Set it around model_forward only.
     const int32_t *route_replay;
+    int grad_write;     // the next model_backward writes the gradients of the weights one op covers whole
+                        // (model_zero_grad_deferred); OP_WRITE or OP_ACCUMULATE as the wgrad ops take it
 
     // backward scratch (one allocation, bytes)
     char *scratch;
@@ -196,6 +198,13 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef);
 // exactly once. Returns the count (1 or 2); off and len hold up to 2.
 int model_grad_ranges(const model_t *m, int layer, size_t off[2], size_t len[2]);
 void model_zero_grad(model_t *m);
+// model_zero_grad without the pass over the whole buffer: the next model_backward writes the gradients of
+// every linear and expert weight instead of adding to them (an expert without tokens gets zeros), and only
+// the rest (norms, embedding, LM head: a few percent) is zeroed now. Until that backward m->grads is not
+// zero: call model_grads_settle before reading it when no backward may have run (a rank without
+// micro-batches). Under expert parallelism it is model_zero_grad.
+void model_zero_grad_deferred(model_t *m);
+void model_grads_settle(model_t *m);
 // The experts the last forward routed layer l's tokens to: idx [m->T][K] (host), read from the backend.
 void model_routes(const model_t *m, int layer, int32_t *idx);
 // Copies the fp32 master into the working copy (after params were loaded or changed outside the

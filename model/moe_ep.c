@@ -224,14 +224,14 @@ static void experts_backward(model_t *m, int l, int g) {
     void *dh3 = (char *)dh13 + (size_t)F * m->esize, *dx = ROWS(ep->dxr, at, C);
     // y = act W2_e^T
     grouped_matmul(b, dact, F, dy, C, WP(m, p->w2 + e0), 0, locd, ep->nl, R, F, C, 0.0f);
-    grouped_matmul_wgrad(b, GP(m, p->w2 + e0), dy, C, act, F, locd, ep->nl, R, C, F);
+    grouped_matmul_wgrad(b, GP(m, p->w2 + e0), dy, C, act, F, locd, ep->nl, R, C, F, OP_ACCUMULATE);
     // act = act(h1) * h3
     glu_backward(b, c->hidden_act, dh13, dact, h13, R, F, OP_WRITE);
     // h1 = x W1_e^T, h3 = x W3_e^T
     grouped_matmul(b, dx, C, dh13, 2 * F, WP(m, p->w1 + e0), 0, locd, ep->nl, R, C, F, 0.0f);
     grouped_matmul(b, dx, C, dh3, 2 * F, WP(m, p->w3 + e0), 0, locd, ep->nl, R, C, F, 1.0f);
-    grouped_matmul_wgrad(b, GP(m, p->w1 + e0), dh13, 2 * F, x, C, locd, ep->nl, R, F, C);
-    grouped_matmul_wgrad(b, GP(m, p->w3 + e0), dh3, 2 * F, x, C, locd, ep->nl, R, F, C);
+    grouped_matmul_wgrad(b, GP(m, p->w1 + e0), dh13, 2 * F, x, C, locd, ep->nl, R, F, C, OP_ACCUMULATE);
+    grouped_matmul_wgrad(b, GP(m, p->w3 + e0), dh3, 2 * F, x, C, locd, ep->nl, R, F, C, OP_ACCUMULATE);
 }
 
 // Both groups' blocks of layer l (saved counts); the regions' rows. Aborts when they exceed the buffers.

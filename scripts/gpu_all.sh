@@ -22,7 +22,8 @@ part() {  # part NAME SECONDS COMMAND...: runs it with a time limit, log in $out
     local rc=$?
     [ $rc = 0 ] || fails=$((fails + 1))
     echo "== $name: rc $rc in $((SECONDS - t0)) s$([ $rc = 124 ] && echo " (time limit $limit s)")"
-    tar -czf "$out/logs.tar.gz.tmp" -C "$out" --exclude 'logs.tar.gz*' . 2>/dev/null && mv "$out/logs.tar.gz.tmp" "$out/logs.tar.gz"
+    # (tar's status 1, a file that changed while read, still leaves a whole archive)
+    tar -czf "$out/logs.tar.gz.tmp" -C "$out" --exclude 'logs.tar.gz*' . 2>/dev/null; mv -f "$out/logs.tar.gz.tmp" "$out/logs.tar.gz"
 }
 for t in ${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 test_nccl_ep:30 test_train_gpu:90}; do
     # blocking launches: a kernel fault is reported by the op that launched it

@@ -511,7 +511,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             free(mb), mb = NULL;
             continue;
         }
-        model_zero_grad(t->m);
+        model_zero_grad_deferred(t->m);  // the first backward writes the gradients (model.h)
         for (int k = 0; k < nmb && !rc; k++) {
             const micro_t *b = &mb[k];
             long at = first_tok[lo + b->first];
@@ -528,6 +528,7 @@ int train_rl_step(train_t *t, metrics_t *mt) {
             micro_backward(t->m, seqs + lo, b, d + at, t->aux_coef * (float)b->T / (float)upd_packed);
             packed += b->T;
         }
+        model_grads_settle(t->m);  // zeros where no backward ran (a rank without micro-batches)
         // every rank issues the reductions its backward did not (all of them without micro-batches)
         if (train_issue_grads(t) && !rc) rc = -1;
         moe_ep_serve(t->m, 1);

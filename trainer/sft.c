@@ -105,7 +105,7 @@ int train_sft_step(train_t *t, metrics_t *mt) {
     micro_t *mb;
     int nmb = micro_plan(seqs, nb, c->micro_tokens, &mb);
     if (nmb < 0) return free(idx), free(seqs), -1;
-    model_zero_grad(t->m);
+    model_zero_grad_deferred(t->m);  // the first backward writes the gradients (model.h)
     double loss = 0;
     long correct_seq = 0;
     float *lp = cispo_malloc(sizeof(float) * (size_t)(my_tok + 1)), *d = cispo_malloc(sizeof(float) * (size_t)(my_tok + 1));
@@ -126,6 +126,7 @@ int train_sft_step(train_t *t, metrics_t *mt) {
         train_arm_grad_reduce(t, k == nmb - 1);  // the last backward starts each layer's reduction
         micro_backward(t->m, seqs, &mb[k], d, t->aux_coef * (float)mb[k].T / (float)n_packed);
     }
+    model_grads_settle(t->m);  // zeros where no backward ran (a rank without micro-batches)
     // every rank issues the reductions its backward did not (all of them without micro-batches)
     if (train_issue_grads(t) && !rc) rc = -1;
     moe_ep_serve(t->m, 1);  // expert parallelism: serve the experts to the EP group's ranks with more micro-batches

@@ -2,6 +2,7 @@
 // gradient of a linear layer, fp32 reference (kernels/ops.h states the contract).
 // defines: grouped_matmul_cpu, grouped_matmul_wgrad_cpu, matmul_wgrad_cpu
 #include <cblas.h>
+#include <string.h>
 
 #include "kernels/cpu/ops_cpu.h"
 
@@ -17,15 +18,22 @@ void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float 
 }
 
 void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,
-                              int G, int n, int k) {
+                              int G, int n, int k, int acc) {
     for (int g = 0; g < G; g++) {
         int r0 = offsets[g], rows = offsets[g + 1] - r0;
-        if (rows <= 0) continue;
+        if (rows <= 0) {
+            if (!acc) memset(dw + (size_t)g * n * k, 0, (size_t)n * k * sizeof(float));
+            continue;
+        }
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, k, rows, 1.0f, dc + (size_t)r0 * lddc, lddc,
-                    a + (size_t)r0 * lda, lda, 1.0f, dw + (size_t)g * n * k, k);
+                    a + (size_t)r0 * lda, lda, acc ? 1.0f : 0.0f, dw + (size_t)g * n * k, k);
     }
 }
 
-void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T) {
-    matmul_cpu(dw, dy, x, n_out, n_in, T, 1, 0, 1.0f, 1.0f);
+void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T, int acc) {
+    if (T <= 0) {
+        if (!acc) memset(dw, 0, (size_t)n_out * n_in * sizeof(float));
+        return;
+    }
+    matmul_cpu(dw, dy, x, n_out, n_in, T, 1, 0, 1.0f, acc ? 1.0f : 0.0f);
 }

@@ -156,9 +156,10 @@ void attention_decode_cpu(float *o, const float *q, const float *kpool, const fl
 // ---- ops added with the op API (kernels/ops.h gives each contract; these are their fp32 references) ----
 void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float *w, int trans_w,
                         const int32_t *offsets, int G, int n, int k, float beta);
+// acc = 0 (OP_WRITE): dw is written (zeros where no rows), else added to
 void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,
-                              int G, int n, int k);
-void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T);
+                              int G, int n, int k, int acc);
+void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T, int acc);
 void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, float beta, size_t n);
 void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D, int act);
 void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D);

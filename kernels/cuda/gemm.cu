@@ -61,15 +61,18 @@ extern "C" int matmul_cuda(void *blas, void *c, const void *a, const void *bm, i
                    beta, c, n, t, t, "matmul_cuda");
 }
 
-// dW[n_out, n_in] += dy[T, n_out]^T x[T, n_in], dW fp32
+// dW[n_out, n_in] (+)= dy[T, n_out]^T x[T, n_in], dW fp32 (acc 0: written)
 extern "C" int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const void *x, int n_out, int n_in, int T,
-                                 int dtype, cudaStream_t st) {
-    (void)st;
+                                 int acc, int dtype, cudaStream_t st) {
     cudaDataType_t t = CUDA_R_16BF;
     if (dtype_type(dtype, &t, "matmul_wgrad_cuda")) return -1;
-    if (T <= 0) return 0;
-    return gemm_rm((cublasHandle_t)blas, 1, 0, n_out, n_in, T, 1.0f, dy, n_out, x, n_in, 1.0f, dw, n_in, t,
-                   CUDA_R_32F, "matmul_wgrad_cuda");
+    if (T <= 0) {
+        if (acc || n_out <= 0 || n_in <= 0) return 0;
+        cudaError_t e = cudaMemsetAsync(dw, 0, (size_t)n_out * n_in * sizeof(float), st);
+        return e == cudaSuccess ? 0 : cuda_fail("matmul_wgrad_cuda", e);
+    }
+    return gemm_rm((cublasHandle_t)blas, 1, 0, n_out, n_in, T, 1.0f, dy, n_out, x, n_in, acc ? 1.0f : 0.0f, dw, n_in,
+                   t, CUDA_R_32F, "matmul_wgrad_cuda");
 }
 
 // The grouped GEMMs keep everything on the device: each CTA finds its tile from the offsets, so
@@ -140,12 +143,17 @@ extern "C" int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, 
 }
 
 extern "C" int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, int lddc, const void *a, int lda,
-                                         const int32_t *offsets, int G, int rows, int n, int k, int dtype, void *ws,
-                                         size_t ws_bytes, cudaStream_t st) {
+                                         const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype,
+                                         void *ws, size_t ws_bytes, cudaStream_t st) {
     (void)blas, (void)ws, (void)ws_bytes;
     const char *op = "grouped_matmul_wgrad_cuda";
     if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
-    if (G <= 0 || rows <= 0 || n <= 0 || k <= 0) return 0;
+    if (G <= 0 || n <= 0 || k <= 0) return 0;
+    if (rows <= 0) {  // no rows at all: nothing to add, or zeros to write
+        if (acc) return 0;
+        cudaError_t e = cudaMemsetAsync(dw, 0, (size_t)G * n * k * sizeof(float), st);
+        return e == cudaSuccess ? 0 : cuda_fail(op, e);
+    }
     if (G > 65535) return cispo_fail("%s: G = %d groups (at most 65535)", op, G);
     int vec = aligned16(dc) && aligned16(a) && lddc % 8 == 0 && lda % 8 == 0 && n % 8 == 0 && k % 8 == 0;
     int pair = ((uintptr_t)dw & 7) == 0 && k % 2 == 0;  // float2 read-add-write
@@ -154,6 +162,6 @@ extern "C" int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, 
     cudaError_t e = cudaFuncSetAttribute(gg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
     if (e != cudaSuccess) return cuda_fail(op, e);
     gg_wgrad<<<grid, GG_THREADS, GG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc, (const __nv_bfloat16 *)a, lda,
-                                                offsets, n, k, vec, pair);
+                                                offsets, n, k, vec, pair, acc);
     return launch_check(op);
 }

@@ -260,15 +260,25 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
 }
 
 // dW_g [n, k] += dC_g^T A_g over the rows of group g = blockIdx.z; tile (blockIdx.y over n,
-// blockIdx.x over k). dC_g^T is M-major (row r of dC holds m), A_g N-major.
+// blockIdx.x over k). dC_g^T is M-major (row r of dC holds m), A_g N-major. add 0: dW_g is written
+// (zeros for a group without rows) instead of read, added to and written back.
 __global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfloat16 *dc, int lddc,
                                                         const __nv_bfloat16 *a, int lda, const int32_t *offsets,
-                                                        int n, int k, int vec, int pair) {
+                                                        int n, int k, int vec, int pair, int add) {
     extern __shared__ __align__(128) unsigned char gg_smem[];
     const int g = blockIdx.z, r0 = offsets[g], nr = offsets[g + 1] - r0;
-    if (nr <= 0) return;
     const int m0 = blockIdx.y * GG_BM, n0 = blockIdx.x * GG_BN;
     const int mlim = min(GG_BM, n - m0), nlim = min(GG_BN, k - n0);
+    if (nr <= 0) {
+        if (!add) {
+            float *dwg = dw + (size_t)g * n * k;
+            for (int i = threadIdx.x; i < GG_BM * GG_BN; i += GG_THREADS) {
+                int row = i / GG_BN, col = i % GG_BN;
+                if (row < mlim && col < nlim) dwg[(size_t)(m0 + row) * k + n0 + col] = 0.0f;
+            }
+        }
+        return;
+    }
     float acc[4][4][4];
 #pragma unroll
     for (int mi = 0; mi < 4; mi++)
@@ -276,8 +286,8 @@ __global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfl
         for (int ni = 0; ni < 4; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
-    gg_mainloop<GG_BM, GG_STAGES, false, false>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
-                              vec, (__nv_bfloat16 *)gg_smem);
+    gg_mainloop<GG_BM, GG_STAGES, false, false>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0,
+                                                lda, nlim, nr, vec, (__nv_bfloat16 *)gg_smem);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
     const int gid = lane >> 2, tig = lane & 3;
     float *dwg = dw + (size_t)g * n * k;
@@ -293,13 +303,13 @@ __global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfl
                 int col = wn * 32 + ni * 8 + 2 * tig;
                 float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
                 if (pair && col + 1 < nlim) {
-                    float2 *p2 = (float2 *)(dr + col), o = *p2;
+                    float2 *p2 = (float2 *)(dr + col), o = add ? *p2 : make_float2(0.0f, 0.0f);
                     o.x += v0;
                     o.y += v1;
                     *p2 = o;
                 } else {
-                    if (col < nlim) dr[col] += v0;
-                    if (col + 1 < nlim) dr[col + 1] += v1;
+                    if (col < nlim) dr[col] = add ? dr[col] + v0 : v0;
+                    if (col + 1 < nlim) dr[col + 1] = add ? dr[col + 1] + v1 : v1;
                 }
             }
         }

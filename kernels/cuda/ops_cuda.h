@@ -36,14 +36,14 @@ extern "C" {
 // ---- GEMMs (kernels/cuda/gemm.cu): cuBLAS, bf16 or fp32 inputs, fp32 accumulation ----
 int matmul_cuda(void *blas, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
                 float alpha, float beta, int dtype, cudaStream_t st);
-int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int dtype,
-                      cudaStream_t st);
+int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc,
+                      int dtype, cudaStream_t st);
 size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k);
 int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                         const int32_t *offsets, int G, int rows, int n, int k, float beta, int dtype, void *ws,
                         size_t ws_bytes, cudaStream_t st);
 int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, int lddc, const void *a, int lda,
-                              const int32_t *offsets, int G, int rows, int n, int k, int dtype, void *ws,
+                              const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype, void *ws,
                               size_t ws_bytes, cudaStream_t st);
 
 // ---- the fp32 LM head (kernels/cuda/lmhead.cu): chunks of tokens, logits never all at once ----

@@ -28,9 +28,11 @@ static backend_t gpu;
 // HF parity fixtures narrower than the CUDA kernels take run widened to 64 (tests/gpu/widen.h).
 // Tolerances of a bf16 model against the fp32 reference (stated once, used everywhere below).
 #define TOL_LOGP_MAX 0.08    // max |dlogp| per token
-#define TOL_LOGP_MEAN 0.015  // mean |dlogp|
+#define TOL_LOGP_MEAN 0.02   // mean |dlogp| (bf16's 2^-9 of logits ~10 in size with the x3 random weights)
 #define TOL_LOSS_REL 1e-2    // relative error of the mean NLL
-#define TOL_GRAD_REL 0.06    // ||g_gpu - g_cpu|| / ||g_cpu|| per tensor
+#define TOL_GRAD_REL 0.06    // ||g_gpu - g_cpu|| / max(||g_cpu||, floor) per tensor, floor = ||g_all|| / (4 sqrt(n)):
+                             // bf16 noise in the upstream gradient a tensor shares with the others is on the
+                             // scale of the others (an expert that got one token has a tiny gradient)
 #define TOL_UPDATE_REL 0.35  // three AdamW updates: ||dp_gpu - dp_cpu|| / ||dp_cpu|| (Adam's sign noise)
 #define TOL_DECODE 0.05      // decode vs the GPU training forward, max |dlogp|
 
@@ -127,15 +129,25 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
             mx = fmax(mx, d), mean += d, cnt++;
         }
     mean /= cnt;
-    double worst_g = 0;
+    double worst_g = 0, all2 = 0;
     const char *worst_name = "";
+    int floored = 0;
+    for (size_t i = 0; i < np; i++) all2 += (double)gc[i] * gc[i];
+    const double floor_norm = sqrt(all2) / (4 * sqrt((double)mc->table.n_entries));
     for (int e = 0; e < mc->table.n_entries; e++) {
         const param_entry_t *pe = &mc->table.entries[e];
-        double r = test_rel_l2(gg + pe->offset, gc + pe->offset, pe->numel);
+        double d2 = 0, c2 = 0;
+        for (size_t i = 0; i < pe->numel; i++) {
+            const double d = (double)gg[pe->offset + i] - gc[pe->offset + i];
+            d2 += d * d, c2 += (double)gc[pe->offset + i] * gc[pe->offset + i];
+        }
+        floored += sqrt(c2) < floor_norm;
+        const double r = sqrt(d2) / fmax(sqrt(c2), floor_norm);
         if (!(r <= worst_g)) worst_g = r, worst_name = pe->name;
     }
-    printf("%-48s logp max %.3g mean %.3g | loss %.6f vs %.6f | worst grad rel %.3g (%s) | %d of %d tokens routed "
-           "otherwise in fp32\n", name, mx, mean, loss_g, loss_c, worst_g, worst_name, flips, b.T);
+    printf("%-48s logp max %.3g mean %.3g | loss %.6f vs %.6f | worst grad rel %.3g (%s; %d tensors below the floor) | "
+           "%d of %d tokens routed otherwise in fp32\n", name, mx, mean, loss_g, loss_c, worst_g, worst_name, floored,
+           flips, b.T);
     TEST_LE(mx, TOL_LOGP_MAX, "%s: max |dlogp| %.3g", name, mx);
     TEST_LE(mean, TOL_LOGP_MEAN, "%s: mean |dlogp| %.3g", name, mean);
     TEST_LE(fabs(loss_g - loss_c) / fabs(loss_c), TOL_LOSS_REL, "%s: loss %.6f vs %.6f", name, loss_g, loss_c);
@@ -175,7 +187,26 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     TEST_LE(upd, TOL_UPDATE_REL, "%s: AdamW updates agree (relative error %.3g)", name, upd);
 
     // decode on the GPU against the GPU training forward of the same tokens, which replays the decode's
-    // routes (prefill's for the prompt, each step's for its token; the last token's own)
+    // routes (prefill's for the prompt, each step's for its token; the last token's own). With a rope whose
+    // frequencies depend on the length (dynamic, longrope) a token decoded at length s keeps the keys of
+    // earlier lengths, as transformers' generate does, where one forward uses its whole length's: the two
+    // are compared over the first nd tokens, the lengths that share the frequencies of length 1.
+    int nd = n;
+    if (model_rope_by_length(cfg)) {
+        const int half = cfg->rotary_dim / 2;
+        float *f1 = cispo_malloc(sizeof(float) * half), *fs = cispo_malloc(sizeof(float) * half), sc1, scs;
+        model_rope_inv_freq(cfg, 1, f1, &sc1);
+        for (int len = 2; len <= n; len++) {
+            model_rope_inv_freq(cfg, len, fs, &scs);
+            if (scs != sc1 || memcmp(f1, fs, sizeof(float) * half)) {
+                nd = len - 1;
+                break;
+            }
+        }
+        free(f1), free(fs);
+    }
+    const int n_all = n;
+    n = nd;
     infer_t *e = infer_create(mg, 3, n + 2);
     const int V = cfg->vocab_size, p = n / 3 > 0 ? n / 3 : 1, slot = 1;
     float *logits = cispo_malloc(sizeof(float) * V), *dec = cispo_malloc(sizeof(float) * n);
@@ -209,8 +240,8 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     mg->route_replay = NULL;
     double dmax = 0;
     for (int t = p; t < n; t++) dmax = fmax(dmax, fabs((double)dec[t - 1] - ref[t - 1]));
-    printf("%-48s decode vs training forward on the GPU: max |dlogp| %.3g (%d tokens routed otherwise without "
-           "replay)\n", name, dmax, dflips);
+    printf("%-48s decode vs training forward on the GPU: max |dlogp| %.3g over %d tokens of %d (%d routed otherwise "
+           "without replay)\n", name, dmax, n - p, n_all, dflips);
     TEST_LE(dmax, TOL_DECODE, "%s: GPU decode log-probs equal the GPU training forward's (%.3g)", name, dmax);
     infer_free(e);
 
