@@ -28,6 +28,8 @@ struct dist_nccl {
         cudaEvent_t ready, done;  // the rows are ready (compute stream) / the exchange is done (side stream)
         int busy;
     } slot[NSLOT];
+    cudaEvent_t gready, gdone;  // gradient reductions: after the compute stream / all of them done
+    int grads_pending;          // reductions started since the last dist_nccl_grads_wait
 };
 
 int dist_nccl_available(void) { return 1; }
@@ -79,6 +81,8 @@ dist_nccl_t *dist_nccl_init(dist_t *g, backend_t *be) {
         ce = cudaEventCreateWithFlags(&c->slot[i].ready, cudaEventDisableTiming);
         if (ce == cudaSuccess) ce = cudaEventCreateWithFlags(&c->slot[i].done, cudaEventDisableTiming);
     }
+    if (ce == cudaSuccess) ce = cudaEventCreateWithFlags(&c->gready, cudaEventDisableTiming);
+    if (ce == cudaSuccess) ce = cudaEventCreateWithFlags(&c->gdone, cudaEventDisableTiming);
     if (ce != cudaSuccess) {
         cispo_fail("%s rank %d: the exchange stream or its events: %s", g->host, g->rank, cudaGetErrorString(ce));
         dist_nccl_free(c);
@@ -94,6 +98,8 @@ void dist_nccl_free(dist_nccl_t *c) {
         if (c->slot[i].ready) cudaEventDestroy(c->slot[i].ready);
         if (c->slot[i].done) cudaEventDestroy(c->slot[i].done);
     }
+    if (c->gready) cudaEventDestroy(c->gready);
+    if (c->gdone) cudaEventDestroy(c->gdone);
     if (c->side) cudaStreamDestroy(c->side);
     free(c);
 }
@@ -139,6 +145,53 @@ int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n) {
     }
     NCCL_TRY(c, "all-gather", ncclGroupEnd());
     return 0;
+}
+
+// [b, e) of buf summed on stream s: all-reduced, or reduced to rank root (root >= 0), in calls of NCHUNK
+// (inside the caller's group).
+static int sum_range_on(dist_nccl_t *c, cudaStream_t s, float *buf, size_t b, size_t e, int root) {
+    for (size_t o = b; o < e; o += NCHUNK) {
+        size_t k = e - o < NCHUNK ? e - o : NCHUNK;
+        ncclResult_t rc = root < 0 ? ncclAllReduce(buf + o, buf + o, k, ncclFloat, ncclSum, c->comm, s)
+                                   : ncclReduce(buf + o, buf + o, k, ncclFloat, ncclSum, root, c->comm, s);
+        if (rc != ncclSuccess) return nccl_fail(c, root < 0 ? "gradient all-reduce" : "gradient reduce", rc);
+    }
+    return 0;
+}
+
+int dist_nccl_grads_start(dist_nccl_t *c, float *buf, const size_t *off, const size_t *len, int n, size_t total,
+                          int zero) {
+    cudaError_t ce = cudaEventRecord(c->gready, STREAM(c));
+    if (ce == cudaSuccess) ce = cudaStreamWaitEvent(c->side, c->gready, 0);
+    if (ce != cudaSuccess) return cispo_fail("ordering a gradient reduction after the backward: %s", cudaGetErrorString(ce));
+    const int W = c->g->world;
+    NCCL_TRY(c, "group start", ncclGroupStart());
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const size_t b = off[i], e = off[i] + len[i];
+        if (!zero) {
+            rc = sum_range_on(c, c->side, buf, b, e, -1);
+            continue;
+        }
+        for (int r = 0; r < W && !rc; r++) {  // each owner's part of [b, e)
+            size_t sb, se;
+            dist_shard_range(W, r, total, &sb, &se);
+            const size_t lo = sb > b ? sb : b, hi = se < e ? se : e;
+            if (hi > lo) rc = sum_range_on(c, c->side, buf, lo, hi, r);
+        }
+    }
+    if (rc) return ncclGroupEnd(), -1;
+    NCCL_TRY(c, "gradient reduction", ncclGroupEnd());
+    c->grads_pending = 1;
+    return 0;
+}
+
+int dist_nccl_grads_wait(dist_nccl_t *c) {
+    if (!c->grads_pending) return 0;
+    c->grads_pending = 0;
+    cudaError_t ce = cudaEventRecord(c->gdone, c->side);
+    if (ce == cudaSuccess) ce = cudaStreamWaitEvent(STREAM(c), c->gdone, 0);
+    return ce == cudaSuccess ? 0 : cispo_fail("waiting for the gradient reductions: %s", cudaGetErrorString(ce));
 }
 
 static int sendrecv_on(dist_nccl_t *c, cudaStream_t s, const void *send, const moe_ep_block_t *sb, int nsb,
@@ -230,6 +283,12 @@ int dist_nccl_reduce_scatter_sum_f32(dist_nccl_t *c, float *buf, size_t n) {
     return (void)c, (void)buf, (void)n, no_nccl();
 }
 int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n) { return (void)c, (void)buf, (void)n, no_nccl(); }
+int dist_nccl_grads_start(dist_nccl_t *c, float *buf, const size_t *off, const size_t *len, int n, size_t total,
+                          int zero) {
+    (void)c, (void)buf, (void)off, (void)len, (void)n, (void)total, (void)zero;
+    return no_nccl();
+}
+int dist_nccl_grads_wait(dist_nccl_t *c) { return (void)c, no_nccl(); }
 int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
                        const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
     (void)c, (void)send, (void)sb, (void)nsb, (void)recv, (void)rb, (void)nrb, (void)row_bytes;

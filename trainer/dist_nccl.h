@@ -5,11 +5,13 @@
 // of dist_shard_range (one reduce or broadcast per owner, grouped), and the MoE exchange of model/moe_ep.h
 // as grouped ncclSend/ncclRecv; the transport for model/moe_ep.h also starts exchanges on a second stream
 // (ordered after the compute stream by an event; the compute stream waits for its end), so the expert work
-// on one token group overlaps the next group's transfer. Built when CMake finds NCCL (CISPO_HAVE_NCCL); otherwise every call fails
+// on one token group overlaps the next group's transfer; the per-layer gradient reductions of the backward
+// (dist_nccl_grads_start) run on that stream too, each after the kernels that wrote its layer's gradients,
+// while the compute stream goes on with the layers below. Built when CMake finds NCCL (CISPO_HAVE_NCCL); otherwise every call fails
 // with a message saying so, and the MPI path (trainer/dist.h, trainer/dist_ep.h: host staging) is the one.
 // defines: dist_nccl_t, dist_nccl_available, dist_nccl_init, dist_nccl_free, dist_nccl_allreduce_sum_f32,
 //          dist_nccl_reduce_scatter_sum_f32, dist_nccl_allgather_f32, dist_nccl_exchange, dist_nccl_ep_comm,
-//          dist_nccl_world, dist_nccl_set_world
+//          dist_nccl_world, dist_nccl_set_world, dist_nccl_grads_start, dist_nccl_grads_wait
 #ifndef CISPO_TRAINER_DIST_NCCL_H
 #define CISPO_TRAINER_DIST_NCCL_H
 
@@ -33,6 +35,14 @@ int dist_nccl_allreduce_sum_f32(dist_nccl_t *c, float *buf, size_t n);
 // the sum over ranks of that shard / every owner's shard is copied to all ranks.
 int dist_nccl_reduce_scatter_sum_f32(dist_nccl_t *c, float *buf, size_t n);
 int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n);
+// Starts the sum over the ranks of the ranges off[i], len[i] (i < n) of buf (device fp32, total floats in
+// all) on the side stream, ordered after everything the compute stream has been given so far: the whole
+// ranges (zero 0: all-reduce), or under ZeRO-1 (zero 1) each owner's share of them, dist_shard_range(world,
+// r, total), reduced to its owner (what dist_nccl_reduce_scatter_sum_f32 of the whole buffer gives each rank
+// of its shard). dist_nccl_grads_wait then orders the compute stream after every reduction started.
+int dist_nccl_grads_start(dist_nccl_t *c, float *buf, const size_t *off, const size_t *len, int n, size_t total,
+                          int zero);
+int dist_nccl_grads_wait(dist_nccl_t *c);
 // model/moe_ep.h's exchange on device rows: grouped ncclSend/ncclRecv, blocks to and from group ranks.
 int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
                        const moe_ep_block_t *rb, int nrb, size_t row_bytes);

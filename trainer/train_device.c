@@ -34,22 +34,29 @@ void train_upload(train_t *t, float *dst, const float *host, size_t n) {
     backend_upload(&t->be, dst, host, n * sizeof(float));
 }
 
-// Whether the gradient all-reduce overlaps the backward: plain data parallelism over MPI on the CPU (ZeRO-1,
-// expert parallelism, NCCL and host staging keep the reduction of the whole buffer after the backward).
+// Whether the gradient reduction overlaps the backward: on the GPU with NCCL (all-reduce or ZeRO-1's reduces
+// on the side stream, trainer/dist_nccl.h), and plain data parallelism over MPI on the CPU (there ZeRO-1,
+// and everywhere expert parallelism and host staging, keep the reduction of the whole buffer after the
+// backward).
 static int overlapped(const train_t *t) {
-    return t->cfg.overlap_grad_reduce && dist_world()->world > 1 && !t->opt.ep && !t->opt.dp &&
-           t->be.kind == BACKEND_CPU && !dist_nccl_world();
+    if (!t->cfg.overlap_grad_reduce || dist_world()->world == 1 || t->opt.ep) return 0;
+    if (dist_nccl_world()) return 1;
+    return !t->opt.dp && t->be.kind == BACKEND_CPU;
 }
 
-// Issues the all-reduce of the next range set in backward order (index i: layer n_layers-1-i; n_layers: the
+// Issues the reduction of the next range set in backward order (index i: layer n_layers-1-i; n_layers: the
 // rest). Errors are kept for the wait: every rank must issue the same sums.
 static int issue_next(train_t *t) {
     const int L = t->m->cfg.n_layers, layer = L - 1 - t->grads_issued;
     size_t off[2], len[2];
     const int n = model_grad_ranges(t->m, layer, off, len);
     int rc = 0;
-    for (int k = 0; k < n; k++)
-        if (len[k] && dist_iallreduce_sum_f32(dist_world(), t->m->grads + off[k], len[k], &t->grads_reqs)) rc = -1;
+    dist_nccl_t *nc = dist_nccl_world();
+    if (nc)
+        rc = dist_nccl_grads_start(nc, t->m->grads, off, len, n, t->m->table.n_floats, t->opt.dp != NULL);
+    else
+        for (int k = 0; k < n; k++)
+            if (len[k] && dist_iallreduce_sum_f32(dist_world(), t->m->grads + off[k], len[k], &t->grads_reqs)) rc = -1;
     t->grads_issued++;
     return rc;
 }
@@ -78,7 +85,8 @@ int train_issue_grads(train_t *t) {
 
 // Completes what was issued this update and starts the next one afresh.
 static int wait_grads(train_t *t) {
-    int rc = dist_wait(t->grads_reqs) || t->grads_rc ? -1 : 0;
+    dist_nccl_t *nc = dist_nccl_world();
+    int rc = (nc ? dist_nccl_grads_wait(nc) : dist_wait(t->grads_reqs)) || t->grads_rc ? -1 : 0;
     t->grads_reqs = NULL, t->grads_issued = 0, t->grads_rc = 0;
     return rc;
 }

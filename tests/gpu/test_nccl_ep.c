@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/common.h"
+#include "kernels/ops.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "model/moe_ep.h"
@@ -39,6 +40,18 @@ static void check_collectives(dist_nccl_t *c) {
         backend_download(&gpu, back, d, n * sizeof(float));
         test_check(!rc && !memcmp(h, back, n * sizeof(float)), "n %zu: all-reduce, reduce-scatter and all-gather of "
                    "one rank keep the buffer: %s", n, rc ? cispo_last_error() : "");
+        // the backward's per-range reductions on the side stream, after a kernel of the compute stream wrote
+        // the buffer (scale by 2), then the wait: a rank's sum of its own doubled values, in both modes
+        for (int zero = 0; zero < 2; zero++) {
+            scale_f32(&gpu, d, 2.0f, n);
+            size_t off[2] = {n / 3, 0}, len[2] = {n - n / 3, n / 3};
+            rc = dist_nccl_grads_start(c, d, off, len, 2, n, zero) || dist_nccl_grads_wait(c);
+            scale_f32(&gpu, d, 0.5f, n);  // ordered after the reductions by the wait
+            backend_download(&gpu, back, d, n * sizeof(float));
+            test_check(!rc && !memcmp(h, back, n * sizeof(float)), "n %zu: per-range gradient reductions on the "
+                       "side stream (%s) keep one rank's buffer: %s", n, zero ? "ZeRO-1" : "all-reduce",
+                       rc ? cispo_last_error() : "");
+        }
         backend_free(&gpu, d);
         free(h), free(back);
     }
