@@ -500,6 +500,7 @@ static void test_moe_route(int T, int E, int K, int ties, int aux_only) {
             for (int k = 0; k < K; k++)
                 if (fabs(w2[t * K + k] - w[t * K + K - 1 - k]) > 1e-6f)
                     fwd = INFINITY;
+        free(p2), free(w2), free(idx2);
     }
     double grad = -1;
     if (!ties) {  // a tie is a selection boundary: finite differences are meaningless there
