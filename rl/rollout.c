@@ -30,9 +30,11 @@ void rollout_sample_free(rollout_sample_t *s) {
     free(s->tokens);
     free(s->logp);
     free(s->mask);
+    free(s->routes);
     s->tokens = NULL;
     s->logp = NULL;
     s->mask = NULL;
+    s->routes = NULL;
 }
 
 // Records token tok for slot s, sampled on the backend with stop code `done` (SAMPLE_DONE_*: EOS,
@@ -137,6 +139,31 @@ static int decode_batch(const slot_t *slots, int B, int *ids, int32_t *toks, int
     return m;
 }
 
+// Routing replay: after a forward over the batch's tokens (nb sequences in slots ids[], lens[i] tokens each
+// starting at context position at[i], packed in that order), each sequence keeps the routes of the positions
+// it had not recorded yet (a recomputed context after a preemption keeps the first ones).
+static void record_routes(infer_t *e, const slot_t *slots, rollout_sample_t *out, const int *ids, const int *lens,
+                          const int *at, int nb, int32_t *buf) {
+    const model_t *m = e->m;
+    const int L = m->cfg.n_layers, K = m->cfg.n_experts_per_tok;
+    for (int l = 0; l < L; l++) {
+        model_routes(m, l, buf);
+        for (int i = 0, row = 0; i < nb; row += lens[i], i++) {
+            rollout_sample_t *o = &out[slots[ids[i]].seq];
+            for (int j = 0; j < lens[i]; j++) {
+                const int p = at[i] + j;
+                if (p < o->routes_n) continue;
+                memcpy(o->routes + ((size_t)l * o->routes_stride + p) * K, buf + (size_t)(row + j) * K,
+                       sizeof(int32_t) * (size_t)K);
+            }
+        }
+    }
+    for (int i = 0; i < nb; i++) {
+        rollout_sample_t *o = &out[slots[ids[i]].seq];
+        if (at[i] + lens[i] > o->routes_n) o->routes_n = at[i] + lens[i];
+    }
+}
+
 static int generate(infer_t *e, const rollout_config_t *cfg, const int32_t *const *prompts, const int *prompt_lens,
                     const uint64_t *seeds, int n, rollout_sample_t *out, rollout_stats_t *stats) {
     const int B = e->max_slots;
@@ -161,7 +188,20 @@ static int generate(infer_t *e, const rollout_config_t *cfg, const int32_t *cons
         out[i].stop = STOP_LENGTH;
         out[i].mask = cfg->tools ? cispo_malloc((size_t)cfg->max_new_tokens) : NULL;
         out[i].n_tool_calls = out[i].n_tool_errors = out[i].answer_from = 0;
+        out[i].routes = NULL, out[i].routes_stride = out[i].routes_n = 0;
+        if (cfg->record_routes) {
+            const model_config_t *mc = &e->m->cfg;
+            out[i].routes_stride = prompt_lens[i] + cfg->max_new_tokens;
+            out[i].routes = cispo_malloc(sizeof(int32_t) * (size_t)mc->n_layers * (size_t)out[i].routes_stride *
+                                         (size_t)mc->n_experts_per_tok);
+        }
     }
+    // routing replay: one layer's routes of a forward, and each batch row's first context position
+    int32_t *route_buf = cfg->record_routes ? cispo_malloc(sizeof(int32_t) * (size_t)e->m->max_tokens *
+                                                           (size_t)e->m->cfg.n_experts_per_tok)
+                                            : NULL;
+    int *route_at = cispo_malloc(sizeof(int) * (size_t)B), *ones = cispo_malloc(sizeof(int) * (size_t)B);
+    for (int s = 0; s < B; s++) ones[s] = 1;
     slot_t *slots = cispo_calloc((size_t)B, sizeof(slot_t));
     for (int s = 0; s < B; s++) slots[s].seq = -1, infer_release(e, s);
     int *ids = cispo_malloc(sizeof(int) * (size_t)B), *lens = cispo_malloc(sizeof(int) * (size_t)B);
@@ -250,6 +290,10 @@ static int generate(infer_t *e, const rollout_config_t *cfg, const int32_t *cons
         if (np > 0) {
             double t0 = cispo_now();
             if ((rc = infer_prefill_chunk(e, ids, pp, lens, np, NULL))) break;
+            if (route_buf) {
+                for (int i = 0; i < np; i++) route_at[i] = slots[ids[i]].fed;
+                record_routes(e, slots, out, ids, lens, route_at, np, route_buf);
+            }
             for (int i = 0; i < np; i++) slots[ids[i]].fed += lens[i];
             if (ncomplete > 0) infer_sample(e, ids, ncomplete, picked, lps, done);
             st.prefill_s += cispo_now() - t0;
@@ -288,7 +332,10 @@ static int generate(infer_t *e, const rollout_config_t *cfg, const int32_t *cons
         if (m == 0) continue;
         if (m > st.max_batch) st.max_batch = m;
         double t0 = cispo_now();
+        if (route_buf)  // the token each sequence feeds sits at its cached length
+            for (int j = 0; j < m; j++) route_at[j] = e->len[ids[j]];
         if ((rc = infer_decode(e, ids, toks, m, NULL))) break;
+        if (route_buf) record_routes(e, slots, out, ids, ones, route_at, m, route_buf);
         if (ms > 0) infer_sample(e, ids, ms, picked, lps, done);
         st.decode_s += cispo_now() - t0;
         st.decode_tokens += m;
@@ -323,6 +370,7 @@ static int generate(infer_t *e, const rollout_config_t *cfg, const int32_t *cons
     free(age);
     free(held);
     free(held_samp);
+    free(route_buf), free(route_at), free(ones);
     if (stats) *stats = st;
     if (rc)
         for (int i = 0; i < n; i++) rollout_sample_free(&out[i]);

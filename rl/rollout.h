@@ -44,6 +44,8 @@ typedef struct {
     const rollout_tools_t *tools;  // NULL: single turn
     int prefill_chunk;       // prompt tokens prefilled per engine step (chunked prefill, so a long prompt
                              // does not stall the decoding sequences); 0: the model's max_tokens
+    int record_routes;       // keep the experts each fed token was routed to (rollout_sample_t.routes), for
+                             // the training forward to replay (routing replay: docs/rl.md)
 } rollout_config_t;
 
 typedef struct {
@@ -55,6 +57,11 @@ typedef struct {
     unsigned char *mask;     // [n_tokens] 1: sampled by the policy, 0: tool output (context)
     int n_tool_calls, n_tool_errors;
     int answer_from;         // first token of the final turn (after the last tool result)
+    // with record_routes: routes [n_layers][routes_stride][K] of every token fed to the model, by position in
+    // the context (the prompt, then each generated token but the last); rows [0, routes_n) are set. A token
+    // recomputed after a preemption keeps the routes it had when it was first fed. NULL otherwise.
+    int32_t *routes;
+    int routes_stride, routes_n;
 } rollout_sample_t;
 
 typedef struct {

@@ -6,7 +6,10 @@
 // the same seed; the rollout's log pi_old against the training forward of prompt + completion. Blocks
 // on demand: more sequences at once than whole-budget reservation allows; preemption when the pool
 // runs dry mid-decode (recompute, with sampler and tool state carried over) == each sequence alone,
-// no block leaked.
+// no block leaked. Routing replay: the routes the rollout records (chunked prefill, decode, preemption) are
+// the experts the training forward would pick for the same tokens (all of them on the CPU but router
+// near-ties), and micro_forward replays them: its forward's routes are the recorded ones, its log-probs the
+// rollout's.
 // Run: ctest -R test_engine
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include "model/seq_logprob.h"
 #include "rl/rollout.h"
 #include "tests/testutil.h"
+#include "trainer/train_batch.h"
 
 #define NP 9  // prompts of the batching test
 
@@ -328,6 +332,75 @@ static void test_preemption(model_t *m) {
     }
 }
 
+static void test_routing_replay(model_t *m) {
+    enum { N = 6 };
+    const int V = m->cfg.vocab_size, L = m->cfg.n_layers, K = m->cfg.n_experts_per_tok;
+    int32_t buf[N][20];
+    const int32_t *prompts[N];
+    int plen[N];
+    uint64_t seeds[N];
+    for (int i = 0; i < N; i++) {
+        plen[i] = 5 + (i * 7) % 16;
+        fill_ids(buf[i], plen[i], 700 + (uint64_t)i, V);
+        prompts[i] = buf[i];
+        seeds[i] = sampler_rng_seed(13, (uint64_t)i);
+    }
+    rollout_config_t rc = {.max_new_tokens = 40, .eos_id = -1, .sampler = {.temperature = 1.0, .top_p = 1.0},
+                           .prefill_chunk = 7, .record_routes = 1};
+    rollout_sample_t all[N];
+    rollout_stats_t st;
+    infer_t *e = infer_create_paged(m, 4, 64, 9);  // a pool that preempts
+    test_check(rollout_generate(e, &rc, prompts, plen, seeds, N, all, &st) == 0, "recording rollout: %s",
+               cispo_last_error());
+    infer_free(e);
+    test_check(st.preemptions > 0, "routing replay: the pool preempted sequences (%ld)", st.preemptions);
+    int covered = 1, own_differ = 0, fed_total = 0, routes_equal = 1;
+    double dl = 0;
+    for (int i = 0; i < N; i++) {
+        const int fed = plen[i] + all[i].n_tokens - 1;  // every context token but the last sampled one
+        covered &= all[i].routes != NULL && all[i].routes_n == fed;
+        if (all[i].routes_n < fed) continue;
+        // the sequence alone through the training forward, routing by itself: the same experts but at ties
+        int32_t ids[64], cu[2] = {0, fed}, *own = cispo_malloc(sizeof(int32_t) * (size_t)fed * K);
+        memcpy(ids, prompts[i], sizeof(int32_t) * (size_t)plen[i]);
+        memcpy(ids + plen[i], all[i].tokens, sizeof(int32_t) * (size_t)(all[i].n_tokens - 1));
+        CISPO_ASSERT(model_forward(m, ids, cu, 1, fed) == 0);
+        for (int t = 0; t < fed; t++) {
+            int differ = 0;
+            for (int l = 0; l < L; l++) {
+                model_routes(m, l, own);
+                differ |= memcmp(own + (size_t)t * K, all[i].routes + ((size_t)l * all[i].routes_stride + t) * K,
+                                 sizeof(int32_t) * (size_t)K) != 0;
+            }
+            own_differ += differ;
+        }
+        fed_total += fed;
+        // micro_forward with the recorded routes: the forward replays them, its log-probs are the rollout's
+        train_seq_t q = {.prompt = prompts[i], .n_prompt = plen[i], .resp = all[i].tokens, .n_resp = all[i].n_tokens,
+                         .routes = all[i].routes, .routes_stride = all[i].routes_stride, .routes_n = all[i].routes_n};
+        micro_t mb = {0, 1, fed, all[i].n_tokens};
+        float *lp = cispo_malloc(sizeof(float) * (size_t)all[i].n_tokens);
+        CISPO_ASSERT(micro_forward(m, &q, &mb, lp, NULL) == 0);
+        for (int l = 0; l < L; l++) {
+            model_routes(m, l, own);
+            for (int t = 0; t < fed; t++)
+                routes_equal &= !memcmp(own + (size_t)t * K, all[i].routes + ((size_t)l * all[i].routes_stride + t) * K,
+                                        sizeof(int32_t) * (size_t)K);
+        }
+        for (int j = 0; j < all[i].n_tokens; j++) dl = fmax(dl, fabs((double)lp[j] - all[i].logp[j]));
+        free(lp), free(own);
+    }
+    test_check(covered, "routing replay: every fed token's routes recorded");
+    printf("routing replay: %d of %d fed tokens routed otherwise by the training forward alone (router near-ties); "
+           "replayed log-probs within %.3g of the rollout's (%ld preemptions)\n", own_differ, fed_total, dl,
+           st.preemptions);
+    test_check(own_differ * 50 <= fed_total, "routing replay: the recorded routes are the forward's own but at ties "
+               "(%d of %d differ)", own_differ, fed_total);
+    test_check(routes_equal, "routing replay: micro_forward's forward used the recorded routes");
+    TEST_LE(dl, 1e-4, "routing replay: replayed log-probs vs the rollout's (max diff %.3g)", dl);
+    for (int i = 0; i < N; i++) rollout_sample_free(&all[i]);
+}
+
 // A format whose calls a random policy writes often: a call is the text between "a" and "e".
 static const tool_format_t busy = {"busy", "a", "e", TOOL_BODY_NAME_ARGS, " [", "]"};
 
@@ -404,6 +477,7 @@ int main(void) {
     test_on_demand(m);
     test_preemption(m);
     test_preemption_tools(m);
+    test_routing_replay(m);
     test_capacity(m);
     model_free(m);
     return test_finish("test_engine");

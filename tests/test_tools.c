@@ -89,7 +89,8 @@ static model_t *tiny_model(model_config_t *cfg, float **params) {
 static void test_mask(model_t *m) {
     int32_t prompt[4] = {10, 20, 30, 40}, resp[8] = {50, 60, 70, 80, 90, 100, 110, 0};
     unsigned char mask[8] = {1, 1, 0, 0, 0, 1, 1, 1};
-    train_seq_t full = {prompt, 4, resp, 8, NULL}, masked = {prompt, 4, resp, 8, mask};
+    train_seq_t full = {.prompt = prompt, .n_prompt = 4, .resp = resp, .n_resp = 8},
+                masked = {.prompt = prompt, .n_prompt = 4, .resp = resp, .n_resp = 8, .mask = mask};
     test_check(train_seq_n_train(&masked) == 5 && train_seq_n_train(&full) == 8, "scored tokens counted");
     micro_t *mf, *mm;
     micro_plan(&full, 1, 64, &mf);
@@ -228,7 +229,8 @@ static void test_demo_mask(const tokenizer_t *tok) {
     test_check(ex[1].demo_mask == NULL, "a result the tool would not give is the demonstrator's text: trained");
     free(res);
     // the packed SFT batch scores the trained tokens only
-    train_seq_t q = {e->ids, e->n_ids, e->demo_ids, e->n_demo, e->demo_mask};
+    train_seq_t q = {.prompt = e->ids, .n_prompt = e->n_ids, .resp = e->demo_ids, .n_resp = e->n_demo,
+                     .mask = e->demo_mask};
     test_check(train_seq_n_train(&q) == e->n_demo - zeros, "SFT scores %d of %d demonstration tokens",
                train_seq_n_train(&q), e->n_demo);
     for (int i = 0; i < 2; i++)

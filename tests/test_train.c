@@ -74,7 +74,9 @@ static void test_micro(void) {
     int32_t toks[40];
     uint64_t s = 11;
     for (int i = 0; i < 40; i++) toks[i] = (int32_t)(test_rng_next(&s) % 512);
-    train_seq_t seqs[3] = {{toks, 5, toks + 5, 7, NULL}, {toks + 12, 3, toks + 15, 9, NULL}, {toks + 24, 8, toks + 32, 6, NULL}};
+    train_seq_t seqs[3] = {{.prompt = toks, .n_prompt = 5, .resp = toks + 5, .n_resp = 7},
+                           {.prompt = toks + 12, .n_prompt = 3, .resp = toks + 15, .n_resp = 9},
+                           {.prompt = toks + 24, .n_prompt = 8, .resp = toks + 32, .n_resp = 6}};
     micro_t *mb;
     int nmb = micro_plan(seqs, 3, 24, &mb);
     // lengths 11, 11, 13: [0,1] fits 22 <= 24, then [2]

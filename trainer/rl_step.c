@@ -110,7 +110,8 @@ static int rollout_round(train_t *t, const int *idx, int n, uint64_t seed, uint6
                                        .tempered_logp = 1},
                            .rep_n = rep_n,
                            .rep_p = c->rep_p,
-                           .tools = t->tools.tools ? &t->tools : NULL};
+                           .tools = t->tools.tools ? &t->tools : NULL,
+                           .record_routes = c->routing_replay};
     double t0 = cispo_now();
     int rc_ = rollout_generate(t->engine, &rc, pp, pl, seeds, N, rs, NULL);  // N may be 0 (EP: it serves)
     *t_roll += cispo_now() - t0;
@@ -428,7 +429,9 @@ int train_rl_step(train_t *t, metrics_t *mt) {
     for (int i = 0; i < n; i++) {
         const rl_sample_t *q = &all[order[i]];
         const train_example_t *e = &t->train.ex[q->ex];
-        seqs[i] = (train_seq_t){e->ids, e->n_ids, q->s.tokens, q->s.n_tokens, q->s.mask};
+        seqs[i] = (train_seq_t){.prompt = e->ids, .n_prompt = e->n_ids, .resp = q->s.tokens, .n_resp = q->s.n_tokens,
+                                .mask = q->s.mask, .routes = q->s.routes, .routes_stride = q->s.routes_stride,
+                                .routes_n = q->s.routes_n};
         n_tok += train_seq_n_train(&seqs[i]);
     }
     // per-token arrays over the whole batch, in training order

@@ -66,6 +66,7 @@ const keyconf_key_t run_config_keys[] = {
     {"clip_ratio_c", KEY_DOUBLE, O(clip_ratio_c), 0, 1e6, NULL, "0", "PPO dual clip for grpo/dapo: A<0 tokens with r > c get no gradient (0: off; verl's default is 3)", 0},
     {"adv", KEY_CHOICE, O(adv), 0, 0, "group_norm|group_no_std|rloo", "group_norm", "advantage estimator", 0},
     {"old_logprobs", KEY_CHOICE, O(old_logprobs), 0, 0, "rollout|recompute", "rollout", "log pi_old from the rollout or recomputed with the training forward", 0},
+    {"routing_replay", KEY_BOOL, O(routing_replay), 0, 0, NULL, "false", "the rollout records the experts each token was routed to and the step's training forwards use them instead of routing again, so that a router near-tie cannot send a token to other experts in training than in generation (docs/rl.md \"Routing replay\")", 0},
     {"dynamic_sampling", KEY_INT, O(dynamic_sampling), -1, 1, NULL, "-1", "drop all-equal-reward groups and refill (-1: on for dapo only)", 0},
     {"dynamic_max_rounds", KEY_INT, O(dynamic_max_rounds), 0, 100, NULL, "3", "extra rollout rounds dynamic sampling may take", 0},
     {"dynamic_sampling_metric", KEY_CHOICE, O(dynamic_sampling_metric), 0, 0, "accuracy|reward", "accuracy", "dynamic sampling keeps groups whose verifier accuracy differs (DAPO's rule) or whose shaped reward differs", 0},
@@ -104,7 +105,7 @@ const keyconf_key_t run_config_keys[] = {
     {"device", KEY_CHOICE, O(device), 0, 0, "cpu|cuda|auto", "cpu", "where the model trains and decodes: cpu (the fp32 reference), cuda (bf16 activations, fp32 master weights), auto (cuda when a GPU is present)", 0},
     {"ep", KEY_INT, O(ep), 1, 1e6, NULL, "1", "expert parallelism under mpirun: groups of ep consecutive ranks split every MoE layer's experts (uneven splits allowed), the world is ep x data-parallel degree (ep must divide it); results equal ep=1's to fp32 summation order", 0},
     {"zero", KEY_INT, O(zero), 0, 1, NULL, "1", "ZeRO stage under mpirun: 1 shards the AdamW moments over the ranks (each holds 1/N; results equal 0's to fp32 summation order), 0 keeps them whole on every rank", 0},
-    {"overlap_grad_reduce", KEY_BOOL, O(overlap_grad_reduce), 0, 0, NULL, "true", "under mpirun with zero 0 and ep 1 on the CPU: each layer's gradient all-reduce starts as soon as the update's last backward has finished that layer, overlapping the rest of the backward (results equal false's to fp32 summation order); false reduces the whole buffer after the backward", 0},
+    {"overlap_grad_reduce", KEY_BOOL, O(overlap_grad_reduce), 0, 0, NULL, "true", "under mpirun without ep: each layer's gradient reduction starts as soon as the update's last backward has finished that layer, overlapping the rest of the backward (on the CPU with zero 0: an MPI all-reduce; on GPUs with NCCL: an all-reduce or ZeRO-1's reduces on a side stream); results equal false's to fp32 summation order; false reduces the whole buffer after the backward", 0},
     {"micro_tokens", KEY_INT, O(micro_tokens), 16, 1e8, NULL, "4096", "tokens per forward/backward micro-batch", 0},
     {"rollout_slots", KEY_INT, O(rollout_slots), 1, 1e6, NULL, "256", "sequences decoded together", 0},
     // evaluation

@@ -101,6 +101,7 @@ typedef struct {
     int overlap_grad_reduce;       // data parallel without ZeRO or EP: each layer's gradient all-reduce starts
                                    // as soon as the last micro-batch's backward finishes the layer
     int ep;                        // expert-parallel group size: world = ep x data-parallel degree (1: none)
+    int routing_replay;            // the training forwards of an RL step replay the rollout's expert choices
     int rollout_slots;             // sequences decoded together
     // ---- evaluation ----
     int eval_every;                // held-out accuracy every k RL steps (0: before and after only)

@@ -92,7 +92,8 @@ int train_sft_step(train_t *t, metrics_t *mt) {
     long n_tok = 0, n_packed = 0, my_tok = 0;
     for (int i = 0; i < nb; i++) {
         const train_example_t *e = &t->train.ex[idx[lo + i]];
-        seqs[i] = (train_seq_t){e->ids, e->n_ids, e->demo_ids, e->n_demo, e->demo_mask};
+        seqs[i] = (train_seq_t){.prompt = e->ids, .n_prompt = e->n_ids, .resp = e->demo_ids, .n_resp = e->n_demo,
+                                .mask = e->demo_mask};
         for (int j = 0; j < e->n_demo; j++) n_tok += !e->demo_mask || e->demo_mask[j];  // tool results: context
         n_packed += e->n_ids + e->n_demo - 1;
     }

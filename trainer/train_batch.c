@@ -53,7 +53,27 @@ int micro_forward(model_t *m, const train_seq_t *seqs, const micro_t *mb, float 
         t += seq_tokens(q);
         cu[s + 1] = t;
     }
+    // routing replay: the experts the rollout chose for these very tokens (train_seq_t.routes)
+    int32_t *replay = NULL;
+    int replay_ok = mb->count > 0;
+    for (int s = 0; s < mb->count; s++) {
+        const train_seq_t *q = &seqs[mb->first + s];
+        replay_ok &= q->routes != NULL && q->routes_n >= seq_tokens(q);
+    }
+    if (replay_ok) {
+        const int L = m->cfg.n_layers, K = m->cfg.n_experts_per_tok;
+        replay = cispo_malloc(sizeof(int32_t) * (size_t)L * (size_t)mb->T * (size_t)K);
+        for (int l = 0; l < L; l++)
+            for (int s = 0; s < mb->count; s++) {
+                const train_seq_t *q = &seqs[mb->first + s];
+                memcpy(replay + ((size_t)l * mb->T + cu[s]) * K, q->routes + (size_t)l * q->routes_stride * K,
+                       sizeof(int32_t) * (size_t)seq_tokens(q) * K);
+            }
+    }
+    m->route_replay = replay;
     int rc = model_forward(m, ids, cu, mb->count, mb->T);
+    m->route_replay = NULL;
+    free(replay);
     if (!rc) {
         model_logprobs(m, tgt, lp, ent);
         int r = 0;

@@ -20,6 +20,11 @@ typedef struct {
     const int32_t *resp;    // [n_resp] >= 1 token: the tokens scored and trained
     int n_resp;
     const unsigned char *mask;  // [n_resp] 1: scored and trained, 0: context only; NULL: all scored
+    // routing replay (rollout_sample_t.routes): [n_layers][routes_stride][K] experts of each fed position,
+    // rows [0, routes_n) set; NULL: the forward routes by itself. A micro-batch replays when every one of its
+    // sequences has routes covering its n_prompt + n_resp - 1 fed tokens.
+    const int32_t *routes;
+    int routes_stride, routes_n;
 } train_seq_t;
 
 typedef struct {
