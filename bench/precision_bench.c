@@ -2,7 +2,9 @@
 // (default bench-1b on the demo's arithmetic task, on the GPU), then rollouts of the training prompts sampled
 // twice, once with the fp32 LM head and once with its logits rounded to bf16 (the output of a bf16 head:
 // backend_tuning_t.lmhead_bf16), each compared with the training forward (fp32 head) on the same tokens:
-// Pearson correlation of the token probabilities, mean and max |log-prob difference|. With --pairs FILE
+// Pearson correlation of the token probabilities, mean and max |log-prob difference|; then a third time with
+// the fp32 head and routing replay (the training forward uses the experts the rollout chose: docs/rl.md
+// "Routing replay"), which leaves only the arithmetic differences of decode and the training forward. With --pairs FILE
 // it also writes "head rollout_p train_p" lines (every token, up to --max-pairs per head) for the scatter plot
 // of bench/precision_plot.py.
 //   precision_bench [--config configs/demo.yaml] [--samples 512] [--pairs FILE] [key=value ...]
@@ -79,8 +81,13 @@ int main(int argc, char **argv) {
     float *lp = cispo_malloc(sizeof(float) * (size_t)t.m->max_tokens);
     int32_t *seq = cispo_malloc(sizeof(int32_t) * (size_t)t.m->max_tokens);
     rollout_sample_t *out = cispo_malloc(sizeof(*out) * (size_t)samples);
-    for (int head = 0; head < 2; head++) {
+    const int L = t.m->cfg.n_layers, K = t.m->cfg.n_experts_per_tok;
+    int32_t *replay = cispo_malloc(sizeof(int32_t) * (size_t)L * (size_t)t.m->max_tokens * (size_t)K);
+    static const char *const label[3] = {"fp32", "bf16", "fp32+replay"};
+    for (int pass = 0; pass < 3; pass++) {
+        const int head = pass == 1, replaying = pass == 2;
         t.be.tune.lmhead_bf16 = head;
+        rc.record_routes = replaying;
         rollout_stats_t st;
         if (rollout_generate(t.engine, &rc, pp, pl, seeds, samples, out, &st))
             return fprintf(stderr, "precision_bench: %s\n", cispo_last_error()), 1;
@@ -92,22 +99,32 @@ int main(int argc, char **argv) {
             if (n > t.m->max_tokens) return fprintf(stderr, "precision_bench: sample %d longer than max_tokens\n", i), 1;
             memcpy(seq, pp[i], sizeof(int32_t) * (size_t)pl[i]);
             memcpy(seq + pl[i], out[i].tokens, sizeof(int32_t) * (size_t)out[i].n_tokens);
-            if (out[i].n_tokens > 0 && model_seq_logprobs(t.m, seq, n, lp))
-                return fprintf(stderr, "precision_bench: %s\n", cispo_last_error()), 1;
+            if (replaying && out[i].n_tokens > 0) {  // the fed tokens' routes; the last token (never fed) the one before's
+                for (int l = 0; l < L; l++)
+                    for (int p = 0; p < n; p++) {
+                        const int src = p < out[i].routes_n ? p : out[i].routes_n - 1;
+                        memcpy(replay + ((size_t)l * n + p) * K, out[i].routes + ((size_t)l * out[i].routes_stride + src) * K,
+                               sizeof(int32_t) * (size_t)K);
+                    }
+                t.m->route_replay = replay;
+            }
+            int bad = out[i].n_tokens > 0 && model_seq_logprobs(t.m, seq, n, lp);
+            t.m->route_replay = NULL;
+            if (bad) return fprintf(stderr, "precision_bench: %s\n", cispo_last_error()), 1;
             for (int j = 0; j < out[i].n_tokens; j++) {
                 double r = out[i].logp[j], tr = lp[pl[i] - 1 + j];
                 corr_add(&c, r, tr);
-                if (pf && written < max_pairs) fprintf(pf, "%s %.7g %.7g\n", head ? "bf16" : "fp32", exp(r), exp(tr)), written++;
+                if (pf && written < max_pairs) fprintf(pf, "%s %.7g %.7g\n", label[pass], exp(r), exp(tr)), written++;
             }
             rollout_sample_free(&out[i]);
         }
         printf("rollout head %s vs training forward (fp32 head): %d samples, %.0f tokens, probability Pearson %.6f, "
                "|dlogp| mean %.3e max %.3e (decode %.0f tokens/s)\n",
-               head ? "bf16" : "fp32", samples, c.n, corr_pearson(&c), c.sad / c.n, c.mad, st.decode_tokens / st.decode_s);
+               label[pass], samples, c.n, corr_pearson(&c), c.sad / c.n, c.mad, st.decode_tokens / st.decode_s);
         fflush(stdout);
     }
     if (pf) fclose(pf);
-    free(out), free(seq), free(lp), free(pp), free(pl), free(seeds);
+    free(out), free(seq), free(lp), free(pp), free(pl), free(seeds), free(replay);
     train_close(&t);
     return 0;
 }
