@@ -1703,12 +1703,14 @@ static const entry_t fixed_table[] = {
     {OP_moe_dispatch, b_moe_dispatch, {1, 16, 1, 1}, {0}, {0}, 0, 0},
     {OP_moe_dispatch, b_moe_dispatch, {200, 64, 60, 6}, {0}, {0}, 0, 0},
     {OP_moe_dispatch, b_moe_dispatch, {37, 8, 4, 4}, {0}, {0}, 0, 0},
+    {OP_moe_dispatch, b_moe_dispatch, {600, 40, 16, 4}, {0}, {0}, 0, 0},  // 2400 slots: past the one-launch path
     {OP_moe_dispatch_backward, b_moe_dispatch_backward, {37, 24, 8, 2, W}, {0}, {0}, 0, 0},
     {OP_moe_dispatch_backward, b_moe_dispatch_backward, {1, 16, 1, 1, A}, {0}, {0}, 0, 0},
     {OP_moe_dispatch_backward, b_moe_dispatch_backward, {200, 64, 60, 6, A}, {0}, {0}, 0, 0},
     {OP_moe_combine_forward, b_moe_combine_forward, {37, 24, 8, 2}, {0}, {0}, 0, 0},
     {OP_moe_combine_forward, b_moe_combine_forward, {1, 16, 1, 1}, {0}, {0}, 0, 0},
     {OP_moe_combine_forward, b_moe_combine_forward, {200, 64, 60, 6}, {0}, {0}, 0, 0},
+    {OP_moe_combine_forward, b_moe_combine_forward, {600, 40, 16, 4}, {0}, {0}, 0, 0},  // past the one-launch path
     {OP_moe_combine_backward, b_moe_combine_backward, {37, 24, 8, 2, W}, {0}, {0}, 0, 0},
     {OP_moe_combine_backward, b_moe_combine_backward, {1, 16, 1, 1, A}, {0}, {0}, 0, 0},
     {OP_moe_combine_backward, b_moe_combine_backward, {200, 64, 60, 6, A}, {0}, {0}, 0, 0},

@@ -377,6 +377,67 @@ __global__ void moe_place_kernel(int32_t *perm, const int32_t *hist, const int32
     }
 }
 
+// A small batch (decode: a few hundred slots) in one launch instead of four: every block counts, scans and
+// places all n slots in shared memory, in the same stable order as the kernels above (warp 0, 32 slots at a
+// time, match_any + rank); block 0 writes perm and the offsets; every block gathers its share of the rows
+// (xe[j] = x[perm[j] / K]; a slot with an expert outside [0, E) leaves its row, the last ones, as zeros).
+#define MOE_SMALL_SLOTS 2048
+#define MOE_SMALL_E 1024
+template <typename U>
+__global__ void moe_dispatch_small_kernel(U *xe, int32_t *perm, int32_t *offsets, const U *x,
+                                          const int32_t *topk_idx, int n, int E, int K, size_t CU) {
+    __shared__ int32_t cnt[MOE_SMALL_E], off[MOE_SMALL_E], pos[MOE_SMALL_SLOTS];
+    for (int e = threadIdx.x; e < E; e += blockDim.x) cnt[e] = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) pos[j] = -1;
+    __syncthreads();
+    for (int s = threadIdx.x; s < n; s += blockDim.x) {
+        int e = topk_idx[s];
+        if (e >= 0 && e < E) atomicAdd(cnt + e, 1);
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        int32_t base = 0;
+        for (int e0 = 0; e0 < E; e0 += 32) {  // exclusive scan of the counts; cnt becomes each expert's next row
+            int e = e0 + lane;
+            int32_t v = e < E ? cnt[e] : 0, incl = v;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                int32_t u = __shfl_up_sync(0xffffffffu, incl, o);
+                if (lane >= o) incl += u;
+            }
+            if (e < E) off[e] = base + incl - v, cnt[e] = base + incl - v;
+            base += __shfl_sync(0xffffffffu, incl, 31);
+        }
+        __syncwarp();
+        for (int b0 = 0; b0 < n; b0 += 32) {
+            int s = b0 + lane, e = -1;
+            if (s < n) {
+                e = topk_idx[s];
+                if (e < 0 || e >= E) e = -1;
+            }
+            unsigned peers = __match_any_sync(0xffffffffu, e);
+            int rank = __popc(peers & ((1u << lane) - 1u));
+            if (e >= 0) pos[cnt[e] + rank] = s;
+            __syncwarp();
+            if (e >= 0 && rank == 0) cnt[e] += __popc(peers);
+            __syncwarp();
+        }
+    }
+    __syncthreads();
+    if (blockIdx.x == 0) {
+        for (int j = threadIdx.x; j < n; j += blockDim.x) perm[j] = pos[j];
+        for (int e = threadIdx.x; e < E; e += blockDim.x) offsets[e] = off[e];
+        if (threadIdx.x == 0) offsets[E] = n;
+    }
+    U zero;
+    memset(&zero, 0, sizeof zero);
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)n * CU; i += (size_t)gridDim.x * blockDim.x) {
+        size_t j = i / CU, c = i - j * CU;
+        xe[i] = pos[j] >= 0 ? x[(size_t)(pos[j] / K) * CU + c] : zero;
+    }
+}
+
 // xe[j] = x[perm[j] / K], rows of CU copy units
 template <typename U>
 __global__ void moe_gather_kernel(U *xe, const U *x, const int32_t *perm, size_t n, size_t CU, int K) {
@@ -402,6 +463,23 @@ extern "C" int moe_dispatch_cuda(void *xe, int32_t *perm, int32_t *offsets, cons
         cudaError_t e = cudaMemsetAsync(offsets, 0, (size_t)(E + 1) * sizeof(int32_t), st);
         if (e != cudaSuccess) return cispo_fail("%s: %s", fn, cudaGetErrorString(e));
         return 0;
+    }
+    if (n <= MOE_SMALL_SLOTS && E <= MOE_SMALL_E) {  // decode-sized: one launch
+        size_t esz = dtype == DTYPE_BF16 ? 2 : 4, row = (size_t)C * esz;
+        const int vec = row % 16 == 0 && ew_aligned16(xe) && ew_aligned16(x);
+        size_t CU = vec ? row / 16 : (size_t)C, units = n * (CU > 0 ? CU : 1);
+        unsigned blocks = (unsigned)((units + MOE_THREADS - 1) / MOE_THREADS);
+        blocks = blocks < 1 ? 1 : (blocks > 264 ? 264 : blocks);
+        if (vec)
+            moe_dispatch_small_kernel<uint4><<<blocks, MOE_THREADS, 0, st>>>(
+                (uint4 *)xe, perm, offsets, (const uint4 *)x, topk_idx, (int)n, E, K, CU);
+        else if (esz == 2)
+            moe_dispatch_small_kernel<uint16_t><<<blocks, MOE_THREADS, 0, st>>>(
+                (uint16_t *)xe, perm, offsets, (const uint16_t *)x, topk_idx, (int)n, E, K, CU);
+        else
+            moe_dispatch_small_kernel<uint32_t><<<blocks, MOE_THREADS, 0, st>>>(
+                (uint32_t *)xe, perm, offsets, (const uint32_t *)x, topk_idx, (int)n, E, K, CU);
+        return ew_check(fn);
     }
     int nb = (int)moe_chunks(T_, K);
     size_t smem = (size_t)E * sizeof(int32_t);
@@ -443,10 +521,21 @@ static int moe_row_of(const char *fn, int32_t *row_of, const int32_t *perm, size
 
 
 // out[t] (=|+=) sum_k (w ? w[t,k] : 1) src[row_of[t*K + k]]: the combine (weights) and the dispatch
-// backward (no weights); rows of C elements, V at a time.
-template <typename T, int V>
+// backward (no weights); rows of C elements, V at a time. SMALL (at most MOE_SMALL_SLOTS slots): row_of
+// holds perm instead, and each block inverts it in shared memory (one launch instead of two).
+template <typename T, int V, bool SMALL>
 __global__ void moe_gather_sum_kernel(T *out, const T *src, const float *w, const int32_t *row_of, int Tn, int C,
                                       int K, int acc) {
+    extern __shared__ int32_t inv[];
+    if (SMALL) {
+        const int n = Tn * K;
+        for (int j = threadIdx.x; j < n; j += blockDim.x) {
+            int s = row_of[j];
+            if (s >= 0 && s < n) inv[s] = j;
+        }
+        __syncthreads();
+        row_of = inv;
+    }
     size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
     size_t CV = (size_t)C / V, total = (size_t)Tn * CV;
     for (size_t i = tid; i < total; i += stride) {
@@ -471,16 +560,22 @@ __global__ void moe_gather_sum_kernel(T *out, const T *src, const float *w, cons
     }
 }
 
+// perm (not NULL): the SMALL form, row_of unused.
 template <typename T>
 static void moe_gather_sum(T *out, const T *src, const float *w, const int32_t *row_of, int Tn, int C, int K, int acc,
-                           cudaStream_t st) {
+                           cudaStream_t st, const int32_t *perm = NULL) {
     const int N = EW_VN(T);
-    if (C % N == 0 && ew_aligned16(out) && ew_aligned16(src))
-        moe_gather_sum_kernel<T, N><<<ew_blocks((size_t)Tn * (C / N), MOE_THREADS), MOE_THREADS, 0, st>>>(
-            out, src, w, row_of, Tn, C, K, acc);
-    else
-        moe_gather_sum_kernel<T, 1><<<ew_blocks((size_t)Tn * C, MOE_THREADS), MOE_THREADS, 0, st>>>(
-            out, src, w, row_of, Tn, C, K, acc);
+    const size_t smem = perm ? (size_t)Tn * K * sizeof(int32_t) : 0;
+    const int32_t *ro = perm ? perm : row_of;
+    if (C % N == 0 && ew_aligned16(out) && ew_aligned16(src)) {
+        unsigned g = ew_blocks((size_t)Tn * (C / N), MOE_THREADS);
+        if (perm) moe_gather_sum_kernel<T, N, true><<<g, MOE_THREADS, smem, st>>>(out, src, w, ro, Tn, C, K, acc);
+        else moe_gather_sum_kernel<T, N, false><<<g, MOE_THREADS, 0, st>>>(out, src, w, ro, Tn, C, K, acc);
+    } else {
+        unsigned g = ew_blocks((size_t)Tn * C, MOE_THREADS);
+        if (perm) moe_gather_sum_kernel<T, 1, true><<<g, MOE_THREADS, smem, st>>>(out, src, w, ro, Tn, C, K, acc);
+        else moe_gather_sum_kernel<T, 1, false><<<g, MOE_THREADS, 0, st>>>(out, src, w, ro, Tn, C, K, acc);
+    }
 }
 
 extern "C" int moe_dispatch_backward_cuda(void *dx, const void *dxe, const int32_t *perm, int T_, int C, int K, int acc,
@@ -503,6 +598,10 @@ extern "C" int moe_combine_forward_cuda(void *y, const void *ye, const float *to
     if (!topk_w) return cispo_fail("%s: topk_w is NULL", fn);
     moe_ws_t w;
     if (moe_ws(fn, &w, ws, ws_bytes, T_, 1, K)) return -1;
+    if ((size_t)T_ * K <= MOE_SMALL_SLOTS) {  // decode-sized: perm inverted inside the one launch
+        EW_DISPATCH(fn, dtype, moe_gather_sum<T>((T *)y, (const T *)ye, topk_w, NULL, T_, C, K, 0, st, perm));
+        return ew_check(fn);
+    }
     if (moe_row_of(fn, w.row_of, perm, (size_t)T_ * K, st)) return -1;
     EW_DISPATCH(fn, dtype, moe_gather_sum<T>((T *)y, (const T *)ye, topk_w, w.row_of, T_, C, K, 0, st));
     return ew_check(fn);
