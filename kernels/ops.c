@@ -188,6 +188,13 @@ void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const v
     residual_rmsnorm_cpu(F(x_out), F(out), rstd, CF(r), CF(y), alpha, beta, CF(w), T, C, eps);
 }
 
+void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
+                          const void *g, int T, int C, float eps) {
+    ON_CUDA(rmsnorm_gate_forward, rmsnorm_gate_forward_cuda(out, gated, rstd, x, w, g, T, C, eps, DT(b), ST(b)));
+    if (!CPU(b)) unsupported(b, OP_rmsnorm_gate_forward);
+    rmsnorm_gate_forward_cpu(F(out), F(gated), rstd, CF(x), CF(w), CF(g), T, C, eps);
+}
+
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps) {
     ON_CUDA(rmsnorm_forward, rmsnorm_forward_cuda(out, rstd, x, w, T, C, eps, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_forward);

@@ -4,7 +4,8 @@
 // (kernels/cuda/). model/, rl/ and trainer/ call only these.
 // defines: act_kind, op_id_t, op_seqs_t, op_ws_shape_t, op_name, backend_supports, ops_workspace_bytes, OP_WRITE, OP_ACCUMULATE,
 //          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_wgrad, embedding_forward,
-//          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, residual_mix, act_forward,
+//          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, rmsnorm_gate_forward,
+//          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
 //          lightning_slopes, lightning_workspace_bytes, lightning_decode, attention_forward, attention_backward, kv_write, attention_decode,
@@ -62,7 +63,8 @@ enum act_kind {
 // Every op, for backend_supports and the op tests.
 #define CISPO_OPS(X)                                                                                   \
     X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_wgrad) X(embedding_forward)           \
-    X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(residual_rmsnorm) X(residual_mix)   \
+    X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(residual_rmsnorm) X(rmsnorm_gate_forward) \
+    X(residual_mix)                                                                                    \
     X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
     X(qkv_split) X(qkv_merge) X(rope_forward) X(rope_backward) X(lightning_forward)                    \
@@ -127,6 +129,10 @@ void rmsnorm_backward(backend_t *b, void *dx, float *dw, const void *dout, const
 // y), out = rmsnorm(x_out) * w with rstd. The same values as the two ops (the norm reads x_out as stored).
 void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
                       float beta, const void *w, int T, int C, float eps);
+// rmsnorm_forward then sigmoid_gate_forward in one pass, as the lightning layer's output gate reads its
+// norm: out = rmsnorm(x) * w (kept for the backward) with rstd, gated = sigmoid(g) * out as stored.
+void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
+                          const void *g, int T, int C, float eps);
 
 // ---- elementwise ----
 // out = alpha * r + beta * y (r NULL: out = beta * y); out may alias r or y. The residual mixes

@@ -72,12 +72,12 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     size_t mark = s->used;
     matmul(b, ACT(m, a->qkv_pre), h, WP(m, p->qkv), T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
     qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
+    matmul(b, ACT(m, a->gate_pre), h, WP(m, p->gate), T, A, C, 0, 1, 1.0f, 0.0f);  // [T, A]
     s->used = mark;
     core_forward(m, l, s);
-    rmsnorm_forward(b, ACT(m, a->o_norm), STAT(m, a->rstd_o), ACT(m, a->o_core), WP(m, p->out_norm), T, A,
-                    LIGHTNING_NORM_EPS);
-    matmul(b, ACT(m, a->gate_pre), h, WP(m, p->gate), T, A, C, 0, 1, 1.0f, 0.0f);  // [T, A]
-    sigmoid_gate_forward(b, ACT(m, a->gated), ACT(m, a->gate_pre), ACT(m, a->o_norm), (size_t)T * A);
+    // o_norm = rmsnorm_A(o_core) (kept for the backward), gated = sigmoid(gate_pre) * o_norm, in one op
+    rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
+                         WP(m, p->out_norm), ACT(m, a->gate_pre), T, A, LIGHTNING_NORM_EPS);
     matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);    // [T, C]
 }
 

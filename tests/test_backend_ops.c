@@ -480,6 +480,26 @@ static void b_residual_rmsnorm(opcase_t *c) {
              c->f[2], c->f[0]);
     c->run = r_residual_rmsnorm, c->direct = d_residual_rmsnorm;
 }
+// p: T C; f: eps.  tensors: out gated rstd x w g
+static void r_rmsnorm_gate_forward(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    rmsnorm_gate_forward(b, p[0], p[1], PF(2), p[3], p[4], p[5], c->p[0], c->p[1], c->f[0]);
+}
+static void d_rmsnorm_gate_forward(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    rmsnorm_gate_forward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), c->p[0], c->p[1], c->f[0]);
+}
+static void b_rmsnorm_gate_forward(opcase_t *c) {
+    int T = c->p[0], C = c->p[1];
+    t_act(c, "out", TR_OUT, (size_t)T * C, 0, 0);
+    t_act(c, "gated", TR_OUT, (size_t)T * C, 0, 0);
+    c->t[t_f32(c, "rstd", TR_OUT, (size_t)T, 0, 0)].tol = 1e-5;
+    t_act(c, "x", TR_IN, (size_t)T * C, -2, 2);
+    t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
+    t_act(c, "g", TR_IN, (size_t)T * C, -3, 3);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d eps%g", T, C, c->f[0]);
+    c->run = r_rmsnorm_gate_forward, c->direct = d_rmsnorm_gate_forward;
+}
 // p: T C acc; f: eps.  tensors: dx dw dout x w rstd
 static void r_rmsnorm_backward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
@@ -1578,6 +1598,9 @@ static const entry_t fixed_table[] = {
     {OP_rmsnorm_forward, b_rmsnorm_forward, {37, 64}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_forward, b_rmsnorm_forward, {1, 1000}, {1e-5f}, {0}, 0, 0},
     {OP_rmsnorm_forward, b_rmsnorm_forward, {200, 96}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {37, 64}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {1, 1024}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {5, 30}, {1e-6f}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {37, 64, 1}, {1e-6f, 2.378f, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {1, 1000, 1}, {1e-5f, 1, 0.5f}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {200, 96, 0}, {1e-6f, 0, 1.5f}, {0}, 0, 0},

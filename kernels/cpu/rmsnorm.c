@@ -1,5 +1,5 @@
 // kernels/cpu/rmsnorm.c — RMSNorm over the last dimension: out = w * (x * rstd), rstd = 1/sqrt(mean(x^2) + eps).
-// defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu, residual_rmsnorm_cpu
+// defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu, residual_rmsnorm_cpu, rmsnorm_gate_forward_cpu
 // Sums run in double: C is up to 8192 (the lightning output norm spans all A channels), where a
 // float sum would lose ~1e-6 relative; the stored rstd and outputs are fp32 like HF's.
 #include "kernels/cpu/ops_cpu.h"
@@ -27,6 +27,12 @@ void residual_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r,
                           float beta, const float *w, int T, int C, float eps) {
     residual_mix_cpu(x_out, r, y, alpha, beta, (size_t)T * C);
     rmsnorm_forward_cpu(out, rstd, x_out, w, T, C, eps);
+}
+
+void rmsnorm_gate_forward_cpu(float *out, float *gated, float *rstd, const float *x, const float *w, const float *g,
+                              int T, int C, float eps) {
+    rmsnorm_forward_cpu(out, rstd, x, w, T, C, eps);
+    sigmoid_gate_forward_cpu(gated, g, out, (size_t)T * C);
 }
 
 // y_i = w_i x_i r, r = (mean(x^2) + eps)^(-1/2):

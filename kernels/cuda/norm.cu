@@ -1,6 +1,6 @@
 // kernels/cuda/norm.cu — RMSNorm over the last dimension on CUDA: out = w * (x * rstd),
 // rstd = 1/sqrt(mean(x^2) + eps) (fp32, saved for the backward). CPU reference: kernels/cpu/rmsnorm.c.
-// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda
+// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, rmsnorm_gate_forward_cuda
 // Forward and dx: one block per row. dw: each block owns a strip of columns and walks every row, so
 // the sum over tokens has one fixed order and no atomics (deterministic, no scratch memory).
 #include <cuda_bf16.h>
@@ -23,9 +23,10 @@ static int row_threads(int units) {
 
 // RES: x is first made as residual_mix does, x = alpha r + beta y (r may be NULL), and stored; each thread
 // then reads back the units it stored, so the norm sees x as stored (the same values as the two ops).
+// GATE (gate != NULL): gated = sigmoid(gate) * out as stored, the formula of sigmoid_gate_forward.
 template <typename T, int V, bool RES>
 __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, int Tn, int C, float eps, const T *r,
-                                       const T *y, float alpha, float beta) {
+                                       const T *y, float alpha, float beta, const T *gate = NULL, T *gated = NULL) {
     __shared__ float sh[32];
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
@@ -61,6 +62,13 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
 #pragma unroll
             for (int j = 0; j < V; j++) f[j] = g[j] * (f[j] * r);  // HF order: weight * (x * rstd)
             ew_st<T, V>(o + (size_t)u * V, f);
+            if (gate) {  // the output as stored, then the gate
+                ew_ld<T, V>(f, o + (size_t)u * V);
+                ew_ld<T, V>(g, gate + (size_t)t * C + (size_t)u * V);
+#pragma unroll
+                for (int j = 0; j < V; j++) f[j] = 1.0f / (1.0f + expf(-g[j])) * f[j];
+                ew_st<T, V>(gated + (size_t)t * C + (size_t)u * V, f);
+            }
         }
     }
 }
@@ -146,6 +154,25 @@ static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, 
     else
         rmsnorm_forward_kernel<T, V, false><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, (T *)x, w, Tn, C, eps,
                                                                                    r, y, alpha, beta);
+}
+
+extern "C" int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x, const void *w,
+                                         const void *g, int T_, int C, float eps, int dtype, cudaStream_t st) {
+    if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_gate_forward_cuda: bad sizes T=%d C=%d", T_, C);
+    if (!out || !gated || !rstd || !x || !w || !g) return cispo_fail("rmsnorm_gate_forward_cuda: NULL pointer argument");
+    if (T_ == 0) return 0;
+    EW_DISPATCH("rmsnorm_gate_forward_cuda", dtype, {
+        const int N = EW_VN(T);
+        unsigned blocks = T_ < 65535 ? (unsigned)T_ : 65535u;
+        if (C % N == 0 && ew_aligned16(out) && ew_aligned16(x) && ew_aligned16(w) && ew_aligned16(g) &&
+            ew_aligned16(gated))
+            rmsnorm_forward_kernel<T, N, false><<<blocks, row_threads(C / N), 0, st>>>(
+                (T *)out, rstd, (T *)x, (const T *)w, T_, C, eps, NULL, NULL, 0.0f, 0.0f, (const T *)g, (T *)gated);
+        else
+            rmsnorm_forward_kernel<T, 1, false><<<blocks, row_threads(C), 0, st>>>(
+                (T *)out, rstd, (T *)x, (const T *)w, T_, C, eps, NULL, NULL, 0.0f, 0.0f, (const T *)g, (T *)gated);
+    });
+    return ew_check("rmsnorm_gate_forward_cuda");
 }
 
 extern "C" int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
