@@ -41,6 +41,19 @@ static size_t bump(size_t *n, size_t k) {
     return o;
 }
 
+// The staged index arrays of a batch of T tokens in nseq sequences, packed from m->stage; returns the
+// elements up to the end of tok_len. Fixed by (T, nseq): a decode step replayed as a CUDA graph finds them
+// where its capture did.
+static size_t stage_layout(model_t *m, int T, int nseq) {
+    const size_t a = ((size_t)T + 63) / 64 * 64, c = ((size_t)nseq + 1 + 63) / 64 * 64;
+    m->ids = m->stage;
+    m->cu_seqlens = m->ids + a;
+    m->pos = m->cu_seqlens + c;
+    m->tok_slot = m->pos + a;
+    m->tok_len = m->tok_slot + a;
+    return m->tok_len - m->stage + (size_t)T;
+}
+
 // Offsets of every saved activation for up to Tm tokens (act: activation dtype; st: fp32; ni: int32).
 static void plan_activations(model_t *m) {
     const model_config_t *c = &m->cfg;
@@ -99,12 +112,10 @@ static void plan_activations(model_t *m) {
     m->logp = bump(&st, Tm);
     m->entropy = bump(&st, Tm);
     m->dlogp = bump(&st, Tm);
-    m->ids = bump(&ni, Tm);
-    m->pos = bump(&ni, Tm);
     m->targets = bump(&ni, Tm);
-    m->tok_slot = bump(&ni, Tm);
-    m->tok_len = bump(&ni, Tm);
-    m->cu_seqlens = bump(&ni, Tm + 1);
+    // the staged index arrays (stage_batch): ids, cu_seqlens, pos, tok_slot, tok_len, each on 64 elements
+    m->stage = bump(&ni, 5 * ((Tm + 63) / 64 * 64) + 64);
+    stage_layout(m, Tm, Tm);
     m->n_acts = na;
     m->n_stats = st;
     m->n_iacts = ni;
@@ -242,6 +253,8 @@ static int stage_batch(model_t *m, const int32_t *ids, const int32_t *cu_seqlens
     if (!m->ep && (m->table.e_lo != 0 || m->table.e_hi != c->n_experts))
         return cispo_fail("model_forward: the model holds experts [%d, %d) of %d only: attach the expert-parallel "
                           "group that owns the others (moe_ep_attach)", m->table.e_lo, m->table.e_hi, c->n_experts);
+    if (nseq > m->max_tokens)
+        return cispo_fail("model_forward: %d sequences, the model was planned for at most %d", nseq, m->max_tokens);
     if (nseq < 1 || cu_seqlens[0] != 0 || cu_seqlens[nseq] != T)
         return cispo_fail("model_forward: cu_seqlens must run from 0 to T = %d over %d sequences", T, nseq);
     int max_len = 0;
@@ -273,14 +286,18 @@ static int stage_batch(model_t *m, const int32_t *ids, const int32_t *cu_seqlens
             }
         }
     }
-    backend_t *b = m->be;
-    backend_upload(b, IACT(m, m->ids), ids, (size_t)T * sizeof(int32_t));
-    backend_upload(b, IACT(m, m->cu_seqlens), cu_seqlens, (size_t)(nseq + 1) * sizeof(int32_t));
-    backend_upload(b, IACT(m, m->pos), m->h_pos, (size_t)T * sizeof(int32_t));
+    // one upload of the packed arrays (each a synchronising copy on a device: one instead of five)
+    const size_t n = stage_layout(m, T, nseq), used = ca ? n : m->tok_slot - m->stage;
+    int32_t *h = cispo_calloc(used, sizeof(int32_t));
+    memcpy(h + (m->ids - m->stage), ids, (size_t)T * sizeof(int32_t));
+    memcpy(h + (m->cu_seqlens - m->stage), cu_seqlens, (size_t)(nseq + 1) * sizeof(int32_t));
+    memcpy(h + (m->pos - m->stage), m->h_pos, (size_t)T * sizeof(int32_t));
     if (ca) {
-        backend_upload(b, IACT(m, m->tok_slot), slot, (size_t)T * sizeof(int32_t));
-        backend_upload(b, IACT(m, m->tok_len), len1, (size_t)T * sizeof(int32_t));
+        memcpy(h + (m->tok_slot - m->stage), slot, (size_t)T * sizeof(int32_t));
+        memcpy(h + (m->tok_len - m->stage), len1, (size_t)T * sizeof(int32_t));
     }
+    backend_upload(m->be, IACT(m, m->stage), h, used * sizeof(int32_t));
+    free(h);
     free(slot);
     free(len1);
     return 0;

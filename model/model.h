@@ -130,8 +130,11 @@ typedef struct {
     size_t logp;        // stats [T] log-probs of the last model_logprobs
     size_t entropy;     // stats [T]
     size_t dlogp;       // stats [T] the backward's input
-    size_t ids, pos, cu_seqlens, targets;   // int: [T], [T], [max_tokens+1], [T]
+    size_t ids, pos, cu_seqlens, targets;   // int: [T], [T], [nseq+1], [T]
     size_t tok_slot, tok_len;               // int [T]: cache slot and cached length of each token
+    size_t stage;                           // int: where ids, cu_seqlens, pos (and with a cache tok_slot,
+                                            // tok_len) lie, packed for the batch's T and nseq so that one
+                                            // upload brings them (the offsets above point into it)
     int32_t *h_cu, *h_pos;                  // host copies of cu_seqlens and pos
     int T, nseq, max_len;
     int have_logprobs;  // model_logprobs ran after the last forward (targets and lse saved)
