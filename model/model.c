@@ -274,8 +274,10 @@ static int stage_batch(model_t *m, const int32_t *ids, const int32_t *cu_seqlens
     m->max_len = max_len;
     m->have_logprobs = 0;
     memcpy(m->h_cu, cu_seqlens, (size_t)(nseq + 1) * sizeof(int32_t));
-    int32_t *slot = ca ? cispo_malloc((size_t)T * sizeof(int32_t)) : NULL;
-    int32_t *len1 = ca ? cispo_malloc((size_t)T * sizeof(int32_t)) : NULL;
+    // one upload of the packed arrays (each a synchronising copy on a device: one instead of five)
+    const size_t n = stage_layout(m, T, nseq), used = ca ? n : m->tok_slot - m->stage;
+    int32_t *h = cispo_calloc(used, sizeof(int32_t));
+    int32_t *slot = ca ? h + (m->tok_slot - m->stage) : NULL, *len1 = ca ? h + (m->tok_len - m->stage) : NULL;
     for (int s = 0; s < nseq; s++) {
         int start = ca ? ca->start_host[s] : 0;
         for (int t = cu_seqlens[s]; t < cu_seqlens[s + 1]; t++) {
@@ -286,20 +288,11 @@ static int stage_batch(model_t *m, const int32_t *ids, const int32_t *cu_seqlens
             }
         }
     }
-    // one upload of the packed arrays (each a synchronising copy on a device: one instead of five)
-    const size_t n = stage_layout(m, T, nseq), used = ca ? n : m->tok_slot - m->stage;
-    int32_t *h = cispo_calloc(used, sizeof(int32_t));
     memcpy(h + (m->ids - m->stage), ids, (size_t)T * sizeof(int32_t));
     memcpy(h + (m->cu_seqlens - m->stage), cu_seqlens, (size_t)(nseq + 1) * sizeof(int32_t));
     memcpy(h + (m->pos - m->stage), m->h_pos, (size_t)T * sizeof(int32_t));
-    if (ca) {
-        memcpy(h + (m->tok_slot - m->stage), slot, (size_t)T * sizeof(int32_t));
-        memcpy(h + (m->tok_len - m->stage), len1, (size_t)T * sizeof(int32_t));
-    }
     backend_upload(m->be, IACT(m, m->stage), h, used * sizeof(int32_t));
     free(h);
-    free(slot);
-    free(len1);
     return 0;
 }
 
