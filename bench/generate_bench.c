@@ -68,13 +68,12 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
     for (int i = 0; i < nn; i++) maxn = news[i] > maxn ? news[i] : maxn;
     const int plan = P * maxb < 16384 ? P * maxb : 16384;  // prefill step budget (chunked beyond)
-    model_t *m = model_create_on(&be, &cfg, NULL, plan > maxb ? plan : maxb);
+    model_t *m = model_create_experts(&be, &cfg, NULL, plan > maxb ? plan : maxb, 0, cfg.n_experts, MODEL_FORWARD_ONLY);
     param_table_t *t = &m->table;
     float *host = cispo_malloc(t->n_floats * sizeof(float));
     param_init_hf(host, t, &cfg, 1);
-    backend_upload(&be, m->params, host, t->n_floats * sizeof(float));
+    model_load_params(m, host);
     free(host);
-    model_sync_weights(m);
     const double bw = copy_bandwidth(&be);
     printf("device %s, copy bandwidth %.0f GB/s\n", backend_name(be.kind), bw / 1e9);
     const size_t es = m->esize;

@@ -2,7 +2,8 @@
 # bench/train_device.sh — training throughput on the GPU machine in one call: builds, then cispo
 # (bench/model_bench.c) and transformers (bench/hf_train_peer.py) on the same configurations in the
 # same run: bench-1b at T=4096 (+AdamW, and fwd+bwd with the per-op table) and an M1-width slice
-# (configs/models/m1-slice.yaml; LAYERS of them, default 2) fwd+bwd at T=4096 and 16384.
+# (configs/models/m1-slice.yaml; LAYERS of them, default 2) fwd+bwd at T=4096 and 16384; both also with
+# activation recompute (--recompute: the time it costs, the memory it saves).
 # Run from the repo root: source .devdeps/unpack.sh && bench/train_device.sh [LAYERS]; logs in $OUT.
 # M1_SLICE=0 leaves the slice out; T_LIST=4096 times bench-1b at that length only.
 set -uo pipefail
@@ -15,9 +16,11 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | t
 run() { echo "+ $*"; "$@" 2>&1 | tee -a "$out/bench.log"; }
 run build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096 --optim
 run build-gpu/model_bench --model configs/models/bench-1b.yaml --T "${T_LIST:-4096,16384}" --ops
+run build-gpu/model_bench --model configs/models/bench-1b.yaml --T "${T_LIST:-4096,16384}" --recompute
 run python3 bench/hf_train_peer.py configs/models/bench-1b.yaml "${T_LIST:-4096,16384}"
 if [ "${M1_SLICE:-1}" = 1 ]; then
   run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops
+  run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --recompute
   run python3 bench/hf_train_peer.py configs/models/m1-slice.yaml 4096,16384 "$layers"
 fi
 echo "== summary"; grep -E "^(cispo|transformers)" "$out/bench.log"

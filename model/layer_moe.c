@@ -35,11 +35,12 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     (void)s;
 
     matmul(b, ACT(m, a->logits), ACT(m, a->h2), WP(m, p->router), T, E, C, 0, 1, 1.0f, 0.0f);
-    if (m->route_replay)
+    // a recompute (model_backward) replays the routes its forward left in topk_idx
+    if (m->route_replay && !m->recomputing)
         backend_upload(b, IACT(m, a->topk_idx), m->route_replay + (size_t)l * S, (size_t)S * sizeof(int32_t));
     moe_route_forward(b, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), ACT(m, a->logits), T, E, K,
-                      m->route_replay != NULL);
-    if (!m->cache)  // prefill and decode train nothing: no load-balancing loss (model_forward_cached)
+                      m->route_replay != NULL || m->recomputing);
+    if (!m->cache && !m->recomputing)  // prefill and decode train nothing: no load-balancing loss (model_forward_cached)
         moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
     moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T, C,
                  E, K);
@@ -54,7 +55,7 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
         grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
     }
-    moe_combine_forward(b, out, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K);
+    if (out) moe_combine_forward(b, out, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K);
 }
 
 void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s) {

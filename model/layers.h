@@ -40,7 +40,8 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
 void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s);
 void model_softmax_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s);
 // MoE block: router softmax, top-K renormalised, gated experts, weighted sum. Leaves the layer's
-// load-balancing loss in its stats slot; the backward adds aux_coef times its gradient.
+// load-balancing loss in its stats slot; the backward adds aux_coef times its gradient. out NULL: up to the
+// experts' outputs only (a recompute, model_backward).
 void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s);
 void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s);
 

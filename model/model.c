@@ -1,8 +1,9 @@
 // model/model.c — the whole network: memory plan, forward over packed sequences, log-probs through
 // the fp32 LM head, and the backward pass into every parameter's gradient.
-// defines: model_create, model_create_on, model_create_experts, model_free, model_forward, model_forward_cached, model_stage_cached,
+// defines: model_create, model_create_on, model_create_experts, model_activation_bytes, model_free, model_forward, model_forward_cached, model_stage_cached,
 //          model_run_cached, model_logprobs,
-//          model_backward, model_grad_ranges, model_zero_grad, model_sync_weights, model_scratch_take
+//          model_backward, model_grad_ranges, model_zero_grad, model_sync_weights, model_load_params,
+//          model_scratch_take
 //
 // One decoder layer (transformers' MiniMaxDecoderLayer; docs/model.md "Forward"):
 //     h  = rmsnorm(x, w_in)
@@ -54,13 +55,56 @@ static size_t stage_layout(model_t *m, int T, int nseq) {
     return m->tok_len - m->stage + (size_t)T;
 }
 
-// Offsets of every saved activation for up to Tm tokens (act: activation dtype; st: fp32; ni: int32).
-static void plan_activations(model_t *m) {
-    const model_config_t *c = &m->cfg;
-    const size_t Tm = (size_t)m->max_tokens, C = (size_t)c->hidden_size, A = (size_t)model_attn_width(c);
+// The pieces of layer l other than its input and what stays per layer (x_in, rstd_in, topk_idx, aux), for up
+// to Tm tokens, bumped from the counters (act: activation dtype; st: fp32; ni: int32).
+static void plan_layer_body(const model_config_t *c, int l, size_t Tm, model_layer_acts_t *a, size_t *na, size_t *st,
+                            size_t *ni) {
+    const size_t C = (size_t)c->hidden_size, A = (size_t)model_attn_width(c);
     const size_t KVD = (size_t)c->n_kv_heads * c->head_dim, H = (size_t)c->n_heads;
     const size_t E = (size_t)c->n_experts, K = (size_t)c->n_experts_per_tok, F = (size_t)c->intermediate_size;
     const size_t S = Tm * K;
+    a->h = bump(na, Tm * C);
+    if (c->layer_kind[l] == LAYER_LIGHTNING) {
+        a->qkv_pre = bump(na, Tm * 3 * A);
+        a->q = bump(na, Tm * A);
+        a->k = bump(na, Tm * A);
+        a->v = bump(na, Tm * A);
+        a->o_core = bump(na, Tm * A);
+        a->rstd_o = bump(st, Tm);
+        a->o_norm = bump(na, Tm * A);
+        a->gate_pre = bump(na, Tm * A);
+        a->gated = bump(na, Tm * A);
+    } else {
+        a->q_pre = bump(na, Tm * A);
+        a->k_pre = bump(na, Tm * KVD);
+        a->q = bump(na, Tm * A);
+        a->k = bump(na, Tm * KVD);
+        a->v = bump(na, Tm * KVD);
+        a->o_core = bump(na, Tm * A);
+        a->lse = bump(st, Tm * H);
+    }
+    a->x1 = bump(na, Tm * C);
+    a->rstd_post = bump(st, Tm);
+    a->h2 = bump(na, Tm * C);
+    a->logits = bump(na, Tm * E);
+    a->probs = bump(st, Tm * E);
+    a->topk_w = bump(st, S);
+    a->xe = bump(na, S * C);
+    a->h13 = bump(na, S * 2 * F);
+    a->act = bump(na, S * F);
+    a->ye = bump(na, S * C);
+    a->perm = bump(ni, S);
+    a->offsets = bump(ni, E + 1);
+}
+
+// Offsets of every saved activation for up to Tm tokens (act: activation dtype; st: fp32; ni: int32).
+// Each layer keeps its input x_in, rstd_in, its routes topk_idx and its aux loss. The rest of a layer's
+// pieces are its own (m->recompute 0) or one region that every layer reuses (m->recompute 1: the backward
+// runs each layer's forward again from its input before its backward, model_backward).
+static void plan_activations(model_t *m) {
+    const model_config_t *c = &m->cfg;
+    const size_t Tm = (size_t)m->max_tokens, C = (size_t)c->hidden_size;
+    const size_t S = Tm * (size_t)c->n_experts_per_tok;
     size_t na = 0, st = 0, ni = 0;
     size_t aux_all = bump(&st, (size_t)c->n_layers);
     size_t x_prev = bump(&na, Tm * C);  // x[0]: embeddings
@@ -69,41 +113,20 @@ static void plan_activations(model_t *m) {
         memset(a, 0, sizeof *a);
         a->x_in = x_prev;
         a->rstd_in = bump(&st, Tm);
-        a->h = bump(&na, Tm * C);
-        if (c->layer_kind[l] == LAYER_LIGHTNING) {
-            a->qkv_pre = bump(&na, Tm * 3 * A);
-            a->q = bump(&na, Tm * A);
-            a->k = bump(&na, Tm * A);
-            a->v = bump(&na, Tm * A);
-            a->o_core = bump(&na, Tm * A);
-            a->rstd_o = bump(&st, Tm);
-            a->o_norm = bump(&na, Tm * A);
-            a->gate_pre = bump(&na, Tm * A);
-            a->gated = bump(&na, Tm * A);
-        } else {
-            a->q_pre = bump(&na, Tm * A);
-            a->k_pre = bump(&na, Tm * KVD);
-            a->q = bump(&na, Tm * A);
-            a->k = bump(&na, Tm * KVD);
-            a->v = bump(&na, Tm * KVD);
-            a->o_core = bump(&na, Tm * A);
-            a->lse = bump(&st, Tm * H);
-        }
-        a->x1 = bump(&na, Tm * C);
-        a->rstd_post = bump(&st, Tm);
-        a->h2 = bump(&na, Tm * C);
-        a->logits = bump(&na, Tm * E);
-        a->probs = bump(&st, Tm * E);
-        a->topk_w = bump(&st, S);
-        a->aux = aux_all + (size_t)l;
-        a->xe = bump(&na, S * C);
-        a->h13 = bump(&na, S * 2 * F);
-        a->act = bump(&na, S * F);
-        a->ye = bump(&na, S * C);
         a->topk_idx = bump(&ni, S);
-        a->perm = bump(&ni, S);
-        a->offsets = bump(&ni, E + 1);
+        a->aux = aux_all + (size_t)l;
+        if (!m->recompute) plan_layer_body(c, l, Tm, a, &na, &st, &ni);
         x_prev = bump(&na, Tm * C);  // this layer's output = the next layer's input
+    }
+    if (m->recompute) {  // one region, as large as the largest layer kind needs
+        size_t na0 = na, st0 = st, ni0 = ni;
+        for (int l = 0; l < c->n_layers; l++) {
+            size_t a1 = na0, s1 = st0, i1 = ni0;
+            plan_layer_body(c, l, Tm, &m->layer[l], &a1, &s1, &i1);
+            if (a1 > na) na = a1;
+            if (s1 > st) st = s1;
+            if (i1 > ni) ni = i1;
+        }
     }
     m->x_final = x_prev;
     m->rstd_final = bump(&st, Tm);
@@ -130,21 +153,38 @@ static void plan_activations(model_t *m) {
     m->n_scratch = 6 * (Tm * C * es + SCRATCH_ALIGN) + sub;
 }
 
+size_t model_activation_bytes(const model_config_t *cfg, int max_tokens, size_t esize, int flags) {
+    model_t *m = cispo_calloc(1, sizeof *m);
+    m->cfg = *cfg;
+    m->max_tokens = max_tokens;
+    m->esize = esize;
+    m->recompute = (flags & (MODEL_RECOMPUTE | MODEL_FORWARD_ONLY)) != 0;
+    plan_activations(m);
+    size_t bytes = m->n_acts * esize + (m->n_stats + m->n_iacts) * 4 + m->n_scratch;
+    free(m);
+    return bytes;
+}
+
 model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *params, int max_tokens, int e_lo,
-                              int e_hi) {
+                              int e_hi, int flags) {
     CISPO_ASSERT(max_tokens >= 1);
     model_t *m = cispo_calloc(1, sizeof *m);
     m->cfg = *cfg;
+    m->forward_only = (flags & MODEL_FORWARD_ONLY) != 0;
+    m->recompute = (flags & MODEL_RECOMPUTE) != 0 || m->forward_only;
     m->be = be;
     m->grad_write = OP_ACCUMULATE;  // backward adds to m->grads (model_zero_grad_deferred: writes once)
     m->max_tokens = max_tokens;
     m->esize = dtype_size(be->act_dtype);
     param_table_build_experts(&m->table, cfg, e_lo, e_hi);
     const size_t np = m->table.n_floats;
-    m->owns_params = params == NULL;
-    m->params = params ? params : backend_alloc(be, np * sizeof(float));
+    // forward only in a narrower dtype: the working copy alone (no fp32 master, no gradients)
+    const int no_master = m->forward_only && be->act_dtype != DTYPE_F32;
+    CISPO_ASSERT(!no_master || !params);
+    m->owns_params = params == NULL && !no_master;
+    m->params = no_master ? NULL : params ? params : backend_alloc(be, np * sizeof(float));
     m->wparams = be->act_dtype == DTYPE_F32 ? (void *)m->params : backend_alloc(be, np * m->esize);
-    m->grads = backend_alloc(be, np * sizeof(float));
+    m->grads = m->forward_only ? NULL : backend_alloc(be, np * sizeof(float));
     const int H = cfg->n_heads;
     float *slopes = cispo_calloc((size_t)cfg->n_layers * H, sizeof(float));
     for (int l = 0; l < cfg->n_layers; l++)
@@ -166,7 +206,7 @@ model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *p
 }
 
 model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params, int max_tokens) {
-    return model_create_experts(be, cfg, params, max_tokens, 0, cfg->n_experts);
+    return model_create_experts(be, cfg, params, max_tokens, 0, cfg->n_experts, 0);
 }
 
 model_t *model_create(const model_config_t *cfg, float *params, int max_tokens) {
@@ -192,11 +232,13 @@ void model_free(model_t *m) {
 }
 
 void model_zero_grad(model_t *m) {
+    CISPO_ASSERT(m->grads);  // not a MODEL_FORWARD_ONLY model
     backend_zero(m->be, m->grads, m->table.n_floats * sizeof(float));
     m->grad_write = OP_ACCUMULATE;
 }
 
 void model_zero_grad_deferred(model_t *m) {
+    CISPO_ASSERT(m->grads);
     if (m->ep) {  // expert gradients may come in several pieces (model/moe_ep.c)
         model_zero_grad(m);
         return;
@@ -233,7 +275,7 @@ void model_grads_settle(model_t *m) {
 }
 
 void model_sync_weights(model_t *m) {
-    if (m->wparams == (void *)m->params) return;
+    if (!m->params || m->wparams == (void *)m->params) return;  // no master (MODEL_FORWARD_ONLY), or it is the copy
     const size_t n = m->table.n_floats;
     float *host = cispo_malloc(n * sizeof(float));
     backend_download(m->be, host, m->params, n * sizeof(float));
@@ -389,6 +431,34 @@ void model_logprobs(model_t *m, const int32_t *targets, float *logp, float *entr
     m->have_logprobs = 1;
 }
 
+// Layer l's forward again from its saved input, up to the MoE experts' outputs (the layer's output, which
+// the next layer's backward no longer needs, is not formed): every piece layer_backward reads is back in the
+// region the layers share (plan_activations). The MoE replays the routes the forward chose (kept per layer),
+// so the recomputed layer is the one the forward ran whatever the backend's rounding; its load-balancing loss
+// is the forward's.
+static void layer_recompute(model_t *m, int l, model_scratch_t *sc) {
+    const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
+    const int T = m->T, C = c->hidden_size;
+    const model_layer_acts_t *a = &m->layer[l];
+    const layer_params_t *p = &m->table.layers[l];
+    const int lightning = c->layer_kind[l] == LAYER_LIGHTNING;
+    const float alpha = (float)(lightning ? c->linear_alpha : c->full_alpha);
+    const float beta = (float)(lightning ? c->linear_beta : c->full_beta);
+    const float eps = (float)c->rms_norm_eps;
+    size_t mark = sc->used;
+    void *branch = model_scratch_take(sc, (size_t)T * C, m->esize);
+    rmsnorm_forward(b, ACT(m, a->h), STAT(m, a->rstd_in), ACT(m, a->x_in), WP(m, p->input_norm), T, C, eps);
+    if (lightning) model_lightning_forward(m, l, branch, sc);
+    else model_softmax_forward(m, l, branch, sc);
+    residual_rmsnorm(b, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), c->postnorm ? ACT(m, a->h) : ACT(m, a->x_in),
+                     branch, alpha, beta, WP(m, p->post_norm), T, C, eps);
+    m->recomputing = 1;
+    model_moe_forward(m, l, NULL, sc);
+    m->recomputing = 0;
+    sc->used = mark;
+}
+
 // Backward through decoder layer l: on entry dx = dLoss/d(layer output), on return dLoss/d(layer input).
 static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_scratch_t *sc) {
     const model_config_t *c = &m->cfg;
@@ -425,8 +495,18 @@ static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_sc
     sc->used = mark;
 }
 
+void model_load_params(model_t *m, const float *host) {
+    const size_t n = m->table.n_floats;
+    if (!m->params) {  // the working copy is all there is: converted on the way
+        backend_fill_f32(m->be, m->wparams, m->be->act_dtype, host, n);
+        return;
+    }
+    if (host != m->params) backend_upload(m->be, m->params, host, n * sizeof(float));
+    model_sync_weights(m);
+}
+
 void model_backward(model_t *m, const float *dlogp, float aux_coef) {
-    CISPO_ASSERT(m->have_logprobs);
+    CISPO_ASSERT(m->have_logprobs && m->grads);  // a MODEL_FORWARD_ONLY model has no gradients
     const model_config_t *c = &m->cfg;
     backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size;
@@ -451,6 +531,7 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef) {
                      STAT(m, m->rstd_final), T, C, OP_WRITE);
     size_t off[2], len[2];
     for (int l = c->n_layers - 1; l >= 0; l--) {
+        if (m->recompute) layer_recompute(m, l, &sc);
         layer_backward(m, l, dx, aux_coef, &sc);
         // layer l's parameters are touched by its own backward only: their gradients are final
         if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, l, off, len, model_grad_ranges(m, l, off, len));

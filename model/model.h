@@ -2,10 +2,10 @@
 // (kernels/ops.h) for every backend: forward and backward over packed sequences, every parameter's
 // gradient, and the same forward with caches for prefill and decode (model/infer.h).
 // defines: model_t, model_layer_acts_t, model_cache_t, model_create, model_create_on, model_create_experts,
-//          model_free,
+//          MODEL_RECOMPUTE, MODEL_FORWARD_ONLY, model_activation_bytes, model_free,
 //          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad, model_zero_grad_deferred, model_grads_settle,
-//          model_sync_weights, model_routes, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
+//          model_sync_weights, model_load_params, model_routes, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
 //          MODEL_CACHE_DECODE, model_grad_hook_t, model_grad_ranges
 //
 // Use (one micro-batch):
@@ -27,7 +27,10 @@
 // buffer each (params.h layout); the weights' working copy in the backend's activation dtype (the
 // master itself when that is fp32); activations planned once from max_tokens in three arenas
 // (activation dtype, fp32 statistics, int32), plus one scratch arena for the backward pass.
-// Nothing is allocated per call.
+// Nothing is allocated per call. With MODEL_RECOMPUTE (model_create_experts) the arenas keep each layer's
+// input, routes and load-balancing loss only, plus one layer's pieces that every layer reuses: the backward
+// runs each layer's forward again from its input just before that layer's backward (about one more forward's
+// FLOPs; the gradients are the same bits), and prefill or decode need no more than that anyway.
 #ifndef CISPO_MODEL_MODEL_H
 #define CISPO_MODEL_MODEL_H
 
@@ -151,6 +154,9 @@ typedef struct {
     // the GPU's routes, or a training forward with its rollout's, so that two evaluations that round
     // differently cannot pick different experts at a near-tie of the router. Set it around model_forward only.
     const int32_t *route_replay;
+    int recompute;      // MODEL_RECOMPUTE: the layers share one region of activations (plan_activations)
+    int forward_only;   // MODEL_FORWARD_ONLY: grads NULL, and params NULL unless the activations are fp32
+    int recomputing;    // inside model_backward's recompute of a layer (the MoE replays its saved routes)
     int grad_write;     // the next model_backward writes the gradients of the weights one op covers whole
                         // (model_zero_grad_deferred); OP_WRITE or OP_ACCUMULATE as the wgrad ops take it
 
@@ -170,10 +176,21 @@ model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params
 // The same holding only experts [e_lo, e_hi) of every MoE layer (param_table_build_experts: params, grads,
 // the working copy and every optimizer state shrink to them): the model of one rank under expert
 // parallelism, which runs once moe_ep_attach gave it the group that owns the others (a forward without one
-// fails). e_lo 0, e_hi n_experts is model_create_on.
+// fails). e_lo 0, e_hi n_experts, flags 0 is model_create_on. flags, or-ed:
+//   MODEL_RECOMPUTE     activation recompute (see "Memory" above);
+//   MODEL_FORWARD_ONLY  a model that never runs a backward (generation, serving, log-probs, a KL reference):
+//                       no gradients, the activations as MODEL_RECOMPUTE plans them, and on a backend whose
+//                       activation dtype is not fp32 no fp32 master either (params must be NULL; m->params
+//                       stays NULL and the working copy is all: 2 bytes a parameter in bf16 instead of 10).
+//                       Load it with model_load_params.
+#define MODEL_RECOMPUTE 1
+#define MODEL_FORWARD_ONLY 2
 model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *params, int max_tokens, int e_lo,
-                              int e_hi);
+                              int e_hi, int flags);
 void model_free(model_t *m);
+// Bytes of the activation arenas and the scratch that model_create_experts would plan for max_tokens tokens
+// with elements of esize bytes and these flags (0 or MODEL_RECOMPUTE), allocating nothing.
+size_t model_activation_bytes(const model_config_t *cfg, int max_tokens, size_t esize, int flags);
 
 // Forward over T packed tokens: ids [T] in [0, V), cu_seqlens [nseq+1] (0 = c_0 < ... <= c_nseq = T,
 // empty sequences allowed). Returns 0, or -1 with cispo_last_error() when the batch is invalid.
@@ -211,8 +228,11 @@ void model_grads_settle(model_t *m);
 // The experts the last forward routed layer l's tokens to: idx [m->T][K] (host), read from the backend.
 void model_routes(const model_t *m, int layer, int32_t *idx);
 // Copies the fp32 master into the working copy (after params were loaded or changed outside the
-// optimizer); nothing to do when the activation dtype is fp32.
+// optimizer); nothing to do when the activation dtype is fp32 or there is no master.
 void model_sync_weights(model_t *m);
+// Every parameter's fp32 value from host memory (params.h layout): into the master and the working copy,
+// or straight into the working copy of a MODEL_FORWARD_ONLY model without a master.
+void model_load_params(model_t *m, const float *host);
 
 // RoPE frequencies of the softmax layers (model/layer_softmax.c), per transformers' rope type:
 // inv_freq [rotary_dim / 2] and *scale (attention_scaling, multiplies cos and sin) for a sequence whose

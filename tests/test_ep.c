@@ -7,6 +7,7 @@
 //   - memory per rank: parameters and gradients of the local layout, moments of its shards of the parts;
 //   - the log-probs and load-balancing loss of every micro-batch;
 //   - every gradient after the reduction (dense parameters over all ranks, experts over their DP group);
+//   - the same with activation recompute (MODEL_RECOMPUTE) on the grid ep = world;
 //   - the parameters after three AdamW steps (this rank's layout), with whole moments and with ZeRO-1 (each
 //     part sharded over its replicas), bit-identical over the replicas (DP group; the dense part over all);
 //   - a checkpoint's shards: the ranges each rank writes (optim_owned) hold every element once over the
@@ -109,17 +110,19 @@ static double owned_cover(dist_t *d, const optim_t *o, const param_span_t *sp, i
 
 // One run of the grid ep over d: three steps, compared with the single-process reference. Each rank's model
 // holds the dense parameters and its own experts only (model_create_experts).
-static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int ep, int zero, seen_t *seen) {
+static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int ep, int zero, int recompute,
+                       seen_t *seen) {
     model_config_t c = *c0;
     c.n_experts = n_experts;
     dist_ep_t g;
     if (!test_check(dist_ep_init(&g, d, ep) == 0, "grid ep %d: %s", ep, cispo_last_error())) return;
     char what[96];
-    snprintf(what, sizeof what, "E %d, world %d = ep %d x dp %d%s", n_experts, d->world, ep, g.dp,
-             zero ? ", ZeRO-1" : "");
+    snprintf(what, sizeof what, "E %d, world %d = ep %d x dp %d%s%s", n_experts, d->world, ep, g.dp,
+             zero ? ", ZeRO-1" : "", recompute ? ", activation recompute" : "");
     int elo, ehi;
     moe_ep_range(n_experts, ep, g.ep_rank, &elo, &ehi);
-    model_t *m = model_create_experts(backend_host(), &c, NULL, MAXT, elo, ehi), *ref = model_create(&c, NULL, MAXT);
+    model_t *m = model_create_experts(backend_host(), &c, NULL, MAXT, elo, ehi, recompute ? MODEL_RECOMPUTE : 0);
+    model_t *ref = model_create(&c, NULL, MAXT);
     const size_t n = m->table.n_floats, nf = ref->table.n_floats;
     param_init_hf(m->params, &m->table, &c, 5);  // per-tensor streams: the whole model's values of its tensors
     param_init_hf(ref->params, &ref->table, &c, 5);
@@ -303,7 +306,7 @@ static void check_generate(dist_t *d, const model_config_t *c0, int n_experts, i
     int lo, hi;
     moe_ep_range(n_experts, ep, g.ep_rank, &lo, &hi);
     const int MT = 40, CTX = 80;
-    model_t *full = model_create(&c, NULL, MT), *m = model_create_experts(backend_host(), &c, NULL, MT, lo, hi);
+    model_t *full = model_create(&c, NULL, MT), *m = model_create_experts(backend_host(), &c, NULL, MT, lo, hi, 0);
     param_init_hf(full->params, &full->table, &c, 9);
     param_init_hf(m->params, &m->table, &c, 9);  // each tensor from its own stream: the whole model's values
     // the local layout: every non-expert tensor and experts [lo, hi) only, each equal to the whole model's
@@ -395,8 +398,11 @@ int main(int argc, char **argv) {
     seen_t seen = {0};
     for (int ep = 1; ep <= d.world; ep++) {
         if (d.world % ep) continue;
-        for (int zero = 0; zero <= 1; zero++) check_grid(&d, &c, 5, ep, zero, &seen);
-        if (ep == 4) check_grid(&d, &c, 3, ep, 0, &seen);  // EP rank 3 owns no expert
+        for (int zero = 0; zero <= 1; zero++) check_grid(&d, &c, 5, ep, zero, 0, &seen);
+        // activation recompute: the backward's recompute forwards are exchanges too (ranks without
+        // micro-batches serve them)
+        if (ep == d.world) check_grid(&d, &c, 5, ep, 0, 1, &seen);
+        if (ep == 4) check_grid(&d, &c, 3, ep, 0, 0, &seen);  // EP rank 3 owns no expert
     }
     for (int ep = 1; ep <= d.world; ep++)
         if (d.world % ep == 0) check_generate(&d, &c, 5, ep);

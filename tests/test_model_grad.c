@@ -11,7 +11,10 @@
 //   - forward: log-probs of two packed sequences against an independent double-precision forward written
 //     from docs/model.md in this file (no kernels/ ops), for both flavours;
 //   - packing two sequences gives the log-probs of running each alone;
-//   - forward (and backward) twice is bit-identical.
+//   - forward (and backward) twice is bit-identical;
+//   - activation recompute (MODEL_RECOMPUTE): the same log-probs, load-balancing loss, routes and gradients,
+//     bit for bit, over two accumulated micro-batches (one with replayed routes, one at logit_scale 1/0.7),
+//     with arenas a fraction of the size.
 //     ./test_model_grad            the checks
 //     ./test_model_grad --bench    also CPU tokens/s of forward + backward on the tiny preset (printed)
 #include <math.h>
@@ -445,6 +448,79 @@ static void packing_and_determinism(const model_config_t *cfg) {
     model_free(m);
 }
 
+// Activation recompute: a model keeping only each layer's input (MODEL_RECOMPUTE) gives the same bits as one
+// keeping everything, through packed micro-batches with an empty sequence, gradient accumulation, deferred
+// zeroing, routing replay and a logit scale.
+static void recompute_same(const char *label, const model_config_t *cfg) {
+    enum { T = 41 };
+    model_t *full = model_create(cfg, NULL, T);
+    model_t *lean = model_create_experts(backend_host(), cfg, NULL, T, 0, cfg->n_experts, MODEL_RECOMPUTE);
+    randomise(full->params, &full->table, 8);
+    memcpy(lean->params, full->params, full->table.n_floats * sizeof(float));
+    const size_t nf = full->table.n_floats, K = (size_t)cfg->n_experts_per_tok;
+    int32_t ids[T], targets[T], cu[4] = {0, 17, 17, T};  // the second sequence is empty
+    float dlogp[T], lp_f[T], lp_l[T], ent_f[T], ent_l[T];
+    uint64_t s = 123;
+    for (int t = 0; t < T; t++) {
+        ids[t] = (int32_t)(test_rng_next(&s) % (uint64_t)cfg->vocab_size);
+        targets[t] = t + 1 == 17 || t + 1 == T ? -1 : (int32_t)(test_rng_next(&s) % (uint64_t)cfg->vocab_size);
+        dlogp[t] = (float)test_uniform(&s, -0.2, 0.2);
+    }
+    int32_t *routes = cispo_malloc((size_t)cfg->n_layers * T * K * sizeof(int32_t));
+    int32_t *r_f = cispo_malloc(T * K * sizeof(int32_t)), *r_l = cispo_malloc(T * K * sizeof(int32_t));
+    int same_fwd = 1, same_routes = 1;
+    model_t *ms[2] = {full, lean};
+    for (int i = 0; i < 2; i++) model_zero_grad_deferred(ms[i]);
+    for (int mb = 0; mb < 2; mb++) {
+        // micro-batch 1 replays routes of micro-batch 0's forward rotated by one expert; it runs at logit scale 1/0.7
+        for (int i = 0; i < 2; i++) {
+            model_t *m = ms[i];
+            m->logit_scale = mb ? 1.0f / 0.7f : 1.0f;
+            m->route_replay = mb ? routes : NULL;
+            CISPO_ASSERT(model_forward(m, ids, cu, 3, T) == 0);
+            m->route_replay = NULL;
+            model_logprobs(m, targets, i ? lp_l : lp_f, i ? ent_l : ent_f);
+        }
+        if (mb == 0)
+            for (int l = 0; l < cfg->n_layers; l++) {
+                model_routes(full, l, routes + (size_t)l * T * K);
+                for (size_t j = 0; j < (size_t)T * K; j++) {  // another valid choice: distinct experts per token
+                    int32_t *r = routes + (size_t)l * T * K + j;
+                    *r = (*r + 1) % cfg->n_experts;
+                }
+            }
+        same_fwd &= !memcmp(lp_f, lp_l, sizeof lp_f) && !memcmp(ent_f, ent_l, sizeof ent_f) &&
+                    full->aux_loss == lean->aux_loss;
+        model_backward(full, dlogp, 0.01f);
+        model_backward(lean, dlogp, 0.01f);
+        for (int l = 0; l < cfg->n_layers; l++) {  // every layer's routes survive the shared region
+            model_routes(full, l, r_f);
+            model_routes(lean, l, r_l);
+            same_routes &= !memcmp(r_f, r_l, (size_t)T * K * sizeof(int32_t));
+        }
+    }
+    test_check(same_fwd, "%s, recompute: log-probs, entropies and load-balancing loss are the same bits", label);
+    test_check(same_routes, "%s, recompute: every layer's routes are kept", label);
+    test_check(!memcmp(full->grads, lean->grads, nf * sizeof(float)),
+               "%s, recompute: gradients over two micro-batches (replayed routes, logit scale) are the same bits", label);
+    const double bf = (double)full->n_acts * full->esize + full->n_stats * 4.0 + full->n_iacts * 4.0;
+    const double bl = (double)lean->n_acts * lean->esize + lean->n_stats * 4.0 + lean->n_iacts * 4.0;
+    TEST_LE(bl, 0.6 * bf, "%s, recompute: activation arenas %.0f bytes against %.0f", label, bl, bf);
+    printf("%-40s recompute: activations %.1f KB against %.1f KB (%.1fx less)\n", label, bl / 1024, bf / 1024, bf / bl);
+    // a forward-only model (no gradients; its activations planned as with recompute): the same forward
+    model_t *fo = model_create_experts(backend_host(), cfg, NULL, T, 0, cfg->n_experts, MODEL_FORWARD_ONLY);
+    model_load_params(fo, full->params);
+    full->logit_scale = 1.0f;
+    CISPO_ASSERT(model_forward(full, ids, cu, 3, T) == 0 && model_forward(fo, ids, cu, 3, T) == 0);
+    model_logprobs(full, targets, lp_f, NULL);
+    model_logprobs(fo, targets, lp_l, NULL);
+    test_check(fo->grads == NULL && fo->recompute && !memcmp(lp_f, lp_l, sizeof lp_f),
+               "%s, forward only: no gradient buffer, the same log-probs", label);
+    model_free(fo);
+    free(routes), free(r_f), free(r_l);
+    model_free(full), model_free(lean);
+}
+
 // pad_token_id (transformers' nn.Embedding padding_idx): the pad row of the embedding gets no gradient
 // from its lookups; every other gradient is unchanged.
 static void pad_token_gradient(const model_config_t *cfg) {
@@ -553,6 +629,7 @@ int main(int argc, char **argv) {
     orig.postnorm = 0;
     CISPO_ASSERT(model_config_validate(&orig, "original variant") == 0);
     reference_forward("tiny (original flavour, rotary_dim D/2, pre-norm residual)", &orig, 22);
+    recompute_same("tiny (original flavour)", &orig);
     gradcheck("tiny (original flavour, rotary_dim D/2, pre-norm residual)", &orig, 12);
 
     // HF config fields that select numerics: sliding window, hidden_act, rope types (whose frequency
@@ -567,6 +644,7 @@ int main(int argc, char **argv) {
     v.rope.truncate = 1;
     CISPO_ASSERT(model_config_validate(&v, "variant") == 0);
     reference_forward("tiny + sliding_window 6, gelu_new, yarn", &v, 23);
+    recompute_same("tiny + sliding_window 6, gelu_new, yarn", &v);
     gradcheck("tiny + sliding_window 6, gelu_new, yarn", &v, 13);
     // dynamic NTK and longrope change with the length: 29 and 18 tokens on either side of 20
     v = cfg;
@@ -598,6 +676,7 @@ int main(int argc, char **argv) {
 
     pad_token_gradient(&cfg);
     packing_and_determinism(&cfg);
+    recompute_same("tiny (HF flavour)", &cfg);
     if (do_bench) bench(&cfg);
     return test_finish("test_model_grad");
 }

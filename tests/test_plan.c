@@ -61,6 +61,19 @@ static void test_tiny_by_hand(void) {
                "padding (at most %.0f)", plan, code, pad);
     EQ((double)m->table.n_floats, 3 * 20928.0 + 12672 + 4 * 49152.0 + 2 * 512 * 64 + 64, "tiny: parameter table size");
     model_free(m);
+    // With activation recompute: each layer keeps its input, rstd_in and routes (64 + 1 + 2 fp32-sized
+    // elements a token); the rest of a layer is one region, sized for the largest layer; one offsets array.
+    {
+        model_t *mr = model_create_experts(backend_host(), &cfg, NULL, T, 0, cfg.n_experts, MODEL_RECOMPUTE);
+        double code_r = 4.0 * ((double)mr->n_acts + mr->n_stats + mr->n_iacts), kept = 4 * (64 + 1 + 2), big = 0;
+        for (int l = 0; l < 4; l++) big = fmax(big, plan_layer_act_bytes(&cfg, l, 4) - kept);
+        double plan_r = T * (4 * kept + big + 2 * 64 * 4 + 6 * 4 + 5 * 4) + 4 * 4 + 4 * 5 + 4;
+        const double pad_r = 63.0 * 4 * (3 * 4 + 23 + 13);
+        test_check(code_r >= plan_r && code_r <= plan_r + pad_r,
+                   "recompute: activation bytes of 100 tokens: plan formula %.0f = model_create's arenas %.0f less "
+                   "their alignment padding (at most %.0f)", plan_r, code_r, pad_r);
+        model_free(mr);
+    }
 
     // Every piece of the arenas starts on 64 elements whatever the sizes (the CUDA kernels' 16-byte vector
     // loads): an odd token count and an odd expert count (Tm * E odd) once shifted the pieces after it.
@@ -105,7 +118,9 @@ static void test_tiny_by_hand(void) {
     // + aux/offsets 4 x 24
     EQ(s->acts, 64 * (3 * 3132.0 + 2440 + 300) + 96, "tiny per GPU: activations of one micro-batch");
     // recompute: each layer's input (C bf16) + the widest layer once
-    EQ(s->acts_recompute, 64 * (4 * 128.0 + 300) + 96 + 64 * 3132.0, "tiny per GPU: activations with recompute");
+    // recompute: each layer's input (C bf16), rstd_in and routes (K int32): 140 bytes a token; the widest layer's
+    // rest once
+    EQ(s->acts_recompute, 64 * (4 * 140.0 + 300) + 96 + 64 * (3132.0 - 140), "tiny per GPU: activations with recompute");
     EQ(s->train_total, s->weights + s->master + s->moments + s->grads + s->acts + s->scratch, "tiny total = sum of parts");
     // communication by hand: gradients 4 bytes x (3/4 x 141056 + 1/2 x 98304); bf16 all-gather half that;
     // all-to-all: 8 x 48 tokens / 4 GPUs x K 2 x C 64 x 2 bytes x (1/2) x 2 (dispatch, combine) x 4 layers x 2

@@ -123,15 +123,15 @@ int cmd_generate(int argc, char **argv) {
     {
         backend_t be;
         if (open_device(&be, o->device, cfg.head_dim)) goto out;
-        // the plan covers one prefill step (the whole prompt, or one chunk) and a decode step
+        // the plan covers one prefill step (the whole prompt, or one chunk) and a decode step; forward only
+        // (MODEL_FORWARD_ONLY: one layer's activations, no gradients, on a GPU the bf16 weights alone)
         const int plan = o->prefill_chunk > 0 && o->prefill_chunk < n ? o->prefill_chunk : n;
         model_t *m;
         if (be.kind == BACKEND_CPU) {
-            m = model_create(&cfg, params, plan);
+            m = model_create_experts(backend_host(), &cfg, params, plan, 0, cfg.n_experts, MODEL_FORWARD_ONLY);
         } else {
-            m = model_create_on(&be, &cfg, NULL, plan);
-            backend_upload(&be, m->params, params, m->table.n_floats * sizeof(float));
-            model_sync_weights(m);
+            m = model_create_experts(&be, &cfg, NULL, plan, 0, cfg.n_experts, MODEL_FORWARD_ONLY);
+            model_load_params(m, params);
         }
         infer_t *e = infer_create(m, 1, n + max_new + 1);
         if (o->stats) infer_report(e, stderr);

@@ -60,7 +60,7 @@ int cmd_logprobs(int argc, char **argv) {
         free(params);
         return 1;
     }
-    model_t *m = model_create(&cfg, params, n);
+    model_t *m = model_create_experts(backend_host(), &cfg, params, n, 0, cfg.n_experts, MODEL_FORWARD_ONLY);
     float *logp = cispo_malloc((size_t)n * sizeof(float));
     int rc = model_seq_logprobs(m, ids, n, logp);
     if (rc) fprintf(stderr, "%s: %s\n", me, cispo_last_error());

@@ -48,7 +48,8 @@ static const keyconf_cli_t plan_cli = {
     "cispo plan --model MODEL --gpus N --gpu h800|h100|h200 [options]",
     "  The planned parallel layout (tensor x pipeline x data parallel, experts split over ep), memory per GPU\n"
     "  for training and rollout in GB (10^9 bytes), communication per RL step at the fabric's bandwidth and the\n"
-    "  predicted step time. Expert parallelism, ZeRO-1, tp/pp and recompute are a planned layout: not built yet.",
+    "  predicted step time. Tensor and pipeline parallelism (tp, pp) are a planned layout, not built yet; expert\n"
+    "  parallelism, ZeRO-1 and activation recompute run (run keys ep, zero, recompute).",
     plan_keys, sizeof plan_keys / sizeof plan_keys[0], 0};
 
 static void plan_opts_default(plan_opts_t *o) {
@@ -69,8 +70,8 @@ static void print_plan(const plan_t *p, const char *shown) {
     printf("model: %.2f B parameters (%.2f B in %d x %d experts, %.2f B other), %d layers (%d lightning, %d softmax)\n",
            p->n_params / 1e9, p->n_expert / 1e9, c->n_layers, c->n_experts, p->n_dense / 1e9, c->n_layers,
            p->flops.n_linear, p->flops.n_softmax);
-    printf("\nPLANNED LAYOUT: tensor/sequence and pipeline parallelism and recompute are not built yet (issue 16);\n"
-           "expert parallelism (each rank holds its own experts only) and ZeRO-1 of the moments run.\n");
+    printf("\nPLANNED LAYOUT: tensor/sequence and pipeline parallelism are not built yet (issue 16); expert\n"
+           "parallelism (each rank holds its own experts only), ZeRO-1 of the moments and activation recompute run.\n");
     printf("  tp %d x pp %d x dp %d = %d GPUs; ep %d: %d of the %d experts of each layer per GPU (split %d ways by tp),\n"
            "  each expert on %d GPU group(s) (dp/ep); ZeRO-%d; micro-batch %.0f tokens; recompute %s\n",
            p->tp, p->pp, p->dp, in->gpus, p->ep, c->n_experts / p->ep, c->n_experts, p->tp, p->edp, in->zero,
@@ -94,15 +95,12 @@ static void print_plan(const plan_t *p, const char *shown) {
     printf("  %-62s %8.2f\n", "scratch (model n_scratch)", gb(h->scratch));
     printf("  %-62s %8.2f\n", "reserve (CUDA context, NCCL/cuBLAS buffers)", in->reserve_gb);
     printf("  %-62s %8.2f   of %.0f: %s\n", "total", gb(h->train_total), g->mem_gb, p->fits ? "fits" : "DOES NOT FIT");
-    printf("  note: model_lightning_scratch_bytes reserves final lightning states for micro_tokens sequences today\n"
-           "  (%.1f GB at this micro-batch); the plan counts one per prompt of a prefill micro-batch.\n",
-           gb(p->lightning_scratch_code));
 
     printf("\nRollout, per GPU (on the training GPUs: the training state stays allocated, as the trainer does today)\n");
     printf("  %-62s %8.2f\n", "resident: weights, master, moments, grads, one arena, scratch, reserve", gb(h->resident));
     printf("  %-62s %8.2f\n", "room for caches", gb(h->cache_room));
     const double KVD = (double)c->n_kv_heads * c->head_dim, HDD = (double)c->n_heads * c->head_dim * c->head_dim;
-    double lin = h->n_lin * HDD * 4 / p->tp;
+    double lin = (h->n_lin + (h->n_lin ? 2 : 0)) * HDD * 4 / p->tp;  // + a prefill's staged final and initial states
     printf("  per sequence (lightning states %.1f MB fp32 + K,V bf16 %.0f bytes per token of context, reserved for\n"
            "  the whole context; no paging):\n",
            lin / 1e6, h->n_soft * 2 * KVD * 2 / p->tp);

@@ -126,10 +126,11 @@ int cmd_serve_model(int argc, char **argv) {
     }
     if (open_backend(&be, o->device, cfg.head_dim)) goto out;
     be_open = 1;
-    // the plan covers a prefill batch and a decode step of every slot
-    m = model_create_on(&be, &cfg, NULL, prefill > o->slots ? prefill : o->slots);
-    backend_upload(&be, m->params, params, m->table.n_floats * sizeof(float));
-    model_sync_weights(m);
+    // the plan covers a prefill batch and a decode step of every slot; forward only (MODEL_FORWARD_ONLY: one
+    // layer's activations, no gradients, on a GPU the bf16 weights alone)
+    m = model_create_experts(&be, &cfg, NULL, prefill > o->slots ? prefill : o->slots, 0, cfg.n_experts,
+                             MODEL_FORWARD_ONLY);
+    model_load_params(m, params);
     free(params), params = NULL;
     e = infer_create(m, o->slots, max_ctx);
     int32_t eos = tokenizer_eos_id(tok) >= 0 ? tokenizer_eos_id(tok) : cfg.eos_token_id;

@@ -114,9 +114,6 @@ static void plan_memory(plan_t *p) {
     // micro-batches of one update in one pipeline: its samples' tokens over micro_tokens
     double micro = ceil_div(in->batch / in->updates / p->dp * n_mean, T);
     if (micro < 1) micro = 1;
-    double nseq_prefill = floor(T / (in->prompt_len > 1 ? in->prompt_len : 1));
-    if (nseq_prefill < 1) nseq_prefill = 1;
-    p->lightning_scratch_code = T * HDD * 4;
     int base = c->n_layers / p->pp, extra = c->n_layers % p->pp, at = 0;
     p->fits = p->rollout_fits = 1;
     p->heaviest = 0;
@@ -137,9 +134,12 @@ static void plan_memory(plan_t *p) {
             if (c->layer_kind[l] == LAYER_LIGHTNING) g->n_lin++;
             else g->n_soft++;
             double a = plan_layer_act_bytes(c, l, es);
+            // recompute (model/model.c plan_activations) keeps each layer's input, rstd and routes; the
+            // rest of a layer lives in one region as large as the largest layer's
+            double kept = C * es + 4 + 4.0 * c->n_experts_per_tok;
             full_tok += a;
-            ckpt_tok += C * es;  // recompute keeps each layer's input only
-            if (a > max_layer) max_layer = a;
+            ckpt_tok += kept;
+            if (a - kept > max_layer) max_layer = a - kept;
         }
         at += g->n_layers;
         if (g->has_embed) g->dense += V * C;
@@ -161,8 +161,7 @@ static void plan_memory(plan_t *p) {
         // model/model.c n_scratch: six [T, C] buffers plus the largest sub-block's scratch
         double F = c->intermediate_size, S = T * c->n_experts_per_tok, A = model_attn_width(c);
         double moe = S * (2 * C + 3 * F) * es + T * c->n_experts * es + S * 4 + 8 * 256;
-        double lin_bwd = T * A * 13 * es, lin_states = nseq_prefill * HDD * 4;
-        double lin = (lin_bwd > lin_states ? lin_bwd : lin_states) + 16 * 256;
+        double lin = T * A * 13 * es + 16 * 256;
         double soft = T * (3 * A + 3 * KVD) * es + 8 * 256;
         double sub = moe > lin ? moe : lin;
         if (soft > sub) sub = soft;
@@ -179,8 +178,10 @@ static void plan_memory(plan_t *p) {
         double ctx[3] = {in->prompt_len + 40960, in->prompt_len + 81920, in->max_len};
         double *ps[3] = {&g->per_seq_40k, &g->per_seq_80k, &g->per_seq_max};
         for (int i = 0; i < 3; i++) {
-            // infer_create: K and V of the softmax layers for max_ctx, fp32 lightning states, a logits row
-            *ps[i] = (g->n_soft * 2 * KVD * es * ctx[i] + g->n_lin * HDD * 4 + (g->has_head ? V * 4 : 0)) / tp;
+            // infer_create: K and V of the softmax layers for max_ctx, fp32 lightning states (one per lightning
+            // layer, and the prefill's staged final and initial states), a logits row
+            *ps[i] = (g->n_soft * 2 * KVD * es * ctx[i] + (g->n_lin + (g->n_lin ? 2 : 0)) * HDD * 4 +
+                      (g->has_head ? V * 4 : 0)) / tp;
             double k = g->cache_room > 0 ? floor(g->cache_room / *ps[i]) : 0;
             if (k < conc[i]) conc[i] = k;
         }

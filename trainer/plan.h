@@ -12,9 +12,9 @@
 // scratch its n_scratch, rollout caches model/infer.c's infer_create (fp32 lightning states, bf16 K and
 // V reserved for max_ctx per slot, an fp32 logits row per slot).
 //
-// PLANNED LAYOUT: expert parallelism (ep), ZeRO-1 in the optimizer, tensor parallelism with sequence
-// parallelism (tp), pipeline stages (pp) and activation recompute are not built yet (issue 16); the
-// plan sizes them as designed. Today the trainer replicates the model on every rank.
+// PLANNED LAYOUT: tensor parallelism with sequence parallelism (tp) and pipeline stages (pp) are not built
+// yet (issue 16); the plan sizes them as designed. Expert parallelism (run key ep), ZeRO-1 of the moments
+// (zero) and activation recompute (recompute: model.h MODEL_RECOMPUTE) run.
 //
 // Layout: world = tp x pp x dp; ranks are numbered tp fastest, then dp, then pp, so a TP group sits in
 // one node and a DP (and EP) group strides across nodes. tp splits every non-expert tensor and each
@@ -97,8 +97,6 @@ typedef struct {
     plan_stage_t stage[MODEL_MAX_LAYERS];
     int heaviest;                         // stage with the largest train_total
     double acts_full_peak, acts_recompute_peak;  // the heaviest stage under each choice
-    double lightning_scratch_code;        // what model_lightning_scratch_bytes reserves today (final states for
-                                          // micro_tokens sequences); the plan counts one per sequence
     // rollout: sequences decoded at once, per replica (tp x pp GPUs) and in all
     double conc_40k, conc_80k, conc_max, conc_40k_all, conc_80k_all, conc_max_all;
     // communication per RL step, bytes per GPU and seconds

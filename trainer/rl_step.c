@@ -300,9 +300,10 @@ static int open_reference(train_t *t) {
             fprintf(stderr, "cispo: warning: the KL reference is the policy at RL step %d (this resume), not at the "
                             "start of RL: set ref_model to the checkpoint RL started from\n", t->rl_done);
     }
-    t->ref = model_create_experts(t->m->be, &t->mcfg, NULL, c->micro_tokens, t->m->table.e_lo, t->m->table.e_hi);
-    train_upload(t, t->ref->params, host, n);
-    model_sync_weights(t->ref);
+    // forward only: one layer's activations, no gradients, on a GPU the bf16 weights alone
+    t->ref = model_create_experts(t->m->be, &t->mcfg, NULL, c->micro_tokens, t->m->table.e_lo, t->m->table.e_hi,
+                                  MODEL_FORWARD_ONLY);
+    model_load_params(t->ref, host);
     if (ec && moe_ep_attach(t->ref, ec)) return free(host), -1;
     free(host);
     return 0;

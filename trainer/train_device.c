@@ -155,10 +155,11 @@ void train_memory_report(const train_t *t) {
     }
     const size_t total = working + master + optim + grads + acts + scratch + ws + caches;
     printf("memory on %s (%s activations): weights %.3f GiB + fp32 master %.3f + AdamW moments%s %.3f + gradients "
-           "%.3f + activations %.3f (micro_tokens %d) + scratch %.3f + workspace %.3f + rollout caches %.3f = %.3f GiB\n",
+           "%.3f + activations %.3f (micro_tokens %d, recompute %s) + scratch %.3f + workspace %.3f + rollout caches "
+           "%.3f = %.3f GiB\n",
            backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), gib(master),
            moments < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
-           gib(acts), m->max_tokens, gib(scratch), gib(ws), gib(caches), gib(total));
+           gib(acts), m->max_tokens, m->recompute ? "on" : "off", gib(scratch), gib(ws), gib(caches), gib(total));
     size_t fr = 0, tot = 0;
     backend_mem_info(m->be, &fr, &tot);
     if (tot) {
@@ -166,8 +167,12 @@ void train_memory_report(const train_t *t) {
         double per_token = (double)(acts + scratch) / m->max_tokens;
         double room = (double)fr + (double)(acts + scratch) - (double)optim;  // moments are allocated later
         long fit = per_token > 0 ? (long)(room * 0.95 / per_token) : 0;
-        printf("memory: %.1f of %.1f GiB free on the device; micro_tokens up to about %ld fit\n", gib(fr), gib(tot),
-               fit > 0 ? fit : 0);
+        // the other choice of the run key recompute, planned for the same micro_tokens
+        const int other = m->recompute ? 0 : MODEL_RECOMPUTE;
+        double per_other = (double)model_activation_bytes(&m->cfg, m->max_tokens, es, other) / m->max_tokens;
+        long fit_other = per_other > 0 ? (long)(room * 0.95 / per_other) : 0;
+        printf("memory: %.1f of %.1f GiB free on the device; micro_tokens up to about %ld fit (%ld with recompute=%s)\n",
+               gib(fr), gib(tot), fit > 0 ? fit : 0, fit_other > 0 ? fit_other : 0, other ? "true" : "false");
     }
     if (t->engine) infer_report(t->engine, stdout);  // the rollout engine's capacity plan
 }

@@ -1,7 +1,8 @@
 // tests/gpu/test_model_gpu.c — the whole model on the CUDA backend (bf16 activations, fp32 master
 // weights) against the CPU fp32 reference, on every HF parity fixture and on original-flavour
 // configs: per-token log-probs, loss, every parameter's gradient (relative error per tensor), three
-// AdamW steps, decode against the GPU training forward, and a re-run for determinism.
+// AdamW steps, decode against the GPU training forward, a re-run for determinism, and activation recompute
+// (the same log-probs bit for bit, the gradients as close as a re-run's).
 // Routing: where two router probabilities are closer than bf16's error, the GPU and the fp32 CPU may pick
 // different experts for a token, and that token's output (and its experts' and the router's gradients)
 // then differ by O(1), not by rounding. So the CPU reference replays the GPU forward's routes (model.h
@@ -160,6 +161,46 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     test_check(same_logp, "%s: a re-run gives identical log-probs", name);
     printf("%-48s re-run: log-probs %s, gradients %s\n", name, same_logp ? "identical" : "DIFFER",
            same_grad ? "identical" : "differ in the last bits (atomic accumulation order)");
+
+    // activation recompute (MODEL_RECOMPUTE): the same log-probs bit for bit, the gradients as close to the
+    // first run's as a re-run's are (the backward's atomics aside, the recomputed forward is the same bits)
+    {
+        model_t *mr = model_create_experts(&gpu, cfg, NULL, b.T + 8, 0, cfg->n_experts, MODEL_RECOMPUTE);
+        backend_upload(&gpu, mr->params, params, np * sizeof(float));
+        model_sync_weights(mr);
+        float *lr = cispo_malloc(sizeof(float) * b.T), *gr = cispo_malloc(sizeof(float) * np);
+        run_step(mr, &b, lr, gr, NULL, NULL);
+        double rerun = 0, recomp = 0;
+        for (int e = 0; e < mc->table.n_entries; e++) {
+            const param_entry_t *pe = &mc->table.entries[e];
+            double d2 = 0, r2 = 0, c2 = 0;
+            for (size_t i = 0; i < pe->numel; i++) {
+                const size_t j = pe->offset + i;
+                d2 += ((double)gg2[j] - gg[j]) * ((double)gg2[j] - gg[j]);
+                r2 += ((double)gr[j] - gg[j]) * ((double)gr[j] - gg[j]);
+                c2 += (double)gg[j] * gg[j];
+            }
+            rerun = fmax(rerun, sqrt(d2) / fmax(sqrt(c2), floor_norm));
+            recomp = fmax(recomp, sqrt(r2) / fmax(sqrt(c2), floor_norm));
+        }
+        test_check(!memcmp(lr, lg, sizeof(float) * b.T), "%s: recompute gives identical log-probs", name);
+        TEST_LE(recomp, fmax(1e-3, 2 * rerun), "%s: recompute's gradients against the first run's: worst tensor %.3g "
+                "(a re-run's: %.3g)", name, recomp, rerun);
+        printf("%-48s recompute: log-probs %s, worst gradient rel %.3g (re-run %.3g); activations %.2f MB vs %.2f\n",
+               name, memcmp(lr, lg, sizeof(float) * b.T) ? "DIFFER" : "identical", recomp, rerun,
+               (mr->n_acts * mr->esize + (mr->n_stats + mr->n_iacts) * 4.0) / 1e6,
+               (mg->n_acts * mg->esize + (mg->n_stats + mg->n_iacts) * 4.0) / 1e6);
+        // forward only: the bf16 working copy alone, loaded from the fp32 values; the same log-probs
+        model_t *fo = model_create_experts(&gpu, cfg, NULL, b.T + 8, 0, cfg->n_experts, MODEL_FORWARD_ONLY);
+        model_load_params(fo, params);
+        CISPO_ASSERT(model_forward(fo, b.ids, b.cu, b.nseq, b.T) == 0);
+        model_logprobs(fo, b.targets, lr, NULL);
+        test_check(fo->params == NULL && fo->grads == NULL && !memcmp(lr, lg, sizeof(float) * b.T),
+                   "%s: a forward-only model (bf16 weights alone) gives identical log-probs", name);
+        model_free(fo);
+        free(lr), free(gr);
+        model_free(mr);
+    }
 
     // three AdamW steps on each, from the same start; compare the parameter updates
     optim_config_t oc = {.lr = 1e-3, .warmup = 0, .schedule = 0, .total = 3, .min_ratio = 1, .beta1 = 0.9,
