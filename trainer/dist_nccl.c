@@ -159,30 +159,65 @@ static int sum_range_on(dist_nccl_t *c, cudaStream_t s, float *buf, size_t b, si
     return 0;
 }
 
+// The pieces on stream s (inside the caller's group): summed (gather 0: all-reduced, or under zero each
+// owner's share reduced to its owner) or broadcast from each owner (gather 1, elements of esize bytes).
+static int pieces_on(dist_nccl_t *c, cudaStream_t s, void *buf, size_t esize, const dist_nccl_piece_t *pc, int n,
+                     size_t total, int zero, int gather) {
+    const int W = c->g->world;
+    for (int i = 0; i < n; i++) {
+        if (!gather && !zero) {
+            if (sum_range_on(c, s, (float *)buf, pc[i].phys, pc[i].phys + pc[i].len, -1)) return -1;
+            continue;
+        }
+        const size_t b = pc[i].cat, e = pc[i].cat + pc[i].len;
+        for (int r = 0; r < W; r++) {  // each owner's share of the piece, at its place in the buffer
+            size_t sb, se;
+            dist_shard_range(W, r, total, &sb, &se);
+            const size_t lo = sb > b ? sb : b, hi = se < e ? se : e;
+            if (hi <= lo) continue;
+            const size_t at = pc[i].phys + (lo - b);
+            if (!gather) {
+                if (sum_range_on(c, s, (float *)buf, at, at + (hi - lo), r)) return -1;
+                continue;
+            }
+            char *p = (char *)buf + at * esize;
+            for (size_t o = 0, k, bytes = (hi - lo) * esize; o < bytes; o += k) {
+                k = bytes - o < NCHUNK ? bytes - o : NCHUNK;
+                ncclResult_t rc = ncclBroadcast(p + o, p + o, k, ncclUint8, r, c->comm, s);
+                if (rc != ncclSuccess) return nccl_fail(c, "parameter all-gather", rc);
+            }
+        }
+    }
+    return 0;
+}
+
 int dist_nccl_grads_start(dist_nccl_t *c, float *buf, const size_t *off, const size_t *len, int n, size_t total,
                           int zero) {
     cudaError_t ce = cudaEventRecord(c->gready, STREAM(c));
     if (ce == cudaSuccess) ce = cudaStreamWaitEvent(c->side, c->gready, 0);
     if (ce != cudaSuccess) return cispo_fail("ordering a gradient reduction after the backward: %s", cudaGetErrorString(ce));
-    const int W = c->g->world;
+    dist_nccl_piece_t pc[2];
+    CISPO_ASSERT(n <= 2);
+    for (int i = 0; i < n; i++) pc[i] = (dist_nccl_piece_t){off[i], off[i], len[i]};  // the whole buffer is the concatenation
     NCCL_TRY(c, "group start", ncclGroupStart());
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        const size_t b = off[i], e = off[i] + len[i];
-        if (!zero) {
-            rc = sum_range_on(c, c->side, buf, b, e, -1);
-            continue;
-        }
-        for (int r = 0; r < W && !rc; r++) {  // each owner's part of [b, e)
-            size_t sb, se;
-            dist_shard_range(W, r, total, &sb, &se);
-            const size_t lo = sb > b ? sb : b, hi = se < e ? se : e;
-            if (hi > lo) rc = sum_range_on(c, c->side, buf, lo, hi, r);
-        }
-    }
-    if (rc) return ncclGroupEnd(), -1;
+    if (pieces_on(c, c->side, buf, sizeof(float), pc, n, total, zero, 0)) return ncclGroupEnd(), -1;
     NCCL_TRY(c, "gradient reduction", ncclGroupEnd());
     c->grads_pending = 1;
+    return 0;
+}
+
+int dist_nccl_pieces_sum(dist_nccl_t *c, float *buf, const dist_nccl_piece_t *pc, int n, size_t total, int zero) {
+    NCCL_TRY(c, "group start", ncclGroupStart());
+    if (pieces_on(c, STREAM(c), buf, sizeof(float), pc, n, total, zero, 0)) return ncclGroupEnd(), -1;
+    NCCL_TRY(c, "gradient reduction", ncclGroupEnd());
+    return 0;
+}
+
+int dist_nccl_pieces_gather(dist_nccl_t *c, void *buf, size_t esize, const dist_nccl_piece_t *pc, int n,
+                            size_t total) {
+    NCCL_TRY(c, "group start", ncclGroupStart());
+    if (pieces_on(c, STREAM(c), buf, esize, pc, n, total, 1, 1)) return ncclGroupEnd(), -1;
+    NCCL_TRY(c, "parameter all-gather", ncclGroupEnd());
     return 0;
 }
 
@@ -289,6 +324,15 @@ int dist_nccl_grads_start(dist_nccl_t *c, float *buf, const size_t *off, const s
     return no_nccl();
 }
 int dist_nccl_grads_wait(dist_nccl_t *c) { return (void)c, no_nccl(); }
+int dist_nccl_pieces_sum(dist_nccl_t *c, float *buf, const dist_nccl_piece_t *pc, int n, size_t total, int zero) {
+    (void)c, (void)buf, (void)pc, (void)n, (void)total, (void)zero;
+    return no_nccl();
+}
+int dist_nccl_pieces_gather(dist_nccl_t *c, void *buf, size_t esize, const dist_nccl_piece_t *pc, int n,
+                            size_t total) {
+    (void)c, (void)buf, (void)esize, (void)pc, (void)n, (void)total;
+    return no_nccl();
+}
 int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
                        const moe_ep_block_t *rb, int nrb, size_t row_bytes) {
     (void)c, (void)send, (void)sb, (void)nsb, (void)recv, (void)rb, (void)nrb, (void)row_bytes;

@@ -11,7 +11,8 @@
 // with a message saying so, and the MPI path (trainer/dist.h, trainer/dist_ep.h: host staging) is the one.
 // defines: dist_nccl_t, dist_nccl_available, dist_nccl_init, dist_nccl_free, dist_nccl_allreduce_sum_f32,
 //          dist_nccl_reduce_scatter_sum_f32, dist_nccl_allgather_f32, dist_nccl_exchange, dist_nccl_ep_comm,
-//          dist_nccl_world, dist_nccl_set_world, dist_nccl_grads_start, dist_nccl_grads_wait
+//          dist_nccl_world, dist_nccl_set_world, dist_nccl_grads_start, dist_nccl_grads_wait, dist_nccl_piece_t,
+//          dist_nccl_pieces_sum, dist_nccl_pieces_gather
 #ifndef CISPO_TRAINER_DIST_NCCL_H
 #define CISPO_TRAINER_DIST_NCCL_H
 
@@ -43,6 +44,20 @@ int dist_nccl_allgather_f32(dist_nccl_t *c, float *buf, size_t n);
 int dist_nccl_grads_start(dist_nccl_t *c, float *buf, const size_t *off, const size_t *len, int n, size_t total,
                           int zero);
 int dist_nccl_grads_wait(dist_nccl_t *c);
+// The optimizer's collectives over pieces of a flat device buffer: piece i is elements [phys, phys + len) of
+// the buffer and [cat, cat + len) of a concatenation of `total` elements that ZeRO-1 shards over c's ranks
+// (dist_shard_range). On the backend's stream, grouped:
+//   dist_nccl_pieces_sum     fp32 sums over the ranks: each piece all-reduced (zero 0), or each owner's share
+//                            of it reduced to its owner (zero 1);
+//   dist_nccl_pieces_gather  each owner's share broadcast from the owner to every rank, elements of esize
+//                            bytes (the fp32 master, or the working copy in the activation dtype).
+// 0 or -1 (+ message).
+typedef struct {
+    size_t phys, cat, len;
+} dist_nccl_piece_t;
+int dist_nccl_pieces_sum(dist_nccl_t *c, float *buf, const dist_nccl_piece_t *pc, int n, size_t total, int zero);
+int dist_nccl_pieces_gather(dist_nccl_t *c, void *buf, size_t esize, const dist_nccl_piece_t *pc, int n,
+                            size_t total);
 // model/moe_ep.h's exchange on device rows: grouped ncclSend/ncclRecv, blocks to and from group ranks.
 int dist_nccl_exchange(dist_nccl_t *c, const void *send, const moe_ep_block_t *sb, int nsb, void *recv,
                        const moe_ep_block_t *rb, int nrb, size_t row_bytes);

@@ -17,7 +17,11 @@ static struct {             // optim_use_ep: the grid optim_init_on splits over 
     int zero;
 } ep_use;
 
+static dist_nccl_t *nccl_use[2];  // optim_use_nccl: world, EP data-parallel group
+
 void optim_use_zero(dist_t *dp) { zero_group = dp; }
+
+void optim_use_nccl(dist_nccl_t *world, dist_nccl_t *dp_group) { nccl_use[0] = world, nccl_use[1] = dp_group; }
 
 void optim_use_ep(dist_ep_t *g, const param_table_t *t, const model_config_t *c, int zero) {
     ep_use.g = g, ep_use.t = t, ep_use.c = c, ep_use.zero = zero;
@@ -35,6 +39,7 @@ void optim_init_zero(optim_t *o, backend_t *be, const optim_config_t *cfg, size_
     o->be = be;
     o->w_act = w_act;
     o->dp = dp && dp->world > 1 ? dp : NULL;
+    o->nccl = o->dp && be->kind == BACKEND_CUDA ? nccl_use[0] : NULL;  // the trainer's dp is the world
     o->hi = n;
     if (o->dp) dist_shard_range(dp->world, dp->rank, n, &o->lo, &o->hi);
     o->m = backend_alloc(be, (o->hi - o->lo) * sizeof(float));
@@ -82,6 +87,13 @@ static void *w_at(const optim_t *o, size_t i) {
 // place; a GPU stages p through the host (as the gradient all-reduce does until NCCL) and refreshes the
 // working copy of the other ranks' shards (its own shard AdamW already wrote).
 static void gather_params(optim_t *o, float *p) {
+    if (o->nccl) {  // on the device: the master's shards and the working copy's (half the bytes in bf16)
+        dist_nccl_piece_t all = {0, 0, o->n};
+        if (dist_nccl_pieces_gather(o->nccl, p, sizeof(float), &all, 1, o->n) ||
+            (o->w_act && dist_nccl_pieces_gather(o->nccl, o->w_act, dtype_size(o->be->act_dtype), &all, 1, o->n)))
+            cispo_die(__FILE__, __LINE__, "ZeRO-1 all-gather (NCCL)", cispo_last_error());
+        return;
+    }
     if (o->be->kind == BACKEND_CPU && !o->w_act) {
         if (dist_allgather_f32(o->dp, p, o->n)) cispo_die(__FILE__, __LINE__, "ZeRO-1 all-gather", cispo_last_error());
         return;
@@ -222,6 +234,10 @@ void optim_init_ep(optim_t *o, backend_t *be, const optim_config_t *cfg, const p
     free(all);
     part_set(&o->part[0], be, d, nd, zero ? g->world : NULL, g->world->rank == 0);
     part_set(&o->part[1], be, x, nx, zero ? &g->dp_group : NULL, g->dp_rank == 0);
+    if (be->kind == BACKEND_CUDA) {  // the groups each part's collectives run over
+        if (g->world->world > 1) o->nccl_part[0] = nccl_use[0];
+        if (g->dp_group.world > 1) o->nccl_part[1] = nccl_use[1];
+    }
 }
 
 static void optim_free_ep(optim_t *o) {
@@ -259,12 +275,27 @@ static void part_move(optim_t *o, const optim_part_t *pt, float *x, float *h, si
     }
 }
 
+// The part's ranges as pieces of its concatenation (malloc'd [pt->nr + 1]).
+static dist_nccl_piece_t *part_pieces(const optim_part_t *pt) {
+    dist_nccl_piece_t *pc = cispo_malloc((size_t)(pt->nr + 1) * sizeof *pc);
+    size_t cat = 0;
+    for (int i = 0; i < pt->nr; i++) pc[i] = (dist_nccl_piece_t){pt->r[i].off, cat, pt->r[i].len}, cat += pt->r[i].len;
+    return pc;
+}
+
 int optim_reduce_grads(optim_t *o, float *g) {
     if (!o->ep) return cispo_fail("optim_reduce_grads: the optimizer is not expert-parallel");
     for (int k = 0; k < 2; k++) {
         optim_part_t *pt = &o->part[k];
         dist_t *grp = k == 0 ? o->ep->world : &o->ep->dp_group;
         if (grp->world == 1 || !pt->n) continue;
+        if (o->nccl_part[k]) {  // on the device
+            dist_nccl_piece_t *pc = part_pieces(pt);
+            int rc = dist_nccl_pieces_sum(o->nccl_part[k], g, pc, pt->nr, pt->n, pt->shard != NULL);
+            free(pc);
+            if (rc) return -1;
+            continue;
+        }
         float *h = cispo_malloc(pt->n * sizeof(float));
         part_move(o, pt, g, h, 0, pt->n, 1, 0);
         int rc = pt->shard ? dist_reduce_scatter_sum_f32(grp, h, pt->n) : dist_allreduce_sum_f32(grp, h, pt->n);
@@ -307,6 +338,15 @@ static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
     for (int k = 0; k < 2; k++) {
         optim_part_t *pt = &o->part[k];
         if (!pt->shard) continue;
+        if (o->nccl_part[k]) {  // on the device: the master's pieces and the working copy's
+            dist_nccl_piece_t *pc = part_pieces(pt);
+            int rc = dist_nccl_pieces_gather(o->nccl_part[k], p, sizeof(float), pc, pt->nr, pt->n);
+            if (!rc && o->w_act)
+                rc = dist_nccl_pieces_gather(o->nccl_part[k], o->w_act, dtype_size(o->be->act_dtype), pc, pt->nr, pt->n);
+            free(pc);
+            if (rc) ep_die("ZeRO-1 all-gather (expert parallelism, NCCL)");
+            continue;
+        }
         float *h = cispo_calloc(pt->n ? pt->n : 1, sizeof(float));
         part_move(o, pt, p, h, pt->lo, pt->hi, 1, 0);
         if (dist_allgather_f32(pt->shard, h, pt->n)) ep_die("ZeRO-1 all-gather (expert parallelism)");

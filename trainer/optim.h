@@ -4,7 +4,8 @@
 // optionally ZeRO-1: the moments sharded over the ranks (docs/architecture.md "Data and expert parallelism over MPI"); with expert parallelism two parts with their own replicas.
 // defines: optim_config_t, optim_t, optim_init, optim_init_on, optim_init_zero, optim_use_zero, optim_free,
 //          optim_lr, optim_grad_norm, optim_step, optim_gather_moments, optim_load_moments,
-//          optim_range_t, optim_part_t, optim_init_ep, optim_use_ep, optim_reduce_grads, optim_expert_ranges,
+//          optim_range_t, optim_part_t, optim_init_ep, optim_use_ep, optim_use_nccl, optim_reduce_grads,
+//          optim_expert_ranges,
 //          optim_owned, optim_owned_values, optim_part_values
 //
 // Use (one update):
@@ -20,6 +21,7 @@
 #include "model/params.h"
 #include "trainer/dist.h"
 #include "trainer/dist_ep.h"
+#include "trainer/dist_nccl.h"
 
 enum lr_schedule { LR_CONSTANT = 0, LR_COSINE = 1, LR_LINEAR = 2 };
 
@@ -66,6 +68,9 @@ typedef struct {
     // EP rank holds
     dist_ep_t *ep;        // NULL: the fields above (one whole or ZeRO-sharded buffer)
     optim_part_t part[2]; // dense, experts
+    // NCCL communicators (optim_use_nccl) over the same ranks as dp, and as each part's replicas: the
+    // collectives then stay on the device; NULL: MPI, through the host on a GPU
+    dist_nccl_t *nccl, *nccl_part[2];
 } optim_t;
 
 // Moments on the host (the CPU reference path), whole.
@@ -80,6 +85,11 @@ void optim_init_zero(optim_t *o, backend_t *be, const optim_config_t *cfg, size_
 // What optim_init_on does from now on: shard over dp (the trainer's run key `zero` under mpirun), or
 // for NULL (the default) keep the whole state on every rank.
 void optim_use_zero(dist_t *dp);
+// What optim_init_on does from now on: the collectives of a GPU run on NCCL communicators, world over every
+// rank (the ZeRO-1 all-gather, and under expert parallelism the dense part's reduction and all-gather) and
+// dp_group over the rank's EP data-parallel group (the expert part's; NULL when that group is one rank).
+// NULL, NULL: MPI through the host (the default).
+void optim_use_nccl(dist_nccl_t *world, dist_nccl_t *dp_group);
 void optim_free(optim_t *o);
 // Learning rate of update number `update` (0-based) under the schedule.
 double optim_lr(const optim_config_t *cfg, int update);

@@ -143,11 +143,12 @@ static int probe_verifiers(const train_t *t) {
 // Expert parallelism (run key ep): the grid over the world, the policy's experts split over its EP group
 // (each rank's model holds its own experts only), and every optimizer of the run in EP mode. One run per
 // process, so one grid.
-// On GPUs with NCCL in the build the gradients of the whole world and the EP exchange use NCCL
-// communicators (bootstrapped over MPI); else MPI through host buffers.
+// On GPUs with NCCL in the build the gradients, the optimizer's all-gathers and the EP exchange use NCCL
+// communicators (bootstrapped over MPI: the world, the EP group, the EP data-parallel group); else MPI
+// through host buffers.
 static dist_ep_t ep_grid;
 static int ep_on;
-static dist_nccl_t *nccl_ep;
+static dist_nccl_t *nccl_ep, *nccl_dp;  // the EP group's exchange; the EP data-parallel group's reductions
 
 // The grid, before the model is loaded (a rank reads only its experts).
 static int open_ep_grid(train_t *t) {
@@ -166,6 +167,7 @@ static int open_ep(train_t *t) {
         dist_nccl_t *c = dist_nccl_init(dw, &t->be);
         if (!c) return -1;
         dist_nccl_set_world(c);
+        optim_use_nccl(c, NULL);  // the optimizer's collectives on the device too
     }
     if (!ep_on) return 0;
     moe_ep_comm_t comm;
@@ -173,6 +175,9 @@ static int open_ep(train_t *t) {
     if (nccl) {
         if (!(nccl_ep = dist_nccl_init(&ep_grid.ep_group, &t->be))) return -1;
         dist_nccl_ep_comm(nccl_ep, &comm);
+        // the expert part's gradient reduction and all-gather run over the EP data-parallel group
+        if (ep_grid.dp_group.world > 1 && !(nccl_dp = dist_nccl_init(&ep_grid.dp_group, &t->be))) return -1;
+        optim_use_nccl(dist_nccl_world(), nccl_dp);
     }
     if (moe_ep_attach(t->m, &comm)) return -1;
     optim_use_ep(&ep_grid, &t->m->table, &t->mcfg, t->cfg.zero);
@@ -285,8 +290,10 @@ void train_close(train_t *t) {
         dist_ep_free(&ep_grid);
         ep_on = 0;
     }
+    optim_use_nccl(NULL, NULL);
     dist_nccl_free(nccl_ep);
-    nccl_ep = NULL;
+    dist_nccl_free(nccl_dp);
+    nccl_ep = nccl_dp = NULL;
     dist_nccl_free(dist_nccl_world());
     dist_nccl_set_world(NULL);
     reward_pool_free(t->pool);

@@ -1,7 +1,8 @@
 // tests/gpu/test_nccl_ep.c — the NCCL path on one GPU (a single-rank communicator, no mpirun): the
 // collectives and the MoE exchange on device buffers (trainer/dist_nccl.h), and expert parallelism on the
 // CUDA backend through them, against the same model without it:
-//   - all-reduce, ZeRO-1 reduce-scatter and all-gather of a world of one leave the buffer as it was, with
+//   - all-reduce, ZeRO-1 reduce-scatter and all-gather, and the optimizer's piece sums and all-gathers
+//     (dist_nccl_pieces_*), of a world of one leave the buffer as it was, with
 //     odd sizes (the calls, groups and streams run; the sums over ranks are test_ep's, on the CPU);
 //   - grouped send/receive to this rank's own blocks, in an order that permutes the rows;
 //   - the tiny-d64 preset (heads the CUDA kernels take) with its experts behind the NCCL transport: log-probs, aux loss and every gradient
@@ -52,6 +53,14 @@ static void check_collectives(dist_nccl_t *c) {
                        "side stream (%s) keep one rank's buffer: %s", n, zero ? "ZeRO-1" : "all-reduce",
                        rc ? cispo_last_error() : "");
         }
+        // the optimizer's piece collectives: two pieces of the buffer in the other order of the concatenation,
+        // summed in both modes and gathered in fp32 and as 2-byte elements
+        dist_nccl_piece_t pc[2] = {{n / 3, 0, n - n / 3}, {0, n - n / 3, n / 3}};
+        rc = dist_nccl_pieces_sum(c, d, pc, 2, n, 0) || dist_nccl_pieces_sum(c, d, pc, 2, n, 1) ||
+             dist_nccl_pieces_gather(c, d, sizeof(float), pc, 2, n) || dist_nccl_pieces_gather(c, d, 2, pc, 2, n);
+        backend_download(&gpu, back, d, n * sizeof(float));
+        test_check(!rc && !memcmp(h, back, n * sizeof(float)), "n %zu: piece sums and all-gathers (fp32 and 2-byte) "
+                   "keep one rank's buffer: %s", n, rc ? cispo_last_error() : "");
         backend_free(&gpu, d);
         free(h), free(back);
     }
