@@ -3,7 +3,8 @@
 // write the same metrics.jsonl and sft_metrics.jsonl lines bit for bit (wall-clock fields aside) and
 // the same number of rollout samples. A directory holding a run is not started over silently: a fresh
 // run into it is refused, resume=auto on an empty one starts, and a resume with changed keys is refused
-// naming them. Runs `$CISPO_BIN train` (from the repo root, as ctest does).
+// naming them. A run with recompute=true (and a KL reference) writes the same lines as one without.
+// Runs `$CISPO_BIN train` (from the repo root, as ctest does).
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,10 +63,10 @@ static int read_lines(const char *path, char ***lines) {
     return n;
 }
 
-static void compare(const char *a_path, const char *b_path, int want) {
+static void compare_as(const char *a_path, const char *b_path, int want, const char *what) {
     char **a, **b;
     int na = read_lines(a_path, &a), nb = read_lines(b_path, &b);
-    test_check(na == want && nb == want, "%s: %d lines, resumed %d (want %d)", a_path, na, nb, want);
+    test_check(na == want && nb == want, "%s: %d lines, %s %d (want %d)", a_path, na, what, nb, want);
     int same = na == nb, first = -1;
     for (int i = 0; i < na && i < nb; i++)
         if (strcmp(a[i], b[i])) {
@@ -73,11 +74,13 @@ static void compare(const char *a_path, const char *b_path, int want) {
             if (first < 0) first = i;
         }
     if (first >= 0) printf("first difference, line %d:\n  %s\n  %s\n", first + 1, a[first], b[first]);
-    test_check(same, "%s: every line of the resumed run equals the uninterrupted run's", b_path);
+    test_check(same, "%s: every line of the %s equals the uninterrupted run's", b_path, what);
     for (int i = 0; i < na; i++) free(a[i]);
     for (int i = 0; i < nb; i++) free(b[i]);
     free(a), free(b);
 }
+
+static void compare(const char *a_path, const char *b_path, int want) { compare_as(a_path, b_path, want, "resumed run"); }
 
 static long sample_rows(const char *path) {
     samples_writer_t *w = samples_open(path, 1);
@@ -109,6 +112,21 @@ int main(void) {
     snprintf(pa, sizeof pa, "%s/sft_metrics.jsonl", A);
     snprintf(pb, sizeof pb, "%s/sft_metrics.jsonl", B);
     compare(pa, pb, 4);
+    // activation recompute changes no bit of a CPU run (the gradients are the same), with a KL reference (a
+    // forward-only model) too
+    {
+        char R[96], K[96];
+        snprintf(R, sizeof R, "%s/recompute", dir);
+        snprintf(K, sizeof K, "%s/kl", dir);
+        test_check(train(R, "kl_coef=0.01 recompute=true") == 0, "run with recompute=true and a KL reference");
+        test_check(train(K, "kl_coef=0.01") == 0, "the same run without recompute");
+        const char *files[2] = {"metrics.jsonl", "sft_metrics.jsonl"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(pa, sizeof pa, "%s/%s", K, files[k]);
+            snprintf(pb, sizeof pb, "%s/%s", R, files[k]);
+            compare_as(pa, pb, k ? 4 : 5, "recompute=true run");
+        }
+    }
     snprintf(pa, sizeof pa, "%s/samples.h5", A);
     snprintf(pb, sizeof pb, "%s/samples.h5", B);
     long ra = sample_rows(pa), rb = sample_rows(pb);
