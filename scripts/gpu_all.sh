@@ -2,9 +2,11 @@
 # scripts/gpu_all.sh — on a GPU machine, everything in one call: builds once (CUDA on), runs each test
 # labelled gpu under its own time limit, then the benchmarks with their peers in the same run: generation
 # (bench/generate_device.sh), training (bench/train_device.sh, bench-1b; M1_SLICE=1 adds the M1-width
-# slice) and the LM-head precision study (bench/precision_device.sh). Logs under $OUT (or /tmp/gpu_all),
+# slice), the LM-head precision study (bench/precision_device.sh) and a bench-1b SFT run of 300 steps through
+# `cispo train` on the demo task (sft: the whole trainer on the GPU, activation recompute on, its
+# memory report and held-out accuracy before and after). Logs under $OUT (or /tmp/gpu_all),
 # one folder per benchmark, and all of them in $OUT/logs.tar.gz (rewritten after each part). SKIP_BENCH=1: the tests only; TESTS
-# ("name:seconds ...") chooses the tests, BENCH ("generate precision train", the default) the benchmarks. Exit
+# ("name:seconds ...") chooses the tests, BENCH ("generate precision train sft", the default) the benchmarks. Exit
 # status: the number of failed parts.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_all}
@@ -31,7 +33,7 @@ for t in ${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 t
     grep -E "FAIL|Timeout|fatal|rror:" "$out/${t%%:*}.log" | head -8
 done
 [ "${SKIP_BENCH:-0}" = 1 ] && BENCH=""
-for bench in ${BENCH-generate precision train}; do
+for bench in ${BENCH-generate precision train sft}; do
     case $bench in
     generate)
         part generate ${GEN_LIMIT:-170} env OUT="$out/generate" bench/generate_device.sh
@@ -42,7 +44,11 @@ for bench in ${BENCH-generate precision train}; do
     train)
         part train ${TRAIN_LIMIT:-180} env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh
         grep -A30 "== summary" "$out/train.log" | head -20 ;;
-    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train)"; fails=$((fails + 1)) ;;
+    sft)
+        part sft ${SFT_LIMIT:-150} build-gpu/cispo train configs/demo.yaml model=configs/models/bench-1b.yaml \
+            device=cuda sft_steps=300 sft_lr=3e-4 steps=0 eval_size=200 recompute=true out=/tmp/sft-bench1b-$$
+        grep -E "^memory|held-out|sft +300" "$out/sft.log" ;;
+    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft)"; fails=$((fails + 1)) ;;
     esac
 done
 echo "gpu_all: ${SECONDS} s, $fails part(s) failed"
