@@ -3,23 +3,13 @@
 # (min_new_tokens = N: no early stop), batch B; decode tokens/s (prefill excluded by timing a one-token
 # generate first), as ../shared/bench/hf_bench1b.py measured it.
 #   python3 bench/hf_generate_peer.py configs/models/bench-1b.yaml 128 256,4096 1,16,64,256
-import sys, time, yaml, torch
-from transformers import MiniMaxConfig, MiniMaxForCausalLM
+import sys, time, torch
+from transformers import MiniMaxForCausalLM
+from hf_minimax import minimax_config
 
 path, P = sys.argv[1], int(sys.argv[2])
 news, batches = [int(x) for x in sys.argv[3].split(",")], [int(x) for x in sys.argv[4].split(",")]
-y = yaml.safe_load(open(path))
-L, every = y["num_hidden_layers"], y.get("full_attention_interval", 8)
-rp = y.get("rope_parameters", {})
-cfg = MiniMaxConfig(vocab_size=y["vocab_size"], hidden_size=y["hidden_size"], intermediate_size=y["intermediate_size"],
-                    num_hidden_layers=L, num_attention_heads=y["num_attention_heads"],
-                    num_key_value_heads=y["num_key_value_heads"], head_dim=y["head_dim"],
-                    num_local_experts=y["num_local_experts"], num_experts_per_tok=y["num_experts_per_tok"],
-                    layer_types=["full_attention" if l % every == every - 1 else "linear_attention" for l in range(L)],
-                    block_size=y["block_size"], max_position_embeddings=P + max(news) + 16,
-                    rope_theta=rp.get("rope_theta", 1e4), full_attn_alpha_factor=y["full_attn_alpha_factor"],
-                    linear_attn_alpha_factor=y["linear_attn_alpha_factor"], mlp_alpha_factor=y["mlp_alpha_factor"])
-cfg._attn_implementation = "sdpa"
+y, kinds, cfg = minimax_config(path, P + max(news) + 16)
 torch.manual_seed(0)
 m = MiniMaxForCausalLM(cfg).cuda().to(torch.bfloat16).eval()
 with torch.no_grad():

@@ -2,26 +2,13 @@
 # SDPA on the same configuration, one packed sequence of T tokens, forward+backward (labels = inputs),
 # tokens/s and MFU on the FLOP count model_bench uses, peak memory.
 #   python3 bench/hf_train_peer.py configs/models/bench-1b.yaml 4096,16384 [layers]
-import sys, time, yaml, torch
-from transformers import MiniMaxConfig, MiniMaxForCausalLM
+import sys, time, torch
+from transformers import MiniMaxForCausalLM
+from hf_minimax import minimax_config
 
 path, Ts = sys.argv[1], [int(t) for t in sys.argv[2].split(",")]
-y = yaml.safe_load(open(path))
-L = int(sys.argv[3]) if len(sys.argv) > 3 else y["num_hidden_layers"]
-every = y.get("full_attention_interval", 8)
-if len(sys.argv) > 3:  # a slice: softmax at l % 4 == 3 (l = 1 when two layers), as model_bench --layers
-    kinds = ["full_attention" if l % 4 == 3 or (L == 2 and l == 1) else "linear_attention" for l in range(L)]
-else:
-    kinds = ["full_attention" if l % every == every - 1 else "linear_attention" for l in range(L)]
-rp = y.get("rope_parameters", {})
-cfg = MiniMaxConfig(vocab_size=y["vocab_size"], hidden_size=y["hidden_size"], intermediate_size=y["intermediate_size"],
-                    num_hidden_layers=L, num_attention_heads=y["num_attention_heads"],
-                    num_key_value_heads=y["num_key_value_heads"], head_dim=y["head_dim"],
-                    num_local_experts=y["num_local_experts"], num_experts_per_tok=y["num_experts_per_tok"],
-                    layer_types=kinds, block_size=y["block_size"], max_position_embeddings=max(Ts) * 2,
-                    rope_theta=rp.get("rope_theta", 1e4), full_attn_alpha_factor=y["full_attn_alpha_factor"],
-                    linear_attn_alpha_factor=y["linear_attn_alpha_factor"], mlp_alpha_factor=y["mlp_alpha_factor"])
-cfg._attn_implementation = "sdpa"
+y, kinds, cfg = minimax_config(path, max(Ts) * 2, int(sys.argv[3]) if len(sys.argv) > 3 else None)
+L = len(kinds)
 torch.manual_seed(0)
 m = MiniMaxForCausalLM(cfg).cuda().to(torch.bfloat16)
 C, H, D, KV = y["hidden_size"], y["num_attention_heads"], y["head_dim"], y["num_key_value_heads"]

@@ -12,7 +12,12 @@
 
 int model_parse_tokens(const char *text, const char *origin, int vocab_size, int min_tokens, int32_t **ids,
                        int *n) {
-    int cnt = 0, line = 1;
+    return model_parse_tokens_from(text, origin, 1, vocab_size, min_tokens, ids, n);
+}
+
+int model_parse_tokens_from(const char *text, const char *origin, int first_line, int vocab_size, int min_tokens,
+                            int32_t **ids, int *n) {
+    int cnt = 0, line = first_line;
     buf_t out;  // int32 ids, appended as bytes
     buf_init(&out);
     const char *p = text;

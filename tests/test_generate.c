@@ -2,8 +2,9 @@
 // greedy.txt's prompt equals transformers' generate() (greedy.txt line 2), and --logprobs equals
 // transformers' decode-time log-probs (line 3, where present) or else the training forward's
 // log-probs of the continuation; text prompts decode to the text of the token path; --prompt-tokens
-// --greedy stops at the end-of-sequence token its tokenizer names; bad arguments and bad token files are
-// refused with the reason.
+// --greedy stops at the end-of-sequence token its tokenizer names; --prompts (one prompt a line, generated
+// together) gives each prompt the tokens it gets alone, greedy and sampled (prompt i on seed stream i); bad
+// arguments and bad token files are refused with the reason.
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +154,43 @@ static void check_eos_stop(const char *bin) {
                want);
 }
 
+// --prompts FILE: every line a prompt, generated together through the engine (continuous batching over 2 slots
+// for 3 prompts of different lengths); each output line equals that prompt generated alone, greedy, and
+// sampled for the first prompt (seed stream 0, as --prompt-tokens uses); a bad line is named.
+static void check_prompts_file(const char *bin) {
+    const char *lines[3] = {"5 17 99 3 250 7 7 1", "42", "300 301 302 303"};
+    char path[600], one[600], cmd[4096], all[8192], alone[4096];
+    snprintf(path, sizeof path, "%s/prompts.txt", tmp_dir);
+    snprintf(one, sizeof one, "%s/one.txt", tmp_dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "%s\n\n%s\n%s\n", lines[0], lines[1], lines[2]);  // a blank line is skipped
+    fclose(f);
+    for (int greedy = 1; greedy >= 0; greedy--) {
+        snprintf(cmd, sizeof cmd, "'%s' generate --model configs/models/tiny.yaml --prompts %s --slots 2 --max-new 10 "
+                 "--no-eos --seed 4 %s", bin, path, greedy ? "--greedy" : "");
+        int rc = run(cmd, all, sizeof all);
+        char *save = NULL, *line = strtok_r(all, "\n", &save);
+        int same = rc == 0, k;
+        for (k = 0; k < (greedy ? 3 : 1) && line; k++, line = strtok_r(NULL, "\n", &save)) {
+            f = fopen(one, "w");
+            fprintf(f, "%s\n", lines[k]);
+            fclose(f);
+            snprintf(cmd, sizeof cmd, "'%s' generate --model configs/models/tiny.yaml --prompt-tokens %s --max-new 10 "
+                     "--no-eos --seed 4 %s", bin, one, greedy ? "--greedy" : "");
+            same &= run(cmd, alone, sizeof alone) == 0 && !strncmp(line, alone, strlen(line)) &&
+                    alone[strlen(line)] == '\n';
+        }
+        test_check(same && k == (greedy ? 3 : 1), "--prompts (%s): each line's tokens equal the prompt generated alone",
+                   greedy ? "greedy, 3 prompts" : "sampled, the first prompt");
+    }
+    f = fopen(path, "w");
+    fprintf(f, "1 2\n\n3 x\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model configs/models/tiny.yaml --prompts %s 2>&1", bin, path);
+    test_check(run(cmd, all, sizeof all) == 1 && strstr(all, "prompts.txt") && strstr(all, "line 3"),
+               "--prompts: a bad id is named with its file and line (%s)", all);
+}
+
 int main(void) {
     const char *bin = getenv("CISPO_BIN");
     if (!test_check(bin != NULL, "CISPO_BIN is set (run through ctest)")) return test_finish("test_generate");
@@ -217,6 +255,7 @@ int main(void) {
     test_check(run(cmd, err, sizeof err) == 1 && strstr(err, "bad.txt") && strstr(err, "line 2"),
                "an id outside the vocabulary: exit 1 naming file and line (%s)", err);
     check_eos_stop(bin);
+    check_prompts_file(bin);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
     if (system(cmd)) {}
     return test_finish("test_generate");

@@ -2,6 +2,7 @@
 // engine RL uses (prefill by the training forward, recurrent decode over a paged KV cache, fp32 LM
 // head, sampling on the model's backend), on the CPU or a GPU.
 //   cispo generate --model DIR|CKPT.h5 --prompt-tokens FILE --max-new N [--greedy]   -> new ids on one line
+//   cispo generate --model DIR --prompts FILE [--slots S] ...    -> one line of new ids per line of FILE
 //   cispo generate --model DIR --prompt "text" [--tokenizer tokenizer.json] ...      -> the new text
 //   ... --device cuda [--prefill-chunk N] [--stats]: the engine's plan and timing on stderr
 // defines: cmd_generate
@@ -20,8 +21,8 @@
 #include "trainer/train.h"
 
 typedef struct {
-    char model[4096], prompt_tokens[4096], prompt[1 << 16], tokenizer[4096];
-    int max_new, greedy, top_k, no_eos, logprobs, device, prefill_chunk, stats;
+    char model[4096], prompt_tokens[4096], prompts[4096], prompt[1 << 16], tokenizer[4096];
+    int max_new, greedy, top_k, no_eos, logprobs, device, prefill_chunk, stats, slots;
     double temperature, top_p;
     long long seed;
 } generate_opts_t;
@@ -31,6 +32,8 @@ typedef struct {
 static const keyconf_key_t generate_keys[] = {
     {"model", KEY_STRING, O(model), 0, 0, NULL, "", "an HF model directory or an .h5 checkpoint (a preset .yaml gives a random model)", S(model)},
     {"prompt-tokens", KEY_STRING, O(prompt_tokens), 0, 0, NULL, "", "token ids (whitespace-separated, as `cispo logprobs` reads): prints the new ids", S(prompt_tokens)},
+    {"prompts", KEY_STRING, O(prompts), 0, 0, NULL, "", "token-id prompts, one per line, generated together (continuous batching): prints one line of new ids per prompt, in order (the i-th prompt samples with seed stream i)", S(prompts)},
+    {"slots", KEY_INT, O(slots), 1, 4096, NULL, "64", "with --prompts: sequences decoded at once", 0},
     {"prompt", KEY_STRING, O(prompt), 0, 0, NULL, "", "a text prompt, encoded with the tokenizer: prints the new text", S(prompt)},
     {"tokenizer", KEY_STRING, O(tokenizer), 0, 0, NULL, "", "tokenizer.json (empty: MODEL/tokenizer.json); also gives the end-of-sequence id with --prompt-tokens", S(tokenizer)},
     {"max-new", KEY_INT, O(max_new), 1, 1e7, NULL, "32", "tokens to generate", 0},
@@ -50,7 +53,7 @@ static const keyconf_key_t generate_keys[] = {
 
 static const keyconf_cli_t generate_cli = {
     "cispo generate",
-    "cispo generate --model MODEL (--prompt-tokens FILE | --prompt TEXT) [options]",
+    "cispo generate --model MODEL (--prompt-tokens FILE | --prompts FILE | --prompt TEXT) [options]",
     "  Continues the prompt through the rollout engine RL uses; prints the new token ids (one line) or,\n"
     "  with --prompt, the new text.",
     generate_keys, sizeof generate_keys / sizeof generate_keys[0], 0};
@@ -64,6 +67,57 @@ static int open_device(backend_t *be, int want, int head_dim) {
     return rc;
 }
 
+// The prompts of a --prompts file: every line holding an id is one prompt (blank lines are skipped). Returns
+// the count (>= 1) with ids[i], lens[i] malloc'd, or -1 + message naming the file and line.
+static int read_prompt_lines(const char *path, int vocab, int32_t ***ids, int **lens) {
+    char *text = cispo_read_file(path, NULL);
+    if (!text) return -1;
+    int cap = 16, n = 0, line = 0, rc = 0;
+    *ids = cispo_malloc((size_t)cap * sizeof **ids);
+    *lens = cispo_malloc((size_t)cap * sizeof **lens);
+    for (char *p = text; *p && !rc;) {
+        char *e = strchr(p, '\n');
+        if (e) *e = 0;
+        line++;
+        if (strspn(p, " \t\r") < strlen(p)) {
+            if (n == cap) {
+                cap *= 2;
+                *ids = cispo_realloc(*ids, (size_t)cap * sizeof **ids);
+                *lens = cispo_realloc(*lens, (size_t)cap * sizeof **lens);
+            }
+            if (model_parse_tokens_from(p, path, line, vocab, 1, &(*ids)[n], &(*lens)[n])) rc = -1;
+            else n++;
+        }
+        p = e ? e + 1 : p + strlen(p);
+    }
+    free(text);
+    if (!rc && n == 0) rc = cispo_fail("%s: no prompt (every line is empty)", path);
+    if (rc) {
+        for (int i = 0; i < n; i++) free((*ids)[i]);
+        free(*ids), free(*lens);
+        *ids = NULL, *lens = NULL;
+        return -1;
+    }
+    return n;
+}
+
+// Prints sample k: its text (with a tokenizer) or its ids on one line, and with show_lp its log-probs.
+static void print_sample(const rollout_sample_t *s, tokenizer_t *tok, int show_lp) {
+    if (tok) {
+        int len = s->n_tokens - (s->stop == STOP_EOS);
+        char *out = tokenizer_decode(tok, s->tokens, (size_t)len, TOKENIZER_LOSSY, NULL);
+        printf("%s\n", out ? out : "");
+        free(out);
+    } else {
+        for (int i = 0; i < s->n_tokens; i++) printf(i ? " %d" : "%d", s->tokens[i]);
+        printf("\n");
+    }
+    if (show_lp) {
+        for (int i = 0; i < s->n_tokens; i++) printf(i ? " %.9g" : "%.9g", s->logp[i]);
+        printf("\n");
+    }
+}
+
 int cmd_generate(int argc, char **argv) {
     generate_opts_t *o = cispo_calloc(1, sizeof *o);
     keyconf_defaults(o, generate_keys, generate_cli.n_keys);
@@ -74,12 +128,14 @@ int cmd_generate(int argc, char **argv) {
         return prc < 0 ? 2 : 0;
     }
     const char *model = o->model, *tok_file = o->prompt_tokens[0] ? o->prompt_tokens : NULL;
+    const char *lines_file = o->prompts[0] ? o->prompts : NULL;
     const char *text = o->prompt[0] ? o->prompt : NULL, *tok_path = o->tokenizer[0] ? o->tokenizer : NULL;
     int max_new = o->max_new, greedy = o->greedy, top_k = o->top_k, no_eos = o->no_eos, show_lp = o->logprobs;
     double temperature = o->temperature, top_p = o->top_p;
     long long seed = o->seed;
-    if (!model[0] || (!tok_file == !text)) {
-        fprintf(stderr, "cispo generate: give --model and exactly one of --prompt-tokens or --prompt (`cispo generate --help`)\n");
+    if (!model[0] || (tok_file != NULL) + (lines_file != NULL) + (text != NULL) != 1) {
+        fprintf(stderr, "cispo generate: give --model and exactly one of --prompt-tokens, --prompts or --prompt "
+                        "(`cispo generate --help`)\n");
         free(o);
         return 2;
     }
@@ -91,41 +147,57 @@ int cmd_generate(int argc, char **argv) {
         return 1;
     }
     tokenizer_t *tok = NULL;
-    int32_t *ids = NULL;
-    int n = 0, rc = 1;
+    int32_t **ids = NULL;
+    int *lens = NULL, np = 0, rc = 1;
     int32_t eos = cfg.eos_token_id;
     if (text) {
         if (!(tok = train_load_tokenizer(tok_path, model))) goto out;
         token_ids_t t = {0};
         if (tokenizer_encode(tok, text, strlen(text), &t, TOKENIZER_ADD_SPECIAL)) goto out;
-        ids = t.ids, n = (int)t.n;
-        if (n < 1) {
+        ids = cispo_malloc(sizeof *ids), lens = cispo_malloc(sizeof *lens);
+        ids[0] = t.ids, lens[0] = (int)t.n, np = 1;
+        if (lens[0] < 1) {
             cispo_fail("the prompt encodes to no tokens");
             goto out;
         }
         if (tokenizer_eos_id(tok) >= 0) eos = tokenizer_eos_id(tok);
-    } else if (model_read_token_file(tok_file, cfg.vocab_size, 1, &ids, &n)) {
-        goto out;
-    } else if (!no_eos) {
-        // token ids in, token ids out: the end-of-sequence id still comes from the tokenizer (a preset's
-        // config names none), given with --tokenizer or found in the model directory
-        tokenizer_t *t = NULL;
-        if (tok_path || eos < 0) t = train_load_tokenizer(tok_path, model);
-        if (t && tokenizer_eos_id(t) >= 0) eos = tokenizer_eos_id(t);
-        if (t) tokenizer_free(t);
-        if (eos < 0)
-            fprintf(stderr, "cispo generate: warning: no end-of-sequence token known (the model config names none; give "
-                            "--tokenizer FILE): generating all %d tokens\n", max_new);
+    } else {
+        if (tok_file) {
+            ids = cispo_calloc(1, sizeof *ids), lens = cispo_malloc(sizeof *lens);
+            if (model_read_token_file(tok_file, cfg.vocab_size, 1, &ids[0], &lens[0])) goto out;
+            np = 1;
+        } else if ((np = read_prompt_lines(lines_file, cfg.vocab_size, &ids, &lens)) < 0) {
+            np = 0;
+            goto out;
+        }
+        if (!no_eos) {
+            // token ids in, token ids out: the end-of-sequence id still comes from the tokenizer (a preset's
+            // config names none), given with --tokenizer or found in the model directory
+            tokenizer_t *t = NULL;
+            if (tok_path || eos < 0) t = train_load_tokenizer(tok_path, model);
+            if (t && tokenizer_eos_id(t) >= 0) eos = tokenizer_eos_id(t);
+            if (t) tokenizer_free(t);
+            if (eos < 0)
+                fprintf(stderr, "cispo generate: warning: no end-of-sequence token known (the model config names none; "
+                                "give --tokenizer FILE): generating all %d tokens\n", max_new);
+        }
     }
-    if (n + max_new > cfg.max_position_embeddings)
+    int longest = 0;
+    long total = 0;
+    for (int i = 0; i < np; i++) longest = lens[i] > longest ? lens[i] : longest, total += lens[i];
+    if (longest + max_new > cfg.max_position_embeddings)
         fprintf(stderr, "cispo generate: warning: prompt (%d) + max-new (%d) exceeds the model's max_position_embeddings "
-                        "(%d): positions past it were never trained\n", n, max_new, cfg.max_position_embeddings);
+                        "(%d): positions past it were never trained\n", longest, max_new, cfg.max_position_embeddings);
     {
         backend_t be;
         if (open_device(&be, o->device, cfg.head_dim)) goto out;
-        // the plan covers one prefill step (the whole prompt, or one chunk) and a decode step; forward only
-        // (MODEL_FORWARD_ONLY: one layer's activations, no gradients, on a GPU the bf16 weights alone)
-        const int plan = o->prefill_chunk > 0 && o->prefill_chunk < n ? o->prefill_chunk : n;
+        // the plan covers one prefill step (a whole prompt or one chunk; several prompts up to 8192 tokens) and
+        // a decode step of every slot; forward only (MODEL_FORWARD_ONLY: one layer's activations, no gradients,
+        // on a GPU the bf16 weights alone)
+        const int slots = np < o->slots ? np : o->slots;
+        int plan = o->prefill_chunk > 0 && o->prefill_chunk < longest ? o->prefill_chunk : longest;
+        if (total > plan) plan = total < 8192 ? (int)total : (plan > 8192 ? plan : 8192);
+        if (slots > plan) plan = slots;
         model_t *m;
         if (be.kind == BACKEND_CPU) {
             m = model_create_experts(backend_host(), &cfg, params, plan, 0, cfg.n_experts, MODEL_FORWARD_ONLY);
@@ -133,38 +205,29 @@ int cmd_generate(int argc, char **argv) {
             m = model_create_experts(&be, &cfg, NULL, plan, 0, cfg.n_experts, MODEL_FORWARD_ONLY);
             model_load_params(m, params);
         }
-        infer_t *e = infer_create(m, 1, n + max_new + 1);
+        infer_t *e = infer_create(m, slots, longest + max_new + 1);
         if (o->stats) infer_report(e, stderr);
         rollout_config_t rc_ = {.max_new_tokens = max_new,
                                 .eos_id = no_eos ? -1 : eos,
                                 .sampler = {.temperature = temperature, .top_p = top_p, .top_k = top_k, .greedy = greedy},
                                 .prefill_chunk = o->prefill_chunk};
-        const int32_t *pp = ids;
-        uint64_t sd = sampler_rng_seed((uint64_t)seed, 0);
-        rollout_sample_t s;
+        uint64_t *sd = cispo_malloc((size_t)np * sizeof *sd);
+        for (int i = 0; i < np; i++) sd[i] = sampler_rng_seed((uint64_t)seed, (uint64_t)i);
+        rollout_sample_t *s = cispo_calloc((size_t)np, sizeof *s);
         rollout_stats_t st;
-        if (!rollout_generate(e, &rc_, &pp, &n, &sd, 1, &s, &st)) {
-            if (tok) {
-                int len = s.n_tokens - (s.stop == STOP_EOS);
-                char *out = tokenizer_decode(tok, s.tokens, (size_t)len, TOKENIZER_LOSSY, NULL);
-                printf("%s\n", out ? out : "");
-                free(out);
-            } else {
-                for (int i = 0; i < s.n_tokens; i++) printf(i ? " %d" : "%d", s.tokens[i]);
-                printf("\n");
-            }
-            if (show_lp) {
-                for (int i = 0; i < s.n_tokens; i++) printf(i ? " %.9g" : "%.9g", s.logp[i]);
-                printf("\n");
+        if (!rollout_generate(e, &rc_, (const int32_t *const *)ids, lens, sd, np, s, &st)) {
+            for (int k = 0; k < np; k++) {
+                print_sample(&s[k], tok, show_lp);
+                rollout_sample_free(&s[k]);
             }
             if (o->stats)
-                fprintf(stderr, "generate on %s: prefill %d tokens %.3f s, decode %ld tokens %.3f s (%.1f tokens/s, %.3f ms a step)\n",
-                        backend_name(be.kind), n, st.prefill_s, st.decode_tokens, st.decode_s,
-                        st.decode_s > 0 ? st.decode_tokens / st.decode_s : 0.0,
-                        st.decode_tokens > 0 ? 1e3 * st.decode_s / st.decode_tokens : 0.0);
-            rollout_sample_free(&s);
+                fprintf(stderr, "generate on %s: %d prompt(s), prefill %ld tokens %.3f s, decode %ld tokens %.3f s "
+                        "(%.1f tokens/s; up to %d sequences at once)\n",
+                        backend_name(be.kind), np, total, st.prefill_s, st.decode_tokens, st.decode_s,
+                        st.decode_s > 0 ? st.decode_tokens / st.decode_s : 0.0, st.max_batch);
             rc = 0;
         }
+        free(sd), free(s);
         infer_free(e);
         model_free(m);
         backend_release(&be);
@@ -172,7 +235,9 @@ int cmd_generate(int argc, char **argv) {
 out:
     if (rc) fprintf(stderr, "cispo generate: %s\n", cispo_last_error());
     free(o);
-    free(ids);
+    if (ids)
+        for (int i = 0; i < (np ? np : 1); i++) free(ids[i]);
+    free(ids), free(lens);
     free(params);
     if (tok) tokenizer_free(tok);
     return rc;
