@@ -599,6 +599,7 @@ void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const f
                 float beta1, float beta2, float eps, float wd, int step) {
     ON_CUDA(adamw_step, adamw_step_cuda(p, w_act, DT(b), m, v, g, n, lr, beta1, beta2, eps, wd, step, ST(b)));
     if (!CPU(b)) unsupported(b, OP_adamw_step);
-    CISPO_ASSERT(w_act == NULL || w_act == (void *)p);  // fp32: the working copy is the master
     adamw_step_cpu(p, m, v, g, n, lr, beta1, beta2, eps, wd, step);
+    // fp32: the working copy is the master itself, or (the optimizer keeping a master shard apart) a copy of it
+    if (w_act && w_act != (void *)p) memcpy(w_act, p, n * sizeof(float));
 }

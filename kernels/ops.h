@@ -285,7 +285,7 @@ double sum_squares(backend_t *b, const float *g, size_t n);
 void scale_f32(backend_t *b, float *x, float s, size_t n);
 // AdamW, decoupled weight decay, step counts from 1: p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p).
 // w_act: the working copy of p in act dtype refreshed in the same pass (NULL when act dtype is fp32
-// and the working copy is p itself).
+// and the working copy is p itself; in fp32 a buffer apart from p gets p's new values).
 void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const float *g, size_t n, float lr,
                 float beta1, float beta2, float eps, float wd, int step);
 

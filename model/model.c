@@ -2,7 +2,7 @@
 // the fp32 LM head, and the backward pass into every parameter's gradient.
 // defines: model_create, model_create_on, model_create_experts, model_activation_bytes, model_free, model_forward, model_forward_cached, model_stage_cached,
 //          model_run_cached, model_logprobs,
-//          model_backward, model_grad_ranges, model_zero_grad, model_sync_weights, model_load_params,
+//          model_backward, model_grad_ranges, model_zero_grad, model_sync_weights, model_load_params, model_drop_master,
 //          model_scratch_take
 //
 // One decoder layer (transformers' MiniMaxDecoderLayer; docs/model.md "Forward"):
@@ -493,6 +493,13 @@ static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_sc
     rmsnorm_backward(b, dx, GP(m, p->input_norm), dh, ACT(m, a->x_in), WP(m, p->input_norm), STAT(m, a->rstd_in), T, C,
                      c->postnorm ? OP_WRITE : OP_ACCUMULATE);
     sc->used = mark;
+}
+
+void model_drop_master(model_t *m) {
+    CISPO_ASSERT(m->params && m->owns_params);
+    if (m->wparams != (void *)m->params) backend_free(m->be, m->params);  // else the buffer stays as the working copy
+    m->params = NULL;
+    m->owns_params = 0;
 }
 
 void model_load_params(model_t *m, const float *host) {

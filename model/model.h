@@ -5,7 +5,7 @@
 //          MODEL_RECOMPUTE, MODEL_FORWARD_ONLY, model_activation_bytes, model_free,
 //          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad, model_zero_grad_deferred, model_grads_settle,
-//          model_sync_weights, model_load_params, model_routes, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
+//          model_sync_weights, model_load_params, model_drop_master, model_routes, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
 //          MODEL_CACHE_DECODE, model_grad_hook_t, model_grad_ranges
 //
 // Use (one micro-batch):
@@ -233,6 +233,9 @@ void model_sync_weights(model_t *m);
 // Every parameter's fp32 value from host memory (params.h layout): into the master and the working copy,
 // or straight into the working copy of a MODEL_FORWARD_ONLY model without a master.
 void model_load_params(model_t *m, const float *host);
+// The model lets go of its fp32 master (an optimizer keeps the master's shards: optim_keep_master): m->params
+// becomes NULL; in fp32 the buffer stays as the working copy, else it is freed. The weights are unchanged.
+void model_drop_master(model_t *m);
 
 // RoPE frequencies of the softmax layers (model/layer_softmax.c), per transformers' rope type:
 // inv_freq [rotary_dim / 2] and *scale (attention_scaling, multiplies cos and sin) for a sequence whose

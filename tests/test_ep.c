@@ -7,7 +7,8 @@
 //   - memory per rank: parameters and gradients of the local layout, moments of its shards of the parts;
 //   - the log-probs and load-balancing loss of every micro-batch;
 //   - every gradient after the reduction (dense parameters over all ranks, experts over their DP group);
-//   - the same with activation recompute (MODEL_RECOMPUTE) on the grid ep = world;
+//   - the same with activation recompute (MODEL_RECOMPUTE) on the grid ep = world, and with ZeRO-1 keeping the
+//     master in the optimizer's shards (optim_keep_master) on every grid;
 //   - the parameters after three AdamW steps (this rank's layout), with whole moments and with ZeRO-1 (each
 //     part sharded over its replicas), bit-identical over the replicas (DP group; the dense part over all);
 //   - a checkpoint's shards: the ranges each rank writes (optim_owned) hold every element once over the
@@ -110,15 +111,15 @@ static double owned_cover(dist_t *d, const optim_t *o, const param_span_t *sp, i
 
 // One run of the grid ep over d: three steps, compared with the single-process reference. Each rank's model
 // holds the dense parameters and its own experts only (model_create_experts).
-static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int ep, int zero, int recompute,
+static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int ep, int zero, int recompute, int keep,
                        seen_t *seen) {
     model_config_t c = *c0;
     c.n_experts = n_experts;
     dist_ep_t g;
     if (!test_check(dist_ep_init(&g, d, ep) == 0, "grid ep %d: %s", ep, cispo_last_error())) return;
     char what[96];
-    snprintf(what, sizeof what, "E %d, world %d = ep %d x dp %d%s%s", n_experts, d->world, ep, g.dp,
-             zero ? ", ZeRO-1" : "", recompute ? ", activation recompute" : "");
+    snprintf(what, sizeof what, "E %d, world %d = ep %d x dp %d%s%s%s", n_experts, d->world, ep, g.dp,
+             zero ? ", ZeRO-1" : "", recompute ? ", activation recompute" : "", keep ? ", master in shards" : "");
     int elo, ehi;
     moe_ep_range(n_experts, ep, g.ep_rank, &elo, &ehi);
     model_t *m = model_create_experts(backend_host(), &c, NULL, MAXT, elo, ehi, recompute ? MODEL_RECOMPUTE : 0);
@@ -139,6 +140,10 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
     optim_t o, oref;
     optim_init_ep(&o, m->be, &oc, &m->table, &c, NULL, &g, zero);
     optim_init(&oref, &oc, nf);
+    // the optimizer keeps its shards of the master (on the CPU the model's fp32 buffer stays the working copy
+    // it all-gathers into, so m->params still reads the weights)
+    if (keep) test_check(optim_keep_master(&o, m->params, m->wparams) == (o.part[0].shard || o.part[1].shard),
+                         "%s: the optimizer keeps the master where a part is sharded", what);
     // memory per rank: parameters and gradients of the dense tensors and its own experts; moments of its
     // shards of those (ZeRO-1: the dense part over the world, the experts over the DP group)
     const size_t FC3L = 3 * (size_t)c.intermediate_size * c.hidden_size * c.n_layers, mine_x = (size_t)(ehi - elo) * FC3L;
@@ -398,11 +403,12 @@ int main(int argc, char **argv) {
     seen_t seen = {0};
     for (int ep = 1; ep <= d.world; ep++) {
         if (d.world % ep) continue;
-        for (int zero = 0; zero <= 1; zero++) check_grid(&d, &c, 5, ep, zero, 0, &seen);
+        for (int zero = 0; zero <= 1; zero++) check_grid(&d, &c, 5, ep, zero, 0, 0, &seen);
+        check_grid(&d, &c, 5, ep, 1, 0, 1, &seen);  // ZeRO-1 with the master in the optimizer's shards
         // activation recompute: the backward's recompute forwards are exchanges too (ranks without
         // micro-batches serve them)
-        if (ep == d.world) check_grid(&d, &c, 5, ep, 0, 1, &seen);
-        if (ep == 4) check_grid(&d, &c, 3, ep, 0, 0, &seen);  // EP rank 3 owns no expert
+        if (ep == d.world) check_grid(&d, &c, 5, ep, 0, 1, 0, &seen);
+        if (ep == 4) check_grid(&d, &c, 3, ep, 0, 0, 0, &seen);  // EP rank 3 owns no expert
     }
     for (int ep = 1; ep <= d.world; ep++)
         if (d.world % ep == 0) check_generate(&d, &c, 5, ep);

@@ -7,6 +7,8 @@
 //   - any gradients: within fp32 reduction-order tolerance, with clipping active;
 //   - parameter counts not divisible by the world, and smaller than it (ranks with empty shards);
 //   - after every step the parameters are bit-identical on all ranks;
+//   - the same with the master kept in shards by the optimizer (optim_keep_master: AdamW on the shard, the
+//     working copy all-gathered), and the shards gathered on rank 0 are the parameters;
 //   - a non-finite gradient on one rank skips the update on every rank;
 //   - checkpoint moments: gathered to rank 0 they are the whole moments; loaded from the whole moments, a
 //     world of 1, 2, 3, 5 or 7 ranks takes exactly its shards (a state saved on N ranks resumes on M).
@@ -35,18 +37,28 @@ static void grad_of(float *g, size_t n, int rank, int step, int exact) {
         for (size_t i = 0; i < n; i++) g[i] = (float)((int)(g[i] * 1024)) / 1024;
 }
 
-// Three steps of ZeRO-1 against the unsharded optimizer on the summed gradient.
-static void check_steps(dist_t *d, size_t n, int exact) {
+// Three steps of ZeRO-1 against the unsharded optimizer on the summed gradient. keep: the optimizer keeps its
+// shard of the master (optim_keep_master) and the parameters are read from the working copy it all-gathers.
+static void check_steps(dist_t *d, size_t n, int exact, int keep) {
     optim_config_t c = config();
     float *p = cispo_malloc((n + 1) * sizeof(float)), *pr = cispo_malloc((n + 1) * sizeof(float));
     float *g = cispo_malloc((n + 1) * sizeof(float)), *gs = cispo_malloc((n + 1) * sizeof(float));
-    float *gr = cispo_malloc((n + 1) * sizeof(float));
+    float *gr = cispo_malloc((n + 1) * sizeof(float)), *w = cispo_malloc((n + 1) * sizeof(float));
     uint64_t seed = 5;
     test_fill(p, n, &seed, -1, 1);  // the same parameters on every rank
     memcpy(pr, p, n * sizeof(float));
+    memcpy(w, p, n * sizeof(float));
     optim_t z, ref;
     optim_init_zero(&z, backend_host(), &c, n, NULL, d);
     optim_init(&ref, &c, n);
+    if (keep) {
+        int kept = optim_keep_master(&z, p, w);
+        test_check(kept == (d->world > 1), "n %zu, world %d: the optimizer keeps the master only when sharded", n,
+                   d->world);
+        memset(p, 0xff, n * sizeof(float));  // the model's master is gone: NaNs, never read again
+        if (!kept) memcpy(p, w, n * sizeof(float));
+    }
+    float *cur = keep && z.keeps_master ? w : p;  // the parameters every rank computes with
     int ok_norm = 1, ok_same = 1;
     double worst_norm = 0;
     for (int s = 0; s < 3; s++) {
@@ -58,23 +70,31 @@ static void check_steps(dist_t *d, size_t n, int exact) {
         grad_of(g, n, d->rank, s, exact);
         test_check(dist_reduce_scatter_sum_f32(d, g, n) == 0, "reduce-scatter: %s", cispo_last_error());
         double lr_z, lr_r;
-        double nz = optim_step(&z, p, g, &lr_z), nr = optim_step(&ref, pr, gs, &lr_r);
+        double nz = optim_step(&z, z.keeps_master ? NULL : p, g, &lr_z), nr = optim_step(&ref, pr, gs, &lr_r);
         double dn = fabs(nz - nr) / (nr > 0 ? nr : 1);
         worst_norm = dn > worst_norm ? dn : worst_norm;
         ok_norm &= (exact ? nz == nr : dn <= 1e-6) && lr_z == lr_r && (n < 1000 || nr > c.grad_clip);
-        ok_same &= test_same_on_all_ranks(d, p, n);
+        ok_same &= test_same_on_all_ranks(d, cur, n);
     }
-    test_check(ok_norm, "n %zu, world %d%s: the global norms agree (worst relative difference %.3g) and clip",
-               n, d->world, exact ? ", exact sums" : "", worst_norm);
-    test_check(ok_same, "n %zu, world %d: parameters bit-identical on all ranks after every step", n, d->world);
+    const char *how = keep ? ", master kept in shards" : "";
+    test_check(ok_norm, "n %zu, world %d%s%s: the global norms agree (worst relative difference %.3g) and clip",
+               n, d->world, exact ? ", exact sums" : "", how, worst_norm);
+    test_check(ok_same, "n %zu, world %d%s: parameters bit-identical on all ranks after every step", n, d->world, how);
     test_check(z.t == 3 && ref.t == 3, "n %zu: three updates taken (%d, %d)", n, z.t, ref.t);
-    double dp = test_max_rel_diff(p, pr, n, 1e-3);
+    double dp = test_max_rel_diff(cur, pr, n, 1e-3);
     if (exact)
-        test_check(memcmp(p, pr, n * sizeof(float)) == 0, "n %zu, world %d, exact sums: parameters after 3 steps "
-                   "equal unsharded AdamW bit for bit (max rel diff %.3g)", n, d->world, dp);
+        test_check(memcmp(cur, pr, n * sizeof(float)) == 0, "n %zu, world %d, exact sums%s: parameters after 3 steps "
+                   "equal unsharded AdamW bit for bit (max rel diff %.3g)", n, d->world, how, dp);
     else
-        TEST_LE(dp, 2e-6, "n %zu, world %d: parameters after 3 steps equal unsharded AdamW within fp32 summation order "
-                "(max rel diff %.3g)", n, d->world, dp);
+        TEST_LE(dp, 2e-6, "n %zu, world %d%s: parameters after 3 steps equal unsharded AdamW within fp32 summation order "
+                "(max rel diff %.3g)", n, d->world, how, dp);
+    // the whole master meets on rank 0: the kept shards gathered, or the parameters themselves
+    float *full = d->rank == 0 ? cispo_malloc((n + 1) * sizeof(float)) : NULL;
+    test_check(optim_gather_params(&z, cur, full, 0) == 0, "gather of the master: %s", cispo_last_error());
+    if (d->rank == 0)
+        test_check(!memcmp(full, cur, n * sizeof(float)), "n %zu, world %d%s: the master gathered on rank 0 is the "
+                   "parameters every rank holds", n, d->world, how);
+    free(full);
     // the moments meet on rank 0 as the whole moments
     float *m = d->rank == 0 ? cispo_malloc((n + 1) * sizeof(float)) : NULL;
     float *v = d->rank == 0 ? cispo_malloc((n + 1) * sizeof(float)) : NULL;
@@ -90,7 +110,7 @@ static void check_steps(dist_t *d, size_t n, int exact) {
     }
     free(m), free(v);
     optim_free(&z), optim_free(&ref);
-    free(p), free(pr), free(g), free(gs), free(gr);
+    free(p), free(pr), free(g), free(gs), free(gr), free(w);
 }
 
 // A NaN on one rank's gradient: every rank skips, nothing changes.
@@ -151,8 +171,10 @@ int main(int argc, char **argv) {
     // uneven shards (1001 and 4099 divide by none of 2, 3, 4), fewer parameters than ranks (1, 2, 3)
     const size_t sizes[] = {1001, 4099, 3, 2, 1};
     for (int k = 0; k < 5; k++) {
-        check_steps(&d, sizes[k], 1);
-        check_steps(&d, sizes[k], 0);
+        check_steps(&d, sizes[k], 1, 0);
+        check_steps(&d, sizes[k], 0, 0);
+        check_steps(&d, sizes[k], 1, 1);
+        check_steps(&d, sizes[k], 0, 1);
     }
     check_nonfinite(&d);
     check_reshard();

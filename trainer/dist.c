@@ -112,6 +112,16 @@ int dist_broadcast_f32(dist_t *d, float *buf, size_t n, int root) {
     return 0;
 }
 
+int dist_broadcast_bytes(dist_t *d, void *buf, size_t bytes, int root) {
+    if (d->world == 1) return 0;
+    for (size_t o = 0; o < bytes; o += CHUNK) {
+        int c = (int)(bytes - o < CHUNK ? bytes - o : CHUNK);
+        int rc = MPI_Bcast((char *)buf + o, c, MPI_BYTE, root, comm_of(d));
+        if (rc != MPI_SUCCESS) return mpi_fail(d, "broadcast", rc);
+    }
+    return 0;
+}
+
 void dist_shard_range(int world, int rank, size_t n, size_t *begin, size_t *end) {
     size_t base = n / (size_t)world, extra = n % (size_t)world, r = (size_t)rank;
     *begin = r * base + (r < extra ? r : extra);
@@ -141,6 +151,21 @@ int dist_allgather_f32(dist_t *d, float *buf, size_t n) {
         size_t b, e;
         dist_shard_range(d->world, r, n, &b, &e);
         if (e > b && dist_broadcast_f32(d, buf + b, e - b, r)) return -1;
+    }
+    return 0;
+}
+
+int dist_allgather_bytes(dist_t *d, void *buf, size_t n, size_t esize) {
+    if (d->world == 1) return 0;
+    for (int r = 0; r < d->world; r++) {
+        size_t b, e;
+        dist_shard_range(d->world, r, n, &b, &e);
+        char *p = (char *)buf + b * esize;
+        for (size_t o = 0, bytes = (e - b) * esize; o < bytes; o += CHUNK) {
+            int c = (int)(bytes - o < CHUNK ? bytes - o : CHUNK);
+            int rc = MPI_Bcast(p + o, c, MPI_BYTE, r, comm_of(d));
+            if (rc != MPI_SUCCESS) return mpi_fail(d, "all-gather", rc);
+        }
     }
     return 0;
 }

@@ -4,7 +4,7 @@
 // parameter buffer, all-gather the parameters; trainer/optim.h), and the gather of the shards to one
 // rank for a checkpoint.
 // defines: dist_t, dist_init, dist_finalize, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
-//          dist_broadcast_f32, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32,
+//          dist_broadcast_f32, dist_broadcast_bytes, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32, dist_allgather_bytes,
 //          dist_gather_shards_f32, dist_world, dist_launched, dist_start, dist_allreduce_max_f64,
 //          dist_split, dist_group_free, dist_reduce_sum_f32, dist_allgather_i32, dist_sendrecv_blocks,
 //          dist_pending_t, dist_post_blocks, dist_wait_blocks, dist_reqs_t, dist_iallreduce_sum_f32, dist_wait
@@ -37,6 +37,7 @@ void dist_finalize(dist_t *d);
 int dist_allreduce_sum_f32(dist_t *d, float *buf, size_t n);
 int dist_allreduce_sum_f64(dist_t *d, double *buf, size_t n);
 int dist_broadcast_f32(dist_t *d, float *buf, size_t n, int root);
+int dist_broadcast_bytes(dist_t *d, void *buf, size_t bytes, int root);
 // The contiguous range [begin, end) of an n-element flat buffer that rank r owns under ZeRO-1
 // (balanced: sizes differ by at most one element).
 void dist_shard_range(int world, int rank, size_t n, size_t *begin, size_t *end);
@@ -45,6 +46,8 @@ void dist_shard_range(int world, int rank, size_t n, size_t *begin, size_t *end)
 int dist_reduce_scatter_sum_f32(dist_t *d, float *buf, size_t n);
 // buf [n]: every rank's shard, as held by its owner, copied to all ranks.
 int dist_allgather_f32(dist_t *d, float *buf, size_t n);
+// The same for n elements of esize bytes each (the shards counted in elements): a bf16 working copy.
+int dist_allgather_bytes(dist_t *d, void *buf, size_t n, size_t esize);
 // Every rank's shard of an n-element buffer to root: mine [this rank's shard size] on every rank, full [n]
 // on root (NULL elsewhere), which gets each shard at its place. A world of one copies mine to full.
 int dist_gather_shards_f32(dist_t *d, const float *mine, float *full, size_t n, int root);

@@ -62,8 +62,25 @@ void optim_free(optim_t *o) {
     if (o->be) {
         backend_free(o->be, o->m);
         backend_free(o->be, o->v);
+        backend_free(o->be, o->ps);
     }
-    o->m = o->v = NULL;
+    o->m = o->v = o->ps = NULL;
+    o->keeps_master = 0;
+}
+
+void optim_reset(optim_t *o, const optim_config_t *cfg) {
+    o->cfg = *cfg;
+    o->t = 0;
+    if (o->ep)
+        for (int k = 0; k < 2; k++) {
+            const size_t ns = o->part[k].hi - o->part[k].lo;
+            backend_zero(o->be, o->part[k].m, ns * sizeof(float));
+            backend_zero(o->be, o->part[k].v, ns * sizeof(float));
+        }
+    else {
+        backend_zero(o->be, o->m, (o->hi - o->lo) * sizeof(float));
+        backend_zero(o->be, o->v, (o->hi - o->lo) * sizeof(float));
+    }
 }
 
 double optim_lr(const optim_config_t *c, int update) {
@@ -83,10 +100,47 @@ static void *w_at(const optim_t *o, size_t i) {
     return o->w_act ? (void *)((uint8_t *)o->w_act + i * dtype_size(o->be->act_dtype)) : NULL;
 }
 
+// The working copy's elements of [a, b) (each of es bytes) between be's memory and the host buffer h (bytes,
+// indexed like the flat buffer).
+static void w_move(optim_t *o, char *h, size_t a, size_t b, int to_host) {
+    const size_t es = dtype_size(o->be->act_dtype);
+    if (b <= a) return;
+    if (to_host) backend_download(o->be, h + a * es, w_at(o, a), (b - a) * es);
+    else backend_upload(o->be, w_at(o, a), h + a * es, (b - a) * es);
+}
+
+// With the master kept (optim_keep_master): every owner's shard of the working copy to all ranks, alone
+// (AdamW wrote this rank's shard of it).
+static void gather_working(optim_t *o) {
+    const size_t es = dtype_size(o->be->act_dtype);
+    if (o->nccl) {
+        dist_nccl_piece_t all = {0, 0, o->n};
+        if (dist_nccl_pieces_gather(o->nccl, o->w_act, es, &all, 1, o->n))
+            cispo_die(__FILE__, __LINE__, "ZeRO-1 all-gather of the weights (NCCL)", cispo_last_error());
+        return;
+    }
+    if (o->be->kind == BACKEND_CPU) {  // host memory: in place
+        if (dist_allgather_bytes(o->dp, o->w_act, o->n, es))
+            cispo_die(__FILE__, __LINE__, "ZeRO-1 all-gather of the weights", cispo_last_error());
+        return;
+    }
+    char *h = cispo_malloc(o->n * es);
+    w_move(o, h, o->lo, o->hi, 1);
+    if (dist_allgather_bytes(o->dp, h, o->n, es))
+        cispo_die(__FILE__, __LINE__, "ZeRO-1 all-gather of the weights", cispo_last_error());
+    w_move(o, h, 0, o->lo, 0);
+    w_move(o, h, o->hi, o->n, 0);
+    free(h);
+}
+
 // ZeRO-1's all-gather: every owner's shard of p to all ranks, the working copy with it. On the host in
 // place; a GPU stages p through the host (as the gradient all-reduce does until NCCL) and refreshes the
 // working copy of the other ranks' shards (its own shard AdamW already wrote).
 static void gather_params(optim_t *o, float *p) {
+    if (o->keeps_master) {
+        gather_working(o);
+        return;
+    }
     if (o->nccl) {  // on the device: the master's shards and the working copy's (half the bytes in bf16)
         dist_nccl_piece_t all = {0, 0, o->n};
         if (dist_nccl_pieces_gather(o->nccl, p, sizeof(float), &all, 1, o->n) ||
@@ -129,8 +183,8 @@ double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
     }
     o->t++;
     if (ns > 0)
-        adamw_step(o->be, p + o->lo, w_at(o, o->lo), o->m, o->v, g + o->lo, ns, (float)lr, (float)o->cfg.beta1,
-                   (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, o->t);
+        adamw_step(o->be, o->keeps_master ? o->ps : p + o->lo, w_at(o, o->lo), o->m, o->v, g + o->lo, ns, (float)lr,
+                   (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, o->t);
     if (o->dp) gather_params(o, p);
     return norm;
 }
@@ -162,6 +216,40 @@ void optim_load_moments(optim_t *o, const float *m, const float *v) {
     if (!ns) return;
     backend_upload(o->be, o->m, m + o->lo, ns * sizeof(float));
     backend_upload(o->be, o->v, v + o->lo, ns * sizeof(float));
+}
+
+static int keep_master_ep(optim_t *o, const float *p);
+static int gather_params_ep(optim_t *o, const float *p, float *h, int root);
+
+int optim_keep_master(optim_t *o, const float *p, void *w) {
+    CISPO_ASSERT(w && !o->keeps_master);
+    if (o->ep) {
+        if (!o->part[0].shard && !o->part[1].shard) return 0;
+        o->w_act = w;
+        return keep_master_ep(o, p);
+    }
+    if (!o->dp) return 0;
+    const size_t ns = o->hi - o->lo;
+    o->ps = backend_alloc(o->be, (ns ? ns : 1) * sizeof(float));
+    if (ns) backend_copy(o->be, o->ps, p + o->lo, ns * sizeof(float));
+    o->w_act = w;
+    o->keeps_master = 1;
+    return 1;
+}
+
+int optim_gather_params(optim_t *o, const float *p, float *h, int root) {
+    if (o->ep) return gather_params_ep(o, p, h, root);
+    if (!o->keeps_master) {  // the whole master is p on every rank
+        if ((!o->dp || o->dp->rank == root) && h) backend_download(o->be, h, p, o->n * sizeof(float));
+        return 0;
+    }
+    const int here = o->dp->rank == root;
+    const size_t ns = o->hi - o->lo;
+    float *mine = here ? h + o->lo : cispo_malloc((ns ? ns : 1) * sizeof(float));
+    if (ns) backend_download(o->be, mine, o->ps, ns * sizeof(float));
+    int rc = dist_gather_shards_f32(o->dp, mine, here ? h : NULL, o->n, root);
+    if (!here) free(mine);
+    return rc;
 }
 
 // ---- expert parallelism: two parts, each with its own replicas ----
@@ -244,6 +332,8 @@ static void optim_free_ep(optim_t *o) {
     for (int k = 0; k < 2; k++) {
         backend_free(o->be, o->part[k].m);
         backend_free(o->be, o->part[k].v);
+        backend_free(o->be, o->part[k].p);
+        o->part[k].p = NULL;
         free(o->part[k].r);
     }
     o->ep = NULL;
@@ -273,6 +363,55 @@ static void part_move(optim_t *o, const optim_part_t *pt, float *x, float *h, si
             if (w && o->w_act) backend_fill_f32(o->be, w_at(o, ph), o->be->act_dtype, h + at, len);
         }
     }
+}
+
+// The working copy's elements of the part within [a, b) of its concatenation, between be's memory and the
+// host buffer h (bytes, indexed by the concatenation).
+static void part_move_w(optim_t *o, const optim_part_t *pt, char *h, size_t a, size_t b, int to_host) {
+    const size_t es = dtype_size(o->be->act_dtype);
+    size_t cat = 0, ph, at, len;
+    for (int i = 0; i < pt->nr; i++) {
+        if (!piece(pt, i, &cat, a, b, &ph, &at, &len)) continue;
+        if (to_host) backend_download(o->be, h + at * es, w_at(o, ph), len * es);
+        else backend_upload(o->be, w_at(o, ph), h + at * es, len * es);
+    }
+}
+
+static int keep_master_ep(optim_t *o, const float *p) {
+    for (int k = 0; k < 2; k++) {
+        optim_part_t *pt = &o->part[k];
+        pt->p = backend_alloc(o->be, (pt->hi - pt->lo ? pt->hi - pt->lo : 1) * sizeof(float));
+        size_t cat = 0, ph, at, len;
+        for (int i = 0; i < pt->nr; i++)
+            if (piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len))
+                backend_copy(o->be, pt->p + (at - pt->lo), p + ph, len * sizeof(float));
+    }
+    o->keeps_master = 1;
+    return 1;
+}
+
+// Whole parameters on root as optim_gather_moments_ep gathers the moments: each element from the one rank
+// that writes it (optim_owned), summed into zeroed buffers.
+static int gather_params_ep(optim_t *o, const float *p, float *h, int root) {
+    if (o->ep->ep > 1)
+        return cispo_fail("expert parallelism over %d ranks: the ranks hold different experts, so the parameters do "
+                          "not meet on one rank (the checkpoint is written per rank)", o->ep->ep);
+    dist_t *w = o->ep->world;
+    const int here = w->rank == root;
+    float *hp = here ? h : cispo_malloc(o->n * sizeof(float));
+    memset(hp, 0, o->n * sizeof(float));
+    optim_range_t *r;
+    const int nr = optim_owned(o, &r);
+    size_t total = 0;
+    for (int i = 0; i < nr; i++) total += r[i].len;
+    float *vals = cispo_malloc((total ? total : 1) * sizeof(float));
+    optim_owned_values(o, p, vals, NULL, NULL);
+    size_t at = 0;
+    for (int i = 0; i < nr; at += r[i].len, i++) memcpy(hp + r[i].off, vals + at, r[i].len * sizeof(float));
+    free(vals), free(r);
+    int rc = dist_reduce_sum_f32(w, hp, o->n, root);
+    if (!here) free(hp);
+    return rc;
 }
 
 // The part's ranges as pieces of its concatenation (malloc'd [pt->nr + 1]).
@@ -330,7 +469,8 @@ static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
         for (int i = 0; i < pt->nr; i++) {
             if (!piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) continue;
             if (clip) scale_f32(o->be, g + ph, (float)(o->cfg.grad_clip / (norm + 1e-30)), len);
-            adamw_step(o->be, p + ph, w_at(o, ph), pt->m + (at - pt->lo), pt->v + (at - pt->lo), g + ph, len, (float)lr,
+            float *pm = o->keeps_master ? pt->p + (at - pt->lo) : p + ph;
+            adamw_step(o->be, pm, w_at(o, ph), pt->m + (at - pt->lo), pt->v + (at - pt->lo), g + ph, len, (float)lr,
                        (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, o->t);
         }
     }
@@ -338,13 +478,23 @@ static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
     for (int k = 0; k < 2; k++) {
         optim_part_t *pt = &o->part[k];
         if (!pt->shard) continue;
-        if (o->nccl_part[k]) {  // on the device: the master's pieces and the working copy's
+        if (o->nccl_part[k]) {  // on the device: the master's pieces (unless kept as shards) and the working copy's
             dist_nccl_piece_t *pc = part_pieces(pt);
-            int rc = dist_nccl_pieces_gather(o->nccl_part[k], p, sizeof(float), pc, pt->nr, pt->n);
+            int rc = o->keeps_master ? 0 : dist_nccl_pieces_gather(o->nccl_part[k], p, sizeof(float), pc, pt->nr, pt->n);
             if (!rc && o->w_act)
                 rc = dist_nccl_pieces_gather(o->nccl_part[k], o->w_act, dtype_size(o->be->act_dtype), pc, pt->nr, pt->n);
             free(pc);
             if (rc) ep_die("ZeRO-1 all-gather (expert parallelism, NCCL)");
+            continue;
+        }
+        if (o->keeps_master) {  // the working copy's pieces alone
+            const size_t es = dtype_size(o->be->act_dtype);
+            char *hw = cispo_calloc(pt->n ? pt->n : 1, es);
+            part_move_w(o, pt, hw, pt->lo, pt->hi, 1);
+            if (dist_allgather_bytes(pt->shard, hw, pt->n, es)) ep_die("ZeRO-1 all-gather of the weights (expert parallelism)");
+            part_move_w(o, pt, hw, 0, pt->lo, 0);
+            part_move_w(o, pt, hw, pt->hi, pt->n, 0);
+            free(hw);
             continue;
         }
         float *h = cispo_calloc(pt->n ? pt->n : 1, sizeof(float));
@@ -417,12 +567,13 @@ void optim_owned_values(const optim_t *o, const float *p, float *hp, float *hm, 
     optim_range_t *r;
     int nr = optim_owned(o, &r);
     size_t at_out = 0;
-    for (int i = 0; i < nr; i++) {
+    for (int i = 0; i < nr && !o->keeps_master; i++) {
         if (hp) backend_download(o->be, hp + at_out, p + r[i].off, r[i].len * sizeof(float));
         at_out += r[i].len;
     }
-    // moments: each piece of a part at its place among the ranges (ranges_merge may have joined pieces)
-    for (int k = 0; k < 2 && (hm || hv); k++) {
+    // moments (and a kept master): each piece of a part at its place among the ranges (ranges_merge may have
+    // joined pieces)
+    for (int k = 0; k < 2 && (hm || hv || (hp && o->keeps_master)); k++) {
         const optim_part_t *pt = &o->part[k];
         if (!pt->shard && !pt->norm_here) continue;
         size_t cat = 0, ph, at, len;
@@ -434,6 +585,7 @@ void optim_owned_values(const optim_t *o, const float *p, float *hp, float *hm, 
             before += ph - r[j].off;
             if (hm) backend_download(o->be, hm + before, pt->m + (at - pt->lo), len * sizeof(float));
             if (hv) backend_download(o->be, hv + before, pt->v + (at - pt->lo), len * sizeof(float));
+            if (hp && o->keeps_master) backend_download(o->be, hp + before, pt->p + (at - pt->lo), len * sizeof(float));
         }
     }
     free(r);

@@ -3,7 +3,8 @@
 // schedule (linear warmup, then constant, cosine or linear decay to a floor); under data parallelism
 // optionally ZeRO-1: the moments sharded over the ranks (docs/architecture.md "Data and expert parallelism over MPI"); with expert parallelism two parts with their own replicas.
 // defines: optim_config_t, optim_t, optim_init, optim_init_on, optim_init_zero, optim_use_zero, optim_free,
-//          optim_lr, optim_grad_norm, optim_step, optim_gather_moments, optim_load_moments,
+//          optim_lr, optim_grad_norm, optim_step, optim_gather_moments, optim_load_moments, optim_reset,
+//          optim_keep_master, optim_gather_params,
 //          optim_range_t, optim_part_t, optim_init_ep, optim_use_ep, optim_use_nccl, optim_reduce_grads,
 //          optim_expert_ranges,
 //          optim_owned, optim_owned_values, optim_part_values
@@ -53,6 +54,7 @@ typedef struct {
     int norm_here;      // unsharded: this rank is the replica that adds the part to the global norm
     size_t lo, hi;      // this rank's shard of the concatenation ([0, n) when whole)
     float *m, *v;       // [hi - lo] in be's memory
+    float *p;           // [hi - lo] the fp32 master of the shard (optim_keep_master), or NULL
 } optim_part_t;
 
 typedef struct {
@@ -62,6 +64,8 @@ typedef struct {
     dist_t *dp;           // ZeRO-1: the data-parallel ranks the moments are sharded over; NULL: all here
     size_t lo, hi;        // this rank's shard [lo, hi) of the buffer (dist_shard_range; [0, n) unsharded)
     float *m, *v;         // [hi - lo] AdamW moments of the shard, the parameter layout, in be's memory
+    float *ps;            // [hi - lo] the fp32 master of the shard (optim_keep_master), or NULL
+    int keeps_master;     // optim_keep_master took the master: p of optim_step is unused
     void *w_act;          // the model's working copy refreshed by each step (NULL: p itself)
     int t;                // AdamW updates taken (bias correction counts from 1)
     // expert parallelism (optim_init_ep): the two parts; each rank updates its own experts, which no other
@@ -91,6 +95,22 @@ void optim_use_zero(dist_t *dp);
 // NULL, NULL: MPI through the host (the default).
 void optim_use_nccl(dist_nccl_t *world, dist_nccl_t *dp_group);
 void optim_free(optim_t *o);
+// A new phase of training (RL after SFT): fresh moments (zero), the update count back to 0 and cfg's
+// schedule; the layout, the shards and a kept master stay.
+void optim_reset(optim_t *o, const optim_config_t *cfg);
+// ZeRO-1 of the fp32 master too: when the state is sharded (optim_init_zero over a dp of several ranks, or
+// an expert-parallel part sharded over its replicas), the optimizer copies its shard of the master from p
+// (be's memory, the whole flat buffer: the model's master, which the caller then frees: model_drop_master)
+// and keeps it. From then on optim_step ignores its p: it updates the shard, writes the new values into the
+// working copy w (be's memory, act dtype, the whole buffer: the model's weights; on the CPU the fp32 buffer
+// that was the master) and all-gathers the working copy alone (bf16 on a GPU: half the bytes of the master;
+// 4/N instead of 4 bytes a parameter of master on each of N ranks). Returns 1 when it took the master, 0
+// when the state is not sharded (nothing changes).
+int optim_keep_master(optim_t *o, const float *p, void *w);
+// The whole fp32 parameters [n] on the host of rank root (h there; NULL elsewhere): downloaded from p, or
+// gathered from the kept shards (a collective of the replicas). Under expert parallelism over ep > 1 ranks
+// refused like optim_gather_moments. 0 or -1 (+ message).
+int optim_gather_params(optim_t *o, const float *p, float *h, int root);
 // Learning rate of update number `update` (0-based) under the schedule.
 double optim_lr(const optim_config_t *cfg, int update);
 // Global L2 norm of g [n] (host memory), accumulated in double.
@@ -137,8 +157,9 @@ int optim_reduce_grads(optim_t *o, float *g);
 // Checkpoints under expert parallelism are written per rank (trainer/checkpoint.h): optim_owned gives the
 // ranges of the flat buffer this rank writes, each part's ZeRO-1 shard or, unsharded, the whole part on the
 // replica that counts it in the norm, so that the ranks write every element exactly once; ascending, *r
-// malloc'd (the caller frees); returns the count. optim_owned_values: the parameters p (be's memory) and the
-// moments of those ranges, concatenated in that order, to hp and (each may be NULL) hm, hv on the host.
+// malloc'd (the caller frees); returns the count. optim_owned_values: the parameters p (be's memory; the kept
+// master shards when the optimizer keeps it) and the moments of those ranges, concatenated in that order, to
+// hp and (each may be NULL) hm, hv on the host.
 int optim_owned(const optim_t *o, optim_range_t **r);
 void optim_owned_values(const optim_t *o, const float *p, float *hp, float *hm, float *hv);
 // Part k's (0 dense, 1 experts) values of x (be's memory, the flat layout) to h [part n] on the host, in the

@@ -13,8 +13,8 @@
 // V reserved for max_ctx per slot, an fp32 logits row per slot).
 //
 // PLANNED LAYOUT: tensor parallelism with sequence parallelism (tp) and pipeline stages (pp) are not built
-// yet (issue 16); the plan sizes them as designed. Expert parallelism (run key ep), ZeRO-1 of the moments
-// (zero) and activation recompute (recompute: model.h MODEL_RECOMPUTE) run.
+// yet (issue 16); the plan sizes them as designed. Expert parallelism (run key ep), ZeRO-1 of the master
+// and the moments (zero) and activation recompute (recompute: model.h MODEL_RECOMPUTE) run.
 //
 // Layout: world = tp x pp x dp; ranks are numbered tp fastest, then dp, then pp, so a TP group sits in
 // one node and a DP (and EP) group strides across nodes. tp splits every non-expert tensor and each

@@ -293,17 +293,17 @@ static int open_reference(train_t *t) {
         if (rn != n)
             return free(host), cispo_fail("key 'ref_model' (%s): %zu parameters, the policy has %zu: the reference "
                                           "must be the policy's architecture", c->ref_model, rn, n);
-    } else {
-        host = cispo_malloc(n * sizeof(float));
-        train_download(t, host, t->m->params, n);
-        if (t->rl_done > 0 && dist_world()->rank == 0)
-            fprintf(stderr, "cispo: warning: the KL reference is the policy at RL step %d (this resume), not at the "
-                            "start of RL: set ref_model to the checkpoint RL started from\n", t->rl_done);
+    } else if (t->rl_done > 0 && dist_world()->rank == 0) {
+        fprintf(stderr, "cispo: warning: the KL reference is the policy at RL step %d (this resume), not at the "
+                        "start of RL: set ref_model to the checkpoint RL started from\n", t->rl_done);
     }
     // forward only: one layer's activations, no gradients, on a GPU the bf16 weights alone
     t->ref = model_create_experts(t->m->be, &t->mcfg, NULL, c->micro_tokens, t->m->table.e_lo, t->m->table.e_hi,
                                   MODEL_FORWARD_ONLY);
-    model_load_params(t->ref, host);
+    if (host) model_load_params(t->ref, host);
+    else  // the policy as it computes now: its working copy, the same weights in the same dtype (the master may
+          // be in ZeRO-1 shards)
+        backend_copy(t->m->be, t->ref->wparams, t->m->wparams, n * t->m->esize);
     if (ec && moe_ep_attach(t->ref, ec)) return free(host), -1;
     free(host);
     return 0;

@@ -48,6 +48,9 @@ void train_optim_config(const run_config_t *c, int phase, optim_config_t *o) {
 // The optimizer state belongs to one phase: RL starts from fresh moments and its own schedule. The
 // state is set up even when the rate is missing (a resume loads moments into it); the -1 then stops
 // the step. Both phases' rates are checked at the first, so a long SFT does not end in a missing lr.
+// Under ZeRO-1 on several ranks the first phase's optimizer takes its shard of the fp32 master and the
+// model lets go of the whole one (optim_keep_master); a later phase keeps the layout and the master and
+// starts from fresh moments (optim_reset).
 int train_use_optimizer(train_t *t, int phase) {
     const size_t n = t->m->table.n_floats;
     double lr;
@@ -58,8 +61,12 @@ int train_use_optimizer(train_t *t, int phase) {
     if (t->opt_phase == phase) return rc;
     optim_config_t oc;
     train_optim_config(&t->cfg, phase, &oc);
-    optim_free(&t->opt);
-    optim_init_on(&t->opt, t->m->be, &oc, n, t->m->wparams == (void *)t->m->params ? NULL : t->m->wparams);
+    if (t->opt_phase) {
+        optim_reset(&t->opt, &oc);
+    } else {
+        optim_init_on(&t->opt, t->m->be, &oc, n, t->m->wparams == (void *)t->m->params ? NULL : t->m->wparams);
+        if (optim_keep_master(&t->opt, t->m->params, t->m->wparams)) model_drop_master(t->m);
+    }
     t->opt_phase = phase;
     return rc;
 }

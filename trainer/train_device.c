@@ -13,7 +13,8 @@
 #include "trainer/train.h"
 
 int train_open_backend(train_t *t) {
-    // ZeRO-1 over the data-parallel ranks: every optimizer the run sets up holds its shard of the moments
+    // ZeRO-1 over the data-parallel ranks: every optimizer the run sets up holds its shard of the moments (and,
+    // taken from the model, of the fp32 master: train_use_optimizer)
     dist_t *dw = dist_world();
     optim_use_zero(t->cfg.zero && dw->world > 1 ? dw : NULL);
     const int c = t->cfg.device, want = c == RUN_DEVICE_AUTO ? -1 : c == RUN_DEVICE_CUDA ? BACKEND_CUDA : BACKEND_CPU;
@@ -143,7 +144,8 @@ void train_memory_report(const train_t *t) {
     const size_t n = m->table.n_floats, es = m->esize;
     const size_t working = m->wparams == (void *)m->params ? 0 : n * es;
     const size_t moments = train_moment_floats(t);
-    const size_t master = n * sizeof(float), optim = 2 * moments * sizeof(float), grads = n * sizeof(float);
+    // under ZeRO-1 the optimizer keeps its shard of the master, the same shard as the moments' (optim_keep_master)
+    const size_t master = moments * sizeof(float), optim = 2 * moments * sizeof(float), grads = n * sizeof(float);
     const size_t acts = m->n_acts * es + m->n_stats * sizeof(float) + m->n_iacts * sizeof(int32_t);
     const size_t scratch = m->n_scratch, ws = m->be->ws_bytes;
     const model_cache_t *ca = t->engine ? &t->engine->cache : NULL;
@@ -154,11 +156,11 @@ void train_memory_report(const train_t *t) {
                  2 * (size_t)ca->n_soft * ca->n_blocks * ca->block_size * c->n_kv_heads * c->head_dim * es;
     }
     const size_t total = working + master + optim + grads + acts + scratch + ws + caches;
-    printf("memory on %s (%s activations): weights %.3f GiB + fp32 master %.3f + AdamW moments%s %.3f + gradients "
+    printf("memory on %s (%s activations): weights %.3f GiB + fp32 master%s %.3f + AdamW moments%s %.3f + gradients "
            "%.3f + activations %.3f (micro_tokens %d, recompute %s) + scratch %.3f + workspace %.3f + rollout caches "
            "%.3f = %.3f GiB\n",
-           backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), gib(master),
-           moments < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
+           backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), moments < n ? " (ZeRO-1 shard)" : "",
+           gib(master), moments < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
            gib(acts), m->max_tokens, m->recompute ? "on" : "off", gib(scratch), gib(ws), gib(caches), gib(total));
     size_t fr = 0, tot = 0;
     backend_mem_info(m->be, &fr, &tot);

@@ -279,13 +279,13 @@ static void log_metrics(train_t *t, FILE *f, const char *prefix, int step, const
     metrics_write_tb(&t->tb, prefix, step, mt);
 }
 
-// How many of n floats differ from those of rank 0 of group g (broadcast from there).
-static double differ_from_first(dist_t *g, const float *mine, size_t n) {
-    float *p0 = cispo_malloc(sizeof(float) * (n ? n : 1));
-    memcpy(p0, mine, sizeof(float) * n);
+// How many of n elements of es bytes differ from those of rank 0 of group g (broadcast from there).
+static double differ_from_first(dist_t *g, const void *mine, size_t n, size_t es) {
+    char *p0 = cispo_malloc(es * (n ? n : 1));
+    memcpy(p0, mine, es * n);
     double diff = 0;
-    if (dist_broadcast_f32(g, p0, n, 0)) diff = (double)n + 1;
-    for (size_t i = 0; i < n && diff <= (double)n; i++) diff += memcmp(&p0[i], &mine[i], sizeof(float)) != 0;
+    if (dist_broadcast_bytes(g, p0, n * es, 0)) diff = (double)n + 1;
+    for (size_t i = 0; i < n && diff <= (double)n; i++) diff += memcmp(p0 + i * es, (const char *)mine + i * es, es) != 0;
     free(p0);
     return diff;
 }
@@ -297,21 +297,24 @@ static double differ_from_first(dist_t *g, const float *mine, size_t n) {
 static int check_ranks_agree(train_t *t) {
     dist_t *dw = dist_world();
     if (dw->world == 1) return 0;
-    size_t n = t->m->table.n_floats;
-    float *mine = cispo_malloc(sizeof(float) * n);
-    train_download(t, mine, t->m->params, n);
+    // the weights every rank computes with (the working copy: under ZeRO-1 the fp32 master lives in shards)
+    const size_t n = t->m->table.n_floats, es = t->m->esize;
+    char *mine = cispo_malloc(es * n);
+    backend_download(&t->be, mine, t->m->wparams, es * n);
     double diff;
     if (t->opt.ep) {
         dist_ep_t *g = t->opt.ep;
-        diff = differ_from_first(&g->dp_group, mine, n);
-        float *dense = cispo_malloc(sizeof(float) * (t->opt.part[0].n ? t->opt.part[0].n : 1));
-        optim_part_values(&t->opt, 0, t->m->params, dense);
-        diff += differ_from_first(&g->ep_group, dense, t->opt.part[0].n);
+        diff = differ_from_first(&g->dp_group, mine, n, es);
+        const optim_part_t *pt = &t->opt.part[0];  // the dense part, in its order
+        char *dense = cispo_malloc(es * (pt->n ? pt->n : 1));
+        size_t at = 0;
+        for (int i = 0; i < pt->nr; at += pt->r[i].len, i++) memcpy(dense + at * es, mine + pt->r[i].off * es, pt->r[i].len * es);
+        diff += differ_from_first(&g->ep_group, dense, pt->n, es);
         free(dense);
     } else if (moe_ep_comm(t->m)) {
         diff = 0;  // expert parallelism and no optimizer: nothing was updated
     } else {
-        diff = differ_from_first(dw, mine, n);
+        diff = differ_from_first(dw, mine, n, es);
     }
     free(mine);
     if (dist_allreduce_sum_f64(dw, &diff, 1)) return -1;

@@ -383,18 +383,20 @@ int train_save(train_t *t, const char *path) {
     float *mo = NULL, *vo = NULL;
     if (have_moments && root) mo = cispo_malloc(n * sizeof(float)), vo = cispo_malloc(n * sizeof(float));
     int rc = have_moments ? optim_gather_moments(&t->opt, mo, vo, 0) : 0;
+    // the master: the model's (on the CPU rank 0 writes it in place), or the optimizer's shards met on rank 0
+    const int in_place = host && t->m->params;
+    float *p = in_place ? t->m->params : root ? cispo_malloc(n * sizeof(float)) : NULL;
+    if (!rc && !in_place) {
+        if (t->opt.keeps_master) rc = optim_gather_params(&t->opt, NULL, p, 0);  // a collective
+        else if (root) train_download(t, p, t->m->params, n);
+    }
     if (!rc && root) {
         char *extra = run_state_json(t);
         uint64_t rng[4] = {t->sft_data.epoch, t->sft_data.cursor, t->rl_data.epoch, t->rl_data.cursor};
-        float *p = t->m->params;
-        if (!host) {
-            p = cispo_malloc(n * sizeof(float));
-            train_download(t, p, t->m->params, n);
-        }
         rc = checkpoint_save(path, &t->mcfg, &t->m->table, p, mo, vo, t->sft_done + t->rl_done, rng, 4, extra);
-        if (!host) free(p);
         cJSON_free(extra);
     }
+    if (!in_place) free(p);
     free(mo), free(vo);
     if (dw->world > 1) {  // rank 0's write fails every rank
         double failed = rc != 0;
