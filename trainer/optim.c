@@ -71,15 +71,11 @@ void optim_free(optim_t *o) {
 void optim_reset(optim_t *o, const optim_config_t *cfg) {
     o->cfg = *cfg;
     o->t = 0;
-    if (o->ep)
-        for (int k = 0; k < 2; k++) {
-            const size_t ns = o->part[k].hi - o->part[k].lo;
-            backend_zero(o->be, o->part[k].m, ns * sizeof(float));
-            backend_zero(o->be, o->part[k].v, ns * sizeof(float));
-        }
-    else {
-        backend_zero(o->be, o->m, (o->hi - o->lo) * sizeof(float));
-        backend_zero(o->be, o->v, (o->hi - o->lo) * sizeof(float));
+    for (int k = 0; k < (o->ep ? 2 : 1); k++) {
+        const size_t ns = o->ep ? o->part[k].hi - o->part[k].lo : o->hi - o->lo;
+        if (!ns) continue;  // an empty shard
+        backend_zero(o->be, o->ep ? o->part[k].m : o->m, ns * sizeof(float));
+        backend_zero(o->be, o->ep ? o->part[k].v : o->v, ns * sizeof(float));
     }
 }
 
