@@ -3,8 +3,9 @@
 // weights. Prints tokens/s, TFLOP/s, MFU and device memory, and with --ops where the step's time
 // goes per op (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
-//               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute]
-// --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward).
+//               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap]
+// --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
+// --recompute-cheap with MODEL_RECOMPUTE_CHEAP (the backward makes the pieces again that need no GEMM).
 // FLOPs, as the transformers peer script counts them (bench/train_device.sh runs both): 6 x the
 // matmul parameters a token touches (attention projections, K experts, router, LM head) x T, plus
 // causal softmax attention forward+backward 3 x 2 x 2 x T^2/2 x A per softmax layer. The lightning
@@ -56,7 +57,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--optim")) with_optim = 1;
         else if (!strcmp(argv[i], "--ops")) ops = 1;
-        else if (!strcmp(argv[i], "--recompute")) recompute = 1;
+        else if (!strcmp(argv[i], "--recompute")) recompute = MODEL_RECOMPUTE;
+        else if (!strcmp(argv[i], "--recompute-cheap")) recompute = MODEL_RECOMPUTE_CHEAP;
         else {
             fprintf(stderr, "model_bench: unknown argument '%s' (see the header of bench/model_bench.c)\n", argv[i]);
             return 2;
@@ -82,7 +84,7 @@ int main(int argc, char **argv) {
         if (T < 2) continue;
         size_t free0 = 0, total = 0, free1 = 0;
         backend_mem_info(&be, &free0, &total);
-        model_t *m = model_create_experts(&be, &cfg, NULL, T, 0, cfg.n_experts, recompute ? MODEL_RECOMPUTE : 0);
+        model_t *m = model_create_experts(&be, &cfg, NULL, T, 0, cfg.n_experts, recompute);
         const size_t np = m->table.n_floats;
         float *host = cispo_malloc(np * sizeof(float));
         param_init_hf(host, &m->table, &cfg, 1);
@@ -121,7 +123,8 @@ int main(int argc, char **argv) {
         double dt = times[reps / 2], fl = step_flops(&cfg, T);
         printf("cispo %s %s T=%d%s%s: %.4f s/step (median of %d), %.0f tokens/s, %.1f TFLOP/s, MFU %.1f%% of %.0f, "
                "device memory %.1f GiB\n",
-               model_path, device, T, with_optim ? " +AdamW" : " fwd+bwd", recompute ? " recompute" : "", dt, reps,
+               model_path, device, T, with_optim ? " +AdamW" : " fwd+bwd",
+               recompute == MODEL_RECOMPUTE ? " recompute" : recompute ? " recompute-cheap" : "", dt, reps,
                T / dt, fl / dt / 1e12,
                100 * fl / dt / (peak * 1e12), peak, (double)(free0 - free1) / (1 << 30));
         if (ops) {

@@ -17,6 +17,7 @@ run() { echo "+ $*"; "$@" 2>&1 | tee -a "$out/bench.log"; }
 run build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096 --optim
 run build-gpu/model_bench --model configs/models/bench-1b.yaml --T "${T_LIST:-4096,16384}" --ops
 run build-gpu/model_bench --model configs/models/bench-1b.yaml --T "${T_LIST:-4096,16384}" --recompute
+run build-gpu/model_bench --model configs/models/bench-1b.yaml --T "${T_LIST:-4096,16384}" --recompute-cheap
 run python3 bench/hf_train_peer.py configs/models/bench-1b.yaml "${T_LIST:-4096,16384}"
 if [ "${M1_SLICE:-1}" = 1 ]; then
   run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops

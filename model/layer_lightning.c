@@ -1,5 +1,6 @@
 // model/layer_lightning.c — the lightning (linear) attention layer, forward and backward.
-// defines: model_lightning_forward, model_lightning_backward, model_lightning_scratch_bytes
+// defines: model_lightning_forward, model_lightning_backward, model_lightning_recompute,
+//          model_lightning_scratch_bytes
 //
 // transformers' MiniMaxLightningAttention:
 //   qkv = act(qkv_proj(h)).reshape(T, H, 3D); q, k, v = split(qkv, D)     # rows per head: [q | k | v]
@@ -79,6 +80,15 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
                          WP(m, p->out_norm), ACT(m, a->gate_pre), T, A, LIGHTNING_NORM_EPS);
     matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);    // [T, C]
+}
+
+void model_lightning_recompute(model_t *m, int l) {
+    const model_config_t *c = &m->cfg;
+    const int T = m->T, H = c->n_heads, D = c->head_dim;
+    const model_layer_acts_t *a = &m->layer[l];
+    qkv_split(m->be, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
+    rmsnorm_gate_forward(m->be, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
+                         WP(m, m->table.layers[l].out_norm), ACT(m, a->gate_pre), T, H * D, LIGHTNING_NORM_EPS);
 }
 
 void model_lightning_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s) {

@@ -1,5 +1,5 @@
 // model/layer_moe.c — the sparse MoE block, forward and backward.
-// defines: model_moe_forward, model_moe_backward, model_moe_scratch_bytes, model_routes
+// defines: model_moe_forward, model_moe_backward, model_moe_recompute, model_moe_scratch_bytes, model_routes
 //
 // transformers' MiniMaxSparseMoeBlock: logits = h2 Wg^T; p = softmax(logits) in fp32; top-K of p
 // (torch.topk order), renormalised to sum 1; y = sum_k w_k * W2_e(act(W1_e x) * W3_e x), act =
@@ -56,6 +56,16 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
     }
     if (out) moe_combine_forward(b, out, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K);
+}
+
+void model_moe_recompute(model_t *m, int l) {
+    if (m->ep) return;
+    const model_config_t *c = &m->cfg;
+    const int T = m->T, C = c->hidden_size, E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size;
+    const model_layer_acts_t *a = &m->layer[l];
+    moe_dispatch(m->be, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T,
+                 C, E, K);
+    glu_forward(m->be, c->hidden_act, ACT(m, a->act), ACT(m, a->h13), T * K, F);
 }
 
 void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s) {

@@ -1,6 +1,7 @@
 // model/layer_softmax.c — the softmax attention layer (GQA + RoPE), forward and backward, and the RoPE
 // frequencies of transformers' rope types.
-// defines: model_softmax_forward, model_softmax_backward, model_softmax_scratch_bytes, model_rope_inv_freq,
+// defines: model_softmax_forward, model_softmax_backward, model_softmax_recompute, model_softmax_scratch_bytes,
+//          model_rope_inv_freq,
 //          model_rope_by_length
 //
 // transformers' MiniMaxAttention: q = q_proj(h) [T,H,D], k = k_proj(h), v = v_proj(h) [T,KV,D];
@@ -217,6 +218,13 @@ void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     rope_batch(m, ACT(m, a->k), ACT(m, a->k_pre), KV, 0);
     core_forward(m, l);
     matmul(b, out, ACT(m, a->o_core), WP(m, p->wo), T, C, A, 0, 1, 1.0f, 0.0f);
+}
+
+void model_softmax_recompute(model_t *m, int l) {
+    const model_config_t *c = &m->cfg;
+    const model_layer_acts_t *a = &m->layer[l];
+    rope_batch(m, ACT(m, a->q), ACT(m, a->q_pre), c->n_heads, 0);
+    rope_batch(m, ACT(m, a->k), ACT(m, a->k_pre), c->n_kv_heads, 0);
 }
 
 void model_softmax_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s) {

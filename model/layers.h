@@ -6,6 +6,7 @@
 // (m->cache) the attention layers swap in the decode-specific cores.
 // defines: model_scratch_t, model_scratch_take, model_lightning_forward, model_lightning_backward,
 //          model_softmax_forward, model_softmax_backward, model_moe_forward, model_moe_backward,
+//          model_lightning_recompute, model_softmax_recompute, model_moe_recompute,
 //          model_lightning_scratch_bytes, model_softmax_scratch_bytes, model_moe_scratch_bytes,
 //          ACT, STAT, IACT, WP, GP
 #ifndef CISPO_MODEL_LAYERS_H
@@ -44,6 +45,13 @@ void model_softmax_backward(model_t *m, int l, const void *dout, void *din, mode
 // experts' outputs only (a recompute, model_backward).
 void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s);
 void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s);
+
+// MODEL_RECOMPUTE_CHEAP: a sub-block's cheap pieces made again from what it kept (model.c
+// layer_recompute_cheap): lightning q, k, v, o_norm, gated; softmax the rotated q, k; MoE the dispatched rows
+// and the gated activation (not under expert parallelism, whose backward reads neither).
+void model_lightning_recompute(model_t *m, int l);
+void model_softmax_recompute(model_t *m, int l);
+void model_moe_recompute(model_t *m, int l);
 
 // Scratch bytes each one needs (forward and backward) for T tokens with elements of esize bytes.
 size_t model_lightning_scratch_bytes(const model_config_t *c, size_t T, size_t esize);

@@ -56,42 +56,44 @@ static size_t stage_layout(model_t *m, int T, int nseq) {
 }
 
 // The pieces of layer l other than its input and what stays per layer (x_in, rstd_in, topk_idx, aux), for up
-// to Tm tokens, bumped from the counters (act: activation dtype; st: fp32; ni: int32).
+// to Tm tokens, bumped from the counters (act: activation dtype; st: fp32; ni: int32). The pieces that are
+// cheap to make again from the others without a GEMM or an attention core (norm outputs, activations, the
+// rotated q and k, the gate product, the dispatched rows) are bumped from nc instead (activation dtype).
 static void plan_layer_body(const model_config_t *c, int l, size_t Tm, model_layer_acts_t *a, size_t *na, size_t *st,
-                            size_t *ni) {
+                            size_t *ni, size_t *nc) {
     const size_t C = (size_t)c->hidden_size, A = (size_t)model_attn_width(c);
     const size_t KVD = (size_t)c->n_kv_heads * c->head_dim, H = (size_t)c->n_heads;
     const size_t E = (size_t)c->n_experts, K = (size_t)c->n_experts_per_tok, F = (size_t)c->intermediate_size;
     const size_t S = Tm * K;
-    a->h = bump(na, Tm * C);
+    a->h = bump(nc, Tm * C);
     if (c->layer_kind[l] == LAYER_LIGHTNING) {
         a->qkv_pre = bump(na, Tm * 3 * A);
-        a->q = bump(na, Tm * A);
-        a->k = bump(na, Tm * A);
-        a->v = bump(na, Tm * A);
+        a->q = bump(nc, Tm * A);
+        a->k = bump(nc, Tm * A);
+        a->v = bump(nc, Tm * A);
         a->o_core = bump(na, Tm * A);
         a->rstd_o = bump(st, Tm);
-        a->o_norm = bump(na, Tm * A);
+        a->o_norm = bump(nc, Tm * A);
         a->gate_pre = bump(na, Tm * A);
-        a->gated = bump(na, Tm * A);
+        a->gated = bump(nc, Tm * A);
     } else {
         a->q_pre = bump(na, Tm * A);
         a->k_pre = bump(na, Tm * KVD);
-        a->q = bump(na, Tm * A);
-        a->k = bump(na, Tm * KVD);
+        a->q = bump(nc, Tm * A);
+        a->k = bump(nc, Tm * KVD);
         a->v = bump(na, Tm * KVD);
         a->o_core = bump(na, Tm * A);
         a->lse = bump(st, Tm * H);
     }
     a->x1 = bump(na, Tm * C);
     a->rstd_post = bump(st, Tm);
-    a->h2 = bump(na, Tm * C);
-    a->logits = bump(na, Tm * E);
+    a->h2 = bump(nc, Tm * C);
+    a->logits = bump(nc, Tm * E);  // the backward does not read it
     a->probs = bump(st, Tm * E);
     a->topk_w = bump(st, S);
-    a->xe = bump(na, S * C);
+    a->xe = bump(nc, S * C);
     a->h13 = bump(na, S * 2 * F);
-    a->act = bump(na, S * F);
+    a->act = bump(nc, S * F);
     a->ye = bump(na, S * C);
     a->perm = bump(ni, S);
     a->offsets = bump(ni, E + 1);
@@ -99,14 +101,25 @@ static void plan_layer_body(const model_config_t *c, int l, size_t Tm, model_lay
 
 // Offsets of every saved activation for up to Tm tokens (act: activation dtype; st: fp32; ni: int32).
 // Each layer keeps its input x_in, rstd_in, its routes topk_idx and its aux loss. The rest of a layer's
-// pieces are its own (m->recompute 0) or one region that every layer reuses (m->recompute 1: the backward
-// runs each layer's forward again from its input before its backward, model_backward).
+// pieces are its own (MODEL_RECOMPUTE_OFF), or one region that every layer reuses (FULL: the backward runs
+// each layer's forward again from its input before its backward, model_backward), or its own except the
+// cheap ones, which share a region (CHEAP: the backward makes them again, layer_recompute_cheap).
 static void plan_activations(model_t *m) {
     const model_config_t *c = &m->cfg;
     const size_t Tm = (size_t)m->max_tokens, C = (size_t)c->hidden_size;
     const size_t S = Tm * (size_t)c->n_experts_per_tok;
-    size_t na = 0, st = 0, ni = 0;
+    size_t na = 0, st = 0, ni = 0, cheap_base = 0;
     size_t aux_all = bump(&st, (size_t)c->n_layers);
+    if (m->recompute == MODEL_RECOMPUTE_CHEAP_MODE) {  // the cheap pieces' region: as large as the largest layer's
+        size_t most = 0;
+        for (int l = 0; l < c->n_layers; l++) {
+            model_layer_acts_t tmp;
+            size_t ja = 0, js = 0, ji = 0, jc = 0;
+            plan_layer_body(c, l, Tm, &tmp, &ja, &js, &ji, &jc);
+            if (jc > most) most = jc;
+        }
+        cheap_base = bump(&na, most);
+    }
     size_t x_prev = bump(&na, Tm * C);  // x[0]: embeddings
     for (int l = 0; l < c->n_layers; l++) {
         model_layer_acts_t *a = &m->layer[l];
@@ -115,14 +128,19 @@ static void plan_activations(model_t *m) {
         a->rstd_in = bump(&st, Tm);
         a->topk_idx = bump(&ni, S);
         a->aux = aux_all + (size_t)l;
-        if (!m->recompute) plan_layer_body(c, l, Tm, a, &na, &st, &ni);
+        if (m->recompute == MODEL_RECOMPUTE_OFF) {
+            plan_layer_body(c, l, Tm, a, &na, &st, &ni, &na);
+        } else if (m->recompute == MODEL_RECOMPUTE_CHEAP_MODE) {
+            size_t nc = cheap_base;
+            plan_layer_body(c, l, Tm, a, &na, &st, &ni, &nc);
+        }
         x_prev = bump(&na, Tm * C);  // this layer's output = the next layer's input
     }
-    if (m->recompute) {  // one region, as large as the largest layer kind needs
+    if (m->recompute == MODEL_RECOMPUTE_FULL) {  // one region, as large as the largest layer kind needs
         size_t na0 = na, st0 = st, ni0 = ni;
         for (int l = 0; l < c->n_layers; l++) {
             size_t a1 = na0, s1 = st0, i1 = ni0;
-            plan_layer_body(c, l, Tm, &m->layer[l], &a1, &s1, &i1);
+            plan_layer_body(c, l, Tm, &m->layer[l], &a1, &s1, &i1, &a1);
             if (a1 > na) na = a1;
             if (s1 > st) st = s1;
             if (i1 > ni) ni = i1;
@@ -153,12 +171,17 @@ static void plan_activations(model_t *m) {
     m->n_scratch = 6 * (Tm * C * es + SCRATCH_ALIGN) + sub;
 }
 
+static int recompute_mode(int flags) {
+    if (flags & (MODEL_RECOMPUTE | MODEL_FORWARD_ONLY)) return MODEL_RECOMPUTE_FULL;
+    return flags & MODEL_RECOMPUTE_CHEAP ? MODEL_RECOMPUTE_CHEAP_MODE : MODEL_RECOMPUTE_OFF;
+}
+
 size_t model_activation_bytes(const model_config_t *cfg, int max_tokens, size_t esize, int flags) {
     model_t *m = cispo_calloc(1, sizeof *m);
     m->cfg = *cfg;
     m->max_tokens = max_tokens;
     m->esize = esize;
-    m->recompute = (flags & (MODEL_RECOMPUTE | MODEL_FORWARD_ONLY)) != 0;
+    m->recompute = recompute_mode(flags);
     plan_activations(m);
     size_t bytes = m->n_acts * esize + (m->n_stats + m->n_iacts) * 4 + m->n_scratch;
     free(m);
@@ -171,7 +194,7 @@ model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *p
     model_t *m = cispo_calloc(1, sizeof *m);
     m->cfg = *cfg;
     m->forward_only = (flags & MODEL_FORWARD_ONLY) != 0;
-    m->recompute = (flags & MODEL_RECOMPUTE) != 0 || m->forward_only;
+    m->recompute = recompute_mode(flags);
     m->be = be;
     m->grad_write = OP_ACCUMULATE;  // backward adds to m->grads (model_zero_grad_deferred: writes once)
     m->max_tokens = max_tokens;
@@ -459,6 +482,22 @@ static void layer_recompute(model_t *m, int l, model_scratch_t *sc) {
     sc->used = mark;
 }
 
+// MODEL_RECOMPUTE_CHEAP: layer l's pieces that live in the shared region, made again from the ones the layer
+// kept, by the same ops as the forward (so the same bits): the two norm outputs, and each sub-block's own.
+static void layer_recompute_cheap(model_t *m, int l) {
+    const model_config_t *c = &m->cfg;
+    const model_layer_acts_t *a = &m->layer[l];
+    const layer_params_t *p = &m->table.layers[l];
+    const float eps = (float)c->rms_norm_eps;
+    rmsnorm_forward(m->be, ACT(m, a->h), STAT(m, a->rstd_in), ACT(m, a->x_in), WP(m, p->input_norm), m->T,
+                    c->hidden_size, eps);
+    if (c->layer_kind[l] == LAYER_LIGHTNING) model_lightning_recompute(m, l);
+    else model_softmax_recompute(m, l);
+    rmsnorm_forward(m->be, ACT(m, a->h2), STAT(m, a->rstd_post), ACT(m, a->x1), WP(m, p->post_norm), m->T,
+                    c->hidden_size, eps);
+    model_moe_recompute(m, l);
+}
+
 // Backward through decoder layer l: on entry dx = dLoss/d(layer output), on return dLoss/d(layer input).
 static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_scratch_t *sc) {
     const model_config_t *c = &m->cfg;
@@ -538,7 +577,8 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef) {
                      STAT(m, m->rstd_final), T, C, OP_WRITE);
     size_t off[2], len[2];
     for (int l = c->n_layers - 1; l >= 0; l--) {
-        if (m->recompute) layer_recompute(m, l, &sc);
+        if (m->recompute == MODEL_RECOMPUTE_FULL) layer_recompute(m, l, &sc);
+        else if (m->recompute == MODEL_RECOMPUTE_CHEAP_MODE) layer_recompute_cheap(m, l);
         layer_backward(m, l, dx, aux_coef, &sc);
         // layer l's parameters are touched by its own backward only: their gradients are final
         if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, l, off, len, model_grad_ranges(m, l, off, len));

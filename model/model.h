@@ -154,7 +154,8 @@ typedef struct {
     // the GPU's routes, or a training forward with its rollout's, so that two evaluations that round
     // differently cannot pick different experts at a near-tie of the router. Set it around model_forward only.
     const int32_t *route_replay;
-    int recompute;      // MODEL_RECOMPUTE: the layers share one region of activations (plan_activations)
+    int recompute;      // MODEL_RECOMPUTE_OFF, _FULL (the layers share one region of activations) or _CHEAP_MODE
+                        // (only the cheap pieces share one): plan_activations
     int forward_only;   // MODEL_FORWARD_ONLY: grads NULL, and params NULL unless the activations are fp32
     int recomputing;    // inside model_backward's recompute of a layer (the MoE replays its saved routes)
     int grad_write;     // the next model_backward writes the gradients of the weights one op covers whole
@@ -178,6 +179,11 @@ model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params
 // parallelism, which runs once moe_ep_attach gave it the group that owns the others (a forward without one
 // fails). e_lo 0, e_hi n_experts, flags 0 is model_create_on. flags, or-ed:
 //   MODEL_RECOMPUTE     activation recompute (see "Memory" above);
+//   MODEL_RECOMPUTE_CHEAP  selective recompute: each layer keeps what GEMMs and attention cores produced
+//                       (and its input, statistics and routes); the pieces cheap to make again (the norm
+//                       outputs, activations, rotated q and k, the gate product, the dispatched rows) share
+//                       one region and the backward makes a layer's again before its backward, with no
+//                       GEMM: about 40% less activation memory for a few elementwise passes; same bits;
 //   MODEL_FORWARD_ONLY  a model that never runs a backward (generation, serving, log-probs, a KL reference):
 //                       no gradients, the activations as MODEL_RECOMPUTE plans them, and on a backend whose
 //                       activation dtype is not fp32 no fp32 master either (params must be NULL; m->params
@@ -185,6 +191,8 @@ model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params
 //                       Load it with model_load_params.
 #define MODEL_RECOMPUTE 1
 #define MODEL_FORWARD_ONLY 2
+#define MODEL_RECOMPUTE_CHEAP 4
+enum { MODEL_RECOMPUTE_OFF = 0, MODEL_RECOMPUTE_FULL = 1, MODEL_RECOMPUTE_CHEAP_MODE = 2 };  // model_t.recompute
 model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *params, int max_tokens, int e_lo,
                               int e_hi, int flags);
 void model_free(model_t *m);

@@ -85,10 +85,10 @@ int moe_ep_attach(model_t *m, const moe_ep_comm_t *comm) {
     ep->h13r = cispo_calloc(L, sizeof(void *));
     ep->actr = cispo_calloc(L, sizeof(void *));
     const size_t rows = ep->rmax > 0 ? ep->rmax : 1;
-    // the received rows a layer's backward reads: per layer, or with activation recompute (m->recompute: each
-    // layer's forward runs again just before its backward) one set that every layer reuses
+    // the received rows a layer's backward reads: per layer, or with full activation recompute (each layer's
+    // forward runs again just before its backward) one set that every layer reuses
     for (size_t l = 0; l < L; l++) {
-        int own = l == 0 || !m->recompute;
+        int own = l == 0 || m->recompute != MODEL_RECOMPUTE_FULL;
         ep->xr[l] = own ? backend_alloc(b, rows * C * es) : ep->xr[0];
         ep->h13r[l] = own ? backend_alloc(b, rows * 2 * F * es) : ep->h13r[0];
         ep->actr[l] = own ? backend_alloc(b, rows * F * es) : ep->actr[0];
@@ -115,7 +115,7 @@ void moe_ep_detach(model_t *m) {
     if (!ep) return;
     backend_t *b = m->be;
     for (int l = 0; l < m->cfg.n_layers; l++) {
-        if (l > 0 && m->recompute) break;  // one set shared by every layer
+        if (l > 0 && m->recompute == MODEL_RECOMPUTE_FULL) break;  // one set shared by every layer
         backend_free(b, ep->xr[l]);
         backend_free(b, ep->h13r[l]);
         backend_free(b, ep->actr[l]);
@@ -321,7 +321,7 @@ void moe_ep_serve(model_t *m, int backward) {
         for (int l = 1; l < L; l++) layer_forward(m, l, NULL, NULL, NULL);
         if (backward)  // with activation recompute each layer's forward runs again before its backward
             for (int l = L - 1; l >= 0; l--) {
-                if (m->recompute) layer_forward(m, l, NULL, NULL, NULL);
+                if (m->recompute == MODEL_RECOMPUTE_FULL) layer_forward(m, l, NULL, NULL, NULL);
                 moe_ep_layer_backward(m, l, NULL, 0, NULL);
             }
     }

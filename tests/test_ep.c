@@ -7,7 +7,8 @@
 //   - memory per rank: parameters and gradients of the local layout, moments of its shards of the parts;
 //   - the log-probs and load-balancing loss of every micro-batch;
 //   - every gradient after the reduction (dense parameters over all ranks, experts over their DP group);
-//   - the same with activation recompute (MODEL_RECOMPUTE) on the grid ep = world, and with ZeRO-1 keeping the
+//   - the same with activation recompute (MODEL_RECOMPUTE, and MODEL_RECOMPUTE_CHEAP) on the grid ep = world,
+//     and with ZeRO-1 keeping the
 //     master in the optimizer's shards (optim_keep_master) on every grid;
 //   - the parameters after three AdamW steps (this rank's layout), with whole moments and with ZeRO-1 (each
 //     part sharded over its replicas), bit-identical over the replicas (DP group; the dense part over all);
@@ -119,10 +120,12 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
     if (!test_check(dist_ep_init(&g, d, ep) == 0, "grid ep %d: %s", ep, cispo_last_error())) return;
     char what[96];
     snprintf(what, sizeof what, "E %d, world %d = ep %d x dp %d%s%s%s", n_experts, d->world, ep, g.dp,
-             zero ? ", ZeRO-1" : "", recompute ? ", activation recompute" : "", keep ? ", master in shards" : "");
+             zero ? ", ZeRO-1" : "",
+             recompute == MODEL_RECOMPUTE ? ", activation recompute" : recompute ? ", cheap recompute" : "",
+             keep ? ", master in shards" : "");
     int elo, ehi;
     moe_ep_range(n_experts, ep, g.ep_rank, &elo, &ehi);
-    model_t *m = model_create_experts(backend_host(), &c, NULL, MAXT, elo, ehi, recompute ? MODEL_RECOMPUTE : 0);
+    model_t *m = model_create_experts(backend_host(), &c, NULL, MAXT, elo, ehi, recompute);
     model_t *ref = model_create(&c, NULL, MAXT);
     const size_t n = m->table.n_floats, nf = ref->table.n_floats;
     param_init_hf(m->params, &m->table, &c, 5);  // per-tensor streams: the whole model's values of its tensors
@@ -407,7 +410,10 @@ int main(int argc, char **argv) {
         check_grid(&d, &c, 5, ep, 1, 0, 1, &seen);  // ZeRO-1 with the master in the optimizer's shards
         // activation recompute: the backward's recompute forwards are exchanges too (ranks without
         // micro-batches serve them)
-        if (ep == d.world) check_grid(&d, &c, 5, ep, 0, 1, 0, &seen);
+        if (ep == d.world) {
+            check_grid(&d, &c, 5, ep, 0, MODEL_RECOMPUTE, 0, &seen);
+            check_grid(&d, &c, 5, ep, 1, MODEL_RECOMPUTE_CHEAP, 0, &seen);
+        }
         if (ep == 4) check_grid(&d, &c, 3, ep, 0, 0, 0, &seen);  // EP rank 3 owns no expert
     }
     for (int ep = 1; ep <= d.world; ep++)

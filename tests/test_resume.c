@@ -3,7 +3,7 @@
 // write the same metrics.jsonl and sft_metrics.jsonl lines bit for bit (wall-clock fields aside) and
 // the same number of rollout samples. A directory holding a run is not started over silently: a fresh
 // run into it is refused, resume=auto on an empty one starts, and a resume with changed keys is refused
-// naming them. A run with recompute=true (and a KL reference) writes the same lines as one without.
+// naming them. A run with recompute=true or cheap (and a KL reference) writes the same lines as one without.
 // Runs `$CISPO_BIN train` (from the repo root, as ctest does).
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -115,16 +115,20 @@ int main(void) {
     // activation recompute changes no bit of a CPU run (the gradients are the same), with a KL reference (a
     // forward-only model) too
     {
-        char R[96], K[96];
+        char R[96], K[96], Q[96];
         snprintf(R, sizeof R, "%s/recompute", dir);
+        snprintf(Q, sizeof Q, "%s/cheap", dir);
         snprintf(K, sizeof K, "%s/kl", dir);
         test_check(train(R, "kl_coef=0.01 recompute=true") == 0, "run with recompute=true and a KL reference");
+        test_check(train(Q, "kl_coef=0.01 recompute=cheap") == 0, "run with recompute=cheap and a KL reference");
         test_check(train(K, "kl_coef=0.01") == 0, "the same run without recompute");
         const char *files[2] = {"metrics.jsonl", "sft_metrics.jsonl"};
         for (int k = 0; k < 2; k++) {
             snprintf(pa, sizeof pa, "%s/%s", K, files[k]);
             snprintf(pb, sizeof pb, "%s/%s", R, files[k]);
             compare_as(pa, pb, k ? 4 : 5, "recompute=true run");
+            snprintf(pb, sizeof pb, "%s/%s", Q, files[k]);
+            compare_as(pa, pb, k ? 4 : 5, "recompute=cheap run");
         }
     }
     snprintf(pa, sizeof pa, "%s/samples.h5", A);

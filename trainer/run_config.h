@@ -96,7 +96,7 @@ typedef struct {
     int max_nonfinite_updates;     // stop after this many skipped (non-finite gradient) updates in a row
     double aux_coef;               // MoE load-balancing loss weight (-1: the model config's)
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
-    int recompute;                 // activation recompute: keep each layer's input only (MODEL_RECOMPUTE)
+    int recompute;                 // activation recompute: 0 off, 1 full (MODEL_RECOMPUTE), 2 cheap (MODEL_RECOMPUTE_CHEAP)
     int device;                    // enum run_device: where the model trains and decodes
     int zero;                      // ZeRO stage over the data-parallel ranks: 0 none, 1 moments sharded
     int overlap_grad_reduce;       // data parallel without ZeRO or EP: each layer's gradient all-reduce starts

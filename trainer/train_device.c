@@ -161,7 +161,9 @@ void train_memory_report(const train_t *t) {
            "%.3f = %.3f GiB\n",
            backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), moments < n ? " (ZeRO-1 shard)" : "",
            gib(master), moments < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
-           gib(acts), m->max_tokens, m->recompute ? "on" : "off", gib(scratch), gib(ws), gib(caches), gib(total));
+           gib(acts), m->max_tokens,
+           m->recompute == MODEL_RECOMPUTE_FULL ? "true" : m->recompute == MODEL_RECOMPUTE_OFF ? "false" : "cheap",
+           gib(scratch), gib(ws), gib(caches), gib(total));
     size_t fr = 0, tot = 0;
     backend_mem_info(m->be, &fr, &tot);
     if (tot) {
@@ -170,7 +172,7 @@ void train_memory_report(const train_t *t) {
         double room = (double)fr + (double)(acts + scratch) - (double)optim;  // moments are allocated later
         long fit = per_token > 0 ? (long)(room * 0.95 / per_token) : 0;
         // the other choice of the run key recompute, planned for the same micro_tokens
-        const int other = m->recompute ? 0 : MODEL_RECOMPUTE;
+        const int other = m->recompute == MODEL_RECOMPUTE_FULL ? 0 : MODEL_RECOMPUTE;
         double per_other = (double)model_activation_bytes(&m->cfg, m->max_tokens, es, other) / m->max_tokens;
         long fit_other = per_other > 0 ? (long)(room * 0.95 / per_other) : 0;
         printf("memory: %.1f of %.1f GiB free on the device; micro_tokens up to about %ld fit (%ld with recompute=%s)\n",

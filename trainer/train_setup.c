@@ -259,7 +259,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
     int e_lo = 0, e_hi = t->mcfg.n_experts;
     if (ep_on) moe_ep_range(t->mcfg.n_experts, ep_grid.ep, ep_grid.ep_rank, &e_lo, &e_hi);
     t->m = model_create_experts(&t->be, &t->mcfg, NULL, cfg->micro_tokens, e_lo, e_hi,
-                                cfg->recompute ? MODEL_RECOMPUTE : 0);
+                                cfg->recompute == 1 ? MODEL_RECOMPUTE : cfg->recompute == 2 ? MODEL_RECOMPUTE_CHEAP : 0);
     train_upload(t, t->m->params, params, t->m->table.n_floats);
     model_sync_weights(t->m);
     free(params);

@@ -162,10 +162,12 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     printf("%-48s re-run: log-probs %s, gradients %s\n", name, same_logp ? "identical" : "DIFFER",
            same_grad ? "identical" : "differ in the last bits (atomic accumulation order)");
 
-    // activation recompute (MODEL_RECOMPUTE): the same log-probs bit for bit, the gradients as close to the
-    // first run's as a re-run's are (the backward's atomics aside, the recomputed forward is the same bits)
-    {
-        model_t *mr = model_create_experts(&gpu, cfg, NULL, b.T + 8, 0, cfg->n_experts, MODEL_RECOMPUTE);
+    // activation recompute (MODEL_RECOMPUTE, then MODEL_RECOMPUTE_CHEAP): the same log-probs bit for bit, the
+    // gradients as close to the first run's as a re-run's are (the backward's atomics aside, the recomputed
+    // pieces are the same bits)
+    for (int mode = 0; mode < 2; mode++) {
+        const int flags = mode ? MODEL_RECOMPUTE_CHEAP : MODEL_RECOMPUTE;
+        model_t *mr = model_create_experts(&gpu, cfg, NULL, b.T + 8, 0, cfg->n_experts, flags);
         backend_upload(&gpu, mr->params, params, np * sizeof(float));
         model_sync_weights(mr);
         float *lr = cispo_malloc(sizeof(float) * b.T), *gr = cispo_malloc(sizeof(float) * np);
@@ -183,21 +185,24 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
             rerun = fmax(rerun, sqrt(d2) / fmax(sqrt(c2), floor_norm));
             recomp = fmax(recomp, sqrt(r2) / fmax(sqrt(c2), floor_norm));
         }
-        test_check(!memcmp(lr, lg, sizeof(float) * b.T), "%s: recompute gives identical log-probs", name);
-        TEST_LE(recomp, fmax(1e-3, 2 * rerun), "%s: recompute's gradients against the first run's: worst tensor %.3g "
-                "(a re-run's: %.3g)", name, recomp, rerun);
-        printf("%-48s recompute: log-probs %s, worst gradient rel %.3g (re-run %.3g); activations %.2f MB vs %.2f\n",
-               name, memcmp(lr, lg, sizeof(float) * b.T) ? "DIFFER" : "identical", recomp, rerun,
+        const char *how = mode ? "cheap recompute" : "recompute";
+        test_check(!memcmp(lr, lg, sizeof(float) * b.T), "%s: %s gives identical log-probs", name, how);
+        TEST_LE(recomp, fmax(1e-3, 2 * rerun), "%s: %s's gradients against the first run's: worst tensor %.3g "
+                "(a re-run's: %.3g)", name, how, recomp, rerun);
+        printf("%-48s %s: log-probs %s, worst gradient rel %.3g (re-run %.3g); activations %.2f MB vs %.2f\n",
+               name, how, memcmp(lr, lg, sizeof(float) * b.T) ? "DIFFER" : "identical", recomp, rerun,
                (mr->n_acts * mr->esize + (mr->n_stats + mr->n_iacts) * 4.0) / 1e6,
                (mg->n_acts * mg->esize + (mg->n_stats + mg->n_iacts) * 4.0) / 1e6);
         // forward only: the bf16 working copy alone, loaded from the fp32 values; the same log-probs
-        model_t *fo = model_create_experts(&gpu, cfg, NULL, b.T + 8, 0, cfg->n_experts, MODEL_FORWARD_ONLY);
-        model_load_params(fo, params);
-        CISPO_ASSERT(model_forward(fo, b.ids, b.cu, b.nseq, b.T) == 0);
-        model_logprobs(fo, b.targets, lr, NULL);
-        test_check(fo->params == NULL && fo->grads == NULL && !memcmp(lr, lg, sizeof(float) * b.T),
-                   "%s: a forward-only model (bf16 weights alone) gives identical log-probs", name);
-        model_free(fo);
+        if (mode == 0) {
+            model_t *fo = model_create_experts(&gpu, cfg, NULL, b.T + 8, 0, cfg->n_experts, MODEL_FORWARD_ONLY);
+            model_load_params(fo, params);
+            CISPO_ASSERT(model_forward(fo, b.ids, b.cu, b.nseq, b.T) == 0);
+            model_logprobs(fo, b.targets, lr, NULL);
+            test_check(fo->params == NULL && fo->grads == NULL && !memcmp(lr, lg, sizeof(float) * b.T),
+                       "%s: a forward-only model (bf16 weights alone) gives identical log-probs", name);
+            model_free(fo);
+        }
         free(lr), free(gr);
         model_free(mr);
     }
