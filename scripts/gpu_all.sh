@@ -29,7 +29,7 @@ part() {  # part NAME SECONDS COMMAND...: runs it with a time limit, log in $out
 }
 for t in ${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 test_nccl_ep:30 test_train_gpu:90 test_hf_generate_gpu:120}; do
     # blocking launches: a kernel fault is reported by the op that launched it
-    part "${t%%:*}" "${t##*:}" env CUDA_LAUNCH_BLOCKING=1 ctest --test-dir build-gpu -R "^${t%%:*}\$" --output-on-failure
+    part "${t%%:*}" "${t##*:}" env CUDA_LAUNCH_BLOCKING=1 ctest --test-dir build-gpu -R "^${t%%:*}\$" -V
     grep -E "FAIL|Timeout|fatal|rror:" "$out/${t%%:*}.log" | head -8
 done
 [ "${SKIP_BENCH:-0}" = 1 ] && BENCH=""
