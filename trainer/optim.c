@@ -133,15 +133,8 @@ static void gather_working(optim_t *o) {
 // place; a GPU stages p through the host (as the gradient all-reduce does until NCCL) and refreshes the
 // working copy of the other ranks' shards (its own shard AdamW already wrote).
 static void gather_params(optim_t *o, float *p) {
-    if (o->keeps_master) {
+    if (o->keeps_master) {  // the trainer's path (on NCCL where it has communicators)
         gather_working(o);
-        return;
-    }
-    if (o->nccl) {  // on the device: the master's shards and the working copy's (half the bytes in bf16)
-        dist_nccl_piece_t all = {0, 0, o->n};
-        if (dist_nccl_pieces_gather(o->nccl, p, sizeof(float), &all, 1, o->n) ||
-            (o->w_act && dist_nccl_pieces_gather(o->nccl, o->w_act, dtype_size(o->be->act_dtype), &all, 1, o->n)))
-            cispo_die(__FILE__, __LINE__, "ZeRO-1 all-gather (NCCL)", cispo_last_error());
         return;
     }
     if (o->be->kind == BACKEND_CPU && !o->w_act) {
@@ -474,16 +467,14 @@ static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
     for (int k = 0; k < 2; k++) {
         optim_part_t *pt = &o->part[k];
         if (!pt->shard) continue;
-        if (o->nccl_part[k]) {  // on the device: the master's pieces (unless kept as shards) and the working copy's
+        if (o->keeps_master && o->nccl_part[k]) {  // the working copy's pieces alone, on the device
             dist_nccl_piece_t *pc = part_pieces(pt);
-            int rc = o->keeps_master ? 0 : dist_nccl_pieces_gather(o->nccl_part[k], p, sizeof(float), pc, pt->nr, pt->n);
-            if (!rc && o->w_act)
-                rc = dist_nccl_pieces_gather(o->nccl_part[k], o->w_act, dtype_size(o->be->act_dtype), pc, pt->nr, pt->n);
+            int rc = dist_nccl_pieces_gather(o->nccl_part[k], o->w_act, dtype_size(o->be->act_dtype), pc, pt->nr, pt->n);
             free(pc);
-            if (rc) ep_die("ZeRO-1 all-gather (expert parallelism, NCCL)");
+            if (rc) ep_die("ZeRO-1 all-gather of the weights (expert parallelism, NCCL)");
             continue;
         }
-        if (o->keeps_master) {  // the working copy's pieces alone
+        if (o->keeps_master) {  // the working copy's pieces alone, through the host
             const size_t es = dtype_size(o->be->act_dtype);
             char *hw = cispo_calloc(pt->n ? pt->n : 1, es);
             part_move_w(o, pt, hw, pt->lo, pt->hi, 1);

@@ -72,8 +72,9 @@ typedef struct {
     // EP rank holds
     dist_ep_t *ep;        // NULL: the fields above (one whole or ZeRO-sharded buffer)
     optim_part_t part[2]; // dense, experts
-    // NCCL communicators (optim_use_nccl) over the same ranks as dp, and as each part's replicas: the
-    // collectives then stay on the device; NULL: MPI, through the host on a GPU
+    // NCCL communicators (optim_use_nccl) over the same ranks as dp, and as each part's replicas: the EP
+    // gradient reduction and, with the master kept (optim_keep_master), the working copy's all-gather then
+    // stay on the device; NULL: MPI, through the host on a GPU
     dist_nccl_t *nccl, *nccl_part[2];
 } optim_t;
 
@@ -90,7 +91,8 @@ void optim_init_zero(optim_t *o, backend_t *be, const optim_config_t *cfg, size_
 // for NULL (the default) keep the whole state on every rank.
 void optim_use_zero(dist_t *dp);
 // What optim_init_on does from now on: the collectives of a GPU run on NCCL communicators, world over every
-// rank (the ZeRO-1 all-gather, and under expert parallelism the dense part's reduction and all-gather) and
+// rank (the ZeRO-1 all-gather of a kept master's working copy, and under expert parallelism the dense part's
+// reduction) and
 // dp_group over the rank's EP data-parallel group (the expert part's; NULL when that group is one rank).
 // NULL, NULL: MPI through the host (the default).
 void optim_use_nccl(dist_nccl_t *world, dist_nccl_t *dp_group);
