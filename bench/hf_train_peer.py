@@ -10,7 +10,9 @@ path, Ts = sys.argv[1], [int(t) for t in sys.argv[2].split(",")]
 y, kinds, cfg = minimax_config(path, max(Ts) * 2, int(sys.argv[3]) if len(sys.argv) > 3 else None)
 L = len(kinds)
 torch.manual_seed(0)
-m = MiniMaxForCausalLM(cfg).cuda().to(torch.bfloat16)
+torch.set_default_dtype(torch.bfloat16)  # made on the card in bf16: the M1 slice's fp32 copy would not fit the host
+with torch.device("cuda"):
+    m = MiniMaxForCausalLM(cfg)
 C, H, D, KV = y["hidden_size"], y["num_attention_heads"], y["head_dim"], y["num_key_value_heads"]
 A, F, E, K, V = H * D, y["intermediate_size"], y["num_local_experts"], y["num_experts_per_tok"], y["vocab_size"]
 act = V * C

@@ -1,6 +1,6 @@
 // bench/model_bench.c — training throughput of the whole model on one backend: forward, fp32 LM-head
 // log-probs and backward over one packed sequence of T tokens (optionally the AdamW step), random
-// weights. Prints tokens/s, TFLOP/s, MFU and device memory, and with --ops where the step's time
+// weights (without --optim a bf16 working copy and fp32 gradients, no fp32 master: MODEL_NO_MASTER). Prints tokens/s, TFLOP/s, MFU and device memory, and with --ops where the step's time
 // goes per op (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
 //               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap]
@@ -37,6 +37,30 @@ static double step_flops(const model_config_t *c, int T) {
     for (int l = 0; l < c->n_layers; l++) nsoft += c->layer_kind[l] == LAYER_SOFTMAX;
     const double A = (double)c->n_heads * c->head_dim;
     return 6 * active_params(c) * T + nsoft * 3.0 * 2 * 2 * (double)T * T * A / 2;
+}
+
+// Random weights straight into a working copy without a master (MODEL_NO_MASTER): norms 1, every other
+// tensor normal(0, initializer_range) drawn from one pool of 2^24 bf16 values, each tensor from its own offset
+// in it. A timing needs weights of the right scale, not 87 GB of fresh fp32 values on the host (the M1 slice).
+static void fill_working_copy(model_t *m, const model_config_t *cfg) {
+    const size_t pool_n = (size_t)1 << 24, es = m->esize;
+    float *f = cispo_malloc(pool_n * sizeof(float));
+    uint64_t s = 7;
+    rng_fill_normal(f, pool_n, cfg->initializer_range > 0 ? cfg->initializer_range : 0.02, &s);
+    uint16_t *pool = cispo_malloc(2 * pool_n * sizeof(uint16_t)), *ones = cispo_malloc(pool_n * sizeof(uint16_t));
+    for (size_t i = 0; i < pool_n; i++) pool[i] = pool[pool_n + i] = f32_to_bf16(f[i]), ones[i] = f32_to_bf16(1.0f);
+    free(f);
+    for (int e = 0; e < m->table.n_entries; e++) {
+        const param_entry_t *pe = &m->table.entries[e];
+        size_t at = rng_fnv1a_str(pe->name) % pool_n;
+        for (size_t i = 0; i < pe->numel; i += pool_n) {
+            const size_t n = pe->numel - i < pool_n ? pe->numel - i : pool_n;
+            backend_upload(m->be, (char *)m->wparams + (pe->offset + i) * es, pe->ndim == 1 ? ones : pool + at, n * es);
+            at = (at + 104729) % pool_n;
+        }
+    }
+    backend_sync(m->be);
+    free(pool), free(ones);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -84,13 +108,19 @@ int main(int argc, char **argv) {
         if (T < 2) continue;
         size_t free0 = 0, total = 0, free1 = 0;
         backend_mem_info(&be, &free0, &total);
-        model_t *m = model_create_experts(&be, &cfg, NULL, T, 0, cfg.n_experts, recompute);
+        // without the optimizer step no fp32 master is needed, as the peer holds none: bf16 weights and fp32
+        // gradients only
+        model_t *m = model_create_experts(&be, &cfg, NULL, T, 0, cfg.n_experts, recompute | (with_optim ? 0 : MODEL_NO_MASTER));
         const size_t np = m->table.n_floats;
-        float *host = cispo_malloc(np * sizeof(float));
-        param_init_hf(host, &m->table, &cfg, 1);
-        backend_upload(&be, m->params, host, np * sizeof(float));
-        free(host);
-        model_sync_weights(m);
+        if (m->params) {
+            float *host = cispo_malloc(np * sizeof(float));
+            param_init_hf(host, &m->table, &cfg, 1);
+            backend_upload(&be, m->params, host, np * sizeof(float));
+            free(host);
+            model_sync_weights(m);
+        } else {
+            fill_working_copy(m, &cfg);
+        }
         optim_t opt = {0};
         optim_config_t oc = {.lr = 1e-4, .total = 1, .min_ratio = 1, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-15,
                              .weight_decay = 0.1, .grad_clip = 1.0};

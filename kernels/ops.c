@@ -152,6 +152,14 @@ void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, cons
     grouped_matmul_cpu(F(c), ldc, CF(a), lda, CF(w), trans_w, offsets, G, n, k, beta);
 }
 
+void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, const void *v,
+                         const int32_t *offsets, int G, int rows, int n, int k) {
+    ON_CUDA(grouped_matmul_pair, grouped_matmul_pair_cuda(c, ldc, a, lda, w, v, offsets, G, rows, n, k, DT(b), ST(b)));
+    (void)rows;
+    if (!CPU(b)) unsupported(b, OP_grouped_matmul_pair);
+    grouped_matmul_pair_cpu(F(c), ldc, CF(a), lda, CF(w), CF(v), offsets, G, n, k);
+}
+
 void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,
                           const int32_t *offsets, int G, int rows, int n, int k, int acc) {
     ON_CUDA_WS(grouped_matmul_wgrad, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),

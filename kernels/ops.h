@@ -3,7 +3,7 @@
 // implementation: op_cpu (kernels/cpu/, the fp32 reference and specification) or op_cuda
 // (kernels/cuda/). model/, rl/ and trainer/ call only these.
 // defines: act_kind, op_id_t, op_seqs_t, op_ws_shape_t, op_name, backend_supports, ops_workspace_bytes, OP_WRITE, OP_ACCUMULATE,
-//          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_wgrad, embedding_forward,
+//          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_pair, grouped_matmul_wgrad, embedding_forward,
 //          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, rmsnorm_gate_forward,
 //          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
@@ -62,8 +62,9 @@ enum act_kind {
 
 // Every op, for backend_supports and the op tests.
 #define CISPO_OPS(X)                                                                                   \
-    X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_wgrad) X(embedding_forward)           \
-    X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward) X(residual_rmsnorm) X(rmsnorm_gate_forward) \
+    X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_pair) X(grouped_matmul_wgrad)          \
+    X(embedding_forward) X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward)                  \
+    X(residual_rmsnorm) X(rmsnorm_gate_forward)                                                        \
     X(residual_mix)                                                                                    \
     X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
@@ -108,6 +109,11 @@ void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_
 // (trans_w = 0: W_g is [k, n] and multiplies as is). Row strides lda, ldc (elements).
 void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                     const int32_t *offsets, int G, int rows, int n, int k, float beta);
+// Two grouped GEMMs of the same rows in one (an MoE layer's W1 and W3: the [h1 | h3] rows the gated
+// activation reads): C[r, 0:n] = A[r, 0:k] @ W_g^T and C[r, n:2n] = A[r, 0:k] @ V_g^T, W_g = w + g*n*k and
+// V_g = v + g*n*k both [n, k]; ldc >= 2n. The same values as grouped_matmul on each half (beta 0).
+void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, const void *v,
+                         const int32_t *offsets, int G, int rows, int n, int k);
 // dW_g [n, k] += dC_g^T A_g for every group (dW fp32): the weight gradient of the above (trans_w = 1).
 // acc = OP_WRITE: dW_g = ... for every group instead (zeros for a group without rows).
 void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,

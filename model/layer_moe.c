@@ -6,7 +6,7 @@
 // ACT2FN[hidden_act] (silu: SwiGLU).
 // Tokens are dispatched into expert order (slots s = t*K + k), so each projection of all experts is
 // one grouped GEMM over the row ranges offsets[e]..offsets[e+1); W1 and W3 write the two halves of
-// the fused [h1 | h3] rows the gated activation reads.
+// the fused [h1 | h3] rows the gated activation reads, in one launch (grouped_matmul_pair).
 // With expert parallelism (m->ep: training, prefill and decode alike) routing, dispatch and combine stay
 // local and the expert GEMMs run on the ranks that own the experts (model/moe_ep.c); without it the model
 // holds every expert (expert e at (e - e_lo) of the stacks, e_lo 0).
@@ -31,7 +31,7 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     const model_layer_acts_t *a = &m->layer[l];
     const layer_params_t *p = &m->table.layers[l];
     const int32_t *off = IACT(m, a->offsets);
-    void *h13 = ACT(m, a->h13), *h3 = (char *)h13 + (size_t)F * m->esize;
+    void *h13 = ACT(m, a->h13);
     (void)s;
 
     matmul(b, ACT(m, a->logits), ACT(m, a->h2), WP(m, p->router), T, E, C, 0, 1, 1.0f, 0.0f);
@@ -50,8 +50,7 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         moe_ep_layer_forward(m, l, ACT(m, a->xe), off_host, S, ACT(m, a->ye));
         free(off_host);
     } else {
-        grouped_matmul(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), 1, off, E, S, F, C, 0.0f);
-        grouped_matmul(b, h3, 2 * F, ACT(m, a->xe), C, WP(m, p->w3), 1, off, E, S, F, C, 0.0f);
+        grouped_matmul_pair(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), WP(m, p->w3), off, E, S, F, C);
         glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
         grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
     }

@@ -201,8 +201,9 @@ model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *p
     m->esize = dtype_size(be->act_dtype);
     param_table_build_experts(&m->table, cfg, e_lo, e_hi);
     const size_t np = m->table.n_floats;
-    // forward only in a narrower dtype: the working copy alone (no fp32 master, no gradients)
-    const int no_master = m->forward_only && be->act_dtype != DTYPE_F32;
+    // forward only in a narrower dtype: the working copy alone (no fp32 master, no gradients); MODEL_NO_MASTER:
+    // the working copy and the gradients
+    const int no_master = (m->forward_only || (flags & MODEL_NO_MASTER)) && be->act_dtype != DTYPE_F32;
     CISPO_ASSERT(!no_master || !params);
     m->owns_params = params == NULL && !no_master;
     m->params = no_master ? NULL : params ? params : backend_alloc(be, np * sizeof(float));

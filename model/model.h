@@ -2,7 +2,7 @@
 // (kernels/ops.h) for every backend: forward and backward over packed sequences, every parameter's
 // gradient, and the same forward with caches for prefill and decode (model/infer.h).
 // defines: model_t, model_layer_acts_t, model_cache_t, model_create, model_create_on, model_create_experts,
-//          MODEL_RECOMPUTE, MODEL_FORWARD_ONLY, model_activation_bytes, model_free,
+//          MODEL_RECOMPUTE, MODEL_FORWARD_ONLY, MODEL_NO_MASTER, model_activation_bytes, model_free,
 //          model_forward, model_forward_cached, model_stage_cached, model_run_cached, model_logprobs,
 //          model_backward, model_zero_grad, model_zero_grad_deferred, model_grads_settle,
 //          model_sync_weights, model_load_params, model_drop_master, model_routes, model_rope_inv_freq, model_rope_by_length, MODEL_CACHE_PREFILL,
@@ -189,9 +189,14 @@ model_t *model_create_on(backend_t *be, const model_config_t *cfg, float *params
 //                       activation dtype is not fp32 no fp32 master either (params must be NULL; m->params
 //                       stays NULL and the working copy is all: 2 bytes a parameter in bf16 instead of 10).
 //                       Load it with model_load_params.
+//   MODEL_NO_MASTER     a model that trains without an fp32 master of its own (a forward+backward with no
+//                       optimizer step, as bench/model_bench times it): on a backend whose activation dtype
+//                       is not fp32, the working copy and the fp32 gradients only (6 bytes a parameter in
+//                       bf16 instead of 10). params must be NULL; load it with model_load_params.
 #define MODEL_RECOMPUTE 1
 #define MODEL_FORWARD_ONLY 2
 #define MODEL_RECOMPUTE_CHEAP 4
+#define MODEL_NO_MASTER 8
 enum { MODEL_RECOMPUTE_OFF = 0, MODEL_RECOMPUTE_FULL = 1, MODEL_RECOMPUTE_CHEAP_MODE = 2 };  // model_t.recompute
 model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *params, int max_tokens, int e_lo,
                               int e_hi, int flags);

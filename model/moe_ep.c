@@ -205,10 +205,9 @@ static void experts_forward(model_t *m, int l, int g) {
     const size_t at = ep->base[g], e0 = (size_t)(ep->e_lo - m->table.e_lo) * F * C;
     const layer_params_t *p = &m->table.layers[l];
     const int32_t *locd = ep->loc_dev + ((size_t)l * 2 + g) * (ep->nl + 1);
-    void *x = ROWS(ep->xr[l], at, C), *h13 = ROWS(ep->h13r[l], at, 2 * F), *h3 = (char *)h13 + (size_t)F * m->esize;
+    void *x = ROWS(ep->xr[l], at, C), *h13 = ROWS(ep->h13r[l], at, 2 * F);
     void *act = ROWS(ep->actr[l], at, F), *y = ROWS(ep->yr, at, C);
-    grouped_matmul(b, h13, 2 * F, x, C, WP(m, p->w1 + e0), 1, locd, ep->nl, R, F, C, 0.0f);
-    grouped_matmul(b, h3, 2 * F, x, C, WP(m, p->w3 + e0), 1, locd, ep->nl, R, F, C, 0.0f);
+    grouped_matmul_pair(b, h13, 2 * F, x, C, WP(m, p->w1 + e0), WP(m, p->w3 + e0), locd, ep->nl, R, F, C);
     glu_forward(b, c->hidden_act, act, h13, R, F);
     grouped_matmul(b, y, C, act, F, WP(m, p->w2 + e0), 1, locd, ep->nl, R, C, F, 0.0f);
 }

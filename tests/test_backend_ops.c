@@ -351,6 +351,30 @@ static void b_grouped_matmul(opcase_t *c) {
     set_ws_groups(c, G, rows, n, k);
 }
 
+// p: G rows n k lda_pad ldc_pad (ldc = 2n + pad).  tensors: c a w v offsets
+static void r_grouped_matmul_pair(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    int n = c->p[2], k = c->p[3];
+    grouped_matmul_pair(b, p[0], 2 * n + c->p[5], p[1], k + c->p[4], p[2], p[3], PI(4), c->p[0], c->p[1], n, k);
+}
+static void d_grouped_matmul_pair(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    int n = c->p[2], k = c->p[3];
+    grouped_matmul_pair_cpu(PF(0), 2 * n + c->p[5], PF(1), k + c->p[4], PF(2), PF(3), PI(4), c->p[0], n, k);
+}
+static void b_grouped_matmul_pair(opcase_t *c) {
+    int G = c->p[0], rows = c->p[1], n = c->p[2], k = c->p[3];
+    int lda = k + c->p[4], ldc = 2 * n + c->p[5];
+    c->t[t_act(c, "c", TR_OUT, (size_t)rows * ldc, -1, 1)].nan_ok = 1;
+    t_act(c, "a", TR_IN, (size_t)rows * lda, -1, 1);
+    t_act(c, "w", TR_IN, (size_t)G * n * k, -1, 1);
+    t_act(c, "v", TR_IN, (size_t)G * n * k, -1, 1);
+    offsets_fill(HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1)), G, rows);
+    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d ldc%d", G, rows, n, k, lda, ldc);
+    c->run = r_grouped_matmul_pair, c->direct = d_grouped_matmul_pair, c->flops = 4.0 * rows * n * k;
+    set_ws_groups(c, G, rows, 2 * n, k);
+}
+
 // p: G rows n k lda_pad lddc_pad.  tensors: dw dc a offsets W(host)
 static void r_grouped_matmul_wgrad(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
@@ -1582,6 +1606,11 @@ static const entry_t fixed_table[] = {
     // decode-like (a few rows per expert, some none: 32-row tiles) and training-like (128-row tiles)
     {OP_grouped_matmul, b_grouped_matmul, {16, 40, 256, 200, 1, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {3, 700, 136, 96, 0, 0, 0}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {1, 5, 32, 8, 0, 6}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 200, 136, 48, 3, 0}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 128, 0, 0}, {0}, {0}, 0, 0},  // decode-shaped
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {3, 700, 136, 96, 0, 2}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {1, 5, 8, 8, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 200, 64, 48, 3, 5}, {0}, {0}, 0, 0},

@@ -1,6 +1,6 @@
 // kernels/cpu/grouped_matmul.c — GEMMs over row groups (the experts of an MoE layer) and the weight
 // gradient of a linear layer, fp32 reference (kernels/ops.h states the contract).
-// defines: grouped_matmul_cpu, grouped_matmul_wgrad_cpu, matmul_wgrad_cpu
+// defines: grouped_matmul_cpu, grouped_matmul_pair_cpu, grouped_matmul_wgrad_cpu, matmul_wgrad_cpu
 #include <cblas.h>
 #include <string.h>
 
@@ -15,6 +15,12 @@ void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_w ? CblasTrans : CblasNoTrans, rows, n, k, 1.0f,
                     a + (size_t)r0 * lda, lda, wg, trans_w ? k : n, beta, c + (size_t)r0 * ldc, ldc);
     }
+}
+
+void grouped_matmul_pair_cpu(float *c, int ldc, const float *a, int lda, const float *w, const float *v,
+                             const int32_t *offsets, int G, int n, int k) {
+    grouped_matmul_cpu(c, ldc, a, lda, w, 1, offsets, G, n, k, 0.0f);
+    grouped_matmul_cpu(c + n, ldc, a, lda, v, 1, offsets, G, n, k, 0.0f);
 }
 
 void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,

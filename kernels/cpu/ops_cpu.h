@@ -159,6 +159,8 @@ void attention_decode_cpu(float *o, const float *q, const float *kpool, const fl
 // ---- ops added with the op API (kernels/ops.h gives each contract; these are their fp32 references) ----
 void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float *w, int trans_w,
                         const int32_t *offsets, int G, int n, int k, float beta);
+void grouped_matmul_pair_cpu(float *c, int ldc, const float *a, int lda, const float *w, const float *v,
+                             const int32_t *offsets, int G, int n, int k);
 // acc = 0 (OP_WRITE): dw is written (zeros where no rows), else added to
 void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,
                               int G, int n, int k, int acc);

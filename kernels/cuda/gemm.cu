@@ -1,7 +1,7 @@
 // kernels/cuda/gemm.cu — GEMMs of the op API on the GPU: dense (cuBLAS) and grouped over the
 // experts of an MoE layer (own bf16 tensor-core kernel, kernels/cuda/gemm_grouped.cuh).
 // defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_workspace_bytes_cuda, grouped_matmul_cuda,
-//          grouped_matmul_wgrad_cuda
+//          grouped_matmul_pair_cuda, grouped_matmul_wgrad_cuda
 //
 // The op API is row-major; cuBLAS is column-major. A row-major [M,N] matrix is the column-major
 // [N,M] one, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T with the operands swapped.
@@ -95,9 +95,10 @@ int launch_check(const char *op) {
 // gg_forward with BM-row tiles and STAGES stages over every (group, row tile, column tile).
 template <int BM, int STAGES>
 int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
-              const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair, cudaStream_t st) {
+              const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec,
+              int pair, cudaStream_t st) {
     const char *op = "grouped_matmul_cuda";
-    long nt = (n + GG_BN - 1) / GG_BN;
+    long nt = (n + GG_BN - 1) / GG_BN * (v ? 2 : 1);
     long tiles = ((long)(rows + BM - 1) / BM + G) * nt;  // bound on sum_g ceil(rows_g / BM) * nt
     if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
     const int smem = gg_smem_bytes(BM, STAGES);
@@ -105,15 +106,25 @@ int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, in
     if (trans_w) {
         e = cudaFuncSetAttribute(gg_forward<BM, STAGES, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (e != cudaSuccess) return cuda_fail(op, e);
-        gg_forward<BM, STAGES, true><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, offsets, G, n, k,
-                                                                               beta, vec, pair);
+        gg_forward<BM, STAGES, true><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, v, offsets, G, n,
+                                                                               k, beta, vec, pair);
     } else {
         e = cudaFuncSetAttribute(gg_forward<BM, STAGES, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (e != cudaSuccess) return cuda_fail(op, e);
-        gg_forward<BM, STAGES, false><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, offsets, G, n, k,
-                                                                                beta, vec, pair);
+        gg_forward<BM, STAGES, false><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, v, offsets, G, n,
+                                                                                k, beta, vec, pair);
     }
     return 0;
+}
+
+// a few rows per group on average (decode): the skinny tiles (bit-identical results)
+int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
+           const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
+           cudaStream_t st) {
+    if ((long)rows <= 24L * G)
+        return gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta,
+                                                          vec, pair, st);
+    return gg_launch<GG_BM, GG_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
 }
 
 }  // namespace
@@ -129,16 +140,25 @@ extern "C" int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, 
     // 16-byte cp.async when every row of both operands starts on 16 bytes; else element loads
     int vec = aligned16(a) && aligned16(w) && lda % 8 == 0 && k % 8 == 0 && (trans_w || n % 8 == 0);
     int pair = ((uintptr_t)c & 3) == 0 && ldc % 2 == 0 && n % 2 == 0;  // bf16x2 stores
-    const __nv_bfloat16 *A = (const __nv_bfloat16 *)a, *W = (const __nv_bfloat16 *)w;
-    __nv_bfloat16 *Cp = (__nv_bfloat16 *)c;
-    // a few rows per group on average (decode): the skinny tiles (bit-identical results)
-    if ((long)rows <= 24L * G) {
-        if (gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, Cp, ldc, A, lda, W, offsets, G, rows, n, k, beta, vec,
-                                                       pair, st))
-            return -1;
-    } else if (gg_launch<GG_BM, GG_STAGES>(trans_w, Cp, ldc, A, lda, W, offsets, G, rows, n, k, beta, vec, pair, st)) {
+    if (gg_run(trans_w, (__nv_bfloat16 *)c, ldc, (const __nv_bfloat16 *)a, lda, (const __nv_bfloat16 *)w, NULL,
+               offsets, G, rows, n, k, beta, vec, pair, st))
         return -1;
-    }
+    return launch_check(op);
+}
+
+extern "C" int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda, const void *w, const void *v,
+                                        const int32_t *offsets, int G, int rows, int n, int k, int dtype,
+                                        cudaStream_t st) {
+    const char *op = "grouped_matmul_pair_cuda";
+    if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
+    if (G <= 0 || rows <= 0 || n <= 0) return 0;
+    if (k <= 0) return cispo_fail("%s: k = %d", op, k);
+    if (ldc < 2 * n) return cispo_fail("%s: ldc %d < 2n = %d", op, ldc, 2 * n);
+    int vec = aligned16(a) && aligned16(w) && aligned16(v) && lda % 8 == 0 && k % 8 == 0;
+    int pair = ((uintptr_t)c & 3) == 0 && ldc % 2 == 0 && n % 2 == 0;
+    if (gg_run(1, (__nv_bfloat16 *)c, ldc, (const __nv_bfloat16 *)a, lda, (const __nv_bfloat16 *)w,
+               (const __nv_bfloat16 *)v, offsets, G, rows, n, k, 0.0f, vec, pair, st))
+        return -1;
     return launch_check(op);
 }
 

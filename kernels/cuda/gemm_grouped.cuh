@@ -176,14 +176,17 @@ __device__ __forceinline__ void gg_mainloop(float acc[BM / 32][4][4], const __nv
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g (kernels/ops.h grouped_matmul).
 // TRANS_W: W_g [n, k] (K-major); else W_g [k, n]. One CTA per (group, column tile, row tile) in the
 // order of the offsets; CTAs past the last tile exit. Tiles of BM rows (128, or GG_SKINNY_BM), STAGES stages.
+// v non-null (grouped_matmul_pair; TRANS_W, beta 0): a second weight of the same shape whose product goes
+// to columns [n, 2n) of C, its column tiles after W's in the same launch.
 template <int BM, int STAGES, bool TRANS_W>
 __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
-                                                          const __nv_bfloat16 *w, const int32_t *offsets, int G,
-                                                          int n, int k, float beta, int vec, int pair) {
+                                                          const __nv_bfloat16 *w, const __nv_bfloat16 *v,
+                                                          const int32_t *offsets, int G, int n, int k, float beta,
+                                                          int vec, int pair) {
     extern __shared__ __align__(128) unsigned char gg_smem[];
     __shared__ int s_g, s_l, s_mt;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int nt = (n + GG_BN - 1) / GG_BN;
+    const int nt1 = (n + GG_BN - 1) / GG_BN, nt = v ? 2 * nt1 : nt1;
     if (warp == 0) {  // find the group holding linear tile L: a scan of per-group tile counts, 32 at a time
         int L = blockIdx.x, base = 0, found = 0;
         for (int g0 = 0; g0 < G && !found; g0 += 32) {
@@ -214,10 +217,11 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
     __syncthreads();
     const int g = s_g;
     if (g < 0) return;
-    const int i = s_l % s_mt, j = s_l / s_mt;
+    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
     const int r0 = offsets[g] + i * BM, n0 = j * GG_BN;
     const int mlim = min(BM, offsets[g + 1] - r0), nlim = min(GG_BN, n - n0);
-    const __nv_bfloat16 *wg = w + (size_t)g * n * k;
+    const __nv_bfloat16 *wg = (second ? v : w) + (size_t)g * n * k;
+    if (second) c += n;
     constexpr int MI = BM / 32;
     float acc[MI][4][4];
 #pragma unroll

@@ -108,7 +108,12 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     make_batch(&b, ids, n);
     model_t *mc = model_create(cfg, NULL, b.T + 8);
     const size_t np = mc->table.n_floats;
-    memcpy(mc->params, params, np * sizeof(float));
+    // The GPU computes with the bf16 working copy of the weights, so the reference for log-probs and
+    // gradients is the fp32 CPU model on those same bf16 values: the comparison then measures the bf16
+    // arithmetic alone. How much the rounding of the weights by itself moves each gradient is printed too.
+    float *params_r = cispo_malloc(np * sizeof(float));
+    for (size_t i = 0; i < np; i++) params_r[i] = bf16_to_f32(f32_to_bf16(params[i]));
+    memcpy(mc->params, params_r, np * sizeof(float));
     model_t *mg = model_create_on(&gpu, cfg, NULL, b.T + 8);
     backend_upload(&gpu, mg->params, params, np * sizeof(float));
     model_sync_weights(mg);
@@ -121,6 +126,10 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     run_step(mc, &b, lc, gc, NULL, &rc);  // the CPU's own routing, counted only
     const int flips = routes_differ(rg, rc, L, b.T, b.T, K);
     free(rc);
+    float *gw = cispo_malloc(sizeof(float) * np);  // the fp32 weights' gradients, the GPU's routes
+    memcpy(mc->params, params, np * sizeof(float));
+    run_step(mc, &b, lc, gw, rg, NULL);
+    memcpy(mc->params, params_r, np * sizeof(float));
     double loss_c = run_step(mc, &b, lc, gc, rg, NULL);
     double mx = 0, mean = 0;
     int cnt = 0;
@@ -130,25 +139,30 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
             mx = fmax(mx, d), mean += d, cnt++;
         }
     mean /= cnt;
-    double worst_g = 0, all2 = 0;
-    const char *worst_name = "";
+    double worst_g = 0, all2 = 0, worst_w = 0, sens_of_worst = 0;
+    const char *worst_name = "", *worst_w_name = "";
     int floored = 0;
     for (size_t i = 0; i < np; i++) all2 += (double)gc[i] * gc[i];
     const double floor_norm = sqrt(all2) / (4 * sqrt((double)mc->table.n_entries));
     for (int e = 0; e < mc->table.n_entries; e++) {
         const param_entry_t *pe = &mc->table.entries[e];
-        double d2 = 0, c2 = 0;
+        double d2 = 0, c2 = 0, w2 = 0;
         for (size_t i = 0; i < pe->numel; i++) {
             const double d = (double)gg[pe->offset + i] - gc[pe->offset + i];
-            d2 += d * d, c2 += (double)gc[pe->offset + i] * gc[pe->offset + i];
+            const double w = (double)gw[pe->offset + i] - gc[pe->offset + i];
+            d2 += d * d, w2 += w * w, c2 += (double)gc[pe->offset + i] * gc[pe->offset + i];
         }
         floored += sqrt(c2) < floor_norm;
-        const double r = sqrt(d2) / fmax(sqrt(c2), floor_norm);
-        if (!(r <= worst_g)) worst_g = r, worst_name = pe->name;
+        const double r = sqrt(d2) / fmax(sqrt(c2), floor_norm), rw = sqrt(w2) / fmax(sqrt(c2), floor_norm);
+        if (!(r <= worst_g)) worst_g = r, worst_name = pe->name, sens_of_worst = rw;
+        if (!(rw <= worst_w)) worst_w = rw, worst_w_name = pe->name;
     }
+    free(gw);
     printf("%-48s logp max %.3g mean %.3g | loss %.6f vs %.6f | worst grad rel %.3g (%s; %d tensors below the floor) | "
            "%d of %d tokens routed otherwise in fp32\n", name, mx, mean, loss_g, loss_c, worst_g, worst_name, floored,
            flips, b.T);
+    printf("%-48s rounding the weights to bf16 alone moves that gradient by %.3g; the most moved: %s by %.3g\n", name,
+           sens_of_worst, worst_w_name, worst_w);
     TEST_LE(mx, TOL_LOGP_MAX, "%s: max |dlogp| %.3g", name, mx);
     TEST_LE(mean, TOL_LOGP_MEAN, "%s: mean |dlogp| %.3g", name, mean);
     TEST_LE(fabs(loss_g - loss_c) / fabs(loss_c), TOL_LOSS_REL, "%s: loss %.6f vs %.6f", name, loss_g, loss_c);
@@ -211,6 +225,7 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     optim_config_t oc = {.lr = 1e-3, .warmup = 0, .schedule = 0, .total = 3, .min_ratio = 1, .beta1 = 0.9,
                          .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .grad_clip = 1.0};
     optim_t oc_c, oc_g;
+    memcpy(mc->params, params, np * sizeof(float));  // both start from the fp32 master values
     optim_init(&oc_c, &oc, np);
     optim_init_on(&oc_g, &gpu, &oc, np, mg->wparams);
     for (int s = 0; s < 3; s++) {
@@ -293,7 +308,7 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
 
     optim_free(&oc_c), optim_free(&oc_g);
     free(rg), free(rd), free(rf), free(step), free(dec);
-    free(ref), free(logits), free(pg), free(lg2), free(gg2), free(lc), free(lg), free(gc), free(gg);
+    free(ref), free(logits), free(pg), free(params_r), free(lg2), free(gg2), free(lc), free(lg), free(gc), free(gg);
     free(b.ids), free(b.targets);
     model_free(mc), model_free(mg);
 }
