@@ -479,6 +479,16 @@ void moe_dispatch_backward(backend_t *b, void *dx, const void *dxe, const int32_
     moe_dispatch_backward_cpu(F(dx), CF(dxe), perm, T, C, K);
 }
 
+void moe_combine_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *ye,
+                         const float *topk_w, const int32_t *perm, float alpha, float beta, const void *w, int T,
+                         int C, int K, float eps) {
+    ON_CUDA_WS(moe_combine_rmsnorm, moe_workspace_bytes_cuda(T, 1, K),
+               moe_combine_rmsnorm_cuda(x_out, out, rstd, r, ye, topk_w, perm, alpha, beta, w, T, C, K, eps, DT(b), ws,
+                                        wsb, ST(b)));
+    if (!CPU(b)) unsupported(b, OP_moe_combine_rmsnorm);
+    moe_combine_rmsnorm_cpu(F(x_out), F(out), rstd, CF(r), CF(ye), topk_w, perm, alpha, beta, CF(w), T, C, K, eps);
+}
+
 void moe_combine_forward(backend_t *b, void *y, const void *ye, const float *topk_w, const int32_t *perm, int T,
                          int C, int K) {
     ON_CUDA_WS(moe_combine_forward, moe_workspace_bytes_cuda(T, 1, K),

@@ -10,7 +10,7 @@
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
 //          lightning_slopes, lightning_workspace_bytes, lightning_decode, attention_forward, attention_backward, kv_write, attention_decode,
 //          moe_route_forward, moe_aux_loss, moe_route_backward, moe_dispatch, moe_dispatch_backward,
-//          moe_combine_forward, moe_combine_backward, lmhead_logprob_forward, lmhead_logprob_backward,
+//          moe_combine_forward, moe_combine_rmsnorm, moe_combine_backward, lmhead_logprob_forward, lmhead_logprob_backward,
 //          lmhead_logits, sample_slot_t, sample_uniform, sample_tokens, SAMPLE_DONE_*, sum_squares,
 //          scale_f32, adamw_step, ops_graph_begin, ops_graph_end, ops_graph_launch, ops_graph_free
 //
@@ -71,7 +71,8 @@ enum act_kind {
     X(qkv_split) X(qkv_merge) X(rope_forward) X(rope_backward) X(lightning_forward)                    \
     X(lightning_backward) X(lightning_decode) X(attention_forward) X(attention_backward) X(kv_write)    \
     X(attention_decode) X(moe_route_forward) X(moe_aux_loss) X(moe_route_backward) X(moe_dispatch)     \
-    X(moe_dispatch_backward) X(moe_combine_forward) X(moe_combine_backward) X(lmhead_logprob_forward)  \
+    X(moe_dispatch_backward) X(moe_combine_forward) X(moe_combine_rmsnorm) X(moe_combine_backward)     \
+    X(lmhead_logprob_forward)                                                                          \
     X(lmhead_logprob_backward) X(lmhead_logits) X(sample_tokens) X(sum_squares) X(scale_f32) X(adamw_step)
 #define CISPO_OP_ENUM(name) OP_##name,
 typedef enum { CISPO_OPS(CISPO_OP_ENUM) OP_COUNT } op_id_t;
@@ -228,6 +229,12 @@ void moe_dispatch_backward(backend_t *b, void *dx, const void *dxe, const int32_
 // y [T,C] = sum_k topk_w[t,k] * ye[row of slot t*K+k] (writes y).
 void moe_combine_forward(backend_t *b, void *y, const void *ye, const float *topk_w, const int32_t *perm, int T,
                          int C, int K);
+// moe_combine_forward then residual_rmsnorm in one pass, as the MoE branch joins the residual stream:
+// x_out = alpha * r + beta * y with y the combine above (r may be NULL; y as moe_combine_forward stores it),
+// out = rmsnorm(x_out) * w with rstd. The same values as the two ops; y itself is not written.
+void moe_combine_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *ye,
+                         const float *topk_w, const int32_t *perm, float alpha, float beta, const void *w, int T,
+                         int C, int K, float eps);
 // dye [T*K, C] (per acc), dtopk_w [T,K] fp32 (per acc).
 void moe_combine_backward(backend_t *b, void *dye, float *dtopk_w, const void *dy, const void *ye,
                           const float *topk_w, const int32_t *perm, int T, int C, int K, int acc);

@@ -382,9 +382,9 @@ void model_run_cached(model_t *m, model_cache_t *cache) {
     void *branch = model_scratch_take(&sc, (size_t)T * C, m->esize);
     const float eps = (float)c->rms_norm_eps;
 
-    // Each residual join is fused with the norm that reads it (residual_rmsnorm): the attention branch's
-    // with the post-attention norm, the MoE branch's with the next layer's input norm (the final norm
-    // after the last layer).
+    // Each residual join is fused with the norm that reads it: the attention branch's with the
+    // post-attention norm (residual_rmsnorm), the MoE branch's, its combine included (moe_combine_rmsnorm),
+    // with the next layer's input norm (the final norm after the last layer).
     embedding_forward(b, ACT(m, m->layer[0].x_in), IACT(m, m->ids), WP(m, m->table.embed), T, C);
     rmsnorm_forward(b, ACT(m, m->layer[0].h), STAT(m, m->layer[0].rstd_in), ACT(m, m->layer[0].x_in),
                     WP(m, m->table.layers[0].input_norm), T, C, eps);
@@ -401,12 +401,13 @@ void model_run_cached(model_t *m, model_cache_t *cache) {
         else model_softmax_forward(m, l, branch, &sc);
         residual_rmsnorm(b, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), c->postnorm ? ACT(m, a->h) : x_in,
                          branch, alpha, beta, WP(m, p->post_norm), T, C, eps);
-        model_moe_forward(m, l, branch, &sc);
+        model_moe_forward(m, l, NULL, &sc);  // up to the experts' rows; the combine joins the residual below
         const model_layer_acts_t *n = last ? NULL : &m->layer[l + 1];
-        residual_rmsnorm(b, ACT(m, last ? m->x_final : n->x_in), ACT(m, last ? m->h_final : n->h),
-                         STAT(m, last ? m->rstd_final : n->rstd_in), c->postnorm ? ACT(m, a->h2) : ACT(m, a->x1),
-                         branch, (float)c->mlp_alpha, (float)c->mlp_beta,
-                         WP(m, last ? m->table.final_norm : m->table.layers[l + 1].input_norm), T, C, eps);
+        moe_combine_rmsnorm(b, ACT(m, last ? m->x_final : n->x_in), ACT(m, last ? m->h_final : n->h),
+                            STAT(m, last ? m->rstd_final : n->rstd_in), c->postnorm ? ACT(m, a->h2) : ACT(m, a->x1),
+                            ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), (float)c->mlp_alpha,
+                            (float)c->mlp_beta, WP(m, last ? m->table.final_norm : m->table.layers[l + 1].input_norm),
+                            T, C, c->n_experts_per_tok, eps);
     }
     m->cache = NULL;
 }

@@ -1288,6 +1288,34 @@ static void b_moe_combine_forward(opcase_t *c) {
     c->run = r_moe_combine_forward, c->direct = d_moe_combine_forward, c->direct_zero = 1;
     moe_ws(c, T, E, K, C);
 }
+// p: T C E K has_r; f: eps alpha beta.  tensors: x_out out rstd r ye topk_w perm w
+static void r_moe_combine_rmsnorm(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    moe_combine_rmsnorm(b, p[0], p[1], PF(2), p[3], p[4], PF(5), PI(6), c->f[1], c->f[2], p[7], c->p[0], c->p[1],
+                        c->p[3], c->f[0]);
+}
+static void d_moe_combine_rmsnorm(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    moe_combine_rmsnorm_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), PI(6), c->f[1], c->f[2], PF(7), c->p[0],
+                            c->p[1], c->p[3], c->f[0]);
+}
+static void b_moe_combine_rmsnorm(opcase_t *c) {
+    int T = c->p[0], C = c->p[1], E = c->p[2], K = c->p[3];
+    t_act(c, "x_out", TR_OUT, (size_t)T * C, 0, 0);
+    t_act(c, "out", TR_OUT, (size_t)T * C, 0, 0);
+    c->t[t_f32(c, "rstd", TR_OUT, (size_t)T, 0, 0)].tol = 4e-3;  // of x_out as stored (residual_rmsnorm's row)
+    t_act(c, "r", c->p[4] ? TR_IN : TR_NONE, (size_t)T * C, -2, 2);
+    t_act(c, "ye", TR_IN, (size_t)T * K * C, -1, 1);
+    t_f32(c, "topk_w", TR_IN, (size_t)T * K, 0.05, 1);
+    int32_t *idx = xcalloc((size_t)T * K, sizeof(int32_t));
+    perm_from_routing(HI(t_i32(c, "perm", TR_IN, (size_t)T * K)), idx, T, C, E, K);
+    free(idx);
+    t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d E%d K%d%s alpha%g beta%g", T, C, E, K, c->p[4] ? "" : " r=NULL",
+             c->f[1], c->f[2]);
+    c->run = r_moe_combine_rmsnorm, c->direct = d_moe_combine_rmsnorm;
+    moe_ws(c, T, E, K, C);
+}
 // p: T C E K acc.  tensors: dye dtopk_w dy ye topk_w perm
 static void r_moe_combine_backward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
@@ -1759,6 +1787,10 @@ static const entry_t fixed_table[] = {
     {OP_moe_dispatch_backward, b_moe_dispatch_backward, {37, 24, 8, 2, W}, {0}, {0}, 0, 0},
     {OP_moe_dispatch_backward, b_moe_dispatch_backward, {1, 16, 1, 1, A}, {0}, {0}, 0, 0},
     {OP_moe_dispatch_backward, b_moe_dispatch_backward, {200, 64, 60, 6, A}, {0}, {0}, 0, 0},
+    {OP_moe_combine_rmsnorm, b_moe_combine_rmsnorm, {37, 24, 8, 2, 1}, {1e-6f, 2.378f, 1}, {0}, 0, 0},
+    {OP_moe_combine_rmsnorm, b_moe_combine_rmsnorm, {1, 30, 1, 1, 0}, {1e-5f, 1, 0.5f}, {0}, 0, 0},
+    {OP_moe_combine_rmsnorm, b_moe_combine_rmsnorm, {64, 1024, 32, 2, 1}, {1e-5f, 2.378f, 1}, {0}, 0, 0},
+    {OP_moe_combine_rmsnorm, b_moe_combine_rmsnorm, {1100, 64, 16, 2, 1}, {1e-6f, 1, 1}, {0}, 0, 0},  // not small
     {OP_moe_combine_forward, b_moe_combine_forward, {37, 24, 8, 2}, {0}, {0}, 0, 0},
     {OP_moe_combine_forward, b_moe_combine_forward, {1, 16, 1, 1}, {0}, {0}, 0, 0},
     {OP_moe_combine_forward, b_moe_combine_forward, {200, 64, 60, 6}, {0}, {0}, 0, 0},

@@ -1,7 +1,8 @@
 // kernels/cpu/moe.c — mixture-of-experts routing (softmax, top-K, renormalise), the load-balancing
 // loss, and the dispatch/combine permutation between token order and expert order.
 // defines: moe_route_forward_cpu, moe_route_backward_cpu, moe_aux_loss_cpu,
-//          moe_dispatch_cpu, moe_dispatch_backward_cpu, moe_combine_forward_cpu, moe_combine_backward_cpu
+//          moe_dispatch_cpu, moe_dispatch_backward_cpu, moe_combine_forward_cpu, moe_combine_rmsnorm_cpu,
+//          moe_combine_backward_cpu
 // Formulas: docs/model.md "MoE block". Slots are s = t*K + k; the dispatched buffer holds the slots grouped
 // by expert, each group in slot order (a stable sort), so expert e owns rows offsets[e]..offsets[e+1).
 #include "kernels/cpu/ops_cpu.h"
@@ -166,6 +167,18 @@ void moe_combine_forward_cpu(float *y, const float *ye, const float *topk_w, con
             for (int c = 0; c < C; c++) yr[c] += w * e[c];
         }
     }
+    cpu_scratch_end(mark);
+}
+
+// the combine into zeros, then residual_rmsnorm_cpu: x_out = alpha r + beta y, out = rmsnorm(x_out) w
+void moe_combine_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r, const float *ye,
+                             const float *topk_w, const int32_t *perm, float alpha, float beta, const float *w, int T,
+                             int C, int K, float eps) {
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *y = cpu_scratch_take((size_t)T * C * sizeof(float));
+    memset(y, 0, (size_t)T * C * sizeof(float));
+    moe_combine_forward_cpu(y, ye, topk_w, perm, T, C, K);
+    residual_rmsnorm_cpu(x_out, out, rstd, r, y, alpha, beta, w, T, C, eps);
     cpu_scratch_end(mark);
 }
 

@@ -126,6 +126,9 @@ void moe_dispatch_cpu(float *xe, int32_t *perm, int32_t *offsets, const float *x
                       int T, int C, int E, int K);
 void moe_dispatch_backward_cpu(float *dx, const float *dxe, const int32_t *perm, int T, int C, int K);
 // Combine: y[t] += sum_k topk_w[t,k] * ye[row of slot t*K+k] (y accumulates).
+void moe_combine_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r, const float *ye,
+                             const float *topk_w, const int32_t *perm, float alpha, float beta, const float *w, int T,
+                             int C, int K, float eps);
 void moe_combine_forward_cpu(float *y, const float *ye, const float *topk_w, const int32_t *perm, int T, int C,
                              int K);
 void moe_combine_backward_cpu(float *dye, float *dtopk_w, const float *dy, const float *ye, const float *topk_w,

@@ -2,7 +2,8 @@
 // the load-balancing loss and its gradient, the stable dispatch of token slots into expert order and
 // the weighted combine back. CPU reference (the specification): kernels/cpu/moe.c; slots s = t*K + k.
 // defines: moe_workspace_bytes_cuda, moe_route_forward_cuda, moe_aux_loss_cuda, moe_route_backward_cuda,
-//          moe_dispatch_cuda, moe_dispatch_backward_cuda, moe_combine_forward_cuda, moe_combine_backward_cuda
+//          moe_dispatch_cuda, moe_dispatch_backward_cuda, moe_combine_forward_cuda, moe_combine_backward_cuda,
+//          moe_row_of_cuda
 // Everything stays on the device (no host round trip): the dispatch is a counting sort (per-chunk
 // histograms, one exclusive scan in expert-major order, then each chunk places its slots in slot
 // order), so perm equals the CPU's exactly. Token-order gradients are gathered through the inverse
@@ -517,6 +518,10 @@ __global__ void moe_row_of_kernel(int32_t *row_of, const int32_t *perm, size_t n
 static int moe_row_of(const char *fn, int32_t *row_of, const int32_t *perm, size_t n, cudaStream_t st) {
     moe_row_of_kernel<<<ew_blocks(n, MOE_THREADS), MOE_THREADS, 0, st>>>(row_of, perm, n);
     return ew_check(fn);
+}
+
+extern "C" int moe_row_of_cuda(int32_t *row_of, const int32_t *perm, size_t n, cudaStream_t st) {
+    return moe_row_of("moe_row_of_cuda", row_of, perm, n, st);
 }
 
 

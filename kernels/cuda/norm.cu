@@ -1,6 +1,7 @@
 // kernels/cuda/norm.cu — RMSNorm over the last dimension on CUDA: out = w * (x * rstd),
 // rstd = 1/sqrt(mean(x^2) + eps) (fp32, saved for the backward). CPU reference: kernels/cpu/rmsnorm.c.
-// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, rmsnorm_gate_forward_cuda
+// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, rmsnorm_gate_forward_cuda,
+//          moe_combine_rmsnorm_cuda
 // Forward and dx: one block per row. dw: each block owns a strip of columns and walks every row, so
 // the sum over tokens has one fixed order and no atomics (deterministic, no scratch memory).
 #include <cuda_bf16.h>
@@ -13,6 +14,8 @@ extern "C" {
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
+#define MOE_SMALL_SLOTS_NORM 2048  // slots whose perm a block inverts in shared memory (8 KiB)
+
 // Threads of a row block: about one V-vector each, 32..512.
 static int row_threads(int units) {
     int t = (units + 31) / 32 * 32;
@@ -24,10 +27,24 @@ static int row_threads(int units) {
 // RES: x is first made as residual_mix does, x = alpha r + beta y (r may be NULL), and stored; each thread
 // then reads back the units it stored, so the norm sees x as stored (the same values as the two ops).
 // GATE (gate != NULL): gated = sigmoid(gate) * out as stored, the formula of sigmoid_gate_forward.
-template <typename T, int V, bool RES>
+// CMB (with RES): y is the MoE combine, y[t] = sum_k cw[t*K+k] y[row_of[t*K+k]] rounded to T as
+// moe_combine_forward stores it; small: row_of holds perm instead, inverted in shared memory by each block.
+template <typename T, int V, bool RES, bool CMB = false>
 __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, int Tn, int C, float eps, const T *r,
-                                       const T *y, float alpha, float beta, const T *gate = NULL, T *gated = NULL) {
+                                       const T *y, float alpha, float beta, const T *gate = NULL, T *gated = NULL,
+                                       const float *cw = NULL, const int32_t *row_of = NULL, int K = 0,
+                                       int small = 0) {
     __shared__ float sh[32];
+    extern __shared__ int32_t inv[];
+    if (CMB && small) {
+        const int n = Tn * K;
+        for (int j = threadIdx.x; j < n; j += blockDim.x) {
+            int sl = row_of[j];
+            if (sl >= 0 && sl < n) inv[sl] = j;
+        }
+        __syncthreads();
+        row_of = inv;
+    }
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
         T *xr = x + (size_t)t * C;
@@ -37,7 +54,24 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
             float f[V];
             if (RES) {
                 float fr[V];
-                ew_ld<T, V>(f, y + (size_t)t * C + (size_t)u * V);
+                if (CMB) {
+#pragma unroll
+                    for (int j = 0; j < V; j++) fr[j] = 0.0f;
+                    for (int k = 0; k < K; k++) {
+                        const size_t sl = (size_t)t * K + k;
+                        ew_ld<T, V>(f, y + (size_t)row_of[sl] * C + (size_t)u * V);
+#pragma unroll
+                        for (int j = 0; j < V; j++) fr[j] += cw[sl] * f[j];
+                    }
+#pragma unroll
+                    for (int j = 0; j < V; j++) {  // the combine's output as stored
+                        T h;
+                        ew_put(&h, fr[j]);
+                        f[j] = ew_get(&h);
+                    }
+                } else {
+                    ew_ld<T, V>(f, y + (size_t)t * C + (size_t)u * V);
+                }
                 if (r) {
                     ew_ld<T, V>(fr, r + (size_t)t * C + (size_t)u * V);
 #pragma unroll
@@ -146,9 +180,13 @@ __global__ void rmsnorm_dw_kernel(float *dw, const T *dout, const T *x, const fl
 template <typename T, int V>
 static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, int Tn, int C, float eps,
                                    cudaStream_t st, const T *r = NULL, const T *y = NULL, float alpha = 0,
-                                   float beta = 0) {
+                                   float beta = 0, const float *cw = NULL, const int32_t *row_of = NULL, int K = 0,
+                                   int small = 0) {
     unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
-    if (y)
+    if (cw)
+        rmsnorm_forward_kernel<T, V, true, true><<<blocks, row_threads(C / V), small ? (size_t)Tn * K * 4 : 0, st>>>(
+            out, rstd, (T *)x, w, Tn, C, eps, r, y, alpha, beta, NULL, NULL, cw, row_of, K, small);
+    else if (y)
         rmsnorm_forward_kernel<T, V, true><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, (T *)x, w, Tn, C, eps,
                                                                                   r, y, alpha, beta);
     else
@@ -191,6 +229,37 @@ extern "C" int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const 
                                          (const T *)y, alpha, beta);
     });
     return ew_check("residual_rmsnorm_cuda");
+}
+
+extern "C" int moe_combine_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *ye,
+                                        const float *topk_w, const int32_t *perm, float alpha, float beta,
+                                        const void *w, int T_, int C, int K, float eps, int dtype, void *ws,
+                                        size_t ws_bytes, cudaStream_t st) {
+    const char *fn = "moe_combine_rmsnorm_cuda";
+    if (T_ < 0 || C < 1 || K < 1) return cispo_fail("%s: bad sizes T=%d C=%d K=%d", fn, T_, C, K);
+    if (!x_out || !out || !rstd || !ye || !topk_w || !perm || !w) return cispo_fail("%s: NULL pointer argument", fn);
+    if (T_ == 0) return 0;
+    // decode-sized: each block inverts perm in shared memory; else the inverse is made once in the workspace
+    const int small = (size_t)T_ * K <= MOE_SMALL_SLOTS_NORM;
+    const int32_t *row_of = perm;
+    if (!small) {
+        if (!ws || ws_bytes < (size_t)T_ * K * sizeof(int32_t) + 256)
+            return cispo_fail("%s: workspace of %zu bytes is too small", fn, ws_bytes);
+        int32_t *ro = (int32_t *)(((uintptr_t)ws + 255) & ~(uintptr_t)255);
+        if (moe_row_of_cuda(ro, perm, (size_t)T_ * K, st)) return -1;
+        row_of = ro;
+    }
+    EW_DISPATCH(fn, dtype, {
+        const int N = EW_VN(T);
+        if (C % N == 0 && ew_aligned16(out) && ew_aligned16(x_out) && ew_aligned16(w) && ew_aligned16(r) &&
+            ew_aligned16(ye))
+            rmsnorm_forward_launch<T, N>((T *)out, rstd, (const T *)x_out, (const T *)w, T_, C, eps, st, (const T *)r,
+                                         (const T *)ye, alpha, beta, topk_w, row_of, K, small);
+        else
+            rmsnorm_forward_launch<T, 1>((T *)out, rstd, (const T *)x_out, (const T *)w, T_, C, eps, st, (const T *)r,
+                                         (const T *)ye, alpha, beta, topk_w, row_of, K, small);
+    });
+    return ew_check(fn);
 }
 
 extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T_, int C, float eps,

@@ -13,7 +13,7 @@
 //          glu_forward_cuda, glu_backward_cuda, sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda,
 //          qkv_split_cuda, qkv_merge_cuda, rope_forward_cuda, rope_backward_cuda, moe_route_forward_cuda,
 //          moe_aux_loss_cuda, moe_route_backward_cuda, moe_dispatch_cuda, moe_dispatch_backward_cuda,
-//          moe_combine_forward_cuda, moe_combine_backward_cuda, moe_workspace_bytes_cuda, kv_write_cuda,
+//          moe_combine_forward_cuda, moe_combine_backward_cuda, moe_row_of_cuda, moe_combine_rmsnorm_cuda, moe_workspace_bytes_cuda, kv_write_cuda,
 //          sum_squares_cuda, scale_f32_cuda, adamw_step_cuda, attention_forward_cuda, attention_backward_cuda,
 //          attention_decode_cuda, attention_workspace_bytes_cuda, sample_workspace_bytes_cuda, sample_tokens_cuda,
 //          graph_begin_cuda, graph_end_cuda, graph_launch_cuda, graph_free_cuda
@@ -107,6 +107,12 @@ int moe_dispatch_cuda(void *xe, int32_t *perm, int32_t *offsets, const void *x, 
                       int E, int K, int dtype, void *ws, size_t ws_bytes, cudaStream_t st);
 int moe_dispatch_backward_cuda(void *dx, const void *dxe, const int32_t *perm, int T, int C, int K, int acc, int dtype,
                                void *ws, size_t ws_bytes, cudaStream_t st);
+// row_of[perm[j]] = j for the n slots (the inverse of a dispatch's perm)
+int moe_row_of_cuda(int32_t *row_of, const int32_t *perm, size_t n, cudaStream_t st);
+// moe_combine_forward then residual_rmsnorm in one pass (kernels/cuda/norm.cu); ws: moe_workspace_bytes_cuda(T, 1, K)
+int moe_combine_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *ye, const float *topk_w,
+                             const int32_t *perm, float alpha, float beta, const void *w, int T, int C, int K, float eps,
+                             int dtype, void *ws, size_t ws_bytes, cudaStream_t st);
 int moe_combine_forward_cuda(void *y, const void *ye, const float *topk_w, const int32_t *perm, int T, int C, int K,
                              int dtype, void *ws, size_t ws_bytes, cudaStream_t st);
 int moe_combine_backward_cuda(void *dye, float *dtopk_w, const void *dy, const void *ye, const float *topk_w,
