@@ -34,6 +34,10 @@ static backend_t gpu;
 #define TOL_GRAD_REL 0.06    // ||g_gpu - g_cpu|| / max(||g_cpu||, floor) per tensor, floor = ||g_all|| / (4 sqrt(n)):
                              // bf16 noise in the upstream gradient a tensor shares with the others is on the
                              // scale of the others (an expert that got one token has a tiny gradient)
+#define TOL_GRAD_SENS 4.0    // or up to this many times what rounding the weights to bf16 alone moves that
+                             // tensor's gradient on the CPU: where a gradient is that sensitive to bf16-sized
+                             // perturbations (a pre-activation within rounding of a kink of relu, the noise
+                             // gathered through many layers), the bf16 activations move it as much
 #define TOL_UPDATE_REL 0.35  // three AdamW updates: ||dp_gpu - dp_cpu|| / ||dp_cpu|| (Adam's sign noise)
 #define TOL_DECODE 0.05      // decode vs the GPU training forward, max |dlogp|
 
@@ -139,8 +143,8 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
             mx = fmax(mx, d), mean += d, cnt++;
         }
     mean /= cnt;
-    double worst_g = 0, all2 = 0, worst_w = 0, sens_of_worst = 0;
-    const char *worst_name = "", *worst_w_name = "";
+    double worst_g = 0, all2 = 0, worst_w = 0, sens_of_worst = 0, worst_excess = 0;
+    const char *worst_name = "", *worst_w_name = "", *excess_name = "";
     int floored = 0;
     for (size_t i = 0; i < np; i++) all2 += (double)gc[i] * gc[i];
     const double floor_norm = sqrt(all2) / (4 * sqrt((double)mc->table.n_entries));
@@ -156,6 +160,8 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
         const double r = sqrt(d2) / fmax(sqrt(c2), floor_norm), rw = sqrt(w2) / fmax(sqrt(c2), floor_norm);
         if (!(r <= worst_g)) worst_g = r, worst_name = pe->name, sens_of_worst = rw;
         if (!(rw <= worst_w)) worst_w = rw, worst_w_name = pe->name;
+        const double excess = r / fmax(TOL_GRAD_REL, TOL_GRAD_SENS * rw);  // > 1: over its bound
+        if (!(excess <= worst_excess)) worst_excess = excess, excess_name = pe->name;
     }
     free(gw);
     printf("%-48s logp max %.3g mean %.3g | loss %.6f vs %.6f | worst grad rel %.3g (%s; %d tensors below the floor) | "
@@ -166,7 +172,8 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
     TEST_LE(mx, TOL_LOGP_MAX, "%s: max |dlogp| %.3g", name, mx);
     TEST_LE(mean, TOL_LOGP_MEAN, "%s: mean |dlogp| %.3g", name, mean);
     TEST_LE(fabs(loss_g - loss_c) / fabs(loss_c), TOL_LOSS_REL, "%s: loss %.6f vs %.6f", name, loss_g, loss_c);
-    TEST_LE(worst_g, TOL_GRAD_REL, "%s: gradient of %s: relative error %.3g", name, worst_name, worst_g);
+    TEST_LE(worst_excess, 1.0, "%s: gradient of %s: relative error over its bound (max of %.2g and %.0f x the weight "
+            "rounding's) by a factor %.3g", name, excess_name, TOL_GRAD_REL, TOL_GRAD_SENS, worst_excess);
 
     // determinism: the same batch again gives the same log-probs bit for bit
     float *lg2 = cispo_malloc(sizeof(float) * b.T), *gg2 = cispo_malloc(sizeof(float) * np);
