@@ -36,8 +36,15 @@ static backend_t gpu;
                              // scale of the others (an expert that got one token has a tiny gradient)
 #define TOL_GRAD_SENS 4.0    // or up to this many times what rounding the weights to bf16 alone moves that
                              // tensor's gradient on the CPU: where a gradient is that sensitive to bf16-sized
-                             // perturbations (a pre-activation within rounding of a kink of relu, the noise
-                             // gathered through many layers), the bf16 activations move it as much
+                             // perturbations (the noise gathered through many layers), the bf16 activations
+                             // move it as much
+#define TOL_GRAD_KINK 0.25   // the tensors whose products feed an activation whose derivative jumps (relu,
+                             // relu6, leaky_relu, hardswish, gelu_10: an expert's w1, a lightning layer's qkv):
+                             // a pre-activation within rounding of the jump takes the other slope in bf16, so
+                             // a few elements of those gradients move by O(1); which ones differs between the
+                             // weights' rounding and the activations', so the measured sensitivity is no
+                             // guide there (rope_yarn, relu: 0.080 on the H200 where rounding the weights
+                             // moved that tensor by 0.013 and its neighbour expert's w1 by 0.114)
 #define TOL_UPDATE_REL 0.35  // three AdamW updates: ||dp_gpu - dp_cpu|| / ||dp_cpu|| (Adam's sign noise)
 #define TOL_DECODE 0.05      // decode vs the GPU training forward, max |dlogp|
 
@@ -106,6 +113,11 @@ static double run_step(model_t *m, const batch_t *b, float *logp, float *grads_h
     return loss / n;
 }
 
+// The derivative of the activation jumps somewhere (kernels/ops.h act_kind).
+static int act_has_jump(int act) {
+    return act == ACT_RELU || act == ACT_RELU6 || act == ACT_LEAKY_RELU || act == ACT_HARDSWISH || act == ACT_GELU_10;
+}
+
 static void compare_models(const char *name, const model_config_t *cfg, const float *params, const int32_t *ids,
                            int n) {
     batch_t b;
@@ -160,20 +172,22 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
         const double r = sqrt(d2) / fmax(sqrt(c2), floor_norm), rw = sqrt(w2) / fmax(sqrt(c2), floor_norm);
         if (!(r <= worst_g)) worst_g = r, worst_name = pe->name, sens_of_worst = rw;
         if (!(rw <= worst_w)) worst_w = rw, worst_w_name = pe->name;
-        const double excess = r / fmax(TOL_GRAD_REL, TOL_GRAD_SENS * rw);  // > 1: over its bound
+        const int kinked = act_has_jump(cfg->hidden_act) && (strstr(pe->name, ".w1.") || strstr(pe->name, "qkv_proj"));
+        const double excess = r / fmax(kinked ? TOL_GRAD_KINK : TOL_GRAD_REL, TOL_GRAD_SENS * rw);  // > 1: over its bound
         if (!(excess <= worst_excess)) worst_excess = excess, excess_name = pe->name;
     }
     free(gw);
     printf("%-48s logp max %.3g mean %.3g | loss %.6f vs %.6f | worst grad rel %.3g (%s; %d tensors below the floor) | "
            "%d of %d tokens routed otherwise in fp32\n", name, mx, mean, loss_g, loss_c, worst_g, worst_name, floored,
            flips, b.T);
-    printf("%-48s rounding the weights to bf16 alone moves that gradient by %.3g; the most moved: %s by %.3g\n", name,
-           sens_of_worst, worst_w_name, worst_w);
+    printf("%-48s rounding the weights to bf16 alone moves that gradient by %.3g; the most moved: %s by %.3g; nearest "
+           "its bound: %s at %.3g of it\n", name, sens_of_worst, worst_w_name, worst_w, excess_name, worst_excess);
     TEST_LE(mx, TOL_LOGP_MAX, "%s: max |dlogp| %.3g", name, mx);
     TEST_LE(mean, TOL_LOGP_MEAN, "%s: mean |dlogp| %.3g", name, mean);
     TEST_LE(fabs(loss_g - loss_c) / fabs(loss_c), TOL_LOSS_REL, "%s: loss %.6f vs %.6f", name, loss_g, loss_c);
-    TEST_LE(worst_excess, 1.0, "%s: gradient of %s: relative error over its bound (max of %.2g and %.0f x the weight "
-            "rounding's) by a factor %.3g", name, excess_name, TOL_GRAD_REL, TOL_GRAD_SENS, worst_excess);
+    TEST_LE(worst_excess, 1.0, "%s: gradient of %s: relative error over its bound (max of %.2g, %.2g where the "
+            "activation's slope jumps, and %.0f x the weight rounding's) by a factor %.3g", name, excess_name,
+            TOL_GRAD_REL, TOL_GRAD_KINK, TOL_GRAD_SENS, worst_excess);
 
     // determinism: the same batch again gives the same log-probs bit for bit
     float *lg2 = cispo_malloc(sizeof(float) * b.T), *gg2 = cispo_malloc(sizeof(float) * np);
