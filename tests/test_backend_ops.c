@@ -324,10 +324,14 @@ static void offsets_fill(int32_t *off, int G, int rows) {
     if (G >= 3) off[1] = 0;  // group 0 empty
     if (G >= 4) off[G - 1] = off[G - 2];  // an empty group in the middle
 }
+// Even group offsets (a timing shape as the per-op peers time it: rows / G rows per group).
+static void offsets_even(int32_t *off, int G, int rows) {
+    for (int g = 0; g <= G; g++) off[g] = (int32_t)((long)rows * g / G);
+}
 static void set_ws_groups(opcase_t *c, int G, int rows, int n, int k) {
     c->ws.E = G, c->ws.T = rows, c->ws.K = 1, c->ws.C = c->ws.F = n > k ? n : k;
 }
-// p: G rows n k trans_w lda_pad ldc_pad; f: beta.  tensors: c a w offsets
+// p: G rows n k trans_w lda_pad ldc_pad even; f: beta.  tensors: c a w offsets
 static void r_grouped_matmul(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
     int n = c->p[2], k = c->p[3];
@@ -344,14 +348,16 @@ static void b_grouped_matmul(opcase_t *c) {
     c->t[t_act(c, "c", c->f[0] != 0 ? TR_INOUT : TR_OUT, (size_t)rows * ldc, -1, 1)].nan_ok = 1;
     t_act(c, "a", TR_IN, (size_t)rows * lda, -1, 1);
     t_act(c, "w", TR_IN, (size_t)G * n * k, -1, 1);
-    offsets_fill(HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1)), G, rows);
-    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d %s lda%d ldc%d beta%g", G, rows, n, k,
-             c->p[4] ? "W^T" : "W", lda, ldc, c->f[0]);
+    int32_t *off = HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1));
+    if (c->p[7]) offsets_even(off, G, rows);  // p[7]: even groups
+    else offsets_fill(off, G, rows);
+    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d %s lda%d ldc%d beta%g%s", G, rows, n, k,
+             c->p[4] ? "W^T" : "W", lda, ldc, c->f[0], c->p[7] ? " even" : "");
     c->run = r_grouped_matmul, c->direct = d_grouped_matmul, c->flops = 2.0 * rows * n * k;
     set_ws_groups(c, G, rows, n, k);
 }
 
-// p: G rows n k lda_pad ldc_pad (ldc = 2n + pad).  tensors: c a w v offsets
+// p: G rows n k lda_pad ldc_pad (ldc = 2n + pad) even.  tensors: c a w v offsets
 static void r_grouped_matmul_pair(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
     int n = c->p[2], k = c->p[3];
@@ -369,13 +375,16 @@ static void b_grouped_matmul_pair(opcase_t *c) {
     t_act(c, "a", TR_IN, (size_t)rows * lda, -1, 1);
     t_act(c, "w", TR_IN, (size_t)G * n * k, -1, 1);
     t_act(c, "v", TR_IN, (size_t)G * n * k, -1, 1);
-    offsets_fill(HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1)), G, rows);
-    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d ldc%d", G, rows, n, k, lda, ldc);
+    int32_t *off = HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1));
+    if (c->p[6]) offsets_even(off, G, rows);  // p[6]: even groups
+    else offsets_fill(off, G, rows);
+    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d ldc%d%s", G, rows, n, k, lda, ldc,
+             c->p[6] ? " even" : "");
     c->run = r_grouped_matmul_pair, c->direct = d_grouped_matmul_pair, c->flops = 4.0 * rows * n * k;
     set_ws_groups(c, G, rows, 2 * n, k);
 }
 
-// p: G rows n k lda_pad lddc_pad.  tensors: dw dc a offsets W(host)
+// p: G rows n k lda_pad lddc_pad write even.  tensors: dw dc a offsets W(host)
 static void r_grouped_matmul_wgrad(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
     int n = c->p[2], k = c->p[3];
@@ -401,10 +410,12 @@ static void b_grouped_matmul_wgrad(opcase_t *c) {
     c->t[t_f32(c, "dw", c->p[6] ? TR_OUT : TR_ACC, (size_t)G * n * k, 0, 0)].tol = STAT_TOL;
     t_act(c, "dc", TR_IN, (size_t)rows * (n + c->p[5]), -1, 1);
     t_act(c, "a", TR_IN, (size_t)rows * (k + c->p[4]), -1, 1);
-    offsets_fill(HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1)), G, rows);
+    int32_t *off = HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1));
+    if (c->p[7]) offsets_even(off, G, rows);  // p[7]: even groups
+    else offsets_fill(off, G, rows);
     t_f32(c, "W", TR_HOST, (size_t)G * n * k, -1, 1);
-    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d lddc%d %s", G, rows, n, k, k + c->p[4], n + c->p[5],
-             c->p[6] ? "write" : "acc");
+    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d lddc%d %s%s", G, rows, n, k, k + c->p[4],
+             n + c->p[5], c->p[6] ? "write" : "acc", c->p[7] ? " even" : "");
     c->run = r_grouped_matmul_wgrad, c->direct = d_grouped_matmul_wgrad, c->loss = l_grouped_matmul_wgrad;
     c->ngrad = 1, c->grad_in[0] = 4, c->grad_out[0] = 0;
     c->flops = 2.0 * rows * n * k;
@@ -1821,6 +1832,19 @@ static const entry_t fixed_table[] = {
     {OP_adamw_step, b_adamw_step, {1000, 1000}, {1e-2f, 0.8f, 0.95f, 1e-6f, 0.01f}, {0}, 0, 0},
     // ---- timing shapes (--perf only; not compared)
     {OP_matmul, b_matmul, {4096, 4096, 4096, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    // the per-op peers' shapes (bench/op_peers.py times torch's kernels on the same): the experts of bench-1b
+    // (T 4096, K 2, E 32: 256 rows each) and of M1 (1024 rows each, 8 of its 32 experts), W1|W3, W2, the
+    // weight gradient; causal GQA attention at bench-1b's and M1's heads
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 8192, 1024, 1024, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 8192, 9216, 6144, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul, b_grouped_matmul, {32, 8192, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul, b_grouped_matmul, {8, 8192, 6144, 9216, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG},
+    {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
+    {OP_attention_backward, b_attention_backward, {8, 1, 128, 0, W}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
+    {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
+    {OP_attention_backward, b_attention_backward, {64, 8, 128, 0, W}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
     {OP_attention_forward, b_attention_forward, {32, 8, 128, 0}, {0}, LENS(4096, 4096), CASE_PERF_ONLY | BIG},
     {OP_attention_backward, b_attention_backward, {32, 8, 128, 0, W}, {0}, LENS(4096, 4096), CASE_PERF_ONLY | BIG},
     {OP_lightning_forward, b_lightning_forward, {64, 128, 256, 0, 0}, {0}, LENS(8192), CASE_PERF_ONLY | BIG},

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# bench/op_device.sh — the per-op comparison on the GPU machine in one call: test_backend_ops' timing rows
+# (--perf; the experts' grouped GEMMs and causal attention at bench-1b's and M1's shapes) and torch's own
+# kernels on the same shapes (bench/op_peers.py: torch._grouped_mm, SDPA). Logs in $OUT.
+# Run from the repo root: source .devdeps/unpack.sh && bench/op_device.sh
+set -uo pipefail
+out=${OUT:-/tmp/op_bench}
+mkdir -p "$out"
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
+  cmake --build build-gpu -j16 --target test_backend_ops >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
+build-gpu/tests/test_backend_ops --perf --backend cuda \
+  --op grouped_matmul_pair,grouped_matmul,grouped_matmul_wgrad,attention_forward,attention_backward 2>&1 |
+  grep -E "TFLOP/s" | grep -E "even|lens 4096 H8 KV1|lens 16384 H64 KV8" | tee "$out/cispo.log"
+python3 bench/op_peers.py 2>&1 | grep -v Warning | tee "$out/torch.log"

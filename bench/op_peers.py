@@ -1,0 +1,58 @@
+# bench/op_peers.py — the per-op peers of test_backend_ops' timing rows (--perf), on the same shapes: torch's
+# grouped GEMM (torch._grouped_mm) for the experts' W1|W3, W2 and weight-gradient products, and SDPA (causal,
+# GQA) forward and forward+backward at bench-1b's and M1's heads. bench/op_device.sh runs both in one call.
+#   python3 bench/op_peers.py
+import time, torch
+import torch.nn.functional as F
+
+dev = "cuda"
+torch.manual_seed(0)
+
+
+def ms(fn, reps=20):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(reps):
+        fn()
+    b.record()
+    torch.cuda.synchronize()
+    return a.elapsed_time(b) / reps
+
+
+print("torch", torch.__version__, torch.cuda.get_device_name())
+bf = torch.bfloat16
+# (name, groups, rows, n, k): C[rows, n] = A[rows, k] W_g over even groups, as the op rows
+for name, G, rows, n, k in [("bench-1b W1|W3", 32, 8192, 2048, 1024), ("bench-1b W2", 32, 8192, 1024, 1024),
+                            ("M1 W1|W3", 8, 8192, 18432, 6144), ("M1 W2", 8, 8192, 6144, 9216)]:
+    a = torch.randn(rows, k, device=dev, dtype=bf)
+    w = torch.randn(G, k, n, device=dev, dtype=bf) * 0.02
+    offs = torch.arange(rows // G, rows + 1, rows // G, device=dev, dtype=torch.int32)
+    t = ms(lambda: torch._grouped_mm(a, w, offs=offs))
+    print("torch grouped_mm %-16s G%d rows%d n%d k%d: %.3f ms, %.1f TFLOP/s" % (name, G, rows, n, k, t,
+                                                                            2.0 * rows * n * k / t / 1e9))
+# the weight gradient: dW_g[k, n] = A_g^T dC_g, grouped over the rows (M1's W1 shape)
+G, rows, n, k = 8, 8192, 9216, 6144
+a = torch.randn(rows, k, device=dev, dtype=bf)
+dc = torch.randn(rows, n, device=dev, dtype=bf)
+offs = torch.arange(rows // G, rows + 1, rows // G, device=dev, dtype=torch.int32)
+t = ms(lambda: torch._grouped_mm(a.t(), dc, offs=offs))
+print("torch grouped_mm %-16s G%d rows%d n%d k%d: %.3f ms, %.1f TFLOP/s" % ("M1 W1 wgrad", G, rows, n, k, t,
+                                                                        2.0 * rows * n * k / t / 1e9))
+for T, H, KV in [(4096, 8, 1), (16384, 64, 8)]:
+    D = 128
+    q = torch.randn(1, H, T, D, device=dev, dtype=bf, requires_grad=True)
+    kk = torch.randn(1, KV, T, D, device=dev, dtype=bf, requires_grad=True)
+    v = torch.randn(1, KV, T, D, device=dev, dtype=bf, requires_grad=True)
+    fwd_flops = 4.0 * (T * (T + 1) / 2) * H * D  # test_backend_ops' attn_flops: causal pairs
+    tf = ms(lambda: F.scaled_dot_product_attention(q, kk, v, is_causal=True, enable_gqa=True))
+    g = torch.randn(1, H, T, D, device=dev, dtype=bf)
+
+    def fb():
+        F.scaled_dot_product_attention(q, kk, v, is_causal=True, enable_gqa=True).backward(g)
+
+    tfb = ms(fb, 10)
+    print("torch sdpa T%d H%d KV%d D%d: forward %.3f ms %.1f TFLOP/s, backward %.3f ms %.1f TFLOP/s (forward+backward "
+          "%.3f ms)" % (T, H, KV, D, tf, fwd_flops / tf / 1e9, tfb - tf, 2.5 * fwd_flops / (tfb - tf) / 1e9, tfb))
