@@ -1,7 +1,8 @@
 // bench/model_bench.c — training throughput of the whole model on one backend: forward, fp32 LM-head
 // log-probs and backward over one packed sequence of T tokens (optionally the AdamW step), random
-// weights (without --optim a bf16 working copy and fp32 gradients, no fp32 master: MODEL_NO_MASTER). Prints tokens/s, TFLOP/s, MFU and device memory, and with --ops where the step's time
-// goes per op (each op synchronised: the shares are right, the sum exceeds the step time).
+// weights (without --optim a bf16 working copy and fp32 gradients, no fp32 master: MODEL_NO_MASTER).
+// Prints tokens/s, TFLOP/s, MFU and device memory, and with --ops where the step's time goes per op
+// (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
 //               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap]
 // --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
@@ -55,7 +56,8 @@ static void fill_working_copy(model_t *m, const model_config_t *cfg) {
         size_t at = rng_fnv1a_str(pe->name) % pool_n;
         for (size_t i = 0; i < pe->numel; i += pool_n) {
             const size_t n = pe->numel - i < pool_n ? pe->numel - i : pool_n;
-            backend_upload(m->be, (char *)m->wparams + (pe->offset + i) * es, pe->ndim == 1 ? ones : pool + at, n * es);
+            const uint16_t *src = pe->ndim == 1 ? ones : pool + at;
+            backend_upload(m->be, (char *)m->wparams + (pe->offset + i) * es, src, n * es);
             at = (at + 104729) % pool_n;
         }
     }
@@ -110,7 +112,8 @@ int main(int argc, char **argv) {
         backend_mem_info(&be, &free0, &total);
         // without the optimizer step no fp32 master is needed, as the peer holds none: bf16 weights and fp32
         // gradients only
-        model_t *m = model_create_experts(&be, &cfg, NULL, T, 0, cfg.n_experts, recompute | (with_optim ? 0 : MODEL_NO_MASTER));
+        const int flags = recompute | (with_optim ? 0 : MODEL_NO_MASTER);
+        model_t *m = model_create_experts(&be, &cfg, NULL, T, 0, cfg.n_experts, flags);
         const size_t np = m->table.n_floats;
         if (m->params) {
             float *host = cispo_malloc(np * sizeof(float));

@@ -23,7 +23,7 @@ size_t model_moe_scratch_bytes(const model_config_t *c, size_t T, size_t esize) 
     return S * (2 * Cc + 3 * F) * esize + T * (size_t)c->n_experts * esize + S * sizeof(float) + 8 * 256;
 }
 
-void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
+void model_moe_forward(model_t *m, int l, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
     backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size, E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size;
@@ -54,7 +54,6 @@ void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
         grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
     }
-    if (out) moe_combine_forward(b, out, ACT(m, a->ye), STAT(m, a->topk_w), IACT(m, a->perm), T, C, K);
 }
 
 void model_moe_recompute(model_t *m, int l) {

@@ -40,10 +40,10 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
 // softmax layer: q, k, v projections, RoPE over R dims, causal GQA attention, o_proj
 void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s);
 void model_softmax_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s);
-// MoE block: router softmax, top-K renormalised, gated experts, weighted sum. Leaves the layer's
-// load-balancing loss in its stats slot; the backward adds aux_coef times its gradient. out NULL: up to the
-// experts' outputs only (a recompute, model_backward).
-void model_moe_forward(model_t *m, int l, void *out, model_scratch_t *s);
+// MoE block: router softmax, top-K renormalised, gated experts, up to the experts' outputs (ye); the weighted
+// sum joins the residual stream in the caller's moe_combine_rmsnorm. Leaves the layer's load-balancing loss in
+// its stats slot; the backward adds aux_coef times its gradient.
+void model_moe_forward(model_t *m, int l, model_scratch_t *s);
 void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s);
 
 // MODEL_RECOMPUTE_CHEAP: a sub-block's cheap pieces made again from what it kept (model.c

@@ -401,7 +401,7 @@ void model_run_cached(model_t *m, model_cache_t *cache) {
         else model_softmax_forward(m, l, branch, &sc);
         residual_rmsnorm(b, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), c->postnorm ? ACT(m, a->h) : x_in,
                          branch, alpha, beta, WP(m, p->post_norm), T, C, eps);
-        model_moe_forward(m, l, NULL, &sc);  // up to the experts' rows; the combine joins the residual below
+        model_moe_forward(m, l, &sc);  // up to the experts' rows; the combine joins the residual below
         const model_layer_acts_t *n = last ? NULL : &m->layer[l + 1];
         moe_combine_rmsnorm(b, ACT(m, last ? m->x_final : n->x_in), ACT(m, last ? m->h_final : n->h),
                             STAT(m, last ? m->rstd_final : n->rstd_in), c->postnorm ? ACT(m, a->h2) : ACT(m, a->x1),
@@ -479,7 +479,7 @@ static void layer_recompute(model_t *m, int l, model_scratch_t *sc) {
     residual_rmsnorm(b, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), c->postnorm ? ACT(m, a->h) : ACT(m, a->x_in),
                      branch, alpha, beta, WP(m, p->post_norm), T, C, eps);
     m->recomputing = 1;
-    model_moe_forward(m, l, NULL, sc);
+    model_moe_forward(m, l, sc);
     m->recomputing = 0;
     sc->used = mark;
 }

@@ -2,7 +2,7 @@
 // (elementwise.cu, norm.cu, rope.cu, moe.cu, optim.cu): element loads/stores as fp32 for bf16 and fp32
 // tensors, 16-byte vectors of them, warp and block sums, launch sizes and checks, dtype dispatch.
 // defines: ew_get, ew_put, EW_VN, ew_vload, ew_vstore, ew_ld, ew_st, ew_aligned16, ew_warp_sum, ew_warp_sum_d,
-//          ew_block_sum, ew_blocks, ew_check, EW_DISPATCH
+//          ew_block_sum, ew_blocks, ew_check, EW_DISPATCH, MOE_SMALL_SLOTS, moe_perm_inverse_shared
 // Include after base/common.h and kernels/backend.h (inside extern "C").
 #ifndef CISPO_KERNELS_CUDA_ELEMENTWISE_UTIL_CUH
 #define CISPO_KERNELS_CUDA_ELEMENTWISE_UTIL_CUH
@@ -52,6 +52,21 @@ static __device__ __forceinline__ void ew_st(T *p, const float *f) {
         ew_put(p, f[0]);
     else
         ew_vstore(p, f);
+}
+
+// An MoE dispatch of at most MOE_SMALL_SLOTS slots (decode-sized) is handled inside one launch: its perm fits
+// shared memory, and each block of a kernel that reads rows by slot inverts it there (moe_perm_inverse_shared).
+#define MOE_SMALL_SLOTS 2048
+
+// inv[perm[j]] = j for the n slots of a dispatch (slots outside [0, n) skipped), by the whole block into its
+// shared memory; returns inv once every thread sees it.
+static __device__ __forceinline__ const int32_t *moe_perm_inverse_shared(int32_t *inv, const int32_t *perm, int n) {
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        int s = perm[j];
+        if (s >= 0 && s < n) inv[s] = j;
+    }
+    __syncthreads();
+    return inv;
 }
 
 // NULL counts as aligned (an absent operand does not stop the vector path).

@@ -382,7 +382,6 @@ __global__ void moe_place_kernel(int32_t *perm, const int32_t *hist, const int32
 // places all n slots in shared memory, in the same stable order as the kernels above (warp 0, 32 slots at a
 // time, match_any + rank); block 0 writes perm and the offsets; every block gathers its share of the rows
 // (xe[j] = x[perm[j] / K]; a slot with an expert outside [0, E) leaves its row, the last ones, as zeros).
-#define MOE_SMALL_SLOTS 2048
 #define MOE_SMALL_E 1024
 template <typename U>
 __global__ void moe_dispatch_small_kernel(U *xe, int32_t *perm, int32_t *offsets, const U *x,
@@ -532,15 +531,7 @@ template <typename T, int V, bool SMALL>
 __global__ void moe_gather_sum_kernel(T *out, const T *src, const float *w, const int32_t *row_of, int Tn, int C,
                                       int K, int acc) {
     extern __shared__ int32_t inv[];
-    if (SMALL) {
-        const int n = Tn * K;
-        for (int j = threadIdx.x; j < n; j += blockDim.x) {
-            int s = row_of[j];
-            if (s >= 0 && s < n) inv[s] = j;
-        }
-        __syncthreads();
-        row_of = inv;
-    }
+    if (SMALL) row_of = moe_perm_inverse_shared(inv, row_of, Tn * K);
     size_t tid = (size_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (size_t)gridDim.x * blockDim.x;
     size_t CV = (size_t)C / V, total = (size_t)Tn * CV;
     for (size_t i = tid; i < total; i += stride) {

@@ -14,8 +14,6 @@ extern "C" {
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
-#define MOE_SMALL_SLOTS_NORM 2048  // slots whose perm a block inverts in shared memory (8 KiB)
-
 // Threads of a row block: about one V-vector each, 32..512.
 static int row_threads(int units) {
     int t = (units + 31) / 32 * 32;
@@ -36,15 +34,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
                                        int small = 0) {
     __shared__ float sh[32];
     extern __shared__ int32_t inv[];
-    if (CMB && small) {
-        const int n = Tn * K;
-        for (int j = threadIdx.x; j < n; j += blockDim.x) {
-            int sl = row_of[j];
-            if (sl >= 0 && sl < n) inv[sl] = j;
-        }
-        __syncthreads();
-        row_of = inv;
-    }
+    if (CMB && small) row_of = moe_perm_inverse_shared(inv, row_of, Tn * K);
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
         T *xr = x + (size_t)t * C;
@@ -240,7 +230,7 @@ extern "C" int moe_combine_rmsnorm_cuda(void *x_out, void *out, float *rstd, con
     if (!x_out || !out || !rstd || !ye || !topk_w || !perm || !w) return cispo_fail("%s: NULL pointer argument", fn);
     if (T_ == 0) return 0;
     // decode-sized: each block inverts perm in shared memory; else the inverse is made once in the workspace
-    const int small = (size_t)T_ * K <= MOE_SMALL_SLOTS_NORM;
+    const int small = (size_t)T_ * K <= MOE_SMALL_SLOTS;
     const int32_t *row_of = perm;
     if (!small) {
         if (!ws || ws_bytes < (size_t)T_ * K * sizeof(int32_t) + 256)
