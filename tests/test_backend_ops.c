@@ -1645,16 +1645,24 @@ static const entry_t fixed_table[] = {
     // decode-like (a few rows per expert, some none: 32-row tiles) and training-like (128-row tiles)
     {OP_grouped_matmul, b_grouped_matmul, {16, 40, 256, 200, 1, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {3, 700, 136, 96, 0, 0, 0}, {0}, {0}, 0, 0},
+    // >= 128 rows per group on average (on sm_90a: the wgmma kernels): n past a 256 tile, k past a 64 step,
+    // both weight layouts, beta, strides
+    {OP_grouped_matmul, b_grouped_matmul, {4, 1000, 328, 200, 1, 8, 0}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul, b_grouped_matmul, {3, 1000, 264, 136, 0, 0, 4}, {1}, {0}, 0, 0},
+    {OP_grouped_matmul, b_grouped_matmul, {2, 600, 512, 256, 1, 0, 0, 1}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {1, 5, 32, 8, 0, 6}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 200, 136, 48, 3, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 128, 0, 0}, {0}, {0}, 0, 0},  // decode-shaped
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {3, 700, 136, 96, 0, 2}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 1000, 200, 136, 8, 2}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {1, 5, 8, 8, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 200, 64, 48, 3, 5}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 200, 64, 48, 3, 5, 1}, {0}, {0}, 0, 0},  // p[6]: write
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {5, 300, 136, 160, 0, 0, 1}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, 0},
     // ---- embedding
     {OP_embedding_forward, b_embedding_forward, {37, 64, 50}, {0}, {0}, 0, 0},
     {OP_embedding_forward, b_embedding_forward, {1, 8, 3}, {0}, {0}, 0, 0},
@@ -1747,6 +1755,9 @@ static const entry_t fixed_table[] = {
     {OP_attention_forward, b_attention_forward, {8, 2, 128, 0}, {0}, LENS(1, 0, 200, 0, 63), 0},
     {OP_attention_forward, b_attention_forward, {4, 1, 64, 16}, {0}, LENS(100, 37), 0},
     {OP_attention_forward, b_attention_forward, {1, 1, 128, 0}, {0}, LENS(1), 0},
+    // head dim 128 over several 128-key tiles (on sm_90a: the wgmma forward), a window across tiles
+    {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), 0},
+    {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), 0},
     {OP_attention_forward, b_attention_forward, {2, 1, 64, 1}, {0}, LENS(9, 0, 5), 0},
     {OP_attention_forward, b_attention_forward, {6, 3, 16, 7}, {0}, LENS(20, 0, 33), CPUONLY},
     {OP_attention_backward, b_attention_backward, {4, 4, 64, 0, W}, {0}, LENS(37), 0},

@@ -4,7 +4,8 @@
 // defines: attention_workspace_bytes_cuda, attention_forward_cuda, attention_backward_cuda,
 //          attention_decode_cuda
 //
-// Forward and backward are FlashAttention-2 kernels (attention_fwd.cuh, attention_bwd.cuh) over a
+// Forward and backward are FlashAttention-2 kernels (attention_fwd.cuh, attention_bwd.cuh; at head dim
+// 128 on sm_90a the forward is attention_fwd_wgmma.cuh's warpgroup kernel) over a
 // list of (sequence, tile) pairs built here from the host copy of cu_seqlens, heaviest tiles first
 // so the long causal tiles start in the first wave. The workspace holds that list, then (backward)
 // dQ in fp32 [T, H, D] for the kernel's atomics, delta = rowsum(dO o O) [T, H], and dK, dV in fp32
@@ -18,6 +19,7 @@ extern "C" {
 #include "base/common.h" // C header without C++ guards
 }
 #include "kernels/cuda/attention_bwd.cuh"
+#include "kernels/cuda/attention_fwd_wgmma.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
 using namespace attn;
@@ -298,6 +300,15 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.cu = cu_seqlens, p.tiles = tiles;
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
+    if (D == 128 && attn_rows == 0 && wgmma_ready_cuda()) {
+        static bool attr_set = false;
+        if (!attr_set) {
+            if (set_smem(fwd_wg_kernel, FWD_WG_SMEM)) return -1;
+            attr_set = true;
+        }
+        fwd_wg_kernel<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_SMEM, st>>>(p);
+        return check_launch("forward kernel launch");
+    }
     const int mt = fwd_mt(D, attn_rows);
     if (D == 64) return mt == 2 ? launch_fwd<64, 2>(p, nt, H, st) : launch_fwd<64, 1>(p, nt, H, st);
     return mt == 2 ? launch_fwd<128, 2>(p, nt, H, st) : launch_fwd<128, 1>(p, nt, H, st);

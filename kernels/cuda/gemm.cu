@@ -1,7 +1,8 @@
 // kernels/cuda/gemm.cu — GEMMs of the op API on the GPU: dense (cuBLAS) and grouped over the
-// experts of an MoE layer (own bf16 tensor-core kernel, kernels/cuda/gemm_grouped.cuh).
+// experts of an MoE layer (own bf16 tensor-core kernels: wgmma at training sizes on sm_90a,
+// kernels/cuda/gemm_wgmma.cuh; mma.sync otherwise, kernels/cuda/gemm_grouped.cuh).
 // defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_workspace_bytes_cuda, grouped_matmul_cuda,
-//          grouped_matmul_pair_cuda, grouped_matmul_wgrad_cuda
+//          grouped_matmul_pair_cuda, grouped_matmul_wgrad_cuda, wgmma_ready_cuda
 //
 // The op API is row-major; cuBLAS is column-major. A row-major [M,N] matrix is the column-major
 // [N,M] one, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T with the operands swapped.
@@ -17,6 +18,7 @@ extern "C" {
 }
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/gemm_grouped.cuh"
+#include "kernels/cuda/gemm_wgmma.cuh"
 
 namespace {
 
@@ -75,6 +77,25 @@ extern "C" int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const vo
                    t, CUDA_R_32F, "matmul_wgrad_cuda");
 }
 
+// The wgmma kernels (grouped GEMMs, attention forward): built for sm_90a (CMake's default architecture) and
+// run on a card of compute capability 9.x; CISPO_NO_WGMMA=1 in the environment keeps the mma.sync kernels
+// (for comparison). The answer is the first call's, for the device current then.
+extern "C" int wgmma_ready_cuda(void) {
+#if defined(CISPO_WGMMA)
+    static int avail = -1;
+    if (avail < 0) {
+        int dev = 0, major = 0;
+        const char *off = getenv("CISPO_NO_WGMMA");
+        avail = cudaGetDevice(&dev) == cudaSuccess &&
+                cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major == 9 &&
+                !(off && off[0] == '1');
+    }
+    return avail;
+#else
+    return 0;
+#endif
+}
+
 // The grouped GEMMs keep everything on the device: each CTA finds its tile from the offsets, so
 // there is no host round trip and no workspace.
 extern "C" size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k) {
@@ -117,10 +138,35 @@ int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, in
     return 0;
 }
 
-// a few rows per group on average (decode): the skinny tiles (bit-identical results)
+int wg_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
+                      const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
+                      int k, float beta, int pair, cudaStream_t st) {
+    const char *op = "grouped_matmul_cuda";
+    long nt = (n + WG_BN - 1) / WG_BN * (v ? 2 : 1);
+    long tiles = ((long)(rows + WG_BM - 1) / WG_BM + G) * nt;  // bound on sum_g ceil(rows_g / WG_BM) * nt
+    if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
+    cudaError_t e;
+    if (trans_w) {
+        e = cudaFuncSetAttribute(wg_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        wg_forward<true><<<(unsigned)tiles, WG_THREADS, WG_SMEM, st>>>(c, ldc, a, lda, w, v, offsets, G, n, k, beta,
+                                                                      pair);
+    } else {
+        e = cudaFuncSetAttribute(wg_forward<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        wg_forward<false><<<(unsigned)tiles, WG_THREADS, WG_SMEM, st>>>(c, ldc, a, lda, w, v, offsets, G, n, k, beta,
+                                                                       pair);
+    }
+    return 0;
+}
+
+// a few rows per group on average (decode): the skinny tiles (bit-identical results); many (training):
+// the wgmma kernel where it runs and the rows take 16-byte loads
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
            const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
            cudaStream_t st) {
+    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda())
+        return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     if ((long)rows <= 24L * G)
         return gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta,
                                                           vec, pair, st);
@@ -177,6 +223,15 @@ extern "C" int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, 
     if (G > 65535) return cispo_fail("%s: G = %d groups (at most 65535)", op, G);
     int vec = aligned16(dc) && aligned16(a) && lddc % 8 == 0 && lda % 8 == 0 && n % 8 == 0 && k % 8 == 0;
     int pair = ((uintptr_t)dw & 7) == 0 && k % 2 == 0;  // float2 read-add-write
+    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda()) {
+        dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
+        if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
+        cudaError_t e = cudaFuncSetAttribute(wg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        wg_wgrad<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc, (const __nv_bfloat16 *)a,
+                                                     lda, offsets, n, k, pair, acc);
+        return launch_check(op);
+    }
     dim3 grid((unsigned)((k + GG_BN - 1) / GG_BN), (unsigned)((n + GG_BM - 1) / GG_BM), (unsigned)G);
     if (grid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
     cudaError_t e = cudaFuncSetAttribute(gg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);

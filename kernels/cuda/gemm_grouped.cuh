@@ -1,7 +1,7 @@
 // kernels/cuda/gemm_grouped.cuh — the grouped bf16 GEMM kernels of the MoE experts (kernels/cuda/gemm.cu
 // launches them): mma.sync m16n8k16 tensor cores, fp32 accumulation, a 4-stage cp.async pipeline.
 // defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, GG_SKINNY_BM, GG_SKINNY_STAGES, gg_smem_bytes, gg_forward,
-//          gg_wgrad
+//          gg_wgrad, gg_find_tile, cp_async16, cp_async_commit, cp_async_wait, smem_addr
 //
 // A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Groups of a few
 // rows each (decode: a batch of 64 tokens spreads 2 or 8 rows over each expert) take the skinny shape of
@@ -173,6 +173,39 @@ __device__ __forceinline__ void gg_mainloop(float acc[BM / 32][4][4], const __nv
     cp_async_wait<0>();
 }
 
+// Warp 0 of a CTA: the group g holding linear tile L of a grouped launch whose group g has
+// ceil(rows_g / bm) row tiles times nt column tiles, L's index l within that group and the group's row
+// tile count mt (a scan of per-group tile counts, 32 groups at a time). g = -1: L is past the last tile.
+__device__ __forceinline__ void gg_find_tile(int L, const int32_t *offsets, int G, int bm, int nt, int *s_g,
+                                             int *s_l, int *s_mt) {
+    const int lane = threadIdx.x & 31;
+    int base = 0, found = 0;
+    for (int g0 = 0; g0 < G && !found; g0 += 32) {
+        int g = g0 + lane, mt = 0;
+        if (g < G) {
+            int nr = offsets[g + 1] - offsets[g];
+            mt = nr > 0 ? (nr + bm - 1) / bm : 0;
+        }
+        int cnt = mt * nt, incl = cnt;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            int u = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= o) incl += u;
+        }
+        unsigned hit = __ballot_sync(0xffffffffu, cnt > 0 && L >= base + incl - cnt && L < base + incl);
+        if (hit) {
+            if (lane == __ffs(hit) - 1) {
+                *s_g = g;
+                *s_l = L - (base + incl - cnt);
+                *s_mt = mt;
+            }
+            found = 1;
+        }
+        base += __shfl_sync(0xffffffffu, incl, 31);
+    }
+    if (lane == 0 && !found) *s_g = -1;
+}
+
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g (kernels/ops.h grouped_matmul).
 // TRANS_W: W_g [n, k] (K-major); else W_g [k, n]. One CTA per (group, column tile, row tile) in the
 // order of the offsets; CTAs past the last tile exit. Tiles of BM rows (128, or GG_SKINNY_BM), STAGES stages.
@@ -187,33 +220,7 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
     __shared__ int s_g, s_l, s_mt;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int nt1 = (n + GG_BN - 1) / GG_BN, nt = v ? 2 * nt1 : nt1;
-    if (warp == 0) {  // find the group holding linear tile L: a scan of per-group tile counts, 32 at a time
-        int L = blockIdx.x, base = 0, found = 0;
-        for (int g0 = 0; g0 < G && !found; g0 += 32) {
-            int g = g0 + lane, mt = 0;
-            if (g < G) {
-                int nr = offsets[g + 1] - offsets[g];
-                mt = nr > 0 ? (nr + BM - 1) / BM : 0;
-            }
-            int cnt = mt * nt, incl = cnt;
-#pragma unroll
-            for (int o = 1; o < 32; o <<= 1) {
-                int u = __shfl_up_sync(0xffffffffu, incl, o);
-                if (lane >= o) incl += u;
-            }
-            unsigned hit = __ballot_sync(0xffffffffu, cnt > 0 && L >= base + incl - cnt && L < base + incl);
-            if (hit) {
-                if (lane == __ffs(hit) - 1) {
-                    s_g = g;
-                    s_l = L - (base + incl - cnt);
-                    s_mt = mt;
-                }
-                found = 1;
-            }
-            base += __shfl_sync(0xffffffffu, incl, 31);
-        }
-        if (lane == 0 && !found) s_g = -1;
-    }
+    if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, BM, nt, &s_g, &s_l, &s_mt);
     __syncthreads();
     const int g = s_g;
     if (g < 0) return;

@@ -16,7 +16,7 @@
 //          moe_combine_forward_cuda, moe_combine_backward_cuda, moe_row_of_cuda, moe_combine_rmsnorm_cuda, moe_workspace_bytes_cuda, kv_write_cuda,
 //          sum_squares_cuda, scale_f32_cuda, adamw_step_cuda, attention_forward_cuda, attention_backward_cuda,
 //          attention_decode_cuda, attention_workspace_bytes_cuda, sample_workspace_bytes_cuda, sample_tokens_cuda,
-//          graph_begin_cuda, graph_end_cuda, graph_launch_cuda, graph_free_cuda
+//          graph_begin_cuda, graph_end_cuda, graph_launch_cuda, graph_free_cuda, wgmma_ready_cuda
 #ifndef CISPO_KERNELS_CUDA_OPS_CUDA_H
 #define CISPO_KERNELS_CUDA_OPS_CUDA_H
 
@@ -39,6 +39,9 @@ int matmul_cuda(void *blas, void *c, const void *a, const void *bm, int m, int n
 int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc,
                       int dtype, cudaStream_t st);
 size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k);
+// 1 where the kernels on Hopper's wgmma run: built for sm_90a, a compute-capability 9 card current, and
+// CISPO_NO_WGMMA=1 not in the environment (then the mma.sync kernels run everywhere, for comparison).
+int wgmma_ready_cuda(void);
 int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                         const int32_t *offsets, int G, int rows, int n, int k, float beta, int dtype, void *ws,
                         size_t ws_bytes, cudaStream_t st);

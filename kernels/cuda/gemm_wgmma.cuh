@@ -1,0 +1,215 @@
+// kernels/cuda/gemm_wgmma.cuh — the grouped bf16 GEMMs of the MoE experts at training sizes, on Hopper's
+// warpgroup tensor-core instruction (wgmma.mma_async, sm_90a): kernels/cuda/gemm.cu launches them where every
+// group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
+// the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
+// defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad
+//
+// A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
+// of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
+// stages: the loads of step kt + 3 are issued before the wgmmas of step kt, which are waited for before the
+// next step's barrier frees their stage. Both operands sit in shared memory in the canonical layouts of the
+// 128-byte swizzle, tile bases 1024-byte aligned:
+//   K-major (rows m, k contiguous; ROWS x 64): row m at m*128 bytes, its 16-byte chunk c at 16*(c ^ (m & 7));
+//     descriptor stride (8-row groups) 1024 bytes; the 16-wide K steps start 32 bytes apart.
+//   MN-major (k rows, m contiguous; 64 x ROWS): panels of 64 m, 8 KiB each; row k of a panel at k*128 bytes,
+//     its chunk c (m = 8c .. 8c+7 of the panel) at 16*(c ^ (k & 7)); descriptor leading offset 8192 bytes
+//     (panel to panel), stride 1024 bytes (8 k rows); the K steps start 2048 bytes apart.
+// Elements out of range (past a group's rows, past n or k) load as zeros; each output element is one fp32
+// sum over k in one wgmma chain. The tile order and the epilogue follow gg_forward and gg_wgrad.
+#ifndef CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
+#define CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
+
+#include "kernels/cuda/gemm_grouped.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+#define WG_BM 128
+#define WG_BN 256
+#define WG_BK 64
+#define WG_STAGES 4
+#define WG_THREADS 256
+#define WG_A_BYTES (WG_BM * WG_BK * 2)                                  // 16 KiB
+#define WG_B_BYTES (WG_BN * WG_BK * 2)                                  // 32 KiB
+#define WG_SMEM (WG_STAGES * (WG_A_BYTES + WG_B_BYTES) + 1024)          // + alignment to 1024 bytes
+#define WG_MIN_ROWS 128  // rows per group on average from which the wgmma kernels run
+
+namespace {
+
+// K-major tile: ROWS x 64 of element (m, k) = p[m*ld + k] from k0, valid m < mlim, k < klim (klim % 8 == 0).
+template <int ROWS>
+__device__ __forceinline__ void wg_load_kmajor(unsigned char *s, const __nv_bfloat16 *p, int ld, int mlim,
+                                               int klim, int k0) {
+#pragma unroll
+    for (int it = 0; it < ROWS * 8 / WG_THREADS; it++) {
+        int c = threadIdx.x + it * WG_THREADS, m = c >> 3, kc = c & 7, kg = k0 + kc * 8;
+        bool ok = m < mlim && kg < klim;
+        cp_async16(s + m * 128 + 16 * (kc ^ (m & 7)), ok ? p + (size_t)m * ld + kg : p, ok ? 16 : 0);
+    }
+}
+
+// MN-major tile: 64 x ROWS of element (m, k) = p[k*ld + m] from k0, valid m < mlim (mlim % 8 == 0), k < klim.
+template <int ROWS>
+__device__ __forceinline__ void wg_load_mnmajor(unsigned char *s, const __nv_bfloat16 *p, int ld, int mlim,
+                                                int klim, int k0) {
+    constexpr int CPR = ROWS / 8;  // 16-byte chunks in a k row
+#pragma unroll
+    for (int it = 0; it < 64 * CPR / WG_THREADS; it++) {
+        int c = threadIdx.x + it * WG_THREADS, kk = c / CPR, mc = c % CPR, kg = k0 + kk;
+        bool ok = kg < klim && mc * 8 < mlim;
+        cp_async16(s + (mc >> 3) * 8192 + kk * 128 + 16 * ((mc & 7) ^ (kk & 7)),
+                   ok ? p + (size_t)kg * ld + mc * 8 : p, ok ? 16 : 0);
+    }
+}
+
+// acc += A_tile B_tile^T over K = [0, klim) for a 128 x 256 tile. A: (m, k) K-major (A_MN 0) or MN-major;
+// valid m < amlim. B: (n, k) K-major (B_MN 0) or MN-major; valid n < bnlim.
+template <int A_MN, int B_MN>
+__device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 *a, int lda, int amlim,
+                                            const __nv_bfloat16 *b, int ldb, int bnlim, int klim,
+                                            unsigned char *smem) {
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, ktiles = (klim + WG_BK - 1) / WG_BK;
+    const uint32_t base = smem_addr(smem);
+#pragma unroll
+    for (int s = 0; s < WG_STAGES - 1; s++) {
+        if (s < ktiles) {
+            unsigned char *st = smem + s * STAGE;
+            if (A_MN) wg_load_mnmajor<WG_BM>(st, a, lda, amlim, klim, s * WG_BK);
+            else wg_load_kmajor<WG_BM>(st, a, lda, amlim, klim, s * WG_BK);
+            if (B_MN) wg_load_mnmajor<WG_BN>(st + WG_A_BYTES, b, ldb, bnlim, klim, s * WG_BK);
+            else wg_load_kmajor<WG_BN>(st + WG_A_BYTES, b, ldb, bnlim, klim, s * WG_BK);
+        }
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < ktiles; kt++) {
+        cp_async_wait<WG_STAGES - 2>();
+        wg_fence_proxy();
+        __syncthreads();  // step kt landed for all; every warpgroup is done with step kt - 1's stage
+        int nk = kt + WG_STAGES - 1;
+        if (nk < ktiles) {
+            unsigned char *st = smem + (nk % WG_STAGES) * STAGE;
+            if (A_MN) wg_load_mnmajor<WG_BM>(st, a, lda, amlim, klim, nk * WG_BK);
+            else wg_load_kmajor<WG_BM>(st, a, lda, amlim, klim, nk * WG_BK);
+            if (B_MN) wg_load_mnmajor<WG_BN>(st + WG_A_BYTES, b, ldb, bnlim, klim, nk * WG_BK);
+            else wg_load_kmajor<WG_BN>(st + WG_A_BYTES, b, ldb, bnlim, klim, nk * WG_BK);
+        }
+        cp_async_commit();
+        const uint32_t sa = base + (kt % WG_STAGES) * STAGE, sb = sa + WG_A_BYTES;
+        wg_fence_regs<128>(acc);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < WG_BK / 16; ks++) {
+            // this warpgroup's 64 rows of A: rows 64 wgi.. (K-major), or panel wgi (MN-major)
+            uint64_t da = A_MN ? wg_desc(sa + wgi * 8192 + ks * 2048, 8192, 1024)
+                               : wg_desc(sa + wgi * 8192 + ks * 32, 16, 1024);
+            uint64_t db = B_MN ? wg_desc(sb + ks * 2048, 8192, 1024) : wg_desc(sb + ks * 32, 16, 1024);
+            wg_mma_ss_256<A_MN, B_MN>(acc, da, db);
+        }
+        wg_commit();
+        wg_wait<0>();
+        wg_fence_regs<128>(acc);
+    }
+    cp_async_wait<0>();
+}
+
+// gg_forward's op at 128 x 256 tiles (TRANS_W: W_g [n, k], else [k, n]; v: grouped_matmul_pair's second
+// weight, its column tiles after W's). Needs 16-byte rows: lda, k (and n where W_g is [k, n]) multiples of 8.
+template <bool TRANS_W>
+__global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a,
+                                                             int lda, const __nv_bfloat16 *w,
+                                                             const __nv_bfloat16 *v, const int32_t *offsets, int G,
+                                                             int n, int k, float beta, int pair) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ int s_g, s_l, s_mt;
+    const int nt1 = (n + WG_BN - 1) / WG_BN, nt = v ? 2 * nt1 : nt1;
+    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, nt, &s_g, &s_l, &s_mt);
+    __syncthreads();
+    const int g = s_g;
+    if (g < 0) return;
+    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
+    const int r0 = offsets[g] + i * WG_BM, n0 = j * WG_BN;
+    const int mlim = min(WG_BM, offsets[g + 1] - r0), nlim = min(WG_BN, n - n0);
+    const __nv_bfloat16 *wg = (second ? v : w) + (size_t)g * n * k;
+    if (second) c += n;
+    float acc[128];
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    wg_mainloop<0, TRANS_W ? 0 : 1>(acc, a + (size_t)r0 * lda, lda, mlim, TRANS_W ? wg + (size_t)n0 * k : wg + n0,
+                                    TRANS_W ? k : n, nlim, k, smem);
+    // accumulator e of a thread: row 16 warp + lane/4 + 8 ((e/2) & 1), column 8 (e/4) + 2 (lane & 3) + (e & 1)
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int row = warp * 16 + (lane >> 2) + h * 8;
+        if (row >= mlim) continue;
+        __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
+#pragma unroll
+        for (int jb = 0; jb < 32; jb++) {
+            int col = jb * 8 + 2 * (lane & 3);
+            float v0 = acc[4 * jb + 2 * h], v1 = acc[4 * jb + 2 * h + 1];
+            if (pair && col + 1 < nlim) {
+                __nv_bfloat162 *p2 = (__nv_bfloat162 *)(cr + col);
+                if (beta != 0.0f) {
+                    float2 o = __bfloat1622float2(*p2);
+                    v0 += beta * o.x;
+                    v1 += beta * o.y;
+                }
+                *p2 = __floats2bfloat162_rn(v0, v1);
+            } else {
+                if (col < nlim) cr[col] = __float2bfloat16(beta != 0.0f ? v0 + beta * __bfloat162float(cr[col]) : v0);
+                if (col + 1 < nlim)
+                    cr[col + 1] = __float2bfloat16(beta != 0.0f ? v1 + beta * __bfloat162float(cr[col + 1]) : v1);
+            }
+        }
+    }
+}
+
+// gg_wgrad's op at 128 x 256 tiles of dW_g (blockIdx.y over n, blockIdx.x over k, blockIdx.z the group):
+// dC_g^T and A_g are both MN-major. Needs lddc, lda, n and k multiples of 8.
+__global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(float *dw, const __nv_bfloat16 *dc, int lddc,
+                                                           const __nv_bfloat16 *a, int lda, const int32_t *offsets,
+                                                           int n, int k, int pair, int add) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    const int g = blockIdx.z, r0 = offsets[g], nr = offsets[g + 1] - r0;
+    const int m0 = blockIdx.y * WG_BM, n0 = blockIdx.x * WG_BN;
+    const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);
+    float *dwg = dw + (size_t)g * n * k;
+    if (nr <= 0) {
+        if (!add)
+            for (int e = threadIdx.x; e < WG_BM * WG_BN; e += WG_THREADS) {
+                int row = e / WG_BN, col = e % WG_BN;
+                if (row < mlim && col < nlim) dwg[(size_t)(m0 + row) * k + n0 + col] = 0.0f;
+            }
+        return;
+    }
+    float acc[128];
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    wg_mainloop<1, 1>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr, smem);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int row = warp * 16 + (lane >> 2) + h * 8;
+        if (row >= mlim) continue;
+        float *dr = dwg + (size_t)(m0 + row) * k + n0;
+#pragma unroll
+        for (int jb = 0; jb < 32; jb++) {
+            int col = jb * 8 + 2 * (lane & 3);
+            float v0 = acc[4 * jb + 2 * h], v1 = acc[4 * jb + 2 * h + 1];
+            if (pair && col + 1 < nlim) {
+                float2 *p2 = (float2 *)(dr + col), o = add ? *p2 : make_float2(0.0f, 0.0f);
+                o.x += v0;
+                o.y += v1;
+                *p2 = o;
+            } else {
+                if (col < nlim) dr[col] = add ? dr[col] + v0 : v0;
+                if (col + 1 < nlim) dr[col + 1] = add ? dr[col + 1] + v1 : v1;
+            }
+        }
+    }
+}
+
+}  // namespace
+
+#endif
