@@ -5,7 +5,7 @@
 //          attention_decode_cuda
 //
 // Forward and backward are FlashAttention-2 kernels (attention_fwd.cuh, attention_bwd.cuh; at head dim
-// 128 on sm_90a the forward is attention_fwd_wgmma.cuh's warpgroup kernel) over a
+// 128 on sm_90a both are attention_wgmma.cuh's warpgroup kernels) over a
 // list of (sequence, tile) pairs built here from the host copy of cu_seqlens, heaviest tiles first
 // so the long causal tiles start in the first wave. The workspace holds that list, then (backward)
 // dQ in fp32 [T, H, D] for the kernel's atomics, delta = rowsum(dO o O) [T, H], and dK, dV in fp32
@@ -18,8 +18,7 @@
 extern "C" {
 #include "base/common.h" // C header without C++ guards
 }
-#include "kernels/cuda/attention_bwd.cuh"
-#include "kernels/cuda/attention_fwd_wgmma.cuh"
+#include "kernels/cuda/attention_wgmma.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
 using namespace attn;
@@ -340,7 +339,8 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
                                                                       (const __nv_bfloat16 *)o, rows);
     if (check_launch("delta kernel launch")) return -1;
 
-    int nt = build_tiles(tiles, cu_host, nseq, BWD_BN, window, 0, st);
+    const bool wg = D == 128 && wgmma_ready_cuda();
+    int nt = build_tiles(tiles, cu_host, nseq, wg ? BWD_WG_BN : BWD_BN, window, 0, st);
     if (nt < 0) return -1;
     int nsplit = 1;
     if (nt > 0) {
@@ -366,7 +366,17 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         p.cu = cu_seqlens, p.tiles = tiles;
         p.H = H, p.KV = KV, p.group = H / KV, p.window = window, p.acc = acc;
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
-        if ((D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st) : launch_bwd<128>(p, nt, KV, nsplit, st))) return -1;
+        if (wg) {
+            static bool attr_set = false;
+            if (!attr_set) {
+                if (set_smem(bwd_wg_kernel, BWD_WG_SMEM)) return -1;
+                attr_set = true;
+            }
+            bwd_wg_kernel<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, BWD_WG_SMEM, st>>>(p);
+            if (check_launch("backward kernel launch")) return -1;
+        } else if ((D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st) : launch_bwd<128>(p, nt, KV, nsplit, st))) {
+            return -1;
+        }
     }
     convert(dq, dq_acc, nq, 1.0f / sqrtf((float)D), acc, st);
     if (nsplit > 1) {

@@ -1,8 +1,8 @@
 // kernels/cuda/wgmma.cuh — Hopper's warpgroup tensor-core instruction (wgmma.mma_async, sm_90a) for the
-// kernels that use it (kernels/cuda/gemm_wgmma.cuh, kernels/cuda/attention_fwd_wgmma.cuh): shared-memory
+// kernels that use it (kernels/cuda/gemm_wgmma.cuh, kernels/cuda/attention_wgmma.cuh): shared-memory
 // matrix descriptors, the fences, commit and wait, and the instruction at the shapes those kernels take.
-// defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_mma_ss_256,
-//          wg_mma_ss_128, wg_mma_rs_128
+// defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
+//          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128
 //
 // A warpgroup is 4 warps (128 threads) issuing together; its accumulator tile is 64 x N, warp w holding rows
 // 16w .. 16w+15 in mma.sync's C layout per 8 columns: accumulator e of a thread is row 16w + lane/4 +
@@ -56,11 +56,19 @@ __device__ __forceinline__ void wg_fence_proxy() {
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
 }
-// keeps the compiler from moving reads or writes of these registers across an asynchronous wgmma
+// keeps the compiler from moving reads or writes of these registers across an asynchronous wgmma (after
+// the wait: A fragments stay untouched until the wgmma that reads them is done)
 template <int N>
 __device__ __forceinline__ void wg_fence_regs(float d[N]) {
 #pragma unroll
     for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+template <int N>
+__device__ __forceinline__ void wg_fence_frags(uint32_t a[][4]) {
+#pragma unroll
+    for (int i = 0; i < N; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) asm volatile("" : "+r"(a[i][e])::"memory");
 }
 
 // d (this warpgroup's 64 x 256) += A (64 x 16) B (16 x 256), both from shared memory; TA, TB: MN-major (1) or
@@ -122,6 +130,26 @@ __device__ __forceinline__ void wg_mma_ss_128(float d[64], uint64_t da, uint64_t
           "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
           "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
           "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(1), "n"(TA), "n"(TB));
+#else
+    (void)d, (void)da, (void)db;
+#endif
+}
+
+// d (this warpgroup's 64 x 64) += A (64 x 16) B (16 x 64), both from shared memory; TA, TB as above
+template <int TA, int TB>
+__device__ __forceinline__ void wg_mma_ss_64(float d[32], uint64_t da, uint64_t db) {
+#ifdef WG_DEVICE
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, "
+        "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31 "
+        "}, %32, %33, p, 1, 1, %35, %36;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
         : "l"(da), "l"(db), "r"(1), "n"(TA), "n"(TB));
 #else
     (void)d, (void)da, (void)db;

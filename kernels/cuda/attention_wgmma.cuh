@@ -1,0 +1,382 @@
+// kernels/cuda/attention_wgmma.cuh — the forward and backward of causal GQA softmax attention at head dim 128 on
+// Hopper's warpgroup tensor cores (wgmma, sm_90a; kernels/cuda/wgmma.cuh); kernels/cuda/attention.cu
+// launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
+// kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
+// defines: attn::fwd_wg_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
+//          attn::BWD_WG_BN, attn::wga_load
+//
+// One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head); warpgroup w owns rows
+// 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
+// tile, a warpgroup computes S = Q K^T (64 x 128, eight m64n128k16 wgmmas, Q and K K-major in shared
+// memory), masks and exponentiates it in registers, turns the probabilities into bf16 A fragments in
+// place (wgmma's register A layout is mma.sync's, warp by warp) and adds P V (eight more, V MN-major).
+// Q, K and V tiles share one shared-memory layout: 128 rows in two halves of 64 columns (16 KiB each),
+// rows 128 bytes, 16-byte chunk c of row r at chunk c ^ (r & 7) — K-major for Q and K, and for V the
+// MN-major panels (leading offset 16 KiB) of the PV product.
+#ifndef CISPO_KERNELS_CUDA_ATTENTION_WGMMA_CUH
+#define CISPO_KERNELS_CUDA_ATTENTION_WGMMA_CUH
+
+#include "kernels/cuda/attention_bwd.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace attn {
+
+constexpr int FWD_WG_THREADS = 256, FWD_WG_BN = 128, FWD_WG_TILE = 128 * 128 * 2;  // bytes of one tile
+constexpr int FWD_WG_SMEM = 5 * FWD_WG_TILE + 1024;                                  // Q, 2 K, 2 V; alignment
+
+// ROWS rows x 128 columns of a [T, ld] tensor (rows past nvalid: zeros) into the layout above (halves of
+// ROWS x 128 bytes), by 256 threads
+template <int ROWS>
+__device__ __forceinline__ void wga_load(unsigned char *s, const __nv_bfloat16 *g, size_t ld, int nvalid) {
+    for (int i = threadIdx.x; i < ROWS * 16; i += FWD_WG_THREADS) {
+        const int r = i >> 4, cc = i & 15;
+        const bool ok = r < nvalid;
+        cp_async16(s + (cc >> 3) * (ROWS * 128) + r * 128 + 16 * ((cc & 7) ^ (r & 7)),
+                   ok ? g + (size_t)r * ld + cc * 8 : g, ok);
+    }
+}
+
+__global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs p) {
+    constexpr int D = 128, BN = FWD_WG_BN, NB = BN / 8, ND = D / 8;
+    extern __shared__ __align__(1024) unsigned char wga_smem[];
+    unsigned char *sQ = wga_smem + ((1024 - (__cvta_generic_to_shared(wga_smem) & 1023)) & 1023);
+    unsigned char *sK = sQ + FWD_WG_TILE, *sV = sK + 2 * FWD_WG_TILE;  // [2] tiles each
+    const uint32_t aQ = (uint32_t)__cvta_generic_to_shared(sQ), aK = aQ + FWD_WG_TILE, aV = aK + 2 * FWD_WG_TILE;
+
+    const AttnTile tile = p.tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / p.group;
+    const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
+    const int W = p.window;
+    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+              tq = lane % 4;
+
+    const int ke = min(L, r0 + FWD_BM);
+    int kb = W > 0 && r0 - W + 1 > 0 ? r0 - W + 1 : 0;
+    kb -= kb % BN;
+    const int nkt = (ke - kb + BN - 1) / BN;
+
+    const size_t ldq = (size_t)p.H * D, ldk = (size_t)p.KV * D;
+    const __nv_bfloat16 *gq = p.q + (size_t)(t0 + r0) * ldq + (size_t)h * D;
+    const __nv_bfloat16 *gk = p.k + (size_t)t0 * ldk + (size_t)kvh * D;
+    const __nv_bfloat16 *gv = p.v + (size_t)t0 * ldk + (size_t)kvh * D;
+
+    wga_load<128>(sQ, gq, ldq, L - r0);
+    wga_load<128>(sK, gk + (size_t)kb * ldk, ldk, L - kb);
+    wga_load<128>(sV, gv + (size_t)kb * ldk, ldk, L - kb);
+    cp_async_commit();
+
+    // this thread's rows: ra (accumulators e < 2) and ra + 8 (e >= 2)
+    float o[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const int wr_lo = r0 + wgi * 64, wr_hi = wr_lo + 63, ra = wr_lo + warp * 16 + g;
+
+    for (int j = 0; j < nkt; j++) {
+        const int buf = j & 1, c0 = kb + j * BN;
+        if (j + 1 < nkt) {
+            const int cn = c0 + BN;
+            wga_load<128>(sK + (buf ^ 1) * FWD_WG_TILE, gk + (size_t)cn * ldk, ldk, L - cn);
+            wga_load<128>(sV + (buf ^ 1) * FWD_WG_TILE, gv + (size_t)cn * ldk, ldk, L - cn);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        wg_fence_proxy();
+        __syncthreads();
+        const bool skip = c0 > wr_hi || (W > 0 && wr_lo - (c0 + BN - 1) >= W);
+        if (!skip) {
+            float s[64];
+#pragma unroll
+            for (int i = 0; i < 64; i++) s[i] = 0.0f;
+            wg_fence_regs<64>(s);
+            wg_fence();
+#pragma unroll
+            for (int ks = 0; ks < D / 16; ks++) {
+                const uint32_t half = (ks >> 2) * 16384 + (ks & 3) * 32;
+                wg_mma_ss_128<0, 0>(s, wg_desc(aQ + half + wgi * 8192, 16, 1024),
+                                    wg_desc(aK + buf * FWD_WG_TILE + half, 16, 1024));
+            }
+            wg_commit();
+            wg_wait<0>();
+            wg_fence_regs<64>(s);
+            const bool need_mask = c0 + BN - 1 > wr_lo || c0 + BN > L || (W > 0 && wr_hi - c0 >= W);
+#pragma unroll
+            for (int i = 0; i < NB; i++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float x = s[4 * i + e] * p.scale_log2;
+                    if (need_mask) {
+                        const int r = ra + (e / 2) * 8, c = c0 + i * 8 + 2 * tq + (e % 2);
+                        if (c > r || c >= L || (W > 0 && r - c >= W)) x = -INFINITY;
+                    }
+                    s[4 * i + e] = x;
+                }
+#pragma unroll
+            for (int hr = 0; hr < 2; hr++) {
+                float mx = -INFINITY;
+#pragma unroll
+                for (int i = 0; i < NB; i++) mx = fmaxf(mx, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                const float mn = fmaxf(m[hr], mx);
+                const float base = mn == -INFINITY ? 0.0f : mn;  // a row that has seen nothing yet
+                const float alpha = exp2f(m[hr] - base);
+                m[hr] = mn;
+                float sum = 0.0f;
+#pragma unroll
+                for (int i = 0; i < NB; i++) {
+                    s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
+                    s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
+                    sum += s[4 * i + 2 * hr] + s[4 * i + 2 * hr + 1];
+                }
+                l[hr] = l[hr] * alpha + sum;
+#pragma unroll
+                for (int i = 0; i < ND; i++) {
+                    o[4 * i + 2 * hr] *= alpha;
+                    o[4 * i + 2 * hr + 1] *= alpha;
+                }
+            }
+            uint32_t a[BN / 16][4];
+#pragma unroll
+            for (int kk = 0; kk < BN / 16; kk++) {
+                a[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
+                a[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
+                a[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
+                a[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
+            }
+            wg_fence_regs<64>(o);
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < BN / 16; kk++)
+                wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + buf * FWD_WG_TILE + kk * 2048, 16384, 1024));
+            wg_commit();
+            wg_wait<0>();
+            wg_fence_regs<64>(o);
+            wg_fence_frags<BN / 16>(a);
+        }
+        __syncthreads();  // the next prefetch overwrites this buffer
+    }
+
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        float sum = l[hr];
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        const int r = ra + hr * 8;
+        if (r >= L) continue;
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        __nv_bfloat16 *orow = p.o + (size_t)(t0 + r) * ldq + (size_t)h * D;
+#pragma unroll
+        for (int i = 0; i < ND; i++)
+            *reinterpret_cast<uint32_t *>(orow + i * 8 + 2 * tq) =
+                pack_bf16(o[4 * i + 2 * hr] * inv, o[4 * i + 2 * hr + 1] * inv);
+        if (tq == 0) p.lse[(size_t)(t0 + r) * p.H + h] = (m[hr] + log2f(sum)) * LN2;
+    }
+}
+
+// The backward (FlashAttention-2's algorithm 2, as attention_bwd.cuh's bwd_kernel, whose arguments and
+// outputs it shares): one CTA of two warpgroups per (key tile of BWD_WG_BN = 128 keys, kv head, split of the
+// group's query heads); warpgroup w owns keys 64w .. 64w+63 of the tile and walks the query tiles of 64
+// rows that see them. Per query tile: S^T = K Q^T and dP^T = V dO^T (m64n64, K, V, Q, dO K-major), P^T and
+// dS^T = P^T o (dP^T - delta) in registers, then dV += P^T dO and dK += dS^T Q with the probabilities as
+// register A fragments (dO, Q MN-major), dS^T to shared memory, and dQ = dS K (dS^T and K MN-major), each
+// warpgroup 64 of dQ's 128 columns, added to the fp32 buffer with atomics.
+constexpr int BWD_WG_BN = 128, BWD_WG_BM = 64;
+constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a K (V) tile, a Q (dO) tile
+// K, V, Q[2], dO[2], dS^T (128 keys x 64 queries), lse and delta [2][64], alignment
+constexpr int BWD_WG_SMEM = 2 * BWD_WG_KV + 4 * BWD_WG_Q + 128 * 128 + 4 * 64 * 4 + 1024;
+
+__global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs p) {
+    constexpr int D = 128, ND = D / 8, NQ = BWD_WG_BM / 8;
+    extern __shared__ __align__(1024) unsigned char wgb_smem[];
+    unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
+    unsigned char *sV = sK + BWD_WG_KV, *sQ = sV + BWD_WG_KV, *sO = sQ + 2 * BWD_WG_Q, *sS = sO + 2 * BWD_WG_Q;
+    float *sL = reinterpret_cast<float *>(sS + 128 * 128), *sD = sL + 2 * BWD_WG_BM;
+    const uint32_t aK = (uint32_t)__cvta_generic_to_shared(sK), aV = aK + BWD_WG_KV, aQ = aV + BWD_WG_KV,
+                   aO = aQ + 2 * BWD_WG_Q, aS = aO + 2 * BWD_WG_Q;
+
+    const AttnTile tile = p.tiles[blockIdx.x];
+    const int kvh = blockIdx.y;
+    const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, n0 = tile.start;
+    const int W = p.window;
+    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+              tq = lane % 4;
+
+    const int mb = n0 - n0 % BWD_WG_BM;
+    const int last_key = min(L, n0 + BWD_WG_BN) - 1;
+    const int me = W > 0 ? min(L, last_key + W) : L;
+    const int h_lo = kvh * p.group + blockIdx.z * p.heads_per_split;
+    const int nh = min(p.heads_per_split, kvh * p.group + p.group - h_lo);
+    const int nq = (me - mb + BWD_WG_BM - 1) / BWD_WG_BM, nit = nh > 0 ? nq * nh : 0;
+
+    const size_t ldq = (size_t)p.H * D, ldk = (size_t)p.KV * D;
+    wga_load<128>(sK, p.k + (size_t)(t0 + n0) * ldk + (size_t)kvh * D, ldk, L - n0);
+    wga_load<128>(sV, p.v + (size_t)(t0 + n0) * ldk + (size_t)kvh * D, ldk, L - n0);
+
+    auto stage = [&](int it, int b) {
+        const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
+        const size_t off = (size_t)(t0 + m0) * ldq + (size_t)h * D;
+        wga_load<64>(sQ + b * BWD_WG_Q, p.q + off, ldq, L - m0);
+        wga_load<64>(sO + b * BWD_WG_Q, p.dout + off, ldq, L - m0);
+        for (int i = threadIdx.x; i < 2 * BWD_WG_BM; i += FWD_WG_THREADS) {
+            const int r = i % BWD_WG_BM;
+            const bool ok = m0 + r < L;
+            const size_t row = (size_t)(t0 + m0 + r) * p.H + h;
+            if (i < BWD_WG_BM) sL[b * BWD_WG_BM + r] = ok ? p.lse[row] * LOG2E : INFINITY;
+            else sD[b * BWD_WG_BM + r] = ok ? p.delta[row] : 0.0f;
+        }
+    };
+    if (nit > 0) stage(0, 0);
+    cp_async_commit();
+
+    float dk[64], dv[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) dk[i] = dv[i] = 0.0f;
+    const int kr = n0 + wgi * 64 + warp * 16 + g;  // this thread's keys kr and kr + 8
+    const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
+
+    for (int it = 0; it < nit; it++) {
+        const int buf = it & 1;
+        const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
+        if (it + 1 < nit) {
+            stage(it + 1, buf ^ 1);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        wg_fence_proxy();
+        __syncthreads();
+        const uint32_t q_a = aQ + buf * BWD_WG_Q, o_a = aO + buf * BWD_WG_Q;
+        const float *l_s = sL + buf * BWD_WG_BM, *d_s = sD + buf * BWD_WG_BM;
+        const bool need_mask =
+            m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
+
+        float pt[32], ds[32];
+#pragma unroll
+        for (int i = 0; i < 32; i++) pt[i] = ds[i] = 0.0f;
+        wg_fence_regs<32>(pt);
+        wg_fence_regs<32>(ds);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ks++) {
+            const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
+            wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh, 16, 1024), wg_desc(q_a + qh, 16, 1024));
+            wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh, 16, 1024), wg_desc(o_a + qh, 16, 1024));
+        }
+        wg_commit();
+        wg_wait<0>();
+        wg_fence_regs<32>(pt);
+        wg_fence_regs<32>(ds);
+#pragma unroll
+        for (int i = 0; i < NQ; i++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int ql = i * 8 + 2 * tq + (e % 2);
+                float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
+                if (need_mask) {
+                    const int c = kr + (e / 2) * 8, r = m0 + ql;
+                    if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
+                }
+                pt[4 * i + e] = x;
+                ds[4 * i + e] = x * (ds[4 * i + e] - d_s[ql]);
+            }
+        uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
+#pragma unroll
+        for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
+            pa[kk][0] = pack_bf16(pt[8 * kk + 0], pt[8 * kk + 1]);
+            pa[kk][1] = pack_bf16(pt[8 * kk + 2], pt[8 * kk + 3]);
+            pa[kk][2] = pack_bf16(pt[8 * kk + 4], pt[8 * kk + 5]);
+            pa[kk][3] = pack_bf16(pt[8 * kk + 6], pt[8 * kk + 7]);
+            sa[kk][0] = pack_bf16(ds[8 * kk + 0], ds[8 * kk + 1]);
+            sa[kk][1] = pack_bf16(ds[8 * kk + 2], ds[8 * kk + 3]);
+            sa[kk][2] = pack_bf16(ds[8 * kk + 4], ds[8 * kk + 5]);
+            sa[kk][3] = pack_bf16(ds[8 * kk + 6], ds[8 * kk + 7]);
+        }
+        // dS^T rows of this thread (keys srow, srow + 8; queries 8 kk2 + 2 tq ..) into the swizzled tile
+#pragma unroll
+        for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
+#pragma unroll
+            for (int hh = 0; hh < 2; hh++) {  // query chunk 2 kk + hh: sa[kk][2 hh] row g, sa[kk][2 hh + 1] row g+8
+                const int ch = 2 * kk + hh;
+                *reinterpret_cast<uint32_t *>(sS + srow * 128 + 16 * (ch ^ (srow & 7)) + tq * 4) = sa[kk][2 * hh];
+                *reinterpret_cast<uint32_t *>(sS + (srow + 8) * 128 + 16 * (ch ^ ((srow + 8) & 7)) + tq * 4) =
+                    sa[kk][2 * hh + 1];
+            }
+        wg_fence_regs<64>(dv);
+        wg_fence_regs<64>(dk);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
+            wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
+            wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
+        }
+        wg_commit();
+        wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
+        __syncthreads();
+        // dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys
+        float dq[32];
+#pragma unroll
+        for (int i = 0; i < 32; i++) dq[i] = 0.0f;
+        wg_fence_regs<32>(dq);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < BWD_WG_BN / 16; ks++)
+            wg_mma_ss_64<1, 1>(dq, wg_desc(aS + ks * 2048, 8192, 1024), wg_desc(aK + wgi * 16384 + ks * 2048, 16384, 1024));
+        wg_commit();
+        wg_wait<0>();
+        wg_fence_regs<64>(dv);
+        wg_fence_regs<64>(dk);
+        wg_fence_regs<32>(dq);
+        wg_fence_frags<BWD_WG_BM / 16>(pa);
+        wg_fence_frags<BWD_WG_BM / 16>(sa);
+        {
+            const int qa = m0 + warp * 16 + g;
+            float *dqa = p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64;
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const int c = i * 8 + 2 * tq;
+                if (qa < L) atomicAdd(reinterpret_cast<float2 *>(dqa + c), make_float2(dq[4 * i], dq[4 * i + 1]));
+                if (qa + 8 < L)
+                    atomicAdd(reinterpret_cast<float2 *>(dqa + 8 * ldq + c), make_float2(dq[4 * i + 2], dq[4 * i + 3]));
+            }
+        }
+        __syncthreads();  // the next stage overwrites this buffer and dS^T
+    }
+
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const int c = kr + hr * 8;
+        if (c >= L) continue;
+        const size_t off = (size_t)(t0 + c) * ldk + (size_t)kvh * D;
+        if (p.dk_acc) {
+#pragma unroll
+            for (int i = 0; i < ND; i++) {
+                atomicAdd(reinterpret_cast<float2 *>(p.dk_acc + off + i * 8 + 2 * tq),
+                          make_float2(dk[4 * i + 2 * hr] * p.scale, dk[4 * i + 2 * hr + 1] * p.scale));
+                atomicAdd(reinterpret_cast<float2 *>(p.dv_acc + off + i * 8 + 2 * tq),
+                          make_float2(dv[4 * i + 2 * hr], dv[4 * i + 2 * hr + 1]));
+            }
+            continue;
+        }
+#pragma unroll
+        for (int i = 0; i < ND; i++) {
+            uint32_t *pk = reinterpret_cast<uint32_t *>(p.dk + off + i * 8 + 2 * tq);
+            uint32_t *pv = reinterpret_cast<uint32_t *>(p.dv + off + i * 8 + 2 * tq);
+            float k0 = dk[4 * i + 2 * hr] * p.scale, k1 = dk[4 * i + 2 * hr + 1] * p.scale;
+            float v0 = dv[4 * i + 2 * hr], v1 = dv[4 * i + 2 * hr + 1];
+            if (p.acc) {
+                const float2 ok = unpack_bf16(*pk), ov = unpack_bf16(*pv);
+                k0 += ok.x, k1 += ok.y, v0 += ov.x, v1 += ov.y;
+            }
+            *pk = pack_bf16(k0, k1);
+            *pv = pack_bf16(v0, v1);
+        }
+    }
+}
+
+}  // namespace attn
+
+#endif
