@@ -1764,6 +1764,9 @@ static const entry_t fixed_table[] = {
     {OP_attention_backward, b_attention_backward, {8, 2, 128, 0, A}, {0}, LENS(1, 0, 200, 0, 63), 0},
     {OP_attention_backward, b_attention_backward, {4, 1, 64, 16, W}, {0}, LENS(100, 37), 0},
     {OP_attention_backward, b_attention_backward, {1, 1, 128, 0, A}, {0}, LENS(1), 0},
+    // head dim 128 over several 128-key tiles (on sm_90a: the wgmma backward), a window across tiles, GQA
+    {OP_attention_backward, b_attention_backward, {4, 2, 128, 100, W}, {0}, LENS(300, 0, 517), 0},
+    {OP_attention_backward, b_attention_backward, {2, 1, 128, 0, A}, {0}, LENS(700, 129), 0},
     // window 2, not 1: with one key per query P = 1, O = V and dK = 0 exactly, so the normalised error of dK
     // is rounding noise over zero
     {OP_attention_backward, b_attention_backward, {2, 1, 64, 2, W}, {0}, LENS(9, 0, 5), 0},
