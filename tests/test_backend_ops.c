@@ -1853,6 +1853,7 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 8192, 9216, 6144, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {32, 8192, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {8, 8192, 6144, 9216, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul, b_grouped_matmul, {8, 8192, 9216, 6144, 0, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
      CASE_PERF_ONLY | BIG},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},

@@ -7,6 +7,7 @@
 // The op API is row-major; cuBLAS is column-major. A row-major [M,N] matrix is the column-major
 // [N,M] one, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T with the operands swapped.
 #include <cublas_v2.h>
+#include <cudaTypedefs.h>  // the driver API types of cuTensorMapEncodeTiled (found at run time, no libcuda link)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -138,6 +139,81 @@ int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, in
     return 0;
 }
 
+// The driver's tensor-map encoder, looked up once through the runtime (NULL where the driver lacks it).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
+    static int looked = 0;
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = NULL;
+    if (!looked) {
+        looked = 1;
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) ==
+                cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
+        else
+            (void)cudaGetLastError();
+    }
+    return fn;
+}
+
+// A bf16 tensor map of `rank` dims (dims[0] contiguous; strides in bytes of dims 1..), boxes of `box`
+// elements, 128-byte swizzle, zeros out of range. 0, or -1 where the encoder refuses (the caller falls back).
+int tensor_map(WgtMap *m, const void *base, int rank, const cuuint64_t *dims, const cuuint64_t *strides,
+               const cuuint32_t *box) {
+    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
+    if (!enc) return -1;
+    const cuuint32_t es[3] = {1, 1, 1};
+    CUresult r = enc((CUtensorMap *)m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, (cuuint32_t)rank, (void *)base, dims, strides,
+                     box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS ? 0 : -1;
+}
+
+// wgt_forward (TMA-fed) where the maps encode and CISPO_NO_TMA=1 is not set: 1 launched, 0 not (the caller
+// runs wg_forward), -1 a launch error.
+int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
+                       const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
+                       int k, float beta, int pair, long tiles, cudaStream_t st) {
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("CISPO_NO_TMA");
+        off = e && e[0] == '1';
+    }
+    if (off) return 0;
+    static_assert(sizeof(WgtMap) == sizeof(CUtensorMap), "tensor map size");
+    WgtMap ma, mw, mv;
+    const cuuint64_t adims[2] = {(cuuint64_t)k, (cuuint64_t)rows}, astr[1] = {(cuuint64_t)lda * 2};
+    const cuuint32_t abox[2] = {WG_BK, WG_BM};
+    if (tensor_map(&ma, a, 2, adims, astr, abox)) return 0;
+    cuuint64_t wdims[3], wstr[2];
+    cuuint32_t wbox[3];
+    if (trans_w) {  // W_g [n, k]
+        wdims[0] = (cuuint64_t)k, wdims[1] = (cuuint64_t)n, wdims[2] = (cuuint64_t)G;
+        wbox[0] = WG_BK, wbox[1] = WG_BN, wbox[2] = 1;
+    } else {  // W_g [k, n]
+        wdims[0] = (cuuint64_t)n, wdims[1] = (cuuint64_t)k, wdims[2] = (cuuint64_t)G;
+        wbox[0] = 64, wbox[1] = WG_BK, wbox[2] = 1;
+    }
+    wstr[0] = wdims[0] * 2, wstr[1] = (cuuint64_t)n * k * 2;
+    if (tensor_map(&mw, w, 3, wdims, wstr, wbox)) return 0;
+    if (v ? tensor_map(&mv, v, 3, wdims, wstr, wbox) : (mv = mw, 0)) return 0;
+    const char *op = "grouped_matmul_cuda";
+    cudaError_t e;
+    if (trans_w) {
+        e = cudaFuncSetAttribute(wgt_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        wgt_forward<true><<<(unsigned)tiles, WG_THREADS, WG_SMEM, st>>>(ma, mw, mv, c, ldc, offsets, G, n, k, beta,
+                                                                       pair, v != NULL);
+    } else {
+        e = cudaFuncSetAttribute(wgt_forward<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        wgt_forward<false><<<(unsigned)tiles, WG_THREADS, WG_SMEM, st>>>(ma, mw, mv, c, ldc, offsets, G, n, k, beta,
+                                                                        pair, v != NULL);
+    }
+    return 1;
+}
+
 int wg_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                       const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
                       int k, float beta, int pair, cudaStream_t st) {
@@ -145,6 +221,8 @@ int wg_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat1
     long nt = (n + WG_BN - 1) / WG_BN * (v ? 2 : 1);
     long tiles = ((long)(rows + WG_BM - 1) / WG_BM + G) * nt;  // bound on sum_g ceil(rows_g / WG_BM) * nt
     if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
+    int t = wgt_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, tiles, st);
+    if (t) return t < 0 ? -1 : 0;
     cudaError_t e;
     if (trans_w) {
         e = cudaFuncSetAttribute(wg_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);

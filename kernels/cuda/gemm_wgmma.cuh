@@ -2,7 +2,8 @@
 // warpgroup tensor-core instruction (wgmma.mma_async, sm_90a): kernels/cuda/gemm.cu launches them where every
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
-// defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad
+// defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
+//          WgtMap, wg_store_c
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -111,32 +112,11 @@ __device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 
     cp_async_wait<0>();
 }
 
-// gg_forward's op at 128 x 256 tiles (TRANS_W: W_g [n, k], else [k, n]; v: grouped_matmul_pair's second
-// weight, its column tiles after W's). Needs 16-byte rows: lda, k (and n where W_g is [k, n]) multiples of 8.
-template <bool TRANS_W>
-__global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a,
-                                                             int lda, const __nv_bfloat16 *w,
-                                                             const __nv_bfloat16 *v, const int32_t *offsets, int G,
-                                                             int n, int k, float beta, int pair) {
-    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
-    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
-    __shared__ int s_g, s_l, s_mt;
-    const int nt1 = (n + WG_BN - 1) / WG_BN, nt = v ? 2 * nt1 : nt1;
-    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, nt, &s_g, &s_l, &s_mt);
-    __syncthreads();
-    const int g = s_g;
-    if (g < 0) return;
-    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
-    const int r0 = offsets[g] + i * WG_BM, n0 = j * WG_BN;
-    const int mlim = min(WG_BM, offsets[g + 1] - r0), nlim = min(WG_BN, n - n0);
-    const __nv_bfloat16 *wg = (second ? v : w) + (size_t)g * n * k;
-    if (second) c += n;
-    float acc[128];
-#pragma unroll
-    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
-    wg_mainloop<0, TRANS_W ? 0 : 1>(acc, a + (size_t)r0 * lda, lda, mlim, TRANS_W ? wg + (size_t)n0 * k : wg + n0,
-                                    TRANS_W ? k : n, nlim, k, smem);
-    // accumulator e of a thread: row 16 warp + lane/4 + 8 ((e/2) & 1), column 8 (e/4) + 2 (lane & 3) + (e & 1)
+// C[r0 + row, n0 + col] = acc (+ beta C) for the rows < mlim and columns < nlim of a 128 x 256 tile held by
+// two warpgroups; accumulator e of a thread: row 16 warp + lane/4 + 8 ((e/2) & 1), column 8 (e/4) +
+// 2 (lane & 3) + (e & 1). pair: bf16x2 stores.
+__device__ __forceinline__ void wg_store_c(const float acc[128], __nv_bfloat16 *c, int ldc, int r0, int n0, int mlim,
+                                           int nlim, float beta, int pair) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
@@ -162,6 +142,159 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
             }
         }
     }
+}
+
+// gg_forward's op at 128 x 256 tiles (TRANS_W: W_g [n, k], else [k, n]; v: grouped_matmul_pair's second
+// weight, its column tiles after W's). Needs 16-byte rows: lda, k (and n where W_g is [k, n]) multiples of 8.
+template <bool TRANS_W>
+__global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a,
+                                                             int lda, const __nv_bfloat16 *w,
+                                                             const __nv_bfloat16 *v, const int32_t *offsets, int G,
+                                                             int n, int k, float beta, int pair) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ int s_g, s_l, s_mt;
+    const int nt1 = (n + WG_BN - 1) / WG_BN, nt = v ? 2 * nt1 : nt1;
+    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, nt, &s_g, &s_l, &s_mt);
+    __syncthreads();
+    const int g = s_g;
+    if (g < 0) return;
+    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
+    const int r0 = offsets[g] + i * WG_BM, n0 = j * WG_BN;
+    const int mlim = min(WG_BM, offsets[g + 1] - r0), nlim = min(WG_BN, n - n0);
+    const __nv_bfloat16 *wg = (second ? v : w) + (size_t)g * n * k;
+    if (second) c += n;
+    float acc[128];
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    wg_mainloop<0, TRANS_W ? 0 : 1>(acc, a + (size_t)r0 * lda, lda, mlim, TRANS_W ? wg + (size_t)n0 * k : wg + n0,
+                                    TRANS_W ? k : n, nlim, k, smem);
+    wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair);
+}
+
+// ---- the forward fed by the tensor memory accelerator (TMA) ----
+// wgt_forward: wg_forward's op with the operands brought in by TMA (cp.async.bulk.tensor, 128-byte swizzle,
+// out-of-range elements zero) into WG_STAGES stages, each completing on its mbarrier; thread 0 issues the
+// loads of step kt + 3 once both warpgroups are done with step kt - 1 (the wgmmas of step kt stay in flight
+// meanwhile: wgmma.wait_group 1). Tensor maps (kernels/cuda/gemm.cu): A [rows, k] in boxes of 128 rows x 64
+// k; W_g as a 3-d map over the groups, [n, k] in boxes of 256 x 64 (TRANS_W) or [k, n] in four boxes of
+// 64 k x 64 n, one per MN-major panel; a group's rows and columns past n or k load as zeros, never as the
+// next group's. A tile's rows past its group are other groups' tokens, never stored.
+#if defined(WG_DEVICE)
+#define WGT_DEVICE 1
+#endif
+
+__device__ __forceinline__ void wgt_mbar_init(uint32_t bar, int count) {
+#ifdef WGT_DEVICE
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_mbar_init_fence() {
+#ifdef WGT_DEVICE
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+#ifdef WGT_DEVICE
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_mbar_wait(uint32_t bar, uint32_t parity) {
+#ifdef WGT_DEVICE
+    uint32_t done = 0;
+    while (!done)
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_load_2d(uint32_t dst, const void *map, uint32_t bar, int x, int y) {
+#ifdef WGT_DEVICE
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
+                 "[%2];\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y)
+                 : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_load_3d(uint32_t dst, const void *map, uint32_t bar, int x, int y, int z) {
+#ifdef WGT_DEVICE
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, "
+                 "%5}], [%2];\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y), "r"(z)
+                 : "memory");
+#endif
+}
+
+// The tensor maps are CUtensorMap (64-byte aligned, 128 bytes), passed by value.
+struct __align__(64) WgtMap {
+    unsigned char bytes[128];
+};
+
+template <bool TRANS_W>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+    wgt_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw, const __grid_constant__ WgtMap mv,
+                __nv_bfloat16 *c, int ldc, const int32_t *offsets, int G, int n, int k, float beta, int pair,
+                int has_v) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES];
+    __shared__ int s_g, s_l, s_mt;
+    const int nt1 = (n + WG_BN - 1) / WG_BN, nt = has_v ? 2 * nt1 : nt1;
+    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, nt, &s_g, &s_l, &s_mt);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) wgt_mbar_init(smem_addr(&full[st]), 1);
+        wgt_mbar_init_fence();
+    }
+    __syncthreads();
+    const int g = s_g;
+    if (g < 0) return;
+    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
+    const int r0 = offsets[g] + i * WG_BM, n0 = j * WG_BN;
+    const int mlim = min(WG_BM, offsets[g + 1] - r0), nlim = min(WG_BN, n - n0);
+    const void *mb = second ? (const void *)&mv : (const void *)&mw;
+    if (second) c += n;
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
+    const uint32_t base = smem_addr(smem);
+    auto issue = [&](int kt) {
+        const int st = kt % WG_STAGES;
+        const uint32_t bar = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+        wgt_mbar_expect_tx(bar, STAGE);
+        wgt_load_2d(sa, &ma, bar, kt * WG_BK, r0);
+        if (TRANS_W) {
+            wgt_load_3d(sb, mb, bar, kt * WG_BK, n0, g);
+        } else {
+#pragma unroll
+            for (int pnl = 0; pnl < WG_BN / 64; pnl++) wgt_load_3d(sb + pnl * 8192, mb, bar, n0 + 64 * pnl, kt * WG_BK, g);
+        }
+    };
+    if (threadIdx.x == 0)
+        for (int kt = 0; kt < WG_STAGES - 1 && kt < ktiles; kt++) issue(kt);
+    float acc[128];
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int st = kt % WG_STAGES;
+        wgt_mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
+        const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+        wg_fence_regs<128>(acc);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < WG_BK / 16; ks++) {
+            uint64_t da = wg_desc(sa + wgi * 8192 + ks * 32, 16, 1024);
+            uint64_t db = TRANS_W ? wg_desc(sb + ks * 32, 16, 1024) : wg_desc(sb + ks * 2048, 8192, 1024);
+            wg_mma_ss_256<0, TRANS_W ? 0 : 1>(acc, da, db);
+        }
+        wg_commit();
+        wg_wait<1>();
+        wg_fence_regs<128>(acc);
+        __syncthreads();  // both warpgroups are done with step kt - 1: its stage takes step kt + 3
+        if (threadIdx.x == 0 && kt + WG_STAGES - 1 < ktiles) issue(kt + WG_STAGES - 1);
+    }
+    wg_wait<0>();
+    wg_fence_regs<128>(acc);
+    wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair);
 }
 
 // gg_wgrad's op at 128 x 256 tiles of dW_g (blockIdx.y over n, blockIdx.x over k, blockIdx.z the group):
