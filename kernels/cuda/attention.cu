@@ -299,7 +299,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.cu = cu_seqlens, p.tiles = tiles;
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
-    if (D == 128 && attn_rows == 0 && wgmma_ready_cuda()) {
+    if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
         static bool attr_set = false;
         if (!attr_set) {
             if (set_smem(fwd_wg_kernel, FWD_WG_SMEM)) return -1;
@@ -339,7 +339,7 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
                                                                       (const __nv_bfloat16 *)o, rows);
     if (check_launch("delta kernel launch")) return -1;
 
-    const bool wg = D == 128 && wgmma_ready_cuda();
+    const bool wg = D == 128 && wgmma_ready_cuda(WGMMA_ATTENTION);
     int nt = build_tiles(tiles, cu_host, nseq, wg ? BWD_WG_BN : BWD_BN, window, 0, st);
     if (nt < 0) return -1;
     int nsplit = 1;

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "base/common.h"  // C header without C++ guards
@@ -78,21 +79,24 @@ extern "C" int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const vo
                    t, CUDA_R_32F, "matmul_wgrad_cuda");
 }
 
-// The wgmma kernels (grouped GEMMs, attention forward): built for sm_90a (CMake's default architecture) and
-// run on a card of compute capability 9.x; CISPO_NO_WGMMA=1 in the environment keeps the mma.sync kernels
-// (for comparison). The answer is the first call's, for the device current then.
-extern "C" int wgmma_ready_cuda(void) {
+// The wgmma kernels (grouped GEMMs, attention): built for sm_90a (CMake's default architecture) and run on a
+// card of compute capability 9.x. CISPO_NO_WGMMA in the environment keeps the mma.sync kernels (for
+// comparison): 1 everywhere, "gemm" or "attention" for those kernels only. The answer is the first call's,
+// for the device current then.
+extern "C" int wgmma_ready_cuda(int which) {
 #if defined(CISPO_WGMMA)
-    static int avail = -1;
+    static int avail = -1, off_gemm = 0, off_attn = 0;
     if (avail < 0) {
         int dev = 0, major = 0;
         const char *off = getenv("CISPO_NO_WGMMA");
         avail = cudaGetDevice(&dev) == cudaSuccess &&
-                cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major == 9 &&
-                !(off && off[0] == '1');
+                cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major == 9;
+        if (off && (!strcmp(off, "1") || !strcmp(off, "gemm"))) off_gemm = 1;
+        if (off && (!strcmp(off, "1") || !strcmp(off, "attention"))) off_attn = 1;
     }
-    return avail;
+    return avail && !(which == WGMMA_GEMM ? off_gemm : off_attn);
 #else
+    (void)which;
     return 0;
 #endif
 }
@@ -243,7 +247,7 @@ int wg_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat1
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
            const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
            cudaStream_t st) {
-    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda())
+    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda(WGMMA_GEMM))
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     if ((long)rows <= 24L * G)
         return gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta,
@@ -301,7 +305,7 @@ extern "C" int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, 
     if (G > 65535) return cispo_fail("%s: G = %d groups (at most 65535)", op, G);
     int vec = aligned16(dc) && aligned16(a) && lddc % 8 == 0 && lda % 8 == 0 && n % 8 == 0 && k % 8 == 0;
     int pair = ((uintptr_t)dw & 7) == 0 && k % 2 == 0;  // float2 read-add-write
-    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda()) {
+    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda(WGMMA_GEMM)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
         cudaError_t e = cudaFuncSetAttribute(wg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);

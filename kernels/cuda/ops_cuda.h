@@ -39,9 +39,12 @@ int matmul_cuda(void *blas, void *c, const void *a, const void *bm, int m, int n
 int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc,
                       int dtype, cudaStream_t st);
 size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k);
-// 1 where the kernels on Hopper's wgmma run: built for sm_90a, a compute-capability 9 card current, and
-// CISPO_NO_WGMMA=1 not in the environment (then the mma.sync kernels run everywhere, for comparison).
-int wgmma_ready_cuda(void);
+// 1 where the kernels on Hopper's wgmma run (which: WGMMA_GEMM, the grouped expert GEMMs; WGMMA_ATTENTION,
+// softmax attention at head dim 128): built for sm_90a, a compute-capability 9 card current, and not turned
+// off by CISPO_NO_WGMMA in the environment (1: both; gemm or attention: those; the mma.sync kernels run
+// instead, for comparison).
+enum { WGMMA_GEMM = 0, WGMMA_ATTENTION = 1 };
+int wgmma_ready_cuda(int which);
 int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                         const int32_t *offsets, int G, int rows, int n, int k, float beta, int dtype, void *ws,
                         size_t ws_bytes, cudaStream_t st);
