@@ -45,7 +45,7 @@ for bench in ${BENCH-generate precision train sft}; do
         part train ${TRAIN_LIMIT:-180} env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh
         grep -A30 "== summary" "$out/train.log" | head -20 ;;
     sft)
-        part sft ${SFT_LIMIT:-150} build-gpu/cispo train configs/demo.yaml model=configs/models/bench-1b.yaml \
+        part sft ${SFT_LIMIT:-300} build-gpu/cispo train configs/demo.yaml model=configs/models/bench-1b.yaml \
             device=cuda sft_steps=300 sft_lr=3e-4 steps=0 eval_size=200 recompute=true out=/tmp/sft-bench1b-$$
         grep -E "^memory|held-out|sft +300" "$out/sft.log" ;;
     *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft)"; fails=$((fails + 1)) ;;

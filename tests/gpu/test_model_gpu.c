@@ -38,7 +38,7 @@ static backend_t gpu;
                              // tensor's gradient on the CPU: where a gradient is that sensitive to bf16-sized
                              // perturbations (the noise gathered through many layers), the bf16 activations
                              // move it as much. For an expert's tensors, the most any of the expert's three
-                             // moves (rope_yarn's layer-0 expert 2 on the H100 at 710d568: w3 at 1.01 of its
+                             // moves (rope_yarn's layer-0 expert 2 on the H100 at b9f2f71: w3 at 1.01 of its
                              // own bound, where rounding moved that expert's w1 by 0.114)
 #define TOL_GRAD_KINK 0.25   // the tensors whose products feed an activation whose derivative jumps (relu,
                              // relu6, leaky_relu, hardswish, gelu_10: an expert's w1, a lightning layer's qkv):
@@ -50,7 +50,7 @@ static backend_t gpu;
                              // router's weight too: its gradient sums dy . ye over a layer's few routed
                              // tokens through the softmax's Jacobian, a small difference of terms whose dy
                              // passed the later layers' kinks (rope_yarn's layer-0 router: 0.068 on the H200
-                             // at 71c1827, 1.13 times the 0.06 bound)
+                             // at a010d58, 1.13 times the 0.06 bound)
 #define TOL_UPDATE_REL 0.35  // three AdamW updates: ||dp_gpu - dp_cpu|| / ||dp_cpu|| (Adam's sign noise)
 #define TOL_DECODE 0.05      // decode vs the GPU training forward, max |dlogp|
 
