@@ -10,7 +10,8 @@
 //     fp32 forward of the same tokens: decode is as exact as the training forward (mean and max |diff|
 //     to fp32 within DECODE_VS_FWD times the forward's, plus a floor);
 //  3. continuous batching with mixed lengths, chunked prefill and a KV pool too small for all
-//     sequences at once (sequences wait, finish out of order, every block comes back) against each
+//     sequences at once (sequences wait, finish out of order, every block comes back): the log-probs
+//     against the GPU training forward (max |diff| within twice part 2's), and the tokens against each
 //     sequence generated alone with its seed: bf16 sums differ with the batch shape (cuBLAS picks its
 //     kernels by size) and with prefill chunking, so the two runs may part where the draw falls near a
 //     boundary of the sampling distribution. Rule: tokens are equal up to the first difference, and there
@@ -240,6 +241,7 @@ int main(void) {
     for (size_t i = 0; i < table.n_floats; i++) params[i] *= 3.0f;
     const int V = cfg.vocab_size;
     double p_noise = 0;  // part 2's largest probability error of decode against fp32 (part 3's other bound)
+    double fwd_max = 0;  // part 2's largest |dlogp| of decode against the GPU training forward
 
     // 2. >= 100K decoded tokens against the GPU training forward
     {
@@ -289,6 +291,7 @@ int main(void) {
                "Pearson(p) %.6f\n", cnt, mx, worst_at, sum / n, r);
         printf("against the CPU fp32 forward: decode max %.3g mean %.3g; GPU training forward max %.3g mean %.3g; "
                "largest |p_decode - p_fp32| %.3g\n", dmx, dsum / n, fmx, fsum / n, p_noise);
+        fwd_max = mx;
         test_check(cnt >= 100000, "%ld tokens compared (>= 100K)", cnt);
         test_check(r >= PEARSON_MIN, "Pearson correlation of probabilities %.6f >= %.3f", r, PEARSON_MIN);
         TEST_LE(dsum / n, DECODE_VS_FWD * fsum / n + DECODE_FLOOR, "decode as exact as the training forward: mean |dlogp| "
@@ -323,9 +326,18 @@ int main(void) {
                    "the pool filled (%ld waits, %ld preemptions) and every block came back", st.waits, st.preemptions);
         infer_free(e);
         int same = 0, ties = 0, shared = 0, total = 0;
-        double worst_tie = 0, tie_limit = fmax(TIE_EPS, 2 * p_noise);
+        double worst_tie = 0, tie_limit = fmax(TIE_EPS, 2 * p_noise), reuse_max = 0;
         model_t *mc = model_create(&cfg, params, 260);
+        int32_t *seq = cispo_malloc(sizeof(int32_t) * 260);
+        float *lp = cispo_malloc(sizeof(float) * 260);
         for (int i = 0; i < NP; i++) {
+            // the batched run's log-probs (sequences in reused slots and blocks, prefilled in chunks beside
+            // others' decode) against the GPU training forward of the same tokens, as in part 2
+            memcpy(seq, pp[i], sizeof(int32_t) * (size_t)pl[i]);
+            memcpy(seq + pl[i], all[i].tokens, sizeof(int32_t) * (size_t)all[i].n_tokens);
+            model_seq_logprobs(m, seq, pl[i] + all[i].n_tokens, lp);
+            for (int t = 0; t < all[i].n_tokens; t++)
+                reuse_max = fmax(reuse_max, fabs((double)all[i].logp[t] - lp[pl[i] - 1 + t]));
             rollout_config_t r1 = rc;
             r1.prefill_chunk = 0;
             infer_t *e1 = infer_create(m, 1, 260);
@@ -350,8 +362,13 @@ int main(void) {
             rollout_sample_free(&one), rollout_sample_free(&all[i]);
         }
         model_free(mc);
+        free(seq), free(lp);
         printf("continuous batching: %d of %d sequences equal their run alone, %d part at a near-tie (worst %.3g of "
                "the draw); %d of %d tokens before the parting\n", same, NP, ties, worst_tie, shared, total);
+        printf("continuous batching: decode vs GPU training forward max |dlogp| %.3g (part 2's %.3g)\n", reuse_max,
+               fwd_max);
+        TEST_LE(reuse_max, fmax(2 * fwd_max, 0.1), "log-probs of sequences in reused slots against the training "
+                "forward: max |dlogp| %.3g (part 2's %.3g)", reuse_max, fwd_max);
         test_check(same + ties == NP, "batched == alone up to near-ties of the sampler (%d equal + %d near-ties of %d; "
                    "worst %.3g, limit %.3g)", same, ties, NP, worst_tie, tie_limit);
         rollout_config_t big = rc;
