@@ -16,7 +16,9 @@
 //     its chunk c (m = 8c .. 8c+7 of the panel) at 16*(c ^ (k & 7)); descriptor leading offset 8192 bytes
 //     (panel to panel), stride 1024 bytes (8 k rows); the K steps start 2048 bytes apart.
 // Elements out of range (past a group's rows, past n or k) load as zeros; each output element is one fp32
-// sum over k in one wgmma chain. The tile order and the epilogue follow gg_forward and gg_wgrad.
+// sum over k in one wgmma chain. The tile order and the epilogue follow gg_forward and gg_wgrad. wgt_forward
+// (below) is wg_forward with the same shared-memory layouts filled by the TMA instead of cp.async; the host
+// launches it first and wg_forward where the tensor maps cannot be made.
 #ifndef CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 #define CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 
