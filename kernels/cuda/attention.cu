@@ -100,21 +100,22 @@ int build_tiles(AttnTile *dev, const int32_t *cu_host, int nseq, int bs, int win
     return n;
 }
 
+// The kernel's dynamic shared-memory limit raised to `bytes`, once (*done: the caller's flag for that kernel;
+// the attribute is per function).
 template <typename F>
-int set_smem(F kern, int bytes) {
+int set_smem(F kern, int bytes, bool *done) {
+    if (*done) return 0;
     if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess)
         return check_launch("cudaFuncSetAttribute");
+    *done = true;
     return 0;
 }
 
 template <int D, int MT>
 int launch_fwd(const FwdArgs &p, int ntiles, int H, cudaStream_t st) {
     constexpr int smem = fwd_smem_bytes<D, MT>();
-    static bool attr_set = false; // per template instance; the attribute is per function
-    if (!attr_set) {
-        if (set_smem(fwd_kernel<D, MT>, smem)) return -1;
-        attr_set = true;
-    }
+    static bool attr_set = false;  // per kernel
+    if (set_smem(fwd_kernel<D, MT>, smem, &attr_set)) return -1;
     fwd_kernel<D, MT><<<dim3(ntiles, H), fwd_threads<MT>(), smem, st>>>(p);
     return check_launch("forward kernel launch");
 }
@@ -130,11 +131,8 @@ int fwd_mt(int D, int knob) {
 template <int D>
 int launch_bwd(const BwdArgs &p, int ntiles, int KV, int nsplit, cudaStream_t st) {
     constexpr int smem = bwd_smem_bytes<D>();
-    static bool attr_set = false;
-    if (!attr_set) {
-        if (set_smem(bwd_kernel<D>, smem)) return -1;
-        attr_set = true;
-    }
+    static bool attr_set = false;  // per kernel
+    if (set_smem(bwd_kernel<D>, smem, &attr_set)) return -1;
     bwd_kernel<D><<<dim3(ntiles, KV, nsplit), BWD_THREADS, smem, st>>>(p);
     return check_launch("backward kernel launch");
 }
@@ -300,11 +298,8 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
     if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
-        static bool attr_set = false;
-        if (!attr_set) {
-            if (set_smem(fwd_wg_kernel, FWD_WG_SMEM)) return -1;
-            attr_set = true;
-        }
+        static bool attr_set = false;  // per kernel
+        if (set_smem(fwd_wg_kernel, FWD_WG_SMEM, &attr_set)) return -1;
         fwd_wg_kernel<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_SMEM, st>>>(p);
         return check_launch("forward kernel launch");
     }
@@ -367,11 +362,8 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         p.H = H, p.KV = KV, p.group = H / KV, p.window = window, p.acc = acc;
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
         if (wg) {
-            static bool attr_set = false;
-            if (!attr_set) {
-                if (set_smem(bwd_wg_kernel, BWD_WG_SMEM)) return -1;
-                attr_set = true;
-            }
+            static bool attr_set = false;  // per kernel
+            if (set_smem(bwd_wg_kernel, BWD_WG_SMEM, &attr_set)) return -1;
             bwd_wg_kernel<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, BWD_WG_SMEM, st>>>(p);
             if (check_launch("backward kernel launch")) return -1;
         } else if ((D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st) : launch_bwd<128>(p, nt, KV, nsplit, st))) {

@@ -1,7 +1,7 @@
 // kernels/cuda/attention_bwd.cuh — the backward kernel of causal GQA softmax attention
 // (FlashAttention-2 scheme: Dao 2023, algorithm 2), tensor cores through mma.sync m16n8k16.
-// defines: attn::BwdArgs, attn::bwd_kernel, attn::bwd_smem_bytes, attn::BWD_BM, attn::BWD_BN,
-//          attn::BWD_THREADS
+// defines: attn::BwdArgs, attn::bwd_kernel, attn::bwd_store_dkdv, attn::bwd_smem_bytes, attn::BWD_BM,
+//          attn::BWD_BN, attn::BWD_THREADS
 //
 // One CTA per (key tile of BWD_BN rows of one sequence, kv head); 4 warps, each owning 16 keys.
 // It walks the query tiles (BWD_BM rows) that can see its keys, for every query head of the kv
@@ -38,6 +38,46 @@ struct BwdArgs {
 template <int D>
 constexpr int bwd_smem_bytes() {
     return (2 * BWD_BN + 4 * BWD_BM) * (D + 8) * 2 + BWD_BN * (BWD_BM + 8) * 2 + 4 * BWD_BM * 4;
+}
+
+// A thread's dK (taking its 1/sqrt(D) here) and dV for keys kr and kr + 8 of the sequence at t0, columns
+// 8 i + 2 tq (+1): element 4 i + 2 hr (+1) of dk, dv, hr = 0 for kr and 1 for kr + 8 (mma.sync's C layout,
+// also wgmma's accumulator layout). Added to the fp32 buffers when the group's heads are split over CTAs,
+// else written (or added, p.acc) as bf16.
+template <int D>
+__device__ __forceinline__ void bwd_store_dkdv(const BwdArgs &p, const float *dk, const float *dv, int kr, int L,
+                                               int t0, int kvh, int tq) {
+    constexpr int ND = D / 8;
+    const size_t ldk = (size_t)p.KV * D;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const int c = kr + hr * 8;
+        if (c >= L) continue;
+        const size_t off = (size_t)(t0 + c) * ldk + (size_t)kvh * D;
+        if (p.dk_acc) {
+#pragma unroll
+            for (int i = 0; i < ND; i++) {
+                atomicAdd(reinterpret_cast<float2 *>(p.dk_acc + off + i * 8 + 2 * tq),
+                          make_float2(dk[4 * i + 2 * hr] * p.scale, dk[4 * i + 2 * hr + 1] * p.scale));
+                atomicAdd(reinterpret_cast<float2 *>(p.dv_acc + off + i * 8 + 2 * tq),
+                          make_float2(dv[4 * i + 2 * hr], dv[4 * i + 2 * hr + 1]));
+            }
+            continue;
+        }
+#pragma unroll
+        for (int i = 0; i < ND; i++) {
+            uint32_t *pk = reinterpret_cast<uint32_t *>(p.dk + off + i * 8 + 2 * tq);
+            uint32_t *pv = reinterpret_cast<uint32_t *>(p.dv + off + i * 8 + 2 * tq);
+            float k0 = dk[4 * i + 2 * hr] * p.scale, k1 = dk[4 * i + 2 * hr + 1] * p.scale;
+            float v0 = dv[4 * i + 2 * hr], v1 = dv[4 * i + 2 * hr + 1];
+            if (p.acc) {
+                const float2 ok = unpack_bf16(*pk), ov = unpack_bf16(*pv);
+                k0 += ok.x, k1 += ok.y, v0 += ov.x, v1 += ov.y;
+            }
+            *pk = pack_bf16(k0, k1);
+            *pv = pack_bf16(v0, v1);
+        }
+    }
 }
 
 template <int D>
@@ -235,37 +275,7 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) bwd_kernel(const BwdArgs p) {
         __syncthreads(); // the next stage overwrites this buffer and dS^T
     }
 
-    // dK (with its 1/sqrt(D)) and dV rows of this warp: added to the fp32 buffers when the group's
-    // heads are split over CTAs, else written (or added) as bf16
-#pragma unroll
-    for (int hr = 0; hr < 2; hr++) {
-        const int c = kr + hr * 8;
-        if (c >= L) continue;
-        const size_t off = (size_t)(t0 + c) * ldk + (size_t)kvh * D;
-        if (p.dk_acc) {
-#pragma unroll
-            for (int i = 0; i < ND; i++) {
-                atomicAdd(reinterpret_cast<float2 *>(p.dk_acc + off + i * 8 + 2 * tq),
-                          make_float2(dk[i][2 * hr] * p.scale, dk[i][2 * hr + 1] * p.scale));
-                atomicAdd(reinterpret_cast<float2 *>(p.dv_acc + off + i * 8 + 2 * tq),
-                          make_float2(dv[i][2 * hr], dv[i][2 * hr + 1]));
-            }
-            continue;
-        }
-#pragma unroll
-        for (int i = 0; i < ND; i++) {
-            uint32_t *pk = reinterpret_cast<uint32_t *>(p.dk + off + i * 8 + 2 * tq);
-            uint32_t *pv = reinterpret_cast<uint32_t *>(p.dv + off + i * 8 + 2 * tq);
-            float k0 = dk[i][2 * hr] * p.scale, k1 = dk[i][2 * hr + 1] * p.scale;
-            float v0 = dv[i][2 * hr], v1 = dv[i][2 * hr + 1];
-            if (p.acc) {
-                const float2 ok = unpack_bf16(*pk), ov = unpack_bf16(*pv);
-                k0 += ok.x, k1 += ok.y, v0 += ov.x, v1 += ov.y;
-            }
-            *pk = pack_bf16(k0, k1);
-            *pv = pack_bf16(v0, v1);
-        }
-    }
+    bwd_store_dkdv<D>(p, &dk[0][0], &dv[0][0], kr, L, t0, kvh, tq);
 }
 
 } // namespace attn

@@ -189,7 +189,7 @@ constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a
 constexpr int BWD_WG_SMEM = 2 * BWD_WG_KV + 4 * BWD_WG_Q + 128 * 128 + 4 * 64 * 4 + 1024;
 
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs p) {
-    constexpr int D = 128, ND = D / 8, NQ = BWD_WG_BM / 8;
+    constexpr int D = 128, NQ = BWD_WG_BM / 8;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
     unsigned char *sV = sK + BWD_WG_KV, *sQ = sV + BWD_WG_KV, *sO = sQ + 2 * BWD_WG_Q, *sS = sO + 2 * BWD_WG_Q;
@@ -346,35 +346,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         __syncthreads();  // the next stage overwrites this buffer and dS^T
     }
 
-#pragma unroll
-    for (int hr = 0; hr < 2; hr++) {
-        const int c = kr + hr * 8;
-        if (c >= L) continue;
-        const size_t off = (size_t)(t0 + c) * ldk + (size_t)kvh * D;
-        if (p.dk_acc) {
-#pragma unroll
-            for (int i = 0; i < ND; i++) {
-                atomicAdd(reinterpret_cast<float2 *>(p.dk_acc + off + i * 8 + 2 * tq),
-                          make_float2(dk[4 * i + 2 * hr] * p.scale, dk[4 * i + 2 * hr + 1] * p.scale));
-                atomicAdd(reinterpret_cast<float2 *>(p.dv_acc + off + i * 8 + 2 * tq),
-                          make_float2(dv[4 * i + 2 * hr], dv[4 * i + 2 * hr + 1]));
-            }
-            continue;
-        }
-#pragma unroll
-        for (int i = 0; i < ND; i++) {
-            uint32_t *pk = reinterpret_cast<uint32_t *>(p.dk + off + i * 8 + 2 * tq);
-            uint32_t *pv = reinterpret_cast<uint32_t *>(p.dv + off + i * 8 + 2 * tq);
-            float k0 = dk[4 * i + 2 * hr] * p.scale, k1 = dk[4 * i + 2 * hr + 1] * p.scale;
-            float v0 = dv[4 * i + 2 * hr], v1 = dv[4 * i + 2 * hr + 1];
-            if (p.acc) {
-                const float2 ok = unpack_bf16(*pk), ov = unpack_bf16(*pv);
-                k0 += ok.x, k1 += ok.y, v0 += ov.x, v1 += ov.y;
-            }
-            *pk = pack_bf16(k0, k1);
-            *pv = pack_bf16(v0, v1);
-        }
-    }
+    bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
 }
 
 }  // namespace attn

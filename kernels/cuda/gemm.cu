@@ -143,6 +143,12 @@ int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, in
     return 0;
 }
 
+// The wgmma kernels take a grouped GEMM whose rows take 16-byte loads (vec) and whose groups average at least
+// WG_MIN_ROWS rows (training and prefill; decode keeps the mma.sync kernels).
+bool use_wgmma(int vec, int rows, int G) {
+    return vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda(WGMMA_GEMM);
+}
+
 // The driver's tensor-map encoder, looked up once through the runtime (NULL where the driver lacks it).
 PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
     static int looked = 0;
@@ -243,11 +249,11 @@ int wg_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat1
 }
 
 // a few rows per group on average (decode): the skinny tiles (bit-identical results); many (training):
-// the wgmma kernel where it runs and the rows take 16-byte loads
+// the wgmma kernels (use_wgmma)
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
            const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
            cudaStream_t st) {
-    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda(WGMMA_GEMM))
+    if (use_wgmma(vec, rows, G))
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     if ((long)rows <= 24L * G)
         return gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta,
@@ -305,7 +311,7 @@ extern "C" int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, 
     if (G > 65535) return cispo_fail("%s: G = %d groups (at most 65535)", op, G);
     int vec = aligned16(dc) && aligned16(a) && lddc % 8 == 0 && lda % 8 == 0 && n % 8 == 0 && k % 8 == 0;
     int pair = ((uintptr_t)dw & 7) == 0 && k % 2 == 0;  // float2 read-add-write
-    if (vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda(WGMMA_GEMM)) {
+    if (use_wgmma(vec, rows, G)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
         cudaError_t e = cudaFuncSetAttribute(wg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);

@@ -1,7 +1,8 @@
 // kernels/cuda/gemm_grouped.cuh — the grouped bf16 GEMM kernels of the MoE experts (kernels/cuda/gemm.cu
 // launches them): mma.sync m16n8k16 tensor cores, fp32 accumulation, a 4-stage cp.async pipeline.
 // defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, GG_SKINNY_BM, GG_SKINNY_STAGES, gg_smem_bytes, gg_forward,
-//          gg_wgrad, gg_find_tile, cp_async16, cp_async_commit, cp_async_wait, smem_addr
+//          gg_wgrad, gg_find_tile, gg_store_c2, gg_store_dw2, cp_async16, cp_async_commit, cp_async_wait,
+//          smem_addr
 //
 // A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Groups of a few
 // rows each (decode: a batch of 64 tokens spreads 2 or 8 rows over each expert) take the skinny shape of
@@ -173,6 +174,38 @@ __device__ __forceinline__ void gg_mainloop(float acc[BM / 32][4][4], const __nv
     cp_async_wait<0>();
 }
 
+// Columns col and col + 1 (those < nlim) of one row of C (cr: the row at the tile's first column) = v, plus
+// beta times C's old value where beta != 0. pair: one bf16x2 access (col even, the row 4-byte aligned).
+__device__ __forceinline__ void gg_store_c2(__nv_bfloat16 *cr, int col, int nlim, float v0, float v1, float beta,
+                                            int pair) {
+    if (pair && col + 1 < nlim) {
+        __nv_bfloat162 *p2 = (__nv_bfloat162 *)(cr + col);
+        if (beta != 0.0f) {
+            float2 o = __bfloat1622float2(*p2);
+            v0 += beta * o.x;
+            v1 += beta * o.y;
+        }
+        *p2 = __floats2bfloat162_rn(v0, v1);
+    } else {
+        if (col < nlim) cr[col] = __float2bfloat16(beta != 0.0f ? v0 + beta * __bfloat162float(cr[col]) : v0);
+        if (col + 1 < nlim)
+            cr[col + 1] = __float2bfloat16(beta != 0.0f ? v1 + beta * __bfloat162float(cr[col + 1]) : v1);
+    }
+}
+
+// The same for a row of an fp32 weight gradient: written (add 0) or added to. pair: one float2 access.
+__device__ __forceinline__ void gg_store_dw2(float *dr, int col, int nlim, float v0, float v1, int add, int pair) {
+    if (pair && col + 1 < nlim) {
+        float2 *p2 = (float2 *)(dr + col), o = add ? *p2 : make_float2(0.0f, 0.0f);
+        o.x += v0;
+        o.y += v1;
+        *p2 = o;
+    } else {
+        if (col < nlim) dr[col] = add ? dr[col] + v0 : v0;
+        if (col + 1 < nlim) dr[col + 1] = add ? dr[col + 1] + v1 : v1;
+    }
+}
+
 // Warp 0 of a CTA: the group g holding linear tile L of a grouped launch whose group g has
 // ceil(rows_g / bm) row tiles times nt column tiles, L's index l within that group and the group's row
 // tile count mt (a scan of per-group tile counts, 32 groups at a time). g = -1: L is past the last tile.
@@ -249,23 +282,8 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
             __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
 #pragma unroll
             for (int ni = 0; ni < 4; ni++) {
-                int col = wn * 32 + ni * 8 + 2 * tig;
-                float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
-                if (pair && col + 1 < nlim) {
-                    __nv_bfloat162 *p2 = (__nv_bfloat162 *)(cr + col);
-                    if (beta != 0.0f) {
-                        float2 o = __bfloat1622float2(*p2);
-                        v0 += beta * o.x;
-                        v1 += beta * o.y;
-                    }
-                    *p2 = __floats2bfloat162_rn(v0, v1);
-                } else {
-                    if (col < nlim)
-                        cr[col] = __float2bfloat16(beta != 0.0f ? v0 + beta * __bfloat162float(cr[col]) : v0);
-                    if (col + 1 < nlim)
-                        cr[col + 1] =
-                            __float2bfloat16(beta != 0.0f ? v1 + beta * __bfloat162float(cr[col + 1]) : v1);
-                }
+                gg_store_c2(cr, wn * 32 + ni * 8 + 2 * tig, nlim, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1], beta,
+                            pair);
             }
         }
 }
@@ -311,17 +329,7 @@ __global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfl
             float *dr = dwg + (size_t)(m0 + row) * k + n0;
 #pragma unroll
             for (int ni = 0; ni < 4; ni++) {
-                int col = wn * 32 + ni * 8 + 2 * tig;
-                float v0 = acc[mi][ni][2 * h], v1 = acc[mi][ni][2 * h + 1];
-                if (pair && col + 1 < nlim) {
-                    float2 *p2 = (float2 *)(dr + col), o = add ? *p2 : make_float2(0.0f, 0.0f);
-                    o.x += v0;
-                    o.y += v1;
-                    *p2 = o;
-                } else {
-                    if (col < nlim) dr[col] = add ? dr[col] + v0 : v0;
-                    if (col + 1 < nlim) dr[col + 1] = add ? dr[col + 1] + v1 : v1;
-                }
+                gg_store_dw2(dr, wn * 32 + ni * 8 + 2 * tig, nlim, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1], add, pair);
             }
         }
 }

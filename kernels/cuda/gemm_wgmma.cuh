@@ -127,21 +127,7 @@ __device__ __forceinline__ void wg_store_c(const float acc[128], __nv_bfloat16 *
         __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
 #pragma unroll
         for (int jb = 0; jb < 32; jb++) {
-            int col = jb * 8 + 2 * (lane & 3);
-            float v0 = acc[4 * jb + 2 * h], v1 = acc[4 * jb + 2 * h + 1];
-            if (pair && col + 1 < nlim) {
-                __nv_bfloat162 *p2 = (__nv_bfloat162 *)(cr + col);
-                if (beta != 0.0f) {
-                    float2 o = __bfloat1622float2(*p2);
-                    v0 += beta * o.x;
-                    v1 += beta * o.y;
-                }
-                *p2 = __floats2bfloat162_rn(v0, v1);
-            } else {
-                if (col < nlim) cr[col] = __float2bfloat16(beta != 0.0f ? v0 + beta * __bfloat162float(cr[col]) : v0);
-                if (col + 1 < nlim)
-                    cr[col + 1] = __float2bfloat16(beta != 0.0f ? v1 + beta * __bfloat162float(cr[col + 1]) : v1);
-            }
+            gg_store_c2(cr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], beta, pair);
         }
     }
 }
@@ -182,27 +168,23 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
 // k; W_g as a 3-d map over the groups, [n, k] in boxes of 256 x 64 (TRANS_W) or [k, n] in four boxes of
 // 64 k x 64 n, one per MN-major panel; a group's rows and columns past n or k load as zeros, never as the
 // next group's. A tile's rows past its group are other groups' tokens, never stored.
-#if defined(WG_DEVICE)
-#define WGT_DEVICE 1
-#endif
-
 __device__ __forceinline__ void wgt_mbar_init(uint32_t bar, int count) {
-#ifdef WGT_DEVICE
+#ifdef WG_DEVICE
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 #endif
 }
 __device__ __forceinline__ void wgt_mbar_init_fence() {
-#ifdef WGT_DEVICE
+#ifdef WG_DEVICE
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 #endif
 }
 __device__ __forceinline__ void wgt_mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-#ifdef WGT_DEVICE
+#ifdef WG_DEVICE
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 #endif
 }
 __device__ __forceinline__ void wgt_mbar_wait(uint32_t bar, uint32_t parity) {
-#ifdef WGT_DEVICE
+#ifdef WG_DEVICE
     uint32_t done = 0;
     while (!done)
         asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
@@ -212,7 +194,7 @@ __device__ __forceinline__ void wgt_mbar_wait(uint32_t bar, uint32_t parity) {
 #endif
 }
 __device__ __forceinline__ void wgt_load_2d(uint32_t dst, const void *map, uint32_t bar, int x, int y) {
-#ifdef WGT_DEVICE
+#ifdef WG_DEVICE
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
                  "[%2];\n" ::"r"(dst),
                  "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y)
@@ -220,7 +202,7 @@ __device__ __forceinline__ void wgt_load_2d(uint32_t dst, const void *map, uint3
 #endif
 }
 __device__ __forceinline__ void wgt_load_3d(uint32_t dst, const void *map, uint32_t bar, int x, int y, int z) {
-#ifdef WGT_DEVICE
+#ifdef WG_DEVICE
     asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, "
                  "%5}], [%2];\n" ::"r"(dst),
                  "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y), "r"(z)
@@ -330,17 +312,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(float *dw, const __nv_
         float *dr = dwg + (size_t)(m0 + row) * k + n0;
 #pragma unroll
         for (int jb = 0; jb < 32; jb++) {
-            int col = jb * 8 + 2 * (lane & 3);
-            float v0 = acc[4 * jb + 2 * h], v1 = acc[4 * jb + 2 * h + 1];
-            if (pair && col + 1 < nlim) {
-                float2 *p2 = (float2 *)(dr + col), o = add ? *p2 : make_float2(0.0f, 0.0f);
-                o.x += v0;
-                o.y += v1;
-                *p2 = o;
-            } else {
-                if (col < nlim) dr[col] = add ? dr[col] + v0 : v0;
-                if (col + 1 < nlim) dr[col + 1] = add ? dr[col + 1] + v1 : v1;
-            }
+            gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], add, pair);
         }
     }
 }
