@@ -1,10 +1,11 @@
 // bench/model_bench.c — training throughput of the whole model on one backend: forward, fp32 LM-head
 // log-probs and backward over one packed sequence of T tokens (optionally the AdamW step), random
-// weights (without --optim a bf16 working copy and fp32 gradients, no fp32 master: MODEL_NO_MASTER).
+// weights (without --optim a bf16 working copy and fp32 gradients, no fp32 master: MODEL_NO_MASTER;
+// --grad-bf16: the gradients in bf16, the run key grad_dtype=bf16, 2 bytes a parameter as the peer's).
 // Prints tokens/s, TFLOP/s, MFU and device memory, and with --ops where the step's time goes per op
 // (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
-//               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap]
+//               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap] [--grad-bf16]
 // --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
 // --recompute-cheap with MODEL_RECOMPUTE_CHEAP (the backward makes the pieces again that need no GEMM).
 // FLOPs, as the transformers peer script counts them (bench/train_device.sh runs both): 6 x the
@@ -72,7 +73,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *model_path = "configs/models/bench-1b.yaml", *Ts = "4096", *device = "cuda";
-    int reps = 5, with_optim = 0, ops = 0, layers = 0, recompute = 0;
+    int reps = 5, with_optim = 0, ops = 0, layers = 0, recompute = 0, grad_bf16 = 0;
     double peak = 790;  // measured bf16 matmul TFLOP/s of the H200 (docs/performance.md)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ops")) ops = 1;
         else if (!strcmp(argv[i], "--recompute")) recompute = MODEL_RECOMPUTE;
         else if (!strcmp(argv[i], "--recompute-cheap")) recompute = MODEL_RECOMPUTE_CHEAP;
+        else if (!strcmp(argv[i], "--grad-bf16")) grad_bf16 = 1;
         else {
             fprintf(stderr, "model_bench: unknown argument '%s' (see the header of bench/model_bench.c)\n", argv[i]);
             return 2;
@@ -102,6 +104,8 @@ int main(int argc, char **argv) {
     int cuda = !strcmp(device, "cuda");
     if (backend_init(&be, cuda ? BACKEND_CUDA : BACKEND_CPU, 0, cuda ? DTYPE_BF16 : DTYPE_F32))
         return fprintf(stderr, "model_bench: %s\n", cispo_last_error()), 1;
+    if (grad_bf16 && !cuda) return fprintf(stderr, "model_bench: --grad-bf16 needs --device cuda\n"), 2;
+    if (grad_bf16) be.grad_dtype = DTYPE_BF16;
     double prof[2 * OP_COUNT];
     for (const char *p = Ts; *p;) {
         int T = atoi(p);
@@ -154,10 +158,11 @@ int main(int argc, char **argv) {
         backend_mem_info(&be, &free1, &total);
         qsort(times, (size_t)reps, sizeof(double), cmp_double);
         double dt = times[reps / 2], fl = step_flops(&cfg, T);
-        printf("cispo %s %s T=%d%s%s: %.4f s/step (median of %d), %.0f tokens/s, %.1f TFLOP/s, MFU %.1f%% of %.0f, "
+        printf("cispo %s %s T=%d%s%s%s: %.4f s/step (median of %d), %.0f tokens/s, %.1f TFLOP/s, MFU %.1f%% of %.0f, "
                "device memory %.1f GiB\n",
                model_path, device, T, with_optim ? " +AdamW" : " fwd+bwd",
-               recompute == MODEL_RECOMPUTE ? " recompute" : recompute ? " recompute-cheap" : "", dt, reps,
+               recompute == MODEL_RECOMPUTE ? " recompute" : recompute ? " recompute-cheap" : "",
+               grad_bf16 ? " grad-bf16" : "", dt, reps,
                T / dt, fl / dt / 1e12,
                100 * fl / dt / (peak * 1e12), peak, (double)(free0 - free1) / (1 << 30));
         if (ops) {

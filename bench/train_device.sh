@@ -3,11 +3,13 @@
 # (bench/model_bench.c) and transformers (bench/hf_train_peer.py) on the same configurations in the
 # same run: bench-1b at T=4096 (+AdamW, and fwd+bwd with the per-op table) and an M1-width slice
 # (configs/models/m1-slice.yaml; LAYERS of them, default 2) fwd+bwd at T=4096 and 16384; both also with
-# activation recompute (--recompute: the time it costs, the memory it saves).
+# activation recompute (--recompute: the time it costs, the memory it saves), and the slice with bf16 gradients
+# (--grad-bf16, the run key grad_dtype=bf16: 2 bytes a parameter less, as the peer's bf16 gradients).
 # Run from the repo root: source .devdeps/unpack.sh && bench/train_device.sh [LAYERS]; logs in $OUT.
 # M1_SLICE=0 leaves the slice out, BENCH1B=0 bench-1b; T_LIST=4096 times bench-1b at that length only.
 # The slice's weights and fp32 gradients (6 bytes a parameter, no master: MODEL_NO_MASTER) need an H200 at
-# two layers (one lightning, one softmax); four do not fit one card.
+# two layers (one lightning, one softmax) and T=16384; with bf16 gradients (4 bytes a parameter) it fits an
+# H100. Four layers do not fit one card.
 set -uo pipefail
 layers=${1:-2}
 out=${OUT:-/tmp/train_bench}
@@ -24,6 +26,7 @@ if [ "${BENCH1B:-1}" = 1 ]; then
   run python3 bench/hf_train_peer.py configs/models/bench-1b.yaml "${T_LIST:-4096,16384}"
 fi
 if [ "${M1_SLICE:-1}" = 1 ]; then
+  run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops --grad-bf16
   run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops
   run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --recompute
   run python3 bench/hf_train_peer.py configs/models/m1-slice.yaml 4096,16384 "$layers"

@@ -9,8 +9,10 @@
 // the first argument of every op (kernels/ops.h); pointers given to ops live in the context's memory
 // (host memory for BACKEND_CPU, device memory for BACKEND_CUDA) and are allocated with backend_alloc.
 // The CPU backend is the fp32 reference: activation dtype DTYPE_F32 only. The CUDA backend keeps
-// activations and the working copy of the weights in DTYPE_BF16; gradients of parameters, norm and
-// attention statistics, lightning states and optimizer state are always fp32.
+// activations and the working copy of the weights in DTYPE_BF16; norm and attention statistics, lightning
+// states and optimizer state are always fp32. Gradients of parameters are in grad_dtype: fp32 (every
+// backend's default), or bf16 on CUDA (the run key grad_dtype: half the memory; each op sums in fp32 and
+// rounds once as it adds into the gradient).
 //
 // Workspace: one arena per context, sized once (backend_ws_reserve, from the ops' *_workspace_bytes
 // functions) before a step; ops take their scratch from it (backend_ws_take) and give it back
@@ -42,6 +44,8 @@ typedef struct {
     int kind;         // backend_kind_t
     int device;       // CUDA device ordinal (0 on the CPU)
     int act_dtype;    // dtype of activations, activation gradients and the weights' working copy
+    int grad_dtype;   // dtype of parameter gradients (the weight-gradient ops' output, the optimizer's input):
+                      // DTYPE_F32 from backend_init; DTYPE_BF16 set by the caller, CUDA only
     void *stream;     // cudaStream_t of every op (NULL: the default stream); unused on the CPU
     void *blas;       // cublasHandle_t bound to stream; unused on the CPU (OpenBLAS needs none)
     char *ws;         // workspace arena (backend memory)

@@ -39,6 +39,15 @@ int backend_supports(const backend_t *b, int op, int dtype) {
     return 0;
 }
 
+// The CPU reference writes fp32 gradients only (grad_dtype bf16 is a CUDA context's).
+static void grads_f32(const backend_t *b, int op) {
+    if (b->grad_dtype == DTYPE_F32) return;
+    char what[160];
+    snprintf(what, sizeof what, "op %s on backend %s with %s gradients", op_name(op), backend_name(b->kind),
+             dtype_name(b->grad_dtype));
+    cispo_die(__FILE__, __LINE__, what, "the CPU reference writes fp32 parameter gradients only (grad_dtype fp32)");
+}
+
 static void unsupported(const backend_t *b, int op) {
     char what[160];
     snprintf(what, sizeof what, "op %s on backend %s in %s", op_name(op), backend_name(b->kind),
@@ -63,6 +72,7 @@ static void cuda_ok(int rc, int op) {
 }
 #define ST(b) ((cudaStream_t)(b)->stream)
 #define DT(b) ((b)->act_dtype)
+#define GT(b) ((b)->grad_dtype)
 // On a CUDA context: run `call` and return from the op. The _WS form first takes `bytes` of the
 // context's workspace as (ws, wsb) for the call and gives them back after.
 static double prof_begin(backend_t *b) {
@@ -109,7 +119,7 @@ static void prof_end(backend_t *b, int op, double t0) {
 size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
-        size_t w[7];
+        size_t w[8];
         // lightning, plus the copies of an accumulating backward
         w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D, &b->tune) + (size_t)3 * s->T * s->H * s->D * 2 +
                (size_t)s->nseq * s->H * s->D * s->D * sizeof(float) + 4 * 256;
@@ -120,8 +130,9 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
         w[4] = attention_workspace_bytes_cuda(s->T, s->nseq, s->H, s->KV, s->D);
         w[5] = (size_t)1 << 16;  // reductions (sum_squares)
         w[6] = sample_workspace_bytes_cuda(s->nseq, s->V);  // the sampler's probabilities of a batch's rows
+        w[7] = embedding_workspace_bytes_cuda(s->T);          // its backward into bf16 gradients
         size_t mx = 0;
-        for (int i = 0; i < 7; i++) mx = w[i] > mx ? w[i] : mx;
+        for (int i = 0; i < 8; i++) mx = w[i] > mx ? w[i] : mx;
         return mx + 4096;
     }
 #endif
@@ -137,10 +148,11 @@ void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, 
     matmul_cpu(F(c), CF(a), CF(bm), m, n, k, trans_a, trans_b, alpha, beta);
 }
 
-void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc) {
-    ON_CUDA(matmul_wgrad, matmul_wgrad_cuda(b->blas, dw, dy, x, n_out, n_in, T, acc, DT(b), ST(b)));
+void matmul_wgrad(backend_t *b, void *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc) {
+    ON_CUDA(matmul_wgrad, matmul_wgrad_cuda(b->blas, dw, dy, x, n_out, n_in, T, acc, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_matmul_wgrad);
-    matmul_wgrad_cpu(dw, CF(dy), CF(x), n_out, n_in, T, acc);
+    grads_f32(b, OP_matmul_wgrad);
+    matmul_wgrad_cpu(F(dw), CF(dy), CF(x), n_out, n_in, T, acc);
 }
 
 void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
@@ -160,14 +172,15 @@ void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda,
     grouped_matmul_pair_cpu(F(c), ldc, CF(a), lda, CF(w), CF(v), offsets, G, n, k);
 }
 
-void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,
+void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, const void *a, int lda,
                           const int32_t *offsets, int G, int rows, int n, int k, int acc) {
     ON_CUDA_WS(grouped_matmul_wgrad, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),
-               grouped_matmul_wgrad_cuda(b->blas, dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, DT(b), ws, wsb,
-                                         ST(b)));
+               grouped_matmul_wgrad_cuda(b->blas, dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, DT(b), GT(b), ws,
+                                         wsb, ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul_wgrad);
-    grouped_matmul_wgrad_cpu(dw, CF(dc), lddc, CF(a), lda, offsets, G, n, k, acc);
+    grads_f32(b, OP_grouped_matmul_wgrad);
+    grouped_matmul_wgrad_cpu(F(dw), CF(dc), lddc, CF(a), lda, offsets, G, n, k, acc);
 }
 
 // ---- embedding, norm ----
@@ -177,16 +190,18 @@ void embedding_forward(backend_t *b, void *out, const int32_t *ids, const void *
     embedding_forward_cpu(F(out), ids, CF(table), T, C);
 }
 
-void embedding_backward(backend_t *b, float *dtable, const void *dout, const int32_t *ids, int T, int C,
+void embedding_backward(backend_t *b, void *dtable, const void *dout, const int32_t *ids, int T, int C,
                         int pad_id) {
-    ON_CUDA(embedding_backward, embedding_backward_cuda(dtable, dout, ids, T, C, pad_id, DT(b), ST(b)));
+    ON_CUDA_WS(embedding_backward, GT(b) == DTYPE_F32 ? 0 : embedding_workspace_bytes_cuda(T),
+               embedding_backward_cuda(dtable, dout, ids, T, C, pad_id, DT(b), GT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_embedding_backward);
+    grads_f32(b, OP_embedding_backward);
     if (pad_id < 0) {
-        embedding_backward_cpu(dtable, CF(dout), ids, T, C);
+        embedding_backward_cpu(F(dtable), CF(dout), ids, T, C);
         return;
     }
     for (int t = 0; t < T; t++)  // rows of the pad id get no gradient from their lookups
-        if (ids[t] != pad_id) embedding_backward_cpu(dtable, CF(dout) + (size_t)t * C, ids + t, 1, C);
+        if (ids[t] != pad_id) embedding_backward_cpu(F(dtable), CF(dout) + (size_t)t * C, ids + t, 1, C);
 }
 
 void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
@@ -209,12 +224,13 @@ void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const 
     rmsnorm_forward_cpu(F(out), rstd, CF(x), CF(w), T, C, eps);
 }
 
-void rmsnorm_backward(backend_t *b, void *dx, float *dw, const void *dout, const void *x, const void *w,
+void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
                       const float *rstd, int T, int C, int acc) {
-    ON_CUDA(rmsnorm_backward, rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, DT(b), ST(b)));
+    ON_CUDA(rmsnorm_backward, rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
+    if (dw) grads_f32(b, OP_rmsnorm_backward);
     zero_if_write(acc, dx, (size_t)T * C);
-    rmsnorm_backward_cpu(F(dx), dw, CF(dout), CF(x), CF(w), rstd, T, C);
+    rmsnorm_backward_cpu(F(dx), F(dw), CF(dout), CF(x), CF(w), rstd, T, C);
 }
 
 // ---- elementwise ----
@@ -527,13 +543,15 @@ void lmhead_logprob_forward(backend_t *b, float *logp, float *lse, float *entrop
     lmhead_logprob_forward_cpu(logp, lse, entropy, CF(x), CF(w), targets, T, C, V, lmhead_chunk(T, V));
 }
 
-void lmhead_logprob_backward(backend_t *b, void *dx, float *dw, const float *dlogp, const void *x, const void *w,
+void lmhead_logprob_backward(backend_t *b, void *dx, void *dw, const float *dlogp, const void *x, const void *w,
                              const int32_t *targets, const float *lse, int T, int C, int V, int acc) {
     ON_CUDA_WS(lmhead_logprob_backward, lmhead_workspace_bytes_cuda(T, C, V),
-               lmhead_logprob_backward_cuda(b->blas, dx, dw, dlogp, x, w, targets, lse, T, C, V, acc, DT(b), ws, wsb, ST(b)));
+               lmhead_logprob_backward_cuda(b->blas, dx, dw, dlogp, x, w, targets, lse, T, C, V, acc, DT(b), GT(b), ws,
+                                            wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_lmhead_logprob_backward);
+    if (dw) grads_f32(b, OP_lmhead_logprob_backward);
     zero_if_write(acc, dx, (size_t)T * C);
-    lmhead_logprob_backward_cpu(F(dx), dw, dlogp, CF(x), CF(w), targets, lse, T, C, V, lmhead_chunk(T, V));
+    lmhead_logprob_backward_cpu(F(dx), F(dw), dlogp, CF(x), CF(w), targets, lse, T, C, V, lmhead_chunk(T, V));
 }
 
 void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, int n, int C, int V) {
@@ -592,19 +610,29 @@ void ops_graph_free(void *graph) {
 }
 
 // ---- optimizer ----
-double sum_squares(backend_t *b, const float *g, size_t n) {
+// The optimizer's gradient argument on the CPU: fp32 only.
+static void f32_grad_arg(const backend_t *b, int op, int dtype) {
+    if (dtype == DTYPE_F32) return;
+    char what[160];
+    snprintf(what, sizeof what, "op %s on backend %s with a %s gradient", op_name(op), backend_name(b->kind),
+             dtype_name(dtype));
+    cispo_die(__FILE__, __LINE__, what, "the CPU reference takes fp32 gradients only");
+}
+
+double sum_squares(backend_t *b, const void *g, int dtype, size_t n) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
         size_t wsb = (size_t)1 << 16, mark = backend_ws_mark(b);
         void *ws = backend_ws_take(b, wsb);
         double r = 0;
-        cuda_ok(sum_squares_cuda(&r, g, n, ws, wsb, ST(b)), OP_sum_squares);
+        cuda_ok(sum_squares_cuda(&r, g, dtype, n, ws, wsb, ST(b)), OP_sum_squares);
         backend_ws_reset(b, mark);
         return r;
     }
 #endif
     if (!CPU(b)) unsupported(b, OP_sum_squares);
-    return sum_squares_cpu(g, n);
+    f32_grad_arg(b, OP_sum_squares, dtype);
+    return sum_squares_cpu(CF(g), n);
 }
 
 void scale_f32(backend_t *b, float *x, float s, size_t n) {
@@ -613,11 +641,13 @@ void scale_f32(backend_t *b, float *x, float s, size_t n) {
     scale_f32_cpu(x, s, n);
 }
 
-void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const float *g, size_t n, float lr,
-                float beta1, float beta2, float eps, float wd, int step) {
-    ON_CUDA(adamw_step, adamw_step_cuda(p, w_act, DT(b), m, v, g, n, lr, beta1, beta2, eps, wd, step, ST(b)));
+void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const void *g, int gdtype, float gscale,
+                size_t n, float lr, float beta1, float beta2, float eps, float wd, int step) {
+    ON_CUDA(adamw_step, adamw_step_cuda(p, w_act, DT(b), m, v, g, gdtype, gscale, n, lr, beta1, beta2, eps, wd, step,
+                                        ST(b)));
     if (!CPU(b)) unsupported(b, OP_adamw_step);
-    adamw_step_cpu(p, m, v, g, n, lr, beta1, beta2, eps, wd, step);
+    f32_grad_arg(b, OP_adamw_step, gdtype);
+    adamw_step_cpu(p, m, v, CF(g), gscale, n, lr, beta1, beta2, eps, wd, step);
     // fp32: the working copy is the master itself, or (the optimizer keeping a master shard apart) a copy of it
     if (w_act && w_act != (void *)p) memcpy(w_act, p, n * sizeof(float));
 }

@@ -101,9 +101,11 @@ typedef struct {
 // or [K,M]; B is [K,N] (trans_b=0) or [N,K]. Linear layer y = x W^T: matmul(b, y, x, W, T, out, in, 0, 1, 1, 0).
 void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
             float alpha, float beta);
-// Weight gradient of a linear layer y = x W^T: dW[n_out, n_in] += dy[T, n_out]^T x[T, n_in] (dW fp32);
-// acc = OP_WRITE: dW = ... instead (zeros when T = 0), the first backward after model_zero_grad_deferred.
-void matmul_wgrad(backend_t *b, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc);
+// Weight gradient of a linear layer y = x W^T: dW[n_out, n_in] += dy[T, n_out]^T x[T, n_in] (dW in
+// b->grad_dtype, like every parameter gradient an op writes: fp32 accumulation, one rounding as bf16 dW is
+// added to); acc = OP_WRITE: dW = ... instead (zeros when T = 0), the first backward after
+// model_zero_grad_deferred.
+void matmul_wgrad(backend_t *b, void *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc);
 // Grouped GEMM over row groups (the experts of an MoE layer): for g < G, rows r in
 // [offsets[g], offsets[g+1]) (offsets int32 [G+1], offsets[G] = rows):
 //   C[r, 0:n] = beta * C[r, 0:n] + A[r, 0:k] @ W_g^T,   W_g = w + g*n*k, [n, k] row-major
@@ -115,21 +117,22 @@ void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, cons
 // V_g = v + g*n*k both [n, k]; ldc >= 2n. The same values as grouped_matmul on each half (beta 0).
 void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, const void *v,
                          const int32_t *offsets, int G, int rows, int n, int k);
-// dW_g [n, k] += dC_g^T A_g for every group (dW fp32): the weight gradient of the above (trans_w = 1).
-// acc = OP_WRITE: dW_g = ... for every group instead (zeros for a group without rows).
-void grouped_matmul_wgrad(backend_t *b, float *dw, const void *dc, int lddc, const void *a, int lda,
+// dW_g [n, k] += dC_g^T A_g for every group (dW in b->grad_dtype): the weight gradient of the above
+// (trans_w = 1). acc = OP_WRITE: dW_g = ... for every group instead (zeros for a group without rows).
+void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, const void *a, int lda,
                           const int32_t *offsets, int G, int rows, int n, int k, int acc);
 
 // ---- embedding ----
 void embedding_forward(backend_t *b, void *out, const int32_t *ids, const void *table, int T, int C);
-// dtable [V,C] += rows of dout at each id; rows whose id is pad_id get nothing (transformers'
-// padding_idx; -1 = no pad row).
-void embedding_backward(backend_t *b, float *dtable, const void *dout, const int32_t *ids, int T, int C,
+// dtable [V,C] (b->grad_dtype) += rows of dout at each id; rows whose id is pad_id get nothing
+// (transformers' padding_idx; -1 = no pad row). In bf16 the rows of one id are summed in fp32 first.
+void embedding_backward(backend_t *b, void *dtable, const void *dout, const int32_t *ids, int T, int C,
                         int pad_id);
 
 // ---- RMSNorm: out = w * x / sqrt(mean(x^2) + eps); rstd [T] fp32 saved for backward ----
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps);
-void rmsnorm_backward(backend_t *b, void *dx, float *dw, const void *dout, const void *x, const void *w,
+// dw (b->grad_dtype) += the norm weight's gradient, dx per acc; either may be NULL.
+void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
                       const float *rstd, int T, int C, int acc);
 // residual_mix then rmsnorm_forward in one pass, as a decoder layer joins a branch and normalises for
 // the next: x_out [T, C] = alpha * r + beta * y (r may be NULL, as residual_mix; x_out must not alias r or
@@ -243,8 +246,8 @@ void moe_combine_backward(backend_t *b, void *dye, float *dtopk_w, const void *d
 // x [T,C], w [V,C] act; targets [T] int32 (-1: none, logp 0); logp, lse [T] fp32; entropy [T] or NULL.
 void lmhead_logprob_forward(backend_t *b, float *logp, float *lse, float *entropy, const void *x, const void *w,
                             const int32_t *targets, int T, int C, int V);
-// dlogp [T] fp32 = dLoss/dlogp; dx [T,C] per acc; dw [V,C] fp32 accumulates.
-void lmhead_logprob_backward(backend_t *b, void *dx, float *dw, const float *dlogp, const void *x, const void *w,
+// dlogp [T] fp32 = dLoss/dlogp; dx [T,C] per acc; dw [V,C] (b->grad_dtype) accumulates.
+void lmhead_logprob_backward(backend_t *b, void *dx, void *dw, const float *dlogp, const void *x, const void *w,
                              const int32_t *targets, const float *lse, int T, int C, int V, int acc);
 // logits [n, V] fp32 = x [n,C] w^T (fp32 accumulation): the sampler's input.
 void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, int n, int C, int V);
@@ -292,14 +295,16 @@ void *ops_graph_end(backend_t *b);
 void ops_graph_launch(backend_t *b, void *graph);
 void ops_graph_free(void *graph);
 
-// ---- optimizer (fp32 tensors) ----
-// sum of squares of g [n] in double, returned on the host (synchronises).
-double sum_squares(backend_t *b, const float *g, size_t n);
+// ---- optimizer (fp32 tensors; gradients in the dtype named) ----
+// sum of squares of g [n] (dtype: DTYPE_F32, or DTYPE_BF16 on CUDA) in double, returned on the host
+// (synchronises).
+double sum_squares(backend_t *b, const void *g, int dtype, size_t n);
 void scale_f32(backend_t *b, float *x, float s, size_t n);
-// AdamW, decoupled weight decay, step counts from 1: p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p).
+// AdamW, decoupled weight decay, step counts from 1: p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p), the
+// gradient being gscale * g (fp32 product: the clip's factor, 1 without; g in gdtype as sum_squares).
 // w_act: the working copy of p in act dtype refreshed in the same pass (NULL when act dtype is fp32
 // and the working copy is p itself; in fp32 a buffer apart from p gets p's new values).
-void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const float *g, size_t n, float lr,
-                float beta1, float beta2, float eps, float wd, int step);
+void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const void *g, int gdtype, float gscale,
+                size_t n, float lr, float beta1, float beta2, float eps, float wd, int step);
 
 #endif

@@ -21,7 +21,7 @@
 #define STAT(m, off) ((m)->stats + (off))
 #define IACT(m, off) ((m)->iacts + (off))
 #define WP(m, off) ((const void *)((const char *)(m)->wparams + (size_t)(off) * (m)->esize))  // working weights
-#define GP(m, off) ((m)->grads + (off))                                                        // fp32 gradients
+#define GP(m, off) ((void *)((char *)(m)->grads + (size_t)(off) * (m)->gsize))  // gradients (grad_dtype)
 
 // A bump allocator over the model's scratch arena (bytes); callers save `used` and restore it when done.
 typedef struct {

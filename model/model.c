@@ -199,6 +199,8 @@ model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *p
     m->grad_write = OP_ACCUMULATE;  // backward adds to m->grads (model_zero_grad_deferred: writes once)
     m->max_tokens = max_tokens;
     m->esize = dtype_size(be->act_dtype);
+    m->grad_dtype = be->grad_dtype;
+    m->gsize = dtype_size(be->grad_dtype);
     param_table_build_experts(&m->table, cfg, e_lo, e_hi);
     const size_t np = m->table.n_floats;
     // forward only in a narrower dtype: the working copy alone (no fp32 master, no gradients); MODEL_NO_MASTER:
@@ -208,7 +210,7 @@ model_t *model_create_experts(backend_t *be, const model_config_t *cfg, float *p
     m->owns_params = params == NULL && !no_master;
     m->params = no_master ? NULL : params ? params : backend_alloc(be, np * sizeof(float));
     m->wparams = be->act_dtype == DTYPE_F32 ? (void *)m->params : backend_alloc(be, np * m->esize);
-    m->grads = m->forward_only ? NULL : backend_alloc(be, np * sizeof(float));
+    m->grads = m->forward_only ? NULL : backend_alloc(be, np * m->gsize);
     const int H = cfg->n_heads;
     float *slopes = cispo_calloc((size_t)cfg->n_layers * H, sizeof(float));
     for (int l = 0; l < cfg->n_layers; l++)
@@ -257,7 +259,7 @@ void model_free(model_t *m) {
 
 void model_zero_grad(model_t *m) {
     CISPO_ASSERT(m->grads);  // not a MODEL_FORWARD_ONLY model
-    backend_zero(m->be, m->grads, m->table.n_floats * sizeof(float));
+    backend_zero(m->be, m->grads, m->table.n_floats * m->gsize);
     m->grad_write = OP_ACCUMULATE;
 }
 
@@ -271,7 +273,7 @@ void model_zero_grad_deferred(model_t *m) {
     const param_table_t *t = &m->table;
     const size_t C = (size_t)c->hidden_size, A = (size_t)model_attn_width(c), V = (size_t)c->vocab_size;
     size_t zeroed = 0, written = 0;  // floats of each kind: together the whole buffer
-#define ZERO(off, n) (backend_zero(m->be, m->grads + (off), (n) * sizeof(float)), zeroed += (n))
+#define ZERO(off, n) (backend_zero(m->be, GP(m, off), (n) * m->gsize), zeroed += (n))
     ZERO(t->embed, V * C);
     ZERO(t->final_norm, C);
     if (t->lm_head != t->embed) ZERO(t->lm_head, V * C);
@@ -555,6 +557,7 @@ void model_load_params(model_t *m, const float *host) {
 
 void model_backward(model_t *m, const float *dlogp, float aux_coef) {
     CISPO_ASSERT(m->have_logprobs && m->grads);  // a MODEL_FORWARD_ONLY model has no gradients
+    CISPO_ASSERT(m->grad_dtype == m->be->grad_dtype);  // the ops write the backend's gradient dtype
     const model_config_t *c = &m->cfg;
     backend_t *b = m->be;
     const int T = m->T, C = c->hidden_size;

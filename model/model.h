@@ -23,8 +23,8 @@
 // instead pools the counts and probabilities of all layers before the product; its CausalLM loss adds it
 // only with output_router_logits, which the parity fixtures leave off.)
 //
-// Memory (all in the backend's memory): fp32 parameters (the master copy) and gradients, one flat
-// buffer each (params.h layout); the weights' working copy in the backend's activation dtype (the
+// Memory (all in the backend's memory): fp32 parameters (the master copy) and gradients (fp32, or bf16 when
+// the backend's grad_dtype says so at model_create), one flat buffer each (params.h layout); the weights' working copy in the backend's activation dtype (the
 // master itself when that is fp32); activations planned once from max_tokens in three arenas
 // (activation dtype, fp32 statistics, int32), plus one scratch arena for the backward pass.
 // Nothing is allocated per call. With MODEL_RECOMPUTE (model_create_experts) the arenas keep each layer's
@@ -114,7 +114,9 @@ typedef struct {
     backend_t *be;      // the backend every op runs on (not owned)
     float *params;      // [table.n_floats] fp32 master; owned unless passed to model_create
     void *wparams;      // working copy in be->act_dtype (== params when that is fp32)
-    float *grads;       // [table.n_floats], same layout; accumulated by model_backward
+    void *grads;        // [table.n_floats] in grad_dtype, same layout; accumulated by model_backward
+    int grad_dtype;     // be->grad_dtype when created: DTYPE_F32, or DTYPE_BF16 (CUDA, grad_dtype=bf16)
+    size_t gsize;       // bytes of one gradient element
     int owns_params;
     int max_tokens;
     size_t esize;       // bytes of one activation element

@@ -56,7 +56,9 @@ static double urand(double lo, double hi) { return test_uniform(&rng, lo, hi); }
 static int irand(int n) { return (int)(test_rng_next(&rng) % (uint64_t)n); }
 
 // ===================================================================== case description
-enum { TK_ACT, TK_F32, TK_I32 };  // activation dtype of the context, always fp32, int32
+// activation dtype of the context, always fp32, int32, a parameter gradient (the context's grad_dtype: fp32, or bf16
+// in a CASE_GRAD_BF16 row)
+enum { TK_ACT, TK_F32, TK_I32, TK_GRAD };
 enum {
     TR_IN,     // input
     TR_OUT,    // written output: poisoned before the run
@@ -88,6 +90,7 @@ enum {
     CASE_CUDA_ROWS_ONLY = 2,   // large shape: only as a GPU row (its CPU row would repeat the reference)
     CASE_CUDA_WRITE_ONLY = 4,  // the CUDA dispatch takes OP_WRITE only for this op
     CASE_PERF_ONLY = 8,        // a timing shape: only with --perf, not compared
+    CASE_GRAD_BF16 = 16,       // the op's parameter gradients in bf16 (grad_dtype bf16): a CUDA row only
 };
 
 struct opcase {
@@ -99,6 +102,7 @@ struct opcase {
     float f[6];
     int lens[12], nlens;
     int bf16;  // the backend under test keeps activations in bf16 (inputs are rounded for the reference)
+    int gbf16; // ... and parameter gradients (TK_GRAD) in bf16: CASE_GRAD_BF16 on such a backend
     // packed sequences: the cu tensor's index, its host copy, counts
     int cu_idx, nseq, T, max_len;
     int32_t *cu_host;
@@ -141,6 +145,8 @@ static int t_add(opcase_t *c, const char *name, int kind, int role, size_t n) {
     return c->nt++;
 }
 static float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+// Whether a tensor of this kind is bf16 on the backend under test.
+static int is_bf16(const opcase_t *c, int kind) { return (kind == TK_ACT && c->bf16) || (kind == TK_GRAD && c->gbf16); }
 static void fill_uniform(opcase_t *c, int idx, double lo, double hi) {
     tens_t *t = &c->t[idx];
     if (g_dry || !(hi > lo)) return;  // lo == hi: the builder fills it (derived inputs)
@@ -148,7 +154,7 @@ static void fill_uniform(opcase_t *c, int idx, double lo, double hi) {
         float x;
         do x = (float)urand(lo, hi);
         while (x == 0.0f);
-        t->f[i] = (t->kind == TK_ACT && c->bf16) ? round_bf16(x) : x;
+        t->f[i] = is_bf16(c, t->kind) ? round_bf16(x) : x;
     }
 }
 static int t_act(opcase_t *c, const char *name, int role, size_t n, double lo, double hi) {
@@ -161,10 +167,15 @@ static int t_f32(opcase_t *c, const char *name, int role, size_t n, double lo, d
     if (role == TR_IN || role == TR_INOUT || role == TR_HOST) fill_uniform(c, i, lo, hi);
     return i;
 }
+static int t_grad(opcase_t *c, const char *name, int role, size_t n, double lo, double hi) {
+    int i = t_add(c, name, TK_GRAD, role, n);
+    if (role == TR_IN || role == TR_INOUT || role == TR_HOST) fill_uniform(c, i, lo, hi);
+    return i;
+}
 static int t_i32(opcase_t *c, const char *name, int role, size_t n) { return t_add(c, name, TK_I32, role, n); }
 static int t_none(opcase_t *c, const char *name) { return t_add(c, name, TK_F32, TR_NONE, 0); }
 static void round_act(opcase_t *c, int idx) {
-    if (!c->bf16) return;
+    if (!is_bf16(c, c->t[idx].kind)) return;
     for (size_t i = 0; i < c->t[idx].n; i++) c->t[idx].f[i] = round_bf16(c->t[idx].f[i]);
 }
 
@@ -301,7 +312,7 @@ static double l_matmul_wgrad(const opcase_t *c) {  // L = <dy, x W^T>
 }
 static void b_matmul_wgrad(opcase_t *c) {
     int no = c->p[0], ni = c->p[1], T = c->p[2];
-    c->t[t_f32(c, "dw", c->p[3] ? TR_OUT : TR_ACC, (size_t)no * ni, 0, 0)].tol = STAT_TOL;
+    c->t[t_grad(c, "dw", c->p[3] ? TR_OUT : TR_ACC, (size_t)no * ni, 0, 0)].tol = STAT_TOL;
     t_act(c, "dy", TR_IN, (size_t)T * no, -1, 1);
     t_act(c, "x", TR_IN, (size_t)T * ni, -1, 1);
     t_f32(c, "W", TR_HOST, (size_t)no * ni, -1, 1);
@@ -407,7 +418,7 @@ static double l_grouped_matmul_wgrad(const opcase_t *c) {  // L = <dc, A_g W_g^T
 }
 static void b_grouped_matmul_wgrad(opcase_t *c) {
     int G = c->p[0], rows = c->p[1], n = c->p[2], k = c->p[3];
-    c->t[t_f32(c, "dw", c->p[6] ? TR_OUT : TR_ACC, (size_t)G * n * k, 0, 0)].tol = STAT_TOL;
+    c->t[t_grad(c, "dw", c->p[6] ? TR_OUT : TR_ACC, (size_t)G * n * k, 0, 0)].tol = STAT_TOL;
     t_act(c, "dc", TR_IN, (size_t)rows * (n + c->p[5]), -1, 1);
     t_act(c, "a", TR_IN, (size_t)rows * (k + c->p[4]), -1, 1);
     int32_t *off = HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1));
@@ -464,7 +475,7 @@ static double l_embedding_backward(const opcase_t *c) {  // L = sum over non-pad
 }
 static void b_embedding_backward(opcase_t *c) {
     int T = c->p[0], C = c->p[1], V = c->p[2], pad = c->p[3];
-    c->t[t_f32(c, "dtable", TR_ACC, (size_t)V * C, 0, 0)].tol = STAT_TOL;
+    c->t[t_grad(c, "dtable", TR_ACC, (size_t)V * C, 0, 0)].tol = STAT_TOL;
     t_act(c, "dout", TR_IN, (size_t)T * C, -1, 1);
     int32_t *ids = HI(t_i32(c, "ids", TR_IN, (size_t)T));
     for (int t = 0; t < T; t++) ids[t] = (pad >= 0 && t % 4 == 1) ? pad : irand(V);  // repeats and pads
@@ -555,7 +566,7 @@ static double l_rmsnorm_backward(const opcase_t *c) {
 static void b_rmsnorm_backward(opcase_t *c) {
     int T = c->p[0], C = c->p[1];
     t_act(c, "dx", c->p[2] == OP_ACCUMULATE ? TR_ACC : TR_OUT, (size_t)T * C, 0, 0);
-    c->t[t_f32(c, "dw", TR_ACC, (size_t)C, 0, 0)].tol = STAT_TOL;
+    c->t[t_grad(c, "dw", TR_ACC, (size_t)C, 0, 0)].tol = STAT_TOL;
     t_act(c, "dout", TR_IN, (size_t)T * C, -1, 1);
     int x = t_act(c, "x", TR_IN, (size_t)T * C, -2, 2), w = t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
     int r = t_f32(c, "rstd", TR_IN, (size_t)T, 0, 0);
@@ -1417,7 +1428,7 @@ static double l_lmhead_logprob_backward(const opcase_t *c) {
 static void b_lmhead_logprob_backward(opcase_t *c) {
     int T = c->p[0], C = c->p[1], V = c->p[2];
     t_act(c, "dx", c->p[3] == OP_ACCUMULATE ? TR_ACC : TR_OUT, (size_t)T * C, 0, 0);
-    c->t[t_f32(c, "dw", TR_ACC, (size_t)V * C, 0, 0)].tol = 5e-3;  // through bf16 logits gradients
+    c->t[t_grad(c, "dw", TR_ACC, (size_t)V * C, 0, 0)].tol = 5e-3;  // through bf16 logits gradients
     t_f32(c, "dlogp", TR_IN, (size_t)T, -1, 1);
     int x = t_act(c, "x", TR_IN, (size_t)T * C, -1, 1), w = t_act(c, "w", TR_IN, (size_t)V * C, -0.3, 0.3);
     int tg = t_i32(c, "targets", TR_IN, (size_t)T);
@@ -1458,11 +1469,11 @@ static void b_lmhead_logits(opcase_t *c) {
 // ===================================================================== optimizer
 // p: n.  tensors: g
 static void r_sum_squares(backend_t *b, void **p, const opcase_t *c, double *ret) {
-    *ret = sum_squares(b, PF(0), (size_t)c->p[0]);
+    *ret = sum_squares(b, p[0], b->grad_dtype, (size_t)c->p[0]);
 }
 static void d_sum_squares(void **p, const opcase_t *c, double *ret) { *ret = sum_squares_cpu(PF(0), (size_t)c->p[0]); }
 static void b_sum_squares(opcase_t *c) {
-    t_f32(c, "g", TR_IN, (size_t)c->p[0], -3, 3);
+    t_grad(c, "g", TR_IN, (size_t)c->p[0], -3, 3);
     snprintf(c->shape, sizeof c->shape, "n%d", c->p[0]);
     c->run = r_sum_squares, c->direct = d_sum_squares, c->has_ret = 1, c->ret_tol = 1e-7, c->flops = 2.0 * c->p[0];
 }
@@ -1480,22 +1491,23 @@ static void b_scale_f32(opcase_t *c) {
     snprintf(c->shape, sizeof c->shape, "n%d s%g", c->p[0], c->f[0]);
     c->run = r_scale_f32, c->direct = d_scale_f32;
 }
-// p: n step; f: lr beta1 beta2 eps wd.  tensors: p w_act m v g
+// p: n step; f: lr beta1 beta2 eps wd gscale (0: 1).  tensors: p w_act m v g
+#define GSCALE(c) ((c)->f[5] != 0.0f ? (c)->f[5] : 1.0f)
 static void r_adamw_step(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
     size_t n = (size_t)c->p[0];
     const float *f = c->f;
     if (b->act_dtype == DTYPE_F32) {  // the working copy is p itself: w_act must equal p after the step
-        adamw_step(b, PF(0), NULL, PF(2), PF(3), PF(4), n, f[0], f[1], f[2], f[3], f[4], c->p[1]);
+        adamw_step(b, PF(0), NULL, PF(2), PF(3), p[4], b->grad_dtype, GSCALE(c), n, f[0], f[1], f[2], f[3], f[4], c->p[1]);
         backend_copy(b, p[1], p[0], n * sizeof(float));
     } else {
-        adamw_step(b, PF(0), p[1], PF(2), PF(3), PF(4), n, f[0], f[1], f[2], f[3], f[4], c->p[1]);
+        adamw_step(b, PF(0), p[1], PF(2), PF(3), p[4], b->grad_dtype, GSCALE(c), n, f[0], f[1], f[2], f[3], f[4], c->p[1]);
     }
 }
 static void d_adamw_step(void **p, const opcase_t *c, double *ret) {
     (void)ret;
     const float *f = c->f;
-    adamw_step_cpu(PF(0), PF(2), PF(3), PF(4), (size_t)c->p[0], f[0], f[1], f[2], f[3], f[4], c->p[1]);
+    adamw_step_cpu(PF(0), PF(2), PF(3), PF(4), GSCALE(c), (size_t)c->p[0], f[0], f[1], f[2], f[3], f[4], c->p[1]);
     memcpy(p[1], p[0], (size_t)c->p[0] * sizeof(float));
 }
 static void b_adamw_step(opcase_t *c) {
@@ -1504,8 +1516,8 @@ static void b_adamw_step(opcase_t *c) {
     t_act(c, "w_act", TR_OUT, n, 0, 0);
     c->t[t_f32(c, "m", TR_INOUT, n, -0.1, 0.1)].tol = 1e-5;
     c->t[t_f32(c, "v", TR_INOUT, n, 1e-6, 1e-2)].tol = 1e-5;
-    t_f32(c, "g", TR_IN, n, -0.3, 0.3);
-    snprintf(c->shape, sizeof c->shape, "n%zu step%d lr%g wd%g", n, c->p[1], c->f[0], c->f[4]);
+    t_grad(c, "g", TR_IN, n, -0.3, 0.3);
+    snprintf(c->shape, sizeof c->shape, "n%zu step%d lr%g wd%g gscale%g", n, c->p[1], c->f[0], c->f[4], GSCALE(c));
     c->run = r_adamw_step, c->direct = d_adamw_step, c->flops = 15.0 * (double)n;
 }
 
@@ -1638,6 +1650,9 @@ static const entry_t fixed_table[] = {
     {OP_matmul_wgrad, b_matmul_wgrad, {128, 96, 200}, {0}, {0}, 0, 0},
     {OP_matmul_wgrad, b_matmul_wgrad, {50, 64, 37, 1}, {0}, {0}, 0, 0},  // p[3]: write (the first backward)
     {OP_matmul_wgrad, b_matmul_wgrad, {16, 8, 0, 1}, {0}, {0}, 0, 0},
+    {OP_matmul_wgrad, b_matmul_wgrad, {50, 64, 37}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_matmul_wgrad, b_matmul_wgrad, {128, 96, 200, 1}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_matmul_wgrad, b_matmul_wgrad, {16, 8, 0, 1}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_grouped_matmul, b_grouped_matmul, {4, 37, 24, 16, 1, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {1, 5, 32, 8, 1, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {8, 200, 64, 48, 0, 3, 5}, {1}, {0}, 0, 0},
@@ -1663,6 +1678,12 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {5, 300, 136, 160, 0, 0, 1}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, 0},
+    // bf16 gradients: mma.sync (few rows), wgmma (>= 128 rows a group), written and added to, an odd k (scalar stores)
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 200, 64, 48, 3, 5, 1}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 8, 7, 0, 0}, {0}, {0}, 0, CASE_GRAD_BF16},
     // ---- embedding
     {OP_embedding_forward, b_embedding_forward, {37, 64, 50}, {0}, {0}, 0, 0},
     {OP_embedding_forward, b_embedding_forward, {1, 8, 3}, {0}, {0}, 0, 0},
@@ -1670,6 +1691,9 @@ static const entry_t fixed_table[] = {
     {OP_embedding_backward, b_embedding_backward, {37, 64, 50, -1}, {0}, {0}, 0, 0},
     {OP_embedding_backward, b_embedding_backward, {200, 24, 20, 3}, {0}, {0}, 0, 0},
     {OP_embedding_backward, b_embedding_backward, {1, 8, 3, -1}, {0}, {0}, 0, 0},
+    {OP_embedding_backward, b_embedding_backward, {37, 64, 50, -1}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_embedding_backward, b_embedding_backward, {200, 24, 20, 3}, {0}, {0}, 0, CASE_GRAD_BF16},  // ids repeat
+    {OP_embedding_backward, b_embedding_backward, {3000, 40, 2, -1}, {0}, {0}, 0, CASE_GRAD_BF16},  // 1500 a row
     // ---- RMSNorm
     {OP_rmsnorm_forward, b_rmsnorm_forward, {37, 64}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_forward, b_rmsnorm_forward, {1, 1000}, {1e-5f}, {0}, 0, 0},
@@ -1684,6 +1708,8 @@ static const entry_t fixed_table[] = {
     {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, W}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {1, 200, A}, {1e-5f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 61, W}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
     // ---- elementwise
     {OP_residual_mix, b_residual_mix, {1000, 1}, {1, 1}, {0}, 0, 0},
     {OP_residual_mix, b_residual_mix, {37, 1}, {0.5f, 2}, {0}, 0, 0},
@@ -1831,6 +1857,7 @@ static const entry_t fixed_table[] = {
     {OP_lmhead_logprob_backward, b_lmhead_logprob_backward, {37, 64, 1000, W}, {0}, {0}, 0, 0},
     {OP_lmhead_logprob_backward, b_lmhead_logprob_backward, {1, 32, 5, A}, {0}, {0}, 0, 0},
     {OP_lmhead_logprob_backward, b_lmhead_logprob_backward, {200, 128, 1000, A}, {0}, {0}, 0, 0},
+    {OP_lmhead_logprob_backward, b_lmhead_logprob_backward, {200, 128, 1000, A}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_lmhead_logits, b_lmhead_logits, {3, 64, 1000}, {0}, {0}, 0, 0},
     {OP_lmhead_logits, b_lmhead_logits, {1, 32, 5}, {0}, {0}, 0, 0},
     {OP_lmhead_logits, b_lmhead_logits, {37, 128, 1000}, {0}, {0}, 0, 0},
@@ -1839,11 +1866,15 @@ static const entry_t fixed_table[] = {
     {OP_sum_squares, b_sum_squares, {1}, {0}, {0}, 0, 0},
     {OP_sum_squares, b_sum_squares, {1000}, {0}, {0}, 0, 0},
     {OP_sum_squares, b_sum_squares, {1048579}, {0}, {0}, 0, 0},
+    {OP_sum_squares, b_sum_squares, {1001}, {0}, {0}, 0, CASE_GRAD_BF16},
+    {OP_sum_squares, b_sum_squares, {1048579}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_scale_f32, b_scale_f32, {1}, {0.5f}, {0}, 0, 0},
     {OP_scale_f32, b_scale_f32, {4099}, {-1.75f}, {0}, 0, 0},
     {OP_adamw_step, b_adamw_step, {1, 1}, {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f}, {0}, 0, 0},
     {OP_adamw_step, b_adamw_step, {4099, 7}, {3e-4f, 0.9f, 0.999f, 1e-8f, 0}, {0}, 0, 0},
     {OP_adamw_step, b_adamw_step, {1000, 1000}, {1e-2f, 0.8f, 0.95f, 1e-6f, 0.01f}, {0}, 0, 0},
+    {OP_adamw_step, b_adamw_step, {1000, 3}, {1e-2f, 0.8f, 0.95f, 1e-6f, 0.01f, 0.37f}, {0}, 0, 0},  // clipped
+    {OP_adamw_step, b_adamw_step, {4099, 7}, {3e-4f, 0.9f, 0.999f, 1e-8f, 0, 0.5f}, {0}, 0, CASE_GRAD_BF16},
     // ---- timing shapes (--perf only; not compared)
     {OP_matmul, b_matmul, {4096, 4096, 4096, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG},
     // the per-op peers' shapes (bench/op_peers.py times torch's kernels on the same): the experts of bench-1b
@@ -1856,6 +1887,8 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul, b_grouped_matmul, {8, 8192, 9216, 6144, 0, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
      CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_GRAD_BF16},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
     {OP_attention_backward, b_attention_backward, {8, 1, 128, 0, W}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
     {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
@@ -1932,6 +1965,7 @@ static void case_free(opcase_t *c) {
 static int case_make(opcase_t *c, const entry_t *e, int bf16) {
     memset(c, 0, sizeof *c);
     c->op = e->op, c->bf16 = bf16, c->flags = e->flags, c->tol = BF16_TOL, c->cu_idx = -1;
+    c->gbf16 = bf16 && (e->flags & CASE_GRAD_BF16);
     memcpy(c->p, e->p, sizeof c->p);
     memcpy(c->f, e->f, sizeof c->f);
     memcpy(c->lens, e->lens, sizeof c->lens);
@@ -1939,13 +1973,19 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
     c->ws.T = c->ws.nseq = c->ws.C = c->ws.V = c->ws.H = c->ws.KV = c->ws.D = c->ws.E = c->ws.K = c->ws.F = 1;
     e->build(c);
     c->flags |= e->flags;
+    if (e->flags & CASE_GRAD_BF16) {
+        size_t l = strlen(c->shape);
+        snprintf(c->shape + l, sizeof c->shape - l, " grad bf16");
+    }
     for (int i = 0; i < c->nt; i++)
-        if (!g_dry && c->t[i].kind == TK_ACT && c->t[i].role != TR_HOST) round_act(c, i);
+        if (!g_dry && (c->t[i].kind == TK_ACT || c->t[i].kind == TK_GRAD) && c->t[i].role != TR_HOST) round_act(c, i);
     return 0;
 }
 
-static size_t elem_size(const backend_t *b, int kind) { return kind == TK_ACT ? dtype_size(b->act_dtype) : 4; }
-static int dtype_of(const backend_t *b, int kind) { return kind == TK_ACT ? b->act_dtype : DTYPE_F32; }
+static int dtype_of(const backend_t *b, int kind) {
+    return kind == TK_ACT ? b->act_dtype : kind == TK_GRAD ? b->grad_dtype : DTYPE_F32;
+}
+static size_t elem_size(const backend_t *b, int kind) { return kind == TK_I32 ? 4 : dtype_size(dtype_of(b, kind)); }
 
 // out vs ref: any NaN fails, except NaN on both sides where the tensor allows it (untouched padding).
 typedef struct {
@@ -2152,13 +2192,14 @@ static void skip_row(const entry_t *e, const char *bn, const char *dn, const cha
 }
 
 // One (case, backend) row.
-static void run_row(const entry_t *e, backend_t *b) {
+static void run_case_row(const entry_t *e, backend_t *b) {
     const int bf16 = b->act_dtype == DTYPE_BF16;
     const char *bn = backend_name(b->kind), *dn = dtype_name(b->act_dtype);
     opcase_t c;
     const char *skip = NULL;
     if ((e->flags & CASE_CPU_ONLY) && b->kind != BACKEND_CPU) skip = "skipped (shape for the cpu only)";
     if ((e->flags & CASE_CUDA_ROWS_ONLY) && b->kind == BACKEND_CPU) skip = "skipped (large shape: cuda rows only)";
+    if ((e->flags & CASE_GRAD_BF16) && b->act_dtype != DTYPE_BF16) skip = "skipped (bf16 gradients: cuda rows only)";
     if (skip) {
         skip_row(e, bn, dn, skip);
         return;
@@ -2219,7 +2260,7 @@ static void run_row(const entry_t *e, backend_t *b) {
         prior[i] = xcalloc(t->n + 1, sizeof(float));
         for (size_t j = 0; j < t->n; j++) {
             float x = (float)(s * urand(-1, 1));
-            prior[i][j] = (t->kind == TK_ACT && bf16) ? round_bf16(x) : x;
+            prior[i][j] = is_bf16(&c, t->kind) ? round_bf16(x) : x;
             r[j] = (float)((double)r[j] + prior[i][j]);
         }
     }
@@ -2236,6 +2277,7 @@ static void run_row(const entry_t *e, backend_t *b) {
         tens_t *t = &c.t[i];
         if (!is_output(t->role)) continue;
         double lim = b->kind == BACKEND_CPU ? CPU_TOL : (t->tol > 0 ? t->tol : c.tol);
+        if (t->kind == TK_GRAD && c.gbf16 && lim < BF16_TOL) lim = BF16_TOL;  // a bf16 output
         double err, mx;
         if (t->kind == TK_I32) {
             int32_t *a = xcalloc(t->n + 1, sizeof(int32_t));
@@ -2314,6 +2356,14 @@ static void run_row(const entry_t *e, backend_t *b) {
         if (tot <= FD_MAX_ELEMS) fd_row(&c);
     }
     case_free(&c);
+}
+
+// A row with the gradient dtype its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context), restored after.
+static void run_row(const entry_t *e, backend_t *b) {
+    const int keep = b->grad_dtype;
+    if ((e->flags & CASE_GRAD_BF16) && b->act_dtype == DTYPE_BF16) b->grad_dtype = DTYPE_BF16;
+    run_case_row(e, b);
+    b->grad_dtype = keep;
 }
 
 static int parse_ops(const char *s) {

@@ -59,11 +59,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N; i++) g[i] = (float)((int)(g[i] * 1024)) / 1024;  // are exact in any order
     memcpy(g2, g, sizeof g);
     dist_allreduce_sum_f32(&d, g2, N);
-    adamw_step_cpu(p2, m2, v2, g2, N, 1e-2f, 0.9f, 0.95f, 1e-15f, 0.1f, 1);
+    adamw_step_cpu(p2, m2, v2, g2, 1.0f, N, 1e-2f, 0.9f, 0.95f, 1e-15f, 0.1f, 1);
     size_t s, e;
     dist_shard_range(d.world, d.rank, N, &s, &e);
     test_check(dist_reduce_scatter_sum_f32(&d, g, N) == 0, "reduce-scatter");
-    adamw_step_cpu(p + s, m + s, v + s, g + s, e - s, 1e-2f, 0.9f, 0.95f, 1e-15f, 0.1f, 1);
+    adamw_step_cpu(p + s, m + s, v + s, g + s, 1.0f, e - s, 1e-2f, 0.9f, 0.95f, 1e-15f, 0.1f, 1);
     test_check(dist_allgather_f32(&d, p, N) == 0, "all-gather");
     test_check(memcmp(p, p2, sizeof p) == 0, "rank %d/%d: ZeRO-1 step equals the replicated step bit for bit", d.rank,
                d.world);

@@ -119,7 +119,7 @@ static void gradcheck(const char *label, const model_config_t *cfg, uint64_t see
     int checked = 0;
     for (int i = 0; i < m->table.n_entries; i++) {
         const param_entry_t *e = &m->table.entries[i];
-        const float *g = m->grads + e->offset;
+        const float *g = (const float *)m->grads + e->offset;
         // the 3 largest |g|, then random entries
         size_t pick[6];
         int np = 0;
@@ -397,7 +397,7 @@ static void packing_and_determinism(const model_config_t *cfg) {
     model_logprobs(m, targets, again, NULL);
     model_backward(m, dlogp, 0.001f);
     double err = 0;
-    for (size_t i = 0; i < m->table.n_floats; i++) err = fmax(err, fabs(m->grads[i] - 2.0 * g1[i]));
+    for (size_t i = 0; i < m->table.n_floats; i++) err = fmax(err, fabs(((float *)m->grads)[i] - 2.0 * g1[i]));
     TEST_LE(err, 1e-6, "a second backward accumulates (max |g - 2 g1| = %.3g)", err);
     // deferred zeroing: over a buffer of NaNs the first backward writes every gradient it owns (experts
     // without tokens get zeros) and the rest was zeroed: the same bits as zeroing first; then it adds again
@@ -414,7 +414,7 @@ static void packing_and_determinism(const model_config_t *cfg) {
             }
         }
         free(route);
-        for (size_t i = 0; i < nf; i++) m->grads[i] = NAN;
+        for (size_t i = 0; i < nf; i++) ((float *)m->grads)[i] = NAN;
         model_zero_grad_deferred(m);
         CISPO_ASSERT(model_forward(m, ids, cu2, 2, T) == 0);
         model_logprobs(m, targets, again, NULL);
@@ -425,13 +425,13 @@ static void packing_and_determinism(const model_config_t *cfg) {
         model_logprobs(m, targets, again, NULL);
         model_backward(m, dlogp, 0.001f);
         err = 0;
-        for (size_t i = 0; i < nf; i++) err = fmax(err, fabs(m->grads[i] - 2.0 * g1[i]));
+        for (size_t i = 0; i < nf; i++) err = fmax(err, fabs(((float *)m->grads)[i] - 2.0 * g1[i]));
         TEST_LE(err, 1e-6, "deferred zeroing: the second backward accumulates (max |g - 2 g1| = %.3g)", err);
-        for (size_t i = 0; i < nf; i++) m->grads[i] = NAN;
+        for (size_t i = 0; i < nf; i++) ((float *)m->grads)[i] = NAN;
         model_zero_grad_deferred(m);
         model_grads_settle(m);  // no backward ran: the buffer reads as zeros
         int zero = 1;
-        for (size_t i = 0; i < nf; i++) zero &= m->grads[i] == 0.0f;
+        for (size_t i = 0; i < nf; i++) zero &= ((float *)m->grads)[i] == 0.0f;
         test_check(zero, "model_grads_settle without a backward leaves zeros");
     }
     // bad batches are refused with a message
@@ -553,10 +553,10 @@ static void pad_token_gradient(const model_config_t *cfg) {
     double pad_a = 0, pad_b = 0, other = 0;
     for (size_t j = 0; j < a->table.n_floats; j++) {
         if (j >= row && j < row + C) {
-            pad_a = fmax(pad_a, fabsf(a->grads[j]));
-            pad_b = fmax(pad_b, fabsf(b->grads[j]));
+            pad_a = fmax(pad_a, fabsf(((float *)a->grads)[j]));
+            pad_b = fmax(pad_b, fabsf(((float *)b->grads)[j]));
         } else {
-            other = fmax(other, fabsf(a->grads[j] - b->grads[j]));
+            other = fmax(other, fabsf(((float *)a->grads)[j] - ((float *)b->grads)[j]));
         }
     }
     test_check(pad_a > 0 && pad_b == 0 && other == 0,

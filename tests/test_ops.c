@@ -703,7 +703,7 @@ static void test_adamw(size_t n, float lr, float b1, float b2, float eps, float 
             pd[i] = p[i] - (double)lr * (mh / (sqrt(vh) + eps) + (double)wd * p[i]);
         }
         memcpy(p_old, p, n * sizeof(float));
-        adamw_step_cpu(p, m, v, g, n, lr, b1, b2, eps, wd, step);
+        adamw_step_cpu(p, m, v, g, 1.0f, n, lr, b1, b2, eps, wd, step);
         double e = 0;
         for (size_t i = 0; i < n; i++) {
             float a = fmaxf(fabsf(p_old[i]), fabsf((float)pd[i]));
@@ -789,7 +789,7 @@ static void perf_lm_b(void *v) {
 }
 static void perf_adamw(void *v) {
     perf_ctx *p = v;
-    adamw_step_cpu(p->a, p->b, p->c, p->d, p->len, 1e-6f, 0.9f, 0.95f, 1e-15f, 0.1f, 3);
+    adamw_step_cpu(p->a, p->b, p->c, p->d, 1.0f, p->len, 1e-6f, 0.9f, 0.95f, 1e-15f, 0.1f, 3);
 }
 
 static float *rnd(size_t n, double lo, double hi) {

@@ -120,7 +120,7 @@ static void run_fixture(const char *dir, const char *name) {
     for (int i = 0; i < m->table.n_entries; i++) {
         const param_entry_t *e = &m->table.entries[i];
         if (!refs[i]) continue;
-        const float *g = m->grads + e->offset;
+        const float *g = (const float *)m->grads + e->offset;
         double num = 0, den = 0;
         for (size_t j = 0; j < e->numel; j++) {
             double d = (double)g[j] - refs[i][j];

@@ -153,6 +153,13 @@ int main(void) {
         free(t);
     }
 
+    // bf16 gradients are a GPU run's: on the CPU (the fp32 reference) the key is refused by name, with the way out
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/gbf16 grad_dtype=bf16 sft_steps=1 steps=0", bin, args, dir);
+    rc = run(cmd);
+    test_check(rc == 1 && strstr(out_buf, "key 'grad_dtype'") && strstr(out_buf, "device=cuda") &&
+                   strstr(out_buf, "grad_dtype=fp32"),
+               "grad_dtype=bf16 on the CPU is refused by name: exit %d\n%s", rc, out_buf);
+
     // ---- loud failures of the other commands ----
     snprintf(cmd, sizeof cmd, "'%s' eval %s", bin, args);
     test_check(run(cmd) == 2 && strstr(out_buf, "random"), "eval of a preset (random weights) is refused: %s", out_buf);

@@ -89,7 +89,7 @@ double optim_lr(const optim_config_t *c, int update) {
     return c->lr - (c->lr - floor) * frac;
 }
 
-double optim_grad_norm(const float *g, size_t n) { return sqrt(sum_squares(backend_host(), g, n)); }
+double optim_grad_norm(const float *g, size_t n) { return sqrt(sum_squares(backend_host(), g, DTYPE_F32, n)); }
 
 // The working copy at element i (act dtype), or NULL when p is the working copy.
 static void *w_at(const optim_t *o, size_t i) {
@@ -154,10 +154,15 @@ static void gather_params(optim_t *o, float *p) {
     free(h);
 }
 
-double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
-    if (o->ep) return optim_step_ep(o, p, g, lr_out);
+double optim_step(optim_t *o, float *p, void *g, double *lr_out) {
+    if (o->ep) {
+        CISPO_ASSERT(o->be->grad_dtype == DTYPE_F32);  // the trainer refuses bf16 gradients with expert parallelism
+        return optim_step_ep(o, p, g, lr_out);
+    }
     const size_t ns = o->hi - o->lo;
-    double ss = sum_squares(o->be, g + o->lo, ns);
+    const int gt = o->be->grad_dtype;
+    const void *gs = (const char *)g + o->lo * dtype_size(gt);  // this rank's shard
+    double ss = sum_squares(o->be, gs, gt, ns);
     if (o->dp && dist_allreduce_sum_f64(o->dp, &ss, 1))
         cispo_die(__FILE__, __LINE__, "ZeRO-1 gradient norm all-reduce", cispo_last_error());
     double norm = sqrt(ss);
@@ -167,12 +172,11 @@ double optim_step(optim_t *o, float *p, float *g, double *lr_out) {
     // way AdamW would write NaN into the weights and both moments for good. Skip the update (every
     // rank sees the same global norm, so all skip).
     if (!isfinite(norm)) return norm;
-    if (o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip && ns > 0) {
-        scale_f32(o->be, g + o->lo, (float)(o->cfg.grad_clip / (norm + 1e-30)), ns);
-    }
+    // the clip's factor goes into the step's reading of the gradients (no pass of its own)
+    const float scale = o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip ? (float)(o->cfg.grad_clip / (norm + 1e-30)) : 1.0f;
     o->t++;
     if (ns > 0)
-        adamw_step(o->be, o->keeps_master ? o->ps : p + o->lo, w_at(o, o->lo), o->m, o->v, g + o->lo, ns, (float)lr,
+        adamw_step(o->be, o->keeps_master ? o->ps : p + o->lo, w_at(o, o->lo), o->m, o->v, gs, gt, scale, ns, (float)lr,
                    (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, o->t);
     if (o->dp) gather_params(o, p);
     return norm;
@@ -443,23 +447,23 @@ static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
         if (!pt->shard && !pt->norm_here) continue;  // another replica counts it
         size_t cat = 0, ph, at, len;
         for (int i = 0; i < pt->nr; i++)
-            if (piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) ss += sum_squares(o->be, g + ph, len);
+            if (piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) ss += sum_squares(o->be, g + ph, DTYPE_F32, len);
     }
     if (dist_allreduce_sum_f64(o->ep->world, &ss, 1)) ep_die("gradient norm all-reduce (expert parallelism)");
     double norm = sqrt(ss);
     double lr = optim_lr(&o->cfg, o->t);
     if (lr_out) *lr_out = lr;
     if (!isfinite(norm)) return norm;  // every rank sees the same norm: all skip
-    const int clip = o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip;
+    const float scale = o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip ? (float)(o->cfg.grad_clip / (norm + 1e-30)) : 1.0f;
     o->t++;
     for (int k = 0; k < 2; k++) {
         const optim_part_t *pt = &o->part[k];
         size_t cat = 0, ph, at, len;
         for (int i = 0; i < pt->nr; i++) {
             if (!piece(pt, i, &cat, pt->lo, pt->hi, &ph, &at, &len)) continue;
-            if (clip) scale_f32(o->be, g + ph, (float)(o->cfg.grad_clip / (norm + 1e-30)), len);
             float *pm = o->keeps_master ? pt->p + (at - pt->lo) : p + ph;
-            adamw_step(o->be, pm, w_at(o, ph), pt->m + (at - pt->lo), pt->v + (at - pt->lo), g + ph, len, (float)lr,
+            adamw_step(o->be, pm, w_at(o, ph), pt->m + (at - pt->lo), pt->v + (at - pt->lo), g + ph, DTYPE_F32, scale,
+                       len, (float)lr,
                        (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, o->t);
         }
     }

@@ -13,6 +13,7 @@
 //     model_zero_grad(m); ... model_backward(m, dlogp, aux) for each micro-batch ...
 //     (data parallel: all-reduce m->grads; ZeRO-1: dist_reduce_scatter_sum_f32 is enough)
 //     double gn = optim_step(&opt, m->params, m->grads, &lr);   // clips, then AdamW; !isfinite(gn): skipped
+// Gradients are in be->grad_dtype (fp32, or bf16 on CUDA without expert parallelism).
 #ifndef CISPO_TRAINER_OPTIM_H
 #define CISPO_TRAINER_OPTIM_H
 
@@ -126,7 +127,7 @@ double optim_grad_norm(const float *g, size_t n);
 // the update touches the shard, and the all-gather then gives every rank the whole new p and working
 // copy, bit-identical on all ranks (a GPU stages it through the host). A failed collective aborts: the
 // ranks could not continue in step.
-double optim_step(optim_t *o, float *p, float *g, double *lr_out);
+double optim_step(optim_t *o, float *p, void *g, double *lr_out);
 // A single-file checkpoint holds the whole moments. optim_gather_moments: the moments [n] on the host of
 // rank root (m, v there; NULL on the other ranks), gathered from the shards: a collective of dp when sharded
 // (unsharded: root copies its own, the others do nothing). Under expert parallelism over ep > 1 ranks the

@@ -98,6 +98,7 @@ typedef struct {
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
     int recompute;                 // activation recompute: 0 off, 1 full (MODEL_RECOMPUTE), 2 cheap (MODEL_RECOMPUTE_CHEAP)
     int device;                    // enum run_device: where the model trains and decodes
+    int grad_dtype;                // dtype of the parameter gradients: 0 fp32, 1 bf16 (DTYPE_*; CUDA, one rank)
     int zero;                      // ZeRO stage over the data-parallel ranks: 0 none, 1 moments sharded
     int overlap_grad_reduce;       // data parallel without ZeRO or EP: each layer's gradient all-reduce starts
                                    // as soon as the last micro-batch's backward finishes the layer

@@ -24,6 +24,15 @@ int train_open_backend(train_t *t) {
     const char *note = NULL;
     if (backend_open(&t->be, want, dev, t->mcfg.head_dim, "key 'device'", &note)) return -1;
     if (note && dw->rank == 0) printf("device=auto: %s\n", note);
+    if (t->cfg.grad_dtype == DTYPE_BF16) {
+        if (t->be.kind != BACKEND_CUDA || t->be.act_dtype != DTYPE_BF16)
+            return cispo_fail("key 'grad_dtype': bf16 gradients need device=cuda (this run is on %s, the fp32 "
+                              "reference); set grad_dtype=fp32", backend_name(t->be.kind));
+        if (dw->world > 1)
+            return cispo_fail("key 'grad_dtype': bf16 gradients run on one GPU; the reductions over this run's %d "
+                              "ranks are fp32: set grad_dtype=fp32", dw->world);
+        t->be.grad_dtype = DTYPE_BF16;
+    }
     return 0;
 }
 
@@ -45,6 +54,12 @@ static int overlapped(const train_t *t) {
     return !t->opt.dp && t->be.kind == BACKEND_CPU;
 }
 
+// The gradients as fp32: every path that reduces them over ranks (bf16 gradients run on one rank: train_init).
+static float *grads_f32(const train_t *t) {
+    CISPO_ASSERT(t->m->grad_dtype == DTYPE_F32);
+    return t->m->grads;
+}
+
 // Issues the reduction of the next range set in backward order (index i: layer n_layers-1-i; n_layers: the
 // rest). Errors are kept for the wait: every rank must issue the same sums.
 static int issue_next(train_t *t) {
@@ -54,10 +69,10 @@ static int issue_next(train_t *t) {
     int rc = 0;
     dist_nccl_t *nc = dist_nccl_world();
     if (nc)
-        rc = dist_nccl_grads_start(nc, t->m->grads, off, len, n, t->m->table.n_floats, t->opt.dp != NULL);
+        rc = dist_nccl_grads_start(nc, grads_f32(t), off, len, n, t->m->table.n_floats, t->opt.dp != NULL);
     else
         for (int k = 0; k < n; k++)
-            if (len[k] && dist_iallreduce_sum_f32(dist_world(), t->m->grads + off[k], len[k], &t->grads_reqs)) rc = -1;
+            if (len[k] && dist_iallreduce_sum_f32(dist_world(), grads_f32(t) + off[k], len[k], &t->grads_reqs)) rc = -1;
     t->grads_issued++;
     return rc;
 }
@@ -107,17 +122,17 @@ int train_allreduce_grads(train_t *t) {
         int rc = train_issue_grads(t);
         return wait_grads(t) || rc ? -1 : 0;
     }
-    if (t->opt.ep) return optim_reduce_grads(&t->opt, t->m->grads);  // expert parallelism: dense and expert parts
+    float *g = grads_f32(t);
+    if (t->opt.ep) return optim_reduce_grads(&t->opt, g);  // expert parallelism: dense and expert parts
     const int zero = t->opt.dp != NULL;
     dist_nccl_t *nc = dist_nccl_world();  // a GPU run with NCCL: on the device
-    if (nc) return zero ? dist_nccl_reduce_scatter_sum_f32(nc, t->m->grads, n) : dist_nccl_allreduce_sum_f32(nc, t->m->grads, n);
-    if (t->be.kind == BACKEND_CPU)
-        return zero ? dist_reduce_scatter_sum_f32(dw, t->m->grads, n) : dist_allreduce_sum_f32(dw, t->m->grads, n);
+    if (nc) return zero ? dist_nccl_reduce_scatter_sum_f32(nc, g, n) : dist_nccl_allreduce_sum_f32(nc, g, n);
+    if (t->be.kind == BACKEND_CPU) return zero ? dist_reduce_scatter_sum_f32(dw, g, n) : dist_allreduce_sum_f32(dw, g, n);
     float *h = cispo_malloc(n * sizeof(float));
-    train_download(t, h, t->m->grads, n);
+    train_download(t, h, g, n);
     int rc = zero ? dist_reduce_scatter_sum_f32(dw, h, n) : dist_allreduce_sum_f32(dw, h, n);
     const size_t b = zero ? t->opt.lo : 0, e = zero ? t->opt.hi : n;
-    if (!rc && e > b) train_upload(t, t->m->grads + b, h + b, e - b);
+    if (!rc && e > b) train_upload(t, g + b, h + b, e - b);
     free(h);
     return rc;
 }
@@ -145,7 +160,7 @@ void train_memory_report(const train_t *t) {
     const size_t working = m->wparams == (void *)m->params ? 0 : n * es;
     const size_t moments = train_moment_floats(t);
     // under ZeRO-1 the optimizer keeps its shard of the master, the same shard as the moments' (optim_keep_master)
-    const size_t master = moments * sizeof(float), optim = 2 * moments * sizeof(float), grads = n * sizeof(float);
+    const size_t master = moments * sizeof(float), optim = 2 * moments * sizeof(float), grads = n * m->gsize;
     const size_t acts = m->n_acts * es + m->n_stats * sizeof(float) + m->n_iacts * sizeof(int32_t);
     const size_t scratch = m->n_scratch, ws = m->be->ws_bytes;
     const model_cache_t *ca = t->engine ? &t->engine->cache : NULL;
@@ -156,11 +171,11 @@ void train_memory_report(const train_t *t) {
                  2 * (size_t)ca->n_soft * ca->n_blocks * ca->block_size * c->n_kv_heads * c->head_dim * es;
     }
     const size_t total = working + master + optim + grads + acts + scratch + ws + caches;
-    printf("memory on %s (%s activations): weights %.3f GiB + fp32 master%s %.3f + AdamW moments%s %.3f + gradients "
+    printf("memory on %s (%s activations): weights %.3f GiB + fp32 master%s %.3f + AdamW moments%s %.3f + %s gradients "
            "%.3f + activations %.3f (micro_tokens %d, recompute %s) + scratch %.3f + workspace %.3f + rollout caches "
            "%.3f = %.3f GiB\n",
            backend_name(m->be->kind), dtype_name(m->be->act_dtype), gib(working), moments < n ? " (ZeRO-1 shard)" : "",
-           gib(master), moments < n ? " (ZeRO-1 shard)" : "", gib(optim), gib(grads),
+           gib(master), moments < n ? " (ZeRO-1 shard)" : "", gib(optim), dtype_name(m->grad_dtype), gib(grads),
            gib(acts), m->max_tokens,
            m->recompute == MODEL_RECOMPUTE_FULL ? "true" : m->recompute == MODEL_RECOMPUTE_OFF ? "false" : "cheap",
            gib(scratch), gib(ws), gib(caches), gib(total));

@@ -12,9 +12,9 @@
 
 #include "base/common.h"
 
-// p, m, v, g [n]; step counts from 1
-void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,
-                    float eps, float wd, int step) {
+// p, m, v, g [n]; the gradient is gscale * g (one fp32 product); step counts from 1
+void adamw_step_cpu(float *p, float *m, float *v, const float *g, float gscale, size_t n, float lr, float beta1,
+                    float beta2, float eps, float wd, int step) {
     CISPO_ASSERT(step >= 1);
     // scalars in double like torch's Python-side bias corrections, then used as fp32
     float lr_wd = (float)((double)lr * wd);
@@ -23,7 +23,7 @@ void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, floa
     float step_size = (float)((double)lr / (1.0 - pow(beta1, step)));
     float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, step));
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
+        float gi = g[i] * gscale;
         float mi = m[i] + (gi - m[i]) * one_m_b1;  // torch: exp_avg.lerp_(grad, 1 - beta1)
         float vi = v[i] * beta2 + one_m_b2 * gi * gi;
         float denom = sqrtf(vi) / bc2_sqrt + eps;

@@ -147,9 +147,9 @@ void lmhead_logprob_backward_cpu(float *dx, float *dw, const float *dlogp, const
                                  const int32_t *targets, const float *lse, int T, int C, int V, int chunk);
 
 // ---- AdamW (decoupled weight decay), step counts from 1 ----
-// p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p)
-void adamw_step_cpu(float *p, float *m, float *v, const float *g, size_t n, float lr, float beta1, float beta2,
-                    float eps, float wd, int step);
+// p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p), the gradient gscale * g (1: g itself)
+void adamw_step_cpu(float *p, float *m, float *v, const float *g, float gscale, size_t n, float lr, float beta1,
+                    float beta2, float eps, float wd, int step);
 
 // One query of causal softmax attention against a paged KV cache (the query's own k, v already
 // written). q, o [H, D]; kpool, vpool [n_blocks, block_size, KV, D]; blocks: the sequence's row of the

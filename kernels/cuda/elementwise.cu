@@ -4,9 +4,10 @@
 // CPU references are kernels/cpu/{elementwise,activations,embedding}.c.
 // defines: residual_mix_cuda, act_forward_cuda, act_backward_cuda, glu_forward_cuda, glu_backward_cuda,
 //          sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda, qkv_split_cuda, qkv_merge_cuda,
-//          embedding_forward_cuda, embedding_backward_cuda, kv_write_cuda
+//          embedding_forward_cuda, embedding_backward_cuda, embedding_workspace_bytes_cuda, kv_write_cuda
 // Every kernel runs a grid-stride loop over 16-byte vectors when the sizes and pointers allow, and
 // over single elements otherwise (and for the tail).
+#include <cub/device/device_radix_sort.cuh>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -571,17 +572,77 @@ __global__ void embedding_backward_kernel(float *dtable, const T *dout, const in
     }
 }
 
-extern "C" int embedding_backward_cuda(float *dtable, const void *dout, const int32_t *ids, int T_, int C, int pad_id,
-                                       int dtype, cudaStream_t st) {
-    if (T_ < 0 || C < 0) return cispo_fail("embedding_backward_cuda: bad sizes T=%d C=%d", T_, C);
+// Into bf16 gradients, where an atomic add per token would round once per repeat (and lose a frequent
+// token's small rows entirely): the tokens sorted by id (stable, so each id's tokens stay in order), then
+// block i, when position i starts a run of one id, sums the run's rows in fp32 and adds the sum once.
+__global__ void embedding_iota_kernel(int32_t *v, int n) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v[i] = i;
+}
+
+template <typename T>
+__global__ void embedding_backward_sorted_kernel(__nv_bfloat16 *dtable, const T *dout, const int32_t *sid,
+                                                 const int32_t *stok, int Tn, int C, int pad_id) {
+    for (int i = blockIdx.x; i < Tn; i += gridDim.x) {
+        const int id = sid[i];
+        if (id < 0 || id == pad_id || (i > 0 && sid[i - 1] == id)) continue;
+        int end = i + 1;
+        while (end < Tn && sid[end] == id) end++;
+        for (int c = threadIdx.x; c < C; c += blockDim.x) {
+            float s = 0;
+            for (int j = i; j < end; j++) s += ew_get(dout + (size_t)stok[j] * C + c);
+            __nv_bfloat16 *p = dtable + (size_t)id * C + c;
+            *p = __float2bfloat16(__bfloat162float(*p) + s);
+        }
+    }
+}
+
+static size_t ew_align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+// The radix sort's scratch for T keys (cub's own query) and the sorted ids, the token indices and their sorted
+// copy.
+static size_t embedding_sort_temp_bytes(int T_) {
+    size_t tmp = 0;
+    cub::DeviceRadixSort::SortPairs(NULL, tmp, (const int32_t *)NULL, (int32_t *)NULL, (const int32_t *)NULL,
+                                    (int32_t *)NULL, T_ > 0 ? T_ : 1, 0, 32);
+    return tmp;
+}
+
+extern "C" size_t embedding_workspace_bytes_cuda(int T_) {
+    if (T_ <= 0) return 0;
+    return 3 * ew_align256((size_t)T_ * sizeof(int32_t)) + ew_align256(embedding_sort_temp_bytes(T_)) + 256;
+}
+
+extern "C" int embedding_backward_cuda(void *dtable, const void *dout, const int32_t *ids, int T_, int C, int pad_id,
+                                       int dtype, int gdtype, void *ws, size_t ws_bytes, cudaStream_t st) {
+    const char *op = "embedding_backward_cuda";
+    if (T_ < 0 || C < 0) return cispo_fail("%s: bad sizes T=%d C=%d", op, T_, C);
     size_t n = (size_t)T_ * C;
     if (n == 0) return 0;
-    EW_DISPATCH("embedding_backward_cuda", dtype, {
+    if (gdtype == DTYPE_BF16) {
+        size_t need = embedding_workspace_bytes_cuda(T_), tmp = embedding_sort_temp_bytes(T_);
+        if (!ws || ws_bytes < need) return cispo_fail("%s: workspace of %zu bytes, %zu needed", op, ws_bytes, need);
+        char *p = (char *)(((uintptr_t)ws + 255) & ~(uintptr_t)255);
+        const size_t tb = ew_align256((size_t)T_ * sizeof(int32_t));
+        int32_t *sid = (int32_t *)p, *tok = (int32_t *)(p + tb), *stok = (int32_t *)(p + 2 * tb);
+        void *sort_tmp = p + 3 * tb;
+        embedding_iota_kernel<<<ew_blocks((size_t)T_, EW_THREADS), EW_THREADS, 0, st>>>(tok, T_);
+        if (ew_check(op)) return -1;
+        cudaError_t e = cub::DeviceRadixSort::SortPairs(sort_tmp, tmp, ids, sid, tok, stok, T_, 0, 32, st);
+        if (e != cudaSuccess) return cispo_fail("%s: radix sort of the ids: %s", op, cudaGetErrorString(e));
+        unsigned blocks = T_ < 65535 ? (unsigned)T_ : 65535u;
+        EW_DISPATCH(op, dtype, {
+            embedding_backward_sorted_kernel<T><<<blocks, 128, 0, st>>>((__nv_bfloat16 *)dtable, (const T *)dout, sid,
+                                                                        stok, T_, C, pad_id);
+        });
+        return ew_check(op);
+    }
+    if (gdtype != DTYPE_F32) return cispo_fail("%s: gradient dtype %d (fp32 or bf16)", op, gdtype);
+    EW_DISPATCH(op, dtype, {
         int vec = C % EW_VN(T) == 0 && ew_aligned16(dout);
         embedding_backward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
-            dtable, (const T *)dout, ids, T_, C, pad_id, vec);
+            (float *)dtable, (const T *)dout, ids, T_, C, pad_id, vec);
     });
-    return ew_check("embedding_backward_cuda");
+    return ew_check(op);
 }
 
 // paged pools kcache, vcache [n_blocks, block_size, KVU]: token t's rows go to position pos[t] of slot

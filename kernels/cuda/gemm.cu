@@ -65,18 +65,26 @@ extern "C" int matmul_cuda(void *blas, void *c, const void *a, const void *bm, i
                    beta, c, n, t, t, "matmul_cuda");
 }
 
-// dW[n_out, n_in] (+)= dy[T, n_out]^T x[T, n_in], dW fp32 (acc 0: written)
-extern "C" int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const void *x, int n_out, int n_in, int T,
-                                 int acc, int dtype, cudaStream_t st) {
-    cudaDataType_t t = CUDA_R_16BF;
-    if (dtype_type(dtype, &t, "matmul_wgrad_cuda")) return -1;
+// The cuBLAS type of a weight gradient: fp32, or bf16 beside bf16 activations (cuBLAS has no fp32 x fp32 ->
+// bf16 product).
+static int grad_type(int gdtype, int dtype, cudaDataType_t *t, const char *op) {
+    if (gdtype == DTYPE_BF16 && dtype != DTYPE_BF16)
+        return cispo_fail("%s: bf16 gradients need bf16 activations (got %s)", op, dtype_name(dtype));
+    return dtype_type(gdtype, t, op);
+}
+
+// dW[n_out, n_in] (+)= dy[T, n_out]^T x[T, n_in], dW in gdtype (acc 0: written)
+extern "C" int matmul_wgrad_cuda(void *blas, void *dw, const void *dy, const void *x, int n_out, int n_in, int T,
+                                 int acc, int dtype, int gdtype, cudaStream_t st) {
+    cudaDataType_t t = CUDA_R_16BF, gt = CUDA_R_32F;
+    if (dtype_type(dtype, &t, "matmul_wgrad_cuda") || grad_type(gdtype, dtype, &gt, "matmul_wgrad_cuda")) return -1;
     if (T <= 0) {
         if (acc || n_out <= 0 || n_in <= 0) return 0;
-        cudaError_t e = cudaMemsetAsync(dw, 0, (size_t)n_out * n_in * sizeof(float), st);
+        cudaError_t e = cudaMemsetAsync(dw, 0, (size_t)n_out * n_in * dtype_size(gdtype), st);
         return e == cudaSuccess ? 0 : cuda_fail("matmul_wgrad_cuda", e);
     }
     return gemm_rm((cublasHandle_t)blas, 1, 0, n_out, n_in, T, 1.0f, dy, n_out, x, n_in, acc ? 1.0f : 0.0f, dw, n_in,
-                   t, CUDA_R_32F, "matmul_wgrad_cuda");
+                   t, gt, "matmul_wgrad_cuda");
 }
 
 // The wgmma kernels (grouped GEMMs, attention): built for sm_90a (CMake's default architecture) and run on a
@@ -296,35 +304,49 @@ extern "C" int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda
     return launch_check(op);
 }
 
-extern "C" int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, int lddc, const void *a, int lda,
-                                         const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype,
-                                         void *ws, size_t ws_bytes, cudaStream_t st) {
-    (void)blas, (void)ws, (void)ws_bytes;
-    const char *op = "grouped_matmul_wgrad_cuda";
-    if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
-    if (G <= 0 || n <= 0 || k <= 0) return 0;
-    if (rows <= 0) {  // no rows at all: nothing to add, or zeros to write
-        if (acc) return 0;
-        cudaError_t e = cudaMemsetAsync(dw, 0, (size_t)G * n * k * sizeof(float), st);
-        return e == cudaSuccess ? 0 : cuda_fail(op, e);
-    }
-    if (G > 65535) return cispo_fail("%s: G = %d groups (at most 65535)", op, G);
-    int vec = aligned16(dc) && aligned16(a) && lddc % 8 == 0 && lda % 8 == 0 && n % 8 == 0 && k % 8 == 0;
-    int pair = ((uintptr_t)dw & 7) == 0 && k % 2 == 0;  // float2 read-add-write
+// The grouped weight gradient into dW of type DW (float or __nv_bfloat16); pair: two-element accesses.
+template <typename DW>
+static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a, int lda, const int32_t *offsets,
+                                int G, int rows, int n, int k, int acc, int vec, int pair, cudaStream_t st,
+                                const char *op) {
     if (use_wgmma(vec, rows, G)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
-        cudaError_t e = cudaFuncSetAttribute(wg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+        cudaError_t e = cudaFuncSetAttribute(wg_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
         if (e != cudaSuccess) return cuda_fail(op, e);
-        wg_wgrad<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc, (const __nv_bfloat16 *)a,
-                                                     lda, offsets, n, k, pair, acc);
+        wg_wgrad<DW><<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc,
+                                                         (const __nv_bfloat16 *)a, lda, offsets, n, k, pair, acc);
         return launch_check(op);
     }
     dim3 grid((unsigned)((k + GG_BN - 1) / GG_BN), (unsigned)((n + GG_BM - 1) / GG_BM), (unsigned)G);
     if (grid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
-    cudaError_t e = cudaFuncSetAttribute(gg_wgrad, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
+    cudaError_t e = cudaFuncSetAttribute(gg_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, GG_SMEM);
     if (e != cudaSuccess) return cuda_fail(op, e);
-    gg_wgrad<<<grid, GG_THREADS, GG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc, (const __nv_bfloat16 *)a, lda,
-                                                offsets, n, k, vec, pair, acc);
+    gg_wgrad<DW><<<grid, GG_THREADS, GG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc, (const __nv_bfloat16 *)a, lda,
+                                                    offsets, n, k, vec, pair, acc);
     return launch_check(op);
+}
+
+extern "C" int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, int lddc, const void *a, int lda,
+                                         const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype,
+                                         int gdtype, void *ws, size_t ws_bytes, cudaStream_t st) {
+    (void)blas, (void)ws, (void)ws_bytes;
+    const char *op = "grouped_matmul_wgrad_cuda";
+    if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
+    if (gdtype != DTYPE_F32 && gdtype != DTYPE_BF16)
+        return cispo_fail("%s: gradient dtype %d not supported (fp32 or bf16)", op, gdtype);
+    if (G <= 0 || n <= 0 || k <= 0) return 0;
+    if (rows <= 0) {  // no rows at all: nothing to add, or zeros to write
+        if (acc) return 0;
+        cudaError_t e = cudaMemsetAsync(dw, 0, (size_t)G * n * k * dtype_size(gdtype), st);
+        return e == cudaSuccess ? 0 : cuda_fail(op, e);
+    }
+    if (G > 65535) return cispo_fail("%s: G = %d groups (at most 65535)", op, G);
+    int vec = aligned16(dc) && aligned16(a) && lddc % 8 == 0 && lda % 8 == 0 && n % 8 == 0 && k % 8 == 0;
+    // two-element read-add-write (float2, bf16x2)
+    int pair = ((uintptr_t)dw % (2 * dtype_size(gdtype))) == 0 && k % 2 == 0;
+    if (gdtype == DTYPE_BF16)
+        return grouped_wgrad_launch((__nv_bfloat16 *)dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, vec, pair, st,
+                                    op);
+    return grouped_wgrad_launch((float *)dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, vec, pair, st, op);
 }

@@ -1,7 +1,7 @@
 // kernels/cuda/gemm_grouped.cuh — the grouped bf16 GEMM kernels of the MoE experts (kernels/cuda/gemm.cu
 // launches them): mma.sync m16n8k16 tensor cores, fp32 accumulation, a 4-stage cp.async pipeline.
 // defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, GG_SKINNY_BM, GG_SKINNY_STAGES, gg_smem_bytes, gg_forward,
-//          gg_wgrad, gg_find_tile, gg_store_c2, gg_store_dw2, cp_async16, cp_async_commit, cp_async_wait,
+//          gg_wgrad, gg_find_tile, gg_store_c2, gg_store_dw2, gg_put_zero, cp_async16, cp_async_commit, cp_async_wait,
 //          smem_addr
 //
 // A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Groups of a few
@@ -193,7 +193,8 @@ __device__ __forceinline__ void gg_store_c2(__nv_bfloat16 *cr, int col, int nlim
     }
 }
 
-// The same for a row of an fp32 weight gradient: written (add 0) or added to. pair: one float2 access.
+// The same for a row of a weight gradient (fp32, or bf16: the fp32 sum rounded once): written (add 0) or
+// added to. pair: one float2 (bf16x2) access.
 __device__ __forceinline__ void gg_store_dw2(float *dr, int col, int nlim, float v0, float v1, int add, int pair) {
     if (pair && col + 1 < nlim) {
         float2 *p2 = (float2 *)(dr + col), o = add ? *p2 : make_float2(0.0f, 0.0f);
@@ -205,6 +206,23 @@ __device__ __forceinline__ void gg_store_dw2(float *dr, int col, int nlim, float
         if (col + 1 < nlim) dr[col + 1] = add ? dr[col + 1] + v1 : v1;
     }
 }
+__device__ __forceinline__ void gg_store_dw2(__nv_bfloat16 *dr, int col, int nlim, float v0, float v1, int add,
+                                             int pair) {
+    if (pair && col + 1 < nlim) {
+        __nv_bfloat162 *p2 = (__nv_bfloat162 *)(dr + col);
+        if (add) {
+            float2 o = __bfloat1622float2(*p2);
+            v0 += o.x, v1 += o.y;
+        }
+        *p2 = __floats2bfloat162_rn(v0, v1);
+    } else {
+        if (col < nlim) dr[col] = __float2bfloat16(add ? __bfloat162float(dr[col]) + v0 : v0);
+        if (col + 1 < nlim) dr[col + 1] = __float2bfloat16(add ? __bfloat162float(dr[col + 1]) + v1 : v1);
+    }
+}
+// Zeros of a weight gradient's tile (a group without rows, written).
+__device__ __forceinline__ void gg_put_zero(float *p) { *p = 0.0f; }
+__device__ __forceinline__ void gg_put_zero(__nv_bfloat16 *p) { *p = __float2bfloat16(0.0f); }
 
 // Warp 0 of a CTA: the group g holding linear tile L of a grouped launch whose group g has
 // ceil(rows_g / bm) row tiles times nt column tiles, L's index l within that group and the group's row
@@ -290,8 +308,9 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
 
 // dW_g [n, k] += dC_g^T A_g over the rows of group g = blockIdx.z; tile (blockIdx.y over n,
 // blockIdx.x over k). dC_g^T is M-major (row r of dC holds m), A_g N-major. add 0: dW_g is written
-// (zeros for a group without rows) instead of read, added to and written back.
-__global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfloat16 *dc, int lddc,
+// (zeros for a group without rows) instead of read, added to and written back. DW: float or __nv_bfloat16.
+template <typename DW>
+__global__ void __launch_bounds__(GG_THREADS) gg_wgrad(DW *dw, const __nv_bfloat16 *dc, int lddc,
                                                         const __nv_bfloat16 *a, int lda, const int32_t *offsets,
                                                         int n, int k, int vec, int pair, int add) {
     extern __shared__ __align__(128) unsigned char gg_smem[];
@@ -300,10 +319,10 @@ __global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfl
     const int mlim = min(GG_BM, n - m0), nlim = min(GG_BN, k - n0);
     if (nr <= 0) {
         if (!add) {
-            float *dwg = dw + (size_t)g * n * k;
+            DW *dwg = dw + (size_t)g * n * k;
             for (int i = threadIdx.x; i < GG_BM * GG_BN; i += GG_THREADS) {
                 int row = i / GG_BN, col = i % GG_BN;
-                if (row < mlim && col < nlim) dwg[(size_t)(m0 + row) * k + n0 + col] = 0.0f;
+                if (row < mlim && col < nlim) gg_put_zero(dwg + (size_t)(m0 + row) * k + n0 + col);
             }
         }
         return;
@@ -319,14 +338,14 @@ __global__ void __launch_bounds__(GG_THREADS) gg_wgrad(float *dw, const __nv_bfl
                                                 lda, nlim, nr, vec, (__nv_bfloat16 *)gg_smem);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, wm = warp >> 2, wn = warp & 3;
     const int gid = lane >> 2, tig = lane & 3;
-    float *dwg = dw + (size_t)g * n * k;
+    DW *dwg = dw + (size_t)g * n * k;
 #pragma unroll
     for (int mi = 0; mi < 4; mi++)
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             int row = wm * 64 + mi * 16 + gid + h * 8;
             if (row >= mlim) continue;
-            float *dr = dwg + (size_t)(m0 + row) * k + n0;
+            DW *dr = dwg + (size_t)(m0 + row) * k + n0;
 #pragma unroll
             for (int ni = 0; ni < 4; ni++) {
                 gg_store_dw2(dr, wn * 32 + ni * 8 + 2 * tig, nlim, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1], add, pair);

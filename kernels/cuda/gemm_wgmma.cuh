@@ -282,8 +282,9 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 }
 
 // gg_wgrad's op at 128 x 256 tiles of dW_g (blockIdx.y over n, blockIdx.x over k, blockIdx.z the group):
-// dC_g^T and A_g are both MN-major. Needs lddc, lda, n and k multiples of 8.
-__global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(float *dw, const __nv_bfloat16 *dc, int lddc,
+// dC_g^T and A_g are both MN-major. Needs lddc, lda, n and k multiples of 8. DW: float or __nv_bfloat16.
+template <typename DW>
+__global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfloat16 *dc, int lddc,
                                                            const __nv_bfloat16 *a, int lda, const int32_t *offsets,
                                                            int n, int k, int pair, int add) {
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
@@ -291,12 +292,12 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(float *dw, const __nv_
     const int g = blockIdx.z, r0 = offsets[g], nr = offsets[g + 1] - r0;
     const int m0 = blockIdx.y * WG_BM, n0 = blockIdx.x * WG_BN;
     const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);
-    float *dwg = dw + (size_t)g * n * k;
+    DW *dwg = dw + (size_t)g * n * k;
     if (nr <= 0) {
         if (!add)
             for (int e = threadIdx.x; e < WG_BM * WG_BN; e += WG_THREADS) {
                 int row = e / WG_BN, col = e % WG_BN;
-                if (row < mlim && col < nlim) dwg[(size_t)(m0 + row) * k + n0 + col] = 0.0f;
+                if (row < mlim && col < nlim) gg_put_zero(dwg + (size_t)(m0 + row) * k + n0 + col);
             }
         return;
     }
@@ -309,7 +310,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(float *dw, const __nv_
     for (int h = 0; h < 2; h++) {
         int row = warp * 16 + (lane >> 2) + h * 8;
         if (row >= mlim) continue;
-        float *dr = dwg + (size_t)(m0 + row) * k + n0;
+        DW *dr = dwg + (size_t)(m0 + row) * k + n0;
 #pragma unroll
         for (int jb = 0; jb < 32; jb++) {
             gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], add, pair);

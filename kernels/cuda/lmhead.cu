@@ -203,12 +203,15 @@ extern "C" int lmhead_logprob_forward_cuda(void *blas, float *logp, float *lse, 
     return 0;
 }
 
-extern "C" int lmhead_logprob_backward_cuda(void *blas, void *dx, float *dw, const float *dlogp, const void *x,
+extern "C" int lmhead_logprob_backward_cuda(void *blas, void *dx, void *dw, const float *dlogp, const void *x,
                                             const void *w, const int32_t *targets, const float *lse, int T, int C,
-                                            int V, int acc, int dtype, void *ws, size_t ws_bytes, cudaStream_t st) {
+                                            int V, int acc, int dtype, int gdtype, void *ws, size_t ws_bytes,
+                                            cudaStream_t st) {
     const char *op = "lmhead_logprob_backward_cuda";
-    cudaDataType_t t = CUDA_R_16BF;
-    if (dtype_type(dtype, &t, op)) return -1;
+    cudaDataType_t t = CUDA_R_16BF, gt = CUDA_R_32F;
+    if (dtype_type(dtype, &t, op) || dtype_type(gdtype, &gt, op)) return -1;
+    if (dw && gdtype == DTYPE_BF16 && dtype != DTYPE_BF16)
+        return cispo_fail("%s: bf16 gradients need bf16 activations (got %s)", op, dtype_name(dtype));
     if (T <= 0 || (!dx && !dw)) return 0;
     if (V <= 0 || C <= 0) return cispo_fail("%s: C = %d, V = %d", op, C, V);
     // token chunk tc and vocabulary block vb: fp32 dx [tc, C], z [tc, vb] and dz [tc, vb] fit ws
@@ -249,7 +252,9 @@ extern "C" int lmhead_logprob_backward_cuda(void *blas, void *dx, float *dw, con
             // dxf (+)= dz w[v0:v0+nv];  dw[v0:v0+nv] += dz^T x
             if (dx && gemm_rm(h, 0, 0, n, C, nv, 1.0f, dz, nv, wv, C, v0 ? 1.0f : 0.0f, dxf, C, t, CUDA_R_32F, op))
                 return -1;
-            if (dw && gemm_rm(h, 1, 0, nv, C, n, 1.0f, dz, nv, xc, C, 1.0f, dw + (size_t)v0 * C, C, t, CUDA_R_32F, op))
+            // (bf16 dw: each chunk's fp32 sum rounded once as it is added)
+            if (dw && gemm_rm(h, 1, 0, nv, C, n, 1.0f, dz, nv, xc, C, 1.0f,
+                              (char *)dw + (size_t)v0 * C * dtype_size(gdtype), C, t, gt, op))
                 return -1;
         }
         if (dx) {  // acc is OP_WRITE (0) or OP_ACCUMULATE (1)

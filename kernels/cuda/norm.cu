@@ -134,10 +134,11 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
 }
 
 // dw[c] += sum_t dy[t,c] x[t,c] r[t]. Block: TC threads across V*TC columns times 256/TC row groups;
-// row group g takes rows g, g + 256/TC, ...; the groups' sums are added in group order.
+// row group g takes rows g, g + 256/TC, ...; the groups' sums are added in group order. dw of type G (fp32,
+// or bf16: the sum rounded once as it is added).
 #define DW_THREADS 256
-template <typename T, int V, int TC>
-__global__ void rmsnorm_dw_kernel(float *dw, const T *dout, const T *x, const float *rstd, int Tn, int C) {
+template <typename T, int V, int TC, typename G>
+__global__ void rmsnorm_dw_kernel(G *dw, const T *dout, const T *x, const float *rstd, int Tn, int C) {
     const int RG = DW_THREADS / TC, W = TC * V;
     __shared__ float sh[RG][W + 1];
     int tx = threadIdx.x % TC, g = threadIdx.x / TC;
@@ -163,7 +164,7 @@ __global__ void rmsnorm_dw_kernel(float *dw, const T *dout, const T *x, const fl
         if (col >= C) continue;
         double s = 0;
         for (int i = 0; i < RG; i++) s += sh[i][c];
-        dw[col] += (float)s;
+        ew_put(dw + col, ew_get(dw + col) + (float)s);
     }
 }
 
@@ -268,8 +269,8 @@ extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const
 }
 
 template <typename T, int V>
-static void rmsnorm_backward_launch(T *dx, float *dw, const T *dout, const T *x, const T *w, const float *rstd, int Tn,
-                                    int C, int acc, cudaStream_t st) {
+static void rmsnorm_backward_launch(T *dx, void *dw, int gdtype, const T *dout, const T *x, const T *w,
+                                    const float *rstd, int Tn, int C, int acc, cudaStream_t st) {
     if (dx) {
         unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
         rmsnorm_dx_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc);
@@ -278,22 +279,28 @@ static void rmsnorm_backward_launch(T *dx, float *dw, const T *dout, const T *x,
         // vectors: 4 threads x 16 bytes = 64 bytes per row and strip (two full sectors); scalars: a warp
         const int TC = V == 1 ? 32 : 4;
         unsigned blocks = (unsigned)((C + TC * V - 1) / (TC * V));
-        rmsnorm_dw_kernel<T, V, TC><<<blocks, DW_THREADS, 0, st>>>(dw, dout, x, rstd, Tn, C);
+        if (gdtype == DTYPE_BF16)
+            rmsnorm_dw_kernel<T, V, TC, __nv_bfloat16>
+                <<<blocks, DW_THREADS, 0, st>>>((__nv_bfloat16 *)dw, dout, x, rstd, Tn, C);
+        else
+            rmsnorm_dw_kernel<T, V, TC, float><<<blocks, DW_THREADS, 0, st>>>((float *)dw, dout, x, rstd, Tn, C);
     }
 }
 
-extern "C" int rmsnorm_backward_cuda(void *dx, float *dw, const void *dout, const void *x, const void *w,
-                                     const float *rstd, int T_, int C, int acc, int dtype, cudaStream_t st) {
+extern "C" int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w,
+                                     const float *rstd, int T_, int C, int acc, int dtype, int gdtype, cudaStream_t st) {
     if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_backward_cuda: bad sizes T=%d C=%d", T_, C);
+    if (gdtype != DTYPE_F32 && gdtype != DTYPE_BF16)
+        return cispo_fail("rmsnorm_backward_cuda: gradient dtype %d (fp32 or bf16)", gdtype);
     if (!dout || !x || !w || !rstd) return cispo_fail("rmsnorm_backward_cuda: NULL pointer argument");
     if (T_ == 0) return 0;
     EW_DISPATCH("rmsnorm_backward_cuda", dtype, {
         const int N = EW_VN(T);
         if (C % N == 0 && ew_aligned16(dx) && ew_aligned16(dout) && ew_aligned16(x) && ew_aligned16(w))
-            rmsnorm_backward_launch<T, N>((T *)dx, dw, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
+            rmsnorm_backward_launch<T, N>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
                                           st);
         else
-            rmsnorm_backward_launch<T, 1>((T *)dx, dw, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
+            rmsnorm_backward_launch<T, 1>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
                                           st);
     });
     return ew_check("rmsnorm_backward_cuda");

@@ -8,7 +8,7 @@
 // kernels/cpu/ is the specification each is tested against (tests/test_backend_ops.c).
 // defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_cuda, grouped_matmul_pair_cuda, grouped_matmul_wgrad_cuda,
 //          grouped_matmul_workspace_bytes_cuda, lmhead_logprob_forward_cuda, lmhead_logprob_backward_cuda,
-//          lmhead_workspace_bytes_cuda, lmhead_logits_cuda, embedding_forward_cuda, embedding_backward_cuda,
+//          lmhead_workspace_bytes_cuda, lmhead_logits_cuda, embedding_forward_cuda, embedding_backward_cuda, embedding_workspace_bytes_cuda,
 //          rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, rmsnorm_gate_forward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
 //          glu_forward_cuda, glu_backward_cuda, sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda,
 //          qkv_split_cuda, qkv_merge_cuda, rope_forward_cuda, rope_backward_cuda, moe_route_forward_cuda,
@@ -36,8 +36,9 @@ extern "C" {
 // ---- GEMMs (kernels/cuda/gemm.cu): cuBLAS, bf16 or fp32 inputs, fp32 accumulation ----
 int matmul_cuda(void *blas, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
                 float alpha, float beta, int dtype, cudaStream_t st);
-int matmul_wgrad_cuda(void *blas, float *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc,
-                      int dtype, cudaStream_t st);
+// dw in gdtype (DTYPE_F32 or DTYPE_BF16), as the other weight-gradient ops below
+int matmul_wgrad_cuda(void *blas, void *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc,
+                      int dtype, int gdtype, cudaStream_t st);
 size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k);
 // 1 where the kernels on Hopper's wgmma run (which: WGMMA_GEMM, the grouped expert GEMMs; WGMMA_ATTENTION,
 // softmax attention at head dim 128): built for sm_90a, a compute-capability 9 card current, and not turned
@@ -50,8 +51,8 @@ int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, co
                         size_t ws_bytes, cudaStream_t st);
 int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda, const void *w, const void *v,
                              const int32_t *offsets, int G, int rows, int n, int k, int dtype, cudaStream_t st);
-int grouped_matmul_wgrad_cuda(void *blas, float *dw, const void *dc, int lddc, const void *a, int lda,
-                              const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype, void *ws,
+int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, int lddc, const void *a, int lda,
+                              const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype, int gdtype, void *ws,
                               size_t ws_bytes, cudaStream_t st);
 
 // ---- the fp32 LM head (kernels/cuda/lmhead.cu): chunks of tokens, logits never all at once ----
@@ -59,24 +60,27 @@ size_t lmhead_workspace_bytes_cuda(int T, int C, int V);
 int lmhead_logprob_forward_cuda(void *blas, float *logp, float *lse, float *entropy, const void *x, const void *w,
                                 const int32_t *targets, int T, int C, int V, int dtype, void *ws, size_t ws_bytes,
                                 cudaStream_t st);
-int lmhead_logprob_backward_cuda(void *blas, void *dx, float *dw, const float *dlogp, const void *x, const void *w,
-                                 const int32_t *targets, const float *lse, int T, int C, int V, int acc, int dtype,
+int lmhead_logprob_backward_cuda(void *blas, void *dx, void *dw, const float *dlogp, const void *x, const void *w,
+                                 const int32_t *targets, const float *lse, int T, int C, int V, int acc, int dtype, int gdtype,
                                  void *ws, size_t ws_bytes, cudaStream_t st);
 int lmhead_logits_cuda(void *blas, float *logits, const void *x, const void *w, int n, int C, int V, int bf16, int dtype,
                        cudaStream_t st);
 
 // ---- elementwise, norms, RoPE, embedding (kernels/cuda/elementwise.cu, norm.cu, rope.cu) ----
 int embedding_forward_cuda(void *out, const int32_t *ids, const void *table, int T, int C, int dtype, cudaStream_t st);
-int embedding_backward_cuda(float *dtable, const void *dout, const int32_t *ids, int T, int C, int pad_id, int dtype,
-                            cudaStream_t st);
+// gdtype bf16: the ids sorted (workspace: embedding_workspace_bytes_cuda), each id's rows summed in fp32 in
+// token order and added once (deterministic); fp32: atomics, no workspace.
+size_t embedding_workspace_bytes_cuda(int T);
+int embedding_backward_cuda(void *dtable, const void *dout, const int32_t *ids, int T, int C, int pad_id, int dtype,
+                            int gdtype, void *ws, size_t ws_bytes, cudaStream_t st);
 int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x, const void *w, const void *g, int T,
                               int C, float eps, int dtype, cudaStream_t st);
 int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha, float beta,
                           const void *w, int T, int C, float eps, int dtype, cudaStream_t st);
 int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T, int C, float eps, int dtype,
                          cudaStream_t st);
-int rmsnorm_backward_cuda(void *dx, float *dw, const void *dout, const void *x, const void *w, const float *rstd,
-                          int T, int C, int acc, int dtype, cudaStream_t st);
+int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w, const float *rstd,
+                          int T, int C, int acc, int dtype, int gdtype, cudaStream_t st);
 int residual_mix_cuda(void *out, const void *r, const void *y, float alpha, float beta, size_t n, int dtype,
                       cudaStream_t st);
 int act_forward_cuda(int act, void *out, const void *x, size_t n, int dtype, cudaStream_t st);
@@ -125,13 +129,14 @@ int moe_combine_backward_cuda(void *dye, float *dtopk_w, const void *dy, const v
                               const int32_t *perm, int T, int C, int K, int acc, int dtype, void *ws, size_t ws_bytes,
                               cudaStream_t st);
 
-// ---- optimizer (kernels/cuda/optim.cu), fp32 tensors ----
+// ---- optimizer (kernels/cuda/optim.cu), fp32 tensors, gradients in gdtype (fp32 or bf16) ----
 // *result (host) = sum of squares in double; synchronises the stream.
-int sum_squares_cuda(double *result, const float *g, size_t n, void *ws, size_t ws_bytes, cudaStream_t st);
+int sum_squares_cuda(double *result, const void *g, int gdtype, size_t n, void *ws, size_t ws_bytes, cudaStream_t st);
 int scale_f32_cuda(float *x, float s, size_t n, cudaStream_t st);
 // w_act (dtype) refreshed from the updated p in the same pass; NULL = none.
-int adamw_step_cuda(float *p, void *w_act, int dtype, float *m, float *v, const float *g, size_t n, float lr,
-                    float beta1, float beta2, float eps, float wd, int step, cudaStream_t st);
+// The gradient is gscale * g (one fp32 product, as scale_f32 then the step).
+int adamw_step_cuda(float *p, void *w_act, int dtype, float *m, float *v, const void *g, int gdtype, float gscale,
+                    size_t n, float lr, float beta1, float beta2, float eps, float wd, int step, cudaStream_t st);
 
 // ---- softmax attention (kernels/cuda/attention.cu): causal GQA over packed sequences ----
 // cu_seqlens device, cu_host its host copy; max_len the longest sequence (launch sizes).

@@ -53,6 +53,7 @@ static backend_t gpu;
                              // at a010d58, 1.13 times the 0.06 bound)
 #define TOL_UPDATE_REL 0.35  // three AdamW updates: ||dp_gpu - dp_cpu|| / ||dp_cpu|| (Adam's sign noise)
 #define TOL_DECODE 0.05      // decode vs the GPU training forward, max |dlogp|
+#define TOL_GRAD_BF16 0.01   // bf16 gradients against fp32 ones, per tensor (one rounding, 2^-9, and a few adds)
 
 typedef struct {
     int32_t *ids, *targets, cu[3];
@@ -114,7 +115,7 @@ static double run_step(model_t *m, const batch_t *b, float *logp, float *grads_h
     for (int t = 0; t < b->T; t++) d[t] = b->targets[t] >= 0 ? -1.0f / (float)n : 0.0f;
     model_zero_grad(m);
     model_backward(m, d, 0.01f);
-    backend_download(m->be, grads_host, m->grads, m->table.n_floats * sizeof(float));
+    backend_read_f32(m->be, grads_host, m->grads, m->grad_dtype, m->table.n_floats);
     free(d);
     return loss / n;
 }
@@ -264,6 +265,37 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
         }
         free(lr), free(gr);
         model_free(mr);
+    }
+
+    // bf16 gradients (run key grad_dtype): the same forward and backward, each op's fp32 sum rounded once as it is
+    // added into a bf16 gradient; every tensor within a bf16 rounding of the fp32 gradients
+    {
+        gpu.grad_dtype = DTYPE_BF16;
+        model_t *mb = model_create_experts(&gpu, cfg, NULL, b.T + 8, 0, cfg->n_experts, 0);
+        backend_upload(&gpu, mb->params, params, np * sizeof(float));
+        model_sync_weights(mb);
+        float *lb = cispo_malloc(sizeof(float) * b.T), *gb = cispo_malloc(sizeof(float) * np);
+        run_step(mb, &b, lb, gb, NULL, NULL);
+        double worst = 0;
+        const char *wname = "";
+        for (int e = 0; e < mc->table.n_entries; e++) {
+            const param_entry_t *pe = &mc->table.entries[e];
+            double d2 = 0, c2 = 0;
+            for (size_t i = 0; i < pe->numel; i++) {
+                const size_t j = pe->offset + i;
+                d2 += ((double)gb[j] - gg[j]) * ((double)gb[j] - gg[j]), c2 += (double)gg[j] * gg[j];
+            }
+            const double r = sqrt(d2) / fmax(sqrt(c2), floor_norm);
+            if (!(r <= worst)) worst = r, wname = pe->name;
+        }
+        test_check(!memcmp(lb, lg, sizeof(float) * b.T), "%s: bf16 gradients: the same log-probs", name);
+        TEST_LE(worst, TOL_GRAD_BF16, "%s: bf16 gradients against fp32 ones: worst tensor %s at %.3g", name, wname,
+                worst);
+        printf("%-48s bf16 gradients: worst tensor rel %.3g against the fp32 gradients (%s); %.2f MB vs %.2f\n", name,
+               worst, wname, np * 2 / 1e6, np * 4 / 1e6);
+        free(lb), free(gb);
+        model_free(mb);
+        gpu.grad_dtype = DTYPE_F32;
     }
 
     // three AdamW steps on each, from the same start; compare the parameter updates

@@ -26,10 +26,19 @@ if "$bin" train configs/demo.yaml device=cuda out="$out/cuda16" sft_steps=2 step
   echo "FAIL: device=cuda with heads of 16 was not refused by name:"; cat "$out/cuda16.txt"; exit 1
 fi
 echo "ok: device=auto with heads of 16 runs on the CPU and says why; device=cuda refuses them by name"
-python3 - "$a_cpu" "$a_gpu" <<'PY'
+# bf16 gradients (grad_dtype=bf16): the same run learns, and its memory report counts 2 bytes a gradient
+"$bin" train configs/demo.yaml model=configs/models/tiny-d64.yaml device=cuda grad_dtype=bf16 out="$out/gbf16" sft_steps=300 \
+  steps=5 prompts_per_step=16 group_size=4 eval_size=300 eval_every=0 save_every=0 keep_checkpoints=1 report=false \
+  >"$out/gbf16.txt" 2>&1 || { echo "FAIL: grad_dtype=bf16:"; cat "$out/gbf16.txt"; exit 1; }
+grep -q "bf16 gradients" "$out/gbf16.txt" || { echo "FAIL: no bf16 gradients in the memory report:"; cat "$out/gbf16.txt"; exit 1; }
+a_b16=$(sed -n 's/.*held-out accuracy before RL: [0-9.]*%, after RL: \([0-9.]*\)%.*/\1/p' "$out/gbf16.txt")
+echo "grad_dtype=bf16: held-out accuracy after RL $a_b16%"
+python3 - "$a_cpu" "$a_gpu" "${a_b16:-0}" <<'PY'
 import sys
-c, g = float(sys.argv[1]), float(sys.argv[2])
+c, g, b = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]) / 100
 ok = abs(c - g) <= 0.02 and c > 0.05
 print(("ok" if ok else "FAIL") + f": |cpu - cuda| = {abs(c - g):.4f} (limit 0.02), cpu accuracy {c:.4f} (must exceed 0.05)")
-sys.exit(0 if ok else 1)
+okb = b > 0.05
+print(("ok" if okb else "FAIL") + f": grad_dtype=bf16 learns: accuracy {b:.4f} (must exceed 0.05; fp32 gradients: {g:.4f})")
+sys.exit(0 if ok and okb else 1)
 PY
