@@ -1881,6 +1881,10 @@ static const entry_t fixed_table[] = {
     // (T 4096, K 2, E 32: 256 rows each) and of M1 (1024 rows each, 8 of its 32 experts), W1|W3, W2, the
     // weight gradient; causal GQA attention at bench-1b's and M1's heads
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 8192, 1024, 1024, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    // bench-1b's decode steps at batch 64 and 256 (2 experts a token): each touched expert streamed once
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 1024, 1024, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 512, 1024, 1024, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 8192, 9216, 6144, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {32, 8192, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {8, 8192, 6144, 9216, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},

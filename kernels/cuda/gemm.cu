@@ -256,6 +256,20 @@ int wg_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat1
     return 0;
 }
 
+// The skinny tiles' pipeline depth: GG_SKINNY_STAGES, or CISPO_GG_SKINNY_STAGES in the environment (5, 6 or 8;
+// for comparing them). Shared memory per CTA is (32 + 128) x 32 x 2 bytes a stage, so the depth sets how many
+// CTAs an SM holds (a decode step's W1|W3 product has G x 16 of them) against the bytes each keeps in flight;
+// the results are the same bits at every depth. bench/NOTES.md has the comparison that chose 4.
+static int skinny_stages(void) {
+    static int s = -1;
+    if (s < 0) {
+        const char *e = getenv("CISPO_GG_SKINNY_STAGES");
+        int v = e ? atoi(e) : GG_SKINNY_STAGES;
+        s = v == 5 || v == 6 || v == 8 ? v : GG_SKINNY_STAGES;
+    }
+    return s;
+}
+
 // a few rows per group on average (decode): the skinny tiles (bit-identical results); many (training):
 // the wgmma kernels (use_wgmma)
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
@@ -263,9 +277,16 @@ int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int l
            cudaStream_t st) {
     if (use_wgmma(vec, rows, G))
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
-    if ((long)rows <= 24L * G)
-        return gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta,
-                                                          vec, pair, st);
+    if ((long)rows <= 24L * G) {
+        switch (skinny_stages()) {
+        case 5: return gg_launch<GG_SKINNY_BM, 5>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
+        case 6: return gg_launch<GG_SKINNY_BM, 6>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
+        case 8: return gg_launch<GG_SKINNY_BM, 8>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
+        default:
+            return gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta,
+                                                              vec, pair, st);
+        }
+    }
     return gg_launch<GG_BM, GG_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
 }
 

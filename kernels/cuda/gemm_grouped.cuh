@@ -6,8 +6,8 @@
 //
 // A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Groups of a few
 // rows each (decode: a batch of 64 tokens spreads 2 or 8 rows over each expert) take the skinny shape of
-// gg_forward instead: 32-row tiles (warps of 16 x 32) and a deeper pipeline, so that streaming each
-// expert's weights is not held back by tensor-core work on rows that are only padding. Each output
+// gg_forward instead: 32-row tiles (warps of 16 x 32), so that streaming each expert's weights is not held
+// back by tensor-core work on rows that are only padding. Each output
 // element is the same sum in the same order in both shapes (k in steps of 32, then 16, in one mma
 // chain), so the results are identical bit for bit. Operands
 // reach shared memory either K-major ([128][32], row = m) or M-major ([32][128], row = k), 16-byte
@@ -31,7 +31,7 @@
 #define GG_TILE_ELEMS (GG_BM * GG_BK)                                // one operand, one stage
 #define GG_SMEM (GG_STAGES * 2 * GG_TILE_ELEMS * (int)sizeof(__nv_bfloat16))  // 64 KiB
 #define GG_SKINNY_BM 32
-#define GG_SKINNY_STAGES 6
+#define GG_SKINNY_STAGES 4  // 4 CTAs an SM: a decode step's expert products in one wave (bench/NOTES.md)
 // dynamic shared memory of a (BM x GG_BN) tile with STAGES stages
 #define gg_smem_bytes(BM, STAGES) ((STAGES) * ((BM) + GG_BN) * GG_BK * (int)sizeof(__nv_bfloat16))
 
