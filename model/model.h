@@ -24,9 +24,10 @@
 // only with output_router_logits, which the parity fixtures leave off.)
 //
 // Memory (all in the backend's memory): fp32 parameters (the master copy) and gradients (fp32, or bf16 when
-// the backend's grad_dtype says so at model_create), one flat buffer each (params.h layout); the weights' working copy in the backend's activation dtype (the
-// master itself when that is fp32); activations planned once from max_tokens in three arenas
-// (activation dtype, fp32 statistics, int32), plus one scratch arena for the backward pass.
+// the backend's grad_dtype says so at model_create), one flat buffer each (params.h layout); the
+// weights' working copy in the backend's activation dtype (the master itself when that is fp32);
+// activations planned once from max_tokens in three arenas (activation dtype, fp32 statistics, int32),
+// plus one scratch arena for the backward pass.
 // Nothing is allocated per call. With MODEL_RECOMPUTE (model_create_experts) the arenas keep each layer's
 // input, routes and load-balancing loss only, plus one layer's pieces that every layer reuses: the backward
 // runs each layer's forward again from its input just before that layer's backward (about one more forward's

@@ -154,6 +154,11 @@ static void gather_params(optim_t *o, float *p) {
     free(h);
 }
 
+// The factor the step reads the gradients with: grad_clip / norm above the clip, else 1.
+static float clip_factor(const optim_t *o, double norm) {
+    return o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip ? (float)(o->cfg.grad_clip / (norm + 1e-30)) : 1.0f;
+}
+
 double optim_step(optim_t *o, float *p, void *g, double *lr_out) {
     if (o->ep) {
         CISPO_ASSERT(o->be->grad_dtype == DTYPE_F32);  // the trainer refuses bf16 gradients with expert parallelism
@@ -173,7 +178,7 @@ double optim_step(optim_t *o, float *p, void *g, double *lr_out) {
     // rank sees the same global norm, so all skip).
     if (!isfinite(norm)) return norm;
     // the clip's factor goes into the step's reading of the gradients (no pass of its own)
-    const float scale = o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip ? (float)(o->cfg.grad_clip / (norm + 1e-30)) : 1.0f;
+    const float scale = clip_factor(o, norm);
     o->t++;
     if (ns > 0)
         adamw_step(o->be, o->keeps_master ? o->ps : p + o->lo, w_at(o, o->lo), o->m, o->v, gs, gt, scale, ns, (float)lr,
@@ -454,7 +459,7 @@ static double optim_step_ep(optim_t *o, float *p, float *g, double *lr_out) {
     double lr = optim_lr(&o->cfg, o->t);
     if (lr_out) *lr_out = lr;
     if (!isfinite(norm)) return norm;  // every rank sees the same norm: all skip
-    const float scale = o->cfg.grad_clip > 0 && norm > o->cfg.grad_clip ? (float)(o->cfg.grad_clip / (norm + 1e-30)) : 1.0f;
+    const float scale = clip_factor(o, norm);
     o->t++;
     for (int k = 0; k < 2; k++) {
         const optim_part_t *pt = &o->part[k];

@@ -278,14 +278,10 @@ int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int l
     if (use_wgmma(vec, rows, G))
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     if ((long)rows <= 24L * G) {
-        switch (skinny_stages()) {
-        case 5: return gg_launch<GG_SKINNY_BM, 5>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
-        case 6: return gg_launch<GG_SKINNY_BM, 6>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
-        case 8: return gg_launch<GG_SKINNY_BM, 8>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
-        default:
-            return gg_launch<GG_SKINNY_BM, GG_SKINNY_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta,
-                                                              vec, pair, st);
-        }
+        const int s = skinny_stages();
+#define SKINNY(S) gg_launch<GG_SKINNY_BM, S>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st)
+        return s == 5 ? SKINNY(5) : s == 6 ? SKINNY(6) : s == 8 ? SKINNY(8) : SKINNY(GG_SKINNY_STAGES);
+#undef SKINNY
     }
     return gg_launch<GG_BM, GG_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
 }
