@@ -158,7 +158,8 @@ void matmul_wgrad(backend_t *b, void *dw, const void *dy, const void *x, int n_o
 void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                     const int32_t *offsets, int G, int rows, int n, int k, float beta) {
     ON_CUDA_WS(grouped_matmul, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),
-               grouped_matmul_cuda(b->blas, c, ldc, a, lda, w, trans_w, offsets, G, rows, n, k, beta, DT(b), ws, wsb, ST(b)));
+               grouped_matmul_cuda(b->blas, c, ldc, a, lda, w, trans_w, offsets, G, rows, n, k, beta, DT(b),
+                                   b->tune.gg_skinny_wide, ws, wsb, ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul);
     grouped_matmul_cpu(F(c), ldc, CF(a), lda, CF(w), trans_w, offsets, G, n, k, beta);
@@ -166,7 +167,8 @@ void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, cons
 
 void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, const void *v,
                          const int32_t *offsets, int G, int rows, int n, int k) {
-    ON_CUDA(grouped_matmul_pair, grouped_matmul_pair_cuda(c, ldc, a, lda, w, v, offsets, G, rows, n, k, DT(b), ST(b)));
+    ON_CUDA(grouped_matmul_pair, grouped_matmul_pair_cuda(c, ldc, a, lda, w, v, offsets, G, rows, n, k, DT(b),
+                                                          b->tune.gg_skinny_wide, ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul_pair);
     grouped_matmul_pair_cpu(F(c), ldc, CF(a), lda, CF(w), CF(v), offsets, G, n, k);

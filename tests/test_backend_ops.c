@@ -91,6 +91,7 @@ enum {
     CASE_CUDA_WRITE_ONLY = 4,  // the CUDA dispatch takes OP_WRITE only for this op
     CASE_PERF_ONLY = 8,        // a timing shape: only with --perf, not compared
     CASE_GRAD_BF16 = 16,       // the op's parameter gradients in bf16 (grad_dtype bf16): a CUDA row only
+    CASE_SKINNY_WIDE = 32,     // with the tuning knob gg_skinny_wide (decode-sized expert products, wide k)
 };
 
 struct opcase {
@@ -1671,6 +1672,13 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 128, 0, 0}, {0}, {0}, 0, 0},  // decode-shaped
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {3, 700, 136, 96, 0, 2}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 1000, 200, 136, 8, 2}, {0}, {0}, 0, 0},
+    // the wide-k decode tiles (gemm_skinny.cuh): a k tail inside a 128 step, n past a 64 tile, beta, padded rows
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 136, 0, 0}, {0}, {0}, 0, CASE_SKINNY_WIDE},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, CASE_SKINNY_WIDE},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {1, 5, 32, 8, 0, 6}, {0}, {0}, 0, CASE_SKINNY_WIDE},
+    {OP_grouped_matmul, b_grouped_matmul, {16, 40, 256, 200, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_WIDE},
+    {OP_grouped_matmul, b_grouped_matmul, {6, 100, 40, 72, 1, 8, 8}, {1}, {0}, 0, CASE_SKINNY_WIDE},
+    {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1000, 520, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_WIDE},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {1, 5, 8, 8, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 200, 64, 48, 3, 5}, {0}, {0}, 0, 0},
@@ -1885,6 +1893,12 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 1024, 1024, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 512, 1024, 1024, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 1024, 1024, 0, 0, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_SKINNY_WIDE},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 512, 1024, 1024, 0, 0, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_SKINNY_WIDE},
+    {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_SKINNY_WIDE},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 8192, 9216, 6144, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {32, 8192, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {8, 8192, 6144, 9216, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
@@ -1980,6 +1994,10 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
     if (e->flags & CASE_GRAD_BF16) {
         size_t l = strlen(c->shape);
         snprintf(c->shape + l, sizeof c->shape - l, " grad bf16");
+    }
+    if (e->flags & CASE_SKINNY_WIDE) {
+        size_t l = strlen(c->shape);
+        snprintf(c->shape + l, sizeof c->shape - l, " wide-k");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && (c->t[i].kind == TK_ACT || c->t[i].kind == TK_GRAD) && c->t[i].role != TR_HOST) round_act(c, i);
@@ -2204,6 +2222,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
     if ((e->flags & CASE_CPU_ONLY) && b->kind != BACKEND_CPU) skip = "skipped (shape for the cpu only)";
     if ((e->flags & CASE_CUDA_ROWS_ONLY) && b->kind == BACKEND_CPU) skip = "skipped (large shape: cuda rows only)";
     if ((e->flags & CASE_GRAD_BF16) && b->act_dtype != DTYPE_BF16) skip = "skipped (bf16 gradients: cuda rows only)";
+    if ((e->flags & CASE_SKINNY_WIDE) && b->kind == BACKEND_CPU) skip = "skipped (a cuda kernel choice)";
     if (skip) {
         skip_row(e, bn, dn, skip);
         return;
@@ -2362,12 +2381,14 @@ static void run_case_row(const entry_t *e, backend_t *b) {
     case_free(&c);
 }
 
-// A row with the gradient dtype its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context), restored after.
+// A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
+// CASE_SKINNY_WIDE: the tuning knob gg_skinny_wide), restored after.
 static void run_row(const entry_t *e, backend_t *b) {
-    const int keep = b->grad_dtype;
+    const int keep = b->grad_dtype, keep_wide = b->tune.gg_skinny_wide;
     if ((e->flags & CASE_GRAD_BF16) && b->act_dtype == DTYPE_BF16) b->grad_dtype = DTYPE_BF16;
+    if (e->flags & CASE_SKINNY_WIDE) b->tune.gg_skinny_wide = 1;
     run_case_row(e, b);
-    b->grad_dtype = keep;
+    b->grad_dtype = keep, b->tune.gg_skinny_wide = keep_wide;
 }
 
 static int parse_ops(const char *s) {

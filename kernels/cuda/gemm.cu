@@ -20,6 +20,7 @@ extern "C" {
 }
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/gemm_grouped.cuh"
+#include "kernels/cuda/gemm_skinny.cuh"
 #include "kernels/cuda/gemm_wgmma.cuh"
 
 namespace {
@@ -270,13 +271,29 @@ static int skinny_stages(void) {
     return s;
 }
 
-// a few rows per group on average (decode): the skinny tiles (bit-identical results); many (training):
-// the wgmma kernels (use_wgmma)
+// gs_forward (gemm_skinny.cuh) over every (group, row tile, column tile).
+static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
+                     const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int pair,
+                     cudaStream_t st) {
+    const long nt = (n + GS_BN - 1) / GS_BN * (v ? 2 : 1);
+    const long tiles = ((long)(rows + GS_BM - 1) / GS_BM + G) * nt;  // bound on sum_g ceil(rows_g / GS_BM) * nt
+    if (tiles > 0x7fffffffL) return cispo_fail("grouped_matmul_cuda: %ld tiles", tiles);
+    cudaError_t e = cudaFuncSetAttribute(gs_forward, cudaFuncAttributeMaxDynamicSharedMemorySize, GS_SMEM);
+    if (e != cudaSuccess) return cuda_fail("grouped_matmul_cuda", e);
+    gs_forward<<<(unsigned)tiles, GG_THREADS, GS_SMEM, st>>>(c, ldc, a, lda, w, v, offsets, G, n, k, beta, pair);
+    return 0;
+}
+
+// a few rows per group on average (decode): the skinny tiles (bit-identical results), or with wide (the tuning
+// knob gg_skinny_wide) and W_g [n, k] in 16-byte rows the wide-k ones (gs_forward); many (training): the wgmma
+// kernels (use_wgmma)
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
            const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
-           cudaStream_t st) {
+           int wide, cudaStream_t st) {
     if (use_wgmma(vec, rows, G))
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
+    if ((long)rows <= 24L * G && wide > 0 && trans_w && vec)
+        return gs_launch(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     if ((long)rows <= 24L * G) {
         const int s = skinny_stages();
 #define SKINNY(S) gg_launch<GG_SKINNY_BM, S>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st)
@@ -290,7 +307,7 @@ int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int l
 
 extern "C" int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                                    const int32_t *offsets, int G, int rows, int n, int k, float beta, int dtype,
-                                   void *ws, size_t ws_bytes, cudaStream_t st) {
+                                   int wide, void *ws, size_t ws_bytes, cudaStream_t st) {
     (void)blas, (void)ws, (void)ws_bytes;
     const char *op = "grouped_matmul_cuda";
     if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
@@ -300,13 +317,13 @@ extern "C" int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, 
     int vec = aligned16(a) && aligned16(w) && lda % 8 == 0 && k % 8 == 0 && (trans_w || n % 8 == 0);
     int pair = ((uintptr_t)c & 3) == 0 && ldc % 2 == 0 && n % 2 == 0;  // bf16x2 stores
     if (gg_run(trans_w, (__nv_bfloat16 *)c, ldc, (const __nv_bfloat16 *)a, lda, (const __nv_bfloat16 *)w, NULL,
-               offsets, G, rows, n, k, beta, vec, pair, st))
+               offsets, G, rows, n, k, beta, vec, pair, wide, st))
         return -1;
     return launch_check(op);
 }
 
 extern "C" int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda, const void *w, const void *v,
-                                        const int32_t *offsets, int G, int rows, int n, int k, int dtype,
+                                        const int32_t *offsets, int G, int rows, int n, int k, int dtype, int wide,
                                         cudaStream_t st) {
     const char *op = "grouped_matmul_pair_cuda";
     if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
@@ -316,7 +333,7 @@ extern "C" int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda
     int vec = aligned16(a) && aligned16(w) && aligned16(v) && lda % 8 == 0 && k % 8 == 0;
     int pair = ((uintptr_t)c & 3) == 0 && ldc % 2 == 0 && n % 2 == 0;
     if (gg_run(1, (__nv_bfloat16 *)c, ldc, (const __nv_bfloat16 *)a, lda, (const __nv_bfloat16 *)w,
-               (const __nv_bfloat16 *)v, offsets, G, rows, n, k, 0.0f, vec, pair, st))
+               (const __nv_bfloat16 *)v, offsets, G, rows, n, k, 0.0f, vec, pair, wide, st))
         return -1;
     return launch_check(op);
 }
