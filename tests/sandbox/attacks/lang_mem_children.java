@@ -1,5 +1,6 @@
 // child JVMs each keep 96 MiB (384 MiB against a 64 MiB limit): each is under its own heap
-// limit, the jail is not
+// limit, the jail is not. They start half a second apart: four JVMs starting at once can run out of the
+// jail's tasks (pthread_create EAGAIN) before any allocates, and then nothing is tested
 import java.util.*;
 public class Main {
     public static void main(String[] args) throws Exception {
@@ -10,9 +11,11 @@ public class Main {
             return;
         }
         String java = System.getProperty("java.home") + "/bin/java";
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 4; i++) {
             new ProcessBuilder(java, "-XX:+UseSerialGC", "-XX:ActiveProcessorCount=1", "-Xmx200m", "-cp", "/work", "Main", "child").inheritIO().start();
-        Thread.sleep(6000);
+            Thread.sleep(500);
+        }
+        Thread.sleep(4000);
         System.out.println("the parent outlived its children");
     }
 }
