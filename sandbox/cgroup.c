@@ -248,6 +248,21 @@ static int set_limit(int version, const char *dir, size_t old, size_t mem_bytes)
     return 0;
 }
 
+// mkdir of a jail's cgroup dir. Its name holds this process's pid and a sequence number of this process, so
+// an existing one was left by a dead process whose pid this one reuses (its cleanup failed, or it was killed):
+// the leftover (and its step and init children) is removed, empty as it is, and the dir made again.
+static int mkdir_jail(const char *dir) {
+    if (mkdir(dir, 0700) == 0) return 0;
+    if (errno != EEXIST) return -1;
+    char sub[1400];
+    jail_fmt(sub, sizeof sub, "%s/step", dir);
+    rmdir(sub);
+    jail_fmt(sub, sizeof sub, "%s/init", dir);
+    rmdir(sub);
+    if (rmdir(dir) != 0) return errno = EEXIST, -1;
+    return mkdir(dir, 0700);
+}
+
 // CPU of the whole jail: its own cpu cgroup (so jails share the cores equally, whatever their
 // thread counts) with a CFS quota of jail_options_t.cpus CPUs per 100 ms period.
 static int setup_cpu(jail_cgroup_t *cg, long id) {
@@ -263,7 +278,7 @@ static int setup_cpu(jail_cgroup_t *cg, long id) {
     }
     if (!host.v1_cpu_base[0]) return cg->cpu_quota_us = 0, 0;
     jail_fmt(cg->cpu_dir, sizeof cg->cpu_dir, "%s/cispo-jail-%d-%ld", host.v1_cpu_base, (int)getpid(), id);
-    if (mkdir(cg->cpu_dir, 0700) != 0) {
+    if (mkdir_jail(cg->cpu_dir) != 0) {
         cg->cpu_dir[0] = 0;
         return -1;
     }
@@ -285,7 +300,7 @@ int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *
     const char *base = host.version == 2 ? host.v2_base : host.v1_mem_base;
     jail_fmt(cg->mem_dir, sizeof cg->mem_dir, "%s/cispo-jail-%d-%ld", base, (int)getpid(), id);
     jail_fmt(cg->step_dir, sizeof cg->step_dir, "%s/step", cg->mem_dir);
-    if (mkdir(cg->mem_dir, 0700) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
+    if (mkdir_jail(cg->mem_dir) != 0) return snprintf(err, n, "mkdir %s: %s", cg->mem_dir, strerror(errno)), -1;
     cg->version = host.version;
     cg->peak_valid = 1;
     if (host.version == 2) {
@@ -300,7 +315,7 @@ int jail_cgroup_create(jail_cgroup_t *cg, size_t mem_bytes, int pids_max, char *
     } else {
         jail_copy(cg->init_dir, sizeof cg->init_dir, cg->mem_dir);
         jail_fmt(cg->pids_dir, sizeof cg->pids_dir, "%s/cispo-jail-%d-%ld", host.v1_pids_base, (int)getpid(), id);
-        if (mkdir(cg->pids_dir, 0700) != 0) {
+        if (mkdir_jail(cg->pids_dir) != 0) {
             jail_fmt(err, n, "mkdir %s: %s", cg->pids_dir, strerror(errno));
             cg->pids_dir[0] = 0;
             jail_cgroup_destroy(cg);
