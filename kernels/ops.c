@@ -39,13 +39,14 @@ int backend_supports(const backend_t *b, int op, int dtype) {
     return 0;
 }
 
-// The CPU reference writes fp32 gradients only (grad_dtype bf16 is a CUDA context's).
-static void grads_f32(const backend_t *b, int op) {
-    if (b->grad_dtype == DTYPE_F32) return;
+// The CPU reference writes and reads fp32 gradients only (grad_dtype bf16 is a CUDA context's): dtype, the
+// gradient's (b->grad_dtype for the ops that write one).
+static void grads_f32(const backend_t *b, int op, int dtype) {
+    if (dtype == DTYPE_F32) return;
     char what[160];
     snprintf(what, sizeof what, "op %s on backend %s with %s gradients", op_name(op), backend_name(b->kind),
-             dtype_name(b->grad_dtype));
-    cispo_die(__FILE__, __LINE__, what, "the CPU reference writes fp32 parameter gradients only (grad_dtype fp32)");
+             dtype_name(dtype));
+    cispo_die(__FILE__, __LINE__, what, "the CPU reference takes fp32 parameter gradients only (grad_dtype fp32)");
 }
 
 static void unsupported(const backend_t *b, int op) {
@@ -58,6 +59,7 @@ static void unsupported(const backend_t *b, int op) {
 #define CPU(b) ((b)->kind == BACKEND_CPU)
 #define F(p) ((float *)(p))
 #define CF(p) ((const float *)(p))
+#define GT(b) ((b)->grad_dtype)
 
 static void zero_if_write(int acc, void *p, size_t n) {
     if (acc == OP_WRITE && p) memset(p, 0, n * sizeof(float));
@@ -72,7 +74,6 @@ static void cuda_ok(int rc, int op) {
 }
 #define ST(b) ((cudaStream_t)(b)->stream)
 #define DT(b) ((b)->act_dtype)
-#define GT(b) ((b)->grad_dtype)
 // On a CUDA context: run `call` and return from the op. The _WS form first takes `bytes` of the
 // context's workspace as (ws, wsb) for the call and gives them back after.
 static double prof_begin(backend_t *b) {
@@ -151,7 +152,7 @@ void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, 
 void matmul_wgrad(backend_t *b, void *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc) {
     ON_CUDA(matmul_wgrad, matmul_wgrad_cuda(b->blas, dw, dy, x, n_out, n_in, T, acc, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_matmul_wgrad);
-    grads_f32(b, OP_matmul_wgrad);
+    grads_f32(b, OP_matmul_wgrad, GT(b));
     matmul_wgrad_cpu(F(dw), CF(dy), CF(x), n_out, n_in, T, acc);
 }
 
@@ -181,7 +182,7 @@ void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, cons
                                          wsb, ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul_wgrad);
-    grads_f32(b, OP_grouped_matmul_wgrad);
+    grads_f32(b, OP_grouped_matmul_wgrad, GT(b));
     grouped_matmul_wgrad_cpu(F(dw), CF(dc), lddc, CF(a), lda, offsets, G, n, k, acc);
 }
 
@@ -197,7 +198,7 @@ void embedding_backward(backend_t *b, void *dtable, const void *dout, const int3
     ON_CUDA_WS(embedding_backward, GT(b) == DTYPE_F32 ? 0 : embedding_workspace_bytes_cuda(T),
                embedding_backward_cuda(dtable, dout, ids, T, C, pad_id, DT(b), GT(b), ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_embedding_backward);
-    grads_f32(b, OP_embedding_backward);
+    grads_f32(b, OP_embedding_backward, GT(b));
     if (pad_id < 0) {
         embedding_backward_cpu(F(dtable), CF(dout), ids, T, C);
         return;
@@ -230,7 +231,7 @@ void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const 
                       const float *rstd, int T, int C, int acc) {
     ON_CUDA(rmsnorm_backward, rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
-    if (dw) grads_f32(b, OP_rmsnorm_backward);
+    if (dw) grads_f32(b, OP_rmsnorm_backward, GT(b));
     zero_if_write(acc, dx, (size_t)T * C);
     rmsnorm_backward_cpu(F(dx), F(dw), CF(dout), CF(x), CF(w), rstd, T, C);
 }
@@ -551,7 +552,7 @@ void lmhead_logprob_backward(backend_t *b, void *dx, void *dw, const float *dlog
                lmhead_logprob_backward_cuda(b->blas, dx, dw, dlogp, x, w, targets, lse, T, C, V, acc, DT(b), GT(b), ws,
                                             wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_lmhead_logprob_backward);
-    if (dw) grads_f32(b, OP_lmhead_logprob_backward);
+    if (dw) grads_f32(b, OP_lmhead_logprob_backward, GT(b));
     zero_if_write(acc, dx, (size_t)T * C);
     lmhead_logprob_backward_cpu(F(dx), F(dw), dlogp, CF(x), CF(w), targets, lse, T, C, V, lmhead_chunk(T, V));
 }
@@ -612,15 +613,6 @@ void ops_graph_free(void *graph) {
 }
 
 // ---- optimizer ----
-// The optimizer's gradient argument on the CPU: fp32 only.
-static void f32_grad_arg(const backend_t *b, int op, int dtype) {
-    if (dtype == DTYPE_F32) return;
-    char what[160];
-    snprintf(what, sizeof what, "op %s on backend %s with a %s gradient", op_name(op), backend_name(b->kind),
-             dtype_name(dtype));
-    cispo_die(__FILE__, __LINE__, what, "the CPU reference takes fp32 gradients only");
-}
-
 double sum_squares(backend_t *b, const void *g, int dtype, size_t n) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
@@ -633,7 +625,7 @@ double sum_squares(backend_t *b, const void *g, int dtype, size_t n) {
     }
 #endif
     if (!CPU(b)) unsupported(b, OP_sum_squares);
-    f32_grad_arg(b, OP_sum_squares, dtype);
+    grads_f32(b, OP_sum_squares, dtype);
     return sum_squares_cpu(CF(g), n);
 }
 
@@ -648,7 +640,7 @@ void adamw_step(backend_t *b, float *p, void *w_act, float *m, float *v, const v
     ON_CUDA(adamw_step, adamw_step_cuda(p, w_act, DT(b), m, v, g, gdtype, gscale, n, lr, beta1, beta2, eps, wd, step,
                                         ST(b)));
     if (!CPU(b)) unsupported(b, OP_adamw_step);
-    f32_grad_arg(b, OP_adamw_step, gdtype);
+    grads_f32(b, OP_adamw_step, gdtype);
     adamw_step_cpu(p, m, v, CF(g), gscale, n, lr, beta1, beta2, eps, wd, step);
     // fp32: the working copy is the master itself, or (the optimizer keeping a master shard apart) a copy of it
     if (w_act && w_act != (void *)p) memcpy(w_act, p, n * sizeof(float));

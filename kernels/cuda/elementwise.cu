@@ -607,9 +607,13 @@ static size_t embedding_sort_temp_bytes(int T_) {
     return tmp;
 }
 
+// The workspace for T tokens whose sort takes tmp bytes of scratch (+ 256: aligning the start).
+static size_t embedding_ws_bytes(int T_, size_t tmp) {
+    return 3 * ew_align256((size_t)T_ * sizeof(int32_t)) + ew_align256(tmp) + 256;
+}
+
 extern "C" size_t embedding_workspace_bytes_cuda(int T_) {
-    if (T_ <= 0) return 0;
-    return 3 * ew_align256((size_t)T_ * sizeof(int32_t)) + ew_align256(embedding_sort_temp_bytes(T_)) + 256;
+    return T_ <= 0 ? 0 : embedding_ws_bytes(T_, embedding_sort_temp_bytes(T_));
 }
 
 extern "C" int embedding_backward_cuda(void *dtable, const void *dout, const int32_t *ids, int T_, int C, int pad_id,
@@ -619,7 +623,8 @@ extern "C" int embedding_backward_cuda(void *dtable, const void *dout, const int
     size_t n = (size_t)T_ * C;
     if (n == 0) return 0;
     if (gdtype == DTYPE_BF16) {
-        size_t need = embedding_workspace_bytes_cuda(T_), tmp = embedding_sort_temp_bytes(T_);
+        size_t tmp = embedding_sort_temp_bytes(T_);  // (cub takes it by reference)
+        const size_t need = embedding_ws_bytes(T_, tmp);
         if (!ws || ws_bytes < need) return cispo_fail("%s: workspace of %zu bytes, %zu needed", op, ws_bytes, need);
         char *p = (char *)(((uintptr_t)ws + 255) & ~(uintptr_t)255);
         const size_t tb = ew_align256((size_t)T_ * sizeof(int32_t));

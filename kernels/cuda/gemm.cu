@@ -127,15 +127,21 @@ int launch_check(const char *op) {
     return 0;
 }
 
+// The CTAs of a grouped forward in bm x bn tiles (gg_find_tile's order): a bound on sum_g ceil(rows_g / bm) x
+// the column tiles (twice with a second weight: two); -1 (+ message) past the grid's limit.
+long grouped_tiles(int rows, int G, int n, int bm, int bn, int two) {
+    const long nt = (long)(n + bn - 1) / bn * (two ? 2 : 1), tiles = ((long)(rows + bm - 1) / bm + G) * nt;
+    return tiles > 0x7fffffffL ? (cispo_fail("grouped_matmul_cuda: %ld tiles", tiles), -1L) : tiles;
+}
+
 // gg_forward with BM-row tiles and STAGES stages over every (group, row tile, column tile).
 template <int BM, int STAGES>
 int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
               const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec,
               int pair, cudaStream_t st) {
     const char *op = "grouped_matmul_cuda";
-    long nt = (n + GG_BN - 1) / GG_BN * (v ? 2 : 1);
-    long tiles = ((long)(rows + BM - 1) / BM + G) * nt;  // bound on sum_g ceil(rows_g / BM) * nt
-    if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
+    const long tiles = grouped_tiles(rows, G, n, BM, GG_BN, v != NULL);
+    if (tiles < 0) return -1;
     const int smem = gg_smem_bytes(BM, STAGES);
     cudaError_t e;
     if (trans_w) {
@@ -237,9 +243,8 @@ int wg_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat1
                       const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
                       int k, float beta, int pair, cudaStream_t st) {
     const char *op = "grouped_matmul_cuda";
-    long nt = (n + WG_BN - 1) / WG_BN * (v ? 2 : 1);
-    long tiles = ((long)(rows + WG_BM - 1) / WG_BM + G) * nt;  // bound on sum_g ceil(rows_g / WG_BM) * nt
-    if (tiles > 0x7fffffffL) return cispo_fail("%s: %ld tiles", op, tiles);
+    const long tiles = grouped_tiles(rows, G, n, WG_BM, WG_BN, v != NULL);
+    if (tiles < 0) return -1;
     int t = wgt_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, tiles, st);
     if (t) return t < 0 ? -1 : 0;
     cudaError_t e;
@@ -275,9 +280,8 @@ static int skinny_stages(void) {
 static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                      const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int pair,
                      cudaStream_t st) {
-    const long nt = (n + GS_BN - 1) / GS_BN * (v ? 2 : 1);
-    const long tiles = ((long)(rows + GS_BM - 1) / GS_BM + G) * nt;  // bound on sum_g ceil(rows_g / GS_BM) * nt
-    if (tiles > 0x7fffffffL) return cispo_fail("grouped_matmul_cuda: %ld tiles", tiles);
+    const long tiles = grouped_tiles(rows, G, n, GS_BM, GS_BN, v != NULL);
+    if (tiles < 0) return -1;
     cudaError_t e = cudaFuncSetAttribute(gs_forward, cudaFuncAttributeMaxDynamicSharedMemorySize, GS_SMEM);
     if (e != cudaSuccess) return cuda_fail("grouped_matmul_cuda", e);
     gs_forward<<<(unsigned)tiles, GG_THREADS, GS_SMEM, st>>>(c, ldc, a, lda, w, v, offsets, G, n, k, beta, pair);
@@ -292,15 +296,13 @@ int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int l
            int wide, cudaStream_t st) {
     if (use_wgmma(vec, rows, G))
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
-    if ((long)rows <= 24L * G && wide > 0 && trans_w && vec)
-        return gs_launch(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
-    if ((long)rows <= 24L * G) {
-        const int s = skinny_stages();
+    if ((long)rows > 24L * G)
+        return gg_launch<GG_BM, GG_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
+    if (wide > 0 && trans_w && vec) return gs_launch(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
+    const int s = skinny_stages();
 #define SKINNY(S) gg_launch<GG_SKINNY_BM, S>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st)
-        return s == 5 ? SKINNY(5) : s == 6 ? SKINNY(6) : s == 8 ? SKINNY(8) : SKINNY(GG_SKINNY_STAGES);
+    return s == 5 ? SKINNY(5) : s == 6 ? SKINNY(6) : s == 8 ? SKINNY(8) : SKINNY(GG_SKINNY_STAGES);
 #undef SKINNY
-    }
-    return gg_launch<GG_BM, GG_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // kernels/cuda/gemm_grouped.cuh — the grouped bf16 GEMM kernels of the MoE experts (kernels/cuda/gemm.cu
 // launches them): mma.sync m16n8k16 tensor cores, fp32 accumulation, a 4-stage cp.async pipeline.
 // defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, GG_SKINNY_BM, GG_SKINNY_STAGES, gg_smem_bytes, gg_forward,
-//          gg_wgrad, gg_find_tile, gg_store_c2, gg_store_dw2, gg_put_zero, cp_async16, cp_async_commit, cp_async_wait,
+//          gg_wgrad, gg_tile_t, gg_find_tile, gg_store_c2, gg_store_dw2, gg_put_zero, cp_async16, cp_async_commit, cp_async_wait,
 //          smem_addr
 //
 // A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Groups of a few
@@ -224,12 +224,20 @@ __device__ __forceinline__ void gg_store_dw2(__nv_bfloat16 *dr, int col, int nli
 __device__ __forceinline__ void gg_put_zero(float *p) { *p = 0.0f; }
 __device__ __forceinline__ void gg_put_zero(__nv_bfloat16 *p) { *p = __float2bfloat16(0.0f); }
 
-// Warp 0 of a CTA: the group g holding linear tile L of a grouped launch whose group g has
-// ceil(rows_g / bm) row tiles times nt column tiles, L's index l within that group and the group's row
-// tile count mt (a scan of per-group tile counts, 32 groups at a time). g = -1: L is past the last tile.
-__device__ __forceinline__ void gg_find_tile(int L, const int32_t *offsets, int G, int bm, int nt, int *s_g,
-                                             int *s_l, int *s_mt) {
-    const int lane = threadIdx.x & 31;
+// The tile a CTA of a grouped forward computes: group g (-1: past the last tile, the CTA exits), its first row r0
+// and column n0, the rows (mlim) and columns (nlim) it holds, and second: a column tile of grouped_matmul_pair's
+// second weight (its columns go to [n, 2n) of C).
+struct gg_tile_t {
+    int g, r0, n0, mlim, nlim, second;
+};
+
+// Warp 0 of a CTA: *t = linear tile L of a grouped forward over n columns in bm x bn tiles, whose group g has
+// ceil(rows_g / bm) row tiles times nt column tiles (nt = ceil(n / bn), twice that with a second weight: two),
+// row tiles of a group adjacent (a scan of per-group tile counts, 32 groups at a time). Read *t after a
+// __syncthreads.
+__device__ __forceinline__ void gg_find_tile(int L, const int32_t *offsets, int G, int bm, int bn, int n, int two,
+                                             gg_tile_t *t) {
+    const int lane = threadIdx.x & 31, nt1 = (n + bn - 1) / bn, nt = two ? 2 * nt1 : nt1;
     int base = 0, found = 0;
     for (int g0 = 0; g0 < G && !found; g0 += 32) {
         int g = g0 + lane, mt = 0;
@@ -246,15 +254,19 @@ __device__ __forceinline__ void gg_find_tile(int L, const int32_t *offsets, int 
         unsigned hit = __ballot_sync(0xffffffffu, cnt > 0 && L >= base + incl - cnt && L < base + incl);
         if (hit) {
             if (lane == __ffs(hit) - 1) {
-                *s_g = g;
-                *s_l = L - (base + incl - cnt);
-                *s_mt = mt;
+                const int l = L - (base + incl - cnt), i = l % mt, j0 = l / mt;
+                t->g = g;
+                t->second = j0 >= nt1;
+                t->r0 = offsets[g] + i * bm;
+                t->n0 = (j0 - (t->second ? nt1 : 0)) * bn;
+                t->mlim = min(bm, offsets[g + 1] - t->r0);
+                t->nlim = min(bn, n - t->n0);
             }
             found = 1;
         }
         base += __shfl_sync(0xffffffffu, incl, 31);
     }
-    if (lane == 0 && !found) *s_g = -1;
+    if (lane == 0 && !found) t->g = -1;
 }
 
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g (kernels/ops.h grouped_matmul).
@@ -268,18 +280,15 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
                                                           const int32_t *offsets, int G, int n, int k, float beta,
                                                           int vec, int pair) {
     extern __shared__ __align__(128) unsigned char gg_smem[];
-    __shared__ int s_g, s_l, s_mt;
+    __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int nt1 = (n + GG_BN - 1) / GG_BN, nt = v ? 2 * nt1 : nt1;
-    if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, BM, nt, &s_g, &s_l, &s_mt);
+    if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, BM, GG_BN, n, v != NULL, &s_t);
     __syncthreads();
-    const int g = s_g;
-    if (g < 0) return;
-    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
-    const int r0 = offsets[g] + i * BM, n0 = j * GG_BN;
-    const int mlim = min(BM, offsets[g + 1] - r0), nlim = min(GG_BN, n - n0);
-    const __nv_bfloat16 *wg = (second ? v : w) + (size_t)g * n * k;
-    if (second) c += n;
+    const gg_tile_t t = s_t;
+    if (t.g < 0) return;
+    const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
+    const __nv_bfloat16 *wg = (t.second ? v : w) + (size_t)t.g * n * k;
+    if (t.second) c += n;
     constexpr int MI = BM / 32;
     float acc[MI][4][4];
 #pragma unroll

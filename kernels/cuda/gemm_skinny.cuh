@@ -46,18 +46,15 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
                                                           const int32_t *offsets, int G, int n, int k, float beta,
                                                           int pair) {
     extern __shared__ __align__(128) unsigned char gs_smem[];
-    __shared__ int s_g, s_l, s_mt;
+    __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int nt1 = (n + GS_BN - 1) / GS_BN, nt = v ? 2 * nt1 : nt1;
-    if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, GS_BM, nt, &s_g, &s_l, &s_mt);
+    if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, GS_BM, GS_BN, n, v != NULL, &s_t);
     __syncthreads();
-    const int g = s_g;
-    if (g < 0) return;
-    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
-    const int r0 = offsets[g] + i * GS_BM, n0 = j * GS_BN;
-    const int mlim = min(GS_BM, offsets[g + 1] - r0), nlim = min(GS_BN, n - n0);
-    const __nv_bfloat16 *ag = a + (size_t)r0 * lda, *wg = (second ? v : w) + (size_t)g * n * k + (size_t)n0 * k;
-    if (second) c += n;
+    const gg_tile_t t = s_t;
+    if (t.g < 0) return;
+    const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
+    const __nv_bfloat16 *ag = a + (size_t)r0 * lda, *wg = (t.second ? v : w) + (size_t)t.g * n * k + (size_t)n0 * k;
+    if (t.second) c += n;
     __nv_bfloat16 *sa = (__nv_bfloat16 *)gs_smem, *sb = sa + GS_STAGES * GS_BM * GS_BK;
     const int ktiles = (k + GS_BK - 1) / GS_BK, wm = warp >> 2, wn = warp & 3;
     float acc[2][4];

@@ -141,17 +141,14 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
                                                              int n, int k, float beta, int pair) {
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
     unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
-    __shared__ int s_g, s_l, s_mt;
-    const int nt1 = (n + WG_BN - 1) / WG_BN, nt = v ? 2 * nt1 : nt1;
-    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, nt, &s_g, &s_l, &s_mt);
+    __shared__ gg_tile_t s_t;
+    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, WG_BN, n, v != NULL, &s_t);
     __syncthreads();
-    const int g = s_g;
-    if (g < 0) return;
-    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
-    const int r0 = offsets[g] + i * WG_BM, n0 = j * WG_BN;
-    const int mlim = min(WG_BM, offsets[g + 1] - r0), nlim = min(WG_BN, n - n0);
-    const __nv_bfloat16 *wg = (second ? v : w) + (size_t)g * n * k;
-    if (second) c += n;
+    const gg_tile_t t = s_t;
+    if (t.g < 0) return;
+    const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
+    const __nv_bfloat16 *wg = (t.second ? v : w) + (size_t)t.g * n * k;
+    if (t.second) c += n;
     float acc[128];
 #pragma unroll
     for (int e = 0; e < 128; e++) acc[e] = 0.0f;
@@ -223,21 +220,18 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
     unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
     __shared__ __align__(8) uint64_t full[WG_STAGES];
-    __shared__ int s_g, s_l, s_mt;
-    const int nt1 = (n + WG_BN - 1) / WG_BN, nt = has_v ? 2 * nt1 : nt1;
-    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, nt, &s_g, &s_l, &s_mt);
+    __shared__ gg_tile_t s_t;
+    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, WG_BN, n, has_v, &s_t);
     if (threadIdx.x == 0) {
         for (int st = 0; st < WG_STAGES; st++) wgt_mbar_init(smem_addr(&full[st]), 1);
         wgt_mbar_init_fence();
     }
     __syncthreads();
-    const int g = s_g;
-    if (g < 0) return;
-    const int i = s_l % s_mt, j0 = s_l / s_mt, second = j0 >= nt1, j = j0 - (second ? nt1 : 0);
-    const int r0 = offsets[g] + i * WG_BM, n0 = j * WG_BN;
-    const int mlim = min(WG_BM, offsets[g + 1] - r0), nlim = min(WG_BN, n - n0);
-    const void *mb = second ? (const void *)&mv : (const void *)&mw;
-    if (second) c += n;
+    const gg_tile_t t = s_t;
+    if (t.g < 0) return;
+    const int g = t.g, r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
+    const void *mb = t.second ? (const void *)&mv : (const void *)&mw;
+    if (t.second) c += n;
     constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
     const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
     const uint32_t base = smem_addr(smem);

@@ -120,6 +120,16 @@ static double run_step(model_t *m, const batch_t *b, float *logp, float *grads_h
     return loss / n;
 }
 
+// ||x - ref|| / max(||ref||, floor) over one tensor of the flat layout.
+static double tensor_rel(const float *x, const float *ref, const param_entry_t *pe, double floor_norm) {
+    double d2 = 0, c2 = 0;
+    for (size_t i = 0; i < pe->numel; i++) {
+        const size_t j = pe->offset + i;
+        d2 += ((double)x[j] - ref[j]) * ((double)x[j] - ref[j]), c2 += (double)ref[j] * ref[j];
+    }
+    return sqrt(d2) / fmax(sqrt(c2), floor_norm);
+}
+
 // The derivative of the activation jumps somewhere (kernels/ops.h act_kind).
 static int act_has_jump(int act) {
     return act == ACT_RELU || act == ACT_RELU6 || act == ACT_LEAKY_RELU || act == ACT_HARDSWISH || act == ACT_GELU_10;
@@ -234,16 +244,8 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
         run_step(mr, &b, lr, gr, NULL, NULL);
         double rerun = 0, recomp = 0;
         for (int e = 0; e < mc->table.n_entries; e++) {
-            const param_entry_t *pe = &mc->table.entries[e];
-            double d2 = 0, r2 = 0, c2 = 0;
-            for (size_t i = 0; i < pe->numel; i++) {
-                const size_t j = pe->offset + i;
-                d2 += ((double)gg2[j] - gg[j]) * ((double)gg2[j] - gg[j]);
-                r2 += ((double)gr[j] - gg[j]) * ((double)gr[j] - gg[j]);
-                c2 += (double)gg[j] * gg[j];
-            }
-            rerun = fmax(rerun, sqrt(d2) / fmax(sqrt(c2), floor_norm));
-            recomp = fmax(recomp, sqrt(r2) / fmax(sqrt(c2), floor_norm));
+            rerun = fmax(rerun, tensor_rel(gg2, gg, &mc->table.entries[e], floor_norm));
+            recomp = fmax(recomp, tensor_rel(gr, gg, &mc->table.entries[e], floor_norm));
         }
         const char *how = mode ? "cheap recompute" : "recompute";
         test_check(!memcmp(lr, lg, sizeof(float) * b.T), "%s: %s gives identical log-probs", name, how);
@@ -279,14 +281,8 @@ static void compare_models(const char *name, const model_config_t *cfg, const fl
         double worst = 0;
         const char *wname = "";
         for (int e = 0; e < mc->table.n_entries; e++) {
-            const param_entry_t *pe = &mc->table.entries[e];
-            double d2 = 0, c2 = 0;
-            for (size_t i = 0; i < pe->numel; i++) {
-                const size_t j = pe->offset + i;
-                d2 += ((double)gb[j] - gg[j]) * ((double)gb[j] - gg[j]), c2 += (double)gg[j] * gg[j];
-            }
-            const double r = sqrt(d2) / fmax(sqrt(c2), floor_norm);
-            if (!(r <= worst)) worst = r, wname = pe->name;
+            const double r = tensor_rel(gb, gg, &mc->table.entries[e], floor_norm);
+            if (!(r <= worst)) worst = r, wname = mc->table.entries[e].name;
         }
         test_check(!memcmp(lb, lg, sizeof(float) * b.T), "%s: bf16 gradients: the same log-probs", name);
         TEST_LE(worst, TOL_GRAD_BF16, "%s: bf16 gradients against fp32 ones: worst tensor %s at %.3g", name, wname,
