@@ -7,9 +7,10 @@
 // With --ops, each configuration also gets the per-op time of a decode step: the same batch op by op (no
 // CUDA graph) with every op synchronised and timed (backend_t.prof), 33 new tokens less 1 (the prefill and
 // first step cancel), divided by the 32 steps; the rest of the unprofiled step time is the host's.
-// --skinny-wide: the decode expert products through the wide-k tiles (backend_tuning_t.gg_skinny_wide).
+// --skinny-narrow: the decode expert products through the 32-k skinny tiles instead of the wide-k ones
+// (backend_tuning_t.gg_skinny_wide = -1), for comparison.
 //   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda]
-//                  [--ops] [--skinny-wide]
+//                  [--ops] [--skinny-narrow]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +47,10 @@ static double copy_bandwidth(backend_t *b) {
 
 int main(int argc, char **argv) {
     const char *model = "configs/models/bench-1b.yaml", *dev = "cuda";
-    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, wide = 0;
+    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0;
     for (int i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-wide")) {
-            *(!strcmp(argv[i], "--ops") ? &ops : &wide) = 1, i--;
+        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow")) {
+            *(!strcmp(argv[i], "--ops") ? &ops : &narrow) = 1, i--;
             continue;
         }
         if (i + 1 >= argc) return fprintf(stderr, "generate_bench: %s needs a value\n", argv[i]), 2;
@@ -66,8 +67,7 @@ int main(int argc, char **argv) {
     const int cuda = !strcmp(dev, "cuda");
     if (backend_init(&be, cuda ? BACKEND_CUDA : BACKEND_CPU, 0, cuda ? DTYPE_BF16 : DTYPE_F32))
         return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
-    be.tune.gg_skinny_wide = wide;
-    if (wide) printf("decode expert products: the wide-k tiles (--skinny-wide)\n");
+    if (narrow) be.tune.gg_skinny_wide = -1, printf("decode expert products: the 32-k skinny tiles (--skinny-narrow)\n");
     int maxb = 1, maxn = 1;
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
     for (int i = 0; i < nn; i++) maxn = news[i] > maxn ? news[i] : maxn;

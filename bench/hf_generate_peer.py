@@ -1,7 +1,8 @@
 # bench/hf_generate_peer.py — the peer of bench/generate_bench.c: transformers' MiniMaxForCausalLM in bf16
 # (SDPA) on the same configuration, generate() with sampling at temperature 1, prompt P, N new tokens
-# (min_new_tokens = N: no early stop), batch B; decode tokens/s (prefill excluded by timing a one-token
-# generate first), as ../shared/bench/hf_bench1b.py measured it.
+# (min_new_tokens = N: no early stop), batch B; decode tokens/s: prefill excluded by timing a one-token
+# generate first, after an untimed warm-up generate (one per process; without it the first configuration's
+# one-token generate held the warm-up, 0.7-1.8 s, and subtracting it made the decode look faster).
 #   python3 bench/hf_generate_peer.py configs/models/bench-1b.yaml 128 256,4096 1,16,64,256
 import sys, time, torch
 from transformers import MiniMaxForCausalLM
@@ -13,6 +14,9 @@ y, kinds, cfg = minimax_config(path, P + max(news) + 16)
 torch.manual_seed(0)
 m = MiniMaxForCausalLM(cfg).cuda().to(torch.bfloat16).eval()
 with torch.no_grad():
+    x = torch.randint(0, cfg.vocab_size, (batches[0], P), device="cuda")
+    m.generate(x, max_new_tokens=8, min_new_tokens=8, do_sample=True, temperature=1.0, top_p=1.0, top_k=0,
+               pad_token_id=0)
     for N in news:
         for B in batches:
             x = torch.randint(0, cfg.vocab_size, (B, P), device="cuda")

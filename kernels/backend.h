@@ -36,8 +36,8 @@ typedef struct {
     int lightning_cps;        // chunks per segment of the lightning scan: > 0 that many, -1 never segment
     int lightning_prof_skip;  // benchmarks only: scan stages left out (results are wrong when set)
     int attn_fwd_rows;        // 16-row blocks per warp in the attention forward (1 or 2)
-    int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 1 through the wide-k
-                              // tiles of kernels/cuda/gemm_skinny.cuh (the same bits), 0 the 32-k skinny tiles
+    int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
+                              // wide-k tiles of kernels/cuda/gemm_skinny.cuh, -1 the 32-k skinny tiles (the same bits)
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;

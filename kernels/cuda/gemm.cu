@@ -288,9 +288,9 @@ static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
     return 0;
 }
 
-// a few rows per group on average (decode): the skinny tiles (bit-identical results), or with wide (the tuning
-// knob gg_skinny_wide) and W_g [n, k] in 16-byte rows the wide-k ones (gs_forward); many (training): the wgmma
-// kernels (use_wgmma)
+// a few rows per group on average (decode): with W_g [n, k] in 16-byte rows the wide-k tiles (gs_forward)
+// unless wide (the tuning knob gg_skinny_wide) is -1, else the 32-k skinny tiles (bit-identical results); many
+// (training): the wgmma kernels (use_wgmma)
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
            const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
            int wide, cudaStream_t st) {
@@ -298,7 +298,7 @@ int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int l
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     if ((long)rows > 24L * G)
         return gg_launch<GG_BM, GG_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
-    if (wide > 0 && trans_w && vec) return gs_launch(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
+    if (wide >= 0 && trans_w && vec) return gs_launch(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     const int s = skinny_stages();
 #define SKINNY(S) gg_launch<GG_SKINNY_BM, S>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st)
     return s == 5 ? SKINNY(5) : s == 6 ? SKINNY(6) : s == 8 ? SKINNY(8) : SKINNY(GG_SKINNY_STAGES);

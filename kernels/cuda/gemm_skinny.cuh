@@ -1,8 +1,9 @@
 // kernels/cuda/gemm_skinny.cuh — the grouped forward GEMM for decode-sized groups (a few rows an expert)
 // with a wide k step: each stage reads 256 contiguous bytes of every weight row it covers, where gg_forward's
 // skinny tiles read 64 bytes of each of 128 rows 2 KB apart (bench/NOTES.md: those stream at 60-65% of the
-// copy bandwidth whatever their pipeline depth). Chosen by the tuning knob gg_skinny_wide (backend_tuning_t)
-// for the K-major weight layout (W_g [n, k]) with 16-byte rows; the sums are gg_forward's, k in steps of 16 in
+// copy bandwidth whatever their pipeline depth; these run 15% faster in a bench-1b decode step at batch 64).
+// Used for the K-major weight layout (W_g [n, k]) with 16-byte rows unless the tuning knob gg_skinny_wide
+// (backend_tuning_t) is -1; the sums are gg_forward's, k in steps of 16 in
 // one mma chain, so the results are the same bits.
 // defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, gs_forward
 //

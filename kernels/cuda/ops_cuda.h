@@ -46,7 +46,7 @@ size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k);
 // instead, for comparison).
 enum { WGMMA_GEMM = 0, WGMMA_ATTENTION = 1 };
 int wgmma_ready_cuda(int which);
-// wide: backend_tuning_t.gg_skinny_wide (decode-sized groups through the wide-k tiles when > 0)
+// wide: backend_tuning_t.gg_skinny_wide (decode-sized groups through the 32-k skinny tiles when -1, else the wide-k ones)
 int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                         const int32_t *offsets, int G, int rows, int n, int k, float beta, int dtype, int wide,
                         void *ws, size_t ws_bytes, cudaStream_t st);
