@@ -1811,6 +1811,8 @@ static const entry_t fixed_table[] = {
     {OP_attention_backward, b_attention_backward, {2, 1, 64, 2, W}, {0}, LENS(9, 0, 5), 0},
     {OP_attention_backward, b_attention_backward, {6, 3, 16, 7, A}, {0}, LENS(20, 0, 33), CPUONLY},
     {OP_sample_tokens, b_sample_tokens, {7, 1000, 9, 0}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {4, 5001, 6, 0}, {0}, {0}, 0, 0},      // runs of 5 ids, the last short
+    {OP_sample_tokens, b_sample_tokens, {64, 32768, 64, 0}, {0}, {0}, 0, 0},   // bench-1b's decode step, batch 64
     {OP_sample_tokens, b_sample_tokens, {5, 333, 5, 1}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {9, 5000, 12, 2}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {9, 5000, 9, 3}, {0}, {0}, 0, 0},

@@ -20,6 +20,7 @@ extern "C" {
 }
 #include "kernels/cuda/attention_wgmma.cuh"
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/pdl.cuh"
 
 using namespace attn;
 
@@ -192,6 +193,8 @@ __global__ void __launch_bounds__(DEC_WARPS * 32) decode_kernel(__nv_bfloat16 *o
                                                                 int bs, int window, float scale) {
     constexpr int LPK = D / 8, KPW = 32 / LPK, NG = DEC_WARPS * KPW; // lanes a key, keys a warp step, groups
     __shared__ float s_m[NG], s_l[NG], s_acc[NG][D];
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
+    pdl_trigger();
     const int i = blockIdx.x, h = blockIdx.y, kvh = h / (H / KV);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, sub = lane / LPK, d0 = (lane % LPK) * 8;
     const int grp = warp * KPW + sub;
@@ -266,9 +269,9 @@ template <int D>
 int launch_decode(void *o, const void *q, const void *kc, const void *vc, const int32_t *slot, const int32_t *len,
                   int n, int H, int KV, const int32_t *block_table, int max_blocks, int bs, int window,
                   cudaStream_t st) {
-    decode_kernel<D><<<dim3(n, H), DEC_WARPS * 32, 0, st>>>(
-        (__nv_bfloat16 *)o, (const __nv_bfloat16 *)q, (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, slot,
-        len, H, KV, block_table, max_blocks, bs, window, 1.0f / sqrtf((float)D));
+    PDL_LAUNCH(dim3(n, H), DEC_WARPS * 32, 0, st, decode_kernel<D>, (__nv_bfloat16 *)o, (const __nv_bfloat16 *)q,
+               (const __nv_bfloat16 *)kc, (const __nv_bfloat16 *)vc, slot, len, H, KV, block_table, max_blocks, bs,
+               window, 1.0f / sqrtf((float)D));
     return check_launch("decode kernel launch");
 }
 

@@ -18,10 +18,14 @@ extern "C" {
 }
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/pdl.cuh"
 
 #define EW_THREADS 256
 
+// (every kernel here starts with it: the wait of a launch with PDL, kernels/cuda/pdl.cuh; a no-op otherwise)
 #define GRID_STRIDE_BEGIN                                                           \
+    pdl_wait();                                                                     \
+    pdl_trigger();                                                                  \
     size_t tid_ = (size_t)blockIdx.x * blockDim.x + threadIdx.x;                    \
     size_t stride_ = (size_t)gridDim.x * blockDim.x;
 
@@ -319,7 +323,7 @@ extern "C" int glu_forward_cuda(int act, void *out, const void *h13, int T_, int
     if (n == 0) return 0;
     EW_DISPATCH("glu_forward_cuda", dtype, {
         int vec = F % EW_VN(T) == 0 && ew_aligned16(out) && ew_aligned16(h13);
-        glu_forward_kernel<T><<<ew_blocks(vec ? n / EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks(vec ? n / EW_VN(T) : n, EW_THREADS), EW_THREADS, 0, st, glu_forward_kernel<T>,
             act, (T *)out, (const T *)h13, T_, F, vec);
     });
     return ew_check("glu_forward_cuda");
@@ -453,13 +457,13 @@ static int qkv_copy(const char *fn, void *qkv, void *q, void *k, void *v, int T_
     if (TH == 0 || D == 0) return 0;
     if (row % 16 == 0 && ew_aligned16(qkv) && ew_aligned16(q) && ew_aligned16(k) && ew_aligned16(v)) {
         size_t DU = row / 16;
-        qkv_copy_kernel<uint4><<<ew_blocks(TH * 3 * DU, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks(TH * 3 * DU, EW_THREADS), EW_THREADS, 0, st, qkv_copy_kernel<uint4>,
             (uint4 *)qkv, (uint4 *)q, (uint4 *)k, (uint4 *)v, TH, DU, split);
     } else if (esz == 2) {
-        qkv_copy_kernel<uint16_t><<<ew_blocks(TH * 3 * D, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks(TH * 3 * D, EW_THREADS), EW_THREADS, 0, st, qkv_copy_kernel<uint16_t>,
             (uint16_t *)qkv, (uint16_t *)q, (uint16_t *)k, (uint16_t *)v, TH, (size_t)D, split);
     } else {
-        qkv_copy_kernel<uint32_t><<<ew_blocks(TH * 3 * D, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks(TH * 3 * D, EW_THREADS), EW_THREADS, 0, st, qkv_copy_kernel<uint32_t>,
             (uint32_t *)qkv, (uint32_t *)q, (uint32_t *)k, (uint32_t *)v, TH, (size_t)D, split);
     }
     return ew_check(fn);
@@ -498,7 +502,7 @@ extern "C" int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T_
     EW_DISPATCH("qkv_split_cuda", dtype, {
         int vec = D % EW_VN(T) == 0 && ew_aligned16(qkv) && ew_aligned16(q) && ew_aligned16(k) && ew_aligned16(v);
         size_t units = TH * 3 * (size_t)(vec ? D / EW_VN(T) : D);
-        qkv_act_split_kernel<T><<<ew_blocks(units, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks(units, EW_THREADS), EW_THREADS, 0, st, qkv_act_split_kernel<T>,
             act, (const T *)qkv, (T *)q, (T *)k, (T *)v, TH, D, vec);
     });
     return ew_check("qkv_split_cuda");
@@ -531,13 +535,13 @@ extern "C" int embedding_forward_cuda(void *out, const int32_t *ids, const void 
     size_t esz = dtype == DTYPE_BF16 ? 2 : 4, row = (size_t)C * esz;
     if (T_ == 0 || C == 0) return 0;
     if (row % 16 == 0 && ew_aligned16(out) && ew_aligned16(table))
-        embedding_forward_kernel<uint4><<<ew_blocks((size_t)T_ * (row / 16), EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks((size_t)T_ * (row / 16), EW_THREADS), EW_THREADS, 0, st, embedding_forward_kernel<uint4>,
             (uint4 *)out, ids, (const uint4 *)table, T_, row / 16);
     else if (esz == 2)
-        embedding_forward_kernel<uint16_t><<<ew_blocks((size_t)T_ * C, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks((size_t)T_ * C, EW_THREADS), EW_THREADS, 0, st, embedding_forward_kernel<uint16_t>,
             (uint16_t *)out, ids, (const uint16_t *)table, T_, (size_t)C);
     else
-        embedding_forward_kernel<uint32_t><<<ew_blocks((size_t)T_ * C, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks((size_t)T_ * C, EW_THREADS), EW_THREADS, 0, st, embedding_forward_kernel<uint32_t>,
             (uint32_t *)out, ids, (const uint32_t *)table, T_, (size_t)C);
     return ew_check("embedding_forward_cuda");
 }
@@ -677,14 +681,14 @@ extern "C" int kv_write_cuda(void *kcache, void *vcache, const void *k, const vo
     size_t esz = dtype == DTYPE_BF16 ? 2 : 4, row = (size_t)KVD * esz;
     if (T_ == 0 || KVD == 0) return 0;
     if (row % 16 == 0 && ew_aligned16(kcache) && ew_aligned16(vcache) && ew_aligned16(k) && ew_aligned16(v))
-        kv_write_kernel<uint4><<<ew_blocks((size_t)T_ * (row / 16), EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks((size_t)T_ * (row / 16), EW_THREADS), EW_THREADS, 0, st, kv_write_kernel<uint4>,
             (uint4 *)kcache, (uint4 *)vcache, (const uint4 *)k, (const uint4 *)v, slot, pos, T_, row / 16, block_table, max_blocks, block_size);
     else if (esz == 2)
-        kv_write_kernel<uint16_t><<<ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st, kv_write_kernel<uint16_t>,
             (uint16_t *)kcache, (uint16_t *)vcache, (const uint16_t *)k, (const uint16_t *)v, slot, pos, T_,
             (size_t)KVD, block_table, max_blocks, block_size);
     else
-        kv_write_kernel<uint32_t><<<ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks((size_t)T_ * KVD, EW_THREADS), EW_THREADS, 0, st, kv_write_kernel<uint32_t>,
             (uint32_t *)kcache, (uint32_t *)vcache, (const uint32_t *)k, (const uint32_t *)v, slot, pos, T_,
             (size_t)KVD, block_table, max_blocks, block_size);
     return ew_check("kv_write_cuda");

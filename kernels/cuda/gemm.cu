@@ -19,6 +19,7 @@ extern "C" {
 #include "kernels/backend.h"
 }
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/gemm_grouped.cuh"
 #include "kernels/cuda/gemm_skinny.cuh"
 #include "kernels/cuda/gemm_wgmma.cuh"
@@ -144,18 +145,19 @@ int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, in
     if (tiles < 0) return -1;
     const int smem = gg_smem_bytes(BM, STAGES);
     cudaError_t e;
+    PDL_CONFIG(cfg, (unsigned)tiles, GG_THREADS, (size_t)smem, st);
     if (trans_w) {
         e = cudaFuncSetAttribute(gg_forward<BM, STAGES, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (e != cudaSuccess) return cuda_fail(op, e);
-        gg_forward<BM, STAGES, true><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, v, offsets, G, n,
-                                                                               k, beta, vec, pair);
+        e = cudaLaunchKernelEx(&cfg, gg_forward<BM, STAGES, true>, c, ldc, a, lda, w, v, offsets, G, n, k, beta, vec,
+                               pair);
     } else {
         e = cudaFuncSetAttribute(gg_forward<BM, STAGES, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (e != cudaSuccess) return cuda_fail(op, e);
-        gg_forward<BM, STAGES, false><<<(unsigned)tiles, GG_THREADS, smem, st>>>(c, ldc, a, lda, w, v, offsets, G, n,
-                                                                                k, beta, vec, pair);
+        e = cudaLaunchKernelEx(&cfg, gg_forward<BM, STAGES, false>, c, ldc, a, lda, w, v, offsets, G, n, k, beta, vec,
+                               pair);
     }
-    return 0;
+    return e == cudaSuccess ? 0 : cuda_fail(op, e);
 }
 
 // The wgmma kernels take a grouped GEMM whose rows take 16-byte loads (vec) and whose groups average at least
@@ -284,8 +286,9 @@ static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
     if (tiles < 0) return -1;
     cudaError_t e = cudaFuncSetAttribute(gs_forward, cudaFuncAttributeMaxDynamicSharedMemorySize, GS_SMEM);
     if (e != cudaSuccess) return cuda_fail("grouped_matmul_cuda", e);
-    gs_forward<<<(unsigned)tiles, GG_THREADS, GS_SMEM, st>>>(c, ldc, a, lda, w, v, offsets, G, n, k, beta, pair);
-    return 0;
+    PDL_CONFIG(cfg, (unsigned)tiles, GG_THREADS, GS_SMEM, st);
+    e = cudaLaunchKernelEx(&cfg, gs_forward, c, ldc, a, lda, w, v, offsets, G, n, k, beta, pair);
+    return e == cudaSuccess ? 0 : cuda_fail("grouped_matmul_cuda", e);
 }
 
 // a few rows per group on average (decode): with W_g [n, k] in 16-byte rows the wide-k tiles (gs_forward)

@@ -282,6 +282,8 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
     extern __shared__ __align__(128) unsigned char gg_smem[];
     __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
+    pdl_trigger();
     if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, BM, GG_BN, n, v != NULL, &s_t);
     __syncthreads();
     const gg_tile_t t = s_t;

@@ -49,6 +49,8 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
     extern __shared__ __align__(128) unsigned char gs_smem[];
     __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh): the offsets and rows are the kernels' before
+    pdl_trigger();
     if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, GS_BM, GS_BN, n, v != NULL, &s_t);
     __syncthreads();
     const gg_tile_t t = s_t;

@@ -7,7 +7,9 @@
 // One CTA of 256 threads per (sequence, head): D/4 threads cover a row of S with float4s, the other
 // factor of the 256 splits the rows into groups whose partial q S sums meet in shared memory.
 // With slot indices (device memory), sequence i steps the state of slot slot[i] in place: the
-// engine's per-slot states need no gather and no host read of the indices.
+// engine's per-slot states need no gather and no host read of the indices. Launched with PDL
+// (kernels/cuda/pdl.cuh): the state rows are loaded before the wait, overlapping the kernel before, since no
+// kernel writes a state or the slot indices between two steps of a layer (only this one writes its states).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -15,6 +17,7 @@ extern "C" {
 #include "base/common.h" // C header without C++ guards
 }
 #include "kernels/cuda/lightning.h"
+#include "kernels/cuda/pdl.cuh"
 
 namespace {
 
@@ -30,24 +33,26 @@ __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o,
     __shared__ float part[RG][D];
     const int sh = blockIdx.x, h = sh % H, tid = threadIdx.x;
     const size_t vec = (size_t)sh * D; // q, k, v, o are [nseq, H, D]
+    const int cq = tid % TPR, rg = tid / TPR;
+    const float lam = __expf(-slopes[h]);
+    const size_t sidx = slot ? (size_t)slot[sh / H] * H + h : (size_t)sh;
+    float4 *S = reinterpret_cast<float4 *>(state + sidx * D * D) + cq;
+    float4 s[RPG];
+#pragma unroll
+    for (int i = 0; i < RPG; i++) s[i] = S[(size_t)(rg * RPG + i) * TPR];
+    pdl_wait();  // q, k and v are the kernel's before
+    pdl_trigger();
     if (tid < D) {
         qs[tid] = __bfloat162float(q[vec + tid]);
         ks[tid] = __bfloat162float(k[vec + tid]);
     }
-    const int cq = tid % TPR, rg = tid / TPR;
-    const float lam = __expf(-slopes[h]);
     float4 vv;
     vv.x = __bfloat162float(v[vec + 4 * cq]);
     vv.y = __bfloat162float(v[vec + 4 * cq + 1]);
     vv.z = __bfloat162float(v[vec + 4 * cq + 2]);
     vv.w = __bfloat162float(v[vec + 4 * cq + 3]);
     __syncthreads();
-    const size_t sidx = slot ? (size_t)slot[sh / H] * H + h : (size_t)sh;
-    float4 *S = reinterpret_cast<float4 *>(state + sidx * D * D) + cq;
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-    float4 s[RPG];
-#pragma unroll
-    for (int i = 0; i < RPG; i++) s[i] = S[(size_t)(rg * RPG + i) * TPR];
 #pragma unroll
     for (int i = 0; i < RPG; i++) {
         const int row = rg * RPG + i;
@@ -86,11 +91,9 @@ static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t
     auto *kb = reinterpret_cast<const __nv_bfloat16 *>(k);
     auto *vb = reinterpret_cast<const __nv_bfloat16 *>(v);
     const unsigned grid = (unsigned)nseq * (unsigned)H;
-    if (D == 64)
-        lightning_decode_kernel<64><<<grid, 256, 0, stream>>>(ob, state, qb, kb, vb, slopes, H, slot);
-    else
-        lightning_decode_kernel<128><<<grid, 256, 0, stream>>>(ob, state, qb, kb, vb, slopes, H, slot);
-    cudaError_t e = cudaGetLastError();
+    PDL_CONFIG(cfg, grid, 256, 0, stream);
+    cudaError_t e = D == 64 ? cudaLaunchKernelEx(&cfg, lightning_decode_kernel<64>, ob, state, qb, kb, vb, slopes, H, slot)
+                            : cudaLaunchKernelEx(&cfg, lightning_decode_kernel<128>, ob, state, qb, kb, vb, slopes, H, slot);
     if (e != cudaSuccess) return cispo_fail("lightning_decode_cuda: CUDA error %s", cudaGetErrorString(e));
     return 0;
 }

@@ -18,6 +18,7 @@ extern "C" {
 }
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/pdl.cuh"
 
 #define MOE_THREADS 256
 #define MOE_MAX_PER_LANE 16  // router: E <= 32 * 16 experts held in registers by one warp
@@ -70,6 +71,8 @@ static int moe_ws(const char *fn, moe_ws_t *w, void *ws, size_t ws_bytes, int T,
 template <typename T>
 __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float *topk_w, const T *logits, int Tn,
                                          int E, int K, int replay) {
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
+    pdl_trigger();
     int lane = threadIdx.x & 31;
     int warp = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
     int nwarps = (int)((gridDim.x * (size_t)blockDim.x) >> 5);
@@ -166,7 +169,7 @@ extern "C" int moe_route_forward_cuda(float *probs, int32_t *topk_idx, float *to
                           32 * MOE_MAX_PER_LANE, MOE_MAX_K);
     if (T_ == 0) return 0;
     EW_DISPATCH("moe_route_forward_cuda", dtype, {
-        moe_route_forward_kernel<T><<<ew_blocks((size_t)T_ * 32, MOE_THREADS), MOE_THREADS, 0, st>>>(
+        PDL_LAUNCH(ew_blocks((size_t)T_ * 32, MOE_THREADS), MOE_THREADS, 0, st, moe_route_forward_kernel<T>,
             probs, topk_idx, topk_w, (const T *)logits, T_, E, K, replay);
     });
     return ew_check("moe_route_forward_cuda");
@@ -387,6 +390,8 @@ template <typename U>
 __global__ void moe_dispatch_small_kernel(U *xe, int32_t *perm, int32_t *offsets, const U *x,
                                           const int32_t *topk_idx, int n, int E, int K, size_t CU) {
     __shared__ int32_t cnt[MOE_SMALL_E], off[MOE_SMALL_E], pos[MOE_SMALL_SLOTS];
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
+    pdl_trigger();
     for (int e = threadIdx.x; e < E; e += blockDim.x) cnt[e] = 0;
     for (int j = threadIdx.x; j < n; j += blockDim.x) pos[j] = -1;
     __syncthreads();
@@ -471,13 +476,13 @@ extern "C" int moe_dispatch_cuda(void *xe, int32_t *perm, int32_t *offsets, cons
         unsigned blocks = (unsigned)((units + MOE_THREADS - 1) / MOE_THREADS);
         blocks = blocks < 1 ? 1 : (blocks > 264 ? 264 : blocks);
         if (vec)
-            moe_dispatch_small_kernel<uint4><<<blocks, MOE_THREADS, 0, st>>>(
+            PDL_LAUNCH(blocks, MOE_THREADS, 0, st, moe_dispatch_small_kernel<uint4>,
                 (uint4 *)xe, perm, offsets, (const uint4 *)x, topk_idx, (int)n, E, K, CU);
         else if (esz == 2)
-            moe_dispatch_small_kernel<uint16_t><<<blocks, MOE_THREADS, 0, st>>>(
+            PDL_LAUNCH(blocks, MOE_THREADS, 0, st, moe_dispatch_small_kernel<uint16_t>,
                 (uint16_t *)xe, perm, offsets, (const uint16_t *)x, topk_idx, (int)n, E, K, CU);
         else
-            moe_dispatch_small_kernel<uint32_t><<<blocks, MOE_THREADS, 0, st>>>(
+            PDL_LAUNCH(blocks, MOE_THREADS, 0, st, moe_dispatch_small_kernel<uint32_t>,
                 (uint32_t *)xe, perm, offsets, (const uint32_t *)x, topk_idx, (int)n, E, K, CU);
         return ew_check(fn);
     }

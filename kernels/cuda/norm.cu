@@ -13,6 +13,7 @@ extern "C" {
 }
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/pdl.cuh"
 
 // Threads of a row block: about one V-vector each, 32..512.
 static int row_threads(int units) {
@@ -34,6 +35,8 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
                                        int small = 0) {
     __shared__ float sh[32];
     extern __shared__ int32_t inv[];
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
+    pdl_trigger();
     if (CMB && small) row_of = moe_perm_inverse_shared(inv, row_of, Tn * K);
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
@@ -174,15 +177,17 @@ static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, 
                                    float beta = 0, const float *cw = NULL, const int32_t *row_of = NULL, int K = 0,
                                    int small = 0) {
     unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
+    const T *none = NULL;
+    PDL_CONFIG(cfg, blocks, row_threads(C / V), cw && small ? (size_t)Tn * K * 4 : 0, st);
     if (cw)
-        rmsnorm_forward_kernel<T, V, true, true><<<blocks, row_threads(C / V), small ? (size_t)Tn * K * 4 : 0, st>>>(
-            out, rstd, (T *)x, w, Tn, C, eps, r, y, alpha, beta, NULL, NULL, cw, row_of, K, small);
+        (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, true, true>, out, rstd, (T *)x, w, Tn, C, eps, r,
+                                 y, alpha, beta, none, (T *)NULL, cw, row_of, K, small);
     else if (y)
-        rmsnorm_forward_kernel<T, V, true><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, (T *)x, w, Tn, C, eps,
-                                                                                  r, y, alpha, beta);
+        (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, true>, out, rstd, (T *)x, w, Tn, C, eps, r, y,
+                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0);
     else
-        rmsnorm_forward_kernel<T, V, false><<<blocks, row_threads(C / V), 0, st>>>(out, rstd, (T *)x, w, Tn, C, eps,
-                                                                                   r, y, alpha, beta);
+        (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, false>, out, rstd, (T *)x, w, Tn, C, eps, r, y,
+                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0);
 }
 
 extern "C" int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x, const void *w,
@@ -193,13 +198,13 @@ extern "C" int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, co
     EW_DISPATCH("rmsnorm_gate_forward_cuda", dtype, {
         const int N = EW_VN(T);
         unsigned blocks = T_ < 65535 ? (unsigned)T_ : 65535u;
-        if (C % N == 0 && ew_aligned16(out) && ew_aligned16(x) && ew_aligned16(w) && ew_aligned16(g) &&
-            ew_aligned16(gated))
-            rmsnorm_forward_kernel<T, N, false><<<blocks, row_threads(C / N), 0, st>>>(
-                (T *)out, rstd, (T *)x, (const T *)w, T_, C, eps, NULL, NULL, 0.0f, 0.0f, (const T *)g, (T *)gated);
-        else
-            rmsnorm_forward_kernel<T, 1, false><<<blocks, row_threads(C), 0, st>>>(
-                (T *)out, rstd, (T *)x, (const T *)w, T_, C, eps, NULL, NULL, 0.0f, 0.0f, (const T *)g, (T *)gated);
+        const T *none = NULL;
+        const int vec = C % N == 0 && ew_aligned16(out) && ew_aligned16(x) && ew_aligned16(w) && ew_aligned16(g) &&
+                        ew_aligned16(gated);
+        PDL_CONFIG(cfg, blocks, row_threads(vec ? C / N : C), 0, st);
+        (void)cudaLaunchKernelEx(&cfg, vec ? rmsnorm_forward_kernel<T, N, false> : rmsnorm_forward_kernel<T, 1, false>,
+                                 (T *)out, rstd, (T *)x, (const T *)w, T_, C, eps, none, none, 0.0f, 0.0f,
+                                 (const T *)g, (T *)gated, (const float *)NULL, (const int32_t *)NULL, 0, 0);
     });
     return ew_check("rmsnorm_gate_forward_cuda");
 }

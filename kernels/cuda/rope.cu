@@ -15,6 +15,7 @@ extern "C" {
 }
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/pdl.cuh"
 
 #define ROPE_MAX_HALF 256
 #define ROPE_THREADS 256
@@ -30,6 +31,8 @@ template <typename T, int V>
 __global__ void rope_kernel(T *out, const T *x, const int32_t *pos, int Tn, int nh, int D, int R, rope_freqs_t fr,
                             float scale, float sign, int acc) {
     __shared__ float cs[2 * ROPE_MAX_HALF];
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
+    pdl_trigger();
     const int half = R / 2, ru = half / V, cu = (D - R) / V, per_head = ru + cu;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
         __syncthreads();  // the previous token's cs is no longer read
@@ -86,7 +89,7 @@ template <typename T, int V>
 static void rope_launch(T *out, const T *x, const int32_t *pos, int Tn, int nh, int D, int R, const rope_freqs_t &fr,
                         float scale, float sign, int acc, cudaStream_t st) {
     unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
-    rope_kernel<T, V><<<blocks, ROPE_THREADS, 0, st>>>(out, x, pos, Tn, nh, D, R, fr, scale, sign, acc);
+    PDL_LAUNCH(blocks, ROPE_THREADS, 0, st, rope_kernel<T, V>, out, x, pos, Tn, nh, D, R, fr, scale, sign, acc);
 }
 
 static int rope_run(const char *fn, void *out, const void *x, const int32_t *pos, int T_, int nh, int D, int R,

@@ -165,11 +165,20 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
     const int arg = block_min(first, ish);
     const double mx = (double)mxf;
     int tok = arg;
+    // log pi(token)'s normaliser: tempered or not; when its temperature is the draw's, the draw's pass sums the
+    // same exponentials (one double exp an element instead of two; x / 1.0 is x exactly)
+    const double s = st.tempered_logp ? t : 1.0;
+    double zs = -1;
 
     if (!st.greedy) {
-        double part = 0;
-        for (int i = threadIdx.x; i < V; i += blockDim.x) part += (double)(p[i] = (float)exp(((double)z[i] - mx) / t));
+        double part = 0, part_s = 0;
+        for (int i = threadIdx.x; i < V; i += blockDim.x) {
+            const double x = (double)z[i] - mx, e = exp(t == 1.0 ? x : x / t);
+            part += (double)(p[i] = (float)e);
+            part_s += e;
+        }
         const double zt = block_sum(part, sh);
+        if (s == t) zs = block_sum(part_s, sh);
         for (int i = threadIdx.x; i < V; i += blockDim.x) p[i] = (float)((double)p[i] / zt);
         __syncthreads();
         const int top_k = st.top_k > 0 && st.top_k < V ? st.top_k : 0;
@@ -186,16 +195,25 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
             }
             prefix_t R;
             tok = shortest_prefix(p, V, P, u * mass, 1, 1, &R, sh, scan, ish) ? R.jb : last_of(p, V, P, ish);
-        } else {  // inverse CDF over ids in order
-            double carry = 0;
+        } else {  // inverse CDF over ids in order: each thread sums a run of consecutive ids, one block scan
+            // of the runs, and the run whose span holds u walks its ids (one scan, not one per 1024 ids)
+            const int S = (V + (int)blockDim.x - 1) / (int)blockDim.x, i0 = (int)threadIdx.x * S;
+            const int i1 = min(V, i0 + S);
+            double run = 0;
+            for (int i = i0; i < i1; i++) run += (double)p[i];
+            const double c = block_scan(run, scan), before = threadIdx.x ? scan[threadIdx.x - 1] : 0.0;
             int hit = INT32_MAX;
-            for (int base = 0; base < V && hit == INT32_MAX; base += blockDim.x) {
-                const int i = base + threadIdx.x;
-                const double x = i < V ? (double)p[i] : 0.0;
-                const double c = carry + block_scan(x, scan);
-                hit = block_min(i < V && u < c ? i : INT32_MAX, ish);
-                carry = carry + scan[blockDim.x - 1];
+            if (u < c && !(u < before)) {  // the first run past u (the spans are ordered: scan is monotone)
+                double acc = before;
+                for (int i = i0; i < i1 && hit == INT32_MAX; i++) {
+                    acc += (double)p[i];
+                    if (u < acc && p[i] > 0) hit = i;
+                }
+                if (hit == INT32_MAX)  // the walk's rounding fell short of the scan's: the run's last possible id
+                    for (int i = i1 - 1; i >= i0 && hit == INT32_MAX; i--)
+                        if (p[i] > 0) hit = i;
             }
+            hit = block_min(hit, ish);
             if (hit == INT32_MAX) {  // rounding shortfall: the most probable (lowest id on ties)
                 float pm = 0;
                 for (int i = threadIdx.x; i < V; i += blockDim.x) pm = fmaxf(pm, p[i]);
@@ -213,11 +231,12 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
             tok = hit;
         }
     }
-    // log pi(token) in double: tempered or not
-    const double s = st.tempered_logp ? t : 1.0;
-    double part = 0;
-    for (int i = threadIdx.x; i < V; i += blockDim.x) part += exp(((double)z[i] - mx) / s);
-    const double zs = block_sum(part, sh);
+    // log pi(token) in double
+    if (zs < 0) {
+        double part = 0;
+        for (int i = threadIdx.x; i < V; i += blockDim.x) part += exp(((double)z[i] - mx) / s);
+        zs = block_sum(part, sh);
+    }
     if (threadIdx.x == 0) {
         const double zt_ = (double)z[tok];
         const double lp = s == 1.0 ? zt_ - (mx + log(zs)) : (zt_ - mx) / s - log(zs);
