@@ -8,9 +8,10 @@
 // CUDA graph) with every op synchronised and timed (backend_t.prof), 33 new tokens less 1 (the prefill and
 // first step cancel), divided by the 32 steps; the rest of the unprofiled step time is the host's.
 // --skinny-narrow: the decode expert products through the 32-k skinny tiles instead of the wide-k ones
-// (backend_tuning_t.gg_skinny_wide = -1), for comparison.
+// (backend_tuning_t.gg_skinny_wide = -1), for comparison. --decode-fused: a lightning layer's decode step with
+// one q|k|v|gate product and lightning_decode_qkv (backend_tuning_t.decode_fused).
 //   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda]
-//                  [--ops] [--skinny-narrow]
+//                  [--ops] [--skinny-narrow] [--decode-fused]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +48,10 @@ static double copy_bandwidth(backend_t *b) {
 
 int main(int argc, char **argv) {
     const char *model = "configs/models/bench-1b.yaml", *dev = "cuda";
-    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0;
+    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0, fused = 0;
     for (int i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow")) {
-            *(!strcmp(argv[i], "--ops") ? &ops : &narrow) = 1, i--;
+        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow") || !strcmp(argv[i], "--decode-fused")) {
+            *(!strcmp(argv[i], "--ops") ? &ops : !strcmp(argv[i], "--skinny-narrow") ? &narrow : &fused) = 1, i--;
             continue;
         }
         if (i + 1 >= argc) return fprintf(stderr, "generate_bench: %s needs a value\n", argv[i]), 2;
@@ -68,6 +69,7 @@ int main(int argc, char **argv) {
     if (backend_init(&be, cuda ? BACKEND_CUDA : BACKEND_CPU, 0, cuda ? DTYPE_BF16 : DTYPE_F32))
         return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
     if (narrow) be.tune.gg_skinny_wide = -1, printf("decode expert products: the 32-k skinny tiles (--skinny-narrow)\n");
+    if (fused) be.tune.decode_fused = 1, printf("lightning decode: one q|k|v|gate product (--decode-fused)\n");
     int maxb = 1, maxn = 1;
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
     for (int i = 0; i < nn; i++) maxn = news[i] > maxn ? news[i] : maxn;

@@ -38,6 +38,10 @@ typedef struct {
     int attn_fwd_rows;        // 16-row blocks per warp in the attention forward (1 or 2)
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
                               // wide-k tiles of kernels/cuda/gemm_skinny.cuh, -1 the 32-k skinny tiles (the same bits)
+    int decode_fused;         // 1: a lightning layer's decode step takes q|k|v and the gate from one product (their
+                              // weights are adjacent) and q, k, v straight from it (lightning_decode_qkv, the gate
+                              // read in place): two launches fewer a layer, the same sums; 0 (the default until
+                              // it has been timed on a card): qkv_split and separate products
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;

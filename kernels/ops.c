@@ -215,10 +215,12 @@ void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const v
 }
 
 void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
-                          const void *g, int T, int C, float eps) {
-    ON_CUDA(rmsnorm_gate_forward, rmsnorm_gate_forward_cuda(out, gated, rstd, x, w, g, T, C, eps, DT(b), ST(b)));
+                          const void *g, int ldg, int T, int C, float eps) {
+    CISPO_ASSERT(ldg >= C);
+    ON_CUDA(rmsnorm_gate_forward,
+            rmsnorm_gate_forward_cuda(out, gated, rstd, x, w, g, ldg, T, C, eps, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_gate_forward);
-    rmsnorm_gate_forward_cpu(F(out), F(gated), rstd, CF(x), CF(w), CF(g), T, C, eps);
+    rmsnorm_gate_forward_cpu(F(out), F(gated), rstd, CF(x), CF(w), CF(g), ldg, T, C, eps);
 }
 
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps) {
@@ -412,6 +414,39 @@ void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot,
     }
 #endif
     unsupported(b, OP_lightning_decode);
+}
+
+void lightning_decode_qkv(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
+                          int act, const float *slopes, int n, int H, int D) {
+    const size_t HD = (size_t)H * D, HDD = HD * D;
+    CISPO_ASSERT(ldq >= 3 * (int)HD);
+    if (CPU(b)) {  // the reference: qkv_split's rows, then lightning_decode's step
+        float *qkv3 = cispo_malloc(3 * HD * sizeof(float)), *q = qkv3, *k = q + HD, *v = k + HD;
+        for (int i = 0; i < n; i++) {
+            const float *row = CF(qkv) + (size_t)i * ldq;
+            for (int h = 0; h < H; h++)
+                for (int d = 0; d < D; d++) {
+                    q[(size_t)h * D + d] = row[(size_t)h * 3 * D + d];
+                    k[(size_t)h * D + d] = row[(size_t)h * 3 * D + D + d];
+                    v[(size_t)h * D + d] = row[(size_t)h * 3 * D + 2 * D + d];
+                }
+            if (act >= 0) act_forward_cpu(act, qkv3, qkv3, 3 * HD);
+            lightning_decode_cpu(F(o) + i * HD, states + (size_t)slot[i] * HDD, q, k, v, slopes, 1, H, D);
+        }
+        free(qkv3);
+        return;
+    }
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
+        double t0 = prof_begin(b);
+        cuda_ok(lightning_decode_qkv_cuda((uint16_t *)o, states, slot, (const uint16_t *)qkv, ldq, act, slopes, n, H,
+                                          D, ST(b)),
+                OP_lightning_decode_qkv);
+        prof_end(b, OP_lightning_decode_qkv, t0);
+        return;
+    }
+#endif
+    unsupported(b, OP_lightning_decode_qkv);
 }
 
 // ---- softmax attention ----

@@ -8,7 +8,7 @@
 //          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
-//          lightning_slopes, lightning_workspace_bytes, lightning_decode, attention_forward, attention_backward, kv_write, attention_decode,
+//          lightning_slopes, lightning_workspace_bytes, lightning_decode, lightning_decode_qkv, attention_forward, attention_backward, kv_write, attention_decode,
 //          moe_route_forward, moe_aux_loss, moe_route_backward, moe_dispatch, moe_dispatch_backward,
 //          moe_combine_forward, moe_combine_rmsnorm, moe_combine_backward, lmhead_logprob_forward, lmhead_logprob_backward,
 //          lmhead_logits, sample_slot_t, sample_uniform, sample_tokens, SAMPLE_DONE_*, sum_squares,
@@ -69,7 +69,8 @@ enum act_kind {
     X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
     X(qkv_split) X(qkv_merge) X(rope_forward) X(rope_backward) X(lightning_forward)                    \
-    X(lightning_backward) X(lightning_decode) X(attention_forward) X(attention_backward) X(kv_write)    \
+    X(lightning_backward) X(lightning_decode) X(lightning_decode_qkv) X(attention_forward)               \
+    X(attention_backward) X(kv_write)                                                                  \
     X(attention_decode) X(moe_route_forward) X(moe_aux_loss) X(moe_route_backward) X(moe_dispatch)     \
     X(moe_dispatch_backward) X(moe_combine_forward) X(moe_combine_rmsnorm) X(moe_combine_backward)     \
     X(lmhead_logprob_forward)                                                                          \
@@ -140,9 +141,10 @@ void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const 
 void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
                       float beta, const void *w, int T, int C, float eps);
 // rmsnorm_forward then sigmoid_gate_forward in one pass, as the lightning layer's output gate reads its
-// norm: out = rmsnorm(x) * w (kept for the backward) with rstd, gated = sigmoid(g) * out as stored.
+// norm: out = rmsnorm(x) * w (kept for the backward) with rstd, gated = sigmoid(g) * out as stored; g's rows
+// are ldg >= C elements apart (C: contiguous; more: the gate columns of a wider product's rows).
 void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
-                          const void *g, int T, int C, float eps);
+                          const void *g, int ldg, int T, int C, float eps);
 
 // ---- elementwise ----
 // out = alpha * r + beta * y (r NULL: out = beta * y); out may alias r or y. The residual mixes
@@ -188,6 +190,11 @@ size_t lightning_workspace_bytes(const backend_t *b, int T, int nseq, int H, int
 // states + slot[i] * H*D*D (fp32, in place); q, k, v, o [n, H, D].
 void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot, const void *q, const void *k,
                       const void *v, const float *slopes, int n, int H, int D);
+// lightning_decode on qkv_split's input: sequence i's q, k, v of head h are act of qkv + i*ldq + h*3D + {0, D,
+// 2D} (D each; act < 0: none), rounded as qkv_split stores them (the lightning layer's q|k|v product, whose
+// rows may hold more columns: ldq >= 3 H D). The same results as qkv_split then lightning_decode, one launch.
+void lightning_decode_qkv(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
+                          int act, const float *slopes, int n, int H, int D);
 
 // ---- causal softmax attention with GQA over packed sequences ----
 // q [T,H,D], k, v [T,KV,D], o [T,H,D]; scale 1/sqrt(D); lse [T,H] fp32; window 0 = full causal,

@@ -62,6 +62,29 @@ static void core_forward(model_t *m, int l, model_scratch_t *s) {
     }
 }
 
+// A decode step with backend_tuning_t.decode_fused: q|k|v and the gate from one product of the adjacent
+// weights (rows [q|k|v of each head | gate], 4A wide), the step reading q, k, v from it with the activation
+// applied as loaded, the output norm reading the gate in place. Nothing else reads q, k, v or the gate in a
+// decode step (no backward).
+static void decode_fused(model_t *m, int l, void *out, model_scratch_t *s) {
+    const model_config_t *c = &m->cfg;
+    backend_t *b = m->be;
+    const int T = m->T, C = c->hidden_size, H = c->n_heads, D = c->head_dim, A = H * D;
+    const model_layer_acts_t *a = &m->layer[l];
+    const layer_params_t *p = &m->table.layers[l];
+    model_cache_t *ca = m->cache;
+    const size_t HDD = (size_t)H * D * D, mark = s->used;
+    char *qkvg = model_scratch_take(s, (size_t)T * 4 * A, m->esize);
+    matmul(b, qkvg, ACT(m, a->h), WP(m, p->qkv), T, 4 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 4A]: the gate follows
+    float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
+    lightning_decode_qkv(b, ACT(m, a->o_core), states, IACT(m, m->tok_slot), qkvg, 4 * A, c->hidden_act,
+                         m->slopes + (size_t)l * H, T, H, D);
+    rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
+                         WP(m, p->out_norm), qkvg + (size_t)3 * A * m->esize, 4 * A, T, A, LIGHTNING_NORM_EPS);
+    s->used = mark;
+    matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);
+}
+
 void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
     backend_t *b = m->be;
@@ -70,6 +93,11 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     const layer_params_t *p = &m->table.layers[l];
     const void *h = ACT(m, a->h);
 
+    if (b->tune.decode_fused > 0 && m->cache && m->cache->mode == MODEL_CACHE_DECODE &&
+        p->gate == p->qkv + (size_t)3 * A * C) {
+        decode_fused(m, l, out, s);
+        return;
+    }
     size_t mark = s->used;
     matmul(b, ACT(m, a->qkv_pre), h, WP(m, p->qkv), T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
     qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
@@ -78,7 +106,7 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     core_forward(m, l, s);
     // o_norm = rmsnorm_A(o_core) (kept for the backward), gated = sigmoid(gate_pre) * o_norm, in one op
     rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
-                         WP(m, p->out_norm), ACT(m, a->gate_pre), T, A, LIGHTNING_NORM_EPS);
+                         WP(m, p->out_norm), ACT(m, a->gate_pre), A, T, A, LIGHTNING_NORM_EPS);
     matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);    // [T, C]
 }
 
@@ -88,7 +116,7 @@ void model_lightning_recompute(model_t *m, int l) {
     const model_layer_acts_t *a = &m->layer[l];
     qkv_split(m->be, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
     rmsnorm_gate_forward(m->be, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
-                         WP(m, m->table.layers[l].out_norm), ACT(m, a->gate_pre), T, H * D, LIGHTNING_NORM_EPS);
+                         WP(m, m->table.layers[l].out_norm), ACT(m, a->gate_pre), H * D, T, H * D, LIGHTNING_NORM_EPS);
 }
 
 void model_lightning_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s) {

@@ -530,24 +530,26 @@ static void b_residual_rmsnorm(opcase_t *c) {
              c->f[2], c->f[0]);
     c->run = r_residual_rmsnorm, c->direct = d_residual_rmsnorm;
 }
-// p: T C; f: eps.  tensors: out gated rstd x w g
+// p: T C ldg (g's row stride; 0: C); f: eps.  tensors: out gated rstd x w g
 static void r_rmsnorm_gate_forward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    rmsnorm_gate_forward(b, p[0], p[1], PF(2), p[3], p[4], p[5], c->p[0], c->p[1], c->f[0]);
+    rmsnorm_gate_forward(b, p[0], p[1], PF(2), p[3], p[4], p[5], c->p[2] ? c->p[2] : c->p[1], c->p[0], c->p[1],
+                         c->f[0]);
 }
 static void d_rmsnorm_gate_forward(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    rmsnorm_gate_forward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), c->p[0], c->p[1], c->f[0]);
+    rmsnorm_gate_forward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), c->p[2] ? c->p[2] : c->p[1], c->p[0], c->p[1],
+                             c->f[0]);
 }
 static void b_rmsnorm_gate_forward(opcase_t *c) {
-    int T = c->p[0], C = c->p[1];
+    int T = c->p[0], C = c->p[1], ldg = c->p[2] ? c->p[2] : C;
     t_act(c, "out", TR_OUT, (size_t)T * C, 0, 0);
     t_act(c, "gated", TR_OUT, (size_t)T * C, 0, 0);
     c->t[t_f32(c, "rstd", TR_OUT, (size_t)T, 0, 0)].tol = 1e-5;
     t_act(c, "x", TR_IN, (size_t)T * C, -2, 2);
     t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
-    t_act(c, "g", TR_IN, (size_t)T * C, -3, 3);
-    snprintf(c->shape, sizeof c->shape, "T%d C%d eps%g", T, C, c->f[0]);
+    t_act(c, "g", TR_IN, T ? (size_t)(T - 1) * ldg + C : 0, -3, 3);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d ldg%d eps%g", T, C, ldg, c->f[0]);
     c->run = r_rmsnorm_gate_forward, c->direct = d_rmsnorm_gate_forward;
 }
 // p: T C acc; f: eps.  tensors: dx dw dout x w rstd
@@ -949,6 +951,43 @@ static void b_lightning_decode(opcase_t *c) {
     lightning_slopes(HF(t_f32(c, "slopes", TR_IN, (size_t)H, 0, 0)), H, 3, 8, 1);
     snprintf(c->shape, sizeof c->shape, "n%d slots%d H%d D%d", n, S, H, D);
     c->run = r_lightning_decode, c->direct = d_lightning_decode, c->tol = BF16_TOL;
+}
+
+// p: n slots H D ldq (0: 3 H D) act.  tensors: o states slot qkv slopes
+static int ldq_of(const opcase_t *c) { return c->p[4] ? c->p[4] : 3 * c->p[2] * c->p[3]; }
+static void r_lightning_decode_qkv(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    lightning_decode_qkv(b, p[0], PF(1), PI(2), p[3], ldq_of(c), c->p[5], PF(4), c->p[0], c->p[2], c->p[3]);
+}
+static void d_lightning_decode_qkv(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    const int H = c->p[2], D = c->p[3], ldq = ldq_of(c);
+    const size_t HD = (size_t)H * D, HDD = HD * D;
+    float *q = xcalloc(3 * HD, sizeof(float)), *k = q + HD, *v = k + HD;
+    for (int i = 0; i < c->p[0]; i++) {
+        const float *row = PF(3) + (size_t)i * ldq;
+        for (int h = 0; h < H; h++) {  // head h's [q | k | v]
+            memcpy(q + (size_t)h * D, row + (size_t)h * 3 * D, (size_t)D * sizeof(float));
+            memcpy(k + (size_t)h * D, row + (size_t)h * 3 * D + D, (size_t)D * sizeof(float));
+            memcpy(v + (size_t)h * D, row + (size_t)h * 3 * D + 2 * D, (size_t)D * sizeof(float));
+        }
+        if (c->p[5] >= 0) act_forward_cpu(c->p[5], q, q, 3 * HD);
+        lightning_decode_cpu(PF(0) + i * HD, PF(1) + (size_t)PI(2)[i] * HDD, q, k, v, PF(4), 1, H, D);
+    }
+    free(q);
+}
+static void b_lightning_decode_qkv(opcase_t *c) {
+    int n = c->p[0], S = c->p[1], H = c->p[2], D = c->p[3], ldq = ldq_of(c);
+    t_act(c, "o", TR_OUT, (size_t)n * H * D, 0, 0);
+    t_f32(c, "states", TR_INOUT, (size_t)S * H * D * D, -1, 1);
+    int32_t *slot = HI(t_i32(c, "slot", TR_IN, (size_t)n)), *perm = xcalloc((size_t)S, sizeof(int32_t));
+    perm_fill(perm, S);
+    memcpy(slot, perm, (size_t)n * sizeof(int32_t));
+    free(perm);
+    t_act(c, "qkv", TR_IN, (size_t)n * ldq, -2, 2);
+    lightning_slopes(HF(t_f32(c, "slopes", TR_IN, (size_t)H, 0, 0)), H, 3, 8, 1);
+    snprintf(c->shape, sizeof c->shape, "n%d slots%d H%d D%d ldq%d act%d", n, S, H, D, ldq, c->p[5]);
+    c->run = r_lightning_decode_qkv, c->direct = d_lightning_decode_qkv, c->tol = BF16_TOL;
 }
 
 // ===================================================================== softmax attention
@@ -1714,6 +1753,10 @@ static const entry_t fixed_table[] = {
     {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {37, 64}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {1, 1024}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {5, 30}, {1e-6f}, {0}, 0, 0},
+    // the gate columns of a wider product's rows (a lightning decode step's q|k|v|gate: ldg 4A)
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {64, 1024, 4096}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {37, 64, 72}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {5, 30, 33}, {1e-6f}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {37, 64, 1}, {1e-6f, 2.378f, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {1, 1000, 1}, {1e-5f, 1, 0.5f}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {200, 96, 0}, {1e-6f, 0, 1.5f}, {0}, 0, 0},
@@ -1785,6 +1828,13 @@ static const entry_t fixed_table[] = {
     {OP_lightning_decode, b_lightning_decode, {3, 5, 4, 64}, {0}, {0}, 0, 0},
     {OP_lightning_decode, b_lightning_decode, {1, 1, 1, 128}, {0}, {0}, 0, 0},
     {OP_lightning_decode, b_lightning_decode, {4, 4, 2, 8}, {0}, {0}, 0, CPUONLY},
+    // from the q|k|v product: its own rows (ldq 3 H D), the rows of bench-1b's q|k|v|gate product (4 H D), no
+    // activation, another activation
+    {OP_lightning_decode_qkv, b_lightning_decode_qkv, {5, 9, 2, 64, 0, ACT_SILU}, {0}, {0}, 0, 0},
+    {OP_lightning_decode_qkv, b_lightning_decode_qkv, {64, 70, 8, 128, 4096, ACT_SILU}, {0}, {0}, 0, 0},
+    {OP_lightning_decode_qkv, b_lightning_decode_qkv, {3, 4, 1, 128, 424, -1}, {0}, {0}, 0, 0},
+    {OP_lightning_decode_qkv, b_lightning_decode_qkv, {7, 7, 4, 64, 800, ACT_GELU}, {0}, {0}, 0, 0},
+    {OP_lightning_decode_qkv, b_lightning_decode_qkv, {2, 3, 2, 8, 50, ACT_SILU}, {0}, {0}, 0, CPUONLY},
     {OP_lightning_decode, b_lightning_decode_contig, {8, 128, 0, 6}, {0}, LENS(5, 64, 300, 1, 129, 1000, 70), 0},
     {OP_lightning_decode, b_lightning_decode_contig, {64, 64, 0, 4}, {0}, LENS(33, 200, 1), BIG},
     {OP_lightning_decode, b_lightning_decode_contig, {1, 128, 0, 3}, {0}, LENS(4000), BIG},
@@ -1838,6 +1888,13 @@ static const entry_t fixed_table[] = {
     {OP_moe_route_forward, b_moe_route_forward, {37, 8, 2, 1}, {0}, {0}, 0, 0},
     {OP_moe_route_forward, b_moe_route_forward, {200, 60, 6, 1}, {0}, {0}, 0, 0},
     {OP_moe_route_forward, b_moe_route_forward, {37, 4, 4, 1}, {0}, {0}, 0, 0},
+    // each register count a lane can hold (1, 4, 8 and 16 of them: E 32, 100, 256, 300), a decode step's shape
+    {OP_moe_route_forward, b_moe_route_forward, {64, 32, 2}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {64, 32, 2, 1}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {50, 100, 4}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {40, 256, 8}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {20, 300, 8}, {0}, {0}, 0, 0},
+    {OP_moe_route_forward, b_moe_route_forward, {20, 300, 8, 1}, {0}, {0}, 0, 0},
     {OP_moe_aux_loss, b_moe_aux_loss, {37, 8, 2}, {0}, {0}, 0, 0},
     {OP_moe_aux_loss, b_moe_aux_loss, {1, 1, 1}, {0}, {0}, 0, 0},
     {OP_moe_aux_loss, b_moe_aux_loss, {200, 60, 6}, {0}, {0}, 0, 0},

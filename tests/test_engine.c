@@ -9,7 +9,7 @@
 // no block leaked. Routing replay: the routes the rollout records (chunked prefill, decode, preemption) are
 // the experts the training forward would pick for the same tokens (all of them on the CPU but router
 // near-ties), and micro_forward replays them: its forward's routes are the recorded ones, its log-probs the
-// rollout's.
+// rollout's. The fused lightning decode step (backend_tuning_t.decode_fused) against the separate products.
 // Run: ctest -R test_engine
 #include <math.h>
 #include <stdlib.h>
@@ -130,6 +130,36 @@ static void test_chunked_prefill(model_t *m) {
     TEST_LE(fmax(dp, dd), 1e-4, "chunked prefill == whole prefill (logits max diff %.3g, next decode %.3g)", dp, dd);
     infer_free(e);
     free(whole), free(part);
+}
+
+// backend_tuning_t.decode_fused (a lightning layer's q|k|v|gate in one product, lightning_decode_qkv, the gate read
+// in place) against the separate products and qkv_split: the same logits step after step (the products' sums
+// differ only in how the BLAS blocks them).
+static void test_decode_fused(model_t *m) {
+    const int V = m->cfg.vocab_size, n = 21, steps = 6, A = model_attn_width(&m->cfg), C = m->cfg.hidden_size;
+    const layer_params_t *p = &m->table.layers[0];
+    test_check(p->gate == p->qkv + (size_t)3 * A * C, "the gate's weight follows q|k|v's (one product)");
+    int32_t ids[21 + 6];
+    fill_ids(ids, n + steps, 31, V);
+    float *plain = cispo_malloc(sizeof(float) * V), *fused = cispo_malloc(sizeof(float) * V);
+    infer_t *e = infer_create(m, 2, 64);
+    int s0 = 0, s1 = 1, len = n;
+    const int32_t *pr = ids;
+    infer_prefill(e, &s0, &pr, &len, 1, plain);
+    infer_prefill(e, &s1, &pr, &len, 1, fused);
+    double worst = 0;
+    for (int t = 0; t < steps; t++) {
+        m->be->tune.decode_fused = 0;
+        test_check(infer_decode(e, &s0, &ids[n + t], 1, plain) == 0, "decode: %s", cispo_last_error());
+        m->be->tune.decode_fused = 1;
+        test_check(infer_decode(e, &s1, &ids[n + t], 1, fused) == 0, "fused decode: %s", cispo_last_error());
+        worst = fmax(worst, max_diff(plain, fused, (size_t)V));
+    }
+    m->be->tune.decode_fused = 0;
+    TEST_LE(worst, 1e-4, "fused lightning decode == separate products over %d steps (logits max diff %.3g)", steps,
+            worst);
+    infer_free(e);
+    free(plain), free(fused);
 }
 
 // Stops at a token divisible by 7: sequences end at different, data-dependent lengths.
@@ -473,6 +503,7 @@ int main(void) {
     if (!m) return test_finish("test_engine");
     test_pool(m);
     test_chunked_prefill(m);
+    test_decode_fused(m);
     test_batching(m);
     test_on_demand(m);
     test_preemption(m);

@@ -238,7 +238,11 @@ static void check_grid(dist_t *d, const model_config_t *c0, int n_experts, int e
     test_check(ok_same, "%s: replicas bit-identical after every step (DP group: all; world: the dense part)", what);
     local_view(ref->params, sp, ns, view);
     double dp = max_abs(m->params, view, n);
-    TEST_LE(dp, 2e-6, "%s: parameters after %d AdamW steps (this rank's layout) equal the single process (max |diff| "
+    // the DP sums round otherwise than the single process's (by how the BLAS blocks its products: it differs
+    // by CPU), and AdamW's m / sqrt(v) magnifies that where a gradient is near 0: a limit of 0.3% of the
+    // largest move AdamW can make in STEPS steps (lr each); 2.8e-6 measured on an AMD EPYC, below 2e-6 elsewhere
+    const double ptol = 3e-3 * 1e-3 * STEPS;
+    TEST_LE(dp, ptol, "%s: parameters after %d AdamW steps (this rank's layout) equal the single process (max |diff| "
             "%.3g)", what, STEPS, dp);
     // a checkpoint's shard: the owned ranges cover the whole model once over the ranks, and their moments
     // are the single process's

@@ -21,31 +21,30 @@
 #include <math.h>
 
 #include "base/common.h"
+#include "kernels/act_eval.h"
 
-// 1 / (1 + e^-x): expf overflows to inf for x < -88 and the quotient is then exactly 0, never NaN.
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 void silu_forward_cpu(float *out, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = x[i] * sigmoidf(x[i]);
+    for (size_t i = 0; i < n; i++) out[i] = x[i] * act_sigmoidf(x[i]);
 }
 
 // d/dx x s(x) = s (1 + x (1 - s))
 void silu_backward_cpu(float *dx, const float *dout, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        float s = sigmoidf(x[i]);
+        float s = act_sigmoidf(x[i]);
         dx[i] += dout[i] * s * (1.0f + x[i] * (1.0f - s));
     }
 }
 
 // out = sigmoid(g) * x   (the lightning layer's output gate)
 void sigmoid_gate_forward_cpu(float *out, const float *g, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = sigmoidf(g[i]) * x[i];
+    for (size_t i = 0; i < n; i++) out[i] = act_sigmoidf(g[i]) * x[i];
 }
 
 // dg += dout x s (1 - s), dx += dout s; either may be NULL.
 void sigmoid_gate_backward_cpu(float *dg, float *dx, const float *dout, const float *g, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        float s = sigmoidf(g[i]);
+        float s = act_sigmoidf(g[i]);
         if (dg) dg[i] += dout[i] * x[i] * s * (1.0f - s);
         if (dx) dx[i] += dout[i] * s;
     }
@@ -56,7 +55,7 @@ void swiglu_forward_cpu(float *out, const float *h13, int T, int F) {
     for (int t = 0; t < T; t++) {
         const float *h1 = h13 + (size_t)t * 2 * F, *h3 = h1 + F;
         float *o = out + (size_t)t * F;
-        for (int f = 0; f < F; f++) o[f] = h1[f] * sigmoidf(h1[f]) * h3[f];
+        for (int f = 0; f < F; f++) o[f] = h1[f] * act_sigmoidf(h1[f]) * h3[f];
     }
 }
 
@@ -67,7 +66,7 @@ void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T
         float *d1 = dh13 + (size_t)t * 2 * F, *d3 = d1 + F;
         const float *dy = dout + (size_t)t * F;
         for (int f = 0; f < F; f++) {
-            float s = sigmoidf(h1[f]);
+            float s = act_sigmoidf(h1[f]);
             d1[f] += dy[f] * h3[f] * s * (1.0f + h1[f] * (1.0f - s));
             d3[f] += dy[f] * h1[f] * s;
         }
@@ -75,107 +74,7 @@ void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T
 }
 
 // ---------------------------------------------------------------------------------------------
-// ACT2FN
-
-#define GELU_K 0.7978845608028654f  // sqrt(2/pi)
-#define GELU_C 0.044715f
-#define LAPLACE_MU 0.707107f
-#define LAPLACE_SIGMA_SQRT2 ((float)(0.282095 * 1.4142135623730951))  // torch divides by the rounded product
-
-static inline float softplus20(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-
-// act(x), and act'(x) into *d when d is not NULL.
-static inline float act_eval(int act, float x, float *d) {
-    float y = 0, g = 0;
-    switch (act) {
-    case ACT_SILU: {
-        float s = sigmoidf(x);
-        y = x * s;
-        g = s * (1.0f + x * (1.0f - s));
-        break;
-    }
-    case ACT_GELU:
-    case ACT_GELU_10: {
-        y = x * 0.5f * (1.0f + erff(x * 0.70710678f));
-        g = 0.5f * (1.0f + erff(x * 0.70710678f)) + x * 0.39894228f * expf(-0.5f * x * x);
-        if (act == ACT_GELU_10 && (y > 10.0f || y < -10.0f)) {
-            y = y > 10.0f ? 10.0f : -10.0f;
-            g = 0.0f;
-        }
-        break;
-    }
-    case ACT_GELU_TANH: {
-        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
-        y = 0.5f * x * (1.0f + t);
-        g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
-        break;
-    }
-    case ACT_QUICK_GELU: {
-        float s = sigmoidf(1.702f * x);
-        y = x * s;
-        g = s + 1.702f * x * s * (1.0f - s);
-        break;
-    }
-    case ACT_RELU:
-        y = x > 0 ? x : 0.0f;
-        g = x > 0 ? 1.0f : 0.0f;
-        break;
-    case ACT_RELU2:
-        y = x > 0 ? x * x : 0.0f;
-        g = x > 0 ? 2.0f * x : 0.0f;
-        break;
-    case ACT_RELU6:
-        y = x < 0 ? 0.0f : (x > 6.0f ? 6.0f : x);
-        g = x > 0 && x < 6.0f ? 1.0f : 0.0f;
-        break;
-    case ACT_LEAKY_RELU:
-        y = x > 0 ? x : 0.01f * x;
-        g = x > 0 ? 1.0f : 0.01f;
-        break;
-    case ACT_SIGMOID:
-        y = sigmoidf(x);
-        g = y * (1.0f - y);
-        break;
-    case ACT_TANH:
-        y = tanhf(x);
-        g = 1.0f - y * y;
-        break;
-    case ACT_LINEAR:
-        y = x;
-        g = 1.0f;
-        break;
-    case ACT_MISH: {
-        float t = tanhf(log1pf(expf(x)));
-        y = x * t;
-        g = t + x * sigmoidf(x) * (1.0f - t * t);
-        break;
-    }
-    case ACT_LAPLACE: {
-        float z = (x - LAPLACE_MU) / LAPLACE_SIGMA_SQRT2;
-        y = 0.5f * (1.0f + erff(z));
-        g = 0.56418958f * expf(-z * z) / LAPLACE_SIGMA_SQRT2;  // 1/sqrt(pi) e^{-z^2} dz/dx
-        break;
-    }
-    case ACT_HARDSWISH: {
-        float r = x + 3.0f;
-        r = r < 0 ? 0.0f : (r > 6.0f ? 6.0f : r);
-        y = x * r / 6.0f;
-        g = x < -3.0f ? 0.0f : (x <= 3.0f ? x / 3.0f + 0.5f : 1.0f);
-        break;
-    }
-    case ACT_SQRTSOFTPLUS: {
-        float sp = softplus20(x);
-        y = sqrtf(sp);
-        float dsp = x > 20.0f ? 1.0f : sigmoidf(x);
-        g = dsp / (2.0f * y);
-        break;
-    }
-    default:
-        CISPO_ASSERT(0 && "unknown activation");
-    }
-    if (d) *d = g;
-    return y;
-}
+// ACT2FN (act_eval: kernels/act_eval.h, shared with the CUDA kernels)
 
 void act_forward_cpu(int act, float *out, const float *x, size_t n) {
     if (act == ACT_SILU) {

@@ -30,9 +30,10 @@ void residual_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r,
 }
 
 void rmsnorm_gate_forward_cpu(float *out, float *gated, float *rstd, const float *x, const float *w, const float *g,
-                              int T, int C, float eps) {
+                              int ldg, int T, int C, float eps) {
     rmsnorm_forward_cpu(out, rstd, x, w, T, C, eps);
-    sigmoid_gate_forward_cpu(gated, g, out, (size_t)T * C);
+    for (int t = 0; t < T; t++)
+        sigmoid_gate_forward_cpu(gated + (size_t)t * C, g + (size_t)t * ldg, out + (size_t)t * C, (size_t)C);
 }
 
 // y_i = w_i x_i r, r = (mean(x^2) + eps)^(-1/2):

@@ -16,6 +16,7 @@ extern "C" {
 #include "kernels/backend.h"
 #include "kernels/ops.h"
 }
+#include "kernels/act_eval.h"
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/pdl.cuh"
@@ -30,107 +31,7 @@ extern "C" {
     size_t stride_ = (size_t)gridDim.x * blockDim.x;
 
 // ---------------------------------------------------------------------------------------------
-// activations: the formulas of kernels/cpu/activations.c
-
-#define GELU_K 0.7978845608028654f  // sqrt(2/pi)
-#define GELU_C 0.044715f
-#define LAPLACE_MU 0.707107f
-#define LAPLACE_SIGMA_SQRT2 ((float)(0.282095 * 1.4142135623730951))
-
-static __device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-// act(x), and act'(x) into *d when d is not NULL.
-static __device__ __forceinline__ float act_eval(int act, float x, float *d) {
-    float y = 0, g = 0;
-    switch (act) {
-    case ACT_SILU: {
-        float s = sigmoidf_(x);
-        y = x * s;
-        g = s * (1.0f + x * (1.0f - s));
-        break;
-    }
-    case ACT_GELU:
-    case ACT_GELU_10: {
-        y = x * 0.5f * (1.0f + erff(x * 0.70710678f));
-        g = 0.5f * (1.0f + erff(x * 0.70710678f)) + x * 0.39894228f * expf(-0.5f * x * x);
-        if (act == ACT_GELU_10 && (y > 10.0f || y < -10.0f)) {
-            y = y > 10.0f ? 10.0f : -10.0f;
-            g = 0.0f;
-        }
-        break;
-    }
-    case ACT_GELU_TANH: {
-        float t = tanhf(GELU_K * (x + GELU_C * x * x * x));
-        y = 0.5f * x * (1.0f + t);
-        g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
-        break;
-    }
-    case ACT_QUICK_GELU: {
-        float s = sigmoidf_(1.702f * x);
-        y = x * s;
-        g = s + 1.702f * x * s * (1.0f - s);
-        break;
-    }
-    case ACT_RELU:
-        y = x > 0 ? x : 0.0f;
-        g = x > 0 ? 1.0f : 0.0f;
-        break;
-    case ACT_RELU2:
-        y = x > 0 ? x * x : 0.0f;
-        g = x > 0 ? 2.0f * x : 0.0f;
-        break;
-    case ACT_RELU6:
-        y = x < 0 ? 0.0f : (x > 6.0f ? 6.0f : x);
-        g = x > 0 && x < 6.0f ? 1.0f : 0.0f;
-        break;
-    case ACT_LEAKY_RELU:
-        y = x > 0 ? x : 0.01f * x;
-        g = x > 0 ? 1.0f : 0.01f;
-        break;
-    case ACT_SIGMOID:
-        y = sigmoidf_(x);
-        g = y * (1.0f - y);
-        break;
-    case ACT_TANH:
-        y = tanhf(x);
-        g = 1.0f - y * y;
-        break;
-    case ACT_LINEAR:
-        y = x;
-        g = 1.0f;
-        break;
-    case ACT_MISH: {
-        float t = tanhf(log1pf(expf(x)));
-        y = x * t;
-        g = t + x * sigmoidf_(x) * (1.0f - t * t);
-        break;
-    }
-    case ACT_LAPLACE: {
-        float z = (x - LAPLACE_MU) / LAPLACE_SIGMA_SQRT2;
-        y = 0.5f * (1.0f + erff(z));
-        g = 0.56418958f * expf(-z * z) / LAPLACE_SIGMA_SQRT2;
-        break;
-    }
-    case ACT_HARDSWISH: {
-        float r = x + 3.0f;
-        r = r < 0 ? 0.0f : (r > 6.0f ? 6.0f : r);
-        y = x * r / 6.0f;
-        g = x < -3.0f ? 0.0f : (x <= 3.0f ? x / 3.0f + 0.5f : 1.0f);
-        break;
-    }
-    case ACT_SQRTSOFTPLUS: {
-        float sp = x > 20.0f ? x : log1pf(expf(x));
-        y = sqrtf(sp);
-        float dsp = x > 20.0f ? 1.0f : sigmoidf_(x);
-        g = dsp / (2.0f * y);
-        break;
-    }
-    default:
-        break;
-    }
-    if (d) *d = g;
-    return y;
-}
+// activations: the formulas of kernels/cpu/activations.c (act_eval: kernels/act_eval.h)
 
 static int act_ok(const char *fn, int act) {
     if (act < 0 || act >= ACT_COUNT) return cispo_fail("%s: unknown activation %d", fn, act);
@@ -357,10 +258,10 @@ __global__ void sigmoid_gate_forward_kernel(T *out, const T *g, const T *x, size
         ew_vload(fg, g + i * N);
         ew_vload(fx, x + i * N);
 #pragma unroll
-        for (int j = 0; j < N; j++) fx[j] = sigmoidf_(fg[j]) * fx[j];
+        for (int j = 0; j < N; j++) fx[j] = act_sigmoidf(fg[j]) * fx[j];
         ew_vstore(out + i * N, fx);
     }
-    for (size_t i = nv * N + tid_; i < n; i += stride_) ew_put(out + i, sigmoidf_(ew_get(g + i)) * ew_get(x + i));
+    for (size_t i = nv * N + tid_; i < n; i += stride_) ew_put(out + i, act_sigmoidf(ew_get(g + i)) * ew_get(x + i));
 }
 
 template <typename T>
@@ -379,7 +280,7 @@ __global__ void sigmoid_gate_backward_kernel(T *dg, T *dx, const T *dout, const 
             float r[N];
 #pragma unroll
             for (int j = 0; j < N; j++) {
-                float s = sigmoidf_(fg[j]), v = fd[j] * fx[j] * s * (1.0f - s);
+                float s = act_sigmoidf(fg[j]), v = fd[j] * fx[j] * s * (1.0f - s);
                 r[j] = acc ? o[j] + v : v;
             }
             ew_vstore(dg + i * N, r);
@@ -389,14 +290,14 @@ __global__ void sigmoid_gate_backward_kernel(T *dg, T *dx, const T *dout, const 
             float r[N];
 #pragma unroll
             for (int j = 0; j < N; j++) {
-                float v = fd[j] * sigmoidf_(fg[j]);
+                float v = fd[j] * act_sigmoidf(fg[j]);
                 r[j] = acc ? o[j] + v : v;
             }
             ew_vstore(dx + i * N, r);
         }
     }
     for (size_t i = nv * N + tid_; i < n; i += stride_) {
-        float s = sigmoidf_(ew_get(g + i)), d = ew_get(dout + i);
+        float s = act_sigmoidf(ew_get(g + i)), d = ew_get(dout + i);
         if (dg) {
             float v = d * ew_get(x + i) * s * (1.0f - s);
             ew_put(dg + i, acc ? ew_get(dg + i) + v : v);

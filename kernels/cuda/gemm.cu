@@ -278,16 +278,38 @@ static int skinny_stages(void) {
     return s;
 }
 
+// The wide-k tiles' shape (the same bits at every one): GS_STAGES stages of k step GS_BK, or from the
+// environment CISPO_GS_STAGES=2|3 (more CTAs an SM) and CISPO_GS_BK=256 (512 contiguous bytes of each weight row
+// a stage; 2 stages unless CISPO_GS_STAGES=3), for comparison. *bk gets the k step; returns the stages.
+static int wide_shape(int *bk) {
+    static int s = -1, b = GS_BK;
+    if (s < 0) {
+        const char *es = getenv("CISPO_GS_STAGES"), *eb = getenv("CISPO_GS_BK");
+        const int vs = es ? atoi(es) : 0, vb = eb ? atoi(eb) : GS_BK;
+        b = vb == 256 ? 256 : GS_BK;
+        s = vs == 2 || vs == 3 ? vs : b == 256 ? 2 : GS_STAGES;
+    }
+    *bk = b;
+    return s;
+}
+
 // gs_forward (gemm_skinny.cuh) over every (group, row tile, column tile).
 static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                      const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int pair,
                      cudaStream_t st) {
     const long tiles = grouped_tiles(rows, G, n, GS_BM, GS_BN, v != NULL);
     if (tiles < 0) return -1;
-    cudaError_t e = cudaFuncSetAttribute(gs_forward, cudaFuncAttributeMaxDynamicSharedMemorySize, GS_SMEM);
+    int bk;
+    const int s = wide_shape(&bk);
+    void (*kern)(__nv_bfloat16 *, int, const __nv_bfloat16 *, int, const __nv_bfloat16 *, const __nv_bfloat16 *,
+                 const int32_t *, int, int, int, float, int) =
+        bk == 256 ? (s == 3 ? gs_forward<3, 256> : gs_forward<2, 256>)
+                  : (s == 2 ? gs_forward<2, GS_BK> : s == 3 ? gs_forward<3, GS_BK> : gs_forward<GS_STAGES, GS_BK>);
+    const int smem = GS_SMEM(s, bk);
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return cuda_fail("grouped_matmul_cuda", e);
-    PDL_CONFIG(cfg, (unsigned)tiles, GG_THREADS, GS_SMEM, st);
-    e = cudaLaunchKernelEx(&cfg, gs_forward, c, ldc, a, lda, w, v, offsets, G, n, k, beta, pair);
+    PDL_CONFIG(cfg, (unsigned)tiles, GG_THREADS, (size_t)smem, st);
+    e = cudaLaunchKernelEx(&cfg, kern, c, ldc, a, lda, w, v, offsets, G, n, k, beta, pair);
     return e == cudaSuccess ? 0 : cuda_fail("grouped_matmul_cuda", e);
 }
 

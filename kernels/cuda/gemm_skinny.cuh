@@ -7,10 +7,10 @@
 // one mma chain, so the results are the same bits.
 // defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, gs_forward
 //
-// A CTA of 8 warps (2 x 4, 16 x 16 each) computes a 32 x 64 tile over k in steps of 128, 4 stages. Both
-// operands are K-major in shared memory, 256 bytes a row: 16-byte chunk (r, c) at r*128 + 8*(c ^ (r & 7)) (the
-// XOR stays within each 128-byte half), so ldmatrix reads eight rows of one chunk column without bank
-// conflicts. A warp's cp.async covers two rows of 256 bytes.
+// A CTA of 8 warps (2 x 4, 16 x 16 each) computes a 32 x 64 tile over k in steps of BK (128 by default), STAGES
+// stages (4). Both operands are K-major in shared memory, 2 BK bytes a row: 16-byte chunk (r, c) at
+// r*BK + 8*(c ^ (r & 7)) (the XOR stays within each 128-byte group of a row), so ldmatrix reads eight rows of one
+// chunk column without bank conflicts. At BK 128 a warp's cp.async covers two rows of 256 bytes.
 #ifndef CISPO_KERNELS_CUDA_GEMM_SKINNY_CUH
 #define CISPO_KERNELS_CUDA_GEMM_SKINNY_CUH
 
@@ -19,29 +19,32 @@
 #define GS_BM 32
 #define GS_BN 64
 #define GS_BK 128
-#define GS_STAGES 4
-#define GS_SMEM (GS_STAGES * (GS_BM + GS_BN) * GS_BK * (int)sizeof(__nv_bfloat16))  // 96 KiB: 2 CTAs an SM
+#define GS_STAGES 4  // the default depth and k step; CISPO_GS_STAGES=2|3 and CISPO_GS_BK=256 in the environment
+                     // (gemm.cu) choose others, for comparison
+// dynamic shared memory at S stages of k step BK: 24 KiB a stage at BK 128 (4 stages: 2 CTAs an SM; 3: 3; 2: 4)
+#define GS_SMEM(S, BK) ((S) * (GS_BM + GS_BN) * (BK) * (int)sizeof(__nv_bfloat16))
 
 namespace {
 
-// One K-major operand tile of one stage: ROWS x 128 (k) at k0; element (m, k) at p[m*ld + k], valid m < mlim,
+// One K-major operand tile of one stage: ROWS x BK (k) at k0; element (m, k) at p[m*ld + k], valid m < mlim,
 // k < klim (klim and ld multiples of 8, p 16-byte aligned).
-template <int ROWS>
+template <int ROWS, int BK>
 __device__ __forceinline__ void gs_load_tile(__nv_bfloat16 *s, const __nv_bfloat16 *p, int ld, int mlim, int klim,
                                              int k0) {
-    constexpr int CHUNKS = ROWS * GS_BK / 8;
+    constexpr int RC = BK / 8, CHUNKS = ROWS * RC;  // 16-byte chunks a row, a tile
     static_assert(CHUNKS % GG_THREADS == 0, "whole passes of the CTA");
 #pragma unroll
     for (int it = 0; it < CHUNKS / GG_THREADS; it++) {
-        const int c = threadIdx.x + it * GG_THREADS, m = c >> 4, kc = c & 15, kg = k0 + kc * 8;
+        const int c = threadIdx.x + it * GG_THREADS, m = c / RC, kc = c % RC, kg = k0 + kc * 8;
         const bool ok = m < mlim && kg < klim;
-        cp_async16(s + m * GS_BK + 8 * (kc ^ (m & 7)), ok ? p + (size_t)m * ld + kg : p, ok ? 16 : 0);
+        cp_async16(s + m * BK + 8 * (kc ^ (m & 7)), ok ? p + (size_t)m * ld + kg : p, ok ? 16 : 0);
     }
 }
 
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g, W_g [n, k] K-major (grouped_matmul with
 // trans_w); v non-null: grouped_matmul_pair's second weight, its column tiles after W's. One CTA per (group,
 // column tile, row tile) in the order of the offsets (gg_find_tile); CTAs past the last tile exit.
+template <int STAGES, int BK>
 __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                                                           const __nv_bfloat16 *w, const __nv_bfloat16 *v,
                                                           const int32_t *offsets, int G, int n, int k, float beta,
@@ -58,42 +61,42 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
     const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
     const __nv_bfloat16 *ag = a + (size_t)r0 * lda, *wg = (t.second ? v : w) + (size_t)t.g * n * k + (size_t)n0 * k;
     if (t.second) c += n;
-    __nv_bfloat16 *sa = (__nv_bfloat16 *)gs_smem, *sb = sa + GS_STAGES * GS_BM * GS_BK;
-    const int ktiles = (k + GS_BK - 1) / GS_BK, wm = warp >> 2, wn = warp & 3;
+    __nv_bfloat16 *sa = (__nv_bfloat16 *)gs_smem, *sb = sa + STAGES * GS_BM * BK;
+    const int ktiles = (k + BK - 1) / BK, wm = warp >> 2, wn = warp & 3;
     float acc[2][4];
 #pragma unroll
     for (int ni = 0; ni < 2; ni++)
 #pragma unroll
         for (int e = 0; e < 4; e++) acc[ni][e] = 0.0f;
 #pragma unroll
-    for (int s = 0; s < GS_STAGES - 1; s++) {
+    for (int s = 0; s < STAGES - 1; s++) {
         if (s < ktiles) {
-            gs_load_tile<GS_BM>(sa + s * GS_BM * GS_BK, ag, lda, mlim, k, s * GS_BK);
-            gs_load_tile<GS_BN>(sb + s * GS_BN * GS_BK, wg, k, nlim, k, s * GS_BK);
+            gs_load_tile<GS_BM, BK>(sa + s * GS_BM * BK, ag, lda, mlim, k, s * BK);
+            gs_load_tile<GS_BN, BK>(sb + s * GS_BN * BK, wg, k, nlim, k, s * BK);
         }
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
-        cp_async_wait<GS_STAGES - 2>();
+        cp_async_wait<STAGES - 2>();
         __syncthreads();  // stage kt landed for all; stage kt-1 consumed by all
-        const int nk = kt + GS_STAGES - 1;
+        const int nk = kt + STAGES - 1;
         if (nk < ktiles) {
-            const int s = nk % GS_STAGES;
-            gs_load_tile<GS_BM>(sa + s * GS_BM * GS_BK, ag, lda, mlim, k, nk * GS_BK);
-            gs_load_tile<GS_BN>(sb + s * GS_BN * GS_BK, wg, k, nlim, k, nk * GS_BK);
+            const int s = nk % STAGES;
+            gs_load_tile<GS_BM, BK>(sa + s * GS_BM * BK, ag, lda, mlim, k, nk * BK);
+            gs_load_tile<GS_BN, BK>(sb + s * GS_BN * BK, wg, k, nlim, k, nk * BK);
         }
         cp_async_commit();
-        const __nv_bfloat16 *ta = sa + (kt % GS_STAGES) * GS_BM * GS_BK, *tb = sb + (kt % GS_STAGES) * GS_BN * GS_BK;
+        const __nv_bfloat16 *ta = sa + (kt % STAGES) * GS_BM * BK, *tb = sb + (kt % STAGES) * GS_BN * BK;
 #pragma unroll
-        for (int kk = 0; kk < GS_BK; kk += 16) {
+        for (int kk = 0; kk < BK; kk += 16) {
             uint32_t af[4], r[4];
             {
                 const int m = wm * 16 + (lane & 15), kc = (kk >> 3) + (lane >> 4);
-                ldsm_x4(af, ta + m * GS_BK + 8 * (kc ^ (m & 7)));
+                ldsm_x4(af, ta + m * BK + 8 * (kc ^ (m & 7)));
             }
             {
                 const int nn = wn * 16 + (lane & 7) + ((lane >> 4) & 1) * 8, kc = (kk >> 3) + ((lane >> 3) & 1);
-                ldsm_x4(r, tb + nn * GS_BK + 8 * (kc ^ (nn & 7)));
+                ldsm_x4(r, tb + nn * BK + 8 * (kc ^ (nn & 7)));
             }
             mma_bf16(acc[0], af, r[0], r[1]);
             mma_bf16(acc[1], af, r[2], r[3]);

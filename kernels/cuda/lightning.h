@@ -1,5 +1,6 @@
 // kernels/cuda/lightning.h — lightning attention on the GPU (sm_90a), callable from C.
 // defines: lightning_forward_cuda, lightning_backward_cuda, lightning_decode_cuda, lightning_decode_slots_cuda,
+//          lightning_decode_qkv_cuda,
 //          lightning_workspace_bytes_cuda
 //
 // The same operator as lightning_*_cpu in kernels/ops.h (docs/model.md, lightning section): per head h
@@ -58,6 +59,9 @@ int lightning_decode_cuda(uint16_t *o, float *state, const uint16_t *q, const ui
 // The same on per-slot states: sequence i steps states + slot[i]*H*D*D (slot [nseq] int32, device).
 int lightning_decode_slots_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *q, const uint16_t *k,
                                 const uint16_t *v, const float *slopes, int nseq, int H, int D, cudaStream_t stream);
+// The same from the q|k|v product (kernels/ops.h lightning_decode_qkv): rows ldq apart, act applied as loaded.
+int lightning_decode_qkv_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *qkv, int ldq, int act,
+                              const float *slopes, int nseq, int H, int D, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

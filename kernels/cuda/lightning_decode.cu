@@ -1,5 +1,5 @@
 // kernels/cuda/lightning_decode.cu — one lightning-attention decode step for a batch of sequences.
-// defines: lightning_decode_cuda, lightning_decode_slots_cuda
+// defines: lightning_decode_cuda, lightning_decode_slots_cuda, lightning_decode_qkv_cuda
 //
 // Per (sequence, head): S = lam S + k^T v, o = q S, with S [D, D] fp32 in device memory, read once
 // and written once. That is 8 D^2 bytes against 4 D^2 FLOPs, so the step is bound by memory
@@ -15,17 +15,29 @@
 
 extern "C" {
 #include "base/common.h" // C header without C++ guards
+#include "kernels/ops.h"
 }
+#include "kernels/act_eval.h"
 #include "kernels/cuda/lightning.h"
 #include "kernels/cuda/pdl.cuh"
 
 namespace {
 
-template <int D>
+// An element of q, k or v as the step reads it: as stored, or (QKV) act of the q|k|v product's element rounded
+// to bf16 as qkv_split stores it (act < 0: none).
+template <bool QKV>
+__device__ __forceinline__ float qkv_load(const __nv_bfloat16 *p, int act) {
+    const float x = __bfloat162float(*p);
+    if (!QKV || act < 0) return x;
+    return __bfloat162float(__float2bfloat16(act_eval(act, x, NULL)));
+}
+
+// QKV: q points at the q|k|v product (rows ldq apart, head h's [q | k | v] at h * 3D), k and v unused.
+template <int D, bool QKV>
 __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o, float *state,
                                                                const __nv_bfloat16 *q, const __nv_bfloat16 *k,
                                                                const __nv_bfloat16 *v, const float *slopes, int H,
-                                                               const int32_t *slot) {
+                                                               const int32_t *slot, int ldq, int act) {
     constexpr int TPR = D / 4;        // threads per row
     constexpr int RG = 256 / TPR;     // row groups
     constexpr int RPG = D / RG;       // rows per group
@@ -42,15 +54,22 @@ __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o,
     for (int i = 0; i < RPG; i++) s[i] = S[(size_t)(rg * RPG + i) * TPR];
     pdl_wait();  // q, k and v are the kernel's before
     pdl_trigger();
+    const __nv_bfloat16 *qr, *kr, *vr;  // this (sequence, head)'s rows
+    if (QKV) {
+        qr = q + (size_t)(sh / H) * ldq + (size_t)h * 3 * D;
+        kr = qr + D, vr = qr + 2 * D;
+    } else {
+        qr = q + vec, kr = k + vec, vr = v + vec;
+    }
     if (tid < D) {
-        qs[tid] = __bfloat162float(q[vec + tid]);
-        ks[tid] = __bfloat162float(k[vec + tid]);
+        qs[tid] = qkv_load<QKV>(qr + tid, act);
+        ks[tid] = qkv_load<QKV>(kr + tid, act);
     }
     float4 vv;
-    vv.x = __bfloat162float(v[vec + 4 * cq]);
-    vv.y = __bfloat162float(v[vec + 4 * cq + 1]);
-    vv.z = __bfloat162float(v[vec + 4 * cq + 2]);
-    vv.w = __bfloat162float(v[vec + 4 * cq + 3]);
+    vv.x = qkv_load<QKV>(vr + 4 * cq, act);
+    vv.y = qkv_load<QKV>(vr + 4 * cq + 1, act);
+    vv.z = qkv_load<QKV>(vr + 4 * cq + 2, act);
+    vv.w = qkv_load<QKV>(vr + 4 * cq + 3, act);
     __syncthreads();
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
@@ -80,20 +99,26 @@ __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o,
 
 } // namespace
 
+// ldq > 0: q is the q|k|v product (lightning_decode_qkv), k and v unused
 static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t *q, const uint16_t *k,
-                  const uint16_t *v, const float *slopes, int nseq, int H, int D, cudaStream_t stream) {
+                  const uint16_t *v, const float *slopes, int nseq, int H, int D, int ldq, int act,
+                  cudaStream_t stream) {
     if (nseq < 1 || H < 1) return cispo_fail("lightning_decode_cuda: bad sizes nseq=%d H=%d (need >= 1)", nseq, H);
     if (D != 64 && D != 128) return cispo_fail("lightning_decode_cuda: head_dim D=%d is not supported (64 or 128)", D);
-    if (!o || !state || !q || !k || !v || !slopes)
+    if (!o || !state || !q || (!ldq && (!k || !v)) || !slopes)
         return cispo_fail("lightning_decode_cuda: a required pointer argument is NULL");
+    if (ldq && ldq < 3 * H * D) return cispo_fail("lightning_decode_qkv_cuda: ldq %d < 3 H D = %d", ldq, 3 * H * D);
     auto *ob = reinterpret_cast<__nv_bfloat16 *>(o);
     auto *qb = reinterpret_cast<const __nv_bfloat16 *>(q);
     auto *kb = reinterpret_cast<const __nv_bfloat16 *>(k);
     auto *vb = reinterpret_cast<const __nv_bfloat16 *>(v);
     const unsigned grid = (unsigned)nseq * (unsigned)H;
     PDL_CONFIG(cfg, grid, 256, 0, stream);
-    cudaError_t e = D == 64 ? cudaLaunchKernelEx(&cfg, lightning_decode_kernel<64>, ob, state, qb, kb, vb, slopes, H, slot)
-                            : cudaLaunchKernelEx(&cfg, lightning_decode_kernel<128>, ob, state, qb, kb, vb, slopes, H, slot);
+    void (*kern)(__nv_bfloat16 *, float *, const __nv_bfloat16 *, const __nv_bfloat16 *, const __nv_bfloat16 *,
+                 const float *, int, const int32_t *, int, int) =
+        D == 64 ? (ldq ? lightning_decode_kernel<64, true> : lightning_decode_kernel<64, false>)
+                : (ldq ? lightning_decode_kernel<128, true> : lightning_decode_kernel<128, false>);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, kern, ob, state, qb, kb, vb, slopes, H, slot, ldq, act);
     if (e != cudaSuccess) return cispo_fail("lightning_decode_cuda: CUDA error %s", cudaGetErrorString(e));
     return 0;
 }
@@ -101,12 +126,19 @@ static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t
 extern "C" int lightning_decode_cuda(uint16_t *o, float *state, const uint16_t *q, const uint16_t *k,
                                      const uint16_t *v, const float *slopes, int nseq, int H, int D,
                                      cudaStream_t stream) {
-    return launch(o, state, NULL, q, k, v, slopes, nseq, H, D, stream);
+    return launch(o, state, NULL, q, k, v, slopes, nseq, H, D, 0, -1, stream);
 }
 
 extern "C" int lightning_decode_slots_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *q,
                                            const uint16_t *k, const uint16_t *v, const float *slopes, int nseq, int H,
                                            int D, cudaStream_t stream) {
     if (!slot) return cispo_fail("lightning_decode_slots_cuda: slot indices are NULL");
-    return launch(o, states, slot, q, k, v, slopes, nseq, H, D, stream);
+    return launch(o, states, slot, q, k, v, slopes, nseq, H, D, 0, -1, stream);
+}
+
+extern "C" int lightning_decode_qkv_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *qkv, int ldq,
+                                         int act, const float *slopes, int nseq, int H, int D, cudaStream_t stream) {
+    if (!slot) return cispo_fail("lightning_decode_qkv_cuda: slot indices are NULL");
+    if (ldq < 1) return cispo_fail("lightning_decode_qkv_cuda: ldq %d < 1", ldq);
+    return launch(o, states, slot, qkv, NULL, NULL, slopes, nseq, H, D, ldq, act, stream);
 }

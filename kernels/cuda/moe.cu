@@ -66,9 +66,11 @@ static int moe_ws(const char *fn, moe_ws_t *w, void *ws, size_t ws_bytes, int T,
 // ---------------------------------------------------------------------------------------------
 // route forward: one warp per token; probs in double exponentials like the CPU, rounded to fp32;
 // top-K by K warp arg-max rounds (ties: lower expert index), weights renormalised in double. replay: the
-// K experts are read from topk_idx (lane k holds the k-th) and only their weights are computed.
+// K experts are read from topk_idx (lane k holds the k-th) and only their weights are computed. NJ: the
+// registers a lane holds, ceil(E / 32) rounded up to a power of two (the same sums as any larger NJ: the
+// extra registers hold zeros and are never picked; one double division a lane instead of 16 at E = 32).
 
-template <typename T>
+template <typename T, int NJ>
 __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float *topk_w, const T *logits, int Tn,
                                          int E, int K, int replay) {
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
@@ -78,10 +80,10 @@ __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float 
     int nwarps = (int)((gridDim.x * (size_t)blockDim.x) >> 5);
     for (int t = warp; t < Tn; t += nwarps) {
         const T *z = logits + (size_t)t * E;
-        float zl[MOE_MAX_PER_LANE], p[MOE_MAX_PER_LANE];
+        float zl[NJ], p[NJ];
         float mx = -INFINITY;
 #pragma unroll
-        for (int j = 0; j < MOE_MAX_PER_LANE; j++) {
+        for (int j = 0; j < NJ; j++) {
             int e = lane + 32 * j;
             zl[j] = e < E ? ew_get(z + e) : -INFINITY;
             mx = zl[j] > mx ? zl[j] : mx;
@@ -91,16 +93,16 @@ __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float 
             float other = __shfl_xor_sync(0xffffffffu, mx, o);
             mx = other > mx ? other : mx;
         }
-        double ex[MOE_MAX_PER_LANE], sum = 0;
+        double ex[NJ], sum = 0;
 #pragma unroll
-        for (int j = 0; j < MOE_MAX_PER_LANE; j++) {
+        for (int j = 0; j < NJ; j++) {
             ex[j] = lane + 32 * j < E ? exp((double)zl[j] - mx) : 0.0;
             sum += ex[j];
         }
         sum = ew_warp_sum_d(sum);
         float *pr = probs + (size_t)t * E;
 #pragma unroll
-        for (int j = 0; j < MOE_MAX_PER_LANE; j++) {
+        for (int j = 0; j < NJ; j++) {
             int e = lane + 32 * j;
             p[j] = (float)(ex[j] / sum);
             if (e < E) pr[e] = p[j];
@@ -117,7 +119,7 @@ __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float 
                 int ek = __shfl_sync(0xffffffffu, e, k);
                 float pk = 0;
 #pragma unroll
-                for (int j = 0; j < MOE_MAX_PER_LANE; j++)
+                for (int j = 0; j < NJ; j++)
                     if (ek >> 5 == j) pk = p[j];
                 pk = __shfl_sync(0xffffffffu, pk, ek & 31);
                 if (lane == k) my_p = pk;
@@ -130,7 +132,7 @@ __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float 
             float bv = 0;
             int be = -1;
 #pragma unroll
-            for (int j = 0; j < MOE_MAX_PER_LANE; j++) {
+            for (int j = 0; j < NJ; j++) {
                 int e = lane + 32 * j;
                 if (e < E && !(taken >> j & 1u) && (be < 0 || p[j] > bv)) {
                     bv = p[j];
@@ -169,8 +171,14 @@ extern "C" int moe_route_forward_cuda(float *probs, int32_t *topk_idx, float *to
                           32 * MOE_MAX_PER_LANE, MOE_MAX_K);
     if (T_ == 0) return 0;
     EW_DISPATCH("moe_route_forward_cuda", dtype, {
-        PDL_LAUNCH(ew_blocks((size_t)T_ * 32, MOE_THREADS), MOE_THREADS, 0, st, moe_route_forward_kernel<T>,
-            probs, topk_idx, topk_w, (const T *)logits, T_, E, K, replay);
+        void (*kern)(float *, int32_t *, float *, const T *, int, int, int, int) =
+            E <= 32    ? moe_route_forward_kernel<T, 1>
+            : E <= 64  ? moe_route_forward_kernel<T, 2>
+            : E <= 128 ? moe_route_forward_kernel<T, 4>
+            : E <= 256 ? moe_route_forward_kernel<T, 8>
+                       : moe_route_forward_kernel<T, MOE_MAX_PER_LANE>;
+        PDL_LAUNCH(ew_blocks((size_t)T_ * 32, MOE_THREADS), MOE_THREADS, 0, st, kern, probs, topk_idx, topk_w,
+                   (const T *)logits, T_, E, K, replay);
     });
     return ew_check("moe_route_forward_cuda");
 }

@@ -25,14 +25,15 @@ static int row_threads(int units) {
 
 // RES: x is first made as residual_mix does, x = alpha r + beta y (r may be NULL), and stored; each thread
 // then reads back the units it stored, so the norm sees x as stored (the same values as the two ops).
-// GATE (gate != NULL): gated = sigmoid(gate) * out as stored, the formula of sigmoid_gate_forward.
+// GATE (gate != NULL, rows ldg elements apart): gated = sigmoid(gate) * out as stored, the formula of
+// sigmoid_gate_forward.
 // CMB (with RES): y is the MoE combine, y[t] = sum_k cw[t*K+k] y[row_of[t*K+k]] rounded to T as
 // moe_combine_forward stores it; small: row_of holds perm instead, inverted in shared memory by each block.
 template <typename T, int V, bool RES, bool CMB = false>
 __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, int Tn, int C, float eps, const T *r,
                                        const T *y, float alpha, float beta, const T *gate = NULL, T *gated = NULL,
                                        const float *cw = NULL, const int32_t *row_of = NULL, int K = 0,
-                                       int small = 0) {
+                                       int small = 0, int ldg = 0) {
     __shared__ float sh[32];
     extern __shared__ int32_t inv[];
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
@@ -91,7 +92,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
             ew_st<T, V>(o + (size_t)u * V, f);
             if (gate) {  // the output as stored, then the gate
                 ew_ld<T, V>(f, o + (size_t)u * V);
-                ew_ld<T, V>(g, gate + (size_t)t * C + (size_t)u * V);
+                ew_ld<T, V>(g, gate + (size_t)t * ldg + (size_t)u * V);
 #pragma unroll
                 for (int j = 0; j < V; j++) f[j] = 1.0f / (1.0f + expf(-g[j])) * f[j];
                 ew_st<T, V>(gated + (size_t)t * C + (size_t)u * V, f);
@@ -181,30 +182,31 @@ static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, 
     PDL_CONFIG(cfg, blocks, row_threads(C / V), cw && small ? (size_t)Tn * K * 4 : 0, st);
     if (cw)
         (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, true, true>, out, rstd, (T *)x, w, Tn, C, eps, r,
-                                 y, alpha, beta, none, (T *)NULL, cw, row_of, K, small);
+                                 y, alpha, beta, none, (T *)NULL, cw, row_of, K, small, 0);
     else if (y)
         (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, true>, out, rstd, (T *)x, w, Tn, C, eps, r, y,
-                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0);
+                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0);
     else
         (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, false>, out, rstd, (T *)x, w, Tn, C, eps, r, y,
-                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0);
+                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0);
 }
 
 extern "C" int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x, const void *w,
-                                         const void *g, int T_, int C, float eps, int dtype, cudaStream_t st) {
-    if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_gate_forward_cuda: bad sizes T=%d C=%d", T_, C);
+                                         const void *g, int ldg, int T_, int C, float eps, int dtype, cudaStream_t st) {
+    if (T_ < 0 || C < 1 || ldg < C)
+        return cispo_fail("rmsnorm_gate_forward_cuda: bad sizes T=%d C=%d ldg=%d (need ldg >= C)", T_, C, ldg);
     if (!out || !gated || !rstd || !x || !w || !g) return cispo_fail("rmsnorm_gate_forward_cuda: NULL pointer argument");
     if (T_ == 0) return 0;
     EW_DISPATCH("rmsnorm_gate_forward_cuda", dtype, {
         const int N = EW_VN(T);
         unsigned blocks = T_ < 65535 ? (unsigned)T_ : 65535u;
         const T *none = NULL;
-        const int vec = C % N == 0 && ew_aligned16(out) && ew_aligned16(x) && ew_aligned16(w) && ew_aligned16(g) &&
-                        ew_aligned16(gated);
+        const int vec = C % N == 0 && ldg % N == 0 && ew_aligned16(out) && ew_aligned16(x) && ew_aligned16(w) &&
+                        ew_aligned16(g) && ew_aligned16(gated);
         PDL_CONFIG(cfg, blocks, row_threads(vec ? C / N : C), 0, st);
         (void)cudaLaunchKernelEx(&cfg, vec ? rmsnorm_forward_kernel<T, N, false> : rmsnorm_forward_kernel<T, 1, false>,
                                  (T *)out, rstd, (T *)x, (const T *)w, T_, C, eps, none, none, 0.0f, 0.0f,
-                                 (const T *)g, (T *)gated, (const float *)NULL, (const int32_t *)NULL, 0, 0);
+                                 (const T *)g, (T *)gated, (const float *)NULL, (const int32_t *)NULL, 0, 0, ldg);
     });
     return ew_check("rmsnorm_gate_forward_cuda");
 }

@@ -75,8 +75,8 @@ int embedding_forward_cuda(void *out, const int32_t *ids, const void *table, int
 size_t embedding_workspace_bytes_cuda(int T);
 int embedding_backward_cuda(void *dtable, const void *dout, const int32_t *ids, int T, int C, int pad_id, int dtype,
                             int gdtype, void *ws, size_t ws_bytes, cudaStream_t st);
-int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x, const void *w, const void *g, int T,
-                              int C, float eps, int dtype, cudaStream_t st);
+int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x, const void *w, const void *g,
+                              int ldg, int T, int C, float eps, int dtype, cudaStream_t st);
 int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha, float beta,
                           const void *w, int T, int C, float eps, int dtype, cudaStream_t st);
 int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T, int C, float eps, int dtype,

@@ -23,7 +23,9 @@
 //     all tokens, which on these peaked distributions is a few of the largest single errors);
 //  4. a sequence longer than the pool fails with a message instead of waiting forever;
 //  5. the decode step replayed as CUDA graphs (one per batch size) gives the same tokens and log-probs
-//     bit for bit as the same steps run op by op.
+//     bit for bit as the same steps run op by op;
+//  6. the fused lightning decode step (backend_tuning_t.decode_fused) against the separate products: the same
+//     tokens up to a near-tie, log-probs within part 2's bound.
 // Run from the repo root on a machine with a GPU: build*/tests/test_engine_gpu (ctest -L gpu).
 #include <dirent.h>
 #include <math.h>
@@ -398,6 +400,34 @@ int main(void) {
         test_check(eg->graph_steps > 0 && ee->graph_steps == 0, "graph replays happened (%ld)", eg->graph_steps);
         test_check(gsame == NP, "graph decode == op-by-op decode, bit for bit (%d of %d sequences)", gsame, NP);
         infer_free(eg), infer_free(ee);
+
+        // 6. the fused lightning decode step (backend_tuning_t.decode_fused: one q|k|v|gate product,
+        // lightning_decode_qkv) against the separate products: cuBLAS may sum the wider product in another
+        // order, so the runs may part at a near-tie; up to there the log-probs agree within part 2's bound
+        rollout_sample_t fu[NP], un[NP];
+        infer_t *ef = infer_create(m, 8, 260), *eu = infer_create(m, 8, 260);
+        gpu.tune.decode_fused = 1;
+        int frc = rollout_generate(ef, &rc, pp, pl, seeds, NP, fu, NULL);
+        gpu.tune.decode_fused = 0;
+        test_check(frc == 0 && rollout_generate(eu, &rc, pp, pl, seeds, NP, un, NULL) == 0,
+                   "fused and unfused rollouts: %s", cispo_last_error());
+        int fsame = 0;
+        long fcommon = 0;
+        double fmaxd = 0;
+        for (int i = 0; i < NP && frc == 0; i++) {
+            int j = 0;
+            for (; j < fu[i].n_tokens && j < un[i].n_tokens && fu[i].tokens[j] == un[i].tokens[j]; j++)
+                fmaxd = fmax(fmaxd, fabs((double)fu[i].logp[j] - un[i].logp[j]));
+            fcommon += j;
+            fsame += j == fu[i].n_tokens && j == un[i].n_tokens;
+            rollout_sample_free(&fu[i]), rollout_sample_free(&un[i]);
+        }
+        printf("fused lightning decode: %d of %d sequences equal to the unfused, %ld tokens in common, max |dlogp| "
+               "%.3g there\n", fsame, NP, fcommon, fmaxd);
+        TEST_LE(fmaxd, fmax(2 * fwd_max, 0.1), "fused decode's log-probs against the unfused: max |dlogp| %.3g over "
+                "%ld tokens", fmaxd, fcommon);
+        test_check(fcommon > 0, "fused and unfused rollouts share tokens (%ld)", fcommon);
+        infer_free(ef), infer_free(eu);
         for (int i = 0; i < NP; i++) free(pb[i]);
         model_free(m);
     }
