@@ -273,6 +273,10 @@ static int ran_out_of_memory(const jail_step_result_t *s) {
     if (!strncmp(last, "MemoryError", 11) || strstr(last, "std::bad_alloc") || strstr(last, "cannot allocate") ||
         (!strncmp(last, "memory allocation of ", 21) && strstr(last, " failed")))
         return 1;
+    // Rust's abort message from several threads at once: their writes interleave ("memory allocation of memory
+    // allocation of N bytes failed\n bytes failed"), so the last line need not hold the whole of it
+    const char *ra = strstr(s->err, "memory allocation of ");
+    if (ra && strstr(ra, " bytes failed")) return 1;
     // (the JVM also names a thread it could not start an OutOfMemoryError: that is the process limit)
     for (const char *p = s->err; (p = strstr(p, "java.lang.OutOfMemoryError")); p += 26)
         if (strncmp(p + 26, ": unable to create native thread", 32)) return 1;
