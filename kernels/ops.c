@@ -418,22 +418,9 @@ void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot,
 
 void lightning_decode_qkv(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
                           int act, const float *slopes, int n, int H, int D) {
-    const size_t HD = (size_t)H * D, HDD = HD * D;
-    CISPO_ASSERT(ldq >= 3 * (int)HD);
-    if (CPU(b)) {  // the reference: qkv_split's rows, then lightning_decode's step
-        float *qkv3 = cispo_malloc(3 * HD * sizeof(float)), *q = qkv3, *k = q + HD, *v = k + HD;
-        for (int i = 0; i < n; i++) {
-            const float *row = CF(qkv) + (size_t)i * ldq;
-            for (int h = 0; h < H; h++)
-                for (int d = 0; d < D; d++) {
-                    q[(size_t)h * D + d] = row[(size_t)h * 3 * D + d];
-                    k[(size_t)h * D + d] = row[(size_t)h * 3 * D + D + d];
-                    v[(size_t)h * D + d] = row[(size_t)h * 3 * D + 2 * D + d];
-                }
-            if (act >= 0) act_forward_cpu(act, qkv3, qkv3, 3 * HD);
-            lightning_decode_cpu(F(o) + i * HD, states + (size_t)slot[i] * HDD, q, k, v, slopes, 1, H, D);
-        }
-        free(qkv3);
+    CISPO_ASSERT(ldq >= 3 * H * D);
+    if (CPU(b)) {
+        lightning_decode_qkv_cpu(F(o), states, slot, CF(qkv), ldq, act, slopes, n, H, D);
         return;
     }
 #ifdef CISPO_HAVE_CUDA

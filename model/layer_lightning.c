@@ -24,6 +24,13 @@ size_t model_lightning_scratch_bytes(const model_config_t *c, size_t T, size_t e
     return T * A * 13 * esize + 16 * 256;
 }
 
+// Layer l's lightning states in the cache, one [H, D, D] fp32 block per slot
+static float *layer_states(const model_t *m, int l) {
+    const model_cache_t *ca = m->cache;
+    return ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * m->cfg.n_heads * m->cfg.head_dim *
+                               m->cfg.head_dim;
+}
+
 // The core with the cache swapped in: prefill keeps final states, decode steps the slot's state.
 static void core_forward(model_t *m, int l, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
@@ -34,8 +41,7 @@ static void core_forward(model_t *m, int l, model_scratch_t *s) {
     model_cache_t *ca = m->cache;
     const size_t HDD = (size_t)H * D * D;
     if (ca && ca->mode == MODEL_CACHE_DECODE) {
-        float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
-        lightning_decode(m->be, ACT(m, a->o_core), states, IACT(m, m->tok_slot), ACT(m, a->q), ACT(m, a->k),
+        lightning_decode(m->be, ACT(m, a->o_core), layer_states(m, l), IACT(m, m->tok_slot), ACT(m, a->q), ACT(m, a->k),
                          ACT(m, a->v), slopes, m->T, H, D);
         return;
     }
@@ -43,7 +49,7 @@ static void core_forward(model_t *m, int l, model_scratch_t *s) {
     float *final = ca ? ca->state_stage : NULL;
     const float *init = NULL;
     if (ca && ca->continuing) {  // a prefill chunk after earlier ones: start from the slot's state
-        float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
+        float *states = layer_states(m, l);
         for (int i = 0; i < m->nseq; i++) {
             float *dst = ca->state_init + (size_t)i * HDD;
             if (ca->start_host[i] > 0)
@@ -56,33 +62,10 @@ static void core_forward(model_t *m, int l, model_scratch_t *s) {
     lightning_forward(m->be, ACT(m, a->o_core), final, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), init, slopes,
                       &seqs, H, D, c->block_size);
     if (ca) {
-        float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
+        float *states = layer_states(m, l);
         for (int i = 0; i < m->nseq; i++)
             backend_copy(m->be, states + (size_t)ca->slot_host[i] * HDD, final + (size_t)i * HDD, HDD * sizeof(float));
     }
-}
-
-// A decode step with backend_tuning_t.decode_fused: q|k|v and the gate from one product of the adjacent
-// weights (rows [q|k|v of each head | gate], 4A wide), the step reading q, k, v from it with the activation
-// applied as loaded, the output norm reading the gate in place. Nothing else reads q, k, v or the gate in a
-// decode step (no backward).
-static void decode_fused(model_t *m, int l, void *out, model_scratch_t *s) {
-    const model_config_t *c = &m->cfg;
-    backend_t *b = m->be;
-    const int T = m->T, C = c->hidden_size, H = c->n_heads, D = c->head_dim, A = H * D;
-    const model_layer_acts_t *a = &m->layer[l];
-    const layer_params_t *p = &m->table.layers[l];
-    model_cache_t *ca = m->cache;
-    const size_t HDD = (size_t)H * D * D, mark = s->used;
-    char *qkvg = model_scratch_take(s, (size_t)T * 4 * A, m->esize);
-    matmul(b, qkvg, ACT(m, a->h), WP(m, p->qkv), T, 4 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 4A]: the gate follows
-    float *states = ca->lin_state + (size_t)ca->layer_slot[l] * ca->max_slots * HDD;
-    lightning_decode_qkv(b, ACT(m, a->o_core), states, IACT(m, m->tok_slot), qkvg, 4 * A, c->hidden_act,
-                         m->slopes + (size_t)l * H, T, H, D);
-    rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
-                         WP(m, p->out_norm), qkvg + (size_t)3 * A * m->esize, 4 * A, T, A, LIGHTNING_NORM_EPS);
-    s->used = mark;
-    matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);
 }
 
 void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
@@ -93,20 +76,29 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     const layer_params_t *p = &m->table.layers[l];
     const void *h = ACT(m, a->h);
 
+    size_t mark = s->used;
+    const void *gate = ACT(m, a->gate_pre);  // rows ldg apart
+    int ldg = A;
     if (b->tune.decode_fused > 0 && m->cache && m->cache->mode == MODEL_CACHE_DECODE &&
         p->gate == p->qkv + (size_t)3 * A * C) {
-        decode_fused(m, l, out, s);
-        return;
+        // backend_tuning_t.decode_fused: q|k|v and the gate from one product of the adjacent weights (rows [q|k|v
+        // of each head | gate], 4A wide), the step reading q, k, v from it with the activation applied as
+        // loaded, the output norm reading the gate in place (nothing else reads them in a decode step)
+        char *qkvg = model_scratch_take(s, (size_t)T * 4 * A, m->esize);
+        matmul(b, qkvg, h, WP(m, p->qkv), T, 4 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 4A]
+        lightning_decode_qkv(b, ACT(m, a->o_core), layer_states(m, l), IACT(m, m->tok_slot), qkvg, 4 * A,
+                             c->hidden_act, m->slopes + (size_t)l * H, T, H, D);
+        gate = qkvg + (size_t)3 * A * m->esize, ldg = 4 * A;
+    } else {
+        matmul(b, ACT(m, a->qkv_pre), h, WP(m, p->qkv), T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
+        qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
+        matmul(b, ACT(m, a->gate_pre), h, WP(m, p->gate), T, A, C, 0, 1, 1.0f, 0.0f);  // [T, A]
+        core_forward(m, l, s);
     }
-    size_t mark = s->used;
-    matmul(b, ACT(m, a->qkv_pre), h, WP(m, p->qkv), T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
-    qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
-    matmul(b, ACT(m, a->gate_pre), h, WP(m, p->gate), T, A, C, 0, 1, 1.0f, 0.0f);  // [T, A]
-    s->used = mark;
-    core_forward(m, l, s);
-    // o_norm = rmsnorm_A(o_core) (kept for the backward), gated = sigmoid(gate_pre) * o_norm, in one op
+    // o_norm = rmsnorm_A(o_core) (kept for the backward), gated = sigmoid(gate) * o_norm, in one op
     rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
-                         WP(m, p->out_norm), ACT(m, a->gate_pre), A, T, A, LIGHTNING_NORM_EPS);
+                         WP(m, p->out_norm), gate, ldg, T, A, LIGHTNING_NORM_EPS);
+    s->used = mark;
     matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);    // [T, C]
 }
 

@@ -531,18 +531,17 @@ static void b_residual_rmsnorm(opcase_t *c) {
     c->run = r_residual_rmsnorm, c->direct = d_residual_rmsnorm;
 }
 // p: T C ldg (g's row stride; 0: C); f: eps.  tensors: out gated rstd x w g
+static int ldg_of(const opcase_t *c) { return c->p[2] ? c->p[2] : c->p[1]; }
 static void r_rmsnorm_gate_forward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    rmsnorm_gate_forward(b, p[0], p[1], PF(2), p[3], p[4], p[5], c->p[2] ? c->p[2] : c->p[1], c->p[0], c->p[1],
-                         c->f[0]);
+    rmsnorm_gate_forward(b, p[0], p[1], PF(2), p[3], p[4], p[5], ldg_of(c), c->p[0], c->p[1], c->f[0]);
 }
 static void d_rmsnorm_gate_forward(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    rmsnorm_gate_forward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), c->p[2] ? c->p[2] : c->p[1], c->p[0], c->p[1],
-                             c->f[0]);
+    rmsnorm_gate_forward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), ldg_of(c), c->p[0], c->p[1], c->f[0]);
 }
 static void b_rmsnorm_gate_forward(opcase_t *c) {
-    int T = c->p[0], C = c->p[1], ldg = c->p[2] ? c->p[2] : C;
+    int T = c->p[0], C = c->p[1], ldg = ldg_of(c);
     t_act(c, "out", TR_OUT, (size_t)T * C, 0, 0);
     t_act(c, "gated", TR_OUT, (size_t)T * C, 0, 0);
     c->t[t_f32(c, "rstd", TR_OUT, (size_t)T, 0, 0)].tol = 1e-5;
@@ -961,20 +960,7 @@ static void r_lightning_decode_qkv(backend_t *b, void **p, const opcase_t *c, do
 }
 static void d_lightning_decode_qkv(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    const int H = c->p[2], D = c->p[3], ldq = ldq_of(c);
-    const size_t HD = (size_t)H * D, HDD = HD * D;
-    float *q = xcalloc(3 * HD, sizeof(float)), *k = q + HD, *v = k + HD;
-    for (int i = 0; i < c->p[0]; i++) {
-        const float *row = PF(3) + (size_t)i * ldq;
-        for (int h = 0; h < H; h++) {  // head h's [q | k | v]
-            memcpy(q + (size_t)h * D, row + (size_t)h * 3 * D, (size_t)D * sizeof(float));
-            memcpy(k + (size_t)h * D, row + (size_t)h * 3 * D + D, (size_t)D * sizeof(float));
-            memcpy(v + (size_t)h * D, row + (size_t)h * 3 * D + 2 * D, (size_t)D * sizeof(float));
-        }
-        if (c->p[5] >= 0) act_forward_cpu(c->p[5], q, q, 3 * HD);
-        lightning_decode_cpu(PF(0) + i * HD, PF(1) + (size_t)PI(2)[i] * HDD, q, k, v, PF(4), 1, H, D);
-    }
-    free(q);
+    lightning_decode_qkv_cpu(PF(0), PF(1), PI(2), PF(3), ldq_of(c), c->p[5], PF(4), c->p[0], c->p[2], c->p[3]);
 }
 static void b_lightning_decode_qkv(opcase_t *c) {
     int n = c->p[0], S = c->p[1], H = c->p[2], D = c->p[3], ldq = ldq_of(c);

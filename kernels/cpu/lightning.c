@@ -1,6 +1,6 @@
 // kernels/cpu/lightning.c — lightning attention (linear attention with per-head exponential decay),
 // fp32 CPU reference: the specification the CUDA kernels are tested against (docs/model.md).
-// defines: lightning_forward_cpu, lightning_backward_cpu, lightning_decode_cpu,
+// defines: lightning_forward_cpu, lightning_backward_cpu, lightning_decode_cpu, lightning_decode_qkv_cpu,
 //          lightning_forward_recurrent_cpu, lightning_forward_explicit_cpu, lightning_slopes
 //
 // Per head, with lam = exp(-slope):  S_t = lam S_{t-1} + k_t^T v_t,  o_t = q_t S_t  (S [D(key), D(value)]).
@@ -237,6 +237,24 @@ void lightning_decode_cpu(float *o, float *state, const float *q, const float *k
             }
         }
     }
+}
+
+void lightning_decode_qkv_cpu(float *o, float *states, const int32_t *slot, const float *qkv, int ldq, int act,
+                              const float *slopes, int n, int H, int D) {
+    const size_t HD = (size_t)H * D, HDD = HD * D;
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *q = cpu_scratch_take(3 * HD * sizeof(float)), *k = q + HD, *v = k + HD;
+    for (int i = 0; i < n; i++) {
+        const float *row = qkv + (size_t)i * ldq;
+        for (int h = 0; h < H; h++) {  // head h's [q | k | v]
+            memcpy(q + (size_t)h * D, row + (size_t)h * 3 * D, (size_t)D * sizeof(float));
+            memcpy(k + (size_t)h * D, row + (size_t)h * 3 * D + D, (size_t)D * sizeof(float));
+            memcpy(v + (size_t)h * D, row + (size_t)h * 3 * D + 2 * D, (size_t)D * sizeof(float));
+        }
+        if (act >= 0) act_forward_cpu(act, q, q, 3 * HD);
+        lightning_decode_cpu(o + i * HD, states + (size_t)slot[i] * HDD, q, k, v, slopes, 1, H, D);
+    }
+    cpu_scratch_end(mark);
 }
 
 // ---- oracles (double accumulation, so they are more accurate than the fp32 forms they check) ----

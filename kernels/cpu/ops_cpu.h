@@ -86,6 +86,10 @@ void lightning_backward_cpu(float *dq, float *dk, float *dv, float *dstate_in, c
                             const float *slopes, const int32_t *cu_seqlens, int nseq, int H, int D, int block);
 // One decode step for nseq sequences, one token each: state [nseq,H,D,D] updated in place,
 // q, k, v, o [nseq, H, D].
+// lightning_decode_cpu on per-slot states (sequence i steps states + slot[i] H D D) from the q|k|v product:
+// sequence i's head h is [q | k | v] at qkv + i*ldq + h*3D, act applied (act < 0: none), as qkv_split makes them
+void lightning_decode_qkv_cpu(float *o, float *states, const int32_t *slot, const float *qkv, int ldq, int act,
+                              const float *slopes, int n, int H, int D);
 void lightning_decode_cpu(float *o, float *state, const float *q, const float *k, const float *v,
                           const float *slopes, int nseq, int H, int D);
 // Oracles for tests: the per-token recurrence and the explicit ((Q K^T) o M) V form (same arguments

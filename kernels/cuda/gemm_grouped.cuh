@@ -1,7 +1,7 @@
 // kernels/cuda/gemm_grouped.cuh — the grouped bf16 GEMM kernels of the MoE experts (kernels/cuda/gemm.cu
 // launches them): mma.sync m16n8k16 tensor cores, fp32 accumulation, a 4-stage cp.async pipeline.
 // defines: GG_BM, GG_BN, GG_BK, GG_THREADS, GG_SMEM, GG_SKINNY_BM, GG_SKINNY_STAGES, gg_smem_bytes, gg_forward,
-//          gg_wgrad, gg_tile_t, gg_find_tile, gg_store_c2, gg_store_dw2, gg_put_zero, cp_async16, cp_async_commit, cp_async_wait,
+//          gg_wgrad, gg_tile_t, gg_find_tile, gg_cta_tile, gg_store_c2, gg_store_dw2, gg_put_zero, cp_async16, cp_async_commit, cp_async_wait,
 //          smem_addr
 //
 // A CTA of 8 warps (2 x 4, 64 x 32 each) computes a 128 x 128 tile over K in steps of 32. Groups of a few
@@ -269,6 +269,14 @@ __device__ __forceinline__ void gg_find_tile(int L, const int32_t *offsets, int 
     if (lane == 0 && !found) t->g = -1;
 }
 
+// The tile this CTA of a grouped forward computes (gg_find_tile by warp 0, then a barrier; every thread gets it).
+__device__ __forceinline__ gg_tile_t gg_cta_tile(const int32_t *offsets, int G, int bm, int bn, int n, int two) {
+    __shared__ gg_tile_t s_t;
+    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, bm, bn, n, two, &s_t);
+    __syncthreads();
+    return s_t;
+}
+
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g (kernels/ops.h grouped_matmul).
 // TRANS_W: W_g [n, k] (K-major); else W_g [k, n]. One CTA per (group, column tile, row tile) in the
 // order of the offsets; CTAs past the last tile exit. Tiles of BM rows (128, or GG_SKINNY_BM), STAGES stages.
@@ -280,13 +288,10 @@ __global__ void __launch_bounds__(GG_THREADS) gg_forward(__nv_bfloat16 *c, int l
                                                           const int32_t *offsets, int G, int n, int k, float beta,
                                                           int vec, int pair) {
     extern __shared__ __align__(128) unsigned char gg_smem[];
-    __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
     pdl_trigger();
-    if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, BM, GG_BN, n, v != NULL, &s_t);
-    __syncthreads();
-    const gg_tile_t t = s_t;
+    const gg_tile_t t = gg_cta_tile(offsets, G, BM, GG_BN, n, v != NULL);
     if (t.g < 0) return;
     const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
     const __nv_bfloat16 *wg = (t.second ? v : w) + (size_t)t.g * n * k;

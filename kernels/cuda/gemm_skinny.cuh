@@ -50,13 +50,10 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
                                                           const int32_t *offsets, int G, int n, int k, float beta,
                                                           int pair) {
     extern __shared__ __align__(128) unsigned char gs_smem[];
-    __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh): the offsets and rows are the kernels' before
     pdl_trigger();
-    if (warp == 0) gg_find_tile(blockIdx.x, offsets, G, GS_BM, GS_BN, n, v != NULL, &s_t);
-    __syncthreads();
-    const gg_tile_t t = s_t;
+    const gg_tile_t t = gg_cta_tile(offsets, G, GS_BM, GS_BN, n, v != NULL);
     if (t.g < 0) return;
     const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
     const __nv_bfloat16 *ag = a + (size_t)r0 * lda, *wg = (t.second ? v : w) + (size_t)t.g * n * k + (size_t)n0 * k;

@@ -141,10 +141,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
                                                              int n, int k, float beta, int pair) {
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
     unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
-    __shared__ gg_tile_t s_t;
-    if (threadIdx.x < 32) gg_find_tile(blockIdx.x, offsets, G, WG_BM, WG_BN, n, v != NULL, &s_t);
-    __syncthreads();
-    const gg_tile_t t = s_t;
+    const gg_tile_t t = gg_cta_tile(offsets, G, WG_BM, WG_BN, n, v != NULL);
     if (t.g < 0) return;
     const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
     const __nv_bfloat16 *wg = (t.second ? v : w) + (size_t)t.g * n * k;

@@ -103,11 +103,12 @@ __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o,
 static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t *q, const uint16_t *k,
                   const uint16_t *v, const float *slopes, int nseq, int H, int D, int ldq, int act,
                   cudaStream_t stream) {
-    if (nseq < 1 || H < 1) return cispo_fail("lightning_decode_cuda: bad sizes nseq=%d H=%d (need >= 1)", nseq, H);
-    if (D != 64 && D != 128) return cispo_fail("lightning_decode_cuda: head_dim D=%d is not supported (64 or 128)", D);
+    const char *fn = ldq ? "lightning_decode_qkv_cuda" : slot ? "lightning_decode_slots_cuda" : "lightning_decode_cuda";
+    if (nseq < 1 || H < 1) return cispo_fail("%s: bad sizes nseq=%d H=%d (need >= 1)", fn, nseq, H);
+    if (D != 64 && D != 128) return cispo_fail("%s: head_dim D=%d is not supported (64 or 128)", fn, D);
     if (!o || !state || !q || (!ldq && (!k || !v)) || !slopes)
-        return cispo_fail("lightning_decode_cuda: a required pointer argument is NULL");
-    if (ldq && ldq < 3 * H * D) return cispo_fail("lightning_decode_qkv_cuda: ldq %d < 3 H D = %d", ldq, 3 * H * D);
+        return cispo_fail("%s: a required pointer argument is NULL", fn);
+    if (ldq && ldq < 3 * H * D) return cispo_fail("%s: ldq %d < 3 H D = %d", fn, ldq, 3 * H * D);
     auto *ob = reinterpret_cast<__nv_bfloat16 *>(o);
     auto *qb = reinterpret_cast<const __nv_bfloat16 *>(q);
     auto *kb = reinterpret_cast<const __nv_bfloat16 *>(k);
@@ -119,7 +120,7 @@ static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t
         D == 64 ? (ldq ? lightning_decode_kernel<64, true> : lightning_decode_kernel<64, false>)
                 : (ldq ? lightning_decode_kernel<128, true> : lightning_decode_kernel<128, false>);
     cudaError_t e = cudaLaunchKernelEx(&cfg, kern, ob, state, qb, kb, vb, slopes, H, slot, ldq, act);
-    if (e != cudaSuccess) return cispo_fail("lightning_decode_cuda: CUDA error %s", cudaGetErrorString(e));
+    if (e != cudaSuccess) return cispo_fail("%s: CUDA error %s", fn, cudaGetErrorString(e));
     return 0;
 }
 
