@@ -9,9 +9,11 @@
 // first step cancel), divided by the 32 steps; the rest of the unprofiled step time is the host's.
 // --skinny-narrow: the decode expert products through the 32-k skinny tiles instead of the wide-k ones
 // (backend_tuning_t.gg_skinny_wide = -1), for comparison. --decode-fused: a lightning layer's decode step with
-// one q|k|v|gate product and lightning_decode_qkv (backend_tuning_t.decode_fused).
+// one q|k|v|gate product and lightning_decode_qkv (backend_tuning_t.decode_fused). --skinny-loop: the wide-k
+// tiles on a persistent grid (gg_skinny_wide = 2). --dense-skinny M: linear layers of at most M rows through the
+// wide-k tiles instead of cuBLAS (dense_skinny).
 //   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda]
-//                  [--ops] [--skinny-narrow] [--decode-fused]
+//                  [--ops] [--skinny-narrow] [--skinny-loop] [--decode-fused] [--dense-skinny M]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +50,16 @@ static double copy_bandwidth(backend_t *b) {
 
 int main(int argc, char **argv) {
     const char *model = "configs/models/bench-1b.yaml", *dev = "cuda";
-    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0, fused = 0;
+    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0, fused = 0,
+        loop = 0, dense = 0;
     for (int i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow") || !strcmp(argv[i], "--decode-fused")) {
-            *(!strcmp(argv[i], "--ops") ? &ops : !strcmp(argv[i], "--skinny-narrow") ? &narrow : &fused) = 1, i--;
+        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow") || !strcmp(argv[i], "--decode-fused") ||
+            !strcmp(argv[i], "--skinny-loop")) {
+            *(!strcmp(argv[i], "--ops")             ? &ops
+              : !strcmp(argv[i], "--skinny-narrow") ? &narrow
+              : !strcmp(argv[i], "--skinny-loop")   ? &loop
+                                                    : &fused) = 1,
+                i--;
             continue;
         }
         if (i + 1 >= argc) return fprintf(stderr, "generate_bench: %s needs a value\n", argv[i]), 2;
@@ -60,6 +68,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--new")) nn = parse_list(argv[i + 1], news, 8);
         else if (!strcmp(argv[i], "--batch")) nb = parse_list(argv[i + 1], batches, 8);
         else if (!strcmp(argv[i], "--device")) dev = argv[i + 1];
+        else if (!strcmp(argv[i], "--dense-skinny")) dense = atoi(argv[i + 1]);
         else return fprintf(stderr, "generate_bench: unknown option %s\n", argv[i]), 2;
     }
     model_config_t cfg;
@@ -70,6 +79,9 @@ int main(int argc, char **argv) {
         return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
     if (narrow) be.tune.gg_skinny_wide = -1, printf("decode expert products: the 32-k skinny tiles (--skinny-narrow)\n");
     if (fused) be.tune.decode_fused = 1, printf("lightning decode: one q|k|v|gate product (--decode-fused)\n");
+    if (loop) be.tune.gg_skinny_wide = 2, printf("decode expert products: the wide-k tiles on a persistent grid\n");
+    if (dense > 0)
+        be.tune.dense_skinny = dense, printf("linear layers of at most %d rows: the wide-k tiles (--dense-skinny)\n", dense);
     int maxb = 1, maxn = 1;
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
     for (int i = 0; i < nn; i++) maxn = news[i] > maxn ? news[i] : maxn;

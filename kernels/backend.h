@@ -37,7 +37,11 @@ typedef struct {
     int lightning_prof_skip;  // benchmarks only: scan stages left out (results are wrong when set)
     int attn_fwd_rows;        // 16-row blocks per warp in the attention forward (1 or 2)
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
-                              // wide-k tiles of kernels/cuda/gemm_skinny.cuh, -1 the 32-k skinny tiles (the same bits)
+                              // wide-k tiles of kernels/cuda/gemm_skinny.cuh, 2 those on a persistent grid (each
+                              // CTA's pipeline runs on from tile to tile), -1 the 32-k skinny tiles (the same bits)
+    int dense_skinny;         // > 0: matmul's linear layers (W [n, k]) of at most this many rows through the wide-k
+                              // tiles instead of cuBLAS (decode's projections: 5-7 us a cuBLAS call for 2-6 MB of
+                              // weights); 0 (the default until it has been timed on a card): cuBLAS always
     int decode_fused;         // 1: a lightning layer's decode step takes q|k|v and the gate from one product (their
                               // weights are adjacent) and q, k, v straight from it (lightning_decode_qkv, the gate
                               // read in place): two launches fewer a layer, the same sums; 0 (the default until

@@ -144,7 +144,8 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
 // ---- GEMM ----
 void matmul(backend_t *b, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
             float alpha, float beta) {
-    ON_CUDA(matmul, matmul_cuda(b->blas, c, a, bm, m, n, k, trans_a, trans_b, alpha, beta, DT(b), ST(b)));
+    ON_CUDA(matmul, matmul_cuda(b->blas, c, a, bm, m, n, k, trans_a, trans_b, alpha, beta, DT(b), b->tune.dense_skinny,
+                                b->tune.gg_skinny_wide, ST(b)));
     if (!CPU(b)) unsupported(b, OP_matmul);
     matmul_cpu(F(c), CF(a), CF(bm), m, n, k, trans_a, trans_b, alpha, beta);
 }

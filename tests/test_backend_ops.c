@@ -94,6 +94,9 @@ enum {
     CASE_PERF_ONLY = 8,        // a timing shape: only with --perf, not compared
     CASE_GRAD_BF16 = 16,       // the op's parameter gradients in bf16 (grad_dtype bf16): a CUDA row only
     CASE_SKINNY_NARROW = 32,   // gg_skinny_wide = -1: decode-sized expert products through the 32-k skinny tiles
+    CASE_DENSE_SKINNY = 64,    // dense_skinny = 256: matmul's linear layers of up to 256 rows through the wide-k tiles
+    CASE_SKINNY_LOOP = 128,    // gg_skinny_wide = 2: the wide-k tiles on a persistent grid (gs_forward_loop)
+    CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP,  // a cuda kernel choice: no cpu row
 };
 
 struct opcase {
@@ -1675,6 +1678,17 @@ static const entry_t fixed_table[] = {
     {OP_matmul, b_matmul, {200, 33, 17, 1, 0}, {0.5f, 0.7f}, {0}, 0, 0},
     {OP_matmul, b_matmul, {64, 64, 64, 1, 1}, {1, 1}, {0}, 0, 0},
     {OP_matmul, b_matmul, {3, 5, 7, 0, 0}, {2, 0}, {0}, 0, 0},
+    // linear layers of a few rows through the wide-k tiles (decode's projections; dense_skinny): a full 64-row
+    // product, n past a 64-column tile, an odd n with beta and a k tail inside a 128 step, several row tiles, the
+    // router's 32 columns; then on the persistent grid
+    {OP_matmul, b_matmul, {64, 1024, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {37, 50, 64, 0, 1}, {1, 0}, {0}, 0, CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {5, 33, 24, 0, 1}, {1, 0.7f}, {0}, 0, CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {200, 136, 40, 0, 1}, {1, 0.5f}, {0}, 0, CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {64, 32, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {1, 1000, 128, 0, 1}, {1, 0}, {0}, 0, CASE_DENSE_SKINNY | CASE_SKINNY_LOOP},
+    {OP_matmul, b_matmul, {200, 136, 40, 0, 1}, {1, 0.5f}, {0}, 0, CASE_DENSE_SKINNY | CASE_SKINNY_LOOP},
+    {OP_matmul, b_matmul, {64, 4096, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_DENSE_SKINNY | CASE_SKINNY_LOOP},
     {OP_matmul_wgrad, b_matmul_wgrad, {50, 64, 37}, {0}, {0}, 0, 0},
     {OP_matmul_wgrad, b_matmul_wgrad, {16, 8, 1}, {0}, {0}, 0, 0},
     {OP_matmul_wgrad, b_matmul_wgrad, {128, 96, 200}, {0}, {0}, 0, 0},
@@ -1709,6 +1723,15 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul, b_grouped_matmul, {16, 40, 256, 200, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_NARROW},
     {OP_grouped_matmul, b_grouped_matmul, {6, 100, 40, 72, 1, 8, 8}, {1}, {0}, 0, CASE_SKINNY_NARROW},
     {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1000, 520, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_NARROW},
+    // the same through the wide-k tiles on a persistent grid (gs_forward_loop: tiles of k 24 are one stage each,
+    // so its loads run several tiles ahead), and the decode shape
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 136, 0, 0}, {0}, {0}, 0, CASE_SKINNY_LOOP},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, CASE_SKINNY_LOOP},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {1, 5, 32, 8, 0, 6}, {0}, {0}, 0, CASE_SKINNY_LOOP},
+    {OP_grouped_matmul, b_grouped_matmul, {16, 40, 256, 200, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_LOOP},
+    {OP_grouped_matmul, b_grouped_matmul, {6, 100, 40, 72, 1, 8, 8}, {1}, {0}, 0, CASE_SKINNY_LOOP},
+    {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1000, 520, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_LOOP},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 1024, 1024, 0, 0}, {0}, {0}, 0, CASE_SKINNY_LOOP},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {1, 5, 8, 8, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 200, 64, 48, 3, 5}, {0}, {0}, 0, 0},
@@ -1949,6 +1972,24 @@ static const entry_t fixed_table[] = {
      CASE_PERF_ONLY | BIG | CASE_SKINNY_NARROW},
     {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0,
      CASE_PERF_ONLY | BIG | CASE_SKINNY_NARROW},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 1024, 1024, 0, 0, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_SKINNY_LOOP},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 512, 1024, 1024, 0, 0, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_SKINNY_LOOP},
+    {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_SKINNY_LOOP},
+    // bench-1b's decode projections at batch 64 (q|k|v|gate 4096 columns, out 1024, the router 32) and 256:
+    // cuBLAS, the wide-k tiles, the same on a persistent grid
+    {OP_matmul, b_matmul, {64, 4096, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_matmul, b_matmul, {64, 4096, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG | CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {64, 4096, 1024, 0, 1}, {1, 0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP},
+    {OP_matmul, b_matmul, {64, 1024, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_matmul, b_matmul, {64, 1024, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG | CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {64, 32, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_matmul, b_matmul, {64, 32, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG | CASE_DENSE_SKINNY},
+    {OP_matmul, b_matmul, {256, 4096, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG},
+    {OP_matmul, b_matmul, {256, 4096, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG | CASE_DENSE_SKINNY},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 8192, 9216, 6144, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {32, 8192, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul, b_grouped_matmul, {8, 8192, 6144, 9216, 1, 0, 0, 1}, {0}, {0}, 0, CASE_PERF_ONLY | BIG},
@@ -2045,9 +2086,10 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
         size_t l = strlen(c->shape);
         snprintf(c->shape + l, sizeof c->shape - l, " grad bf16");
     }
-    if (e->flags & CASE_SKINNY_NARROW) {
+    if (e->flags & CASE_KNOBS) {
         size_t l = strlen(c->shape);
-        snprintf(c->shape + l, sizeof c->shape - l, " 32-k");
+        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
+                 e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && c->t[i].role != TR_HOST) round_to_backend(c, i);
@@ -2273,7 +2315,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
     if ((e->flags & CASE_CPU_ONLY) && b->kind != BACKEND_CPU) skip = "skipped (shape for the cpu only)";
     if ((e->flags & CASE_CUDA_ROWS_ONLY) && b->kind == BACKEND_CPU) skip = "skipped (large shape: cuda rows only)";
     if ((e->flags & CASE_GRAD_BF16) && b->act_dtype != DTYPE_BF16) skip = "skipped (bf16 gradients: cuda rows only)";
-    if ((e->flags & CASE_SKINNY_NARROW) && b->kind == BACKEND_CPU) skip = "skipped (a cuda kernel choice)";
+    if ((e->flags & CASE_KNOBS) && b->kind == BACKEND_CPU) skip = "skipped (a cuda kernel choice)";
     if (skip) {
         skip_row(e, bn, dn, skip);
         return;
@@ -2434,13 +2476,17 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 }
 
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
-// CASE_SKINNY_NARROW: the tuning knob gg_skinny_wide at -1), restored after.
+// CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny),
+// restored after.
 static void run_row(const entry_t *e, backend_t *b) {
-    const int keep = b->grad_dtype, keep_wide = b->tune.gg_skinny_wide;
+    const int keep = b->grad_dtype;
+    const backend_tuning_t keep_tune = b->tune;
     if ((e->flags & CASE_GRAD_BF16) && b->act_dtype == DTYPE_BF16) b->grad_dtype = DTYPE_BF16;
     if (e->flags & CASE_SKINNY_NARROW) b->tune.gg_skinny_wide = -1;
+    if (e->flags & CASE_SKINNY_LOOP) b->tune.gg_skinny_wide = 2;
+    if (e->flags & CASE_DENSE_SKINNY) b->tune.dense_skinny = 256;
     run_case_row(e, b);
-    b->grad_dtype = keep, b->tune.gg_skinny_wide = keep_wide;
+    b->grad_dtype = keep, b->tune = keep_tune;
 }
 
 static int parse_ops(const char *s) {

@@ -26,6 +26,11 @@ extern "C" {
 
 namespace {
 
+bool aligned16(const void *p);
+int launch_check(const char *op);
+int dense_skinny_launch(__nv_bfloat16 *c, const __nv_bfloat16 *a, const __nv_bfloat16 *w, int m, int n, int k,
+                        float beta, int loop, cudaStream_t st);
+
 int blas_fail(const char *what, cublasStatus_t s) {
     return cispo_fail("%s: cuBLAS status %d (%s)", what, (int)s, cublasGetStatusString(s));
 }
@@ -59,10 +64,19 @@ int gemm_rm(cublasHandle_t h, int trans_a, int trans_b, int m, int n, int k, flo
 }  // namespace
 
 extern "C" int matmul_cuda(void *blas, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a,
-                           int trans_b, float alpha, float beta, int dtype, cudaStream_t st) {
-    (void)st;  // the handle is bound to the stream
+                           int trans_b, float alpha, float beta, int dtype, int skinny, int wide, cudaStream_t st) {
     cudaDataType_t t = CUDA_R_16BF;
     if (dtype_type(dtype, &t, "matmul_cuda")) return -1;
+    // a linear layer of a few rows (decode's projections): the wide-k tiles stream W at the copy bandwidth where
+    // cuBLAS spends 5-7 us on a 2-6 MB product (backend_tuning_t.dense_skinny)
+    if (m > 0 && m <= skinny && n > 0 && k > 0 && dtype == DTYPE_BF16 && !trans_a && trans_b && alpha == 1.0f &&
+        k % 8 == 0 && aligned16(a) && aligned16(bm)) {
+        if (dense_skinny_launch((__nv_bfloat16 *)c, (const __nv_bfloat16 *)a, (const __nv_bfloat16 *)bm, m, n, k, beta,
+                                wide == 2, st))
+            return -1;
+        return launch_check("matmul_cuda");
+    }
+    // otherwise cuBLAS (its handle is bound to the stream)
     return gemm_rm((cublasHandle_t)blas, trans_a, trans_b, m, n, k, alpha, a, trans_a ? m : k, bm, trans_b ? k : n,
                    beta, c, n, t, t, "matmul_cuda");
 }
@@ -293,28 +307,54 @@ static int wide_shape(int *bk) {
     return s;
 }
 
-// gs_forward (gemm_skinny.cuh) over every (group, row tile, column tile).
+// gs_forward (gemm_skinny.cuh) over every (group, row tile, column tile), offsets NULL: one group of `rows` rows;
+// loop: gs_forward_loop on a persistent grid (the CTAs an SM holds at this shape, times the SMs).
 static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                      const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int pair,
-                     cudaStream_t st) {
-    const long tiles = grouped_tiles(rows, G, n, GS_BM, GS_BN, v != NULL);
+                     int loop, cudaStream_t st) {
+    const char *op = offsets ? "grouped_matmul_cuda" : "matmul_cuda";
+    long tiles = grouped_tiles(rows, offsets ? G : 0, n, GS_BM, GS_BN, v != NULL);
     if (tiles < 0) return -1;
     int bk;
     const int s = wide_shape(&bk);
-    void (*kern)(__nv_bfloat16 *, int, const __nv_bfloat16 *, int, const __nv_bfloat16 *, const __nv_bfloat16 *,
-                 const int32_t *, int, int, int, float, int) =
-        bk == 256 ? (s == 3 ? gs_forward<3, 256> : gs_forward<2, 256>)
-                  : (s == 2 ? gs_forward<2, GS_BK> : s == 3 ? gs_forward<3, GS_BK> : gs_forward<GS_STAGES, GS_BK>);
+    typedef void (*gs_kern_t)(__nv_bfloat16 *, int, const __nv_bfloat16 *, int, const __nv_bfloat16 *,
+                              const __nv_bfloat16 *, const int32_t *, int, int, int, int, float, int);
+    gs_kern_t kern;
+    if (loop)
+        kern = bk == 256 ? (s == 3 ? gs_forward_loop<3, 256> : gs_forward_loop<2, 256>)
+                         : (s == 2   ? gs_forward_loop<2, GS_BK>
+                            : s == 3 ? gs_forward_loop<3, GS_BK>
+                                     : gs_forward_loop<GS_STAGES, GS_BK>);
+    else
+        kern = bk == 256 ? (s == 3 ? gs_forward<3, 256> : gs_forward<2, 256>)
+                         : (s == 2 ? gs_forward<2, GS_BK> : s == 3 ? gs_forward<3, GS_BK> : gs_forward<GS_STAGES, GS_BK>);
     const int smem = GS_SMEM(s, bk);
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return cuda_fail("grouped_matmul_cuda", e);
+    if (e != cudaSuccess) return cuda_fail(op, e);
+    if (loop) {
+        int dev = 0, sms = 0, per_sm = 0;
+        if ((e = cudaGetDevice(&dev)) != cudaSuccess ||
+            (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
+            (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, GG_THREADS, smem)) != cudaSuccess)
+            return cuda_fail(op, e);
+        const long grid = (long)sms * (per_sm > 0 ? per_sm : 1);
+        if (tiles > grid) tiles = grid;
+    }
     PDL_CONFIG(cfg, (unsigned)tiles, GG_THREADS, (size_t)smem, st);
-    e = cudaLaunchKernelEx(&cfg, kern, c, ldc, a, lda, w, v, offsets, G, n, k, beta, pair);
-    return e == cudaSuccess ? 0 : cuda_fail("grouped_matmul_cuda", e);
+    e = cudaLaunchKernelEx(&cfg, kern, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair);
+    return e == cudaSuccess ? 0 : cuda_fail(op, e);
 }
 
-// a few rows per group on average (decode): with W_g [n, k] in 16-byte rows the wide-k tiles (gs_forward)
-// unless wide (the tuning knob gg_skinny_wide) is -1, else the 32-k skinny tiles (bit-identical results); many
+// matmul's linear layer C[m, n] = beta C + A W^T (A [m, k], W [n, k], both 16-byte aligned, k % 8 == 0) through
+// the wide-k tiles as one group.
+int dense_skinny_launch(__nv_bfloat16 *c, const __nv_bfloat16 *a, const __nv_bfloat16 *w, int m, int n, int k,
+                        float beta, int loop, cudaStream_t st) {
+    const int pair = ((uintptr_t)c & 3) == 0 && n % 2 == 0;  // bf16x2 stores
+    return gs_launch(c, n, a, k, w, NULL, NULL, 1, m, n, k, beta, pair, loop, st);
+}
+
+// a few rows per group on average (decode): with W_g [n, k] in 16-byte rows the wide-k tiles (gs_forward; on a
+// persistent grid, gs_forward_loop, when wide is 2) unless wide (the tuning knob gg_skinny_wide) is -1, else the 32-k skinny tiles (bit-identical results); many
 // (training): the wgmma kernels (use_wgmma)
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
            const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
@@ -323,7 +363,8 @@ int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int l
         return wg_forward_launch(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
     if ((long)rows > 24L * G)
         return gg_launch<GG_BM, GG_STAGES>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st);
-    if (wide >= 0 && trans_w && vec) return gs_launch(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, st);
+    if (wide >= 0 && trans_w && vec)
+        return gs_launch(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, wide == 2, st);
     const int s = skinny_stages();
 #define SKINNY(S) gg_launch<GG_SKINNY_BM, S>(trans_w, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, vec, pair, st)
     return s == 5 ? SKINNY(5) : s == 6 ? SKINNY(6) : s == 8 ? SKINNY(8) : SKINNY(GG_SKINNY_STAGES);

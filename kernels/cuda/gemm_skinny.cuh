@@ -4,8 +4,9 @@
 // copy bandwidth whatever their pipeline depth; these run 15% faster in a bench-1b decode step at batch 64).
 // Used for the K-major weight layout (W_g [n, k]) with 16-byte rows unless the tuning knob gg_skinny_wide
 // (backend_tuning_t) is -1; the sums are gg_forward's, k in steps of 16 in
-// one mma chain, so the results are the same bits.
-// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, gs_forward
+// one mma chain, so the results are the same bits. The same tiles serve a dense product of a few rows (matmul
+// with W [n, k], offsets NULL: the tuning knob dense_skinny), and gs_forward_loop runs them on a persistent grid.
+// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, GS_RING, gs_find_tile, gs_forward, gs_forward_loop
 //
 // A CTA of 8 warps (2 x 4, 16 x 16 each) computes a 32 x 64 tile over k in steps of BK (128 by default), STAGES
 // stages (4). Both operands are K-major in shared memory, 2 BK bytes a row: 16-byte chunk (r, c) at
@@ -41,36 +42,100 @@ __device__ __forceinline__ void gs_load_tile(__nv_bfloat16 *s, const __nv_bfloat
     }
 }
 
+// Warp 0 of a CTA: *t = linear tile L of the wide-k tiles: gg_find_tile's over the groups of offsets, or with
+// offsets NULL one group of `rows` rows (a dense product: matmul's linear layers), row tiles adjacent the same way.
+__device__ __forceinline__ void gs_find_tile(int L, const int32_t *offsets, int G, int rows, int n, int two,
+                                             gg_tile_t *t) {
+    if (offsets) {
+        gg_find_tile(L, offsets, G, GS_BM, GS_BN, n, two, t);
+        return;
+    }
+    if ((threadIdx.x & 31) != 0) return;
+    const int nt1 = (n + GS_BN - 1) / GS_BN, mt = (rows + GS_BM - 1) / GS_BM, nt = two ? 2 * nt1 : nt1;
+    if (rows <= 0 || (long)L >= (long)mt * nt) {
+        t->g = -1;
+        return;
+    }
+    const int i = L % mt, j0 = L / mt;
+    t->g = 0;
+    t->second = j0 >= nt1;
+    t->r0 = i * GS_BM;
+    t->n0 = (j0 - (t->second ? nt1 : 0)) * GS_BN;
+    t->mlim = min(GS_BM, rows - t->r0);
+    t->nlim = min(GS_BN, n - t->n0);
+}
+
+// One stage of tile t: its rows of A and its columns of the weight (w, or v for a second-weight tile) at k0.
+template <int BK>
+__device__ __forceinline__ void gs_load_stage(__nv_bfloat16 *sa, __nv_bfloat16 *sb, const gg_tile_t &t,
+                                              const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
+                                              const __nv_bfloat16 *v, int n, int k, int k0) {
+    const __nv_bfloat16 *wg = (t.second ? v : w) + (size_t)t.g * n * k + (size_t)t.n0 * k;
+    gs_load_tile<GS_BM, BK>(sa, a + (size_t)t.r0 * lda, lda, t.mlim, k, k0);
+    gs_load_tile<GS_BN, BK>(sb, wg, k, t.nlim, k, k0);
+}
+
+// acc += the stage's product: warp (wm, wn) takes rows wm*16.. and columns wn*16.. of the tile, k in steps of 16 in
+// one mma chain.
+template <int BK>
+__device__ __forceinline__ void gs_mma_stage(float acc[2][4], const __nv_bfloat16 *ta, const __nv_bfloat16 *tb,
+                                             int lane, int wm, int wn) {
+#pragma unroll
+    for (int kk = 0; kk < BK; kk += 16) {
+        uint32_t af[4], r[4];
+        {
+            const int m = wm * 16 + (lane & 15), kc = (kk >> 3) + (lane >> 4);
+            ldsm_x4(af, ta + m * BK + 8 * (kc ^ (m & 7)));
+        }
+        {
+            const int nn = wn * 16 + (lane & 7) + ((lane >> 4) & 1) * 8, kc = (kk >> 3) + ((lane >> 3) & 1);
+            ldsm_x4(r, tb + nn * BK + 8 * (kc ^ (nn & 7)));
+        }
+        mma_bf16(acc[0], af, r[0], r[1]);
+        mma_bf16(acc[1], af, r[2], r[3]);
+    }
+}
+
+// C[rows of t, columns of t] = beta C + acc (a second-weight tile's columns at n + ...).
+__device__ __forceinline__ void gs_store(__nv_bfloat16 *c, int ldc, int n, const gg_tile_t &t, float acc[2][4],
+                                         float beta, int pair, int lane, int wm, int wn) {
+    const int gid = lane >> 2, tig = lane & 3;
+    if (t.second) c += n;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int row = wm * 16 + gid + h * 8;
+        if (row >= t.mlim) continue;
+        __nv_bfloat16 *cr = c + (size_t)(t.r0 + row) * ldc + t.n0;
+#pragma unroll
+        for (int ni = 0; ni < 2; ni++)
+            gg_store_c2(cr, wn * 16 + ni * 8 + 2 * tig, t.nlim, acc[ni][2 * h], acc[ni][2 * h + 1], beta, pair);
+    }
+}
+
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g, W_g [n, k] K-major (grouped_matmul with
-// trans_w); v non-null: grouped_matmul_pair's second weight, its column tiles after W's. One CTA per (group,
-// column tile, row tile) in the order of the offsets (gg_find_tile); CTAs past the last tile exit.
+// trans_w); v non-null: grouped_matmul_pair's second weight, its column tiles after W's; offsets NULL: one group
+// of `rows` rows (matmul). One CTA per (group, column tile, row tile) in the order of the offsets (gs_find_tile);
+// CTAs past the last tile exit.
 template <int STAGES, int BK>
 __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                                                           const __nv_bfloat16 *w, const __nv_bfloat16 *v,
-                                                          const int32_t *offsets, int G, int n, int k, float beta,
-                                                          int pair) {
+                                                          const int32_t *offsets, int G, int rows, int n, int k,
+                                                          float beta, int pair) {
     extern __shared__ __align__(128) unsigned char gs_smem[];
+    __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh): the offsets and rows are the kernels' before
     pdl_trigger();
-    const gg_tile_t t = gg_cta_tile(offsets, G, GS_BM, GS_BN, n, v != NULL);
+    if (warp == 0) gs_find_tile(blockIdx.x, offsets, G, rows, n, v != NULL, &s_t);
+    __syncthreads();
+    const gg_tile_t t = s_t;
     if (t.g < 0) return;
-    const int r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
-    const __nv_bfloat16 *ag = a + (size_t)r0 * lda, *wg = (t.second ? v : w) + (size_t)t.g * n * k + (size_t)n0 * k;
-    if (t.second) c += n;
     __nv_bfloat16 *sa = (__nv_bfloat16 *)gs_smem, *sb = sa + STAGES * GS_BM * BK;
     const int ktiles = (k + BK - 1) / BK, wm = warp >> 2, wn = warp & 3;
-    float acc[2][4];
-#pragma unroll
-    for (int ni = 0; ni < 2; ni++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) acc[ni][e] = 0.0f;
+    float acc[2][4] = {};
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
-        if (s < ktiles) {
-            gs_load_tile<GS_BM, BK>(sa + s * GS_BM * BK, ag, lda, mlim, k, s * BK);
-            gs_load_tile<GS_BN, BK>(sb + s * GS_BN * BK, wg, k, nlim, k, s * BK);
-        }
+        if (s < ktiles) gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, s * BK);
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
@@ -79,37 +144,75 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
         const int nk = kt + STAGES - 1;
         if (nk < ktiles) {
             const int s = nk % STAGES;
-            gs_load_tile<GS_BM, BK>(sa + s * GS_BM * BK, ag, lda, mlim, k, nk * BK);
-            gs_load_tile<GS_BN, BK>(sb + s * GS_BN * BK, wg, k, nlim, k, nk * BK);
+            gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, nk * BK);
         }
         cp_async_commit();
-        const __nv_bfloat16 *ta = sa + (kt % STAGES) * GS_BM * BK, *tb = sb + (kt % STAGES) * GS_BN * BK;
-#pragma unroll
-        for (int kk = 0; kk < BK; kk += 16) {
-            uint32_t af[4], r[4];
-            {
-                const int m = wm * 16 + (lane & 15), kc = (kk >> 3) + (lane >> 4);
-                ldsm_x4(af, ta + m * BK + 8 * (kc ^ (m & 7)));
-            }
-            {
-                const int nn = wn * 16 + (lane & 7) + ((lane >> 4) & 1) * 8, kc = (kk >> 3) + ((lane >> 3) & 1);
-                ldsm_x4(r, tb + nn * BK + 8 * (kc ^ (nn & 7)));
-            }
-            mma_bf16(acc[0], af, r[0], r[1]);
-            mma_bf16(acc[1], af, r[2], r[3]);
-        }
+        gs_mma_stage<BK>(acc, sa + (kt % STAGES) * GS_BM * BK, sb + (kt % STAGES) * GS_BN * BK, lane, wm, wn);
     }
     cp_async_wait<0>();
-    const int gid = lane >> 2, tig = lane & 3;
+    gs_store(c, ldc, n, t, acc, beta, pair, lane, wm, wn);
+}
+
+// The same products with a persistent grid (backend_tuning_t.gg_skinny_wide = 2): CTA b computes tiles b, b + grid,
+// b + 2 grid, ... and its pipeline runs on across them, so the next tile's first stages load while this one's
+// last stages multiply and no CTA's start waits a full memory latency with nothing in flight. The tile of each
+// iteration comes from a ring of GS_RING(STAGES) entries that warp 0 refills as tiles finish: the loads run at
+// most STAGES - 1 stages ahead of the products, so at most STAGES tiles ahead, and an entry is written one barrier
+// before any warp reads it. Each output is the same sum as gs_forward's (the same bits).
+#define GS_RING(S) ((S) + 2)
+template <int STAGES, int BK>
+__global__ void __launch_bounds__(GG_THREADS)
+    gs_forward_loop(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
+                    const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta,
+                    int pair) {
+    constexpr int R = GS_RING(STAGES);
+    extern __shared__ __align__(128) unsigned char gs_smem[];
+    __shared__ gg_tile_t ring[R];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, two = v != NULL;
+    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
+    pdl_trigger();
+    if (warp == 0)
+        for (int j = 0; j < R; j++) gs_find_tile(blockIdx.x + j * gridDim.x, offsets, G, rows, n, two, &ring[j]);
+    __syncthreads();
+    __nv_bfloat16 *sa = (__nv_bfloat16 *)gs_smem, *sb = sa + STAGES * GS_BM * BK;
+    const int ktiles = (k + BK - 1) / BK, wm = warp >> 2, wn = warp & 3;
+    // the loads' tile (iteration ip, k step kp) and the products' (ic, kc)
+    int ip = 0, kp = 0, ic = 0, kc = 0;
+    gg_tile_t tp = ring[0], tc = ring[0];
+    if (tc.g < 0) return;
+    float acc[2][4] = {};
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-        const int row = wm * 16 + gid + h * 8;
-        if (row >= mlim) continue;
-        __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (tp.g >= 0) {
+            gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
+            if (++kp == ktiles) kp = 0, ip++, tp = ring[ip % R];
+        }
+        cp_async_commit();
+    }
+    for (int cs = 0;; cs++) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();  // stage cs landed for all; stage cs-1 consumed by all; ring entries written before seen
+        if (tp.g >= 0) {
+            const int s = (cs + STAGES - 1) % STAGES;
+            gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
+            if (++kp == ktiles) kp = 0, ip++, tp = ring[ip % R];
+        }
+        cp_async_commit();
+        gs_mma_stage<BK>(acc, sa + (cs % STAGES) * GS_BM * BK, sb + (cs % STAGES) * GS_BN * BK, lane, wm, wn);
+        if (++kc < ktiles) continue;
+        gs_store(c, ldc, n, tc, acc, beta, pair, lane, wm, wn);
 #pragma unroll
         for (int ni = 0; ni < 2; ni++)
-            gg_store_c2(cr, wn * 16 + ni * 8 + 2 * tig, nlim, acc[ni][2 * h], acc[ni][2 * h + 1], beta, pair);
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[ni][e] = 0.0f;
+        kc = 0;
+        // iteration ic's entry is read by no one any more (the loads are past it): it takes iteration ic + R
+        if (warp == 0) gs_find_tile(blockIdx.x + (ic + R) * gridDim.x, offsets, G, rows, n, two, &ring[ic % R]);
+        ic++;
+        tc = ring[ic % R];
+        if (tc.g < 0) break;
     }
+    cp_async_wait<0>();
 }
 
 }  // namespace

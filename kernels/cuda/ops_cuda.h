@@ -34,8 +34,10 @@ extern "C" {
 #include "kernels/ops.h"  // sample_slot_t
 
 // ---- GEMMs (kernels/cuda/gemm.cu): cuBLAS, bf16 or fp32 inputs, fp32 accumulation ----
+// skinny: backend_tuning_t.dense_skinny (a linear layer of at most that many rows through the wide-k tiles);
+// wide: gg_skinny_wide (2: those tiles on a persistent grid)
 int matmul_cuda(void *blas, void *c, const void *a, const void *bm, int m, int n, int k, int trans_a, int trans_b,
-                float alpha, float beta, int dtype, cudaStream_t st);
+                float alpha, float beta, int dtype, int skinny, int wide, cudaStream_t st);
 // dw in gdtype (DTYPE_F32 or DTYPE_BF16), as the other weight-gradient ops below
 int matmul_wgrad_cuda(void *blas, void *dw, const void *dy, const void *x, int n_out, int n_in, int T, int acc,
                       int dtype, int gdtype, cudaStream_t st);
@@ -46,7 +48,8 @@ size_t grouped_matmul_workspace_bytes_cuda(int G, int rows, int n, int k);
 // instead, for comparison).
 enum { WGMMA_GEMM = 0, WGMMA_ATTENTION = 1 };
 int wgmma_ready_cuda(int which);
-// wide: backend_tuning_t.gg_skinny_wide (decode-sized groups through the 32-k skinny tiles when -1, else the wide-k ones)
+// wide: backend_tuning_t.gg_skinny_wide (decode-sized groups through the 32-k skinny tiles when -1, else the wide-k
+// ones, on a persistent grid when 2)
 int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, const void *w, int trans_w,
                         const int32_t *offsets, int G, int rows, int n, int k, float beta, int dtype, int wide,
                         void *ws, size_t ws_bytes, cudaStream_t st);

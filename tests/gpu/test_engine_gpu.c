@@ -25,7 +25,9 @@
 //  5. the decode step replayed as CUDA graphs (one per batch size) gives the same tokens and log-probs
 //     bit for bit as the same steps run op by op;
 //  6. the fused lightning decode step (backend_tuning_t.decode_fused) against the separate products: the same
-//     tokens up to a near-tie, log-probs within part 2's bound.
+//     tokens up to a near-tie, log-probs within part 2's bound;
+//  7. the linear layers through the wide-k tiles (dense_skinny) likewise, and the expert products on a persistent
+//     grid (gg_skinny_wide 2) against the default grid: the same bits.
 // Run from the repo root on a machine with a GPU: build*/tests/test_engine_gpu (ctest -L gpu).
 #include <dirent.h>
 #include <math.h>
@@ -57,6 +59,51 @@ static model_t *gpu_model(const model_config_t *cfg, const float *params, int ma
     backend_upload(&gpu, m->params, params, m->table.n_floats * sizeof(float));
     model_sync_weights(m);
     return m;
+}
+
+static void set_fused(backend_tuning_t *t) { t->decode_fused = 1; }
+static void set_dense(backend_tuning_t *t) { t->dense_skinny = 256; }
+static void set_loop(backend_tuning_t *t) { t->gg_skinny_wide = 2; }
+
+// Rollouts of the same prompts and seeds with a tuning knob set (set) and with the defaults. exact: a kernel
+// choice with the same sums, so the same tokens and log-probs bit for bit; else the runs may part at a near-tie
+// and up to there the log-probs agree within bound.
+static void knob_rollouts(model_t *m, const char *what, void (*set)(backend_tuning_t *), int exact, double bound,
+                          const rollout_config_t *rc, const int32_t *const *pp, const int *pl, const uint64_t *seeds,
+                          int n) {
+    enum { MAXN = 32 };
+    CISPO_ASSERT(n <= MAXN);
+    rollout_sample_t kn[MAXN], df[MAXN];
+    infer_t *ek = infer_create(m, 8, 260), *ed = infer_create(m, 8, 260);
+    const backend_tuning_t keep = gpu.tune;
+    set(&gpu.tune);
+    int krc = rollout_generate(ek, rc, pp, pl, seeds, n, kn, NULL);
+    gpu.tune = keep;
+    int drc = rollout_generate(ed, rc, pp, pl, seeds, n, df, NULL);
+    test_check(krc == 0 && drc == 0, "%s: rollouts with and without: %s", what, cispo_last_error());
+    int same = 0, bits = 0;
+    long common = 0;
+    double maxd = 0;
+    for (int i = 0; i < n && krc == 0 && drc == 0; i++) {
+        int j = 0;
+        for (; j < kn[i].n_tokens && j < df[i].n_tokens && kn[i].tokens[j] == df[i].tokens[j]; j++)
+            maxd = fmax(maxd, fabs((double)kn[i].logp[j] - df[i].logp[j]));
+        common += j;
+        same += j == kn[i].n_tokens && j == df[i].n_tokens;
+        bits += j == kn[i].n_tokens && j == df[i].n_tokens &&
+                !memcmp(kn[i].logp, df[i].logp, sizeof(float) * (size_t)kn[i].n_tokens);
+    }
+    for (int i = 0; i < n && krc == 0; i++) rollout_sample_free(&kn[i]);
+    for (int i = 0; i < n && drc == 0; i++) rollout_sample_free(&df[i]);
+    printf("%s: %d of %d sequences equal to the defaults' (%d bit for bit), %ld tokens in common, max |dlogp| %.3g "
+           "there\n", what, same, n, bits, common, maxd);
+    if (exact) {
+        test_check(bits == n, "%s: the same tokens and log-probs bit for bit (%d of %d sequences)", what, bits, n);
+    } else {
+        TEST_LE(maxd, bound, "%s: log-probs against the defaults': max |dlogp| %.3g over %ld tokens", what, maxd, common);
+        test_check(common > 0, "%s: the rollouts share tokens (%ld)", what, common);
+    }
+    infer_free(ek), infer_free(ed);
 }
 
 // top1 - top2 of logits [V]
@@ -404,30 +451,12 @@ int main(void) {
         // 6. the fused lightning decode step (backend_tuning_t.decode_fused: one q|k|v|gate product,
         // lightning_decode_qkv) against the separate products: cuBLAS may sum the wider product in another
         // order, so the runs may part at a near-tie; up to there the log-probs agree within part 2's bound
-        rollout_sample_t fu[NP], un[NP];
-        infer_t *ef = infer_create(m, 8, 260), *eu = infer_create(m, 8, 260);
-        gpu.tune.decode_fused = 1;
-        int frc = rollout_generate(ef, &rc, pp, pl, seeds, NP, fu, NULL);
-        gpu.tune.decode_fused = 0;
-        test_check(frc == 0 && rollout_generate(eu, &rc, pp, pl, seeds, NP, un, NULL) == 0,
-                   "fused and unfused rollouts: %s", cispo_last_error());
-        int fsame = 0;
-        long fcommon = 0;
-        double fmaxd = 0;
-        for (int i = 0; i < NP && frc == 0; i++) {
-            int j = 0;
-            for (; j < fu[i].n_tokens && j < un[i].n_tokens && fu[i].tokens[j] == un[i].tokens[j]; j++)
-                fmaxd = fmax(fmaxd, fabs((double)fu[i].logp[j] - un[i].logp[j]));
-            fcommon += j;
-            fsame += j == fu[i].n_tokens && j == un[i].n_tokens;
-            rollout_sample_free(&fu[i]), rollout_sample_free(&un[i]);
-        }
-        printf("fused lightning decode: %d of %d sequences equal to the unfused, %ld tokens in common, max |dlogp| "
-               "%.3g there\n", fsame, NP, fcommon, fmaxd);
-        TEST_LE(fmaxd, fmax(2 * fwd_max, 0.1), "fused decode's log-probs against the unfused: max |dlogp| %.3g over "
-                "%ld tokens", fmaxd, fcommon);
-        test_check(fcommon > 0, "fused and unfused rollouts share tokens (%ld)", fcommon);
-        infer_free(ef), infer_free(eu);
+        const double bound = fmax(2 * fwd_max, 0.1);
+        knob_rollouts(m, "fused lightning decode", set_fused, 0, bound, &rc, pp, pl, seeds, NP);
+        // 7. the linear layers of a few rows through the wide-k tiles (dense_skinny; other sums than cuBLAS's:
+        // as 6), and the expert products on a persistent grid (gg_skinny_wide 2: the same sums, so the same bits)
+        knob_rollouts(m, "linear layers through the wide-k tiles", set_dense, 0, bound, &rc, pp, pl, seeds, NP);
+        knob_rollouts(m, "expert products on a persistent grid", set_loop, 1, 0, &rc, pp, pl, seeds, NP);
         for (int i = 0; i < NP; i++) free(pb[i]);
         model_free(m);
     }
