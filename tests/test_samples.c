@@ -1,7 +1,9 @@
 // tests/test_samples.c — rollout samples in HDF5: append, reopen and continue, truncate after a step
 // (resume), every column read back through the HDF5 API (through the index's links, as h5py reads
-// them), and crash safety: a writer killed with SIGKILL at random points always leaves an index that
-// opens, lists only complete steps, and continues.
+// them), a step of more rows than one batch (every field checked), buffered rows dropped by a truncate,
+// and crash safety: a writer killed with SIGKILL at random points always leaves an index that opens,
+// lists only complete steps, and continues.
+#include <dirent.h>
 #include <hdf5.h>
 #include <signal.h>
 #include <string.h>
@@ -51,6 +53,117 @@ static long read_back(const char *path) {
     }
     H5Fclose(f);
     return rows;
+}
+
+// Row i of the batch tests: strings and arrays of varied lengths (empty ones included, completions long
+// enough that the writer's copy buffer grows within a batch), the reason NULL for some.
+enum { BIG_ROWS = 600, BIG_STEP = 5 };
+static char big_prompt[BIG_ROWS][64], big_comp[BIG_ROWS][3100], big_ext[BIG_ROWS][16], big_reason[BIG_ROWS][16];
+
+static void big_strings(int i) {
+    int np = i % 7 ? (i * 13) % 50 : 0, nc = i % 11 ? (i * 37) % 3000 : 0;
+    for (int j = 0; j < np; j++) big_prompt[i][j] = (char)('a' + (i + j) % 26);
+    big_prompt[i][np] = 0;
+    for (int j = 0; j < nc; j++) big_comp[i][j] = (char)('A' + (i * 3 + j) % 26);
+    big_comp[i][nc] = 0;
+    if (nc > 20) memcpy(big_comp[i] + nc - 10, "ünïcode", sizeof "ünïcode");  // 9 bytes + NUL
+    snprintf(big_ext[i], sizeof big_ext[i], i % 5 ? "%d" : "", i);
+    snprintf(big_reason[i], sizeof big_reason[i], "r%d", i);
+}
+static int big_n_prompt(int i) { return i % 9; }
+static int big_n_tokens(int i) { return (i * 7) % 23; }
+static int32_t big_ptok(int i, int j) { return i * 100 + j; }
+static int32_t big_tok(int i, int j) { return i * 1000 + j; }
+static float big_logp(int i, int j) { return -(float)(i + j) / 64; }
+
+static int add_big(samples_writer_t *w, int step, int i) {
+    int32_t pt[16], tk[32];
+    float lp[32];
+    for (int j = 0; j < big_n_prompt(i); j++) pt[j] = big_ptok(i, j);
+    for (int j = 0; j < big_n_tokens(i); j++) tk[j] = big_tok(i, j), lp[j] = big_logp(i, j);
+    big_strings(i);
+    sample_record_t r = {.step = step, .prompt = big_prompt[i], .completion = big_comp[i], .prompt_tokens = pt,
+                         .n_prompt = big_n_prompt(i), .tokens = tk, .logp = lp, .n_tokens = big_n_tokens(i),
+                         .reward = 0.25f * (float)i, .correct = i % 2, .stop = i % 4, .failed = i % 10 == 3,
+                         .extracted = big_ext[i], .reason = i % 3 == 1 ? NULL : big_reason[i]};
+    int rc = samples_append(w, &r);
+    memset(pt, 0x55, sizeof pt), memset(tk, 0x55, sizeof tk), memset(lp, 0x55, sizeof lp);  // the writer copied them
+    memset(big_comp[i], 'x', strlen(big_comp[i]));
+    return rc;
+}
+
+// Reads dataset name of f (n rows of memory type t) into buf; 0 or -1.
+static int read_col(hid_t f, const char *name, hid_t t, long n, void *buf) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    hid_t sp = H5Dget_space(d);
+    int ok = H5Sget_simple_extent_npoints(sp) == n && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
+    H5Sclose(sp);
+    H5Dclose(d);
+    return ok ? 0 : -1;
+}
+
+// Every field of step BIG_STEP's rows read back through the index at path and checked: mismatches, or -1.
+static int check_big(const char *path, int rows) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return -1;
+    char name[64];
+    int32_t *step = malloc(sizeof(int32_t) * (size_t)rows);
+    float *reward = malloc(sizeof(float) * (size_t)rows);
+    int8_t *flag[3];
+    char **str[4];
+    hvl_t *vl[3];
+    for (int k = 0; k < 3; k++) flag[k] = malloc((size_t)rows), vl[k] = malloc(sizeof(hvl_t) * (size_t)rows);
+    for (int k = 0; k < 4; k++) str[k] = malloc(sizeof(char *) * (size_t)rows);
+    hid_t st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    H5Tset_cset(st, H5T_CSET_UTF8);
+    hid_t vi = H5Tvlen_create(H5T_NATIVE_INT32), vf = H5Tvlen_create(H5T_NATIVE_FLOAT);
+    const char *flags[3] = {"correct", "stop", "failed"}, *strs[4] = {"prompt", "completion", "extracted", "reason"},
+               *vls[3] = {"prompt_tokens", "tokens", "logp"};
+    int bad = 0;
+#define COL(field) (snprintf(name, sizeof name, "step-%06d/%s", BIG_STEP, field), name)
+    bad += read_col(f, COL("step"), H5T_NATIVE_INT32, rows, step) < 0;
+    bad += read_col(f, COL("reward"), H5T_NATIVE_FLOAT, rows, reward) < 0;
+    for (int k = 0; k < 3; k++) bad += read_col(f, COL(flags[k]), H5T_NATIVE_INT8, rows, flag[k]) < 0;
+    for (int k = 0; k < 4; k++) bad += read_col(f, COL(strs[k]), st, rows, str[k]) < 0;
+    for (int k = 0; k < 3; k++) bad += read_col(f, COL(vls[k]), k == 2 ? vf : vi, rows, vl[k]) < 0;
+#undef COL
+    for (int i = 0; i < rows && !bad; i++) {
+        big_strings(i);
+        int row_bad = step[i] != BIG_STEP || reward[i] != 0.25f * (float)i || flag[0][i] != i % 2 ||
+                      flag[1][i] != i % 4 || flag[2][i] != (i % 10 == 3) || strcmp(str[0][i], big_prompt[i]) ||
+                      strcmp(str[1][i], big_comp[i]) || strcmp(str[2][i], big_ext[i]) ||
+                      strcmp(str[3][i], i % 3 == 1 ? "" : big_reason[i]) ||
+                      vl[0][i].len != (size_t)big_n_prompt(i) || vl[1][i].len != (size_t)big_n_tokens(i) ||
+                      vl[2][i].len != (size_t)big_n_tokens(i);
+        for (int j = 0; j < big_n_prompt(i) && !row_bad; j++) row_bad = ((int32_t *)vl[0][i].p)[j] != big_ptok(i, j);
+        for (int j = 0; j < big_n_tokens(i) && !row_bad; j++)
+            row_bad = ((int32_t *)vl[1][i].p)[j] != big_tok(i, j) || ((float *)vl[2][i].p)[j] != big_logp(i, j);
+        if (row_bad && bad++ < 3) printf("row %d of step %d differs\n", i, BIG_STEP);
+    }
+    hsize_t n = (hsize_t)rows;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    for (int k = 0; k < 4; k++) H5Dvlen_reclaim(st, sp, H5P_DEFAULT, str[k]), free(str[k]);
+    for (int k = 0; k < 3; k++) H5Dvlen_reclaim(k == 2 ? vf : vi, sp, H5P_DEFAULT, vl[k]), free(vl[k]), free(flag[k]);
+    H5Sclose(sp);
+    H5Tclose(st), H5Tclose(vi), H5Tclose(vf);
+    free(step), free(reward);
+    H5Fclose(f);
+    return bad;
+}
+
+// The .tmp files left in dir (a discarded step leaves none).
+static int count_tmp(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = d ? 0 : -1;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        n += len > 4 && !strcmp(e->d_name + len - 4, ".tmp");
+    }
+    if (d) closedir(d);
+    return n;
 }
 
 int main(void) {
@@ -120,6 +233,45 @@ int main(void) {
     char stale[160];
     snprintf(stale, sizeof stale, "%s/samples/step-000003.h5", dir);
     test_check(access(stale, F_OK) != 0, "truncated steps' files removed");
+
+    // ---- batches: more rows than one batch in a step, every field read back ----
+    char big[160], bigdir[160];
+    snprintf(big, sizeof big, "%s/big.h5", dir);
+    snprintf(bigdir, sizeof bigdir, "%s/big", dir);
+    w = samples_open(big, 0);
+    int append_bad = 0;
+    for (int i = 0; w && i < BIG_ROWS; i++) {
+        append_bad += add_big(w, BIG_STEP, i) != 0;
+        if (i == 299) test_check(samples_count(w) == 300, "count includes buffered rows (%ld)", samples_count(w));
+    }
+    test_check(w && append_bad == 0, "%d rows in one step: %s", BIG_ROWS, append_bad ? cispo_last_error() : "ok");
+    test_check(w && !strcmp(samples_last_failure(w), "r3"), "first failed reason (%s)", w ? samples_last_failure(w) : "");
+    test_check(w && samples_commit(w) == 0 && samples_count(w) == BIG_ROWS, "commit of a step of several batches");
+    for (int i = 0; w && i < 3; i++) add(w, BIG_STEP + 1, i);
+    test_check(w && samples_count(w) == BIG_ROWS + 3 && samples_close(w) == 0, "close flushes the last batch");
+    test_check(read_back(big) == BIG_ROWS + 3, "index rows %ld", read_back(big));
+    test_check(check_big(big, BIG_ROWS) == 0, "every field of %d rows read back", BIG_ROWS);
+
+    // ---- buffered rows of a step dropped by samples_truncate_after ----
+    w = samples_open(big, 0);
+    for (int i = 0; w && i < 10; i++) add(w, 0, i);
+    test_check(w && samples_commit(w) == 0 && samples_count(w) == 10, "step 0 committed");
+    for (int i = 0; w && i < 300; i++) add_big(w, 1, i);  // one batch written, 44 rows buffered
+    test_check(w && samples_count(w) == 310 && samples_truncate_after(w, 0) == 0 && samples_count(w) == 10,
+               "truncate drops a step written in part and buffered (%ld)", w ? samples_count(w) : -1L);
+    for (int i = 0; w && i < 5; i++) add_big(w, 1, i);  // buffered only
+    test_check(w && samples_truncate_after(w, 0) == 0 && samples_count(w) == 10, "truncate drops buffered rows");
+    test_check(count_tmp(bigdir) == 0, "the dropped step's file removed (%d .tmp)", count_tmp(bigdir));
+    for (int i = 0; w && i < 2; i++) add(w, 1, 20 + i);
+    test_check(w && samples_close(w) == 0 && read_back(big) == 12, "rewritten step holds only its new rows (%ld)",
+               read_back(big));
+    hid_t bf = H5Fopen(big, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int64_t bigrows[2] = {0, 0};
+    int32_t s1[2] = {0, 0};
+    test_check(read_col(bf, "rows", H5T_NATIVE_INT64, 2, bigrows) == 0 && bigrows[0] == 10 && bigrows[1] == 2 &&
+                   read_col(bf, "step-000001/step", H5T_NATIVE_INT32, 2, s1) == 0 && s1[0] == 1 && s1[1] == 1,
+               "index rows %ld, %ld", (long)bigrows[0], (long)bigrows[1]);
+    H5Fclose(bf);
 
     // ---- crash safety: SIGKILL at random moments of a writer appending 40 steps of 50 rows ----
     uint64_t seed = (uint64_t)time(NULL);

@@ -24,6 +24,12 @@ enum { F_STEP, F_REWARD, F_CORRECT, F_STOP, F_FAILED, F_PROMPT, F_COMPLETION, F_
 static const char *const field_names[F_COUNT] = {"step",   "reward",    "correct",   "stop",   "failed",
                                                  "prompt", "completion", "extracted", "reason", "prompt_tokens",
                                                  "tokens", "logp"};
+enum { N_VAR = F_COUNT - F_PROMPT };  // the strings and arrays, copied per row
+
+// Rows are written a batch at a time: one H5Dset_extent and one H5Dwrite per field for the batch. A row at
+// a time cost 12 of each per sample, and HDF5 clears a chunk-sized block on every variable-length write.
+#define BATCH_ROWS 256                  // = the chunk, so full batches fill whole chunks
+#define BATCH_BYTES ((size_t)64 << 20)  // of copied strings and arrays: memory stays bounded for long rollouts
 
 struct samples_writer {
     char path[1024];     // the index, run_dir/samples.h5
@@ -38,8 +44,18 @@ struct samples_writer {
     hid_t dset[F_COUNT];
     hid_t type[F_COUNT];
     int seg_step;
-    long seg_n;
+    long seg_n;         // rows written to its file
     char failure[256];  // the first failed verdict's reason in the latest step
+    // rows appended after those, buffered: written as one batch (flush_rows), their strings and arrays
+    // copied into b_data (the caller's pointers die with the call) at the offsets b_off
+    int b_n;
+    int32_t b_step[BATCH_ROWS];
+    float b_reward[BATCH_ROWS];
+    int8_t b_flag[3][BATCH_ROWS];     // F_CORRECT, F_STOP, F_FAILED
+    size_t b_off[N_VAR][BATCH_ROWS];  // [f - F_PROMPT]: F_PROMPT .. F_LOGP
+    size_t b_len[N_VAR][BATCH_ROWS];  // elements of the arrays (F_PTOK .. F_LOGP)
+    char *b_data;
+    size_t b_used, b_cap;
 };
 
 static hid_t field_type(int f) {
@@ -121,6 +137,7 @@ static void close_segment(samples_writer_t *w) {
     }
     if (w->seg >= 0) H5Fclose(w->seg);
     w->seg = -1;
+    w->b_n = 0, w->b_used = 0;  // buffered rows belong to the closed step
 }
 
 static int open_segment(samples_writer_t *w, int step) {
@@ -156,8 +173,59 @@ static void discard_segment(samples_writer_t *w) {
     unlink(tmp);
 }
 
+// Writes the buffered rows after the step file's seg_n rows. On failure the step is dropped: its file's
+// datasets may now differ in length, and it was never renamed, so nothing refers to it.
+static int flush_rows(samples_writer_t *w) {
+    if (w->b_n == 0) return 0;
+    hsize_t start = (hsize_t)w->seg_n, count = (hsize_t)w->b_n, newdim = start + count;
+    const char *str[BATCH_ROWS];
+    hvl_t vl[BATCH_ROWS];
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    int ok = ms >= 0;
+    for (int f = 0; f < F_COUNT && ok; f++) {
+        const void *buf;
+        int v = f - F_PROMPT;
+        switch (f) {
+        case F_STEP: buf = w->b_step; break;
+        case F_REWARD: buf = w->b_reward; break;
+        case F_CORRECT:
+        case F_STOP:
+        case F_FAILED: buf = w->b_flag[f - F_CORRECT]; break;
+        case F_PTOK:
+        case F_TOK:
+        case F_LOGP:  // pointers made now: b_data may have moved since the row was copied
+            for (int i = 0; i < w->b_n; i++)
+                vl[i] = (hvl_t){w->b_len[v][i], w->b_len[v][i] ? w->b_data + w->b_off[v][i] : NULL};
+            buf = vl;
+            break;
+        default:
+            for (int i = 0; i < w->b_n; i++) str[i] = w->b_data + w->b_off[v][i];
+            buf = str;
+        }
+        hid_t fs = -1;
+        ok = H5Dset_extent(w->dset[f], &newdim) >= 0 && (fs = H5Dget_space(w->dset[f])) >= 0 &&
+             H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0 &&
+             H5Dwrite(w->dset[f], w->type[f], ms, fs, H5P_DEFAULT, buf) >= 0;
+        if (fs >= 0) H5Sclose(fs);
+    }
+    if (ms >= 0) H5Sclose(ms);
+    if (!ok) {
+        char tmp[1100];
+        step_file(w, w->seg_step, ".tmp", tmp, sizeof tmp);
+        cispo_fail("%s: cannot write samples %ld to %ld of step %d (disk full?)", tmp, w->seg_n,
+                   w->seg_n + w->b_n - 1, w->seg_step);
+        discard_segment(w);
+        return -1;
+    }
+    w->seg_n += w->b_n;
+    w->b_n = 0, w->b_used = 0;
+    if (w->b_cap > 2 * BATCH_BYTES) free(w->b_data), w->b_data = NULL, w->b_cap = 0;  // after a huge row
+    return 0;
+}
+
 int samples_commit(samples_writer_t *w) {
     if (!w || w->seg < 0) return 0;
+    if (flush_rows(w)) return -1;
     int step = w->seg_step;
     long n = w->seg_n;
     int ok = H5Fflush(w->seg, H5F_SCOPE_LOCAL) >= 0;
@@ -187,6 +255,7 @@ int samples_commit(samples_writer_t *w) {
 
 static void writer_free(samples_writer_t *w) {
     close_segment(w);
+    free(w->b_data);
     free(w->steps);
     free(w->rows);
     free(w);
@@ -272,37 +341,43 @@ samples_writer_t *samples_open(const char *path, int append) {
     return w;
 }
 
-// Writes one element at row w->seg_n of field f.
-static int put(samples_writer_t *w, int f, const void *value) {
-    hsize_t newdim = (hsize_t)w->seg_n + 1, start = (hsize_t)w->seg_n, one = 1;
-    if (H5Dset_extent(w->dset[f], &newdim) < 0) return -1;
-    hid_t fs = H5Dget_space(w->dset[f]);
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &one, NULL);
-    hid_t ms = H5Screate_simple(1, &one, NULL);
-    herr_t rc = H5Dwrite(w->dset[f], w->type[f], ms, fs, H5P_DEFAULT, value);
-    H5Sclose(ms);
-    H5Sclose(fs);
-    return rc < 0 ? -1 : 0;
+// Copies n bytes into the batch's data at an offset aligned to align (a power of 2); returns the offset.
+static size_t stash(samples_writer_t *w, const void *p, size_t n, size_t align) {
+    size_t off = (w->b_used + align - 1) & ~(align - 1);
+    if (off + n > w->b_cap) {
+        size_t cap = w->b_cap ? w->b_cap : (size_t)1 << 16;
+        while (cap < off + n) cap *= 2;
+        w->b_data = cispo_realloc(w->b_data, cap);
+        w->b_cap = cap;
+    }
+    if (n) memcpy(w->b_data + off, p, n);
+    w->b_used = off + n;
+    return off;
 }
 
 int samples_append(samples_writer_t *w, const sample_record_t *r) {
     if (w->seg >= 0 && w->seg_step != r->step && samples_commit(w)) return -1;
     if (w->seg < 0 && open_segment(w, r->step)) return -1;
-    int32_t step = r->step;
-    float reward = r->reward;
-    int8_t correct = (int8_t)r->correct, stop = (int8_t)r->stop, failed = (int8_t)r->failed;
+    int i = w->b_n;
+    w->b_step[i] = r->step;
+    w->b_reward[i] = r->reward;
+    w->b_flag[0][i] = (int8_t)r->correct;
+    w->b_flag[1][i] = (int8_t)r->stop;
+    w->b_flag[2][i] = (int8_t)r->failed;
     const char *strs[4] = {r->prompt ? r->prompt : "", r->completion ? r->completion : "",
                            r->extracted ? r->extracted : "", r->reason ? r->reason : ""};
-    hvl_t ptok = {(size_t)r->n_prompt, (void *)r->prompt_tokens}, tok = {(size_t)r->n_tokens, (void *)r->tokens},
-          lp = {(size_t)r->n_tokens, (void *)r->logp};
-    int rc = put(w, F_STEP, &step) | put(w, F_REWARD, &reward) | put(w, F_CORRECT, &correct) | put(w, F_STOP, &stop) |
-             put(w, F_FAILED, &failed) | put(w, F_PROMPT, &strs[0]) | put(w, F_COMPLETION, &strs[1]) |
-             put(w, F_EXTRACTED, &strs[2]) | put(w, F_REASON, &strs[3]) | put(w, F_PTOK, &ptok) |
-             put(w, F_TOK, &tok) | put(w, F_LOGP, &lp);
-    if (rc) return cispo_fail("%s: cannot append sample %ld of step %d (disk full?)", w->dir, w->seg_n, r->step);
-    w->seg_n++;
+    for (int k = 0; k < 4; k++) w->b_off[k][i] = stash(w, strs[k], strlen(strs[k]) + 1, 1);  // F_PROMPT .. F_REASON
+    size_t np = r->n_prompt > 0 ? (size_t)r->n_prompt : 0, nt = r->n_tokens > 0 ? (size_t)r->n_tokens : 0;
+    const void *arr[3] = {r->prompt_tokens, r->tokens, r->logp};
+    size_t len[3] = {np, nt, nt}, elem[3] = {sizeof(int32_t), sizeof(int32_t), sizeof(float)};
+    for (int k = 0; k < 3; k++) {
+        int v = F_PTOK - F_PROMPT + k;
+        w->b_len[v][i] = len[k];
+        w->b_off[v][i] = stash(w, arr[k], len[k] * elem[k], elem[k]);
+    }
+    w->b_n++;
     if (r->failed && !w->failure[0]) snprintf(w->failure, sizeof w->failure, "%s", r->reason ? r->reason : "");
-    return 0;
+    return w->b_n == BATCH_ROWS || w->b_used >= BATCH_BYTES ? flush_rows(w) : 0;
 }
 
 int samples_truncate_after(samples_writer_t *w, int last_step) {
@@ -322,7 +397,7 @@ int samples_truncate_after(samples_writer_t *w, int last_step) {
 }
 
 long samples_count(const samples_writer_t *w) {
-    long n = w->seg >= 0 ? w->seg_n : 0;
+    long n = w->seg >= 0 ? w->seg_n + w->b_n : 0;  // buffered rows included
     for (int i = 0; i < w->n_steps; i++) n += w->rows[i];
     return n;
 }
