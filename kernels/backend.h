@@ -44,8 +44,9 @@ typedef struct {
                               // weights); 0 (the default until it has been timed on a card): cuBLAS always
     int decode_fused;         // 1: a lightning layer's decode step takes q|k|v and the gate from one product (their
                               // weights are adjacent) and q, k, v straight from it (lightning_decode_qkv, the gate
-                              // read in place): two launches fewer a layer, the same sums; 0 (the default until
-                              // it has been timed on a card): qkv_split and separate products
+                              // read in place), and an MoE layer's the gated activation from both expert products
+                              // in one (grouped_matmul_glu): three launches fewer a layer, the same sums; 0 (the
+                              // default until it has been timed on a card): qkv_split, separate products, glu_forward
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;

@@ -176,6 +176,14 @@ void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda,
     grouped_matmul_pair_cpu(F(c), ldc, CF(a), lda, CF(w), CF(v), offsets, G, n, k);
 }
 
+void grouped_matmul_glu(backend_t *b, void *out, const void *a, int lda, const void *w, const void *v,
+                        const int32_t *offsets, int G, int rows, int n, int k, int act) {
+    ON_CUDA(grouped_matmul_glu, grouped_matmul_glu_cuda(out, a, lda, w, v, offsets, G, rows, n, k, act, DT(b),
+                                                        b->tune.gg_skinny_wide, ST(b)));
+    if (!CPU(b)) unsupported(b, OP_grouped_matmul_glu);
+    grouped_matmul_glu_cpu(F(out), CF(a), lda, CF(w), CF(v), offsets, G, rows, n, k, act);
+}
+
 void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, const void *a, int lda,
                           const int32_t *offsets, int G, int rows, int n, int k, int acc) {
     ON_CUDA_WS(grouped_matmul_wgrad, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),

@@ -3,7 +3,8 @@
 // implementation: op_cpu (kernels/cpu/, the fp32 reference and specification) or op_cuda
 // (kernels/cuda/). model/, rl/ and trainer/ call only these.
 // defines: act_kind, op_id_t, op_seqs_t, op_ws_shape_t, op_name, backend_supports, ops_workspace_bytes, OP_WRITE, OP_ACCUMULATE,
-//          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_pair, grouped_matmul_wgrad, embedding_forward,
+//          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_pair, grouped_matmul_glu, grouped_matmul_wgrad,
+//          embedding_forward,
 //          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, rmsnorm_gate_forward,
 //          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
@@ -62,7 +63,8 @@ enum act_kind {
 
 // Every op, for backend_supports and the op tests.
 #define CISPO_OPS(X)                                                                                   \
-    X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_pair) X(grouped_matmul_wgrad)          \
+    X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_pair) X(grouped_matmul_glu)            \
+    X(grouped_matmul_wgrad)                                                                            \
     X(embedding_forward) X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward)                  \
     X(residual_rmsnorm) X(rmsnorm_gate_forward)                                                        \
     X(residual_mix)                                                                                    \
@@ -118,6 +120,11 @@ void grouped_matmul(backend_t *b, void *c, int ldc, const void *a, int lda, cons
 // V_g = v + g*n*k both [n, k]; ldc >= 2n. The same values as grouped_matmul on each half (beta 0).
 void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda, const void *w, const void *v,
                          const int32_t *offsets, int G, int rows, int n, int k);
+// out [rows, n] = act(h1) * h3 with [h1 | h3] what grouped_matmul_pair gives (rounded to the activation dtype as
+// it stores them): the pair and glu_forward in one, no [h1 | h3] rows in memory (decode; backend_tuning_t
+// decode_fused). On CUDA A, W and V need 16-byte aligned rows (lda and k multiples of 8).
+void grouped_matmul_glu(backend_t *b, void *out, const void *a, int lda, const void *w, const void *v,
+                        const int32_t *offsets, int G, int rows, int n, int k, int act);
 // dW_g [n, k] += dC_g^T A_g for every group (dW in b->grad_dtype): the weight gradient of the above
 // (trans_w = 1). acc = OP_WRITE: dW_g = ... for every group instead (zeros for a group without rows).
 void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, const void *a, int lda,

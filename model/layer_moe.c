@@ -50,8 +50,15 @@ void model_moe_forward(model_t *m, int l, model_scratch_t *s) {
         moe_ep_layer_forward(m, l, ACT(m, a->xe), off_host, S, ACT(m, a->ye));
         free(off_host);
     } else {
-        grouped_matmul_pair(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), WP(m, p->w3), off, E, S, F, C);
-        glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
+        if (b->tune.decode_fused > 0 && m->cache && m->cache->mode == MODEL_CACHE_DECODE) {
+            // backend_tuning_t.decode_fused: the gated activation from both products in one (a decode step
+            // reads no [h1 | h3] rows)
+            grouped_matmul_glu(b, ACT(m, a->act), ACT(m, a->xe), C, WP(m, p->w1), WP(m, p->w3), off, E, S, F, C,
+                               c->hidden_act);
+        } else {
+            grouped_matmul_pair(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), WP(m, p->w3), off, E, S, F, C);
+            glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);
+        }
         grouped_matmul(b, ACT(m, a->ye), C, ACT(m, a->act), F, WP(m, p->w2), 1, off, E, S, C, F, 0.0f);
     }
 }

@@ -402,6 +402,32 @@ static void b_grouped_matmul_pair(opcase_t *c) {
     set_ws_groups(c, G, rows, 2 * n, k);
 }
 
+// p: G rows n k lda_pad act even.  tensors: out a w v offsets
+static void r_grouped_matmul_glu(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    int n = c->p[2], k = c->p[3];
+    grouped_matmul_glu(b, p[0], p[1], k + c->p[4], p[2], p[3], PI(4), c->p[0], c->p[1], n, k, c->p[5]);
+}
+static void d_grouped_matmul_glu(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    int n = c->p[2], k = c->p[3];
+    grouped_matmul_glu_cpu(PF(0), PF(1), k + c->p[4], PF(2), PF(3), PI(4), c->p[0], c->p[1], n, k, c->p[5]);
+}
+static void b_grouped_matmul_glu(opcase_t *c) {
+    int G = c->p[0], rows = c->p[1], n = c->p[2], k = c->p[3], lda = k + c->p[4];
+    t_act(c, "out", TR_OUT, (size_t)rows * n, -1, 1);
+    t_act(c, "a", TR_IN, (size_t)rows * lda, -1, 1);
+    t_act(c, "w", TR_IN, (size_t)G * n * k, -1, 1);
+    t_act(c, "v", TR_IN, (size_t)G * n * k, -1, 1);
+    int32_t *off = HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1));
+    if (c->p[6]) offsets_even(off, G, rows);
+    else offsets_fill(off, G, rows);
+    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d %s%s", G, rows, n, k, lda, act_names[c->p[5]],
+             c->p[6] ? " even" : "");
+    c->run = r_grouped_matmul_glu, c->direct = d_grouped_matmul_glu, c->flops = 4.0 * rows * n * k;
+    set_ws_groups(c, G, rows, 2 * n, k);
+}
+
 // p: G rows n k lda_pad lddc_pad write even.  tensors: dw dc a offsets W(host)
 static void r_grouped_matmul_wgrad(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
@@ -1723,6 +1749,14 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul, b_grouped_matmul, {16, 40, 256, 200, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_NARROW},
     {OP_grouped_matmul, b_grouped_matmul, {6, 100, 40, 72, 1, 8, 8}, {1}, {0}, 0, CASE_SKINNY_NARROW},
     {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1000, 520, 1, 0, 0}, {0}, {0}, 0, CASE_SKINNY_NARROW},
+    // both products and the gated activation in one (decode_fused's MoE step): n past a 32-feature tile, a k tail,
+    // padded rows, empty groups, the activations of MiniMax (silu) and others; then on the persistent grid
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {32, 128, 256, 136, 0, ACT_SILU}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {4, 37, 40, 24, 8, ACT_SILU}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {1, 5, 32, 8, 0, ACT_GELU}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {6, 100, 72, 40, 0, ACT_RELU}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {32, 128, 1000, 520, 0, ACT_SILU}, {0}, {0}, 0, CASE_SKINNY_LOOP},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {4, 37, 40, 24, 8, ACT_GELU}, {0}, {0}, 0, CASE_SKINNY_LOOP},
     // the same through the wide-k tiles on a persistent grid (gs_forward_loop: tiles of k 24 are one stage each,
     // so its loads run several tiles ahead), and the decode shape
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 136, 0, 0}, {0}, {0}, 0, CASE_SKINNY_LOOP},
@@ -1978,6 +2012,10 @@ static const entry_t fixed_table[] = {
      CASE_PERF_ONLY | BIG | CASE_SKINNY_LOOP},
     {OP_grouped_matmul, b_grouped_matmul, {32, 128, 1024, 1024, 1, 0, 0, 1}, {0}, {0}, 0,
      CASE_PERF_ONLY | BIG | CASE_SKINNY_LOOP},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {32, 128, 1024, 1024, 0, ACT_SILU, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {32, 512, 1024, 1024, 0, ACT_SILU, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG},
     // bench-1b's decode projections at batch 64 (q|k|v|gate 4096 columns, out 1024, the router 32) and 256:
     // cuBLAS, the wide-k tiles, the same on a persistent grid
     {OP_matmul, b_matmul, {64, 4096, 1024, 0, 1}, {1, 0}, {0}, 0, CASE_PERF_ONLY | BIG},

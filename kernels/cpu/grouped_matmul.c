@@ -1,6 +1,7 @@
 // kernels/cpu/grouped_matmul.c — GEMMs over row groups (the experts of an MoE layer) and the weight
 // gradient of a linear layer, fp32 reference (kernels/ops.h states the contract).
-// defines: grouped_matmul_cpu, grouped_matmul_pair_cpu, grouped_matmul_wgrad_cpu, matmul_wgrad_cpu
+// defines: grouped_matmul_cpu, grouped_matmul_pair_cpu, grouped_matmul_glu_cpu, grouped_matmul_wgrad_cpu,
+//          matmul_wgrad_cpu
 #include <cblas.h>
 #include <string.h>
 
@@ -21,6 +22,17 @@ void grouped_matmul_pair_cpu(float *c, int ldc, const float *a, int lda, const f
                              const int32_t *offsets, int G, int n, int k) {
     grouped_matmul_cpu(c, ldc, a, lda, w, 1, offsets, G, n, k, 0.0f);
     grouped_matmul_cpu(c + n, ldc, a, lda, v, 1, offsets, G, n, k, 0.0f);
+}
+
+// The pair's [h1 | h3] rows in scratch, then the gated activation: the two ops it stands for, in their order.
+void grouped_matmul_glu_cpu(float *out, const float *a, int lda, const float *w, const float *v, const int32_t *offsets,
+                            int G, int rows, int n, int k, int act) {
+    if (rows <= 0 || n <= 0) return;
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *h13 = cpu_scratch_take((size_t)rows * 2 * n * sizeof(float));
+    grouped_matmul_pair_cpu(h13, 2 * n, a, lda, w, v, offsets, G, n, k);
+    glu_forward_cpu(act, out, h13, rows, n);
+    cpu_scratch_end(mark);
 }
 
 void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,

@@ -168,6 +168,8 @@ void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float 
                         const int32_t *offsets, int G, int n, int k, float beta);
 void grouped_matmul_pair_cpu(float *c, int ldc, const float *a, int lda, const float *w, const float *v,
                              const int32_t *offsets, int G, int n, int k);
+void grouped_matmul_glu_cpu(float *out, const float *a, int lda, const float *w, const float *v, const int32_t *offsets,
+                            int G, int rows, int n, int k, int act);
 // acc = 0 (OP_WRITE): dw is written (zeros where no rows), else added to
 void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,
                               int G, int n, int k, int acc);

@@ -2,7 +2,7 @@
 // experts of an MoE layer (own bf16 tensor-core kernels: wgmma at training sizes on sm_90a,
 // kernels/cuda/gemm_wgmma.cuh; mma.sync otherwise, kernels/cuda/gemm_grouped.cuh).
 // defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_workspace_bytes_cuda, grouped_matmul_cuda,
-//          grouped_matmul_pair_cuda, grouped_matmul_wgrad_cuda, wgmma_ready_cuda
+//          grouped_matmul_pair_cuda, grouped_matmul_glu_cuda, grouped_matmul_wgrad_cuda, wgmma_ready_cuda
 //
 // The op API is row-major; cuBLAS is column-major. A row-major [M,N] matrix is the column-major
 // [N,M] one, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T with the operands swapped.
@@ -308,26 +308,29 @@ static int wide_shape(int *bk) {
 }
 
 // gs_forward (gemm_skinny.cuh) over every (group, row tile, column tile), offsets NULL: one group of `rows` rows;
-// loop: gs_forward_loop on a persistent grid (the CTAs an SM holds at this shape, times the SMs).
-static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
-                     const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int pair,
-                     int loop, cudaStream_t st) {
-    const char *op = offsets ? "grouped_matmul_cuda" : "matmul_cuda";
-    long tiles = grouped_tiles(rows, offsets ? G : 0, n, GS_BM, GS_BN, v != NULL);
+// loop: gs_forward_loop on a persistent grid (the CTAs an SM holds at this shape, times the SMs); glu: their
+// grouped_matmul_glu form (activation act).
+template <bool GLU>
+static int gs_launch_t(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
+                       const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta,
+                       int pair, int loop, int act, const char *op, cudaStream_t st) {
+    long tiles = grouped_tiles(rows, offsets ? G : 0, n, GS_BM, GLU ? GS_BN / 2 : GS_BN, !GLU && v);
     if (tiles < 0) return -1;
     int bk;
     const int s = wide_shape(&bk);
     typedef void (*gs_kern_t)(__nv_bfloat16 *, int, const __nv_bfloat16 *, int, const __nv_bfloat16 *,
-                              const __nv_bfloat16 *, const int32_t *, int, int, int, int, float, int);
+                              const __nv_bfloat16 *, const int32_t *, int, int, int, int, float, int, int);
     gs_kern_t kern;
     if (loop)
-        kern = bk == 256 ? (s == 3 ? gs_forward_loop<3, 256> : gs_forward_loop<2, 256>)
-                         : (s == 2   ? gs_forward_loop<2, GS_BK>
-                            : s == 3 ? gs_forward_loop<3, GS_BK>
-                                     : gs_forward_loop<GS_STAGES, GS_BK>);
+        kern = bk == 256 ? (s == 3 ? gs_forward_loop<3, 256, GLU> : gs_forward_loop<2, 256, GLU>)
+                         : (s == 2   ? gs_forward_loop<2, GS_BK, GLU>
+                            : s == 3 ? gs_forward_loop<3, GS_BK, GLU>
+                                     : gs_forward_loop<GS_STAGES, GS_BK, GLU>);
     else
-        kern = bk == 256 ? (s == 3 ? gs_forward<3, 256> : gs_forward<2, 256>)
-                         : (s == 2 ? gs_forward<2, GS_BK> : s == 3 ? gs_forward<3, GS_BK> : gs_forward<GS_STAGES, GS_BK>);
+        kern = bk == 256 ? (s == 3 ? gs_forward<3, 256, GLU> : gs_forward<2, 256, GLU>)
+                         : (s == 2   ? gs_forward<2, GS_BK, GLU>
+                            : s == 3 ? gs_forward<3, GS_BK, GLU>
+                                     : gs_forward<GS_STAGES, GS_BK, GLU>);
     const int smem = GS_SMEM(s, bk);
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return cuda_fail(op, e);
@@ -341,8 +344,15 @@ static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
         if (tiles > grid) tiles = grid;
     }
     PDL_CONFIG(cfg, (unsigned)tiles, GG_THREADS, (size_t)smem, st);
-    e = cudaLaunchKernelEx(&cfg, kern, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair);
+    e = cudaLaunchKernelEx(&cfg, kern, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, act);
     return e == cudaSuccess ? 0 : cuda_fail(op, e);
+}
+
+static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
+                     const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int pair,
+                     int loop, cudaStream_t st) {
+    return gs_launch_t<false>(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, loop, 0,
+                              offsets ? "grouped_matmul_cuda" : "matmul_cuda", st);
 }
 
 // matmul's linear layer C[m, n] = beta C + A W^T (A [m, k], W [n, k], both 16-byte aligned, k % 8 == 0) through
@@ -402,6 +412,26 @@ extern "C" int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda
     int pair = ((uintptr_t)c & 3) == 0 && ldc % 2 == 0 && n % 2 == 0;
     if (gg_run(1, (__nv_bfloat16 *)c, ldc, (const __nv_bfloat16 *)a, lda, (const __nv_bfloat16 *)w,
                (const __nv_bfloat16 *)v, offsets, G, rows, n, k, 0.0f, vec, pair, wide, st))
+        return -1;
+    return launch_check(op);
+}
+
+// act(A W_g^T) * (A V_g^T) [rows, n] through the wide-k tiles with both weights in one tile (gs_load_glu_tile):
+// the values grouped_matmul_pair then glu_forward give, without the [h1 | h3] rows in memory. Any number of rows
+// a group (made for decode's few); wide 2: on a persistent grid.
+extern "C" int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const void *w, const void *v,
+                                       const int32_t *offsets, int G, int rows, int n, int k, int act, int dtype,
+                                       int wide, cudaStream_t st) {
+    const char *op = "grouped_matmul_glu_cuda";
+    if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
+    if (act < 0 || act >= ACT_COUNT) return cispo_fail("%s: unknown activation %d", op, act);
+    if (G <= 0 || rows <= 0 || n <= 0) return 0;
+    if (k <= 0) return cispo_fail("%s: k = %d", op, k);
+    if (!(aligned16(a) && aligned16(w) && aligned16(v) && lda % 8 == 0 && k % 8 == 0))
+        return cispo_fail("%s: A and the weights need 16-byte aligned rows (lda %d, k %d)", op, lda, k);
+    const int pair = ((uintptr_t)out & 3) == 0 && n % 2 == 0;
+    if (gs_launch_t<true>((__nv_bfloat16 *)out, n, (const __nv_bfloat16 *)a, lda, (const __nv_bfloat16 *)w,
+                          (const __nv_bfloat16 *)v, offsets, G, rows, n, k, 0.0f, pair, wide == 2, act, op, st))
         return -1;
     return launch_check(op);
 }

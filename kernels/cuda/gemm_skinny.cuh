@@ -6,7 +6,9 @@
 // (backend_tuning_t) is -1; the sums are gg_forward's, k in steps of 16 in
 // one mma chain, so the results are the same bits. The same tiles serve a dense product of a few rows (matmul
 // with W [n, k], offsets NULL: the tuning knob dense_skinny), and gs_forward_loop runs them on a persistent grid.
-// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, GS_RING, gs_find_tile, gs_forward, gs_forward_loop
+// With GLU they compute grouped_matmul_glu: act(A W_g^T) * (A V_g^T) from one tile of both weights.
+// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, GS_RING, gs_find_tile, gs_load_glu_tile, gs_store_glu, gs_forward,
+//          gs_forward_loop
 //
 // A CTA of 8 warps (2 x 4, 16 x 16 each) computes a 32 x 64 tile over k in steps of BK (128 by default), STAGES
 // stages (4). Both operands are K-major in shared memory, 2 BK bytes a row: 16-byte chunk (r, c) at
@@ -15,6 +17,7 @@
 #ifndef CISPO_KERNELS_CUDA_GEMM_SKINNY_CUH
 #define CISPO_KERNELS_CUDA_GEMM_SKINNY_CUH
 
+#include "kernels/act_eval.h"
 #include "kernels/cuda/gemm_grouped.cuh"
 
 #define GS_BM 32
@@ -44,14 +47,15 @@ __device__ __forceinline__ void gs_load_tile(__nv_bfloat16 *s, const __nv_bfloat
 
 // Warp 0 of a CTA: *t = linear tile L of the wide-k tiles: gg_find_tile's over the groups of offsets, or with
 // offsets NULL one group of `rows` rows (a dense product: matmul's linear layers), row tiles adjacent the same way.
-__device__ __forceinline__ void gs_find_tile(int L, const int32_t *offsets, int G, int rows, int n, int two,
+// bn: the tile's columns of C (GS_BN; GS_BN / 2 features of act(h1) * h3 with GLU).
+__device__ __forceinline__ void gs_find_tile(int L, const int32_t *offsets, int G, int rows, int n, int bn, int two,
                                              gg_tile_t *t) {
     if (offsets) {
-        gg_find_tile(L, offsets, G, GS_BM, GS_BN, n, two, t);
+        gg_find_tile(L, offsets, G, GS_BM, bn, n, two, t);
         return;
     }
     if ((threadIdx.x & 31) != 0) return;
-    const int nt1 = (n + GS_BN - 1) / GS_BN, mt = (rows + GS_BM - 1) / GS_BM, nt = two ? 2 * nt1 : nt1;
+    const int nt1 = (n + bn - 1) / bn, mt = (rows + GS_BM - 1) / GS_BM, nt = two ? 2 * nt1 : nt1;
     if (rows <= 0 || (long)L >= (long)mt * nt) {
         t->g = -1;
         return;
@@ -60,19 +64,42 @@ __device__ __forceinline__ void gs_find_tile(int L, const int32_t *offsets, int 
     t->g = 0;
     t->second = j0 >= nt1;
     t->r0 = i * GS_BM;
-    t->n0 = (j0 - (t->second ? nt1 : 0)) * GS_BN;
+    t->n0 = (j0 - (t->second ? nt1 : 0)) * bn;
     t->mlim = min(GS_BM, rows - t->r0);
-    t->nlim = min(GS_BN, n - t->n0);
+    t->nlim = min(bn, n - t->n0);
 }
 
-// One stage of tile t: its rows of A and its columns of the weight (w, or v for a second-weight tile) at k0.
+// The weight tile of a GLU product (grouped_matmul_glu): 32 features f0.. of both weights, interleaved by 8 so
+// that warp wn's 16 rows are features f0 + 8 wn .. + 7 of W (rows 0-7) then of V (rows 8-15): the thread that
+// holds h1 of an output then holds its h3 too. Rows laid out as gs_load_tile's.
 template <int BK>
+__device__ __forceinline__ void gs_load_glu_tile(__nv_bfloat16 *s, const __nv_bfloat16 *wg, const __nv_bfloat16 *vg,
+                                                 int k, int flim, int k0) {
+    constexpr int RC = BK / 8, CHUNKS = GS_BN * RC;
+    static_assert(CHUNKS % GG_THREADS == 0, "whole passes of the CTA");
+#pragma unroll
+    for (int it = 0; it < CHUNKS / GG_THREADS; it++) {
+        const int c = threadIdx.x + it * GG_THREADS, m = c / RC, kc = c % RC, kg = k0 + kc * 8;
+        const int f = 8 * (m >> 4) + (m & 7);  // the feature of tile row m (of W when m & 8 is 0, else of V)
+        const bool ok = f < flim && kg < k;
+        const __nv_bfloat16 *p = (m & 8 ? vg : wg) + (size_t)f * k + kg;
+        cp_async16(s + m * BK + 8 * (kc ^ (m & 7)), ok ? p : wg, ok ? 16 : 0);
+    }
+}
+
+// One stage of tile t: its rows of A and its columns of the weight (w, or v for a second-weight tile) at k0; GLU:
+// its features of both weights (gs_load_glu_tile).
+template <int BK, bool GLU>
 __device__ __forceinline__ void gs_load_stage(__nv_bfloat16 *sa, __nv_bfloat16 *sb, const gg_tile_t &t,
                                               const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                                               const __nv_bfloat16 *v, int n, int k, int k0) {
-    const __nv_bfloat16 *wg = (t.second ? v : w) + (size_t)t.g * n * k + (size_t)t.n0 * k;
     gs_load_tile<GS_BM, BK>(sa, a + (size_t)t.r0 * lda, lda, t.mlim, k, k0);
-    gs_load_tile<GS_BN, BK>(sb, wg, k, t.nlim, k, k0);
+    if (GLU) {
+        const size_t off = (size_t)t.g * n * k + (size_t)t.n0 * k;
+        gs_load_glu_tile<BK>(sb, w + off, v + off, k, t.nlim, k0);
+    } else {
+        gs_load_tile<GS_BN, BK>(sb, (t.second ? v : w) + (size_t)t.g * n * k + (size_t)t.n0 * k, k, t.nlim, k, k0);
+    }
 }
 
 // acc += the stage's product: warp (wm, wn) takes rows wm*16.. and columns wn*16.. of the tile, k in steps of 16 in
@@ -112,21 +139,42 @@ __device__ __forceinline__ void gs_store(__nv_bfloat16 *c, int ldc, int n, const
     }
 }
 
+// out[r, f] = act(h1) * h3 of a GLU tile (features t.n0 + wn*8 + 2 tig + {0, 1}), h1 = acc[0] and h3 = acc[1]
+// each rounded to bf16 first, as grouped_matmul_pair stores them and glu_forward reads them (the same bits).
+__device__ __forceinline__ void gs_store_glu(__nv_bfloat16 *out, int n, const gg_tile_t &t, float acc[2][4], int act,
+                                             int pair, int lane, int wm, int wn) {
+    const int gid = lane >> 2, tig = lane & 3, f = wn * 8 + 2 * tig;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int row = wm * 16 + gid + h * 8;
+        if (row >= t.mlim) continue;
+        float y[2];
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            const float h1 = __bfloat162float(__float2bfloat16(acc[0][2 * h + e]));
+            const float h3 = __bfloat162float(__float2bfloat16(acc[1][2 * h + e]));
+            y[e] = act_eval(act, h1, NULL) * h3;
+        }
+        gg_store_c2(out + (size_t)(t.r0 + row) * n + t.n0, f, t.nlim, y[0], y[1], 0.0f, pair);
+    }
+}
+
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g, W_g [n, k] K-major (grouped_matmul with
 // trans_w); v non-null: grouped_matmul_pair's second weight, its column tiles after W's; offsets NULL: one group
-// of `rows` rows (matmul). One CTA per (group, column tile, row tile) in the order of the offsets (gs_find_tile);
-// CTAs past the last tile exit.
-template <int STAGES, int BK>
+// of `rows` rows (matmul). GLU (grouped_matmul_glu): C = act(A W_g^T) * (A V_g^T) [rows, n] (ldc n), tiles of
+// GS_BN / 2 features. One CTA per (group, column tile, row tile) in the order of the offsets (gs_find_tile); CTAs
+// past the last tile exit.
+template <int STAGES, int BK, bool GLU>
 __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                                                           const __nv_bfloat16 *w, const __nv_bfloat16 *v,
                                                           const int32_t *offsets, int G, int rows, int n, int k,
-                                                          float beta, int pair) {
+                                                          float beta, int pair, int act) {
     extern __shared__ __align__(128) unsigned char gs_smem[];
     __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh): the offsets and rows are the kernels' before
     pdl_trigger();
-    if (warp == 0) gs_find_tile(blockIdx.x, offsets, G, rows, n, v != NULL, &s_t);
+    if (warp == 0) gs_find_tile(blockIdx.x, offsets, G, rows, n, GLU ? GS_BN / 2 : GS_BN, !GLU && v, &s_t);
     __syncthreads();
     const gg_tile_t t = s_t;
     if (t.g < 0) return;
@@ -135,7 +183,8 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
     float acc[2][4] = {};
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
-        if (s < ktiles) gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, s * BK);
+        if (s < ktiles)
+            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, s * BK);
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
@@ -144,13 +193,14 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
         const int nk = kt + STAGES - 1;
         if (nk < ktiles) {
             const int s = nk % STAGES;
-            gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, nk * BK);
+            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, nk * BK);
         }
         cp_async_commit();
         gs_mma_stage<BK>(acc, sa + (kt % STAGES) * GS_BM * BK, sb + (kt % STAGES) * GS_BN * BK, lane, wm, wn);
     }
     cp_async_wait<0>();
-    gs_store(c, ldc, n, t, acc, beta, pair, lane, wm, wn);
+    if (GLU) gs_store_glu(c, n, t, acc, act, pair, lane, wm, wn);
+    else gs_store(c, ldc, n, t, acc, beta, pair, lane, wm, wn);
 }
 
 // The same products with a persistent grid (backend_tuning_t.gg_skinny_wide = 2): CTA b computes tiles b, b + grid,
@@ -160,19 +210,19 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
 // most STAGES - 1 stages ahead of the products, so at most STAGES tiles ahead, and an entry is written one barrier
 // before any warp reads it. Each output is the same sum as gs_forward's (the same bits).
 #define GS_RING(S) ((S) + 2)
-template <int STAGES, int BK>
+template <int STAGES, int BK, bool GLU>
 __global__ void __launch_bounds__(GG_THREADS)
     gs_forward_loop(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                     const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta,
-                    int pair) {
-    constexpr int R = GS_RING(STAGES);
+                    int pair, int act) {
+    constexpr int R = GS_RING(STAGES), BN = GLU ? GS_BN / 2 : GS_BN;
     extern __shared__ __align__(128) unsigned char gs_smem[];
     __shared__ gg_tile_t ring[R];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, two = v != NULL;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, two = !GLU && v;
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
     pdl_trigger();
     if (warp == 0)
-        for (int j = 0; j < R; j++) gs_find_tile(blockIdx.x + j * gridDim.x, offsets, G, rows, n, two, &ring[j]);
+        for (int j = 0; j < R; j++) gs_find_tile(blockIdx.x + j * gridDim.x, offsets, G, rows, n, BN, two, &ring[j]);
     __syncthreads();
     __nv_bfloat16 *sa = (__nv_bfloat16 *)gs_smem, *sb = sa + STAGES * GS_BM * BK;
     const int ktiles = (k + BK - 1) / BK, wm = warp >> 2, wn = warp & 3;
@@ -184,7 +234,7 @@ __global__ void __launch_bounds__(GG_THREADS)
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (tp.g >= 0) {
-            gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
+            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
             if (++kp == ktiles) kp = 0, ip++, tp = ring[ip % R];
         }
         cp_async_commit();
@@ -194,20 +244,21 @@ __global__ void __launch_bounds__(GG_THREADS)
         __syncthreads();  // stage cs landed for all; stage cs-1 consumed by all; ring entries written before seen
         if (tp.g >= 0) {
             const int s = (cs + STAGES - 1) % STAGES;
-            gs_load_stage<BK>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
+            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
             if (++kp == ktiles) kp = 0, ip++, tp = ring[ip % R];
         }
         cp_async_commit();
         gs_mma_stage<BK>(acc, sa + (cs % STAGES) * GS_BM * BK, sb + (cs % STAGES) * GS_BN * BK, lane, wm, wn);
         if (++kc < ktiles) continue;
-        gs_store(c, ldc, n, tc, acc, beta, pair, lane, wm, wn);
+        if (GLU) gs_store_glu(c, n, tc, acc, act, pair, lane, wm, wn);
+        else gs_store(c, ldc, n, tc, acc, beta, pair, lane, wm, wn);
 #pragma unroll
         for (int ni = 0; ni < 2; ni++)
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[ni][e] = 0.0f;
         kc = 0;
         // iteration ic's entry is read by no one any more (the loads are past it): it takes iteration ic + R
-        if (warp == 0) gs_find_tile(blockIdx.x + (ic + R) * gridDim.x, offsets, G, rows, n, two, &ring[ic % R]);
+        if (warp == 0) gs_find_tile(blockIdx.x + (ic + R) * gridDim.x, offsets, G, rows, n, BN, two, &ring[ic % R]);
         ic++;
         tc = ring[ic % R];
         if (tc.g < 0) break;

@@ -6,7 +6,8 @@
 // cispo_last_error() naming the bad argument or the CUDA error. kernels/ops.c dispatches to them.
 // The semantics (shapes, formulas, write/accumulate) are the op API's; the CPU reference in
 // kernels/cpu/ is the specification each is tested against (tests/test_backend_ops.c).
-// defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_cuda, grouped_matmul_pair_cuda, grouped_matmul_wgrad_cuda,
+// defines: matmul_cuda, matmul_wgrad_cuda, grouped_matmul_cuda, grouped_matmul_pair_cuda, grouped_matmul_glu_cuda,
+//          grouped_matmul_wgrad_cuda,
 //          grouped_matmul_workspace_bytes_cuda, lmhead_logprob_forward_cuda, lmhead_logprob_backward_cuda,
 //          lmhead_workspace_bytes_cuda, lmhead_logits_cuda, embedding_forward_cuda, embedding_backward_cuda, embedding_workspace_bytes_cuda,
 //          rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, rmsnorm_gate_forward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
@@ -56,6 +57,8 @@ int grouped_matmul_cuda(void *blas, void *c, int ldc, const void *a, int lda, co
 int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda, const void *w, const void *v,
                              const int32_t *offsets, int G, int rows, int n, int k, int dtype, int wide,
                              cudaStream_t st);
+int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const void *w, const void *v, const int32_t *offsets,
+                            int G, int rows, int n, int k, int act, int dtype, int wide, cudaStream_t st);
 int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, int lddc, const void *a, int lda,
                               const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype, int gdtype, void *ws,
                               size_t ws_bytes, cudaStream_t st);
