@@ -47,6 +47,9 @@ typedef struct {
                               // read in place), and an MoE layer's the gated activation from both expert products
                               // in one (grouped_matmul_glu): three launches fewer a layer, the same sums; 0 (the
                               // default until it has been timed on a card): qkv_split, separate products, glu_forward
+    int wg_wgrad_inflight;    // 1: the expert weight gradient's wgmma kernel keeps each k step's wgmmas in flight while
+                              // the next step's issue (loads 2 steps ahead instead of 3; the same sums and bits);
+                              // 0 (the default until it has been timed on a card): each step waited for
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;

@@ -96,7 +96,8 @@ enum {
     CASE_SKINNY_NARROW = 32,   // gg_skinny_wide = -1: decode-sized expert products through the 32-k skinny tiles
     CASE_DENSE_SKINNY = 64,    // dense_skinny = 256: matmul's linear layers of up to 256 rows through the wide-k tiles
     CASE_SKINNY_LOOP = 128,    // gg_skinny_wide = 2: the wide-k tiles on a persistent grid (gs_forward_loop)
-    CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP,  // a cuda kernel choice: no cpu row
+    CASE_INFLIGHT = 256,       // wg_wgrad_inflight = 1: the weight gradient's wgmmas in flight a step
+    CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT,  // cuda only: no cpu row
 };
 
 struct opcase {
@@ -1779,6 +1780,14 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 8, 7, 0, 0}, {0}, {0}, 0, CASE_GRAD_BF16},
+    // the wgmma weight gradient with each step's wgmmas in flight (wg_wgrad_inflight): one k step (rows < 64), a
+    // few, many, accumulate and write, bf16 gradients
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_INFLIGHT},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 500, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_INFLIGHT},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_INFLIGHT},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_INFLIGHT},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 2000, 264, 136, 0, 0, 1}, {0}, {0}, 0,
+     CASE_INFLIGHT | CASE_GRAD_BF16},
     // ---- embedding
     {OP_embedding_forward, b_embedding_forward, {37, 64, 50}, {0}, {0}, 0, 0},
     {OP_embedding_forward, b_embedding_forward, {1, 8, 3}, {0}, {0}, 0, 0},
@@ -2036,6 +2045,14 @@ static const entry_t fixed_table[] = {
      CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
      CASE_PERF_ONLY | BIG | CASE_GRAD_BF16},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_INFLIGHT},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_GRAD_BF16 | CASE_INFLIGHT},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {32, 8192, 1024, 1024, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {32, 8192, 1024, 1024, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_INFLIGHT},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
     {OP_attention_backward, b_attention_backward, {8, 1, 128, 0, W}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
     {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
@@ -2126,8 +2143,9 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
     }
     if (e->flags & CASE_KNOBS) {
         size_t l = strlen(c->shape);
-        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
-                 e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "");
+        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
+                 e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "",
+                 e->flags & CASE_INFLIGHT ? " inflight" : "");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && c->t[i].role != TR_HOST) round_to_backend(c, i);
@@ -2514,7 +2532,8 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 }
 
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
-// CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny),
+// CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
+// CASE_INFLIGHT: wg_wgrad_inflight),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2523,6 +2542,7 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_SKINNY_NARROW) b->tune.gg_skinny_wide = -1;
     if (e->flags & CASE_SKINNY_LOOP) b->tune.gg_skinny_wide = 2;
     if (e->flags & CASE_DENSE_SKINNY) b->tune.dense_skinny = 256;
+    if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = 1;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;
 }

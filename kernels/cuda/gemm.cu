@@ -439,15 +439,17 @@ extern "C" int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const 
 // The grouped weight gradient into dW of type DW (float or __nv_bfloat16); pair: two-element accesses.
 template <typename DW>
 static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a, int lda, const int32_t *offsets,
-                                int G, int rows, int n, int k, int acc, int vec, int pair, cudaStream_t st,
+                                int G, int rows, int n, int k, int acc, int vec, int pair, int inflight, cudaStream_t st,
                                 const char *op) {
     if (use_wgmma(vec, rows, G)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
-        cudaError_t e = cudaFuncSetAttribute(wg_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+        void (*kern)(DW *, const __nv_bfloat16 *, int, const __nv_bfloat16 *, int, const int32_t *, int, int, int,
+                     int) = inflight > 0 ? wg_wgrad<DW, true> : wg_wgrad<DW, false>;
+        cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
         if (e != cudaSuccess) return cuda_fail(op, e);
-        wg_wgrad<DW><<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc,
-                                                         (const __nv_bfloat16 *)a, lda, offsets, n, k, pair, acc);
+        kern<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, (const __nv_bfloat16 *)dc, lddc, (const __nv_bfloat16 *)a, lda,
+                                                 offsets, n, k, pair, acc);
         return launch_check(op);
     }
     dim3 grid((unsigned)((k + GG_BN - 1) / GG_BN), (unsigned)((n + GG_BM - 1) / GG_BM), (unsigned)G);
@@ -461,7 +463,7 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
 
 extern "C" int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, int lddc, const void *a, int lda,
                                          const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype,
-                                         int gdtype, void *ws, size_t ws_bytes, cudaStream_t st) {
+                                         int gdtype, int inflight, void *ws, size_t ws_bytes, cudaStream_t st) {
     (void)blas, (void)ws, (void)ws_bytes;
     const char *op = "grouped_matmul_wgrad_cuda";
     if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
@@ -478,7 +480,8 @@ extern "C" int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, i
     // two-element read-add-write (float2, bf16x2)
     int pair = ((uintptr_t)dw % (2 * dtype_size(gdtype))) == 0 && k % 2 == 0;
     if (gdtype == DTYPE_BF16)
-        return grouped_wgrad_launch((__nv_bfloat16 *)dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, vec, pair, st,
-                                    op);
-    return grouped_wgrad_launch((float *)dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, vec, pair, st, op);
+        return grouped_wgrad_launch((__nv_bfloat16 *)dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, vec, pair,
+                                    inflight, st, op);
+    return grouped_wgrad_launch((float *)dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, vec, pair, inflight, st,
+                                op);
 }

@@ -64,16 +64,19 @@ __device__ __forceinline__ void wg_load_mnmajor(unsigned char *s, const __nv_bfl
 }
 
 // acc += A_tile B_tile^T over K = [0, klim) for a 128 x 256 tile. A: (m, k) K-major (A_MN 0) or MN-major;
-// valid m < amlim. B: (n, k) K-major (B_MN 0) or MN-major; valid n < bnlim.
-template <int A_MN, int B_MN>
+// valid m < amlim. B: (n, k) K-major (B_MN 0) or MN-major; valid n < bnlim. INFLIGHT: each step's wgmmas stay in
+// flight while the next step's are issued (wgmma.wait_group 1, as wgt_forward), so the loads run 2 steps ahead
+// instead of 3 (the stage of step kt - 1 is still being read when step kt's are issued); the same sums in the
+// same order either way.
+template <int A_MN, int B_MN, bool INFLIGHT = false>
 __device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 *a, int lda, int amlim,
                                             const __nv_bfloat16 *b, int ldb, int bnlim, int klim,
                                             unsigned char *smem) {
-    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES, AHEAD = INFLIGHT ? WG_STAGES - 2 : WG_STAGES - 1;
     const int wgi = threadIdx.x >> 7, ktiles = (klim + WG_BK - 1) / WG_BK;
     const uint32_t base = smem_addr(smem);
 #pragma unroll
-    for (int s = 0; s < WG_STAGES - 1; s++) {
+    for (int s = 0; s < AHEAD; s++) {
         if (s < ktiles) {
             unsigned char *st = smem + s * STAGE;
             if (A_MN) wg_load_mnmajor<WG_BM>(st, a, lda, amlim, klim, s * WG_BK);
@@ -84,10 +87,12 @@ __device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
-        cp_async_wait<WG_STAGES - 2>();
+        cp_async_wait<AHEAD - 1>();
         wg_fence_proxy();
-        __syncthreads();  // step kt landed for all; every warpgroup is done with step kt - 1's stage
-        int nk = kt + WG_STAGES - 1;
+        // step kt landed for all; every warpgroup is done with the stage the next load takes (step kt - 1's,
+        // waited for below; INFLIGHT: step kt - 2's, complete after the wait_group 1 that ended step kt - 1)
+        __syncthreads();
+        int nk = kt + AHEAD;
         if (nk < ktiles) {
             unsigned char *st = smem + (nk % WG_STAGES) * STAGE;
             if (A_MN) wg_load_mnmajor<WG_BM>(st, a, lda, amlim, klim, nk * WG_BK);
@@ -108,9 +113,12 @@ __device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 
             wg_mma_ss_256<A_MN, B_MN>(acc, da, db);
         }
         wg_commit();
-        wg_wait<0>();
+        if (INFLIGHT) wg_wait<1>();
+        else wg_wait<0>();
         wg_fence_regs<128>(acc);
     }
+    wg_wait<0>();
+    wg_fence_regs<128>(acc);
     cp_async_wait<0>();
 }
 
@@ -273,8 +281,9 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 }
 
 // gg_wgrad's op at 128 x 256 tiles of dW_g (blockIdx.y over n, blockIdx.x over k, blockIdx.z the group):
-// dC_g^T and A_g are both MN-major. Needs lddc, lda, n and k multiples of 8. DW: float or __nv_bfloat16.
-template <typename DW>
+// dC_g^T and A_g are both MN-major. Needs lddc, lda, n and k multiples of 8. DW: float or __nv_bfloat16;
+// INFLIGHT: wg_mainloop's (the tuning knob wg_wgrad_inflight).
+template <typename DW, bool INFLIGHT>
 __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfloat16 *dc, int lddc,
                                                            const __nv_bfloat16 *a, int lda, const int32_t *offsets,
                                                            int n, int k, int pair, int add) {
@@ -295,7 +304,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     float acc[128];
 #pragma unroll
     for (int e = 0; e < 128; e++) acc[e] = 0.0f;
-    wg_mainloop<1, 1>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr, smem);
+    wg_mainloop<1, 1, INFLIGHT>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
+                                smem);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int h = 0; h < 2; h++) {

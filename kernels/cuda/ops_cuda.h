@@ -59,9 +59,10 @@ int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda, const voi
                              cudaStream_t st);
 int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const void *w, const void *v, const int32_t *offsets,
                             int G, int rows, int n, int k, int act, int dtype, int wide, cudaStream_t st);
+// inflight: backend_tuning_t.wg_wgrad_inflight
 int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, int lddc, const void *a, int lda,
-                              const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype, int gdtype, void *ws,
-                              size_t ws_bytes, cudaStream_t st);
+                              const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype, int gdtype,
+                              int inflight, void *ws, size_t ws_bytes, cudaStream_t st);
 
 // ---- the fp32 LM head (kernels/cuda/lmhead.cu): chunks of tokens, logits never all at once ----
 size_t lmhead_workspace_bytes_cuda(int T, int C, int V);
