@@ -36,6 +36,9 @@ typedef struct {
     int lightning_cps;        // chunks per segment of the lightning scan: > 0 that many, -1 never segment
     int lightning_prof_skip;  // benchmarks only: scan stages left out (results are wrong when set)
     int attn_fwd_rows;        // 16-row blocks per warp in the attention forward (1 or 2)
+    int attn_fwd_pingpong;    // 1: the wgmma attention forward's two warpgroups take turns issuing their products,
+                              // one's softmax beside the other's wgmmas (the same bits); 0 (the default until it has
+                              // been timed on a card): both issue together
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
                               // wide-k tiles of kernels/cuda/gemm_skinny.cuh, 2 those on a persistent grid (each
                               // CTA's pipeline runs on from tile to tile), -1 the 32-k skinny tiles (the same bits)

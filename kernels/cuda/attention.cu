@@ -301,9 +301,11 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
     if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
-        static bool attr_set = false;  // per kernel
-        if (set_smem(fwd_wg_kernel, FWD_WG_SMEM, &attr_set)) return -1;
-        fwd_wg_kernel<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_SMEM, st>>>(p);
+        static bool attr_set[2] = {false, false};  // per kernel
+        const int pp = tune && tune->attn_fwd_pingpong > 0;  // the warpgroups' ping-pong (attention_wgmma.cuh)
+        void (*kern)(const FwdArgs) = pp ? fwd_wg_kernel<true> : fwd_wg_kernel<false>;
+        if (set_smem(kern, FWD_WG_SMEM, &attr_set[pp])) return -1;
+        kern<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_SMEM, st>>>(p);
         return check_launch("forward kernel launch");
     }
     const int mt = fwd_mt(D, attn_rows);

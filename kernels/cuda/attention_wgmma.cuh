@@ -3,7 +3,7 @@
 // launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
 // defines: attn::fwd_wg_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
-//          attn::BWD_WG_BN, attn::wga_load
+//          attn::BWD_WG_BN, attn::wga_load, attn::wga_bar_sync, attn::wga_bar_arrive
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head); warpgroup w owns rows
 // 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -36,6 +36,24 @@ __device__ __forceinline__ void wga_load(unsigned char *s, const __nv_bfloat16 *
     }
 }
 
+// Named barrier 1 or 2 (__syncthreads is 0) across both warpgroups: wait until the other has arrived there, or
+// arrive. The ids are immediates, so ptxas reserves three barriers, not sixteen.
+__device__ __forceinline__ void wga_bar_sync(int id) {
+    if (id == 1) asm volatile("bar.sync 1, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
+    else asm volatile("bar.sync 2, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
+}
+__device__ __forceinline__ void wga_bar_arrive(int id) {
+    if (id == 1) asm volatile("bar.arrive 1, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
+    else asm volatile("bar.arrive 2, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
+}
+
+// PP (the tuning knob attn_fwd_pingpong): the warpgroups take turns issuing their wgmmas, so that one's
+// softmax runs while the tensor cores work on the other's products (FlashAttention-3's ping-pong). Warpgroup w
+// waits on barrier 1 + w before each batch of wgmmas (S, then P V) and, once issued, arrives on the other's;
+// warpgroup 1 arrives once before the loop so that warpgroup 0 goes first, and warpgroup 0 takes that last
+// arrival after it. Both do every barrier of a tile whether or not its keys are masked out for their rows, so
+// the turns stay matched. The same products in the same order: the same bits.
+template <bool PP>
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs p) {
     constexpr int D = 128, BN = FWD_WG_BN, NB = BN / 8, ND = D / 8;
     extern __shared__ __align__(1024) unsigned char wga_smem[];
@@ -72,6 +90,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
     const int wr_lo = r0 + wgi * 64, wr_hi = wr_lo + 63, ra = wr_lo + warp * 16 + g;
 
+    if (PP && wgi == 1) wga_bar_arrive(1);
     for (int j = 0; j < nkt; j++) {
         const int buf = j & 1, c0 = kb + j * BN;
         if (j + 1 < nkt) {
@@ -86,8 +105,10 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
         wg_fence_proxy();
         __syncthreads();
         const bool skip = c0 > wr_hi || (W > 0 && wr_lo - (c0 + BN - 1) >= W);
+        float s[64];
+        uint32_t a[BN / 16][4];
+        if (PP) wga_bar_sync(1 + wgi);
         if (!skip) {
-            float s[64];
 #pragma unroll
             for (int i = 0; i < 64; i++) s[i] = 0.0f;
             wg_fence_regs<64>(s);
@@ -99,6 +120,9 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
                                     wg_desc(aK + buf * FWD_WG_TILE + half, 16, 1024));
             }
             wg_commit();
+        }
+        if (PP) wga_bar_arrive(2 - wgi);
+        if (!skip) {
             wg_wait<0>();
             wg_fence_regs<64>(s);
             const bool need_mask = c0 + BN - 1 > wr_lo || c0 + BN > L || (W > 0 && wr_hi - c0 >= W);
@@ -138,7 +162,6 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
                     o[4 * i + 2 * hr + 1] *= alpha;
                 }
             }
-            uint32_t a[BN / 16][4];
 #pragma unroll
             for (int kk = 0; kk < BN / 16; kk++) {
                 a[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
@@ -146,18 +169,25 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
                 a[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
                 a[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
             }
+        }
+        if (PP) wga_bar_sync(1 + wgi);
+        if (!skip) {
             wg_fence_regs<64>(o);
             wg_fence();
 #pragma unroll
             for (int kk = 0; kk < BN / 16; kk++)
                 wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + buf * FWD_WG_TILE + kk * 2048, 16384, 1024));
             wg_commit();
+        }
+        if (PP) wga_bar_arrive(2 - wgi);
+        if (!skip) {
             wg_wait<0>();
             wg_fence_regs<64>(o);
             wg_fence_frags<BN / 16>(a);
         }
         __syncthreads();  // the next prefetch overwrites this buffer
     }
+    if (PP && wgi == 0) wga_bar_sync(1);  // warpgroup 1's last arrival
 
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
