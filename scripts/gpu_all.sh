@@ -6,8 +6,10 @@
 # `cispo train` on the demo task (sft: the whole trainer on the GPU, activation recompute on, its
 # memory report and held-out accuracy before and after). Logs under $OUT (or /tmp/gpu_all),
 # one folder per benchmark, and all of them in $OUT/logs.tar.gz (rewritten after each part). SKIP_BENCH=1: the tests only; TESTS
-# ("name:seconds ...") chooses the tests, BENCH ("generate precision train sft", the default) the benchmarks. Exit
-# status: the number of failed parts.
+# ("name:seconds ...") chooses the tests, BENCH ("generate precision train sft", the default) the benchmarks;
+# BENCH=knobs times the tuning knobs that are not yet defaults against the defaults (bench/decode_ab.sh, the
+# knobs' test_backend_ops perf rows, model_bench with --wgrad-inflight and --attn-pingpong). Exit status: the
+# number of failed parts.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_all}
 mkdir -p "$out"
@@ -48,7 +50,19 @@ for bench in ${BENCH-generate precision train sft}; do
         part sft ${SFT_LIMIT:-300} build-gpu/cispo train configs/demo.yaml model=configs/models/bench-1b.yaml \
             device=cuda sft_steps=300 sft_lr=3e-4 steps=0 eval_size=200 recompute=true out=/tmp/sft-bench1b-$$
         grep -E "^memory|held-out|sft +300" "$out/sft.log" ;;
-    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft)"; fails=$((fails + 1)) ;;
+    knobs)  # the tuning knobs not yet the defaults, against the defaults in one call
+        part knobs_decode ${KNOBS_DECODE_LIMIT:-300} env OUT="$out/decode_ab" bench/decode_ab.sh
+        grep -A12 "^== ms a step" "$out/knobs_decode.log"
+        part knobs_ops 180 build-gpu/tests/test_backend_ops --backend cuda --perf \
+            --op matmul,grouped_matmul,grouped_matmul_pair,grouped_matmul_glu,grouped_matmul_wgrad,attention_forward
+        grep -E "skinny|loop|inflight|pingpong|FAIL" "$out/knobs_ops.log" | head -40
+        part knobs_train ${KNOBS_TRAIN_LIMIT:-300} bash -c 'for f in "" --wgrad-inflight --attn-pingpong \
+            "--wgrad-inflight --attn-pingpong"; do echo "== knobs: ${f:-defaults}"
+            build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096,16384 $f || exit 1
+            build-gpu/model_bench --model configs/models/m1-slice.yaml --layers 2 --T 4096 --reps 3 --grad-bf16 $f || exit 1
+            done'
+        grep -E "^== knobs|^cispo" "$out/knobs_train.log" ;;
+    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft, knobs)"; fails=$((fails + 1)) ;;
     esac
 done
 echo "gpu_all: ${SECONDS} s, $fails part(s) failed"
