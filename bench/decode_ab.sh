@@ -2,7 +2,8 @@
 # bench/decode_ab.sh — the decode step's kernel choices against each other in one call on the GPU machine: one
 # build, then bench/generate_bench.c on bench-1b (prompt 128, NEW new tokens, batches BATCH) once per variant,
 # interleaved over ROUNDS rounds so that a drift of the card's clocks falls on every variant alike, and a table of
-# each variant's median ms a step against the baseline's. The variants (VARIANTS, space-separated names):
+# each variant's median ms a step against the baseline's. The variants (VARIANTS, space-separated names; the default
+# leaves out stages3, bk256 and nopdl):
 #   base      the defaults
 #   fused     the fused lightning decode step (--decode-fused; backend_tuning_t.decode_fused)
 #   loop      the wide-k expert tiles on a persistent grid (--skinny-loop; gg_skinny_wide = 2)
@@ -18,7 +19,7 @@ out=${OUT:-/tmp/decode_ab}
 new=${NEW:-256}
 batch=${BATCH:-1,64,256}
 rounds=${ROUNDS:-2}
-variants=${VARIANTS:-base fused loop dense64 dense256 stages3 bk256 all}
+variants=${VARIANTS:-base fused loop dense64 dense256 all}
 mkdir -p "$out"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
   cmake --build build-gpu -j"$(nproc)" --target generate_bench >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }

@@ -6,10 +6,10 @@
 # `cispo train` on the demo task (sft: the whole trainer on the GPU, activation recompute on, its
 # memory report and held-out accuracy before and after). Logs under $OUT (or /tmp/gpu_all),
 # one folder per benchmark, and all of them in $OUT/logs.tar.gz (rewritten after each part). SKIP_BENCH=1: the tests only; TESTS
-# ("name:seconds ...") chooses the tests, BENCH ("generate precision train sft", the default) the benchmarks;
-# BENCH=knobs times the tuning knobs that are not yet defaults against the defaults (bench/decode_ab.sh, the
-# knobs' test_backend_ops perf rows, model_bench with --wgrad-inflight and --attn-pingpong). Exit status: the
-# number of failed parts.
+# ("name:seconds ...", or none) chooses the tests, BENCH ("generate precision train sft", the default) the
+# benchmarks; knobs_decode, knobs_ops and knobs_train time the tuning knobs that are not yet defaults against the
+# defaults (bench/decode_ab.sh; the knobs' test_backend_ops perf rows; model_bench with --wgrad-inflight and
+# --attn-pingpong). Exit status: the number of failed parts.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_all}
 mkdir -p "$out"
@@ -29,7 +29,9 @@ part() {  # part NAME SECONDS COMMAND...: runs it with a time limit, log in $out
     # (tar's status 1, a file that changed while read, still leaves a whole archive)
     tar -czf "$out/logs.tar.gz.tmp" -C "$out" --exclude 'logs.tar.gz*' . 2>/dev/null; mv -f "$out/logs.tar.gz.tmp" "$out/logs.tar.gz"
 }
-for t in ${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 test_nccl_ep:30 test_train_gpu:90 test_hf_generate_gpu:120}; do
+tests=${TESTS:-test_backend_ops_gpu:90 test_model_gpu:60 test_engine_gpu:60 test_nccl_ep:30 test_train_gpu:90 test_hf_generate_gpu:120}
+[ "$tests" = none ] && tests=""
+for t in $tests; do
     # blocking launches: a kernel fault is reported by the op that launched it
     part "${t%%:*}" "${t##*:}" env CUDA_LAUNCH_BLOCKING=1 ctest --test-dir build-gpu -R "^${t%%:*}\$" -V
     grep -E "FAIL|Timeout|fatal|rror:" "$out/${t%%:*}.log" | head -8
@@ -50,19 +52,22 @@ for bench in ${BENCH-generate precision train sft}; do
         part sft ${SFT_LIMIT:-300} build-gpu/cispo train configs/demo.yaml model=configs/models/bench-1b.yaml \
             device=cuda sft_steps=300 sft_lr=3e-4 steps=0 eval_size=200 recompute=true out=/tmp/sft-bench1b-$$
         grep -E "^memory|held-out|sft +300" "$out/sft.log" ;;
-    knobs)  # the tuning knobs not yet the defaults, against the defaults in one call
+    knobs_decode)  # the tuning knobs not yet the defaults, against the defaults (BENCH="knobs_decode knobs_ops
+                   # knobs_train": about 3 + 1 + 4 minutes)
         part knobs_decode ${KNOBS_DECODE_LIMIT:-300} env OUT="$out/decode_ab" bench/decode_ab.sh
-        grep -A12 "^== ms a step" "$out/knobs_decode.log"
+        grep -A12 "^== ms a step" "$out/knobs_decode.log" ;;
+    knobs_ops)
         part knobs_ops 180 build-gpu/tests/test_backend_ops --backend cuda --perf \
             --op matmul,grouped_matmul,grouped_matmul_pair,grouped_matmul_glu,grouped_matmul_wgrad,attention_forward
-        grep -E "skinny|loop|inflight|pingpong|FAIL" "$out/knobs_ops.log" | head -40
-        part knobs_train ${KNOBS_TRAIN_LIMIT:-300} bash -c 'for f in "" --wgrad-inflight --attn-pingpong \
+        grep -E "skinny|loop|inflight|pingpong|FAIL" "$out/knobs_ops.log" | head -40 ;;
+    knobs_train)
+        part knobs_train ${KNOBS_TRAIN_LIMIT:-400} bash -c 'for f in "" --wgrad-inflight --attn-pingpong \
             "--wgrad-inflight --attn-pingpong"; do echo "== knobs: ${f:-defaults}"
             build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096,16384 $f || exit 1
             build-gpu/model_bench --model configs/models/m1-slice.yaml --layers 2 --T 4096 --reps 3 --grad-bf16 $f || exit 1
             done'
         grep -E "^== knobs|^cispo" "$out/knobs_train.log" ;;
-    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft, knobs)"; fails=$((fails + 1)) ;;
+    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft, knobs_decode, knobs_ops, knobs_train)"; fails=$((fails + 1)) ;;
     esac
 done
 echo "gpu_all: ${SECONDS} s, $fails part(s) failed"
