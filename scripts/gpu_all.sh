@@ -53,7 +53,7 @@ for bench in ${BENCH-generate precision train sft}; do
             device=cuda sft_steps=300 sft_lr=3e-4 steps=0 eval_size=200 recompute=true out=/tmp/sft-bench1b-$$
         grep -E "^memory|held-out|sft +300" "$out/sft.log" ;;
     knobs_decode)  # the tuning knobs not yet the defaults, against the defaults (BENCH="knobs_decode knobs_ops
-                   # knobs_train": about 3 + 1 + 4 minutes)
+                   # knobs_train": a device call for knobs_decode, one for the other two)
         part knobs_decode ${KNOBS_DECODE_LIMIT:-300} env OUT="$out/decode_ab" bench/decode_ab.sh
         grep -A12 "^== ms a step" "$out/knobs_decode.log" ;;
     knobs_ops)
