@@ -276,7 +276,9 @@ int main(void) {
     // ---- crash safety: SIGKILL at random moments of a writer appending 40 steps of 50 rows ----
     uint64_t seed = (uint64_t)time(NULL);
     int bad = 0;
-    long prev_final = -1;  // rows after the last round's append: what a child killed before it reopened leaves
+    // rows after the last round's append: what a child killed before it rewrote the index leaves (round 0: what
+    // the cases above left in the file)
+    long prev_final = read_back(path);
     for (int round = 0; round < 8; round++) {
         pid_t pid = fork();
         if (pid == 0) {
