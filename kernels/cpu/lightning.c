@@ -245,13 +245,7 @@ void lightning_decode_qkv_cpu(float *o, float *states, const int32_t *slot, cons
     cpu_scratch_t mark = cpu_scratch_begin();
     float *q = cpu_scratch_take(3 * HD * sizeof(float)), *k = q + HD, *v = k + HD;
     for (int i = 0; i < n; i++) {
-        const float *row = qkv + (size_t)i * ldq;
-        for (int h = 0; h < H; h++) {  // head h's [q | k | v]
-            memcpy(q + (size_t)h * D, row + (size_t)h * 3 * D, (size_t)D * sizeof(float));
-            memcpy(k + (size_t)h * D, row + (size_t)h * 3 * D + D, (size_t)D * sizeof(float));
-            memcpy(v + (size_t)h * D, row + (size_t)h * 3 * D + 2 * D, (size_t)D * sizeof(float));
-        }
-        if (act >= 0) act_forward_cpu(act, q, q, 3 * HD);
+        qkv_split_cpu(q, k, v, qkv + (size_t)i * ldq, 1, H, D, act);  // sequence i's row, as qkv_split makes it
         lightning_decode_cpu(o + i * HD, states + (size_t)slot[i] * HDD, q, k, v, slopes, 1, H, D);
     }
     cpu_scratch_end(mark);

@@ -320,17 +320,12 @@ static int gs_launch_t(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int ld
     const int s = wide_shape(&bk);
     typedef void (*gs_kern_t)(__nv_bfloat16 *, int, const __nv_bfloat16 *, int, const __nv_bfloat16 *,
                               const __nv_bfloat16 *, const int32_t *, int, int, int, int, float, int, int);
-    gs_kern_t kern;
-    if (loop)
-        kern = bk == 256 ? (s == 3 ? gs_forward_loop<3, 256, GLU> : gs_forward_loop<2, 256, GLU>)
-                         : (s == 2   ? gs_forward_loop<2, GS_BK, GLU>
-                            : s == 3 ? gs_forward_loop<3, GS_BK, GLU>
-                                     : gs_forward_loop<GS_STAGES, GS_BK, GLU>);
-    else
-        kern = bk == 256 ? (s == 3 ? gs_forward<3, 256, GLU> : gs_forward<2, 256, GLU>)
-                         : (s == 2   ? gs_forward<2, GS_BK, GLU>
-                            : s == 3 ? gs_forward<3, GS_BK, GLU>
-                                     : gs_forward<GS_STAGES, GS_BK, GLU>);
+    // the instance of KERN (gs_forward or gs_forward_loop) at the stages and k step wide_shape chose
+#define GS_PICK(KERN)                                                                                        \
+    (bk == 256 ? (s == 3 ? KERN<3, 256, GLU> : KERN<2, 256, GLU>)                                          \
+               : (s == 2 ? KERN<2, GS_BK, GLU> : s == 3 ? KERN<3, GS_BK, GLU> : KERN<GS_STAGES, GS_BK, GLU>))
+    const gs_kern_t kern = loop ? GS_PICK(gs_forward_loop) : GS_PICK(gs_forward);
+#undef GS_PICK
     const int smem = GS_SMEM(s, bk);
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return cuda_fail(op, e);
@@ -364,8 +359,8 @@ int dense_skinny_launch(__nv_bfloat16 *c, const __nv_bfloat16 *a, const __nv_bfl
 }
 
 // a few rows per group on average (decode): with W_g [n, k] in 16-byte rows the wide-k tiles (gs_forward; on a
-// persistent grid, gs_forward_loop, when wide is 2) unless wide (the tuning knob gg_skinny_wide) is -1, else the 32-k skinny tiles (bit-identical results); many
-// (training): the wgmma kernels (use_wgmma)
+// persistent grid, gs_forward_loop, when wide is 2) unless wide (the tuning knob gg_skinny_wide) is -1, else the
+// 32-k skinny tiles (bit-identical results); many (training): the wgmma kernels (use_wgmma)
 int gg_run(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
            const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int vec, int pair,
            int wide, cudaStream_t st) {

@@ -7,8 +7,8 @@
 // one mma chain, so the results are the same bits. The same tiles serve a dense product of a few rows (matmul
 // with W [n, k], offsets NULL: the tuning knob dense_skinny), and gs_forward_loop runs them on a persistent grid.
 // With GLU they compute grouped_matmul_glu: act(A W_g^T) * (A V_g^T) from one tile of both weights.
-// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, GS_RING, gs_find_tile, gs_load_glu_tile, gs_store_glu, gs_forward,
-//          gs_forward_loop
+// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, GS_RING, gs_find_tile, gs_load_glu_tile, gs_store_glu,
+//          gs_epilogue, gs_forward, gs_forward_loop
 //
 // A CTA of 8 warps (2 x 4, 16 x 16 each) computes a 32 x 64 tile over k in steps of BK (128 by default), STAGES
 // stages (4). Both operands are K-major in shared memory, 2 BK bytes a row: 16-byte chunk (r, c) at
@@ -159,6 +159,14 @@ __device__ __forceinline__ void gs_store_glu(__nv_bfloat16 *out, int n, const gg
     }
 }
 
+// A finished tile's outputs: gs_store_glu's with GLU, else gs_store's.
+template <bool GLU>
+__device__ __forceinline__ void gs_epilogue(__nv_bfloat16 *c, int ldc, int n, const gg_tile_t &t, float acc[2][4],
+                                            float beta, int pair, int act, int lane, int wm, int wn) {
+    if (GLU) gs_store_glu(c, n, t, acc, act, pair, lane, wm, wn);
+    else gs_store(c, ldc, n, t, acc, beta, pair, lane, wm, wn);
+}
+
 // C[r, :] = beta C[r, :] + A[r, :] W_g^T for the rows r of group g, W_g [n, k] K-major (grouped_matmul with
 // trans_w); v non-null: grouped_matmul_pair's second weight, its column tiles after W's; offsets NULL: one group
 // of `rows` rows (matmul). GLU (grouped_matmul_glu): C = act(A W_g^T) * (A V_g^T) [rows, n] (ldc n), tiles of
@@ -174,7 +182,8 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh): the offsets and rows are the kernels' before
     pdl_trigger();
-    if (warp == 0) gs_find_tile(blockIdx.x, offsets, G, rows, n, GLU ? GS_BN / 2 : GS_BN, !GLU && v, &s_t);
+    constexpr int BN = GLU ? GS_BN / 2 : GS_BN;  // columns of C a tile holds
+    if (warp == 0) gs_find_tile(blockIdx.x, offsets, G, rows, n, BN, !GLU && v, &s_t);
     __syncthreads();
     const gg_tile_t t = s_t;
     if (t.g < 0) return;
@@ -199,8 +208,7 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
         gs_mma_stage<BK>(acc, sa + (kt % STAGES) * GS_BM * BK, sb + (kt % STAGES) * GS_BN * BK, lane, wm, wn);
     }
     cp_async_wait<0>();
-    if (GLU) gs_store_glu(c, n, t, acc, act, pair, lane, wm, wn);
-    else gs_store(c, ldc, n, t, acc, beta, pair, lane, wm, wn);
+    gs_epilogue<GLU>(c, ldc, n, t, acc, beta, pair, act, lane, wm, wn);
 }
 
 // The same products with a persistent grid (backend_tuning_t.gg_skinny_wide = 2): CTA b computes tiles b, b + grid,
@@ -250,8 +258,7 @@ __global__ void __launch_bounds__(GG_THREADS)
         cp_async_commit();
         gs_mma_stage<BK>(acc, sa + (cs % STAGES) * GS_BM * BK, sb + (cs % STAGES) * GS_BN * BK, lane, wm, wn);
         if (++kc < ktiles) continue;
-        if (GLU) gs_store_glu(c, n, tc, acc, act, pair, lane, wm, wn);
-        else gs_store(c, ldc, n, tc, acc, beta, pair, lane, wm, wn);
+        gs_epilogue<GLU>(c, ldc, n, tc, acc, beta, pair, act, lane, wm, wn);
 #pragma unroll
         for (int ni = 0; ni < 2; ni++)
 #pragma unroll
