@@ -2,7 +2,8 @@
 // Hopper's warpgroup tensor cores (wgmma, sm_90a; kernels/cuda/wgmma.cuh); kernels/cuda/attention.cu
 // launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
-// defines: attn::fwd_wg_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
+// defines: attn::fwd_wg_kernel, attn::fwd_wg_overlap_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_OV_SMEM,
+//          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
 //          attn::BWD_WG_BN, attn::wga_load, attn::wga_bar_sync, attn::wga_bar_arrive
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head); warpgroup w owns rows
@@ -37,14 +38,96 @@ __device__ __forceinline__ void wga_load(unsigned char *s, const __nv_bfloat16 *
 }
 
 // Named barrier 1 or 2 (__syncthreads is 0) across both warpgroups: wait until the other has arrived there, or
-// arrive. The ids are immediates, so ptxas reserves three barriers, not sixteen.
+// arrive. The id is a register (which ptxas counts as all sixteen barriers in use, harmless at one CTA an SM): a
+// branch on it would put the wgmmas after it in a divergent path, which ptxas serializes.
 __device__ __forceinline__ void wga_bar_sync(int id) {
-    if (id == 1) asm volatile("bar.sync 1, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
-    else asm volatile("bar.sync 2, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(FWD_WG_THREADS) : "memory");
 }
 __device__ __forceinline__ void wga_bar_arrive(int id) {
-    if (id == 1) asm volatile("bar.arrive 1, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
-    else asm volatile("bar.arrive 2, %0;\n" ::"n"(FWD_WG_THREADS) : "memory");
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(FWD_WG_THREADS) : "memory");
+}
+
+// One tile's scores s (this warpgroup's rows wr_lo .. wr_hi, keys c0 .. c0 + 127) into probabilities in place:
+// scaled to the log2 domain, masked (causal, past the sequence, the window), the running maxima m and sums l
+// of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far.
+__device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2], float alpha[2], const FwdArgs &p,
+                                            int c0, int wr_lo, int wr_hi, int ra, int L, int tq) {
+    constexpr int NB = FWD_WG_BN / 8;
+    const int W = p.window;
+    const bool need_mask = c0 + FWD_WG_BN - 1 > wr_lo || c0 + FWD_WG_BN > L || (W > 0 && wr_hi - c0 >= W);
+#pragma unroll
+    for (int i = 0; i < NB; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            float x = s[4 * i + e] * p.scale_log2;
+            if (need_mask) {
+                const int r = ra + (e / 2) * 8, c = c0 + i * 8 + 2 * tq + (e % 2);
+                if (c > r || c >= L || (W > 0 && r - c >= W)) x = -INFINITY;
+            }
+            s[4 * i + e] = x;
+        }
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int i = 0; i < NB; i++) mx = fmaxf(mx, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mn = fmaxf(m[hr], mx);
+        const float base = mn == -INFINITY ? 0.0f : mn;  // a row that has seen nothing yet
+        alpha[hr] = exp2f(m[hr] - base);
+        m[hr] = mn;
+        float sum = 0.0f;
+#pragma unroll
+        for (int i = 0; i < NB; i++) {
+            s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
+            s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
+            sum += s[4 * i + 2 * hr] + s[4 * i + 2 * hr + 1];
+        }
+        l[hr] = l[hr] * alpha[hr] + sum;
+    }
+}
+
+// what the output holds so far, times alpha (each thread's rows ra, ra + 8)
+__device__ __forceinline__ void wga_rescale(float o[64], const float alpha[2]) {
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+        o[4 * i] *= alpha[0], o[4 * i + 1] *= alpha[0];
+        o[4 * i + 2] *= alpha[1], o[4 * i + 3] *= alpha[1];
+    }
+}
+
+// the probabilities as bf16 A fragments of the P V wgmmas (wgmma's register A layout is mma.sync's)
+__device__ __forceinline__ void wga_pack_p(const float s[64], uint32_t a[FWD_WG_BN / 16][4]) {
+#pragma unroll
+    for (int kk = 0; kk < FWD_WG_BN / 16; kk++) {
+        a[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
+        a[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
+        a[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
+        a[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+}
+
+// this thread's rows ra and ra + 8 of the output (divided by their sums) and their log-sum-exp
+__device__ __forceinline__ void wga_store_o(const FwdArgs &p, const float o[64], const float m[2], const float l[2],
+                                            int ra, int L, int t0, int h, int tq) {
+    constexpr int D = 128, ND = D / 8;
+    const size_t ldq = (size_t)p.H * D;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        float sum = l[hr];
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        const int r = ra + hr * 8;
+        if (r >= L) continue;
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        __nv_bfloat16 *orow = p.o + (size_t)(t0 + r) * ldq + (size_t)h * D;
+#pragma unroll
+        for (int i = 0; i < ND; i++)
+            *reinterpret_cast<uint32_t *>(orow + i * 8 + 2 * tq) =
+                pack_bf16(o[4 * i + 2 * hr] * inv, o[4 * i + 2 * hr + 1] * inv);
+        if (tq == 0) p.lse[(size_t)(t0 + r) * p.H + h] = (m[hr] + log2f(sum)) * LN2;
+    }
 }
 
 // PP (the tuning knob attn_fwd_pingpong): the warpgroups take turns issuing their wgmmas, so that one's
@@ -55,7 +138,7 @@ __device__ __forceinline__ void wga_bar_arrive(int id) {
 // the turns stay matched. The same products in the same order: the same bits.
 template <bool PP>
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs p) {
-    constexpr int D = 128, BN = FWD_WG_BN, NB = BN / 8, ND = D / 8;
+    constexpr int D = 128, BN = FWD_WG_BN;
     extern __shared__ __align__(1024) unsigned char wga_smem[];
     unsigned char *sQ = wga_smem + ((1024 - (__cvta_generic_to_shared(wga_smem) & 1023)) & 1023);
     unsigned char *sK = sQ + FWD_WG_TILE, *sV = sK + 2 * FWD_WG_TILE;  // [2] tiles each
@@ -104,7 +187,9 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
         }
         wg_fence_proxy();
         __syncthreads();
-        const bool skip = c0 > wr_hi || (W > 0 && wr_lo - (c0 + BN - 1) >= W);
+        // (with PP, every warpgroup issues every product: a skip would put the wgmmas in a divergent path, which
+        // ptxas serializes; the softmax of a tile its rows cannot see leaves everything as it was)
+        const bool skip = !PP && (c0 > wr_hi || (W > 0 && wr_lo - (c0 + BN - 1) >= W));
         float s[64];
         uint32_t a[BN / 16][4];
         if (PP) wga_bar_sync(1 + wgi);
@@ -125,50 +210,10 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
         if (!skip) {
             wg_wait<0>();
             wg_fence_regs<64>(s);
-            const bool need_mask = c0 + BN - 1 > wr_lo || c0 + BN > L || (W > 0 && wr_hi - c0 >= W);
-#pragma unroll
-            for (int i = 0; i < NB; i++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float x = s[4 * i + e] * p.scale_log2;
-                    if (need_mask) {
-                        const int r = ra + (e / 2) * 8, c = c0 + i * 8 + 2 * tq + (e % 2);
-                        if (c > r || c >= L || (W > 0 && r - c >= W)) x = -INFINITY;
-                    }
-                    s[4 * i + e] = x;
-                }
-#pragma unroll
-            for (int hr = 0; hr < 2; hr++) {
-                float mx = -INFINITY;
-#pragma unroll
-                for (int i = 0; i < NB; i++) mx = fmaxf(mx, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                const float mn = fmaxf(m[hr], mx);
-                const float base = mn == -INFINITY ? 0.0f : mn;  // a row that has seen nothing yet
-                const float alpha = exp2f(m[hr] - base);
-                m[hr] = mn;
-                float sum = 0.0f;
-#pragma unroll
-                for (int i = 0; i < NB; i++) {
-                    s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
-                    s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
-                    sum += s[4 * i + 2 * hr] + s[4 * i + 2 * hr + 1];
-                }
-                l[hr] = l[hr] * alpha + sum;
-#pragma unroll
-                for (int i = 0; i < ND; i++) {
-                    o[4 * i + 2 * hr] *= alpha;
-                    o[4 * i + 2 * hr + 1] *= alpha;
-                }
-            }
-#pragma unroll
-            for (int kk = 0; kk < BN / 16; kk++) {
-                a[kk][0] = pack_bf16(s[8 * kk + 0], s[8 * kk + 1]);
-                a[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
-                a[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
-                a[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
-            }
+            float alpha[2];
+            wga_softmax(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
+            wga_rescale(o, alpha);
+            wga_pack_p(s, a);
         }
         if (PP) wga_bar_sync(1 + wgi);
         if (!skip) {
@@ -189,21 +234,125 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
     }
     if (PP && wgi == 0) wga_bar_sync(1);  // warpgroup 1's last arrival
 
+    wga_store_o(p, o, m, l, ra, L, t0, h, tq);
+}
+
+// The tuning knob attn_fwd_overlap: fwd_wg_kernel with each warpgroup's softmax beside its own tensor-core work
+// (FlashAttention-3's intra-warpgroup overlap). Tile j's S = Q K_j^T and the previous tile's P V_{j-1} are issued
+// together; the softmax of S waits only for the first, and the output takes its factor alpha once P V_{j-1} has
+// landed (the same products, sums and factors in the same order as fwd_wg_kernel: the same bits, up to the sign
+// of a zero). K_j and
+// V_{j-1} are read in the same step and tile j + 1 is loaded meanwhile, so key/value tiles stream three deep
+// (FWD_WG_OV_SMEM); the one __syncthreads a step (after tile j has landed) also orders every read of tile j - 2
+// before the load that overwrites it.
+constexpr int FWD_WG_OV_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignment
+
+__global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_overlap_kernel(const FwdArgs p) {
+    constexpr int D = 128, BN = FWD_WG_BN;
+    extern __shared__ __align__(1024) unsigned char wga_smem[];
+    unsigned char *sQ = wga_smem + ((1024 - (__cvta_generic_to_shared(wga_smem) & 1023)) & 1023);
+    unsigned char *sK = sQ + FWD_WG_TILE, *sV = sK + 3 * FWD_WG_TILE;  // [3] tiles each
+    const uint32_t aQ = (uint32_t)__cvta_generic_to_shared(sQ), aK = aQ + FWD_WG_TILE, aV = aK + 3 * FWD_WG_TILE;
+
+    const AttnTile tile = p.tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / p.group;
+    const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
+    const int W = p.window;
+    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+              tq = lane % 4;
+
+    const int ke = min(L, r0 + FWD_BM);
+    int kb = W > 0 && r0 - W + 1 > 0 ? r0 - W + 1 : 0;
+    kb -= kb % BN;
+    const int nkt = (ke - kb + BN - 1) / BN;
+
+    const size_t ldq = (size_t)p.H * D, ldk = (size_t)p.KV * D;
+    const __nv_bfloat16 *gq = p.q + (size_t)(t0 + r0) * ldq + (size_t)h * D;
+    const __nv_bfloat16 *gk = p.k + (size_t)t0 * ldk + (size_t)kvh * D;
+    const __nv_bfloat16 *gv = p.v + (size_t)t0 * ldk + (size_t)kvh * D;
+
+    wga_load<128>(sQ, gq, ldq, L - r0);
+    wga_load<128>(sK, gk + (size_t)kb * ldk, ldk, L - kb);
+    wga_load<128>(sV, gv + (size_t)kb * ldk, ldk, L - kb);
+    cp_async_commit();
+
+    float o[64];
 #pragma unroll
-    for (int hr = 0; hr < 2; hr++) {
-        float sum = l[hr];
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const int r = ra + hr * 8;
-        if (r >= L) continue;
-        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-        __nv_bfloat16 *orow = p.o + (size_t)(t0 + r) * ldq + (size_t)h * D;
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const int wr_lo = r0 + wgi * 64, wr_hi = wr_lo + 63, ra = wr_lo + warp * 16 + g;
+
+    // Every warpgroup issues every product, also for a tile its rows cannot see (a window's first tiles): its
+    // softmax masks all of it, alpha is 1 (or 0 for what is still zero) and P is zero, so nothing changes. Skipping
+    // it would put the wgmmas in a divergent path, which ptxas serializes.
+    uint32_t a[BN / 16][4];  // the probabilities of the previous tile, waiting for their P V
+    auto issue_s = [&](float s[64], int buf) {
 #pragma unroll
-        for (int i = 0; i < ND; i++)
-            *reinterpret_cast<uint32_t *>(orow + i * 8 + 2 * tq) =
-                pack_bf16(o[4 * i + 2 * hr] * inv, o[4 * i + 2 * hr + 1] * inv);
-        if (tq == 0) p.lse[(size_t)(t0 + r) * p.H + h] = (m[hr] + log2f(sum)) * LN2;
+        for (int i = 0; i < 64; i++) s[i] = 0.0f;
+        wg_fence_regs<64>(s);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ks++) {
+            const uint32_t half = (ks >> 2) * 16384 + (ks & 3) * 32;
+            wg_mma_ss_128<0, 0>(s, wg_desc(aQ + half + wgi * 8192, 16, 1024),
+                                wg_desc(aK + buf * FWD_WG_TILE + half, 16, 1024));
+        }
+        wg_commit();
+    };
+    auto issue_pv = [&](int buf) {
+        wg_fence_regs<64>(o);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++)
+            wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + buf * FWD_WG_TILE + kk * 2048, 16384, 1024));
+        wg_commit();
+    };
+    auto load_next = [&](int j, int nb) {  // tile j + 1 into buffer nb
+        if (j + 1 < nkt) {
+            const int cn = kb + (j + 1) * BN;
+            wga_load<128>(sK + nb * FWD_WG_TILE, gk + (size_t)cn * ldk, ldk, L - cn);
+            wga_load<128>(sV + nb * FWD_WG_TILE, gv + (size_t)cn * ldk, ldk, L - cn);
+            cp_async_commit();
+        }
+    };
+
+    // tile 0: its scores and probabilities
+    cp_async_wait<0>();
+    wg_fence_proxy();
+    __syncthreads();
+    load_next(0, 1);
+    {
+        float s[64], alpha[2];
+        issue_s(s, 0);
+        wg_wait<0>();
+        wg_fence_regs<64>(s);
+        wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
+        wga_rescale(o, alpha);
+        wga_pack_p(s, a);
     }
+    // tile j's scores beside tile j - 1's P V
+    for (int j = 1, buf = 1, pb = 0; j < nkt; j++, pb = buf, buf = buf == 2 ? 0 : buf + 1) {
+        cp_async_wait<0>();
+        wg_fence_proxy();
+        __syncthreads();  // tile j has landed; every warpgroup is done with tile j - 2
+        load_next(j, buf == 2 ? 0 : buf + 1);
+        float s[64], alpha[2];
+        issue_s(s, buf);
+        issue_pv(pb);
+        wg_wait<1>();  // S (committed first), not P V
+        wg_fence_regs<64>(s);
+        wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
+        wg_wait<0>();
+        wg_fence_regs<64>(o);
+        wg_fence_frags<BN / 16>(a);
+        wga_rescale(o, alpha);
+        wga_pack_p(s, a);
+    }
+    issue_pv((nkt - 1) % 3);
+    wg_wait<0>();
+    wg_fence_regs<64>(o);
+    wg_fence_frags<BN / 16>(a);
+    wga_store_o(p, o, m, l, ra, L, t0, h, tq);
 }
 
 // The backward (FlashAttention-2's algorithm 2, as attention_bwd.cuh's bwd_kernel, whose arguments and
