@@ -6,11 +6,10 @@
 // (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
 //               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap] [--grad-bf16]
-//               [--wgrad-inflight] [--attn-pingpong] [--attn-overlap] [--bulk-dq]
+//               [--wgrad-inflight] [--attn-pingpong] [--attn-overlap]
 // --wgrad-inflight: the expert weight gradient with each k step's wgmmas in flight (backend_tuning_t
 // wg_wgrad_inflight), for comparison; --attn-pingpong: the attention forward's warpgroups taking turns
-// (attn_fwd_pingpong); --attn-overlap: each warpgroup's softmax beside its own products (attn_fwd_overlap);
-// --bulk-dq: the attention backward's dQ added by the bulk-copy engine (attn_bwd_bulk_dq).
+// (attn_fwd_pingpong); --attn-overlap: each warpgroup's softmax beside its own products (attn_fwd_overlap).
 // --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
 // --recompute-cheap with MODEL_RECOMPUTE_CHEAP (the backward makes the pieces again that need no GEMM).
 // FLOPs, as the transformers peer script counts them (bench/train_device.sh runs both): 6 x the
@@ -78,7 +77,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *model_path = "configs/models/bench-1b.yaml", *Ts = "4096", *device = "cuda";
-    int reps = 5, with_optim = 0, ops = 0, layers = 0, recompute = 0, grad_bf16 = 0, inflight = 0, pingpong = 0, overlap = 0, bulk_dq = 0;
+    int reps = 5, with_optim = 0, ops = 0, layers = 0, recompute = 0, grad_bf16 = 0, inflight = 0, pingpong = 0, overlap = 0;
     double peak = 790;  // measured bf16 matmul TFLOP/s of the H200 (docs/performance.md)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
@@ -95,7 +94,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--wgrad-inflight")) inflight = 1;
         else if (!strcmp(argv[i], "--attn-pingpong")) pingpong = 1;
         else if (!strcmp(argv[i], "--attn-overlap")) overlap = 1;
-        else if (!strcmp(argv[i], "--bulk-dq")) bulk_dq = 1;
         else {
             fprintf(stderr, "model_bench: unknown argument '%s' (see the header of bench/model_bench.c)\n", argv[i]);
             return 2;
@@ -118,7 +116,6 @@ int main(int argc, char **argv) {
     if (inflight) be.tune.wg_wgrad_inflight = 1, printf("expert weight gradient: wgmmas in flight a step\n");
     if (pingpong) be.tune.attn_fwd_pingpong = 1, printf("attention forward: the warpgroups' ping-pong\n");
     if (overlap) be.tune.attn_fwd_overlap = 1, printf("attention forward: each warpgroup's softmax beside its products\n");
-    if (bulk_dq) be.tune.attn_bwd_bulk_dq = 1, printf("attention backward: dQ added by the bulk-copy engine\n");
     double prof[2 * OP_COUNT];
     for (const char *p = Ts; *p;) {
         int T = atoi(p);

@@ -42,9 +42,6 @@ typedef struct {
     int attn_fwd_overlap;     // 1 (over attn_fwd_pingpong): each warpgroup of the wgmma attention forward issues a
                               // tile's Q K^T with the previous tile's P V and runs its softmax beside them (the same
                               // bits); 0 (the default until it has been timed on a card): one after the other
-    int attn_bwd_bulk_dq;     // 1: the wgmma attention backward adds each query tile's dQ to its fp32 buffer through
-                              // shared memory and the bulk-copy engine (cp.reduce.async.bulk) instead of a thread's
-                              // float2 atomics; 0 (the default until it has been timed on a card): the atomics
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
                               // wide-k tiles of kernels/cuda/gemm_skinny.cuh, 2 those on a persistent grid (each
                               // CTA's pipeline runs on from tile to tile), -1 the 32-k skinny tiles (the same bits)

@@ -100,9 +100,7 @@ enum {
     CASE_PINGPONG = 512,       // attn_fwd_pingpong = 1: the wgmma attention forward's warpgroups take turns
     // a cuda kernel choice: no cpu row
     CASE_OVERLAP = 1024,       // attn_fwd_overlap = 1: each warpgroup's softmax beside its own products
-    CASE_BULK_DQ = 2048,       // attn_bwd_bulk_dq = 1: the wgmma attention backward's dQ through the bulk-copy engine
-    CASE_KNOBS =
-        CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG | CASE_OVERLAP | CASE_BULK_DQ,
+    CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG | CASE_OVERLAP,
 };
 
 struct opcase {
@@ -1925,10 +1923,6 @@ static const entry_t fixed_table[] = {
     // head dim 128 over several 128-key tiles (on sm_90a: the wgmma backward), a window across tiles, GQA
     {OP_attention_backward, b_attention_backward, {4, 2, 128, 100, W}, {0}, LENS(300, 0, 517), 0},
     {OP_attention_backward, b_attention_backward, {2, 1, 128, 0, A}, {0}, LENS(700, 129), 0},
-    {OP_attention_backward, b_attention_backward, {8, 2, 128, 0, A}, {0}, LENS(1, 0, 200, 0, 63), CASE_BULK_DQ},
-    {OP_attention_backward, b_attention_backward, {4, 2, 128, 100, W}, {0}, LENS(300, 0, 517), CASE_BULK_DQ},
-    {OP_attention_backward, b_attention_backward, {2, 1, 128, 0, A}, {0}, LENS(700, 129), CASE_BULK_DQ},
-    {OP_attention_backward, b_attention_backward, {1, 1, 128, 0, W}, {0}, LENS(1), CASE_BULK_DQ},
     // window 2, not 1: with one key per query P = 1, O = V and dK = 0 exactly, so the normalised error of dK
     // is rounding noise over zero
     {OP_attention_backward, b_attention_backward, {2, 1, 64, 2, W}, {0}, LENS(9, 0, 5), 0},
@@ -2076,14 +2070,12 @@ static const entry_t fixed_table[] = {
      CASE_PERF_ONLY | BIG | CASE_INFLIGHT},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
     {OP_attention_backward, b_attention_backward, {8, 1, 128, 0, W}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
-    {OP_attention_backward, b_attention_backward, {8, 1, 128, 0, W}, {0}, LENS(4096), CASE_PERF_ONLY | BIG | CASE_BULK_DQ},
     {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
     {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG | CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG | CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG | CASE_OVERLAP},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG | CASE_OVERLAP},
     {OP_attention_backward, b_attention_backward, {64, 8, 128, 0, W}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
-    {OP_attention_backward, b_attention_backward, {64, 8, 128, 0, W}, {0}, LENS(16384), CASE_PERF_ONLY | BIG | CASE_BULK_DQ},
     {OP_attention_forward, b_attention_forward, {32, 8, 128, 0}, {0}, LENS(4096, 4096), CASE_PERF_ONLY | BIG},
     {OP_attention_backward, b_attention_backward, {32, 8, 128, 0, W}, {0}, LENS(4096, 4096), CASE_PERF_ONLY | BIG},
     {OP_lightning_forward, b_lightning_forward, {64, 128, 256, 0, 0}, {0}, LENS(8192), CASE_PERF_ONLY | BIG},
@@ -2170,10 +2162,10 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
     }
     if (e->flags & CASE_KNOBS) {
         size_t l = strlen(c->shape);
-        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
+        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
                  e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "",
                  e->flags & CASE_INFLIGHT ? " inflight" : "", e->flags & CASE_PINGPONG ? " pingpong" : "",
-                 e->flags & CASE_OVERLAP ? " overlap" : "", e->flags & CASE_BULK_DQ ? " bulk-dq" : "");
+                 e->flags & CASE_OVERLAP ? " overlap" : "");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && c->t[i].role != TR_HOST) round_to_backend(c, i);
@@ -2561,8 +2553,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
 // CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
-// CASE_INFLIGHT: wg_wgrad_inflight; CASE_PINGPONG: attn_fwd_pingpong; CASE_OVERLAP: attn_fwd_overlap;
-// CASE_BULK_DQ: attn_bwd_bulk_dq),
+// CASE_INFLIGHT: wg_wgrad_inflight; CASE_PINGPONG: attn_fwd_pingpong; CASE_OVERLAP: attn_fwd_overlap),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2574,7 +2565,6 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = 1;
     if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = 1;
     if (e->flags & CASE_OVERLAP) b->tune.attn_fwd_overlap = 1;
-    if (e->flags & CASE_BULK_DQ) b->tune.attn_bwd_bulk_dq = 1;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;
 }

@@ -3,7 +3,7 @@
 // launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
 // defines: attn::fwd_wg_kernel, attn::fwd_wg_overlap_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_OV_SMEM,
-//          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM, attn::BWD_WG_BULK_SMEM,
+//          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
 //          attn::BWD_WG_BN, attn::wga_load, attn::wga_bar_sync, attn::wga_bar_arrive
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head); warpgroup w owns rows
@@ -366,48 +366,13 @@ constexpr int BWD_WG_BN = 128, BWD_WG_BM = 64;
 constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a K (V) tile, a Q (dO) tile
 // K, V, Q[2], dO[2], dS^T (128 keys x 64 queries), lse and delta [2][64], alignment
 constexpr int BWD_WG_SMEM = 2 * BWD_WG_KV + 4 * BWD_WG_Q + 128 * 128 + 4 * 64 * 4 + 1024;
-// BULK (the tuning knob attn_bwd_bulk_dq): a query tile's dQ goes through shared memory (fp32, rows padded to
-// BWD_WG_DQ_LD floats so that a warp's stores meet no bank twice) and the bulk-copy engine adds each row to the
-// fp32 buffer (cp.reduce.async.bulk .add.f32, 512 bytes a row), in place of 16 float2 atomics a thread a tile
-constexpr int BWD_WG_DQ_LD = 128 + 4, BWD_WG_BULK_SMEM = BWD_WG_SMEM + BWD_WG_BM * BWD_WG_DQ_LD * 4;
 
-// bytes bytes of shared memory added to global memory, fp32 element by element, by the bulk-copy engine, in
-// this thread's current bulk group
-__device__ __forceinline__ void bulk_reduce_add_f32(float *g, const float *s, int bytes) {
-#ifdef WG_DEVICE
-    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(g),
-                 "r"((uint32_t)__cvta_generic_to_shared(s)), "r"(bytes)
-                 : "memory");
-#endif
-}
-__device__ __forceinline__ void bulk_commit() {
-#ifdef WG_DEVICE
-    asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-#endif
-}
-// until this thread's bulk groups have read their shared memory (READ) or are complete
-template <bool READ>
-__device__ __forceinline__ void bulk_wait_all() {
-#ifdef WG_DEVICE
-    if (READ) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
-    else asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
-#endif
-}
-// this thread's generic-proxy writes to shared memory made visible to the bulk-copy engine's reads
-__device__ __forceinline__ void fence_proxy_async_smem() {
-#ifdef WG_DEVICE
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-#endif
-}
-
-template <bool BULK>
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs p) {
     constexpr int D = 128, NQ = BWD_WG_BM / 8;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
     unsigned char *sV = sK + BWD_WG_KV, *sQ = sV + BWD_WG_KV, *sO = sQ + 2 * BWD_WG_Q, *sS = sO + 2 * BWD_WG_Q;
     float *sL = reinterpret_cast<float *>(sS + 128 * 128), *sD = sL + 2 * BWD_WG_BM;
-    float *sDQ = sD + 2 * BWD_WG_BM;  // [BWD_WG_BM][BWD_WG_DQ_LD] (BULK)
     const uint32_t aK = (uint32_t)__cvta_generic_to_shared(sK), aV = aK + BWD_WG_KV, aQ = aV + BWD_WG_KV,
                    aO = aQ + 2 * BWD_WG_Q, aS = aO + 2 * BWD_WG_Q;
 
@@ -529,7 +494,6 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         }
         wg_commit();
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
-        if (BULK && threadIdx.x < BWD_WG_BM) bulk_wait_all<true>();  // the last tile's dQ rows are read
         __syncthreads();
         // dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys
         float dq[32];
@@ -547,16 +511,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         wg_fence_regs<32>(dq);
         wg_fence_frags<BWD_WG_BM / 16>(pa);
         wg_fence_frags<BWD_WG_BM / 16>(sa);
-        if (BULK) {
-            float *row = sDQ + (warp * 16 + g) * BWD_WG_DQ_LD + wgi * 64;
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                const int c = i * 8 + 2 * tq;
-                *reinterpret_cast<float2 *>(row + c) = make_float2(dq[4 * i], dq[4 * i + 1]);
-                *reinterpret_cast<float2 *>(row + 8 * BWD_WG_DQ_LD + c) = make_float2(dq[4 * i + 2], dq[4 * i + 3]);
-            }
-            fence_proxy_async_smem();
-        } else {
+        {
             const int qa = m0 + warp * 16 + g;
             float *dqa = p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64;
 #pragma unroll
@@ -567,14 +522,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
                     atomicAdd(reinterpret_cast<float2 *>(dqa + 8 * ldq + c), make_float2(dq[4 * i + 2], dq[4 * i + 3]));
             }
         }
-        __syncthreads();  // the next stage overwrites this buffer and dS^T (BULK: the dQ rows are all there)
-        if (BULK && threadIdx.x < BWD_WG_BM && m0 + (int)threadIdx.x < L) {
-            bulk_reduce_add_f32(p.dq_acc + (size_t)(t0 + m0 + threadIdx.x) * ldq + (size_t)h * D,
-                                sDQ + threadIdx.x * BWD_WG_DQ_LD, D * 4);
-            bulk_commit();
-        }
+        __syncthreads();  // the next stage overwrites this buffer and dS^T
     }
-    if (BULK && threadIdx.x < BWD_WG_BM) bulk_wait_all<false>();
 
     bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
 }
