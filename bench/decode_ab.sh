@@ -4,22 +4,22 @@
 # interleaved over ROUNDS rounds so that a drift of the card's clocks falls on every variant alike, and a table of
 # each variant's median ms a step against the baseline's. The variants (VARIANTS, space-separated names; the default
 # leaves out stages3, bk256 and nopdl):
-#   base      the defaults
-#   fused     the fused lightning decode step (--decode-fused; backend_tuning_t.decode_fused)
+#   base      the defaults (the fused decode step: a lightning layer's one q|k|v|gate product, grouped_matmul_glu)
+#   unfused   the separate decode products (--decode-unfused; backend_tuning_t.decode_fused = -1)
 #   loop      the wide-k expert tiles on a persistent grid (--skinny-loop; gg_skinny_wide = 2)
 #   dense64   linear layers of at most 64 rows through the wide-k tiles (--dense-skinny 64; dense_skinny)
 #   dense256  the same up to 256 rows
 #   stages3   the wide-k tiles with 3 stages (CISPO_GS_STAGES=3)
 #   bk256     the wide-k tiles with a 256 k step (CISPO_GS_BK=256)
 #   nopdl     without programmatic dependent launch (CISPO_NO_PDL=1)
-#   all       fused + loop + dense64
+#   all       loop + dense64
 # Run from the repo root: source .devdeps/unpack.sh && bench/decode_ab.sh; logs in $OUT (or /tmp/decode_ab).
 set -uo pipefail
 out=${OUT:-/tmp/decode_ab}
 new=${NEW:-256}
 batch=${BATCH:-1,64,256}
 rounds=${ROUNDS:-2}
-variants=${VARIANTS:-base fused loop dense64 dense256 all}
+variants=${VARIANTS:-base unfused loop dense64 dense256 all}
 mkdir -p "$out"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
   cmake --build build-gpu -j"$(nproc)" --target generate_bench >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
@@ -30,14 +30,14 @@ for r in $(seq 1 "$rounds"); do
         envs=() args=()
         case $v in
         base) ;;
-        fused) args=(--decode-fused) ;;
+        unfused) args=(--decode-unfused) ;;
         loop) args=(--skinny-loop) ;;
         dense64) args=(--dense-skinny 64) ;;
         dense256) args=(--dense-skinny 256) ;;
         stages3) envs=(CISPO_GS_STAGES=3) ;;
         bk256) envs=(CISPO_GS_BK=256) ;;
         nopdl) envs=(CISPO_NO_PDL=1) ;;
-        all) args=(--decode-fused --skinny-loop --dense-skinny 64) ;;
+        all) args=(--skinny-loop --dense-skinny 64) ;;
         *) echo "decode_ab: unknown variant '$v'"; fails=$((fails + 1)); continue ;;
         esac
         echo "+ round $r: $v: ${envs[*]} ${args[*]}"

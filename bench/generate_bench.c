@@ -8,12 +8,13 @@
 // CUDA graph) with every op synchronised and timed (backend_t.prof), 33 new tokens less 1 (the prefill and
 // first step cancel), divided by the 32 steps; the rest of the unprofiled step time is the host's.
 // --skinny-narrow: the decode expert products through the 32-k skinny tiles instead of the wide-k ones
-// (backend_tuning_t.gg_skinny_wide = -1), for comparison. --decode-fused: a lightning layer's decode step with
-// one q|k|v|gate product and lightning_decode_qkv (backend_tuning_t.decode_fused). --skinny-loop: the wide-k
+// (backend_tuning_t.gg_skinny_wide = -1), for comparison. --decode-unfused: the decode step's separate products
+// (backend_tuning_t.decode_fused = -1) instead of a lightning layer's one q|k|v|gate product with
+// lightning_decode_qkv and an MoE layer's grouped_matmul_glu (the default on CUDA). --skinny-loop: the wide-k
 // tiles on a persistent grid (gg_skinny_wide = 2). --dense-skinny M: linear layers of at most M rows through the
 // wide-k tiles instead of cuBLAS (dense_skinny).
 //   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda]
-//                  [--ops] [--skinny-narrow] [--skinny-loop] [--decode-fused] [--dense-skinny M]
+//                  [--ops] [--skinny-narrow] [--skinny-loop] [--decode-unfused] [--dense-skinny M]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ int main(int argc, char **argv) {
     int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0, fused = 0,
         loop = 0, dense = 0;
     for (int i = 1; i < argc; i += 2) {
-        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow") || !strcmp(argv[i], "--decode-fused") ||
+        if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow") || !strcmp(argv[i], "--decode-unfused") ||
             !strcmp(argv[i], "--skinny-loop")) {
             *(!strcmp(argv[i], "--ops")             ? &ops
               : !strcmp(argv[i], "--skinny-narrow") ? &narrow
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
     if (backend_init(&be, cuda ? BACKEND_CUDA : BACKEND_CPU, 0, cuda ? DTYPE_BF16 : DTYPE_F32))
         return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
     if (narrow) be.tune.gg_skinny_wide = -1, printf("decode expert products: the 32-k skinny tiles (--skinny-narrow)\n");
-    if (fused) be.tune.decode_fused = 1, printf("lightning decode: one q|k|v|gate product (--decode-fused)\n");
+    if (fused) be.tune.decode_fused = -1, printf("decode: separate q, k, v, gate and expert products (--decode-unfused)\n");
     if (loop) be.tune.gg_skinny_wide = 2, printf("decode expert products: the wide-k tiles on a persistent grid\n");
     if (dense > 0)
         be.tune.dense_skinny = dense, printf("linear layers of at most %d rows: the wide-k tiles (--dense-skinny)\n", dense);

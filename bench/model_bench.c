@@ -6,10 +6,11 @@
 // (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
 //               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap] [--grad-bf16]
-//               [--wgrad-inflight] [--attn-pingpong] [--attn-overlap]
-// --wgrad-inflight: the expert weight gradient with each k step's wgmmas in flight (backend_tuning_t
-// wg_wgrad_inflight), for comparison; --attn-pingpong: the attention forward's warpgroups taking turns
-// (attn_fwd_pingpong); --attn-overlap: each warpgroup's softmax beside its own products (attn_fwd_overlap).
+//               [--no-wgrad-inflight] [--no-attn-pingpong] [--attn-overlap]
+// For comparison with the defaults: --no-wgrad-inflight: the expert weight gradient waiting for each k step's
+// wgmmas (backend_tuning_t wg_wgrad_inflight = -1); --no-attn-pingpong: the attention forward's warpgroups issuing
+// together (attn_fwd_pingpong = -1); --attn-overlap: each warpgroup's softmax beside its own products instead of
+// the ping-pong (attn_fwd_overlap).
 // --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
 // --recompute-cheap with MODEL_RECOMPUTE_CHEAP (the backward makes the pieces again that need no GEMM).
 // FLOPs, as the transformers peer script counts them (bench/train_device.sh runs both): 6 x the
@@ -91,8 +92,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--recompute")) recompute = MODEL_RECOMPUTE;
         else if (!strcmp(argv[i], "--recompute-cheap")) recompute = MODEL_RECOMPUTE_CHEAP;
         else if (!strcmp(argv[i], "--grad-bf16")) grad_bf16 = 1;
-        else if (!strcmp(argv[i], "--wgrad-inflight")) inflight = 1;
-        else if (!strcmp(argv[i], "--attn-pingpong")) pingpong = 1;
+        else if (!strcmp(argv[i], "--no-wgrad-inflight")) inflight = 1;
+        else if (!strcmp(argv[i], "--no-attn-pingpong")) pingpong = 1;
         else if (!strcmp(argv[i], "--attn-overlap")) overlap = 1;
         else {
             fprintf(stderr, "model_bench: unknown argument '%s' (see the header of bench/model_bench.c)\n", argv[i]);
@@ -113,8 +114,8 @@ int main(int argc, char **argv) {
         return fprintf(stderr, "model_bench: %s\n", cispo_last_error()), 1;
     if (grad_bf16 && !cuda) return fprintf(stderr, "model_bench: --grad-bf16 needs --device cuda\n"), 2;
     if (grad_bf16) be.grad_dtype = DTYPE_BF16;
-    if (inflight) be.tune.wg_wgrad_inflight = 1, printf("expert weight gradient: wgmmas in flight a step\n");
-    if (pingpong) be.tune.attn_fwd_pingpong = 1, printf("attention forward: the warpgroups' ping-pong\n");
+    if (inflight) be.tune.wg_wgrad_inflight = -1, printf("expert weight gradient: each step's wgmmas waited for\n");
+    if (pingpong) be.tune.attn_fwd_pingpong = -1, printf("attention forward: the warpgroups issuing together\n");
     if (overlap) be.tune.attn_fwd_overlap = 1, printf("attention forward: each warpgroup's softmax beside its products\n");
     double prof[2 * OP_COUNT];
     for (const char *p = Ts; *p;) {

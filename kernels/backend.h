@@ -1,6 +1,6 @@
 // kernels/backend.h — the backend context every op runs in, and the memory it owns.
-// defines: backend_t, backend_kind_t, backend_tuning_t, dtype_t, dtype_size, dtype_name, backend_name, backend_available,
-//          backend_init, backend_release, backend_host, backend_alloc, backend_free, backend_zero,
+// defines: backend_t, backend_kind_t, backend_tuning_t, decode_fused_on, dtype_t, dtype_size, dtype_name,
+//          backend_name, backend_available, backend_init, backend_release, backend_host, backend_alloc, backend_free, backend_zero,
 //          backend_copy, backend_upload, backend_download, backend_sync, backend_mem_info, backend_ws_reserve,
 //          backend_ws_take, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32,
 //          backend_takes_head_dim, backend_open
@@ -36,26 +36,30 @@ typedef struct {
     int lightning_cps;        // chunks per segment of the lightning scan: > 0 that many, -1 never segment
     int lightning_prof_skip;  // benchmarks only: scan stages left out (results are wrong when set)
     int attn_fwd_rows;        // 16-row blocks per warp in the attention forward (1 or 2)
-    int attn_fwd_pingpong;    // 1: the wgmma attention forward's two warpgroups take turns issuing their products,
-                              // one's softmax beside the other's wgmmas (the same bits); 0 (the default until it has
-                              // been timed on a card): both issue together
+    int attn_fwd_pingpong;    // 0 (the default) or 1: the wgmma attention forward's two warpgroups take turns issuing
+                              // their products, one's softmax beside the other's wgmmas (the same bits; 366 against
+                              // 275 TFLOP/s at T 16384, H 64 on an H100); -1: both issue together
     int attn_fwd_overlap;     // 1 (over attn_fwd_pingpong): each warpgroup of the wgmma attention forward issues a
                               // tile's Q K^T with the previous tile's P V and runs its softmax beside them (the same
-                              // bits); 0 (the default until it has been timed on a card): one after the other
+                              // bits; 349 TFLOP/s, below the ping-pong); 0 (the default): not
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
                               // wide-k tiles of kernels/cuda/gemm_skinny.cuh, 2 those on a persistent grid (each
-                              // CTA's pipeline runs on from tile to tile), -1 the 32-k skinny tiles (the same bits)
+                              // CTA's pipeline runs on from tile to tile), -1 the 32-k skinny tiles (the same bits; 2 was
+                              // slower in the decode step on an H100: 2.484 against 2.360 ms at batch 64)
     int dense_skinny;         // > 0: matmul's linear layers (W [n, k]) of at most this many rows through the wide-k
                               // tiles instead of cuBLAS (decode's projections: 5-7 us a cuBLAS call for 2-6 MB of
-                              // weights); 0 (the default until it has been timed on a card): cuBLAS always
-    int decode_fused;         // 1: a lightning layer's decode step takes q|k|v and the gate from one product (their
+                              // weights; slower in the decode step on an H100: 2.426 against 2.360 ms at batch 64);
+                              // 0 (the default): cuBLAS always
+    int decode_fused;         // 0 (the default: on for CUDA, off for the CPU) or 1: a lightning layer's decode step takes q|k|v and the gate from one product (their
                               // weights are adjacent) and q, k, v straight from it (lightning_decode_qkv, the gate
                               // read in place), and an MoE layer's the gated activation from both expert products
-                              // in one (grouped_matmul_glu): three launches fewer a layer, the same sums; 0 (the
-                              // default until it has been timed on a card): qkv_split, separate products, glu_forward
-    int wg_wgrad_inflight;    // 1: the expert weight gradient's wgmma kernel keeps each k step's wgmmas in flight while
-                              // the next step's issue (loads 2 steps ahead instead of 3; the same sums and bits);
-                              // 0 (the default until it has been timed on a card): each step waited for
+                              // in one (grouped_matmul_glu): three launches fewer a layer, the same sums (bench-1b,
+                              // batch 64: 2.250 against 2.360 ms a step on an H100); -1: qkv_split, separate
+                              // products, glu_forward
+    int wg_wgrad_inflight;    // 0 (the default) or 1: the expert weight gradient's wgmma kernel keeps each k step's
+                              // wgmmas in flight while the next step's issue (loads 2 steps ahead instead of 3; the
+                              // same sums and bits; 433 against 396 TFLOP/s at M1's W1 on an H100); -1: each step
+                              // waited for
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;
@@ -75,6 +79,12 @@ typedef struct {
     // its seconds to prof[2*op] and 1 to prof[2*op + 1] (op ids of kernels/ops.h; 2 * OP_COUNT doubles).
     double *prof;
 } backend_t;
+
+// backend_tuning_t.decode_fused as the model reads it: 1 on, -1 off, 0 on for CUDA only (the CPU's decode stays the
+// separate products its tests were written against)
+static inline int decode_fused_on(const backend_t *b) {
+    return b->tune.decode_fused > 0 || (b->tune.decode_fused == 0 && b->kind == BACKEND_CUDA);
+}
 
 // Whether a backend is compiled in and has a device: the number of devices (1 for the CPU), 0 if none.
 int backend_available(int kind);

@@ -79,7 +79,7 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     size_t mark = s->used;
     const void *gate = ACT(m, a->gate_pre);  // rows ldg apart
     int ldg = A;
-    if (b->tune.decode_fused > 0 && m->cache && m->cache->mode == MODEL_CACHE_DECODE &&
+    if (decode_fused_on(b) && m->cache && m->cache->mode == MODEL_CACHE_DECODE &&
         p->gate == p->qkv + (size_t)3 * A * C) {
         // backend_tuning_t.decode_fused: q|k|v and the gate from one product of the adjacent weights (rows [q|k|v
         // of each head | gate], 4A wide), the step reading q, k, v from it with the activation applied as

@@ -50,7 +50,7 @@ void model_moe_forward(model_t *m, int l, model_scratch_t *s) {
         moe_ep_layer_forward(m, l, ACT(m, a->xe), off_host, S, ACT(m, a->ye));
         free(off_host);
     } else {
-        if (b->tune.decode_fused > 0 && m->cache && m->cache->mode == MODEL_CACHE_DECODE) {
+        if (decode_fused_on(b) && m->cache && m->cache->mode == MODEL_CACHE_DECODE) {
             // backend_tuning_t.decode_fused: the gated activation from both products in one (a decode step
             // reads no [h1 | h3] rows)
             grouped_matmul_glu(b, ACT(m, a->act), ACT(m, a->xe), C, WP(m, p->w1), WP(m, p->w3), off, E, S, F, C,

@@ -96,8 +96,10 @@ enum {
     CASE_SKINNY_NARROW = 32,   // gg_skinny_wide = -1: decode-sized expert products through the 32-k skinny tiles
     CASE_DENSE_SKINNY = 64,    // dense_skinny = 256: matmul's linear layers of up to 256 rows through the wide-k tiles
     CASE_SKINNY_LOOP = 128,    // gg_skinny_wide = 2: the wide-k tiles on a persistent grid (gs_forward_loop)
-    CASE_INFLIGHT = 256,       // wg_wgrad_inflight = 1: the weight gradient's wgmmas in flight a step
-    CASE_PINGPONG = 512,       // attn_fwd_pingpong = 1: the wgmma attention forward's warpgroups take turns
+    CASE_INFLIGHT = 256,       // wg_wgrad_inflight = -1: the weight gradient's wgmmas waited for each step (the
+                               // default keeps them in flight a step)
+    CASE_PINGPONG = 512,       // attn_fwd_pingpong = -1: the wgmma attention forward's warpgroups issue together (the
+                               // default has them take turns)
     // a cuda kernel choice: no cpu row
     CASE_OVERLAP = 1024,       // attn_fwd_overlap = 1: each warpgroup's softmax beside its own products
     CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG | CASE_OVERLAP,
@@ -1783,8 +1785,8 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 8, 7, 0, 0}, {0}, {0}, 0, CASE_GRAD_BF16},
-    // the wgmma weight gradient with each step's wgmmas in flight (wg_wgrad_inflight): one k step (rows < 64), a
-    // few, many, accumulate and write, bf16 gradients
+    // the wgmma weight gradient waiting for each step's wgmmas (wg_wgrad_inflight -1; the default keeps them in
+    // flight a step): one k step (rows < 64), a few, many, accumulate and write, bf16 gradients
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_INFLIGHT},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 500, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_INFLIGHT},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_INFLIGHT},
@@ -1902,8 +1904,9 @@ static const entry_t fixed_table[] = {
     // head dim 128 over several 128-key tiles (on sm_90a: the wgmma forward), a window across tiles
     {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), 0},
     {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), 0},
-    // the warpgroups' ping-pong (head dim 128): tiles masked out for one warpgroup's rows only (short and empty
-    // sequences, the diagonal), a window, several key tiles
+    // the wgmma forward's other kernels (head dim 128; the default is the warpgroups' ping-pong): both issuing
+    // together (attn_fwd_pingpong -1), each one's softmax beside its own products (attn_fwd_overlap); tiles masked
+    // out for one warpgroup's rows only (short and empty sequences, the diagonal), a window, several key tiles
     {OP_attention_forward, b_attention_forward, {8, 2, 128, 0}, {0}, LENS(1, 0, 200, 0, 63), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), CASE_PINGPONG},
@@ -2164,7 +2167,7 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
         size_t l = strlen(c->shape);
         snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
                  e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "",
-                 e->flags & CASE_INFLIGHT ? " inflight" : "", e->flags & CASE_PINGPONG ? " pingpong" : "",
+                 e->flags & CASE_INFLIGHT ? " no-inflight" : "", e->flags & CASE_PINGPONG ? " no-pingpong" : "",
                  e->flags & CASE_OVERLAP ? " overlap" : "");
     }
     for (int i = 0; i < c->nt; i++)
@@ -2553,7 +2556,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
 // CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
-// CASE_INFLIGHT: wg_wgrad_inflight; CASE_PINGPONG: attn_fwd_pingpong; CASE_OVERLAP: attn_fwd_overlap),
+// CASE_INFLIGHT: wg_wgrad_inflight -1; CASE_PINGPONG: attn_fwd_pingpong -1; CASE_OVERLAP: attn_fwd_overlap),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2562,8 +2565,8 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_SKINNY_NARROW) b->tune.gg_skinny_wide = -1;
     if (e->flags & CASE_SKINNY_LOOP) b->tune.gg_skinny_wide = 2;
     if (e->flags & CASE_DENSE_SKINNY) b->tune.dense_skinny = 256;
-    if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = 1;
-    if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = 1;
+    if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = -1;
+    if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = -1;
     if (e->flags & CASE_OVERLAP) b->tune.attn_fwd_overlap = 1;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;

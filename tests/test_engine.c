@@ -149,7 +149,7 @@ static void test_decode_fused(model_t *m) {
     infer_prefill(e, &s1, &pr, &len, 1, fused);
     double worst = 0;
     for (int t = 0; t < steps; t++) {
-        m->be->tune.decode_fused = 0;
+        m->be->tune.decode_fused = -1;
         test_check(infer_decode(e, &s0, &ids[n + t], 1, plain) == 0, "decode: %s", cispo_last_error());
         m->be->tune.decode_fused = 1;
         test_check(infer_decode(e, &s1, &ids[n + t], 1, fused) == 0, "fused decode: %s", cispo_last_error());

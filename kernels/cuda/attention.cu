@@ -303,7 +303,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
         static bool attr_set[3] = {false, false, false};  // per kernel
         // the warpgroups' ping-pong, or each one's softmax beside its own products (attention_wgmma.cuh)
-        const int v = tune && tune->attn_fwd_overlap > 0 ? 2 : tune && tune->attn_fwd_pingpong > 0 ? 1 : 0;
+        const int v = tune && tune->attn_fwd_overlap > 0 ? 2 : !tune || tune->attn_fwd_pingpong >= 0 ? 1 : 0;
         void (*kern)(const FwdArgs) = v == 2 ? fwd_wg_overlap_kernel : v == 1 ? fwd_wg_kernel<true> : fwd_wg_kernel<false>;
         const int smem = v == 2 ? FWD_WG_OV_SMEM : FWD_WG_SMEM;
         if (set_smem(kern, smem, &attr_set[v])) return -1;
