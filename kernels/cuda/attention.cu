@@ -301,6 +301,19 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
     if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
+        if (tune && tune->attn_fwd_tma > 0) {  // the ping-pong and overlap on TMA loads (attention_wgmma.cuh)
+            WgtMap mq, mk, mv;
+            const cuuint64_t qd[2] = {(cuuint64_t)H * D, (cuuint64_t)T}, qs[1] = {(cuuint64_t)H * D * 2};
+            const cuuint64_t kd[2] = {(cuuint64_t)KV * D, (cuuint64_t)T}, ks[1] = {(cuuint64_t)KV * D * 2};
+            const cuuint32_t box[2] = {64, 128};
+            if (!tensor_map(&mq, q, 2, qd, qs, box) && !tensor_map(&mk, k, 2, kd, ks, box) &&
+                !tensor_map(&mv, v, 2, kd, ks, box)) {
+                static bool tma_attr = false;
+                if (set_smem(fwd_wg_tma_kernel, FWD_WG_TMA_SMEM, &tma_attr)) return -1;
+                fwd_wg_tma_kernel<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
+                return check_launch("forward kernel launch");
+            }
+        }
         static bool attr_set[3] = {false, false, false};  // per kernel
         // the warpgroups' ping-pong, or each one's softmax beside its own products (attention_wgmma.cuh)
         const int v = tune && tune->attn_fwd_overlap > 0 ? 2 : !tune || tune->attn_fwd_pingpong >= 0 ? 1 : 0;

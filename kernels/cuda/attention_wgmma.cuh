@@ -2,7 +2,8 @@
 // Hopper's warpgroup tensor cores (wgmma, sm_90a; kernels/cuda/wgmma.cuh); kernels/cuda/attention.cu
 // launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
-// defines: attn::fwd_wg_kernel, attn::fwd_wg_overlap_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_OV_SMEM,
+// defines: attn::fwd_wg_kernel, attn::fwd_wg_overlap_kernel, attn::fwd_wg_tma_kernel, attn::FWD_WG_SMEM,
+//          attn::FWD_WG_OV_SMEM, attn::FWD_WG_TMA_SMEM,
 //          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
 //          attn::BWD_WG_BN, attn::wga_load, attn::wga_bar_sync, attn::wga_bar_arrive
 //
@@ -352,6 +353,160 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_overlap_kernel(const
     wg_wait<0>();
     wg_fence_regs<64>(o);
     wg_fence_frags<BN / 16>(a);
+    wga_store_o(p, o, m, l, ra, L, t0, h, tq);
+}
+
+// The tuning knob attn_fwd_tma: the ping-pong and the intra-warpgroup overlap together, with Q, K and V brought
+// in by the TMA (2-d tensor maps over [T, heads x 128], boxes of 128 rows x 64 columns, 128-byte swizzle: the
+// layout wga_load writes) so that no warpgroup waits for the other at a __syncthreads. Thread 0 issues the loads;
+// every stage completes on a "full" mbarrier (transaction bytes) and is handed back on an "empty" one that all
+// 256 threads arrive at once their wgmmas that read it are done: K tiles (read by Q K^T) and V tiles (read by P V
+// one step later) in rings of three, K loaded two steps ahead and V one. Each step a warpgroup waits for its
+// turn (named barriers, as fwd_wg_kernel<true>), issues tile j's Q K^T and tile j-1's P V, hands the turn over,
+// and runs tile j's softmax beside the products. Rows past a sequence's end load the next sequence's rows
+// (the TMA zero-fills only past the tensor): the mask gives them zero probability, so their values add
+// nothing; the same products and sums as fwd_wg_kernel: the same bits.
+constexpr int FWD_WG_TMA_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignment
+
+__global__ void __launch_bounds__(FWD_WG_THREADS, 1)
+    fwd_wg_tma_kernel(const FwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mk,
+                      const __grid_constant__ WgtMap mv) {
+    constexpr int D = 128, BN = FWD_WG_BN, HALF = FWD_WG_TILE / 2;
+    extern __shared__ __align__(1024) unsigned char wga_smem[];
+    __shared__ __align__(8) uint64_t bars[13];  // Q; K full, K empty, V full, V empty [3] each
+    unsigned char *sQ = wga_smem + ((1024 - (__cvta_generic_to_shared(wga_smem) & 1023)) & 1023);
+    const uint32_t aQ = (uint32_t)__cvta_generic_to_shared(sQ), aK = aQ + FWD_WG_TILE, aV = aK + 3 * FWD_WG_TILE;
+    const uint32_t qbar = (uint32_t)__cvta_generic_to_shared(bars);
+    auto kfull = [&](int st) { return qbar + 8 * (1 + st); };
+    auto kempty = [&](int st) { return qbar + 8 * (4 + st); };
+    auto vfull = [&](int st) { return qbar + 8 * (7 + st); };
+    auto vempty = [&](int st) { return qbar + 8 * (10 + st); };
+
+    const AttnTile tile = p.tiles[blockIdx.x];
+    const int h = blockIdx.y, kvh = h / p.group;
+    const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
+    const int W = p.window;
+    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+              tq = lane % 4;
+
+    const int ke = min(L, r0 + FWD_BM);
+    int kb = W > 0 && r0 - W + 1 > 0 ? r0 - W + 1 : 0;
+    kb -= kb % BN;
+    const int nkt = (ke - kb + BN - 1) / BN;
+
+    if (threadIdx.x == 0) {
+        wgt_mbar_init(qbar, 1);
+        for (int st = 0; st < 3; st++) {
+            wgt_mbar_init(kfull(st), 1), wgt_mbar_init(vfull(st), 1);
+            wgt_mbar_init(kempty(st), FWD_WG_THREADS), wgt_mbar_init(vempty(st), FWD_WG_THREADS);
+        }
+        wgt_mbar_init_fence();
+    }
+    __syncthreads();
+    auto load_kv = [&](const WgtMap &map, uint32_t base, uint32_t bar, int j) {  // tile j, both halves
+        wgt_mbar_expect_tx(bar, FWD_WG_TILE);
+        wgt_load_2d(base, &map, bar, kvh * D, t0 + kb + j * BN);
+        wgt_load_2d(base + HALF, &map, bar, kvh * D + 64, t0 + kb + j * BN);
+    };
+    // thread 0 at step j: K of tile j + 2 into the stage tile j - 1's K held, V of tile j + 1 into tile j - 2's
+    auto produce = [&](int j) {
+        if (threadIdx.x != 0) return;
+        if (j + 2 < nkt) {
+            const int st = (j + 2) % 3;
+            if (j >= 1) wgt_mbar_wait(kempty(st), ((j - 1) / 3) & 1);
+            load_kv(mk, aK + st * FWD_WG_TILE, kfull(st), j + 2);
+        }
+        if (j + 1 < nkt) {
+            const int st = (j + 1) % 3;
+            if (j >= 2) wgt_mbar_wait(vempty(st), ((j - 2) / 3) & 1);
+            load_kv(mv, aV + st * FWD_WG_TILE, vfull(st), j + 1);
+        }
+    };
+    if (threadIdx.x == 0) {
+        wgt_mbar_expect_tx(qbar, FWD_WG_TILE);
+        wgt_load_2d(aQ, &mq, qbar, h * D, t0 + r0);
+        wgt_load_2d(aQ + HALF, &mq, qbar, h * D + 64, t0 + r0);
+        load_kv(mk, aK, kfull(0), 0);
+        if (nkt > 1) load_kv(mk, aK + FWD_WG_TILE, kfull(1), 1);
+        load_kv(mv, aV, vfull(0), 0);
+    }
+
+    float o[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const int wr_lo = r0 + wgi * 64, wr_hi = wr_lo + 63, ra = wr_lo + warp * 16 + g;
+
+    uint32_t a[BN / 16][4];  // the probabilities of the previous tile, waiting for their P V
+    auto issue_s = [&](float s[64], int st) {
+#pragma unroll
+        for (int i = 0; i < 64; i++) s[i] = 0.0f;
+        wg_fence_regs<64>(s);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < D / 16; ks++) {
+            const uint32_t half = (ks >> 2) * 16384 + (ks & 3) * 32;
+            wg_mma_ss_128<0, 0>(s, wg_desc(aQ + half + wgi * 8192, 16, 1024),
+                                wg_desc(aK + st * FWD_WG_TILE + half, 16, 1024));
+        }
+        wg_commit();
+    };
+    auto issue_pv = [&](int st) {
+        wg_fence_regs<64>(o);
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++)
+            wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + st * FWD_WG_TILE + kk * 2048, 16384, 1024));
+        wg_commit();
+    };
+
+    wgt_mbar_wait(qbar, 0);
+    if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first
+    // tile 0: its scores and probabilities
+    produce(0);
+    wgt_mbar_wait(kfull(0), 0);
+    {
+        float s[64], alpha[2];
+        wga_bar_sync(1 + wgi);
+        issue_s(s, 0);
+        wga_bar_arrive(2 - wgi);
+        wg_wait<0>();
+        wg_fence_regs<64>(s);
+        wgt_mbar_arrive(kempty(0));
+        wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
+        wga_rescale(o, alpha);
+        wga_pack_p(s, a);
+    }
+    // tile j's scores beside tile j - 1's P V
+    for (int j = 1; j < nkt; j++) {
+        const int st = j % 3, pst = (j - 1) % 3;
+        produce(j);
+        wgt_mbar_wait(kfull(st), (j / 3) & 1);
+        wgt_mbar_wait(vfull(pst), ((j - 1) / 3) & 1);
+        float s[64], alpha[2];
+        wga_bar_sync(1 + wgi);
+        issue_s(s, st);
+        issue_pv(pst);
+        wga_bar_arrive(2 - wgi);
+        wg_wait<1>();  // S (committed first), not P V
+        wg_fence_regs<64>(s);
+        wgt_mbar_arrive(kempty(st));
+        wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
+        wg_wait<0>();
+        wg_fence_regs<64>(o);
+        wg_fence_frags<BN / 16>(a);
+        wgt_mbar_arrive(vempty(pst));
+        wga_rescale(o, alpha);
+        wga_pack_p(s, a);
+    }
+    wgt_mbar_wait(vfull((nkt - 1) % 3), ((nkt - 1) / 3) & 1);
+    wga_bar_sync(1 + wgi);
+    issue_pv((nkt - 1) % 3);
+    wga_bar_arrive(2 - wgi);
+    wg_wait<0>();
+    wg_fence_regs<64>(o);
+    wg_fence_frags<BN / 16>(a);
+    if (wgi == 0) wga_bar_sync(1);  // warpgroup 1's last arrival
     wga_store_o(p, o, m, l, ra, L, t0, h, tq);
 }
 

@@ -7,7 +7,6 @@
 // The op API is row-major; cuBLAS is column-major. A row-major [M,N] matrix is the column-major
 // [N,M] one, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T with the operands swapped.
 #include <cublas_v2.h>
-#include <cudaTypedefs.h>  // the driver API types of cuTensorMapEncodeTiled (found at run time, no libcuda link)
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -178,37 +177,6 @@ int gg_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, in
 // WG_MIN_ROWS rows (training and prefill; decode keeps the mma.sync kernels).
 bool use_wgmma(int vec, int rows, int G) {
     return vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda(WGMMA_GEMM);
-}
-
-// The driver's tensor-map encoder, looked up once through the runtime (NULL where the driver lacks it).
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
-    static int looked = 0;
-    static PFN_cuTensorMapEncodeTiled_v12000 fn = NULL;
-    if (!looked) {
-        looked = 1;
-        void *p = NULL;
-        cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) ==
-                cudaSuccess &&
-            q == cudaDriverEntryPointSuccess)
-            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
-        else
-            (void)cudaGetLastError();
-    }
-    return fn;
-}
-
-// A bf16 tensor map of `rank` dims (dims[0] contiguous; strides in bytes of dims 1..), boxes of `box`
-// elements, 128-byte swizzle, zeros out of range. 0, or -1 where the encoder refuses (the caller falls back).
-int tensor_map(WgtMap *m, const void *base, int rank, const cuuint64_t *dims, const cuuint64_t *strides,
-               const cuuint32_t *box) {
-    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
-    if (!enc) return -1;
-    const cuuint32_t es[3] = {1, 1, 1};
-    CUresult r = enc((CUtensorMap *)m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, (cuuint32_t)rank, (void *)base, dims, strides,
-                     box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    return r == CUDA_SUCCESS ? 0 : -1;
 }
 
 // wgt_forward (TMA-fed) where the maps encode and CISPO_NO_TMA=1 is not set: 1 launched, 0 not (the caller

@@ -3,7 +3,7 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          WgtMap, wg_store_c
+//          wg_store_c
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -170,53 +170,6 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
 // k; W_g as a 3-d map over the groups, [n, k] in boxes of 256 x 64 (TRANS_W) or [k, n] in four boxes of
 // 64 k x 64 n, one per MN-major panel; a group's rows and columns past n or k load as zeros, never as the
 // next group's. A tile's rows past its group are other groups' tokens, never stored.
-__device__ __forceinline__ void wgt_mbar_init(uint32_t bar, int count) {
-#ifdef WG_DEVICE
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-#endif
-}
-__device__ __forceinline__ void wgt_mbar_init_fence() {
-#ifdef WG_DEVICE
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wgt_mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-#ifdef WG_DEVICE
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-#endif
-}
-__device__ __forceinline__ void wgt_mbar_wait(uint32_t bar, uint32_t parity) {
-#ifdef WG_DEVICE
-    uint32_t done = 0;
-    while (!done)
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(done)
-                     : "r"(bar), "r"(parity)
-                     : "memory");
-#endif
-}
-__device__ __forceinline__ void wgt_load_2d(uint32_t dst, const void *map, uint32_t bar, int x, int y) {
-#ifdef WG_DEVICE
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
-                 "[%2];\n" ::"r"(dst),
-                 "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y)
-                 : "memory");
-#endif
-}
-__device__ __forceinline__ void wgt_load_3d(uint32_t dst, const void *map, uint32_t bar, int x, int y, int z) {
-#ifdef WG_DEVICE
-    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, "
-                 "%5}], [%2];\n" ::"r"(dst),
-                 "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y), "r"(z)
-                 : "memory");
-#endif
-}
-
-// The tensor maps are CUtensorMap (64-byte aligned, 128 bytes), passed by value.
-struct __align__(64) WgtMap {
-    unsigned char bytes[128];
-};
-
 template <bool TRANS_W>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgt_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw, const __grid_constant__ WgtMap mv,

@@ -1,8 +1,11 @@
 // kernels/cuda/wgmma.cuh — Hopper's warpgroup tensor-core instruction (wgmma.mma_async, sm_90a) for the
 // kernels that use it (kernels/cuda/gemm_wgmma.cuh, kernels/cuda/attention_wgmma.cuh): shared-memory
-// matrix descriptors, the fences, commit and wait, and the instruction at the shapes those kernels take.
+// matrix descriptors, the fences, commit and wait, and the instruction at the shapes those kernels take; and
+// the TMA loads, mbarriers and host-side tensor maps that feed them.
 // defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
-//          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128
+//          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128, WgtMap, wgt_mbar_init, wgt_mbar_init_fence,
+//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, tensor_map_encoder,
+//          tensor_map
 //
 // A warpgroup is 4 warps (128 threads) issuing together; its accumulator tile is 64 x N, warp w holding rows
 // 16w .. 16w+15 in mma.sync's C layout per 8 columns: accumulator e of a thread is row 16w + lane/4 +
@@ -17,6 +20,7 @@
 #ifndef CISPO_KERNELS_CUDA_WGMMA_CUH
 #define CISPO_KERNELS_CUDA_WGMMA_CUH
 
+#include <cudaTypedefs.h>  // the driver API types of cuTensorMapEncodeTiled (found at run time, no libcuda link)
 #include <stdint.h>
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -181,6 +185,93 @@ __device__ __forceinline__ void wg_mma_rs_128(float d[64], const uint32_t a[4], 
 #else
     (void)d, (void)a, (void)db;
 #endif
+}
+
+// ---- the tensor memory accelerator (TMA) and mbarriers (kernels/cuda/gemm_wgmma.cuh's wgt_forward,
+// kernels/cuda/attention_wgmma.cuh's fwd_wg_tma_kernel) ----
+__device__ __forceinline__ void wgt_mbar_init(uint32_t bar, int count) {
+#ifdef WG_DEVICE
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_mbar_init_fence() {
+#ifdef WG_DEVICE
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+#ifdef WG_DEVICE
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_mbar_wait(uint32_t bar, uint32_t parity) {
+#ifdef WG_DEVICE
+    uint32_t done = 0;
+    while (!done)
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_load_2d(uint32_t dst, const void *map, uint32_t bar, int x, int y) {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4}], "
+                 "[%2];\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y)
+                 : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_load_3d(uint32_t dst, const void *map, uint32_t bar, int x, int y, int z) {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, "
+                 "%5}], [%2];\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "r"(x), "r"(y), "r"(z)
+                 : "memory");
+#endif
+}
+
+// a plain arrival (an "empty" barrier: the stage's readers are done with it)
+__device__ __forceinline__ void wgt_mbar_arrive(uint32_t bar) {
+#ifdef WG_DEVICE
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+#endif
+}
+
+// The tensor maps are CUtensorMap (64-byte aligned, 128 bytes), passed by value.
+struct __align__(64) WgtMap {
+    unsigned char bytes[128];
+};
+
+// The driver's tensor-map encoder, looked up once through the runtime (NULL where the driver lacks it).
+inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
+    static int looked = 0;
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = NULL;
+    if (!looked) {
+        looked = 1;
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) ==
+                cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
+        else
+            (void)cudaGetLastError();
+    }
+    return fn;
+}
+
+// A bf16 tensor map of `rank` dims (dims[0] contiguous; strides in bytes of dims 1..), boxes of `box`
+// elements, 128-byte swizzle, zeros out of range. 0, or -1 where the encoder refuses (the caller falls back).
+inline int tensor_map(WgtMap *m, const void *base, int rank, const cuuint64_t *dims, const cuuint64_t *strides,
+               const cuuint32_t *box) {
+    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
+    if (!enc) return -1;
+    const cuuint32_t es[3] = {1, 1, 1};
+    CUresult r = enc((CUtensorMap *)m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, (cuuint32_t)rank, (void *)base, dims, strides,
+                     box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS ? 0 : -1;
 }
 
 }  // namespace
