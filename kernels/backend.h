@@ -63,6 +63,9 @@ typedef struct {
                               // wgmmas in flight while the next step's issue (loads 2 steps ahead instead of 3; the
                               // same sums and bits; 433 against 396 TFLOP/s at M1's W1 on an H100); -1: each step
                               // waited for
+    int wg_wgrad_tma;         // 1: the expert weight gradient's wgmma kernel takes both operands through the TMA
+                              // (wgt_wgrad; the group's tail rows zeroed in shared memory; the same bits); 0 (the
+                              // default until it has been timed on a card): cp.async
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;

@@ -102,7 +102,8 @@ enum {
                                // default has them take turns)
     // a cuda kernel choice: no cpu row
     CASE_OVERLAP = 1024,       // attn_fwd_overlap = 1: each warpgroup's softmax beside its own products
-    CASE_TMA = 2048,           // attn_fwd_tma = 1: the ping-pong and the overlap on TMA loads
+    CASE_TMA = 2048,           // attn_fwd_tma = 1: the ping-pong and the overlap on TMA loads; wg_wgrad_tma = 1: the
+                               // weight gradient's operands by the TMA
     CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG |
                  CASE_OVERLAP | CASE_TMA,
 };
@@ -1795,6 +1796,14 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_INFLIGHT},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 2000, 264, 136, 0, 0, 1}, {0}, {0}, 0,
      CASE_INFLIGHT | CASE_GRAD_BF16},
+    // ... with the operands by the TMA (wg_wgrad_tma): a group's last rows short of a 64-row step (the next
+    // group's rows zeroed), an empty group, n and k past a tile, accumulate and write, bf16 gradients
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_TMA},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 500, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_TMA},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_TMA},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_TMA},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 2000, 264, 136, 0, 0, 1}, {0}, {0}, 0,
+     CASE_TMA | CASE_GRAD_BF16},
     // ---- embedding
     {OP_embedding_forward, b_embedding_forward, {37, 64, 50}, {0}, {0}, 0, 0},
     {OP_embedding_forward, b_embedding_forward, {1, 8, 3}, {0}, {0}, 0, 0},
@@ -2079,6 +2088,12 @@ static const entry_t fixed_table[] = {
      CASE_PERF_ONLY | BIG},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {32, 8192, 1024, 1024, 0, 0, 1, 1}, {0}, {0}, 0,
      CASE_PERF_ONLY | BIG | CASE_INFLIGHT},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_TMA},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {8, 8192, 9216, 6144, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_GRAD_BF16 | CASE_TMA},
+    {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {32, 8192, 1024, 1024, 0, 0, 1, 1}, {0}, {0}, 0,
+     CASE_PERF_ONLY | BIG | CASE_TMA},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
     {OP_attention_backward, b_attention_backward, {8, 1, 128, 0, W}, {0}, LENS(4096), CASE_PERF_ONLY | BIG},
     {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
@@ -2567,7 +2582,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
 // CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
 // CASE_INFLIGHT: wg_wgrad_inflight -1; CASE_PINGPONG: attn_fwd_pingpong -1; CASE_OVERLAP: attn_fwd_overlap;
-// CASE_TMA: attn_fwd_tma),
+// CASE_TMA: attn_fwd_tma and wg_wgrad_tma),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2579,7 +2594,7 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = -1;
     if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = -1;
     if (e->flags & CASE_OVERLAP) b->tune.attn_fwd_overlap = 1;
-    if (e->flags & CASE_TMA) b->tune.attn_fwd_tma = 1;
+    if (e->flags & CASE_TMA) b->tune.attn_fwd_tma = 1, b->tune.wg_wgrad_tma = 1;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;
 }

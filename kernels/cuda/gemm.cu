@@ -399,7 +399,8 @@ extern "C" int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const 
     return launch_check(op);
 }
 
-// The grouped weight gradient into dW of type DW (float or __nv_bfloat16); pair: two-element accesses.
+// The grouped weight gradient into dW of type DW (float or __nv_bfloat16); pair: two-element accesses; inflight:
+// the wgmma kernel's variant (0 each step waited for, 1 in flight a step, 2 the TMA loads).
 template <typename DW>
 static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a, int lda, const int32_t *offsets,
                                 int G, int rows, int n, int k, int acc, int vec, int pair, int inflight, cudaStream_t st,
@@ -407,6 +408,18 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
     if (use_wgmma(vec, rows, G)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
+        if (inflight == 2) {  // the TMA loads (wgt_wgrad), where the maps encode
+            WgtMap mdc, ma;
+            const cuuint64_t cd[2] = {(cuuint64_t)n, (cuuint64_t)rows}, cs[1] = {(cuuint64_t)lddc * 2};
+            const cuuint64_t ad[2] = {(cuuint64_t)k, (cuuint64_t)rows}, as[1] = {(cuuint64_t)lda * 2};
+            const cuuint32_t box[2] = {64, WG_BK};
+            if (!tensor_map(&mdc, dc, 2, cd, cs, box) && !tensor_map(&ma, a, 2, ad, as, box)) {
+                cudaError_t e = cudaFuncSetAttribute(wgt_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+                if (e != cudaSuccess) return cuda_fail(op, e);
+                wgt_wgrad<DW><<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, mdc, ma, offsets, n, k, pair, acc);
+                return launch_check(op);
+            }
+        }
         void (*kern)(DW *, const __nv_bfloat16 *, int, const __nv_bfloat16 *, int, const int32_t *, int, int, int,
                      int) = inflight > 0 ? wg_wgrad<DW, true> : wg_wgrad<DW, false>;
         cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);

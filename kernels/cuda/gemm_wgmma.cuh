@@ -3,7 +3,7 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          wg_store_c
+//          wgt_wgrad, wg_store_c
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -259,6 +259,95 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     for (int e = 0; e < 128; e++) acc[e] = 0.0f;
     wg_mainloop<1, 1, INFLIGHT>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
                                 smem);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int row = warp * 16 + (lane >> 2) + h * 8;
+        if (row >= mlim) continue;
+        DW *dr = dwg + (size_t)(m0 + row) * k + n0;
+#pragma unroll
+        for (int jb = 0; jb < 32; jb++) {
+            gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], add, pair);
+        }
+    }
+}
+
+// wg_wgrad's op with both operands brought in by the TMA (the tuning knob wg_wgrad_tma; wgt_forward's pipeline:
+// WG_STAGES stages on "full" mbarriers, thread 0 issuing step kt + 3 once the __syncthreads after step kt's
+// wait_group 1 shows both warpgroups done with step kt - 1). Maps (kernels/cuda/gemm.cu): dC [rows, n] and A
+// [rows, k], boxes of 64 rows x 64 columns: one MN-major panel each (two for dC^T's 128 m, four for A's 256 n).
+// A group's rows are the reduction, and a box reaching past the group's last row holds the next group's rows
+// (the TMA zero-fills only past the tensor): in the group's last step every thread zeroes those rows of both
+// operands, then a proxy fence and a barrier before the wgmmas read them. The same sums in the same order as
+// wg_wgrad: the same bits.
+template <typename DW>
+__global__ void __launch_bounds__(WG_THREADS, 1)
+    wgt_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma, const int32_t *offsets,
+              int n, int k, int pair, int add) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES];
+    const int g = blockIdx.z, r0 = offsets[g], nr = offsets[g + 1] - r0;
+    const int m0 = blockIdx.y * WG_BM, n0 = blockIdx.x * WG_BN;
+    const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);
+    DW *dwg = dw + (size_t)g * n * k;
+    if (nr <= 0) {
+        if (!add)
+            for (int e = threadIdx.x; e < WG_BM * WG_BN; e += WG_THREADS) {
+                int row = e / WG_BN, col = e % WG_BN;
+                if (row < mlim && col < nlim) gg_put_zero(dwg + (size_t)(m0 + row) * k + n0 + col);
+            }
+        return;
+    }
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) wgt_mbar_init(smem_addr(&full[st]), 1);
+        wgt_mbar_init_fence();
+    }
+    __syncthreads();
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, ktiles = (nr + WG_BK - 1) / WG_BK, tail = ktiles * WG_BK - nr;
+    const uint32_t base = smem_addr(smem);
+    auto issue = [&](int kt) {
+        const int st = kt % WG_STAGES, y = r0 + kt * WG_BK;
+        const uint32_t bar = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+        wgt_mbar_expect_tx(bar, STAGE);
+#pragma unroll
+        for (int pnl = 0; pnl < WG_BM / 64; pnl++) wgt_load_2d(sa + pnl * 8192, &mdc, bar, m0 + 64 * pnl, y);
+#pragma unroll
+        for (int pnl = 0; pnl < WG_BN / 64; pnl++) wgt_load_2d(sb + pnl * 8192, &ma, bar, n0 + 64 * pnl, y);
+    };
+    if (threadIdx.x == 0)
+        for (int kt = 0; kt < WG_STAGES - 1 && kt < ktiles; kt++) issue(kt);
+    float acc[128];
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int st = kt % WG_STAGES;
+        wgt_mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
+        unsigned char *s = smem + st * STAGE;
+        const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+        if (kt == ktiles - 1 && tail > 0) {
+            // rows 64 - tail .. 63 of the step are the next group's: zero them in every panel (6 panels of 64 rows)
+            for (int c = threadIdx.x; c < 6 * tail * 8; c += WG_THREADS) {
+                const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
+                *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
+            }
+            wg_fence_proxy();
+            __syncthreads();
+        }
+        wg_fence_regs<128>(acc);
+        wg_fence();
+#pragma unroll
+        for (int ks = 0; ks < WG_BK / 16; ks++)
+            wg_mma_ss_256<1, 1>(acc, wg_desc(sa + wgi * 8192 + ks * 2048, 8192, 1024), wg_desc(sb + ks * 2048, 8192, 1024));
+        wg_commit();
+        wg_wait<1>();
+        wg_fence_regs<128>(acc);
+        __syncthreads();  // both warpgroups are done with step kt - 1: its stage takes step kt + 3
+        if (threadIdx.x == 0 && kt + WG_STAGES - 1 < ktiles) issue(kt + WG_STAGES - 1);
+    }
+    wg_wait<0>();
+    wg_fence_regs<128>(acc);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int h = 0; h < 2; h++) {

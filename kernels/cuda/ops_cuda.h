@@ -59,7 +59,8 @@ int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda, const voi
                              cudaStream_t st);
 int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const void *w, const void *v, const int32_t *offsets,
                             int G, int rows, int n, int k, int act, int dtype, int wide, cudaStream_t st);
-// inflight: backend_tuning_t.wg_wgrad_inflight
+// inflight: the wgmma kernel's variant: 0 each k step waited for, 1 in flight a step (backend_tuning_t
+// wg_wgrad_inflight), 2 the TMA loads (wg_wgrad_tma)
 int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, int lddc, const void *a, int lda,
                               const int32_t *offsets, int G, int rows, int n, int k, int acc, int dtype, int gdtype,
                               int inflight, void *ws, size_t ws_bytes, cudaStream_t st);
