@@ -6,11 +6,11 @@
 // (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
 //               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap] [--grad-bf16]
-//               [--no-wgrad-inflight] [--no-attn-pingpong] [--attn-overlap] [--attn-tma] [--wgrad-tma]
+//               [--no-wgrad-inflight] [--no-attn-pingpong] [--attn-tma] [--wgrad-tma]
 // For comparison with the defaults: --no-wgrad-inflight: the expert weight gradient waiting for each k step's
 // wgmmas (backend_tuning_t wg_wgrad_inflight = -1); --no-attn-pingpong: the attention forward's warpgroups issuing
-// together (attn_fwd_pingpong = -1); --attn-overlap: each warpgroup's softmax beside its own products instead of
-// the ping-pong (attn_fwd_overlap); --attn-tma: both on TMA loads (attn_fwd_tma); --wgrad-tma: the expert weight
+// together (attn_fwd_pingpong = -1); --attn-tma: the ping-pong with each warpgroup's softmax beside its own
+// products, on TMA loads (attn_fwd_tma); --wgrad-tma: the expert weight
 // gradient's operands by the TMA (wg_wgrad_tma).
 // --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
 // --recompute-cheap with MODEL_RECOMPUTE_CHEAP (the backward makes the pieces again that need no GEMM).
@@ -79,7 +79,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     const char *model_path = "configs/models/bench-1b.yaml", *Ts = "4096", *device = "cuda";
-    int reps = 5, with_optim = 0, ops = 0, layers = 0, recompute = 0, grad_bf16 = 0, inflight = 0, pingpong = 0, overlap = 0, tma = 0, wgrad_tma = 0;
+    int reps = 5, with_optim = 0, ops = 0, layers = 0, recompute = 0, grad_bf16 = 0, inflight = 0, pingpong = 0, tma = 0, wgrad_tma = 0;
     double peak = 790;  // measured bf16 matmul TFLOP/s of the H200 (docs/performance.md)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
@@ -95,7 +95,6 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--grad-bf16")) grad_bf16 = 1;
         else if (!strcmp(argv[i], "--no-wgrad-inflight")) inflight = 1;
         else if (!strcmp(argv[i], "--no-attn-pingpong")) pingpong = 1;
-        else if (!strcmp(argv[i], "--attn-overlap")) overlap = 1;
         else if (!strcmp(argv[i], "--attn-tma")) tma = 1;
         else if (!strcmp(argv[i], "--wgrad-tma")) wgrad_tma = 1;
         else {
@@ -119,8 +118,7 @@ int main(int argc, char **argv) {
     if (grad_bf16) be.grad_dtype = DTYPE_BF16;
     if (inflight) be.tune.wg_wgrad_inflight = -1, printf("expert weight gradient: each step's wgmmas waited for\n");
     if (pingpong) be.tune.attn_fwd_pingpong = -1, printf("attention forward: the warpgroups issuing together\n");
-    if (overlap) be.tune.attn_fwd_overlap = 1, printf("attention forward: each warpgroup's softmax beside its products\n");
-    if (tma) be.tune.attn_fwd_tma = 1, printf("attention forward: ping-pong and overlap on TMA loads\n");
+    if (tma) be.tune.attn_fwd_tma = 1, printf("attention forward: ping-pong and each softmax beside its products, TMA loads\n");
     if (wgrad_tma) be.tune.wg_wgrad_tma = 1, printf("expert weight gradient: operands by the TMA\n");
     double prof[2 * OP_COUNT];
     for (const char *p = Ts; *p;) {

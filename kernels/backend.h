@@ -39,11 +39,8 @@ typedef struct {
     int attn_fwd_pingpong;    // 0 (the default) or 1: the wgmma attention forward's two warpgroups take turns issuing
                               // their products, one's softmax beside the other's wgmmas (the same bits; 366 against
                               // 275 TFLOP/s at T 16384, H 64 on an H100); -1: both issue together
-    int attn_fwd_overlap;     // 1 (over attn_fwd_pingpong): each warpgroup of the wgmma attention forward issues a
-                              // tile's Q K^T with the previous tile's P V and runs its softmax beside them (the same
-                              // bits; 349 TFLOP/s, below the ping-pong); 0 (the default): not
-    int attn_fwd_tma;         // 1 (over the two above): the wgmma attention forward with the ping-pong and the overlap
-                              // together, Q, K, V loaded by the TMA onto mbarriers, no __syncthreads a step (the
+    int attn_fwd_tma;         // 1: the wgmma attention forward with the ping-pong and each warpgroup's softmax beside
+                              // its own products together, Q, K, V loaded by the TMA onto mbarriers, no __syncthreads a step (the
                               // same bits); 0 (the default until it has been timed on a card): not
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
                               // wide-k tiles of kernels/cuda/gemm_skinny.cuh, 2 those on a persistent grid (each

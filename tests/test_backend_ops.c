@@ -101,11 +101,10 @@ enum {
     CASE_PINGPONG = 512,       // attn_fwd_pingpong = -1: the wgmma attention forward's warpgroups issue together (the
                                // default has them take turns)
     // a cuda kernel choice: no cpu row
-    CASE_OVERLAP = 1024,       // attn_fwd_overlap = 1: each warpgroup's softmax beside its own products
-    CASE_TMA = 2048,           // attn_fwd_tma = 1: the ping-pong and the overlap on TMA loads; wg_wgrad_tma = 1: the
+    CASE_TMA = 1024,           // attn_fwd_tma = 1: the ping-pong and the overlap on TMA loads; wg_wgrad_tma = 1: the
                                // weight gradient's operands by the TMA
     CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG |
-                 CASE_OVERLAP | CASE_TMA,
+                 CASE_TMA,
 };
 
 struct opcase {
@@ -1916,17 +1915,13 @@ static const entry_t fixed_table[] = {
     {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), 0},
     {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), 0},
     // the wgmma forward's other kernels (head dim 128; the default is the warpgroups' ping-pong): both issuing
-    // together (attn_fwd_pingpong -1), each one's softmax beside its own products (attn_fwd_overlap); tiles masked
+    // together (attn_fwd_pingpong -1), the ping-pong with each one's softmax beside its own products on TMA loads
+    // (attn_fwd_tma); tiles masked
     // out for one warpgroup's rows only (short and empty sequences, the diagonal), a window, several key tiles
     {OP_attention_forward, b_attention_forward, {8, 2, 128, 0}, {0}, LENS(1, 0, 200, 0, 63), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {1, 1, 128, 0}, {0}, LENS(1), CASE_PINGPONG},
-    {OP_attention_forward, b_attention_forward, {8, 2, 128, 0}, {0}, LENS(1, 0, 200, 0, 63), CASE_OVERLAP},
-    {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), CASE_OVERLAP},
-    {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), CASE_OVERLAP},
-    {OP_attention_forward, b_attention_forward, {1, 1, 128, 0}, {0}, LENS(1), CASE_OVERLAP},
-    {OP_attention_forward, b_attention_forward, {2, 2, 128, 300}, {0}, LENS(1000, 128, 257), CASE_OVERLAP},
     {OP_attention_forward, b_attention_forward, {2, 2, 128, 300}, {0}, LENS(1000, 128, 257), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {8, 2, 128, 0}, {0}, LENS(1, 0, 200, 0, 63), CASE_TMA},
     {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), CASE_TMA},
@@ -2101,8 +2096,6 @@ static const entry_t fixed_table[] = {
     {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG | CASE_TMA},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG | CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG | CASE_TMA},
-    {OP_attention_forward, b_attention_forward, {64, 8, 128, 0}, {0}, LENS(16384), CASE_PERF_ONLY | BIG | CASE_OVERLAP},
-    {OP_attention_forward, b_attention_forward, {8, 1, 128, 0}, {0}, LENS(4096), CASE_PERF_ONLY | BIG | CASE_OVERLAP},
     {OP_attention_backward, b_attention_backward, {64, 8, 128, 0, W}, {0}, LENS(16384), CASE_PERF_ONLY | BIG},
     {OP_attention_forward, b_attention_forward, {32, 8, 128, 0}, {0}, LENS(4096, 4096), CASE_PERF_ONLY | BIG},
     {OP_attention_backward, b_attention_backward, {32, 8, 128, 0, W}, {0}, LENS(4096, 4096), CASE_PERF_ONLY | BIG},
@@ -2190,10 +2183,10 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
     }
     if (e->flags & CASE_KNOBS) {
         size_t l = strlen(c->shape);
-        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
+        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
                  e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "",
                  e->flags & CASE_INFLIGHT ? " no-inflight" : "", e->flags & CASE_PINGPONG ? " no-pingpong" : "",
-                 e->flags & CASE_OVERLAP ? " overlap" : "", e->flags & CASE_TMA ? " tma" : "");
+                 e->flags & CASE_TMA ? " tma" : "");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && c->t[i].role != TR_HOST) round_to_backend(c, i);
@@ -2581,8 +2574,8 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
 // CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
-// CASE_INFLIGHT: wg_wgrad_inflight -1; CASE_PINGPONG: attn_fwd_pingpong -1; CASE_OVERLAP: attn_fwd_overlap;
-// CASE_TMA: attn_fwd_tma and wg_wgrad_tma),
+// CASE_INFLIGHT: wg_wgrad_inflight -1; CASE_PINGPONG: attn_fwd_pingpong -1; CASE_TMA: attn_fwd_tma and
+// wg_wgrad_tma),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2593,7 +2586,6 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_DENSE_SKINNY) b->tune.dense_skinny = 256;
     if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = -1;
     if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = -1;
-    if (e->flags & CASE_OVERLAP) b->tune.attn_fwd_overlap = 1;
     if (e->flags & CASE_TMA) b->tune.attn_fwd_tma = 1, b->tune.wg_wgrad_tma = 1;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;

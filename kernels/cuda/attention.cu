@@ -314,13 +314,11 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
                 return check_launch("forward kernel launch");
             }
         }
-        static bool attr_set[3] = {false, false, false};  // per kernel
-        // the warpgroups' ping-pong, or each one's softmax beside its own products (attention_wgmma.cuh)
-        const int v = tune && tune->attn_fwd_overlap > 0 ? 2 : !tune || tune->attn_fwd_pingpong >= 0 ? 1 : 0;
-        void (*kern)(const FwdArgs) = v == 2 ? fwd_wg_overlap_kernel : v == 1 ? fwd_wg_kernel<true> : fwd_wg_kernel<false>;
-        const int smem = v == 2 ? FWD_WG_OV_SMEM : FWD_WG_SMEM;
-        if (set_smem(kern, smem, &attr_set[v])) return -1;
-        kern<<<dim3(nt, H), FWD_WG_THREADS, smem, st>>>(p);
+        static bool attr_set[2] = {false, false};  // per kernel
+        const int pp = !tune || tune->attn_fwd_pingpong >= 0;  // the warpgroups' ping-pong (attention_wgmma.cuh)
+        void (*kern)(const FwdArgs) = pp ? fwd_wg_kernel<true> : fwd_wg_kernel<false>;
+        if (set_smem(kern, FWD_WG_SMEM, &attr_set[pp])) return -1;
+        kern<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_SMEM, st>>>(p);
         return check_launch("forward kernel launch");
     }
     const int mt = fwd_mt(D, attn_rows);

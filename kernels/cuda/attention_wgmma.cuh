@@ -2,8 +2,7 @@
 // Hopper's warpgroup tensor cores (wgmma, sm_90a; kernels/cuda/wgmma.cuh); kernels/cuda/attention.cu
 // launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
-// defines: attn::fwd_wg_kernel, attn::fwd_wg_overlap_kernel, attn::fwd_wg_tma_kernel, attn::FWD_WG_SMEM,
-//          attn::FWD_WG_OV_SMEM, attn::FWD_WG_TMA_SMEM,
+// defines: attn::fwd_wg_kernel, attn::fwd_wg_tma_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_TMA_SMEM,
 //          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
 //          attn::BWD_WG_BN, attn::wga_load, attn::wga_bar_sync, attn::wga_bar_arrive
 //
@@ -238,125 +237,10 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
     wga_store_o(p, o, m, l, ra, L, t0, h, tq);
 }
 
-// The tuning knob attn_fwd_overlap: fwd_wg_kernel with each warpgroup's softmax beside its own tensor-core work
-// (FlashAttention-3's intra-warpgroup overlap). Tile j's S = Q K_j^T and the previous tile's P V_{j-1} are issued
-// together; the softmax of S waits only for the first, and the output takes its factor alpha once P V_{j-1} has
-// landed (the same products, sums and factors in the same order as fwd_wg_kernel: the same bits, up to the sign
-// of a zero). K_j and
-// V_{j-1} are read in the same step and tile j + 1 is loaded meanwhile, so key/value tiles stream three deep
-// (FWD_WG_OV_SMEM); the one __syncthreads a step (after tile j has landed) also orders every read of tile j - 2
-// before the load that overwrites it.
-constexpr int FWD_WG_OV_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignment
-
-__global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_overlap_kernel(const FwdArgs p) {
-    constexpr int D = 128, BN = FWD_WG_BN;
-    extern __shared__ __align__(1024) unsigned char wga_smem[];
-    unsigned char *sQ = wga_smem + ((1024 - (__cvta_generic_to_shared(wga_smem) & 1023)) & 1023);
-    unsigned char *sK = sQ + FWD_WG_TILE, *sV = sK + 3 * FWD_WG_TILE;  // [3] tiles each
-    const uint32_t aQ = (uint32_t)__cvta_generic_to_shared(sQ), aK = aQ + FWD_WG_TILE, aV = aK + 3 * FWD_WG_TILE;
-
-    const AttnTile tile = p.tiles[blockIdx.x];
-    const int h = blockIdx.y, kvh = h / p.group;
-    const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
-    const int W = p.window;
-    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
-              tq = lane % 4;
-
-    const int ke = min(L, r0 + FWD_BM);
-    int kb = W > 0 && r0 - W + 1 > 0 ? r0 - W + 1 : 0;
-    kb -= kb % BN;
-    const int nkt = (ke - kb + BN - 1) / BN;
-
-    const size_t ldq = (size_t)p.H * D, ldk = (size_t)p.KV * D;
-    const __nv_bfloat16 *gq = p.q + (size_t)(t0 + r0) * ldq + (size_t)h * D;
-    const __nv_bfloat16 *gk = p.k + (size_t)t0 * ldk + (size_t)kvh * D;
-    const __nv_bfloat16 *gv = p.v + (size_t)t0 * ldk + (size_t)kvh * D;
-
-    wga_load<128>(sQ, gq, ldq, L - r0);
-    wga_load<128>(sK, gk + (size_t)kb * ldk, ldk, L - kb);
-    wga_load<128>(sV, gv + (size_t)kb * ldk, ldk, L - kb);
-    cp_async_commit();
-
-    float o[64];
-#pragma unroll
-    for (int i = 0; i < 64; i++) o[i] = 0.0f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-    const int wr_lo = r0 + wgi * 64, wr_hi = wr_lo + 63, ra = wr_lo + warp * 16 + g;
-
-    // Every warpgroup issues every product, also for a tile its rows cannot see (a window's first tiles): its
-    // softmax masks all of it, alpha is 1 (or 0 for what is still zero) and P is zero, so nothing changes. Skipping
-    // it would put the wgmmas in a divergent path, which ptxas serializes.
-    uint32_t a[BN / 16][4];  // the probabilities of the previous tile, waiting for their P V
-    auto issue_s = [&](float s[64], int buf) {
-#pragma unroll
-        for (int i = 0; i < 64; i++) s[i] = 0.0f;
-        wg_fence_regs<64>(s);
-        wg_fence();
-#pragma unroll
-        for (int ks = 0; ks < D / 16; ks++) {
-            const uint32_t half = (ks >> 2) * 16384 + (ks & 3) * 32;
-            wg_mma_ss_128<0, 0>(s, wg_desc(aQ + half + wgi * 8192, 16, 1024),
-                                wg_desc(aK + buf * FWD_WG_TILE + half, 16, 1024));
-        }
-        wg_commit();
-    };
-    auto issue_pv = [&](int buf) {
-        wg_fence_regs<64>(o);
-        wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++)
-            wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + buf * FWD_WG_TILE + kk * 2048, 16384, 1024));
-        wg_commit();
-    };
-    auto load_next = [&](int j, int nb) {  // tile j + 1 into buffer nb
-        if (j + 1 < nkt) {
-            const int cn = kb + (j + 1) * BN;
-            wga_load<128>(sK + nb * FWD_WG_TILE, gk + (size_t)cn * ldk, ldk, L - cn);
-            wga_load<128>(sV + nb * FWD_WG_TILE, gv + (size_t)cn * ldk, ldk, L - cn);
-            cp_async_commit();
-        }
-    };
-
-    // tile 0: its scores and probabilities
-    cp_async_wait<0>();
-    wg_fence_proxy();
-    __syncthreads();
-    load_next(0, 1);
-    {
-        float s[64], alpha[2];
-        issue_s(s, 0);
-        wg_wait<0>();
-        wg_fence_regs<64>(s);
-        wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
-        wga_rescale(o, alpha);
-        wga_pack_p(s, a);
-    }
-    // tile j's scores beside tile j - 1's P V
-    for (int j = 1, buf = 1, pb = 0; j < nkt; j++, pb = buf, buf = buf == 2 ? 0 : buf + 1) {
-        cp_async_wait<0>();
-        wg_fence_proxy();
-        __syncthreads();  // tile j has landed; every warpgroup is done with tile j - 2
-        load_next(j, buf == 2 ? 0 : buf + 1);
-        float s[64], alpha[2];
-        issue_s(s, buf);
-        issue_pv(pb);
-        wg_wait<1>();  // S (committed first), not P V
-        wg_fence_regs<64>(s);
-        wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
-        wg_wait<0>();
-        wg_fence_regs<64>(o);
-        wg_fence_frags<BN / 16>(a);
-        wga_rescale(o, alpha);
-        wga_pack_p(s, a);
-    }
-    issue_pv((nkt - 1) % 3);
-    wg_wait<0>();
-    wg_fence_regs<64>(o);
-    wg_fence_frags<BN / 16>(a);
-    wga_store_o(p, o, m, l, ra, L, t0, h, tq);
-}
-
-// The tuning knob attn_fwd_tma: the ping-pong and the intra-warpgroup overlap together, with Q, K and V brought
+// The tuning knob attn_fwd_tma: the ping-pong and FlashAttention-3's intra-warpgroup overlap together (each
+// warpgroup issues tile j's Q K^T with tile j-1's P V and runs tile j's softmax beside them; the overlap alone,
+// with cp.async loads and a __syncthreads a step, ran at 349 TFLOP/s against the ping-pong's 366 on an H100 and
+// was removed), with Q, K and V brought
 // in by the TMA (2-d tensor maps over [T, heads x 128], boxes of 128 rows x 64 columns, 128-byte swizzle: the
 // layout wga_load writes) so that no warpgroup waits for the other at a __syncthreads. Thread 0 issues the loads;
 // every stage completes on a "full" mbarrier (transaction bytes) and is handed back on an "empty" one that all
