@@ -184,12 +184,7 @@ bool use_wgmma(int vec, int rows, int G) {
 int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                        const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
                        int k, float beta, int pair, long tiles, cudaStream_t st) {
-    static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("CISPO_NO_TMA");
-        off = e && e[0] == '1';
-    }
-    if (off) return 0;
+    if (tma_off()) return 0;
     static_assert(sizeof(WgtMap) == sizeof(CUtensorMap), "tensor map size");
     WgtMap ma, mw, mv;
     const cuuint64_t adims[2] = {(cuuint64_t)k, (cuuint64_t)rows}, astr[1] = {(cuuint64_t)lda * 2};
@@ -408,7 +403,7 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
     if (use_wgmma(vec, rows, G)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
-        if (inflight == 2) {  // the TMA loads (wgt_wgrad), where the maps encode
+        if (inflight == 2 && !tma_off()) {  // the TMA loads (wgt_wgrad), where the maps encode
             WgtMap mdc, ma;
             const cuuint64_t cd[2] = {(cuuint64_t)n, (cuuint64_t)rows}, cs[1] = {(cuuint64_t)lddc * 2};
             const cuuint64_t ad[2] = {(cuuint64_t)k, (cuuint64_t)rows}, as[1] = {(cuuint64_t)lda * 2};

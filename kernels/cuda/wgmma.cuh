@@ -4,8 +4,8 @@
 // the TMA loads, mbarriers and host-side tensor maps that feed them.
 // defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
 //          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128, WgtMap, wgt_mbar_init, wgt_mbar_init_fence,
-//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, tensor_map_encoder,
-//          tensor_map
+//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, tma_off,
+//          tensor_map_encoder, tensor_map
 //
 // A warpgroup is 4 warps (128 threads) issuing together; its accumulator tile is 64 x N, warp w holding rows
 // 16w .. 16w+15 in mma.sync's C layout per 8 columns: accumulator e of a thread is row 16w + lane/4 +
@@ -22,6 +22,7 @@
 
 #include <cudaTypedefs.h>  // the driver API types of cuTensorMapEncodeTiled (found at run time, no libcuda link)
 #include <stdint.h>
+#include <stdlib.h>
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define WG_DEVICE 1
@@ -242,6 +243,17 @@ __device__ __forceinline__ void wgt_mbar_arrive(uint32_t bar) {
 struct __align__(64) WgtMap {
     unsigned char bytes[128];
 };
+
+// CISPO_NO_TMA=1 in the environment: the kernels that would load through the TMA use cp.async instead (for
+// comparison)
+inline int tma_off(void) {
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("CISPO_NO_TMA");
+        off = e && e[0] == '1';
+    }
+    return off;
+}
 
 // The driver's tensor-map encoder, looked up once through the runtime (NULL where the driver lacks it).
 inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
