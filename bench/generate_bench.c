@@ -51,7 +51,7 @@ static double copy_bandwidth(backend_t *b) {
 
 int main(int argc, char **argv) {
     const char *model = "configs/models/bench-1b.yaml", *dev = "cuda";
-    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0, fused = 0,
+    int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0, unfused = 0,
         loop = 0, dense = 0;
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow") || !strcmp(argv[i], "--decode-unfused") ||
@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
             *(!strcmp(argv[i], "--ops")             ? &ops
               : !strcmp(argv[i], "--skinny-narrow") ? &narrow
               : !strcmp(argv[i], "--skinny-loop")   ? &loop
-                                                    : &fused) = 1,
+                                                    : &unfused) = 1,
                 i--;
             continue;
         }
@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
     if (backend_init(&be, cuda ? BACKEND_CUDA : BACKEND_CPU, 0, cuda ? DTYPE_BF16 : DTYPE_F32))
         return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
     if (narrow) be.tune.gg_skinny_wide = -1, printf("decode expert products: the 32-k skinny tiles (--skinny-narrow)\n");
-    if (fused) be.tune.decode_fused = -1, printf("decode: separate q, k, v, gate and expert products (--decode-unfused)\n");
+    if (unfused) be.tune.decode_fused = -1, printf("decode: separate q, k, v, gate and expert products (--decode-unfused)\n");
     if (loop) be.tune.gg_skinny_wide = 2, printf("decode expert products: the wide-k tiles on a persistent grid\n");
     if (dense > 0)
         be.tune.dense_skinny = dense, printf("linear layers of at most %d rows: the wide-k tiles (--dense-skinny)\n", dense);

@@ -3,8 +3,8 @@
 // launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
 // defines: attn::fwd_wg_kernel, attn::fwd_wg_tma_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_TMA_SMEM,
-//          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM,
-//          attn::BWD_WG_BN, attn::wga_load, attn::wga_bar_sync, attn::wga_bar_arrive
+//          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM, attn::BWD_WG_BN, attn::wga_load,
+//          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head); warpgroup w owns rows
 // 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -45,6 +45,38 @@ __device__ __forceinline__ void wga_bar_sync(int id) {
 }
 __device__ __forceinline__ void wga_bar_arrive(int id) {
     asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(FWD_WG_THREADS) : "memory");
+}
+
+// The key tiles of BN = 128 keys that query tile r0 (FWD_BM rows of a sequence of L) sees: from kb (the first
+// tile the window reaches, else 0), nkt of them
+__device__ __forceinline__ void wga_key_tiles(int r0, int L, int W, int *kb, int *nkt) {
+    const int ke = min(L, r0 + FWD_BM);
+    int b = W > 0 && r0 - W + 1 > 0 ? r0 - W + 1 : 0;
+    b -= b % FWD_WG_BN;
+    *kb = b, *nkt = (ke - b + FWD_WG_BN - 1) / FWD_WG_BN;
+}
+
+// s = this warpgroup's 64 rows of Q (tile at aQ) times the key tile at aK^T: eight wgmmas, committed as one group
+__device__ __forceinline__ void wga_issue_s(float s[64], uint32_t aQ, uint32_t aK, int wgi) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) s[i] = 0.0f;
+    wg_fence_regs<64>(s);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 128 / 16; ks++) {
+        const uint32_t half = (ks >> 2) * 16384 + (ks & 3) * 32;
+        wg_mma_ss_128<0, 0>(s, wg_desc(aQ + half + wgi * 8192, 16, 1024), wg_desc(aK + half, 16, 1024));
+    }
+    wg_commit();
+}
+
+// o += P (bf16 A fragments a) times the value tile at aV: eight wgmmas, committed as one group
+__device__ __forceinline__ void wga_issue_pv(float o[64], uint32_t a[FWD_WG_BN / 16][4], uint32_t aV) {
+    wg_fence_regs<64>(o);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < FWD_WG_BN / 16; kk++) wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + kk * 2048, 16384, 1024));
+    wg_commit();
 }
 
 // One tile's scores s (this warpgroup's rows wr_lo .. wr_hi, keys c0 .. c0 + 127) into probabilities in place:
@@ -151,10 +183,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
     const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
               tq = lane % 4;
 
-    const int ke = min(L, r0 + FWD_BM);
-    int kb = W > 0 && r0 - W + 1 > 0 ? r0 - W + 1 : 0;
-    kb -= kb % BN;
-    const int nkt = (ke - kb + BN - 1) / BN;
+    int kb, nkt;
+    wga_key_tiles(r0, L, W, &kb, &nkt);
 
     const size_t ldq = (size_t)p.H * D, ldk = (size_t)p.KV * D;
     const __nv_bfloat16 *gq = p.q + (size_t)(t0 + r0) * ldq + (size_t)h * D;
@@ -193,19 +223,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
         float s[64];
         uint32_t a[BN / 16][4];
         if (PP) wga_bar_sync(1 + wgi);
-        if (!skip) {
-#pragma unroll
-            for (int i = 0; i < 64; i++) s[i] = 0.0f;
-            wg_fence_regs<64>(s);
-            wg_fence();
-#pragma unroll
-            for (int ks = 0; ks < D / 16; ks++) {
-                const uint32_t half = (ks >> 2) * 16384 + (ks & 3) * 32;
-                wg_mma_ss_128<0, 0>(s, wg_desc(aQ + half + wgi * 8192, 16, 1024),
-                                    wg_desc(aK + buf * FWD_WG_TILE + half, 16, 1024));
-            }
-            wg_commit();
-        }
+        if (!skip) wga_issue_s(s, aQ, aK + buf * FWD_WG_TILE, wgi);
         if (PP) wga_bar_arrive(2 - wgi);
         if (!skip) {
             wg_wait<0>();
@@ -216,14 +234,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
             wga_pack_p(s, a);
         }
         if (PP) wga_bar_sync(1 + wgi);
-        if (!skip) {
-            wg_fence_regs<64>(o);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < BN / 16; kk++)
-                wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + buf * FWD_WG_TILE + kk * 2048, 16384, 1024));
-            wg_commit();
-        }
+        if (!skip) wga_issue_pv(o, a, aV + buf * FWD_WG_TILE);
         if (PP) wga_bar_arrive(2 - wgi);
         if (!skip) {
             wg_wait<0>();
@@ -240,9 +251,9 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
 // The tuning knob attn_fwd_tma: the ping-pong and FlashAttention-3's intra-warpgroup overlap together (each
 // warpgroup issues tile j's Q K^T with tile j-1's P V and runs tile j's softmax beside them; the overlap alone,
 // with cp.async loads and a __syncthreads a step, ran at 349 TFLOP/s against the ping-pong's 366 on an H100 and
-// was removed), with Q, K and V brought
-// in by the TMA (2-d tensor maps over [T, heads x 128], boxes of 128 rows x 64 columns, 128-byte swizzle: the
-// layout wga_load writes) so that no warpgroup waits for the other at a __syncthreads. Thread 0 issues the loads;
+// was removed), with Q, K and V brought in by the TMA (2-d tensor maps over [T, heads x 128], boxes of 128 rows
+// x 64 columns, 128-byte swizzle: the layout wga_load writes) so that no warpgroup waits for the other at a
+// __syncthreads. Thread 0 issues the loads;
 // every stage completes on a "full" mbarrier (transaction bytes) and is handed back on an "empty" one that all
 // 256 threads arrive at once their wgmmas that read it are done: K tiles (read by Q K^T) and V tiles (read by P V
 // one step later) in rings of three, K loaded two steps ahead and V one. Each step a warpgroup waits for its
@@ -273,10 +284,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
     const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
               tq = lane % 4;
 
-    const int ke = min(L, r0 + FWD_BM);
-    int kb = W > 0 && r0 - W + 1 > 0 ? r0 - W + 1 : 0;
-    kb -= kb % BN;
-    const int nkt = (ke - kb + BN - 1) / BN;
+    int kb, nkt;
+    wga_key_tiles(r0, L, W, &kb, &nkt);
 
     if (threadIdx.x == 0) {
         wgt_mbar_init(qbar, 1);
@@ -322,27 +331,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
     const int wr_lo = r0 + wgi * 64, wr_hi = wr_lo + 63, ra = wr_lo + warp * 16 + g;
 
     uint32_t a[BN / 16][4];  // the probabilities of the previous tile, waiting for their P V
-    auto issue_s = [&](float s[64], int st) {
-#pragma unroll
-        for (int i = 0; i < 64; i++) s[i] = 0.0f;
-        wg_fence_regs<64>(s);
-        wg_fence();
-#pragma unroll
-        for (int ks = 0; ks < D / 16; ks++) {
-            const uint32_t half = (ks >> 2) * 16384 + (ks & 3) * 32;
-            wg_mma_ss_128<0, 0>(s, wg_desc(aQ + half + wgi * 8192, 16, 1024),
-                                wg_desc(aK + st * FWD_WG_TILE + half, 16, 1024));
-        }
-        wg_commit();
-    };
-    auto issue_pv = [&](int st) {
-        wg_fence_regs<64>(o);
-        wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++)
-            wg_mma_rs_128<1>(o, a[kk], wg_desc(aV + st * FWD_WG_TILE + kk * 2048, 16384, 1024));
-        wg_commit();
-    };
+    auto issue_s = [&](float s[64], int st) { wga_issue_s(s, aQ, aK + st * FWD_WG_TILE, wgi); };
+    auto issue_pv = [&](int st) { wga_issue_pv(o, a, aV + st * FWD_WG_TILE); };
 
     wgt_mbar_wait(qbar, 0);
     if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first

@@ -3,7 +3,7 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          wgt_wgrad, wg_store_c
+//          wgt_wgrad, wg_store_c, wg_store_dw, wg_zero_dw
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -233,6 +233,32 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair);
 }
 
+// A 128 x 256 tile of dW_g [n, k] (rows < mlim, columns < nlim from m0, n0) set to zero: an empty group's
+template <typename DW>
+__device__ __forceinline__ void wg_zero_dw(DW *dwg, int k, int m0, int n0, int mlim, int nlim) {
+    for (int e = threadIdx.x; e < WG_BM * WG_BN; e += WG_THREADS) {
+        int row = e / WG_BN, col = e % WG_BN;
+        if (row < mlim && col < nlim) gg_put_zero(dwg + (size_t)(m0 + row) * k + n0 + col);
+    }
+}
+
+// The tile's accumulators into dW_g (written, or added: add), as wg_store_c lays them out
+template <typename DW>
+__device__ __forceinline__ void wg_store_dw(const float acc[128], DW *dwg, int k, int m0, int n0, int mlim, int nlim,
+                                            int add, int pair) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        int row = warp * 16 + (lane >> 2) + h * 8;
+        if (row >= mlim) continue;
+        DW *dr = dwg + (size_t)(m0 + row) * k + n0;
+#pragma unroll
+        for (int jb = 0; jb < 32; jb++) {
+            gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], add, pair);
+        }
+    }
+}
+
 // gg_wgrad's op at 128 x 256 tiles of dW_g (blockIdx.y over n, blockIdx.x over k, blockIdx.z the group):
 // dC_g^T and A_g are both MN-major. Needs lddc, lda, n and k multiples of 8. DW: float or __nv_bfloat16;
 // INFLIGHT: wg_mainloop's (the tuning knob wg_wgrad_inflight).
@@ -246,12 +272,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     const int m0 = blockIdx.y * WG_BM, n0 = blockIdx.x * WG_BN;
     const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);
     DW *dwg = dw + (size_t)g * n * k;
-    if (nr <= 0) {
-        if (!add)
-            for (int e = threadIdx.x; e < WG_BM * WG_BN; e += WG_THREADS) {
-                int row = e / WG_BN, col = e % WG_BN;
-                if (row < mlim && col < nlim) gg_put_zero(dwg + (size_t)(m0 + row) * k + n0 + col);
-            }
+    if (nr <= 0) {  // an empty group: its gradient is zero
+        if (!add) wg_zero_dw(dwg, k, m0, n0, mlim, nlim);
         return;
     }
     float acc[128];
@@ -259,17 +281,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     for (int e = 0; e < 128; e++) acc[e] = 0.0f;
     wg_mainloop<1, 1, INFLIGHT>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
                                 smem);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        int row = warp * 16 + (lane >> 2) + h * 8;
-        if (row >= mlim) continue;
-        DW *dr = dwg + (size_t)(m0 + row) * k + n0;
-#pragma unroll
-        for (int jb = 0; jb < 32; jb++) {
-            gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], add, pair);
-        }
-    }
+    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair);
 }
 
 // wg_wgrad's op with both operands brought in by the TMA (the tuning knob wg_wgrad_tma; wgt_forward's pipeline:
@@ -291,12 +303,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     const int m0 = blockIdx.y * WG_BM, n0 = blockIdx.x * WG_BN;
     const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);
     DW *dwg = dw + (size_t)g * n * k;
-    if (nr <= 0) {
-        if (!add)
-            for (int e = threadIdx.x; e < WG_BM * WG_BN; e += WG_THREADS) {
-                int row = e / WG_BN, col = e % WG_BN;
-                if (row < mlim && col < nlim) gg_put_zero(dwg + (size_t)(m0 + row) * k + n0 + col);
-            }
+    if (nr <= 0) {  // an empty group: its gradient is zero
+        if (!add) wg_zero_dw(dwg, k, m0, n0, mlim, nlim);
         return;
     }
     if (threadIdx.x == 0) {
@@ -348,17 +356,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
     wg_wait<0>();
     wg_fence_regs<128>(acc);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        int row = warp * 16 + (lane >> 2) + h * 8;
-        if (row >= mlim) continue;
-        DW *dr = dwg + (size_t)(m0 + row) * k + n0;
-#pragma unroll
-        for (int jb = 0; jb < 32; jb++) {
-            gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], add, pair);
-        }
-    }
+    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair);
 }
 
 }  // namespace
