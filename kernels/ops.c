@@ -223,6 +223,16 @@ void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const v
     residual_rmsnorm_cpu(F(x_out), F(out), rstd, CF(r), CF(y), alpha, beta, CF(w), T, C, eps);
 }
 
+void residual_rmsnorm_route(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y,
+                            float alpha, float beta, const void *w, int T, int C, float eps, const void *wg,
+                            void *logits, float *probs, int32_t *topk_idx, float *topk_w, int E, int K) {
+    ON_CUDA(residual_rmsnorm_route, residual_rmsnorm_route_cuda(x_out, out, rstd, r, y, alpha, beta, w, T, C, eps, wg,
+                                                                logits, probs, topk_idx, topk_w, E, K, DT(b), ST(b)));
+    if (!CPU(b)) unsupported(b, OP_residual_rmsnorm_route);
+    residual_rmsnorm_route_cpu(F(x_out), F(out), rstd, CF(r), CF(y), alpha, beta, CF(w), T, C, eps, CF(wg), F(logits),
+                               probs, topk_idx, topk_w, E, K);
+}
+
 void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
                           const void *g, int ldg, int T, int C, float eps) {
     CISPO_ASSERT(ldg >= C);

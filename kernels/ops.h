@@ -5,7 +5,8 @@
 // defines: act_kind, op_id_t, op_seqs_t, op_ws_shape_t, op_name, backend_supports, ops_workspace_bytes, OP_WRITE, OP_ACCUMULATE,
 //          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_pair, grouped_matmul_glu, grouped_matmul_wgrad,
 //          embedding_forward,
-//          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, rmsnorm_gate_forward,
+//          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, residual_rmsnorm_route,
+//          rmsnorm_gate_forward,
 //          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
@@ -66,7 +67,7 @@ enum act_kind {
     X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_pair) X(grouped_matmul_glu)            \
     X(grouped_matmul_wgrad)                                                                            \
     X(embedding_forward) X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward)                  \
-    X(residual_rmsnorm) X(rmsnorm_gate_forward)                                                        \
+    X(residual_rmsnorm) X(residual_rmsnorm_route) X(rmsnorm_gate_forward)                               \
     X(residual_mix)                                                                                    \
     X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
@@ -147,6 +148,13 @@ void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const 
 // y), out = rmsnorm(x_out) * w with rstd. The same values as the two ops (the norm reads x_out as stored).
 void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
                       float beta, const void *w, int T, int C, float eps);
+// residual_rmsnorm, then the MoE router of its output in the same pass, as a decode step's post-attention norm
+// feeds the router: logits [T, E] = out wg^T (wg [E, C]; matmul's, rounded to the activation dtype), then
+// moe_route_forward of them (probs, topk_idx, topk_w; not replayed). The same values as the three ops but for the
+// order of the logits' fp32 sums (one launch instead of three: backend_tuning_t.decode_route).
+void residual_rmsnorm_route(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y,
+                            float alpha, float beta, const void *w, int T, int C, float eps, const void *wg,
+                            void *logits, float *probs, int32_t *topk_idx, float *topk_w, int E, int K);
 // rmsnorm_forward then sigmoid_gate_forward in one pass, as the lightning layer's output gate reads its
 // norm: out = rmsnorm(x) * w (kept for the backward) with rstd, gated = sigmoid(g) * out as stored; g's rows
 // are ldg >= C elements apart (C: contiguous; more: the gate columns of a wider product's rows).

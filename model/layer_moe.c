@@ -1,5 +1,5 @@
 // model/layer_moe.c — the sparse MoE block, forward and backward.
-// defines: model_moe_forward, model_moe_backward, model_moe_recompute, model_moe_scratch_bytes, model_routes
+// defines: model_moe_post_norm, model_moe_forward, model_moe_backward, model_moe_recompute, model_moe_scratch_bytes, model_routes
 //
 // transformers' MiniMaxSparseMoeBlock: logits = h2 Wg^T; p = softmax(logits) in fp32; top-K of p
 // (torch.topk order), renormalised to sum 1; y = sum_k w_k * W2_e(act(W1_e x) * W3_e x), act =
@@ -23,6 +23,29 @@ size_t model_moe_scratch_bytes(const model_config_t *c, size_t T, size_t esize) 
     return S * (2 * Cc + 3 * F) * esize + T * (size_t)c->n_experts * esize + S * sizeof(float) + 8 * 256;
 }
 
+// A decode step whose backend asks for it (backend_tuning_t.decode_route) routes in the post-attention norm; never
+// with expert parallelism, replayed routes or in a recompute (those read or keep the forward's routes).
+static int routes_in_norm(const model_t *m) {
+    return decode_route_on(m->be) && m->cache && m->cache->mode == MODEL_CACHE_DECODE && !m->ep && !m->route_replay &&
+           !m->recomputing;
+}
+
+void model_moe_post_norm(model_t *m, int l, const void *r, const void *branch, float alpha, float beta) {
+    const model_config_t *c = &m->cfg;
+    const model_layer_acts_t *a = &m->layer[l];
+    const layer_params_t *p = &m->table.layers[l];
+    const int T = m->T, C = c->hidden_size;
+    const float eps = (float)c->rms_norm_eps;
+    if (routes_in_norm(m))
+        residual_rmsnorm_route(m->be, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), r, branch, alpha, beta,
+                               WP(m, p->post_norm), T, C, eps, WP(m, p->router), ACT(m, a->logits),
+                               STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), c->n_experts,
+                               c->n_experts_per_tok);
+    else
+        residual_rmsnorm(m->be, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), r, branch, alpha, beta,
+                         WP(m, p->post_norm), T, C, eps);
+}
+
 void model_moe_forward(model_t *m, int l, model_scratch_t *s) {
     const model_config_t *c = &m->cfg;
     backend_t *b = m->be;
@@ -34,12 +57,14 @@ void model_moe_forward(model_t *m, int l, model_scratch_t *s) {
     void *h13 = ACT(m, a->h13);
     (void)s;
 
-    matmul(b, ACT(m, a->logits), ACT(m, a->h2), WP(m, p->router), T, E, C, 0, 1, 1.0f, 0.0f);
-    // a recompute (model_backward) replays the routes its forward left in topk_idx
-    if (m->route_replay && !m->recomputing)
-        backend_upload(b, IACT(m, a->topk_idx), m->route_replay + (size_t)l * S, (size_t)S * sizeof(int32_t));
-    moe_route_forward(b, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), ACT(m, a->logits), T, E, K,
-                      m->route_replay != NULL || m->recomputing);
+    if (!routes_in_norm(m)) {  // (else model_moe_post_norm routed)
+        matmul(b, ACT(m, a->logits), ACT(m, a->h2), WP(m, p->router), T, E, C, 0, 1, 1.0f, 0.0f);
+        // a recompute (model_backward) replays the routes its forward left in topk_idx
+        if (m->route_replay && !m->recomputing)
+            backend_upload(b, IACT(m, a->topk_idx), m->route_replay + (size_t)l * S, (size_t)S * sizeof(int32_t));
+        moe_route_forward(b, STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), ACT(m, a->logits), T, E,
+                          K, m->route_replay != NULL || m->recomputing);
+    }
     if (!m->cache && !m->recomputing)  // prefill and decode train nothing: no load-balancing loss (model_forward_cached)
         moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
     moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T, C,

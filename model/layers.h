@@ -5,7 +5,7 @@
 // the input gradient into din [T, C] (+=). Training, prefill and decode all run these; with a cache
 // (m->cache) the attention layers swap in the decode-specific cores.
 // defines: model_scratch_t, model_scratch_take, model_lightning_forward, model_lightning_backward,
-//          model_softmax_forward, model_softmax_backward, model_moe_forward, model_moe_backward,
+//          model_softmax_forward, model_softmax_backward, model_moe_post_norm, model_moe_forward, model_moe_backward,
 //          model_lightning_recompute, model_softmax_recompute, model_moe_recompute,
 //          model_lightning_scratch_bytes, model_softmax_scratch_bytes, model_moe_scratch_bytes,
 //          ACT, STAT, IACT, WP, GP
@@ -40,6 +40,10 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
 // softmax layer: q, k, v projections, RoPE over R dims, causal GQA attention, o_proj
 void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s);
 void model_softmax_backward(model_t *m, int l, const void *dout, void *din, model_scratch_t *s);
+// The post-attention norm of layer l: x1 = alpha r + beta branch, h2 = rmsnorm(x1) (residual_rmsnorm); in a decode
+// step whose backend asks for it (backend_tuning_t.decode_route), with the router's logits and the routes in the
+// same launch (residual_rmsnorm_route), which model_moe_forward then does not make again.
+void model_moe_post_norm(model_t *m, int l, const void *r, const void *branch, float alpha, float beta);
 // MoE block: router softmax, top-K renormalised, gated experts, up to the experts' outputs (ye); the weighted
 // sum joins the residual stream in the caller's moe_combine_rmsnorm. Leaves the layer's load-balancing loss in
 // its stats slot; the backward adds aux_coef times its gradient.

@@ -392,7 +392,6 @@ void model_run_cached(model_t *m, model_cache_t *cache) {
                     WP(m, m->table.layers[0].input_norm), T, C, eps);
     for (int l = 0; l < c->n_layers; l++) {
         const model_layer_acts_t *a = &m->layer[l];
-        const layer_params_t *p = &m->table.layers[l];
         const void *x_in = ACT(m, a->x_in);
         const int last = l + 1 == c->n_layers;
         const int lightning = c->layer_kind[l] == LAYER_LIGHTNING;
@@ -401,8 +400,7 @@ void model_run_cached(model_t *m, model_cache_t *cache) {
 
         if (lightning) model_lightning_forward(m, l, branch, &sc);
         else model_softmax_forward(m, l, branch, &sc);
-        residual_rmsnorm(b, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), c->postnorm ? ACT(m, a->h) : x_in,
-                         branch, alpha, beta, WP(m, p->post_norm), T, C, eps);
+        model_moe_post_norm(m, l, c->postnorm ? ACT(m, a->h) : x_in, branch, alpha, beta);
         model_moe_forward(m, l, &sc);  // up to the experts' rows; the combine joins the residual below
         const model_layer_acts_t *n = last ? NULL : &m->layer[l + 1];
         moe_combine_rmsnorm(b, ACT(m, last ? m->x_final : n->x_in), ACT(m, last ? m->h_final : n->h),
@@ -478,8 +476,7 @@ static void layer_recompute(model_t *m, int l, model_scratch_t *sc) {
     rmsnorm_forward(b, ACT(m, a->h), STAT(m, a->rstd_in), ACT(m, a->x_in), WP(m, p->input_norm), T, C, eps);
     if (lightning) model_lightning_forward(m, l, branch, sc);
     else model_softmax_forward(m, l, branch, sc);
-    residual_rmsnorm(b, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), c->postnorm ? ACT(m, a->h) : ACT(m, a->x_in),
-                     branch, alpha, beta, WP(m, p->post_norm), T, C, eps);
+    model_moe_post_norm(m, l, c->postnorm ? ACT(m, a->h) : ACT(m, a->x_in), branch, alpha, beta);
     m->recomputing = 1;
     model_moe_forward(m, l, sc);
     m->recomputing = 0;

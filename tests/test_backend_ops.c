@@ -567,6 +567,63 @@ static void b_residual_rmsnorm(opcase_t *c) {
              c->f[2], c->f[0]);
     c->run = r_residual_rmsnorm, c->direct = d_residual_rmsnorm;
 }
+// Inputs of residual_rmsnorm_route whose routes have no near-ties after bf16 rounding: a token's y row is a sign
+// pattern on one of four blocks of columns (t % 4) plus noise, and the router's weights give each block its own
+// order of the experts, logits about 2 * gap apart (gap 0.2, or 8 / E for many experts).
+static void route_norm_fill(opcase_t *c, int iy, int ir, int iw, int iwg, int T, int C, int E) {
+    const int nd = C < 4 ? C : 4;
+    const double gap = E <= 40 ? 0.2 : 8.0 / E;
+    int32_t *perm = xcalloc((size_t)E, sizeof(int32_t));
+    float *g = xcalloc((size_t)nd * E, sizeof(float)), *sg = xcalloc((size_t)C, sizeof(float));
+    for (int j = 0; j < nd; j++) {
+        perm_fill(perm, E);
+        for (int e = 0; e < E; e++) g[(size_t)j * E + e] = (float)((perm[e] - 0.5 * E) * gap);
+    }
+    for (int cc = 0; cc < C; cc++) sg[cc] = irand(2) ? 1.0f : -1.0f;
+    for (int t = 0; t < T; t++)
+        for (int cc = 0; cc < C; cc++) {
+            HF(iy)[(size_t)t * C + cc] = (cc * nd / C == t % nd ? sg[cc] : 0.0f) + (float)urand(-0.02, 0.02);
+            if (ir >= 0) HF(ir)[(size_t)t * C + cc] = (float)urand(-0.02, 0.02);
+        }
+    for (int cc = 0; cc < C; cc++) HF(iw)[cc] = (float)urand(0.9, 1.1);
+    for (int e = 0; e < E; e++)
+        for (int cc = 0; cc < C; cc++) {
+            const int j = cc * nd / C, nb = (j + 1) * C / nd - j * C / nd;  // (block j's columns)
+            HF(iwg)[(size_t)e * C + cc] = g[(size_t)j * E + e] * sg[cc] / (float)sqrt((double)nb * C / nd);
+        }
+    round_to_backend(c, iy), round_to_backend(c, iw), round_to_backend(c, iwg);
+    if (ir >= 0) round_to_backend(c, ir);
+    free(perm), free(g), free(sg);
+}
+// p: T C E K has_r; f: eps alpha beta.  tensors: x_out out rstd r y w wg logits probs topk_idx topk_w
+static void r_residual_rmsnorm_route(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    residual_rmsnorm_route(b, p[0], p[1], PF(2), p[3], p[4], c->f[1], c->f[2], p[5], c->p[0], c->p[1], c->f[0], p[6],
+                           p[7], PF(8), PI(9), PF(10), c->p[2], c->p[3]);
+}
+static void d_residual_rmsnorm_route(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    residual_rmsnorm_route_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), c->f[1], c->f[2], PF(5), c->p[0], c->p[1], c->f[0],
+                               PF(6), PF(7), PF(8), PI(9), PF(10), c->p[2], c->p[3]);
+}
+static void b_residual_rmsnorm_route(opcase_t *c) {
+    int T = c->p[0], C = c->p[1], E = c->p[2], K = c->p[3];
+    t_act(c, "x_out", TR_OUT, (size_t)T * C, 0, 0);
+    t_act(c, "out", TR_OUT, (size_t)T * C, 0, 0);
+    c->t[t_f32(c, "rstd", TR_OUT, (size_t)T, 0, 0)].tol = 4e-3;  // of x_out as stored (residual_rmsnorm's row)
+    int ir = t_act(c, "r", c->p[4] ? TR_IN : TR_NONE, (size_t)T * C, 0, 0);
+    int iy = t_act(c, "y", TR_IN, (size_t)T * C, 0, 0), iw = t_act(c, "w", TR_IN, (size_t)C, 0, 0);
+    int iwg = t_act(c, "wg", TR_IN, (size_t)E * C, 0, 0);
+    t_act(c, "logits", TR_OUT, (size_t)T * E, 0, 0);
+    // logits rounded to bf16 from the row as stored (2^-9 relative): the probabilities follow within about 1%
+    c->t[t_f32(c, "probs", TR_OUT, (size_t)T * E, 0, 0)].tol = 2e-2;
+    t_i32(c, "topk_idx", TR_OUT, (size_t)T * K);
+    c->t[t_f32(c, "topk_w", TR_OUT, (size_t)T * K, 0, 0)].tol = 2e-2;
+    route_norm_fill(c, iy, c->p[4] ? ir : -1, iw, iwg, T, C, E);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d E%d K%d%s alpha%g beta%g", T, C, E, K, c->p[4] ? "" : " r=NULL",
+             c->f[1], c->f[2]);
+    c->run = r_residual_rmsnorm_route, c->direct = d_residual_rmsnorm_route;
+}
 // p: T C ldg (g's row stride; 0: C); f: eps.  tensors: out gated rstd x w g
 static int ldg_of(const opcase_t *c) { return c->p[2] ? c->p[2] : c->p[1]; }
 static void r_rmsnorm_gate_forward(backend_t *b, void **p, const opcase_t *c, double *ret) {
@@ -1828,6 +1885,13 @@ static const entry_t fixed_table[] = {
     {OP_residual_rmsnorm, b_residual_rmsnorm, {1, 1000, 1}, {1e-5f, 1, 0.5f}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {200, 96, 0}, {1e-6f, 0, 1.5f}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {5, 30, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {64, 1024, 32, 2, 1}, {1e-5f, 2.378f, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {37, 96, 8, 2, 1}, {1e-6f, 1, 0.5f}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {5, 30, 300, 4, 0}, {1e-6f, 0, 1.5f}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {2, 6144, 32, 2, 1}, {1e-5f, 1, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {3, 64, 1, 1, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {17, 128, 8, 8, 0}, {1e-6f, 0, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {9, 256, 100, 8, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, W}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {1, 200, A}, {1e-5f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, 0},

@@ -9,7 +9,8 @@
 // no block leaked. Routing replay: the routes the rollout records (chunked prefill, decode, preemption) are
 // the experts the training forward would pick for the same tokens (all of them on the CPU but router
 // near-ties), and micro_forward replays them: its forward's routes are the recorded ones, its log-probs the
-// rollout's. The fused lightning decode step (backend_tuning_t.decode_fused) against the separate products.
+// rollout's. The fused lightning decode step (backend_tuning_t.decode_fused) against the separate products; the
+// router in the post-attention norm (decode_route) against the separate ops.
 // Run: ctest -R test_engine
 #include <math.h>
 #include <stdlib.h>
@@ -160,6 +161,36 @@ static void test_decode_fused(model_t *m) {
             worst);
     infer_free(e);
     free(plain), free(fused);
+}
+
+// backend_tuning_t.decode_route (the router's product and the routes in each post-attention norm,
+// residual_rmsnorm_route) against the separate ops: on the CPU the same functions, so the same logits bit for bit,
+// two sequences decoded together step after step.
+static void test_decode_route(model_t *m) {
+    const int V = m->cfg.vocab_size, n = 17, steps = 6;
+    int32_t ids[2][17 + 6];
+    fill_ids(ids[0], n + steps, 37, V);
+    fill_ids(ids[1], n + steps, 41, V);
+    float *plain = cispo_malloc(sizeof(float) * 2 * V), *routed = cispo_malloc(sizeof(float) * 2 * V);
+    infer_t *e = infer_create(m, 4, 64);
+    int sp[2] = {0, 1}, sr[2] = {2, 3}, len[2] = {n, n};
+    const int32_t *pr[2] = {ids[0], ids[1]};
+    infer_prefill(e, sp, pr, len, 2, plain);
+    infer_prefill(e, sr, pr, len, 2, routed);
+    double worst = 0;
+    for (int t = 0; t < steps; t++) {
+        const int32_t tok[2] = {ids[0][n + t], ids[1][n + t]};
+        m->be->tune.decode_route = -1;
+        test_check(infer_decode(e, sp, tok, 2, plain) == 0, "decode: %s", cispo_last_error());
+        m->be->tune.decode_route = 1;
+        test_check(infer_decode(e, sr, tok, 2, routed) == 0, "routed decode: %s", cispo_last_error());
+        worst = fmax(worst, max_diff(plain, routed, (size_t)2 * V));
+    }
+    m->be->tune.decode_route = 0;
+    TEST_LE(worst, 0.0, "decode with the router in the post-attention norm == separate ops over %d steps (logits max "
+            "diff %.3g)", steps, worst);
+    infer_free(e);
+    free(plain), free(routed);
 }
 
 // Stops at a token divisible by 7: sequences end at different, data-dependent lengths.
@@ -504,6 +535,7 @@ int main(void) {
     test_pool(m);
     test_chunked_prefill(m);
     test_decode_fused(m);
+    test_decode_route(m);
     test_batching(m);
     test_on_demand(m);
     test_preemption(m);

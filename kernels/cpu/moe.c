@@ -2,7 +2,7 @@
 // loss, and the dispatch/combine permutation between token order and expert order.
 // defines: moe_route_forward_cpu, moe_route_backward_cpu, moe_aux_loss_cpu,
 //          moe_dispatch_cpu, moe_dispatch_backward_cpu, moe_combine_forward_cpu, moe_combine_rmsnorm_cpu,
-//          moe_combine_backward_cpu
+//          moe_combine_backward_cpu, residual_rmsnorm_route_cpu
 // Formulas: docs/model.md "MoE block". Slots are s = t*K + k; the dispatched buffer holds the slots grouped
 // by expert, each group in slot order (a stable sort), so expert e owns rows offsets[e]..offsets[e+1).
 #include "kernels/cpu/ops_cpu.h"
@@ -180,6 +180,14 @@ void moe_combine_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float 
     moe_combine_forward_cpu(y, ye, topk_w, perm, T, C, K);
     residual_rmsnorm_cpu(x_out, out, rstd, r, y, alpha, beta, w, T, C, eps);
     cpu_scratch_end(mark);
+}
+
+void residual_rmsnorm_route_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
+                                float beta, const float *w, int T, int C, float eps, const float *wg, float *logits,
+                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K) {
+    residual_rmsnorm_cpu(x_out, out, rstd, r, y, alpha, beta, w, T, C, eps);
+    matmul_cpu(logits, out, wg, T, E, C, 0, 1, 1.0f, 0.0f);
+    moe_route_forward_cpu(probs, topk_idx, topk_w, logits, T, E, K, 0);
 }
 
 // dye[row] += w dy[t];  dtopk_w[t,k] += <dy[t], ye[row]>   (either output may be NULL)

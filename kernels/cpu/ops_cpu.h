@@ -38,6 +38,10 @@ void rmsnorm_gate_forward_cpu(float *out, float *gated, float *rstd, const float
 // residual_mix_cpu into x_out, then rmsnorm_forward_cpu of it into out
 void residual_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
                           float beta, const float *w, int T, int C, float eps);
+// residual_rmsnorm_cpu, then logits = out wg^T (matmul_cpu) and moe_route_forward_cpu of them (kernels/cpu/moe.c)
+void residual_rmsnorm_route_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
+                                float beta, const float *w, int T, int C, float eps, const float *wg, float *logits,
+                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K);
 void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
                           const float *rstd, int T, int C);
 

@@ -17,12 +17,11 @@ extern "C" {
 #include "kernels/backend.h"
 }
 #include "kernels/cuda/elementwise_util.cuh"
+#include "kernels/cuda/moe_route.cuh"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/pdl.cuh"
 
 #define MOE_THREADS 256
-#define MOE_MAX_PER_LANE 16  // router: E <= 32 * 16 experts held in registers by one warp
-#define MOE_MAX_K 32         // one lane per chosen expert
 #define MOE_CHUNK 512        // slots per histogram / placement chunk
 
 // ---------------------------------------------------------------------------------------------
@@ -64,102 +63,18 @@ static int moe_ws(const char *fn, moe_ws_t *w, void *ws, size_t ws_bytes, int T,
 }
 
 // ---------------------------------------------------------------------------------------------
-// route forward: one warp per token; probs in double exponentials like the CPU, rounded to fp32;
-// top-K by K warp arg-max rounds (ties: lower expert index), weights renormalised in double. replay: the
-// K experts are read from topk_idx (lane k holds the k-th) and only their weights are computed. NJ: the
-// registers a lane holds, ceil(E / 32) rounded up to a power of two (the same sums as any larger NJ: the
-// extra registers hold zeros and are never picked; one double division a lane instead of 16 at E = 32).
+// route forward: one warp per token (moe_route_row, kernels/cuda/moe_route.cuh)
 
 template <typename T, int NJ>
 __global__ void moe_route_forward_kernel(float *probs, int32_t *topk_idx, float *topk_w, const T *logits, int Tn,
                                          int E, int K, int replay) {
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
     pdl_trigger();
-    int lane = threadIdx.x & 31;
     int warp = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
     int nwarps = (int)((gridDim.x * (size_t)blockDim.x) >> 5);
-    for (int t = warp; t < Tn; t += nwarps) {
-        const T *z = logits + (size_t)t * E;
-        float zl[NJ], p[NJ];
-        float mx = -INFINITY;
-#pragma unroll
-        for (int j = 0; j < NJ; j++) {
-            int e = lane + 32 * j;
-            zl[j] = e < E ? ew_get(z + e) : -INFINITY;
-            mx = zl[j] > mx ? zl[j] : mx;
-        }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float other = __shfl_xor_sync(0xffffffffu, mx, o);
-            mx = other > mx ? other : mx;
-        }
-        double ex[NJ], sum = 0;
-#pragma unroll
-        for (int j = 0; j < NJ; j++) {
-            ex[j] = lane + 32 * j < E ? exp((double)zl[j] - mx) : 0.0;
-            sum += ex[j];
-        }
-        sum = ew_warp_sum_d(sum);
-        float *pr = probs + (size_t)t * E;
-#pragma unroll
-        for (int j = 0; j < NJ; j++) {
-            int e = lane + 32 * j;
-            p[j] = (float)(ex[j] / sum);
-            if (e < E) pr[e] = p[j];
-        }
-        unsigned taken = 0;
-        double wsum = 0;
-        int my_e = 0;
-        float my_p = 0;
-        if (replay) {
-            // the k-th given expert's probability: held by lane e % 32 in register e / 32
-            int e = lane < K ? topk_idx[(size_t)t * K + lane] : 0;
-            e = e < 0 || e >= E ? 0 : e;
-            for (int k = 0; k < K; k++) {
-                int ek = __shfl_sync(0xffffffffu, e, k);
-                float pk = 0;
-#pragma unroll
-                for (int j = 0; j < NJ; j++)
-                    if (ek >> 5 == j) pk = p[j];
-                pk = __shfl_sync(0xffffffffu, pk, ek & 31);
-                if (lane == k) my_p = pk;
-                wsum += pk;
-            }
-            if (lane < K) topk_w[(size_t)t * K + lane] = (float)(my_p / wsum);
-            continue;
-        }
-        for (int k = 0; k < K; k++) {
-            float bv = 0;
-            int be = -1;
-#pragma unroll
-            for (int j = 0; j < NJ; j++) {
-                int e = lane + 32 * j;
-                if (e < E && !(taken >> j & 1u) && (be < 0 || p[j] > bv)) {
-                    bv = p[j];
-                    be = e;
-                }
-            }
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) {
-                float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-                int oe = __shfl_xor_sync(0xffffffffu, be, o);
-                if (oe >= 0 && (be < 0 || ov > bv || (ov == bv && oe < be))) {
-                    bv = ov;
-                    be = oe;
-                }
-            }
-            if ((be & 31) == lane) taken |= 1u << (be >> 5);
-            if (lane == k) {
-                my_e = be;
-                my_p = bv;
-            }
-            wsum += bv;
-        }
-        if (lane < K) {
-            topk_idx[(size_t)t * K + lane] = my_e;
-            topk_w[(size_t)t * K + lane] = (float)(my_p / wsum);
-        }
-    }
+    for (int t = warp; t < Tn; t += nwarps)
+        moe_route_row<T, NJ>(probs + (size_t)t * E, topk_idx + (size_t)t * K, topk_w + (size_t)t * K,
+                             logits + (size_t)t * E, E, K, replay);
 }
 
 extern "C" int moe_route_forward_cuda(float *probs, int32_t *topk_idx, float *topk_w, const void *logits, int T_,
@@ -171,14 +86,9 @@ extern "C" int moe_route_forward_cuda(float *probs, int32_t *topk_idx, float *to
                           32 * MOE_MAX_PER_LANE, MOE_MAX_K);
     if (T_ == 0) return 0;
     EW_DISPATCH("moe_route_forward_cuda", dtype, {
-        void (*kern)(float *, int32_t *, float *, const T *, int, int, int, int) =
-            E <= 32    ? moe_route_forward_kernel<T, 1>
-            : E <= 64  ? moe_route_forward_kernel<T, 2>
-            : E <= 128 ? moe_route_forward_kernel<T, 4>
-            : E <= 256 ? moe_route_forward_kernel<T, 8>
-                       : moe_route_forward_kernel<T, MOE_MAX_PER_LANE>;
-        PDL_LAUNCH(ew_blocks((size_t)T_ * 32, MOE_THREADS), MOE_THREADS, 0, st, kern, probs, topk_idx, topk_w,
-                   (const T *)logits, T_, E, K, replay);
+        MOE_ROUTE_NJ_DISPATCH(E, PDL_LAUNCH(ew_blocks((size_t)T_ * 32, MOE_THREADS), MOE_THREADS, 0, st,
+                                            (moe_route_forward_kernel<T, NJ>), probs, topk_idx, topk_w,
+                                            (const T *)logits, T_, E, K, replay));
     });
     return ew_check("moe_route_forward_cuda");
 }

@@ -1,7 +1,7 @@
 // kernels/cuda/norm.cu — RMSNorm over the last dimension on CUDA: out = w * (x * rstd),
 // rstd = 1/sqrt(mean(x^2) + eps) (fp32, saved for the backward). CPU reference: kernels/cpu/rmsnorm.c.
-// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, rmsnorm_gate_forward_cuda,
-//          moe_combine_rmsnorm_cuda
+// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, residual_rmsnorm_route_cuda,
+//          rmsnorm_gate_forward_cuda, moe_combine_rmsnorm_cuda
 // Forward and dx: one block per row. dw: each block owns a strip of columns and walks every row, so
 // the sum over tokens has one fixed order and no atomics (deterministic, no scratch memory).
 #include <cuda_bf16.h>
@@ -12,6 +12,7 @@ extern "C" {
 #include "kernels/backend.h"
 }
 #include "kernels/cuda/elementwise_util.cuh"
+#include "kernels/cuda/moe_route.cuh"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/pdl.cuh"
 
@@ -29,11 +30,24 @@ static int row_threads(int units) {
 // sigmoid_gate_forward.
 // CMB (with RES): y is the MoE combine, y[t] = sum_k cw[t*K+k] y[row_of[t*K+k]] rounded to T as
 // moe_combine_forward stores it; small: row_of holds perm instead, inverted in shared memory by each block.
-template <typename T, int V, bool RES, bool CMB = false>
+// NJ > 0 (with RES; residual_rmsnorm_route): the MoE router of the row too, as matmul then moe_route_forward would:
+// logits[e] = out . wg[e] (as stored; fp32 sums, each warp its experts, lanes over the row, then a warp sum),
+// rounded to T, then the routes by warp 0 (moe_route_row, NJ its registers a lane) from those logits in shared
+// memory.
+template <typename T>
+struct RouteArgs {
+    const T *wg;  // router weight [E, C]
+    T *logits;    // [T, E]
+    float *probs;  // [T, E]
+    int32_t *idx;  // [T, K]
+    float *w;      // [T, K]
+    int E, K;
+};
+template <typename T, int V, bool RES, bool CMB = false, int NJ = 0>
 __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, int Tn, int C, float eps, const T *r,
-                                       const T *y, float alpha, float beta, const T *gate = NULL, T *gated = NULL,
-                                       const float *cw = NULL, const int32_t *row_of = NULL, int K = 0,
-                                       int small = 0, int ldg = 0) {
+                                       const T *y, float alpha, float beta, const T *gate, T *gated,
+                                       const float *cw, const int32_t *row_of, int K, int small, int ldg,
+                                       const RouteArgs<T> ra) {
     __shared__ float sh[32];
     extern __shared__ int32_t inv[];
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
@@ -97,6 +111,32 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
                 for (int j = 0; j < V; j++) f[j] = 1.0f / (1.0f + expf(-g[j])) * f[j];
                 ew_st<T, V>(gated + (size_t)t * C + (size_t)u * V, f);
             }
+        }
+        if constexpr (NJ > 0) {
+            T *zs = reinterpret_cast<T *>(inv);
+            const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+            __syncthreads();  // the row as stored, for every warp
+            for (int e = warp; e < ra.E; e += nw) {
+                const T *wr = ra.wg + (size_t)e * C;
+                float acc = 0.0f;
+                for (int u = lane; u < units; u += 32) {
+                    float f[V], g[V];
+                    ew_ld<T, V>(f, o + (size_t)u * V);
+                    ew_ld<T, V>(g, wr + (size_t)u * V);
+#pragma unroll
+                    for (int j = 0; j < V; j++) acc += f[j] * g[j];
+                }
+                acc = ew_warp_sum(acc);
+                if (lane == 0) {
+                    ew_put(zs + e, acc);
+                    ra.logits[(size_t)t * ra.E + e] = zs[e];
+                }
+            }
+            __syncthreads();
+            if (warp == 0)
+                moe_route_row<T, NJ>(ra.probs + (size_t)t * ra.E, ra.idx + (size_t)t * ra.K, ra.w + (size_t)t * ra.K, zs,
+                                     ra.E, ra.K, 0);
+            __syncthreads();  // zs holds the next row's logits
         }
     }
 }
@@ -182,13 +222,15 @@ static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, 
     PDL_CONFIG(cfg, blocks, row_threads(C / V), cw && small ? (size_t)Tn * K * 4 : 0, st);
     if (cw)
         (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, true, true>, out, rstd, (T *)x, w, Tn, C, eps, r,
-                                 y, alpha, beta, none, (T *)NULL, cw, row_of, K, small, 0);
+                                 y, alpha, beta, none, (T *)NULL, cw, row_of, K, small, 0, RouteArgs<T>{});
     else if (y)
         (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, true>, out, rstd, (T *)x, w, Tn, C, eps, r, y,
-                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0);
+                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0,
+                                 RouteArgs<T>{});
     else
         (void)cudaLaunchKernelEx(&cfg, rmsnorm_forward_kernel<T, V, false>, out, rstd, (T *)x, w, Tn, C, eps, r, y,
-                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0);
+                                 alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0,
+                                 RouteArgs<T>{});
 }
 
 extern "C" int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x, const void *w,
@@ -206,7 +248,8 @@ extern "C" int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, co
         PDL_CONFIG(cfg, blocks, row_threads(vec ? C / N : C), 0, st);
         (void)cudaLaunchKernelEx(&cfg, vec ? rmsnorm_forward_kernel<T, N, false> : rmsnorm_forward_kernel<T, 1, false>,
                                  (T *)out, rstd, (T *)x, (const T *)w, T_, C, eps, none, none, 0.0f, 0.0f,
-                                 (const T *)g, (T *)gated, (const float *)NULL, (const int32_t *)NULL, 0, 0, ldg);
+                                 (const T *)g, (T *)gated, (const float *)NULL, (const int32_t *)NULL, 0, 0, ldg,
+                                 RouteArgs<T>{});
     });
     return ew_check("rmsnorm_gate_forward_cuda");
 }
@@ -227,6 +270,38 @@ extern "C" int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const 
                                          (const T *)y, alpha, beta);
     });
     return ew_check("residual_rmsnorm_cuda");
+}
+
+extern "C" int residual_rmsnorm_route_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y,
+                                           float alpha, float beta, const void *w, int T_, int C, float eps,
+                                           const void *wg, void *logits, float *probs, int32_t *topk_idx,
+                                           float *topk_w, int E, int K, int dtype, cudaStream_t st) {
+    const char *fn = "residual_rmsnorm_route_cuda";
+    if (T_ < 0 || C < 1 || E < 1 || K < 1 || K > E)
+        return cispo_fail("%s: bad sizes T=%d C=%d E=%d K=%d (need 1 <= K <= E)", fn, T_, C, E, K);
+    if (E > 32 * MOE_MAX_PER_LANE || K > MOE_MAX_K)
+        return cispo_fail("%s: E=%d K=%d above the supported %d experts, top-%d", fn, E, K, 32 * MOE_MAX_PER_LANE,
+                          MOE_MAX_K);
+    if (!x_out || !out || !rstd || !y || !w || !wg || !logits || !probs || !topk_idx || !topk_w)
+        return cispo_fail("%s: NULL pointer argument", fn);
+    if (T_ == 0) return 0;
+    EW_DISPATCH(fn, dtype, {
+        const int N = EW_VN(T);
+        const RouteArgs<T> ra = {(const T *)wg, (T *)logits, probs, topk_idx, topk_w, E, K};
+        const int vec = C % N == 0 && ew_aligned16(out) && ew_aligned16(x_out) && ew_aligned16(w) &&
+                        ew_aligned16(r) && ew_aligned16(y) && ew_aligned16(wg);
+        unsigned blocks = T_ < 65535 ? (unsigned)T_ : 65535u;
+        const T *none = NULL;
+        PDL_CONFIG(cfg, blocks, row_threads(vec ? C / N : C), (size_t)E * sizeof(T), st);
+        MOE_ROUTE_NJ_DISPATCH(E, (void)cudaLaunchKernelEx(
+                                     &cfg,
+                                     vec ? rmsnorm_forward_kernel<T, N, true, false, NJ>
+                                         : rmsnorm_forward_kernel<T, 1, true, false, NJ>,
+                                     (T *)out, rstd, (T *)x_out, (const T *)w, T_, C, eps, (const T *)r, (const T *)y,
+                                     alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0,
+                                     ra));
+    });
+    return ew_check(fn);
 }
 
 extern "C" int moe_combine_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *ye,

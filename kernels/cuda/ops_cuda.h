@@ -10,7 +10,7 @@
 //          grouped_matmul_wgrad_cuda,
 //          grouped_matmul_workspace_bytes_cuda, lmhead_logprob_forward_cuda, lmhead_logprob_backward_cuda,
 //          lmhead_workspace_bytes_cuda, lmhead_logits_cuda, embedding_forward_cuda, embedding_backward_cuda, embedding_workspace_bytes_cuda,
-//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, rmsnorm_gate_forward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
+//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
 //          glu_forward_cuda, glu_backward_cuda, sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda,
 //          qkv_split_cuda, qkv_merge_cuda, rope_forward_cuda, rope_backward_cuda, moe_route_forward_cuda,
 //          moe_aux_loss_cuda, moe_route_backward_cuda, moe_dispatch_cuda, moe_dispatch_backward_cuda,
@@ -87,6 +87,10 @@ int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, const void *x
                               int ldg, int T, int C, float eps, int dtype, cudaStream_t st);
 int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha, float beta,
                           const void *w, int T, int C, float eps, int dtype, cudaStream_t st);
+int residual_rmsnorm_route_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
+                                float beta, const void *w, int T, int C, float eps, const void *wg, void *logits,
+                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int dtype,
+                                cudaStream_t st);
 int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T, int C, float eps, int dtype,
                          cudaStream_t st);
 int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w, const float *rstd,
