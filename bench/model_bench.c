@@ -6,12 +6,13 @@
 // (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
 //               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap] [--grad-bf16]
-//               [--no-wgrad-inflight] [--no-attn-pingpong] [--attn-tma] [--wgrad-tma]
-// For comparison with the defaults: --no-wgrad-inflight: the expert weight gradient waiting for each k step's
-// wgmmas (backend_tuning_t wg_wgrad_inflight = -1); --no-attn-pingpong: the attention forward's warpgroups issuing
-// together (attn_fwd_pingpong = -1); --attn-tma: the ping-pong with each warpgroup's softmax beside its own
-// products, on TMA loads (attn_fwd_tma); --wgrad-tma: the expert weight
-// gradient's operands by the TMA (wg_wgrad_tma).
+//               [--no-attn-tma] [--no-wgrad-tma] [--no-wgrad-inflight] [--no-attn-pingpong]
+// For comparison with the defaults: --no-attn-tma: the attention forward on cp.async, the warpgroups' ping-pong
+// without each one's softmax beside its own products (backend_tuning_t attn_fwd_tma = -1); --no-wgrad-tma: the
+// expert weight gradient on cp.async with each k step's wgmmas in flight (wg_wgrad_tma = -1); --no-wgrad-inflight
+// (with --no-wgrad-tma): the cp.async weight gradient waiting for each k step's wgmmas (wg_wgrad_inflight = -1);
+// --no-attn-pingpong (with --no-attn-tma): the cp.async forward's warpgroups issuing together (attn_fwd_pingpong
+// = -1).
 // --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
 // --recompute-cheap with MODEL_RECOMPUTE_CHEAP (the backward makes the pieces again that need no GEMM).
 // FLOPs, as the transformers peer script counts them (bench/train_device.sh runs both): 6 x the
@@ -95,8 +96,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--grad-bf16")) grad_bf16 = 1;
         else if (!strcmp(argv[i], "--no-wgrad-inflight")) inflight = 1;
         else if (!strcmp(argv[i], "--no-attn-pingpong")) pingpong = 1;
-        else if (!strcmp(argv[i], "--attn-tma")) tma = 1;
-        else if (!strcmp(argv[i], "--wgrad-tma")) wgrad_tma = 1;
+        else if (!strcmp(argv[i], "--no-attn-tma")) tma = 1;
+        else if (!strcmp(argv[i], "--no-wgrad-tma")) wgrad_tma = 1;
         else {
             fprintf(stderr, "model_bench: unknown argument '%s' (see the header of bench/model_bench.c)\n", argv[i]);
             return 2;
@@ -118,8 +119,8 @@ int main(int argc, char **argv) {
     if (grad_bf16) be.grad_dtype = DTYPE_BF16;
     if (inflight) be.tune.wg_wgrad_inflight = -1, printf("expert weight gradient: each step's wgmmas waited for\n");
     if (pingpong) be.tune.attn_fwd_pingpong = -1, printf("attention forward: the warpgroups issuing together\n");
-    if (tma) be.tune.attn_fwd_tma = 1, printf("attention forward: ping-pong and each softmax beside its products, TMA loads\n");
-    if (wgrad_tma) be.tune.wg_wgrad_tma = 1, printf("expert weight gradient: operands by the TMA\n");
+    if (tma) be.tune.attn_fwd_tma = -1, printf("attention forward: on cp.async (--no-attn-tma)\n");
+    if (wgrad_tma) be.tune.wg_wgrad_tma = -1, printf("expert weight gradient: on cp.async (--no-wgrad-tma)\n");
     double prof[2 * OP_COUNT];
     for (const char *p = Ts; *p;) {
         int T = atoi(p);

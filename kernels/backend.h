@@ -39,9 +39,10 @@ typedef struct {
     int attn_fwd_pingpong;    // 0 (the default) or 1: the wgmma attention forward's two warpgroups take turns issuing
                               // their products, one's softmax beside the other's wgmmas (the same bits; 366 against
                               // 275 TFLOP/s at T 16384, H 64 on an H100); -1: both issue together
-    int attn_fwd_tma;         // 1: the wgmma attention forward with the ping-pong and each warpgroup's softmax beside
-                              // its own products together, Q, K, V loaded by the TMA onto mbarriers, no __syncthreads a step (the
-                              // same bits); 0 (the default until it has been timed on a card): not
+    int attn_fwd_tma;         // 0 (the default) or 1: the wgmma attention forward with the ping-pong and each
+                              // warpgroup's softmax beside its own products together, Q, K, V loaded by the TMA onto
+                              // mbarriers, no __syncthreads a step (the same bits; 490 against 367 TFLOP/s at T 16384,
+                              // H 64 on an H100); -1: fwd_wg_kernel on cp.async (attn_fwd_pingpong)
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
                               // wide-k tiles of kernels/cuda/gemm_skinny.cuh, 2 those on a persistent grid (each
                               // CTA's pipeline runs on from tile to tile), -1 the 32-k skinny tiles (the same bits; 2 was
@@ -64,9 +65,9 @@ typedef struct {
                               // wgmmas in flight while the next step's issue (loads 2 steps ahead instead of 3; the
                               // same sums and bits; 433 against 396 TFLOP/s at M1's W1 on an H100); -1: each step
                               // waited for
-    int wg_wgrad_tma;         // 1: the expert weight gradient's wgmma kernel takes both operands through the TMA
-                              // (wgt_wgrad; the group's tail rows zeroed in shared memory; the same bits); 0 (the
-                              // default until it has been timed on a card): cp.async
+    int wg_wgrad_tma;         // 0 (the default) or 1: the expert weight gradient's wgmma kernel takes both operands
+                              // through the TMA (wgt_wgrad; the group's tail rows zeroed in shared memory; the same
+                              // bits; 542 against 433 TFLOP/s at M1's W1 on an H100); -1: cp.async (wg_wgrad_inflight)
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;

@@ -188,7 +188,7 @@ void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, cons
                           const int32_t *offsets, int G, int rows, int n, int k, int acc) {
     ON_CUDA_WS(grouped_matmul_wgrad, grouped_matmul_workspace_bytes_cuda(G, rows, n, k),
                grouped_matmul_wgrad_cuda(b->blas, dw, dc, lddc, a, lda, offsets, G, rows, n, k, acc, DT(b), GT(b),
-                                         b->tune.wg_wgrad_tma > 0 ? 2 : b->tune.wg_wgrad_inflight >= 0, ws, wsb, ST(b)));
+                                         b->tune.wg_wgrad_tma >= 0 ? 2 : b->tune.wg_wgrad_inflight >= 0, ws, wsb, ST(b)));
     (void)rows;
     if (!CPU(b)) unsupported(b, OP_grouped_matmul_wgrad);
     grads_f32(b, OP_grouped_matmul_wgrad, GT(b));

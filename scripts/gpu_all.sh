@@ -8,8 +8,8 @@
 # one folder per benchmark, and all of them in $OUT/logs.tar.gz (rewritten after each part). SKIP_BENCH=1: the tests only; TESTS
 # ("name:seconds ...", or none) chooses the tests, BENCH ("generate precision train sft", the default) the
 # benchmarks; knobs_decode, knobs_ops and knobs_train time the tuning knobs that are not yet defaults against the
-# defaults (bench/decode_ab.sh; the knobs' test_backend_ops perf rows; model_bench with --no-wgrad-inflight,
-# --no-attn-pingpong, --attn-tma and --wgrad-tma). Exit status: the number of failed parts.
+# defaults (bench/decode_ab.sh; the knobs' test_backend_ops perf rows; model_bench with --no-attn-tma
+# --no-wgrad-tma, and with --no-wgrad-inflight --no-attn-pingpong too). Exit status: the number of failed parts.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_all}
 mkdir -p "$out"
@@ -61,8 +61,8 @@ for bench in ${BENCH-generate precision train sft}; do
             --op matmul,grouped_matmul,grouped_matmul_pair,grouped_matmul_glu,grouped_matmul_wgrad,attention_forward
         grep -E "skinny|loop|inflight|pingpong|tma|FAIL" "$out/knobs_ops.log" | head -40 ;;
     knobs_train)
-        part knobs_train ${KNOBS_TRAIN_LIMIT:-400} bash -c 'for f in "" --no-wgrad-inflight --no-attn-pingpong \
-            --attn-tma --wgrad-tma; do echo "== knobs: ${f:-defaults}"
+        part knobs_train ${KNOBS_TRAIN_LIMIT:-400} bash -c 'for f in "" "--no-attn-tma --no-wgrad-tma" \
+            "--no-attn-tma --no-wgrad-tma --no-wgrad-inflight --no-attn-pingpong"; do echo "== knobs: ${f:-defaults}"
             build-gpu/model_bench --model configs/models/bench-1b.yaml --T 4096,16384 $f || exit 1
             build-gpu/model_bench --model configs/models/m1-slice.yaml --layers 2 --T 4096 --reps 3 --grad-bf16 $f || exit 1
             done'

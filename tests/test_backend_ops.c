@@ -96,13 +96,14 @@ enum {
     CASE_SKINNY_NARROW = 32,   // gg_skinny_wide = -1: decode-sized expert products through the 32-k skinny tiles
     CASE_DENSE_SKINNY = 64,    // dense_skinny = 256: matmul's linear layers of up to 256 rows through the wide-k tiles
     CASE_SKINNY_LOOP = 128,    // gg_skinny_wide = 2: the wide-k tiles on a persistent grid (gs_forward_loop)
-    CASE_INFLIGHT = 256,       // wg_wgrad_inflight = -1: the weight gradient's wgmmas waited for each step (the
-                               // default keeps them in flight a step)
-    CASE_PINGPONG = 512,       // attn_fwd_pingpong = -1: the wgmma attention forward's warpgroups issue together (the
-                               // default has them take turns)
+    CASE_INFLIGHT = 256,       // wg_wgrad_inflight = -1 (and wg_wgrad_tma = -1): the weight gradient's wgmmas waited
+                               // for each step (the cp.async kernel otherwise keeps them in flight a step)
+    CASE_PINGPONG = 512,       // attn_fwd_pingpong = -1 (and attn_fwd_tma = -1): the wgmma attention forward's
+                               // warpgroups issue together (the cp.async kernel otherwise has them take turns)
     // a cuda kernel choice: no cpu row
-    CASE_TMA = 1024,           // attn_fwd_tma = 1: the ping-pong and the overlap on TMA loads; wg_wgrad_tma = 1: the
-                               // weight gradient's operands by the TMA
+    CASE_TMA = 1024,           // attn_fwd_tma = -1: the ping-pong forward on cp.async (the default adds each warpgroup's
+                               // overlap and TMA loads); wg_wgrad_tma = -1: the weight gradient on cp.async, wgmmas in
+                               // flight a step (the default takes its operands by the TMA)
     CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG |
                  CASE_TMA,
 };
@@ -569,7 +570,8 @@ static void b_residual_rmsnorm(opcase_t *c) {
 }
 // Inputs of residual_rmsnorm_route whose routes have no near-ties after bf16 rounding: a token's y row is a sign
 // pattern on one of four blocks of columns (t % 4) plus noise, and the router's weights give each block its own
-// order of the experts, logits about 2 * gap apart (gap 0.2, or 8 / E for many experts).
+// order of the experts, logits about 2 * gap apart (gap 0.2, or 8 / E for many experts) and at most 0, the largest
+// near 0 where bf16's steps are finest (rounded logits of many experts would tie further down).
 static void route_norm_fill(opcase_t *c, int iy, int ir, int iw, int iwg, int T, int C, int E) {
     const int nd = C < 4 ? C : 4;
     const double gap = E <= 40 ? 0.2 : 8.0 / E;
@@ -577,7 +579,7 @@ static void route_norm_fill(opcase_t *c, int iy, int ir, int iw, int iwg, int T,
     float *g = xcalloc((size_t)nd * E, sizeof(float)), *sg = xcalloc((size_t)C, sizeof(float));
     for (int j = 0; j < nd; j++) {
         perm_fill(perm, E);
-        for (int e = 0; e < E; e++) g[(size_t)j * E + e] = (float)((perm[e] - 0.5 * E) * gap);
+        for (int e = 0; e < E; e++) g[(size_t)j * E + e] = (float)((perm[e] - (E - 1)) * gap);
     }
     for (int cc = 0; cc < C; cc++) sg[cc] = irand(2) ? 1.0f : -1.0f;
     for (int t = 0; t < T; t++)
@@ -1852,8 +1854,9 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_INFLIGHT},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 2000, 264, 136, 0, 0, 1}, {0}, {0}, 0,
      CASE_INFLIGHT | CASE_GRAD_BF16},
-    // ... with the operands by the TMA (wg_wgrad_tma): a group's last rows short of a 64-row step (the next
-    // group's rows zeroed), an empty group, n and k past a tile, accumulate and write, bf16 gradients
+    // ... on cp.async with the wgmmas in flight (wg_wgrad_tma -1; the default takes the operands by the TMA: a
+    // group's last rows short of a 64-row step, the next group's rows zeroed): an empty group, n and k past a tile,
+    // accumulate and write, bf16 gradients
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_TMA},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 500, 136, 160, 0, 0, 1}, {0}, {0}, 0, CASE_TMA},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_TMA},
@@ -1978,10 +1981,13 @@ static const entry_t fixed_table[] = {
     // head dim 128 over several 128-key tiles (on sm_90a: the wgmma forward), a window across tiles
     {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), 0},
     {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), 0},
-    // the wgmma forward's other kernels (head dim 128; the default is the warpgroups' ping-pong): both issuing
-    // together (attn_fwd_pingpong -1), the ping-pong with each one's softmax beside its own products on TMA loads
-    // (attn_fwd_tma); tiles masked
+    // the wgmma forward's other kernels (head dim 128; the default is the ping-pong with each warpgroup's softmax
+    // beside its own products on TMA loads): both issuing together (attn_fwd_pingpong -1), the ping-pong on
+    // cp.async (attn_fwd_tma -1); tiles masked
     // out for one warpgroup's rows only (short and empty sequences, the diagonal), a window, several key tiles
+    {OP_attention_forward, b_attention_forward, {8, 2, 128, 0}, {0}, LENS(1, 0, 200, 0, 63), 0},
+    {OP_attention_forward, b_attention_forward, {2, 2, 128, 300}, {0}, LENS(1000, 128, 257), 0},
+    {OP_attention_forward, b_attention_forward, {4, 1, 128, 0}, {0}, LENS(1500, 390), 0},
     {OP_attention_forward, b_attention_forward, {8, 2, 128, 0}, {0}, LENS(1, 0, 200, 0, 63), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {4, 2, 128, 100}, {0}, LENS(300, 0, 517), CASE_PINGPONG},
     {OP_attention_forward, b_attention_forward, {2, 1, 128, 0}, {0}, LENS(700, 129), CASE_PINGPONG},
@@ -2250,7 +2256,7 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
         snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
                  e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "",
                  e->flags & CASE_INFLIGHT ? " no-inflight" : "", e->flags & CASE_PINGPONG ? " no-pingpong" : "",
-                 e->flags & CASE_TMA ? " tma" : "");
+                 e->flags & CASE_TMA ? " no-tma" : "");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && c->t[i].role != TR_HOST) round_to_backend(c, i);
@@ -2638,8 +2644,8 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
 // CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
-// CASE_INFLIGHT: wg_wgrad_inflight -1; CASE_PINGPONG: attn_fwd_pingpong -1; CASE_TMA: attn_fwd_tma and
-// wg_wgrad_tma),
+// CASE_INFLIGHT: wg_wgrad_inflight and wg_wgrad_tma -1; CASE_PINGPONG: attn_fwd_pingpong and attn_fwd_tma -1;
+// CASE_TMA: attn_fwd_tma and wg_wgrad_tma -1),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2648,9 +2654,9 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_SKINNY_NARROW) b->tune.gg_skinny_wide = -1;
     if (e->flags & CASE_SKINNY_LOOP) b->tune.gg_skinny_wide = 2;
     if (e->flags & CASE_DENSE_SKINNY) b->tune.dense_skinny = 256;
-    if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = -1;
-    if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = -1;
-    if (e->flags & CASE_TMA) b->tune.attn_fwd_tma = 1, b->tune.wg_wgrad_tma = 1;
+    if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = -1, b->tune.wg_wgrad_tma = -1;
+    if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = -1, b->tune.attn_fwd_tma = -1;
+    if (e->flags & CASE_TMA) b->tune.attn_fwd_tma = -1, b->tune.wg_wgrad_tma = -1;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;
 }

@@ -301,7 +301,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.scale_log2 = LOG2E / sqrtf((float)D);
     if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
-        if (tune && tune->attn_fwd_tma > 0 && !tma_off()) {  // the ping-pong and overlap on TMA loads (attention_wgmma.cuh)
+        if ((!tune || tune->attn_fwd_tma >= 0) && !tma_off()) {  // the ping-pong and overlap on TMA loads (attention_wgmma.cuh)
             WgtMap mq, mk, mv;
             const cuuint64_t qd[2] = {(cuuint64_t)H * D, (cuuint64_t)T}, qs[1] = {(cuuint64_t)H * D * 2};
             const cuuint64_t kd[2] = {(cuuint64_t)KV * D, (cuuint64_t)T}, ks[1] = {(cuuint64_t)KV * D * 2};

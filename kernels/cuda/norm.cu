@@ -33,7 +33,8 @@ static int row_threads(int units) {
 // NJ > 0 (with RES; residual_rmsnorm_route): the MoE router of the row too, as matmul then moe_route_forward would:
 // logits[e] = out . wg[e] (as stored; fp32 sums, each warp its experts, lanes over the row, then a warp sum),
 // rounded to T, then the routes by warp 0 (moe_route_row, NJ its registers a lane) from those logits in shared
-// memory.
+// memory. Launched with a warp an expert (up to 32 warps; the norm's loops leave the extra threads idle), so that
+// the experts' weight rows are read at once, not one L2 round trip after another.
 template <typename T>
 struct RouteArgs {
     const T *wg;  // router weight [E, C]
@@ -119,6 +120,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
             for (int e = warp; e < ra.E; e += nw) {
                 const T *wr = ra.wg + (size_t)e * C;
                 float acc = 0.0f;
+#pragma unroll 4
                 for (int u = lane; u < units; u += 32) {
                     float f[V], g[V];
                     ew_ld<T, V>(f, o + (size_t)u * V);
@@ -292,14 +294,19 @@ extern "C" int residual_rmsnorm_route_cuda(void *x_out, void *out, float *rstd, 
                         ew_aligned16(r) && ew_aligned16(y) && ew_aligned16(wg);
         unsigned blocks = T_ < 65535 ? (unsigned)T_ : 65535u;
         const T *none = NULL;
-        PDL_CONFIG(cfg, blocks, row_threads(vec ? C / N : C), (size_t)E * sizeof(T), st);
-        MOE_ROUTE_NJ_DISPATCH(E, (void)cudaLaunchKernelEx(
-                                     &cfg,
-                                     vec ? rmsnorm_forward_kernel<T, N, true, false, NJ>
-                                         : rmsnorm_forward_kernel<T, 1, true, false, NJ>,
-                                     (T *)out, rstd, (T *)x_out, (const T *)w, T_, C, eps, (const T *)r, (const T *)y,
-                                     alpha, beta, none, (T *)NULL, (const float *)NULL, (const int32_t *)NULL, 0, 0, 0,
-                                     ra));
+        const int want = max(row_threads(vec ? C / N : C), min(1024, 32 * E));  // a warp an expert
+        MOE_ROUTE_NJ_DISPATCH(E, {
+            void (*kern)(T *, float *, T *, const T *, int, int, float, const T *, const T *, float, float, const T *,
+                         T *, const float *, const int32_t *, int, int, int, const RouteArgs<T>) =
+                vec ? rmsnorm_forward_kernel<T, N, true, false, NJ> : rmsnorm_forward_kernel<T, 1, true, false, NJ>;
+            cudaFuncAttributes fa;  // as many threads as the kernel's registers allow
+            if (cudaFuncGetAttributes(&fa, kern) != cudaSuccess) return ew_check(fn);
+            const int threads = min(want, fa.maxThreadsPerBlock / 32 * 32);
+            PDL_CONFIG(cfg, blocks, threads, (size_t)E * sizeof(T), st);
+            (void)cudaLaunchKernelEx(&cfg, kern, (T *)out, rstd, (T *)x_out, (const T *)w, T_, C, eps, (const T *)r,
+                                     (const T *)y, alpha, beta, none, (T *)NULL, (const float *)NULL,
+                                     (const int32_t *)NULL, 0, 0, 0, ra);
+        });
     });
     return ew_check(fn);
 }
