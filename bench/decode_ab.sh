@@ -6,7 +6,7 @@
 # leaves out stages3, bk256 and nopdl):
 #   base      the defaults (the fused decode step: a lightning layer's one q|k|v|gate product, grouped_matmul_glu)
 #   unfused   the separate decode products (--decode-unfused; backend_tuning_t.decode_fused = -1)
-#   route     the router's product and the routes in the post-attention norm (--decode-route; decode_route = 1)
+#   noroute   the router's product and moe_route_forward after the norm (--no-decode-route; decode_route = -1)
 #   loop      the wide-k expert tiles on a persistent grid (--skinny-loop; gg_skinny_wide = 2)
 #   dense64   linear layers of at most 64 rows through the wide-k tiles (--dense-skinny 64; dense_skinny)
 #   dense256  the same up to 256 rows
@@ -20,7 +20,7 @@ out=${OUT:-/tmp/decode_ab}
 new=${NEW:-256}
 batch=${BATCH:-1,64,256}
 rounds=${ROUNDS:-2}
-variants=${VARIANTS:-base unfused route loop dense64 dense256 all}
+variants=${VARIANTS:-base unfused noroute loop dense64 dense256 all}
 mkdir -p "$out"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
   cmake --build build-gpu -j"$(nproc)" --target generate_bench >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
@@ -32,7 +32,7 @@ for r in $(seq 1 "$rounds"); do
         case $v in
         base) ;;
         unfused) args=(--decode-unfused) ;;
-        route) args=(--decode-route) ;;
+        noroute) args=(--no-decode-route) ;;
         loop) args=(--skinny-loop) ;;
         dense64) args=(--dense-skinny 64) ;;
         dense256) args=(--dense-skinny 256) ;;

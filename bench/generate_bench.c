@@ -12,10 +12,10 @@
 // (backend_tuning_t.decode_fused = -1) instead of a lightning layer's one q|k|v|gate product with
 // lightning_decode_qkv and an MoE layer's grouped_matmul_glu (the default on CUDA). --skinny-loop: the wide-k
 // tiles on a persistent grid (gg_skinny_wide = 2). --dense-skinny M: linear layers of at most M rows through the
-// wide-k tiles instead of cuBLAS (dense_skinny). --decode-route: each post-attention norm computes the router's
-// logits and routes too (residual_rmsnorm_route; decode_route = 1).
+// wide-k tiles instead of cuBLAS (dense_skinny). --no-decode-route: the router's product and moe_route_forward
+// after each post-attention norm (decode_route = -1) instead of residual_rmsnorm_route (the default on CUDA).
 //   generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new 256,4096 --batch 1,16,64,256 [--device cuda]
-//                  [--ops] [--skinny-narrow] [--skinny-loop] [--decode-unfused] [--decode-route] [--dense-skinny M]
+//                  [--ops] [--skinny-narrow] [--skinny-loop] [--decode-unfused] [--no-decode-route] [--dense-skinny M]
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,14 +53,14 @@ static double copy_bandwidth(backend_t *b) {
 int main(int argc, char **argv) {
     const char *model = "configs/models/bench-1b.yaml", *dev = "cuda";
     int P = 128, news[8] = {256, 4096}, nn = 2, batches[8] = {1, 16, 64, 256}, nb = 4, ops = 0, narrow = 0, unfused = 0,
-        loop = 0, dense = 0, route = 0;
+        loop = 0, dense = 0, unrouted = 0;
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--ops") || !strcmp(argv[i], "--skinny-narrow") || !strcmp(argv[i], "--decode-unfused") ||
-            !strcmp(argv[i], "--skinny-loop") || !strcmp(argv[i], "--decode-route")) {
+            !strcmp(argv[i], "--skinny-loop") || !strcmp(argv[i], "--no-decode-route")) {
             *(!strcmp(argv[i], "--ops")             ? &ops
               : !strcmp(argv[i], "--skinny-narrow") ? &narrow
               : !strcmp(argv[i], "--skinny-loop")   ? &loop
-              : !strcmp(argv[i], "--decode-route")  ? &route
+              : !strcmp(argv[i], "--no-decode-route") ? &unrouted
                                                     : &unfused) = 1,
                 i--;
             continue;
@@ -82,7 +82,8 @@ int main(int argc, char **argv) {
         return fprintf(stderr, "generate_bench: %s\n", cispo_last_error()), 1;
     if (narrow) be.tune.gg_skinny_wide = -1, printf("decode expert products: the 32-k skinny tiles (--skinny-narrow)\n");
     if (unfused) be.tune.decode_fused = -1, printf("decode: separate q, k, v, gate and expert products (--decode-unfused)\n");
-    if (route) be.tune.decode_route = 1, printf("decode: the router in the post-attention norm (--decode-route)\n");
+    if (unrouted)
+        be.tune.decode_route = -1, printf("decode: the router's product and routes after the norm (--no-decode-route)\n");
     if (loop) be.tune.gg_skinny_wide = 2, printf("decode expert products: the wide-k tiles on a persistent grid\n");
     if (dense > 0)
         be.tune.dense_skinny = dense, printf("linear layers of at most %d rows: the wide-k tiles (--dense-skinny)\n", dense);

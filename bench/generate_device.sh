@@ -7,7 +7,7 @@
 # OPS=1 adds each configuration's per-op decode-step table; NARROW=1 runs the decode expert products through the
 # 32-k skinny tiles (generate_bench --skinny-narrow), LOOP=1 the wide-k ones on a persistent grid (--skinny-loop);
 # DENSE=M the linear layers of at most M rows through the wide-k tiles (--dense-skinny M); UNFUSED=1 the
-# separate decode products (--decode-unfused); ROUTE=1 the router in the post-attention norm (--decode-route); PEER=0 leaves transformers out; NEW and BATCH override the lists
+# separate decode products (--decode-unfused); NOROUTE=1 the router's product and routes after the norm (--no-decode-route); PEER=0 leaves transformers out; NEW and BATCH override the lists
 # (comma-separated); PEER_NEW and
 # PEER_BATCH the peer's (default 256 new tokens at every batch: 4096 would take it most of an hour).
 set -uo pipefail
@@ -23,7 +23,7 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | t
 run() { echo "+ $*"; "$@" 2>&1 | tee -a "$out/bench.log"; }
 run build-gpu/generate_bench --model configs/models/bench-1b.yaml --prompt 128 --new "$new" --batch "$batch" \
   $([ "${OPS:-0}" = 1 ] && echo --ops) $([ "${NARROW:-0}" = 1 ] && echo --skinny-narrow) \
-  $([ "${UNFUSED:-0}" = 1 ] && echo --decode-unfused) $([ "${ROUTE:-0}" = 1 ] && echo --decode-route) $([ "${LOOP:-0}" = 1 ] && echo --skinny-loop) \
+  $([ "${UNFUSED:-0}" = 1 ] && echo --decode-unfused) $([ "${NOROUTE:-0}" = 1 ] && echo --no-decode-route) $([ "${LOOP:-0}" = 1 ] && echo --skinny-loop) \
   $([ -n "${DENSE:-}" ] && echo --dense-skinny "$DENSE")
 if [ "${PEER:-1}" = 1 ]; then
   run python3 bench/hf_generate_peer.py configs/models/bench-1b.yaml 128 "$peer_new" "$peer_batch"

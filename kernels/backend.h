@@ -57,10 +57,12 @@ typedef struct {
                               // in one (grouped_matmul_glu): three launches fewer a layer, the same sums (bench-1b,
                               // batch 64: 2.250 against 2.360 ms a step on an H100); -1: qkv_split, separate
                               // products, glu_forward
-    int decode_route;         // 1: a decode step's post-attention norm computes the MoE router's logits and routes
-                              // too (residual_rmsnorm_route: one launch a layer instead of three; the logits' fp32
-                              // sums in another order than cuBLAS's); 0 (the default until it has been timed on a
-                              // card) or -1: residual_rmsnorm, the router's product, moe_route_forward
+    int decode_route;         // 0 (the default: on for CUDA, off for the CPU) or 1: a decode step's post-attention
+                              // norm computes the MoE router's logits and routes too (residual_rmsnorm_route: one
+                              // launch a layer instead of three; the logits' fp32 sums in another order than
+                              // cuBLAS's; bench-1b on an H100: 2.180 against 2.234 ms a step at batch 64, 0.824
+                              // against 0.875 at batch 1); -1: residual_rmsnorm, the router's product,
+                              // moe_route_forward
     int wg_wgrad_inflight;    // 0 (the default) or 1: the expert weight gradient's wgmma kernel keeps each k step's
                               // wgmmas in flight while the next step's issue (loads 2 steps ahead instead of 3; the
                               // same sums and bits; 433 against 396 TFLOP/s at M1's W1 on an H100); -1: each step
@@ -94,8 +96,10 @@ static inline int decode_fused_on(const backend_t *b) {
     return b->tune.decode_fused > 0 || (b->tune.decode_fused == 0 && b->kind == BACKEND_CUDA);
 }
 
-// backend_tuning_t.decode_route as the model reads it
-static inline int decode_route_on(const backend_t *b) { return b->tune.decode_route > 0; }
+// backend_tuning_t.decode_route as the model reads it: 1 on, -1 off, 0 on for CUDA only (as decode_fused_on)
+static inline int decode_route_on(const backend_t *b) {
+    return b->tune.decode_route > 0 || (b->tune.decode_route == 0 && b->kind == BACKEND_CUDA);
+}
 
 // Whether a backend is compiled in and has a device: the number of devices (1 for the CPU), 0 if none.
 int backend_available(int kind);

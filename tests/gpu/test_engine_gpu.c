@@ -64,7 +64,7 @@ static model_t *gpu_model(const model_config_t *cfg, const float *params, int ma
 static void set_unfused(backend_tuning_t *t) { t->decode_fused = -1; }
 static void set_dense(backend_tuning_t *t) { t->dense_skinny = 256; }
 static void set_loop(backend_tuning_t *t) { t->gg_skinny_wide = 2; }
-static void set_route(backend_tuning_t *t) { t->decode_route = 1; }
+static void set_unrouted(backend_tuning_t *t) { t->decode_route = -1; }
 
 // Rollouts of the same prompts and seeds with a tuning knob set (set) and with the defaults. exact: a kernel
 // choice with the same sums, so the same tokens and log-probs bit for bit; else the runs may part at a near-tie
@@ -459,9 +459,9 @@ int main(void) {
         // as 6), and the expert products on a persistent grid (gg_skinny_wide 2: the same sums, so the same bits)
         knob_rollouts(m, "linear layers through the wide-k tiles", set_dense, 0, bound, &rc, pp, pl, seeds, NP);
         knob_rollouts(m, "expert products on a persistent grid", set_loop, 1, 0, &rc, pp, pl, seeds, NP);
-        // 8. the router's product and the routes in the post-attention norm (decode_route: the logits' sums in
-        // another order than cuBLAS's: as 6)
-        knob_rollouts(m, "router in the post-attention norm", set_route, 0, bound, &rc, pp, pl, seeds, NP);
+        // 8. the router's product (cuBLAS) and moe_route_forward after the post-attention norm (decode_route -1)
+        // against the defaults' residual_rmsnorm_route (the logits' sums in another order: as 6)
+        knob_rollouts(m, "router after the post-attention norm", set_unrouted, 0, bound, &rc, pp, pl, seeds, NP);
         for (int i = 0; i < NP; i++) free(pb[i]);
         model_free(m);
     }
