@@ -2,8 +2,7 @@
 // (elementwise.cu, norm.cu, rope.cu, moe.cu, optim.cu): element loads/stores as fp32 for bf16 and fp32
 // tensors, 16-byte vectors of them, warp and block sums, launch sizes and checks, dtype dispatch.
 // defines: ew_get, ew_put, EW_VN, ew_vload, ew_vstore, ew_ld, ew_st, ew_aligned16, ew_warp_sum, ew_warp_sum_d,
-//          ew_block_sum, ew_blocks, ew_check, EW_DISPATCH, MOE_SMALL_SLOTS, MOE_SMALL_E, moe_perm_inverse_shared,
-//          moe_sort_small, moe_sort_small_store
+//          ew_block_sum, ew_blocks, ew_check, EW_DISPATCH, MOE_SMALL_SLOTS, moe_perm_inverse_shared
 // Include after base/common.h and kernels/backend.h (inside extern "C").
 #ifndef CISPO_KERNELS_CUDA_ELEMENTWISE_UTIL_CUH
 #define CISPO_KERNELS_CUDA_ELEMENTWISE_UTIL_CUH
@@ -68,61 +67,6 @@ static __device__ __forceinline__ const int32_t *moe_perm_inverse_shared(int32_t
     }
     __syncthreads();
     return inv;
-}
-
-// The stable counting sort of a small dispatch (n <= MOE_SMALL_SLOTS slots, E <= MOE_SMALL_E experts) by the whole
-// block in its shared memory: off [E + 1] each expert's first dispatched row (off[E] = n), pos [n] the slot of each
-// dispatched row (-1 past the slots with an expert in [0, E)), cnt [E] scratch. Slots of one expert keep their
-// order (warp 0, 32 slots at a time: match_any and the rank among the peers), as moe_dispatch's larger kernels do.
-// Ends with a barrier: every thread sees off and pos.
-#define MOE_SMALL_E 1024
-static __device__ __forceinline__ void moe_sort_small(int32_t *cnt, int32_t *off, int32_t *pos,
-                                                      const int32_t *topk_idx, int n, int E) {
-    for (int e = threadIdx.x; e < E; e += blockDim.x) cnt[e] = 0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) pos[j] = -1;
-    __syncthreads();
-    for (int s = threadIdx.x; s < n; s += blockDim.x) {
-        int e = topk_idx[s];
-        if (e >= 0 && e < E) atomicAdd(cnt + e, 1);
-    }
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        const int lane = threadIdx.x;
-        int32_t base = 0;
-        for (int e0 = 0; e0 < E; e0 += 32) {  // exclusive scan of the counts; cnt becomes each expert's next row
-            int e = e0 + lane;
-            int32_t v = e < E ? cnt[e] : 0, incl = v;
-#pragma unroll
-            for (int o = 1; o < 32; o <<= 1) {
-                int32_t u = __shfl_up_sync(0xffffffffu, incl, o);
-                if (lane >= o) incl += u;
-            }
-            if (e < E) off[e] = base + incl - v, cnt[e] = base + incl - v;
-            base += __shfl_sync(0xffffffffu, incl, 31);
-        }
-        if (lane == 0) off[E] = n;
-        __syncwarp();
-        for (int b0 = 0; b0 < n; b0 += 32) {
-            int s = b0 + lane, e = -1;
-            if (s < n) {
-                e = topk_idx[s];
-                if (e < 0 || e >= E) e = -1;
-            }
-            unsigned peers = __match_any_sync(0xffffffffu, e);
-            int rank = __popc(peers & ((1u << lane) - 1u));
-            if (e >= 0) pos[cnt[e] + rank] = s;
-            __syncwarp();
-            if (e >= 0 && rank == 0) cnt[e] += __popc(peers);
-            __syncwarp();
-        }
-    }
-    __syncthreads();
-}
-// moe_sort_small's result as moe_dispatch writes it: perm [n], offsets [E + 1] (one block)
-static __device__ __forceinline__ void moe_sort_small_store(int32_t *perm, int32_t *offsets, const int32_t *off,
-                                                            const int32_t *pos, int n, int E) {
-    for (int j = threadIdx.x; j < n; j += blockDim.x) perm[j] = pos[j];
-    for (int e = threadIdx.x; e <= E; e += blockDim.x) offsets[e] = off[e];
 }
 
 // NULL counts as aligned (an absent operand does not stop the vector path).

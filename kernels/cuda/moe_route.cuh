@@ -3,7 +3,7 @@
 // logits in double exponentials like the CPU (kernels/cpu/moe.c), rounded to fp32; top-K by K warp arg-max rounds
 // (ties: the lower expert index); the weights renormalised in double. Replay: the K experts are read from idx
 // (lane k holds the k-th) and only their weights are computed.
-// defines: MOE_MAX_PER_LANE, MOE_MAX_K, moe_route_row
+// defines: MOE_MAX_PER_LANE, MOE_MAX_K, moe_route_row, MOE_ROUTE_NJ_DISPATCH
 // NJ: the registers a lane holds, ceil(E / 32) rounded up to a power of two (the same sums as any larger NJ: the
 // extra registers hold zeros and are never picked; one double division a lane instead of 16 at E = 32).
 // Include after elementwise_util.cuh.
@@ -99,7 +99,8 @@ static __device__ __forceinline__ void moe_route_row(float *pr, int32_t *idx, fl
     }
 }
 
-// The routing kernel for E experts: moe_route_row's NJ for E (E <= 32 * MOE_MAX_PER_LANE).
+// Runs the statements (__VA_ARGS__) with the constant NJ that moe_route_row takes for E experts (E <= 32 *
+// MOE_MAX_PER_LANE).
 #define MOE_ROUTE_NJ_DISPATCH(E, ...)                         \
     do {                                                      \
         if ((E) <= 32) {                                      \
