@@ -49,8 +49,9 @@ typedef struct {
                               // slower in the decode step on an H100: 2.484 against 2.360 ms at batch 64)
     int dense_skinny;         // > 0: matmul's linear layers (W [n, k]) of at most this many rows through the wide-k
                               // tiles instead of cuBLAS (decode's projections: 5-7 us a cuBLAS call for 2-6 MB of
-                              // weights; slower in the decode step on an H100: 2.426 against 2.360 ms at batch 64);
-                              // 0 (the default): cuBLAS always
+                              // weights; their weight stages load before the PDL wait; bench-1b's decode step on an
+                              // H100 at 256 rows: 2.188 against 2.167-2.185 ms at batch 64, 0.823 against
+                              // 0.828-0.833 at batch 1); 0 (the default): cuBLAS always
     int decode_fused;         // 0 (the default: on for CUDA, off for the CPU) or 1: a lightning layer's decode step takes q|k|v and the gate from one product (their
                               // weights are adjacent) and q, k, v straight from it (lightning_decode_qkv, the gate
                               // read in place), and an MoE layer's the gated activation from both expert products

@@ -180,20 +180,41 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
     extern __shared__ __align__(128) unsigned char gs_smem[];
     __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh): the offsets and rows are the kernels' before
-    pdl_trigger();
     constexpr int BN = GLU ? GS_BN / 2 : GS_BN;  // columns of C a tile holds
-    if (warp == 0) gs_find_tile(blockIdx.x, offsets, G, rows, n, BN, !GLU && v, &s_t);
-    __syncthreads();
-    const gg_tile_t t = s_t;
-    if (t.g < 0) return;
     __nv_bfloat16 *sa = (__nv_bfloat16 *)gs_smem, *sb = sa + STAGES * GS_BM * BK;
     const int ktiles = (k + BK - 1) / BK, wm = warp >> 2, wn = warp & 3;
+    // Launched with PDL (kernels/cuda/pdl.cuh): the offsets and A are the kernels' before. A dense product's tile
+    // needs no offsets, and its weight (never written by the kernel just before: a model's linear layers follow a
+    // norm or an activation) neither: its first stages' weight rows load before the wait, overlapping that kernel,
+    // as one cp.async group ahead of the A stages' groups (so each wait below still covers its stage).
+    const bool dense = offsets == NULL;
+    if (dense) {
+        if (warp == 0) gs_find_tile(blockIdx.x, NULL, G, rows, n, BN, !GLU && v, &s_t);
+        __syncthreads();
+        const gg_tile_t t = s_t;
+        if (t.g >= 0 && !GLU)
+#pragma unroll
+            for (int s = 0; s < STAGES - 1; s++)
+                if (s < ktiles)
+                    gs_load_tile<GS_BN, BK>(sb + s * GS_BN * BK, (t.second ? v : w) + (size_t)t.n0 * k, k, t.nlim, k,
+                                            s * BK);
+        cp_async_commit();
+    }
+    pdl_wait();
+    pdl_trigger();
+    if (!dense) {
+        if (warp == 0) gs_find_tile(blockIdx.x, offsets, G, rows, n, BN, !GLU && v, &s_t);
+        __syncthreads();
+    }
+    const gg_tile_t t = s_t;
+    if (t.g < 0) return;
     float acc[2][4] = {};
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
-        if (s < ktiles)
-            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, s * BK);
+        if (s < ktiles) {
+            if (dense && !GLU) gs_load_tile<GS_BM, BK>(sa + s * GS_BM * BK, a + (size_t)t.r0 * lda, lda, t.mlim, k, s * BK);
+            else gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, s * BK);
+        }
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
