@@ -3,7 +3,7 @@
 # build, then bench/generate_bench.c on bench-1b (prompt 128, NEW new tokens, batches BATCH) once per variant,
 # interleaved over ROUNDS rounds so that a drift of the card's clocks falls on every variant alike, and a table of
 # each variant's median ms a step against the baseline's. The variants (VARIANTS, space-separated names; the default
-# leaves out stages3, bk256 and nopdl):
+# leaves out stages3, bk256, nopdl and sc1):
 #   base      the defaults (the fused decode step: a lightning layer's one q|k|v|gate product, grouped_matmul_glu)
 #   unfused   the separate decode products (--decode-unfused; backend_tuning_t.decode_fused = -1)
 #   noroute   the router's product and moe_route_forward after the norm (--no-decode-route; decode_route = -1)
@@ -13,6 +13,7 @@
 #   stages3   the wide-k tiles with 3 stages (CISPO_GS_STAGES=3)
 #   bk256     the wide-k tiles with a 256 k step (CISPO_GS_BK=256)
 #   nopdl     without programmatic dependent launch (CISPO_NO_PDL=1)
+#   sc1       the sampler with one CTA a row instead of a cluster (CISPO_SAMPLE_CLUSTER=1)
 #   all       loop + dense64
 # Run from the repo root: source .devdeps/unpack.sh && bench/decode_ab.sh; logs in $OUT (or /tmp/decode_ab).
 set -uo pipefail
@@ -39,6 +40,7 @@ for r in $(seq 1 "$rounds"); do
         stages3) envs=(CISPO_GS_STAGES=3) ;;
         bk256) envs=(CISPO_GS_BK=256) ;;
         nopdl) envs=(CISPO_NO_PDL=1) ;;
+        sc1) envs=(CISPO_SAMPLE_CLUSTER=1) ;;
         all) args=(--skinny-loop --dense-skinny 64) ;;
         *) echo "decode_ab: unknown variant '$v'"; fails=$((fails + 1)); continue ;;
         esac

@@ -2021,6 +2021,14 @@ static const entry_t fixed_table[] = {
     {OP_sample_tokens, b_sample_tokens, {6, 32000, 8, 4}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {8, 3000, 8, 5}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {1, 1, 1, 0}, {0}, {0}, 0, 0},
+    // a row over a cluster of 2, 4 or 8 CTAs on CUDA (kernels/cuda/sample.cu: segments of at least 2048 ids, a
+    // few rows)
+    {OP_sample_tokens, b_sample_tokens, {16, 16384, 16, 0}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {3, 4096, 3, 2}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {4, 8192, 4, 3}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {8, 16384, 8, 4}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {6, 32768, 6, 5}, {0}, {0}, 0, 0},
+    {OP_sample_tokens, b_sample_tokens, {5, 20001, 5, 1}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {64, 200064, 64, 4}, {0}, {0}, 0, BIG},
     {OP_kv_write, b_kv_write, {37, 64, 3, 4, 16, 14}, {0}, {0}, 0, 0},
     {OP_kv_write, b_kv_write, {1, 128, 1, 1, 8, 3}, {0}, {0}, 0, 0},

@@ -1,6 +1,8 @@
 // kernels/cuda/sample.cu — the sampling op on the GPU (kernels/ops.h sample_tokens; the reference and
-// specification is kernels/cpu/sample.c): one CTA per row of fp32 logits picks the next token, its
-// log-prob and the stop state, so a decode step brings back ids, log-probs and done flags only.
+// specification is kernels/cpu/sample.c): a cluster of CTAs per row of fp32 logits (one to eight, each a
+// segment of the row; below) picks the next token, its log-prob and the stop state, so a decode step brings back
+// ids, log-probs and done flags only. One CTA a row took 60 us at bench-1b's V 32768 at batch 1 (the row's
+// double-precision exponentials and divisions on one SM); a few rows now spread over the card (sample_cluster).
 // defines: sample_workspace_bytes_cuda, sample_tokens_cuda
 //
 // Top-k, top-p and the draw over the kept tokens all ask for the shortest prefix of the order
@@ -13,6 +15,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 extern "C" {
 #include "base/common.h"
@@ -69,6 +72,61 @@ static __device__ double block_scan(double x, double *sh) {
     return sh[threadIdx.x];
 }
 
+// A row is split over a cluster of CTAs (sample_cluster: 1 to 8): CTA r of the cluster takes the ids of its
+// segment [lo, hi) (seg_of), and a quantity of the whole row is the cluster's reduction of the CTAs' block
+// reductions: each CTA leaves its value in its shared slot cx[ph], the cluster barrier (release / acquire)
+// publishes it, every thread reads the cluster's values through distributed shared memory in rank order (so
+// every CTA gets the same bits) and ph alternates between two slots (a slot is written again only after the
+// next barrier, which every CTA reaches after its reads). Every branch below depends only on the row's state and
+// such reductions, so all CTAs of a cluster take the same path through every barrier.
+static __device__ __forceinline__ unsigned cl_size(void) {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(r));
+    return r;
+}
+static __device__ __forceinline__ unsigned cl_rank(void) {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+static __device__ __forceinline__ void cl_sync(void) {
+    asm volatile("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;" ::: "memory");
+}
+static __device__ __forceinline__ double cl_load(const double *x, unsigned rank) {  // *x in CTA `rank`'s memory
+    unsigned a = (unsigned)__cvta_generic_to_shared(x), ra;
+    double v;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(rank));
+    asm volatile("ld.shared::cluster.f64 %0, [%1];" : "=d"(v) : "r"(ra) : "memory");
+    return v;
+}
+
+// the ids of this CTA's segment of a row of V
+static __device__ __forceinline__ void seg_of(int V, int *lo, int *hi) {
+    const int n = (int)cl_size(), r = (int)cl_rank(), seg = (V + n - 1) / n;
+    *lo = min(V, r * seg), *hi = min(V, r * seg + seg);
+}
+
+enum { CL_SUM, CL_MIN, CL_MAX, CL_BEFORE };
+typedef struct {
+    double *cx;  // two exchange slots in shared memory
+    int ph;
+} cl_t;
+// The cluster's reduction of x, one value a CTA (the same in every thread of the CTA): the sum, minimum or
+// maximum over the CTAs, or (CL_BEFORE) the sum over the CTAs of lower rank.
+static __device__ double cl_reduce(cl_t *c, double x, int op) {
+    if (threadIdx.x == 0) c->cx[c->ph] = x;
+    cl_sync();
+    const unsigned n = cl_size(), me = cl_rank();
+    double r = op == CL_MIN ? INFINITY : op == CL_MAX ? -INFINITY : 0.0;
+    for (unsigned i = 0; i < n; i++) {
+        if (op == CL_BEFORE && i >= me) break;
+        const double v = cl_load(c->cx + c->ph, i);
+        r = op == CL_MIN ? fmin(r, v) : op == CL_MAX ? fmax(r, v) : r + v;
+    }
+    c->ph ^= 1;
+    return r;
+}
+
 // A prefix of the order: the tokens with bits > vb, and those with bits == vb and id <= jb.
 struct prefix_t {
     uint32_t vb;
@@ -78,45 +136,59 @@ static __device__ __forceinline__ bool in_prefix(uint32_t bits, int i, prefix_t 
     return bits > P.vb || (bits == P.vb && i <= P.jb);
 }
 
-// count (mass = 0) or mass of the tokens of P with bits >= theta (strictly above when gt)
-static __device__ double pass(const float *p, int V, prefix_t P, uint32_t theta, int gt, int mass, double *sh) {
+// count (mass = 0) or mass of the tokens of P with bits >= theta (strictly above when gt), over the row
+static __device__ double pass(const float *p, int V, prefix_t P, uint32_t theta, int gt, int mass, double *sh,
+                              cl_t *c) {
+    int lo, hi;
+    seg_of(V, &lo, &hi);
     double acc = 0;
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         const uint32_t bits = __float_as_uint(p[i]);
         if (in_prefix(bits, i, P) && (gt ? bits > theta : bits >= theta)) acc += mass ? (double)p[i] : 1.0;
     }
-    return block_sum(acc, sh);
+    return cl_reduce(c, block_sum(acc, sh), CL_SUM);
 }
 
 // The shortest prefix of P whose count (mass = 0) or mass reaches `target` (>= target; > target when
 // strict). Returns 0 when even all of P falls short (in these sums' rounding); else *out is the prefix
 // (its last token out->jb).
 static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double target, int mass, int strict,
-                                      prefix_t *out, double *sh, double *scan, int *ish) {
+                                      prefix_t *out, double *sh, double *scan, int *ish, cl_t *c) {
 #define REACH(x) (strict ? (x) > target : (x) >= target)
-    if (!REACH(pass(p, V, P, 0u, 0, mass, sh))) return 0;
+    if (!REACH(pass(p, V, P, 0u, 0, mass, sh, c))) return 0;
     uint32_t lo = 0, hi = ONE_BITS + 1;  // REACH at lo; not at hi
     while (hi - lo > 1) {
         const uint32_t mid = lo + (hi - lo) / 2;
-        if (REACH(pass(p, V, P, mid, 0, mass, sh))) lo = mid;
+        if (REACH(pass(p, V, P, mid, 0, mass, sh, c))) lo = mid;
         else hi = mid;
     }
-    // the tokens above lo fall short; walk the tokens at exactly lo in id order
-    double carry = pass(p, V, P, lo, 1, mass, sh);
-    for (int base = 0; base < V; base += blockDim.x) {
+    // the tokens above lo fall short; walk the tokens at exactly lo in id order: each CTA its segment, from what
+    // the row holds above lo plus the tie group's share in the segments before its own
+    int s0, s1;
+    seg_of(V, &s0, &s1);
+    double carry = pass(p, V, P, lo, 1, mass, sh, c), mine = 0;
+    for (int i = s0 + threadIdx.x; i < s1; i += blockDim.x) {
+        const uint32_t bits = __float_as_uint(p[i]);
+        if (bits == lo && in_prefix(bits, i, P)) mine += mass ? (double)p[i] : 1.0;
+    }
+    carry += cl_reduce(c, block_sum(mine, sh), CL_BEFORE);
+    int hit = INT32_MAX;
+    for (int base = s0; base < s1; base += blockDim.x) {
         const int i = base + threadIdx.x;
         double x = 0;
-        if (i < V) {
+        if (i < s1) {
             const uint32_t bits = __float_as_uint(p[i]);
             if (bits == lo && in_prefix(bits, i, P)) x = mass ? (double)p[i] : 1.0;
         }
-        const double c = carry + block_scan(x, scan);
-        const int hit = block_min(x != 0 && REACH(c) ? i : INT32_MAX, ish);
-        if (hit != INT32_MAX) {
-            out->vb = lo, out->jb = hit;
-            return 1;
-        }
+        const double cs = carry + block_scan(x, scan);
+        hit = block_min(x != 0 && REACH(cs) ? i : INT32_MAX, ish);
+        if (hit != INT32_MAX) break;
         carry = carry + scan[blockDim.x - 1];
+    }
+    hit = (int)cl_reduce(c, (double)hit, CL_MIN);  // the first in id order: the lowest id of any segment's
+    if (hit != INT32_MAX) {
+        out->vb = lo, out->jb = hit;
+        return 1;
     }
 #undef REACH
     // the tie group's own sum fell short of what the pass summed (rounding): as if P fell short
@@ -124,28 +196,45 @@ static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double 
 }
 
 // the last token of P in the order: the smallest probability, then the largest id
-static __device__ int last_of(const float *p, int V, prefix_t P, int *ish) {
+static __device__ int last_of(const float *p, int V, prefix_t P, int *ish, cl_t *c) {
+    int lo, hi;
+    seg_of(V, &lo, &hi);
     int bmin = INT32_MAX;  // bit patterns of probabilities in [0, 1] fit an int
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         const uint32_t bits = __float_as_uint(p[i]);
         if (in_prefix(bits, i, P)) bmin = min(bmin, (int)bits);
     }
-    bmin = block_min(bmin, ish);
+    bmin = (int)cl_reduce(c, (double)block_min(bmin, ish), CL_MIN);
     int lowkey = INT32_MAX;  // V - 1 - id: the largest id as a minimum
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
         const uint32_t bits = __float_as_uint(p[i]);
         if ((int)bits == bmin && in_prefix(bits, i, P)) lowkey = min(lowkey, V - 1 - i);
     }
-    return V - 1 - block_min(lowkey, ish);
+    return V - 1 - (int)cl_reduce(c, (double)block_min(lowkey, ish), CL_MIN);
 }
 
+// Maximum over the block (every thread gets it). sh: SAMPLE_THREADS/32 floats.
+static __device__ float block_maxf(float x, float *sh) {
+    for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+    __syncthreads();
+    if (threadIdx.x % 32 == 0) sh[threadIdx.x / 32] = x;
+    __syncthreads();
+    x = sh[0];
+    for (int w = 1; w < (int)blockDim.x / 32; w++) x = fmaxf(x, sh[w]);
+    return x;
+}
+
+// One cluster of CTAs per row (blockIdx.x / cluster size); CTA rank 0 writes the row's results.
 __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out, float *logp_out, int32_t *done_out,
                                                                 sample_slot_t *state, const int32_t *slot,
                                                                 const float *logits, int V, float *pbuf) {
-    __shared__ double sh[SAMPLE_THREADS / 32], scan[SAMPLE_THREADS];
+    __shared__ double sh[SAMPLE_THREADS / 32], scan[SAMPLE_THREADS], cx[2];
     __shared__ int ish[SAMPLE_THREADS / 32];
     __shared__ float smax[SAMPLE_THREADS / 32];
-    const int row = blockIdx.x;
+    cl_t c = {cx, 0};
+    const int row = blockIdx.x / (int)cl_size();
+    int lo, hi;
+    seg_of(V, &lo, &hi);
     const float *z = logits + (size_t)row * V;
     float *p = pbuf + (size_t)row * V;
     sample_slot_t st = state[slot[row]];
@@ -153,16 +242,12 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
 
     // max logit and its first index
     float mxf = -INFINITY;
-    for (int i = threadIdx.x; i < V; i += blockDim.x) mxf = fmaxf(mxf, z[i]);
-    for (int o = 16; o > 0; o >>= 1) mxf = fmaxf(mxf, __shfl_xor_sync(0xffffffffu, mxf, o));
-    if (threadIdx.x % 32 == 0) smax[threadIdx.x / 32] = mxf;
-    __syncthreads();
-    mxf = smax[0];
-    for (int w = 1; w < (int)blockDim.x / 32; w++) mxf = fmaxf(mxf, smax[w]);
+    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) mxf = fmaxf(mxf, z[i]);
+    mxf = (float)cl_reduce(&c, (double)block_maxf(mxf, smax), CL_MAX);
     int first = INT32_MAX;
-    for (int i = threadIdx.x; i < V; i += blockDim.x)
+    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x)
         if (z[i] == mxf) first = min(first, i);
-    const int arg = block_min(first, ish);
+    const int arg = (int)cl_reduce(&c, (double)block_min(first, ish), CL_MIN);
     const double mx = (double)mxf;
     int tok = arg;
     // log pi(token)'s normaliser: tempered or not; when its temperature is the draw's, the draw's pass sums the
@@ -172,38 +257,40 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
 
     if (!st.greedy) {
         double part = 0, part_s = 0;
-        for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
             const double x = (double)z[i] - mx, e = exp(t == 1.0 ? x : x / t);
             part += (double)(p[i] = (float)e);
             part_s += e;
         }
-        const double zt = block_sum(part, sh);
-        if (s == t) zs = block_sum(part_s, sh);
-        for (int i = threadIdx.x; i < V; i += blockDim.x) p[i] = (float)((double)p[i] / zt);
+        const double zt = cl_reduce(&c, block_sum(part, sh), CL_SUM);
+        if (s == t) zs = cl_reduce(&c, block_sum(part_s, sh), CL_SUM);
+        for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) p[i] = (float)((double)p[i] / zt);
         __syncthreads();
         const int top_k = st.top_k > 0 && st.top_k < V ? st.top_k : 0;
         const int top_p = st.top_p > 0 && st.top_p < 1;
         const double u = uniform_d(st.seed, (uint64_t)st.n_gen);
         if (top_k || top_p) {
             prefix_t all = {0u, V - 1}, P = all;
-            if (top_k) shortest_prefix(p, V, all, (double)top_k, 0, 0, &P, sh, scan, ish);
-            double mass = top_k ? pass(p, V, P, 0u, 0, 1, sh) : 1.0;
+            if (top_k) shortest_prefix(p, V, all, (double)top_k, 0, 0, &P, sh, scan, ish, &c);
+            double mass = top_k ? pass(p, V, P, 0u, 0, 1, sh, &c) : 1.0;
             if (top_p) {
                 prefix_t Q;
-                if (shortest_prefix(p, V, P, st.top_p * mass, 1, 0, &Q, sh, scan, ish)) P = Q;
-                mass = pass(p, V, P, 0u, 0, 1, sh);
+                if (shortest_prefix(p, V, P, st.top_p * mass, 1, 0, &Q, sh, scan, ish, &c)) P = Q;
+                mass = pass(p, V, P, 0u, 0, 1, sh, &c);
             }
             prefix_t R;
-            tok = shortest_prefix(p, V, P, u * mass, 1, 1, &R, sh, scan, ish) ? R.jb : last_of(p, V, P, ish);
-        } else {  // inverse CDF over ids in order: each thread sums a run of consecutive ids, one block scan
-            // of the runs, and the run whose span holds u walks its ids (one scan, not one per 1024 ids)
-            const int S = (V + (int)blockDim.x - 1) / (int)blockDim.x, i0 = (int)threadIdx.x * S;
-            const int i1 = min(V, i0 + S);
+            tok = shortest_prefix(p, V, P, u * mass, 1, 1, &R, sh, scan, ish, &c) ? R.jb : last_of(p, V, P, ish, &c);
+        } else {  // inverse CDF over ids in order: each thread sums a run of consecutive ids of its CTA's segment,
+            // one block scan of the runs plus the segments before, and the run whose span holds u walks its ids
+            const int S = (hi - lo + (int)blockDim.x - 1) / (int)blockDim.x, i0 = min(hi, lo + (int)threadIdx.x * S);
+            const int i1 = min(hi, i0 + S);
             double run = 0;
             for (int i = i0; i < i1; i++) run += (double)p[i];
-            const double c = block_scan(run, scan), before = threadIdx.x ? scan[threadIdx.x - 1] : 0.0;
+            const double local = block_scan(run, scan);
+            const double segs = cl_reduce(&c, scan[blockDim.x - 1], CL_BEFORE);
+            const double cs = segs + local, before = segs + (threadIdx.x ? scan[threadIdx.x - 1] : 0.0);
             int hit = INT32_MAX;
-            if (u < c && !(u < before)) {  // the first run past u (the spans are ordered: scan is monotone)
+            if (u < cs && !(u < before)) {  // the first run past u (the spans are ordered: the scan is monotone)
                 double acc = before;
                 for (int i = i0; i < i1 && hit == INT32_MAX; i++) {
                     acc += (double)p[i];
@@ -213,20 +300,15 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
                     for (int i = i1 - 1; i >= i0 && hit == INT32_MAX; i--)
                         if (p[i] > 0) hit = i;
             }
-            hit = block_min(hit, ish);
+            hit = (int)cl_reduce(&c, (double)block_min(hit, ish), CL_MIN);
             if (hit == INT32_MAX) {  // rounding shortfall: the most probable (lowest id on ties)
                 float pm = 0;
-                for (int i = threadIdx.x; i < V; i += blockDim.x) pm = fmaxf(pm, p[i]);
-                for (int o = 16; o > 0; o >>= 1) pm = fmaxf(pm, __shfl_xor_sync(0xffffffffu, pm, o));
-                __syncthreads();
-                if (threadIdx.x % 32 == 0) smax[threadIdx.x / 32] = pm;
-                __syncthreads();
-                pm = smax[0];
-                for (int w = 1; w < (int)blockDim.x / 32; w++) pm = fmaxf(pm, smax[w]);
+                for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) pm = fmaxf(pm, p[i]);
+                pm = (float)cl_reduce(&c, (double)block_maxf(pm, smax), CL_MAX);
                 int f = INT32_MAX;
-                for (int i = threadIdx.x; i < V; i += blockDim.x)
+                for (int i = lo + threadIdx.x; i < hi; i += blockDim.x)
                     if (p[i] == pm) f = min(f, i);
-                hit = block_min(f, ish);
+                hit = (int)cl_reduce(&c, (double)block_min(f, ish), CL_MIN);
             }
             tok = hit;
         }
@@ -234,10 +316,10 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
     // log pi(token) in double
     if (zs < 0) {
         double part = 0;
-        for (int i = threadIdx.x; i < V; i += blockDim.x) part += exp(((double)z[i] - mx) / s);
-        zs = block_sum(part, sh);
+        for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) part += exp(((double)z[i] - mx) / s);
+        zs = cl_reduce(&c, block_sum(part, sh), CL_SUM);
     }
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0 && cl_rank() == 0) {
         const double zt_ = (double)z[tok];
         const double lp = s == 1.0 ? zt_ - (mx + log(zs)) : (zt_ - mx) / s - log(zs);
         const float pr = (float)exp(lp);
@@ -252,6 +334,30 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
         state[slot[row]].n_gen = st.n_gen;
         state[slot[row]].run = st.run;
     }
+    cl_sync();  // no CTA leaves while another may still read its exchange slots
+}
+
+// CTAs a row: 8, 4 or 2 while each keeps at least SAMPLE_MIN_SEG ids and the n rows' clusters take at most half
+// the SMs, else 1. On an H100 at V 32768 (test_backend_ops --perf, bench/decode_ab.sh): clusters of 8 made bench-1b's
+// decode step at batch 1 0.812 against 0.845 ms, but 64 rows in clusters of 8 took 115.8 against 70.6 us (2.261
+// against 2.182 ms a step at batch 64): with rows enough to fill the card, one CTA a row does less waiting at
+// barriers. CISPO_SAMPLE_CLUSTER=1|2|4|8 in the environment chooses (for comparison).
+#define SAMPLE_MIN_SEG 2048
+static int sample_cluster(int n, int V) {
+    static int env = -1, sms = 0;
+    if (env < 0) {
+        const char *e = getenv("CISPO_SAMPLE_CLUSTER");
+        const int v = e ? atoi(e) : 0;
+        env = v == 1 || v == 2 || v == 4 || v == 8 ? v : 0;
+        int dev = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+            sms = 0;
+    }
+    if (env) return env;
+    int c = 8;
+    while (c > 1 && (V / c < SAMPLE_MIN_SEG || (long)n * c > sms / 2)) c /= 2;
+    return c;
 }
 
 extern "C" size_t sample_workspace_bytes_cuda(int n, int V) {
@@ -265,7 +371,14 @@ extern "C" int sample_tokens_cuda(int32_t *tok, float *logp, int32_t *done, samp
     if (ws_bytes < sample_workspace_bytes_cuda(n, V))
         return cispo_fail("sample_tokens_cuda: workspace of %zu bytes, %zu needed", ws_bytes,
                           sample_workspace_bytes_cuda(n, V));
-    sample_kernel<<<n, SAMPLE_THREADS, 0, st>>>(tok, logp, done, state, slot, logits, V, (float *)ws);
-    cudaError_t e = cudaGetLastError();
+    const int cl = sample_cluster(n, V);
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute attr;
+    cfg.gridDim = dim3((unsigned)(n * cl)), cfg.blockDim = dim3(SAMPLE_THREADS), cfg.dynamicSmemBytes = 0, cfg.stream = st;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = (unsigned)cl, attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
+    cfg.attrs = &attr, cfg.numAttrs = 1;
+    cudaError_t e = cudaLaunchKernelEx(&cfg, sample_kernel, tok, logp, done, state, slot, logits, V, (float *)ws);
+    if (e == cudaSuccess) e = cudaGetLastError();
     return e == cudaSuccess ? 0 : cispo_fail("sample_tokens_cuda: launch: %s", cudaGetErrorString(e));
 }
