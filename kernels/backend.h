@@ -71,6 +71,10 @@ typedef struct {
     int wg_wgrad_tma;         // 0 (the default) or 1: the expert weight gradient's wgmma kernel takes both operands
                               // through the TMA (wgt_wgrad; the group's tail rows zeroed in shared memory; the same
                               // bits; 542 against 433 TFLOP/s at M1's W1 on an H100); -1: cp.async (wg_wgrad_inflight)
+    int sample_cluster;       // CTAs a row of sample_tokens on CUDA: 0 (the default) 8, 4 or 2 while each keeps >= 2048
+                              // ids and the rows' clusters fill at most half the SMs, else 1; 1, 2, 4 or 8: that
+                              // many (the same tokens up to a draw within rounding of a boundary; bench-1b's decode
+                              // step on an H100: 8 at batch 1 0.812 against 0.845 ms, at batch 64 2.261 against 2.182)
     int lmhead_bf16;          // experiments only: lmhead_logits rounds its logits to bf16, the output of a bf16
                               // LM head (the train/rollout mismatch M1 fixed with an fp32 head; docs/performance.md)
 } backend_tuning_t;

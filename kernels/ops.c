@@ -608,7 +608,7 @@ void lmhead_logits(backend_t *b, float *logits, const void *x, const void *w, in
 void sample_tokens(backend_t *b, int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
                    const float *logits, int n, int V) {
     ON_CUDA_WS(sample_tokens, sample_workspace_bytes_cuda(n, V),
-               sample_tokens_cuda(tok, logp, done, state, slot, logits, n, V, ws, wsb, ST(b)));
+               sample_tokens_cuda(tok, logp, done, state, slot, logits, n, V, b->tune.sample_cluster, ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_sample_tokens);
     sample_tokens_cpu(tok, logp, done, state, slot, logits, n, V);
 }

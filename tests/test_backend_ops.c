@@ -104,8 +104,9 @@ enum {
     CASE_TMA = 1024,           // attn_fwd_tma = -1: the ping-pong forward on cp.async (the default adds each warpgroup's
                                // overlap and TMA loads); wg_wgrad_tma = -1: the weight gradient on cp.async, wgmmas in
                                // flight a step (the default takes its operands by the TMA)
+    CASE_CLUSTER8 = 2048,      // sample_cluster = 8: a sampled row over 8 CTAs whatever its length and the rows
     CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG |
-                 CASE_TMA,
+                 CASE_TMA | CASE_CLUSTER8,
 };
 
 struct opcase {
@@ -2029,6 +2030,13 @@ static const entry_t fixed_table[] = {
     {OP_sample_tokens, b_sample_tokens, {8, 16384, 8, 4}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {6, 32768, 6, 5}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {5, 20001, 5, 1}, {0}, {0}, 0, 0},
+    // clusters of 8 forced: 64 rows (batch 64's timing against the default's one CTA a row), segments of a few ids,
+    // and of none (V 1: seven CTAs with empty segments)
+    {OP_sample_tokens, b_sample_tokens, {64, 32768, 64, 0}, {0}, {0}, 0, CASE_CLUSTER8},
+    {OP_sample_tokens, b_sample_tokens, {1, 1, 1, 0}, {0}, {0}, 0, CASE_CLUSTER8},
+    {OP_sample_tokens, b_sample_tokens, {5, 333, 5, 4}, {0}, {0}, 0, CASE_CLUSTER8},
+    {OP_sample_tokens, b_sample_tokens, {8, 3000, 8, 5}, {0}, {0}, 0, CASE_CLUSTER8},
+    {OP_sample_tokens, b_sample_tokens, {9, 5000, 9, 3}, {0}, {0}, 0, CASE_CLUSTER8},
     {OP_sample_tokens, b_sample_tokens, {64, 200064, 64, 4}, {0}, {0}, 0, BIG},
     {OP_kv_write, b_kv_write, {37, 64, 3, 4, 16, 14}, {0}, {0}, 0, 0},
     {OP_kv_write, b_kv_write, {1, 128, 1, 1, 8, 3}, {0}, {0}, 0, 0},
@@ -2261,10 +2269,10 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
     }
     if (e->flags & CASE_KNOBS) {
         size_t l = strlen(c->shape);
-        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
+        snprintf(c->shape + l, sizeof c->shape - l, "%s%s%s%s%s%s%s", e->flags & CASE_SKINNY_NARROW ? " 32-k" : "",
                  e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "",
                  e->flags & CASE_INFLIGHT ? " no-inflight" : "", e->flags & CASE_PINGPONG ? " no-pingpong" : "",
-                 e->flags & CASE_TMA ? " no-tma" : "");
+                 e->flags & CASE_TMA ? " no-tma" : "", e->flags & CASE_CLUSTER8 ? " cluster8" : "");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && c->t[i].role != TR_HOST) round_to_backend(c, i);
@@ -2653,7 +2661,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
 // CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
 // CASE_INFLIGHT: wg_wgrad_inflight and wg_wgrad_tma -1; CASE_PINGPONG: attn_fwd_pingpong and attn_fwd_tma -1;
-// CASE_TMA: attn_fwd_tma and wg_wgrad_tma -1),
+// CASE_TMA: attn_fwd_tma and wg_wgrad_tma -1; CASE_CLUSTER8: sample_cluster 8),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2665,6 +2673,7 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_INFLIGHT) b->tune.wg_wgrad_inflight = -1, b->tune.wg_wgrad_tma = -1;
     if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = -1, b->tune.attn_fwd_tma = -1;
     if (e->flags & CASE_TMA) b->tune.attn_fwd_tma = -1, b->tune.wg_wgrad_tma = -1;
+    if (e->flags & CASE_CLUSTER8) b->tune.sample_cluster = 8;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;
 }

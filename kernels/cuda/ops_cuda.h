@@ -173,10 +173,11 @@ void *graph_end_cuda(cudaStream_t st);  // NULL when the capture failed (error c
 int graph_launch_cuda(void *graph, cudaStream_t st);
 void graph_free_cuda(void *graph);
 
-// ---- sampling (kernels/cuda/sample.cu): one CTA a row, fp32 logits, state in device memory ----
+// ---- sampling (kernels/cuda/sample.cu): a cluster of CTAs a row, fp32 logits, state in device memory ----
+// cluster: backend_tuning_t.sample_cluster (0: by the rows and V; 1, 2, 4 or 8 CTAs a row)
 size_t sample_workspace_bytes_cuda(int n, int V);
 int sample_tokens_cuda(int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
-                       const float *logits, int n, int V, void *ws, size_t ws_bytes, cudaStream_t st);
+                       const float *logits, int n, int V, int cluster, void *ws, size_t ws_bytes, cudaStream_t st);
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,6 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 extern "C" {
 #include "base/common.h"
@@ -337,24 +336,21 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
     cl_sync();  // no CTA leaves while another may still read its exchange slots
 }
 
-// CTAs a row: 8, 4 or 2 while each keeps at least SAMPLE_MIN_SEG ids and the n rows' clusters take at most half
-// the SMs, else 1. On an H100 at V 32768 (test_backend_ops --perf, bench/decode_ab.sh): clusters of 8 made bench-1b's
-// decode step at batch 1 0.812 against 0.845 ms, but 64 rows in clusters of 8 took 115.8 against 70.6 us (2.261
-// against 2.182 ms a step at batch 64): with rows enough to fill the card, one CTA a row does less waiting at
-// barriers. CISPO_SAMPLE_CLUSTER=1|2|4|8 in the environment chooses (for comparison).
+// CTAs a row: `forced` (the tuning knob sample_cluster) when 1, 2, 4 or 8; else 8, 4 or 2 while each keeps at least
+// SAMPLE_MIN_SEG ids and the n rows' clusters take at most half the SMs, else 1. On an H100 at V 32768
+// (test_backend_ops --perf, bench/decode_ab.sh): clusters of 8 made bench-1b's decode step at batch 1 0.812 against
+// 0.845 ms, but 64 rows in clusters of 8 took 115.8 against 70.6 us (2.261 against 2.182 ms a step at batch 64):
+// with rows enough to fill the card, one CTA a row does less waiting at barriers.
 #define SAMPLE_MIN_SEG 2048
-static int sample_cluster(int n, int V) {
-    static int env = -1, sms = 0;
-    if (env < 0) {
-        const char *e = getenv("CISPO_SAMPLE_CLUSTER");
-        const int v = e ? atoi(e) : 0;
-        env = v == 1 || v == 2 || v == 4 || v == 8 ? v : 0;
+static int sample_cluster(int n, int V, int forced) {
+    static int sms = -1;
+    if (forced == 1 || forced == 2 || forced == 4 || forced == 8) return forced;
+    if (sms < 0) {
         int dev = 0;
         if (cudaGetDevice(&dev) != cudaSuccess ||
             cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
             sms = 0;
     }
-    if (env) return env;
     int c = 8;
     while (c > 1 && (V / c < SAMPLE_MIN_SEG || (long)n * c > sms / 2)) c /= 2;
     return c;
@@ -365,13 +361,14 @@ extern "C" size_t sample_workspace_bytes_cuda(int n, int V) {
 }
 
 extern "C" int sample_tokens_cuda(int32_t *tok, float *logp, int32_t *done, sample_slot_t *state, const int32_t *slot,
-                                  const float *logits, int n, int V, void *ws, size_t ws_bytes, cudaStream_t st) {
+                                  const float *logits, int n, int V, int cluster, void *ws, size_t ws_bytes,
+                                  cudaStream_t st) {
     if (n < 0 || V < 1) return cispo_fail("sample_tokens_cuda: bad sizes n=%d V=%d", n, V);
     if (n == 0) return 0;
     if (ws_bytes < sample_workspace_bytes_cuda(n, V))
         return cispo_fail("sample_tokens_cuda: workspace of %zu bytes, %zu needed", ws_bytes,
                           sample_workspace_bytes_cuda(n, V));
-    const int cl = sample_cluster(n, V);
+    const int cl = sample_cluster(n, V, cluster);
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr;
     cfg.gridDim = dim3((unsigned)(n * cl)), cfg.blockDim = dim3(SAMPLE_THREADS), cfg.dynamicSmemBytes = 0, cfg.stream = st;
