@@ -9,7 +9,8 @@
 # ("name:seconds ...", or none) chooses the tests, BENCH ("generate precision train sft", the default) the
 # benchmarks; knobs_decode, knobs_ops and knobs_train time the tuning knobs that are not yet defaults against the
 # defaults (bench/decode_ab.sh; the knobs' test_backend_ops perf rows; model_bench with --no-attn-tma
-# --no-wgrad-tma, and with --no-wgrad-inflight --no-attn-pingpong too). Exit status: the number of failed parts.
+# --no-wgrad-tma, and with --no-wgrad-inflight --no-attn-pingpong too); ncu runs bench/ncu_device.sh (Nsight
+# Compute on the kernels behind their peers, the decode step kernel by kernel). Exit status: the number of failed parts.
 set -uo pipefail
 out=${OUT:-/tmp/gpu_all}
 mkdir -p "$out"
@@ -67,7 +68,10 @@ for bench in ${BENCH-generate precision train sft}; do
             build-gpu/model_bench --model configs/models/m1-slice.yaml --layers 2 --T 4096 --reps 3 --grad-bf16 $f || exit 1
             done'
         grep -E "^== knobs|^cispo" "$out/knobs_train.log" ;;
-    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft, knobs_decode, knobs_ops, knobs_train)"; fails=$((fails + 1)) ;;
+    ncu)  # Nsight Compute's counters of the kernels behind their peers, the decode step kernel by kernel
+        part ncu ${NCU_LIMIT:-500} env OUT="$out/ncu" bench/ncu_device.sh
+        grep -E "^==|Duration|Throughput|Occupancy|stall|decode step|launches" "$out/ncu.log" | head -80 ;;
+    *) echo "gpu_all: unknown benchmark '$bench' (generate, precision, train, sft, knobs_decode, knobs_ops, knobs_train, ncu)"; fails=$((fails + 1)) ;;
     esac
 done
 echo "gpu_all: ${SECONDS} s, $fails part(s) failed"

@@ -2228,7 +2228,8 @@ static struct {
     int only_op[OP_COUNT], any_op;
     int backend;  // -1 all
     int perf, require_cuda, verbose;
-} opt = {{0}, 0, -1, 0, 0, 0};
+    const char *shape;  // --shape: only the rows whose shape holds this text
+} opt = {{0}, 0, -1, 0, 0, 0, NULL};
 static int n_rows, n_failed, n_skipped;
 
 static void row(const char *op, const char *shape, const char *backend, const char *dtype, const char *result,
@@ -2489,6 +2490,18 @@ static void skip_row(const entry_t *e, const char *bn, const char *dn, const cha
     case_free(&c);
 }
 
+// Whether entry e's shape holds --shape's text (from a dry case: no data); every entry without --shape.
+static int shape_wanted(const entry_t *e) {
+    if (!opt.shape) return 1;
+    opcase_t c;
+    g_dry = 1;
+    case_make(&c, e, 1);
+    g_dry = 0;
+    const int match = strstr(c.shape, opt.shape) != NULL;
+    case_free(&c);
+    return match;
+}
+
 // One (case, backend) row.
 static void run_case_row(const entry_t *e, backend_t *b) {
     const int bf16 = b->act_dtype == DTYPE_BF16;
@@ -2695,7 +2708,8 @@ static int parse_ops(const char *s) {
 }
 
 static void usage(void) {
-    printf("usage: test_backend_ops [--op name[,name...]] [--backend cpu|cuda] [--perf] [--require-cuda] [--seed N]\n");
+    printf("usage: test_backend_ops [--op name[,name...]] [--backend cpu|cuda] [--perf] [--shape TEXT] [--require-cuda] "
+           "[--seed N]\n  --shape TEXT: only the rows whose shape holds TEXT (a perf row alone under a profiler)\n");
 }
 
 int main(int argc, char **argv) {
@@ -2716,6 +2730,8 @@ int main(int argc, char **argv) {
             opt.perf = 1;
         } else if (!strcmp(a, "--require-cuda")) {
             opt.require_cuda = 1;
+        } else if (!strcmp(a, "--shape") && i + 1 < argc) {
+            opt.shape = argv[++i];
         } else if (!strcmp(a, "--seed") && i + 1 < argc) {
             rng = strtoull(argv[++i], NULL, 0);
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -2755,6 +2771,7 @@ int main(int argc, char **argv) {
         const entry_t *e = &table[i];
         if (opt.any_op && !opt.only_op[e->op]) continue;
         if ((e->flags & CASE_PERF_ONLY) && !opt.perf) continue;
+        if (!shape_wanted(e)) continue;
         if (want_cpu) run_row(e, &cpu);
         if (want_cuda) {
             if (have_cuda) run_row(e, &cuda);
