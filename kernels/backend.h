@@ -64,6 +64,10 @@ typedef struct {
                               // cuBLAS's; bench-1b on an H100: 2.180 against 2.234 ms a step at batch 64, 0.824
                               // against 0.875 at batch 1); -1: residual_rmsnorm, the router's product,
                               // moe_route_forward
+    int decode_gate;          // 1: a lightning layer's decode step normalises and gates its output in the decode
+                              // kernel (lightning_decode_qkv_gate: a cluster of the heads' CTAs a sequence, H <= 8; the
+                              // norm's sum in another order than rmsnorm_gate_forward's), one launch a layer fewer;
+                              // 0 (the default): rmsnorm_gate_forward after it (not yet timed on a card)
     int wg_wgrad_inflight;    // 0 (the default) or 1: the expert weight gradient's wgmma kernel keeps each k step's
                               // wgmmas in flight while the next step's issue (loads 2 steps ahead instead of 3; the
                               // same sums and bits; 433 against 396 TFLOP/s at M1's W1 on an H100); -1: each step

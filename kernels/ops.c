@@ -455,6 +455,29 @@ void lightning_decode_qkv(backend_t *b, void *o, float *states, const int32_t *s
     unsupported(b, OP_lightning_decode_qkv);
 }
 
+void lightning_decode_qkv_gate(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
+                               int act, const float *slopes, int n, int H, int D, void *o_norm, void *gated,
+                               float *rstd, const void *w, const void *gate, int ldg, float eps) {
+    CISPO_ASSERT(ldq >= 3 * H * D && ldg >= H * D);
+    if (CPU(b)) {
+        lightning_decode_qkv_gate_cpu(F(o), states, slot, CF(qkv), ldq, act, slopes, n, H, D, F(o_norm), F(gated), rstd,
+                                      CF(w), CF(gate), ldg, eps);
+        return;
+    }
+#ifdef CISPO_HAVE_CUDA
+    if (b->kind == BACKEND_CUDA && b->act_dtype == DTYPE_BF16) {
+        double t0 = prof_begin(b);
+        cuda_ok(lightning_decode_qkv_gate_cuda((uint16_t *)o, states, slot, (const uint16_t *)qkv, ldq, act, slopes, n,
+                                               H, D, (uint16_t *)o_norm, (uint16_t *)gated, rstd, (const uint16_t *)w,
+                                               (const uint16_t *)gate, ldg, eps, ST(b)),
+                OP_lightning_decode_qkv_gate);
+        prof_end(b, OP_lightning_decode_qkv_gate, t0);
+        return;
+    }
+#endif
+    unsupported(b, OP_lightning_decode_qkv_gate);
+}
+
 // ---- softmax attention ----
 void attention_forward(backend_t *b, void *o, float *lse, const void *q, const void *k, const void *v,
                        const op_seqs_t *seqs, int H, int KV, int D, int window) {

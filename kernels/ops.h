@@ -10,7 +10,8 @@
 //          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
-//          lightning_slopes, lightning_workspace_bytes, lightning_decode, lightning_decode_qkv, attention_forward, attention_backward, kv_write, attention_decode,
+//          lightning_slopes, lightning_workspace_bytes, lightning_decode, lightning_decode_qkv,
+//          lightning_decode_qkv_gate, attention_forward, attention_backward, kv_write, attention_decode,
 //          moe_route_forward, moe_aux_loss, moe_route_backward, moe_dispatch, moe_dispatch_backward,
 //          moe_combine_forward, moe_combine_rmsnorm, moe_combine_backward, lmhead_logprob_forward, lmhead_logprob_backward,
 //          lmhead_logits, sample_slot_t, sample_uniform, sample_tokens, SAMPLE_DONE_*, sum_squares,
@@ -72,7 +73,8 @@ enum act_kind {
     X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
     X(qkv_split) X(qkv_merge) X(rope_forward) X(rope_backward) X(lightning_forward)                    \
-    X(lightning_backward) X(lightning_decode) X(lightning_decode_qkv) X(attention_forward)               \
+    X(lightning_backward) X(lightning_decode) X(lightning_decode_qkv) X(lightning_decode_qkv_gate)       \
+    X(attention_forward)                                                                               \
     X(attention_backward) X(kv_write)                                                                  \
     X(attention_decode) X(moe_route_forward) X(moe_aux_loss) X(moe_route_backward) X(moe_dispatch)     \
     X(moe_dispatch_backward) X(moe_combine_forward) X(moe_combine_rmsnorm) X(moe_combine_backward)     \
@@ -210,6 +212,13 @@ void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot,
 // rows may hold more columns: ldq >= 3 H D). The same results as qkv_split then lightning_decode, one launch.
 void lightning_decode_qkv(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
                           int act, const float *slopes, int n, int H, int D);
+// lightning_decode_qkv, then rmsnorm_gate_forward of its output o [n, H D] (o_norm = rmsnorm(o) * w with rstd [n],
+// gated = sigmoid(gate) * o_norm as stored; gate's rows ldg apart): the lightning layer's decode step up to its
+// output projection. On CUDA one launch for H <= 8 (a cluster of the H heads' CTAs a sequence sums the row's
+// squares; the norm's sum in another order than rmsnorm_gate_forward's), else the two ops.
+void lightning_decode_qkv_gate(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
+                               int act, const float *slopes, int n, int H, int D, void *o_norm, void *gated,
+                               float *rstd, const void *w, const void *gate, int ldg, float eps);
 
 // ---- causal softmax attention with GQA over packed sequences ----
 // q [T,H,D], k, v [T,KV,D], o [T,H,D]; scale 1/sqrt(D); lse [T,H] fp32; window 0 = full causal,

@@ -78,7 +78,7 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
 
     size_t mark = s->used;
     const void *gate = ACT(m, a->gate_pre);  // rows ldg apart
-    int ldg = A;
+    int ldg = A, normed = 0;
     if (decode_fused_on(b) && m->cache && m->cache->mode == MODEL_CACHE_DECODE &&
         p->gate == p->qkv + (size_t)3 * A * C) {
         // backend_tuning_t.decode_fused: q|k|v and the gate from one product of the adjacent weights (rows [q|k|v
@@ -86,9 +86,17 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         // loaded, the output norm reading the gate in place (nothing else reads them in a decode step)
         char *qkvg = model_scratch_take(s, (size_t)T * 4 * A, m->esize);
         matmul(b, qkvg, h, WP(m, p->qkv), T, 4 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 4A]
-        lightning_decode_qkv(b, ACT(m, a->o_core), layer_states(m, l), IACT(m, m->tok_slot), qkvg, 4 * A,
-                             c->hidden_act, m->slopes + (size_t)l * H, T, H, D);
         gate = qkvg + (size_t)3 * A * m->esize, ldg = 4 * A;
+        if (b->tune.decode_gate > 0) {  // the output's norm and gate in the same launch (backend_tuning_t)
+            lightning_decode_qkv_gate(b, ACT(m, a->o_core), layer_states(m, l), IACT(m, m->tok_slot), qkvg, 4 * A,
+                                      c->hidden_act, m->slopes + (size_t)l * H, T, H, D, ACT(m, a->o_norm),
+                                      ACT(m, a->gated), STAT(m, a->rstd_o), WP(m, p->out_norm), gate, ldg,
+                                      LIGHTNING_NORM_EPS);
+            normed = 1;
+        } else {
+            lightning_decode_qkv(b, ACT(m, a->o_core), layer_states(m, l), IACT(m, m->tok_slot), qkvg, 4 * A,
+                                 c->hidden_act, m->slopes + (size_t)l * H, T, H, D);
+        }
     } else {
         matmul(b, ACT(m, a->qkv_pre), h, WP(m, p->qkv), T, 3 * A, C, 0, 1, 1.0f, 0.0f);  // [T, 3A]
         qkv_split(b, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
@@ -96,8 +104,9 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         core_forward(m, l, s);
     }
     // o_norm = rmsnorm_A(o_core) (kept for the backward), gated = sigmoid(gate) * o_norm, in one op
-    rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
-                         WP(m, p->out_norm), gate, ldg, T, A, LIGHTNING_NORM_EPS);
+    if (!normed)
+        rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
+                             WP(m, p->out_norm), gate, ldg, T, A, LIGHTNING_NORM_EPS);
     s->used = mark;
     matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);    // [T, C]
 }

@@ -1073,6 +1073,32 @@ static void b_lightning_decode_qkv(opcase_t *c) {
     c->run = r_lightning_decode_qkv, c->direct = d_lightning_decode_qkv, c->tol = BF16_TOL;
 }
 
+// p: n slots H D ldq (0: 3 H D) act ldg (0: H D); f: eps.
+// tensors: o states slot qkv slopes o_norm gated rstd w gate
+static int ldgate_of(const opcase_t *c) { return c->p[6] ? c->p[6] : c->p[2] * c->p[3]; }
+static void r_lightning_decode_qkv_gate(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    lightning_decode_qkv_gate(b, p[0], PF(1), PI(2), p[3], ldq_of(c), c->p[5], PF(4), c->p[0], c->p[2], c->p[3], p[5],
+                              p[6], PF(7), p[8], p[9], ldgate_of(c), c->f[0]);
+}
+static void d_lightning_decode_qkv_gate(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    lightning_decode_qkv_gate_cpu(PF(0), PF(1), PI(2), PF(3), ldq_of(c), c->p[5], PF(4), c->p[0], c->p[2], c->p[3],
+                                  PF(5), PF(6), PF(7), PF(8), PF(9), ldgate_of(c), c->f[0]);
+}
+static void b_lightning_decode_qkv_gate(opcase_t *c) {
+    b_lightning_decode_qkv(c);  // o states slot qkv slopes, as lightning_decode_qkv's rows
+    const int n = c->p[0], A = c->p[2] * c->p[3], ldg = ldgate_of(c);
+    t_act(c, "o_norm", TR_OUT, (size_t)n * A, 0, 0);
+    t_act(c, "gated", TR_OUT, (size_t)n * A, 0, 0);
+    t_f32(c, "rstd", TR_OUT, (size_t)n, 0, 0);  // of o as the step stores it: bf16 on CUDA, so bf16's tolerance
+    t_act(c, "w", TR_IN, (size_t)A, 0.5, 1.5);
+    t_act(c, "gate", TR_IN, n ? (size_t)(n - 1) * ldg + A : 0, -3, 3);
+    const size_t l = strlen(c->shape);
+    snprintf(c->shape + l, sizeof c->shape - l, " ldg%d", ldg);
+    c->run = r_lightning_decode_qkv_gate, c->direct = d_lightning_decode_qkv_gate;
+}
+
 // ===================================================================== softmax attention
 // p: H KV D window acc.  forward tensors: o lse q k v cu
 static void attn_ws(opcase_t *c, int H, int KV, int D) {
@@ -1970,6 +1996,16 @@ static const entry_t fixed_table[] = {
     {OP_lightning_decode_qkv, b_lightning_decode_qkv, {3, 4, 1, 128, 424, -1}, {0}, {0}, 0, 0},
     {OP_lightning_decode_qkv, b_lightning_decode_qkv, {7, 7, 4, 64, 800, ACT_GELU}, {0}, {0}, 0, 0},
     {OP_lightning_decode_qkv, b_lightning_decode_qkv, {2, 3, 2, 8, 50, ACT_SILU}, {0}, {0}, 0, CPUONLY},
+    // the decode step's output norm and gate too: one launch for H <= 8 (a cluster of the heads), else the two ops;
+    // bench-1b's (H 8, D 128, the gate in the q|k|v|gate product's rows: ldq = ldg = 4 H D) at batch 1 and 64
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {1, 3, 8, 128, 4096, ACT_SILU, 4096}, {1e-6f}, {0}, 0, 0},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {64, 70, 8, 128, 4096, ACT_SILU, 4096}, {1e-6f}, {0}, 0,
+     0},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {5, 9, 2, 64, 0, ACT_SILU, 0}, {1e-6f}, {0}, 0, 0},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {3, 4, 1, 128, 424, -1, 200}, {1e-6f}, {0}, 0, 0},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {7, 7, 5, 64, 1000, ACT_GELU, 0}, {1e-5f}, {0}, 0, 0},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {4, 6, 12, 64, 0, ACT_SILU, 0}, {1e-6f}, {0}, 0, 0},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {2, 3, 2, 8, 50, ACT_SILU, 20}, {1e-6f}, {0}, 0, CPUONLY},
     {OP_lightning_decode, b_lightning_decode_contig, {8, 128, 0, 6}, {0}, LENS(5, 64, 300, 1, 129, 1000, 70), 0},
     {OP_lightning_decode, b_lightning_decode_contig, {64, 64, 0, 4}, {0}, LENS(33, 200, 1), BIG},
     {OP_lightning_decode, b_lightning_decode_contig, {1, 128, 0, 3}, {0}, LENS(4000), BIG},

@@ -193,6 +193,47 @@ static void test_decode_route(model_t *m) {
     free(plain), free(routed);
 }
 
+// The fused decode step (decode_fused) with the lightning output's norm and gate in the decode op
+// (lightning_decode_qkv_gate, decode_gate 1) against rmsnorm_gate_forward after lightning_decode_qkv: on the CPU
+// the op is the two references in turn, so the logits are the same bits.
+static void test_decode_gate(model_t *m) {
+    const model_config_t *c = &m->cfg;
+    int lightning = -1;
+    for (int l = 0; l < c->n_layers && lightning < 0; l++)
+        if (c->layer_kind[l] == LAYER_LIGHTNING) lightning = l;
+    test_check(lightning >= 0, "the test model has a lightning layer");
+    if (lightning < 0) return;
+    const layer_params_t *p = &m->table.layers[lightning];
+    test_check(p->gate == p->qkv + (size_t)3 * c->n_heads * c->head_dim * c->hidden_size,
+               "the gate's weight follows q|k|v's (the fused decode step's one product)");
+    const int V = c->vocab_size, n = 13, steps = 5;
+    int32_t ids[2][13 + 5];
+    fill_ids(ids[0], n + steps, 43, V);
+    fill_ids(ids[1], n + steps, 47, V);
+    float *plain = cispo_malloc(sizeof(float) * 2 * V), *gated = cispo_malloc(sizeof(float) * 2 * V);
+    const backend_tuning_t keep = m->be->tune;
+    m->be->tune.decode_fused = 1;
+    infer_t *e = infer_create(m, 4, 64);
+    int sp[2] = {0, 1}, sg[2] = {2, 3}, len[2] = {n, n};
+    const int32_t *pr[2] = {ids[0], ids[1]};
+    infer_prefill(e, sp, pr, len, 2, plain);
+    infer_prefill(e, sg, pr, len, 2, gated);
+    double worst = 0;
+    for (int t = 0; t < steps; t++) {
+        const int32_t tok[2] = {ids[0][n + t], ids[1][n + t]};
+        m->be->tune.decode_gate = 0;
+        test_check(infer_decode(e, sp, tok, 2, plain) == 0, "decode: %s", cispo_last_error());
+        m->be->tune.decode_gate = 1;
+        test_check(infer_decode(e, sg, tok, 2, gated) == 0, "decode, norm in the op: %s", cispo_last_error());
+        worst = fmax(worst, max_diff(plain, gated, (size_t)2 * V));
+    }
+    m->be->tune = keep;
+    TEST_LE(worst, 0.0, "decode with the lightning output's norm in the decode op == separate ops over %d steps "
+            "(logits max diff %.3g)", steps, worst);
+    infer_free(e);
+    free(plain), free(gated);
+}
+
 // Stops at a token divisible by 7: sequences end at different, data-dependent lengths.
 static int stop_mod7(void *ctx, const int32_t *tokens, int n) {
     (void)ctx;
@@ -536,6 +577,7 @@ int main(void) {
     test_chunked_prefill(m);
     test_decode_fused(m);
     test_decode_route(m);
+    test_decode_gate(m);
     test_batching(m);
     test_on_demand(m);
     test_preemption(m);

@@ -1,6 +1,7 @@
 // kernels/cpu/lightning.c — lightning attention (linear attention with per-head exponential decay),
 // fp32 CPU reference: the specification the CUDA kernels are tested against (docs/model.md).
 // defines: lightning_forward_cpu, lightning_backward_cpu, lightning_decode_cpu, lightning_decode_qkv_cpu,
+//          lightning_decode_qkv_gate_cpu,
 //          lightning_forward_recurrent_cpu, lightning_forward_explicit_cpu, lightning_slopes
 //
 // Per head, with lam = exp(-slope):  S_t = lam S_{t-1} + k_t^T v_t,  o_t = q_t S_t  (S [D(key), D(value)]).
@@ -249,6 +250,13 @@ void lightning_decode_qkv_cpu(float *o, float *states, const int32_t *slot, cons
         lightning_decode_cpu(o + i * HD, states + (size_t)slot[i] * HDD, q, k, v, slopes, 1, H, D);
     }
     cpu_scratch_end(mark);
+}
+
+void lightning_decode_qkv_gate_cpu(float *o, float *states, const int32_t *slot, const float *qkv, int ldq, int act,
+                                   const float *slopes, int n, int H, int D, float *o_norm, float *gated, float *rstd,
+                                   const float *w, const float *gate, int ldg, float eps) {
+    lightning_decode_qkv_cpu(o, states, slot, qkv, ldq, act, slopes, n, H, D);
+    rmsnorm_gate_forward_cpu(o_norm, gated, rstd, o, w, gate, ldg, n, H * D, eps);
 }
 
 // ---- oracles (double accumulation, so they are more accurate than the fp32 forms they check) ----

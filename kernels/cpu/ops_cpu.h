@@ -94,6 +94,10 @@ void lightning_backward_cpu(float *dq, float *dk, float *dv, float *dstate_in, c
 // sequence i's head h is [q | k | v] at qkv + i*ldq + h*3D, act applied (act < 0: none), as qkv_split makes them
 void lightning_decode_qkv_cpu(float *o, float *states, const int32_t *slot, const float *qkv, int ldq, int act,
                               const float *slopes, int n, int H, int D);
+// lightning_decode_qkv_cpu, then rmsnorm_gate_forward_cpu of o (the reference of lightning_decode_qkv_gate)
+void lightning_decode_qkv_gate_cpu(float *o, float *states, const int32_t *slot, const float *qkv, int ldq, int act,
+                                   const float *slopes, int n, int H, int D, float *o_norm, float *gated, float *rstd,
+                                   const float *w, const float *gate, int ldg, float eps);
 void lightning_decode_cpu(float *o, float *state, const float *q, const float *k, const float *v,
                           const float *slopes, int nseq, int H, int D);
 // Oracles for tests: the per-token recurrence and the explicit ((Q K^T) o M) V form (same arguments

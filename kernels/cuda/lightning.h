@@ -1,6 +1,6 @@
 // kernels/cuda/lightning.h — lightning attention on the GPU (sm_90a), callable from C.
 // defines: lightning_forward_cuda, lightning_backward_cuda, lightning_decode_cuda, lightning_decode_slots_cuda,
-//          lightning_decode_qkv_cuda,
+//          lightning_decode_qkv_cuda, lightning_decode_qkv_gate_cuda,
 //          lightning_workspace_bytes_cuda
 //
 // The same operator as lightning_*_cpu in kernels/ops.h (docs/model.md, lightning section): per head h
@@ -62,6 +62,13 @@ int lightning_decode_slots_cuda(uint16_t *o, float *states, const int32_t *slot,
 // The same from the q|k|v product (kernels/ops.h lightning_decode_qkv): rows ldq apart, act applied as loaded.
 int lightning_decode_qkv_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *qkv, int ldq, int act,
                               const float *slopes, int nseq, int H, int D, cudaStream_t stream);
+// lightning_decode_qkv_cuda and the output's norm and gate (kernels/ops.h lightning_decode_qkv_gate): for H <= 8
+// one launch, a cluster of the H heads' CTAs a sequence; else lightning_decode_qkv_cuda, then
+// rmsnorm_gate_forward_cuda.
+int lightning_decode_qkv_gate_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *qkv, int ldq,
+                                   int act, const float *slopes, int nseq, int H, int D, uint16_t *o_norm,
+                                   uint16_t *gated, float *rstd, const uint16_t *w, const uint16_t *gate, int ldg,
+                                   float eps, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

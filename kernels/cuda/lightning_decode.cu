@@ -1,5 +1,5 @@
 // kernels/cuda/lightning_decode.cu — one lightning-attention decode step for a batch of sequences.
-// defines: lightning_decode_cuda, lightning_decode_slots_cuda, lightning_decode_qkv_cuda
+// defines: lightning_decode_cuda, lightning_decode_slots_cuda, lightning_decode_qkv_cuda, lightning_decode_qkv_gate_cuda
 //
 // Per (sequence, head): S = lam S + k^T v, o = q S, with S [D, D] fp32 in device memory, read once
 // and written once. That is 8 D^2 bytes against 4 D^2 FLOPs, so the step is bound by memory
@@ -18,8 +18,10 @@ extern "C" {
 #include "kernels/ops.h"
 }
 #include "kernels/act_eval.h"
+#include "kernels/cuda/cluster.cuh"
 #include "kernels/cuda/lightning.h"
 #include "kernels/cuda/pdl.cuh"
+#include "kernels/cuda/ops_cuda.h"
 
 namespace {
 
@@ -32,17 +34,32 @@ __device__ __forceinline__ float qkv_load(const __nv_bfloat16 *p, int act) {
     return __bfloat162float(__float2bfloat16(act_eval(act, x, NULL)));
 }
 
+// The output's norm and gate (lightning_decode_qkv_gate): o_norm = rmsnorm(o) * w over the H D of a sequence's row,
+// gated = sigmoid(gate) * o_norm as stored (gate's rows ldg apart).
+struct GateArgs {
+    __nv_bfloat16 *o_norm, *gated;
+    float *rstd;
+    const __nv_bfloat16 *w, *gate;
+    int ldg;
+    float eps;
+};
+
 // QKV: q points at the q|k|v product (rows ldq apart, head h's [q | k | v] at h * 3D), k and v unused.
-template <int D, bool QKV>
+// GATE (with QKV): launched in clusters of the H heads' CTAs of a sequence (rank h), the output's norm and gate too
+// (GateArgs): each head's sum of squares of o as stored, the row's as their sum in head order through distributed
+// shared memory, then rmsnorm_gate_forward's formula on the head's D elements.
+template <int D, bool QKV, bool GATE = false>
 __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o, float *state,
                                                                const __nv_bfloat16 *q, const __nv_bfloat16 *k,
                                                                const __nv_bfloat16 *v, const float *slopes, int H,
-                                                               const int32_t *slot, int ldq, int act) {
+                                                               const int32_t *slot, int ldq, int act,
+                                                               const GateArgs ga) {
     constexpr int TPR = D / 4;        // threads per row
     constexpr int RG = 256 / TPR;     // row groups
     constexpr int RPG = D / RG;       // rows per group
     __shared__ float qs[D], ks[D];
     __shared__ float part[RG][D];
+    __shared__ float ssq[D / 32], cx;  // GATE: the warps' sums of squares, the head's
     const int sh = blockIdx.x, h = sh % H, tid = threadIdx.x;
     const size_t vec = (size_t)sh * D; // q, k, v, o are [nseq, H, D]
     const int cq = tid % TPR, rg = tid / TPR;
@@ -89,11 +106,41 @@ __global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o,
     }
     *reinterpret_cast<float4 *>(&part[rg][4 * cq]) = acc;
     __syncthreads();
+    float ov = 0.f;  // this thread's element of o as stored
     if (tid < D) {
         float sum = 0.f;
 #pragma unroll
         for (int r = 0; r < RG; r++) sum += part[r][tid];
-        o[vec + tid] = __float2bfloat16_rn(sum);
+        const __nv_bfloat16 ob = __float2bfloat16_rn(sum);
+        o[vec + tid] = ob;
+        ov = __bfloat162float(ob);
+    }
+    if constexpr (GATE) {
+        float sq = ov * ov;
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, off);
+        if (tid < D && tid % 32 == 0) ssq[tid / 32] = sq;
+        __syncthreads();
+        if (tid == 0) {
+            float t = 0.f;
+#pragma unroll
+            for (int w = 0; w < D / 32; w++) t += ssq[w];
+            cx = t;
+        }
+        cl_sync();
+        if (tid < D) {
+            float tot = 0.f;  // the row's, in head order: the same bits in every CTA of the cluster
+            for (unsigned r = 0; r < cl_size(); r++) tot += cl_load_f32(&cx, r);
+            const int C = H * D;
+            const float rs = (float)(1.0 / sqrt((double)tot / C + (double)ga.eps));
+            const size_t row = (size_t)(sh / H), at = row * C + (size_t)h * D + tid;
+            if (h == 0 && tid == 0) ga.rstd[row] = rs;
+            const __nv_bfloat16 yb = __float2bfloat16_rn(__bfloat162float(ga.w[h * D + tid]) * (ov * rs));
+            ga.o_norm[at] = yb;
+            const float g = __bfloat162float(ga.gate[row * ga.ldg + (size_t)h * D + tid]);
+            ga.gated[at] = __float2bfloat16_rn(1.0f / (1.0f + expf(-g)) * __bfloat162float(yb));
+        }
+        cl_sync();  // no CTA leaves while another may still read its cx
     }
 }
 
@@ -116,10 +163,10 @@ static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t
     const unsigned grid = (unsigned)nseq * (unsigned)H;
     PDL_CONFIG(cfg, grid, 256, 0, stream);
     void (*kern)(__nv_bfloat16 *, float *, const __nv_bfloat16 *, const __nv_bfloat16 *, const __nv_bfloat16 *,
-                 const float *, int, const int32_t *, int, int) =
+                 const float *, int, const int32_t *, int, int, const GateArgs) =
         D == 64 ? (ldq ? lightning_decode_kernel<64, true> : lightning_decode_kernel<64, false>)
                 : (ldq ? lightning_decode_kernel<128, true> : lightning_decode_kernel<128, false>);
-    cudaError_t e = cudaLaunchKernelEx(&cfg, kern, ob, state, qb, kb, vb, slopes, H, slot, ldq, act);
+    cudaError_t e = cudaLaunchKernelEx(&cfg, kern, ob, state, qb, kb, vb, slopes, H, slot, ldq, act, GateArgs{});
     if (e != cudaSuccess) return cispo_fail("%s: CUDA error %s", fn, cudaGetErrorString(e));
     return 0;
 }
@@ -142,4 +189,39 @@ extern "C" int lightning_decode_qkv_cuda(uint16_t *o, float *states, const int32
     if (!slot) return cispo_fail("lightning_decode_qkv_cuda: slot indices are NULL");
     if (ldq < 1) return cispo_fail("lightning_decode_qkv_cuda: ldq %d < 1", ldq);
     return launch(o, states, slot, qkv, NULL, NULL, slopes, nseq, H, D, ldq, act, stream);
+}
+
+extern "C" int lightning_decode_qkv_gate_cuda(uint16_t *o, float *states, const int32_t *slot, const uint16_t *qkv,
+                                              int ldq, int act, const float *slopes, int nseq, int H, int D,
+                                              uint16_t *o_norm, uint16_t *gated, float *rstd, const uint16_t *w,
+                                              const uint16_t *gate, int ldg, float eps, cudaStream_t stream) {
+    const char *fn = "lightning_decode_qkv_gate_cuda";
+    if (H > 8 || (D != 64 && D != 128) || nseq < 1) {  // beyond a portable cluster: the two ops
+        if (lightning_decode_qkv_cuda(o, states, slot, qkv, ldq, act, slopes, nseq, H, D, stream)) return -1;
+        return rmsnorm_gate_forward_cuda(o_norm, gated, rstd, o, w, gate, ldg, nseq, H * D, eps, DTYPE_BF16, stream);
+    }
+    if (H < 1 || ldq < 3 * H * D || ldg < H * D)
+        return cispo_fail("%s: bad sizes H=%d ldq=%d ldg=%d (D=%d)", fn, H, ldq, ldg, D);
+    if (!o || !states || !slot || !qkv || !slopes || !o_norm || !gated || !rstd || !w || !gate)
+        return cispo_fail("%s: a required pointer argument is NULL", fn);
+    const GateArgs ga = {reinterpret_cast<__nv_bfloat16 *>(o_norm), reinterpret_cast<__nv_bfloat16 *>(gated), rstd,
+                         reinterpret_cast<const __nv_bfloat16 *>(w), reinterpret_cast<const __nv_bfloat16 *>(gate), ldg,
+                         eps};
+    cudaLaunchAttribute attr[2];
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)nseq * (unsigned)H), cfg.blockDim = dim3(256), cfg.dynamicSmemBytes = 0;
+    cfg.stream = stream;
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;  // kernels/cuda/pdl.cuh
+    attr[0].val.programmaticStreamSerializationAllowed = pdl_enabled();
+    attr[1].id = cudaLaunchAttributeClusterDimension;  // one sequence's heads
+    attr[1].val.clusterDim.x = (unsigned)H, attr[1].val.clusterDim.y = 1, attr[1].val.clusterDim.z = 1;
+    cfg.attrs = attr, cfg.numAttrs = 2;
+    auto *ob = reinterpret_cast<__nv_bfloat16 *>(o);
+    auto *qb = reinterpret_cast<const __nv_bfloat16 *>(qkv);
+    cudaError_t e = D == 64 ? cudaLaunchKernelEx(&cfg, lightning_decode_kernel<64, true, true>, ob, states, qb, qb, qb,
+                                                 slopes, H, slot, ldq, act, ga)
+                            : cudaLaunchKernelEx(&cfg, lightning_decode_kernel<128, true, true>, ob, states, qb, qb, qb,
+                                                 slopes, H, slot, ldq, act, ga);
+    if (e != cudaSuccess) return cispo_fail("%s: CUDA error %s", fn, cudaGetErrorString(e));
+    return 0;
 }

@@ -20,6 +20,7 @@ extern "C" {
 #include "base/common.h"
 #include "kernels/ops.h"
 }
+#include "kernels/cuda/cluster.cuh"
 #include "kernels/cuda/ops_cuda.h"
 
 #define SAMPLE_THREADS 1024
@@ -78,27 +79,6 @@ static __device__ double block_scan(double x, double *sh) {
 // every CTA gets the same bits) and ph alternates between two slots (a slot is written again only after the
 // next barrier, which every CTA reaches after its reads). Every branch below depends only on the row's state and
 // such reductions, so all CTAs of a cluster take the same path through every barrier.
-static __device__ __forceinline__ unsigned cl_size(void) {
-    unsigned r;
-    asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(r));
-    return r;
-}
-static __device__ __forceinline__ unsigned cl_rank(void) {
-    unsigned r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-    return r;
-}
-static __device__ __forceinline__ void cl_sync(void) {
-    asm volatile("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;" ::: "memory");
-}
-static __device__ __forceinline__ double cl_load(const double *x, unsigned rank) {  // *x in CTA `rank`'s memory
-    unsigned a = (unsigned)__cvta_generic_to_shared(x), ra;
-    double v;
-    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(ra) : "r"(a), "r"(rank));
-    asm volatile("ld.shared::cluster.f64 %0, [%1];" : "=d"(v) : "r"(ra) : "memory");
-    return v;
-}
-
 // the ids of this CTA's segment of a row of V
 static __device__ __forceinline__ void seg_of(int V, int *lo, int *hi) {
     const int n = (int)cl_size(), r = (int)cl_rank(), seg = (V + n - 1) / n;
@@ -119,7 +99,7 @@ static __device__ double cl_reduce(cl_t *c, double x, int op) {
     double r = op == CL_MIN ? INFINITY : op == CL_MAX ? -INFINITY : 0.0;
     for (unsigned i = 0; i < n; i++) {
         if (op == CL_BEFORE && i >= me) break;
-        const double v = cl_load(c->cx + c->ph, i);
+        const double v = cl_load_f64(c->cx + c->ph, i);
         r = op == CL_MIN ? fmin(r, v) : op == CL_MAX ? fmax(r, v) : r + v;
     }
     c->ph ^= 1;
