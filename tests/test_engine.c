@@ -163,34 +163,48 @@ static void test_decode_fused(model_t *m) {
     free(plain), free(fused);
 }
 
-// backend_tuning_t.decode_route (the router's product and the routes in each post-attention norm,
-// residual_rmsnorm_route) against the separate ops: on the CPU the same functions, so the same logits bit for bit,
-// two sequences decoded together step after step.
-static void test_decode_route(model_t *m) {
+// Two sequences decoded together step after step, twice from their own prefills: with the tuning `a` sets and with
+// the tuning `b` sets (the same prompts and tokens); the largest difference of the two runs' logits.
+static double decode_knob_diff(model_t *m, void (*a)(backend_tuning_t *), void (*b)(backend_tuning_t *), int seed) {
     const int V = m->cfg.vocab_size, n = 17, steps = 6;
     int32_t ids[2][17 + 6];
-    fill_ids(ids[0], n + steps, 37, V);
-    fill_ids(ids[1], n + steps, 41, V);
-    float *plain = cispo_malloc(sizeof(float) * 2 * V), *routed = cispo_malloc(sizeof(float) * 2 * V);
+    fill_ids(ids[0], n + steps, seed, V);
+    fill_ids(ids[1], n + steps, seed + 4, V);
+    float *la = cispo_malloc(sizeof(float) * 2 * V), *lb = cispo_malloc(sizeof(float) * 2 * V);
+    const backend_tuning_t keep = m->be->tune;
     infer_t *e = infer_create(m, 4, 64);
-    int sp[2] = {0, 1}, sr[2] = {2, 3}, len[2] = {n, n};
+    int sa[2] = {0, 1}, sb[2] = {2, 3}, len[2] = {n, n};
     const int32_t *pr[2] = {ids[0], ids[1]};
-    infer_prefill(e, sp, pr, len, 2, plain);
-    infer_prefill(e, sr, pr, len, 2, routed);
+    a(&m->be->tune);
+    infer_prefill(e, sa, pr, len, 2, la);
+    m->be->tune = keep, b(&m->be->tune);
+    infer_prefill(e, sb, pr, len, 2, lb);
     double worst = 0;
     for (int t = 0; t < steps; t++) {
         const int32_t tok[2] = {ids[0][n + t], ids[1][n + t]};
-        m->be->tune.decode_route = -1;
-        test_check(infer_decode(e, sp, tok, 2, plain) == 0, "decode: %s", cispo_last_error());
-        m->be->tune.decode_route = 1;
-        test_check(infer_decode(e, sr, tok, 2, routed) == 0, "routed decode: %s", cispo_last_error());
-        worst = fmax(worst, max_diff(plain, routed, (size_t)2 * V));
+        m->be->tune = keep, a(&m->be->tune);
+        test_check(infer_decode(e, sa, tok, 2, la) == 0, "decode: %s", cispo_last_error());
+        m->be->tune = keep, b(&m->be->tune);
+        test_check(infer_decode(e, sb, tok, 2, lb) == 0, "decode: %s", cispo_last_error());
+        worst = fmax(worst, max_diff(la, lb, (size_t)2 * V));
     }
-    m->be->tune.decode_route = 0;
-    TEST_LE(worst, 0.0, "decode with the router in the post-attention norm == separate ops over %d steps (logits max "
-            "diff %.3g)", steps, worst);
+    m->be->tune = keep;
     infer_free(e);
-    free(plain), free(routed);
+    free(la), free(lb);
+    return worst;
+}
+
+static void route_off(backend_tuning_t *t) { t->decode_route = -1; }
+static void route_on(backend_tuning_t *t) { t->decode_route = 1; }
+static void fused_gate_off(backend_tuning_t *t) { t->decode_fused = 1, t->decode_gate = 0; }
+static void fused_gate_on(backend_tuning_t *t) { t->decode_fused = 1, t->decode_gate = 1; }
+
+// backend_tuning_t.decode_route (the router's product and the routes in each post-attention norm,
+// residual_rmsnorm_route) against the separate ops: on the CPU the same functions, so the same logits bit for bit.
+static void test_decode_route(model_t *m) {
+    const double worst = decode_knob_diff(m, route_off, route_on, 37);
+    TEST_LE(worst, 0.0, "decode with the router in the post-attention norm == separate ops (logits max diff %.3g)",
+            worst);
 }
 
 // The fused decode step (decode_fused) with the lightning output's norm and gate in the decode op
@@ -206,32 +220,9 @@ static void test_decode_gate(model_t *m) {
     const layer_params_t *p = &m->table.layers[lightning];
     test_check(p->gate == p->qkv + (size_t)3 * c->n_heads * c->head_dim * c->hidden_size,
                "the gate's weight follows q|k|v's (the fused decode step's one product)");
-    const int V = c->vocab_size, n = 13, steps = 5;
-    int32_t ids[2][13 + 5];
-    fill_ids(ids[0], n + steps, 43, V);
-    fill_ids(ids[1], n + steps, 47, V);
-    float *plain = cispo_malloc(sizeof(float) * 2 * V), *gated = cispo_malloc(sizeof(float) * 2 * V);
-    const backend_tuning_t keep = m->be->tune;
-    m->be->tune.decode_fused = 1;
-    infer_t *e = infer_create(m, 4, 64);
-    int sp[2] = {0, 1}, sg[2] = {2, 3}, len[2] = {n, n};
-    const int32_t *pr[2] = {ids[0], ids[1]};
-    infer_prefill(e, sp, pr, len, 2, plain);
-    infer_prefill(e, sg, pr, len, 2, gated);
-    double worst = 0;
-    for (int t = 0; t < steps; t++) {
-        const int32_t tok[2] = {ids[0][n + t], ids[1][n + t]};
-        m->be->tune.decode_gate = 0;
-        test_check(infer_decode(e, sp, tok, 2, plain) == 0, "decode: %s", cispo_last_error());
-        m->be->tune.decode_gate = 1;
-        test_check(infer_decode(e, sg, tok, 2, gated) == 0, "decode, norm in the op: %s", cispo_last_error());
-        worst = fmax(worst, max_diff(plain, gated, (size_t)2 * V));
-    }
-    m->be->tune = keep;
-    TEST_LE(worst, 0.0, "decode with the lightning output's norm in the decode op == separate ops over %d steps "
-            "(logits max diff %.3g)", steps, worst);
-    infer_free(e);
-    free(plain), free(gated);
+    const double worst = decode_knob_diff(m, fused_gate_off, fused_gate_on, 43);
+    TEST_LE(worst, 0.0, "decode with the lightning output's norm in the decode op == separate ops (logits max diff "
+            "%.3g)", worst);
 }
 
 // Stops at a token divisible by 7: sequences end at different, data-dependent lengths.
