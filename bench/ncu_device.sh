@@ -6,8 +6,8 @@
 #   attention  the attention backward and forward perf rows (T 16384 H 64 KV 8; T 4096 H 8 KV 1): throughputs,
 #              occupancy, warp states and stall reasons (test_backend_ops --perf --shape, first launch)
 #   gemm       M1's expert products (W1|W3, W2, the W1 weight gradient) likewise
-#   decode     every kernel of bench-1b decode steps at batch 64 (generate_bench with 6 new tokens less with 2: four
-#              steps), launches and microseconds a step by kernel
+#   decode     the sampler's counters at batch 64 (V 32768), then every kernel of bench-1b decode steps at batch 64
+#              (generate_bench with 6 new tokens less with 2: four steps), launches and microseconds a step by kernel
 # Run from the repo root: source .devdeps/unpack.sh && bench/ncu_device.sh; reports in $OUT (or /tmp/ncu).
 set -uo pipefail
 out=${OUT:-/tmp/ncu}
@@ -71,7 +71,9 @@ for part in ${PARTS:-attention gemm decode}; do
         kernel m1_w13 "wgt?_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144"
         kernel m1_w2 "wgt?_forward|gg_forward" grouped_matmul "G8 rows8192 n6144 k9216"
         kernel m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
-    decode) decode_steps ;;
+    decode)
+        kernel sample_64 sample_kernel sample_tokens "n64 V32768 slots64 plain"
+        decode_steps ;;
     *) echo "ncu_device: unknown part '$part' (attention, gemm, decode)"; fails=$((fails + 1)) ;;
     esac
 done
