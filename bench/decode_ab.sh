@@ -12,6 +12,8 @@
 #   narrow    the 32-k skinny expert tiles (gg_skinny_wide = -1)
 #   dense64   linear layers of at most 64 rows through the wide-k tiles (dense_skinny = 64); dense256 up to 256
 #   gate      a lightning layer's output norm and gate in its decode kernel (decode_gate = 1)
+#   sort      the routes sorted by the post-attention norm's last CTA, the gated product gathering its rows: no
+#             moe_dispatch (decode_sort = 1)
 #   sc1 .. sc8  the sampler with 1, 2, 4 or 8 CTAs a row (sample_cluster)
 # ENV_VARIANTS (space-separated) run a process each, as base with an environment setting, after the rest:
 #   stages3   the wide-k tiles with 3 stages (CISPO_GS_STAGES=3)
@@ -23,7 +25,7 @@ out=${OUT:-/tmp/decode_ab}
 new=${NEW:-256}
 batch=${BATCH:-1,64,256}
 rounds=${ROUNDS:-2}
-variants=${VARIANTS:-base,gate,noroute,unfused,sc1}
+variants=${VARIANTS:-base,gate,sort,gate+sort,noroute,sc1}
 env_variants=${ENV_VARIANTS:-}
 mkdir -p "$out"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&

@@ -51,6 +51,7 @@ static int variant_knob(const char *name, backend_tuning_t *t) {
     if (!strcmp(name, "dense64")) return t->dense_skinny = 64, 0;      // linear layers through the wide-k tiles
     if (!strcmp(name, "dense256")) return t->dense_skinny = 256, 0;
     if (!strcmp(name, "gate")) return t->decode_gate = 1, 0;           // the output norm in the decode kernel
+    if (!strcmp(name, "sort")) return t->decode_sort = 1, 0;           // the routes sorted in the norm
     if (!strcmp(name, "sc1")) return t->sample_cluster = 1, 0;         // the sampler's CTAs a row
     if (!strcmp(name, "sc2")) return t->sample_cluster = 2, 0;
     if (!strcmp(name, "sc4")) return t->sample_cluster = 4, 0;
@@ -66,7 +67,7 @@ static int variant_tuning(const char *v, const backend_tuning_t *base, backend_t
     for (char *k = strtok_r(buf, "+", &save); k; k = strtok_r(NULL, "+", &save))
         if (variant_knob(k, t))
             return fprintf(stderr, "generate_bench: unknown variant '%s' (base, unfused, noroute, loop, narrow, dense64, "
-                                   "dense256, gate, sc1, sc2, sc4, sc8, or several joined by '+')\n", k), -1;
+                                   "dense256, gate, sort, sc1, sc2, sc4, sc8, or several joined by '+')\n", k), -1;
     return 0;
 }
 

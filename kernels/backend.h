@@ -64,6 +64,10 @@ typedef struct {
                               // cuBLAS's; bench-1b on an H100: 2.180 against 2.234 ms a step at batch 64, 0.824
                               // against 0.875 at batch 1); -1: residual_rmsnorm, the router's product,
                               // moe_route_forward
+    int decode_sort;          // 1: a decode step's post-attention norm with the router (decode_route) also sorts the
+                              // routes by expert (its last CTA: moe_dispatch's perm and offsets), and the gated
+                              // expert product reads its rows through perm: no moe_dispatch launch and no copy of
+                              // the rows; 0 (the default): moe_dispatch (not yet timed on a card)
     int decode_gate;          // 1: a lightning layer's decode step normalises and gates its output in the decode
                               // kernel (lightning_decode_qkv_gate: a cluster of the heads' CTAs a sequence, H <= 8; the
                               // norm's sum in another order than rmsnorm_gate_forward's), one launch a layer fewer;

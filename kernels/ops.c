@@ -177,11 +177,12 @@ void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda,
 }
 
 void grouped_matmul_glu(backend_t *b, void *out, const void *a, int lda, const void *w, const void *v,
-                        const int32_t *offsets, int G, int rows, int n, int k, int act) {
-    ON_CUDA(grouped_matmul_glu, grouped_matmul_glu_cuda(out, a, lda, w, v, offsets, G, rows, n, k, act, DT(b),
-                                                        b->tune.gg_skinny_wide, ST(b)));
+                        const int32_t *offsets, int G, int rows, int n, int k, int act, const int32_t *gather, int gk) {
+    CISPO_ASSERT(!gather || gk >= 1);
+    ON_CUDA(grouped_matmul_glu, grouped_matmul_glu_cuda(out, a, lda, w, v, offsets, G, rows, n, k, act, gather, gk,
+                                                        DT(b), b->tune.gg_skinny_wide, ST(b)));
     if (!CPU(b)) unsupported(b, OP_grouped_matmul_glu);
-    grouped_matmul_glu_cpu(F(out), CF(a), lda, CF(w), CF(v), offsets, G, rows, n, k, act);
+    grouped_matmul_glu_cpu(F(out), CF(a), lda, CF(w), CF(v), offsets, G, rows, n, k, act, gather, gk);
 }
 
 void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, const void *a, int lda,
@@ -225,12 +226,15 @@ void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const v
 
 void residual_rmsnorm_route(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y,
                             float alpha, float beta, const void *w, int T, int C, float eps, const void *wg,
-                            void *logits, float *probs, int32_t *topk_idx, float *topk_w, int E, int K) {
+                            void *logits, float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int32_t *perm,
+                            int32_t *offsets, int32_t *count) {
+    CISPO_ASSERT(!perm == !offsets && (!perm || b->kind != BACKEND_CUDA || count));
     ON_CUDA(residual_rmsnorm_route, residual_rmsnorm_route_cuda(x_out, out, rstd, r, y, alpha, beta, w, T, C, eps, wg,
-                                                                logits, probs, topk_idx, topk_w, E, K, DT(b), ST(b)));
+                                                                logits, probs, topk_idx, topk_w, E, K, perm, offsets,
+                                                                count, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_residual_rmsnorm_route);
     residual_rmsnorm_route_cpu(F(x_out), F(out), rstd, CF(r), CF(y), alpha, beta, CF(w), T, C, eps, CF(wg), F(logits),
-                               probs, topk_idx, topk_w, E, K);
+                               probs, topk_idx, topk_w, E, K, perm, offsets);
 }
 
 void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,

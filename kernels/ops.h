@@ -125,9 +125,10 @@ void grouped_matmul_pair(backend_t *b, void *c, int ldc, const void *a, int lda,
                          const int32_t *offsets, int G, int rows, int n, int k);
 // out [rows, n] = act(h1) * h3 with [h1 | h3] what grouped_matmul_pair gives (rounded to the activation dtype as
 // it stores them): the pair and glu_forward in one, no [h1 | h3] rows in memory (decode; backend_tuning_t
-// decode_fused). On CUDA A, W and V need 16-byte aligned rows (lda and k multiples of 8).
+// decode_fused). On CUDA A, W and V need 16-byte aligned rows (lda and k multiples of 8). gather non-NULL: row s
+// of A is a's row gather[s] / gk (moe_dispatch's rows without their copy: gather = perm, gk = K), else a's row s.
 void grouped_matmul_glu(backend_t *b, void *out, const void *a, int lda, const void *w, const void *v,
-                        const int32_t *offsets, int G, int rows, int n, int k, int act);
+                        const int32_t *offsets, int G, int rows, int n, int k, int act, const int32_t *gather, int gk);
 // dW_g [n, k] += dC_g^T A_g for every group (dW in b->grad_dtype): the weight gradient of the above
 // (trans_w = 1). acc = OP_WRITE: dW_g = ... for every group instead (zeros for a group without rows).
 void grouped_matmul_wgrad(backend_t *b, void *dw, const void *dc, int lddc, const void *a, int lda,
@@ -153,10 +154,14 @@ void residual_rmsnorm(backend_t *b, void *x_out, void *out, float *rstd, const v
 // residual_rmsnorm, then the MoE router of its output in the same pass, as a decode step's post-attention norm
 // feeds the router: logits [T, E] = out wg^T (wg [E, C]; matmul's, rounded to the activation dtype), then
 // moe_route_forward of them (probs, topk_idx, topk_w; not replayed). The same values as the three ops but for the
-// order of the logits' fp32 sums (one launch instead of three: backend_tuning_t.decode_route).
+// order of the logits' fp32 sums (one launch instead of three: backend_tuning_t.decode_route). perm and offsets
+// (may be NULL): moe_dispatch's of those routes too, without its rows (the gated product gathers them:
+// grouped_matmul_glu's gather; backend_tuning_t.decode_sort); count: one int32 of the context's memory that holds 0
+// (the CUDA kernel's CTAs count themselves there, the last sorts and sets it back to 0; unused on the CPU).
 void residual_rmsnorm_route(backend_t *b, void *x_out, void *out, float *rstd, const void *r, const void *y,
                             float alpha, float beta, const void *w, int T, int C, float eps, const void *wg,
-                            void *logits, float *probs, int32_t *topk_idx, float *topk_w, int E, int K);
+                            void *logits, float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int32_t *perm,
+                            int32_t *offsets, int32_t *count);
 // rmsnorm_forward then sigmoid_gate_forward in one pass, as the lightning layer's output gate reads its
 // norm: out = rmsnorm(x) * w (kept for the backward) with rstd, gated = sigmoid(g) * out as stored; g's rows
 // are ldg >= C elements apart (C: contiguous; more: the gate columns of a wider product's rows).

@@ -30,6 +30,12 @@ static int routes_in_norm(const model_t *m) {
            !m->recomputing;
 }
 
+// ...and sorts them there too (backend_tuning_t.decode_sort), when the experts' first product is the gated one that
+// gathers its rows (decode_fused): model_moe_forward then makes no moe_dispatch.
+static int sorts_in_norm(const model_t *m) {
+    return routes_in_norm(m) && m->be->tune.decode_sort > 0 && decode_fused_on(m->be);
+}
+
 void model_moe_post_norm(model_t *m, int l, const void *r, const void *branch, float alpha, float beta) {
     const model_config_t *c = &m->cfg;
     const model_layer_acts_t *a = &m->layer[l];
@@ -40,7 +46,8 @@ void model_moe_post_norm(model_t *m, int l, const void *r, const void *branch, f
         residual_rmsnorm_route(m->be, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), r, branch, alpha, beta,
                                WP(m, p->post_norm), T, C, eps, WP(m, p->router), ACT(m, a->logits),
                                STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), c->n_experts,
-                               c->n_experts_per_tok);
+                               c->n_experts_per_tok, sorts_in_norm(m) ? IACT(m, a->perm) : NULL,
+                               sorts_in_norm(m) ? IACT(m, a->offsets) : NULL, IACT(m, m->route_count));
     else
         residual_rmsnorm(m->be, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), r, branch, alpha, beta,
                          WP(m, p->post_norm), T, C, eps);
@@ -67,8 +74,10 @@ void model_moe_forward(model_t *m, int l, model_scratch_t *s) {
     }
     if (!m->cache && !m->recomputing)  // prefill and decode train nothing: no load-balancing loss (model_forward_cached)
         moe_aux_loss(b, STAT(m, a->aux), STAT(m, a->probs), IACT(m, a->topk_idx), T, E, K);
-    moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T, C,
-                 E, K);
+    const int sorted = sorts_in_norm(m);  // perm and offsets made by the norm; the gated product gathers the rows
+    if (!sorted)
+        moe_dispatch(b, ACT(m, a->xe), IACT(m, a->perm), IACT(m, a->offsets), ACT(m, a->h2), IACT(m, a->topk_idx), T,
+                     C, E, K);
     if (m->ep) {
         int32_t *off_host = cispo_malloc((size_t)(E + 1) * sizeof(int32_t));
         backend_download(b, off_host, off, (size_t)(E + 1) * sizeof(int32_t));
@@ -78,8 +87,8 @@ void model_moe_forward(model_t *m, int l, model_scratch_t *s) {
         if (decode_fused_on(b) && m->cache && m->cache->mode == MODEL_CACHE_DECODE) {
             // backend_tuning_t.decode_fused: the gated activation from both products in one (a decode step
             // reads no [h1 | h3] rows)
-            grouped_matmul_glu(b, ACT(m, a->act), ACT(m, a->xe), C, WP(m, p->w1), WP(m, p->w3), off, E, S, F, C,
-                               c->hidden_act);
+            grouped_matmul_glu(b, ACT(m, a->act), ACT(m, sorted ? a->h2 : a->xe), C, WP(m, p->w1), WP(m, p->w3), off,
+                               E, S, F, C, c->hidden_act, sorted ? IACT(m, a->perm) : NULL, K);
         } else {
             grouped_matmul_pair(b, h13, 2 * F, ACT(m, a->xe), C, WP(m, p->w1), WP(m, p->w3), off, E, S, F, C);
             glu_forward(b, c->hidden_act, ACT(m, a->act), h13, S, F);

@@ -154,6 +154,7 @@ static void plan_activations(model_t *m) {
     m->entropy = bump(&st, Tm);
     m->dlogp = bump(&st, Tm);
     m->targets = bump(&ni, Tm);
+    m->route_count = bump(&ni, 1);  // zero from the allocation on (the op leaves it so)
     // the staged index arrays (stage_batch): ids, cu_seqlens, pos, tok_slot, tok_len, each on 64 elements
     m->stage = bump(&ni, 5 * ((Tm + 63) / 64 * 64) + 64);
     stage_layout(m, Tm, Tm);

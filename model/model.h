@@ -138,6 +138,8 @@ typedef struct {
     size_t dlogp;       // stats [T] the backward's input
     size_t ids, pos, cu_seqlens, targets;   // int: [T], [T], [nseq+1], [T]
     size_t tok_slot, tok_len;               // int [T]: cache slot and cached length of each token
+    size_t route_count;                     // int: 0 between launches (residual_rmsnorm_route's count, whose
+                                            // last CTA sorts the routes: backend_tuning_t.decode_sort)
     size_t stage;                           // int: where ids, cu_seqlens, pos (and with a cache tok_slot,
                                             // tok_len) lie, packed for the batch's T and nseq so that one
                                             // upload brings them (the offsets above point into it)

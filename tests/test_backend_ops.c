@@ -67,7 +67,7 @@ enum {
     TR_HOST,   // host-only: used by the finite-difference loss, never given to the op
     TR_NONE    // an optional argument passed as NULL
 };
-#define MAXT 12
+#define MAXT 16
 
 typedef struct {
     const char *name;
@@ -412,28 +412,36 @@ static void b_grouped_matmul_pair(opcase_t *c) {
     set_ws_groups(c, G, rows, 2 * n, k);
 }
 
-// p: G rows n k lda_pad act even.  tensors: out a w v offsets
+// p: G rows n k lda_pad act even gk (> 0: A's row s is a's row gather[s] / gk, gather a permutation of the rows,
+// a rows / gk rows: moe_dispatch's perm).  tensors: out a w v offsets [gather]
 static void r_grouped_matmul_glu(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
     int n = c->p[2], k = c->p[3];
-    grouped_matmul_glu(b, p[0], p[1], k + c->p[4], p[2], p[3], PI(4), c->p[0], c->p[1], n, k, c->p[5]);
+    grouped_matmul_glu(b, p[0], p[1], k + c->p[4], p[2], p[3], PI(4), c->p[0], c->p[1], n, k, c->p[5],
+                       c->p[7] ? PI(5) : NULL, c->p[7]);
 }
 static void d_grouped_matmul_glu(void **p, const opcase_t *c, double *ret) {
     (void)ret;
     int n = c->p[2], k = c->p[3];
-    grouped_matmul_glu_cpu(PF(0), PF(1), k + c->p[4], PF(2), PF(3), PI(4), c->p[0], c->p[1], n, k, c->p[5]);
+    grouped_matmul_glu_cpu(PF(0), PF(1), k + c->p[4], PF(2), PF(3), PI(4), c->p[0], c->p[1], n, k, c->p[5],
+                           c->p[7] ? PI(5) : NULL, c->p[7]);
 }
 static void b_grouped_matmul_glu(opcase_t *c) {
-    int G = c->p[0], rows = c->p[1], n = c->p[2], k = c->p[3], lda = k + c->p[4];
+    int G = c->p[0], rows = c->p[1], n = c->p[2], k = c->p[3], lda = k + c->p[4], gk = c->p[7];
+    CISPO_ASSERT(gk == 0 || rows % gk == 0);
     t_act(c, "out", TR_OUT, (size_t)rows * n, -1, 1);
-    t_act(c, "a", TR_IN, (size_t)rows * lda, -1, 1);
+    t_act(c, "a", TR_IN, (size_t)(gk ? rows / gk : rows) * lda, -1, 1);
     t_act(c, "w", TR_IN, (size_t)G * n * k, -1, 1);
     t_act(c, "v", TR_IN, (size_t)G * n * k, -1, 1);
     int32_t *off = HI(t_i32(c, "offsets", TR_IN, (size_t)G + 1));
     if (c->p[6]) offsets_even(off, G, rows);
     else offsets_fill(off, G, rows);
-    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d %s%s", G, rows, n, k, lda, act_names[c->p[5]],
-             c->p[6] ? " even" : "");
+    if (gk) {
+        int32_t *ga = HI(t_i32(c, "gather", TR_IN, (size_t)rows));
+        if (!g_dry) perm_fill(ga, rows);
+    }
+    snprintf(c->shape, sizeof c->shape, "G%d rows%d n%d k%d lda%d %s%s%s", G, rows, n, k, lda, act_names[c->p[5]],
+             c->p[6] ? " even" : "", gk ? (gk == 1 ? " gather/1" : gk == 2 ? " gather/2" : " gather/K") : "");
     c->run = r_grouped_matmul_glu, c->direct = d_grouped_matmul_glu, c->flops = 4.0 * rows * n * k;
     set_ws_groups(c, G, rows, 2 * n, k);
 }
@@ -598,16 +606,19 @@ static void route_norm_fill(opcase_t *c, int iy, int ir, int iw, int iwg, int T,
     if (ir >= 0) round_to_backend(c, ir);
     free(perm), free(g), free(sg);
 }
-// p: T C E K has_r; f: eps alpha beta.  tensors: x_out out rstd r y w wg logits probs topk_idx topk_w
+// p: T C E K has_r sort; f: eps alpha beta.  tensors: x_out out rstd r y w wg logits probs topk_idx topk_w
+// [perm offsets count] (sort: the routes sorted too; count holds 0 before and after)
 static void r_residual_rmsnorm_route(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
     residual_rmsnorm_route(b, p[0], p[1], PF(2), p[3], p[4], c->f[1], c->f[2], p[5], c->p[0], c->p[1], c->f[0], p[6],
-                           p[7], PF(8), PI(9), PF(10), c->p[2], c->p[3]);
+                           p[7], PF(8), PI(9), PF(10), c->p[2], c->p[3], c->p[5] ? PI(11) : NULL,
+                           c->p[5] ? PI(12) : NULL, c->p[5] ? PI(13) : NULL);
 }
 static void d_residual_rmsnorm_route(void **p, const opcase_t *c, double *ret) {
     (void)ret;
     residual_rmsnorm_route_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), c->f[1], c->f[2], PF(5), c->p[0], c->p[1], c->f[0],
-                               PF(6), PF(7), PF(8), PI(9), PF(10), c->p[2], c->p[3]);
+                               PF(6), PF(7), PF(8), PI(9), PF(10), c->p[2], c->p[3], c->p[5] ? PI(11) : NULL,
+                               c->p[5] ? PI(12) : NULL);
 }
 static void b_residual_rmsnorm_route(opcase_t *c) {
     int T = c->p[0], C = c->p[1], E = c->p[2], K = c->p[3];
@@ -622,9 +633,14 @@ static void b_residual_rmsnorm_route(opcase_t *c) {
     c->t[t_f32(c, "probs", TR_OUT, (size_t)T * E, 0, 0)].tol = 2e-2;
     t_i32(c, "topk_idx", TR_OUT, (size_t)T * K);
     c->t[t_f32(c, "topk_w", TR_OUT, (size_t)T * K, 0, 0)].tol = 2e-2;
+    if (c->p[5]) {
+        t_i32(c, "perm", TR_OUT, (size_t)T * K);
+        t_i32(c, "offsets", TR_OUT, (size_t)E + 1);
+        t_i32(c, "count", TR_INOUT, 1);  // zeros, and zeros after (the last CTA sets it back)
+    }
     route_norm_fill(c, iy, c->p[4] ? ir : -1, iw, iwg, T, C, E);
-    snprintf(c->shape, sizeof c->shape, "T%d C%d E%d K%d%s alpha%g beta%g", T, C, E, K, c->p[4] ? "" : " r=NULL",
-             c->f[1], c->f[2]);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d E%d K%d%s alpha%g beta%g%s", T, C, E, K, c->p[4] ? "" : " r=NULL",
+             c->f[1], c->f[2], c->p[5] ? " sort" : "");
     c->run = r_residual_rmsnorm_route, c->direct = d_residual_rmsnorm_route;
 }
 // p: T C ldg (g's row stride; 0: C); f: eps.  tensors: out gated rstd x w g
@@ -1851,6 +1867,11 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_glu, b_grouped_matmul_glu, {6, 100, 72, 40, 0, ACT_RELU}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_glu, b_grouped_matmul_glu, {32, 128, 1000, 520, 0, ACT_SILU}, {0}, {0}, 0, CASE_SKINNY_LOOP},
     {OP_grouped_matmul_glu, b_grouped_matmul_glu, {4, 37, 40, 24, 8, ACT_GELU}, {0}, {0}, 0, CASE_SKINNY_LOOP},
+    // rows gathered through a slot permutation (moe_dispatch's perm, no copy): K 2 and 1, padded rows, a persistent grid
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {32, 128, 256, 136, 0, ACT_SILU, 0, 2}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {4, 36, 40, 24, 8, ACT_GELU, 0, 4}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {6, 100, 72, 40, 0, ACT_RELU, 0, 1}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_glu, b_grouped_matmul_glu, {32, 128, 1000, 520, 0, ACT_SILU, 0, 2}, {0}, {0}, 0, CASE_SKINNY_LOOP},
     // the same through the wide-k tiles on a persistent grid (gs_forward_loop: tiles of k 24 are one stage each,
     // so its loads run several tiles ahead), and the decode shape
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 136, 0, 0}, {0}, {0}, 0, CASE_SKINNY_LOOP},
@@ -1920,6 +1941,11 @@ static const entry_t fixed_table[] = {
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {5, 30, 300, 4, 0}, {1e-6f, 0, 1.5f}, {0}, 0, 0},
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {2, 6144, 32, 2, 1}, {1e-5f, 1, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {3, 64, 1, 1, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
+    // the routes sorted by the last CTA too (decode_sort): bench-1b's at batch 64 and 1, many experts, E = K = 1
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {64, 1024, 32, 2, 1, 1}, {1e-5f, 2.378f, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {1, 1024, 32, 2, 1, 1}, {1e-5f, 2.378f, 1}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {37, 96, 300, 4, 0, 1}, {1e-6f, 0, 1.5f}, {0}, 0, 0},
+    {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {5, 64, 1, 1, 1, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {17, 128, 8, 8, 0}, {1e-6f, 0, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {9, 256, 100, 8, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, W}, {1e-6f}, {0}, 0, 0},

@@ -198,6 +198,8 @@ static void route_off(backend_tuning_t *t) { t->decode_route = -1; }
 static void route_on(backend_tuning_t *t) { t->decode_route = 1; }
 static void fused_gate_off(backend_tuning_t *t) { t->decode_fused = 1, t->decode_gate = 0; }
 static void fused_gate_on(backend_tuning_t *t) { t->decode_fused = 1, t->decode_gate = 1; }
+static void fused_routed(backend_tuning_t *t) { t->decode_fused = 1, t->decode_route = 1, t->decode_sort = 0; }
+static void fused_sorted(backend_tuning_t *t) { t->decode_fused = 1, t->decode_route = 1, t->decode_sort = 1; }
 
 // backend_tuning_t.decode_route (the router's product and the routes in each post-attention norm,
 // residual_rmsnorm_route) against the separate ops: on the CPU the same functions, so the same logits bit for bit.
@@ -223,6 +225,13 @@ static void test_decode_gate(model_t *m) {
     const double worst = decode_knob_diff(m, fused_gate_off, fused_gate_on, 43);
     TEST_LE(worst, 0.0, "decode with the lightning output's norm in the decode op == separate ops (logits max diff "
             "%.3g)", worst);
+}
+
+// backend_tuning_t.decode_sort (the routes sorted by the post-attention norm, the gated expert product reading its
+// rows through perm) against moe_dispatch's copy: the same functions on the CPU, so the same logits bit for bit.
+static void test_decode_sort(model_t *m) {
+    const double worst = decode_knob_diff(m, fused_routed, fused_sorted, 53);
+    TEST_LE(worst, 0.0, "decode with the routes sorted in the norm == moe_dispatch (logits max diff %.3g)", worst);
 }
 
 // Stops at a token divisible by 7: sequences end at different, data-dependent lengths.
@@ -569,6 +578,7 @@ int main(void) {
     test_decode_fused(m);
     test_decode_route(m);
     test_decode_gate(m);
+    test_decode_sort(m);
     test_batching(m);
     test_on_demand(m);
     test_preemption(m);

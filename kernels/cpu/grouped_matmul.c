@@ -26,9 +26,15 @@ void grouped_matmul_pair_cpu(float *c, int ldc, const float *a, int lda, const f
 
 // The pair's [h1 | h3] rows in scratch, then the gated activation: the two ops it stands for, in their order.
 void grouped_matmul_glu_cpu(float *out, const float *a, int lda, const float *w, const float *v, const int32_t *offsets,
-                            int G, int rows, int n, int k, int act) {
+                            int G, int rows, int n, int k, int act, const int32_t *gather, int gk) {
     if (rows <= 0 || n <= 0) return;
     cpu_scratch_t mark = cpu_scratch_begin();
+    if (gather) {  // the rows in slot order first (moe_dispatch's copy)
+        float *ga = cpu_scratch_take((size_t)rows * k * sizeof(float));
+        for (int s = 0; s < rows; s++)
+            memcpy(ga + (size_t)s * k, a + (size_t)(gather[s] / gk) * lda, (size_t)k * sizeof(float));
+        a = ga, lda = k;
+    }
     float *h13 = cpu_scratch_take((size_t)rows * 2 * n * sizeof(float));
     grouped_matmul_pair_cpu(h13, 2 * n, a, lda, w, v, offsets, G, n, k);
     glu_forward_cpu(act, out, h13, rows, n);

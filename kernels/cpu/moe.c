@@ -1,7 +1,7 @@
 // kernels/cpu/moe.c — mixture-of-experts routing (softmax, top-K, renormalise), the load-balancing
 // loss, and the dispatch/combine permutation between token order and expert order.
 // defines: moe_route_forward_cpu, moe_route_backward_cpu, moe_aux_loss_cpu,
-//          moe_dispatch_cpu, moe_dispatch_backward_cpu, moe_combine_forward_cpu, moe_combine_rmsnorm_cpu,
+//          moe_sort_cpu, moe_dispatch_cpu, moe_dispatch_backward_cpu, moe_combine_forward_cpu, moe_combine_rmsnorm_cpu,
 //          moe_combine_backward_cpu, residual_rmsnorm_route_cpu
 // Formulas: docs/model.md "MoE block". Slots are s = t*K + k; the dispatched buffer holds the slots grouped
 // by expert, each group in slot order (a stable sort), so expert e owns rows offsets[e]..offsets[e+1).
@@ -117,8 +117,7 @@ void moe_route_backward_cpu(float *dlogits, const float *dtopk_w, float d_aux, c
 }
 
 // x [T,C] -> xe [T*K, C] in expert order; perm [T*K]; offsets [E+1]
-void moe_dispatch_cpu(float *xe, int32_t *perm, int32_t *offsets, const float *x, const int32_t *topk_idx,
-                      int T, int C, int E, int K) {
+void moe_sort_cpu(int32_t *perm, int32_t *offsets, const int32_t *topk_idx, int T, int E, int K) {
     cpu_scratch_t mark = cpu_scratch_begin();
     int64_t *count = cpu_scratch_take((size_t)E * sizeof(int64_t));
     moe_counts(count, topk_idx, T, E, K);
@@ -128,9 +127,14 @@ void moe_dispatch_cpu(float *xe, int32_t *perm, int32_t *offsets, const float *x
     int32_t *next = cpu_scratch_take((size_t)E * sizeof(int32_t));
     memcpy(next, offsets, (size_t)E * sizeof(int32_t));
     for (int32_t s = 0; s < (int32_t)((size_t)T * K); s++) perm[next[topk_idx[s]]++] = s;
+    cpu_scratch_end(mark);
+}
+
+void moe_dispatch_cpu(float *xe, int32_t *perm, int32_t *offsets, const float *x, const int32_t *topk_idx,
+                      int T, int C, int E, int K) {
+    moe_sort_cpu(perm, offsets, topk_idx, T, E, K);
     for (size_t j = 0; j < (size_t)T * K; j++)
         memcpy(xe + j * C, x + (size_t)(perm[j] / K) * C, (size_t)C * sizeof(float));
-    cpu_scratch_end(mark);
 }
 
 // dx[perm[j] / K] += dxe[j], in row order (deterministic)
@@ -184,10 +188,12 @@ void moe_combine_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float 
 
 void residual_rmsnorm_route_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
                                 float beta, const float *w, int T, int C, float eps, const float *wg, float *logits,
-                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K) {
+                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int32_t *perm,
+                                int32_t *offsets) {
     residual_rmsnorm_cpu(x_out, out, rstd, r, y, alpha, beta, w, T, C, eps);
     matmul_cpu(logits, out, wg, T, E, C, 0, 1, 1.0f, 0.0f);
     moe_route_forward_cpu(probs, topk_idx, topk_w, logits, T, E, K, 0);
+    if (perm) moe_sort_cpu(perm, offsets, topk_idx, T, E, K);
 }
 
 // dye[row] += w dy[t];  dtopk_w[t,k] += <dy[t], ye[row]>   (either output may be NULL)

@@ -38,10 +38,14 @@ void rmsnorm_gate_forward_cpu(float *out, float *gated, float *rstd, const float
 // residual_mix_cpu into x_out, then rmsnorm_forward_cpu of it into out
 void residual_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
                           float beta, const float *w, int T, int C, float eps);
-// residual_rmsnorm_cpu, then logits = out wg^T (matmul_cpu) and moe_route_forward_cpu of them (kernels/cpu/moe.c)
+// residual_rmsnorm_cpu, then logits = out wg^T (matmul_cpu) and moe_route_forward_cpu of them (kernels/cpu/moe.c);
+// perm, offsets non-NULL: moe_dispatch_cpu's of those routes (moe_sort_cpu)
 void residual_rmsnorm_route_cpu(float *x_out, float *out, float *rstd, const float *r, const float *y, float alpha,
                                 float beta, const float *w, int T, int C, float eps, const float *wg, float *logits,
-                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K);
+                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int32_t *perm,
+                                int32_t *offsets);
+// moe_dispatch_cpu's perm and offsets without its rows: the slots' stable counting sort by expert
+void moe_sort_cpu(int32_t *perm, int32_t *offsets, const int32_t *topk_idx, int T, int E, int K);
 void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
                           const float *rstd, int T, int C);
 
@@ -176,8 +180,9 @@ void grouped_matmul_cpu(float *c, int ldc, const float *a, int lda, const float 
                         const int32_t *offsets, int G, int n, int k, float beta);
 void grouped_matmul_pair_cpu(float *c, int ldc, const float *a, int lda, const float *w, const float *v,
                              const int32_t *offsets, int G, int n, int k);
+// gather non-NULL: A's row s is a's row gather[s] / gk
 void grouped_matmul_glu_cpu(float *out, const float *a, int lda, const float *w, const float *v, const int32_t *offsets,
-                            int G, int rows, int n, int k, int act);
+                            int G, int rows, int n, int k, int act, const int32_t *gather, int gk);
 // acc = 0 (OP_WRITE): dw is written (zeros where no rows), else added to
 void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float *a, int lda, const int32_t *offsets,
                               int G, int n, int k, int acc);

@@ -276,13 +276,14 @@ static int wide_shape(int *bk) {
 template <bool GLU>
 static int gs_launch_t(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                        const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta,
-                       int pair, int loop, int act, const char *op, cudaStream_t st) {
+                       int pair, int loop, int act, const int32_t *arow, int adiv, const char *op, cudaStream_t st) {
     long tiles = grouped_tiles(rows, offsets ? G : 0, n, GS_BM, GLU ? GS_BN / 2 : GS_BN, !GLU && v);
     if (tiles < 0) return -1;
     int bk;
     const int s = wide_shape(&bk);
     typedef void (*gs_kern_t)(__nv_bfloat16 *, int, const __nv_bfloat16 *, int, const __nv_bfloat16 *,
-                              const __nv_bfloat16 *, const int32_t *, int, int, int, int, float, int, int);
+                              const __nv_bfloat16 *, const int32_t *, int, int, int, int, float, int, int,
+                              const int32_t *, int);
     // the instance of KERN (gs_forward or gs_forward_loop) at the stages and k step wide_shape chose
 #define GS_PICK(KERN)                                                                                        \
     (bk == 256 ? (s == 3 ? KERN<3, 256, GLU> : KERN<2, 256, GLU>)                                          \
@@ -302,14 +303,14 @@ static int gs_launch_t(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int ld
         if (tiles > grid) tiles = grid;
     }
     PDL_CONFIG(cfg, (unsigned)tiles, GG_THREADS, (size_t)smem, st);
-    e = cudaLaunchKernelEx(&cfg, kern, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, act);
+    e = cudaLaunchKernelEx(&cfg, kern, c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, act, arow, adiv);
     return e == cudaSuccess ? 0 : cuda_fail(op, e);
 }
 
 static int gs_launch(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                      const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta, int pair,
                      int loop, cudaStream_t st) {
-    return gs_launch_t<false>(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, loop, 0,
+    return gs_launch_t<false>(c, ldc, a, lda, w, v, offsets, G, rows, n, k, beta, pair, loop, 0, NULL, 1,
                               offsets ? "grouped_matmul_cuda" : "matmul_cuda", st);
 }
 
@@ -376,20 +377,22 @@ extern "C" int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda
 
 // act(A W_g^T) * (A V_g^T) [rows, n] through the wide-k tiles with both weights in one tile (gs_load_glu_tile):
 // the values grouped_matmul_pair then glu_forward give, without the [h1 | h3] rows in memory. Any number of rows
-// a group (made for decode's few); wide 2: on a persistent grid.
+// a group (made for decode's few); wide 2: on a persistent grid; gather: A's row s is a's row gather[s] / gk.
 extern "C" int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const void *w, const void *v,
-                                       const int32_t *offsets, int G, int rows, int n, int k, int act, int dtype,
-                                       int wide, cudaStream_t st) {
+                                       const int32_t *offsets, int G, int rows, int n, int k, int act,
+                                       const int32_t *gather, int gk, int dtype, int wide, cudaStream_t st) {
     const char *op = "grouped_matmul_glu_cuda";
     if (dtype != DTYPE_BF16) return cispo_fail("%s: dtype %s not supported (bf16 only)", op, dtype_name(dtype));
     if (act < 0 || act >= ACT_COUNT) return cispo_fail("%s: unknown activation %d", op, act);
     if (G <= 0 || rows <= 0 || n <= 0) return 0;
     if (k <= 0) return cispo_fail("%s: k = %d", op, k);
+    if (gather && gk < 1) return cispo_fail("%s: gather with gk = %d", op, gk);
     if (!(aligned16(a) && aligned16(w) && aligned16(v) && lda % 8 == 0 && k % 8 == 0))
         return cispo_fail("%s: A and the weights need 16-byte aligned rows (lda %d, k %d)", op, lda, k);
     const int pair = ((uintptr_t)out & 3) == 0 && n % 2 == 0;
     if (gs_launch_t<true>((__nv_bfloat16 *)out, n, (const __nv_bfloat16 *)a, lda, (const __nv_bfloat16 *)w,
-                          (const __nv_bfloat16 *)v, offsets, G, rows, n, k, 0.0f, pair, wide == 2, act, op, st))
+                          (const __nv_bfloat16 *)v, offsets, G, rows, n, k, 0.0f, pair, wide == 2, act, gather,
+                          gather ? gk : 1, op, st))
         return -1;
     return launch_check(op);
 }

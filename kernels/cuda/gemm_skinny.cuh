@@ -7,7 +7,7 @@
 // one mma chain, so the results are the same bits. The same tiles serve a dense product of a few rows (matmul
 // with W [n, k], offsets NULL: the tuning knob dense_skinny), and gs_forward_loop runs them on a persistent grid.
 // With GLU they compute grouped_matmul_glu: act(A W_g^T) * (A V_g^T) from one tile of both weights.
-// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, GS_RING, gs_find_tile, gs_load_glu_tile, gs_store_glu,
+// defines: GS_BM, GS_BN, GS_BK, GS_STAGES, GS_SMEM, GS_RING, gs_find_tile, gs_load_rows, gs_load_glu_tile, gs_store_glu,
 //          gs_epilogue, gs_forward, gs_forward_loop
 //
 // A CTA of 8 warps (2 x 4, 16 x 16 each) computes a 32 x 64 tile over k in steps of BK (128 by default), STAGES
@@ -42,6 +42,21 @@ __device__ __forceinline__ void gs_load_tile(__nv_bfloat16 *s, const __nv_bfloat
         const int c = threadIdx.x + it * GG_THREADS, m = c / RC, kc = c % RC, kg = k0 + kc * 8;
         const bool ok = m < mlim && kg < klim;
         cp_async16(s + m * BK + 8 * (kc ^ (m & 7)), ok ? p + (size_t)m * ld + kg : p, ok ? 16 : 0);
+    }
+}
+
+// The A tile of a gathered product (grouped_matmul_glu's gather): row m of the tile is a's row rows[m] / div
+// (rows: the tile's entries of gather), laid out as gs_load_tile's.
+template <int BK>
+__device__ __forceinline__ void gs_load_rows(__nv_bfloat16 *s, const __nv_bfloat16 *a, int lda, const int32_t *rows,
+                                             int div, int mlim, int k, int k0) {
+    constexpr int RC = BK / 8, CHUNKS = GS_BM * RC;
+    static_assert(CHUNKS % GG_THREADS == 0, "whole passes of the CTA");
+#pragma unroll
+    for (int it = 0; it < CHUNKS / GG_THREADS; it++) {
+        const int c = threadIdx.x + it * GG_THREADS, m = c / RC, kc = c % RC, kg = k0 + kc * 8;
+        const bool ok = m < mlim && kg < k;
+        cp_async16(s + m * BK + 8 * (kc ^ (m & 7)), ok ? a + (size_t)(__ldg(rows + m) / div) * lda + kg : a, ok ? 16 : 0);
     }
 }
 
@@ -92,8 +107,10 @@ __device__ __forceinline__ void gs_load_glu_tile(__nv_bfloat16 *s, const __nv_bf
 template <int BK, bool GLU>
 __device__ __forceinline__ void gs_load_stage(__nv_bfloat16 *sa, __nv_bfloat16 *sb, const gg_tile_t &t,
                                               const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
-                                              const __nv_bfloat16 *v, int n, int k, int k0) {
-    gs_load_tile<GS_BM, BK>(sa, a + (size_t)t.r0 * lda, lda, t.mlim, k, k0);
+                                              const __nv_bfloat16 *v, int n, int k, int k0, const int32_t *arow,
+                                              int adiv) {
+    if (arow) gs_load_rows<BK>(sa, a, lda, arow + t.r0, adiv, t.mlim, k, k0);
+    else gs_load_tile<GS_BM, BK>(sa, a + (size_t)t.r0 * lda, lda, t.mlim, k, k0);
     if (GLU) {
         const size_t off = (size_t)t.g * n * k + (size_t)t.n0 * k;
         gs_load_glu_tile<BK>(sb, w + off, v + off, k, t.nlim, k0);
@@ -171,12 +188,14 @@ __device__ __forceinline__ void gs_epilogue(__nv_bfloat16 *c, int ldc, int n, co
 // trans_w); v non-null: grouped_matmul_pair's second weight, its column tiles after W's; offsets NULL: one group
 // of `rows` rows (matmul). GLU (grouped_matmul_glu): C = act(A W_g^T) * (A V_g^T) [rows, n] (ldc n), tiles of
 // GS_BN / 2 features. One CTA per (group, column tile, row tile) in the order of the offsets (gs_find_tile); CTAs
-// past the last tile exit.
+// past the last tile exit. arow non-NULL: A's row r is a's row arow[r] / adiv (the gathered rows of an MoE
+// dispatch that copied none: gs_load_rows).
 template <int STAGES, int BK, bool GLU>
 __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                                                           const __nv_bfloat16 *w, const __nv_bfloat16 *v,
                                                           const int32_t *offsets, int G, int rows, int n, int k,
-                                                          float beta, int pair, int act) {
+                                                          float beta, int pair, int act, const int32_t *arow,
+                                                          int adiv) {
     extern __shared__ __align__(128) unsigned char gs_smem[];
     __shared__ gg_tile_t s_t;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -213,7 +232,7 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
     for (int s = 0; s < STAGES - 1; s++) {
         if (s < ktiles) {
             if (dense && !GLU) gs_load_tile<GS_BM, BK>(sa + s * GS_BM * BK, a + (size_t)t.r0 * lda, lda, t.mlim, k, s * BK);
-            else gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, s * BK);
+            else gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, s * BK, arow, adiv);
         }
         cp_async_commit();
     }
@@ -223,7 +242,7 @@ __global__ void __launch_bounds__(GG_THREADS) gs_forward(__nv_bfloat16 *c, int l
         const int nk = kt + STAGES - 1;
         if (nk < ktiles) {
             const int s = nk % STAGES;
-            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, nk * BK);
+            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, t, a, lda, w, v, n, k, nk * BK, arow, adiv);
         }
         cp_async_commit();
         gs_mma_stage<BK>(acc, sa + (kt % STAGES) * GS_BM * BK, sb + (kt % STAGES) * GS_BN * BK, lane, wm, wn);
@@ -243,7 +262,7 @@ template <int STAGES, int BK, bool GLU>
 __global__ void __launch_bounds__(GG_THREADS)
     gs_forward_loop(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda, const __nv_bfloat16 *w,
                     const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n, int k, float beta,
-                    int pair, int act) {
+                    int pair, int act, const int32_t *arow, int adiv) {
     constexpr int R = GS_RING(STAGES), BN = GLU ? GS_BN / 2 : GS_BN;
     extern __shared__ __align__(128) unsigned char gs_smem[];
     __shared__ gg_tile_t ring[R];
@@ -263,7 +282,7 @@ __global__ void __launch_bounds__(GG_THREADS)
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (tp.g >= 0) {
-            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
+            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK, arow, adiv);
             if (++kp == ktiles) kp = 0, ip++, tp = ring[ip % R];
         }
         cp_async_commit();
@@ -273,7 +292,7 @@ __global__ void __launch_bounds__(GG_THREADS)
         __syncthreads();  // stage cs landed for all; stage cs-1 consumed by all; ring entries written before seen
         if (tp.g >= 0) {
             const int s = (cs + STAGES - 1) % STAGES;
-            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK);
+            gs_load_stage<BK, GLU>(sa + s * GS_BM * BK, sb + s * GS_BN * BK, tp, a, lda, w, v, n, k, kp * BK, arow, adiv);
             if (++kp == ktiles) kp = 0, ip++, tp = ring[ip % R];
         }
         cp_async_commit();

@@ -310,44 +310,7 @@ __global__ void moe_dispatch_small_kernel(U *xe, int32_t *perm, int32_t *offsets
     __shared__ int32_t cnt[MOE_SMALL_E], off[MOE_SMALL_E], pos[MOE_SMALL_SLOTS];
     pdl_wait();  // launched with PDL (kernels/cuda/pdl.cuh)
     pdl_trigger();
-    for (int e = threadIdx.x; e < E; e += blockDim.x) cnt[e] = 0;
-    for (int j = threadIdx.x; j < n; j += blockDim.x) pos[j] = -1;
-    __syncthreads();
-    for (int s = threadIdx.x; s < n; s += blockDim.x) {
-        int e = topk_idx[s];
-        if (e >= 0 && e < E) atomicAdd(cnt + e, 1);
-    }
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        const int lane = threadIdx.x;
-        int32_t base = 0;
-        for (int e0 = 0; e0 < E; e0 += 32) {  // exclusive scan of the counts; cnt becomes each expert's next row
-            int e = e0 + lane;
-            int32_t v = e < E ? cnt[e] : 0, incl = v;
-#pragma unroll
-            for (int o = 1; o < 32; o <<= 1) {
-                int32_t u = __shfl_up_sync(0xffffffffu, incl, o);
-                if (lane >= o) incl += u;
-            }
-            if (e < E) off[e] = base + incl - v, cnt[e] = base + incl - v;
-            base += __shfl_sync(0xffffffffu, incl, 31);
-        }
-        __syncwarp();
-        for (int b0 = 0; b0 < n; b0 += 32) {
-            int s = b0 + lane, e = -1;
-            if (s < n) {
-                e = topk_idx[s];
-                if (e < 0 || e >= E) e = -1;
-            }
-            unsigned peers = __match_any_sync(0xffffffffu, e);
-            int rank = __popc(peers & ((1u << lane) - 1u));
-            if (e >= 0) pos[cnt[e] + rank] = s;
-            __syncwarp();
-            if (e >= 0 && rank == 0) cnt[e] += __popc(peers);
-            __syncwarp();
-        }
-    }
-    __syncthreads();
+    moe_sort_block(pos, off, cnt, topk_idx, n, E);
     if (blockIdx.x == 0) {
         for (int j = threadIdx.x; j < n; j += blockDim.x) perm[j] = pos[j];
         for (int e = threadIdx.x; e < E; e += blockDim.x) offsets[e] = off[e];

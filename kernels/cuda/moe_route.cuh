@@ -1,9 +1,10 @@
 // kernels/cuda/moe_route.cuh — one token's MoE routing by one warp, shared by moe.cu's moe_route_forward kernel
-// and norm.cu's residual_rmsnorm_route (the decode step's post-attention norm with the router): the softmax of E
+// and norm.cu's residual_rmsnorm_route (the decode step's post-attention norm with the router), and the block's
+// counting sort of a few slots by expert (moe.cu's small dispatch; residual_rmsnorm_route's last CTA): the softmax of E
 // logits in double exponentials like the CPU (kernels/cpu/moe.c), rounded to fp32; top-K by K warp arg-max rounds
 // (ties: the lower expert index); the weights renormalised in double. Replay: the K experts are read from idx
 // (lane k holds the k-th) and only their weights are computed.
-// defines: MOE_MAX_PER_LANE, MOE_MAX_K, moe_route_row, MOE_ROUTE_NJ_DISPATCH
+// defines: MOE_MAX_PER_LANE, MOE_MAX_K, moe_route_row, MOE_ROUTE_NJ_DISPATCH, moe_sort_block
 // NJ: the registers a lane holds, ceil(E / 32) rounded up to a power of two (the same sums as any larger NJ: the
 // extra registers hold zeros and are never picked; one double division a lane instead of 16 at E = 32).
 // Include after elementwise_util.cuh.
@@ -120,5 +121,52 @@ static __device__ __forceinline__ void moe_route_row(float *pr, int32_t *idx, fl
             __VA_ARGS__;                                      \
         }                                                     \
     } while (0)
+
+// The whole block: the stable counting sort of n slots by expert (idx [n], read through the L2), moe_dispatch's
+// order: pos[j] = the slot of row j (pos: n entries, global or shared memory; a slot with an expert outside
+// [0, E) gets no row, and the rows it leaves at the end hold -1), off [E] each expert's first row. cnt and off: E
+// int32 each of shared memory. Warp 0 places 32 slots at a time (match_any, then each expert's peers by lane).
+static __device__ void moe_sort_block(int32_t *pos, int32_t *off, int32_t *cnt, const int32_t *idx, int n, int E) {
+    for (int e = threadIdx.x; e < E; e += blockDim.x) cnt[e] = 0;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) pos[j] = -1;
+    __syncthreads();
+    for (int s = threadIdx.x; s < n; s += blockDim.x) {
+        const int e = __ldcg(idx + s);
+        if (e >= 0 && e < E) atomicAdd(cnt + e, 1);
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        const int lane = threadIdx.x;
+        int32_t base = 0;
+        for (int e0 = 0; e0 < E; e0 += 32) {  // exclusive scan of the counts; cnt becomes each expert's next row
+            const int e = e0 + lane;
+            const int32_t v = e < E ? cnt[e] : 0;
+            int32_t incl = v;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                const int32_t u = __shfl_up_sync(0xffffffffu, incl, o);
+                if (lane >= o) incl += u;
+            }
+            if (e < E) off[e] = base + incl - v, cnt[e] = base + incl - v;
+            base += __shfl_sync(0xffffffffu, incl, 31);
+        }
+        __syncwarp();
+        for (int b0 = 0; b0 < n; b0 += 32) {
+            const int s = b0 + lane;
+            int e = -1;
+            if (s < n) {
+                e = __ldcg(idx + s);
+                if (e < 0 || e >= E) e = -1;
+            }
+            const unsigned peers = __match_any_sync(0xffffffffu, e);
+            const int rank = __popc(peers & ((1u << lane) - 1u));
+            if (e >= 0) pos[cnt[e] + rank] = s;
+            __syncwarp();
+            if (e >= 0 && rank == 0) cnt[e] += __popc(peers);
+            __syncwarp();
+        }
+    }
+    __syncthreads();
+}
 
 #endif

@@ -35,6 +35,9 @@ static int row_threads(int units) {
 // rounded to T, then the routes by warp 0 (moe_route_row, NJ its registers a lane) from those logits in shared
 // memory. Launched with a warp an expert (up to 32 warps; the norm's loops leave the extra threads idle), so that
 // the experts' weight rows are read at once, not one L2 round trip after another.
+// perm non-NULL: the CTA that finishes last (each counts itself in *count, which holds 0 before and after) sorts
+// every row's routes by expert as moe_dispatch does (moe_sort_block: perm [T K], offsets [E + 1]), in shared
+// memory after the logits (E T-values rounded up to 4 bytes, then 2 E int32).
 template <typename T>
 struct RouteArgs {
     const T *wg;  // router weight [E, C]
@@ -43,6 +46,7 @@ struct RouteArgs {
     int32_t *idx;  // [T, K]
     float *w;      // [T, K]
     int E, K;
+    int32_t *perm, *offsets, *count;
 };
 template <typename T, int V, bool RES, bool CMB = false, int NJ = 0>
 __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, int Tn, int C, float eps, const T *r,
@@ -139,6 +143,22 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
                 moe_route_row<T, NJ>(ra.probs + (size_t)t * ra.E, ra.idx + (size_t)t * ra.K, ra.w + (size_t)t * ra.K, zs,
                                      ra.E, ra.K, 0);
             __syncthreads();  // zs holds the next row's logits
+        }
+    }
+    if constexpr (NJ > 0) {
+        if (ra.perm) {  // the last CTA to finish sorts every row's routes
+            __shared__ int last;
+            __threadfence();  // each thread's routes, before the CTA's count
+            __syncthreads();
+            if (threadIdx.x == 0) last = atomicAdd(ra.count, 1) == (int)gridDim.x - 1;
+            __syncthreads();
+            if (last) {
+                __threadfence();  // every CTA's routes, after their counts (moe_sort_block reads them from the L2)
+                int32_t *cnt = inv + ((size_t)ra.E * sizeof(T) + 3) / 4, *off = cnt + ra.E;
+                moe_sort_block(ra.perm, off, cnt, ra.idx, Tn * ra.K, ra.E);
+                for (int e = threadIdx.x; e < ra.E; e += blockDim.x) ra.offsets[e] = off[e];
+                if (threadIdx.x == 0) ra.offsets[ra.E] = Tn * ra.K, *ra.count = 0;
+            }
         }
     }
 }
@@ -277,19 +297,26 @@ extern "C" int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const 
 extern "C" int residual_rmsnorm_route_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y,
                                            float alpha, float beta, const void *w, int T_, int C, float eps,
                                            const void *wg, void *logits, float *probs, int32_t *topk_idx,
-                                           float *topk_w, int E, int K, int dtype, cudaStream_t st) {
+                                           float *topk_w, int E, int K, int32_t *perm, int32_t *offsets,
+                                           int32_t *count, int dtype, cudaStream_t st) {
     const char *fn = "residual_rmsnorm_route_cuda";
     if (T_ < 0 || C < 1 || E < 1 || K < 1 || K > E)
         return cispo_fail("%s: bad sizes T=%d C=%d E=%d K=%d (need 1 <= K <= E)", fn, T_, C, E, K);
     if (E > 32 * MOE_MAX_PER_LANE || K > MOE_MAX_K)
         return cispo_fail("%s: E=%d K=%d above the supported %d experts, top-%d", fn, E, K, 32 * MOE_MAX_PER_LANE,
                           MOE_MAX_K);
-    if (!x_out || !out || !rstd || !y || !w || !wg || !logits || !probs || !topk_idx || !topk_w)
+    if (!x_out || !out || !rstd || !y || !w || !wg || !logits || !probs || !topk_idx || !topk_w ||
+        (perm && (!offsets || !count)))
         return cispo_fail("%s: NULL pointer argument", fn);
-    if (T_ == 0) return 0;
+    if ((size_t)T_ * K > 0x7fffffff) return cispo_fail("%s: T*K=%zu slots above int32", fn, (size_t)T_ * K);
+    if (T_ == 0) {
+        cudaError_t e = perm ? cudaMemsetAsync(offsets, 0, (size_t)(E + 1) * sizeof(int32_t), st) : cudaSuccess;
+        return e == cudaSuccess ? 0 : cispo_fail("%s: %s", fn, cudaGetErrorString(e));
+    }
     EW_DISPATCH(fn, dtype, {
         const int N = EW_VN(T);
-        const RouteArgs<T> ra = {(const T *)wg, (T *)logits, probs, topk_idx, topk_w, E, K};
+        const RouteArgs<T> ra = {(const T *)wg, (T *)logits, probs, topk_idx, topk_w, E, K, perm, offsets, count};
+        const size_t smem = ((size_t)E * sizeof(T) + 3) / 4 * 4 + (perm ? 2 * (size_t)E * sizeof(int32_t) : 0);
         const int vec = C % N == 0 && ew_aligned16(out) && ew_aligned16(x_out) && ew_aligned16(w) &&
                         ew_aligned16(r) && ew_aligned16(y) && ew_aligned16(wg);
         unsigned blocks = T_ < 65535 ? (unsigned)T_ : 65535u;
@@ -302,7 +329,7 @@ extern "C" int residual_rmsnorm_route_cuda(void *x_out, void *out, float *rstd, 
             cudaFuncAttributes fa;  // as many threads as the kernel's registers allow
             if (cudaFuncGetAttributes(&fa, kern) != cudaSuccess) return ew_check(fn);
             const int threads = min(want, fa.maxThreadsPerBlock / 32 * 32);
-            PDL_CONFIG(cfg, blocks, threads, (size_t)E * sizeof(T), st);
+            PDL_CONFIG(cfg, blocks, threads, smem, st);
             (void)cudaLaunchKernelEx(&cfg, kern, (T *)out, rstd, (T *)x_out, (const T *)w, T_, C, eps, (const T *)r,
                                      (const T *)y, alpha, beta, none, (T *)NULL, (const float *)NULL,
                                      (const int32_t *)NULL, 0, 0, 0, ra);

@@ -58,7 +58,8 @@ int grouped_matmul_pair_cuda(void *c, int ldc, const void *a, int lda, const voi
                              const int32_t *offsets, int G, int rows, int n, int k, int dtype, int wide,
                              cudaStream_t st);
 int grouped_matmul_glu_cuda(void *out, const void *a, int lda, const void *w, const void *v, const int32_t *offsets,
-                            int G, int rows, int n, int k, int act, int dtype, int wide, cudaStream_t st);
+                            int G, int rows, int n, int k, int act, const int32_t *gather, int gk, int dtype, int wide,
+                            cudaStream_t st);
 // inflight: the wgmma kernel's variant: 0 each k step waited for, 1 in flight a step (backend_tuning_t
 // wg_wgrad_inflight), 2 the TMA loads (wg_wgrad_tma)
 int grouped_matmul_wgrad_cuda(void *blas, void *dw, const void *dc, int lddc, const void *a, int lda,
@@ -89,8 +90,8 @@ int residual_rmsnorm_cuda(void *x_out, void *out, float *rstd, const void *r, co
                           const void *w, int T, int C, float eps, int dtype, cudaStream_t st);
 int residual_rmsnorm_route_cuda(void *x_out, void *out, float *rstd, const void *r, const void *y, float alpha,
                                 float beta, const void *w, int T, int C, float eps, const void *wg, void *logits,
-                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int dtype,
-                                cudaStream_t st);
+                                float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int32_t *perm,
+                                int32_t *offsets, int32_t *count, int dtype, cudaStream_t st);
 int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, int T, int C, float eps, int dtype,
                          cudaStream_t st);
 int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w, const float *rstd,

@@ -29,7 +29,9 @@
 //  7. the linear layers through the wide-k tiles (dense_skinny) likewise, and the expert products on a persistent
 //     grid (gg_skinny_wide 2) against the default grid: the same bits;
 //  8. the router in the post-attention norm (decode_route) against its separate product, and 9. the lightning
-//     output's norm and gate in the decode kernel (decode_gate) against rmsnorm_gate_forward after it: as 6.
+//     output's norm and gate in the decode kernel (decode_gate) against rmsnorm_gate_forward after it: as 6;
+// 10. the routes sorted in the post-attention norm, the gated product gathering its rows (decode_sort) against
+//     moe_dispatch: the same bits.
 // Run from the repo root on a machine with a GPU: build*/tests/test_engine_gpu (ctest -L gpu).
 #include <dirent.h>
 #include <math.h>
@@ -68,6 +70,7 @@ static void set_dense(backend_tuning_t *t) { t->dense_skinny = 256; }
 static void set_loop(backend_tuning_t *t) { t->gg_skinny_wide = 2; }
 static void set_unrouted(backend_tuning_t *t) { t->decode_route = -1; }
 static void set_gate(backend_tuning_t *t) { t->decode_gate = 1; }
+static void set_sort(backend_tuning_t *t) { t->decode_sort = 1; }
 
 // Rollouts of the same prompts and seeds with a tuning knob set (set) and with the defaults. exact: a kernel
 // choice with the same sums, so the same tokens and log-probs bit for bit; else the runs may part at a near-tie
@@ -467,6 +470,9 @@ int main(void) {
         knob_rollouts(m, "router after the post-attention norm", set_unrouted, 0, bound, &rc, pp, pl, seeds, NP);
         // 9. the lightning output's norm and gate in the decode kernel (decode_gate; the norm's sum in another order)
         knob_rollouts(m, "output norm in the lightning decode kernel", set_gate, 0, bound, &rc, pp, pl, seeds, NP);
+        // 10. the routes sorted by the post-attention norm's last CTA, the gated product gathering its rows
+        // (decode_sort): the same sums as moe_dispatch's copy, so the same bits
+        knob_rollouts(m, "routes sorted in the norm", set_sort, 1, 0, &rc, pp, pl, seeds, NP);
         for (int i = 0; i < NP; i++) free(pb[i]);
         model_free(m);
     }
