@@ -497,7 +497,7 @@ void attention_backward(backend_t *b, void *dq, void *dk, void *dv, const void *
                         int H, int KV, int D, int window, int acc) {
     ON_CUDA_WS(attention_backward, attention_workspace_bytes_cuda(seqs->T, seqs->nseq, H, KV, D),
                attention_backward_cuda(dq, dk, dv, dout, o, lse, q, k, v, seqs->cu, seqs->cu_host, seqs->nseq, seqs->T,
-                                       seqs->max_len, H, KV, D, window, acc, DT(b), ws, wsb, ST(b)));
+                                       seqs->max_len, H, KV, D, window, acc, DT(b), &b->tune, ws, wsb, ST(b)));
     if (!CPU(b)) unsupported(b, OP_attention_backward);
     zero_if_write(acc, dq, (size_t)seqs->T * H * D);
     zero_if_write(acc, dk, (size_t)seqs->T * KV * D);

@@ -59,8 +59,8 @@ for bench in ${BENCH-generate precision train sft}; do
         grep -A12 "^== ms a step" "$out/knobs_decode.log" ;;
     knobs_ops)
         part knobs_ops 180 build-gpu/tests/test_backend_ops --backend cuda --perf \
-            --op matmul,grouped_matmul,grouped_matmul_pair,grouped_matmul_glu,grouped_matmul_wgrad,attention_forward
-        grep -E "skinny|loop|inflight|pingpong|tma|FAIL" "$out/knobs_ops.log" | head -40 ;;
+            --op matmul,grouped_matmul,grouped_matmul_pair,grouped_matmul_glu,grouped_matmul_wgrad,attention_forward,attention_backward,sample_tokens
+        grep -E "skinny|loop|inflight|pingpong|tma|dq-overlap|cluster8|FAIL" "$out/knobs_ops.log" | head -48 ;;
     knobs_train)
         part knobs_train ${KNOBS_TRAIN_LIMIT:-400} bash -c 'for f in "" "--no-attn-tma --no-wgrad-tma" \
             "--no-attn-tma --no-wgrad-tma --no-wgrad-inflight --no-attn-pingpong"; do echo "== knobs: ${f:-defaults}"

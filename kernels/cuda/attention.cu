@@ -329,7 +329,8 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
 int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, const void *o, const float *lse,
                             const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                             const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
-                            int acc, int dtype, void *ws, size_t ws_bytes, cudaStream_t st) {
+                            int acc, int dtype, const backend_tuning_t *tune, void *ws, size_t ws_bytes,
+                            cudaStream_t st) {
     (void)max_len;
     if (check_args("attention_backward_cuda", H, KV, D, window, dtype)) return -1;
     if (T <= 0 || nseq <= 0) return 0;
@@ -380,9 +381,11 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         p.H = H, p.KV = KV, p.group = H / KV, p.window = window, p.acc = acc;
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
         if (wg) {
-            static bool attr_set = false;  // per kernel
-            if (set_smem(bwd_wg_kernel, BWD_WG_SMEM, &attr_set)) return -1;
-            bwd_wg_kernel<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, BWD_WG_SMEM, st>>>(p);
+            static bool attr_set[2] = {false, false};  // per kernel
+            const int ovl = tune && tune->attn_bwd_overlap > 0;  // dQ's atomics beside dV's and dK's products
+            void (*kern)(const BwdArgs) = ovl ? bwd_wg_kernel<true> : bwd_wg_kernel<false>;
+            if (set_smem(kern, BWD_WG_SMEM, &attr_set[ovl])) return -1;
+            kern<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, BWD_WG_SMEM, st>>>(p);
             if (check_launch("backward kernel launch")) return -1;
         } else if ((D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st) : launch_bwd<128>(p, nt, KV, nsplit, st))) {
             return -1;

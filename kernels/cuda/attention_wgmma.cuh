@@ -390,12 +390,16 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
 // rows that see them. Per query tile: S^T = K Q^T and dP^T = V dO^T (m64n64, K, V, Q, dO K-major), P^T and
 // dS^T = P^T o (dP^T - delta) in registers, then dV += P^T dO and dK += dS^T Q with the probabilities as
 // register A fragments (dO, Q MN-major), dS^T to shared memory, and dQ = dS K (dS^T and K MN-major), each
-// warpgroup 64 of dQ's 128 columns, added to the fp32 buffer with atomics.
+// warpgroup 64 of dQ's 128 columns, added to the fp32 buffer with atomics. OVL (backend_tuning_t.attn_bwd_overlap):
+// dQ's products are issued first, after the barrier that publishes dS^T, then dV's and dK's, and dQ's atomics run
+// while dV's and dK's products are on the tensor cores (the same products and sums: the same bits); else dV and
+// dK are issued before the barrier and everything is waited for before the atomics.
 constexpr int BWD_WG_BN = 128, BWD_WG_BM = 64;
 constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a K (V) tile, a Q (dO) tile
 // K, V, Q[2], dO[2], dS^T (128 keys x 64 queries), lse and delta [2][64], alignment
 constexpr int BWD_WG_SMEM = 2 * BWD_WG_KV + 4 * BWD_WG_Q + 128 * 128 + 4 * 64 * 4 + 1024;
 
+template <bool OVL>
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs p) {
     constexpr int D = 128, NQ = BWD_WG_BM / 8;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
@@ -513,15 +517,18 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
                 *reinterpret_cast<uint32_t *>(sS + (srow + 8) * 128 + 16 * (ch ^ ((srow + 8) & 7)) + tq * 4) =
                     sa[kk][2 * hh + 1];
             }
-        wg_fence_regs<64>(dv);
-        wg_fence_regs<64>(dk);
-        wg_fence();
+        auto issue_dvdk = [&]() {
+            wg_fence_regs<64>(dv);
+            wg_fence_regs<64>(dk);
+            wg_fence();
 #pragma unroll
-        for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
-            wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
-            wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
-        }
-        wg_commit();
+            for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
+                wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
+                wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
+            }
+            wg_commit();
+        };
+        if (!OVL) issue_dvdk();
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
         __syncthreads();
         // dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys
@@ -534,12 +541,18 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         for (int ks = 0; ks < BWD_WG_BN / 16; ks++)
             wg_mma_ss_64<1, 1>(dq, wg_desc(aS + ks * 2048, 8192, 1024), wg_desc(aK + wgi * 16384 + ks * 2048, 16384, 1024));
         wg_commit();
-        wg_wait<0>();
-        wg_fence_regs<64>(dv);
-        wg_fence_regs<64>(dk);
-        wg_fence_regs<32>(dq);
-        wg_fence_frags<BWD_WG_BM / 16>(pa);
-        wg_fence_frags<BWD_WG_BM / 16>(sa);
+        if (OVL) {
+            issue_dvdk();
+            wg_wait<1>();  // dQ's group; dV's and dK's go on
+            wg_fence_regs<32>(dq);
+        } else {
+            wg_wait<0>();
+            wg_fence_regs<64>(dv);
+            wg_fence_regs<64>(dk);
+            wg_fence_regs<32>(dq);
+            wg_fence_frags<BWD_WG_BM / 16>(pa);
+            wg_fence_frags<BWD_WG_BM / 16>(sa);
+        }
         {
             const int qa = m0 + warp * 16 + g;
             float *dqa = p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64;
@@ -550,6 +563,13 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
                 if (qa + 8 < L)
                     atomicAdd(reinterpret_cast<float2 *>(dqa + 8 * ldq + c), make_float2(dq[4 * i + 2], dq[4 * i + 3]));
             }
+        }
+        if (OVL) {
+            wg_wait<0>();
+            wg_fence_regs<64>(dv);
+            wg_fence_regs<64>(dk);
+            wg_fence_frags<BWD_WG_BM / 16>(pa);
+            wg_fence_frags<BWD_WG_BM / 16>(sa);
         }
         __syncthreads();  // the next stage overwrites this buffer and dS^T
     }

@@ -162,7 +162,8 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
 int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, const void *o, const float *lse,
                             const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
                             const int32_t *cu_host, int nseq, int T, int max_len, int H, int KV, int D, int window,
-                            int acc, int dtype, void *ws, size_t ws_bytes, cudaStream_t st);
+                            int acc, int dtype, const backend_tuning_t *tune, void *ws, size_t ws_bytes,
+                            cudaStream_t st);
 // paged KV cache as kv_write_cuda; n queries, query i over positions [0, len[i]) of slot[i]
 int attention_decode_cuda(void *o, const void *q, const void *kcache, const void *vcache, const int32_t *slot,
                           const int32_t *len, int n, int H, int KV, int D, const int32_t *block_table, int max_blocks,
