@@ -65,8 +65,9 @@ typedef struct {
                               // against 0.875 at batch 1); -1: residual_rmsnorm, the router's product,
                               // moe_route_forward
     int attn_bwd_overlap;     // 1: the wgmma attention backward issues a query tile's dQ products first and adds dQ
-                              // into its fp32 buffer while dV's and dK's products run (the same bits); 0 (the
-                              // default): dV and dK first, all waited for before the atomics (not yet timed)
+                              // into its fp32 buffer while dV's and dK's products run, its buffers deep enough that no
+                              // barrier ends a tile (the same bits); 0 (the default): dV and dK first, all waited for
+                              // before the atomics, a barrier after each tile (not yet timed)
     int decode_sort;          // 1: a decode step's post-attention norm with the router (decode_route) also sorts the
                               // routes by expert (its last CTA: moe_dispatch's perm and offsets), and the gated
                               // expert product reads its rows through perm: no moe_dispatch launch and no copy of

@@ -384,8 +384,9 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
             static bool attr_set[2] = {false, false};  // per kernel
             const int ovl = tune && tune->attn_bwd_overlap > 0;  // dQ's atomics beside dV's and dK's products
             void (*kern)(const BwdArgs) = ovl ? bwd_wg_kernel<true> : bwd_wg_kernel<false>;
-            if (set_smem(kern, BWD_WG_SMEM, &attr_set[ovl])) return -1;
-            kern<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, BWD_WG_SMEM, st>>>(p);
+            const int smem = ovl ? BWD_WG_SMEM_OVL : BWD_WG_SMEM;
+            if (set_smem(kern, smem, &attr_set[ovl])) return -1;
+            kern<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, smem, st>>>(p);
             if (check_launch("backward kernel launch")) return -1;
         } else if ((D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st) : launch_bwd<128>(p, nt, KV, nsplit, st))) {
             return -1;

@@ -392,22 +392,27 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
 // register A fragments (dO, Q MN-major), dS^T to shared memory, and dQ = dS K (dS^T and K MN-major), each
 // warpgroup 64 of dQ's 128 columns, added to the fp32 buffer with atomics. OVL (backend_tuning_t.attn_bwd_overlap):
 // dQ's products are issued first, after the barrier that publishes dS^T, then dV's and dK's, and dQ's atomics run
-// while dV's and dK's products are on the tensor cores (the same products and sums: the same bits); else dV and
-// dK are issued before the barrier and everything is waited for before the atomics.
+// while dV's and dK's products are on the tensor cores, and with Q, dO, lse and delta three tiles deep and dS^T two no
+// barrier ends a query tile, so the warpgroups drift apart by up to a phase (the same products and sums: the same
+// bits); else dV and dK are issued before the barrier, everything is waited for before the atomics, and a barrier
+// ends each tile.
 constexpr int BWD_WG_BN = 128, BWD_WG_BM = 64;
 constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a K (V) tile, a Q (dO) tile
-// K, V, Q[2], dO[2], dS^T (128 keys x 64 queries), lse and delta [2][64], alignment
-constexpr int BWD_WG_SMEM = 2 * BWD_WG_KV + 4 * BWD_WG_Q + 128 * 128 + 4 * 64 * 4 + 1024;
+// K, V, Q[NB], dO[NB], dS^T[NS] (128 keys x 64 queries each), lse and delta [NB][64], alignment: NB = 2, NS = 1,
+// or with OVL 3 and 2 (so that no barrier ends a query tile: the buffers a tile fills were last read two tiles
+// before, which both warpgroups finished before either passed the barriers of the tile between)
+constexpr int bwd_wg_smem(int nb, int ns) { return 2 * BWD_WG_KV + 2 * nb * BWD_WG_Q + ns * 128 * 128 + 2 * nb * 64 * 4 + 1024; }
+constexpr int BWD_WG_SMEM = bwd_wg_smem(2, 1), BWD_WG_SMEM_OVL = bwd_wg_smem(3, 2);
 
 template <bool OVL>
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs p) {
-    constexpr int D = 128, NQ = BWD_WG_BM / 8;
+    constexpr int D = 128, NQ = BWD_WG_BM / 8, NB = OVL ? 3 : 2, NS = OVL ? 2 : 1;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
-    unsigned char *sV = sK + BWD_WG_KV, *sQ = sV + BWD_WG_KV, *sO = sQ + 2 * BWD_WG_Q, *sS = sO + 2 * BWD_WG_Q;
-    float *sL = reinterpret_cast<float *>(sS + 128 * 128), *sD = sL + 2 * BWD_WG_BM;
+    unsigned char *sV = sK + BWD_WG_KV, *sQ = sV + BWD_WG_KV, *sO = sQ + NB * BWD_WG_Q, *sS0 = sO + NB * BWD_WG_Q;
+    float *sL = reinterpret_cast<float *>(sS0 + NS * 128 * 128), *sD = sL + NB * BWD_WG_BM;
     const uint32_t aK = (uint32_t)__cvta_generic_to_shared(sK), aV = aK + BWD_WG_KV, aQ = aV + BWD_WG_KV,
-                   aO = aQ + 2 * BWD_WG_Q, aS = aO + 2 * BWD_WG_Q;
+                   aO = aQ + NB * BWD_WG_Q, aS0 = aO + NB * BWD_WG_Q;
 
     const AttnTile tile = p.tiles[blockIdx.x];
     const int kvh = blockIdx.y;
@@ -450,10 +455,12 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
     const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
 
     for (int it = 0; it < nit; it++) {
-        const int buf = it & 1;
+        const int buf = it % NB;
         const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
+        unsigned char *sS = sS0 + (it % NS) * 128 * 128;  // this tile's dS^T
+        const uint32_t aS = aS0 + (it % NS) * 128 * 128;
         if (it + 1 < nit) {
-            stage(it + 1, buf ^ 1);
+            stage(it + 1, (it + 1) % NB);
             cp_async_commit();
             cp_async_wait<1>();
         } else {
@@ -571,7 +578,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
             wg_fence_frags<BWD_WG_BM / 16>(pa);
             wg_fence_frags<BWD_WG_BM / 16>(sa);
         }
-        __syncthreads();  // the next stage overwrites this buffer and dS^T
+        if (!OVL) __syncthreads();  // the next stage overwrites this buffer and dS^T
     }
 
     bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
