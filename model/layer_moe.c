@@ -42,12 +42,13 @@ void model_moe_post_norm(model_t *m, int l, const void *r, const void *branch, f
     const layer_params_t *p = &m->table.layers[l];
     const int T = m->T, C = c->hidden_size;
     const float eps = (float)c->rms_norm_eps;
+    const int sort = sorts_in_norm(m);
     if (routes_in_norm(m))
         residual_rmsnorm_route(m->be, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), r, branch, alpha, beta,
                                WP(m, p->post_norm), T, C, eps, WP(m, p->router), ACT(m, a->logits),
                                STAT(m, a->probs), IACT(m, a->topk_idx), STAT(m, a->topk_w), c->n_experts,
-                               c->n_experts_per_tok, sorts_in_norm(m) ? IACT(m, a->perm) : NULL,
-                               sorts_in_norm(m) ? IACT(m, a->offsets) : NULL, IACT(m, m->route_count));
+                               c->n_experts_per_tok, sort ? IACT(m, a->perm) : NULL, sort ? IACT(m, a->offsets) : NULL,
+                               IACT(m, m->route_count));
     else
         residual_rmsnorm(m->be, ACT(m, a->x1), ACT(m, a->h2), STAT(m, a->rstd_post), r, branch, alpha, beta,
                          WP(m, p->post_norm), T, C, eps);

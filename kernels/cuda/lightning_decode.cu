@@ -196,12 +196,12 @@ extern "C" int lightning_decode_qkv_gate_cuda(uint16_t *o, float *states, const 
                                               uint16_t *o_norm, uint16_t *gated, float *rstd, const uint16_t *w,
                                               const uint16_t *gate, int ldg, float eps, cudaStream_t stream) {
     const char *fn = "lightning_decode_qkv_gate_cuda";
-    if (H > 8 || (D != 64 && D != 128) || nseq < 1) {  // beyond a portable cluster: the two ops
+    if (nseq < 1 || H < 1 || ldq < 3 * H * D || ldg < H * D)
+        return cispo_fail("%s: bad sizes nseq=%d H=%d ldq=%d ldg=%d (D=%d)", fn, nseq, H, ldq, ldg, D);
+    if (H > 8 || (D != 64 && D != 128)) {  // beyond a portable cluster (or the kernel's head widths): the two ops
         if (lightning_decode_qkv_cuda(o, states, slot, qkv, ldq, act, slopes, nseq, H, D, stream)) return -1;
         return rmsnorm_gate_forward_cuda(o_norm, gated, rstd, o, w, gate, ldg, nseq, H * D, eps, DTYPE_BF16, stream);
     }
-    if (H < 1 || ldq < 3 * H * D || ldg < H * D)
-        return cispo_fail("%s: bad sizes H=%d ldq=%d ldg=%d (D=%d)", fn, H, ldq, ldg, D);
     if (!o || !states || !slot || !qkv || !slopes || !o_norm || !gated || !rstd || !w || !gate)
         return cispo_fail("%s: a required pointer argument is NULL", fn);
     const GateArgs ga = {reinterpret_cast<__nv_bfloat16 *>(o_norm), reinterpret_cast<__nv_bfloat16 *>(gated), rstd,

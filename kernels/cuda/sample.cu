@@ -79,6 +79,7 @@ static __device__ double block_scan(double x, double *sh) {
 // every CTA gets the same bits) and ph alternates between two slots (a slot is written again only after the
 // next barrier, which every CTA reaches after its reads). Every branch below depends only on the row's state and
 // such reductions, so all CTAs of a cluster take the same path through every barrier.
+
 // the ids of this CTA's segment of a row of V
 static __device__ __forceinline__ void seg_of(int V, int *lo, int *hi) {
     const int n = (int)cl_size(), r = (int)cl_rank(), seg = (V + n - 1) / n;
