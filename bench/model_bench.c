@@ -6,14 +6,14 @@
 // (each op synchronised: the shares are right, the sum exceeds the step time).
 //   model_bench --model configs/models/bench-1b.yaml --T 4096,16384 [--optim] [--reps 5] [--ops]
 //               [--device cuda|cpu] [--peak 790] [--layers N] [--recompute | --recompute-cheap] [--grad-bf16]
-//               [--no-attn-tma] [--no-wgrad-tma] [--no-wgrad-inflight] [--no-attn-pingpong] [--attn-bwd-overlap]
+//               [--no-attn-tma] [--no-wgrad-tma] [--no-wgrad-inflight] [--no-attn-pingpong] [--no-attn-bwd-overlap]
 // For comparison with the defaults: --no-attn-tma: the attention forward on cp.async, the warpgroups' ping-pong
 // without each one's softmax beside its own products (backend_tuning_t attn_fwd_tma = -1); --no-wgrad-tma: the
 // expert weight gradient on cp.async with each k step's wgmmas in flight (wg_wgrad_tma = -1); --no-wgrad-inflight
 // (with --no-wgrad-tma): the cp.async weight gradient waiting for each k step's wgmmas (wg_wgrad_inflight = -1);
 // --no-attn-pingpong (with --no-attn-tma): the cp.async forward's warpgroups issuing together (attn_fwd_pingpong
-// = -1). --attn-bwd-overlap: the attention backward's dQ atomics beside dV's and dK's products (attn_bwd_overlap =
-// 1; not yet the default).
+// = -1). --no-attn-bwd-overlap: the attention backward's dQ atomics after dV's and dK's products, a barrier a query
+// tile (attn_bwd_overlap = -1).
 // --recompute plans the activations with MODEL_RECOMPUTE (each layer's forward runs again in the backward),
 // --recompute-cheap with MODEL_RECOMPUTE_CHEAP (the backward makes the pieces again that need no GEMM).
 // FLOPs, as the transformers peer script counts them (bench/train_device.sh runs both): 6 x the
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-attn-pingpong")) pingpong = 1;
         else if (!strcmp(argv[i], "--no-attn-tma")) tma = 1;
         else if (!strcmp(argv[i], "--no-wgrad-tma")) wgrad_tma = 1;
-        else if (!strcmp(argv[i], "--attn-bwd-overlap")) bwd_ovl = 1;
+        else if (!strcmp(argv[i], "--no-attn-bwd-overlap")) bwd_ovl = 1;
         else {
             fprintf(stderr, "model_bench: unknown argument '%s' (see the header of bench/model_bench.c)\n", argv[i]);
             return 2;
@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
     if (pingpong) be.tune.attn_fwd_pingpong = -1, printf("attention forward: the warpgroups issuing together\n");
     if (tma) be.tune.attn_fwd_tma = -1, printf("attention forward: on cp.async (--no-attn-tma)\n");
     if (wgrad_tma) be.tune.wg_wgrad_tma = -1, printf("expert weight gradient: on cp.async (--no-wgrad-tma)\n");
-    if (bwd_ovl) be.tune.attn_bwd_overlap = 1, printf("attention backward: dQ's atomics beside dV's and dK's products\n");
+    if (bwd_ovl) be.tune.attn_bwd_overlap = -1, printf("attention backward: dQ's atomics after dV's and dK's products\n");
     double prof[2 * OP_COUNT];
     for (const char *p = Ts; *p;) {
         int T = atoi(p);

@@ -105,7 +105,7 @@ enum {
                                // overlap and TMA loads); wg_wgrad_tma = -1: the weight gradient on cp.async, wgmmas in
                                // flight a step (the default takes its operands by the TMA)
     CASE_CLUSTER8 = 2048,      // sample_cluster = 8: a sampled row over 8 CTAs whatever its length and the rows
-    CASE_BWD_OVL = 4096,       // attn_bwd_overlap = 1: the attention backward's dQ atomics beside dV's and dK's products
+    CASE_BWD_OVL = 4096,       // attn_bwd_overlap = -1: the attention backward's dQ atomics after dV's and dK's products
     CASE_KNOBS = CASE_SKINNY_NARROW | CASE_DENSE_SKINNY | CASE_SKINNY_LOOP | CASE_INFLIGHT | CASE_PINGPONG |
                  CASE_TMA | CASE_CLUSTER8 | CASE_BWD_OVL,
 };
@@ -2075,7 +2075,7 @@ static const entry_t fixed_table[] = {
     // window 2, not 1: with one key per query P = 1, O = V and dK = 0 exactly, so the normalised error of dK
     // is rounding noise over zero
     {OP_attention_backward, b_attention_backward, {2, 1, 64, 2, W}, {0}, LENS(9, 0, 5), 0},
-    // attn_bwd_overlap: dQ's atomics beside dV's and dK's products (the wgmma kernel, D 128)
+    // attn_bwd_overlap = -1: dQ's atomics after dV's and dK's products, a barrier a tile (the wgmma kernel, D 128)
     {OP_attention_backward, b_attention_backward, {8, 2, 128, 0, A}, {0}, LENS(1, 0, 200, 0, 63), CASE_BWD_OVL},
     {OP_attention_backward, b_attention_backward, {4, 2, 128, 100, W}, {0}, LENS(300, 0, 517), CASE_BWD_OVL},
     {OP_attention_backward, b_attention_backward, {2, 1, 128, 0, A}, {0}, LENS(700, 129), CASE_BWD_OVL},
@@ -2345,7 +2345,7 @@ static int case_make(opcase_t *c, const entry_t *e, int bf16) {
                  e->flags & CASE_DENSE_SKINNY ? " skinny" : "", e->flags & CASE_SKINNY_LOOP ? " loop" : "",
                  e->flags & CASE_INFLIGHT ? " no-inflight" : "", e->flags & CASE_PINGPONG ? " no-pingpong" : "",
                  e->flags & CASE_TMA ? " no-tma" : "", e->flags & CASE_CLUSTER8 ? " cluster8" : "",
-                 e->flags & CASE_BWD_OVL ? " dq-overlap" : "");
+                 e->flags & CASE_BWD_OVL ? " no-dq-overlap" : "");
     }
     for (int i = 0; i < c->nt; i++)
         if (!g_dry && c->t[i].role != TR_HOST) round_to_backend(c, i);
@@ -2746,7 +2746,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
 // A row with the gradient dtype and kernel choice its entry asks for (CASE_GRAD_BF16: bf16 on a bf16 context;
 // CASE_SKINNY_NARROW, CASE_SKINNY_LOOP: the tuning knob gg_skinny_wide at -1, 2; CASE_DENSE_SKINNY: dense_skinny;
 // CASE_INFLIGHT: wg_wgrad_inflight and wg_wgrad_tma -1; CASE_PINGPONG: attn_fwd_pingpong and attn_fwd_tma -1;
-// CASE_TMA: attn_fwd_tma and wg_wgrad_tma -1; CASE_CLUSTER8: sample_cluster 8; CASE_BWD_OVL: attn_bwd_overlap 1),
+// CASE_TMA: attn_fwd_tma and wg_wgrad_tma -1; CASE_CLUSTER8: sample_cluster 8; CASE_BWD_OVL: attn_bwd_overlap -1),
 // restored after.
 static void run_row(const entry_t *e, backend_t *b) {
     const int keep = b->grad_dtype;
@@ -2759,7 +2759,7 @@ static void run_row(const entry_t *e, backend_t *b) {
     if (e->flags & CASE_PINGPONG) b->tune.attn_fwd_pingpong = -1, b->tune.attn_fwd_tma = -1;
     if (e->flags & CASE_TMA) b->tune.attn_fwd_tma = -1, b->tune.wg_wgrad_tma = -1;
     if (e->flags & CASE_CLUSTER8) b->tune.sample_cluster = 8;
-    if (e->flags & CASE_BWD_OVL) b->tune.attn_bwd_overlap = 1;
+    if (e->flags & CASE_BWD_OVL) b->tune.attn_bwd_overlap = -1;
     run_case_row(e, b);
     b->grad_dtype = keep, b->tune = keep_tune;
 }

@@ -382,7 +382,7 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
         if (wg) {
             static bool attr_set[2] = {false, false};  // per kernel
-            const int ovl = tune && tune->attn_bwd_overlap > 0;  // dQ's atomics beside dV's and dK's products
+            const int ovl = !tune || tune->attn_bwd_overlap >= 0;  // dQ's atomics beside dV's and dK's products
             void (*kern)(const BwdArgs) = ovl ? bwd_wg_kernel<true> : bwd_wg_kernel<false>;
             const int smem = ovl ? BWD_WG_SMEM_OVL : BWD_WG_SMEM;
             if (set_smem(kern, smem, &attr_set[ovl])) return -1;
