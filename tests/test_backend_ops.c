@@ -2105,7 +2105,10 @@ static const entry_t fixed_table[] = {
     {OP_sample_tokens, b_sample_tokens, {5, 333, 5, 4}, {0}, {0}, 0, CASE_CLUSTER8},
     {OP_sample_tokens, b_sample_tokens, {8, 3000, 8, 5}, {0}, {0}, 0, CASE_CLUSTER8},
     {OP_sample_tokens, b_sample_tokens, {9, 5000, 9, 3}, {0}, {0}, 0, CASE_CLUSTER8},
+    // one CTA a row over more ids than its shared memory holds: the probabilities in the global workspace
     {OP_sample_tokens, b_sample_tokens, {64, 200064, 64, 4}, {0}, {0}, 0, BIG},
+    {OP_sample_tokens, b_sample_tokens, {66, 60001, 66, 0}, {0}, {0}, 0, BIG},
+    {OP_sample_tokens, b_sample_tokens, {66, 60001, 70, 5}, {0}, {0}, 0, BIG},
     {OP_kv_write, b_kv_write, {37, 64, 3, 4, 16, 14}, {0}, {0}, 0, 0},
     {OP_kv_write, b_kv_write, {1, 128, 1, 1, 8, 3}, {0}, {0}, 0, 0},
     {OP_kv_write, b_kv_write, {200, 256, 4, 7, 16, 40}, {0}, {0}, 0, 0},

@@ -3,6 +3,8 @@
 // segment of the row; below) picks the next token, its log-prob and the stop state, so a decode step brings back
 // ids, log-probs and done flags only. One CTA a row took 60 us at bench-1b's V 32768 at batch 1 (the row's
 // double-precision exponentials and divisions on one SM); a few rows now spread over the card (sample_cluster).
+// A CTA's segment of probabilities stays in its shared memory where it fits (prow_t; the global workspace
+// otherwise), and the passes over the logits keep four loads in flight a thread.
 // defines: sample_workspace_bytes_cuda, sample_tokens_cuda
 //
 // Top-k, top-p and the draw over the kept tokens all ask for the shortest prefix of the order
@@ -107,6 +109,18 @@ static __device__ double cl_reduce(cl_t *c, double x, int op) {
     return r;
 }
 
+// The probabilities of a CTA's segment [lo, hi) of a row: in shared memory when they fit (s: one float of padding
+// after every 32, so that the runs of consecutive ids the inverse-CDF draw gives each thread fall in distinct banks),
+// else in the global workspace (g: the row's V floats). Every pass below reads only its CTA's segment.
+typedef struct {
+    float *s, *g;
+    int lo;
+} prow_t;
+static __device__ __forceinline__ float *pat(prow_t p, int i) {
+    const int j = i - p.lo;
+    return p.s ? p.s + j + (j >> 5) : p.g + i;
+}
+
 // A prefix of the order: the tokens with bits > vb, and those with bits == vb and id <= jb.
 struct prefix_t {
     uint32_t vb;
@@ -117,14 +131,14 @@ static __device__ __forceinline__ bool in_prefix(uint32_t bits, int i, prefix_t 
 }
 
 // count (mass = 0) or mass of the tokens of P with bits >= theta (strictly above when gt), over the row
-static __device__ double pass(const float *p, int V, prefix_t P, uint32_t theta, int gt, int mass, double *sh,
+static __device__ double pass(prow_t p, int V, prefix_t P, uint32_t theta, int gt, int mass, double *sh,
                               cl_t *c) {
     int lo, hi;
     seg_of(V, &lo, &hi);
     double acc = 0;
     for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        const uint32_t bits = __float_as_uint(p[i]);
-        if (in_prefix(bits, i, P) && (gt ? bits > theta : bits >= theta)) acc += mass ? (double)p[i] : 1.0;
+        const uint32_t bits = __float_as_uint(*pat(p, i));
+        if (in_prefix(bits, i, P) && (gt ? bits > theta : bits >= theta)) acc += mass ? (double)*pat(p, i) : 1.0;
     }
     return cl_reduce(c, block_sum(acc, sh), CL_SUM);
 }
@@ -132,7 +146,7 @@ static __device__ double pass(const float *p, int V, prefix_t P, uint32_t theta,
 // The shortest prefix of P whose count (mass = 0) or mass reaches `target` (>= target; > target when
 // strict). Returns 0 when even all of P falls short (in these sums' rounding); else *out is the prefix
 // (its last token out->jb).
-static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double target, int mass, int strict,
+static __device__ int shortest_prefix(prow_t p, int V, prefix_t P, double target, int mass, int strict,
                                       prefix_t *out, double *sh, double *scan, int *ish, cl_t *c) {
 #define REACH(x) (strict ? (x) > target : (x) >= target)
     if (!REACH(pass(p, V, P, 0u, 0, mass, sh, c))) return 0;
@@ -148,8 +162,8 @@ static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double 
     seg_of(V, &s0, &s1);
     double carry = pass(p, V, P, lo, 1, mass, sh, c), mine = 0;
     for (int i = s0 + threadIdx.x; i < s1; i += blockDim.x) {
-        const uint32_t bits = __float_as_uint(p[i]);
-        if (bits == lo && in_prefix(bits, i, P)) mine += mass ? (double)p[i] : 1.0;
+        const uint32_t bits = __float_as_uint(*pat(p, i));
+        if (bits == lo && in_prefix(bits, i, P)) mine += mass ? (double)*pat(p, i) : 1.0;
     }
     carry += cl_reduce(c, block_sum(mine, sh), CL_BEFORE);
     int hit = INT32_MAX;
@@ -157,8 +171,8 @@ static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double 
         const int i = base + threadIdx.x;
         double x = 0;
         if (i < s1) {
-            const uint32_t bits = __float_as_uint(p[i]);
-            if (bits == lo && in_prefix(bits, i, P)) x = mass ? (double)p[i] : 1.0;
+            const uint32_t bits = __float_as_uint(*pat(p, i));
+            if (bits == lo && in_prefix(bits, i, P)) x = mass ? (double)*pat(p, i) : 1.0;
         }
         const double cs = carry + block_scan(x, scan);
         hit = block_min(x != 0 && REACH(cs) ? i : INT32_MAX, ish);
@@ -176,18 +190,18 @@ static __device__ int shortest_prefix(const float *p, int V, prefix_t P, double 
 }
 
 // the last token of P in the order: the smallest probability, then the largest id
-static __device__ int last_of(const float *p, int V, prefix_t P, int *ish, cl_t *c) {
+static __device__ int last_of(prow_t p, int V, prefix_t P, int *ish, cl_t *c) {
     int lo, hi;
     seg_of(V, &lo, &hi);
     int bmin = INT32_MAX;  // bit patterns of probabilities in [0, 1] fit an int
     for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        const uint32_t bits = __float_as_uint(p[i]);
+        const uint32_t bits = __float_as_uint(*pat(p, i));
         if (in_prefix(bits, i, P)) bmin = min(bmin, (int)bits);
     }
     bmin = (int)cl_reduce(c, (double)block_min(bmin, ish), CL_MIN);
     int lowkey = INT32_MAX;  // V - 1 - id: the largest id as a minimum
     for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-        const uint32_t bits = __float_as_uint(p[i]);
+        const uint32_t bits = __float_as_uint(*pat(p, i));
         if ((int)bits == bmin && in_prefix(bits, i, P)) lowkey = min(lowkey, V - 1 - i);
     }
     return V - 1 - (int)cl_reduce(c, (double)block_min(lowkey, ish), CL_MIN);
@@ -207,7 +221,9 @@ static __device__ float block_maxf(float x, float *sh) {
 // One cluster of CTAs per row (blockIdx.x / cluster size); CTA rank 0 writes the row's results.
 __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out, float *logp_out, int32_t *done_out,
                                                                 sample_slot_t *state, const int32_t *slot,
-                                                                const float *logits, int V, float *pbuf) {
+                                                                const float *logits, int V, float *pbuf,
+                                                                int in_smem) {
+    extern __shared__ float sp[];  // the segment's probabilities when in_smem (sample_smem_bytes)
     __shared__ double sh[SAMPLE_THREADS / 32], scan[SAMPLE_THREADS], cx[2];
     __shared__ int ish[SAMPLE_THREADS / 32];
     __shared__ float smax[SAMPLE_THREADS / 32];
@@ -216,17 +232,28 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
     int lo, hi;
     seg_of(V, &lo, &hi);
     const float *z = logits + (size_t)row * V;
-    float *p = pbuf + (size_t)row * V;
+    const prow_t p = {in_smem ? sp : NULL, pbuf + (size_t)row * V, lo};
     sample_slot_t st = state[slot[row]];
     const double t = st.temperature > 0 ? st.temperature : 1.0;
 
-    // max logit and its first index
+    // max logit and its first index, in one pass with four loads in flight a thread (NaN never wins, as in fmaxf; a row
+    // of -inf gives its first id)
     float mxf = -INFINITY;
-    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) mxf = fmaxf(mxf, z[i]);
-    mxf = (float)cl_reduce(&c, (double)block_maxf(mxf, smax), CL_MAX);
     int first = INT32_MAX;
-    for (int i = lo + threadIdx.x; i < hi; i += blockDim.x)
-        if (z[i] == mxf) first = min(first, i);
+    const int bd = (int)blockDim.x;
+    for (int i = lo + (int)threadIdx.x; i < hi; i += 4 * bd) {
+        float x[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) x[k] = i + k * bd < hi ? z[i + k * bd] : NAN;
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            if (x[k] > mxf || (first == INT32_MAX && x[k] == mxf)) mxf = x[k], first = i + k * bd;
+    }
+    {
+        const float m = (float)cl_reduce(&c, (double)block_maxf(mxf, smax), CL_MAX);
+        first = mxf == m ? first : INT32_MAX;
+        mxf = m;
+    }
     const int arg = (int)cl_reduce(&c, (double)block_min(first, ish), CL_MIN);
     const double mx = (double)mxf;
     int tok = arg;
@@ -237,14 +264,22 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
 
     if (!st.greedy) {
         double part = 0, part_s = 0;
-        for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-            const double x = (double)z[i] - mx, e = exp(t == 1.0 ? x : x / t);
-            part += (double)(p[i] = (float)e);
-            part_s += e;
+        for (int i0 = lo + (int)threadIdx.x; i0 < hi; i0 += 4 * bd) {  // four loads in flight; sums in id order
+            float zl[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) zl[k] = i0 + k * bd < hi ? z[i0 + k * bd] : 0.0f;
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const int i = i0 + k * bd;
+                if (i >= hi) break;
+                const double x = (double)zl[k] - mx, e = exp(t == 1.0 ? x : x / t);
+                part += (double)(*pat(p, i) = (float)e);
+                part_s += e;
+            }
         }
         const double zt = cl_reduce(&c, block_sum(part, sh), CL_SUM);
         if (s == t) zs = cl_reduce(&c, block_sum(part_s, sh), CL_SUM);
-        for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) p[i] = (float)((double)p[i] / zt);
+        for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) *pat(p, i) = (float)((double)*pat(p, i) / zt);
         __syncthreads();
         const int top_k = st.top_k > 0 && st.top_k < V ? st.top_k : 0;
         const int top_p = st.top_p > 0 && st.top_p < 1;
@@ -265,7 +300,7 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
             const int S = (hi - lo + (int)blockDim.x - 1) / (int)blockDim.x, i0 = min(hi, lo + (int)threadIdx.x * S);
             const int i1 = min(hi, i0 + S);
             double run = 0;
-            for (int i = i0; i < i1; i++) run += (double)p[i];
+            for (int i = i0; i < i1; i++) run += (double)*pat(p, i);
             const double local = block_scan(run, scan);
             const double segs = cl_reduce(&c, scan[blockDim.x - 1], CL_BEFORE);
             const double cs = segs + local, before = segs + (threadIdx.x ? scan[threadIdx.x - 1] : 0.0);
@@ -273,21 +308,21 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
             if (u < cs && !(u < before)) {  // the first run past u (the spans are ordered: the scan is monotone)
                 double acc = before;
                 for (int i = i0; i < i1 && hit == INT32_MAX; i++) {
-                    acc += (double)p[i];
-                    if (u < acc && p[i] > 0) hit = i;
+                    acc += (double)*pat(p, i);
+                    if (u < acc && *pat(p, i) > 0) hit = i;
                 }
                 if (hit == INT32_MAX)  // the walk's rounding fell short of the scan's: the run's last possible id
                     for (int i = i1 - 1; i >= i0 && hit == INT32_MAX; i--)
-                        if (p[i] > 0) hit = i;
+                        if (*pat(p, i) > 0) hit = i;
             }
             hit = (int)cl_reduce(&c, (double)block_min(hit, ish), CL_MIN);
             if (hit == INT32_MAX) {  // rounding shortfall: the most probable (lowest id on ties)
                 float pm = 0;
-                for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) pm = fmaxf(pm, p[i]);
+                for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) pm = fmaxf(pm, *pat(p, i));
                 pm = (float)cl_reduce(&c, (double)block_maxf(pm, smax), CL_MAX);
                 int f = INT32_MAX;
                 for (int i = lo + threadIdx.x; i < hi; i += blockDim.x)
-                    if (p[i] == pm) f = min(f, i);
+                    if (*pat(p, i) == pm) f = min(f, i);
                 hit = (int)cl_reduce(&c, (double)block_min(f, ish), CL_MIN);
             }
             tok = hit;
@@ -296,7 +331,14 @@ __global__ void __launch_bounds__(SAMPLE_THREADS) sample_kernel(int32_t *tok_out
     // log pi(token) in double
     if (zs < 0) {
         double part = 0;
-        for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) part += exp(((double)z[i] - mx) / s);
+        for (int i0 = lo + (int)threadIdx.x; i0 < hi; i0 += 4 * bd) {
+            float zl[4];
+#pragma unroll
+            for (int k = 0; k < 4; k++) zl[k] = i0 + k * bd < hi ? z[i0 + k * bd] : 0.0f;
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                if (i0 + k * bd < hi) part += exp(((double)zl[k] - mx) / s);
+        }
         zs = cl_reduce(&c, block_sum(part, sh), CL_SUM);
     }
     if (threadIdx.x == 0 && cl_rank() == 0) {
@@ -337,6 +379,12 @@ static int sample_cluster(int n, int V, int forced) {
     return c;
 }
 
+// The shared memory of a segment's probabilities (prow_t's padded layout), and the most a CTA takes (beside the
+// kernel's 8.5 KB of static shared memory, under the 227 KB a CTA may have on sm_90): segments up to 53,600 ids,
+// so V 32768 on one CTA a row; a longer segment keeps its probabilities in the global workspace.
+#define SAMPLE_SMEM_MAX (216 * 1024)
+static size_t sample_smem_bytes(int seg) { return ((size_t)seg + (size_t)seg / 32 + 1) * sizeof(float); }
+
 extern "C" size_t sample_workspace_bytes_cuda(int n, int V) {
     return ((size_t)(n > 0 ? n : 0) * (size_t)(V > 0 ? V : 0) * sizeof(float) + 255) / 256 * 256;
 }
@@ -350,13 +398,23 @@ extern "C" int sample_tokens_cuda(int32_t *tok, float *logp, int32_t *done, samp
         return cispo_fail("sample_tokens_cuda: workspace of %zu bytes, %zu needed", ws_bytes,
                           sample_workspace_bytes_cuda(n, V));
     const int cl = sample_cluster(n, V, cluster);
+    const size_t smem = sample_smem_bytes((V + cl - 1) / cl);
+    const int in_smem = smem <= SAMPLE_SMEM_MAX;
+    static bool attr_set = false;
+    if (in_smem && !attr_set) {
+        cudaError_t e = cudaFuncSetAttribute(sample_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, SAMPLE_SMEM_MAX);
+        if (e != cudaSuccess) return cispo_fail("sample_tokens_cuda: shared memory attribute: %s", cudaGetErrorString(e));
+        attr_set = true;
+    }
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute attr;
-    cfg.gridDim = dim3((unsigned)(n * cl)), cfg.blockDim = dim3(SAMPLE_THREADS), cfg.dynamicSmemBytes = 0, cfg.stream = st;
+    cfg.gridDim = dim3((unsigned)(n * cl)), cfg.blockDim = dim3(SAMPLE_THREADS);
+    cfg.dynamicSmemBytes = in_smem ? smem : 0, cfg.stream = st;
     attr.id = cudaLaunchAttributeClusterDimension;
     attr.val.clusterDim.x = (unsigned)cl, attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
     cfg.attrs = &attr, cfg.numAttrs = 1;
-    cudaError_t e = cudaLaunchKernelEx(&cfg, sample_kernel, tok, logp, done, state, slot, logits, V, (float *)ws);
+    cudaError_t e =
+        cudaLaunchKernelEx(&cfg, sample_kernel, tok, logp, done, state, slot, logits, V, (float *)ws, in_smem);
     if (e == cudaSuccess) e = cudaGetLastError();
     return e == cudaSuccess ? 0 : cispo_fail("sample_tokens_cuda: launch: %s", cudaGetErrorString(e));
 }
