@@ -72,11 +72,13 @@ typedef struct {
     int decode_sort;          // 1: a decode step's post-attention norm with the router (decode_route) also sorts the
                               // routes by expert (its last CTA: moe_dispatch's perm and offsets), and the gated
                               // expert product reads its rows through perm: no moe_dispatch launch and no copy of
-                              // the rows; 0 (the default): moe_dispatch (not yet timed on a card)
+                              // the rows; 0 (the default): moe_dispatch (bench-1b on an H100: 2.323 against 2.218 ms a step
+                              // at batch 64, 0.811 against 0.796 at batch 1)
     int decode_gate;          // 1: a lightning layer's decode step normalises and gates its output in the decode
                               // kernel (lightning_decode_qkv_gate: a cluster of the heads' CTAs a sequence, H <= 8; the
                               // norm's sum in another order than rmsnorm_gate_forward's), one launch a layer fewer;
-                              // 0 (the default): rmsnorm_gate_forward after it (not yet timed on a card)
+                              // 0 (the default): rmsnorm_gate_forward after it (bench-1b on an H100: 2.311 against 2.218 ms a
+                              // step at batch 64)
     int wg_wgrad_inflight;    // 0 (the default) or 1: the expert weight gradient's wgmma kernel keeps each k step's
                               // wgmmas in flight while the next step's issue (loads 2 steps ahead instead of 3; the
                               // same sums and bits; 433 against 396 TFLOP/s at M1's W1 on an H100); -1: each step
