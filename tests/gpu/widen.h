@@ -1,5 +1,5 @@
-// tests/gpu/widen.h — the HF parity fixtures' heads are 4 to 16 wide and the CUDA kernels take 64 or 128
-// (kernels/backend.h backend_takes_head_dim): a GPU test runs each fixture's configuration (flavour, rope
+// tests/gpu/widen.h — the HF parity fixtures' heads are 4 to 16 wide and the CUDA kernels take 16, 32, 64 or 128
+// (kernels/backend.h backend_takes_head_dim; the 64-wide tiles are the ones real models run): a GPU test runs each fixture's configuration (flavour, rope
 // type and scaling, window, tying, layer kinds, norms, vocabulary) with heads widened to 64, hidden and
 // expert widths rounded up to multiples of 64 as real models have them, and random weights, against the
 // CPU reference of the same widened model. rotary_dim is kept (a partial rotary of the wider head), so
