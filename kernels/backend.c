@@ -40,7 +40,7 @@ int backend_available(int kind) {
 
 int backend_takes_head_dim(int kind, int head_dim) {
     if (kind == BACKEND_CPU) return head_dim > 0;
-    if (kind == BACKEND_CUDA) return head_dim == 64 || head_dim == 128;
+    if (kind == BACKEND_CUDA) return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;
     return 0;
 }
 
@@ -51,7 +51,7 @@ int backend_open(backend_t *b, int want, int device, int head_dim, const char *w
     if (want < 0) {
         want = have > 0 && backend_takes_head_dim(BACKEND_CUDA, head_dim) ? BACKEND_CUDA : BACKEND_CPU;
         if (have > 0 && want == BACKEND_CPU && note) {
-            snprintf(why, sizeof why, "the CUDA kernels take head_dim 64 or 128 and this model's is %d: running on the CPU",
+            snprintf(why, sizeof why, "the CUDA kernels take head_dim 16, 32, 64 or 128 and this model's is %d: running on the CPU",
                      head_dim);
             *note = why;
         }
@@ -64,8 +64,8 @@ int backend_open(backend_t *b, int want, int device, int head_dim, const char *w
         return cispo_fail("%s: cuda asked, but %s: use cpu or auto", what, err);
     }
     if (!backend_takes_head_dim(BACKEND_CUDA, head_dim))
-        return cispo_fail("%s: cuda asked, but the CUDA kernels take head_dim 64 or 128 and this model's is %d: use cpu "
-                          "(or a model with heads of 64 or 128)", what, head_dim);
+        return cispo_fail("%s: cuda asked, but the CUDA kernels take head_dim 16, 32, 64 or 128 and this model's is %d: "
+                          "use cpu (or a model with such heads)", what, head_dim);
     return backend_init(b, BACKEND_CUDA, device, DTYPE_BF16);
 }
 

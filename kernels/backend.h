@@ -128,7 +128,7 @@ int backend_available(int kind);
 int backend_init(backend_t *b, int kind, int device, int act_dtype);
 void backend_release(backend_t *b);
 // Whether a backend's attention kernels (lightning, softmax, decode) take heads of this width: the CPU
-// any, CUDA 64 and 128 (their tiles are compiled for those).
+// any, CUDA 16, 32, 64 and 128 (their tiles are compiled for those; lightning's 16 and 32 run zero-padded to 64).
 int backend_takes_head_dim(int kind, int head_dim);
 // Opens the backend a command asked for (want: BACKEND_CPU, BACKEND_CUDA, or -1 for auto) for a model of
 // this head_dim on device ordinal `device`: CPU in fp32, CUDA in bf16. Auto takes CUDA when a GPU is

@@ -1988,12 +1988,19 @@ static const entry_t fixed_table[] = {
     {OP_lightning_forward, b_lightning_forward, {4, 64, 16, 1, 4}, {0}, LENS(63, 1, 0, 64, 65, 7, 0), 0},
     {OP_lightning_forward, b_lightning_forward, {2, 128, 256, 0, 5}, {0}, LENS(200, 0, 13), 0},
     {OP_lightning_forward, b_lightning_forward, {3, 8, 5, 1, 3}, {0}, LENS(11, 0, 29, 1), CPUONLY},
+    // head dims 16 and 32 (the demo model's 16): on CUDA the 64-wide kernels on zero-padded copies
+    {OP_lightning_forward, b_lightning_forward, {4, 16, 16, 1, 4}, {0}, LENS(63, 1, 0, 64, 65, 7, 0), 0},
+    {OP_lightning_forward, b_lightning_forward, {2, 32, 16, 0, 1}, {0}, LENS(200, 0, 13), 0},
+    {OP_lightning_forward, b_lightning_forward, {4, 16, 16, 1, 2}, {0}, LENS(300, 1000), 0},
     {OP_lightning_backward, b_lightning_backward, {1, 64, 64, 0, 0, W}, {0}, LENS(1), 0},
     {OP_lightning_backward, b_lightning_backward, {8, 128, 256, 1, 2, W}, {0}, LENS(1), 0},
     {OP_lightning_backward, b_lightning_backward, {2, 64, 16, 1, 1, W}, {0}, LENS(37), 0},
     {OP_lightning_backward, b_lightning_backward, {4, 64, 16, 1, 4, W}, {0}, LENS(63, 1, 0, 64, 65, 7, 0), 0},
     {OP_lightning_backward, b_lightning_backward, {2, 128, 256, 0, 5, A}, {0}, LENS(200, 0, 13), 0},
     {OP_lightning_backward, b_lightning_backward, {3, 8, 5, 1, 3, A}, {0}, LENS(11, 0, 29, 1), CPUONLY},
+    {OP_lightning_backward, b_lightning_backward, {4, 16, 16, 1, 4, W}, {0}, LENS(63, 1, 0, 64, 65, 7, 0), 0},
+    {OP_lightning_backward, b_lightning_backward, {2, 32, 16, 0, 1, A}, {0}, LENS(200, 0, 13), 0},
+    {OP_lightning_backward, b_lightning_backward, {4, 16, 16, 1, 2, W}, {0}, LENS(300, 1000), 0},
     // the shapes of the lightning GPU test (T to 65536, H to 64, both kernel paths)
     {OP_lightning_forward, b_lightning_forward, {8, 128, 64, 1, 1}, {0}, LENS(100), BIG},
     {OP_lightning_forward, b_lightning_forward, {8, 64, 256, 1, 4}, {0}, LENS(63, 1, 0, 64, 65, 200, 1000, 7), BIG},
@@ -2016,6 +2023,8 @@ static const entry_t fixed_table[] = {
     {OP_lightning_decode, b_lightning_decode, {3, 5, 4, 64}, {0}, {0}, 0, 0},
     {OP_lightning_decode, b_lightning_decode, {1, 1, 1, 128}, {0}, {0}, 0, 0},
     {OP_lightning_decode, b_lightning_decode, {4, 4, 2, 8}, {0}, {0}, 0, CPUONLY},
+    {OP_lightning_decode, b_lightning_decode, {3, 5, 4, 16}, {0}, {0}, 0, 0},
+    {OP_lightning_decode, b_lightning_decode, {6, 6, 2, 32}, {0}, {0}, 0, 0},
     // from the q|k|v product: its own rows (ldq 3 H D), the rows of bench-1b's q|k|v|gate product (4 H D), no
     // activation, another activation
     {OP_lightning_decode_qkv, b_lightning_decode_qkv, {5, 9, 2, 64, 0, ACT_SILU}, {0}, {0}, 0, 0},
@@ -2023,6 +2032,8 @@ static const entry_t fixed_table[] = {
     {OP_lightning_decode_qkv, b_lightning_decode_qkv, {3, 4, 1, 128, 424, -1}, {0}, {0}, 0, 0},
     {OP_lightning_decode_qkv, b_lightning_decode_qkv, {7, 7, 4, 64, 800, ACT_GELU}, {0}, {0}, 0, 0},
     {OP_lightning_decode_qkv, b_lightning_decode_qkv, {2, 3, 2, 8, 50, ACT_SILU}, {0}, {0}, 0, CPUONLY},
+    {OP_lightning_decode_qkv, b_lightning_decode_qkv, {5, 9, 4, 16, 0, ACT_SILU}, {0}, {0}, 0, 0},
+    {OP_lightning_decode_qkv, b_lightning_decode_qkv, {3, 4, 2, 32, 200, -1}, {0}, {0}, 0, 0},
     // the decode step's output norm and gate too: one launch for H <= 8 (a cluster of the heads), else the two ops;
     // bench-1b's (H 8, D 128, the gate in the q|k|v|gate product's rows: ldq = ldg = 4 H D) at batch 1 and 64
     {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {1, 3, 8, 128, 4096, ACT_SILU, 4096}, {1e-6f}, {0}, 0, 0},
@@ -2033,6 +2044,7 @@ static const entry_t fixed_table[] = {
     {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {7, 7, 5, 64, 1000, ACT_GELU, 0}, {1e-5f}, {0}, 0, 0},
     {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {4, 6, 12, 64, 0, ACT_SILU, 0}, {1e-6f}, {0}, 0, 0},
     {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {2, 3, 2, 8, 50, ACT_SILU, 20}, {1e-6f}, {0}, 0, CPUONLY},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {3, 4, 4, 16, 0, ACT_SILU, 0}, {1e-6f}, {0}, 0, 0},
     {OP_lightning_decode, b_lightning_decode_contig, {8, 128, 0, 6}, {0}, LENS(5, 64, 300, 1, 129, 1000, 70), 0},
     {OP_lightning_decode, b_lightning_decode_contig, {64, 64, 0, 4}, {0}, LENS(33, 200, 1), BIG},
     {OP_lightning_decode, b_lightning_decode_contig, {1, 128, 0, 3}, {0}, LENS(4000), BIG},
@@ -2064,7 +2076,11 @@ static const entry_t fixed_table[] = {
     {OP_attention_forward, b_attention_forward, {2, 2, 128, 300}, {0}, LENS(1000, 128, 257), CASE_TMA},
     {OP_attention_forward, b_attention_forward, {4, 1, 128, 0}, {0}, LENS(1500, 390), CASE_TMA},
     {OP_attention_forward, b_attention_forward, {2, 1, 64, 1}, {0}, LENS(9, 0, 5), 0},
-    {OP_attention_forward, b_attention_forward, {6, 3, 16, 7}, {0}, LENS(20, 0, 33), CPUONLY},
+    // head dims 16 and 32 (the demo model's 16: the mma.sync kernel at those widths)
+    {OP_attention_forward, b_attention_forward, {6, 3, 16, 7}, {0}, LENS(20, 0, 33), 0},
+    {OP_attention_forward, b_attention_forward, {4, 2, 16, 0}, {0}, LENS(200, 1, 0, 129), 0},
+    {OP_attention_forward, b_attention_forward, {4, 1, 32, 0}, {0}, LENS(300, 37), 0},
+    {OP_attention_forward, b_attention_forward, {2, 2, 32, 50}, {0}, LENS(257, 0, 64), 0},
     {OP_attention_backward, b_attention_backward, {4, 4, 64, 0, W}, {0}, LENS(37), 0},
     {OP_attention_backward, b_attention_backward, {8, 2, 128, 0, A}, {0}, LENS(1, 0, 200, 0, 63), 0},
     {OP_attention_backward, b_attention_backward, {4, 1, 64, 16, W}, {0}, LENS(100, 37), 0},
@@ -2080,7 +2096,10 @@ static const entry_t fixed_table[] = {
     {OP_attention_backward, b_attention_backward, {4, 2, 128, 100, W}, {0}, LENS(300, 0, 517), CASE_BWD_OVL},
     {OP_attention_backward, b_attention_backward, {2, 1, 128, 0, A}, {0}, LENS(700, 129), CASE_BWD_OVL},
     {OP_attention_backward, b_attention_backward, {1, 1, 128, 0, A}, {0}, LENS(1), CASE_BWD_OVL},
-    {OP_attention_backward, b_attention_backward, {6, 3, 16, 7, A}, {0}, LENS(20, 0, 33), CPUONLY},
+    {OP_attention_backward, b_attention_backward, {6, 3, 16, 7, A}, {0}, LENS(20, 0, 33), 0},
+    {OP_attention_backward, b_attention_backward, {4, 2, 16, 0, W}, {0}, LENS(200, 1, 0, 129), 0},
+    {OP_attention_backward, b_attention_backward, {4, 1, 32, 0, A}, {0}, LENS(300, 37), 0},
+    {OP_attention_backward, b_attention_backward, {2, 2, 32, 50, W}, {0}, LENS(257, 0, 64), 0},
     {OP_sample_tokens, b_sample_tokens, {7, 1000, 9, 0}, {0}, {0}, 0, 0},
     {OP_sample_tokens, b_sample_tokens, {4, 5001, 6, 0}, {0}, {0}, 0, 0},      // runs of 5 ids, the last short
     {OP_sample_tokens, b_sample_tokens, {64, 32768, 64, 0}, {0}, {0}, 0, 0},   // bench-1b's decode step, batch 64
@@ -2117,7 +2136,9 @@ static const entry_t fixed_table[] = {
     {OP_attention_decode, b_attention_decode, {1, 1, 1, 64, 1, 1, 1, 0, 1}, {0}, {0}, 0, 0},
     {OP_attention_decode, b_attention_decode, {4, 4, 4, 64, 4, 3, 13, 1, 20}, {0}, {0}, 0, 0},
     {OP_attention_decode, b_attention_decode, {64, 8, 1, 128, 64, 64, 16, 0, 4200}, {0}, {0}, 0, BIG},
-    {OP_attention_decode, b_attention_decode, {2, 6, 3, 16, 2, 5, 4, 5, 11}, {0}, {0}, 0, CPUONLY},
+    {OP_attention_decode, b_attention_decode, {2, 6, 3, 16, 2, 5, 4, 5, 11}, {0}, {0}, 0, 0},
+    {OP_attention_decode, b_attention_decode, {5, 4, 2, 16, 3, 9, 16, 0, 130}, {0}, {0}, 0, 0},
+    {OP_attention_decode, b_attention_decode, {3, 8, 4, 32, 4, 13, 16, 7, 60}, {0}, {0}, 0, 0},
     // ---- MoE: E=1, K=E, E not a power of two, T=1/37/200
     {OP_moe_route_forward, b_moe_route_forward, {37, 8, 2}, {0}, {0}, 0, 0},
     {OP_moe_route_forward, b_moe_route_forward, {1, 1, 1}, {0}, {0}, 0, 0},

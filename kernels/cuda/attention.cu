@@ -51,7 +51,8 @@ int check_launch(const char *what) {
 
 int check_args(const char *op, int H, int KV, int D, int window, int dtype) {
     if (dtype != DTYPE_BF16_) return cispo_fail("%s: activation dtype %d, the CUDA kernel takes bf16", op, dtype);
-    if (D != 64 && D != 128) return cispo_fail("%s: head dim %d, the CUDA kernel takes 64 or 128", op, D);
+    if (D != 16 && D != 32 && D != 64 && D != 128)
+        return cispo_fail("%s: head dim %d, the CUDA kernel takes 16, 32, 64 or 128", op, D);
     if (H <= 0 || KV <= 0 || H % KV) return cispo_fail("%s: %d query heads not a multiple of %d kv heads", op, H, KV);
     if (window < 0) return cispo_fail("%s: window %d < 0", op, window);
     return 0;
@@ -121,12 +122,12 @@ int launch_fwd(const FwdArgs &p, int ntiles, int H, cudaStream_t st) {
     return check_launch("forward kernel launch");
 }
 
-// Row blocks a warp in the forward: 2 at D = 64; at D = 128 two blocks need more registers than
+// Row blocks a warp in the forward: 2 at D <= 64; at D = 128 two blocks need more registers than
 // there are (the accumulators alone are 128), so 1. The context's attn_fwd_rows knob (1 or 2)
 // overrides, for benchmarks.
 int fwd_mt(int D, int knob) {
     if (knob == 1 || knob == 2) return knob;
-    return D == 64 ? 2 : 1;
+    return D <= 64 ? 2 : 1;
 }
 
 template <int D>
@@ -322,8 +323,12 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
         return check_launch("forward kernel launch");
     }
     const int mt = fwd_mt(D, attn_rows);
-    if (D == 64) return mt == 2 ? launch_fwd<64, 2>(p, nt, H, st) : launch_fwd<64, 1>(p, nt, H, st);
-    return mt == 2 ? launch_fwd<128, 2>(p, nt, H, st) : launch_fwd<128, 1>(p, nt, H, st);
+    switch (D) {  // the mma.sync kernel at every head width (check_args: 16, 32, 64, 128)
+    case 16: return mt == 2 ? launch_fwd<16, 2>(p, nt, H, st) : launch_fwd<16, 1>(p, nt, H, st);
+    case 32: return mt == 2 ? launch_fwd<32, 2>(p, nt, H, st) : launch_fwd<32, 1>(p, nt, H, st);
+    case 64: return mt == 2 ? launch_fwd<64, 2>(p, nt, H, st) : launch_fwd<64, 1>(p, nt, H, st);
+    default: return mt == 2 ? launch_fwd<128, 2>(p, nt, H, st) : launch_fwd<128, 1>(p, nt, H, st);
+    }
 }
 
 int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, const void *o, const float *lse,
@@ -345,12 +350,16 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
 
     cudaError_t e = cudaMemsetAsync(dq_acc, 0, nq * sizeof(float), st);
     if (e != cudaSuccess) return cispo_fail("attention_backward_cuda: memset: %s", cudaGetErrorString(e));
-    if (D == 64)
-        delta_kernel<64><<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(delta, (const __nv_bfloat16 *)dout,
-                                                                     (const __nv_bfloat16 *)o, rows);
-    else
-        delta_kernel<128><<<(unsigned)((rows + 7) / 8), 256, 0, st>>>(delta, (const __nv_bfloat16 *)dout,
-                                                                      (const __nv_bfloat16 *)o, rows);
+    {
+        const unsigned nb = (unsigned)((rows + 7) / 8);
+        const __nv_bfloat16 *db = (const __nv_bfloat16 *)dout, *ob = (const __nv_bfloat16 *)o;
+        switch (D) {
+        case 16: delta_kernel<16><<<nb, 256, 0, st>>>(delta, db, ob, rows); break;
+        case 32: delta_kernel<32><<<nb, 256, 0, st>>>(delta, db, ob, rows); break;
+        case 64: delta_kernel<64><<<nb, 256, 0, st>>>(delta, db, ob, rows); break;
+        default: delta_kernel<128><<<nb, 256, 0, st>>>(delta, db, ob, rows); break;
+        }
+    }
     if (check_launch("delta kernel launch")) return -1;
 
     const bool wg = D == 128 && wgmma_ready_cuda(WGMMA_ATTENTION);
@@ -388,7 +397,10 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
             if (set_smem(kern, smem, &attr_set[ovl])) return -1;
             kern<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, smem, st>>>(p);
             if (check_launch("backward kernel launch")) return -1;
-        } else if ((D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st) : launch_bwd<128>(p, nt, KV, nsplit, st))) {
+        } else if ((D == 16   ? launch_bwd<16>(p, nt, KV, nsplit, st)
+                    : D == 32 ? launch_bwd<32>(p, nt, KV, nsplit, st)
+                    : D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st)
+                              : launch_bwd<128>(p, nt, KV, nsplit, st))) {
             return -1;
         }
     }
@@ -407,8 +419,14 @@ int attention_decode_cuda(void *o, const void *q, const void *kcache, const void
     if (max_blocks < 1 || block_size < 1)
         return cispo_fail("attention_decode_cuda: bad page sizes max_blocks=%d block_size=%d", max_blocks, block_size);
     if (n <= 0) return 0;
-    return D == 64 ? launch_decode<64>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
-                                       window, st)
-                   : launch_decode<128>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
-                                        window, st);
+    switch (D) {
+    case 16: return launch_decode<16>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
+                                      window, st);
+    case 32: return launch_decode<32>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
+                                      window, st);
+    case 64: return launch_decode<64>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
+                                      window, st);
+    default: return launch_decode<128>(o, q, kcache, vcache, slot, len, n, H, KV, block_table, max_blocks, block_size,
+                                       window, st);
+    }
 }

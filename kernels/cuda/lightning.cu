@@ -4,7 +4,8 @@
 // Both directions are passes of one chunked scan kernel (lightning_scan.cuh says which roles q, k,
 // v and dout play in each pass). A pass either runs one CTA per (sequence, head, value block), or,
 // when that is too few CTAs to fill the GPU, splits sequences into segments: state pass, segment
-// scan, output pass (the workspace holds one D x D fp32 state per segment and head).
+// scan, output pass (the workspace holds one D x D fp32 state per segment and head). Head widths 16 and 32
+// run through the D = 64 kernels on zero-padded copies (below).
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
@@ -109,7 +110,8 @@ int check_args(const char *fn, int nseq, int H, int D, int block, int T, const v
     if (nseq < 1 || H < 1 || T < 0 || block < 1)
         return cispo_fail("%s: bad sizes nseq=%d H=%d T=%d block=%d (need nseq >= 1, H >= 1, T >= 0, block >= 1)",
                           fn, nseq, H, T, block);
-    if (D != 64 && D != 128) return cispo_fail("%s: head_dim D=%d is not supported (64 or 128)", fn, D);
+    if (D != 16 && D != 32 && D != 64 && D != 128)
+        return cispo_fail("%s: head_dim D=%d is not supported (16, 32, 64 or 128)", fn, D);
     for (int i = 0; i < nptrs; i++)
         if (!ptrs[i]) return cispo_fail("%s: required pointer argument %d is NULL", fn, i);
     if (need && (!ws || ws_bytes < need))
@@ -121,10 +123,91 @@ int check_args(const char *fn, int nseq, int H, int D, int block, int T, const v
 const __nv_bfloat16 *bf(const uint16_t *x) { return reinterpret_cast<const __nv_bfloat16 *>(x); }
 __nv_bfloat16 *bf(uint16_t *x) { return reinterpret_cast<__nv_bfloat16 *>(x); }
 
+// ---- head widths below 64 ----
+// D 16 and 32 run through the D = 64 kernels on copies zero-padded to PD = 64 columns, the states to PD x PD: q.k,
+// k^T v and every product with a state only gain zero terms, so each output's padded columns (and a state's padded
+// rows and columns) come out zero and the D columns are the same sums. The copies follow the segment states in the
+// workspace: PAD_ACTS activations [T, H, PD] bf16 (the backward's dout, q, k, v, dq, dk, dv) and two states
+// [nseq, H, PD, PD] fp32 (the state in, the state out).
+constexpr int PD = 64, PAD_ACTS = 7;
+bool padded(int D) { return D == 16 || D == 32; }
+size_t align256(size_t x) { return (x + 255) / 256 * 256; }
+size_t pad_act_bytes(int T, int H) { return align256((size_t)T * H * PD * 2); }
+size_t pad_state_bytes(int nseq, int H) { return align256((size_t)nseq * H * PD * PD * sizeof(float)); }
+size_t pad_bytes(int T, int nseq, int H, int cps) {
+    return align256(seg_bytes(T, nseq, H, PD, cps)) + PAD_ACTS * pad_act_bytes(T, H) + 2 * pad_state_bytes(nseq, H);
+}
+
+// rows of D columns <-> rows of PD (the rest zero); states [n][D][D] <-> [n][PD][PD] (the rest zero)
+__global__ void pad_rows_kernel(__nv_bfloat16 *dst, const __nv_bfloat16 *src, size_t rows, int D) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * PD; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = i / PD;
+        const int c = (int)(i % PD);
+        dst[i] = c < D ? src[r * D + c] : __float2bfloat16(0.0f);
+    }
+}
+__global__ void unpad_rows_kernel(__nv_bfloat16 *dst, const __nv_bfloat16 *src, size_t rows, int D) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < rows * D; i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = src[i / D * PD + i % D];
+}
+__global__ void pad_state_kernel(float *dst, const float *src, size_t n, int D) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n * PD * PD; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t m = i / (PD * PD);
+        const int r = (int)(i / PD % PD), c = (int)(i % PD);
+        dst[i] = r < D && c < D ? src[(m * D + r) * D + c] : 0.0f;
+    }
+}
+__global__ void unpad_state_kernel(float *dst, const float *src, size_t n, int D) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n * D * D; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t m = i / ((size_t)D * D);
+        const int r = (int)(i / D % D), c = (int)(i % D);
+        dst[i] = src[(m * PD + r) * PD + c];
+    }
+}
+unsigned pad_grid(size_t n) {
+    const size_t b = (n + 255) / 256;
+    return (unsigned)(b < 1 ? 1 : b > 4096 ? 4096 : b);
+}
+int pad_rows(uint16_t *dst, const uint16_t *src, size_t rows, int D, cudaStream_t st) {
+    pad_rows_kernel<<<pad_grid(rows * PD), 256, 0, st>>>(bf(dst), bf(src), rows, D);
+    return check_launch("padding launch");
+}
+int unpad_rows(uint16_t *dst, const uint16_t *src, size_t rows, int D, cudaStream_t st) {
+    unpad_rows_kernel<<<pad_grid(rows * D), 256, 0, st>>>(bf(dst), bf(src), rows, D);
+    return check_launch("padding launch");
+}
+int pad_state(float *dst, const float *src, size_t n, int D, cudaStream_t st) {
+    pad_state_kernel<<<pad_grid(n * PD * PD), 256, 0, st>>>(dst, src, n, D);
+    return check_launch("padding launch");
+}
+int unpad_state(float *dst, const float *src, size_t n, int D, cudaStream_t st) {
+    unpad_state_kernel<<<pad_grid(n * D * D), 256, 0, st>>>(dst, src, n, D);
+    return check_launch("padding launch");
+}
+
+// The padded copies' places in the workspace (after the segment states of the D = 64 passes).
+struct PadWs {
+    float *seg;
+    uint16_t *act[PAD_ACTS];
+    float *state_in, *state_out;
+};
+PadWs pad_ws(void *workspace, int T, int nseq, int H, int cps) {
+    PadWs w;
+    char *p = static_cast<char *>(workspace);
+    w.seg = reinterpret_cast<float *>(p);
+    p += align256(seg_bytes(T, nseq, H, PD, cps));
+    for (int i = 0; i < PAD_ACTS; i++, p += pad_act_bytes(T, H)) w.act[i] = reinterpret_cast<uint16_t *>(p);
+    w.state_in = reinterpret_cast<float *>(p);
+    w.state_out = reinterpret_cast<float *>(p + pad_state_bytes(nseq, H));
+    return w;
+}
+
 } // namespace
 
 extern "C" size_t lightning_workspace_bytes_cuda(int T, int nseq, int H, int D, const backend_tuning_t *tune) {
-    if (T < 0 || nseq < 1 || H < 1 || (D != 64 && D != 128)) return 0;
+    if (T < 0 || nseq < 1 || H < 1) return 0;
+    if (padded(D)) return pad_bytes(T, nseq, H, choose_cps(T, nseq, H, PD, tune));
+    if (D != 64 && D != 128) return 0;
     return seg_bytes(T, nseq, H, D, choose_cps(T, nseq, H, D, tune));
 }
 
@@ -133,13 +216,27 @@ extern "C" int lightning_forward_cuda(uint16_t *o, float *state_out, const uint1
                                       const int32_t *cu_seqlens, int nseq, int H, int D, int block, int T,
                                       const backend_tuning_t *tune, void *workspace, size_t workspace_bytes,
                                       cudaStream_t stream) {
-    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D, tune) : 0;
+    const int cps = D == 64 || D == 128 ? choose_cps(T, nseq, H, D, tune) : padded(D) ? choose_cps(T, nseq, H, PD, tune) : 0;
     prof_skip_now = tune ? tune->lightning_prof_skip : 0;
     const void *ptrs[] = {o, q, k, v, slopes, cu_seqlens};
     if (check_args("lightning_forward_cuda", nseq, H, D, block, T, ptrs, 6, workspace_bytes, workspace,
-                   seg_bytes(T, nseq, H, D, cps)))
+                   padded(D) ? pad_bytes(T, nseq, H, cps) : seg_bytes(T, nseq, H, D, cps)))
         return -1;
     float *ws = static_cast<float *>(workspace);
+    if (padded(D)) {  // q, k, v (and the state in) padded to 64 columns, o (and the state out) cut back
+        const PadWs w = pad_ws(workspace, T, nseq, H, cps);
+        const size_t rows = (size_t)T * H, ns = (size_t)nseq * H;
+        uint16_t *pq = w.act[0], *pk = w.act[1], *pv = w.act[2], *po = w.act[3];
+        if (pad_rows(pq, q, rows, D, stream) || pad_rows(pk, k, rows, D, stream) || pad_rows(pv, v, rows, D, stream) ||
+            (state_in && pad_state(w.state_in, state_in, ns, D, stream)))
+            return -1;
+        if (run_pass<PD, false>(bf(pq), bf(pk), bf(pv), bf(po), state_in ? w.state_in : nullptr, 0,
+                                state_out ? w.state_out : nullptr, 0, slopes, cu_seqlens, nseq, H, T, cps, w.seg,
+                                stream))
+            return -1;
+        if (unpad_rows(o, po, rows, D, stream)) return -1;
+        return state_out ? unpad_state(state_out, w.state_out, ns, D, stream) : 0;
+    }
     if (D == 64)
         return run_pass<64, false>(bf(q), bf(k), bf(v), bf(o), state_in, 0, state_out, 0, slopes, cu_seqlens, nseq,
                                    H, T, cps, ws, stream);
@@ -172,13 +269,30 @@ extern "C" int lightning_backward_cuda(uint16_t *dq, uint16_t *dk, uint16_t *dv,
                                        const int32_t *cu_seqlens, int nseq, int H, int D, int block, int T,
                                        const backend_tuning_t *tune, void *workspace, size_t workspace_bytes,
                                        cudaStream_t stream) {
-    const int cps = (D == 64 || D == 128) ? choose_cps(T, nseq, H, D, tune) : 0;
+    const int cps = D == 64 || D == 128 ? choose_cps(T, nseq, H, D, tune) : padded(D) ? choose_cps(T, nseq, H, PD, tune) : 0;
     prof_skip_now = tune ? tune->lightning_prof_skip : 0;
     const void *ptrs[] = {dq, dk, dv, dout, q, k, v, slopes, cu_seqlens};
     if (check_args("lightning_backward_cuda", nseq, H, D, block, T, ptrs, 9, workspace_bytes, workspace,
-                   seg_bytes(T, nseq, H, D, cps)))
+                   padded(D) ? pad_bytes(T, nseq, H, cps) : seg_bytes(T, nseq, H, D, cps)))
         return -1;
     float *ws = static_cast<float *>(workspace);
+    if (padded(D)) {  // dout, q, k, v (and the state in) padded to 64 columns, the gradients cut back
+        const PadWs w = pad_ws(workspace, T, nseq, H, cps);
+        const size_t rows = (size_t)T * H, ns = (size_t)nseq * H;
+        uint16_t *po = w.act[0], *pq = w.act[1], *pk = w.act[2], *pv = w.act[3], *gq = w.act[4], *gk = w.act[5],
+                 *gv = w.act[6];
+        if (pad_rows(po, dout, rows, D, stream) || pad_rows(pq, q, rows, D, stream) ||
+            pad_rows(pk, k, rows, D, stream) || pad_rows(pv, v, rows, D, stream) ||
+            (state_in && pad_state(w.state_in, state_in, ns, D, stream)))
+            return -1;
+        if (backward_passes<PD>(gq, gk, gv, dstate_in ? w.state_out : nullptr, po, pq, pk, pv,
+                                state_in ? w.state_in : nullptr, slopes, cu_seqlens, nseq, H, T, cps, w.seg, stream))
+            return -1;
+        if (unpad_rows(dq, gq, rows, D, stream) || unpad_rows(dk, gk, rows, D, stream) ||
+            unpad_rows(dv, gv, rows, D, stream))
+            return -1;
+        return dstate_in ? unpad_state(dstate_in, w.state_out, ns, D, stream) : 0;
+    }
     if (D == 64)
         return backward_passes<64>(dq, dk, dv, dstate_in, dout, q, k, v, state_in, slopes, cu_seqlens, nseq, H, T,
                                    cps, ws, stream);

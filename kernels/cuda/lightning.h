@@ -12,7 +12,8 @@
 //   stream     the CUDA stream every kernel is queued on (0 = default stream).
 // Types: q, k, v, o, dout, dq, dk, dv are bf16 ([T, H, D] token-major, passed as uint16_t so that C
 // callers need no CUDA headers for them); states [nseq, H, D(key), D(value)] and slopes [H] fp32;
-// cu_seqlens int32 [nseq + 1] on the device. D must be 64 or 128.
+// cu_seqlens int32 [nseq + 1] on the device. D is 16, 32, 64 or 128 (16 and 32 through the 64-wide kernels on
+// zero-padded copies in the workspace; the decode kernels take all four).
 // `block` is the reference's chunk size; the result does not depend on it (only rounding does), and
 // the kernels use their own tile of 64 tokens, so any block >= 1 is accepted.
 // Differences from the CPU reference, both deliberate: the backward WRITES dq, dk, dv and dstate_in

@@ -4,8 +4,8 @@
 // Per (sequence, head): S = lam S + k^T v, o = q S, with S [D, D] fp32 in device memory, read once
 // and written once. That is 8 D^2 bytes against 4 D^2 FLOPs, so the step is bound by memory
 // bandwidth; the kernel only has to stream the state with 16-byte accesses and enough loads in flight.
-// One CTA of 256 threads per (sequence, head): D/4 threads cover a row of S with float4s, the other
-// factor of the 256 splits the rows into groups whose partial q S sums meet in shared memory.
+// One CTA per (sequence, head) of dec_threads(D) threads (256; D^2/4 when fewer, at D 16): D/4 threads cover a
+// row of S with float4s, the other factor splits the rows into groups whose partial q S sums meet in shared memory.
 // With slot indices (device memory), sequence i steps the state of slot slot[i] in place: the
 // engine's per-slot states need no gather and no host read of the indices. Launched with PDL
 // (kernels/cuda/pdl.cuh): the state rows are loaded before the wait, overlapping the kernel before, since no
@@ -24,6 +24,9 @@ extern "C" {
 #include "kernels/cuda/ops_cuda.h"
 
 namespace {
+
+// threads a CTA: 256, or one float4 of S each when S has fewer (D 16: 64)
+__host__ __device__ constexpr int dec_threads(int D) { return D * D / 4 < 256 ? D * D / 4 : 256; }
 
 // An element of q, k or v as the step reads it: as stored, or (QKV) act of the q|k|v product's element rounded
 // to bf16 as qkv_split stores it (act < 0: none).
@@ -49,17 +52,17 @@ struct GateArgs {
 // (GateArgs): each head's sum of squares of o as stored, the row's as their sum in head order through distributed
 // shared memory, then rmsnorm_gate_forward's formula on the head's D elements.
 template <int D, bool QKV, bool GATE = false>
-__global__ void __launch_bounds__(256) lightning_decode_kernel(__nv_bfloat16 *o, float *state,
+__global__ void __launch_bounds__(dec_threads(D)) lightning_decode_kernel(__nv_bfloat16 *o, float *state,
                                                                const __nv_bfloat16 *q, const __nv_bfloat16 *k,
                                                                const __nv_bfloat16 *v, const float *slopes, int H,
                                                                const int32_t *slot, int ldq, int act,
                                                                const GateArgs ga) {
-    constexpr int TPR = D / 4;        // threads per row
-    constexpr int RG = 256 / TPR;     // row groups
+    constexpr int TPR = D / 4;                // threads per row
+    constexpr int RG = dec_threads(D) / TPR;  // row groups
     constexpr int RPG = D / RG;       // rows per group
     __shared__ float qs[D], ks[D];
     __shared__ float part[RG][D];
-    __shared__ float ssq[D / 32], cx;  // GATE: the warps' sums of squares, the head's
+    __shared__ float ssq[(D + 31) / 32], cx;  // GATE (D 64 and 128): the warps' sums of squares, the head's
     const int sh = blockIdx.x, h = sh % H, tid = threadIdx.x;
     const size_t vec = (size_t)sh * D; // q, k, v, o are [nseq, H, D]
     const int cq = tid % TPR, rg = tid / TPR;
@@ -152,7 +155,8 @@ static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t
                   cudaStream_t stream) {
     const char *fn = ldq ? "lightning_decode_qkv_cuda" : slot ? "lightning_decode_slots_cuda" : "lightning_decode_cuda";
     if (nseq < 1 || H < 1) return cispo_fail("%s: bad sizes nseq=%d H=%d (need >= 1)", fn, nseq, H);
-    if (D != 64 && D != 128) return cispo_fail("%s: head_dim D=%d is not supported (64 or 128)", fn, D);
+    if (D != 16 && D != 32 && D != 64 && D != 128)
+        return cispo_fail("%s: head_dim D=%d is not supported (16, 32, 64 or 128)", fn, D);
     if (!o || !state || !q || (!ldq && (!k || !v)) || !slopes)
         return cispo_fail("%s: a required pointer argument is NULL", fn);
     if (ldq && ldq < 3 * H * D) return cispo_fail("%s: ldq %d < 3 H D = %d", fn, ldq, 3 * H * D);
@@ -161,11 +165,13 @@ static int launch(uint16_t *o, float *state, const int32_t *slot, const uint16_t
     auto *kb = reinterpret_cast<const __nv_bfloat16 *>(k);
     auto *vb = reinterpret_cast<const __nv_bfloat16 *>(v);
     const unsigned grid = (unsigned)nseq * (unsigned)H;
-    PDL_CONFIG(cfg, grid, 256, 0, stream);
+    PDL_CONFIG(cfg, grid, dec_threads(D), 0, stream);
     void (*kern)(__nv_bfloat16 *, float *, const __nv_bfloat16 *, const __nv_bfloat16 *, const __nv_bfloat16 *,
                  const float *, int, const int32_t *, int, int, const GateArgs) =
-        D == 64 ? (ldq ? lightning_decode_kernel<64, true> : lightning_decode_kernel<64, false>)
-                : (ldq ? lightning_decode_kernel<128, true> : lightning_decode_kernel<128, false>);
+        D == 16   ? (ldq ? lightning_decode_kernel<16, true> : lightning_decode_kernel<16, false>)
+        : D == 32 ? (ldq ? lightning_decode_kernel<32, true> : lightning_decode_kernel<32, false>)
+        : D == 64 ? (ldq ? lightning_decode_kernel<64, true> : lightning_decode_kernel<64, false>)
+                  : (ldq ? lightning_decode_kernel<128, true> : lightning_decode_kernel<128, false>);
     cudaError_t e = cudaLaunchKernelEx(&cfg, kern, ob, state, qb, kb, vb, slopes, H, slot, ldq, act, GateArgs{});
     if (e != cudaSuccess) return cispo_fail("%s: CUDA error %s", fn, cudaGetErrorString(e));
     return 0;

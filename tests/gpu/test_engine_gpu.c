@@ -186,7 +186,7 @@ static int greedy_fixture(const char *dir, const model_config_t *cfg, float *par
 }
 
 // A tiny-preset model with random weights (scaled up: peaked, varied distributions), two lightning and
-// two softmax layers, head_dim 64 (the GPU kernels take 64 or 128).
+// two softmax layers, head_dim 64 (a width real models have; the GPU kernels take 16, 32, 64 or 128).
 static int tiny_config(model_config_t *cfg) {
     if (!test_check(model_config_load(cfg, "configs/models/tiny.yaml") == 0, "tiny: %s", cispo_last_error())) return -1;
     cfg->head_dim = 64;

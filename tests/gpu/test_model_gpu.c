@@ -455,6 +455,18 @@ int main(void) {
             free(p);
             param_table_free(&t);
         }
+        // the demo model as it is, heads of 16 (attention's mma.sync kernels at D 16, lightning's passes on
+        // zero-padded copies), random weights
+        param_table_t t;
+        param_table_build(&t, &cfg);
+        float *p = cispo_malloc(t.n_floats * sizeof(float));
+        param_init_hf(p, &t, &cfg, 9);
+        for (size_t i = 0; i < t.n_floats; i++) p[i] *= 3.0f;
+        int32_t ids[48];
+        random_ids(ids, 48, cfg.vocab_size, 79);
+        compare_models("the tiny preset as it is, D 16", &cfg, p, ids, 48);
+        free(p);
+        param_table_free(&t);
     }
     backend_release(&gpu);
     return test_finish("test_model_gpu");
