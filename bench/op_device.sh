@@ -2,14 +2,24 @@
 # bench/op_device.sh — the per-op comparison on the GPU machine in one call: test_backend_ops' timing rows
 # (--perf; the experts' grouped GEMMs and causal attention at bench-1b's and M1's shapes) and torch's own
 # kernels on the same shapes (bench/op_peers.py: torch._grouped_mm, SDPA). Logs in $OUT.
-# Run from the repo root: source .devdeps/unpack.sh && bench/op_device.sh
+# Run from the repo root: source .devdeps/unpack.sh && bench/op_device.sh; AB="CISPO_WG_PERSIST=0 CISPO_ATTN_ORDER=head"
+# also times the rows under each of those settings in the same call.
 set -uo pipefail
 out=${OUT:-/tmp/op_bench}
 mkdir -p "$out"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
   cmake --build build-gpu -j16 --target test_backend_ops >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
-build-gpu/tests/test_backend_ops --perf --backend cuda \
-  --op grouped_matmul_pair,grouped_matmul,grouped_matmul_wgrad,attention_forward,attention_backward 2>&1 |
-  grep -E "TFLOP/s" | grep -E "even|lens 4096 H8 KV1|lens 16384 H64 KV8" | tee "$out/cispo.log"
+rows() {  # rows [VAR=value]: the timing rows, under that environment setting
+  env "$@" build-gpu/tests/test_backend_ops --perf --backend cuda \
+    --op grouped_matmul_pair,grouped_matmul,grouped_matmul_wgrad,attention_forward,attention_backward 2>&1 |
+    grep -E "TFLOP/s" | grep -E "even|lens 4096 H8 KV1|lens 16384 H64 KV8"
+}
+rows | tee "$out/cispo.log"
+# AB="VAR=value ...": the rows again under each setting (a kernel's older form, for comparison), then the defaults
+for ab in ${AB:-}; do
+  echo "== $ab" | tee -a "$out/ab.log"
+  rows "$ab" | tee -a "$out/ab.log"
+done
+[ -n "${AB:-}" ] && { echo "== defaults again" | tee -a "$out/ab.log"; rows | tee -a "$out/ab.log"; }
 python3 bench/op_peers.py 2>&1 | grep -v Warning | tee "$out/torch.log"

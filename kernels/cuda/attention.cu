@@ -14,6 +14,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "base/common.h" // C header without C++ guards
@@ -56,6 +57,28 @@ int check_args(const char *op, int H, int KV, int D, int window, int dtype) {
     if (H <= 0 || KV <= 0 || H % KV) return cispo_fail("%s: %d query heads not a multiple of %d kv heads", op, H, KV);
     if (window < 0) return cispo_fail("%s: window %d < 0", op, window);
     return 0;
+}
+
+// The grid's order. Tile-major (block x the head, y the tile: every head's heaviest tile, then every head's next:
+// the longest-processing-time order over the whole grid) where K and V fit in half the L2 cache, so that the heads
+// running side by side find their keys there; else head-major (one head's tiles side by side share its keys, and
+// with many waves the order matters little). CISPO_ATTN_ORDER=head or tile in the environment overrides it (for
+// comparison).
+int tile_major(int T, int KV, int D, int ntiles) {
+    static int env = -2, l2 = -1;
+    if (env == -2) {
+        const char *e = getenv("CISPO_ATTN_ORDER");
+        env = !e ? -1 : !strcmp(e, "tile") ? 1 : !strcmp(e, "head") ? 0 : -1;
+    }
+    if (l2 < 0) {
+        int dev = 0, n = 0;
+        l2 = cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&n, cudaDevAttrL2CacheSize, dev) == cudaSuccess
+                 ? n
+                 : 0;
+    }
+    if (ntiles > 65535) return 0;  // (gridDim.y's limit)
+    if (env >= 0) return env;
+    return 2.0 * T * KV * D * 2 <= 0.5 * l2;
 }
 
 struct TileWork {
@@ -118,7 +141,7 @@ int launch_fwd(const FwdArgs &p, int ntiles, int H, cudaStream_t st) {
     constexpr int smem = fwd_smem_bytes<D, MT>();
     static bool attr_set = false;  // per kernel
     if (set_smem(fwd_kernel<D, MT>, smem, &attr_set)) return -1;
-    fwd_kernel<D, MT><<<dim3(ntiles, H), fwd_threads<MT>(), smem, st>>>(p);
+    fwd_kernel<D, MT><<<p.tile_major ? dim3(H, ntiles) : dim3(ntiles, H), fwd_threads<MT>(), smem, st>>>(p);
     return check_launch("forward kernel launch");
 }
 
@@ -135,7 +158,8 @@ int launch_bwd(const BwdArgs &p, int ntiles, int KV, int nsplit, cudaStream_t st
     constexpr int smem = bwd_smem_bytes<D>();
     static bool attr_set = false;  // per kernel
     if (set_smem(bwd_kernel<D>, smem, &attr_set)) return -1;
-    bwd_kernel<D><<<dim3(ntiles, KV, nsplit), BWD_THREADS, smem, st>>>(p);
+    const dim3 grid = p.tile_major ? dim3(KV * nsplit, ntiles) : dim3(ntiles, KV, nsplit);
+    bwd_kernel<D><<<grid, BWD_THREADS, smem, st>>>(p);
     return check_launch("backward kernel launch");
 }
 
@@ -300,7 +324,9 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.q = (const __nv_bfloat16 *)q, p.k = (const __nv_bfloat16 *)k, p.v = (const __nv_bfloat16 *)v;
     p.cu = cu_seqlens, p.tiles = tiles;
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
+    p.tile_major = tile_major(T, KV, D, nt);
     p.scale_log2 = LOG2E / sqrtf((float)D);
+    const dim3 grid = p.tile_major ? dim3(H, nt) : dim3(nt, H);
     if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
         if ((!tune || tune->attn_fwd_tma >= 0) && !tma_off()) {  // the ping-pong and overlap on TMA loads (attention_wgmma.cuh)
             WgtMap mq, mk, mv;
@@ -311,7 +337,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
                 !tensor_map(&mv, v, 2, kd, ks, box)) {
                 static bool tma_attr = false;
                 if (set_smem(fwd_wg_tma_kernel, FWD_WG_TMA_SMEM, &tma_attr)) return -1;
-                fwd_wg_tma_kernel<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
+                fwd_wg_tma_kernel<<<grid, FWD_WG_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
                 return check_launch("forward kernel launch");
             }
         }
@@ -319,7 +345,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
         const int pp = !tune || tune->attn_fwd_pingpong >= 0;  // the warpgroups' ping-pong (attention_wgmma.cuh)
         void (*kern)(const FwdArgs) = pp ? fwd_wg_kernel<true> : fwd_wg_kernel<false>;
         if (set_smem(kern, FWD_WG_SMEM, &attr_set[pp])) return -1;
-        kern<<<dim3(nt, H), FWD_WG_THREADS, FWD_WG_SMEM, st>>>(p);
+        kern<<<grid, FWD_WG_THREADS, FWD_WG_SMEM, st>>>(p);
         return check_launch("forward kernel launch");
     }
     const int mt = fwd_mt(D, attn_rows);
@@ -382,7 +408,8 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         }
         BwdArgs p;
         p.dk_acc = nsplit > 1 ? dk_acc : NULL, p.dv_acc = nsplit > 1 ? dv_acc : NULL;
-        p.heads_per_split = hps;
+        p.heads_per_split = hps, p.nsplit = nsplit;
+        p.tile_major = tile_major(T, KV, D, nt);
         p.dk = (__nv_bfloat16 *)dk, p.dv = (__nv_bfloat16 *)dv, p.dq_acc = dq_acc;
         p.q = (const __nv_bfloat16 *)q, p.k = (const __nv_bfloat16 *)k, p.v = (const __nv_bfloat16 *)v;
         p.dout = (const __nv_bfloat16 *)dout, p.lse = lse, p.delta = delta;
@@ -395,7 +422,7 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
             void (*kern)(const BwdArgs) = ovl ? bwd_wg_kernel<true> : bwd_wg_kernel<false>;
             const int smem = ovl ? BWD_WG_SMEM_OVL : BWD_WG_SMEM;
             if (set_smem(kern, smem, &attr_set[ovl])) return -1;
-            kern<<<dim3(nt, KV, nsplit), FWD_WG_THREADS, smem, st>>>(p);
+            kern<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WG_THREADS, smem, st>>>(p);
             if (check_launch("backward kernel launch")) return -1;
         } else if ((D == 16   ? launch_bwd<16>(p, nt, KV, nsplit, st)
                     : D == 32 ? launch_bwd<32>(p, nt, KV, nsplit, st)

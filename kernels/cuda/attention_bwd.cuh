@@ -12,7 +12,8 @@
 // query rows, adding it to an fp32 buffer with atomics (several key tiles meet on each dQ row);
 // the host converts that buffer to bf16 with the 1/sqrt(D) after the kernel. dK takes its factor at
 // the end. When (key tiles x kv heads) are too few CTAs to fill the GPU (GQA with few kv heads),
-// blockIdx.z splits the group's query heads and dK, dV meet in fp32 buffers through atomics too.
+// a split index (blockIdx.z; in the tile-major grid, part of blockIdx.x) splits the group's query heads and dK, dV meet
+// in fp32 buffers through atomics too.
 #ifndef CISPO_KERNELS_CUDA_ATTENTION_BWD_CUH
 #define CISPO_KERNELS_CUDA_ATTENTION_BWD_CUH
 
@@ -31,7 +32,9 @@ struct BwdArgs {
     const int32_t *cu;                               // [nseq + 1]
     const AttnTile *tiles;                           // [gridDim.x], key tiles
     int H, KV, group, window, acc;
-    int heads_per_split; // blockIdx.z takes query heads [z hps, (z + 1) hps) of the group
+    int heads_per_split; // split z of the group takes query heads [z hps, (z + 1) hps)
+    int nsplit;          // the splits of a group
+    int tile_major;      // 0: grid (tiles, KV, nsplit); 1: grid (KV x nsplit, tiles), block x = kvh nsplit + z
     float scale, scale_log2;
 };
 
@@ -92,8 +95,8 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) bwd_kernel(const BwdArgs p) {
     float *sL = reinterpret_cast<float *>(sS + BWD_BN * LDP);         // [2][BM] lse * log2 e
     float *sD = sL + 2 * BWD_BM;                                      // [2][BM] delta
 
-    const AttnTile tile = p.tiles[blockIdx.x];
-    const int kvh = blockIdx.y;
+    const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
+    const int kvh = p.tile_major ? blockIdx.x / p.nsplit : blockIdx.y;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, n0 = tile.start;
     const int W = p.window;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;
@@ -102,7 +105,7 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) bwd_kernel(const BwdArgs p) {
     const int mb = n0 - n0 % BWD_BM;
     const int last_key = min(L, n0 + BWD_BN) - 1;
     const int me = W > 0 ? min(L, last_key + W) : L;
-    const int h_lo = kvh * p.group + blockIdx.z * p.heads_per_split;
+    const int h_lo = kvh * p.group + (p.tile_major ? blockIdx.x % p.nsplit : blockIdx.z) * p.heads_per_split;
     const int nh = min(p.heads_per_split, kvh * p.group + p.group - h_lo);
     const int nq = (me - mb + BWD_BM - 1) / BWD_BM, nit = nh > 0 ? nq * nh : 0;
 

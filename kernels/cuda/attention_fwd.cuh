@@ -46,6 +46,7 @@ struct FwdArgs {
     const int32_t *cu;             // [nseq + 1]
     const AttnTile *tiles;         // [gridDim.x]
     int H, KV, group, window;
+    int tile_major;                // 0: grid (tiles, H); 1: grid (H, tiles), every head's heaviest tile first
     float scale_log2;              // log2(e) / sqrt(D)
 };
 
@@ -77,8 +78,8 @@ __global__ void __launch_bounds__(fwd_threads<MT>(), 1) fwd_kernel(const FwdArgs
     __nv_bfloat16 *sK = sQ + FWD_BM * LDS;                            // [2][BN][LDS]
     __nv_bfloat16 *sV = sK + 2 * BN * LDS;                        // [2][BN][LDS]
 
-    const AttnTile tile = p.tiles[blockIdx.x];
-    const int h = blockIdx.y, kvh = h / p.group;
+    const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
+    const int h = p.tile_major ? blockIdx.x : blockIdx.y, kvh = h / p.group;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
     const int W = p.window;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, tq = lane % 4;

@@ -176,8 +176,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
     unsigned char *sK = sQ + FWD_WG_TILE, *sV = sK + 2 * FWD_WG_TILE;  // [2] tiles each
     const uint32_t aQ = (uint32_t)__cvta_generic_to_shared(sQ), aK = aQ + FWD_WG_TILE, aV = aK + 2 * FWD_WG_TILE;
 
-    const AttnTile tile = p.tiles[blockIdx.x];
-    const int h = blockIdx.y, kvh = h / p.group;
+    const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
+    const int h = p.tile_major ? blockIdx.x : blockIdx.y, kvh = h / p.group;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
     const int W = p.window;
     const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
@@ -277,8 +277,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
     auto vfull = [&](int st) { return qbar + 8 * (7 + st); };
     auto vempty = [&](int st) { return qbar + 8 * (10 + st); };
 
-    const AttnTile tile = p.tiles[blockIdx.x];
-    const int h = blockIdx.y, kvh = h / p.group;
+    const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
+    const int h = p.tile_major ? blockIdx.x : blockIdx.y, kvh = h / p.group;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
     const int W = p.window;
     const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
@@ -414,8 +414,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
     const uint32_t aK = (uint32_t)__cvta_generic_to_shared(sK), aV = aK + BWD_WG_KV, aQ = aV + BWD_WG_KV,
                    aO = aQ + NB * BWD_WG_Q, aS0 = aO + NB * BWD_WG_Q;
 
-    const AttnTile tile = p.tiles[blockIdx.x];
-    const int kvh = blockIdx.y;
+    const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
+    const int kvh = p.tile_major ? blockIdx.x / p.nsplit : blockIdx.y;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, n0 = tile.start;
     const int W = p.window;
     const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
@@ -424,7 +424,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
     const int mb = n0 - n0 % BWD_WG_BM;
     const int last_key = min(L, n0 + BWD_WG_BN) - 1;
     const int me = W > 0 ? min(L, last_key + W) : L;
-    const int h_lo = kvh * p.group + blockIdx.z * p.heads_per_split;
+    const int h_lo = kvh * p.group + (p.tile_major ? blockIdx.x % p.nsplit : blockIdx.z) * p.heads_per_split;
     const int nh = min(p.heads_per_split, kvh * p.group + p.group - h_lo);
     const int nq = (me - mb + BWD_WG_BM - 1) / BWD_WG_BM, nit = nh > 0 ? nq * nh : 0;
 

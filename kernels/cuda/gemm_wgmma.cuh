@@ -3,7 +3,7 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          wgt_wgrad, wg_store_c, wg_store_dw, wg_zero_dw
+//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_store_c, wg_store_dw, wg_zero_dw
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -123,19 +123,20 @@ __device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 
 }
 
 // C[r0 + row, n0 + col] = acc (+ beta C) for the rows < mlim and columns < nlim of a 128 x 256 tile held by
-// two warpgroups; accumulator e of a thread: row 16 warp + lane/4 + 8 ((e/2) & 1), column 8 (e/4) +
-// 2 (lane & 3) + (e & 1). pair: bf16x2 stores.
+// two warpgroups (tid: the thread's index in them, 0 .. 255); accumulator e of a thread: row 16 warp + lane/4 +
+// 8 ((e/2) & 1), column 8 (e/4) + 2 (lane & 3) + (e & 1). pair: bf16x2 stores.
 __device__ __forceinline__ void wg_store_c(const float acc[128], __nv_bfloat16 *c, int ldc, int r0, int n0, int mlim,
-                                           int nlim, float beta, int pair) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+                                           int nlim, float beta, int pair, int tid) {
+    const int lane = tid & 31, warp = tid >> 5;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         int row = warp * 16 + (lane >> 2) + h * 8;
         if (row >= mlim) continue;
         __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
 #pragma unroll
-        for (int jb = 0; jb < 32; jb++) {
-            gg_store_c2(cr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], beta, pair);
+        for (int jb = 0; jb < 32; jb++) {  // (constant indices whether or not the h loop is unrolled)
+            gg_store_c2(cr, jb * 8 + 2 * (lane & 3), nlim, h ? acc[4 * jb + 2] : acc[4 * jb],
+                        h ? acc[4 * jb + 3] : acc[4 * jb + 1], beta, pair);
         }
     }
 }
@@ -159,7 +160,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
     for (int e = 0; e < 128; e++) acc[e] = 0.0f;
     wg_mainloop<0, TRANS_W ? 0 : 1>(acc, a + (size_t)r0 * lda, lda, mlim, TRANS_W ? wg + (size_t)n0 * k : wg + n0,
                                     TRANS_W ? k : n, nlim, k, smem);
-    wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair);
+    wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair, threadIdx.x);
 }
 
 // ---- the forward fed by the tensor memory accelerator (TMA) ----
@@ -230,13 +231,118 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
     wg_wait<0>();
     wg_fence_regs<128>(acc);
-    wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair);
+    wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair, threadIdx.x);
+}
+
+// wgp_forward: wgt_forward's op, persistent and warp-specialized (the schedule of CUTLASS's cooperative Hopper
+// kernels). A grid of at most one CTA an SM walks the tiles (tile blockIdx.x, then every gridDim.x-th, in
+// gg_find_tile's order) with three warpgroups: warpgroup 0 gives its registers back (setmaxnreg) and its first
+// warp finds each tile and issues the TMA loads of its K steps into the WG_STAGES stages; warpgroups 1 and 2 take
+// 232 registers each and run the wgmmas of rows 0..63 and 64..127 of the tile, then store it while the loads of
+// the next tile are already under way. Every stage has a "full" mbarrier (the loads' bytes) and an "empty" one at
+// which all 256 consumer threads arrive once the wgmmas that read it are done; the loads never wait for a
+// __syncthreads, nor the consumers for each other. Each stage also carries the (group, row, column) of the tile
+// whose first K step it holds, written by the producer before that step's loads and read by the consumers after
+// its full barrier: g = -1 there (a plain arrival, no loads) ends the walk. The same wgmmas in the same order as
+// wgt_forward: the same bits.
+#define WGP_THREADS 384
+template <bool TRANS_W>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgp_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw, const __grid_constant__ WgtMap mv,
+                __nv_bfloat16 *c, int ldc, const int32_t *offsets, int G, int n, int k, float beta, int pair,
+                int has_v, int ntiles) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    __shared__ gg_tile_t info[WG_STAGES], found;
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), 2 * 128);
+        }
+        wgt_mbar_init_fence();
+    }
+    __syncthreads();
+    if (wgi == 0) {  // the producer
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x >= 32) return;
+        const int lane = threadIdx.x;
+        int step = 0;
+        for (int tile = blockIdx.x;; tile += gridDim.x) {
+            gg_tile_t t;
+            if (tile < ntiles) {
+                gg_find_tile(tile, offsets, G, WG_BM, WG_BN, n, has_v, &found);
+                __syncwarp();
+                t = found;
+                __syncwarp();  // every lane has read it before the next tile's search writes it
+            } else {
+                t.g = -1;
+            }
+            for (int kt = 0; kt < (t.g < 0 ? 1 : ktiles); kt++, step++) {
+                const int st = step % WG_STAGES;
+                if (lane != 0) continue;
+                const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                if (step >= WG_STAGES) wgt_mbar_wait(smem_addr(&empty[st]), (step / WG_STAGES - 1) & 1);
+                if (kt == 0) info[st] = t;
+                if (t.g < 0) {
+                    wgt_mbar_arrive(fb);
+                    break;
+                }
+                const void *mb = t.second ? (const void *)&mv : (const void *)&mw;
+                wgt_mbar_expect_tx(fb, STAGE);
+                wgt_load_2d(sa, &ma, fb, kt * WG_BK, t.r0);
+                if (TRANS_W) {
+                    wgt_load_3d(sb, mb, fb, kt * WG_BK, t.n0, t.g);
+                } else {
+#pragma unroll
+                    for (int pnl = 0; pnl < WG_BN / 64; pnl++)
+                        wgt_load_3d(sb + pnl * 8192, mb, fb, t.n0 + 64 * pnl, kt * WG_BK, t.g);
+                }
+            }
+            if (t.g < 0) return;
+        }
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1, tid = threadIdx.x - 128;  // this warpgroup's rows 64 cw .. 64 cw + 63
+    for (int step = 0;;) {
+        wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
+        const gg_tile_t t = info[step % WG_STAGES];
+        if (t.g < 0) return;
+        float acc[128];
+#pragma unroll
+        for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+        for (int kt = 0; kt < ktiles; kt++, step++) {
+            const int st = step % WG_STAGES;
+            if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+            const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+            wg_fence_regs<128>(acc);
+            wg_fence();
+#pragma unroll
+            for (int ks = 0; ks < WG_BK / 16; ks++) {
+                uint64_t da = wg_desc(sa + cw * 8192 + ks * 32, 16, 1024);
+                uint64_t db = TRANS_W ? wg_desc(sb + ks * 32, 16, 1024) : wg_desc(sb + ks * 2048, 8192, 1024);
+                wg_mma_ss_256<0, TRANS_W ? 0 : 1>(acc, da, db);
+            }
+            wg_commit();
+            wg_wait<1>();
+            wg_fence_regs<128>(acc);
+            if (kt > 0) wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));  // step - 1's wgmmas are done
+        }
+        wg_wait<0>();
+        wg_fence_regs<128>(acc);
+        wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
+        wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, tid);
+    }
 }
 
 // A 128 x 256 tile of dW_g [n, k] (rows < mlim, columns < nlim from m0, n0) set to zero: an empty group's
+// (by the 256 threads of two warpgroups, tid 0 .. 255)
 template <typename DW>
-__device__ __forceinline__ void wg_zero_dw(DW *dwg, int k, int m0, int n0, int mlim, int nlim) {
-    for (int e = threadIdx.x; e < WG_BM * WG_BN; e += WG_THREADS) {
+__device__ __forceinline__ void wg_zero_dw(DW *dwg, int k, int m0, int n0, int mlim, int nlim, int tid) {
+    for (int e = tid; e < WG_BM * WG_BN; e += WG_THREADS) {
         int row = e / WG_BN, col = e % WG_BN;
         if (row < mlim && col < nlim) gg_put_zero(dwg + (size_t)(m0 + row) * k + n0 + col);
     }
@@ -245,8 +351,8 @@ __device__ __forceinline__ void wg_zero_dw(DW *dwg, int k, int m0, int n0, int m
 // The tile's accumulators into dW_g (written, or added: add), as wg_store_c lays them out
 template <typename DW>
 __device__ __forceinline__ void wg_store_dw(const float acc[128], DW *dwg, int k, int m0, int n0, int mlim, int nlim,
-                                            int add, int pair) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+                                            int add, int pair, int tid) {
+    const int lane = tid & 31, warp = tid >> 5;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         int row = warp * 16 + (lane >> 2) + h * 8;
@@ -254,7 +360,8 @@ __device__ __forceinline__ void wg_store_dw(const float acc[128], DW *dwg, int k
         DW *dr = dwg + (size_t)(m0 + row) * k + n0;
 #pragma unroll
         for (int jb = 0; jb < 32; jb++) {
-            gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1], add, pair);
+            gg_store_dw2(dr, jb * 8 + 2 * (lane & 3), nlim, h ? acc[4 * jb + 2] : acc[4 * jb],
+                         h ? acc[4 * jb + 3] : acc[4 * jb + 1], add, pair);
         }
     }
 }
@@ -273,7 +380,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);
     DW *dwg = dw + (size_t)g * n * k;
     if (nr <= 0) {  // an empty group: its gradient is zero
-        if (!add) wg_zero_dw(dwg, k, m0, n0, mlim, nlim);
+        if (!add) wg_zero_dw(dwg, k, m0, n0, mlim, nlim, threadIdx.x);
         return;
     }
     float acc[128];
@@ -281,7 +388,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     for (int e = 0; e < 128; e++) acc[e] = 0.0f;
     wg_mainloop<1, 1, INFLIGHT>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
                                 smem);
-    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair);
+    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, threadIdx.x);
 }
 
 // wg_wgrad's op with both operands brought in by the TMA (the tuning knob wg_wgrad_tma; wgt_forward's pipeline:
@@ -304,7 +411,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);
     DW *dwg = dw + (size_t)g * n * k;
     if (nr <= 0) {  // an empty group: its gradient is zero
-        if (!add) wg_zero_dw(dwg, k, m0, n0, mlim, nlim);
+        if (!add) wg_zero_dw(dwg, k, m0, n0, mlim, nlim, threadIdx.x);
         return;
     }
     if (threadIdx.x == 0) {
@@ -356,7 +463,119 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
     wg_wait<0>();
     wg_fence_regs<128>(acc);
-    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair);
+    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, threadIdx.x);
+}
+
+
+// wgp_wgrad: wgt_wgrad's op on wgp_forward's schedule (persistent, a producer warp, two consumer warpgroups,
+// full and empty mbarriers a stage; tile L of the walk is dW tile (k column tile L % nx, n row tile L / nx % ny,
+// group L / (nx ny)), wgt_wgrad's blockIdx order). A tile of an empty group takes one step with no loads (a plain
+// arrival): its consumers zero it (unless add) and hand the stage back. In a group's last step the consumers
+// zero the rows past the group (as wgt_wgrad does) and meet at named barrier 1 (the 256 consumer threads)
+// before their wgmmas read them. The same sums in the same order as wgt_wgrad: the same bits.
+struct wgp_wtile_t {
+    int g, m0, n0, r0, nr;
+};
+template <typename DW>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgp_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma, const int32_t *offsets,
+              int G, int n, int k, int pair, int add) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    __shared__ wgp_wtile_t info[WG_STAGES];
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, nx = (k + WG_BN - 1) / WG_BN, ny = (n + WG_BM - 1) / WG_BM;
+    const long ntiles = (long)nx * ny * G;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), 2 * 128);
+        }
+        wgt_mbar_init_fence();
+    }
+    __syncthreads();
+    if (wgi == 0) {  // the producer: one thread
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x != 0) return;
+        int step = 0;
+        for (long tile = blockIdx.x;; tile += gridDim.x) {
+            wgp_wtile_t t;
+            t.g = -1, t.nr = 0;
+            if (tile < ntiles) {
+                t.g = (int)(tile / ((long)nx * ny));
+                t.m0 = (int)(tile / nx % ny) * WG_BM, t.n0 = (int)(tile % nx) * WG_BN;
+                t.r0 = offsets[t.g], t.nr = offsets[t.g + 1] - t.r0;
+            }
+            const int ktiles = t.nr > 0 ? (t.nr + WG_BK - 1) / WG_BK : 1;
+            for (int kt = 0; kt < ktiles; kt++, step++) {
+                const int st = step % WG_STAGES;
+                const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                if (step >= WG_STAGES) wgt_mbar_wait(smem_addr(&empty[st]), (step / WG_STAGES - 1) & 1);
+                if (kt == 0) info[st] = t;
+                if (t.nr <= 0) {  // the end of the walk, or an empty group's tile
+                    wgt_mbar_arrive(fb);
+                    continue;
+                }
+                const int y = t.r0 + kt * WG_BK;
+                wgt_mbar_expect_tx(fb, STAGE);
+#pragma unroll
+                for (int pnl = 0; pnl < WG_BM / 64; pnl++) wgt_load_2d(sa + pnl * 8192, &mdc, fb, t.m0 + 64 * pnl, y);
+#pragma unroll
+                for (int pnl = 0; pnl < WG_BN / 64; pnl++) wgt_load_2d(sb + pnl * 8192, &ma, fb, t.n0 + 64 * pnl, y);
+            }
+            if (t.g < 0) return;
+        }
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1, tid = threadIdx.x - 128;  // this warpgroup's rows 64 cw .. 64 cw + 63 of the tile
+    for (int step = 0;;) {
+        wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
+        const wgp_wtile_t t = info[step % WG_STAGES];
+        if (t.g < 0) return;
+        const int mlim = min(WG_BM, n - t.m0), nlim = min(WG_BN, k - t.n0);
+        DW *dwg = dw + (size_t)t.g * n * k;
+        if (t.nr <= 0) {  // an empty group: its gradient is zero
+            if (!add) wg_zero_dw(dwg, k, t.m0, t.n0, mlim, nlim, tid);
+            wgt_mbar_arrive(smem_addr(&empty[step % WG_STAGES]));
+            step++;
+            continue;
+        }
+        const int ktiles = (t.nr + WG_BK - 1) / WG_BK, tail = ktiles * WG_BK - t.nr;
+        float acc[128];
+#pragma unroll
+        for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+        for (int kt = 0; kt < ktiles; kt++, step++) {
+            const int st = step % WG_STAGES;
+            if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+            unsigned char *s = smem + st * STAGE;
+            const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+            if (kt == ktiles - 1 && tail > 0) {
+                // rows 64 - tail .. 63 of the step are the next group's: zero them in every panel (6 of 64 rows)
+                for (int c = tid; c < 6 * tail * 8; c += 256) {
+                    const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
+                    *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
+                }
+                wg_fence_proxy();
+                asm volatile("bar.sync 1, 256;\n" ::: "memory");
+            }
+            wg_fence_regs<128>(acc);
+            wg_fence();
+#pragma unroll
+            for (int ks = 0; ks < WG_BK / 16; ks++)
+                wg_mma_ss_256<1, 1>(acc, wg_desc(sa + cw * 8192 + ks * 2048, 8192, 1024),
+                                    wg_desc(sb + ks * 2048, 8192, 1024));
+            wg_commit();
+            wg_wait<1>();
+            wg_fence_regs<128>(acc);
+            if (kt > 0) wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));  // step - 1's wgmmas are done
+        }
+        wg_wait<0>();
+        wg_fence_regs<128>(acc);
+        wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
+        wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
+    }
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
 // the TMA loads, mbarriers and host-side tensor maps that feed them.
 // defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
 //          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128, WgtMap, wgt_mbar_init, wgt_mbar_init_fence,
-//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, tma_off,
+//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, wg_setmaxnreg_inc,
+//          wg_setmaxnreg_dec, tma_off,
 //          tensor_map_encoder, tensor_map
 //
 // A warpgroup is 4 warps (128 threads) issuing together; its accumulator tile is 64 x N, warp w holding rows
@@ -236,6 +237,22 @@ __device__ __forceinline__ void wgt_load_3d(uint32_t dst, const void *map, uint3
 __device__ __forceinline__ void wgt_mbar_arrive(uint32_t bar) {
 #ifdef WG_DEVICE
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+#endif
+}
+
+// Register reallocation between the warpgroups of a warp-specialized kernel (setmaxnreg, sm_90a): a warpgroup
+// that only issues loads gives registers back (dec) so that the ones running wgmmas can take more (inc). Every
+// warp of the warpgroup executes it; N is a multiple of 8 in [24, 256].
+template <int N>
+__device__ __forceinline__ void wg_setmaxnreg_inc() {
+#ifdef WG_DEVICE
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void wg_setmaxnreg_dec() {
+#ifdef WG_DEVICE
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
 #endif
 }
 
