@@ -337,7 +337,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
                 !tensor_map(&mv, v, 2, kd, ks, box)) {
                 static bool tma_attr = false;
                 if (set_smem(fwd_wg_tma_kernel, FWD_WG_TMA_SMEM, &tma_attr)) return -1;
-                fwd_wg_tma_kernel<<<grid, FWD_WG_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
+                fwd_wg_tma_kernel<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
                 return check_launch("forward kernel launch");
             }
         }

@@ -3,11 +3,11 @@
 // launches them where they were built for the card, else attention_fwd.cuh's and attention_bwd.cuh's mma.sync
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
 // defines: attn::fwd_wg_kernel, attn::fwd_wg_tma_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_TMA_SMEM,
-//          attn::FWD_WG_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM, attn::BWD_WG_BN, attn::wga_load,
+//          attn::FWD_WG_THREADS, attn::FWD_WS_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM, attn::BWD_WG_BN, attn::wga_load,
 //          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv
 //
-// One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head); warpgroup w owns rows
-// 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
+// One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
+// only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
 // tile, a warpgroup computes S = Q K^T (64 x 128, eight m64n128k16 wgmmas, Q and K K-major in shared
 // memory), masks and exponentiates it in registers, turns the probabilities into bf16 A fragments in
 // place (wgmma's register A layout is mma.sync's, warp by warp) and adds P V (eight more, V MN-major).
@@ -253,17 +253,24 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
 // with cp.async loads and a __syncthreads a step, ran at 349 TFLOP/s against the ping-pong's 366 on an H100 and
 // was removed), with Q, K and V brought in by the TMA (2-d tensor maps over [T, heads x 128], boxes of 128 rows
 // x 64 columns, 128-byte swizzle: the layout wga_load writes) so that no warpgroup waits for the other at a
-// __syncthreads. Thread 0 issues the loads;
-// every stage completes on a "full" mbarrier (transaction bytes) and is handed back on an "empty" one that all
-// 256 threads arrive at once their wgmmas that read it are done: K tiles (read by Q K^T) and V tiles (read by P V
-// one step later) in rings of three, K loaded two steps ahead and V one. Each step a warpgroup waits for its
+// __syncthreads. Every stage completes on a "full" mbarrier (transaction bytes) and is handed back on an "empty" one
+// that all 256 threads of the two computing warpgroups arrive at once their wgmmas that read it are done: K tiles
+// (read by Q K^T) and V tiles (read by P V one step later) in rings of three. Each step a warpgroup waits for its
 // turn (named barriers, as fwd_wg_kernel<true>), issues tile j's Q K^T and tile j-1's P V, hands the turn over,
 // and runs tile j's softmax beside the products. Rows past a sequence's end load the next sequence's rows
 // (the TMA zero-fills only past the tensor): the mask gives them zero probability, so their values add
 // nothing; the same products and sums as fwd_wg_kernel: the same bits.
 constexpr int FWD_WG_TMA_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignment
 
-__global__ void __launch_bounds__(FWD_WG_THREADS, 1)
+// The loads are in a warpgroup of their own (FlashAttention-3's warp specialization): warpgroup 0 gives its
+// registers back (setmaxnreg, 24) and its first thread issues Q, then K of tile j + 1 and V of tile j as their
+// stages come free; warpgroups 1 and 2 take 240 registers and run the ping-pong and the overlap above (named
+// barriers 1 and 2 between the two of them, the empty mbarriers counting their 256 threads), so that no consumer
+// thread waits on an empty barrier to issue loads (548 against 491 TFLOP/s at T 16384 H 64 and 455 against 387 at
+// T 4096 H 8 on an H100, when thread 0 of warpgroup 0 issued them between its own products).
+constexpr int FWD_WS_THREADS = 384;
+
+__global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     fwd_wg_tma_kernel(const FwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mk,
                       const __grid_constant__ WgtMap mv) {
     constexpr int D = 128, BN = FWD_WG_BN, HALF = FWD_WG_TILE / 2;
@@ -281,8 +288,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
     const int h = p.tile_major ? blockIdx.x : blockIdx.y, kvh = h / p.group;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
     const int W = p.window;
-    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
-              tq = lane % 4;
+    const int wgi = (threadIdx.x >> 7) - 1, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+              tq = lane % 4;  // wgi: the consumer warpgroup (-1: the producer's)
 
     int kb, nkt;
     wga_key_tiles(r0, L, W, &kb, &nkt);
@@ -301,28 +308,26 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
         wgt_load_2d(base, &map, bar, kvh * D, t0 + kb + j * BN);
         wgt_load_2d(base + HALF, &map, bar, kvh * D + 64, t0 + kb + j * BN);
     };
-    // thread 0 at step j: K of tile j + 2 into the stage tile j - 1's K held, V of tile j + 1 into tile j - 2's
-    auto produce = [&](int j) {
+    if (wgi < 0) {  // the producer: Q, then K of tile j + 1 and V of tile j for j = -1, 0, 1, ...
+        wg_setmaxnreg_dec<24>();
         if (threadIdx.x != 0) return;
-        if (j + 2 < nkt) {
-            const int st = (j + 2) % 3;
-            if (j >= 1) wgt_mbar_wait(kempty(st), ((j - 1) / 3) & 1);
-            load_kv(mk, aK + st * FWD_WG_TILE, kfull(st), j + 2);
-        }
-        if (j + 1 < nkt) {
-            const int st = (j + 1) % 3;
-            if (j >= 2) wgt_mbar_wait(vempty(st), ((j - 2) / 3) & 1);
-            load_kv(mv, aV + st * FWD_WG_TILE, vfull(st), j + 1);
-        }
-    };
-    if (threadIdx.x == 0) {
         wgt_mbar_expect_tx(qbar, FWD_WG_TILE);
         wgt_load_2d(aQ, &mq, qbar, h * D, t0 + r0);
         wgt_load_2d(aQ + HALF, &mq, qbar, h * D + 64, t0 + r0);
         load_kv(mk, aK, kfull(0), 0);
-        if (nkt > 1) load_kv(mk, aK + FWD_WG_TILE, kfull(1), 1);
-        load_kv(mv, aV, vfull(0), 0);
+        for (int j = 0; j < nkt; j++) {
+            if (j + 1 < nkt) {  // its stage held K of tile j - 2, done with at the consumers' step j - 2
+                const int st = (j + 1) % 3;
+                if (j + 1 >= 3) wgt_mbar_wait(kempty(st), ((j + 1) / 3 - 1) & 1);
+                load_kv(mk, aK + st * FWD_WG_TILE, kfull(st), j + 1);
+            }
+            const int st = j % 3;  // V of tile j - 3, done with at step j - 2
+            if (j >= 3) wgt_mbar_wait(vempty(st), (j / 3 - 1) & 1);
+            load_kv(mv, aV + st * FWD_WG_TILE, vfull(st), j);
+        }
+        return;
     }
+    wg_setmaxnreg_inc<240>();
 
     float o[64];
 #pragma unroll
@@ -337,7 +342,6 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
     wgt_mbar_wait(qbar, 0);
     if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first
     // tile 0: its scores and probabilities
-    produce(0);
     wgt_mbar_wait(kfull(0), 0);
     {
         float s[64], alpha[2];
@@ -354,7 +358,6 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1)
     // tile j's scores beside tile j - 1's P V
     for (int j = 1; j < nkt; j++) {
         const int st = j % 3, pst = (j - 1) % 3;
-        produce(j);
         wgt_mbar_wait(kfull(st), (j / 3) & 1);
         wgt_mbar_wait(vfull(pst), ((j - 1) / 3) & 1);
         float s[64], alpha[2];
