@@ -41,8 +41,9 @@ typedef struct {
                               // 275 TFLOP/s at T 16384, H 64 on an H100); -1: both issue together
     int attn_fwd_tma;         // 0 (the default) or 1: the wgmma attention forward with the ping-pong and each
                               // warpgroup's softmax beside its own products together, Q, K, V loaded by the TMA onto
-                              // mbarriers, no __syncthreads a step (the same bits; 490 against 367 TFLOP/s at T 16384,
-                              // H 64 on an H100); -1: fwd_wg_kernel on cp.async (attn_fwd_pingpong)
+                              // mbarriers by a third warpgroup of their own, no __syncthreads a step (the same bits;
+                              // 548 against 367 TFLOP/s at T 16384, H 64 on an H100); -1: fwd_wg_kernel on cp.async
+                              // (attn_fwd_pingpong)
     int gg_skinny_wide;       // decode-sized expert products (a few rows a group, W_g [n, k]): 0 or 1 through the
                               // wide-k tiles of kernels/cuda/gemm_skinny.cuh, 2 those on a persistent grid (each
                               // CTA's pipeline runs on from tile to tile), -1 the 32-k skinny tiles (the same bits; 2 was
