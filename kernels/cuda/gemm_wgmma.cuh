@@ -18,7 +18,8 @@
 // Elements out of range (past a group's rows, past n or k) load as zeros; each output element is one fp32
 // sum over k in one wgmma chain. The tile order and the epilogue follow gg_forward and gg_wgrad. wgt_forward
 // (below) is wg_forward with the same shared-memory layouts filled by the TMA instead of cp.async; the host
-// launches it first and wg_forward where the tensor maps cannot be made.
+// launches it first and wg_forward where the tensor maps cannot be made. wgp_forward and wgp_wgrad (below) are
+// the TMA-fed kernels made persistent and warp-specialized, for shapes whose tiles have few K steps.
 #ifndef CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 #define CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 
