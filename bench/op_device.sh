@@ -23,3 +23,5 @@ for ab in ${AB:-}; do
 done
 [ -n "${AB:-}" ] && { echo "== defaults again" | tee -a "$out/ab.log"; rows | tee -a "$out/ab.log"; }
 python3 bench/op_peers.py 2>&1 | grep -v Warning | tee "$out/torch.log"
+# the table: each row against torch's kernel on the same shape, and the ratio
+python3 bench/op_ratios.py "$out/cispo.log" "$out/torch.log" | tee "$out/ratios.md"
