@@ -179,6 +179,13 @@ bool use_wgmma(int vec, int rows, int G) {
     return vec && (long)rows >= (long)WG_MIN_ROWS * G && wgmma_ready_cuda(WGMMA_GEMM);
 }
 
+// The current device's multiprocessors into *sms (the persistent grids' size)
+static cudaError_t device_sms(int *sms) {
+    int dev = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    return e != cudaSuccess ? e : cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, dev);
+}
+
 // Whether the TMA-fed grouped forward and weight gradient run persistent and warp-specialized (wgp_forward,
 // wgp_wgrad) rather than a CTA a tile (wgt_forward, wgt_wgrad): where a tile's K steps are few (steps: WG_BK each),
 // so that the next tile's loads under the last one's epilogue pay. Measured on an H100 (bench/NOTES.md): +9 to
@@ -221,10 +228,8 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
     const char *op = "grouped_matmul_cuda";
     cudaError_t e;
     if (use_persist((k + WG_BK - 1) / WG_BK, 0)) {  // wgp_forward: persistent, one CTA an SM at most
-        int dev = 0, sms = 0;
-        if ((e = cudaGetDevice(&dev)) != cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess)
-            return cuda_fail(op, e);
+        int sms = 0;
+        if ((e = device_sms(&sms)) != cudaSuccess) return cuda_fail(op, e);
         const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
         if (trans_w) {
             e = cudaFuncSetAttribute(wgp_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
@@ -329,9 +334,8 @@ static int gs_launch_t(__nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int ld
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return cuda_fail(op, e);
     if (loop) {
-        int dev = 0, sms = 0, per_sm = 0;
-        if ((e = cudaGetDevice(&dev)) != cudaSuccess ||
-            (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
+        int sms = 0, per_sm = 0;
+        if ((e = device_sms(&sms)) != cudaSuccess ||
             (e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, GG_THREADS, smem)) != cudaSuccess)
             return cuda_fail(op, e);
         const long grid = (long)sms * (per_sm > 0 ? per_sm : 1);
@@ -448,10 +452,9 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
             const cuuint32_t box[2] = {64, WG_BK};
             if (!tensor_map(&mdc, dc, 2, cd, cs, box) && !tensor_map(&ma, a, 2, ad, as, box)) {
                 if (use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1)) {  // wgp_wgrad: persistent
-                    int dev = 0, sms = 0;
+                    int sms = 0;
                     cudaError_t e;
-                    if ((e = cudaGetDevice(&dev)) != cudaSuccess ||
-                        (e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev)) != cudaSuccess ||
+                    if ((e = device_sms(&sms)) != cudaSuccess ||
                         (e = cudaFuncSetAttribute(wgp_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                   WG_SMEM)) != cudaSuccess)
                         return cuda_fail(op, e);

@@ -3,7 +3,7 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_store_c, wg_store_dw, wg_zero_dw
+//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_step, wg_store_c, wg_store_dw, wg_zero_dw
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -64,6 +64,24 @@ __device__ __forceinline__ void wg_load_mnmajor(unsigned char *s, const __nv_bfl
     }
 }
 
+// One K step of a 128 x 256 tile for warpgroup w (its 64 rows of A): the four m64n256k16 wgmmas over the stage at
+// sa (A: K-major, or MN-major panels) and sb (B likewise), committed as one group; then wait until at most PENDING
+// groups are in flight (1: this step's go on while the next is issued).
+template <int A_MN, int B_MN, int PENDING>
+__device__ __forceinline__ void wg_step(float acc[128], uint32_t sa, uint32_t sb, int w) {
+    wg_fence_regs<128>(acc);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < WG_BK / 16; ks++) {
+        uint64_t da = A_MN ? wg_desc(sa + w * 8192 + ks * 2048, 8192, 1024) : wg_desc(sa + w * 8192 + ks * 32, 16, 1024);
+        uint64_t db = B_MN ? wg_desc(sb + ks * 2048, 8192, 1024) : wg_desc(sb + ks * 32, 16, 1024);
+        wg_mma_ss_256<A_MN, B_MN>(acc, da, db);
+    }
+    wg_commit();
+    wg_wait<PENDING>();
+    wg_fence_regs<128>(acc);
+}
+
 // acc += A_tile B_tile^T over K = [0, klim) for a 128 x 256 tile. A: (m, k) K-major (A_MN 0) or MN-major;
 // valid m < amlim. B: (n, k) K-major (B_MN 0) or MN-major; valid n < bnlim. INFLIGHT: each step's wgmmas stay in
 // flight while the next step's are issued (wgmma.wait_group 1, as wgt_forward), so the loads run 2 steps ahead
@@ -102,21 +120,9 @@ __device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 
             else wg_load_kmajor<WG_BN>(st + WG_A_BYTES, b, ldb, bnlim, klim, nk * WG_BK);
         }
         cp_async_commit();
-        const uint32_t sa = base + (kt % WG_STAGES) * STAGE, sb = sa + WG_A_BYTES;
-        wg_fence_regs<128>(acc);
-        wg_fence();
-#pragma unroll
-        for (int ks = 0; ks < WG_BK / 16; ks++) {
-            // this warpgroup's 64 rows of A: rows 64 wgi.. (K-major), or panel wgi (MN-major)
-            uint64_t da = A_MN ? wg_desc(sa + wgi * 8192 + ks * 2048, 8192, 1024)
-                               : wg_desc(sa + wgi * 8192 + ks * 32, 16, 1024);
-            uint64_t db = B_MN ? wg_desc(sb + ks * 2048, 8192, 1024) : wg_desc(sb + ks * 32, 16, 1024);
-            wg_mma_ss_256<A_MN, B_MN>(acc, da, db);
-        }
-        wg_commit();
-        if (INFLIGHT) wg_wait<1>();
-        else wg_wait<0>();
-        wg_fence_regs<128>(acc);
+        const uint32_t sa = base + (kt % WG_STAGES) * STAGE;
+        // this warpgroup's 64 rows of A: rows 64 wgi.. (K-major), or panel wgi (MN-major)
+        wg_step<A_MN, B_MN, INFLIGHT ? 1 : 0>(acc, sa, sa + WG_A_BYTES, wgi);
     }
     wg_wait<0>();
     wg_fence_regs<128>(acc);
@@ -215,18 +221,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     for (int kt = 0; kt < ktiles; kt++) {
         const int st = kt % WG_STAGES;
         wgt_mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
-        const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
-        wg_fence_regs<128>(acc);
-        wg_fence();
-#pragma unroll
-        for (int ks = 0; ks < WG_BK / 16; ks++) {
-            uint64_t da = wg_desc(sa + wgi * 8192 + ks * 32, 16, 1024);
-            uint64_t db = TRANS_W ? wg_desc(sb + ks * 32, 16, 1024) : wg_desc(sb + ks * 2048, 8192, 1024);
-            wg_mma_ss_256<0, TRANS_W ? 0 : 1>(acc, da, db);
-        }
-        wg_commit();
-        wg_wait<1>();
-        wg_fence_regs<128>(acc);
+        const uint32_t sa = base + st * STAGE;
+        wg_step<0, TRANS_W ? 0 : 1, 1>(acc, sa, sa + WG_A_BYTES, wgi);
         __syncthreads();  // both warpgroups are done with step kt - 1: its stage takes step kt + 3
         if (threadIdx.x == 0 && kt + WG_STAGES - 1 < ktiles) issue(kt + WG_STAGES - 1);
     }
@@ -318,18 +314,8 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         for (int kt = 0; kt < ktiles; kt++, step++) {
             const int st = step % WG_STAGES;
             if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
-            const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
-            wg_fence_regs<128>(acc);
-            wg_fence();
-#pragma unroll
-            for (int ks = 0; ks < WG_BK / 16; ks++) {
-                uint64_t da = wg_desc(sa + cw * 8192 + ks * 32, 16, 1024);
-                uint64_t db = TRANS_W ? wg_desc(sb + ks * 32, 16, 1024) : wg_desc(sb + ks * 2048, 8192, 1024);
-                wg_mma_ss_256<0, TRANS_W ? 0 : 1>(acc, da, db);
-            }
-            wg_commit();
-            wg_wait<1>();
-            wg_fence_regs<128>(acc);
+            const uint32_t sa = base + st * STAGE;
+            wg_step<0, TRANS_W ? 0 : 1, 1>(acc, sa, sa + WG_A_BYTES, cw);
             if (kt > 0) wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));  // step - 1's wgmmas are done
         }
         wg_wait<0>();
@@ -451,14 +437,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
             wg_fence_proxy();
             __syncthreads();
         }
-        wg_fence_regs<128>(acc);
-        wg_fence();
-#pragma unroll
-        for (int ks = 0; ks < WG_BK / 16; ks++)
-            wg_mma_ss_256<1, 1>(acc, wg_desc(sa + wgi * 8192 + ks * 2048, 8192, 1024), wg_desc(sb + ks * 2048, 8192, 1024));
-        wg_commit();
-        wg_wait<1>();
-        wg_fence_regs<128>(acc);
+        wg_step<1, 1, 1>(acc, sa, sb, wgi);
         __syncthreads();  // both warpgroups are done with step kt - 1: its stage takes step kt + 3
         if (threadIdx.x == 0 && kt + WG_STAGES - 1 < ktiles) issue(kt + WG_STAGES - 1);
     }
@@ -561,15 +540,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
                 wg_fence_proxy();
                 asm volatile("bar.sync 1, 256;\n" ::: "memory");
             }
-            wg_fence_regs<128>(acc);
-            wg_fence();
-#pragma unroll
-            for (int ks = 0; ks < WG_BK / 16; ks++)
-                wg_mma_ss_256<1, 1>(acc, wg_desc(sa + cw * 8192 + ks * 2048, 8192, 1024),
-                                    wg_desc(sb + ks * 2048, 8192, 1024));
-            wg_commit();
-            wg_wait<1>();
-            wg_fence_regs<128>(acc);
+            wg_step<1, 1, 1>(acc, sa, sb, cw);
             if (kt > 0) wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));  // step - 1's wgmmas are done
         }
         wg_wait<0>();
