@@ -81,6 +81,17 @@ int tile_major(int T, int KV, int D, int ntiles) {
     return 2.0 * T * KV * D * 2 <= 0.5 * l2;
 }
 
+// The backward's warp-specialized kernel (bwd_wg_ws_kernel) where the TMA can feed it, as CISPO_ATTN_BWD_WS in the
+// environment says: 1, dQ by bulk reductions; 2, by atomics; unset or 0, bwd_wg_kernel.
+int bwd_ws() {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("CISPO_ATTN_BWD_WS");
+        on = e && (e[0] == '1' || e[0] == '2') ? e[0] - '0' : 0;
+    }
+    return on;
+}
+
 struct TileWork {
     AttnTile t;
     long work;
@@ -161,6 +172,27 @@ int launch_bwd(const BwdArgs &p, int ntiles, int KV, int nsplit, cudaStream_t st
     const dim3 grid = p.tile_major ? dim3(KV * nsplit, ntiles) : dim3(ntiles, KV, nsplit);
     bwd_kernel<D><<<grid, BWD_THREADS, smem, st>>>(p);
     return check_launch("backward kernel launch");
+}
+
+// bwd_wg_ws_kernel (attention_wgmma.cuh) where bwd_ws() and the TMA's tensor maps allow: 1 launched, 0 not, -1 error
+int launch_bwd_ws(const BwdArgs &p, int nt, int KV, int nsplit, int T, int H, int D, const void *q, const void *dout,
+                  const void *k, const void *v, cudaStream_t st) {
+    if (!bwd_ws() || tma_off()) return 0;
+    WgtMap mq, mo, mk, mv;
+    const cuuint64_t qd[2] = {(cuuint64_t)H * D, (cuuint64_t)T}, qs[1] = {(cuuint64_t)H * D * 2};
+    const cuuint64_t kd[2] = {(cuuint64_t)KV * D, (cuuint64_t)T}, ks[1] = {(cuuint64_t)KV * D * 2};
+    const cuuint32_t qbox[2] = {64, BWD_WG_BM}, kbox[2] = {64, BWD_WG_BN};
+    if (tensor_map(&mq, q, 2, qd, qs, qbox) || tensor_map(&mo, dout, 2, qd, qs, qbox) ||
+        tensor_map(&mk, k, 2, kd, ks, kbox) || tensor_map(&mv, v, 2, kd, ks, kbox))
+        return 0;
+    static bool attr[2] = {false, false};
+    const int bulk = bwd_ws() == 1;
+    void (*kern)(const BwdArgs, const WgtMap, const WgtMap, const WgtMap, const WgtMap) =
+        bulk ? bwd_wg_ws_kernel<true> : bwd_wg_ws_kernel<false>;
+    if (set_smem(kern, BWD_WS_SMEM, &attr[bulk])) return -1;
+    kern<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WS_THREADS, BWD_WS_SMEM, st>>>(
+        p, mq, mo, mk, mv);
+    return check_launch("backward kernel launch") ? -1 : 1;
 }
 
 // delta[t, h] = sum_d dO[t, h, d] O[t, h, d] in fp32: one warp per (t, h), 8 bytes a lane.
@@ -416,18 +448,20 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         p.cu = cu_seqlens, p.tiles = tiles;
         p.H = H, p.KV = KV, p.group = H / KV, p.window = window, p.acc = acc;
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
-        if (wg) {
+        const int ovl = !tune || tune->attn_bwd_overlap >= 0;  // dQ's additions beside dV's and dK's products
+        const int ws = wg && ovl ? launch_bwd_ws(p, nt, KV, nsplit, T, H, D, q, dout, k, v, st) : 0;
+        if (ws < 0) return -1;
+        if (!ws && wg) {
             static bool attr_set[2] = {false, false};  // per kernel
-            const int ovl = !tune || tune->attn_bwd_overlap >= 0;  // dQ's atomics beside dV's and dK's products
             void (*kern)(const BwdArgs) = ovl ? bwd_wg_kernel<true> : bwd_wg_kernel<false>;
             const int smem = ovl ? BWD_WG_SMEM_OVL : BWD_WG_SMEM;
             if (set_smem(kern, smem, &attr_set[ovl])) return -1;
             kern<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WG_THREADS, smem, st>>>(p);
             if (check_launch("backward kernel launch")) return -1;
-        } else if ((D == 16   ? launch_bwd<16>(p, nt, KV, nsplit, st)
+        } else if (!ws && (D == 16 ? launch_bwd<16>(p, nt, KV, nsplit, st)
                     : D == 32 ? launch_bwd<32>(p, nt, KV, nsplit, st)
                     : D == 64 ? launch_bwd<64>(p, nt, KV, nsplit, st)
-                              : launch_bwd<128>(p, nt, KV, nsplit, st))) {
+                                   : launch_bwd<128>(p, nt, KV, nsplit, st))) {
             return -1;
         }
     }

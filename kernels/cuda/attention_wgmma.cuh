@@ -388,17 +388,19 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
 }
 
 // The backward (FlashAttention-2's algorithm 2, as attention_bwd.cuh's bwd_kernel, whose arguments and
-// outputs it shares): one CTA of two warpgroups per (key tile of BWD_WG_BN = 128 keys, kv head, split of the
-// group's query heads); warpgroup w owns keys 64w .. 64w+63 of the tile and walks the query tiles of 64
-// rows that see them. Per query tile: S^T = K Q^T and dP^T = V dO^T (m64n64, K, V, Q, dO K-major), P^T and
-// dS^T = P^T o (dP^T - delta) in registers, then dV += P^T dO and dK += dS^T Q with the probabilities as
-// register A fragments (dO, Q MN-major), dS^T to shared memory, and dQ = dS K (dS^T and K MN-major), each
-// warpgroup 64 of dQ's 128 columns, added to the fp32 buffer with atomics. OVL (backend_tuning_t.attn_bwd_overlap):
-// dQ's products are issued first, after the barrier that publishes dS^T, then dV's and dK's, and dQ's atomics run
-// while dV's and dK's products are on the tensor cores, and with Q, dO, lse and delta three tiles deep and dS^T two no
-// barrier ends a query tile, so the warpgroups drift apart by up to a phase (the same products and sums: the same
-// bits); else dV and dK are issued before the barrier, everything is waited for before the atomics, and a barrier
-// ends each tile.
+// outputs it shares): one CTA per (key tile of BWD_WG_BN = 128 keys, kv head, split of the group's query heads)
+// whose two computing warpgroups each own 64 keys of the tile and walk the query tiles of 64 rows that see them.
+// Per query tile: S^T = K Q^T and dP^T = V dO^T (m64n64, K, V, Q, dO K-major), P^T and dS^T = P^T o (dP^T - delta)
+// in registers, then dV += P^T dO and dK += dS^T Q with the probabilities as register A fragments (dO, Q
+// MN-major), dS^T to shared memory, and dQ = dS K (dS^T and K MN-major), each warpgroup 64 of dQ's 128 columns,
+// added to the fp32 buffer [T, H, D]. The helpers below are those steps; two kernels schedule them:
+//   bwd_wg_kernel: 256 threads that load too (cp.async), Q, dO, lse and delta NB tiles deep. OVL
+//     (backend_tuning_t.attn_bwd_overlap): dQ's products are issued first, after the barrier that publishes
+//     dS^T, then dV's and dK's, and dQ's atomics run while dV's and dK's products are on the tensor cores, and
+//     with Q, dO, lse and delta three tiles deep and dS^T two no barrier ends a query tile, so the warpgroups
+//     drift apart by up to a phase (the same products and sums: the same bits); else dV and dK are issued before
+//     the barrier, everything is waited for before the atomics, and a barrier ends each tile.
+//   bwd_wg_ws_kernel: OVL's order with the loads and dQ's additions in a warpgroup of their own (below).
 constexpr int BWD_WG_BN = 128, BWD_WG_BM = 64;
 constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a K (V) tile, a Q (dO) tile
 // K, V, Q[NB], dO[NB], dS^T[NS] (128 keys x 64 queries each), lse and delta [NB][64], alignment: NB = 2, NS = 1,
@@ -407,9 +409,121 @@ constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a
 constexpr int bwd_wg_smem(int nb, int ns) { return 2 * BWD_WG_KV + 2 * nb * BWD_WG_Q + ns * 128 * 128 + 2 * nb * 64 * 4 + 1024; }
 constexpr int BWD_WG_SMEM = bwd_wg_smem(2, 1), BWD_WG_SMEM_OVL = bwd_wg_smem(3, 2);
 
+// S^T (pt) and dP^T (ds) of warpgroup wgi's 64 keys (K, V at aK, aV) and the 64 queries of the Q and dO tiles at
+// q_a, o_a: sixteen m64n64k16 wgmmas, waited for
+__device__ __forceinline__ void wgb_scores(float pt[32], float ds[32], uint32_t aK, uint32_t aV, uint32_t q_a,
+                                           uint32_t o_a, int wgi) {
+#pragma unroll
+    for (int i = 0; i < 32; i++) pt[i] = ds[i] = 0.0f;
+    wg_fence_regs<32>(pt);
+    wg_fence_regs<32>(ds);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 128 / 16; ks++) {
+        const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
+        wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh, 16, 1024), wg_desc(q_a + qh, 16, 1024));
+        wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh, 16, 1024), wg_desc(o_a + qh, 16, 1024));
+    }
+    wg_commit();
+    wg_wait<0>();
+    wg_fence_regs<32>(pt);
+    wg_fence_regs<32>(ds);
+}
+
+// P^T and dS^T from the scores (this thread's keys kr, kr + 8; query tile m0; l_s, d_s: the tile's lse log2 e
+// and delta), as bf16 A fragments pa and sa
+__device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t pa[4][4], uint32_t sa[4][4],
+                                          const BwdArgs &p, const float *l_s, const float *d_s, int kr, int m0, int L,
+                                          bool need_mask, int tq) {
+    const int W = p.window;
+#pragma unroll
+    for (int i = 0; i < BWD_WG_BM / 8; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int ql = i * 8 + 2 * tq + (e % 2);
+            float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
+            if (need_mask) {
+                const int c = kr + (e / 2) * 8, r = m0 + ql;
+                if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
+            }
+            pt[4 * i + e] = x;
+            ds[4 * i + e] = x * (ds[4 * i + e] - d_s[ql]);
+        }
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
+        pa[kk][0] = pack_bf16(pt[8 * kk + 0], pt[8 * kk + 1]);
+        pa[kk][1] = pack_bf16(pt[8 * kk + 2], pt[8 * kk + 3]);
+        pa[kk][2] = pack_bf16(pt[8 * kk + 4], pt[8 * kk + 5]);
+        pa[kk][3] = pack_bf16(pt[8 * kk + 6], pt[8 * kk + 7]);
+        sa[kk][0] = pack_bf16(ds[8 * kk + 0], ds[8 * kk + 1]);
+        sa[kk][1] = pack_bf16(ds[8 * kk + 2], ds[8 * kk + 3]);
+        sa[kk][2] = pack_bf16(ds[8 * kk + 4], ds[8 * kk + 5]);
+        sa[kk][3] = pack_bf16(ds[8 * kk + 6], ds[8 * kk + 7]);
+    }
+}
+
+// dS^T rows of this thread (rows srow, srow + 8 of the tile's 128 keys; queries 8 kk2 + 2 tq ..) into the
+// swizzled tile sS
+__device__ __forceinline__ void wgb_store_ds(unsigned char *sS, const uint32_t sa[4][4], int srow, int tq) {
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {  // query chunk 2 kk + hh: sa[kk][2 hh] row g, sa[kk][2 hh + 1] row g+8
+            const int ch = 2 * kk + hh;
+            *reinterpret_cast<uint32_t *>(sS + srow * 128 + 16 * (ch ^ (srow & 7)) + tq * 4) = sa[kk][2 * hh];
+            *reinterpret_cast<uint32_t *>(sS + (srow + 8) * 128 + 16 * (ch ^ ((srow + 8) & 7)) + tq * 4) =
+                sa[kk][2 * hh + 1];
+        }
+}
+
+// dV += P^T dO and dK += dS^T Q (the Q and dO tiles at q_a, o_a): eight wgmmas each, committed as one group
+__device__ __forceinline__ void wgb_issue_dvdk(float dv[64], float dk[64], uint32_t pa[4][4], uint32_t sa[4][4],
+                                               uint32_t q_a, uint32_t o_a) {
+    wg_fence_regs<64>(dv);
+    wg_fence_regs<64>(dk);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
+        wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
+        wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
+    }
+    wg_commit();
+}
+
+// dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys (dS^T at aS): eight wgmmas, committed
+__device__ __forceinline__ void wgb_issue_dq(float dq[32], uint32_t aS, uint32_t aK, int wgi) {
+#pragma unroll
+    for (int i = 0; i < 32; i++) dq[i] = 0.0f;
+    wg_fence_regs<32>(dq);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < BWD_WG_BN / 16; ks++)
+        wg_mma_ss_64<1, 1>(dq, wg_desc(aS + ks * 2048, 8192, 1024), wg_desc(aK + wgi * 16384 + ks * 2048, 16384, 1024));
+    wg_commit();
+}
+
+__device__ __forceinline__ void wgb_wait_dvdk(float dv[64], float dk[64], uint32_t pa[4][4], uint32_t sa[4][4]) {
+    wg_wait<0>();
+    wg_fence_regs<64>(dv);
+    wg_fence_regs<64>(dk);
+    wg_fence_frags<BWD_WG_BM / 16>(pa);
+    wg_fence_frags<BWD_WG_BM / 16>(sa);
+}
+
+// this thread's rows qa, qa + 8 of dQ (8 i + 2 tq .. of 64 columns) added to the fp32 buffer at dqa (row qa)
+__device__ __forceinline__ void wgb_atomic_dq(float *dqa, const float dq[32], size_t ldq, int qa, int L, int tq) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int c = i * 8 + 2 * tq;
+        if (qa < L) atomicAdd(reinterpret_cast<float2 *>(dqa + c), make_float2(dq[4 * i], dq[4 * i + 1]));
+        if (qa + 8 < L)
+            atomicAdd(reinterpret_cast<float2 *>(dqa + 8 * ldq + c), make_float2(dq[4 * i + 2], dq[4 * i + 3]));
+    }
+}
+
 template <bool OVL>
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs p) {
-    constexpr int D = 128, NQ = BWD_WG_BM / 8, NB = OVL ? 3 : 2, NS = OVL ? 2 : 1;
+    constexpr int D = 128, NB = OVL ? 3 : 2, NS = OVL ? 2 : 1;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
     unsigned char *sV = sK + BWD_WG_KV, *sQ = sV + BWD_WG_KV, *sO = sQ + NB * BWD_WG_Q, *sS0 = sO + NB * BWD_WG_Q;
@@ -472,116 +586,218 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         wg_fence_proxy();
         __syncthreads();
         const uint32_t q_a = aQ + buf * BWD_WG_Q, o_a = aO + buf * BWD_WG_Q;
-        const float *l_s = sL + buf * BWD_WG_BM, *d_s = sD + buf * BWD_WG_BM;
         const bool need_mask =
             m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
 
         float pt[32], ds[32];
-#pragma unroll
-        for (int i = 0; i < 32; i++) pt[i] = ds[i] = 0.0f;
-        wg_fence_regs<32>(pt);
-        wg_fence_regs<32>(ds);
-        wg_fence();
-#pragma unroll
-        for (int ks = 0; ks < D / 16; ks++) {
-            const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
-            wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh, 16, 1024), wg_desc(q_a + qh, 16, 1024));
-            wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh, 16, 1024), wg_desc(o_a + qh, 16, 1024));
-        }
-        wg_commit();
-        wg_wait<0>();
-        wg_fence_regs<32>(pt);
-        wg_fence_regs<32>(ds);
-#pragma unroll
-        for (int i = 0; i < NQ; i++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int ql = i * 8 + 2 * tq + (e % 2);
-                float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
-                if (need_mask) {
-                    const int c = kr + (e / 2) * 8, r = m0 + ql;
-                    if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
-                }
-                pt[4 * i + e] = x;
-                ds[4 * i + e] = x * (ds[4 * i + e] - d_s[ql]);
-            }
+        wgb_scores(pt, ds, aK, aV, q_a, o_a, wgi);
         uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
-#pragma unroll
-        for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
-            pa[kk][0] = pack_bf16(pt[8 * kk + 0], pt[8 * kk + 1]);
-            pa[kk][1] = pack_bf16(pt[8 * kk + 2], pt[8 * kk + 3]);
-            pa[kk][2] = pack_bf16(pt[8 * kk + 4], pt[8 * kk + 5]);
-            pa[kk][3] = pack_bf16(pt[8 * kk + 6], pt[8 * kk + 7]);
-            sa[kk][0] = pack_bf16(ds[8 * kk + 0], ds[8 * kk + 1]);
-            sa[kk][1] = pack_bf16(ds[8 * kk + 2], ds[8 * kk + 3]);
-            sa[kk][2] = pack_bf16(ds[8 * kk + 4], ds[8 * kk + 5]);
-            sa[kk][3] = pack_bf16(ds[8 * kk + 6], ds[8 * kk + 7]);
-        }
-        // dS^T rows of this thread (keys srow, srow + 8; queries 8 kk2 + 2 tq ..) into the swizzled tile
-#pragma unroll
-        for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
-#pragma unroll
-            for (int hh = 0; hh < 2; hh++) {  // query chunk 2 kk + hh: sa[kk][2 hh] row g, sa[kk][2 hh + 1] row g+8
-                const int ch = 2 * kk + hh;
-                *reinterpret_cast<uint32_t *>(sS + srow * 128 + 16 * (ch ^ (srow & 7)) + tq * 4) = sa[kk][2 * hh];
-                *reinterpret_cast<uint32_t *>(sS + (srow + 8) * 128 + 16 * (ch ^ ((srow + 8) & 7)) + tq * 4) =
-                    sa[kk][2 * hh + 1];
-            }
-        auto issue_dvdk = [&]() {
-            wg_fence_regs<64>(dv);
-            wg_fence_regs<64>(dk);
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
-                wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
-                wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
-            }
-            wg_commit();
-        };
-        if (!OVL) issue_dvdk();
+        wgb_probs(pt, ds, pa, sa, p, sL + buf * BWD_WG_BM, sD + buf * BWD_WG_BM, kr, m0, L, need_mask, tq);
+        wgb_store_ds(sS, sa, srow, tq);
+        if (!OVL) wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
         __syncthreads();
-        // dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys
         float dq[32];
-#pragma unroll
-        for (int i = 0; i < 32; i++) dq[i] = 0.0f;
-        wg_fence_regs<32>(dq);
-        wg_fence();
-#pragma unroll
-        for (int ks = 0; ks < BWD_WG_BN / 16; ks++)
-            wg_mma_ss_64<1, 1>(dq, wg_desc(aS + ks * 2048, 8192, 1024), wg_desc(aK + wgi * 16384 + ks * 2048, 16384, 1024));
-        wg_commit();
+        wgb_issue_dq(dq, aS, aK, wgi);
         if (OVL) {
-            issue_dvdk();
+            wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
             wg_wait<1>();  // dQ's group; dV's and dK's go on
             wg_fence_regs<32>(dq);
         } else {
-            wg_wait<0>();
-            wg_fence_regs<64>(dv);
-            wg_fence_regs<64>(dk);
+            wgb_wait_dvdk(dv, dk, pa, sa);
             wg_fence_regs<32>(dq);
-            wg_fence_frags<BWD_WG_BM / 16>(pa);
-            wg_fence_frags<BWD_WG_BM / 16>(sa);
         }
         {
             const int qa = m0 + warp * 16 + g;
-            float *dqa = p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64;
+            wgb_atomic_dq(p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64, dq, ldq, qa, L, tq);
+        }
+        if (OVL) wgb_wait_dvdk(dv, dk, pa, sa);
+        if (!OVL) __syncthreads();  // the next stage overwrites this buffer and dS^T
+    }
+
+    bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
+}
+
+// bwd_wg_ws_kernel: the backward with FlashAttention-3's warp specialization. Warpgroup 0 gives its registers back
+// (setmaxnreg, 24) and only moves data: its warp 0 (one thread) brings K and V in once and Q and dO a query tile
+// at a time through the TMA (tensor maps with boxes of 128 and 64 rows x 64 columns, the layout wga_load writes),
+// warp 1 the tile's lse log2 e and delta, both into BWD_WS_NB stages that complete on a "full" mbarrier (the
+// TMA's bytes and warp 1's 32 arrivals) and come back on an "empty" one at which the 256 computing threads
+// arrive once dV's and dK's products have read them. Warpgroups 1 and 2 take 240 registers and run OVL's order
+// without a __syncthreads: named barrier 1 (their 256 threads) publishes each tile's dS^T (two buffers, so one
+// barrier a tile: a buffer was last read two tiles before, by products both waited for before that barrier of the
+// tile between), and dQ goes to shared memory in fp32 instead of atomics, its rows 16 bytes apart more than their
+// 256 (two wavefronts a warp's store, the fewest), one 64 x 64 block per computing warpgroup with its own pair of
+// mbarriers: warp 2 + w of warpgroup 0 adds block w to the fp32 buffer, a bulk reduction (cp.reduce.async.bulk,
+// 256 bytes a row, the rows past the sequence left out) per row, and hands the block back once the reductions
+// have read it. Rows of a tile past its sequence load the next sequence's rows (the TMA zero-fills only past T):
+// lse INFINITY and the mask give them zero probability, so they add nothing. The same products and sums in the
+// same order as bwd_wg_kernel<true>, but dQ's fp32 additions of different key tiles meet in another order.
+constexpr int BWD_WS_NB = 2, BWD_WS_DQ_LD = 64 * 4 + 16;  // stages; bytes a row of a dQ block
+constexpr int BWD_WS_SMEM = 2 * BWD_WG_KV + 2 * BWD_WS_NB * BWD_WG_Q + 2 * 128 * 128 + 2 * 64 * BWD_WS_DQ_LD +
+                            2 * BWD_WS_NB * 64 * 4 + 1024;
+
+__device__ __forceinline__ void wgb_reduce_add(float *dst, uint32_t src, uint32_t bytes) {
+#ifdef WG_DEVICE
+    asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst), "r"(src),
+                 "r"(bytes)
+                 : "memory");
+#else
+    (void)dst, (void)src, (void)bytes;
+#endif
+}
+__device__ __forceinline__ void wgb_bulk_commit() {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+#endif
+}
+template <bool READ>
+__device__ __forceinline__ void wgb_bulk_wait() {  // every committed group done (READ: done reading the source)
+#ifdef WG_DEVICE
+    if (READ) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+    else asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+#endif
+}
+
+template <bool BULK>
+__global__ void __launch_bounds__(FWD_WS_THREADS, 1)
+    bwd_wg_ws_kernel(const BwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mo,
+                     const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
+    constexpr int D = 128, NB = BWD_WS_NB;
+    extern __shared__ __align__(1024) unsigned char wgb_smem[];
+    __shared__ __align__(8) uint64_t bars[1 + 4 * 2];  // K and V; full, empty [NB]; dQ full, dQ empty [2]
+    unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
+    unsigned char *sS0 = sK + 2 * BWD_WG_KV + 2 * NB * BWD_WG_Q, *sQd = sS0 + 2 * 128 * 128;
+    float *sL = reinterpret_cast<float *>(sQd + 2 * 64 * BWD_WS_DQ_LD), *sD = sL + NB * BWD_WG_BM;
+    const uint32_t aK = (uint32_t)__cvta_generic_to_shared(sK), aV = aK + BWD_WG_KV, aQ = aV + BWD_WG_KV,
+                   aO = aQ + NB * BWD_WG_Q, aS0 = aO + NB * BWD_WG_Q, aQd = aS0 + 2 * 128 * 128;
+    const uint32_t kvbar = (uint32_t)__cvta_generic_to_shared(bars);
+    auto full = [&](int b) { return kvbar + 8 * (1 + b); };
+    auto empty = [&](int b) { return kvbar + 8 * (3 + b); };
+    auto dqfull = [&](int w) { return kvbar + 8 * (5 + w); };
+    auto dqempty = [&](int w) { return kvbar + 8 * (7 + w); };
+
+    const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
+    const int kvh = p.tile_major ? blockIdx.x / p.nsplit : blockIdx.y;
+    const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, n0 = tile.start;
+    const int W = p.window;
+    const int wgi = (threadIdx.x >> 7) - 1, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+              tq = lane % 4;  // wgi: the computing warpgroup (-1: the loading one)
+
+    const int mb = n0 - n0 % BWD_WG_BM;
+    const int last_key = min(L, n0 + BWD_WG_BN) - 1;
+    const int me = W > 0 ? min(L, last_key + W) : L;
+    const int h_lo = kvh * p.group + (p.tile_major ? blockIdx.x % p.nsplit : blockIdx.z) * p.heads_per_split;
+    const int nh = min(p.heads_per_split, kvh * p.group + p.group - h_lo);
+    const int nq = (me - mb + BWD_WG_BM - 1) / BWD_WG_BM, nit = nh > 0 ? nq * nh : 0;
+    const size_t ldq = (size_t)p.H * D;
+
+    if (threadIdx.x == 0) {
+        wgt_mbar_init(kvbar, 1);
+        for (int b = 0; b < NB; b++) wgt_mbar_init(full(b), 1 + 32), wgt_mbar_init(empty(b), FWD_WG_THREADS);
+        for (int w = 0; w < 2; w++) wgt_mbar_init(dqfull(w), 128), wgt_mbar_init(dqempty(w), 1);
+        wgt_mbar_init_fence();
+    }
+    __syncthreads();
+
+    if (wgi < 0) {
+        wg_setmaxnreg_dec<24>();
+        if (warp == 0) {  // K and V, then Q and dO of every query tile
+            if (lane != 0 || nit == 0) return;
+            wgt_mbar_expect_tx(kvbar, 2 * BWD_WG_KV);
+            wgt_load_2d(aK, &mk, kvbar, kvh * D, t0 + n0);
+            wgt_load_2d(aK + BWD_WG_KV / 2, &mk, kvbar, kvh * D + 64, t0 + n0);
+            wgt_load_2d(aV, &mv, kvbar, kvh * D, t0 + n0);
+            wgt_load_2d(aV + BWD_WG_KV / 2, &mv, kvbar, kvh * D + 64, t0 + n0);
+            for (int it = 0; it < nit; it++) {
+                const int b = it % NB, h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
+                if (it >= NB) wgt_mbar_wait(empty(b), (it / NB - 1) & 1);
+                wgt_mbar_expect_tx(full(b), 2 * BWD_WG_Q);
+                const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
+                wgt_load_2d(q_a, &mq, full(b), h * D, t0 + m0);
+                wgt_load_2d(q_a + BWD_WG_Q / 2, &mq, full(b), h * D + 64, t0 + m0);
+                wgt_load_2d(o_a, &mo, full(b), h * D, t0 + m0);
+                wgt_load_2d(o_a + BWD_WG_Q / 2, &mo, full(b), h * D + 64, t0 + m0);
+            }
+        } else if (warp == 1) {  // lse log2 e and delta of every query tile
+            for (int it = 0; it < nit; it++) {
+                const int b = it % NB, h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
+                if (it >= NB) wgt_mbar_wait(empty(b), (it / NB - 1) & 1);
+#pragma unroll
+                for (int hh = 0; hh < 2; hh++) {
+                    const int r = lane + 32 * hh;
+                    const bool ok = m0 + r < L;
+                    const size_t row = (size_t)(t0 + m0 + r) * p.H + h;
+                    sL[b * BWD_WG_BM + r] = ok ? p.lse[row] * LOG2E : INFINITY;
+                    sD[b * BWD_WG_BM + r] = ok ? p.delta[row] : 0.0f;
+                }
+                wgt_mbar_arrive(full(b));
+            }
+        } else if (BULK) {  // dQ block w of every query tile into the fp32 buffer
+            const int w = warp - 2;
+            for (int it = 0; it < nit; it++) {
+                const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
+                wgt_mbar_wait(dqfull(w), it & 1);
+#pragma unroll
+                for (int hh = 0; hh < 2; hh++) {
+                    const int r = lane + 32 * hh;
+                    if (m0 + r < L)
+                        wgb_reduce_add(p.dq_acc + (size_t)(t0 + m0 + r) * ldq + (size_t)h * D + w * 64,
+                                       aQd + (w * 64 + r) * BWD_WS_DQ_LD, 64 * 4);
+                }
+                wgb_bulk_commit();
+                wgb_bulk_wait<true>();
+                __syncwarp();
+                if (lane == 0) wgt_mbar_arrive(dqempty(w));
+            }
+            wgb_bulk_wait<false>();
+        }
+        return;
+    }
+    wg_setmaxnreg_inc<240>();
+
+    float dk[64], dv[64];
+#pragma unroll
+    for (int i = 0; i < 64; i++) dk[i] = dv[i] = 0.0f;
+    const int kr = n0 + wgi * 64 + warp * 16 + g;  // this thread's keys kr and kr + 8
+    const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
+    unsigned char *sdq = sQd + (wgi * 64 + warp * 16 + g) * BWD_WS_DQ_LD;  // this thread's rows of its dQ block
+
+    if (nit > 0) wgt_mbar_wait(kvbar, 0);
+    for (int it = 0; it < nit; it++) {
+        const int b = it % NB, m0 = mb + (it % nq) * BWD_WG_BM;
+        const uint32_t aS = aS0 + (it & 1) * 128 * 128, q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
+        const bool need_mask =
+            m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
+        wgt_mbar_wait(full(b), (it / NB) & 1);
+        float pt[32], ds[32];
+        wgb_scores(pt, ds, aK, aV, q_a, o_a, wgi);
+        uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
+        wgb_probs(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, sD + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
+        wgb_store_ds(sS0 + (it & 1) * 128 * 128, sa, srow, tq);
+        wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
+        wga_bar_sync(1);
+        float dq[32];
+        wgb_issue_dq(dq, aS, aK, wgi);
+        wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
+        wg_wait<1>();  // dQ's group; dV's and dK's go on
+        wg_fence_regs<32>(dq);
+        if (BULK) {
+            if (it > 0) wgt_mbar_wait(dqempty(wgi), (it - 1) & 1);
 #pragma unroll
             for (int i = 0; i < 8; i++) {
-                const int c = i * 8 + 2 * tq;
-                if (qa < L) atomicAdd(reinterpret_cast<float2 *>(dqa + c), make_float2(dq[4 * i], dq[4 * i + 1]));
-                if (qa + 8 < L)
-                    atomicAdd(reinterpret_cast<float2 *>(dqa + 8 * ldq + c), make_float2(dq[4 * i + 2], dq[4 * i + 3]));
+                *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
+                *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
+                    make_float2(dq[4 * i + 2], dq[4 * i + 3]);
             }
+            wg_fence_proxy();  // the dQ stores, for the bulk reductions
+            wgt_mbar_arrive(dqfull(wgi));
+        } else {
+            const int qa = m0 + warp * 16 + g, h = h_lo + it / nq;
+            wgb_atomic_dq(p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64, dq, ldq, qa, L, tq);
         }
-        if (OVL) {
-            wg_wait<0>();
-            wg_fence_regs<64>(dv);
-            wg_fence_regs<64>(dk);
-            wg_fence_frags<BWD_WG_BM / 16>(pa);
-            wg_fence_frags<BWD_WG_BM / 16>(sa);
-        }
-        if (!OVL) __syncthreads();  // the next stage overwrites this buffer and dS^T
+        wgb_wait_dvdk(dv, dk, pa, sa);
+        wgt_mbar_arrive(empty(b));
     }
 
     bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);

@@ -3,7 +3,8 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_step, wg_store_c, wg_store_dw, wg_zero_dw
+//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wgc_forward, wgc_wgrad, wgc_release, wg_step, wg_store_c,
+//          wg_store_dw, wg_zero_dw
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -19,7 +20,11 @@
 // sum over k in one wgmma chain. The tile order and the epilogue follow gg_forward and gg_wgrad. wgt_forward
 // (below) is wg_forward with the same shared-memory layouts filled by the TMA instead of cp.async; the host
 // launches it first and wg_forward where the tensor maps cannot be made. wgp_forward and wgp_wgrad (below) are
-// the TMA-fed kernels made persistent and warp-specialized, for shapes whose tiles have few K steps.
+// the TMA-fed kernels made persistent and warp-specialized, for shapes whose tiles have few K steps. wgc_forward
+// and wgc_wgrad (below) are wgt_forward and wgt_wgrad warp-specialized (full and empty mbarriers, no
+// __syncthreads a step) in thread block clusters of two CTAs whose tiles share the 256-column operand, each CTA
+// loading half of it with the TMA's multicast into both (the host runs them in place of wgt_forward and wgt_wgrad
+// where CISPO_WG_CLUSTER=1).
 #ifndef CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 #define CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 
@@ -548,6 +553,216 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
         wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
     }
+}
+
+// ---- clusters of two CTAs sharing the larger operand through the TMA's multicast ----
+// At the widths of MiniMax-M1's experts the CTA-a-tile kernels above are bound by the L2's bandwidth: each K step
+// of a 128 x 256 tile reads 48 KiB (16 KiB of the 128-row operand, 32 KiB of the 256-column one) for 4.2 MFLOP,
+// about 7.8 TB/s of L2 reads at 685 TFLOP/s (W2's forward on an H100).
+// wgc_forward and wgc_wgrad run their tiles in clusters of two CTAs (a cluster dimension of 2 at the launch) whose
+// tiles have the same 256 columns, so that the 32 KiB operand is read once for both: each CTA's producer loads
+// its half (128 of the 256 columns) with the TMA's multicast into the same offset of both CTAs' shared memory and
+// its own 128-row operand unicast; each CTA's "full" mbarrier expects the whole stage (48 KiB: its own loads and
+// the peer's half). A stage is refilled only when both CTAs' consumers are done with it: its "empty" mbarrier
+// takes one arrival a consumer warp of this CTA (after that warp's wgmma.wait_group showed the step's wgmmas
+// done) and, where the operand is shared, one a consumer warp of the peer (a remote arrival,
+// mbarrier.arrive.release.cluster on the mapa address): 16 in all, 8 where a forward pair shares nothing. The
+// barriers are initialized before a cluster barrier that precedes any multicast or remote arrival; every thread
+// arrives on a second cluster barrier once its CTA's last remote arrival is made (the consumers before their
+// epilogue) and waits on it before exiting, so no CTA exits while its peer may still write into it or arrive on
+// its barriers. The CTA is wgp_forward's three warpgroups (a producer thread in warpgroup 0 with its registers
+// given back, consumers in warpgroups 1 and 2 with 232 each) a tile, not persistent; the same wgmma chains
+// (wg_step) as wgt_forward and wgt_wgrad: the same bits. The host launches them for the shapes of wgt_forward and
+// wgt_wgrad where CISPO_WG_CLUSTER=1 (kernels/cuda/gemm.cu, use_cluster).
+
+// A consumer warp done with a stage (its wgmma.wait_group showed the wgmmas that read it complete): its lane 0
+// arrives on the stage's empty barrier of this CTA, and on the peer's where the stage's operand is shared.
+__device__ __forceinline__ void wgc_release(uint32_t bar, bool share, unsigned peer) {
+    if ((threadIdx.x & 31) == 0) {
+        wgt_mbar_arrive(bar);
+        if (share) wgt_mbar_arrive_remote(bar, peer);
+    }
+    __syncwarp();
+}
+
+// wgc_forward: wgt_forward's op in clusters of two CTAs (1-d grid, cluster dimension 2: the grid is the tile
+// bound rounded up to even). The two CTAs of a cluster take tiles 2p and 2p + 1 of gg_find_tile's order (warps 0
+// and 1 of each CTA find both); those are two row tiles of one group under the same column tile of the same
+// weight, sharing W_g's 256 x 64 tile of each K step, unless the pair straddles a column tile or a group (rows
+// a group vary at run time) or the second is past the last tile: then (decided alike in both CTAs, from the two
+// tiles) each CTA loads all of its own B and no remote arrivals are made. W_g's map (kernels/cuda/gemm.cu) has
+// boxes of 128 n x 64 k (TRANS_W; two a tile) or 64 k x 64 n (four panels, as wgt_forward's): the CTA of rank r
+// multicasts half r (rows 128 r.. of the K-major tile, or panels 2r and 2r + 1). A CTA past the last tile only
+// takes part in the two cluster barriers.
+template <bool TRANS_W>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgc_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw, const __grid_constant__ WgtMap mv,
+                __nv_bfloat16 *c, int ldc, const int32_t *offsets, int G, int n, int k, float beta, int pair,
+                int has_v) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    __shared__ gg_tile_t ptile[2];
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
+    const unsigned rank = wg_cl_rank(), peer = rank ^ 1u;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x < 64) {  // warp w: the tile of rank w
+        const int w = threadIdx.x >> 5;
+        gg_find_tile((int)(blockIdx.x - rank) + w, offsets, G, WG_BM, WG_BN, n, has_v, &ptile[w]);
+    }
+    __syncthreads();
+    const gg_tile_t t = ptile[rank], o = ptile[peer];
+    const bool share = t.g >= 0 && o.g >= 0 && t.g == o.g && t.second == o.second && t.n0 == o.n0;
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), share ? 16 : 8);  // a consumer warp of each CTA reading it
+        }
+        wgt_mbar_init_fence();
+    }
+    wg_cl_arrive();  // both CTAs' barriers are initialized before any multicast or remote arrival
+    wg_cl_wait();
+    if (wgi == 0) {  // the producer: one thread
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x == 0 && t.g >= 0) {
+            const void *mb = t.second ? (const void *)&mv : (const void *)&mw;
+            const int h0 = share ? (int)rank : 0, h1 = share ? (int)rank + 1 : 2;  // the halves of B it loads
+            for (int kt = 0; kt < ktiles; kt++) {
+                const int st = kt % WG_STAGES;
+                const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                if (kt >= WG_STAGES) wgt_mbar_wait_cluster(smem_addr(&empty[st]), (kt / WG_STAGES - 1) & 1);
+                wgt_mbar_expect_tx(fb, STAGE);
+                wgt_load_2d(sa, &ma, fb, kt * WG_BK, t.r0);
+                for (int h = h0; h < h1; h++) {
+                    if (TRANS_W) {
+                        const uint32_t d = sb + h * (WG_B_BYTES / 2);
+                        if (share) wgt_load_3d_mc(d, mb, fb, kt * WG_BK, t.n0 + h * (WG_BN / 2), t.g, 3);
+                        else wgt_load_3d(d, mb, fb, kt * WG_BK, t.n0 + h * (WG_BN / 2), t.g);
+                    } else {
+#pragma unroll
+                        for (int q = 0; q < 2; q++) {
+                            const int pnl = 2 * h + q;
+                            if (share) wgt_load_3d_mc(sb + pnl * 8192, mb, fb, t.n0 + 64 * pnl, kt * WG_BK, t.g, 3);
+                            else wgt_load_3d(sb + pnl * 8192, mb, fb, t.n0 + 64 * pnl, kt * WG_BK, t.g);
+                        }
+                    }
+                }
+            }
+        }
+        __syncwarp();
+        wg_cl_arrive();
+        wg_cl_wait();
+        return;
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1;  // this warpgroup's rows 64 cw .. 64 cw + 63 of the tile
+    float acc[128];
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    if (t.g >= 0) {
+        for (int kt = 0; kt < ktiles; kt++) {
+            const int st = kt % WG_STAGES;
+            wgt_mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
+            const uint32_t sa = base + st * STAGE;
+            wg_step<0, TRANS_W ? 0 : 1, 1>(acc, sa, sa + WG_A_BYTES, cw);
+            if (kt > 0) wgc_release(smem_addr(&empty[(kt - 1) % WG_STAGES]), share, peer);  // step kt - 1's are done
+        }
+        wg_wait<0>();
+        wg_fence_regs<128>(acc);
+    }
+    wg_cl_arrive();  // this CTA's remote arrivals are made (the last step's stage is never refilled)
+    if (t.g >= 0)
+        wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, threadIdx.x - 128);
+    wg_cl_wait();
+}
+
+// wgc_wgrad: wgt_wgrad's op in clusters of two CTAs along blockIdx.y (cluster dimension (1, 2, 1), grid.y rounded
+// up to even): the two tiles of dW_g have the same k columns n0.. and n rows m0 and m0 + 128, so they always share
+// the 4 panels of A_g's rows of each K step (the reduction runs over the same rows of the same group): the CTA of
+// rank r multicasts panels 2r and 2r + 1 and loads its own 2 panels of dC. A CTA of the odd grid's last row (m0
+// >= n) loads dC's first rows in their place and stores nothing, so that its peer gets its half. An empty group's
+// two CTAs zero their tiles (unless add) and exit without any cluster operation. The tail rows past the group are
+// zeroed in each CTA's own copy (as wgp_wgrad: named barrier 1 of the 256 consumer threads).
+template <typename DW>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgc_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma, const int32_t *offsets,
+              int n, int k, int pair, int add) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int g = blockIdx.z, r0 = offsets[g], nr = offsets[g + 1] - r0;
+    const int m0 = blockIdx.y * WG_BM, n0 = blockIdx.x * WG_BN;
+    const int mlim = min(WG_BM, n - m0), nlim = min(WG_BN, k - n0);  // mlim <= 0: the odd grid's last row
+    const int wgi = threadIdx.x >> 7;
+    DW *dwg = dw + (size_t)g * n * k;
+    if (nr <= 0) {  // an empty group (both CTAs of the cluster): its gradient is zero
+        if (!add && threadIdx.x < WG_THREADS) wg_zero_dw(dwg, k, m0, n0, mlim, nlim, threadIdx.x);
+        return;
+    }
+    const unsigned rank = wg_cl_rank(), peer = rank ^ 1u;
+    const int ktiles = (nr + WG_BK - 1) / WG_BK, tail = ktiles * WG_BK - nr;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), 16);  // a consumer warp of each CTA
+        }
+        wgt_mbar_init_fence();
+    }
+    wg_cl_arrive();  // both CTAs' barriers are initialized before any multicast or remote arrival
+    wg_cl_wait();
+    if (wgi == 0) {  // the producer: one thread
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x == 0) {
+            const int ml = mlim > 0 ? m0 : 0;
+            for (int kt = 0; kt < ktiles; kt++) {
+                const int st = kt % WG_STAGES, y = r0 + kt * WG_BK;
+                const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                if (kt >= WG_STAGES) wgt_mbar_wait_cluster(smem_addr(&empty[st]), (kt / WG_STAGES - 1) & 1);
+                wgt_mbar_expect_tx(fb, STAGE);
+#pragma unroll
+                for (int pnl = 0; pnl < WG_BM / 64; pnl++) wgt_load_2d(sa + pnl * 8192, &mdc, fb, ml + 64 * pnl, y);
+#pragma unroll
+                for (int q = 0; q < 2; q++) {
+                    const int pnl = 2 * (int)rank + q;
+                    wgt_load_2d_mc(sb + pnl * 8192, &ma, fb, n0 + 64 * pnl, y, 3);
+                }
+            }
+        }
+        __syncwarp();
+        wg_cl_arrive();
+        wg_cl_wait();
+        return;
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1, tid = threadIdx.x - 128;  // this warpgroup's rows 64 cw .. 64 cw + 63 of the tile
+    float acc[128];
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    for (int kt = 0; kt < ktiles; kt++) {
+        const int st = kt % WG_STAGES;
+        wgt_mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
+        unsigned char *s = smem + st * STAGE;
+        const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+        if (kt == ktiles - 1 && tail > 0) {
+            // rows 64 - tail .. 63 of the step are the next group's: zero them in every panel (6 of 64 rows)
+            for (int c = tid; c < 6 * tail * 8; c += 256) {
+                const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
+                *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
+            }
+            wg_fence_proxy();
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        }
+        wg_step<1, 1, 1>(acc, sa, sb, cw);
+        if (kt > 0) wgc_release(smem_addr(&empty[(kt - 1) % WG_STAGES]), true, peer);  // step kt - 1's are done
+    }
+    wg_wait<0>();
+    wg_fence_regs<128>(acc);
+    wg_cl_arrive();  // this CTA's remote arrivals are made
+    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, tid);
+    wg_cl_wait();
 }
 
 }  // namespace
