@@ -8,7 +8,7 @@
 // 128 on sm_90a both are attention_wgmma.cuh's warpgroup kernels) over a
 // list of (sequence, tile) pairs built here from the host copy of cu_seqlens, heaviest tiles first
 // so the long causal tiles start in the first wave. The workspace holds that list, then (backward)
-// dQ in fp32 [T, H, D] for the kernel's atomics, delta = rowsum(dO o O) [T, H], and dK, dV in fp32
+// dQ in fp32 [T, H, D] for the kernels' additions (atomics, or bulk reductions), delta = rowsum(dO o O) [T, H], and dK, dV in fp32
 // [T, KV, D] for when the backward splits a GQA group's heads over CTAs.
 // Decode is one CTA per (sequence, query head) streaming the slot's cache once.
 #include <cuda_runtime.h>
@@ -81,13 +81,13 @@ int tile_major(int T, int KV, int D, int ntiles) {
     return 2.0 * T * KV * D * 2 <= 0.5 * l2;
 }
 
-// The backward's warp-specialized kernel (bwd_wg_ws_kernel) where the TMA can feed it, as CISPO_ATTN_BWD_WS in the
-// environment says: 1, dQ by bulk reductions; 2, by atomics; unset or 0, bwd_wg_kernel.
+// The backward's warp-specialized kernel (bwd_wg_ws_kernel) where the TMA can feed it; CISPO_ATTN_BWD_WS=0 in the
+// environment keeps bwd_wg_kernel (for comparison).
 int bwd_ws() {
     static int on = -1;
     if (on < 0) {
         const char *e = getenv("CISPO_ATTN_BWD_WS");
-        on = e && (e[0] == '1' || e[0] == '2') ? e[0] - '0' : 0;
+        on = !(e && e[0] == '0');
     }
     return on;
 }
@@ -185,12 +185,9 @@ int launch_bwd_ws(const BwdArgs &p, int nt, int KV, int nsplit, int T, int H, in
     if (tensor_map(&mq, q, 2, qd, qs, qbox) || tensor_map(&mo, dout, 2, qd, qs, qbox) ||
         tensor_map(&mk, k, 2, kd, ks, kbox) || tensor_map(&mv, v, 2, kd, ks, kbox))
         return 0;
-    static bool attr[2] = {false, false};
-    const int bulk = bwd_ws() == 1;
-    void (*kern)(const BwdArgs, const WgtMap, const WgtMap, const WgtMap, const WgtMap) =
-        bulk ? bwd_wg_ws_kernel<true> : bwd_wg_ws_kernel<false>;
-    if (set_smem(kern, BWD_WS_SMEM, &attr[bulk])) return -1;
-    kern<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WS_THREADS, BWD_WS_SMEM, st>>>(
+    static bool attr = false;
+    if (set_smem(bwd_wg_ws_kernel, BWD_WS_SMEM, &attr)) return -1;
+    bwd_wg_ws_kernel<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WS_THREADS, BWD_WS_SMEM, st>>>(
         p, mq, mo, mk, mv);
     return check_launch("backward kernel launch") ? -1 : 1;
 }

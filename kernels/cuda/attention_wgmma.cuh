@@ -4,7 +4,9 @@
 // kernels, which they follow (the same masks, log2-domain online softmax, arguments and outputs).
 // defines: attn::fwd_wg_kernel, attn::fwd_wg_tma_kernel, attn::FWD_WG_SMEM, attn::FWD_WG_TMA_SMEM,
 //          attn::FWD_WG_THREADS, attn::FWD_WS_THREADS, attn::bwd_wg_kernel, attn::BWD_WG_SMEM, attn::BWD_WG_BN, attn::wga_load,
-//          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv
+//          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv,
+//          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
+//          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
 // only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -510,17 +512,6 @@ __device__ __forceinline__ void wgb_wait_dvdk(float dv[64], float dk[64], uint32
     wg_fence_frags<BWD_WG_BM / 16>(sa);
 }
 
-// this thread's rows qa, qa + 8 of dQ (8 i + 2 tq .. of 64 columns) added to the fp32 buffer at dqa (row qa)
-__device__ __forceinline__ void wgb_atomic_dq(float *dqa, const float dq[32], size_t ldq, int qa, int L, int tq) {
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const int c = i * 8 + 2 * tq;
-        if (qa < L) atomicAdd(reinterpret_cast<float2 *>(dqa + c), make_float2(dq[4 * i], dq[4 * i + 1]));
-        if (qa + 8 < L)
-            atomicAdd(reinterpret_cast<float2 *>(dqa + 8 * ldq + c), make_float2(dq[4 * i + 2], dq[4 * i + 3]));
-    }
-}
-
 template <bool OVL>
 __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs p) {
     constexpr int D = 128, NB = OVL ? 3 : 2, NS = OVL ? 2 : 1;
@@ -609,7 +600,14 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         }
         {
             const int qa = m0 + warp * 16 + g;
-            wgb_atomic_dq(p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64, dq, ldq, qa, L, tq);
+            float *dqa = p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64;
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const int c = i * 8 + 2 * tq;
+                if (qa < L) atomicAdd(reinterpret_cast<float2 *>(dqa + c), make_float2(dq[4 * i], dq[4 * i + 1]));
+                if (qa + 8 < L)
+                    atomicAdd(reinterpret_cast<float2 *>(dqa + 8 * ldq + c), make_float2(dq[4 * i + 2], dq[4 * i + 3]));
+            }
         }
         if (OVL) wgb_wait_dvdk(dv, dk, pa, sa);
         if (!OVL) __syncthreads();  // the next stage overwrites this buffer and dS^T
@@ -632,7 +630,10 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
 // 256 bytes a row, the rows past the sequence left out) per row, and hands the block back once the reductions
 // have read it. Rows of a tile past its sequence load the next sequence's rows (the TMA zero-fills only past T):
 // lse INFINITY and the mask give them zero probability, so they add nothing. The same products and sums in the
-// same order as bwd_wg_kernel<true>, but dQ's fp32 additions of different key tiles meet in another order.
+// same order as bwd_wg_kernel<true>, but dQ's fp32 additions of different key tiles meet in another order (as
+// with atomics, an order that varies from run to run). On an H100: 386 against 341 TFLOP/s at T 16384, H 64, KV 8
+// and 336 against 279 at T 4096, H 8, KV 1; with float2 atomics from the computing threads in place of the bulk
+// reductions it ran at 357 and 321 (removed).
 constexpr int BWD_WS_NB = 2, BWD_WS_DQ_LD = 64 * 4 + 16;  // stages; bytes a row of a dQ block
 constexpr int BWD_WS_SMEM = 2 * BWD_WG_KV + 2 * BWD_WS_NB * BWD_WG_Q + 2 * 128 * 128 + 2 * 64 * BWD_WS_DQ_LD +
                             2 * BWD_WS_NB * 64 * 4 + 1024;
@@ -659,7 +660,6 @@ __device__ __forceinline__ void wgb_bulk_wait() {  // every committed group done
 #endif
 }
 
-template <bool BULK>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     bwd_wg_ws_kernel(const BwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mo,
                      const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
@@ -733,7 +733,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
                 }
                 wgt_mbar_arrive(full(b));
             }
-        } else if (BULK) {  // dQ block w of every query tile into the fp32 buffer
+        } else {  // dQ block w of every query tile into the fp32 buffer
             const int w = warp - 2;
             for (int it = 0; it < nit; it++) {
                 const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
@@ -782,20 +782,15 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
         wg_wait<1>();  // dQ's group; dV's and dK's go on
         wg_fence_regs<32>(dq);
-        if (BULK) {
-            if (it > 0) wgt_mbar_wait(dqempty(wgi), (it - 1) & 1);
+        if (it > 0) wgt_mbar_wait(dqempty(wgi), (it - 1) & 1);
 #pragma unroll
-            for (int i = 0; i < 8; i++) {
-                *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
-                *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
-                    make_float2(dq[4 * i + 2], dq[4 * i + 3]);
-            }
-            wg_fence_proxy();  // the dQ stores, for the bulk reductions
-            wgt_mbar_arrive(dqfull(wgi));
-        } else {
-            const int qa = m0 + warp * 16 + g, h = h_lo + it / nq;
-            wgb_atomic_dq(p.dq_acc + (size_t)(t0 + qa) * ldq + (size_t)h * D + wgi * 64, dq, ldq, qa, L, tq);
+        for (int i = 0; i < 8; i++) {
+            *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
+            *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
+                make_float2(dq[4 * i + 2], dq[4 * i + 3]);
         }
+        wg_fence_proxy();  // the dQ stores, for the bulk reductions
+        wgt_mbar_arrive(dqfull(wgi));
         wgb_wait_dvdk(dv, dk, pa, sa);
         wgt_mbar_arrive(empty(b));
     }

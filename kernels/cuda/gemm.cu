@@ -187,11 +187,11 @@ static cudaError_t device_sms(int *sms) {
 }
 
 // Whether the TMA-fed grouped forward and weight gradient run persistent and warp-specialized (wgp_forward,
-// wgp_wgrad) rather than a CTA a tile (wgt_forward, wgt_wgrad, or in clusters of two: use_cluster): where a tile's
-// K steps are few (steps: WG_BK each), so that the next tile's loads under the last one's epilogue pay. Measured on
-// an H100 (bench/NOTES.md): +9 to +11% at bench-1b's forward (16 steps a tile) and +6.5% at its weight gradient
-// (4), -1.5% at M1's W1|W3 (96) and -5% at M1's weight gradient (16 steps, fp32 tiles of dW). CISPO_WG_PERSIST=0
-// or 1 in the environment overrides it (for comparison).
+// wgp_wgrad) rather than a CTA a tile (wgt_forward, wgt_wgrad): where a tile's K steps are few (steps: WG_BK each),
+// so that the next tile's loads under the last one's epilogue pay. Measured on an H100 (bench/NOTES.md): +9 to
+// +11% at bench-1b's forward (16 steps a tile) and +6.5% at its weight gradient (4), -1.5% at M1's W1|W3 (96)
+// and -5% at M1's weight gradient (16 steps, fp32 tiles of dW). CISPO_WG_PERSIST=0 or 1 in the environment
+// overrides it (for comparison).
 static int use_persist(int steps, int wgrad) {
     static int env = -2;
     if (env == -2) {
@@ -202,33 +202,8 @@ static int use_persist(int steps, int wgrad) {
     return wgrad ? steps <= 8 : steps <= 32;
 }
 
-// Whether the shapes that use_persist leaves to a CTA a tile run in clusters of two CTAs sharing the 32 KiB
-// operand of each K step through the TMA's multicast (wgc_forward, wgc_wgrad) rather than wgt_forward and
-// wgt_wgrad: CISPO_WG_CLUSTER=1 in the environment (read once; default 0, the CTA-a-tile kernels). They are for
-// MiniMax-M1's expert widths, where wgt_forward and wgt_wgrad are bound by the L2's bandwidth (48 KiB a K step of
-// each tile, 16 KiB fewer with the sharing). The same bits either way.
-static int use_cluster(void) {
-    static int env = -1;
-    if (env < 0) {
-        const char *e = getenv("CISPO_WG_CLUSTER");
-        env = e && e[0] == '1';
-    }
-    return env;
-}
-
-// A kernel of WGP_THREADS threads on `grid` in clusters of two CTAs along dimension `dim` (0: x, 1: y): the
-// launch configuration (attr: its one attribute, the cluster dimension)
-static cudaLaunchConfig_t cluster_config(dim3 grid, int dim, cudaStream_t st, cudaLaunchAttribute *attr) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid, cfg.blockDim = dim3(WGP_THREADS), cfg.dynamicSmemBytes = WG_SMEM, cfg.stream = st;
-    attr->id = cudaLaunchAttributeClusterDimension;
-    attr->val.clusterDim.x = dim == 0 ? 2 : 1, attr->val.clusterDim.y = dim == 1 ? 2 : 1, attr->val.clusterDim.z = 1;
-    cfg.attrs = attr, cfg.numAttrs = 1;
-    return cfg;
-}
-
-// wgp_forward or wgt_forward (use_persist), or wgc_forward in its place (use_cluster), where the maps encode and
-// CISPO_NO_TMA=1 is not set: 1 launched, 0 not (the caller runs wg_forward), -1 a launch error.
+// wgp_forward or wgt_forward (use_persist) where the maps encode and CISPO_NO_TMA=1 is not set: 1 launched, 0 not
+// (the caller runs wg_forward), -1 a launch error.
 int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                        const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
                        int k, float beta, int pair, long tiles, cudaStream_t st) {
@@ -238,12 +213,11 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
     const cuuint64_t adims[2] = {(cuuint64_t)k, (cuuint64_t)rows}, astr[1] = {(cuuint64_t)lda * 2};
     const cuuint32_t abox[2] = {WG_BK, WG_BM};
     if (tensor_map(&ma, a, 2, adims, astr, abox)) return 0;
-    const int persist = use_persist((k + WG_BK - 1) / WG_BK, 0), cluster = !persist && use_cluster();
     cuuint64_t wdims[3], wstr[2];
     cuuint32_t wbox[3];
-    if (trans_w) {  // W_g [n, k] (wgc_forward: in halves of 128 n, one multicast by each CTA of a cluster)
+    if (trans_w) {  // W_g [n, k]
         wdims[0] = (cuuint64_t)k, wdims[1] = (cuuint64_t)n, wdims[2] = (cuuint64_t)G;
-        wbox[0] = WG_BK, wbox[1] = cluster ? WG_BN / 2 : WG_BN, wbox[2] = 1;
+        wbox[0] = WG_BK, wbox[1] = WG_BN, wbox[2] = 1;
     } else {  // W_g [k, n]
         wdims[0] = (cuuint64_t)n, wdims[1] = (cuuint64_t)k, wdims[2] = (cuuint64_t)G;
         wbox[0] = 64, wbox[1] = WG_BK, wbox[2] = 1;
@@ -253,7 +227,7 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
     if (v ? tensor_map(&mv, v, 3, wdims, wstr, wbox) : (mv = mw, 0)) return 0;
     const char *op = "grouped_matmul_cuda";
     cudaError_t e;
-    if (persist) {  // wgp_forward: persistent, one CTA an SM at most
+    if (use_persist((k + WG_BK - 1) / WG_BK, 0)) {  // wgp_forward: persistent, one CTA an SM at most
         int sms = 0;
         if ((e = device_sms(&sms)) != cudaSuccess) return cuda_fail(op, e);
         const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
@@ -269,16 +243,6 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
                                                                    v != NULL, (int)tiles);
         }
         return 1;
-    }
-    if (cluster) {  // wgc_forward: clusters of two CTAs (tiles 2p, 2p + 1), the grid rounded up to even
-        void (*kern)(const WgtMap, const WgtMap, const WgtMap, __nv_bfloat16 *, int, const int32_t *, int, int, int,
-                     float, int, int) = trans_w ? wgc_forward<true> : wgc_forward<false>;
-        e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
-        if (e != cudaSuccess) return cuda_fail(op, e);
-        cudaLaunchAttribute attr;
-        const cudaLaunchConfig_t cfg = cluster_config(dim3((unsigned)(tiles + (tiles & 1))), 0, st, &attr);
-        e = cudaLaunchKernelEx(&cfg, kern, ma, mw, mv, c, ldc, offsets, G, n, k, beta, pair, (int)(v != NULL));
-        return e == cudaSuccess ? 1 : cuda_fail(op, e);
     }
     if (trans_w) {
         e = cudaFuncSetAttribute(wgt_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
@@ -481,7 +445,7 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
     if (use_wgmma(vec, rows, G)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
-        if (inflight == 2 && !tma_off()) {  // the TMA loads (wgt_wgrad, wgp_wgrad, wgc_wgrad), where the maps encode
+        if (inflight == 2 && !tma_off()) {  // the TMA loads (wgt_wgrad), where the maps encode
             WgtMap mdc, ma;
             const cuuint64_t cd[2] = {(cuuint64_t)n, (cuuint64_t)rows}, cs[1] = {(cuuint64_t)lddc * 2};
             const cuuint64_t ad[2] = {(cuuint64_t)k, (cuuint64_t)rows}, as[1] = {(cuuint64_t)lda * 2};
@@ -497,17 +461,6 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                     const long tiles = (long)wgrid.x * wgrid.y * wgrid.z;
                     wgp_wgrad<DW><<<(unsigned)(tiles < sms ? tiles : sms), WGP_THREADS, WG_SMEM, st>>>(
                         dw, mdc, ma, offsets, G, n, k, pair, acc);
-                    return launch_check(op);
-                }
-                if (use_cluster() && wgrid.y < 65535) {  // wgc_wgrad: clusters of two along y, grid.y even
-                    cudaError_t e =
-                        cudaFuncSetAttribute(wgc_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
-                    if (e != cudaSuccess) return cuda_fail(op, e);
-                    cudaLaunchAttribute attr;
-                    const cudaLaunchConfig_t cfg =
-                        cluster_config(dim3(wgrid.x, wgrid.y + (wgrid.y & 1), wgrid.z), 1, st, &attr);
-                    e = cudaLaunchKernelEx(&cfg, wgc_wgrad<DW>, dw, mdc, ma, offsets, n, k, pair, acc);
-                    if (e != cudaSuccess) return cuda_fail(op, e);
                     return launch_check(op);
                 }
                 cudaError_t e = cudaFuncSetAttribute(wgt_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
