@@ -63,8 +63,8 @@ PY
 for part in ${PARTS:-attention gemm decode}; do
     case $part in
     attention)
-        kernel attn_bwd_16k bwd_wg_kernel attention_backward "T16384 lens 16384 H64"
-        kernel attn_bwd_4k bwd_wg_kernel attention_backward "T4096 lens 4096 H8"
+        kernel attn_bwd_16k "bwd_wg_(ws_)?kernel" attention_backward "T16384 lens 16384 H64"
+        kernel attn_bwd_4k "bwd_wg_(ws_)?kernel" attention_backward "T4096 lens 4096 H8"
         kernel attn_fwd_16k "fwd_wg" attention_forward "T16384 lens 16384 H64"
         kernel attn_fwd_4k "fwd_wg" attention_forward "T4096 lens 4096 H8" ;;
     gemm)

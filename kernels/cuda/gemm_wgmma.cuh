@@ -3,7 +3,8 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_step, wg_store_c, wg_store_dw, wg_zero_dw
+//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_zero_tail, wgpc_forward, wgpc_wgrad, wgpc_release, WGPC_EMPTY,
+//          wg_step, wg_store_c, wg_store_dw, wg_zero_dw
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -19,7 +20,10 @@
 // sum over k in one wgmma chain. The tile order and the epilogue follow gg_forward and gg_wgrad. wgt_forward
 // (below) is wg_forward with the same shared-memory layouts filled by the TMA instead of cp.async; the host
 // launches it first and wg_forward where the tensor maps cannot be made. wgp_forward and wgp_wgrad (below) are
-// the TMA-fed kernels made persistent and warp-specialized, for shapes whose tiles have few K steps.
+// the TMA-fed kernels made persistent and warp-specialized, for shapes whose tiles have few K steps. wgpc_forward
+// and wgpc_wgrad (below) are those persistent kernels in thread block clusters of two CTAs whose tiles share the
+// 256-column operand, each CTA loading half of it with the TMA's multicast into both (the host runs them in place
+// of wgt_forward and wgt_wgrad where CISPO_WG_CLUSTER=1, for an A/B at MiniMax-M1's expert widths).
 #ifndef CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 #define CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 
@@ -378,6 +382,20 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, threadIdx.x);
 }
 
+// A weight gradient's last K step (a stage at s) past its group's rows: rows 64 - tail .. 63 of the step are the
+// next group's, zeroed in every panel (6 panels of 64 rows) by the tile's 256 computing threads (tid), then a proxy
+// fence and a barrier (named barrier 1 of those threads where they are not the whole CTA, else __syncthreads)
+// before their wgmmas read them.
+__device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid, int named) {
+    for (int c = tid; c < 6 * tail * 8; c += WG_THREADS) {
+        const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
+        *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
+    }
+    wg_fence_proxy();
+    if (named) asm volatile("bar.sync 1, 256;\n" ::: "memory");
+    else __syncthreads();
+}
+
 // wg_wgrad's op with both operands brought in by the TMA (the tuning knob wg_wgrad_tma; wgt_forward's pipeline:
 // WG_STAGES stages on "full" mbarriers, thread 0 issuing step kt + 3 once the __syncthreads after step kt's
 // wait_group 1 shows both warpgroups done with step kt - 1). Maps (kernels/cuda/gemm.cu): dC [rows, n] and A
@@ -428,15 +446,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
         wgt_mbar_wait(smem_addr(&full[st]), (kt / WG_STAGES) & 1);
         unsigned char *s = smem + st * STAGE;
         const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
-        if (kt == ktiles - 1 && tail > 0) {
-            // rows 64 - tail .. 63 of the step are the next group's: zero them in every panel (6 panels of 64 rows)
-            for (int c = threadIdx.x; c < 6 * tail * 8; c += WG_THREADS) {
-                const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
-                *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
-            }
-            wg_fence_proxy();
-            __syncthreads();
-        }
+        if (kt == ktiles - 1 && tail > 0) wg_zero_tail(s, tail, threadIdx.x, 0);
         wg_step<1, 1, 1>(acc, sa, sb, wgi);
         __syncthreads();  // both warpgroups are done with step kt - 1: its stage takes step kt + 3
         if (threadIdx.x == 0 && kt + WG_STAGES - 1 < ktiles) issue(kt + WG_STAGES - 1);
@@ -531,15 +541,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
             if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
             unsigned char *s = smem + st * STAGE;
             const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
-            if (kt == ktiles - 1 && tail > 0) {
-                // rows 64 - tail .. 63 of the step are the next group's: zero them in every panel (6 of 64 rows)
-                for (int c = tid; c < 6 * tail * 8; c += 256) {
-                    const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
-                    *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
-                }
-                wg_fence_proxy();
-                asm volatile("bar.sync 1, 256;\n" ::: "memory");
-            }
+            if (kt == ktiles - 1 && tail > 0) wg_zero_tail(s, tail, tid, 1);
             wg_step<1, 1, 1>(acc, sa, sb, cw);
             if (kt > 0) wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));  // step - 1's wgmmas are done
         }
@@ -548,6 +550,295 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
         wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
     }
+}
+
+
+// ---- persistent, in clusters of two CTAs sharing the 256-column operand through the TMA's multicast ----
+// At MiniMax-M1's expert widths the CTA-a-tile kernels (wgt_forward, wgt_wgrad) read 48 KiB from the L2 each K
+// step of a 128 x 256 tile (16 KiB of the 128-row operand, 32 KiB of the 256-column one) for 4.2 MFLOP: about
+// 7.8 TB/s of L2 reads at 685 TFLOP/s. wgpc_forward and wgpc_wgrad are wgp_forward and wgp_wgrad (a CTA an SM
+// walking tiles, a producer warp in warpgroup 0 with its registers given back, consumers in warpgroups 1 and 2 at
+// 232 registers, full and empty mbarriers a stage, each stage carrying the tile whose first K step it holds, the
+// epilogue of one tile under the loads of the next) launched in clusters of two CTAs (cluster dimension 2 along
+// x; the host sizes the grid to the clusters that fit at once). Cluster c walks tile pairs p = c, c + C, c + 2C,
+// ... (C clusters), the CTA of rank r taking tile r of pair p; both producers find both tiles of each pair and
+// decide alike whether they share the 256-column operand (same group, same weight, same 256 columns): then each
+// multicasts its half of that operand's K step (128 rows of W_g's K-major tile, or 2 of the 4 MN-major panels)
+// into both CTAs, and loads its own 128-row operand; else each loads all of its own. Either way a CTA's "full"
+// barrier of a step expects the whole stage (48 KiB) and its producer's one arrival. Both CTAs walk the same
+// pairs with the same number of K steps a pair, so their stage rings stay in step: every stage's "empty" barrier
+// takes WGPC_EMPTY = 16 arrivals, one by lane 0 of each consumer warp of both CTAs (its own, then the peer's
+// through mapa, mbarrier.arrive.release.cluster) once that warp's wgmma.wait_group shows the stage read, whether
+// or not the pair shares; the producer waits on it with acquire at cluster scope before refilling the stage (its
+// multicast writes the peer's copy too). A CTA without a tile in a pair whose other tile exists (the last tile of
+// an odd count, or a row tile past n in the weight gradient) takes the pair's K steps with no loads (its
+// producer's plain arrival on "full") and its consumers hand each stage back unread, so that the peer's empty
+// barriers get their 16. The walk ends at a pair with neither tile (g = -1 in the stage, no loads), reached by
+// both CTAs at the same step. The mbarriers are initialized before a cluster barrier that precedes any multicast
+// or remote arrival, and every thread of both CTAs meets at a second one before exiting, after the consumers'
+// last remote arrivals and once every multicast into the CTA has landed (the consumers waited for every stage's
+// bytes before they saw the end), so no CTA exits while its peer may still write into it or arrive on its
+// barriers. The same wgmma chains (wg_step) and epilogues as wgt_forward and wgt_wgrad: the same bits. The host
+// launches them for the shapes of wgt_forward and wgt_wgrad where CISPO_WG_CLUSTER=1 (kernels/cuda/gemm.cu,
+// use_cluster).
+#define WGPC_EMPTY 16  // the arrivals that free a stage: one by each consumer warp of both CTAs of the cluster
+
+// A consumer warp done with a stage (the wgmma.wait_group before it showed the wgmmas that read it complete, or it
+// had none to run): its lane 0 arrives on the stage's empty barrier in this CTA and in the peer.
+__device__ __forceinline__ void wgpc_release(uint32_t bar, unsigned peer) {
+    if ((threadIdx.x & 31) == 0) {
+        wgt_mbar_arrive(bar);
+        wgt_mbar_arrive_remote(bar, peer);
+    }
+    __syncwarp();
+}
+
+// wgpc_forward: wgp_forward's op in clusters of two (1-d grid of 2C CTAs; ntiles: the bound on the tiles, as
+// wgp_forward's). Pair p is tiles 2p and 2p + 1 of gg_find_tile's order: two row tiles of one group under the same
+// column tile of the same weight, sharing W_g's 256 x 64 tile of each K step, unless the pair straddles a column
+// tile or a group (the rows a group vary at run time). W_g's map (kernels/cuda/gemm.cu) has boxes of 128 n x 64 k
+// (TRANS_W; two a step where not shared) or 64 k x 64 n (four MN-major panels, as wgt_forward's): the CTA of rank
+// r multicasts rows 128 r .. 128 r + 127 of the K-major tile, or panels 2r and 2r + 1. In a stage's tile, g = -2
+// marks a pair whose other tile is the peer's only (K steps without loads), g = -1 the end of the walk.
+template <bool TRANS_W>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgpc_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw,
+                 const __grid_constant__ WgtMap mv, __nv_bfloat16 *c, int ldc, const int32_t *offsets, int G, int n,
+                 int k, float beta, int pair, int has_v, int ntiles) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    __shared__ gg_tile_t info[WG_STAGES], found[2];
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
+    const unsigned rank = wg_cl_rank(), peer = rank ^ 1u;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), WGPC_EMPTY);
+        }
+        wgt_mbar_init_fence();
+    }
+    wg_cl_arrive();  // both CTAs' barriers are initialized before any multicast or remote arrival
+    wg_cl_wait();
+    if (wgi == 0) {  // the producer: warp 0 (lane 0 issues)
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x < 32) {
+            const int lane = threadIdx.x;
+            int step = 0;
+            for (int p = (int)(blockIdx.x >> 1);; p += (int)(gridDim.x >> 1)) {
+                gg_tile_t t, o;  // this CTA's tile of the pair and the peer's (g < 0: none)
+                t.g = o.g = -1;
+                if (2L * p < ntiles) {
+#pragma unroll 1
+                    for (int r = 0; r < 2; r++) {
+                        if (2L * p + r < ntiles) gg_find_tile(2 * p + r, offsets, G, WG_BM, WG_BN, n, has_v, &found[r]);
+                        else if (lane == 0) found[r].g = -1;
+                    }
+                    __syncwarp();
+                    t = found[rank], o = found[peer];
+                    __syncwarp();  // every lane has read them before the next pair's search writes them
+                }
+                const bool end = t.g < 0 && o.g < 0;
+                const bool share = t.g >= 0 && o.g >= 0 && t.g == o.g && t.second == o.second && t.n0 == o.n0;
+                if (t.g < 0 && !end) t.g = -2;  // the peer's tile only: its K steps without loads
+                for (int kt = 0; kt < (end ? 1 : ktiles); kt++, step++) {
+                    const int st = step % WG_STAGES;
+                    if (lane != 0) continue;
+                    const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                    if (step >= WG_STAGES) wgt_mbar_wait_cluster(smem_addr(&empty[st]), (step / WG_STAGES - 1) & 1);
+                    if (kt == 0) info[st] = t;
+                    if (t.g < 0) {
+                        wgt_mbar_arrive(fb);
+                        continue;
+                    }
+                    const void *mb = t.second ? (const void *)&mv : (const void *)&mw;
+                    wgt_mbar_expect_tx(fb, STAGE);
+                    wgt_load_2d(sa, &ma, fb, kt * WG_BK, t.r0);
+                    if (TRANS_W) {
+                        if (share) {
+                            const int h = (int)rank;
+                            wgt_load_3d_mc(sb + h * (WG_B_BYTES / 2), mb, fb, kt * WG_BK, t.n0 + h * (WG_BN / 2), t.g,
+                                           3);
+                        } else {
+#pragma unroll
+                            for (int h = 0; h < 2; h++)
+                                wgt_load_3d(sb + h * (WG_B_BYTES / 2), mb, fb, kt * WG_BK, t.n0 + h * (WG_BN / 2), t.g);
+                        }
+                    } else if (share) {
+#pragma unroll
+                        for (int q = 0; q < 2; q++) {
+                            const int pnl = 2 * (int)rank + q;
+                            wgt_load_3d_mc(sb + pnl * 8192, mb, fb, t.n0 + 64 * pnl, kt * WG_BK, t.g, 3);
+                        }
+                    } else {
+#pragma unroll
+                        for (int pnl = 0; pnl < WG_BN / 64; pnl++)
+                            wgt_load_3d(sb + pnl * 8192, mb, fb, t.n0 + 64 * pnl, kt * WG_BK, t.g);
+                    }
+                }
+                if (end) break;
+            }
+        }
+        __syncwarp();
+        wg_cl_arrive();  // every thread of both CTAs before either exits
+        wg_cl_wait();
+        return;
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1, tid = threadIdx.x - 128;  // this warpgroup's rows 64 cw .. 64 cw + 63
+    for (int step = 0;;) {
+        wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
+        const gg_tile_t t = info[step % WG_STAGES];
+        if (t.g == -1) break;
+        if (t.g < 0) {  // the peer's tile only: hand each step's stage back unread
+            for (int kt = 0; kt < ktiles; kt++, step++) {
+                const int st = step % WG_STAGES;
+                if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+                wgpc_release(smem_addr(&empty[st]), peer);
+            }
+            continue;
+        }
+        float acc[128];
+#pragma unroll
+        for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+        for (int kt = 0; kt < ktiles; kt++, step++) {
+            const int st = step % WG_STAGES;
+            if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+            const uint32_t sa = base + st * STAGE;
+            wg_step<0, TRANS_W ? 0 : 1, 1>(acc, sa, sa + WG_A_BYTES, cw);
+            if (kt > 0) wgpc_release(smem_addr(&empty[(step - 1) % WG_STAGES]), peer);  // step - 1's wgmmas are done
+        }
+        wg_wait<0>();
+        wg_fence_regs<128>(acc);
+        wgpc_release(smem_addr(&empty[(step - 1) % WG_STAGES]), peer);
+        wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, tid);
+    }
+    wg_cl_arrive();  // this CTA's remote arrivals are made, and every multicast into it has landed
+    wg_cl_wait();
+}
+
+// wgpc_wgrad: wgp_wgrad's op in clusters of two (1-d grid of 2C CTAs). Pair p is the two dW tiles of group
+// p / (nx ny2), k columns n0 = 256 (p % nx) .. and n rows m0 = 128 (2 (p / nx % ny2) + r) for rank r (nx column
+// tiles, ny2 = ceil(ny / 2) pairs of the ny row tiles): the reduction runs over the same rows of the same group,
+// so the two always share A_g's 4 panels of each K step (rank r multicasts panels 2r and 2r + 1) and each loads
+// its own 2 panels of dC; where ny is odd, the last pair's rank-1 tile is past n: rank 0 loads all of its A and
+// rank 1 takes the steps without loads. An empty group's two tiles take one step without loads each (zeroed
+// unless add). The rows past the group in its last step are zeroed in each CTA's own copy (as wgp_wgrad: named
+// barrier 1 of the 256 consumer threads) before its wgmmas read them.
+template <typename DW>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgpc_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma, const int32_t *offsets,
+               int G, int n, int k, int pair, int add) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    __shared__ wgp_wtile_t info[WG_STAGES];
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, nx = (k + WG_BN - 1) / WG_BN, ny = (n + WG_BM - 1) / WG_BM, ny2 = (ny + 1) / 2;
+    const long npairs = (long)nx * ny2 * G;
+    const unsigned rank = wg_cl_rank(), peer = rank ^ 1u;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), WGPC_EMPTY);
+        }
+        wgt_mbar_init_fence();
+    }
+    wg_cl_arrive();  // both CTAs' barriers are initialized before any multicast or remote arrival
+    wg_cl_wait();
+    if (wgi == 0) {  // the producer: one thread
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x == 0) {
+            int step = 0;
+            for (long p = blockIdx.x >> 1;; p += gridDim.x >> 1) {
+                wgp_wtile_t t;
+                t.g = -1, t.m0 = 0, t.n0 = 0, t.r0 = 0, t.nr = 0;
+                bool share = false;
+                if (p < npairs) {
+                    const int y = (int)(p / nx % ny2) * 2;
+                    t.g = (int)(p / ((long)nx * ny2));
+                    t.m0 = (y + (int)rank) * WG_BM, t.n0 = (int)(p % nx) * WG_BN;
+                    t.r0 = offsets[t.g], t.nr = offsets[t.g + 1] - t.r0;
+                    share = y + 1 < ny;  // both row tiles exist
+                }
+                // no loads: the end of the walk, an empty group's tile, or a row tile past n (the peer's only)
+                const bool idle = t.g < 0 || t.nr <= 0 || t.m0 >= n;
+                const int ktiles = t.nr > 0 ? (t.nr + WG_BK - 1) / WG_BK : 1;
+                for (int kt = 0; kt < ktiles; kt++, step++) {
+                    const int st = step % WG_STAGES;
+                    const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                    if (step >= WG_STAGES) wgt_mbar_wait_cluster(smem_addr(&empty[st]), (step / WG_STAGES - 1) & 1);
+                    if (kt == 0) info[st] = t;
+                    if (idle) {
+                        wgt_mbar_arrive(fb);
+                        continue;
+                    }
+                    const int y = t.r0 + kt * WG_BK;
+                    wgt_mbar_expect_tx(fb, STAGE);
+#pragma unroll
+                    for (int pnl = 0; pnl < WG_BM / 64; pnl++)
+                        wgt_load_2d(sa + pnl * 8192, &mdc, fb, t.m0 + 64 * pnl, y);
+                    if (share) {
+#pragma unroll
+                        for (int q = 0; q < 2; q++) {
+                            const int pnl = 2 * (int)rank + q;
+                            wgt_load_2d_mc(sb + pnl * 8192, &ma, fb, t.n0 + 64 * pnl, y, 3);
+                        }
+                    } else {
+#pragma unroll
+                        for (int pnl = 0; pnl < WG_BN / 64; pnl++)
+                            wgt_load_2d(sb + pnl * 8192, &ma, fb, t.n0 + 64 * pnl, y);
+                    }
+                }
+                if (t.g < 0) break;
+            }
+        }
+        __syncwarp();
+        wg_cl_arrive();  // every thread of both CTAs before either exits
+        wg_cl_wait();
+        return;
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1, tid = threadIdx.x - 128;  // this warpgroup's rows 64 cw .. 64 cw + 63 of the tile
+    for (int step = 0;;) {
+        wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
+        const wgp_wtile_t t = info[step % WG_STAGES];
+        if (t.g < 0) break;
+        const int mlim = min(WG_BM, n - t.m0), nlim = min(WG_BN, k - t.n0);
+        DW *dwg = dw + (size_t)t.g * n * k;
+        if (t.nr <= 0 || mlim <= 0) {  // an empty group's tile (its gradient is zero), or the peer's tile only
+            if (t.nr <= 0 && mlim > 0 && !add) wg_zero_dw(dwg, k, t.m0, t.n0, mlim, nlim, tid);
+            const int ktiles = t.nr > 0 ? (t.nr + WG_BK - 1) / WG_BK : 1;
+            for (int kt = 0; kt < ktiles; kt++, step++) {
+                const int st = step % WG_STAGES;
+                if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+                wgpc_release(smem_addr(&empty[st]), peer);
+            }
+            continue;
+        }
+        const int ktiles = (t.nr + WG_BK - 1) / WG_BK, tail = ktiles * WG_BK - t.nr;
+        float acc[128];
+#pragma unroll
+        for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+        for (int kt = 0; kt < ktiles; kt++, step++) {
+            const int st = step % WG_STAGES;
+            if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+            unsigned char *s = smem + st * STAGE;
+            const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+            if (kt == ktiles - 1 && tail > 0) wg_zero_tail(s, tail, tid, 1);
+            wg_step<1, 1, 1>(acc, sa, sb, cw);
+            if (kt > 0) wgpc_release(smem_addr(&empty[(step - 1) % WG_STAGES]), peer);  // step - 1's wgmmas are done
+        }
+        wg_wait<0>();
+        wg_fence_regs<128>(acc);
+        wgpc_release(smem_addr(&empty[(step - 1) % WG_STAGES]), peer);
+        wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
+    }
+    wg_cl_arrive();  // this CTA's remote arrivals are made, and every multicast into it has landed
+    wg_cl_wait();
 }
 
 }  // namespace

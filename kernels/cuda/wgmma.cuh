@@ -305,4 +305,86 @@ inline int tensor_map(WgtMap *m, const void *base, int rank, const cuuint64_t *d
 
 }  // namespace
 
+// ---- thread block clusters of two CTAs sharing an operand through the TMA's multicast (kernels/cuda/
+// gemm_wgmma.cuh's wgpc_forward and wgpc_wgrad) ----
+// defines: wg_cl_rank, wg_cl_arrive, wg_cl_wait, wgt_mbar_wait_cluster, wgt_mbar_arrive_remote, wgt_load_2d_mc,
+//          wgt_load_3d_mc
+namespace {
+
+// the CTA's rank in its cluster
+__device__ __forceinline__ unsigned wg_cl_rank() {
+#ifdef WG_DEVICE
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+#else
+    return 0;
+#endif
+}
+// the cluster barrier in halves: every thread of every CTA of the cluster arrives (release: its earlier memory
+// operations, remote mbarrier arrivals included, are performed first), then waits for all (acquire). Aligned:
+// every thread of a warp executes it together.
+__device__ __forceinline__ void wg_cl_arrive() {
+#ifdef WG_DEVICE
+    asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_cl_wait() {
+#ifdef WG_DEVICE
+    asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+// wgt_mbar_wait with acquire at cluster scope (a barrier that the cluster's other CTAs arrive on)
+__device__ __forceinline__ void wgt_mbar_wait_cluster(uint32_t bar, uint32_t parity) {
+#ifdef WG_DEVICE
+    uint32_t done = 0;
+    while (!done)
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done)
+                     : "r"(bar), "r"(parity)
+                     : "memory");
+#else
+    (void)bar, (void)parity;
+#endif
+}
+// a plain arrival (release at cluster scope) on the mbarrier at the same shared-memory offset as bar (this CTA's
+// address) in CTA `rank` of the cluster
+__device__ __forceinline__ void wgt_mbar_arrive_remote(uint32_t bar, unsigned rank) {
+#ifdef WG_DEVICE
+    asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
+                 "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
+                 "r"(rank)
+                 : "memory");
+#else
+    (void)bar, (void)rank;
+#endif
+}
+// wgt_load_2d / wgt_load_3d multicast: the box lands at the same shared-memory offset (dst, this CTA's address) in
+// every CTA of the cluster whose rank's bit is set in mask, each completing its bytes on its mbarrier at bar's offset
+__device__ __forceinline__ void wgt_load_2d_mc(uint32_t dst, const void *map, uint32_t bar, int x, int y,
+                                               uint16_t mask) {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+                 "[%0], [%1, {%4, %5}], [%2], %3;\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "h"(mask), "r"(x), "r"(y)
+                 : "memory");
+#else
+    (void)dst, (void)map, (void)bar, (void)x, (void)y, (void)mask;
+#endif
+}
+__device__ __forceinline__ void wgt_load_3d_mc(uint32_t dst, const void *map, uint32_t bar, int x, int y, int z,
+                                               uint16_t mask) {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+                 "[%0], [%1, {%4, %5, %6}], [%2], %3;\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "h"(mask), "r"(x), "r"(y), "r"(z)
+                 : "memory");
+#else
+    (void)dst, (void)map, (void)bar, (void)x, (void)y, (void)z, (void)mask;
+#endif
+}
+
+}  // namespace
+
 #endif
