@@ -27,6 +27,7 @@
 #ifndef CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 #define CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 
+#include "kernels/cuda/cluster.cuh"
 #include "kernels/cuda/gemm_grouped.cuh"
 #include "kernels/cuda/wgmma.cuh"
 
@@ -611,7 +612,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
     __shared__ gg_tile_t info[WG_STAGES], found[2];
     constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
     const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
-    const unsigned rank = wg_cl_rank(), peer = rank ^ 1u;
+    const unsigned rank = cl_rank(), peer = rank ^ 1u;
     const uint32_t base = smem_addr(smem);
     if (threadIdx.x == 0) {
         for (int st = 0; st < WG_STAGES; st++) {
@@ -620,8 +621,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         }
         wgt_mbar_init_fence();
     }
-    wg_cl_arrive();  // both CTAs' barriers are initialized before any multicast or remote arrival
-    wg_cl_wait();
+    cl_sync();  // both CTAs' barriers are initialized before any multicast or remote arrival
     if (wgi == 0) {  // the producer: warp 0 (lane 0 issues)
         wg_setmaxnreg_dec<40>();
         if (threadIdx.x < 32) {
@@ -682,8 +682,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
             }
         }
         __syncwarp();
-        wg_cl_arrive();  // every thread of both CTAs before either exits
-        wg_cl_wait();
+        cl_sync();  // every thread of both CTAs before either exits
         return;
     }
     wg_setmaxnreg_inc<232>();
@@ -715,8 +714,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         wgpc_release(smem_addr(&empty[(step - 1) % WG_STAGES]), peer);
         wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, tid);
     }
-    wg_cl_arrive();  // this CTA's remote arrivals are made, and every multicast into it has landed
-    wg_cl_wait();
+    cl_sync();  // this CTA's remote arrivals are made, and every multicast into it has landed
 }
 
 // wgpc_wgrad: wgp_wgrad's op in clusters of two (1-d grid of 2C CTAs). Pair p is the two dW tiles of group
@@ -738,7 +736,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
     constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
     const int wgi = threadIdx.x >> 7, nx = (k + WG_BN - 1) / WG_BN, ny = (n + WG_BM - 1) / WG_BM, ny2 = (ny + 1) / 2;
     const long npairs = (long)nx * ny2 * G;
-    const unsigned rank = wg_cl_rank(), peer = rank ^ 1u;
+    const unsigned rank = cl_rank(), peer = rank ^ 1u;
     const uint32_t base = smem_addr(smem);
     if (threadIdx.x == 0) {
         for (int st = 0; st < WG_STAGES; st++) {
@@ -747,8 +745,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         }
         wgt_mbar_init_fence();
     }
-    wg_cl_arrive();  // both CTAs' barriers are initialized before any multicast or remote arrival
-    wg_cl_wait();
+    cl_sync();  // both CTAs' barriers are initialized before any multicast or remote arrival
     if (wgi == 0) {  // the producer: one thread
         wg_setmaxnreg_dec<40>();
         if (threadIdx.x == 0) {
@@ -797,8 +794,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
             }
         }
         __syncwarp();
-        wg_cl_arrive();  // every thread of both CTAs before either exits
-        wg_cl_wait();
+        cl_sync();  // every thread of both CTAs before either exits
         return;
     }
     wg_setmaxnreg_inc<232>();
@@ -837,8 +833,7 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         wgpc_release(smem_addr(&empty[(step - 1) % WG_STAGES]), peer);
         wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
     }
-    wg_cl_arrive();  // this CTA's remote arrivals are made, and every multicast into it has landed
-    wg_cl_wait();
+    cl_sync();  // this CTA's remote arrivals are made, and every multicast into it has landed
 }
 
 }  // namespace

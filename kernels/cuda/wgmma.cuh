@@ -307,33 +307,10 @@ inline int tensor_map(WgtMap *m, const void *base, int rank, const cuuint64_t *d
 
 // ---- thread block clusters of two CTAs sharing an operand through the TMA's multicast (kernels/cuda/
 // gemm_wgmma.cuh's wgpc_forward and wgpc_wgrad) ----
-// defines: wg_cl_rank, wg_cl_arrive, wg_cl_wait, wgt_mbar_wait_cluster, wgt_mbar_arrive_remote, wgt_load_2d_mc,
-//          wgt_load_3d_mc
+// (the cluster's rank and barrier: kernels/cuda/cluster.cuh)
+// defines: wgt_mbar_wait_cluster, wgt_mbar_arrive_remote, wgt_load_2d_mc, wgt_load_3d_mc
 namespace {
 
-// the CTA's rank in its cluster
-__device__ __forceinline__ unsigned wg_cl_rank() {
-#ifdef WG_DEVICE
-    unsigned r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-    return r;
-#else
-    return 0;
-#endif
-}
-// the cluster barrier in halves: every thread of every CTA of the cluster arrives (release: its earlier memory
-// operations, remote mbarrier arrivals included, are performed first), then waits for all (acquire). Aligned:
-// every thread of a warp executes it together.
-__device__ __forceinline__ void wg_cl_arrive() {
-#ifdef WG_DEVICE
-    asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wg_cl_wait() {
-#ifdef WG_DEVICE
-    asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-#endif
-}
 // wgt_mbar_wait with acquire at cluster scope (a barrier that the cluster's other CTAs arrive on)
 __device__ __forceinline__ void wgt_mbar_wait_cluster(uint32_t bar, uint32_t parity) {
 #ifdef WG_DEVICE
