@@ -82,8 +82,8 @@ int tile_major(int T, int KV, int D, int ntiles) {
 }
 
 // The backward's warp-specialized kernel (bwd_wg_ws_kernel) where the TMA can feed it: 1 (the default); 2, its form
-// with each query tile's dQ products deferred to the next tile (DEFER); CISPO_ATTN_BWD_WS=0, 1 or 2 in the
-// environment picks (0: bwd_wg_kernel, for comparison).
+// with dV's products issued before dS^T is computed (EARLY); CISPO_ATTN_BWD_WS=0, 1 or 2 in the environment picks
+// (0: bwd_wg_kernel, for comparison).
 int bwd_ws() {
     static int on = -1;
     if (on < 0) {
@@ -187,10 +187,10 @@ int launch_bwd_ws(const BwdArgs &p, int nt, int KV, int nsplit, int T, int H, in
         tensor_map(&mk, k, 2, kd, ks, kbox) || tensor_map(&mv, v, 2, kd, ks, kbox))
         return 0;
     static bool attr[2] = {false, false};
-    const int defer = bwd_ws() == 2;
+    const int early = bwd_ws() == 2;
     void (*kern)(const BwdArgs, const WgtMap, const WgtMap, const WgtMap, const WgtMap) =
-        defer ? bwd_wg_ws_kernel<true> : bwd_wg_ws_kernel<false>;
-    if (set_smem(kern, BWD_WS_SMEM, &attr[defer])) return -1;
+        early ? bwd_wg_ws_kernel<true> : bwd_wg_ws_kernel<false>;
+    if (set_smem(kern, BWD_WS_SMEM, &attr[early])) return -1;
     kern<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WS_THREADS, BWD_WS_SMEM, st>>>(
         p, mq, mo, mk, mv);
     return check_launch("backward kernel launch") ? -1 : 1;

@@ -7,7 +7,7 @@
 //          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv,
 //          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
 //          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add,
-//          attn::wgb_put_dq, attn::bwd_ws_defer_loop
+//          attn::wgb_scores_issue, attn::wgb_probs_p, attn::wgb_probs_ds, attn::wgb_issue_dv, attn::wgb_issue_dk
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
 // only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -403,8 +403,9 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
 //     with Q, dO, lse and delta three tiles deep and dS^T two no barrier ends a query tile, so the warpgroups
 //     drift apart by up to a phase (the same products and sums: the same bits); else dV and dK are issued before
 //     the barrier, everything is waited for before the atomics, and a barrier ends each tile.
-//   bwd_wg_ws_kernel: OVL's order with the loads and dQ's additions in a warpgroup of their own (below); its DEFER
-//     form issues each query tile's dQ products a tile later, so that no barrier joins the computing warpgroups.
+//   bwd_wg_ws_kernel: OVL's order with the loads and dQ's additions in a warpgroup of their own (below); its EARLY
+//     form waits for S^T's products alone, computes P^T and issues dV's products while dP^T's are still running,
+//     then computes dS^T beside dV's products.
 constexpr int BWD_WG_BN = 128, BWD_WG_BM = 64;
 constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a K (V) tile, a Q (dO) tile
 // K, V, Q[NB], dO[NB], dS^T[NS] (128 keys x 64 queries each), lse and delta [NB][64], alignment: NB = 2, NS = 1,
@@ -512,6 +513,79 @@ __device__ __forceinline__ void wgb_wait_dvdk(float dv[64], float dk[64], uint32
     wg_fence_regs<64>(dk);
     wg_fence_frags<BWD_WG_BM / 16>(pa);
     wg_fence_frags<BWD_WG_BM / 16>(sa);
+}
+
+// bwd_wg_ws_kernel<true> (EARLY)'s steps: wgb_scores' products as two groups, S^T's then dP^T's, not waited for
+__device__ __forceinline__ void wgb_scores_issue(float pt[32], float ds[32], uint32_t aK, uint32_t aV, uint32_t q_a,
+                                                 uint32_t o_a, int wgi) {
+#pragma unroll
+    for (int i = 0; i < 32; i++) pt[i] = ds[i] = 0.0f;
+    wg_fence_regs<32>(pt);
+    wg_fence_regs<32>(ds);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 128 / 16; ks++) {
+        const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
+        wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh, 16, 1024), wg_desc(q_a + qh, 16, 1024));
+    }
+    wg_commit();
+#pragma unroll
+    for (int ks = 0; ks < 128 / 16; ks++) {
+        const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
+        wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh, 16, 1024), wg_desc(o_a + qh, 16, 1024));
+    }
+    wg_commit();
+}
+
+// wgb_probs' first half: P^T (pt, in place) and its bf16 A fragments pa
+__device__ __forceinline__ void wgb_probs_p(float pt[32], uint32_t pa[4][4], const BwdArgs &p, const float *l_s,
+                                            int kr, int m0, int L, bool need_mask, int tq) {
+    const int W = p.window;
+#pragma unroll
+    for (int i = 0; i < BWD_WG_BM / 8; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int ql = i * 8 + 2 * tq + (e % 2);
+            float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
+            if (need_mask) {
+                const int c = kr + (e / 2) * 8, r = m0 + ql;
+                if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
+            }
+            pt[4 * i + e] = x;
+        }
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) pa[kk][j] = pack_bf16(pt[8 * kk + 2 * j], pt[8 * kk + 2 * j + 1]);
+}
+
+// wgb_probs' second half: dS^T = P^T (dP^T - delta) as bf16 A fragments sa
+__device__ __forceinline__ void wgb_probs_ds(const float pt[32], float ds[32], uint32_t sa[4][4], const float *d_s,
+                                             int tq) {
+#pragma unroll
+    for (int i = 0; i < BWD_WG_BM / 8; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) ds[4 * i + e] = pt[4 * i + e] * (ds[4 * i + e] - d_s[i * 8 + 2 * tq + (e % 2)]);
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) sa[kk][j] = pack_bf16(ds[8 * kk + 2 * j], ds[8 * kk + 2 * j + 1]);
+}
+
+// dV += P^T dO (the dO tile at o_a) and, apart, dK += dS^T Q (the Q tile at q_a): four wgmmas each, committed
+__device__ __forceinline__ void wgb_issue_dv(float dv[64], uint32_t pa[4][4], uint32_t o_a) {
+    wg_fence_regs<64>(dv);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
+    wg_commit();
+}
+__device__ __forceinline__ void wgb_issue_dk(float dk[64], uint32_t sa[4][4], uint32_t q_a) {
+    wg_fence_regs<64>(dk);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
+    wg_commit();
 }
 
 template <bool OVL>
@@ -662,91 +736,13 @@ __device__ __forceinline__ void wgb_bulk_wait() {  // every committed group done
 #endif
 }
 
-// this thread's rows of its warpgroup's dQ block (sdq; rows 16 bytes longer than their 256) to warps 2 and 3 of
-// warpgroup 0 (bars: bwd_wg_ws_kernel's mbarriers), once they have read the last one: tile it's dQ
-__device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32], uint32_t bars, int it, int wgi,
-                                           int tq) {
-    if (it > 0) wgt_mbar_wait(bars + 8 * (7 + wgi), (it - 1) & 1);  // dQ empty
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
-        *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
-            make_float2(dq[4 * i + 2], dq[4 * i + 3]);
-    }
-    wg_fence_proxy();  // the dQ stores, for the bulk reductions
-    wgt_mbar_arrive(bars + 8 * (5 + wgi));  // dQ full
-}
-
-// The computing warpgroups' walk in bwd_wg_ws_kernel<true> (DEFER): query tile it's dQ products are issued in step
-// it + 1, with tile it + 1's dV and dK, so that neither warpgroup waits for the other within a tile. Each writes its
-// half of dS^T (its 64 keys) into buffer it & 1 and arrives on that buffer's "dS^T full" mbarrier of its own; the
-// dQ products of tile it wait for both halves' barriers of that tile, and once done arrive on the buffer's "dS^T
-// empty" one, which a warpgroup waits for before it writes the buffer again two tiles later. The warpgroups drift
-// apart by up to a tile, so that one's softmax can run beside the other's products (the turns the forward's
-// ping-pong takes by barriers). Step 0 issues dQ products on the unwritten buffer 1 and drops them, so that no
-// wgmma sits in a branch; the last tile's dQ comes after the walk. The same products and sums as
-// bwd_wg_kernel<true> in the same order, dQ's fp32 additions aside (as in bwd_wg_ws_kernel<false>).
-__device__ __forceinline__ void bwd_ws_defer_loop(const BwdArgs &p, float dk[64], float dv[64], int nit, int nq,
-                                                  int mb, int n0, int L, int kr, int srow, unsigned char *sdq,
-                                                  uint32_t aK, uint32_t aV, uint32_t aQ, uint32_t aO, uint32_t aS0,
-                                                  unsigned char *sS0, const float *sL, const float *sD, uint32_t bars,
-                                                  int wgi, int tq) {
-    constexpr int NB = BWD_WS_NB;
-    const int W = p.window;
-    auto full = [&](int b) { return bars + 8 * (1 + b); };
-    auto empty = [&](int b) { return bars + 8 * (3 + b); };
-    auto dsfull = [&](int w, int b) { return bars + 8 * (9 + 2 * w + b); };
-    auto dsempty = [&](int b) { return bars + 8 * (13 + b); };
-    if (nit <= 0) return;
-    wgt_mbar_wait(bars, 0);  // K and V
-    for (int it = 0; it < nit; it++) {
-        const int b = it % NB, sb = it & 1, m0 = mb + (it % nq) * BWD_WG_BM;
-        const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
-        const bool need_mask =
-            m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
-        wgt_mbar_wait(full(b), (it / NB) & 1);
-        float pt[32], ds[32];
-        wgb_scores(pt, ds, aK, aV, q_a, o_a, wgi);
-        uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
-        wgb_probs(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, sD + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
-        if (it >= 2) wgt_mbar_wait(dsempty(sb), ((it >> 1) - 1) & 1);  // tile it - 2's dQ products are done with it
-        wgb_store_ds(sS0 + sb * 128 * 128, sa, srow, tq);
-        wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
-        wgt_mbar_arrive(dsfull(wgi, sb));
-        if (it > 0) {  // tile it - 1's dS^T, both halves
-            wgt_mbar_wait(dsfull(0, sb ^ 1), ((it - 1) >> 1) & 1);
-            wgt_mbar_wait(dsfull(1, sb ^ 1), ((it - 1) >> 1) & 1);
-        }
-        float dq[32];
-        wgb_issue_dq(dq, aS0 + (sb ^ 1) * 128 * 128, aK, wgi);  // tile it - 1's (step 0: dropped)
-        wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
-        wg_wait<1>();  // dQ's group; dV's and dK's go on
-        wg_fence_regs<32>(dq);
-        if (it > 0) {
-            wgt_mbar_arrive(dsempty(sb ^ 1));
-            wgb_put_dq(sdq, dq, bars, it - 1, wgi, tq);
-        }
-        wgb_wait_dvdk(dv, dk, pa, sa);
-        wgt_mbar_arrive(empty(b));
-    }
-    const int sb = (nit - 1) & 1;  // the last tile's dQ
-    wgt_mbar_wait(dsfull(0, sb), ((nit - 1) >> 1) & 1);
-    wgt_mbar_wait(dsfull(1, sb), ((nit - 1) >> 1) & 1);
-    float dq[32];
-    wgb_issue_dq(dq, aS0 + sb * 128 * 128, aK, wgi);
-    wg_wait<0>();
-    wg_fence_regs<32>(dq);
-    wgb_put_dq(sdq, dq, bars, nit - 1, wgi, tq);
-}
-
-template <bool DEFER>
+template <bool EARLY>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     bwd_wg_ws_kernel(const BwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mo,
                      const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
     constexpr int D = 128, NB = BWD_WS_NB;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
-    // K and V; full, empty [NB]; dQ full, dQ empty [2]; with DEFER dS^T full [2 warpgroups][2], dS^T empty [2]
-    __shared__ __align__(8) uint64_t bars[DEFER ? 1 + 4 * 2 + 6 : 1 + 4 * 2];
+    __shared__ __align__(8) uint64_t bars[1 + 4 * 2];  // K and V; full, empty [NB]; dQ full, dQ empty [2]
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
     unsigned char *sS0 = sK + 2 * BWD_WG_KV + 2 * NB * BWD_WG_Q, *sQd = sS0 + 2 * 128 * 128;
     float *sL = reinterpret_cast<float *>(sQd + 2 * 64 * BWD_WS_DQ_LD), *sD = sL + NB * BWD_WG_BM;
@@ -757,8 +753,6 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     auto empty = [&](int b) { return kvbar + 8 * (3 + b); };
     auto dqfull = [&](int w) { return kvbar + 8 * (5 + w); };
     auto dqempty = [&](int w) { return kvbar + 8 * (7 + w); };
-    auto dsfull = [&](int w, int b) { return kvbar + 8 * (9 + 2 * w + b); };
-    auto dsempty = [&](int b) { return kvbar + 8 * (13 + b); };
 
     const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
     const int kvh = p.tile_major ? blockIdx.x / p.nsplit : blockIdx.y;
@@ -779,8 +773,6 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgt_mbar_init(kvbar, 1);
         for (int b = 0; b < NB; b++) wgt_mbar_init(full(b), 1 + 32), wgt_mbar_init(empty(b), FWD_WG_THREADS);
         for (int w = 0; w < 2; w++) wgt_mbar_init(dqfull(w), 128), wgt_mbar_init(dqempty(w), 1);
-        for (int b = 0; DEFER && b < 2; b++)
-            wgt_mbar_init(dsfull(0, b), 128), wgt_mbar_init(dsfull(1, b), 128), wgt_mbar_init(dsempty(b), FWD_WG_THREADS);
         wgt_mbar_init_fence();
     }
     __syncthreads();
@@ -848,12 +840,6 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
     unsigned char *sdq = sQd + (wgi * 64 + warp * 16 + g) * BWD_WS_DQ_LD;  // this thread's rows of its dQ block
 
-    if (DEFER) {
-        bwd_ws_defer_loop(p, dk, dv, nit, nq, mb, n0, L, kr, srow, sdq, aK, aV, aQ, aO, aS0, sS0, sL, sD, kvbar, wgi,
-                          tq);
-        bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
-        return;
-    }
     if (nit > 0) wgt_mbar_wait(kvbar, 0);
     for (int it = 0; it < nit; it++) {
         const int b = it % NB, m0 = mb + (it % nq) * BWD_WG_BM;
@@ -862,16 +848,28 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
             m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
         wgt_mbar_wait(full(b), (it / NB) & 1);
         float pt[32], ds[32];
-        wgb_scores(pt, ds, aK, aV, q_a, o_a, wgi);
         uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
-        wgb_probs(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, sD + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
+        if (EARLY) {  // S^T, then P^T and dV's products while dP^T's are on the tensor cores
+            wgb_scores_issue(pt, ds, aK, aV, q_a, o_a, wgi);
+            wg_wait<1>();  // S^T's group
+            wg_fence_regs<32>(pt);
+            wgb_probs_p(pt, pa, p, sL + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
+            wgb_issue_dv(dv, pa, o_a);
+            wg_wait<1>();  // dP^T's group; dV's goes on
+            wg_fence_regs<32>(ds);
+            wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
+        } else {
+            wgb_scores(pt, ds, aK, aV, q_a, o_a, wgi);
+            wgb_probs(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, sD + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
+        }
         wgb_store_ds(sS0 + (it & 1) * 128 * 128, sa, srow, tq);
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
         wga_bar_sync(1);
         float dq[32];
         wgb_issue_dq(dq, aS, aK, wgi);
-        wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
-        wg_wait<1>();  // dQ's group; dV's and dK's go on
+        if (EARLY) wgb_issue_dk(dk, sa, q_a);
+        else wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
+        wg_wait<1>();  // dQ's group (and with EARLY dV's); dV's and dK's go on
         wg_fence_regs<32>(dq);
         if (it > 0) wgt_mbar_wait(dqempty(wgi), (it - 1) & 1);
 #pragma unroll

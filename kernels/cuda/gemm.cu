@@ -191,7 +191,9 @@ static cudaError_t device_sms(int *sms) {
 // so that the next tile's loads under the last one's epilogue pay. Measured on an H100 (bench/NOTES.md): +9 to
 // +11% at bench-1b's forward (16 steps a tile) and +6.5% at its weight gradient (4), -1.5% at M1's W1|W3 (96)
 // and -5% at M1's weight gradient (16 steps, fp32 tiles of dW). CISPO_WG_PERSIST=0 or 1 in the environment
-// overrides it (for comparison).
+// overrides it (for comparison). Clusters of two CTAs sharing the 256-column operand by TMA multicast, in a
+// non-persistent and a persistent form, measured 30% and 35% slower on an H100 at M1's widths and were removed
+// (bench/NOTES.md).
 static int use_persist(int steps, int wgrad) {
     static int env = -2;
     if (env == -2) {
@@ -202,60 +204,8 @@ static int use_persist(int steps, int wgrad) {
     return wgrad ? steps <= 8 : steps <= 32;
 }
 
-// Whether the shapes that use_persist leaves to a CTA a tile (wgt_forward, wgt_wgrad) run instead on a persistent
-// grid of clusters of two CTAs that share the 256-column operand of each K step through the TMA's multicast
-// (wgpc_forward, wgpc_wgrad): CISPO_WG_CLUSTER=1 in the environment (read once; default 0, the CTA-a-tile
-// kernels), for an A/B on the card. Made for MiniMax-M1's expert widths, where wgt_forward and wgt_wgrad read
-// 48 KiB from the L2 each K step of a tile, 32 KiB of it the operand that the cluster's two tiles share; a
-// non-persistent clustered form (a tile a CTA) measured 30% slower than wgt_forward and wgt_wgrad. The same bits
-// either way.
-static int use_cluster(void) {
-    static int env = -1;
-    if (env < 0) {
-        const char *e = getenv("CISPO_WG_CLUSTER");
-        env = e && e[0] == '1';
-    }
-    return env;
-}
-
-// The launch of a clustered kernel (WGP_THREADS threads, WG_SMEM bytes) on `clusters` clusters of two CTAs along
-// x (attr: its one attribute, the cluster dimension)
-static cudaLaunchConfig_t cluster_config(unsigned clusters, cudaStream_t st, cudaLaunchAttribute *attr) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(2 * clusters), cfg.blockDim = dim3(WGP_THREADS), cfg.dynamicSmemBytes = WG_SMEM;
-    cfg.stream = st;
-    attr->id = cudaLaunchAttributeClusterDimension;
-    attr->val.clusterDim.x = 2, attr->val.clusterDim.y = 1, attr->val.clusterDim.z = 1;
-    cfg.attrs = attr, cfg.numAttrs = 1;
-    return cfg;
-}
-
-// The persistent clustered grid of kern (wgpc_forward, wgpc_wgrad) for `pairs` tile pairs into *clusters: as many
-// clusters of two as the device runs at once (cudaOccupancyMaxActiveClusters, at most half the SMs: the GPCs may
-// leave an SM without a partner), at most `pairs`. The device's answer is the first call's for each kernel type
-// (alike for all of them: one CTA an SM, WG_SMEM of shared memory). Sets kern's shared-memory size; 0, or -1
-// (+ message) where the query fails or no cluster fits.
-template <typename KERN>
-static int cluster_grid(KERN kern, long pairs, cudaStream_t st, unsigned *clusters, const char *op) {
-    static int slots = -1;
-    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
-    if (e != cudaSuccess) return cuda_fail(op, e);
-    if (slots < 0) {
-        cudaLaunchAttribute attr;
-        const cudaLaunchConfig_t cfg = cluster_config(1, st, &attr);
-        int n = 0, sms = 0;
-        if ((e = cudaOccupancyMaxActiveClusters(&n, kern, &cfg)) != cudaSuccess ||
-            (e = device_sms(&sms)) != cudaSuccess)
-            return cuda_fail(op, e);
-        slots = n < sms / 2 ? n : sms / 2;
-    }
-    if (slots <= 0) return cispo_fail("%s: no cluster of two CTAs fits", op);
-    *clusters = (unsigned)(pairs < slots ? pairs : slots);
-    return 0;
-}
-
-// wgp_forward or wgt_forward (use_persist), or wgpc_forward in wgt_forward's place (use_cluster), where the maps
-// encode and CISPO_NO_TMA=1 is not set: 1 launched, 0 not (the caller runs wg_forward), -1 a launch error.
+// wgp_forward or wgt_forward (use_persist) where the maps encode and CISPO_NO_TMA=1 is not set: 1 launched, 0 not
+// (the caller runs wg_forward), -1 a launch error.
 int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                        const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
                        int k, float beta, int pair, long tiles, cudaStream_t st) {
@@ -265,12 +215,11 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
     const cuuint64_t adims[2] = {(cuuint64_t)k, (cuuint64_t)rows}, astr[1] = {(cuuint64_t)lda * 2};
     const cuuint32_t abox[2] = {WG_BK, WG_BM};
     if (tensor_map(&ma, a, 2, adims, astr, abox)) return 0;
-    const int persist = use_persist((k + WG_BK - 1) / WG_BK, 0), cluster = !persist && use_cluster();
     cuuint64_t wdims[3], wstr[2];
     cuuint32_t wbox[3];
-    if (trans_w) {  // W_g [n, k] (wgpc_forward: in halves of 128 n, one multicast by each CTA of a cluster)
+    if (trans_w) {  // W_g [n, k]
         wdims[0] = (cuuint64_t)k, wdims[1] = (cuuint64_t)n, wdims[2] = (cuuint64_t)G;
-        wbox[0] = WG_BK, wbox[1] = cluster ? WG_BN / 2 : WG_BN, wbox[2] = 1;
+        wbox[0] = WG_BK, wbox[1] = WG_BN, wbox[2] = 1;
     } else {  // W_g [k, n]
         wdims[0] = (cuuint64_t)n, wdims[1] = (cuuint64_t)k, wdims[2] = (cuuint64_t)G;
         wbox[0] = 64, wbox[1] = WG_BK, wbox[2] = 1;
@@ -280,7 +229,7 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
     if (v ? tensor_map(&mv, v, 3, wdims, wstr, wbox) : (mv = mw, 0)) return 0;
     const char *op = "grouped_matmul_cuda";
     cudaError_t e;
-    if (persist) {  // wgp_forward: persistent, one CTA an SM at most
+    if (use_persist((k + WG_BK - 1) / WG_BK, 0)) {  // wgp_forward: persistent, one CTA an SM at most
         int sms = 0;
         if ((e = device_sms(&sms)) != cudaSuccess) return cuda_fail(op, e);
         const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
@@ -296,17 +245,6 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
                                                                    v != NULL, (int)tiles);
         }
         return 1;
-    }
-    if (cluster) {  // wgpc_forward: persistent, clusters of two CTAs walking the tile pairs
-        void (*kern)(const WgtMap, const WgtMap, const WgtMap, __nv_bfloat16 *, int, const int32_t *, int, int, int,
-                     float, int, int, int) = trans_w ? wgpc_forward<true> : wgpc_forward<false>;
-        unsigned clusters = 0;
-        if (cluster_grid(kern, (tiles + 1) / 2, st, &clusters, op)) return -1;
-        cudaLaunchAttribute attr;
-        const cudaLaunchConfig_t cfg = cluster_config(clusters, st, &attr);
-        e = cudaLaunchKernelEx(&cfg, kern, ma, mw, mv, c, ldc, offsets, G, n, k, beta, pair, (int)(v != NULL),
-                               (int)tiles);
-        return e == cudaSuccess ? 1 : cuda_fail(op, e);
     }
     if (trans_w) {
         e = cudaFuncSetAttribute(wgt_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
@@ -509,7 +447,7 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
     if (use_wgmma(vec, rows, G)) {
         dim3 wgrid((unsigned)((k + WG_BN - 1) / WG_BN), (unsigned)((n + WG_BM - 1) / WG_BM), (unsigned)G);
         if (wgrid.y > 65535) return cispo_fail("%s: n = %d too large", op, n);
-        if (inflight == 2 && !tma_off()) {  // the TMA loads (wgt_wgrad, wgp_wgrad, wgpc_wgrad), where the maps encode
+        if (inflight == 2 && !tma_off()) {  // the TMA loads (wgt_wgrad, wgp_wgrad), where the maps encode
             WgtMap mdc, ma;
             const cuuint64_t cd[2] = {(cuuint64_t)n, (cuuint64_t)rows}, cs[1] = {(cuuint64_t)lddc * 2};
             const cuuint64_t ad[2] = {(cuuint64_t)k, (cuuint64_t)rows}, as[1] = {(cuuint64_t)lda * 2};
@@ -526,15 +464,6 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                     wgp_wgrad<DW><<<(unsigned)(tiles < sms ? tiles : sms), WGP_THREADS, WG_SMEM, st>>>(
                         dw, mdc, ma, offsets, G, n, k, pair, acc);
                     return launch_check(op);
-                }
-                if (use_cluster()) {  // wgpc_wgrad: persistent, clusters of two CTAs walking pairs of row tiles
-                    const long pairs = (long)wgrid.x * ((wgrid.y + 1) / 2) * wgrid.z;
-                    unsigned clusters = 0;
-                    if (cluster_grid(wgpc_wgrad<DW>, pairs, st, &clusters, op)) return -1;
-                    cudaLaunchAttribute attr;
-                    const cudaLaunchConfig_t cfg = cluster_config(clusters, st, &attr);
-                    cudaError_t e = cudaLaunchKernelEx(&cfg, wgpc_wgrad<DW>, dw, mdc, ma, offsets, G, n, k, pair, acc);
-                    return e == cudaSuccess ? launch_check(op) : cuda_fail(op, e);
                 }
                 cudaError_t e = cudaFuncSetAttribute(wgt_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
                 if (e != cudaSuccess) return cuda_fail(op, e);
