@@ -403,9 +403,8 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
 //     with Q, dO, lse and delta three tiles deep and dS^T two no barrier ends a query tile, so the warpgroups
 //     drift apart by up to a phase (the same products and sums: the same bits); else dV and dK are issued before
 //     the barrier, everything is waited for before the atomics, and a barrier ends each tile.
-//   bwd_wg_ws_kernel: OVL's order with the loads and dQ's additions in a warpgroup of their own (below); its EARLY
-//     form waits for S^T's products alone, computes P^T and issues dV's products while dP^T's are still running,
-//     then computes dS^T beside dV's products.
+//   bwd_wg_ws_kernel: OVL's order with the loads and dQ's additions in a warpgroup of their own (below), but each
+//     tile's dV products issued before dS^T is computed.
 constexpr int BWD_WG_BN = 128, BWD_WG_BM = 64;
 constexpr int BWD_WG_KV = 128 * 128 * 2, BWD_WG_Q = 64 * 128 * 2;  // bytes of a K (V) tile, a Q (dO) tile
 // K, V, Q[NB], dO[NB], dS^T[NS] (128 keys x 64 queries each), lse and delta [NB][64], alignment: NB = 2, NS = 1,
@@ -415,107 +414,7 @@ constexpr int bwd_wg_smem(int nb, int ns) { return 2 * BWD_WG_KV + 2 * nb * BWD_
 constexpr int BWD_WG_SMEM = bwd_wg_smem(2, 1), BWD_WG_SMEM_OVL = bwd_wg_smem(3, 2);
 
 // S^T (pt) and dP^T (ds) of warpgroup wgi's 64 keys (K, V at aK, aV) and the 64 queries of the Q and dO tiles at
-// q_a, o_a: sixteen m64n64k16 wgmmas, waited for
-__device__ __forceinline__ void wgb_scores(float pt[32], float ds[32], uint32_t aK, uint32_t aV, uint32_t q_a,
-                                           uint32_t o_a, int wgi) {
-#pragma unroll
-    for (int i = 0; i < 32; i++) pt[i] = ds[i] = 0.0f;
-    wg_fence_regs<32>(pt);
-    wg_fence_regs<32>(ds);
-    wg_fence();
-#pragma unroll
-    for (int ks = 0; ks < 128 / 16; ks++) {
-        const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
-        wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh, 16, 1024), wg_desc(q_a + qh, 16, 1024));
-        wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh, 16, 1024), wg_desc(o_a + qh, 16, 1024));
-    }
-    wg_commit();
-    wg_wait<0>();
-    wg_fence_regs<32>(pt);
-    wg_fence_regs<32>(ds);
-}
-
-// P^T and dS^T from the scores (this thread's keys kr, kr + 8; query tile m0; l_s, d_s: the tile's lse log2 e
-// and delta), as bf16 A fragments pa and sa
-__device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t pa[4][4], uint32_t sa[4][4],
-                                          const BwdArgs &p, const float *l_s, const float *d_s, int kr, int m0, int L,
-                                          bool need_mask, int tq) {
-    const int W = p.window;
-#pragma unroll
-    for (int i = 0; i < BWD_WG_BM / 8; i++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int ql = i * 8 + 2 * tq + (e % 2);
-            float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
-            if (need_mask) {
-                const int c = kr + (e / 2) * 8, r = m0 + ql;
-                if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
-            }
-            pt[4 * i + e] = x;
-            ds[4 * i + e] = x * (ds[4 * i + e] - d_s[ql]);
-        }
-#pragma unroll
-    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
-        pa[kk][0] = pack_bf16(pt[8 * kk + 0], pt[8 * kk + 1]);
-        pa[kk][1] = pack_bf16(pt[8 * kk + 2], pt[8 * kk + 3]);
-        pa[kk][2] = pack_bf16(pt[8 * kk + 4], pt[8 * kk + 5]);
-        pa[kk][3] = pack_bf16(pt[8 * kk + 6], pt[8 * kk + 7]);
-        sa[kk][0] = pack_bf16(ds[8 * kk + 0], ds[8 * kk + 1]);
-        sa[kk][1] = pack_bf16(ds[8 * kk + 2], ds[8 * kk + 3]);
-        sa[kk][2] = pack_bf16(ds[8 * kk + 4], ds[8 * kk + 5]);
-        sa[kk][3] = pack_bf16(ds[8 * kk + 6], ds[8 * kk + 7]);
-    }
-}
-
-// dS^T rows of this thread (rows srow, srow + 8 of the tile's 128 keys; queries 8 kk2 + 2 tq ..) into the
-// swizzled tile sS
-__device__ __forceinline__ void wgb_store_ds(unsigned char *sS, const uint32_t sa[4][4], int srow, int tq) {
-#pragma unroll
-    for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++) {  // query chunk 2 kk + hh: sa[kk][2 hh] row g, sa[kk][2 hh + 1] row g+8
-            const int ch = 2 * kk + hh;
-            *reinterpret_cast<uint32_t *>(sS + srow * 128 + 16 * (ch ^ (srow & 7)) + tq * 4) = sa[kk][2 * hh];
-            *reinterpret_cast<uint32_t *>(sS + (srow + 8) * 128 + 16 * (ch ^ ((srow + 8) & 7)) + tq * 4) =
-                sa[kk][2 * hh + 1];
-        }
-}
-
-// dV += P^T dO and dK += dS^T Q (the Q and dO tiles at q_a, o_a): eight wgmmas each, committed as one group
-__device__ __forceinline__ void wgb_issue_dvdk(float dv[64], float dk[64], uint32_t pa[4][4], uint32_t sa[4][4],
-                                               uint32_t q_a, uint32_t o_a) {
-    wg_fence_regs<64>(dv);
-    wg_fence_regs<64>(dk);
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
-        wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
-        wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
-    }
-    wg_commit();
-}
-
-// dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys (dS^T at aS): eight wgmmas, committed
-__device__ __forceinline__ void wgb_issue_dq(float dq[32], uint32_t aS, uint32_t aK, int wgi) {
-#pragma unroll
-    for (int i = 0; i < 32; i++) dq[i] = 0.0f;
-    wg_fence_regs<32>(dq);
-    wg_fence();
-#pragma unroll
-    for (int ks = 0; ks < BWD_WG_BN / 16; ks++)
-        wg_mma_ss_64<1, 1>(dq, wg_desc(aS + ks * 2048, 8192, 1024), wg_desc(aK + wgi * 16384 + ks * 2048, 16384, 1024));
-    wg_commit();
-}
-
-__device__ __forceinline__ void wgb_wait_dvdk(float dv[64], float dk[64], uint32_t pa[4][4], uint32_t sa[4][4]) {
-    wg_wait<0>();
-    wg_fence_regs<64>(dv);
-    wg_fence_regs<64>(dk);
-    wg_fence_frags<BWD_WG_BM / 16>(pa);
-    wg_fence_frags<BWD_WG_BM / 16>(sa);
-}
-
-// bwd_wg_ws_kernel<true> (EARLY)'s steps: wgb_scores' products as two groups, S^T's then dP^T's, not waited for
+// q_a, o_a: sixteen m64n64k16 wgmmas, committed as two groups (S^T's, then dP^T's), not waited for
 __device__ __forceinline__ void wgb_scores_issue(float pt[32], float ds[32], uint32_t aK, uint32_t aV, uint32_t q_a,
                                                  uint32_t o_a, int wgi) {
 #pragma unroll
@@ -537,7 +436,8 @@ __device__ __forceinline__ void wgb_scores_issue(float pt[32], float ds[32], uin
     wg_commit();
 }
 
-// wgb_probs' first half: P^T (pt, in place) and its bf16 A fragments pa
+// P^T from the scores (in place; this thread's keys kr, kr + 8; query tile m0; l_s: the tile's lse log2 e) and its
+// bf16 A fragments pa
 __device__ __forceinline__ void wgb_probs_p(float pt[32], uint32_t pa[4][4], const BwdArgs &p, const float *l_s,
                                             int kr, int m0, int L, bool need_mask, int tq) {
     const int W = p.window;
@@ -559,7 +459,7 @@ __device__ __forceinline__ void wgb_probs_p(float pt[32], uint32_t pa[4][4], con
         for (int j = 0; j < 4; j++) pa[kk][j] = pack_bf16(pt[8 * kk + 2 * j], pt[8 * kk + 2 * j + 1]);
 }
 
-// wgb_probs' second half: dS^T = P^T (dP^T - delta) as bf16 A fragments sa
+// dS^T = P^T (dP^T - delta) (d_s: the tile's delta) as bf16 A fragments sa
 __device__ __forceinline__ void wgb_probs_ds(const float pt[32], float ds[32], uint32_t sa[4][4], const float *d_s,
                                              int tq) {
 #pragma unroll
@@ -586,6 +486,64 @@ __device__ __forceinline__ void wgb_issue_dk(float dk[64], uint32_t sa[4][4], ui
 #pragma unroll
     for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
     wg_commit();
+}
+
+// wgb_scores_issue, waited for
+__device__ __forceinline__ void wgb_scores(float pt[32], float ds[32], uint32_t aK, uint32_t aV, uint32_t q_a,
+                                           uint32_t o_a, int wgi) {
+    wgb_scores_issue(pt, ds, aK, aV, q_a, o_a, wgi);
+    wg_wait<0>();
+    wg_fence_regs<32>(pt);
+    wg_fence_regs<32>(ds);
+}
+
+// P^T and dS^T as bf16 A fragments pa and sa (wgb_probs_p, then wgb_probs_ds)
+__device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t pa[4][4], uint32_t sa[4][4],
+                                          const BwdArgs &p, const float *l_s, const float *d_s, int kr, int m0, int L,
+                                          bool need_mask, int tq) {
+    wgb_probs_p(pt, pa, p, l_s, kr, m0, L, need_mask, tq);
+    wgb_probs_ds(pt, ds, sa, d_s, tq);
+}
+
+// dS^T rows of this thread (rows srow, srow + 8 of the tile's 128 keys; queries 8 kk2 + 2 tq ..) into the
+// swizzled tile sS
+__device__ __forceinline__ void wgb_store_ds(unsigned char *sS, const uint32_t sa[4][4], int srow, int tq) {
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {  // query chunk 2 kk + hh: sa[kk][2 hh] row g, sa[kk][2 hh + 1] row g+8
+            const int ch = 2 * kk + hh;
+            *reinterpret_cast<uint32_t *>(sS + srow * 128 + 16 * (ch ^ (srow & 7)) + tq * 4) = sa[kk][2 * hh];
+            *reinterpret_cast<uint32_t *>(sS + (srow + 8) * 128 + 16 * (ch ^ ((srow + 8) & 7)) + tq * 4) =
+                sa[kk][2 * hh + 1];
+        }
+}
+
+// dV += P^T dO and dK += dS^T Q (the Q and dO tiles at q_a, o_a): two groups (wgb_issue_dv, wgb_issue_dk)
+__device__ __forceinline__ void wgb_issue_dvdk(float dv[64], float dk[64], uint32_t pa[4][4], uint32_t sa[4][4],
+                                               uint32_t q_a, uint32_t o_a) {
+    wgb_issue_dv(dv, pa, o_a);
+    wgb_issue_dk(dk, sa, q_a);
+}
+
+// dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys (dS^T at aS): eight wgmmas, committed
+__device__ __forceinline__ void wgb_issue_dq(float dq[32], uint32_t aS, uint32_t aK, int wgi) {
+#pragma unroll
+    for (int i = 0; i < 32; i++) dq[i] = 0.0f;
+    wg_fence_regs<32>(dq);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < BWD_WG_BN / 16; ks++)
+        wg_mma_ss_64<1, 1>(dq, wg_desc(aS + ks * 2048, 8192, 1024), wg_desc(aK + wgi * 16384 + ks * 2048, 16384, 1024));
+    wg_commit();
+}
+
+__device__ __forceinline__ void wgb_wait_dvdk(float dv[64], float dk[64], uint32_t pa[4][4], uint32_t sa[4][4]) {
+    wg_wait<0>();
+    wg_fence_regs<64>(dv);
+    wg_fence_regs<64>(dk);
+    wg_fence_frags<BWD_WG_BM / 16>(pa);
+    wg_fence_frags<BWD_WG_BM / 16>(sa);
 }
 
 template <bool OVL>
@@ -668,7 +626,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         wgb_issue_dq(dq, aS, aK, wgi);
         if (OVL) {
             wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
-            wg_wait<1>();  // dQ's group; dV's and dK's go on
+            wg_wait<2>();  // dQ's group; dV's and dK's go on
             wg_fence_regs<32>(dq);
         } else {
             wgb_wait_dvdk(dv, dk, pa, sa);
@@ -698,7 +656,11 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
 // warp 1 the tile's lse log2 e and delta, both into BWD_WS_NB stages that complete on a "full" mbarrier (the
 // TMA's bytes and warp 1's 32 arrivals) and come back on an "empty" one at which the 256 computing threads
 // arrive once dV's and dK's products have read them. Warpgroups 1 and 2 take 240 registers and run OVL's order
-// without a __syncthreads: named barrier 1 (their 256 threads) publishes each tile's dS^T (two buffers, so one
+// without a __syncthreads, except that a warpgroup commits S^T's and dP^T's products as two groups, waits for
+// S^T's alone, computes P^T and issues dV's products while dP^T's still run, then computes dS^T beside dV's
+// products (400 against 383 TFLOP/s at T 16384, H 64 and 347 against 340 at T 4096, H 8 on an H100, when dV's
+// products followed the barrier with dK's; a form that issued each tile's dQ products a tile later, so that no
+// barrier joined the computing warpgroups, ran no faster: both removed). Named barrier 1 (their 256 threads) publishes each tile's dS^T (two buffers, so one
 // barrier a tile: a buffer was last read two tiles before, by products both waited for before that barrier of the
 // tile between), and dQ goes to shared memory in fp32 instead of atomics, its rows 16 bytes apart more than their
 // 256 (two wavefronts a warp's store, the fewest), one 64 x 64 block per computing warpgroup with its own pair of
@@ -707,8 +669,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
 // have read it. Rows of a tile past its sequence load the next sequence's rows (the TMA zero-fills only past T):
 // lse INFINITY and the mask give them zero probability, so they add nothing. The same products and sums in the
 // same order as bwd_wg_kernel<true>, but dQ's fp32 additions of different key tiles meet in another order (as
-// with atomics, an order that varies from run to run). On an H100: 386 against 341 TFLOP/s at T 16384, H 64, KV 8
-// and 336 against 279 at T 4096, H 8, KV 1; with float2 atomics from the computing threads in place of the bulk
+// with atomics, an order that varies from run to run). On an H100, before the early dV: 386 against 341 TFLOP/s
+// at T 16384, H 64, KV 8 and 336 against 279 at T 4096, H 8, KV 1 (bwd_wg_kernel<true>); with float2 atomics from the computing threads in place of the bulk
 // reductions it ran at 357 and 321 (removed).
 constexpr int BWD_WS_NB = 2, BWD_WS_DQ_LD = 64 * 4 + 16;  // stages; bytes a row of a dQ block
 constexpr int BWD_WS_SMEM = 2 * BWD_WG_KV + 2 * BWD_WS_NB * BWD_WG_Q + 2 * 128 * 128 + 2 * 64 * BWD_WS_DQ_LD +
@@ -736,7 +698,6 @@ __device__ __forceinline__ void wgb_bulk_wait() {  // every committed group done
 #endif
 }
 
-template <bool EARLY>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     bwd_wg_ws_kernel(const BwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mo,
                      const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
@@ -849,27 +810,21 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgt_mbar_wait(full(b), (it / NB) & 1);
         float pt[32], ds[32];
         uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
-        if (EARLY) {  // S^T, then P^T and dV's products while dP^T's are on the tensor cores
-            wgb_scores_issue(pt, ds, aK, aV, q_a, o_a, wgi);
-            wg_wait<1>();  // S^T's group
-            wg_fence_regs<32>(pt);
-            wgb_probs_p(pt, pa, p, sL + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
-            wgb_issue_dv(dv, pa, o_a);
-            wg_wait<1>();  // dP^T's group; dV's goes on
-            wg_fence_regs<32>(ds);
-            wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
-        } else {
-            wgb_scores(pt, ds, aK, aV, q_a, o_a, wgi);
-            wgb_probs(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, sD + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
-        }
+        wgb_scores_issue(pt, ds, aK, aV, q_a, o_a, wgi);
+        wg_wait<1>();  // S^T's group
+        wg_fence_regs<32>(pt);
+        wgb_probs_p(pt, pa, p, sL + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
+        wgb_issue_dv(dv, pa, o_a);  // beside dP^T's products and dS^T's arithmetic
+        wg_wait<1>();               // dP^T's group; dV's goes on
+        wg_fence_regs<32>(ds);
+        wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
         wgb_store_ds(sS0 + (it & 1) * 128 * 128, sa, srow, tq);
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
         wga_bar_sync(1);
         float dq[32];
         wgb_issue_dq(dq, aS, aK, wgi);
-        if (EARLY) wgb_issue_dk(dk, sa, q_a);
-        else wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
-        wg_wait<1>();  // dQ's group (and with EARLY dV's); dV's and dK's go on
+        wgb_issue_dk(dk, sa, q_a);
+        wg_wait<1>();  // dV's and dQ's groups; dK's goes on
         wg_fence_regs<32>(dq);
         if (it > 0) wgt_mbar_wait(dqempty(wgi), (it - 1) & 1);
 #pragma unroll
