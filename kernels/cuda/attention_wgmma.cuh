@@ -7,7 +7,7 @@
 //          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv,
 //          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
 //          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add,
-//          attn::wgb_scores_issue, attn::wgb_probs_p, attn::wgb_probs_ds, attn::wgb_issue_dv, attn::wgb_issue_dk
+//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_dv, attn::wgb_issue_dk
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
 // only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -414,7 +414,9 @@ constexpr int bwd_wg_smem(int nb, int ns) { return 2 * BWD_WG_KV + 2 * nb * BWD_
 constexpr int BWD_WG_SMEM = bwd_wg_smem(2, 1), BWD_WG_SMEM_OVL = bwd_wg_smem(3, 2);
 
 // S^T (pt) and dP^T (ds) of warpgroup wgi's 64 keys (K, V at aK, aV) and the 64 queries of the Q and dO tiles at
-// q_a, o_a: sixteen m64n64k16 wgmmas, committed as two groups (S^T's, then dP^T's), not waited for
+// q_a, o_a: sixteen m64n64k16 wgmmas, not waited for; TWO: committed as two groups (S^T's, then dP^T's), else
+// interleaved in one
+template <bool TWO>
 __device__ __forceinline__ void wgb_scores_issue(float pt[32], float ds[32], uint32_t aK, uint32_t aV, uint32_t q_a,
                                                  uint32_t o_a, int wgi) {
 #pragma unroll
@@ -422,41 +424,20 @@ __device__ __forceinline__ void wgb_scores_issue(float pt[32], float ds[32], uin
     wg_fence_regs<32>(pt);
     wg_fence_regs<32>(ds);
     wg_fence();
+    auto kh = [&](int ks) { return (uint32_t)((ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32); };
+    auto qh = [](int ks) { return (uint32_t)((ks >> 2) * 8192 + (ks & 3) * 32); };
 #pragma unroll
     for (int ks = 0; ks < 128 / 16; ks++) {
-        const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
-        wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh, 16, 1024), wg_desc(q_a + qh, 16, 1024));
+        wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh(ks), 16, 1024), wg_desc(q_a + qh(ks), 16, 1024));
+        if (!TWO) wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh(ks), 16, 1024), wg_desc(o_a + qh(ks), 16, 1024));
+    }
+    if (TWO) {
+        wg_commit();
+#pragma unroll
+        for (int ks = 0; ks < 128 / 16; ks++)
+            wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh(ks), 16, 1024), wg_desc(o_a + qh(ks), 16, 1024));
     }
     wg_commit();
-#pragma unroll
-    for (int ks = 0; ks < 128 / 16; ks++) {
-        const uint32_t kh = (ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32, qh = (ks >> 2) * 8192 + (ks & 3) * 32;
-        wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh, 16, 1024), wg_desc(o_a + qh, 16, 1024));
-    }
-    wg_commit();
-}
-
-// P^T from the scores (in place; this thread's keys kr, kr + 8; query tile m0; l_s: the tile's lse log2 e) and its
-// bf16 A fragments pa
-__device__ __forceinline__ void wgb_probs_p(float pt[32], uint32_t pa[4][4], const BwdArgs &p, const float *l_s,
-                                            int kr, int m0, int L, bool need_mask, int tq) {
-    const int W = p.window;
-#pragma unroll
-    for (int i = 0; i < BWD_WG_BM / 8; i++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int ql = i * 8 + 2 * tq + (e % 2);
-            float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
-            if (need_mask) {
-                const int c = kr + (e / 2) * 8, r = m0 + ql;
-                if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
-            }
-            pt[4 * i + e] = x;
-        }
-#pragma unroll
-    for (int kk = 0; kk < BWD_WG_BM / 16; kk++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) pa[kk][j] = pack_bf16(pt[8 * kk + 2 * j], pt[8 * kk + 2 * j + 1]);
 }
 
 // dS^T = P^T (dP^T - delta) (d_s: the tile's delta) as bf16 A fragments sa
@@ -488,21 +469,48 @@ __device__ __forceinline__ void wgb_issue_dk(float dk[64], uint32_t sa[4][4], ui
     wg_commit();
 }
 
-// wgb_scores_issue, waited for
+// wgb_scores_issue<false>, waited for
 __device__ __forceinline__ void wgb_scores(float pt[32], float ds[32], uint32_t aK, uint32_t aV, uint32_t q_a,
                                            uint32_t o_a, int wgi) {
-    wgb_scores_issue(pt, ds, aK, aV, q_a, o_a, wgi);
+    wgb_scores_issue<false>(pt, ds, aK, aV, q_a, o_a, wgi);
     wg_wait<0>();
     wg_fence_regs<32>(pt);
     wg_fence_regs<32>(ds);
 }
 
-// P^T and dS^T as bf16 A fragments pa and sa (wgb_probs_p, then wgb_probs_ds)
+// P^T and, with DS, dS^T from the scores (this thread's keys kr, kr + 8; query tile m0; l_s, d_s: the tile's lse
+// log2 e and delta), as bf16 A fragments pa and sa (without DS: P^T alone, and pt keeps it in fp32)
+template <bool DS>
 __device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t pa[4][4], uint32_t sa[4][4],
                                           const BwdArgs &p, const float *l_s, const float *d_s, int kr, int m0, int L,
                                           bool need_mask, int tq) {
-    wgb_probs_p(pt, pa, p, l_s, kr, m0, L, need_mask, tq);
-    wgb_probs_ds(pt, ds, sa, d_s, tq);
+    const int W = p.window;
+#pragma unroll
+    for (int i = 0; i < BWD_WG_BM / 8; i++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int ql = i * 8 + 2 * tq + (e % 2);
+            float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
+            if (need_mask) {
+                const int c = kr + (e / 2) * 8, r = m0 + ql;
+                if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
+            }
+            pt[4 * i + e] = x;
+            if (DS) ds[4 * i + e] = x * (ds[4 * i + e] - d_s[ql]);
+        }
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
+        pa[kk][0] = pack_bf16(pt[8 * kk + 0], pt[8 * kk + 1]);
+        pa[kk][1] = pack_bf16(pt[8 * kk + 2], pt[8 * kk + 3]);
+        pa[kk][2] = pack_bf16(pt[8 * kk + 4], pt[8 * kk + 5]);
+        pa[kk][3] = pack_bf16(pt[8 * kk + 6], pt[8 * kk + 7]);
+        if (DS) {
+            sa[kk][0] = pack_bf16(ds[8 * kk + 0], ds[8 * kk + 1]);
+            sa[kk][1] = pack_bf16(ds[8 * kk + 2], ds[8 * kk + 3]);
+            sa[kk][2] = pack_bf16(ds[8 * kk + 4], ds[8 * kk + 5]);
+            sa[kk][3] = pack_bf16(ds[8 * kk + 6], ds[8 * kk + 7]);
+        }
+    }
 }
 
 // dS^T rows of this thread (rows srow, srow + 8 of the tile's 128 keys; queries 8 kk2 + 2 tq ..) into the
@@ -519,11 +527,18 @@ __device__ __forceinline__ void wgb_store_ds(unsigned char *sS, const uint32_t s
         }
 }
 
-// dV += P^T dO and dK += dS^T Q (the Q and dO tiles at q_a, o_a): two groups (wgb_issue_dv, wgb_issue_dk)
+// dV += P^T dO and dK += dS^T Q (the Q and dO tiles at q_a, o_a): eight wgmmas each, committed as one group
 __device__ __forceinline__ void wgb_issue_dvdk(float dv[64], float dk[64], uint32_t pa[4][4], uint32_t sa[4][4],
                                                uint32_t q_a, uint32_t o_a) {
-    wgb_issue_dv(dv, pa, o_a);
-    wgb_issue_dk(dk, sa, q_a);
+    wg_fence_regs<64>(dv);
+    wg_fence_regs<64>(dk);
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
+        wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
+        wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
+    }
+    wg_commit();
 }
 
 // dQ[:, 64 wgi ..] of the tile's 64 queries = dS K over the tile's 128 keys (dS^T at aS): eight wgmmas, committed
@@ -617,7 +632,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         float pt[32], ds[32];
         wgb_scores(pt, ds, aK, aV, q_a, o_a, wgi);
         uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
-        wgb_probs(pt, ds, pa, sa, p, sL + buf * BWD_WG_BM, sD + buf * BWD_WG_BM, kr, m0, L, need_mask, tq);
+        wgb_probs<true>(pt, ds, pa, sa, p, sL + buf * BWD_WG_BM, sD + buf * BWD_WG_BM, kr, m0, L, need_mask, tq);
         wgb_store_ds(sS, sa, srow, tq);
         if (!OVL) wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
@@ -626,7 +641,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
         wgb_issue_dq(dq, aS, aK, wgi);
         if (OVL) {
             wgb_issue_dvdk(dv, dk, pa, sa, q_a, o_a);
-            wg_wait<2>();  // dQ's group; dV's and dK's go on
+            wg_wait<1>();  // dQ's group; dV's and dK's go on
             wg_fence_regs<32>(dq);
         } else {
             wgb_wait_dvdk(dv, dk, pa, sa);
@@ -810,10 +825,10 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgt_mbar_wait(full(b), (it / NB) & 1);
         float pt[32], ds[32];
         uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
-        wgb_scores_issue(pt, ds, aK, aV, q_a, o_a, wgi);
+        wgb_scores_issue<true>(pt, ds, aK, aV, q_a, o_a, wgi);
         wg_wait<1>();  // S^T's group
         wg_fence_regs<32>(pt);
-        wgb_probs_p(pt, pa, p, sL + b * BWD_WG_BM, kr, m0, L, need_mask, tq);
+        wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
         wgb_issue_dv(dv, pa, o_a);  // beside dP^T's products and dS^T's arithmetic
         wg_wait<1>();               // dP^T's group; dV's goes on
         wg_fence_regs<32>(ds);
