@@ -6,6 +6,9 @@
 #   attention  the attention backward and forward perf rows (T 16384 H 64 KV 8; T 4096 H 8 KV 1): throughputs,
 #              occupancy, warp states and stall reasons (test_backend_ops --perf --shape, first launch)
 #   gemm       M1's expert products (W1|W3, W2, the W1 weight gradient) likewise
+#   stalls     PC sampling of the attention backward (T 16384 H 64 KV 8) and M1's weight gradient: the SASS
+#              instructions holding 80% of the stall samples, with their top reasons (bench/ncu_stalls.py; the
+#              reports and the source pages stay in $OUT); not in the default list
 #   decode     the sampler's counters at batch 64 (V 32768), then every kernel of bench-1b decode steps at batch 64
 #              (generate_bench with 6 new tokens less with 2: four steps), launches and microseconds a step by kernel
 # Run from the repo root: source .devdeps/unpack.sh && bench/ncu_device.sh; reports in $OUT (or /tmp/ncu).
@@ -29,6 +32,15 @@ kernel() {  # kernel NAME REGEX OP SHAPE: the first launch of a kernel matching 
     grep -E "^ +(Duration|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|L2 Cache Throughput|Registers Per \
 Thread|Achieved Occupancy|Issue Slots Busy|Issued Ipc Active|Warp Cycles Per Issued Instruction|Shared Memory \
 Configuration Size)|stall|[Ss]talled" "$out/$name.txt" | head -24
+}
+stalls() {  # stalls NAME REGEX OP SHAPE: where the first launch of that kernel stalls, SASS instruction by instruction
+    local name=$1 regex=$2 op=$3 shape=$4
+    echo "== $name (stalls by instruction): $op, $shape, kernel ~ $regex"
+    timeout 300 "${ncu[@]}" --section WarpStateStats --section SourceCounters --kernel-name "regex:$regex" \
+        --launch-count 1 -f -o "$out/$name" build-gpu/tests/test_backend_ops --backend cuda --op "$op" --perf \
+        --shape "$shape" >"$out/$name.log" 2>&1 || { fails=$((fails + 1)); tail -3 "$out/$name.log"; return; }
+    ncu --import "$out/$name.ncu-rep" --page source --csv --print-source sass >"$out/$name.csv" 2>&1 &&
+        python3 bench/ncu_stalls.py "$out/$name.csv" 0.8 | head -70 || { fails=$((fails + 1)); tail -3 "$out/$name.csv"; }
 }
 decode_steps() {  # every kernel's launches and microseconds a decode step at batch 64
     for n in 2 6; do
@@ -71,10 +83,13 @@ for part in ${PARTS:-attention gemm decode}; do
         kernel m1_w13 "wgt?_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144"
         kernel m1_w2 "wgt?_forward|gg_forward" grouped_matmul "G8 rows8192 n6144 k9216"
         kernel m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
+    stalls)  # the attention backward at M1's heads and M1's weight gradient, instruction by instruction
+        stalls stalls_attn_bwd_16k "bwd_wg_(ws_)?kernel" attention_backward "T16384 lens 16384 H64"
+        stalls stalls_m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
     decode)
         kernel sample_64 sample_kernel sample_tokens "n64 V32768 slots64 plain"
         decode_steps ;;
-    *) echo "ncu_device: unknown part '$part' (attention, gemm, decode)"; fails=$((fails + 1)) ;;
+    *) echo "ncu_device: unknown part '$part' (attention, gemm, stalls, decode)"; fails=$((fails + 1)) ;;
     esac
 done
 echo "ncu_device: $fails part(s) failed"
