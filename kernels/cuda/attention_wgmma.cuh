@@ -7,7 +7,8 @@
 //          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv,
 //          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
 //          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add,
-//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_dv, attn::wgb_issue_dk
+//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_dv, attn::wgb_issue_dk, attn::wgb_put_dq,
+//          attn::bwd_ws_pp_loop
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
 // only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -713,12 +714,106 @@ __device__ __forceinline__ void wgb_bulk_wait() {  // every committed group done
 #endif
 }
 
+// this thread's rows of its warpgroup's dQ block (sdq; rows 16 bytes longer than their 256) to warps 2 and 3 of
+// warpgroup 0 (bars: bwd_wg_ws_kernel's mbarriers), once they have read the last one: tile it's dQ
+__device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32], uint32_t bars, int it, int wgi,
+                                           int tq) {
+    if (it > 0) wgt_mbar_wait(bars + 8 * (7 + wgi), (it - 1) & 1);  // dQ empty
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
+        *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
+            make_float2(dq[4 * i + 2], dq[4 * i + 3]);
+    }
+    wg_fence_proxy();  // the dQ stores, for the bulk reductions
+    wgt_mbar_arrive(bars + 8 * (5 + wgi));  // dQ full
+}
+
+// The computing warpgroups' walk in bwd_wg_ws_kernel<true> (PP): the forward's ping-pong carried over. Each step a
+// warpgroup takes two turns at the tensor cores (named barriers 1 and 2, as fwd_wg_tma_kernel: warpgroup 0 first,
+// then the two alternate), one for S^T's and dP^T's products of tile it, one for dQ's of tile it - 1 and dK's of
+// tile it, so that one warpgroup's softmax and dS^T run while the other's products do. dQ's come a tile late
+// because they need both warpgroups' halves of dS^T, which the two now finish half a step apart: each warpgroup
+// writes its half into buffer it & 1 and arrives on that buffer's "dS^T full" mbarrier of its own; the dQ products
+// of tile it wait for both halves' barriers of that tile, and once done arrive on the buffer's "dS^T empty" one,
+// which a warpgroup waits for before it writes the buffer again two tiles later. dV's products are issued between
+// the turns, as soon as P^T is known. Step 0 issues dQ products on the unwritten buffer 1 and drops them, so that
+// no wgmma sits in a branch; the last tile's dQ comes after the walk, in a turn of its own. The same products and
+// sums as bwd_wg_ws_kernel<false> in the same order.
+__device__ __forceinline__ void bwd_ws_pp_loop(const BwdArgs &p, float dk[64], float dv[64], int nit, int nq, int mb,
+                                               int n0, int L, int kr, int srow, unsigned char *sdq, uint32_t aK,
+                                               uint32_t aV, uint32_t aQ, uint32_t aO, uint32_t aS0, unsigned char *sS0,
+                                               const float *sL, const float *sD, uint32_t bars, int wgi, int tq) {
+    constexpr int NB = BWD_WS_NB;
+    const int W = p.window;
+    auto full = [&](int b) { return bars + 8 * (1 + b); };
+    auto empty = [&](int b) { return bars + 8 * (3 + b); };
+    auto dsfull = [&](int w, int b) { return bars + 8 * (9 + 2 * w + b); };
+    auto dsempty = [&](int b) { return bars + 8 * (13 + b); };
+    if (nit <= 0) return;
+    wgt_mbar_wait(bars, 0);  // K and V
+    if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first
+    for (int it = 0; it < nit; it++) {
+        const int b = it % NB, sb = it & 1, m0 = mb + (it % nq) * BWD_WG_BM;
+        const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
+        const bool need_mask =
+            m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
+        wgt_mbar_wait(full(b), (it / NB) & 1);
+        float pt[32], ds[32];
+        uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
+        wga_bar_sync(1 + wgi);
+        wgb_scores_issue<true>(pt, ds, aK, aV, q_a, o_a, wgi);
+        wga_bar_arrive(2 - wgi);
+        wg_wait<1>();  // S^T's group
+        wg_fence_regs<32>(pt);
+        wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
+        wgb_issue_dv(dv, pa, o_a);
+        wg_wait<1>();  // dP^T's group; dV's goes on
+        wg_fence_regs<32>(ds);
+        wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
+        if (it >= 2) wgt_mbar_wait(dsempty(sb), ((it >> 1) - 1) & 1);  // tile it - 2's dQ products are done with it
+        wgb_store_ds(sS0 + sb * 128 * 128, sa, srow, tq);
+        wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
+        wgt_mbar_arrive(dsfull(wgi, sb));
+        if (it > 0) {  // tile it - 1's dS^T, both halves
+            wgt_mbar_wait(dsfull(0, sb ^ 1), ((it - 1) >> 1) & 1);
+            wgt_mbar_wait(dsfull(1, sb ^ 1), ((it - 1) >> 1) & 1);
+        }
+        float dq[32];
+        wga_bar_sync(1 + wgi);
+        wgb_issue_dq(dq, aS0 + (sb ^ 1) * 128 * 128, aK, wgi);  // tile it - 1's (step 0: dropped)
+        wgb_issue_dk(dk, sa, q_a);
+        wga_bar_arrive(2 - wgi);
+        wg_wait<1>();  // dV's and dQ's groups; dK's goes on
+        wg_fence_regs<32>(dq);
+        if (it > 0) {
+            wgt_mbar_arrive(dsempty(sb ^ 1));
+            wgb_put_dq(sdq, dq, bars, it - 1, wgi, tq);
+        }
+        wgb_wait_dvdk(dv, dk, pa, sa);
+        wgt_mbar_arrive(empty(b));
+    }
+    const int sb = (nit - 1) & 1;  // the last tile's dQ
+    wgt_mbar_wait(dsfull(0, sb), ((nit - 1) >> 1) & 1);
+    wgt_mbar_wait(dsfull(1, sb), ((nit - 1) >> 1) & 1);
+    float dq[32];
+    wga_bar_sync(1 + wgi);
+    wgb_issue_dq(dq, aS0 + sb * 128 * 128, aK, wgi);
+    wga_bar_arrive(2 - wgi);
+    wg_wait<0>();
+    wg_fence_regs<32>(dq);
+    wgb_put_dq(sdq, dq, bars, nit - 1, wgi, tq);
+    if (wgi == 0) wga_bar_sync(1);  // warpgroup 1's last arrival
+}
+
+template <bool PP>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     bwd_wg_ws_kernel(const BwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mo,
                      const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
     constexpr int D = 128, NB = BWD_WS_NB;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
-    __shared__ __align__(8) uint64_t bars[1 + 4 * 2];  // K and V; full, empty [NB]; dQ full, dQ empty [2]
+    // K and V; full, empty [NB]; dQ full, dQ empty [2]; with PP dS^T full [2 warpgroups][2], dS^T empty [2]
+    __shared__ __align__(8) uint64_t bars[PP ? 1 + 4 * 2 + 6 : 1 + 4 * 2];
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
     unsigned char *sS0 = sK + 2 * BWD_WG_KV + 2 * NB * BWD_WG_Q, *sQd = sS0 + 2 * 128 * 128;
     float *sL = reinterpret_cast<float *>(sQd + 2 * 64 * BWD_WS_DQ_LD), *sD = sL + NB * BWD_WG_BM;
@@ -749,6 +844,9 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgt_mbar_init(kvbar, 1);
         for (int b = 0; b < NB; b++) wgt_mbar_init(full(b), 1 + 32), wgt_mbar_init(empty(b), FWD_WG_THREADS);
         for (int w = 0; w < 2; w++) wgt_mbar_init(dqfull(w), 128), wgt_mbar_init(dqempty(w), 1);
+        for (int b = 0; PP && b < 2; b++)  // dS^T full [warpgroup][b], dS^T empty [b]
+            wgt_mbar_init(kvbar + 8 * (9 + b), 128), wgt_mbar_init(kvbar + 8 * (11 + b), 128),
+                wgt_mbar_init(kvbar + 8 * (13 + b), FWD_WG_THREADS);
         wgt_mbar_init_fence();
     }
     __syncthreads();
@@ -816,6 +914,11 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
     unsigned char *sdq = sQd + (wgi * 64 + warp * 16 + g) * BWD_WS_DQ_LD;  // this thread's rows of its dQ block
 
+    if (PP) {
+        bwd_ws_pp_loop(p, dk, dv, nit, nq, mb, n0, L, kr, srow, sdq, aK, aV, aQ, aO, aS0, sS0, sL, sD, kvbar, wgi, tq);
+        bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
+        return;
+    }
     if (nit > 0) wgt_mbar_wait(kvbar, 0);
     for (int it = 0; it < nit; it++) {
         const int b = it % NB, m0 = mb + (it % nq) * BWD_WG_BM;
@@ -841,15 +944,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgb_issue_dk(dk, sa, q_a);
         wg_wait<1>();  // dV's and dQ's groups; dK's goes on
         wg_fence_regs<32>(dq);
-        if (it > 0) wgt_mbar_wait(dqempty(wgi), (it - 1) & 1);
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
-            *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
-                make_float2(dq[4 * i + 2], dq[4 * i + 3]);
-        }
-        wg_fence_proxy();  // the dQ stores, for the bulk reductions
-        wgt_mbar_arrive(dqfull(wgi));
+        wgb_put_dq(sdq, dq, kvbar, it, wgi, tq);
         wgb_wait_dvdk(dv, dk, pa, sa);
         wgt_mbar_arrive(empty(b));
     }
