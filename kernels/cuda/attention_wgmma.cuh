@@ -676,9 +676,10 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
 // S^T's alone, computes P^T and issues dV's products while dP^T's still run, then computes dS^T beside dV's
 // products (400 against 383 TFLOP/s at T 16384, H 64 and 347 against 340 at T 4096, H 8 on an H100, when dV's
 // products followed the barrier with dK's; a form that issued each tile's dQ products a tile later, so that no
-// barrier joined the computing warpgroups, ran no faster: both removed). Named barrier 1 (their 256 threads) publishes each tile's dS^T (two buffers, so one
-// barrier a tile: a buffer was last read two tiles before, by products both waited for before that barrier of the
-// tile between), and dQ goes to shared memory in fp32 instead of atomics, its rows 16 bytes apart more than their
+// barrier joined the computing warpgroups, ran no faster: both removed; PP, bwd_ws_pp_loop, adds turns to that
+// form). Named barrier 1 (their 256 threads) publishes each tile's dS^T (two buffers, so one barrier a tile: a
+// buffer was last read two tiles before, by products both waited for before that barrier of the tile between),
+// and dQ goes to shared memory in fp32 instead of atomics, its rows 16 bytes apart more than their
 // 256 (two wavefronts a warp's store, the fewest), one 64 x 64 block per computing warpgroup with its own pair of
 // mbarriers: warp 2 + w of warpgroup 0 adds block w to the fp32 buffer, a bulk reduction (cp.reduce.async.bulk,
 // 256 bytes a row, the rows past the sequence left out) per row, and hands the block back once the reductions
@@ -686,8 +687,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
 // lse INFINITY and the mask give them zero probability, so they add nothing. The same products and sums in the
 // same order as bwd_wg_kernel<true>, but dQ's fp32 additions of different key tiles meet in another order (as
 // with atomics, an order that varies from run to run). On an H100, before the early dV: 386 against 341 TFLOP/s
-// at T 16384, H 64, KV 8 and 336 against 279 at T 4096, H 8, KV 1 (bwd_wg_kernel<true>); with float2 atomics from the computing threads in place of the bulk
-// reductions it ran at 357 and 321 (removed).
+// at T 16384, H 64, KV 8 and 336 against 279 at T 4096, H 8, KV 1 (bwd_wg_kernel<true>); with float2 atomics
+// from the computing threads in place of the bulk reductions it ran at 357 and 321 (removed).
 constexpr int BWD_WS_NB = 2, BWD_WS_DQ_LD = 64 * 4 + 16;  // stages; bytes a row of a dQ block
 constexpr int BWD_WS_SMEM = 2 * BWD_WG_KV + 2 * BWD_WS_NB * BWD_WG_Q + 2 * 128 * 128 + 2 * 64 * BWD_WS_DQ_LD +
                             2 * BWD_WS_NB * 64 * 4 + 1024;
