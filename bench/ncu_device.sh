@@ -6,9 +6,9 @@
 #   attention  the attention backward and forward perf rows (T 16384 H 64 KV 8; T 4096 H 8 KV 1): throughputs,
 #              occupancy, warp states and stall reasons (test_backend_ops --perf --shape, first launch)
 #   gemm       M1's expert products (W1|W3, W2, the W1 weight gradient) likewise
-#   stalls     PC sampling of the attention backward (T 16384 H 64 KV 8) and M1's weight gradient: the SASS
-#              instructions holding 80% of the stall samples, with their top reasons (bench/ncu_stalls.py; the
-#              reports and the source pages stay in $OUT); not in the default list
+#   stalls     PC sampling of the attention backward and forward (T 16384 H 64 KV 8), M1's weight gradient and
+#              W1|W3: the SASS instructions holding 80% of the stall samples, with their top reasons
+#              (bench/ncu_stalls.py; the reports and the source pages stay in $OUT); not in the default list
 #   decode     the sampler's counters at batch 64 (V 32768), then every kernel of bench-1b decode steps at batch 64
 #              (generate_bench with 6 new tokens less with 2: four steps), launches and microseconds a step by kernel
 # Run from the repo root: source .devdeps/unpack.sh && bench/ncu_device.sh; reports in $OUT (or /tmp/ncu).
@@ -83,9 +83,11 @@ for part in ${PARTS:-attention gemm decode}; do
         kernel m1_w13 "wgt?_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144"
         kernel m1_w2 "wgt?_forward|gg_forward" grouped_matmul "G8 rows8192 n6144 k9216"
         kernel m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
-    stalls)  # the attention backward at M1's heads and M1's weight gradient, instruction by instruction
+    stalls)  # the kernels behind their peers at M1's widths, instruction by instruction
         stalls stalls_attn_bwd_16k "bwd_wg_(ws_)?kernel" attention_backward "T16384 lens 16384 H64"
-        stalls stalls_m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
+        stalls stalls_m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144"
+        stalls stalls_attn_fwd_16k "fwd_wg" attention_forward "T16384 lens 16384 H64"
+        stalls stalls_m1_w13 "wgt?_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144" ;;
     decode)
         kernel sample_64 sample_kernel sample_tokens "n64 V32768 slots64 plain"
         decode_steps ;;
