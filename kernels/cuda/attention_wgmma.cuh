@@ -85,7 +85,10 @@ __device__ __forceinline__ void wga_issue_pv(float o[64], uint32_t a[FWD_WG_BN /
 
 // One tile's scores s (this warpgroup's rows wr_lo .. wr_hi, keys c0 .. c0 + 127) into probabilities in place:
 // scaled to the log2 domain, masked (causal, past the sequence, the window), the running maxima m and sums l
-// of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far.
+// of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far. FAST: the
+// maxima taken before the scale, the scale folded into the exponent's argument (one FFMA an element: P may differ
+// from the default's in the last place), alpha exactly 1 where a row's maximum did not move.
+template <bool FAST = false>
 __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2], float alpha[2], const FwdArgs &p,
                                             int c0, int wr_lo, int wr_hi, int ra, int L, int tq) {
     constexpr int NB = FWD_WG_BN / 8;
@@ -95,7 +98,7 @@ __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2],
     for (int i = 0; i < NB; i++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            float x = s[4 * i + e] * p.scale_log2;
+            float x = FAST ? s[4 * i + e] : s[4 * i + e] * p.scale_log2;
             if (need_mask) {
                 const int r = ra + (e / 2) * 8, c = c0 + i * 8 + 2 * tq + (e % 2);
                 if (c > r || c >= L || (W > 0 && r - c >= W)) x = -INFINITY;
@@ -109,15 +112,21 @@ __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2],
         for (int i = 0; i < NB; i++) mx = fmaxf(mx, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        if (FAST) mx *= p.scale_log2;  // the scale is positive: the same maximum, scaled
         const float mn = fmaxf(m[hr], mx);
         const float base = mn == -INFINITY ? 0.0f : mn;  // a row that has seen nothing yet
-        alpha[hr] = exp2f(m[hr] - base);
+        alpha[hr] = FAST && mn == m[hr] ? 1.0f : exp2f(m[hr] - base);
         m[hr] = mn;
         float sum = 0.0f;
 #pragma unroll
         for (int i = 0; i < NB; i++) {
-            s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
-            s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
+            if (FAST) {  // the scale folded into the exponent's argument (one FFMA)
+                s[4 * i + 2 * hr] = exp2f(fmaf(s[4 * i + 2 * hr], p.scale_log2, -base));
+                s[4 * i + 2 * hr + 1] = exp2f(fmaf(s[4 * i + 2 * hr + 1], p.scale_log2, -base));
+            } else {
+                s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
+                s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
+            }
             sum += s[4 * i + 2 * hr] + s[4 * i + 2 * hr + 1];
         }
         l[hr] = l[hr] * alpha[hr] + sum;
@@ -274,6 +283,7 @@ constexpr int FWD_WG_TMA_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignme
 // T 4096 H 8 on an H100, when thread 0 of warpgroup 0 issued them between its own products).
 constexpr int FWD_WS_THREADS = 384;
 
+template <bool FAST>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     fwd_wg_tma_kernel(const FwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mk,
                       const __grid_constant__ WgtMap mv) {
@@ -355,7 +365,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<0>();
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(0));
-        wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
+        wga_softmax<FAST>(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
         wga_rescale(o, alpha);
         wga_pack_p(s, a);
     }
@@ -372,12 +382,13 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<1>();  // S (committed first), not P V
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(st));
-        wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
+        wga_softmax<FAST>(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
         wg_wait<0>();
         wg_fence_regs<64>(o);
         wg_fence_frags<BN / 16>(a);
         wgt_mbar_arrive(vempty(pst));
-        wga_rescale(o, alpha);
+        // FAST: a warp whose rows' maxima all stayed (alpha 1) leaves the output as it is
+        if (!FAST || __any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) wga_rescale(o, alpha);
         wga_pack_p(s, a);
     }
     wgt_mbar_wait(vfull((nkt - 1) % 3), ((nkt - 1) / 3) & 1);
