@@ -3,25 +3,30 @@
 # (--perf; the experts' grouped GEMMs and causal attention at bench-1b's and M1's shapes) and torch's own
 # kernels on the same shapes (bench/op_peers.py: torch._grouped_mm, SDPA). Logs in $OUT.
 # Run from the repo root: source .devdeps/unpack.sh && bench/op_device.sh; AB="CISPO_WG_PERSIST=0 CISPO_ATTN_ORDER=head"
-# also times the rows under each of those settings in the same call.
+# also times the rows under each of those settings in the same call, REPS times over (default 1), alternating with
+# the defaults; OPS (comma-separated test_backend_ops op names) narrows the rows, e.g.
+# OPS=attention_backward REPS=3 AB=CISPO_ATTN_BWD_WS=2 bench/op_device.sh.
 set -uo pipefail
 out=${OUT:-/tmp/op_bench}
 mkdir -p "$out"
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.log" 2>&1 &&
   cmake --build build-gpu -j16 --target test_backend_ops >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
+ops=${OPS:-grouped_matmul_pair,grouped_matmul,grouped_matmul_wgrad,attention_forward,attention_backward}
 rows() {  # rows [VAR=value]: the timing rows, under that environment setting
-  env "$@" build-gpu/tests/test_backend_ops --perf --backend cuda \
-    --op grouped_matmul_pair,grouped_matmul,grouped_matmul_wgrad,attention_forward,attention_backward 2>&1 |
+  env "$@" build-gpu/tests/test_backend_ops --perf --backend cuda --op "$ops" 2>&1 |
     grep -E "TFLOP/s" | grep -E "even|lens 4096 H8 KV1|lens 16384 H64 KV8"
 }
 rows | tee "$out/cispo.log"
-# AB="VAR=value ...": the rows again under each setting (a kernel's older form, for comparison), then the defaults
-for ab in ${AB:-}; do
-  echo "== $ab" | tee -a "$out/ab.log"
-  rows "$ab" | tee -a "$out/ab.log"
+# AB="VAR=value ...": the rows again under each setting (a kernel's other form, for comparison), then the defaults,
+# REPS times
+for ((rep = 0; rep < ${REPS:-1}; rep++)); do
+  for ab in ${AB:-}; do
+    echo "== $ab" | tee -a "$out/ab.log"
+    rows "$ab" | tee -a "$out/ab.log"
+  done
+  [ -n "${AB:-}" ] && { echo "== defaults again" | tee -a "$out/ab.log"; rows | tee -a "$out/ab.log"; }
 done
-[ -n "${AB:-}" ] && { echo "== defaults again" | tee -a "$out/ab.log"; rows | tee -a "$out/ab.log"; }
 python3 bench/op_peers.py 2>&1 | grep -v Warning | tee "$out/torch.log"
 # the table: each row against torch's kernel on the same shape, and the ratio
 python3 bench/op_ratios.py "$out/cispo.log" "$out/torch.log" | tee "$out/ratios.md"
