@@ -7,7 +7,7 @@
 //          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv,
 //          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
 //          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add,
-//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_dv, attn::wgb_issue_dk, attn::wgb_put_dq,
+//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_acc, attn::WsBars, attn::wgb_put_dq,
 //          attn::bwd_ws_pp_loop
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
@@ -465,19 +465,13 @@ __device__ __forceinline__ void wgb_probs_ds(const float pt[32], float ds[32], u
         for (int j = 0; j < 4; j++) sa[kk][j] = pack_bf16(ds[8 * kk + 2 * j], ds[8 * kk + 2 * j + 1]);
 }
 
-// dV += P^T dO (the dO tile at o_a) and, apart, dK += dS^T Q (the Q tile at q_a): four wgmmas each, committed
-__device__ __forceinline__ void wgb_issue_dv(float dv[64], uint32_t pa[4][4], uint32_t o_a) {
-    wg_fence_regs<64>(dv);
+// acc += X^T T for X's bf16 A fragments x and the Q or dO tile T at t_a (MN-major): four wgmmas, committed as a
+// group. dV += P^T dO is wgb_issue_acc(dv, pa, o_a), dK += dS^T Q wgb_issue_acc(dk, sa, q_a).
+__device__ __forceinline__ void wgb_issue_acc(float acc[64], uint32_t x[4][4], uint32_t t_a) {
+    wg_fence_regs<64>(acc);
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
-    wg_commit();
-}
-__device__ __forceinline__ void wgb_issue_dk(float dk[64], uint32_t sa[4][4], uint32_t q_a) {
-    wg_fence_regs<64>(dk);
-    wg_fence();
-#pragma unroll
-    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(acc, x[kk], wg_desc(t_a + kk * 2048, 8192, 1024));
     wg_commit();
 }
 
@@ -726,11 +720,26 @@ __device__ __forceinline__ void wgb_bulk_wait() {  // every committed group done
 #endif
 }
 
+// bwd_wg_ws_kernel's mbarriers, 8 bytes each from shared address base: K and V (kv); the stages' full and empty
+// [BWD_WS_NB]; dQ full and dQ empty [computing warpgroup]; with PP dS^T full [warpgroup][buffer], dS^T empty
+// [buffer]. WS_BARS: how many (PP's count).
+constexpr int WS_BARS = 1 + 4 * 2 + 6;
+struct WsBars {
+    uint32_t base;
+    __device__ uint32_t kv() const { return base; }
+    __device__ uint32_t full(int b) const { return base + 8 * (1 + b); }
+    __device__ uint32_t empty(int b) const { return base + 8 * (3 + b); }
+    __device__ uint32_t dqfull(int w) const { return base + 8 * (5 + w); }
+    __device__ uint32_t dqempty(int w) const { return base + 8 * (7 + w); }
+    __device__ uint32_t dsfull(int w, int b) const { return base + 8 * (9 + 2 * w + b); }
+    __device__ uint32_t dsempty(int b) const { return base + 8 * (13 + b); }
+};
+
 // this thread's rows of its warpgroup's dQ block (sdq; rows 16 bytes longer than their 256) to warps 2 and 3 of
-// warpgroup 0 (bars: bwd_wg_ws_kernel's mbarriers), once they have read the last one: tile it's dQ
-__device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32], uint32_t bars, int it, int wgi,
+// warpgroup 0, once they have read the last one: tile it's dQ
+__device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32], WsBars bars, int it, int wgi,
                                            int tq) {
-    if (it > 0) wgt_mbar_wait(bars + 8 * (7 + wgi), (it - 1) & 1);  // dQ empty
+    if (it > 0) wgt_mbar_wait(bars.dqempty(wgi), (it - 1) & 1);
 #pragma unroll
     for (int i = 0; i < 8; i++) {
         *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
@@ -738,7 +747,7 @@ __device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32
             make_float2(dq[4 * i + 2], dq[4 * i + 3]);
     }
     wg_fence_proxy();  // the dQ stores, for the bulk reductions
-    wgt_mbar_arrive(bars + 8 * (5 + wgi));  // dQ full
+    wgt_mbar_arrive(bars.dqfull(wgi));
 }
 
 // The computing warpgroups' walk in bwd_wg_ws_kernel<true> (PP): the forward's ping-pong carried over. Each step a
@@ -755,22 +764,18 @@ __device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32
 __device__ __forceinline__ void bwd_ws_pp_loop(const BwdArgs &p, float dk[64], float dv[64], int nit, int nq, int mb,
                                                int n0, int L, int kr, int srow, unsigned char *sdq, uint32_t aK,
                                                uint32_t aV, uint32_t aQ, uint32_t aO, uint32_t aS0, unsigned char *sS0,
-                                               const float *sL, const float *sD, uint32_t bars, int wgi, int tq) {
+                                               const float *sL, const float *sD, WsBars bars, int wgi, int tq) {
     constexpr int NB = BWD_WS_NB;
     const int W = p.window;
-    auto full = [&](int b) { return bars + 8 * (1 + b); };
-    auto empty = [&](int b) { return bars + 8 * (3 + b); };
-    auto dsfull = [&](int w, int b) { return bars + 8 * (9 + 2 * w + b); };
-    auto dsempty = [&](int b) { return bars + 8 * (13 + b); };
     if (nit <= 0) return;
-    wgt_mbar_wait(bars, 0);  // K and V
+    wgt_mbar_wait(bars.kv(), 0);
     if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first
     for (int it = 0; it < nit; it++) {
         const int b = it % NB, sb = it & 1, m0 = mb + (it % nq) * BWD_WG_BM;
         const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
         const bool need_mask =
             m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
-        wgt_mbar_wait(full(b), (it / NB) & 1);
+        wgt_mbar_wait(bars.full(b), (it / NB) & 1);
         float pt[32], ds[32];
         uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
         wga_bar_sync(1 + wgi);
@@ -779,35 +784,36 @@ __device__ __forceinline__ void bwd_ws_pp_loop(const BwdArgs &p, float dk[64], f
         wg_wait<1>();  // S^T's group
         wg_fence_regs<32>(pt);
         wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
-        wgb_issue_dv(dv, pa, o_a);
+        wgb_issue_acc(dv, pa, o_a);
         wg_wait<1>();  // dP^T's group; dV's goes on
         wg_fence_regs<32>(ds);
         wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
-        if (it >= 2) wgt_mbar_wait(dsempty(sb), ((it >> 1) - 1) & 1);  // tile it - 2's dQ products are done with it
+        if (it >= 2)  // tile it - 2's dQ products are done with the buffer
+            wgt_mbar_wait(bars.dsempty(sb), ((it >> 1) - 1) & 1);
         wgb_store_ds(sS0 + sb * 128 * 128, sa, srow, tq);
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
-        wgt_mbar_arrive(dsfull(wgi, sb));
+        wgt_mbar_arrive(bars.dsfull(wgi, sb));
         if (it > 0) {  // tile it - 1's dS^T, both halves
-            wgt_mbar_wait(dsfull(0, sb ^ 1), ((it - 1) >> 1) & 1);
-            wgt_mbar_wait(dsfull(1, sb ^ 1), ((it - 1) >> 1) & 1);
+            wgt_mbar_wait(bars.dsfull(0, sb ^ 1), ((it - 1) >> 1) & 1);
+            wgt_mbar_wait(bars.dsfull(1, sb ^ 1), ((it - 1) >> 1) & 1);
         }
         float dq[32];
         wga_bar_sync(1 + wgi);
         wgb_issue_dq(dq, aS0 + (sb ^ 1) * 128 * 128, aK, wgi);  // tile it - 1's (step 0: dropped)
-        wgb_issue_dk(dk, sa, q_a);
+        wgb_issue_acc(dk, sa, q_a);
         wga_bar_arrive(2 - wgi);
         wg_wait<1>();  // dV's and dQ's groups; dK's goes on
         wg_fence_regs<32>(dq);
         if (it > 0) {
-            wgt_mbar_arrive(dsempty(sb ^ 1));
+            wgt_mbar_arrive(bars.dsempty(sb ^ 1));
             wgb_put_dq(sdq, dq, bars, it - 1, wgi, tq);
         }
         wgb_wait_dvdk(dv, dk, pa, sa);
-        wgt_mbar_arrive(empty(b));
+        wgt_mbar_arrive(bars.empty(b));
     }
     const int sb = (nit - 1) & 1;  // the last tile's dQ
-    wgt_mbar_wait(dsfull(0, sb), ((nit - 1) >> 1) & 1);
-    wgt_mbar_wait(dsfull(1, sb), ((nit - 1) >> 1) & 1);
+    wgt_mbar_wait(bars.dsfull(0, sb), ((nit - 1) >> 1) & 1);
+    wgt_mbar_wait(bars.dsfull(1, sb), ((nit - 1) >> 1) & 1);
     float dq[32];
     wga_bar_sync(1 + wgi);
     wgb_issue_dq(dq, aS0 + sb * 128 * 128, aK, wgi);
@@ -824,18 +830,13 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
                      const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
     constexpr int D = 128, NB = BWD_WS_NB;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
-    // K and V; full, empty [NB]; dQ full, dQ empty [2]; with PP dS^T full [2 warpgroups][2], dS^T empty [2]
-    __shared__ __align__(8) uint64_t bars[PP ? 1 + 4 * 2 + 6 : 1 + 4 * 2];
+    __shared__ __align__(8) uint64_t bars[PP ? WS_BARS : WS_BARS - 6];  // WsBars (PP's dS^T ones only with PP)
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
     unsigned char *sS0 = sK + 2 * BWD_WG_KV + 2 * NB * BWD_WG_Q, *sQd = sS0 + 2 * 128 * 128;
     float *sL = reinterpret_cast<float *>(sQd + 2 * 64 * BWD_WS_DQ_LD), *sD = sL + NB * BWD_WG_BM;
     const uint32_t aK = (uint32_t)__cvta_generic_to_shared(sK), aV = aK + BWD_WG_KV, aQ = aV + BWD_WG_KV,
                    aO = aQ + NB * BWD_WG_Q, aS0 = aO + NB * BWD_WG_Q, aQd = aS0 + 2 * 128 * 128;
-    const uint32_t kvbar = (uint32_t)__cvta_generic_to_shared(bars);
-    auto full = [&](int b) { return kvbar + 8 * (1 + b); };
-    auto empty = [&](int b) { return kvbar + 8 * (3 + b); };
-    auto dqfull = [&](int w) { return kvbar + 8 * (5 + w); };
-    auto dqempty = [&](int w) { return kvbar + 8 * (7 + w); };
+    const WsBars wb = {(uint32_t)__cvta_generic_to_shared(bars)};
 
     const AttnTile tile = p.tiles[p.tile_major ? blockIdx.y : blockIdx.x];
     const int kvh = p.tile_major ? blockIdx.x / p.nsplit : blockIdx.y;
@@ -853,12 +854,12 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const size_t ldq = (size_t)p.H * D;
 
     if (threadIdx.x == 0) {
-        wgt_mbar_init(kvbar, 1);
-        for (int b = 0; b < NB; b++) wgt_mbar_init(full(b), 1 + 32), wgt_mbar_init(empty(b), FWD_WG_THREADS);
-        for (int w = 0; w < 2; w++) wgt_mbar_init(dqfull(w), 128), wgt_mbar_init(dqempty(w), 1);
+        wgt_mbar_init(wb.kv(), 1);
+        for (int b = 0; b < NB; b++) wgt_mbar_init(wb.full(b), 1 + 32), wgt_mbar_init(wb.empty(b), FWD_WG_THREADS);
+        for (int w = 0; w < 2; w++) wgt_mbar_init(wb.dqfull(w), 128), wgt_mbar_init(wb.dqempty(w), 1);
         for (int b = 0; PP && b < 2; b++)  // dS^T full [warpgroup][b], dS^T empty [b]
-            wgt_mbar_init(kvbar + 8 * (9 + b), 128), wgt_mbar_init(kvbar + 8 * (11 + b), 128),
-                wgt_mbar_init(kvbar + 8 * (13 + b), FWD_WG_THREADS);
+            wgt_mbar_init(wb.dsfull(0, b), 128), wgt_mbar_init(wb.dsfull(1, b), 128),
+                wgt_mbar_init(wb.dsempty(b), FWD_WG_THREADS);
         wgt_mbar_init_fence();
     }
     __syncthreads();
@@ -867,25 +868,25 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_setmaxnreg_dec<24>();
         if (warp == 0) {  // K and V, then Q and dO of every query tile
             if (lane != 0 || nit == 0) return;
-            wgt_mbar_expect_tx(kvbar, 2 * BWD_WG_KV);
-            wgt_load_2d(aK, &mk, kvbar, kvh * D, t0 + n0);
-            wgt_load_2d(aK + BWD_WG_KV / 2, &mk, kvbar, kvh * D + 64, t0 + n0);
-            wgt_load_2d(aV, &mv, kvbar, kvh * D, t0 + n0);
-            wgt_load_2d(aV + BWD_WG_KV / 2, &mv, kvbar, kvh * D + 64, t0 + n0);
+            wgt_mbar_expect_tx(wb.kv(), 2 * BWD_WG_KV);
+            wgt_load_2d(aK, &mk, wb.kv(), kvh * D, t0 + n0);
+            wgt_load_2d(aK + BWD_WG_KV / 2, &mk, wb.kv(), kvh * D + 64, t0 + n0);
+            wgt_load_2d(aV, &mv, wb.kv(), kvh * D, t0 + n0);
+            wgt_load_2d(aV + BWD_WG_KV / 2, &mv, wb.kv(), kvh * D + 64, t0 + n0);
             for (int it = 0; it < nit; it++) {
                 const int b = it % NB, h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
-                if (it >= NB) wgt_mbar_wait(empty(b), (it / NB - 1) & 1);
-                wgt_mbar_expect_tx(full(b), 2 * BWD_WG_Q);
+                if (it >= NB) wgt_mbar_wait(wb.empty(b), (it / NB - 1) & 1);
+                wgt_mbar_expect_tx(wb.full(b), 2 * BWD_WG_Q);
                 const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
-                wgt_load_2d(q_a, &mq, full(b), h * D, t0 + m0);
-                wgt_load_2d(q_a + BWD_WG_Q / 2, &mq, full(b), h * D + 64, t0 + m0);
-                wgt_load_2d(o_a, &mo, full(b), h * D, t0 + m0);
-                wgt_load_2d(o_a + BWD_WG_Q / 2, &mo, full(b), h * D + 64, t0 + m0);
+                wgt_load_2d(q_a, &mq, wb.full(b), h * D, t0 + m0);
+                wgt_load_2d(q_a + BWD_WG_Q / 2, &mq, wb.full(b), h * D + 64, t0 + m0);
+                wgt_load_2d(o_a, &mo, wb.full(b), h * D, t0 + m0);
+                wgt_load_2d(o_a + BWD_WG_Q / 2, &mo, wb.full(b), h * D + 64, t0 + m0);
             }
         } else if (warp == 1) {  // lse log2 e and delta of every query tile
             for (int it = 0; it < nit; it++) {
                 const int b = it % NB, h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
-                if (it >= NB) wgt_mbar_wait(empty(b), (it / NB - 1) & 1);
+                if (it >= NB) wgt_mbar_wait(wb.empty(b), (it / NB - 1) & 1);
 #pragma unroll
                 for (int hh = 0; hh < 2; hh++) {
                     const int r = lane + 32 * hh;
@@ -894,13 +895,13 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
                     sL[b * BWD_WG_BM + r] = ok ? p.lse[row] * LOG2E : INFINITY;
                     sD[b * BWD_WG_BM + r] = ok ? p.delta[row] : 0.0f;
                 }
-                wgt_mbar_arrive(full(b));
+                wgt_mbar_arrive(wb.full(b));
             }
         } else {  // dQ block w of every query tile into the fp32 buffer
             const int w = warp - 2;
             for (int it = 0; it < nit; it++) {
                 const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
-                wgt_mbar_wait(dqfull(w), it & 1);
+                wgt_mbar_wait(wb.dqfull(w), it & 1);
 #pragma unroll
                 for (int hh = 0; hh < 2; hh++) {
                     const int r = lane + 32 * hh;
@@ -911,7 +912,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
                 wgb_bulk_commit();
                 wgb_bulk_wait<true>();
                 __syncwarp();
-                if (lane == 0) wgt_mbar_arrive(dqempty(w));
+                if (lane == 0) wgt_mbar_arrive(wb.dqempty(w));
             }
             wgb_bulk_wait<false>();
         }
@@ -927,24 +928,24 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     unsigned char *sdq = sQd + (wgi * 64 + warp * 16 + g) * BWD_WS_DQ_LD;  // this thread's rows of its dQ block
 
     if (PP) {
-        bwd_ws_pp_loop(p, dk, dv, nit, nq, mb, n0, L, kr, srow, sdq, aK, aV, aQ, aO, aS0, sS0, sL, sD, kvbar, wgi, tq);
+        bwd_ws_pp_loop(p, dk, dv, nit, nq, mb, n0, L, kr, srow, sdq, aK, aV, aQ, aO, aS0, sS0, sL, sD, wb, wgi, tq);
         bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
         return;
     }
-    if (nit > 0) wgt_mbar_wait(kvbar, 0);
+    if (nit > 0) wgt_mbar_wait(wb.kv(), 0);
     for (int it = 0; it < nit; it++) {
         const int b = it % NB, m0 = mb + (it % nq) * BWD_WG_BM;
         const uint32_t aS = aS0 + (it & 1) * 128 * 128, q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
         const bool need_mask =
             m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
-        wgt_mbar_wait(full(b), (it / NB) & 1);
+        wgt_mbar_wait(wb.full(b), (it / NB) & 1);
         float pt[32], ds[32];
         uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
         wgb_scores_issue<true>(pt, ds, aK, aV, q_a, o_a, wgi);
         wg_wait<1>();  // S^T's group
         wg_fence_regs<32>(pt);
         wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
-        wgb_issue_dv(dv, pa, o_a);  // beside dP^T's products and dS^T's arithmetic
+        wgb_issue_acc(dv, pa, o_a);  // beside dP^T's products and dS^T's arithmetic
         wg_wait<1>();               // dP^T's group; dV's goes on
         wg_fence_regs<32>(ds);
         wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
@@ -953,12 +954,12 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wga_bar_sync(1);
         float dq[32];
         wgb_issue_dq(dq, aS, aK, wgi);
-        wgb_issue_dk(dk, sa, q_a);
+        wgb_issue_acc(dk, sa, q_a);
         wg_wait<1>();  // dV's and dQ's groups; dK's goes on
         wg_fence_regs<32>(dq);
-        wgb_put_dq(sdq, dq, kvbar, it, wgi, tq);
+        wgb_put_dq(sdq, dq, wb, it, wgi, tq);
         wgb_wait_dvdk(dv, dk, pa, sa);
-        wgt_mbar_arrive(empty(b));
+        wgt_mbar_arrive(wb.empty(b));
     }
 
     bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
