@@ -40,7 +40,8 @@ stalls() {  # stalls NAME REGEX OP SHAPE: where the first launch of that kernel 
         --launch-count 1 -f -o "$out/$name" build-gpu/tests/test_backend_ops --backend cuda --op "$op" --perf \
         --shape "$shape" >"$out/$name.log" 2>&1 || { fails=$((fails + 1)); tail -3 "$out/$name.log"; return; }
     ncu --import "$out/$name.ncu-rep" --page source --csv --print-source sass >"$out/$name.csv" 2>&1 &&
-        python3 bench/ncu_stalls.py "$out/$name.csv" 0.8 | head -70 || { fails=$((fails + 1)); tail -3 "$out/$name.csv"; }
+        python3 bench/ncu_stalls.py "$out/$name.csv" 0.8 | head -70 ||
+        { fails=$((fails + 1)); grep '^"' "$out/$name.csv" | head -4 | cut -c1-1500; }
 }
 decode_steps() {  # every kernel's launches and microseconds a decode step at batch 64
     for n in 2 6; do

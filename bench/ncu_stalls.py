@@ -9,10 +9,17 @@ path = sys.argv[1]
 cover = float(sys.argv[2]) if len(sys.argv) > 2 else 0.8
 with open(path, newline="") as f:
     lines = [l for l in f if l.startswith('"')]  # the CSV rows (ncu prefixes notes with ==PROF== and the like)
-if not lines:
-    sys.exit(f"ncu_stalls: no CSV rows in {path}")
-rows = list(csv.DictReader(lines))
-cols = list(rows[0].keys())
+# the header is the first row naming an address or source column (ncu may print other rows before it); the
+# instructions are the rows after it with as many fields
+parsed = list(csv.reader(lines))
+head = next((i for i, r in enumerate(parsed) if any(c.strip().lower() in ("address", "source", "sass") for c in r)),
+            None)
+if head is None:
+    sys.exit(f"ncu_stalls: no header row (Address, Source) among {len(parsed)} CSV rows in {path}")
+cols = [c.strip() for c in parsed[head]]
+rows = [dict(zip(cols, r)) for r in parsed[head + 1:] if len(r) == len(cols)]
+if not rows:
+    sys.exit(f"ncu_stalls: no instruction rows after the header in {path}")
 print("columns:", ", ".join(cols))
 
 

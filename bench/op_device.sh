@@ -4,7 +4,7 @@
 # kernels on the same shapes (bench/op_peers.py: torch._grouped_mm, SDPA). Logs in $OUT.
 # Run from the repo root: source .devdeps/unpack.sh && bench/op_device.sh; AB="CISPO_WG_PERSIST=0 CISPO_ATTN_ORDER=head"
 # also times the rows under each of those settings in the same call, REPS times over (default 1), alternating with
-# the defaults; OPS (comma-separated test_backend_ops op names) narrows the rows, e.g.
+# the defaults (a setting of several variables joins them with commas: CISPO_WG_TSTORE=1,CISPO_WG_PERSIST=0); OPS (comma-separated test_backend_ops op names) narrows the rows, e.g.
 # OPS=attention_backward REPS=3 AB=CISPO_ATTN_BWD_WS=2 bench/op_device.sh.
 set -uo pipefail
 out=${OUT:-/tmp/op_bench}
@@ -23,7 +23,7 @@ rows | tee "$out/cispo.log"
 for ((rep = 0; rep < ${REPS:-1}; rep++)); do
   for ab in ${AB:-}; do
     echo "== $ab" | tee -a "$out/ab.log"
-    rows "$ab" | tee -a "$out/ab.log"
+    rows ${ab//,/ } | tee -a "$out/ab.log"
   done
   [ -n "${AB:-}" ] && { echo "== defaults again" | tee -a "$out/ab.log"; rows | tee -a "$out/ab.log"; }
 done

@@ -204,6 +204,18 @@ static int use_persist(int steps, int wgrad) {
     return wgrad ? steps <= 8 : steps <= 32;
 }
 
+// Whether the TMA-fed expert weight gradient (wgt_wgrad) stores its tiles through the TMA (staged in shared memory;
+// fp32 sums added to in the L2) rather than by its threads: CISPO_WG_TSTORE=1 in the environment (default 0), for
+// an A/B on the card.
+static int wgrad_tstore(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("CISPO_WG_TSTORE");
+        on = e && e[0] == '1';
+    }
+    return on;
+}
+
 // wgp_forward or wgt_forward (use_persist) where the maps encode and CISPO_NO_TMA=1 is not set: 1 launched, 0 not
 // (the caller runs wg_forward), -1 a launch error.
 int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
@@ -465,9 +477,20 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                         dw, mdc, ma, offsets, G, n, k, pair, acc);
                     return launch_check(op);
                 }
-                cudaError_t e = cudaFuncSetAttribute(wgt_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+                // the tile out through the TMA (wgt_wgrad<DW, true>) where dW's rows are 16-byte aligned and the
+                // sum is not a bf16 one added to
+                WgtMap mdw = mdc;
+                const int f32 = sizeof(DW) == 4;
+                const cuuint64_t wd[3] = {(cuuint64_t)k, (cuuint64_t)n, (cuuint64_t)G},
+                                 ws[2] = {(cuuint64_t)k * sizeof(DW), (cuuint64_t)n * k * sizeof(DW)};
+                const cuuint32_t wb[3] = {(cuuint32_t)(128 / sizeof(DW)), WG_BM, 1};
+                const int tstore = wgrad_tstore() && (f32 || !acc) && aligned16(dw) && (k * sizeof(DW)) % 16 == 0 &&
+                                   !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
+                void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int) =
+                    tstore ? wgt_wgrad<DW, true> : wgt_wgrad<DW, false>;
+                cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
                 if (e != cudaSuccess) return cuda_fail(op, e);
-                wgt_wgrad<DW><<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, mdc, ma, offsets, n, k, pair, acc);
+                kern<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, mdc, ma, mdw, offsets, n, k, pair, acc);
                 return launch_check(op);
             }
         }

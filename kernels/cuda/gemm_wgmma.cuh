@@ -3,7 +3,8 @@
 // group averages at least WG_MIN_ROWS rows and the operands take 16-byte loads; smaller shapes (decode) keep
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
-//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_zero_tail, wg_step, wg_store_c, wg_store_dw, wg_zero_dw
+//          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_zero_tail, wg_step, wg_store_c, wg_store_dw, wg_zero_dw,
+//          wg_stage_dw
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -392,6 +393,37 @@ __device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid
     else __syncthreads();
 }
 
+// The tile's accumulators (the 256 threads of two warpgroups, tid 0 .. 255, laid out as wg_store_c says) into
+// shared memory at s as the boxes of the TMA's store: 128 rows of 128 bytes each (32 fp32 or 64 bf16 columns), box
+// b at s + 16384 b, 16-byte chunk c of row r at r*128 + 16 (c ^ (r & 7)) (the 128-byte swizzle). fp32: two-way
+// bank conflicts, as few as 256 bytes an instruction allow; bf16: none. bf16 rounds to nearest, as gg_store_dw2.
+__device__ __forceinline__ void wg_stage_dw(const float acc[128], float *, unsigned char *s, int tid) {
+    const int lane = tid & 31, q = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
+        unsigned char *row = s + r * 128 + 8 * (q & 1);
+#pragma unroll
+        for (int jb = 0; jb < 32; jb++) {
+            const int c = 2 * (jb & 3) + (q >> 1);
+            *reinterpret_cast<float2 *>(row + (jb >> 2) * 16384 + ((c ^ (r & 7)) << 4)) =
+                make_float2(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
+        }
+    }
+}
+__device__ __forceinline__ void wg_stage_dw(const float acc[128], __nv_bfloat16 *, unsigned char *s, int tid) {
+    const int lane = tid & 31, q = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
+        unsigned char *row = s + r * 128 + 4 * q;
+#pragma unroll
+        for (int jb = 0; jb < 32; jb++)
+            *reinterpret_cast<__nv_bfloat162 *>(row + (jb >> 3) * 16384 + (((jb & 7) ^ (r & 7)) << 4)) =
+                __floats2bfloat162_rn(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
+    }
+}
+
 // wg_wgrad's op with both operands brought in by the TMA (the tuning knob wg_wgrad_tma; wgt_forward's pipeline:
 // WG_STAGES stages on "full" mbarriers, thread 0 issuing step kt + 3 once the __syncthreads after step kt's
 // wait_group 1 shows both warpgroups done with step kt - 1). Maps (kernels/cuda/gemm.cu): dC [rows, n] and A
@@ -399,11 +431,15 @@ __device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid
 // A group's rows are the reduction, and a box reaching past the group's last row holds the next group's rows
 // (the TMA zero-fills only past the tensor): in the group's last step every thread zeroes those rows of both
 // operands, then a proxy fence and a barrier before the wgmmas read them. The same sums in the same order as
-// wg_wgrad: the same bits.
-template <typename DW>
+// wg_wgrad: the same bits. TSTORE (the tuning knob wg_wgrad_tstore): the tile leaves through the TMA instead of
+// the threads' stores: staged in the stages' shared memory (wg_stage_dw, free once both warpgroups' wgmmas are
+// done), then stored, or added in the L2 (add; fp32 only: a bf16 dW added to keeps the threads' read-add-write and
+// its one rounding), by box of map mdw (dW as [G, n, k], boxes of 128 rows by 128 bytes; rows past n and columns
+// past k are not written); the CTA ends once the TMA has read them. The same values as the threads' stores.
+template <typename DW, bool TSTORE>
 __global__ void __launch_bounds__(WG_THREADS, 1)
-    wgt_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma, const int32_t *offsets,
-              int n, int k, int pair, int add) {
+    wgt_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma,
+              const __grid_constant__ WgtMap mdw, const int32_t *offsets, int n, int k, int pair, int add) {
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
     unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
     __shared__ __align__(8) uint64_t full[WG_STAGES];
@@ -449,7 +485,22 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
     wg_wait<0>();
     wg_fence_regs<128>(acc);
-    wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, threadIdx.x);
+    if (TSTORE) {
+        __syncthreads();  // both warpgroups' wgmmas are done with the stages
+        wg_stage_dw(acc, dw, smem, threadIdx.x);
+        wg_fence_proxy();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            constexpr int BOXC = 128 / (int)sizeof(DW);
+#pragma unroll
+            for (int b = 0; b < WG_BN / BOXC; b++)
+                if (b * BOXC < nlim) wgt_store_3d(&mdw, base + b * 16384, n0 + b * BOXC, m0, g, add);
+            wgt_bulk_commit();
+            wgt_bulk_wait_read();
+        }
+    } else {
+        wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, threadIdx.x);
+    }
 }
 
 

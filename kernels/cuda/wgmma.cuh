@@ -4,7 +4,8 @@
 // the TMA loads, mbarriers and host-side tensor maps that feed them.
 // defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
 //          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128, WgtMap, wgt_mbar_init, wgt_mbar_init_fence,
-//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, wg_setmaxnreg_inc,
+//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, wgt_store_3d,
+//          wgt_bulk_commit, wgt_bulk_wait_read, wg_setmaxnreg_inc,
 //          wg_setmaxnreg_dec, tma_off,
 //          tensor_map_encoder, tensor_map
 //
@@ -240,6 +241,33 @@ __device__ __forceinline__ void wgt_mbar_arrive(uint32_t bar) {
 #endif
 }
 
+// A box of shared memory at src written to the tensor of map at (x, y, z) by the TMA, or added to it (add: an
+// element-wise reduction in the L2, fp32 adds rounded to nearest); committed as one bulk group by the caller
+// (wgt_bulk_commit), whose shared memory stays untouched until wgt_bulk_wait_read says the TMA has read it.
+__device__ __forceinline__ void wgt_store_3d(const void *map, uint32_t src, int x, int y, int z, int add) {
+#ifdef WG_DEVICE
+    if (add)
+        asm volatile("cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group [%0, {%2, %3, %4}], [%1];\n"
+                     ::"l"((uint64_t)map), "r"(src), "r"(x), "r"(y), "r"(z)
+                     : "memory");
+    else
+        asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.tile.bulk_group [%0, {%2, %3, %4}], [%1];\n"
+                     ::"l"((uint64_t)map), "r"(src), "r"(x), "r"(y), "r"(z)
+                     : "memory");
+#endif
+}
+__device__ __forceinline__ void wgt_bulk_commit() {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+#endif
+}
+// until every bulk group this thread committed has read its shared memory
+__device__ __forceinline__ void wgt_bulk_wait_read() {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+#endif
+}
+
 // Register reallocation between the warpgroups of a warp-specialized kernel (setmaxnreg, sm_90a): a warpgroup
 // that only issues loads gives registers back (dec) so that the ones running wgmmas can take more (inc). Every
 // warp of the warpgroup executes it; N is a multiple of 8 in [24, 256].
@@ -290,16 +318,17 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
     return fn;
 }
 
-// A bf16 tensor map of `rank` dims (dims[0] contiguous; strides in bytes of dims 1..), boxes of `box`
-// elements, 128-byte swizzle, zeros out of range. 0, or -1 where the encoder refuses (the caller falls back).
+// A tensor map of `rank` dims of bf16 (f32: fp32) elements (dims[0] contiguous; strides in bytes of dims 1..),
+// boxes of `box` elements, 128-byte swizzle, zeros out of range (a load; a store writes only the box's part in
+// range). 0, or -1 where the encoder refuses (the caller falls back).
 inline int tensor_map(WgtMap *m, const void *base, int rank, const cuuint64_t *dims, const cuuint64_t *strides,
-               const cuuint32_t *box) {
+                      const cuuint32_t *box, int f32 = 0) {
     PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
     if (!enc) return -1;
     const cuuint32_t es[3] = {1, 1, 1};
-    CUresult r = enc((CUtensorMap *)m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, (cuuint32_t)rank, (void *)base, dims, strides,
-                     box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    CUresult r = enc((CUtensorMap *)m, f32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                     (cuuint32_t)rank, (void *)base, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                     CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     return r == CUDA_SUCCESS ? 0 : -1;
 }
 
