@@ -5,7 +5,7 @@
 # Run from the repo root: source .devdeps/unpack.sh && bench/op_device.sh; AB="CISPO_WG_PERSIST=0 CISPO_ATTN_ORDER=head"
 # also times the rows under each of those settings in the same call, REPS times over (default 1), alternating with
 # the defaults (a setting of several variables joins them with commas: CISPO_WG_TSTORE=1,CISPO_WG_PERSIST=0); OPS (comma-separated test_backend_ops op names) narrows the rows, e.g.
-# OPS=attention_backward REPS=3 AB=CISPO_ATTN_BWD_WS=2 bench/op_device.sh.
+# OPS=attention_backward REPS=3 AB=CISPO_ATTN_ORDER=head bench/op_device.sh.
 set -uo pipefail
 out=${OUT:-/tmp/op_bench}
 mkdir -p "$out"

@@ -81,26 +81,13 @@ int tile_major(int T, int KV, int D, int ntiles) {
     return 2.0 * T * KV * D * 2 <= 0.5 * l2;
 }
 
-// Whether the forward's TMA kernel takes its FAST softmax (fwd_wg_tma_kernel<true>: the scale folded into the
-// exponent's argument, the output's rescale skipped by a warp whose rows' maxima all stayed): CISPO_ATTN_FWD_FAST=1
-// in the environment (default 0), for an A/B on the card.
-int fwd_fast() {
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("CISPO_ATTN_FWD_FAST");
-        on = e && e[0] == '1';
-    }
-    return on;
-}
-
-// The backward's warp-specialized kernel (bwd_wg_ws_kernel) where the TMA can feed it: 1 (the default); 2, its form
-// with the forward's ping-pong between the computing warpgroups (PP); CISPO_ATTN_BWD_WS=0, 1 or 2 in the
-// environment picks (0: bwd_wg_kernel, for comparison).
+// Whether the backward runs its warp-specialized kernel (bwd_wg_ws_kernel) where the TMA can feed it: 1 (the
+// default); CISPO_ATTN_BWD_WS=0 in the environment runs bwd_wg_kernel instead, for comparison.
 int bwd_ws() {
     static int on = -1;
     if (on < 0) {
         const char *e = getenv("CISPO_ATTN_BWD_WS");
-        on = e && (e[0] == '0' || e[0] == '2') ? e[0] - '0' : 1;
+        on = !(e && e[0] == '0');
     }
     return on;
 }
@@ -198,12 +185,9 @@ int launch_bwd_ws(const BwdArgs &p, int nt, int KV, int nsplit, int T, int H, in
     if (tensor_map(&mq, q, 2, qd, qs, qbox) || tensor_map(&mo, dout, 2, qd, qs, qbox) ||
         tensor_map(&mk, k, 2, kd, ks, kbox) || tensor_map(&mv, v, 2, kd, ks, kbox))
         return 0;
-    static bool attr[2] = {false, false};
-    const int pp = bwd_ws() == 2;
-    void (*kern)(const BwdArgs, const WgtMap, const WgtMap, const WgtMap, const WgtMap) =
-        pp ? bwd_wg_ws_kernel<true> : bwd_wg_ws_kernel<false>;
-    if (set_smem(kern, BWD_WS_SMEM, &attr[pp])) return -1;
-    kern<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WS_THREADS, BWD_WS_SMEM, st>>>(
+    static bool attr = false;
+    if (set_smem(bwd_wg_ws_kernel, BWD_WS_SMEM, &attr)) return -1;
+    bwd_wg_ws_kernel<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WS_THREADS, BWD_WS_SMEM, st>>>(
         p, mq, mo, mk, mv);
     return check_launch("backward kernel launch") ? -1 : 1;
 }
@@ -380,12 +364,9 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
             const cuuint32_t box[2] = {64, 128};
             if (!tensor_map(&mq, q, 2, qd, qs, box) && !tensor_map(&mk, k, 2, kd, ks, box) &&
                 !tensor_map(&mv, v, 2, kd, ks, box)) {
-                static bool tma_attr[2] = {false, false};
-                const int fast = fwd_fast();
-                void (*tk)(const FwdArgs, const WgtMap, const WgtMap, const WgtMap) =
-                    fast ? fwd_wg_tma_kernel<true> : fwd_wg_tma_kernel<false>;
-                if (set_smem(tk, FWD_WG_TMA_SMEM, &tma_attr[fast])) return -1;
-                tk<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
+                static bool tma_attr = false;
+                if (set_smem(fwd_wg_tma_kernel, FWD_WG_TMA_SMEM, &tma_attr)) return -1;
+                fwd_wg_tma_kernel<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
                 return check_launch("forward kernel launch");
             }
         }

@@ -7,8 +7,7 @@
 //          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv,
 //          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
 //          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add,
-//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_acc, attn::WsBars, attn::wgb_put_dq,
-//          attn::bwd_ws_pp_loop
+//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_acc, attn::WsBars, attn::wgb_put_dq
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
 // only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -85,10 +84,7 @@ __device__ __forceinline__ void wga_issue_pv(float o[64], uint32_t a[FWD_WG_BN /
 
 // One tile's scores s (this warpgroup's rows wr_lo .. wr_hi, keys c0 .. c0 + 127) into probabilities in place:
 // scaled to the log2 domain, masked (causal, past the sequence, the window), the running maxima m and sums l
-// of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far. FAST: the
-// maxima taken before the scale, the scale folded into the exponent's argument (one FFMA an element: P may differ
-// from the default's in the last place), alpha exactly 1 where a row's maximum did not move.
-template <bool FAST = false>
+// of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far.
 __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2], float alpha[2], const FwdArgs &p,
                                             int c0, int wr_lo, int wr_hi, int ra, int L, int tq) {
     constexpr int NB = FWD_WG_BN / 8;
@@ -98,7 +94,7 @@ __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2],
     for (int i = 0; i < NB; i++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            float x = FAST ? s[4 * i + e] : s[4 * i + e] * p.scale_log2;
+            float x = s[4 * i + e] * p.scale_log2;
             if (need_mask) {
                 const int r = ra + (e / 2) * 8, c = c0 + i * 8 + 2 * tq + (e % 2);
                 if (c > r || c >= L || (W > 0 && r - c >= W)) x = -INFINITY;
@@ -112,21 +108,15 @@ __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2],
         for (int i = 0; i < NB; i++) mx = fmaxf(mx, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        if (FAST) mx *= p.scale_log2;  // the scale is positive: the same maximum, scaled
         const float mn = fmaxf(m[hr], mx);
         const float base = mn == -INFINITY ? 0.0f : mn;  // a row that has seen nothing yet
-        alpha[hr] = FAST && mn == m[hr] ? 1.0f : exp2f(m[hr] - base);
+        alpha[hr] = exp2f(m[hr] - base);
         m[hr] = mn;
         float sum = 0.0f;
 #pragma unroll
         for (int i = 0; i < NB; i++) {
-            if (FAST) {  // the scale folded into the exponent's argument (one FFMA)
-                s[4 * i + 2 * hr] = exp2f(fmaf(s[4 * i + 2 * hr], p.scale_log2, -base));
-                s[4 * i + 2 * hr + 1] = exp2f(fmaf(s[4 * i + 2 * hr + 1], p.scale_log2, -base));
-            } else {
-                s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
-                s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
-            }
+            s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
+            s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
             sum += s[4 * i + 2 * hr] + s[4 * i + 2 * hr + 1];
         }
         l[hr] = l[hr] * alpha[hr] + sum;
@@ -283,7 +273,6 @@ constexpr int FWD_WG_TMA_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignme
 // T 4096 H 8 on an H100, when thread 0 of warpgroup 0 issued them between its own products).
 constexpr int FWD_WS_THREADS = 384;
 
-template <bool FAST>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     fwd_wg_tma_kernel(const FwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mk,
                       const __grid_constant__ WgtMap mv) {
@@ -365,7 +354,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<0>();
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(0));
-        wga_softmax<FAST>(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
+        wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
         wga_rescale(o, alpha);
         wga_pack_p(s, a);
     }
@@ -382,13 +371,12 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<1>();  // S (committed first), not P V
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(st));
-        wga_softmax<FAST>(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
+        wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
         wg_wait<0>();
         wg_fence_regs<64>(o);
         wg_fence_frags<BN / 16>(a);
         wgt_mbar_arrive(vempty(pst));
-        // FAST: a warp whose rows' maxima all stayed (alpha 1) leaves the output as it is
-        if (!FAST || __any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) wga_rescale(o, alpha);
+        wga_rescale(o, alpha);
         wga_pack_p(s, a);
     }
     wgt_mbar_wait(vfull((nkt - 1) % 3), ((nkt - 1) / 3) & 1);
@@ -681,9 +669,9 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
 // S^T's alone, computes P^T and issues dV's products while dP^T's still run, then computes dS^T beside dV's
 // products (400 against 383 TFLOP/s at T 16384, H 64 and 347 against 340 at T 4096, H 8 on an H100, when dV's
 // products followed the barrier with dK's; a form that issued each tile's dQ products a tile later, so that no
-// barrier joined the computing warpgroups, ran no faster: both removed; PP, bwd_ws_pp_loop, adds turns to that
-// form). Named barrier 1 (their 256 threads) publishes each tile's dS^T (two buffers, so one barrier a tile: a
-// buffer was last read two tiles before, by products both waited for before that barrier of the tile between),
+// barrier joined the computing warpgroups, ran no faster: both removed, and so was that form with the forward's
+// ping-pong added). Named barrier 1 (their 256 threads) publishes each tile's dS^T (two buffers, so one barrier a
+// tile: a buffer was last read two tiles before, by products both waited for before that barrier of the tile between),
 // and dQ goes to shared memory in fp32 instead of atomics, its rows 16 bytes apart more than their
 // 256 (two wavefronts a warp's store, the fewest), one 64 x 64 block per computing warpgroup with its own pair of
 // mbarriers: warp 2 + w of warpgroup 0 adds block w to the fp32 buffer, a bulk reduction (cp.reduce.async.bulk,
@@ -721,9 +709,8 @@ __device__ __forceinline__ void wgb_bulk_wait() {  // every committed group done
 }
 
 // bwd_wg_ws_kernel's mbarriers, 8 bytes each from shared address base: K and V (kv); the stages' full and empty
-// [BWD_WS_NB]; dQ full and dQ empty [computing warpgroup]; with PP dS^T full [warpgroup][buffer], dS^T empty
-// [buffer]. WS_BARS: how many (PP's count).
-constexpr int WS_BARS = 1 + 4 * 2 + 6;
+// [BWD_WS_NB]; dQ full and dQ empty [computing warpgroup]. WS_BARS: how many.
+constexpr int WS_BARS = 1 + 4 * 2;
 struct WsBars {
     uint32_t base;
     __device__ uint32_t kv() const { return base; }
@@ -731,8 +718,6 @@ struct WsBars {
     __device__ uint32_t empty(int b) const { return base + 8 * (3 + b); }
     __device__ uint32_t dqfull(int w) const { return base + 8 * (5 + w); }
     __device__ uint32_t dqempty(int w) const { return base + 8 * (7 + w); }
-    __device__ uint32_t dsfull(int w, int b) const { return base + 8 * (9 + 2 * w + b); }
-    __device__ uint32_t dsempty(int b) const { return base + 8 * (13 + b); }
 };
 
 // this thread's rows of its warpgroup's dQ block (sdq; rows 16 bytes longer than their 256) to warps 2 and 3 of
@@ -750,87 +735,12 @@ __device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32
     wgt_mbar_arrive(bars.dqfull(wgi));
 }
 
-// The computing warpgroups' walk in bwd_wg_ws_kernel<true> (PP): the forward's ping-pong carried over. Each step a
-// warpgroup takes two turns at the tensor cores (named barriers 1 and 2, as fwd_wg_tma_kernel: warpgroup 0 first,
-// then the two alternate), one for S^T's and dP^T's products of tile it, one for dQ's of tile it - 1 and dK's of
-// tile it, so that one warpgroup's softmax and dS^T run while the other's products do. dQ's come a tile late
-// because they need both warpgroups' halves of dS^T, which the two now finish half a step apart: each warpgroup
-// writes its half into buffer it & 1 and arrives on that buffer's "dS^T full" mbarrier of its own; the dQ products
-// of tile it wait for both halves' barriers of that tile, and once done arrive on the buffer's "dS^T empty" one,
-// which a warpgroup waits for before it writes the buffer again two tiles later. dV's products are issued between
-// the turns, as soon as P^T is known. Step 0 issues dQ products on the unwritten buffer 1 and drops them, so that
-// no wgmma sits in a branch; the last tile's dQ comes after the walk, in a turn of its own. The same products and
-// sums as bwd_wg_ws_kernel<false> in the same order.
-__device__ __forceinline__ void bwd_ws_pp_loop(const BwdArgs &p, float dk[64], float dv[64], int nit, int nq, int mb,
-                                               int n0, int L, int kr, int srow, unsigned char *sdq, uint32_t aK,
-                                               uint32_t aV, uint32_t aQ, uint32_t aO, uint32_t aS0, unsigned char *sS0,
-                                               const float *sL, const float *sD, WsBars bars, int wgi, int tq) {
-    constexpr int NB = BWD_WS_NB;
-    const int W = p.window;
-    if (nit <= 0) return;
-    wgt_mbar_wait(bars.kv(), 0);
-    if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first
-    for (int it = 0; it < nit; it++) {
-        const int b = it % NB, sb = it & 1, m0 = mb + (it % nq) * BWD_WG_BM;
-        const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
-        const bool need_mask =
-            m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
-        wgt_mbar_wait(bars.full(b), (it / NB) & 1);
-        float pt[32], ds[32];
-        uint32_t pa[BWD_WG_BM / 16][4], sa[BWD_WG_BM / 16][4];
-        wga_bar_sync(1 + wgi);
-        wgb_scores_issue<true>(pt, ds, aK, aV, q_a, o_a, wgi);
-        wga_bar_arrive(2 - wgi);
-        wg_wait<1>();  // S^T's group
-        wg_fence_regs<32>(pt);
-        wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
-        wgb_issue_acc(dv, pa, o_a);
-        wg_wait<1>();  // dP^T's group; dV's goes on
-        wg_fence_regs<32>(ds);
-        wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
-        if (it >= 2)  // tile it - 2's dQ products are done with the buffer
-            wgt_mbar_wait(bars.dsempty(sb), ((it >> 1) - 1) & 1);
-        wgb_store_ds(sS0 + sb * 128 * 128, sa, srow, tq);
-        wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
-        wgt_mbar_arrive(bars.dsfull(wgi, sb));
-        if (it > 0) {  // tile it - 1's dS^T, both halves
-            wgt_mbar_wait(bars.dsfull(0, sb ^ 1), ((it - 1) >> 1) & 1);
-            wgt_mbar_wait(bars.dsfull(1, sb ^ 1), ((it - 1) >> 1) & 1);
-        }
-        float dq[32];
-        wga_bar_sync(1 + wgi);
-        wgb_issue_dq(dq, aS0 + (sb ^ 1) * 128 * 128, aK, wgi);  // tile it - 1's (step 0: dropped)
-        wgb_issue_acc(dk, sa, q_a);
-        wga_bar_arrive(2 - wgi);
-        wg_wait<1>();  // dV's and dQ's groups; dK's goes on
-        wg_fence_regs<32>(dq);
-        if (it > 0) {
-            wgt_mbar_arrive(bars.dsempty(sb ^ 1));
-            wgb_put_dq(sdq, dq, bars, it - 1, wgi, tq);
-        }
-        wgb_wait_dvdk(dv, dk, pa, sa);
-        wgt_mbar_arrive(bars.empty(b));
-    }
-    const int sb = (nit - 1) & 1;  // the last tile's dQ
-    wgt_mbar_wait(bars.dsfull(0, sb), ((nit - 1) >> 1) & 1);
-    wgt_mbar_wait(bars.dsfull(1, sb), ((nit - 1) >> 1) & 1);
-    float dq[32];
-    wga_bar_sync(1 + wgi);
-    wgb_issue_dq(dq, aS0 + sb * 128 * 128, aK, wgi);
-    wga_bar_arrive(2 - wgi);
-    wg_wait<0>();
-    wg_fence_regs<32>(dq);
-    wgb_put_dq(sdq, dq, bars, nit - 1, wgi, tq);
-    if (wgi == 0) wga_bar_sync(1);  // warpgroup 1's last arrival
-}
-
-template <bool PP>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     bwd_wg_ws_kernel(const BwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mo,
                      const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
     constexpr int D = 128, NB = BWD_WS_NB;
     extern __shared__ __align__(1024) unsigned char wgb_smem[];
-    __shared__ __align__(8) uint64_t bars[PP ? WS_BARS : WS_BARS - 6];  // WsBars (PP's dS^T ones only with PP)
+    __shared__ __align__(8) uint64_t bars[WS_BARS];  // WsBars
     unsigned char *sK = wgb_smem + ((1024 - (__cvta_generic_to_shared(wgb_smem) & 1023)) & 1023);
     unsigned char *sS0 = sK + 2 * BWD_WG_KV + 2 * NB * BWD_WG_Q, *sQd = sS0 + 2 * 128 * 128;
     float *sL = reinterpret_cast<float *>(sQd + 2 * 64 * BWD_WS_DQ_LD), *sD = sL + NB * BWD_WG_BM;
@@ -857,9 +767,6 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgt_mbar_init(wb.kv(), 1);
         for (int b = 0; b < NB; b++) wgt_mbar_init(wb.full(b), 1 + 32), wgt_mbar_init(wb.empty(b), FWD_WG_THREADS);
         for (int w = 0; w < 2; w++) wgt_mbar_init(wb.dqfull(w), 128), wgt_mbar_init(wb.dqempty(w), 1);
-        for (int b = 0; PP && b < 2; b++)  // dS^T full [warpgroup][b], dS^T empty [b]
-            wgt_mbar_init(wb.dsfull(0, b), 128), wgt_mbar_init(wb.dsfull(1, b), 128),
-                wgt_mbar_init(wb.dsempty(b), FWD_WG_THREADS);
         wgt_mbar_init_fence();
     }
     __syncthreads();
@@ -927,11 +834,6 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
     unsigned char *sdq = sQd + (wgi * 64 + warp * 16 + g) * BWD_WS_DQ_LD;  // this thread's rows of its dQ block
 
-    if (PP) {
-        bwd_ws_pp_loop(p, dk, dv, nit, nq, mb, n0, L, kr, srow, sdq, aK, aV, aQ, aO, aS0, sS0, sL, sD, wb, wgi, tq);
-        bwd_store_dkdv<D>(p, dk, dv, kr, L, t0, kvh, tq);
-        return;
-    }
     if (nit > 0) wgt_mbar_wait(wb.kv(), 0);
     for (int it = 0; it < nit; it++) {
         const int b = it % NB, m0 = mb + (it % nq) * BWD_WG_BM;
