@@ -465,20 +465,8 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
             const cuuint64_t ad[2] = {(cuuint64_t)k, (cuuint64_t)rows}, as[1] = {(cuuint64_t)lda * 2};
             const cuuint32_t box[2] = {64, WG_BK};
             if (!tensor_map(&mdc, dc, 2, cd, cs, box) && !tensor_map(&ma, a, 2, ad, as, box)) {
-                if (use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1)) {  // wgp_wgrad: persistent
-                    int sms = 0;
-                    cudaError_t e;
-                    if ((e = device_sms(&sms)) != cudaSuccess ||
-                        (e = cudaFuncSetAttribute(wgp_wgrad<DW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                  WG_SMEM)) != cudaSuccess)
-                        return cuda_fail(op, e);
-                    const long tiles = (long)wgrid.x * wgrid.y * wgrid.z;
-                    wgp_wgrad<DW><<<(unsigned)(tiles < sms ? tiles : sms), WGP_THREADS, WG_SMEM, st>>>(
-                        dw, mdc, ma, offsets, G, n, k, pair, acc);
-                    return launch_check(op);
-                }
-                // the tile out through the TMA (wgt_wgrad<DW, true>) where dW's rows are 16-byte aligned and the
-                // sum is not a bf16 one added to
+                // the tile out through the TMA (TSTORE) where dW's rows are 16-byte aligned and the sum is not a
+                // bf16 one added to
                 WgtMap mdw = mdc;
                 const int f32 = sizeof(DW) == 4;
                 const cuuint64_t wd[3] = {(cuuint64_t)k, (cuuint64_t)n, (cuuint64_t)G},
@@ -486,11 +474,26 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                 const cuuint32_t wb[3] = {(cuuint32_t)(128 / sizeof(DW)), WG_BM, 1};
                 const int tstore = wgrad_tstore() && (f32 || !acc) && aligned16(dw) && (k * sizeof(DW)) % 16 == 0 &&
                                    !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
-                void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int) =
+                void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int, int);
+                cudaError_t e;
+                if (use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1)) {  // wgp_wgrad: persistent
+                    int sms = 0;
+                    const int smem = WG_SMEM + (tstore ? WGP_TSTORE_SMEM : 0);
+                    kern = tstore ? wgp_wgrad<DW, true> : wgp_wgrad<DW, false>;
+                    if ((e = device_sms(&sms)) != cudaSuccess ||
+                        (e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) !=
+                            cudaSuccess)
+                        return cuda_fail(op, e);
+                    const long tiles = (long)wgrid.x * wgrid.y * wgrid.z;
+                    kern<<<(unsigned)(tiles < sms ? tiles : sms), WGP_THREADS, smem, st>>>(dw, mdc, ma, mdw, offsets, G,
+                                                                                          n, k, pair, acc);
+                    return launch_check(op);
+                }
+                void (*kern1)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int) =
                     tstore ? wgt_wgrad<DW, true> : wgt_wgrad<DW, false>;
-                cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+                e = cudaFuncSetAttribute(kern1, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
                 if (e != cudaSuccess) return cuda_fail(op, e);
-                kern<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, mdc, ma, mdw, offsets, n, k, pair, acc);
+                kern1<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, mdc, ma, mdw, offsets, n, k, pair, acc);
                 return launch_check(op);
             }
         }

@@ -4,7 +4,7 @@
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
 //          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_zero_tail, wg_step, wg_store_c, wg_store_dw, wg_zero_dw,
-//          wg_stage_dw
+//          wg_stage_box, WGP_TSTORE_SMEM
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -393,34 +393,37 @@ __device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid
     else __syncthreads();
 }
 
-// The tile's accumulators (the 256 threads of two warpgroups, tid 0 .. 255, laid out as wg_store_c says) into
-// shared memory at s as the boxes of the TMA's store: 128 rows of 128 bytes each (32 fp32 or 64 bf16 columns), box
-// b at s + 16384 b, 16-byte chunk c of row r at r*128 + 16 (c ^ (r & 7)) (the 128-byte swizzle). fp32: two-way
-// bank conflicts, as few as 256 bytes an instruction allow; bf16: none. bf16 rounds to nearest, as gg_store_dw2.
-__device__ __forceinline__ void wg_stage_dw(const float acc[128], float *, unsigned char *s, int tid) {
+// Box b of the tile's accumulators (the 256 threads of two warpgroups, tid 0 .. 255, laid out as wg_store_c says)
+// into shared memory at s as the TMA's store takes it: 128 rows of 128 bytes (columns 32 b .. 32 b + 31 of fp32,
+// 64 b .. 64 b + 63 of bf16), 16-byte chunk c of row r at r*128 + 16 (c ^ (r & 7)) (the 128-byte swizzle). fp32:
+// two-way bank conflicts, as few as 256 bytes an instruction allow; bf16: none. bf16 rounds to nearest, as
+// gg_store_dw2. b must be known at compile time (an unrolled loop's).
+__device__ __forceinline__ void wg_stage_box(const float acc[128], float *, unsigned char *s, int b, int tid) {
     const int lane = tid & 31, q = lane & 3;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
         unsigned char *row = s + r * 128 + 8 * (q & 1);
 #pragma unroll
-        for (int jb = 0; jb < 32; jb++) {
-            const int c = 2 * (jb & 3) + (q >> 1);
-            *reinterpret_cast<float2 *>(row + (jb >> 2) * 16384 + ((c ^ (r & 7)) << 4)) =
+        for (int j = 0; j < 4; j++) {
+            const int jb = 4 * b + j, c = 2 * j + (q >> 1);
+            *reinterpret_cast<float2 *>(row + ((c ^ (r & 7)) << 4)) =
                 make_float2(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
         }
     }
 }
-__device__ __forceinline__ void wg_stage_dw(const float acc[128], __nv_bfloat16 *, unsigned char *s, int tid) {
+__device__ __forceinline__ void wg_stage_box(const float acc[128], __nv_bfloat16 *, unsigned char *s, int b, int tid) {
     const int lane = tid & 31, q = lane & 3;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
         unsigned char *row = s + r * 128 + 4 * q;
 #pragma unroll
-        for (int jb = 0; jb < 32; jb++)
-            *reinterpret_cast<__nv_bfloat162 *>(row + (jb >> 3) * 16384 + (((jb & 7) ^ (r & 7)) << 4)) =
+        for (int j = 0; j < 8; j++) {
+            const int jb = 8 * b + j;
+            *reinterpret_cast<__nv_bfloat162 *>(row + ((j ^ (r & 7)) << 4)) =
                 __floats2bfloat162_rn(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
+        }
     }
 }
 
@@ -432,7 +435,7 @@ __device__ __forceinline__ void wg_stage_dw(const float acc[128], __nv_bfloat16 
 // (the TMA zero-fills only past the tensor): in the group's last step every thread zeroes those rows of both
 // operands, then a proxy fence and a barrier before the wgmmas read them. The same sums in the same order as
 // wg_wgrad: the same bits. TSTORE (the tuning knob wg_wgrad_tstore): the tile leaves through the TMA instead of
-// the threads' stores: staged in the stages' shared memory (wg_stage_dw, free once both warpgroups' wgmmas are
+// the threads' stores: staged in the stages' shared memory (wg_stage_box, free once both warpgroups' wgmmas are
 // done), then stored, or added in the L2 (add; fp32 only: a bf16 dW added to keeps the threads' read-add-write and
 // its one rounding), by box of map mdw (dW as [G, n, k], boxes of 128 rows by 128 bytes; rows past n and columns
 // past k are not written); the CTA ends once the TMA has read them. The same values as the threads' stores.
@@ -486,17 +489,18 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     wg_wait<0>();
     wg_fence_regs<128>(acc);
     if (TSTORE) {
+        constexpr int BOXC = 128 / (int)sizeof(DW);
         __syncthreads();  // both warpgroups' wgmmas are done with the stages
-        wg_stage_dw(acc, dw, smem, threadIdx.x);
+#pragma unroll
+        for (int b = 0; b < WG_BN / BOXC; b++) wg_stage_box(acc, dw, smem + b * 16384, b, threadIdx.x);
         wg_fence_proxy();
         __syncthreads();
         if (threadIdx.x == 0) {
-            constexpr int BOXC = 128 / (int)sizeof(DW);
 #pragma unroll
             for (int b = 0; b < WG_BN / BOXC; b++)
                 if (b * BOXC < nlim) wgt_store_3d(&mdw, base + b * 16384, n0 + b * BOXC, m0, g, add);
             wgt_bulk_commit();
-            wgt_bulk_wait_read();
+            wgt_bulk_wait_read<0>();
         }
     } else {
         wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, threadIdx.x);
@@ -509,14 +513,18 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 // group L / (nx ny)), wgt_wgrad's blockIdx order). A tile of an empty group takes one step with no loads (a plain
 // arrival): its consumers zero it (unless add) and hand the stage back. In a group's last step the consumers
 // zero the rows past the group (as wgt_wgrad does) and meet at named barrier 1 (the 256 consumer threads)
-// before their wgmmas read them. The same sums in the same order as wgt_wgrad: the same bits.
+// before their wgmmas read them. The same sums in the same order as wgt_wgrad: the same bits. TSTORE (as
+// wgt_wgrad's): the tile leaves through the TMA by box (wg_stage_box) through two 16 KiB buffers of its own past
+// the stages (WGP_TSTORE_SMEM more shared memory), so that the next tile's loads go on meanwhile: box b is staged
+// once the store of box b - 2 has read its buffer, then stored (or added) while box b + 1 is staged.
+#define WGP_TSTORE_SMEM 32768
 struct wgp_wtile_t {
     int g, m0, n0, r0, nr;
 };
-template <typename DW>
+template <typename DW, bool TSTORE>
 __global__ void __launch_bounds__(WGP_THREADS, 1)
-    wgp_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma, const int32_t *offsets,
-              int G, int n, int k, int pair, int add) {
+    wgp_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma,
+              const __grid_constant__ WgtMap mdw, const int32_t *offsets, int G, int n, int k, int pair, int add) {
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
     unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
     __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
@@ -570,7 +578,10 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
     for (int step = 0;;) {
         wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
         const wgp_wtile_t t = info[step % WG_STAGES];
-        if (t.g < 0) return;
+        if (t.g < 0) {
+            if (TSTORE && tid == 0) wgt_bulk_wait_read<0>();  // the last stores have read their buffers
+            return;
+        }
         const int mlim = min(WG_BM, n - t.m0), nlim = min(WG_BN, k - t.n0);
         DW *dwg = dw + (size_t)t.g * n * k;
         if (t.nr <= 0) {  // an empty group: its gradient is zero
@@ -595,7 +606,25 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         wg_wait<0>();
         wg_fence_regs<128>(acc);
         wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
-        wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
+        if (TSTORE) {
+            constexpr int BOXC = 128 / (int)sizeof(DW);
+            unsigned char *buf = smem + WG_STAGES * STAGE;
+#pragma unroll
+            for (int b = 0; b < WG_BN / BOXC; b++) {
+                if (tid == 0) wgt_bulk_wait_read<1>();  // the store of two boxes back has read this buffer
+                asm volatile("bar.sync 1, 256;\n" ::: "memory");
+                wg_stage_box(acc, dw, buf + (b & 1) * 16384, b, tid);
+                wg_fence_proxy();
+                asm volatile("bar.sync 1, 256;\n" ::: "memory");
+                if (tid == 0) {
+                    if (b * BOXC < nlim)
+                        wgt_store_3d(&mdw, base + WG_STAGES * STAGE + (b & 1) * 16384, t.n0 + b * BOXC, t.m0, t.g, add);
+                    wgt_bulk_commit();
+                }
+            }
+        } else {
+            wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
+        }
     }
 }
 

@@ -261,10 +261,11 @@ __device__ __forceinline__ void wgt_bulk_commit() {
     asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
 #endif
 }
-// until every bulk group this thread committed has read its shared memory
+// until all but the N most recent bulk groups this thread committed have read their shared memory
+template <int N>
 __device__ __forceinline__ void wgt_bulk_wait_read() {
 #ifdef WG_DEVICE
-    asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+    asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
 #endif
 }
 
