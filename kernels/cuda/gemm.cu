@@ -204,15 +204,16 @@ static int use_persist(int steps, int wgrad) {
     return wgrad ? steps <= 8 : steps <= 32;
 }
 
-// Whether the TMA-fed expert weight gradient (wgt_wgrad, wgp_wgrad) stores its tiles through the TMA (staged in
-// shared memory; fp32 sums added to in the L2) rather than by its threads: yes unless CISPO_WG_TSTORE=0 in the
-// environment (for comparison). Measured on an H200 at M1's W1 (bench/NOTES.md): fp32 dW 533 against 519 TFLOP/s,
-// bf16 dW 621 against 509.
+// Where the TMA-fed expert weight gradient stores its tiles through the TMA (staged in shared memory; fp32 sums
+// added to in the L2) rather than by its threads: 1 (the default) a CTA a tile (wgt_wgrad), measured on an H200 at
+// M1's W1 (bench/NOTES.md): fp32 dW 533 against 519 TFLOP/s, bf16 dW 621 against 509; 2 the persistent kernel too
+// (wgp_wgrad, bench-1b's shapes; not yet run on a card, so not the default); CISPO_WG_TSTORE=0, 1 or 2 in the
+// environment picks (0: the threads' stores, for comparison).
 static int wgrad_tstore(void) {
     static int on = -1;
     if (on < 0) {
         const char *e = getenv("CISPO_WG_TSTORE");
-        on = !(e && e[0] == '0');
+        on = e && e[0] >= '0' && e[0] <= '2' ? e[0] - '0' : 1;
     }
     return on;
 }
@@ -473,11 +474,12 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                 const cuuint64_t wd[3] = {(cuuint64_t)k, (cuuint64_t)n, (cuuint64_t)G},
                                  ws[2] = {(cuuint64_t)k * sizeof(DW), (cuuint64_t)n * k * sizeof(DW)};
                 const cuuint32_t wb[3] = {(cuuint32_t)(128 / sizeof(DW)), WG_BM, 1};
-                const int tstore = wgrad_tstore() && (f32 || !acc) && aligned16(dw) && (k * sizeof(DW)) % 16 == 0 &&
-                                   !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
+                const int persist = use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1);
+                const int tstore = wgrad_tstore() > persist && (f32 || !acc) && aligned16(dw) &&
+                                   (k * sizeof(DW)) % 16 == 0 && !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
                 void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int, int);
                 cudaError_t e;
-                if (use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1)) {  // wgp_wgrad: persistent
+                if (persist) {  // wgp_wgrad: persistent
                     int sms = 0;
                     const int smem = WG_SMEM + (tstore ? WGP_TSTORE_SMEM : 0);
                     kern = tstore ? wgp_wgrad<DW, true> : wgp_wgrad<DW, false>;

@@ -434,8 +434,8 @@ __device__ __forceinline__ void wg_stage_box(const float acc[128], __nv_bfloat16
 // A group's rows are the reduction, and a box reaching past the group's last row holds the next group's rows
 // (the TMA zero-fills only past the tensor): in the group's last step every thread zeroes those rows of both
 // operands, then a proxy fence and a barrier before the wgmmas read them. The same sums in the same order as
-// wg_wgrad: the same bits. TSTORE (the tuning knob wg_wgrad_tstore): the tile leaves through the TMA instead of
-// the threads' stores: staged in the stages' shared memory (wg_stage_box, free once both warpgroups' wgmmas are
+// wg_wgrad: the same bits. TSTORE (the default: wgrad_tstore in kernels/cuda/gemm.cu): the tile leaves through the
+// TMA instead of the threads' stores: staged in the stages' shared memory (wg_stage_box, free once both warpgroups' wgmmas are
 // done), then stored, or added in the L2 (add; fp32 only: a bf16 dW added to keeps the threads' read-add-write and
 // its one rounding), by box of map mdw (dW as [G, n, k], boxes of 128 rows by 128 bytes; rows past n and columns
 // past k are not written); the CTA ends once the TMA has read them. The same values as the threads' stores.
@@ -516,7 +516,8 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 // before their wgmmas read them. The same sums in the same order as wgt_wgrad: the same bits. TSTORE (as
 // wgt_wgrad's): the tile leaves through the TMA by box (wg_stage_box) through two 16 KiB buffers of its own past
 // the stages (WGP_TSTORE_SMEM more shared memory), so that the next tile's loads go on meanwhile: box b is staged
-// once the store of box b - 2 has read its buffer, then stored (or added) while box b + 1 is staged.
+// once the store of box b - 2 has read its buffer, then stored (or added) while box b + 1 is staged. Not yet run on
+// a card: only under CISPO_WG_TSTORE=2.
 #define WGP_TSTORE_SMEM 32768
 struct wgp_wtile_t {
     int g, m0, n0, r0, nr;
