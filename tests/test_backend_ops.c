@@ -1846,12 +1846,20 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul, b_grouped_matmul, {4, 1000, 328, 200, 1, 8, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {3, 1000, 264, 136, 0, 0, 4}, {1}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {2, 600, 512, 256, 1, 0, 0, 1}, {0}, {0}, 0, 0},
+    // n a multiple of 64 and C's rows 16-byte aligned, uneven groups (tiles short of their 128 rows, by 8s and
+    // less): the shapes the forward's TMA epilogue takes (CISPO_WG_FSTORE=1), persistent (few K steps) and a CTA a
+    // tile (33 K steps)
+    {OP_grouped_matmul, b_grouped_matmul, {3, 900, 320, 136, 1, 0, 0}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul, b_grouped_matmul, {3, 900, 320, 136, 0, 8, 8}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul, b_grouped_matmul, {2, 300, 128, 2112, 1, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 37, 24, 16, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {1, 5, 32, 8, 0, 6}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {8, 200, 136, 48, 3, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 128, 0, 0}, {0}, {0}, 0, 0},  // decode-shaped
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {3, 700, 136, 96, 0, 2}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 1000, 200, 136, 8, 2}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {3, 700, 192, 96, 0, 0}, {0}, {0}, 0, 0},
+    {OP_grouped_matmul_pair, b_grouped_matmul_pair, {4, 1100, 256, 136, 8, 8}, {0}, {0}, 0, 0},
     // the 32-k skinny decode tiles (the wide-k ones, gemm_skinny.cuh, are the default): the shapes that give the
     // wide-k tiles a k tail inside a 128 step, n past a 64 tile, beta and padded rows
     {OP_grouped_matmul_pair, b_grouped_matmul_pair, {32, 128, 256, 136, 0, 0}, {0}, {0}, 0, CASE_SKINNY_NARROW},

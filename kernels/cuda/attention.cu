@@ -85,10 +85,7 @@ int tile_major(int T, int KV, int D, int ntiles) {
 // default); CISPO_ATTN_BWD_WS=0 in the environment runs bwd_wg_kernel instead, for comparison.
 int bwd_ws() {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("CISPO_ATTN_BWD_WS");
-        on = !(e && e[0] == '0');
-    }
+    if (on < 0) on = env_knob("CISPO_ATTN_BWD_WS", 1, 1);
     return on;
 }
 

@@ -196,10 +196,7 @@ static cudaError_t device_sms(int *sms) {
 // (bench/NOTES.md).
 static int use_persist(int steps, int wgrad) {
     static int env = -2;
-    if (env == -2) {
-        const char *e = getenv("CISPO_WG_PERSIST");
-        env = e && (e[0] == '0' || e[0] == '1') ? e[0] - '0' : -1;
-    }
+    if (env == -2) env = env_knob("CISPO_WG_PERSIST", -1, 1);
     if (env >= 0) return env;
     return wgrad ? steps <= 8 : steps <= 32;
 }
@@ -211,10 +208,15 @@ static int use_persist(int steps, int wgrad) {
 // environment picks (0: the threads' stores, for comparison).
 static int wgrad_tstore(void) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("CISPO_WG_TSTORE");
-        on = e && e[0] >= '0' && e[0] <= '2' ? e[0] - '0' : 1;
-    }
+    if (on < 0) on = env_knob("CISPO_WG_TSTORE", 1, 2);
+    return on;
+}
+
+// Whether the TMA-fed expert forward (wgt_forward, wgp_forward) stores its tiles through the TMA (staged in shared
+// memory) rather than by its threads: CISPO_WG_FSTORE=1 in the environment (default 0: not yet run on a card).
+static int forward_fstore(void) {
+    static int on = -1;
+    if (on < 0) on = env_knob("CISPO_WG_FSTORE", 0, 1);
     return on;
 }
 
@@ -241,36 +243,38 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
     wstr[0] = wdims[0] * 2, wstr[1] = (cuuint64_t)n * k * 2;
     if (tensor_map(&mw, w, 3, wdims, wstr, wbox)) return 0;
     if (v ? tensor_map(&mv, v, 3, wdims, wstr, wbox) : (mv = mw, 0)) return 0;
+    // the tile out through the TMA (FSTORE) where asked for, C is written (beta 0), its rows 16-byte aligned and no
+    // tile's box of 64 columns reaches past n (into the pair's second half)
+    WgtMap mcf = ma, mcs = ma;
+    const cuuint64_t cdims[2] = {(cuuint64_t)(v ? 2 * n : n), (cuuint64_t)rows}, cstr[1] = {(cuuint64_t)ldc * 2};
+    const cuuint32_t cboxf[2] = {64, WG_BM}, cboxs[2] = {64, 8};
+    const int fstore = forward_fstore() && beta == 0.0f && n % 64 == 0 && aligned16(c) && ldc % 8 == 0 &&
+                       !tensor_map(&mcf, c, 2, cdims, cstr, cboxf) && !tensor_map(&mcs, c, 2, cdims, cstr, cboxs);
     const char *op = "grouped_matmul_cuda";
     cudaError_t e;
     if (use_persist((k + WG_BK - 1) / WG_BK, 0)) {  // wgp_forward: persistent, one CTA an SM at most
         int sms = 0;
         if ((e = device_sms(&sms)) != cudaSuccess) return cuda_fail(op, e);
         const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
-        if (trans_w) {
-            e = cudaFuncSetAttribute(wgp_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
-            if (e != cudaSuccess) return cuda_fail(op, e);
-            wgp_forward<true><<<grid, WGP_THREADS, WG_SMEM, st>>>(ma, mw, mv, c, ldc, offsets, G, n, k, beta, pair,
-                                                                  v != NULL, (int)tiles);
-        } else {
-            e = cudaFuncSetAttribute(wgp_forward<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
-            if (e != cudaSuccess) return cuda_fail(op, e);
-            wgp_forward<false><<<grid, WGP_THREADS, WG_SMEM, st>>>(ma, mw, mv, c, ldc, offsets, G, n, k, beta, pair,
-                                                                   v != NULL, (int)tiles);
-        }
+        const int smem = WG_SMEM + (fstore ? WGP_TSTORE_SMEM : 0);
+        void (*kern)(const WgtMap, const WgtMap, const WgtMap, const WgtMap, const WgtMap, __nv_bfloat16 *, int,
+                     const int32_t *, int, int, int, float, int, int, int) =
+            trans_w ? (fstore ? wgp_forward<true, true> : wgp_forward<true, false>)
+                    : (fstore ? wgp_forward<false, true> : wgp_forward<false, false>);
+        e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (e != cudaSuccess) return cuda_fail(op, e);
+        kern<<<grid, WGP_THREADS, smem, st>>>(ma, mw, mv, mcf, mcs, c, ldc, offsets, G, n, k, beta, pair, v != NULL,
+                                              (int)tiles);
         return 1;
     }
-    if (trans_w) {
-        e = cudaFuncSetAttribute(wgt_forward<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
-        if (e != cudaSuccess) return cuda_fail(op, e);
-        wgt_forward<true><<<(unsigned)tiles, WG_THREADS, WG_SMEM, st>>>(ma, mw, mv, c, ldc, offsets, G, n, k, beta,
-                                                                       pair, v != NULL);
-    } else {
-        e = cudaFuncSetAttribute(wgt_forward<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
-        if (e != cudaSuccess) return cuda_fail(op, e);
-        wgt_forward<false><<<(unsigned)tiles, WG_THREADS, WG_SMEM, st>>>(ma, mw, mv, c, ldc, offsets, G, n, k, beta,
-                                                                        pair, v != NULL);
-    }
+    void (*kern)(const WgtMap, const WgtMap, const WgtMap, const WgtMap, const WgtMap, __nv_bfloat16 *, int,
+                 const int32_t *, int, int, int, float, int, int) =
+        trans_w ? (fstore ? wgt_forward<true, true> : wgt_forward<true, false>)
+                : (fstore ? wgt_forward<false, true> : wgt_forward<false, false>);
+    e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+    if (e != cudaSuccess) return cuda_fail(op, e);
+    kern<<<(unsigned)tiles, WG_THREADS, WG_SMEM, st>>>(ma, mw, mv, mcf, mcs, c, ldc, offsets, G, n, k, beta, pair,
+                                                       v != NULL);
     return 1;
 }
 

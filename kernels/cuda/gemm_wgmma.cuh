@@ -4,7 +4,7 @@
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
 //          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_zero_tail, wg_step, wg_store_c, wg_store_dw, wg_zero_dw,
-//          wg_stage_box, WGP_TSTORE_SMEM
+//          wg_stage_box, wg_fstore_boxes, WGP_TSTORE_SMEM
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -130,16 +130,17 @@ __device__ __forceinline__ void wg_mainloop(float acc[128], const __nv_bfloat16 
     cp_async_wait<0>();
 }
 
-// C[r0 + row, n0 + col] = acc (+ beta C) for the rows < mlim and columns < nlim of a 128 x 256 tile held by
-// two warpgroups (tid: the thread's index in them, 0 .. 255); accumulator e of a thread: row 16 warp + lane/4 +
-// 8 ((e/2) & 1), column 8 (e/4) + 2 (lane & 3) + (e & 1). pair: bf16x2 stores.
+// C[r0 + row, n0 + col] = acc (+ beta C) for the rows mlo .. mlim - 1 and columns < nlim of a 128 x 256 tile held
+// by two warpgroups (tid: the thread's index in them, 0 .. 255); accumulator e of a thread: row 16 warp + lane/4 +
+// 8 ((e/2) & 1), column 8 (e/4) + 2 (lane & 3) + (e & 1). pair: bf16x2 stores. FROM: rows below mlo skipped.
+template <bool FROM = false>
 __device__ __forceinline__ void wg_store_c(const float acc[128], __nv_bfloat16 *c, int ldc, int r0, int n0, int mlim,
-                                           int nlim, float beta, int pair, int tid) {
+                                           int nlim, float beta, int pair, int tid, int mlo = 0) {
     const int lane = tid & 31, warp = tid >> 5;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         int row = warp * 16 + (lane >> 2) + h * 8;
-        if (row >= mlim) continue;
+        if (row >= mlim || (FROM && row < mlo)) continue;
         __nv_bfloat16 *cr = c + (size_t)(r0 + row) * ldc + n0;
 #pragma unroll
         for (int jb = 0; jb < 32; jb++) {  // (constant indices whether or not the h loop is unrolled)
@@ -171,6 +172,57 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
     wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair, threadIdx.x);
 }
 
+// Box b of the tile's accumulators (the 256 threads of two warpgroups, tid 0 .. 255, laid out as wg_store_c says)
+// into shared memory at s as the TMA's store takes it: 128 rows of 128 bytes (columns 32 b .. 32 b + 31 of fp32,
+// 64 b .. 64 b + 63 of bf16), 16-byte chunk c of row r at r*128 + 16 (c ^ (r & 7)) (the 128-byte swizzle). fp32:
+// two-way bank conflicts, as few as 256 bytes an instruction allow; bf16: none. bf16 rounds to nearest, as
+// gg_store_dw2. b must be known at compile time (an unrolled loop's).
+__device__ __forceinline__ void wg_stage_box(const float acc[128], float *, unsigned char *s, int b, int tid) {
+    const int lane = tid & 31, q = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
+        unsigned char *row = s + r * 128 + 8 * (q & 1);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int jb = 4 * b + j, c = 2 * j + (q >> 1);
+            *reinterpret_cast<float2 *>(row + ((c ^ (r & 7)) << 4)) =
+                make_float2(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
+        }
+    }
+}
+__device__ __forceinline__ void wg_stage_box(const float acc[128], __nv_bfloat16 *, unsigned char *s, int b, int tid) {
+    const int lane = tid & 31, q = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
+        unsigned char *row = s + r * 128 + 4 * q;
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const int jb = 8 * b + j;
+            *reinterpret_cast<__nv_bfloat162 *>(row + ((j ^ (r & 7)) << 4)) =
+                __floats2bfloat162_rn(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
+        }
+    }
+}
+
+// A forward tile's rows [0, mlim) and columns [0, nlim) out of the staging buffers by the TMA (thread 0 of the
+// tile; FSTORE of wgt_forward and wgp_forward): box b's 128 rows x 64 columns at sbox(b) (wg_stage_box's layout),
+// to C's columns col + 64 b, rows r0 ..: one store of map mcf (boxes of 128 rows) for a whole tile, else one of
+// mcs (boxes of 8 rows) for each 8 rows below mlim & ~7 (a tile's rows past its group are the next group's, never
+// written; the threads store the last mlim % 8 rows). Boxes from b0 to b1 - 1, those below nlim (a multiple of 64),
+// then one bulk group.
+__device__ __forceinline__ void wg_fstore_boxes(const WgtMap *mcf, const WgtMap *mcs, uint32_t sbox0, int bstride,
+                                                int b0, int b1, int col, int r0, int mlim, int nlim) {
+    for (int b = b0; b < b1 && 64 * b < nlim; b++) {
+        const uint32_t sb = sbox0 + (uint32_t)((b - b0) * bstride);
+        if (mlim == WG_BM) wgt_store_2d(mcf, sb, col + 64 * b, r0);
+        else
+            for (int r = 0; r + 8 <= mlim; r += 8) wgt_store_2d(mcs, sb + r * 128, col + 64 * b, r0 + r);
+    }
+    wgt_bulk_commit();
+}
+
 // ---- the forward fed by the tensor memory accelerator (TMA) ----
 // wgt_forward: wg_forward's op with the operands brought in by TMA (cp.async.bulk.tensor, 128-byte swizzle,
 // out-of-range elements zero) into WG_STAGES stages, each completing on its mbarrier; thread 0 issues the
@@ -178,12 +230,15 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_forward(__nv_bfloat16 *c, in
 // meanwhile: wgmma.wait_group 1). Tensor maps (kernels/cuda/gemm.cu): A [rows, k] in boxes of 128 rows x 64
 // k; W_g as a 3-d map over the groups, [n, k] in boxes of 256 x 64 (TRANS_W) or [k, n] in four boxes of
 // 64 k x 64 n, one per MN-major panel; a group's rows and columns past n or k load as zeros, never as the
-// next group's. A tile's rows past its group are other groups' tokens, never stored.
-template <bool TRANS_W>
+// next group's. A tile's rows past its group are other groups' tokens, never stored. FSTORE (CISPO_WG_FSTORE=1,
+// kernels/cuda/gemm.cu; beta 0, n a multiple of 64): the tile leaves through the TMA, staged in the stages' shared
+// memory (wg_stage_box) once both warpgroups' wgmmas are done, by boxes of map mcf (128 rows) or mcs (8 rows; a
+// tile short of its 128 rows), the last mlim % 8 rows by the threads; the same values as the threads' stores.
+template <bool TRANS_W, bool FSTORE>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgt_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw, const __grid_constant__ WgtMap mv,
-                __nv_bfloat16 *c, int ldc, const int32_t *offsets, int G, int n, int k, float beta, int pair,
-                int has_v) {
+                const __grid_constant__ WgtMap mcf, const __grid_constant__ WgtMap mcs, __nv_bfloat16 *c, int ldc,
+                const int32_t *offsets, int G, int n, int k, float beta, int pair, int has_v) {
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
     unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
     __shared__ __align__(8) uint64_t full[WG_STAGES];
@@ -198,6 +253,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     if (t.g < 0) return;
     const int g = t.g, r0 = t.r0, n0 = t.n0, mlim = t.mlim, nlim = t.nlim;
     const void *mb = t.second ? (const void *)&mv : (const void *)&mw;
+    const int col = t.second ? n + n0 : n0;  // (C's column of the tile, for the TMA's stores)
     if (t.second) c += n;
     constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
     const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
@@ -229,7 +285,18 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
     wg_wait<0>();
     wg_fence_regs<128>(acc);
-    wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair, threadIdx.x);
+    if (FSTORE) {
+        __syncthreads();  // both warpgroups' wgmmas are done with the stages
+#pragma unroll
+        for (int b = 0; b < WG_BN / 64; b++) wg_stage_box(acc, c, smem + b * 16384, b, threadIdx.x);
+        wg_fence_proxy();
+        __syncthreads();
+        if (threadIdx.x == 0) wg_fstore_boxes(&mcf, &mcs, base, 16384, 0, WG_BN / 64, col, r0, mlim, nlim);
+        if (mlim & 7) wg_store_c<true>(acc, c, ldc, r0, n0, mlim, nlim, 0.0f, pair, threadIdx.x, mlim & ~7);
+        if (threadIdx.x == 0) wgt_bulk_wait_read<0>();
+    } else {
+        wg_store_c(acc, c, ldc, r0, n0, mlim, nlim, beta, pair, threadIdx.x);
+    }
 }
 
 // wgp_forward: wgt_forward's op, persistent and warp-specialized (the schedule of CUTLASS's cooperative Hopper
@@ -242,13 +309,16 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 // __syncthreads, nor the consumers for each other. Each stage also carries the (group, row, column) of the tile
 // whose first K step it holds, written by the producer before that step's loads and read by the consumers after
 // its full barrier: g = -1 there (a plain arrival, no loads) ends the walk. The same wgmmas in the same order as
-// wgt_forward: the same bits.
+// wgt_forward: the same bits. FSTORE (as wgt_forward's): the tile leaves through the TMA from two 16 KiB buffers
+// past the stages (WGP_TSTORE_SMEM more shared memory), box after box, so that the next tile's loads go on: box b
+// is staged once the stores of box b - 2 have read its buffer, then stored while box b + 1 is staged.
 #define WGP_THREADS 384
-template <bool TRANS_W>
+#define WGP_TSTORE_SMEM 32768
+template <bool TRANS_W, bool FSTORE>
 __global__ void __launch_bounds__(WGP_THREADS, 1)
     wgp_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw, const __grid_constant__ WgtMap mv,
-                __nv_bfloat16 *c, int ldc, const int32_t *offsets, int G, int n, int k, float beta, int pair,
-                int has_v, int ntiles) {
+                const __grid_constant__ WgtMap mcf, const __grid_constant__ WgtMap mcs, __nv_bfloat16 *c, int ldc,
+                const int32_t *offsets, int G, int n, int k, float beta, int pair, int has_v, int ntiles) {
     extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
     unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
     __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
@@ -308,7 +378,10 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
     for (int step = 0;;) {
         wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
         const gg_tile_t t = info[step % WG_STAGES];
-        if (t.g < 0) return;
+        if (t.g < 0) {
+            if (FSTORE && tid == 0) wgt_bulk_wait_read<0>();  // the last stores have read their buffers
+            return;
+        }
         float acc[128];
 #pragma unroll
         for (int e = 0; e < 128; e++) acc[e] = 0.0f;
@@ -322,7 +395,25 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         wg_wait<0>();
         wg_fence_regs<128>(acc);
         wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
-        wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, tid);
+        if (FSTORE) {
+            const uint32_t sbuf = base + WG_STAGES * STAGE;
+#pragma unroll
+            for (int b = 0; b < WG_BN / 64; b++) {
+                if (tid == 0) wgt_bulk_wait_read<1>();  // the stores of two boxes back have read this buffer
+                asm volatile("bar.sync 1, 256;\n" ::: "memory");
+                wg_stage_box(acc, c, smem + WG_STAGES * STAGE + (b & 1) * 16384, b, tid);
+                wg_fence_proxy();
+                asm volatile("bar.sync 1, 256;\n" ::: "memory");
+                if (tid == 0)
+                    wg_fstore_boxes(&mcf, &mcs, sbuf + (b & 1) * 16384, 0, b, b + 1, t.second ? n + t.n0 : t.n0,
+                                    t.r0, t.mlim, t.nlim);
+            }
+            if (t.mlim & 7)
+                wg_store_c<true>(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, 0.0f, pair, tid,
+                                 t.mlim & ~7);
+        } else {
+            wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, tid);
+        }
     }
 }
 
@@ -391,40 +482,6 @@ __device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid
     wg_fence_proxy();
     if (named) asm volatile("bar.sync 1, 256;\n" ::: "memory");
     else __syncthreads();
-}
-
-// Box b of the tile's accumulators (the 256 threads of two warpgroups, tid 0 .. 255, laid out as wg_store_c says)
-// into shared memory at s as the TMA's store takes it: 128 rows of 128 bytes (columns 32 b .. 32 b + 31 of fp32,
-// 64 b .. 64 b + 63 of bf16), 16-byte chunk c of row r at r*128 + 16 (c ^ (r & 7)) (the 128-byte swizzle). fp32:
-// two-way bank conflicts, as few as 256 bytes an instruction allow; bf16: none. bf16 rounds to nearest, as
-// gg_store_dw2. b must be known at compile time (an unrolled loop's).
-__device__ __forceinline__ void wg_stage_box(const float acc[128], float *, unsigned char *s, int b, int tid) {
-    const int lane = tid & 31, q = lane & 3;
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
-        unsigned char *row = s + r * 128 + 8 * (q & 1);
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int jb = 4 * b + j, c = 2 * j + (q >> 1);
-            *reinterpret_cast<float2 *>(row + ((c ^ (r & 7)) << 4)) =
-                make_float2(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
-        }
-    }
-}
-__device__ __forceinline__ void wg_stage_box(const float acc[128], __nv_bfloat16 *, unsigned char *s, int b, int tid) {
-    const int lane = tid & 31, q = lane & 3;
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-        const int r = (tid >> 5) * 16 + (lane >> 2) + 8 * h;
-        unsigned char *row = s + r * 128 + 4 * q;
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            const int jb = 8 * b + j;
-            *reinterpret_cast<__nv_bfloat162 *>(row + ((j ^ (r & 7)) << 4)) =
-                __floats2bfloat162_rn(acc[4 * jb + 2 * h], acc[4 * jb + 2 * h + 1]);
-        }
-    }
 }
 
 // wg_wgrad's op with both operands brought in by the TMA (the tuning knob wg_wgrad_tma; wgt_forward's pipeline:
@@ -518,7 +575,6 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 // the stages (WGP_TSTORE_SMEM more shared memory), so that the next tile's loads go on meanwhile: box b is staged
 // once the store of box b - 2 has read its buffer, then stored (or added) while box b + 1 is staged. Not yet run on
 // a card: only under CISPO_WG_TSTORE=2.
-#define WGP_TSTORE_SMEM 32768
 struct wgp_wtile_t {
     int g, m0, n0, r0, nr;
 };

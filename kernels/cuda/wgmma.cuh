@@ -4,9 +4,9 @@
 // the TMA loads, mbarriers and host-side tensor maps that feed them.
 // defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
 //          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128, WgtMap, wgt_mbar_init, wgt_mbar_init_fence,
-//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, wgt_store_3d,
+//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, wgt_store_3d, wgt_store_2d,
 //          wgt_bulk_commit, wgt_bulk_wait_read, wg_setmaxnreg_inc,
-//          wg_setmaxnreg_dec, tma_off,
+//          wg_setmaxnreg_dec, env_knob, tma_off,
 //          tensor_map_encoder, tensor_map
 //
 // A warpgroup is 4 warps (128 threads) issuing together; its accumulator tile is 64 x N, warp w holding rows
@@ -256,6 +256,15 @@ __device__ __forceinline__ void wgt_store_3d(const void *map, uint32_t src, int 
                      : "memory");
 #endif
 }
+// A box of shared memory at src written to the 2-d tensor of map at (x, y) by the TMA (a bulk group as above)
+__device__ __forceinline__ void wgt_store_2d(const void *map, uint32_t src, int x, int y) {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group [%0, {%2, %3}], [%1];\n" ::"l"(
+                     (uint64_t)map),
+                 "r"(src), "r"(x), "r"(y)
+                 : "memory");
+#endif
+}
 __device__ __forceinline__ void wgt_bulk_commit() {
 #ifdef WG_DEVICE
     asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
@@ -290,14 +299,18 @@ struct __align__(64) WgtMap {
     unsigned char bytes[128];
 };
 
+// A kernel choice from the environment (for comparison on the card): the digit that variable `name` starts with
+// where it is 0 .. hi, else dflt. Callers keep the answer in a static.
+inline int env_knob(const char *name, int dflt, int hi) {
+    const char *e = getenv(name);
+    return e && e[0] >= '0' && e[0] <= '0' + hi ? e[0] - '0' : dflt;
+}
+
 // CISPO_NO_TMA=1 in the environment: the kernels that would load through the TMA use cp.async instead (for
 // comparison)
 inline int tma_off(void) {
     static int off = -1;
-    if (off < 0) {
-        const char *e = getenv("CISPO_NO_TMA");
-        off = e && e[0] == '1';
-    }
+    if (off < 0) off = env_knob("CISPO_NO_TMA", 0, 1);
     return off;
 }
 
