@@ -12,6 +12,9 @@ ROWS = [
     ("M1 W2", r"^grouped_matmul +G8 rows8192 n6144 k9216 W\^T lda9216 ldc6144 beta0 even +cuda", "M1 W2", 0),
     ("M1 W1 weight gradient", r"^grouped_matmul_wgrad +G8 rows8192 n9216 k6144 lda6144 lddc9216 write even +cuda",
      "M1 W1 wgrad", 0),
+    # torch's weight gradient is bf16 (its inputs' type): the like-for-like row is ours with bf16 dW (grad_dtype=bf16)
+    ("M1 W1 weight gradient, bf16 dW",
+     r"^grouped_matmul_wgrad +G8 rows8192 n9216 k6144 lda6144 lddc9216 write even grad bf16 +cuda", "M1 W1 wgrad", 0),
     ("attention forward T4096 H8 KV1", r"^attention_forward +T4096 lens 4096 H8 KV1 D128 window0 +cuda",
      "sdpa T4096 H8 KV1", 0),
     ("attention backward T4096 H8 KV1", r"^attention_backward +T4096 lens 4096 H8 KV1 D128 window0 write +cuda",
