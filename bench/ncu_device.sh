@@ -7,7 +7,8 @@
 #              occupancy, warp states and stall reasons (test_backend_ops --perf --shape, first launch)
 #   gemm       M1's expert products (W1|W3, W2, the W1 weight gradient) likewise
 #   stalls     PC sampling of the attention backward and forward (T 16384 H 64 KV 8), M1's weight gradient and
-#              W1|W3: the SASS instructions holding 80% of the stall samples, with their top reasons
+#              W1|W3: the SASS instructions holding 80% of the stall samples, with their top reasons, then the
+#              CUDA source lines holding 70%
 #              (bench/ncu_stalls.py; the reports and the source pages stay in $OUT); not in the default list
 #   decode     the sampler's counters at batch 64 (V 32768), then every kernel of bench-1b decode steps at batch 64
 #              (generate_bench with 6 new tokens less with 2: four steps), launches and microseconds a step by kernel
@@ -42,6 +43,11 @@ stalls() {  # stalls NAME REGEX OP SHAPE: where the first launch of that kernel 
     ncu --import "$out/$name.ncu-rep" --page source --csv --print-source sass >"$out/$name.csv" 2>&1 &&
         python3 bench/ncu_stalls.py "$out/$name.csv" 0.8 | head -70 ||
         { fails=$((fails + 1)); grep '^"' "$out/$name.csv" | head -4 | cut -c1-1500; }
+    # the same samples by line of CUDA source (the kernels are built with -lineinfo)
+    echo "-- $name by source line"
+    ncu --import "$out/$name.ncu-rep" --page source --csv --print-source cuda >"$out/${name}_cuda.csv" 2>&1 &&
+        python3 bench/ncu_stalls.py "$out/${name}_cuda.csv" 0.7 | head -40 ||
+        { fails=$((fails + 1)); grep '^"' "$out/${name}_cuda.csv" | head -4 | cut -c1-1500; }
 }
 decode_steps() {  # every kernel's launches and microseconds a decode step at batch 64
     for n in 2 6; do

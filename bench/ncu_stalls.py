@@ -1,7 +1,8 @@
 # bench/ncu_stalls.py — the SASS instructions where a kernel's warps stall most, from Nsight Compute's source page
 # (`ncu --import R.ncu-rep --page source --csv --print-source sass > R.csv`, a report collected with the
-# SourceCounters section: PC sampling). Prints the columns found, then the instructions holding the most samples
-# (their address, opcode text, samples and share) until they cover COVER of all samples.
+# SourceCounters section: PC sampling; or `--print-source cuda`: by line of CUDA source). Prints the columns found,
+# then the instructions (or lines) holding the most samples (their address or line, text, samples and share) until
+# they cover COVER of all samples.
 #   python3 bench/ncu_stalls.py R.csv [COVER, default 0.8]
 import csv, sys
 
@@ -36,7 +37,7 @@ if not pick:
     sys.exit("ncu_stalls: no sampling column (was the report collected with --section SourceCounters?)")
 col = pick[0]
 text = next((c for c in cols if c.lower() in ("source", "sass")), None)
-addr = next((c for c in cols if c.lower() in ("address", "pc", "offset")), None)
+addr = next((c for c in cols if c.lower() in ("address", "pc", "offset", "line", "# line", "#")), None)
 # the per-reason columns beside it (stall_*), for the top rows
 reasons = [c for c in cols if c.startswith("stall_") or ("stall" in c.lower() and "Sampling" not in c)]
 rows = [r for r in rows if num(r.get(col)) is not None]
