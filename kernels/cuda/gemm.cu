@@ -481,12 +481,12 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                 const int persist = use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1);
                 const int tstore = wgrad_tstore() > persist && (f32 || !acc) && aligned16(dw) &&
                                    (k * sizeof(DW)) % 16 == 0 && !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
-                void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int, int);
                 cudaError_t e;
                 if (persist) {  // wgp_wgrad: persistent
                     int sms = 0;
                     const int smem = WG_SMEM + (tstore ? WGP_TSTORE_SMEM : 0);
-                    kern = tstore ? wgp_wgrad<DW, true> : wgp_wgrad<DW, false>;
+                    void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int,
+                                 int) = tstore ? wgp_wgrad<DW, true> : wgp_wgrad<DW, false>;
                     if ((e = device_sms(&sms)) != cudaSuccess ||
                         (e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem)) !=
                             cudaSuccess)
@@ -496,11 +496,11 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                                                                                           n, k, pair, acc);
                     return launch_check(op);
                 }
-                void (*kern1)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int) =
+                void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int) =
                     tstore ? wgt_wgrad<DW, true> : wgt_wgrad<DW, false>;
-                e = cudaFuncSetAttribute(kern1, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
+                e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, WG_SMEM);
                 if (e != cudaSuccess) return cuda_fail(op, e);
-                kern1<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, mdc, ma, mdw, offsets, n, k, pair, acc);
+                kern<<<wgrid, WG_THREADS, WG_SMEM, st>>>(dw, mdc, ma, mdw, offsets, n, k, pair, acc);
                 return launch_check(op);
             }
         }
