@@ -5,19 +5,67 @@
 // order: MPI does not promise one order for all-reduce and reduce). The groups of expert parallelism:
 // dist_split into groups with their own ranks and collectives, the sum to one rank, the all-gather of
 // ints, and block exchanges (two in flight at once, matched in the order posted; blocks of zero bytes).
+// A failed command's end (dist_fail), launched by the world of one under mpirun -np 3 (CISPO_MPIEXEC): when
+// every rank fails the job ends without MPI_Abort; a rank that fails alone, its peers waiting for it in an
+// all-reduce, stops the job with its exit status instead of hanging.
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/common.h"
 #include "kernels/cpu/ops_cpu.h"
 #include "tests/testutil.h"
 #include "trainer/dist.h"
 
+// The ranks of `test_dist --fail alone|all`: the last rank (alone) or every rank fails with status 3.
+static int fail_mode(dist_t *d, const char *mode) {
+    int alone = !strcmp(mode, "alone");
+    if (alone && d->rank != d->world - 1) {
+        float x = 1;
+        dist_allreduce_sum_f32(d, &x, 1);  // waits for the failed rank: only MPI_Abort ends it
+        printf("rank %d: the all-reduce returned\n", d->rank);
+        return 0;
+    }
+    fprintf(stderr, "rank %d: failing (%s)\n", d->rank, mode);
+    dist_fail(d, 3);
+    dist_finalize(d);
+    return 3;
+}
+
+static void test_fail_launch(void) {
+    const char *mpi = getenv("CISPO_MPIEXEC");
+    char self[512], cmd[1400];
+    static char out[1 << 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (!mpi || n <= 0) {
+        printf("test_dist: CISPO_MPIEXEC unset, the failure launches skipped\n");
+        return;
+    }
+    self[n] = 0;
+    for (int alone = 0; alone < 2; alone++) {
+        snprintf(cmd, sizeof cmd, "'%s' --oversubscribe -np 3 '%s' --fail %s", mpi, self, alone ? "alone" : "all");
+        double t0 = cispo_now();
+        int rc = test_run_shell(cmd, out, sizeof out);
+        double took = cispo_now() - t0;
+        if (alone)
+            test_check(rc == 3 && strstr(out, "rank 2: failing") && strstr(out, "rank 2 failed alone") &&
+                       !strstr(out, "all-reduce returned") && took < DIST_FAIL_WAIT_S + 60,
+                       "a rank failing alone stops the job with its status (rc %d, %.1f s): %s", rc, took, out);
+        else
+            test_check(rc == 3 && strstr(out, "rank 0: failing") && strstr(out, "rank 2: failing") &&
+                       !strstr(out, "failed alone") && !strstr(out, "MPI_ABORT"),
+                       "every rank failing ends the job without an abort (rc %d): %s", rc, out);
+    }
+}
+
 int main(int argc, char **argv) {
+    if (!dist_launched()) test_fail_launch();  // before this process starts MPI as a world of one
     dist_t d;
     if (dist_init(&d, &argc, &argv)) {
         printf("%s\n", cispo_last_error());
         return 1;
     }
+    if (argc == 3 && !strcmp(argv[1], "--fail")) return fail_mode(&d, argv[2]);
     enum { N = 1001 };
     float a[N], want[N];
     for (int i = 0; i < N; i++) {

@@ -1,10 +1,16 @@
 // tests/test_train.c — pieces of the training loops: the LR schedule, AdamW with global-norm clipping,
 // micro-batch packing (packed log-probs and gradients equal one sequence at a time), the seeded data
 // order and its cursor, the metrics line, the run-config cross-key checks, and the scoring pool
-// (verdicts land in job order; an unknown verifier is a failed verdict, never a silent zero).
+// (verdicts land in job order; an unknown verifier is a failed verdict, never a silent zero; workers started
+// from a multi-threaded process are fresh single-threaded images that run the code sandbox; a stuck worker never
+// holds up the pool's end).
+#include <dirent.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/common.h"
 #include "kernels/cpu/ops_cpu.h"
@@ -186,7 +192,40 @@ static void test_config(void) {
     test_check(run_config_load(&c, NULL, o5, 2) == -1 && strstr(cispo_last_error(), "task_dmin"), "difficulty range");
 }
 
+// The verifier workers among our children: their pids (up to cap) and how many there are; *single = 1 when
+// each has one thread.
+static int pool_workers(pid_t *pids, int cap, int *single) {
+    int n = 0;
+    *single = 1;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300], buf[4096];
+        snprintf(path, sizeof path, "/proc/%.200s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        const char *pp = strstr(buf, "\nPPid:"), *th = strstr(buf, "\nThreads:");
+        if (strncmp(buf, "Name:\tcispo-verifier", 20) || !pp || atoi(pp + 7) != (int)getpid()) continue;
+        if (!th || atoi(th + 10) != 1) *single = 0;
+        if (n < cap) pids[n] = (pid_t)atoi(e->d_name);
+        n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static volatile int spin_stop;
+static void *spin(void *arg) {
+    (void)arg;
+    while (!spin_stop) free(malloc(64));  // another thread in the allocator, as MPI's progress threads may be
+    return NULL;
+}
+
 static void test_pool(void) {
+    pthread_t th;
+    int spinning = pthread_create(&th, NULL, spin, NULL) == 0;
     reward_pool_t *p = reward_pool_create(3, 10.0);
     if (!test_check(p != NULL, "pool: %s", cispo_last_error())) return;
     enum { N = 40 };
@@ -213,7 +252,28 @@ static void test_pool(void) {
     for (int i = 0; i < N; i++) same &= w[i].correct == v[i].correct && u[i].correct == v[i].correct;
     test_check(same, "second batch and in-process scoring agree");
     reward_pool_free(q);
+    pid_t pids[8];
+    int single, n = pool_workers(pids, 8, &single);
+    test_check(n == 3 && single, "the pool's 3 workers, started beside a busy thread, are fresh images of this "
+               "program with one thread each (%d found)", n);
+    // the code verifier from a worker: its sandbox forks and runs the program (right, then wrong)
+    const char *tests = "[{\"stdin\":\"1 2\",\"stdout\":\"3\"}]";
+    reward_job_t code[2] = {{"code", {.response = "```python\nprint(sum(map(int, input().split())))\n```",
+                                      .tests_json = tests}},
+                            {"code", {.response = "```python\nprint(4)\n```", .tests_json = tests}}};
+    verdict_t cv[2];
+    int cf = reward_pool_run(p, code, 2, cv);
+    test_check(cf == 0 && cv[0].correct && !cv[1].correct, "code verdicts from a worker: right %d (%s), wrong %d (%s)",
+               cv[0].correct, cv[0].reason, cv[1].correct, cv[1].reason);
+    // a worker that never answers the end of its socket is killed: the pool's end does not wait on it
+    if (n >= 1) kill(pids[0], SIGSTOP);
+    double t0 = cispo_now();
     reward_pool_free(p);
+    double took = cispo_now() - t0;
+    test_check(took < 10 && pool_workers(pids, 8, &single) == 0, "a stopped worker is killed at the pool's end "
+               "(%.2f s; workers left: %d)", took, pool_workers(pids, 8, &single));
+    spin_stop = 1;
+    if (spinning) pthread_join(th, NULL);
 }
 
 int main(void) {

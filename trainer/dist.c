@@ -21,6 +21,9 @@ static int mpi_fail(const dist_t *d, const char *what, int rc) {
     return cispo_fail("%s rank %d/%d: %s failed: %s", d->host, d->rank, d->world, what, msg);
 }
 
+// A copy of the world on which only failed commands meet (dist_fail), apart from the run's collectives.
+static MPI_Comm fail_comm = MPI_COMM_NULL;
+
 int dist_init(dist_t *d, int *argc, char ***argv) {
     memset(d, 0, sizeof *d);
     gethostname(d->host, sizeof d->host - 1);
@@ -35,6 +38,8 @@ int dist_init(dist_t *d, int *argc, char ***argv) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->world);
+    if (d->world > 1 && fail_comm == MPI_COMM_NULL && MPI_Comm_dup(MPI_COMM_WORLD, &fail_comm) != MPI_SUCCESS)
+        return cispo_fail("%s: MPI_Comm_dup of the world failed", d->host);
     return 0;
 }
 
@@ -78,6 +83,25 @@ void dist_finalize(dist_t *d) {
     MPI_Finalized(&fin);
     if (d->we_initialised && !fin) MPI_Finalize();
     d->we_initialised = 0;
+}
+
+void dist_fail(dist_t *d, int code) {
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (d->world == 1 || fin || fail_comm == MPI_COMM_NULL) return;
+    fflush(stdout), fflush(stderr);
+    MPI_Request req;
+    int done = 0;
+    if (MPI_Ibarrier(fail_comm, &req) == MPI_SUCCESS) {
+        for (double until = cispo_now() + DIST_FAIL_WAIT_S; !done && cispo_now() < until;) {
+            if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+            if (!done) usleep(1000);
+        }
+    }
+    if (done) return;  // every rank failed: each has said why, and the job ends normally
+    fprintf(stderr, "cispo: rank %d failed alone (the other ranks did not fail within %d s): stopping the job\n",
+            d->rank, DIST_FAIL_WAIT_S);
+    MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 #define CHUNK ((size_t)1 << 28)  // elements per call: below INT_MAX

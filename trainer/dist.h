@@ -3,7 +3,7 @@
 // ZeRO-1 optimizer sharding (reduce-scatter gradients, each rank updates its shard of the flat
 // parameter buffer, all-gather the parameters; trainer/optim.h), and the gather of the shards to one
 // rank for a checkpoint.
-// defines: dist_t, dist_init, dist_finalize, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
+// defines: dist_t, dist_init, dist_finalize, dist_fail, dist_allreduce_sum_f32, dist_allreduce_sum_f64,
 //          dist_broadcast_f32, dist_broadcast_bytes, dist_shard_range, dist_reduce_scatter_sum_f32, dist_allgather_f32, dist_allgather_bytes,
 //          dist_gather_shards_f32, dist_world, dist_launched, dist_start, dist_allreduce_max_f64,
 //          dist_split, dist_group_free, dist_reduce_sum_f32, dist_allgather_i32, dist_sendrecv_blocks,
@@ -33,6 +33,11 @@ int dist_start(int *argc, char ***argv, int quiet);
 // In-place maximum over all ranks.
 int dist_allreduce_max_f64(dist_t *d, double *buf, size_t n);
 void dist_finalize(dist_t *d);
+// The end of a command that failed on this rank: when every rank fails (they meet within DIST_FAIL_WAIT_S
+// seconds) it returns, and the job ends normally; else a rank that failed alone, whose peers would wait for
+// it in a collective for ever, stops the whole job with exit status code (MPI_Abort). Nothing in a world of one.
+#define DIST_FAIL_WAIT_S 10
+void dist_fail(dist_t *d, int code);
 // In-place sums over all ranks (any n: chunked below MPI's int counts).
 int dist_allreduce_sum_f32(dist_t *d, float *buf, size_t n);
 int dist_allreduce_sum_f64(dist_t *d, double *buf, size_t n);

@@ -25,6 +25,8 @@ static int run_command(const cispo_command_t *c, int argc, char **argv) {
         return 1;
     }
     int rc = c->run(argc, argv);
+    // a rank that failed alone must not wait in MPI_Finalize for peers that wait in a collective for it
+    if (rc) dist_fail(dist_world(), rc);
     dist_finalize(dist_world());
     return rc;
 }

@@ -1,21 +1,35 @@
-// trainer/reward_pool.c — forked verifier workers over socket pairs (reward_pool.h).
-// Wire format, trainer -> worker: five length-prefixed strings (verifier, gold, response, tests_json,
-// fn_name; length -1 = NULL). Worker -> trainer: one verdict_t (plain data, same binary).
+// trainer/reward_pool.c — verifier workers over socket pairs (reward_pool.h).
+// Wire format, trainer -> worker: seven length-prefixed strings (verifier, gold, response, tests_json,
+// fn_name, question, meta_json; length -1 = NULL). Worker -> trainer: one verdict_t (plain data, same binary).
+//
+// A worker is this same program started again: fork, then execve of /proc/self/exe with the socket's
+// descriptor in CISPO_VERIFIER_WORKER, which worker_entry (a constructor) reads before main. A bare fork
+// would leave the worker running verifiers in a copy of a multi-threaded process (MPI's progress threads,
+// BLAS's pool): a lock that another thread held at the fork (the allocator's, under a sanitizer) stays held
+// in the copy for ever. Between fork and execve the child calls only async-signal-safe functions.
 #include "trainer/reward_pool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/common.h"
 #include "base/fdio.h"
+
+#define WORKER_ENV "CISPO_VERIFIER_WORKER"
+
+extern char **environ;
 
 typedef struct {
     pid_t pid;
@@ -59,8 +73,20 @@ static void verify_one(const char *name, const verify_request_t *req, verdict_t 
 }
 
 // ---- worker process: read a request, verify, answer; exit when the trainer closes its end ----
+static void ignore_stop(int sig) { (void)sig; }
+
 static void worker_main(int fd) {
     signal(SIGPIPE, SIG_IGN);
+    // Ctrl-C and SIGTERM reach the whole process group: the trainer finishes its step, scoring included, and
+    // then closes the sockets. Caught rather than ignored, so that the programs the code sandbox runs start
+    // with the default actions.
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ignore_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     for (;;) {
         int ok = 1;
         char *f[7];
@@ -75,22 +101,78 @@ static void worker_main(int fd) {
     }
 }
 
+// A process started with WORKER_ENV set to a socket's descriptor serves that socket and exits, before
+// main runs: whatever program this object is linked into (cispo, a test) can start workers of itself.
+__attribute__((constructor)) static void worker_entry(void) {
+    const char *s = getenv(WORKER_ENV);
+    if (!s) return;
+    char *end;
+    errno = 0;
+    long fd = strtol(s, &end, 10);
+    struct stat st;
+    if (errno || end == s || *end || fd < 0 || fd > INT_MAX || fstat((int)fd, &st) || !S_ISSOCK(st.st_mode)) {
+        fprintf(stderr, "cispo: %s=%s is not the descriptor of a verifier worker's socket (the variable is set "
+                "by the trainer for the workers it starts; unset it)\n", WORKER_ENV, s);
+        _exit(2);
+    }
+    unsetenv(WORKER_ENV);  // not for the verifiers' own children (the code sandbox)
+    prctl(PR_SET_NAME, "cispo-verifier");  // as ps and top name it (execve named it "exe")
+    worker_main((int)fd);
+}
+
+// The worker's environment: the trainer's (the remote verifiers' settings are there, trainer/train_setup.c),
+// WORKER_ENV naming the socket, and one BLAS thread: the worker stays single-threaded, so that its own
+// forks (the code sandbox) are safe too. The caller frees the array and *own, its one string of our own.
+static char **worker_environ(int fd, char **own) {
+    size_t n = 0;
+    while (environ && environ[n]) n++;
+    char **env = cispo_malloc((n + 3) * sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], WORKER_ENV "=", strlen(WORKER_ENV) + 1) &&
+            strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21))
+            env[k++] = environ[i];
+    *own = cispo_malloc(64);
+    snprintf(*own, 64, "%s=%d", WORKER_ENV, fd);
+    env[k++] = *own;
+    env[k++] = "OPENBLAS_NUM_THREADS=1";
+    env[k] = NULL;
+    return env;
+}
+
 static int spawn(reward_pool_t *p, int i) {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return cispo_fail("reward pool: socketpair: %s", strerror(errno));
-    fflush(NULL);  // no buffered output duplicated into the child
-    pid_t pid = fork();
-    if (pid < 0) {
+    int sv[2], ep[2];  // the socket pair; a pipe on which the child reports a failed execve
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        return cispo_fail("reward pool: socketpair: %s", strerror(errno));
+    if (pipe2(ep, O_CLOEXEC)) {
         close(sv[0]), close(sv[1]);
-        return cispo_fail("reward pool: fork: %s", strerror(errno));
+        return cispo_fail("reward pool: pipe: %s", strerror(errno));
     }
-    if (pid == 0) {
+    char *own, **env = worker_environ(sv[1], &own);
+    char *argv[] = {"cispo-verifier-worker", NULL};
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {  // async-signal-safe calls only, up to execve
+        int err = fcntl(sv[1], F_SETFD, 0) ? errno : 0;
+        if (!err) execve("/proc/self/exe", argv, env), err = errno;
+        ssize_t w = write(ep[1], &err, sizeof err);
+        (void)w;
+        _exit(127);
+    }
+    int fork_err = errno;
+    free(own), free(env);
+    close(sv[1]), close(ep[1]);
+    int err = 0;
+    if (pid > 0 && fdio_read_all(ep[0], &err, sizeof err) == 0) {  // execve failed: the child said why
+        close(ep[0]), close(sv[0]);
+        waitpid(pid, NULL, 0);
+        return cispo_fail("reward pool: cannot start a verifier worker (execve /proc/self/exe): %s", strerror(err));
+    }
+    close(ep[0]);
+    if (pid < 0) {
         close(sv[0]);
-        for (int j = 0; j < p->n; j++)  // siblings' sockets are not ours: let them see EOF
-            if (j != i && p->w[j].fd >= 0) close(p->w[j].fd);
-        worker_main(sv[1]);
+        return cispo_fail("reward pool: fork: %s", strerror(fork_err));
     }
-    close(sv[1]);
     p->w[i] = (worker_t){.pid = pid, .fd = sv[0], .job = -1};
     return 0;
 }
@@ -120,7 +202,19 @@ reward_pool_t *reward_pool_create(int n_workers, double timeout_s) {
 
 void reward_pool_free(reward_pool_t *p) {
     if (!p) return;
-    for (int i = 0; i < p->n; i++) reap(&p->w[i], 0);  // closing the socket ends the worker's loop
+    for (int i = 0; i < p->n; i++)  // closing the socket ends the worker's loop
+        if (p->w[i].fd >= 0) close(p->w[i].fd), p->w[i].fd = -1;
+    // A worker still busy after two seconds (a verification in flight when the run stopped) is killed:
+    // the trainer's exit never waits on one.
+    double until = cispo_now() + 2.0;
+    for (int i = 0; i < p->n; i++) {
+        worker_t *w = &p->w[i];
+        while (w->pid > 0) {
+            if (waitpid(w->pid, NULL, WNOHANG) != 0) w->pid = 0;  // exited (or, -1, not ours to wait for)
+            else if (cispo_now() >= until) reap(w, 1);
+            else usleep(2000);
+        }
+    }
     free(p->w);
     free(p);
 }

@@ -1,5 +1,5 @@
 // trainer/reward_pool.h — rewards computed in parallel worker processes (docs/rl.md step 3): a small pool of
-// forked workers, one socket pair each; the trainer hands out one request per idle worker and
+// workers (this program started again, trainer/reward_pool.c), one socket pair each; the trainer hands out one request per idle worker and
 // collects verdicts as they come. A worker that crashes or overruns its time is killed and replaced,
 // and its request gets a failed verdict (reported, never rewarded silently).
 // defines: reward_job_t, reward_pool_t, reward_pool_create, reward_pool_free, reward_pool_run
@@ -19,8 +19,10 @@ typedef struct {
 typedef struct reward_pool reward_pool_t;
 
 // n_workers >= 1 processes; timeout_s bounds one verification (the worker is killed past it).
-// n_workers == 0 computes rewards in the calling process (for debugging). NULL + message when fork fails.
+// n_workers == 0 computes rewards in the calling process (for debugging). NULL + message when a worker cannot
+// be started (fork or exec).
 reward_pool_t *reward_pool_create(int n_workers, double timeout_s);
+// Closes the sockets, which ends the workers; one still running after two seconds is killed.
 void reward_pool_free(reward_pool_t *p);
 // Runs n jobs; out[i] is job i's verdict whatever order the workers finish in. Returns the number
 // of failed verdicts (unknown verifier, verifier error, crash, timeout).

@@ -200,7 +200,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
     t->cfg = *cfg;
     t->heldout_before = NAN;
     verifier_env(cfg);
-    // workers first: forked while the process is small and has no BLAS threads busy
+    // workers first, while the process is small (each is the program started again: trainer/reward_pool.c)
     t->pool = reward_pool_create(cfg->reward_workers, 60.0);
     if (!t->pool) return -1;
     if (open_ep_grid(t)) return -1;
