@@ -99,8 +99,8 @@ void dist_fail(dist_t *d, int code) {
         }
     }
     if (done) return;  // every rank failed: each has said why, and the job ends normally
-    fprintf(stderr, "cispo: rank %d failed alone (the other ranks did not fail within %d s): stopping the job\n",
-            d->rank, DIST_FAIL_WAIT_S);
+    fprintf(stderr, "cispo: rank %d failed, and not every rank did within %d s: stopping the job (a rank that "
+            "goes on would wait for this one for ever)\n", d->rank, DIST_FAIL_WAIT_S);
     MPI_Abort(MPI_COMM_WORLD, code);
 }
 

@@ -5,8 +5,8 @@
 // A worker is this same program started again: fork, then execve of /proc/self/exe with the socket's
 // descriptor in CISPO_VERIFIER_WORKER, which worker_entry (a constructor) reads before main. A bare fork
 // would leave the worker running verifiers in a copy of a multi-threaded process (MPI's progress threads,
-// BLAS's pool): a lock that another thread held at the fork (the allocator's, under a sanitizer) stays held
-// in the copy for ever. Between fork and execve the child calls only async-signal-safe functions.
+// BLAS's pool), where POSIX allows only async-signal-safe calls: a lock that another thread held at the fork
+// stays held in the copy for ever. Between fork and execve the child calls only async-signal-safe functions.
 #include "trainer/reward_pool.h"
 
 #include <errno.h>
