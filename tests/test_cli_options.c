@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 
 static const char *bin;

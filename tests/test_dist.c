@@ -14,6 +14,7 @@
 
 #include "base/common.h"
 #include "kernels/cpu/ops_cpu.h"
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 #include "trainer/dist.h"
 

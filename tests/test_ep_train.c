@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 #include "trainer/checkpoint.h"
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 #include "trainer/paths.h"
 #include "trainer/run_config.h"

@@ -14,6 +14,7 @@
 
 #include "base/common.h"
 #include "rl/loss.h"
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 #include "trainer/optim.h"
 #include "trainer/run_config.h"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 #include "trainer/samples.h"
 

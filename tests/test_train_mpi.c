@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "base/common.h"
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 #include "trainer/checkpoint.h"
 

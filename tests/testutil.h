@@ -73,31 +73,6 @@ static inline int test_check(int ok, const char *fmt, ...) {
 // Compares with tolerance: passes when err <= tol (and err is not NaN).
 #define TEST_LE(err, tol, ...) test_check((err) <= (tol), __VA_ARGS__)
 
-// Runs a shell command with stderr joined to stdout; the output (truncated to cap-1 bytes, the rest read and
-// dropped, so that the command never blocks on a full pipe) goes to out. The command is given
-// TEST_SHELL_LIMIT_S seconds: past them it and its children are killed, its status is 124 and out ends by
-// saying so, so that a hung command fails its own check rather than the whole test's time limit.
-// Returns the exit status, -1 when the command could not run or died on a signal.
-#define TEST_SHELL_LIMIT_S 300
-static inline int test_run_shell(const char *cmd, char *out, size_t cap) {
-    if (setenv("TEST_SHELL_COMMAND", cmd, 1)) return -1;
-    char full[128];
-    snprintf(full, sizeof full, "timeout -k 10 %d sh -c \"$TEST_SHELL_COMMAND\" 2>&1", TEST_SHELL_LIMIT_S);
-    FILE *p = popen(full, "r");
-    unsetenv("TEST_SHELL_COMMAND");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    char drop[4096];
-    while (fread(drop, 1, sizeof drop, p) > 0) {
-    }
-    int st = pclose(p);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (rc == 124 && n + 64 < cap)
-        snprintf(out + n, cap - n, "\n[killed: still running after %d s]\n", TEST_SHELL_LIMIT_S);
-    return rc;
-}
-
 static inline int test_finish(const char *name) {
     printf("%s: %d checks, %d failed: %s\n", name, test_checks, test_failures, test_failures ? "FAILED" : "overall okay");
     return test_failures ? 1 : 0;
