@@ -16,6 +16,7 @@
 #include "kernels/cpu/ops_cpu.h"
 #include "model/model.h"
 #include "model/seq_logprob.h"
+#include "tests/testshell.h"
 #include "tests/testutil.h"
 #include "trainer/optim.h"
 #include "trainer/run_config.h"
@@ -199,13 +200,8 @@ static int pool_workers(pid_t *pids, int cap, int *single) {
     *single = 1;
     DIR *d = opendir("/proc");
     for (struct dirent *e; d && (e = readdir(d));) {
-        char path[300], buf[4096];
-        snprintf(path, sizeof path, "/proc/%.200s/status", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = 0;
+        char buf[4096];
+        if (test_proc_read(e->d_name, "status", buf, sizeof buf)) continue;
         const char *pp = strstr(buf, "\nPPid:"), *th = strstr(buf, "\nThreads:");
         if (strncmp(buf, "Name:\tcispo-verifier", 20) || !pp || atoi(pp + 7) != (int)getpid()) continue;
         if (!th || atoi(th + 10) != 1) *single = 0;

@@ -28,6 +28,18 @@ static inline double test_shell_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+// /proc/<pid>/<file> (pid: a /proc entry's name) into buf, NUL-terminated: 0, or -1 when it cannot be read.
+static inline int test_proc_read(const char *pid, const char *file, char *buf, size_t cap) {
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%.200s/%.60s", pid, file);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t len = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    return 0;
+}
+
 // Process root and every live process below it (by parent pid), root first: their count (at most cap).
 static inline int test_shell_tree(pid_t root, pid_t *pids, int cap) {
     int n = 1, grew = 1;
@@ -36,14 +48,8 @@ static inline int test_shell_tree(pid_t root, pid_t *pids, int cap) {
         grew = 0;
         DIR *d = opendir("/proc");
         for (struct dirent *e; d && n < cap && (e = readdir(d));) {
-            char path[300], buf[512];
-            if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-            snprintf(path, sizeof path, "/proc/%.200s/stat", e->d_name);
-            FILE *f = fopen(path, "r");
-            if (!f) continue;
-            size_t len = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[len] = 0;
+            char buf[512];
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || test_proc_read(e->d_name, "stat", buf, sizeof buf)) continue;
             const char *rp = strrchr(buf, ')');  // the name may hold spaces and parentheses
             int ppid = 0;
             char state;
@@ -87,13 +93,9 @@ static inline void test_shell_evidence(pid_t root, char *out, size_t *n, size_t 
              "ps -L -o pid,ppid,lwp,stat,wchan:32,etimes,args -p %s 2>&1", TEST_SHELL_LIMIT_S, list);
     test_shell_append(out, n, cap, cmd);
     for (int i = 1, shown = 0; i < np && shown < 8; i++) {  // (not the shell, nor the MPI launcher)
-        char path[64], comm[64] = "";
-        snprintf(path, sizeof path, "/proc/%d/comm", (int)pids[i]);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
-            fclose(f);
-        }
+        char id[16], comm[64] = "";
+        snprintf(id, sizeof id, "%d", (int)pids[i]);
+        if (test_proc_read(id, "comm", comm, sizeof comm)) comm[0] = 0;
         if (!strncmp(comm, "mpirun", 6) || !strncmp(comm, "mpiexec", 7) || !strncmp(comm, "orterun", 7)) continue;
         snprintf(cmd, sizeof cmd, "command -v gdb >/dev/null && { echo '[gdb: process %d]'; timeout 30 gdb -batch -p %d "
                  "-ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(#|Thread)'; }", (int)pids[i], (int)pids[i]);
