@@ -1903,8 +1903,8 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {4, 1000, 328, 200, 0, 0, 1}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {3, 900, 136, 264, 8, 8}, {0}, {0}, 0, CASE_GRAD_BF16},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 300, 8, 7, 0, 0}, {0}, {0}, 0, CASE_GRAD_BF16},
-    // groups of 550 rows on average (9 K steps): a CTA a tile (wgt_wgrad), its tiles out through the TMA, written and added to,
-    // fp32 and bf16 (added to: the threads' stores); n and k not multiples of the tile (the TMA clips the boxes)
+    // groups of 550 rows on average (9 K steps): a CTA a tile (wgt_wgrad), its tiles out through the TMA, written and
+    // added to, fp32 and bf16 (added to: the threads' stores); n and k not multiples of the tile (the TMA clips the boxes)
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 1100, 136, 200, 0, 0, 1}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 1100, 136, 200, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul_wgrad, b_grouped_matmul_wgrad, {2, 1100, 136, 200, 0, 0, 1}, {0}, {0}, 0, CASE_GRAD_BF16},

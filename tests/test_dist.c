@@ -49,8 +49,9 @@ static void test_fail_launch(void) {
         int rc = test_run_shell(cmd, out, sizeof out);
         double took = cispo_now() - t0;
         if (alone)
-            test_check(rc == 3 && strstr(out, "rank 2: failing") && strstr(out, "rank 2 failed, and not every rank did") &&
-                       !strstr(out, "all-reduce returned") && took < DIST_FAIL_WAIT_S + 60,
+            test_check(rc == 3 && strstr(out, "rank 2: failing") &&
+                       strstr(out, "rank 2 failed, and not every rank did") && !strstr(out, "all-reduce returned") &&
+                       took < DIST_FAIL_WAIT_S + 60,
                        "a rank failing alone stops the job with its status (rc %d, %.1f s): %s", rc, took, out);
         else
             test_check(rc == 3 && strstr(out, "rank 0: failing") && strstr(out, "rank 2: failing") &&

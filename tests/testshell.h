@@ -49,7 +49,8 @@ static inline int test_shell_tree(pid_t root, pid_t *pids, int cap) {
         DIR *d = opendir("/proc");
         for (struct dirent *e; d && n < cap && (e = readdir(d));) {
             char buf[512];
-            if (e->d_name[0] < '0' || e->d_name[0] > '9' || test_proc_read(e->d_name, "stat", buf, sizeof buf)) continue;
+            if (e->d_name[0] < '0' || e->d_name[0] > '9' || test_proc_read(e->d_name, "stat", buf, sizeof buf))
+                continue;
             const char *rp = strrchr(buf, ')');  // the name may hold spaces and parentheses
             int ppid = 0;
             char state;
@@ -64,21 +65,22 @@ static inline int test_shell_tree(pid_t root, pid_t *pids, int cap) {
     return n;
 }
 
-// Appends what shell command sh_cmd prints to out (n bytes used of cap), up to cap - 1.
+// Appends k bytes of buf to out (*n bytes used of cap, NUL-terminated), as many as fit; the rest is dropped.
+static inline void test_shell_keep(char *out, size_t *n, size_t cap, const char *buf, size_t k) {
+    size_t take = *n + 1 < cap ? (k < cap - 1 - *n ? k : cap - 1 - *n) : 0;
+    memcpy(out + *n, buf, take);
+    *n += take;
+    out[*n] = 0;
+}
+
+// Appends what shell command sh_cmd prints to out (*n bytes used of cap).
 static inline void test_shell_append(char *out, size_t *n, size_t cap, const char *sh_cmd) {
     FILE *p = popen(sh_cmd, "r");
     if (!p) return;
     char buf[4096];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, p)) > 0) {
-        if (*n + 1 < cap) {
-            size_t take = k < cap - 1 - *n ? k : cap - 1 - *n;
-            memcpy(out + *n, buf, take);
-            *n += take;
-        }
-    }
+    while ((k = fread(buf, 1, sizeof buf, p)) > 0) test_shell_keep(out, n, cap, buf, k);
     pclose(p);
-    out[*n] = 0;
 }
 
 // The evidence of a hang below root, into out: every thread's state and kernel wait channel, then gdb's stacks
@@ -97,8 +99,8 @@ static inline void test_shell_evidence(pid_t root, char *out, size_t *n, size_t 
         snprintf(id, sizeof id, "%d", (int)pids[i]);
         if (test_proc_read(id, "comm", comm, sizeof comm)) comm[0] = 0;
         if (!strncmp(comm, "mpirun", 6) || !strncmp(comm, "mpiexec", 7) || !strncmp(comm, "orterun", 7)) continue;
-        snprintf(cmd, sizeof cmd, "command -v gdb >/dev/null && { echo '[gdb: process %d]'; timeout 30 gdb -batch -p %d "
-                 "-ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(#|Thread)'; }", (int)pids[i], (int)pids[i]);
+        snprintf(cmd, sizeof cmd, "command -v gdb >/dev/null && { echo '[gdb: process %d]'; timeout 30 gdb -batch "
+                 "-p %d -ex 'thread apply all bt 12' 2>/dev/null | grep -E '^(#|Thread)'; }", (int)pids[i], (int)pids[i]);
         test_shell_append(out, n, cap, cmd);
         shown++;
     }
@@ -148,12 +150,7 @@ static inline int test_run_shell(const char *cmd, char *out, size_t cap) {
         ssize_t k = read(pfd[0], buf, sizeof buf);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) break;
-        if (n + 1 < cap) {
-            size_t take = (size_t)k < cap - 1 - n ? (size_t)k : cap - 1 - n;
-            memcpy(out + n, buf, take);
-            n += take;
-            out[n] = 0;
-        }
+        test_shell_keep(out, &n, cap, buf, (size_t)k);
     }
     close(pfd[0]);
     int st = 0;

@@ -150,8 +150,7 @@ static int spawn(reward_pool_t *p, int i) {
     }
     char *own, **env = worker_environ(sv[1], &own);
     char *argv[] = {"cispo-verifier-worker", NULL};
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = fork();  // (the child flushes no stdio buffer: it execs or _exits)
     if (pid == 0) {  // async-signal-safe calls only, up to execve
         int err = fcntl(sv[1], F_SETFD, 0) ? errno : 0;
         if (!err) execve("/proc/self/exe", argv, env), err = errno;
@@ -177,10 +176,11 @@ static int spawn(reward_pool_t *p, int i) {
     return 0;
 }
 
-static void reap(worker_t *w, int kill_it) {
+// Closes worker w's socket and kills it.
+static void reap(worker_t *w) {
     if (w->fd >= 0) close(w->fd);
     if (w->pid > 0) {
-        if (kill_it) kill(w->pid, SIGKILL);
+        kill(w->pid, SIGKILL);
         waitpid(w->pid, NULL, 0);
     }
     w->fd = -1, w->pid = 0, w->job = -1;
@@ -211,7 +211,7 @@ void reward_pool_free(reward_pool_t *p) {
         worker_t *w = &p->w[i];
         while (w->pid > 0) {
             if (waitpid(w->pid, NULL, WNOHANG) != 0) w->pid = 0;  // exited (or, -1, not ours to wait for)
-            else if (cispo_now() >= until) reap(w, 1);
+            else if (cispo_now() >= until) reap(w);
             else usleep(2000);
         }
     }
@@ -228,7 +228,7 @@ static void fail_verdict(verdict_t *v, const char *why) {
 // A worker died or hung: its job fails, and a fresh worker takes its place.
 static void replace(reward_pool_t *p, int i, verdict_t *out, const char *why) {
     if (p->w[i].job >= 0) fail_verdict(&out[p->w[i].job], why);
-    reap(&p->w[i], 1);
+    reap(&p->w[i]);
     if (spawn(p, i)) fprintf(stderr, "cispo: %s (scoring continues with fewer workers)\n", cispo_last_error());
 }
 

@@ -479,7 +479,7 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                                  ws[2] = {(cuuint64_t)k * sizeof(DW), (cuuint64_t)n * k * sizeof(DW)};
                 const cuuint32_t wb[3] = {(cuuint32_t)(128 / sizeof(DW)), WG_BM, 1};
                 const int persist = use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1);
-                const int tstore = wgrad_tstore() > persist && (f32 || !acc) && aligned16(dw) &&
+                const int tstore = wgrad_tstore() >= (persist ? 2 : 1) && (f32 || !acc) && aligned16(dw) &&
                                    (k * sizeof(DW)) % 16 == 0 && !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
                 cudaError_t e;
                 if (persist) {  // wgp_wgrad: persistent

@@ -492,8 +492,8 @@ __device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid
 // (the TMA zero-fills only past the tensor): in the group's last step every thread zeroes those rows of both
 // operands, then a proxy fence and a barrier before the wgmmas read them. The same sums in the same order as
 // wg_wgrad: the same bits. TSTORE (the default: wgrad_tstore in kernels/cuda/gemm.cu): the tile leaves through the
-// TMA instead of the threads' stores: staged in the stages' shared memory (wg_stage_box, free once both warpgroups' wgmmas are
-// done), then stored, or added in the L2 (add; fp32 only: a bf16 dW added to keeps the threads' read-add-write and
+// TMA instead of the threads' stores: staged in the stages' shared memory (wg_stage_box, free once both warpgroups'
+// wgmmas are done), then stored, or added in the L2 (add; fp32 only: a bf16 dW added to keeps the threads' read-add-write and
 // its one rounding), by box of map mdw (dW as [G, n, k], boxes of 128 rows by 128 bytes; rows past n and columns
 // past k are not written); the CTA ends once the TMA has read them. The same values as the threads' stores.
 template <typename DW, bool TSTORE>
