@@ -1847,8 +1847,8 @@ static const entry_t fixed_table[] = {
     {OP_grouped_matmul, b_grouped_matmul, {3, 1000, 264, 136, 0, 0, 4}, {1}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {2, 600, 512, 256, 1, 0, 0, 1}, {0}, {0}, 0, 0},
     // n a multiple of 64 and C's rows 16-byte aligned, uneven groups (tiles short of their 128 rows, by 8s and
-    // less): the shapes the forward's TMA epilogue takes (CISPO_WG_FSTORE=1), persistent (few K steps) and a CTA a
-    // tile (33 K steps)
+    // less): the shapes the forward's TMA epilogue takes (persistent; a CTA a tile under CISPO_WG_PERSIST=0, as
+    // test_backend_ops_gpu_forms runs them), with few K steps and with 33
     {OP_grouped_matmul, b_grouped_matmul, {3, 900, 320, 136, 1, 0, 0}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {3, 900, 320, 136, 0, 8, 8}, {0}, {0}, 0, 0},
     {OP_grouped_matmul, b_grouped_matmul, {2, 300, 128, 2112, 1, 0, 0}, {0}, {0}, 0, 0},

@@ -187,36 +187,44 @@ static cudaError_t device_sms(int *sms) {
 }
 
 // Whether the TMA-fed grouped forward and weight gradient run persistent and warp-specialized (wgp_forward,
-// wgp_wgrad) rather than a CTA a tile (wgt_forward, wgt_wgrad): where a tile's K steps are few (steps: WG_BK each),
-// so that the next tile's loads under the last one's epilogue pay. Measured on an H100 (bench/NOTES.md): +9 to
-// +11% at bench-1b's forward (16 steps a tile) and +6.5% at its weight gradient (4), -1.5% at M1's W1|W3 (96)
-// and -5% at M1's weight gradient (16 steps, fp32 tiles of dW). CISPO_WG_PERSIST=0 or 1 in the environment
+// wgp_wgrad) rather than a CTA a tile (wgt_forward, wgt_wgrad): wherever their tiles leave through the TMA (tma_out:
+// forward_fstore(), or wgrad_tstore() at 2, and the shape allows), so that the next tile's loads run under the last
+// one's stores, and else where a tile's K steps are few (steps: WG_BK each). Measured on an H100 (bench/NOTES.md):
+// with the threads' stores, +9 to +11% at bench-1b's forward (16 steps a tile) and +6.5% at its weight gradient
+// (4), -1.5% at M1's W1|W3 (96) and -5% at M1's weight gradient (16 steps, fp32 tiles of dW); with the TMA
+// epilogues, in one call, M1's W1 weight gradient +6 to +7% (fp32 dW 557-560 against 520-526 TFLOP/s, bf16 dW
+// 637-654 against 605-620), bench-1b's +12% (248 against 222), M1's W1|W3 +3% (742 against 720), W2 +1% (722
+// against 716) and W2's input gradient -3% (674 against 694). CISPO_WG_PERSIST=0 or 1 in the environment
 // overrides it (for comparison). Clusters of two CTAs sharing the 256-column operand by TMA multicast, in a
 // non-persistent and a persistent form, measured 30% and 35% slower on an H100 at M1's widths and were removed
 // (bench/NOTES.md).
-static int use_persist(int steps, int wgrad) {
+static int use_persist(int steps, int wgrad, int tma_out) {
     static int env = -2;
     if (env == -2) env = env_knob("CISPO_WG_PERSIST", -1, 1);
     if (env >= 0) return env;
-    return wgrad ? steps <= 8 : steps <= 32;
+    return tma_out || steps <= (wgrad ? 8 : 32);
 }
 
 // Where the TMA-fed expert weight gradient stores its tiles through the TMA (staged in shared memory; fp32 sums
-// added to in the L2) rather than by its threads: 1 (the default) a CTA a tile (wgt_wgrad), measured on an H200 at
-// M1's W1 (bench/NOTES.md): fp32 dW 533 against 519 TFLOP/s, bf16 dW 621 against 509; 2 the persistent kernel too
-// (wgp_wgrad, bench-1b's shapes; not yet run on a card, so not the default); CISPO_WG_TSTORE=0, 1 or 2 in the
-// environment picks (0: the threads' stores, for comparison).
+// added to in the L2) rather than by its threads: 2 (the default) in both kernels, 1 in the one of a CTA a tile
+// only (wgt_wgrad), 0 in neither (the threads' stores, for comparison); CISPO_WG_TSTORE=0, 1 or 2 in the
+// environment picks. Measured at M1's W1: on an H200 a CTA a tile, fp32 dW 533 against 519 TFLOP/s, bf16 dW 621
+// against 509; on an H100 persistent (wgp_wgrad) 557-560 and 637-654 against the CTA-a-tile form's 520-526 and
+// 605-620, and bench-1b's 248 against 222 with the threads' stores (bench/NOTES.md).
 static int wgrad_tstore(void) {
     static int on = -1;
-    if (on < 0) on = env_knob("CISPO_WG_TSTORE", 1, 2);
+    if (on < 0) on = env_knob("CISPO_WG_TSTORE", 2, 2);
     return on;
 }
 
 // Whether the TMA-fed expert forward (wgt_forward, wgp_forward) stores its tiles through the TMA (staged in shared
-// memory) rather than by its threads: CISPO_WG_FSTORE=1 in the environment (default 0: not yet run on a card).
+// memory) rather than by its threads (bf16x2 stores fill half a sector a row): 1, the default; CISPO_WG_FSTORE=0
+// in the environment for the threads' stores (for comparison). Measured on an H100 in one call, TFLOP/s against
+// the threads' stores: bench-1b W1|W3 480 against 390, W2 398 against 327; M1 W1|W3 720 against 665, W2 716
+// against 680, W2's input gradient 694 against 656 (bench/NOTES.md).
 static int forward_fstore(void) {
     static int on = -1;
-    if (on < 0) on = env_knob("CISPO_WG_FSTORE", 0, 1);
+    if (on < 0) on = env_knob("CISPO_WG_FSTORE", 1, 1);
     return on;
 }
 
@@ -252,7 +260,7 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
                        !tensor_map(&mcf, c, 2, cdims, cstr, cboxf) && !tensor_map(&mcs, c, 2, cdims, cstr, cboxs);
     const char *op = "grouped_matmul_cuda";
     cudaError_t e;
-    if (use_persist((k + WG_BK - 1) / WG_BK, 0)) {  // wgp_forward: persistent, one CTA an SM at most
+    if (use_persist((k + WG_BK - 1) / WG_BK, 0, fstore)) {  // wgp_forward: persistent, one CTA an SM at most
         int sms = 0;
         if ((e = device_sms(&sms)) != cudaSuccess) return cuda_fail(op, e);
         const unsigned grid = (unsigned)(tiles < sms ? tiles : sms);
@@ -478,9 +486,11 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                 const cuuint64_t wd[3] = {(cuuint64_t)k, (cuuint64_t)n, (cuuint64_t)G},
                                  ws[2] = {(cuuint64_t)k * sizeof(DW), (cuuint64_t)n * k * sizeof(DW)};
                 const cuuint32_t wb[3] = {(cuuint32_t)(128 / sizeof(DW)), WG_BM, 1};
-                const int persist = use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1);
-                const int tstore = wgrad_tstore() >= (persist ? 2 : 1) && (f32 || !acc) && aligned16(dw) &&
+                const int tma_ok = wgrad_tstore() >= 1 && (f32 || !acc) && aligned16(dw) &&
                                    (k * sizeof(DW)) % 16 == 0 && !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
+                const int persist = use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1,
+                                                tma_ok && wgrad_tstore() >= 2);
+                const int tstore = tma_ok && wgrad_tstore() >= (persist ? 2 : 1);
                 cudaError_t e;
                 if (persist) {  // wgp_wgrad: persistent
                     int sms = 0;

@@ -230,10 +230,11 @@ __device__ __forceinline__ void wg_fstore_boxes(const WgtMap *mcf, const WgtMap 
 // meanwhile: wgmma.wait_group 1). Tensor maps (kernels/cuda/gemm.cu): A [rows, k] in boxes of 128 rows x 64
 // k; W_g as a 3-d map over the groups, [n, k] in boxes of 256 x 64 (TRANS_W) or [k, n] in four boxes of
 // 64 k x 64 n, one per MN-major panel; a group's rows and columns past n or k load as zeros, never as the
-// next group's. A tile's rows past its group are other groups' tokens, never stored. FSTORE (CISPO_WG_FSTORE=1,
-// kernels/cuda/gemm.cu; beta 0, n a multiple of 64): the tile leaves through the TMA, staged in the stages' shared
-// memory (wg_stage_box) once both warpgroups' wgmmas are done, by boxes of map mcf (128 rows) or mcs (8 rows; a
-// tile short of its 128 rows), the last mlim % 8 rows by the threads; the same values as the threads' stores.
+// next group's. A tile's rows past its group are other groups' tokens, never stored. FSTORE (the default where
+// beta is 0 and n a multiple of 64: forward_fstore in kernels/cuda/gemm.cu): the tile leaves through the TMA,
+// staged in the stages' shared memory (wg_stage_box) once both warpgroups' wgmmas are done, by boxes of map mcf
+// (128 rows) or mcs (8 rows; a tile short of its 128 rows), the last mlim % 8 rows by the threads; the same values
+// as the threads' stores.
 template <bool TRANS_W, bool FSTORE>
 __global__ void __launch_bounds__(WG_THREADS, 1)
     wgt_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw, const __grid_constant__ WgtMap mv,
@@ -573,8 +574,7 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 // before their wgmmas read them. The same sums in the same order as wgt_wgrad: the same bits. TSTORE (as
 // wgt_wgrad's): the tile leaves through the TMA by box (wg_stage_box) through two 16 KiB buffers of its own past
 // the stages (WGP_TSTORE_SMEM more shared memory), so that the next tile's loads go on meanwhile: box b is staged
-// once the store of box b - 2 has read its buffer, then stored (or added) while box b + 1 is staged. Not yet run on
-// a card: only under CISPO_WG_TSTORE=2.
+// once the store of box b - 2 has read its buffer, then stored (or added) while box b + 1 is staged.
 struct wgp_wtile_t {
     int g, m0, n0, r0, nr;
 };
