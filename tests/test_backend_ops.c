@@ -5,6 +5,7 @@
 //   build-x/tests/test_backend_ops --op attention_forward,attention_backward --backend cuda
 //   build-x/tests/test_backend_ops --perf                also us/run and GB/s or TFLOP/s (never asserted)
 //   build-x/tests/test_backend_ops --require-cuda        fails when no CUDA device can run the rows
+//   build-x/tests/test_backend_ops --perf --defaults --shape 'rows8192|lens 4096'   some rows, no knob variants
 // Run from the repository root.
 //
 // A case draws fresh random inputs (never zeros; ids, offsets, slots and permutations valid; MoE
@@ -2337,8 +2338,9 @@ static struct {
     int only_op[OP_COUNT], any_op;
     int backend;  // -1 all
     int perf, require_cuda, verbose;
-    const char *shape;  // --shape: only the rows whose shape holds this text
-} opt = {{0}, 0, -1, 0, 0, 0, NULL};
+    int defaults;       // --defaults: not the rows that force a kernel choice (CASE_KNOBS)
+    const char *shape;  // --shape: only the rows whose shape holds one of these texts ('|' between them)
+} opt = {{0}, 0, -1, 0, 0, 0, 0, NULL};
 static int n_rows, n_failed, n_skipped;
 
 static void row(const char *op, const char *shape, const char *backend, const char *dtype, const char *result,
@@ -2600,14 +2602,23 @@ static void skip_row(const entry_t *e, const char *bn, const char *dn, const cha
     case_free(&c);
 }
 
-// Whether entry e's shape holds --shape's text (from a dry case: no data); every entry without --shape.
+// Whether entry e's shape holds one of --shape's texts (from a dry case: no data; every entry without --shape)
+// and, under --defaults, e forces no kernel choice.
 static int shape_wanted(const entry_t *e) {
+    if (opt.defaults && (e->flags & CASE_KNOBS)) return 0;
     if (!opt.shape) return 1;
     opcase_t c;
     g_dry = 1;
     case_make(&c, e, 1);
     g_dry = 0;
-    const int match = strstr(c.shape, opt.shape) != NULL;
+    int match = 0;
+    for (const char *t = opt.shape; !match;) {
+        const char *bar = strchr(t, '|');
+        const size_t n = bar ? (size_t)(bar - t) : strlen(t);
+        for (const char *h = c.shape; !match && *h; h++) match = n > 0 && !strncmp(h, t, n);
+        if (!bar) break;
+        t = bar + 1;
+    }
     case_free(&c);
     return match;
 }
@@ -2819,8 +2830,11 @@ static int parse_ops(const char *s) {
 }
 
 static void usage(void) {
-    printf("usage: test_backend_ops [--op name[,name...]] [--backend cpu|cuda] [--perf] [--shape TEXT] [--require-cuda] "
-           "[--seed N]\n  --shape TEXT: only the rows whose shape holds TEXT (a perf row alone under a profiler)\n");
+    printf("usage: test_backend_ops [--op name[,name...]] [--backend cpu|cuda] [--perf] [--shape TEXT[|TEXT...]] "
+           "[--defaults] [--require-cuda] [--seed N]\n"
+           "  --shape TEXT: only the rows whose shape holds TEXT, or one of the texts between '|' (a perf row alone\n"
+           "    under a profiler)\n"
+           "  --defaults: not the rows that force a kernel choice (32-k, skinny, loop, no-tma, ...)\n");
 }
 
 int main(int argc, char **argv) {
@@ -2843,6 +2857,8 @@ int main(int argc, char **argv) {
             opt.require_cuda = 1;
         } else if (!strcmp(a, "--shape") && i + 1 < argc) {
             opt.shape = argv[++i];
+        } else if (!strcmp(a, "--defaults")) {
+            opt.defaults = 1;
         } else if (!strcmp(a, "--seed") && i + 1 < argc) {
             rng = strtoull(argv[++i], NULL, 0);
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
