@@ -14,7 +14,7 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCISPO_CUDA=ON >"$out/cmake.
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/gpu.txt"
 ops=${OPS:-grouped_matmul_pair,grouped_matmul,grouped_matmul_wgrad,attention_forward,attention_backward}
 rows() {  # rows [VAR=value]: the timing rows, under that environment setting (only the peers' shapes, and not the
-          # rows that force another kernel: those would take most of the time)
+          # rows that force another kernel, which the table never reads)
   env "$@" build-gpu/tests/test_backend_ops --perf --backend cuda --op "$ops" --defaults \
     --shape "even|lens 4096 H8 KV1|lens 16384 H64 KV8" 2>&1 | grep -E "TFLOP/s"
 }

@@ -2612,12 +2612,10 @@ static int shape_wanted(const entry_t *e) {
     case_make(&c, e, 1);
     g_dry = 0;
     int match = 0;
-    for (const char *t = opt.shape; !match;) {
-        const char *bar = strchr(t, '|');
-        const size_t n = bar ? (size_t)(bar - t) : strlen(t);
-        for (const char *h = c.shape; !match && *h; h++) match = n > 0 && !strncmp(h, t, n);
-        if (!bar) break;
-        t = bar + 1;
+    for (const char *t = opt.shape; !match && t; t = strchr(t, '|'), t = t ? t + 1 : NULL) {
+        char alt[sizeof c.shape];  // this alternative alone
+        snprintf(alt, sizeof alt, "%.*s", (int)strcspn(t, "|"), t);
+        match = alt[0] && strstr(c.shape, alt);
     }
     case_free(&c);
     return match;
