@@ -89,6 +89,17 @@ int bwd_ws() {
     return on;
 }
 
+// Whether bwd_wg_ws_kernel lays dq_acc out by blocks (attention_wgmma.cuh, TILED): CISPO_ATTN_DQ_TILED=1 in the
+// environment; 0, the default, keeps the row layout [T, H, D].
+int dq_tiled() {
+    static int on = -1;
+    if (on < 0) on = env_knob("CISPO_ATTN_DQ_TILED", 0, 1);
+    return on;
+}
+
+// dq_acc's rows: T, or with the tiled layout each sequence's rows padded to a multiple of 64 (at most T + 64 nseq)
+size_t dq_rows(int T, int nseq, int D) { return (size_t)T + (D == 128 && dq_tiled() ? 64 * (size_t)nseq : 0); }
+
 struct TileWork {
     AttnTile t;
     long work;
@@ -171,6 +182,21 @@ int launch_bwd(const BwdArgs &p, int ntiles, int KV, int nsplit, cudaStream_t st
     return check_launch("backward kernel launch");
 }
 
+// CISPO_ATTN_ABLATE's bit mask in a build with -DCISPO_ATTN_ABLATION (timing studies: ATTN_ABLATE in
+// attention_wgmma.cuh), else 0
+int attn_ablate() {
+#ifdef CISPO_ATTN_ABLATION
+    static int mask = -1;
+    if (mask < 0) {
+        const char *e = getenv("CISPO_ATTN_ABLATE");
+        mask = e ? atoi(e) : 0;
+    }
+    return mask;
+#else
+    return 0;
+#endif
+}
+
 // bwd_wg_ws_kernel (attention_wgmma.cuh) where bwd_ws() and the TMA's tensor maps allow: 1 launched, 0 not, -1 error
 int launch_bwd_ws(const BwdArgs &p, int nt, int KV, int nsplit, int T, int H, int D, const void *q, const void *dout,
                   const void *k, const void *v, cudaStream_t st) {
@@ -182,10 +208,15 @@ int launch_bwd_ws(const BwdArgs &p, int nt, int KV, int nsplit, int T, int H, in
     if (tensor_map(&mq, q, 2, qd, qs, qbox) || tensor_map(&mo, dout, 2, qd, qs, qbox) ||
         tensor_map(&mk, k, 2, kd, ks, kbox) || tensor_map(&mv, v, 2, kd, ks, kbox))
         return 0;
-    static bool attr = false;
-    if (set_smem(bwd_wg_ws_kernel, BWD_WS_SMEM, &attr)) return -1;
-    bwd_wg_ws_kernel<<<p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit), FWD_WS_THREADS, BWD_WS_SMEM, st>>>(
-        p, mq, mo, mk, mv);
+    static bool attr[2] = {false, false};
+    const dim3 grid = p.tile_major ? dim3(KV * nsplit, nt) : dim3(nt, KV, nsplit);
+    if (p.pad) {
+        if (set_smem(bwd_wg_ws_kernel<true>, BWD_WS_SMEM, &attr[1])) return -1;
+        bwd_wg_ws_kernel<true><<<grid, FWD_WS_THREADS, BWD_WS_SMEM, st>>>(p, mq, mo, mk, mv);
+    } else {
+        if (set_smem(bwd_wg_ws_kernel<false>, BWD_WS_SMEM, &attr[0])) return -1;
+        bwd_wg_ws_kernel<false><<<grid, FWD_WS_THREADS, BWD_WS_SMEM, st>>>(p, mq, mo, mk, mv);
+    }
     return check_launch("backward kernel launch") ? -1 : 1;
 }
 
@@ -219,6 +250,30 @@ __global__ void dq_convert_kernel(__nv_bfloat16 *dq, const float *acc, size_t n2
             a.x += old.x, a.y += old.y;
         }
         *d = pack_bf16(a.x, a.y);
+    }
+}
+
+// dq = scale acc (+ dq with add) from the tiled layout (dq_tiled_index; pad: each sequence's first padded row), 4
+// columns a thread (the swizzle moves groups of 8, so 4 stay side by side)
+__global__ void dq_convert_tiled_kernel(__nv_bfloat16 *dq, const float *acc, const int32_t *cu, const int32_t *pad,
+                                        int nseq, int H, size_t n4, float scale, int add) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (size_t)gridDim.x * blockDim.x) {
+        const int c = (int)(i % 32) * 4, h = (int)(i / 32 % H);
+        const int t = (int)(i / 32 / H);
+        int lo = 0, hi = nseq - 1;  // the sequence of row t
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) / 2;
+            if (cu[mid] <= t) lo = mid;
+            else hi = mid - 1;
+        }
+        float4 a = *reinterpret_cast<const float4 *>(acc + dq_tiled_index(pad[lo] + t - cu[lo], h, c, H));
+        a.x *= scale, a.y *= scale, a.z *= scale, a.w *= scale;
+        uint32_t *d = reinterpret_cast<uint32_t *>(dq) + i * 2;
+        if (add) {
+            const float2 o0 = unpack_bf16(d[0]), o1 = unpack_bf16(d[1]);
+            a.x += o0.x, a.y += o0.y, a.z += o1.x, a.w += o1.y;
+        }
+        d[0] = pack_bf16(a.x, a.y), d[1] = pack_bf16(a.z, a.w);
     }
 }
 
@@ -329,8 +384,9 @@ int launch_decode(void *o, const void *q, const void *kc, const void *vc, const 
 } // namespace
 
 size_t attention_workspace_bytes_cuda(int T, int nseq, int H, int KV, int D) {
-    return tiles_bytes(T, nseq) + align256((size_t)T * H * D * sizeof(float)) + align256((size_t)T * H * sizeof(float)) +
-           2 * align256((size_t)T * KV * D * sizeof(float));
+    return tiles_bytes(T, nseq) + align256(dq_rows(T, nseq, D) * H * D * sizeof(float)) +
+           align256((size_t)T * H * sizeof(float)) + 2 * align256((size_t)T * KV * D * sizeof(float)) +
+           align256((size_t)nseq * sizeof(int32_t));
 }
 
 int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, const void *v, const int32_t *cu_seqlens,
@@ -352,6 +408,7 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
     p.H = H, p.KV = KV, p.group = H / KV, p.window = window;
     p.tile_major = tile_major(T, KV, D, nt);
     p.scale_log2 = LOG2E / sqrtf((float)D);
+    p.ablate = attn_ablate();
     const dim3 grid = p.tile_major ? dim3(H, nt) : dim3(nt, H);
     if (D == 128 && attn_rows == 0 && wgmma_ready_cuda(WGMMA_ATTENTION)) {
         if ((!tune || tune->attn_fwd_tma >= 0) && !tma_off()) {  // the ping-pong and overlap on TMA loads (attention_wgmma.cuh)
@@ -395,12 +452,14 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
     if (ws_bytes < need) return cispo_fail("attention_backward_cuda: workspace %zu bytes < %zu", ws_bytes, need);
     AttnTile *tiles = (AttnTile *)ws;
     float *dq_acc = (float *)((char *)ws + tiles_bytes(T, nseq));
-    float *delta = (float *)((char *)dq_acc + align256((size_t)T * H * D * sizeof(float)));
+    const size_t nq = (size_t)T * H * D, rows = (size_t)T * H, nk = (size_t)T * KV * D;
+    const size_t nq_acc = dq_rows(T, nseq, D) * H * D;  // (nq, or with the tiled layout its padded rows)
+    float *delta = (float *)((char *)dq_acc + align256(nq_acc * sizeof(float)));
     float *dk_acc = (float *)((char *)delta + align256((size_t)T * H * sizeof(float)));
     float *dv_acc = (float *)((char *)dk_acc + align256((size_t)T * KV * D * sizeof(float)));
-    const size_t nq = (size_t)T * H * D, rows = (size_t)T * H, nk = (size_t)T * KV * D;
+    int32_t *pad = (int32_t *)((char *)dv_acc + align256((size_t)T * KV * D * sizeof(float)));
 
-    cudaError_t e = cudaMemsetAsync(dq_acc, 0, nq * sizeof(float), st);
+    cudaError_t e = cudaMemsetAsync(dq_acc, 0, nq_acc * sizeof(float), st);
     if (e != cudaSuccess) return cispo_fail("attention_backward_cuda: memset: %s", cudaGetErrorString(e));
     {
         const unsigned nb = (unsigned)((rows + 7) / 8);
@@ -417,7 +476,7 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
     const bool wg = D == 128 && wgmma_ready_cuda(WGMMA_ATTENTION);
     int nt = build_tiles(tiles, cu_host, nseq, wg ? BWD_WG_BN : BWD_BN, window, 0, st);
     if (nt < 0) return -1;
-    int nsplit = 1;
+    int nsplit = 1, tiled = 0;
     if (nt > 0) {
         // split each group's query heads over CTAs until about two CTAs a multiprocessor are there
         const int group = H / KV, want = 2 * sm_count();
@@ -442,9 +501,22 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         p.cu = cu_seqlens, p.tiles = tiles;
         p.H = H, p.KV = KV, p.group = H / KV, p.window = window, p.acc = acc;
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
+        p.ablate = attn_ablate();
+        p.pad = NULL;
         const int ovl = !tune || tune->attn_bwd_overlap >= 0;  // dQ's additions beside dV's and dK's products
+        if (wg && ovl && dq_tiled()) {  // each sequence's first row in the tiled layout
+            int32_t *ph = (int32_t *)malloc((size_t)nseq * sizeof *ph);
+            if (!ph) return cispo_fail("attention_backward_cuda: out of host memory for %d sequences", nseq);
+            for (int s = 0, r = 0; s < nseq; s++) ph[s] = r, r += (cu_host[s + 1] - cu_host[s] + 63) / 64 * 64;
+            // pageable source: the call returns once the data is staged
+            e = cudaMemcpyAsync(pad, ph, (size_t)nseq * sizeof *ph, cudaMemcpyHostToDevice, st);
+            free(ph);
+            if (e != cudaSuccess) return cispo_fail("attention_backward_cuda: copy: %s", cudaGetErrorString(e));
+            p.pad = pad;
+        }
         const int ws = wg && ovl ? launch_bwd_ws(p, nt, KV, nsplit, T, H, D, q, dout, k, v, st) : 0;
         if (ws < 0) return -1;
+        tiled = ws && p.pad;
         if (!ws && wg) {
             static bool attr_set[2] = {false, false};  // per kernel
             void (*kern)(const BwdArgs) = ovl ? bwd_wg_kernel<true> : bwd_wg_kernel<false>;
@@ -459,7 +531,14 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
             return -1;
         }
     }
-    convert(dq, dq_acc, nq, 1.0f / sqrtf((float)D), acc, st);
+    if (tiled) {
+        int blocks = (int)((nq / 4 + 255) / 256);
+        if (blocks > 4096) blocks = 4096;
+        dq_convert_tiled_kernel<<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dq, dq_acc, cu_seqlens, pad, nseq, H, nq / 4,
+                                                         1.0f / sqrtf((float)D), acc);
+    } else {
+        convert(dq, dq_acc, nq, 1.0f / sqrtf((float)D), acc, st);
+    }
     if (nsplit > 1) {
         convert(dk, dk_acc, nk, 1.0f, acc, st);
         convert(dv, dv_acc, nk, 1.0f, acc, st);

@@ -36,6 +36,8 @@ struct BwdArgs {
     int nsplit;          // the splits of a group
     int tile_major;      // 0: grid (tiles, KV, nsplit); 1: grid (KV x nsplit, tiles), block x = kvh nsplit + z
     float scale, scale_log2;
+    int ablate;          // CISPO_ATTN_ABLATION builds only (ATTN_ABLATE in attention_wgmma.cuh); else 0
+    const int32_t *pad;  // [nseq]: each sequence's first row in dq_acc's tiled layout (bwd_wg_ws_kernel<true>)
 };
 
 template <int D>

@@ -48,6 +48,7 @@ struct FwdArgs {
     int H, KV, group, window;
     int tile_major;                // 0: grid (tiles, H); 1: grid (H, tiles), every head's heaviest tile first
     float scale_log2;              // log2(e) / sqrt(D)
+    int ablate;                    // CISPO_ATTN_ABLATION builds only (ATTN_ABLATE in attention_wgmma.cuh); else 0
 };
 
 // Shared-memory rows are D + 8 elements: a 16-byte pad puts the 8 rows an ldmatrix reads in 8

@@ -25,6 +25,18 @@
 
 namespace attn {
 
+// Timing studies only: in a build with -DCISPO_ATTN_ABLATION the environment's CISPO_ATTN_ABLATE (a bit mask, the
+// kernels' p.ablate) leaves parts of the TMA kernels out, so that what a part costs is what its removal saves; the
+// results are then wrong. Bits: 1 dQ's bulk reductions; 2 dQ's stores to shared memory and its reductions; 4 the
+// backward's exponentials; 8 the backward's named barrier (a race); 16 the backward's lse and delta loads; 32 the
+// forward's exponentials; 64 the forward's output stores. Without the definition (every other build) this is false
+// throughout and the kernels compile as without it.
+#ifdef CISPO_ATTN_ABLATION
+#define ATTN_ABLATE(p, bit) (((p).ablate & (bit)) != 0)
+#else
+#define ATTN_ABLATE(p, bit) false
+#endif
+
 constexpr int FWD_WG_THREADS = 256, FWD_WG_BN = 128, FWD_WG_TILE = 128 * 128 * 2;  // bytes of one tile
 constexpr int FWD_WG_SMEM = 5 * FWD_WG_TILE + 1024;                                  // Q, 2 K, 2 V; alignment
 
@@ -85,6 +97,7 @@ __device__ __forceinline__ void wga_issue_pv(float o[64], uint32_t a[FWD_WG_BN /
 // One tile's scores s (this warpgroup's rows wr_lo .. wr_hi, keys c0 .. c0 + 127) into probabilities in place:
 // scaled to the log2 domain, masked (causal, past the sequence, the window), the running maxima m and sums l
 // of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far.
+template <bool NOEXP = false>  // NOEXP: ATTN_ABLATE's bit 32 (the exponentials left out)
 __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2], float alpha[2], const FwdArgs &p,
                                             int c0, int wr_lo, int wr_hi, int ra, int L, int tq) {
     constexpr int NB = FWD_WG_BN / 8;
@@ -115,8 +128,8 @@ __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2],
         float sum = 0.0f;
 #pragma unroll
         for (int i = 0; i < NB; i++) {
-            s[4 * i + 2 * hr] = exp2f(s[4 * i + 2 * hr] - base);
-            s[4 * i + 2 * hr + 1] = exp2f(s[4 * i + 2 * hr + 1] - base);
+            s[4 * i + 2 * hr] = NOEXP ? s[4 * i + 2 * hr] - base : exp2f(s[4 * i + 2 * hr] - base);
+            s[4 * i + 2 * hr + 1] = NOEXP ? s[4 * i + 2 * hr + 1] - base : exp2f(s[4 * i + 2 * hr + 1] - base);
             sum += s[4 * i + 2 * hr] + s[4 * i + 2 * hr + 1];
         }
         l[hr] = l[hr] * alpha[hr] + sum;
@@ -354,7 +367,8 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<0>();
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(0));
-        wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
+        if (ATTN_ABLATE(p, 32)) wga_softmax<true>(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
+        else wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
         wga_rescale(o, alpha);
         wga_pack_p(s, a);
     }
@@ -371,7 +385,8 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<1>();  // S (committed first), not P V
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(st));
-        wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
+        if (ATTN_ABLATE(p, 32)) wga_softmax<true>(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
+        else wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
         wg_wait<0>();
         wg_fence_regs<64>(o);
         wg_fence_frags<BN / 16>(a);
@@ -387,7 +402,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     wg_fence_regs<64>(o);
     wg_fence_frags<BN / 16>(a);
     if (wgi == 0) wga_bar_sync(1);  // warpgroup 1's last arrival
-    wga_store_o(p, o, m, l, ra, L, t0, h, tq);
+    if (!ATTN_ABLATE(p, 64)) wga_store_o(p, o, m, l, ra, L, t0, h, tq);
 }
 
 // The backward (FlashAttention-2's algorithm 2, as attention_bwd.cuh's bwd_kernel, whose arguments and
@@ -474,7 +489,7 @@ __device__ __forceinline__ void wgb_scores(float pt[32], float ds[32], uint32_t 
 
 // P^T and, with DS, dS^T from the scores (this thread's keys kr, kr + 8; query tile m0; l_s, d_s: the tile's lse
 // log2 e and delta), as bf16 A fragments pa and sa (without DS: P^T alone, and pt keeps it in fp32)
-template <bool DS>
+template <bool DS, bool NOEXP = false>  // NOEXP: ATTN_ABLATE's bit 4 (the exponentials left out)
 __device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t pa[4][4], uint32_t sa[4][4],
                                           const BwdArgs &p, const float *l_s, const float *d_s, int kr, int m0, int L,
                                           bool need_mask, int tq) {
@@ -484,7 +499,7 @@ __device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t p
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             const int ql = i * 8 + 2 * tq + (e % 2);
-            float x = exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
+            float x = NOEXP ? pt[4 * i + e] * p.scale_log2 - l_s[ql] : exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
             if (need_mask) {
                 const int c = kr + (e / 2) * 8, r = m0 + ql;
                 if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
@@ -683,6 +698,16 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
 // at T 16384, H 64, KV 8 and 336 against 279 at T 4096, H 8, KV 1 (bwd_wg_kernel<true>); with float2 atomics
 // from the computing threads in place of the bulk reductions it ran at 357 and 321 (removed).
 constexpr int BWD_WS_NB = 2, BWD_WS_DQ_LD = 64 * 4 + 16;  // stages; bytes a row of a dQ block
+// TILED (CISPO_ATTN_DQ_TILED=1): dq_acc laid out by blocks, so that a computing warpgroup's dQ block of a tile
+// goes out in one bulk reduction of 16 KiB in place of 64 of a row each. Each sequence's rows start at a multiple
+// of 64 (p.pad); block (query tile b of the padded rows, head h, half w of the 128 columns) is 64 x 64 floats at
+// ((b H + h) 2 + w) 4096, row r's column c at r 64 + (c ^ 8 (r & 7)): the swizzle that spreads a warp's float2
+// stores over the banks (its rows r, r + 8 and columns 8 i + 2 tq: each half-warp's 16 stores in distinct banks).
+// The shared-memory block is the global one, byte for byte. dq_tiled_index gives an element's place.
+__host__ __device__ __forceinline__ size_t dq_tiled_index(int pr, int h, int c, int H) {
+    const int r = pr & 63, w = c >> 6, cc = c & 63;
+    return (((size_t)(pr >> 6) * H + h) * 2 + w) * 4096 + r * 64 + (cc ^ ((r & 7) << 3));
+}
 constexpr int BWD_WS_SMEM = 2 * BWD_WG_KV + 2 * BWD_WS_NB * BWD_WG_Q + 2 * 128 * 128 + 2 * 64 * BWD_WS_DQ_LD +
                             2 * BWD_WS_NB * 64 * 4 + 1024;
 
@@ -722,19 +747,28 @@ struct WsBars {
 
 // this thread's rows of its warpgroup's dQ block (sdq; rows 16 bytes longer than their 256) to warps 2 and 3 of
 // warpgroup 0, once they have read the last one: tile it's dQ
+// (TILED: sdq is the warpgroup's block, rr this thread's first row of it; else sdq is that row)
+template <bool TILED>
 __device__ __forceinline__ void wgb_put_dq(unsigned char *sdq, const float dq[32], WsBars bars, int it, int wgi,
-                                           int tq) {
+                                           int tq, int rr) {
     if (it > 0) wgt_mbar_wait(bars.dqempty(wgi), (it - 1) & 1);
 #pragma unroll
     for (int i = 0; i < 8; i++) {
-        *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
-        *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
-            make_float2(dq[4 * i + 2], dq[4 * i + 3]);
+        if (TILED) {  // rows rr and rr + 8 share their swizzle
+            const int c = (i * 8 + 2 * tq) ^ ((rr & 7) << 3);
+            *reinterpret_cast<float2 *>(sdq + (rr * 64 + c) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
+            *reinterpret_cast<float2 *>(sdq + ((rr + 8) * 64 + c) * 4) = make_float2(dq[4 * i + 2], dq[4 * i + 3]);
+        } else {
+            *reinterpret_cast<float2 *>(sdq + (i * 8 + 2 * tq) * 4) = make_float2(dq[4 * i], dq[4 * i + 1]);
+            *reinterpret_cast<float2 *>(sdq + 8 * BWD_WS_DQ_LD + (i * 8 + 2 * tq) * 4) =
+                make_float2(dq[4 * i + 2], dq[4 * i + 3]);
+        }
     }
     wg_fence_proxy();  // the dQ stores, for the bulk reductions
     wgt_mbar_arrive(bars.dqfull(wgi));
 }
 
+template <bool TILED>
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     bwd_wg_ws_kernel(const BwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mo,
                      const __grid_constant__ WgtMap mk, const __grid_constant__ WgtMap mv) {
@@ -799,6 +833,11 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
                     const int r = lane + 32 * hh;
                     const bool ok = m0 + r < L;
                     const size_t row = (size_t)(t0 + m0 + r) * p.H + h;
+                    if (ATTN_ABLATE(p, 16)) {
+                        sL[b * BWD_WG_BM + r] = ok ? 0.0f : INFINITY;
+                        sD[b * BWD_WG_BM + r] = 0.0f;
+                        continue;
+                    }
                     sL[b * BWD_WG_BM + r] = ok ? p.lse[row] * LOG2E : INFINITY;
                     sD[b * BWD_WG_BM + r] = ok ? p.delta[row] : 0.0f;
                 }
@@ -806,19 +845,28 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
             }
         } else {  // dQ block w of every query tile into the fp32 buffer
             const int w = warp - 2;
+            if (ATTN_ABLATE(p, 2)) return;
+            if (TILED && lane != 0) return;  // TILED: lane 0 adds the whole block, one bulk reduction a tile
+            const int pr0 = TILED ? p.pad[tile.seq] : 0;
             for (int it = 0; it < nit; it++) {
                 const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
                 wgt_mbar_wait(wb.dqfull(w), it & 1);
+                if (TILED) {
+                    if (!ATTN_ABLATE(p, 1))
+                        wgb_reduce_add(p.dq_acc + dq_tiled_index(pr0 + m0, h, w * 64, p.H), aQd + w * 64 * 64 * 4,
+                                       64 * 64 * 4);
+                } else {
 #pragma unroll
-                for (int hh = 0; hh < 2; hh++) {
-                    const int r = lane + 32 * hh;
-                    if (m0 + r < L)
-                        wgb_reduce_add(p.dq_acc + (size_t)(t0 + m0 + r) * ldq + (size_t)h * D + w * 64,
-                                       aQd + (w * 64 + r) * BWD_WS_DQ_LD, 64 * 4);
+                    for (int hh = 0; hh < 2; hh++) {
+                        const int r = lane + 32 * hh;
+                        if (m0 + r < L && !ATTN_ABLATE(p, 1))
+                            wgb_reduce_add(p.dq_acc + (size_t)(t0 + m0 + r) * ldq + (size_t)h * D + w * 64,
+                                           aQd + (w * 64 + r) * BWD_WS_DQ_LD, 64 * 4);
+                    }
                 }
                 wgb_bulk_commit();
                 wgb_bulk_wait<true>();
-                __syncwarp();
+                if (!TILED) __syncwarp();
                 if (lane == 0) wgt_mbar_arrive(wb.dqempty(w));
             }
             wgb_bulk_wait<false>();
@@ -832,7 +880,8 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     for (int i = 0; i < 64; i++) dk[i] = dv[i] = 0.0f;
     const int kr = n0 + wgi * 64 + warp * 16 + g;  // this thread's keys kr and kr + 8
     const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
-    unsigned char *sdq = sQd + (wgi * 64 + warp * 16 + g) * BWD_WS_DQ_LD;  // this thread's rows of its dQ block
+    const int rr = warp * 16 + g;  // this thread's rows of its dQ block: rr, rr + 8
+    unsigned char *sdq = TILED ? sQd + wgi * 64 * 64 * 4 : sQd + (wgi * 64 + rr) * BWD_WS_DQ_LD;
 
     if (nit > 0) wgt_mbar_wait(wb.kv(), 0);
     for (int it = 0; it < nit; it++) {
@@ -846,20 +895,23 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wgb_scores_issue<true>(pt, ds, aK, aV, q_a, o_a, wgi);
         wg_wait<1>();  // S^T's group
         wg_fence_regs<32>(pt);
-        wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
+        if (ATTN_ABLATE(p, 4))
+            wgb_probs<false, true>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
+        else
+            wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
         wgb_issue_acc(dv, pa, o_a);  // beside dP^T's products and dS^T's arithmetic
         wg_wait<1>();               // dP^T's group; dV's goes on
         wg_fence_regs<32>(ds);
         wgb_probs_ds(pt, ds, sa, sD + b * BWD_WG_BM, tq);
         wgb_store_ds(sS0 + (it & 1) * 128 * 128, sa, srow, tq);
         wg_fence_proxy();  // the dS^T stores, for the dQ wgmmas of both warpgroups
-        wga_bar_sync(1);
+        if (!ATTN_ABLATE(p, 8)) wga_bar_sync(1);
         float dq[32];
         wgb_issue_dq(dq, aS, aK, wgi);
         wgb_issue_acc(dk, sa, q_a);
         wg_wait<1>();  // dV's and dQ's groups; dK's goes on
         wg_fence_regs<32>(dq);
-        wgb_put_dq(sdq, dq, wb, it, wgi, tq);
+        if (!ATTN_ABLATE(p, 2)) wgb_put_dq<TILED>(sdq, dq, wb, it, wgi, tq, rr);
         wgb_wait_dvdk(dv, dk, pa, sa);
         wgt_mbar_arrive(wb.empty(b));
     }
