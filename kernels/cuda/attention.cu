@@ -277,11 +277,14 @@ __global__ void dq_convert_tiled_kernel(__nv_bfloat16 *dq, const float *acc, con
     }
 }
 
+// blocks of 256 threads for a grid-stride loop over n items: enough for one each, at most 4096
+int convert_blocks(size_t n) {
+    const size_t b = (n + 255) / 256;
+    return b < 1 ? 1 : b > 4096 ? 4096 : (int)b;
+}
+
 void convert(void *dst, const float *acc_buf, size_t n, float scale, int acc, cudaStream_t st) {
-    int blocks = (int)((n / 2 + 255) / 256);
-    if (blocks > 4096) blocks = 4096;
-    if (blocks < 1) blocks = 1;
-    dq_convert_kernel<<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dst, acc_buf, n / 2, scale, acc);
+    dq_convert_kernel<<<convert_blocks(n / 2), 256, 0, st>>>((__nv_bfloat16 *)dst, acc_buf, n / 2, scale, acc);
 }
 
 // ---- decode ----
@@ -532,10 +535,8 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         }
     }
     if (tiled) {
-        int blocks = (int)((nq / 4 + 255) / 256);
-        if (blocks > 4096) blocks = 4096;
-        dq_convert_tiled_kernel<<<blocks, 256, 0, st>>>((__nv_bfloat16 *)dq, dq_acc, cu_seqlens, pad, nseq, H, nq / 4,
-                                                         1.0f / sqrtf((float)D), acc);
+        dq_convert_tiled_kernel<<<convert_blocks(nq / 4), 256, 0, st>>>((__nv_bfloat16 *)dq, dq_acc, cu_seqlens, pad,
+                                                                         nseq, H, nq / 4, 1.0f / sqrtf((float)D), acc);
     } else {
         convert(dq, dq_acc, nq, 1.0f / sqrtf((float)D), acc, st);
     }

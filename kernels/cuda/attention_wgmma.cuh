@@ -354,6 +354,10 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     uint32_t a[BN / 16][4];  // the probabilities of the previous tile, waiting for their P V
     auto issue_s = [&](float s[64], int st) { wga_issue_s(s, aQ, aK + st * FWD_WG_TILE, wgi); };
     auto issue_pv = [&](int st) { wga_issue_pv(o, a, aV + st * FWD_WG_TILE); };
+    auto softmax = [&](float s[64], float alpha[2], int c0) {  // (without its exponentials: ATTN_ABLATE's bit 32)
+        if (ATTN_ABLATE(p, 32)) wga_softmax<true>(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
+        else wga_softmax(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
+    };
 
     wgt_mbar_wait(qbar, 0);
     if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first
@@ -367,8 +371,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<0>();
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(0));
-        if (ATTN_ABLATE(p, 32)) wga_softmax<true>(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
-        else wga_softmax(s, m, l, alpha, p, kb, wr_lo, wr_hi, ra, L, tq);
+        softmax(s, alpha, kb);
         wga_rescale(o, alpha);
         wga_pack_p(s, a);
     }
@@ -385,8 +388,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<1>();  // S (committed first), not P V
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(st));
-        if (ATTN_ABLATE(p, 32)) wga_softmax<true>(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
-        else wga_softmax(s, m, l, alpha, p, kb + j * BN, wr_lo, wr_hi, ra, L, tq);
+        softmax(s, alpha, kb + j * BN);
         wg_wait<0>();
         wg_fence_regs<64>(o);
         wg_fence_frags<BN / 16>(a);
@@ -878,9 +880,9 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     float dk[64], dv[64];
 #pragma unroll
     for (int i = 0; i < 64; i++) dk[i] = dv[i] = 0.0f;
-    const int kr = n0 + wgi * 64 + warp * 16 + g;  // this thread's keys kr and kr + 8
-    const int srow = wgi * 64 + warp * 16 + g;      // their rows of dS^T
-    const int rr = warp * 16 + g;  // this thread's rows of its dQ block: rr, rr + 8
+    const int rr = warp * 16 + g;         // this thread's rows of its dQ block: rr, rr + 8
+    const int kr = n0 + wgi * 64 + rr;    // its keys kr and kr + 8
+    const int srow = wgi * 64 + rr;       // their rows of dS^T
     unsigned char *sdq = TILED ? sQd + wgi * 64 * 64 * 4 : sQd + (wgi * 64 + rr) * BWD_WS_DQ_LD;
 
     if (nit > 0) wgt_mbar_wait(wb.kv(), 0);
