@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/attn_study_device.sh — where the attention kernels' time goes, on the GPU machine in one call: the
-# backward's rows with dQ's block layout (CISPO_ATTN_DQ_TILED=1) against the CPU reference, its timing rows
-# against the row layout (alternated, REPS passes), test_model_gpu and test_train_gpu under it, then a second build
-# with -DCISPO_ATTN_ABLATION whose timing rows leave one part of the TMA kernels out at a time (CISPO_ATTN_ABLATE's
-# bits, kernels/cuda/attention_wgmma.cuh: what a part costs is what its removal saves; those rows' results are
-# wrong), and bench/sdpa_backends.py (which kernel torch's SDPA runs on the same shapes, and each backend's rate).
+# bench/attn_study_device.sh — where the attention kernels' time goes, on the GPU machine in one call: the backward's
+# rows with dQ's block layout (the default; CISPO_ATTN_DQ_TILED=1 says so) against the CPU reference, its timing rows
+# against the row layout (CISPO_ATTN_DQ_TILED=0; alternated, REPS passes), test_model_gpu and test_train_gpu under it,
+# then a second build with -DCISPO_ATTN_ABLATION whose timing rows leave one part of the TMA kernels out at a time
+# (CISPO_ATTN_ABLATE's bits, kernels/cuda/attention_wgmma.cuh: what a part costs is what its removal saves; those
+# rows' results are wrong), and bench/sdpa_backends.py (which kernel torch's SDPA runs on the same shapes, and each
+# backend's rate).
 # Run from the repo root: source .devdeps/unpack.sh && bench/attn_study_device.sh; logs in $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/attn_study}
@@ -29,7 +30,7 @@ CISPO_ATTN_DQ_TILED=1 timeout 120 build-gpu/tests/test_backend_ops --backend cud
   >"$out/tiled_rows.log" 2>&1
 echo "rc $?"; grep -E "FAIL|passed|failed" "$out/tiled_rows.log" | tail -3
 for ((rep = 0; rep < ${REPS:-2}; rep++)); do
-  echo "== rows layout"; rows build-gpu attention_backward
+  echo "== rows layout"; rows build-gpu attention_backward CISPO_ATTN_DQ_TILED=0
   echo "== tiled layout"; rows build-gpu attention_backward CISPO_ATTN_DQ_TILED=1
 done 2>&1 | tee "$out/tiled_ab.log"
 echo "== test_model_gpu and test_train_gpu under the tiled layout"
