@@ -10,6 +10,7 @@
 #              W1|W3: the SASS instructions holding 80% of the stall samples, with their top reasons, then the
 #              CUDA source lines holding 70%
 #              (bench/ncu_stalls.py; the reports and the source pages stay in $OUT); not in the default list
+#   stalls_attn the same for the attention forward and backward alone (T 16384 H 64 KV 8); not in the default list
 #   decode     the sampler's counters at batch 64 (V 32768), then every kernel of bench-1b decode steps at batch 64
 #              (generate_bench with 6 new tokens less with 2: four steps), launches and microseconds a step by kernel
 # Run from the repo root: source .devdeps/unpack.sh && bench/ncu_device.sh; reports in $OUT (or /tmp/ncu).
@@ -95,6 +96,9 @@ for part in ${PARTS:-attention gemm decode}; do
         stalls stalls_m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144"
         stalls stalls_attn_fwd_16k "fwd_wg" attention_forward "T16384 lens 16384 H64"
         stalls stalls_m1_w13 "wgt?_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144" ;;
+    stalls_attn)
+        stalls stalls_attn_fwd_16k "fwd_wg" attention_forward "T16384 lens 16384 H64"
+        stalls stalls_attn_bwd_16k "bwd_wg_(ws_)?kernel" attention_backward "T16384 lens 16384 H64" ;;
     decode)
         kernel sample_64 sample_kernel sample_tokens "n64 V32768 slots64 plain"
         decode_steps ;;
