@@ -99,11 +99,10 @@ int dq_tiled() {
 }
 
 // bwd_wg_ws_kernel's walk over (query head, query tile) (BwdArgs.walk): CISPO_ATTN_BWD_WALK=1 in the environment
-// takes the tiles from the last down, each tile's heads in turn, 2 likewise with each CTA's first head rotated by
-// its key tile; 0, the default, each head's tiles upward
+// takes the tiles from the last down, each tile's heads in turn; 0, the default, each head's tiles upward
 int bwd_walk() {
     static int on = -1;
-    if (on < 0) on = env_knob("CISPO_ATTN_BWD_WALK", 0, 2);
+    if (on < 0) on = env_knob("CISPO_ATTN_BWD_WALK", 0, 1);
     return on;
 }
 

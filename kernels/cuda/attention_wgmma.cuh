@@ -801,13 +801,10 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const size_t ldq = (size_t)p.H * D;
     // step it's query head and first row. p.walk 1: from the last query tile down, each tile's heads in turn, so
     // that the CTAs running together (every key tile of a kv head, longest first) are at the same query tile at
-    // the same time, and the dQ blocks they add to and the Q and dO tiles they read stay in the L2 cache; 2: the
-    // same with each CTA's heads begun at its key tile's index (mod nh), so that neighbouring key tiles add to
-    // different heads' blocks at a time; 0: head by head, each head's tiles upward (a CTA with fewer tiles moves
-    // to its next head sooner)
-    const int rot = p.walk == 2 ? (n0 / BWD_WG_BN) % max(nh, 1) : 0;
+    // the same time, and the dQ blocks they add to and the Q and dO tiles they read stay in the L2 cache; 0: head
+    // by head, each head's tiles upward (a CTA with fewer tiles moves to its next head sooner)
     auto walk = [&](int it, int *h, int *m0) {
-        if (p.walk) *h = h_lo + (it + rot) % nh, *m0 = mb + (nq - 1 - it / nh) * BWD_WG_BM;
+        if (p.walk) *h = h_lo + it % nh, *m0 = mb + (nq - 1 - it / nh) * BWD_WG_BM;
         else *h = h_lo + it / nq, *m0 = mb + (it % nq) * BWD_WG_BM;
     };
 
