@@ -98,14 +98,6 @@ int dq_tiled() {
     return on;
 }
 
-// bwd_wg_ws_kernel's walk over (query head, query tile) (BwdArgs.walk): CISPO_ATTN_BWD_WALK=1 in the environment
-// takes the tiles from the last down, each tile's heads in turn; 0, the default, each head's tiles upward
-int bwd_walk() {
-    static int on = -1;
-    if (on < 0) on = env_knob("CISPO_ATTN_BWD_WALK", 0, 1);
-    return on;
-}
-
 // dq_acc's rows: T, or with the tiled layout each sequence's rows padded to a multiple of 64 (at most T + 64 nseq)
 size_t dq_rows(int T, int nseq, int D) { return (size_t)T + (D == 128 && dq_tiled() ? 64 * (size_t)nseq : 0); }
 
@@ -515,7 +507,6 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
         p.scale = 1.0f / sqrtf((float)D), p.scale_log2 = LOG2E / sqrtf((float)D);
         p.ablate = attn_ablate();
         p.pad = NULL;
-        p.walk = bwd_walk();
         const int ovl = !tune || tune->attn_bwd_overlap >= 0;  // dQ's additions beside dV's and dK's products
         if (wg && ovl && dq_tiled()) {  // each sequence's first row in the tiled layout
             int32_t *ph = (int32_t *)malloc((size_t)nseq * sizeof *ph);

@@ -38,8 +38,6 @@ struct BwdArgs {
     float scale, scale_log2;
     int ablate;          // CISPO_ATTN_ABLATION builds only (ATTN_ABLATE in attention_wgmma.cuh); else 0
     const int32_t *pad;  // [nseq]: each sequence's first row in dq_acc's tiled layout (bwd_wg_ws_kernel<true>)
-    int walk;            // bwd_wg_ws_kernel's order of (query head, query tile): 0 head by head, each head's tiles
-                         // upward; 1 tile by tile from the last, each tile's heads in turn (attention_wgmma.cuh)
 };
 
 template <int D>

@@ -799,14 +799,6 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const int nh = min(p.heads_per_split, kvh * p.group + p.group - h_lo);
     const int nq = (me - mb + BWD_WG_BM - 1) / BWD_WG_BM, nit = nh > 0 ? nq * nh : 0;
     const size_t ldq = (size_t)p.H * D;
-    // step it's query head and first row. p.walk 1: from the last query tile down, each tile's heads in turn, so
-    // that the CTAs running together (every key tile of a kv head, longest first) are at the same query tile at
-    // the same time, and the dQ blocks they add to and the Q and dO tiles they read stay in the L2 cache; 0: head
-    // by head, each head's tiles upward (a CTA with fewer tiles moves to its next head sooner)
-    auto walk = [&](int it, int *h, int *m0) {
-        if (p.walk) *h = h_lo + it % nh, *m0 = mb + (nq - 1 - it / nh) * BWD_WG_BM;
-        else *h = h_lo + it / nq, *m0 = mb + (it % nq) * BWD_WG_BM;
-    };
 
     if (threadIdx.x == 0) {
         wgt_mbar_init(wb.kv(), 1);
@@ -826,9 +818,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
             wgt_load_2d(aV, &mv, wb.kv(), kvh * D, t0 + n0);
             wgt_load_2d(aV + BWD_WG_KV / 2, &mv, wb.kv(), kvh * D + 64, t0 + n0);
             for (int it = 0; it < nit; it++) {
-                const int b = it % NB;
-                int h, m0;
-                walk(it, &h, &m0);
+                const int b = it % NB, h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
                 if (it >= NB) wgt_mbar_wait(wb.empty(b), (it / NB - 1) & 1);
                 wgt_mbar_expect_tx(wb.full(b), 2 * BWD_WG_Q);
                 const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
@@ -839,9 +829,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
             }
         } else if (warp == 1) {  // lse log2 e and delta of every query tile
             for (int it = 0; it < nit; it++) {
-                const int b = it % NB;
-                int h, m0;
-                walk(it, &h, &m0);
+                const int b = it % NB, h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
                 if (it >= NB) wgt_mbar_wait(wb.empty(b), (it / NB - 1) & 1);
 #pragma unroll
                 for (int hh = 0; hh < 2; hh++) {
@@ -864,8 +852,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
             if (TILED && lane != 0) return;  // TILED: lane 0 adds the whole block, one bulk reduction a tile
             const int pr0 = TILED ? p.pad[tile.seq] : 0;
             for (int it = 0; it < nit; it++) {
-                int h, m0;
-                walk(it, &h, &m0);
+                const int h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
                 wgt_mbar_wait(wb.dqfull(w), it & 1);
                 if (TILED) {
                     if (!ATTN_ABLATE(p, 1))
@@ -901,9 +888,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
 
     if (nit > 0) wgt_mbar_wait(wb.kv(), 0);
     for (int it = 0; it < nit; it++) {
-        const int b = it % NB;
-        int h, m0;
-        walk(it, &h, &m0);
+        const int b = it % NB, m0 = mb + (it % nq) * BWD_WG_BM;
         const uint32_t aS = aS0 + (it & 1) * 128 * 128, q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
         const bool need_mask =
             m0 < n0 + BWD_WG_BN - 1 || m0 + BWD_WG_BM > L || (W > 0 && m0 + BWD_WG_BM - 1 - n0 >= W);
