@@ -89,6 +89,16 @@ int bwd_ws() {
     return on;
 }
 
+// Whether fwd_wg_tma_kernel folds the scale into the exponentials' arguments (attention_wgmma.cuh, wga_softmax's
+// FOLD), the default: 558-564 against 541-551 TFLOP/s at T 16384, H 64 and 458-466 against 443-449 at T 4096, H 8
+// on an H100, three passes alternated; CISPO_ATTN_FWD_FOLD=0 in the environment scales each score first
+// (test_backend_ops_gpu_forms runs the forward's rows so)
+int fwd_fold() {
+    static int on = -1;
+    if (on < 0) on = env_knob("CISPO_ATTN_FWD_FOLD", 1, 1);
+    return on;
+}
+
 // Whether bwd_wg_ws_kernel lays dq_acc out by blocks (attention_wgmma.cuh, TILED), the default: 448 against 398
 // TFLOP/s at T 16384, H 64 and 373 against 347 at T 4096, H 8 on an H100; CISPO_ATTN_DQ_TILED=0 in the
 // environment keeps the row layout [T, H, D] (test_backend_ops_gpu_forms runs the backward's rows so).
@@ -422,9 +432,12 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
             const cuuint32_t box[2] = {64, 128};
             if (!tensor_map(&mq, q, 2, qd, qs, box) && !tensor_map(&mk, k, 2, kd, ks, box) &&
                 !tensor_map(&mv, v, 2, kd, ks, box)) {
-                static bool tma_attr = false;
-                if (set_smem(fwd_wg_tma_kernel, FWD_WG_TMA_SMEM, &tma_attr)) return -1;
-                fwd_wg_tma_kernel<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
+                static bool tma_attr[2] = {false, false};  // per kernel
+                const int fold = fwd_fold();
+                void (*kern)(const FwdArgs, const WgtMap, const WgtMap, const WgtMap) =
+                    fold ? fwd_wg_tma_kernel<true> : fwd_wg_tma_kernel<false>;
+                if (set_smem(kern, FWD_WG_TMA_SMEM, &tma_attr[fold])) return -1;
+                kern<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
                 return check_launch("forward kernel launch");
             }
         }
