@@ -137,7 +137,8 @@ __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2],
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 float &x = s[4 * i + 2 * hr + e];
-                x = NOEXP ? x - base : FOLD ? exp2f(fmaf(x, c, -base)) : exp2f(x - base);
+                const float arg = FOLD ? fmaf(x, c, -base) : x - base;
+                x = NOEXP ? arg : exp2f(arg);
                 sum += x;
             }
         }
@@ -365,7 +366,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     auto issue_s = [&](float s[64], int st) { wga_issue_s(s, aQ, aK + st * FWD_WG_TILE, wgi); };
     auto issue_pv = [&](int st) { wga_issue_pv(o, a, aV + st * FWD_WG_TILE); };
     auto softmax = [&](float s[64], float alpha[2], int c0) {  // (without its exponentials: ATTN_ABLATE's bit 32)
-        if (ATTN_ABLATE(p, 32)) wga_softmax<true>(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
+        if (ATTN_ABLATE(p, 32)) wga_softmax<true, FOLD>(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
         else wga_softmax<false, FOLD>(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
     };
 
