@@ -715,10 +715,11 @@ constexpr int BWD_WS_NB = 2, BWD_WS_DQ_LD = 64 * 4 + 16;  // stages; bytes a row
 // TILED (the default; CISPO_ATTN_DQ_TILED=0 keeps the rows): dq_acc laid out by blocks, so that a computing
 // warpgroup's dQ block of a tile goes out in one bulk reduction of 16 KiB in place of 64 of a row each (448
 // against 398 TFLOP/s at T 16384, H 64, KV 8 on an H100; 373 against 347 at T 4096, H 8, KV 1). Each sequence's
-// rows start at a multiple of 64 (p.pad); block (query tile b of the padded rows, head h, half w of the 128 columns) is 64 x 64 floats at
-// ((b H + h) 2 + w) 4096, row r's column c at r 64 + (c ^ 8 (r & 7)): the swizzle that spreads a warp's float2
-// stores over the banks (its rows r, r + 8 and columns 8 i + 2 tq: each half-warp's 16 stores in distinct banks).
-// The shared-memory block is the global one, byte for byte. dq_tiled_index gives an element's place.
+// rows start at a multiple of 64 (p.pad); block (query tile b of the padded rows, head h, half w of the 128
+// columns) is 64 x 64 floats at ((b H + h) 2 + w) 4096, row r's column c at r 64 + (c ^ 8 (r & 7)): the swizzle
+// that spreads a warp's float2 stores over the banks (its rows r, r + 8 and columns 8 i + 2 tq: each half-warp's 16
+// stores in distinct banks). The shared-memory block is the global one, byte for byte. dq_tiled_index gives an
+// element's place.
 __host__ __device__ __forceinline__ size_t dq_tiled_index(int pr, int h, int c, int H) {
     const int r = pr & 63, w = c >> 6, cc = c & 63;
     return (((size_t)(pr >> 6) * H + h) * 2 + w) * 4096 + r * 64 + (cc ^ ((r & 7) << 3));
