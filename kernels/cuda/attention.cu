@@ -99,6 +99,17 @@ int fwd_fold() {
     return on;
 }
 
+// Whether fwd_wg_tma_kernel (with the fold) keeps a warp's maxima while they grow by at most 2^8 (attention_wgmma.cuh,
+// wga_softmax's LAZY), so that the output is rarely rescaled: the default, 638-643 against 599-606 TFLOP/s at T 16384,
+// H 64 and 508-519 against 489-493 at T 4096, H 8 on an H100, three passes alternated; CISPO_ATTN_FWD_LAZY=0 in the
+// environment rescales on every tile (test_backend_ops_gpu_forms runs the forward's rows without the fold, which
+// leaves it too)
+int fwd_lazy() {
+    static int on = -1;
+    if (on < 0) on = env_knob("CISPO_ATTN_FWD_LAZY", 1, 1);
+    return on;
+}
+
 // Whether bwd_wg_ws_kernel lays dq_acc out by blocks (attention_wgmma.cuh, TILED), the default: 448 against 398
 // TFLOP/s at T 16384, H 64 and 373 against 347 at T 4096, H 8 on an H100; CISPO_ATTN_DQ_TILED=0 in the
 // environment keeps the row layout [T, H, D] (test_backend_ops_gpu_forms runs the backward's rows so).
@@ -432,12 +443,13 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
             const cuuint32_t box[2] = {64, 128};
             if (!tensor_map(&mq, q, 2, qd, qs, box) && !tensor_map(&mk, k, 2, kd, ks, box) &&
                 !tensor_map(&mv, v, 2, kd, ks, box)) {
-                static bool tma_attr[2] = {false, false};  // per kernel
-                const int fold = fwd_fold();
-                void (*kern)(const FwdArgs, const WgtMap, const WgtMap, const WgtMap) =
-                    fold ? fwd_wg_tma_kernel<true> : fwd_wg_tma_kernel<false>;
-                if (set_smem(kern, FWD_WG_TMA_SMEM, &tma_attr[fold])) return -1;
-                kern<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
+                typedef void (*TmaKernel)(const FwdArgs, const WgtMap, const WgtMap, const WgtMap);
+                static const TmaKernel kerns[3] = {fwd_wg_tma_kernel<false, false>, fwd_wg_tma_kernel<true, false>,
+                                                   fwd_wg_tma_kernel<true, true>};
+                static bool tma_attr[3] = {false, false, false};  // per kernel
+                const int ki = fwd_fold() ? 1 + fwd_lazy() : 0;  // (the lazy maxima: the fold's form)
+                if (set_smem(kerns[ki], FWD_WG_TMA_SMEM, &tma_attr[ki])) return -1;
+                kerns[ki]<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
                 return check_launch("forward kernel launch");
             }
         }

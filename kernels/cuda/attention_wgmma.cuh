@@ -7,7 +7,8 @@
 //          attn::wga_bar_sync, attn::wga_bar_arrive, attn::wga_key_tiles, attn::wga_issue_s, attn::wga_issue_pv,
 //          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
 //          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add,
-//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_acc, attn::WsBars, attn::wgb_put_dq
+//          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_acc, attn::WsBars, attn::wgb_put_dq,
+//          attn::wga_need_mask, attn::LAZY_LOG2
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
 // only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -29,8 +30,10 @@ namespace attn {
 // kernels' p.ablate) leaves parts of the TMA kernels out, so that what a part costs is what its removal saves; the
 // results are then wrong. Bits: 1 dQ's bulk reductions; 2 dQ's stores to shared memory and its reductions; 4 the
 // backward's exponentials; 8 the backward's named barrier (a race); 16 the backward's lse and delta loads; 32 the
-// forward's exponentials; 64 the forward's output stores. Without the definition (every other build) this is false
-// throughout and the kernels compile as without it.
+// forward's exponentials; 64 the forward's output stores; 128 the forward's key and value loads past the first three
+// tiles (the stages keep the tiles they hold: what the traffic from L2 costs); 256 the forward's rescaling of the
+// output; 1024 the backward's Q and dO loads past the first stages. Without the definition (every other build)
+// this is false throughout and the kernels compile as without it.
 #ifdef CISPO_ATTN_ABLATION
 #define ATTN_ABLATE(p, bit) (((p).ablate & (bit)) != 0)
 #else
@@ -96,40 +99,57 @@ __device__ __forceinline__ void wga_issue_pv(float o[64], uint32_t a[FWD_WG_BN /
 
 // One tile's scores s (this warpgroup's rows wr_lo .. wr_hi, keys c0 .. c0 + 127) into probabilities in place:
 // scaled to the log2 domain, masked (causal, past the sequence, the window), the running maxima m and sums l
-// of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far.
+// of this thread's rows ra and ra + 8 updated; alpha: the factor for what the output holds so far. Returns whether
+// the output must be rescaled (alpha is not 1 throughout the warp).
 // FOLD (fwd_wg_tma_kernel's default; CISPO_ATTN_FWD_FOLD=0 leaves it): the maxima are taken on the unscaled
 // scores and kept so (m unscaled), and the scale goes into the exponentials' arguments, one FFMA an element in
 // place of a multiply and a subtraction (the scale is positive, so the maxima are the same elements'; +2.6% at
 // T 16384, H 64 and +3.5% at T 4096, H 8 on an H100); the caller scales m before wga_store_o.
-template <bool NOEXP = false, bool FOLD = false>  // NOEXP: ATTN_ABLATE's bit 32 (the exponentials left out)
-__device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2], float alpha[2], const FwdArgs &p,
-                                            int c0, int wr_lo, int wr_hi, int ra, int L, int tq) {
+// LAZY (with FOLD; CISPO_ATTN_FWD_LAZY): a warp's rows keep the maxima they have while no row's new maximum exceeds
+// its old one by more than 2^LAZY_LOG2 after scaling, so the probabilities stay at most 2^LAZY_LOG2 (exact in the
+// sums and in bf16 as any other power of two) and neither the output nor the sums are rescaled: the
+// multiplications of the output by alpha are left out on most tiles (the division by the sums at the end and the
+// log-sum-exp take the maxima the sums were taken against, so the result is the same up to rounding).
+// MASK: the masks are applied (wga_need_mask says where a tile needs them); a separate instantiation, so that the
+// tiles without masks run none of their comparisons (inside one body, ptxas predicated them on every tile: 195 of
+// the loop's 979 instructions a warp were integer comparisons)
+constexpr float LAZY_LOG2 = 8.0f;
+template <bool MASK, bool NOEXP = false, bool FOLD = false, bool LAZY = false>  // NOEXP: ATTN_ABLATE's bit 32
+__device__ __forceinline__ bool wga_softmax(float s[64], float m[2], float l[2], float alpha[2], const FwdArgs &p,
+                                            int c0, int ra, int L, int tq) {
+    static_assert(!LAZY || FOLD, "LAZY keeps the maxima unscaled, as FOLD does");
     constexpr int NB = FWD_WG_BN / 8;
     const int W = p.window;
     const float c = p.scale_log2;
-    const bool need_mask = c0 + FWD_WG_BN - 1 > wr_lo || c0 + FWD_WG_BN > L || (W > 0 && wr_hi - c0 >= W);
 #pragma unroll
     for (int i = 0; i < NB; i++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             float x = FOLD ? s[4 * i + e] : s[4 * i + e] * c;
-            if (need_mask) {
+            if (MASK) {
                 const int r = ra + (e / 2) * 8, cc = c0 + i * 8 + 2 * tq + (e % 2);
                 if (cc > r || cc >= L || (W > 0 && r - cc >= W)) x = -INFINITY;
             }
             s[4 * i + e] = x;
         }
+    float mx[2];
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
-        float mx = -INFINITY;
+        float v = -INFINITY;
 #pragma unroll
-        for (int i = 0; i < NB; i++) mx = fmaxf(mx, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mn = fmaxf(m[hr], mx);
+        for (int i = 0; i < NB; i++) v = fmaxf(v, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+        mx[hr] = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+    }
+    // LAZY: whether the warp keeps its maxima (false where a row has none yet: -inf - -inf is NaN, x - -inf inf)
+    const bool keep =
+        LAZY && __all_sync(0xffffffffu, (mx[0] - m[0]) * c <= LAZY_LOG2 && (mx[1] - m[1]) * c <= LAZY_LOG2);
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+        const float mn = keep ? m[hr] : fmaxf(m[hr], mx[hr]);
         // a row that has seen nothing yet: base 0 (FOLD: base is the scaled maximum, the others' scale)
         const float base = mn == -INFINITY ? 0.0f : FOLD ? mn * c : mn;
-        alpha[hr] = FOLD ? exp2f(fmaf(m[hr], c, -base)) : exp2f(m[hr] - base);
+        alpha[hr] = keep ? 1.0f : FOLD ? exp2f(fmaf(m[hr], c, -base)) : exp2f(m[hr] - base);
         m[hr] = mn;
         float sum = 0.0f;
 #pragma unroll
@@ -142,8 +162,15 @@ __device__ __forceinline__ void wga_softmax(float s[64], float m[2], float l[2],
                 sum += x;
             }
         }
-        l[hr] = l[hr] * alpha[hr] + sum;
+        l[hr] = keep ? l[hr] + sum : l[hr] * alpha[hr] + sum;
     }
+    return !keep;
+}
+
+// whether the key tile at c0 needs masks for a warpgroup's rows wr_lo .. wr_hi (causal, past the sequence's L, the
+// window W)
+__device__ __forceinline__ bool wga_need_mask(int c0, int wr_lo, int wr_hi, int L, int W) {
+    return c0 + FWD_WG_BN - 1 > wr_lo || c0 + FWD_WG_BN > L || (W > 0 && wr_hi - c0 >= W);
 }
 
 // what the output holds so far, times alpha (each thread's rows ra, ra + 8)
@@ -255,7 +282,8 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
             wg_wait<0>();
             wg_fence_regs<64>(s);
             float alpha[2];
-            wga_softmax(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
+            if (wga_need_mask(c0, wr_lo, wr_hi, L, W)) wga_softmax<true>(s, m, l, alpha, p, c0, ra, L, tq);
+            else wga_softmax<false>(s, m, l, alpha, p, c0, ra, L, tq);
             wga_rescale(o, alpha);
             wga_pack_p(s, a);
         }
@@ -296,7 +324,7 @@ constexpr int FWD_WG_TMA_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignme
 // T 4096 H 8 on an H100, when thread 0 of warpgroup 0 issued them between its own products).
 constexpr int FWD_WS_THREADS = 384;
 
-template <bool FOLD>  // wga_softmax's FOLD
+template <bool FOLD, bool LAZY>  // wga_softmax's FOLD and LAZY
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     fwd_wg_tma_kernel(const FwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mk,
                       const __grid_constant__ WgtMap mv) {
@@ -331,6 +359,10 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     }
     __syncthreads();
     auto load_kv = [&](const WgtMap &map, uint32_t base, uint32_t bar, int j) {  // tile j, both halves
+        if (ATTN_ABLATE(p, 128) && j >= 3) {
+            wgt_mbar_arrive(bar);
+            return;
+        }
         wgt_mbar_expect_tx(bar, FWD_WG_TILE);
         wgt_load_2d(base, &map, bar, kvh * D, t0 + kb + j * BN);
         wgt_load_2d(base + HALF, &map, bar, kvh * D + 64, t0 + kb + j * BN);
@@ -366,8 +398,10 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     auto issue_s = [&](float s[64], int st) { wga_issue_s(s, aQ, aK + st * FWD_WG_TILE, wgi); };
     auto issue_pv = [&](int st) { wga_issue_pv(o, a, aV + st * FWD_WG_TILE); };
     auto softmax = [&](float s[64], float alpha[2], int c0) {  // (without its exponentials: ATTN_ABLATE's bit 32)
-        if (ATTN_ABLATE(p, 32)) wga_softmax<true, FOLD>(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
-        else wga_softmax<false, FOLD>(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
+        if (ATTN_ABLATE(p, 32)) return wga_softmax<true, true, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
+        if (wga_need_mask(c0, wr_lo, wr_hi, L, W))
+            return wga_softmax<true, false, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
+        return wga_softmax<false, false, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
     };
 
     wgt_mbar_wait(qbar, 0);
@@ -382,8 +416,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<0>();
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(0));
-        softmax(s, alpha, kb);
-        wga_rescale(o, alpha);
+        softmax(s, alpha, kb);  // (the output is still zero)
         wga_pack_p(s, a);
     }
     // tile j's scores beside tile j - 1's P V
@@ -399,12 +432,12 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_wait<1>();  // S (committed first), not P V
         wg_fence_regs<64>(s);
         wgt_mbar_arrive(kempty(st));
-        softmax(s, alpha, kb + j * BN);
+        const bool rescale = softmax(s, alpha, kb + j * BN);
         wg_wait<0>();
         wg_fence_regs<64>(o);
         wg_fence_frags<BN / 16>(a);
         wgt_mbar_arrive(vempty(pst));
-        wga_rescale(o, alpha);
+        if (rescale && !ATTN_ABLATE(p, 256)) wga_rescale(o, alpha);
         wga_pack_p(s, a);
     }
     wgt_mbar_wait(vfull((nkt - 1) % 3), ((nkt - 1) / 3) & 1);
@@ -503,7 +536,9 @@ __device__ __forceinline__ void wgb_scores(float pt[32], float ds[32], uint32_t 
 
 // P^T and, with DS, dS^T from the scores (this thread's keys kr, kr + 8; query tile m0; l_s, d_s: the tile's lse
 // log2 e and delta), as bf16 A fragments pa and sa (without DS: P^T alone, and pt keeps it in fp32)
-template <bool DS, bool NOEXP = false>  // NOEXP: ATTN_ABLATE's bit 4 (the exponentials left out)
+// (MASK: a template too, where the caller branches on need_mask, so that the tiles without masks run none of the
+// comparisons and branches of each element)
+template <bool DS, bool NOEXP = false, bool MASK = true>  // NOEXP: ATTN_ABLATE's bit 4 (the exponentials left out)
 __device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t pa[4][4], uint32_t sa[4][4],
                                           const BwdArgs &p, const float *l_s, const float *d_s, int kr, int m0, int L,
                                           bool need_mask, int tq) {
@@ -514,7 +549,7 @@ __device__ __forceinline__ void wgb_probs(float pt[32], float ds[32], uint32_t p
         for (int e = 0; e < 4; e++) {
             const int ql = i * 8 + 2 * tq + (e % 2);
             float x = NOEXP ? pt[4 * i + e] * p.scale_log2 - l_s[ql] : exp2f(pt[4 * i + e] * p.scale_log2 - l_s[ql]);
-            if (need_mask) {
+            if (MASK && need_mask) {
                 const int c = kr + (e / 2) * 8, r = m0 + ql;
                 if (r >= L || c > r || (W > 0 && r - c >= W)) x = 0.0f;
             }
@@ -833,6 +868,10 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
             for (int it = 0; it < nit; it++) {
                 const int b = it % NB, h = h_lo + it / nq, m0 = mb + (it % nq) * BWD_WG_BM;
                 if (it >= NB) wgt_mbar_wait(wb.empty(b), (it / NB - 1) & 1);
+                if (ATTN_ABLATE(p, 1024) && it >= NB) {
+                    wgt_mbar_arrive(wb.full(b));
+                    continue;
+                }
                 wgt_mbar_expect_tx(wb.full(b), 2 * BWD_WG_Q);
                 const uint32_t q_a = aQ + b * BWD_WG_Q, o_a = aO + b * BWD_WG_Q;
                 wgt_load_2d(q_a, &mq, wb.full(b), h * D, t0 + m0);
@@ -913,8 +952,10 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
         wg_fence_regs<32>(pt);
         if (ATTN_ABLATE(p, 4))
             wgb_probs<false, true>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
+        else if (need_mask)
+            wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, true, tq);
         else
-            wgb_probs<false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, need_mask, tq);
+            wgb_probs<false, false, false>(pt, ds, pa, sa, p, sL + b * BWD_WG_BM, nullptr, kr, m0, L, false, tq);
         wgb_issue_acc(dv, pa, o_a);  // beside dP^T's products and dS^T's arithmetic
         wg_wait<1>();               // dP^T's group; dV's goes on
         wg_fence_regs<32>(ds);
