@@ -38,10 +38,11 @@ CISPO_ATTN_DQ_TILED=1 timeout 200 ctest --test-dir build-gpu -R "^(test_model_gp
 echo "rc $?"; grep -E "tests passed|Failed" "$out/tiled_suites.log" | head -4
 wait
 echo "== ablation (bits: 1 dQ's reductions, 2 dQ's stores and reductions, 4 the backward's exponentials, 8 its barrier,"
-echo "   16 its lse and delta loads; 32 the forward's exponentials, 64 its output stores)"
-for m in 0 1 2 4 8 16 0; do echo "-- backward, CISPO_ATTN_ABLATE=$m"; rows build-abl attention_backward CISPO_ATTN_ABLATE=$m; done 2>&1 |
+echo "   16 its lse and delta loads, 1024 its Q and dO loads; 32 the forward's exponentials, 64 its output stores,"
+echo "   128 its key and value loads, 256 its rescales)"
+for m in 0 1 2 4 8 16 1024 0; do echo "-- backward, CISPO_ATTN_ABLATE=$m"; rows build-abl attention_backward CISPO_ATTN_ABLATE=$m; done 2>&1 |
   tee "$out/ablate_bwd.log"
-for m in 0 32 64 0; do echo "-- forward, CISPO_ATTN_ABLATE=$m"; rows build-abl attention_forward CISPO_ATTN_ABLATE=$m; done 2>&1 |
+for m in 0 32 64 128 256 0; do echo "-- forward, CISPO_ATTN_ABLATE=$m"; rows build-abl attention_forward CISPO_ATTN_ABLATE=$m; done 2>&1 |
   tee "$out/ablate_fwd.log"
 echo "== torch's SDPA backends"
 timeout 120 python3 bench/sdpa_backends.py 2>&1 | grep -v Warning | tee "$out/sdpa.log"
