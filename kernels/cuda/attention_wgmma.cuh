@@ -486,18 +486,20 @@ __device__ __forceinline__ void wgb_scores_issue(float pt[32], float ds[32], uin
     wg_fence_regs<32>(pt);
     wg_fence_regs<32>(ds);
     wg_fence();
-    auto kh = [&](int ks) { return (uint32_t)((ks >> 2) * 16384 + wgi * 8192 + (ks & 3) * 32); };
+    auto kh = [](int ks) { return (uint32_t)((ks >> 2) * 16384 + (ks & 3) * 32); };
     auto qh = [](int ks) { return (uint32_t)((ks >> 2) * 8192 + (ks & 3) * 32); };
+    const uint64_t dk = wg_desc(aK + wgi * 8192, 16, 1024), dv = wg_desc(aV + wgi * 8192, 16, 1024);
+    const uint64_t dq = wg_desc(q_a, 16, 1024), dout = wg_desc(o_a, 16, 1024);
 #pragma unroll
     for (int ks = 0; ks < 128 / 16; ks++) {
-        wg_mma_ss_64<0, 0>(pt, wg_desc(aK + kh(ks), 16, 1024), wg_desc(q_a + qh(ks), 16, 1024));
-        if (!TWO) wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh(ks), 16, 1024), wg_desc(o_a + qh(ks), 16, 1024));
+        wg_mma_ss_64<0, 0>(pt, wg_desc_at(dk, kh(ks)), wg_desc_at(dq, qh(ks)));
+        if (!TWO) wg_mma_ss_64<0, 0>(ds, wg_desc_at(dv, kh(ks)), wg_desc_at(dout, qh(ks)));
     }
     if (TWO) {
         wg_commit();
 #pragma unroll
         for (int ks = 0; ks < 128 / 16; ks++)
-            wg_mma_ss_64<0, 0>(ds, wg_desc(aV + kh(ks), 16, 1024), wg_desc(o_a + qh(ks), 16, 1024));
+            wg_mma_ss_64<0, 0>(ds, wg_desc_at(dv, kh(ks)), wg_desc_at(dout, qh(ks)));
     }
     wg_commit();
 }
@@ -520,8 +522,9 @@ __device__ __forceinline__ void wgb_probs_ds(const float pt[32], float ds[32], u
 __device__ __forceinline__ void wgb_issue_acc(float acc[64], uint32_t x[4][4], uint32_t t_a) {
     wg_fence_regs<64>(acc);
     wg_fence();
+    const uint64_t dt = wg_desc(t_a, 8192, 1024);
 #pragma unroll
-    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(acc, x[kk], wg_desc(t_a + kk * 2048, 8192, 1024));
+    for (int kk = 0; kk < BWD_WG_BM / 16; kk++) wg_mma_rs_128<1>(acc, x[kk], wg_desc_at(dt, kk * 2048));
     wg_commit();
 }
 
@@ -591,10 +594,11 @@ __device__ __forceinline__ void wgb_issue_dvdk(float dv[64], float dk[64], uint3
     wg_fence_regs<64>(dv);
     wg_fence_regs<64>(dk);
     wg_fence();
+    const uint64_t dout = wg_desc(o_a, 8192, 1024), dq = wg_desc(q_a, 8192, 1024);
 #pragma unroll
     for (int kk = 0; kk < BWD_WG_BM / 16; kk++) {
-        wg_mma_rs_128<1>(dv, pa[kk], wg_desc(o_a + kk * 2048, 8192, 1024));
-        wg_mma_rs_128<1>(dk, sa[kk], wg_desc(q_a + kk * 2048, 8192, 1024));
+        wg_mma_rs_128<1>(dv, pa[kk], wg_desc_at(dout, kk * 2048));
+        wg_mma_rs_128<1>(dk, sa[kk], wg_desc_at(dq, kk * 2048));
     }
     wg_commit();
 }
@@ -605,9 +609,10 @@ __device__ __forceinline__ void wgb_issue_dq(float dq[32], uint32_t aS, uint32_t
     for (int i = 0; i < 32; i++) dq[i] = 0.0f;
     wg_fence_regs<32>(dq);
     wg_fence();
+    const uint64_t ds = wg_desc(aS, 8192, 1024), dk = wg_desc(aK + wgi * 16384, 16384, 1024);
 #pragma unroll
     for (int ks = 0; ks < BWD_WG_BN / 16; ks++)
-        wg_mma_ss_64<1, 1>(dq, wg_desc(aS + ks * 2048, 8192, 1024), wg_desc(aK + wgi * 16384 + ks * 2048, 16384, 1024));
+        wg_mma_ss_64<1, 1>(dq, wg_desc_at(ds, ks * 2048), wg_desc_at(dk, ks * 2048));
     wg_commit();
 }
 

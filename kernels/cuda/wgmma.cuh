@@ -2,11 +2,10 @@
 // kernels that use it (kernels/cuda/gemm_wgmma.cuh, kernels/cuda/attention_wgmma.cuh): shared-memory
 // matrix descriptors, the fences, commit and wait, and the instruction at the shapes those kernels take; and
 // the TMA loads, mbarriers and host-side tensor maps that feed them.
-// defines: WG_DEVICE, wg_desc, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
+// defines: WG_DEVICE, wg_desc, wg_desc_at, wg_fence, wg_commit, wg_wait, wg_fence_proxy, wg_fence_regs, wg_fence_frags,
 //          wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128, WgtMap, wgt_mbar_init, wgt_mbar_init_fence,
 //          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, wgt_store_3d, wgt_store_2d,
-//          wgt_bulk_commit, wgt_bulk_wait_read, wg_setmaxnreg_inc,
-//          wg_setmaxnreg_dec, env_knob, tma_off,
+//          wgt_bulk_commit, wgt_bulk_wait_read, wg_setmaxnreg_inc, wg_setmaxnreg_dec, env_knob, tma_off,
 //          tensor_map_encoder, tensor_map
 //
 // A warpgroup is 4 warps (128 threads) issuing together; its accumulator tile is 64 x N, warp w holding rows
@@ -37,6 +36,10 @@ __device__ __forceinline__ uint64_t wg_desc(uint32_t addr, uint32_t lbo, uint32_
     return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) |
            (1ull << 62);
 }
+// the descriptor d moved `bytes` further (a multiple of 16): one add to its address field, which cannot carry out
+// since shared-memory addresses stay below 256 KiB; the same bits as wg_desc at the moved address, without
+// recomputing the fields (an unrolled loop's constant offsets from one base descriptor)
+__device__ __forceinline__ uint64_t wg_desc_at(uint64_t d, uint32_t bytes) { return d + (bytes >> 4); }
 
 // before the first wgmma of a batch: the registers it reads or accumulates into were written by other
 // instructions
