@@ -105,11 +105,12 @@ __device__ __forceinline__ void wga_issue_pv(float o[64], uint32_t a[FWD_WG_BN /
 // scores and kept so (m unscaled), and the scale goes into the exponentials' arguments, one FFMA an element in
 // place of a multiply and a subtraction (the scale is positive, so the maxima are the same elements'; +2.6% at
 // T 16384, H 64 and +3.5% at T 4096, H 8 on an H100); the caller scales m before wga_store_o.
-// LAZY (with FOLD; CISPO_ATTN_FWD_LAZY): a warp's rows keep the maxima they have while no row's new maximum exceeds
-// its old one by more than 2^LAZY_LOG2 after scaling, so the probabilities stay at most 2^LAZY_LOG2 (exact in the
-// sums and in bf16 as any other power of two) and neither the output nor the sums are rescaled: the
-// multiplications of the output by alpha are left out on most tiles (the division by the sums at the end and the
-// log-sum-exp take the maxima the sums were taken against, so the result is the same up to rounding).
+// LAZY (with FOLD; the default, CISPO_ATTN_FWD_LAZY=0 leaves it): a warp's rows keep the maxima they have while no
+// row's new maximum exceeds its old one by more than LAZY_LOG2 in the log2 domain, so the probabilities stay at
+// most 2^LAZY_LOG2 (a wider range, not less precision: fp32 and bf16 keep their relative precision at any power of
+// two) and neither the output nor the sums are rescaled: the multiplications of the output by alpha are left out
+// on most tiles (the division by the sums at the end and the log-sum-exp take the maxima the sums were taken
+// against, so the result is the same up to rounding; 638-643 against 599-606 TFLOP/s at T 16384, H 64 on an H100).
 // MASK: the masks are applied (wga_need_mask says where a tile needs them); a separate instantiation, so that the
 // tiles without masks run none of their comparisons (inside one body, ptxas predicated them on every tile: 195 of
 // the loop's 979 instructions a warp were integer comparisons)
