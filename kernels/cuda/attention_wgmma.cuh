@@ -8,7 +8,7 @@
 //          attn::bwd_wg_ws_kernel, attn::BWD_WS_SMEM, attn::BWD_WG_BM, attn::wgb_scores, attn::wgb_probs,
 //          attn::wgb_store_ds, attn::wgb_issue_dvdk, attn::wgb_issue_dq, attn::wgb_wait_dvdk, attn::wgb_reduce_add,
 //          attn::wgb_scores_issue, attn::wgb_probs_ds, attn::wgb_issue_acc, attn::WsBars, attn::wgb_put_dq,
-//          attn::wga_need_mask, attn::LAZY_LOG2
+//          attn::wga_need_mask, attn::wga_softmax_tile, attn::LAZY_LOG2
 //
 // One CTA of two warpgroups per (query tile of FWD_BM = 128 rows, query head; fwd_wg_tma_kernel adds a third that
 // only loads); warpgroup w owns rows 64w .. 64w+63. Key and value tiles of 128 rows stream through shared memory two deep (cp.async). Per
@@ -174,6 +174,15 @@ __device__ __forceinline__ bool wga_need_mask(int c0, int wr_lo, int wr_hi, int 
     return c0 + FWD_WG_BN - 1 > wr_lo || c0 + FWD_WG_BN > L || (W > 0 && wr_hi - c0 >= W);
 }
 
+// wga_softmax on the key tile at c0 for a warpgroup's rows wr_lo .. wr_hi, with the masks where it needs them
+template <bool NOEXP = false, bool FOLD = false, bool LAZY = false>
+__device__ __forceinline__ bool wga_softmax_tile(float s[64], float m[2], float l[2], float alpha[2], const FwdArgs &p,
+                                                 int c0, int wr_lo, int wr_hi, int ra, int L, int tq) {
+    if (wga_need_mask(c0, wr_lo, wr_hi, L, p.window))
+        return wga_softmax<true, NOEXP, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
+    return wga_softmax<false, NOEXP, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
+}
+
 // what the output holds so far, times alpha (each thread's rows ra, ra + 8)
 __device__ __forceinline__ void wga_rescale(float o[64], const float alpha[2]) {
 #pragma unroll
@@ -283,8 +292,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
             wg_wait<0>();
             wg_fence_regs<64>(s);
             float alpha[2];
-            if (wga_need_mask(c0, wr_lo, wr_hi, L, W)) wga_softmax<true>(s, m, l, alpha, p, c0, ra, L, tq);
-            else wga_softmax<false>(s, m, l, alpha, p, c0, ra, L, tq);
+            wga_softmax_tile(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
             wga_rescale(o, alpha);
             wga_pack_p(s, a);
         }
@@ -400,9 +408,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     auto issue_pv = [&](int st) { wga_issue_pv(o, a, aV + st * FWD_WG_TILE); };
     auto softmax = [&](float s[64], float alpha[2], int c0) {  // (without its exponentials: ATTN_ABLATE's bit 32)
         if (ATTN_ABLATE(p, 32)) return wga_softmax<true, true, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
-        if (wga_need_mask(c0, wr_lo, wr_hi, L, W))
-            return wga_softmax<true, false, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
-        return wga_softmax<false, false, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
+        return wga_softmax_tile<false, FOLD, LAZY>(s, m, l, alpha, p, c0, wr_lo, wr_hi, ra, L, tq);
     };
 
     wgt_mbar_wait(qbar, 0);
