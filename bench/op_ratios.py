@@ -42,11 +42,10 @@ def main():
         cells = (label.replace("|", "\\|"), "%.1f" % x if x else "-", "%.1f" % y if y else "-", r)
         print("| %s | %s | %s | %s |" % cells)
     # attention forward+backward (the issue's peer figure: SDPA's forward and backward together): both our rows' times
-    # against torch's forward+backward time, TFLOP/s on 3.5 times the forward's FLOPs
-    for shape, tkey in (("T4096 lens 4096 H8 KV1", "sdpa T4096 H8 KV1"), ("T16384 lens 16384 H64 KV8",
-                                                                          "sdpa T16384 H64 KV8")):
-        rf = r"^attention_forward +%s D128 window0 +cuda" % shape
-        rb = r"^attention_backward +%s D128 window0 write +cuda" % shape
+    # (their patterns from ROWS) against torch's forward+backward time, TFLOP/s on 3.5 times the forward's FLOPs
+    pats = {label: (pat, tkey) for label, pat, tkey, _ in ROWS}
+    for shape in ("T4096 H8 KV1", "T16384 H64 KV8"):
+        (rf, tkey), (rb, _) = pats["attention forward " + shape], pats["attention backward " + shape]
         a = next((l for l in ours if re.search(rf, l)), None)
         c = next((l for l in ours if re.search(rb, l)), None)
         b = next((l for l in peer if tkey in l), None)
@@ -58,7 +57,6 @@ def main():
         flops = float(re.search(r"([0-9.]+) TFLOP/s", a).group(1)) * us_f * 1e6 * 3.5
         ours_ms, peer_ms = (us_f + us_b) / 1e3, float(m.group(1))
         print("| attention forward+backward %s | %.1f | %.1f | %.2f |" % (
-            tkey[5:], flops / ours_ms / 1e9, flops / peer_ms / 1e9, peer_ms / ours_ms))
-
+            shape, flops / ours_ms / 1e9, flops / peer_ms / 1e9, peer_ms / ours_ms))
 
 main()
