@@ -243,7 +243,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) fwd_wg_kernel(const FwdArgs
     const int h = p.tile_major ? blockIdx.x : blockIdx.y, kvh = h / p.group;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
     const int W = p.window;
-    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+    const int wgi = wg_index(), warp = wg_warp(), lane = threadIdx.x & 31, g = lane / 4,
               tq = lane % 4;
 
     int kb, nkt;
@@ -352,7 +352,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const int h = p.tile_major ? blockIdx.x : blockIdx.y, kvh = h / p.group;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, r0 = tile.start;
     const int W = p.window;
-    const int wgi = (threadIdx.x >> 7) - 1, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+    const int wgi = wg_index() - 1, warp = wg_warp(), lane = threadIdx.x & 31, g = lane / 4,
               tq = lane % 4;  // wgi: the consumer warpgroup (-1: the producer's)
 
     int kb, nkt;
@@ -645,7 +645,7 @@ __global__ void __launch_bounds__(FWD_WG_THREADS, 1) bwd_wg_kernel(const BwdArgs
     const int kvh = p.tile_major ? blockIdx.x / p.nsplit : blockIdx.y;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, n0 = tile.start;
     const int W = p.window;
-    const int wgi = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+    const int wgi = wg_index(), warp = wg_warp(), lane = threadIdx.x & 31, g = lane / 4,
               tq = lane % 4;
 
     const int mb = n0 - n0 % BWD_WG_BM;
@@ -849,7 +849,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const int kvh = p.tile_major ? blockIdx.x / p.nsplit : blockIdx.y;
     const int t0 = p.cu[tile.seq], L = p.cu[tile.seq + 1] - t0, n0 = tile.start;
     const int W = p.window;
-    const int wgi = (threadIdx.x >> 7) - 1, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane / 4,
+    const int wgi = wg_index() - 1, warp = wg_warp(), lane = threadIdx.x & 31, g = lane / 4,
               tq = lane % 4;  // wgi: the computing warpgroup (-1: the loading one)
 
     const int mb = n0 - n0 % BWD_WG_BM;
