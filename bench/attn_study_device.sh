@@ -42,7 +42,9 @@ echo "   16 its lse and delta loads, 1024 its Q and dO loads; 32 the forward's e
 echo "   128 its key and value loads, 256 its rescales)"
 # (the sums: 1025 the loads and reductions, 1027 and dQ's stores, 1047 and the exponentials and lse/delta loads,
 # which leaves the products, the dS^T stores and the barrier; 1055 the products and dS^T stores alone)
-for m in 0 1 2 4 8 16 1024 1025 1027 1047 1055 0; do echo "-- backward, CISPO_ATTN_ABLATE=$m"; rows build-abl attention_backward CISPO_ATTN_ABLATE=$m; done 2>&1 |
+for m in 0 1 2 4 8 16 1024 1025 1027 1047 1055 0; do
+  echo "-- backward, CISPO_ATTN_ABLATE=$m"; rows build-abl attention_backward CISPO_ATTN_ABLATE=$m
+done 2>&1 |
   tee "$out/ablate_bwd.log"
 for m in 0 32 64 128 256 0; do echo "-- forward, CISPO_ATTN_ABLATE=$m"; rows build-abl attention_forward CISPO_ATTN_ABLATE=$m; done 2>&1 |
   tee "$out/ablate_fwd.log"

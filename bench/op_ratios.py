@@ -59,4 +59,5 @@ def main():
         print("| attention forward+backward %s | %.1f | %.1f | %.2f |" % (
             shape, flops / ours_ms / 1e9, flops / peer_ms / 1e9, peer_ms / ours_ms))
 
+
 main()
