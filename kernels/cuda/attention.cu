@@ -110,6 +110,14 @@ int fwd_lazy() {
     return on;
 }
 
+// Whether fwd_wg_tma_kernel (with the fold and the lazy maxima) keeps its warpgroup's rows of Q as register
+// fragments for the score products (attention_wgmma.cuh, wga_load_q): CISPO_ATTN_FWD_QREG=1 in the environment
+int fwd_qreg() {
+    static int on = -1;
+    if (on < 0) on = env_knob("CISPO_ATTN_FWD_QREG", 0, 1);
+    return on;
+}
+
 // Whether bwd_wg_ws_kernel lays dq_acc out by blocks (attention_wgmma.cuh, TILED), the default: 448 against 398
 // TFLOP/s at T 16384, H 64 and 373 against 347 at T 4096, H 8 on an H100; CISPO_ATTN_DQ_TILED=0 in the
 // environment keeps the row layout [T, H, D] (test_backend_ops_gpu_forms runs the backward's rows so).
@@ -444,10 +452,12 @@ int attention_forward_cuda(void *o, float *lse, const void *q, const void *k, co
             if (!tensor_map(&mq, q, 2, qd, qs, box) && !tensor_map(&mk, k, 2, kd, ks, box) &&
                 !tensor_map(&mv, v, 2, kd, ks, box)) {
                 typedef void (*TmaKernel)(const FwdArgs, const WgtMap, const WgtMap, const WgtMap);
-                static const TmaKernel kerns[3] = {fwd_wg_tma_kernel<false, false>, fwd_wg_tma_kernel<true, false>,
-                                                   fwd_wg_tma_kernel<true, true>};
-                static bool tma_attr[3] = {false, false, false};  // per kernel
-                const int ki = fwd_fold() ? 1 + fwd_lazy() : 0;  // (the lazy maxima: the fold's form)
+                static const TmaKernel kerns[4] = {
+                    fwd_wg_tma_kernel<false, false, false>, fwd_wg_tma_kernel<true, false, false>,
+                    fwd_wg_tma_kernel<true, true, false>, fwd_wg_tma_kernel<true, true, true>};
+                static bool tma_attr[4] = {false, false, false, false};  // per kernel
+                // (the lazy maxima: the fold's form; Q's fragments in registers: the lazy maxima's)
+                const int ki = fwd_fold() ? 1 + fwd_lazy() + (fwd_lazy() && fwd_qreg()) : 0;
                 if (set_smem(kerns[ki], FWD_WG_TMA_SMEM, &tma_attr[ki])) return -1;
                 kerns[ki]<<<grid, FWD_WS_THREADS, FWD_WG_TMA_SMEM, st>>>(p, mq, mk, mv);
                 return check_launch("forward kernel launch");

@@ -88,6 +88,38 @@ __device__ __forceinline__ void wga_issue_s(float s[64], uint32_t aQ, uint32_t a
     wg_commit();
 }
 
+// QREG (the tuning knob attn_fwd_qreg): this warpgroup's 64 rows of the Q tile at sQ (two panels of 64 columns,
+// 128 rows of 128 bytes, the 128-byte swizzle) as register A fragments, once a CTA (ldmatrix.x4 a 16-column step:
+// lanes 0-15 give rows 0-15 of the warp's 16 at the step's first 8 columns, lanes 16-31 at its next 8), so that
+// the score products read only the key tile from shared memory (32 KiB a tile a warpgroup in place of 48)
+__device__ __forceinline__ void wga_load_q(uint32_t qf[8][4], const unsigned char *sQ, int wgi, int warp, int lane) {
+    const int r = wgi * 64 + warp * 16 + (lane & 15);
+#pragma unroll
+    for (int ks = 0; ks < 8; ks++) {
+        const int chunk = (ks & 3) * 2 + (lane >> 4);
+        const unsigned char *src = sQ + (ks >> 2) * 16384 + r * 128 + ((chunk ^ (r & 7)) << 4);
+#ifdef WG_DEVICE
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(qf[ks][0]), "=r"(qf[ks][1]), "=r"(qf[ks][2]), "=r"(qf[ks][3])
+                     : "r"((uint32_t)__cvta_generic_to_shared(src)));
+#else
+        (void)src, qf[ks][0] = qf[ks][1] = qf[ks][2] = qf[ks][3] = 0;
+#endif
+    }
+}
+
+// wga_issue_s with Q's fragments in registers (wga_load_q)
+__device__ __forceinline__ void wga_issue_s_rs(float s[64], const uint32_t qf[8][4], uint32_t aK) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) s[i] = 0.0f;
+    wg_fence_regs<64>(s);
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 128 / 16; ks++)
+        wg_mma_rs_128<0>(s, qf[ks], wg_desc(aK + (ks >> 2) * 16384 + (ks & 3) * 32, 16, 1024));
+    wg_commit();
+}
+
 // o += P (bf16 A fragments a) times the value tile at aV: eight wgmmas, committed as one group
 __device__ __forceinline__ void wga_issue_pv(float o[64], uint32_t a[FWD_WG_BN / 16][4], uint32_t aV) {
     wg_fence_regs<64>(o);
@@ -333,7 +365,7 @@ constexpr int FWD_WG_TMA_SMEM = 7 * FWD_WG_TILE + 1024;  // Q, 3 K, 3 V; alignme
 // T 4096 H 8 on an H100, when thread 0 of warpgroup 0 issued them between its own products).
 constexpr int FWD_WS_THREADS = 384;
 
-template <bool FOLD, bool LAZY>  // wga_softmax's FOLD and LAZY
+template <bool FOLD, bool LAZY, bool QREG>  // wga_softmax's FOLD and LAZY; wga_load_q's QREG
 __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     fwd_wg_tma_kernel(const FwdArgs p, const __grid_constant__ WgtMap mq, const __grid_constant__ WgtMap mk,
                       const __grid_constant__ WgtMap mv) {
@@ -404,7 +436,11 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     const int wr_lo = r0 + wgi * 64, wr_hi = wr_lo + 63, ra = wr_lo + warp * 16 + g;
 
     uint32_t a[BN / 16][4];  // the probabilities of the previous tile, waiting for their P V
-    auto issue_s = [&](float s[64], int st) { wga_issue_s(s, aQ, aK + st * FWD_WG_TILE, wgi); };
+    uint32_t qf[8][4];  // (QREG)
+    auto issue_s = [&](float s[64], int st) {
+        if (QREG) wga_issue_s_rs(s, qf, aK + st * FWD_WG_TILE);
+        else wga_issue_s(s, aQ, aK + st * FWD_WG_TILE, wgi);
+    };
     auto issue_pv = [&](int st) { wga_issue_pv(o, a, aV + st * FWD_WG_TILE); };
     auto softmax = [&](float s[64], float alpha[2], int c0) {  // (without its exponentials: ATTN_ABLATE's bit 32)
         if (ATTN_ABLATE(p, 32)) return wga_softmax<true, true, FOLD, LAZY>(s, m, l, alpha, p, c0, ra, L, tq);
@@ -412,6 +448,7 @@ __global__ void __launch_bounds__(FWD_WS_THREADS, 1)
     };
 
     wgt_mbar_wait(qbar, 0);
+    if (QREG) wga_load_q(qf, sQ, wgi, warp, lane);
     if (wgi == 1) wga_bar_arrive(1);  // warpgroup 0 goes first
     // tile 0: its scores and probabilities
     wgt_mbar_wait(kfull(0), 0);
