@@ -111,10 +111,12 @@ int fwd_lazy() {
 }
 
 // Whether fwd_wg_tma_kernel (with the fold and the lazy maxima) keeps its warpgroup's rows of Q as register
-// fragments for the score products (attention_wgmma.cuh, wga_load_q): CISPO_ATTN_FWD_QREG=1 in the environment
+// fragments for the score products (attention_wgmma.cuh, wga_load_q): the default, 660-666 against 640-650 TFLOP/s
+// at T 16384, H 64 and 530-536 against 511-516 at T 4096, H 8 on an H100, three passes alternated;
+// CISPO_ATTN_FWD_QREG=0 in the environment reads Q from shared memory (test_backend_ops_gpu_forms_qreg)
 int fwd_qreg() {
     static int on = -1;
-    if (on < 0) on = env_knob("CISPO_ATTN_FWD_QREG", 0, 1);
+    if (on < 0) on = env_knob("CISPO_ATTN_FWD_QREG", 1, 1);
     return on;
 }
 

@@ -88,10 +88,11 @@ __device__ __forceinline__ void wga_issue_s(float s[64], uint32_t aQ, uint32_t a
     wg_commit();
 }
 
-// QREG (the tuning knob attn_fwd_qreg): this warpgroup's 64 rows of the Q tile at sQ (two panels of 64 columns,
-// 128 rows of 128 bytes, the 128-byte swizzle) as register A fragments, once a CTA (ldmatrix.x4 a 16-column step:
-// lanes 0-15 give rows 0-15 of the warp's 16 at the step's first 8 columns, lanes 16-31 at its next 8), so that
-// the score products read only the key tile from shared memory (32 KiB a tile a warpgroup in place of 48)
+// QREG (fwd_wg_tma_kernel's default; CISPO_ATTN_FWD_QREG=0 leaves it): this warpgroup's 64 rows of the Q tile at
+// sQ (two panels of 64 columns, 128 rows of 128 bytes, the 128-byte swizzle) as register A fragments, once a CTA
+// (ldmatrix.x4 a 16-column step: lanes 0-15 give rows 0-15 of the warp's 16 at the step's first 8 columns, lanes
+// 16-31 at its next 8), so that the score products read only the key tile from shared memory (32 KiB a tile a
+// warpgroup in place of 48)
 __device__ __forceinline__ void wga_load_q(uint32_t qf[8][4], const unsigned char *sQ, int wgi, int warp, int lane) {
     const int r = wgi * 64 + warp * 16 + (lane & 15);
 #pragma unroll

@@ -2,7 +2,9 @@
 # backend it can reach; without a GPU its CUDA rows print "skipped". In a CUDA build the same binary
 # runs a second time as the GPU test: only the CUDA rows, failing when no device can run them; and a third
 # time as test_backend_ops_gpu_forms: the expert products' rows under CISPO_WG_PERSIST=0, the attention
-# backward's under CISPO_ATTN_DQ_TILED=0 and the forward's under CISPO_ATTN_FWD_FOLD=0.
+# backward's under CISPO_ATTN_DQ_TILED=0 and the forward's under CISPO_ATTN_FWD_FOLD=0; and a fourth time as
+# test_backend_ops_gpu_forms_qreg: the attention forward's rows with Q's tile read from shared memory by every
+# score product (CISPO_ATTN_FWD_QREG=0) rather than held in registers.
 if(CISPO_HAVE_CUDA AND TARGET test_backend_ops)
   add_test(NAME test_backend_ops_gpu COMMAND test_backend_ops --require-cuda --backend cuda
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -16,4 +18,8 @@ if(CISPO_HAVE_CUDA AND TARGET test_backend_ops)
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_backend_ops_gpu_forms PROPERTIES LABELS gpu TIMEOUT 600
                        ENVIRONMENT "CISPO_WG_PERSIST=0;CISPO_ATTN_DQ_TILED=0;CISPO_ATTN_FWD_FOLD=0")
+  add_test(NAME test_backend_ops_gpu_forms_qreg COMMAND test_backend_ops --require-cuda --backend cuda
+           --op attention_forward WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_backend_ops_gpu_forms_qreg PROPERTIES LABELS gpu TIMEOUT 300
+                       ENVIRONMENT "CISPO_ATTN_FWD_QREG=0")
 endif()
