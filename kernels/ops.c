@@ -108,6 +108,11 @@ static void prof_end(backend_t *b, int op, double t0) {
             return;                                                         \
         }                                                                   \
     } while (0)
+// Up to `want` bytes of the workspace, as much as it has room for (an op whose scratch only makes it faster)
+static size_t ws_room(const backend_t *b, size_t want) {
+    const size_t at = (b->ws_used + 255) / 256 * 256, room = b->ws_bytes > at ? b->ws_bytes - at : 0;
+    return want < room ? want : room;
+}
 #else
 #define ON_CUDA(op, call) \
     do {                  \
@@ -120,7 +125,7 @@ static void prof_end(backend_t *b, int op, double t0) {
 size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
 #ifdef CISPO_HAVE_CUDA
     if (b->kind == BACKEND_CUDA) {
-        size_t w[8];
+        size_t w[9];
         // lightning, plus the copies of an accumulating backward
         w[0] = lightning_workspace_bytes_cuda(s->T, s->nseq, s->H, s->D, &b->tune) + (size_t)3 * s->T * s->H * s->D * 2 +
                (size_t)s->nseq * s->H * s->D * s->D * sizeof(float) + 4 * 256;
@@ -132,8 +137,9 @@ size_t ops_workspace_bytes(const backend_t *b, const op_ws_shape_t *s) {
         w[5] = (size_t)1 << 16;  // reductions (sum_squares)
         w[6] = sample_workspace_bytes_cuda(s->nseq, s->V);  // the sampler's probabilities of a batch's rows
         w[7] = embedding_workspace_bytes_cuda(s->T);          // its backward into bf16 gradients
+        w[8] = rmsnorm_backward_workspace_bytes_cuda(s->H * s->D > s->C ? s->H * s->D : s->C);  // dw's row splits
         size_t mx = 0;
-        for (int i = 0; i < 8; i++) mx = w[i] > mx ? w[i] : mx;
+        for (int i = 0; i < 9; i++) mx = w[i] > mx ? w[i] : mx;
         return mx + 4096;
     }
 #endif
@@ -254,7 +260,8 @@ void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const 
 
 void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
                       const float *rstd, int T, int C, int acc) {
-    ON_CUDA(rmsnorm_backward, rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, DT(b), GT(b), ST(b)));
+    ON_CUDA_WS(rmsnorm_backward, dw ? ws_room(b, rmsnorm_backward_workspace_bytes_cuda(C)) : 0,
+               rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, ws, wsb, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
     if (dw) grads_f32(b, OP_rmsnorm_backward, GT(b));
     zero_if_write(acc, dx, (size_t)T * C);

@@ -1979,6 +1979,9 @@ static const entry_t fixed_table[] = {
     {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 61, W}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
+    // enough rows for dw's sums in row splits on CUDA (at least 256 rows a split)
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {600, 512, A}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {1300, 96, W}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
     // ---- elementwise
     {OP_residual_mix, b_residual_mix, {1000, 1}, {1, 1}, {0}, 0, 0},
     {OP_residual_mix, b_residual_mix, {37, 1}, {0.5f, 2}, {0}, 0, 0},

@@ -1,9 +1,10 @@
 // kernels/cuda/norm.cu — RMSNorm over the last dimension on CUDA: out = w * (x * rstd),
 // rstd = 1/sqrt(mean(x^2) + eps) (fp32, saved for the backward). CPU reference: kernels/cpu/rmsnorm.c.
-// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, residual_rmsnorm_cuda, residual_rmsnorm_route_cuda,
-//          rmsnorm_gate_forward_cuda, moe_combine_rmsnorm_cuda
-// Forward and dx: one block per row. dw: each block owns a strip of columns and walks every row, so
-// the sum over tokens has one fixed order and no atomics (deterministic, no scratch memory).
+// defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, rmsnorm_backward_workspace_bytes_cuda, residual_rmsnorm_cuda,
+//          residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, moe_combine_rmsnorm_cuda
+// Forward and dx: one block per row. dw: each block owns a strip of columns and walks the rows of its split
+// (blockIdx.y); with more than one split the splits' sums go to the workspace and a second kernel adds them in
+// split order, so the sum over tokens has one fixed order and no atomics (deterministic) either way.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -199,22 +200,26 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
     }
 }
 
-// dw[c] += sum_t dy[t,c] x[t,c] r[t]. Block: TC threads across V*TC columns times 256/TC row groups;
-// row group g takes rows g, g + 256/TC, ...; the groups' sums are added in group order. dw of type G (fp32,
-// or bf16: the sum rounded once as it is added).
+// dw[c] += sum_t dy[t,c] x[t,c] r[t]. Block: TC threads across V*TC columns times 256/TC row groups, over the
+// rows blockIdx.y * rows .. + rows; row group g takes the split's rows g, g + 256/TC, ...; the groups' sums are
+// added in group order. PART: the split's sums to part[blockIdx.y][c] (rmsnorm_dw_sum_kernel adds them), else
+// added to dw of type G (fp32, or bf16: the sum rounded once as it is added).
 #define DW_THREADS 256
-template <typename T, int V, int TC, typename G>
-__global__ void rmsnorm_dw_kernel(G *dw, const T *dout, const T *x, const float *rstd, int Tn, int C) {
+#define DW_MAX_SPLITS 32
+template <typename T, int V, int TC, typename G, bool PART>
+__global__ void rmsnorm_dw_kernel(G *dw, float *part, const T *dout, const T *x, const float *rstd, int Tn, int C,
+                                  int rows) {
     const int RG = DW_THREADS / TC, W = TC * V;
     __shared__ float sh[RG][W + 1];
     int tx = threadIdx.x % TC, g = threadIdx.x / TC;
     int c0 = blockIdx.x * W + tx * V;
+    const int t0 = blockIdx.y * rows, t1 = min(Tn, t0 + rows);
     float a[V];
 #pragma unroll
     for (int j = 0; j < V; j++) a[j] = 0;
     if (c0 < C) {
 #pragma unroll 4
-        for (int t = g; t < Tn; t += RG) {
+        for (int t = t0 + g; t < t1; t += RG) {
             float fx[V], fd[V], r = rstd[t];
             ew_ld<T, V>(fx, x + (size_t)t * C + c0);
             ew_ld<T, V>(fd, dout + (size_t)t * C + c0);
@@ -230,9 +235,32 @@ __global__ void rmsnorm_dw_kernel(G *dw, const T *dout, const T *x, const float 
         if (col >= C) continue;
         double s = 0;
         for (int i = 0; i < RG; i++) s += sh[i][c];
-        ew_put(dw + col, ew_get(dw + col) + (float)s);
+        if (PART) part[(size_t)blockIdx.y * C + col] = (float)s;
+        else ew_put(dw + col, ew_get(dw + col) + (float)s);
     }
 }
+
+// dw[c] += the S splits' sums part[0..S)[c], in split order
+template <typename G>
+__global__ void rmsnorm_dw_sum_kernel(G *dw, const float *part, int S, int C) {
+    const int col = blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= C) return;
+    double s = 0;
+    for (int i = 0; i < S; i++) s += part[(size_t)i * C + col];
+    ew_put(dw + col, ew_get(dw + col) + (float)s);
+}
+
+// SMs of the current device (for how many row splits dw's sums take)
+static int norm_sms() {
+    static int n = 0;
+    int dev = 0;
+    if (n == 0 && (cudaGetDevice(&dev) != cudaSuccess ||
+                   cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1))
+        n = 132;
+    return n;
+}
+
+extern "C" size_t rmsnorm_backward_workspace_bytes_cuda(int C) { return (size_t)DW_MAX_SPLITS * C * sizeof(float); }
 
 template <typename T, int V>
 static void rmsnorm_forward_launch(T *out, float *rstd, const T *x, const T *w, int Tn, int C, float eps,
@@ -384,27 +412,46 @@ extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const
     return ew_check("rmsnorm_forward_cuda");
 }
 
+// dw's launches: S row splits (1: straight into dw)
+template <typename T, int V, typename G>
+static void rmsnorm_dw_launch(G *dw, float *part, const T *dout, const T *x, const float *rstd, int Tn, int C, int S,
+                              cudaStream_t st) {
+    // vectors: 4 threads x 16 bytes = 64 bytes per row and strip (two full sectors); scalars: a warp
+    const int TC = V == 1 ? 32 : 4;
+    const unsigned strips = (unsigned)((C + TC * V - 1) / (TC * V));
+    const int rows = (Tn + S - 1) / S;
+    if (S == 1) {
+        rmsnorm_dw_kernel<T, V, TC, G, false><<<strips, DW_THREADS, 0, st>>>(dw, NULL, dout, x, rstd, Tn, C, rows);
+        return;
+    }
+    rmsnorm_dw_kernel<T, V, TC, G, true><<<dim3(strips, S), DW_THREADS, 0, st>>>(dw, part, dout, x, rstd, Tn, C, rows);
+    rmsnorm_dw_sum_kernel<G><<<(C + 255) / 256, 256, 0, st>>>(dw, part, S, C);
+}
+
 template <typename T, int V>
 static void rmsnorm_backward_launch(T *dx, void *dw, int gdtype, const T *dout, const T *x, const T *w,
-                                    const float *rstd, int Tn, int C, int acc, cudaStream_t st) {
+                                    const float *rstd, int Tn, int C, int acc, void *ws, size_t ws_bytes,
+                                    cudaStream_t st) {
     if (dx) {
         unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
         rmsnorm_dx_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc);
     }
     if (dw) {
-        // vectors: 4 threads x 16 bytes = 64 bytes per row and strip (two full sectors); scalars: a warp
-        const int TC = V == 1 ? 32 : 4;
-        unsigned blocks = (unsigned)((C + TC * V - 1) / (TC * V));
+        // row splits: about four blocks an SM, at least 256 rows (four a thread) each, as many as the workspace holds
+        const int W = (V == 1 ? 32 : 4) * V, strips = (C + W - 1) / W;
+        int S = (4 * norm_sms() + strips - 1) / strips;
+        S = min(min(S, DW_MAX_SPLITS), Tn / 256);
+        if (!ws || S < 2 || (size_t)S * C * sizeof(float) > ws_bytes) S = 1;
         if (gdtype == DTYPE_BF16)
-            rmsnorm_dw_kernel<T, V, TC, __nv_bfloat16>
-                <<<blocks, DW_THREADS, 0, st>>>((__nv_bfloat16 *)dw, dout, x, rstd, Tn, C);
+            rmsnorm_dw_launch<T, V>((__nv_bfloat16 *)dw, (float *)ws, dout, x, rstd, Tn, C, S, st);
         else
-            rmsnorm_dw_kernel<T, V, TC, float><<<blocks, DW_THREADS, 0, st>>>((float *)dw, dout, x, rstd, Tn, C);
+            rmsnorm_dw_launch<T, V>((float *)dw, (float *)ws, dout, x, rstd, Tn, C, S, st);
     }
 }
 
 extern "C" int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w,
-                                     const float *rstd, int T_, int C, int acc, int dtype, int gdtype, cudaStream_t st) {
+                                     const float *rstd, int T_, int C, int acc, void *ws, size_t ws_bytes, int dtype,
+                                     int gdtype, cudaStream_t st) {
     if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_backward_cuda: bad sizes T=%d C=%d", T_, C);
     if (gdtype != DTYPE_F32 && gdtype != DTYPE_BF16)
         return cispo_fail("rmsnorm_backward_cuda: gradient dtype %d (fp32 or bf16)", gdtype);
@@ -414,10 +461,10 @@ extern "C" int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const
         const int N = EW_VN(T);
         if (C % N == 0 && ew_aligned16(dx) && ew_aligned16(dout) && ew_aligned16(x) && ew_aligned16(w))
             rmsnorm_backward_launch<T, N>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
-                                          st);
+                                          ws, ws_bytes, st);
         else
             rmsnorm_backward_launch<T, 1>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
-                                          st);
+                                          ws, ws_bytes, st);
     });
     return ew_check("rmsnorm_backward_cuda");
 }
