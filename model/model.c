@@ -500,6 +500,13 @@ static void layer_recompute_cheap(model_t *m, int l) {
     model_moe_recompute(m, l);
 }
 
+// y times s in buf, or y itself where s is 1 (the branches' backward only read the gradient of their output)
+static const void *scaled_grad(backend_t *b, void *buf, const void *y, float s, size_t n) {
+    if (s == 1.0f) return y;
+    residual_mix(b, buf, NULL, y, 0.0f, s, n);
+    return buf;
+}
+
 // Backward through decoder layer l: on entry dx = dLoss/d(layer output), on return dLoss/d(layer input).
 static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_scratch_t *sc) {
     const model_config_t *c = &m->cfg;
@@ -516,20 +523,20 @@ static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_sc
     void *dx1 = model_scratch_take(sc, TC, es), *dh = model_scratch_take(sc, TC, es);
 
     // x_out = alpha_mlp * r2 + beta_mlp * moe(h2)
-    residual_mix(b, dbranch, NULL, dx, 0.0f, (float)c->mlp_beta, TC);
+    const void *dmoe = scaled_grad(b, dbranch, dx, (float)c->mlp_beta, TC);
     if (c->postnorm) residual_mix(b, dh2, NULL, dx, 0.0f, (float)c->mlp_alpha, TC);
     else backend_zero(b, dh2, TC * es);
-    model_moe_backward(m, l, dbranch, dh2, aux_coef, sc);
+    model_moe_backward(m, l, dmoe, dh2, aux_coef, sc);
     if (!c->postnorm) residual_mix(b, dx1, NULL, dx, 0.0f, (float)c->mlp_alpha, TC);
     rmsnorm_backward(b, dx1, GP(m, p->post_norm), dh2, ACT(m, a->x1), WP(m, p->post_norm), STAT(m, a->rstd_post), T,
                      C, c->postnorm ? OP_WRITE : OP_ACCUMULATE);
 
     // x1 = alpha * r + beta * attn(h)
-    residual_mix(b, dbranch, NULL, dx1, 0.0f, beta, TC);
+    const void *dattn = scaled_grad(b, dbranch, dx1, beta, TC);
     if (c->postnorm) residual_mix(b, dh, NULL, dx1, 0.0f, alpha, TC);
     else backend_zero(b, dh, TC * es);
-    if (lightning) model_lightning_backward(m, l, dbranch, dh, sc);
-    else model_softmax_backward(m, l, dbranch, dh, sc);
+    if (lightning) model_lightning_backward(m, l, dattn, dh, sc);
+    else model_softmax_backward(m, l, dattn, dh, sc);
     if (!c->postnorm) residual_mix(b, dx, NULL, dx1, 0.0f, alpha, TC);
     rmsnorm_backward(b, dx, GP(m, p->input_norm), dh, ACT(m, a->x_in), WP(m, p->input_norm), STAT(m, a->rstd_in), T, C,
                      c->postnorm ? OP_WRITE : OP_ACCUMULATE);
