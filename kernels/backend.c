@@ -3,7 +3,7 @@
 // defines: dtype_size, dtype_name, backend_name, backend_available, backend_init, backend_release,
 //          backend_host, backend_alloc, backend_free, backend_zero, backend_copy, backend_upload,
 //          backend_download, backend_sync, backend_mem_info, backend_fill_f32, backend_read_f32, backend_ws_reserve,
-//          backend_ws_take, backend_ws_mark, backend_ws_reset, f32_to_bf16, bf16_to_f32
+//          backend_ws_take, backend_ws_room, backend_ws_mark, backend_ws_reset, f32_to_bf16, bf16_to_f32
 #include "kernels/backend.h"
 
 #include <stdio.h>
@@ -189,5 +189,9 @@ void *backend_ws_take(backend_t *b, size_t bytes) {
     return b->ws + at;
 }
 
+size_t backend_ws_room(const backend_t *b, size_t want) {
+    size_t at = (b->ws_used + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN, room = b->ws_bytes > at ? b->ws_bytes - at : 0;
+    return want < room ? want : room;
+}
 size_t backend_ws_mark(const backend_t *b) { return b->ws_used; }
 void backend_ws_reset(backend_t *b, size_t mark) { b->ws_used = mark; }

@@ -2,7 +2,7 @@
 // defines: backend_t, backend_kind_t, backend_tuning_t, decode_fused_on, decode_route_on, dtype_t, dtype_size, dtype_name,
 //          backend_name, backend_available, backend_init, backend_release, backend_host, backend_alloc, backend_free, backend_zero,
 //          backend_copy, backend_upload, backend_download, backend_sync, backend_mem_info, backend_ws_reserve,
-//          backend_ws_take, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32,
+//          backend_ws_take, backend_ws_room, backend_ws_mark, backend_ws_reset, backend_fill_f32, backend_read_f32,
 //          backend_takes_head_dim, backend_open
 //
 // One context per device and stream. Model, rollout and trainer code hold a backend_t and pass it as
@@ -159,6 +159,8 @@ void backend_read_f32(backend_t *b, float *host, const void *src, int dtype, siz
 void backend_ws_reserve(backend_t *b, size_t bytes);
 // Takes `bytes` (256-byte aligned) from the arena; aborts when the arena was sized too small.
 void *backend_ws_take(backend_t *b, size_t bytes);
+// Up to `want` bytes: as many as backend_ws_take can still give (an op whose scratch only makes it faster).
+size_t backend_ws_room(const backend_t *b, size_t want);
 size_t backend_ws_mark(const backend_t *b);
 void backend_ws_reset(backend_t *b, size_t mark);
 

@@ -108,11 +108,6 @@ static void prof_end(backend_t *b, int op, double t0) {
             return;                                                         \
         }                                                                   \
     } while (0)
-// Up to `want` bytes of the workspace, as much as it has room for (an op whose scratch only makes it faster)
-static size_t ws_room(const backend_t *b, size_t want) {
-    const size_t at = (b->ws_used + 255) / 256 * 256, room = b->ws_bytes > at ? b->ws_bytes - at : 0;
-    return want < room ? want : room;
-}
 #else
 #define ON_CUDA(op, call) \
     do {                  \
@@ -260,7 +255,7 @@ void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const 
 
 void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
                       const float *rstd, int T, int C, int acc) {
-    ON_CUDA_WS(rmsnorm_backward, dw ? ws_room(b, rmsnorm_backward_workspace_bytes_cuda(C)) : 0,
+    ON_CUDA_WS(rmsnorm_backward, dw ? backend_ws_room(b, rmsnorm_backward_workspace_bytes_cuda(C)) : 0,
                rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, ws, wsb, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
     if (dw) grads_f32(b, OP_rmsnorm_backward, GT(b));

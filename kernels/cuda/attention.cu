@@ -20,6 +20,7 @@ extern "C" {
 #include "base/common.h" // C header without C++ guards
 }
 #include "kernels/cuda/attention_wgmma.cuh"
+#include "kernels/cuda/backend_cuda.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/pdl.cuh"
 
@@ -35,13 +36,6 @@ size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 size_t tiles_bytes(int T, int nseq) {
     const int mn = FWD_BM < BWD_BN ? FWD_BM : BWD_BN;
     return align256(((size_t)T / mn + (size_t)nseq + 1) * sizeof(AttnTile));
-}
-
-int sm_count() {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-        return 132;
-    return n > 0 ? n : 132;
 }
 
 int check_launch(const char *what) {
@@ -520,7 +514,7 @@ int attention_backward_cuda(void *dq, void *dk, void *dv, const void *dout, cons
     int nsplit = 1, tiled = 0;
     if (nt > 0) {
         // split each group's query heads over CTAs until about two CTAs a multiprocessor are there
-        const int group = H / KV, want = 2 * sm_count();
+        const int group = H / KV, want = 2 * backend_cuda_sm_count();
         const long base = (long)nt * KV;
         if (group > 1 && base < want) {
             nsplit = (int)((want + base - 1) / base);

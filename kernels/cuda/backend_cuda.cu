@@ -1,6 +1,7 @@
 // kernels/cuda/backend_cuda.cu — device, stream, cuBLAS handle and device memory of a CUDA context.
 // defines: backend_cuda_device_count, backend_cuda_init, backend_cuda_release, backend_cuda_alloc,
-//          backend_cuda_free, backend_cuda_memset, backend_cuda_copy, backend_cuda_sync, backend_cuda_mem_info
+//          backend_cuda_free, backend_cuda_memset, backend_cuda_copy, backend_cuda_sync, backend_cuda_mem_info,
+//          backend_cuda_sm_count
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -96,4 +97,12 @@ extern "C" void backend_cuda_sync(backend_t *b) { CU(cudaStreamSynchronize((cuda
 extern "C" void backend_cuda_mem_info(backend_t *b, size_t *free_bytes, size_t *total_bytes) {
     (void)b;
     CU(cudaMemGetInfo(free_bytes, total_bytes));
+}
+
+extern "C" int backend_cuda_sm_count(void) {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+        return 132;
+    return n > 0 ? n : 132;
 }

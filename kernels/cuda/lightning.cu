@@ -12,6 +12,7 @@
 extern "C" {
 #include "base/common.h" // C header without C++ guards
 }
+#include "kernels/cuda/backend_cuda.h"
 #include "kernels/cuda/lightning.h"
 #include "kernels/cuda/lightning_scan.cuh"
 
@@ -22,13 +23,6 @@ namespace {
 // The calling context's prof_skip knob for the passes of the current call (benchmarks only).
 thread_local int prof_skip_now = 0;
 
-int sm_count() {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-        return 132;
-    return n > 0 ? n : 132;
-}
-
 // Chunks per segment, or 0 for "do not segment". Unsegmented work is one CTA (8 warps, a whole
 // multiprocessor's registers) per (sequence, head, value block). Segmenting costs a state pass (b
 // and c read once more), so it pays only when the GPU would otherwise idle: measured on H100
@@ -37,7 +31,7 @@ int sm_count() {
 // that fills one wave (a partial second wave costs a full one), at least 4 chunks each.
 // The context's tuning knob lightning_cps overrides the choice (-1: never segment), for benchmarks.
 int choose_cps(int T, int nseq, int H, int D, const backend_tuning_t *tune) {
-    const long ncb = D / DVB, sms = sm_count();
+    const long ncb = D / DVB, sms = backend_cuda_sm_count();
     const long chunks = (long)(T + LT - 1) / LT, base = (long)nseq * H * ncb;
     long cps;
     if (tune && tune->lightning_cps) {

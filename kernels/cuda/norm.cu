@@ -12,6 +12,7 @@ extern "C" {
 #include "base/common.h"
 #include "kernels/backend.h"
 }
+#include "kernels/cuda/backend_cuda.h"
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/moe_route.cuh"
 #include "kernels/cuda/ops_cuda.h"
@@ -250,16 +251,6 @@ __global__ void rmsnorm_dw_sum_kernel(G *dw, const float *part, int S, int C) {
     ew_put(dw + col, ew_get(dw + col) + (float)s);
 }
 
-// SMs of the current device (for how many row splits dw's sums take)
-static int norm_sms() {
-    static int n = 0;
-    int dev = 0;
-    if (n == 0 && (cudaGetDevice(&dev) != cudaSuccess ||
-                   cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1))
-        n = 132;
-    return n;
-}
-
 extern "C" size_t rmsnorm_backward_workspace_bytes_cuda(int C) { return (size_t)DW_MAX_SPLITS * C * sizeof(float); }
 
 template <typename T, int V>
@@ -412,13 +403,17 @@ extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const
     return ew_check("rmsnorm_forward_cuda");
 }
 
-// dw's launches: S row splits (1: straight into dw)
+// dw's launches. Row splits: about four blocks an SM, at least 256 rows (four a thread) each, as many as the
+// workspace ws holds (1: straight into dw).
 template <typename T, int V, typename G>
-static void rmsnorm_dw_launch(G *dw, float *part, const T *dout, const T *x, const float *rstd, int Tn, int C, int S,
-                              cudaStream_t st) {
+static void rmsnorm_dw_launch(G *dw, void *ws, size_t ws_bytes, const T *dout, const T *x, const float *rstd, int Tn,
+                              int C, cudaStream_t st) {
     // vectors: 4 threads x 16 bytes = 64 bytes per row and strip (two full sectors); scalars: a warp
     const int TC = V == 1 ? 32 : 4;
-    const unsigned strips = (unsigned)((C + TC * V - 1) / (TC * V));
+    const int strips = (C + TC * V - 1) / (TC * V);
+    int S = min(min((4 * backend_cuda_sm_count() + strips - 1) / strips, DW_MAX_SPLITS), Tn / 256);
+    if (!ws || S < 2 || (size_t)S * C * sizeof(float) > ws_bytes) S = 1;
+    float *part = (float *)ws;
     const int rows = (Tn + S - 1) / S;
     if (S == 1) {
         rmsnorm_dw_kernel<T, V, TC, G, false><<<strips, DW_THREADS, 0, st>>>(dw, NULL, dout, x, rstd, Tn, C, rows);
@@ -437,15 +432,8 @@ static void rmsnorm_backward_launch(T *dx, void *dw, int gdtype, const T *dout, 
         rmsnorm_dx_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc);
     }
     if (dw) {
-        // row splits: about four blocks an SM, at least 256 rows (four a thread) each, as many as the workspace holds
-        const int W = (V == 1 ? 32 : 4) * V, strips = (C + W - 1) / W;
-        int S = (4 * norm_sms() + strips - 1) / strips;
-        S = min(min(S, DW_MAX_SPLITS), Tn / 256);
-        if (!ws || S < 2 || (size_t)S * C * sizeof(float) > ws_bytes) S = 1;
-        if (gdtype == DTYPE_BF16)
-            rmsnorm_dw_launch<T, V>((__nv_bfloat16 *)dw, (float *)ws, dout, x, rstd, Tn, C, S, st);
-        else
-            rmsnorm_dw_launch<T, V>((float *)dw, (float *)ws, dout, x, rstd, Tn, C, S, st);
+        if (gdtype == DTYPE_BF16) rmsnorm_dw_launch<T, V>((__nv_bfloat16 *)dw, ws, ws_bytes, dout, x, rstd, Tn, C, st);
+        else rmsnorm_dw_launch<T, V>((float *)dw, ws, ws_bytes, dout, x, rstd, Tn, C, st);
     }
 }
 
