@@ -228,8 +228,50 @@ static int forward_fstore(void) {
     return on;
 }
 
-// wgp_forward or wgt_forward (use_persist) where the maps encode and CISPO_NO_TMA=1 is not set: 1 launched, 0 not
-// (the caller runs wg_forward), -1 a launch error.
+// Whether the TMA-fed grouped forward and weight gradient run on a persistent grid of clusters of two CTAs that
+// share the 256-column operand of each K step through the TMA's multicast (wgpc_forward, wgpc_wgrad) in place of
+// the persistent and CTA-a-tile kernels: CISPO_WG_CLUSTER=1 in the environment (default 0), for an A/B on the
+// card. The same bits either way.
+static int use_cluster(void) {
+    static int on = -1;
+    if (on < 0) on = env_knob("CISPO_WG_CLUSTER", 0, 1);
+    return on;
+}
+
+// The launch of a clustered kernel (WGP_THREADS threads, smem bytes) on `clusters` clusters of two CTAs along x
+// (attr: its one attribute, the cluster dimension)
+static cudaLaunchConfig_t cluster_config(unsigned clusters, int smem, cudaStream_t st, cudaLaunchAttribute *attr) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(2 * clusters), cfg.blockDim = dim3(WGP_THREADS), cfg.dynamicSmemBytes = (size_t)smem;
+    cfg.stream = st;
+    attr->id = cudaLaunchAttributeClusterDimension;
+    attr->val.clusterDim.x = 2, attr->val.clusterDim.y = 1, attr->val.clusterDim.z = 1;
+    cfg.attrs = attr, cfg.numAttrs = 1;
+    return cfg;
+}
+
+// The persistent clustered grid of kern for `pairs` tile pairs into *clusters: as many clusters of two as the
+// device runs at once (cudaOccupancyMaxActiveClusters, at most half the SMs: a GPC may leave an SM without a
+// partner), at most `pairs`. Sets kern's shared-memory size; 0, or -1 (+ message) where the query fails or no
+// cluster fits.
+template <typename KERN>
+static int cluster_grid(KERN kern, int smem, long pairs, cudaStream_t st, unsigned *clusters, const char *op) {
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return cuda_fail(op, e);
+    cudaLaunchAttribute attr;
+    const cudaLaunchConfig_t cfg = cluster_config(1, smem, st, &attr);
+    int slots = 0, sms = 0;
+    if ((e = cudaOccupancyMaxActiveClusters(&slots, kern, &cfg)) != cudaSuccess ||
+        (e = device_sms(&sms)) != cudaSuccess)
+        return cuda_fail(op, e);
+    if (slots > sms / 2) slots = sms / 2;
+    if (slots <= 0) return cispo_fail("%s: no cluster of two CTAs fits", op);
+    *clusters = (unsigned)(pairs < slots ? pairs : slots);
+    return 0;
+}
+
+// wgpc_forward (use_cluster), else wgp_forward or wgt_forward (use_persist), where the maps encode and CISPO_NO_TMA=1
+// is not set: 1 launched, 0 not (the caller runs wg_forward), -1 a launch error.
 int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat16 *a, int lda,
                        const __nv_bfloat16 *w, const __nv_bfloat16 *v, const int32_t *offsets, int G, int rows, int n,
                        int k, float beta, int pair, long tiles, cudaStream_t st) {
@@ -239,11 +281,12 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
     const cuuint64_t adims[2] = {(cuuint64_t)k, (cuuint64_t)rows}, astr[1] = {(cuuint64_t)lda * 2};
     const cuuint32_t abox[2] = {WG_BK, WG_BM};
     if (tensor_map(&ma, a, 2, adims, astr, abox)) return 0;
+    const int cluster = use_cluster();
     cuuint64_t wdims[3], wstr[2];
     cuuint32_t wbox[3];
-    if (trans_w) {  // W_g [n, k]
+    if (trans_w) {  // W_g [n, k] (wgpc_forward: in halves of 128 n, one multicast by each CTA of a cluster)
         wdims[0] = (cuuint64_t)k, wdims[1] = (cuuint64_t)n, wdims[2] = (cuuint64_t)G;
-        wbox[0] = WG_BK, wbox[1] = WG_BN, wbox[2] = 1;
+        wbox[0] = WG_BK, wbox[1] = cluster ? WG_BN / 2 : WG_BN, wbox[2] = 1;
     } else {  // W_g [k, n]
         wdims[0] = (cuuint64_t)n, wdims[1] = (cuuint64_t)k, wdims[2] = (cuuint64_t)G;
         wbox[0] = 64, wbox[1] = WG_BK, wbox[2] = 1;
@@ -260,6 +303,20 @@ int wgt_forward_launch(int trans_w, __nv_bfloat16 *c, int ldc, const __nv_bfloat
                        !tensor_map(&mcf, c, 2, cdims, cstr, cboxf) && !tensor_map(&mcs, c, 2, cdims, cstr, cboxs);
     const char *op = "grouped_matmul_cuda";
     cudaError_t e;
+    if (cluster) {  // wgpc_forward: persistent, clusters of two CTAs walking the tile pairs
+        const int smem = WG_SMEM + (fstore ? WGP_TSTORE_SMEM : 0);
+        void (*kern)(const WgtMap, const WgtMap, const WgtMap, const WgtMap, const WgtMap, __nv_bfloat16 *, int,
+                     const int32_t *, int, int, int, float, int, int, int) =
+            trans_w ? (fstore ? wgpc_forward<true, true> : wgpc_forward<true, false>)
+                    : (fstore ? wgpc_forward<false, true> : wgpc_forward<false, false>);
+        unsigned clusters = 0;
+        if (cluster_grid(kern, smem, (tiles + 1) / 2, st, &clusters, op)) return -1;
+        cudaLaunchAttribute attr;
+        const cudaLaunchConfig_t cfg = cluster_config(clusters, smem, st, &attr);
+        e = cudaLaunchKernelEx(&cfg, kern, ma, mw, mv, mcf, mcs, c, ldc, offsets, G, n, k, beta, pair, (int)(v != NULL),
+                               (int)tiles);
+        return e == cudaSuccess ? 1 : cuda_fail(op, e);
+    }
     if (use_persist((k + WG_BK - 1) / WG_BK, 0, fstore)) {  // wgp_forward: persistent, one CTA an SM at most
         int sms = 0;
         if ((e = device_sms(&sms)) != cudaSuccess) return cuda_fail(op, e);
@@ -488,10 +545,23 @@ static int grouped_wgrad_launch(DW *dw, const void *dc, int lddc, const void *a,
                 const cuuint32_t wb[3] = {(cuuint32_t)(128 / sizeof(DW)), WG_BM, 1};
                 const int tma_ok = wgrad_tstore() >= 1 && (f32 || !acc) && aligned16(dw) &&
                                    (k * sizeof(DW)) % 16 == 0 && !tensor_map(&mdw, dw, 3, wd, ws, wb, f32);
-                const int persist = use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1,
-                                                tma_ok && wgrad_tstore() >= 2);
+                const int cluster = use_cluster();
+                const int persist = cluster || use_persist((int)(((long)rows / G + WG_BK - 1) / WG_BK), 1,
+                                                           tma_ok && wgrad_tstore() >= 2);
                 const int tstore = tma_ok && wgrad_tstore() >= (persist ? 2 : 1);
                 cudaError_t e;
+                if (cluster) {  // wgpc_wgrad: persistent, clusters of two CTAs walking pairs of row tiles
+                    const int smem = WG_SMEM + (tstore ? WGP_TSTORE_SMEM : 0);
+                    void (*kern)(DW *, const WgtMap, const WgtMap, const WgtMap, const int32_t *, int, int, int, int,
+                                 int) = tstore ? wgpc_wgrad<DW, true> : wgpc_wgrad<DW, false>;
+                    const long pairs = (long)wgrid.x * ((wgrid.y + 1) / 2) * wgrid.z;
+                    unsigned clusters = 0;
+                    if (cluster_grid(kern, smem, pairs, st, &clusters, op)) return -1;
+                    cudaLaunchAttribute attr;
+                    const cudaLaunchConfig_t cfg = cluster_config(clusters, smem, st, &attr);
+                    e = cudaLaunchKernelEx(&cfg, kern, dw, mdc, ma, mdw, offsets, G, n, k, pair, acc);
+                    return e == cudaSuccess ? launch_check(op) : cuda_fail(op, e);
+                }
                 if (persist) {  // wgp_wgrad: persistent
                     int sms = 0;
                     const int smem = WG_SMEM + (tstore ? WGP_TSTORE_SMEM : 0);

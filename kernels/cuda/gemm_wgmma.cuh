@@ -4,7 +4,8 @@
 // the mma.sync kernels of kernels/cuda/gemm_grouped.cuh.
 // defines: WG_BM, WG_BN, WG_BK, WG_STAGES, WG_THREADS, WG_SMEM, WG_MIN_ROWS, wg_forward, wg_wgrad, wgt_forward,
 //          wgt_wgrad, wgp_forward, wgp_wgrad, WGP_THREADS, wg_zero_tail, wg_step, wg_store_c, wg_store_dw, wg_zero_dw,
-//          wg_stage_box, wg_fstore_boxes, WGP_TSTORE_SMEM
+//          wg_stage_box, wg_fstore_boxes, WGP_TSTORE_SMEM, wgp_store_tile, wgp_store_dw_tile, wgpc_forward,
+//          wgpc_wgrad, wgpc_release, WGPC_EMPTY
 //
 // A CTA of two warpgroups computes a 128 x 256 tile of C (each warpgroup 64 x 256: one m64n256k16 wgmma per 16
 // of K, 128 fp32 accumulators a thread) over K in steps of 64, through a 4-stage cp.async pipeline of 48 KiB
@@ -24,6 +25,7 @@
 #ifndef CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 #define CISPO_KERNELS_CUDA_GEMM_WGMMA_CUH
 
+#include "kernels/cuda/cluster.cuh"
 #include "kernels/cuda/gemm_grouped.cuh"
 #include "kernels/cuda/wgmma.cuh"
 
@@ -300,6 +302,96 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
     }
 }
 
+// A weight gradient's last K step (a stage at s) past its group's rows: rows 64 - tail .. 63 of the step are the
+// next group's, zeroed in every panel (6 panels of 64 rows) by the tile's 256 computing threads (tid), then a proxy
+// fence and a barrier (named barrier 1 of those threads where they are not the whole CTA, else __syncthreads)
+// before their wgmmas read them.
+__device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid, int named) {
+    for (int c = tid; c < 6 * tail * 8; c += WG_THREADS) {
+        const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
+        *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
+    }
+    wg_fence_proxy();
+    if (named) asm volatile("bar.sync 1, 256;\n" ::: "memory");
+    else __syncthreads();
+}
+
+#define WGPC_EMPTY 16  // the arrivals that free a stage: one by each consumer warp of both CTAs of the cluster
+
+// A consumer warp done with a stage (its wgmma.wait_group showed the wgmmas that read it complete, or it had none
+// to run): its lane 0 arrives on the stage's empty barrier in this CTA and in the peer.
+__device__ __forceinline__ void wgpc_release(uint32_t bar, unsigned peer) {
+    __syncwarp();
+    if ((threadIdx.x & 31) == 0) {
+        wgt_mbar_arrive(bar);
+        wgt_mbar_arrive_remote(bar, peer);
+    }
+}
+
+// A stage handed back by a persistent kernel's consumer thread: in a cluster (CL) by its warp's lane 0 in both CTAs
+// (wgpc_release), else by every thread (2 x 128 arrivals)
+template <bool CL>
+__device__ __forceinline__ void wgp_release(uint32_t bar, unsigned peer) {
+    if (CL) wgpc_release(bar, peer);
+    else wgt_mbar_arrive(bar);
+}
+
+// The K steps of one tile by a consumer warpgroup of wgp_forward, wgp_wgrad and their clustered forms (cw: its
+// rows 64 cw ..; tid 0 .. 255 over both): acc from zero; each step waits for its stage's loads (the first step's
+// wait is the caller's, which read the stage's tile), zeroes the rows past the group in the last step where tail >
+// 0 (weight gradients, named barrier 1), issues its wgmmas and hands back the stage of the step before, whose
+// wgmmas are then done; the last stage once all are. *step advances by ktiles.
+template <int A_MN, int B_MN, bool CL>
+__device__ __forceinline__ void wgp_mainloop(float acc[128], unsigned char *smem, uint64_t *full, uint64_t *empty,
+                                             int *step, int ktiles, int tail, int cw, int tid, unsigned peer) {
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const uint32_t base = smem_addr(smem);
+    int sp = *step;
+#pragma unroll
+    for (int e = 0; e < 128; e++) acc[e] = 0.0f;
+    for (int kt = 0; kt < ktiles; kt++, sp++) {
+        const int st = sp % WG_STAGES;
+        if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (sp / WG_STAGES) & 1);
+        const uint32_t sa = base + st * STAGE;
+        if (kt == ktiles - 1 && tail > 0) wg_zero_tail(smem + st * STAGE, tail, tid, 1);
+        wg_step<A_MN, B_MN, 1>(acc, sa, sa + WG_A_BYTES, cw);
+        if (kt > 0) wgp_release<CL>(smem_addr(&empty[(sp - 1) % WG_STAGES]), peer);  // step sp - 1's wgmmas are done
+    }
+    wg_wait<0>();
+    wg_fence_regs<128>(acc);
+    wgp_release<CL>(smem_addr(&empty[(sp - 1) % WG_STAGES]), peer);
+    *step = sp;
+}
+
+// The epilogue of wgp_forward and wgpc_forward, by the 256 consumer threads (tid 0 .. 255) of tile t: through the
+// TMA (FSTORE) from two 16 KiB buffers at buf (past the stages), box after box, so that the next tile's loads go on:
+// box b is staged once the stores of box b - 2 have read its buffer, then stored while box b + 1 is staged; else
+// by the threads.
+template <bool FSTORE>
+__device__ __forceinline__ void wgp_store_tile(const float acc[128], const gg_tile_t &t, unsigned char *buf,
+                                               const WgtMap *mcf, const WgtMap *mcs, __nv_bfloat16 *c, int ldc, int n,
+                                               float beta, int pair, int tid) {
+    if (FSTORE) {
+        const uint32_t sbuf = smem_addr(buf);
+#pragma unroll
+        for (int b = 0; b < WG_BN / 64; b++) {
+            if (tid == 0) wgt_bulk_wait_read<1>();  // the stores of two boxes back have read this buffer
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+            wg_stage_box(acc, c, buf + (b & 1) * 16384, b, tid);
+            wg_fence_proxy();
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+            if (tid == 0)
+                wg_fstore_boxes(mcf, mcs, sbuf + (b & 1) * 16384, 0, b, b + 1, t.second ? n + t.n0 : t.n0, t.r0,
+                                t.mlim, t.nlim);
+        }
+        if (t.mlim & 7)
+            wg_store_c<true>(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, 0.0f, pair, tid,
+                             t.mlim & ~7);
+    } else {
+        wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, tid);
+    }
+}
+
 // wgp_forward: wgt_forward's op, persistent and warp-specialized (the schedule of CUTLASS's cooperative Hopper
 // kernels). A grid of at most one CTA an SM walks the tiles (tile blockIdx.x, then every gridDim.x-th, in
 // gg_find_tile's order) with three warpgroups: warpgroup 0 gives its registers back (setmaxnreg) and its first
@@ -384,38 +476,135 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
             return;
         }
         float acc[128];
-#pragma unroll
-        for (int e = 0; e < 128; e++) acc[e] = 0.0f;
-        for (int kt = 0; kt < ktiles; kt++, step++) {
-            const int st = step % WG_STAGES;
-            if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
-            const uint32_t sa = base + st * STAGE;
-            wg_step<0, TRANS_W ? 0 : 1, 1>(acc, sa, sa + WG_A_BYTES, cw);
-            if (kt > 0) wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));  // step - 1's wgmmas are done
-        }
-        wg_wait<0>();
-        wg_fence_regs<128>(acc);
-        wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
-        if (FSTORE) {
-            const uint32_t sbuf = base + WG_STAGES * STAGE;
-#pragma unroll
-            for (int b = 0; b < WG_BN / 64; b++) {
-                if (tid == 0) wgt_bulk_wait_read<1>();  // the stores of two boxes back have read this buffer
-                asm volatile("bar.sync 1, 256;\n" ::: "memory");
-                wg_stage_box(acc, c, smem + WG_STAGES * STAGE + (b & 1) * 16384, b, tid);
-                wg_fence_proxy();
-                asm volatile("bar.sync 1, 256;\n" ::: "memory");
-                if (tid == 0)
-                    wg_fstore_boxes(&mcf, &mcs, sbuf + (b & 1) * 16384, 0, b, b + 1, t.second ? n + t.n0 : t.n0,
-                                    t.r0, t.mlim, t.nlim);
-            }
-            if (t.mlim & 7)
-                wg_store_c<true>(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, 0.0f, pair, tid,
-                                 t.mlim & ~7);
-        } else {
-            wg_store_c(acc, t.second ? c + n : c, ldc, t.r0, t.n0, t.mlim, t.nlim, beta, pair, tid);
-        }
+        wgp_mainloop<0, TRANS_W ? 0 : 1, false>(acc, smem, full, empty, &step, ktiles, 0, cw, tid, 0);
+        wgp_store_tile<FSTORE>(acc, t, smem + WG_STAGES * STAGE, &mcf, &mcs, c, ldc, n, beta, pair, tid);
     }
+}
+
+// wgpc_forward: wgp_forward's op in clusters of two CTAs that share the 256-column operand of each K step through
+// the TMA's multicast (the schedule of CUTLASS's 2 x 1 clusters). At M1's expert widths a 128 x 256 tile reads 48
+// KiB from the L2 a K step (16 KiB of A, 32 of W_g) for 4.2 MFLOP, about 9 TB/s at 780 TFLOP/s; sharing W_g's
+// tile takes that to 32 KiB. A 1-d grid of 2C CTAs (cluster dimension 2 along x) walks tile pairs p = c, c + C,
+// ...: tiles 2p and 2p + 1 of gg_find_tile's order (two row tiles of one group under one column tile, unless the
+// pair straddles a column tile or a group), the CTA of rank r taking tile r. Both producers find both tiles and
+// decide alike whether they share (same group, weight and columns): then each multicasts its half of W_g's K step
+// (128 rows of the K-major tile, map mw's boxes of 128 n; or panels 2r and 2r + 1 of the MN-major one) into both
+// CTAs and loads its own A; else each loads all of its own (two boxes, or four panels). Either way a CTA's "full"
+// barrier of a step expects the whole stage and its producer's one arrival. Both CTAs walk the same pairs with the
+// same K steps a pair, so their stage rings stay in step: a stage's "empty" barrier takes WGPC_EMPTY = 16 arrivals,
+// one by lane 0 of each consumer warp of both CTAs (its own, then the peer's through mapa) once that warp's
+// wgmma.wait_group shows the stage read, whether or not the pair shares. A CTA whose tile of the pair does not
+// exist while the peer's does (g = -2 in the stage) takes the pair's K steps without loads and hands each stage
+// back unread; g = -1 ends the walk, reached by both at the same step. The barriers are initialized before a
+// cluster barrier that precedes any multicast or remote arrival, and every thread of both CTAs meets at a second
+// one before exiting (every multicast into the CTA landed, the last remote arrivals made). The same wgmma chains
+// and epilogue as wgp_forward: the same bits. An earlier form with release and acquire at cluster scope on every
+// arrival and wait ran 35% slower than wgp_forward (bench/NOTES.md); these are at CTA scope, as CUTLASS's are.
+template <bool TRANS_W, bool FSTORE>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgpc_forward(const __grid_constant__ WgtMap ma, const __grid_constant__ WgtMap mw,
+                 const __grid_constant__ WgtMap mv, const __grid_constant__ WgtMap mcf,
+                 const __grid_constant__ WgtMap mcs, __nv_bfloat16 *c, int ldc,
+                 const int32_t *offsets, int G, int n, int k, float beta, int pair, int has_v, int ntiles) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    __shared__ gg_tile_t info[WG_STAGES], found[2];
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, ktiles = (k + WG_BK - 1) / WG_BK;
+    const unsigned rank = cl_rank(), peer = rank ^ 1u;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), WGPC_EMPTY);
+        }
+        wgt_mbar_init_fence();
+    }
+    cl_sync();  // both CTAs' barriers are initialized before any multicast or remote arrival
+    if (wgi == 0) {  // the producer: warp 0 (lane 0 issues)
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x < 32) {
+            const int lane = threadIdx.x;
+            int step = 0;
+            for (int p = (int)(blockIdx.x >> 1);; p += (int)(gridDim.x >> 1)) {
+                gg_tile_t t, o;  // this CTA's tile of the pair and the peer's (g < 0: none)
+                t.g = o.g = -1;
+                if (2L * p < ntiles) {
+#pragma unroll 1
+                    for (int r = 0; r < 2; r++) {
+                        if (2L * p + r < ntiles) gg_find_tile(2 * p + r, offsets, G, WG_BM, WG_BN, n, has_v, &found[r]);
+                        else if (lane == 0) found[r].g = -1;
+                    }
+                    __syncwarp();
+                    t = found[rank], o = found[peer];
+                    __syncwarp();  // every lane has read them before the next pair's search writes them
+                }
+                const bool end = t.g < 0 && o.g < 0;
+                const bool share = t.g >= 0 && o.g >= 0 && t.g == o.g && t.second == o.second && t.n0 == o.n0;
+                if (t.g < 0 && !end) t.g = -2;  // the peer's tile only: its K steps without loads
+                for (int kt = 0; kt < (end ? 1 : ktiles); kt++, step++) {
+                    const int st = step % WG_STAGES;
+                    if (lane != 0) continue;
+                    const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                    if (step >= WG_STAGES) wgt_mbar_wait(smem_addr(&empty[st]), (step / WG_STAGES - 1) & 1);
+                    if (kt == 0) info[st] = t;
+                    if (t.g < 0) {
+                        wgt_mbar_arrive(fb);
+                        continue;
+                    }
+                    const void *mb = t.second ? (const void *)&mv : (const void *)&mw;
+                    wgt_mbar_expect_tx(fb, STAGE);
+                    wgt_load_2d(sa, &ma, fb, kt * WG_BK, t.r0);
+                    if (TRANS_W) {
+                        if (share) {
+                            const int h = (int)rank;
+                            wgt_load_3d_mc(sb + h * (WG_B_BYTES / 2), mb, fb, kt * WG_BK, t.n0 + h * (WG_BN / 2), t.g,
+                                           3);
+                        } else {
+#pragma unroll
+                            for (int h = 0; h < 2; h++)
+                                wgt_load_3d(sb + h * (WG_B_BYTES / 2), mb, fb, kt * WG_BK, t.n0 + h * (WG_BN / 2), t.g);
+                        }
+                    } else if (share) {
+#pragma unroll
+                        for (int q = 0; q < 2; q++) {
+                            const int pnl = 2 * (int)rank + q;
+                            wgt_load_3d_mc(sb + pnl * 8192, mb, fb, t.n0 + 64 * pnl, kt * WG_BK, t.g, 3);
+                        }
+                    } else {
+#pragma unroll
+                        for (int pnl = 0; pnl < WG_BN / 64; pnl++)
+                            wgt_load_3d(sb + pnl * 8192, mb, fb, t.n0 + 64 * pnl, kt * WG_BK, t.g);
+                    }
+                }
+                if (end) break;
+            }
+        }
+        __syncwarp();
+        cl_sync();  // every thread of both CTAs before either exits
+        return;
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1, tid = threadIdx.x - 128;  // this warpgroup's rows 64 cw .. 64 cw + 63
+    for (int step = 0;;) {
+        wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
+        const gg_tile_t t = info[step % WG_STAGES];
+        if (t.g == -1) break;
+        if (t.g < 0) {  // the peer's tile only: hand each step's stage back unread
+            for (int kt = 0; kt < ktiles; kt++, step++) {
+                const int st = step % WG_STAGES;
+                if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+                wgpc_release(smem_addr(&empty[st]), peer);
+            }
+            continue;
+        }
+        float acc[128];
+        wgp_mainloop<0, TRANS_W ? 0 : 1, true>(acc, smem, full, empty, &step, ktiles, 0, cw, tid, peer);
+        wgp_store_tile<FSTORE>(acc, t, smem + WG_STAGES * STAGE, &mcf, &mcs, c, ldc, n, beta, pair, tid);
+    }
+    if (FSTORE && tid == 0) wgt_bulk_wait_read<0>();  // the last stores have read their buffers
+    cl_sync();  // this CTA's remote arrivals are made, and every multicast into it has landed
 }
 
 // A 128 x 256 tile of dW_g [n, k] (rows < mlim, columns < nlim from m0, n0) set to zero: an empty group's
@@ -469,20 +658,6 @@ __global__ void __launch_bounds__(WG_THREADS, 1) wg_wgrad(DW *dw, const __nv_bfl
     wg_mainloop<1, 1, INFLIGHT>(acc, dc + (size_t)r0 * lddc + m0, lddc, mlim, a + (size_t)r0 * lda + n0, lda, nlim, nr,
                                 smem);
     wg_store_dw(acc, dwg, k, m0, n0, mlim, nlim, add, pair, threadIdx.x);
-}
-
-// A weight gradient's last K step (a stage at s) past its group's rows: rows 64 - tail .. 63 of the step are the
-// next group's, zeroed in every panel (6 panels of 64 rows) by the tile's 256 computing threads (tid), then a proxy
-// fence and a barrier (named barrier 1 of those threads where they are not the whole CTA, else __syncthreads)
-// before their wgmmas read them.
-__device__ __forceinline__ void wg_zero_tail(unsigned char *s, int tail, int tid, int named) {
-    for (int c = tid; c < 6 * tail * 8; c += WG_THREADS) {
-        const int pnl = c / (tail * 8), r = WG_BK - tail + (c % (tail * 8)) / 8, ch = c % 8;
-        *reinterpret_cast<uint4 *>(s + pnl * 8192 + r * 128 + ch * 16) = make_uint4(0, 0, 0, 0);
-    }
-    wg_fence_proxy();
-    if (named) asm volatile("bar.sync 1, 256;\n" ::: "memory");
-    else __syncthreads();
 }
 
 // wg_wgrad's op with both operands brought in by the TMA (the tuning knob wg_wgrad_tma; wgt_forward's pipeline:
@@ -578,6 +753,33 @@ __global__ void __launch_bounds__(WG_THREADS, 1)
 struct wgp_wtile_t {
     int g, m0, n0, r0, nr;
 };
+// The epilogue of wgp_wgrad and wgpc_wgrad, by the 256 consumer threads (tid 0 .. 255) of dW tile t: through the
+// TMA (TSTORE: map mdw, two 16 KiB buffers at buf past the stages) box after box, box b staged once the store of
+// box b - 2 has read its buffer, then stored (or added) while box b + 1 is staged; else by the threads.
+template <typename DW, bool TSTORE>
+__device__ __forceinline__ void wgp_store_dw_tile(const float acc[128], const wgp_wtile_t &t, unsigned char *buf,
+                                                  const WgtMap *mdw, DW *dw, int n, int k, int mlim, int nlim, int add,
+                                                  int pair, int tid) {
+    if (TSTORE) {
+        constexpr int BOXC = 128 / (int)sizeof(DW);
+        const uint32_t sbuf = smem_addr(buf);
+#pragma unroll
+        for (int b = 0; b < WG_BN / BOXC; b++) {
+            if (tid == 0) wgt_bulk_wait_read<1>();  // the store of two boxes back has read this buffer
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+            wg_stage_box(acc, dw, buf + (b & 1) * 16384, b, tid);
+            wg_fence_proxy();
+            asm volatile("bar.sync 1, 256;\n" ::: "memory");
+            if (tid == 0) {
+                if (b * BOXC < nlim) wgt_store_3d(mdw, sbuf + (b & 1) * 16384, t.n0 + b * BOXC, t.m0, t.g, add);
+                wgt_bulk_commit();
+            }
+        }
+    } else {
+        wg_store_dw(acc, dw + (size_t)t.g * n * k, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
+    }
+}
+
 template <typename DW, bool TSTORE>
 __global__ void __launch_bounds__(WGP_THREADS, 1)
     wgp_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma,
@@ -649,40 +851,116 @@ __global__ void __launch_bounds__(WGP_THREADS, 1)
         }
         const int ktiles = (t.nr + WG_BK - 1) / WG_BK, tail = ktiles * WG_BK - t.nr;
         float acc[128];
-#pragma unroll
-        for (int e = 0; e < 128; e++) acc[e] = 0.0f;
-        for (int kt = 0; kt < ktiles; kt++, step++) {
-            const int st = step % WG_STAGES;
-            if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
-            unsigned char *s = smem + st * STAGE;
-            const uint32_t sa = base + st * STAGE, sb = sa + WG_A_BYTES;
-            if (kt == ktiles - 1 && tail > 0) wg_zero_tail(s, tail, tid, 1);
-            wg_step<1, 1, 1>(acc, sa, sb, cw);
-            if (kt > 0) wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));  // step - 1's wgmmas are done
-        }
-        wg_wait<0>();
-        wg_fence_regs<128>(acc);
-        wgt_mbar_arrive(smem_addr(&empty[(step - 1) % WG_STAGES]));
-        if (TSTORE) {
-            constexpr int BOXC = 128 / (int)sizeof(DW);
-            unsigned char *buf = smem + WG_STAGES * STAGE;
-#pragma unroll
-            for (int b = 0; b < WG_BN / BOXC; b++) {
-                if (tid == 0) wgt_bulk_wait_read<1>();  // the store of two boxes back has read this buffer
-                asm volatile("bar.sync 1, 256;\n" ::: "memory");
-                wg_stage_box(acc, dw, buf + (b & 1) * 16384, b, tid);
-                wg_fence_proxy();
-                asm volatile("bar.sync 1, 256;\n" ::: "memory");
-                if (tid == 0) {
-                    if (b * BOXC < nlim)
-                        wgt_store_3d(&mdw, base + WG_STAGES * STAGE + (b & 1) * 16384, t.n0 + b * BOXC, t.m0, t.g, add);
-                    wgt_bulk_commit();
-                }
-            }
-        } else {
-            wg_store_dw(acc, dwg, k, t.m0, t.n0, mlim, nlim, add, pair, tid);
-        }
+        wgp_mainloop<1, 1, false>(acc, smem, full, empty, &step, ktiles, tail, cw, tid, 0);
+        wgp_store_dw_tile<DW, TSTORE>(acc, t, smem + WG_STAGES * STAGE, &mdw, dw, n, k, mlim, nlim, add, pair, tid);
     }
+}
+
+// wgpc_wgrad: wgp_wgrad's op in clusters of two (1-d grid of 2C CTAs, as wgpc_forward). Pair p is the two dW tiles
+// of group p / (nx ny2), k columns n0 = 256 (p % nx) .. and n rows m0 = 128 (2 (p / nx % ny2) + r) for rank r (nx
+// column tiles, ny2 = ceil(ny / 2) pairs of the ny row tiles): the reduction runs over the same rows of the same
+// group, so the two share A_g's 4 panels of each K step (rank r multicasts panels 2r and 2r + 1) and each loads
+// its own 2 panels of dC; where ny is odd, the last pair's rank-1 tile is past n: rank 0 loads all of its A and
+// rank 1 takes the steps without loads. An empty group's two tiles take one step without loads each (zeroed
+// unless add). The rows past the group in its last step are zeroed in each CTA's own copy (named barrier 1 of
+// the 256 consumer threads, as wgp_wgrad) before its wgmmas read them. Barriers, releases and the exit as in
+// wgpc_forward; the same sums in the same order as wgp_wgrad: the same bits.
+template <typename DW, bool TSTORE>
+__global__ void __launch_bounds__(WGP_THREADS, 1)
+    wgpc_wgrad(DW *dw, const __grid_constant__ WgtMap mdc, const __grid_constant__ WgtMap ma,
+               const __grid_constant__ WgtMap mdw, const int32_t *offsets, int G, int n, int k, int pair, int add) {
+    extern __shared__ __align__(1024) unsigned char wg_smem_raw[];
+    unsigned char *smem = wg_smem_raw + ((1024 - (smem_addr(wg_smem_raw) & 1023)) & 1023);
+    __shared__ __align__(8) uint64_t full[WG_STAGES], empty[WG_STAGES];
+    __shared__ wgp_wtile_t info[WG_STAGES];
+    constexpr int STAGE = WG_A_BYTES + WG_B_BYTES;
+    const int wgi = threadIdx.x >> 7, nx = (k + WG_BN - 1) / WG_BN, ny = (n + WG_BM - 1) / WG_BM, ny2 = (ny + 1) / 2;
+    const long npairs = (long)nx * ny2 * G;
+    const unsigned rank = cl_rank(), peer = rank ^ 1u;
+    const uint32_t base = smem_addr(smem);
+    if (threadIdx.x == 0) {
+        for (int st = 0; st < WG_STAGES; st++) {
+            wgt_mbar_init(smem_addr(&full[st]), 1);
+            wgt_mbar_init(smem_addr(&empty[st]), WGPC_EMPTY);
+        }
+        wgt_mbar_init_fence();
+    }
+    cl_sync();  // both CTAs' barriers are initialized before any multicast or remote arrival
+    if (wgi == 0) {  // the producer: one thread
+        wg_setmaxnreg_dec<40>();
+        if (threadIdx.x == 0) {
+            int step = 0;
+            for (long p = blockIdx.x >> 1;; p += gridDim.x >> 1) {
+                wgp_wtile_t t;
+                t.g = -1, t.m0 = 0, t.n0 = 0, t.r0 = 0, t.nr = 0;
+                bool share = false;
+                if (p < npairs) {
+                    const int y = (int)(p / nx % ny2) * 2;
+                    t.g = (int)(p / ((long)nx * ny2));
+                    t.m0 = (y + (int)rank) * WG_BM, t.n0 = (int)(p % nx) * WG_BN;
+                    t.r0 = offsets[t.g], t.nr = offsets[t.g + 1] - t.r0;
+                    share = y + 1 < ny;  // both row tiles exist
+                }
+                // no loads: the end of the walk, an empty group's tile, or a row tile past n (the peer's only)
+                const bool idle = t.g < 0 || t.nr <= 0 || t.m0 >= n;
+                const int ktiles = t.nr > 0 ? (t.nr + WG_BK - 1) / WG_BK : 1;
+                for (int kt = 0; kt < ktiles; kt++, step++) {
+                    const int st = step % WG_STAGES;
+                    const uint32_t fb = smem_addr(&full[st]), sa = base + st * STAGE, sb = sa + WG_A_BYTES;
+                    if (step >= WG_STAGES) wgt_mbar_wait(smem_addr(&empty[st]), (step / WG_STAGES - 1) & 1);
+                    if (kt == 0) info[st] = t;
+                    if (idle) {
+                        wgt_mbar_arrive(fb);
+                        continue;
+                    }
+                    const int y = t.r0 + kt * WG_BK;
+                    wgt_mbar_expect_tx(fb, STAGE);
+#pragma unroll
+                    for (int pnl = 0; pnl < WG_BM / 64; pnl++)
+                        wgt_load_2d(sa + pnl * 8192, &mdc, fb, t.m0 + 64 * pnl, y);
+                    if (share) {
+#pragma unroll
+                        for (int q = 0; q < 2; q++) {
+                            const int pnl = 2 * (int)rank + q;
+                            wgt_load_2d_mc(sb + pnl * 8192, &ma, fb, t.n0 + 64 * pnl, y, 3);
+                        }
+                    } else {
+#pragma unroll
+                        for (int pnl = 0; pnl < WG_BN / 64; pnl++)
+                            wgt_load_2d(sb + pnl * 8192, &ma, fb, t.n0 + 64 * pnl, y);
+                    }
+                }
+                if (t.g < 0) break;
+            }
+        }
+        __syncwarp();
+        cl_sync();  // every thread of both CTAs before either exits
+        return;
+    }
+    wg_setmaxnreg_inc<232>();
+    const int cw = wgi - 1, tid = threadIdx.x - 128;  // this warpgroup's rows 64 cw .. 64 cw + 63 of the tile
+    for (int step = 0;;) {
+        wgt_mbar_wait(smem_addr(&full[step % WG_STAGES]), (step / WG_STAGES) & 1);
+        const wgp_wtile_t t = info[step % WG_STAGES];
+        if (t.g < 0) break;
+        const int mlim = min(WG_BM, n - t.m0), nlim = min(WG_BN, k - t.n0);
+        if (t.nr <= 0 || mlim <= 0) {  // an empty group's tile (its gradient is zero), or the peer's tile only
+            if (t.nr <= 0 && mlim > 0 && !add) wg_zero_dw(dw + (size_t)t.g * n * k, k, t.m0, t.n0, mlim, nlim, tid);
+            const int ktiles = t.nr > 0 ? (t.nr + WG_BK - 1) / WG_BK : 1;
+            for (int kt = 0; kt < ktiles; kt++, step++) {
+                const int st = step % WG_STAGES;
+                if (kt > 0) wgt_mbar_wait(smem_addr(&full[st]), (step / WG_STAGES) & 1);
+                wgpc_release(smem_addr(&empty[st]), peer);
+            }
+            continue;
+        }
+        const int ktiles = (t.nr + WG_BK - 1) / WG_BK, tail = ktiles * WG_BK - t.nr;
+        float acc[128];
+        wgp_mainloop<1, 1, true>(acc, smem, full, empty, &step, ktiles, tail, cw, tid, peer);
+        wgp_store_dw_tile<DW, TSTORE>(acc, t, smem + WG_STAGES * STAGE, &mdw, dw, n, k, mlim, nlim, add, pair, tid);
+    }
+    if (TSTORE && tid == 0) wgt_bulk_wait_read<0>();  // the last stores have read their buffers
+    cl_sync();  // this CTA's remote arrivals are made, and every multicast into it has landed
 }
 
 }  // namespace

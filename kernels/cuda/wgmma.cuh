@@ -4,9 +4,9 @@
 // the TMA loads, mbarriers and host-side tensor maps that feed them.
 // defines: WG_DEVICE, wg_index, wg_warp, wg_desc, wg_desc_at, wg_fence, wg_commit, wg_wait, wg_fence_proxy,
 //          wg_fence_regs, wg_fence_frags, wg_mma_ss_256, wg_mma_ss_128, wg_mma_ss_64, wg_mma_rs_128, WgtMap,
-//          wgt_mbar_init, wgt_mbar_init_fence,
-//          wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive, wgt_load_2d, wgt_load_3d, wgt_store_3d, wgt_store_2d,
-//          wgt_bulk_commit, wgt_bulk_wait_read, wg_setmaxnreg_inc, wg_setmaxnreg_dec, env_knob, tma_off,
+//          wgt_mbar_init, wgt_mbar_init_fence, wgt_mbar_expect_tx, wgt_mbar_wait, wgt_mbar_arrive,
+//          wgt_mbar_arrive_remote, wgt_load_2d, wgt_load_3d, wgt_load_2d_mc, wgt_load_3d_mc, wgt_store_3d,
+//          wgt_store_2d, wgt_bulk_commit, wgt_bulk_wait_read, wg_setmaxnreg_inc, wg_setmaxnreg_dec, env_knob, tma_off,
 //          tensor_map_encoder, tensor_map
 //
 // A warpgroup is 4 warps (128 threads) issuing together; its accumulator tile is 64 x N, warp w holding rows
@@ -251,6 +251,46 @@ __device__ __forceinline__ void wgt_load_3d(uint32_t dst, const void *map, uint3
 __device__ __forceinline__ void wgt_mbar_arrive(uint32_t bar) {
 #ifdef WG_DEVICE
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+#endif
+}
+
+// ---- clusters of two CTAs sharing an operand (kernels/cuda/gemm_wgmma.cuh's wgpc_forward) ----
+// A plain arrival on the mbarrier at bar's offset (this CTA's address) in CTA `rank` of the cluster, with the
+// instruction's default release at CTA scope: a release at cluster scope on every consumer warp's arrival costs
+// a third of the kernel's rate (bench/NOTES.md), and the stage it frees was read by wgmmas already waited for.
+__device__ __forceinline__ void wgt_mbar_arrive_remote(uint32_t bar, unsigned rank) {
+#ifdef WG_DEVICE
+    asm volatile("{\n.reg .b32 ra;\nmapa.shared::cluster.u32 ra, %0, %1;\n"
+                 "mbarrier.arrive.shared::cluster.b64 _, [ra];\n}\n" ::"r"(bar),
+                 "r"(rank)
+                 : "memory");
+#else
+    (void)bar, (void)rank;
+#endif
+}
+// wgt_load_2d / wgt_load_3d multicast: the box lands at the same shared-memory offset (dst, this CTA's address) in
+// every CTA of the cluster whose rank's bit is set in mask, each completing its bytes on its own mbarrier at bar's
+// offset
+__device__ __forceinline__ void wgt_load_2d_mc(uint32_t dst, const void *map, uint32_t bar, int x, int y,
+                                               uint16_t mask) {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+                 "[%0], [%1, {%4, %5}], [%2], %3;\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "h"(mask), "r"(x), "r"(y)
+                 : "memory");
+#else
+    (void)dst, (void)map, (void)bar, (void)x, (void)y, (void)mask;
+#endif
+}
+__device__ __forceinline__ void wgt_load_3d_mc(uint32_t dst, const void *map, uint32_t bar, int x, int y, int z,
+                                               uint16_t mask) {
+#ifdef WG_DEVICE
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+                 "[%0], [%1, {%4, %5, %6}], [%2], %3;\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(bar), "h"(mask), "r"(x), "r"(y), "r"(z)
+                 : "memory");
+#else
+    (void)dst, (void)map, (void)bar, (void)x, (void)y, (void)z, (void)mask;
 #endif
 }
 
