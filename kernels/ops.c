@@ -254,12 +254,13 @@ void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const 
 }
 
 void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
-                      const float *rstd, int T, int C, int acc) {
+                      const float *rstd, int T, int C, int acc, float acc_scale) {
     ON_CUDA_WS(rmsnorm_backward, dw ? backend_ws_room(b, rmsnorm_backward_workspace_bytes_cuda(C)) : 0,
-               rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, ws, wsb, DT(b), GT(b), ST(b)));
+               rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, acc_scale, ws, wsb, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
     if (dw) grads_f32(b, OP_rmsnorm_backward, GT(b));
     zero_if_write(acc, dx, (size_t)T * C);
+    if (acc == OP_ACCUMULATE && dx && acc_scale != 1.0f) scale_f32_cpu(F(dx), acc_scale, (size_t)T * C);
     rmsnorm_backward_cpu(F(dx), F(dw), CF(dout), CF(x), CF(w), rstd, T, C);
 }
 

@@ -143,9 +143,11 @@ void embedding_backward(backend_t *b, void *dtable, const void *dout, const int3
 
 // ---- RMSNorm: out = w * x / sqrt(mean(x^2) + eps); rstd [T] fp32 saved for backward ----
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps);
-// dw (b->grad_dtype) += the norm weight's gradient, dx per acc; either may be NULL.
+// dw (b->grad_dtype) += the norm weight's gradient, dx per acc; either may be NULL. With OP_ACCUMULATE, dx =
+// acc_scale * dx + the input's gradient in one pass (a decoder layer's residual factor alpha on the gradient that
+// passes the branch: 1 adds).
 void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
-                      const float *rstd, int T, int C, int acc);
+                      const float *rstd, int T, int C, int acc, float acc_scale);
 // residual_mix then rmsnorm_forward in one pass, as a decoder layer joins a branch and normalises for
 // the next: x_out [T, C] = alpha * r + beta * y (r may be NULL, as residual_mix; x_out must not alias r or
 // y), out = rmsnorm(x_out) * w with rstd. The same values as the two ops (the norm reads x_out as stored).

@@ -143,7 +143,7 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
     // o_norm = rmsnorm_A(o_core)
     void *do_core = model_scratch_take(s, TA, es);
     rmsnorm_backward(b, do_core, GP(m, p->out_norm), do_norm, ACT(m, a->o_core), WP(m, p->out_norm),
-                     STAT(m, a->rstd_o), T, A, OP_WRITE);
+                     STAT(m, a->rstd_o), T, A, OP_WRITE, 1.0f);
     // the lightning core
     void *dq = model_scratch_take(s, TA, es), *dk = model_scratch_take(s, TA, es), *dv = model_scratch_take(s, TA, es);
     lightning_backward(b, dq, dk, dv, NULL, do_core, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), NULL,

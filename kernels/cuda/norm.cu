@@ -165,10 +165,10 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
     }
 }
 
-// dx_i (=|+=) r w_i dy_i - (r^3 / C) x_i sum_j w_j dy_j x_j
+// dx_i = (acc ? acc_scale dx_i : 0) + r w_i dy_i - (r^3 / C) x_i sum_j w_j dy_j x_j
 template <typename T, int V>
 __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, const float *rstd, int Tn, int C,
-                                  int acc) {
+                                  int acc, float acc_scale) {
     __shared__ float sh[32];
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
@@ -194,7 +194,7 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
 #pragma unroll
             for (int j = 0; j < V; j++) {
                 float v = r * fw[j] * fd[j] - k * fx[j];
-                fd[j] = acc ? fo[j] + v : v;
+                fd[j] = acc ? acc_scale * fo[j] + v : v;
             }
             ew_st<T, V>(d + (size_t)u * V, fd);
         }
@@ -425,11 +425,11 @@ static void rmsnorm_dw_launch(G *dw, void *ws, size_t ws_bytes, const T *dout, c
 
 template <typename T, int V>
 static void rmsnorm_backward_launch(T *dx, void *dw, int gdtype, const T *dout, const T *x, const T *w,
-                                    const float *rstd, int Tn, int C, int acc, void *ws, size_t ws_bytes,
-                                    cudaStream_t st) {
+                                    const float *rstd, int Tn, int C, int acc, float acc_scale, void *ws,
+                                    size_t ws_bytes, cudaStream_t st) {
     if (dx) {
         unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
-        rmsnorm_dx_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc);
+        rmsnorm_dx_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc, acc_scale);
     }
     if (dw) {
         if (gdtype == DTYPE_BF16) rmsnorm_dw_launch<T, V>((__nv_bfloat16 *)dw, ws, ws_bytes, dout, x, rstd, Tn, C, st);
@@ -438,8 +438,8 @@ static void rmsnorm_backward_launch(T *dx, void *dw, int gdtype, const T *dout, 
 }
 
 extern "C" int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w,
-                                     const float *rstd, int T_, int C, int acc, void *ws, size_t ws_bytes, int dtype,
-                                     int gdtype, cudaStream_t st) {
+                                     const float *rstd, int T_, int C, int acc, float acc_scale, void *ws,
+                                     size_t ws_bytes, int dtype, int gdtype, cudaStream_t st) {
     if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_backward_cuda: bad sizes T=%d C=%d", T_, C);
     if (gdtype != DTYPE_F32 && gdtype != DTYPE_BF16)
         return cispo_fail("rmsnorm_backward_cuda: gradient dtype %d (fp32 or bf16)", gdtype);
@@ -449,10 +449,10 @@ extern "C" int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const
         const int N = EW_VN(T);
         if (C % N == 0 && ew_aligned16(dx) && ew_aligned16(dout) && ew_aligned16(x) && ew_aligned16(w))
             rmsnorm_backward_launch<T, N>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
-                                          ws, ws_bytes, st);
+                                          acc_scale, ws, ws_bytes, st);
         else
             rmsnorm_backward_launch<T, 1>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
-                                          ws, ws_bytes, st);
+                                          acc_scale, ws, ws_bytes, st);
     });
     return ew_check("rmsnorm_backward_cuda");
 }

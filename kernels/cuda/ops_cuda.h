@@ -97,7 +97,8 @@ int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, i
 // dw's sums over row splits go through ws when it holds them (rmsnorm_backward_workspace_bytes_cuda: the most
 // it uses; less room, fewer splits; none, one split straight into dw)
 int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w, const float *rstd,
-                          int T, int C, int acc, void *ws, size_t ws_bytes, int dtype, int gdtype, cudaStream_t st);
+                          int T, int C, int acc, float acc_scale, void *ws, size_t ws_bytes, int dtype, int gdtype,
+                          cudaStream_t st);
 size_t rmsnorm_backward_workspace_bytes_cuda(int C);
 int residual_mix_cuda(void *out, const void *r, const void *y, float alpha, float beta, size_t n, int dtype,
                       cudaStream_t st);
