@@ -318,10 +318,11 @@ void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, 
     qkv_split_cpu(F(q), F(k), F(v), CF(qkv), T, H, D, act);
 }
 
-void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D) {
-    ON_CUDA(qkv_merge, qkv_merge_cuda(dqkv, dq, dk, dv, T, H, D, DT(b), ST(b)));
+void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, const void *qkv, int T, int H,
+               int D, int act) {
+    ON_CUDA(qkv_merge, qkv_merge_cuda(dqkv, dq, dk, dv, qkv, T, H, D, act, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_qkv_merge);
-    qkv_merge_cpu(F(dqkv), CF(dq), CF(dk), CF(dv), T, H, D);
+    qkv_merge_cpu(F(dqkv), CF(dq), CF(dk), CF(dv), CF(qkv), T, H, D, act);
 }
 
 // ---- RoPE ----

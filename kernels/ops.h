@@ -184,9 +184,11 @@ void sigmoid_gate_forward(backend_t *b, void *out, const void *g, const void *x,
 void sigmoid_gate_backward(backend_t *b, void *dg, void *dx, const void *dout, const void *g, const void *x,
                            size_t n, int acc);
 // qkv [T, H, 3D] (per head [q | k | v]) -> q, k, v [T, H, D], each element through act_forward's act on the
-// way (act < 0: copied as it is); qkv_merge is the plain split's transpose (writes).
+// way (act < 0: copied as it is). qkv_merge is its backward (writes): dqkv = [dq | dk | dv] per head times act'(qkv)
+// (act_backward's derivative, one rounding; act < 0: the plain transpose, qkv not read).
 void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D, int act);
-void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D);
+void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, const void *qkv, int T, int H,
+               int D, int act);
 
 // ---- RoPE, NeoX rotate-half over the first R dims of each head; x, out [T, nh, D], pos [T] ----
 // inv_freq_host [R/2] on the host (model_rope_inv_freq computes it); scale multiplies cos and sin.

@@ -19,9 +19,9 @@
 
 size_t model_lightning_scratch_bytes(const model_config_t *c, size_t T, size_t esize) {
     size_t A = (size_t)model_attn_width(c);
-    // backward: dgated, dgate_pre, do_norm, do_core, dq, dk, dv, dqkv (3A), dqkv_pre (3A); forward: qkv
-    // (3A); 256-byte alignment of each piece (a prefill's final states go to the cache's stage buffer)
-    return T * A * 13 * esize + 16 * 256;
+    // backward: dgated, dgate_pre, do_norm, do_core, dq, dk, dv, dqkv_pre (3A); forward: qkv (3A); 256-byte
+    // alignment of each piece (a prefill's final states go to the cache's stage buffer)
+    return T * A * 10 * esize + 16 * 256;
 }
 
 // Layer l's lightning states in the cache, one [H, D, D] fp32 block per slot
@@ -148,10 +148,9 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
     void *dq = model_scratch_take(s, TA, es), *dk = model_scratch_take(s, TA, es), *dv = model_scratch_take(s, TA, es);
     lightning_backward(b, dq, dk, dv, NULL, do_core, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), NULL,
                        m->slopes + (size_t)l * H, &seqs, H, D, c->block_size, OP_WRITE);
-    // qkv = act(qkv_pre), qkv_pre = h Wqkv^T
-    void *dqkv = model_scratch_take(s, 3 * TA, es), *dqkv_pre = model_scratch_take(s, 3 * TA, es);
-    qkv_merge(b, dqkv, dq, dk, dv, T, H, D);
-    act_backward(b, c->hidden_act, dqkv_pre, dqkv, ACT(m, a->qkv_pre), 3 * TA, OP_WRITE);
+    // q, k, v = split(act(qkv_pre)), qkv_pre = h Wqkv^T
+    void *dqkv_pre = model_scratch_take(s, 3 * TA, es);
+    qkv_merge(b, dqkv_pre, dq, dk, dv, ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
     matmul(b, din, dqkv_pre, WP(m, p->qkv), T, C, 3 * A, 0, 0, 1.0f, 1.0f);
     matmul_wgrad(b, GP(m, p->qkv), dqkv_pre, h, 3 * A, C, T, m->grad_write);
     s->used = mark;

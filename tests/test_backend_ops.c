@@ -874,19 +874,20 @@ static void b_qkv_split(opcase_t *c) {
              c->p[3] ? act_names[c->p[3] - 1] : "");
     c->run = r_qkv_split, c->direct = d_qkv_split;
 }
-// p: T H D.  tensors: dqkv dq dk dv qkv(host)
+// p: T H D act+1 (0: the plain transpose).  tensors: dqkv dq dk dv qkv
 static void r_qkv_merge(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    qkv_merge(b, p[0], p[1], p[2], p[3], c->p[0], c->p[1], c->p[2]);
+    qkv_merge(b, p[0], p[1], p[2], p[3], p[4], c->p[0], c->p[1], c->p[2], c->p[3] - 1);
 }
 static void d_qkv_merge(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    qkv_merge_cpu(PF(0), PF(1), PF(2), PF(3), c->p[0], c->p[1], c->p[2]);
+    qkv_merge_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), c->p[0], c->p[1], c->p[2], c->p[3] - 1);
 }
+// the gradient of <qkv_split(qkv), (dq, dk, dv)> with respect to qkv
 static double l_qkv_merge(const opcase_t *c) {
     size_t n = (size_t)c->p[0] * c->p[1] * c->p[2];
     float *q = xcalloc(3 * n, sizeof(float));
-    qkv_split_cpu(q, q + n, q + 2 * n, HF(4), c->p[0], c->p[1], c->p[2], -1);
+    qkv_split_cpu(q, q + n, q + 2 * n, HF(4), c->p[0], c->p[1], c->p[2], c->p[3] - 1);
     double l = dot_d(q, HF(1), n) + dot_d(q + n, HF(2), n) + dot_d(q + 2 * n, HF(3), n);
     free(q);
     return l;
@@ -897,8 +898,9 @@ static void b_qkv_merge(opcase_t *c) {
     t_act(c, "dq", TR_IN, n, -1, 1);
     t_act(c, "dk", TR_IN, n, -1, 1);
     t_act(c, "dv", TR_IN, n, -1, 1);
-    t_f32(c, "qkv", TR_HOST, 3 * n, -1, 1);
-    snprintf(c->shape, sizeof c->shape, "T%d H%d D%d", c->p[0], c->p[1], c->p[2]);
+    act_input_fill(c, t_act(c, "qkv", TR_IN, 3 * n, -1, 1), -7, 7);
+    snprintf(c->shape, sizeof c->shape, "T%d H%d D%d%s%s", c->p[0], c->p[1], c->p[2], c->p[3] ? " act " : "",
+             c->p[3] ? act_names[c->p[3] - 1] : "");
     c->run = r_qkv_merge, c->direct = d_qkv_merge, c->loss = l_qkv_merge;
     c->ngrad = 1, c->grad_in[0] = 4, c->grad_out[0] = 0;
 }
@@ -2008,6 +2010,10 @@ static const entry_t fixed_table[] = {
     {OP_qkv_merge, b_qkv_merge, {37, 4, 16}, {0}, {0}, 0, 0},
     {OP_qkv_merge, b_qkv_merge, {1, 1, 64}, {0}, {0}, 0, 0},
     {OP_qkv_merge, b_qkv_merge, {200, 8, 128}, {0}, {0}, 0, 0},
+    {OP_qkv_merge, b_qkv_merge, {37, 4, 16, ACT_SILU + 1}, {0}, {0}, 0, 0},  // p[3]: act + 1 (0: the transpose)
+    {OP_qkv_merge, b_qkv_merge, {200, 8, 128, ACT_SILU + 1}, {0}, {0}, 0, 0},
+    {OP_qkv_merge, b_qkv_merge, {5, 2, 7, ACT_GELU_TANH + 1}, {0}, {0}, 0, 0},
+    {OP_qkv_merge, b_qkv_merge, {3, 1, 64, ACT_RELU + 1}, {0}, {0}, 0, 0},
     // ---- RoPE: D 64/128, R < D, small D (CPU), large positions, scale
     {OP_rope_forward, b_rope_forward, {37, 4, 64, 64, 4096}, {1, 10000}, {0}, 0, 0},
     {OP_rope_forward, b_rope_forward, {200, 2, 128, 64, 100000}, {1, 1e6f}, {0}, 0, 0},

@@ -112,8 +112,8 @@ int sigmoid_gate_backward_cuda(void *dg, void *dx, const void *dout, const void 
                                int dtype, cudaStream_t st);
 int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T, int H, int D, int act, int dtype,
                    cudaStream_t st);
-int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D, int dtype,
-                   cudaStream_t st);
+int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, const void *qkv, int T, int H, int D,
+                   int act, int dtype, cudaStream_t st);
 // inv_freq_host [R/2] is a host array (passed to the kernel by value or as a small upload on st).
 int rope_forward_cuda(void *out, const void *x, const int32_t *pos, int T, int nh, int D, int R,
                       const float *inv_freq_host, float scale, int dtype, cudaStream_t st);
