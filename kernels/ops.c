@@ -247,6 +247,16 @@ void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, con
     rmsnorm_gate_forward_cpu(F(out), F(gated), rstd, CF(x), CF(w), CF(g), ldg, T, C, eps);
 }
 
+void rmsnorm_gate_backward(backend_t *b, void *dx, void *dw, void *dg, const void *dgated, const void *x,
+                           const void *w, const float *rstd, const void *g, int ldg, int T, int C) {
+    CISPO_ASSERT(ldg >= C);
+    ON_CUDA_WS(rmsnorm_gate_backward, dw ? backend_ws_room(b, rmsnorm_backward_workspace_bytes_cuda(C)) : 0,
+               rmsnorm_gate_backward_cuda(dx, dw, dg, dgated, x, w, rstd, g, ldg, T, C, ws, wsb, DT(b), GT(b), ST(b)));
+    if (!CPU(b)) unsupported(b, OP_rmsnorm_gate_backward);
+    if (dw) grads_f32(b, OP_rmsnorm_gate_backward, GT(b));
+    rmsnorm_gate_backward_cpu(F(dx), F(dw), F(dg), CF(dgated), CF(x), CF(w), rstd, CF(g), ldg, T, C);
+}
+
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps) {
     ON_CUDA(rmsnorm_forward, rmsnorm_forward_cuda(out, rstd, x, w, T, C, eps, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_forward);

@@ -6,7 +6,7 @@
 //          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_pair, grouped_matmul_glu, grouped_matmul_wgrad,
 //          embedding_forward,
 //          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, residual_rmsnorm_route,
-//          rmsnorm_gate_forward,
+//          rmsnorm_gate_forward, rmsnorm_gate_backward,
 //          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
@@ -68,7 +68,7 @@ enum act_kind {
     X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_pair) X(grouped_matmul_glu)            \
     X(grouped_matmul_wgrad)                                                                            \
     X(embedding_forward) X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward)                  \
-    X(residual_rmsnorm) X(residual_rmsnorm_route) X(rmsnorm_gate_forward)                               \
+    X(residual_rmsnorm) X(residual_rmsnorm_route) X(rmsnorm_gate_forward) X(rmsnorm_gate_backward)      \
     X(residual_mix)                                                                                    \
     X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
@@ -169,6 +169,11 @@ void residual_rmsnorm_route(backend_t *b, void *x_out, void *out, float *rstd, c
 // are ldg >= C elements apart (C: contiguous; more: the gate columns of a wider product's rows).
 void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
                           const void *g, int ldg, int T, int C, float eps);
+// Its backward from dgated [T, C]: dg [T, C] = dgated * y * s (1 - s) and the norm's backward of dy = dgated * s
+// (s = sigmoid(g), y = rmsnorm(x) * w recomputed in fp32 from x and rstd, not read): dx and dg written, dw (b->
+// grad_dtype) added to; dx or dw may be NULL. One pass where sigmoid_gate_backward then rmsnorm_backward take two.
+void rmsnorm_gate_backward(backend_t *b, void *dx, void *dw, void *dg, const void *dgated, const void *x,
+                           const void *w, const float *rstd, const void *g, int ldg, int T, int C);
 
 // ---- elementwise ----
 // out = alpha * r + beta * y (r NULL: out = beta * y); out may alias r or y. The residual mixes

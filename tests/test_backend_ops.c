@@ -667,6 +667,43 @@ static void b_rmsnorm_gate_forward(opcase_t *c) {
     snprintf(c->shape, sizeof c->shape, "T%d C%d ldg%d eps%g", T, C, ldg, c->f[0]);
     c->run = r_rmsnorm_gate_forward, c->direct = d_rmsnorm_gate_forward;
 }
+// p: T C ldg (0: C); f: eps.  tensors: dx dw dg dgated x w rstd g
+static void r_rmsnorm_gate_backward(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    rmsnorm_gate_backward(b, p[0], p[1], p[2], p[3], p[4], p[5], PF(6), p[7], ldg_of(c), c->p[0], c->p[1]);
+}
+static void d_rmsnorm_gate_backward(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    rmsnorm_gate_backward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), PF(6), PF(7), ldg_of(c), c->p[0], c->p[1]);
+}
+// <gated, dgated> of rmsnorm_gate_forward
+static double l_rmsnorm_gate_backward(const opcase_t *c) {
+    int T = c->p[0], C = c->p[1];
+    float *out = xcalloc((size_t)T * C, sizeof(float)), *gated = xcalloc((size_t)T * C, sizeof(float));
+    float *rstd = xcalloc((size_t)T, sizeof(float));
+    rmsnorm_gate_forward_cpu(out, gated, rstd, HF(4), HF(5), HF(7), ldg_of(c), T, C, c->f[0]);
+    double l = dot_d(gated, HF(3), (size_t)T * C);
+    free(out), free(gated), free(rstd);
+    return l;
+}
+static void b_rmsnorm_gate_backward(opcase_t *c) {
+    int T = c->p[0], C = c->p[1], ldg = ldg_of(c);
+    t_act(c, "dx", TR_OUT, (size_t)T * C, 0, 0);
+    c->t[t_grad(c, "dw", TR_ACC, (size_t)C, 0, 0)].tol = STAT_TOL;
+    t_act(c, "dg", TR_OUT, (size_t)T * C, 0, 0);
+    t_act(c, "dgated", TR_IN, (size_t)T * C, -1, 1);
+    int x = t_act(c, "x", TR_IN, (size_t)T * C, -2, 2), w = t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
+    int r = t_f32(c, "rstd", TR_IN, (size_t)T, 0, 0);
+    t_act(c, "g", TR_IN, T ? (size_t)(T - 1) * ldg + C : 0, -3, 3);
+    float *tmp = xcalloc((size_t)T * C, sizeof(float));
+    rmsnorm_forward_cpu(tmp, HF(r), HF(x), HF(w), T, C, c->f[0]);
+    free(tmp);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d ldg%d", T, C, ldg);
+    c->run = r_rmsnorm_gate_backward, c->direct = d_rmsnorm_gate_backward, c->loss = l_rmsnorm_gate_backward;
+    // finite differences of x and w, and of g where its rows are contiguous (dg holds only the C columns)
+    c->ngrad = ldg == C ? 3 : 2;
+    c->grad_in[0] = 4, c->grad_out[0] = 0, c->grad_in[1] = 5, c->grad_out[1] = 1, c->grad_in[2] = 7, c->grad_out[2] = 2;
+}
 // p: T C acc; f: eps, acc_scale (the factor on dx's prior with OP_ACCUMULATE).  tensors: dx dw dout x w rstd
 static void r_rmsnorm_backward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
@@ -1988,6 +2025,13 @@ static const entry_t fixed_table[] = {
     {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 61, W}, {1e-6f, 1.0f}, {0}, 0, CASE_GRAD_BF16},
     // enough rows for dw's sums in row splits on CUDA (at least 256 rows a split)
     {OP_rmsnorm_backward, b_rmsnorm_backward, {600, 512, A}, {1e-6f, 1.0f}, {0}, 0, 0},
+    // the lightning output's norm and gate (p[2]: the gate's row stride, 0: C)
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {37, 64}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {5, 30, 33}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {1, 1024, 4096}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {200, 96}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {600, 512}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {0, 64}, {1e-6f}, {0}, 0, 0},
     // dx = acc_scale dx + the gradient (a decoder layer's residual factor alpha, in one pass)
     {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, A}, {1e-6f, 2.5f}, {0}, 0, 0},
     {OP_rmsnorm_backward, b_rmsnorm_backward, {600, 512, A}, {1e-6f, 1.68f}, {0}, 0, CASE_GRAD_BF16},

@@ -46,6 +46,9 @@ void residual_rmsnorm_route_cpu(float *x_out, float *out, float *rstd, const flo
                                 int32_t *offsets);
 // moe_dispatch_cpu's perm and offsets without its rows: the slots' stable counting sort by expert
 void moe_sort_cpu(int32_t *perm, int32_t *offsets, const int32_t *topk_idx, int T, int E, int K);
+// rmsnorm_gate_forward_cpu's backward (ops.h rmsnorm_gate_backward): dx, dg [T, C] written, dw [C] accumulates
+void rmsnorm_gate_backward_cpu(float *dx, float *dw, float *dg, const float *dgated, const float *x, const float *w,
+                               const float *rstd, const float *g, int ldg, int T, int C);
 void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
                           const float *rstd, int T, int C);
 

@@ -10,7 +10,7 @@
 //          grouped_matmul_wgrad_cuda,
 //          grouped_matmul_workspace_bytes_cuda, lmhead_logprob_forward_cuda, lmhead_logprob_backward_cuda,
 //          lmhead_workspace_bytes_cuda, lmhead_logits_cuda, embedding_forward_cuda, embedding_backward_cuda, embedding_workspace_bytes_cuda,
-//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, rmsnorm_backward_workspace_bytes_cuda, residual_rmsnorm_cuda, residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
+//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, rmsnorm_backward_workspace_bytes_cuda, residual_rmsnorm_cuda, residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, rmsnorm_gate_backward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
 //          glu_forward_cuda, glu_backward_cuda, sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda,
 //          qkv_split_cuda, qkv_merge_cuda, rope_forward_cuda, rope_backward_cuda, moe_route_forward_cuda,
 //          moe_aux_loss_cuda, moe_route_backward_cuda, moe_dispatch_cuda, moe_dispatch_backward_cuda,
@@ -100,6 +100,10 @@ int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, c
                           int T, int C, int acc, float acc_scale, void *ws, size_t ws_bytes, int dtype, int gdtype,
                           cudaStream_t st);
 size_t rmsnorm_backward_workspace_bytes_cuda(int C);
+// dx (may be NULL) and dg written, dw added to; ws as rmsnorm_backward_cuda's
+int rmsnorm_gate_backward_cuda(void *dx, void *dw, void *dg, const void *dgated, const void *x, const void *w,
+                               const float *rstd, const void *g, int ldg, int T, int C, void *ws, size_t ws_bytes,
+                               int dtype, int gdtype, cudaStream_t st);
 int residual_mix_cuda(void *out, const void *r, const void *y, float alpha, float beta, size_t n, int dtype,
                       cudaStream_t st);
 int act_forward_cuda(int act, void *out, const void *x, size_t n, int dtype, cudaStream_t st);
