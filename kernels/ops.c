@@ -247,6 +247,16 @@ void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, con
     rmsnorm_gate_forward_cpu(F(out), F(gated), rstd, CF(x), CF(w), CF(g), ldg, T, C, eps);
 }
 
+void rmsnorm_gate_backward(backend_t *b, void *dx, void *dw, void *dg, const void *dgated, const void *x,
+                           const void *w, const float *rstd, const void *g, int ldg, int T, int C) {
+    CISPO_ASSERT(ldg >= C);
+    ON_CUDA_WS(rmsnorm_gate_backward, dw ? backend_ws_room(b, rmsnorm_backward_workspace_bytes_cuda(C)) : 0,
+               rmsnorm_gate_backward_cuda(dx, dw, dg, dgated, x, w, rstd, g, ldg, T, C, ws, wsb, DT(b), GT(b), ST(b)));
+    if (!CPU(b)) unsupported(b, OP_rmsnorm_gate_backward);
+    if (dw) grads_f32(b, OP_rmsnorm_gate_backward, GT(b));
+    rmsnorm_gate_backward_cpu(F(dx), F(dw), F(dg), CF(dgated), CF(x), CF(w), rstd, CF(g), ldg, T, C);
+}
+
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps) {
     ON_CUDA(rmsnorm_forward, rmsnorm_forward_cuda(out, rstd, x, w, T, C, eps, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_forward);
@@ -254,12 +264,13 @@ void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const 
 }
 
 void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
-                      const float *rstd, int T, int C, int acc) {
+                      const float *rstd, int T, int C, int acc, float acc_scale) {
     ON_CUDA_WS(rmsnorm_backward, dw ? backend_ws_room(b, rmsnorm_backward_workspace_bytes_cuda(C)) : 0,
-               rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, ws, wsb, DT(b), GT(b), ST(b)));
+               rmsnorm_backward_cuda(dx, dw, dout, x, w, rstd, T, C, acc, acc_scale, ws, wsb, DT(b), GT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_rmsnorm_backward);
     if (dw) grads_f32(b, OP_rmsnorm_backward, GT(b));
     zero_if_write(acc, dx, (size_t)T * C);
+    if (acc == OP_ACCUMULATE && dx && acc_scale != 1.0f) scale_f32_cpu(F(dx), acc_scale, (size_t)T * C);
     rmsnorm_backward_cpu(F(dx), F(dw), CF(dout), CF(x), CF(w), rstd, T, C);
 }
 
@@ -317,10 +328,11 @@ void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, 
     qkv_split_cpu(F(q), F(k), F(v), CF(qkv), T, H, D, act);
 }
 
-void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D) {
-    ON_CUDA(qkv_merge, qkv_merge_cuda(dqkv, dq, dk, dv, T, H, D, DT(b), ST(b)));
+void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, const void *qkv, int T, int H,
+               int D, int act) {
+    ON_CUDA(qkv_merge, qkv_merge_cuda(dqkv, dq, dk, dv, qkv, T, H, D, act, DT(b), ST(b)));
     if (!CPU(b)) unsupported(b, OP_qkv_merge);
-    qkv_merge_cpu(F(dqkv), CF(dq), CF(dk), CF(dv), T, H, D);
+    qkv_merge_cpu(F(dqkv), CF(dq), CF(dk), CF(dv), CF(qkv), T, H, D, act);
 }
 
 // ---- RoPE ----

@@ -6,7 +6,7 @@
 //          matmul, matmul_wgrad, grouped_matmul, grouped_matmul_pair, grouped_matmul_glu, grouped_matmul_wgrad,
 //          embedding_forward,
 //          embedding_backward, rmsnorm_forward, rmsnorm_backward, residual_rmsnorm, residual_rmsnorm_route,
-//          rmsnorm_gate_forward,
+//          rmsnorm_gate_forward, rmsnorm_gate_backward,
 //          residual_mix, act_forward,
 //          act_backward, glu_forward, glu_backward, sigmoid_gate_forward, sigmoid_gate_backward,
 //          qkv_split, qkv_merge, rope_forward, rope_backward, lightning_forward, lightning_backward,
@@ -68,7 +68,7 @@ enum act_kind {
     X(matmul) X(matmul_wgrad) X(grouped_matmul) X(grouped_matmul_pair) X(grouped_matmul_glu)            \
     X(grouped_matmul_wgrad)                                                                            \
     X(embedding_forward) X(embedding_backward) X(rmsnorm_forward) X(rmsnorm_backward)                  \
-    X(residual_rmsnorm) X(residual_rmsnorm_route) X(rmsnorm_gate_forward)                               \
+    X(residual_rmsnorm) X(residual_rmsnorm_route) X(rmsnorm_gate_forward) X(rmsnorm_gate_backward)      \
     X(residual_mix)                                                                                    \
     X(act_forward)                                                                                     \
     X(act_backward) X(glu_forward) X(glu_backward) X(sigmoid_gate_forward) X(sigmoid_gate_backward)    \
@@ -143,9 +143,11 @@ void embedding_backward(backend_t *b, void *dtable, const void *dout, const int3
 
 // ---- RMSNorm: out = w * x / sqrt(mean(x^2) + eps); rstd [T] fp32 saved for backward ----
 void rmsnorm_forward(backend_t *b, void *out, float *rstd, const void *x, const void *w, int T, int C, float eps);
-// dw (b->grad_dtype) += the norm weight's gradient, dx per acc; either may be NULL.
+// dw (b->grad_dtype) += the norm weight's gradient, dx per acc; either may be NULL. With OP_ACCUMULATE, dx =
+// acc_scale * dx + the input's gradient in one pass (a decoder layer's residual factor alpha on the gradient that
+// passes the branch: 1 adds).
 void rmsnorm_backward(backend_t *b, void *dx, void *dw, const void *dout, const void *x, const void *w,
-                      const float *rstd, int T, int C, int acc);
+                      const float *rstd, int T, int C, int acc, float acc_scale);
 // residual_mix then rmsnorm_forward in one pass, as a decoder layer joins a branch and normalises for
 // the next: x_out [T, C] = alpha * r + beta * y (r may be NULL, as residual_mix; x_out must not alias r or
 // y), out = rmsnorm(x_out) * w with rstd. The same values as the two ops (the norm reads x_out as stored).
@@ -167,6 +169,11 @@ void residual_rmsnorm_route(backend_t *b, void *x_out, void *out, float *rstd, c
 // are ldg >= C elements apart (C: contiguous; more: the gate columns of a wider product's rows).
 void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
                           const void *g, int ldg, int T, int C, float eps);
+// Its backward from dgated [T, C]: dg [T, C] = dgated * y * s (1 - s) and the norm's backward of dy = dgated * s
+// (s = sigmoid(g), y = rmsnorm(x) * w recomputed in fp32 from x and rstd, not read): dx and dg written, dw (b->
+// grad_dtype) added to; dx or dw may be NULL. One pass where sigmoid_gate_backward then rmsnorm_backward take two.
+void rmsnorm_gate_backward(backend_t *b, void *dx, void *dw, void *dg, const void *dgated, const void *x,
+                           const void *w, const float *rstd, const void *g, int ldg, int T, int C);
 
 // ---- elementwise ----
 // out = alpha * r + beta * y (r NULL: out = beta * y); out may alias r or y. The residual mixes
@@ -182,9 +189,11 @@ void sigmoid_gate_forward(backend_t *b, void *out, const void *g, const void *x,
 void sigmoid_gate_backward(backend_t *b, void *dg, void *dx, const void *dout, const void *g, const void *x,
                            size_t n, int acc);
 // qkv [T, H, 3D] (per head [q | k | v]) -> q, k, v [T, H, D], each element through act_forward's act on the
-// way (act < 0: copied as it is); qkv_merge is the plain split's transpose (writes).
+// way (act < 0: copied as it is). qkv_merge is its backward (writes): dqkv = [dq | dk | dv] per head times act'(qkv)
+// (act_backward's derivative, one rounding; act < 0: the plain transpose, qkv not read).
 void qkv_split(backend_t *b, void *q, void *k, void *v, const void *qkv, int T, int H, int D, int act);
-void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D);
+void qkv_merge(backend_t *b, void *dqkv, const void *dq, const void *dk, const void *dv, const void *qkv, int T, int H,
+               int D, int act);
 
 // ---- RoPE, NeoX rotate-half over the first R dims of each head; x, out [T, nh, D], pos [T] ----
 // inv_freq_host [R/2] on the host (model_rope_inv_freq computes it); scale multiplies cos and sin.

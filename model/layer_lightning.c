@@ -19,9 +19,9 @@
 
 size_t model_lightning_scratch_bytes(const model_config_t *c, size_t T, size_t esize) {
     size_t A = (size_t)model_attn_width(c);
-    // backward: dgated, dgate_pre, do_norm, do_core, dq, dk, dv, dqkv (3A), dqkv_pre (3A); forward: qkv
-    // (3A); 256-byte alignment of each piece (a prefill's final states go to the cache's stage buffer)
-    return T * A * 13 * esize + 16 * 256;
+    // backward: dgated, dgate_pre, do_core, dq, dk, dv, dqkv_pre (3A); forward: qkv (3A); 256-byte alignment of
+    // each piece (a prefill's final states go to the cache's stage buffer)
+    return T * A * 9 * esize + 16 * 256;
 }
 
 // Layer l's lightning states in the cache, one [H, D, D] fp32 block per slot
@@ -103,7 +103,8 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         matmul(b, ACT(m, a->gate_pre), h, WP(m, p->gate), T, A, C, 0, 1, 1.0f, 0.0f);  // [T, A]
         core_forward(m, l, s);
     }
-    // o_norm = rmsnorm_A(o_core) (kept for the backward), gated = sigmoid(gate) * o_norm, in one op
+    // o_norm = rmsnorm_A(o_core), gated = sigmoid(gate) * o_norm, in one op (the backward recomputes o_norm from
+    // o_core and rstd_o)
     if (!normed)
         rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
                              WP(m, p->out_norm), gate, ldg, T, A, LIGHTNING_NORM_EPS);
@@ -135,23 +136,19 @@ void model_lightning_backward(model_t *m, int l, const void *dout, void *din, mo
     void *dgated = model_scratch_take(s, TA, es);
     matmul(b, dgated, dout, WP(m, p->out), T, A, C, 0, 0, 1.0f, 0.0f);
     matmul_wgrad(b, GP(m, p->out), dout, ACT(m, a->gated), C, A, T, m->grad_write);
-    // gated = sigmoid(gate_pre) * o_norm; gate_pre = h Wgate^T
-    void *dgate_pre = model_scratch_take(s, TA, es), *do_norm = model_scratch_take(s, TA, es);
-    sigmoid_gate_backward(b, dgate_pre, do_norm, dgated, ACT(m, a->gate_pre), ACT(m, a->o_norm), TA, OP_WRITE);
+    // gated = sigmoid(gate_pre) * o_norm, o_norm = rmsnorm_A(o_core); gate_pre = h Wgate^T
+    void *dgate_pre = model_scratch_take(s, TA, es), *do_core = model_scratch_take(s, TA, es);
+    rmsnorm_gate_backward(b, do_core, GP(m, p->out_norm), dgate_pre, dgated, ACT(m, a->o_core), WP(m, p->out_norm),
+                          STAT(m, a->rstd_o), ACT(m, a->gate_pre), A, T, A);
     matmul(b, din, dgate_pre, WP(m, p->gate), T, C, A, 0, 0, 1.0f, 1.0f);
     matmul_wgrad(b, GP(m, p->gate), dgate_pre, h, A, C, T, m->grad_write);
-    // o_norm = rmsnorm_A(o_core)
-    void *do_core = model_scratch_take(s, TA, es);
-    rmsnorm_backward(b, do_core, GP(m, p->out_norm), do_norm, ACT(m, a->o_core), WP(m, p->out_norm),
-                     STAT(m, a->rstd_o), T, A, OP_WRITE);
     // the lightning core
     void *dq = model_scratch_take(s, TA, es), *dk = model_scratch_take(s, TA, es), *dv = model_scratch_take(s, TA, es);
     lightning_backward(b, dq, dk, dv, NULL, do_core, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), NULL,
                        m->slopes + (size_t)l * H, &seqs, H, D, c->block_size, OP_WRITE);
-    // qkv = act(qkv_pre), qkv_pre = h Wqkv^T
-    void *dqkv = model_scratch_take(s, 3 * TA, es), *dqkv_pre = model_scratch_take(s, 3 * TA, es);
-    qkv_merge(b, dqkv, dq, dk, dv, T, H, D);
-    act_backward(b, c->hidden_act, dqkv_pre, dqkv, ACT(m, a->qkv_pre), 3 * TA, OP_WRITE);
+    // q, k, v = split(act(qkv_pre)), qkv_pre = h Wqkv^T
+    void *dqkv_pre = model_scratch_take(s, 3 * TA, es);
+    qkv_merge(b, dqkv_pre, dq, dk, dv, ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
     matmul(b, din, dqkv_pre, WP(m, p->qkv), T, C, 3 * A, 0, 0, 1.0f, 1.0f);
     matmul_wgrad(b, GP(m, p->qkv), dqkv_pre, h, 3 * A, C, T, m->grad_write);
     s->used = mark;

@@ -520,16 +520,18 @@ static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_sc
     const float beta = (float)(lightning ? c->linear_beta : c->full_beta);
     size_t mark = sc->used;
     void *dbranch = model_scratch_take(sc, TC, es), *dh2 = model_scratch_take(sc, TC, es);
-    void *dx1 = model_scratch_take(sc, TC, es), *dh = model_scratch_take(sc, TC, es);
+    void *dh = model_scratch_take(sc, TC, es);
+    // the gradient that passes the MoE block: in place in dx (pre-norm: dx = alpha dx + the norm's, one pass), or
+    // a buffer of its own (post-norm)
+    void *dx1 = c->postnorm ? model_scratch_take(sc, TC, es) : dx;
 
     // x_out = alpha_mlp * r2 + beta_mlp * moe(h2)
     const void *dmoe = scaled_grad(b, dbranch, dx, (float)c->mlp_beta, TC);
     if (c->postnorm) residual_mix(b, dh2, NULL, dx, 0.0f, (float)c->mlp_alpha, TC);
     else backend_zero(b, dh2, TC * es);
     model_moe_backward(m, l, dmoe, dh2, aux_coef, sc);
-    if (!c->postnorm) residual_mix(b, dx1, NULL, dx, 0.0f, (float)c->mlp_alpha, TC);
     rmsnorm_backward(b, dx1, GP(m, p->post_norm), dh2, ACT(m, a->x1), WP(m, p->post_norm), STAT(m, a->rstd_post), T,
-                     C, c->postnorm ? OP_WRITE : OP_ACCUMULATE);
+                     C, c->postnorm ? OP_WRITE : OP_ACCUMULATE, (float)c->mlp_alpha);
 
     // x1 = alpha * r + beta * attn(h)
     const void *dattn = scaled_grad(b, dbranch, dx1, beta, TC);
@@ -537,9 +539,8 @@ static void layer_backward(model_t *m, int l, void *dx, float aux_coef, model_sc
     else backend_zero(b, dh, TC * es);
     if (lightning) model_lightning_backward(m, l, dattn, dh, sc);
     else model_softmax_backward(m, l, dattn, dh, sc);
-    if (!c->postnorm) residual_mix(b, dx, NULL, dx1, 0.0f, alpha, TC);
     rmsnorm_backward(b, dx, GP(m, p->input_norm), dh, ACT(m, a->x_in), WP(m, p->input_norm), STAT(m, a->rstd_in), T, C,
-                     c->postnorm ? OP_WRITE : OP_ACCUMULATE);
+                     c->postnorm ? OP_WRITE : OP_ACCUMULATE, alpha);
     sc->used = mark;
 }
 
@@ -584,7 +585,7 @@ void model_backward(model_t *m, const float *dlogp, float aux_coef) {
     if (m->logit_scale != 1.0f) residual_mix(b, dhf, NULL, dhf, 0.0f, m->logit_scale, TC);
     sc.used = mark;
     rmsnorm_backward(b, dx, GP(m, m->table.final_norm), dhf, ACT(m, m->x_final), WP(m, m->table.final_norm),
-                     STAT(m, m->rstd_final), T, C, OP_WRITE);
+                     STAT(m, m->rstd_final), T, C, OP_WRITE, 1.0f);
     size_t off[2], len[2];
     for (int l = c->n_layers - 1; l >= 0; l--) {
         if (m->recompute == MODEL_RECOMPUTE_FULL) layer_recompute(m, l, &sc);

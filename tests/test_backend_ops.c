@@ -80,6 +80,7 @@ typedef struct {
     int nan_ok;  // elements the op leaves alone may stay NaN (padding columns of a strided output)
     double floor;  // an output whose rms is below this is 0 in exact arithmetic (rounding noise on both sides): its
                    // error is relative to this rms, and an accumulated one's prior is this size
+    double prior_scale;  // TR_ACC: the op scales the prior by this before it adds (0: 1, as most ops add)
 } tens_t;
 
 typedef struct opcase opcase_t;
@@ -666,13 +667,51 @@ static void b_rmsnorm_gate_forward(opcase_t *c) {
     snprintf(c->shape, sizeof c->shape, "T%d C%d ldg%d eps%g", T, C, ldg, c->f[0]);
     c->run = r_rmsnorm_gate_forward, c->direct = d_rmsnorm_gate_forward;
 }
-// p: T C acc; f: eps.  tensors: dx dw dout x w rstd
+// p: T C ldg (0: C); f: eps.  tensors: dx dw dg dgated x w rstd g
+static void r_rmsnorm_gate_backward(backend_t *b, void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    rmsnorm_gate_backward(b, p[0], p[1], p[2], p[3], p[4], p[5], PF(6), p[7], ldg_of(c), c->p[0], c->p[1]);
+}
+static void d_rmsnorm_gate_backward(void **p, const opcase_t *c, double *ret) {
+    (void)ret;
+    rmsnorm_gate_backward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), PF(6), PF(7), ldg_of(c), c->p[0], c->p[1]);
+}
+// <gated, dgated> of rmsnorm_gate_forward
+static double l_rmsnorm_gate_backward(const opcase_t *c) {
+    int T = c->p[0], C = c->p[1];
+    float *out = xcalloc((size_t)T * C, sizeof(float)), *gated = xcalloc((size_t)T * C, sizeof(float));
+    float *rstd = xcalloc((size_t)T, sizeof(float));
+    rmsnorm_gate_forward_cpu(out, gated, rstd, HF(4), HF(5), HF(7), ldg_of(c), T, C, c->f[0]);
+    double l = dot_d(gated, HF(3), (size_t)T * C);
+    free(out), free(gated), free(rstd);
+    return l;
+}
+static void b_rmsnorm_gate_backward(opcase_t *c) {
+    int T = c->p[0], C = c->p[1], ldg = ldg_of(c);
+    t_act(c, "dx", TR_OUT, (size_t)T * C, 0, 0);
+    c->t[t_grad(c, "dw", TR_ACC, (size_t)C, 0, 0)].tol = STAT_TOL;
+    t_act(c, "dg", TR_OUT, (size_t)T * C, 0, 0);
+    t_act(c, "dgated", TR_IN, (size_t)T * C, -1, 1);
+    int x = t_act(c, "x", TR_IN, (size_t)T * C, -2, 2), w = t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
+    int r = t_f32(c, "rstd", TR_IN, (size_t)T, 0, 0);
+    t_act(c, "g", TR_IN, T ? (size_t)(T - 1) * ldg + C : 0, -3, 3);
+    float *tmp = xcalloc((size_t)T * C, sizeof(float));
+    rmsnorm_forward_cpu(tmp, HF(r), HF(x), HF(w), T, C, c->f[0]);
+    free(tmp);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d ldg%d", T, C, ldg);
+    c->run = r_rmsnorm_gate_backward, c->direct = d_rmsnorm_gate_backward, c->loss = l_rmsnorm_gate_backward;
+    // finite differences of x and w, and of g where its rows are contiguous (dg holds only the C columns)
+    c->ngrad = ldg == C ? 3 : 2;
+    c->grad_in[0] = 4, c->grad_out[0] = 0, c->grad_in[1] = 5, c->grad_out[1] = 1, c->grad_in[2] = 7, c->grad_out[2] = 2;
+}
+// p: T C acc; f: eps, acc_scale (the factor on dx's prior with OP_ACCUMULATE).  tensors: dx dw dout x w rstd
 static void r_rmsnorm_backward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    rmsnorm_backward(b, p[0], PF(1), p[2], p[3], p[4], PF(5), c->p[0], c->p[1], c->p[2]);
+    rmsnorm_backward(b, p[0], PF(1), p[2], p[3], p[4], PF(5), c->p[0], c->p[1], c->p[2], c->f[1]);
 }
 static void d_rmsnorm_backward(void **p, const opcase_t *c, double *ret) {
     (void)ret;
+    if (c->p[2] == OP_ACCUMULATE) scale_f32_cpu(PF(0), c->f[1], (size_t)c->p[0] * c->p[1]);
     rmsnorm_backward_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), PF(5), c->p[0], c->p[1]);
 }
 static double l_rmsnorm_backward(const opcase_t *c) {
@@ -685,7 +724,8 @@ static double l_rmsnorm_backward(const opcase_t *c) {
 }
 static void b_rmsnorm_backward(opcase_t *c) {
     int T = c->p[0], C = c->p[1];
-    t_act(c, "dx", c->p[2] == OP_ACCUMULATE ? TR_ACC : TR_OUT, (size_t)T * C, 0, 0);
+    c->t[t_act(c, "dx", c->p[2] == OP_ACCUMULATE ? TR_ACC : TR_OUT, (size_t)T * C, 0, 0)].prior_scale =
+        c->p[2] == OP_ACCUMULATE ? c->f[1] : 0;
     c->t[t_grad(c, "dw", TR_ACC, (size_t)C, 0, 0)].tol = STAT_TOL;
     t_act(c, "dout", TR_IN, (size_t)T * C, -1, 1);
     int x = t_act(c, "x", TR_IN, (size_t)T * C, -2, 2), w = t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
@@ -693,7 +733,9 @@ static void b_rmsnorm_backward(opcase_t *c) {
     float *tmp = xcalloc((size_t)T * C, sizeof(float));
     rmsnorm_forward_cpu(tmp, HF(r), HF(x), HF(w), T, C, c->f[0]);
     free(tmp);
-    snprintf(c->shape, sizeof c->shape, "T%d C%d %s", T, C, acc_name(c->p[2]));
+    if (c->p[2] == OP_ACCUMULATE && c->f[1] != 1.0f)
+        snprintf(c->shape, sizeof c->shape, "T%d C%d %s x%g", T, C, acc_name(c->p[2]), c->f[1]);
+    else snprintf(c->shape, sizeof c->shape, "T%d C%d %s", T, C, acc_name(c->p[2]));
     c->run = r_rmsnorm_backward, c->direct = d_rmsnorm_backward, c->loss = l_rmsnorm_backward;
     c->direct_zero = 1;
     c->ngrad = 2, c->grad_in[0] = 3, c->grad_out[0] = 0, c->grad_in[1] = 4, c->grad_out[1] = 1;
@@ -869,19 +911,20 @@ static void b_qkv_split(opcase_t *c) {
              c->p[3] ? act_names[c->p[3] - 1] : "");
     c->run = r_qkv_split, c->direct = d_qkv_split;
 }
-// p: T H D.  tensors: dqkv dq dk dv qkv(host)
+// p: T H D act+1 (0: the plain transpose).  tensors: dqkv dq dk dv qkv
 static void r_qkv_merge(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    qkv_merge(b, p[0], p[1], p[2], p[3], c->p[0], c->p[1], c->p[2]);
+    qkv_merge(b, p[0], p[1], p[2], p[3], p[4], c->p[0], c->p[1], c->p[2], c->p[3] - 1);
 }
 static void d_qkv_merge(void **p, const opcase_t *c, double *ret) {
     (void)ret;
-    qkv_merge_cpu(PF(0), PF(1), PF(2), PF(3), c->p[0], c->p[1], c->p[2]);
+    qkv_merge_cpu(PF(0), PF(1), PF(2), PF(3), PF(4), c->p[0], c->p[1], c->p[2], c->p[3] - 1);
 }
+// the gradient of <qkv_split(qkv), (dq, dk, dv)> with respect to qkv
 static double l_qkv_merge(const opcase_t *c) {
     size_t n = (size_t)c->p[0] * c->p[1] * c->p[2];
     float *q = xcalloc(3 * n, sizeof(float));
-    qkv_split_cpu(q, q + n, q + 2 * n, HF(4), c->p[0], c->p[1], c->p[2], -1);
+    qkv_split_cpu(q, q + n, q + 2 * n, HF(4), c->p[0], c->p[1], c->p[2], c->p[3] - 1);
     double l = dot_d(q, HF(1), n) + dot_d(q + n, HF(2), n) + dot_d(q + 2 * n, HF(3), n);
     free(q);
     return l;
@@ -892,8 +935,9 @@ static void b_qkv_merge(opcase_t *c) {
     t_act(c, "dq", TR_IN, n, -1, 1);
     t_act(c, "dk", TR_IN, n, -1, 1);
     t_act(c, "dv", TR_IN, n, -1, 1);
-    t_f32(c, "qkv", TR_HOST, 3 * n, -1, 1);
-    snprintf(c->shape, sizeof c->shape, "T%d H%d D%d", c->p[0], c->p[1], c->p[2]);
+    act_input_fill(c, t_act(c, "qkv", TR_IN, 3 * n, -1, 1), -7, 7);
+    snprintf(c->shape, sizeof c->shape, "T%d H%d D%d%s%s", c->p[0], c->p[1], c->p[2], c->p[3] ? " act " : "",
+             c->p[3] ? act_names[c->p[3] - 1] : "");
     c->run = r_qkv_merge, c->direct = d_qkv_merge, c->loss = l_qkv_merge;
     c->ngrad = 1, c->grad_in[0] = 4, c->grad_out[0] = 0;
 }
@@ -1974,14 +2018,24 @@ static const entry_t fixed_table[] = {
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {5, 64, 1, 1, 1, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {17, 128, 8, 8, 0}, {1e-6f, 0, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm_route, b_residual_rmsnorm_route, {9, 256, 100, 8, 1}, {1e-6f, 1, 1}, {0}, 0, 0},
-    {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, W}, {1e-6f}, {0}, 0, 0},
-    {OP_rmsnorm_backward, b_rmsnorm_backward, {1, 200, A}, {1e-5f}, {0}, 0, 0},
-    {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, 0},
-    {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
-    {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 61, W}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, W}, {1e-6f, 1.0f}, {0}, 0, 0},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {1, 200, A}, {1e-5f, 1.0f}, {0}, 0, 0},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f, 1.0f}, {0}, 0, 0},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {200, 96, A}, {1e-6f, 1.0f}, {0}, 0, CASE_GRAD_BF16},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 61, W}, {1e-6f, 1.0f}, {0}, 0, CASE_GRAD_BF16},
     // enough rows for dw's sums in row splits on CUDA (at least 256 rows a split)
-    {OP_rmsnorm_backward, b_rmsnorm_backward, {600, 512, A}, {1e-6f}, {0}, 0, 0},
-    {OP_rmsnorm_backward, b_rmsnorm_backward, {1300, 96, W}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {600, 512, A}, {1e-6f, 1.0f}, {0}, 0, 0},
+    // the lightning output's norm and gate (p[2]: the gate's row stride, 0: C)
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {37, 64}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {5, 30, 33}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {1, 1024, 4096}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {200, 96}, {1e-6f}, {0}, 0, CASE_GRAD_BF16},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {600, 512}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_backward, b_rmsnorm_gate_backward, {0, 64}, {1e-6f}, {0}, 0, 0},
+    // dx = acc_scale dx + the gradient (a decoder layer's residual factor alpha, in one pass)
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {37, 64, A}, {1e-6f, 2.5f}, {0}, 0, 0},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {600, 512, A}, {1e-6f, 1.68f}, {0}, 0, CASE_GRAD_BF16},
+    {OP_rmsnorm_backward, b_rmsnorm_backward, {1300, 96, W}, {1e-6f, 1.0f}, {0}, 0, CASE_GRAD_BF16},
     // ---- elementwise
     {OP_residual_mix, b_residual_mix, {1000, 1}, {1, 1}, {0}, 0, 0},
     {OP_residual_mix, b_residual_mix, {37, 1}, {0.5f, 2}, {0}, 0, 0},
@@ -2000,6 +2054,10 @@ static const entry_t fixed_table[] = {
     {OP_qkv_merge, b_qkv_merge, {37, 4, 16}, {0}, {0}, 0, 0},
     {OP_qkv_merge, b_qkv_merge, {1, 1, 64}, {0}, {0}, 0, 0},
     {OP_qkv_merge, b_qkv_merge, {200, 8, 128}, {0}, {0}, 0, 0},
+    {OP_qkv_merge, b_qkv_merge, {37, 4, 16, ACT_SILU + 1}, {0}, {0}, 0, 0},  // p[3]: act + 1 (0: the transpose)
+    {OP_qkv_merge, b_qkv_merge, {200, 8, 128, ACT_SILU + 1}, {0}, {0}, 0, 0},
+    {OP_qkv_merge, b_qkv_merge, {5, 2, 7, ACT_GELU_TANH + 1}, {0}, {0}, 0, 0},
+    {OP_qkv_merge, b_qkv_merge, {3, 1, 64, ACT_RELU + 1}, {0}, {0}, 0, 0},
     // ---- RoPE: D 64/128, R < D, small D (CPU), large positions, scale
     {OP_rope_forward, b_rope_forward, {37, 4, 64, 64, 4096}, {1, 10000}, {0}, 0, 0},
     {OP_rope_forward, b_rope_forward, {200, 2, 128, 64, 100000}, {1, 1e6f}, {0}, 0, 0},
@@ -2707,7 +2765,7 @@ static void run_case_row(const entry_t *e, backend_t *b) {
         for (size_t j = 0; j < t->n; j++) {
             float x = (float)(s * urand(-1, 1));
             prior[i][j] = is_bf16(&c, t->kind) ? round_bf16(x) : x;
-            r[j] = (float)((double)r[j] + prior[i][j]);
+            r[j] = (float)((double)r[j] + (t->prior_scale != 0 ? t->prior_scale : 1.0) * prior[i][j]);
         }
     }
     // backend under test

@@ -1,7 +1,7 @@
 // kernels/cpu/activations.c — elementwise activations: SiLU, the sigmoid output gate, SwiGLU, and the
 // parameter-free activations of transformers' ACT2FN (config hidden_act) with their gated form.
 // defines: silu_{forward,backward}_cpu, sigmoid_gate_{forward,backward}_cpu, swiglu_{forward,backward}_cpu,
-//          act_{forward,backward}_cpu, glu_{forward,backward}_cpu
+//          act_{forward,backward}_cpu, act_grad_scale_cpu, glu_{forward,backward}_cpu
 //
 // ACT2FN formulas (transformers/activations.py, torch fp32 on the CPU) and the derivatives used here:
 //   gelu          x/2 (1 + erf(x/sqrt2))                      Phi(x) + x phi(x)
@@ -93,6 +93,21 @@ void act_backward_cpu(int act, float *dx, const float *dout, const float *x, siz
         float g;
         act_eval(act, x[i], &g);
         dx[i] += dout[i] * g;
+    }
+}
+
+void act_grad_scale_cpu(int act, float *d, const float *x, size_t n) {
+    if (act == ACT_SILU) {
+        for (size_t i = 0; i < n; i++) {
+            float s = act_sigmoidf(x[i]);
+            d[i] = d[i] * s * (1.0f + x[i] * (1.0f - s));
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float g;
+        act_eval(act, x[i], &g);
+        d[i] = d[i] * g;
     }
 }
 

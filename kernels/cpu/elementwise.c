@@ -30,13 +30,15 @@ void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H,
     }
 }
 
-void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D) {
+void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, const float *qkv, int T, int H,
+                   int D, int act) {
     for (size_t th = 0; th < (size_t)T * H; th++) {
         float *dst = dqkv + th * 3 * D;
         memcpy(dst, dq + th * D, (size_t)D * sizeof(float));
         memcpy(dst + D, dk + th * D, (size_t)D * sizeof(float));
         memcpy(dst + 2 * D, dv + th * D, (size_t)D * sizeof(float));
     }
+    if (act >= 0) act_grad_scale_cpu(act, dqkv, qkv, (size_t)T * H * 3 * D);
 }
 
 void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, const int32_t *slot,

@@ -46,6 +46,9 @@ void residual_rmsnorm_route_cpu(float *x_out, float *out, float *rstd, const flo
                                 int32_t *offsets);
 // moe_dispatch_cpu's perm and offsets without its rows: the slots' stable counting sort by expert
 void moe_sort_cpu(int32_t *perm, int32_t *offsets, const int32_t *topk_idx, int T, int E, int K);
+// rmsnorm_gate_forward_cpu's backward (ops.h rmsnorm_gate_backward): dx, dg [T, C] written, dw [C] accumulates
+void rmsnorm_gate_backward_cpu(float *dx, float *dw, float *dg, const float *dgated, const float *x, const float *w,
+                               const float *rstd, const float *g, int ldg, int T, int C);
 void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *x, const float *w,
                           const float *rstd, int T, int C);
 
@@ -65,6 +68,8 @@ void swiglu_backward_cpu(float *dh13, const float *dout, const float *h13, int T
 void act_forward_cpu(int act, float *out, const float *x, size_t n);
 // dx += dout * act'(x)
 void act_backward_cpu(int act, float *dx, const float *dout, const float *x, size_t n);
+// d = d * act'(x) in place (the products of act_backward_cpu, in its order)
+void act_grad_scale_cpu(int act, float *d, const float *x, size_t n);
 // Gated form on a fused [T, 2F] input h13 = [h1 | h3]: out[T,F] = act(h1) * h3 (ACT_SILU = SwiGLU);
 // backward accumulates dh13 [T, 2F].
 void glu_forward_cpu(int act, float *out, const float *h13, int T, int F);
@@ -189,7 +194,9 @@ void grouped_matmul_wgrad_cpu(float *dw, const float *dc, int lddc, const float 
 void matmul_wgrad_cpu(float *dw, const float *dy, const float *x, int n_out, int n_in, int T, int acc);
 void residual_mix_cpu(float *out, const float *r, const float *y, float alpha, float beta, size_t n);
 void qkv_split_cpu(float *q, float *k, float *v, const float *qkv, int T, int H, int D, int act);
-void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, int T, int H, int D);
+// dqkv = [dq | dk | dv] per head, then times act'(qkv) where act >= 0 (act_grad_scale_cpu)
+void qkv_merge_cpu(float *dqkv, const float *dq, const float *dk, const float *dv, const float *qkv, int T, int H,
+                   int D, int act);
 void kv_write_cpu(float *kcache, float *vcache, const float *k, const float *v, const int32_t *slot,
                   const int32_t *pos, int T, int KVD, const int32_t *block_table, int max_blocks, int block_size);
 // bf16 = 1: each logit rounded to bf16 (the output of a bf16 LM head; backend_tuning_t.lmhead_bf16)

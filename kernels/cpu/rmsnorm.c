@@ -1,5 +1,6 @@
 // kernels/cpu/rmsnorm.c — RMSNorm over the last dimension: out = w * (x * rstd), rstd = 1/sqrt(mean(x^2) + eps).
-// defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu, residual_rmsnorm_cpu, rmsnorm_gate_forward_cpu
+// defines: rmsnorm_forward_cpu, rmsnorm_backward_cpu, residual_rmsnorm_cpu, rmsnorm_gate_forward_cpu,
+//          rmsnorm_gate_backward_cpu
 // Sums run in double: C is up to 8192 (the lightning output norm spans all A channels), where a
 // float sum would lose ~1e-6 relative; the stored rstd and outputs are fp32 like HF's.
 #include "kernels/cpu/ops_cpu.h"
@@ -61,5 +62,25 @@ void rmsnorm_backward_cpu(float *dx, float *dw, const float *dout, const float *
     if (dw_acc) {
         for (int c = 0; c < C; c++) dw[c] += (float)dw_acc[c];
     }
+    cpu_scratch_end(mark);
+}
+
+// rmsnorm_gate_forward's backward: y = w (x r) recomputed as the forward computes it, then sigmoid_gate_backward_cpu
+// (dg = dgated y s (1 - s), dy = dgated s, s = sigmoid(g)) and rmsnorm_backward_cpu of dy. dx and dg are written, dw
+// accumulates; dx or dw may be NULL.
+void rmsnorm_gate_backward_cpu(float *dx, float *dw, float *dg, const float *dgated, const float *x, const float *w,
+                               const float *rstd, const float *g, int ldg, int T, int C) {
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *y = cpu_scratch_take((size_t)C * sizeof(float)), *dy = cpu_scratch_take((size_t)T * C * sizeof(float));
+    memset(dy, 0, (size_t)T * C * sizeof(float));
+    memset(dg, 0, (size_t)T * C * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * C;
+        for (int c = 0; c < C; c++) y[c] = w[c] * (xr[c] * rstd[t]);
+        sigmoid_gate_backward_cpu(dg + (size_t)t * C, dy + (size_t)t * C, dgated + (size_t)t * C, g + (size_t)t * ldg,
+                                  y, (size_t)C);
+    }
+    if (dx) memset(dx, 0, (size_t)T * C * sizeof(float));
+    rmsnorm_backward_cpu(dx, dw, dy, x, w, rstd, T, C);
     cpu_scratch_end(mark);
 }

@@ -409,9 +409,52 @@ extern "C" int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T_
     return ew_check("qkv_split_cuda");
 }
 
-extern "C" int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, int T_, int H, int D,
-                              int dtype, cudaStream_t st) {
-    return qkv_copy("qkv_merge_cuda", dqkv, (void *)dq, (void *)dk, (void *)dv, T_, H, D, dtype, 0, st);
+// dqkv [TH, 3, D] = [dq | dk | dv] [TH, D] times act'(qkv) elementwise (qkv_act_split_kernel's transpose), in
+// vectors of N when D is a multiple of N and everything is 16-byte aligned (vec); rounding as act_backward's.
+template <typename T>
+__global__ void qkv_act_merge_kernel(int act, T *dqkv, const T *qkv, const T *dq, const T *dk, const T *dv, size_t TH,
+                                     int D, int vec) {
+    const int N = vec ? EW_VN(T) : 1;
+    GRID_STRIDE_BEGIN
+    const size_t DU = (size_t)D / N, n = TH * 3 * DU;
+    for (size_t i = tid_; i < n; i += stride_) {
+        size_t th = i / (3 * DU), rem = i - th * 3 * DU, part = rem / DU, d = (rem - part * DU) * N;
+        const T *src = (part == 0 ? dq : part == 1 ? dk : dv) + th * D + d;
+        const size_t at = (th * 3 + part) * D + d;
+        if (vec) {
+            float f[EW_VN(T)], x[EW_VN(T)];
+            ew_vload(f, src);
+            ew_vload(x, qkv + at);
+#pragma unroll
+            for (int j = 0; j < EW_VN(T); j++) {
+                float g;
+                act_eval(act, x[j], &g);
+                f[j] = f[j] * g;
+            }
+            ew_vstore(dqkv + at, f);
+        } else {
+            float g;
+            act_eval(act, ew_get(qkv + at), &g);
+            ew_put(dqkv + at, ew_get(src) * g);
+        }
+    }
+}
+
+extern "C" int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, const void *qkv, int T_,
+                              int H, int D, int act, int dtype, cudaStream_t st) {
+    if (act < 0) return qkv_copy("qkv_merge_cuda", dqkv, (void *)dq, (void *)dk, (void *)dv, T_, H, D, dtype, 0, st);
+    if (act_ok("qkv_merge_cuda", act)) return -1;
+    if (T_ < 0 || H < 0 || D < 0) return cispo_fail("qkv_merge_cuda: bad sizes T=%d H=%d D=%d", T_, H, D);
+    size_t TH = (size_t)T_ * H;
+    if (TH == 0 || D == 0) return 0;
+    EW_DISPATCH("qkv_merge_cuda", dtype, {
+        int vec = D % EW_VN(T) == 0 && ew_aligned16(qkv) && ew_aligned16(dqkv) && ew_aligned16(dq) &&
+                  ew_aligned16(dk) && ew_aligned16(dv);
+        size_t units = TH * 3 * (size_t)(vec ? D / EW_VN(T) : D);
+        PDL_LAUNCH(ew_blocks(units, EW_THREADS), EW_THREADS, 0, st, qkv_act_merge_kernel<T>,
+            act, (T *)dqkv, (const T *)qkv, (const T *)dq, (const T *)dk, (const T *)dv, TH, D, vec);
+    });
+    return ew_check("qkv_merge_cuda");
 }
 
 // out[t] = table[ids[t]] (rows of CU units); a negative id (invalid input) gives a zero row.

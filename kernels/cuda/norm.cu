@@ -1,7 +1,7 @@
 // kernels/cuda/norm.cu — RMSNorm over the last dimension on CUDA: out = w * (x * rstd),
 // rstd = 1/sqrt(mean(x^2) + eps) (fp32, saved for the backward). CPU reference: kernels/cpu/rmsnorm.c.
 // defines: rmsnorm_forward_cuda, rmsnorm_backward_cuda, rmsnorm_backward_workspace_bytes_cuda, residual_rmsnorm_cuda,
-//          residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, moe_combine_rmsnorm_cuda
+//          residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, rmsnorm_gate_backward_cuda, moe_combine_rmsnorm_cuda
 // Forward and dx: one block per row. dw: each block owns a strip of columns and walks the rows of its split
 // (blockIdx.y); with more than one split the splits' sums go to the workspace and a second kernel adds them in
 // split order, so the sum over tokens has one fixed order and no atomics (deterministic) either way.
@@ -165,20 +165,42 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
     }
 }
 
-// dx_i (=|+=) r w_i dy_i - (r^3 / C) x_i sum_j w_j dy_j x_j
-template <typename T, int V>
+// rmsnorm_gate_backward's gate (rmsnorm_gate_forward: gated = sigmoid(g) y, y the norm's output): with GATE the
+// kernels below read dout as dgated and take the norm's dy = dout s (s = sigmoid(g), g's rows ldg apart), and the
+// dx kernel also writes dg = dout y s (1 - s) (y = w (x r) in fp32, as the forward computes it before rounding).
+template <typename T>
+struct norm_gate_t {
+    const T *g;
+    T *dg;
+    int ldg;
+};
+
+// dy of a V-vector from dout (GATE: times sigmoid of the gate's units at gr, kept in s)
+template <typename T, int V, bool GATE>
+__device__ __forceinline__ void norm_dy(float fd[V], float s[V], const T *dy, const T *gr) {
+    ew_ld<T, V>(fd, dy);
+    if (GATE) {
+        float fg[V];
+        ew_ld<T, V>(fg, gr);
+#pragma unroll
+        for (int j = 0; j < V; j++) s[j] = 1.0f / (1.0f + expf(-fg[j])), fd[j] = fd[j] * s[j];
+    }
+}
+
+// dx_i = (acc ? acc_scale dx_i : 0) + r w_i dy_i - (r^3 / C) x_i sum_j w_j dy_j x_j (GATE: norm_gate_t's dy, and dg)
+template <typename T, int V, bool GATE>
 __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, const float *rstd, int Tn, int C,
-                                  int acc) {
+                                  int acc, float acc_scale, norm_gate_t<T> gate) {
     __shared__ float sh[32];
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
-        const T *xr = x + (size_t)t * C, *dy = dout + (size_t)t * C;
-        T *d = dx + (size_t)t * C;
+        const T *xr = x + (size_t)t * C, *dy = dout + (size_t)t * C, *gr = GATE ? gate.g + (size_t)t * gate.ldg : NULL;
+        T *d = dx ? dx + (size_t)t * C : NULL;
         float dot = 0;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
-            float fx[V], fd[V], fw[V];
+            float fx[V], fd[V], fw[V], s[V];
             ew_ld<T, V>(fx, xr + (size_t)u * V);
-            ew_ld<T, V>(fd, dy + (size_t)u * V);
+            norm_dy<T, V, GATE>(fd, s, dy + (size_t)u * V, GATE ? gr + (size_t)u * V : NULL);
             ew_ld<T, V>(fw, w + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) dot += fw[j] * fd[j] * fx[j];
@@ -186,30 +208,38 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
         dot = ew_block_sum(dot, sh);
         float r = rstd[t], k = r * r * r * dot / (float)C;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
-            float fx[V], fd[V], fw[V], fo[V];
+            float fx[V], fd[V], fw[V], fo[V], s[V];
             ew_ld<T, V>(fx, xr + (size_t)u * V);
-            ew_ld<T, V>(fd, dy + (size_t)u * V);
+            norm_dy<T, V, GATE>(fd, s, dy + (size_t)u * V, GATE ? gr + (size_t)u * V : NULL);
             ew_ld<T, V>(fw, w + (size_t)u * V);
+            if (GATE) {  // dg = dgated y s (1 - s), dgated = dy / s read again
+                float fgd[V], dg[V];
+                ew_ld<T, V>(fgd, dy + (size_t)u * V);
+#pragma unroll
+                for (int j = 0; j < V; j++) dg[j] = fgd[j] * (fw[j] * (fx[j] * r)) * s[j] * (1.0f - s[j]);
+                ew_st<T, V>(gate.dg + (size_t)t * C + (size_t)u * V, dg);
+            }
+            if (!d) continue;
             if (acc) ew_ld<T, V>(fo, d + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) {
                 float v = r * fw[j] * fd[j] - k * fx[j];
-                fd[j] = acc ? fo[j] + v : v;
+                fd[j] = acc ? acc_scale * fo[j] + v : v;
             }
             ew_st<T, V>(d + (size_t)u * V, fd);
         }
     }
 }
 
-// dw[c] += sum_t dy[t,c] x[t,c] r[t]. Block: TC threads across V*TC columns times 256/TC row groups, over the
-// rows blockIdx.y * rows .. + rows; row group g takes the split's rows g, g + 256/TC, ...; the groups' sums are
-// added in group order. PART: the split's sums to part[blockIdx.y][c] (rmsnorm_dw_sum_kernel adds them), else
+// dw[c] += sum_t dy[t,c] x[t,c] r[t] (GATE: norm_gate_t's dy). Block: TC threads across V*TC columns times 256/TC
+// row groups, over the rows blockIdx.y * rows .. + rows; row group g takes the split's rows g, g + 256/TC, ...; the
+// groups' sums are added in group order. PART: the split's sums to part[blockIdx.y][c] (rmsnorm_dw_sum_kernel adds them), else
 // added to dw of type G (fp32, or bf16: the sum rounded once as it is added).
 #define DW_THREADS 256
 #define DW_MAX_SPLITS 32
-template <typename T, int V, int TC, typename G, bool PART>
+template <typename T, int V, int TC, typename G, bool PART, bool GATE>
 __global__ void rmsnorm_dw_kernel(G *dw, float *part, const T *dout, const T *x, const float *rstd, int Tn, int C,
-                                  int rows) {
+                                  int rows, norm_gate_t<T> gate) {
     const int RG = DW_THREADS / TC, W = TC * V;
     __shared__ float sh[RG][W + 1];
     int tx = threadIdx.x % TC, g = threadIdx.x / TC;
@@ -221,9 +251,9 @@ __global__ void rmsnorm_dw_kernel(G *dw, float *part, const T *dout, const T *x,
     if (c0 < C) {
 #pragma unroll 4
         for (int t = t0 + g; t < t1; t += RG) {
-            float fx[V], fd[V], r = rstd[t];
+            float fx[V], fd[V], s[V], r = rstd[t];
             ew_ld<T, V>(fx, x + (size_t)t * C + c0);
-            ew_ld<T, V>(fd, dout + (size_t)t * C + c0);
+            norm_dy<T, V, GATE>(fd, s, dout + (size_t)t * C + c0, GATE ? gate.g + (size_t)t * gate.ldg + c0 : NULL);
 #pragma unroll
             for (int j = 0; j < V; j++) a[j] += fd[j] * fx[j] * r;
         }
@@ -405,9 +435,9 @@ extern "C" int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const
 
 // dw's launches. Row splits: about four blocks an SM, at least 256 rows (four a thread) each, as many as the
 // workspace ws holds (1: straight into dw).
-template <typename T, int V, typename G>
+template <typename T, int V, typename G, bool GATE>
 static void rmsnorm_dw_launch(G *dw, void *ws, size_t ws_bytes, const T *dout, const T *x, const float *rstd, int Tn,
-                              int C, cudaStream_t st) {
+                              int C, norm_gate_t<T> gate, cudaStream_t st) {
     // vectors: 4 threads x 16 bytes = 64 bytes per row and strip (two full sectors); scalars: a warp
     const int TC = V == 1 ? 32 : 4;
     const int strips = (C + TC * V - 1) / (TC * V);
@@ -416,30 +446,36 @@ static void rmsnorm_dw_launch(G *dw, void *ws, size_t ws_bytes, const T *dout, c
     float *part = (float *)ws;
     const int rows = (Tn + S - 1) / S;
     if (S == 1) {
-        rmsnorm_dw_kernel<T, V, TC, G, false><<<strips, DW_THREADS, 0, st>>>(dw, NULL, dout, x, rstd, Tn, C, rows);
+        rmsnorm_dw_kernel<T, V, TC, G, false, GATE><<<strips, DW_THREADS, 0, st>>>(dw, NULL, dout, x, rstd, Tn, C, rows,
+                                                                                  gate);
         return;
     }
-    rmsnorm_dw_kernel<T, V, TC, G, true><<<dim3(strips, S), DW_THREADS, 0, st>>>(dw, part, dout, x, rstd, Tn, C, rows);
+    rmsnorm_dw_kernel<T, V, TC, G, true, GATE><<<dim3(strips, S), DW_THREADS, 0, st>>>(dw, part, dout, x, rstd, Tn, C,
+                                                                                      rows, gate);
     rmsnorm_dw_sum_kernel<G><<<(C + 255) / 256, 256, 0, st>>>(dw, part, S, C);
 }
 
-template <typename T, int V>
+// rmsnorm_backward (GATE false) and rmsnorm_gate_backward (GATE: gate's g, ldg and dg; dout is dgated)
+template <typename T, int V, bool GATE>
 static void rmsnorm_backward_launch(T *dx, void *dw, int gdtype, const T *dout, const T *x, const T *w,
-                                    const float *rstd, int Tn, int C, int acc, void *ws, size_t ws_bytes,
-                                    cudaStream_t st) {
-    if (dx) {
+                                    const float *rstd, int Tn, int C, int acc, float acc_scale, void *ws,
+                                    size_t ws_bytes, norm_gate_t<T> gate, cudaStream_t st) {
+    if (dx || GATE) {
         unsigned blocks = Tn < 65535 ? (unsigned)Tn : 65535u;
-        rmsnorm_dx_kernel<T, V><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc);
+        rmsnorm_dx_kernel<T, V, GATE><<<blocks, row_threads(C / V), 0, st>>>(dx, dout, x, w, rstd, Tn, C, acc,
+                                                                             acc_scale, gate);
     }
     if (dw) {
-        if (gdtype == DTYPE_BF16) rmsnorm_dw_launch<T, V>((__nv_bfloat16 *)dw, ws, ws_bytes, dout, x, rstd, Tn, C, st);
-        else rmsnorm_dw_launch<T, V>((float *)dw, ws, ws_bytes, dout, x, rstd, Tn, C, st);
+        if (gdtype == DTYPE_BF16)
+            rmsnorm_dw_launch<T, V, __nv_bfloat16, GATE>((__nv_bfloat16 *)dw, ws, ws_bytes, dout, x, rstd, Tn, C, gate,
+                                                         st);
+        else rmsnorm_dw_launch<T, V, float, GATE>((float *)dw, ws, ws_bytes, dout, x, rstd, Tn, C, gate, st);
     }
 }
 
 extern "C" int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w,
-                                     const float *rstd, int T_, int C, int acc, void *ws, size_t ws_bytes, int dtype,
-                                     int gdtype, cudaStream_t st) {
+                                     const float *rstd, int T_, int C, int acc, float acc_scale, void *ws,
+                                     size_t ws_bytes, int dtype, int gdtype, cudaStream_t st) {
     if (T_ < 0 || C < 1) return cispo_fail("rmsnorm_backward_cuda: bad sizes T=%d C=%d", T_, C);
     if (gdtype != DTYPE_F32 && gdtype != DTYPE_BF16)
         return cispo_fail("rmsnorm_backward_cuda: gradient dtype %d (fp32 or bf16)", gdtype);
@@ -447,12 +483,37 @@ extern "C" int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const
     if (T_ == 0) return 0;
     EW_DISPATCH("rmsnorm_backward_cuda", dtype, {
         const int N = EW_VN(T);
+        const norm_gate_t<T> none = {NULL, NULL, 0};
         if (C % N == 0 && ew_aligned16(dx) && ew_aligned16(dout) && ew_aligned16(x) && ew_aligned16(w))
-            rmsnorm_backward_launch<T, N>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
-                                          ws, ws_bytes, st);
+            rmsnorm_backward_launch<T, N, false>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd,
+                                                 T_, C, acc, acc_scale, ws, ws_bytes, none, st);
         else
-            rmsnorm_backward_launch<T, 1>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd, T_, C, acc,
-                                          ws, ws_bytes, st);
+            rmsnorm_backward_launch<T, 1, false>((T *)dx, dw, gdtype, (const T *)dout, (const T *)x, (const T *)w, rstd,
+                                                 T_, C, acc, acc_scale, ws, ws_bytes, none, st);
     });
     return ew_check("rmsnorm_backward_cuda");
+}
+
+extern "C" int rmsnorm_gate_backward_cuda(void *dx, void *dw, void *dg, const void *dgated, const void *x,
+                                          const void *w, const float *rstd, const void *g, int ldg, int T_, int C,
+                                          void *ws, size_t ws_bytes, int dtype, int gdtype, cudaStream_t st) {
+    if (T_ < 0 || C < 1 || ldg < C)
+        return cispo_fail("rmsnorm_gate_backward_cuda: bad sizes T=%d C=%d ldg=%d", T_, C, ldg);
+    if (gdtype != DTYPE_F32 && gdtype != DTYPE_BF16)
+        return cispo_fail("rmsnorm_gate_backward_cuda: gradient dtype %d (fp32 or bf16)", gdtype);
+    if (!dg || !dgated || !x || !w || !rstd || !g)
+        return cispo_fail("rmsnorm_gate_backward_cuda: NULL pointer argument");
+    if (T_ == 0) return 0;
+    EW_DISPATCH("rmsnorm_gate_backward_cuda", dtype, {
+        const int N = EW_VN(T);
+        const norm_gate_t<T> gate = {(const T *)g, (T *)dg, ldg};
+        if (C % N == 0 && ldg % N == 0 && ew_aligned16(dx) && ew_aligned16(dg) && ew_aligned16(dgated) &&
+            ew_aligned16(x) && ew_aligned16(w) && ew_aligned16(g))
+            rmsnorm_backward_launch<T, N, true>((T *)dx, dw, gdtype, (const T *)dgated, (const T *)x, (const T *)w,
+                                                rstd, T_, C, 0, 1.0f, ws, ws_bytes, gate, st);  // dx written
+        else
+            rmsnorm_backward_launch<T, 1, true>((T *)dx, dw, gdtype, (const T *)dgated, (const T *)x, (const T *)w,
+                                                rstd, T_, C, 0, 1.0f, ws, ws_bytes, gate, st);  // dx written
+    });
+    return ew_check("rmsnorm_gate_backward_cuda");
 }

@@ -10,7 +10,7 @@
 //          grouped_matmul_wgrad_cuda,
 //          grouped_matmul_workspace_bytes_cuda, lmhead_logprob_forward_cuda, lmhead_logprob_backward_cuda,
 //          lmhead_workspace_bytes_cuda, lmhead_logits_cuda, embedding_forward_cuda, embedding_backward_cuda, embedding_workspace_bytes_cuda,
-//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, rmsnorm_backward_workspace_bytes_cuda, residual_rmsnorm_cuda, residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
+//          rmsnorm_forward_cuda, rmsnorm_backward_cuda, rmsnorm_backward_workspace_bytes_cuda, residual_rmsnorm_cuda, residual_rmsnorm_route_cuda, rmsnorm_gate_forward_cuda, rmsnorm_gate_backward_cuda, residual_mix_cuda, act_forward_cuda, act_backward_cuda,
 //          glu_forward_cuda, glu_backward_cuda, sigmoid_gate_forward_cuda, sigmoid_gate_backward_cuda,
 //          qkv_split_cuda, qkv_merge_cuda, rope_forward_cuda, rope_backward_cuda, moe_route_forward_cuda,
 //          moe_aux_loss_cuda, moe_route_backward_cuda, moe_dispatch_cuda, moe_dispatch_backward_cuda,
@@ -97,8 +97,13 @@ int rmsnorm_forward_cuda(void *out, float *rstd, const void *x, const void *w, i
 // dw's sums over row splits go through ws when it holds them (rmsnorm_backward_workspace_bytes_cuda: the most
 // it uses; less room, fewer splits; none, one split straight into dw)
 int rmsnorm_backward_cuda(void *dx, void *dw, const void *dout, const void *x, const void *w, const float *rstd,
-                          int T, int C, int acc, void *ws, size_t ws_bytes, int dtype, int gdtype, cudaStream_t st);
+                          int T, int C, int acc, float acc_scale, void *ws, size_t ws_bytes, int dtype, int gdtype,
+                          cudaStream_t st);
 size_t rmsnorm_backward_workspace_bytes_cuda(int C);
+// dx (may be NULL) and dg written, dw added to; ws as rmsnorm_backward_cuda's
+int rmsnorm_gate_backward_cuda(void *dx, void *dw, void *dg, const void *dgated, const void *x, const void *w,
+                               const float *rstd, const void *g, int ldg, int T, int C, void *ws, size_t ws_bytes,
+                               int dtype, int gdtype, cudaStream_t st);
 int residual_mix_cuda(void *out, const void *r, const void *y, float alpha, float beta, size_t n, int dtype,
                       cudaStream_t st);
 int act_forward_cuda(int act, void *out, const void *x, size_t n, int dtype, cudaStream_t st);
@@ -111,8 +116,8 @@ int sigmoid_gate_backward_cuda(void *dg, void *dx, const void *dout, const void 
                                int dtype, cudaStream_t st);
 int qkv_split_cuda(void *q, void *k, void *v, const void *qkv, int T, int H, int D, int act, int dtype,
                    cudaStream_t st);
-int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, int T, int H, int D, int dtype,
-                   cudaStream_t st);
+int qkv_merge_cuda(void *dqkv, const void *dq, const void *dk, const void *dv, const void *qkv, int T, int H, int D,
+                   int act, int dtype, cudaStream_t st);
 // inv_freq_host [R/2] is a host array (passed to the kernel by value or as a small upload on st).
 int rope_forward_cuda(void *out, const void *x, const int32_t *pos, int T, int nh, int D, int R,
                       const float *inv_freq_host, float scale, int dtype, cudaStream_t st);
