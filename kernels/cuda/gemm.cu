@@ -195,9 +195,7 @@ static cudaError_t device_sms(int *sms) {
 // epilogues, in one call, M1's W1 weight gradient +6 to +7% (fp32 dW 557-560 against 520-526 TFLOP/s, bf16 dW
 // 637-654 against 605-620), bench-1b's +12% (248 against 222), M1's W1|W3 +3% (742 against 720), W2 +1% (722
 // against 716) and W2's input gradient -3% (674 against 694). CISPO_WG_PERSIST=0 or 1 in the environment
-// overrides it (for comparison). Clusters of two CTAs sharing the 256-column operand by TMA multicast, in a
-// non-persistent and a persistent form, measured 30% and 35% slower on an H100 at M1's widths and were removed
-// (bench/NOTES.md).
+// overrides it (for comparison). Clusters of two CTAs sharing the 256-column operand by TMA multicast: use_cluster.
 static int use_persist(int steps, int wgrad, int tma_out) {
     static int env = -2;
     if (env == -2) env = env_knob("CISPO_WG_PERSIST", -1, 1);
@@ -230,8 +228,10 @@ static int forward_fstore(void) {
 
 // Whether the TMA-fed grouped forward and weight gradient run on a persistent grid of clusters of two CTAs that
 // share the 256-column operand of each K step through the TMA's multicast (wgpc_forward, wgpc_wgrad) in place of
-// the persistent and CTA-a-tile kernels: CISPO_WG_CLUSTER=1 in the environment (default 0), for an A/B on the
-// card. The same bits either way.
+// the persistent and CTA-a-tile kernels: CISPO_WG_CLUSTER=1 in the environment (default 0). The same bits either
+// way. On an H100 at M1's widths (one call, bench/NOTES.md) level with the default kernels: W1|W3 732 against 729
+// and 749 TFLOP/s, W2 689 against 716, W2's input gradient 717 against 687, the weight gradient within 1%;
+// bench-1b's products 7% slower.
 static int use_cluster(void) {
     static int on = -1;
     if (on < 0) on = env_knob("CISPO_WG_CLUSTER", 0, 1);
