@@ -31,7 +31,7 @@ part() {  # part NAME SECONDS COMMAND...: runs it with a time limit, log in $out
     tar -czf "$out/logs.tar.gz.tmp" -C "$out" --exclude 'logs.tar.gz*' . 2>/dev/null; mv -f "$out/logs.tar.gz.tmp" "$out/logs.tar.gz"
 }
 default_tests="test_backend_ops_gpu:90 test_backend_ops_gpu_forms:60 test_backend_ops_gpu_forms_qreg:60
- test_model_gpu:60 test_engine_gpu:60 test_nccl_ep:30 test_train_gpu:90 test_hf_generate_gpu:120"
+ test_backend_ops_gpu_forms_cluster:60 test_model_gpu:60 test_engine_gpu:60 test_nccl_ep:30 test_train_gpu:90 test_hf_generate_gpu:120"
 tests=${TESTS:-$default_tests}
 [ "$tests" = none ] && tests=""
 for t in $tests; do

@@ -4,7 +4,9 @@
 # time as test_backend_ops_gpu_forms: the expert products' rows under CISPO_WG_PERSIST=0, the attention
 # backward's under CISPO_ATTN_DQ_TILED=0 and the forward's under CISPO_ATTN_FWD_FOLD=0; and a fourth time as
 # test_backend_ops_gpu_forms_qreg: the attention forward's rows with Q's tile read from shared memory by every
-# score product (CISPO_ATTN_FWD_QREG=0) rather than held in registers.
+# score product (CISPO_ATTN_FWD_QREG=0) rather than held in registers; and a fifth as
+# test_backend_ops_gpu_forms_cluster: the expert products' rows in clusters of two CTAs sharing the 256-column
+# operand by TMA multicast (CISPO_WG_CLUSTER=1, off by default).
 if(CISPO_HAVE_CUDA AND TARGET test_backend_ops)
   add_test(NAME test_backend_ops_gpu COMMAND test_backend_ops --require-cuda --backend cuda
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -22,4 +24,8 @@ if(CISPO_HAVE_CUDA AND TARGET test_backend_ops)
            --op attention_forward WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_backend_ops_gpu_forms_qreg PROPERTIES LABELS gpu TIMEOUT 300
                        ENVIRONMENT "CISPO_ATTN_FWD_QREG=0")
+  add_test(NAME test_backend_ops_gpu_forms_cluster COMMAND test_backend_ops --require-cuda --backend cuda
+           --op grouped_matmul,grouped_matmul_pair,grouped_matmul_wgrad WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_backend_ops_gpu_forms_cluster PROPERTIES LABELS gpu TIMEOUT 300
+                       ENVIRONMENT "CISPO_WG_CLUSTER=1")
 endif()
