@@ -5,7 +5,10 @@
 # kernel's duration bounds its share of a CUDA-graph step from above. PARTS (space-separated, all by default):
 #   attention  the attention backward and forward perf rows (T 16384 H 64 KV 8; T 4096 H 8 KV 1): throughputs,
 #              occupancy, warp states and stall reasons (test_backend_ops --perf --shape, first launch)
-#   gemm       M1's expert products (W1|W3, W2, the W1 weight gradient) likewise
+#   gemm       M1's expert products (W1|W3, W2, the W1 weight gradient) likewise (the kernels the defaults take:
+#              persistent, a CTA a tile, or clustered under CISPO_WG_CLUSTER=1)
+#   gemm_torch torch's grouped GEMM (CUTLASS, through torch._grouped_mm: bench/op_peers.py --only) on M1's W1|W3 and
+#              W2, the same counters, for the side-by-side with gemm's; not in the default list
 #   stalls     PC sampling of the attention backward and forward (T 16384 H 64 KV 8), M1's weight gradient and
 #              W1|W3: the SASS instructions holding 80% of the stall samples, with their top reasons, then the
 #              CUDA source lines holding 70%
@@ -88,21 +91,33 @@ for part in ${PARTS:-attention gemm decode}; do
         kernel attn_fwd_16k "fwd_wg" attention_forward "T16384 lens 16384 H64"
         kernel attn_fwd_4k "fwd_wg" attention_forward "T4096 lens 4096 H8" ;;
     gemm)
-        kernel m1_w13 "wgt?_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144"
-        kernel m1_w2 "wgt?_forward|gg_forward" grouped_matmul "G8 rows8192 n6144 k9216"
-        kernel m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
+        kernel m1_w13 "wg[tpc]*_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144"
+        kernel m1_w2 "wg[tpc]*_forward|gg_forward" grouped_matmul "G8 rows8192 n6144 k9216"
+        kernel m1_wgrad "wg[tpc]*_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
+    gemm_torch)  # torch's CUTLASS kernel (cutlass::device_kernel<GemmUniversal<...>>) on the same shapes
+        for shape in "M1 W1|W3" "M1 W2"; do
+            name=torch_$(echo "$shape" | tr -c 'A-Za-z0-9\n' _)
+            echo "== $name: torch._grouped_mm, $shape, kernel ~ device_kernel"
+            timeout 300 "${ncu[@]}" "${sections[@]}" --kernel-name "regex:device_kernel" --launch-count 1 \
+                python3 bench/op_peers.py --only "$shape" >"$out/$name.txt" 2>&1 ||
+                { fails=$((fails + 1)); tail -3 "$out/$name.txt"; }
+            grep -E "^ +(Duration|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|L2 Cache Throughput|\
+Registers Per Thread|Achieved Occupancy|Issue Slots Busy|Issued Ipc Active|Warp Cycles Per Issued Instruction|\
+Grid Size|Block Size|Cluster Size)|stall|[Ss]talled" "$out/$name.txt" | head -24
+        done ;;
     stalls)  # the kernels behind their peers at M1's widths, instruction by instruction
         stalls stalls_attn_bwd_16k "bwd_wg_(ws_)?kernel" attention_backward "T16384 lens 16384 H64"
-        stalls stalls_m1_wgrad "wgt?_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144"
+        stalls stalls_m1_wgrad "wg[tpc]*_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144"
         stalls stalls_attn_fwd_16k "fwd_wg" attention_forward "T16384 lens 16384 H64"
-        stalls stalls_m1_w13 "wgt?_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144" ;;
+        stalls stalls_m1_w13 "wg[tpc]*_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144" ;;
     stalls_attn)
         stalls stalls_attn_fwd_16k "fwd_wg" attention_forward "T16384 lens 16384 H64"
         stalls stalls_attn_bwd_16k "bwd_wg_(ws_)?kernel" attention_backward "T16384 lens 16384 H64" ;;
     decode)
         kernel sample_64 sample_kernel sample_tokens "n64 V32768 slots64 plain"
         decode_steps ;;
-    *) echo "ncu_device: unknown part '$part' (attention, gemm, stalls, decode)"; fails=$((fails + 1)) ;;
+    *) echo "ncu_device: unknown part '$part' (attention, gemm, gemm_torch, stalls, stalls_attn, decode)"
+       fails=$((fails + 1)) ;;
     esac
 done
 echo "ncu_device: $fails part(s) failed"

@@ -1,8 +1,8 @@
 # bench/op_peers.py — the per-op peers of test_backend_ops' timing rows (--perf), on the same shapes: torch's
 # grouped GEMM (torch._grouped_mm) for the experts' W1|W3, W2 and weight-gradient products, and SDPA (causal,
 # GQA) forward and forward+backward at bench-1b's and M1's heads. bench/op_device.sh runs both in one call.
-#   python3 bench/op_peers.py
-import time, torch
+#   python3 bench/op_peers.py [--only NAME]   (--only: that grouped-GEMM row alone, e.g. "M1 W1|W3", for a profiler)
+import sys, time, torch
 import torch.nn.functional as F
 
 dev = "cuda"
@@ -27,17 +27,22 @@ def ms(fn, reps=20):
     return a.elapsed_time(b) / reps
 
 
+only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
 print("torch", torch.__version__, torch.cuda.get_device_name())
 bf = torch.bfloat16
 # (name, groups, rows, n, k): C[rows, n] = A[rows, k] W_g over even groups, as the op rows
 for name, G, rows, n, k in [("bench-1b W1|W3", 32, 8192, 2048, 1024), ("bench-1b W2", 32, 8192, 1024, 1024),
                             ("M1 W1|W3", 8, 8192, 18432, 6144), ("M1 W2", 8, 8192, 6144, 9216)]:
+    if only is not None and name != only:
+        continue
     a = torch.randn(rows, k, device=dev, dtype=bf)
     w = torch.randn(G, k, n, device=dev, dtype=bf) * 0.02
     offs = torch.arange(rows // G, rows + 1, rows // G, device=dev, dtype=torch.int32)
     t = ms(lambda: torch._grouped_mm(a, w, offs=offs))
     print("torch grouped_mm %-16s G%d rows%d n%d k%d: %.3f ms, %.1f TFLOP/s" % (name, G, rows, n, k, t,
                                                                             2.0 * rows * n * k / t / 1e9))
+if only is not None:
+    sys.exit(0)
 # the weight gradient: dW_g[k, n] = A_g^T dC_g, grouped over the rows (M1's W1 shape)
 G, rows, n, k = 8, 8192, 9216, 6144
 a = torch.randn(rows, k, device=dev, dtype=bf)
