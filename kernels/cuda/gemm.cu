@@ -252,19 +252,25 @@ static cudaLaunchConfig_t cluster_config(unsigned clusters, int smem, cudaStream
 
 // The persistent clustered grid of kern for `pairs` tile pairs into *clusters: as many clusters of two as the
 // device runs at once (cudaOccupancyMaxActiveClusters, at most half the SMs: a GPC may leave an SM without a
-// partner), at most `pairs`. Sets kern's shared-memory size; 0, or -1 (+ message) where the query fails or no
-// cluster fits.
+// partner), at most `pairs`. The device's answer is asked once for each shared-memory size (every clustered kernel
+// runs one CTA an SM of WGP_THREADS threads, so the size alone sets it). Sets kern's shared-memory size; 0, or -1
+// (+ message) where the query fails or no cluster fits.
 template <typename KERN>
 static int cluster_grid(KERN kern, int smem, long pairs, cudaStream_t st, unsigned *clusters, const char *op) {
+    static int known_smem[2] = {-1, -1}, known_slots[2];
     cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return cuda_fail(op, e);
-    cudaLaunchAttribute attr;
-    const cudaLaunchConfig_t cfg = cluster_config(1, smem, st, &attr);
-    int slots = 0, sms = 0;
-    if ((e = cudaOccupancyMaxActiveClusters(&slots, kern, &cfg)) != cudaSuccess ||
-        (e = device_sms(&sms)) != cudaSuccess)
-        return cuda_fail(op, e);
-    if (slots > sms / 2) slots = sms / 2;
+    const int i = smem > WG_SMEM;  // with or without the TMA epilogue's buffers
+    if (known_smem[i] != smem) {
+        cudaLaunchAttribute attr;
+        const cudaLaunchConfig_t cfg = cluster_config(1, smem, st, &attr);
+        int n = 0, sms = 0;
+        if ((e = cudaOccupancyMaxActiveClusters(&n, kern, &cfg)) != cudaSuccess ||
+            (e = device_sms(&sms)) != cudaSuccess)
+            return cuda_fail(op, e);
+        known_slots[i] = n < sms / 2 ? n : sms / 2, known_smem[i] = smem;
+    }
+    const int slots = known_slots[i];
     if (slots <= 0) return cispo_fail("%s: no cluster of two CTAs fits", op);
     *clusters = (unsigned)(pairs < slots ? pairs : slots);
     return 0;

@@ -11,7 +11,9 @@
 extern "C" {
 #include "base/common.h"
 #include "kernels/backend.h"
+#include "kernels/ops.h"
 }
+#include "kernels/act_eval.h"
 #include "kernels/cuda/backend_cuda.h"
 #include "kernels/cuda/elementwise_util.cuh"
 #include "kernels/cuda/moe_route.cuh"
@@ -115,7 +117,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
                 ew_ld<T, V>(f, o + (size_t)u * V);
                 ew_ld<T, V>(g, gate + (size_t)t * ldg + (size_t)u * V);
 #pragma unroll
-                for (int j = 0; j < V; j++) f[j] = 1.0f / (1.0f + expf(-g[j])) * f[j];
+                for (int j = 0; j < V; j++) f[j] = act_sigmoidf(g[j]) * f[j];
                 ew_st<T, V>(gated + (size_t)t * C + (size_t)u * V, f);
             }
         }
@@ -175,15 +177,15 @@ struct norm_gate_t {
     int ldg;
 };
 
-// dy of a V-vector from dout (GATE: times sigmoid of the gate's units at gr, kept in s)
+// dy of a V-vector from dout (GATE: dout as read kept in d0, times sigmoid of the gate's units at gr, kept in s)
 template <typename T, int V, bool GATE>
-__device__ __forceinline__ void norm_dy(float fd[V], float s[V], const T *dy, const T *gr) {
+__device__ __forceinline__ void norm_dy(float fd[V], float s[V], float d0[V], const T *dy, const T *gr) {
     ew_ld<T, V>(fd, dy);
     if (GATE) {
         float fg[V];
         ew_ld<T, V>(fg, gr);
 #pragma unroll
-        for (int j = 0; j < V; j++) s[j] = 1.0f / (1.0f + expf(-fg[j])), fd[j] = fd[j] * s[j];
+        for (int j = 0; j < V; j++) d0[j] = fd[j], s[j] = act_sigmoidf(fg[j]), fd[j] = fd[j] * s[j];
     }
 }
 
@@ -198,9 +200,9 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
         T *d = dx ? dx + (size_t)t * C : NULL;
         float dot = 0;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
-            float fx[V], fd[V], fw[V], s[V];
+            float fx[V], fd[V], fw[V], s[V], d0[V];
             ew_ld<T, V>(fx, xr + (size_t)u * V);
-            norm_dy<T, V, GATE>(fd, s, dy + (size_t)u * V, GATE ? gr + (size_t)u * V : NULL);
+            norm_dy<T, V, GATE>(fd, s, d0, dy + (size_t)u * V, GATE ? gr + (size_t)u * V : NULL);
             ew_ld<T, V>(fw, w + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) dot += fw[j] * fd[j] * fx[j];
@@ -208,15 +210,14 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
         dot = ew_block_sum(dot, sh);
         float r = rstd[t], k = r * r * r * dot / (float)C;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
-            float fx[V], fd[V], fw[V], fo[V], s[V];
+            float fx[V], fd[V], fw[V], fo[V], s[V], d0[V];
             ew_ld<T, V>(fx, xr + (size_t)u * V);
-            norm_dy<T, V, GATE>(fd, s, dy + (size_t)u * V, GATE ? gr + (size_t)u * V : NULL);
+            norm_dy<T, V, GATE>(fd, s, d0, dy + (size_t)u * V, GATE ? gr + (size_t)u * V : NULL);
             ew_ld<T, V>(fw, w + (size_t)u * V);
-            if (GATE) {  // dg = dgated y s (1 - s), dgated = dy / s read again
-                float fgd[V], dg[V];
-                ew_ld<T, V>(fgd, dy + (size_t)u * V);
+            if (GATE) {  // dg = dgated y s (1 - s)
+                float dg[V];
 #pragma unroll
-                for (int j = 0; j < V; j++) dg[j] = fgd[j] * (fw[j] * (fx[j] * r)) * s[j] * (1.0f - s[j]);
+                for (int j = 0; j < V; j++) dg[j] = d0[j] * (fw[j] * (fx[j] * r)) * s[j] * (1.0f - s[j]);
                 ew_st<T, V>(gate.dg + (size_t)t * C + (size_t)u * V, dg);
             }
             if (!d) continue;
@@ -233,8 +234,8 @@ __global__ void rmsnorm_dx_kernel(T *dx, const T *dout, const T *x, const T *w, 
 
 // dw[c] += sum_t dy[t,c] x[t,c] r[t] (GATE: norm_gate_t's dy). Block: TC threads across V*TC columns times 256/TC
 // row groups, over the rows blockIdx.y * rows .. + rows; row group g takes the split's rows g, g + 256/TC, ...; the
-// groups' sums are added in group order. PART: the split's sums to part[blockIdx.y][c] (rmsnorm_dw_sum_kernel adds them), else
-// added to dw of type G (fp32, or bf16: the sum rounded once as it is added).
+// groups' sums are added in group order. PART: the split's sums to part[blockIdx.y][c] (rmsnorm_dw_sum_kernel adds
+// them), else added to dw of type G (fp32, or bf16: the sum rounded once as it is added).
 #define DW_THREADS 256
 #define DW_MAX_SPLITS 32
 template <typename T, int V, int TC, typename G, bool PART, bool GATE>
@@ -251,9 +252,9 @@ __global__ void rmsnorm_dw_kernel(G *dw, float *part, const T *dout, const T *x,
     if (c0 < C) {
 #pragma unroll 4
         for (int t = t0 + g; t < t1; t += RG) {
-            float fx[V], fd[V], s[V], r = rstd[t];
+            float fx[V], fd[V], s[V], d0[V], r = rstd[t];
             ew_ld<T, V>(fx, x + (size_t)t * C + c0);
-            norm_dy<T, V, GATE>(fd, s, dout + (size_t)t * C + c0, GATE ? gate.g + (size_t)t * gate.ldg + c0 : NULL);
+            norm_dy<T, V, GATE>(fd, s, d0, dout + (size_t)t * C + c0, GATE ? gate.g + (size_t)t * gate.ldg + c0 : NULL);
 #pragma unroll
             for (int j = 0; j < V; j++) a[j] += fd[j] * fx[j] * r;
         }
