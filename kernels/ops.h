@@ -165,8 +165,9 @@ void residual_rmsnorm_route(backend_t *b, void *x_out, void *out, float *rstd, c
                             void *logits, float *probs, int32_t *topk_idx, float *topk_w, int E, int K, int32_t *perm,
                             int32_t *offsets, int32_t *count);
 // rmsnorm_forward then sigmoid_gate_forward in one pass, as the lightning layer's output gate reads its
-// norm: out = rmsnorm(x) * w (kept for the backward) with rstd, gated = sigmoid(g) * out as stored; g's rows
-// are ldg >= C elements apart (C: contiguous; more: the gate columns of a wider product's rows).
+// norm: out = rmsnorm(x) * w with rstd, gated = sigmoid(g) * out as stored (rounded to the activation dtype);
+// out may be NULL (not kept: rmsnorm_gate_backward recomputes it); g's rows are ldg >= C elements apart (C:
+// contiguous; more: the gate columns of a wider product's rows).
 void rmsnorm_gate_forward(backend_t *b, void *out, void *gated, float *rstd, const void *x, const void *w,
                           const void *g, int ldg, int T, int C, float eps);
 // Its backward from dgated [T, C]: dg [T, C] = dgated * y * s (1 - s) and the norm's backward of dy = dgated * s
@@ -227,9 +228,9 @@ void lightning_decode(backend_t *b, void *o, float *states, const int32_t *slot,
 void lightning_decode_qkv(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
                           int act, const float *slopes, int n, int H, int D);
 // lightning_decode_qkv, then rmsnorm_gate_forward of its output o [n, H D] (o_norm = rmsnorm(o) * w with rstd [n],
-// gated = sigmoid(gate) * o_norm as stored; gate's rows ldg apart): the lightning layer's decode step up to its
-// output projection. On CUDA one launch for H <= 8 (a cluster of the H heads' CTAs a sequence sums the row's
-// squares; the norm's sum in another order than rmsnorm_gate_forward's), else the two ops.
+// gated = sigmoid(gate) * o_norm as stored; gate's rows ldg apart; o_norm may be NULL): the lightning layer's decode
+// step up to its output projection. On CUDA one launch for H <= 8 (a cluster of the H heads' CTAs a sequence sums
+// the row's squares; the norm's sum in another order than rmsnorm_gate_forward's), else the two ops.
 void lightning_decode_qkv_gate(backend_t *b, void *o, float *states, const int32_t *slot, const void *qkv, int ldq,
                                int act, const float *slopes, int n, int H, int D, void *o_norm, void *gated,
                                float *rstd, const void *w, const void *gate, int ldg, float eps);

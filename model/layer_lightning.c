@@ -89,7 +89,7 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         gate = qkvg + (size_t)3 * A * m->esize, ldg = 4 * A;
         if (b->tune.decode_gate > 0) {  // the output's norm and gate in the same launch (backend_tuning_t)
             lightning_decode_qkv_gate(b, ACT(m, a->o_core), layer_states(m, l), IACT(m, m->tok_slot), qkvg, 4 * A,
-                                      c->hidden_act, m->slopes + (size_t)l * H, T, H, D, ACT(m, a->o_norm),
+                                      c->hidden_act, m->slopes + (size_t)l * H, T, H, D, NULL,
                                       ACT(m, a->gated), STAT(m, a->rstd_o), WP(m, p->out_norm), gate, ldg,
                                       LIGHTNING_NORM_EPS);
             normed = 1;
@@ -103,10 +103,10 @@ void model_lightning_forward(model_t *m, int l, void *out, model_scratch_t *s) {
         matmul(b, ACT(m, a->gate_pre), h, WP(m, p->gate), T, A, C, 0, 1, 1.0f, 0.0f);  // [T, A]
         core_forward(m, l, s);
     }
-    // o_norm = rmsnorm_A(o_core), gated = sigmoid(gate) * o_norm, in one op (the backward recomputes o_norm from
-    // o_core and rstd_o)
+    // gated = sigmoid(gate) * rmsnorm_A(o_core), in one op; the norm's output is not kept (the backward recomputes it
+    // from o_core and rstd_o)
     if (!normed)
-        rmsnorm_gate_forward(b, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
+        rmsnorm_gate_forward(b, NULL, ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
                              WP(m, p->out_norm), gate, ldg, T, A, LIGHTNING_NORM_EPS);
     s->used = mark;
     matmul(b, out, ACT(m, a->gated), WP(m, p->out), T, C, A, 0, 1, 1.0f, 0.0f);    // [T, C]
@@ -117,7 +117,7 @@ void model_lightning_recompute(model_t *m, int l) {
     const int T = m->T, H = c->n_heads, D = c->head_dim;
     const model_layer_acts_t *a = &m->layer[l];
     qkv_split(m->be, ACT(m, a->q), ACT(m, a->k), ACT(m, a->v), ACT(m, a->qkv_pre), T, H, D, c->hidden_act);
-    rmsnorm_gate_forward(m->be, ACT(m, a->o_norm), ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
+    rmsnorm_gate_forward(m->be, NULL, ACT(m, a->gated), STAT(m, a->rstd_o), ACT(m, a->o_core),
                          WP(m, m->table.layers[l].out_norm), ACT(m, a->gate_pre), H * D, T, H * D, LIGHTNING_NORM_EPS);
 }
 

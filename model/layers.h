@@ -51,7 +51,7 @@ void model_moe_forward(model_t *m, int l, model_scratch_t *s);
 void model_moe_backward(model_t *m, int l, const void *dout, void *din, float aux_coef, model_scratch_t *s);
 
 // MODEL_RECOMPUTE_CHEAP: a sub-block's cheap pieces made again from what it kept (model.c
-// layer_recompute_cheap): lightning q, k, v, o_norm, gated; softmax the rotated q, k; MoE the dispatched rows
+// layer_recompute_cheap): lightning q, k, v, gated; softmax the rotated q, k; MoE the dispatched rows
 // and the gated activation (not under expert parallelism, whose backward reads neither).
 void model_lightning_recompute(model_t *m, int l);
 void model_softmax_recompute(model_t *m, int l);

@@ -73,7 +73,6 @@ static void plan_layer_body(const model_config_t *c, int l, size_t Tm, model_lay
         a->v = bump(nc, Tm * A);
         a->o_core = bump(na, Tm * A);
         a->rstd_o = bump(st, Tm);
-        a->o_norm = bump(nc, Tm * A);
         a->gate_pre = bump(na, Tm * A);
         a->gated = bump(nc, Tm * A);
     } else {

@@ -54,9 +54,9 @@ typedef struct {
     size_t q, k, v;     // lightning: [T, H, D] after the activation; softmax: q [T,H,D], k, v [T,KV,D] (q, k after RoPE)
     size_t o_core;      // [T, A]  attention core output (lightning or softmax)
     size_t rstd_o;      // stats [T] lightning output-norm statistics
-    size_t o_norm;      // [T, A]  rmsnorm_A(o_core)
     size_t gate_pre;    // [T, A]  h Wgate^T
-    size_t gated;       // [T, A]  sigmoid(gate_pre) * o_norm (input of out_proj)
+    size_t gated;       // [T, A]  sigmoid(gate_pre) * rmsnorm_A(o_core) (input of out_proj; the norm's output
+                        //         itself is not kept: rmsnorm_gate_backward recomputes it)
     // softmax
     size_t q_pre;       // [T, A]    h Wq^T before RoPE
     size_t k_pre;       // [T, KV*D] h Wk^T before RoPE

@@ -646,7 +646,7 @@ static void b_residual_rmsnorm_route(opcase_t *c) {
              c->f[1], c->f[2], c->p[5] ? " sort" : "");
     c->run = r_residual_rmsnorm_route, c->direct = d_residual_rmsnorm_route;
 }
-// p: T C ldg (g's row stride; 0: C); f: eps.  tensors: out gated rstd x w g
+// p: T C ldg (g's row stride; 0: C) nout (1: out NULL); f: eps.  tensors: out gated rstd x w g
 static int ldg_of(const opcase_t *c) { return c->p[2] ? c->p[2] : c->p[1]; }
 static void r_rmsnorm_gate_forward(backend_t *b, void **p, const opcase_t *c, double *ret) {
     (void)ret;
@@ -658,13 +658,13 @@ static void d_rmsnorm_gate_forward(void **p, const opcase_t *c, double *ret) {
 }
 static void b_rmsnorm_gate_forward(opcase_t *c) {
     int T = c->p[0], C = c->p[1], ldg = ldg_of(c);
-    t_act(c, "out", TR_OUT, (size_t)T * C, 0, 0);
+    t_act(c, "out", c->p[3] ? TR_NONE : TR_OUT, (size_t)T * C, 0, 0);
     t_act(c, "gated", TR_OUT, (size_t)T * C, 0, 0);
     c->t[t_f32(c, "rstd", TR_OUT, (size_t)T, 0, 0)].tol = 1e-5;
     t_act(c, "x", TR_IN, (size_t)T * C, -2, 2);
     t_act(c, "w", TR_IN, (size_t)C, 0.5, 1.5);
     t_act(c, "g", TR_IN, T ? (size_t)(T - 1) * ldg + C : 0, -3, 3);
-    snprintf(c->shape, sizeof c->shape, "T%d C%d ldg%d eps%g", T, C, ldg, c->f[0]);
+    snprintf(c->shape, sizeof c->shape, "T%d C%d ldg%d eps%g%s", T, C, ldg, c->f[0], c->p[3] ? " out=NULL" : "");
     c->run = r_rmsnorm_gate_forward, c->direct = d_rmsnorm_gate_forward;
 }
 // p: T C ldg (0: C); f: eps.  tensors: dx dw dg dgated x w rstd g
@@ -1135,7 +1135,7 @@ static void b_lightning_decode_qkv(opcase_t *c) {
     c->run = r_lightning_decode_qkv, c->direct = d_lightning_decode_qkv, c->tol = BF16_TOL;
 }
 
-// p: n slots H D ldq (0: 3 H D) act ldg (0: H D); f: eps.
+// p: n slots H D ldq (0: 3 H D) act ldg (0: H D) nout (1: o_norm NULL); f: eps.
 // tensors: o states slot qkv slopes o_norm gated rstd w gate
 static int ldgate_of(const opcase_t *c) { return c->p[6] ? c->p[6] : c->p[2] * c->p[3]; }
 static void r_lightning_decode_qkv_gate(backend_t *b, void **p, const opcase_t *c, double *ret) {
@@ -1151,13 +1151,13 @@ static void d_lightning_decode_qkv_gate(void **p, const opcase_t *c, double *ret
 static void b_lightning_decode_qkv_gate(opcase_t *c) {
     b_lightning_decode_qkv(c);  // o states slot qkv slopes, as lightning_decode_qkv's rows
     const int n = c->p[0], A = c->p[2] * c->p[3], ldg = ldgate_of(c);
-    t_act(c, "o_norm", TR_OUT, (size_t)n * A, 0, 0);
+    t_act(c, "o_norm", c->p[7] ? TR_NONE : TR_OUT, (size_t)n * A, 0, 0);
     t_act(c, "gated", TR_OUT, (size_t)n * A, 0, 0);
     t_f32(c, "rstd", TR_OUT, (size_t)n, 0, 0);  // of o as the step stores it: bf16 on CUDA, so bf16's tolerance
     t_act(c, "w", TR_IN, (size_t)A, 0.5, 1.5);
     t_act(c, "gate", TR_IN, n ? (size_t)(n - 1) * ldg + A : 0, -3, 3);
     const size_t l = strlen(c->shape);
-    snprintf(c->shape + l, sizeof c->shape - l, " ldg%d", ldg);
+    snprintf(c->shape + l, sizeof c->shape - l, " ldg%d%s", ldg, c->p[7] ? " o_norm=NULL" : "");
     c->run = r_lightning_decode_qkv_gate, c->direct = d_lightning_decode_qkv_gate;
 }
 
@@ -2001,6 +2001,9 @@ static const entry_t fixed_table[] = {
     // the gate columns of a wider product's rows (a lightning decode step's q|k|v|gate: ldg 4A)
     {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {64, 1024, 4096}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {37, 64, 72}, {1e-6f}, {0}, 0, 0},
+    // the norm's output not kept (the training forward: its backward recomputes it), vector and scalar paths
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {64, 1024, 4096, 1}, {1e-6f}, {0}, 0, 0},
+    {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {5, 30, 0, 1}, {1e-6f}, {0}, 0, 0},
     {OP_rmsnorm_gate_forward, b_rmsnorm_gate_forward, {5, 30, 33}, {1e-6f}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {37, 64, 1}, {1e-6f, 2.378f, 1}, {0}, 0, 0},
     {OP_residual_rmsnorm, b_residual_rmsnorm, {1, 1000, 1}, {1e-5f, 1, 0.5f}, {0}, 0, 0},
@@ -2131,6 +2134,10 @@ static const entry_t fixed_table[] = {
     {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {4, 6, 12, 64, 0, ACT_SILU, 0}, {1e-6f}, {0}, 0, 0},
     {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {2, 3, 2, 8, 50, ACT_SILU, 20}, {1e-6f}, {0}, 0, CPUONLY},
     {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {3, 4, 4, 16, 0, ACT_SILU, 0}, {1e-6f}, {0}, 0, 0},
+    // o_norm not kept: the fused kernel, and the two ops (H > 8)
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {64, 70, 8, 128, 4096, ACT_SILU, 4096, 1}, {1e-6f}, {0},
+     0, 0},
+    {OP_lightning_decode_qkv_gate, b_lightning_decode_qkv_gate, {4, 6, 12, 64, 0, ACT_SILU, 0, 1}, {1e-6f}, {0}, 0, 0},
     {OP_lightning_decode, b_lightning_decode_contig, {8, 128, 0, 6}, {0}, LENS(5, 64, 300, 1, 129, 1000, 70), 0},
     {OP_lightning_decode, b_lightning_decode_contig, {64, 64, 0, 4}, {0}, LENS(33, 200, 1), BIG},
     {OP_lightning_decode, b_lightning_decode_contig, {1, 128, 0, 3}, {0}, LENS(4000), BIG},

@@ -37,10 +37,10 @@ static void test_tiny_by_hand(void) {
     // softmax layer: q 4096, k and v 32*64 = 2048 each, o 4096, + norms 128 + router 256 = 12672
     plan_layer_params(&cfg, 3, &d, &e);
     EQ(d, 12672.0, "tiny softmax layer: non-expert parameters");
-    // One token of a lightning layer, bf16 (2 bytes): activations 4C + E + K(2C + 3F) + 10A =
-    // 256 + 4 + 640 + 640 = 1540 -> 3080 bytes; fp32 rstd_in, rstd_o, rstd_post, probs (4), topk_w (2):
-    // 9 -> 36; int32 topk_idx, perm: 4 -> 16. 3132 bytes.
-    EQ(plan_layer_act_bytes(&cfg, 0, 2), 3132.0, "tiny lightning layer: bytes per token (bf16)");
+    // One token of a lightning layer, bf16 (2 bytes): activations 4C + E + K(2C + 3F) + 9A =
+    // 256 + 4 + 640 + 576 = 1476 -> 2952 bytes; fp32 rstd_in, rstd_o, rstd_post, probs (4), topk_w (2):
+    // 9 -> 36; int32 topk_idx, perm: 4 -> 16. 3004 bytes.
+    EQ(plan_layer_act_bytes(&cfg, 0, 2), 3004.0, "tiny lightning layer: bytes per token (bf16)");
     // softmax: 4C + E + K(2C+3F) + 3A + 3KVD = 900 + 192 + 96 = 1188 -> 2376; fp32 rstd x2, probs 4,
     // topk_w 2, lse H=4: 12 -> 48; int32 16. 2440 bytes.
     EQ(plan_layer_act_bytes(&cfg, 3, 2), 2440.0, "tiny softmax layer: bytes per token (bf16)");
@@ -114,13 +114,13 @@ static void test_tiny_by_hand(void) {
     EQ(s->grads, 4 * 239360.0, "tiny per GPU: fp32 gradients (whole)");
     EQ(s->master, 4 * (141056.0 / 4 + 98304.0 / 2), "tiny per GPU: master shard (other /dp 4, experts /edp 2)");
     EQ(s->moments, 2 * s->master, "tiny per GPU: two moments, same shard");
-    // activations of one 64-token micro-batch: 64 x (3*3132 + 2440 + x[0] 128 + ids.. 24 + h_final 128 + 20)
+    // activations of one 64-token micro-batch: 64 x (3*3004 + 2440 + x[0] 128 + ids.. 24 + h_final 128 + 20)
     // + aux/offsets 4 x 24
-    EQ(s->acts, 64 * (3 * 3132.0 + 2440 + 300) + 96, "tiny per GPU: activations of one micro-batch");
+    EQ(s->acts, 64 * (3 * 3004.0 + 2440 + 300) + 96, "tiny per GPU: activations of one micro-batch");
     // recompute: each layer's input (C bf16) + the widest layer once
     // recompute: each layer's input (C bf16), rstd_in and routes (K int32): 140 bytes a token; the widest layer's
     // rest once
-    EQ(s->acts_recompute, 64 * (4 * 140.0 + 300) + 96 + 64 * (3132.0 - 140), "tiny per GPU: activations with recompute");
+    EQ(s->acts_recompute, 64 * (4 * 140.0 + 300) + 96 + 64 * (3004.0 - 140), "tiny per GPU: activations with recompute");
     EQ(s->train_total, s->weights + s->master + s->moments + s->grads + s->acts + s->scratch, "tiny total = sum of parts");
     // communication by hand: gradients 4 bytes x (3/4 x 141056 + 1/2 x 98304); bf16 all-gather half that;
     // all-to-all: 8 x 48 tokens / 4 GPUs x K 2 x C 64 x 2 bytes x (1/2) x 2 (dispatch, combine) x 4 layers x 2

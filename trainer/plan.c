@@ -83,7 +83,7 @@ double plan_layer_act_bytes(const model_config_t *c, int l, double es) {
     double H = c->n_heads, E = c->n_experts, K = c->n_experts_per_tok, F = c->intermediate_size;
     double na = 4 * C + E + K * (2 * C + 3 * F);  // h, x1, h2, output; logits; xe, h13, act, ye
     double st = 2 + E + K, ni = 2 * K;            // rstd_in, rstd_post, probs, topk_w; topk_idx, perm
-    if (c->layer_kind[l] == LAYER_LIGHTNING) na += 10 * A, st += 1;  // qkv_pre 3A, q k v, o_core, o_norm, gate_pre, gated
+    if (c->layer_kind[l] == LAYER_LIGHTNING) na += 9 * A, st += 1;  // qkv_pre 3A, q k v, o_core, gate_pre, gated
     else na += 3 * A + 3 * KVD, st += H;                              // q_pre, q, o_core; k_pre, k, v; lse
     return na * es + 4 * st + 4 * ni;
 }

@@ -32,7 +32,8 @@ void embedding_backward_cpu(float *dtable, const float *dout, const int32_t *ids
 
 // ---- RMSNorm: out = w * x / sqrt(mean(x^2) + eps); rstd [T] saved for backward ----
 void rmsnorm_forward_cpu(float *out, float *rstd, const float *x, const float *w, int T, int C, float eps);
-// rmsnorm_forward_cpu into out, then sigmoid_gate_forward_cpu(gated, g, out) row by row (g's rows ldg apart)
+// rmsnorm_forward_cpu into out, then sigmoid_gate_forward_cpu(gated, g, out) row by row (g's rows ldg apart; out
+// NULL: the norm's output is not kept)
 void rmsnorm_gate_forward_cpu(float *out, float *gated, float *rstd, const float *x, const float *w, const float *g,
                               int ldg, int T, int C, float eps);
 // residual_mix_cpu into x_out, then rmsnorm_forward_cpu of it into out

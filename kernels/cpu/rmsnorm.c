@@ -32,9 +32,14 @@ void residual_rmsnorm_cpu(float *x_out, float *out, float *rstd, const float *r,
 
 void rmsnorm_gate_forward_cpu(float *out, float *gated, float *rstd, const float *x, const float *w, const float *g,
                               int ldg, int T, int C, float eps) {
-    rmsnorm_forward_cpu(out, rstd, x, w, T, C, eps);
-    for (int t = 0; t < T; t++)
-        sigmoid_gate_forward_cpu(gated + (size_t)t * C, g + (size_t)t * ldg, out + (size_t)t * C, (size_t)C);
+    cpu_scratch_t mark = cpu_scratch_begin();
+    float *row = out ? NULL : cpu_scratch_take((size_t)C * sizeof(float));  // out NULL: the norm a row at a time
+    for (int t = 0; t < T; t++) {
+        float *y = out ? out + (size_t)t * C : row;
+        rmsnorm_forward_cpu(y, rstd + t, x + (size_t)t * C, w, 1, C, eps);
+        sigmoid_gate_forward_cpu(gated + (size_t)t * C, g + (size_t)t * ldg, y, (size_t)C);
+    }
+    cpu_scratch_end(mark);
 }
 
 // y_i = w_i x_i r, r = (mean(x^2) + eps)^(-1/2):

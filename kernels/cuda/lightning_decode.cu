@@ -139,7 +139,7 @@ __global__ void __launch_bounds__(dec_threads(D)) lightning_decode_kernel(__nv_b
             const size_t row = (size_t)(sh / H), at = row * C + (size_t)h * D + tid;
             if (h == 0 && tid == 0) ga.rstd[row] = rs;
             const __nv_bfloat16 yb = __float2bfloat16_rn(__bfloat162float(ga.w[h * D + tid]) * (ov * rs));
-            ga.o_norm[at] = yb;
+            if (ga.o_norm) ga.o_norm[at] = yb;
             const float g = __bfloat162float(ga.gate[row * ga.ldg + (size_t)h * D + tid]);
             ga.gated[at] = __float2bfloat16_rn(1.0f / (1.0f + expf(-g)) * __bfloat162float(yb));
         }
@@ -208,7 +208,7 @@ extern "C" int lightning_decode_qkv_gate_cuda(uint16_t *o, float *states, const 
         if (lightning_decode_qkv_cuda(o, states, slot, qkv, ldq, act, slopes, nseq, H, D, stream)) return -1;
         return rmsnorm_gate_forward_cuda(o_norm, gated, rstd, o, w, gate, ldg, nseq, H * D, eps, DTYPE_BF16, stream);
     }
-    if (!o || !states || !slot || !qkv || !slopes || !o_norm || !gated || !rstd || !w || !gate)
+    if (!o || !states || !slot || !qkv || !slopes || !gated || !rstd || !w || !gate)
         return cispo_fail("%s: a required pointer argument is NULL", fn);
     const GateArgs ga = {reinterpret_cast<__nv_bfloat16 *>(o_norm), reinterpret_cast<__nv_bfloat16 *>(gated), rstd,
                          reinterpret_cast<const __nv_bfloat16 *>(w), reinterpret_cast<const __nv_bfloat16 *>(gate), ldg,

@@ -31,7 +31,7 @@ static int row_threads(int units) {
 // RES: x is first made as residual_mix does, x = alpha r + beta y (r may be NULL), and stored; each thread
 // then reads back the units it stored, so the norm sees x as stored (the same values as the two ops).
 // GATE (gate != NULL, rows ldg elements apart): gated = sigmoid(gate) * out as stored, the formula of
-// sigmoid_gate_forward.
+// sigmoid_gate_forward; out may then be NULL (not stored; the same rounding in registers).
 // CMB (with RES): y is the MoE combine, y[t] = sum_k cw[t*K+k] y[row_of[t*K+k]] rounded to T as
 // moe_combine_forward stores it; small: row_of holds perm instead, inverted in shared memory by each block.
 // NJ > 0 (with RES; residual_rmsnorm_route): the MoE router of the row too, as matmul then moe_route_forward would:
@@ -65,7 +65,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
         T *xr = x + (size_t)t * C;
-        T *o = out + (size_t)t * C;
+        T *o = out ? out + (size_t)t * C : NULL;  // NULL only with a gate (rmsnorm_gate_forward's out not kept)
         float ss = 0;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
             float f[V];
@@ -112,9 +112,14 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
             ew_ld<T, V>(g, w + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) f[j] = g[j] * (f[j] * r);  // HF order: weight * (x * rstd)
-            ew_st<T, V>(o + (size_t)u * V, f);
-            if (gate) {  // the output as stored, then the gate
-                ew_ld<T, V>(f, o + (size_t)u * V);
+            if (o) ew_st<T, V>(o + (size_t)u * V, f);
+            if (gate) {  // the output rounded as stored, then the gate
+#pragma unroll
+                for (int j = 0; j < V; j++) {
+                    T h;
+                    ew_put(&h, f[j]);
+                    f[j] = ew_get(&h);
+                }
                 ew_ld<T, V>(g, gate + (size_t)t * ldg + (size_t)u * V);
 #pragma unroll
                 for (int j = 0; j < V; j++) f[j] = act_sigmoidf(g[j]) * f[j];
@@ -309,7 +314,7 @@ extern "C" int rmsnorm_gate_forward_cuda(void *out, void *gated, float *rstd, co
                                          const void *g, int ldg, int T_, int C, float eps, int dtype, cudaStream_t st) {
     if (T_ < 0 || C < 1 || ldg < C)
         return cispo_fail("rmsnorm_gate_forward_cuda: bad sizes T=%d C=%d ldg=%d (need ldg >= C)", T_, C, ldg);
-    if (!out || !gated || !rstd || !x || !w || !g) return cispo_fail("rmsnorm_gate_forward_cuda: NULL pointer argument");
+    if (!gated || !rstd || !x || !w || !g) return cispo_fail("rmsnorm_gate_forward_cuda: NULL pointer argument");
     if (T_ == 0) return 0;
     EW_DISPATCH("rmsnorm_gate_forward_cuda", dtype, {
         const int N = EW_VN(T);
