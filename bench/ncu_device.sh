@@ -9,6 +9,8 @@
 #              persistent, a CTA a tile, or clustered under CISPO_WG_CLUSTER=1)
 #   gemm_torch torch's grouped GEMM (CUTLASS, through torch._grouped_mm: bench/op_peers.py --only) on M1's W1|W3 and
 #              W2, the same counters, for the side-by-side with gemm's; not in the default list
+#   gemm_pipes the tensor pipe's busy share and the instructions issued, ours and torch's, on M1's W1|W3 and W2 (not
+#              in the default list)
 #   stalls     PC sampling of the attention backward and forward (T 16384 H 64 KV 8), M1's weight gradient and
 #              W1|W3: the SASS instructions holding 80% of the stall samples, with their top reasons, then the
 #              CUDA source lines holding 70%
@@ -94,6 +96,22 @@ for part in ${PARTS:-attention gemm decode}; do
         kernel m1_w13 "wg[tpc]*_forward|gg_forward" grouped_matmul_pair "G8 rows8192 n9216 k6144"
         kernel m1_w2 "wg[tpc]*_forward|gg_forward" grouped_matmul "G8 rows8192 n6144 k9216"
         kernel m1_wgrad "wg[tpc]*_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
+    gemm_pipes)  # the tensor pipe's busy cycles and the instructions issued, ours and torch's, on M1's W1|W3 and W2
+        pm=sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__cycles_elapsed.max
+        pm=$pm,smsp__inst_executed.sum,smsp__inst_issued.sum,sm__warps_active.avg.pct_of_peak_sustained_active
+        for row in "m1_w13 grouped_matmul_pair G8 rows8192 n9216 k6144" "m1_w2 grouped_matmul G8 rows8192 n6144 k9216"
+        do
+            set -- $row
+            echo "== pipes_$1 (ours): $2"
+            timeout 120 "${ncu[@]}" --metrics "$pm" --kernel-name "regex:wg[tpc]*_forward|gg_forward" --launch-count 1 \
+                build-gpu/tests/test_backend_ops --backend cuda --op "$2" --perf --shape "$3 $4 $5 $6" 2>&1 |
+                grep -E "^ +(sm|smsp)__" || fails=$((fails + 1))
+        done
+        for shape in "M1 W1|W3" "M1 W2"; do
+            echo "== pipes torch: $shape"
+            timeout 120 "${ncu[@]}" --metrics "$pm" --kernel-name "regex:device_kernel" --launch-count 1 \
+                python3 bench/op_peers.py --only "$shape" 2>&1 | grep -E "^ +(sm|smsp)__" || fails=$((fails + 1))
+        done ;;
     gemm_torch)  # torch's CUTLASS kernel (cutlass::device_kernel<GemmUniversal<...>>) on the same shapes
         for shape in "M1 W1|W3" "M1 W2"; do
             name=torch_$(echo "$shape" | tr -c 'A-Za-z0-9\n' _)
@@ -116,7 +134,7 @@ Grid Size|Block Size|Cluster Size)|stall|[Ss]talled" "$out/$name.txt" | head -24
     decode)
         kernel sample_64 sample_kernel sample_tokens "n64 V32768 slots64 plain"
         decode_steps ;;
-    *) echo "ncu_device: unknown part '$part' (attention, gemm, gemm_torch, stalls, stalls_attn, decode)"
+    *) echo "ncu_device: unknown part '$part' (attention, gemm, gemm_torch, gemm_pipes, stalls, stalls_attn, decode)"
        fails=$((fails + 1)) ;;
     esac
 done
