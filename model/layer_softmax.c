@@ -209,13 +209,18 @@ void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s) {
     const model_layer_acts_t *a = &m->layer[l];
     const layer_params_t *p = &m->table.layers[l];
     const void *h = ACT(m, a->h);
-    (void)s;
+    // q and k before RoPE: kept only where a cheap recompute rotates them again, else in the scratch
+    const size_t mark = s->used;
+    void *q_pre = a->q_pre == MODEL_PIECE_SCRATCH ? model_scratch_take(s, (size_t)T * A, m->esize) : ACT(m, a->q_pre);
+    void *k_pre = a->k_pre == MODEL_PIECE_SCRATCH ? model_scratch_take(s, (size_t)T * KVD, m->esize)
+                                                  : ACT(m, a->k_pre);
 
-    matmul(b, ACT(m, a->q_pre), h, WP(m, p->wq), T, A, C, 0, 1, 1.0f, 0.0f);
-    matmul(b, ACT(m, a->k_pre), h, WP(m, p->wk), T, KVD, C, 0, 1, 1.0f, 0.0f);
+    matmul(b, q_pre, h, WP(m, p->wq), T, A, C, 0, 1, 1.0f, 0.0f);
+    matmul(b, k_pre, h, WP(m, p->wk), T, KVD, C, 0, 1, 1.0f, 0.0f);
     matmul(b, ACT(m, a->v), h, WP(m, p->wv), T, KVD, C, 0, 1, 1.0f, 0.0f);
-    rope_batch(m, ACT(m, a->q), ACT(m, a->q_pre), H, 0);
-    rope_batch(m, ACT(m, a->k), ACT(m, a->k_pre), KV, 0);
+    rope_batch(m, ACT(m, a->q), q_pre, H, 0);
+    rope_batch(m, ACT(m, a->k), k_pre, KV, 0);
+    s->used = mark;
     core_forward(m, l);
     matmul(b, out, ACT(m, a->o_core), WP(m, p->wo), T, C, A, 0, 1, 1.0f, 0.0f);
 }
@@ -223,6 +228,7 @@ void model_softmax_forward(model_t *m, int l, void *out, model_scratch_t *s) {
 void model_softmax_recompute(model_t *m, int l) {
     const model_config_t *c = &m->cfg;
     const model_layer_acts_t *a = &m->layer[l];
+    CISPO_ASSERT(a->q_pre != MODEL_PIECE_SCRATCH && a->k_pre != MODEL_PIECE_SCRATCH);  // kept under CHEAP
     rope_batch(m, ACT(m, a->q), ACT(m, a->q_pre), c->n_heads, 0);
     rope_batch(m, ACT(m, a->k), ACT(m, a->k_pre), c->n_kv_heads, 0);
 }

@@ -58,9 +58,11 @@ static size_t stage_layout(model_t *m, int T, int nseq) {
 // The pieces of layer l other than its input and what stays per layer (x_in, rstd_in, topk_idx, aux), for up
 // to Tm tokens, bumped from the counters (act: activation dtype; st: fp32; ni: int32). The pieces that are
 // cheap to make again from the others without a GEMM or an attention core (norm outputs, activations, the
-// rotated q and k, the gate product, the dispatched rows) are bumped from nc instead (activation dtype).
+// rotated q and k, the gate product, the dispatched rows) are bumped from nc instead (activation dtype). The
+// softmax layer's q and k before RoPE are read again only to make the rotated ones again: kept (bumped from na)
+// with keep_pre, else MODEL_PIECE_SCRATCH (the forward takes them from its scratch).
 static void plan_layer_body(const model_config_t *c, int l, size_t Tm, model_layer_acts_t *a, size_t *na, size_t *st,
-                            size_t *ni, size_t *nc) {
+                            size_t *ni, size_t *nc, int keep_pre) {
     const size_t C = (size_t)c->hidden_size, A = (size_t)model_attn_width(c);
     const size_t KVD = (size_t)c->n_kv_heads * c->head_dim, H = (size_t)c->n_heads;
     const size_t E = (size_t)c->n_experts, K = (size_t)c->n_experts_per_tok, F = (size_t)c->intermediate_size;
@@ -76,8 +78,8 @@ static void plan_layer_body(const model_config_t *c, int l, size_t Tm, model_lay
         a->gate_pre = bump(na, Tm * A);
         a->gated = bump(nc, Tm * A);
     } else {
-        a->q_pre = bump(na, Tm * A);
-        a->k_pre = bump(na, Tm * KVD);
+        a->q_pre = keep_pre ? bump(na, Tm * A) : MODEL_PIECE_SCRATCH;
+        a->k_pre = keep_pre ? bump(na, Tm * KVD) : MODEL_PIECE_SCRATCH;
         a->q = bump(nc, Tm * A);
         a->k = bump(nc, Tm * KVD);
         a->v = bump(na, Tm * KVD);
@@ -102,7 +104,8 @@ static void plan_layer_body(const model_config_t *c, int l, size_t Tm, model_lay
 // Each layer keeps its input x_in, rstd_in, its routes topk_idx and its aux loss. The rest of a layer's
 // pieces are its own (MODEL_RECOMPUTE_OFF), or one region that every layer reuses (FULL: the backward runs
 // each layer's forward again from its input before its backward, model_backward), or its own except the
-// cheap ones, which share a region (CHEAP: the backward makes them again, layer_recompute_cheap).
+// cheap ones, which share a region (CHEAP: the backward makes them again, layer_recompute_cheap). The softmax
+// layer's q and k before RoPE are kept only under CHEAP (its recompute reads them).
 static void plan_activations(model_t *m) {
     const model_config_t *c = &m->cfg;
     const size_t Tm = (size_t)m->max_tokens, C = (size_t)c->hidden_size;
@@ -114,7 +117,7 @@ static void plan_activations(model_t *m) {
         for (int l = 0; l < c->n_layers; l++) {
             model_layer_acts_t tmp;
             size_t ja = 0, js = 0, ji = 0, jc = 0;
-            plan_layer_body(c, l, Tm, &tmp, &ja, &js, &ji, &jc);
+            plan_layer_body(c, l, Tm, &tmp, &ja, &js, &ji, &jc, 1);
             if (jc > most) most = jc;
         }
         cheap_base = bump(&na, most);
@@ -128,10 +131,10 @@ static void plan_activations(model_t *m) {
         a->topk_idx = bump(&ni, S);
         a->aux = aux_all + (size_t)l;
         if (m->recompute == MODEL_RECOMPUTE_OFF) {
-            plan_layer_body(c, l, Tm, a, &na, &st, &ni, &na);
+            plan_layer_body(c, l, Tm, a, &na, &st, &ni, &na, 0);
         } else if (m->recompute == MODEL_RECOMPUTE_CHEAP_MODE) {
             size_t nc = cheap_base;
-            plan_layer_body(c, l, Tm, a, &na, &st, &ni, &nc);
+            plan_layer_body(c, l, Tm, a, &na, &st, &ni, &nc, 1);
         }
         x_prev = bump(&na, Tm * C);  // this layer's output = the next layer's input
     }
@@ -139,7 +142,7 @@ static void plan_activations(model_t *m) {
         size_t na0 = na, st0 = st, ni0 = ni;
         for (int l = 0; l < c->n_layers; l++) {
             size_t a1 = na0, s1 = st0, i1 = ni0;
-            plan_layer_body(c, l, Tm, &m->layer[l], &a1, &s1, &i1, &a1);
+            plan_layer_body(c, l, Tm, &m->layer[l], &a1, &s1, &i1, &a1, 0);
             if (a1 > na) na = a1;
             if (s1 > st) st = s1;
             if (i1 > ni) ni = i1;

@@ -42,6 +42,9 @@
 #include "model/config.h"
 #include "model/params.h"
 
+// A piece of model_layer_acts_t that is not kept: the op that makes it takes it from the scratch.
+#define MODEL_PIECE_SCRATCH ((size_t)-1)
+
 // Offsets of one layer's saved activations, sized for max_tokens tokens, in elements of the arena
 // they live in: activation dtype (m->acts) unless marked "stats" (fp32, m->stats) or "int" (int32,
 // m->iacts). T = tokens of the current batch; slots = T*K.
@@ -58,8 +61,9 @@ typedef struct {
     size_t gated;       // [T, A]  sigmoid(gate_pre) * rmsnorm_A(o_core) (input of out_proj; the norm's output
                         //         itself is not kept: rmsnorm_gate_backward recomputes it)
     // softmax
-    size_t q_pre;       // [T, A]    h Wq^T before RoPE
-    size_t k_pre;       // [T, KV*D] h Wk^T before RoPE
+    size_t q_pre;       // [T, A]    h Wq^T before RoPE (MODEL_PIECE_SCRATCH: not kept, in the forward's scratch;
+                        //           only MODEL_RECOMPUTE_CHEAP keeps it, to rotate it again)
+    size_t k_pre;       // [T, KV*D] h Wk^T before RoPE (likewise)
     size_t lse;         // stats [T, H] attention log-sum-exp
     // block middle
     size_t x1;          // [T, C]  alpha * residual + beta * attn(h)

@@ -84,7 +84,7 @@ double plan_layer_act_bytes(const model_config_t *c, int l, double es) {
     double na = 4 * C + E + K * (2 * C + 3 * F);  // h, x1, h2, output; logits; xe, h13, act, ye
     double st = 2 + E + K, ni = 2 * K;            // rstd_in, rstd_post, probs, topk_w; topk_idx, perm
     if (c->layer_kind[l] == LAYER_LIGHTNING) na += 9 * A, st += 1;  // qkv_pre 3A, q k v, o_core, gate_pre, gated
-    else na += 3 * A + 3 * KVD, st += H;                              // q_pre, q, o_core; k_pre, k, v; lse
+    else na += 2 * A + 2 * KVD, st += H;  // q, o_core; k, v; lse (q, k before RoPE: in the scratch)
     return na * es + 4 * st + 4 * ni;
 }
 
