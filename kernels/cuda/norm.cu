@@ -65,7 +65,8 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
     int units = C / V;
     for (int t = blockIdx.x; t < Tn; t += gridDim.x) {
         T *xr = x + (size_t)t * C;
-        T *o = out ? out + (size_t)t * C : NULL;  // NULL only with a gate (rmsnorm_gate_forward's out not kept)
+        // NULL only with a gate and without RES (rmsnorm_gate_forward's out not kept)
+        T *o = RES || out ? out + (size_t)t * C : NULL;
         float ss = 0;
         for (int u = threadIdx.x; u < units; u += blockDim.x) {
             float f[V];
@@ -112,7 +113,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
             ew_ld<T, V>(g, w + (size_t)u * V);
 #pragma unroll
             for (int j = 0; j < V; j++) f[j] = g[j] * (f[j] * r);  // HF order: weight * (x * rstd)
-            if (o) ew_st<T, V>(o + (size_t)u * V, f);
+            if (RES || o) ew_st<T, V>(o + (size_t)u * V, f);
             if (gate) {  // the output rounded as stored, then the gate
 #pragma unroll
                 for (int j = 0; j < V; j++) {
