@@ -11,6 +11,7 @@
 #include "tests/act_ref.h"
 #include "tests/ophelp.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -912,6 +913,10 @@ int main(int argc, char **argv) {
     int perf = argc > 1 && strcmp(argv[1], "--perf") == 0;
     printf("  %-22s %-40s %-13s %-14s\n", "op", "case", "fwd err", "grad err");
     check_scratch_threads();
+    // kernels/cpu/matmul.c: one sgemm thread unless the environment names a count (sgemm's bits change with it)
+    if (!getenv("OPENBLAS_NUM_THREADS") && !getenv("GOTO_NUM_THREADS") && !getenv("OMP_NUM_THREADS"))
+        test_check(openblas_get_num_threads() == 1, "CPU GEMMs on one thread by default: OpenBLAS has %d",
+                   openblas_get_num_threads());
 
     int mm[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {16, 64, 9}, {65, 3, 130}};
     for (size_t i = 0; i < sizeof mm / sizeof mm[0]; i++)
