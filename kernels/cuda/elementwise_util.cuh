@@ -1,7 +1,7 @@
 // kernels/cuda/elementwise_util.cuh — device helpers shared by the memory-bound kernels
 // (elementwise.cu, norm.cu, rope.cu, moe.cu, optim.cu): element loads/stores as fp32 for bf16 and fp32
 // tensors, 16-byte vectors of them, warp and block sums, launch sizes and checks, dtype dispatch.
-// defines: ew_get, ew_put, EW_VN, ew_vload, ew_vstore, ew_ld, ew_st, ew_aligned16, ew_warp_sum, ew_warp_sum_d,
+// defines: ew_get, ew_put, ew_round, EW_VN, ew_vload, ew_vstore, ew_ld, ew_st, ew_aligned16, ew_warp_sum, ew_warp_sum_d,
 //          ew_block_sum, ew_blocks, ew_check, EW_DISPATCH, MOE_SMALL_SLOTS, moe_perm_inverse_shared
 // Include after base/common.h and kernels/backend.h (inside extern "C").
 #ifndef CISPO_KERNELS_CUDA_ELEMENTWISE_UTIL_CUH
@@ -16,6 +16,13 @@ static __device__ __forceinline__ float ew_get(const float *p) { return *p; }
 static __device__ __forceinline__ float ew_get(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
 static __device__ __forceinline__ void ew_put(float *p, float x) { *p = x; }
 static __device__ __forceinline__ void ew_put(__nv_bfloat16 *p, float x) { *p = __float2bfloat16(x); }
+// x as a T element holds it: what ew_get reads back after ew_put (a value "as stored", kept in a register)
+template <typename T>
+static __device__ __forceinline__ float ew_round(float x) {
+    T h;
+    ew_put(&h, x);
+    return ew_get(&h);
+}
 
 // Elements of type T in one 16-byte vector: 8 bf16 or 4 fp32.
 #define EW_VN(T) ((int)(16 / sizeof(T)))

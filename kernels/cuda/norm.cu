@@ -82,11 +82,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
                         for (int j = 0; j < V; j++) fr[j] += cw[sl] * f[j];
                     }
 #pragma unroll
-                    for (int j = 0; j < V; j++) {  // the combine's output as stored
-                        T h;
-                        ew_put(&h, fr[j]);
-                        f[j] = ew_get(&h);
-                    }
+                    for (int j = 0; j < V; j++) f[j] = ew_round<T>(fr[j]);  // the combine's output as stored
                 } else {
                     ew_ld<T, V>(f, y + (size_t)t * C + (size_t)u * V);
                 }
@@ -116,11 +112,7 @@ __global__ void rmsnorm_forward_kernel(T *out, float *rstd, T *x, const T *w, in
             if (RES || o) ew_st<T, V>(o + (size_t)u * V, f);
             if (gate) {  // the output rounded as stored, then the gate
 #pragma unroll
-                for (int j = 0; j < V; j++) {
-                    T h;
-                    ew_put(&h, f[j]);
-                    f[j] = ew_get(&h);
-                }
+                for (int j = 0; j < V; j++) f[j] = ew_round<T>(f[j]);
                 ew_ld<T, V>(g, gate + (size_t)t * ldg + (size_t)u * V);
 #pragma unroll
                 for (int j = 0; j < V; j++) f[j] = act_sigmoidf(g[j]) * f[j];
