@@ -188,12 +188,16 @@ int main(void) {
         test_check(run(cmd) == 0 && strstr(out_buf, "parameters identical on all 4 ranks"), "KL reference, ep=%d: %s",
                    e, out_buf);
     }
+    // Step 1 only: its rollouts come from the same weights under both splits. Step 1's update differs in the last
+    // bits between them (the experts' gradient sums), and from this near-uniform untrained policy that flips some
+    // of step 2's sampled tokens (seen on one CPU: step 2's entropy 5e-6 apart, kl_ref 5% apart), so step 2's
+    // kl_ref compares other rollouts; the runs' later steps are compared above with the RL runs' own weights.
     snprintf(a, sizeof a, "%s/kl1", dir), snprintf(b, sizeof b, "%s/kl2", dir);
-    for (int st = 1; st <= 2; st++) {
-        double x = rl_metric(a, st, "kl_ref"), y = rl_metric(b, st, "kl_ref");
-        test_check(x > 0 && fabs(x - y) <= 2e-3 * x, "RL step %d: kl_ref %.9g against the sharded reference with ep=2 "
-                   "is ep=1's %.9g", st, y, x);
-    }
+    double x = rl_metric(a, 1, "kl_ref"), y = rl_metric(b, 1, "kl_ref");
+    test_check(x > 0 && fabs(x - y) <= 2e-3 * x, "RL step 1: kl_ref %.9g against the sharded reference with ep=2 is "
+               "ep=1's %.9g", y, x);
+    test_check(rl_metric(b, 2, "kl_ref") > 0, "RL step 2 with ep=2: kl_ref %.9g from the sharded reference",
+               rl_metric(b, 2, "kl_ref"));
 
     // the commands that read a model: on the sharded checkpoint as on its HF export
     char ck[700], hf[700], outs[4][4096];
