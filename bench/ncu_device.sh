@@ -97,7 +97,9 @@ for part in ${PARTS:-attention gemm decode}; do
         kernel m1_w2 "wg[tpc]*_forward|gg_forward" grouped_matmul "G8 rows8192 n6144 k9216"
         kernel m1_wgrad "wg[tpc]*_wgrad|gg_wgrad" grouped_matmul_wgrad "G8 rows8192 n9216 k6144" ;;
     gemm_pipes)  # the tensor pipe's busy cycles and the instructions issued, ours and torch's, on M1's W1|W3 and W2
+        # (the gmma-specific pipe metric read n/a on an H100 with the installed ncu; the tensor pipe's, beside it)
         pm=sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__cycles_elapsed.max
+        pm=$pm,sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active
         pm=$pm,smsp__inst_executed.sum,smsp__inst_issued.sum,sm__warps_active.avg.pct_of_peak_sustained_active
         for row in "m1_w13 grouped_matmul_pair G8 rows8192 n9216 k6144" "m1_w2 grouped_matmul G8 rows8192 n6144 k9216"
         do
