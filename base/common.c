@@ -122,6 +122,48 @@ double cispo_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+// The number after `key` in a file of "key value" lines (/proc/meminfo: kB), or a file holding one number
+// (cgroup: bytes, or "max"); -1 when absent or unlimited.
+static long long read_number(const char *path, const char *key) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[256];
+    long long v = -1;
+    const size_t kn = key ? strlen(key) : 0;
+    while (fgets(line, sizeof line, f)) {
+        if (key && strncmp(line, key, kn)) continue;
+        char *end;
+        long long x = strtoll(line + kn, &end, 10);
+        if (end != line + kn) v = x;
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+int cispo_host_memory(size_t *avail, size_t *total) {
+    long long a = read_number("/proc/meminfo", "MemAvailable:"), t = read_number("/proc/meminfo", "MemTotal:");
+    *avail = a > 0 ? (size_t)a * 1024 : 0;
+    *total = t > 0 ? (size_t)t * 1024 : 0;
+    // a container's limit: cgroup v2, else v1 (v1's "no limit" is a huge number, above MemTotal)
+    // (its usage counts the page cache; the inactive part of it is given back on demand)
+    long long lim = read_number("/sys/fs/cgroup/memory.max", NULL);
+    long long use = read_number("/sys/fs/cgroup/memory.current", NULL);
+    long long cache = read_number("/sys/fs/cgroup/memory.stat", "inactive_file ");
+    if (lim < 0) {
+        lim = read_number("/sys/fs/cgroup/memory/memory.limit_in_bytes", NULL);
+        use = read_number("/sys/fs/cgroup/memory/memory.usage_in_bytes", NULL);
+        cache = read_number("/sys/fs/cgroup/memory/memory.stat", "total_inactive_file ");
+    }
+    if (use > 0 && cache > 0 && cache < use) use -= cache;
+    if (lim > 0 && (!*total || (size_t)lim < *total)) {
+        const size_t room = use >= 0 && use < lim ? (size_t)(lim - use) : 0;
+        *total = (size_t)lim;
+        if (!*avail || room < *avail) *avail = room;
+    }
+    return *total ? 0 : -1;
+}
+
 int cispo_mkdir_p(const char *path) {
     char tmp[4096];
     if (!path || !*path || strlen(path) >= sizeof tmp) return cispo_fail("cannot create directory '%s': empty or too long", path ? path : "");

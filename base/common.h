@@ -2,7 +2,7 @@
 // defines: cispo_fail, cispo_last_error, cispo_clear_error, cispo_die, cispo_die_status, cispo_set_rank,
 //          cispo_rank, CISPO_ASSERT, CHECK_ALLOC, CUDA_CHECK, CUBLAS_CHECK, NCCL_CHECK, MPI_CHECK,
 //          cispo_malloc, cispo_calloc, cispo_realloc, cispo_strdup, cispo_read_file, cispo_mkdir_p,
-//          cispo_now
+//          cispo_now, cispo_host_memory
 //
 // Two kinds of failure:
 //  - bad input (a file, a key, a request): the function records one line naming what and where with
@@ -101,5 +101,10 @@ int cispo_mkdir_p(const char *path);
 
 // Monotonic seconds.
 double cispo_now(void);
+
+// The host memory this process may still use (*avail: MemAvailable of /proc/meminfo, or less when a cgroup's
+// memory.max leaves less) and the host's total (*total: MemTotal, or the cgroup's limit when lower), in bytes.
+// 0, or -1 where neither can be read (then both are 0).
+int cispo_host_memory(size_t *avail, size_t *total);
 
 #endif

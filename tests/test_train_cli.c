@@ -161,6 +161,34 @@ int main(void) {
                    strstr(out_buf, "grad_dtype=fp32"),
                "grad_dtype=bf16 on the CPU is refused by name: exit %d\n%s", rc, out_buf);
 
+    // memory planned before anything is allocated: the plan line on the CPU; a plan past the host's memory stops
+    // the run at the start with the parts and what to change, and leaves no run directory to block the next try
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/plan sft_steps=1 steps=0", bin, args, dir);
+    test_check(run(cmd) == 0 && strstr(out_buf, "memory plan on the cpu: fp32 weights") &&
+                   strstr(out_buf, "activations") && strstr(out_buf, "the host has"),
+               "the CPU run prints its memory plan: %s", out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/huge micro_tokens=60000000", bin, args, dir);
+    rc = run(cmd);
+    snprintf(path, sizeof path, "%s/huge", dir);
+    test_check(rc == 1 && strstr(out_buf, "on the cpu needs about") && strstr(out_buf, "micro_tokens 60000000") &&
+                   strstr(out_buf, "lower micro_tokens (about") && strstr(out_buf, "memory_check=false") &&
+                   access(path, F_OK) != 0,
+               "a plan past the host's memory stops the run by name, with no run directory left: exit %d\n%s", rc,
+               out_buf);
+    // a model whose state alone exceeds the host's memory (MiniMax-M1): refused by its size, not by a failed
+    // allocation, in train and in the commands that only load weights
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/m1 model=configs/models/minimax-m1.yaml", bin, args, dir);
+    rc = run(cmd);
+    test_check(rc == 1 && strstr(out_buf, "on the cpu needs about") &&
+                   strstr(out_buf, "weights, gradients and AdamW state alone") && strstr(out_buf, "device=cuda"),
+               "MiniMax-M1 trained on the CPU is refused by its plan: exit %d\n%s", rc, out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model configs/models/minimax-m1.yaml --prompt 'x'", bin);
+    rc = run(cmd);
+    test_check(rc != 0 && strstr(out_buf, "456.09 B parameters") && strstr(out_buf, "fp32 weights alone") &&
+                   strstr(out_buf, "cispo plan"),
+               "generate from MiniMax-M1's config on the CPU: its weights are refused by size: exit %d\n%s", rc,
+               out_buf);
+
     // ---- loud failures of the other commands ----
     snprintf(cmd, sizeof cmd, "'%s' eval %s", bin, args);
     test_check(run(cmd) == 2 && strstr(out_buf, "random"), "eval of a preset (random weights) is refused: %s", out_buf);

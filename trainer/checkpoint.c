@@ -1,7 +1,7 @@
 // trainer/checkpoint.c — HDF5 checkpoints (layout in checkpoint.h): atomic save, validated load, of one
 // file or of an index and its shards (expert parallelism), resharded on load.
-// defines: checkpoint_save, checkpoint_load, checkpoint_load_ep, checkpoint_free, checkpoint_shard_path,
-//          checkpoint_save_shard, checkpoint_save_index, checkpoint_remove, checkpoint_link
+// defines: checkpoint_save, checkpoint_load, checkpoint_load_ep, checkpoint_read_config, checkpoint_free,
+//          checkpoint_shard_path, checkpoint_save_shard, checkpoint_save_index, checkpoint_remove, checkpoint_link
 #include "trainer/checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -726,39 +726,49 @@ static int read_shards(const char *path, int n_shards, int moments, checkpoint_t
     return rc;
 }
 
+// Opens a checkpoint file or index (*f, its format version) and reads its model config; on failure -1 with the
+// message set and *f closed (or never opened).
+static int open_with_config(const char *path, hid_t *f, int *version, model_config_t *cfg) {
+    *f = -1;
+    if (access(path, R_OK)) return cispo_fail("%s: cannot open: %s", path, strerror(errno));
+    if (H5Fis_hdf5(path) <= 0) return cispo_fail("%s: not an HDF5 file (or its superblock is damaged)", path);
+    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*f < 0) return cispo_fail("%s: cannot open as HDF5 (truncated or damaged file?)", path);
+    char *cfg_text = NULL, *hf_text = NULL;
+    int rc = read_header(*f, path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_INDEX_VERSION, version);
+    if (!rc) rc = read_string(*f, "config", path, 1, &cfg_text);
+    if (!rc) rc = config_from_exact_json(cfg, cfg_text, path);
+    // The fields /config does not hold (rope type and its parameters, sliding window, activation, pad
+    // id, ...) come from the HF config.json text stored beside it.
+    if (!rc) rc = read_string(*f, "config_hf", path, 0, &hf_text);
+    if (!rc && hf_text) {
+        char origin[1100];
+        snprintf(origin, sizeof origin, "%s:/config_hf", path);
+        rc = model_config_take_variants(cfg, hf_text, origin);
+    }
+    free(cfg_text);
+    free(hf_text);
+    if (rc) H5Fclose(*f), *f = -1;
+    return rc;
+}
+
+int checkpoint_read_config(const char *path, model_config_t *cfg) {
+    h5_quiet_t q = h5_quiet_begin();
+    hid_t f;
+    int version, rc = open_with_config(path, &f, &version, cfg);
+    if (f >= 0 && H5Fclose(f) < 0 && !rc) rc = cispo_fail("%s: close failed (file damaged?)", path);
+    h5_quiet_end(q);
+    return rc;
+}
+
 int checkpoint_load_ep(const char *path, int ep, int ep_rank, checkpoint_t *ck) {
     memset(ck, 0, sizeof *ck);
     CISPO_ASSERT(ep >= 1 && ep_rank >= 0 && ep_rank < ep);
-    if (access(path, R_OK)) return cispo_fail("%s: cannot open: %s", path, strerror(errno));
     h5_quiet_t q = h5_quiet_begin();
-    int rc = 0, version = 0;
-    hid_t f = -1;
-    if (H5Fis_hdf5(path) <= 0) {
-        rc = cispo_fail("%s: not an HDF5 file (or its superblock is damaged)", path);
-        goto out;
-    }
-    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        rc = cispo_fail("%s: cannot open as HDF5 (truncated or damaged file?)", path);
-        goto out;
-    }
-    if ((rc = read_header(f, path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CHECKPOINT_INDEX_VERSION, &version))) goto out;
-    char *cfg_text;
-    if ((rc = read_string(f, "config", path, 1, &cfg_text))) goto out;
-    rc = config_from_exact_json(&ck->cfg, cfg_text, path);
-    free(cfg_text);
+    int version = 0;
+    hid_t f;
+    int rc = open_with_config(path, &f, &version, &ck->cfg);
     if (rc) goto out;
-    // The fields /config does not hold (rope type and its parameters, sliding window, activation, pad
-    // id, ...) come from the HF config.json text stored beside it.
-    char *hf_text = NULL;
-    if ((rc = read_string(f, "config_hf", path, 0, &hf_text))) goto out;
-    if (hf_text) {
-        char origin[1100];
-        snprintf(origin, sizeof origin, "%s:/config_hf", path);
-        rc = model_config_take_variants(&ck->cfg, hf_text, origin);
-        free(hf_text);
-        if (rc) goto out;
-    }
     int lo, hi;
     moe_ep_range(ck->cfg.n_experts, ep, ep_rank, &lo, &hi);
     param_table_build_experts(&ck->table, &ck->cfg, lo, hi);

@@ -1,7 +1,7 @@
 // trainer/checkpoint.h — training checkpoints in HDF5: parameters, AdamW moments, step, RNG state,
 // the model config and a free-form JSON string of run state, written atomically; one file, or (expert
 // parallelism) an index and one shard per rank, read back on any number of ranks and any `ep`.
-// defines: checkpoint_t, checkpoint_save, checkpoint_load, checkpoint_load_ep, checkpoint_free,
+// defines: checkpoint_t, checkpoint_save, checkpoint_load, checkpoint_load_ep, checkpoint_read_config, checkpoint_free,
 //          checkpoint_shard_path, checkpoint_save_shard, checkpoint_save_index, checkpoint_remove,
 //          checkpoint_link
 //
@@ -79,6 +79,8 @@ int checkpoint_load(const char *path, checkpoint_t *ck);
 // The same for EP rank ep_rank of a group of ep (model/moe_ep.h moe_ep_range of the stored config's
 // experts): ck->table holds the dense parameters and those experts only, the moments likewise.
 int checkpoint_load_ep(const char *path, int ep, int ep_rank, checkpoint_t *ck);
+// The model config of a checkpoint file or index alone (no tensors read). 0, or -1 (+ message naming the file).
+int checkpoint_read_config(const char *path, model_config_t *cfg);
 void checkpoint_free(checkpoint_t *ck);
 
 // The path of shard k of n of the index at index_path: <index_path less .h5>.shard-<k>-of-<n>.h5.

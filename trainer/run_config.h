@@ -97,6 +97,7 @@ typedef struct {
     double aux_coef;               // MoE load-balancing loss weight (-1: the model config's)
     int micro_tokens;              // tokens per forward/backward micro-batch (memory plan)
     int recompute;                 // activation recompute: 0 off, 1 full (MODEL_RECOMPUTE), 2 cheap (MODEL_RECOMPUTE_CHEAP)
+    int memory_check;              // stop a run whose memory plan exceeds the host's or GPU's (train_memory_check)
     int device;                    // enum run_device: where the model trains and decodes
     int grad_dtype;                // dtype of the parameter gradients: 0 fp32, 1 bf16 (DTYPE_*; CUDA, one rank)
     int zero;                      // ZeRO stage over the data-parallel ranks: 0 none, 1 moments sharded

@@ -1,8 +1,8 @@
 // trainer/train.h — the SFT and RL loops of `cispo train` (docs/rl.md "One RL step"), the held-out
 // evaluation, and the run around them (run directory, metrics, checkpoints, resume).
 // defines: train_example_t, train_set_t, train_t, train_open, train_close, train_run, train_sft_step,
-//          train_rl_step, train_evaluate, train_save, train_load_model, train_load_model_ep, train_reward,
-//          train_use_optimizer,
+//          train_rl_step, train_evaluate, train_save, train_load_model, train_load_model_ep, train_model_config,
+//          train_reward, train_use_optimizer, train_memory_check,
 //          train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads, train_drop_grads,
 //          train_download, train_upload, train_memory_report, train_moment_floats,
 //          train_phase_lr, train_note_update, rl_minibatch_slice
@@ -97,6 +97,8 @@ int train_load_model(const char *spec, uint64_t seed, model_config_t *cfg, float
 // experts (moe_ep_range). A preset initialises those only and a checkpoint (one file or sharded) reads only
 // them; an HF directory is read whole and cut.
 int train_load_model_ep(const char *spec, uint64_t seed, int ep, int ep_rank, model_config_t *cfg, float **params);
+// The config of the model train_load_model would load, alone: no tensor read, nothing large allocated.
+int train_model_config(const char *spec, model_config_t *cfg);
 // Resolves the tokenizer: the given path, else spec/tokenizer.json when spec is a directory. NULL + message.
 tokenizer_t *train_load_tokenizer(const char *path, const char *model_spec);
 
@@ -166,6 +168,12 @@ void train_upload(train_t *t, float *dst, const float *host, size_t n);
 // Prints where the memory goes (parameters, master weights, optimizer state, gradients, activations,
 // workspace, caches) and, on a GPU, the largest micro_tokens that fits the free memory.
 void train_memory_report(const train_t *t);
+// Before anything large is allocated (t->mcfg and t->be set, the run's keys in t->cfg): plans what the run will
+// hold (experts [e_lo, e_hi) of each MoE layer, rollout contexts of up to ctx tokens) on the device and on the
+// host, and stops it with the figures and what to change when they exceed what the host has available
+// (device=cpu: everything; cuda: the fp32 weights, read on the host first) or the GPU's free memory. On the CPU
+// it prints the plan (one line). Run key memory_check=false skips the stop. 0, or -1 (+ message).
+int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx);
 // AdamW moment floats rank 0 holds (the largest shard; the whole layout without ZeRO-1).
 size_t train_moment_floats(const train_t *t);
 

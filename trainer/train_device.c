@@ -1,8 +1,9 @@
 // trainer/train_device.c — the device the policy lives on: choosing the backend (and whether the
 // optimizer state is sharded over the ranks, run key `zero`), moving tensors between it and the host
-// (checkpoints, collectives), and the memory report printed at start.
-// defines: train_moment_floats, train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads,
-//          train_drop_grads, train_download, train_upload, train_memory_report
+// (checkpoints, collectives), the memory plan checked before the model is loaded, and the memory report printed at
+// start.
+// defines: train_moment_floats, train_memory_check, train_open_backend, train_allreduce_grads, train_arm_grad_reduce,
+//          train_issue_grads, train_drop_grads, train_download, train_upload, train_memory_report
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +143,7 @@ static double gib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0 * 1024
 // ZeRO-1: the moments of rank 0's shard, the largest (shards differ by at most one element); under expert
 // parallelism the table is this rank's layout (its experts only), the dense part sharded over the world and
 // the experts over the rank's DP group (trainer/optim.h)
-size_t train_moment_floats(const train_t *t) {
-    const param_table_t *tb = &t->m->table;
+static size_t moment_floats(const train_t *t, const param_table_t *tb) {
     const size_t n = tb->n_floats, w = (size_t)dist_world()->world;
     if (!t->cfg.zero || w == 1) return n;
     if (t->cfg.ep <= 1) return (n + w - 1) / w;
@@ -151,6 +151,116 @@ size_t train_moment_floats(const train_t *t) {
                       (size_t)t->mcfg.hidden_size * (size_t)t->mcfg.n_layers;
     const size_t dense = n - ex, dp = w / (size_t)t->cfg.ep;
     return (dense + w - 1) / w + (ex + dp - 1) / dp;
+}
+
+size_t train_moment_floats(const train_t *t) { return moment_floats(t, &t->m->table); }
+
+// What train_memory_check plans, bytes: on the device (the host on the CPU) and on the host besides
+typedef struct {
+    size_t weights, master, moments, grads, acts, caches, ref, ckpt, device, host;
+} mem_plan_t;
+
+static mem_plan_t plan_memory(const train_t *t, int e_lo, int e_hi, int ctx) {
+    const run_config_t *c = &t->cfg;
+    const model_config_t *mc = &t->mcfg;
+    param_table_t tb;
+    param_table_build_experts(&tb, mc, e_lo, e_hi);
+    const size_t n = tb.n_floats, mom = moment_floats(t, &tb);
+    param_table_free(&tb);
+    const int cpu = t->be.kind == BACKEND_CPU;
+    const size_t es = dtype_size(t->be.act_dtype), f = sizeof(float);
+    mem_plan_t p = {0};
+    // the CPU trains the fp32 weights themselves; a GPU a working copy beside the fp32 master (whose ZeRO-1
+    // shard the optimizer keeps, as it keeps the moments')
+    p.weights = cpu ? n * f : n * es;
+    p.master = cpu ? (mom < n ? mom * f : 0) : mom * f;
+    p.moments = 2 * mom * f;
+    p.grads = n * dtype_size(t->be.grad_dtype);
+    const int flags = c->recompute == 1 ? MODEL_RECOMPUTE : c->recompute == 2 ? MODEL_RECOMPUTE_CHEAP : 0;
+    p.acts = model_activation_bytes(mc, c->micro_tokens, es, flags);  // with the backward's scratch
+    // the rollout engine (infer_create): every slot's lightning states and KV blocks for ctx tokens and its
+    // logits row, and two more states a slot for staging
+    const infer_capacity_t k = infer_capacity(mc, es, ctx, 0);
+    p.caches = (size_t)c->rollout_slots * (k.seq_bytes + 2 * (size_t)mc->n_heads * mc->head_dim * mc->head_dim * f);
+    // the KL term's frozen reference: a forward-only model (its working copy, fp32 on the CPU)
+    if (c->kl_coef > 0 && c->steps > 0)
+        p.ref = n * es + model_activation_bytes(mc, c->micro_tokens, es, MODEL_FORWARD_ONLY);
+    // a checkpoint meets on rank 0 (under EP each rank writes its shard) in host copies of the master and the
+    // moments (the CPU writes its weights in place)
+    p.ckpt = dist_world()->rank == 0 || c->ep > 1 ? (cpu ? 2 : 3) * n * f : 0;
+    p.device = p.weights + p.master + p.moments + p.grads + p.acts + p.caches + p.ref;
+    // the host: everything on the CPU; for a GPU run the fp32 weights read there first (freed once uploaded), then
+    // a checkpoint's copies
+    p.host = cpu ? p.device + p.ckpt : (p.ckpt > n * f ? p.ckpt : n * f);
+    return p;
+}
+
+// "weights 6.543 GiB + ... = total GiB", the parts a plan holds (those above zero), into buf
+static void plan_text(char *buf, size_t cap, const mem_plan_t *p, const run_config_t *c, int cpu, int ctx) {
+    const struct {
+        const char *name;
+        size_t bytes;
+    } part[] = {{cpu ? "fp32 weights" : "weights", p->weights}, {cpu ? "master shard" : "fp32 master", p->master},
+                {"AdamW moments", p->moments}, {"gradients", p->grads}, {"activations", p->acts},
+                {"rollout caches", p->caches}, {"KL reference", p->ref}, {"checkpoint copies", cpu ? p->ckpt : 0}};
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof part / sizeof part[0] && k < cap; i++) {
+        if (!part[i].bytes) continue;
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s %.3f%s", k ? " + " : "", part[i].name, gib(part[i].bytes),
+                              k ? "" : " GiB");
+        if (k < cap && part[i].bytes == p->acts)
+            k += (size_t)snprintf(buf + k, cap - k, " (micro_tokens %d, recompute %s)", c->micro_tokens,
+                                  c->recompute == 1 ? "true" : c->recompute == 2 ? "cheap" : "false");
+        else if (k < cap && part[i].bytes == p->caches)
+            k += (size_t)snprintf(buf + k, cap - k, " (%d slots of %d tokens)", c->rollout_slots, ctx);
+    }
+    if (k < cap) snprintf(buf + k, cap - k, " = %.3f GiB", gib(cpu ? p->host : p->device));
+}
+
+int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx) {
+    const run_config_t *c = &t->cfg;
+    const mem_plan_t p = plan_memory(t, e_lo, e_hi, ctx);
+    const int cpu = t->be.kind == BACKEND_CPU;
+    size_t h_avail = 0, h_total = 0, d_free = 0, d_total = 0;
+    const int host_known = !cispo_host_memory(&h_avail, &h_total);
+    if (!cpu) backend_mem_info((backend_t *)&t->be, &d_free, &d_total);
+    char parts[768];
+    plan_text(parts, sizeof parts, &p, c, cpu, ctx);
+    // the device (on the CPU, the host) first, then a GPU run's host side
+    const size_t need = cpu ? p.host : p.device, have = cpu ? h_avail : d_free;
+    const int known = cpu ? host_known : d_total > 0;
+    if (c->memory_check && known && need > have) {
+        const size_t state = p.weights + p.master + p.moments + p.grads + (cpu ? p.ckpt : 0);
+        char advice[512];
+        const char *way = cpu ? "train it on a GPU (device=cuda in a build with CUDA), over several ranks (mpirun; "
+                                "run keys zero, ep), or pick a smaller model"
+                              : "train it over several GPUs (mpirun; run keys zero, ep; `cispo plan` sizes a layout), "
+                                "with grad_dtype=bf16, or pick a smaller model";
+        if (state > have)
+            snprintf(advice, sizeof advice, "its weights, gradients and AdamW state alone take %.1f GiB: %s",
+                     gib(state), way);
+        else {
+            const double per_token = (double)p.acts / c->micro_tokens, room = (double)have - (double)(need - p.acts);
+            const long fit = room > 0 ? (long)(room * 0.95 / per_token) : 0;
+            snprintf(advice, sizeof advice, "lower micro_tokens (about %ld fit), set recompute=true, or lower "
+                     "rollout_slots", fit);
+        }
+        return cispo_fail("model '%s' on the %s needs about %.1f GiB (%s), but %.1f of %.1f GiB %s: %s; "
+                          "memory_check=false tries anyway", c->model, cpu ? "cpu" : "gpu", gib(need), parts,
+                          gib(have), gib(cpu ? h_total : d_total),
+                          cpu ? "are available on the host" : "are free on the GPU", advice);
+    }
+    if (c->memory_check && !cpu && host_known && p.host > h_avail)
+        return cispo_fail("model '%s': a GPU run reads its fp32 weights on the host and writes checkpoints from there "
+                          "(%.1f GiB), but the host has %.1f of %.1f GiB available; memory_check=false tries anyway",
+                          c->model, gib(p.host), gib(h_avail), gib(h_total));
+    if (cpu && dist_world()->rank == 0) {
+        printf("memory plan on the cpu: %s", parts);
+        if (host_known) printf("; the host has %.1f of %.1f GiB available", gib(h_avail), gib(h_total));
+        printf("\n");
+    }
+    return 0;
 }
 
 void train_memory_report(const train_t *t) {

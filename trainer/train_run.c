@@ -454,12 +454,18 @@ static int run(train_t *t, const char *config_path, const char *ckpt, double *be
 
 int train_run(const run_config_t *cfg, const char *config_path, double *before, double *after) {
     char ckpt[1100];
-    if (dist_world()->rank == 0 && cispo_mkdir_p(cfg->out)) return -1;
+    const int rank0 = dist_world()->rank == 0, existed = !access(cfg->out, F_OK);
+    if (rank0 && cispo_mkdir_p(cfg->out)) return -1;
     if (run_dir_claim(cfg, ckpt, sizeof ckpt)) return -1;
-    if (dist_world()->rank == 0 && run_dir_record_launch(cfg, config_path, ckpt)) return -1;
+    if (rank0 && run_dir_record_launch(cfg, config_path, ckpt)) return -1;
     run_stop_install();  // before the reward workers are forked: they inherit it and leave the stop to the trainer
     train_t t;
     int rc = train_open(&t, cfg);
+    // a new run that could not start (bad data, too little memory, ...) leaves no run behind to block the next try
+    if (rc && !ckpt[0] && rank0) {
+        run_dir_clear(cfg->out);
+        if (!existed) rmdir(cfg->out);
+    }
     if (!rc) rc = run(&t, config_path, ckpt, before, after);
     close_outputs(&t);
     train_close(&t);

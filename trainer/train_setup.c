@@ -1,7 +1,8 @@
 // trainer/train_setup.c — what a run needs before its first step: the model (preset, HF directory or
 // checkpoint), the tokenizer, the prompt sets, the rollout engine and the scoring pool; and the
 // checkpoint of a run's state.
-// defines: train_load_model, train_load_model_ep, train_load_tokenizer, train_open, train_close, train_save
+// defines: train_load_model, train_load_model_ep, train_model_config, train_load_tokenizer, train_open, train_close,
+//          train_save
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,13 +32,46 @@ static int is_dir(const char *p) {
     return !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
+static int model_not_found(const char *spec) {
+    return cispo_fail("model '%s': no such file, directory or preset (a preset name is one of "
+                      "configs/models/NAME.yaml, e.g. tiny; paths in a config file are relative to the file, on the "
+                      "command line to the working directory)", spec);
+}
+
 int train_load_model(const char *spec, uint64_t seed, model_config_t *cfg, float **params) {
     return train_load_model_ep(spec, seed, 1, 0, cfg, params);
+}
+
+int train_model_config(const char *spec_in, model_config_t *cfg) {
+    char spec[4096];
+    paths_model_spec(spec_in, spec, sizeof spec);
+    if (ends_with(spec, ".h5")) return checkpoint_read_config(spec, cfg);
+    char path[4200];
+    snprintf(path, sizeof path, is_dir(spec) ? "%s/config.json" : "%s", spec);
+    if (!is_dir(spec) && access(spec, F_OK)) return model_not_found(spec);
+    return model_config_load(cfg, path) || model_config_validate(cfg, path) ? -1 : 0;
+}
+
+// Whether the fp32 weights (of the whole model: an HF directory is read whole) fit in this host's memory at all;
+// else -1 and a message in place of an allocation that would fail
+static int weights_fit_host(const char *spec) {
+    model_config_t c;
+    if (train_model_config(spec, &c)) return -1;
+    param_table_t t;
+    param_table_build(&t, &c);
+    const double bytes = (double)t.n_floats * sizeof(float), gib = 1024.0 * 1024.0 * 1024.0;
+    param_table_free(&t);
+    size_t avail, total;
+    if (cispo_host_memory(&avail, &total) || bytes <= (double)total) return 0;
+    return cispo_fail("model '%s' holds %.2f B parameters: their fp32 weights alone take %.1f GiB, more than this "
+                      "host's %.1f GiB of memory (`cispo plan --model ...` sizes the GPUs a model needs)",
+                      spec, bytes / 4 / 1e9, bytes / gib, (double)total / gib);
 }
 
 int train_load_model_ep(const char *spec_in, uint64_t seed, int ep, int ep_rank, model_config_t *cfg, float **params) {
     char spec[4096];
     paths_model_spec(spec_in, spec, sizeof spec);  // a preset name: configs/models/NAME.yaml
+    if (weights_fit_host(spec)) return -1;
     if (ends_with(spec, ".h5")) {  // one file or a sharded index: only the pieces this rank holds are read
         checkpoint_t ck;
         if (checkpoint_load_ep(spec, ep, ep_rank, &ck)) return -1;
@@ -65,10 +99,7 @@ int train_load_model_ep(const char *spec_in, uint64_t seed, int ep, int ep_rank,
         }
         return 0;
     }
-    if (access(spec, F_OK))
-        return cispo_fail("model '%s': no such file, directory or preset (a preset name is one of configs/models/NAME.yaml, "
-                          "e.g. tiny; paths in a config file are relative to the file, on the command line to the "
-                          "working directory)", spec);
+    if (access(spec, F_OK)) return model_not_found(spec);
     if (model_config_load(cfg, spec) || model_config_validate(cfg, spec)) return -1;
     param_table_t t;
     int lo, hi;
@@ -204,22 +235,18 @@ int train_open(train_t *t, const run_config_t *cfg) {
     t->pool = reward_pool_create(cfg->reward_workers, 60.0);
     if (!t->pool) return -1;
     if (open_ep_grid(t)) return -1;
-    float *params = NULL;
-    if (train_load_model_ep(cfg->model, (uint64_t)cfg->seed, ep_on ? ep_grid.ep : 1, ep_on ? ep_grid.ep_rank : 0,
-                            &t->mcfg, &params))
-        return -1;
-    if (!(t->tok = train_load_tokenizer(cfg->tokenizer, cfg->model))) return free(params), -1;
-    if (tokenizer_vocab_size(t->tok) > t->mcfg.vocab_size) {
-        free(params);
+    // the model's config first: the data, the backend and the memory check need it; the weights come after
+    if (train_model_config(cfg->model, &t->mcfg)) return -1;
+    if (!(t->tok = train_load_tokenizer(cfg->tokenizer, cfg->model))) return -1;
+    if (tokenizer_vocab_size(t->tok) > t->mcfg.vocab_size)
         return cispo_fail("tokenizer %s has %d tokens but the model's vocab_size is %d: use a matching model",
                           cfg->tokenizer, tokenizer_vocab_size(t->tok), t->mcfg.vocab_size);
-    }
     t->eos_id = tokenizer_eos_id(t->tok);
     if (t->eos_id < 0) t->eos_id = t->mcfg.eos_token_id;
     t->aux_coef = cfg->aux_coef >= 0 ? (float)cfg->aux_coef : (float)t->mcfg.router_aux_loss_coef;
     if (cfg->tools[0]) {  // multi-turn tool use (rl/tools.h); python runs in the code sandbox service
         const char *url = cfg->code_sandbox_url[0] ? cfg->code_sandbox_url : getenv("CISPO_CODE_SANDBOX_URL");
-        if (tools_create(&t->tool_registry, cfg->tools, url, cfg->verifier_timeout, 512)) return free(params), -1;
+        if (tools_create(&t->tool_registry, cfg->tools, url, cfg->verifier_timeout, 512)) return -1;
         t->tools = (rollout_tools_t){.tools = &t->tool_registry, .format = tool_format_find(cfg->tool_format),
                                      .tok = t->tok, .max_calls = cfg->max_tool_calls};
     }
@@ -229,35 +256,40 @@ int train_open(train_t *t, const run_config_t *cfg) {
     const train_records_t rec = {cfg->chat_template, cfg->tokenizer, cfg->model,
                                  {cfg->prompt_key, cfg->answer_key, cfg->response_key, cfg->id_key, cfg->tests_key}};
     if (train_set_load_records(&t->train, cfg->train_data, cfg->train_size, &task, 0, cfg->eval_data, &rec))
-        return free(params), -1;
+        return -1;
     if (train_set_load_records(&t->eval, cfg->eval_data, cfg->eval_size, &task, 1, cfg->train_data, &rec))
-        return free(params), -1;
+        return -1;
     int max_prompt = cfg->micro_tokens - cfg->max_new_tokens;
     if (max_prompt < 1)
-        return free(params), cispo_fail("key 'micro_tokens' (%d) must exceed max_new_tokens (%d)", cfg->micro_tokens,
-                                        cfg->max_new_tokens);
+        return cispo_fail("key 'micro_tokens' (%d) must exceed max_new_tokens (%d)", cfg->micro_tokens,
+                          cfg->max_new_tokens);
     if (train_set_tokenize(&t->train, t->tok, t->eos_id, max_prompt, &t->tools) ||
         train_set_tokenize(&t->eval, t->tok, t->eos_id, max_prompt, &t->tools))
-        return free(params), -1;
+        return -1;
     if (cfg->sft_steps > 0) {  // SFT learns from demonstrations; a bare gold answer is not one
         int missing = 0, first = -1;
         for (int i = 0; i < t->train.n; i++)
             if (!t->train.ex[i].demo) missing++, first = first < 0 ? i : first;
         if (missing)
-            return free(params), cispo_fail("sft_steps=%d but %d of %d training records of %s have no demonstration "
-                                            "(key 'response'; the first is record %d: \"%.60s\"): SFT would train on "
-                                            "the bare answer. Add responses, or set sft_steps=0 to start with RL",
-                                            cfg->sft_steps, missing, t->train.n, cfg->train_data, first + 1,
-                                            t->train.ex[first].prompt ? t->train.ex[first].prompt : "");
+            return cispo_fail("sft_steps=%d but %d of %d training records of %s have no demonstration "
+                              "(key 'response'; the first is record %d: \"%.60s\"): SFT would train on "
+                              "the bare answer. Add responses, or set sft_steps=0 to start with RL",
+                              cfg->sft_steps, missing, t->train.n, cfg->train_data, first + 1,
+                              t->train.ex[first].prompt ? t->train.ex[first].prompt : "");
     }
-    if (probe_verifiers(t)) return free(params), -1;
+    if (probe_verifiers(t)) return -1;
     int longest = 0;
     for (int i = 0; i < t->train.n; i++) longest = t->train.ex[i].n_ids > longest ? t->train.ex[i].n_ids : longest;
     for (int i = 0; i < t->eval.n; i++) longest = t->eval.ex[i].n_ids > longest ? t->eval.ex[i].n_ids : longest;
 
-    if (train_open_backend(t)) return free(params), -1;
+    if (train_open_backend(t)) return -1;
     int e_lo = 0, e_hi = t->mcfg.n_experts;
     if (ep_on) moe_ep_range(t->mcfg.n_experts, ep_grid.ep, ep_grid.ep_rank, &e_lo, &e_hi);
+    if (train_memory_check(t, e_lo, e_hi, longest + cfg->max_new_tokens + 1)) return -1;
+    float *params = NULL;
+    if (train_load_model_ep(cfg->model, (uint64_t)cfg->seed, ep_on ? ep_grid.ep : 1, ep_on ? ep_grid.ep_rank : 0,
+                            &t->mcfg, &params))
+        return -1;
     t->m = model_create_experts(&t->be, &t->mcfg, NULL, cfg->micro_tokens, e_lo, e_hi,
                                 cfg->recompute == 1 ? MODEL_RECOMPUTE : cfg->recompute == 2 ? MODEL_RECOMPUTE_CHEAP : 0);
     train_upload(t, t->m->params, params, t->m->table.n_floats);
