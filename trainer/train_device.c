@@ -186,8 +186,9 @@ static mem_plan_t plan_memory(const train_t *t, int e_lo, int e_hi, int ctx) {
     if (c->kl_coef > 0 && c->steps > 0)
         p.ref = n * es + model_activation_bytes(mc, c->micro_tokens, es, MODEL_FORWARD_ONLY);
     // a checkpoint meets on rank 0 (under EP each rank writes its shard) in host copies of the master and the
-    // moments (the CPU writes its weights in place)
-    p.ckpt = dist_world()->rank == 0 || c->ep > 1 ? (cpu ? 2 : 3) * n * f : 0;
+    // moments; the CPU writes its weights in place, and its moments too unless ZeRO-1 or EP spread them (train_save)
+    const int spread = (c->zero && dist_world()->world > 1) || c->ep > 1;
+    p.ckpt = dist_world()->rank == 0 || c->ep > 1 ? (cpu ? (spread ? 2 : 0) : 3) * n * f : 0;
     p.device = p.weights + p.master + p.moments + p.grads + p.acts + p.caches + p.ref;
     // the host: everything on the CPU; for a GPU run the fp32 weights read there first (freed once uploaded), then
     // a checkpoint's copies

@@ -412,9 +412,12 @@ int train_save(train_t *t, const char *path) {
     // ZeRO-1 shards meet on rank 0, so a run resumes on any number of ranks)
     const size_t n = t->m->table.n_floats;
     const int host = t->be.kind == BACKEND_CPU;
-    float *mo = NULL, *vo = NULL;
-    if (have_moments && root) mo = cispo_malloc(n * sizeof(float)), vo = cispo_malloc(n * sizeof(float));
-    int rc = have_moments ? optim_gather_moments(&t->opt, mo, vo, 0) : 0;
+    // on the CPU the moments of an unsharded optimizer are written where they are, as the weights are: no copies
+    const int moments_in_place = have_moments && host && !t->opt.dp && !t->opt.ep;
+    float *mo = moments_in_place ? t->opt.m : NULL, *vo = moments_in_place ? t->opt.v : NULL;
+    if (have_moments && root && !moments_in_place)
+        mo = cispo_malloc(n * sizeof(float)), vo = cispo_malloc(n * sizeof(float));
+    int rc = have_moments && !moments_in_place ? optim_gather_moments(&t->opt, mo, vo, 0) : 0;
     // the master: the model's (on the CPU rank 0 writes it in place), or the optimizer's shards met on rank 0
     const int in_place = host && t->m->params;
     float *p = in_place ? t->m->params : root ? cispo_malloc(n * sizeof(float)) : NULL;
@@ -429,7 +432,7 @@ int train_save(train_t *t, const char *path) {
         cJSON_free(extra);
     }
     if (!in_place) free(p);
-    free(mo), free(vo);
+    if (!moments_in_place) free(mo), free(vo);
     if (dw->world > 1) {  // rank 0's write fails every rank
         double failed = rc != 0;
         if (dist_allreduce_max_f64(dw, &failed, 1)) return -1;
