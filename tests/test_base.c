@@ -1,7 +1,7 @@
 // tests/test_base.c — the bottom floor (base/): the RNG's exact numbers (checkpoints, synthetic data and
 // demo results depend on them), the growable buffer, UTF-8 rules, the YAML reader's trees and its
-// file:line errors, and the check macros' fatal line (statement, file:line, host, rank), each failure
-// provoked in a forked child.
+// file:line errors, the check macros' fatal line (statement, file:line, host, rank), each failure
+// provoked in a forked child, and the host memory the trainer plans with.
 //     build/test_base
 #include <signal.h>
 #include <stdint.h>
@@ -259,8 +259,19 @@ static void test_yaml(void) {
                "a missing file is named: %s", cispo_last_error());
 }
 
+// the host's memory as the trainer's memory plan reads it: known on Linux, available within total, total within
+// the physical memory (lower under a container's limit)
+static void test_host_memory(void) {
+    size_t avail = 0, total = 0;
+    const int rc = cispo_host_memory(&avail, &total);
+    const size_t phys = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+    test_check(rc == 0 && avail > 0 && avail <= total && total <= phys,
+               "host memory: rc %d, %zu of %zu bytes available (physical %zu)", rc, avail, total, phys);
+}
+
 int main(void) {
     test_rng();
+    test_host_memory();
     test_buf();
     test_utf8();
     test_yaml();
