@@ -10,7 +10,8 @@
 # The slice's weights and fp32 gradients (6 bytes a parameter, no master: MODEL_NO_MASTER) need an H200 at
 # two layers (one lightning, one softmax) and T=16384; with bf16 gradients (4 bytes a parameter) it fits an
 # H100. Four layers (the slice as docs/performance.md defines it) with bf16 gradients fit an H200: 92.7 and 111.9 GiB
-# at T=4096 and 16384 (the peer: 100.1 and 123.5); with fp32 gradients they fit no single card.
+# at T=4096 and 16384 (the peer: 100.1 and 123.5); with fp32 gradients they fit no single card, so past two layers
+# the slice's rows all take bf16 gradients.
 set -uo pipefail
 layers=${1:-2}
 out=${OUT:-/tmp/train_bench}
@@ -28,8 +29,12 @@ if [ "${BENCH1B:-1}" = 1 ]; then
 fi
 if [ "${M1_SLICE:-1}" = 1 ]; then
   run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops --grad-bf16
-  run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops
-  run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --recompute
+  if [ "$layers" -le 2 ]; then  # fp32 gradients: two layers only fit one card
+    run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --ops
+    run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --recompute
+  else
+    run build-gpu/model_bench --model configs/models/m1-slice.yaml --layers "$layers" --T 4096,16384 --reps 3 --recompute --grad-bf16
+  fi
   run python3 bench/hf_train_peer.py configs/models/m1-slice.yaml 4096,16384 "$layers"
 fi
 echo "== summary"; grep -E "^(cispo|transformers)" "$out/bench.log"

@@ -2,7 +2,7 @@
 # scripts/gpu_all.sh — on a GPU machine, everything in one call: builds once (CUDA on), runs each test
 # labelled gpu under its own time limit, then the benchmarks with their peers in the same run: generation
 # (bench/generate_device.sh), training (bench/train_device.sh, bench-1b; M1_SLICE=1 adds the M1-width
-# slice), the LM-head precision study (bench/precision_device.sh) and a bench-1b SFT run of 300 steps through
+# slice, of SLICE_LAYERS layers: 2, or 4 on an H200 as docs/performance.md defines it), the LM-head precision study (bench/precision_device.sh) and a bench-1b SFT run of 300 steps through
 # `cispo train` on the demo task (sft: the whole trainer on the GPU, activation recompute on, its
 # memory report and held-out accuracy before and after). Logs under $OUT (or /tmp/gpu_all),
 # one folder per benchmark, and all of them in $OUT/logs.tar.gz (rewritten after each part). SKIP_BENCH=1: the tests only; TESTS
@@ -49,7 +49,7 @@ for bench in ${BENCH-generate precision train sft}; do
         part precision 90 env OUT="$out/precision" bench/precision_device.sh sft_steps=150 --samples "${PRECISION_SAMPLES:-512}"
         grep -E "^(rollout|sft 150)" "$out/precision.log" ;;
     train)
-        part train ${TRAIN_LIMIT:-180} env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh
+        part train ${TRAIN_LIMIT:-180} env OUT="$out/train" M1_SLICE="${M1_SLICE:-0}" bench/train_device.sh ${SLICE_LAYERS:-2}
         grep -A30 "== summary" "$out/train.log" | head -20 ;;
     sft)
         part sft ${SFT_LIMIT:-300} build-gpu/cispo train configs/demo.yaml model=configs/models/bench-1b.yaml \
