@@ -70,7 +70,7 @@ static void print_plan(const plan_t *p, const char *shown) {
     printf("model: %.2f B parameters (%.2f B in %d x %d experts, %.2f B other), %d layers (%d lightning, %d softmax)\n",
            p->n_params / 1e9, p->n_expert / 1e9, c->n_layers, c->n_experts, p->n_dense / 1e9, c->n_layers,
            p->flops.n_linear, p->flops.n_softmax);
-    printf("\nPLANNED LAYOUT: tensor/sequence and pipeline parallelism are not built yet (issue 16); expert\n"
+    printf("\nPLANNED LAYOUT: tensor/sequence and pipeline parallelism are not built; expert\n"
            "parallelism (each rank holds its own experts only), ZeRO-1 (master and moments) and activation recompute run.\n");
     printf("  tp %d x pp %d x dp %d = %d GPUs; ep %d: %d of the %d experts of each layer per GPU (split %d ways by tp),\n"
            "  each expert on %d GPU group(s) (dp/ep); ZeRO-%d; micro-batch %.0f tokens; recompute %s\n",

@@ -264,7 +264,7 @@ static void plan_time(plan_t *p) {
     p->t_decode_flop = active * p->dp * cost_forward_at(f, ctx) / (gpus * peak * in->mfu);
     p->t_decode = p->decode_steps * (p->t_decode_mem > p->t_decode_flop ? p->t_decode_mem : p->t_decode_flop);
     p->t_rollout = p->t_prefill + p->t_decode;
-    p->t_step = p->t_rollout + p->t_train + p->t_comm;  // nothing overlapped yet (issue 16 item 3)
+    p->t_step = p->t_rollout + p->t_train + p->t_comm;  // nothing overlapped: rollout, training, communication
 }
 
 // Fills the layout fields for tp, pp, ep, recompute; -1 + message when they cannot be laid out.
