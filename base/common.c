@@ -42,6 +42,16 @@ int cispo_rank(void) {
     return 0;
 }
 
+int cispo_local_ranks(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        long n = v ? strtol(v, NULL, 10) : 0;  // Slurm's may read "2(x3)": its leading count
+        if (n >= 1 && n <= 1 << 20) return (int)n;
+    }
+    return 1;
+}
+
 // One fprintf so that ranks writing to a shared stderr do not interleave within the line.
 static CISPO_NORETURN void die_line(const char *file, int line, const char *msg) {
     char host[256] = "?";

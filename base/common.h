@@ -1,6 +1,6 @@
 // base/common.h — error reporting, check macros and checked allocation shared by every folder.
 // defines: cispo_fail, cispo_last_error, cispo_clear_error, cispo_die, cispo_die_status, cispo_set_rank,
-//          cispo_rank, CISPO_ASSERT, CHECK_ALLOC, CUDA_CHECK, CUBLAS_CHECK, NCCL_CHECK, MPI_CHECK,
+//          cispo_rank, cispo_local_ranks, CISPO_ASSERT, CHECK_ALLOC, CUDA_CHECK, CUBLAS_CHECK, NCCL_CHECK, MPI_CHECK,
 //          cispo_malloc, cispo_calloc, cispo_realloc, cispo_strdup, cispo_read_file, cispo_mkdir_p,
 //          cispo_now, cispo_host_memory
 //
@@ -36,6 +36,8 @@ void cispo_clear_error(void);
 // environment (OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID), else 0: base/ needs no MPI header.
 void cispo_set_rank(int rank);
 int cispo_rank(void);
+// The ranks the launcher started on this host (Open MPI's, MPICH's or Slurm's environment), 1 when none says.
+int cispo_local_ranks(void);
 
 // "cispo: fatal: file:line: what (hint) [host h, rank r]" on stderr, then abort().
 CISPO_NORETURN void cispo_die(const char *file, int line, const char *what, const char *hint);

@@ -165,8 +165,13 @@ int main(void) {
     // the run at the start with the parts and what to change, and leaves no run directory to block the next try
     snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/plan sft_steps=1 steps=0", bin, args, dir);
     test_check(run(cmd) == 0 && strstr(out_buf, "memory plan on the cpu: fp32 weights") &&
-                   strstr(out_buf, "activations") && strstr(out_buf, "the host has"),
+                   strstr(out_buf, "activations") && strstr(out_buf, "the host has") && !strstr(out_buf, "ranks on"),
                "the CPU run prints its memory plan: %s", out_buf);
+    // the ranks a launcher puts on one host share its memory: the plan counts them (Open MPI's variable)
+    snprintf(cmd, sizeof cmd, "env OMPI_COMM_WORLD_LOCAL_SIZE=3 '%s' train %s out=%s/plan3 sft_steps=1 steps=0", bin,
+             args, dir);
+    test_check(run(cmd) == 0 && strstr(out_buf, " a rank, ") && strstr(out_buf, "GiB for the 3 ranks on this host"),
+               "the plan counts the launcher's ranks on this host: %s", out_buf);
     snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/huge micro_tokens=60000000", bin, args, dir);
     rc = run(cmd);
     snprintf(path, sizeof path, "%s/huge", dir);

@@ -157,7 +157,10 @@ size_t train_moment_floats(const train_t *t) { return moment_floats(t, &t->m->ta
 
 // What train_memory_check plans, bytes: on the device (the host on the CPU) and on the host besides
 typedef struct {
-    size_t weights, master, moments, grads, acts, caches, ref, ckpt, device, host;
+    size_t weights, master, moments, grads, acts, caches, ref, ckpt;  // one rank's (ckpt: rank 0's)
+    size_t device;  // one rank's device memory (on the CPU, its host memory without ckpt)
+    size_t host;    // the host memory of the ranks on this host, together (cispo_local_ranks)
+    int local;      // those ranks
 } mem_plan_t;
 
 static mem_plan_t plan_memory(const train_t *t, int e_lo, int e_hi, int ctx) {
@@ -188,11 +191,13 @@ static mem_plan_t plan_memory(const train_t *t, int e_lo, int e_hi, int ctx) {
     // a checkpoint meets on rank 0 (under EP each rank writes its shard) in host copies of the master and the
     // moments; the CPU writes its weights in place, and its moments too unless ZeRO-1 or EP spread them (train_save)
     const int spread = (c->zero && dist_world()->world > 1) || c->ep > 1;
-    p.ckpt = dist_world()->rank == 0 || c->ep > 1 ? (cpu ? (spread ? 2 : 0) : 3) * n * f : 0;
+    p.ckpt = (cpu ? (spread ? 2 : 0) : 3) * n * f;
     p.device = p.weights + p.master + p.moments + p.grads + p.acts + p.caches + p.ref;
-    // the host: everything on the CPU; for a GPU run the fp32 weights read there first (freed once uploaded), then
-    // a checkpoint's copies
-    p.host = cpu ? p.device + p.ckpt : (p.ckpt > n * f ? p.ckpt : n * f);
+    // the host, for every rank it runs: everything on the CPU; for a GPU run the fp32 weights read there first
+    // (freed once uploaded), then a checkpoint's copies
+    p.local = cispo_local_ranks();
+    const size_t one = cpu ? p.device : n * f, ckpt = p.ckpt * (c->ep > 1 ? (size_t)p.local : 1);
+    p.host = cpu ? one * p.local + ckpt : (ckpt > one * p.local ? ckpt : one * p.local);
     return p;
 }
 
@@ -210,13 +215,16 @@ static void plan_text(char *buf, size_t cap, const mem_plan_t *p, const run_conf
         if (!part[i].bytes) continue;
         k += (size_t)snprintf(buf + k, cap - k, "%s%s %.3f%s", k ? " + " : "", part[i].name, gib(part[i].bytes),
                               k ? "" : " GiB");
-        if (k < cap && part[i].bytes == p->acts)
+        if (k < cap && i == 4)
             k += (size_t)snprintf(buf + k, cap - k, " (micro_tokens %d, recompute %s)", c->micro_tokens,
                                   c->recompute == 1 ? "true" : c->recompute == 2 ? "cheap" : "false");
-        else if (k < cap && part[i].bytes == p->caches)
+        else if (k < cap && i == 5)
             k += (size_t)snprintf(buf + k, cap - k, " (%d slots of %d tokens)", c->rollout_slots, ctx);
     }
-    if (k < cap) snprintf(buf + k, cap - k, " = %.3f GiB", gib(cpu ? p->host : p->device));
+    if (k < cap) snprintf(buf + k, cap - k, " = %.3f GiB", gib(cpu ? p->device + p->ckpt : p->device));
+    if (k < cap && cpu && p->local > 1)
+        snprintf(buf + strlen(buf), cap - strlen(buf), " a rank, %.3f GiB for the %d ranks on this host",
+                 gib(p->host), p->local);
 }
 
 int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx) {
@@ -232,9 +240,11 @@ int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx) {
     const size_t need = cpu ? p.host : p.device, have = cpu ? h_avail : d_free;
     const int known = cpu ? host_known : d_total > 0;
     if (c->memory_check && known && need > have) {
-        const size_t state = p.weights + p.master + p.moments + p.grads + (cpu ? p.ckpt : 0);
+        // (on the CPU: for the ranks on this host)
+        const size_t state = cpu ? (p.weights + p.master + p.moments + p.grads) * p.local + p.ckpt
+                                 : p.weights + p.master + p.moments + p.grads;
         char advice[512];
-        const char *way = cpu ? "train it on a GPU (device=cuda in a build with CUDA), over several ranks (mpirun; "
+        const char *way = cpu ? "train it on a GPU (device=cuda in a build with CUDA), over several hosts (mpirun; "
                                 "run keys zero, ep), or pick a smaller model"
                               : "train it over several GPUs (mpirun; run keys zero, ep; `cispo plan` sizes a layout), "
                                 "with grad_dtype=bf16, or pick a smaller model";
@@ -242,7 +252,8 @@ int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx) {
             snprintf(advice, sizeof advice, "its weights, gradients and AdamW state alone take %.1f GiB: %s",
                      gib(state), way);
         else {
-            const double per_token = (double)p.acts / c->micro_tokens, room = (double)have - (double)(need - p.acts);
+            const size_t acts = cpu ? p.acts * p.local : p.acts;
+            const double per_token = (double)acts / c->micro_tokens, room = (double)have - (double)(need - acts);
             const long fit = room > 0 ? (long)(room * 0.95 / per_token) : 0;
             snprintf(advice, sizeof advice, "lower micro_tokens (about %ld fit), set recompute=true, or lower "
                      "rollout_slots", fit);
