@@ -170,9 +170,9 @@ void train_upload(train_t *t, float *dst, const float *host, size_t n);
 void train_memory_report(const train_t *t);
 // Before anything large is allocated (t->mcfg and t->be set, the run's keys in t->cfg): plans what the run will
 // hold (experts [e_lo, e_hi) of each MoE layer, rollout contexts of up to ctx tokens) on the device and on the
-// host (for every rank the launcher put on this host: cispo_local_ranks), and stops it with the figures and what to change when they exceed what the host has available
-// (device=cpu: everything; cuda: the fp32 weights, read on the host first) or the GPU's free memory. On the CPU
-// it prints the plan (one line). Run key memory_check=false skips the stop. 0, or -1 (+ message).
+// host (for every rank the launcher put on this host: cispo_local_ranks), and stops it with the figures and what
+// to change when they exceed what the host has available (device=cpu: everything; cuda: the fp32 weights, read on
+// the host first, and a checkpoint's copies) or the GPU's free memory. On the CPU it prints the plan (one line). Run key memory_check=false skips the stop. 0, or -1 (+ message).
 int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx);
 // AdamW moment floats rank 0 holds (the largest shard; the whole layout without ZeRO-1).
 size_t train_moment_floats(const train_t *t);
