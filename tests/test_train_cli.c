@@ -4,7 +4,9 @@
 // package's reader, rollout samples in HDF5, checkpoints, report.html), the console line, and
 // `cispo eval` of the final checkpoint reproducing the run's last held-out accuracy exactly; loud
 // failures: a verifier failing during the run stops it past max_verifier_failed, SFT refuses records
-// without a demonstration.
+// without a demonstration; the memory plan (printed on the CPU, counting the launcher's ranks on the host; a
+// plan past the host's memory, or MiniMax-M1's weights, refused by size), dry_run, and eval's stdout being its
+// JSON line alone.
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +114,7 @@ int main(void) {
     // ---- cispo eval of the last checkpoint = the run's last held-out accuracy, exactly ----
     snprintf(cmd, sizeof cmd, "'%s' eval %s model=%s/run/ckpt-000006.h5", bin, args, dir);
     rc = run(cmd);
-    cJSON *o = cJSON_Parse(strstr(out_buf, "{") ? strstr(out_buf, "{") : "");
+    cJSON *o = cJSON_Parse(out_buf);  // its output is the JSON line alone (stderr empty), for a pipe to read
     const cJSON *acc = o ? cJSON_GetObjectItem(o, "accuracy") : NULL;
     test_check(rc == 0 && acc && acc->valuedouble == last_heldout && cJSON_GetObjectItem(o, "n")->valueint == 10,
                "cispo eval reproduces the held-out accuracy %.3f: %s", last_heldout, out_buf);
@@ -180,6 +182,17 @@ int main(void) {
                    access(path, F_OK) != 0,
                "a plan past the host's memory stops the run by name, with no run directory left: exit %d\n%s", rc,
                out_buf);
+    // dry_run: every check train_open makes, up to the memory plan, then exit 0 with the run directory untouched
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/dry dry_run=true", bin, args, dir);
+    rc = run(cmd);
+    snprintf(path, sizeof path, "%s/dry", dir);
+    test_check(rc == 0 && strstr(out_buf, "memory plan on the cpu") && strstr(out_buf, "dry_run: ") &&
+                   strstr(out_buf, "100 training and 10 held-out records") && access(path, F_OK) != 0,
+               "dry_run checks and stops without a run directory: exit %d\n%s", rc, out_buf);
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/dry2 dry_run=true train_data=/nonexistent.jsonl", bin, args, dir);
+    rc = run(cmd);
+    test_check(rc == 1 && strstr(out_buf, "/nonexistent.jsonl") && !strstr(out_buf, "dry_run: "),
+               "dry_run reports bad data as a run would: exit %d\n%s", rc, out_buf);
     // a model whose state alone exceeds the host's memory (MiniMax-M1): refused by its size, not by a failed
     // allocation, in train and in the commands that only load weights
     snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/m1 model=configs/models/minimax-m1.yaml", bin, args, dir);

@@ -20,6 +20,7 @@ const keyconf_key_t run_config_keys[] = {
     {"save_minutes", KEY_DOUBLE, O(save_minutes), 0, 1e6, NULL, "30", "also checkpoint when this many minutes passed since the last (0: off)", 0},
     {"overwrite", KEY_BOOL, O(overwrite), 0, 0, NULL, "false", "a fresh run replaces the run already in out (else it is refused)", 0},
     {"allow_config_change", KEY_BOOL, O(allow_config_change), 0, 0, NULL, "false", "resume even when keys that change the computation differ from out/config.yaml", 0},
+    {"dry_run", KEY_BOOL, O(dry_run), 0, 0, NULL, "false", "check the run and stop before loading the model's weights: the keys, the model's config, the tokenizer, the data (read and tokenized), the verifiers' start-up probes, the device and the memory plan (printed on any device, and stopped on as memory_check says); exit status 0 when all hold; the run directory is not touched", 0},
     {"halt_after", KEY_INT, O(halt_after), 0, 1e9, NULL, "0", "stop after this many steps (SFT + RL) with a checkpoint, as if preempted (0: run to the end)", 0},
     {"keep_checkpoints", KEY_INT, O(keep_checkpoints), 0, 1e6, NULL, "3", "most recent checkpoints kept (0: all; ckpt-best.h5, the best held-out accuracy, is kept besides)", 0},
     {"samples", KEY_BOOL, O(samples), 0, 0, NULL, "true", "write rollout samples to out/samples.h5", 0},

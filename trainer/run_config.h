@@ -29,6 +29,7 @@ typedef struct {
     int overwrite;                 // a fresh run may replace the run already in out
     int allow_config_change;       // resume even when computing keys differ from out/config.yaml
     int halt_after;                // stop after this many steps (SFT + RL) with a checkpoint (0: never)
+    int dry_run;                   // check the run (config, data, verifiers, memory plan), stop before the weights
     int keep_checkpoints;          // most recent checkpoints kept (0: all)
     int samples;                   // write rollout samples to out/samples.h5
     int report;                    // write out/report.html at the end

@@ -88,6 +88,7 @@ typedef struct {
     int grads_issued;        // ranges issued this update, in backward order (layers n_layers-1 .. 0, then the rest)
     struct dist_reqs *grads_reqs;  // their all-reduces in flight (NULL: none)
     int grads_rc;            // -1: an issue failed this update (reported by the wait)
+    char mem_plan[1024];     // the memory plan as one line (train_memory_check); train_run prints the CPU's
 } train_t;
 
 // Loads a model for training or inference: a preset .yaml or config.json (random init from seed), an HF
@@ -102,7 +103,8 @@ int train_model_config(const char *spec, model_config_t *cfg);
 // Resolves the tokenizer: the given path, else spec/tokenizer.json when spec is a directory. NULL + message.
 tokenizer_t *train_load_tokenizer(const char *path, const char *model_spec);
 
-// Sets up model, tokenizer, data and scoring from cfg (no run directory; train_run adds that).
+// Sets up model, tokenizer, data and scoring from cfg (no run directory; train_run adds that). 0, -1 (+ message),
+// or 1 under run key dry_run: everything checked up to the memory plan, no weights loaded (train_close it as ever).
 int train_open(train_t *t, const run_config_t *cfg);
 void train_close(train_t *t);
 
@@ -172,8 +174,9 @@ void train_memory_report(const train_t *t);
 // hold (experts [e_lo, e_hi) of each MoE layer, rollout contexts of up to ctx tokens) on the device and on the
 // host (for every rank the launcher put on this host: cispo_local_ranks), and stops it with the figures and what
 // to change when they exceed what the host has available (device=cpu: everything; cuda: the fp32 weights, read on
-// the host first, and a checkpoint's copies) or the GPU's free memory. On the CPU it prints the plan (one line). Run key memory_check=false skips the stop. 0, or -1 (+ message).
-int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx);
+// the host first, and a checkpoint's copies) or the GPU's free memory. The plan, as one line, goes to
+// t->mem_plan. Run key memory_check=false skips the stop. 0, or -1 (+ message).
+int train_memory_check(train_t *t, int e_lo, int e_hi, int ctx);
 // AdamW moment floats rank 0 holds (the largest shard; the whole layout without ZeRO-1).
 size_t train_moment_floats(const train_t *t);
 

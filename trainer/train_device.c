@@ -227,7 +227,7 @@ static void plan_text(char *buf, size_t cap, const mem_plan_t *p, const run_conf
                  gib(p->host), p->local);
 }
 
-int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx) {
+int train_memory_check(train_t *t, int e_lo, int e_hi, int ctx) {
     const run_config_t *c = &t->cfg;
     const mem_plan_t p = plan_memory(t, e_lo, e_hi, ctx);
     const int cpu = t->be.kind == BACKEND_CPU;
@@ -267,11 +267,14 @@ int train_memory_check(const train_t *t, int e_lo, int e_hi, int ctx) {
         return cispo_fail("model '%s': a GPU run reads its fp32 weights on the host and writes checkpoints from there "
                           "(%.1f GiB), but the host has %.1f of %.1f GiB available; memory_check=false tries anyway",
                           c->model, gib(p.host), gib(h_avail), gib(h_total));
-    if (cpu && dist_world()->rank == 0) {
-        printf("memory plan on the cpu: %s", parts);
-        if (host_known) printf("; the host has %.1f of %.1f GiB available", gib(h_avail), gib(h_total));
-        printf("\n");
-    }
+    // the plan as one line, for train_run to print (the CPU's, and a dry run's on any device)
+    char *s = t->mem_plan;
+    const size_t cap = sizeof t->mem_plan;
+    int k = snprintf(s, cap, "memory plan on the %s: %s", cpu ? "cpu" : "gpu", parts);
+    if (!cpu && d_total && k >= 0 && (size_t)k < cap)
+        k += snprintf(s + k, cap - (size_t)k, "; the GPU has %.1f of %.1f GiB free", gib(d_free), gib(d_total));
+    if (host_known && k >= 0 && (size_t)k < cap)
+        snprintf(s + k, cap - (size_t)k, "; the host has %.1f of %.1f GiB available", gib(h_avail), gib(h_total));
     return 0;
 }
 

@@ -453,14 +453,30 @@ static int run(train_t *t, const char *config_path, const char *ckpt, double *be
 }
 
 int train_run(const run_config_t *cfg, const char *config_path, double *before, double *after) {
-    char ckpt[1100];
+    char ckpt[1100] = "";
     const int rank0 = dist_world()->rank == 0, existed = !access(cfg->out, F_OK);
+    if (cfg->dry_run) {  // everything train_open checks, and the run directory left as it is
+        train_t t;
+        const int rc = train_open(&t, cfg), n_train = t.train.n, n_eval = t.eval.n;
+        if (rc >= 0 && rank0) printf("%s\n", t.mem_plan);
+        train_close(&t);
+        if (rc < 0) return -1;
+        if (rank0)
+            printf("dry_run: the keys, model config, tokenizer, %d training and %d held-out records, verifiers and "
+                   "memory plan hold; nothing was loaded or trained, and %s was not touched\n", n_train, n_eval,
+                   cfg->out);
+        return 0;
+    }
     if (rank0 && cispo_mkdir_p(cfg->out)) return -1;
     if (run_dir_claim(cfg, ckpt, sizeof ckpt)) return -1;
     if (rank0 && run_dir_record_launch(cfg, config_path, ckpt)) return -1;
     run_stop_install();  // before the reward workers are forked: they inherit it and leave the stop to the trainer
     train_t t;
     int rc = train_open(&t, cfg);
+    // the CPU's memory plan, or what the GPU holds now that it is allocated (not in train_open: `cispo eval`'s
+    // output is its JSON line alone)
+    if (!rc && t.be.kind == BACKEND_CPU && rank0) printf("%s\n", t.mem_plan);
+    else if (!rc) train_memory_report(&t);
     // a new run that could not start (bad data, too little memory, ...) leaves no run behind to block the next try
     if (rc && !ckpt[0] && rank0) {
         run_dir_clear(cfg->out);

@@ -286,6 +286,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
     int e_lo = 0, e_hi = t->mcfg.n_experts;
     if (ep_on) moe_ep_range(t->mcfg.n_experts, ep_grid.ep, ep_grid.ep_rank, &e_lo, &e_hi);
     if (train_memory_check(t, e_lo, e_hi, longest + cfg->max_new_tokens + 1)) return -1;
+    if (cfg->dry_run) return 1;
     float *params = NULL;
     if (train_load_model_ep(cfg->model, (uint64_t)cfg->seed, ep_on ? ep_grid.ep : 1, ep_on ? ep_grid.ep_rank : 0,
                             &t->mcfg, &params))
@@ -297,7 +298,6 @@ int train_open(train_t *t, const run_config_t *cfg) {
     free(params);
     if (open_ep(t)) return -1;
     t->engine = infer_create(t->m, cfg->rollout_slots, longest + cfg->max_new_tokens + 1);
-    if (t->be.kind != BACKEND_CPU) train_memory_report(t);
 
     loss_config_defaults(&t->loss, cfg->loss);
     if (cfg->eps_low >= 0) t->loss.eps_low = cfg->eps_low;
