@@ -202,7 +202,7 @@ int main(void) {
                "MiniMax-M1 trained on the CPU is refused by its plan: exit %d\n%s", rc, out_buf);
     snprintf(cmd, sizeof cmd, "'%s' generate --model configs/models/minimax-m1.yaml --prompt 'x'", bin);
     rc = run(cmd);
-    test_check(rc != 0 && strstr(out_buf, "456.09 B parameters") && strstr(out_buf, "fp32 weights alone") &&
+    test_check(rc != 0 && strstr(out_buf, "456.09 B parameters") && strstr(out_buf, "GiB in fp32") &&
                    strstr(out_buf, "cispo plan"),
                "generate from MiniMax-M1's config on the CPU: its weights are refused by size: exit %d\n%s", rc,
                out_buf);

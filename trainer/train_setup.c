@@ -52,26 +52,29 @@ int train_model_config(const char *spec_in, model_config_t *cfg) {
     return model_config_load(cfg, path) || model_config_validate(cfg, path) ? -1 : 0;
 }
 
-// Whether the fp32 weights (of the whole model: an HF directory is read whole) fit in this host's memory at all;
-// else -1 and a message in place of an allocation that would fail
-static int weights_fit_host(const char *spec) {
+// Whether the fp32 weights this rank reads (EP rank ep_rank of ep: its experts from a checkpoint or a preset; an HF
+// directory is read whole) fit in this host's memory at all; else -1 and a message in place of an allocation
+// that would fail
+static int weights_fit_host(const char *spec, int ep, int ep_rank) {
     model_config_t c;
     if (train_model_config(spec, &c)) return -1;
+    int lo = 0, hi = c.n_experts;
+    if (!is_dir(spec)) moe_ep_range(c.n_experts, ep, ep_rank, &lo, &hi);
     param_table_t t;
-    param_table_build(&t, &c);
+    param_table_build_experts(&t, &c, lo, hi);
     const double bytes = (double)t.n_floats * sizeof(float), gib = 1024.0 * 1024.0 * 1024.0;
     param_table_free(&t);
     size_t avail, total;
     if (cispo_host_memory(&avail, &total) || bytes <= (double)total) return 0;
-    return cispo_fail("model '%s' holds %.2f B parameters: their fp32 weights alone take %.1f GiB, more than this "
-                      "host's %.1f GiB of memory (`cispo plan --model ...` sizes the GPUs a model needs)",
-                      spec, bytes / 4 / 1e9, bytes / gib, (double)total / gib);
+    return cispo_fail("model '%s': the %.2f B parameters %s reads take %.1f GiB in fp32, more than this host's %.1f "
+                      "GiB of memory (`cispo plan --model ...` sizes the GPUs a model needs)", spec, bytes / 4 / 1e9,
+                      ep > 1 ? "this rank" : "it", bytes / gib, (double)total / gib);
 }
 
 int train_load_model_ep(const char *spec_in, uint64_t seed, int ep, int ep_rank, model_config_t *cfg, float **params) {
     char spec[4096];
     paths_model_spec(spec_in, spec, sizeof spec);  // a preset name: configs/models/NAME.yaml
-    if (weights_fit_host(spec)) return -1;
+    if (weights_fit_host(spec, ep, ep_rank)) return -1;
     if (ends_with(spec, ".h5")) {  // one file or a sharded index: only the pieces this rank holds are read
         checkpoint_t ck;
         if (checkpoint_load_ep(spec, ep, ep_rank, &ck)) return -1;
