@@ -182,6 +182,11 @@ int main(void) {
                    access(path, F_OK) != 0,
                "a plan past the host's memory stops the run by name, with no run directory left: exit %d\n%s", rc,
                out_buf);
+    // memory_check is about the machine, not the run: a resume may change it
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/plan sft_steps=1 steps=0 resume=auto memory_check=false", bin, args,
+             dir);
+    rc = run(cmd);
+    test_check(rc == 0 && !strstr(out_buf, "differs"), "a resume may change memory_check: exit %d\n%s", rc, out_buf);
     // dry_run: every check train_open makes, up to the memory plan, then exit 0 with the run directory untouched
     snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/dry dry_run=true", bin, args, dir);
     rc = run(cmd);

@@ -133,7 +133,7 @@ int run_dir_claim(const run_config_t *c, char *ckpt, size_t cap) {
 // (ep splits the experts over the ranks as their number does: results change only in fp32 summation order).
 static const char *const free_keys[] = {"out", "resume", "halt_after", "quiet", "report", "save_every", "save_minutes",
                                         "keep_checkpoints", "reward_workers", "overwrite", "allow_config_change",
-                                        "samples", "max_verifier_failed", "ep", NULL};
+                                        "samples", "max_verifier_failed", "ep", "memory_check", "dry_run", NULL};
 
 int run_dir_check_config(const run_config_t *c) {
     char path[1100];
