@@ -194,6 +194,13 @@ int main(void) {
     test_check(rc == 0 && strstr(out_buf, "memory plan on the cpu") && strstr(out_buf, "dry_run: ") &&
                    strstr(out_buf, "100 training and 10 held-out records") && access(path, F_OK) != 0,
                "dry_run checks and stops without a run directory: exit %d\n%s", rc, out_buf);
+    // a run that trains nothing (as `cispo eval` sets up) plans no moments and no gradients on the CPU, and the
+    // load's host copy of the weights beside the model's
+    snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/dry dry_run=true sft_steps=0 steps=0", bin, args, dir);
+    rc = run(cmd);
+    test_check(rc == 0 && strstr(out_buf, "memory plan on the cpu") && !strstr(out_buf, "AdamW moments") &&
+                   !strstr(out_buf, "gradients") && strstr(out_buf, "load copy"),
+               "a run that trains nothing plans what it holds: exit %d\n%s", rc, out_buf);
     snprintf(cmd, sizeof cmd, "'%s' train %s out=%s/dry2 dry_run=true train_data=/nonexistent.jsonl", bin, args, dir);
     rc = run(cmd);
     test_check(rc == 1 && strstr(out_buf, "/nonexistent.jsonl") && !strstr(out_buf, "dry_run: "),

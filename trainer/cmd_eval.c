@@ -37,6 +37,9 @@ int cmd_eval(int argc, char **argv) {
         return 2;
     }
     c.train_size = c.train_size ? c.train_size : 1;  // only the held-out set is used
+    // nothing trains: no demonstrations are asked of the records, and the memory plan counts what an evaluation
+    // holds (no moments, no gradients touched on the CPU)
+    c.sft_steps = c.steps = 0;
     train_t t;
     double acc = 0, len = 0;
     rc = train_open(&t, &c);

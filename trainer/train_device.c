@@ -158,6 +158,8 @@ size_t train_moment_floats(const train_t *t) { return moment_floats(t, &t->m->ta
 // What train_memory_check plans, bytes: on the device (the host on the CPU) and on the host besides
 typedef struct {
     size_t weights, master, moments, grads, acts, caches, ref, ckpt;  // one rank's (ckpt: rank 0's)
+    size_t load;    // the CPU's host copy of the weights beside the model's while it loads (a run that trains
+                    // holds more than that later; one that only evaluates does not)
     size_t device;  // one rank's device memory (on the CPU, its host memory without ckpt)
     size_t host;    // the host memory of the ranks on this host, together (cispo_local_ranks)
     int local;      // those ranks
@@ -175,10 +177,14 @@ static mem_plan_t plan_memory(const train_t *t, int e_lo, int e_hi, int ctx) {
     mem_plan_t p = {0};
     // the CPU trains the fp32 weights themselves; a GPU a working copy beside the fp32 master (whose ZeRO-1
     // shard the optimizer keeps, as it keeps the moments')
+    // a run that trains nothing (`cispo eval`, sft_steps = steps = 0) takes no optimizer step and no backward:
+    // no moments, no checkpoint, and on the CPU no gradient page is ever touched (a GPU allocates them all the same)
+    const int trains = c->sft_steps > 0 || c->steps > 0;
     p.weights = cpu ? n * f : n * es;
-    p.master = cpu ? (mom < n ? mom * f : 0) : mom * f;
-    p.moments = 2 * mom * f;
-    p.grads = n * dtype_size(t->be.grad_dtype);
+    p.master = cpu ? (mom < n && trains ? mom * f : 0) : mom * f;
+    p.moments = trains ? 2 * mom * f : 0;
+    p.grads = trains || !cpu ? n * dtype_size(t->be.grad_dtype) : 0;
+    p.load = cpu && !trains ? n * f : 0;
     const int flags = c->recompute == 1 ? MODEL_RECOMPUTE : c->recompute == 2 ? MODEL_RECOMPUTE_CHEAP : 0;
     p.acts = model_activation_bytes(mc, c->micro_tokens, es, flags);  // with the backward's scratch
     // the rollout engine (infer_create): every slot's lightning states and KV blocks for ctx tokens and its
@@ -191,8 +197,8 @@ static mem_plan_t plan_memory(const train_t *t, int e_lo, int e_hi, int ctx) {
     // a checkpoint meets on rank 0 (under EP each rank writes its shard) in host copies of the master and the
     // moments; the CPU writes its weights in place, and its moments too unless ZeRO-1 or EP spread them (train_save)
     const int spread = (c->zero && dist_world()->world > 1) || c->ep > 1;
-    p.ckpt = (cpu ? (spread ? 2 : 0) : 3) * n * f;
-    p.device = p.weights + p.master + p.moments + p.grads + p.acts + p.caches + p.ref;
+    p.ckpt = trains ? (cpu ? (spread ? 2 : 0) : 3) * n * f : 0;
+    p.device = p.weights + p.master + p.moments + p.grads + p.acts + p.caches + p.ref + p.load;
     // the host, for every rank it runs: everything on the CPU; for a GPU run the fp32 weights read there first
     // (freed once uploaded), then a checkpoint's copies
     p.local = cispo_local_ranks();
@@ -208,7 +214,8 @@ static void plan_text(char *buf, size_t cap, const mem_plan_t *p, const run_conf
         size_t bytes;
     } part[] = {{cpu ? "fp32 weights" : "weights", p->weights}, {cpu ? "master shard" : "fp32 master", p->master},
                 {"AdamW moments", p->moments}, {"gradients", p->grads}, {"activations", p->acts},
-                {"rollout caches", p->caches}, {"KL reference", p->ref}, {"checkpoint copies", cpu ? p->ckpt : 0}};
+                {"rollout caches", p->caches}, {"KL reference", p->ref}, {"checkpoint copies", cpu ? p->ckpt : 0},
+                {"the weights' load copy", p->load}};
     size_t k = 0;
     buf[0] = 0;
     for (size_t i = 0; i < sizeof part / sizeof part[0] && k < cap; i++) {
