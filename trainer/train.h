@@ -4,7 +4,7 @@
 //          train_rl_step, train_evaluate, train_save, train_load_model, train_load_model_ep, train_model_config,
 //          train_reward, train_use_optimizer, train_memory_check,
 //          train_open_backend, train_allreduce_grads, train_arm_grad_reduce, train_issue_grads, train_drop_grads,
-//          train_download, train_upload, train_memory_report, train_moment_floats,
+//          train_download, train_upload, train_memory_report, train_moment_floats, train_recompute_flags,
 //          train_phase_lr, train_note_update, rl_minibatch_slice
 //
 // One process holds the policy once: the flat parameter buffer in model_t is what the rollout engine
@@ -179,5 +179,7 @@ void train_memory_report(const train_t *t);
 int train_memory_check(train_t *t, int e_lo, int e_hi, int ctx);
 // AdamW moment floats rank 0 holds (the largest shard; the whole layout without ZeRO-1).
 size_t train_moment_floats(const train_t *t);
+// model_create_experts' recompute flag for run key recompute (false, true, cheap).
+int train_recompute_flags(const run_config_t *c);
 
 #endif

@@ -2,8 +2,8 @@
 // optimizer state is sharded over the ranks, run key `zero`), moving tensors between it and the host
 // (checkpoints, collectives), the memory plan checked before the model is loaded, and the memory report printed at
 // start.
-// defines: train_moment_floats, train_memory_check, train_open_backend, train_allreduce_grads, train_arm_grad_reduce,
-//          train_issue_grads, train_drop_grads, train_download, train_upload, train_memory_report
+// defines: train_moment_floats, train_recompute_flags, train_memory_check, train_open_backend, train_allreduce_grads,
+//          train_arm_grad_reduce, train_issue_grads, train_drop_grads, train_download, train_upload, train_memory_report
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +155,10 @@ static size_t moment_floats(const train_t *t, const param_table_t *tb) {
 
 size_t train_moment_floats(const train_t *t) { return moment_floats(t, &t->m->table); }
 
+int train_recompute_flags(const run_config_t *c) {
+    return c->recompute == 1 ? MODEL_RECOMPUTE : c->recompute == 2 ? MODEL_RECOMPUTE_CHEAP : 0;
+}
+
 // What train_memory_check plans, bytes: on the device (the host on the CPU) and on the host besides
 typedef struct {
     size_t weights, master, moments, grads, acts, caches, ref, ckpt;  // one rank's (ckpt: rank 0's)
@@ -175,18 +179,17 @@ static mem_plan_t plan_memory(const train_t *t, int e_lo, int e_hi, int ctx) {
     const int cpu = t->be.kind == BACKEND_CPU;
     const size_t es = dtype_size(t->be.act_dtype), f = sizeof(float);
     mem_plan_t p = {0};
-    // the CPU trains the fp32 weights themselves; a GPU a working copy beside the fp32 master (whose ZeRO-1
-    // shard the optimizer keeps, as it keeps the moments')
-    // a run that trains nothing (`cispo eval`, sft_steps = steps = 0) takes no optimizer step and no backward:
-    // no moments, no checkpoint, and on the CPU no gradient page is ever touched (a GPU allocates them all the same)
+    // The CPU trains the fp32 weights themselves; a GPU a working copy beside the fp32 master (whose ZeRO-1
+    // shard the optimizer keeps, as it keeps the moments'). A run that trains nothing (`cispo eval`, sft_steps =
+    // steps = 0) takes no optimizer step and no backward: no moments, no checkpoint, and on the CPU no gradient
+    // page is ever touched (a GPU allocates them all the same).
     const int trains = c->sft_steps > 0 || c->steps > 0;
     p.weights = cpu ? n * f : n * es;
     p.master = cpu ? (mom < n && trains ? mom * f : 0) : mom * f;
     p.moments = trains ? 2 * mom * f : 0;
     p.grads = trains || !cpu ? n * dtype_size(t->be.grad_dtype) : 0;
     p.load = cpu && !trains ? n * f : 0;
-    const int flags = c->recompute == 1 ? MODEL_RECOMPUTE : c->recompute == 2 ? MODEL_RECOMPUTE_CHEAP : 0;
-    p.acts = model_activation_bytes(mc, c->micro_tokens, es, flags);  // with the backward's scratch
+    p.acts = model_activation_bytes(mc, c->micro_tokens, es, train_recompute_flags(c));  // with the backward's scratch
     // the rollout engine (infer_create): every slot's lightning states and KV blocks for ctx tokens and its
     // logits row, and two more states a slot for staging
     const infer_capacity_t k = infer_capacity(mc, es, ctx, 0);
@@ -228,10 +231,9 @@ static void plan_text(char *buf, size_t cap, const mem_plan_t *p, const run_conf
         else if (k < cap && i == 5)
             k += (size_t)snprintf(buf + k, cap - k, " (%d slots of %d tokens)", c->rollout_slots, ctx);
     }
-    if (k < cap) snprintf(buf + k, cap - k, " = %.3f GiB", gib(cpu ? p->device + p->ckpt : p->device));
+    if (k < cap) k += (size_t)snprintf(buf + k, cap - k, " = %.3f GiB", gib(cpu ? p->device + p->ckpt : p->device));
     if (k < cap && cpu && p->local > 1)
-        snprintf(buf + strlen(buf), cap - strlen(buf), " a rank, %.3f GiB for the %d ranks on this host",
-                 gib(p->host), p->local);
+        snprintf(buf + k, cap - k, " a rank, %.3f GiB for the %d ranks on this host", gib(p->host), p->local);
 }
 
 int train_memory_check(train_t *t, int e_lo, int e_hi, int ctx) {
@@ -240,7 +242,7 @@ int train_memory_check(train_t *t, int e_lo, int e_hi, int ctx) {
     const int cpu = t->be.kind == BACKEND_CPU;
     size_t h_avail = 0, h_total = 0, d_free = 0, d_total = 0;
     const int host_known = !cispo_host_memory(&h_avail, &h_total);
-    if (!cpu) backend_mem_info((backend_t *)&t->be, &d_free, &d_total);
+    if (!cpu) backend_mem_info(&t->be, &d_free, &d_total);
     char parts[768];
     plan_text(parts, sizeof parts, &p, c, cpu, ctx);
     // the device (on the CPU, the host) first, then a GPU run's host side

@@ -294,8 +294,7 @@ int train_open(train_t *t, const run_config_t *cfg) {
     if (train_load_model_ep(cfg->model, (uint64_t)cfg->seed, ep_on ? ep_grid.ep : 1, ep_on ? ep_grid.ep_rank : 0,
                             &t->mcfg, &params))
         return -1;
-    t->m = model_create_experts(&t->be, &t->mcfg, NULL, cfg->micro_tokens, e_lo, e_hi,
-                                cfg->recompute == 1 ? MODEL_RECOMPUTE : cfg->recompute == 2 ? MODEL_RECOMPUTE_CHEAP : 0);
+    t->m = model_create_experts(&t->be, &t->mcfg, NULL, cfg->micro_tokens, e_lo, e_hi, train_recompute_flags(cfg));
     train_upload(t, t->m->params, params, t->m->table.n_floats);
     model_sync_weights(t->m);
     free(params);
