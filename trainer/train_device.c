@@ -3,7 +3,8 @@
 // (checkpoints, collectives), the memory plan checked before the model is loaded, and the memory report printed at
 // start.
 // defines: train_moment_floats, train_recompute_flags, train_memory_check, train_open_backend, train_allreduce_grads,
-//          train_arm_grad_reduce, train_issue_grads, train_drop_grads, train_download, train_upload, train_memory_report
+//          train_arm_grad_reduce, train_issue_grads, train_drop_grads, train_download, train_upload,
+//          train_memory_report
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
